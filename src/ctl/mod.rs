@@ -1,0 +1,1 @@
+//! JSON-RPC control socket, statistics and latency histograms (read-only view of the rest).

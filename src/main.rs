@@ -1,0 +1,8 @@
+use mimalloc::MiMalloc;
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+fn main() {
+    println!("ringsip {}", env!("CARGO_PKG_VERSION"));
+}

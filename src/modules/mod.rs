@@ -1,0 +1,3 @@
+//! Kamailio-style modules, one folder or file each, registered in one table.
+
+pub mod core;

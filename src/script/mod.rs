@@ -1,0 +1,2 @@
+//! Kamailio's configuration language: preprocessor, lexer, parser, compiler to
+//! an IR with every name resolved, and the VM that runs it.

@@ -1,0 +1,1 @@
+//! Persistence behind traits: embedded SQLite by default, PostgreSQL for many nodes.
