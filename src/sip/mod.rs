@@ -1,4 +1,5 @@
 //! The SIP message model: zero-copy parser, typed header views, the edit list
 //! and serializer, and the stateless reply builder. No IO, no clock.
 
+pub mod error;
 pub mod packet;
