@@ -1,5 +1,14 @@
 //! The SIP message model: zero-copy parser, typed header views, the edit list
 //! and serializer, and the stateless reply builder. No IO, no clock.
 
+pub mod edit;
 pub mod error;
+pub mod message;
+pub mod name;
 pub mod packet;
+
+pub use edit::{serialize, Edits};
+pub use error::{ErrorKind, ParseError};
+pub use message::{Header, Limits, Message, Span, StartLine};
+pub use name::HeaderName;
+pub use packet::{Inbound, Proto, SocketId, Transmit};

@@ -1,0 +1,758 @@
+//! The zero-copy SIP message: one scan of one [`Bytes`] buffer records where
+//! the start line, each header field and the body are, as offsets. Nothing is
+//! copied; typed views of header values are parsed on access from those slices.
+//!
+//! Framing follows RFC 3261 §7 and §18.3: leading CRLFs are skipped (§7.5),
+//! header lines may be folded (§7.3.1), a datagram's body is cut to
+//! Content-Length and a shorter one is an error.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use super::error::{ErrorKind, ParseError, Result};
+use super::name::HeaderName;
+
+/// A byte range in the message buffer (u32: messages are far below 4 GiB).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    pub fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    pub fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// Limits applied while parsing untrusted input.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest accepted message, in bytes.
+    pub max_message: usize,
+    /// Most header fields (lines, continuation lines not counted).
+    pub max_headers: usize,
+    /// Longest physical line, in bytes.
+    pub max_line: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        // A UDP datagram cannot exceed 65,535 bytes; streams get the same bound.
+        Limits {
+            max_message: 65_535,
+            max_headers: 256,
+            max_line: 8_192,
+        }
+    }
+}
+
+/// The first line of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartLine {
+    /// `Method SP Request-URI SP SIP-Version`
+    Request { method: Span, uri: Span },
+    /// `SIP-Version SP Status-Code SP Reason-Phrase`
+    Response { code: u16, reason: Span },
+}
+
+/// One header field: its name, its value (trimmed, folded lines included raw)
+/// and the whole field with its line ending, for removal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub id: HeaderName,
+    pub name: Span,
+    pub value: Span,
+    /// From the first byte of the name to after the last line ending.
+    pub line: Span,
+}
+
+/// Typical messages carry 10–20 header fields: keep that many inline so that
+/// parsing allocates nothing.
+const INLINE_HEADERS: usize = 24;
+
+/// A parsed SIP request or response over one shared buffer.
+#[derive(Clone, Debug)]
+pub struct Message {
+    buf: Bytes,
+    start: StartLine,
+    /// The whole first line without its line ending.
+    start_line: Span,
+    headers: SmallVec<[Header; INLINE_HEADERS]>,
+    /// Where the empty line that ends the header section starts (new headers go here).
+    headers_end: u32,
+    body: Span,
+    content_length: Option<Span>,
+}
+
+impl Message {
+    /// Parses one datagram (or one framed stream message) with the default limits.
+    pub fn parse(buf: Bytes) -> Result<Message> {
+        Message::parse_with(buf, &Limits::default())
+    }
+
+    /// Parses with explicit limits.
+    pub fn parse_with(buf: Bytes, limits: &Limits) -> Result<Message> {
+        let mut p = Parser { buf: &buf, limits };
+        let parsed = p.message()?;
+        Ok(Message {
+            start: parsed.start,
+            start_line: parsed.start_line,
+            headers: parsed.headers,
+            headers_end: parsed.headers_end as u32,
+            body: parsed.body,
+            content_length: parsed.content_length,
+            buf,
+        })
+    }
+
+    // --- getters ---------------------------------------------------------------------------
+
+    /// The buffer the message was parsed from.
+    pub fn buf(&self) -> &Bytes {
+        &self.buf
+    }
+
+    /// Bytes of a span of this message.
+    pub fn slice(&self, span: Span) -> &[u8] {
+        // Spans are made by the parser from this very buffer.
+        &self.buf[span.range()]
+    }
+
+    /// A zero-copy `Bytes` handle on a span of this message.
+    pub fn bytes(&self, span: Span) -> Bytes {
+        self.buf.slice(span.range())
+    }
+
+    pub fn start(&self) -> StartLine {
+        self.start
+    }
+
+    /// The first line as received, without its line ending.
+    pub fn start_line(&self) -> Span {
+        self.start_line
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    /// A request's method as written (methods are case-sensitive, RFC 3261 §7.1);
+    /// for a response, the CSeq method (as Kamailio's `method` keyword does).
+    pub fn method_bytes(&self) -> &[u8] {
+        match self.start {
+            StartLine::Request { method, .. } => self.slice(method),
+            StartLine::Response { .. } => self.cseq_method().unwrap_or(b""),
+        }
+    }
+
+    /// The Request-URI span of a request.
+    pub fn uri_span(&self) -> Option<Span> {
+        match self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI as received.
+    pub fn request_uri(&self) -> Option<&[u8]> {
+        self.uri_span().map(|s| self.slice(s))
+    }
+
+    /// A response's status code.
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { code, .. } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// A response's reason phrase.
+    pub fn reason(&self) -> Option<&[u8]> {
+        match self.start {
+            StartLine::Response { reason, .. } => Some(self.slice(reason)),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// All header fields in order.
+    pub fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+
+    /// Offset of the empty line that ends the header section.
+    pub fn headers_end(&self) -> usize {
+        self.headers_end as usize
+    }
+
+    /// The value of a header field.
+    pub fn value(&self, h: &Header) -> &[u8] {
+        self.slice(h.value)
+    }
+
+    /// The name of a header field as written.
+    pub fn name(&self, h: &Header) -> &[u8] {
+        self.slice(h.name)
+    }
+
+    /// The first header field with this identity.
+    pub fn header(&self, id: HeaderName) -> Option<&Header> {
+        self.headers.iter().find(|h| h.id == id)
+    }
+
+    /// The value of the first header field with this identity.
+    pub fn header_value(&self, id: HeaderName) -> Option<&[u8]> {
+        self.header(id).map(|h| self.value(h))
+    }
+
+    /// Every header field with this identity, in order.
+    pub fn headers_of(&self, id: HeaderName) -> impl Iterator<Item = &Header> + '_ {
+        self.headers.iter().filter(move |h| h.id == id)
+    }
+
+    /// Every header field whose wire name matches `name` (any case; compact
+    /// forms of known headers count: `f` finds `From`).
+    pub fn headers_named<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a Header> + 'a {
+        let id = HeaderName::from_bytes(name);
+        self.headers.iter().filter(move |h| {
+            if id == HeaderName::Other {
+                h.id == HeaderName::Other && self.slice(h.name).eq_ignore_ascii_case(name)
+            } else {
+                h.id == id
+            }
+        })
+    }
+
+    /// The Call-ID value.
+    pub fn call_id(&self) -> Option<&[u8]> {
+        self.header_value(HeaderName::CallId)
+    }
+
+    /// The method part of CSeq (`CSeq: 1 INVITE` → `INVITE`), read without a full view.
+    fn cseq_method(&self) -> Option<&[u8]> {
+        let v = self.header_value(HeaderName::CSeq)?;
+        let digits_end = v.iter().position(|b| !b.is_ascii_digit())?;
+        let rest = &v[digits_end..];
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+        let m = &rest[start..];
+        let end = m
+            .iter()
+            .position(|b| b.is_ascii_whitespace())
+            .unwrap_or(m.len());
+        Some(&m[..end])
+    }
+
+    /// The body (cut to Content-Length).
+    pub fn body(&self) -> &[u8] {
+        self.slice(self.body)
+    }
+
+    pub fn body_span(&self) -> Span {
+        self.body
+    }
+
+    /// The span of the Content-Length header's value, if present.
+    pub fn content_length_span(&self) -> Option<Span> {
+        self.content_length
+    }
+
+    /// Size of the message as framed (start line to the end of the body).
+    pub fn len(&self) -> usize {
+        self.body.end as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.body.end == 0
+    }
+}
+
+struct Parsed {
+    start: StartLine,
+    start_line: Span,
+    headers: SmallVec<[Header; INLINE_HEADERS]>,
+    headers_end: usize,
+    body: Span,
+    content_length: Option<Span>,
+}
+
+struct Parser<'a> {
+    buf: &'a [u8],
+    limits: &'a Limits,
+}
+
+impl Parser<'_> {
+    fn message(&mut self) -> Result<Parsed> {
+        let buf = self.buf;
+        if buf.len() > self.limits.max_message {
+            return Err(ParseError::new(
+                ErrorKind::TooLarge,
+                self.limits.max_message,
+            ));
+        }
+        // RFC 3261 §7.5: ignore CRLFs before the start line (keep-alives, stray line ends).
+        let mut pos = buf
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .ok_or(ParseError::new(ErrorKind::Empty, 0))?;
+        if buf[pos..].iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(ParseError::new(ErrorKind::Empty, pos));
+        }
+
+        let (line, next) = self.line(pos)?;
+        let start = self.start_line(line)?;
+        let start_line = line;
+        pos = next;
+
+        let mut headers: SmallVec<[Header; INLINE_HEADERS]> = SmallVec::new();
+        let mut content_length: Option<(Span, usize)> = None;
+        let headers_end;
+        loop {
+            if pos >= buf.len() {
+                // No empty line: accept a datagram whose last header ends the buffer,
+                // as deployed proxies do; the body is empty.
+                headers_end = buf.len();
+                break;
+            }
+            let (line, next) = self.line(pos)?;
+            if line.is_empty() {
+                headers_end = pos;
+                pos = next;
+                break;
+            }
+            let first = buf[line.start as usize];
+            if first == b' ' || first == b'\t' {
+                // RFC 3261 §7.3.1: a line starting with white space continues the previous field.
+                let Some(last) = headers.last_mut() else {
+                    return Err(ParseError::new(ErrorKind::BadHeaderName, pos));
+                };
+                let cont = trim_end(buf, line);
+                if !cont.is_empty() && buf[cont.range()].iter().any(|b| !matches!(b, b' ' | b'\t'))
+                {
+                    if last.value.is_empty() {
+                        // The value starts on the continuation line.
+                        last.value.start = skip_ws(buf, line.start as usize) as u32;
+                    }
+                    last.value.end = cont.end;
+                }
+                last.line.end = next as u32;
+                pos = next;
+                continue;
+            }
+            if headers.len() >= self.limits.max_headers {
+                return Err(ParseError::new(ErrorKind::TooManyHeaders, pos));
+            }
+            let h = self.header(line, next)?;
+            if h.id == HeaderName::ContentLength {
+                let n = content_length_value(&buf[h.value.range()]).ok_or(ParseError::new(
+                    ErrorKind::BadContentLength,
+                    h.value.start as usize,
+                ))?;
+                if let Some((_, prev)) = content_length {
+                    if prev != n {
+                        return Err(ParseError::new(
+                            ErrorKind::BadContentLength,
+                            h.value.start as usize,
+                        ));
+                    }
+                } else {
+                    content_length = Some((h.value, n));
+                }
+            }
+            headers.push(h);
+            pos = next;
+        }
+
+        let body_start = pos.min(buf.len());
+        let body = match content_length {
+            Some((_, n)) => {
+                let available = buf.len() - body_start;
+                if n > available {
+                    return Err(ParseError::new(ErrorKind::Truncated, buf.len()));
+                }
+                // RFC 3261 §18.3: bytes past Content-Length in a datagram are discarded.
+                Span::new(body_start, body_start + n)
+            }
+            None => Span::new(body_start, buf.len()),
+        };
+        Ok(Parsed {
+            start,
+            start_line,
+            headers,
+            headers_end,
+            body,
+            content_length: content_length.map(|(s, _)| s),
+        })
+    }
+
+    /// One physical line from `pos`: its span without the line ending, and where
+    /// the next line starts. Accepts CRLF and bare LF.
+    fn line(&self, pos: usize) -> Result<(Span, usize)> {
+        let buf = self.buf;
+        let rest = &buf[pos..];
+        let (end, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                let end = if i > 0 && rest[i - 1] == b'\r' {
+                    pos + i - 1
+                } else {
+                    pos + i
+                };
+                (end, pos + i + 1)
+            }
+            None => (buf.len(), buf.len()),
+        };
+        if end - pos > self.limits.max_line {
+            return Err(ParseError::new(ErrorKind::LineTooLong, pos));
+        }
+        if let Some(i) = memchr::memchr2(b'\0', b'\r', &buf[pos..end]) {
+            // NUL or a bare CR inside a line: never valid in the header section.
+            return Err(ParseError::new(ErrorKind::BadCharacter, pos + i));
+        }
+        Ok((Span::new(pos, end), next))
+    }
+
+    fn start_line(&self, line: Span) -> Result<StartLine> {
+        let buf = self.buf;
+        let text = &buf[line.range()];
+        let base = line.start as usize;
+        let sp1 =
+            memchr::memchr(b' ', text).ok_or(ParseError::new(ErrorKind::BadStartLine, base))?;
+        if text.len() >= 4 && text[..4].eq_ignore_ascii_case(b"SIP/") {
+            // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+            check_version(&text[..sp1], base)?;
+            let rest = &text[sp1 + 1..];
+            let code_end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+            let code_text = &rest[..code_end];
+            if code_text.len() != 3 || !code_text.iter().all(u8::is_ascii_digit) {
+                return Err(ParseError::new(ErrorKind::BadStatus, base + sp1 + 1));
+            }
+            let code = code_text
+                .iter()
+                .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+            if !(100..=699).contains(&code) {
+                return Err(ParseError::new(ErrorKind::BadStatus, base + sp1 + 1));
+            }
+            let reason_start = (base + sp1 + 1 + code_end + 1).min(line.end as usize);
+            return Ok(StartLine::Response {
+                code,
+                reason: Span::new(reason_start, line.end as usize),
+            });
+        }
+        // Request-Line = Method SP Request-URI SP SIP-Version CRLF
+        let method = &text[..sp1];
+        if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
+            return Err(ParseError::new(ErrorKind::BadMethod, base));
+        }
+        let sp2 = memchr::memrchr(b' ', text).unwrap_or(sp1);
+        if sp2 <= sp1 + 1 {
+            return Err(ParseError::new(ErrorKind::BadStartLine, base + sp1));
+        }
+        check_version(&text[sp2 + 1..], base + sp2 + 1)?;
+        let uri = &text[sp1 + 1..sp2];
+        // RFC 3261 §25.1: the Request-URI contains no whitespace or control characters.
+        if let Some(i) = uri.iter().position(|&b| b <= b' ' || b == 0x7f) {
+            return Err(ParseError::new(ErrorKind::BadUri, base + sp1 + 1 + i));
+        }
+        Ok(StartLine::Request {
+            method: Span::new(base, base + sp1),
+            uri: Span::new(base + sp1 + 1, base + sp2),
+        })
+    }
+
+    fn header(&self, line: Span, next: usize) -> Result<Header> {
+        let buf = self.buf;
+        let start = line.start as usize;
+        let text = &buf[line.range()];
+        let colon =
+            memchr::memchr(b':', text).ok_or(ParseError::new(ErrorKind::BadHeaderName, start))?;
+        // RFC 3261 §7.3.1 allows white space between the name and the colon.
+        let mut name_end = colon;
+        while name_end > 0 && matches!(text[name_end - 1], b' ' | b'\t') {
+            name_end -= 1;
+        }
+        let name = &text[..name_end];
+        if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
+            return Err(ParseError::new(ErrorKind::BadHeaderName, start));
+        }
+        let value_start = skip_ws(buf, start + colon + 1).min(line.end as usize);
+        let value = trim_end(buf, Span::new(value_start, line.end as usize));
+        Ok(Header {
+            id: HeaderName::from_bytes(name),
+            name: Span::new(start, start + name_end),
+            value,
+            line: Span::new(start, next),
+        })
+    }
+}
+
+fn check_version(v: &[u8], at: usize) -> Result<()> {
+    // Only SIP/2.0 is spoken (RFC 3261 §7.1); the "SIP" token is case-insensitive.
+    if v.len() == 7 && v[..4].eq_ignore_ascii_case(b"SIP/") && &v[4..] == b"2.0" {
+        Ok(())
+    } else {
+        Err(ParseError::new(ErrorKind::BadVersion, at))
+    }
+}
+
+/// RFC 3261 §25.1 token characters.
+pub(crate) fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+fn skip_ws(buf: &[u8], mut pos: usize) -> usize {
+    while pos < buf.len() && matches!(buf[pos], b' ' | b'\t') {
+        pos += 1;
+    }
+    pos
+}
+
+fn trim_end(buf: &[u8], span: Span) -> Span {
+    let mut end = span.end as usize;
+    let start = span.start as usize;
+    while end > start && matches!(buf[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    Span::new(start, end)
+}
+
+/// Content-Length = 1*DIGIT, bounded so it cannot overflow.
+fn content_length_value(v: &[u8]) -> Option<usize> {
+    if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0usize, |n, d| n * 10 + usize::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const INVITE: &[u8] = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@biloxi.example.com>\r\n\
+From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:alice@pc33.atlanta.example.com>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\
+\r\n\
+v=0\n";
+
+    fn parse(b: &[u8]) -> Result<Message> {
+        Message::parse(Bytes::copy_from_slice(b))
+    }
+
+    #[test]
+    fn parses_request_line_headers_and_body() {
+        let m = parse(INVITE).unwrap();
+        assert!(m.is_request());
+        assert_eq!(m.method_bytes(), b"INVITE");
+        assert_eq!(m.request_uri().unwrap(), b"sip:bob@biloxi.example.com");
+        assert_eq!(m.headers().len(), 9);
+        assert_eq!(
+            m.call_id().unwrap(),
+            b"a84b4c76e66710@pc33.atlanta.example.com"
+        );
+        assert_eq!(m.header_value(HeaderName::MaxForwards).unwrap(), b"70");
+        assert_eq!(m.body(), b"v=0\n");
+        assert_eq!(m.len(), INVITE.len());
+        assert_eq!(
+            m.slice(m.start_line()),
+            b"INVITE sip:bob@biloxi.example.com SIP/2.0"
+        );
+    }
+
+    #[test]
+    fn parses_status_line() {
+        let m =
+            parse(b"SIP/2.0 180 Ringing\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n").unwrap();
+        assert_eq!(m.status(), Some(180));
+        assert_eq!(m.reason().unwrap(), b"Ringing");
+        assert_eq!(m.method_bytes(), b"INVITE");
+        let m = parse(b"SIP/2.0 200 \r\n\r\n").unwrap();
+        assert_eq!(m.reason().unwrap(), b"");
+        let m = parse(b"SIP/2.0 200\r\n\r\n").unwrap();
+        assert_eq!(m.reason().unwrap(), b"");
+    }
+
+    #[test]
+    fn compact_forms_folding_and_spacing() {
+        let m = parse(
+            b"OPTIONS sip:x SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z9hG4bK1\r\nSubject  :   a\r\n  folded\r\n\tagain  \r\ni:abc\r\nl: 0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m.header_value(HeaderName::Via).unwrap(),
+            b"SIP/2.0/UDP a;branch=z9hG4bK1"
+        );
+        assert_eq!(
+            m.header_value(HeaderName::Subject).unwrap(),
+            b"a\r\n  folded\r\n\tagain"
+        );
+        assert_eq!(m.call_id().unwrap(), b"abc");
+        assert_eq!(m.headers_named(b"SUBJECT").count(), 1);
+        assert_eq!(m.headers_named(b"i").count(), 1);
+        let subj = m.header(HeaderName::Subject).unwrap();
+        assert_eq!(
+            m.slice(subj.line),
+            b"Subject  :   a\r\n  folded\r\n\tagain  \r\n"
+        );
+    }
+
+    #[test]
+    fn value_starting_on_continuation_line() {
+        let m = parse(b"OPTIONS sip:x SIP/2.0\r\nSubject:\r\n hello\r\n\r\n").unwrap();
+        assert_eq!(m.header_value(HeaderName::Subject).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn leading_crlf_and_bare_lf() {
+        let m = parse(b"\r\n\r\nOPTIONS sip:x SIP/2.0\nCall-ID: a\n\n").unwrap();
+        assert_eq!(m.call_id().unwrap(), b"a");
+        assert!(m.body().is_empty());
+    }
+
+    #[test]
+    fn content_length_cuts_and_checks_body() {
+        let m = parse(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 2\r\n\r\nhello").unwrap();
+        assert_eq!(m.body(), b"he");
+        let e = parse(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 20\r\n\r\nhello").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Truncated);
+        let e = parse(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: x\r\n\r\nhello").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadContentLength);
+        let e =
+            parse(b"MESSAGE sip:x SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nhello").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadContentLength);
+        let e = parse(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 99999999999999999999\r\n\r\n")
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadContentLength);
+        let m = parse(b"MESSAGE sip:x SIP/2.0\r\n\r\nno length").unwrap();
+        assert_eq!(m.body(), b"no length");
+    }
+
+    #[test]
+    fn rejects_bad_start_lines() {
+        for (text, kind) in [
+            (&b""[..], ErrorKind::Empty),
+            (b"\r\n\r\n", ErrorKind::Empty),
+            (b"INVITE\r\n\r\n", ErrorKind::BadStartLine),
+            (b"INVITE sip:x\r\n\r\n", ErrorKind::BadStartLine),
+            (b"INVITE sip:x SIP/7.0\r\n\r\n", ErrorKind::BadVersion),
+            (b"INVITE sip:a b SIP/2.0\r\n\r\n", ErrorKind::BadUri),
+            (b"INV@TE sip:x SIP/2.0\r\n\r\n", ErrorKind::BadMethod),
+            (b"SIP/2.0 99 Low\r\n\r\n", ErrorKind::BadStatus),
+            (b"SIP/2.0 700 High\r\n\r\n", ErrorKind::BadStatus),
+            (b"SIP/2.0 2000 Long\r\n\r\n", ErrorKind::BadStatus),
+            (b"SIP/2.1 200 OK\r\n\r\n", ErrorKind::BadVersion),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.kind, kind, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn rejects_bad_header_lines() {
+        for (text, kind) in [
+            (
+                &b"OPTIONS sip:x SIP/2.0\r\nNoColon\r\n\r\n"[..],
+                ErrorKind::BadHeaderName,
+            ),
+            (
+                b"OPTIONS sip:x SIP/2.0\r\n: empty\r\n\r\n",
+                ErrorKind::BadHeaderName,
+            ),
+            (
+                b"OPTIONS sip:x SIP/2.0\r\nBad Name: x\r\n\r\n",
+                ErrorKind::BadHeaderName,
+            ),
+            (
+                b"OPTIONS sip:x SIP/2.0\r\n cont first\r\n\r\n",
+                ErrorKind::BadHeaderName,
+            ),
+            (
+                b"OPTIONS sip:x SIP/2.0\r\nA: x\0y\r\n\r\n",
+                ErrorKind::BadCharacter,
+            ),
+            (
+                b"OPTIONS sip:x SIP/2.0\r\nA: x\ry\r\n\r\n",
+                ErrorKind::BadCharacter,
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.kind, kind, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let limits = Limits {
+            max_message: 100,
+            max_headers: 2,
+            max_line: 40,
+        };
+        let big = vec![b'a'; 101];
+        assert_eq!(
+            Message::parse_with(Bytes::from(big), &limits)
+                .unwrap_err()
+                .kind,
+            ErrorKind::TooLarge
+        );
+        let many = b"OPTIONS sip:x SIP/2.0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        assert_eq!(
+            Message::parse_with(Bytes::from_static(many), &limits)
+                .unwrap_err()
+                .kind,
+            ErrorKind::TooManyHeaders
+        );
+        let long = b"OPTIONS sip:x SIP/2.0\r\nA: 0123456789012345678901234567890123456789\r\n\r\n";
+        assert_eq!(
+            Message::parse_with(Bytes::from_static(long), &limits)
+                .unwrap_err()
+                .kind,
+            ErrorKind::LineTooLong
+        );
+    }
+
+    #[test]
+    fn missing_final_empty_line_is_tolerated() {
+        let m = parse(b"OPTIONS sip:x SIP/2.0\r\nCall-ID: a\r\n").unwrap();
+        assert_eq!(m.call_id().unwrap(), b"a");
+        assert_eq!(m.headers_end(), m.buf().len());
+        let m = parse(b"OPTIONS sip:x SIP/2.0\r\nCall-ID: a").unwrap();
+        assert_eq!(m.call_id().unwrap(), b"a");
+    }
+
+    #[test]
+    fn many_headers_spill_without_error() {
+        let mut text = b"OPTIONS sip:x SIP/2.0\r\n".to_vec();
+        for i in 0..100 {
+            text.extend_from_slice(format!("X-H{i}: {i}\r\n").as_bytes());
+        }
+        text.extend_from_slice(b"\r\n");
+        let m = parse(&text).unwrap();
+        assert_eq!(m.headers().len(), 100);
+        assert_eq!(m.headers_named(b"x-h99").count(), 1);
+    }
+}
