@@ -1,3 +1,18 @@
-//! Kamailio-style modules, one folder or file each, registered in one table.
+//! Kamailio-style modules, one folder or file each, registered in one table
+//! ([`MODULES`]). `loadmodule "x.so"` maps a Kamailio module name onto one of
+//! these; a function is callable once its module is loaded, as in Kamailio.
+
+use crate::script::registry::ModuleDef;
 
 pub mod core;
+pub mod maxfwd;
+pub mod sl;
+pub mod xlog;
+
+/// Every built-in module.
+pub static MODULES: &[&ModuleDef] = &[&core::MODULE, &sl::MODULE, &maxfwd::MODULE, &xlog::MODULE];
+
+/// The module that `loadmodule NAME` loads.
+pub fn find(name: &str) -> Option<&'static ModuleDef> {
+    MODULES.iter().copied().find(|m| m.answers_to(name))
+}

@@ -1,2 +1,10 @@
-//! The core: the per-core message pipeline (parse, route, act) and the core
-//! functions of the configuration language (`forward`, flags, URI rewriting).
+//! The core: the per-core message pipeline ([`engine`]), stateless forwarding
+//! ([`forward`]) and the core functions of the configuration language.
+
+pub mod engine;
+pub mod forward;
+mod functions;
+pub mod hash;
+
+pub use engine::Engine;
+pub use functions::MODULE;

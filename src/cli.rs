@@ -1,0 +1,94 @@
+//! The command line: `ringsip run`, `ringsip check`, `ringsip --version`,
+//! with Kamailio's `-f`, `-l proto:addr:port` and `-A NAME[=VAL]`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "ringsip", version, about = "SIP proxy and registrar running Kamailio-style routing configurations")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (with the embedded default configuration when no -f is given).
+    Run(RunArgs),
+    /// Check a configuration file: exit 0 if valid, else print file:line:col: message and exit 1.
+    Check(CheckArgs),
+}
+
+/// Options shared by `run` and `check` that shape how the configuration is read.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// Configuration file (Kamailio syntax).
+    #[arg(short = 'f', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Define a preprocessor name, as `#!define NAME [VAL]` (repeatable).
+    #[arg(short = 'A', value_name = "NAME[=VAL]")]
+    pub defines: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub cfg: ConfigArgs,
+    /// Listen on proto:addr:port instead of the configuration's listen= (repeatable).
+    #[arg(short = 'l', long = "listen", value_name = "PROTO:ADDR:PORT")]
+    pub listen: Vec<String>,
+    /// Number of workers (default: the configuration's children=, else one per core).
+    #[arg(long, alias = "children")]
+    pub workers: Option<usize>,
+    /// IO driver: auto tries io_uring and falls back to poll.
+    #[arg(long, value_enum, default_value_t = IoChoice::Auto)]
+    pub io: IoChoice,
+    /// Do not pin workers to cores.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Log level override (Kamailio's debug=: -3 critical … 3 debug).
+    #[arg(long)]
+    pub debug: Option<i32>,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub cfg: ConfigArgs,
+    /// Also list accepted-but-ignored parameters and what is not implemented yet.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoChoice {
+    Auto,
+    Uring,
+    Poll,
+}
+
+/// Splits `-A NAME=VAL` into its parts.
+pub fn split_define(d: &str) -> (String, Option<String>) {
+    match d.split_once('=') {
+        Some((n, v)) => (n.trim().to_string(), Some(v.to_string())),
+        None => (d.trim().to_string(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kamailio_style_flags() {
+        let cli = Cli::try_parse_from(["ringsip", "run", "-f", "k.cfg", "-A", "WITH_AUTH", "-A", "X=1", "-l", "udp:127.0.0.1:5070", "--io", "poll"]).unwrap();
+        let Command::Run(run) = cli.command else { panic!("not run") };
+        assert_eq!(run.cfg.config.unwrap().to_str(), Some("k.cfg"));
+        assert_eq!(run.cfg.defines, ["WITH_AUTH", "X=1"]);
+        assert_eq!(run.listen, ["udp:127.0.0.1:5070"]);
+        assert_eq!(run.io, IoChoice::Poll);
+        assert_eq!(split_define("X=1"), ("X".to_string(), Some("1".to_string())));
+        assert_eq!(split_define("Y"), ("Y".to_string(), None));
+    }
+}

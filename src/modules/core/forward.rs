@@ -1,0 +1,288 @@
+//! Stateless forwarding (RFC 3261 §16.11) and the way back for replies (§18.2.2).
+//!
+//! - A forwarded request gets our Via on top with a branch computed from the
+//!   request, so a retransmission, its CANCEL and the ACK of a negative reply
+//!   get the same branch (§16.11).
+//! - The received Via gets `received=` when the sent-by differs from the source
+//!   address (§18.2.1), and its empty `rport` is filled (RFC 3581 §4).
+//! - A reply whose top Via is ours loses it and goes to the next Via's
+//!   `received`/`rport` address, else its sent-by.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use super::hash::{fnv1a, push_hex};
+use crate::script::ctx::MsgCtx;
+use crate::sip::scan::split_values;
+use crate::sip::uri::{Scheme, Uri};
+use crate::sip::via::{Rport, Via};
+use crate::sip::{serialize, ErrorKind, HeaderName, Message, ParseError, Proto, Transmit};
+
+/// The RFC 3261 magic cookie that starts every branch we make.
+const MAGIC: &[u8] = b"z9hG4bK";
+
+/// Why a request cannot enter the script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    /// No way to answer it (no readable top Via): drop.
+    Drop(ParseError),
+    /// Answer `400` with the error's reason.
+    Answer(ParseError),
+}
+
+/// Checks what every request must have before the script sees it: a readable
+/// top Via (else it cannot be answered), From, To, Call-ID and CSeq.
+pub fn check_request(msg: &Message) -> Result<(), Reject> {
+    match top_via(msg) {
+        Some((_, Ok(_))) => {}
+        Some((_, Err(e))) => return Err(Reject::Drop(e)),
+        None => return Err(Reject::Drop(ParseError::new(ErrorKind::MissingHeader, 0))),
+    }
+    for id in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+        if msg.header(id).is_none() {
+            return Err(Reject::Answer(ParseError::new(ErrorKind::MissingHeader, msg.headers_end())));
+        }
+    }
+    let cseq = msg.header(HeaderName::CSeq).map(|h| (h.value.start as usize, msg.value(h)));
+    if let Some((at, v)) = cseq {
+        crate::sip::headers::CSeq::parse(v).map_err(|e| Reject::Answer(e.shifted(at)))?;
+    }
+    Ok(())
+}
+
+/// The first Via value of `msg`: its offset in the buffer and its parse.
+fn top_via(msg: &Message) -> Option<(usize, crate::sip::error::Result<Via<'_>>)> {
+    let h = msg.header(HeaderName::Via)?;
+    let value = msg.value(h);
+    let (off, first) = split_values(value).next()?;
+    let at = h.value.start as usize + off;
+    Some((at, Via::parse(first).map_err(|e| e.shifted(at))))
+}
+
+/// The second Via value (same header after a comma, or the next Via header).
+fn second_via(msg: &Message) -> Option<Via<'_>> {
+    let mut values = msg.headers_of(HeaderName::Via).flat_map(|h| split_values(msg.value(h)));
+    values.next()?;
+    let (_, v) = values.next()?;
+    Via::parse(v).ok()
+}
+
+/// The edits RFC 3261 §18.2.1 and RFC 3581 §4 make on the received top Via:
+/// `;received=<source>` after the sent-by when it differs from the source (or
+/// rport was asked for), and the value of an empty `rport`. Ranges are in the
+/// message buffer.
+pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
+    let mut fix = SmallVec::new();
+    let Some((at, Ok(via))) = top_via(ctx.msg) else { return fix };
+    let src_ip = ctx.src.ip();
+    let rport_asked = matches!(via.rport(), Rport::Empty);
+    let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
+    if let Some(span) = via.rport_span().filter(|_| rport_asked) {
+        let mut text = b"rport=".to_vec();
+        text.extend_from_slice(itoa::Buffer::new().format(ctx.src.port()).as_bytes());
+        fix.push((at + span.start..at + span.end, Bytes::from(text)));
+    }
+    if (!same_host || rport_asked) && via.received().is_none() {
+        let end = at + via.sent_by_end();
+        let text = format!(";received={src_ip}");
+        fix.push((end..end, Bytes::from(text.into_bytes())));
+    }
+    fix
+}
+
+/// Where a stateless reply to the request in `ctx` goes (RFC 3261 §18.2.2,
+/// RFC 3581 §4): the source address; the source port when rport was asked
+/// for or the transport is a stream, else the Via's sent-by port.
+pub fn reply_destination(ctx: &MsgCtx<'_>) -> Option<SocketAddr> {
+    let (_, via) = top_via(ctx.msg)?;
+    let via = via.ok()?;
+    if ctx.proto.is_reliable() || !matches!(via.rport(), Rport::Absent) {
+        return Some(ctx.src);
+    }
+    let port = via.port().unwrap_or_else(|| via.transport().unwrap_or(ctx.proto).default_port());
+    Some(SocketAddr::new(ctx.src.ip(), port))
+}
+
+/// Reads a host that must be an address (DNS is not resolved here yet).
+fn host_ip(host: &[u8]) -> Option<IpAddr> {
+    let h = match host {
+        [b'[', inner @ .., b']'] => inner,
+        h => h,
+    };
+    if h.eq_ignore_ascii_case(b"localhost") {
+        return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    std::str::from_utf8(h).ok()?.parse().ok()
+}
+
+/// The next hop of a request: `$du` if set, else the Request-URI (RFC 3261 §16.6 step 7).
+fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto), i32> {
+    let target: &[u8] = match &ctx.dst_uri {
+        Some(du) => du,
+        None => ctx.ruri(),
+    };
+    let uri = Uri::parse(target).map_err(|_| -479)?;
+    let proto = proto.or(uri.transport()).unwrap_or(match uri.scheme() {
+        Scheme::Sips => Proto::Tls,
+        _ => Proto::Udp,
+    });
+    let ip = host_ip(uri.host_raw()).ok_or(-478)?;
+    let port = uri.port().unwrap_or(proto.default_port());
+    Ok((SocketAddr::new(ip, port), proto))
+}
+
+/// Forwards the request in `ctx` statelessly to `host[:port]`, or to its next
+/// hop. Returns 1, or Kamailio's error codes: -477 send, -478 unresolvable, -479 bad URI.
+pub fn request(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, proto: Option<Proto>) -> i32 {
+    let msg = ctx.msg;
+    if !msg.is_request() {
+        return -1;
+    }
+    let (dst, proto) = match host {
+        Some(h) => {
+            let proto = proto.unwrap_or(Proto::Udp);
+            let Some(ip) = host_ip(h) else {
+                log::warn!("forward: cannot resolve {:?} (only addresses are supported)", String::from_utf8_lossy(h));
+                return -478;
+            };
+            (SocketAddr::new(ip, port.unwrap_or(proto.default_port())), proto)
+        }
+        None => match next_hop(ctx, proto) {
+            Ok(hop) => hop,
+            Err(code) => {
+                log::warn!("forward: no usable next hop in {:?} (code {code})", String::from_utf8_lossy(ctx.ruri()));
+                return code;
+            }
+        },
+    };
+    let Some(socket) = ctx.env.socket_for(proto, &dst, Some(ctx.socket)) else {
+        log::warn!("forward: no {proto} socket to reach {dst}");
+        return -477;
+    };
+    let info = &ctx.env.sockets[usize::from(socket)];
+    // On a wildcard socket, speak from the address the request arrived on.
+    let local_ip = if info.addr.ip().is_unspecified() && ctx.local.is_ipv4() == dst.is_ipv4() {
+        Some(ctx.local.ip())
+    } else {
+        None
+    };
+
+    let mut edits = ctx.edits.clone();
+    if let Some(uri) = &ctx.new_uri {
+        edits.set_request_uri(msg, uri.clone());
+    }
+    for (range, data) in received_fix(ctx) {
+        edits.replace(range, data);
+    }
+    let mut via = Vec::with_capacity(96);
+    via.extend_from_slice(b"Via: SIP/2.0/");
+    via.extend_from_slice(proto.via_name().as_bytes());
+    via.push(b' ');
+    match &info.advertise {
+        Some((h, p)) => via.extend_from_slice(format!("{h}:{p}").as_bytes()),
+        None => {
+            let ip = local_ip.unwrap_or(info.addr.ip());
+            via.extend_from_slice(crate::script::ctx::fmt_hostport(SocketAddr::new(ip, info.addr.port())).as_bytes());
+        }
+    }
+    via.extend_from_slice(b";branch=");
+    stateless_branch(ctx, &mut via);
+    via.extend_from_slice(b"\r\n");
+    edits.insert_before_first(msg, HeaderName::Via, via);
+    if proto.is_reliable() {
+        edits.force_content_length();
+    }
+
+    let out = &mut ctx.core.scratch;
+    serialize(msg, &edits, out);
+    let data = Bytes::copy_from_slice(out);
+    let local = local_ip.map(|ip| SocketAddr::new(ip, info.addr.port()));
+    ctx.out.push(Transmit { data, dst, proto, socket: Some(socket), local });
+    1
+}
+
+/// RFC 3261 §16.11: a stateless branch that is the same for retransmissions.
+/// From the received top Via's branch when it has the magic cookie (so CANCEL
+/// and the ACK of a negative reply match the INVITE), else from the fields an
+/// RFC 2543 transaction is identified by; the outgoing Request-URI is mixed in
+/// so a spiral through this proxy gets a new branch.
+fn stateless_branch(ctx: &MsgCtx<'_>, out: &mut Vec<u8>) {
+    let msg = ctx.msg;
+    let ruri = ctx.ruri();
+    let h = match top_via(msg) {
+        Some((_, Ok(via))) if via.branch().is_some_and(|b| b.starts_with(MAGIC)) => {
+            fnv1a(ctx.env.secret, &[via.branch().unwrap_or(b""), via.host_raw(), ruri])
+        }
+        _ => {
+            let get = |id| msg.header_value(id).unwrap_or(b"");
+            let cseq = get(HeaderName::CSeq);
+            let cseq_num = &cseq[..cseq.iter().position(|b| !b.is_ascii_digit()).unwrap_or(cseq.len())];
+            fnv1a(
+                ctx.env.secret,
+                &[get(HeaderName::To), get(HeaderName::From), get(HeaderName::CallId), get(HeaderName::Via), cseq_num, ruri],
+            )
+        }
+    };
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(b"sl");
+    push_hex(out, h, 16);
+}
+
+/// Sends the reply in `ctx` back along its Via path: removes our top Via and
+/// sends to the next one. Returns 1, or -1 when the top Via is not ours or
+/// there is no next Via.
+pub fn reply(ctx: &mut MsgCtx<'_>) -> i32 {
+    let msg = ctx.msg;
+    let Some(h) = msg.header(HeaderName::Via) else { return -1 };
+    let h_index = msg.headers().iter().position(|x| x.line == h.line).unwrap_or(0);
+    let value = msg.value(h);
+    let mut values = split_values(value);
+    let Some((_, first)) = values.next() else { return -1 };
+    let Ok(top) = Via::parse(first) else { return -1 };
+    if !ctx.env.is_myself(top.host_raw(), top.port(), top.transport()) {
+        log::debug!("reply with a top Via that is not ours: {:?}", String::from_utf8_lossy(first));
+        return -1;
+    }
+    let Some(next) = second_via(msg) else {
+        log::debug!("reply with no Via left after ours: dropped");
+        return -1;
+    };
+    let proto = next.transport().unwrap_or(Proto::Udp);
+    let host = next.received().unwrap_or(next.host_raw());
+    let Some(ip) = host_ip(host) else {
+        log::warn!("reply: cannot resolve Via host {:?}", String::from_utf8_lossy(host));
+        return -478;
+    };
+    let port = match next.rport() {
+        Rport::Value(p) => p,
+        _ => next.port().unwrap_or(proto.default_port()),
+    };
+    let dst = SocketAddr::new(ip, port);
+
+    let mut edits = ctx.edits.clone();
+    match values.next() {
+        // More values in the same header: delete ours and the comma after it.
+        Some((next_off, _)) => {
+            let start = h.value.start as usize;
+            edits.delete(start..start + next_off);
+        }
+        None => edits.remove_header(msg, h_index),
+    }
+    let Some(socket) = ctx.env.socket_for(proto, &dst, None) else {
+        log::warn!("reply: no {proto} socket to reach {dst}");
+        return -477;
+    };
+    // On a wildcard socket, answer from the address our Via named.
+    let info = &ctx.env.sockets[usize::from(socket)];
+    let local = host_ip(top.host_raw())
+        .filter(|ip| info.addr.ip().is_unspecified() && ip.is_ipv4() == dst.is_ipv4())
+        .map(|ip| SocketAddr::new(ip, info.addr.port()));
+    let out = &mut ctx.core.scratch;
+    serialize(msg, &edits, out);
+    let data = Bytes::copy_from_slice(out);
+    ctx.out.push(Transmit { data, dst, proto, socket: Some(socket), local });
+    1
+}

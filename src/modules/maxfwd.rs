@@ -1,0 +1,87 @@
+//! maxfwd: Max-Forwards processing (RFC 3261 §16.6 step 3, §16.3 step 2).
+
+use crate::script::ctx::MsgCtx;
+use crate::script::registry::{fixup_int, Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask};
+use crate::sip::HeaderName;
+
+/// Default `max_limit`: a larger incoming value is lowered to it.
+const DEFAULT_MAX_LIMIT: i64 = 70;
+
+/// Reads the Max-Forwards header: `None` when absent, `Some(Err)` when unreadable.
+fn current(ctx: &MsgCtx<'_>) -> Option<Result<(usize, u32), ()>> {
+    let idx = ctx.msg.headers().iter().position(|h| h.id == HeaderName::MaxForwards)?;
+    let v = ctx.msg.value(&ctx.msg.headers()[idx]);
+    let parsed = if !v.is_empty() && v.len() <= 9 && v.iter().all(u8::is_ascii_digit) {
+        Ok((idx, v.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))))
+    } else {
+        Err(())
+    };
+    Some(parsed)
+}
+
+/// `mf_process_maxfwd_header(n)`: 2 header added with value n; 1 decremented;
+/// -1 the value is 0 (the script answers 483); -2 unreadable.
+fn process(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let Some(n) = args.int(ctx, 0) else { return -2 };
+    let limit = args.custom::<i64>(1).copied().unwrap_or(DEFAULT_MAX_LIMIT);
+    match current(ctx) {
+        None => {
+            let line = format!("Max-Forwards: {n}\r\n");
+            ctx.edits.prepend_header(ctx.msg, line.into_bytes());
+            2
+        }
+        Some(Err(())) => -2,
+        Some(Ok((_, 0))) => -1,
+        Some(Ok((idx, v))) => {
+            // A value above max_limit is first lowered, so the result is max_limit.
+            let next = (i64::from(v) - 1).min(limit).max(0);
+            let text = itoa::Buffer::new().format(next).as_bytes().to_vec();
+            ctx.edits.replace_header_value(ctx.msg, idx, text);
+            1
+        }
+    }
+}
+
+/// `is_maxfwd_lt(n)`: 1 value < n, -1 value ≥ n, -2 absent, -3 unreadable.
+fn is_lt(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let Some(n) = args.int(ctx, 0) else { return -3 };
+    match current(ctx) {
+        None => -2,
+        Some(Err(())) => -3,
+        Some(Ok((_, v))) if i64::from(v) < n => 1,
+        Some(Ok(_)) => -1,
+    }
+}
+
+fn fixup_process(args: &mut Args, params: &ModParams) -> Result<(), String> {
+    fixup_int(args, 0)?;
+    if let Some(Arg::Int(n)) = args.get(0) {
+        if !(0..=255).contains(n) {
+            return Err(format!("max forwards value {n} is out of 0..255"));
+        }
+    }
+    let limit = params.int("maxfwd", "max_limit").unwrap_or(DEFAULT_MAX_LIMIT);
+    args.0.push(Arg::Custom(Box::new(limit)));
+    Ok(())
+}
+
+fn fixup_lt(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    fixup_int(args, 0)
+}
+
+const REQ: RouteMask = RouteMask::REQUEST;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    name: "maxfwd",
+    aliases: &[],
+    functions: &[
+        FunctionDef { name: "mf_process_maxfwd_header", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_process), call: process },
+        FunctionDef { name: "maxfwd_process", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_process), call: process },
+        FunctionDef { name: "process_maxfwd", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_process), call: process },
+        FunctionDef { name: "is_maxfwd_lt", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_lt), call: is_lt },
+        FunctionDef { name: "maxfwd_at_least", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_lt), call: is_lt },
+        FunctionDef { name: "mf_lowlimit", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_lt), call: is_lt },
+    ],
+    params: &[ParamDef { name: "max_limit", kind: ParamKind::Int }],
+    always: false,
+};

@@ -1,0 +1,127 @@
+//! sl: stateless replies (KAMAILIO-REFERENCE §4). A reply copies the request's
+//! transaction headers, gets a To-tag that is the same for every
+//! retransmission of the request (`<32 hex>.<8 hex>`), and is sent back where
+//! RFC 3261 §18.2.2 and RFC 3581 say. An ACK carrying that To-tag is absorbed.
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use crate::modules::core::forward;
+use crate::modules::core::hash::{fnv1a, push_hex};
+use crate::script::ctx::{Env, MsgCtx};
+use crate::script::registry::{fixup_int, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask};
+use crate::sip::nameaddr::NameAddr;
+use crate::sip::reply::{self, ReplySpec};
+use crate::sip::{HeaderName, Message, Transmit};
+
+/// The first part of every local To-tag: the same for all replies of this server.
+fn tag_prefix(env: &Env, out: &mut Vec<u8>) {
+    push_hex(out, fnv1a(env.secret, &[b"ringsip-sl-prefix-a"]), 16);
+    push_hex(out, fnv1a(env.secret, &[b"ringsip-sl-prefix-b"]), 16);
+}
+
+/// The To-tag for a reply to `msg`: stable across retransmissions of the request
+/// and equal for the ACK of a negative reply (same From, Call-ID, CSeq number, top Via).
+pub fn local_to_tag(env: &Env, msg: &Message, out: &mut Vec<u8>) {
+    tag_prefix(env, out);
+    out.push(b'.');
+    let from = msg.header_value(HeaderName::From).unwrap_or(b"");
+    let call_id = msg.call_id().unwrap_or(b"");
+    let cseq = msg.header_value(HeaderName::CSeq).unwrap_or(b"");
+    let cseq_num = &cseq[..cseq.iter().position(|b| !b.is_ascii_digit()).unwrap_or(cseq.len())];
+    let via = msg.header_value(HeaderName::Via).unwrap_or(b"");
+    push_hex(out, fnv1a(env.secret, &[from, call_id, cseq_num, via]), 8);
+}
+
+/// Whether `msg` (an ACK) acknowledges a reply this server sent statelessly.
+pub fn is_ack_to_own_reply(env: &Env, msg: &Message) -> bool {
+    let Some(tag) = msg.header_value(HeaderName::To).and_then(|v| NameAddr::parse(v).ok()).and_then(|na| na.tag())
+    else {
+        return false;
+    };
+    let mut ours = Vec::with_capacity(41);
+    local_to_tag(env, msg, &mut ours);
+    tag == ours.as_slice()
+}
+
+/// Sends a stateless reply to the request in `ctx`. Returns 1, or -1 for an
+/// ACK (never answered) or a request with no way back.
+pub fn send_reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
+    if !ctx.msg.is_request() || ctx.msg.method_bytes() == b"ACK" {
+        return -1;
+    }
+    let Some(dst) = forward::reply_destination(ctx) else { return -1 };
+    let via_fix = forward::received_fix(ctx);
+    let via_edits: SmallVec<[(std::ops::Range<usize>, &[u8]); 2]> =
+        via_fix.iter().map(|(r, d)| (r.clone(), d.as_ref())).collect();
+    let mut tag = Vec::new();
+    if code >= 180 {
+        local_to_tag(ctx.env, ctx.msg, &mut tag);
+    }
+    let spec = ReplySpec {
+        code,
+        reason,
+        to_tag: (!tag.is_empty()).then_some(tag.as_slice()),
+        via_edits: &via_edits,
+        extra_headers: b"",
+        server: &ctx.env.server_header,
+        body: None,
+    };
+    let out = &mut ctx.core.scratch;
+    reply::build(ctx.msg, &spec, out);
+    let data = Bytes::copy_from_slice(out);
+    ctx.out.push(Transmit { data, dst, proto: ctx.proto, socket: Some(ctx.socket), local: Some(ctx.local) });
+    1
+}
+
+/// `sl_send_reply(code, reason)`; code and reason may hold pseudo-variables.
+fn sl_send_reply(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let code = match args.int(ctx, 0) {
+        Some(c) if (100..=699).contains(&c) => c as u16,
+        other => {
+            log::error!("sl_send_reply: invalid reply code {other:?}");
+            return -1;
+        }
+    };
+    let reason = args.str(ctx, 1).into_owned();
+    send_reply(ctx, code, &reason)
+}
+
+fn fixup_reply(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    if let Some(crate::script::registry::Arg::Str(_)) = args.get(0) {
+        fixup_int(args, 0)?;
+        if let Some(crate::script::registry::Arg::Int(c)) = args.get(0) {
+            if !(100..=699).contains(c) {
+                return Err(format!("reply code {c} is not in 100..699"));
+            }
+        }
+    }
+    Ok(())
+}
+
+const REQ: RouteMask = RouteMask::REQUEST;
+
+pub static MODULE: ModuleDef = ModuleDef {
+    name: "sl",
+    aliases: &[],
+    functions: &[
+        FunctionDef { name: "sl_send_reply", min_args: 2, max_args: 2, routes: REQ, fixup: Some(fixup_reply), call: sl_send_reply },
+        FunctionDef { name: "sl_reply", min_args: 2, max_args: 2, routes: REQ, fixup: Some(fixup_reply), call: sl_send_reply },
+        // Without a transaction, send_reply is stateless (tm makes it stateful when one exists).
+        FunctionDef {
+            name: "send_reply",
+            min_args: 2,
+            max_args: 2,
+            routes: RouteMask::REQUEST.or(RouteMask::FAILURE).or(RouteMask::ONREPLY),
+            fixup: Some(fixup_reply),
+            call: sl_send_reply,
+        },
+    ],
+    params: &[
+        ParamDef { name: "default_code", kind: ParamKind::Int },
+        ParamDef { name: "default_reason", kind: ParamKind::Str },
+        ParamDef { name: "bind_tm", kind: ParamKind::Int },
+        ParamDef { name: "rich_redirect", kind: ParamKind::Int },
+    ],
+    always: false,
+};

@@ -1,0 +1,613 @@
+//! The compiler: checks a parsed [`Config`] against the module table and turns
+//! it into a [`Program`] where every route, function and variable is resolved.
+//! Every problem is a [`Diagnostic`] at the place it was written; a config that
+//! compiles can run.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use super::ast::{self, Config, ExprKind, RouteKind, RouteTarget, StmtKind};
+use super::diag::{Diagnostic, Diagnostics, Span};
+use super::format::{self, parse_format_at};
+use super::ir::{AssignOp, BinOp, Block, Call, Expr, Format, FormatPart, IpNet, Program, Route, RouteId, Stmt, UnOp};
+use super::pv::{Pv, PvIndex, PvName};
+use super::pvkind::{self, PvKind, PvRef};
+use super::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, ParamKind, ParamValue, RouteType};
+use super::settings::Settings;
+use super::value::Value;
+use crate::modules;
+
+/// The result of compiling a configuration.
+#[derive(Debug)]
+pub struct Compiled {
+    pub program: Program,
+    pub settings: Settings,
+    /// Module parameters as set by `modparam`.
+    pub modparams: ModParams,
+}
+
+/// Kamailio modules that ringsip does not provide yet: loading one is reported
+/// as "not implemented yet" rather than "unknown".
+const PLANNED_MODULES: &[&str] = &[
+    "tm", "tmx", "rr", "registrar", "usrloc", "auth", "auth_db", "permissions", "textops", "textopsx", "siputils",
+    "sanity", "corex", "dispatcher", "nathelper", "pike", "htable", "kex", "pv", "ctl", "jsonrpcs", "cfg_rpc",
+    "counters", "db_sqlite", "db_postgres", "db_mysql", "db_text", "uri_db", "alias_db", "acc", "rtpproxy",
+    "rtpengine", "tls", "xhttp", "outbound", "path", "debugger", "presence", "presence_xml", "pua", "dialog",
+    "uac", "mi_fifo", "mi_rpc", "domain", "avpops", "cfgutils", "sdpops", "topoh", "siptrace", "statistics",
+];
+
+/// Compiles a parsed configuration.
+pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
+    let mut c = Compiler::new(cfg);
+    let settings = super::settings::from_config(cfg, &mut c.diags);
+    c.load_modules();
+    c.module_params();
+    c.declare_routes();
+    c.compile_routes();
+    if !c.diags.is_empty() {
+        return Err(Diagnostics { sources: cfg.sources.clone(), list: c.diags });
+    }
+    let Compiler { program, modparams, vars, .. } = c;
+    let mut program = program;
+    program.var_slots = vars.len();
+    let mut names = vec![String::new(); vars.len()];
+    for (name, slot) in vars {
+        names[slot as usize] = name;
+    }
+    program.var_names = names;
+    Ok(Compiled { program, settings, modparams })
+}
+
+struct Compiler<'c> {
+    cfg: &'c Config,
+    diags: Vec<Diagnostic>,
+    loaded: Vec<&'static ModuleDef>,
+    modparams: ModParams,
+    program: Program,
+    /// Named routes (`route[X]`, `failure_route[X]`…) by kind and name.
+    route_ids: HashMap<(RouteKind, String), RouteId>,
+    vars: HashMap<String, u32>,
+    /// The kind of the top-level block being compiled (for where-allowed checks).
+    current: RouteKind,
+}
+
+impl<'c> Compiler<'c> {
+    fn new(cfg: &'c Config) -> Compiler<'c> {
+        let loaded = modules::MODULES.iter().copied().filter(|m| m.always).collect();
+        Compiler {
+            cfg,
+            diags: Vec::new(),
+            loaded,
+            modparams: ModParams::default(),
+            program: Program::default(),
+            route_ids: HashMap::new(),
+            vars: HashMap::new(),
+            current: RouteKind::Request,
+        }
+    }
+
+    fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(span, message));
+    }
+
+    fn load_modules(&mut self) {
+        for lm in &self.cfg.modules {
+            let name = lm.name();
+            match modules::find(name) {
+                Some(m) => {
+                    if !self.loaded.iter().any(|l| std::ptr::eq(*l, m)) {
+                        self.loaded.push(m);
+                    }
+                }
+                None if PLANNED_MODULES.contains(&name) => {
+                    self.error(lm.span, format!("module \"{name}\" is not implemented in ringsip yet"))
+                }
+                None => self.error(lm.span, format!("unknown module \"{name}\"")),
+            }
+        }
+    }
+
+    fn loaded_module(&self, name: &str) -> Option<&'static ModuleDef> {
+        self.loaded.iter().copied().find(|m| m.answers_to(name))
+    }
+
+    fn module_params(&mut self) {
+        for mp in &self.cfg.modparams {
+            for name in mp.module_names() {
+                let Some(module) = self.loaded_module(name) else {
+                    if !self.cfg.modules.iter().any(|m| m.name() == name) {
+                        self.error(mp.span, format!("modparam for module \"{name}\", which is not loaded"));
+                    }
+                    continue;
+                };
+                let Some(def) = module.param(&mp.param) else {
+                    self.error(mp.span, format!("module \"{name}\" has no parameter \"{}\"", mp.param));
+                    continue;
+                };
+                let value = match (&mp.value, def.kind) {
+                    (ast::Value::Int(i), ParamKind::Int | ParamKind::Any) => ParamValue::Int(*i),
+                    (ast::Value::Bool(b), ParamKind::Int | ParamKind::Any) => ParamValue::Int(i64::from(*b)),
+                    (ast::Value::Str(s), ParamKind::Str | ParamKind::Any) => ParamValue::Str(s.clone()),
+                    (ast::Value::Str(s), ParamKind::Int) => match s.trim().parse() {
+                        Ok(i) => ParamValue::Int(i),
+                        Err(_) => {
+                            self.error(mp.span, format!("parameter \"{}\" of \"{name}\" needs a number", mp.param));
+                            continue;
+                        }
+                    },
+                    (ast::Value::Int(i), ParamKind::Str) => ParamValue::Str(i.to_string()),
+                    _ => {
+                        self.error(mp.span, format!("parameter \"{}\" of \"{name}\" has a value of the wrong kind", mp.param));
+                        continue;
+                    }
+                };
+                self.modparams.push(module.name, &mp.param, value);
+            }
+        }
+    }
+
+    /// Gives every route block its index first, so calls can refer forward.
+    fn declare_routes(&mut self) {
+        for (i, block) in self.cfg.routes.iter().enumerate() {
+            let id = i as RouteId;
+            let name = block.name.clone().unwrap_or_default();
+            let kind = block.kind;
+            let unnamed_request = matches!(kind, RouteKind::Request) || (kind == RouteKind::Named && block.name.is_none());
+            if let Some(prev) = self.route_ids.get(&(kind, name.clone())) {
+                let what = if name.is_empty() { kind.keyword().to_string() } else { format!("{}[{name}]", kind.keyword()) };
+                let prev_span = self.cfg.routes[*prev as usize].span;
+                self.diags.push(Diagnostic::new(block.span, format!("{what} is defined twice")).with_note(prev_span, "first defined here"));
+                continue;
+            }
+            self.route_ids.insert((kind, name.clone()), id);
+            if unnamed_request {
+                self.program.request_route = Some(id);
+            }
+            match kind {
+                RouteKind::Reply => self.program.reply_route = Some(id),
+                RouteKind::Event => {
+                    self.program.event_routes.insert(name.clone(), id);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn compile_routes(&mut self) {
+        let mut routes = Vec::with_capacity(self.cfg.routes.len());
+        for block in &self.cfg.routes {
+            self.current = block.kind;
+            let body = self.block(&block.body.stmts);
+            let kind = match block.kind {
+                RouteKind::Request | RouteKind::Named => RouteType::Request,
+                RouteKind::Failure => RouteType::Failure,
+                RouteKind::Branch => RouteType::Branch,
+                RouteKind::TmReply => RouteType::OnReply,
+                RouteKind::Reply => RouteType::Reply,
+                RouteKind::OnSend => RouteType::OnSend,
+                RouteKind::Event => RouteType::Event,
+            };
+            routes.push(Route { name: block.name.clone().unwrap_or_default(), kind, body });
+        }
+        self.program.routes = routes;
+    }
+
+    fn block(&mut self, stmts: &[ast::Stmt]) -> Block {
+        let mut out = Vec::with_capacity(stmts.len());
+        for s in stmts {
+            self.stmt(s, &mut out);
+        }
+        out.into_boxed_slice()
+    }
+
+    fn boxed(&mut self, stmt: &ast::Stmt) -> Block {
+        let mut out = Vec::new();
+        self.stmt(stmt, &mut out);
+        out.into_boxed_slice()
+    }
+
+    fn stmt(&mut self, s: &ast::Stmt, out: &mut Vec<Stmt>) {
+        match &s.kind {
+            StmtKind::Empty => {}
+            StmtKind::Block(b) => {
+                for inner in &b.stmts {
+                    self.stmt(inner, out);
+                }
+            }
+            StmtKind::If { cond, then, otherwise } => {
+                let cond = self.expr(cond);
+                let then = self.boxed(then);
+                let otherwise = match otherwise {
+                    Some(o) => self.boxed(o),
+                    None => Box::new([]),
+                };
+                out.push(Stmt::If { cond, then, otherwise });
+            }
+            StmtKind::Switch { subject, cases } => {
+                let subject = self.expr(subject);
+                let mut body = Vec::new();
+                let mut labels = Vec::new();
+                let mut default = None;
+                for case in cases {
+                    match &case.label {
+                        None => default = Some(body.len()),
+                        Some(label) if label.regex => self.error(case.span, "regular-expression case labels are not supported yet"),
+                        Some(label) => match self.constant(&label.value) {
+                            Some(v) => labels.push((v, body.len())),
+                            None => self.error(label.value.span, "a case label must be a constant string or number"),
+                        },
+                    }
+                    for st in &case.body {
+                        self.stmt(st, &mut body);
+                    }
+                }
+                out.push(Stmt::Switch {
+                    subject,
+                    cases: labels.into_boxed_slice(),
+                    default,
+                    body: body.into_boxed_slice(),
+                });
+            }
+            StmtKind::While { cond, body } => {
+                let cond = self.expr(cond);
+                let body = self.boxed(body);
+                out.push(Stmt::While { cond, body });
+            }
+            StmtKind::Break => out.push(Stmt::Break),
+            StmtKind::Return(e) => {
+                let e = e.as_ref().map(|e| self.expr(e));
+                out.push(Stmt::Return(e));
+            }
+            StmtKind::Exit(_) => out.push(Stmt::Exit),
+            StmtKind::Drop(_) => out.push(Stmt::Drop),
+            StmtKind::Route(target) => {
+                if let Some(id) = self.route_target(target, s.span) {
+                    out.push(Stmt::Eval(Expr::Route(id)));
+                }
+            }
+            StmtKind::Call(call) => {
+                if let Some(c) = self.call(call) {
+                    out.push(Stmt::Eval(Expr::Call(c)));
+                }
+            }
+            StmtKind::Assign { target, op, value } => {
+                let Some(target_ref) = self.pv(target) else { return };
+                if !target_ref.is_writable() {
+                    self.error(target.span, format!("{} is read-only", target.raw));
+                    return;
+                }
+                let value = self.expr(value);
+                let op = match op {
+                    ast::AssignOp::Assign => AssignOp::Set,
+                    ast::AssignOp::ColonAssign => AssignOp::SetAll,
+                    ast::AssignOp::AddAssign => AssignOp::Add,
+                };
+                out.push(Stmt::Assign { target: target_ref, op, value });
+            }
+        }
+    }
+
+    fn route_target(&mut self, target: &RouteTarget, span: Span) -> Option<RouteId> {
+        match target {
+            RouteTarget::Name(name) => {
+                let id = self.route_ids.get(&(RouteKind::Named, name.clone())).copied();
+                if id.is_none() {
+                    self.error(span, format!("route({name}) calls a route that is not defined"));
+                }
+                id
+            }
+            RouteTarget::Dynamic(_) => {
+                self.error(span, "route() with a computed name is not supported yet");
+                None
+            }
+        }
+    }
+
+    /// Finds a function in the loaded modules and binds it with its arguments.
+    fn call(&mut self, call: &ast::Call) -> Option<Call> {
+        let def = self.function(&call.name, call.span)?;
+        let n = call.args.len();
+        if n < usize::from(def.min_args) || n > usize::from(def.max_args) {
+            let want = if def.min_args == def.max_args {
+                format!("{}", def.min_args)
+            } else {
+                format!("{} to {}", def.min_args, def.max_args)
+            };
+            self.error(call.span, format!("{}() takes {want} argument(s), {n} given", call.name));
+            return None;
+        }
+        if let Some(kind) = self.top_level_route_type() {
+            if !def.routes.allows(kind) {
+                self.error(call.span, format!("{}() cannot be used in {}", call.name, self.current.keyword()));
+                return None;
+            }
+        }
+        let mut args = Args(Vec::with_capacity(n));
+        for a in &call.args {
+            args.0.push(self.arg(a)?);
+        }
+        if let Some(fixup) = def.fixup {
+            if let Err(e) = fixup(&mut args, &self.modparams) {
+                self.error(call.span, format!("{}(): {e}", call.name));
+                return None;
+            }
+        }
+        Some(Call { def, args, line: call.span.line })
+    }
+
+    /// The route type to check a call against, when known at compile time
+    /// (a `route[X]` may be called from several kinds: checked when it runs).
+    fn top_level_route_type(&self) -> Option<RouteType> {
+        Some(match self.current {
+            RouteKind::Request => RouteType::Request,
+            RouteKind::Failure => RouteType::Failure,
+            RouteKind::Branch => RouteType::Branch,
+            RouteKind::TmReply => RouteType::OnReply,
+            RouteKind::Reply => RouteType::Reply,
+            RouteKind::OnSend => RouteType::OnSend,
+            RouteKind::Event => RouteType::Event,
+            RouteKind::Named => return None,
+        })
+    }
+
+    fn function(&mut self, name: &str, span: Span) -> Option<&'static FunctionDef> {
+        if let Some(f) = self.loaded.iter().find_map(|m| m.function(name)) {
+            return Some(f);
+        }
+        match modules::MODULES.iter().find(|m| m.function(name).is_some()) {
+            Some(m) => self.error(span, format!("{name}() needs loadmodule \"{}.so\"", m.name)),
+            None => self.error(span, format!("unknown function {name}() (not provided by any loaded module, or not implemented in ringsip yet)")),
+        }
+        None
+    }
+
+    /// A function argument: constant, format string or variable.
+    fn arg(&mut self, e: &ast::Expr) -> Option<Arg> {
+        Some(match &e.kind {
+            ExprKind::Int(i) => Arg::Int(*i),
+            ExprKind::Str(s) => match self.format(s, e.span)? {
+                f if f.as_literal().is_some() => Arg::Str(Bytes::copy_from_slice(f.as_literal().unwrap_or(b""))),
+                f => Arg::Fmt(f),
+            },
+            ExprKind::Word(w) => Arg::Str(Bytes::copy_from_slice(w.as_bytes())),
+            ExprKind::Pv(pv) => Arg::Pv(self.pv(pv)?),
+            ExprKind::Ip(ip) => Arg::Str(Bytes::from(ip.to_string().into_bytes())),
+            ExprKind::Null => Arg::Pv(PvRef::new(PvKind::Null)),
+            _ => {
+                self.error(e.span, "a function argument must be a number, a string or a variable");
+                return None;
+            }
+        })
+    }
+
+    fn format(&mut self, text: &str, span: Span) -> Option<Format> {
+        let parsed = match parse_format_at(text, span) {
+            Ok(f) => f,
+            Err(e) => {
+                self.error(span.shifted(e.offset), e.message);
+                return None;
+            }
+        };
+        let mut parts = Vec::with_capacity(parsed.parts.len());
+        for p in &parsed.parts {
+            parts.push(match p {
+                format::FormatPart::Literal(s) => FormatPart::Lit(Bytes::copy_from_slice(s.as_bytes())),
+                format::FormatPart::Pv(pv) => FormatPart::Pv(self.pv(pv)?),
+            });
+        }
+        Some(Format { parts })
+    }
+
+    /// Resolves a pseudo-variable.
+    fn pv(&mut self, pv: &Pv) -> Option<PvRef> {
+        if !pv.transforms.is_empty() {
+            self.error(pv.span, format!("transformations are not supported yet ({})", pv.raw));
+            return None;
+        }
+        let inner = match &pv.inner {
+            None => None,
+            Some(PvName::Text(t)) => Some(t.as_str()),
+            Some(_) => {
+                self.error(pv.span, format!("{} is not supported yet", pv.raw));
+                return None;
+            }
+        };
+        let vars = &mut self.vars;
+        let mut slot = |name: &str| {
+            let next = vars.len() as u32;
+            *vars.entry(name.to_string()).or_insert(next)
+        };
+        let kind = match pvkind::resolve(&pv.name, inner, &mut slot) {
+            Ok(k) => k,
+            Err(e) => {
+                self.error(pv.span, e);
+                return None;
+            }
+        };
+        let index = match &pv.index {
+            None => None,
+            Some(PvIndex::Int(i)) => Some(*i as i32),
+            Some(_) => {
+                self.error(pv.span, format!("{}: only numeric indexes are supported yet", pv.raw));
+                return None;
+            }
+        };
+        Some(PvRef { kind, index })
+    }
+
+    fn constant(&mut self, e: &ast::Expr) -> Option<Value<'static>> {
+        match &e.kind {
+            ExprKind::Int(i) => Some(Value::Int(*i)),
+            ExprKind::Str(s) => Some(Value::owned(s.clone().into_bytes())),
+            ExprKind::Word(w) => Some(Value::owned(w.clone().into_bytes())),
+            ExprKind::Unary { op: ast::UnaryOp::Neg, operand } => match operand.kind {
+                ExprKind::Int(i) => Some(Value::Int(-i)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn keyword(&mut self, k: ast::CondKeyword, span: Span) -> Expr {
+        use ast::CondKeyword as K;
+        let kind = match k {
+            K::Method => PvKind::Rm,
+            K::Uri => PvKind::Ru,
+            K::Status => PvKind::Rs,
+            K::SrcIp => PvKind::Si,
+            K::SrcPort => PvKind::Sp,
+            K::DstIp => PvKind::Ri,
+            K::DstPort => PvKind::Rp,
+            K::Proto => PvKind::Proto,
+            K::Af => PvKind::Af,
+            K::MsgLen => PvKind::Ml,
+            other => {
+                self.error(span, format!("keyword {other:?} is not supported yet"));
+                PvKind::Null
+            }
+        };
+        Expr::Pv(PvRef::new(kind))
+    }
+
+    fn expr(&mut self, e: &ast::Expr) -> Expr {
+        match &e.kind {
+            ExprKind::Int(i) => Expr::Const(Value::Int(*i)),
+            ExprKind::Str(s) => match self.format(s, e.span) {
+                Some(f) => match f.as_literal() {
+                    Some(lit) => Expr::Const(Value::owned(lit.to_vec())),
+                    None => Expr::Format(f),
+                },
+                None => Expr::Const(Value::Null),
+            },
+            ExprKind::Null => Expr::Const(Value::Null),
+            ExprKind::Pv(pv) => self.pv(pv).map_or(Expr::Const(Value::Null), Expr::Pv),
+            ExprKind::Select(s) => {
+                self.error(e.span, format!("selects (@{s}) are not supported yet"));
+                Expr::Const(Value::Null)
+            }
+            ExprKind::Keyword(k) => self.keyword(*k, e.span),
+            ExprKind::Myself => {
+                self.error(e.span, "myself can only be compared (x == myself)");
+                Expr::Const(Value::Null)
+            }
+            ExprKind::Ip(ip) => Expr::Const(Value::owned(ip.to_string().into_bytes())),
+            ExprKind::Net { .. } => {
+                self.error(e.span, "a network can only be compared with an address (src_ip == 10.0.0.0/8)");
+                Expr::Const(Value::Null)
+            }
+            ExprKind::Word(w) => Expr::Const(Value::owned(w.clone().into_bytes())),
+            ExprKind::Call(call) => match self.call(call) {
+                Some(c) => Expr::Call(c),
+                None => Expr::Const(Value::Null),
+            },
+            ExprKind::Route(target) => match self.route_target(target, e.span) {
+                Some(id) => Expr::Route(id),
+                None => Expr::Const(Value::Null),
+            },
+            ExprKind::Unary { op, operand } => {
+                let inner = Box::new(self.expr(operand));
+                let op = match op {
+                    ast::UnaryOp::Not => UnOp::Not,
+                    ast::UnaryOp::Neg => UnOp::Neg,
+                    ast::UnaryOp::BitNot => UnOp::BitNot,
+                    ast::UnaryOp::Defined => UnOp::Defined,
+                    ast::UnaryOp::StrLen => UnOp::Strlen,
+                    ast::UnaryOp::StrEmpty => UnOp::Strempty,
+                    ast::UnaryOp::IntCast => UnOp::CastInt,
+                    ast::UnaryOp::StrCast => UnOp::CastStr,
+                };
+                Expr::Unary(op, inner)
+            }
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs),
+        }
+    }
+
+    fn binary(&mut self, op: ast::BinaryOp, lhs: &ast::Expr, rhs: &ast::Expr) -> Expr {
+        use ast::BinaryOp as B;
+        let negate = matches!(op, B::Ne | B::NotMatch | B::StrNe);
+        // `x == myself`, `myself == x`
+        if matches!(op, B::Eq | B::Ne) {
+            let subject = match (&lhs.kind, &rhs.kind) {
+                (_, ExprKind::Myself) => Some(lhs),
+                (ExprKind::Myself, _) => Some(rhs),
+                _ => None,
+            };
+            if let Some(subject) = subject {
+                return Expr::Myself { subject: Box::new(self.expr(subject)), negate };
+            }
+            // `src_ip == 10.0.0.0/8`, `src_ip == 1.2.3.4`
+            let net = match &rhs.kind {
+                ExprKind::Net { addr, mask } => net_of(*addr, *mask),
+                ExprKind::Ip(ip) => Some(IpNet { addr: *ip, prefix: if ip.is_ipv4() { 32 } else { 128 } }),
+                _ => None,
+            };
+            if let Some(net) = net {
+                return Expr::InNet { subject: Box::new(self.expr(lhs)), net, negate };
+            }
+        }
+        if matches!(op, B::Match | B::NotMatch) {
+            let subject = Box::new(self.expr(lhs));
+            if let ExprKind::Str(pattern) = &rhs.kind {
+                if !pattern.contains('$') {
+                    return match regex::bytes::RegexBuilder::new(pattern).case_insensitive(true).build() {
+                        Ok(re) => Expr::Match { subject, regex: Box::new(re), negate },
+                        Err(err) => {
+                            self.error(rhs.span, format!("bad regular expression: {err}"));
+                            Expr::Const(Value::Null)
+                        }
+                    };
+                }
+            }
+            return Expr::DynMatch { subject, pattern: Box::new(self.expr(rhs)), negate };
+        }
+        // Core keywords compared to strings are case-insensitive (KAMAILIO-REFERENCE §1.4).
+        let keyword_side = |e: &ast::Expr| {
+            matches!(
+                e.kind,
+                ExprKind::Keyword(ast::CondKeyword::Method | ast::CondKeyword::Uri | ast::CondKeyword::FromUri | ast::CondKeyword::ToUri | ast::CondKeyword::Proto | ast::CondKeyword::Af)
+            )
+        };
+        let ci = keyword_side(lhs) || keyword_side(rhs);
+        let bop = match op {
+            B::Or => BinOp::Or,
+            B::And => BinOp::And,
+            B::BitOr => BinOp::BitOr,
+            B::BitAnd => BinOp::BitAnd,
+            B::BitXor => BinOp::BitXor,
+            B::Shl => BinOp::Shl,
+            B::Shr => BinOp::Shr,
+            B::Eq if ci => BinOp::IEq,
+            B::Ne if ci => BinOp::INe,
+            B::Eq => BinOp::Eq,
+            B::Ne => BinOp::Ne,
+            B::StrEq => BinOp::StrEq,
+            B::StrNe => BinOp::StrNe,
+            B::IntEq => BinOp::IntEq,
+            B::IntNe => BinOp::IntNe,
+            B::Lt => BinOp::Lt,
+            B::Le => BinOp::Le,
+            B::Gt => BinOp::Gt,
+            B::Ge => BinOp::Ge,
+            B::Add => BinOp::Add,
+            B::Sub => BinOp::Sub,
+            B::Mul => BinOp::Mul,
+            B::Div => BinOp::Div,
+            B::Mod => BinOp::Mod,
+            B::Match | B::NotMatch => unreachable!("handled above"),
+        };
+        Expr::Binary(bop, Box::new(self.expr(lhs)), Box::new(self.expr(rhs)))
+    }
+}
+
+fn net_of(addr: std::net::IpAddr, mask: ast::NetMask) -> Option<IpNet> {
+    let prefix = match mask {
+        ast::NetMask::Bits(b) => b,
+        ast::NetMask::Addr(m) => match m {
+            std::net::IpAddr::V4(v4) => u32::from(v4).leading_ones() as u8,
+            std::net::IpAddr::V6(v6) => u128::from(v6).leading_ones() as u8,
+        },
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (prefix <= max).then_some(IpNet { addr, prefix })
+}

@@ -1,0 +1,254 @@
+//! The compiled form of a configuration: every route bound by index, every
+//! function bound to its handler with pre-parsed arguments, every variable to
+//! a slot. The VM walks this tree; it never looks a name up.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::pvkind::PvRef;
+use super::registry::{Args, FunctionDef, RouteType};
+use super::value::Value;
+
+/// Index of a route in [`Program::routes`].
+pub type RouteId = u32;
+
+/// A whole compiled configuration, shared read-only by every core.
+#[derive(Debug, Default)]
+pub struct Program {
+    pub routes: Vec<Route>,
+    /// `request_route` / `route {}`.
+    pub request_route: Option<RouteId>,
+    /// Core `reply_route` / bare `onreply_route`, run for every received reply.
+    pub reply_route: Option<RouteId>,
+    /// `event_route[NAME]` by event name.
+    pub event_routes: HashMap<String, RouteId>,
+    /// Number of `$var(x)` slots each core keeps.
+    pub var_slots: usize,
+    /// Names of the `$var` slots, for diagnostics and the control socket.
+    pub var_names: Vec<String>,
+}
+
+impl Program {
+    pub fn route(&self, id: RouteId) -> &Route {
+        &self.routes[id as usize]
+    }
+}
+
+/// One route block.
+#[derive(Debug)]
+pub struct Route {
+    pub name: String,
+    pub kind: RouteType,
+    pub body: Block,
+}
+
+pub type Block = Box<[Stmt]>;
+
+/// A statement; `line` fields are the source line (for `$cfg(line)` and logs).
+#[derive(Debug)]
+pub enum Stmt {
+    /// An expression evaluated for its effect (function call, `route(X)`);
+    /// its value becomes `$retcode`.
+    Eval(Expr),
+    If { cond: Expr, then: Block, otherwise: Block },
+    /// `switch`: the body is one block; cases jump into it (fall-through without `break`).
+    Switch { subject: Expr, cases: Box<[(Value<'static>, usize)]>, default: Option<usize>, body: Block },
+    While { cond: Expr, body: Block },
+    Assign { target: PvRef, op: AssignOp, value: Expr },
+    Return(Option<Expr>),
+    Exit,
+    Drop,
+    Break,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssignOp {
+    /// `=`
+    Set,
+    /// `:=` (sets, replacing all values of an AVP)
+    SetAll,
+    /// `+=`
+    Add,
+}
+
+#[derive(Debug)]
+pub enum Expr {
+    Const(Value<'static>),
+    Pv(PvRef),
+    /// A string with pseudo-variables in it.
+    Format(Format),
+    Call(Call),
+    /// `route(NAME)` used as an expression.
+    Route(RouteId),
+    Unary(UnOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `x =~ "re"` with a constant pattern compiled once (`negate` for `!~`).
+    Match { subject: Box<Expr>, regex: Box<regex::bytes::Regex>, negate: bool },
+    /// `x =~ y` where the pattern is computed per message.
+    DynMatch { subject: Box<Expr>, pattern: Box<Expr>, negate: bool },
+    /// `x == myself` (`negate` for `!=`).
+    Myself { subject: Box<Expr>, negate: bool },
+    /// `src_ip == 10.0.0.0/8`.
+    InNet { subject: Box<Expr>, net: IpNet, negate: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    Not,
+    Neg,
+    BitNot,
+    /// `defined $x`
+    Defined,
+    /// `strlen(x)`
+    Strlen,
+    /// `strempty(x)`
+    Strempty,
+    /// `(int)x`
+    CastInt,
+    /// `(str)x`
+    CastStr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    And,
+    Or,
+    /// `==` (string comparison is case-sensitive unless one side is a number)
+    Eq,
+    Ne,
+    /// Case-insensitive string equality (core keywords `method`, `uri` compared to strings).
+    IEq,
+    INe,
+    /// `eq`/`ne`: forced string comparison.
+    StrEq,
+    StrNe,
+    /// `ieq`/`ine`: forced integer comparison.
+    IntEq,
+    IntNe,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    BitAnd,
+    BitOr,
+    BitXor,
+    Shl,
+    Shr,
+}
+
+/// A bound function call.
+pub struct Call {
+    pub def: &'static FunctionDef,
+    pub args: Args,
+    /// Source line of the call (for logs).
+    pub line: u32,
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(…)@{}", self.def.name, self.line)
+    }
+}
+
+/// A string with pseudo-variables: literal parts and PV reads, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Format {
+    pub parts: Vec<FormatPart>,
+}
+
+#[derive(Debug, Clone)]
+pub enum FormatPart {
+    Lit(Bytes),
+    Pv(PvRef),
+}
+
+impl Format {
+    /// A format made of one constant string.
+    pub fn literal(s: impl Into<Bytes>) -> Format {
+        Format { parts: vec![FormatPart::Lit(s.into())] }
+    }
+
+    /// The constant text, when the format holds no pseudo-variable.
+    pub fn as_literal(&self) -> Option<&[u8]> {
+        match self.parts.as_slice() {
+            [] => Some(b""),
+            [FormatPart::Lit(b)] => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// An IPv4 or IPv6 network (`10.0.0.0/8`, `2001:db8::/32`, or one address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let bits = u32::from(self.prefix.min(32));
+                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let bits = u32::from(self.prefix.min(128));
+                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            (IpAddr::V4(net), IpAddr::V6(ip)) => ip.to_ipv4_mapped().is_some_and(|v4| {
+                IpNet { addr: IpAddr::V4(net), prefix: self.prefix }.contains(IpAddr::V4(v4))
+            }),
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        }
+    }
+
+    /// Parses `a.b.c.d`, `a.b.c.d/n`, an IPv6 address (optionally in brackets) with `/n`.
+    pub fn parse(text: &str) -> Option<IpNet> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
+            None => (text, None),
+        };
+        let addr = addr.trim_start_matches('[').trim_end_matches(']');
+        let addr: std::net::IpAddr = addr.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpNet { addr, prefix })
+    }
+}
+
+/// Shared handle to a compiled program.
+pub type SharedProgram = Arc<Program>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_contain_addresses() {
+        let n = IpNet::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.1.2.3".parse().unwrap()));
+        assert!(!n.contains("11.1.2.3".parse().unwrap()));
+        assert!(n.contains("::ffff:10.9.9.9".parse().unwrap()));
+        let one = IpNet::parse("127.0.0.1").unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6 = IpNet::parse("[2001:db8::]/32").unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::5".parse().unwrap()));
+        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains("1.2.3.4".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+        assert!(IpNet::parse("nope").is_none());
+    }
+}

@@ -1,0 +1,405 @@
+//! The VM: walks the compiled tree of a route with Kamailio's semantics
+//! (KAMAILIO-REFERENCE.md §0 and §1.3–1.4):
+//! - a function returning `> 0` is true, `< 0` false, and `0` stops the script;
+//! - `return` alone returns 1, `return 0` stops the whole script;
+//! - `exit` stops with code 1; `drop` stops and cancels the implicit action;
+//! - `$retcode` holds the code of the last function or route call.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use super::ctx::MsgCtx;
+use super::ir::{AssignOp, BinOp, Block, Expr, RouteId, Stmt, UnOp};
+use super::value::Value;
+
+/// Route calls nested deeper than this fail (Kamailio's limit).
+const MAX_ROUTE_DEPTH: u32 = 256;
+/// A `while` that loops more than this is aborted (Kamailio's `max_while_loops`).
+const MAX_WHILE_LOOPS: u32 = 100;
+
+/// How a route run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Ran to its end or returned; the value is the route's code.
+    Done(i32),
+    /// The script stopped: `exit` (code 1), or `return 0` / a function returning 0 (code 0).
+    Exit(i32),
+    /// `drop`: the implicit action (forwarding a reply, sending a branch) is cancelled.
+    Drop,
+}
+
+/// Control flow inside a block.
+enum Flow {
+    Next,
+    Break,
+    Return(i32),
+    Stop(Stop),
+}
+
+/// Why the whole script stops.
+#[derive(Clone, Copy)]
+enum Stop {
+    /// With the script's final code: 1 for `exit`, 0 for `return 0` or a function returning 0.
+    Exit(i32),
+    Drop,
+}
+
+type Eval<T> = Result<T, Stop>;
+
+/// Runs route `id` in `ctx`.
+pub fn run_route(ctx: &mut MsgCtx<'_>, id: RouteId) -> Outcome {
+    let mut vm = Vm { depth: 0 };
+    match vm.call_route(ctx, id) {
+        Ok(code) => Outcome::Done(code),
+        Err(Stop::Exit(code)) => Outcome::Exit(code),
+        Err(Stop::Drop) => Outcome::Drop,
+    }
+}
+
+struct Vm {
+    depth: u32,
+}
+
+impl Vm {
+    fn call_route(&mut self, ctx: &mut MsgCtx<'_>, id: RouteId) -> Eval<i32> {
+        if self.depth >= MAX_ROUTE_DEPTH {
+            log::error!("route nesting deeper than {MAX_ROUTE_DEPTH}: route call fails");
+            return Ok(-1);
+        }
+        self.depth += 1;
+        let program = ctx.program;
+        let route = program.route(id);
+        // A route without `return` yields the code of its last action.
+        let result = match self.block(ctx, &route.body) {
+            Ok(Flow::Next) | Ok(Flow::Break) => Ok(ctx.retcode),
+            Ok(Flow::Return(code)) => Ok(code),
+            Ok(Flow::Stop(stop)) | Err(stop) => Err(stop),
+        };
+        self.depth -= 1;
+        result
+    }
+
+    fn block(&mut self, ctx: &mut MsgCtx<'_>, block: &Block) -> Eval<Flow> {
+        for stmt in block.iter() {
+            match self.stmt(ctx, stmt)? {
+                Flow::Next => {}
+                other => return Ok(other),
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn stmt(&mut self, ctx: &mut MsgCtx<'_>, stmt: &Stmt) -> Eval<Flow> {
+        match stmt {
+            Stmt::Eval(expr) => {
+                let code = self.action(ctx, expr)?;
+                if code == 0 {
+                    return Ok(Flow::Stop(Stop::Exit(0)));
+                }
+                Ok(Flow::Next)
+            }
+            Stmt::If { cond, then, otherwise } => {
+                if self.cond(ctx, cond)? {
+                    self.block(ctx, then)
+                } else {
+                    self.block(ctx, otherwise)
+                }
+            }
+            Stmt::Switch { subject, cases, default, body } => {
+                let v = self.expr(ctx, subject)?.into_owned();
+                let start = cases.iter().find(|(case, _)| switch_matches(&v, case)).map(|(_, at)| *at).or(*default);
+                let Some(start) = start else { return Ok(Flow::Next) };
+                for stmt in body.iter().skip(start) {
+                    match self.stmt(ctx, stmt)? {
+                        Flow::Next => {}
+                        Flow::Break => return Ok(Flow::Next),
+                        other => return Ok(other),
+                    }
+                }
+                Ok(Flow::Next)
+            }
+            Stmt::While { cond, body } => {
+                let mut loops = 0;
+                while self.cond(ctx, cond)? {
+                    loops += 1;
+                    if loops > MAX_WHILE_LOOPS {
+                        log::error!("while loop ran more than {MAX_WHILE_LOOPS} times: aborted");
+                        break;
+                    }
+                    match self.block(ctx, body)? {
+                        Flow::Next => {}
+                        Flow::Break => break,
+                        other => return Ok(other),
+                    }
+                }
+                Ok(Flow::Next)
+            }
+            Stmt::Assign { target, op, value } => {
+                let v = self.expr(ctx, value)?.into_owned();
+                let v = match op {
+                    AssignOp::Set | AssignOp::SetAll => v,
+                    AssignOp::Add => add(ctx.read_pv(target), v.as_ref()).into_owned(),
+                };
+                if let Err(why) = ctx.write_pv(target, v) {
+                    log::error!("cannot assign: {why}");
+                }
+                Ok(Flow::Next)
+            }
+            Stmt::Return(None) => Ok(Flow::Return(1)),
+            Stmt::Return(Some(e)) => {
+                let code = self.expr(ctx, e)?.to_int() as i32;
+                if code == 0 {
+                    // `return 0` ends the whole script.
+                    return Ok(Flow::Stop(Stop::Exit(0)));
+                }
+                Ok(Flow::Return(code))
+            }
+            Stmt::Exit => Ok(Flow::Stop(Stop::Exit(1))),
+            Stmt::Drop => Ok(Flow::Stop(Stop::Drop)),
+            Stmt::Break => Ok(Flow::Break),
+        }
+    }
+
+    /// Runs a function call or route call and records `$retcode`.
+    fn action(&mut self, ctx: &mut MsgCtx<'_>, expr: &Expr) -> Eval<i32> {
+        let code = match expr {
+            Expr::Call(call) => {
+                if !call.def.routes.allows(ctx.route_type) {
+                    log::error!("{}() is not allowed in this route type (line {})", call.def.name, call.line);
+                    -1
+                } else {
+                    (call.def.call)(ctx, &call.args)
+                }
+            }
+            Expr::Route(id) => self.call_route(ctx, *id)?,
+            other => self.expr(ctx, other)?.to_int() as i32,
+        };
+        ctx.retcode = code;
+        Ok(code)
+    }
+
+    fn cond(&mut self, ctx: &mut MsgCtx<'_>, expr: &Expr) -> Eval<bool> {
+        match expr {
+            Expr::Call(_) | Expr::Route(_) => {
+                let code = self.action(ctx, expr)?;
+                if code == 0 {
+                    return Err(Stop::Exit(0));
+                }
+                Ok(code > 0)
+            }
+            Expr::Unary(UnOp::Not, inner) => Ok(!self.cond(ctx, inner)?),
+            Expr::Binary(BinOp::And, a, b) => Ok(self.cond(ctx, a)? && self.cond(ctx, b)?),
+            Expr::Binary(BinOp::Or, a, b) => Ok(self.cond(ctx, a)? || self.cond(ctx, b)?),
+            other => Ok(self.expr(ctx, other)?.is_true()),
+        }
+    }
+
+    fn expr<'c>(&mut self, ctx: &'c mut MsgCtx<'_>, expr: &'c Expr) -> Eval<Value<'c>> {
+        Ok(match expr {
+            Expr::Const(v) => v.as_ref(),
+            Expr::Pv(pv) => ctx.read_pv(pv),
+            Expr::Format(f) => Value::Str(ctx.format_cow(f)),
+            Expr::Call(_) | Expr::Route(_) => {
+                let code = self.action(ctx, expr)?;
+                if code == 0 {
+                    return Err(Stop::Exit(0));
+                }
+                Value::Int(i64::from(code))
+            }
+            Expr::Unary(op, inner) => {
+                if matches!(op, UnOp::Not) {
+                    return Ok(Value::Int(i64::from(!self.cond(ctx, inner)?)));
+                }
+                let v = self.expr(ctx, inner)?;
+                match op {
+                    UnOp::Not => unreachable!("handled above"),
+                    UnOp::Neg => Value::Int(v.to_int().wrapping_neg()),
+                    UnOp::BitNot => Value::Int(!v.to_int()),
+                    UnOp::Defined => Value::Int(i64::from(!v.is_null())),
+                    UnOp::Strlen => Value::Int(v.to_bytes().len() as i64),
+                    UnOp::Strempty => Value::Int(i64::from(v.to_bytes().is_empty())),
+                    UnOp::CastInt => Value::Int(v.to_int()),
+                    UnOp::CastStr => Value::owned(v.to_bytes().into_owned()),
+                }
+            }
+            Expr::Binary(BinOp::And, _, _) | Expr::Binary(BinOp::Or, _, _) => {
+                Value::Int(i64::from(self.cond(ctx, expr)?))
+            }
+            Expr::Binary(op, a, b) => {
+                let a = self.expr(ctx, a)?.into_owned();
+                let b = self.expr(ctx, b)?;
+                binary(*op, a, b).into_owned()
+            }
+            Expr::Match { subject, regex, negate } => {
+                let v = self.expr(ctx, subject)?;
+                let hit = regex.is_match(&v.to_bytes());
+                Value::Int(i64::from(hit != *negate))
+            }
+            Expr::DynMatch { subject, pattern, negate } => {
+                let p = self.expr(ctx, pattern)?.into_owned();
+                let v = self.expr(ctx, subject)?;
+                let hit = std::str::from_utf8(&p.to_bytes())
+                    .ok()
+                    .and_then(|p| regex::bytes::RegexBuilder::new(p).case_insensitive(true).build().ok())
+                    .is_some_and(|re| re.is_match(&v.to_bytes()));
+                Value::Int(i64::from(hit != *negate))
+            }
+            Expr::Myself { subject, negate } => {
+                let env = ctx.env;
+                let v = self.expr(ctx, subject)?;
+                let hit = is_myself_value(env, &v.to_bytes());
+                Value::Int(i64::from(hit != *negate))
+            }
+            Expr::InNet { subject, net, negate } => {
+                let v = self.expr(ctx, subject)?;
+                let hit = std::str::from_utf8(&v.to_bytes())
+                    .ok()
+                    .and_then(|s| s.trim_start_matches('[').trim_end_matches(']').parse().ok())
+                    .is_some_and(|ip| net.contains(ip));
+                Value::Int(i64::from(hit != *negate))
+            }
+        })
+    }
+}
+
+/// `myself` compared with a URI (`sip:host:port`) or a bare host / `host:port`.
+fn is_myself_value(env: &super::ctx::Env, text: &[u8]) -> bool {
+    let rest = match text.iter().position(|&b| b == b':') {
+        Some(i) if text[..i].eq_ignore_ascii_case(b"sip") || text[..i].eq_ignore_ascii_case(b"sips") => &text[i + 1..],
+        _ => text,
+    };
+    let rest = match rest.iter().position(|&b| b == b'@') {
+        Some(i) => &rest[i + 1..],
+        None => rest,
+    };
+    let end = rest.iter().position(|&b| b == b';' || b == b'?' || b == b'>').unwrap_or(rest.len());
+    let hostport = &rest[..end];
+    let (host, port) = split_hostport(hostport);
+    env.is_myself(host, port, None)
+}
+
+/// Splits `host[:port]` (IPv6 in brackets).
+pub(crate) fn split_hostport(hp: &[u8]) -> (&[u8], Option<u16>) {
+    let colon = if hp.first() == Some(&b'[') {
+        hp.iter().position(|&b| b == b']').and_then(|i| (hp.get(i + 1) == Some(&b':')).then_some(i + 1))
+    } else {
+        hp.iter().rposition(|&b| b == b':')
+    };
+    match colon {
+        Some(i) => {
+            let port = std::str::from_utf8(&hp[i + 1..]).ok().and_then(|p| p.parse().ok());
+            (&hp[..i], port)
+        }
+        None => (hp, None),
+    }
+}
+
+fn switch_matches(v: &Value<'_>, case: &Value<'_>) -> bool {
+    match case {
+        Value::Int(i) => v.as_exact_int() == Some(*i),
+        Value::Str(s) => v.to_bytes().as_ref() == s.as_ref(),
+        Value::Null => v.is_null(),
+    }
+}
+
+/// `+`: the left operand decides: string + anything concatenates, int + x adds.
+fn add<'a>(a: Value<'a>, b: Value<'_>) -> Value<'a> {
+    match a {
+        Value::Str(s) => {
+            let mut out = s.into_owned();
+            out.extend_from_slice(&b.to_bytes());
+            Value::Str(Cow::Owned(out))
+        }
+        Value::Int(i) => Value::Int(i.wrapping_add(b.to_int())),
+        Value::Null => match b {
+            Value::Str(s) => Value::Str(Cow::Owned(s.into_owned())),
+            other => Value::Int(other.to_int()),
+        },
+    }
+}
+
+fn binary<'a>(op: BinOp, a: Value<'a>, b: Value<'_>) -> Value<'a> {
+    let truth = |t: bool| Value::Int(i64::from(t));
+    match op {
+        BinOp::Add => add(a, b),
+        BinOp::Sub => Value::Int(a.to_int().wrapping_sub(b.to_int())),
+        BinOp::Mul => Value::Int(a.to_int().wrapping_mul(b.to_int())),
+        BinOp::Div => match b.to_int() {
+            0 => {
+                log::error!("division by zero in script");
+                Value::Int(0)
+            }
+            d => Value::Int(a.to_int().wrapping_div(d)),
+        },
+        BinOp::Mod => match b.to_int() {
+            0 => {
+                log::error!("modulo by zero in script");
+                Value::Int(0)
+            }
+            d => Value::Int(a.to_int().wrapping_rem(d)),
+        },
+        BinOp::BitAnd => Value::Int(a.to_int() & b.to_int()),
+        BinOp::BitOr => Value::Int(a.to_int() | b.to_int()),
+        BinOp::BitXor => Value::Int(a.to_int() ^ b.to_int()),
+        BinOp::Shl => Value::Int(a.to_int().wrapping_shl(b.to_int() as u32)),
+        BinOp::Shr => Value::Int(a.to_int().wrapping_shr(b.to_int() as u32)),
+        BinOp::Eq => truth(equal(&a, &b)),
+        BinOp::Ne => truth(!equal(&a, &b)),
+        BinOp::IEq => truth(a.to_bytes().eq_ignore_ascii_case(&b.to_bytes())),
+        BinOp::INe => truth(!a.to_bytes().eq_ignore_ascii_case(&b.to_bytes())),
+        BinOp::StrEq => truth(a.to_bytes() == b.to_bytes()),
+        BinOp::StrNe => truth(a.to_bytes() != b.to_bytes()),
+        BinOp::IntEq => truth(a.to_int() == b.to_int()),
+        BinOp::IntNe => truth(a.to_int() != b.to_int()),
+        BinOp::Lt => truth(compare(&a, &b) == Ordering::Less),
+        BinOp::Le => truth(compare(&a, &b) != Ordering::Greater),
+        BinOp::Gt => truth(compare(&a, &b) == Ordering::Greater),
+        BinOp::Ge => truth(compare(&a, &b) != Ordering::Less),
+        BinOp::And => truth(a.is_true() && b.is_true()),
+        BinOp::Or => truth(a.is_true() || b.is_true()),
+    }
+}
+
+/// `==`: `$null` equals only `$null`; an integer on either side compares as
+/// integers; otherwise bytes, case-sensitive.
+fn equal(a: &Value<'_>, b: &Value<'_>) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Null, _) | (_, Value::Null) => false,
+        (Value::Int(x), other) | (other, Value::Int(x)) => other.as_exact_int() == Some(*x),
+        (Value::Str(x), Value::Str(y)) => x == y,
+    }
+}
+
+fn compare(a: &Value<'_>, b: &Value<'_>) -> Ordering {
+    a.to_int().cmp(&b.to_int())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equality_rules() {
+        assert!(equal(&Value::Int(5), &Value::str(b"5")));
+        assert!(!equal(&Value::Int(5), &Value::str(b"5x")));
+        assert!(!equal(&Value::str(b"abc"), &Value::str(b"ABC")));
+        assert!(!equal(&Value::Null, &Value::Int(0)));
+        assert!(equal(&Value::Null, &Value::Null));
+    }
+
+    #[test]
+    fn plus_follows_the_left_operand() {
+        assert_eq!(add(Value::str(b"x"), Value::Int(5)), Value::str(b"x5"));
+        assert_eq!(add(Value::str(b"10"), Value::Int(1)), Value::str(b"101"));
+        assert_eq!(add(Value::Int(5), Value::str(b"7")), Value::Int(12));
+    }
+
+    #[test]
+    fn hostport_split() {
+        assert_eq!(split_hostport(b"a.b:5070"), (&b"a.b"[..], Some(5070)));
+        assert_eq!(split_hostport(b"[::1]:5070"), (&b"[::1]"[..], Some(5070)));
+        assert_eq!(split_hostport(b"[::1]"), (&b"[::1]"[..], None));
+        assert_eq!(split_hostport(b"host"), (&b"host"[..], None));
+    }
+}
