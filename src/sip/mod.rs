@@ -3,3 +3,7 @@
 
 pub mod error;
 pub mod packet;
+pub mod host;
+pub mod scan;
+pub mod uri;
+pub mod uri_eq;
