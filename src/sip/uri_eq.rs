@@ -3,7 +3,7 @@
 //! registrar's binding comparison. Nothing is allocated: escapes are decoded
 //! on the fly while comparing.
 
-use super::scan::{hex_val, is_reserved};
+use super::scan::{hex_val, is_reserved, Param};
 use super::uri::{Scheme, Uri};
 
 /// Whether `a` and `b` are equivalent URIs.
@@ -43,8 +43,8 @@ fn sip_eq(a: &Uri<'_>, b: &Uri<'_>) -> bool {
         && opt_eq(a.password(), b.password(), false)
         && hosts_match
         && a.port() == b.port()
-        && params_agree(a, b)
-        && params_agree(b, a)
+        && params_agree(a, b, sip_value_eq, not_sticky)
+        && params_agree(b, a, sip_value_eq, not_sticky)
         && headers_agree(a, b)
         && headers_agree(b, a)
 }
@@ -54,18 +54,43 @@ fn sip_eq(a: &Uri<'_>, b: &Uri<'_>) -> bool {
 /// "the same is true for the transport-parameter").
 const STICKY: [&[u8]; 5] = [b"user", b"ttl", b"method", b"maddr", b"transport"];
 
-/// Every parameter of `x` matches its namesake in `y`, or is absent from `y` and not sticky.
-fn params_agree(x: &Uri<'_>, y: &Uri<'_>) -> bool {
-    x.params().all(
-        |p| match y.params().find(|q| escaped_eq(p.name, q.name, true)) {
-            Some(q) => match (p.value, q.value) {
-                (None, None) => true,
-                (Some(v), Some(w)) => escaped_eq(v, w, true),
-                _ => false,
-            },
-            None => !STICKY.iter().any(|name| escaped_eq(p.name, name, true)),
-        },
-    )
+/// Every parameter of `x` agrees with `y`: if `y` has parameters of that name,
+/// each value occurs as often on both sides (a multiset, so a repeated parameter
+/// compares the same whichever side holds it and whatever the order); if not,
+/// `missing_ok` decides.
+fn params_agree(
+    x: &Uri<'_>,
+    y: &Uri<'_>,
+    same_value: impl Fn(&Param<'_>, &Param<'_>) -> bool,
+    missing_ok: impl Fn(&Param<'_>) -> bool,
+) -> bool {
+    let same_name = |p: &Param<'_>, q: &Param<'_>| escaped_eq(p.name, q.name, true);
+    let count = |u: &Uri<'_>, p: &Param<'_>| {
+        u.params()
+            .filter(|q| same_name(p, q) && same_value(p, q))
+            .count()
+    };
+    x.params().all(|p| {
+        if y.params().any(|q| same_name(&p, &q)) {
+            count(x, &p) == count(y, &p)
+        } else {
+            missing_ok(&p)
+        }
+    })
+}
+
+/// RFC 3261 §19.1.4 parameter values: equal case-insensitively, a value never equals no value.
+fn sip_value_eq(p: &Param<'_>, q: &Param<'_>) -> bool {
+    match (p.value, q.value) {
+        (None, None) => true,
+        (Some(v), Some(w)) => escaped_eq(v, w, true),
+        _ => false,
+    }
+}
+
+/// Only a non-sticky parameter may be missing from the other side.
+fn not_sticky(p: &Param<'_>) -> bool {
+    !STICKY.iter().any(|name| escaped_eq(p.name, name, true))
 }
 
 /// Every header of `x` occurs as many times in `y` as in `x` (a multiset check:
@@ -87,25 +112,15 @@ fn tel_eq(a: &Uri<'_>, b: &Uri<'_>) -> bool {
         return false;
     }
     // "If one URI has a parameter name not found in the other, the two URIs are not equal."
-    let agree = |u: &Uri<'_>, v: &Uri<'_>| {
-        u.params().all(
-            |p| match v.params().find(|q| p.name.eq_ignore_ascii_case(q.name)) {
-                Some(q) => match (p.value, q.value) {
-                    (None, None) => true,
-                    (Some(s), Some(t)) => {
-                        if p.is(b"phone-context") || p.is(b"ext") || p.is(b"isub") {
-                            digits_eq(s, t)
-                        } else {
-                            escaped_eq(s, t, true)
-                        }
-                    }
-                    _ => false,
-                },
-                None => false,
-            },
-        )
+    let value_eq = |p: &Param<'_>, q: &Param<'_>| match (p.value, q.value) {
+        (None, None) => true,
+        (Some(s), Some(t)) if p.is(b"phone-context") || p.is(b"ext") || p.is(b"isub") => {
+            digits_eq(s, t)
+        }
+        (Some(s), Some(t)) => escaped_eq(s, t, true),
+        _ => false,
     };
-    agree(a, b) && agree(b, a)
+    params_agree(a, b, value_eq, |_| false) && params_agree(b, a, value_eq, |_| false)
 }
 
 /// Equal ignoring case and the visual separators `-.()` (RFC 3966 §4: "after
@@ -301,6 +316,8 @@ mod tests {
         ));
         // A repeated parameter must agree whichever side has it twice.
         assert!(!eq("sip:a@b.com;x=1;x=2", "sip:a@b.com;x=1"));
+        assert!(eq("sip:a@b.com;x=1;x", "sip:a@b.com;x;X=1"));
+        assert!(!eq("sip:a@b.com;x=1;x", "sip:a@b.com;x=1;x=1"));
     }
 
     #[test]
@@ -331,6 +348,8 @@ mod tests {
         ));
         assert!(!eq("tel:+1234;ext=1", "tel:+1234"));
         assert!(eq("tel:+1234;a=1;b=2", "tel:+1234;B=2;a=1"));
+        assert!(eq("tel:+1234;a=1;a=2", "tel:+1234;a=2;a=1"));
+        assert!(!eq("tel:+1234;a=1;a=2", "tel:+1234;a=1"));
         assert!(eq(
             "tel:*21#ab;phone-context=x.com",
             "tel:*21#AB;phone-context=x.com"
@@ -343,5 +362,167 @@ mod tests {
         assert!(!eq("urn:uuid:abc", "urn:uuid:ABC"));
         assert!(eq("urn:uuid:%61bc", "urn:uuid:abc"));
         assert!(!eq("urn:uuid:abc", "uri:uuid:abc"));
+    }
+
+    /// Generated well-formed `sip:`/`sips:` URIs: parsing returns what was put in,
+    /// and equivalence holds under the case and escape changes §19.1.4 allows.
+    mod generated {
+        use super::super::uri_eq;
+        use crate::sip::uri::{Host, Scheme, Uri};
+        use proptest::prelude::*;
+        use std::net::{Ipv4Addr, Ipv6Addr};
+
+        #[derive(Clone, Debug)]
+        struct Parts {
+            secure: bool,
+            user: Option<String>,
+            password: Option<String>,
+            host: HostPart,
+            port: Option<u16>,
+            params: Vec<(String, Option<String>)>,
+            headers: Vec<(String, String)>,
+        }
+
+        #[derive(Clone, Debug)]
+        enum HostPart {
+            Name(String),
+            V4(Ipv4Addr),
+            V6(Ipv6Addr),
+        }
+
+        impl Parts {
+            fn text(&self, upper_host: bool) -> String {
+                let mut s = String::from(if self.secure { "sips:" } else { "sip:" });
+                if let Some(u) = &self.user {
+                    s += u;
+                    if let Some(p) = &self.password {
+                        s += ":";
+                        s += p;
+                    }
+                    s += "@";
+                }
+                match &self.host {
+                    HostPart::Name(n) if upper_host => s += &n.to_ascii_uppercase(),
+                    HostPart::Name(n) => s += n,
+                    HostPart::V4(a) => s += &a.to_string(),
+                    HostPart::V6(a) => s += &format!("[{a}]"),
+                }
+                if let Some(p) = self.port {
+                    s += &format!(":{p}");
+                }
+                for (name, value) in &self.params {
+                    s += ";";
+                    s += &if upper_host {
+                        name.to_ascii_uppercase()
+                    } else {
+                        name.clone()
+                    };
+                    if let Some(v) = value {
+                        s += "=";
+                        s += v;
+                    }
+                }
+                for (i, (name, value)) in self.headers.iter().enumerate() {
+                    s += if i == 0 { "?" } else { "&" };
+                    s += &format!("{name}={value}");
+                }
+                s
+            }
+        }
+
+        fn parts() -> impl Strategy<Value = Parts> {
+            let label = "[a-z]([a-z0-9-]{0,6}[a-z0-9])?";
+            let host = prop_oneof![
+                proptest::collection::vec(label, 1..4).prop_map(|l| HostPart::Name(l.join("."))),
+                any::<Ipv4Addr>().prop_map(HostPart::V4),
+                any::<Ipv6Addr>().prop_map(HostPart::V6),
+            ];
+            let user = "([a-zA-Z0-9_.!~*'()&=+$,;?/-]|%[0-9A-F]{2}){1,12}";
+            let password = "([a-zA-Z0-9_.!~*'()&=+$,-]|%[0-9a-f]{2}){0,8}";
+            let param = (
+                "x[a-z0-9-]{0,6}",
+                proptest::option::of("[a-zA-Z0-9.:+$-]{1,8}"),
+            );
+            let header = ("[a-zA-Z]{1,6}", "([a-z0-9?:/]|%2[0-9]){0,6}");
+            (
+                any::<bool>(),
+                proptest::option::of((user, proptest::option::of(password))),
+                host,
+                proptest::option::of(any::<u16>()),
+                proptest::collection::vec(param, 0..4),
+                proptest::collection::vec(header, 0..3),
+            )
+                .prop_map(|(secure, userinfo, host, port, params, headers)| Parts {
+                    secure,
+                    user: userinfo.as_ref().map(|(u, _)| u.clone()),
+                    password: userinfo.and_then(|(_, p)| p),
+                    host,
+                    port,
+                    params,
+                    headers,
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn parse_returns_the_parts(parts in parts()) {
+                let text = parts.text(false);
+                let uri = Uri::parse(text.as_bytes()).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+                prop_assert_eq!(uri.scheme(), if parts.secure { Scheme::Sips } else { Scheme::Sip });
+                prop_assert_eq!(uri.user(), parts.user.as_deref().map(str::as_bytes));
+                prop_assert_eq!(uri.password(), parts.password.as_deref().map(str::as_bytes));
+                match (&parts.host, uri.host()) {
+                    (HostPart::Name(n), Some(Host::Name(h))) => prop_assert_eq!(n.as_bytes(), h),
+                    (HostPart::V4(a), Some(Host::V4(h))) => prop_assert_eq!(*a, h),
+                    (HostPart::V6(a), Some(Host::V6(h))) => prop_assert_eq!(*a, h),
+                    (want, got) => prop_assert!(false, "host {:?} parsed as {:?}", want, got),
+                }
+                prop_assert_eq!(uri.port(), parts.port);
+                let params: Vec<_> = uri.params().map(|p| (p.name.to_vec(), p.value.map(<[u8]>::to_vec))).collect();
+                let want: Vec<_> = parts.params.iter().map(|(n, v)| (n.as_bytes().to_vec(), v.as_ref().map(|v| v.as_bytes().to_vec()))).collect();
+                prop_assert_eq!(params, want);
+                let headers: Vec<_> = uri.headers().map(|(n, v)| (n.to_vec(), v.to_vec())).collect();
+                let want: Vec<_> = parts.headers.iter().map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec())).collect();
+                prop_assert_eq!(headers, want);
+                prop_assert!(uri_eq(&uri, &uri));
+            }
+
+            #[test]
+            fn equivalence_survives_case_of_host_and_param_names(parts in parts()) {
+                let (a, b) = (parts.text(false), parts.text(true));
+                let (ua, ub) = (Uri::parse(a.as_bytes()).unwrap(), Uri::parse(b.as_bytes()).unwrap());
+                prop_assert!(uri_eq(&ua, &ub), "{} / {}", a, b);
+                let mut other = parts.clone();
+                other.port = Some(parts.port.map_or(5060, |p| p.wrapping_add(1)));
+                let c = other.text(false);
+                prop_assert!(!uri_eq(&ua, &Uri::parse(c.as_bytes()).unwrap()), "{} / {}", a, c);
+            }
+
+            #[test]
+            fn escaping_an_unreserved_user_char_keeps_equivalence(parts in parts(), at in any::<prop::sample::Index>()) {
+                let Some(user) = parts.user.clone() else { return Ok(()) };
+                let bytes = user.as_bytes();
+                let i = at.index(bytes.len());
+                let b = bytes[i];
+                // Only a plain unreserved character (not the inside of an existing escape).
+                let inside_escape = (i >= 1 && bytes[i - 1] == b'%') || (i >= 2 && bytes[i - 2] == b'%');
+                prop_assume!(crate::sip::scan::is_unreserved(b) && !inside_escape);
+                let mut escaped = parts.clone();
+                escaped.user = Some(format!("{}%{:02X}{}", &user[..i], b, &user[i + 1..]));
+                let (a, e) = (parts.text(false), escaped.text(false));
+                prop_assert!(uri_eq(&Uri::parse(a.as_bytes()).unwrap(), &Uri::parse(e.as_bytes()).unwrap()), "{} / {}", a, e);
+            }
+
+            #[test]
+            fn parse_never_panics(tail in proptest::collection::vec(any::<u8>(), 0..48), prefix in prop::sample::select(vec!["", "sip:", "sips:a@", "tel:", "tel:+1;", "sip:[", "x:"])) {
+                let mut s = prefix.as_bytes().to_vec();
+                s.extend_from_slice(&tail);
+                if let Ok(u) = Uri::parse(&s) {
+                    prop_assert!(uri_eq(&u, &u));
+                    let _ = (u.transport(), u.lr(), u.maddr(), u.ttl(), u.user_param(), u.effective_port(), u.opaque());
+                    let _ = (u.params().count(), u.headers().count());
+                }
+            }
+        }
     }
 }
