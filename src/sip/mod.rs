@@ -4,6 +4,7 @@
 pub mod error;
 pub mod packet;
 pub mod host;
+pub mod nameaddr;
 pub mod scan;
 pub mod uri;
 pub mod uri_eq;

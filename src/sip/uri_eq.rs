@@ -114,7 +114,8 @@ fn tel_eq(a: &Uri<'_>, b: &Uri<'_>) -> bool {
     // "If one URI has a parameter name not found in the other, the two URIs are not equal."
     let value_eq = |p: &Param<'_>, q: &Param<'_>| match (p.value, q.value) {
         (None, None) => true,
-        (Some(s), Some(t)) if p.is(b"phone-context") || p.is(b"ext") || p.is(b"isub") => {
+        // A global-number phone-context compares digit by digit, a domain one as a host name.
+        (Some(s), Some(t)) if p.is(b"ext") || (p.is(b"phone-context") && s.starts_with(b"+")) => {
             digits_eq(s, t)
         }
         (Some(s), Some(t)) => escaped_eq(s, t, true),
@@ -124,8 +125,7 @@ fn tel_eq(a: &Uri<'_>, b: &Uri<'_>) -> bool {
 }
 
 /// Equal ignoring case and the visual separators `-.()` (RFC 3966 §4: "after
-/// removing all visual separators"; a domain phone-context has only dots to lose,
-/// which a valid domain cannot be told apart by).
+/// removing all visual separators").
 fn digits_eq(x: &[u8], y: &[u8]) -> bool {
     fn strip(s: &[u8]) -> impl Iterator<Item = u8> + '_ {
         s.iter()
