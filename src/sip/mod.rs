@@ -8,3 +8,4 @@ pub mod nameaddr;
 pub mod scan;
 pub mod uri;
 pub mod uri_eq;
+pub mod via;
