@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod packet;
+pub mod headers;
 pub mod host;
 pub mod nameaddr;
 pub mod scan;
