@@ -3,6 +3,9 @@
 
 pub mod error;
 pub mod packet;
+
+// Typed, zero-copy views of header values.
+pub mod auth;
 pub mod headers;
 pub mod host;
 pub mod nameaddr;
