@@ -663,6 +663,14 @@ mod tests {
         }
 
         #[test]
+        fn parse_in_any_range_never_panics(v in proptest::collection::vec(any::<u8>(), 0..32), a in 0usize..40, b in 0usize..40) {
+            if let Ok(na) = NameAddr::parse_in(&v, a, b) {
+                prop_assert!(na.span().start >= a && na.span().end <= b.min(v.len()));
+            }
+            let _ = Contact::parse_in(&v, a, b);
+        }
+
+        #[test]
         fn generated_name_addrs_read_back(
             name in proptest::option::of("[a-zA-Z0-9 \"\\\\]{0,10}"),
             user in "[a-z]{1,8}",

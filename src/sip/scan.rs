@@ -787,6 +787,34 @@ mod tests {
         }
 
         #[test]
+        fn generated_params_read_back(
+            items in proptest::collection::vec(
+                ("[a-z][a-z0-9-]{0,6}", proptest::option::of(prop_oneof!["[a-zA-Z0-9.:]{1,8}", "\"[a-z ,;=]{0,8}\""])),
+                0..5,
+            ),
+            sp in prop::sample::select(vec!["", " ", "\r\n "]),
+        ) {
+            let mut s = String::new();
+            for (name, value) in &items {
+                s += &format!("{sp};{sp}{name}");
+                if let Some(v) = value {
+                    s += &format!("{sp}={sp}{v}");
+                }
+            }
+            prop_assert_eq!(scan_params(s.as_bytes(), 0), Ok(s.len()));
+            let got: Vec<_> = Params::new(s.as_bytes()).map(|p| (p.name.to_vec(), p.value.map(<[u8]>::to_vec), p.quoted)).collect();
+            let want: Vec<_> = items
+                .iter()
+                .map(|(n, v)| {
+                    let quoted = v.as_ref().is_some_and(|v| v.starts_with('"'));
+                    let inner = v.as_ref().map(|v| v.trim_matches('"').as_bytes().to_vec());
+                    (n.as_bytes().to_vec(), inner, quoted)
+                })
+                .collect();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
         fn parse_u32_matches_std(n in any::<u64>()) {
             let text = n.to_string();
             prop_assert_eq!(parse_u32(text.as_bytes()).ok(), u32::try_from(n).ok());

@@ -288,7 +288,7 @@ impl<'a> Uri<'a> {
         self.params
     }
 
-    /// The URI parameters.
+    /// The URI parameters; their `start`/`end` are relative to [`Uri::params_raw`].
     pub fn params(&self) -> Params<'a> {
         Params::new(self.params)
     }

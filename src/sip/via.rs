@@ -561,6 +561,13 @@ mod tests {
         }
 
         #[test]
+        fn parse_in_any_range_never_panics(v in proptest::collection::vec(any::<u8>(), 0..32), a in 0usize..40, b in 0usize..40) {
+            if let Ok(via) = Via::parse_in(&v, a, b) {
+                prop_assert!(via.span().start >= a && via.span().end <= b.min(v.len()));
+            }
+        }
+
+        #[test]
         fn generated_vias_read_back(
             transport in prop::sample::select(vec!["UDP", "TCP", "TLS", "SCTP", "WS", "WSS", "X-NEW"]),
             (s1, s2, s3, s4) in (lws(), lws(), lws(), lws()),
