@@ -6,6 +6,17 @@ pub mod error;
 pub mod message;
 pub mod name;
 pub mod packet;
+pub mod reply;
+
+// Typed, zero-copy views of header values.
+pub mod auth;
+pub mod headers;
+pub mod host;
+pub mod nameaddr;
+pub mod scan;
+pub mod uri;
+pub mod uri_eq;
+pub mod via;
 
 pub use edit::{serialize, Edits};
 pub use error::{ErrorKind, ParseError};

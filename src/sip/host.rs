@@ -1,0 +1,136 @@
+//! [`Host`]: the host of a SIP URI or of a Via sent-by (RFC 3261 §25.1 `host`).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::error::{ErrorKind, ParseError, Result};
+
+/// A host: a name, an IPv4 address or an IPv6 reference (RFC 3261 §25.1 `host`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host<'a> {
+    /// A host name as written (compare it case-insensitively).
+    Name(&'a [u8]),
+    /// An IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 address, written in brackets as an IPv6 reference.
+    V6(Ipv6Addr),
+}
+
+impl<'a> Host<'a> {
+    /// Parses `hostname / IPv4address / IPv6reference` (the whole of `s`).
+    ///
+    /// Host names follow RFC 3261 §25.1 (`alphanum` labels with inner `-`, a top
+    /// label starting with a letter, an optional trailing dot); anything
+    /// digits-and-dots must be a valid IPv4 address.
+    pub fn parse(s: &'a [u8]) -> Result<Host<'a>> {
+        let bad = |at| ParseError::new(ErrorKind::BadHost, at);
+        if let Some(inner) = s.strip_prefix(b"[") {
+            let inner = inner.strip_suffix(b"]").ok_or(bad(s.len()))?;
+            return parse_ip::<Ipv6Addr>(inner).map(Host::V6).ok_or(bad(1));
+        }
+        if s.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
+            return parse_ip::<Ipv4Addr>(s).map(Host::V4).ok_or(bad(0));
+        }
+        check_hostname(s).map_err(bad)?;
+        Ok(Host::Name(s))
+    }
+
+    /// The address, if the host is an IP literal.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match *self {
+            Host::Name(_) => None,
+            Host::V4(a) => Some(IpAddr::V4(a)),
+            Host::V6(a) => Some(IpAddr::V6(a)),
+        }
+    }
+
+    /// RFC 3261 §19.1.4 host equality: names case-insensitively, addresses by
+    /// value, and a name never equals an address (even one it resolves to).
+    pub fn same_as(&self, other: &Host<'_>) -> bool {
+        match (self, other) {
+            (Host::Name(a), Host::Name(b)) => a.eq_ignore_ascii_case(b),
+            (Host::V4(a), Host::V4(b)) => a == b,
+            (Host::V6(a), Host::V6(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+fn parse_ip<T: std::str::FromStr>(s: &[u8]) -> Option<T> {
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// Checks `hostname = *( domainlabel "." ) toplabel [ "." ]`; the error is the offset of the fault.
+fn check_hostname(s: &[u8]) -> std::result::Result<(), usize> {
+    let body = s.strip_suffix(b".").unwrap_or(s);
+    let mut at = 0;
+    let mut top = 0;
+    for label in body.split(|&b| b == b'.') {
+        // domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum
+        let ok = label
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+            && label.first().is_some_and(u8::is_ascii_alphanumeric)
+            && label.last().is_some_and(u8::is_ascii_alphanumeric);
+        if !ok {
+            return Err(at);
+        }
+        top = at;
+        at += label.len() + 1;
+    }
+    // toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum
+    if !body.get(top).is_some_and(u8::is_ascii_alphabetic) {
+        return Err(top);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_forms() {
+        assert_eq!(Host::parse(b"Example.COM"), Ok(Host::Name(b"Example.COM")));
+        assert_eq!(Host::parse(b"a"), Ok(Host::Name(b"a")));
+        assert_eq!(Host::parse(b"a1-b.c9."), Ok(Host::Name(b"a1-b.c9.")));
+        assert_eq!(
+            Host::parse(b"192.0.2.1"),
+            Ok(Host::V4(Ipv4Addr::new(192, 0, 2, 1)))
+        );
+        assert_eq!(Host::parse(b"[::1]"), Ok(Host::V6(Ipv6Addr::LOCALHOST)));
+        assert_eq!(
+            Host::parse(b"[::1]").unwrap().ip(),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
+        assert_eq!(Host::parse(b"a.b").unwrap().ip(), None);
+    }
+
+    #[test]
+    fn rejects_what_the_grammar_rejects() {
+        let err = |s: &[u8]| Host::parse(s).map(|_| ()).map_err(|e| (e.kind, e.offset));
+        assert_eq!(err(b""), Err((ErrorKind::BadHost, 0)));
+        assert_eq!(err(b"."), Err((ErrorKind::BadHost, 0)));
+        assert_eq!(err(b"a..b"), Err((ErrorKind::BadHost, 2)));
+        assert_eq!(err(b"a.-b"), Err((ErrorKind::BadHost, 2)));
+        assert_eq!(err(b"a.b-"), Err((ErrorKind::BadHost, 2)));
+        assert_eq!(err(b"a.9b"), Err((ErrorKind::BadHost, 2)));
+        assert_eq!(err(b"a_b"), Err((ErrorKind::BadHost, 0)));
+        assert_eq!(err(b"1.2.3.4.5"), Err((ErrorKind::BadHost, 0)));
+        assert_eq!(err(b"01.2.3.4"), Err((ErrorKind::BadHost, 0)));
+        assert_eq!(err(b"[::1"), Err((ErrorKind::BadHost, 4)));
+        assert_eq!(err(b"[::1]]"), Err((ErrorKind::BadHost, 1)));
+        assert_eq!(err(b"[fe80::1%eth0]"), Err((ErrorKind::BadHost, 1)));
+        assert_eq!(err(b"::1"), Err((ErrorKind::BadHost, 0)));
+    }
+
+    #[test]
+    fn same_as_follows_rfc3261_19_1_4() {
+        let h = |s: &'static [u8]| Host::parse(s).unwrap();
+        assert!(h(b"EXAMPLE.com").same_as(&h(b"example.COM")));
+        assert!(h(b"[2001:db8::1]").same_as(&h(b"[2001:DB8:0::1]")));
+        assert!(h(b"10.0.0.1").same_as(&h(b"10.0.0.1")));
+        assert!(!h(b"10.0.0.1").same_as(&h(b"10.0.0.2")));
+        assert!(!h(b"localhost").same_as(&h(b"127.0.0.1")));
+        assert!(!h(b"[::ffff:10.0.0.1]").same_as(&h(b"10.0.0.1")));
+    }
+}

@@ -1,0 +1,824 @@
+//! Low-level scanning shared by every header view: character classes, linear
+//! white space, quoted strings, comments, parameter lists, comma-separated
+//! values, `%HH` escapes and strict decimal numbers.
+//!
+//! The grammar is RFC 3261 §25.1. Nothing here allocates and nothing panics:
+//! positions past the end of a slice are read as "no byte there".
+
+use super::error::{ErrorKind, ParseError, Result};
+
+// --- character classes ---------------------------------------------------------------------
+
+/// `token` characters (RFC 3261 §25.1): alphanumerics and `` -.!%*_+`'~ ``.
+pub fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+/// `WSP` (RFC 3261 §25.1): a space or a horizontal tab.
+pub fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// `unreserved` URI characters (RFC 3261 §25.1): alphanumerics and the marks `-_.!~*'()`.
+pub fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
+}
+
+/// `reserved` URI characters (RFC 2396 §2.2, which RFC 3261 §19.1.4 refers to).
+pub fn is_reserved(b: u8) -> bool {
+    matches!(
+        b,
+        b';' | b'/' | b'?' | b':' | b'@' | b'&' | b'=' | b'+' | b'$' | b','
+    )
+}
+
+/// The value of one hexadecimal digit, either case.
+pub fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Index just past the run of token characters starting at `pos` (`pos` itself if none).
+pub fn token_end(s: &[u8], pos: usize) -> usize {
+    let rest = s.get(pos..).unwrap_or_default();
+    pos + rest.iter().take_while(|&&b| is_token_char(b)).count()
+}
+
+/// Whether `s` is a non-empty `token`.
+pub fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_token_char(b))
+}
+
+// --- linear white space ----------------------------------------------------------------------
+
+/// Index of the first byte at or after `pos` that is not LWS.
+///
+/// LWS is `[*WSP CRLF] 1*WSP` (RFC 3261 §25.1): spaces, tabs, and a line fold
+/// (CRLF, or a bare LF, followed by a space or tab). A line break that is not
+/// a fold stops the skip.
+pub fn skip_lws(s: &[u8], mut pos: usize) -> usize {
+    loop {
+        match s.get(pos) {
+            Some(b' ' | b'\t') => pos += 1,
+            Some(b'\r')
+                if s.get(pos + 1) == Some(&b'\n') && s.get(pos + 2).is_some_and(|&b| is_wsp(b)) =>
+            {
+                pos += 3
+            }
+            Some(b'\n') if s.get(pos + 1).is_some_and(|&b| is_wsp(b)) => pos += 2,
+            _ => return pos,
+        }
+    }
+}
+
+/// The bounds `(start, end)` of `s` without leading LWS and trailing SP/HTAB/CR/LF.
+pub fn trim_lws_range(s: &[u8]) -> (usize, usize) {
+    let start = skip_lws(s, 0).min(s.len());
+    let rest = s.get(start..).unwrap_or_default();
+    let len = rest
+        .iter()
+        .rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .map_or(0, |i| i + 1);
+    (start, start + len)
+}
+
+/// `s` without leading LWS and trailing SP/HTAB/CR/LF.
+pub fn trim_lws(s: &[u8]) -> &[u8] {
+    let (start, end) = trim_lws_range(s);
+    s.get(start..end).unwrap_or_default()
+}
+
+// --- quoted strings and comments -----------------------------------------------------------
+
+/// Reads the quoted-string whose opening `"` is at `s[pos]` (RFC 3261 §25.1).
+///
+/// Returns the raw text between the quotes, escapes kept (see [`unquoted`]),
+/// and the index just past the closing quote. A missing closing quote, a
+/// control character or an escaped CR/LF is [`ErrorKind::BadQuotedString`].
+pub fn quoted_string(s: &[u8], pos: usize) -> Result<(&[u8], usize)> {
+    let bad = |at| ParseError::new(ErrorKind::BadQuotedString, at);
+    if s.get(pos) != Some(&b'"') {
+        return Err(bad(pos));
+    }
+    let mut i = pos + 1;
+    loop {
+        match s.get(i) {
+            None => return Err(bad(i)),
+            Some(b'"') => return Ok((s.get(pos + 1..i).unwrap_or_default(), i + 1)),
+            // quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)
+            Some(b'\\') => match s.get(i + 1) {
+                Some(&c) if c <= 0x7f && c != b'\r' && c != b'\n' => i += 2,
+                _ => return Err(bad(i)),
+            },
+            Some(b'\r' | b'\n') => {
+                let j = skip_lws(s, i);
+                if j == i {
+                    return Err(bad(i));
+                }
+                i = j;
+            }
+            // qdtext = LWS / %x21 / %x23-5B / %x5D-7E / UTF8-NONASCII
+            Some(&c) if (c < 0x20 && c != b'\t') || c == 0x7f => return Err(bad(i)),
+            Some(_) => i += 1,
+        }
+    }
+}
+
+/// The bytes that the raw inside of a quoted-string stands for: `\x` is `x`.
+pub fn unquoted(raw: &[u8]) -> Unquoted<'_> {
+    Unquoted { rest: raw.iter() }
+}
+
+/// Iterator returned by [`unquoted`].
+#[derive(Clone, Debug)]
+pub struct Unquoted<'a> {
+    rest: std::slice::Iter<'a, u8>,
+}
+
+impl Iterator for Unquoted<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let b = *self.rest.next()?;
+        if b == b'\\' {
+            // A trailing lone backslash (impossible after `quoted_string`) stands for itself.
+            Some(self.rest.next().copied().unwrap_or(b'\\'))
+        } else {
+            Some(b)
+        }
+    }
+}
+
+/// Index just past the comment whose `(` is at `s[pos]` (RFC 3261 §25.1 `comment`:
+/// nested parentheses and quoted-pairs). `None` if it is not closed.
+pub fn skip_comment(s: &[u8], pos: usize) -> Option<usize> {
+    if s.get(pos) != Some(&b'(') {
+        return None;
+    }
+    // A depth counter, not recursion: `((((…` must not exhaust the stack.
+    let mut depth = 0usize;
+    let mut i = pos;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b'\\' => i += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+// --- %HH escapes and case-insensitive comparison ---------------------------------------
+
+/// The bytes `s` stands for with each `%HH` decoded; a `%` not followed by two
+/// hex digits stands for itself.
+pub fn unescaped(s: &[u8]) -> Unescaped<'_> {
+    Unescaped { s, pos: 0 }
+}
+
+/// Iterator returned by [`unescaped`].
+#[derive(Clone, Debug)]
+pub struct Unescaped<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl Iterator for Unescaped<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let b = *self.s.get(self.pos)?;
+        if b == b'%' {
+            let hi = self.s.get(self.pos + 1).and_then(|&h| hex_val(h));
+            let lo = self.s.get(self.pos + 2).and_then(|&l| hex_val(l));
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                self.pos += 3;
+                return Some(hi << 4 | lo);
+            }
+        }
+        self.pos += 1;
+        Some(b)
+    }
+}
+
+/// Decodes the `%HH` escapes of `s` into `buf`; `None` if `buf` is too small.
+pub fn unescape_into<'b>(s: &[u8], buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let mut n = 0;
+    for b in unescaped(s) {
+        *buf.get_mut(n)? = b;
+        n += 1;
+    }
+    buf.get(..n)
+}
+
+/// Whether `a` and `b` are equal ignoring ASCII case.
+pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Whether `s` starts with `prefix`, ignoring ASCII case.
+pub fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
+    s.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// Whether `escaped` (which may hold `%HH` escapes) stands for `plain`, ignoring ASCII case.
+pub fn unescaped_eq_ignore_case(escaped: &[u8], plain: &[u8]) -> bool {
+    if !escaped.contains(&b'%') {
+        return escaped.eq_ignore_ascii_case(plain);
+    }
+    unescaped(escaped)
+        .map(|b| b.to_ascii_lowercase())
+        .eq(plain.iter().map(|b| b.to_ascii_lowercase()))
+}
+
+// --- numbers -------------------------------------------------------------------------------------
+
+/// Parses `1*DIGIT` as a `u32`. Anything else, or a value above `u32::MAX`, is
+/// [`ErrorKind::BadNumber`] at the offending byte.
+pub fn parse_u32(s: &[u8]) -> Result<u32> {
+    digits(s, false)
+}
+
+/// Parses `1*DIGIT` as a `u32`, saturating at `u32::MAX` instead of failing
+/// (RFC 3261 §10.2.1.1: larger expiry values MAY be treated as 2**32-1).
+pub fn parse_u32_saturating(s: &[u8]) -> Result<u32> {
+    digits(s, true)
+}
+
+fn digits(s: &[u8], saturate: bool) -> Result<u32> {
+    if s.is_empty() {
+        return Err(ParseError::new(ErrorKind::BadNumber, 0));
+    }
+    let mut n: u32 = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if !b.is_ascii_digit() {
+            return Err(ParseError::new(ErrorKind::BadNumber, i));
+        }
+        n = match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u32::from(b - b'0')))
+        {
+            Some(n) => n,
+            None if saturate => u32::MAX,
+            None => return Err(ParseError::new(ErrorKind::BadNumber, i)),
+        };
+    }
+    Ok(n)
+}
+
+// --- parameter lists ---------------------------------------------------------------------------
+
+/// One `;name[=value]` parameter of a URI or header value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Param<'a> {
+    /// The name as written (a URI parameter name may hold `%HH` escapes).
+    pub name: &'a [u8],
+    /// The value: `None` for `;name`; for a quoted value, the raw text inside the quotes.
+    pub value: Option<&'a [u8]>,
+    /// Whether the value was a quoted-string (see [`unquoted`]).
+    pub quoted: bool,
+    /// Offset of the leading `;` (or of the name if there is none) in the scanned slice.
+    pub start: usize,
+    /// Offset just past the value (or the name), in the scanned slice.
+    pub end: usize,
+}
+
+impl Param<'_> {
+    /// Whether the parameter is called `name` (ASCII case-insensitive).
+    pub fn is(&self, name: &[u8]) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+}
+
+/// Iterator over a `*( ";" name [ "=" value ] )` list.
+///
+/// Lenient by design: the view that owns the list has already checked it (for
+/// header parameters with [`scan_params`]), so this only splits it. It splits on
+/// `;` outside quoted strings, trims LWS around names and values, and skips empty
+/// items; it never fails and never panics, whatever the bytes.
+#[derive(Clone, Debug)]
+pub struct Params<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Params<'a> {
+    /// Iterates the parameters of `s` (a leading `;` is optional).
+    pub fn new(s: &'a [u8]) -> Params<'a> {
+        Params { s, pos: 0 }
+    }
+
+    /// The first parameter called `name` (ASCII case-insensitive).
+    pub fn get(mut self, name: &[u8]) -> Option<Param<'a>> {
+        self.find(|p| p.is(name))
+    }
+}
+
+/// The first parameter called `name` (ASCII case-insensitive) in the list `params`.
+pub fn params_find<'a>(params: &'a [u8], name: &[u8]) -> Option<Param<'a>> {
+    Params::new(params).get(name)
+}
+
+impl<'a> Iterator for Params<'a> {
+    type Item = Param<'a>;
+
+    fn next(&mut self) -> Option<Param<'a>> {
+        loop {
+            let start = skip_lws(self.s, self.pos);
+            if start >= self.s.len() {
+                self.pos = start;
+                return None;
+            }
+            let body = if self.s.get(start) == Some(&b';') {
+                start + 1
+            } else {
+                start
+            };
+            let seg_end = find_unquoted(self.s, body, b';');
+            self.pos = seg_end;
+            let seg = self.s.get(body..seg_end).unwrap_or_default();
+            let (name, rest) = match seg.iter().position(|&b| b == b'=') {
+                Some(eq) => (
+                    seg.get(..eq).unwrap_or_default(),
+                    Some(seg.get(eq + 1..).unwrap_or_default()),
+                ),
+                None => (seg, None),
+            };
+            let name = trim_lws(name);
+            if name.is_empty() && rest.is_none() {
+                continue;
+            }
+            let (mut value, mut quoted) = (rest.map(trim_lws), false);
+            if let Some(v) = value {
+                if v.len() >= 2 && v.first() == Some(&b'"') && v.last() == Some(&b'"') {
+                    value = v.get(1..v.len() - 1);
+                    quoted = true;
+                }
+            }
+            let (_, seg_trim_end) = trim_lws_range(seg);
+            let end = body + seg_trim_end;
+            return Some(Param {
+                name,
+                value,
+                quoted,
+                start,
+                end,
+            });
+        }
+    }
+}
+
+/// Index of the first `needle` at or after `pos` outside quoted strings, or `s.len()`.
+fn find_unquoted(s: &[u8], pos: usize, needle: u8) -> usize {
+    let mut i = pos;
+    let mut in_quotes = false;
+    while let Some(&b) = s.get(i) {
+        if in_quotes {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_quotes = false,
+                _ => {}
+            }
+        } else if b == needle {
+            return i;
+        } else if b == b'"' {
+            in_quotes = true;
+        }
+        i += 1;
+    }
+    s.len()
+}
+
+/// Checks a header parameter list `*( SEMI generic-param )` (RFC 3261 §25.1)
+/// starting at `s[pos]`, and returns the index just past its last parameter
+/// (`pos` if there is none). The caller decides what may follow: the list stops
+/// at the first byte after LWS that is not `;`.
+///
+/// `generic-param = token [ EQUAL gen-value ]`, `gen-value = token / host /
+/// quoted-string`. As a leniency, an unquoted value may also hold `:` `[` `]`,
+/// so a bare IPv6 `received=2001:db8::9` (RFC 3261 §20.42 allows it) reads.
+pub fn scan_params(s: &[u8], pos: usize) -> Result<usize> {
+    let bad = |at| ParseError::new(ErrorKind::BadParam, at);
+    let mut end = pos;
+    loop {
+        let semi = skip_lws(s, end);
+        if s.get(semi) != Some(&b';') {
+            return Ok(end);
+        }
+        let name = skip_lws(s, semi + 1);
+        let name_end = token_end(s, name);
+        if name_end == name {
+            return Err(bad(name));
+        }
+        end = name_end;
+        let eq = skip_lws(s, name_end);
+        if s.get(eq) == Some(&b'=') {
+            let value = skip_lws(s, eq + 1);
+            end = gen_value_end(s, value)?;
+        }
+    }
+}
+
+/// Index just past the `gen-value` starting at `s[pos]`.
+fn gen_value_end(s: &[u8], pos: usize) -> Result<usize> {
+    if s.get(pos) == Some(&b'"') {
+        return quoted_string(s, pos).map(|(_, end)| end);
+    }
+    let rest = s.get(pos..).unwrap_or_default();
+    let len = rest
+        .iter()
+        .take_while(|&&b| is_token_char(b) || matches!(b, b':' | b'[' | b']'))
+        .count();
+    if len == 0 {
+        return Err(ParseError::new(ErrorKind::BadParam, pos));
+    }
+    Ok(pos + len)
+}
+
+// --- comma-separated values ----------------------------------------------------------------
+
+/// Splits a header value on top-level commas: commas inside quoted strings and
+/// `<...>` do not split (nor inside `(...)` comments, with
+/// [`SplitValues::with_comments`]). Each item is LWS-trimmed and comes with its
+/// offset in `s`. Empty items are yielded (as empty slices) so the caller can
+/// reject them, except that an all-blank value yields nothing.
+///
+/// This is how multi-value Via, Route, Record-Route and Contact headers are split.
+pub fn split_values(s: &[u8]) -> SplitValues<'_> {
+    SplitValues {
+        s,
+        pos: 0,
+        done: trim_lws(s).is_empty(),
+        comments: false,
+    }
+}
+
+/// Iterator returned by [`split_values`].
+#[derive(Clone, Debug)]
+pub struct SplitValues<'a> {
+    s: &'a [u8],
+    pos: usize,
+    done: bool,
+    comments: bool,
+}
+
+impl SplitValues<'_> {
+    /// Also keeps commas inside `(...)` comments, as a Via may carry one.
+    pub fn with_comments(mut self) -> Self {
+        self.comments = true;
+        self
+    }
+}
+
+impl<'a> Iterator for SplitValues<'a> {
+    type Item = (usize, &'a [u8]);
+
+    fn next(&mut self) -> Option<(usize, &'a [u8])> {
+        if self.done {
+            return None;
+        }
+        let start = self.pos;
+        let mut i = start;
+        while let Some(&b) = self.s.get(i) {
+            match b {
+                b',' => break,
+                b'"' => i = quoted_end(self.s, i),
+                // A URI holds no `>`, so the first one closes the bracket.
+                b'<' => {
+                    i = self
+                        .s
+                        .iter()
+                        .skip(i)
+                        .position(|&c| c == b'>')
+                        .map_or(self.s.len(), |n| i + n + 1)
+                }
+                b'(' if self.comments => i = skip_comment(self.s, i).unwrap_or(self.s.len()),
+                _ => i += 1,
+            }
+        }
+        let end = i.min(self.s.len());
+        if end >= self.s.len() {
+            self.done = true;
+        } else {
+            self.pos = end + 1;
+        }
+        let piece = self.s.get(start..end).unwrap_or_default();
+        let (a, b) = trim_lws_range(piece);
+        Some((start + a, piece.get(a..b).unwrap_or_default()))
+    }
+}
+
+/// Index past the quoted string opening at `s[pos]`, or `s.len()` if unclosed.
+fn quoted_end(s: &[u8], pos: usize) -> usize {
+    let mut i = pos + 1;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    s.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn token_chars_follow_rfc3261() {
+        for b in b"aZ09-.!%*_+`'~" {
+            assert!(is_token_char(*b), "{}", *b as char);
+        }
+        for b in b" \t\"(),/:;<=>?@[\\]{}\r\n\x00\x7f\x80" {
+            assert!(!is_token_char(*b), "{:#x}", b);
+        }
+        assert!(is_token(b"z9hG4bK-1.2"));
+        assert!(!is_token(b""));
+        assert!(!is_token(b"a b"));
+        assert_eq!(token_end(b"abc;d", 0), 3);
+        assert_eq!(token_end(b"abc", 7), 7);
+    }
+
+    #[test]
+    fn lws_skips_spaces_tabs_and_folds_only() {
+        assert_eq!(skip_lws(b"  \t x", 0), 4);
+        assert_eq!(skip_lws(b" \r\n x", 0), 4);
+        assert_eq!(skip_lws(b"\r\n\tx", 0), 3);
+        assert_eq!(skip_lws(b" \n x", 0), 3);
+        // A line break that is not followed by white space ends the header: not LWS.
+        assert_eq!(skip_lws(b" \r\nx", 0), 1);
+        assert_eq!(skip_lws(b"\r\n", 0), 0);
+        assert_eq!(skip_lws(b"\r", 0), 0);
+        assert_eq!(skip_lws(b"ab", 5), 5);
+    }
+
+    #[test]
+    fn trim_removes_lws_at_both_ends() {
+        assert_eq!(trim_lws(b" \r\n abc \t\r\n"), b"abc");
+        assert_eq!(trim_lws(b"   "), b"");
+        assert_eq!(trim_lws(b""), b"");
+        assert_eq!(trim_lws(b"a b"), b"a b");
+        assert_eq!(trim_lws_range(b"  ab "), (2, 4));
+    }
+
+    #[test]
+    fn quoted_strings_with_escapes() {
+        let s = br#""J Rosenberg \\\"" <sip:a@b>"#;
+        let (inner, end) = quoted_string(s, 0).unwrap();
+        assert_eq!(inner, br#"J Rosenberg \\\""#);
+        assert_eq!(&s[end..], b" <sip:a@b>");
+        assert_eq!(
+            unquoted(inner).collect::<Vec<_>>(),
+            br#"J Rosenberg \""#.to_vec()
+        );
+
+        // RFC 4475 §3.1.1.3: escaped control characters are legal quoted-pairs.
+        let (inner, _) = quoted_string(b"\"BEL:\\\x07 NUL:\\\x00 DEL:\\\x7f\"", 0).unwrap();
+        assert_eq!(
+            unquoted(inner).collect::<Vec<_>>(),
+            b"BEL:\x07 NUL:\x00 DEL:\x7f".to_vec()
+        );
+
+        // A fold inside a quoted string is LWS.
+        assert_eq!(quoted_string(b"\"a\r\n b\"", 0).unwrap().0, b"a\r\n b");
+        assert_eq!(quoted_string(b"\"\"", 0).unwrap(), (&b""[..], 2));
+        // UTF-8 is qdtext.
+        assert!(quoted_string("\"Jöhn\"".as_bytes(), 0).is_ok());
+    }
+
+    #[test]
+    fn bad_quoted_strings() {
+        let kind = |s: &[u8]| {
+            quoted_string(s, 0)
+                .map(|(_, end)| end)
+                .map_err(|e| (e.kind, e.offset))
+        };
+        assert_eq!(kind(b"\"abc"), Err((ErrorKind::BadQuotedString, 4)));
+        assert_eq!(kind(b"\"abc\\\""), Err((ErrorKind::BadQuotedString, 6)));
+        assert_eq!(kind(b"\"a\\"), Err((ErrorKind::BadQuotedString, 2)));
+        assert_eq!(kind(b"\"a\x00b\""), Err((ErrorKind::BadQuotedString, 2)));
+        assert_eq!(kind(b"\"a\x7fb\""), Err((ErrorKind::BadQuotedString, 2)));
+        assert_eq!(kind(b"\"a\r\nb\""), Err((ErrorKind::BadQuotedString, 2)));
+        assert_eq!(kind(b"\"a\\\rb\""), Err((ErrorKind::BadQuotedString, 2)));
+        assert_eq!(kind(b"\"a\\\xc3\""), Err((ErrorKind::BadQuotedString, 2)));
+        assert_eq!(kind(b"abc"), Err((ErrorKind::BadQuotedString, 0)));
+        assert_eq!(kind(b""), Err((ErrorKind::BadQuotedString, 0)));
+    }
+
+    #[test]
+    fn comments_nest_and_escape() {
+        assert_eq!(skip_comment(b"(a (b) c) x", 0), Some(9));
+        assert_eq!(skip_comment(b"(a \\) b)", 0), Some(8));
+        assert_eq!(skip_comment(b"(a (b)", 0), None);
+        assert_eq!(skip_comment(b"((((((((((", 0), None);
+        assert_eq!(skip_comment(b"x", 0), None);
+        assert_eq!(skip_comment(b"(\\", 0), None);
+    }
+
+    #[test]
+    fn percent_unescaping() {
+        assert_eq!(
+            unescaped(b"%61lice%2").collect::<Vec<_>>(),
+            b"alice%2".to_vec()
+        );
+        assert_eq!(
+            unescaped(b"%zz%4A%4a").collect::<Vec<_>>(),
+            b"%zzJJ".to_vec()
+        );
+        assert_eq!(unescaped(b"%00").collect::<Vec<_>>(), vec![0]);
+        let mut buf = [0u8; 5];
+        assert_eq!(unescape_into(b"%61lice", &mut buf), Some(&b"alice"[..]));
+        assert_eq!(unescape_into(b"alice!", &mut buf), None);
+        assert!(unescaped_eq_ignore_case(b"%6C%72", b"LR"));
+        assert!(unescaped_eq_ignore_case(b"Transport", b"transport"));
+        assert!(!unescaped_eq_ignore_case(b"%6C%72x", b"lr"));
+        assert!(starts_with_ignore_case(b"Z9HG4BKabc", b"z9hg4bk"));
+        assert!(!starts_with_ignore_case(b"z9", b"z9hg4bk"));
+        assert!(eq_ignore_case(b"INVITE", b"invite"));
+    }
+
+    #[test]
+    fn strict_numbers() {
+        assert_eq!(parse_u32(b"0"), Ok(0));
+        assert_eq!(parse_u32(b"007"), Ok(7));
+        assert_eq!(parse_u32(b"4294967295"), Ok(u32::MAX));
+        assert_eq!(parse_u32(b"4294967296").unwrap_err().offset, 9);
+        assert_eq!(parse_u32(b"").unwrap_err().kind, ErrorKind::BadNumber);
+        assert_eq!(parse_u32(b"12a").unwrap_err().offset, 2);
+        assert_eq!(parse_u32(b"-1").unwrap_err().offset, 0);
+        assert_eq!(parse_u32(b" 1").unwrap_err().offset, 0);
+        assert_eq!(
+            parse_u32_saturating(b"1000000000000000000000000000000000000000000"),
+            Ok(u32::MAX)
+        );
+        assert_eq!(parse_u32_saturating(b"99x").unwrap_err().offset, 2);
+    }
+
+    #[test]
+    fn params_iterate_with_offsets() {
+        let s = b";transport=tcp;lr ; q = 0.5;x=\"a;b\";maddr=[::1]";
+        let ps: Vec<_> = Params::new(s).collect();
+        assert_eq!(ps.len(), 5);
+        assert_eq!(
+            (ps[0].name, ps[0].value),
+            (&b"transport"[..], Some(&b"tcp"[..]))
+        );
+        assert_eq!((ps[0].start, ps[0].end), (0, 14));
+        assert_eq!((ps[1].name, ps[1].value), (&b"lr"[..], None));
+        assert_eq!(&s[ps[1].start..ps[1].end], b";lr");
+        assert_eq!((ps[2].name, ps[2].value), (&b"q"[..], Some(&b"0.5"[..])));
+        assert_eq!(&s[ps[2].start..ps[2].end], b"; q = 0.5");
+        assert_eq!((ps[3].value, ps[3].quoted), (Some(&b"a;b"[..]), true));
+        assert_eq!(ps[4].value, Some(&b"[::1]"[..]));
+        assert_eq!(params_find(s, b"LR").map(|p| p.value), Some(None));
+        assert_eq!(
+            params_find(s, b"Q").and_then(|p| p.value),
+            Some(&b"0.5"[..])
+        );
+        assert!(params_find(s, b"ttl").is_none());
+        // Empty items are skipped; a missing leading `;` is tolerated.
+        let names: Vec<_> = Params::new(b"a;;b=;").map(|p| (p.name, p.value)).collect();
+        assert_eq!(names, vec![(&b"a"[..], None), (&b"b"[..], Some(&b""[..]))]);
+        assert_eq!(Params::new(b"").count(), 0);
+        assert_eq!(Params::new(b" ; ").count(), 0);
+    }
+
+    #[test]
+    fn scan_params_accepts_rfc_forms() {
+        let ok = |s: &[u8]| scan_params(s, 0);
+        assert_eq!(ok(b""), Ok(0));
+        assert_eq!(ok(b";tag=1918181833n"), Ok(16));
+        // RFC 4475 §3.1.1.1: LWS and folds around `;` and `=`.
+        assert_eq!(ok(b" ;   tag    = 1918181833n"), Ok(25));
+        assert_eq!(ok(b"\r\n  ;\r\n  tag = 98asjd8"), Ok(22));
+        assert_eq!(ok(b";lr;q=0.3 ,next"), Ok(9));
+        assert_eq!(ok(b";x=\"a \\\" b\";y"), Ok(13));
+        assert_eq!(ok(b";received=[2001:db8::9:255]"), Ok(27));
+        assert_eq!(ok(b";received=2001:db8::9:255"), Ok(25));
+        assert_eq!(ok(b";branch=x (comment)"), Ok(9));
+    }
+
+    #[test]
+    fn scan_params_rejects_malformed() {
+        let err = |s: &[u8]| scan_params(s, 0).map_err(|e| (e.kind, e.offset));
+        assert_eq!(err(b";"), Err((ErrorKind::BadParam, 1)));
+        assert_eq!(err(b";;a"), Err((ErrorKind::BadParam, 1)));
+        assert_eq!(err(b";=a"), Err((ErrorKind::BadParam, 1)));
+        assert_eq!(err(b";a="), Err((ErrorKind::BadParam, 3)));
+        assert_eq!(err(b";a= ;b"), Err((ErrorKind::BadParam, 4)));
+        assert_eq!(err(b";a=\"x"), Err((ErrorKind::BadQuotedString, 5)));
+        assert_eq!(err(b";a=<x>"), Err((ErrorKind::BadParam, 3)));
+    }
+
+    #[test]
+    fn split_values_respects_quotes_brackets_comments() {
+        let s = b"\"A, B\" <sip:a,b@x>;p=\"1,2\" , <sip:c@y>,sip:d@z";
+        let items: Vec<_> = split_values(s).collect();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[0], (0, &b"\"A, B\" <sip:a,b@x>;p=\"1,2\""[..]));
+        assert_eq!(items[1], (29, &b"<sip:c@y>"[..]));
+        assert_eq!(items[2], (39, &b"sip:d@z"[..]));
+        for (off, v) in &items {
+            assert_eq!(&s[*off..*off + v.len()], *v);
+        }
+
+        let via = b"SIP/2.0/UDP a (x, y), SIP/2.0/TCP b";
+        assert_eq!(split_values(via).count(), 3);
+        assert_eq!(split_values(via).with_comments().count(), 2);
+
+        let empties: Vec<_> = split_values(b"a,,b,").map(|(_, v)| v).collect();
+        assert_eq!(empties, vec![&b"a"[..], b"", b"b", b""]);
+        assert_eq!(split_values(b"").count(), 0);
+        assert_eq!(split_values(b" \t ").count(), 0);
+        // Unclosed quote or bracket: the rest is one item.
+        assert_eq!(split_values(b"\"a,b").count(), 1);
+        assert_eq!(split_values(b"<sip:a,b").count(), 1);
+        assert_eq!(split_values(b"\"a\\").count(), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn scanners_never_panic(s in proptest::collection::vec(any::<u8>(), 0..64), pos in 0usize..80) {
+            let _ = skip_lws(&s, pos);
+            let _ = trim_lws(&s);
+            let _ = quoted_string(&s, pos);
+            let _ = skip_comment(&s, pos);
+            let _ = scan_params(&s, pos);
+            let _ = token_end(&s, pos);
+            let _ = parse_u32(&s);
+            let _ = unescaped(&s).count();
+            let _ = unquoted(&s).count();
+            for p in Params::new(&s) {
+                prop_assert!(p.start <= p.end && p.end <= s.len());
+            }
+            for (off, v) in split_values(&s).with_comments() {
+                prop_assert_eq!(&s[off..off + v.len()], v);
+            }
+        }
+
+        #[test]
+        fn split_values_yields_every_comma_separated_token(items in proptest::collection::vec("[a-z0-9]{1,8}", 1..6)) {
+            let joined = items.join(" , ");
+            let got: Vec<_> = split_values(joined.as_bytes()).map(|(_, v)| v.to_vec()).collect();
+            let want: Vec<_> = items.iter().map(|s| s.as_bytes().to_vec()).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn generated_params_read_back(
+            items in proptest::collection::vec(
+                ("[a-z][a-z0-9-]{0,6}", proptest::option::of(prop_oneof!["[a-zA-Z0-9.:]{1,8}", "\"[a-z ,;=]{0,8}\""])),
+                0..5,
+            ),
+            sp in prop::sample::select(vec!["", " ", "\r\n "]),
+        ) {
+            let mut s = String::new();
+            for (name, value) in &items {
+                s += &format!("{sp};{sp}{name}");
+                if let Some(v) = value {
+                    s += &format!("{sp}={sp}{v}");
+                }
+            }
+            prop_assert_eq!(scan_params(s.as_bytes(), 0), Ok(s.len()));
+            let got: Vec<_> = Params::new(s.as_bytes()).map(|p| (p.name.to_vec(), p.value.map(<[u8]>::to_vec), p.quoted)).collect();
+            let want: Vec<_> = items
+                .iter()
+                .map(|(n, v)| {
+                    let quoted = v.as_ref().is_some_and(|v| v.starts_with('"'));
+                    let inner = v.as_ref().map(|v| v.trim_matches('"').as_bytes().to_vec());
+                    (n.as_bytes().to_vec(), inner, quoted)
+                })
+                .collect();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn parse_u32_matches_std(n in any::<u64>()) {
+            let text = n.to_string();
+            prop_assert_eq!(parse_u32(text.as_bytes()).ok(), u32::try_from(n).ok());
+            prop_assert_eq!(parse_u32_saturating(text.as_bytes()), Ok(u32::try_from(n).unwrap_or(u32::MAX)));
+        }
+    }
+}

@@ -1,0 +1,827 @@
+//! [`Uri`]: a zero-copy view of a `sip:`, `sips:` (RFC 3261 §19.1), `tel:`
+//! (RFC 3966) or other absolute URI.
+//!
+//! Parsing checks the whole grammar once, so the accessors cannot fail. URI
+//! equivalence (RFC 3261 §19.1.4) lives in [`super::uri_eq`].
+
+use super::error::{ErrorKind, ParseError, Result};
+pub use super::host::Host;
+use super::packet::Proto;
+use super::scan::{self, hex_val, is_unreserved, Param, Params};
+pub use super::uri_eq::uri_eq;
+
+/// The scheme of a URI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme<'a> {
+    /// `sip:` (RFC 3261 §19.1).
+    Sip,
+    /// `sips:` (RFC 3261 §19.1).
+    Sips,
+    /// `tel:` (RFC 3966).
+    Tel,
+    /// Any other absolute URI, kept opaque (the scheme name as written).
+    Other(&'a [u8]),
+}
+
+impl Scheme<'_> {
+    /// The scheme name: lower case for the known ones, as written for others.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Scheme::Sip => b"sip",
+            Scheme::Sips => b"sips",
+            Scheme::Tel => b"tel",
+            Scheme::Other(name) => name,
+        }
+    }
+
+    /// Whether this is `sip:` or `sips:`.
+    pub fn is_sip(&self) -> bool {
+        matches!(self, Scheme::Sip | Scheme::Sips)
+    }
+}
+
+/// A parsed URI. All slices borrow the input; user, password, parameter and
+/// header text is returned as written (still `%HH`-escaped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uri<'a> {
+    raw: &'a [u8],
+    scheme: Scheme<'a>,
+    user: Option<&'a [u8]>,
+    password: Option<&'a [u8]>,
+    host: Option<Host<'a>>,
+    host_raw: &'a [u8],
+    port: Option<u16>,
+    params: &'a [u8],
+    headers: Option<&'a [u8]>,
+}
+
+impl<'a> Uri<'a> {
+    /// Parses a whole URI: `sip:`/`sips:` per RFC 3261 §25.1 `SIP-URI`, `tel:` per
+    /// RFC 3966 `telephone-uri`, anything else as an opaque `absoluteURI`.
+    ///
+    /// Spaces, control characters and non-ASCII bytes are rejected anywhere.
+    /// Errors carry the offset into `s`.
+    pub fn parse(s: &'a [u8]) -> Result<Uri<'a>> {
+        if let Some(at) = s.iter().position(|&b| !(0x21..=0x7e).contains(&b)) {
+            return Err(ParseError::new(ErrorKind::BadUri, at));
+        }
+        let colon = s
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(ParseError::new(ErrorKind::BadUri, s.len()))?;
+        let name = s.get(..colon).unwrap_or_default();
+        let scheme_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
+            && name
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        if !scheme_ok {
+            return Err(ParseError::new(ErrorKind::BadUri, 0));
+        }
+        let scheme = if name.eq_ignore_ascii_case(b"sip") {
+            Scheme::Sip
+        } else if name.eq_ignore_ascii_case(b"sips") {
+            Scheme::Sips
+        } else if name.eq_ignore_ascii_case(b"tel") {
+            Scheme::Tel
+        } else {
+            Scheme::Other(name)
+        };
+        let mut uri = Uri {
+            raw: s,
+            scheme,
+            user: None,
+            password: None,
+            host: None,
+            host_raw: b"",
+            port: None,
+            params: b"",
+            headers: None,
+        };
+        let rest = colon + 1;
+        match scheme {
+            Scheme::Sip | Scheme::Sips => uri.parse_sip(rest)?,
+            Scheme::Tel => uri.parse_tel(rest)?,
+            Scheme::Other(_) => {
+                // absoluteURI = scheme ":" ( hier-part / opaque-part ): kept opaque,
+                // but it must not be empty nor hold characters a header would split on.
+                if rest >= s.len() {
+                    return Err(ParseError::new(ErrorKind::BadUri, rest));
+                }
+                if let Some(at) = s
+                    .iter()
+                    .position(|&b| matches!(b, b'<' | b'>' | b'"' | b'\\'))
+                {
+                    return Err(ParseError::new(ErrorKind::BadUri, at));
+                }
+            }
+        }
+        Ok(uri)
+    }
+
+    /// `[userinfo] hostport uri-parameters [headers]`, from `self.raw[p..]`.
+    fn parse_sip(&mut self, p: usize) -> Result<()> {
+        let s = self.raw;
+        let bad_uri = |at| ParseError::new(ErrorKind::BadUri, at);
+        let body = s.get(p..).unwrap_or_default();
+        // No `@` can appear unescaped after the userinfo, so the first one ends it.
+        let host_start = match body.iter().position(|&b| b == b'@') {
+            Some(at) => {
+                let userinfo = body.get(..at).unwrap_or_default();
+                let (user, password) = match userinfo.iter().position(|&b| b == b':') {
+                    Some(c) => (userinfo.get(..c).unwrap_or_default(), userinfo.get(c + 1..)),
+                    None => (userinfo, None),
+                };
+                if user.is_empty() {
+                    return Err(bad_uri(p));
+                }
+                check_chars(user, is_user_char).map_err(|e| e.shifted(p))?;
+                if let Some(pw) = password {
+                    check_chars(pw, is_password_char).map_err(|e| e.shifted(p + user.len() + 1))?;
+                }
+                self.user = Some(user);
+                self.password = password;
+                p + at + 1
+            }
+            None => p,
+        };
+        let after_host = s.get(host_start..).unwrap_or_default();
+        let host_len = if after_host.first() == Some(&b'[') {
+            after_host
+                .iter()
+                .position(|&b| b == b']')
+                .map(|i| i + 1)
+                .ok_or(ParseError::new(ErrorKind::BadHost, s.len()))?
+        } else {
+            after_host
+                .iter()
+                .position(|&b| matches!(b, b':' | b';' | b'?'))
+                .unwrap_or(after_host.len())
+        };
+        let host_raw = after_host.get(..host_len).unwrap_or_default();
+        if host_raw.is_empty() {
+            return Err(ParseError::new(ErrorKind::BadHost, host_start));
+        }
+        self.host = Some(Host::parse(host_raw).map_err(|e| e.shifted(host_start))?);
+        self.host_raw = host_raw;
+
+        let mut i = host_start + host_len;
+        if s.get(i) == Some(&b':') {
+            let digits = s.get(i + 1..).unwrap_or_default();
+            let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+            self.port = Some(
+                parse_port(digits.get(..n).unwrap_or_default())
+                    .ok_or(ParseError::new(ErrorKind::BadPort, i + 1))?,
+            );
+            i += 1 + n;
+        }
+        let params_len = s
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|&&b| b != b'?')
+            .count();
+        let params = s.get(i..i + params_len).unwrap_or_default();
+        if let Some(&b) = params.first() {
+            if b != b';' {
+                return Err(ParseError::new(
+                    if i == host_start + host_len {
+                        ErrorKind::BadHost
+                    } else {
+                        ErrorKind::BadPort
+                    },
+                    i,
+                ));
+            }
+            check_uri_params(params, is_param_char).map_err(|e| e.shifted(i))?;
+        }
+        self.params = params;
+        i += params_len;
+        if s.get(i) == Some(&b'?') {
+            let headers = s.get(i + 1..).unwrap_or_default();
+            check_uri_headers(headers).map_err(|e| e.shifted(i + 1))?;
+            self.headers = Some(headers);
+        }
+        Ok(())
+    }
+
+    /// `telephone-subscriber` (RFC 3966 §3), from `self.raw[p..]`: the number is
+    /// reported as the user, its parameters as the URI parameters.
+    fn parse_tel(&mut self, p: usize) -> Result<()> {
+        let s = self.raw;
+        let body = s.get(p..).unwrap_or_default();
+        let n = body.iter().position(|&b| b == b';').unwrap_or(body.len());
+        let number = body.get(..n).unwrap_or_default();
+        let is_visual = |b: u8| matches!(b, b'-' | b'.' | b'(' | b')');
+        let ok = match number.split_first() {
+            // global-number-digits = "+" *phonedigit DIGIT *phonedigit
+            Some((b'+', digits)) => {
+                digits.iter().all(|&b| b.is_ascii_digit() || is_visual(b))
+                    && digits.iter().any(u8::is_ascii_digit)
+            }
+            // local-number-digits = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
+            _ => {
+                let is_hexish = |b: u8| b.is_ascii_hexdigit() || b == b'*' || b == b'#';
+                number.iter().all(|&b| is_hexish(b) || is_visual(b))
+                    && number.iter().any(|&b| is_hexish(b))
+            }
+        };
+        if !ok {
+            return Err(ParseError::new(ErrorKind::BadUri, p));
+        }
+        self.user = Some(number);
+        let params = body.get(n..).unwrap_or_default();
+        // pname = 1*( alphanum / "-" ); pvalue = 1*paramchar
+        check_uri_params(params, |b| b.is_ascii_alphanumeric() || b == b'-')
+            .map_err(|e| e.shifted(p + n))?;
+        self.params = params;
+        Ok(())
+    }
+
+    /// The whole URI as written.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> Scheme<'a> {
+        self.scheme
+    }
+
+    /// Everything after `scheme:` as written (the opaque part of an other-scheme URI).
+    pub fn opaque(&self) -> &'a [u8] {
+        let skip = self
+            .raw
+            .iter()
+            .position(|&b| b == b':')
+            .map_or(self.raw.len(), |c| c + 1);
+        self.raw.get(skip..).unwrap_or_default()
+    }
+
+    /// The user part, still escaped; for `tel:` the number (`+1-201-555-0123`).
+    /// A `user=phone` user may hold `;` parameters (a telephone-subscriber).
+    pub fn user(&self) -> Option<&'a [u8]> {
+        self.user
+    }
+
+    /// The password (`sip:user:password@host`), still escaped; may be empty.
+    pub fn password(&self) -> Option<&'a [u8]> {
+        self.password
+    }
+
+    /// The host of a `sip:`/`sips:` URI (`None` for `tel:` and other schemes).
+    pub fn host(&self) -> Option<Host<'a>> {
+        self.host
+    }
+
+    /// The host as written, brackets included for an IPv6 reference (empty without a host).
+    pub fn host_raw(&self) -> &'a [u8] {
+        self.host_raw
+    }
+
+    /// The explicit port, if any.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The parameter list as written, from its first `;` (empty if none).
+    pub fn params_raw(&self) -> &'a [u8] {
+        self.params
+    }
+
+    /// The URI parameters; their `start`/`end` are relative to [`Uri::params_raw`].
+    pub fn params(&self) -> Params<'a> {
+        Params::new(self.params)
+    }
+
+    /// The first parameter called `name` (case-insensitive; an escaped name such as
+    /// `%6C%72` matches `lr`, RFC 4475 §3.1.1.2).
+    pub fn param(&self, name: &[u8]) -> Option<Param<'a>> {
+        self.params()
+            .find(|p| scan::unescaped_eq_ignore_case(p.name, name))
+    }
+
+    /// The header part after `?`, as written (`None` without `?`).
+    pub fn headers_raw(&self) -> Option<&'a [u8]> {
+        self.headers
+    }
+
+    /// The `name=value` pairs of the header part, still escaped.
+    pub fn headers(&self) -> UriHeaders<'a> {
+        UriHeaders {
+            rest: self.headers.unwrap_or_default(),
+            done: self.headers.is_none(),
+        }
+    }
+
+    /// The `transport=` parameter as a known transport (`None` if absent or unknown).
+    pub fn transport(&self) -> Option<Proto> {
+        let value = self.param(b"transport")?.value?;
+        let mut buf = [0u8; 8];
+        Proto::from_name(scan::unescape_into(value, &mut buf)?)
+    }
+
+    /// Whether the `lr` parameter is present (RFC 3261 §19.1.1; `lr=on` counts too).
+    pub fn lr(&self) -> bool {
+        self.param(b"lr").is_some()
+    }
+
+    /// The `maddr=` parameter value as written.
+    pub fn maddr(&self) -> Option<&'a [u8]> {
+        self.param(b"maddr")?.value
+    }
+
+    /// The `user=` parameter value (`phone`, `ip`, …) as written.
+    pub fn user_param(&self) -> Option<&'a [u8]> {
+        self.param(b"user")?.value
+    }
+
+    /// The `method=` parameter value as written.
+    pub fn method_param(&self) -> Option<&'a [u8]> {
+        self.param(b"method")?.value
+    }
+
+    /// The `ttl=` parameter (checked to be 0..=255 when parsed).
+    pub fn ttl(&self) -> Option<u8> {
+        parse_ttl(self.param(b"ttl")?.value?)
+    }
+
+    /// Whether this is a `sips:` URI or asks for TLS (`transport=tls`).
+    pub fn is_secure(&self) -> bool {
+        self.scheme == Scheme::Sips || matches!(self.transport(), Some(Proto::Tls | Proto::Wss))
+    }
+
+    /// The port to send to: the explicit one, else 5061 for `sips:`/TLS and 5060
+    /// otherwise (RFC 3261 §19.1.2). `None` for `tel:` and other schemes.
+    pub fn effective_port(&self) -> Option<u16> {
+        if !self.scheme.is_sip() {
+            return None;
+        }
+        Some(
+            self.port
+                .unwrap_or(if self.is_secure() { 5061 } else { 5060 }),
+        )
+    }
+}
+
+/// Iterator over the `hname=hvalue` pairs of a URI's header part (see [`Uri::headers`]).
+#[derive(Clone, Debug)]
+pub struct UriHeaders<'a> {
+    rest: &'a [u8],
+    done: bool,
+}
+
+impl<'a> Iterator for UriHeaders<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+        if self.done {
+            return None;
+        }
+        let (item, rest) = match self.rest.iter().position(|&b| b == b'&') {
+            Some(i) => (
+                self.rest.get(..i).unwrap_or_default(),
+                self.rest.get(i + 1..).unwrap_or_default(),
+            ),
+            None => {
+                self.done = true;
+                (self.rest, &b""[..])
+            }
+        };
+        self.rest = rest;
+        Some(match item.iter().position(|&b| b == b'=') {
+            Some(eq) => (
+                item.get(..eq).unwrap_or_default(),
+                item.get(eq + 1..).unwrap_or_default(),
+            ),
+            None => (item, &b""[..]),
+        })
+    }
+}
+
+fn parse_port(digits: &[u8]) -> Option<u16> {
+    u16::try_from(scan::parse_u32(digits).ok()?).ok()
+}
+
+/// `ttl = 1*3DIGIT ; 0 to 255`
+fn parse_ttl(v: &[u8]) -> Option<u8> {
+    if v.len() > 3 {
+        return None;
+    }
+    u8::try_from(scan::parse_u32(v).ok()?).ok()
+}
+
+/// `user = 1*( unreserved / escaped / user-unreserved )`
+fn is_user_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+}
+
+/// `password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )`
+fn is_password_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
+}
+
+/// `paramchar = param-unreserved / unreserved / escaped`
+fn is_param_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+}
+
+/// `hname` / `hvalue` characters: `hnv-unreserved / unreserved / escaped`
+fn is_header_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
+}
+
+/// Checks that every byte of `s` is allowed by `class` or starts a valid `%HH`.
+fn check_chars(s: &[u8], class: impl Fn(u8) -> bool) -> Result<()> {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if b == b'%' {
+            let ok = s.get(i + 1).and_then(|&h| hex_val(h)).is_some()
+                && s.get(i + 2).and_then(|&h| hex_val(h)).is_some();
+            if !ok {
+                return Err(ParseError::new(ErrorKind::BadUri, i));
+            }
+            i += 3;
+        } else if class(b) {
+            i += 1;
+        } else {
+            return Err(ParseError::new(ErrorKind::BadUri, i));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `*( ";" pname [ "=" pvalue ] )` with `pvalue = 1*paramchar` and the
+/// value rules of the parameters RFC 3261 §19.1.1 defines (`ttl`, `maddr`).
+fn check_uri_params(params: &[u8], name_char: impl Fn(u8) -> bool) -> Result<()> {
+    let bad = |at| ParseError::new(ErrorKind::BadParam, at);
+    let mut at = 0;
+    // Splitting on `;` is exact here: URI parameters hold no quoted strings.
+    for item in params.split(|&b| b == b';').skip(1) {
+        at += 1;
+        let (name, value) = match item.iter().position(|&b| b == b'=') {
+            Some(eq) => (item.get(..eq).unwrap_or_default(), item.get(eq + 1..)),
+            None => (item, None),
+        };
+        if name.is_empty() {
+            return Err(bad(at));
+        }
+        check_chars(name, &name_char).map_err(|e| bad(e.offset + at))?;
+        if let Some(v) = value {
+            let v_at = at + name.len() + 1;
+            if v.is_empty() {
+                return Err(bad(v_at));
+            }
+            check_chars(v, is_param_char).map_err(|e| bad(e.offset + v_at))?;
+            if scan::unescaped_eq_ignore_case(name, b"ttl") && parse_ttl(v).is_none() {
+                return Err(bad(v_at));
+            }
+            if scan::unescaped_eq_ignore_case(name, b"maddr") {
+                Host::parse(v).map_err(|e| e.shifted(v_at))?;
+            }
+        }
+        at += item.len();
+    }
+    Ok(())
+}
+
+/// Checks `header *( "&" header )`, `header = hname "=" hvalue`, `hname = 1*(…)`.
+fn check_uri_headers(headers: &[u8]) -> Result<()> {
+    let mut at = 0;
+    for item in headers.split(|&b| b == b'&') {
+        let eq = item
+            .iter()
+            .position(|&b| b == b'=')
+            .ok_or(ParseError::new(ErrorKind::BadUri, at + item.len()))?;
+        let (name, value) = (
+            item.get(..eq).unwrap_or_default(),
+            item.get(eq + 1..).unwrap_or_default(),
+        );
+        if name.is_empty() {
+            return Err(ParseError::new(ErrorKind::BadUri, at));
+        }
+        check_chars(name, is_header_char).map_err(|e| e.shifted(at))?;
+        check_chars(value, is_header_char).map_err(|e| e.shifted(at + eq + 1))?;
+        at += item.len() + 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn uri(s: &str) -> Uri<'_> {
+        Uri::parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn err(s: &str) -> (ErrorKind, usize) {
+        match Uri::parse(s.as_bytes()) {
+            Ok(u) => panic!("{s} parsed: {u:?}"),
+            Err(e) => (e.kind, e.offset),
+        }
+    }
+
+    #[test]
+    fn plain_sip_uri() {
+        let u = uri("sip:alice@atlanta.com");
+        assert_eq!(u.scheme(), Scheme::Sip);
+        assert_eq!(u.user(), Some(&b"alice"[..]));
+        assert_eq!(u.password(), None);
+        assert_eq!(u.host(), Some(Host::Name(b"atlanta.com")));
+        assert_eq!(u.host_raw(), b"atlanta.com");
+        assert_eq!(u.port(), None);
+        assert_eq!(u.params().count(), 0);
+        assert_eq!(u.headers_raw(), None);
+        assert_eq!(u.effective_port(), Some(5060));
+        assert!(!u.lr());
+    }
+
+    #[test]
+    fn full_sip_uri_with_everything() {
+        let u = uri("SIPS:alice:secr%65t@atlanta.com:5071;transport=tcp;lr;maddr=239.255.255.1;ttl=15;user=ip;method=INVITE?subject=project%20x&priority=urgent");
+        assert_eq!(u.scheme(), Scheme::Sips);
+        assert_eq!(u.password(), Some(&b"secr%65t"[..]));
+        assert_eq!(u.port(), Some(5071));
+        assert_eq!(u.transport(), Some(Proto::Tcp));
+        assert!(u.lr());
+        assert_eq!(u.maddr(), Some(&b"239.255.255.1"[..]));
+        assert_eq!(u.ttl(), Some(15));
+        assert_eq!(u.user_param(), Some(&b"ip"[..]));
+        assert_eq!(u.method_param(), Some(&b"INVITE"[..]));
+        assert_eq!(
+            u.params_raw(),
+            b";transport=tcp;lr;maddr=239.255.255.1;ttl=15;user=ip;method=INVITE"
+        );
+        let hs: Vec<_> = u.headers().collect();
+        assert_eq!(
+            hs,
+            vec![
+                (&b"subject"[..], &b"project%20x"[..]),
+                (&b"priority"[..], &b"urgent"[..])
+            ]
+        );
+        assert_eq!(u.effective_port(), Some(5071));
+    }
+
+    #[test]
+    fn default_ports() {
+        assert_eq!(uri("sips:a@b.com").effective_port(), Some(5061));
+        assert_eq!(
+            uri("sip:a@b.com;transport=TLS").effective_port(),
+            Some(5061)
+        );
+        assert_eq!(
+            uri("sip:a@b.com;transport=udp").effective_port(),
+            Some(5060)
+        );
+        assert_eq!(
+            uri("sip:b.com;transport=sctp").transport(),
+            Some(Proto::Sctp)
+        );
+        assert_eq!(uri("sip:b.com;transport=foo").transport(), None);
+        assert_eq!(
+            uri("sip:b.com;transport=%74cp").transport(),
+            Some(Proto::Tcp)
+        );
+        assert_eq!(uri("tel:+1234").effective_port(), None);
+    }
+
+    #[test]
+    fn ipv6_references() {
+        let u = uri("sip:[2001:db8::1]:5070;transport=tcp");
+        assert_eq!(u.host(), Some(Host::V6("2001:db8::1".parse().unwrap())));
+        assert_eq!(u.host_raw(), b"[2001:db8::1]");
+        assert_eq!(u.port(), Some(5070));
+        assert_eq!(u.transport(), Some(Proto::Tcp));
+        // RFC 5118 §4.4 / RFC 4475: the last group is part of the address, not a port.
+        let u = uri("sip:user@[2001:db8::10:5070]");
+        assert_eq!(
+            u.host(),
+            Some(Host::V6("2001:db8::10:5070".parse().unwrap()))
+        );
+        assert_eq!(u.port(), None);
+        // RFC 5118 §4.6/4.7: IPv4 embedded with two colons is fine, three is not.
+        assert!(matches!(
+            uri("sip:[2001:db8::192.0.2.1]").host(),
+            Some(Host::V6(_))
+        ));
+        assert_eq!(err("sip:[2001:db8:::192.0.2.1]"), (ErrorKind::BadHost, 5));
+        assert_eq!(
+            uri("sip:[::ffff:192.0.2.10]").host().and_then(|h| h.ip()),
+            Some("::ffff:192.0.2.10".parse().unwrap())
+        );
+        assert_eq!(err("sip:[2001:db8::1"), (ErrorKind::BadHost, 16));
+        assert_eq!(err("sip:2001:db8::1"), (ErrorKind::BadHost, 4));
+        assert_eq!(err("sip:[]"), (ErrorKind::BadHost, 5));
+        assert_eq!(err("sip:[1.2.3.4]"), (ErrorKind::BadHost, 5));
+        assert_eq!(err("sip:[::1]x"), (ErrorKind::BadHost, 9));
+        assert_eq!(uri("sip:a@[::1];maddr=[::2]").maddr(), Some(&b"[::2]"[..]));
+    }
+
+    #[test]
+    fn ipv4_and_hostnames() {
+        assert_eq!(
+            uri("sip:10.0.0.1:5060").host(),
+            Some(Host::V4(Ipv4Addr::new(10, 0, 0, 1)))
+        );
+        assert_eq!(
+            uri("sip:a@example.com.").host(),
+            Some(Host::Name(b"example.com."))
+        );
+        assert_eq!(uri("sip:a@x-1.Example.COM").host_raw(), b"x-1.Example.COM");
+        assert_eq!(
+            uri("sip:a@localhost").host(),
+            Some(Host::Name(b"localhost"))
+        );
+        assert_eq!(err("sip:a@1.2.3.256"), (ErrorKind::BadHost, 6));
+        assert_eq!(err("sip:a@1.2.3"), (ErrorKind::BadHost, 6));
+        assert_eq!(err("sip:a@-a.com"), (ErrorKind::BadHost, 6));
+        assert_eq!(err("sip:a@a-.com"), (ErrorKind::BadHost, 6));
+        assert_eq!(err("sip:a@a..com"), (ErrorKind::BadHost, 8));
+        assert_eq!(
+            err("sip:a@host_with_underscore.com"),
+            (ErrorKind::BadHost, 6)
+        );
+        assert_eq!(err("sip:a@example.123"), (ErrorKind::BadHost, 14));
+        assert_eq!(err("sip:a@"), (ErrorKind::BadHost, 6));
+        assert_eq!(err("sip:"), (ErrorKind::BadHost, 4));
+        assert_eq!(err("sip:a@."), (ErrorKind::BadHost, 6));
+    }
+
+    #[test]
+    fn escaped_users_rfc4475() {
+        // §3.1.1.2 esc01
+        let u = uri("sip:sips%3Auser%40example.com@example.net");
+        assert_eq!(u.user(), Some(&b"sips%3Auser%40example.com"[..]));
+        assert_eq!(u.host(), Some(Host::Name(b"example.net")));
+        let u = uri("sip:cal%6Cer@host5.example.net;%6C%72;n%61me=v%61lue%25%34%31");
+        assert!(u.lr(), "escaped `lr` name");
+        assert_eq!(
+            u.param(b"name").and_then(|p| p.value),
+            Some(&b"v%61lue%25%34%31"[..])
+        );
+        // §3.1.1.5 escnull
+        assert_eq!(
+            uri("sip:null-%00-null@example.com").user(),
+            Some(&b"null-%00-null"[..])
+        );
+        assert_eq!(uri("sip:%61lice@atlanta.com").user(), Some(&b"%61lice"[..]));
+        assert_eq!(err("sip:a%4@b.com"), (ErrorKind::BadUri, 5));
+        assert_eq!(err("sip:a%@b.com"), (ErrorKind::BadUri, 5));
+        assert_eq!(err("sip:a%zz@b.com"), (ErrorKind::BadUri, 5));
+    }
+
+    #[test]
+    fn unusual_userinfo_rfc4475_intmeth() {
+        // §3.1.1.3: every user and password character the grammar allows.
+        let u = uri("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com");
+        assert_eq!(
+            u.user(),
+            Some(&b"1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"[..])
+        );
+        assert_eq!(
+            u.password(),
+            Some(&b"&it+has=1,weird!*pas$wo~d_too.(doesn't-it)"[..])
+        );
+        assert_eq!(u.host(), Some(Host::Name(b"example.com")));
+    }
+
+    #[test]
+    fn user_with_semicolons_and_passwords() {
+        // RFC 4475 §3.1.1.10 semiuri: `;` in the user part, `@` escaped inside it.
+        let u = uri("sip:user;par=u%40example.net@example.com");
+        assert_eq!(u.user(), Some(&b"user;par=u%40example.net"[..]));
+        assert_eq!(u.params().count(), 0);
+        // RFC 3261 §19.1.3: telephone-subscriber with a password.
+        let u = uri("sip:+1-212-555-1212:1234@gateway.com;user=phone");
+        assert_eq!(u.user(), Some(&b"+1-212-555-1212"[..]));
+        assert_eq!(u.password(), Some(&b"1234"[..]));
+        assert_eq!(u.user_param(), Some(&b"phone"[..]));
+        let u = uri("sip:+12125551212;isub=1234;postd=pp22@gw.com;user=phone");
+        assert_eq!(u.user(), Some(&b"+12125551212;isub=1234;postd=pp22"[..]));
+        assert_eq!(uri("sip:alice:@a.com").password(), Some(&b""[..]));
+        assert_eq!(
+            uri("sip:alice:p%40ss@a.com").password(),
+            Some(&b"p%40ss"[..])
+        );
+        assert_eq!(err("sip:@a.com"), (ErrorKind::BadUri, 4));
+        assert_eq!(err("sip::pw@a.com"), (ErrorKind::BadUri, 4));
+        assert_eq!(err("sip:a:b:c@a.com"), (ErrorKind::BadUri, 7));
+        assert_eq!(err("sip:a@b@c.com"), (ErrorKind::BadHost, 6));
+        assert_eq!(err("sip:a[b@c.com"), (ErrorKind::BadUri, 5));
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(uri("sip:a.com:0").port(), Some(0));
+        assert_eq!(uri("sip:a.com:65535").port(), Some(65535));
+        assert_eq!(uri("sip:a.com:05060").port(), Some(5060));
+        assert_eq!(err("sip:a.com:65536"), (ErrorKind::BadPort, 10));
+        assert_eq!(err("sip:a.com:"), (ErrorKind::BadPort, 10));
+        assert_eq!(
+            err("sip:a.com:99999999999999999999"),
+            (ErrorKind::BadPort, 10)
+        );
+        assert_eq!(err("sip:a.com:50x"), (ErrorKind::BadPort, 12));
+        assert_eq!(err("sip:a.com:5060:5060"), (ErrorKind::BadPort, 14));
+    }
+
+    #[test]
+    fn params_and_headers_grammar() {
+        assert_eq!(err("sip:a.com;"), (ErrorKind::BadParam, 10));
+        assert_eq!(err("sip:a.com;;lr"), (ErrorKind::BadParam, 10));
+        assert_eq!(err("sip:a.com;x="), (ErrorKind::BadParam, 12));
+        assert_eq!(err("sip:a.com;=x"), (ErrorKind::BadParam, 10));
+        assert_eq!(err("sip:a.com;a\"b"), (ErrorKind::BadParam, 11));
+        assert_eq!(err("sip:a.com;ttl=256"), (ErrorKind::BadParam, 14));
+        assert_eq!(err("sip:a.com;ttl=0015"), (ErrorKind::BadParam, 14));
+        assert_eq!(err("sip:a.com;maddr=bad_host"), (ErrorKind::BadHost, 16));
+        assert_eq!(err("sip:a.com?"), (ErrorKind::BadUri, 10));
+        assert_eq!(err("sip:a.com?x"), (ErrorKind::BadUri, 11));
+        assert_eq!(err("sip:a.com?=x"), (ErrorKind::BadUri, 10));
+        assert_eq!(err("sip:a.com?a=b&"), (ErrorKind::BadUri, 14));
+        assert_eq!(err("sip:a.com?a=b;c"), (ErrorKind::BadUri, 13));
+        assert_eq!(
+            uri("sip:a.com?a=").headers().collect::<Vec<_>>(),
+            vec![(&b"a"[..], &b""[..])]
+        );
+        assert!(uri("sip:a.com;lr=on").lr());
+        assert_eq!(
+            uri("sip:a.com;LR").param(b"lr").map(|p| p.name),
+            Some(&b"LR"[..])
+        );
+        // RFC 3261 §19.1.1: the R-URI may hold `?` only inside <> in headers; in the URI itself it starts headers.
+        let u = uri("sip:carol@chicago.com?Subject=next%20meeting");
+        assert_eq!(
+            u.headers().next(),
+            Some((&b"Subject"[..], &b"next%20meeting"[..]))
+        );
+        assert_eq!(err("sip:a.com x"), (ErrorKind::BadUri, 9));
+    }
+
+    #[test]
+    fn rejects_spaces_controls_and_junk() {
+        assert_eq!(err(""), (ErrorKind::BadUri, 0));
+        assert_eq!(err("sip"), (ErrorKind::BadUri, 3));
+        assert_eq!(err(":a"), (ErrorKind::BadUri, 0));
+        assert_eq!(err("1sip:a"), (ErrorKind::BadUri, 0));
+        assert_eq!(err("s_p:a"), (ErrorKind::BadUri, 0));
+        assert_eq!(err("sip:a b@c.com"), (ErrorKind::BadUri, 5));
+        assert_eq!(err("sip:a@c.com\r\n"), (ErrorKind::BadUri, 11));
+        assert_eq!(err("sip:a\x00@c.com"), (ErrorKind::BadUri, 5));
+        assert_eq!(err("sip:\u{e9}@c.com"), (ErrorKind::BadUri, 4));
+        assert_eq!(err(" sip:a@c.com"), (ErrorKind::BadUri, 0));
+        assert_eq!(err("<sip:a@c.com>"), (ErrorKind::BadUri, 0));
+    }
+
+    #[test]
+    fn tel_uris() {
+        let u = uri("tel:+1-201-555-0123;phone-context=example.com;ext=22");
+        assert_eq!(u.scheme(), Scheme::Tel);
+        assert_eq!(u.user(), Some(&b"+1-201-555-0123"[..]));
+        assert_eq!(u.host(), None);
+        assert_eq!(u.host_raw(), b"");
+        assert_eq!(
+            u.param(b"phone-context").and_then(|p| p.value),
+            Some(&b"example.com"[..])
+        );
+        assert_eq!(u.param(b"ext").and_then(|p| p.value), Some(&b"22"[..]));
+        assert_eq!(
+            uri("tel:7042;phone-context=+1-201").user(),
+            Some(&b"7042"[..])
+        );
+        assert_eq!(
+            uri("TEL:*21#;phone-context=x.com").user(),
+            Some(&b"*21#"[..])
+        );
+        assert_eq!(uri("tel:+(1)201.555").user(), Some(&b"+(1)201.555"[..]));
+        assert_eq!(err("tel:+"), (ErrorKind::BadUri, 4));
+        assert_eq!(err("tel:+--"), (ErrorKind::BadUri, 4));
+        assert_eq!(err("tel:"), (ErrorKind::BadUri, 4));
+        assert_eq!(err("tel:12x4"), (ErrorKind::BadUri, 4));
+        assert_eq!(uri("tel:+1;ext").param(b"ext").map(|p| p.value), Some(None));
+        assert_eq!(err("tel:+1;a_b=1"), (ErrorKind::BadParam, 8));
+        assert_eq!(err("tel:+1;x="), (ErrorKind::BadParam, 9));
+        assert_eq!(err("tel:+1?x=1"), (ErrorKind::BadUri, 4));
+    }
+
+    #[test]
+    fn other_schemes_stay_opaque() {
+        // RFC 4475 §3.1.1.11/12/13: unknown schemes are legal absoluteURIs.
+        let u = uri("soap.beep://192.0.2.103:3002");
+        assert_eq!(u.scheme(), Scheme::Other(b"soap.beep"));
+        assert_eq!(u.opaque(), b"//192.0.2.103:3002");
+        assert_eq!(u.host(), None);
+        assert_eq!(u.user(), None);
+        assert_eq!(u.effective_port(), None);
+        assert_eq!(uri("isbn:2983792873").scheme().as_bytes(), b"isbn");
+        assert_eq!(uri("name:John_Smith").opaque(), b"John_Smith");
+        assert_eq!(
+            uri("urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6").opaque(),
+            b"uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6"
+        );
+        assert_eq!(err("isbn:"), (ErrorKind::BadUri, 5));
+        assert_eq!(err("http:a<b"), (ErrorKind::BadUri, 6));
+    }
+}

@@ -1,0 +1,610 @@
+//! [`Via`]: one `via-parm` of a Via header (RFC 3261 §20.42, §25.1), with
+//! `received`/`rport` (RFC 3581) and `alias` (RFC 5923).
+//!
+//! Besides the values, a view records where things lie (offsets into the
+//! header value) so that an edit can add `;received=` or fill `rport=` without
+//! parsing again.
+
+use std::net::IpAddr;
+use std::ops::Range;
+
+use super::error::{ErrorKind, ParseError, Result};
+use super::host::Host;
+use super::packet::Proto;
+use super::scan::{self, Param, Params, SplitValues};
+
+/// The `rport` parameter (RFC 3581 §3, §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rport {
+    /// No `rport` parameter.
+    Absent,
+    /// `;rport` with no value: the client asks the server to fill it in.
+    Empty,
+    /// `;rport=N`.
+    Value(u16),
+}
+
+/// One Via value: `sent-protocol LWS sent-by *( SEMI via-params )`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Via<'a> {
+    protocol: &'a [u8],
+    version: &'a [u8],
+    transport: &'a [u8],
+    host: Host<'a>,
+    host_raw: &'a [u8],
+    port: Option<u16>,
+    sent_by: (usize, usize),
+    params: &'a [u8],
+    params_start: usize,
+    span: (usize, usize),
+    branch: Option<&'a [u8]>,
+    received: Option<&'a [u8]>,
+    rport: Rport,
+    maddr: Option<&'a [u8]>,
+    ttl: Option<u8>,
+    alias: bool,
+}
+
+/// The branch prefix of RFC 3261 transactions (§8.1.1.7).
+pub const MAGIC_COOKIE: &[u8] = b"z9hG4bK";
+
+impl<'a> Via<'a> {
+    /// Parses one via-parm (surrounding LWS allowed).
+    ///
+    /// LWS is allowed around `/` and `:` (RFC 3261 §25.1 `SLASH`, `COLON`), and a
+    /// trailing `(comment)` (RFC 2543 allowed one) is skipped.
+    pub fn parse(v: &'a [u8]) -> Result<Via<'a>> {
+        Via::parse_in(v, 0, v.len())
+    }
+
+    /// Parses `src[start..end]`, reporting every offset relative to `src`.
+    pub fn parse_in(src: &'a [u8], start: usize, end: usize) -> Result<Via<'a>> {
+        let bad = |at| ParseError::new(ErrorKind::BadVia, at);
+        let v = src.get(..end).unwrap_or_default();
+        let (a, b) = scan::trim_lws_range(v.get(start..).unwrap_or_default());
+        let (s, e) = (start + a, start + b);
+        let v = v.get(..e).unwrap_or_default();
+
+        // sent-protocol = protocol-name SLASH protocol-version SLASH transport
+        let mut i = s;
+        let mut fields = [&b""[..]; 3];
+        for (n, field) in fields.iter_mut().enumerate() {
+            if n > 0 {
+                i = scan::skip_lws(v, i);
+                if v.get(i) != Some(&b'/') {
+                    return Err(bad(i));
+                }
+                i = scan::skip_lws(v, i + 1);
+            }
+            let end = scan::token_end(v, i);
+            if end == i {
+                return Err(bad(i));
+            }
+            *field = v.get(i..end).unwrap_or_default();
+            i = end;
+        }
+        let [protocol, version, transport] = fields;
+
+        // LWS sent-by
+        let host_start = scan::skip_lws(v, i);
+        if host_start == i {
+            return Err(bad(i));
+        }
+        let rest = v.get(host_start..).unwrap_or_default();
+        let host_len = if rest.first() == Some(&b'[') {
+            rest.iter()
+                .position(|&b| b == b']')
+                .map(|n| n + 1)
+                .ok_or(ParseError::new(ErrorKind::BadHost, e))?
+        } else {
+            rest.iter()
+                .position(|&b| {
+                    matches!(b, b':' | b';' | b',' | b' ' | b'\t' | b'\r' | b'\n' | b'(')
+                })
+                .unwrap_or(rest.len())
+        };
+        let host_raw = rest.get(..host_len).unwrap_or_default();
+        if host_raw.is_empty() {
+            return Err(ParseError::new(ErrorKind::BadHost, host_start));
+        }
+        let host = Host::parse(host_raw).map_err(|e| e.shifted(host_start))?;
+        let mut sent_by_end = host_start + host_len;
+        let mut port = None;
+        let colon = scan::skip_lws(v, sent_by_end);
+        if v.get(colon) == Some(&b':') {
+            let p = scan::skip_lws(v, colon + 1);
+            let digits = v.get(p..).unwrap_or_default();
+            let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+            let value = scan::parse_u32(digits.get(..n).unwrap_or_default())
+                .ok()
+                .and_then(|n| u16::try_from(n).ok());
+            port = Some(value.ok_or(ParseError::new(ErrorKind::BadPort, p))?);
+            sent_by_end = p + n;
+        }
+
+        // *( SEMI via-params ) [ comment ]
+        let params_end = scan::scan_params(v, sent_by_end)?;
+        let mut tail = scan::skip_lws(v, params_end);
+        if v.get(tail) == Some(&b'(') {
+            tail = scan::skip_comment(v, tail).ok_or(bad(tail))?;
+            tail = scan::skip_lws(v, tail);
+        }
+        if tail < e {
+            return Err(bad(tail));
+        }
+
+        let params = v.get(sent_by_end..params_end).unwrap_or_default();
+        let mut via = Via {
+            protocol,
+            version,
+            transport,
+            host,
+            host_raw,
+            port,
+            sent_by: (host_start, sent_by_end),
+            params,
+            params_start: sent_by_end,
+            span: (s, e),
+            branch: None,
+            received: None,
+            rport: Rport::Absent,
+            maddr: None,
+            ttl: None,
+            alias: false,
+        };
+        via.read_known_params()?;
+        Ok(via)
+    }
+
+    /// Records the parameters RFC 3261, 3581 and 5923 define (first occurrence wins).
+    fn read_known_params(&mut self) -> Result<()> {
+        let (mut seen_rport, mut seen_ttl) = (false, false);
+        for p in Params::new(self.params) {
+            let at = self.params_start + p.start;
+            let bad = ParseError::new(ErrorKind::BadVia, at);
+            // None of these takes a quoted value.
+            let token = || p.value.filter(|v| !p.quoted && !v.is_empty()).ok_or(bad);
+            if p.is(b"branch") && self.branch.is_none() {
+                self.branch =
+                    Some(token().and_then(|v| if scan::is_token(v) { Ok(v) } else { Err(bad) })?);
+            } else if p.is(b"received") && self.received.is_none() {
+                self.received = Some(token()?);
+            } else if p.is(b"maddr") && self.maddr.is_none() {
+                self.maddr = Some(token()?);
+            } else if p.is(b"rport") && !seen_rport {
+                seen_rport = true;
+                self.rport = match p.value {
+                    None => Rport::Empty,
+                    Some(v) => {
+                        let port = scan::parse_u32(v).ok().and_then(|n| u16::try_from(n).ok());
+                        Rport::Value(port.filter(|_| !p.quoted).ok_or(bad)?)
+                    }
+                };
+            } else if p.is(b"ttl") && !seen_ttl {
+                seen_ttl = true;
+                // ttl = 1*3DIGIT ; 0 to 255
+                let v = token()?;
+                let n = scan::parse_u32(v)
+                    .ok()
+                    .filter(|_| v.len() <= 3)
+                    .and_then(|n| u8::try_from(n).ok());
+                self.ttl = Some(n.ok_or(bad)?);
+            } else if p.is(b"alias") {
+                self.alias = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The protocol name (`SIP`).
+    pub fn protocol(&self) -> &'a [u8] {
+        self.protocol
+    }
+
+    /// The protocol version (`2.0`).
+    pub fn version(&self) -> &'a [u8] {
+        self.version
+    }
+
+    /// The transport as written (`UDP`, or an unknown one such as `UNKNOWN`).
+    pub fn transport(&self) -> &'a [u8] {
+        self.transport
+    }
+
+    /// The transport, if it is one ringsip knows (case-insensitive).
+    pub fn proto(&self) -> Option<Proto> {
+        Proto::from_name(self.transport)
+    }
+
+    /// The sent-by host.
+    pub fn host(&self) -> Host<'a> {
+        self.host
+    }
+
+    /// The sent-by host as written (brackets included for IPv6).
+    pub fn host_raw(&self) -> &'a [u8] {
+        self.host_raw
+    }
+
+    /// The sent-by port, if written.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The `branch` parameter.
+    pub fn branch(&self) -> Option<&'a [u8]> {
+        self.branch
+    }
+
+    /// Whether the branch starts with the RFC 3261 magic cookie `z9hG4bK`
+    /// (§8.1.1.7; compared case-sensitively, as written in the RFC).
+    pub fn has_magic_cookie(&self) -> bool {
+        self.branch.is_some_and(|b| b.starts_with(MAGIC_COOKIE))
+    }
+
+    /// The `received` parameter as written.
+    pub fn received(&self) -> Option<&'a [u8]> {
+        self.received
+    }
+
+    /// The `received` address, bare or in brackets (RFC 4475 §4.12/4.13 show both).
+    pub fn received_ip(&self) -> Option<IpAddr> {
+        let raw = self.received?;
+        let raw = raw
+            .strip_prefix(b"[")
+            .and_then(|r| r.strip_suffix(b"]"))
+            .unwrap_or(raw);
+        std::str::from_utf8(raw).ok()?.parse().ok()
+    }
+
+    /// The `rport` parameter (RFC 3581).
+    pub fn rport(&self) -> Rport {
+        self.rport
+    }
+
+    /// The `maddr` parameter as written.
+    pub fn maddr(&self) -> Option<&'a [u8]> {
+        self.maddr
+    }
+
+    /// The `ttl` parameter (checked to be 0..=255).
+    pub fn ttl(&self) -> Option<u8> {
+        self.ttl
+    }
+
+    /// Whether the `alias` parameter is present (RFC 5923 connection reuse).
+    pub fn alias(&self) -> bool {
+        self.alias
+    }
+
+    /// The parameters as written, from the first `;` (empty if none).
+    pub fn params_raw(&self) -> &'a [u8] {
+        self.params
+    }
+
+    /// The parameters; their `start`/`end` are relative to [`Via::params_range`]`.start`.
+    pub fn params(&self) -> Params<'a> {
+        Params::new(self.params)
+    }
+
+    /// The first parameter called `name` (case-insensitive).
+    pub fn param(&self, name: &[u8]) -> Option<Param<'a>> {
+        self.params().get(name)
+    }
+
+    /// Where the whole via-parm lies (LWS-trimmed, comment included).
+    pub fn span(&self) -> Range<usize> {
+        self.span.0..self.span.1
+    }
+
+    /// Where `host[:port]` lies.
+    pub fn sent_by_range(&self) -> Range<usize> {
+        self.sent_by.0..self.sent_by.1
+    }
+
+    /// Where the parameters lie; the end is where a new `;received=…` goes.
+    pub fn params_range(&self) -> Range<usize> {
+        self.params_start..self.params_start + self.params.len()
+    }
+
+    /// Where the first parameter called `name` lies, from its `;` to the end of
+    /// its value: an empty `;rport` is filled by inserting `=N` at the end.
+    pub fn param_range(&self, name: &[u8]) -> Option<Range<usize>> {
+        let p = self.param(name)?;
+        Some(self.params_start + p.start..self.params_start + p.end)
+    }
+}
+
+/// Iterates the comma-separated via-parms of a Via header value (commas inside
+/// comments do not split); offsets are relative to `value`.
+pub fn vias(value: &[u8]) -> Vias<'_> {
+    Vias {
+        value,
+        items: scan::split_values(value).with_comments(),
+    }
+}
+
+/// Iterator returned by [`vias`].
+#[derive(Clone, Debug)]
+pub struct Vias<'a> {
+    value: &'a [u8],
+    items: SplitValues<'a>,
+}
+
+impl<'a> Iterator for Vias<'a> {
+    type Item = Result<Via<'a>>;
+
+    fn next(&mut self) -> Option<Result<Via<'a>>> {
+        let (off, item) = self.items.next()?;
+        Some(Via::parse_in(self.value, off, off + item.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn via(s: &str) -> Via<'_> {
+        Via::parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn err(s: &str) -> (ErrorKind, usize) {
+        match Via::parse(s.as_bytes()) {
+            Ok(v) => panic!("{s} parsed: {v:?}"),
+            Err(e) => (e.kind, e.offset),
+        }
+    }
+
+    #[test]
+    fn plain_via() {
+        let s = "SIP/2.0/UDP erlang.bell-telephone.com:5060;branch=z9hG4bK87asdks7";
+        let v = via(s);
+        assert_eq!(
+            (v.protocol(), v.version(), v.transport()),
+            (&b"SIP"[..], &b"2.0"[..], &b"UDP"[..])
+        );
+        assert_eq!(v.proto(), Some(Proto::Udp));
+        assert_eq!(v.host(), Host::Name(b"erlang.bell-telephone.com"));
+        assert_eq!(v.port(), Some(5060));
+        assert_eq!(v.branch(), Some(&b"z9hG4bK87asdks7"[..]));
+        assert!(v.has_magic_cookie());
+        assert_eq!(
+            (v.received(), v.rport(), v.maddr(), v.ttl(), v.alias()),
+            (None, Rport::Absent, None, None, false)
+        );
+        assert_eq!(&s[v.sent_by_range()], "erlang.bell-telephone.com:5060");
+        assert_eq!(&s[v.params_range()], ";branch=z9hG4bK87asdks7");
+        assert_eq!(v.span(), 0..s.len());
+    }
+
+    #[test]
+    fn rfc3261_spacing_example() {
+        // §20.42: LWS around `/` and `:`, and before `;`.
+        let s = "SIP / 2.0 / UDP first.example.com: 4000;ttl=16\r\n ;maddr=224.2.0.1 ;branch=z9hG4bKa7c6a8dlze.1";
+        let v = via(s);
+        assert_eq!(v.transport(), b"UDP");
+        assert_eq!(v.host_raw(), b"first.example.com");
+        assert_eq!(v.port(), Some(4000));
+        assert_eq!(v.ttl(), Some(16));
+        assert_eq!(v.maddr(), Some(&b"224.2.0.1"[..]));
+        assert_eq!(v.branch(), Some(&b"z9hG4bKa7c6a8dlze.1"[..]));
+        assert_eq!(&s[v.sent_by_range()], "first.example.com: 4000");
+        // RFC 4475 §3.1.1.1 wsinv: folded lines inside the sent-protocol.
+        let v = via("SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw");
+        assert_eq!(v.host(), Host::V4(Ipv4Addr::new(192, 0, 2, 2)));
+        assert!(!v.has_magic_cookie());
+    }
+
+    #[test]
+    fn received_and_rport_rfc3581() {
+        let s = "SIP/2.0/UDP 10.1.1.1:4540;received=192.0.2.1;rport=9988;branch=z9hG4bKkjshdyff";
+        let v = via(s);
+        assert_eq!(v.received(), Some(&b"192.0.2.1"[..]));
+        assert_eq!(
+            v.received_ip(),
+            Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))
+        );
+        assert_eq!(v.rport(), Rport::Value(9988));
+        assert_eq!(&s[v.param_range(b"rport").unwrap()], ";rport=9988");
+
+        let s = "SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bKkjshdyff";
+        let v = via(s);
+        assert_eq!(v.rport(), Rport::Empty);
+        let r = v.param_range(b"RPORT").unwrap();
+        assert_eq!(&s[r.clone()], ";rport");
+        // Filling it in is an insertion at the end of that range.
+        let filled = format!("{}=5060{}", &s[..r.end], &s[r.end..]);
+        assert_eq!(via(&filled).rport(), Rport::Value(5060));
+        // Adding received is an insertion at the end of the parameters.
+        let end = v.params_range().end;
+        let added = format!("{};received=192.0.2.1{}", &s[..end], &s[end..]);
+        assert_eq!(via(&added).received(), Some(&b"192.0.2.1"[..]));
+
+        assert_eq!(err("SIP/2.0/UDP h;rport=x"), (ErrorKind::BadVia, 13));
+        assert_eq!(err("SIP/2.0/UDP h;rport=65536"), (ErrorKind::BadVia, 13));
+        assert_eq!(err("SIP/2.0/UDP h;rport=\"1\""), (ErrorKind::BadVia, 13));
+    }
+
+    #[test]
+    fn ipv6_sent_by_and_received_rfc5118() {
+        let v = via(
+            "SIP/2.0/UDP [2001:db8::9:1]:5070;branch=z9hG4bKas3-111;received=[2001:db8::9:255]",
+        );
+        assert_eq!(
+            v.host(),
+            Host::V6("2001:db8::9:1".parse::<Ipv6Addr>().unwrap())
+        );
+        assert_eq!(v.host_raw(), b"[2001:db8::9:1]");
+        assert_eq!(v.port(), Some(5070));
+        assert_eq!(v.received_ip(), Some("2001:db8::9:255".parse().unwrap()));
+        let v = via("SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKas3");
+        assert_eq!(v.received(), Some(&b"2001:db8::9:255"[..]));
+        assert_eq!(v.received_ip(), Some("2001:db8::9:255".parse().unwrap()));
+        assert_eq!(v.port(), None);
+        assert_eq!(
+            err("SIP/2.0/UDP [2001:db8::9:1;branch=x"),
+            (ErrorKind::BadHost, 35)
+        );
+        assert_eq!(err("SIP/2.0/UDP 2001:db8::1"), (ErrorKind::BadHost, 12));
+    }
+
+    #[test]
+    fn transports_rfc4475() {
+        // §3.1.1.9 transports: an unknown transport is still a valid Via.
+        let vs: Vec<_> = vias(b"SIP/2.0/UDP t1.example.com;branch=z9hG4bKkdjuw, SIP/2.0/SCTP t2.example.com;branch=z9hG4bKklasjdhf, SIP/2.0/TLS t3.example.com;branch=z9hG4bK2980unddj, SIP/2.0/UNKNOWN t4.example.com;branch=z9hG4bKasd0f3en, SIP/2.0/TCP t5.example.com;branch=z9hG4bK0a9idfnee")
+            .collect::<Result<_>>()
+            .unwrap();
+        let protos: Vec<_> = vs.iter().map(|v| v.proto()).collect();
+        assert_eq!(
+            protos,
+            vec![
+                Some(Proto::Udp),
+                Some(Proto::Sctp),
+                Some(Proto::Tls),
+                None,
+                Some(Proto::Tcp)
+            ]
+        );
+        assert_eq!(vs[3].transport(), b"UNKNOWN");
+        assert_eq!(via("SIP/2.0/wss h").proto(), Some(Proto::Wss));
+    }
+
+    #[test]
+    fn comments_and_lists() {
+        let value = b"SIP/2.0/UDP a.com;branch=z9hG4bK1 (comment, with comma (nested)) , SIP/2.0/TCP b.com:5061;alias";
+        let vs: Vec<_> = vias(value).collect::<Result<_>>().unwrap();
+        assert_eq!(vs.len(), 2);
+        assert_eq!(vs[0].branch(), Some(&b"z9hG4bK1"[..]));
+        assert_eq!(&value[vs[0].params_range()], b";branch=z9hG4bK1");
+        assert_eq!(&value[vs[1].span()], b"SIP/2.0/TCP b.com:5061;alias");
+        assert_eq!(&value[vs[1].sent_by_range()], b"b.com:5061");
+        assert!(vs[1].alias());
+        assert_eq!(vs[1].branch(), None);
+        assert!(!vs[1].has_magic_cookie());
+        assert!(via("SIP/2.0/UDP a.com (just a comment)")
+            .params_raw()
+            .is_empty());
+        assert_eq!(
+            err("SIP/2.0/UDP a.com;branch=x (unclosed"),
+            (ErrorKind::BadVia, 27)
+        );
+        assert_eq!(
+            err("SIP/2.0/UDP a.com (c) ;branch=x"),
+            (ErrorKind::BadVia, 22)
+        );
+        let items: Vec<_> = vias(b"SIP/2.0/UDP a.com,,SIP/2.0/UDP b.com")
+            .map(|r| r.map(|_| ()))
+            .collect();
+        assert_eq!(
+            items,
+            vec![Ok(()), Err(ParseError::new(ErrorKind::BadVia, 18)), Ok(())]
+        );
+    }
+
+    #[test]
+    fn malformed_vias() {
+        assert_eq!(err(""), (ErrorKind::BadVia, 0));
+        assert_eq!(err("SIP"), (ErrorKind::BadVia, 3));
+        assert_eq!(err("SIP/2.0"), (ErrorKind::BadVia, 7));
+        assert_eq!(err("SIP/2.0/"), (ErrorKind::BadVia, 8));
+        assert_eq!(err("SIP/2.0/UDP"), (ErrorKind::BadVia, 11));
+        assert_eq!(err("SIP/2.0/UDPhost.com"), (ErrorKind::BadVia, 19));
+        assert_eq!(err("SIP//UDP h"), (ErrorKind::BadVia, 4));
+        assert_eq!(err("SIP/2.0/UDP ;branch=x"), (ErrorKind::BadHost, 12));
+        assert_eq!(err("SIP/2.0/UDP h:"), (ErrorKind::BadPort, 14));
+        assert_eq!(err("SIP/2.0/UDP h:70000"), (ErrorKind::BadPort, 14));
+        assert_eq!(err("SIP/2.0/UDP h:5060:5060"), (ErrorKind::BadVia, 18));
+        assert_eq!(err("SIP/2.0/UDP h_1.com"), (ErrorKind::BadHost, 12));
+        assert_eq!(err("SIP/2.0/UDP h x"), (ErrorKind::BadVia, 14));
+        assert_eq!(err("SIP/2.0/UDP h;"), (ErrorKind::BadParam, 14));
+        assert_eq!(err("SIP/2.0/UDP h;branch"), (ErrorKind::BadVia, 13));
+        assert_eq!(
+            err("SIP/2.0/UDP h;branch=\"z9hG4bK\""),
+            (ErrorKind::BadVia, 13)
+        );
+        assert_eq!(err("SIP/2.0/UDP h;branch=a:b"), (ErrorKind::BadVia, 13));
+        assert_eq!(err("SIP/2.0/UDP h;ttl=300"), (ErrorKind::BadVia, 13));
+        assert_eq!(err("SIP/2.0/UDP h;received"), (ErrorKind::BadVia, 13));
+        assert_eq!(err("SIP/2.0/UDP h, SIP/2.0/UDP i"), (ErrorKind::BadVia, 13));
+    }
+
+    #[test]
+    fn first_occurrence_wins_and_case_is_ignored() {
+        let v =
+            via("SIP/2.0/UDP h;BRANCH=z9hG4bKa;branch=z9hG4bKb;Received=1.2.3.4;RPort=1;rport=2");
+        assert_eq!(v.branch(), Some(&b"z9hG4bKa"[..]));
+        assert_eq!(v.received(), Some(&b"1.2.3.4"[..]));
+        assert_eq!(v.rport(), Rport::Value(1));
+        // The cookie itself is case-sensitive.
+        assert!(!via("SIP/2.0/UDP h;branch=Z9HG4BKa").has_magic_cookie());
+        assert_eq!(
+            via("SIP/2.0/UDP h;x=\"q;,\";branch=z9hG4bKz").branch(),
+            Some(&b"z9hG4bKz"[..])
+        );
+    }
+
+    fn lws() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["", " ", "\t", "\r\n ", "  \r\n\t"])
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(v in proptest::collection::vec(any::<u8>(), 0..64), prefix in prop::sample::select(vec!["", "SIP/2.0/UDP ", "SIP/2.0/TCP [", "SIP/2.0/UDP h;"])) {
+            let mut s = prefix.as_bytes().to_vec();
+            s.extend_from_slice(&v);
+            for via in vias(&s).flatten() {
+                prop_assert!(via.span().end <= s.len() && via.params_range().end <= s.len());
+                let _ = (via.received_ip(), via.param_range(b"rport"), via.has_magic_cookie(), via.proto());
+            }
+        }
+
+        #[test]
+        fn parse_in_any_range_never_panics(v in proptest::collection::vec(any::<u8>(), 0..32), a in 0usize..40, b in 0usize..40) {
+            if let Ok(via) = Via::parse_in(&v, a, b) {
+                prop_assert!(via.span().start >= a && via.span().end <= b.min(v.len()));
+            }
+        }
+
+        #[test]
+        fn generated_vias_read_back(
+            transport in prop::sample::select(vec!["UDP", "TCP", "TLS", "SCTP", "WS", "WSS", "X-NEW"]),
+            (s1, s2, s3, s4) in (lws(), lws(), lws(), lws()),
+            host in prop_oneof![
+                "[a-z]{1,8}(\\.[a-z]{1,8}){0,2}",
+                any::<Ipv4Addr>().prop_map(|a| a.to_string()),
+                any::<Ipv6Addr>().prop_map(|a| format!("[{a}]")),
+            ],
+            port in proptest::option::of(any::<u16>()),
+            branch in "[a-zA-Z0-9.!%*_+`'~-]{1,16}",
+            received in proptest::option::of(any::<Ipv4Addr>()),
+            rport in prop_oneof![Just(Rport::Absent), Just(Rport::Empty), any::<u16>().prop_map(Rport::Value)],
+        ) {
+            let mut s = format!("SIP{s1}/{s2}2.0{s3}/{s4}{transport} {host}");
+            if let Some(p) = port {
+                s += &format!("{s1}:{s2}{p}");
+            }
+            s += &format!("{s3};{s4}branch{s1}={s2}z9hG4bK{branch}");
+            match rport {
+                Rport::Absent => {}
+                Rport::Empty => s += ";rport",
+                Rport::Value(p) => s += &format!(";rport={p}"),
+            }
+            if let Some(r) = received {
+                s += &format!(";received={r}");
+            }
+            let v = Via::parse(s.as_bytes()).map_err(|e| TestCaseError::fail(format!("{s:?}: {e}")))?;
+            prop_assert_eq!(v.transport(), transport.as_bytes());
+            prop_assert_eq!(v.host_raw(), host.as_bytes());
+            prop_assert_eq!(v.port(), port);
+            let want = format!("z9hG4bK{branch}");
+            prop_assert_eq!(v.branch(), Some(want.as_bytes()));
+            prop_assert!(v.has_magic_cookie());
+            prop_assert_eq!(v.rport(), rport);
+            prop_assert_eq!(v.received_ip(), received.map(IpAddr::V4));
+            let end = v.params_range().end;
+            prop_assert_eq!(end, s.len());
+        }
+    }
+}
