@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "ringsip", version, about = "SIP proxy and registrar running Kamailio-style routing configurations")]
+#[command(
+    name = "ringsip",
+    version,
+    about = "SIP proxy and registrar running Kamailio-style routing configurations"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -82,13 +86,32 @@ mod tests {
 
     #[test]
     fn parses_kamailio_style_flags() {
-        let cli = Cli::try_parse_from(["ringsip", "run", "-f", "k.cfg", "-A", "WITH_AUTH", "-A", "X=1", "-l", "udp:127.0.0.1:5070", "--io", "poll"]).unwrap();
-        let Command::Run(run) = cli.command else { panic!("not run") };
+        let cli = Cli::try_parse_from([
+            "ringsip",
+            "run",
+            "-f",
+            "k.cfg",
+            "-A",
+            "WITH_AUTH",
+            "-A",
+            "X=1",
+            "-l",
+            "udp:127.0.0.1:5070",
+            "--io",
+            "poll",
+        ])
+        .unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
         assert_eq!(run.cfg.config.unwrap().to_str(), Some("k.cfg"));
         assert_eq!(run.cfg.defines, ["WITH_AUTH", "X=1"]);
         assert_eq!(run.listen, ["udp:127.0.0.1:5070"]);
         assert_eq!(run.io, IoChoice::Poll);
-        assert_eq!(split_define("X=1"), ("X".to_string(), Some("1".to_string())));
+        assert_eq!(
+            split_define("X=1"),
+            ("X".to_string(), Some("1".to_string()))
+        );
         assert_eq!(split_define("Y"), ("Y".to_string(), None));
     }
 }

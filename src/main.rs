@@ -99,16 +99,27 @@ fn run(args: RunArgs) -> ExitCode {
     let mut specs = Vec::new();
     for l in &listens {
         let Ok(ip) = l.host.parse::<IpAddr>() else {
-            eprintln!("listen address {} is not an IP address (host names are not resolved yet)", l.host);
+            eprintln!(
+                "listen address {} is not an IP address (host names are not resolved yet)",
+                l.host
+            );
             return ExitCode::FAILURE;
         };
         if l.proto != ringsip::sip::Proto::Udp {
-            log::warn!("listen {}:{}: only UDP is served yet; skipped", l.proto, l.host);
+            log::warn!(
+                "listen {}:{}: only UDP is served yet; skipped",
+                l.proto,
+                l.host
+            );
             continue;
         }
         let port = l.port.unwrap_or(default_port);
         let advertise = l.advertise.clone().map(|(h, p)| (h, p.unwrap_or(port)));
-        specs.push(ListenSpec { proto: l.proto, addr: SocketAddr::new(ip, port), advertise });
+        specs.push(ListenSpec {
+            proto: l.proto,
+            addr: SocketAddr::new(ip, port),
+            advertise,
+        });
     }
     if specs.is_empty() {
         eprintln!("nothing to listen on");
@@ -131,9 +142,18 @@ fn run(args: RunArgs) -> ExitCode {
         let sockets = specs
             .iter()
             .zip(info.locals.iter())
-            .map(|(spec, local)| SocketInfo { proto: spec.proto, addr: *local, advertise: spec.advertise.clone() })
+            .map(|(spec, local)| SocketInfo {
+                proto: spec.proto,
+                addr: *local,
+                advertise: spec.advertise.clone(),
+            })
             .collect();
-        let mut env = Env { sockets, aliases: aliases.clone(), debug, ..Env::default() };
+        let mut env = Env {
+            sockets,
+            aliases: aliases.clone(),
+            debug,
+            ..Env::default()
+        };
         if let Some(h) = &server_header {
             env.server_header = h.clone().into_bytes().into();
         }

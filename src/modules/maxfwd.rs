@@ -1,7 +1,9 @@
 //! maxfwd: Max-Forwards processing (RFC 3261 §16.6 step 3, §16.3 step 2).
 
 use crate::script::ctx::MsgCtx;
-use crate::script::registry::{fixup_int, Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask};
+use crate::script::registry::{
+    fixup_int, Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
+};
 use crate::sip::HeaderName;
 
 /// Default `max_limit`: a larger incoming value is lowered to it.
@@ -9,10 +11,17 @@ const DEFAULT_MAX_LIMIT: i64 = 70;
 
 /// Reads the Max-Forwards header: `None` when absent, `Some(Err)` when unreadable.
 fn current(ctx: &MsgCtx<'_>) -> Option<Result<(usize, u32), ()>> {
-    let idx = ctx.msg.headers().iter().position(|h| h.id == HeaderName::MaxForwards)?;
+    let idx = ctx
+        .msg
+        .headers()
+        .iter()
+        .position(|h| h.id == HeaderName::MaxForwards)?;
     let v = ctx.msg.value(&ctx.msg.headers()[idx]);
     let parsed = if !v.is_empty() && v.len() <= 9 && v.iter().all(u8::is_ascii_digit) {
-        Ok((idx, v.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))))
+        Ok((
+            idx,
+            v.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')),
+        ))
     } else {
         Err(())
     };
@@ -60,7 +69,9 @@ fn fixup_process(args: &mut Args, params: &ModParams) -> Result<(), String> {
             return Err(format!("max forwards value {n} is out of 0..255"));
         }
     }
-    let limit = params.int("maxfwd", "max_limit").unwrap_or(DEFAULT_MAX_LIMIT);
+    let limit = params
+        .int("maxfwd", "max_limit")
+        .unwrap_or(DEFAULT_MAX_LIMIT);
     args.0.push(Arg::Custom(Box::new(limit)));
     Ok(())
 }
@@ -75,13 +86,58 @@ pub static MODULE: ModuleDef = ModuleDef {
     name: "maxfwd",
     aliases: &[],
     functions: &[
-        FunctionDef { name: "mf_process_maxfwd_header", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_process), call: process },
-        FunctionDef { name: "maxfwd_process", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_process), call: process },
-        FunctionDef { name: "process_maxfwd", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_process), call: process },
-        FunctionDef { name: "is_maxfwd_lt", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_lt), call: is_lt },
-        FunctionDef { name: "maxfwd_at_least", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_lt), call: is_lt },
-        FunctionDef { name: "mf_lowlimit", min_args: 1, max_args: 1, routes: REQ, fixup: Some(fixup_lt), call: is_lt },
+        FunctionDef {
+            name: "mf_process_maxfwd_header",
+            min_args: 1,
+            max_args: 1,
+            routes: REQ,
+            fixup: Some(fixup_process),
+            call: process,
+        },
+        FunctionDef {
+            name: "maxfwd_process",
+            min_args: 1,
+            max_args: 1,
+            routes: REQ,
+            fixup: Some(fixup_process),
+            call: process,
+        },
+        FunctionDef {
+            name: "process_maxfwd",
+            min_args: 1,
+            max_args: 1,
+            routes: REQ,
+            fixup: Some(fixup_process),
+            call: process,
+        },
+        FunctionDef {
+            name: "is_maxfwd_lt",
+            min_args: 1,
+            max_args: 1,
+            routes: REQ,
+            fixup: Some(fixup_lt),
+            call: is_lt,
+        },
+        FunctionDef {
+            name: "maxfwd_at_least",
+            min_args: 1,
+            max_args: 1,
+            routes: REQ,
+            fixup: Some(fixup_lt),
+            call: is_lt,
+        },
+        FunctionDef {
+            name: "mf_lowlimit",
+            min_args: 1,
+            max_args: 1,
+            routes: REQ,
+            fixup: Some(fixup_lt),
+            call: is_lt,
+        },
     ],
-    params: &[ParamDef { name: "max_limit", kind: ParamKind::Int }],
+    params: &[ParamDef {
+        name: "max_limit",
+        kind: ParamKind::Int,
+    }],
     always: false,
 };

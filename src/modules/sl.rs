@@ -9,7 +9,9 @@ use smallvec::SmallVec;
 use crate::modules::core::forward;
 use crate::modules::core::hash::{fnv1a, push_hex};
 use crate::script::ctx::{Env, MsgCtx};
-use crate::script::registry::{fixup_int, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask};
+use crate::script::registry::{
+    fixup_int, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
+};
 use crate::sip::nameaddr::NameAddr;
 use crate::sip::reply::{self, ReplySpec};
 use crate::sip::{HeaderName, Message, Transmit};
@@ -28,14 +30,20 @@ pub fn local_to_tag(env: &Env, msg: &Message, out: &mut Vec<u8>) {
     let from = msg.header_value(HeaderName::From).unwrap_or(b"");
     let call_id = msg.call_id().unwrap_or(b"");
     let cseq = msg.header_value(HeaderName::CSeq).unwrap_or(b"");
-    let cseq_num = &cseq[..cseq.iter().position(|b| !b.is_ascii_digit()).unwrap_or(cseq.len())];
+    let cseq_num = &cseq[..cseq
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(cseq.len())];
     let via = msg.header_value(HeaderName::Via).unwrap_or(b"");
     push_hex(out, fnv1a(env.secret, &[from, call_id, cseq_num, via]), 8);
 }
 
 /// Whether `msg` (an ACK) acknowledges a reply this server sent statelessly.
 pub fn is_ack_to_own_reply(env: &Env, msg: &Message) -> bool {
-    let Some(tag) = msg.header_value(HeaderName::To).and_then(|v| NameAddr::parse(v).ok()).and_then(|na| na.tag())
+    let Some(tag) = msg
+        .header_value(HeaderName::To)
+        .and_then(|v| NameAddr::parse(v).ok())
+        .and_then(|na| na.tag())
     else {
         return false;
     };
@@ -50,10 +58,14 @@ pub fn send_reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
     if !ctx.msg.is_request() || ctx.msg.method_bytes() == b"ACK" {
         return -1;
     }
-    let Some(dst) = forward::reply_destination(ctx) else { return -1 };
+    let Some(dst) = forward::reply_destination(ctx) else {
+        return -1;
+    };
     let via_fix = forward::received_fix(ctx);
-    let via_edits: SmallVec<[(std::ops::Range<usize>, &[u8]); 2]> =
-        via_fix.iter().map(|(r, d)| (r.clone(), d.as_ref())).collect();
+    let via_edits: SmallVec<[(std::ops::Range<usize>, &[u8]); 2]> = via_fix
+        .iter()
+        .map(|(r, d)| (r.clone(), d.as_ref()))
+        .collect();
     let mut tag = Vec::new();
     if code >= 180 {
         local_to_tag(ctx.env, ctx.msg, &mut tag);
@@ -70,7 +82,13 @@ pub fn send_reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
     let out = &mut ctx.core.scratch;
     reply::build(ctx.msg, &spec, out);
     let data = Bytes::copy_from_slice(out);
-    ctx.out.push(Transmit { data, dst, proto: ctx.proto, socket: Some(ctx.socket), local: Some(ctx.local) });
+    ctx.out.push(Transmit {
+        data,
+        dst,
+        proto: ctx.proto,
+        socket: Some(ctx.socket),
+        local: Some(ctx.local),
+    });
     1
 }
 
@@ -105,23 +123,51 @@ pub static MODULE: ModuleDef = ModuleDef {
     name: "sl",
     aliases: &[],
     functions: &[
-        FunctionDef { name: "sl_send_reply", min_args: 2, max_args: 2, routes: REQ, fixup: Some(fixup_reply), call: sl_send_reply },
-        FunctionDef { name: "sl_reply", min_args: 2, max_args: 2, routes: REQ, fixup: Some(fixup_reply), call: sl_send_reply },
+        FunctionDef {
+            name: "sl_send_reply",
+            min_args: 2,
+            max_args: 2,
+            routes: REQ,
+            fixup: Some(fixup_reply),
+            call: sl_send_reply,
+        },
+        FunctionDef {
+            name: "sl_reply",
+            min_args: 2,
+            max_args: 2,
+            routes: REQ,
+            fixup: Some(fixup_reply),
+            call: sl_send_reply,
+        },
         // Without a transaction, send_reply is stateless (tm makes it stateful when one exists).
         FunctionDef {
             name: "send_reply",
             min_args: 2,
             max_args: 2,
-            routes: RouteMask::REQUEST.or(RouteMask::FAILURE).or(RouteMask::ONREPLY),
+            routes: RouteMask::REQUEST
+                .or(RouteMask::FAILURE)
+                .or(RouteMask::ONREPLY),
             fixup: Some(fixup_reply),
             call: sl_send_reply,
         },
     ],
     params: &[
-        ParamDef { name: "default_code", kind: ParamKind::Int },
-        ParamDef { name: "default_reason", kind: ParamKind::Str },
-        ParamDef { name: "bind_tm", kind: ParamKind::Int },
-        ParamDef { name: "rich_redirect", kind: ParamKind::Int },
+        ParamDef {
+            name: "default_code",
+            kind: ParamKind::Int,
+        },
+        ParamDef {
+            name: "default_reason",
+            kind: ParamKind::Str,
+        },
+        ParamDef {
+            name: "bind_tm",
+            kind: ParamKind::Int,
+        },
+        ParamDef {
+            name: "rich_redirect",
+            kind: ParamKind::Int,
+        },
     ],
     always: false,
 };

@@ -3,7 +3,9 @@
 //! below it, the format is not even evaluated.
 
 use crate::script::ctx::MsgCtx;
-use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask};
+use crate::script::registry::{
+    Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
+};
 
 /// Kamailio's log levels.
 pub const L_ALERT: i64 = -5;
@@ -18,7 +20,10 @@ pub const L_DBG: i64 = 3;
 /// A level name (`L_INFO`, `INFO`, `info`…) or number.
 pub fn level_from_name(name: &str) -> Option<i64> {
     let n = name.trim();
-    let n = n.strip_prefix("L_").or_else(|| n.strip_prefix("l_")).unwrap_or(n);
+    let n = n
+        .strip_prefix("L_")
+        .or_else(|| n.strip_prefix("l_"))
+        .unwrap_or(n);
     Some(match n.to_ascii_uppercase().as_str() {
         "ALERT" => L_ALERT,
         "BUG" => L_BUG,
@@ -52,7 +57,8 @@ fn fixup_xlog(args: &mut Args, _: &ModParams) -> Result<(), String> {
         let level_at = args.len() - 2;
         if let Arg::Str(s) = &args.0[level_at] {
             let name = std::str::from_utf8(s).map_err(|_| "log level is not text".to_string())?;
-            let level = level_from_name(name).ok_or_else(|| format!("unknown log level \"{name}\""))?;
+            let level =
+                level_from_name(name).ok_or_else(|| format!("unknown log level \"{name}\""))?;
             args.0[level_at] = Arg::Int(level);
         }
     }
@@ -96,14 +102,28 @@ fixed_level!(xcrit, L_CRIT);
 fixed_level!(xalert, L_ALERT);
 
 const fn one(name: &'static str, call: crate::script::registry::Handler) -> FunctionDef {
-    FunctionDef { name, min_args: 1, max_args: 1, routes: RouteMask::ANY, fixup: None, call }
+    FunctionDef {
+        name,
+        min_args: 1,
+        max_args: 1,
+        routes: RouteMask::ANY,
+        fixup: None,
+        call,
+    }
 }
 
 pub static MODULE: ModuleDef = ModuleDef {
     name: "xlog",
     aliases: &[],
     functions: &[
-        FunctionDef { name: "xlog", min_args: 1, max_args: 3, routes: RouteMask::ANY, fixup: Some(fixup_xlog), call: xlog },
+        FunctionDef {
+            name: "xlog",
+            min_args: 1,
+            max_args: 3,
+            routes: RouteMask::ANY,
+            fixup: Some(fixup_xlog),
+            call: xlog,
+        },
         one("xdbg", xdbg),
         one("xinfo", xinfo),
         one("xnotice", xnotice),
@@ -114,14 +134,38 @@ pub static MODULE: ModuleDef = ModuleDef {
         one("xalert", xalert),
     ],
     params: &[
-        ParamDef { name: "buf_size", kind: ParamKind::Int },
-        ParamDef { name: "prefix", kind: ParamKind::Str },
-        ParamDef { name: "prefix_mode", kind: ParamKind::Int },
-        ParamDef { name: "force_color", kind: ParamKind::Int },
-        ParamDef { name: "long_format", kind: ParamKind::Int },
-        ParamDef { name: "log_facility", kind: ParamKind::Str },
-        ParamDef { name: "log_colors", kind: ParamKind::Str },
-        ParamDef { name: "methods_filter", kind: ParamKind::Int },
+        ParamDef {
+            name: "buf_size",
+            kind: ParamKind::Int,
+        },
+        ParamDef {
+            name: "prefix",
+            kind: ParamKind::Str,
+        },
+        ParamDef {
+            name: "prefix_mode",
+            kind: ParamKind::Int,
+        },
+        ParamDef {
+            name: "force_color",
+            kind: ParamKind::Int,
+        },
+        ParamDef {
+            name: "long_format",
+            kind: ParamKind::Int,
+        },
+        ParamDef {
+            name: "log_facility",
+            kind: ParamKind::Str,
+        },
+        ParamDef {
+            name: "log_colors",
+            kind: ParamKind::Str,
+        },
+        ParamDef {
+            name: "methods_filter",
+            kind: ParamKind::Int,
+        },
     ],
     always: false,
 };

@@ -44,7 +44,9 @@ impl Default for Env {
             sockets: Vec::new(),
             aliases: Vec::new(),
             debug: 2,
-            server_header: Bytes::from_static(concat!("ringsip (", env!("CARGO_PKG_VERSION"), ")").as_bytes()),
+            server_header: Bytes::from_static(
+                concat!("ringsip (", env!("CARGO_PKG_VERSION"), ")").as_bytes(),
+            ),
             secret: 0x5eed_5eed_5eed_5eed,
         }
     }
@@ -82,7 +84,12 @@ impl Env {
 
     /// The socket to send from toward `dst` over `proto`: the preferred one if it
     /// fits, else the first of the same transport and address family.
-    pub fn socket_for(&self, proto: Proto, dst: &SocketAddr, preferred: Option<SocketId>) -> Option<SocketId> {
+    pub fn socket_for(
+        &self,
+        proto: Proto,
+        dst: &SocketAddr,
+        preferred: Option<SocketId>,
+    ) -> Option<SocketId> {
         let fits = |s: &SocketInfo| s.proto == proto && s.addr.is_ipv4() == dst.is_ipv4();
         if let Some(p) = preferred {
             if self.sockets.get(usize::from(p)).is_some_and(fits) {
@@ -111,7 +118,10 @@ pub struct CoreState {
 
 impl CoreState {
     pub fn new(program: &Program) -> CoreState {
-        CoreState { vars: vec![Value::Int(0); program.var_slots], scratch: Vec::with_capacity(4096) }
+        CoreState {
+            vars: vec![Value::Int(0); program.var_slots],
+            scratch: Vec::with_capacity(4096),
+        }
     }
 }
 
@@ -165,7 +175,9 @@ impl<'a> MsgCtx<'a> {
             PvKind::Ou => opt(msg.request_uri()),
             PvKind::Du => self.dst_uri.as_deref().map_or(Value::Null, Value::str),
             PvKind::Rm => Value::str(msg.method_bytes()),
-            PvKind::Rs => msg.status().map_or(Value::Null, |c| Value::Int(i64::from(c))),
+            PvKind::Rs => msg
+                .status()
+                .map_or(Value::Null, |c| Value::Int(i64::from(c))),
             PvKind::Rr => opt(msg.reason()),
             PvKind::Ci => opt(msg.call_id()),
             PvKind::Si => Value::owned(self.src.ip().to_string().into_bytes()),
@@ -174,7 +186,11 @@ impl<'a> MsgCtx<'a> {
             PvKind::Ri => Value::owned(self.local.ip().to_string().into_bytes()),
             PvKind::Rp => Value::Int(i64::from(self.local.port())),
             PvKind::Proto => Value::str(self.proto.lower_name().as_bytes()),
-            PvKind::Af => Value::str(if self.local.is_ipv4() { b"INET" } else { b"INET6" }),
+            PvKind::Af => Value::str(if self.local.is_ipv4() {
+                b"INET"
+            } else {
+                b"INET6"
+            }),
             PvKind::Ua => opt(msg.header_value(HeaderName::UserAgent)),
             PvKind::Mb => Value::str(&msg.buf()[..msg.len()]),
             PvKind::Ml => Value::Int(msg.len() as i64),
@@ -182,11 +198,17 @@ impl<'a> MsgCtx<'a> {
             PvKind::Rb => Value::str(msg.body()),
             PvKind::Cl => msg
                 .header_value(HeaderName::ContentLength)
-                .map_or(Value::Null, |v| Value::str(v).as_exact_int().map_or(Value::Null, Value::Int)),
+                .map_or(Value::Null, |v| {
+                    Value::str(v).as_exact_int().map_or(Value::Null, Value::Int)
+                }),
             PvKind::Retcode => Value::Int(i64::from(self.retcode)),
             PvKind::Mf => Value::Int(self.flags as i64),
             PvKind::Null => Value::Null,
-            PvKind::Var(slot) => self.core.vars.get(*slot as usize).map_or(Value::Int(0), Value::as_ref),
+            PvKind::Var(slot) => self
+                .core
+                .vars
+                .get(*slot as usize)
+                .map_or(Value::Int(0), Value::as_ref),
             PvKind::Hdr(key) => {
                 let mut it = msg.headers_named(&key.name);
                 let found = match pv.index {
@@ -194,7 +216,9 @@ impl<'a> MsgCtx<'a> {
                     Some(i) if i > 0 => it.nth(i as usize),
                     Some(i) => {
                         let all: smallvec::SmallVec<[_; 8]> = it.collect();
-                        all.len().checked_sub(i.unsigned_abs() as usize).map(|j| all[j])
+                        all.len()
+                            .checked_sub(i.unsigned_abs() as usize)
+                            .map(|j| all[j])
                     }
                 };
                 found.map_or(Value::Null, |h| Value::str(msg.value(h)))
@@ -227,7 +251,11 @@ impl<'a> MsgCtx<'a> {
             }
             PvKind::Var(slot) => {
                 // Kamailio's $var holds an int or a string; $null makes it 0.
-                let v = if value.is_null() { Value::Int(0) } else { value };
+                let v = if value.is_null() {
+                    Value::Int(0)
+                } else {
+                    value
+                };
                 if let Some(cell) = self.core.vars.get_mut(*slot as usize) {
                     *cell = v;
                 }

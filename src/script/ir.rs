@@ -53,11 +53,27 @@ pub enum Stmt {
     /// An expression evaluated for its effect (function call, `route(X)`);
     /// its value becomes `$retcode`.
     Eval(Expr),
-    If { cond: Expr, then: Block, otherwise: Block },
+    If {
+        cond: Expr,
+        then: Block,
+        otherwise: Block,
+    },
     /// `switch`: the body is one block; cases jump into it (fall-through without `break`).
-    Switch { subject: Expr, cases: Box<[(Value<'static>, usize)]>, default: Option<usize>, body: Block },
-    While { cond: Expr, body: Block },
-    Assign { target: PvRef, op: AssignOp, value: Expr },
+    Switch {
+        subject: Expr,
+        cases: Box<[(Value<'static>, usize)]>,
+        default: Option<usize>,
+        body: Block,
+    },
+    While {
+        cond: Expr,
+        body: Block,
+    },
+    Assign {
+        target: PvRef,
+        op: AssignOp,
+        value: Expr,
+    },
     Return(Option<Expr>),
     Exit,
     Drop,
@@ -86,13 +102,28 @@ pub enum Expr {
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// `x =~ "re"` with a constant pattern compiled once (`negate` for `!~`).
-    Match { subject: Box<Expr>, regex: Box<regex::bytes::Regex>, negate: bool },
+    Match {
+        subject: Box<Expr>,
+        regex: Box<regex::bytes::Regex>,
+        negate: bool,
+    },
     /// `x =~ y` where the pattern is computed per message.
-    DynMatch { subject: Box<Expr>, pattern: Box<Expr>, negate: bool },
+    DynMatch {
+        subject: Box<Expr>,
+        pattern: Box<Expr>,
+        negate: bool,
+    },
     /// `x == myself` (`negate` for `!=`).
-    Myself { subject: Box<Expr>, negate: bool },
+    Myself {
+        subject: Box<Expr>,
+        negate: bool,
+    },
     /// `src_ip == 10.0.0.0/8`.
-    InNet { subject: Box<Expr>, net: IpNet, negate: bool },
+    InNet {
+        subject: Box<Expr>,
+        net: IpNet,
+        negate: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,7 +204,9 @@ pub enum FormatPart {
 impl Format {
     /// A format made of one constant string.
     pub fn literal(s: impl Into<Bytes>) -> Format {
-        Format { parts: vec![FormatPart::Lit(s.into())] }
+        Format {
+            parts: vec![FormatPart::Lit(s.into())],
+        }
     }
 
     /// The constant text, when the format holds no pseudo-variable.
@@ -199,16 +232,28 @@ impl IpNet {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let bits = u32::from(self.prefix.min(32));
-                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
                 let bits = u32::from(self.prefix.min(128));
-                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             (IpAddr::V4(net), IpAddr::V6(ip)) => ip.to_ipv4_mapped().is_some_and(|v4| {
-                IpNet { addr: IpAddr::V4(net), prefix: self.prefix }.contains(IpAddr::V4(v4))
+                IpNet {
+                    addr: IpAddr::V4(net),
+                    prefix: self.prefix,
+                }
+                .contains(IpAddr::V4(v4))
             }),
             (IpAddr::V6(_), IpAddr::V4(_)) => false,
         }
@@ -247,7 +292,9 @@ mod tests {
         let v6 = IpNet::parse("[2001:db8::]/32").unwrap();
         assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
         assert!(!v6.contains("2001:db9::5".parse().unwrap()));
-        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains("1.2.3.4".parse().unwrap()));
+        assert!(IpNet::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("1.2.3.4".parse().unwrap()));
         assert!(IpNet::parse("10.0.0.0/33").is_none());
         assert!(IpNet::parse("nope").is_none());
     }

@@ -63,7 +63,10 @@ pub struct HeaderKey {
 
 impl HeaderKey {
     pub fn new(name: &str) -> HeaderKey {
-        HeaderKey { id: HeaderName::from_bytes(name.as_bytes()), name: Bytes::copy_from_slice(name.as_bytes()) }
+        HeaderKey {
+            id: HeaderName::from_bytes(name.as_bytes()),
+            name: Bytes::copy_from_slice(name.as_bytes()),
+        }
     }
 }
 
@@ -81,15 +84,24 @@ impl PvRef {
 
     /// Whether the script may assign to it.
     pub fn is_writable(&self) -> bool {
-        matches!(self.kind, PvKind::Ru | PvKind::Du | PvKind::Var(_) | PvKind::Mf)
+        matches!(
+            self.kind,
+            PvKind::Ru | PvKind::Du | PvKind::Var(_) | PvKind::Mf
+        )
     }
 }
 
 /// Resolves a pseudo-variable by class name and inner name (`var`, `x` for
 /// `$var(x)`; `ru`, `None` for `$ru`). `var_slot` maps a `$var` name to its slot.
-pub fn resolve(class: &str, inner: Option<&str>, var_slot: &mut dyn FnMut(&str) -> u32) -> Result<PvKind, String> {
+pub fn resolve(
+    class: &str,
+    inner: Option<&str>,
+    var_slot: &mut dyn FnMut(&str) -> u32,
+) -> Result<PvKind, String> {
     let need_inner = |what: &str| -> Result<&str, String> {
-        inner.filter(|s| !s.is_empty()).ok_or_else(|| format!("${what} needs a name in parentheses"))
+        inner
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("${what} needs a name in parentheses"))
     };
     let kind = match class {
         "ru" => PvKind::Ru,

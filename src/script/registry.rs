@@ -162,7 +162,11 @@ pub enum ParamValue {
 impl ModParams {
     /// Records a value for `module.param`.
     pub fn push(&mut self, module: &'static str, param: &str, value: ParamValue) {
-        match self.values.iter_mut().find(|(m, p, _)| *m == module && p == param) {
+        match self
+            .values
+            .iter_mut()
+            .find(|(m, p, _)| *m == module && p == param)
+        {
             Some((_, _, vals)) => vals.push(value),
             None => self.values.push((module, param.to_string(), vec![value])),
         }
@@ -170,7 +174,10 @@ impl ModParams {
 
     /// Every value set for `module.param`, in order.
     pub fn all(&self, module: &str, param: &str) -> &[ParamValue] {
-        self.values.iter().find(|(m, p, _)| *m == module && p == param).map_or(&[], |(_, _, v)| v.as_slice())
+        self.values
+            .iter()
+            .find(|(m, p, _)| *m == module && p == param)
+            .map_or(&[], |(_, _, v)| v.as_slice())
     }
 
     /// The last integer set for `module.param` (a numeric string counts).

@@ -98,17 +98,32 @@ impl Vm {
                 }
                 Ok(Flow::Next)
             }
-            Stmt::If { cond, then, otherwise } => {
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 if self.cond(ctx, cond)? {
                     self.block(ctx, then)
                 } else {
                     self.block(ctx, otherwise)
                 }
             }
-            Stmt::Switch { subject, cases, default, body } => {
+            Stmt::Switch {
+                subject,
+                cases,
+                default,
+                body,
+            } => {
                 let v = self.expr(ctx, subject)?.into_owned();
-                let start = cases.iter().find(|(case, _)| switch_matches(&v, case)).map(|(_, at)| *at).or(*default);
-                let Some(start) = start else { return Ok(Flow::Next) };
+                let start = cases
+                    .iter()
+                    .find(|(case, _)| switch_matches(&v, case))
+                    .map(|(_, at)| *at)
+                    .or(*default);
+                let Some(start) = start else {
+                    return Ok(Flow::Next);
+                };
                 for stmt in body.iter().skip(start) {
                     match self.stmt(ctx, stmt)? {
                         Flow::Next => {}
@@ -165,7 +180,11 @@ impl Vm {
         let code = match expr {
             Expr::Call(call) => {
                 if !call.def.routes.allows(ctx.route_type) {
-                    log::error!("{}() is not allowed in this route type (line {})", call.def.name, call.line);
+                    log::error!(
+                        "{}() is not allowed in this route type (line {})",
+                        call.def.name,
+                        call.line
+                    );
                     -1
                 } else {
                     (call.def.call)(ctx, &call.args)
@@ -230,17 +249,30 @@ impl Vm {
                 let b = self.expr(ctx, b)?;
                 binary(*op, a, b).into_owned()
             }
-            Expr::Match { subject, regex, negate } => {
+            Expr::Match {
+                subject,
+                regex,
+                negate,
+            } => {
                 let v = self.expr(ctx, subject)?;
                 let hit = regex.is_match(&v.to_bytes());
                 Value::Int(i64::from(hit != *negate))
             }
-            Expr::DynMatch { subject, pattern, negate } => {
+            Expr::DynMatch {
+                subject,
+                pattern,
+                negate,
+            } => {
                 let p = self.expr(ctx, pattern)?.into_owned();
                 let v = self.expr(ctx, subject)?;
                 let hit = std::str::from_utf8(&p.to_bytes())
                     .ok()
-                    .and_then(|p| regex::bytes::RegexBuilder::new(p).case_insensitive(true).build().ok())
+                    .and_then(|p| {
+                        regex::bytes::RegexBuilder::new(p)
+                            .case_insensitive(true)
+                            .build()
+                            .ok()
+                    })
                     .is_some_and(|re| re.is_match(&v.to_bytes()));
                 Value::Int(i64::from(hit != *negate))
             }
@@ -250,7 +282,11 @@ impl Vm {
                 let hit = is_myself_value(env, &v.to_bytes());
                 Value::Int(i64::from(hit != *negate))
             }
-            Expr::InNet { subject, net, negate } => {
+            Expr::InNet {
+                subject,
+                net,
+                negate,
+            } => {
                 let v = self.expr(ctx, subject)?;
                 let hit = std::str::from_utf8(&v.to_bytes())
                     .ok()
@@ -265,14 +301,22 @@ impl Vm {
 /// `myself` compared with a URI (`sip:host:port`) or a bare host / `host:port`.
 fn is_myself_value(env: &super::ctx::Env, text: &[u8]) -> bool {
     let rest = match text.iter().position(|&b| b == b':') {
-        Some(i) if text[..i].eq_ignore_ascii_case(b"sip") || text[..i].eq_ignore_ascii_case(b"sips") => &text[i + 1..],
+        Some(i)
+            if text[..i].eq_ignore_ascii_case(b"sip")
+                || text[..i].eq_ignore_ascii_case(b"sips") =>
+        {
+            &text[i + 1..]
+        }
         _ => text,
     };
     let rest = match rest.iter().position(|&b| b == b'@') {
         Some(i) => &rest[i + 1..],
         None => rest,
     };
-    let end = rest.iter().position(|&b| b == b';' || b == b'?' || b == b'>').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|&b| b == b';' || b == b'?' || b == b'>')
+        .unwrap_or(rest.len());
     let hostport = &rest[..end];
     let (host, port) = split_hostport(hostport);
     env.is_myself(host, port, None)
@@ -281,13 +325,17 @@ fn is_myself_value(env: &super::ctx::Env, text: &[u8]) -> bool {
 /// Splits `host[:port]` (IPv6 in brackets).
 pub(crate) fn split_hostport(hp: &[u8]) -> (&[u8], Option<u16>) {
     let colon = if hp.first() == Some(&b'[') {
-        hp.iter().position(|&b| b == b']').and_then(|i| (hp.get(i + 1) == Some(&b':')).then_some(i + 1))
+        hp.iter()
+            .position(|&b| b == b']')
+            .and_then(|i| (hp.get(i + 1) == Some(&b':')).then_some(i + 1))
     } else {
         hp.iter().rposition(|&b| b == b':')
     };
     match colon {
         Some(i) => {
-            let port = std::str::from_utf8(&hp[i + 1..]).ok().and_then(|p| p.parse().ok());
+            let port = std::str::from_utf8(&hp[i + 1..])
+                .ok()
+                .and_then(|p| p.parse().ok());
             (&hp[..i], port)
         }
         None => (hp, None),

@@ -44,7 +44,8 @@ pub fn build(req: &Message, spec: &ReplySpec<'_>, out: &mut Vec<u8>) {
             }
             HeaderName::To => {
                 let value = req.value(h);
-                let needs_tag = spec.to_tag.is_some() && NameAddr::parse(value).map_or(true, |na| na.tag().is_none());
+                let needs_tag = spec.to_tag.is_some()
+                    && NameAddr::parse(value).map_or(true, |na| na.tag().is_none());
                 match spec.to_tag {
                     Some(tag) if needs_tag => {
                         out.extend_from_slice(&buf[h.line.start as usize..h.value.end as usize]);
@@ -87,10 +88,17 @@ fn ensure_line_end(out: &mut Vec<u8>) {
 }
 
 /// Copies `line` from `buf`, applying the edits that fall inside it.
-fn copy_with_edits(buf: &[u8], line: Range<usize>, edits: &[(Range<usize>, &[u8])], out: &mut Vec<u8>) {
+fn copy_with_edits(
+    buf: &[u8],
+    line: Range<usize>,
+    edits: &[(Range<usize>, &[u8])],
+    out: &mut Vec<u8>,
+) {
     let mut pos = line.start;
-    let mut inside: smallvec::SmallVec<[&(Range<usize>, &[u8]); 4]> =
-        edits.iter().filter(|(r, _)| r.start >= line.start && r.end <= line.end).collect();
+    let mut inside: smallvec::SmallVec<[&(Range<usize>, &[u8]); 4]> = edits
+        .iter()
+        .filter(|(r, _)| r.start >= line.start && r.end <= line.end)
+        .collect();
     inside.sort_by_key(|(r, _)| r.start);
     for (range, data) in inside {
         if range.start < pos {
@@ -153,9 +161,16 @@ Content-Length: 0\r\n\r\n"
 
     #[test]
     fn existing_to_tag_is_kept() {
-        let text = String::from_utf8(REQ.to_vec()).unwrap().replace("To: Bob <sip:bob@b.example>", "To: <sip:b@b>;tag=x");
+        let text = String::from_utf8(REQ.to_vec())
+            .unwrap()
+            .replace("To: Bob <sip:bob@b.example>", "To: <sip:b@b>;tag=x");
         let req = Message::parse(Bytes::from(text)).unwrap();
-        let spec = ReplySpec { code: 200, reason: b"OK", to_tag: Some(b"new"), ..ReplySpec::default() };
+        let spec = ReplySpec {
+            code: 200,
+            reason: b"OK",
+            to_tag: Some(b"new"),
+            ..ReplySpec::default()
+        };
         let mut out = Vec::new();
         build(&req, &spec, &mut out);
         let s = String::from_utf8(out).unwrap();

@@ -42,7 +42,12 @@ pub struct Engine {
 impl Engine {
     pub fn new(env: Arc<Env>, program: Arc<Program>) -> Engine {
         let core = CoreState::new(&program);
-        Engine { env, program, core, stats: EngineStats::default() }
+        Engine {
+            env,
+            program,
+            core,
+            stats: EngineStats::default(),
+        }
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -112,12 +117,24 @@ impl Engine {
             Ok(()) => {}
             Err(Reject::Drop(e)) => {
                 self.stats.bad_requests += 1;
-                log::debug!("dropping request from {} that cannot be answered: {e}", pkt.src);
+                log::debug!(
+                    "dropping request from {} that cannot be answered: {e}",
+                    pkt.src
+                );
                 return;
             }
             Err(Reject::Answer(e)) => {
                 self.stats.bad_requests += 1;
-                let mut ctx = Self::ctx(&self.env, &self.program, &mut self.core, msg, pkt, now, RouteType::Request, out);
+                let mut ctx = Self::ctx(
+                    &self.env,
+                    &self.program,
+                    &mut self.core,
+                    msg,
+                    pkt,
+                    now,
+                    RouteType::Request,
+                    out,
+                );
                 sl::send_reply(&mut ctx, 400, e.kind.reason().as_bytes());
                 return;
             }
@@ -126,14 +143,34 @@ impl Engine {
             self.stats.absorbed_acks += 1;
             return;
         }
-        let Some(route) = self.program.request_route else { return };
-        let mut ctx = Self::ctx(&self.env, &self.program, &mut self.core, msg, pkt, now, RouteType::Request, out);
+        let Some(route) = self.program.request_route else {
+            return;
+        };
+        let mut ctx = Self::ctx(
+            &self.env,
+            &self.program,
+            &mut self.core,
+            msg,
+            pkt,
+            now,
+            RouteType::Request,
+            out,
+        );
         // request_route has no implicit action at its end (Kamailio semantics).
         let _ = vm::run_route(&mut ctx, route);
     }
 
     fn on_reply(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
-        let mut ctx = Self::ctx(&self.env, &self.program, &mut self.core, msg, pkt, now, RouteType::Reply, out);
+        let mut ctx = Self::ctx(
+            &self.env,
+            &self.program,
+            &mut self.core,
+            msg,
+            pkt,
+            now,
+            RouteType::Reply,
+            out,
+        );
         if let Some(route) = ctx.program.reply_route {
             // drop, 0 or a negative final value discard the reply (KAMAILIO-REFERENCE §0).
             match vm::run_route(&mut ctx, route) {

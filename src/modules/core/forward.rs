@@ -16,9 +16,8 @@ use smallvec::SmallVec;
 
 use super::hash::{fnv1a, push_hex};
 use crate::script::ctx::MsgCtx;
-use crate::sip::scan::split_values;
 use crate::sip::uri::{Scheme, Uri};
-use crate::sip::via::{Rport, Via};
+use crate::sip::via::{vias, Rport, Via};
 use crate::sip::{serialize, ErrorKind, HeaderName, Message, ParseError, Proto, Transmit};
 
 /// The RFC 3261 magic cookie that starts every branch we make.
@@ -41,33 +40,44 @@ pub fn check_request(msg: &Message) -> Result<(), Reject> {
         Some((_, Err(e))) => return Err(Reject::Drop(e)),
         None => return Err(Reject::Drop(ParseError::new(ErrorKind::MissingHeader, 0))),
     }
-    for id in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+    for id in [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ] {
         if msg.header(id).is_none() {
-            return Err(Reject::Answer(ParseError::new(ErrorKind::MissingHeader, msg.headers_end())));
+            return Err(Reject::Answer(ParseError::new(
+                ErrorKind::MissingHeader,
+                msg.headers_end(),
+            )));
         }
     }
-    let cseq = msg.header(HeaderName::CSeq).map(|h| (h.value.start as usize, msg.value(h)));
+    let cseq = msg
+        .header(HeaderName::CSeq)
+        .map(|h| (h.value.start as usize, msg.value(h)));
     if let Some((at, v)) = cseq {
         crate::sip::headers::CSeq::parse(v).map_err(|e| Reject::Answer(e.shifted(at)))?;
     }
     Ok(())
 }
 
-/// The first Via value of `msg`: its offset in the buffer and its parse.
+/// The first Via value of `msg`: the offset of its header value in the buffer, and its parse
+/// (offsets inside the `Via` are relative to that header value).
 fn top_via(msg: &Message) -> Option<(usize, crate::sip::error::Result<Via<'_>>)> {
     let h = msg.header(HeaderName::Via)?;
-    let value = msg.value(h);
-    let (off, first) = split_values(value).next()?;
-    let at = h.value.start as usize + off;
-    Some((at, Via::parse(first).map_err(|e| e.shifted(at))))
+    let at = h.value.start as usize;
+    let first = vias(msg.value(h)).next()?;
+    Some((at, first.map_err(|e| e.shifted(at))))
 }
 
 /// The second Via value (same header after a comma, or the next Via header).
 fn second_via(msg: &Message) -> Option<Via<'_>> {
-    let mut values = msg.headers_of(HeaderName::Via).flat_map(|h| split_values(msg.value(h)));
-    values.next()?;
-    let (_, v) = values.next()?;
-    Via::parse(v).ok()
+    let mut all = msg
+        .headers_of(HeaderName::Via)
+        .flat_map(|h| vias(msg.value(h)));
+    let _first = all.next()?;
+    all.next()?.ok()
 }
 
 /// The edits RFC 3261 §18.2.1 and RFC 3581 §4 make on the received top Via:
@@ -76,17 +86,21 @@ fn second_via(msg: &Message) -> Option<Via<'_>> {
 /// message buffer.
 pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
     let mut fix = SmallVec::new();
-    let Some((at, Ok(via))) = top_via(ctx.msg) else { return fix };
+    let Some((at, Ok(via))) = top_via(ctx.msg) else {
+        return fix;
+    };
     let src_ip = ctx.src.ip();
     let rport_asked = matches!(via.rport(), Rport::Empty);
     let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
-    if let Some(span) = via.rport_span().filter(|_| rport_asked) {
-        let mut text = b"rport=".to_vec();
+    if let Some(range) = via.param_range(b"rport").filter(|_| rport_asked) {
+        let mut text = b"=".to_vec();
         text.extend_from_slice(itoa::Buffer::new().format(ctx.src.port()).as_bytes());
-        fix.push((at + span.start..at + span.end, Bytes::from(text)));
+        let end = at + range.end;
+        fix.push((end..end, Bytes::from(text)));
     }
     if (!same_host || rport_asked) && via.received().is_none() {
-        let end = at + via.sent_by_end();
+        // Kamailio puts it right after host:port.
+        let end = at + via.sent_by_range().end;
         let text = format!(";received={src_ip}");
         fix.push((end..end, Bytes::from(text.into_bytes())));
     }
@@ -102,7 +116,9 @@ pub fn reply_destination(ctx: &MsgCtx<'_>) -> Option<SocketAddr> {
     if ctx.proto.is_reliable() || !matches!(via.rport(), Rport::Absent) {
         return Some(ctx.src);
     }
-    let port = via.port().unwrap_or_else(|| via.transport().unwrap_or(ctx.proto).default_port());
+    let port = via
+        .port()
+        .unwrap_or_else(|| via.proto().unwrap_or(ctx.proto).default_port());
     Some(SocketAddr::new(ctx.src.ip(), port))
 }
 
@@ -136,7 +152,12 @@ fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto
 
 /// Forwards the request in `ctx` statelessly to `host[:port]`, or to its next
 /// hop. Returns 1, or Kamailio's error codes: -477 send, -478 unresolvable, -479 bad URI.
-pub fn request(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, proto: Option<Proto>) -> i32 {
+pub fn request(
+    ctx: &mut MsgCtx<'_>,
+    host: Option<&[u8]>,
+    port: Option<u16>,
+    proto: Option<Proto>,
+) -> i32 {
     let msg = ctx.msg;
     if !msg.is_request() {
         return -1;
@@ -145,15 +166,24 @@ pub fn request(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, pro
         Some(h) => {
             let proto = proto.unwrap_or(Proto::Udp);
             let Some(ip) = host_ip(h) else {
-                log::warn!("forward: cannot resolve {:?} (only addresses are supported)", String::from_utf8_lossy(h));
+                log::warn!(
+                    "forward: cannot resolve {:?} (only addresses are supported)",
+                    String::from_utf8_lossy(h)
+                );
                 return -478;
             };
-            (SocketAddr::new(ip, port.unwrap_or(proto.default_port())), proto)
+            (
+                SocketAddr::new(ip, port.unwrap_or(proto.default_port())),
+                proto,
+            )
         }
         None => match next_hop(ctx, proto) {
             Ok(hop) => hop,
             Err(code) => {
-                log::warn!("forward: no usable next hop in {:?} (code {code})", String::from_utf8_lossy(ctx.ruri()));
+                log::warn!(
+                    "forward: no usable next hop in {:?} (code {code})",
+                    String::from_utf8_lossy(ctx.ruri())
+                );
                 return code;
             }
         },
@@ -185,7 +215,9 @@ pub fn request(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, pro
         Some((h, p)) => via.extend_from_slice(format!("{h}:{p}").as_bytes()),
         None => {
             let ip = local_ip.unwrap_or(info.addr.ip());
-            via.extend_from_slice(crate::script::ctx::fmt_hostport(SocketAddr::new(ip, info.addr.port())).as_bytes());
+            via.extend_from_slice(
+                crate::script::ctx::fmt_hostport(SocketAddr::new(ip, info.addr.port())).as_bytes(),
+            );
         }
     }
     via.extend_from_slice(b";branch=");
@@ -200,7 +232,13 @@ pub fn request(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, pro
     serialize(msg, &edits, out);
     let data = Bytes::copy_from_slice(out);
     let local = local_ip.map(|ip| SocketAddr::new(ip, info.addr.port()));
-    ctx.out.push(Transmit { data, dst, proto, socket: Some(socket), local });
+    ctx.out.push(Transmit {
+        data,
+        dst,
+        proto,
+        socket: Some(socket),
+        local,
+    });
     1
 }
 
@@ -213,16 +251,27 @@ fn stateless_branch(ctx: &MsgCtx<'_>, out: &mut Vec<u8>) {
     let msg = ctx.msg;
     let ruri = ctx.ruri();
     let h = match top_via(msg) {
-        Some((_, Ok(via))) if via.branch().is_some_and(|b| b.starts_with(MAGIC)) => {
-            fnv1a(ctx.env.secret, &[via.branch().unwrap_or(b""), via.host_raw(), ruri])
-        }
+        Some((_, Ok(via))) if via.branch().is_some_and(|b| b.starts_with(MAGIC)) => fnv1a(
+            ctx.env.secret,
+            &[via.branch().unwrap_or(b""), via.host_raw(), ruri],
+        ),
         _ => {
             let get = |id| msg.header_value(id).unwrap_or(b"");
             let cseq = get(HeaderName::CSeq);
-            let cseq_num = &cseq[..cseq.iter().position(|b| !b.is_ascii_digit()).unwrap_or(cseq.len())];
+            let cseq_num = &cseq[..cseq
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(cseq.len())];
             fnv1a(
                 ctx.env.secret,
-                &[get(HeaderName::To), get(HeaderName::From), get(HeaderName::CallId), get(HeaderName::Via), cseq_num, ruri],
+                &[
+                    get(HeaderName::To),
+                    get(HeaderName::From),
+                    get(HeaderName::CallId),
+                    get(HeaderName::Via),
+                    cseq_num,
+                    ruri,
+                ],
             )
         }
     };
@@ -236,24 +285,36 @@ fn stateless_branch(ctx: &MsgCtx<'_>, out: &mut Vec<u8>) {
 /// there is no next Via.
 pub fn reply(ctx: &mut MsgCtx<'_>) -> i32 {
     let msg = ctx.msg;
-    let Some(h) = msg.header(HeaderName::Via) else { return -1 };
-    let h_index = msg.headers().iter().position(|x| x.line == h.line).unwrap_or(0);
-    let value = msg.value(h);
-    let mut values = split_values(value);
-    let Some((_, first)) = values.next() else { return -1 };
-    let Ok(top) = Via::parse(first) else { return -1 };
-    if !ctx.env.is_myself(top.host_raw(), top.port(), top.transport()) {
-        log::debug!("reply with a top Via that is not ours: {:?}", String::from_utf8_lossy(first));
+    let Some(h) = msg.header(HeaderName::Via) else {
+        return -1;
+    };
+    let h_index = msg
+        .headers()
+        .iter()
+        .position(|x| x.line == h.line)
+        .unwrap_or(0);
+    let mut values = vias(msg.value(h));
+    let Some(Ok(top)) = values.next() else {
+        return -1;
+    };
+    if !ctx.env.is_myself(top.host_raw(), top.port(), top.proto()) {
+        log::debug!(
+            "reply with a top Via that is not ours: {:?}",
+            String::from_utf8_lossy(top.host_raw())
+        );
         return -1;
     }
     let Some(next) = second_via(msg) else {
         log::debug!("reply with no Via left after ours: dropped");
         return -1;
     };
-    let proto = next.transport().unwrap_or(Proto::Udp);
+    let proto = next.proto().unwrap_or(Proto::Udp);
     let host = next.received().unwrap_or(next.host_raw());
     let Some(ip) = host_ip(host) else {
-        log::warn!("reply: cannot resolve Via host {:?}", String::from_utf8_lossy(host));
+        log::warn!(
+            "reply: cannot resolve Via host {:?}",
+            String::from_utf8_lossy(host)
+        );
         return -478;
     };
     let port = match next.rport() {
@@ -265,10 +326,11 @@ pub fn reply(ctx: &mut MsgCtx<'_>) -> i32 {
     let mut edits = ctx.edits.clone();
     match values.next() {
         // More values in the same header: delete ours and the comma after it.
-        Some((next_off, _)) => {
+        Some(Ok(second)) => {
             let start = h.value.start as usize;
-            edits.delete(start..start + next_off);
+            edits.delete(start..start + second.span().start);
         }
+        Some(Err(_)) => return -1,
         None => edits.remove_header(msg, h_index),
     }
     let Some(socket) = ctx.env.socket_for(proto, &dst, None) else {
@@ -283,6 +345,12 @@ pub fn reply(ctx: &mut MsgCtx<'_>) -> i32 {
     let out = &mut ctx.core.scratch;
     serialize(msg, &edits, out);
     let data = Bytes::copy_from_slice(out);
-    ctx.out.push(Transmit { data, dst, proto, socket: Some(socket), local });
+    ctx.out.push(Transmit {
+        data,
+        dst,
+        proto,
+        socket: Some(socket),
+        local,
+    });
     1
 }

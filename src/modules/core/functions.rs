@@ -14,23 +14,31 @@ const MAX_FLAG: i64 = 63;
 fn fixup_flag(args: &mut Args, _: &ModParams) -> Result<(), String> {
     fixup_int(args, 0)?;
     match args.get(0) {
-        Some(Arg::Int(f)) if !(0..=MAX_FLAG).contains(f) => Err(format!("flag {f} is out of 0..{MAX_FLAG}")),
+        Some(Arg::Int(f)) if !(0..=MAX_FLAG).contains(f) => {
+            Err(format!("flag {f} is out of 0..{MAX_FLAG}"))
+        }
         _ => Ok(()),
     }
 }
 
 fn flag_bit(ctx: &MsgCtx<'_>, args: &Args) -> Option<u64> {
-    args.int(ctx, 0).filter(|f| (0..=MAX_FLAG).contains(f)).map(|f| 1u64 << f)
+    args.int(ctx, 0)
+        .filter(|f| (0..=MAX_FLAG).contains(f))
+        .map(|f| 1u64 << f)
 }
 
 fn setflag(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(bit) = flag_bit(ctx, args) else { return -1 };
+    let Some(bit) = flag_bit(ctx, args) else {
+        return -1;
+    };
     ctx.flags |= bit;
     1
 }
 
 fn resetflag(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(bit) = flag_bit(ctx, args) else { return -1 };
+    let Some(bit) = flag_bit(ctx, args) else {
+        return -1;
+    };
     ctx.flags &= !bit;
     1
 }
@@ -124,12 +132,25 @@ fn isdsturiset(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
 }
 
 const ANY: RouteMask = RouteMask::ANY;
-const FWD: RouteMask = RouteMask::REQUEST.or(RouteMask::FAILURE).or(RouteMask::BRANCH).or(RouteMask::REPLY).or(RouteMask::ONREPLY);
-const REQ_LIKE: RouteMask = RouteMask::REQUEST.or(RouteMask::FAILURE).or(RouteMask::BRANCH);
+const FWD: RouteMask = RouteMask::REQUEST
+    .or(RouteMask::FAILURE)
+    .or(RouteMask::BRANCH)
+    .or(RouteMask::REPLY)
+    .or(RouteMask::ONREPLY);
+const REQ_LIKE: RouteMask = RouteMask::REQUEST
+    .or(RouteMask::FAILURE)
+    .or(RouteMask::BRANCH);
 
 macro_rules! f {
     ($name:expr, $min:expr, $max:expr, $routes:expr, $fixup:expr, $call:expr) => {
-        FunctionDef { name: $name, min_args: $min, max_args: $max, routes: $routes, fixup: $fixup, call: $call }
+        FunctionDef {
+            name: $name,
+            min_args: $min,
+            max_args: $max,
+            routes: $routes,
+            fixup: $fixup,
+            call: $call,
+        }
     };
 }
 
