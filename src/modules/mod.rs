@@ -7,10 +7,17 @@ use crate::script::registry::ModuleDef;
 pub mod core;
 pub mod maxfwd;
 pub mod sl;
+pub mod textops;
 pub mod xlog;
 
 /// Every built-in module.
-pub static MODULES: &[&ModuleDef] = &[&core::MODULE, &sl::MODULE, &maxfwd::MODULE, &xlog::MODULE];
+pub static MODULES: &[&ModuleDef] = &[
+    &core::MODULE,
+    &sl::MODULE,
+    &maxfwd::MODULE,
+    &xlog::MODULE,
+    &textops::MODULE,
+];
 
 /// The module that `loadmodule NAME` loads.
 pub fn find(name: &str) -> Option<&'static ModuleDef> {

@@ -30,7 +30,7 @@ pub struct Compiled {
 /// Kamailio modules that ringsip does not provide yet: loading one is reported
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
-    "tm", "tmx", "rr", "registrar", "usrloc", "auth", "auth_db", "permissions", "textops", "textopsx", "siputils",
+    "tm", "tmx", "rr", "registrar", "usrloc", "auth", "auth_db", "permissions", "textopsx", "siputils",
     "sanity", "corex", "dispatcher", "nathelper", "pike", "htable", "kex", "pv", "ctl", "jsonrpcs", "cfg_rpc",
     "counters", "db_sqlite", "db_postgres", "db_mysql", "db_text", "uri_db", "alias_db", "acc", "rtpproxy",
     "rtpengine", "tls", "xhttp", "outbound", "path", "debugger", "presence", "presence_xml", "pua", "dialog",

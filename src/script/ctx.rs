@@ -9,9 +9,11 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::ir::{Format, FormatPart, Program};
-use super::pvkind::{PvKind, PvRef};
+use super::pvkind::{NamePart, PvKind, PvRef};
 use super::registry::RouteType;
 use super::value::Value;
+use crate::sip::nameaddr::NameAddr;
+use crate::sip::uri::Uri;
 use crate::sip::{Edits, HeaderName, Message, Proto, SocketId, Transmit};
 
 /// A listening socket as the script and the modules see it.
@@ -173,6 +175,23 @@ impl<'a> MsgCtx<'a> {
                 }
             }
             PvKind::Ou => opt(msg.request_uri()),
+            PvKind::RUser | PvKind::RHost | PvKind::RPort => {
+                if !msg.is_request() {
+                    return Value::Null;
+                }
+                let Ok(uri) = Uri::parse(self.ruri()) else {
+                    return Value::Null;
+                };
+                match pv.kind {
+                    PvKind::RUser => uri.user().map_or(Value::Null, Value::str),
+                    PvKind::RHost => Value::str(uri.host_raw()),
+                    _ => uri
+                        .effective_port()
+                        .map_or(Value::Null, |p| Value::Int(i64::from(p))),
+                }
+            }
+            PvKind::From(part) => name_part(msg, HeaderName::From, *part),
+            PvKind::To(part) => name_part(msg, HeaderName::To, *part),
             PvKind::Du => self.dst_uri.as_deref().map_or(Value::Null, Value::str),
             PvKind::Rm => Value::str(msg.method_bytes()),
             PvKind::Rs => msg
@@ -287,6 +306,29 @@ impl<'a> MsgCtx<'a> {
         match f.as_literal() {
             Some(lit) => Cow::Borrowed(lit),
             None => Cow::Owned(self.format(f)),
+        }
+    }
+}
+
+/// A part of the From or To header (`$fu`, `$tU`, `$ft`…); `$null` when absent or unreadable.
+fn name_part(msg: &Message, id: HeaderName, part: NamePart) -> Value<'_> {
+    let Some(na) = msg.header_value(id).and_then(|v| NameAddr::parse(v).ok()) else {
+        return Value::Null;
+    };
+    match part {
+        NamePart::Uri => Value::str(na.uri_raw()),
+        NamePart::Tag => na.tag().map_or(Value::Null, Value::str),
+        NamePart::Display => na
+            .display_name()
+            .map_or(Value::Null, |d| Value::str(d.raw())),
+        NamePart::User | NamePart::Host => {
+            let Ok(uri) = na.uri() else {
+                return Value::Null;
+            };
+            match part {
+                NamePart::User => uri.user().map_or(Value::Null, Value::str),
+                _ => Value::str(uri.host_raw()),
+            }
         }
     }
 }

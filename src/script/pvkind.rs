@@ -12,6 +12,14 @@ pub enum PvKind {
     Ru,
     /// `$ou`: the request URI as received.
     Ou,
+    /// `$rU` / `$rd` / `$rp`: user / host / port of the request URI.
+    RUser,
+    RHost,
+    RPort,
+    /// `$fu` `$fU` `$fd` `$fn` `$ft`: From URI / user / host / display name / tag.
+    From(NamePart),
+    /// `$tu` `$tU` `$td` `$tn` `$tt`: the same for To.
+    To(NamePart),
     /// `$du`: destination URI (next hop), `$null` when unset.
     Du,
     /// `$rm`: method (for replies the CSeq method).
@@ -52,6 +60,16 @@ pub enum PvKind {
     /// `$hdr(Name)` (first, or `index`), `$hdrc(Name)` (count).
     Hdr(HeaderKey),
     Hdrc(HeaderKey),
+}
+
+/// Which part of a From/To header a pseudo-variable reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamePart {
+    Uri,
+    User,
+    Host,
+    Display,
+    Tag,
 }
 
 /// A header named in a pseudo-variable, resolved once.
@@ -107,6 +125,19 @@ pub fn resolve(
         "ru" => PvKind::Ru,
         "ou" => PvKind::Ou,
         "du" => PvKind::Du,
+        "rU" => PvKind::RUser,
+        "rd" => PvKind::RHost,
+        "rp" => PvKind::RPort,
+        "fu" => PvKind::From(NamePart::Uri),
+        "fU" => PvKind::From(NamePart::User),
+        "fd" => PvKind::From(NamePart::Host),
+        "fn" => PvKind::From(NamePart::Display),
+        "ft" => PvKind::From(NamePart::Tag),
+        "tu" => PvKind::To(NamePart::Uri),
+        "tU" => PvKind::To(NamePart::User),
+        "td" => PvKind::To(NamePart::Host),
+        "tn" => PvKind::To(NamePart::Display),
+        "tt" => PvKind::To(NamePart::Tag),
         "rm" => PvKind::Rm,
         "rs" => PvKind::Rs,
         "rr" => PvKind::Rr,
