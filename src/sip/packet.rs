@@ -102,4 +102,10 @@ pub struct Transmit {
     pub proto: Proto,
     /// Send from this socket; `None` lets the runtime choose one matching `dst`.
     pub socket: Option<SocketId>,
+    /// Send from this local address: copy [`Inbound::local`] when answering, because
+    /// RFC 3581 §4 says the server "MUST send the response from the same IP address
+    /// and port that the request was received on". It matters for a socket bound to
+    /// a wildcard address (0.0.0.0, ::), where the socket alone does not say which
+    /// address that was. `None` lets the kernel choose by route.
+    pub local: Option<SocketAddr>,
 }
