@@ -6,7 +6,9 @@ use std::mem::{align_of, size_of};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ptr;
 
-use compio::buf::IoBuf;
+use std::mem::MaybeUninit;
+
+use compio::buf::{IoBuf, IoBufMut, SetLen};
 
 /// `CMSG_ALIGN` of glibc and musl on Linux.
 const fn cmsg_align(len: usize) -> usize {
@@ -131,6 +133,48 @@ impl SendControl {
 impl IoBuf for SendControl {
     fn as_init(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+}
+
+/// Room for the control messages of one `recvmsg`, aligned for `cmsghdr`
+/// (compio asserts the alignment).
+#[repr(C, align(8))]
+pub(super) struct RecvControl {
+    buf: [u8; RECV_CONTROL_LEN],
+}
+
+impl RecvControl {
+    pub fn new() -> RecvControl {
+        RecvControl {
+            buf: [0; RECV_CONTROL_LEN],
+        }
+    }
+
+    /// The first `len` bytes, as the kernel reported (`msg_controllen`).
+    pub fn received(&self, len: usize) -> &[u8] {
+        &self.buf[..len.min(RECV_CONTROL_LEN)]
+    }
+}
+
+// The whole array is always initialized, so its "initialized part" is all of
+// it and setting a length is a no-op, as for compio's own `[u8; N]`.
+impl IoBuf for RecvControl {
+    fn as_init(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl SetLen for RecvControl {
+    // SAFETY: nothing to uphold: the length is fixed and every byte is
+    // initialized, so any `len` up to the size is already true.
+    unsafe fn set_len(&mut self, len: usize) {
+        debug_assert!(len <= RECV_CONTROL_LEN);
+    }
+}
+
+impl IoBufMut for RecvControl {
+    fn as_uninit(&mut self) -> &mut [MaybeUninit<u8>] {
+        self.buf.as_uninit()
     }
 }
 

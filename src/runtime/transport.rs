@@ -7,7 +7,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::task::Context;
+use std::task::{Context, Poll};
 
 use super::Counters;
 
@@ -42,6 +42,10 @@ pub(super) trait Transport {
     /// ones (errors are logged, never returned: a peer that is gone must not
     /// stop the worker). `cx` is woken when more finish.
     fn poll_sent(&mut self, cx: &mut Context<'_>);
+
+    /// Cancels what is still in flight and closes the socket, once no
+    /// operation in the ring uses it any more (errors are logged).
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 
     /// Sends started and not finished yet.
     fn sends_in_flight(&self) -> usize;

@@ -35,7 +35,8 @@ use crate::sip::packet::{Proto, SocketId, Transmit};
 /// the sends get their turn.
 const RECV_BUDGET: usize = 64;
 
-/// How long a stopping worker waits for its sends in flight.
+/// How long a stopping worker waits for its sends in flight, and then for
+/// its sockets to close.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What a worker thread is given.
@@ -227,7 +228,8 @@ impl<H: Handler> Worker<H> {
         fired
     }
 
-    /// Graceful end: stop receiving, let the sends in flight finish (bounded).
+    /// Graceful end: stop receiving, let the sends in flight finish, close the
+    /// sockets (each step bounded).
     async fn finish(&mut self) {
         for transport in &mut self.transports {
             transport.stop_recv();
@@ -246,6 +248,20 @@ impl<H: Handler> Worker<H> {
         });
         if compio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
             log::debug!("worker {}: sends still in flight at stop", self.index);
+        }
+        let transports = &mut self.transports;
+        let closed = poll_fn(|cx| {
+            let mut open = 0;
+            for transport in transports.iter_mut() {
+                open += usize::from(transport.poll_close(cx).is_pending());
+            }
+            match open {
+                0 => Poll::Ready(()),
+                _ => Poll::Pending,
+            }
+        });
+        if compio::time::timeout(DRAIN_TIMEOUT, closed).await.is_err() {
+            log::warn!("worker {}: sockets still in use at stop", self.index);
         }
         let total = self
             .transports
