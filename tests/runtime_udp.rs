@@ -468,3 +468,37 @@ fn handler_is_made_once_per_worker_with_its_info() {
     assert_eq!(local, v6);
     stop_and_wait(server);
 }
+
+/// Panics on the datagram `boom`: a bug in the engine.
+struct Fragile;
+
+impl Handler for Fragile {
+    fn on_inbound(&mut self, pkt: Inbound, _now: Instant, _out: &mut Vec<Transmit>) {
+        assert_ne!(&pkt.data[..], b"boom", "handler bug (expected by the test)");
+    }
+    fn on_timer(&mut self, _now: Instant, _out: &mut Vec<Transmit>) {}
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+}
+
+#[test]
+fn a_panicking_handler_stops_the_server_with_an_error() {
+    let server = runtime::start(
+        config(&["127.0.0.1:0"], 2, IoMode::Auto),
+        |_: WorkerInfo| Fragile,
+    )
+    .unwrap();
+    let addr = server.local_addrs()[0];
+    let (done, finished) = mpsc::channel();
+    let waiter = std::thread::spawn(move || done.send(server.wait()).unwrap());
+    let c = client("127.0.0.1:0");
+    c.send_to(b"fine", addr).unwrap();
+    c.send_to(b"boom", addr).unwrap();
+    let result = finished
+        .recv_timeout(WAIT)
+        .expect("a dead worker stops the others");
+    let err = result.expect_err("wait() reports the panic");
+    assert!(err.to_string().contains("panicked"), "{err}");
+    waiter.join().unwrap();
+}

@@ -87,9 +87,12 @@ pub struct RuntimeConfig {
     pub send_buffer_size: usize,
     /// Largest datagram accepted; longer ones are dropped (logged at debug).
     pub max_datagram: usize,
-    /// Receive buffers per worker, shared by its sockets (rounded up to a
-    /// power of two). Each holds one datagram of `max_datagram` bytes plus
-    /// its addresses, so the default costs about 4 MiB per worker.
+    /// io_uring receive buffers per worker, shared by its sockets (rounded up
+    /// to a power of two, at most 32768). Each holds one datagram of
+    /// `max_datagram` bytes plus its addresses, so the default costs about
+    /// 4 MiB per worker. A burst larger than this waits in the socket buffer
+    /// for one more kernel round trip. (The poll driver uses one buffer per
+    /// socket instead.)
     pub recv_buffers: u16,
 }
 

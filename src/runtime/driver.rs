@@ -63,7 +63,10 @@ fn build_uring(pool: PoolShape) -> io::Result<Runtime> {
         }
     }
     let rt = match build(DriverType::IoUring, true, pool) {
-        Ok(rt) => rt,
+        Ok(rt) => {
+            log::debug!("io_uring ring set up with SINGLE_ISSUER|DEFER_TASKRUN");
+            rt
+        }
         Err(e) => {
             log::debug!("io_uring with SINGLE_ISSUER|DEFER_TASKRUN refused ({e}); trying without");
             build(DriverType::IoUring, false, pool)?

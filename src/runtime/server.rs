@@ -21,7 +21,7 @@ use crate::sip::packet::Proto;
 
 /// Room in each pool buffer besides the datagram: the `io_uring_recvmsg_out`
 /// header, a `sockaddr_storage` and the control messages.
-/// Listens per server (a bound that keeps the receive pool within io_uring's limit).
+/// Listens per server (`SocketId` is a `u16`; far more than any config has).
 const MAX_LISTENS: usize = 1024;
 
 const POOL_BUFFER_OVERHEAD: usize = 16 + 128 + super::cmsg::RECV_CONTROL_LEN;
@@ -44,14 +44,8 @@ where
         false => None,
     };
     let pool = PoolShape {
-        // The poll driver holds two pool buffers per socket (data and control).
         // io_uring takes at most 32768 provided buffers per ring.
-        buffers: NonZeroU16::new(
-            cfg.recv_buffers
-                .max(2 * cfg.listens.len() as u16 + 2)
-                .min(1 << 15),
-        )
-        .unwrap_or(NonZeroU16::MIN),
+        buffers: NonZeroU16::new(cfg.recv_buffers.min(1 << 15)).unwrap_or(NonZeroU16::MIN),
         buffer_len: cfg.max_datagram + POOL_BUFFER_OVERHEAD,
     };
 
