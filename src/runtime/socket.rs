@@ -1,0 +1,112 @@
+//! Opening one worker's UDP socket: SO_REUSEPORT so every worker binds the
+//! same address and the kernel spreads flows over them (DESIGN.md
+//! "Thread-per-core"), large buffers, v6-only for IPv6, and packet info on
+//! wildcard addresses so the worker learns which local address a datagram
+//! was sent to.
+
+use std::io;
+use std::mem::size_of;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Socket buffer sizes to ask for.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BufferSizes {
+    pub recv: usize,
+    pub send: usize,
+}
+
+/// Opens and binds one nonblocking UDP socket on `addr` that other workers may
+/// bind too.
+pub(super) fn bind_udp(addr: SocketAddr, sizes: BufferSizes) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        // One listen = one family; `[::]` must not also take IPv4 (that is a
+        // listen of its own), and mapped addresses would confuse `local`.
+        socket.set_only_v6(true)?;
+    }
+    set_buffer_sizes(&socket, sizes);
+    if addr.ip().is_unspecified() {
+        enable_packet_info(&socket, addr)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("bind udp {addr}: {e}")))?;
+    Ok(socket.into())
+}
+
+/// Larger buffers ride out bursts; the kernel silently caps what we ask, so
+/// failure is only logged.
+fn set_buffer_sizes(socket: &Socket, sizes: BufferSizes) {
+    if sizes.recv > 0 {
+        if let Err(e) = socket.set_recv_buffer_size(sizes.recv) {
+            log::debug!("SO_RCVBUF {}: {e}", sizes.recv);
+        }
+    }
+    if sizes.send > 0 {
+        if let Err(e) = socket.set_send_buffer_size(sizes.send) {
+            log::debug!("SO_SNDBUF {}: {e}", sizes.send);
+        }
+    }
+    log::debug!(
+        "socket buffers: rcv {:?} snd {:?}",
+        socket.recv_buffer_size(),
+        socket.send_buffer_size()
+    );
+}
+
+/// IP_PKTINFO / IPV6_RECVPKTINFO: each datagram carries the address it was
+/// sent to, and a send may name the source address in the same kind of
+/// control message.
+fn enable_packet_info(socket: &Socket, addr: SocketAddr) -> io::Result<()> {
+    let (level, name) = match addr {
+        SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO),
+        SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
+    };
+    let on: libc::c_int = 1;
+    // SAFETY: the fd is open (owned by `socket`), `on` outlives the call and
+    // the length passed is exactly its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIZES: BufferSizes = BufferSizes {
+        recv: 1 << 20,
+        send: 1 << 20,
+    };
+
+    #[test]
+    fn two_sockets_share_one_port() {
+        let first = bind_udp("127.0.0.1:0".parse().unwrap(), SIZES).unwrap();
+        let addr = first.local_addr().unwrap();
+        let second = bind_udp(addr, SIZES).unwrap();
+        assert_eq!(second.local_addr().unwrap(), addr);
+    }
+
+    #[test]
+    fn ipv6_socket_is_v6_only() {
+        let sock = bind_udp("[::1]:0".parse().unwrap(), SIZES).unwrap();
+        assert!(Socket::from(sock).only_v6().unwrap());
+    }
+}

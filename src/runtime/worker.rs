@@ -1,0 +1,379 @@
+//! One worker: an OS thread (pinned to a core when asked) with its own compio
+//! runtime and ring, its own socket per listen address, and the handler made
+//! for it. Everything runs in one task, one round at a time:
+//!
+//! ```text
+//!  wake-up (completions reaped by compio: datagrams, finished sends, timer)
+//!   ├─ each socket: hand the datagrams that arrived to the handler, in order
+//!   ├─ the handler's deadline has passed: on_timer
+//!   ├─ route every queued Transmit to a socket, start its send
+//!   ├─ poll the sends: their entries join the submission queue, in order
+//!   └─ arm one timer for next_deadline(), return Pending
+//!  compio: one io_uring_enter submits the sends and waits for the next event
+//! ```
+//!
+//! No message gets a task of its own, so nothing can reorder a flow.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::config::{IoDriver, IoMode, WorkerInfo};
+use super::driver::{build_runtime, PoolShape};
+use super::server::StopState;
+use super::transport::Transport;
+use super::udp::UdpTransport;
+use super::{Counters, Handler};
+use crate::sip::packet::{Proto, SocketId, Transmit};
+
+/// Most steps one socket takes per round before the others, the timer and
+/// the sends get their turn.
+const RECV_BUDGET: usize = 64;
+
+/// How long a stopping worker waits for its sends in flight, and then for
+/// its sockets to close.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What a worker thread is given.
+pub(super) struct Setup<F> {
+    pub index: usize,
+    pub count: usize,
+    pub sockets: Vec<std::net::UdpSocket>,
+    pub locals: Arc<[SocketAddr]>,
+    pub io: IoMode,
+    pub core: Option<core_affinity::CoreId>,
+    pub pool: PoolShape,
+    pub max_datagram: usize,
+    pub make: Arc<F>,
+    pub stop: Arc<StopState>,
+    /// Told once: the driver the worker runs, or why it could not start.
+    pub ready: mpsc::Sender<io::Result<IoDriver>>,
+}
+
+/// The body of a worker thread. Start-up errors go to `setup.ready`; the
+/// result is how the worker ended once it had started.
+pub(super) fn run<H, F>(setup: Setup<F>) -> io::Result<()>
+where
+    H: Handler,
+    F: Fn(WorkerInfo) -> H,
+{
+    // Whatever ends this worker (stop, error, a panicking handler) stops the others.
+    let _stop_all = StopOnExit(setup.stop.clone());
+    if let Some(core) = setup.core {
+        if !core_affinity::set_for_current(core) {
+            log::warn!("worker {}: could not pin to core {}", setup.index, core.id);
+        }
+    }
+    let (rt, driver) = match build_runtime(setup.io, setup.pool) {
+        Ok(built) => built,
+        Err(e) => {
+            let _ = setup.ready.send(Err(e));
+            return Ok(());
+        }
+    };
+    log::info!("worker {}: {} driver", setup.index, driver);
+    rt.block_on(async move {
+        let Some(mut worker) = Worker::start(setup, driver) else {
+            return Ok(());
+        };
+        let result = poll_fn(|cx| worker.poll_round(cx)).await;
+        worker.finish().await;
+        result
+    })
+}
+
+struct StopOnExit(Arc<StopState>);
+
+impl Drop for StopOnExit {
+    fn drop(&mut self) {
+        self.0.request();
+    }
+}
+
+/// compio's sleep future (an `async fn`, so it has no name to store it by).
+type Sleep = Pin<Box<dyn Future<Output = ()>>>;
+
+struct Worker<H> {
+    index: usize,
+    handler: H,
+    transports: Vec<Box<dyn Transport>>,
+    /// `(proto, bound address)` of each transport, by `SocketId`, for routing.
+    endpoints: Vec<(Proto, SocketAddr)>,
+    out: Vec<Transmit>,
+    timer: Option<(Instant, Sleep)>,
+    stop: Arc<StopState>,
+}
+
+impl<H: Handler> Worker<H> {
+    /// Takes over the sockets and makes the handler, inside the runtime;
+    /// reports to `setup.ready` either way.
+    fn start<F: Fn(WorkerInfo) -> H>(setup: Setup<F>, driver: IoDriver) -> Option<Worker<H>> {
+        let mut transports: Vec<Box<dyn Transport>> = Vec::with_capacity(setup.sockets.len());
+        for (id, socket) in setup.sockets.into_iter().enumerate() {
+            match UdpTransport::new(id as SocketId, socket, setup.max_datagram) {
+                Ok(udp) => transports.push(Box::new(udp)),
+                Err(e) => {
+                    let _ = setup.ready.send(Err(e));
+                    return None;
+                }
+            }
+        }
+        let handler = (setup.make)(WorkerInfo {
+            index: setup.index,
+            count: setup.count,
+            locals: setup.locals,
+            driver,
+        });
+        let _ = setup.ready.send(Ok(driver));
+        Some(Worker {
+            index: setup.index,
+            handler,
+            endpoints: transports
+                .iter()
+                .map(|t| (t.proto(), t.local_addr()))
+                .collect(),
+            transports,
+            out: Vec::new(),
+            timer: None,
+            stop: setup.stop,
+        })
+    }
+
+    /// One round (see the module docs); ready when the worker must stop.
+    fn poll_round(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stop.register(self.index, cx.waker());
+        if self.stop.requested() {
+            return Poll::Ready(Ok(()));
+        }
+        let index = self.index;
+        let Worker {
+            handler,
+            transports,
+            out,
+            ..
+        } = &mut *self;
+        let now = Instant::now();
+        let mut again = false;
+        for transport in transports.iter_mut() {
+            let deliver = &mut |pkt| handler.on_inbound(pkt, now, out);
+            match transport.poll_recv(cx, RECV_BUDGET, deliver) {
+                Ok(steps) => again |= steps >= RECV_BUDGET,
+                Err(e) => {
+                    log::error!("worker {index}: {e}");
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+        let now = Instant::now();
+        if handler
+            .next_deadline()
+            .is_some_and(|deadline| deadline <= now)
+        {
+            handler.on_timer(now, out);
+        }
+        self.dispatch();
+        for transport in &mut self.transports {
+            transport.poll_sent(cx);
+        }
+        again |= self.arm_timer(cx);
+        if again {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+
+    /// Starts the send of every queued transmission on the socket it goes out of.
+    fn dispatch(&mut self) {
+        for mut transmit in self.out.drain(..) {
+            transmit.dst = SocketAddr::new(transmit.dst.ip().to_canonical(), transmit.dst.port());
+            match route(&transmit, &self.endpoints) {
+                Some(i) => self.transports[i].send(transmit),
+                None => log::debug!(
+                    "worker {}: no {} socket for {} (from {:?}): dropped",
+                    self.index,
+                    transmit.proto,
+                    transmit.dst,
+                    transmit.local
+                ),
+            }
+        }
+    }
+
+    /// Arms the timer for the handler's next deadline; true if it is already due.
+    fn arm_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.handler.next_deadline() else {
+            self.timer = None;
+            return false;
+        };
+        if deadline <= Instant::now() {
+            self.timer = None;
+            return true;
+        }
+        if self.timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
+            self.timer = Some((deadline, Box::pin(compio::time::sleep_until(deadline))));
+        }
+        let fired = match &mut self.timer {
+            Some((_, sleep)) => sleep.as_mut().poll(cx).is_ready(),
+            None => false,
+        };
+        if fired {
+            // A finished sleep must not be polled again.
+            self.timer = None;
+        }
+        fired
+    }
+
+    /// Graceful end: stop receiving, let the sends in flight finish, close the
+    /// sockets (each step bounded).
+    async fn finish(&mut self) {
+        for transport in &mut self.transports {
+            transport.stop_recv();
+        }
+        let transports = &mut self.transports;
+        let drained = poll_fn(|cx| {
+            let mut in_flight = 0;
+            for transport in transports.iter_mut() {
+                transport.poll_sent(cx);
+                in_flight += transport.sends_in_flight();
+            }
+            match in_flight {
+                0 => Poll::Ready(()),
+                _ => Poll::Pending,
+            }
+        });
+        if compio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
+            log::debug!("worker {}: sends still in flight at stop", self.index);
+        }
+        let transports = &mut self.transports;
+        let closed = poll_fn(|cx| {
+            let mut open = 0;
+            for transport in transports.iter_mut() {
+                open += usize::from(transport.poll_close(cx).is_pending());
+            }
+            match open {
+                0 => Poll::Ready(()),
+                _ => Poll::Pending,
+            }
+        });
+        if compio::time::timeout(DRAIN_TIMEOUT, closed).await.is_err() {
+            log::warn!("worker {}: sockets still in use at stop", self.index);
+        }
+        let total = self
+            .transports
+            .iter()
+            .fold(Counters::default(), |sum, t| sum + t.counters());
+        log::info!(
+            "worker {} stopped: {} received, {} dropped, {} sent, {} send errors",
+            self.index,
+            total.received,
+            total.dropped,
+            total.sent,
+            total.send_errors
+        );
+    }
+}
+
+/// The socket a transmission leaves from: the one it names, if it can reach
+/// `dst`; else one bound to its `local` address (exact address first, then a
+/// wildcard on the same port); else the first of its protocol and family.
+fn route(transmit: &Transmit, endpoints: &[(Proto, SocketAddr)]) -> Option<usize> {
+    let fits = |(proto, addr): &(Proto, SocketAddr)| {
+        *proto == transmit.proto && addr.is_ipv4() == transmit.dst.is_ipv4()
+    };
+    if let Some(id) = transmit.socket {
+        let i = usize::from(id);
+        if endpoints.get(i).is_some_and(fits) {
+            return Some(i);
+        }
+    }
+    if let Some(local) = transmit.local {
+        let same_port = |(_, addr): &(Proto, SocketAddr)| addr.port() == local.port();
+        let exact = endpoints
+            .iter()
+            .position(|e| fits(e) && same_port(e) && e.1.ip() == local.ip());
+        let wildcard = || {
+            endpoints
+                .iter()
+                .position(|e| fits(e) && same_port(e) && e.1.ip().is_unspecified())
+        };
+        if let Some(i) = exact.or_else(wildcard) {
+            return Some(i);
+        }
+    }
+    endpoints.iter().position(fits)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn transmit(dst: &str, socket: Option<SocketId>, local: Option<&str>) -> Transmit {
+        Transmit {
+            data: Bytes::new(),
+            dst: dst.parse().unwrap(),
+            proto: Proto::Udp,
+            socket,
+            local: local.map(|l| l.parse().unwrap()),
+        }
+    }
+
+    fn endpoints() -> Vec<(Proto, SocketAddr)> {
+        [
+            (Proto::Udp, "0.0.0.0:5060"),
+            (Proto::Udp, "[::]:5060"),
+            (Proto::Udp, "10.0.0.1:5080"),
+            (Proto::Udp, "0.0.0.0:5080"),
+            (Proto::Tcp, "0.0.0.0:5060"),
+        ]
+        .iter()
+        .map(|(p, a)| (*p, a.parse().unwrap()))
+        .collect()
+    }
+
+    #[test]
+    fn named_socket_wins_when_it_can_reach_dst() {
+        let e = endpoints();
+        assert_eq!(route(&transmit("1.2.3.4:5060", Some(3), None), &e), Some(3));
+        // A v6 socket cannot reach a v4 peer: fall back to the first v4 one.
+        assert_eq!(route(&transmit("1.2.3.4:5060", Some(1), None), &e), Some(0));
+        assert_eq!(
+            route(&transmit("[2001:db8::1]:5060", None, None), &e),
+            Some(1)
+        );
+        assert_eq!(
+            route(&transmit("1.2.3.4:5060", Some(99), None), &e),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn local_address_picks_exact_then_wildcard() {
+        let e = endpoints();
+        assert_eq!(
+            route(&transmit("1.2.3.4:1", None, Some("10.0.0.1:5080")), &e),
+            Some(2)
+        );
+        assert_eq!(
+            route(&transmit("1.2.3.4:1", None, Some("10.0.0.9:5080")), &e),
+            Some(3)
+        );
+        assert_eq!(
+            route(&transmit("1.2.3.4:1", None, Some("10.0.0.9:7000")), &e),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn no_socket_of_the_protocol_means_no_route() {
+        let mut t = transmit("1.2.3.4:5060", None, None);
+        t.proto = Proto::Tls;
+        assert_eq!(route(&t, &endpoints()), None);
+    }
+}
