@@ -1,2 +1,5 @@
 //! Kamailio's configuration language: preprocessor, lexer, parser, compiler to
 //! an IR with every name resolved, and the VM that runs it.
+
+pub mod diag;
+pub mod lexer;
