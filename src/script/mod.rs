@@ -2,4 +2,6 @@
 //! an IR with every name resolved, and the VM that runs it.
 
 pub mod diag;
+pub mod format;
 pub mod lexer;
+pub mod pv;
