@@ -294,8 +294,10 @@ pub struct Token {
     pub text: String,
     /// Whitespace or a comment separates it from the previous token.
     pub space_before: bool,
-    /// A comment (or directive) separates it from the previous token.
-    pub after_comment: bool,
+    /// A comment, a directive or the start of a `#!define` expansion comes
+    /// before it: adjacent double-quoted strings are joined only without one
+    /// (Kamailio joins strings that follow each other in its input stream).
+    pub string_break: bool,
     /// For a token from a `#!define` body: its position in that body.
     pub origin: Option<Span>,
 }
@@ -413,13 +415,13 @@ impl Lexer {
         self.chars[start..self.pos].iter().collect()
     }
 
-    fn eof_token(&self, space_before: bool, after_comment: bool) -> Token {
+    fn eof_token(&self, space_before: bool, string_break: bool) -> Token {
         Token {
             tok: Tok::Eof,
             span: self.here(),
             text: String::new(),
             space_before,
-            after_comment,
+            string_break,
             origin: None,
         }
     }
@@ -435,11 +437,11 @@ impl Lexer {
             return self.skip_to_conditional();
         }
         let mut space_before = false;
-        let mut after_comment = false;
+        let mut string_break = false;
         loop {
             let Some(c) = self.peek() else {
                 self.done = true;
-                return self.eof_token(space_before, after_comment);
+                return self.eof_token(space_before, string_break);
             };
             match c {
                 ' ' | '\t' | '\r' | '\n' | '\x0b' | '\x0c' => {
@@ -462,12 +464,12 @@ impl Lexer {
                         return self.eof_token(true, true);
                     }
                     space_before = true;
-                    after_comment = true;
+                    string_break = true;
                 }
                 '/' if self.peek_at(1) == Some('/') => {
                     self.line_comment();
                     space_before = true;
-                    after_comment = true;
+                    string_break = true;
                 }
                 '#' | '!'
                     if self.directives
@@ -480,22 +482,22 @@ impl Lexer {
                     if c == '#' {
                         self.line_comment();
                         space_before = true;
-                        after_comment = true;
+                        string_break = true;
                     } else if let Some(mut tok) = self.token() {
                         tok.space_before = space_before;
-                        tok.after_comment = after_comment;
+                        tok.string_break = string_break;
                         return tok;
                     }
                 }
                 '#' => {
                     self.line_comment();
                     space_before = true;
-                    after_comment = true;
+                    string_break = true;
                 }
                 _ => match self.token() {
                     Some(mut tok) => {
                         tok.space_before = space_before;
-                        tok.after_comment = after_comment;
+                        tok.string_break = string_break;
                         return tok;
                     }
                     // A bad character was reported; go on after it.
@@ -637,7 +639,7 @@ impl Lexer {
             span,
             text,
             space_before: true,
-            after_comment: true,
+            string_break: true,
             origin: None,
         })
     }
@@ -685,7 +687,7 @@ impl Lexer {
             span,
             text: self.text_from(start),
             space_before: false,
-            after_comment: false,
+            string_break: false,
             origin: None,
         })
     }
