@@ -62,7 +62,12 @@ pub fn parse_format(text: &str) -> Result<Format, PvError> {
 /// Like [`parse_format`], with each pseudo-variable's span set to `span`
 /// moved right by its character offset in `text`.
 pub fn parse_format_at(text: &str, span: Span) -> Result<Format, PvError> {
-    let mut p = PvParser::new(text, span);
+    parse_format_in(text, span, 0)
+}
+
+/// [`parse_format_at`] for text nested `depth` pseudo-variables deep.
+pub(crate) fn parse_format_in(text: &str, span: Span, depth: usize) -> Result<Format, PvError> {
+    let mut p = PvParser::nested_in(text, span, depth);
     let mut parts = Vec::new();
     let mut literal = String::new();
     while p.pos < p.chars.len() {

@@ -105,6 +105,9 @@ impl Environment for HashMap<String, String> {
 
 /// Includes nest at most this deep (Kamailio's limit).
 const MAX_INCLUDE_DEPTH: usize = 10;
+/// At most this many files are included in all (a file that includes itself
+/// twice would otherwise open 2^10 files).
+const MAX_INCLUDES: usize = 256;
 /// Defines expand inside each other at most this deep.
 const MAX_EXPANSION_DEPTH: usize = 64;
 /// Upper bound on tokens after expansion, against exponential defines.
@@ -864,6 +867,13 @@ impl<'a> Pre<'a> {
         let name = self.subst(name);
         if name.is_empty() {
             self.error(at, "empty include file name");
+            return;
+        }
+        if self.sources.files().len() > MAX_INCLUDES {
+            self.error(
+                at,
+                format!("too many included files (more than {MAX_INCLUDES})"),
+            );
             return;
         }
         if self.frames.len() > MAX_INCLUDE_DEPTH {

@@ -130,14 +130,24 @@ pub(crate) struct PvParser {
     pub(crate) chars: Vec<char>,
     pub(crate) pos: usize,
     span: Span,
+    depth: usize,
 }
+
+/// Deepest nesting of pseudo-variables inside each other.
+const MAX_PV_DEPTH: usize = 32;
 
 impl PvParser {
     pub(crate) fn new(text: &str, span: Span) -> Self {
+        Self::nested_in(text, span, 0)
+    }
+
+    /// A parser for text found inside a pseudo-variable `depth` levels deep.
+    pub(crate) fn nested_in(text: &str, span: Span, depth: usize) -> Self {
         PvParser {
             chars: text.chars().collect(),
             pos: 0,
             span,
+            depth,
         }
     }
 
@@ -167,6 +177,16 @@ impl PvParser {
 
     /// Parses a pseudo-variable starting at `pos` (on its `$`).
     pub(crate) fn scan(&mut self) -> Result<Pv, PvError> {
+        if self.depth >= MAX_PV_DEPTH {
+            return Err(self.error("pseudo-variables nested too deep"));
+        }
+        self.depth += 1;
+        let pv = self.scan_inner();
+        self.depth -= 1;
+        pv
+    }
+
+    fn scan_inner(&mut self) -> Result<Pv, PvError> {
         let start = self.pos;
         if !self.eat('$') {
             return Err(self.error("expected '$'"));
@@ -233,7 +253,7 @@ impl PvParser {
             }
             let inner_span = self.span.shifted(inner_start);
             Some(
-                interpret_inner(&name, &inner, inner_span).map_err(|e| PvError {
+                interpret_inner(&name, &inner, inner_span, self.depth).map_err(|e| PvError {
                     offset: inner_start + e.offset,
                     message: e.message,
                 })?,
@@ -382,7 +402,7 @@ impl PvParser {
 }
 
 /// Splits the text inside `$class(...)` according to the class.
-fn interpret_inner(class: &str, inner: &str, span: Span) -> Result<PvName, PvError> {
+fn interpret_inner(class: &str, inner: &str, span: Span, depth: usize) -> Result<PvName, PvError> {
     match class {
         "avp" => Ok(PvName::Avp(if let Some(n) = inner.strip_prefix("i:") {
             match n.trim().parse::<i64>() {
@@ -397,7 +417,7 @@ fn interpret_inner(class: &str, inner: &str, span: Span) -> Result<PvName, PvErr
         } else if let Some(s) = inner.strip_prefix("s:") {
             AvpName::Str(s.to_string())
         } else if inner.contains('$') {
-            AvpName::Dynamic(format::parse_format_at(inner, span)?)
+            AvpName::Dynamic(format::parse_format_in(inner, span, depth)?)
         } else {
             AvpName::Str(inner.to_string())
         })),
@@ -405,7 +425,7 @@ fn interpret_inner(class: &str, inner: &str, span: Span) -> Result<PvName, PvErr
             let mut segments = Vec::new();
             let mut offset = 0;
             for part in inner.split("=>") {
-                let mut p = PvParser::new(part, span.shifted(offset));
+                let mut p = PvParser::nested_in(part, span.shifted(offset), depth);
                 let name_end = part.find('[').unwrap_or(part.len());
                 let name = part[..name_end].trim().to_string();
                 if name.is_empty() {
@@ -439,16 +459,20 @@ fn interpret_inner(class: &str, inner: &str, span: Span) -> Result<PvName, PvErr
             let (table, key) = inner.split_once("=>").unwrap_or((inner, ""));
             let key_offset = table.chars().count() + 2;
             let key =
-                format::parse_format_at(key, span.shifted(key_offset)).map_err(|e| PvError {
-                    offset: key_offset + e.offset,
-                    message: e.message,
+                format::parse_format_in(key, span.shifted(key_offset), depth).map_err(|e| {
+                    PvError {
+                        offset: key_offset + e.offset,
+                        message: e.message,
+                    }
                 })?;
             Ok(PvName::Htable {
                 table: table.trim().to_string(),
                 key,
             })
         }
-        _ if inner.contains('$') => Ok(PvName::Dynamic(format::parse_format_at(inner, span)?)),
+        _ if inner.contains('$') => Ok(PvName::Dynamic(format::parse_format_in(
+            inner, span, depth,
+        )?)),
         _ => Ok(PvName::Text(inner.to_string())),
     }
 }

@@ -1,0 +1,1117 @@
+//! The parser: top-level items and statements (expressions are in
+//! `expr.rs`).
+//!
+//! Grammar facts matched (Kamailio 5.6 `cfg.y`):
+//! * top level: `name = value [desc "text"]` (custom `group.name` too),
+//!   `flags NAME[:bit], …`, `avpflags`, `loadmodule "m"`, `loadpath "d"`,
+//!   `modparam("m", "p", value)`, route blocks; stray `;` are allowed;
+//! * `listen=`/`alias=` take a space-separated list of
+//!   `[proto:]host[:port]`, a host may be `(a, b)` (multihomed) and each
+//!   socket may have `advertise host[:port]` and `name "id"`;
+//! * route names are an identifier, a number or a string; `event_route`
+//!   names are `module:event[-name…]`; a name may be defined only once per
+//!   kind; `onreply_route[0]` is the core reply route;
+//! * statements: `if`/`else`, `switch` with `case`/`case /re`/`default`,
+//!   `while`, `break`, `return`/`exit`/`drop` with an optional value,
+//!   `route(NAME)`, `$pv = value`, function calls ending with `;`; blocks,
+//!   `if`, `switch` and `while` need no `;`;
+//! * a function needs parentheses except for the core commands that Kamailio
+//!   accepts bare (`force_rport;`, `set_reply_no_connect;` …).
+
+use super::ast::*;
+use super::diag::{Diagnostic, Span};
+use super::lexer::{Punct, Tok, Token};
+use super::pv::{parse_pv, Pv};
+
+/// Stop after this many errors: later ones are mostly echoes.
+const MAX_DIAGS: usize = 25;
+
+/// Core commands that may be written without parentheses.
+const BARE_COMMANDS: &[&str] = &[
+    "revert_uri",
+    "force_rport",
+    "add_rport",
+    "add_local_rport",
+    "force_tcp_alias",
+    "add_tcp_alias",
+    "set_forward_no_connect",
+    "set_reply_no_connect",
+    "set_forward_close",
+    "set_reply_close",
+];
+
+/// Keywords that start a route block.
+const ROUTE_KEYWORDS: &[&str] = &[
+    "route",
+    "request_route",
+    "failure_route",
+    "branch_route",
+    "onreply_route",
+    "reply_route",
+    "onsend_route",
+    "event_route",
+];
+
+/// A failed rule; its diagnostic has already been recorded.
+#[derive(Debug)]
+pub(crate) struct Fail;
+
+pub(crate) type PResult<T> = Result<T, Fail>;
+
+/// Parser state over the preprocessed tokens (the last one is `Eof`).
+pub(crate) struct Parser<'t> {
+    toks: &'t [Token],
+    pos: usize,
+    pub(crate) diags: Vec<Diagnostic>,
+    /// Parsing a `case` label: `:` ends it and is never part of a word.
+    pub(crate) in_case_label: bool,
+    /// A bare word (host name, flag name, socket) is acceptable here.
+    pub(crate) words_ok: bool,
+    /// Current nesting of blocks and expressions (bounded, so that hostile
+    /// input cannot exhaust the stack).
+    depth: usize,
+}
+
+/// Deepest nesting of blocks, statements and sub-expressions accepted.
+const MAX_DEPTH: usize = 150;
+
+/// Parses a whole configuration into `cfg`; returns the errors found.
+pub(crate) fn parse(tokens: &[Token], cfg: &mut Config) -> Vec<Diagnostic> {
+    let mut p = Parser {
+        toks: tokens,
+        pos: 0,
+        diags: Vec::new(),
+        in_case_label: false,
+        words_ok: false,
+        depth: 0,
+    };
+    if tokens.last().is_some_and(|t| t.tok == Tok::Eof) {
+        p.config(cfg);
+    }
+    p.diags
+}
+
+impl<'t> Parser<'t> {
+    // ---- token access -------------------------------------------------
+
+    pub(crate) fn peek(&self) -> &'t Token {
+        self.peek_n(0)
+    }
+
+    pub(crate) fn peek_n(&self, n: usize) -> &'t Token {
+        let last = self.toks.len() - 1;
+        &self.toks[(self.pos + n).min(last)]
+    }
+
+    pub(crate) fn bump(&mut self) -> &'t Token {
+        let t = self.peek();
+        if t.tok != Tok::Eof {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn prev(&self) -> Option<&'t Token> {
+        self.pos.checked_sub(1).map(|i| &self.toks[i])
+    }
+
+    pub(crate) fn at(&self, p: Punct) -> bool {
+        self.peek().is(p)
+    }
+
+    pub(crate) fn eat(&mut self, p: Punct) -> bool {
+        if self.at(p) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn at_ident(&self, name: &str) -> bool {
+        self.peek().ident() == Some(name)
+    }
+
+    /// The next token follows the current one with no space between.
+    pub(crate) fn glued(&self, n: usize) -> bool {
+        !self.peek_n(n).space_before && self.peek_n(n).tok != Tok::Eof
+    }
+
+    /// Runs `f` one nesting level deeper, failing past [`MAX_DEPTH`].
+    pub(crate) fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        if self.depth >= MAX_DEPTH {
+            let tok = self.peek();
+            return self.fail_at(
+                tok,
+                format!("nesting too deep (more than {MAX_DEPTH} levels)"),
+            );
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
+    // ---- errors --------------------------------------------------------
+
+    pub(crate) fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(span, message));
+    }
+
+    /// Records an error at `tok` (noting the define body it came from).
+    pub(crate) fn fail_at<T>(&mut self, tok: &Token, message: impl Into<String>) -> PResult<T> {
+        let mut d = Diagnostic::new(tok.span, message);
+        if let Some(origin) = tok.origin {
+            d = d.with_note(origin, "the token comes from this #!define value");
+        }
+        self.diags.push(d);
+        Err(Fail)
+    }
+
+    pub(crate) fn fail<T>(&mut self, span: Span, message: impl Into<String>) -> PResult<T> {
+        self.error(span, message);
+        Err(Fail)
+    }
+
+    /// "expected X, found Y" at the next token.
+    pub(crate) fn expected<T>(&mut self, what: &str) -> PResult<T> {
+        let tok = self.peek();
+        self.fail_at(tok, format!("expected {what}, found {}", tok.describe()))
+    }
+
+    pub(crate) fn expect(&mut self, p: Punct, context: &str) -> PResult<Span> {
+        if self.at(p) {
+            return Ok(self.bump().span);
+        }
+        self.expected(&format!("'{}' {context}", p.as_str()))
+    }
+
+    /// Where a missing token should have been: right after the previous
+    /// token when the next one is on a later line, else at the next token.
+    fn missing_span(&self) -> Span {
+        let next = self.peek();
+        match self.prev() {
+            Some(prev)
+                if prev.span.line < next.span.line
+                    && prev.origin.is_none()
+                    && !prev.text.contains('\n') =>
+            {
+                prev.span.shifted(prev.text.chars().count())
+            }
+            _ => next.span,
+        }
+    }
+
+    fn expect_semi(&mut self, after: &str) -> PResult<()> {
+        if self.eat(Punct::Semi) {
+            return Ok(());
+        }
+        let span = self.missing_span();
+        let found = self.peek().describe();
+        self.fail(span, format!("expected ';' after {after}, found {found}"))
+    }
+
+    /// Parses a pseudo-variable token.
+    pub(crate) fn pv(&mut self, tok: &Token) -> PResult<Pv> {
+        let Tok::Pv(raw) = &tok.tok else {
+            return self.fail_at(tok, "expected a pseudo-variable");
+        };
+        match parse_pv(raw, tok.span) {
+            Ok(pv) => Ok(pv),
+            Err(e) => {
+                let span = if raw.contains('\n') || tok.origin.is_some() {
+                    tok.span
+                } else {
+                    tok.span.shifted(e.offset)
+                };
+                self.fail(span, format!("bad pseudo-variable '{raw}': {}", e.message))
+            }
+        }
+    }
+
+    // ---- top level -----------------------------------------------------
+
+    fn config(&mut self, cfg: &mut Config) {
+        loop {
+            if self.diags.len() >= MAX_DIAGS {
+                return;
+            }
+            let start = self.pos;
+            let tok = self.peek();
+            let result = match &tok.tok {
+                Tok::Eof => return,
+                Tok::Punct(Punct::Semi) => {
+                    self.bump();
+                    Ok(())
+                }
+                Tok::Ident(name) => match name.as_str() {
+                    "loadmodule" | "loadmodulex" => self.loadmodule(cfg),
+                    "loadpath" | "mpath" => self.loadpath(cfg),
+                    "modparam" | "modparamx" => self.modparam(cfg),
+                    "flags" | "bool" => self.flags(cfg, false),
+                    "avpflags" => self.flags(cfg, true),
+                    "cfgengine" => self.cfgengine(cfg),
+                    n if ROUTE_KEYWORDS.contains(&n) => self.route_block(cfg),
+                    _ => self.global(cfg),
+                },
+                _ => self.fail_at(
+                    tok,
+                    format!(
+                        "unexpected {} at top level: expected a parameter, loadmodule, modparam or a route block",
+                        tok.describe()
+                    ),
+                ),
+            };
+            if result.is_err() {
+                if self.pos == start {
+                    self.bump();
+                }
+                self.recover_top();
+            }
+        }
+    }
+
+    /// Whether the next token starts a top-level item (used to recover and
+    /// to notice a block that was never closed).
+    fn at_top_level_start(&self) -> bool {
+        match self.peek().ident() {
+            Some("route") => self.peek_n(1).is(Punct::LBrack) || self.peek_n(1).is(Punct::LBrace),
+            Some(n) if ROUTE_KEYWORDS.contains(&n) => true,
+            Some("loadmodule" | "modparam" | "loadpath" | "modparamx" | "loadmodulex") => true,
+            _ => false,
+        }
+    }
+
+    fn recover_top(&mut self) {
+        let mut depth = 0usize;
+        loop {
+            let tok = self.peek();
+            match &tok.tok {
+                Tok::Eof => return,
+                Tok::Punct(Punct::LBrace) => depth += 1,
+                Tok::Punct(Punct::RBrace) => depth = depth.saturating_sub(1),
+                Tok::Ident(_) if depth == 0 => {
+                    let line_start = self.prev().is_none_or(|p| p.span.line < tok.span.line);
+                    let assigns = self.peek_n(1).is(Punct::Assign) || self.peek_n(1).is(Punct::Dot);
+                    if self.at_top_level_start() || (line_start && assigns) {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+            self.bump();
+        }
+    }
+
+    /// A quoted string (adjacent ones are already joined).
+    fn string(&mut self, what: &str) -> PResult<(String, Span)> {
+        let tok = self.peek();
+        match &tok.tok {
+            Tok::Str { value, .. } => {
+                self.bump();
+                Ok((value.clone(), tok.span))
+            }
+            _ => self.expected(&format!("a quoted string ({what})")),
+        }
+    }
+
+    fn loadmodule(&mut self, cfg: &mut Config) -> PResult<()> {
+        let kw = self.bump();
+        let path = match &self.peek().tok {
+            Tok::Str { value, .. } => {
+                self.bump();
+                value.clone()
+            }
+            Tok::Ident(_) => self.glue_word(false).0,
+            _ => return self.expected("a module name after loadmodule"),
+        };
+        if path.is_empty() {
+            return self.fail(kw.span, "empty module name in loadmodule");
+        }
+        cfg.modules.push(LoadModule {
+            path,
+            span: kw.span,
+        });
+        Ok(())
+    }
+
+    fn loadpath(&mut self, cfg: &mut Config) -> PResult<()> {
+        let kw = self.bump();
+        self.eat(Punct::Assign);
+        let (path, _) = self.string("the module directory")?;
+        cfg.load_paths.push(LoadPath {
+            path,
+            span: kw.span,
+        });
+        Ok(())
+    }
+
+    fn cfgengine(&mut self, cfg: &mut Config) -> PResult<()> {
+        let kw = self.bump();
+        self.eat(Punct::Assign);
+        let (name, _) = self.string("the routing engine")?;
+        cfg.globals.push(GlobalParam {
+            name: "cfgengine".into(),
+            value: Value::Str(name),
+            description: None,
+            span: kw.span,
+        });
+        Ok(())
+    }
+
+    fn modparam(&mut self, cfg: &mut Config) -> PResult<()> {
+        let kw = self.bump();
+        self.expect(Punct::LParen, "after modparam")?;
+        let (module, _) = self.string("the module name")?;
+        self.expect(Punct::Comma, "after the module name")?;
+        let (param, _) = self.string("the parameter name")?;
+        self.expect(Punct::Comma, "after the parameter name")?;
+        let tok = self.peek();
+        let value = match &tok.tok {
+            Tok::Str { value, .. } => {
+                self.bump();
+                Value::Str(value.clone())
+            }
+            Tok::Int(n) => {
+                self.bump();
+                Value::Int(*n)
+            }
+            Tok::Punct(Punct::Minus) if matches!(self.peek_n(1).tok, Tok::Int(_)) => {
+                self.bump();
+                let Tok::Int(n) = self.bump().tok else {
+                    return Err(Fail);
+                };
+                Value::Int(-n)
+            }
+            Tok::Ident(w) if bool_word(w).is_some() => {
+                self.bump();
+                Value::Bool(bool_word(w).unwrap_or(false))
+            }
+            Tok::Ident(w) => {
+                return self.fail_at(
+                    tok,
+                    format!(
+                        "modparam(\"{module}\", \"{param}\", …) needs a string or a number, \
+                         found '{w}' (an undefined #!define?)"
+                    ),
+                )
+            }
+            _ => {
+                return self.expected(&format!(
+                    "a string or number for modparam(\"{module}\", \"{param}\", …)"
+                ))
+            }
+        };
+        self.expect(Punct::RParen, "to close modparam(…)")?;
+        cfg.modparams.push(ModParam {
+            module,
+            param,
+            value,
+            span: kw.span,
+        });
+        Ok(())
+    }
+
+    fn flags(&mut self, cfg: &mut Config, avp: bool) -> PResult<()> {
+        let kw = self.bump();
+        loop {
+            let tok = self.peek();
+            let name = match &tok.tok {
+                Tok::Ident(n) => n.clone(),
+                Tok::Str { value, .. } => value.clone(),
+                _ => return self.expected(&format!("a flag name after '{}'", kw.text)),
+            };
+            self.bump();
+            let mut bit = None;
+            if !avp && self.eat(Punct::Colon) {
+                let t = self.peek();
+                match t.tok {
+                    Tok::Int(n) if (0..64).contains(&n) => {
+                        self.bump();
+                        bit = u32::try_from(n).ok();
+                    }
+                    _ => return self.expected("a flag number (0-63) after ':'"),
+                }
+            }
+            let decl = FlagDecl {
+                name,
+                bit,
+                span: tok.span,
+            };
+            if avp {
+                cfg.avpflags.push(decl);
+            } else {
+                cfg.flags.push(decl);
+            }
+            if !self.eat(Punct::Comma) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn global(&mut self, cfg: &mut Config) -> PResult<()> {
+        let first = self.bump();
+        let mut name = first.ident().unwrap_or_default().to_string();
+        if self.at(Punct::LBrack)
+            && matches!(self.peek_n(1).tok, Tok::Int(_))
+            && self.peek_n(2).is(Punct::RBrack)
+        {
+            // group[instance].var
+            let Tok::Int(n) = self.peek_n(1).tok else {
+                return Err(Fail);
+            };
+            name.push_str(&format!("[{n}]"));
+            self.pos += 3;
+            if !self.at(Punct::Dot) {
+                return self.expected(&format!("'.' after '{name}'"));
+            }
+        }
+        if self.eat(Punct::Dot) {
+            match self.peek().ident() {
+                Some(var) => {
+                    name.push('.');
+                    name.push_str(var);
+                    self.bump();
+                }
+                None => return self.expected(&format!("a parameter name after '{name}.'")),
+            }
+        }
+        if self.at(Punct::LParen) {
+            return self.fail_at(
+                first,
+                format!("'{name}(…)' at top level: function calls belong inside route blocks"),
+            );
+        }
+        if !self.eat(Punct::Assign) {
+            return self.expected(&format!("'=' after the parameter name '{name}'"));
+        }
+        let value = if name == "listen" || name == "alias" {
+            Value::Sockets(self.socket_list()?)
+        } else {
+            self.global_value(&name)?
+        };
+        let mut description = None;
+        if matches!(self.peek().ident(), Some("desc" | "descr" | "description")) {
+            self.bump();
+            description = Some(self.string("the description")?.0);
+        }
+        cfg.globals.push(GlobalParam {
+            name,
+            value,
+            description,
+            span: first.span,
+        });
+        Ok(())
+    }
+
+    fn global_value(&mut self, name: &str) -> PResult<Value> {
+        let tok = self.peek();
+        Ok(match &tok.tok {
+            Tok::Int(n) => {
+                self.bump();
+                Value::Int(*n)
+            }
+            Tok::Punct(Punct::Minus) if matches!(self.peek_n(1).tok, Tok::Int(_)) => {
+                self.bump();
+                let Tok::Int(n) = self.bump().tok else {
+                    return Err(Fail);
+                };
+                Value::Int(-n)
+            }
+            Tok::Str { value, .. } => {
+                self.bump();
+                Value::Str(value.clone())
+            }
+            Tok::Ident(w) if bool_word(w).is_some() => {
+                self.bump();
+                Value::Bool(bool_word(w).unwrap_or(false))
+            }
+            Tok::Ident(_) | Tok::NumId(_) | Tok::Ipv4(_) | Tok::Ipv6(_) => {
+                Value::Word(self.glue_word(true).0)
+            }
+            Tok::Punct(Punct::LBrack) if matches!(self.peek_n(1).tok, Tok::Ipv6(_)) => {
+                Value::Word(self.glue_word(true).0)
+            }
+            _ => return self.expected(&format!("a value for '{name}'")),
+        })
+    }
+
+    // ---- listen / alias -------------------------------------------------
+
+    fn socket_list(&mut self) -> PResult<Vec<Socket>> {
+        let mut list = vec![self.socket()?];
+        loop {
+            let line = self.prev().map_or(0, |t| t.span.line);
+            let tok = self.peek();
+            if tok.span.line != line || tok.tok == Tok::Eof {
+                return Ok(list);
+            }
+            match tok.ident() {
+                Some("advertise" | "ADVERTISE") => {
+                    self.bump();
+                    let (host, _) = self.host()?;
+                    let port = if self.eat(Punct::Colon) {
+                        Some(self.port()?)
+                    } else {
+                        None
+                    };
+                    if let Some(last) = list.last_mut() {
+                        last.advertise = Some(Advertise { host, port });
+                    }
+                }
+                Some("name") if matches!(self.peek_n(1).tok, Tok::Str { .. }) => {
+                    self.bump();
+                    let (name, _) = self.string("the socket name")?;
+                    if let Some(last) = list.last_mut() {
+                        last.name = Some(name);
+                    }
+                }
+                Some(_)
+                    if self.peek_n(1).is(Punct::Assign)
+                        || self.peek_n(1).is(Punct::Dot) && !self.glued(1) =>
+                {
+                    return Ok(list);
+                }
+                _ if self.socket_start() => list.push(self.socket()?),
+                _ => return Ok(list),
+            }
+        }
+    }
+
+    fn socket_start(&self) -> bool {
+        matches!(
+            self.peek().tok,
+            Tok::Ident(_)
+                | Tok::NumId(_)
+                | Tok::Ipv4(_)
+                | Tok::Ipv6(_)
+                | Tok::Str { .. }
+                | Tok::Punct(Punct::LBrack | Punct::LParen | Punct::Star)
+        )
+    }
+
+    fn socket(&mut self) -> PResult<Socket> {
+        let span = self.peek().span;
+        let mut proto = None;
+        let is_proto = match &self.peek().tok {
+            Tok::Ident(p) => matches!(
+                p.to_ascii_lowercase().as_str(),
+                "udp" | "tcp" | "tls" | "sctp" | "ws" | "wss"
+            ),
+            Tok::Punct(Punct::Star) => true,
+            _ => false,
+        };
+        if is_proto && self.peek_n(1).is(Punct::Colon) {
+            let p = self.bump();
+            self.bump();
+            if let Some(name) = p.ident() {
+                proto = Some(name.to_ascii_lowercase());
+            }
+        }
+        let mut hosts = Vec::new();
+        if self.eat(Punct::LParen) {
+            loop {
+                hosts.push(self.host()?.0);
+                if !self.eat(Punct::Comma) {
+                    break;
+                }
+            }
+            self.expect(Punct::RParen, "to close the address list")?;
+        } else {
+            hosts.push(self.host()?.0);
+        }
+        let port = if self.at(Punct::Colon) && self.glued(0) {
+            self.bump();
+            Some(self.port()?)
+        } else {
+            None
+        };
+        Ok(Socket {
+            proto,
+            hosts,
+            port,
+            advertise: None,
+            name: None,
+            span,
+        })
+    }
+
+    fn host(&mut self) -> PResult<(String, Span)> {
+        let tok = self.peek();
+        match &tok.tok {
+            Tok::Str { value, .. } => {
+                self.bump();
+                Ok((value.clone(), tok.span))
+            }
+            Tok::Punct(Punct::LBrack) => {
+                self.bump();
+                let inner = self.peek();
+                let Tok::Ipv6(addr) = inner.tok else {
+                    return self.expected("an IPv6 address after '['");
+                };
+                self.bump();
+                self.expect(Punct::RBrack, "after the IPv6 address")?;
+                Ok((addr.to_string(), tok.span))
+            }
+            Tok::Ipv6(addr) => {
+                self.bump();
+                Ok((addr.to_string(), tok.span))
+            }
+            Tok::Ident(_) | Tok::NumId(_) | Tok::Ipv4(_) | Tok::Int(_) => {
+                let (word, span) = self.glue_word(false);
+                Ok((word, span))
+            }
+            _ => self.expected("an address, host or interface name"),
+        }
+    }
+
+    fn port(&mut self) -> PResult<u16> {
+        let tok = self.peek();
+        match tok.tok {
+            Tok::Int(n) => match u16::try_from(n) {
+                Ok(p) => {
+                    self.bump();
+                    Ok(p)
+                }
+                Err(_) => self.fail_at(tok, format!("port {n} is out of range (0-65535)")),
+            },
+            Tok::Punct(Punct::Star) => {
+                self.bump();
+                Ok(0)
+            }
+            _ => self.expected("a port number"),
+        }
+    }
+
+    // ---- route blocks ----------------------------------------------------
+
+    fn route_block(&mut self, cfg: &mut Config) -> PResult<()> {
+        let kw = self.bump();
+        let keyword = kw.ident().unwrap_or_default();
+        let mut name = None;
+        if self.at(Punct::LBrack) {
+            let open = self.bump();
+            name = Some(if keyword == "event_route" {
+                self.event_name()?
+            } else {
+                self.route_name()?
+            });
+            if !self.at(Punct::RBrack) {
+                let _ = open;
+                return self.expected(&format!("']' after the {keyword} name"));
+            }
+            self.bump();
+        }
+        let kind = match (keyword, name.as_deref()) {
+            ("route", None) | ("request_route", None) => RouteKind::Request,
+            ("route", Some(_)) => RouteKind::Named,
+            ("failure_route", _) => RouteKind::Failure,
+            ("branch_route", _) => RouteKind::Branch,
+            ("onreply_route", None | Some("0")) | ("reply_route", None) => RouteKind::Reply,
+            ("onreply_route", Some(_)) => RouteKind::TmReply,
+            ("onsend_route", _) => RouteKind::OnSend,
+            ("event_route", Some(_)) => RouteKind::Event,
+            ("event_route", None) => return self.expected("'[module:event]' after event_route"),
+            (k, Some(_)) => return self.fail_at(kw, format!("{k} takes no name")),
+            _ => return self.fail_at(kw, format!("unknown route block '{keyword}'")),
+        };
+        if kind == RouteKind::Reply {
+            name = None;
+        }
+        if !self.at(Punct::LBrace) {
+            return self.expected(&format!("'{{' to start the {keyword} block"));
+        }
+        let body = self.block()?;
+        if let Some(first) = cfg.route(kind, name.as_deref()) {
+            let shown = match &name {
+                Some(n) => format!("{keyword}[{n}]"),
+                None => keyword.to_string(),
+            };
+            let first = first.span;
+            self.diags.push(
+                Diagnostic::new(kw.span, format!("duplicate route block {shown}"))
+                    .with_note(first, "first defined here"),
+            );
+            return Ok(());
+        }
+        cfg.routes.push(RouteBlock {
+            kind,
+            name,
+            body,
+            span: kw.span,
+        });
+        Ok(())
+    }
+
+    /// `route[NAME]`: an identifier, number or string.
+    fn route_name(&mut self) -> PResult<String> {
+        let tok = self.peek();
+        let name = match &tok.tok {
+            Tok::Ident(s) | Tok::NumId(s) => s.clone(),
+            Tok::Int(n) => n.to_string(),
+            Tok::Str { value, .. } => value.clone(),
+            _ => return self.expected("a route name (identifier, number or quoted string)"),
+        };
+        self.bump();
+        if !self.at(Punct::RBrack) {
+            return self
+                .expected("']' after the route name (names are one identifier, number or string)");
+        }
+        Ok(name)
+    }
+
+    /// `event_route[module:event-name]`.
+    fn event_name(&mut self) -> PResult<String> {
+        let start = self.peek();
+        let mut name = String::new();
+        let mut i = 0;
+        while !self.at(Punct::RBrack) {
+            let tok = self.peek();
+            let ok = matches!(
+                tok.tok,
+                Tok::Ident(_)
+                    | Tok::Int(_)
+                    | Tok::NumId(_)
+                    | Tok::Punct(Punct::Colon | Punct::Minus | Punct::Dot)
+            );
+            if !ok || (i > 0 && tok.space_before) {
+                return self.fail_at(
+                    tok,
+                    format!("bad event_route name: unexpected {}", tok.describe()),
+                );
+            }
+            if let Tok::Str { value, .. } = &tok.tok {
+                name.push_str(value);
+            } else {
+                name.push_str(&tok.text);
+            }
+            self.bump();
+            i += 1;
+        }
+        if !valid_event_name(&name) {
+            return self.fail_at(
+                start,
+                format!("bad event_route name '{name}': expected 'module:event'"),
+            );
+        }
+        Ok(name)
+    }
+
+    /// `{ statements }`; an unclosed block is reported at its `{`.
+    fn block(&mut self) -> PResult<Block> {
+        let open = self.bump();
+        let mut stmts = Vec::new();
+        loop {
+            if self.diags.len() >= MAX_DIAGS {
+                return Err(Fail);
+            }
+            if self.at(Punct::RBrace) {
+                self.bump();
+                return Ok(Block {
+                    stmts,
+                    span: open.span,
+                });
+            }
+            if self.peek().tok == Tok::Eof {
+                return self.fail(open.span, "missing '}': this block is not closed");
+            }
+            if self.at_top_level_start() {
+                let tok = self.peek();
+                let d = Diagnostic::new(
+                    tok.span,
+                    format!(
+                        "missing '}}' before {}: the block opened earlier is not closed",
+                        tok.describe()
+                    ),
+                )
+                .with_note(open.span, "block opened here");
+                self.diags.push(d);
+                return Err(Fail);
+            }
+            match self.stmt() {
+                Ok(s) => stmts.push(s),
+                Err(Fail) => self.recover_stmt(),
+            }
+        }
+    }
+
+    /// Skips to the end of the broken statement: past a `;`, or up to a
+    /// `}` or top-level keyword that closes the enclosing block.
+    fn recover_stmt(&mut self) {
+        let mut depth = 0usize;
+        loop {
+            let tok = self.peek();
+            match tok.tok {
+                Tok::Eof => return,
+                Tok::Punct(Punct::Semi) if depth == 0 => {
+                    self.bump();
+                    return;
+                }
+                Tok::Punct(Punct::LBrace) => depth += 1,
+                Tok::Punct(Punct::RBrace) => {
+                    if depth == 0 {
+                        return;
+                    }
+                    depth -= 1;
+                    if depth == 0 {
+                        self.bump();
+                        return;
+                    }
+                }
+                _ if depth == 0 && self.at_top_level_start() => return,
+                _ => {}
+            }
+            self.bump();
+        }
+    }
+
+    // ---- statements -------------------------------------------------------
+
+    fn stmt(&mut self) -> PResult<Stmt> {
+        self.nested(Self::stmt_inner)
+    }
+
+    fn stmt_inner(&mut self) -> PResult<Stmt> {
+        let tok = self.peek();
+        let span = tok.span;
+        let kind =
+            match &tok.tok {
+                Tok::Punct(Punct::Semi) => {
+                    self.bump();
+                    StmtKind::Empty
+                }
+                Tok::Punct(Punct::LBrace) => StmtKind::Block(self.block()?),
+                Tok::Pv(_) => self.assignment()?,
+                Tok::Ident(word) => match word.as_str() {
+                    "if" => self.if_stmt()?,
+                    "while" => {
+                        self.bump();
+                        let cond = self.expr()?;
+                        let body = Box::new(self.body_stmt("while")?);
+                        StmtKind::While { cond, body }
+                    }
+                    "switch" => self.switch_stmt()?,
+                    "break" => {
+                        self.bump();
+                        self.expect_semi("'break'")?;
+                        StmtKind::Break
+                    }
+                    "return" | "exit" | "drop" => {
+                        self.bump();
+                        let value = self.optional_value()?;
+                        self.expect_semi(&format!("'{word}'"))?;
+                        match word.as_str() {
+                            "return" => StmtKind::Return(value),
+                            "exit" => StmtKind::Exit(value),
+                            _ => StmtKind::Drop(value),
+                        }
+                    }
+                    "route" if self.peek_n(1).is(Punct::LParen) => {
+                        let target = self.route_call()?;
+                        self.expect_semi("'route(…)'")?;
+                        StmtKind::Route(target)
+                    }
+                    "else" => return self.fail_at(tok, "'else' without a matching 'if'"),
+                    "case" | "default" => {
+                        return self.fail_at(tok, format!("'{word}' outside of a switch"))
+                    }
+                    _ if self.peek_n(1).is(Punct::LParen) => {
+                        let call = self.call()?;
+                        self.expect_semi(&format!("the call to '{}'", call.name))?;
+                        StmtKind::Call(call)
+                    }
+                    w if BARE_COMMANDS.contains(&w) => {
+                        self.bump();
+                        self.expect_semi(&format!("'{w}'"))?;
+                        StmtKind::Call(Call {
+                            name: w.to_string(),
+                            args: Vec::new(),
+                            parens: false,
+                            span,
+                        })
+                    }
+                    w if self.peek_n(1).is(Punct::Assign) => return self.fail_at(
+                        tok,
+                        format!(
+                            "cannot assign to '{w}': only pseudo-variables ($…) can be assigned"
+                        ),
+                    ),
+                    w => {
+                        self.bump();
+                        return self.expected(&format!("'(' after the function name '{w}'"));
+                    }
+                },
+                _ => return self.expected("a statement"),
+            };
+        Ok(Stmt { kind, span })
+    }
+
+    /// The statement after `if (…)`, `else` or `while (…)`.
+    fn body_stmt(&mut self, after: &str) -> PResult<Stmt> {
+        if self.peek().tok == Tok::Eof || self.at(Punct::RBrace) {
+            return self.expected(&format!("a statement after {after}"));
+        }
+        self.stmt()
+    }
+
+    fn if_stmt(&mut self) -> PResult<StmtKind> {
+        self.bump();
+        if self.at(Punct::LBrace) {
+            return self.expected("a condition after 'if'");
+        }
+        let cond = self.expr()?;
+        let then = Box::new(self.body_stmt("the 'if' condition")?);
+        let otherwise = if self.at_ident("else") {
+            self.bump();
+            Some(Box::new(self.body_stmt("'else'")?))
+        } else {
+            None
+        };
+        Ok(StmtKind::If {
+            cond,
+            then,
+            otherwise,
+        })
+    }
+
+    fn switch_stmt(&mut self) -> PResult<StmtKind> {
+        self.bump();
+        let subject = self.expr()?;
+        self.expect(Punct::LBrace, "to open the switch body")?;
+        let mut cases: Vec<Case> = Vec::new();
+        let mut default_at: Option<Span> = None;
+        loop {
+            let tok = self.peek();
+            match tok.ident() {
+                _ if tok.is(Punct::RBrace) => {
+                    self.bump();
+                    return Ok(StmtKind::Switch { subject, cases });
+                }
+                Some("case") => {
+                    self.bump();
+                    let regex = self.eat(Punct::Slash);
+                    self.in_case_label = true;
+                    let value = self.expr();
+                    self.in_case_label = false;
+                    let value = value?;
+                    self.expect(Punct::Colon, "after the case value")?;
+                    let body = self.case_body()?;
+                    cases.push(Case {
+                        label: Some(CaseLabel { value, regex }),
+                        body,
+                        span: tok.span,
+                    });
+                }
+                Some("default") => {
+                    self.bump();
+                    self.expect(Punct::Colon, "after 'default'")?;
+                    if let Some(first) = default_at {
+                        self.diags.push(
+                            Diagnostic::new(tok.span, "second 'default' in the same switch")
+                                .with_note(first, "first 'default' here"),
+                        );
+                    }
+                    default_at = Some(tok.span);
+                    let body = self.case_body()?;
+                    cases.push(Case {
+                        label: None,
+                        body,
+                        span: tok.span,
+                    });
+                }
+                _ => return self.expected("'case', 'default' or '}' in the switch body"),
+            }
+        }
+    }
+
+    fn case_body(&mut self) -> PResult<Vec<Stmt>> {
+        let mut body = Vec::new();
+        loop {
+            let tok = self.peek();
+            if tok.is(Punct::RBrace) || matches!(tok.ident(), Some("case" | "default")) {
+                return Ok(body);
+            }
+            if tok.tok == Tok::Eof || self.at_top_level_start() {
+                return self.expected("'}' to close the switch");
+            }
+            match self.stmt() {
+                Ok(s) => body.push(s),
+                Err(Fail) => {
+                    self.recover_stmt();
+                    if self.diags.len() >= MAX_DIAGS {
+                        return Err(Fail);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The optional value of `return`, `exit`, `drop`.
+    fn optional_value(&mut self) -> PResult<Option<Expr>> {
+        if self.at(Punct::Semi) || self.at(Punct::RBrace) || self.peek().tok == Tok::Eof {
+            return Ok(None);
+        }
+        if self.at(Punct::LParen) && self.peek_n(1).is(Punct::RParen) {
+            self.bump();
+            self.bump();
+            return Ok(None);
+        }
+        Ok(Some(self.expr()?))
+    }
+
+    fn assignment(&mut self) -> PResult<StmtKind> {
+        let tok = self.bump();
+        let target = self.pv(tok)?;
+        let op = match self.peek().tok {
+            Tok::Punct(Punct::Assign) => AssignOp::Assign,
+            Tok::Punct(Punct::ColonAssign) => AssignOp::ColonAssign,
+            Tok::Punct(Punct::PlusAssign) => AssignOp::AddAssign,
+            Tok::Punct(Punct::EqEq) => {
+                let t = self.peek();
+                return self.fail_at(t, "'==' compares; use '=' to assign");
+            }
+            _ => return self.expected(&format!("'=' after {}", target.raw)),
+        };
+        if !target.transforms.is_empty() {
+            return self.fail_at(
+                tok,
+                format!("cannot assign to '{}': it has transformations", target.raw),
+            );
+        }
+        self.bump();
+        let value = self.expr()?;
+        self.expect_semi("the assignment")?;
+        Ok(StmtKind::Assign { target, op, value })
+    }
+}
+
+/// `yes|true|on|enable` and `no|false|off|disable`.
+pub(crate) fn bool_word(w: &str) -> Option<bool> {
+    match w {
+        "yes" | "true" | "on" | "enable" => Some(true),
+        "no" | "false" | "off" | "disable" => Some(false),
+        _ => None,
+    }
+}
+
+/// `[a-zA-Z][0-9a-zA-Z-]*(:[a-zA-Z][0-9a-zA-Z_-]*)+` (Kamailio's rule),
+/// with `.` also allowed after the first part.
+fn valid_event_name(name: &str) -> bool {
+    let mut parts = name.split(':');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let part_ok = |p: &str, extra: &[char]| {
+        let mut chars = p.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || extra.contains(&c))
+    };
+    let mut rest = 0;
+    for p in parts {
+        if !part_ok(p, &['_', '.']) {
+            return false;
+        }
+        rest += 1;
+    }
+    rest > 0 && part_ok(first, &[])
+}
