@@ -444,7 +444,7 @@ impl Lexer {
                 return self.eof_token(space_before, string_break);
             };
             match c {
-                ' ' | '\t' | '\r' | '\n' | '\x0b' | '\x0c' => {
+                ' ' | '\t' | '\r' | '\n' | '\x0b' | '\x0c' | '\u{feff}' => {
                     self.bump();
                     space_before = true;
                 }

@@ -14,6 +14,8 @@
 //! Reading files and the environment goes through [`SourceReader`] and
 //! [`Environment`], so tests run on in-memory files.
 
+#![warn(missing_docs)]
+
 pub mod ast;
 pub mod diag;
 mod expr;

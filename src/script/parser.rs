@@ -874,75 +874,76 @@ impl<'t> Parser<'t> {
     fn stmt_inner(&mut self) -> PResult<Stmt> {
         let tok = self.peek();
         let span = tok.span;
-        let kind =
-            match &tok.tok {
-                Tok::Punct(Punct::Semi) => {
+        let kind = match &tok.tok {
+            Tok::Punct(Punct::Semi) => {
+                self.bump();
+                StmtKind::Empty
+            }
+            Tok::Punct(Punct::LBrace) => StmtKind::Block(self.block()?),
+            Tok::Pv(_) => self.assignment()?,
+            Tok::Ident(word) => match word.as_str() {
+                "if" => self.if_stmt()?,
+                "while" => {
                     self.bump();
-                    StmtKind::Empty
+                    let cond = self.expr()?;
+                    let body = Box::new(self.body_stmt("while")?);
+                    StmtKind::While { cond, body }
                 }
-                Tok::Punct(Punct::LBrace) => StmtKind::Block(self.block()?),
-                Tok::Pv(_) => self.assignment()?,
-                Tok::Ident(word) => match word.as_str() {
-                    "if" => self.if_stmt()?,
-                    "while" => {
-                        self.bump();
-                        let cond = self.expr()?;
-                        let body = Box::new(self.body_stmt("while")?);
-                        StmtKind::While { cond, body }
+                "switch" => self.switch_stmt()?,
+                "break" => {
+                    self.bump();
+                    self.expect_semi("'break'")?;
+                    StmtKind::Break
+                }
+                "return" | "exit" | "drop" => {
+                    self.bump();
+                    let value = self.optional_value()?;
+                    self.expect_semi(&format!("'{word}'"))?;
+                    match word.as_str() {
+                        "return" => StmtKind::Return(value),
+                        "exit" => StmtKind::Exit(value),
+                        _ => StmtKind::Drop(value),
                     }
-                    "switch" => self.switch_stmt()?,
-                    "break" => {
-                        self.bump();
-                        self.expect_semi("'break'")?;
-                        StmtKind::Break
-                    }
-                    "return" | "exit" | "drop" => {
-                        self.bump();
-                        let value = self.optional_value()?;
-                        self.expect_semi(&format!("'{word}'"))?;
-                        match word.as_str() {
-                            "return" => StmtKind::Return(value),
-                            "exit" => StmtKind::Exit(value),
-                            _ => StmtKind::Drop(value),
-                        }
-                    }
-                    "route" if self.peek_n(1).is(Punct::LParen) => {
-                        let target = self.route_call()?;
-                        self.expect_semi("'route(…)'")?;
-                        StmtKind::Route(target)
-                    }
-                    "else" => return self.fail_at(tok, "'else' without a matching 'if'"),
-                    "case" | "default" => {
-                        return self.fail_at(tok, format!("'{word}' outside of a switch"))
-                    }
-                    _ if self.peek_n(1).is(Punct::LParen) => {
-                        let call = self.call()?;
-                        self.expect_semi(&format!("the call to '{}'", call.name))?;
-                        StmtKind::Call(call)
-                    }
-                    w if BARE_COMMANDS.contains(&w) => {
-                        self.bump();
-                        self.expect_semi(&format!("'{w}'"))?;
-                        StmtKind::Call(Call {
-                            name: w.to_string(),
-                            args: Vec::new(),
-                            parens: false,
-                            span,
-                        })
-                    }
-                    w if self.peek_n(1).is(Punct::Assign) => return self.fail_at(
+                }
+                "route" if self.peek_n(1).is(Punct::LParen) => {
+                    let target = self.route_call()?;
+                    self.expect_semi("'route(…)'")?;
+                    StmtKind::Route(target)
+                }
+                "else" => return self.fail_at(tok, "'else' without a matching 'if'"),
+                "case" | "default" => {
+                    return self.fail_at(tok, format!("'{word}' outside of a switch"))
+                }
+                _ if self.peek_n(1).is(Punct::LParen) => {
+                    let call = self.call()?;
+                    self.expect_semi(&format!("the call to '{}'", call.name))?;
+                    StmtKind::Call(call)
+                }
+                w if BARE_COMMANDS.contains(&w) => {
+                    self.bump();
+                    self.expect_semi(&format!("'{w}'"))?;
+                    StmtKind::Call(Call {
+                        name: w.to_string(),
+                        args: Vec::new(),
+                        parens: false,
+                        span,
+                    })
+                }
+                w if self.peek_n(1).is(Punct::Assign) => {
+                    return self.fail_at(
                         tok,
                         format!(
                             "cannot assign to '{w}': only pseudo-variables ($…) can be assigned"
                         ),
-                    ),
-                    w => {
-                        self.bump();
-                        return self.expected(&format!("'(' after the function name '{w}'"));
-                    }
-                },
-                _ => return self.expected("a statement"),
-            };
+                    )
+                }
+                w => {
+                    self.bump();
+                    return self.expected(&format!("'(' after the function name '{w}'"));
+                }
+            },
+            _ => return self.expected("a statement"),
+        };
         Ok(Stmt { kind, span })
     }
 

@@ -811,6 +811,15 @@ fn stock_kamailio_cfg() {
             ))
         );
     }
+    // Windows line endings and a byte-order mark change nothing.
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let crlf = format!("\u{feff}{}", text.replace('\n', "\r\n"));
+    let cfg = parse_str("crlf.cfg", &crlf, &Options::default().define("WITH_NAT"))
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(cfg.compat, Compat::Kamailio);
+    assert!(cfg
+        .route(RouteKind::Named, Some("NATMANAGE"))
+        .is_some_and(|r| !r.body.stmts.is_empty()));
     // WITH_AUTH alone fails as in Kamailio: DBURL is only defined with WITH_MYSQL.
     let d = load(path, &Options::default().define("WITH_AUTH")).unwrap_err();
     assert!(d.to_string().contains("found 'DBURL'"), "{d}");
@@ -872,6 +881,60 @@ fn multi_file_config_from_disk() {
     assert!(cfg
         .route(RouteKind::Named, Some("NAT"))
         .is_some_and(|r| r.body.stmts.len() == 1));
+}
+
+/// Shapes seen in operators' configs (written anew here).
+#[test]
+fn real_world_shapes() {
+    let cfg = parse(concat!(
+        "#!substdef \"!PUB_IP!198.51.100.7!g\"\n",
+        "#!substdef \"!EMPTY_V6!!g\"\n",
+        "#!substdef \"!TLS_PORT!5061!g\"\n",
+        "log_prefix = \"[$cfg(name):$cfg(line)] [$ci:$rm:$rs] \"\n",
+        "listen = tls:PUB_IP:TLS_PORT advertise \"sbc.example.org\":TLS_PORT\n",
+        "server_header= \"Server: edge\"\n",
+        "loadmodule \"tm\"\n",
+        "modparam(\"xmlrpc\", \"route\", \"XMLRPC\");\n",
+        "route {\n",
+        "  if (msg:len >= 4096) { sl_send_reply(\"513\", \"Message Too Large\"); exit; }\n",
+        "  $vn(t) = -2147483000; $shv(t) = 0;\n",
+        "  if(from_uri =~ \".*example.com\")\n  {\n    $xavp(tls=>server_name) = \"sbc\";\n  }\n",
+        "  import_file \"checks.cfg\"\n",
+        "  t_relay();\n",
+        "}\n",
+        "onreply_route[FROM_GW]\n{\n  if (has_body(\"application/sdp\")) { xinfo(\"sdp\"); }\n}\n",
+    ));
+    let Some(Value::Sockets(s)) = cfg.global("listen").map(|g| &g.value) else {
+        panic!()
+    };
+    assert_eq!(
+        (s[0].hosts[0].as_str(), s[0].port),
+        ("198.51.100.7", Some(5061))
+    );
+    assert_eq!(
+        s[0].advertise,
+        Some(Advertise {
+            host: "sbc.example.org".into(),
+            port: Some(5061)
+        })
+    );
+    assert!(cfg
+        .defines
+        .iter()
+        .any(|d| d.name == "EMPTY_V6" && d.value.is_none()));
+    assert!(cfg.route(RouteKind::TmReply, Some("FROM_GW")).is_some());
+}
+
+#[test]
+fn include_inside_a_route_block() {
+    let mut files = MemoryFiles::new();
+    files
+        .insert("/k/main.cfg", "request_route {\n  include_file \"checks.cfg\"\n  t_relay();\n}\n")
+        .insert("/k/checks.cfg", "if (!mf_process_maxfwd_header(\"10\")) {\n  sl_send_reply(\"483\", \"Too Many Hops\");\n  exit;\n}\n");
+    let cfg = load("/k/main.cfg", &opts(&files)).unwrap_or_else(|d| panic!("{d}"));
+    let r = cfg.route(RouteKind::Request, None).unwrap();
+    assert_eq!(kinds(&r.body.stmts), ["if", "t_relay()"]);
+    assert_eq!(cfg.sources.name(r.body.stmts[0].span.file), "/k/checks.cfg");
 }
 
 mod arbitrary_input {
