@@ -794,7 +794,7 @@ impl<'a> Pre<'a> {
                 self.diags.append(&mut lexer.diags);
                 Define {
                     tokens,
-                    text: Some(literal),
+                    text: (!literal.is_empty()).then_some(literal),
                     span: at,
                 }
             };
