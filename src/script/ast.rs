@@ -145,6 +145,8 @@ pub struct Socket {
     pub advertise: Option<Advertise>,
     /// `name "id"`.
     pub name: Option<String>,
+    /// `virtual`: the address may be absent from the host (a floating IP).
+    pub virtual_ip: bool,
     /// Where the socket was written.
     pub span: Span,
 }

@@ -7,7 +7,7 @@
 //!   `modparam("m", "p", value)`, route blocks; stray `;` are allowed;
 //! * `listen=`/`alias=` take a space-separated list of
 //!   `[proto:]host[:port]`, a host may be `(a, b)` (multihomed) and each
-//!   socket may have `advertise host[:port]` and `name "id"`;
+//!   socket may have `advertise host[:port]`, `name "id"` and `virtual`;
 //! * route names are an identifier, a number or a string; `event_route`
 //!   names are `module:event[-name…]`; a name may be defined only once per
 //!   kind; `onreply_route[0]` is the core reply route;
@@ -566,6 +566,12 @@ impl<'t> Parser<'t> {
                         last.name = Some(name);
                     }
                 }
+                Some("virtual") if !self.peek_n(1).is(Punct::Colon) => {
+                    self.bump();
+                    if let Some(last) = list.last_mut() {
+                        last.virtual_ip = true;
+                    }
+                }
                 Some(_)
                     if self.peek_n(1).is(Punct::Assign)
                         || self.peek_n(1).is(Punct::Dot) && !self.glued(1) =>
@@ -632,6 +638,7 @@ impl<'t> Parser<'t> {
             port,
             advertise: None,
             name: None,
+            virtual_ip: false,
             span,
         })
     }

@@ -314,7 +314,7 @@ fn top_level_items() {
         "advertised_address=1.2.3.4\n",
         "listen=udp:127.0.0.1:5060\n",
         "listen=tcp:[::1]:5061 advertise 203.0.113.7:5061 name \"pub\"\n",
-        "listen=127.0.0.2 eth0:5070 sctp:(10.0.0.1, 10.0.0.2):5060\n",
+        "listen=127.0.0.2 eth0:5070 sctp:(10.0.0.1, 10.0.0.2):5060 virtual\n",
         "alias=\"sip.example.com\" alias2.example.com:5060\n",
         "pstn.gw_ip = \"\" desc \"PSTN GW Address\"\n",
         "pstn.gw_port = 5060 descr \"port\"\n",
@@ -382,6 +382,7 @@ fn top_level_items() {
         (vec!["eth0".to_string()], Some(5070))
     );
     assert_eq!(s[2].hosts, ["10.0.0.1", "10.0.0.2"]);
+    assert!(s[2].virtual_ip && !s[1].virtual_ip);
     let Some(Value::Sockets(a)) = cfg.global("alias").map(|g| &g.value) else {
         panic!()
     };
