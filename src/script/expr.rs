@@ -23,6 +23,10 @@
 //! and networks (`10.0.0.0/8`, `fe80::/10`), `strlen(…)`, `strempty(…)`,
 //! function calls and `route(…)`.
 //!
+//! A message keyword and the comparison after it form one operand (Kamailio
+//! has no keyword operand on its own), so `!uri == myself` is
+//! `!(uri == myself)` and `src_ip == 10.0.0.0/8 && …` groups as expected.
+//!
 //! Bare words are accepted where Kamailio's grammar has them: `INET`,
 //! `INET6` and protocol names anywhere; host names after a comparison whose
 //! left side is a message keyword (`src_ip == gw.example.com`,
@@ -57,6 +61,9 @@ const WORD_ARG_COMMANDS: &[&str] = &[
     "set_advertised_port",
     "udp_mtu_try_proto",
 ];
+
+/// Level of `==` and the other equality operators.
+const COMPARISON_LEVEL: u8 = 7;
 
 /// Words that are always values.
 fn constant_word(w: &str) -> bool {
@@ -99,10 +106,10 @@ impl<'t> Parser<'t> {
                 Punct::Caret => (BitXor, 4),
                 Punct::Shl => (Shl, 5),
                 Punct::Shr => (Shr, 6),
-                Punct::EqEq => (Eq, 7),
-                Punct::NotEq => (Ne, 7),
-                Punct::Match => (Match, 7),
-                Punct::NotMatch => (NotMatch, 7),
+                Punct::EqEq => (Eq, COMPARISON_LEVEL),
+                Punct::NotEq => (Ne, COMPARISON_LEVEL),
+                Punct::Match => (Match, COMPARISON_LEVEL),
+                Punct::NotMatch => (NotMatch, COMPARISON_LEVEL),
                 Punct::Lt => (Lt, 8),
                 Punct::Le => (Le, 8),
                 Punct::Gt => (Gt, 8),
@@ -117,10 +124,10 @@ impl<'t> Parser<'t> {
             Tok::Ident(w) => match w.as_str() {
                 "or" => (Or, 0),
                 "and" => (And, 1),
-                "eq" => (StrEq, 7),
-                "ne" => (StrNe, 7),
-                "ieq" => (IntEq, 7),
-                "ine" => (IntNe, 7),
+                "eq" => (StrEq, COMPARISON_LEVEL),
+                "ne" => (StrNe, COMPARISON_LEVEL),
+                "ieq" => (IntEq, COMPARISON_LEVEL),
+                "ine" => (IntNe, COMPARISON_LEVEL),
                 "mod" => (Mod, 10),
                 _ => return None,
             },
@@ -254,6 +261,33 @@ impl<'t> Parser<'t> {
         Ok(Expr { kind, span })
     }
 
+    /// After a message keyword: `keyword op value` is one operand, as in
+    /// Kamailio's grammar, so `!uri == myself` negates the comparison.
+    fn keyword_element(&mut self, lhs: Expr) -> PResult<Expr> {
+        let Some((op, _)) = self.binop().filter(|(op, _)| op.is_comparison()) else {
+            return Ok(lhs);
+        };
+        let op_tok = self.bump();
+        if self.peek().tok == Tok::Eof || self.at(Punct::RParen) || self.at(Punct::Semi) {
+            return self.expected(&format!("an operand after '{}'", op_tok.text));
+        }
+        let saved = self.words_ok;
+        self.words_ok = true;
+        // The right side binds like the right operand of `==`.
+        let rhs = self.nested(|p| p.binary(COMPARISON_LEVEL + 1));
+        self.words_ok = saved;
+        let rhs = rhs?;
+        let span = lhs.span;
+        Ok(Expr {
+            kind: ExprKind::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+            span,
+        })
+    }
+
     /// An operand that starts with an identifier.
     fn ident_operand(&mut self, w: &str) -> PResult<Expr> {
         let tok = self.peek();
@@ -307,7 +341,11 @@ impl<'t> Parser<'t> {
                 )
             }
         };
-        Ok(Expr { kind, span })
+        let expr = Expr { kind, span };
+        if matches!(expr.kind, ExprKind::Keyword(_) | ExprKind::Myself) {
+            return self.keyword_element(expr);
+        }
+        Ok(expr)
     }
 
     fn pos_advance(&mut self, n: usize) {

@@ -153,6 +153,19 @@ fn expression_table() {
             "(And (Eq sndip 1.2.3.4) (Eq sndproto w:TCP))",
         ),
         ("myself==uri", "(Eq myself uri)"),
+        (
+            "!uri == myself && !f()",
+            "(And (Not (Eq uri myself)) (Not f()))",
+        ),
+        ("!src_ip==10.0.0.0/8", "(Not (Eq srcip 10.0.0.0/8))"),
+        (
+            "uri == \"sip:\" + $var(u)",
+            "(Eq uri (Add \"sip:\" $var(u)))",
+        ),
+        (
+            "dst_port < 1024 || af == INET",
+            "(Or (Lt dstport 1024) (Eq af w:INET))",
+        ),
         ("$sht(ipban=>$si)!=$null", "(Ne $sht(ipban=>$si) null)"),
         (
             "$(hdr(Via)[-1]{s.len}) > 0",
