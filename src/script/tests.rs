@@ -166,6 +166,15 @@ fn expression_table() {
             "dst_port < 1024 || af == INET",
             "(Or (Lt dstport 1024) (Eq af w:INET))",
         ),
+        (
+            "(method==OPTIONS) && (! uri=~\"sip:.*[@]+.*\")",
+            "(And (Eq method w:OPTIONS) (Not (Match uri \"sip:.*[@]+.*\")))",
+        ),
+        ("proto == wss", "(Eq proto w:wss)"),
+        (
+            "$sht(f2b=>$au::last_auth) > $var(exp)",
+            "(Gt $sht(f2b=>$au::last_auth) $var(exp))",
+        ),
         ("$sht(ipban=>$si)!=$null", "(Ne $sht(ipban=>$si) null)"),
         (
             "$(hdr(Via)[-1]{s.len}) > 0",
@@ -260,6 +269,7 @@ fn statement_table() {
         ("$xavp(a[0]=>b) = \"v\";", vec!["$xavp(a[0]=>b) Assign \"v\""]),
         ("{ a(); { b(); } }", vec!["block[a(),block[b()]]"]),
         ("if (a()) b();", vec!["if"]),
+        ("if is_method(\"REGISTER\") { exit; }", vec!["if"]),
         ("if (a()) { b(); } else if (c()) d(); else { e(); }", vec!["if-else"]),
         ("if(!t_is_set(\"branch_route\")) t_on_branch(\"MANAGE_BRANCH\");", vec!["if"]),
         ("while ($var(i) < 10) { $var(i) = $var(i) + 1; }", vec!["while"]),
@@ -949,6 +959,25 @@ fn include_inside_a_route_block() {
     let r = cfg.route(RouteKind::Request, None).unwrap();
     assert_eq!(kinds(&r.body.stmts), ["if", "t_relay()"]);
     assert_eq!(cfg.sources.name(r.body.stmts[0].span.file), "/k/checks.cfg");
+    // Sockets built from defines, as operators parameterise them.
+    let cfg = parse(concat!(
+        "#!define PROTO udp\n#!define IF 10.1.2.3\n#!define PORT 5080\n#!define PUB 192.0.2.9\n",
+        "listen=PROTO:IF:PORT advertise PUB:PORT\n",
+    ));
+    let Some(Value::Sockets(s)) = cfg.global("listen").map(|g| &g.value) else {
+        panic!()
+    };
+    assert_eq!(
+        (s[0].proto.as_deref(), s[0].hosts[0].as_str(), s[0].port),
+        (Some("udp"), "10.1.2.3", Some(5080))
+    );
+    assert_eq!(
+        s[0].advertise,
+        Some(Advertise {
+            host: "192.0.2.9".into(),
+            port: Some(5080)
+        })
+    );
 }
 
 mod arbitrary_input {
