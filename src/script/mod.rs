@@ -24,6 +24,7 @@ pub mod lexer;
 mod parser;
 pub mod preproc;
 pub mod pv;
+mod stmt;
 
 #[cfg(test)]
 mod tests;
