@@ -2,7 +2,10 @@
 //!
 //! * route names are an identifier, a number or a string; `event_route`
 //!   names are `module:event[-name…]`; a name may be defined only once per
-//!   kind; `onreply_route[0]` is the core reply route;
+//!   kind, while a second unnamed block of a kind (`request_route`,
+//!   `reply_route`…) is appended to the first, as Kamailio does;
+//!   `route[0]` is the request route and `onreply_route[0]` the core reply
+//!   route;
 //! * statements: `if`/`else`, `switch` with `case`/`case /re`/`default`,
 //!   `while`, `break`, `return`/`exit`/`drop` with an optional value,
 //!   `route(NAME)`, `$pv = value`, function calls ending with `;`; blocks,
@@ -39,7 +42,7 @@ impl<'t> Parser<'t> {
             self.bump();
         }
         let kind = match (keyword, name.as_deref()) {
-            ("route", None) | ("request_route", None) => RouteKind::Request,
+            ("route", None | Some("0")) | ("request_route", None) => RouteKind::Request,
             ("route", Some(_)) => RouteKind::Named,
             ("failure_route", _) => RouteKind::Failure,
             ("branch_route", _) => RouteKind::Branch,
@@ -51,13 +54,25 @@ impl<'t> Parser<'t> {
             (k, Some(_)) => return self.fail_at(kw, format!("{k} takes no name")),
             _ => return self.fail_at(kw, format!("unknown route block '{keyword}'")),
         };
-        if kind == RouteKind::Reply {
+        if matches!(kind, RouteKind::Reply | RouteKind::Request) {
             name = None;
         }
         if !self.at(Punct::LBrace) {
             return self.expected(&format!("'{{' to start the {keyword} block"));
         }
         let body = self.block()?;
+        // Kamailio appends a second unnamed block of a kind to the first one;
+        // only a named block may not be defined twice.
+        if name.is_none() {
+            if let Some(first) = cfg
+                .routes
+                .iter_mut()
+                .find(|r| r.kind == kind && r.name.is_none())
+            {
+                first.body.stmts.extend(body.stmts);
+                return Ok(());
+            }
+        }
         if let Some(first) = cfg.route(kind, name.as_deref()) {
             let shown = match &name {
                 Some(n) => format!("{keyword}[{n}]"),

@@ -487,12 +487,18 @@ fn route_blocks_by_kind_and_name() {
             "core:worker-one-init"
         ]
     );
-    // onreply_route[0] is the core reply route too: a duplicate of reply_route.
-    let e = error("request_route { exit; }\nreply_route { drop; }\nonreply_route[0] { exit; }\n");
-    assert!(
-        e.starts_with("t.cfg:3:1: duplicate route block onreply_route"),
-        "{e}"
+    // onreply_route[0] is the core reply route too, and a second unnamed
+    // block of a kind is appended to the first.
+    let cfg = parse("route[0] { a(); }\nreply_route { drop; }\nonreply_route[0] { exit; }\nrequest_route { b(); }\n");
+    assert_eq!(
+        kinds(&cfg.route(RouteKind::Reply, None).unwrap().body.stmts),
+        ["drop", "exit"]
     );
+    assert_eq!(
+        kinds(&cfg.route(RouteKind::Request, None).unwrap().body.stmts),
+        ["a()", "b()"]
+    );
+    assert_eq!(cfg.routes.len(), 2);
 }
 
 #[test]
