@@ -502,6 +502,13 @@ pub enum CondKeyword {
 }
 
 impl CondKeyword {
+    /// Whether a bare word may follow a comparison with this keyword: a
+    /// method name after `method`, a host name after an address keyword.
+    pub fn takes_word_operand(self) -> bool {
+        use CondKeyword::*;
+        matches!(self, Method | SrcIp | DstIp | SndIp | ToIp)
+    }
+
     /// The keyword for an identifier (`msg:len` is handled by the parser).
     pub fn from_ident(s: &str) -> Option<Self> {
         use CondKeyword::*;

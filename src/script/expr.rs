@@ -28,9 +28,8 @@
 //! `!(uri == myself)` and `src_ip == 10.0.0.0/8 && …` groups as expected.
 //!
 //! Bare words are accepted where Kamailio's grammar has them: `INET`,
-//! `INET6` and protocol names anywhere; host names after a comparison whose
-//! left side is a message keyword (`src_ip == gw.example.com`,
-//! `method == INVITE`); hosts, sockets and flag names as arguments of the
+//! `INET6` and protocol names anywhere; a name after `method ==` or a host
+//! name after an address keyword (`src_ip == gw.example.com`); hosts, sockets and flag names as arguments of the
 //! core commands that take them (`forward(host, 5060)`,
 //! `force_send_socket(udp:1.2.3.4:5060)`, `setflag(MYFLAG)`). Anywhere else
 //! an unknown identifier is an error, which catches misspelt `#!define`s.
@@ -145,13 +144,7 @@ impl<'t> Parser<'t> {
             if self.peek().tok == Tok::Eof || self.at(Punct::RParen) || self.at(Punct::Semi) {
                 return self.expected(&format!("an operand after '{}'", op_tok.text));
             }
-            // Comparing a message keyword: the right side may be a host name.
-            let keyword_lhs = matches!(lhs.kind, ExprKind::Keyword(_) | ExprKind::Myself);
-            let saved = self.words_ok;
-            self.words_ok = saved || (op.is_comparison() && keyword_lhs);
-            let rhs = self.binary(level + 1);
-            self.words_ok = saved;
-            let rhs = rhs?;
+            let rhs = self.binary(level + 1)?;
             let span = lhs.span;
             lhs = Expr {
                 kind: ExprKind::Binary {
@@ -272,7 +265,10 @@ impl<'t> Parser<'t> {
             return self.expected(&format!("an operand after '{}'", op_tok.text));
         }
         let saved = self.words_ok;
-        self.words_ok = true;
+        self.words_ok = match lhs.kind {
+            ExprKind::Keyword(k) => k.takes_word_operand(),
+            _ => saved,
+        };
         // The right side binds like the right operand of `==`.
         let rhs = self.nested(|p| p.binary(COMPARISON_LEVEL + 1));
         self.words_ok = saved;

@@ -590,6 +590,11 @@ fn error_table() {
             "unknown identifier 'CODE'",
         ),
         (
+            "request_route {\n  if (uri == MY_DOMAIN) exit;\n}\n",
+            "t.cfg:2:14:",
+            "unknown identifier 'MY_DOMAIN'",
+        ),
+        (
             "modparam(\"acc\", \"db_url\", DBURL)\n",
             "t.cfg:1:27:",
             "needs a string or a number, found 'DBURL'",
