@@ -306,24 +306,48 @@ impl<'t> Parser<'t> {
         self.stmt()
     }
 
+    /// `if … [else if …]* [else …]`; an `else if` chain is read in a loop so
+    /// that long chains do not count as nesting.
     fn if_stmt(&mut self) -> PResult<StmtKind> {
-        self.bump();
-        if self.at(Punct::LBrace) {
-            return self.expected("a condition after 'if'");
-        }
-        let cond = self.expr()?;
-        let then = Box::new(self.body_stmt("the 'if' condition")?);
-        let otherwise = if self.at_ident("else") {
+        let mut arms: Vec<(Span, Expr, Stmt)> = Vec::new();
+        let mut otherwise = None;
+        loop {
+            let span = self.bump().span;
+            if self.at(Punct::LBrace) {
+                return self.expected("a condition after 'if'");
+            }
+            let cond = self.expr()?;
+            let then = self.body_stmt("the 'if' condition")?;
+            arms.push((span, cond, then));
+            if !self.at_ident("else") {
+                break;
+            }
             self.bump();
-            Some(Box::new(self.body_stmt("'else'")?))
-        } else {
-            None
-        };
-        Ok(StmtKind::If {
-            cond,
-            then,
-            otherwise,
-        })
+            if !self.at_ident("if") {
+                otherwise = Some(Box::new(self.body_stmt("'else'")?));
+                break;
+            }
+        }
+        // Fold from the last arm: each `else if` is the `otherwise` of the one before.
+        let mut folded: Option<(Span, StmtKind)> = None;
+        while let Some((span, cond, then)) = arms.pop() {
+            let otherwise = match folded.take() {
+                None => otherwise.take(),
+                Some((inner_span, inner)) => Some(Box::new(Stmt {
+                    kind: inner,
+                    span: inner_span,
+                })),
+            };
+            folded = Some((
+                span,
+                StmtKind::If {
+                    cond,
+                    then: Box::new(then),
+                    otherwise,
+                },
+            ));
+        }
+        folded.map(|(_, kind)| kind).ok_or(Fail)
     }
 
     fn switch_stmt(&mut self) -> PResult<StmtKind> {

@@ -1094,6 +1094,28 @@ mod arbitrary_input {
     }
 
     #[test]
+    fn long_else_if_chains_are_not_nesting() {
+        let mut text = String::from("request_route {\n if ($var(x) == 0) { a(); }");
+        for i in 1..1000 {
+            text.push_str(&format!(" else if ($var(x) == {i}) {{ a(); }}"));
+        }
+        text.push_str(" else { b(); }\n}\n");
+        let cfg = parse(&text);
+        let mut stmt = &cfg.route(RouteKind::Request, None).unwrap().body.stmts[0];
+        let mut arms = 0;
+        while let StmtKind::If {
+            otherwise: Some(next),
+            ..
+        } = &stmt.kind
+        {
+            arms += 1;
+            stmt = next;
+        }
+        assert_eq!(arms, 1000);
+        assert_eq!(kinds(std::slice::from_ref(stmt)), ["block[b()]"]);
+    }
+
+    #[test]
     fn deep_nesting_is_bounded() {
         // Deep parentheses and blocks must not overflow the stack.
         let text = format!(
