@@ -13,6 +13,16 @@
 //!
 //! Reading files and the environment goes through [`SourceReader`] and
 //! [`Environment`], so tests run on in-memory files.
+//!
+//! Not supported (each is a clear error or documented difference):
+//! * `#!ifexp`, `#!defexp`, `#!defexps` (expression directives): an error;
+//! * the `#!SER` compatibility mode's `$name`/`%attr` AVP syntax: the mode
+//!   is recorded in [`ast::Config::compat`], pseudo-variables are read as in
+//!   Kamailio mode;
+//! * `{ actions }` and `(assignment)` used as expression operands;
+//! * an `#!ifdef` opened in one file and closed in another (each file must
+//!   balance its own);
+//! * `"\xHH"` escapes above `7f` become the character U+00HH, not one byte.
 
 #![warn(missing_docs)]
 
