@@ -5,13 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const SANS_IO: &[&str] = &[
-    "src/sip",
-    "src/script",
-    "src/tm",
-    "src/modules",
-    "src/intercept",
-];
+const SANS_IO: &[&str] = &["src/sip", "src/script", "src/tm", "src/modules", "src/intercept"];
 
 /// Text that means IO, the clock or threads.
 const FORBIDDEN: &[&str] = &[
@@ -31,9 +25,7 @@ const FORBIDDEN: &[&str] = &[
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
+    let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -73,11 +65,7 @@ fn sans_io_layers_do_no_io() {
             }
         }
     }
-    assert!(
-        violations.is_empty(),
-        "sans-IO layers touch IO:\n{}",
-        violations.join("\n")
-    );
+    assert!(violations.is_empty(), "sans-IO layers touch IO:\n{}", violations.join("\n"));
 }
 
 #[test]
@@ -98,22 +86,14 @@ fn unsafe_only_in_runtime_with_safety_comment() {
                 continue;
             }
             if !file.starts_with(&runtime) {
-                violations.push(format!(
-                    "{}:{}: unsafe outside src/runtime",
-                    file.display(),
-                    line_no
-                ));
+                violations.push(format!("{}:{}: unsafe outside src/runtime", file.display(), line_no));
                 continue;
             }
             // A `// SAFETY:` comment within the three lines above (or on the line).
             let from = line_no.saturating_sub(4);
             let commented = lines[from..line_no].iter().any(|l| l.contains("SAFETY:"));
             if !commented {
-                violations.push(format!(
-                    "{}:{}: unsafe without a SAFETY comment",
-                    file.display(),
-                    line_no
-                ));
+                violations.push(format!("{}:{}: unsafe without a SAFETY comment", file.display(), line_no));
             }
         }
     }

@@ -127,10 +127,7 @@ impl ParseError {
 
     /// The same error with its offset moved by `base` (a view parsed a sub-slice).
     pub fn shifted(self, base: usize) -> ParseError {
-        ParseError {
-            kind: self.kind,
-            offset: self.offset + base,
-        }
+        ParseError { kind: self.kind, offset: self.offset + base }
     }
 }
 
