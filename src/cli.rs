@@ -72,14 +72,6 @@ pub enum IoChoice {
     Poll,
 }
 
-/// Splits `-A NAME=VAL` into its parts.
-pub fn split_define(d: &str) -> (String, Option<String>) {
-    match d.split_once('=') {
-        Some((n, v)) => (n.trim().to_string(), Some(v.to_string())),
-        None => (d.trim().to_string(), None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use ringsip::runtime::{self, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 use ringsip::script::compile::{compile, Compiled};
 use ringsip::script::ctx::{Env, SocketInfo};
 use ringsip::script::settings::ListenDef;
-use ringsip::script::{self as script_lang, LoadOptions};
+use ringsip::script::{self as script_lang, Options};
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
@@ -36,11 +36,8 @@ fn main() -> ExitCode {
 /// Reads, preprocesses, parses and compiles the configuration; the error is
 /// every diagnostic, one `file:line:col: message` per line.
 fn load(cfg: &ConfigArgs) -> Result<Compiled, String> {
-    let mut opts = LoadOptions::default();
-    for d in &cfg.defines {
-        let (name, value) = cli::split_define(d);
-        opts.defines.push((name, value));
-    }
+    let mut opts = Options::default();
+    opts.defines.extend(cfg.defines.iter().cloned());
     let parsed = match &cfg.config {
         Some(path) => script_lang::load(path, &opts),
         None => script_lang::parse_str("<embedded default config>", DEFAULT_CFG, &opts),

@@ -1,9 +1,158 @@
 //! Kamailio's configuration language: preprocessor, lexer, parser, compiler to
 //! an IR with every name resolved, and the VM that runs it.
+//!
+//! The front end: [`load`] and [`parse_str`] turn a
+//! `kamailio.cfg` (with its includes) into a [`Config`] syntax tree, or into
+//! [`Diagnostics`] that each read `file:line:col: message`.
+//!
+//! ```text
+//!  text ─▶ lexer ─▶ preprocessor ─▶ parser ─▶ Config (ast)
+//!           ▲          │  #!define / #!ifdef / #!subst / include_file
+//!           └──────────┘  (pulls tokens, tells the lexer when to skip)
+//! ```
+//!
+//! Reading files and the environment goes through [`SourceReader`] and
+//! [`Environment`], so tests run on in-memory files.
+//!
+//! Not supported (each is a clear error or documented difference):
+//! * `#!ifexp`, `#!defexp`, `#!defexps` (expression directives): an error;
+//! * the `#!SER` compatibility mode's `$name`/`%attr` AVP syntax: the mode
+//!   is recorded in [`ast::Config::compat`], pseudo-variables are read as in
+//!   Kamailio mode;
+//! * `{ actions }` and `(assignment)` used as expression operands;
+//! * an `#!ifdef` opened in one file and closed in another (each file must
+//!   balance its own);
+//! * `"\xHH"` escapes above `7f` become the character U+00HH, not one byte.
 
+pub mod ast;
+pub mod compile;
 pub mod ctx;
+pub mod diag;
+mod expr;
+pub mod format;
 pub mod ir;
+pub mod lexer;
+mod parser;
+pub mod preproc;
+pub mod pv;
 pub mod pvkind;
 pub mod registry;
+pub mod settings;
+mod stmt;
 pub mod value;
 pub mod vm;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use ast::Config;
+pub use diag::{Diagnostic, Diagnostics, FileId, SourceMap, Span};
+pub use format::{parse_format, parse_format_at, Format, FormatPart};
+pub use preproc::{Environment, FsReader, MemoryFiles, ProcessEnv, SourceReader};
+pub use pv::{parse_pv, Pv};
+
+/// How to read a configuration.
+pub struct Options<'a> {
+    /// External defines, as given to `-A`: `NAME` or `NAME=value`.
+    pub defines: Vec<String>,
+    /// Where files are read from.
+    pub files: &'a dyn SourceReader,
+    /// Where `#!defenv` looks variables up.
+    pub env: &'a dyn Environment,
+}
+
+impl Default for Options<'static> {
+    /// The file system, the process environment, no defines.
+    fn default() -> Self {
+        Options {
+            defines: Vec::new(),
+            files: &FsReader,
+            env: &ProcessEnv,
+        }
+    }
+}
+
+impl<'a> Options<'a> {
+    /// Options reading from `files`, with no environment variables set.
+    pub fn with_files(files: &'a dyn SourceReader) -> Self {
+        Options {
+            defines: Vec::new(),
+            files,
+            env: &NO_ENV,
+        }
+    }
+
+    /// Adds an external define (`NAME` or `NAME=value`).
+    pub fn define(mut self, define: impl Into<String>) -> Self {
+        self.defines.push(define.into());
+        self
+    }
+
+    /// Uses `env` for `#!defenv`.
+    pub fn env(mut self, env: &'a dyn Environment) -> Self {
+        self.env = env;
+        self
+    }
+}
+
+/// An environment with nothing set.
+struct NoEnv;
+
+impl Environment for NoEnv {
+    fn var(&self, _name: &str) -> Option<String> {
+        None
+    }
+}
+
+static NO_ENV: NoEnv = NoEnv;
+
+/// Reads and parses the configuration at `path` (and what it includes).
+pub fn load(path: impl AsRef<Path>, options: &Options<'_>) -> Result<Config, Diagnostics> {
+    let path = path.as_ref();
+    let name = path.to_string_lossy().into_owned();
+    match options.files.read(path) {
+        Ok(text) => parse_str(&name, &text, options),
+        Err(e) => {
+            let mut sources = SourceMap::default();
+            let file = sources.add(name.clone());
+            let diag = Diagnostic::new(
+                Span::new(file, 1, 1),
+                format!("cannot read config file '{name}': {e}"),
+            );
+            Err(Diagnostics {
+                sources,
+                list: vec![diag],
+            })
+        }
+    }
+}
+
+/// Parses configuration text; `name` is shown in diagnostics and relative
+/// includes are looked up next to it.
+pub fn parse_str(name: &str, text: &str, options: &Options<'_>) -> Result<Config, Diagnostics> {
+    let mut pre = preproc::preprocess(name, text, &options.defines, options.files, options.env);
+    if !pre.diags.is_empty() {
+        pre.diags.sort_by_key(|d| d.span);
+        return Err(Diagnostics {
+            sources: pre.sources,
+            list: pre.diags,
+        });
+    }
+    let mut cfg = Config {
+        compat: pre.compat,
+        defines: pre.defines,
+        ..Config::default()
+    };
+    let diags = parser::parse(&pre.tokens, &mut cfg);
+    if !diags.is_empty() {
+        return Err(Diagnostics {
+            sources: pre.sources,
+            list: diags,
+        });
+    }
+    cfg.sources = pre.sources;
+    Ok(cfg)
+}
+
