@@ -100,10 +100,5 @@ mod tests {
         assert_eq!(run.cfg.defines, ["WITH_AUTH", "X=1"]);
         assert_eq!(run.listen, ["udp:127.0.0.1:5070"]);
         assert_eq!(run.io, IoChoice::Poll);
-        assert_eq!(
-            split_define("X=1"),
-            ("X".to_string(), Some("1".to_string()))
-        );
-        assert_eq!(split_define("Y"), ("Y".to_string(), None));
     }
 }
