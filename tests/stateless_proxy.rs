@@ -44,13 +44,28 @@ request_route {{
 
 fn sipp_calls_through(io: Io) {
     let uas_addr = free_udp_addr();
-    let mut uas = Sipp::uas(uas_addr).calls(2_000).timeout(Duration::from_secs(60)).spawn();
+    let mut uas = Sipp::uas(uas_addr)
+        .calls(2_000)
+        .timeout(Duration::from_secs(60))
+        .spawn();
     uas.wait_bound(Duration::from_secs(5));
-    let proxy = Proxy::builder(&forwarding_config(uas_addr)).io(io).workers(2).start();
-    let uac = Sipp::uac(free_udp_addr(), proxy.addr()).calls(2_000).rate(200).timeout(Duration::from_secs(60)).run();
+    let proxy = Proxy::builder(&forwarding_config(uas_addr))
+        .io(io)
+        .workers(2)
+        .start();
+    let uac = Sipp::uac(free_udp_addr(), proxy.addr())
+        .calls(2_000)
+        .rate(200)
+        .timeout(Duration::from_secs(60))
+        .run();
     uac.assert_all_ok(2_000);
     let uas = uas.wait();
-    assert_eq!(uas.failed, 0, "UAS saw failures:\n{uas}\nproxy stderr:\n{}", proxy.stderr());
+    assert_eq!(
+        uas.failed,
+        0,
+        "UAS saw failures:\n{uas}\nproxy stderr:\n{}",
+        proxy.stderr()
+    );
     assert!(proxy.stop().success(), "proxy did not stop cleanly");
 }
 
@@ -127,28 +142,49 @@ fn forward_adds_via_with_stable_branch_and_fills_rport_and_received() {
     let proxy = Proxy::start(&forwarding_config(callee.addr()), &[]);
     let caller = RawUa::bind();
 
-    caller.send(proxy.addr(), invite(&caller, proxy.addr(), "z9hG4bKabc1", ""));
+    caller.send(
+        proxy.addr(),
+        invite(&caller, proxy.addr(), "z9hG4bKabc1", ""),
+    );
     let fwd = callee.expect_msg(WAIT);
     assert_eq!(fwd.method(), Some("INVITE"));
     let vias = fwd.headers("Via");
     assert_eq!(vias.len(), 2, "{}", fwd.text());
     let ours = vias[0];
-    assert!(ours.starts_with(&format!("SIP/2.0/UDP {}", proxy.addr())), "our Via on top: {ours}");
-    let branch = fwd.header_param("Via", "branch").expect("branch").to_string();
-    assert!(branch.starts_with("z9hG4bK"), "RFC 3261 magic cookie: {branch}");
+    assert!(
+        ours.starts_with(&format!("SIP/2.0/UDP {}", proxy.addr())),
+        "our Via on top: {ours}"
+    );
+    let branch = fwd
+        .header_param("Via", "branch")
+        .expect("branch")
+        .to_string();
+    assert!(
+        branch.starts_with("z9hG4bK"),
+        "RFC 3261 magic cookie: {branch}"
+    );
     // RFC 3581: rport filled with the source port, received with the source address.
     let theirs = vias[1];
     let caller_port = caller.addr().port();
-    assert!(theirs.contains(&format!("received={}", caller.addr().ip())), "{theirs}");
+    assert!(
+        theirs.contains(&format!("received={}", caller.addr().ip())),
+        "{theirs}"
+    );
     assert!(theirs.contains(&format!("rport={caller_port}")), "{theirs}");
     assert_eq!(fwd.header("Max-Forwards"), Some("69"));
 
     // A retransmission gets the same branch (RFC 3261 §16.11).
-    caller.send(proxy.addr(), invite(&caller, proxy.addr(), "z9hG4bKabc1", ""));
+    caller.send(
+        proxy.addr(),
+        invite(&caller, proxy.addr(), "z9hG4bKabc1", ""),
+    );
     let again = callee.expect_msg(WAIT);
     assert_eq!(again.header_param("Via", "branch"), Some(branch.as_str()));
     // Another transaction gets another branch.
-    caller.send(proxy.addr(), invite(&caller, proxy.addr(), "z9hG4bKother", ""));
+    caller.send(
+        proxy.addr(),
+        invite(&caller, proxy.addr(), "z9hG4bKother", ""),
+    );
     let other = callee.expect_msg(WAIT);
     assert_ne!(other.header_param("Via", "branch"), Some(branch.as_str()));
 
@@ -156,8 +192,16 @@ fn forward_adds_via_with_stable_branch_and_fills_rport_and_received() {
     let reply = fwd
         .text()
         .lines()
-        .filter(|l| l.starts_with("Via:") || l.starts_with("From:") || l.starts_with("To:") || l.starts_with("Call-ID:") || l.starts_with("CSeq:"))
-        .fold(String::from("SIP/2.0 180 Ringing\r\n"), |acc, l| acc + l + "\r\n")
+        .filter(|l| {
+            l.starts_with("Via:")
+                || l.starts_with("From:")
+                || l.starts_with("To:")
+                || l.starts_with("Call-ID:")
+                || l.starts_with("CSeq:")
+        })
+        .fold(String::from("SIP/2.0 180 Ringing\r\n"), |acc, l| {
+            acc + l + "\r\n"
+        })
         + "Content-Length: 0\r\n\r\n";
     callee.send(proxy.addr(), reply);
     let back = caller.expect_msg(WAIT);
@@ -172,11 +216,15 @@ fn max_forwards_zero_gets_483() {
     let callee = RawUa::bind();
     let proxy = Proxy::start(&forwarding_config(callee.addr()), &[]);
     let caller = RawUa::bind();
-    let req = invite(&caller, proxy.addr(), "z9hG4bKmf0", "").replace("Max-Forwards: 70", "Max-Forwards: 0");
+    let req = invite(&caller, proxy.addr(), "z9hG4bKmf0", "")
+        .replace("Max-Forwards: 70", "Max-Forwards: 0");
     caller.send(proxy.addr(), req);
     let reply = caller.expect_msg(WAIT);
     assert_eq!(reply.status(), Some(483), "{}", reply.text());
-    assert!(callee.recv(Duration::from_millis(300)).is_none(), "nothing forwarded");
+    assert!(
+        callee.recv(Duration::from_millis(300)).is_none(),
+        "nothing forwarded"
+    );
 }
 
 #[test]

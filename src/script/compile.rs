@@ -10,10 +10,15 @@ use bytes::Bytes;
 use super::ast::{self, Config, ExprKind, RouteKind, RouteTarget, StmtKind};
 use super::diag::{Diagnostic, Diagnostics, Span};
 use super::format::{self, parse_format_at};
-use super::ir::{AssignOp, BinOp, Block, Call, Expr, Format, FormatPart, IpNet, Program, Route, RouteId, Stmt, UnOp};
+use super::ir::{
+    AssignOp, BinOp, Block, Call, Expr, Format, FormatPart, IpNet, Program, Route, RouteId, Stmt,
+    UnOp,
+};
 use super::pv::{Pv, PvIndex, PvName};
 use super::pvkind::{self, PvKind, PvRef};
-use super::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, ParamKind, ParamValue, RouteType};
+use super::registry::{
+    Arg, Args, FunctionDef, ModParams, ModuleDef, ParamKind, ParamValue, RouteType,
+};
 use super::settings::Settings;
 use super::value::Value;
 use crate::modules;
@@ -30,11 +35,56 @@ pub struct Compiled {
 /// Kamailio modules that ringsip does not provide yet: loading one is reported
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
-    "tm", "tmx", "rr", "registrar", "usrloc", "auth", "auth_db", "permissions", "textopsx", "siputils",
-    "sanity", "corex", "dispatcher", "nathelper", "pike", "htable", "kex", "pv", "ctl", "jsonrpcs", "cfg_rpc",
-    "counters", "db_sqlite", "db_postgres", "db_mysql", "db_text", "uri_db", "alias_db", "acc", "rtpproxy",
-    "rtpengine", "tls", "xhttp", "outbound", "path", "debugger", "presence", "presence_xml", "pua", "dialog",
-    "uac", "mi_fifo", "mi_rpc", "domain", "avpops", "cfgutils", "sdpops", "topoh", "siptrace", "statistics",
+    "tm",
+    "tmx",
+    "rr",
+    "registrar",
+    "usrloc",
+    "auth",
+    "auth_db",
+    "permissions",
+    "textopsx",
+    "siputils",
+    "sanity",
+    "corex",
+    "dispatcher",
+    "nathelper",
+    "pike",
+    "htable",
+    "kex",
+    "pv",
+    "ctl",
+    "jsonrpcs",
+    "cfg_rpc",
+    "counters",
+    "db_sqlite",
+    "db_postgres",
+    "db_mysql",
+    "db_text",
+    "uri_db",
+    "alias_db",
+    "acc",
+    "rtpproxy",
+    "rtpengine",
+    "tls",
+    "xhttp",
+    "outbound",
+    "path",
+    "debugger",
+    "presence",
+    "presence_xml",
+    "pua",
+    "dialog",
+    "uac",
+    "mi_fifo",
+    "mi_rpc",
+    "domain",
+    "avpops",
+    "cfgutils",
+    "sdpops",
+    "topoh",
+    "siptrace",
+    "statistics",
 ];
 
 /// Compiles a parsed configuration.
@@ -46,9 +96,17 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.declare_routes();
     c.compile_routes();
     if !c.diags.is_empty() {
-        return Err(Diagnostics { sources: cfg.sources.clone(), list: c.diags });
+        return Err(Diagnostics {
+            sources: cfg.sources.clone(),
+            list: c.diags,
+        });
     }
-    let Compiler { program, modparams, vars, .. } = c;
+    let Compiler {
+        program,
+        modparams,
+        vars,
+        ..
+    } = c;
     let mut program = program;
     program.var_slots = vars.len();
     let mut names = vec![String::new(); vars.len()];
@@ -56,7 +114,11 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
         names[slot as usize] = name;
     }
     program.var_names = names;
-    Ok(Compiled { program, settings, modparams })
+    Ok(Compiled {
+        program,
+        settings,
+        modparams,
+    })
 }
 
 struct Compiler<'c> {
@@ -74,7 +136,11 @@ struct Compiler<'c> {
 
 impl<'c> Compiler<'c> {
     fn new(cfg: &'c Config) -> Compiler<'c> {
-        let loaded = modules::MODULES.iter().copied().filter(|m| m.always).collect();
+        let loaded = modules::MODULES
+            .iter()
+            .copied()
+            .filter(|m| m.always)
+            .collect();
         Compiler {
             cfg,
             diags: Vec::new(),
@@ -100,9 +166,10 @@ impl<'c> Compiler<'c> {
                         self.loaded.push(m);
                     }
                 }
-                None if PLANNED_MODULES.contains(&name) => {
-                    self.error(lm.span, format!("module \"{name}\" is not implemented in ringsip yet"))
-                }
+                None if PLANNED_MODULES.contains(&name) => self.error(
+                    lm.span,
+                    format!("module \"{name}\" is not implemented in ringsip yet"),
+                ),
                 None => self.error(lm.span, format!("unknown module \"{name}\"")),
             }
         }
@@ -117,28 +184,47 @@ impl<'c> Compiler<'c> {
             for name in mp.module_names() {
                 let Some(module) = self.loaded_module(name) else {
                     if !self.cfg.modules.iter().any(|m| m.name() == name) {
-                        self.error(mp.span, format!("modparam for module \"{name}\", which is not loaded"));
+                        self.error(
+                            mp.span,
+                            format!("modparam for module \"{name}\", which is not loaded"),
+                        );
                     }
                     continue;
                 };
                 let Some(def) = module.param(&mp.param) else {
-                    self.error(mp.span, format!("module \"{name}\" has no parameter \"{}\"", mp.param));
+                    self.error(
+                        mp.span,
+                        format!("module \"{name}\" has no parameter \"{}\"", mp.param),
+                    );
                     continue;
                 };
                 let value = match (&mp.value, def.kind) {
                     (ast::Value::Int(i), ParamKind::Int | ParamKind::Any) => ParamValue::Int(*i),
-                    (ast::Value::Bool(b), ParamKind::Int | ParamKind::Any) => ParamValue::Int(i64::from(*b)),
-                    (ast::Value::Str(s), ParamKind::Str | ParamKind::Any) => ParamValue::Str(s.clone()),
+                    (ast::Value::Bool(b), ParamKind::Int | ParamKind::Any) => {
+                        ParamValue::Int(i64::from(*b))
+                    }
+                    (ast::Value::Str(s), ParamKind::Str | ParamKind::Any) => {
+                        ParamValue::Str(s.clone())
+                    }
                     (ast::Value::Str(s), ParamKind::Int) => match s.trim().parse() {
                         Ok(i) => ParamValue::Int(i),
                         Err(_) => {
-                            self.error(mp.span, format!("parameter \"{}\" of \"{name}\" needs a number", mp.param));
+                            self.error(
+                                mp.span,
+                                format!("parameter \"{}\" of \"{name}\" needs a number", mp.param),
+                            );
                             continue;
                         }
                     },
                     (ast::Value::Int(i), ParamKind::Str) => ParamValue::Str(i.to_string()),
                     _ => {
-                        self.error(mp.span, format!("parameter \"{}\" of \"{name}\" has a value of the wrong kind", mp.param));
+                        self.error(
+                            mp.span,
+                            format!(
+                                "parameter \"{}\" of \"{name}\" has a value of the wrong kind",
+                                mp.param
+                            ),
+                        );
                         continue;
                     }
                 };
@@ -153,11 +239,19 @@ impl<'c> Compiler<'c> {
             let id = i as RouteId;
             let name = block.name.clone().unwrap_or_default();
             let kind = block.kind;
-            let unnamed_request = matches!(kind, RouteKind::Request) || (kind == RouteKind::Named && block.name.is_none());
+            let unnamed_request = matches!(kind, RouteKind::Request)
+                || (kind == RouteKind::Named && block.name.is_none());
             if let Some(prev) = self.route_ids.get(&(kind, name.clone())) {
-                let what = if name.is_empty() { kind.keyword().to_string() } else { format!("{}[{name}]", kind.keyword()) };
+                let what = if name.is_empty() {
+                    kind.keyword().to_string()
+                } else {
+                    format!("{}[{name}]", kind.keyword())
+                };
                 let prev_span = self.cfg.routes[*prev as usize].span;
-                self.diags.push(Diagnostic::new(block.span, format!("{what} is defined twice")).with_note(prev_span, "first defined here"));
+                self.diags.push(
+                    Diagnostic::new(block.span, format!("{what} is defined twice"))
+                        .with_note(prev_span, "first defined here"),
+                );
                 continue;
             }
             self.route_ids.insert((kind, name.clone()), id);
@@ -188,7 +282,11 @@ impl<'c> Compiler<'c> {
                 RouteKind::OnSend => RouteType::OnSend,
                 RouteKind::Event => RouteType::Event,
             };
-            routes.push(Route { name: block.name.clone().unwrap_or_default(), kind, body });
+            routes.push(Route {
+                name: block.name.clone().unwrap_or_default(),
+                kind,
+                body,
+            });
         }
         self.program.routes = routes;
     }
@@ -215,14 +313,22 @@ impl<'c> Compiler<'c> {
                     self.stmt(inner, out);
                 }
             }
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let cond = self.expr(cond);
                 let then = self.boxed(then);
                 let otherwise = match otherwise {
                     Some(o) => self.boxed(o),
                     None => Box::new([]),
                 };
-                out.push(Stmt::If { cond, then, otherwise });
+                out.push(Stmt::If {
+                    cond,
+                    then,
+                    otherwise,
+                });
             }
             StmtKind::Switch { subject, cases } => {
                 let subject = self.expr(subject);
@@ -232,10 +338,16 @@ impl<'c> Compiler<'c> {
                 for case in cases {
                     match &case.label {
                         None => default = Some(body.len()),
-                        Some(label) if label.regex => self.error(case.span, "regular-expression case labels are not supported yet"),
+                        Some(label) if label.regex => self.error(
+                            case.span,
+                            "regular-expression case labels are not supported yet",
+                        ),
                         Some(label) => match self.constant(&label.value) {
                             Some(v) => labels.push((v, body.len())),
-                            None => self.error(label.value.span, "a case label must be a constant string or number"),
+                            None => self.error(
+                                label.value.span,
+                                "a case label must be a constant string or number",
+                            ),
                         },
                     }
                     for st in &case.body {
@@ -272,7 +384,9 @@ impl<'c> Compiler<'c> {
                 }
             }
             StmtKind::Assign { target, op, value } => {
-                let Some(target_ref) = self.pv(target) else { return };
+                let Some(target_ref) = self.pv(target) else {
+                    return;
+                };
                 if !target_ref.is_writable() {
                     self.error(target.span, format!("{} is read-only", target.raw));
                     return;
@@ -283,7 +397,11 @@ impl<'c> Compiler<'c> {
                     ast::AssignOp::ColonAssign => AssignOp::SetAll,
                     ast::AssignOp::AddAssign => AssignOp::Add,
                 };
-                out.push(Stmt::Assign { target: target_ref, op, value });
+                out.push(Stmt::Assign {
+                    target: target_ref,
+                    op,
+                    value,
+                });
             }
         }
     }
@@ -291,9 +409,15 @@ impl<'c> Compiler<'c> {
     fn route_target(&mut self, target: &RouteTarget, span: Span) -> Option<RouteId> {
         match target {
             RouteTarget::Name(name) => {
-                let id = self.route_ids.get(&(RouteKind::Named, name.clone())).copied();
+                let id = self
+                    .route_ids
+                    .get(&(RouteKind::Named, name.clone()))
+                    .copied();
                 if id.is_none() {
-                    self.error(span, format!("route({name}) calls a route that is not defined"));
+                    self.error(
+                        span,
+                        format!("route({name}) calls a route that is not defined"),
+                    );
                 }
                 id
             }
@@ -314,12 +438,22 @@ impl<'c> Compiler<'c> {
             } else {
                 format!("{} to {}", def.min_args, def.max_args)
             };
-            self.error(call.span, format!("{}() takes {want} argument(s), {n} given", call.name));
+            self.error(
+                call.span,
+                format!("{}() takes {want} argument(s), {n} given", call.name),
+            );
             return None;
         }
         if let Some(kind) = self.top_level_route_type() {
             if !def.routes.allows(kind) {
-                self.error(call.span, format!("{}() cannot be used in {}", call.name, self.current.keyword()));
+                self.error(
+                    call.span,
+                    format!(
+                        "{}() cannot be used in {}",
+                        call.name,
+                        self.current.keyword()
+                    ),
+                );
                 return None;
             }
         }
@@ -333,7 +467,11 @@ impl<'c> Compiler<'c> {
                 return None;
             }
         }
-        Some(Call { def, args, line: call.span.line })
+        Some(Call {
+            def,
+            args,
+            line: call.span.line,
+        })
     }
 
     /// The route type to check a call against, when known at compile time
@@ -367,7 +505,9 @@ impl<'c> Compiler<'c> {
         Some(match &e.kind {
             ExprKind::Int(i) => Arg::Int(*i),
             ExprKind::Str(s) => match self.format(s, e.span)? {
-                f if f.as_literal().is_some() => Arg::Str(Bytes::copy_from_slice(f.as_literal().unwrap_or(b""))),
+                f if f.as_literal().is_some() => {
+                    Arg::Str(Bytes::copy_from_slice(f.as_literal().unwrap_or(b"")))
+                }
                 f => Arg::Fmt(f),
             },
             ExprKind::Word(w) => Arg::Str(Bytes::copy_from_slice(w.as_bytes())),
@@ -375,7 +515,10 @@ impl<'c> Compiler<'c> {
             ExprKind::Ip(ip) => Arg::Str(Bytes::from(ip.to_string().into_bytes())),
             ExprKind::Null => Arg::Pv(PvRef::new(PvKind::Null)),
             _ => {
-                self.error(e.span, "a function argument must be a number, a string or a variable");
+                self.error(
+                    e.span,
+                    "a function argument must be a number, a string or a variable",
+                );
                 return None;
             }
         })
@@ -392,7 +535,9 @@ impl<'c> Compiler<'c> {
         let mut parts = Vec::with_capacity(parsed.parts.len());
         for p in &parsed.parts {
             parts.push(match p {
-                format::FormatPart::Literal(s) => FormatPart::Lit(Bytes::copy_from_slice(s.as_bytes())),
+                format::FormatPart::Literal(s) => {
+                    FormatPart::Lit(Bytes::copy_from_slice(s.as_bytes()))
+                }
                 format::FormatPart::Pv(pv) => FormatPart::Pv(self.pv(pv)?),
             });
         }
@@ -402,7 +547,10 @@ impl<'c> Compiler<'c> {
     /// Resolves a pseudo-variable.
     fn pv(&mut self, pv: &Pv) -> Option<PvRef> {
         if !pv.transforms.is_empty() {
-            self.error(pv.span, format!("transformations are not supported yet ({})", pv.raw));
+            self.error(
+                pv.span,
+                format!("transformations are not supported yet ({})", pv.raw),
+            );
             return None;
         }
         let inner = match &pv.inner {
@@ -429,7 +577,10 @@ impl<'c> Compiler<'c> {
             None => None,
             Some(PvIndex::Int(i)) => Some(*i as i32),
             Some(_) => {
-                self.error(pv.span, format!("{}: only numeric indexes are supported yet", pv.raw));
+                self.error(
+                    pv.span,
+                    format!("{}: only numeric indexes are supported yet", pv.raw),
+                );
                 return None;
             }
         };
@@ -441,7 +592,10 @@ impl<'c> Compiler<'c> {
             ExprKind::Int(i) => Some(Value::Int(*i)),
             ExprKind::Str(s) => Some(Value::owned(s.clone().into_bytes())),
             ExprKind::Word(w) => Some(Value::owned(w.clone().into_bytes())),
-            ExprKind::Unary { op: ast::UnaryOp::Neg, operand } => match operand.kind {
+            ExprKind::Unary {
+                op: ast::UnaryOp::Neg,
+                operand,
+            } => match operand.kind {
                 ExprKind::Int(i) => Some(Value::Int(-i)),
                 _ => None,
             },
@@ -493,7 +647,10 @@ impl<'c> Compiler<'c> {
             }
             ExprKind::Ip(ip) => Expr::Const(Value::owned(ip.to_string().into_bytes())),
             ExprKind::Net { .. } => {
-                self.error(e.span, "a network can only be compared with an address (src_ip == 10.0.0.0/8)");
+                self.error(
+                    e.span,
+                    "a network can only be compared with an address (src_ip == 10.0.0.0/8)",
+                );
                 Expr::Const(Value::Null)
             }
             ExprKind::Word(w) => Expr::Const(Value::owned(w.clone().into_bytes())),
@@ -534,24 +691,41 @@ impl<'c> Compiler<'c> {
                 _ => None,
             };
             if let Some(subject) = subject {
-                return Expr::Myself { subject: Box::new(self.expr(subject)), negate };
+                return Expr::Myself {
+                    subject: Box::new(self.expr(subject)),
+                    negate,
+                };
             }
             // `src_ip == 10.0.0.0/8`, `src_ip == 1.2.3.4`
             let net = match &rhs.kind {
                 ExprKind::Net { addr, mask } => net_of(*addr, *mask),
-                ExprKind::Ip(ip) => Some(IpNet { addr: *ip, prefix: if ip.is_ipv4() { 32 } else { 128 } }),
+                ExprKind::Ip(ip) => Some(IpNet {
+                    addr: *ip,
+                    prefix: if ip.is_ipv4() { 32 } else { 128 },
+                }),
                 _ => None,
             };
             if let Some(net) = net {
-                return Expr::InNet { subject: Box::new(self.expr(lhs)), net, negate };
+                return Expr::InNet {
+                    subject: Box::new(self.expr(lhs)),
+                    net,
+                    negate,
+                };
             }
         }
         if matches!(op, B::Match | B::NotMatch) {
             let subject = Box::new(self.expr(lhs));
             if let ExprKind::Str(pattern) = &rhs.kind {
                 if !pattern.contains('$') {
-                    return match regex::bytes::RegexBuilder::new(pattern).case_insensitive(true).build() {
-                        Ok(re) => Expr::Match { subject, regex: Box::new(re), negate },
+                    return match regex::bytes::RegexBuilder::new(pattern)
+                        .case_insensitive(true)
+                        .build()
+                    {
+                        Ok(re) => Expr::Match {
+                            subject,
+                            regex: Box::new(re),
+                            negate,
+                        },
                         Err(err) => {
                             self.error(rhs.span, format!("bad regular expression: {err}"));
                             Expr::Const(Value::Null)
@@ -559,13 +733,24 @@ impl<'c> Compiler<'c> {
                     };
                 }
             }
-            return Expr::DynMatch { subject, pattern: Box::new(self.expr(rhs)), negate };
+            return Expr::DynMatch {
+                subject,
+                pattern: Box::new(self.expr(rhs)),
+                negate,
+            };
         }
         // Core keywords compared to strings are case-insensitive (KAMAILIO-REFERENCE §1.4).
         let keyword_side = |e: &ast::Expr| {
             matches!(
                 e.kind,
-                ExprKind::Keyword(ast::CondKeyword::Method | ast::CondKeyword::Uri | ast::CondKeyword::FromUri | ast::CondKeyword::ToUri | ast::CondKeyword::Proto | ast::CondKeyword::Af)
+                ExprKind::Keyword(
+                    ast::CondKeyword::Method
+                        | ast::CondKeyword::Uri
+                        | ast::CondKeyword::FromUri
+                        | ast::CondKeyword::ToUri
+                        | ast::CondKeyword::Proto
+                        | ast::CondKeyword::Af
+                )
             )
         };
         let ci = keyword_side(lhs) || keyword_side(rhs);

@@ -155,4 +155,3 @@ pub fn parse_str(name: &str, text: &str, options: &Options<'_>) -> Result<Config
     cfg.sources = pre.sources;
     Ok(cfg)
 }
-

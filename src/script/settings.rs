@@ -20,11 +20,15 @@ impl ListenDef {
     /// Parses Kamailio's `[proto:]addr[:port]` form (`-l udp:127.0.0.1:5070`, `[::1]:5060`).
     pub fn parse(text: &str) -> Result<ListenDef, String> {
         let (proto, rest) = match text.split_once(':') {
-            Some((p, rest)) if Proto::from_name(p.as_bytes()).is_some() => (Proto::from_name(p.as_bytes()), rest),
+            Some((p, rest)) if Proto::from_name(p.as_bytes()).is_some() => {
+                (Proto::from_name(p.as_bytes()), rest)
+            }
             _ => (None, text),
         };
         let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
-            let (h, after) = inner.split_once(']').ok_or_else(|| format!("unclosed '[' in {text}"))?;
+            let (h, after) = inner
+                .split_once(']')
+                .ok_or_else(|| format!("unclosed '[' in {text}"))?;
             let port = match after.strip_prefix(':') {
                 Some(p) => Some(p.parse().map_err(|_| format!("bad port in {text}"))?),
                 None if after.is_empty() => None,
@@ -36,19 +40,27 @@ impl ListenDef {
             (rest.to_string(), None)
         } else {
             match rest.split_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p.parse().map_err(|_| format!("bad port in {text}"))?)),
+                Some((h, p)) => (
+                    h.to_string(),
+                    Some(p.parse().map_err(|_| format!("bad port in {text}"))?),
+                ),
                 None => (rest.to_string(), None),
             }
         };
         if host.is_empty() {
             return Err(format!("no address in {text}"));
         }
-        Ok(ListenDef { proto: proto.unwrap_or(Proto::Udp), host, port, advertise: None })
+        Ok(ListenDef {
+            proto: proto.unwrap_or(Proto::Udp),
+            host,
+            port,
+            advertise: None,
+        })
     }
 }
 
 /// The core settings of a configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
     pub listens: Vec<ListenDef>,
     pub aliases: Vec<(String, Option<u16>)>,
@@ -64,46 +76,147 @@ pub struct Settings {
     pub ignored: Vec<(String, Span)>,
 }
 
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            listens: Vec::new(),
-            aliases: Vec::new(),
-            port: None,
-            children: None,
-            debug: 0,
-            log_stderror: false,
-            server_header: None,
-            ignored: Vec::new(),
-        }
-    }
-}
-
 /// Core parameters Kamailio knows that ringsip accepts without acting on them
 /// (yet): memory tuning, logging facilities, TCP/TLS/SCTP knobs…
 const ACCEPTED: &[&str] = &[
-    "memdbg", "memlog", "mem_join", "mem_safety", "mem_summary", "log_facility", "log_prefix", "log_prefix_mode",
-    "log_name", "log_color", "log_colors", "auto_aliases", "mpath", "loadpath", "enable_sctp", "disable_sctp",
-    "enable_tls", "disable_tcp", "tcp_connection_lifetime", "tcp_max_connections", "tcp_connect_timeout",
-    "tcp_send_timeout", "tcp_accept_no_cl", "tcp_rd_buf_size", "tcp_keepalive", "tcp_keepidle", "tcp_keepintvl",
-    "tcp_keepcnt", "tcp_async", "tcp_conn_wq_max", "tcp_wq_max", "tcp_children", "tls_max_connections",
-    "dns", "rev_dns", "dns_try_ipv6", "dns_try_naptr", "dns_srv_lb", "dns_udp_pref", "dns_tcp_pref",
-    "dns_tls_pref", "dns_retr_time", "dns_retr_no", "dns_servers_no", "dns_use_search_list", "dns_search_full_match",
-    "dns_cache_init", "use_dns_cache", "use_dns_failover", "dns_cache_flags", "dns_cache_negative_ttl",
-    "dns_cache_min_ttl", "dns_cache_max_ttl", "dns_cache_mem", "dns_cache_gc_interval", "dns_cache_del_nonexp",
-    "server_signature", "user_agent_header", "sip_warning", "maxbuffer", "max_while_loops", "fork", "fork_delay",
-    "workdir", "wdir", "chroot", "user", "uid", "group", "gid", "pid_file", "pgid_file", "shm_mem_size",
-    "pkg_mem_size", "shm_force_alloc", "mlock_pages", "real_time", "rt_prio", "rt_policy", "rt_timer1_prio",
-    "rt_timer1_policy", "rt_timer2_prio", "rt_timer2_policy", "open_files_limit", "corelog", "latency_log",
-    "latency_limit_action", "latency_limit_db", "latency_cfg_log", "tos", "pmtu_discovery", "mhomed",
-    "reply_to_via", "udp_mtu", "udp_mtu_try_proto", "udp4_raw", "udp4_raw_mtu", "udp4_raw_ttl", "check_via",
-    "dst_blocklist_init", "use_dst_blocklist", "dst_blocklist_mem", "dst_blocklist_expire", "dst_blocklist_gc_interval",
-    "dst_blacklist_init", "use_dst_blacklist", "onsend_route_reply", "sql_buffer_size", "stat", "statistics",
-    "async_workers", "async_usleep", "async_nonblock", "shm_mem", "sock_mode", "sock_user", "sock_group",
-    "unix_sock", "unix_sock_children", "unix_tx_timeout", "xavp_via_params", "xavp_via_fields", "kemi.onsend_route_callback",
-    "kemi.reply_route_callback", "kemi.event_route_callback", "modinit_delay", "http_reply_parse", "phone2tel",
-    "enable_ipv6", "ipv6_hex_style", "socket_workers", "bind_ipv6_link_local", "advertised_address",
-    "advertised_port", "route_locks_size", "verbose_startup", "receive_buffer_size", "return_code_mode",
+    "memdbg",
+    "memlog",
+    "mem_join",
+    "mem_safety",
+    "mem_summary",
+    "log_facility",
+    "log_prefix",
+    "log_prefix_mode",
+    "log_name",
+    "log_color",
+    "log_colors",
+    "auto_aliases",
+    "mpath",
+    "loadpath",
+    "enable_sctp",
+    "disable_sctp",
+    "enable_tls",
+    "disable_tcp",
+    "tcp_connection_lifetime",
+    "tcp_max_connections",
+    "tcp_connect_timeout",
+    "tcp_send_timeout",
+    "tcp_accept_no_cl",
+    "tcp_rd_buf_size",
+    "tcp_keepalive",
+    "tcp_keepidle",
+    "tcp_keepintvl",
+    "tcp_keepcnt",
+    "tcp_async",
+    "tcp_conn_wq_max",
+    "tcp_wq_max",
+    "tcp_children",
+    "tls_max_connections",
+    "dns",
+    "rev_dns",
+    "dns_try_ipv6",
+    "dns_try_naptr",
+    "dns_srv_lb",
+    "dns_udp_pref",
+    "dns_tcp_pref",
+    "dns_tls_pref",
+    "dns_retr_time",
+    "dns_retr_no",
+    "dns_servers_no",
+    "dns_use_search_list",
+    "dns_search_full_match",
+    "dns_cache_init",
+    "use_dns_cache",
+    "use_dns_failover",
+    "dns_cache_flags",
+    "dns_cache_negative_ttl",
+    "dns_cache_min_ttl",
+    "dns_cache_max_ttl",
+    "dns_cache_mem",
+    "dns_cache_gc_interval",
+    "dns_cache_del_nonexp",
+    "server_signature",
+    "user_agent_header",
+    "sip_warning",
+    "maxbuffer",
+    "max_while_loops",
+    "fork",
+    "fork_delay",
+    "workdir",
+    "wdir",
+    "chroot",
+    "user",
+    "uid",
+    "group",
+    "gid",
+    "pid_file",
+    "pgid_file",
+    "shm_mem_size",
+    "pkg_mem_size",
+    "shm_force_alloc",
+    "mlock_pages",
+    "real_time",
+    "rt_prio",
+    "rt_policy",
+    "rt_timer1_prio",
+    "rt_timer1_policy",
+    "rt_timer2_prio",
+    "rt_timer2_policy",
+    "open_files_limit",
+    "corelog",
+    "latency_log",
+    "latency_limit_action",
+    "latency_limit_db",
+    "latency_cfg_log",
+    "tos",
+    "pmtu_discovery",
+    "mhomed",
+    "reply_to_via",
+    "udp_mtu",
+    "udp_mtu_try_proto",
+    "udp4_raw",
+    "udp4_raw_mtu",
+    "udp4_raw_ttl",
+    "check_via",
+    "dst_blocklist_init",
+    "use_dst_blocklist",
+    "dst_blocklist_mem",
+    "dst_blocklist_expire",
+    "dst_blocklist_gc_interval",
+    "dst_blacklist_init",
+    "use_dst_blacklist",
+    "onsend_route_reply",
+    "sql_buffer_size",
+    "stat",
+    "statistics",
+    "async_workers",
+    "async_usleep",
+    "async_nonblock",
+    "shm_mem",
+    "sock_mode",
+    "sock_user",
+    "sock_group",
+    "unix_sock",
+    "unix_sock_children",
+    "unix_tx_timeout",
+    "xavp_via_params",
+    "xavp_via_fields",
+    "kemi.onsend_route_callback",
+    "kemi.reply_route_callback",
+    "kemi.event_route_callback",
+    "modinit_delay",
+    "http_reply_parse",
+    "phone2tel",
+    "enable_ipv6",
+    "ipv6_hex_style",
+    "socket_workers",
+    "bind_ipv6_link_local",
+    "advertised_address",
+    "advertised_port",
+    "route_locks_size",
+    "verbose_startup",
+    "receive_buffer_size",
+    "return_code_mode",
 ];
 
 /// Reads the core parameters; problems go to `diags` at their place.
@@ -123,7 +236,10 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                 other => match value_text(other).map(|t| ListenDef::parse(&t)) {
                     Some(Ok(l)) => s.listens.push(l),
                     Some(Err(e)) => diags.push(Diagnostic::new(g.span, e)),
-                    None => diags.push(Diagnostic::new(g.span, "listen needs [proto:]address[:port]")),
+                    None => diags.push(Diagnostic::new(
+                        g.span,
+                        "listen needs [proto:]address[:port]",
+                    )),
                 },
             },
             "alias" => match &g.value {
@@ -146,7 +262,10 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                 Some(p) => s.port = Some(p),
                 None => diags.push(Diagnostic::new(g.span, "port needs a number in 0..65535")),
             },
-            "children" => match int_of(&g.value).and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0) {
+            "children" => match int_of(&g.value)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0)
+            {
                 Some(n) => s.children = Some(n),
                 None => diags.push(Diagnostic::new(g.span, "children needs a positive number")),
             },
@@ -162,7 +281,10 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
             name if ACCEPTED.contains(&name) => s.ignored.push((name.to_string(), g.span)),
             // cfg-group parameters (`pstn.gw_ip = "" desc "…"`) are the script's own.
             name if name.contains('.') => {}
-            name => diags.push(Diagnostic::new(g.span, format!("unknown core parameter \"{name}\""))),
+            name => diags.push(Diagnostic::new(
+                g.span,
+                format!("unknown core parameter \"{name}\""),
+            )),
         }
     }
     s
@@ -189,7 +311,9 @@ fn value_text(v: &Value) -> Option<String> {
 fn listen_of(sock: &Socket) -> Result<Vec<ListenDef>, String> {
     let proto = match sock.proto.as_deref() {
         None => Proto::Udp,
-        Some(p) => Proto::from_name(p.as_bytes()).ok_or_else(|| format!("unknown transport \"{p}\""))?,
+        Some(p) => {
+            Proto::from_name(p.as_bytes()).ok_or_else(|| format!("unknown transport \"{p}\""))?
+        }
     };
     if sock.hosts.is_empty() {
         return Err("listen needs an address".into());
@@ -214,11 +338,20 @@ mod tests {
     #[test]
     fn listen_forms() {
         let l = ListenDef::parse("udp:127.0.0.1:5070").unwrap();
-        assert_eq!((l.proto, l.host.as_str(), l.port), (Proto::Udp, "127.0.0.1", Some(5070)));
+        assert_eq!(
+            (l.proto, l.host.as_str(), l.port),
+            (Proto::Udp, "127.0.0.1", Some(5070))
+        );
         let l = ListenDef::parse("tcp:[::1]:5080").unwrap();
-        assert_eq!((l.proto, l.host.as_str(), l.port), (Proto::Tcp, "::1", Some(5080)));
+        assert_eq!(
+            (l.proto, l.host.as_str(), l.port),
+            (Proto::Tcp, "::1", Some(5080))
+        );
         let l = ListenDef::parse("10.0.0.1").unwrap();
-        assert_eq!((l.proto, l.host.as_str(), l.port), (Proto::Udp, "10.0.0.1", None));
+        assert_eq!(
+            (l.proto, l.host.as_str(), l.port),
+            (Proto::Udp, "10.0.0.1", None)
+        );
         let l = ListenDef::parse("::1").unwrap();
         assert_eq!((l.host.as_str(), l.port), ("::1", None));
         assert!(ListenDef::parse("udp:1.2.3.4:99999").is_err());

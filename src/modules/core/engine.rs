@@ -80,10 +80,9 @@ impl Engine {
         }
     }
 
+    /// The context for running a route on `msg` (borrows this core's state).
     fn ctx<'a>(
-        env: &'a Env,
-        program: &'a Program,
-        core: &'a mut CoreState,
+        &'a mut self,
         msg: &'a Message,
         pkt: &Inbound,
         now: Instant,
@@ -91,9 +90,9 @@ impl Engine {
         out: &'a mut Vec<Transmit>,
     ) -> MsgCtx<'a> {
         MsgCtx {
-            env,
-            program,
-            core,
+            env: &self.env,
+            program: &self.program,
+            core: &mut self.core,
             msg,
             src: pkt.src,
             local: pkt.local,
@@ -125,16 +124,7 @@ impl Engine {
             }
             Err(Reject::Answer(e)) => {
                 self.stats.bad_requests += 1;
-                let mut ctx = Self::ctx(
-                    &self.env,
-                    &self.program,
-                    &mut self.core,
-                    msg,
-                    pkt,
-                    now,
-                    RouteType::Request,
-                    out,
-                );
+                let mut ctx = self.ctx(msg, pkt, now, RouteType::Request, out);
                 sl::send_reply(&mut ctx, 400, e.kind.reason().as_bytes());
                 return;
             }
@@ -146,31 +136,13 @@ impl Engine {
         let Some(route) = self.program.request_route else {
             return;
         };
-        let mut ctx = Self::ctx(
-            &self.env,
-            &self.program,
-            &mut self.core,
-            msg,
-            pkt,
-            now,
-            RouteType::Request,
-            out,
-        );
+        let mut ctx = self.ctx(msg, pkt, now, RouteType::Request, out);
         // request_route has no implicit action at its end (Kamailio semantics).
         let _ = vm::run_route(&mut ctx, route);
     }
 
     fn on_reply(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
-        let mut ctx = Self::ctx(
-            &self.env,
-            &self.program,
-            &mut self.core,
-            msg,
-            pkt,
-            now,
-            RouteType::Reply,
-            out,
-        );
+        let mut ctx = self.ctx(msg, pkt, now, RouteType::Reply, out);
         if let Some(route) = ctx.program.reply_route {
             // drop, 0 or a negative final value discard the reply (KAMAILIO-REFERENCE §0).
             match vm::run_route(&mut ctx, route) {
