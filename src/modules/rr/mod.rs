@@ -352,3 +352,5 @@ pub static MODULE: ModuleDef = ModuleDef {
 
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(test)]
+mod loose_tests;
