@@ -80,6 +80,8 @@ impl Engine {
         }
     }
 
+    // Every field of a fresh context comes from one of these; a struct for them would only move the list.
+    #[allow(clippy::too_many_arguments)]
     fn ctx<'a>(
         env: &'a Env,
         program: &'a Program,

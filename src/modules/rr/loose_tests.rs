@@ -49,7 +49,10 @@ fn no_route_header_is_minus_one() {
     let (code, out, du, _) = run(&mut h, &dflt());
     assert_eq!(code, -1);
     assert_eq!(du, None);
-    assert_eq!(out, String::from_utf8_lossy(h.msg.buf()).replace("\r\n", "\n"));
+    assert_eq!(
+        out,
+        String::from_utf8_lossy(h.msg.buf()).replace("\r\n", "\n")
+    );
 }
 
 #[test]
@@ -123,10 +126,7 @@ Route: <sip:203.0.113.1;lr>\n";
     };
     let mut h = Harness::new(&req("BYE sip:alice@203.0.113.50", Some("b"), extra)).on(S_UDP2);
     let (code, _, du, _) = run(&mut h, &cfg);
-    assert_eq!(
-        (code, du.as_deref()),
-        (1, Some("sip:192.0.2.10;r2=on;lr"))
-    );
+    assert_eq!((code, du.as_deref()), (1, Some("sip:192.0.2.10;r2=on;lr")));
 }
 
 /// RFC 3261 §16.12.1.2, as P2: a loose router whose next hop (P3) is strict.
@@ -152,10 +152,17 @@ fn loose_to_strict_next_hop() {
 #[test]
 fn strict_previous_hop_restores_the_remote_target() {
     let extra = "Route: <sip:callee@203.0.113.99>\n";
-    let mut h = Harness::new(&req("BYE sip:192.0.2.10;lr;ftag=alicetag", Some("b"), extra));
+    let mut h = Harness::new(&req(
+        "BYE sip:192.0.2.10;lr;ftag=alicetag",
+        Some("b"),
+        extra,
+    ));
     let (code, out, du, _) = run(&mut h, &dflt());
     assert_eq!((code, du), (1, None));
-    assert!(out.starts_with("BYE sip:callee@203.0.113.99 SIP/2.0\n"), "{out}");
+    assert!(
+        out.starts_with("BYE sip:callee@203.0.113.99 SIP/2.0\n"),
+        "{out}"
+    );
     assert!(lines(&out, "Route").is_empty());
     // Our parameters came in the R-URI.
     let mut ctx = h.ctx();
@@ -171,7 +178,10 @@ fn strict_previous_hop_with_a_loose_next_hop() {
     let mut h = Harness::new(&req("BYE sip:192.0.2.10", Some("b"), extra));
     let (code, out, du, _) = run(&mut h, &dflt());
     assert_eq!((code, du.as_deref()), (1, Some("sip:10.9.9.9;lr")));
-    assert!(out.starts_with("BYE sip:remote@10.8.8.8 SIP/2.0\n"), "{out}");
+    assert!(
+        out.starts_with("BYE sip:remote@10.8.8.8 SIP/2.0\n"),
+        "{out}"
+    );
     assert_eq!(lines(&out, "Route"), ["Route: <sip:10.9.9.9;lr>"]);
 
     // Our r2 twin on top is skipped first.
@@ -272,7 +282,10 @@ fn gruu_and_ignored_user_routes_are_not_ours() {
     let extra = "Route: <sip:192.0.2.10;gr=urn:uuid:1;lr>\n";
     let mut h = Harness::new(&req("BYE sip:bob@203.0.113.99", Some("b"), extra));
     let (code, _, du, _) = run(&mut h, &dflt());
-    assert_eq!((code, du.as_deref()), (1, Some("sip:192.0.2.10;gr=urn:uuid:1;lr")));
+    assert_eq!(
+        (code, du.as_deref()),
+        (1, Some("sip:192.0.2.10;gr=urn:uuid:1;lr"))
+    );
 
     let cfg = RrConfig {
         ignore_user: Some(bytes::Bytes::from_static(b"keep")),
@@ -346,7 +359,7 @@ fn flow_token_routes_incoming_requests_over_the_flow() {
     }
     // From the flow itself ("outgoing"): routed as usual.
     let mut h = Harness::new(&req("BYE sip:bob@203.0.113.99", Some("b"), &extra))
-        .from_addr("198.51.100.77:40001");
+        .source("198.51.100.77:40001");
     let (code, _, du, _) = run(&mut h, &flow_cfg());
     assert_eq!((code, du), (1, None));
 }
@@ -409,5 +422,8 @@ fn is_direction_compares_ftag_with_the_from_tag() {
     assert_eq!(dir(ours, "bobtag"), (-1, 1));
     // No ftag, or no Route of ours: downstream.
     assert_eq!(dir("Route: <sip:192.0.2.10;lr>\n", "bobtag"), (1, -1));
-    assert_eq!(dir("Route: <sip:203.0.113.1;lr;ftag=x>\n", "bobtag"), (1, -1));
+    assert_eq!(
+        dir("Route: <sip:203.0.113.1;lr;ftag=x>\n", "bobtag"),
+        (1, -1)
+    );
 }

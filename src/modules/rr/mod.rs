@@ -127,10 +127,10 @@ impl RrConfig {
         };
         uri.param(b"gr").is_none()
             && env.is_myself(uri.host_raw(), Some(port), uri.transport())
-            && !self
+            && self
                 .ignore_user
                 .as_deref()
-                .is_some_and(|u| uri.user() == Some(u))
+                .is_none_or(|u| uri.user() != Some(u))
     }
 }
 
@@ -351,6 +351,8 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 #[cfg(test)]
-pub(crate) mod testing;
-#[cfg(test)]
 mod loose_tests;
+#[cfg(test)]
+mod record_tests;
+#[cfg(test)]
+pub(crate) mod testing;

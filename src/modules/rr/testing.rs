@@ -97,7 +97,7 @@ impl Harness {
         self
     }
 
-    pub fn from_addr(mut self, src: &str) -> Harness {
+    pub fn source(mut self, src: &str) -> Harness {
         self.src = src.parse().unwrap();
         self
     }
