@@ -427,3 +427,77 @@ fn is_direction_compares_ftag_with_the_from_tag() {
         (1, -1)
     );
 }
+
+mod never_panics {
+    use super::*;
+    use crate::modules::core::forward;
+    use crate::modules::rr::record::record_route;
+    use proptest::prelude::*;
+
+    /// A Route value: mostly well-formed entries of ours and others', sometimes garbage.
+    fn route_value() -> impl Strategy<Value = String> {
+        let host = prop::sample::select(vec![
+            "192.0.2.10",
+            "192.0.2.10:5060",
+            "192.0.2.20:5070",
+            "[2001:db8::10]",
+            "203.0.113.1",
+            "proxy.example.com",
+        ]);
+        let param = prop::sample::select(vec![
+            ";lr",
+            ";lr=on",
+            ";r2=on",
+            ";ftag=x",
+            ";maddr=203.0.113.8",
+            ";transport=tcp",
+            ";gr",
+            ";ob",
+            ";nat=yes",
+        ]);
+        let user = prop::sample::select(vec!["", "bob@", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@"]);
+        let entry = (user, host, prop::collection::vec(param, 0..4))
+            .prop_map(|(u, h, p)| format!("<sip:{u}{h}{}>", p.concat()));
+        let garbage = "[<>,;:@a-z0-9 ]{0,30}";
+        prop_oneof![
+            4 => prop::collection::vec(entry, 1..4).prop_map(|v| v.join(", ")),
+            1 => garbage.prop_map(String::from),
+        ]
+    }
+
+    fn ruri() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "sip:bob@203.0.113.99".to_string(),
+            "sip:192.0.2.10;lr;ftag=x".to_string(),
+            "sip:192.0.2.10;r2=on;lr".to_string(),
+            "sips:bob@203.0.113.99".to_string(),
+            "tel:+15551234".to_string(),
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn on_any_route_set(routes in prop::collection::vec(route_value(), 0..3), ruri in ruri(),
+                            tagged in any::<bool>(), key in any::<bool>()) {
+            let extra: String = routes.iter().map(|r| format!("Route: {r}\n")).collect();
+            let text = req(&format!("BYE {ruri}"), tagged.then_some("b"), &extra);
+            if crate::sip::Message::parse(bytes::Bytes::from(text.replace('\n', "\r\n"))).is_err() {
+                return Ok(());
+            }
+            let cfg = if key { flow_cfg() } else { dflt() };
+            let mut h = Harness::new(&text);
+            let mut ctx = h.ctx();
+            let code = loose_route(&mut ctx, &args(&cfg, &[]));
+            prop_assert!([1, 2, -1, -2, -3].contains(&code));
+            // Out of dialog, a Route set that names only us is never "routed".
+            if !tagged && code > 0 {
+                prop_assert!(ctx.dst_uri.is_some() || ctx.new_uri.is_some());
+            }
+            let _ = record_route(&mut ctx, &args(&cfg, &[";p=1"]));
+            let _ = forward::request(&mut ctx, None, None, None);
+            for t in ctx.out.iter() {
+                prop_assert!(crate::sip::Message::parse(t.data.clone()).is_ok());
+            }
+        }
+    }
+}
