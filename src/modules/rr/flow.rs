@@ -36,6 +36,7 @@ const PROTOS: [Proto; 6] = [
 /// A connection between one of our sockets and a user agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Flow {
+    /// The transport of the connection.
     pub proto: Proto,
     /// Our address the agent sent to.
     pub local: SocketAddr,
