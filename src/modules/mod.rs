@@ -6,6 +6,7 @@ use crate::script::registry::ModuleDef;
 
 pub mod core;
 pub mod maxfwd;
+pub mod rr;
 pub mod sl;
 pub mod textops;
 pub mod xlog;
@@ -17,6 +18,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &maxfwd::MODULE,
     &xlog::MODULE,
     &textops::MODULE,
+    &rr::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -149,6 +149,12 @@ pub struct MsgCtx<'a> {
     pub flags: u64,
     /// `$retcode` of the last function or route call.
     pub retcode: i32,
+    /// The socket to send from, when forced (`force_send_socket`, or the rr
+    /// module following our own Route); `None` prefers the receiving socket.
+    pub force_socket: Option<SocketId>,
+    /// Record-Route asked for and what `loose_route()` found (rr module);
+    /// the Record-Route is written when the request is sent.
+    pub rr: crate::modules::rr::RrState,
     /// Messages to send.
     pub out: &'a mut Vec<Transmit>,
 }

@@ -105,6 +105,8 @@ impl Engine {
             dst_uri: None,
             flags: 0,
             retcode: 1,
+            force_socket: None,
+            rr: Default::default(),
             out,
         }
     }

@@ -188,7 +188,8 @@ pub fn request(
             }
         },
     };
-    let Some(socket) = ctx.env.socket_for(proto, &dst, Some(ctx.socket)) else {
+    let preferred = ctx.force_socket.unwrap_or(ctx.socket);
+    let Some(socket) = ctx.env.socket_for(proto, &dst, Some(preferred)) else {
         log::warn!("forward: no {proto} socket to reach {dst}");
         return -477;
     };
@@ -207,6 +208,8 @@ pub fn request(
     for (range, data) in received_fix(ctx) {
         edits.replace(range, data);
     }
+    // RFC 3261 §16.6 step 4: Record-Route names the socket the request leaves on.
+    crate::modules::rr::write_record_route(ctx, socket, proto, local_ip, &mut edits);
     let mut via = Vec::with_capacity(96);
     via.extend_from_slice(b"Via: SIP/2.0/");
     via.extend_from_slice(proto.via_name().as_bytes());
