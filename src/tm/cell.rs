@@ -184,6 +184,8 @@ impl<U> Cell<U> {
                     self.cancel_pending(Some(b), Bytes::from(reason), cx);
                 }
                 match self.check_complete(cx) {
+                    // Decided already (a 2xx went up): kept for inspection only.
+                    Completion::Open if self.server.final_sent() => ResponseOutcome::Absorbed,
                     Completion::Open => ResponseOutcome::Stored(code),
                     done => ResponseOutcome::Completed(done),
                 }
@@ -401,6 +403,9 @@ impl<U> Cell<U> {
     /// The max lifetime passed: every pending branch ends as if timed out.
     pub fn on_lifetime(&mut self, cx: &mut Ctx<'_>) -> Completion {
         self.expired = true;
+        // A failure route that never reported back (`failure_done`) must not
+        // keep the transaction forever.
+        self.in_failure = false;
         for b in self.branches.iter_mut() {
             if b.is_pending() {
                 b.timeout(cx);
@@ -417,12 +422,6 @@ impl<U> Cell<U> {
     /// Whether a new branch may be added now.
     pub fn can_fork(&self) -> bool {
         !self.canceled && !self.expired && !self.server.final_sent() && !self.server.is_terminated()
-    }
-
-    /// The cancel state of a branch, for tests and introspection.
-    #[cfg(test)]
-    pub fn cancel_state(&self, b: usize) -> Option<&super::client::CancelState> {
-        self.branches.get(b).map(|b| &b.cancel)
     }
 }
 

@@ -427,7 +427,7 @@ impl Branch {
                     | ClientState::NonInvite(NonInviteClient::Trying { interval }) => {
                         // §17.1.1.2: "reset the timer with a value of 2*T1" …;
                         // §17.1.2.2: "MIN(2*T1, T2)" …
-                        let doubled = *interval * 2;
+                        let doubled = interval.saturating_mul(2);
                         *interval = cap.map_or(doubled, |c| doubled.min(c));
                         *interval
                     }
@@ -507,7 +507,7 @@ impl Branch {
             TimerKind::E => {
                 let data = request.clone();
                 // §17.1.2.2: doubling up to T2 (T2 once a provisional arrived).
-                let next = (*interval * 2).min(cx.cfg.t2);
+                let next = interval.saturating_mul(2).min(cx.cfg.t2);
                 *interval = next;
                 cx.send(&self.target, data);
                 cx.stats.retransmissions += 1;

@@ -121,7 +121,14 @@ impl<'a> Key<'a> {
                 h.write_u8(1);
                 h.write(branch);
                 h.write_u8(0);
-                h.write(sent_by);
+                // Host names compare without regard to case (§19.1.4): hash them lower-cased.
+                let mut buf = [0u8; 64];
+                for chunk in sent_by.chunks(buf.len()) {
+                    let lower = &mut buf[..chunk.len()];
+                    lower.copy_from_slice(chunk);
+                    lower.make_ascii_lowercase();
+                    h.write(lower);
+                }
             }
             Fields::Rfc2543 {
                 uri,

@@ -293,7 +293,7 @@ impl Server {
             (TimerKind::G, ServerState::Invite(InviteServer::Completed { response, interval })) => {
                 // §17.2.1: retransmit and "reset with a value that is two times its
                 // previous value, or T2 seconds, whichever is smaller".
-                *interval = (*interval * 2).min(cx.cfg.t2);
+                *interval = interval.saturating_mul(2).min(cx.cfg.t2);
                 let (response, interval) = (response.clone(), *interval);
                 cx.send(&self.target, response);
                 cx.stats.retransmissions += 1;

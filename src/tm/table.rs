@@ -581,17 +581,7 @@ impl<U> TransactionTable<U> {
                 _ => {}
             }
         }
-        if self.timers.needs_sweep() {
-            let slots = &mut self.slots;
-            self.timers.retain(|e| {
-                slots
-                    .get_mut(e.slot as usize)
-                    .filter(|s| s.gen == e.gen)
-                    .and_then(|s| s.cell.as_mut())
-                    .and_then(|c| timers_of(c, e.owner))
-                    .is_some_and(|t| t.holds(e.kind, e.at))
-            });
-        }
+        self.maybe_sweep();
     }
 
     /// When [`on_timer`](Self::on_timer) should be called next (`None`: no timer armed).
@@ -680,6 +670,7 @@ impl<U> TransactionTable<U> {
         }
         self.stats.created += 1;
         self.stats.active += 1;
+        self.maybe_sweep();
         if let Some(e) = self.slots.get_mut(tid.slot as usize) {
             e.cell = Some(cell);
         }
@@ -732,6 +723,8 @@ impl<U> TransactionTable<U> {
             }
             let invite = cell.server.is_invite();
             let b = Branch::start(index, target, request, invite, cx);
+            // Most cells have one branch: grow one at a time (Vec would jump to 4).
+            cell.branches.reserve_exact(1);
             cell.branches.push(b);
         })
         .ok_or(TmError::NoTransaction)?;
@@ -810,6 +803,23 @@ impl<U> TransactionTable<U> {
     }
 
     // --- internals ---------------------------------------------------------------------------
+
+    /// Drops stale timer entries once they outnumber the armed timers (lazy
+    /// cancellation leaves one behind per disarmed timer: fr timers, lifetimes).
+    fn maybe_sweep(&mut self) {
+        if !self.timers.needs_sweep() {
+            return;
+        }
+        let slots = &mut self.slots;
+        self.timers.retain(|e| {
+            slots
+                .get_mut(e.slot as usize)
+                .filter(|s| s.gen == e.gen)
+                .and_then(|s| s.cell.as_mut())
+                .and_then(|c| timers_of(c, e.owner))
+                .is_some_and(|t| t.holds(e.kind, e.at))
+        });
+    }
 
     fn alloc(&mut self) -> Tid {
         if let Some(slot) = self.free.pop() {

@@ -178,6 +178,9 @@ pub(crate) struct TimerQueue {
     armed: usize,
 }
 
+/// The latest deadline (about 34 years): a "never" configured as `Duration::MAX` lands here.
+pub(crate) const MAX_TICK: u64 = 1 << 40;
+
 /// Sweep stale entries once they exceed the armed timers by this many (and by 2×).
 const SWEEP_SLACK: usize = 4096;
 
@@ -197,15 +200,18 @@ impl TimerQueue {
         u64::try_from(ms).unwrap_or(u64::MAX)
     }
 
-    /// The deadline `delay` after tick `now` (rounded up to whole milliseconds).
+    /// The deadline `delay` after tick `now` (rounded up to whole milliseconds,
+    /// and to at most [`MAX_TICK`] so that it stays a valid `Instant`).
     pub fn after(now: u64, delay: Duration) -> u64 {
         let ms = delay.as_micros().div_ceil(1000);
         now.saturating_add(u64::try_from(ms).unwrap_or(u64::MAX))
+            .min(MAX_TICK)
     }
 
     /// The instant of a tick.
     pub fn instant(&self, tick: u64) -> Instant {
-        self.epoch + Duration::from_millis(tick)
+        let at = Duration::from_millis(tick.min(MAX_TICK));
+        self.epoch.checked_add(at).unwrap_or(self.epoch)
     }
 
     /// Pushes an entry for a timer its owner has just armed. `replaced` says
@@ -307,7 +313,8 @@ mod tests {
         let q = TimerQueue::new(epoch);
         assert_eq!(q.tick(epoch + Duration::from_micros(1999)), 1);
         assert_eq!(TimerQueue::after(1, Duration::from_micros(1001)), 3);
-        assert_eq!(TimerQueue::after(1, Duration::MAX), u64::MAX);
+        assert_eq!(TimerQueue::after(1, Duration::MAX), MAX_TICK);
+        assert!(q.instant(u64::MAX) > epoch);
         assert_eq!(q.tick(epoch - Duration::from_millis(5)), 0);
         assert_eq!(q.instant(1500), epoch + Duration::from_millis(1500));
     }
