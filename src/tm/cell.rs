@@ -18,7 +18,7 @@ use super::build::{self, LocalReply};
 use super::client::{Branch, BranchEvent, Outcome};
 use super::ctx::Ctx;
 use super::server::Server;
-use super::timer::Timers;
+use super::timer::{TimerKind, Timers};
 use crate::sip::{Edits, HeaderName, Message};
 
 /// Whether the response context is finished, after an input.
@@ -408,7 +408,7 @@ impl<U> Cell<U> {
         self.in_failure = false;
         for b in self.branches.iter_mut() {
             if b.is_pending() {
-                b.timeout(cx);
+                b.timeout(TimerKind::MaxLifetime, cx);
             }
         }
         if self.branches.is_empty() && !self.server.final_sent() {

@@ -115,8 +115,8 @@ pub(crate) struct Branch {
     pub cancel_timers: Timers,
     /// Some response arrived (`t_branch_replied`).
     pub replied: bool,
-    /// Ended by a timer (`t_branch_timeout`).
-    pub timed_out: bool,
+    /// The timer that ended it with a local 408 (`t_branch_timeout`).
+    pub timed_out: Option<TimerKind>,
     pub index: u8,
 }
 
@@ -146,7 +146,7 @@ impl Branch {
             cancel: CancelState::None,
             cancel_timers: Timers::default(),
             replied: false,
-            timed_out: false,
+            timed_out: None,
             index,
         };
         let owner = Owner::Branch(index);
@@ -444,7 +444,7 @@ impl Branch {
                 false
             }
             TimerKind::B | TimerKind::F | TimerKind::FrTimer | TimerKind::FrInvTimer => {
-                self.timeout(cx)
+                self.timeout(kind, cx)
             }
             TimerKind::D | TimerKind::K | TimerKind::M => {
                 self.state = match self.state {
@@ -464,14 +464,14 @@ impl Branch {
     /// transaction ends — except an INVITE that had a provisional, which is
     /// canceled (§16.8: "the proxy MUST either reset the timer ... or
     /// CANCEL the request") and waits up to 64·T1 for its final.
-    pub fn timeout(&mut self, cx: &mut Ctx<'_>) -> bool {
+    pub fn timeout(&mut self, kind: TimerKind, cx: &mut Ctx<'_>) -> bool {
         let newly = self.is_pending();
         if newly {
             self.outcome = Outcome::Final {
                 code: 408,
                 upstream: None,
             };
-            self.timed_out = true;
+            self.timed_out = Some(kind);
             cx.stats.timeouts += 1;
         }
         let can_cancel = matches!(self.cancel, CancelState::None | CancelState::Wanted { .. });

@@ -23,7 +23,7 @@ use super::ctx::Ctx;
 use super::key::{top_via, Key, PreHashed};
 use super::server::{AckResult, Server};
 use super::stats::TmStats;
-use super::timer::{Entry, Owner, TimerQueue, Timers};
+use super::timer::{Entry, Owner, TimerKind, TimerQueue, Timers};
 use crate::sip::{Edits, Message, StartLine, Transmit};
 
 /// A transaction handle: slab slot and generation. A handle outliving its
@@ -306,7 +306,14 @@ impl<U> TransactionTable<U> {
 
     /// Whether a branch ended on a timer (`t_branch_timeout`).
     pub fn branch_timed_out(&self, tid: Tid, branch: u8) -> bool {
-        self.branch(tid, branch).is_some_and(|b| b.timed_out)
+        self.branch(tid, branch)
+            .is_some_and(|b| b.timed_out.is_some())
+    }
+
+    /// Which timer ended a branch with a local 408: B, F, `FrTimer`,
+    /// `FrInvTimer` or `MaxLifetime`.
+    pub fn branch_timeout(&self, tid: Tid, branch: u8) -> Option<TimerKind> {
+        self.branch(tid, branch)?.timed_out
     }
 
     /// Whether a branch received any response (`t_branch_replied`).
@@ -651,7 +658,7 @@ impl<U> TransactionTable<U> {
         cx.arm(
             &mut cell.lifetime,
             Owner::Cell,
-            super::timer::TimerKind::MaxLifetime,
+            TimerKind::MaxLifetime,
             lifetime,
         );
         if invite && cx.cfg.auto_inv_100 {

@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn earliest_first_then_arming_order() {
-        let epoch = Instant::now();
+        let epoch = crate::tm::tests::test_epoch();
         let mut q = TimerQueue::new(epoch);
         let arm = |q: &mut TimerQueue, at, slot| {
             q.push(
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn ticks_round_delays_up_and_now_down() {
-        let epoch = Instant::now();
+        let epoch = crate::tm::tests::test_epoch();
         let q = TimerQueue::new(epoch);
         assert_eq!(q.tick(epoch + Duration::from_micros(1999)), 1);
         assert_eq!(TimerQueue::after(1, Duration::from_micros(1001)), 3);

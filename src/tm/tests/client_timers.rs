@@ -4,9 +4,10 @@
 use super::*;
 
 fn no_fr() -> TmConfig {
-    // fr_timer past Timer B, so that the RFC timers decide.
+    // fr_timer and the lifetimes past Timers B and F, so that the RFC timers decide.
     TmConfig {
         fr_timer: Duration::from_secs(100),
+        max_noninv_lifetime: Duration::from_secs(100),
         ..TmConfig::default()
     }
 }
@@ -33,6 +34,7 @@ fn timer_a_doubles_without_cap_then_timer_b_408() {
     );
     assert_eq!(d.events, [(32_000, TmEvent::FinalSent { tid, code: 408 })]);
     assert!(d.t.branch_timed_out(tid, 0));
+    assert_eq!(d.t.branch_timeout(tid, 0), Some(TimerKind::B));
     assert!(!d.t.branch_replied(tid, 0));
 }
 
@@ -66,6 +68,7 @@ fn fr_timer_ends_an_unanswered_invite_branch() {
     assert_eq!(times(&log, UAC, "408")[0], 30_000);
     // No 1xx: nothing to CANCEL (§9.1).
     assert!(times(&log, B1, "CANCEL").is_empty());
+    assert_eq!(d.t.branch_timeout(tid, 0), Some(TimerKind::FrTimer));
 }
 
 #[test]
@@ -106,6 +109,8 @@ fn fr_inv_timer_after_provisional_cancels_and_408s() {
     let (_, req) = d.fork(tid, B1);
     d.run_until(100);
     d.answer(&req, 180);
+    d.run_until(121_000);
+    assert_eq!(d.t.branch_timeout(tid, 0), Some(TimerKind::FrInvTimer));
     d.run_until(200_000);
     let log = d.drain();
     // fr_inv_timer = 120 s after the 1xx: CANCEL downstream, 408 upstream.
@@ -118,9 +123,9 @@ fn fr_inv_timer_after_provisional_cancels_and_408s() {
         ]
     );
     assert_eq!(times(&log, UAC, "408")[0], 120_100);
+    assert_eq!(d.events, [(120_100, TmEvent::FinalSent { tid, code: 408 })]);
     // The cell ends after Timer H (no ACK upstream) and the 64·T1 wait after the CANCEL.
     assert!(!d.t.contains(tid));
-    assert_eq!(d.events, [(120_100, TmEvent::FinalSent { tid, code: 408 })]);
 }
 
 #[test]
@@ -243,6 +248,7 @@ fn timer_e_doubles_up_to_t2_then_timer_f() {
     // No 100 Trying for a non-INVITE; Timer F (64·T1) → 408.
     assert!(times(&log, UAC, "100").is_empty());
     assert_eq!(times(&log, UAC, "408"), [32_000]);
+    assert_eq!(d.t.branch_timeout(tid, 0), Some(TimerKind::F));
 }
 
 #[test]

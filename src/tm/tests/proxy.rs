@@ -437,6 +437,7 @@ fn lifetime_ends_pending_branches() {
     assert_eq!(times(&log, B1, "CANCEL")[0], 50_000);
     assert_eq!(times(&log, UAC, "408")[0], 50_000);
     assert!(d.t.is_expired(tid));
+    assert_eq!(d.t.branch_timeout(tid, 0), Some(TimerKind::MaxLifetime));
     assert_eq!(
         d.fork_over(tid, B2, Proto::Udp).unwrap_err(),
         TmError::Expired
