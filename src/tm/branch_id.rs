@@ -22,9 +22,13 @@ use crate::sip::via::MAGIC_COOKIE;
 /// Where a client transaction lives: core, slab slot, generation, branch index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct BranchId {
+    /// The core whose table owns the transaction.
     pub core: u16,
+    /// The slab slot of the transaction.
     pub slot: u32,
+    /// The generation of that slot (a reused slot has a new one).
     pub gen: u32,
+    /// The branch index within the transaction.
     pub index: u8,
 }
 

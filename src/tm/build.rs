@@ -20,10 +20,13 @@ use crate::sip::{serialize, Edits, HeaderName, Inbound, Message, Proto, SocketId
 /// Where a request came from (an [`Inbound`] without its bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Source {
+    /// The address it came from.
     pub src: SocketAddr,
     /// The local address it arrived on.
     pub local: SocketAddr,
+    /// The transport it came over.
     pub proto: Proto,
+    /// The listening socket that received it.
     pub socket: SocketId,
 }
 
@@ -41,7 +44,9 @@ impl From<&Inbound> for Source {
 /// Where a message goes: a branch's next hop, or the upstream of a server transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// The address to send to.
     pub dst: SocketAddr,
+    /// The transport to send over.
     pub proto: Proto,
     /// Send from this socket; `None` lets the runtime choose.
     pub socket: Option<SocketId>,
@@ -92,7 +97,9 @@ pub(crate) fn response_target(req: &Message, from: &Source) -> Option<Target> {
 /// What a local reply carries besides the copied headers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LocalReply<'a> {
+    /// Status code, 100 to 699.
     pub code: u16,
+    /// Reason phrase.
     pub reason: &'a [u8],
     /// Whole header lines (`Name: value\r\n`) to add.
     pub headers: &'a [u8],

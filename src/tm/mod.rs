@@ -31,9 +31,9 @@
 //! - [`config`]: [`TmConfig`] (T1, T2, T4, fr_timer, fr_inv_timer, lifetimes, switches).
 //! - [`timer`]: timer kinds, per-owner deadline slots, the per-core heap.
 //! - [`branch_id`]: our Via branch (`z9hG4bK` + core, slot, generation, index, check).
-//! - [`key`]: server-side matching keys (§17.2.3, RFC 2543 fallback).
-//! - [`server`], [`client`]: the RFC 3261 state machines.
-//! - [`cell`]: the response context (§16.7) and CANCEL handling (§9, §16.10).
+//! - `key`: server-side matching keys (§17.2.3, RFC 2543 fallback).
+//! - `server`, `client`: the RFC 3261 state machines.
+//! - `cell`: the response context (§16.7) and CANCEL handling (§9, §16.10).
 //! - [`build`]: locally built messages (100, 408, 487, CANCEL, ACK) and relayed replies.
 //! - [`table`]: the slab, the index and the public API.
 

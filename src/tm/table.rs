@@ -219,10 +219,12 @@ impl<U> TransactionTable<U> {
 
     // --- getters -----------------------------------------------------------------------------
 
+    /// The configuration the table runs with.
     pub fn config(&self) -> &TmConfig {
         &self.cfg
     }
 
+    /// The core this table belongs to (encoded in every branch it makes).
     pub fn core(&self) -> u16 {
         self.core
     }
@@ -237,6 +239,7 @@ impl<U> TransactionTable<U> {
         self.slots.len() - self.free.len()
     }
 
+    /// Whether no transaction is alive.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -267,6 +270,7 @@ impl<U> TransactionTable<U> {
         self.cell(tid).map(|c| &c.user)
     }
 
+    /// The caller's data of a transaction, to change.
     pub fn user_mut(&mut self, tid: Tid) -> Option<&mut U> {
         self.cell_mut(tid).map(|c| &mut c.user)
     }
@@ -749,6 +753,10 @@ impl<U> TransactionTable<U> {
     ) -> Result<(), TmError> {
         if !(100..=699).contains(&spec.code) {
             return Err(TmError::BadCode);
+        }
+        // One local final only (a relayed 2xx may follow another final; a local one may not).
+        if self.cell(tid).is_some_and(|c| c.server.final_sent()) {
+            return Err(TmError::FinalSent);
         }
         let tick = self.timers.tick(now);
         let sent = self

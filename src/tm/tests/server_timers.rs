@@ -207,6 +207,8 @@ fn local_provisional_and_final_replies() {
     d.reply_local(tid, 486).unwrap();
     // A second final is refused (§17.2.1), and bad codes too.
     assert_eq!(d.reply_local(tid, 404), Err(TmError::FinalSent));
+    assert_eq!(d.reply_local(tid, 200), Err(TmError::FinalSent));
+    assert_eq!(d.reply_local(tid, 180), Err(TmError::FinalSent));
     assert_eq!(d.reply_local(tid, 99), Err(TmError::BadCode));
     let log = d.drain();
     let what: Vec<_> = log.iter().map(Sent::what).collect();
