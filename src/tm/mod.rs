@@ -35,6 +35,7 @@
 //! - `server`, `client`: the RFC 3261 state machines.
 //! - `cell`: the response context (§16.7) and CANCEL handling (§9, §16.10).
 //! - [`build`]: locally built messages (100, 408, 487, CANCEL, ACK) and relayed replies.
+//! - [`outcome`]: what the table reports (handles, matches, actions, events, errors).
 //! - [`table`]: the slab, the index and the public API.
 
 pub mod branch_id;
@@ -44,6 +45,7 @@ pub(crate) mod client;
 pub mod config;
 pub(crate) mod ctx;
 pub(crate) mod key;
+pub mod outcome;
 pub(crate) mod server;
 pub mod stats;
 pub mod table;
@@ -55,9 +57,9 @@ mod tests;
 pub use branch_id::{BranchId, BranchParam};
 pub use build::{LocalReply, Source, Target};
 pub use config::{CancelUnreplied, TmConfig};
-pub use stats::TmStats;
-pub use table::{
+pub use outcome::{
     CancelOutcome, CellMemory, ReplyAction, ReplyMatch, RequestMatch, Tid, TmError, TmEvent,
-    TransactionTable,
 };
+pub use stats::TmStats;
+pub use table::TransactionTable;
 pub use timer::TimerKind;
