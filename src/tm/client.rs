@@ -3,7 +3,7 @@
 //! data (STYLE.md, rustls).
 //!
 //! ```text
-//! INVITE (§17.1.1, RFC 6026 §7.2)              non-INVITE (§17.1.2)
+//! INVITE (§17.1.1, RFC 6026 §8.4)              non-INVITE (§17.1.2)
 //!  Calling ─1xx─▶ Proceeding ─1xx─▶ Proceeding   Trying ─1xx─▶ Proceeding
 //!   │ A: retransmit (UDP)  │                     │ E: retransmit (UDP), ≤ T2
 //!   │ 2xx ─────────────────┴─▶ Accepted ─M─▶ Terminated
@@ -38,7 +38,7 @@ pub(crate) enum InviteClient {
     Completed {
         ack: Bytes,
     },
-    /// A 2xx arrived (RFC 6026 §7.2): further 2xx are passed up until Timer M.
+    /// A 2xx arrived (RFC 6026 §8.4): further 2xx are passed up until Timer M.
     Accepted,
     Terminated,
 }
@@ -240,7 +240,7 @@ impl Branch {
                     }
                 }
                 InviteClient::Calling { .. } | InviteClient::Proceeding if code < 300 => {
-                    // RFC 6026 §7.2: "the client transaction MUST transition to the
+                    // RFC 6026 §8.4: "the client transaction MUST transition to the
                     // Accepted state, and Timer M MUST be started with a value of 64*T1".
                     *s = InviteClient::Accepted;
                     cx.disarm_all(&mut self.timers);
@@ -274,9 +274,9 @@ impl Branch {
                     cx.stats.retransmissions += 1;
                     return BranchEvent::Absorbed;
                 }
-                // RFC 6026 §7.2: "Any 2xx responses that match this client
-                // transaction ... MUST be passed up to the TU". A proxy relays
-                // every 2xx (§16.7 step 5), also after the transaction ended.
+                // RFC 6026 §8.4: in Accepted, a matching 2xx is passed up to the
+                // TU. A proxy relays every 2xx (§16.7 step 5), also after the
+                // transaction ended.
                 InviteClient::Accepted | InviteClient::Terminated if (200..300).contains(&code) => {
                     return BranchEvent::Success;
                 }
@@ -462,8 +462,9 @@ impl Branch {
     /// No final response in time (B, F, fr_timer, fr_inv_timer, or the
     /// transaction's lifetime): the outcome becomes a local 408 and the
     /// transaction ends — except an INVITE that had a provisional, which is
-    /// canceled (§16.8: "the proxy MUST either reset the timer ... or
-    /// CANCEL the request") and waits up to 64·T1 for its final.
+    /// canceled (§16.8, Timer C: "If the client transaction has received a
+    /// provisional response, the proxy MUST generate a CANCEL request matching
+    /// that transaction") and waits up to 64·T1 for its final (§9.1).
     pub fn timeout(&mut self, kind: TimerKind, cx: &mut Ctx<'_>) -> bool {
         let newly = self.is_pending();
         if newly {

@@ -3,7 +3,7 @@
 //! input replaces the state with the next one.
 //!
 //! ```text
-//! INVITE (§17.2.1, RFC 6026 §7.1)         non-INVITE (§17.2.2)
+//! INVITE (§17.2.1, RFC 6026 §8.7)         non-INVITE (§17.2.2)
 //!  Proceeding ─1xx─▶ Proceeding            Trying ─1xx─▶ Proceeding
 //!     │ 2xx ─▶ Accepted ─L─▶ Terminated       │ final        │ final
 //!     │ 300-699                               ▼              ▼
@@ -34,7 +34,7 @@ pub(crate) enum InviteServer {
     },
     /// The ACK arrived; retransmitted ACKs are absorbed until Timer I.
     Confirmed,
-    /// A 2xx was sent (RFC 6026 §7.1): retransmitted INVITEs are absorbed until Timer L.
+    /// A 2xx was sent (RFC 6026 §8.7): retransmitted INVITEs are absorbed until Timer L.
     Accepted,
     Terminated,
 }
@@ -139,6 +139,15 @@ impl Server {
         }
     }
 
+    /// The last provisional sent, while the transaction keeps it.
+    pub fn last_provisional(&self) -> Option<&Bytes> {
+        match &self.state {
+            ServerState::Invite(InviteServer::Proceeding { last: Some(r) })
+            | ServerState::NonInvite(NonInviteServer::Proceeding { last: r }) => Some(r),
+            _ => None,
+        }
+    }
+
     /// Sends a provisional response. Ignored once a final was sent (§17.2.1).
     pub fn send_provisional(&mut self, code: u16, data: Bytes, cx: &mut Ctx<'_>) -> bool {
         let ok = match &mut self.state {
@@ -172,8 +181,8 @@ impl Server {
             ServerState::Invite(InviteServer::Terminated),
         ) {
             ServerState::Invite(InviteServer::Proceeding { .. }) if code < 300 => {
-                // RFC 6026 §7.1: "the server transaction MUST transition to the
-                // Accepted state" and start Timer L (64·T1).
+                // RFC 6026 §8.7: a 2xx from the TU moves the transaction to
+                // Accepted and starts Timer L (64·T1).
                 cx.arm(
                     &mut self.timers,
                     Owner::Server,
@@ -269,7 +278,8 @@ impl Server {
         match &self.state {
             ServerState::Invite(InviteServer::Completed { .. }) => {
                 // §17.2.1: "the server transaction MUST transition to the
-                // Confirmed state" and "timer G is ignored"; "Timer I is set to
+                // "Confirmed" state. As Timer G is ignored in this state, any
+                // retransmissions of the response will cease"; "Timer I is set to
                 // fire in T4 seconds for unreliable transports, and zero seconds
                 // for reliable transports."
                 cx.disarm(&mut self.timers, Slot::Retransmit);

@@ -41,9 +41,9 @@ pub enum TimerKind {
     I,
     /// Server non-INVITE, Completed: absorb retransmitted requests (UDP, 64·T1).
     J,
-    /// Server INVITE, Accepted (RFC 6026 §7.1): absorb retransmitted INVITEs for 64·T1.
+    /// Server INVITE, Accepted (RFC 6026 §8.7): absorb retransmitted INVITEs for 64·T1.
     L,
-    /// Client INVITE, Accepted (RFC 6026 §7.2): relay retransmitted 2xx for 64·T1.
+    /// Client INVITE, Accepted (RFC 6026 §8.4): relay retransmitted 2xx for 64·T1.
     M,
     /// Kamailio `fr_timer`: no final reply on a branch (before any 1xx for INVITE).
     FrTimer,

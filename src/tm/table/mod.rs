@@ -243,7 +243,7 @@ impl<U> TransactionTable<U> {
         let c = self.cell(tid)?;
         let mut armed = c.server.timers.count() + c.lifetime.count();
         let mut messages = c.server.request.len();
-        if let Some(r) = c.server.final_response() {
+        if let Some(r) = c.server.final_response().or(c.server.last_provisional()) {
             messages += r.len();
         }
         for b in &c.branches {

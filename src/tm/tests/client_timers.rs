@@ -326,7 +326,7 @@ fn invite_2xx_enters_accepted_and_timer_m_relays_retransmissions() {
             code: 200
         }
     );
-    // RFC 6026 §7.2: retransmitted 2xx are passed up (relayed) during Timer M.
+    // RFC 6026 §8.4: retransmitted 2xx are passed up (relayed) during Timer M.
     d.run_until(2000);
     assert_eq!(
         d.answer(&req, 200),

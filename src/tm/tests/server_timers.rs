@@ -148,8 +148,8 @@ fn retransmitted_invite_absorbed_in_accepted_rfc6026() {
     let (_, req) = d.fork(tid, B1);
     d.answer(&req, 200);
     d.drain();
-    // RFC 6026 §7.1: "If a request retransmission is received while in the
-    // Accepted state, it MUST be absorbed" (the UAS retransmits its 2xx itself).
+    // RFC 6026 §8.7: INVITE retransmissions in Accepted are absorbed (the UAS
+    // retransmits its 2xx itself, end to end).
     assert_eq!(d.recv(&inv), RequestMatch::Retransmission { tid });
     assert!(d.drain().is_empty());
     // Timer L then ends the server side.
