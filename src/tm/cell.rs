@@ -61,6 +61,9 @@ pub(crate) struct Cell<U> {
     pub canceled: bool,
     /// The max lifetime passed (`t_is_expired`): no new branches.
     pub expired: bool,
+    /// A 6xx arrived (§16.7 step 5: the proxy "MUST NOT create any new
+    /// branches in this context"), unless `disable_6xx_block`.
+    pub blocked_6xx: bool,
     /// `t_on_failure` armed: report instead of replying when all branches failed.
     pub failure_armed: bool,
     /// The failure route runs now: replies wait for `failure_done`.
@@ -83,6 +86,7 @@ impl<U> Cell<U> {
             leg_start: 0,
             canceled: false,
             expired: false,
+            blocked_6xx: false,
             failure_armed: false,
             in_failure: false,
             new_leg: false,
@@ -177,7 +181,10 @@ impl<U> Cell<U> {
                 if let Some(branch) = self.branches.get_mut(b) {
                     branch.outcome = Outcome::Final { code, upstream };
                 }
-                if code >= 600 && invite {
+                if code >= 600 && !cx.cfg.disable_6xx_block {
+                    self.blocked_6xx = true;
+                }
+                if code >= 600 && invite && !cx.cfg.disable_6xx_block {
                     let mut reason = b"Reason: SIP;cause=".to_vec();
                     reason.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
                     reason.extend_from_slice(b"\r\n");
@@ -421,7 +428,11 @@ impl<U> Cell<U> {
 
     /// Whether a new branch may be added now.
     pub fn can_fork(&self) -> bool {
-        !self.canceled && !self.expired && !self.server.final_sent() && !self.server.is_terminated()
+        !self.canceled
+            && !self.expired
+            && !self.blocked_6xx
+            && !self.server.final_sent()
+            && !self.server.is_terminated()
     }
 }
 

@@ -61,6 +61,10 @@ pub struct TmConfig {
     /// `remap_503_500` (on): a 503 chosen as the best response goes upstream as 500
     /// (RFC 3261 §16.7 step 6).
     pub remap_503_500: bool,
+    /// `disable_6xx_block` (off): when off, a 6xx cancels the other branches and
+    /// forbids new ones (RFC 3261 §16.7 steps 5 and 10); when on, a 6xx is a
+    /// final like any other.
+    pub disable_6xx_block: bool,
     /// `cancel_b_method`: what to do with a branch that has no provisional when canceled.
     pub cancel_unreplied: CancelUnreplied,
     /// `Server:` value on locally generated replies; empty for none.
@@ -87,6 +91,7 @@ impl Default for TmConfig {
             auto_inv_100: true,
             trying_reason: b"trying -- your call is important to us",
             remap_503_500: true,
+            disable_6xx_block: false,
             cancel_unreplied: CancelUnreplied::WaitProvisional,
             server_header: bytes::Bytes::from_static(
                 concat!("ringsip (", env!("CARGO_PKG_VERSION"), ")").as_bytes(),

@@ -93,6 +93,8 @@ pub enum TmError {
     Canceled,
     /// The max lifetime passed: no new branches.
     Expired,
+    /// A 6xx arrived: no new branches (§16.7 step 5; Kamailio `disable_6xx_block`).
+    Blocked6xx,
     /// `max_branches` reached.
     TooManyBranches,
     /// Not a valid status code for this call.

@@ -121,6 +121,9 @@ impl<U> TransactionTable<U> {
         if cell.expired {
             return Err(TmError::Expired);
         }
+        if cell.blocked_6xx {
+            return Err(TmError::Blocked6xx);
+        }
         if !cell.can_fork() {
             return Err(TmError::FinalSent);
         }

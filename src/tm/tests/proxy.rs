@@ -150,6 +150,25 @@ fn six_xx_cancels_the_rest_and_wins() {
 }
 
 #[test]
+fn six_xx_blocks_new_branches_in_the_failure_route() {
+    for (disable, expected) in [(false, Err(TmError::Blocked6xx)), (true, Ok(1))] {
+        let mut d = Driver::with(TmConfig {
+            disable_6xx_block: disable,
+            ..TmConfig::default()
+        });
+        let tid = d.create(&invite("z9hG4bKp6b"));
+        d.t.set_failure_hook(tid, true);
+        let (_, r1) = d.fork(tid, B1);
+        assert_eq!(
+            d.answer(&r1, 600),
+            ReplyAction::NeedsFailureRoute { tid, code: 600 }
+        );
+        let added = d.fork_over(tid, B2, Proto::Udp).map(|(i, _)| i);
+        assert_eq!(added, expected, "disable_6xx_block={disable}");
+    }
+}
+
+#[test]
 fn best_response_priorities() {
     // Kamailio's table (KAMAILIO-REFERENCE §3.5): lower wins.
     let order = [
