@@ -1,0 +1,238 @@
+//! The Via branch of our client transactions (DESIGN.md "Thread-per-core"):
+//! `z9hG4bK` + `R` + 34 lower-case hex digits carrying the owning core, the
+//! slab slot and its generation, the branch index, and a 48-bit check.
+//!
+//! ```text
+//! z9hG4bK R cccc ssssssss gggggggg ii kkkkkkkkkkkk
+//!         │ core slot     generation │  check = keyed hash of the rest
+//!         └ format tag               └ branch index
+//! ```
+//!
+//! A reply is matched in O(1) with no lookup: decode, index the slab, compare
+//! the generation. The check is a hash keyed by a secret of the owning table,
+//! so a forged or garbled branch (or one from before a restart) fails it, and
+//! a stale one (slot reused) fails the generation test. RFC 3261 §8.1.1.7 asks
+//! for branches "unique across space and time": slot + generation are unique
+//! while the process lives, the keyed check separates processes and restarts.
+
+use std::hash::BuildHasher;
+
+use crate::sip::via::MAGIC_COOKIE;
+
+/// Where a client transaction lives: core, slab slot, generation, branch index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BranchId {
+    /// The core whose table owns the transaction.
+    pub core: u16,
+    /// The slab slot of the transaction.
+    pub slot: u32,
+    /// The generation of that slot (a reused slot has a new one).
+    pub gen: u32,
+    /// The branch index within the transaction.
+    pub index: u8,
+}
+
+/// Length of an encoded branch: cookie, tag, 4 + 8 + 8 + 2 + 12 hex digits.
+pub const BRANCH_LEN: usize = MAGIC_COOKIE.len() + 1 + 34;
+
+const TAG: u8 = b'R';
+const CHECK_BITS: u32 = 48;
+
+/// An encoded branch parameter value, on the stack.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct BranchParam([u8; BRANCH_LEN]);
+
+impl BranchParam {
+    /// The value to write after `;branch=`.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for BranchParam {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for BranchParam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// What decoding a branch found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// Not one of ours (no cookie, wrong length or tag, not hex): some other
+    /// element's branch, or garbage.
+    Foreign,
+    /// Ours by shape, owned by another core: hand the message over (the
+    /// check can only be verified there).
+    OtherCore(u16),
+    /// Ours, this core, and the check holds (the generation is checked by the slab).
+    Local(BranchId),
+    /// This core's shape but the check fails: forged or from a previous run.
+    Forged,
+}
+
+/// Encodes and checks branches for one core, with that core's secret.
+#[derive(Clone, Debug)]
+pub(crate) struct BranchCodec<S: BuildHasher> {
+    core: u16,
+    key: S,
+}
+
+impl<S: BuildHasher> BranchCodec<S> {
+    pub fn new(core: u16, key: S) -> Self {
+        BranchCodec { core, key }
+    }
+
+    fn check(&self, id: &BranchId) -> u64 {
+        let h = self.key.hash_one((id.core, id.slot, id.gen, id.index));
+        h & ((1u64 << CHECK_BITS) - 1)
+    }
+
+    /// The branch parameter of `id` (whose `core` should be this codec's).
+    pub fn encode(&self, id: &BranchId) -> BranchParam {
+        let mut out = [0u8; BRANCH_LEN];
+        let (cookie, rest) = out.split_at_mut(MAGIC_COOKIE.len());
+        cookie.copy_from_slice(MAGIC_COOKIE);
+        rest[0] = TAG;
+        let mut pos = 1;
+        let mut put = |v: u64, digits: usize| {
+            for i in (0..digits).rev() {
+                rest[pos] = HEX[((v >> (i * 4)) & 0xf) as usize];
+                pos += 1;
+            }
+        };
+        put(u64::from(id.core), 4);
+        put(u64::from(id.slot), 8);
+        put(u64::from(id.gen), 8);
+        put(u64::from(id.index), 2);
+        put(self.check(id), 12);
+        BranchParam(out)
+    }
+
+    /// Decodes a branch taken from a received message. Never panics.
+    pub fn decode(&self, branch: &[u8]) -> Decoded {
+        let Some(rest) = branch.strip_prefix(MAGIC_COOKIE) else {
+            return Decoded::Foreign;
+        };
+        if rest.len() != BRANCH_LEN - MAGIC_COOKIE.len() || rest.first() != Some(&TAG) {
+            return Decoded::Foreign;
+        }
+        let mut pos = 1;
+        let mut take = |digits: usize| -> Option<u64> {
+            let field = rest.get(pos..pos + digits)?;
+            pos += digits;
+            field.iter().try_fold(0u64, |acc, &b| {
+                let d = match b {
+                    b'0'..=b'9' => b - b'0',
+                    b'a'..=b'f' => b - b'a' + 10,
+                    _ => return None,
+                };
+                Some(acc << 4 | u64::from(d))
+            })
+        };
+        let (Some(core), Some(slot), Some(gen), Some(index), Some(check)) =
+            (take(4), take(8), take(8), take(2), take(12))
+        else {
+            return Decoded::Foreign;
+        };
+        // The widths above bound each value to its type.
+        let id = BranchId {
+            core: core as u16,
+            slot: slot as u32,
+            gen: gen as u32,
+            index: index as u8,
+        };
+        if id.core != self.core {
+            return Decoded::OtherCore(id.core);
+        }
+        if self.check(&id) != check {
+            return Decoded::Forged;
+        }
+        Decoded::Local(id)
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::hash_map::RandomState;
+
+    fn codec(core: u16) -> BranchCodec<RandomState> {
+        BranchCodec::new(core, RandomState::new())
+    }
+
+    #[test]
+    fn round_trip() {
+        let c = codec(3);
+        let id = BranchId {
+            core: 3,
+            slot: 0xdead_beef,
+            gen: 7,
+            index: 11,
+        };
+        let p = c.encode(&id);
+        assert_eq!(p.as_bytes().len(), BRANCH_LEN);
+        assert!(p.as_bytes().starts_with(b"z9hG4bKR0003deadbeef000000070b"));
+        assert_eq!(c.decode(p.as_bytes()), Decoded::Local(id));
+    }
+
+    #[test]
+    fn garbage_and_foreign_branches() {
+        let c = codec(0);
+        for b in [
+            &b""[..],
+            b"z9hG4bK",
+            b"z9hG4bK776asdhds",
+            b"z9hG4bKsl0123456789abcdef",
+            b"branch-without-cookie",
+            b"z9hG4bKR0000000000000000000000000000000000000", // too long
+            b"z9hG4bKR00000000000000000000000000000000000",   // too short
+            b"z9hG4bKr0000000000000000000000000000000000",    // wrong tag
+            b"z9hG4bKR000000000000000000000000000000000G",    // not hex
+            b"z9hG4bKR00000000000000000000000000000000A0",    // upper case
+            "z9hG4bKR00000000000000000000000000000000é".as_bytes(),
+        ] {
+            assert_eq!(
+                c.decode(b),
+                Decoded::Foreign,
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
+        }
+    }
+
+    #[test]
+    fn forged_stale_and_other_core() {
+        let c = codec(1);
+        let id = BranchId {
+            core: 1,
+            slot: 5,
+            gen: 2,
+            index: 0,
+        };
+        let good = c.encode(&id);
+        // Flip each digit in turn: never accepted as the same or another branch of ours.
+        for i in MAGIC_COOKIE.len() + 5..BRANCH_LEN {
+            let mut b = good.as_bytes().to_vec();
+            b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+            assert!(
+                matches!(c.decode(&b), Decoded::Forged),
+                "digit {i}: {:?}",
+                c.decode(&b)
+            );
+        }
+        // Another core's branch is handed over without a check.
+        let other = codec(2).encode(&BranchId { core: 2, ..id });
+        assert_eq!(c.decode(other.as_bytes()), Decoded::OtherCore(2));
+        // Same core number, other secret (a previous run): forged.
+        let previous_run = codec(1).encode(&id);
+        assert_eq!(c.decode(previous_run.as_bytes()), Decoded::Forged);
+    }
+}

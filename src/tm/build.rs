@@ -1,0 +1,401 @@
+//! Messages the transaction layer writes itself: local replies (100 Trying,
+//! 408, 487, t_reply), replies relayed upstream (our Via removed), and the
+//! CANCEL (§9.1) and ACK (§17.1.1.3) of a branch. Also where responses to a
+//! server transaction go (§18.2.2, RFC 3581 §4).
+//!
+//! Every function here reads parsed messages and returns `None` rather than
+//! panic when something it needs is missing.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use super::key::top_via;
+use crate::sip::reply::{self, ReplySpec};
+use crate::sip::via::{vias, Rport};
+use crate::sip::{serialize, Edits, HeaderName, Inbound, Message, Proto, SocketId, Transmit};
+
+/// Where a request came from (an [`Inbound`] without its bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The address it came from.
+    pub src: SocketAddr,
+    /// The local address it arrived on.
+    pub local: SocketAddr,
+    /// The transport it came over.
+    pub proto: Proto,
+    /// The listening socket that received it.
+    pub socket: SocketId,
+}
+
+impl From<&Inbound> for Source {
+    fn from(p: &Inbound) -> Source {
+        Source {
+            src: p.src,
+            local: p.local,
+            proto: p.proto,
+            socket: p.socket,
+        }
+    }
+}
+
+/// Where a message goes: a branch's next hop, or the upstream of a server transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The address to send to.
+    pub dst: SocketAddr,
+    /// The transport to send over.
+    pub proto: Proto,
+    /// Send from this socket; `None` lets the runtime choose.
+    pub socket: Option<SocketId>,
+    /// Send from this local address (see [`Transmit::local`]).
+    pub local: Option<SocketAddr>,
+}
+
+impl Target {
+    /// A transmission of `data` to this target.
+    pub fn transmit(&self, data: Bytes) -> Transmit {
+        Transmit {
+            data,
+            dst: self.dst,
+            proto: self.proto,
+            socket: self.socket,
+            local: self.local,
+        }
+    }
+
+    /// Whether the transport is reliable (RFC 3261 §17: no retransmissions, zero wait timers).
+    pub fn is_reliable(&self) -> bool {
+        self.proto.is_reliable()
+    }
+}
+
+/// Where responses to `req` go (RFC 3261 §18.2.2, RFC 3581 §4): back to the
+/// source over a stream or when `rport` was asked for; else to the source
+/// address at the Via's sent-by port. Responses leave from the socket and
+/// address the request arrived on (RFC 3581 §4).
+pub(crate) fn response_target(req: &Message, from: &Source) -> Option<Target> {
+    let (via, _) = top_via(req)?;
+    let dst = if from.proto.is_reliable() || !matches!(via.rport(), Rport::Absent) {
+        from.src
+    } else {
+        let port = via
+            .port()
+            .unwrap_or_else(|| via.proto().unwrap_or(from.proto).default_port());
+        SocketAddr::new(from.src.ip(), port)
+    };
+    Some(Target {
+        dst,
+        proto: from.proto,
+        socket: Some(from.socket),
+        local: Some(from.local),
+    })
+}
+
+/// What a local reply carries besides the copied headers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalReply<'a> {
+    /// Status code, 100 to 699.
+    pub code: u16,
+    /// Reason phrase.
+    pub reason: &'a [u8],
+    /// Whole header lines (`Name: value\r\n`) to add.
+    pub headers: &'a [u8],
+    /// Body and its Content-Type.
+    pub body: Option<(&'a [u8], &'a [u8])>,
+}
+
+/// Builds a local reply to `req` (RFC 3261 §8.2.6): the received top Via gets
+/// `received`/`rport` (§18.2.1, RFC 3581 §4), and the To gets `to_tag` when
+/// it has none.
+pub(crate) fn local_reply(
+    req: &Message,
+    from: &Source,
+    spec: &LocalReply<'_>,
+    to_tag: Option<&[u8]>,
+    server: &[u8],
+    out: &mut Vec<u8>,
+) -> Bytes {
+    let fix = received_fix(req, from);
+    let via_edits: SmallVec<[(Range<usize>, &[u8]); 2]> =
+        fix.iter().map(|(r, d)| (r.clone(), d.as_slice())).collect();
+    let spec = ReplySpec {
+        code: spec.code,
+        reason: spec.reason,
+        to_tag,
+        via_edits: &via_edits,
+        extra_headers: spec.headers,
+        server,
+        body: spec.body,
+    };
+    reply::build(req, &spec, out);
+    Bytes::copy_from_slice(out)
+}
+
+/// The edits of the top Via of a request we answer ourselves: the value of
+/// an empty `rport`, and `;received=` at the end when the sent-by is not the
+/// source address or rport was asked for.
+fn received_fix(req: &Message, from: &Source) -> SmallVec<[(Range<usize>, Vec<u8>); 2]> {
+    let mut fix = SmallVec::new();
+    let Some((via, at)) = top_via(req) else {
+        return fix;
+    };
+    let rport_asked = matches!(via.rport(), Rport::Empty);
+    if let Some(r) = via.param_range(b"rport").filter(|_| rport_asked) {
+        let end = at + r.end;
+        let mut text = b"=".to_vec();
+        text.extend_from_slice(itoa::Buffer::new().format(from.src.port()).as_bytes());
+        fix.push((end..end, text));
+    }
+    let same_host = via.host().ip().is_some_and(|ip| ip == from.src.ip());
+    if (!same_host || rport_asked) && via.received().is_none() {
+        let end = at + via.params_range().end;
+        fix.push((
+            end..end,
+            format!(";received={}", from.src.ip()).into_bytes(),
+        ));
+    }
+    fix
+}
+
+/// The bytes of a downstream reply relayed upstream: the script's `edits`
+/// applied, our top Via removed, a 503 turned into 500 when `remap_503`
+/// (RFC 3261 §16.7 step 6: "If the only response that was received is a 503,
+/// the proxy SHOULD generate a 500 response and forward that upstream"; like
+/// Kamailio, only the code changes). `None` when the reply has no Via to remove.
+pub(crate) fn relayed_reply(
+    reply: &Message,
+    edits: Option<&Edits>,
+    remap_503: bool,
+    upstream_reliable: bool,
+    out: &mut Vec<u8>,
+) -> Option<Bytes> {
+    let mut e = edits.cloned().unwrap_or_default();
+    let (index, h) = reply
+        .headers()
+        .iter()
+        .enumerate()
+        .find(|(_, h)| h.id == HeaderName::Via)?;
+    let mut values = vias(reply.value(h));
+    values.next()?.ok()?;
+    match values.next() {
+        // More values in the same header: delete ours and the comma after it.
+        Some(Ok(second)) => {
+            let start = h.value.start as usize;
+            e.delete(start..start + second.span().start);
+        }
+        Some(Err(_)) => return None,
+        None => e.remove_header(reply, index),
+    }
+    if remap_503 && reply.status() == Some(503) {
+        // Status-Line = "SIP/2.0" SP Status-Code: the code is at offset 8.
+        let at = reply.start_line().start as usize + 8;
+        e.replace(at..at + 3, Bytes::from_static(b"500"));
+    }
+    if upstream_reliable {
+        e.force_content_length();
+    }
+    serialize(reply, &e, out);
+    Some(Bytes::copy_from_slice(out))
+}
+
+/// The first via-parm of `msg`'s top Via, as written.
+fn top_via_text(msg: &Message) -> Option<&[u8]> {
+    let (via, at) = top_via(msg)?;
+    let h = msg.header(HeaderName::Via)?;
+    debug_assert_eq!(at, h.value.start as usize);
+    msg.value(h).get(via.span())
+}
+
+/// The CANCEL of a branch (RFC 3261 §9.1): "The Request-URI, Call-ID, To,
+/// the numeric part of CSeq, and From header fields in the CANCEL request
+/// MUST be identical to those in the request being cancelled, including
+/// tags. A CANCEL constructed by a client MUST have only a single Via header
+/// field value matching the top Via value in the request being cancelled."
+/// Route headers are copied (§9.1: "If the request being cancelled contains a
+/// Route header field, the CANCEL request MUST include that Route header
+/// field's values"); `extra` holds whole lines such as `Reason:`.
+pub(crate) fn cancel(invite: &Message, extra: &[u8], out: &mut Vec<u8>) -> Option<Bytes> {
+    hop_request(invite, b"CANCEL", None, extra, out)
+}
+
+/// The ACK of a non-2xx final response (RFC 3261 §17.1.1.3): Request-URI,
+/// Call-ID, From and the CSeq number of the INVITE, the To of the response,
+/// the INVITE's top Via only, its Route headers.
+pub(crate) fn ack(invite: &Message, response: &Message, out: &mut Vec<u8>) -> Option<Bytes> {
+    let to = response.header(HeaderName::To)?;
+    hop_request(invite, b"ACK", Some(response.value(to)), b"", out)
+}
+
+fn hop_request(
+    invite: &Message,
+    method: &[u8],
+    to: Option<&[u8]>,
+    extra: &[u8],
+    out: &mut Vec<u8>,
+) -> Option<Bytes> {
+    let uri = invite.request_uri()?;
+    let via = top_via_text(invite)?;
+    let cseq = invite.header_value(HeaderName::CSeq)?;
+    let seq = cseq
+        .get(..cseq.iter().position(|b| !b.is_ascii_digit())?)
+        .filter(|s| !s.is_empty())?;
+    let from = invite.header_value(HeaderName::From)?;
+    let to = match to {
+        Some(t) => t,
+        None => invite.header_value(HeaderName::To)?,
+    };
+    let call_id = invite.call_id()?;
+    out.clear();
+    out.extend_from_slice(method);
+    out.push(b' ');
+    out.extend_from_slice(uri);
+    out.extend_from_slice(b" SIP/2.0\r\nVia: ");
+    out.extend_from_slice(via);
+    for h in invite.headers_of(HeaderName::Route) {
+        out.extend_from_slice(b"\r\nRoute: ");
+        out.extend_from_slice(invite.value(h));
+    }
+    for (name, value) in [(&b"From"[..], from), (b"To", to), (b"Call-ID", call_id)] {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+    }
+    out.extend_from_slice(b"\r\nCSeq: ");
+    out.extend_from_slice(seq);
+    out.push(b' ');
+    out.extend_from_slice(method);
+    out.extend_from_slice(b"\r\nMax-Forwards: ");
+    // Kamailio copies the INVITE's Max-Forwards into the ACK; 70 otherwise (§8.1.1.6).
+    let max_fwd = invite
+        .header_value(HeaderName::MaxForwards)
+        .filter(|v| !v.is_empty() && v.len() <= 3 && v.iter().all(u8::is_ascii_digit));
+    out.extend_from_slice(max_fwd.unwrap_or(b"70"));
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(extra);
+    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    Some(Bytes::copy_from_slice(out))
+}
+
+/// The lines of every header of `msg` named `name` (e.g. `Reason` of a CANCEL, to copy downstream).
+pub(crate) fn header_lines(msg: &Message, name: &[u8]) -> Vec<u8> {
+    let mut lines = Vec::new();
+    for h in msg.headers_named(name) {
+        lines.extend_from_slice(msg.name(h));
+        lines.extend_from_slice(b": ");
+        lines.extend_from_slice(msg.value(h));
+        lines.extend_from_slice(b"\r\n");
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const INVITE: &[u8] = b"INVITE sip:bob@10.0.0.3 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKR00;rport, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa\r\n\
+Route: <sip:r1;lr>\r\n\
+Route: <sip:r2;lr>\r\n\
+Max-Forwards: 69\r\n\
+From: <sip:a@a>;tag=f\r\n\
+To: <sip:bob@b>\r\n\
+Call-ID: c@x\r\n\
+CSeq: 7 INVITE\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 3\r\n\r\nv=0";
+
+    fn parse(b: &[u8]) -> Message {
+        Message::parse(Bytes::copy_from_slice(b)).unwrap()
+    }
+
+    #[test]
+    fn cancel_and_ack_per_rfc() {
+        let inv = parse(INVITE);
+        let mut out = Vec::new();
+        let c = cancel(&inv, b"Reason: SIP;cause=200\r\n", &mut out).unwrap();
+        assert_eq!(
+            &c[..],
+            &b"CANCEL sip:bob@10.0.0.3 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKR00;rport\r\n\
+Route: <sip:r1;lr>\r\n\
+Route: <sip:r2;lr>\r\n\
+From: <sip:a@a>;tag=f\r\n\
+To: <sip:bob@b>\r\n\
+Call-ID: c@x\r\n\
+CSeq: 7 CANCEL\r\n\
+Max-Forwards: 69\r\n\
+Reason: SIP;cause=200\r\n\
+Content-Length: 0\r\n\r\n"[..]
+        );
+        assert!(Message::parse(c).is_ok());
+        let resp = parse(
+            b"SIP/2.0 486 Busy\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKR00\r\n\
+From: <sip:a@a>;tag=f\r\nTo: <sip:bob@b>;tag=t9\r\nCall-ID: c@x\r\nCSeq: 7 INVITE\r\n\r\n",
+        );
+        let a = ack(&inv, &resp, &mut out).unwrap();
+        let a = Message::parse(a).unwrap();
+        assert_eq!(a.method_bytes(), b"ACK");
+        assert_eq!(a.request_uri().unwrap(), b"sip:bob@10.0.0.3");
+        assert_eq!(
+            a.header_value(HeaderName::To).unwrap(),
+            b"<sip:bob@b>;tag=t9"
+        );
+        assert_eq!(a.header_value(HeaderName::CSeq).unwrap(), b"7 ACK");
+        assert_eq!(a.headers_of(HeaderName::Via).count(), 1);
+        assert_eq!(a.headers_of(HeaderName::Route).count(), 2);
+    }
+
+    #[test]
+    fn relayed_reply_loses_top_via_and_maps_503() {
+        let r = parse(
+            b"SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP p;branch=z9hG4bKR1, SIP/2.0/UDP a;branch=z9hG4bKa\r\n\
+Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        let mut out = Vec::new();
+        let b = relayed_reply(&r, None, true, false, &mut out).unwrap();
+        assert_eq!(
+            &b[..],
+            &b"SIP/2.0 500 Service Unavailable\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKa\r\n\
+Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"[..]
+        );
+        let r = parse(b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP p\r\nVia: SIP/2.0/UDP a\r\n\r\n");
+        let b = relayed_reply(&r, None, true, true, &mut out).unwrap();
+        assert_eq!(
+            &b[..],
+            &b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP a\r\nContent-Length: 0\r\n\r\n"[..]
+        );
+        let r = parse(b"SIP/2.0 180 Ringing\r\nCSeq: 1 INVITE\r\n\r\n");
+        assert!(relayed_reply(&r, None, true, false, &mut out).is_none());
+    }
+
+    #[test]
+    fn local_reply_fills_rport_and_received() {
+        let inv = parse(INVITE);
+        let from = Source {
+            src: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)), 7000),
+            local: "10.0.0.5:5060".parse().unwrap(),
+            proto: Proto::Udp,
+            socket: 0,
+        };
+        let t = response_target(&inv, &from).unwrap();
+        assert_eq!(t.dst, from.src);
+        let mut out = Vec::new();
+        let spec = LocalReply {
+            code: 408,
+            reason: b"Request Timeout",
+            ..LocalReply::default()
+        };
+        let r = local_reply(&inv, &from, &spec, Some(b"tt"), b"", &mut out);
+        let text = String::from_utf8_lossy(&r);
+        assert!(
+            text.contains("Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKR00;rport=7000;received=192.0.2.9, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("To: <sip:bob@b>;tag=tt\r\n"), "{text}");
+    }
+}

@@ -1,0 +1,74 @@
+//! [`Ctx`]: what a state machine needs while it handles one input — the
+//! configuration, the current tick, the timer heap, the output queue, the
+//! statistics — for the transaction (slot + generation) being worked on.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::build::Target;
+use super::config::TmConfig;
+use super::stats::TmStats;
+use super::timer::{Armed, Owner, Slot, TimerKind, TimerQueue, Timers};
+use crate::sip::Transmit;
+
+pub(crate) struct Ctx<'a> {
+    pub cfg: &'a TmConfig,
+    /// The current tick (ms since the table's epoch).
+    pub now: u64,
+    pub timers: &'a mut TimerQueue,
+    pub out: &'a mut Vec<Transmit>,
+    pub stats: &'a mut TmStats,
+    pub scratch: &'a mut Vec<u8>,
+    /// The first part of our To tags (`<32 hex>`; the cell adds `-<8 hex>`).
+    pub tag_prefix: &'a [u8],
+    /// The transaction being worked on.
+    pub slot: u32,
+    pub gen: u32,
+}
+
+impl Ctx<'_> {
+    /// Arms `kind` to fire `delay` from now in `timers` (replacing what its slot held).
+    pub fn arm(&mut self, timers: &mut Timers, owner: Owner, kind: TimerKind, delay: Duration) {
+        let armed = Armed {
+            at: TimerQueue::after(self.now, delay),
+            kind,
+        };
+        let replaced = timers.set(armed);
+        self.timers
+            .push(self.slot, self.gen, owner, armed, replaced);
+    }
+
+    /// Arms `kind` unless its slot already holds an earlier deadline.
+    pub fn arm_no_later(
+        &mut self,
+        timers: &mut Timers,
+        owner: Owner,
+        kind: TimerKind,
+        delay: Duration,
+    ) {
+        let at = TimerQueue::after(self.now, delay);
+        if timers.get(kind.slot()).is_some_and(|a| a.at <= at) {
+            return;
+        }
+        self.arm(timers, owner, kind, delay);
+    }
+
+    /// Disarms one slot.
+    pub fn disarm(&mut self, timers: &mut Timers, slot: Slot) {
+        if timers.clear(slot) {
+            self.timers.disarmed(1);
+        }
+    }
+
+    /// Disarms every slot of `timers`.
+    pub fn disarm_all(&mut self, timers: &mut Timers) {
+        let n = timers.clear_all();
+        self.timers.disarmed(n);
+    }
+
+    /// Queues a transmission.
+    pub fn send(&mut self, target: &Target, data: Bytes) {
+        self.out.push(target.transmit(data));
+    }
+}

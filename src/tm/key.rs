@@ -1,0 +1,261 @@
+//! Server transaction matching (RFC 3261 §17.2.3): the key a request is
+//! looked up by, hashed into one `u64` with the table's secret, and the exact
+//! comparison made on a hit.
+//!
+//! - RFC 3261 requests (top Via branch starts with `z9hG4bK`): "the branch
+//!   parameter in the request is equal to the one in the top Via header field
+//!   of the request that created the transaction", "the sent-by value in the
+//!   top Via of the request is equal to the one in the request that created
+//!   the transaction", and "the method of the request matches the one that
+//!   created the transaction, except for ACK, where the method of the request
+//!   that created the transaction is INVITE".
+//! - RFC 2543 requests (no cookie): "the Request-URI, To tag, From tag,
+//!   Call-ID, CSeq, and top Via header field match those of the INVITE request
+//!   which created the transaction"; for the ACK the CSeq number (not the
+//!   method) and "the To tag of the ACK matches the To tag of the response
+//!   sent by the server transaction". The To tag is therefore left out of the
+//!   hash and compared on a hit.
+//!
+//! A CANCEL is looked up twice: as itself (a retransmitted CANCEL matches its
+//! own transaction) and with the method INVITE (§9.2: the transaction to cancel).
+
+use std::hash::{BuildHasher, Hasher};
+
+use bytes::Bytes;
+
+use crate::sip::headers::CSeq;
+use crate::sip::nameaddr::NameAddr;
+use crate::sip::via::{vias, Via};
+use crate::sip::{HeaderName, Message, Span};
+
+/// The fields a request is matched by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fields<'a> {
+    /// RFC 3261: branch and sent-by of the top Via.
+    Rfc3261 { branch: &'a [u8], sent_by: &'a [u8] },
+    /// RFC 2543: everything but the method; `to_tag` is compared, not hashed.
+    Rfc2543 {
+        uri: &'a [u8],
+        from_tag: &'a [u8],
+        call_id: &'a [u8],
+        cseq: u32,
+        top_via: &'a [u8],
+        to_tag: Option<&'a [u8]>,
+    },
+}
+
+/// A request's matching key: its fields and the method it matches as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Key<'a> {
+    pub fields: Fields<'a>,
+    /// The method as matched: `INVITE` for an ACK.
+    pub method: &'a [u8],
+}
+
+/// Where the RFC 3261 key fields lie in a stored request (absolute spans),
+/// so that a hit is verified without parsing the request again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KeySpans {
+    /// Empty for an RFC 2543 transaction.
+    pub branch: Span,
+    pub sent_by: Span,
+}
+
+impl<'a> Key<'a> {
+    /// The key of a request, or `None` when its top Via or the fields an RFC
+    /// 2543 key needs cannot be read (such a request matches nothing).
+    pub fn of(msg: &'a Message) -> Option<(Key<'a>, KeySpans)> {
+        let (via, at) = top_via(msg)?;
+        let method = match msg.method_bytes() {
+            b"ACK" => &b"INVITE"[..],
+            m => m,
+        };
+        if via.has_magic_cookie() {
+            let branch = via.branch()?;
+            let value = msg.header(HeaderName::Via)?.value;
+            let src = msg.slice(value);
+            let sent_by = src.get(via.sent_by_range())?;
+            // The branch value ends its `;branch=…` parameter.
+            let b_start = via.param_range(b"branch")?.end.checked_sub(branch.len())?;
+            let spans = KeySpans {
+                branch: Span::new(at + b_start, at + b_start + branch.len()),
+                sent_by: Span::new(at + via.sent_by_range().start, at + via.sent_by_range().end),
+            };
+            return Some((
+                Key {
+                    fields: Fields::Rfc3261 { branch, sent_by },
+                    method,
+                },
+                spans,
+            ));
+        }
+        let tag = |id| {
+            msg.header_value(id)
+                .and_then(|v| NameAddr::parse(v).ok())
+                .and_then(|na| na.tag())
+        };
+        let cseq = CSeq::parse(msg.header_value(HeaderName::CSeq)?).ok()?;
+        let fields = Fields::Rfc2543 {
+            uri: msg.request_uri()?,
+            from_tag: tag(HeaderName::From).unwrap_or_default(),
+            call_id: msg.call_id()?,
+            cseq: cseq.seq,
+            top_via: msg
+                .slice(msg.header(HeaderName::Via)?.value)
+                .get(via.span())?,
+            to_tag: tag(HeaderName::To),
+        };
+        Some((Key { fields, method }, KeySpans::default()))
+    }
+
+    /// The same key matching as another method (CANCEL looking for its INVITE).
+    pub fn as_method(self, method: &'a [u8]) -> Key<'a> {
+        Key { method, ..self }
+    }
+
+    /// The index hash, keyed by the table's secret.
+    pub fn hash<S: BuildHasher>(&self, key: &S) -> u64 {
+        let mut h = key.build_hasher();
+        match self.fields {
+            Fields::Rfc3261 { branch, sent_by } => {
+                h.write_u8(1);
+                h.write(branch);
+                h.write_u8(0);
+                // Host names compare without regard to case (§19.1.4): hash them lower-cased.
+                let mut buf = [0u8; 64];
+                for chunk in sent_by.chunks(buf.len()) {
+                    let lower = &mut buf[..chunk.len()];
+                    lower.copy_from_slice(chunk);
+                    lower.make_ascii_lowercase();
+                    h.write(lower);
+                }
+            }
+            Fields::Rfc2543 {
+                uri,
+                from_tag,
+                call_id,
+                cseq,
+                top_via,
+                to_tag: _,
+            } => {
+                h.write_u8(2);
+                for part in [uri, from_tag, call_id, top_via] {
+                    h.write(part);
+                    h.write_u8(0);
+                }
+                h.write_u32(cseq);
+            }
+        }
+        h.write(self.method);
+        h.finish()
+    }
+
+    /// Whether this key is that of the request that created a transaction:
+    /// `request` (its bytes), `method` and `spans` (where its method and RFC
+    /// 3261 key fields lie). For an RFC 2543 ACK, `sent_to_tag` gives the To
+    /// tag of the final response the transaction sent. Only an RFC 2543 key
+    /// parses the stored request again (RFC 2543 peers are rare).
+    pub fn matches(
+        &self,
+        request: &Bytes,
+        method: Span,
+        spans: &KeySpans,
+        is_ack: bool,
+        sent_to_tag: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> bool {
+        if request.get(method.range()) != Some(self.method) {
+            return false;
+        }
+        match self.fields {
+            Fields::Rfc3261 { branch, sent_by } => {
+                request.get(spans.branch.range()) == Some(branch)
+                    && request
+                        .get(spans.sent_by.range())
+                        .is_some_and(|s| s.eq_ignore_ascii_case(sent_by))
+            }
+            Fields::Rfc2543 {
+                uri,
+                from_tag,
+                call_id,
+                cseq,
+                top_via,
+                to_tag,
+            } => {
+                let Ok(stored) = Message::parse(request.clone()) else {
+                    return false;
+                };
+                let Some((
+                    Key {
+                        fields:
+                            Fields::Rfc2543 {
+                                uri: uri2,
+                                from_tag: from_tag2,
+                                call_id: call_id2,
+                                cseq: cseq2,
+                                top_via: top_via2,
+                                to_tag: to_tag2,
+                            },
+                        ..
+                    },
+                    _,
+                )) = Key::of(&stored)
+                else {
+                    return false;
+                };
+                let same_rest = uri == uri2
+                    && from_tag == from_tag2
+                    && call_id == call_id2
+                    && cseq == cseq2
+                    && top_via == top_via2;
+                // An INVITE retransmission or a CANCEL carries the INVITE's To;
+                // an ACK carries the To tag of the response it acknowledges.
+                same_rest
+                    && if is_ack {
+                        to_tag.is_some() && to_tag.map(<[u8]>::to_vec) == sent_to_tag()
+                    } else {
+                        to_tag == to_tag2
+                    }
+            }
+        }
+    }
+}
+
+/// The first via-parm of the first Via header, with the offset of that header's value.
+pub(crate) fn top_via(msg: &Message) -> Option<(Via<'_>, usize)> {
+    let h = msg.header(HeaderName::Via)?;
+    let via = vias(msg.value(h)).next()?.ok()?;
+    Some((via, h.value.start as usize))
+}
+
+/// A `BuildHasher` for keys that are already uniform random `u64`s.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PreHashed;
+
+/// The hasher of [`PreHashed`]: passes a `u64` through.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with this; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl BuildHasher for PreHashed {
+    type Hasher = PassThrough;
+
+    fn build_hasher(&self) -> PassThrough {
+        PassThrough(0)
+    }
+}

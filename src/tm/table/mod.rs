@@ -1,0 +1,501 @@
+//! [`TransactionTable`]: one core's transactions in a slab, the server-side
+//! index, the timer heap, and the public API the engine drives.
+//!
+//! Method kinds follow quinn's `Connection` (STYLE.md): getters; `on_*`
+//! inputs (a request, a reply, the clock); mutators the script's functions
+//! call (`create_server`, `add_branch`, `reply`, `cancel`, `failure_done`,
+//! `release`); and [`TransactionTable::next_deadline`], the only "poll".
+//! Every input and mutator appends what to send to an `&mut Vec<Transmit>`.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::sip::{Edits, Message, Transmit};
+use crate::tm::branch_id::{BranchCodec, Decoded};
+use crate::tm::cell::{Cell, Completion, ResponseOutcome};
+use crate::tm::client::Branch;
+use crate::tm::config::TmConfig;
+use crate::tm::key::{top_via, Key, PreHashed};
+use crate::tm::outcome::*;
+use crate::tm::server::AckResult;
+use crate::tm::stats::TmStats;
+use crate::tm::timer::{Entry, Owner, TimerKind, TimerQueue};
+use slab::timers_of;
+
+#[derive(Debug)]
+struct SlabEntry<U> {
+    gen: u32,
+    cell: Option<Cell<U>>,
+}
+
+/// One core's transactions (see the module documentation of [`crate::tm`]).
+///
+/// `U` is the caller's per-transaction data (the script's failure route,
+/// flags, AVPs…), given to [`create_server`](Self::create_server).
+#[derive(Debug)]
+pub struct TransactionTable<U = ()> {
+    cfg: TmConfig,
+    core: u16,
+    hasher: RandomState,
+    codec: BranchCodec<RandomState>,
+    tag_prefix: [u8; 32],
+    slots: Vec<SlabEntry<U>>,
+    free: Vec<u32>,
+    index: HashMap<u64, Tid, PreHashed>,
+    timers: TimerQueue,
+    stats: TmStats,
+    scratch: Vec<u8>,
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex_into(out: &mut [u8], v: u64) {
+    let n = out.len();
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = HEX[((v >> ((n - 1 - i) * 4)) & 0xf) as usize];
+    }
+}
+
+/// Borrows the pieces of a table a state machine works with, for one transaction.
+macro_rules! ctx {
+    ($t:expr, $tick:expr, $tid:expr, $out:expr) => {
+        Ctx {
+            cfg: &$t.cfg,
+            now: $tick,
+            timers: &mut $t.timers,
+            out: $out,
+            stats: &mut $t.stats,
+            scratch: &mut $t.scratch,
+            tag_prefix: &$t.tag_prefix,
+            slot: $tid.slot,
+            gen: $tid.gen,
+        }
+    };
+}
+
+// After the macro: textual scope makes `ctx!` visible in these.
+mod mutators;
+mod slab;
+
+impl<U> TransactionTable<U> {
+    /// An empty table for core `core`; `now` is the epoch of its clock.
+    pub fn new(cfg: TmConfig, core: u16, now: Instant) -> TransactionTable<U> {
+        let hasher = RandomState::new();
+        let mut tag_prefix = [0u8; 32];
+        hex_into(&mut tag_prefix[..16], hasher.hash_one(("tm-tag", 1u8)));
+        hex_into(&mut tag_prefix[16..], hasher.hash_one(("tm-tag", 2u8)));
+        TransactionTable {
+            cfg,
+            core,
+            codec: BranchCodec::new(core, RandomState::new()),
+            hasher,
+            tag_prefix,
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashMap::with_hasher(PreHashed),
+            timers: TimerQueue::new(now),
+            stats: TmStats::default(),
+            scratch: Vec::with_capacity(2048),
+        }
+    }
+
+    // --- getters -----------------------------------------------------------------------------
+
+    /// The configuration the table runs with.
+    pub fn config(&self) -> &TmConfig {
+        &self.cfg
+    }
+
+    /// The core this table belongs to (encoded in every branch it makes).
+    pub fn core(&self) -> u16 {
+        self.core
+    }
+
+    /// Counters (`active` is the number of live transactions).
+    pub fn stats(&self) -> TmStats {
+        self.stats
+    }
+
+    /// Live transactions.
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Whether no transaction is alive.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn cell(&self, tid: Tid) -> Option<&Cell<U>> {
+        let e = self.slots.get(tid.slot as usize)?;
+        if e.gen != tid.gen {
+            return None;
+        }
+        e.cell.as_ref()
+    }
+
+    fn cell_mut(&mut self, tid: Tid) -> Option<&mut Cell<U>> {
+        let e = self.slots.get_mut(tid.slot as usize)?;
+        if e.gen != tid.gen {
+            return None;
+        }
+        e.cell.as_mut()
+    }
+
+    /// Whether `tid` is a live transaction.
+    pub fn contains(&self, tid: Tid) -> bool {
+        self.cell(tid).is_some()
+    }
+
+    /// The caller's data of a transaction.
+    pub fn user(&self, tid: Tid) -> Option<&U> {
+        self.cell(tid).map(|c| &c.user)
+    }
+
+    /// The caller's data of a transaction, to change.
+    pub fn user_mut(&mut self, tid: Tid) -> Option<&mut U> {
+        self.cell_mut(tid).map(|c| &mut c.user)
+    }
+
+    /// The request that created the transaction.
+    pub fn request(&self, tid: Tid) -> Option<&Bytes> {
+        self.cell(tid).map(|c| &c.server.request)
+    }
+
+    /// The last status sent upstream (0: none yet).
+    pub fn status(&self, tid: Tid) -> Option<u16> {
+        self.cell(tid).map(|c| c.server.status)
+    }
+
+    /// Whether a CANCEL was received (`t_is_canceled`).
+    pub fn is_canceled(&self, tid: Tid) -> bool {
+        self.cell(tid).is_some_and(|c| c.canceled)
+    }
+
+    /// Whether the max lifetime passed (`t_is_expired`).
+    pub fn is_expired(&self, tid: Tid) -> bool {
+        self.cell(tid).is_some_and(|c| c.expired)
+    }
+
+    /// Number of branches created so far.
+    pub fn branch_count(&self, tid: Tid) -> usize {
+        self.cell(tid).map_or(0, |c| c.branches.len())
+    }
+
+    /// Final status of a branch (0 while pending; 408 for a timeout).
+    pub fn branch_code(&self, tid: Tid, branch: u8) -> Option<u16> {
+        self.cell(tid)?
+            .branches
+            .get(usize::from(branch))
+            .map(Branch::code)
+    }
+
+    /// Whether a branch ended on a timer (`t_branch_timeout`).
+    pub fn branch_timed_out(&self, tid: Tid, branch: u8) -> bool {
+        self.branch(tid, branch)
+            .is_some_and(|b| b.timed_out.is_some())
+    }
+
+    /// Which timer ended a branch with a local 408: B, F, `FrTimer`,
+    /// `FrInvTimer` or `MaxLifetime`.
+    pub fn branch_timeout(&self, tid: Tid, branch: u8) -> Option<TimerKind> {
+        self.branch(tid, branch)?.timed_out
+    }
+
+    /// Whether a branch received any response (`t_branch_replied`).
+    pub fn branch_replied(&self, tid: Tid, branch: u8) -> bool {
+        self.branch(tid, branch).is_some_and(|b| b.replied)
+    }
+
+    fn branch(&self, tid: Tid, branch: u8) -> Option<&Branch> {
+        self.cell(tid)?.branches.get(usize::from(branch))
+    }
+
+    /// The branch chosen by §16.7 step 6 and its code, among finals so far.
+    pub fn winning(&self, tid: Tid) -> Option<(u8, u16)> {
+        let (i, code) = self.cell(tid)?.best()?;
+        Some((u8::try_from(i).ok()?, code))
+    }
+
+    /// The stored reply of a branch as it would go upstream (our Via removed),
+    /// for the failure route to read (`$T_rpl`). `None` for a local outcome.
+    pub fn branch_reply(&self, tid: Tid, branch: u8) -> Option<&Bytes> {
+        match &self.branch(tid, branch)?.outcome {
+            super::client::Outcome::Final {
+                upstream: Some(u), ..
+            } => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Timers armed now, and entries in the timer heap (armed plus stale ones
+    /// not swept yet).
+    pub fn timers_pending(&self) -> (usize, usize) {
+        (self.timers.armed(), self.timers.len())
+    }
+
+    /// Memory one transaction holds (see [`CellMemory`]).
+    pub fn memory_of(&self, tid: Tid) -> Option<CellMemory> {
+        let c = self.cell(tid)?;
+        let mut armed = c.server.timers.count() + c.lifetime.count();
+        let mut messages = c.server.request.len();
+        if let Some(r) = c.server.final_response().or(c.server.last_provisional()) {
+            messages += r.len();
+        }
+        for b in &c.branches {
+            armed += b.timers.count() + b.cancel_timers.count();
+            messages += b.request.len();
+            if let super::client::Outcome::Final {
+                upstream: Some(u), ..
+            } = &b.outcome
+            {
+                messages += u.len();
+            }
+        }
+        let index = if c.index_key.is_some() {
+            // One hashbrown bucket: the (key, value) pair and a control byte.
+            std::mem::size_of::<(u64, Tid)>() + 1
+        } else {
+            0
+        };
+        let structures = std::mem::size_of::<SlabEntry<U>>()
+            + c.branches.capacity() * std::mem::size_of::<Branch>()
+            + index
+            + armed * std::mem::size_of::<Entry>();
+        Some(CellMemory {
+            structures,
+            messages,
+        })
+    }
+
+    // --- inputs ------------------------------------------------------------------------------
+
+    /// Matches a received request against the server transactions (§17.2.3)
+    /// and absorbs what is the transaction's to absorb: a retransmission gets
+    /// the last response again, the ACK of our non-2xx final confirms it.
+    pub fn on_request(
+        &mut self,
+        msg: &Message,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> RequestMatch {
+        let method = msg.method_bytes();
+        let is_ack = method == b"ACK";
+        let Some((key, _)) = Key::of(msg).filter(|_| msg.is_request()) else {
+            return if is_ack {
+                RequestMatch::AckPassOn { tid: None }
+            } else {
+                RequestMatch::New
+            };
+        };
+        let tick = self.timers.tick(now);
+        if is_ack {
+            let Some(tid) = self.lookup(&key, true) else {
+                return RequestMatch::AckPassOn { tid: None };
+            };
+            let result = self.with_cell(tid, tick, out, |cell, cx| cell.server.on_ack(cx));
+            return match result {
+                Some(AckResult::Absorbed) => {
+                    self.stats.absorbed_requests += 1;
+                    RequestMatch::AckAbsorbed { tid }
+                }
+                Some(AckResult::PassOn) => RequestMatch::AckPassOn { tid: Some(tid) },
+                None => RequestMatch::AckPassOn { tid: None },
+            };
+        }
+        if let Some(tid) = self.lookup(&key, false) {
+            self.stats.absorbed_requests += 1;
+            self.with_cell(tid, tick, out, |cell, cx| {
+                if cell.server.on_retransmission(cx) {
+                    cx.stats.retransmissions += 1;
+                }
+            });
+            return RequestMatch::Retransmission { tid };
+        }
+        if method == b"CANCEL" {
+            return match self.lookup(&key.as_method(b"INVITE"), false) {
+                Some(invite) => RequestMatch::Cancel { invite },
+                None => RequestMatch::CancelUnmatched,
+            };
+        }
+        RequestMatch::New
+    }
+
+    /// Finds the server transaction of a key (hash, then an exact comparison).
+    fn lookup(&self, key: &Key<'_>, is_ack: bool) -> Option<Tid> {
+        let tid = *self.index.get(&key.hash(&self.hasher))?;
+        let cell = self.cell(tid)?;
+        let s = &cell.server;
+        let sent_to_tag = || {
+            let r = Message::parse(s.final_response()?.clone()).ok()?;
+            let to = r.header_value(crate::sip::HeaderName::To)?;
+            let na = crate::sip::nameaddr::NameAddr::parse(to).ok()?;
+            na.tag().map(<[u8]>::to_vec)
+        };
+        key.matches(&s.request, s.method, &s.spans, is_ack, sent_to_tag)
+            .then_some(tid)
+    }
+
+    /// Where a reply belongs: decodes the branch of its top Via (ours encode
+    /// core, slot, generation and index; no lookup) and checks the CSeq method.
+    pub fn match_reply(&self, msg: &Message) -> ReplyMatch {
+        if msg.status().is_none() {
+            return ReplyMatch::NoMatch;
+        }
+        let Some(branch) = top_via(msg).and_then(|(v, _)| v.branch()) else {
+            return ReplyMatch::NoMatch;
+        };
+        let id = match self.codec.decode(branch) {
+            Decoded::Local(id) => id,
+            Decoded::OtherCore(core) => return ReplyMatch::OtherCore(core),
+            Decoded::Foreign | Decoded::Forged => return ReplyMatch::NoMatch,
+        };
+        let tid = Tid {
+            slot: id.slot,
+            gen: id.gen,
+        };
+        let Some(cell) = self.cell(tid) else {
+            return ReplyMatch::NoMatch;
+        };
+        if usize::from(id.index) >= cell.branches.len() {
+            return ReplyMatch::NoMatch;
+        }
+        let cseq_method = msg.method_bytes();
+        let ours = cell.server.request.get(cell.server.method.range());
+        if ours == Some(cseq_method) {
+            ReplyMatch::Branch {
+                tid,
+                branch: id.index,
+                to_cancel: false,
+            }
+        } else if cseq_method == b"CANCEL" && cell.server.is_invite() {
+            ReplyMatch::Branch {
+                tid,
+                branch: id.index,
+                to_cancel: true,
+            }
+        } else {
+            ReplyMatch::NoMatch
+        }
+    }
+
+    /// Processes a reply from downstream (§17.1, §16.7). `edits` are the
+    /// changes `onreply_route` made, applied to what is relayed.
+    pub fn on_reply(
+        &mut self,
+        msg: &Message,
+        edits: Option<&Edits>,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> ReplyAction {
+        let (tid, branch, to_cancel) = match self.match_reply(msg) {
+            ReplyMatch::NoMatch => return ReplyAction::NoMatch,
+            ReplyMatch::OtherCore(c) => return ReplyAction::OtherCore(c),
+            ReplyMatch::Branch {
+                tid,
+                branch,
+                to_cancel,
+            } => (tid, branch, to_cancel),
+        };
+        let tick = self.timers.tick(now);
+        let outcome = self.with_cell(tid, tick, out, |cell, cx| {
+            cell.on_response(usize::from(branch), msg, to_cancel, edits, cx)
+        });
+        match outcome {
+            None | Some(ResponseOutcome::Absorbed) => {
+                self.stats.absorbed_replies += 1;
+                ReplyAction::Absorbed { tid, branch }
+            }
+            Some(ResponseOutcome::Relayed(code)) => ReplyAction::Relayed { tid, branch, code },
+            Some(ResponseOutcome::Stored(code)) => ReplyAction::Stored { tid, branch, code },
+            Some(ResponseOutcome::Completed(Completion::FinalSent(code))) => {
+                ReplyAction::FinalSent { tid, code }
+            }
+            Some(ResponseOutcome::Completed(Completion::NeedsFailureRoute(code))) => {
+                ReplyAction::NeedsFailureRoute { tid, code }
+            }
+            Some(ResponseOutcome::Completed(Completion::Open)) => ReplyAction::Stored {
+                tid,
+                branch,
+                code: msg.status().unwrap_or(0),
+            },
+        }
+    }
+
+    /// Fires every timer due at `now`: retransmissions go to `out`, decisions
+    /// the engine must act on to `events`.
+    pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>, events: &mut Vec<TmEvent>) {
+        let tick = self.timers.tick(now);
+        while let Some(e) = self.timers.pop_due(tick) {
+            let tid = Tid {
+                slot: e.slot,
+                gen: e.gen,
+            };
+            let Some(cell) = self.cell_mut(tid) else {
+                continue;
+            };
+            let Some(timers) = timers_of(cell, e.owner) else {
+                continue;
+            };
+            if !timers.holds(e.kind, e.at) {
+                continue;
+            }
+            timers.clear(e.kind.slot());
+            self.timers.disarmed(1);
+            let completion = self.with_cell(tid, tick, out, |cell, cx| match e.owner {
+                Owner::Server => {
+                    cell.server.on_timer(e.kind, cx);
+                    Completion::Open
+                }
+                Owner::Cell => cell.on_lifetime(cx),
+                Owner::Branch(i) => {
+                    let timed_out = cell
+                        .branches
+                        .get_mut(usize::from(i))
+                        .is_some_and(|b| b.on_timer(e.kind, cx));
+                    if timed_out {
+                        cell.check_complete(cx)
+                    } else {
+                        Completion::Open
+                    }
+                }
+                Owner::Cancel(i) => {
+                    if let Some(b) = cell.branches.get_mut(usize::from(i)) {
+                        b.on_cancel_timer(e.kind, cx);
+                    }
+                    Completion::Open
+                }
+            });
+            match completion {
+                Some(Completion::FinalSent(code)) => events.push(TmEvent::FinalSent { tid, code }),
+                Some(Completion::NeedsFailureRoute(code)) => {
+                    events.push(TmEvent::NeedsFailureRoute { tid, code })
+                }
+                _ => {}
+            }
+        }
+        self.maybe_sweep();
+    }
+
+    /// When [`on_timer`](Self::on_timer) should be called next (`None`: no timer armed).
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        loop {
+            let e = *self.timers.peek()?;
+            let live = self
+                .slots
+                .get_mut(e.slot as usize)
+                .filter(|s| s.gen == e.gen)
+                .and_then(|s| s.cell.as_mut())
+                .and_then(|c| timers_of(c, e.owner))
+                .is_some_and(|t| t.holds(e.kind, e.at));
+            if live {
+                return Some(self.timers.instant(e.at));
+            }
+            self.timers.pop();
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The mutators the script's functions call: `t_newtran`, `t_relay`,
+//! `t_reply`, CANCEL, the failure hook, `t_release`.
+
+use std::hash::BuildHasher;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{hex_into, TransactionTable};
+use crate::sip::{Message, StartLine, Transmit};
+use crate::tm::branch_id::{BranchId, BranchParam};
+use crate::tm::build::{self, LocalReply, Source, Target};
+use crate::tm::cell::{Cell, Completion};
+use crate::tm::client::Branch;
+use crate::tm::ctx::Ctx;
+use crate::tm::key::Key;
+use crate::tm::outcome::*;
+use crate::tm::server::Server;
+use crate::tm::timer::{Owner, TimerKind};
+
+impl<U> TransactionTable<U> {
+    /// Creates the server transaction of a new request (`t_newtran`; `t_relay`
+    /// does it first). An INVITE is answered 100 Trying at once when
+    /// `auto_inv_100` is on.
+    pub fn create_server(
+        &mut self,
+        msg: &Message,
+        from: &Source,
+        user: U,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Result<Tid, TmError> {
+        let StartLine::Request { method, .. } = msg.start() else {
+            return Err(TmError::NotTransactional);
+        };
+        let method_bytes = msg.slice(method);
+        if method_bytes == b"ACK" {
+            return Err(TmError::NotTransactional);
+        }
+        let (key, spans) = Key::of(msg).ok_or(TmError::Unmatchable)?;
+        if let Some(tid) = self.lookup(&key, false) {
+            return Err(TmError::Exists(tid));
+        }
+        let target = build::response_target(msg, from).ok_or(TmError::Unmatchable)?;
+        let invite = method_bytes == b"INVITE";
+        let hash = key.hash(&self.hasher);
+        let tid = self.alloc();
+        let tag = {
+            let mut t = [0u8; 8];
+            hex_into(&mut t, self.hasher.hash_one(("tm-cell", tid.slot, tid.gen)));
+            t
+        };
+        let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
+        let mut cell = Cell::new(server, tag, user);
+        if let std::collections::hash_map::Entry::Vacant(v) = self.index.entry(hash) {
+            v.insert(tid);
+            cell.index_key = Some(hash);
+        }
+        let tick = self.timers.tick(now);
+        let mut cx = ctx!(self, tick, tid, out);
+        let lifetime = if invite {
+            cx.cfg.max_inv_lifetime
+        } else {
+            cx.cfg.max_noninv_lifetime
+        };
+        cx.arm(
+            &mut cell.lifetime,
+            Owner::Cell,
+            TimerKind::MaxLifetime,
+            lifetime,
+        );
+        if invite && cx.cfg.auto_inv_100 {
+            let reason = cx.cfg.trying_reason;
+            let spec = LocalReply {
+                code: 100,
+                reason,
+                ..LocalReply::default()
+            };
+            // Built from the message in hand: no parse of the stored copy.
+            let data =
+                build::local_reply(msg, from, &spec, None, &cx.cfg.server_header, cx.scratch);
+            if cell.server.send_provisional(100, data, &mut cx) {
+                cx.stats.local_replies += 1;
+            }
+        }
+        self.stats.created += 1;
+        self.stats.active += 1;
+        self.maybe_sweep();
+        if let Some(e) = self.slots.get_mut(tid.slot as usize) {
+            e.cell = Some(cell);
+        }
+        Ok(tid)
+    }
+
+    /// The branch parameter branch `index` of `tid` will carry (for a caller
+    /// that builds the message before [`add_branch`](Self::add_branch)).
+    pub fn branch_param(&self, tid: Tid, index: u8) -> BranchParam {
+        self.codec.encode(&BranchId {
+            core: self.core,
+            slot: tid.slot,
+            gen: tid.gen,
+            index,
+        })
+    }
+
+    /// Adds a branch (`t_relay`, also from a failure route): `build` gets the
+    /// branch parameter for our Via and returns the request to send. The
+    /// request is sent now and retransmitted per §17.1. Returns the branch index.
+    pub fn add_branch(
+        &mut self,
+        tid: Tid,
+        target: Target,
+        build: impl FnOnce(&BranchParam) -> Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Result<u8, TmError> {
+        let cell = self.cell(tid).ok_or(TmError::NoTransaction)?;
+        if cell.canceled {
+            return Err(TmError::Canceled);
+        }
+        if cell.expired {
+            return Err(TmError::Expired);
+        }
+        if cell.blocked_6xx {
+            return Err(TmError::Blocked6xx);
+        }
+        if !cell.can_fork() {
+            return Err(TmError::FinalSent);
+        }
+        let index = u8::try_from(cell.branches.len())
+            .ok()
+            .filter(|&i| i < self.cfg.max_branches)
+            .ok_or(TmError::TooManyBranches)?;
+        let param = self.branch_param(tid, index);
+        let request = build(&param);
+        let tick = self.timers.tick(now);
+        self.with_cell(tid, tick, out, |cell, cx| {
+            if cell.in_failure && cell.new_leg {
+                cell.new_leg = false;
+                cell.leg_start = index;
+            }
+            let invite = cell.server.is_invite();
+            let b = Branch::start(index, target, request, invite, cx);
+            // Most cells have one branch: grow one at a time (Vec would jump to 4).
+            cell.branches.reserve_exact(1);
+            cell.branches.push(b);
+        })
+        .ok_or(TmError::NoTransaction)?;
+        Ok(index)
+    }
+
+    /// Sends a local response on the server transaction (`t_reply`). A final
+    /// cancels the pending INVITE branches (§16.7 step 10).
+    pub fn reply(
+        &mut self,
+        tid: Tid,
+        spec: &LocalReply<'_>,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Result<(), TmError> {
+        if !(100..=699).contains(&spec.code) {
+            return Err(TmError::BadCode);
+        }
+        // One local final only (a relayed 2xx may follow another final; a local one may not).
+        if self.cell(tid).is_some_and(|c| c.server.final_sent()) {
+            return Err(TmError::FinalSent);
+        }
+        let tick = self.timers.tick(now);
+        let sent = self
+            .with_cell(tid, tick, out, |cell, cx| {
+                let sent = cell.send_local_reply(spec, cx);
+                if sent && spec.code >= 200 && cell.server.is_invite() {
+                    cell.cancel_pending(None, Bytes::new(), cx);
+                }
+                sent
+            })
+            .ok_or(TmError::NoTransaction)?;
+        if sent {
+            Ok(())
+        } else {
+            Err(TmError::FinalSent)
+        }
+    }
+
+    /// Cancels the pending branches (tmx `t_cancel_branches("all")`).
+    pub fn cancel_branches(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> bool {
+        let tick = self.timers.tick(now);
+        self.with_cell(tid, tick, out, |cell, cx| {
+            cell.cancel_pending(None, Bytes::new(), cx)
+        })
+        .unwrap_or(false)
+    }
+
+    /// After the failure route ran (see [`ReplyAction::NeedsFailureRoute`]):
+    /// if it neither added branches nor replied, the best response goes
+    /// upstream now. Returns the code sent, if any.
+    pub fn failure_done(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> Option<u16> {
+        let tick = self.timers.tick(now);
+        self.with_cell(tid, tick, out, |cell, cx| {
+            cell.in_failure = false;
+            cell.new_leg = false;
+            if cell.server.final_sent() || cell.any_pending() {
+                return None;
+            }
+            Some(cell.send_best(cx))
+        })
+        .flatten()
+    }
+
+    /// Arms or disarms the failure hook (`t_on_failure`): when every branch
+    /// has failed, report instead of replying. It disarms itself when reported.
+    pub fn set_failure_hook(&mut self, tid: Tid, armed: bool) {
+        if let Some(c) = self.cell_mut(tid) {
+            c.failure_armed = armed;
+        }
+    }
+
+    /// Ends a transaction now, whatever its state (`t_release`).
+    pub fn release(&mut self, tid: Tid) -> bool {
+        if !self.contains(tid) {
+            return false;
+        }
+        self.free_slot(tid);
+        true
+    }
+}
+
+impl<U: Default> TransactionTable<U> {
+    /// Handles a CANCEL matched to `invite` (§16.10, Kamailio `t_relay` of a
+    /// CANCEL): the CANCEL gets its own transaction answered 200 at once
+    /// ("the element MUST immediately return a 200 (OK) response"); every
+    /// pending branch is canceled (§9.1); with no branch yet the INVITE is
+    /// answered 487. The downstream 487s then complete the INVITE as usual.
+    pub fn cancel(
+        &mut self,
+        invite: Tid,
+        cancel: &Message,
+        from: &Source,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Result<CancelOutcome, TmError> {
+        let cell = self.cell(invite).ok_or(TmError::NoTransaction)?;
+        let pending = cell.any_pending() && !cell.server.final_sent();
+        let cancel_tid = self
+            .create_server(cancel, from, U::default(), now, out)
+            .ok();
+        let tick = self.timers.tick(now);
+        if let Some(ct) = cancel_tid {
+            let reason: &[u8] = if pending {
+                b"canceling"
+            } else {
+                b"ok -- no more pending branches"
+            };
+            self.with_cell(ct, tick, out, |c, cx| c.send_local(200, reason, cx));
+        }
+        let reason = Bytes::from(build::header_lines(cancel, b"Reason"));
+        let (pending, completion) = self
+            .with_cell(invite, tick, out, |cell, cx| cell.on_cancel(reason, cx))
+            .ok_or(TmError::NoTransaction)?;
+        let event = match completion {
+            Completion::FinalSent(code) => Some(TmEvent::FinalSent { tid: invite, code }),
+            Completion::NeedsFailureRoute(code) => {
+                Some(TmEvent::NeedsFailureRoute { tid: invite, code })
+            }
+            Completion::Open => None,
+        };
+        Ok(CancelOutcome {
+            cancel: cancel_tid,
+            pending,
+            event,
+        })
+    }
+}
