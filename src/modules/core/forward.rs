@@ -18,7 +18,7 @@ use super::hash::{fnv1a, push_hex};
 use crate::script::ctx::MsgCtx;
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::{vias, Rport, Via};
-use crate::sip::{serialize, ErrorKind, HeaderName, Message, ParseError, Proto, Transmit};
+use crate::sip::{serialize, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId, Transmit};
 
 /// The RFC 3261 magic cookie that starts every branch we make.
 const MAGIC: &[u8] = b"z9hG4bK";
@@ -150,57 +150,69 @@ fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto
     Ok((SocketAddr::new(ip, port), proto))
 }
 
-/// Forwards the request in `ctx` statelessly to `host[:port]`, or to its next
-/// hop. Returns 1, or Kamailio's error codes: -477 send, -478 unresolvable, -479 bad URI.
-pub fn request(
-    ctx: &mut MsgCtx<'_>,
+/// Where a request goes: address, transport, and the socket (and, on a
+/// wildcard socket, the local address) it leaves from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hop {
+    pub dst: SocketAddr,
+    pub proto: Proto,
+    pub socket: SocketId,
+    /// The local address to speak from when the socket is bound to a wildcard.
+    pub local_ip: Option<IpAddr>,
+}
+
+impl Hop {
+    /// The local address to send from (wildcard sockets only).
+    pub fn local(&self, ctx: &MsgCtx<'_>) -> Option<SocketAddr> {
+        let port = ctx.env.sockets.get(usize::from(self.socket)).map_or(0, |s| s.addr.port());
+        self.local_ip.map(|ip| SocketAddr::new(ip, port))
+    }
+
+    /// A transmission of `data` along this hop.
+    pub fn transmit(&self, ctx: &MsgCtx<'_>, data: Bytes) -> Transmit {
+        Transmit { data, dst: self.dst, proto: self.proto, socket: Some(self.socket), local: self.local(ctx) }
+    }
+}
+
+/// Resolves where the request in `ctx` goes: `host[:port]` when given, else
+/// its next hop (`$du`, then the Request-URI). Errors are Kamailio's codes:
+/// -477 no socket to send from, -478 unresolvable, -479 bad URI.
+pub fn resolve_hop(
+    ctx: &MsgCtx<'_>,
     host: Option<&[u8]>,
     port: Option<u16>,
     proto: Option<Proto>,
-) -> i32 {
-    let msg = ctx.msg;
-    if !msg.is_request() {
-        return -1;
-    }
+) -> Result<Hop, i32> {
     let (dst, proto) = match host {
         Some(h) => {
             let proto = proto.unwrap_or(Proto::Udp);
             let Some(ip) = host_ip(h) else {
-                log::warn!(
-                    "forward: cannot resolve {:?} (only addresses are supported)",
-                    String::from_utf8_lossy(h)
-                );
-                return -478;
+                log::warn!("cannot resolve {:?} (only addresses are supported)", String::from_utf8_lossy(h));
+                return Err(-478);
             };
-            (
-                SocketAddr::new(ip, port.unwrap_or(proto.default_port())),
-                proto,
-            )
+            (SocketAddr::new(ip, port.unwrap_or(proto.default_port())), proto)
         }
-        None => match next_hop(ctx, proto) {
-            Ok(hop) => hop,
-            Err(code) => {
-                log::warn!(
-                    "forward: no usable next hop in {:?} (code {code})",
-                    String::from_utf8_lossy(ctx.ruri())
-                );
-                return code;
-            }
-        },
+        None => next_hop(ctx, proto).inspect_err(|code| {
+            log::warn!("no usable next hop in {:?} (code {code})", String::from_utf8_lossy(ctx.ruri()));
+        })?,
     };
     let preferred = ctx.force_socket.unwrap_or(ctx.socket);
     let Some(socket) = ctx.env.socket_for(proto, &dst, Some(preferred)) else {
-        log::warn!("forward: no {proto} socket to reach {dst}");
-        return -477;
+        log::warn!("no {proto} socket to reach {dst}");
+        return Err(-477);
     };
     let info = &ctx.env.sockets[usize::from(socket)];
     // On a wildcard socket, speak from the address the request arrived on.
-    let local_ip = if info.addr.ip().is_unspecified() && ctx.local.is_ipv4() == dst.is_ipv4() {
-        Some(ctx.local.ip())
-    } else {
-        None
-    };
+    let local_ip = (info.addr.ip().is_unspecified() && ctx.local.is_ipv4() == dst.is_ipv4()).then(|| ctx.local.ip());
+    Ok(Hop { dst, proto, socket, local_ip })
+}
 
+/// Serializes the request in `ctx` for `hop`: the script's edits, the
+/// rewritten Request-URI, received/rport on the received Via, Record-Route,
+/// and our Via with `branch` on top.
+pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
+    let msg = ctx.msg;
+    let info = &ctx.env.sockets[usize::from(hop.socket)];
     let mut edits = ctx.edits.clone();
     if let Some(uri) = &ctx.new_uri {
         edits.set_request_uri(msg, uri.clone());
@@ -209,39 +221,45 @@ pub fn request(
         edits.replace(range, data);
     }
     // RFC 3261 §16.6 step 4: Record-Route names the socket the request leaves on.
-    crate::modules::rr::write_record_route(ctx, socket, proto, local_ip, &mut edits);
+    crate::modules::rr::write_record_route(ctx, hop.socket, hop.proto, hop.local_ip, &mut edits);
     let mut via = Vec::with_capacity(96);
     via.extend_from_slice(b"Via: SIP/2.0/");
-    via.extend_from_slice(proto.via_name().as_bytes());
+    via.extend_from_slice(hop.proto.via_name().as_bytes());
     via.push(b' ');
     match &info.advertise {
         Some((h, p)) => via.extend_from_slice(format!("{h}:{p}").as_bytes()),
         None => {
-            let ip = local_ip.unwrap_or(info.addr.ip());
-            via.extend_from_slice(
-                crate::script::ctx::fmt_hostport(SocketAddr::new(ip, info.addr.port())).as_bytes(),
-            );
+            let ip = hop.local_ip.unwrap_or(info.addr.ip());
+            via.extend_from_slice(crate::script::ctx::fmt_hostport(SocketAddr::new(ip, info.addr.port())).as_bytes());
         }
     }
     via.extend_from_slice(b";branch=");
-    stateless_branch(ctx, &mut via);
+    via.extend_from_slice(branch);
     via.extend_from_slice(b"\r\n");
     edits.insert_before_first(msg, HeaderName::Via, via);
-    if proto.is_reliable() {
+    if hop.proto.is_reliable() {
         edits.force_content_length();
     }
-
     let out = &mut ctx.core.scratch;
     serialize(msg, &edits, out);
-    let data = Bytes::copy_from_slice(out);
-    let local = local_ip.map(|ip| SocketAddr::new(ip, info.addr.port()));
-    ctx.out.push(Transmit {
-        data,
-        dst,
-        proto,
-        socket: Some(socket),
-        local,
-    });
+    Bytes::copy_from_slice(out)
+}
+
+/// Forwards the request in `ctx` statelessly to `host[:port]`, or to its next
+/// hop. Returns 1, or Kamailio's error codes: -477 send, -478 unresolvable, -479 bad URI.
+pub fn request(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, proto: Option<Proto>) -> i32 {
+    if !ctx.msg.is_request() {
+        return -1;
+    }
+    let hop = match resolve_hop(ctx, host, port, proto) {
+        Ok(hop) => hop,
+        Err(code) => return code,
+    };
+    let mut branch = Vec::with_capacity(32);
+    stateless_branch(ctx, &mut branch);
+    let data = build_request(ctx, &hop, &branch);
+    let t = hop.transmit(ctx, data);
+    ctx.out.push(t);
     1
 }
 
