@@ -403,23 +403,35 @@ fn frame(
 }
 
 /// One physical line from `pos`: its span without the line ending, and where
-/// the next line starts. Accepts CRLF and bare LF; a NUL or a CR not followed
-/// by LF is never valid in the header section. One pass over the line.
+/// the next line starts. Accepts CRLF and bare LF. A CR not followed by LF is
+/// never valid in the header section, nor is a NUL, except escaped in a
+/// quoted string: RFC 3261 §25.1 `quoted-pair = "\" (%x00-09 / %x0B-0C /
+/// %x0E-7F)`, which RFC 4475 §3.1.1.2 exercises (the quoted-string views
+/// check that it is inside quotes). One pass over the line.
 #[inline]
 fn line(buf: &[u8], pos: usize, limits: &Limits) -> Result<(Span, usize)> {
-    let rest = &buf[pos..];
-    let (end, next) = match memchr::memchr3(b'\n', b'\r', b'\0', rest) {
-        Some(i) => match rest[i] {
-            b'\n' => (pos + i, pos + i + 1),
-            b'\r' if rest.get(i + 1) == Some(&b'\n') => (pos + i, pos + i + 2),
-            _ => return Err(ParseError::new(ErrorKind::BadCharacter, pos + i)),
-        },
-        None => (buf.len(), buf.len()),
+    let mut from = pos;
+    let (end, next) = loop {
+        let rest = &buf[from..];
+        match memchr::memchr3(b'\n', b'\r', b'\0', rest) {
+            Some(i) => match rest[i] {
+                b'\n' => break (from + i, from + i + 1),
+                b'\r' if rest.get(i + 1) == Some(&b'\n') => break (from + i, from + i + 2),
+                b'\0' if escaped(&buf[pos..from + i]) => from += i + 1,
+                _ => return Err(ParseError::new(ErrorKind::BadCharacter, from + i)),
+            },
+            None => break (buf.len(), buf.len()),
+        }
     };
     if end - pos > limits.max_line {
         return Err(ParseError::new(ErrorKind::LineTooLong, pos));
     }
     Ok((Span::new(pos, end), next))
+}
+
+/// Whether what follows `before` is escaped: an odd run of backslashes ends it.
+fn escaped(before: &[u8]) -> bool {
+    before.iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
 }
 
 fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine> {
