@@ -12,3 +12,5 @@ pub use error::{ErrorKind, ParseError};
 pub use message::{Header, Limits, Message, Span, StartLine};
 pub use name::HeaderName;
 pub use packet::{Inbound, Proto, SocketId, Transmit};
+#[cfg(test)]
+mod torture;
