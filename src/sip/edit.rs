@@ -6,7 +6,8 @@
 //! - edits are applied in buffer order; several inserts at one offset come out
 //!   in the order they were recorded, header-section inserts before the body;
 //! - a delete or replace of exactly the range of an earlier one supersedes it
-//!   (setting the body twice keeps the second body);
+//!   (setting the body or a header value twice keeps the second, even when
+//!   the range is empty);
 //! - a delete or replace that overlaps an earlier one is clipped to what is
 //!   left, and dropped when nothing is left: removing a header twice removes
 //!   it once, and replacing the value of a removed header does nothing;
@@ -35,9 +36,19 @@ struct Op {
     start: u32,
     end: u32,
     data: Bytes,
+    kind: Kind,
+}
+
+/// What an edit means, beyond its range: an empty range is a place to add
+/// bytes for [`Kind::Insert`], but a (possibly empty) thing to replace for
+/// the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Insert,
+    Replace,
     /// Recorded by [`Edits::set_body`]: part of the body even where the body
     /// starts at the very end of a header section that has no empty line.
-    body: bool,
+    Body,
 }
 
 /// Changes to apply to one message.
@@ -64,17 +75,17 @@ impl Edits {
 
     /// Inserts bytes at an offset of the original buffer.
     pub fn insert(&mut self, at: usize, data: impl Into<Bytes>) {
-        self.push(at, at, data.into(), false);
+        self.push(at, at, data.into(), Kind::Insert);
     }
 
     /// Replaces a range of the original buffer.
     pub fn replace(&mut self, range: Range<usize>, data: impl Into<Bytes>) {
-        self.push(range.start, range.end, data.into(), false);
+        self.push(range.start, range.end, data.into(), Kind::Replace);
     }
 
     /// Deletes a range of the original buffer.
     pub fn delete(&mut self, range: Range<usize>) {
-        self.push(range.start, range.end, Bytes::new(), false);
+        self.push(range.start, range.end, Bytes::new(), Kind::Replace);
     }
 
     /// Inserts a whole header line (`Name: value\r\n`) before header field `index`,
@@ -128,7 +139,12 @@ impl Edits {
     /// Replaces the whole body; Content-Length follows.
     pub fn set_body(&mut self, msg: &Message, body: impl Into<Bytes>) {
         let span = msg.body_span();
-        self.push(span.start as usize, span.end as usize, body.into(), true);
+        self.push(
+            span.start as usize,
+            span.end as usize,
+            body.into(),
+            Kind::Body,
+        );
     }
 
     /// Writes a Content-Length header even when the message had none (stream transports).
@@ -136,7 +152,7 @@ impl Edits {
         self.force_content_length = true;
     }
 
-    fn push(&mut self, start: usize, end: usize, data: Bytes, body: bool) {
+    fn push(&mut self, start: usize, end: usize, data: Bytes, kind: Kind) {
         debug_assert!(start <= end, "edit range reversed");
         // Offsets past the message are clamped when serializing; u32 keeps Op small.
         let clamp = |n: usize| n.min(u32::MAX as usize) as u32;
@@ -144,7 +160,7 @@ impl Edits {
             start: clamp(start),
             end: clamp(end.max(start)),
             data,
-            body,
+            kind,
         });
     }
 }
@@ -152,7 +168,9 @@ impl Edits {
 /// What comes first among pieces written at the same offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Rank {
-    /// The line ending a header section without an empty line lacked.
+    /// The line ending a header section without an empty line lacked, if
+    /// what is written there does not already end a line (its last line may
+    /// have been removed).
     LineEnd,
     /// Content-Length written by the serializer.
     ContentLength,
@@ -233,14 +251,12 @@ pub fn serialize(msg: &Message, edits: &Edits, out: &mut Vec<u8>) {
     if !terminated {
         // A datagram that stopped after its last header field: finish that
         // line if it is unfinished, then end the header section.
-        if buf.last() != Some(&b'\n') {
-            pieces.push(Piece {
-                at: len,
-                end: len,
-                data: b"\r\n",
-                rank: Rank::LineEnd,
-            });
-        }
+        pieces.push(Piece {
+            at: len,
+            end: len,
+            data: b"\r\n",
+            rank: Rank::LineEnd,
+        });
         pieces.push(Piece {
             at: len,
             end: len,
@@ -258,6 +274,9 @@ pub fn serialize(msg: &Message, edits: &Edits, out: &mut Vec<u8>) {
             out.extend_from_slice(&buf[pos..p.at]);
             pos = p.at;
         }
+        if p.rank == Rank::LineEnd && out.last() == Some(&b'\n') {
+            continue;
+        }
         out.extend_from_slice(p.data);
         pos = pos.max(p.end);
     }
@@ -269,20 +288,24 @@ pub fn serialize(msg: &Message, edits: &Edits, out: &mut Vec<u8>) {
 fn resolve(edits: &Edits, first: usize, len: usize) -> SmallVec<[Piece<'_>; 16]> {
     let ops = &edits.ops;
     let mut order: SmallVec<[u32; 16]> = (0..ops.len() as u32).collect();
-    order.sort_by_key(|&i| (ops[i as usize].start, ops[i as usize].body));
+    order.sort_by_key(|&i| {
+        let op = &ops[i as usize];
+        (op.start, op.kind == Kind::Body)
+    });
 
     let mut pieces = SmallVec::new();
     let mut pos = first;
     for (k, &i) in order.iter().enumerate() {
         let op = &ops[i as usize];
         let (start, end) = ((op.start as usize).min(len), (op.end as usize).min(len));
-        if start < end {
+        if op.kind != Kind::Insert {
             let superseded = order[k + 1..]
                 .iter()
                 .map(|&j| (j, &ops[j as usize]))
                 .take_while(|(_, o)| o.start == op.start)
-                .any(|(j, o)| j > i && o.end == op.end);
-            if superseded || end <= pos {
+                .any(|(j, o)| j > i && o.end == op.end && o.kind != Kind::Insert);
+            let covered = start < pos && end <= pos;
+            if superseded || covered {
                 continue;
             }
         }
@@ -292,7 +315,11 @@ fn resolve(edits: &Edits, first: usize, len: usize) -> SmallVec<[Piece<'_>; 16]>
             at,
             end,
             data: &op.data,
-            rank: if op.body { Rank::Body } else { Rank::Edit },
+            rank: if op.kind == Kind::Body {
+                Rank::Body
+            } else {
+                Rank::Edit
+            },
         });
         pos = end;
     }
@@ -558,5 +585,46 @@ hello"
         }
         let out = apply(&m, &e);
         assert_eq!(out.len(), REQ.len() + 70_000 * 6);
+    }
+
+    #[test]
+    fn edits_of_empty_ranges_supersede_and_vanish_like_others() {
+        let m = msg(b"MESSAGE sip:x SIP/2.0\r\nSubject:\r\nCall-ID: c\r\n\r\n");
+        assert!(m.body().is_empty());
+        let mut e = Edits::new();
+        e.set_body(&m, Bytes::from_static(b"first"));
+        e.set_body(&m, Bytes::from_static(b"2nd"));
+        e.replace_header_value(&m, 0, Bytes::from_static(b"one"));
+        e.replace_header_value(&m, 0, Bytes::from_static(b"two"));
+        let again = reparse(&m, &e);
+        assert_eq!(again.body(), b"2nd");
+        assert_eq!(again.header_value(HeaderName::Subject).unwrap(), b"two");
+
+        // Replacing the (empty) value of a removed header does nothing.
+        let mut e = Edits::new();
+        e.remove_header(&m, 0);
+        e.replace_header_value(&m, 0, Bytes::from_static(b"lost"));
+        let again = reparse(&m, &e);
+        assert_eq!(again.headers().len(), 1);
+        assert_eq!(again.call_id().unwrap(), b"c");
+    }
+
+    #[test]
+    fn removing_the_unfinished_last_line_of_a_header_section() {
+        for text in [
+            &b"SIP/2.0 200 OK\r\nCSeq: 1 BYE\r\n7:"[..],
+            b"SIP/2.0 200 OK\r\nCSeq: 1 BYE\r\n7:\r\n",
+        ] {
+            let m = Message::parse(Bytes::copy_from_slice(text)).unwrap();
+            let mut e = Edits::new();
+            e.remove_header(&m, 1);
+            e.append_header(&m, Bytes::from_static(b"X-Added: 1\r\n"));
+            e.set_body(&m, Bytes::from_static(b"body"));
+            assert_eq!(
+                apply(&m, &e),
+                b"SIP/2.0 200 OK\r\nCSeq: 1 BYE\r\nContent-Length: 4\r\nX-Added: 1\r\n\r\nbody"
+                    .to_vec()
+            );
+        }
     }
 }
