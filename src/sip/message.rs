@@ -408,7 +408,7 @@ fn frame(
 /// quoted string: RFC 3261 §25.1 `quoted-pair = "\" (%x00-09 / %x0B-0C /
 /// %x0E-7F)`, which RFC 4475 §3.1.1.2 exercises (the quoted-string views
 /// check that it is inside quotes). One pass over the line.
-#[inline]
+#[inline(always)]
 fn line(buf: &[u8], pos: usize, limits: &Limits) -> Result<(Span, usize)> {
     let mut from = pos;
     let (end, next) = loop {
