@@ -454,6 +454,11 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine> {
             return Err(ParseError::new(ErrorKind::BadStatus, base + sp1 + 1));
         }
         let reason_start = (base + sp1 + 1 + code_end + 1).min(line.end as usize);
+        // The line scanner lets a NUL through after a backslash (a quoted-pair);
+        // a Reason-Phrase has no quoted-pairs (RFC 3261 §25.1).
+        if let Some(i) = memchr::memchr(b'\0', &buf[reason_start..line.end as usize]) {
+            return Err(ParseError::new(ErrorKind::BadCharacter, reason_start + i));
+        }
         return Ok(StartLine::Response {
             code,
             reason: Span::new(reason_start, line.end as usize),

@@ -600,6 +600,8 @@ fn invalid_messages() -> Vec<Case> {
         err("conflicting Content-Length fields", crlf("MESSAGE sip:x@example.com SIP/2.0\nContent-Length: 2\nl: 3\n\nabc"), BadContentLength),
         err("NUL in a header value", raw(b"OPTIONS sip:x@example.com SIP/2.0\r\nSubject: a\0b\r\n\r\n"), BadCharacter),
         err("NUL after an escaped backslash", raw(b"OPTIONS sip:x@example.com SIP/2.0\r\nSubject: \"\\\\\0\"\r\n\r\n"), BadCharacter),
+        err("escaped NUL in a reason phrase", raw(b"SIP/2.0 200 O\\\0K\r\n\r\n"), BadCharacter),
+        err("escaped NUL in the Request-URI", raw(b"OPTIONS sip:x\\\0@example.com SIP/2.0\r\n\r\n"), BadUri),
         err("escaped CR is not a quoted-pair", raw(b"OPTIONS sip:x@example.com SIP/2.0\r\nSubject: \"\\\r\"\r\n\r\n"), BadCharacter),
         err("NUL in a header name", raw(b"OPTIONS sip:x@example.com SIP/2.0\r\nSub\0ject: ab\r\n\r\n"), BadCharacter),
         err("NUL in the request line", raw(b"OPTIONS sip:x\0@example.com SIP/2.0\r\n\r\n"), BadCharacter),
