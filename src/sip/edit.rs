@@ -205,7 +205,8 @@ pub fn serialize(msg: &Message, edits: &Edits, out: &mut Vec<u8>) {
     // Outlive `pieces`, which borrow them.
     let mut itoa_buf = itoa::Buffer::new();
     let mut cl_line: SmallVec<[u8; 40]> = SmallVec::new();
-    let mut pieces = resolve(edits, first, len);
+    let mut pieces: SmallVec<[Piece; 16]> = SmallVec::new();
+    resolve(edits, first, len, &mut pieces);
 
     // Bytes of the body as written: the original ones not deleted, plus
     // whatever edits write inside it.
@@ -264,8 +265,12 @@ pub fn serialize(msg: &Message, edits: &Edits, out: &mut Vec<u8>) {
             rank: Rank::EndOfHeaders,
         });
     }
-    // Stable: edits keep their resolved order among themselves.
-    pieces.sort_by_key(|p| (p.at, p.rank));
+    // Stable: edits keep their resolved order among themselves. Usually
+    // nothing was added out of order (the body and the section end are as
+    // received), and the sort is skipped.
+    if !pieces.is_sorted_by_key(|p| (p.at, p.rank)) {
+        pieces.sort_by_key(|p| (p.at, p.rank));
+    }
 
     out.reserve(len + pieces.iter().map(|p| p.data.len()).sum::<usize>());
     let mut pos = first;
@@ -284,8 +289,8 @@ pub fn serialize(msg: &Message, edits: &Edits, out: &mut Vec<u8>) {
 }
 
 /// Applies the ordering rules of this module: the recorded edits as disjoint
-/// pieces of `first..len`, in the order they are written.
-fn resolve(edits: &Edits, first: usize, len: usize) -> SmallVec<[Piece<'_>; 16]> {
+/// pieces of `first..len`, pushed in the order they are written.
+fn resolve<'a>(edits: &'a Edits, first: usize, len: usize, pieces: &mut SmallVec<[Piece<'a>; 16]>) {
     let ops = &edits.ops;
     let mut order: SmallVec<[u32; 16]> = (0..ops.len() as u32).collect();
     order.sort_by_key(|&i| {
@@ -293,7 +298,6 @@ fn resolve(edits: &Edits, first: usize, len: usize) -> SmallVec<[Piece<'_>; 16]>
         (op.start, op.kind == Kind::Body)
     });
 
-    let mut pieces = SmallVec::new();
     let mut pos = first;
     for (k, &i) in order.iter().enumerate() {
         let op = &ops[i as usize];
@@ -323,7 +327,6 @@ fn resolve(edits: &Edits, first: usize, len: usize) -> SmallVec<[Piece<'_>; 16]>
         });
         pos = end;
     }
-    pieces
 }
 
 #[cfg(test)]
