@@ -4,18 +4,31 @@
 //!
 //! Ordering rules, so that modules compose the way Kamailio's lumps do:
 //! - edits are applied in buffer order; several inserts at one offset come out
-//!   in the order they were recorded;
+//!   in the order they were recorded, header-section inserts before the body;
+//! - a delete or replace of exactly the range of an earlier one supersedes it
+//!   (setting the body or a header value twice keeps the second, even when
+//!   the range is empty);
 //! - a delete or replace that overlaps an earlier one is clipped to what is
-//!   left, so removing a header twice removes it once;
-//! - Content-Length is rewritten whenever the body changes size, and added when
-//!   absent if [`Edits::force_content_length`] was asked (streams need it).
+//!   left, and dropped when nothing is left: removing a header twice removes
+//!   it once, and replacing the value of a removed header does nothing;
+//! - an insert inside a deleted range lands where the range ends;
+//! - Content-Length is rewritten whenever the body changes size (every
+//!   Content-Length field, unless an edit owns it), and added when absent if
+//!   the body changed or [`Edits::force_content_length`] was asked (streams
+//!   need it). A message whose Content-Length fields were all removed by
+//!   edits gets none back.
+//!
+//! What is written is always a well-framed message: leading CRLFs are not
+//! forwarded, bytes past Content-Length are dropped, and a header section that
+//! arrived without its empty line (see [`Message::has_end_of_headers`]) gets
+//! its line endings.
 
 use std::ops::Range;
 
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-use super::message::{Message, Span};
+use super::message::Message;
 use super::name::HeaderName;
 
 #[derive(Clone, Debug)]
@@ -23,6 +36,19 @@ struct Op {
     start: u32,
     end: u32,
     data: Bytes,
+    kind: Kind,
+}
+
+/// What an edit means, beyond its range: an empty range is a place to add
+/// bytes for [`Kind::Insert`], but a (possibly empty) thing to replace for
+/// the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Insert,
+    Replace,
+    /// Recorded by [`Edits::set_body`]: part of the body even where the body
+    /// starts at the very end of a header section that has no empty line.
+    Body,
 }
 
 /// Changes to apply to one message.
@@ -49,17 +75,17 @@ impl Edits {
 
     /// Inserts bytes at an offset of the original buffer.
     pub fn insert(&mut self, at: usize, data: impl Into<Bytes>) {
-        self.push(at, at, data.into());
+        self.push(at, at, data.into(), Kind::Insert);
     }
 
     /// Replaces a range of the original buffer.
     pub fn replace(&mut self, range: Range<usize>, data: impl Into<Bytes>) {
-        self.push(range.start, range.end, data.into());
+        self.push(range.start, range.end, data.into(), Kind::Replace);
     }
 
     /// Deletes a range of the original buffer.
     pub fn delete(&mut self, range: Range<usize>) {
-        self.push(range.start, range.end, Bytes::new());
+        self.push(range.start, range.end, Bytes::new(), Kind::Replace);
     }
 
     /// Inserts a whole header line (`Name: value\r\n`) before header field `index`,
@@ -112,7 +138,13 @@ impl Edits {
 
     /// Replaces the whole body; Content-Length follows.
     pub fn set_body(&mut self, msg: &Message, body: impl Into<Bytes>) {
-        self.replace(msg.body_span().range(), body);
+        let span = msg.body_span();
+        self.push(
+            span.start as usize,
+            span.end as usize,
+            body.into(),
+            Kind::Body,
+        );
     }
 
     /// Writes a Content-Length header even when the message had none (stream transports).
@@ -120,14 +152,43 @@ impl Edits {
         self.force_content_length = true;
     }
 
-    fn push(&mut self, start: usize, end: usize, data: Bytes) {
+    fn push(&mut self, start: usize, end: usize, data: Bytes, kind: Kind) {
         debug_assert!(start <= end, "edit range reversed");
+        // Offsets past the message are clamped when serializing; u32 keeps Op small.
+        let clamp = |n: usize| n.min(u32::MAX as usize) as u32;
         self.ops.push(Op {
-            start: start as u32,
-            end: end.max(start) as u32,
+            start: clamp(start),
+            end: clamp(end.max(start)),
             data,
+            kind,
         });
     }
+}
+
+/// What comes first among pieces written at the same offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    /// The line ending a header section without an empty line lacked, if
+    /// what is written there does not already end a line (its last line may
+    /// have been removed).
+    LineEnd,
+    /// Content-Length written by the serializer.
+    ContentLength,
+    /// A recorded edit in the header section.
+    Edit,
+    /// The empty line a header section lacked.
+    EndOfHeaders,
+    /// A recorded edit of the body.
+    Body,
+}
+
+/// One resolved change: original bytes `at..end` give way to `data`. The
+/// ranges of all pieces are disjoint.
+struct Piece<'a> {
+    at: usize,
+    end: usize,
+    data: &'a [u8],
+    rank: Rank,
 }
 
 /// Writes `msg` with `edits` applied into `out` (cleared first). One pass over
@@ -135,96 +196,136 @@ impl Edits {
 pub fn serialize(msg: &Message, edits: &Edits, out: &mut Vec<u8>) {
     out.clear();
     let buf: &[u8] = &msg.buf()[..msg.len()];
-    // Apply in buffer order, recording order kept for equal offsets (stable sort);
-    // the common case (a Via and a Record-Route at the top) is already ordered.
-    let mut order: SmallVec<[u16; 16]> = (0..edits.ops.len() as u16).collect();
-    order.sort_by_key(|&i| edits.ops[i as usize].start);
+    let len = buf.len();
+    // Leading CRLFs (RFC 3261 §7.5) were for the previous hop only.
+    let first = (msg.start_line().start as usize).min(len);
+    let body = msg.body_span().range();
+    let terminated = msg.has_end_of_headers();
 
-    let body = msg.body_span();
-    let body_delta: isize = edits
-        .ops
-        .iter()
-        .filter(|op| {
-            op.start >= body.start
-                && op.start <= body.end
-                && body.start as usize > msg.headers_end()
-        })
-        .map(|op| op.data.len() as isize - (op.end.min(body.end) - op.start) as isize)
-        .sum();
-    let new_body_len = (body.len() as isize + body_delta).max(0) as usize;
-    let cl = content_length_fix(msg, edits, body_delta != 0);
+    // Outlive `pieces`, which borrow them.
+    let mut itoa_buf = itoa::Buffer::new();
+    let mut cl_line: SmallVec<[u8; 40]> = SmallVec::new();
+    let mut pieces: SmallVec<[Piece; 16]> = SmallVec::new();
+    resolve(edits, first, len, &mut pieces);
 
-    out.reserve(buf.len() + edits.ops.iter().map(|op| op.data.len()).sum::<usize>() + 32);
-    let mut pos = 0usize;
-    let mut cl_done = cl.is_none();
-    for &i in &order {
-        let op = &edits.ops[i as usize];
-        let (start, end) = (op.start as usize, op.end as usize);
-        if !cl_done {
-            cl_done = emit_content_length(buf, &mut pos, start, cl, new_body_len, out);
+    // Bytes of the body as written: the original ones not deleted, plus
+    // whatever edits write inside it.
+    let mut body_len = body.len();
+    for p in &pieces {
+        let (lo, hi) = (p.at.max(body.start), p.end.min(body.end));
+        body_len = body_len.saturating_sub(hi.saturating_sub(lo));
+        if p.at >= body.start && (terminated || p.rank == Rank::Body) {
+            body_len += p.data.len();
         }
-        if start > pos {
-            out.extend_from_slice(&buf[pos..start.min(buf.len())]);
-            pos = start.min(buf.len());
-        }
-        out.extend_from_slice(&op.data);
-        pos = pos.max(end.min(buf.len()));
     }
-    if !cl_done {
-        emit_content_length(buf, &mut pos, buf.len(), cl, new_body_len, out);
+
+    let digits = itoa_buf.format(body_len).as_bytes();
+    let body_changed = body_len != body.len();
+    if msg.content_length_span().is_some() {
+        if body_changed {
+            // Every field (duplicates with equal values are accepted by the
+            // parser); one that an edit deletes or replaces belongs to the edit.
+            for h in msg.headers_of(HeaderName::ContentLength) {
+                let (s, e) = (h.value.start as usize, h.value.end as usize);
+                if !pieces.iter().any(|p| p.at < e && s < p.end) {
+                    pieces.push(Piece {
+                        at: s,
+                        end: e,
+                        data: digits,
+                        rank: Rank::ContentLength,
+                    });
+                }
+            }
+        }
+    } else if body_changed || edits.force_content_length {
+        cl_line.extend_from_slice(b"Content-Length: ");
+        cl_line.extend_from_slice(digits);
+        cl_line.extend_from_slice(b"\r\n");
+        let at = msg.headers_end();
+        pieces.push(Piece {
+            at,
+            end: at,
+            data: &cl_line,
+            rank: Rank::ContentLength,
+        });
+    }
+    if !terminated {
+        // A datagram that stopped after its last header field: finish that
+        // line if it is unfinished, then end the header section.
+        pieces.push(Piece {
+            at: len,
+            end: len,
+            data: b"\r\n",
+            rank: Rank::LineEnd,
+        });
+        pieces.push(Piece {
+            at: len,
+            end: len,
+            data: b"\r\n",
+            rank: Rank::EndOfHeaders,
+        });
+    }
+    // Stable: edits keep their resolved order among themselves. Usually
+    // nothing was added out of order (the body and the section end are as
+    // received), and the sort is skipped.
+    if !pieces.is_sorted_by_key(|p| (p.at, p.rank)) {
+        pieces.sort_by_key(|p| (p.at, p.rank));
+    }
+
+    out.reserve(len + pieces.iter().map(|p| p.data.len()).sum::<usize>());
+    let mut pos = first;
+    for p in &pieces {
+        if p.at > pos {
+            out.extend_from_slice(&buf[pos..p.at]);
+            pos = p.at;
+        }
+        if p.rank == Rank::LineEnd && out.last() == Some(&b'\n') {
+            continue;
+        }
+        out.extend_from_slice(p.data);
+        pos = pos.max(p.end);
     }
     out.extend_from_slice(&buf[pos..]);
 }
 
-/// Where the Content-Length value must change: replace the existing value, or
-/// add a header line at the end of the header section.
-#[derive(Clone, Copy)]
-enum ClFix {
-    Replace(Span),
-    Add(usize),
-}
+/// Applies the ordering rules of this module: the recorded edits as disjoint
+/// pieces of `first..len`, pushed in the order they are written.
+fn resolve<'a>(edits: &'a Edits, first: usize, len: usize, pieces: &mut SmallVec<[Piece<'a>; 16]>) {
+    let ops = &edits.ops;
+    let mut order: SmallVec<[u32; 16]> = (0..ops.len() as u32).collect();
+    order.sort_by_key(|&i| {
+        let op = &ops[i as usize];
+        (op.start, op.kind == Kind::Body)
+    });
 
-fn content_length_fix(msg: &Message, edits: &Edits, body_changed: bool) -> Option<ClFix> {
-    match msg.content_length_span() {
-        Some(span) if body_changed => Some(ClFix::Replace(span)),
-        Some(_) => None,
-        None if body_changed || edits.force_content_length => Some(ClFix::Add(msg.headers_end())),
-        None => None,
-    }
-}
-
-/// Emits the Content-Length fix if it lies before `limit`; returns whether it was emitted.
-fn emit_content_length(
-    buf: &[u8],
-    pos: &mut usize,
-    limit: usize,
-    fix: Option<ClFix>,
-    body_len: usize,
-    out: &mut Vec<u8>,
-) -> bool {
-    let mut digits = itoa::Buffer::new();
-    let n = digits.format(body_len).as_bytes();
-    match fix {
-        None => true,
-        Some(ClFix::Replace(span))
-            if span.start as usize <= limit && span.start as usize >= *pos =>
-        {
-            out.extend_from_slice(&buf[*pos..span.start as usize]);
-            out.extend_from_slice(n);
-            *pos = span.end as usize;
-            true
+    let mut pos = first;
+    for (k, &i) in order.iter().enumerate() {
+        let op = &ops[i as usize];
+        let (start, end) = ((op.start as usize).min(len), (op.end as usize).min(len));
+        if op.kind != Kind::Insert {
+            let superseded = order[k + 1..]
+                .iter()
+                .map(|&j| (j, &ops[j as usize]))
+                .take_while(|(_, o)| o.start == op.start)
+                .any(|(j, o)| j > i && o.end == op.end && o.kind != Kind::Insert);
+            let covered = start < pos && end <= pos;
+            if superseded || covered {
+                continue;
+            }
         }
-        Some(ClFix::Add(at)) if at <= limit && at >= *pos => {
-            out.extend_from_slice(&buf[*pos..at]);
-            out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(n);
-            out.extend_from_slice(b"\r\n");
-            *pos = at;
-            true
-        }
-        // The spot was deleted or replaced by an earlier edit: the edit owns it.
-        Some(ClFix::Replace(span)) => (span.start as usize) < *pos,
-        Some(ClFix::Add(at)) => at < *pos,
+        let at = start.max(pos);
+        let end = end.max(at);
+        pieces.push(Piece {
+            at,
+            end,
+            data: &op.data,
+            rank: if op.kind == Kind::Body {
+                Rank::Body
+            } else {
+                Rank::Edit
+            },
+        });
+        pos = end;
     }
 }
 
@@ -353,5 +454,180 @@ hello"
             apply(&m, &Edits::new()),
             b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 2\r\n\r\nhe".to_vec()
         );
+    }
+
+    fn reparse(m: &Message, e: &Edits) -> Message {
+        Message::parse(Bytes::from(apply(m, e))).expect("serialized message parses")
+    }
+
+    #[test]
+    fn edits_inside_a_removed_header_do_nothing() {
+        let m = msg(REQ);
+        let route = 1;
+        let mut e = Edits::new();
+        e.remove_header(&m, route);
+        e.replace_header_value(&m, route, Bytes::from_static(b"<sip:other;lr>"));
+        let again = reparse(&m, &e);
+        assert_eq!(again.headers_of(HeaderName::Route).count(), 0);
+        assert_eq!(again.call_id().unwrap(), b"c1");
+        assert_eq!(again.headers().len(), m.headers().len() - 1);
+    }
+
+    #[test]
+    fn setting_the_body_twice_keeps_the_second() {
+        let m = msg(REQ);
+        let mut e = Edits::new();
+        e.set_body(&m, Bytes::from_static(b"first body"));
+        e.set_body(&m, Bytes::from_static(b"2nd"));
+        let again = reparse(&m, &e);
+        assert_eq!(again.body(), b"2nd");
+        assert_eq!(again.header_value(HeaderName::ContentLength).unwrap(), b"3");
+        let mut e = Edits::new();
+        e.set_request_uri(&m, Bytes::from_static(b"sip:a@x"));
+        e.set_request_uri(&m, Bytes::from_static(b"sip:b@y"));
+        assert_eq!(reparse(&m, &e).request_uri().unwrap(), b"sip:b@y");
+    }
+
+    #[test]
+    fn every_content_length_field_follows_the_body() {
+        let m = msg(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 5\r\nl: 5\r\n\r\nhello");
+        let mut e = Edits::new();
+        e.set_body(&m, Bytes::from_static(b"hi"));
+        let again = reparse(&m, &e);
+        assert_eq!(again.body(), b"hi");
+        let values: Vec<&[u8]> = again
+            .headers_of(HeaderName::ContentLength)
+            .map(|h| again.value(h))
+            .collect();
+        assert_eq!(values, [b"2", b"2"]);
+    }
+
+    #[test]
+    fn a_content_length_replaced_by_an_edit_is_left_to_it() {
+        let m = msg(REQ);
+        let idx = m
+            .headers()
+            .iter()
+            .position(|h| h.id == HeaderName::ContentLength)
+            .unwrap();
+        let mut e = Edits::new();
+        e.replace_header_value(&m, idx, Bytes::from_static(b"2"));
+        e.set_body(&m, Bytes::from_static(b"hi"));
+        let out = apply(&m, &e);
+        let expect = b"Content-Length: 2\r\n\r\nhi";
+        assert!(out.ends_with(expect), "{:?}", String::from_utf8_lossy(&out));
+        assert_eq!(reparse(&m, &e).body(), b"hi");
+    }
+
+    #[test]
+    fn header_section_without_empty_line_is_completed() {
+        for text in [
+            &b"OPTIONS sip:x SIP/2.0\r\nCall-ID: a"[..],
+            b"OPTIONS sip:x SIP/2.0\r\nCall-ID: a\r\n",
+            b"OPTIONS sip:x SIP/2.0\nCall-ID: a\n",
+        ] {
+            let m = Message::parse(Bytes::copy_from_slice(text)).unwrap();
+            assert!(!m.has_end_of_headers());
+            let out = apply(&m, &Edits::new());
+            assert!(out.ends_with(b"Call-ID: a\r\n\r\n") || out.ends_with(b"Call-ID: a\n\r\n"));
+
+            let mut e = Edits::new();
+            e.append_header(&m, Bytes::from_static(b"X-Added: 1\r\n"));
+            e.set_body(&m, Bytes::from_static(b"body"));
+            e.prepend_header(
+                &m,
+                Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKx\r\n"),
+            );
+            let again = reparse(&m, &e);
+            assert!(again.has_end_of_headers());
+            assert_eq!(again.call_id().unwrap(), b"a");
+            assert_eq!(again.headers_named(b"X-Added").count(), 1);
+            assert_eq!(again.headers_of(HeaderName::Via).count(), 1);
+            assert_eq!(again.body(), b"body");
+            assert_eq!(again.header_value(HeaderName::ContentLength).unwrap(), b"4");
+        }
+    }
+
+    #[test]
+    fn leading_crlfs_are_not_forwarded() {
+        let m = msg(b"\r\n\r\nOPTIONS sip:x SIP/2.0\r\nCall-ID: a\r\n\r\n");
+        assert_eq!(
+            apply(&m, &Edits::new()),
+            b"OPTIONS sip:x SIP/2.0\r\nCall-ID: a\r\n\r\n".to_vec()
+        );
+        let mut e = Edits::new();
+        e.insert(0, Bytes::from_static(b"X"));
+        e.set_request_uri(&m, Bytes::from_static(b"sip:y"));
+        assert_eq!(
+            apply(&m, &e),
+            b"XOPTIONS sip:y SIP/2.0\r\nCall-ID: a\r\n\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn insert_inside_a_deleted_range_lands_at_its_end() {
+        let m = msg(REQ);
+        let mut e = Edits::new();
+        e.remove_header(&m, 1);
+        e.insert_header_before(&m, 1, Bytes::from_static(b"Route: <sip:q.example;lr>\r\n"));
+        let again = reparse(&m, &e);
+        let routes: Vec<&[u8]> = again
+            .headers_of(HeaderName::Route)
+            .map(|h| again.value(h))
+            .collect();
+        assert_eq!(routes, [b"<sip:q.example;lr>"]);
+        assert_eq!(again.headers()[1].id, HeaderName::Route);
+    }
+
+    #[test]
+    fn many_edits_are_all_applied() {
+        let m = msg(REQ);
+        let mut e = Edits::new();
+        for _ in 0..70_000 {
+            e.append_header(&m, Bytes::from_static(b"X: 1\r\n"));
+        }
+        let out = apply(&m, &e);
+        assert_eq!(out.len(), REQ.len() + 70_000 * 6);
+    }
+
+    #[test]
+    fn edits_of_empty_ranges_supersede_and_vanish_like_others() {
+        let m = msg(b"MESSAGE sip:x SIP/2.0\r\nSubject:\r\nCall-ID: c\r\n\r\n");
+        assert!(m.body().is_empty());
+        let mut e = Edits::new();
+        e.set_body(&m, Bytes::from_static(b"first"));
+        e.set_body(&m, Bytes::from_static(b"2nd"));
+        e.replace_header_value(&m, 0, Bytes::from_static(b"one"));
+        e.replace_header_value(&m, 0, Bytes::from_static(b"two"));
+        let again = reparse(&m, &e);
+        assert_eq!(again.body(), b"2nd");
+        assert_eq!(again.header_value(HeaderName::Subject).unwrap(), b"two");
+
+        // Replacing the (empty) value of a removed header does nothing.
+        let mut e = Edits::new();
+        e.remove_header(&m, 0);
+        e.replace_header_value(&m, 0, Bytes::from_static(b"lost"));
+        let again = reparse(&m, &e);
+        assert_eq!(again.headers().len(), 1);
+        assert_eq!(again.call_id().unwrap(), b"c");
+    }
+
+    #[test]
+    fn removing_the_unfinished_last_line_of_a_header_section() {
+        for text in [
+            &b"SIP/2.0 200 OK\r\nCSeq: 1 BYE\r\n7:"[..],
+            b"SIP/2.0 200 OK\r\nCSeq: 1 BYE\r\n7:\r\n",
+        ] {
+            let m = Message::parse(Bytes::copy_from_slice(text)).unwrap();
+            let mut e = Edits::new();
+            e.remove_header(&m, 1);
+            e.append_header(&m, Bytes::from_static(b"X-Added: 1\r\n"));
+            e.set_body(&m, Bytes::from_static(b"body"));
+            assert_eq!(
+                apply(&m, &e),
+                b"SIP/2.0 200 OK\r\nCSeq: 1 BYE\r\nContent-Length: 4\r\nX-Added: 1\r\n\r\nbody"
+                    .to_vec()
+            );
+        }
     }
 }

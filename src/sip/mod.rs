@@ -23,3 +23,7 @@ pub use error::{ErrorKind, ParseError};
 pub use message::{Header, Limits, Message, Span, StartLine};
 pub use name::HeaderName;
 pub use packet::{Inbound, Proto, SocketId, Transmit};
+#[cfg(test)]
+mod roundtrip;
+#[cfg(test)]
+mod torture;
