@@ -132,6 +132,7 @@ fn run(args: RunArgs) -> ExitCode {
         IoChoice::Poll => IoMode::Poll,
     };
 
+    let tm_config = ringsip::modules::tm::config_from(&compiled.modparams);
     let program = Arc::new(compiled.program);
     let aliases = settings.aliases.clone();
     let server_header = settings.server_header.clone();
@@ -154,7 +155,7 @@ fn run(args: RunArgs) -> ExitCode {
         if let Some(h) = &server_header {
             env.server_header = h.clone().into_bytes().into();
         }
-        Engine::new(Arc::new(env), program.clone())
+        Engine::new(Arc::new(env), program.clone()).with_tm(tm_config.clone(), info.index as u16)
     };
     let server = match runtime::start(rt, make) {
         Ok(s) => s,

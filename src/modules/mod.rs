@@ -9,6 +9,7 @@ pub mod maxfwd;
 pub mod rr;
 pub mod sl;
 pub mod textops;
+pub mod tm;
 pub mod xlog;
 
 /// Every built-in module.
@@ -18,6 +19,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &maxfwd::MODULE,
     &xlog::MODULE,
     &textops::MODULE,
+    &tm::MODULE,
     &rr::MODULE,
 ];
 

@@ -105,6 +105,20 @@ fn sl_send_reply(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     send_reply(ctx, code, &reason)
 }
 
+/// `send_reply(code, reason)`: on the transaction when there is one (tm),
+/// else stateless.
+fn send_reply_fn(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    if ctx.t.tid.is_none() && ctx.route_type == crate::script::registry::RouteType::Request {
+        return sl_send_reply(ctx, args);
+    }
+    let code = match args.int(ctx, 0) {
+        Some(c) if (100..=699).contains(&c) => c as u16,
+        _ => return -1,
+    };
+    let reason = args.str(ctx, 1).into_owned();
+    crate::modules::tm::reply(ctx, code, &reason)
+}
+
 fn fixup_reply(args: &mut Args, _: &ModParams) -> Result<(), String> {
     if let Some(crate::script::registry::Arg::Str(_)) = args.get(0) {
         fixup_int(args, 0)?;
@@ -148,7 +162,7 @@ pub static MODULE: ModuleDef = ModuleDef {
                 .or(RouteMask::FAILURE)
                 .or(RouteMask::ONREPLY),
             fixup: Some(fixup_reply),
-            call: sl_send_reply,
+            call: send_reply_fn,
         },
     ],
     params: &[

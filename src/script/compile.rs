@@ -35,8 +35,6 @@ pub struct Compiled {
 /// Kamailio modules that ringsip does not provide yet: loading one is reported
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
-    "tm",
-    "tmx",
     "rr",
     "registrar",
     "usrloc",
@@ -460,6 +458,22 @@ impl<'c> Compiler<'c> {
         let mut args = Args(Vec::with_capacity(n));
         for a in &call.args {
             args.0.push(self.arg(a)?);
+        }
+        // Route names given to t_on_failure() & co. are bound to the route here.
+        if let Some((_, kind)) = modules::tm::ROUTE_NAME_ARGS.iter().find(|(f, _)| *f == def.name) {
+            let name = match args.0.first() {
+                Some(Arg::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+                Some(Arg::Int(i)) => i.to_string(),
+                _ => {
+                    self.error(call.span, format!("{}() needs a route name", call.name));
+                    return None;
+                }
+            };
+            let Some(id) = self.route_ids.get(&(*kind, name.clone())).copied() else {
+                self.error(call.span, format!("{}[{name}] is not defined", kind.keyword()));
+                return None;
+            };
+            args.0[0] = Arg::Int(i64::from(id));
         }
         if let Some(fixup) = def.fixup {
             if let Err(e) = fixup(&mut args, &self.modparams) {

@@ -116,6 +116,8 @@ pub struct CoreState {
     pub vars: Vec<Value<'static>>,
     /// Reusable output buffer for serializing.
     pub scratch: Vec<u8>,
+    /// This core's transactions (tm), made on first use.
+    pub tm: Option<crate::tm::TransactionTable<crate::modules::tm::TxData>>,
 }
 
 impl CoreState {
@@ -123,6 +125,7 @@ impl CoreState {
         CoreState {
             vars: vec![Value::Int(0); program.var_slots],
             scratch: Vec::with_capacity(4096),
+            tm: None,
         }
     }
 }
@@ -155,6 +158,8 @@ pub struct MsgCtx<'a> {
     /// Record-Route asked for and what `loose_route()` found (rr module);
     /// the Record-Route is written when the request is sent.
     pub rr: crate::modules::rr::RrState,
+    /// The transaction of this message and the routes armed for it (tm module).
+    pub t: crate::modules::tm::TmMsg,
     /// Messages to send.
     pub out: &'a mut Vec<Transmit>,
 }

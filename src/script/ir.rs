@@ -29,6 +29,8 @@ pub struct Program {
     pub var_slots: usize,
     /// Names of the `$var` slots, for diagnostics and the control socket.
     pub var_names: Vec<String>,
+    /// The modules the configuration loads (and the core), by ringsip name.
+    pub loaded_modules: Vec<&'static str>,
 }
 
 impl Program {

@@ -1,21 +1,30 @@
 //! The per-core message pipeline (DESIGN.md "The path of one message"):
-//! parse → (replies) core reply route, then back along the Via path;
-//! (requests) absorb ACKs to our stateless replies, then `request_route`.
 //!
-//! Sans-IO: [`Engine::on_inbound`] takes a packet and `now` and appends what to
-//! send; the runtime owns sockets and time.
+//! ```text
+//!  request ─▶ checks ─▶ transaction match ─┬─ retransmission / ACK of our reply: absorbed
+//!                                          └─ request_route (t_relay makes the transaction)
+//!  reply ───▶ reply_route ─▶ transaction match ─┬─ ours: onreply_route[X] ─▶ tm ─▶ failure_route[X]
+//!                                               ├─ another core's: handed to it
+//!                                               └─ none: back along the Via path (stateless)
+//!  timers ──▶ tm (retransmissions, 408) ─▶ failure_route[X]
+//! ```
+//!
+//! Sans-IO: [`Engine::on_inbound`] and [`Engine::on_timer`] take a packet or
+//! `now` and append what to send; the runtime owns sockets and time.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::modules::sl;
+use crate::modules::tm::{TmMsg, TxData};
 use crate::script::ctx::{CoreState, Env, MsgCtx};
 use crate::script::ir::Program;
 use crate::script::registry::RouteType;
 use crate::script::vm::{self, Outcome};
 use crate::sip::{Edits, Inbound, Message, Transmit};
+use crate::tm::{ReplyAction, ReplyMatch, RequestMatch, Source, Tid, TmConfig, TmEvent, TransactionTable};
 
 use super::forward::{self, Reject};
-use crate::modules::sl;
 
 /// Counters a core keeps about what it dropped and why.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +38,10 @@ pub struct EngineStats {
     pub unroutable_replies: u64,
     /// ACKs to our own stateless replies, absorbed.
     pub absorbed_acks: u64,
+    /// Requests absorbed by their transaction (retransmissions, ACKs of our negative replies).
+    pub absorbed_requests: u64,
+    /// Replies for a transaction of another core, handed to it.
+    pub handoffs: u64,
 }
 
 /// One core's engine: the shared program and settings, and this core's state.
@@ -37,17 +50,39 @@ pub struct Engine {
     program: Arc<Program>,
     core: CoreState,
     stats: EngineStats,
+    tm_config: TmConfig,
+    core_index: u16,
+    /// Whether the configuration loads tm (a stateless one never pays for it).
+    stateful: bool,
+    deadline: Option<Instant>,
+    events: Vec<TmEvent>,
+    /// Replies that belong to another core's transactions: (core, packet).
+    handoffs: Vec<(u16, Inbound)>,
 }
 
 impl Engine {
     pub fn new(env: Arc<Env>, program: Arc<Program>) -> Engine {
         let core = CoreState::new(&program);
+        let stateful = program.loaded_modules.contains(&"tm");
         Engine {
             env,
             program,
             core,
             stats: EngineStats::default(),
+            tm_config: TmConfig::default(),
+            core_index: 0,
+            stateful,
+            deadline: None,
+            events: Vec::new(),
+            handoffs: Vec::new(),
         }
+    }
+
+    /// Sets the transaction settings and the index of the core this engine runs on.
+    pub fn with_tm(mut self, config: TmConfig, core_index: u16) -> Engine {
+        self.tm_config = config;
+        self.core_index = core_index;
+        self
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -58,10 +93,35 @@ impl Engine {
         &self.env
     }
 
+    /// Transactions of this core, when the configuration is stateful.
+    pub fn transactions(&self) -> Option<&TransactionTable<TxData>> {
+        self.core.tm.as_ref()
+    }
+
+    /// The earliest timer deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Replies received here for another core's transactions, to deliver there.
+    pub fn take_handoffs(&mut self, into: &mut Vec<(u16, Inbound)>) {
+        into.append(&mut self.handoffs);
+    }
+
+    fn ensure_table(&mut self, now: Instant) {
+        if self.stateful && self.core.tm.is_none() {
+            self.core.tm = Some(TransactionTable::new(self.tm_config.clone(), self.core_index, now));
+        }
+    }
+
+    fn refresh_deadline(&mut self) {
+        self.deadline = self.core.tm.as_mut().and_then(|t| t.next_deadline());
+    }
+
     /// Handles one received message.
     pub fn on_inbound(&mut self, pkt: Inbound, now: Instant, out: &mut Vec<Transmit>) {
         self.stats.received += 1;
-        // A keep-alive (CRLF only) or a datagram too short to be SIP is not an error worth a log line.
+        // A keep-alive (CRLF only) is not an error worth a log line.
         if pkt.data.iter().all(|b| b.is_ascii_whitespace()) {
             return;
         }
@@ -73,18 +133,36 @@ impl Engine {
                 return;
             }
         };
+        self.ensure_table(now);
         if msg.is_request() {
             self.on_request(&msg, &pkt, now, out);
         } else {
             self.on_reply(&msg, &pkt, now, out);
         }
+        if self.stateful {
+            self.refresh_deadline();
+        }
+    }
+
+    /// Runs the transaction timers that are due.
+    pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        let Some(table) = self.core.tm.as_mut() else { return };
+        let mut events = std::mem::take(&mut self.events);
+        table.on_timer(now, out, &mut events);
+        for event in events.drain(..) {
+            if let TmEvent::NeedsFailureRoute { tid, code } = event {
+                self.run_failure(tid, code, now, out);
+            }
+        }
+        self.events = events;
+        self.refresh_deadline();
     }
 
     /// The context for running a route on `msg` (borrows this core's state).
     fn ctx<'a>(
         &'a mut self,
         msg: &'a Message,
-        pkt: &Inbound,
+        from: &Source,
         now: Instant,
         route_type: RouteType,
         out: &'a mut Vec<Transmit>,
@@ -94,10 +172,10 @@ impl Engine {
             program: &self.program,
             core: &mut self.core,
             msg,
-            src: pkt.src,
-            local: pkt.local,
-            proto: pkt.proto,
-            socket: pkt.socket,
+            src: from.src,
+            local: from.local,
+            proto: from.proto,
+            socket: from.socket,
             now,
             route_type,
             edits: Edits::new(),
@@ -107,26 +185,25 @@ impl Engine {
             retcode: 1,
             force_socket: None,
             rr: Default::default(),
+            t: TmMsg::default(),
             out,
         }
     }
 
     fn on_request(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
+        let from = Source::from(pkt);
         // A request we cannot route a reply for (no readable top Via) is dropped;
         // one with unreadable essentials gets a 400 naming the problem.
         match forward::check_request(msg) {
             Ok(()) => {}
             Err(Reject::Drop(e)) => {
                 self.stats.bad_requests += 1;
-                log::debug!(
-                    "dropping request from {} that cannot be answered: {e}",
-                    pkt.src
-                );
+                log::debug!("dropping request from {} that cannot be answered: {e}", pkt.src);
                 return;
             }
             Err(Reject::Answer(e)) => {
                 self.stats.bad_requests += 1;
-                let mut ctx = self.ctx(msg, pkt, now, RouteType::Request, out);
+                let mut ctx = self.ctx(msg, &from, now, RouteType::Request, out);
                 sl::send_reply(&mut ctx, 400, e.kind.reason().as_bytes());
                 return;
             }
@@ -135,26 +212,102 @@ impl Engine {
             self.stats.absorbed_acks += 1;
             return;
         }
-        let Some(route) = self.program.request_route else {
-            return;
+        let matched = match self.core.tm.as_mut() {
+            Some(table) => {
+                let m = table.on_request(msg, now, out);
+                if matches!(m, RequestMatch::Retransmission { .. } | RequestMatch::AckAbsorbed { .. }) {
+                    self.stats.absorbed_requests += 1;
+                    return;
+                }
+                Some(m)
+            }
+            None => None,
         };
-        let mut ctx = self.ctx(msg, pkt, now, RouteType::Request, out);
+        let Some(route) = self.program.request_route else { return };
+        let mut ctx = self.ctx(msg, &from, now, RouteType::Request, out);
+        ctx.t.matched = matched;
         // request_route has no implicit action at its end (Kamailio semantics).
         let _ = vm::run_route(&mut ctx, route);
     }
 
     fn on_reply(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
-        let mut ctx = self.ctx(msg, pkt, now, RouteType::Reply, out);
-        if let Some(route) = ctx.program.reply_route {
-            // drop, 0 or a negative final value discard the reply (KAMAILIO-REFERENCE §0).
-            match vm::run_route(&mut ctx, route) {
-                Outcome::Done(code) | Outcome::Exit(code) if code <= 0 => return,
-                Outcome::Drop => return,
-                Outcome::Exit(_) | Outcome::Done(_) => {}
+        let from = Source::from(pkt);
+        {
+            let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);
+            if let Some(route) = ctx.program.reply_route {
+                // drop, 0 or a negative final value discard the reply (KAMAILIO-REFERENCE §0).
+                match vm::run_route(&mut ctx, route) {
+                    Outcome::Done(code) | Outcome::Exit(code) if code <= 0 => return,
+                    Outcome::Drop => return,
+                    Outcome::Exit(_) | Outcome::Done(_) => {}
+                }
             }
         }
-        if forward::reply(&mut ctx) < 0 {
-            self.stats.unroutable_replies += 1;
+        let matched = self.core.tm.as_ref().map_or(ReplyMatch::NoMatch, |t| t.match_reply(msg));
+        match matched {
+            ReplyMatch::Branch { tid, branch, .. } => self.on_branch_reply(msg, &from, tid, branch, now, out),
+            ReplyMatch::OtherCore(core) => {
+                self.stats.handoffs += 1;
+                self.handoffs.push((core, pkt.clone()));
+            }
+            ReplyMatch::NoMatch => {
+                let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);
+                if forward::reply(&mut ctx) < 0 {
+                    self.stats.unroutable_replies += 1;
+                }
+            }
+        }
+    }
+
+    /// A reply to one of our branches: its onreply_route, then the transaction.
+    fn on_branch_reply(&mut self, msg: &Message, from: &Source, tid: Tid, branch: u8, now: Instant, out: &mut Vec<Transmit>) {
+        let on_reply = self.core.tm.as_ref().and_then(|t| t.user(tid)).and_then(|d| d.on_reply);
+        let mut edits = None;
+        if let Some(route) = on_reply {
+            let mut ctx = self.ctx(msg, from, now, RouteType::OnReply, out);
+            ctx.t.tid = Some(tid);
+            ctx.t.reply_code = msg.status().unwrap_or(0);
+            ctx.t.branch_idx = u32::from(branch);
+            let _ = vm::run_route(&mut ctx, route);
+            edits = Some(std::mem::take(&mut ctx.edits));
+        }
+        let Some(table) = self.core.tm.as_mut() else { return };
+        let action = table.on_reply(msg, edits.as_ref(), now, out);
+        if let ReplyAction::NeedsFailureRoute { tid, code } = action {
+            self.run_failure(tid, code, now, out);
+        }
+    }
+
+    /// Every branch failed: run the armed failure_route on the request as it
+    /// was relayed; it may add branches or reply. Then the best reply goes up
+    /// unless it did either.
+    fn run_failure(&mut self, tid: Tid, code: u16, now: Instant, out: &mut Vec<Transmit>) {
+        let Some(table) = self.core.tm.as_mut() else { return };
+        let Some(data) = table.user_mut(tid) else { return };
+        let route = data.on_failure.take();
+        let request = data.request.clone();
+        let from = data.source;
+        let (ruri, du, flags) = (data.ruri.clone(), data.dst_uri.clone(), data.flags);
+        table.set_failure_hook(tid, false);
+        if let (Some(route), Some(request), Some(from)) = (route, request, from) {
+            let mut ctx = self.ctx(&request, &from, now, RouteType::Failure, out);
+            ctx.t.tid = Some(tid);
+            ctx.t.reply_code = code;
+            ctx.new_uri = ruri;
+            ctx.dst_uri = du;
+            ctx.flags = flags;
+            let _ = vm::run_route(&mut ctx, route);
+            // t_on_failure() called again without a new branch stays armed for the next failure.
+            let rearmed = ctx.t.on_failure;
+            if let (Some(f), Some(table)) = (rearmed, self.core.tm.as_mut()) {
+                if let Some(d) = table.user_mut(tid) {
+                    d.on_failure = Some(f);
+                }
+                table.set_failure_hook(tid, true);
+            }
+        }
+        if let Some(table) = self.core.tm.as_mut() {
+            table.failure_done(tid, now, out);
         }
     }
 }

@@ -122,6 +122,7 @@ impl Harness {
             retcode: 1,
             force_socket: None,
             rr: Default::default(),
+            t: Default::default(),
             out: &mut self.out,
         }
     }

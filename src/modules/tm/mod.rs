@@ -1,0 +1,442 @@
+//! tm: the script side of stateful proxying (KAMAILIO-REFERENCE §3). The
+//! transaction layer itself is [`crate::tm`]; this module binds it to the
+//! script: `t_relay`, `t_on_failure`/`t_on_reply`/`t_on_branch`,
+//! `t_check_trans`, `t_reply`, and the state a transaction keeps for the
+//! failure route.
+
+use bytes::Bytes;
+
+use crate::modules::core::forward::{self, Hop};
+use crate::script::ctx::MsgCtx;
+use crate::script::ir::RouteId;
+use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, RouteMask, RouteType};
+use crate::script::vm::{self, Outcome};
+use crate::sip::{Message, Proto};
+use crate::tm::{LocalReply, RequestMatch, Source, Target, Tid, TmConfig, TmError, TransactionTable};
+
+mod config;
+
+pub use config::config_from;
+
+/// What a transaction keeps for the script: the routes armed for it, and
+/// the request as it was relayed, restored when `failure_route` runs.
+#[derive(Debug, Default)]
+pub struct TxData {
+    pub on_failure: Option<RouteId>,
+    pub on_reply: Option<RouteId>,
+    pub on_branch: Option<RouteId>,
+    /// The request as received.
+    pub request: Option<Message>,
+    /// The Request-URI and `$du` at relay time (failure_route starts from them).
+    pub ruri: Option<Bytes>,
+    pub dst_uri: Option<Bytes>,
+    /// Message flags at relay time.
+    pub flags: u64,
+    /// Where the request came from (failure_route runs as if it just arrived).
+    pub source: Option<Source>,
+}
+
+/// Per-message tm state in the script context.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TmMsg {
+    /// The transaction this message belongs to (made by `t_relay`/`t_newtran`,
+    /// or the one a failure/reply route runs for).
+    pub tid: Option<Tid>,
+    /// What the transaction table said about this request when it arrived.
+    pub matched: Option<RequestMatch>,
+    pub on_failure: Option<RouteId>,
+    pub on_reply: Option<RouteId>,
+    pub on_branch: Option<RouteId>,
+    /// `$T_reply_code`: the reply's code (reply routes), the winning code (failure route).
+    pub reply_code: u16,
+    /// `$T_branch_idx`.
+    pub branch_idx: u32,
+}
+
+/// The table of this core, made on first use.
+pub fn table<'c>(ctx: &'c mut MsgCtx<'_>) -> &'c mut TransactionTable<TxData> {
+    let now = ctx.now;
+    ctx.core.tm.get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now))
+}
+
+fn source(ctx: &MsgCtx<'_>) -> Source {
+    Source { src: ctx.src, local: ctx.local, proto: ctx.proto, socket: ctx.socket }
+}
+
+/// The transaction of the request in `ctx`, created when there is none yet.
+fn ensure_transaction(ctx: &mut MsgCtx<'_>) -> Result<Tid, TmError> {
+    if let Some(tid) = ctx.t.tid {
+        return Ok(tid);
+    }
+    let src = source(ctx);
+    let data = TxData { request: Some(ctx.msg.clone()), source: Some(src), ..TxData::default() };
+    let now = ctx.now;
+    let msg = ctx.msg;
+    let table = ctx.core.tm.get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
+    let tid = match table.create_server(msg, &src, data, now, ctx.out) {
+        Ok(tid) => tid,
+        Err(TmError::Exists(tid)) => tid,
+        Err(e) => return Err(e),
+    };
+    ctx.t.tid = Some(tid);
+    Ok(tid)
+}
+
+/// Records what the script armed and the request state in the transaction.
+fn save_state(ctx: &mut MsgCtx<'_>, tid: Tid) {
+    let (f, r, b) = (ctx.t.on_failure, ctx.t.on_reply, ctx.t.on_branch);
+    let (ruri, du, flags) = (ctx.new_uri.clone(), ctx.dst_uri.clone(), ctx.flags);
+    let table = table(ctx);
+    if let Some(data) = table.user_mut(tid) {
+        data.on_failure = f;
+        data.on_reply = r;
+        data.on_branch = b;
+        data.ruri = ruri;
+        data.dst_uri = du;
+        data.flags = flags;
+    }
+    table.set_failure_hook(tid, f.is_some());
+}
+
+/// Relays the request in `ctx` statefully to `host[:port]` or its next hop.
+/// Kamailio's codes: 1 relayed, negative on error (-477 send, -478
+/// unresolvable, -479 bad URI, -1 otherwise).
+pub fn relay(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, proto: Option<Proto>) -> i32 {
+    let method = ctx.msg.method_bytes();
+    if ctx.route_type == RouteType::Request && ctx.t.tid.is_none() {
+        match ctx.t.matched {
+            // The ACK of a 2xx and a CANCEL that matches nothing are forwarded statelessly (§16.10, §17.2.3).
+            Some(RequestMatch::AckPassOn { .. }) | Some(RequestMatch::CancelUnmatched) => {
+                return forward::request(ctx, host, port, proto);
+            }
+            Some(RequestMatch::Cancel { invite }) => {
+                let src = source(ctx);
+                let (now, msg) = (ctx.now, ctx.msg);
+                let table = ctx.core.tm.get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
+                return match table.cancel(invite, msg, &src, now, ctx.out) {
+                    Ok(_) => 1,
+                    Err(e) => {
+                        log::debug!("t_relay of CANCEL: {e:?}");
+                        -1
+                    }
+                };
+            }
+            _ if method == b"ACK" => return forward::request(ctx, host, port, proto),
+            _ => {}
+        }
+    }
+    let hop = match forward::resolve_hop(ctx, host, port, proto) {
+        Ok(hop) => hop,
+        Err(code) => return code,
+    };
+    let tid = match ensure_transaction(ctx) {
+        Ok(tid) => tid,
+        Err(e) => {
+            log::warn!("t_relay: cannot create a transaction: {e:?}");
+            return -1;
+        }
+    };
+    save_state(ctx, tid);
+    match add_branch(ctx, tid, hop) {
+        Ok(()) => 1,
+        Err(code) => code,
+    }
+}
+
+/// Adds one branch toward `hop`, running the armed branch_route first.
+fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, hop: Hop) -> Result<(), i32> {
+    let index = table(ctx).branch_count(tid);
+    let Ok(index) = u8::try_from(index) else { return Err(-1) };
+    if let Some(route) = ctx.t.on_branch {
+        let saved_type = ctx.route_type;
+        ctx.route_type = RouteType::Branch;
+        ctx.t.branch_idx = u32::from(index);
+        let outcome = vm::run_route(ctx, route);
+        ctx.route_type = saved_type;
+        if outcome == Outcome::Drop {
+            log::debug!("branch {index} dropped in branch_route");
+            return Ok(());
+        }
+    }
+    let param = table(ctx).branch_param(tid, index);
+    let data = forward::build_request(ctx, &hop, param.as_bytes());
+    let target = Target { dst: hop.dst, proto: hop.proto, socket: Some(hop.socket), local: hop.local(ctx) };
+    let now = ctx.now;
+    let table = ctx.core.tm.get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
+    match table.add_branch(tid, target, move |_| data, now, ctx.out) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            log::warn!("t_relay: cannot add a branch: {e:?}");
+            Err(-1)
+        }
+    }
+}
+
+/// Replies on the transaction of the request in `ctx` (`t_reply`; `send_reply`
+/// when a transaction exists). Returns 1 or -1.
+pub fn reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
+    let Ok(tid) = ensure_transaction(ctx) else { return -1 };
+    let now = ctx.now;
+    let table = ctx.core.tm.get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
+    let spec = LocalReply { code, reason, headers: b"", body: None };
+    match table.reply(tid, &spec, now, ctx.out) {
+        Ok(()) => 1,
+        Err(e) => {
+            log::debug!("t_reply {code}: {e:?}");
+            -1
+        }
+    }
+}
+
+fn host_port(ctx: &MsgCtx<'_>, args: &Args) -> Result<(Option<Vec<u8>>, Option<u16>), i32> {
+    let host = (!args.is_empty()).then(|| args.str(ctx, 0).into_owned());
+    let port = match args.len() {
+        0 | 1 => None,
+        _ => match args.int(ctx, 1) {
+            Some(p) if (0..=65535).contains(&p) => Some(p as u16),
+            _ => return Err(-1),
+        },
+    };
+    Ok((host, port))
+}
+
+fn relay_with(ctx: &mut MsgCtx<'_>, args: &Args, proto: Option<Proto>) -> i32 {
+    match host_port(ctx, args) {
+        Ok((host, port)) => relay(ctx, host.as_deref(), port, proto),
+        Err(code) => code,
+    }
+}
+
+fn t_relay(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    relay_with(ctx, args, None)
+}
+
+fn t_relay_to_udp(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    relay_with(ctx, args, Some(Proto::Udp))
+}
+
+fn t_relay_to_tcp(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    relay_with(ctx, args, Some(Proto::Tcp))
+}
+
+fn t_relay_to_tls(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    relay_with(ctx, args, Some(Proto::Tls))
+}
+
+fn route_arg(args: &Args) -> Option<RouteId> {
+    match args.get(0) {
+        Some(Arg::Int(id)) => RouteId::try_from(*id).ok(),
+        _ => None,
+    }
+}
+
+/// `t_on_failure(name)`: the compiler has replaced the name by the route's index.
+fn t_on_failure(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    ctx.t.on_failure = route_arg(args);
+    1
+}
+
+fn t_on_reply(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    ctx.t.on_reply = route_arg(args);
+    1
+}
+
+fn t_on_branch(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    ctx.t.on_branch = route_arg(args);
+    1
+}
+
+/// `t_check_trans()`: whether the message belongs to a transaction. A
+/// retransmission never reaches the script (it is absorbed first), so in a
+/// request route this is true for a CANCEL or an ACK that matched one.
+fn t_check_trans(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    if ctx.route_type != RouteType::Request {
+        return if ctx.t.tid.is_some() { 1 } else { -1 };
+    }
+    match ctx.t.matched {
+        Some(RequestMatch::Cancel { .. }) | Some(RequestMatch::AckPassOn { tid: Some(_) }) => 1,
+        _ if ctx.t.tid.is_some() => 1,
+        _ => -1,
+    }
+}
+
+/// `t_precheck_trans()`: whether another copy of this request is being
+/// handled; retransmissions are absorbed before the script, so never.
+fn t_precheck_trans(_: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    -1
+}
+
+fn t_newtran(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    if ctx.msg.method_bytes() == b"ACK" {
+        return -1;
+    }
+    match ensure_transaction(ctx) {
+        Ok(_) => 1,
+        Err(_) => -1,
+    }
+}
+
+fn t_reply(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let code = match args.int(ctx, 0) {
+        Some(c) if (100..=699).contains(&c) => c as u16,
+        _ => return -1,
+    };
+    let reason = args.str(ctx, 1).into_owned();
+    reply(ctx, code, &reason)
+}
+
+fn t_release(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    let Some(tid) = ctx.t.tid else { return -1 };
+    if table(ctx).release(tid) {
+        ctx.t.tid = None;
+        1
+    } else {
+        -1
+    }
+}
+
+/// `t_is_set("failure_route"|"branch_route"|"onreply_route")`.
+fn t_is_set(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let which = args.str(ctx, 0);
+    let set = match which.as_ref() {
+        b"failure_route" => ctx.t.on_failure.is_some(),
+        b"branch_route" => ctx.t.on_branch.is_some(),
+        b"onreply_route" => ctx.t.on_reply.is_some(),
+        _ => false,
+    };
+    if set {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `t_check_status(re)`: the reply code (`$T_reply_code`) matches.
+fn t_check_status(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let Some(re) = args.custom::<regex::Regex>(0) else { return -1 };
+    let code = match ctx.route_type {
+        RouteType::Reply | RouteType::OnReply => ctx.msg.status().unwrap_or(0),
+        _ => ctx.t.reply_code,
+    };
+    if code != 0 && re.is_match(itoa::Buffer::new().format(code)) {
+        1
+    } else {
+        -1
+    }
+}
+
+fn fixup_regex(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    let text = match args.get(0) {
+        Some(Arg::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+        Some(Arg::Int(i)) => i.to_string(),
+        _ => return Err("needs a constant regular expression".into()),
+    };
+    let re = regex::Regex::new(&text).map_err(|e| format!("bad regular expression: {e}"))?;
+    args.0[0] = Arg::Custom(Box::new(re));
+    Ok(())
+}
+
+fn t_is_canceled(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    let Some(tid) = ctx.t.tid else { return -1 };
+    if table(ctx).is_canceled(tid) {
+        1
+    } else {
+        -1
+    }
+}
+
+/// Whether any branch (or the winning one, for `t_branch_*`) satisfies `pred`.
+fn branch_test(ctx: &mut MsgCtx<'_>, winning_only: bool, pred: fn(&TransactionTable<TxData>, Tid, u8) -> bool) -> i32 {
+    let Some(tid) = ctx.t.tid else { return -1 };
+    let table = table(ctx);
+    let hit = if winning_only {
+        table.winning(tid).is_some_and(|(b, _)| pred(table, tid, b))
+    } else {
+        (0..table.branch_count(tid)).filter_map(|b| u8::try_from(b).ok()).any(|b| pred(table, tid, b))
+    };
+    if hit {
+        1
+    } else {
+        -1
+    }
+}
+
+fn t_branch_timeout(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    branch_test(ctx, true, |t, tid, b| t.branch_timed_out(tid, b))
+}
+
+fn t_branch_replied(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    branch_test(ctx, true, |t, tid, b| t.branch_replied(tid, b))
+}
+
+fn t_any_timeout(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    branch_test(ctx, false, |t, tid, b| t.branch_timed_out(tid, b))
+}
+
+fn t_any_replied(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    branch_test(ctx, false, |t, tid, b| t.branch_replied(tid, b))
+}
+
+fn fixup_reply(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    crate::script::registry::fixup_int(args, 0)?;
+    match args.get(0) {
+        Some(Arg::Int(c)) if !(100..=699).contains(c) => Err(format!("reply code {c} is not in 100..699")),
+        _ => Ok(()),
+    }
+}
+
+fn fixup_port(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    if args.len() > 1 {
+        crate::script::registry::fixup_int(args, 1)?;
+    }
+    Ok(())
+}
+
+const REQ: RouteMask = RouteMask::REQUEST;
+const REQ_FAIL: RouteMask = RouteMask::REQUEST.or(RouteMask::FAILURE);
+const RELAY: RouteMask = RouteMask::REQUEST.or(RouteMask::FAILURE).or(RouteMask::BRANCH);
+const ANY: RouteMask = RouteMask::ANY;
+const FAIL_REPLY: RouteMask = RouteMask::FAILURE.or(RouteMask::ONREPLY).or(RouteMask::BRANCH).or(RouteMask::REQUEST);
+
+macro_rules! f {
+    ($name:expr, $min:expr, $max:expr, $routes:expr, $fixup:expr, $call:expr) => {
+        FunctionDef { name: $name, min_args: $min, max_args: $max, routes: $routes, fixup: $fixup, call: $call }
+    };
+}
+
+/// Functions whose first argument names a route of the given kind; the
+/// compiler replaces the name by the route's index (and reports a missing one).
+pub const ROUTE_NAME_ARGS: &[(&str, crate::script::ast::RouteKind)] = &[
+    ("t_on_failure", crate::script::ast::RouteKind::Failure),
+    ("t_on_reply", crate::script::ast::RouteKind::TmReply),
+    ("t_on_branch", crate::script::ast::RouteKind::Branch),
+];
+
+pub static MODULE: ModuleDef = ModuleDef {
+    name: "tm",
+    aliases: &["tmx"],
+    functions: &[
+        f!("t_relay", 0, 2, RELAY, Some(fixup_port), t_relay),
+        f!("t_relay_to_udp", 0, 2, RELAY, Some(fixup_port), t_relay_to_udp),
+        f!("t_relay_to_tcp", 0, 2, RELAY, Some(fixup_port), t_relay_to_tcp),
+        f!("t_relay_to_tls", 0, 2, RELAY, Some(fixup_port), t_relay_to_tls),
+        f!("t_on_failure", 1, 1, RELAY, None, t_on_failure),
+        f!("t_on_reply", 1, 1, RELAY, None, t_on_reply),
+        f!("t_on_branch", 1, 1, RELAY, None, t_on_branch),
+        f!("t_check_trans", 0, 0, ANY, None, t_check_trans),
+        f!("t_precheck_trans", 0, 0, REQ, None, t_precheck_trans),
+        f!("t_newtran", 0, 0, REQ, None, t_newtran),
+        f!("t_reply", 2, 2, REQ_FAIL, Some(fixup_reply), t_reply),
+        f!("t_release", 0, 0, REQ, None, t_release),
+        f!("t_is_set", 1, 1, ANY, None, t_is_set),
+        f!("t_check_status", 1, 1, FAIL_REPLY, Some(fixup_regex), t_check_status),
+        f!("t_is_canceled", 0, 0, ANY, None, t_is_canceled),
+        f!("t_branch_timeout", 0, 0, RouteMask::FAILURE, None, t_branch_timeout),
+        f!("t_branch_replied", 0, 0, RouteMask::FAILURE, None, t_branch_replied),
+        f!("t_any_timeout", 0, 0, ANY, None, t_any_timeout),
+        f!("t_any_replied", 0, 0, ANY, None, t_any_replied),
+    ],
+    params: config::PARAMS,
+    always: false,
+};
+
