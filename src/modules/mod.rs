@@ -5,10 +5,18 @@
 use crate::script::registry::ModuleDef;
 
 pub mod core;
+pub mod counters;
+pub mod kex;
 pub mod maxfwd;
+pub mod sanity;
+pub mod siputils;
 pub mod sl;
+pub mod state;
 pub mod textops;
 pub mod xlog;
+
+#[cfg(test)]
+pub mod testutil;
 
 /// Every built-in module.
 pub static MODULES: &[&ModuleDef] = &[
@@ -17,6 +25,11 @@ pub static MODULES: &[&ModuleDef] = &[
     &maxfwd::MODULE,
     &xlog::MODULE,
     &textops::MODULE,
+    &textops::MODULE_X,
+    &kex::MODULE,
+    &siputils::MODULE,
+    &sanity::MODULE,
+    &counters::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -97,3 +97,10 @@ pub static MODULE: ModuleDef = ModuleDef {
     params: &[],
     always: false,
 };
+pub static MODULE_X: ModuleDef = ModuleDef {
+    name: "textopsx",
+    aliases: &[],
+    functions: &[],
+    params: &[],
+    always: false,
+};

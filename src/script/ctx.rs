@@ -116,6 +116,8 @@ pub struct CoreState {
     pub vars: Vec<Value<'static>>,
     /// Reusable output buffer for serializing.
     pub scratch: Vec<u8>,
+    /// This core's script counters (counters module); `ctl` merges the cores' values.
+    pub counters: crate::modules::counters::Counters,
 }
 
 impl CoreState {
@@ -123,6 +125,7 @@ impl CoreState {
         CoreState {
             vars: vec![Value::Int(0); program.var_slots],
             scratch: Vec::with_capacity(4096),
+            counters: Default::default(),
         }
     }
 }
@@ -149,6 +152,17 @@ pub struct MsgCtx<'a> {
     pub flags: u64,
     /// `$retcode` of the last function or route call.
     pub retcode: i32,
+    /// The socket to send from, when forced (`force_send_socket`, or the rr
+    /// module following our own Route); `None` prefers the receiving socket.
+    pub force_socket: Option<SocketId>,
+    /// What core, kex, textops and sanity functions recorded for this message
+    /// besides edits: rport and connection options, script and branch flags,
+    /// headers and body for a local reply (see [`crate::modules::state`]).
+    pub state: crate::modules::state::MsgState,
+    /// Room for the message as re-parsed by `msg_apply_changes()` (textopsx):
+    /// the one place where a message is re-parsed, as Kamailio does too. Each
+    /// call takes the next empty cell; an empty slice disables the function.
+    pub rebase: &'a [std::cell::OnceCell<Message>],
     /// Messages to send.
     pub out: &'a mut Vec<Transmit>,
 }

@@ -37,7 +37,12 @@ pub struct Engine {
     program: Arc<Program>,
     core: CoreState,
     stats: EngineStats,
+    /// Where `msg_apply_changes()` puts re-parsed messages; emptied after each message.
+    rebase: [std::cell::OnceCell<Message>; REBASE_SLOTS],
 }
+
+/// How many times one message may go through `msg_apply_changes()`.
+const REBASE_SLOTS: usize = 4;
 
 impl Engine {
     pub fn new(env: Arc<Env>, program: Arc<Program>) -> Engine {
@@ -47,6 +52,7 @@ impl Engine {
             program,
             core,
             stats: EngineStats::default(),
+            rebase: Default::default(),
         }
     }
 
@@ -61,6 +67,9 @@ impl Engine {
     /// Handles one received message.
     pub fn on_inbound(&mut self, pkt: Inbound, now: Instant, out: &mut Vec<Transmit>) {
         self.stats.received += 1;
+        for cell in &mut self.rebase {
+            cell.take();
+        }
         // A keep-alive (CRLF only) or a datagram too short to be SIP is not an error worth a log line.
         if pkt.data.iter().all(|b| b.is_ascii_whitespace()) {
             return;
@@ -105,6 +114,9 @@ impl Engine {
             dst_uri: None,
             flags: 0,
             retcode: 1,
+            force_socket: None,
+            state: Default::default(),
+            rebase: &self.rebase,
             out,
         }
     }

@@ -90,19 +90,23 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
         return fix;
     };
     let src_ip = ctx.src.ip();
-    let rport_asked = matches!(via.rport(), Rport::Empty);
+    let port = itoa::Buffer::new().format(ctx.src.port()).to_owned();
+    // force_rport() acts as if the client had asked (KAMAILIO-REFERENCE §1.6).
+    let forced = ctx.state.force_rport && matches!(via.rport(), Rport::Absent);
+    let rport_asked = matches!(via.rport(), Rport::Empty) || forced;
     let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
     if let Some(range) = via.param_range(b"rport").filter(|_| rport_asked) {
-        let mut text = b"=".to_vec();
-        text.extend_from_slice(itoa::Buffer::new().format(ctx.src.port()).as_bytes());
         let end = at + range.end;
-        fix.push((end..end, Bytes::from(text)));
+        fix.push((end..end, Bytes::from(format!("={port}").into_bytes())));
     }
+    // Kamailio puts both right after host:port.
+    let end = at + via.sent_by_range().end;
     if (!same_host || rport_asked) && via.received().is_none() {
-        // Kamailio puts it right after host:port.
-        let end = at + via.sent_by_range().end;
         let text = format!(";received={src_ip}");
         fix.push((end..end, Bytes::from(text.into_bytes())));
+    }
+    if forced {
+        fix.push((end..end, Bytes::from(format!(";rport={port}").into_bytes())));
     }
     fix
 }
@@ -113,7 +117,7 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
 pub fn reply_destination(ctx: &MsgCtx<'_>) -> Option<SocketAddr> {
     let (_, via) = top_via(ctx.msg)?;
     let via = via.ok()?;
-    if ctx.proto.is_reliable() || !matches!(via.rport(), Rport::Absent) {
+    if ctx.proto.is_reliable() || ctx.state.force_rport || !matches!(via.rport(), Rport::Absent) {
         return Some(ctx.src);
     }
     let port = via
@@ -188,7 +192,8 @@ pub fn request(
             }
         },
     };
-    let Some(socket) = ctx.env.socket_for(proto, &dst, Some(ctx.socket)) else {
+    let preferred = ctx.force_socket.unwrap_or(ctx.socket);
+    let Some(socket) = ctx.env.socket_for(proto, &dst, Some(preferred)) else {
         log::warn!("forward: no {proto} socket to reach {dst}");
         return -477;
     };
@@ -222,6 +227,9 @@ pub fn request(
     }
     via.extend_from_slice(b";branch=");
     stateless_branch(ctx, &mut via);
+    if ctx.state.add_local_rport {
+        via.extend_from_slice(b";rport");
+    }
     via.extend_from_slice(b"\r\n");
     edits.insert_before_first(msg, HeaderName::Via, via);
     if proto.is_reliable() {

@@ -5,6 +5,8 @@ pub mod engine;
 pub mod forward;
 mod functions;
 pub mod hash;
+mod ruri;
+mod send;
 
 pub use engine::Engine;
 pub use functions::MODULE;
