@@ -27,7 +27,7 @@ Call-ID: a84b4c76e66710@pc33
 CSeq: 314159 INVITE
 Contact: <sip:alice@198.51.100.1:5070>
 Content-Type: application/sdp
-Content-Length: 4
+Content-Length: 5
 
 v=0
 ";

@@ -10,3 +10,4 @@ mod send;
 
 pub use engine::Engine;
 pub use functions::MODULE;
+pub use ruri::set_user as set_ruri_user;

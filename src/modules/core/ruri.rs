@@ -195,6 +195,11 @@ with_text!(rewritehostport, HostPort);
 with_text!(rewritehostporttrans, HostPortTrans);
 with_text!(rewriteport, Port);
 
+/// Sets the user of the current R-URI (empty removes it): 1, or -1.
+pub fn set_user(ctx: &mut MsgCtx<'_>, user: &[u8]) -> i32 {
+    apply(ctx, Change::User(user))
+}
+
 pub fn userphone(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     apply(ctx, Change::UserPhone)
 }
