@@ -230,4 +230,90 @@ mod tests {
         assert!(s.force_rport && s.add_local_rport);
         assert!(s.forward_no_connect && s.reply_no_connect && s.forward_close && s.reply_close);
     }
+
+    /// Relays the INVITE (top Via without rport when `plain`) after `f`; the sent text.
+    fn relayed(plain: bool, f: impl FnOnce(&mut MsgCtx<'_>)) -> (String, Option<SocketId>) {
+        let text = if plain {
+            INVITE.replacen(";rport\n", "\n", 1)
+        } else {
+            INVITE.to_string()
+        };
+        let mut h = Harness::new(&text);
+        let mut ctx = h.ctx();
+        f(&mut ctx);
+        assert_eq!(
+            crate::modules::core::forward::request(&mut ctx, Some(b"10.0.0.2"), Some(5080), None),
+            1
+        );
+        let socket = h.out[0].socket;
+        (crate::modules::testutil::sent(&h.out), socket)
+    }
+
+    #[test]
+    fn force_rport_fills_received_and_rport_on_relay() {
+        let (out, _) = relayed(true, |_| {});
+        assert!(
+            out.contains("\nVia: SIP/2.0/UDP 198.51.100.1:5070;branch=z9hG4bK776asdhds\n"),
+            "{out}"
+        );
+        let (out, _) = relayed(true, |ctx| {
+            run(ctx, &MODULE, "force_rport", &[]);
+        });
+        assert!(
+            out.contains("\nVia: SIP/2.0/UDP 198.51.100.1:5070;received=198.51.100.1;rport=5070;branch=z9hG4bK776asdhds\n"),
+            "{out}"
+        );
+        let (out, _) = relayed(false, |ctx| {
+            run(ctx, &MODULE, "force_rport", &[]);
+        });
+        assert!(
+            out.contains("Via: SIP/2.0/UDP 198.51.100.1:5070;received=198.51.100.1;branch=z9hG4bK776asdhds;rport=5070\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn add_local_rport_and_forced_socket_shape_our_via() {
+        let (out, socket) = relayed(false, |ctx| {
+            run(ctx, &MODULE, "add_local_rport", &[]);
+            run(ctx, &MODULE, "force_send_socket", &["udp:192.0.2.20:5080"]);
+        });
+        assert_eq!(socket, Some(2));
+        let our_via = out.lines().nth(1).unwrap_or("");
+        assert!(
+            our_via.starts_with("Via: SIP/2.0/UDP 192.0.2.20:5080;branch=z9hG4bK"),
+            "{out}"
+        );
+        assert!(our_via.ends_with(";rport"), "{out}");
+    }
+
+    #[test]
+    fn force_rport_sends_the_reply_to_the_source_port() {
+        let text = INVITE.replacen(";rport\n", "\n", 1).replacen(
+            "198.51.100.1:5070;",
+            "198.51.100.1:5090;",
+            1,
+        );
+        let mut h = Harness::new(&text);
+        let mut ctx = h.ctx();
+        assert_eq!(
+            crate::modules::core::forward::reply_destination(&ctx).map(|a| a.port()),
+            Some(5090)
+        );
+        run(&mut ctx, &MODULE, "force_rport", &[]);
+        assert_eq!(
+            crate::modules::core::forward::reply_destination(&ctx).map(|a| a.port()),
+            Some(5070)
+        );
+        assert_eq!(
+            crate::modules::sl::send_reply(&mut ctx, 404, b"Not Found"),
+            1
+        );
+        assert_eq!(h.out[0].dst.port(), 5070);
+        let reply = crate::modules::testutil::sent(&h.out);
+        assert!(
+            reply.contains(";received=198.51.100.1;rport=5070;branch="),
+            "{reply}"
+        );
+    }
 }
