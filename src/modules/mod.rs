@@ -16,6 +16,8 @@ pub mod textops;
 pub mod xlog;
 
 #[cfg(test)]
+mod robustness;
+#[cfg(test)]
 pub mod testutil;
 
 /// Every built-in module.

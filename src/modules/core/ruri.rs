@@ -151,12 +151,13 @@ fn apply(ctx: &mut MsgCtx<'_>, change: Change<'_>) -> i32 {
             None
         }
     };
+    // A result that is no longer a URI (a space in a new host…) is refused.
     match new {
-        Some(u) => {
+        Some(u) if Uri::parse(&u).is_ok() => {
             ctx.new_uri = Some(Bytes::from(u));
             1
         }
-        None => -1,
+        _ => -1,
     }
 }
 

@@ -3,7 +3,8 @@
 //! `is_present_hf_re`, `append_to_reply`, and textopsx `keep_hf`.
 //!
 //! Header text given by the script should end with CRLF, as in Kamailio; one
-//! that does not gets it, so the message stays well-formed.
+//! that does not gets it. Text that is not header lines (`Name: value`) is
+//! refused with -1 where Kamailio would send it as it is and break the message.
 
 use bytes::Bytes;
 use regex::bytes::Regex;
@@ -13,12 +14,30 @@ use crate::script::ctx::MsgCtx;
 use crate::script::registry::Args;
 use crate::sip::{HeaderName, Message};
 
-/// Header text with a line ending.
-fn header_line(mut text: Vec<u8>) -> Vec<u8> {
+/// Header text with a line ending, or `None` when it is not header lines.
+fn header_line(mut text: Vec<u8>) -> Option<Vec<u8>> {
     if !text.ends_with(b"\n") {
         text.extend_from_slice(b"\r\n");
     }
-    text
+    let is_field = |line: &[u8]| {
+        let name_len = line
+            .iter()
+            .position(|&b| b == b':' || b.is_ascii_whitespace())
+            .unwrap_or(line.len());
+        name_len > 0
+            && crate::sip::scan::is_token(&line[..name_len])
+            && line[name_len..].trim_ascii_start().first() == Some(&b':')
+    };
+    let mut lines = text[..text.len() - 1].split(|&b| b == b'\n');
+    let first_ok = lines
+        .next()
+        .is_some_and(|l| is_field(l.strip_suffix(b"\r").unwrap_or(l)));
+    // Later lines: another field, or a folded continuation (RFC 3261 §7.3.1).
+    let rest_ok = lines.all(|l| {
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        is_field(l) || l.first().is_some_and(|&b| b == b' ' || b == b'\t')
+    });
+    (first_ok && rest_ok).then_some(text)
 }
 
 /// Index of the first header named `name`.
@@ -30,7 +49,9 @@ fn first_named(msg: &Message, name: &[u8]) -> Option<usize> {
 /// `append_hf(txt[, hdr])`: at the end of the header section, or right after
 /// the first `hdr` header (-1 when there is none).
 pub fn append_hf(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let line = header_line(args.str(ctx, 0).into_owned());
+    let Some(line) = header_line(args.str(ctx, 0).into_owned()) else {
+        return -1;
+    };
     let msg = ctx.msg;
     if args.len() > 1 {
         let name = args.str(ctx, 1);
@@ -47,7 +68,9 @@ pub fn append_hf(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 
 /// `insert_hf(txt[, hdr])`: before the first header, or before the first `hdr`.
 pub fn insert_hf(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let line = header_line(args.str(ctx, 0).into_owned());
+    let Some(line) = header_line(args.str(ctx, 0).into_owned()) else {
+        return -1;
+    };
     let msg = ctx.msg;
     let index = if args.len() > 1 {
         let name = args.str(ctx, 1);
@@ -71,7 +94,9 @@ pub fn append_urihf(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let mut line = args.str(ctx, 0).into_owned();
     line.extend_from_slice(ctx.ruri());
     line.extend_from_slice(&args.str(ctx, 1));
-    let line = header_line(line);
+    let Some(line) = header_line(line) else {
+        return -1;
+    };
     ctx.edits.append_header(ctx.msg, Bytes::from(line));
     1
 }
@@ -141,7 +166,9 @@ pub fn is_present_hf_re(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 
 /// `append_to_reply(txt)`: the header goes into every reply this server makes for the request.
 pub fn append_to_reply(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let line = header_line(args.str(ctx, 0).into_owned());
+    let Some(line) = header_line(args.str(ctx, 0).into_owned()) else {
+        return -1;
+    };
     ctx.state.reply_headers.extend_from_slice(&line);
     1
 }

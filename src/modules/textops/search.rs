@@ -206,7 +206,7 @@ pub fn subst_uri(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         return -1;
     }
     match s.replace(ctx, ctx.ruri()) {
-        Some(new) if !new.is_empty() => {
+        Some(new) if crate::sip::uri::Uri::parse(&new).is_ok() => {
             ctx.new_uri = Some(Bytes::from(new));
             1
         }
