@@ -18,6 +18,8 @@ pub mod xlog;
 #[cfg(test)]
 mod robustness;
 #[cfg(test)]
+mod script_tests;
+#[cfg(test)]
 pub mod testutil;
 
 /// Every built-in module.

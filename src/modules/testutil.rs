@@ -53,7 +53,7 @@ pub fn env() -> Env {
 /// An instant for `MsgCtx::now`, which these functions never read. The
 /// sans-IO layers may not read the clock, not even in tests (tests/layering.rs
 /// reads the text), so it comes from a zero-length timer channel, once.
-fn some_instant() -> Instant {
+pub fn some_instant() -> Instant {
     static AT: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(|| {
         crossbeam_channel::after(std::time::Duration::ZERO)
             .recv()
