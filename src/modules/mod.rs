@@ -5,12 +5,24 @@
 use crate::script::registry::ModuleDef;
 
 pub mod core;
+pub mod counters;
+pub mod kex;
 pub mod maxfwd;
 pub mod rr;
+pub mod sanity;
+pub mod siputils;
 pub mod sl;
+pub mod state;
 pub mod textops;
 pub mod tm;
 pub mod xlog;
+
+#[cfg(test)]
+mod robustness;
+#[cfg(test)]
+mod script_tests;
+#[cfg(test)]
+pub mod testutil;
 
 /// Every built-in module.
 pub static MODULES: &[&ModuleDef] = &[
@@ -21,6 +33,11 @@ pub static MODULES: &[&ModuleDef] = &[
     &textops::MODULE,
     &tm::MODULE,
     &rr::MODULE,
+    &textops::MODULE_X,
+    &kex::MODULE,
+    &siputils::MODULE,
+    &sanity::MODULE,
+    &counters::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -70,14 +70,17 @@ pub fn send_reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
     if code >= 180 {
         local_to_tag(ctx.env, ctx.msg, &mut tag);
     }
+    // append_to_reply() headers and a set_reply_body() body go into every local reply.
+    let extra = ctx.state.reply_headers.clone();
+    let body = ctx.state.reply_body.clone();
     let spec = ReplySpec {
         code,
         reason,
         to_tag: (!tag.is_empty()).then_some(tag.as_slice()),
         via_edits: &via_edits,
-        extra_headers: b"",
+        extra_headers: &extra,
         server: &ctx.env.server_header,
-        body: None,
+        body: body.as_ref().map(|(b, t)| (b.as_ref(), t.as_ref())),
     };
     let out = &mut ctx.core.scratch;
     reply::build(ctx.msg, &spec, out);

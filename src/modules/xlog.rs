@@ -66,7 +66,7 @@ fn fixup_xlog(args: &mut Args, _: &ModParams) -> Result<(), String> {
 }
 
 fn log_at(ctx: &mut MsgCtx<'_>, level: i64, args: &Args, fmt_at: usize) -> i32 {
-    if level > i64::from(ctx.env.debug) {
+    if level > i64::from(ctx.state.debug_level(ctx.env.debug)) {
         return 1;
     }
     let text = args.str(ctx, fmt_at);

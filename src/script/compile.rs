@@ -41,20 +41,15 @@ const PLANNED_MODULES: &[&str] = &[
     "auth",
     "auth_db",
     "permissions",
-    "textopsx",
-    "siputils",
-    "sanity",
     "corex",
     "dispatcher",
     "nathelper",
     "pike",
     "htable",
-    "kex",
     "pv",
     "ctl",
     "jsonrpcs",
     "cfg_rpc",
-    "counters",
     "db_sqlite",
     "db_postgres",
     "db_mysql",
@@ -460,7 +455,10 @@ impl<'c> Compiler<'c> {
             args.0.push(self.arg(a)?);
         }
         // Route names given to t_on_failure() & co. are bound to the route here.
-        if let Some((_, kind)) = modules::tm::ROUTE_NAME_ARGS.iter().find(|(f, _)| *f == def.name) {
+        if let Some((_, kind)) = modules::tm::ROUTE_NAME_ARGS
+            .iter()
+            .find(|(f, _)| *f == def.name)
+        {
             let name = match args.0.first() {
                 Some(Arg::Str(s)) => String::from_utf8_lossy(s).into_owned(),
                 Some(Arg::Int(i)) => i.to_string(),
@@ -470,7 +468,10 @@ impl<'c> Compiler<'c> {
                 }
             };
             let Some(id) = self.route_ids.get(&(*kind, name.clone())).copied() else {
-                self.error(call.span, format!("{}[{name}] is not defined", kind.keyword()));
+                self.error(
+                    call.span,
+                    format!("{}[{name}] is not defined", kind.keyword()),
+                );
                 return None;
             };
             args.0[0] = Arg::Int(i64::from(id));

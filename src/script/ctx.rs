@@ -118,6 +118,8 @@ pub struct CoreState {
     pub scratch: Vec<u8>,
     /// This core's transactions (tm), made on first use.
     pub tm: Option<crate::tm::TransactionTable<crate::modules::tm::TxData>>,
+    /// This core's script counters (counters module); `ctl` merges the cores' values.
+    pub counters: crate::modules::counters::Counters,
 }
 
 impl CoreState {
@@ -126,6 +128,7 @@ impl CoreState {
             vars: vec![Value::Int(0); program.var_slots],
             scratch: Vec::with_capacity(4096),
             tm: None,
+            counters: Default::default(),
         }
     }
 }
@@ -160,11 +163,58 @@ pub struct MsgCtx<'a> {
     pub rr: crate::modules::rr::RrState,
     /// The transaction of this message and the routes armed for it (tm module).
     pub t: crate::modules::tm::TmMsg,
+    /// What core, kex, textops and sanity functions recorded for this message
+    /// besides edits: rport and connection options, script and branch flags,
+    /// headers and body for a local reply (see [`crate::modules::state`]).
+    pub state: crate::modules::state::MsgState,
+    /// Room for the message as re-parsed by `msg_apply_changes()` (textopsx):
+    /// the one place where a message is re-parsed, as Kamailio does too. Each
+    /// call takes the next empty cell; an empty slice disables the function.
+    pub rebase: &'a [std::cell::OnceCell<Message>],
     /// Messages to send.
     pub out: &'a mut Vec<Transmit>,
 }
 
 impl<'a> MsgCtx<'a> {
+    /// A fresh context for running a route on `msg`, which arrived as `from`
+    /// says; everything the script may change starts empty.
+    // The arguments are the context's inputs; bundling them would only move the list.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        env: &'a Env,
+        program: &'a Program,
+        core: &'a mut CoreState,
+        msg: &'a Message,
+        from: &crate::tm::Source,
+        now: Instant,
+        route_type: RouteType,
+        out: &'a mut Vec<Transmit>,
+    ) -> MsgCtx<'a> {
+        MsgCtx {
+            env,
+            program,
+            core,
+            msg,
+            src: from.src,
+            local: from.local,
+            proto: from.proto,
+            socket: from.socket,
+            now,
+            route_type,
+            edits: Edits::new(),
+            new_uri: None,
+            dst_uri: None,
+            flags: 0,
+            retcode: 1,
+            force_socket: None,
+            rr: Default::default(),
+            t: Default::default(),
+            state: Default::default(),
+            rebase: &[],
+            out,
+        }
+    }
+
     /// The Request-URI as it is now (rewritten or as received).
     pub fn ruri(&self) -> &[u8] {
         match &self.new_uri {

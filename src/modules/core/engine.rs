@@ -16,13 +16,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::modules::sl;
-use crate::modules::tm::{TmMsg, TxData};
+use crate::modules::tm::TxData;
 use crate::script::ctx::{CoreState, Env, MsgCtx};
 use crate::script::ir::Program;
 use crate::script::registry::RouteType;
 use crate::script::vm::{self, Outcome};
-use crate::sip::{Edits, Inbound, Message, Transmit};
-use crate::tm::{ReplyAction, ReplyMatch, RequestMatch, Source, Tid, TmConfig, TmEvent, TransactionTable};
+use crate::sip::{Inbound, Message, Transmit};
+use crate::tm::{
+    ReplyAction, ReplyMatch, RequestMatch, Source, Tid, TmConfig, TmEvent, TransactionTable,
+};
 
 use super::forward::{self, Reject};
 
@@ -58,7 +60,12 @@ pub struct Engine {
     events: Vec<TmEvent>,
     /// Replies that belong to another core's transactions: (core, packet).
     handoffs: Vec<(u16, Inbound)>,
+    /// Where `msg_apply_changes()` puts re-parsed messages; emptied after each message.
+    rebase: [std::cell::OnceCell<Message>; REBASE_SLOTS],
 }
+
+/// How many times one message may go through `msg_apply_changes()`.
+const REBASE_SLOTS: usize = 4;
 
 impl Engine {
     pub fn new(env: Arc<Env>, program: Arc<Program>) -> Engine {
@@ -75,6 +82,7 @@ impl Engine {
             deadline: None,
             events: Vec::new(),
             handoffs: Vec::new(),
+            rebase: Default::default(),
         }
     }
 
@@ -110,7 +118,11 @@ impl Engine {
 
     fn ensure_table(&mut self, now: Instant) {
         if self.stateful && self.core.tm.is_none() {
-            self.core.tm = Some(TransactionTable::new(self.tm_config.clone(), self.core_index, now));
+            self.core.tm = Some(TransactionTable::new(
+                self.tm_config.clone(),
+                self.core_index,
+                now,
+            ));
         }
     }
 
@@ -121,6 +133,9 @@ impl Engine {
     /// Handles one received message.
     pub fn on_inbound(&mut self, pkt: Inbound, now: Instant, out: &mut Vec<Transmit>) {
         self.stats.received += 1;
+        for cell in &mut self.rebase {
+            cell.take();
+        }
         // A keep-alive (CRLF only) is not an error worth a log line.
         if pkt.data.iter().all(|b| b.is_ascii_whitespace()) {
             return;
@@ -146,7 +161,9 @@ impl Engine {
 
     /// Runs the transaction timers that are due.
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
-        let Some(table) = self.core.tm.as_mut() else { return };
+        let Some(table) = self.core.tm.as_mut() else {
+            return;
+        };
         let mut events = std::mem::take(&mut self.events);
         table.on_timer(now, out, &mut events);
         for event in events.drain(..) {
@@ -167,27 +184,18 @@ impl Engine {
         route_type: RouteType,
         out: &'a mut Vec<Transmit>,
     ) -> MsgCtx<'a> {
-        MsgCtx {
-            env: &self.env,
-            program: &self.program,
-            core: &mut self.core,
+        let mut ctx = MsgCtx::new(
+            &self.env,
+            &self.program,
+            &mut self.core,
             msg,
-            src: from.src,
-            local: from.local,
-            proto: from.proto,
-            socket: from.socket,
+            from,
             now,
             route_type,
-            edits: Edits::new(),
-            new_uri: None,
-            dst_uri: None,
-            flags: 0,
-            retcode: 1,
-            force_socket: None,
-            rr: Default::default(),
-            t: TmMsg::default(),
             out,
-        }
+        );
+        ctx.rebase = &self.rebase;
+        ctx
     }
 
     fn on_request(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
@@ -198,7 +206,10 @@ impl Engine {
             Ok(()) => {}
             Err(Reject::Drop(e)) => {
                 self.stats.bad_requests += 1;
-                log::debug!("dropping request from {} that cannot be answered: {e}", pkt.src);
+                log::debug!(
+                    "dropping request from {} that cannot be answered: {e}",
+                    pkt.src
+                );
                 return;
             }
             Err(Reject::Answer(e)) => {
@@ -215,7 +226,10 @@ impl Engine {
         let matched = match self.core.tm.as_mut() {
             Some(table) => {
                 let m = table.on_request(msg, now, out);
-                if matches!(m, RequestMatch::Retransmission { .. } | RequestMatch::AckAbsorbed { .. }) {
+                if matches!(
+                    m,
+                    RequestMatch::Retransmission { .. } | RequestMatch::AckAbsorbed { .. }
+                ) {
                     self.stats.absorbed_requests += 1;
                     return;
                 }
@@ -223,7 +237,9 @@ impl Engine {
             }
             None => None,
         };
-        let Some(route) = self.program.request_route else { return };
+        let Some(route) = self.program.request_route else {
+            return;
+        };
         let mut ctx = self.ctx(msg, &from, now, RouteType::Request, out);
         ctx.t.matched = matched;
         // request_route has no implicit action at its end (Kamailio semantics).
@@ -243,9 +259,15 @@ impl Engine {
                 }
             }
         }
-        let matched = self.core.tm.as_ref().map_or(ReplyMatch::NoMatch, |t| t.match_reply(msg));
+        let matched = self
+            .core
+            .tm
+            .as_ref()
+            .map_or(ReplyMatch::NoMatch, |t| t.match_reply(msg));
         match matched {
-            ReplyMatch::Branch { tid, branch, .. } => self.on_branch_reply(msg, &from, tid, branch, now, out),
+            ReplyMatch::Branch { tid, branch, .. } => {
+                self.on_branch_reply(msg, &from, tid, branch, now, out)
+            }
             ReplyMatch::OtherCore(core) => {
                 self.stats.handoffs += 1;
                 self.handoffs.push((core, pkt.clone()));
@@ -260,8 +282,21 @@ impl Engine {
     }
 
     /// A reply to one of our branches: its onreply_route, then the transaction.
-    fn on_branch_reply(&mut self, msg: &Message, from: &Source, tid: Tid, branch: u8, now: Instant, out: &mut Vec<Transmit>) {
-        let on_reply = self.core.tm.as_ref().and_then(|t| t.user(tid)).and_then(|d| d.on_reply);
+    fn on_branch_reply(
+        &mut self,
+        msg: &Message,
+        from: &Source,
+        tid: Tid,
+        branch: u8,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        let on_reply = self
+            .core
+            .tm
+            .as_ref()
+            .and_then(|t| t.user(tid))
+            .and_then(|d| d.on_reply);
         let mut edits = None;
         if let Some(route) = on_reply {
             let mut ctx = self.ctx(msg, from, now, RouteType::OnReply, out);
@@ -271,7 +306,9 @@ impl Engine {
             let _ = vm::run_route(&mut ctx, route);
             edits = Some(std::mem::take(&mut ctx.edits));
         }
-        let Some(table) = self.core.tm.as_mut() else { return };
+        let Some(table) = self.core.tm.as_mut() else {
+            return;
+        };
         let action = table.on_reply(msg, edits.as_ref(), now, out);
         if let ReplyAction::NeedsFailureRoute { tid, code } = action {
             self.run_failure(tid, code, now, out);
@@ -282,8 +319,12 @@ impl Engine {
     /// was relayed; it may add branches or reply. Then the best reply goes up
     /// unless it did either.
     fn run_failure(&mut self, tid: Tid, code: u16, now: Instant, out: &mut Vec<Transmit>) {
-        let Some(table) = self.core.tm.as_mut() else { return };
-        let Some(data) = table.user_mut(tid) else { return };
+        let Some(table) = self.core.tm.as_mut() else {
+            return;
+        };
+        let Some(data) = table.user_mut(tid) else {
+            return;
+        };
         let route = data.on_failure.take();
         let request = data.request.clone();
         let from = data.source;

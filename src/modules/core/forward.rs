@@ -18,7 +18,9 @@ use super::hash::{fnv1a, push_hex};
 use crate::script::ctx::MsgCtx;
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::{vias, Rport, Via};
-use crate::sip::{serialize, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId, Transmit};
+use crate::sip::{
+    serialize, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId, Transmit,
+};
 
 /// The RFC 3261 magic cookie that starts every branch we make.
 const MAGIC: &[u8] = b"z9hG4bK";
@@ -90,19 +92,23 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
         return fix;
     };
     let src_ip = ctx.src.ip();
-    let rport_asked = matches!(via.rport(), Rport::Empty);
+    let port = itoa::Buffer::new().format(ctx.src.port()).to_owned();
+    // force_rport() acts as if the client had asked (KAMAILIO-REFERENCE §1.6).
+    let forced = ctx.state.force_rport && matches!(via.rport(), Rport::Absent);
+    let rport_asked = matches!(via.rport(), Rport::Empty) || forced;
     let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
     if let Some(range) = via.param_range(b"rport").filter(|_| rport_asked) {
-        let mut text = b"=".to_vec();
-        text.extend_from_slice(itoa::Buffer::new().format(ctx.src.port()).as_bytes());
         let end = at + range.end;
-        fix.push((end..end, Bytes::from(text)));
+        fix.push((end..end, Bytes::from(format!("={port}").into_bytes())));
     }
+    // Kamailio puts both right after host:port.
+    let end = at + via.sent_by_range().end;
     if (!same_host || rport_asked) && via.received().is_none() {
-        // Kamailio puts it right after host:port.
-        let end = at + via.sent_by_range().end;
         let text = format!(";received={src_ip}");
         fix.push((end..end, Bytes::from(text.into_bytes())));
+    }
+    if forced {
+        fix.push((end..end, Bytes::from(format!(";rport={port}").into_bytes())));
     }
     fix
 }
@@ -113,7 +119,7 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
 pub fn reply_destination(ctx: &MsgCtx<'_>) -> Option<SocketAddr> {
     let (_, via) = top_via(ctx.msg)?;
     let via = via.ok()?;
-    if ctx.proto.is_reliable() || !matches!(via.rport(), Rport::Absent) {
+    if ctx.proto.is_reliable() || ctx.state.force_rport || !matches!(via.rport(), Rport::Absent) {
         return Some(ctx.src);
     }
     let port = via
@@ -164,13 +170,23 @@ pub struct Hop {
 impl Hop {
     /// The local address to send from (wildcard sockets only).
     pub fn local(&self, ctx: &MsgCtx<'_>) -> Option<SocketAddr> {
-        let port = ctx.env.sockets.get(usize::from(self.socket)).map_or(0, |s| s.addr.port());
+        let port = ctx
+            .env
+            .sockets
+            .get(usize::from(self.socket))
+            .map_or(0, |s| s.addr.port());
         self.local_ip.map(|ip| SocketAddr::new(ip, port))
     }
 
     /// A transmission of `data` along this hop.
     pub fn transmit(&self, ctx: &MsgCtx<'_>, data: Bytes) -> Transmit {
-        Transmit { data, dst: self.dst, proto: self.proto, socket: Some(self.socket), local: self.local(ctx) }
+        Transmit {
+            data,
+            dst: self.dst,
+            proto: self.proto,
+            socket: Some(self.socket),
+            local: self.local(ctx),
+        }
     }
 }
 
@@ -187,13 +203,22 @@ pub fn resolve_hop(
         Some(h) => {
             let proto = proto.unwrap_or(Proto::Udp);
             let Some(ip) = host_ip(h) else {
-                log::warn!("cannot resolve {:?} (only addresses are supported)", String::from_utf8_lossy(h));
+                log::warn!(
+                    "cannot resolve {:?} (only addresses are supported)",
+                    String::from_utf8_lossy(h)
+                );
                 return Err(-478);
             };
-            (SocketAddr::new(ip, port.unwrap_or(proto.default_port())), proto)
+            (
+                SocketAddr::new(ip, port.unwrap_or(proto.default_port())),
+                proto,
+            )
         }
         None => next_hop(ctx, proto).inspect_err(|code| {
-            log::warn!("no usable next hop in {:?} (code {code})", String::from_utf8_lossy(ctx.ruri()));
+            log::warn!(
+                "no usable next hop in {:?} (code {code})",
+                String::from_utf8_lossy(ctx.ruri())
+            );
         })?,
     };
     let preferred = ctx.force_socket.unwrap_or(ctx.socket);
@@ -203,8 +228,14 @@ pub fn resolve_hop(
     };
     let info = &ctx.env.sockets[usize::from(socket)];
     // On a wildcard socket, speak from the address the request arrived on.
-    let local_ip = (info.addr.ip().is_unspecified() && ctx.local.is_ipv4() == dst.is_ipv4()).then(|| ctx.local.ip());
-    Ok(Hop { dst, proto, socket, local_ip })
+    let local_ip = (info.addr.ip().is_unspecified() && ctx.local.is_ipv4() == dst.is_ipv4())
+        .then(|| ctx.local.ip());
+    Ok(Hop {
+        dst,
+        proto,
+        socket,
+        local_ip,
+    })
 }
 
 /// Serializes the request in `ctx` for `hop`: the script's edits, the
@@ -218,7 +249,11 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         edits.set_request_uri(msg, uri.clone());
     }
     for (range, data) in received_fix(ctx) {
-        edits.replace(range, data);
+        if range.is_empty() {
+            edits.insert(range.start, data);
+        } else {
+            edits.replace(range, data);
+        }
     }
     // RFC 3261 §16.6 step 4: Record-Route names the socket the request leaves on.
     crate::modules::rr::write_record_route(ctx, hop.socket, hop.proto, hop.local_ip, &mut edits);
@@ -230,11 +265,16 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         Some((h, p)) => via.extend_from_slice(format!("{h}:{p}").as_bytes()),
         None => {
             let ip = hop.local_ip.unwrap_or(info.addr.ip());
-            via.extend_from_slice(crate::script::ctx::fmt_hostport(SocketAddr::new(ip, info.addr.port())).as_bytes());
+            via.extend_from_slice(
+                crate::script::ctx::fmt_hostport(SocketAddr::new(ip, info.addr.port())).as_bytes(),
+            );
         }
     }
     via.extend_from_slice(b";branch=");
     via.extend_from_slice(branch);
+    if ctx.state.add_local_rport {
+        via.extend_from_slice(b";rport");
+    }
     via.extend_from_slice(b"\r\n");
     edits.insert_before_first(msg, HeaderName::Via, via);
     if hop.proto.is_reliable() {
@@ -247,7 +287,12 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
 
 /// Forwards the request in `ctx` statelessly to `host[:port]`, or to its next
 /// hop. Returns 1, or Kamailio's error codes: -477 send, -478 unresolvable, -479 bad URI.
-pub fn request(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, proto: Option<Proto>) -> i32 {
+pub fn request(
+    ctx: &mut MsgCtx<'_>,
+    host: Option<&[u8]>,
+    port: Option<u16>,
+    proto: Option<Proto>,
+) -> i32 {
     if !ctx.msg.is_request() {
         return -1;
     }

@@ -1,9 +1,11 @@
-//! Core functions (always available): forwarding, message flags, R-URI and
-//! destination URI handling (KAMAILIO-REFERENCE §1.6).
+//! Core functions (always available): forwarding, message flags, the
+//! Request-URI ([`super::ruri`]), send options ([`super::send`]), logging and
+//! the destination set (KAMAILIO-REFERENCE §1.6). `setdsturi` and friends are
+//! kex functions in Kamailio (`crate::modules::kex`).
 
 use bytes::Bytes;
 
-use super::forward;
+use super::{forward, ruri, send};
 use crate::script::ctx::MsgCtx;
 use crate::script::registry::{fixup_int, Arg, Args, FunctionDef, ModParams, ModuleDef, RouteMask};
 use crate::sip::Proto;
@@ -108,27 +110,61 @@ fn revert_uri(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     1
 }
 
-/// `setdsturi(u)`: sets `$du`.
-fn setdsturi(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let uri = args.str(ctx, 0).into_owned();
-    if uri.is_empty() {
-        return -1;
+/// A count or index argument: a number that is not negative.
+fn fixup_count(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    fixup_int(args, 0)?;
+    match args.get(0) {
+        Some(Arg::Int(n)) if *n < 0 => Err(format!("{n} is negative")),
+        _ => Ok(()),
     }
-    ctx.dst_uri = Some(Bytes::from(uri));
+}
+
+/// Level of `log(text)` without one: below L_DBG, so printed only with `debug=4` or more.
+const LOG_DEFAULT_LEVEL: i64 = crate::modules::xlog::L_DBG + 1;
+
+fn fixup_log(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    if args.len() == 2 {
+        if let Some(Arg::Str(s)) = args.get(0) {
+            let name = String::from_utf8_lossy(s).into_owned();
+            let level = crate::modules::xlog::level_from_name(&name)
+                .ok_or_else(|| format!("unknown log level \"{name}\""))?;
+            args.0[0] = Arg::Int(level);
+        }
+    }
+    Ok(())
+}
+
+/// `log([level,] text)`: 1.
+fn log(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let (level, text_at) = match args.len() {
+        2 => (args.int(ctx, 0).unwrap_or(LOG_DEFAULT_LEVEL), 1),
+        _ => (LOG_DEFAULT_LEVEL, 0),
+    };
+    if level <= i64::from(ctx.state.debug_level(ctx.env.debug)) {
+        crate::modules::xlog::emit(level, &args.str(ctx, text_at));
+    }
     1
 }
 
-fn resetdsturi(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
-    ctx.dst_uri = None;
+/// `error(class, type)`: Kamailio only logs that it is not implemented; 1.
+fn error(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    log::info!(
+        "error(\"{}\", \"{}\") is not implemented",
+        String::from_utf8_lossy(&args.str(ctx, 0)),
+        String::from_utf8_lossy(&args.str(ctx, 1))
+    );
     1
 }
 
-fn isdsturiset(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
-    if ctx.dst_uri.is_some() {
-        1
-    } else {
-        -1
-    }
+/// `remove_branch(i)`: the destination set is empty until tm adds branches,
+/// so there is no branch `i` to remove: -1.
+fn remove_branch(_: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    -1
+}
+
+/// `clear_branches()`: empties the destination set (already empty without tm); 1.
+fn clear_branches(_: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    1
 }
 
 const ANY: RouteMask = RouteMask::ANY;
@@ -168,9 +204,97 @@ pub static MODULE: ModuleDef = ModuleDef {
         f!("rewriteuri", 1, 1, REQ_LIKE, None, seturi),
         f!("seturi", 1, 1, REQ_LIKE, None, seturi),
         f!("revert_uri", 0, 0, REQ_LIKE, None, revert_uri),
-        f!("setdsturi", 1, 1, ANY, None, setdsturi),
-        f!("resetdsturi", 0, 0, ANY, None, resetdsturi),
-        f!("isdsturiset", 0, 0, ANY, None, isdsturiset),
+        f!("strip", 1, 1, REQ_LIKE, Some(fixup_count), ruri::strip),
+        f!(
+            "strip_tail",
+            1,
+            1,
+            REQ_LIKE,
+            Some(fixup_count),
+            ruri::strip_tail
+        ),
+        f!("prefix", 1, 1, REQ_LIKE, None, ruri::prefix),
+        f!("rewriteuser", 1, 1, REQ_LIKE, None, ruri::rewriteuser),
+        f!("setuser", 1, 1, REQ_LIKE, None, ruri::rewriteuser),
+        f!(
+            "rewriteuserpass",
+            1,
+            1,
+            REQ_LIKE,
+            None,
+            ruri::rewriteuserpass
+        ),
+        f!("setuserpass", 1, 1, REQ_LIKE, None, ruri::rewriteuserpass),
+        f!("rewritehost", 1, 1, REQ_LIKE, None, ruri::rewritehost),
+        f!("sethost", 1, 1, REQ_LIKE, None, ruri::rewritehost),
+        f!(
+            "rewritehostport",
+            1,
+            1,
+            REQ_LIKE,
+            None,
+            ruri::rewritehostport
+        ),
+        f!("sethostport", 1, 1, REQ_LIKE, None, ruri::rewritehostport),
+        f!(
+            "rewritehostporttrans",
+            1,
+            1,
+            REQ_LIKE,
+            None,
+            ruri::rewritehostporttrans
+        ),
+        f!(
+            "sethostporttrans",
+            1,
+            1,
+            REQ_LIKE,
+            None,
+            ruri::rewritehostporttrans
+        ),
+        f!("rewriteport", 1, 1, REQ_LIKE, None, ruri::rewriteport),
+        f!("setport", 1, 1, REQ_LIKE, None, ruri::rewriteport),
+        f!("userphone", 0, 0, REQ_LIKE, None, ruri::userphone),
+        f!("force_rport", 0, 0, ANY, None, send::force_rport),
+        f!("add_rport", 0, 0, ANY, None, send::force_rport),
+        f!("add_local_rport", 0, 0, ANY, None, send::add_local_rport),
+        f!(
+            "set_forward_no_connect",
+            0,
+            0,
+            ANY,
+            None,
+            send::set_forward_no_connect
+        ),
+        f!(
+            "set_reply_no_connect",
+            0,
+            0,
+            ANY,
+            None,
+            send::set_reply_no_connect
+        ),
+        f!(
+            "set_forward_close",
+            0,
+            0,
+            ANY,
+            None,
+            send::set_forward_close
+        ),
+        f!("set_reply_close", 0, 0, ANY, None, send::set_reply_close),
+        f!(
+            "force_send_socket",
+            1,
+            1,
+            ANY,
+            Some(send::fixup_socket),
+            send::force_send_socket
+        ),
+        f!("log", 1, 2, ANY, Some(fixup_log), log),
+        f!("error", 2, 2, ANY, None, error),
+        f!("remove_branch", 1, 1, ANY, Some(fixup_count), remove_branch),
+        f!("clear_branches", 0, 0, ANY, None, clear_branches),
     ],
     params: &[],
     always: true,

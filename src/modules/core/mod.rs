@@ -5,6 +5,9 @@ pub mod engine;
 pub mod forward;
 mod functions;
 pub mod hash;
+mod ruri;
+mod send;
 
 pub use engine::Engine;
 pub use functions::MODULE;
+pub use ruri::set_user as set_ruri_user;

@@ -11,7 +11,7 @@ use super::RrConfig;
 use crate::script::ctx::{CoreState, Env, MsgCtx, SocketInfo};
 use crate::script::ir::Program;
 use crate::script::registry::{Arg, Args, RouteType};
-use crate::sip::{serialize, Edits, Message, Proto, SocketId, Transmit};
+use crate::sip::{serialize, Message, Proto, SocketId, Transmit};
 
 /// Our addresses in the tests.
 pub const UDP: &str = "192.0.2.10:5060";
@@ -104,27 +104,22 @@ impl Harness {
 
     pub fn ctx(&mut self) -> MsgCtx<'_> {
         let proto = self.env.sockets[usize::from(self.socket)].proto;
-        MsgCtx {
-            env: &self.env,
-            program: &self.program,
-            core: &mut self.core,
-            msg: &self.msg,
+        let from = crate::tm::Source {
             src: self.src,
             local: self.local,
             proto,
             socket: self.socket,
-            now: some_instant(),
-            route_type: RouteType::Request,
-            edits: Edits::new(),
-            new_uri: None,
-            dst_uri: None,
-            flags: 0,
-            retcode: 1,
-            force_socket: None,
-            rr: Default::default(),
-            t: Default::default(),
-            out: &mut self.out,
-        }
+        };
+        MsgCtx::new(
+            &self.env,
+            &self.program,
+            &mut self.core,
+            &self.msg,
+            &from,
+            some_instant(),
+            RouteType::Request,
+            &mut self.out,
+        )
     }
 }
 

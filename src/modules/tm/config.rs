@@ -7,41 +7,133 @@ use crate::script::registry::{ModParams, ParamDef, ParamKind};
 use crate::tm::TmConfig;
 
 pub(super) const PARAMS: &[ParamDef] = &[
-    ParamDef { name: "fr_timer", kind: ParamKind::Int },
-    ParamDef { name: "fr_inv_timer", kind: ParamKind::Int },
-    ParamDef { name: "retr_timer1", kind: ParamKind::Int },
-    ParamDef { name: "retr_timer2", kind: ParamKind::Int },
-    ParamDef { name: "max_inv_lifetime", kind: ParamKind::Int },
-    ParamDef { name: "max_noninv_lifetime", kind: ParamKind::Int },
-    ParamDef { name: "wt_timer", kind: ParamKind::Int },
-    ParamDef { name: "auto_inv_100", kind: ParamKind::Int },
-    ParamDef { name: "auto_inv_100_reason", kind: ParamKind::Str },
-    ParamDef { name: "restart_fr_on_each_reply", kind: ParamKind::Int },
-    ParamDef { name: "failure_reply_mode", kind: ParamKind::Int },
-    ParamDef { name: "noisy_ctimer", kind: ParamKind::Int },
-    ParamDef { name: "unix_tx_timeout", kind: ParamKind::Int },
-    ParamDef { name: "aggregate_challenges", kind: ParamKind::Int },
-    ParamDef { name: "reparse_invite", kind: ParamKind::Int },
-    ParamDef { name: "ac_extra_hdrs", kind: ParamKind::Str },
-    ParamDef { name: "blst_503", kind: ParamKind::Int },
-    ParamDef { name: "contacts_avp", kind: ParamKind::Str },
-    ParamDef { name: "contact_flows_avp", kind: ParamKind::Str },
-    ParamDef { name: "fr_timer_avp", kind: ParamKind::Str },
-    ParamDef { name: "fr_inv_timer_avp", kind: ParamKind::Str },
-    ParamDef { name: "cancel_b_method", kind: ParamKind::Int },
-    ParamDef { name: "e2e_cancel_reason", kind: ParamKind::Int },
-    ParamDef { name: "remap_503_500", kind: ParamKind::Int },
-    ParamDef { name: "disable_6xx_block", kind: ParamKind::Int },
-    ParamDef { name: "local_ack_mode", kind: ParamKind::Int },
-    ParamDef { name: "failure_exec_mode", kind: ParamKind::Int },
-    ParamDef { name: "dns_reuse_rcv_socket", kind: ParamKind::Int },
-    ParamDef { name: "xavp_contact", kind: ParamKind::Str },
+    ParamDef {
+        name: "fr_timer",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "fr_inv_timer",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "retr_timer1",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "retr_timer2",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "max_inv_lifetime",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "max_noninv_lifetime",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "wt_timer",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "auto_inv_100",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "auto_inv_100_reason",
+        kind: ParamKind::Str,
+    },
+    ParamDef {
+        name: "restart_fr_on_each_reply",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "failure_reply_mode",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "noisy_ctimer",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "unix_tx_timeout",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "aggregate_challenges",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "reparse_invite",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "ac_extra_hdrs",
+        kind: ParamKind::Str,
+    },
+    ParamDef {
+        name: "blst_503",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "contacts_avp",
+        kind: ParamKind::Str,
+    },
+    ParamDef {
+        name: "contact_flows_avp",
+        kind: ParamKind::Str,
+    },
+    ParamDef {
+        name: "fr_timer_avp",
+        kind: ParamKind::Str,
+    },
+    ParamDef {
+        name: "fr_inv_timer_avp",
+        kind: ParamKind::Str,
+    },
+    ParamDef {
+        name: "cancel_b_method",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "e2e_cancel_reason",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "remap_503_500",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "disable_6xx_block",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "local_ack_mode",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "failure_exec_mode",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "dns_reuse_rcv_socket",
+        kind: ParamKind::Int,
+    },
+    ParamDef {
+        name: "xavp_contact",
+        kind: ParamKind::Str,
+    },
 ];
 
 /// The transaction settings the configuration asks for.
 pub fn config_from(params: &ModParams) -> TmConfig {
     let mut cfg = TmConfig::default();
-    let ms = |name: &str| params.int("tm", name).filter(|v| *v > 0).map(|v| Duration::from_millis(v as u64));
+    let ms = |name: &str| {
+        params
+            .int("tm", name)
+            .filter(|v| *v > 0)
+            .map(|v| Duration::from_millis(v as u64))
+    };
     if let Some(d) = ms("fr_timer") {
         cfg.fr_timer = d;
     }

@@ -12,7 +12,9 @@ use crate::script::ir::RouteId;
 use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, RouteMask, RouteType};
 use crate::script::vm::{self, Outcome};
 use crate::sip::{Message, Proto};
-use crate::tm::{LocalReply, RequestMatch, Source, Target, Tid, TmConfig, TmError, TransactionTable};
+use crate::tm::{
+    LocalReply, RequestMatch, Source, Target, Tid, TmConfig, TmError, TransactionTable,
+};
 
 mod config;
 
@@ -56,11 +58,18 @@ pub struct TmMsg {
 /// The table of this core, made on first use.
 pub fn table<'c>(ctx: &'c mut MsgCtx<'_>) -> &'c mut TransactionTable<TxData> {
     let now = ctx.now;
-    ctx.core.tm.get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now))
+    ctx.core
+        .tm
+        .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now))
 }
 
 fn source(ctx: &MsgCtx<'_>) -> Source {
-    Source { src: ctx.src, local: ctx.local, proto: ctx.proto, socket: ctx.socket }
+    Source {
+        src: ctx.src,
+        local: ctx.local,
+        proto: ctx.proto,
+        socket: ctx.socket,
+    }
 }
 
 /// The transaction of the request in `ctx`, created when there is none yet.
@@ -69,10 +78,17 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>) -> Result<Tid, TmError> {
         return Ok(tid);
     }
     let src = source(ctx);
-    let data = TxData { request: Some(ctx.msg.clone()), source: Some(src), ..TxData::default() };
+    let data = TxData {
+        request: Some(ctx.msg.clone()),
+        source: Some(src),
+        ..TxData::default()
+    };
     let now = ctx.now;
     let msg = ctx.msg;
-    let table = ctx.core.tm.get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
+    let table = ctx
+        .core
+        .tm
+        .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
     let tid = match table.create_server(msg, &src, data, now, ctx.out) {
         Ok(tid) => tid,
         Err(TmError::Exists(tid)) => tid,
@@ -101,7 +117,12 @@ fn save_state(ctx: &mut MsgCtx<'_>, tid: Tid) {
 /// Relays the request in `ctx` statefully to `host[:port]` or its next hop.
 /// Kamailio's codes: 1 relayed, negative on error (-477 send, -478
 /// unresolvable, -479 bad URI, -1 otherwise).
-pub fn relay(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, proto: Option<Proto>) -> i32 {
+pub fn relay(
+    ctx: &mut MsgCtx<'_>,
+    host: Option<&[u8]>,
+    port: Option<u16>,
+    proto: Option<Proto>,
+) -> i32 {
     let method = ctx.msg.method_bytes();
     if ctx.route_type == RouteType::Request && ctx.t.tid.is_none() {
         match ctx.t.matched {
@@ -112,7 +133,10 @@ pub fn relay(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, proto
             Some(RequestMatch::Cancel { invite }) => {
                 let src = source(ctx);
                 let (now, msg) = (ctx.now, ctx.msg);
-                let table = ctx.core.tm.get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
+                let table = ctx
+                    .core
+                    .tm
+                    .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
                 return match table.cancel(invite, msg, &src, now, ctx.out) {
                     Ok(_) => 1,
                     Err(e) => {
@@ -146,7 +170,9 @@ pub fn relay(ctx: &mut MsgCtx<'_>, host: Option<&[u8]>, port: Option<u16>, proto
 /// Adds one branch toward `hop`, running the armed branch_route first.
 fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, hop: Hop) -> Result<(), i32> {
     let index = table(ctx).branch_count(tid);
-    let Ok(index) = u8::try_from(index) else { return Err(-1) };
+    let Ok(index) = u8::try_from(index) else {
+        return Err(-1);
+    };
     if let Some(route) = ctx.t.on_branch {
         let saved_type = ctx.route_type;
         ctx.route_type = RouteType::Branch;
@@ -160,9 +186,17 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, hop: Hop) -> Result<(), i32> {
     }
     let param = table(ctx).branch_param(tid, index);
     let data = forward::build_request(ctx, &hop, param.as_bytes());
-    let target = Target { dst: hop.dst, proto: hop.proto, socket: Some(hop.socket), local: hop.local(ctx) };
+    let target = Target {
+        dst: hop.dst,
+        proto: hop.proto,
+        socket: Some(hop.socket),
+        local: hop.local(ctx),
+    };
     let now = ctx.now;
-    let table = ctx.core.tm.get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
+    let table = ctx
+        .core
+        .tm
+        .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
     match table.add_branch(tid, target, move |_| data, now, ctx.out) {
         Ok(_) => Ok(()),
         Err(e) => {
@@ -175,10 +209,20 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, hop: Hop) -> Result<(), i32> {
 /// Replies on the transaction of the request in `ctx` (`t_reply`; `send_reply`
 /// when a transaction exists). Returns 1 or -1.
 pub fn reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
-    let Ok(tid) = ensure_transaction(ctx) else { return -1 };
+    let Ok(tid) = ensure_transaction(ctx) else {
+        return -1;
+    };
     let now = ctx.now;
-    let table = ctx.core.tm.get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
-    let spec = LocalReply { code, reason, headers: b"", body: None };
+    let table = ctx
+        .core
+        .tm
+        .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
+    let spec = LocalReply {
+        code,
+        reason,
+        headers: b"",
+        body: None,
+    };
     match table.reply(tid, &spec, now, ctx.out) {
         Ok(()) => 1,
         Err(e) => {
@@ -313,7 +357,9 @@ fn t_is_set(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 
 /// `t_check_status(re)`: the reply code (`$T_reply_code`) matches.
 fn t_check_status(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(re) = args.custom::<regex::Regex>(0) else { return -1 };
+    let Some(re) = args.custom::<regex::Regex>(0) else {
+        return -1;
+    };
     let code = match ctx.route_type {
         RouteType::Reply | RouteType::OnReply => ctx.msg.status().unwrap_or(0),
         _ => ctx.t.reply_code,
@@ -346,13 +392,19 @@ fn t_is_canceled(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
 }
 
 /// Whether any branch (or the winning one, for `t_branch_*`) satisfies `pred`.
-fn branch_test(ctx: &mut MsgCtx<'_>, winning_only: bool, pred: fn(&TransactionTable<TxData>, Tid, u8) -> bool) -> i32 {
+fn branch_test(
+    ctx: &mut MsgCtx<'_>,
+    winning_only: bool,
+    pred: fn(&TransactionTable<TxData>, Tid, u8) -> bool,
+) -> i32 {
     let Some(tid) = ctx.t.tid else { return -1 };
     let table = table(ctx);
     let hit = if winning_only {
         table.winning(tid).is_some_and(|(b, _)| pred(table, tid, b))
     } else {
-        (0..table.branch_count(tid)).filter_map(|b| u8::try_from(b).ok()).any(|b| pred(table, tid, b))
+        (0..table.branch_count(tid))
+            .filter_map(|b| u8::try_from(b).ok())
+            .any(|b| pred(table, tid, b))
     };
     if hit {
         1
@@ -380,7 +432,9 @@ fn t_any_replied(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
 fn fixup_reply(args: &mut Args, _: &ModParams) -> Result<(), String> {
     crate::script::registry::fixup_int(args, 0)?;
     match args.get(0) {
-        Some(Arg::Int(c)) if !(100..=699).contains(c) => Err(format!("reply code {c} is not in 100..699")),
+        Some(Arg::Int(c)) if !(100..=699).contains(c) => {
+            Err(format!("reply code {c} is not in 100..699"))
+        }
         _ => Ok(()),
     }
 }
@@ -394,13 +448,25 @@ fn fixup_port(args: &mut Args, _: &ModParams) -> Result<(), String> {
 
 const REQ: RouteMask = RouteMask::REQUEST;
 const REQ_FAIL: RouteMask = RouteMask::REQUEST.or(RouteMask::FAILURE);
-const RELAY: RouteMask = RouteMask::REQUEST.or(RouteMask::FAILURE).or(RouteMask::BRANCH);
+const RELAY: RouteMask = RouteMask::REQUEST
+    .or(RouteMask::FAILURE)
+    .or(RouteMask::BRANCH);
 const ANY: RouteMask = RouteMask::ANY;
-const FAIL_REPLY: RouteMask = RouteMask::FAILURE.or(RouteMask::ONREPLY).or(RouteMask::BRANCH).or(RouteMask::REQUEST);
+const FAIL_REPLY: RouteMask = RouteMask::FAILURE
+    .or(RouteMask::ONREPLY)
+    .or(RouteMask::BRANCH)
+    .or(RouteMask::REQUEST);
 
 macro_rules! f {
     ($name:expr, $min:expr, $max:expr, $routes:expr, $fixup:expr, $call:expr) => {
-        FunctionDef { name: $name, min_args: $min, max_args: $max, routes: $routes, fixup: $fixup, call: $call }
+        FunctionDef {
+            name: $name,
+            min_args: $min,
+            max_args: $max,
+            routes: $routes,
+            fixup: $fixup,
+            call: $call,
+        }
     };
 }
 
@@ -417,9 +483,30 @@ pub static MODULE: ModuleDef = ModuleDef {
     aliases: &["tmx"],
     functions: &[
         f!("t_relay", 0, 2, RELAY, Some(fixup_port), t_relay),
-        f!("t_relay_to_udp", 0, 2, RELAY, Some(fixup_port), t_relay_to_udp),
-        f!("t_relay_to_tcp", 0, 2, RELAY, Some(fixup_port), t_relay_to_tcp),
-        f!("t_relay_to_tls", 0, 2, RELAY, Some(fixup_port), t_relay_to_tls),
+        f!(
+            "t_relay_to_udp",
+            0,
+            2,
+            RELAY,
+            Some(fixup_port),
+            t_relay_to_udp
+        ),
+        f!(
+            "t_relay_to_tcp",
+            0,
+            2,
+            RELAY,
+            Some(fixup_port),
+            t_relay_to_tcp
+        ),
+        f!(
+            "t_relay_to_tls",
+            0,
+            2,
+            RELAY,
+            Some(fixup_port),
+            t_relay_to_tls
+        ),
         f!("t_on_failure", 1, 1, RELAY, None, t_on_failure),
         f!("t_on_reply", 1, 1, RELAY, None, t_on_reply),
         f!("t_on_branch", 1, 1, RELAY, None, t_on_branch),
@@ -429,14 +516,34 @@ pub static MODULE: ModuleDef = ModuleDef {
         f!("t_reply", 2, 2, REQ_FAIL, Some(fixup_reply), t_reply),
         f!("t_release", 0, 0, REQ, None, t_release),
         f!("t_is_set", 1, 1, ANY, None, t_is_set),
-        f!("t_check_status", 1, 1, FAIL_REPLY, Some(fixup_regex), t_check_status),
+        f!(
+            "t_check_status",
+            1,
+            1,
+            FAIL_REPLY,
+            Some(fixup_regex),
+            t_check_status
+        ),
         f!("t_is_canceled", 0, 0, ANY, None, t_is_canceled),
-        f!("t_branch_timeout", 0, 0, RouteMask::FAILURE, None, t_branch_timeout),
-        f!("t_branch_replied", 0, 0, RouteMask::FAILURE, None, t_branch_replied),
+        f!(
+            "t_branch_timeout",
+            0,
+            0,
+            RouteMask::FAILURE,
+            None,
+            t_branch_timeout
+        ),
+        f!(
+            "t_branch_replied",
+            0,
+            0,
+            RouteMask::FAILURE,
+            None,
+            t_branch_replied
+        ),
         f!("t_any_timeout", 0, 0, ANY, None, t_any_timeout),
         f!("t_any_replied", 0, 0, ANY, None, t_any_replied),
     ],
     params: config::PARAMS,
     always: false,
 };
-

@@ -1,0 +1,112 @@
+//! The functions of these modules as a configuration calls them: compiled
+//! from text (fixups on real arguments, variables in strings) and run by the
+//! engine on a received request.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::modules::core::Engine;
+use crate::modules::testutil::{env, INVITE, LOCAL, SOURCE};
+use crate::script::compile::compile;
+use crate::script::{parse_str, MemoryFiles, Options};
+use crate::sip::{Inbound, Proto, Transmit};
+
+/// Compiles `routes` after loading the modules, runs it on `request`; what was sent.
+fn run(routes: &str, request: &str) -> Vec<String> {
+    let text = format!(
+        "loadmodule \"sl.so\"\nloadmodule \"kex.so\"\nloadmodule \"textops.so\"\n\
+         loadmodule \"textopsx.so\"\nloadmodule \"siputils.so\"\nloadmodule \"sanity.so\"\n\
+         loadmodule \"counters.so\"\nloadmodule \"xlog.so\"\n\
+         modparam(\"sanity\", \"autodrop\", 0)\n\
+         modparam(\"counters\", \"script_counter\", \"seen requests seen\")\n{routes}"
+    );
+    let files = MemoryFiles::new();
+    let cfg = parse_str("t.cfg", &text, &Options::with_files(&files))
+        .unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
+    let compiled = compile(&cfg).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
+    let mut engine = Engine::new(Arc::new(env()), Arc::new(compiled.program));
+    let pkt = Inbound {
+        data: Bytes::from(request.replace('\n', "\r\n")),
+        src: SOURCE.parse().expect("address"),
+        local: LOCAL.parse().expect("address"),
+        proto: Proto::Udp,
+        socket: 0,
+    };
+    let mut out: Vec<Transmit> = Vec::new();
+    engine.on_inbound(pkt, crate::modules::testutil::some_instant(), &mut out);
+    out.iter()
+        .map(|t| String::from_utf8_lossy(&t.data).replace("\r\n", "\n"))
+        .collect()
+}
+
+#[test]
+fn stock_style_checks_then_relay_with_edits() {
+    let sent = run(
+        r#"request_route {
+    if (!sanity_check("17895", "7")) { exit; }
+    if (!has_totag() && is_method("INVITE") && is_first_hop()) {
+        cnt_inc("seen");
+        setbflag(6);
+        if (!isbflagset(6)) { exit; }
+        force_rport();
+        remove_hf("Contact");
+        append_hf("X-From-User: $fU\r\n");
+        subst_uri('/^sip:bob@(.*)$/sip:bob@10.0.0.2:5080/');
+        if (is_myself("sip:192.0.2.10")) { forward(); }
+    }
+}"#,
+        INVITE,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let out = &sent[0];
+    assert!(
+        out.starts_with("INVITE sip:bob@10.0.0.2:5080 SIP/2.0\n"),
+        "{out}"
+    );
+    assert!(out.contains("\nX-From-User: alice\n"), "{out}");
+    assert!(!out.contains("Contact:"), "{out}");
+    assert!(out.contains(";rport=5070"), "{out}");
+}
+
+#[test]
+fn sanity_failure_answers_and_append_to_reply_reaches_sl() {
+    let bad = INVITE.replacen("CSeq: 314159 INVITE", "CSeq: 314159 BYE", 1);
+    let sent = run(
+        r#"request_route {
+    append_to_reply("X-Why: sanity\r\n");
+    if (!sanity_check()) { exit; }
+    sl_send_reply("500", "not reached");
+}"#,
+        &bad,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].starts_with("SIP/2.0 400 CSeq method does not match request method\n"),
+        "{}",
+        sent[0]
+    );
+    assert!(sent[0].contains("\nX-Why: sanity\n"), "{}", sent[0]);
+}
+
+#[test]
+fn msg_apply_changes_and_options_reply() {
+    let options = INVITE
+        .replacen("INVITE sip:bob@example.com", "OPTIONS sip:192.0.2.10", 1)
+        .replacen("CSeq: 314159 INVITE", "CSeq: 1 OPTIONS", 1);
+    let sent = run(
+        r#"request_route {
+    append_hf("X-Mark: 1\r\n");
+    msg_apply_changes();
+    if (!is_present_hf("X-Mark")) { exit; }
+    if (is_method("OPTIONS") && uri == myself) { options_reply(); }
+}"#,
+        &options,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].starts_with("SIP/2.0 200 OK\n") && sent[0].contains("\nAllow: "),
+        "{}",
+        sent[0]
+    );
+}

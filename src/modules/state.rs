@@ -1,0 +1,43 @@
+//! Per-message state that functions record besides edits to the message
+//! ([`MsgState`], reachable as `ctx.state`): what the core, kex, textops and
+//! sanity functions ask of the send path and of locally generated replies.
+
+use bytes::Bytes;
+
+/// What the script asked about this message, read when it is relayed or answered.
+#[derive(Debug, Default, Clone)]
+pub struct MsgState {
+    /// `force_rport()` / `add_rport()`: answer to the source port and fill
+    /// `rport` in the received Via as if the client had asked (RFC 3581 §4).
+    pub force_rport: bool,
+    /// `add_local_rport()`: our own Via gets `;rport` (RFC 3581 §3).
+    pub add_local_rport: bool,
+    /// `set_forward_no_connect()`: relay only on an existing TCP/TLS connection.
+    pub forward_no_connect: bool,
+    /// `set_reply_no_connect()`: answer only on an existing connection.
+    pub reply_no_connect: bool,
+    /// `set_forward_close()`: close the connection after relaying.
+    pub forward_close: bool,
+    /// `set_reply_close()`: close the connection after answering.
+    pub reply_close: bool,
+    /// Script flags (kex `setsflag`), 0..31.
+    pub sflags: u32,
+    /// Flags of branch 0, the Request-URI branch (kex `setbflag`), 0..31.
+    pub bflags: u32,
+    /// `setdebug(l)`: the log level for the rest of this message.
+    pub debug: Option<i32>,
+    /// Header lines for the next locally generated reply (`append_to_reply`).
+    pub reply_headers: Vec<u8>,
+    /// Body and Content-Type for the next locally generated reply (`set_reply_body`).
+    pub reply_body: Option<(Bytes, Bytes)>,
+    /// The reply a failed `sanity_check` would have sent with `noreply` set,
+    /// for `sanity_reply()`: code, reason and extra header lines.
+    pub sanity_reply: Option<(u16, &'static str, Vec<u8>)>,
+}
+
+impl MsgState {
+    /// The log level in force: `setdebug()` for this message, else the global `debug`.
+    pub fn debug_level(&self, global: i32) -> i32 {
+        self.debug.unwrap_or(global)
+    }
+}
