@@ -98,9 +98,11 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
         program,
         modparams,
         vars,
+        loaded,
         ..
     } = c;
     let mut program = program;
+    program.loaded_modules = loaded.iter().map(|m| m.name).collect();
     program.var_slots = vars.len();
     let mut names = vec![String::new(); vars.len()];
     for (name, slot) in vars {

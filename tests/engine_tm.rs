@@ -1,0 +1,96 @@
+//! The engine with a stateful configuration, driven sans-IO on virtual time:
+//! packets in, transmissions out, `now` advanced by hand (no sockets, no sleeps).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringsip::modules::core::Engine;
+use ringsip::script::compile::compile;
+use ringsip::script::ctx::{Env, SocketInfo};
+use ringsip::script::{self as script_lang, MemoryFiles, Options};
+use ringsip::sip::{Inbound, Proto, Transmit};
+
+const PROXY: &str = "127.0.0.1:5060";
+const CALLER: &str = "127.0.0.2:5070";
+const CALLEE: &str = "127.0.0.3:5080";
+
+fn engine(cfg: &str) -> Engine {
+    let files = MemoryFiles::default();
+    let config = script_lang::parse_str("test.cfg", cfg, &Options::with_files(&files)).expect("config parses");
+    let compiled = compile(&config).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
+    let env = Env {
+        sockets: vec![SocketInfo { proto: Proto::Udp, addr: PROXY.parse().unwrap(), advertise: None }],
+        ..Env::default()
+    };
+    let tm = ringsip::modules::tm::config_from(&compiled.modparams);
+    Engine::new(Arc::new(env), Arc::new(compiled.program)).with_tm(tm, 0)
+}
+
+fn inbound(from: &str, text: &str) -> Inbound {
+    Inbound {
+        data: Bytes::from(text.replace('\n', "\r\n")),
+        src: from.parse().unwrap(),
+        local: PROXY.parse().unwrap(),
+        proto: Proto::Udp,
+        socket: 0,
+    }
+}
+
+fn sent_to(out: &[Transmit], dst: &str) -> Vec<String> {
+    let dst: SocketAddr = dst.parse().unwrap();
+    out.iter().filter(|t| t.dst == dst).map(|t| String::from_utf8_lossy(&t.data).into_owned()).collect()
+}
+
+const CONFIG: &str = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+modparam("tm", "fr_timer", 2000)
+modparam("tm", "fr_inv_timer", 2000)
+request_route {
+    $du = "sip:127.0.0.3:5080";
+    t_relay();
+}
+"#;
+
+const INVITE: &str = "INVITE sip:bob@127.0.0.1:5060 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1
+Max-Forwards: 70
+From: <sip:alice@127.0.0.2>;tag=a1
+To: <sip:bob@127.0.0.1>
+Call-ID: engine-tm-1
+CSeq: 1 INVITE
+Contact: <sip:alice@127.0.0.2:5070>
+Content-Length: 0
+
+";
+
+#[test]
+fn timer_a_retransmits_then_timeout_gives_408_upstream() {
+    let mut e = engine(CONFIG);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
+    assert_eq!(sent_to(&out, CALLEE).len(), 1, "INVITE relayed: {out:?}");
+    assert!(sent_to(&out, CALLER).iter().any(|m| m.starts_with("SIP/2.0 100")), "100 Trying");
+    assert_eq!(e.transactions().map(|t| t.len()), Some(1), "one transaction");
+    let deadline = e.next_deadline().expect("Timer A armed");
+    assert!(deadline <= t0 + Duration::from_millis(500), "T1 = 500 ms");
+
+    // Timer A: 500 ms, then 1 s later.
+    let mut retrans = 0;
+    let mut upstream = Vec::new();
+    let mut now = t0;
+    while now < t0 + Duration::from_secs(4) {
+        now += Duration::from_millis(50);
+        if e.next_deadline().is_some_and(|d| d <= now) {
+            let mut out = Vec::new();
+            e.on_timer(now, &mut out);
+            retrans += sent_to(&out, CALLEE).iter().filter(|m| m.starts_with("INVITE")).count();
+            upstream.extend(sent_to(&out, CALLER));
+        }
+    }
+    assert!(retrans >= 2, "INVITE retransmitted at 0.5 s and 1.5 s: {retrans}");
+    assert!(upstream.iter().any(|m| m.starts_with("SIP/2.0 408")), "408 after fr_inv_timer: {upstream:?}");
+}
