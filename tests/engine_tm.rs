@@ -18,10 +18,15 @@ const CALLEE: &str = "127.0.0.3:5080";
 
 fn engine(cfg: &str) -> Engine {
     let files = MemoryFiles::default();
-    let config = script_lang::parse_str("test.cfg", cfg, &Options::with_files(&files)).expect("config parses");
+    let config = script_lang::parse_str("test.cfg", cfg, &Options::with_files(&files))
+        .expect("config parses");
     let compiled = compile(&config).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
     let env = Env {
-        sockets: vec![SocketInfo { proto: Proto::Udp, addr: PROXY.parse().unwrap(), advertise: None }],
+        sockets: vec![SocketInfo {
+            proto: Proto::Udp,
+            addr: PROXY.parse().unwrap(),
+            advertise: None,
+        }],
         ..Env::default()
     };
     let tm = ringsip::modules::tm::config_from(&compiled.modparams);
@@ -40,7 +45,10 @@ fn inbound(from: &str, text: &str) -> Inbound {
 
 fn sent_to(out: &[Transmit], dst: &str) -> Vec<String> {
     let dst: SocketAddr = dst.parse().unwrap();
-    out.iter().filter(|t| t.dst == dst).map(|t| String::from_utf8_lossy(&t.data).into_owned()).collect()
+    out.iter()
+        .filter(|t| t.dst == dst)
+        .map(|t| String::from_utf8_lossy(&t.data).into_owned())
+        .collect()
 }
 
 const CONFIG: &str = r#"
@@ -73,8 +81,17 @@ fn timer_a_retransmits_then_timeout_gives_408_upstream() {
     let mut out = Vec::new();
     e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
     assert_eq!(sent_to(&out, CALLEE).len(), 1, "INVITE relayed: {out:?}");
-    assert!(sent_to(&out, CALLER).iter().any(|m| m.starts_with("SIP/2.0 100")), "100 Trying");
-    assert_eq!(e.transactions().map(|t| t.len()), Some(1), "one transaction");
+    assert!(
+        sent_to(&out, CALLER)
+            .iter()
+            .any(|m| m.starts_with("SIP/2.0 100")),
+        "100 Trying"
+    );
+    assert_eq!(
+        e.transactions().map(|t| t.len()),
+        Some(1),
+        "one transaction"
+    );
     let deadline = e.next_deadline().expect("Timer A armed");
     assert!(deadline <= t0 + Duration::from_millis(500), "T1 = 500 ms");
 
@@ -87,10 +104,19 @@ fn timer_a_retransmits_then_timeout_gives_408_upstream() {
         if e.next_deadline().is_some_and(|d| d <= now) {
             let mut out = Vec::new();
             e.on_timer(now, &mut out);
-            retrans += sent_to(&out, CALLEE).iter().filter(|m| m.starts_with("INVITE")).count();
+            retrans += sent_to(&out, CALLEE)
+                .iter()
+                .filter(|m| m.starts_with("INVITE"))
+                .count();
             upstream.extend(sent_to(&out, CALLER));
         }
     }
-    assert!(retrans >= 2, "INVITE retransmitted at 0.5 s and 1.5 s: {retrans}");
-    assert!(upstream.iter().any(|m| m.starts_with("SIP/2.0 408")), "408 after fr_inv_timer: {upstream:?}");
+    assert!(
+        retrans >= 2,
+        "INVITE retransmitted at 0.5 s and 1.5 s: {retrans}"
+    );
+    assert!(
+        upstream.iter().any(|m| m.starts_with("SIP/2.0 408")),
+        "408 after fr_inv_timer: {upstream:?}"
+    );
 }

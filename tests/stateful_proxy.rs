@@ -17,7 +17,9 @@ use common::ua::{RawUa, SipMsg};
 const WAIT: Duration = Duration::from_secs(3);
 
 fn scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scenarios")
+        .join(name)
 }
 
 /// A config written like Kamailio's stock one, reduced to relaying:
@@ -100,15 +102,27 @@ fn sipp_calls_with_route_set(io: Io, workers: usize) {
         .timeout(Duration::from_secs(90))
         .spawn();
     uas.wait_bound(Duration::from_secs(5));
-    let proxy = Proxy::builder(&stateful_config(uas_addr, None, "")).io(io).workers(workers).start();
-    let uac = Sipp::new(Scenario::File(scenario("uac_rr.xml")), free_udp_addr(), Some(proxy.addr()))
-        .calls(calls)
-        .rate(200)
-        .timeout(Duration::from_secs(90))
-        .run();
+    let proxy = Proxy::builder(&stateful_config(uas_addr, None, ""))
+        .io(io)
+        .workers(workers)
+        .start();
+    let uac = Sipp::new(
+        Scenario::File(scenario("uac_rr.xml")),
+        free_udp_addr(),
+        Some(proxy.addr()),
+    )
+    .calls(calls)
+    .rate(200)
+    .timeout(Duration::from_secs(90))
+    .run();
     uac.assert_all_ok(calls);
     let uas = uas.wait();
-    assert_eq!(uas.failed, 0, "UAS saw failures:\n{uas}\nproxy stderr:\n{}", proxy.stderr());
+    assert_eq!(
+        uas.failed,
+        0,
+        "UAS saw failures:\n{uas}\nproxy stderr:\n{}",
+        proxy.stderr()
+    );
     assert_eq!(uas.successful, calls, "UAS completed every call:\n{uas}");
     assert!(proxy.stop().success(), "proxy did not stop cleanly");
 }
@@ -133,7 +147,10 @@ fn response(req: &SipMsg, code: u16, reason: &str, to_tag: Option<&str>) -> Stri
         Some(tag) if !to.contains("tag=") => out.push_str(&format!("To: {to};tag={tag}\r\n")),
         _ => out.push_str(&format!("To: {to}\r\n")),
     }
-    out.push_str(&format!("Call-ID: {}\r\n", req.header("Call-ID").unwrap_or("")));
+    out.push_str(&format!(
+        "Call-ID: {}\r\n",
+        req.header("Call-ID").unwrap_or("")
+    ));
     out.push_str(&format!("CSeq: {}\r\n", req.header("CSeq").unwrap_or("")));
     out.push_str("Content-Length: 0\r\n\r\n");
     out
@@ -175,13 +192,20 @@ fn cancel_before_answer_gives_487_upstream_and_cancel_downstream() {
     // INVITE gets 100 Trying from the proxy at once (tm's automatic 100).
     caller.expect_msg_where(WAIT, |m| m.status() == Some(100));
     let fwd = callee.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
-    callee.send(proxy.addr(), response(&fwd, 180, "Ringing", Some("callee1")));
+    callee.send(
+        proxy.addr(),
+        response(&fwd, 180, "Ringing", Some("callee1")),
+    );
     let ringing = caller.expect_msg_where(WAIT, |m| m.status() == Some(180));
     assert!(ringing.header("To").unwrap_or("").contains("tag=callee1"));
 
     caller.send(proxy.addr(), cancel_of(&inv));
     let ok = caller.expect_msg_where(WAIT, |m| m.status() == Some(200));
-    assert!(ok.header("CSeq").unwrap_or("").contains("CANCEL"), "200 is for the CANCEL: {}", ok.text());
+    assert!(
+        ok.header("CSeq").unwrap_or("").contains("CANCEL"),
+        "200 is for the CANCEL: {}",
+        ok.text()
+    );
     let cancel = callee.expect_msg_where(WAIT, |m| m.method() == Some("CANCEL"));
     assert_eq!(
         cancel.header_param("Via", "branch"),
@@ -189,28 +213,43 @@ fn cancel_before_answer_gives_487_upstream_and_cancel_downstream() {
         "the CANCEL goes on the INVITE's branch (RFC 3261 §9.1)"
     );
     callee.send(proxy.addr(), response(&cancel, 200, "OK", None));
-    callee.send(proxy.addr(), response(&fwd, 487, "Request Terminated", Some("callee1")));
+    callee.send(
+        proxy.addr(),
+        response(&fwd, 487, "Request Terminated", Some("callee1")),
+    );
     let terminated = caller.expect_msg_where(WAIT, |m| m.status() == Some(487));
     assert!(terminated.header("CSeq").unwrap_or("").contains("INVITE"));
     // The proxy acknowledges the 487 downstream itself (hop by hop).
     let ack = callee.expect_msg_where(WAIT, |m| m.method() == Some("ACK"));
-    assert_eq!(ack.header_param("Via", "branch"), fwd.header_param("Via", "branch"));
+    assert_eq!(
+        ack.header_param("Via", "branch"),
+        fwd.header_param("Via", "branch")
+    );
 }
 
 #[test]
 fn failure_route_fails_over_from_503_to_the_backup() {
     let primary = RawUa::bind();
     let backup = RawUa::bind();
-    let proxy = Proxy::start(&stateful_config(primary.addr(), Some(backup.addr()), ""), &[]);
+    let proxy = Proxy::start(
+        &stateful_config(primary.addr(), Some(backup.addr()), ""),
+        &[],
+    );
     let caller = RawUa::bind();
     caller.send(proxy.addr(), invite(&caller, proxy.addr()));
     let first = primary.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
-    primary.send(proxy.addr(), response(&first, 503, "Service Unavailable", Some("p1")));
+    primary.send(
+        proxy.addr(),
+        response(&first, 503, "Service Unavailable", Some("p1")),
+    );
     // The proxy ACKs the 503 and tries the backup; the caller sees no 503.
     let ack = primary.expect_msg_where(WAIT, |m| m.method() == Some("ACK"));
     assert_eq!(ack.header("CSeq"), Some("1 ACK"));
     let second = backup.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
-    assert_ne!(second.header_param("Via", "branch"), first.header_param("Via", "branch"));
+    assert_ne!(
+        second.header_param("Via", "branch"),
+        first.header_param("Via", "branch")
+    );
     backup.send(proxy.addr(), response(&second, 200, "OK", Some("b1")));
     let ok = caller.expect_msg_where(WAIT, |m| m.status().is_some_and(|s| s >= 200));
     assert_eq!(ok.status(), Some(200), "{}", ok.text());
@@ -227,8 +266,13 @@ fn unanswered_branch_times_out_with_408() {
     // The INVITE is retransmitted downstream (Timer A) while nobody answers.
     let first = silent.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
     let again = silent.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
-    assert_eq!(again.header_param("Via", "branch"), first.header_param("Via", "branch"));
-    let timeout = caller.expect_msg_where(Duration::from_secs(5), |m| m.status().is_some_and(|s| s >= 200));
+    assert_eq!(
+        again.header_param("Via", "branch"),
+        first.header_param("Via", "branch")
+    );
+    let timeout = caller.expect_msg_where(Duration::from_secs(5), |m| {
+        m.status().is_some_and(|s| s >= 200)
+    });
     assert_eq!(timeout.status(), Some(408), "{}", timeout.text());
 }
 
@@ -248,7 +292,9 @@ fn retransmitted_invite_is_absorbed_and_gets_the_last_reply() {
     assert_eq!(again.status(), Some(180), "{}", again.text());
     let extra = callee.recv(Duration::from_millis(600));
     assert!(
-        extra.as_ref().is_none_or(|(raw, _)| !String::from_utf8_lossy(raw).starts_with("INVITE")),
+        extra
+            .as_ref()
+            .is_none_or(|(raw, _)| !String::from_utf8_lossy(raw).starts_with("INVITE")),
         "a retransmission is not relayed again by the proxy itself within T1"
     );
 }

@@ -122,6 +122,23 @@ fn send_reply_fn(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     crate::modules::tm::reply(ctx, code, &reason)
 }
 
+/// `sl_reply_error()`: a reply derived from the error code of the action just
+/// before it (KAMAILIO-REFERENCE §4), with ` (N/SL)` after the reason.
+fn sl_reply_error(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    let (code, reason) = match ctx.retcode {
+        -477 => (477, "Unfortunately error on sending to next hop occurred"),
+        -478 => (478, "Unresolvable destination"),
+        -479 => (479, "Unable to parse the URI"),
+        -400 => (400, "Bad Request"),
+        -487 => (487, "Transaction canceled"),
+        _ => (500, "I'm terribly sorry, server error occurred"),
+    };
+    // The number is the internal error's (Kamailio's E_UNSPEC, 1, when there is none).
+    let number = if code == 500 { 1 } else { code };
+    let text = format!("{reason} ({number}/SL)");
+    send_reply(ctx, code, text.as_bytes())
+}
+
 fn fixup_reply(args: &mut Args, _: &ModParams) -> Result<(), String> {
     if let Some(crate::script::registry::Arg::Str(_)) = args.get(0) {
         fixup_int(args, 0)?;
@@ -140,6 +157,7 @@ pub static MODULE: ModuleDef = ModuleDef {
     name: "sl",
     aliases: &[],
     functions: &[
+        FunctionDef { name: "sl_reply_error", min_args: 0, max_args: 0, routes: REQ, fixup: None, call: sl_reply_error },
         FunctionDef {
             name: "sl_send_reply",
             min_args: 2,
