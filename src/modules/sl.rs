@@ -157,7 +157,14 @@ pub static MODULE: ModuleDef = ModuleDef {
     name: "sl",
     aliases: &[],
     functions: &[
-        FunctionDef { name: "sl_reply_error", min_args: 0, max_args: 0, routes: REQ, fixup: None, call: sl_reply_error },
+        FunctionDef {
+            name: "sl_reply_error",
+            min_args: 0,
+            max_args: 0,
+            routes: REQ,
+            fixup: None,
+            call: sl_reply_error,
+        },
         FunctionDef {
             name: "sl_send_reply",
             min_args: 2,

@@ -52,18 +52,29 @@ fn isflagset(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     }
 }
 
+/// The optional `host[, port]` arguments of `forward()`/`t_relay()`; `Err`
+/// carries the script code for a bad port.
+pub(crate) fn host_port(
+    ctx: &MsgCtx<'_>,
+    args: &Args,
+) -> Result<(Option<Vec<u8>>, Option<u16>), i32> {
+    let host = (!args.is_empty()).then(|| args.str(ctx, 0).into_owned());
+    let port = match args.len() {
+        0 | 1 => None,
+        _ => match args.int(ctx, 1) {
+            Some(p) if (0..=65535).contains(&p) => Some(p as u16),
+            _ => return Err(-1),
+        },
+    };
+    Ok((host, port))
+}
+
 /// `forward()`, `forward(host)`, `forward(host, port)` and the transport-specific forms.
 fn forward_with(ctx: &mut MsgCtx<'_>, args: &Args, proto: Option<Proto>) -> i32 {
-    let host = (!args.is_empty()).then(|| args.str(ctx, 0).into_owned());
-    let port = if args.len() > 1 {
-        match args.int(ctx, 1) {
-            Some(p) if (0..=65535).contains(&p) => Some(p as u16),
-            _ => return -1,
-        }
-    } else {
-        None
-    };
-    forward::request(ctx, host.as_deref(), port, proto)
+    match host_port(ctx, args) {
+        Ok((host, port)) => forward::request(ctx, host.as_deref(), port, proto),
+        Err(code) => code,
+    }
 }
 
 fn forward_any(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
@@ -82,7 +93,7 @@ fn forward_tls(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     forward_with(ctx, args, Some(Proto::Tls))
 }
 
-fn fixup_port(args: &mut Args, _: &ModParams) -> Result<(), String> {
+pub(crate) fn fixup_port(args: &mut Args, _: &ModParams) -> Result<(), String> {
     if args.len() > 1 {
         fixup_int(args, 1)?;
         if let Some(Arg::Int(p)) = args.get(1) {

@@ -3,7 +3,7 @@
 
 pub mod engine;
 pub mod forward;
-mod functions;
+pub(crate) mod functions;
 pub mod hash;
 mod ruri;
 mod send;

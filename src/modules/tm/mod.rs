@@ -7,6 +7,7 @@
 use bytes::Bytes;
 
 use crate::modules::core::forward::{self, Hop};
+use crate::modules::core::functions::{fixup_port, host_port};
 use crate::script::ctx::MsgCtx;
 use crate::script::ir::RouteId;
 use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, RouteMask, RouteType};
@@ -232,18 +233,6 @@ pub fn reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
     }
 }
 
-fn host_port(ctx: &MsgCtx<'_>, args: &Args) -> Result<(Option<Vec<u8>>, Option<u16>), i32> {
-    let host = (!args.is_empty()).then(|| args.str(ctx, 0).into_owned());
-    let port = match args.len() {
-        0 | 1 => None,
-        _ => match args.int(ctx, 1) {
-            Some(p) if (0..=65535).contains(&p) => Some(p as u16),
-            _ => return Err(-1),
-        },
-    };
-    Ok((host, port))
-}
-
 fn relay_with(ctx: &mut MsgCtx<'_>, args: &Args, proto: Option<Proto>) -> i32 {
     match host_port(ctx, args) {
         Ok((host, port)) => relay(ctx, host.as_deref(), port, proto),
@@ -437,13 +426,6 @@ fn fixup_reply(args: &mut Args, _: &ModParams) -> Result<(), String> {
         }
         _ => Ok(()),
     }
-}
-
-fn fixup_port(args: &mut Args, _: &ModParams) -> Result<(), String> {
-    if args.len() > 1 {
-        crate::script::registry::fixup_int(args, 1)?;
-    }
-    Ok(())
 }
 
 const REQ: RouteMask = RouteMask::REQUEST;
