@@ -166,6 +166,7 @@ impl UdpTransport {
             local,
             proto: Proto::Udp,
             socket: self.id,
+            conn: None,
         })
     }
 

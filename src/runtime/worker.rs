@@ -321,6 +321,7 @@ mod tests {
             proto: Proto::Udp,
             socket,
             local: local.map(|l| l.parse().unwrap()),
+            conn: None,
         }
     }
 

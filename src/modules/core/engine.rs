@@ -98,6 +98,7 @@ impl Engine {
             local: pkt.local,
             proto: pkt.proto,
             socket: pkt.socket,
+            conn: pkt.conn,
             now,
             route_type,
             edits: Edits::new(),
