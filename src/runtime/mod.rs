@@ -37,8 +37,10 @@
 //!
 //! Module map: [`config`] what to run; `server` start/stop/wait and signals;
 //! `worker` the per-core loop; `driver` io_uring or poll; `transport` the seam
-//! a socket kind implements, `udp` the one we have; `socket` socket options;
-//! `cmsg` packet-info control messages; `seccomp` a test aid.
+//! a socket kind implements: `udp`, and `stream` (TCP and TLS listeners and
+//! connections, with `framing` cutting messages out of streams); `handoff`
+//! the cross-core queues; `stats` stream and hand-off counters; `socket`
+//! socket options; `cmsg` packet-info control messages; `seccomp` a test aid.
 
 use std::ops::Add;
 use std::time::Instant;
@@ -49,9 +51,13 @@ mod cmsg;
 pub mod config;
 mod driver;
 mod engine;
+mod framing;
+mod handoff;
 mod seccomp;
 mod server;
 mod socket;
+mod stats;
+mod stream;
 mod transport;
 mod udp;
 mod worker;
@@ -59,6 +65,8 @@ mod worker;
 pub use config::{IoDriver, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 pub use seccomp::refuse_io_uring_in_this_thread;
 pub use server::{start, Server, StopHandle};
+pub use socket::raise_open_files_limit;
+pub use stats::StreamStats;
 
 /// What the sans-IO engine of one core looks like to the runtime. It is made
 /// on its worker's thread and stays there, so it need not be `Send`.
