@@ -78,7 +78,11 @@ pub(super) struct Framer {
 impl Framer {
     /// The next frame at the front of `buf` (consumed from it), `Ok(None)`
     /// when more bytes are needed.
-    pub fn next(&mut self, buf: &mut BytesMut, limits: Limits) -> Result<Option<Frame>, FrameError> {
+    pub fn next(
+        &mut self,
+        buf: &mut BytesMut,
+        limits: Limits,
+    ) -> Result<Option<Frame>, FrameError> {
         if self.total.is_none() {
             loop {
                 match crlf_prefix(buf) {
@@ -212,7 +216,10 @@ mod tests {
     fn two_messages_in_one_segment() {
         let both = format!("{}{}", msg("hello"), msg(""));
         let frames = feed(&[both.as_bytes()], LIMITS).unwrap();
-        assert_eq!(frames.iter().map(text).collect::<Vec<_>>(), [msg("hello"), msg("")]);
+        assert_eq!(
+            frames.iter().map(text).collect::<Vec<_>>(),
+            [msg("hello"), msg("")]
+        );
     }
 
     #[test]
@@ -227,7 +234,15 @@ mod tests {
     fn keepalives_between_messages() {
         let m = msg("x");
         let frames = feed(
-            &[b"\r\n\r\n", b"\r\n", m.as_bytes(), b"\r\n", b"\r", b"\n", b"\r\n\r\n"],
+            &[
+                b"\r\n\r\n",
+                b"\r\n",
+                m.as_bytes(),
+                b"\r\n",
+                b"\r",
+                b"\n",
+                b"\r\n\r\n",
+            ],
             LIMITS,
         )
         .unwrap();

@@ -90,11 +90,12 @@ pub fn raise_open_files_limit(want: u64) -> io::Result<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let target = want.min(limit.rlim_max as u64);
-    if target <= limit.rlim_cur as u64 {
-        return Ok(limit.rlim_cur as u64);
+    // rlim_t is u64 on Linux.
+    let target = want.min(limit.rlim_max);
+    if target <= limit.rlim_cur {
+        return Ok(limit.rlim_cur);
     }
-    limit.rlim_cur = target as libc::rlim_t;
+    limit.rlim_cur = target;
     // SAFETY: `limit` is a valid rlimit; the soft value does not exceed the hard one.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
         return Err(io::Error::last_os_error());

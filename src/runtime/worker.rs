@@ -160,7 +160,11 @@ impl<H: Handler> Worker<H> {
     fn transports<F>(
         setup: &Setup<F>,
         sockets: Vec<Bound>,
-    ) -> io::Result<(Vec<Box<dyn Transport>>, Vec<(Proto, SocketAddr)>, Vec<usize>)> {
+    ) -> io::Result<(
+        Vec<Box<dyn Transport>>,
+        Vec<(Proto, SocketAddr)>,
+        Vec<usize>,
+    )> {
         let mut transports: Vec<Box<dyn Transport>> = Vec::with_capacity(sockets.len());
         let mut endpoints = Vec::with_capacity(sockets.len());
         let mut owner = Vec::with_capacity(sockets.len());

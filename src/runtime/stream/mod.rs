@@ -513,7 +513,12 @@ impl Streams {
                 }
             }
         }
-        if let Some(slot) = self.local.get(&key).copied().and_then(|id| self.slot_of(id)) {
+        if let Some(slot) = self
+            .local
+            .get(&key)
+            .copied()
+            .and_then(|id| self.slot_of(id))
+        {
             return self.queue(slot, t.data, now);
         }
         if !handed {
