@@ -18,8 +18,8 @@ use ringsip::runtime::{self, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 use ringsip::script::compile::{compile, Compiled};
 use ringsip::script::ctx::{Env, SocketInfo};
 use ringsip::script::settings::{ListenDef, TcpParams};
-use ringsip::sip::Proto;
 use ringsip::script::{self as script_lang, Options};
+use ringsip::sip::Proto;
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
@@ -132,9 +132,9 @@ fn run(args: RunArgs) -> ExitCode {
         // Each connection is a file: allow as many as tcp_max_connections, and some.
         let want = rt.tcp_max_connections as u64 + 1024;
         match runtime::raise_open_files_limit(want) {
-            Ok(n) if n < want => log::warn!(
-                "open files limit {n} is below tcp_max_connections + 1024 ({want})"
-            ),
+            Ok(n) if n < want => {
+                log::warn!("open files limit {n} is below tcp_max_connections + 1024 ({want})")
+            }
             Ok(_) => {}
             Err(e) => log::warn!("cannot raise the open files limit: {e}"),
         }

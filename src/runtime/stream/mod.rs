@@ -591,7 +591,16 @@ impl Streams {
         if !self.shared.try_open() {
             return unsent(self, &"tcp_max_connections reached");
         }
-        let socket = match super::socket::tcp_client(t.dst, t.local) {
+        // Speak from the listen's address when it has one, so the peer sees
+        // the address our Via names.
+        let bound = t.socket.and_then(|id| {
+            self.listeners
+                .iter()
+                .find(|l| l.id == id)
+                .map(|l| l.local)
+                .filter(|a| !a.ip().is_unspecified())
+        });
+        let socket = match super::socket::tcp_client(t.dst, t.local.or(bound)) {
             Ok(s) => s,
             Err(e) => {
                 self.shared.stats.open.fetch_sub(1, Ordering::Relaxed);
