@@ -432,7 +432,7 @@ fn failing_sends_and_odd_datagrams_do_not_stop_the_worker() {
 #[test]
 fn start_rejects_what_it_cannot_serve() {
     let mut cfg = config(&["127.0.0.1:0"], 1, IoMode::Auto);
-    cfg.listens[0].proto = Proto::Tcp;
+    cfg.listens[0].proto = Proto::Sctp;
     let err = runtime::start(cfg, |_: WorkerInfo| Echo { worker: 0 })
         .err()
         .unwrap();

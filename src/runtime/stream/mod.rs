@@ -780,11 +780,11 @@ impl Streams {
                         return self.close(slot, why);
                     }
                 };
+                // The read was given `buf.slice(start..)`, the spare capacity
+                // of `buf` from `start` on, and never writes more than that.
                 let end = (start + n).min(buf.capacity());
-                // SAFETY: the read was given `buf.slice(start..)`, the spare
-                // capacity of `buf` from `start` on, and the kernel wrote `n`
-                // bytes at its beginning (never more than it was given, which
-                // the `min` restates), so `..end` is initialized.
+                // SAFETY: the kernel initialized `start..start + n` (see above),
+                // `..start` was initialized before, and `end <= capacity`.
                 unsafe { buf.set_len(end) };
                 let got = match conn.on_read(buf, n, limits, now) {
                     Ok(got) => got,
