@@ -470,3 +470,17 @@ fn connect_failure_and_timeout_are_counted() {
     assert_eq!(server.stream_stats().open, 0);
     stop(server);
 }
+
+#[test]
+fn ipv6_listen_echoes() {
+    let server = start_echo(RuntimeConfig {
+        listens: vec![ListenSpec::tcp("[::1]:0".parse().unwrap())],
+        ..config(1, IoMode::Auto)
+    });
+    let addr = server.local_addrs()[0];
+    assert!(addr.is_ipv6());
+    let mut c = connect(addr);
+    c.write_all(sip("six").as_bytes()).unwrap();
+    assert_eq!(read_message(&mut c), "six|0");
+    stop(server);
+}

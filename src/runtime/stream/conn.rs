@@ -380,3 +380,120 @@ impl Conn {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socket2::{Domain, Type};
+
+    const LIMITS: Limits = Limits {
+        max_message: 1000,
+        accept_no_cl: false,
+    };
+
+    const T: Timeouts = Timeouts {
+        lifetime: Duration::from_secs(100),
+        msg_read: Duration::from_secs(10),
+        connect: Duration::from_secs(5),
+        send: Duration::from_secs(7),
+    };
+
+    fn conn(phase: Phase, now: Instant) -> Conn {
+        let socket = Socket2::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let addr: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        Conn::new(
+            ConnId::from_raw(1),
+            Proto::Tcp,
+            0,
+            addr,
+            addr,
+            SharedFd::new(socket),
+            phase,
+            None,
+            100,
+            now,
+        )
+    }
+
+    /// Puts `bytes` in the read buffer as a read would.
+    fn read(c: &mut Conn, bytes: &[u8], now: Instant) -> Result<Received, Close> {
+        let (mut buf, start) = c.read_buffer().unwrap();
+        buf.truncate(start);
+        buf.extend_from_slice(bytes);
+        c.on_read(buf, bytes.len(), LIMITS, now)
+    }
+
+    #[test]
+    fn partial_sends_keep_order() {
+        let now = Instant::now();
+        let mut c = conn(Phase::Open, now);
+        c.queue(Bytes::from_static(b"abc"), now).unwrap();
+        c.queue(Bytes::from_static(b"defg"), now).unwrap();
+        let batch = c.send_batch().unwrap();
+        assert!(c.send_batch().is_none(), "one send at a time");
+        c.on_sent(batch, 4, now);
+        let batch = c.send_batch().unwrap();
+        assert_eq!(batch, [Bytes::from_static(b"efg")]);
+        c.on_sent(batch, 3, now);
+        assert!(c.send_batch().is_none());
+        assert!(c
+            .expired(now + T.send * 2, &T)
+            .is_none_or(|w| matches!(w, Close::Idle)));
+    }
+
+    #[test]
+    fn queue_is_bounded() {
+        let now = Instant::now();
+        let mut c = conn(Phase::Open, now);
+        assert!(c.queue(Bytes::from(vec![0; 100]), now).is_ok());
+        assert!(matches!(
+            c.queue(Bytes::from_static(b"x"), now),
+            Err(Close::Overflow)
+        ));
+    }
+
+    #[test]
+    fn pings_are_answered_and_clocks_run() {
+        let now = Instant::now();
+        let mut c = conn(Phase::Open, now);
+        let got = read(&mut c, b"\r\n\r\nOPTIONS sip:x SIP/2.0\r\n", now).unwrap();
+        assert_eq!((got.pings, got.messages.len()), (1, 0));
+        assert_eq!(c.send_batch().unwrap(), [Bytes::from_static(PONG)]);
+        // Half a message: the message clock runs from now.
+        assert!(c
+            .expired(now + Duration::from_secs(9), &T)
+            .is_none_or(|w| matches!(w, Close::Slow("send"))));
+        assert!(matches!(
+            c.expired(now + Duration::from_secs(10), &T),
+            Some(Close::Slow(_))
+        ));
+        let got = read(&mut c, b"l: 0\r\n\r\n", now + Duration::from_secs(1)).unwrap();
+        assert_eq!(got.messages.len(), 1);
+        c.on_sent(
+            vec![Bytes::from_static(PONG)],
+            2,
+            now + Duration::from_secs(1),
+        );
+        assert!(c.expired(now + Duration::from_secs(50), &T).is_none());
+        assert!(matches!(
+            c.expired(now + Duration::from_secs(101), &T),
+            Some(Close::Idle)
+        ));
+    }
+
+    #[test]
+    fn connecting_times_out() {
+        let now = Instant::now();
+        let mut c = conn(Phase::Connecting, now);
+        c.queue(Bytes::from_static(b"x"), now).unwrap();
+        assert!(
+            c.send_batch().is_none(),
+            "nothing is sent before connecting"
+        );
+        assert!(c.expired(now + Duration::from_secs(4), &T).is_none());
+        assert!(matches!(
+            c.expired(now + Duration::from_secs(5), &T),
+            Some(Close::ConnectFailed(_))
+        ));
+    }
+}
