@@ -252,3 +252,65 @@ fn many_idle_connections_do_not_block_a_new_client() {
     drop(idle);
     assert!(proxy.stop().success());
 }
+
+/// `listen=tls:…` with the certificate and key from the command line: an
+/// OPTIONS over TLS gets `200 Keepalive`.
+#[test]
+fn options_over_tls_through_the_binary() {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+
+    let addr = free_udp_addr();
+    let tls_port = TcpListener::bind((addr.ip(), 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = config("drop", &format!("listen=tls:@IP@:{tls_port}"));
+    let proxy = Proxy::builder(&cfg)
+        .listen(addr)
+        .arg("--tls-certificate")
+        .arg(cert.display().to_string())
+        .arg("--tls-private-key")
+        .arg(key.display().to_string())
+        .start();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let sock = std::net::TcpStream::connect((addr.ip(), tls_port)).unwrap();
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    let local = sock.local_addr().unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let req = format!(
+        "OPTIONS sip:{addr} SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKtls1\r\n\
+         From: <sip:t@{local}>;tag=1\r\nTo: <sip:{addr}>\r\nCall-ID: tls1\r\nCSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    tls.write_all(req.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tls.read(&mut buf).expect("reply over TLS");
+        assert!(n > 0, "closed");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("SIP/2.0 200 Keepalive"), "{text}");
+    assert!(text.contains("SIP/2.0/TLS"), "{text}");
+    assert!(proxy.stop().success());
+}
