@@ -1,8 +1,9 @@
 //! The only IO: per-core workers, the io_uring driver and its poll fallback,
 //! sockets, connections, cross-core channels and the clock.
 //!
-//! [`start`] binds one SO_REUSEPORT socket per listen address on each of N
-//! worker threads (DESIGN.md "Thread-per-core"), gives each worker its own
+//! [`start`] binds one SO_REUSEPORT socket per listen address (UDP socket or
+//! TCP listener) on each of N worker threads (DESIGN.md "Thread-per-core"),
+//! gives each worker its own
 //! compio runtime (its own ring) and a [`Handler`] made on that thread, and
 //! returns a [`Server`]. The handler is the sans-IO engine of one core: the
 //! runtime hands it every received datagram and every timer expiry, and sends
@@ -71,10 +72,11 @@ pub use stats::StreamStats;
 /// What the sans-IO engine of one core looks like to the runtime. It is made
 /// on its worker's thread and stays there, so it need not be `Send`.
 ///
-/// Per round the runtime calls `on_inbound` for each datagram that arrived
-/// (in arrival order per socket), then `on_timer` if `next_deadline` has
-/// passed, then sends everything pushed to `out`, in order, and sleeps until
-/// the next datagram or `next_deadline`.
+/// Per round the runtime calls `on_inbound` for each message that arrived
+/// (a datagram, or a message framed out of a TCP/TLS connection; in arrival
+/// order per socket and per connection), then `on_timer` if `next_deadline`
+/// has passed, then sends everything pushed to `out`, in order, and sleeps
+/// until the next message or `next_deadline`.
 pub trait Handler: 'static {
     /// One received message, in arrival order for each socket: a flow is
     /// never reordered.
