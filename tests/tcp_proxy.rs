@@ -239,8 +239,10 @@ fn many_idle_connections_do_not_block_a_new_client() {
     eprintln!(
         "{idle_count} idle connections opened in {opened:?}; new client answered in {took:?}"
     );
+    // Measured ~60 ms (debug build, the last accepts still queued); a
+    // starved client would wait for seconds.
     assert!(
-        took < Duration::from_millis(500),
+        took < Duration::from_secs(1),
         "answer took {took:?} next to {idle_count} idle connections"
     );
     // Some of the idle ones still answer too.
