@@ -335,6 +335,7 @@ impl Streams {
         let (op, abort) = abortable(op);
         listener.abort = Some(abort);
         self.reads.push(op);
+        self.reads_added = true;
     }
 
     /// The live connection `id` names, if this worker owns it.
@@ -930,16 +931,23 @@ impl Transport for Streams {
             self.transmit(t, now, true);
             steps += 1;
         }
-        self.reads_added = false;
         while steps < budget {
             match self.reads.poll_next_unpin(cx) {
                 Poll::Ready(Some(Ok(done))) => self.handle(done, now, deliver),
                 Poll::Ready(Some(Err(Aborted))) => {}
-                Poll::Ready(None) | Poll::Pending => break,
+                Poll::Ready(None) | Poll::Pending => {
+                    // Every operation pushed so far has been polled (submitted).
+                    self.reads_added = false;
+                    break;
+                }
             }
             steps += 1;
         }
         self.poll_sweep(cx);
+        if steps < budget && std::mem::take(&mut self.reads_added) {
+            // The sweep re-armed an accept: submit it in the next round.
+            cx.waker().wake_by_ref();
+        }
         Ok(steps)
     }
 
