@@ -44,6 +44,16 @@ request_route {{
     )
 }
 
+/// SIGTERM; the proxy must exit 0 (its stderr is shown otherwise).
+fn stop_cleanly(mut proxy: Proxy) {
+    let status = proxy.process().stop();
+    assert!(
+        status.success(),
+        "exit {status}; stderr:\n{}",
+        proxy.stderr()
+    );
+}
+
 fn forward_to(proto: &str, to: SocketAddr) -> String {
     let f = match proto {
         "tcp" => "forward_tcp",
@@ -69,7 +79,7 @@ fn options_on_the_same_connection(io: Io) {
     let req = ua.request("OPTIONS", &proxy.uri(), &[], "");
     ua.send(req);
     assert_eq!(ua.expect_msg(WAIT).status(), Some(200));
-    assert!(proxy.stop().success());
+    stop_cleanly(proxy);
 }
 
 #[test]
@@ -126,7 +136,7 @@ fn forward_to_tcp_uas(io: Io) {
     assert_eq!(uas_conn.expect_msg(WAIT).method(), Some("BYE"));
     uas.set_nonblocking(true).unwrap();
     assert!(uas.accept().is_err(), "no second connection");
-    assert!(proxy.stop().success());
+    stop_cleanly(proxy);
 }
 
 #[test]
@@ -211,7 +221,7 @@ fn sipp_500_calls_over_tcp_through_stateless_forward() {
         "UAS saw failures:\n{uas}\nproxy stderr:\n{}",
         proxy.stderr()
     );
-    assert!(proxy.stop().success(), "proxy did not stop cleanly");
+    stop_cleanly(proxy);
 }
 
 /// Thousands of idle connections (10,000 when the open-files limit allows
@@ -252,7 +262,7 @@ fn many_idle_connections_do_not_block_a_new_client() {
         assert_eq!(ua.expect_msg(WAIT).status(), Some(200));
     }
     drop(idle);
-    assert!(proxy.stop().success());
+    stop_cleanly(proxy);
 }
 
 /// `listen=tls:…` with the certificate and key from the command line: an
@@ -314,5 +324,5 @@ fn options_over_tls_through_the_binary() {
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("SIP/2.0 200 Keepalive"), "{text}");
     assert!(text.contains("SIP/2.0/TLS"), "{text}");
-    assert!(proxy.stop().success());
+    stop_cleanly(proxy);
 }

@@ -61,6 +61,12 @@ where
         signals: None,
         streams: streams.clone(),
     };
+    if cfg.handle_signals {
+        // Before the workers: a worker serves as soon as it runs, so a peer
+        // (or a supervisor) may see it and send SIGTERM while the others are
+        // still starting; that must be a graceful stop, not the default kill.
+        server.signals = Some(SignalThread::start(stop.clone())?);
+    }
     let mut readies = Vec::with_capacity(count);
     for (index, sockets) in sockets.drain(..).enumerate() {
         let (ready, ready_rx) = mpsc::channel();
@@ -95,12 +101,6 @@ where
                 let e = io::Error::other(format!("worker {index} ended while starting"));
                 return Err(server.fail(e));
             }
-        }
-    }
-    if cfg.handle_signals {
-        match SignalThread::start(stop) {
-            Ok(signals) => server.signals = Some(signals),
-            Err(e) => return Err(server.fail(e)),
         }
     }
     log::info!(

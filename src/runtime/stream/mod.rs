@@ -33,6 +33,7 @@
 
 mod conn;
 mod directory;
+mod ops;
 pub(crate) mod tls;
 
 use std::collections::HashMap;
@@ -45,19 +46,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use compio::buf::{IntoInner, IoBuf, Slice};
+use bytes::Bytes;
+use compio::buf::IoBuf;
 use compio::driver::op::{Accept, Connect, Recv, RecvFlags, SendFlags, SendVectored};
 use compio::driver::SharedFd;
-use compio::runtime::Submit;
-use compio::BufResult;
-use futures_util::future::{AbortHandle, Abortable, Aborted};
+use futures_util::future::{AbortHandle, Aborted};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use socket2::{SockAddr, Socket as Socket2};
 
 use self::conn::{Close, Conn, Phase, Timeouts, MAX_KEYS};
 pub(super) use self::directory::Directory;
 use self::directory::Key;
+use self::ops::{abortable, Done, Fd, Op, Ops};
 use self::tls::TlsConfigs;
 use super::config::RuntimeConfig;
 use super::framing::Limits;
@@ -139,114 +139,7 @@ fn id_gen(id: ConnId) -> u16 {
     (id.raw() >> 32) as u16
 }
 
-type Fd = SharedFd<Socket2>;
 type Sleep = Pin<Box<dyn Future<Output = ()>>>;
-
-/// One operation in flight.
-enum Op {
-    Accept {
-        listener: usize,
-        submit: Submit<Accept<Fd>>,
-    },
-    Connect {
-        slot: u32,
-        gen: u16,
-        submit: Submit<Connect<Fd>>,
-    },
-    Recv {
-        slot: u32,
-        gen: u16,
-        start: usize,
-        submit: Submit<Recv<Slice<BytesMut>, Fd>>,
-    },
-    Send {
-        slot: u32,
-        gen: u16,
-        submit: Submit<SendVectored<Vec<Bytes>, Fd>>,
-    },
-}
-
-/// A finished operation.
-enum Done {
-    Accepted {
-        listener: usize,
-        result: io::Result<(Socket2, SockAddr)>,
-    },
-    Connected {
-        slot: u32,
-        gen: u16,
-        result: io::Result<usize>,
-    },
-    Read {
-        slot: u32,
-        gen: u16,
-        start: usize,
-        result: io::Result<usize>,
-        buf: BytesMut,
-    },
-    Sent {
-        slot: u32,
-        gen: u16,
-        result: io::Result<usize>,
-        batch: Vec<Bytes>,
-    },
-}
-
-impl Future for Op {
-    type Output = Done;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Done> {
-        Poll::Ready(match self.get_mut() {
-            Op::Accept { listener, submit } => {
-                let BufResult(result, op) = std::task::ready!(Pin::new(submit).poll(cx));
-                Done::Accepted {
-                    listener: *listener,
-                    // The accepted socket is only there on success.
-                    result: result.map(|_| op.into_inner()),
-                }
-            }
-            Op::Connect { slot, gen, submit } => {
-                let BufResult(result, _op) = std::task::ready!(Pin::new(submit).poll(cx));
-                Done::Connected {
-                    slot: *slot,
-                    gen: *gen,
-                    result,
-                }
-            }
-            Op::Recv {
-                slot,
-                gen,
-                start,
-                submit,
-            } => {
-                let BufResult(result, op) = std::task::ready!(Pin::new(submit).poll(cx));
-                Done::Read {
-                    slot: *slot,
-                    gen: *gen,
-                    start: *start,
-                    result,
-                    buf: op.into_inner().into_inner(),
-                }
-            }
-            Op::Send { slot, gen, submit } => {
-                let BufResult(result, op) = std::task::ready!(Pin::new(submit).poll(cx));
-                Done::Sent {
-                    slot: *slot,
-                    gen: *gen,
-                    result,
-                    batch: op.into_inner(),
-                }
-            }
-        })
-    }
-}
-
-type Ops = FuturesUnordered<Abortable<Op>>;
-
-fn abortable(op: Op) -> (Abortable<Op>, AbortHandle) {
-    let (handle, registration) = AbortHandle::new_pair();
-    (Abortable::new(op, registration), handle)
-}
 
 struct Listener {
     id: SocketId,
