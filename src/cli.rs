@@ -54,6 +54,18 @@ pub struct RunArgs {
     /// Log level override (Kamailio's debug=: -3 critical … 3 debug).
     #[arg(long)]
     pub debug: Option<i32>,
+    /// TLS: PEM certificate chain for tls: listens (until the tls module reads tls.cfg).
+    #[arg(long, value_name = "FILE")]
+    pub tls_certificate: Option<PathBuf>,
+    /// TLS: PEM private key of --tls-certificate.
+    #[arg(long, value_name = "FILE")]
+    pub tls_private_key: Option<PathBuf>,
+    /// TLS: PEM CA list that verifies servers we connect to (and clients with --tls-verify-client).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca_list: Option<PathBuf>,
+    /// TLS: require clients to present a certificate that chains to --tls-ca-list.
+    #[arg(long)]
+    pub tls_verify_client: bool,
 }
 
 #[derive(Args, Debug)]

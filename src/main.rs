@@ -7,6 +7,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use mimalloc::MiMalloc;
@@ -16,8 +17,9 @@ use ringsip::modules::core::Engine;
 use ringsip::runtime::{self, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 use ringsip::script::compile::{compile, Compiled};
 use ringsip::script::ctx::{Env, SocketInfo};
-use ringsip::script::settings::ListenDef;
+use ringsip::script::settings::{ListenDef, TcpParams};
 use ringsip::script::{self as script_lang, Options};
+use ringsip::sip::Proto;
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
@@ -90,8 +92,9 @@ fn run(args: RunArgs) -> ExitCode {
     }
     if listens.is_empty() {
         // Kamailio listens on every address when no listen= is given.
-        listens.push(ListenDef::parse("udp:0.0.0.0").expect("constant listen spec"));
+        listens.push(ListenDef::parse("0.0.0.0").expect("constant listen spec"));
     }
+    let listens = with_every_proto(listens, settings.disable_tcp);
     let default_port = settings.port.unwrap_or(5060);
     let mut specs = Vec::new();
     for l in &listens {
@@ -102,15 +105,11 @@ fn run(args: RunArgs) -> ExitCode {
             );
             return ExitCode::FAILURE;
         };
-        if l.proto != ringsip::sip::Proto::Udp {
-            log::warn!(
-                "listen {}:{}: only UDP is served yet; skipped",
-                l.proto,
-                l.host
-            );
-            continue;
-        }
-        let port = l.port.unwrap_or(default_port);
+        let port = l.port.unwrap_or(match l.proto {
+            // Kamailio's tls_port_no: 5061 unless set.
+            Proto::Tls => 5061,
+            _ => default_port,
+        });
         let advertise = l.advertise.clone().map(|(h, p)| (h, p.unwrap_or(port)));
         specs.push(ListenSpec {
             proto: l.proto,
@@ -124,6 +123,22 @@ fn run(args: RunArgs) -> ExitCode {
     }
 
     let mut rt = RuntimeConfig::new(specs.clone());
+    apply_tcp_params(&mut rt, &settings.tcp);
+    rt.tls_certificate = args.tls_certificate.clone();
+    rt.tls_private_key = args.tls_private_key.clone();
+    rt.tls_ca_list = args.tls_ca_list.clone();
+    rt.tls_verify_client = args.tls_verify_client;
+    if specs.iter().any(|s| s.proto.is_reliable()) {
+        // Each connection is a file: allow as many as tcp_max_connections, and some.
+        let want = rt.tcp_max_connections as u64 + 1024;
+        match runtime::raise_open_files_limit(want) {
+            Ok(n) if n < want => {
+                log::warn!("open files limit {n} is below tcp_max_connections + 1024 ({want})")
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("cannot raise the open files limit: {e}"),
+        }
+    }
     rt.workers = args.workers.or(settings.children).unwrap_or(0);
     rt.pin_cores = !args.no_pin;
     rt.io = match args.io {
@@ -133,6 +148,7 @@ fn run(args: RunArgs) -> ExitCode {
     };
 
     let tm_config = ringsip::modules::tm::config_from(&compiled.modparams);
+    let specs_for_log = specs.clone();
     let program = Arc::new(compiled.program);
     let aliases = settings.aliases.clone();
     let server_header = settings.server_header.clone();
@@ -164,8 +180,8 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    for addr in server.local_addrs() {
-        log::info!("listening on udp:{addr}");
+    for (spec, addr) in specs_for_log.iter().zip(server.local_addrs()) {
+        log::info!("listening on {}:{addr}", spec.proto);
     }
     match server.wait() {
         Ok(()) => ExitCode::SUCCESS,
@@ -173,6 +189,47 @@ fn run(args: RunArgs) -> ExitCode {
             eprintln!("stopped with error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Kamailio's rule for a listen that names no transport: every enabled one,
+/// that is UDP, and TCP unless `disable_tcp=yes`.
+fn with_every_proto(listens: Vec<ListenDef>, disable_tcp: bool) -> Vec<ListenDef> {
+    let mut all = Vec::with_capacity(listens.len() * 2);
+    for l in listens {
+        let tcp = (l.any_proto && !disable_tcp).then(|| ListenDef {
+            proto: Proto::Tcp,
+            ..l.clone()
+        });
+        all.push(l);
+        all.extend(tcp);
+    }
+    all
+}
+
+/// The `tcp_*` core parameters that were set, over the runtime's defaults.
+fn apply_tcp_params(rt: &mut RuntimeConfig, tcp: &TcpParams) {
+    let secs = |n: u32| Duration::from_secs(u64::from(n));
+    if let Some(n) = tcp.connection_lifetime {
+        rt.tcp_connection_lifetime = secs(n);
+    }
+    if let Some(n) = tcp.max_connections {
+        rt.tcp_max_connections = n as usize;
+    }
+    if let Some(n) = tcp.connect_timeout {
+        rt.tcp_connect_timeout = secs(n);
+    }
+    if let Some(n) = tcp.send_timeout {
+        rt.tcp_send_timeout = secs(n);
+    }
+    if let Some(n) = tcp.msg_read_timeout {
+        rt.tcp_msg_read_timeout = secs(n);
+    }
+    if let Some(b) = tcp.accept_no_cl {
+        rt.tcp_accept_no_cl = b;
+    }
+    if let Some(n) = tcp.conn_wq_max {
+        rt.tcp_send_queue_max = (n as usize).max(1);
     }
 }
 

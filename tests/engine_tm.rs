@@ -40,6 +40,7 @@ fn inbound(from: &str, text: &str) -> Inbound {
         local: PROXY.parse().unwrap(),
         proto: Proto::Udp,
         socket: 0,
+        conn: None,
     }
 }
 

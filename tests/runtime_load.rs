@@ -31,6 +31,7 @@ impl Handler for Echo {
             proto: pkt.proto,
             socket: Some(pkt.socket),
             local: Some(pkt.local),
+            conn: pkt.conn,
         });
     }
     fn on_timer(&mut self, _now: Instant, _out: &mut Vec<Transmit>) {}

@@ -41,6 +41,7 @@ fn reply_to(pkt: &Inbound, data: Bytes) -> Transmit {
         proto: pkt.proto,
         socket: Some(pkt.socket),
         local: Some(pkt.local),
+        conn: pkt.conn,
     }
 }
 
@@ -371,6 +372,7 @@ impl Handler for Reckless {
             proto: Proto::Udp,
             socket: None,
             local: None,
+            conn: None,
         };
         out.push(Transmit {
             dst: self.dead_port,
@@ -380,7 +382,7 @@ impl Handler for Reckless {
         out.push(bad("127.0.0.1:0")); // port 0
         out.push(bad("[::1]:5060")); // no IPv6 socket: not routed
         out.push(Transmit {
-            proto: Proto::Tcp, // no TCP yet: logged and dropped
+            proto: Proto::Tcp, // no TCP listen: logged and dropped
             ..bad("127.0.0.1:5060")
         });
         out.push(Transmit {
@@ -430,7 +432,7 @@ fn failing_sends_and_odd_datagrams_do_not_stop_the_worker() {
 #[test]
 fn start_rejects_what_it_cannot_serve() {
     let mut cfg = config(&["127.0.0.1:0"], 1, IoMode::Auto);
-    cfg.listens[0].proto = Proto::Tcp;
+    cfg.listens[0].proto = Proto::Sctp;
     let err = runtime::start(cfg, |_: WorkerInfo| Echo { worker: 0 })
         .err()
         .unwrap();

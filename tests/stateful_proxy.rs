@@ -129,7 +129,7 @@ fn sipp_calls_with_route_set(io: Io, workers: usize) {
 
 #[test]
 fn sipp_5000_calls_record_route_t_relay_in_dialog_loose_routed() {
-    sipp_calls_with_route_set(Io::Uring, 1);
+    sipp_calls_with_route_set(Io::Uring, 2);
 }
 
 /// A SIP response to `req` built by a test UA acting as the callee.

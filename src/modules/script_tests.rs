@@ -32,6 +32,7 @@ fn run(routes: &str, request: &str) -> Vec<String> {
         local: LOCAL.parse().expect("address"),
         proto: Proto::Udp,
         socket: 0,
+        conn: None,
     };
     let mut out: Vec<Transmit> = Vec::new();
     engine.on_inbound(pkt, crate::modules::testutil::some_instant(), &mut out);

@@ -91,6 +91,8 @@ pub fn send_reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
         proto: ctx.proto,
         socket: Some(ctx.socket),
         local: Some(ctx.local),
+        // RFC 3261 §18.2.2: over a stream, back on the request's connection.
+        conn: ctx.conn,
     });
     1
 }

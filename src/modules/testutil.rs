@@ -111,6 +111,7 @@ impl Harness {
             local: info.addr,
             proto: info.proto,
             socket: self.socket,
+            conn: None,
         };
         let mut ctx = MsgCtx::new(
             &self.env,

@@ -3,7 +3,9 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::sip::packet::Proto;
 
@@ -26,6 +28,23 @@ impl ListenSpec {
             proto: Proto::Udp,
             addr,
             advertise: None,
+        }
+    }
+
+    /// A TCP listen on `addr` with nothing advertised.
+    pub fn tcp(addr: SocketAddr) -> ListenSpec {
+        ListenSpec {
+            proto: Proto::Tcp,
+            ..ListenSpec::udp(addr)
+        }
+    }
+
+    /// A TLS listen on `addr` (needs [`RuntimeConfig::tls_certificate`] and
+    /// [`RuntimeConfig::tls_private_key`]).
+    pub fn tls(addr: SocketAddr) -> ListenSpec {
+        ListenSpec {
+            proto: Proto::Tls,
+            ..ListenSpec::udp(addr)
         }
     }
 }
@@ -94,6 +113,48 @@ pub struct RuntimeConfig {
     /// for one more kernel round trip. (The poll driver uses one buffer per
     /// socket instead.)
     pub recv_buffers: u16,
+
+    // Stream transports (TCP and TLS). Names and defaults are Kamailio's
+    // core parameters where it has one.
+    /// Close a connection after this long without traffic either way
+    /// (`tcp_connection_lifetime`, 120 s).
+    pub tcp_connection_lifetime: Duration,
+    /// Connections open at once, accepted and outgoing, in the whole process
+    /// (`tcp_max_connections`, 2048). One more is accepted and closed at once.
+    pub tcp_max_connections: usize,
+    /// An outgoing connection must be established (and for TLS, its
+    /// handshake started) within this (`tcp_connect_timeout`, 10 s).
+    pub tcp_connect_timeout: Duration,
+    /// A connection with data to send that makes no progress for this long
+    /// is closed (`tcp_send_timeout`, 10 s).
+    pub tcp_send_timeout: Duration,
+    /// Once the first byte of a message (or of a TLS handshake) arrived, the
+    /// whole of it must arrive within this, else the connection is closed:
+    /// a slow sender cannot hold a connection's buffer for ever
+    /// (`tcp_msg_read_timeout`, 20 s).
+    pub tcp_msg_read_timeout: Duration,
+    /// A message without Content-Length on a stream is taken as having no
+    /// body instead of closing the connection (`tcp_accept_no_cl`, off).
+    pub tcp_accept_no_cl: bool,
+    /// Largest message on a stream, headers and body (65535); a longer one
+    /// closes the connection. A connection buffers at most this plus one read.
+    pub tcp_max_message: usize,
+    /// Bytes a connection may have waiting to be sent (`tcp_conn_wq_max`,
+    /// 256 KiB); a peer that does not read is disconnected beyond it.
+    pub tcp_send_queue_max: usize,
+    /// PEM certificate chain for `tls:` listens (and offered as client
+    /// certificate on outgoing TLS).
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key of `tls_certificate`.
+    pub tls_private_key: Option<PathBuf>,
+    /// PEM CA certificates: verifies servers we connect to, and clients when
+    /// `tls_verify_client`.
+    pub tls_ca_list: Option<PathBuf>,
+    /// Require a client certificate that chains to `tls_ca_list`.
+    pub tls_verify_client: bool,
+    /// Accept any server certificate on outgoing TLS. Risky: anyone on the
+    /// path can then read and change the traffic.
+    pub tls_dangerous_skip_server_verification: bool,
 }
 
 impl RuntimeConfig {
@@ -110,6 +171,19 @@ impl RuntimeConfig {
             send_buffer_size: 4 << 20,
             max_datagram: u16::MAX as usize,
             recv_buffers: 64,
+            tcp_connection_lifetime: Duration::from_secs(120),
+            tcp_max_connections: 2048,
+            tcp_connect_timeout: Duration::from_secs(10),
+            tcp_send_timeout: Duration::from_secs(10),
+            tcp_msg_read_timeout: Duration::from_secs(20),
+            tcp_accept_no_cl: false,
+            tcp_max_message: u16::MAX as usize,
+            tcp_send_queue_max: 256 << 10,
+            tls_certificate: None,
+            tls_private_key: None,
+            tls_ca_list: None,
+            tls_verify_client: false,
+            tls_dangerous_skip_server_verification: false,
         }
     }
 

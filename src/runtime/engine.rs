@@ -19,4 +19,10 @@ impl Handler for Engine {
     fn next_deadline(&self) -> Option<Instant> {
         Engine::next_deadline(self)
     }
+
+    fn take_handoffs(&mut self, into: &mut Vec<(usize, Inbound)>) {
+        let mut mine = Vec::new();
+        Engine::take_handoffs(self, &mut mine);
+        into.extend(mine.into_iter().map(|(core, pkt)| (usize::from(core), pkt)));
+    }
 }

@@ -1,8 +1,9 @@
 //! The only IO: per-core workers, the io_uring driver and its poll fallback,
 //! sockets, connections, cross-core channels and the clock.
 //!
-//! [`start`] binds one SO_REUSEPORT socket per listen address on each of N
-//! worker threads (DESIGN.md "Thread-per-core"), gives each worker its own
+//! [`start`] binds one SO_REUSEPORT socket per listen address (UDP socket or
+//! TCP listener) on each of N worker threads (DESIGN.md "Thread-per-core"),
+//! gives each worker its own
 //! compio runtime (its own ring) and a [`Handler`] made on that thread, and
 //! returns a [`Server`]. The handler is the sans-IO engine of one core: the
 //! runtime hands it every received datagram and every timer expiry, and sends
@@ -22,6 +23,7 @@
 //!             proto: pkt.proto,
 //!             socket: Some(pkt.socket),
 //!             local: Some(pkt.local),
+//!             conn: pkt.conn,
 //!         });
 //!     }
 //!     fn on_timer(&mut self, _now: Instant, _out: &mut Vec<Transmit>) {}
@@ -36,8 +38,10 @@
 //!
 //! Module map: [`config`] what to run; `server` start/stop/wait and signals;
 //! `worker` the per-core loop; `driver` io_uring or poll; `transport` the seam
-//! a socket kind implements, `udp` the one we have; `socket` socket options;
-//! `cmsg` packet-info control messages; `seccomp` a test aid.
+//! a socket kind implements: `udp`, and `stream` (TCP and TLS listeners and
+//! connections, with `framing` cutting messages out of streams); `handoff`
+//! the cross-core queues; `stats` stream and hand-off counters; `socket`
+//! socket options; `cmsg` packet-info control messages; `seccomp` a test aid.
 
 use std::ops::Add;
 use std::time::Instant;
@@ -48,9 +52,13 @@ mod cmsg;
 pub mod config;
 mod driver;
 mod engine;
+mod framing;
+mod handoff;
 mod seccomp;
 mod server;
 mod socket;
+mod stats;
+mod stream;
 mod transport;
 mod udp;
 mod worker;
@@ -58,14 +66,17 @@ mod worker;
 pub use config::{IoDriver, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 pub use seccomp::refuse_io_uring_in_this_thread;
 pub use server::{start, Server, StopHandle};
+pub use socket::raise_open_files_limit;
+pub use stats::StreamStats;
 
 /// What the sans-IO engine of one core looks like to the runtime. It is made
 /// on its worker's thread and stays there, so it need not be `Send`.
 ///
-/// Per round the runtime calls `on_inbound` for each datagram that arrived
-/// (in arrival order per socket), then `on_timer` if `next_deadline` has
-/// passed, then sends everything pushed to `out`, in order, and sleeps until
-/// the next datagram or `next_deadline`.
+/// Per round the runtime calls `on_inbound` for each message that arrived
+/// (a datagram, or a message framed out of a TCP/TLS connection; in arrival
+/// order per socket and per connection), then `on_timer` if `next_deadline`
+/// has passed, then sends everything pushed to `out`, in order, and sleeps
+/// until the next message or `next_deadline`.
 pub trait Handler: 'static {
     /// One received message, in arrival order for each socket: a flow is
     /// never reordered.
@@ -78,6 +89,11 @@ pub trait Handler: 'static {
 
     /// Earliest timer deadline, if any.
     fn next_deadline(&self) -> Option<Instant>;
+
+    /// Messages that arrived here but belong to another worker's state (a
+    /// reply to a transaction that worker owns), as `(worker, message)`: the
+    /// runtime delivers each to that worker's `on_inbound`.
+    fn take_handoffs(&mut self, _into: &mut Vec<(usize, Inbound)>) {}
 }
 
 /// Per-socket traffic counts of one worker (logged when it stops).

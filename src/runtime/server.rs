@@ -15,7 +15,10 @@ use signal_hook::iterator::{Handle as SignalsHandle, Signals};
 
 use super::config::{IoDriver, RuntimeConfig, WorkerInfo};
 use super::driver::PoolShape;
-use super::socket::{bind_udp, BufferSizes};
+use super::socket::{bind_tcp, bind_udp, BufferSizes};
+use super::stats::StreamStats;
+use super::stream::{tls, Shared as StreamShared};
+use super::worker::Bound;
 use super::{worker, Handler};
 use crate::sip::packet::Proto;
 
@@ -36,6 +39,8 @@ where
 {
     check(&cfg)?;
     let count = cfg.worker_count();
+    let streams = stream_state(&cfg, count)?;
+    let inbox = Arc::new(super::handoff::Mailboxes::new(count));
     let (mut sockets, locals) = bind_all(&cfg, count)?;
     let stop = Arc::new(StopState::new(count));
     let make = Arc::new(make);
@@ -55,7 +60,14 @@ where
         drivers: Vec::with_capacity(count),
         locals: locals.clone(),
         signals: None,
+        streams: streams.clone(),
     };
+    if cfg.handle_signals {
+        // Before the workers: a worker serves as soon as it runs, so a peer
+        // (or a supervisor) may see it and send SIGTERM while the others are
+        // still starting; that must be a graceful stop, not the default kill.
+        server.signals = Some(SignalThread::start(stop.clone())?);
+    }
     let mut readies = Vec::with_capacity(count);
     for (index, sockets) in sockets.drain(..).enumerate() {
         let (ready, ready_rx) = mpsc::channel();
@@ -63,6 +75,8 @@ where
             index,
             count,
             sockets,
+            streams: streams.clone(),
+            inbox: inbox.clone(),
             locals: locals.clone(),
             io: cfg.io,
             core: cores.as_ref().map(|c| c[index % c.len()]),
@@ -91,27 +105,30 @@ where
             }
         }
     }
-    if cfg.handle_signals {
-        match SignalThread::start(stop) {
-            Ok(signals) => server.signals = Some(signals),
-            Err(e) => return Err(server.fail(e)),
-        }
-    }
     log::info!(
-        "runtime started: {count} workers, drivers {:?}, udp on {:?}",
+        "runtime started: {count} workers, drivers {:?}, listening on {}",
         server.drivers.iter().map(|d| d.name()).collect::<Vec<_>>(),
-        server.locals
+        cfg.listens
+            .iter()
+            .zip(server.locals.iter())
+            .map(|(spec, local)| format!("{}:{local}", spec.proto))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     Ok(server)
 }
 
 fn check(cfg: &RuntimeConfig) -> io::Result<()> {
     let invalid = |what: String| Err(io::Error::new(io::ErrorKind::InvalidInput, what));
-    if let Some(spec) = cfg.listens.iter().find(|l| l.proto != Proto::Udp) {
+    let served = |p: Proto| matches!(p, Proto::Udp | Proto::Tcp | Proto::Tls);
+    if let Some(spec) = cfg.listens.iter().find(|l| !served(l.proto)) {
         return invalid(format!(
-            "listen {}:{}: only udp is supported yet",
+            "listen {}:{}: only udp, tcp and tls are supported",
             spec.proto, spec.addr
         ));
+    }
+    if cfg.tcp_max_message == 0 || cfg.tcp_send_queue_max == 0 {
+        return invalid("tcp_max_message and tcp_send_queue_max must be positive".into());
     }
     if cfg.listens.len() > MAX_LISTENS {
         return invalid(format!("{} listens: too many", cfg.listens.len()));
@@ -125,23 +142,49 @@ fn check(cfg: &RuntimeConfig) -> io::Result<()> {
     Ok(())
 }
 
+/// The state the stream transports of all workers share, when a listen is
+/// a stream; TLS files are read here, so a bad one fails the start.
+fn stream_state(cfg: &RuntimeConfig, count: usize) -> io::Result<Option<Arc<StreamShared>>> {
+    if !cfg.listens.iter().any(|l| l.proto.is_reliable()) {
+        return Ok(None);
+    }
+    let tls = match cfg.listens.iter().any(|l| l.proto == Proto::Tls) {
+        true => Some(tls::load(cfg, true)?),
+        false => None,
+    };
+    Ok(Some(Arc::new(StreamShared::new(cfg, count, tls))))
+}
+
 /// One socket per worker per listen; port 0 is resolved by the first worker's
 /// bind and reused by the others (SO_REUSEPORT).
-type Bound = (Vec<Vec<std::net::UdpSocket>>, Arc<[SocketAddr]>);
+type AllBound = (Vec<Vec<Bound>>, Arc<[SocketAddr]>);
 
-fn bind_all(cfg: &RuntimeConfig, count: usize) -> io::Result<Bound> {
+fn bind_all(cfg: &RuntimeConfig, count: usize) -> io::Result<AllBound> {
     let sizes = BufferSizes {
         recv: cfg.recv_buffer_size,
         send: cfg.send_buffer_size,
     };
-    let mut sockets: Vec<Vec<std::net::UdpSocket>> = (0..count).map(|_| Vec::new()).collect();
+    let bind = |proto: Proto, addr: SocketAddr| -> io::Result<(Bound, SocketAddr)> {
+        match proto {
+            Proto::Udp => {
+                let s = bind_udp(addr, sizes)?;
+                let local = s.local_addr()?;
+                Ok((Bound::Udp(s), local))
+            }
+            _ => {
+                let s = bind_tcp(addr)?;
+                let local = s.local_addr()?;
+                Ok((Bound::Stream(proto, s), local))
+            }
+        }
+    };
+    let mut sockets: Vec<Vec<Bound>> = (0..count).map(|_| Vec::new()).collect();
     let mut locals = Vec::with_capacity(cfg.listens.len());
     for spec in &cfg.listens {
-        let first = bind_udp(spec.addr, sizes)?;
-        let local = first.local_addr()?;
+        let (first, local) = bind(spec.proto, spec.addr)?;
         sockets[0].push(first);
         for worker in sockets.iter_mut().skip(1) {
-            worker.push(bind_udp(local, sizes)?);
+            worker.push(bind(spec.proto, local)?.0);
         }
         locals.push(local);
     }
@@ -155,9 +198,19 @@ pub struct Server {
     drivers: Vec<IoDriver>,
     locals: Arc<[SocketAddr]>,
     signals: Option<SignalThread>,
+    streams: Option<Arc<StreamShared>>,
 }
 
 impl Server {
+    /// Counters of the TCP and TLS transports and of the cross-core
+    /// hand-off, all workers together (zero without a stream listen).
+    pub fn stream_stats(&self) -> StreamStats {
+        self.streams
+            .as_ref()
+            .map(|s| s.stats.snapshot())
+            .unwrap_or_default()
+    }
+
     /// Asks every worker to stop; returns at once ([`wait`](Server::wait) waits).
     pub fn stop(&self) {
         self.stop.stop();

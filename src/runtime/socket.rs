@@ -1,12 +1,13 @@
-//! Opening one worker's UDP socket: SO_REUSEPORT so every worker binds the
-//! same address and the kernel spreads flows over them (DESIGN.md
-//! "Thread-per-core"), large buffers, v6-only for IPv6, and packet info on
-//! wildcard addresses so the worker learns which local address a datagram
-//! was sent to.
+//! Opening one worker's sockets: SO_REUSEPORT so every worker binds the
+//! same address and the kernel spreads flows (UDP) and connections (TCP)
+//! over them (DESIGN.md "Thread-per-core"), v6-only for IPv6; for UDP large
+//! buffers, and packet info on wildcard addresses so the worker learns which
+//! local address a datagram was sent to. Also outgoing TCP sockets and the
+//! open-files limit.
 
 use std::io;
 use std::mem::size_of;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -38,6 +39,68 @@ pub(super) fn bind_udp(addr: SocketAddr, sizes: BufferSizes) -> io::Result<UdpSo
         .bind(&addr.into())
         .map_err(|e| io::Error::new(e.kind(), format!("bind udp {addr}: {e}")))?;
     Ok(socket.into())
+}
+
+/// Pending connections a TCP listener queues before accept (the kernel caps
+/// it at `net.core.somaxconn`).
+const TCP_BACKLOG: i32 = 1024;
+
+/// Opens, binds and listens on one nonblocking TCP socket on `addr` that
+/// other workers may bind too: the kernel hands each new connection to one
+/// of them.
+pub(super) fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("bind tcp {addr}: {e}")))?;
+    socket.listen(TCP_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// A nonblocking TCP socket to connect to `dst` from, bound to `local`'s
+/// address (any port) when one is given, so the peer sees the address our
+/// Via names.
+pub(super) fn tcp_client(dst: SocketAddr, local: Option<SocketAddr>) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(dst), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    if let Some(local) = local.filter(|l| !l.ip().is_unspecified() && l.is_ipv4() == dst.is_ipv4())
+    {
+        socket.bind(&SocketAddr::new(local.ip(), 0).into())?;
+    }
+    Ok(socket)
+}
+
+/// Raises the soft limit on open files (RLIMIT_NOFILE) to `want`, or to the
+/// hard limit if that is lower; returns the soft limit now in force. Each
+/// TCP connection is a file, so a proxy with many clients needs more than
+/// the usual 1024.
+pub fn raise_open_files_limit(want: u64) -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // rlim_t is u64 on Linux.
+    let target = want.min(limit.rlim_max);
+    if target <= limit.rlim_cur {
+        return Ok(limit.rlim_cur);
+    }
+    limit.rlim_cur = target;
+    // SAFETY: `limit` is a valid rlimit; the soft value does not exceed the hard one.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(target)
 }
 
 /// Larger buffers ride out bursts; the kernel silently caps what we ask, so
@@ -102,6 +165,21 @@ mod tests {
         let addr = first.local_addr().unwrap();
         let second = bind_udp(addr, SIZES).unwrap();
         assert_eq!(second.local_addr().unwrap(), addr);
+    }
+
+    #[test]
+    fn two_tcp_listeners_share_one_port() {
+        let first = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.local_addr().unwrap();
+        let second = bind_tcp(addr).unwrap();
+        assert_eq!(second.local_addr().unwrap(), addr);
+    }
+
+    #[test]
+    fn open_files_limit_only_rises() {
+        let now = raise_open_files_limit(0).unwrap();
+        assert!(now > 0);
+        assert_eq!(raise_open_files_limit(now).unwrap(), now);
     }
 
     #[test]

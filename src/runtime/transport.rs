@@ -1,25 +1,19 @@
-//! The seam between a worker's loop and one listening socket of it. UDP is the
-//! only implementation today; TCP and TLS (a listener plus its connections,
-//! framing messages out of a stream) slot in behind the same four calls.
+//! The seam between a worker's loop and its sockets: a UDP socket (`udp`),
+//! or the stream listeners of the worker with all their connections
+//! (`stream`, framing messages out of TCP and TLS streams).
 //!
 //! A transport is polled from the worker's single task, never from tasks of
 //! its own, so messages of one flow reach the handler in arrival order.
 
 use std::io;
-use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
 use super::Counters;
 
-use crate::sip::packet::{Inbound, Proto, Transmit};
+use crate::sip::packet::{Inbound, Transmit};
 
-/// One listening socket (and, for streams, its connections) on one worker.
+/// One UDP socket, or the listeners and connections of the streams, on one worker.
 pub(super) trait Transport {
-    fn proto(&self) -> Proto;
-
-    /// The bound address (possibly a wildcard), with the resolved port.
-    fn local_addr(&self) -> SocketAddr;
-
     /// Hands the messages that have arrived, in arrival order, to `deliver`,
     /// at most `budget` of them. Returns how many steps it took (messages,
     /// and errors it recovered from); below `budget`, `cx` will be woken when

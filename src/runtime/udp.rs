@@ -166,6 +166,7 @@ impl UdpTransport {
             local,
             proto: Proto::Udp,
             socket: self.id,
+            conn: None,
         })
     }
 
@@ -260,14 +261,6 @@ fn recv_stream(fd: SharedFd<Socket2>, control_len: usize) -> RecvStream {
 }
 
 impl Transport for UdpTransport {
-    fn proto(&self) -> Proto {
-        Proto::Udp
-    }
-
-    fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
     fn poll_recv(
         &mut self,
         cx: &mut Context<'_>,

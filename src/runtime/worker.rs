@@ -3,8 +3,10 @@
 //! for it. Everything runs in one task, one round at a time:
 //!
 //! ```text
-//!  wake-up (completions reaped by compio: datagrams, finished sends, timer)
-//!   ├─ each socket: hand the datagrams that arrived to the handler, in order
+//!  wake-up (completions reaped by compio: datagrams, reads, accepts,
+//!  finished sends, hand-offs from other workers, timers)
+//!   ├─ each transport: hand the messages that arrived to the handler, in
+//!   │  order (UDP: per socket; streams: per connection)
 //!   ├─ the handler's deadline has passed: on_timer
 //!   ├─ route every queued Transmit to a socket, start its send
 //!   ├─ poll the sends: their entries join the submission queue, in order
@@ -25,11 +27,13 @@ use std::time::{Duration, Instant};
 
 use super::config::{IoDriver, IoMode, WorkerInfo};
 use super::driver::{build_runtime, PoolShape};
+use super::handoff::Mailboxes;
 use super::server::StopState;
+use super::stream::{Shared as StreamShared, Streams};
 use super::transport::Transport;
 use super::udp::UdpTransport;
 use super::{Counters, Handler};
-use crate::sip::packet::{Proto, SocketId, Transmit};
+use crate::sip::packet::{Inbound, Proto, SocketId, Transmit};
 
 /// Most steps one socket takes per round before the others, the timer and
 /// the sends get their turn.
@@ -39,11 +43,22 @@ const RECV_BUDGET: usize = 64;
 /// its sockets to close.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// One bound socket of a worker, by `SocketId`.
+pub(super) enum Bound {
+    Udp(std::net::UdpSocket),
+    /// A listening TCP socket of a `tcp:` or `tls:` listen.
+    Stream(Proto, std::net::TcpListener),
+}
+
 /// What a worker thread is given.
 pub(super) struct Setup<F> {
     pub index: usize,
     pub count: usize,
-    pub sockets: Vec<std::net::UdpSocket>,
+    pub sockets: Vec<Bound>,
+    /// What the stream transports of all workers share (if any listen is one).
+    pub streams: Option<Arc<StreamShared>>,
+    /// Messages handed to each worker by the others.
+    pub inbox: Arc<Mailboxes<Inbound>>,
     pub locals: Arc<[SocketAddr]>,
     pub io: IoMode,
     pub core: Option<core_affinity::CoreId>,
@@ -102,27 +117,32 @@ struct Worker<H> {
     index: usize,
     handler: H,
     transports: Vec<Box<dyn Transport>>,
-    /// `(proto, bound address)` of each transport, by `SocketId`, for routing.
+    /// `(proto, bound address)` of each socket, by `SocketId`, for routing.
     endpoints: Vec<(Proto, SocketAddr)>,
+    /// The transport that serves each socket, by `SocketId`.
+    owner: Vec<usize>,
     out: Vec<Transmit>,
     timer: Option<(Instant, Sleep)>,
     stop: Arc<StopState>,
+    inbox: Arc<Mailboxes<Inbound>>,
+    handoffs: Vec<(usize, Inbound)>,
+    /// Handed-off messages delivered here / dropped because a mailbox was full.
+    handoffs_in: u64,
+    handoffs_dropped: u64,
 }
 
 impl<H: Handler> Worker<H> {
     /// Takes over the sockets and makes the handler, inside the runtime;
     /// reports to `setup.ready` either way.
-    fn start<F: Fn(WorkerInfo) -> H>(setup: Setup<F>, driver: IoDriver) -> Option<Worker<H>> {
-        let mut transports: Vec<Box<dyn Transport>> = Vec::with_capacity(setup.sockets.len());
-        for (id, socket) in setup.sockets.into_iter().enumerate() {
-            match UdpTransport::new(id as SocketId, socket, setup.max_datagram) {
-                Ok(udp) => transports.push(Box::new(udp)),
-                Err(e) => {
-                    let _ = setup.ready.send(Err(e));
-                    return None;
-                }
+    fn start<F: Fn(WorkerInfo) -> H>(mut setup: Setup<F>, driver: IoDriver) -> Option<Worker<H>> {
+        let sockets = std::mem::take(&mut setup.sockets);
+        let (transports, endpoints, owner) = match Self::transports(&setup, sockets) {
+            Ok(made) => made,
+            Err(e) => {
+                let _ = setup.ready.send(Err(e));
+                return None;
             }
-        }
+        };
         let handler = (setup.make)(WorkerInfo {
             index: setup.index,
             count: setup.count,
@@ -133,15 +153,61 @@ impl<H: Handler> Worker<H> {
         Some(Worker {
             index: setup.index,
             handler,
-            endpoints: transports
-                .iter()
-                .map(|t| (t.proto(), t.local_addr()))
-                .collect(),
+            endpoints,
+            owner,
             transports,
             out: Vec::new(),
             timer: None,
             stop: setup.stop,
+            inbox: setup.inbox,
+            handoffs: Vec::new(),
+            handoffs_in: 0,
+            handoffs_dropped: 0,
         })
+    }
+
+    /// One transport per UDP socket, one for all stream listeners; the
+    /// endpoints and the transport serving each socket, by `SocketId`.
+    #[allow(clippy::type_complexity)]
+    fn transports<F>(
+        setup: &Setup<F>,
+        sockets: Vec<Bound>,
+    ) -> io::Result<(
+        Vec<Box<dyn Transport>>,
+        Vec<(Proto, SocketAddr)>,
+        Vec<usize>,
+    )> {
+        let mut transports: Vec<Box<dyn Transport>> = Vec::with_capacity(sockets.len());
+        let mut endpoints = Vec::with_capacity(sockets.len());
+        let mut owner = Vec::with_capacity(sockets.len());
+        let mut listeners = Vec::new();
+        for (id, socket) in sockets.into_iter().enumerate() {
+            let id = id as SocketId;
+            match socket {
+                Bound::Udp(socket) => {
+                    endpoints.push((Proto::Udp, socket.local_addr()?));
+                    owner.push(transports.len());
+                    let udp = UdpTransport::new(id, socket, setup.max_datagram)?;
+                    transports.push(Box::new(udp));
+                }
+                Bound::Stream(proto, listener) => {
+                    endpoints.push((proto, listener.local_addr()?));
+                    owner.push(usize::MAX);
+                    listeners.push((id, proto, listener));
+                }
+            }
+        }
+        if !listeners.is_empty() {
+            let shared = setup
+                .streams
+                .clone()
+                .ok_or_else(|| io::Error::other("stream listens without stream state"))?;
+            for o in owner.iter_mut().filter(|o| **o == usize::MAX) {
+                *o = transports.len();
+            }
+            transports.push(Box::new(Streams::new(setup.index, listeners, shared)?));
+        }
+        Ok((transports, endpoints, owner))
     }
 
     /// One round (see the module docs); ready when the worker must stop.
@@ -151,14 +217,30 @@ impl<H: Handler> Worker<H> {
             return Poll::Ready(Ok(()));
         }
         let index = self.index;
+        let now = Instant::now();
+        let mut again = false;
+        // Messages other workers handed over: registered first, so a post
+        // after the drain still wakes this task.
+        self.inbox.register(index, cx.waker());
+        let mut handed = 0;
+        while let Some(pkt) = self.inbox.take(index) {
+            self.handler.on_inbound(pkt, now, &mut self.out);
+            handed += 1;
+            if handed >= RECV_BUDGET {
+                again = true;
+                break;
+            }
+        }
+        self.handoffs_in += handed as u64;
         let Worker {
             handler,
             transports,
             out,
+            inbox,
+            handoffs,
+            handoffs_dropped,
             ..
         } = &mut *self;
-        let now = Instant::now();
-        let mut again = false;
         for transport in transports.iter_mut() {
             let deliver = &mut |pkt| handler.on_inbound(pkt, now, out);
             match transport.poll_recv(cx, RECV_BUDGET, deliver) {
@@ -167,6 +249,13 @@ impl<H: Handler> Worker<H> {
                     log::error!("worker {index}: {e}");
                     return Poll::Ready(Err(e));
                 }
+            }
+        }
+        handler.take_handoffs(handoffs);
+        for (owner, pkt) in handoffs.drain(..) {
+            if owner == index || inbox.post(owner, pkt).is_err() {
+                // Never to itself (the engine would hand it off again), and a full mailbox drops.
+                *handoffs_dropped += 1;
             }
         }
         let now = Instant::now();
@@ -192,7 +281,10 @@ impl<H: Handler> Worker<H> {
         for mut transmit in self.out.drain(..) {
             transmit.dst = SocketAddr::new(transmit.dst.ip().to_canonical(), transmit.dst.port());
             match route(&transmit, &self.endpoints) {
-                Some(i) => self.transports[i].send(transmit),
+                Some(i) => {
+                    transmit.socket = Some(i as SocketId);
+                    self.transports[self.owner[i]].send(transmit)
+                }
                 None => log::debug!(
                     "worker {}: no {} socket for {} (from {:?}): dropped",
                     self.index,
@@ -231,6 +323,14 @@ impl<H: Handler> Worker<H> {
     /// Graceful end: stop receiving, let the sends in flight finish, close the
     /// sockets (each step bounded).
     async fn finish(&mut self) {
+        if self.handoffs_in > 0 || self.handoffs_dropped > 0 {
+            log::info!(
+                "worker {}: {} messages handed over by other workers, {} hand-offs dropped",
+                self.index,
+                self.handoffs_in,
+                self.handoffs_dropped
+            );
+        }
         for transport in &mut self.transports {
             transport.stop_recv();
         }
@@ -321,6 +421,7 @@ mod tests {
             proto: Proto::Udp,
             socket,
             local: local.map(|l| l.parse().unwrap()),
+            conn: None,
         }
     }
 

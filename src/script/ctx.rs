@@ -14,7 +14,7 @@ use super::registry::RouteType;
 use super::value::Value;
 use crate::sip::nameaddr::NameAddr;
 use crate::sip::uri::Uri;
-use crate::sip::{Edits, HeaderName, Message, Proto, SocketId, Transmit};
+use crate::sip::{ConnId, Edits, HeaderName, Message, Proto, SocketId, Transmit};
 
 /// A listening socket as the script and the modules see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,6 +143,8 @@ pub struct MsgCtx<'a> {
     pub local: SocketAddr,
     pub proto: Proto,
     pub socket: SocketId,
+    /// The stream connection the message arrived on (`None` for UDP).
+    pub conn: Option<ConnId>,
     pub now: Instant,
     pub route_type: RouteType,
     /// Changes to the message, applied when it is sent.
@@ -199,6 +201,7 @@ impl<'a> MsgCtx<'a> {
             local: from.local,
             proto: from.proto,
             socket: from.socket,
+            conn: from.conn,
             now,
             route_type,
             edits: Edits::new(),

@@ -14,6 +14,10 @@ pub struct ListenDef {
     pub host: String,
     pub port: Option<u16>,
     pub advertise: Option<(String, Option<u16>)>,
+    /// No transport was written (`listen=1.2.3.4:5060`): Kamailio then
+    /// listens with every enabled transport, UDP and TCP unless
+    /// `disable_tcp=yes`. `proto` is UDP then.
+    pub any_proto: bool,
 }
 
 impl ListenDef {
@@ -55,6 +59,7 @@ impl ListenDef {
             host,
             port,
             advertise: None,
+            any_proto: proto.is_none(),
         })
     }
 }
@@ -72,8 +77,26 @@ pub struct Settings {
     pub log_stderror: bool,
     /// `server_header=` (full header line in Kamailio; the value is kept).
     pub server_header: Option<String>,
+    /// `disable_tcp=yes`: a listen without a transport is UDP only.
+    pub disable_tcp: bool,
+    /// The `tcp_*` parameters that were set.
+    pub tcp: TcpParams,
     /// Parameters accepted but not acted on, with where they were set.
     pub ignored: Vec<(String, Span)>,
+}
+
+/// Kamailio's `tcp_*` core parameters ringsip acts on (unset: the runtime's
+/// defaults). Times are in seconds, as Kamailio has them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TcpParams {
+    pub connection_lifetime: Option<u32>,
+    pub max_connections: Option<u32>,
+    pub connect_timeout: Option<u32>,
+    pub send_timeout: Option<u32>,
+    pub msg_read_timeout: Option<u32>,
+    pub accept_no_cl: Option<bool>,
+    /// `tcp_conn_wq_max`: bytes queued per connection.
+    pub conn_wq_max: Option<u32>,
 }
 
 /// Core parameters Kamailio knows that ringsip accepts without acting on them
@@ -96,19 +119,12 @@ const ACCEPTED: &[&str] = &[
     "enable_sctp",
     "disable_sctp",
     "enable_tls",
-    "disable_tcp",
-    "tcp_connection_lifetime",
-    "tcp_max_connections",
-    "tcp_connect_timeout",
-    "tcp_send_timeout",
-    "tcp_accept_no_cl",
     "tcp_rd_buf_size",
     "tcp_keepalive",
     "tcp_keepidle",
     "tcp_keepintvl",
     "tcp_keepcnt",
     "tcp_async",
-    "tcp_conn_wq_max",
     "tcp_wq_max",
     "tcp_children",
     "tls_max_connections",
@@ -278,6 +294,37 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                 None => diags.push(Diagnostic::new(g.span, "log_stderror needs yes or no")),
             },
             "server_header" => s.server_header = value_text(&g.value),
+            "disable_tcp" => match int_of(&g.value) {
+                Some(n) => s.disable_tcp = n != 0,
+                None => diags.push(Diagnostic::new(g.span, "disable_tcp needs yes or no")),
+            },
+            "tcp_accept_no_cl" => match int_of(&g.value) {
+                Some(n) => s.tcp.accept_no_cl = Some(n != 0),
+                None => diags.push(Diagnostic::new(g.span, "tcp_accept_no_cl needs yes or no")),
+            },
+            name @ ("tcp_connection_lifetime"
+            | "tcp_max_connections"
+            | "tcp_connect_timeout"
+            | "tcp_send_timeout"
+            | "tcp_msg_read_timeout"
+            | "tcp_conn_wq_max") => {
+                let Some(n) = int_of(&g.value).and_then(|n| u32::try_from(n).ok()) else {
+                    diags.push(Diagnostic::new(
+                        g.span,
+                        format!("{name} needs a non-negative number"),
+                    ));
+                    continue;
+                };
+                let slot = match name {
+                    "tcp_connection_lifetime" => &mut s.tcp.connection_lifetime,
+                    "tcp_max_connections" => &mut s.tcp.max_connections,
+                    "tcp_connect_timeout" => &mut s.tcp.connect_timeout,
+                    "tcp_send_timeout" => &mut s.tcp.send_timeout,
+                    "tcp_msg_read_timeout" => &mut s.tcp.msg_read_timeout,
+                    _ => &mut s.tcp.conn_wq_max,
+                };
+                *slot = Some(n);
+            }
             name if ACCEPTED.contains(&name) => s.ignored.push((name.to_string(), g.span)),
             // cfg-group parameters (`pstn.gw_ip = "" desc "…"`) are the script's own.
             name if name.contains('.') => {}
@@ -327,6 +374,7 @@ fn listen_of(sock: &Socket) -> Result<Vec<ListenDef>, String> {
             host: h.trim_start_matches('[').trim_end_matches(']').to_string(),
             port: sock.port,
             advertise: advertise.clone(),
+            any_proto: sock.proto.is_none(),
         })
         .collect())
 }
@@ -349,12 +397,45 @@ mod tests {
         );
         let l = ListenDef::parse("10.0.0.1").unwrap();
         assert_eq!(
-            (l.proto, l.host.as_str(), l.port),
-            (Proto::Udp, "10.0.0.1", None)
+            (l.proto, l.host.as_str(), l.port, l.any_proto),
+            (Proto::Udp, "10.0.0.1", None, true)
         );
+        assert!(!ListenDef::parse("udp:10.0.0.1").unwrap().any_proto);
         let l = ListenDef::parse("::1").unwrap();
         assert_eq!((l.host.as_str(), l.port), ("::1", None));
         assert!(ListenDef::parse("udp:1.2.3.4:99999").is_err());
         assert!(ListenDef::parse("udp:").is_err());
+    }
+}
+
+#[cfg(test)]
+mod tcp_tests {
+    use super::*;
+
+    fn settings(text: &str) -> Settings {
+        let cfg = crate::script::parse_str("t.cfg", text, &crate::script::Options::default())
+            .expect("parses");
+        let mut diags = Vec::new();
+        let s = from_config(&cfg, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        s
+    }
+
+    #[test]
+    fn disable_tcp_and_tcp_params_are_read() {
+        let s = settings(
+            "listen=127.0.0.1:5060\nlisten=tcp:127.0.0.1:5070\ndisable_tcp=yes\n\
+             tcp_connection_lifetime=30\ntcp_max_connections=100\ntcp_accept_no_cl=yes\n\
+             request_route { exit; }\n",
+        );
+        assert!(s.disable_tcp);
+        assert_eq!(
+            s.listens.iter().map(|l| l.any_proto).collect::<Vec<_>>(),
+            [true, false]
+        );
+        assert_eq!(s.tcp.connection_lifetime, Some(30));
+        assert_eq!(s.tcp.max_connections, Some(100));
+        assert_eq!(s.tcp.accept_no_cl, Some(true));
+        assert_eq!(s.tcp.send_timeout, None);
     }
 }

@@ -81,6 +81,26 @@ impl fmt::Display for Proto {
 /// Index of a listening socket in the configured socket list (same on every core).
 pub type SocketId = u16;
 
+/// A stream connection (TCP or TLS) of the runtime, as an opaque number: the
+/// runtime encodes which worker owns it and which of its connections it is
+/// (with a generation, so an id outlives its connection harmlessly: sending
+/// on a closed connection's id falls back to `dst`). The sans-IO layers only
+/// copy it: from an [`Inbound`] to the [`Transmit`] that answers it, or
+/// through a Via parameter (`;i=`, as Kamailio does) to the reply of a
+/// forwarded request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    pub const fn from_raw(raw: u64) -> ConnId {
+        ConnId(raw)
+    }
+
+    pub const fn raw(self) -> u64 {
+        self.0
+    }
+}
+
 /// One message (a datagram, or one framed message of a stream) as received.
 #[derive(Clone, Debug)]
 pub struct Inbound {
@@ -90,8 +110,11 @@ pub struct Inbound {
     /// The local address it arrived on (from IP_PKTINFO when bound to a wildcard).
     pub local: SocketAddr,
     pub proto: Proto,
-    /// Which listening socket received it.
+    /// Which listening socket received it (for a connection this server
+    /// opened: the listen it was opened for).
     pub socket: SocketId,
+    /// The stream connection it arrived on; `None` for a datagram.
+    pub conn: Option<ConnId>,
 }
 
 /// One message to send.
@@ -108,4 +131,10 @@ pub struct Transmit {
     /// a wildcard address (0.0.0.0, ::), where the socket alone does not say which
     /// address that was. `None` lets the kernel choose by route.
     pub local: Option<SocketAddr>,
+    /// For a stream transport: send on this connection (RFC 3261 §18.2.2: a
+    /// response goes back on the connection its request came on) when it is
+    /// still open and its peer has `dst`'s IP address. Otherwise, or when
+    /// `None`, the runtime reuses a connection to `dst` (by address, or by a
+    /// Via `;alias`, RFC 5923) or opens one. Ignored for UDP.
+    pub conn: Option<ConnId>,
 }

@@ -15,7 +15,9 @@ use smallvec::SmallVec;
 use super::key::top_via;
 use crate::sip::reply::{self, ReplySpec};
 use crate::sip::via::{vias, Rport};
-use crate::sip::{serialize, Edits, HeaderName, Inbound, Message, Proto, SocketId, Transmit};
+use crate::sip::{
+    serialize, ConnId, Edits, HeaderName, Inbound, Message, Proto, SocketId, Transmit,
+};
 
 /// Where a request came from (an [`Inbound`] without its bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct Source {
     pub proto: Proto,
     /// The listening socket that received it.
     pub socket: SocketId,
+    /// The connection it came on (stream transports): replies go back on it.
+    pub conn: Option<ConnId>,
 }
 
 impl From<&Inbound> for Source {
@@ -37,6 +41,7 @@ impl From<&Inbound> for Source {
             local: p.local,
             proto: p.proto,
             socket: p.socket,
+            conn: p.conn,
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct Target {
     pub socket: Option<SocketId>,
     /// Send from this local address (see [`Transmit::local`]).
     pub local: Option<SocketAddr>,
+    /// Send on this connection (see [`Transmit::conn`]).
+    pub conn: Option<ConnId>,
 }
 
 impl Target {
@@ -63,6 +70,7 @@ impl Target {
             proto: self.proto,
             socket: self.socket,
             local: self.local,
+            conn: self.conn,
         }
     }
 
@@ -91,6 +99,7 @@ pub(crate) fn response_target(req: &Message, from: &Source) -> Option<Target> {
         proto: from.proto,
         socket: Some(from.socket),
         local: Some(from.local),
+        conn: from.conn,
     })
 }
 
@@ -381,6 +390,7 @@ Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"[..]
             local: "10.0.0.5:5060".parse().unwrap(),
             proto: Proto::Udp,
             socket: 0,
+            conn: None,
         };
         let t = response_target(&inv, &from).unwrap();
         assert_eq!(t.dst, from.src);

@@ -12,6 +12,7 @@
 //! - [`proxy`]: [`Proxy`], ringsip started from a config text.
 //! - [`sipp`]: [`Sipp`], the sipp load generator with a hard time bound, and
 //!   its [`SippReport`].
+//! - [`tcp`]: [`tcp::TcpUa`], SIP over one TCP connection, and a UAS reply builder.
 //! - [`ua`]: [`RawUa`], a UDP socket that sends and receives raw SIP text, and
 //!   [`SipMsg`] for assertions on what came back.
 //!
@@ -22,9 +23,10 @@ pub mod net;
 pub mod proxy;
 pub mod server;
 pub mod sipp;
+pub mod tcp;
 pub mod ua;
 
-pub use net::{free_udp_addr, free_udp_port, is_udp_bound, loopback_ip};
+pub use net::{free_udp_addr, free_udp_port, is_tcp_listening, is_udp_bound, loopback_ip};
 pub use proxy::{ringsip_bin, Io, Proxy, ProxyBuilder};
 pub use server::{Readiness, ServerProcess};
 pub use sipp::{sipp_path, Scenario, Sipp, SippReport, SippRun};

@@ -101,6 +101,24 @@ pub fn is_udp_bound(addr: SocketAddr) -> bool {
         .any(|(ip, port)| port == addr.port() && (ip == want_ip || ip.is_unspecified()))
 }
 
+/// Whether a TCP socket listens on `addr` (or on the wildcard address on
+/// its port), read from `/proc/net/tcp` (state 0A is LISTEN).
+pub fn is_tcp_listening(addr: SocketAddr) -> bool {
+    let IpAddr::V4(want_ip) = addr.ip() else {
+        panic!("is_tcp_listening: IPv4 only, got {addr}");
+    };
+    let Ok(table) = fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| line.split_whitespace().nth(3) == Some("0A"))
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter_map(parse_proc_addr)
+        .any(|(ip, port)| port == addr.port() && (ip == want_ip || ip.is_unspecified()))
+}
+
 /// `0100007F:13C4` → 127.0.0.1:5060. The address is the raw network-order
 /// word printed as a host integer; the port is printed in host order.
 fn parse_proc_addr(field: &str) -> Option<(Ipv4Addr, u16)> {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::net::{free_udp_port, is_udp_bound};
+use super::net::{free_udp_port, is_tcp_listening, is_udp_bound};
 
 /// How long after its own `-timeout` a sipp is killed.
 const GRACE: Duration = Duration::from_secs(15);
@@ -236,9 +236,19 @@ impl SippRun {
     /// Blocks until sipp's SIP socket is bound (before starting the peer
     /// that sends to it). Panics if sipp exits first or after `timeout`.
     pub fn wait_bound(&mut self, timeout: Duration) {
+        self.wait_until(timeout, is_udp_bound)
+    }
+
+    /// [`wait_bound`](Self::wait_bound) for a sipp over TCP (`-t t1`/`-t tn`):
+    /// until it listens.
+    pub fn wait_listening_tcp(&mut self, timeout: Duration) {
+        self.wait_until(timeout, is_tcp_listening)
+    }
+
+    fn wait_until(&mut self, timeout: Duration, bound: fn(SocketAddr) -> bool) {
         let deadline = Instant::now() + timeout;
         loop {
-            if is_udp_bound(self.local) {
+            if bound(self.local) {
                 return;
             }
             let child = self.child.as_mut().expect("sipp child");

@@ -7,6 +7,9 @@
 //!   address (§18.2.1), and its empty `rport` is filled (RFC 3581 §4).
 //! - A reply whose top Via is ours loses it and goes to the next Via's
 //!   `received`/`rport` address, else its sent-by.
+//! - A request that came over a stream connection gets `;i=<connection id>` in
+//!   our Via (Kamailio does the same), so its replies go back on that
+//!   connection (RFC 3261 §18.2.2) without any state kept here.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
@@ -19,11 +22,24 @@ use crate::script::ctx::MsgCtx;
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::{vias, Rport, Via};
 use crate::sip::{
-    serialize, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId, Transmit,
+    serialize, ConnId, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId, Transmit,
 };
 
 /// The RFC 3261 magic cookie that starts every branch we make.
 const MAGIC: &[u8] = b"z9hG4bK";
+
+/// Our Via parameter naming the connection a forwarded request came on.
+const CONN_PARAM: &[u8] = b";i=";
+
+/// The connection named by `;i=` in our own Via (16 hex digits), if any.
+fn via_conn(via: &Via<'_>) -> Option<ConnId> {
+    let value = via.param(b"i")?.value?;
+    if value.len() != 16 {
+        return None;
+    }
+    let text = std::str::from_utf8(value).ok()?;
+    u64::from_str_radix(text, 16).ok().map(ConnId::from_raw)
+}
 
 /// Why a request cannot enter the script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +202,7 @@ impl Hop {
             proto: self.proto,
             socket: Some(self.socket),
             local: self.local(ctx),
+            conn: None,
         }
     }
 }
@@ -272,6 +289,11 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     }
     via.extend_from_slice(b";branch=");
     via.extend_from_slice(branch);
+    // A request that came over a connection names it, so the reply goes back on it.
+    if let Some(conn) = ctx.conn.filter(|_| ctx.proto.is_reliable()) {
+        via.extend_from_slice(CONN_PARAM);
+        push_hex(&mut via, conn.raw(), 16);
+    }
     if ctx.state.add_local_rport {
         via.extend_from_slice(b";rport");
     }
@@ -411,12 +433,15 @@ pub fn reply(ctx: &mut MsgCtx<'_>) -> i32 {
     let out = &mut ctx.core.scratch;
     serialize(msg, &edits, out);
     let data = Bytes::copy_from_slice(out);
+    // RFC 3261 §18.2.2: over a stream, back on the request's connection.
+    let conn = via_conn(&top).filter(|_| proto.is_reliable());
     ctx.out.push(Transmit {
         data,
         dst,
         proto,
         socket: Some(socket),
         local,
+        conn,
     });
     1
 }

@@ -109,6 +109,7 @@ impl Harness {
             local: self.local,
             proto,
             socket: self.socket,
+            conn: None,
         };
         MsgCtx::new(
             &self.env,

@@ -70,6 +70,7 @@ fn source(ctx: &MsgCtx<'_>) -> Source {
         local: ctx.local,
         proto: ctx.proto,
         socket: ctx.socket,
+        conn: ctx.conn,
     }
 }
 
@@ -192,6 +193,7 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, hop: Hop) -> Result<(), i32> {
         proto: hop.proto,
         socket: Some(hop.socket),
         local: hop.local(ctx),
+        conn: None,
     };
     let now = ctx.now;
     let table = ctx

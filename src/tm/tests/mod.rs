@@ -216,6 +216,7 @@ impl Driver {
             local: addr(PROXY),
             proto,
             socket: 0,
+            conn: None,
         }
     }
 
@@ -258,6 +259,7 @@ impl Driver {
             proto,
             socket: Some(0),
             local: None,
+            conn: None,
         };
         let mut sent = Bytes::new();
         let now = self.instant();

@@ -1,0 +1,499 @@
+//! One stream connection's state, without IO: its receive buffer and framer,
+//! its TLS session, its send queue and its clocks. The transport (`mod.rs`)
+//! submits the operations; this decides what they carry and what their
+//! results mean.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use compio::driver::SharedFd;
+use futures_util::future::AbortHandle;
+use smallvec::SmallVec;
+use socket2::Socket as Socket2;
+
+use super::directory::Key;
+use crate::runtime::framing::{Frame, FrameError, Framer, Limits, PONG};
+use crate::sip::packet::{ConnId, Proto, SocketId};
+
+/// Bytes asked for by a read while a connection is quiet. Idle connections
+/// each hold one such buffer in a read in flight, so it is small.
+const READ_SMALL: usize = 4 << 10;
+/// Bytes asked for once a read filled its buffer (a burst, a large message).
+const READ_LARGE: usize = 32 << 10;
+/// Most buffers in one vectored send.
+const SEND_BATCH: usize = 64;
+/// Most addresses a connection is known by (peer or destination, aliases).
+pub(super) const MAX_KEYS: usize = 4;
+
+/// Why a connection closes (each has its counter, see `stats`).
+#[derive(Debug)]
+pub(super) enum Close {
+    /// The peer closed (EOF, reset).
+    Peer(Option<io::Error>),
+    Io(io::Error),
+    Framing(FrameError),
+    Tls(rustls::Error),
+    Idle,
+    /// A message, handshake or send too slow.
+    Slow(&'static str),
+    Overflow,
+    ConnectFailed(io::Error),
+    /// The worker stops.
+    Stop,
+}
+
+impl fmt::Display for Close {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Close::Peer(None) => f.write_str("closed by peer"),
+            Close::Peer(Some(e)) => write!(f, "closed by peer: {e}"),
+            Close::Io(e) => write!(f, "i/o error: {e}"),
+            Close::Framing(e) => write!(f, "framing error: {e}"),
+            Close::Tls(e) => write!(f, "tls: {e}"),
+            Close::Idle => f.write_str("idle"),
+            Close::Slow(what) => write!(f, "{what} too slow"),
+            Close::Overflow => f.write_str("send queue full"),
+            Close::ConnectFailed(e) => write!(f, "connect failed: {e}"),
+            Close::Stop => f.write_str("stopping"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Outgoing, connect in flight.
+    Connecting,
+    Open,
+}
+
+/// The clocks the sweep checks.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Timeouts {
+    pub lifetime: Duration,
+    pub msg_read: Duration,
+    pub connect: Duration,
+    pub send: Duration,
+}
+
+pub(super) struct Conn {
+    pub id: ConnId,
+    pub proto: Proto,
+    /// The listen it was accepted on, or opened for.
+    pub socket: SocketId,
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    pub fd: SharedFd<Socket2>,
+    pub phase: Phase,
+    pub tls: Option<Box<rustls::Connection>>,
+    /// Received bytes (TCP: not framed yet; TLS: records). `None` while a
+    /// read has it.
+    pub rbuf: Option<BytesMut>,
+    /// TLS: plaintext not framed yet.
+    plain: BytesMut,
+    framer: Framer,
+    /// The last read filled its buffer: ask for more next time.
+    read_large: bool,
+    wqueue: VecDeque<Bytes>,
+    queued: usize,
+    queue_limit: usize,
+    pub sending: bool,
+    /// Cancels the read (or the connect) in flight.
+    pub read_abort: Option<AbortHandle>,
+    pub send_abort: Option<AbortHandle>,
+    pub opened: Instant,
+    last_active: Instant,
+    /// When the first byte of the message being read arrived.
+    msg_since: Option<Instant>,
+    /// When the send queue last made progress, while it is not empty.
+    send_since: Option<Instant>,
+    /// Where this connection is registered (local map and directory).
+    pub keys: SmallVec<[Key; MAX_KEYS]>,
+}
+
+/// What one read brought.
+pub(super) struct Received {
+    pub messages: SmallVec<[Bytes; 4]>,
+    pub pings: u64,
+}
+
+impl Conn {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: ConnId,
+        proto: Proto,
+        socket: SocketId,
+        local: SocketAddr,
+        peer: SocketAddr,
+        fd: SharedFd<Socket2>,
+        phase: Phase,
+        tls: Option<rustls::Connection>,
+        queue_limit: usize,
+        now: Instant,
+    ) -> Conn {
+        let tls_pending = tls.is_some();
+        Conn {
+            id,
+            proto,
+            socket,
+            local,
+            peer,
+            fd,
+            phase,
+            tls: tls.map(Box::new),
+            rbuf: Some(BytesMut::new()),
+            plain: BytesMut::new(),
+            framer: Framer::default(),
+            read_large: false,
+            wqueue: VecDeque::new(),
+            queued: 0,
+            queue_limit,
+            sending: false,
+            read_abort: None,
+            send_abort: None,
+            opened: now,
+            last_active: now,
+            // A TLS handshake must complete as fast as a message.
+            msg_since: tls_pending.then_some(now),
+            send_since: None,
+            keys: SmallVec::new(),
+        }
+    }
+
+    /// The buffer for the next read and where in it the read starts.
+    pub fn read_buffer(&mut self) -> Option<(BytesMut, usize)> {
+        let mut buf = self.rbuf.take()?;
+        let want = if self.read_large {
+            READ_LARGE
+        } else {
+            READ_SMALL
+        };
+        if buf.is_empty() && buf.capacity() > 2 * READ_LARGE {
+            // Give a large buffer back once a burst is over.
+            buf = BytesMut::new();
+        }
+        buf.reserve(want);
+        let start = buf.len();
+        Some((buf, start))
+    }
+
+    /// A read of `n` bytes into `buf` (from [`read_buffer`](Self::read_buffer))
+    /// finished: frames what arrived, answers pings (queued), runs TLS.
+    pub fn on_read(
+        &mut self,
+        buf: BytesMut,
+        n: usize,
+        limits: Limits,
+        now: Instant,
+    ) -> Result<Received, Close> {
+        self.read_large = buf.len() == buf.capacity() && n > 0;
+        self.rbuf = Some(buf);
+        self.last_active = now;
+        let mut got = Received {
+            messages: SmallVec::new(),
+            pings: 0,
+        };
+        if self.tls.is_some() {
+            self.decrypt()?;
+        }
+        let Conn {
+            tls,
+            rbuf,
+            plain,
+            framer,
+            ..
+        } = self;
+        let stream = match tls {
+            Some(_) => plain,
+            None => rbuf.as_mut().ok_or(Close::Stop)?,
+        };
+        while let Some(frame) = framer.next(stream, limits).map_err(Close::Framing)? {
+            match frame {
+                Frame::Message(m) => got.messages.push(m),
+                Frame::Ping => got.pings += 1,
+            }
+        }
+        let pending = !stream.is_empty();
+        for _ in 0..got.pings {
+            self.queue(Bytes::from_static(PONG), now)?;
+        }
+        // The clock of a message starts at its first byte, and again after
+        // each complete message: pipelined traffic keeps it fresh.
+        self.msg_since = match (pending, got.messages.is_empty()) {
+            (false, _) => None,
+            (true, false) => Some(now),
+            (true, true) => self.msg_since.or(Some(now)),
+        };
+        if let Some(tls) = &self.tls {
+            if tls.is_handshaking() {
+                self.msg_since = self.msg_since.or(Some(self.opened));
+            }
+        }
+        self.flush_tls()?;
+        Ok(got)
+    }
+
+    /// Feeds the received records to rustls and moves the plaintext out.
+    fn decrypt(&mut self) -> Result<(), Close> {
+        let (Some(tls), Some(rbuf)) = (self.tls.as_mut(), self.rbuf.as_mut()) else {
+            return Ok(());
+        };
+        let mut records: &[u8] = rbuf;
+        let mut closed = false;
+        while !records.is_empty() {
+            if tls.read_tls(&mut records).map_err(Close::Io)? == 0 {
+                break;
+            }
+            let state = match tls.process_new_packets() {
+                Ok(state) => state,
+                // The alert rustls queued is not sent: the connection closes now.
+                Err(e) => return Err(Close::Tls(e)),
+            };
+            let n = state.plaintext_bytes_to_read();
+            if n > 0 {
+                let start = self.plain.len();
+                self.plain.resize(start + n, 0);
+                let read = tls
+                    .reader()
+                    .read(&mut self.plain[start..])
+                    .map_err(Close::Io)?;
+                self.plain.truncate(start + read);
+            }
+            closed |= state.peer_has_closed();
+        }
+        rbuf.clear();
+        if closed {
+            return Err(Close::Peer(None));
+        }
+        Ok(())
+    }
+
+    /// Moves what rustls has to send (handshake, records) to the send queue.
+    fn flush_tls(&mut self) -> Result<(), Close> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(());
+        };
+        while tls.wants_write() {
+            let mut records = Vec::new();
+            tls.write_tls(&mut records).map_err(Close::Io)?;
+            if records.is_empty() {
+                break;
+            }
+            self.queued += records.len();
+            self.wqueue.push_back(Bytes::from(records));
+        }
+        Ok(())
+    }
+
+    /// Queues one message (encrypted first on TLS; rustls keeps it until the
+    /// handshake is done). The queue is bounded.
+    pub fn queue(&mut self, data: Bytes, now: Instant) -> Result<(), Close> {
+        match self.tls.as_mut() {
+            Some(tls) => {
+                tls.writer().write_all(&data).map_err(|_| Close::Overflow)?;
+                self.flush_tls()?;
+            }
+            None => {
+                self.queued += data.len();
+                self.wqueue.push_back(data);
+            }
+        }
+        if self.send_since.is_none() && !self.wqueue.is_empty() {
+            self.send_since = Some(now);
+        }
+        if self.queued > self.queue_limit {
+            return Err(Close::Overflow);
+        }
+        Ok(())
+    }
+
+    /// The next buffers to send, if nothing is in flight and the connection
+    /// can send.
+    pub fn send_batch(&mut self) -> Option<Vec<Bytes>> {
+        if self.sending || self.phase == Phase::Connecting || self.wqueue.is_empty() {
+            return None;
+        }
+        let n = self.wqueue.len().min(SEND_BATCH);
+        let batch: Vec<Bytes> = self.wqueue.drain(..n).collect();
+        self.sending = true;
+        Some(batch)
+    }
+
+    /// A send of `batch` finished having written `n` bytes; what was not
+    /// written goes back to the front of the queue.
+    pub fn on_sent(&mut self, batch: Vec<Bytes>, n: usize, now: Instant) {
+        self.sending = false;
+        self.queued = self.queued.saturating_sub(n);
+        self.last_active = now;
+        let mut written = n;
+        let mut rest = Vec::new();
+        for mut buf in batch {
+            if written >= buf.len() {
+                written -= buf.len();
+                continue;
+            }
+            buf = buf.slice(written..);
+            written = 0;
+            rest.push(buf);
+        }
+        for buf in rest.into_iter().rev() {
+            self.wqueue.push_front(buf);
+        }
+        self.send_since = if self.wqueue.is_empty() {
+            None
+        } else {
+            Some(now)
+        };
+    }
+
+    /// The outgoing connection is established.
+    pub fn on_connected(&mut self, local: SocketAddr, now: Instant) -> Result<(), Close> {
+        self.phase = Phase::Open;
+        self.local = local;
+        self.last_active = now;
+        if self.send_since.is_some() {
+            self.send_since = Some(now);
+        }
+        self.flush_tls()
+    }
+
+    /// Why this connection must close at `now`, if it must.
+    pub fn expired(&self, now: Instant, t: &Timeouts) -> Option<Close> {
+        let past = |since: Instant, limit: Duration| now.saturating_duration_since(since) >= limit;
+        if self.phase == Phase::Connecting {
+            return past(self.opened, t.connect).then(|| {
+                Close::ConnectFailed(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+            });
+        }
+        if self.msg_since.is_some_and(|s| past(s, t.msg_read)) {
+            return Some(Close::Slow("message or handshake"));
+        }
+        if self.send_since.is_some_and(|s| past(s, t.send)) {
+            return Some(Close::Slow("send"));
+        }
+        if past(self.last_active, t.lifetime) {
+            return Some(Close::Idle);
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socket2::{Domain, Type};
+
+    const LIMITS: Limits = Limits {
+        max_message: 1000,
+        accept_no_cl: false,
+    };
+
+    const T: Timeouts = Timeouts {
+        lifetime: Duration::from_secs(100),
+        msg_read: Duration::from_secs(10),
+        connect: Duration::from_secs(5),
+        send: Duration::from_secs(7),
+    };
+
+    fn conn(phase: Phase, now: Instant) -> Conn {
+        let socket = Socket2::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let addr: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        Conn::new(
+            ConnId::from_raw(1),
+            Proto::Tcp,
+            0,
+            addr,
+            addr,
+            SharedFd::new(socket),
+            phase,
+            None,
+            100,
+            now,
+        )
+    }
+
+    /// Puts `bytes` in the read buffer as a read would.
+    fn read(c: &mut Conn, bytes: &[u8], now: Instant) -> Result<Received, Close> {
+        let (mut buf, start) = c.read_buffer().unwrap();
+        buf.truncate(start);
+        buf.extend_from_slice(bytes);
+        c.on_read(buf, bytes.len(), LIMITS, now)
+    }
+
+    #[test]
+    fn partial_sends_keep_order() {
+        let now = Instant::now();
+        let mut c = conn(Phase::Open, now);
+        c.queue(Bytes::from_static(b"abc"), now).unwrap();
+        c.queue(Bytes::from_static(b"defg"), now).unwrap();
+        let batch = c.send_batch().unwrap();
+        assert!(c.send_batch().is_none(), "one send at a time");
+        c.on_sent(batch, 4, now);
+        let batch = c.send_batch().unwrap();
+        assert_eq!(batch, [Bytes::from_static(b"efg")]);
+        c.on_sent(batch, 3, now);
+        assert!(c.send_batch().is_none());
+        assert!(c
+            .expired(now + T.send * 2, &T)
+            .is_none_or(|w| matches!(w, Close::Idle)));
+    }
+
+    #[test]
+    fn queue_is_bounded() {
+        let now = Instant::now();
+        let mut c = conn(Phase::Open, now);
+        assert!(c.queue(Bytes::from(vec![0; 100]), now).is_ok());
+        assert!(matches!(
+            c.queue(Bytes::from_static(b"x"), now),
+            Err(Close::Overflow)
+        ));
+    }
+
+    #[test]
+    fn pings_are_answered_and_clocks_run() {
+        let now = Instant::now();
+        let mut c = conn(Phase::Open, now);
+        let got = read(&mut c, b"\r\n\r\nOPTIONS sip:x SIP/2.0\r\n", now).unwrap();
+        assert_eq!((got.pings, got.messages.len()), (1, 0));
+        assert_eq!(c.send_batch().unwrap(), [Bytes::from_static(PONG)]);
+        // Half a message: the message clock runs from now.
+        assert!(c
+            .expired(now + Duration::from_secs(9), &T)
+            .is_none_or(|w| matches!(w, Close::Slow("send"))));
+        assert!(matches!(
+            c.expired(now + Duration::from_secs(10), &T),
+            Some(Close::Slow(_))
+        ));
+        let got = read(&mut c, b"l: 0\r\n\r\n", now + Duration::from_secs(1)).unwrap();
+        assert_eq!(got.messages.len(), 1);
+        c.on_sent(
+            vec![Bytes::from_static(PONG)],
+            2,
+            now + Duration::from_secs(1),
+        );
+        assert!(c.expired(now + Duration::from_secs(50), &T).is_none());
+        assert!(matches!(
+            c.expired(now + Duration::from_secs(101), &T),
+            Some(Close::Idle)
+        ));
+    }
+
+    #[test]
+    fn connecting_times_out() {
+        let now = Instant::now();
+        let mut c = conn(Phase::Connecting, now);
+        c.queue(Bytes::from_static(b"x"), now).unwrap();
+        assert!(
+            c.send_batch().is_none(),
+            "nothing is sent before connecting"
+        );
+        assert!(c.expired(now + Duration::from_secs(4), &T).is_none());
+        assert!(matches!(
+            c.expired(now + Duration::from_secs(5), &T),
+            Some(Close::ConnectFailed(_))
+        ));
+    }
+}
