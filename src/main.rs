@@ -7,6 +7,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use mimalloc::MiMalloc;
@@ -15,7 +16,8 @@ use cli::{Cli, Command, ConfigArgs, IoChoice, RunArgs};
 use ringsip::modules::core::Engine;
 use ringsip::runtime::{self, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 use ringsip::script::compile::{compile, Compiled};
-use ringsip::script::ctx::{Env, SocketInfo};
+use ringsip::script::ctx::{Env, SocketInfo, WallClock};
+use ringsip::script::shared::SharedState;
 use ringsip::script::settings::ListenDef;
 use ringsip::script::{self as script_lang, Options};
 
@@ -133,6 +135,15 @@ fn run(args: RunArgs) -> ExitCode {
     };
 
     let program = Arc::new(compiled.program);
+    // `$shv` and hash tables: one state shared by every core.
+    let shared = Arc::new(SharedState::for_program(&program));
+    // The wall clock, read once here: the cores map their monotonic `now` onto it.
+    let clock = WallClock {
+        base: Some(Instant::now()),
+        unix_at_base: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    };
     let aliases = settings.aliases.clone();
     let server_header = settings.server_header.clone();
     let make = move |info: WorkerInfo| {
@@ -149,6 +160,9 @@ fn run(args: RunArgs) -> ExitCode {
             sockets,
             aliases: aliases.clone(),
             debug,
+            shared: shared.clone(),
+            clock,
+            pid: std::process::id(),
             ..Env::default()
         };
         if let Some(h) = &server_header {

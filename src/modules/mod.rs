@@ -5,7 +5,9 @@
 use crate::script::registry::ModuleDef;
 
 pub mod core;
+pub mod htable;
 pub mod maxfwd;
+pub mod pv;
 pub mod sl;
 pub mod textops;
 pub mod xlog;
@@ -17,6 +19,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &maxfwd::MODULE,
     &xlog::MODULE,
     &textops::MODULE,
+    &pv::MODULE,
+    &htable::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

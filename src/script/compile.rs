@@ -11,15 +11,17 @@ use super::ast::{self, Config, ExprKind, RouteKind, RouteTarget, StmtKind};
 use super::diag::{Diagnostic, Diagnostics, Span};
 use super::format::{self, parse_format_at};
 use super::ir::{
-    AssignOp, BinOp, Block, Call, Expr, Format, FormatPart, IpNet, Program, Route, RouteId, Stmt,
-    UnOp,
+    AssignOp, BinOp, Block, Call, CaseLabel, Expr, Format, FormatPart, IpNet, Program, Route,
+    RouteId, Stmt, UnOp,
 };
-use super::pv::{Pv, PvIndex, PvName};
-use super::pvkind::{self, PvKind, PvRef};
+use super::pv::{AvpName, Pv, PvName};
+use super::pvkind::{self, AvpKey, PvIndex, PvKind, PvRef, ShtRef, SndPart, XavpPath};
 use super::registry::{
     Arg, Args, FunctionDef, ModParams, ModuleDef, ParamKind, ParamValue, RouteType,
 };
 use super::settings::Settings;
+use super::shared::HtableDef;
+use super::transform;
 use super::value::Value;
 use crate::modules;
 
@@ -50,9 +52,7 @@ const PLANNED_MODULES: &[&str] = &[
     "dispatcher",
     "nathelper",
     "pike",
-    "htable",
     "kex",
-    "pv",
     "ctl",
     "jsonrpcs",
     "cfg_rpc",
@@ -93,6 +93,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     let settings = super::settings::from_config(cfg, &mut c.diags);
     c.load_modules();
     c.module_params();
+    c.shared_defs();
     c.declare_routes();
     c.compile_routes();
     if !c.diags.is_empty() {
@@ -105,6 +106,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
         program,
         modparams,
         vars,
+        shvs,
         ..
     } = c;
     let mut program = program;
@@ -114,6 +116,12 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
         names[slot as usize] = name;
     }
     program.var_names = names;
+    let mut names = vec![String::new(); shvs.len()];
+    for (name, slot) in shvs {
+        names[slot as usize] = name;
+    }
+    program.shv_init.resize(names.len(), Value::Int(0));
+    program.shv_names = names;
     Ok(Compiled {
         program,
         settings,
@@ -130,8 +138,54 @@ struct Compiler<'c> {
     /// Named routes (`route[X]`, `failure_route[X]`…) by kind and name.
     route_ids: HashMap<(RouteKind, String), RouteId>,
     vars: HashMap<String, u32>,
+    shvs: HashMap<String, u32>,
     /// The kind of the top-level block being compiled (for where-allowed checks).
     current: RouteKind,
+    /// Its name (`$cfg(route)`).
+    current_name: String,
+    /// Where the pseudo-variable being resolved was written (`$cfg(line)`).
+    pv_span: Span,
+}
+
+impl pvkind::Resolver for Compiler<'_> {
+    fn var_slot(&mut self, name: &str) -> u32 {
+        let next = self.vars.len() as u32;
+        *self.vars.entry(name.to_string()).or_insert(next)
+    }
+
+    fn shv_slot(&mut self, name: &str) -> u32 {
+        let next = self.shvs.len() as u32;
+        *self.shvs.entry(name.to_string()).or_insert(next)
+    }
+
+    fn htable(&mut self, name: &str) -> Option<u32> {
+        self.program
+            .htables
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| i as u32)
+    }
+
+    fn cfg(&mut self, what: &str) -> Option<Value<'static>> {
+        Some(match what {
+            "line" => Value::Int(i64::from(self.pv_span.line)),
+            "name" | "file" => {
+                Value::owned(self.cfg.sources.name(self.pv_span.file).as_bytes().to_vec())
+            }
+            "route" => Value::owned(self.current_name.as_bytes().to_vec()),
+            _ => return None,
+        })
+    }
+
+    fn cfg_get(&mut self, name: &str) -> Option<Value<'static>> {
+        let g = self.cfg.global(name)?;
+        Some(match &g.value {
+            ast::Value::Int(i) => Value::Int(*i),
+            ast::Value::Bool(b) => Value::Int(i64::from(*b)),
+            ast::Value::Str(s) | ast::Value::Word(s) => Value::owned(s.as_bytes().to_vec()),
+            ast::Value::Sockets(_) => return None,
+        })
+    }
 }
 
 impl<'c> Compiler<'c> {
@@ -149,7 +203,10 @@ impl<'c> Compiler<'c> {
             program: Program::default(),
             route_ids: HashMap::new(),
             vars: HashMap::new(),
+            shvs: HashMap::new(),
             current: RouteKind::Request,
+            current_name: String::new(),
+            pv_span: Span::default(),
         }
     }
 
@@ -233,6 +290,55 @@ impl<'c> Compiler<'c> {
         }
     }
 
+    /// `$shv`/`$var` start values (pv `shvset`/`varset`) and hash tables
+    /// (htable `htable`), read from the modparams with their positions.
+    fn shared_defs(&mut self) {
+        let cfg = self.cfg;
+        for mp in &cfg.modparams {
+            let ast::Value::Str(text) = &mp.value else {
+                continue;
+            };
+            for module in mp.module_names() {
+                if self.loaded_module(module).is_none() {
+                    continue;
+                }
+                match (module, mp.param.as_str()) {
+                    ("pv", "shvset" | "varset") => match typed_value(text) {
+                        Ok((name, value)) => {
+                            use pvkind::Resolver as _;
+                            if mp.param == "shvset" {
+                                let slot = self.shv_slot(name) as usize;
+                                let init = &mut self.program.shv_init;
+                                if init.len() <= slot {
+                                    init.resize(slot + 1, Value::Int(0));
+                                }
+                                init[slot] = value;
+                            } else {
+                                let slot = self.var_slot(name);
+                                self.program.var_init.push((slot, value));
+                            }
+                        }
+                        Err(e) => self.error(mp.span, format!("{}: {e}", mp.param)),
+                    },
+                    ("htable", "htable") => match HtableDef::parse(text) {
+                        Ok(def) => {
+                            if self.program.htables.iter().any(|t| t.name == def.name) {
+                                self.error(
+                                    mp.span,
+                                    format!("hash table \"{}\" is defined twice", def.name),
+                                );
+                            } else {
+                                self.program.htables.push(def);
+                            }
+                        }
+                        Err(e) => self.error(mp.span, e),
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// Gives every route block its index first, so calls can refer forward.
     fn declare_routes(&mut self) {
         for (i, block) in self.cfg.routes.iter().enumerate() {
@@ -255,6 +361,11 @@ impl<'c> Compiler<'c> {
                 continue;
             }
             self.route_ids.insert((kind, name.clone()), id);
+            if kind == RouteKind::Named && !name.is_empty() {
+                self.program
+                    .route_names
+                    .insert(name.as_bytes().into(), id);
+            }
             if unnamed_request {
                 self.program.request_route = Some(id);
             }
@@ -272,6 +383,10 @@ impl<'c> Compiler<'c> {
         let mut routes = Vec::with_capacity(self.cfg.routes.len());
         for block in &self.cfg.routes {
             self.current = block.kind;
+            self.current_name = block
+                .name
+                .clone()
+                .unwrap_or_else(|| block.kind.keyword().to_string());
             let body = self.block(&block.body.stmts);
             let kind = match block.kind {
                 RouteKind::Request | RouteKind::Named => RouteType::Request,
@@ -338,12 +453,21 @@ impl<'c> Compiler<'c> {
                 for case in cases {
                     match &case.label {
                         None => default = Some(body.len()),
-                        Some(label) if label.regex => self.error(
-                            case.span,
-                            "regular-expression case labels are not supported yet",
-                        ),
+                        Some(label) if label.regex => match &label.value.kind {
+                            ExprKind::Str(re) => match build_regex(re, false) {
+                                Ok(re) => labels.push((CaseLabel::Regex(Box::new(re)), body.len())),
+                                Err(e) => self.error(
+                                    label.value.span,
+                                    format!("bad regular expression: {e}"),
+                                ),
+                            },
+                            _ => self.error(
+                                label.value.span,
+                                "a regular-expression case label must be a string: case /\"re\":",
+                            ),
+                        },
                         Some(label) => match self.constant(&label.value) {
-                            Some(v) => labels.push((v, body.len())),
+                            Some(v) => labels.push((CaseLabel::Value(v), body.len())),
                             None => self.error(
                                 label.value.span,
                                 "a case label must be a constant string or number",
@@ -374,8 +498,8 @@ impl<'c> Compiler<'c> {
             StmtKind::Exit(_) => out.push(Stmt::Exit),
             StmtKind::Drop(_) => out.push(Stmt::Drop),
             StmtKind::Route(target) => {
-                if let Some(id) = self.route_target(target, s.span) {
-                    out.push(Stmt::Eval(Expr::Route(id)));
+                if let Some(e) = self.route_call(target, s.span) {
+                    out.push(Stmt::Eval(e));
                 }
             }
             StmtKind::Call(call) => {
@@ -384,6 +508,13 @@ impl<'c> Compiler<'c> {
                 }
             }
             StmtKind::Assign { target, op, value } => {
+                if !target.transforms.is_empty() {
+                    self.error(
+                        target.span,
+                        format!("cannot assign to {}: it has transformations", target.raw),
+                    );
+                    return;
+                }
                 let Some(target_ref) = self.pv(target) else {
                     return;
                 };
@@ -406,7 +537,8 @@ impl<'c> Compiler<'c> {
         }
     }
 
-    fn route_target(&mut self, target: &RouteTarget, span: Span) -> Option<RouteId> {
+    /// `route(NAME)` bound to its block, or `route($x)` looked up per message.
+    fn route_call(&mut self, target: &RouteTarget, span: Span) -> Option<Expr> {
         match target {
             RouteTarget::Name(name) => {
                 let id = self
@@ -419,12 +551,9 @@ impl<'c> Compiler<'c> {
                         format!("route({name}) calls a route that is not defined"),
                     );
                 }
-                id
+                id.map(Expr::Route)
             }
-            RouteTarget::Dynamic(_) => {
-                self.error(span, "route() with a computed name is not supported yet");
-                None
-            }
+            RouteTarget::Dynamic(e) => Some(Expr::DynRoute(Box::new(self.expr(e)))),
         }
     }
 
@@ -532,6 +661,10 @@ impl<'c> Compiler<'c> {
                 return None;
             }
         };
+        self.compile_format(&parsed)
+    }
+
+    fn compile_format(&mut self, parsed: &format::Format) -> Option<Format> {
         let mut parts = Vec::with_capacity(parsed.parts.len());
         for p in &parsed.parts {
             parts.push(match p {
@@ -544,47 +677,113 @@ impl<'c> Compiler<'c> {
         Some(Format { parts })
     }
 
-    /// Resolves a pseudo-variable.
+    /// Resolves a pseudo-variable; a problem is reported at its place.
     fn pv(&mut self, pv: &Pv) -> Option<PvRef> {
-        if !pv.transforms.is_empty() {
-            self.error(
-                pv.span,
-                format!("transformations are not supported yet ({})", pv.raw),
-            );
-            return None;
+        match self.resolve_pv(pv) {
+            Ok(r) => Some(r),
+            Err(msg) => {
+                self.error(pv.span, msg);
+                None
+            }
         }
-        let inner = match &pv.inner {
-            None => None,
-            Some(PvName::Text(t)) => Some(t.as_str()),
-            Some(_) => {
-                self.error(pv.span, format!("{} is not supported yet", pv.raw));
-                return None;
+    }
+
+    fn resolve_pv(&mut self, pv: &Pv) -> Result<PvRef, String> {
+        self.pv_span = pv.span;
+        let kind = match (pv.name.as_str(), &pv.inner) {
+            (class, None) => pvkind::resolve(class, None, self)?,
+            (class, Some(PvName::Text(t))) => pvkind::resolve(class, Some(t), self)?,
+            ("hdr", Some(PvName::Dynamic(f))) => PvKind::HdrDyn(Box::new(self.sub_format(f)?)),
+            ("avp", Some(PvName::Avp(name))) => match name {
+                AvpName::Int(i) => PvKind::Avp(AvpKey::Int(*i)),
+                AvpName::Str(s) if s.is_empty() => return Err(format!("{}: empty AVP name", pv.raw)),
+                AvpName::Str(s) => PvKind::Avp(AvpKey::Str(Bytes::copy_from_slice(s.as_bytes()))),
+                AvpName::Dynamic(f) => PvKind::AvpDyn(Box::new(self.sub_format(f)?)),
+            },
+            ("xavp", Some(PvName::Xavp(segments))) => {
+                let (root, field) = match segments.as_slice() {
+                    [root] => (root, None),
+                    [root, field] => (root, Some(field)),
+                    _ => {
+                        return Err(format!(
+                            "{}: only $xavp(root=>field) is supported (two levels)",
+                            pv.raw
+                        ))
+                    }
+                };
+                let root_index = root.index.as_ref().map(|i| self.index(i)).transpose()?;
+                let field = match field {
+                    Some(f) => Some((
+                        Bytes::copy_from_slice(f.name.as_bytes()),
+                        f.index.as_ref().map(|i| self.index(i)).transpose()?,
+                    )),
+                    None => None,
+                };
+                PvKind::Xavp(Box::new(XavpPath {
+                    root: Bytes::copy_from_slice(root.name.as_bytes()),
+                    root_index,
+                    field,
+                }))
+            }
+            ("sht", Some(PvName::Htable { table, key })) => {
+                use pvkind::Resolver as _;
+                let Some(t) = self.htable(table) else {
+                    return Err(format!(
+                        "{}: no hash table \"{table}\" (declare it with modparam(\"htable\", \"htable\", \"{table}=>size=8;\"))",
+                        pv.raw
+                    ));
+                };
+                let key = self.sub_format(key)?;
+                PvKind::Sht(Box::new(ShtRef { table: t, key }))
+            }
+            ("xavu" | "xavi", Some(_)) => {
+                return Err(format!("{} is not supported (use $xavp)", pv.raw))
+            }
+            (class, Some(PvName::Dynamic(_))) => {
+                return Err(format!("${class}: a name computed at run time is not supported here ({})", pv.raw))
+            }
+            (class, Some(_)) => {
+                return Err(format!("${class}: unexpected name form in {}", pv.raw))
             }
         };
-        let vars = &mut self.vars;
-        let mut slot = |name: &str| {
-            let next = vars.len() as u32;
-            *vars.entry(name.to_string()).or_insert(next)
+        let index = pv.index.as_ref().map(|i| self.index(i)).transpose()?;
+        let transforms = if pv.transforms.is_empty() {
+            None
+        } else {
+            let mut resolve = |p: &Pv| self.resolve_pv(p);
+            Some(
+                transform::compile_chain(&pv.transforms, &mut resolve)
+                    .map_err(|e| format!("{}: {e}", pv.raw))?,
+            )
         };
-        let kind = match pvkind::resolve(&pv.name, inner, &mut slot) {
-            Ok(k) => k,
-            Err(e) => {
-                self.error(pv.span, e);
-                return None;
-            }
-        };
-        let index = match &pv.index {
-            None => None,
-            Some(PvIndex::Int(i)) => Some(*i as i32),
-            Some(_) => {
-                self.error(
-                    pv.span,
-                    format!("{}: only numeric indexes are supported yet", pv.raw),
-                );
-                return None;
-            }
-        };
-        Some(PvRef { kind, index })
+        self.pv_span = pv.span;
+        Ok(PvRef {
+            kind,
+            index,
+            transforms,
+        })
+    }
+
+    /// A format inside a pseudo-variable (a dynamic name or a hash-table key).
+    fn sub_format(&mut self, f: &format::Format) -> Result<Format, String> {
+        let mut parts = Vec::with_capacity(f.parts.len());
+        for p in &f.parts {
+            parts.push(match p {
+                format::FormatPart::Literal(s) => {
+                    FormatPart::Lit(Bytes::copy_from_slice(s.as_bytes()))
+                }
+                format::FormatPart::Pv(pv) => FormatPart::Pv(self.resolve_pv(pv)?),
+            });
+        }
+        Ok(Format { parts })
+    }
+
+    fn index(&mut self, i: &super::pv::PvIndex) -> Result<PvIndex, String> {
+        Ok(match i {
+            super::pv::PvIndex::Int(n) => PvIndex::At(i32::try_from(*n).map_err(|_| format!("index {n} is out of range"))?),
+            super::pv::PvIndex::All => PvIndex::All,
+            super::pv::PvIndex::Pv(p) => PvIndex::Pv(Box::new(self.resolve_pv(p)?)),
+        })
     }
 
     fn constant(&mut self, e: &ast::Expr) -> Option<Value<'static>> {
@@ -616,9 +815,22 @@ impl<'c> Compiler<'c> {
             K::Proto => PvKind::Proto,
             K::Af => PvKind::Af,
             K::MsgLen => PvKind::Ml,
-            other => {
-                self.error(span, format!("keyword {other:?} is not supported yet"));
-                PvKind::Null
+            K::FromUri => PvKind::From(pvkind::NamePart::Uri),
+            K::ToUri => PvKind::To(pvkind::NamePart::Uri),
+            K::SndIp | K::SndPort | K::SndProto | K::SndAf | K::ToIp | K::ToPort => {
+                let known = self.top_level_route_type();
+                if known.is_some() && known != Some(RouteType::OnSend) {
+                    self.error(
+                        span,
+                        "snd_ip, snd_port, snd_proto, snd_af, to_ip and to_port are only known in onsend_route",
+                    );
+                }
+                PvKind::Snd(match k {
+                    K::SndIp | K::ToIp => SndPart::Ip,
+                    K::SndPort | K::ToPort => SndPart::Port,
+                    K::SndProto => SndPart::Proto,
+                    _ => SndPart::Af,
+                })
             }
         };
         Expr::Pv(PvRef::new(kind))
@@ -627,18 +839,20 @@ impl<'c> Compiler<'c> {
     fn expr(&mut self, e: &ast::Expr) -> Expr {
         match &e.kind {
             ExprKind::Int(i) => Expr::Const(Value::Int(*i)),
-            ExprKind::Str(s) => match self.format(s, e.span) {
-                Some(f) => match f.as_literal() {
-                    Some(lit) => Expr::Const(Value::owned(lit.to_vec())),
-                    None => Expr::Format(f),
-                },
-                None => Expr::Const(Value::Null),
-            },
+            // A string in an expression is a constant: Kamailio prints
+            // pseudo-variables only in function parameters (checked on 5.6.3).
+            ExprKind::Str(s) => Expr::Const(Value::owned(s.as_bytes().to_vec())),
             ExprKind::Null => Expr::Const(Value::Null),
             ExprKind::Pv(pv) => self.pv(pv).map_or(Expr::Const(Value::Null), Expr::Pv),
             ExprKind::Select(s) => {
-                self.error(e.span, format!("selects (@{s}) are not supported yet"));
-                Expr::Const(Value::Null)
+                self.pv_span = e.span;
+                match pvkind::select(s, self) {
+                    Ok(kind) => Expr::Pv(PvRef::new(kind)),
+                    Err(msg) => {
+                        self.error(e.span, msg);
+                        Expr::Const(Value::Null)
+                    }
+                }
             }
             ExprKind::Keyword(k) => self.keyword(*k, e.span),
             ExprKind::Myself => {
@@ -658,10 +872,9 @@ impl<'c> Compiler<'c> {
                 Some(c) => Expr::Call(c),
                 None => Expr::Const(Value::Null),
             },
-            ExprKind::Route(target) => match self.route_target(target, e.span) {
-                Some(id) => Expr::Route(id),
-                None => Expr::Const(Value::Null),
-            },
+            ExprKind::Route(target) => self
+                .route_call(target, e.span)
+                .unwrap_or(Expr::Const(Value::Null)),
             ExprKind::Unary { op, operand } => {
                 let inner = Box::new(self.expr(operand));
                 let op = match op {
@@ -716,22 +929,17 @@ impl<'c> Compiler<'c> {
         if matches!(op, B::Match | B::NotMatch) {
             let subject = Box::new(self.expr(lhs));
             if let ExprKind::Str(pattern) = &rhs.kind {
-                if !pattern.contains('$') {
-                    return match regex::bytes::RegexBuilder::new(pattern)
-                        .case_insensitive(true)
-                        .build()
-                    {
-                        Ok(re) => Expr::Match {
-                            subject,
-                            regex: Box::new(re),
-                            negate,
-                        },
-                        Err(err) => {
-                            self.error(rhs.span, format!("bad regular expression: {err}"));
-                            Expr::Const(Value::Null)
-                        }
-                    };
-                }
+                return match build_regex(pattern, true) {
+                    Ok(re) => Expr::Match {
+                        subject,
+                        regex: Box::new(re),
+                        negate,
+                    },
+                    Err(err) => {
+                        self.error(rhs.span, format!("bad regular expression: {err}"));
+                        Expr::Const(Value::Null)
+                    }
+                };
             }
             return Expr::DynMatch {
                 subject,
@@ -754,6 +962,15 @@ impl<'c> Compiler<'c> {
             )
         };
         let ci = keyword_side(lhs) || keyword_side(rhs);
+        if op == B::Add && matches!(rhs.kind, ExprKind::Str(_)) && is_int_typed(lhs) {
+            // KAMAILIO-REFERENCE §1.4: the left operand gives the type, and
+            // Kamailio refuses a string constant added to a number.
+            self.error(
+                rhs.span,
+                "a string constant cannot be added to a number (the left operand decides: use (str) on the left, or a string first)",
+            );
+            return Expr::Const(Value::Null);
+        }
         let bop = match op {
             B::Or => BinOp::Or,
             B::And => BinOp::And,
@@ -783,6 +1000,48 @@ impl<'c> Compiler<'c> {
         };
         Expr::Binary(bop, Box::new(self.expr(lhs)), Box::new(self.expr(rhs)))
     }
+}
+
+/// Kamailio's regular expressions: POSIX extended; `=~` ignores case, a
+/// `case /"re":` label does not (both checked on 5.6.3).
+fn build_regex(pattern: &str, ignore_case: bool) -> Result<regex::bytes::Regex, regex::Error> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .case_insensitive(ignore_case)
+        .size_limit(1 << 20)
+        .build()
+}
+
+/// Whether an expression is an integer by its form (for the `int + "str"` rule).
+fn is_int_typed(e: &ast::Expr) -> bool {
+    use ast::BinaryOp as B;
+    match &e.kind {
+        ExprKind::Int(_) => true,
+        ExprKind::Unary { op, .. } => !matches!(op, ast::UnaryOp::StrCast),
+        ExprKind::Binary { op: B::Add, lhs, .. } => is_int_typed(lhs),
+        ExprKind::Binary { .. } => true,
+        _ => false,
+    }
+}
+
+/// A pv `shvset`/`varset` value: `name=i:1` or `name=s:text`.
+fn typed_value(text: &str) -> Result<(&str, Value<'static>), String> {
+    let (name, rest) = text
+        .split_once('=')
+        .ok_or_else(|| format!("\"{text}\" is not name=i:number or name=s:text"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("\"{text}\" has no name"));
+    }
+    let value = match rest.split_once(':') {
+        Some(("i" | "I", n)) => Value::Int(
+            n.trim()
+                .parse()
+                .map_err(|_| format!("\"{text}\": \"{n}\" is not a number"))?,
+        ),
+        Some(("s" | "S", s)) => Value::owned(s.as_bytes().to_vec()),
+        _ => return Err(format!("\"{text}\" is not name=i:number or name=s:text")),
+    };
+    Ok((name, value))
 }
 
 fn net_of(addr: std::net::IpAddr, mask: ast::NetMask) -> Option<IpNet> {

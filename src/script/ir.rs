@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::pvkind::PvRef;
 use super::registry::{Args, FunctionDef, RouteType};
+use super::shared::HtableDef;
 use super::value::Value;
 
 /// Index of a route in [`Program::routes`].
@@ -29,11 +30,26 @@ pub struct Program {
     pub var_slots: usize,
     /// Names of the `$var` slots, for diagnostics and the control socket.
     pub var_names: Vec<String>,
+    /// `$var` start values (`modparam("pv", "varset", "x=i:1")`), by slot.
+    pub var_init: Vec<(u32, Value<'static>)>,
+    /// `route[NAME]` by name, for `route($var(x))` (names computed at run time).
+    pub route_names: HashMap<Box<[u8]>, RouteId>,
+    /// Names of the `$shv` slots.
+    pub shv_names: Vec<String>,
+    /// `$shv` start values by slot (`modparam("pv", "shvset", "x=i:1")`; else 0).
+    pub shv_init: Vec<Value<'static>>,
+    /// Hash tables declared with `modparam("htable", "htable", …)`, by index.
+    pub htables: Vec<HtableDef>,
 }
 
 impl Program {
     pub fn route(&self, id: RouteId) -> &Route {
         &self.routes[id as usize]
+    }
+
+    /// A `route[NAME]` by name (`route($var(x))`).
+    pub fn route_named(&self, name: &[u8]) -> Option<RouteId> {
+        self.route_names.get(name).copied()
     }
 }
 
@@ -61,7 +77,7 @@ pub enum Stmt {
     /// `switch`: the body is one block; cases jump into it (fall-through without `break`).
     Switch {
         subject: Expr,
-        cases: Box<[(Value<'static>, usize)]>,
+        cases: Box<[(CaseLabel, usize)]>,
         default: Option<usize>,
         body: Block,
     },
@@ -78,6 +94,13 @@ pub enum Stmt {
     Exit,
     Drop,
     Break,
+}
+
+/// A `case` label: a constant, or `case /"regex":`.
+#[derive(Debug)]
+pub enum CaseLabel {
+    Value(Value<'static>),
+    Regex(Box<regex::bytes::Regex>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +122,8 @@ pub enum Expr {
     Call(Call),
     /// `route(NAME)` used as an expression.
     Route(RouteId),
+    /// `route($var(x))`: the route named by the value, found at run time.
+    DynRoute(Box<Expr>),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// `x =~ "re"` with a constant pattern compiled once (`negate` for `!~`).
@@ -190,12 +215,12 @@ impl fmt::Debug for Call {
 }
 
 /// A string with pseudo-variables: literal parts and PV reads, in order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Format {
     pub parts: Vec<FormatPart>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormatPart {
     Lit(Bytes),
     Pv(PvRef),

@@ -25,6 +25,7 @@
 //! * `"\xHH"` escapes above `7f` become the character U+00HH, not one byte.
 
 pub mod ast;
+pub mod attrs;
 pub mod compile;
 pub mod ctx;
 pub mod diag;
@@ -36,9 +37,13 @@ mod parser;
 pub mod preproc;
 pub mod pv;
 pub mod pvkind;
+mod pvread;
+mod pvwrite;
 pub mod registry;
 pub mod settings;
+pub mod shared;
 mod stmt;
+pub mod transform;
 pub mod value;
 pub mod vm;
 

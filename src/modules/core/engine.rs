@@ -12,7 +12,7 @@ use crate::script::ctx::{CoreState, Env, MsgCtx};
 use crate::script::ir::Program;
 use crate::script::registry::RouteType;
 use crate::script::vm::{self, Outcome};
-use crate::sip::{Edits, Inbound, Message, Transmit};
+use crate::sip::{Inbound, Message, Transmit};
 
 use super::forward::{self, Reject};
 use crate::modules::sl;
@@ -61,6 +61,7 @@ impl Engine {
     /// Handles one received message.
     pub fn on_inbound(&mut self, pkt: Inbound, now: Instant, out: &mut Vec<Transmit>) {
         self.stats.received += 1;
+        self.core.msg_id = self.core.msg_id.wrapping_add(1);
         // A keep-alive (CRLF only) or a datagram too short to be SIP is not an error worth a log line.
         if pkt.data.iter().all(|b| b.is_ascii_whitespace()) {
             return;
@@ -89,24 +90,16 @@ impl Engine {
         route_type: RouteType,
         out: &'a mut Vec<Transmit>,
     ) -> MsgCtx<'a> {
-        MsgCtx {
-            env: &self.env,
-            program: &self.program,
-            core: &mut self.core,
+        MsgCtx::new(
+            &self.env,
+            &self.program,
+            &mut self.core,
             msg,
-            src: pkt.src,
-            local: pkt.local,
-            proto: pkt.proto,
-            socket: pkt.socket,
+            pkt,
             now,
             route_type,
-            edits: Edits::new(),
-            new_uri: None,
-            dst_uri: None,
-            flags: 0,
-            retcode: 1,
             out,
-        }
+        )
     }
 
     fn on_request(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
