@@ -17,8 +17,8 @@ use ringsip::modules::core::Engine;
 use ringsip::runtime::{self, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 use ringsip::script::compile::{compile, Compiled};
 use ringsip::script::ctx::{Env, SocketInfo, WallClock};
-use ringsip::script::shared::SharedState;
 use ringsip::script::settings::ListenDef;
+use ringsip::script::shared::SharedState;
 use ringsip::script::{self as script_lang, Options};
 
 #[global_allocator]

@@ -13,10 +13,16 @@ fn items_expire_with_the_clock_given() {
     let t = Htable::new(HtableDef::parse("t=>size=2;autoexpire=10").unwrap());
     let t0 = Instant::now();
     t.set(b"k", Value::Int(1), t0);
-    assert_eq!(t.get(b"k", t0 + Duration::from_secs(9)), Some(Value::Int(1)));
+    assert_eq!(
+        t.get(b"k", t0 + Duration::from_secs(9)),
+        Some(Value::Int(1))
+    );
     // Setting again restarts the item's life.
     t.set(b"k", Value::Int(2), t0 + Duration::from_secs(9));
-    assert_eq!(t.get(b"k", t0 + Duration::from_secs(18)), Some(Value::Int(2)));
+    assert_eq!(
+        t.get(b"k", t0 + Duration::from_secs(18)),
+        Some(Value::Int(2))
+    );
     assert_eq!(t.get(b"k", t0 + Duration::from_secs(19)), None);
     assert!(t.is_empty());
     t.set(b"a", Value::Int(1), t0);

@@ -271,10 +271,10 @@ mod tests {
         assert_eq!(a.avp(&key("x"), -1), Some(&Value::Int(1)));
         assert_eq!(a.avp(&key("x"), 2), None);
         assert!(a.avp_replace(&key("x"), 1, Value::Int(5)));
-        assert_eq!(a.avp_values(&key("x")).cloned().collect::<Vec<_>>(), [
-            Value::Int(2),
-            Value::Int(5)
-        ]);
+        assert_eq!(
+            a.avp_values(&key("x")).cloned().collect::<Vec<_>>(),
+            [Value::Int(2), Value::Int(5)]
+        );
         assert!(a.avp_remove_newest(&key("x")));
         assert_eq!(a.avp(&key("x"), 0), Some(&Value::Int(5)));
         a.avp_remove_all(&key("x"));
@@ -293,11 +293,23 @@ mod tests {
         root.push_field(Xavp::value(Bytes::from_static(b"f"), Value::Int(1)));
         root.push_field(Xavp::value(Bytes::from_static(b"f"), Value::Int(2)));
         a.xavp_push(root);
-        a.xavp_push(Xavp::value(Bytes::from_static(b"r"), Value::str(b"plain").into_owned()));
-        assert_eq!(a.xavp(b"r", 0).map(Xavp::script_value), Some(Value::str(b"plain")));
+        a.xavp_push(Xavp::value(
+            Bytes::from_static(b"r"),
+            Value::str(b"plain").into_owned(),
+        ));
+        assert_eq!(
+            a.xavp(b"r", 0).map(Xavp::script_value),
+            Some(Value::str(b"plain"))
+        );
         let older = a.xavp(b"r", 1).expect("older root");
-        assert_eq!(older.field(b"f", 0).map(Xavp::script_value), Some(Value::Int(2)));
-        assert_eq!(older.field(b"f", -1).map(Xavp::script_value), Some(Value::Int(1)));
+        assert_eq!(
+            older.field(b"f", 0).map(Xavp::script_value),
+            Some(Value::Int(2))
+        );
+        assert_eq!(
+            older.field(b"f", -1).map(Xavp::script_value),
+            Some(Value::Int(1))
+        );
         assert_eq!(older.script_value(), Value::str(b"<<xavp>>"));
         a.xavp_remove(b"r", Some(0));
         assert_eq!(a.xavps_named(b"r").count(), 1);

@@ -362,9 +362,7 @@ impl<'c> Compiler<'c> {
             }
             self.route_ids.insert((kind, name.clone()), id);
             if kind == RouteKind::Named && !name.is_empty() {
-                self.program
-                    .route_names
-                    .insert(name.as_bytes().into(), id);
+                self.program.route_names.insert(name.as_bytes().into(), id);
             }
             if unnamed_request {
                 self.program.request_route = Some(id);
@@ -696,7 +694,9 @@ impl<'c> Compiler<'c> {
             ("hdr", Some(PvName::Dynamic(f))) => PvKind::HdrDyn(Box::new(self.sub_format(f)?)),
             ("avp", Some(PvName::Avp(name))) => match name {
                 AvpName::Int(i) => PvKind::Avp(AvpKey::Int(*i)),
-                AvpName::Str(s) if s.is_empty() => return Err(format!("{}: empty AVP name", pv.raw)),
+                AvpName::Str(s) if s.is_empty() => {
+                    return Err(format!("{}: empty AVP name", pv.raw))
+                }
                 AvpName::Str(s) => PvKind::Avp(AvpKey::Str(Bytes::copy_from_slice(s.as_bytes()))),
                 AvpName::Dynamic(f) => PvKind::AvpDyn(Box::new(self.sub_format(f)?)),
             },
@@ -740,7 +740,10 @@ impl<'c> Compiler<'c> {
                 return Err(format!("{} is not supported (use $xavp)", pv.raw))
             }
             (class, Some(PvName::Dynamic(_))) => {
-                return Err(format!("${class}: a name computed at run time is not supported here ({})", pv.raw))
+                return Err(format!(
+                    "${class}: a name computed at run time is not supported here ({})",
+                    pv.raw
+                ))
             }
             (class, Some(_)) => {
                 return Err(format!("${class}: unexpected name form in {}", pv.raw))
@@ -780,7 +783,9 @@ impl<'c> Compiler<'c> {
 
     fn index(&mut self, i: &super::pv::PvIndex) -> Result<PvIndex, String> {
         Ok(match i {
-            super::pv::PvIndex::Int(n) => PvIndex::At(i32::try_from(*n).map_err(|_| format!("index {n} is out of range"))?),
+            super::pv::PvIndex::Int(n) => {
+                PvIndex::At(i32::try_from(*n).map_err(|_| format!("index {n} is out of range"))?)
+            }
             super::pv::PvIndex::All => PvIndex::All,
             super::pv::PvIndex::Pv(p) => PvIndex::Pv(Box::new(self.resolve_pv(p)?)),
         })
@@ -1017,7 +1022,9 @@ fn is_int_typed(e: &ast::Expr) -> bool {
     match &e.kind {
         ExprKind::Int(_) => true,
         ExprKind::Unary { op, .. } => !matches!(op, ast::UnaryOp::StrCast),
-        ExprKind::Binary { op: B::Add, lhs, .. } => is_int_typed(lhs),
+        ExprKind::Binary {
+            op: B::Add, lhs, ..
+        } => is_int_typed(lhs),
         ExprKind::Binary { .. } => true,
         _ => false,
     }

@@ -356,7 +356,6 @@ impl<'a> MsgCtx<'a> {
     }
 }
 
-
 /// `ip:port` with IPv6 in brackets.
 pub fn fmt_hostport(addr: SocketAddr) -> String {
     match addr {

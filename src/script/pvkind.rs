@@ -296,7 +296,9 @@ impl PvRef {
                     | PvKind::From(
                         NamePart::Uri | NamePart::User | NamePart::Host | NamePart::Display
                     )
-                    | PvKind::To(NamePart::Uri | NamePart::User | NamePart::Host | NamePart::Display)
+                    | PvKind::To(
+                        NamePart::Uri | NamePart::User | NamePart::Host | NamePart::Display
+                    )
                     | PvKind::Var(_)
                     | PvKind::Avp(_)
                     | PvKind::AvpDyn(_)

@@ -177,7 +177,11 @@ impl<'a> MsgCtx<'a> {
             PvKind::Tm(field) => match field {
                 TmField::ReplyCode => int(i64::from(self.tm.reply_code)),
                 TmField::BranchIndex => int(i64::from(self.tm.branch_index)),
-                TmField::ReplyReason => self.tm.reply_reason.as_deref().map_or(Value::Null, Value::str),
+                TmField::ReplyReason => self
+                    .tm
+                    .reply_reason
+                    .as_deref()
+                    .map_or(Value::Null, Value::str),
             },
             PvKind::Ts => int(self.unix_now.as_secs() as i64),
             PvKind::Tv(part) => {
@@ -192,18 +196,23 @@ impl<'a> MsgCtx<'a> {
             PvKind::Mi => int(self.core.msg_id as i64),
             // Set by registrar's lookup() once it exists.
             PvKind::Ruid => Value::Null,
-            PvKind::Ai => {
-                header_uri(msg, msg.header_value(HeaderName::PAssertedIdentity))
-            }
+            PvKind::Ai => header_uri(msg, msg.header_value(HeaderName::PAssertedIdentity)),
             PvKind::Di => header_uri(
                 msg,
                 msg.headers_named(b"Diversion").next().map(|h| msg.value(h)),
             ),
             PvKind::Auth(part) => auth_part(msg, *part),
-            PvKind::Fs => match self.send_socket.and_then(|s| self.env.sockets.get(usize::from(s))) {
+            PvKind::Fs => match self
+                .send_socket
+                .and_then(|s| self.env.sockets.get(usize::from(s)))
+            {
                 Some(s) => Value::owned(
-                    format!("{}:{}", s.proto.lower_name(), super::ctx::fmt_hostport(s.addr))
-                        .into_bytes(),
+                    format!(
+                        "{}:{}",
+                        s.proto.lower_name(),
+                        super::ctx::fmt_hostport(s.addr)
+                    )
+                    .into_bytes(),
                 ),
                 None => Value::Null,
             },
@@ -320,11 +329,17 @@ impl<'a> MsgCtx<'a> {
                 match part {
                     CseqPart::Whole => Value::str(v),
                     CseqPart::Number => {
-                        let end = v.iter().position(|b| !b.is_ascii_digit()).unwrap_or(v.len());
+                        let end = v
+                            .iter()
+                            .position(|b| !b.is_ascii_digit())
+                            .unwrap_or(v.len());
                         Value::str(&v[..end])
                     }
                     CseqPart::Method => {
-                        let start = v.iter().position(|b| !b.is_ascii_digit()).unwrap_or(v.len());
+                        let start = v
+                            .iter()
+                            .position(|b| !b.is_ascii_digit())
+                            .unwrap_or(v.len());
                         Value::str(v[start..].trim_ascii())
                     }
                 }

@@ -6,8 +6,8 @@
 //! - `$fu` `$fU` `$fd` `$fn` and the To ones edit the header through the edit
 //!   list; as in Kamailio, reading them afterwards still gives the received value;
 //! - `$avp(x) = v` adds a value on top, `:=` and `$(avp(x)[*]) = v` replace
-//!   all, `= $null` removes the newest (`[*]`: all), `$(avp(x)[i]) = v`
-//!   replaces one;
+//!   all, `= $null` removes the newest (`[*]`: all); `$(avp(x)[i]) = v`
+//!   adds on top like `$avp(x) = v` (as Kamailio 5.6.3 does);
 //! - `$xavp(r=>f) = v` makes a new root `r` holding `f`; `$xavp(r[i]=>f) = v`
 //!   adds `f` to an existing root; `$null` removes;
 //! - `$var`, `$shv` = `$null` store 0; `$sht(t=>k) = $null` deletes the item.
@@ -121,7 +121,9 @@ impl MsgCtx<'_> {
             }
             PvKind::Sht(sht) => {
                 let Some(table) = self.env.shared.htable(sht.table) else {
-                    return Err("hash table is not shared with this core (Env made without the program)");
+                    return Err(
+                        "hash table is not shared with this core (Env made without the program)",
+                    );
                 };
                 let key = self.format_cow(&sht.key);
                 match value {
@@ -177,14 +179,9 @@ impl MsgCtx<'_> {
             return Ok(());
         }
         let v = value.into_owned();
+        // An index other than `[*]` does not matter when adding: Kamailio
+        // 5.6.3 adds the value on top for `$(avp(x)[1]) = v` too.
         match idx {
-            Idx::At(i) if !replace_all => {
-                if attrs.avp_replace(&key, i, v) {
-                    Ok(())
-                } else {
-                    Err("no AVP value at that index")
-                }
-            }
             Idx::All => {
                 attrs.avp_remove_all(&key);
                 attrs.avp_push(key, v);
@@ -292,7 +289,8 @@ impl MsgCtx<'_> {
         };
         let buf: &[u8] = msg.buf();
         let vr = h.value.range();
-        let na = NameAddr::parse_in(buf, vr.start, vr.end).map_err(|_| "the header cannot be parsed")?;
+        let na =
+            NameAddr::parse_in(buf, vr.start, vr.end).map_err(|_| "the header cannot be parsed")?;
         let text = (!value.is_null()).then(|| value.to_bytes());
         let text = text.as_deref().filter(|t| !t.is_empty());
         let uri_range = na.uri_range();

@@ -160,13 +160,28 @@ fn compile_one(
     pv: &mut dyn FnMut(&super::pv::Pv) -> Result<PvRef, String>,
 ) -> Result<TrOp, String> {
     let name = format!("{}.{}", t.class, t.op);
-    let mut args = Vec::with_capacity(t.params.len());
-    for p in &t.params {
+    let mut params: &[TrParam] = &t.params;
+    // A comma separator is written as itself: `{s.select,1,,}`, `{param.count,,}`
+    // read as two empty parameters.
+    let mut comma = false;
+    if matches!(t.class.as_str(), "s" | "param") {
+        if let [rest @ .., TrParam::Str(a), TrParam::Str(b)] = params {
+            if a.is_empty() && b.is_empty() {
+                params = rest;
+                comma = true;
+            }
+        }
+    }
+    let mut args = Vec::with_capacity(params.len() + 1);
+    for p in params {
         args.push(match p {
             TrParam::Int(i) => TrArg::Int(*i),
             TrParam::Str(s) => TrArg::Str(Bytes::copy_from_slice(s.as_bytes())),
             TrParam::Pv(p) => TrArg::Pv(Box::new(pv(p)?)),
         });
+    }
+    if comma {
+        args.push(TrArg::Str(Bytes::from_static(b",")));
     }
     let n = args.len();
     let want = |min: usize, max: usize| -> Result<(), String> {
@@ -394,7 +409,9 @@ pub fn apply<'v>(ctx: &MsgCtx<'_>, ops: &[TrOp], mut v: Value<'v>) -> Option<Val
 fn text(v: Value<'_>) -> Option<Cow<'_, [u8]>> {
     match v {
         Value::Null => None,
-        Value::Int(i) => Some(Cow::Owned(itoa::Buffer::new().format(i).as_bytes().to_vec())),
+        Value::Int(i) => Some(Cow::Owned(
+            itoa::Buffer::new().format(i).as_bytes().to_vec(),
+        )),
         Value::Str(s) => Some(s),
     }
 }
@@ -423,10 +440,7 @@ pub(crate) fn range_in(whole: &[u8], part: &[u8]) -> Range<usize> {
 }
 
 /// A piece of `s` found by `find` (which returns a sub-slice of its input).
-fn piece<'v>(
-    s: Cow<'v, [u8]>,
-    find: impl FnOnce(&[u8]) -> Option<&[u8]>,
-) -> Option<Value<'v>> {
+fn piece<'v>(s: Cow<'v, [u8]>, find: impl FnOnce(&[u8]) -> Option<&[u8]>) -> Option<Value<'v>> {
     let r = find(&s).map(|p| range_in(&s, p))?;
     Some(sub(s, r))
 }
@@ -557,15 +571,19 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
         TrOp::Sha256 => hex_lower(&sha2::Sha256::digest(&s)),
         TrOp::Sha384 => hex_lower(&sha2::Sha384::digest(&s)),
         TrOp::Sha512 => hex_lower(&sha2::Sha512::digest(&s)),
-        TrOp::EncodeBase64 => {
-            Value::owned(base64::engine::general_purpose::STANDARD.encode(&s).into_bytes())
-        }
+        TrOp::EncodeBase64 => Value::owned(
+            base64::engine::general_purpose::STANDARD
+                .encode(&s)
+                .into_bytes(),
+        ),
         TrOp::DecodeBase64 => {
             Value::owned(base64::engine::general_purpose::STANDARD.decode(&s).ok()?)
         }
-        TrOp::EncodeBase64Url => {
-            Value::owned(base64::engine::general_purpose::URL_SAFE.encode(&s).into_bytes())
-        }
+        TrOp::EncodeBase64Url => Value::owned(
+            base64::engine::general_purpose::URL_SAFE
+                .encode(&s)
+                .into_bytes(),
+        ),
         TrOp::DecodeBase64Url => {
             Value::owned(base64::engine::general_purpose::URL_SAFE.decode(&s).ok()?)
         }
@@ -818,7 +836,10 @@ fn uri_field(s: Cow<'_, [u8]>, f: UriField) -> Option<Value<'_>> {
                     _ => none,
                 }
             }
-            UriField::Transport => uri.param(b"transport").and_then(|p| p.value).unwrap_or(none),
+            UriField::Transport => uri
+                .param(b"transport")
+                .and_then(|p| p.value)
+                .unwrap_or(none),
             UriField::Params => {
                 let p = uri.params_raw();
                 p.strip_prefix(b";").unwrap_or(p)

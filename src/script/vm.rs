@@ -297,9 +297,9 @@ fn is_pure(e: &Expr) -> bool {
         Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => false,
         Expr::Unary(_, inner) => is_pure(inner),
         Expr::Binary(_, a, b) => is_pure(a) && is_pure(b),
-        Expr::Match { subject, .. } | Expr::Myself { subject, .. } | Expr::InNet { subject, .. } => {
-            is_pure(subject)
-        }
+        Expr::Match { subject, .. }
+        | Expr::Myself { subject, .. }
+        | Expr::InNet { subject, .. } => is_pure(subject),
         Expr::DynMatch {
             subject, pattern, ..
         } => is_pure(subject) && is_pure(pattern),
