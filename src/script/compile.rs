@@ -456,7 +456,10 @@ impl<'c> Compiler<'c> {
                                 Ok(re) => labels.push((CaseLabel::Regex(Box::new(re)), body.len())),
                                 Err(e) => self.error(
                                     label.value.span,
-                                    format!("bad regular expression: {e}"),
+                                    format!(
+                                        "bad regular expression \"{re}\": {}",
+                                        regex_problem(&e)
+                                    ),
                                 ),
                             },
                             _ => self.error(
@@ -941,7 +944,13 @@ impl<'c> Compiler<'c> {
                         negate,
                     },
                     Err(err) => {
-                        self.error(rhs.span, format!("bad regular expression: {err}"));
+                        self.error(
+                            rhs.span,
+                            format!(
+                                "bad regular expression \"{pattern}\": {}",
+                                regex_problem(&err)
+                            ),
+                        );
                         Expr::Const(Value::Null)
                     }
                 };
@@ -1014,6 +1023,17 @@ fn build_regex(pattern: &str, ignore_case: bool) -> Result<regex::bytes::Regex, 
         .case_insensitive(ignore_case)
         .size_limit(1 << 20)
         .build()
+}
+
+/// The regex crate's error in one line (its display draws the pattern over several).
+fn regex_problem(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.trim_start_matches("error: ").to_string())
+        .unwrap_or(text)
 }
 
 /// Whether an expression is an integer by its form (for the `int + "str"` rule).
