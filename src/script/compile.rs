@@ -845,6 +845,10 @@ impl<'c> Compiler<'c> {
     }
 
     fn expr(&mut self, e: &ast::Expr) -> Expr {
+        self.expr_inner(e).mark_pure()
+    }
+
+    fn expr_inner(&mut self, e: &ast::Expr) -> Expr {
         match &e.kind {
             ExprKind::Int(i) => Expr::Const(Value::Int(*i)),
             // A string in an expression is a constant: Kamailio prints

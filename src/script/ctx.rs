@@ -230,12 +230,25 @@ impl fmt::Debug for AddrText {
     }
 }
 
-/// Per-message caches of formatted addresses.
+/// What pseudo-variable reads work out once per message: formatted
+/// addresses, and where the parts of the received Request-URI are.
 #[derive(Debug, Default)]
-pub struct AddrCache {
+pub struct ReadCache {
     pub src_ip: OnceCell<AddrText>,
     pub local_ip: OnceCell<AddrText>,
     pub src_uri: OnceCell<AddrText>,
+    /// The received Request-URI's parts (`None` inside: it does not parse).
+    /// Only for the URI as received: a rewritten one is parsed when read.
+    pub received_ruri: OnceCell<Option<UriParts>>,
+}
+
+/// Where the user and host of a URI are, and its port (explicit, or the
+/// transport's default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UriParts {
+    pub user: Option<std::ops::Range<usize>>,
+    pub host: std::ops::Range<usize>,
+    pub port: Option<u16>,
 }
 
 /// Everything a route sees and changes while handling one message.
@@ -274,8 +287,8 @@ pub struct MsgCtx<'a> {
     pub send_dst: Option<(SocketAddr, Proto)>,
     /// Unix time of this message (`$Ts`, `$TV`), from [`Env::clock`] and `now`.
     pub unix_now: Duration,
-    /// `$si`, `$Ri`, `$su` formatted on first use.
-    pub addr_text: AddrCache,
+    /// `$si`, `$Ri`, `$su` formatted, the received R-URI parsed, on first use.
+    pub cache: ReadCache,
 }
 
 impl<'a> MsgCtx<'a> {
@@ -314,7 +327,7 @@ impl<'a> MsgCtx<'a> {
             tm: TmView::default(),
             send_dst: None,
             unix_now: env.clock.unix(now),
-            addr_text: AddrCache::default(),
+            cache: ReadCache::default(),
         }
     }
 

@@ -116,6 +116,9 @@ pub enum AssignOp {
 #[derive(Debug)]
 pub enum Expr {
     Const(Value<'static>),
+    /// A compound expression that calls nothing (marked by the compiler), so
+    /// the VM reads it with shared access to the context, borrowing values.
+    Pure(Box<Expr>),
     Pv(PvRef),
     /// A string with pseudo-variables in it.
     Format(Format),
@@ -300,6 +303,33 @@ impl IpNet {
 
 /// Shared handle to a compiled program.
 pub type SharedProgram = Arc<Program>;
+
+impl Expr {
+    /// Whether evaluating it calls no function and no route.
+    pub fn calls_nothing(&self) -> bool {
+        match self {
+            Expr::Const(_) | Expr::Pv(_) | Expr::Format(_) | Expr::Pure(_) => true,
+            Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => false,
+            Expr::Unary(_, inner) => inner.calls_nothing(),
+            Expr::Binary(_, a, b) => a.calls_nothing() && b.calls_nothing(),
+            Expr::Match { subject, .. }
+            | Expr::Myself { subject, .. }
+            | Expr::InNet { subject, .. } => subject.calls_nothing(),
+            Expr::DynMatch {
+                subject, pattern, ..
+            } => subject.calls_nothing() && pattern.calls_nothing(),
+        }
+    }
+
+    /// Wraps a compound expression that calls nothing in [`Expr::Pure`].
+    pub fn mark_pure(self) -> Expr {
+        match self {
+            Expr::Const(_) | Expr::Pv(_) | Expr::Format(_) | Expr::Pure(_) => self,
+            e if e.calls_nothing() => Expr::Pure(Box::new(e)),
+            e => e,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

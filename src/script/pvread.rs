@@ -7,7 +7,7 @@
 //! part is `$null`; an unset `$var` is the integer 0.
 
 use super::attrs::Xavp;
-use super::ctx::{AddrText, MsgCtx};
+use super::ctx::{AddrText, MsgCtx, UriParts};
 use super::pvkind::{
     AuthPart, AvpKey, CseqPart, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, SndPart,
     TmField, TvPart, ViaField, XavpPath,
@@ -86,7 +86,10 @@ impl<'a> MsgCtx<'a> {
                         };
                     }
                 };
-                ruri_part(self.ruri(), part)
+                match &self.new_uri {
+                    Some(u) => ruri_part(u, part),
+                    None => self.received_ruri_part(part),
+                }
             }
             PvKind::From(part) => name_part(msg, HeaderName::From, *part),
             PvKind::To(part) => name_part(msg, HeaderName::To, *part),
@@ -101,14 +104,14 @@ impl<'a> MsgCtx<'a> {
                 .map_or(Value::Null, |c| int(i64::from(c.seq))),
             PvKind::Si => {
                 let t = self
-                    .addr_text
+                    .cache
                     .src_ip
                     .get_or_init(|| AddrText::new(format_args!("{}", self.src.ip())));
                 Value::str(t.as_bytes())
             }
             PvKind::Sp => int(i64::from(self.src.port())),
             PvKind::Su => {
-                let t = self.addr_text.src_uri.get_or_init(|| match self.src {
+                let t = self.cache.src_uri.get_or_init(|| match self.src {
                     std::net::SocketAddr::V4(a) => {
                         AddrText::new(format_args!("sip:{}:{}", a.ip(), a.port()))
                     }
@@ -120,7 +123,7 @@ impl<'a> MsgCtx<'a> {
             }
             PvKind::Ri => {
                 let t = self
-                    .addr_text
+                    .cache
                     .local_ip
                     .get_or_init(|| AddrText::new(format_args!("{}", self.local.ip())));
                 Value::str(t.as_bytes())
@@ -226,6 +229,35 @@ impl<'a> MsgCtx<'a> {
                     SndPart::Af => Value::str(if addr.is_ipv4() { b"INET" } else { b"INET6" }),
                 },
             },
+        }
+    }
+
+    /// A part of the Request-URI as received, parsed once per message.
+    fn received_ruri_part(&self, part: RuriPart) -> Value<'a> {
+        let msg: &'a Message = self.msg;
+        let Some(ru) = msg.request_uri() else {
+            return Value::Null;
+        };
+        let parts = self.cache.received_ruri.get_or_init(|| {
+            let uri = Uri::parse(ru).ok()?;
+            Some(UriParts {
+                user: uri.user().map(|u| transform::range_in(ru, u)),
+                host: transform::range_in(ru, uri.host_raw()),
+                port: uri.effective_port(),
+            })
+        });
+        let Some(parts) = parts else {
+            return Value::Null;
+        };
+        match part {
+            RuriPart::Whole => Value::str(ru),
+            RuriPart::User => parts
+                .user
+                .clone()
+                .and_then(|r| ru.get(r))
+                .map_or(Value::Null, Value::str),
+            RuriPart::Host => ru.get(parts.host.clone()).map_or(Value::Null, Value::str),
+            RuriPart::Port => parts.port.map_or(Value::Null, |p| Value::Int(i64::from(p))),
         }
     }
 

@@ -49,6 +49,10 @@ impl MsgCtx<'_> {
         match &pv.kind {
             PvKind::Ru => match value {
                 Value::Null => Err("$ru cannot be $null"),
+                Value::Str(std::borrow::Cow::Owned(s)) if !s.is_empty() => {
+                    self.new_uri = Some(Bytes::from(s));
+                    Ok(())
+                }
                 v => {
                     let s = v.to_bytes();
                     if s.is_empty() {

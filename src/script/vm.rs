@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 
 use super::ctx::MsgCtx;
 use super::ir::{AssignOp, BinOp, Block, CaseLabel, Expr, RouteId, Stmt, UnOp};
+use super::pvkind::PvKind;
 use super::value::Value;
 
 /// Route calls nested deeper than this fail (Kamailio's limit).
@@ -284,25 +285,19 @@ impl Vm {
                 let v = self.expr(ctx, subject)?;
                 Value::Int(i64::from(in_net(net, &v) != *negate))
             }
-            Expr::Const(_) | Expr::Pv(_) | Expr::Format(_) => pure(ctx, expr),
+            Expr::Const(_) | Expr::Pv(_) | Expr::Format(_) | Expr::Pure(_) => pure(ctx, expr),
         })
     }
 }
 
 /// Whether an expression calls nothing (so it can be read with shared access
-/// to the context, borrowing instead of copying).
+/// to the context, borrowing instead of copying). The compiler marks compound
+/// ones with [`Expr::Pure`], so this is one match.
 fn is_pure(e: &Expr) -> bool {
     match e {
-        Expr::Const(_) | Expr::Pv(_) | Expr::Format(_) => true,
-        Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => false,
-        Expr::Unary(_, inner) => is_pure(inner),
-        Expr::Binary(_, a, b) => is_pure(a) && is_pure(b),
-        Expr::Match { subject, .. }
-        | Expr::Myself { subject, .. }
-        | Expr::InNet { subject, .. } => is_pure(subject),
-        Expr::DynMatch {
-            subject, pattern, ..
-        } => is_pure(subject) && is_pure(pattern),
+        Expr::Const(_) | Expr::Pv(_) | Expr::Format(_) | Expr::Pure(_) => true,
+        // Unmarked trees (built by hand) are checked in full.
+        other => other.calls_nothing(),
     }
 }
 
@@ -313,6 +308,7 @@ fn pure<'c>(ctx: &'c MsgCtx<'_>, e: &'c Expr) -> Value<'c> {
         Expr::Const(v) => v.as_ref(),
         Expr::Pv(pv) => ctx.read_pv(pv),
         Expr::Format(f) => Value::Str(ctx.format_cow(f)),
+        Expr::Pure(inner) => pure(ctx, inner),
         Expr::Unary(UnOp::Not, inner) => truth(!pure(ctx, inner).is_true()),
         Expr::Unary(op, inner) => unary(*op, pure(ctx, inner)),
         Expr::Binary(BinOp::And, a, b) => truth(pure(ctx, a).is_true() && pure(ctx, b).is_true()),
@@ -335,7 +331,19 @@ fn pure<'c>(ctx: &'c MsgCtx<'_>, e: &'c Expr) -> Value<'c> {
             subject,
             net,
             negate,
-        } => truth(in_net(net, &pure(ctx, subject)) != *negate),
+        } => {
+            // `src_ip`/`dst_ip` compare the address itself, not its text.
+            let hit = match &**subject {
+                Expr::Pv(pv) if pv.transforms.is_none() && pv.kind == PvKind::Si => {
+                    net.contains(ctx.src.ip())
+                }
+                Expr::Pv(pv) if pv.transforms.is_none() && pv.kind == PvKind::Ri => {
+                    net.contains(ctx.local.ip())
+                }
+                other => in_net(net, &pure(ctx, other)),
+            };
+            truth(hit != *negate)
+        }
         // Not pure: callers check first.
         Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => Value::Null,
     }
