@@ -1,5 +1,5 @@
 //! Pseudo-variables: names resolved at compile time to a [`PvKind`], read and
-//! written through the message context ([`super::pvread`], [`super::pvwrite`]).
+//! written through the message context (`MsgCtx::read_pv`, `MsgCtx::assign_pv`).
 
 use bytes::Bytes;
 
