@@ -694,3 +694,44 @@ CSeq: 1 INVITE\r\n\
 Content-Length: 0\r\n\r\n";
     assert!(h.send(reply).is_empty(), "dropped by reply_route");
 }
+
+#[test]
+fn recursion_stops_at_the_limit_on_a_small_stack() {
+    // Workers run on ordinary threads (2 MiB stacks): 256 nested route calls,
+    // each evaluating a condition, must fit (request_route is the first level).
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let mut h = Harness::new(
+                "route[A] {\n\
+                   $var(depth) = $var(depth) + 1;\n\
+                   if ($var(depth) > 0 && $(var(depth){s.len}) > 0 && route(A)) { return 1; }\n\
+                   return -1;\n\
+                 }\n\
+                 request_route { route(A); sl_send_reply(\"200\", \"depth $var(depth)\"); }\n",
+            );
+            assert_eq!(first_lines(&h.send(INVITE)), ["SIP/2.0 200 depth 255"]);
+        })
+        .expect("spawn")
+        .join()
+        .expect("no stack overflow");
+}
+
+#[test]
+fn arithmetic_and_indexes_at_the_edges_do_not_panic() {
+    let out = reasons(
+        "$var(a) = -9223372036854775807 - 1;\n\
+         $var(b) = $var(a) / -1 + $var(a) mod -1 + (0 - $var(a)) + ($var(a) << 70);\n\
+         $var(s) = $(ru{s.substr,-9223372036854775807,9223372036854775807});\n\
+         $var(t) = $(ru{s.select,-9223372036854775807,:}{s.strip,99}{line.at,-2147483648});\n\
+         $avp(x) = 1; $var(c) = $(avp(x)[-2147483648]);\n\
+         $var(d) = $(hdr(Via)[2147483647]) + $(hdr(Via)[-2147483648]);\n\
+         $rp = 70000; $rU = $null;\n\
+         sl_send_reply(\"200\", \"$var(a) $var(s) [$var(t)] $var(c) $ru\");",
+        INVITE,
+    );
+    assert_eq!(
+        out,
+        ["-9223372036854775808 0 [0] 0 sip:example.com:5070;transport=udp;foo=bar?X-H=1"]
+    );
+}

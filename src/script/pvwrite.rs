@@ -412,8 +412,13 @@ pub(crate) fn rewrite_uri(
             };
             let value = value.filter(|v| !v.is_empty() && *v != b"0");
             if let Some(v) = value {
-                if !v.iter().all(u8::is_ascii_digit) || v.len() > 5 {
-                    return Err("a port must be a number");
+                let ok = v.iter().all(u8::is_ascii_digit)
+                    && std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|t| t.parse::<u16>().ok())
+                        .is_some();
+                if !ok {
+                    return Err("a port must be a number in 1..65535");
                 }
             }
             out.extend_from_slice(&uri[..host.end]);
@@ -449,6 +454,7 @@ mod tests {
         assert_eq!(rw("sip:a@h:5060?x=y", Port, None), "sip:a@h?x=y");
         assert!(rewrite_uri(b"tel:+123", User, Some(b"1")).is_err());
         assert!(rewrite_uri(b"sip:a@h", Port, Some(b"x")).is_err());
+        assert!(rewrite_uri(b"sip:a@h", Port, Some(b"70000")).is_err());
         assert!(rewrite_uri(b"sip:a@h", Host, None).is_err());
     }
 

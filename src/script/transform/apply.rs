@@ -135,12 +135,16 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
         TrOp::Substr(off, len) => {
             let (off, len) = (arg_int(ctx, off)?, arg_int(ctx, len)?);
             let n = s.len() as i64;
-            let start = if off < 0 { n + off } else { off };
+            let start = if off < 0 { n.checked_add(off)? } else { off };
             if start < 0 || start >= n || len < 0 {
                 log::debug!("s.substr out of range");
                 return None;
             }
-            let end = if len == 0 { n } else { (start + len).min(n) };
+            let end = if len == 0 {
+                n
+            } else {
+                start.saturating_add(len).min(n)
+            };
             sub(s, start as usize..end as usize)
         }
         TrOp::Select(idx, sep) => {
@@ -158,7 +162,7 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
                 out
             };
             let i = if idx < 0 {
-                fields.len() as i64 + idx
+                (fields.len() as i64).checked_add(idx)?
             } else {
                 idx
             };
@@ -312,7 +316,11 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
         TrOp::LineAt(i) => {
             let i = arg_int(ctx, i)?;
             let lines = line_ranges(&s);
-            let i = if i < 0 { lines.len() as i64 + i } else { i };
+            let i = if i < 0 {
+                (lines.len() as i64).checked_add(i)?
+            } else {
+                i
+            };
             let r = lines.get(usize::try_from(i).ok()?)?.clone();
             sub(s, r)
         }
