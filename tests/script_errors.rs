@@ -19,6 +19,17 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "sub_route_reached_only_from_a_wrong_type",
+        text: r#"{H}route[R] {
+    sl_send_reply("200", "x");
+}
+onreply_route[X] { route(R); }
+request_route { exit; }"#,
+        at: "4:5",
+        says:
+            "sl_send_reply() cannot be used in route (this route is only called from onreply_route)",
+    },
+    Case {
         name: "assign_to_transformation",
         text: r#"{H}request_route {
     $(var(x){s.len}) = 1;
@@ -324,7 +335,9 @@ fn a_good_config_checks_clean() {
            switch ($rm) {{ case /\"^INV\": break; default: exit; }}\n\
            sl_send_reply(\"200\", \"ok $(fu{{uri.host}})\");\n\
          }}\n\
-         route[R] {{ return; }}\n"
+         route[R] {{ route(BOTH); return; }}\n\
+         route[BOTH] {{ if (is_method(\"INVITE\")) {{ sl_send_reply(\"100\", \"guarded\"); }} }}\n\
+         onreply_route[X] {{ route(BOTH); }}\n"
     );
     std::fs::write(&path, text).expect("write config");
     let (code, stderr) = check(&path);

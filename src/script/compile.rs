@@ -144,6 +144,13 @@ struct Compiler<'c> {
     current_name: String,
     /// Where the pseudo-variable being resolved was written (`$cfg(line)`).
     pv_span: Span,
+    /// The index of the block being compiled.
+    current_id: RouteId,
+    /// Calls made inside `route[X]` blocks, checked once it is known which
+    /// route types reach each block.
+    sub_route_calls: Vec<(RouteId, Span, &'static FunctionDef)>,
+    /// `route()` calls: from block, to block (`None`: a name computed at run time).
+    route_edges: Vec<(RouteId, Option<RouteId>)>,
 }
 
 impl<'c> Compiler<'c> {
@@ -165,6 +172,9 @@ impl<'c> Compiler<'c> {
             current: RouteKind::Request,
             current_name: String::new(),
             pv_span: Span::default(),
+            current_id: 0,
+            sub_route_calls: Vec::new(),
+            route_edges: Vec::new(),
         }
     }
 
@@ -288,22 +298,15 @@ impl<'c> Compiler<'c> {
 
     fn compile_routes(&mut self) {
         let mut routes = Vec::with_capacity(self.cfg.routes.len());
-        for block in &self.cfg.routes {
+        for (i, block) in self.cfg.routes.iter().enumerate() {
+            self.current_id = i as RouteId;
             self.current = block.kind;
             self.current_name = block
                 .name
                 .clone()
                 .unwrap_or_else(|| block.kind.keyword().to_string());
             let body = self.block(&block.body.stmts);
-            let kind = match block.kind {
-                RouteKind::Request | RouteKind::Named => RouteType::Request,
-                RouteKind::Failure => RouteType::Failure,
-                RouteKind::Branch => RouteType::Branch,
-                RouteKind::TmReply => RouteType::OnReply,
-                RouteKind::Reply => RouteType::Reply,
-                RouteKind::OnSend => RouteType::OnSend,
-                RouteKind::Event => RouteType::Event,
-            };
+            let kind = route_type_of(block.kind).unwrap_or(RouteType::Request);
             routes.push(Route {
                 name: block.name.clone().unwrap_or_default(),
                 kind,
@@ -311,6 +314,71 @@ impl<'c> Compiler<'c> {
             });
         }
         self.program.routes = routes;
+        self.check_sub_route_calls();
+    }
+
+    /// A function inside `route[X]` that none of the route types reaching X
+    /// allows is an error (one that some of them allow is checked when it runs,
+    /// as a config may guard it with `is_request()` and the like).
+    fn check_sub_route_calls(&mut self) {
+        let n = self.cfg.routes.len();
+        let mut reach = vec![0u16; n];
+        for (i, block) in self.cfg.routes.iter().enumerate() {
+            if let Some(t) = route_type_of(block.kind) {
+                reach[i] = t.mask().0;
+            }
+        }
+        let named: Vec<usize> = (0..n)
+            .filter(|&i| self.cfg.routes[i].kind == RouteKind::Named)
+            .collect();
+        // Propagate along route() calls until nothing changes (at most n rounds).
+        for _ in 0..n {
+            let mut changed = false;
+            for &(from, to) in &self.route_edges {
+                let bits = reach[from as usize];
+                let targets: &[usize] = match to {
+                    Some(t) => &[t as usize],
+                    None => &named,
+                };
+                for &t in targets {
+                    if reach[t] | bits != reach[t] {
+                        reach[t] |= bits;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let calls = std::mem::take(&mut self.sub_route_calls);
+        for (route, span, def) in calls {
+            let bits = reach[route as usize];
+            if bits != 0 && def.routes.0 & bits == 0 {
+                let kinds: Vec<&str> = [
+                    (RouteType::Request, "request_route"),
+                    (RouteType::Failure, "failure_route"),
+                    (RouteType::Branch, "branch_route"),
+                    (RouteType::OnReply, "onreply_route"),
+                    (RouteType::Reply, "reply_route"),
+                    (RouteType::OnSend, "onsend_route"),
+                    (RouteType::Event, "event_route"),
+                ]
+                .iter()
+                .filter(|(t, _)| bits & t.mask().0 != 0)
+                .map(|(_, name)| *name)
+                .collect();
+                self.error(
+                    span,
+                    format!(
+                        "{}() cannot be used in {} (this route is only called from {})",
+                        def.name,
+                        self.cfg.routes[route as usize].kind.keyword(),
+                        kinds.join(", ")
+                    ),
+                );
+            }
+        }
     }
 
     fn block(&mut self, stmts: &[ast::Stmt]) -> Block {
@@ -461,9 +529,15 @@ impl<'c> Compiler<'c> {
                         format!("route({name}) calls a route that is not defined"),
                     );
                 }
+                if let Some(id) = id {
+                    self.route_edges.push((self.current_id, Some(id)));
+                }
                 id.map(Expr::Route)
             }
-            RouteTarget::Dynamic(e) => Some(Expr::DynRoute(Box::new(self.expr(e)))),
+            RouteTarget::Dynamic(e) => {
+                self.route_edges.push((self.current_id, None));
+                Some(Expr::DynRoute(Box::new(self.expr(e))))
+            }
         }
     }
 
@@ -482,6 +556,9 @@ impl<'c> Compiler<'c> {
                 format!("{}() takes {want} argument(s), {n} given", call.name),
             );
             return None;
+        }
+        if self.current == RouteKind::Named {
+            self.sub_route_calls.push((self.current_id, call.span, def));
         }
         if let Some(kind) = self.top_level_route_type() {
             if !def.routes.allows(kind) {
@@ -516,16 +593,7 @@ impl<'c> Compiler<'c> {
     /// The route type to check a call against, when known at compile time
     /// (a `route[X]` may be called from several kinds: checked when it runs).
     fn top_level_route_type(&self) -> Option<RouteType> {
-        Some(match self.current {
-            RouteKind::Request => RouteType::Request,
-            RouteKind::Failure => RouteType::Failure,
-            RouteKind::Branch => RouteType::Branch,
-            RouteKind::TmReply => RouteType::OnReply,
-            RouteKind::Reply => RouteType::Reply,
-            RouteKind::OnSend => RouteType::OnSend,
-            RouteKind::Event => RouteType::Event,
-            RouteKind::Named => return None,
-        })
+        route_type_of(self.current)
     }
 
     fn function(&mut self, name: &str, span: Span) -> Option<&'static FunctionDef> {
@@ -845,6 +913,21 @@ fn is_int_typed(e: &ast::Expr) -> bool {
         ExprKind::Binary { .. } => true,
         _ => false,
     }
+}
+
+/// The route type a top-level block runs as (`None` for `route[X]`, which
+/// runs as whatever calls it).
+fn route_type_of(kind: RouteKind) -> Option<RouteType> {
+    Some(match kind {
+        RouteKind::Request => RouteType::Request,
+        RouteKind::Failure => RouteType::Failure,
+        RouteKind::Branch => RouteType::Branch,
+        RouteKind::TmReply => RouteType::OnReply,
+        RouteKind::Reply => RouteType::Reply,
+        RouteKind::OnSend => RouteType::OnSend,
+        RouteKind::Event => RouteType::Event,
+        RouteKind::Named => return None,
+    })
 }
 
 fn net_of(addr: std::net::IpAddr, mask: ast::NetMask) -> Option<IpNet> {
