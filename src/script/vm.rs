@@ -451,8 +451,19 @@ fn switch_matches(v: &Value<'_>, case: &CaseLabel) -> bool {
 fn add<'a>(a: Value<'a>, b: Value<'_>) -> Value<'a> {
     match a {
         Value::Str(s) => {
-            let mut out = s.into_owned();
-            out.extend_from_slice(&b.to_bytes());
+            // Room for what usually follows, so a chain `"a" + $x + "b"` grows in place.
+            let mut out = match s {
+                Cow::Owned(v) => v,
+                Cow::Borrowed(v) => {
+                    let mut o = Vec::with_capacity(v.len() + 48);
+                    o.extend_from_slice(v);
+                    o
+                }
+            };
+            match b {
+                Value::Null => {}
+                other => other.write_to(&mut out),
+            }
             Value::Str(Cow::Owned(out))
         }
         Value::Int(i) => Value::Int(i.wrapping_add(b.to_int())),
