@@ -735,3 +735,37 @@ fn arithmetic_and_indexes_at_the_edges_do_not_panic() {
         ["-9223372036854775808 0 [0] 0 sip:example.com:5070;transport=udp;foo=bar?X-H=1"]
     );
 }
+
+#[test]
+fn forced_send_socket_is_used_to_forward() {
+    let c = compiled(
+        "request_route {\n\
+           $fs = \"udp:127.0.0.2:5062\";\n\
+           $du = \"sip:127.0.0.1:25070\";\n\
+           forward();\n\
+         }\n",
+    );
+    let mut env = env_for(&c.program, Vec::new());
+    env.sockets.push(SocketInfo {
+        proto: Proto::Udp,
+        addr: "127.0.0.2:5062".parse().unwrap(),
+        advertise: None,
+    });
+    let mut engine = Engine::new(Arc::new(env), Arc::new(c.program));
+    let mut out = Vec::new();
+    let pkt = Inbound {
+        data: Bytes::from_static(INVITE.as_bytes()),
+        src: src(),
+        local: local(),
+        proto: Proto::Udp,
+        socket: 0,
+    };
+    engine.on_inbound(pkt, Instant::now(), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].socket, Some(1));
+    let text = String::from_utf8_lossy(&out[0].data).to_string();
+    assert!(
+        text.contains("Via: SIP/2.0/UDP 127.0.0.2:5062;branch="),
+        "{text}"
+    );
+}

@@ -188,7 +188,9 @@ pub fn request(
             }
         },
     };
-    let Some(socket) = ctx.env.socket_for(proto, &dst, Some(ctx.socket)) else {
+    // `$fs` / force_send_socket picks the socket; else the one the request came on.
+    let preferred = ctx.send_socket.or(Some(ctx.socket));
+    let Some(socket) = ctx.env.socket_for(proto, &dst, preferred) else {
         log::warn!("forward: no {proto} socket to reach {dst}");
         return -477;
     };
