@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use mimalloc::MiMalloc;
@@ -16,8 +16,9 @@ use cli::{Cli, Command, ConfigArgs, IoChoice, RunArgs};
 use ringsip::modules::core::Engine;
 use ringsip::runtime::{self, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 use ringsip::script::compile::{compile, Compiled};
-use ringsip::script::ctx::{Env, SocketInfo};
+use ringsip::script::ctx::{Env, SocketInfo, WallClock};
 use ringsip::script::settings::{ListenDef, TcpParams};
+use ringsip::script::shared::SharedState;
 use ringsip::script::{self as script_lang, Options};
 use ringsip::sip::Proto;
 
@@ -150,6 +151,15 @@ fn run(args: RunArgs) -> ExitCode {
     let tm_config = ringsip::modules::tm::config_from(&compiled.modparams);
     let specs_for_log = specs.clone();
     let program = Arc::new(compiled.program);
+    // `$shv` and hash tables: one state shared by every core.
+    let shared = Arc::new(SharedState::for_program(&program));
+    // The wall clock, read once here: the cores map their monotonic `now` onto it.
+    let clock = WallClock {
+        base: Some(Instant::now()),
+        unix_at_base: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    };
     let aliases = settings.aliases.clone();
     let server_header = settings.server_header.clone();
     let make = move |info: WorkerInfo| {
@@ -166,6 +176,9 @@ fn run(args: RunArgs) -> ExitCode {
             sockets,
             aliases: aliases.clone(),
             debug,
+            shared: shared.clone(),
+            clock,
+            pid: std::process::id(),
             ..Env::default()
         };
         if let Some(h) = &server_header {

@@ -6,8 +6,10 @@ use crate::script::registry::ModuleDef;
 
 pub mod core;
 pub mod counters;
+pub mod htable;
 pub mod kex;
 pub mod maxfwd;
+pub mod pv;
 pub mod rr;
 pub mod sanity;
 pub mod siputils;
@@ -38,6 +40,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &siputils::MODULE,
     &sanity::MODULE,
     &counters::MODULE,
+    &pv::MODULE,
+    &htable::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -118,7 +118,7 @@ impl Harness {
             &self.program,
             &mut self.core,
             &self.msg,
-            &from,
+            from,
             some_instant(),
             self.route_type,
             &mut self.out,

@@ -11,17 +11,18 @@ use super::ast::{self, Config, ExprKind, RouteKind, RouteTarget, StmtKind};
 use super::diag::{Diagnostic, Diagnostics, Span};
 use super::format::{self, parse_format_at};
 use super::ir::{
-    AssignOp, BinOp, Block, Call, Expr, Format, FormatPart, IpNet, Program, Route, RouteId, Stmt,
-    UnOp,
+    AssignOp, BinOp, Block, Call, CaseLabel, Expr, Format, FormatPart, IpNet, Program, Route,
+    RouteId, Stmt, UnOp,
 };
-use super::pv::{Pv, PvIndex, PvName};
-use super::pvkind::{self, PvKind, PvRef};
+use super::pvkind::{self, PvKind, PvRef, SndPart};
 use super::registry::{
     Arg, Args, FunctionDef, ModParams, ModuleDef, ParamKind, ParamValue, RouteType,
 };
 use super::settings::Settings;
 use super::value::Value;
 use crate::modules;
+
+mod pvs;
 
 /// The result of compiling a configuration.
 #[derive(Debug)]
@@ -45,8 +46,6 @@ const PLANNED_MODULES: &[&str] = &[
     "dispatcher",
     "nathelper",
     "pike",
-    "htable",
-    "pv",
     "ctl",
     "jsonrpcs",
     "cfg_rpc",
@@ -86,6 +85,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     let settings = super::settings::from_config(cfg, &mut c.diags);
     c.load_modules();
     c.module_params();
+    c.shared_defs();
     c.declare_routes();
     c.compile_routes();
     if !c.diags.is_empty() {
@@ -99,6 +99,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
         modparams,
         vars,
         loaded,
+        shvs,
         ..
     } = c;
     let mut program = program;
@@ -109,6 +110,12 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
         names[slot as usize] = name;
     }
     program.var_names = names;
+    let mut names = vec![String::new(); shvs.len()];
+    for (name, slot) in shvs {
+        names[slot as usize] = name;
+    }
+    program.shv_init.resize(names.len(), Value::Int(0));
+    program.shv_names = names;
     Ok(Compiled {
         program,
         settings,
@@ -125,8 +132,20 @@ struct Compiler<'c> {
     /// Named routes (`route[X]`, `failure_route[X]`…) by kind and name.
     route_ids: HashMap<(RouteKind, String), RouteId>,
     vars: HashMap<String, u32>,
+    shvs: HashMap<String, u32>,
     /// The kind of the top-level block being compiled (for where-allowed checks).
     current: RouteKind,
+    /// Its name (`$cfg(route)`).
+    current_name: String,
+    /// Where the pseudo-variable being resolved was written (`$cfg(line)`).
+    pv_span: Span,
+    /// The index of the block being compiled.
+    current_id: RouteId,
+    /// Calls made inside `route[X]` blocks, checked once it is known which
+    /// route types reach each block.
+    sub_route_calls: Vec<(RouteId, Span, &'static FunctionDef)>,
+    /// `route()` calls: from block, to block (`None`: a name computed at run time).
+    route_edges: Vec<(RouteId, Option<RouteId>)>,
 }
 
 impl<'c> Compiler<'c> {
@@ -144,7 +163,13 @@ impl<'c> Compiler<'c> {
             program: Program::default(),
             route_ids: HashMap::new(),
             vars: HashMap::new(),
+            shvs: HashMap::new(),
             current: RouteKind::Request,
+            current_name: String::new(),
+            pv_span: Span::default(),
+            current_id: 0,
+            sub_route_calls: Vec::new(),
+            route_edges: Vec::new(),
         }
     }
 
@@ -250,6 +275,9 @@ impl<'c> Compiler<'c> {
                 continue;
             }
             self.route_ids.insert((kind, name.clone()), id);
+            if kind == RouteKind::Named && !name.is_empty() {
+                self.program.route_names.insert(name.as_bytes().into(), id);
+            }
             if unnamed_request {
                 self.program.request_route = Some(id);
             }
@@ -265,18 +293,15 @@ impl<'c> Compiler<'c> {
 
     fn compile_routes(&mut self) {
         let mut routes = Vec::with_capacity(self.cfg.routes.len());
-        for block in &self.cfg.routes {
+        for (i, block) in self.cfg.routes.iter().enumerate() {
+            self.current_id = i as RouteId;
             self.current = block.kind;
+            self.current_name = block
+                .name
+                .clone()
+                .unwrap_or_else(|| block.kind.keyword().to_string());
             let body = self.block(&block.body.stmts);
-            let kind = match block.kind {
-                RouteKind::Request | RouteKind::Named => RouteType::Request,
-                RouteKind::Failure => RouteType::Failure,
-                RouteKind::Branch => RouteType::Branch,
-                RouteKind::TmReply => RouteType::OnReply,
-                RouteKind::Reply => RouteType::Reply,
-                RouteKind::OnSend => RouteType::OnSend,
-                RouteKind::Event => RouteType::Event,
-            };
+            let kind = route_type_of(block.kind).unwrap_or(RouteType::Request);
             routes.push(Route {
                 name: block.name.clone().unwrap_or_default(),
                 kind,
@@ -284,6 +309,71 @@ impl<'c> Compiler<'c> {
             });
         }
         self.program.routes = routes;
+        self.check_sub_route_calls();
+    }
+
+    /// A function inside `route[X]` that none of the route types reaching X
+    /// allows is an error (one that some of them allow is checked when it runs,
+    /// as a config may guard it with `is_request()` and the like).
+    fn check_sub_route_calls(&mut self) {
+        let n = self.cfg.routes.len();
+        let mut reach = vec![0u16; n];
+        for (i, block) in self.cfg.routes.iter().enumerate() {
+            if let Some(t) = route_type_of(block.kind) {
+                reach[i] = t.mask().0;
+            }
+        }
+        let named: Vec<usize> = (0..n)
+            .filter(|&i| self.cfg.routes[i].kind == RouteKind::Named)
+            .collect();
+        // Propagate along route() calls until nothing changes (at most n rounds).
+        for _ in 0..n {
+            let mut changed = false;
+            for &(from, to) in &self.route_edges {
+                let bits = reach[from as usize];
+                let targets: &[usize] = match to {
+                    Some(t) => &[t as usize],
+                    None => &named,
+                };
+                for &t in targets {
+                    if reach[t] | bits != reach[t] {
+                        reach[t] |= bits;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let calls = std::mem::take(&mut self.sub_route_calls);
+        for (route, span, def) in calls {
+            let bits = reach[route as usize];
+            if bits != 0 && def.routes.0 & bits == 0 {
+                let kinds: Vec<&str> = [
+                    (RouteType::Request, "request_route"),
+                    (RouteType::Failure, "failure_route"),
+                    (RouteType::Branch, "branch_route"),
+                    (RouteType::OnReply, "onreply_route"),
+                    (RouteType::Reply, "reply_route"),
+                    (RouteType::OnSend, "onsend_route"),
+                    (RouteType::Event, "event_route"),
+                ]
+                .iter()
+                .filter(|(t, _)| bits & t.mask().0 != 0)
+                .map(|(_, name)| *name)
+                .collect();
+                self.error(
+                    span,
+                    format!(
+                        "{}() cannot be used in {} (this route is only called from {})",
+                        def.name,
+                        self.cfg.routes[route as usize].kind.keyword(),
+                        kinds.join(", ")
+                    ),
+                );
+            }
+        }
     }
 
     fn block(&mut self, stmts: &[ast::Stmt]) -> Block {
@@ -333,12 +423,24 @@ impl<'c> Compiler<'c> {
                 for case in cases {
                     match &case.label {
                         None => default = Some(body.len()),
-                        Some(label) if label.regex => self.error(
-                            case.span,
-                            "regular-expression case labels are not supported yet",
-                        ),
+                        Some(label) if label.regex => match &label.value.kind {
+                            ExprKind::Str(re) => match build_regex(re, false) {
+                                Ok(re) => labels.push((CaseLabel::Regex(Box::new(re)), body.len())),
+                                Err(e) => self.error(
+                                    label.value.span,
+                                    format!(
+                                        "bad regular expression \"{re}\": {}",
+                                        regex_problem(&e)
+                                    ),
+                                ),
+                            },
+                            _ => self.error(
+                                label.value.span,
+                                "a regular-expression case label must be a string: case /\"re\":",
+                            ),
+                        },
                         Some(label) => match self.constant(&label.value) {
-                            Some(v) => labels.push((v, body.len())),
+                            Some(v) => labels.push((CaseLabel::Value(v), body.len())),
                             None => self.error(
                                 label.value.span,
                                 "a case label must be a constant string or number",
@@ -369,8 +471,8 @@ impl<'c> Compiler<'c> {
             StmtKind::Exit(_) => out.push(Stmt::Exit),
             StmtKind::Drop(_) => out.push(Stmt::Drop),
             StmtKind::Route(target) => {
-                if let Some(id) = self.route_target(target, s.span) {
-                    out.push(Stmt::Eval(Expr::Route(id)));
+                if let Some(e) = self.route_call(target, s.span) {
+                    out.push(Stmt::Eval(e));
                 }
             }
             StmtKind::Call(call) => {
@@ -379,6 +481,13 @@ impl<'c> Compiler<'c> {
                 }
             }
             StmtKind::Assign { target, op, value } => {
+                if !target.transforms.is_empty() {
+                    self.error(
+                        target.span,
+                        format!("cannot assign to {}: it has transformations", target.raw),
+                    );
+                    return;
+                }
                 let Some(target_ref) = self.pv(target) else {
                     return;
                 };
@@ -401,7 +510,8 @@ impl<'c> Compiler<'c> {
         }
     }
 
-    fn route_target(&mut self, target: &RouteTarget, span: Span) -> Option<RouteId> {
+    /// `route(NAME)` bound to its block, or `route($x)` looked up per message.
+    fn route_call(&mut self, target: &RouteTarget, span: Span) -> Option<Expr> {
         match target {
             RouteTarget::Name(name) => {
                 let id = self
@@ -414,11 +524,14 @@ impl<'c> Compiler<'c> {
                         format!("route({name}) calls a route that is not defined"),
                     );
                 }
-                id
+                if let Some(id) = id {
+                    self.route_edges.push((self.current_id, Some(id)));
+                }
+                id.map(Expr::Route)
             }
-            RouteTarget::Dynamic(_) => {
-                self.error(span, "route() with a computed name is not supported yet");
-                None
+            RouteTarget::Dynamic(e) => {
+                self.route_edges.push((self.current_id, None));
+                Some(Expr::DynRoute(Box::new(self.expr(e))))
             }
         }
     }
@@ -438,6 +551,9 @@ impl<'c> Compiler<'c> {
                 format!("{}() takes {want} argument(s), {n} given", call.name),
             );
             return None;
+        }
+        if self.current == RouteKind::Named {
+            self.sub_route_calls.push((self.current_id, call.span, def));
         }
         if let Some(kind) = self.top_level_route_type() {
             if !def.routes.allows(kind) {
@@ -494,16 +610,7 @@ impl<'c> Compiler<'c> {
     /// The route type to check a call against, when known at compile time
     /// (a `route[X]` may be called from several kinds: checked when it runs).
     fn top_level_route_type(&self) -> Option<RouteType> {
-        Some(match self.current {
-            RouteKind::Request => RouteType::Request,
-            RouteKind::Failure => RouteType::Failure,
-            RouteKind::Branch => RouteType::Branch,
-            RouteKind::TmReply => RouteType::OnReply,
-            RouteKind::Reply => RouteType::Reply,
-            RouteKind::OnSend => RouteType::OnSend,
-            RouteKind::Event => RouteType::Event,
-            RouteKind::Named => return None,
-        })
+        route_type_of(self.current)
     }
 
     fn function(&mut self, name: &str, span: Span) -> Option<&'static FunctionDef> {
@@ -549,6 +656,10 @@ impl<'c> Compiler<'c> {
                 return None;
             }
         };
+        self.compile_format(&parsed)
+    }
+
+    fn compile_format(&mut self, parsed: &format::Format) -> Option<Format> {
         let mut parts = Vec::with_capacity(parsed.parts.len());
         for p in &parsed.parts {
             parts.push(match p {
@@ -559,49 +670,6 @@ impl<'c> Compiler<'c> {
             });
         }
         Some(Format { parts })
-    }
-
-    /// Resolves a pseudo-variable.
-    fn pv(&mut self, pv: &Pv) -> Option<PvRef> {
-        if !pv.transforms.is_empty() {
-            self.error(
-                pv.span,
-                format!("transformations are not supported yet ({})", pv.raw),
-            );
-            return None;
-        }
-        let inner = match &pv.inner {
-            None => None,
-            Some(PvName::Text(t)) => Some(t.as_str()),
-            Some(_) => {
-                self.error(pv.span, format!("{} is not supported yet", pv.raw));
-                return None;
-            }
-        };
-        let vars = &mut self.vars;
-        let mut slot = |name: &str| {
-            let next = vars.len() as u32;
-            *vars.entry(name.to_string()).or_insert(next)
-        };
-        let kind = match pvkind::resolve(&pv.name, inner, &mut slot) {
-            Ok(k) => k,
-            Err(e) => {
-                self.error(pv.span, e);
-                return None;
-            }
-        };
-        let index = match &pv.index {
-            None => None,
-            Some(PvIndex::Int(i)) => Some(*i as i32),
-            Some(_) => {
-                self.error(
-                    pv.span,
-                    format!("{}: only numeric indexes are supported yet", pv.raw),
-                );
-                return None;
-            }
-        };
-        Some(PvRef { kind, index })
     }
 
     fn constant(&mut self, e: &ast::Expr) -> Option<Value<'static>> {
@@ -633,29 +701,48 @@ impl<'c> Compiler<'c> {
             K::Proto => PvKind::Proto,
             K::Af => PvKind::Af,
             K::MsgLen => PvKind::Ml,
-            other => {
-                self.error(span, format!("keyword {other:?} is not supported yet"));
-                PvKind::Null
+            K::FromUri => PvKind::From(pvkind::NamePart::Uri),
+            K::ToUri => PvKind::To(pvkind::NamePart::Uri),
+            K::SndIp | K::SndPort | K::SndProto | K::SndAf | K::ToIp | K::ToPort => {
+                let known = self.top_level_route_type();
+                if known.is_some() && known != Some(RouteType::OnSend) {
+                    self.error(
+                        span,
+                        "snd_ip, snd_port, snd_proto, snd_af, to_ip and to_port are only known in onsend_route",
+                    );
+                }
+                PvKind::Snd(match k {
+                    K::SndIp | K::ToIp => SndPart::Ip,
+                    K::SndPort | K::ToPort => SndPart::Port,
+                    K::SndProto => SndPart::Proto,
+                    _ => SndPart::Af,
+                })
             }
         };
         Expr::Pv(PvRef::new(kind))
     }
 
     fn expr(&mut self, e: &ast::Expr) -> Expr {
+        self.expr_inner(e).mark_pure()
+    }
+
+    fn expr_inner(&mut self, e: &ast::Expr) -> Expr {
         match &e.kind {
             ExprKind::Int(i) => Expr::Const(Value::Int(*i)),
-            ExprKind::Str(s) => match self.format(s, e.span) {
-                Some(f) => match f.as_literal() {
-                    Some(lit) => Expr::Const(Value::owned(lit.to_vec())),
-                    None => Expr::Format(f),
-                },
-                None => Expr::Const(Value::Null),
-            },
+            // A string in an expression is a constant: Kamailio prints
+            // pseudo-variables only in function parameters (checked on 5.6.3).
+            ExprKind::Str(s) => Expr::Const(Value::owned(s.as_bytes().to_vec())),
             ExprKind::Null => Expr::Const(Value::Null),
             ExprKind::Pv(pv) => self.pv(pv).map_or(Expr::Const(Value::Null), Expr::Pv),
             ExprKind::Select(s) => {
-                self.error(e.span, format!("selects (@{s}) are not supported yet"));
-                Expr::Const(Value::Null)
+                self.pv_span = e.span;
+                match pvkind::select(s, self) {
+                    Ok(kind) => Expr::Pv(PvRef::new(kind)),
+                    Err(msg) => {
+                        self.error(e.span, msg);
+                        Expr::Const(Value::Null)
+                    }
+                }
             }
             ExprKind::Keyword(k) => self.keyword(*k, e.span),
             ExprKind::Myself => {
@@ -675,10 +762,9 @@ impl<'c> Compiler<'c> {
                 Some(c) => Expr::Call(c),
                 None => Expr::Const(Value::Null),
             },
-            ExprKind::Route(target) => match self.route_target(target, e.span) {
-                Some(id) => Expr::Route(id),
-                None => Expr::Const(Value::Null),
-            },
+            ExprKind::Route(target) => self
+                .route_call(target, e.span)
+                .unwrap_or(Expr::Const(Value::Null)),
             ExprKind::Unary { op, operand } => {
                 let inner = Box::new(self.expr(operand));
                 let op = match op {
@@ -733,22 +819,23 @@ impl<'c> Compiler<'c> {
         if matches!(op, B::Match | B::NotMatch) {
             let subject = Box::new(self.expr(lhs));
             if let ExprKind::Str(pattern) = &rhs.kind {
-                if !pattern.contains('$') {
-                    return match regex::bytes::RegexBuilder::new(pattern)
-                        .case_insensitive(true)
-                        .build()
-                    {
-                        Ok(re) => Expr::Match {
-                            subject,
-                            regex: Box::new(re),
-                            negate,
-                        },
-                        Err(err) => {
-                            self.error(rhs.span, format!("bad regular expression: {err}"));
-                            Expr::Const(Value::Null)
-                        }
-                    };
-                }
+                return match build_regex(pattern, true) {
+                    Ok(re) => Expr::Match {
+                        subject,
+                        regex: Box::new(re),
+                        negate,
+                    },
+                    Err(err) => {
+                        self.error(
+                            rhs.span,
+                            format!(
+                                "bad regular expression \"{pattern}\": {}",
+                                regex_problem(&err)
+                            ),
+                        );
+                        Expr::Const(Value::Null)
+                    }
+                };
             }
             return Expr::DynMatch {
                 subject,
@@ -771,6 +858,15 @@ impl<'c> Compiler<'c> {
             )
         };
         let ci = keyword_side(lhs) || keyword_side(rhs);
+        if op == B::Add && matches!(rhs.kind, ExprKind::Str(_)) && is_int_typed(lhs) {
+            // KAMAILIO-REFERENCE §1.4: the left operand gives the type, and
+            // Kamailio refuses a string constant added to a number.
+            self.error(
+                rhs.span,
+                "a string constant cannot be added to a number (the left operand decides: use (str) on the left, or a string first)",
+            );
+            return Expr::Const(Value::Null);
+        }
         let bop = match op {
             B::Or => BinOp::Or,
             B::And => BinOp::And,
@@ -800,6 +896,55 @@ impl<'c> Compiler<'c> {
         };
         Expr::Binary(bop, Box::new(self.expr(lhs)), Box::new(self.expr(rhs)))
     }
+}
+
+/// Kamailio's regular expressions: POSIX extended; `=~` ignores case, a
+/// `case /"re":` label does not (both checked on 5.6.3).
+fn build_regex(pattern: &str, ignore_case: bool) -> Result<regex::bytes::Regex, regex::Error> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .case_insensitive(ignore_case)
+        .size_limit(1 << 20)
+        .build()
+}
+
+/// The regex crate's error in one line (its display draws the pattern over several).
+fn regex_problem(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.trim_start_matches("error: ").to_string())
+        .unwrap_or(text)
+}
+
+/// Whether an expression is an integer by its form (for the `int + "str"` rule).
+fn is_int_typed(e: &ast::Expr) -> bool {
+    use ast::BinaryOp as B;
+    match &e.kind {
+        ExprKind::Int(_) => true,
+        ExprKind::Unary { op, .. } => !matches!(op, ast::UnaryOp::StrCast),
+        ExprKind::Binary {
+            op: B::Add, lhs, ..
+        } => is_int_typed(lhs),
+        ExprKind::Binary { .. } => true,
+        _ => false,
+    }
+}
+
+/// The route type a top-level block runs as (`None` for `route[X]`, which
+/// runs as whatever calls it).
+fn route_type_of(kind: RouteKind) -> Option<RouteType> {
+    Some(match kind {
+        RouteKind::Request => RouteType::Request,
+        RouteKind::Failure => RouteType::Failure,
+        RouteKind::Branch => RouteType::Branch,
+        RouteKind::TmReply => RouteType::OnReply,
+        RouteKind::Reply => RouteType::Reply,
+        RouteKind::OnSend => RouteType::OnSend,
+        RouteKind::Event => RouteType::Event,
+        RouteKind::Named => return None,
+    })
 }
 
 fn net_of(addr: std::net::IpAddr, mask: ast::NetMask) -> Option<IpNet> {

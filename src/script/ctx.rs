@@ -3,18 +3,20 @@
 //! [`Env`] (read-only, all cores), per-core state in [`CoreState`].
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::attrs::Attrs;
 use super::ir::{Format, FormatPart, Program};
-use super::pvkind::{NamePart, PvKind, PvRef};
 use super::registry::RouteType;
+use super::shared::SharedState;
 use super::value::Value;
-use crate::sip::nameaddr::NameAddr;
-use crate::sip::uri::Uri;
-use crate::sip::{ConnId, Edits, HeaderName, Message, Proto, SocketId, Transmit};
+use crate::sip::{ConnId, Edits, Message, Proto, SocketId, Transmit};
 
 /// A listening socket as the script and the modules see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +40,35 @@ pub struct Env {
     pub server_header: Bytes,
     /// Secret mixed into stateless branches and To-tags.
     pub secret: u64,
+    /// `$shv` variables and hash tables, shared by every core (one
+    /// [`SharedState::for_program`] cloned into each core's `Env`).
+    pub shared: Arc<SharedState>,
+    /// Maps the monotonic `now` to unix time (`$Ts`, `$TV`).
+    pub clock: WallClock,
+    /// `$pp`: the process id, as the runtime reports it.
+    pub pid: u32,
+}
+
+/// The wall clock as seen from the sans-IO layers: the unix time at one
+/// `Instant`, read by the runtime at start-up. Unix time at a later `now` is
+/// that plus the monotonic time elapsed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WallClock {
+    /// The monotonic instant the reading was taken at (`None`: unix time is
+    /// `unix_at_base` whatever `now` is, as in tests).
+    pub base: Option<Instant>,
+    /// Time since the unix epoch at `base`.
+    pub unix_at_base: Duration,
+}
+
+impl WallClock {
+    /// Unix time at `now`.
+    pub fn unix(&self, now: Instant) -> Duration {
+        match self.base {
+            Some(base) => self.unix_at_base + now.saturating_duration_since(base),
+            None => self.unix_at_base,
+        }
+    }
 }
 
 impl Default for Env {
@@ -50,11 +81,22 @@ impl Default for Env {
                 concat!("ringsip (", env!("CARGO_PKG_VERSION"), ")").as_bytes(),
             ),
             secret: 0x5eed_5eed_5eed_5eed,
+            shared: Arc::new(SharedState::default()),
+            clock: WallClock::default(),
+            pid: 0,
         }
     }
 }
 
 impl Env {
+    /// Default settings with fresh shared state (`$shv`, hash tables) for `program`.
+    pub fn for_program(program: &Program) -> Env {
+        Env {
+            shared: Arc::new(SharedState::for_program(program)),
+            ..Env::default()
+        }
+    }
+
     /// RFC 3261 "myself": a host (and port; none means the transport default)
     /// that is one of our listen addresses, advertised addresses or aliases.
     pub fn is_myself(&self, host: &[u8], port: Option<u16>, proto: Option<Proto>) -> bool {
@@ -120,17 +162,88 @@ pub struct CoreState {
     pub tm: Option<crate::tm::TransactionTable<crate::modules::tm::TxData>>,
     /// This core's script counters (counters module); `ctl` merges the cores' values.
     pub counters: crate::modules::counters::Counters,
+    /// `$mi`: counts the messages this core received.
+    pub msg_id: u64,
 }
 
 impl CoreState {
     pub fn new(program: &Program) -> CoreState {
+        let mut vars = vec![Value::Int(0); program.var_slots];
+        for (slot, v) in &program.var_init {
+            if let Some(cell) = vars.get_mut(*slot as usize) {
+                *cell = v.clone();
+            }
+        }
         CoreState {
-            vars: vec![Value::Int(0); program.var_slots],
+            vars,
             scratch: Vec::with_capacity(4096),
             tm: None,
             counters: Default::default(),
+            msg_id: 0,
         }
     }
+}
+
+/// Text of an address, formatted once per message on first read (`$si`,
+/// `$Ri`, `$su`) into a buffer inside the context: no allocation.
+#[derive(Clone, Copy)]
+pub struct AddrText {
+    buf: [u8; 56],
+    len: u8,
+}
+
+impl AddrText {
+    /// Formats `args` (at most 56 bytes; an IPv6 `sip:[addr]:port` fits).
+    pub fn new(args: fmt::Arguments<'_>) -> AddrText {
+        let mut t = AddrText {
+            buf: [0; 56],
+            len: 0,
+        };
+        let _ = fmt::write(&mut t, args);
+        t
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Write for AddrText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let at = usize::from(self.len);
+        let end = at + s.len();
+        let dst = self.buf.get_mut(at..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end as u8;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for AddrText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// What pseudo-variable reads work out once per message: formatted
+/// addresses, and where the parts of the received Request-URI are.
+#[derive(Debug, Default)]
+pub struct ReadCache {
+    pub src_ip: OnceCell<AddrText>,
+    pub local_ip: OnceCell<AddrText>,
+    pub src_uri: OnceCell<AddrText>,
+    /// The received Request-URI's parts (`None` inside: it does not parse).
+    /// Only for the URI as received: a rewritten one is parsed when read.
+    pub received_ruri: OnceCell<Option<UriParts>>,
+}
+
+/// Where the user and host of a URI are, and its port (explicit, or the
+/// transport's default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UriParts {
+    pub user: Option<std::ops::Range<usize>>,
+    pub host: std::ops::Range<usize>,
+    pub port: Option<u16>,
 }
 
 /// Everything a route sees and changes while handling one message.
@@ -175,6 +288,14 @@ pub struct MsgCtx<'a> {
     pub rebase: &'a [std::cell::OnceCell<Message>],
     /// Messages to send.
     pub out: &'a mut Vec<Transmit>,
+    /// `$avp` / `$xavp` values (per message until tm keeps them per transaction).
+    pub attrs: Attrs,
+    /// In `onsend_route`: where the message is being sent (`snd_ip`, `snd_port`…).
+    pub send_dst: Option<(SocketAddr, Proto)>,
+    /// Unix time of this message (`$Ts`, `$TV`), from [`Env::clock`] and `now`.
+    pub unix_now: Duration,
+    /// `$si`, `$Ri`, `$su` formatted, the received R-URI parsed, on first use.
+    pub cache: ReadCache,
 }
 
 impl<'a> MsgCtx<'a> {
@@ -187,11 +308,12 @@ impl<'a> MsgCtx<'a> {
         program: &'a Program,
         core: &'a mut CoreState,
         msg: &'a Message,
-        from: &crate::tm::Source,
+        from: impl Into<crate::tm::Source>,
         now: Instant,
         route_type: RouteType,
         out: &'a mut Vec<Transmit>,
     ) -> MsgCtx<'a> {
+        let from: crate::tm::Source = from.into();
         MsgCtx {
             env,
             program,
@@ -215,6 +337,10 @@ impl<'a> MsgCtx<'a> {
             state: Default::default(),
             rebase: &[],
             out,
+            attrs: Attrs::default(),
+            send_dst: None,
+            unix_now: env.clock.unix(now),
+            cache: ReadCache::default(),
         }
     }
 
@@ -226,128 +352,6 @@ impl<'a> MsgCtx<'a> {
         }
     }
 
-    /// Reads a pseudo-variable. Values borrow the message or the context.
-    pub fn read_pv(&self, pv: &PvRef) -> Value<'_> {
-        let msg = self.msg;
-        let opt = |v: Option<&'a [u8]>| v.map_or(Value::Null, Value::str);
-        match &pv.kind {
-            PvKind::Ru => {
-                if msg.is_request() {
-                    Value::str(self.ruri())
-                } else {
-                    Value::Null
-                }
-            }
-            PvKind::Ou => opt(msg.request_uri()),
-            PvKind::RUser | PvKind::RHost | PvKind::RPort => {
-                if !msg.is_request() {
-                    return Value::Null;
-                }
-                let Ok(uri) = Uri::parse(self.ruri()) else {
-                    return Value::Null;
-                };
-                match pv.kind {
-                    PvKind::RUser => uri.user().map_or(Value::Null, Value::str),
-                    PvKind::RHost => Value::str(uri.host_raw()),
-                    _ => uri
-                        .effective_port()
-                        .map_or(Value::Null, |p| Value::Int(i64::from(p))),
-                }
-            }
-            PvKind::From(part) => name_part(msg, HeaderName::From, *part),
-            PvKind::To(part) => name_part(msg, HeaderName::To, *part),
-            PvKind::Du => self.dst_uri.as_deref().map_or(Value::Null, Value::str),
-            PvKind::Rm => Value::str(msg.method_bytes()),
-            PvKind::Rs => msg
-                .status()
-                .map_or(Value::Null, |c| Value::Int(i64::from(c))),
-            PvKind::Rr => opt(msg.reason()),
-            PvKind::Ci => opt(msg.call_id()),
-            PvKind::Si => Value::owned(self.src.ip().to_string().into_bytes()),
-            PvKind::Sp => Value::Int(i64::from(self.src.port())),
-            PvKind::Su => Value::owned(format!("sip:{}", fmt_hostport(self.src)).into_bytes()),
-            PvKind::Ri => Value::owned(self.local.ip().to_string().into_bytes()),
-            PvKind::Rp => Value::Int(i64::from(self.local.port())),
-            PvKind::Proto => Value::str(self.proto.lower_name().as_bytes()),
-            PvKind::Af => Value::str(if self.local.is_ipv4() {
-                b"INET"
-            } else {
-                b"INET6"
-            }),
-            PvKind::Ua => opt(msg.header_value(HeaderName::UserAgent)),
-            PvKind::Mb => Value::str(&msg.buf()[..msg.len()]),
-            PvKind::Ml => Value::Int(msg.len() as i64),
-            PvKind::Mt => Value::Int(if msg.is_request() { 1 } else { 2 }),
-            PvKind::Rb => Value::str(msg.body()),
-            PvKind::Cl => msg
-                .header_value(HeaderName::ContentLength)
-                .map_or(Value::Null, |v| {
-                    Value::str(v).as_exact_int().map_or(Value::Null, Value::Int)
-                }),
-            PvKind::Retcode => Value::Int(i64::from(self.retcode)),
-            PvKind::Mf => Value::Int(self.flags as i64),
-            PvKind::Null => Value::Null,
-            PvKind::Var(slot) => self
-                .core
-                .vars
-                .get(*slot as usize)
-                .map_or(Value::Int(0), Value::as_ref),
-            PvKind::Hdr(key) => {
-                let mut it = msg.headers_named(&key.name);
-                let found = match pv.index {
-                    None | Some(0) => it.next(),
-                    Some(i) if i > 0 => it.nth(i as usize),
-                    Some(i) => {
-                        let all: smallvec::SmallVec<[_; 8]> = it.collect();
-                        all.len()
-                            .checked_sub(i.unsigned_abs() as usize)
-                            .map(|j| all[j])
-                    }
-                };
-                found.map_or(Value::Null, |h| Value::str(msg.value(h)))
-            }
-            PvKind::Hdrc(key) => Value::Int(msg.headers_named(&key.name).count() as i64),
-        }
-    }
-
-    /// Writes a pseudo-variable; `Err` names why it cannot be written.
-    pub fn write_pv(&mut self, pv: &PvRef, value: Value<'static>) -> Result<(), &'static str> {
-        match &pv.kind {
-            PvKind::Ru => match value {
-                Value::Str(s) if !s.is_empty() => {
-                    self.new_uri = Some(Bytes::from(s.into_owned()));
-                    Ok(())
-                }
-                _ => Err("$ru needs a non-empty string"),
-            },
-            PvKind::Du => {
-                self.dst_uri = match value {
-                    Value::Null => None,
-                    Value::Str(s) if s.is_empty() => None,
-                    v => Some(Bytes::from(v.to_bytes().into_owned())),
-                };
-                Ok(())
-            }
-            PvKind::Mf => {
-                self.flags = value.to_int() as u64;
-                Ok(())
-            }
-            PvKind::Var(slot) => {
-                // Kamailio's $var holds an int or a string; $null makes it 0.
-                let v = if value.is_null() {
-                    Value::Int(0)
-                } else {
-                    value
-                };
-                if let Some(cell) = self.core.vars.get_mut(*slot as usize) {
-                    *cell = v;
-                }
-                Ok(())
-            }
-            _ => Err("read-only pseudo-variable"),
-        }
-    }
-
     /// Prints a format string for this message.
     pub fn format(&self, f: &Format) -> Vec<u8> {
         let mut out = Vec::new();
@@ -355,12 +359,16 @@ impl<'a> MsgCtx<'a> {
         out
     }
 
-    /// Prints a format string, appending to `out`.
+    /// Prints a format string, appending to `out`. A pseudo-variable whose
+    /// transformation failed prints nothing; `$null` prints `<null>`.
     pub fn format_into(&self, f: &Format, out: &mut Vec<u8>) {
         for part in &f.parts {
             match part {
                 FormatPart::Lit(b) => out.extend_from_slice(b),
-                FormatPart::Pv(pv) => self.read_pv(pv).write_to(out),
+                FormatPart::Pv(pv) => match self.read_pv(pv) {
+                    Value::Null if pv.transforms.is_some() => {}
+                    v => v.write_to(out),
+                },
             }
         }
     }
@@ -370,29 +378,6 @@ impl<'a> MsgCtx<'a> {
         match f.as_literal() {
             Some(lit) => Cow::Borrowed(lit),
             None => Cow::Owned(self.format(f)),
-        }
-    }
-}
-
-/// A part of the From or To header (`$fu`, `$tU`, `$ft`…); `$null` when absent or unreadable.
-fn name_part(msg: &Message, id: HeaderName, part: NamePart) -> Value<'_> {
-    let Some(na) = msg.header_value(id).and_then(|v| NameAddr::parse(v).ok()) else {
-        return Value::Null;
-    };
-    match part {
-        NamePart::Uri => Value::str(na.uri_raw()),
-        NamePart::Tag => na.tag().map_or(Value::Null, Value::str),
-        NamePart::Display => na
-            .display_name()
-            .map_or(Value::Null, |d| Value::str(d.raw())),
-        NamePart::User | NamePart::Host => {
-            let Ok(uri) = na.uri() else {
-                return Value::Null;
-            };
-            match part {
-                NamePart::User => uri.user().map_or(Value::Null, Value::str),
-                _ => Value::str(uri.host_raw()),
-            }
         }
     }
 }

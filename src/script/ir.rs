@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::pvkind::PvRef;
 use super::registry::{Args, FunctionDef, RouteType};
+use super::shared::HtableDef;
 use super::value::Value;
 
 /// Index of a route in [`Program::routes`].
@@ -31,11 +32,26 @@ pub struct Program {
     pub var_names: Vec<String>,
     /// The modules the configuration loads (and the core), by ringsip name.
     pub loaded_modules: Vec<&'static str>,
+    /// `$var` start values (`modparam("pv", "varset", "x=i:1")`), by slot.
+    pub var_init: Vec<(u32, Value<'static>)>,
+    /// `route[NAME]` by name, for `route($var(x))` (names computed at run time).
+    pub route_names: HashMap<Box<[u8]>, RouteId>,
+    /// Names of the `$shv` slots.
+    pub shv_names: Vec<String>,
+    /// `$shv` start values by slot (`modparam("pv", "shvset", "x=i:1")`; else 0).
+    pub shv_init: Vec<Value<'static>>,
+    /// Hash tables declared with `modparam("htable", "htable", …)`, by index.
+    pub htables: Vec<HtableDef>,
 }
 
 impl Program {
     pub fn route(&self, id: RouteId) -> &Route {
         &self.routes[id as usize]
+    }
+
+    /// A `route[NAME]` by name (`route($var(x))`).
+    pub fn route_named(&self, name: &[u8]) -> Option<RouteId> {
+        self.route_names.get(name).copied()
     }
 }
 
@@ -63,7 +79,7 @@ pub enum Stmt {
     /// `switch`: the body is one block; cases jump into it (fall-through without `break`).
     Switch {
         subject: Expr,
-        cases: Box<[(Value<'static>, usize)]>,
+        cases: Box<[(CaseLabel, usize)]>,
         default: Option<usize>,
         body: Block,
     },
@@ -82,6 +98,13 @@ pub enum Stmt {
     Break,
 }
 
+/// A `case` label: a constant, or `case /"regex":`.
+#[derive(Debug)]
+pub enum CaseLabel {
+    Value(Value<'static>),
+    Regex(Box<regex::bytes::Regex>),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AssignOp {
     /// `=`
@@ -95,12 +118,17 @@ pub enum AssignOp {
 #[derive(Debug)]
 pub enum Expr {
     Const(Value<'static>),
+    /// A compound expression that calls nothing (marked by the compiler), so
+    /// the VM reads it with shared access to the context, borrowing values.
+    Pure(Box<Expr>),
     Pv(PvRef),
     /// A string with pseudo-variables in it.
     Format(Format),
     Call(Call),
     /// `route(NAME)` used as an expression.
     Route(RouteId),
+    /// `route($var(x))`: the route named by the value, found at run time.
+    DynRoute(Box<Expr>),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// `x =~ "re"` with a constant pattern compiled once (`negate` for `!~`).
@@ -192,12 +220,12 @@ impl fmt::Debug for Call {
 }
 
 /// A string with pseudo-variables: literal parts and PV reads, in order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Format {
     pub parts: Vec<FormatPart>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormatPart {
     Lit(Bytes),
     Pv(PvRef),
@@ -277,6 +305,33 @@ impl IpNet {
 
 /// Shared handle to a compiled program.
 pub type SharedProgram = Arc<Program>;
+
+impl Expr {
+    /// Whether evaluating it calls no function and no route.
+    pub fn calls_nothing(&self) -> bool {
+        match self {
+            Expr::Const(_) | Expr::Pv(_) | Expr::Format(_) | Expr::Pure(_) => true,
+            Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => false,
+            Expr::Unary(_, inner) => inner.calls_nothing(),
+            Expr::Binary(_, a, b) => a.calls_nothing() && b.calls_nothing(),
+            Expr::Match { subject, .. }
+            | Expr::Myself { subject, .. }
+            | Expr::InNet { subject, .. } => subject.calls_nothing(),
+            Expr::DynMatch {
+                subject, pattern, ..
+            } => subject.calls_nothing() && pattern.calls_nothing(),
+        }
+    }
+
+    /// Wraps a compound expression that calls nothing in [`Expr::Pure`].
+    pub fn mark_pure(self) -> Expr {
+        match self {
+            Expr::Const(_) | Expr::Pv(_) | Expr::Format(_) | Expr::Pure(_) => self,
+            e if e.calls_nothing() => Expr::Pure(Box::new(e)),
+            e => e,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

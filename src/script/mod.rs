@@ -14,6 +14,20 @@
 //! Reading files and the environment goes through [`SourceReader`] and
 //! [`Environment`], so tests run on in-memory files.
 //!
+//! The back end: [`compile::compile`] checks the tree against the module
+//! table and makes an [`ir::Program`] (routes, functions, `$var`/`$shv`
+//! slots, hash tables, transformation chains all resolved); [`vm`] runs it
+//! on a [`ctx::MsgCtx`]. Pseudo-variables are read in `pvread`, written in
+//! `pvwrite`; [`transform`] applies `{s.len}`-style chains; [`attrs`] holds
+//! a message's `$avp`/`$xavp`; [`shared`] the `$shv` and hash tables every
+//! core sees.
+//!
+//! ```text
+//!  Config ─▶ compile ─▶ Program (Arc, all cores) ─▶ vm::run_route(MsgCtx)
+//!                          │                            │ read_pv / assign_pv
+//!                          └─ SharedState (Arc, in Env) ◀┘ $shv, $sht
+//! ```
+//!
 //! Not supported (each is a clear error or documented difference):
 //! * `#!ifexp`, `#!defexp`, `#!defexps` (expression directives): an error;
 //! * the `#!SER` compatibility mode's `$name`/`%attr` AVP syntax: the mode
@@ -22,9 +36,24 @@
 //! * `{ actions }` and `(assignment)` used as expression operands;
 //! * an `#!ifdef` opened in one file and closed in another (each file must
 //!   balance its own);
-//! * `"\xHH"` escapes above `7f` become the character U+00HH, not one byte.
+//! * `"\xHH"` escapes above `7f` become the character U+00HH, not one byte;
+//! * pseudo-variables not provided (a clear "unknown pseudo-variable"
+//!   error): `$xavu`, `$xavi`, `$br`, `$bR`, `$branch(…)`, `$msg(buf)`,
+//!   `$lsock`, `$T(name)`, `$T_req`, `$T_rpl`, `$hu`, rr's and dialog's PVs;
+//!   selects other than `via[n]`, `from`/`to`, `ruri`, `call_id`, `cseq`,
+//!   `cfg_get`;
+//! * transformations not provided: `s.prefixes`, `s.ftime`, `s.corehash`,
+//!   `s.base58`, `s.7bit`, `s.base64t`, `urialias.*`, `sock.*`,
+//!   `uri.tosocket`;
+//! * `$T_reply_code`, `$T_reply_reason`, `$T_branch_idx` read 0 / `$null`
+//!   until tm fills [`ctx::TmView`]; `$ruid` reads `$null` until registrar;
+//! * `:=` (replace every value of an AVP) is accepted although Kamailio 5.6
+//!   refuses it;
+//! * `snd_*` / `to_*` read what [`ctx::MsgCtx::send_dst`] holds (set when
+//!   onsend_route runs), and are refused outside it.
 
 pub mod ast;
+pub mod attrs;
 pub mod compile;
 pub mod ctx;
 pub mod diag;
@@ -36,9 +65,13 @@ mod parser;
 pub mod preproc;
 pub mod pv;
 pub mod pvkind;
+mod pvread;
+mod pvwrite;
 pub mod registry;
 pub mod settings;
+pub mod shared;
 mod stmt;
+pub mod transform;
 pub mod value;
 pub mod vm;
 

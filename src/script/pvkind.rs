@@ -1,8 +1,11 @@
 //! Pseudo-variables: names resolved at compile time to a [`PvKind`], read and
-//! written through the message context.
+//! written through the message context (`MsgCtx::read_pv`, `MsgCtx::assign_pv`).
 
 use bytes::Bytes;
 
+use super::ir::Format;
+use super::transform::TrOp;
+use super::value::Value;
 use crate::sip::HeaderName;
 
 /// Which pseudo-variable.
@@ -12,10 +15,14 @@ pub enum PvKind {
     Ru,
     /// `$ou`: the request URI as received.
     Ou,
+    /// `$oU`: the user of the request URI as received.
+    OUser,
     /// `$rU` / `$rd` / `$rp`: user / host / port of the request URI.
     RUser,
     RHost,
     RPort,
+    /// `$rz`: the scheme of the request URI.
+    RScheme,
     /// `$fu` `$fU` `$fd` `$fn` `$ft`: From URI / user / host / display name / tag.
     From(NamePart),
     /// `$tu` `$tU` `$td` `$tn` `$tt`: the same for To.
@@ -27,8 +34,9 @@ pub enum PvKind {
     /// `$rs` / `$rr`: reply status / reason.
     Rs,
     Rr,
-    /// `$ci`: Call-ID.
+    /// `$ci`: Call-ID. `$cs`: CSeq number.
     Ci,
+    Cs,
     /// `$si` / `$sp` / `$su`: source IP / port / `sip:ip:port`.
     Si,
     Sp,
@@ -46,23 +54,64 @@ pub enum PvKind {
     Mb,
     Ml,
     Mt,
-    /// `$rb`: body. `$cl`: Content-Length value.
+    /// `$rb`: body. `$cl`: Content-Length value. `$bs`: body size. `$ct`: Contact.
     Rb,
     Cl,
+    Bs,
+    Ct,
     /// `$retcode` / `$rc` / `$?`
     Retcode,
-    /// `$mf`: message flags.
+    /// `$mf`: message flags. `$bf`: flags of branch 0.
     Mf,
+    Bf,
     /// `$null`
     Null,
+    /// A value fixed when the script is compiled (`$cfg(line)`, `$cfg(name)`,
+    /// `$sel(cfg_get.group.name)`).
+    Const(Value<'static>),
     /// `$var(x)`: per-core script variable, by slot.
     Var(u32),
     /// `$hdr(Name)` (first, or `index`), `$hdrc(Name)` (count).
     Hdr(HeaderKey),
     Hdrc(HeaderKey),
+    /// `$hdr($var(n))`: a header whose name is computed per message.
+    HdrDyn(Box<Format>),
+    /// `$avp(name)`: the newest value (or `index`).
+    Avp(AvpKey),
+    /// `$avp($var(n))`: an AVP whose name is computed per message.
+    AvpDyn(Box<Format>),
+    /// `$xavp(root[i]=>field[j])`.
+    Xavp(Box<XavpPath>),
+    /// `$shv(x)`: shared variable, by slot.
+    Shv(u32),
+    /// `$sht(table=>key)`: hash table item.
+    Sht(Box<ShtRef>),
+    /// tm's `$T_reply_code`, `$T_branch_idx`, `$T_reply_reason`.
+    Tm(TmField),
+    /// `$Ts`: unix time in seconds.
+    Ts,
+    /// `$TV(s|u|sn|un|Sn)`.
+    Tv(TvPart),
+    /// `$pp`: process id. `$mi`: message id (per core).
+    Pp,
+    Mi,
+    /// `$ruid`: the location record id of the branch (set by registrar's lookup).
+    Ruid,
+    /// `$ai`: P-Asserted-Identity URI. `$di`: Diversion URI.
+    Ai,
+    Di,
+    /// `$au` `$ad` `$aU` `$ar`: user, domain, whole user name and realm of the credentials.
+    Auth(AuthPart),
+    /// `$fs`: the socket forced for sending (`proto:ip:port`).
+    Fs,
+    /// `$sel(...)` / `@...`: a select.
+    Sel(Select),
+    /// `snd_ip`, `snd_port`, `snd_proto`, `snd_af` (`to_*`): where the message is
+    /// being sent (onsend_route).
+    Snd(SndPart),
 }
 
-/// Which part of a From/To header a pseudo-variable reads.
+/// Which part of a From or To header a pseudo-variable reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NamePart {
     Uri,
@@ -88,34 +137,198 @@ impl HeaderKey {
     }
 }
 
-/// A pseudo-variable reference as compiled: which one, and an optional index (`$(hdr(Via)[1])`).
+/// An AVP name: `i:1` or `s:name` / `name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AvpKey {
+    Int(i64),
+    Str(Bytes),
+}
+
+impl AvpKey {
+    /// Whether this key names the AVP `other` (string names ignore case, as Kamailio's do).
+    pub fn matches(&self, other: &AvpKey) -> bool {
+        match (self, other) {
+            (AvpKey::Int(a), AvpKey::Int(b)) => a == b,
+            (AvpKey::Str(a), AvpKey::Str(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        }
+    }
+}
+
+/// `$xavp(root[i]=>field[j])`: a root name with its index, and an optional field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XavpPath {
+    pub root: Bytes,
+    pub root_index: Option<PvIndex>,
+    pub field: Option<(Bytes, Option<PvIndex>)>,
+}
+
+/// `$sht(table=>key)`: the table by index, the key printed per message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShtRef {
+    pub table: u32,
+    pub key: Format,
+}
+
+/// tm's per-transaction pseudo-variables (read through [`super::ctx::TmView`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TmField {
+    ReplyCode,
+    ReplyReason,
+    BranchIndex,
+}
+
+/// `$TV(...)` forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TvPart {
+    /// `s` / `sn`: seconds.
+    Sec,
+    /// `u` / `un`: microseconds within the second.
+    Usec,
+    /// `Sn`: `sec.usec`.
+    SecUsec,
+}
+
+/// Parts of the Authorization / Proxy-Authorization credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthPart {
+    /// `$au`: the user part of the user name.
+    User,
+    /// `$ad`: the domain part of the user name, else the realm.
+    Domain,
+    /// `$aU`: the whole user name.
+    Username,
+    /// `$ar`: the realm.
+    Realm,
+}
+
+/// `snd_*` keywords.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SndPart {
+    Ip,
+    Port,
+    Proto,
+    Af,
+}
+
+/// The selects ringsip knows (`$sel(via[1].host)`, `@from.tag`…).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Select {
+    /// `via[n]` (1-based; `via` alone is the first), with a field.
+    Via(u32, ViaField),
+    /// `from.*` / `to.*`.
+    From(NamePart),
+    To(NamePart),
+    /// `ruri`, `ruri.user`, `ruri.host`, `ruri.port`.
+    Ruri(RuriPart),
+    /// `call_id`
+    CallId,
+    /// `cseq`, `cseq.num`, `cseq.method`.
+    Cseq(CseqPart),
+}
+
+/// Parts of the request URI a select reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuriPart {
+    Whole,
+    User,
+    Host,
+    Port,
+}
+
+/// Parts of CSeq a select reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CseqPart {
+    Whole,
+    Number,
+    Method,
+}
+
+/// Fields of a Via select.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViaField {
+    Whole,
+    Host,
+    Port,
+    Branch,
+    Transport,
+    Received,
+    Rport,
+}
+
+/// An index: `[2]`, `[-1]`, `[*]`, `[$var(i)]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PvIndex {
+    At(i32),
+    All,
+    Pv(Box<PvRef>),
+}
+
+/// A pseudo-variable reference as compiled: which one, an optional index
+/// (`$(hdr(Via)[1])`) and transformations (`$(ru{uri.user})`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PvRef {
     pub kind: PvKind,
-    pub index: Option<i32>,
+    pub index: Option<PvIndex>,
+    /// Applied left to right when read; never on a written variable.
+    pub transforms: Option<Box<[TrOp]>>,
 }
 
 impl PvRef {
     pub fn new(kind: PvKind) -> PvRef {
-        PvRef { kind, index: None }
+        PvRef {
+            kind,
+            index: None,
+            transforms: None,
+        }
     }
 
     /// Whether the script may assign to it.
     pub fn is_writable(&self) -> bool {
-        matches!(
-            self.kind,
-            PvKind::Ru | PvKind::Du | PvKind::Var(_) | PvKind::Mf
-        )
+        self.transforms.is_none()
+            && matches!(
+                self.kind,
+                PvKind::Ru
+                    | PvKind::RUser
+                    | PvKind::RHost
+                    | PvKind::RPort
+                    | PvKind::Du
+                    | PvKind::From(
+                        NamePart::Uri | NamePart::User | NamePart::Host | NamePart::Display
+                    )
+                    | PvKind::To(
+                        NamePart::Uri | NamePart::User | NamePart::Host | NamePart::Display
+                    )
+                    | PvKind::Var(_)
+                    | PvKind::Avp(_)
+                    | PvKind::AvpDyn(_)
+                    | PvKind::Xavp(_)
+                    | PvKind::Shv(_)
+                    | PvKind::Sht(_)
+                    | PvKind::Mf
+                    | PvKind::Bf
+                    | PvKind::Fs
+            )
     }
 }
 
-/// Resolves a pseudo-variable by class name and inner name (`var`, `x` for
-/// `$var(x)`; `ru`, `None` for `$ru`). `var_slot` maps a `$var` name to its slot.
-pub fn resolve(
-    class: &str,
-    inner: Option<&str>,
-    var_slot: &mut dyn FnMut(&str) -> u32,
-) -> Result<PvKind, String> {
+/// What [`resolve`] needs from the compiler: slots, tables and constants.
+pub trait Resolver {
+    /// The `$var` slot of `name` (made on first use).
+    fn var_slot(&mut self, name: &str) -> u32;
+    /// The `$shv` slot of `name` (made on first use).
+    fn shv_slot(&mut self, name: &str) -> u32;
+    /// The index of hash table `name`, if declared.
+    fn htable(&mut self, name: &str) -> Option<u32>;
+    /// `$cfg(line|name|file|route)` at the place being compiled.
+    fn cfg(&mut self, what: &str) -> Option<Value<'static>>;
+    /// The value of a `group.name = value` custom parameter.
+    fn cfg_get(&mut self, name: &str) -> Option<Value<'static>>;
+}
+
+/// Resolves a pseudo-variable with a fixed inner name by class name
+/// (`var`, `x` for `$var(x)`; `ru`, `None` for `$ru`).
+pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result<PvKind, String> {
     let need_inner = |what: &str| -> Result<&str, String> {
         inner
             .filter(|s| !s.is_empty())
@@ -124,16 +337,18 @@ pub fn resolve(
     let kind = match class {
         "ru" => PvKind::Ru,
         "ou" => PvKind::Ou,
+        "oU" => PvKind::OUser,
         "du" => PvKind::Du,
         "rU" => PvKind::RUser,
         "rd" => PvKind::RHost,
         "rp" => PvKind::RPort,
-        "fu" => PvKind::From(NamePart::Uri),
+        "rz" => PvKind::RScheme,
+        "fu" | "from" => PvKind::From(NamePart::Uri),
         "fU" => PvKind::From(NamePart::User),
         "fd" => PvKind::From(NamePart::Host),
         "fn" => PvKind::From(NamePart::Display),
         "ft" => PvKind::From(NamePart::Tag),
-        "tu" => PvKind::To(NamePart::Uri),
+        "tu" | "to" => PvKind::To(NamePart::Uri),
         "tU" => PvKind::To(NamePart::User),
         "td" => PvKind::To(NamePart::Host),
         "tn" => PvKind::To(NamePart::Display),
@@ -142,6 +357,7 @@ pub fn resolve(
         "rs" => PvKind::Rs,
         "rr" => PvKind::Rr,
         "ci" => PvKind::Ci,
+        "cs" => PvKind::Cs,
         "si" => PvKind::Si,
         "sp" => PvKind::Sp,
         "su" => PvKind::Su,
@@ -154,17 +370,134 @@ pub fn resolve(
         "mt" => PvKind::Mt,
         "rb" => PvKind::Rb,
         "cl" => PvKind::Cl,
+        "bs" => PvKind::Bs,
+        "ct" => PvKind::Ct,
         "rc" | "retcode" | "?" => PvKind::Retcode,
         "mf" => PvKind::Mf,
+        "bf" => PvKind::Bf,
         "null" => PvKind::Null,
-        "var" => PvKind::Var(var_slot(need_inner("var")?)),
-        "hdr" => PvKind::Hdr(HeaderKey::new(need_inner("hdr")?)),
-        "hdrc" => PvKind::Hdrc(HeaderKey::new(need_inner("hdrc")?)),
+        "Ts" => PvKind::Ts,
+        "pp" => PvKind::Pp,
+        "mi" => PvKind::Mi,
+        "ruid" => PvKind::Ruid,
+        "ai" => PvKind::Ai,
+        "di" => PvKind::Di,
+        "au" => PvKind::Auth(AuthPart::User),
+        "ad" => PvKind::Auth(AuthPart::Domain),
+        "aU" => PvKind::Auth(AuthPart::Username),
+        "ar" => PvKind::Auth(AuthPart::Realm),
+        "fs" => PvKind::Fs,
+        "T_reply_code" => PvKind::Tm(TmField::ReplyCode),
+        "T_reply_reason" => PvKind::Tm(TmField::ReplyReason),
+        "T_branch_idx" => PvKind::Tm(TmField::BranchIndex),
+        "var" => PvKind::Var(r.var_slot(need_inner("var")?)),
+        "shv" => PvKind::Shv(r.shv_slot(need_inner("shv")?)),
+        "hdr" => PvKind::Hdr(HeaderKey::new(need_inner("hdr")?.trim())),
+        "hdrc" => PvKind::Hdrc(HeaderKey::new(need_inner("hdrc")?.trim())),
+        "TV" => PvKind::Tv(match need_inner("TV")? {
+            "s" | "sn" => TvPart::Sec,
+            "u" | "un" => TvPart::Usec,
+            "Sn" => TvPart::SecUsec,
+            other => return Err(format!("unknown $TV({other}): use s, u, sn, un or Sn")),
+        }),
+        "cfg" => {
+            let what = need_inner("cfg")?;
+            match r.cfg(what) {
+                Some(v) => PvKind::Const(v),
+                None => {
+                    return Err(format!(
+                        "unknown $cfg({what}): use line, name, file or route"
+                    ))
+                }
+            }
+        }
+        "sel" => select(need_inner("sel")?, r)?,
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
-    let takes_inner = matches!(kind, PvKind::Var(_) | PvKind::Hdr(_) | PvKind::Hdrc(_));
+    let takes_inner = matches!(
+        kind,
+        PvKind::Var(_)
+            | PvKind::Shv(_)
+            | PvKind::Hdr(_)
+            | PvKind::Hdrc(_)
+            | PvKind::Tv(_)
+            | PvKind::Const(_)
+            | PvKind::Sel(_)
+    );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));
     }
     Ok(kind)
+}
+
+/// Resolves a select (`via[1].host`, `from.tag`, `cfg_get.group.name`).
+pub fn select(text: &str, r: &mut dyn Resolver) -> Result<PvKind, String> {
+    let text = text.trim();
+    if let Some(name) = text.strip_prefix("cfg_get.") {
+        return r
+            .cfg_get(name)
+            .map(PvKind::Const)
+            .ok_or_else(|| format!("select @{text}: no configuration parameter \"{name}\""));
+    }
+    let unsupported = || format!("select @{text} is not supported");
+    let mut parts = text.split('.');
+    let head = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    let (name, index) = match head.split_once('[') {
+        Some((n, i)) => {
+            let i = i
+                .strip_suffix(']')
+                .and_then(|i| i.trim().parse::<u32>().ok())
+                .filter(|i| *i >= 1)
+                .ok_or_else(|| format!("select @{text}: bad index (1, 2, …)"))?;
+            (n, Some(i))
+        }
+        None => (head, None),
+    };
+    let name_part = |rest: &[&str]| -> Result<NamePart, String> {
+        Ok(match rest {
+            ["uri"] => NamePart::Uri,
+            ["uri", "user"] | ["user"] => NamePart::User,
+            ["uri", "host"] | ["host"] => NamePart::Host,
+            ["name"] => NamePart::Display,
+            ["tag"] => NamePart::Tag,
+            _ => return Err(unsupported()),
+        })
+    };
+    let sel = match name {
+        "via" | "v" => {
+            let field = match rest.as_slice() {
+                [] => ViaField::Whole,
+                ["host"] => ViaField::Host,
+                ["port"] => ViaField::Port,
+                ["branch"] | ["params", "branch"] => ViaField::Branch,
+                ["transport"] | ["proto"] => ViaField::Transport,
+                ["received"] | ["params", "received"] => ViaField::Received,
+                ["rport"] | ["params", "rport"] => ViaField::Rport,
+                _ => return Err(unsupported()),
+            };
+            Select::Via(index.unwrap_or(1), field)
+        }
+        "from" | "f" => Select::From(name_part(&rest)?),
+        "to" | "t" => Select::To(name_part(&rest)?),
+        "ruri" | "request_uri" => Select::Ruri(match rest.as_slice() {
+            [] => RuriPart::Whole,
+            ["user"] => RuriPart::User,
+            ["host"] => RuriPart::Host,
+            ["port"] => RuriPart::Port,
+            _ => return Err(unsupported()),
+        }),
+        "call_id" | "callid" | "i" if rest.is_empty() => Select::CallId,
+        "cseq" => Select::Cseq(match rest.as_slice() {
+            [] => CseqPart::Whole,
+            ["num"] => CseqPart::Number,
+            ["method"] => CseqPart::Method,
+            _ => return Err(unsupported()),
+        }),
+        _ => return Err(unsupported()),
+    };
+    if index.is_some() && !matches!(sel, Select::Via(..)) {
+        return Err(unsupported());
+    }
+    Ok(PvKind::Sel(sel))
 }

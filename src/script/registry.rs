@@ -111,7 +111,10 @@ impl Args {
             Some(Arg::Str(s)) => Cow::Borrowed(s.as_ref()),
             Some(Arg::Int(n)) => Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
             Some(Arg::Fmt(f)) => Cow::Owned(ctx.format(f)),
-            Some(Arg::Pv(p)) => Cow::Owned(ctx.read_pv(p).to_bytes().into_owned()),
+            Some(Arg::Pv(p)) => match ctx.read_pv(p) {
+                super::value::Value::Str(s) => s,
+                other => Cow::Owned(other.to_bytes().into_owned()),
+            },
             Some(Arg::Custom(_)) | None => Cow::Borrowed(b""),
         }
     }

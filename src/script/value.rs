@@ -93,6 +93,12 @@ impl<'a> Value<'a> {
     }
 }
 
+impl<'a> From<Cow<'a, [u8]>> for Value<'a> {
+    fn from(s: Cow<'a, [u8]>) -> Value<'a> {
+        Value::Str(s)
+    }
+}
+
 impl fmt::Display for Value<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

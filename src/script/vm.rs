@@ -9,7 +9,8 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use super::ctx::MsgCtx;
-use super::ir::{AssignOp, BinOp, Block, Expr, RouteId, Stmt, UnOp};
+use super::ir::{AssignOp, BinOp, Block, CaseLabel, Expr, RouteId, Stmt, UnOp};
+use super::pvkind::PvKind;
 use super::value::Value;
 
 /// Route calls nested deeper than this fail (Kamailio's limit).
@@ -115,13 +116,14 @@ impl Vm {
                 default,
                 body,
             } => {
-                let v = self.expr(ctx, subject)?.into_owned();
-                let start = cases
-                    .iter()
-                    .find(|(case, _)| switch_matches(&v, case))
-                    .map(|(_, at)| *at)
-                    .or(*default);
-                let Some(start) = start else {
+                let start = if is_pure(subject) {
+                    let v = pure(ctx, subject);
+                    case_start(&v, cases)
+                } else {
+                    let v = self.expr(ctx, subject)?.into_owned();
+                    case_start(&v, cases)
+                };
+                let Some(start) = start.or(*default) else {
                     return Ok(Flow::Next);
                 };
                 for stmt in body.iter().skip(start) {
@@ -151,11 +153,14 @@ impl Vm {
             }
             Stmt::Assign { target, op, value } => {
                 let v = self.expr(ctx, value)?.into_owned();
-                let v = match op {
-                    AssignOp::Set | AssignOp::SetAll => v,
-                    AssignOp::Add => add(ctx.read_pv(target), v.as_ref()).into_owned(),
+                let (op, v) = match op {
+                    AssignOp::Add => (
+                        AssignOp::Set,
+                        add(ctx.read_pv(target), v.as_ref()).into_owned(),
+                    ),
+                    other => (*other, v),
                 };
-                if let Err(why) = ctx.write_pv(target, v) {
+                if let Err(why) = ctx.assign_pv(target, op, v) {
                     log::error!("cannot assign: {why}");
                 }
                 Ok(Flow::Next)
@@ -191,6 +196,17 @@ impl Vm {
                 }
             }
             Expr::Route(id) => self.call_route(ctx, *id)?,
+            Expr::DynRoute(name) => {
+                let name = self.expr(ctx, name)?.into_owned();
+                let program = ctx.program;
+                match program.route_named(&name.to_bytes()) {
+                    Some(id) => self.call_route(ctx, id)?,
+                    None => {
+                        log::error!("route({name}): no route with that name");
+                        -1
+                    }
+                }
+            }
             other => self.expr(ctx, other)?.to_int() as i32,
         };
         ctx.retcode = code;
@@ -199,7 +215,7 @@ impl Vm {
 
     fn cond(&mut self, ctx: &mut MsgCtx<'_>, expr: &Expr) -> Eval<bool> {
         match expr {
-            Expr::Call(_) | Expr::Route(_) => {
+            Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => {
                 let code = self.action(ctx, expr)?;
                 if code == 0 {
                     return Err(Stop::Exit(0));
@@ -209,37 +225,27 @@ impl Vm {
             Expr::Unary(UnOp::Not, inner) => Ok(!self.cond(ctx, inner)?),
             Expr::Binary(BinOp::And, a, b) => Ok(self.cond(ctx, a)? && self.cond(ctx, b)?),
             Expr::Binary(BinOp::Or, a, b) => Ok(self.cond(ctx, a)? || self.cond(ctx, b)?),
+            other if is_pure(other) => Ok(pure(ctx, other).is_true()),
             other => Ok(self.expr(ctx, other)?.is_true()),
         }
     }
 
     fn expr<'c>(&mut self, ctx: &'c mut MsgCtx<'_>, expr: &'c Expr) -> Eval<Value<'c>> {
+        if is_pure(expr) {
+            return Ok(pure(ctx, expr));
+        }
         Ok(match expr {
-            Expr::Const(v) => v.as_ref(),
-            Expr::Pv(pv) => ctx.read_pv(pv),
-            Expr::Format(f) => Value::Str(ctx.format_cow(f)),
-            Expr::Call(_) | Expr::Route(_) => {
+            Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => {
                 let code = self.action(ctx, expr)?;
                 if code == 0 {
                     return Err(Stop::Exit(0));
                 }
                 Value::Int(i64::from(code))
             }
+            Expr::Unary(UnOp::Not, inner) => Value::Int(i64::from(!self.cond(ctx, inner)?)),
             Expr::Unary(op, inner) => {
-                if matches!(op, UnOp::Not) {
-                    return Ok(Value::Int(i64::from(!self.cond(ctx, inner)?)));
-                }
                 let v = self.expr(ctx, inner)?;
-                match op {
-                    UnOp::Not => unreachable!("handled above"),
-                    UnOp::Neg => Value::Int(v.to_int().wrapping_neg()),
-                    UnOp::BitNot => Value::Int(!v.to_int()),
-                    UnOp::Defined => Value::Int(i64::from(!v.is_null())),
-                    UnOp::Strlen => Value::Int(v.to_bytes().len() as i64),
-                    UnOp::Strempty => Value::Int(i64::from(v.to_bytes().is_empty())),
-                    UnOp::CastInt => Value::Int(v.to_int()),
-                    UnOp::CastStr => Value::owned(v.to_bytes().into_owned()),
-                }
+                unary(*op, v)
             }
             Expr::Binary(BinOp::And, _, _) | Expr::Binary(BinOp::Or, _, _) => {
                 Value::Int(i64::from(self.cond(ctx, expr)?))
@@ -255,8 +261,7 @@ impl Vm {
                 negate,
             } => {
                 let v = self.expr(ctx, subject)?;
-                let hit = regex.is_match(&v.to_bytes());
-                Value::Int(i64::from(hit != *negate))
+                Value::Int(i64::from(regex.is_match(&v.to_bytes()) != *negate))
             }
             Expr::DynMatch {
                 subject,
@@ -265,22 +270,12 @@ impl Vm {
             } => {
                 let p = self.expr(ctx, pattern)?.into_owned();
                 let v = self.expr(ctx, subject)?;
-                let hit = std::str::from_utf8(&p.to_bytes())
-                    .ok()
-                    .and_then(|p| {
-                        regex::bytes::RegexBuilder::new(p)
-                            .case_insensitive(true)
-                            .build()
-                            .ok()
-                    })
-                    .is_some_and(|re| re.is_match(&v.to_bytes()));
-                Value::Int(i64::from(hit != *negate))
+                Value::Int(i64::from(dyn_match(&p, &v) != *negate))
             }
             Expr::Myself { subject, negate } => {
                 let env = ctx.env;
                 let v = self.expr(ctx, subject)?;
-                let hit = is_myself_value(env, &v.to_bytes());
-                Value::Int(i64::from(hit != *negate))
+                Value::Int(i64::from(is_myself_value(env, &v.to_bytes()) != *negate))
             }
             Expr::InNet {
                 subject,
@@ -288,14 +283,115 @@ impl Vm {
                 negate,
             } => {
                 let v = self.expr(ctx, subject)?;
-                let hit = std::str::from_utf8(&v.to_bytes())
-                    .ok()
-                    .and_then(|s| s.trim_start_matches('[').trim_end_matches(']').parse().ok())
-                    .is_some_and(|ip| net.contains(ip));
-                Value::Int(i64::from(hit != *negate))
+                Value::Int(i64::from(in_net(net, &v) != *negate))
             }
+            Expr::Const(_) | Expr::Pv(_) | Expr::Format(_) | Expr::Pure(_) => pure(ctx, expr),
         })
     }
+}
+
+/// Whether an expression calls nothing (so it can be read with shared access
+/// to the context, borrowing instead of copying). The compiler marks compound
+/// ones with [`Expr::Pure`], so this is one match.
+fn is_pure(e: &Expr) -> bool {
+    match e {
+        Expr::Const(_) | Expr::Pv(_) | Expr::Format(_) | Expr::Pure(_) => true,
+        // Unmarked trees (built by hand) are checked in full.
+        other => other.calls_nothing(),
+    }
+}
+
+/// Evaluates an expression for which [`is_pure`] holds.
+fn pure<'c>(ctx: &'c MsgCtx<'_>, e: &'c Expr) -> Value<'c> {
+    let truth = |t: bool| Value::Int(i64::from(t));
+    match e {
+        Expr::Const(v) => v.as_ref(),
+        Expr::Pv(pv) => ctx.read_pv(pv),
+        Expr::Format(f) => Value::Str(ctx.format_cow(f)),
+        Expr::Pure(inner) => pure(ctx, inner),
+        Expr::Unary(UnOp::Not, inner) => truth(!pure(ctx, inner).is_true()),
+        Expr::Unary(op, inner) => unary(*op, pure(ctx, inner)),
+        Expr::Binary(BinOp::And, a, b) => truth(pure(ctx, a).is_true() && pure(ctx, b).is_true()),
+        Expr::Binary(BinOp::Or, a, b) => truth(pure(ctx, a).is_true() || pure(ctx, b).is_true()),
+        Expr::Binary(op, a, b) => binary(*op, pure(ctx, a), pure(ctx, b)),
+        Expr::Match {
+            subject,
+            regex,
+            negate,
+        } => truth(regex.is_match(&pure(ctx, subject).to_bytes()) != *negate),
+        Expr::DynMatch {
+            subject,
+            pattern,
+            negate,
+        } => truth(dyn_match(&pure(ctx, pattern), &pure(ctx, subject)) != *negate),
+        Expr::Myself { subject, negate } => {
+            truth(is_myself_value(ctx.env, &pure(ctx, subject).to_bytes()) != *negate)
+        }
+        Expr::InNet {
+            subject,
+            net,
+            negate,
+        } => {
+            // `src_ip`/`dst_ip` compare the address itself, not its text.
+            let hit = match &**subject {
+                Expr::Pv(pv) if pv.transforms.is_none() && pv.kind == PvKind::Si => {
+                    net.contains(ctx.src.ip())
+                }
+                Expr::Pv(pv) if pv.transforms.is_none() && pv.kind == PvKind::Ri => {
+                    net.contains(ctx.local.ip())
+                }
+                other => in_net(net, &pure(ctx, other)),
+            };
+            truth(hit != *negate)
+        }
+        // Not pure: callers check first.
+        Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => Value::Null,
+    }
+}
+
+fn unary<'a>(op: UnOp, v: Value<'a>) -> Value<'a> {
+    match op {
+        UnOp::Not => Value::Int(i64::from(!v.is_true())),
+        UnOp::Neg => Value::Int(v.to_int().wrapping_neg()),
+        UnOp::BitNot => Value::Int(!v.to_int()),
+        UnOp::Defined => Value::Int(i64::from(!v.is_null())),
+        UnOp::Strlen => Value::Int(v.to_bytes().len() as i64),
+        UnOp::Strempty => Value::Int(i64::from(v.to_bytes().is_empty())),
+        UnOp::CastInt => Value::Int(v.to_int()),
+        UnOp::CastStr => match v {
+            Value::Str(s) => Value::Str(s),
+            other => Value::owned(other.to_bytes().into_owned()),
+        },
+    }
+}
+
+/// `x =~ $pattern`: the pattern compiled per message (case-insensitive).
+fn dyn_match(pattern: &Value<'_>, v: &Value<'_>) -> bool {
+    std::str::from_utf8(&pattern.to_bytes())
+        .ok()
+        .and_then(|p| {
+            regex::bytes::RegexBuilder::new(p)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+                .ok()
+        })
+        .is_some_and(|re| re.is_match(&v.to_bytes()))
+}
+
+fn in_net(net: &super::ir::IpNet, v: &Value<'_>) -> bool {
+    std::str::from_utf8(&v.to_bytes())
+        .ok()
+        .and_then(|s| s.trim_start_matches('[').trim_end_matches(']').parse().ok())
+        .is_some_and(|ip| net.contains(ip))
+}
+
+/// The body position where a switch on `v` starts, if a case matches.
+fn case_start(v: &Value<'_>, cases: &[(CaseLabel, usize)]) -> Option<usize> {
+    cases
+        .iter()
+        .find(|(case, _)| switch_matches(v, case))
+        .map(|(_, at)| *at)
 }
 
 /// `myself` compared with a URI (`sip:host:port`) or a bare host / `host:port`.
@@ -342,11 +438,12 @@ pub(crate) fn split_hostport(hp: &[u8]) -> (&[u8], Option<u16>) {
     }
 }
 
-fn switch_matches(v: &Value<'_>, case: &Value<'_>) -> bool {
+fn switch_matches(v: &Value<'_>, case: &CaseLabel) -> bool {
     match case {
-        Value::Int(i) => v.as_exact_int() == Some(*i),
-        Value::Str(s) => v.to_bytes().as_ref() == s.as_ref(),
-        Value::Null => v.is_null(),
+        CaseLabel::Value(Value::Int(i)) => v.as_exact_int() == Some(*i),
+        CaseLabel::Value(Value::Str(s)) => v.to_bytes().as_ref() == s.as_ref(),
+        CaseLabel::Value(Value::Null) => v.is_null(),
+        CaseLabel::Regex(re) => re.is_match(&v.to_bytes()),
     }
 }
 
@@ -354,8 +451,19 @@ fn switch_matches(v: &Value<'_>, case: &Value<'_>) -> bool {
 fn add<'a>(a: Value<'a>, b: Value<'_>) -> Value<'a> {
     match a {
         Value::Str(s) => {
-            let mut out = s.into_owned();
-            out.extend_from_slice(&b.to_bytes());
+            // Room for what usually follows, so a chain `"a" + $x + "b"` grows in place.
+            let mut out = match s {
+                Cow::Owned(v) => v,
+                Cow::Borrowed(v) => {
+                    let mut o = Vec::with_capacity(v.len() + 48);
+                    o.extend_from_slice(v);
+                    o
+                }
+            };
+            match b {
+                Value::Null => {}
+                other => other.write_to(&mut out),
+            }
             Value::Str(Cow::Owned(out))
         }
         Value::Int(i) => Value::Int(i.wrapping_add(b.to_int())),

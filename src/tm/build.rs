@@ -34,6 +34,12 @@ pub struct Source {
     pub conn: Option<ConnId>,
 }
 
+impl From<&Source> for Source {
+    fn from(s: &Source) -> Source {
+        *s
+    }
+}
+
 impl From<&Inbound> for Source {
     fn from(p: &Inbound) -> Source {
         Source {

@@ -136,6 +136,7 @@ impl Engine {
         for cell in &mut self.rebase {
             cell.take();
         }
+        self.core.msg_id = self.core.msg_id.wrapping_add(1);
         // A keep-alive (CRLF only) is not an error worth a log line.
         if pkt.data.iter().all(|b| b.is_ascii_whitespace()) {
             return;

@@ -116,7 +116,7 @@ impl Harness {
             &self.program,
             &mut self.core,
             &self.msg,
-            &from,
+            from,
             some_instant(),
             RouteType::Request,
             &mut self.out,

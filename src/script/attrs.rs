@@ -1,0 +1,319 @@
+//! Attributes of one message: `$avp(name)` stacks and the `$xavp(...)` tree.
+//!
+//! Kamailio keeps these per transaction. For now a route run owns one
+//! [`Attrs`] in its [`super::ctx::MsgCtx`]; tm will move it into the
+//! transaction and back, which is why it is a plain owned value.
+//!
+//! Order: Kamailio adds a new value in front, so index 0 is the newest. Here
+//! values are pushed at the end of a vector and indexes count from the end.
+
+use bytes::Bytes;
+
+use super::pvkind::AvpKey;
+use super::value::Value;
+
+/// `$avp` and `$xavp` values of one message (or, later, one transaction).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attrs {
+    avps: Vec<(AvpKey, Value<'static>)>,
+    xavps: Vec<Xavp>,
+}
+
+/// One extended AVP: a name and either a value or a list of fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Xavp {
+    pub name: Bytes,
+    pub value: XavpValue,
+}
+
+/// What an [`Xavp`] holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum XavpValue {
+    Value(Value<'static>),
+    /// Fields, oldest first (like [`Attrs`], index 0 is the last one).
+    List(Vec<Xavp>),
+}
+
+/// Position of the `index`-th newest entry among `len` that match, as an
+/// offset from the oldest; negative `index` counts from the oldest (-1 = oldest).
+fn nth_newest(len: usize, index: i32) -> Option<usize> {
+    if index >= 0 {
+        let i = usize::try_from(index).ok()?;
+        (i < len).then(|| len - 1 - i)
+    } else {
+        let back = usize::try_from(index.unsigned_abs()).ok()?;
+        (back <= len).then(|| back - 1)
+    }
+}
+
+impl Attrs {
+    /// Whether there is no AVP and no XAVP.
+    pub fn is_empty(&self) -> bool {
+        self.avps.is_empty() && self.xavps.is_empty()
+    }
+
+    /// Forgets every value.
+    pub fn clear(&mut self) {
+        self.avps.clear();
+        self.xavps.clear();
+    }
+
+    // --- $avp -----------------------------------------------------------------------------------
+
+    /// The values of AVP `key`, newest first.
+    pub fn avp_values<'a, 'k: 'a>(
+        &'a self,
+        key: &'k AvpKey,
+    ) -> impl Iterator<Item = &'a Value<'static>> + 'a {
+        self.avps
+            .iter()
+            .rev()
+            .filter(move |(k, _)| k.matches(key))
+            .map(|(_, v)| v)
+    }
+
+    /// The `index`-th newest value (0 = newest, -1 = oldest).
+    pub fn avp(&self, key: &AvpKey, index: i32) -> Option<&Value<'static>> {
+        let mut values = self
+            .avps
+            .iter()
+            .rev()
+            .filter(|(k, _)| k.matches(key))
+            .map(|(_, v)| v);
+        if index >= 0 {
+            values.nth(usize::try_from(index).ok()?)
+        } else {
+            let all: Vec<_> = values.collect();
+            let at = nth_newest(all.len(), index)?;
+            all.get(all.len() - 1 - at).copied()
+        }
+    }
+
+    /// Adds a value on top (`$avp(x) = v`).
+    pub fn avp_push(&mut self, key: AvpKey, value: Value<'static>) {
+        self.avps.push((key, value));
+    }
+
+    /// Removes the newest value (`$avp(x) = $null`); whether there was one.
+    pub fn avp_remove_newest(&mut self, key: &AvpKey) -> bool {
+        match self.avps.iter().rposition(|(k, _)| k.matches(key)) {
+            Some(i) => {
+                self.avps.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes every value (`$(avp(x)[*]) = $null`, and before `:=`).
+    pub fn avp_remove_all(&mut self, key: &AvpKey) {
+        self.avps.retain(|(k, _)| !k.matches(key));
+    }
+
+    /// Replaces the `index`-th newest value; false when there is none.
+    pub fn avp_replace(&mut self, key: &AvpKey, index: i32, value: Value<'static>) -> bool {
+        let positions: Vec<usize> = self
+            .avps
+            .iter()
+            .enumerate()
+            .filter(|(_, (k, _))| k.matches(key))
+            .map(|(i, _)| i)
+            .collect();
+        match nth_newest(positions.len(), index) {
+            Some(at) => {
+                self.avps[positions[at]].1 = value;
+                true
+            }
+            None => false,
+        }
+    }
+
+    // --- $xavp ----------------------------------------------------------------------------------
+
+    /// The `index`-th newest root XAVP called `name`.
+    pub fn xavp(&self, name: &[u8], index: i32) -> Option<&Xavp> {
+        nth(&self.xavps, name, index)
+    }
+
+    /// Every root XAVP called `name`, newest first.
+    pub fn xavps_named<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a Xavp> {
+        self.xavps.iter().rev().filter(move |x| x.name == name)
+    }
+
+    /// Adds a root XAVP on top.
+    pub fn xavp_push(&mut self, xavp: Xavp) {
+        self.xavps.push(xavp);
+    }
+
+    /// The `index`-th newest root XAVP called `name`, to change it.
+    pub fn xavp_mut(&mut self, name: &[u8], index: i32) -> Option<&mut Xavp> {
+        nth_mut(&mut self.xavps, name, index)
+    }
+
+    /// Removes the `index`-th newest root called `name`, or all of them.
+    pub fn xavp_remove(&mut self, name: &[u8], index: Option<i32>) {
+        remove(&mut self.xavps, name, index);
+    }
+}
+
+impl Xavp {
+    /// A named plain value.
+    pub fn value(name: Bytes, value: Value<'static>) -> Xavp {
+        Xavp {
+            name,
+            value: XavpValue::Value(value),
+        }
+    }
+
+    /// The `index`-th newest field called `name` of a list XAVP.
+    pub fn field(&self, name: &[u8], index: i32) -> Option<&Xavp> {
+        match &self.value {
+            XavpValue::List(fields) => nth(fields, name, index),
+            XavpValue::Value(_) => None,
+        }
+    }
+
+    /// The fields called `name`, newest first (none for a plain value).
+    pub fn fields_named<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a Xavp> {
+        let fields: &[Xavp] = match &self.value {
+            XavpValue::List(f) => f,
+            XavpValue::Value(_) => &[],
+        };
+        fields.iter().rev().filter(move |x| x.name == name)
+    }
+
+    /// Adds a field on top (turning a plain value into a list).
+    pub fn push_field(&mut self, field: Xavp) {
+        match &mut self.value {
+            XavpValue::List(fields) => fields.push(field),
+            XavpValue::Value(_) => self.value = XavpValue::List(vec![field]),
+        }
+    }
+
+    /// The `index`-th newest field called `name`, to change it.
+    pub fn field_mut(&mut self, name: &[u8], index: i32) -> Option<&mut Xavp> {
+        match &mut self.value {
+            XavpValue::List(fields) => nth_mut(fields, name, index),
+            XavpValue::Value(_) => None,
+        }
+    }
+
+    /// Removes the `index`-th newest field called `name`, or all of them.
+    pub fn remove_field(&mut self, name: &[u8], index: Option<i32>) {
+        if let XavpValue::List(fields) = &mut self.value {
+            remove(fields, name, index);
+        }
+    }
+
+    /// The value as the script sees it: a list reads as a marker, as in Kamailio.
+    pub fn script_value(&self) -> Value<'_> {
+        match &self.value {
+            XavpValue::Value(v) => v.as_ref(),
+            XavpValue::List(_) => Value::str(b"<<xavp>>"),
+        }
+    }
+}
+
+fn positions(list: &[Xavp], name: &[u8]) -> Vec<usize> {
+    list.iter()
+        .enumerate()
+        .filter(|(_, x)| x.name == name)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn nth<'a>(list: &'a [Xavp], name: &[u8], index: i32) -> Option<&'a Xavp> {
+    if index >= 0 {
+        list.iter()
+            .rev()
+            .filter(|x| x.name == name)
+            .nth(usize::try_from(index).ok()?)
+    } else {
+        let pos = positions(list, name);
+        nth_newest(pos.len(), index).map(|at| &list[pos[at]])
+    }
+}
+
+fn nth_mut<'a>(list: &'a mut [Xavp], name: &[u8], index: i32) -> Option<&'a mut Xavp> {
+    let pos = positions(list, name);
+    let at = nth_newest(pos.len(), index)?;
+    list.get_mut(pos[at])
+}
+
+fn remove(list: &mut Vec<Xavp>, name: &[u8], index: Option<i32>) {
+    match index {
+        None => list.retain(|x| x.name != name),
+        Some(i) => {
+            let pos = positions(list, name);
+            if let Some(at) = nth_newest(pos.len(), i) {
+                list.remove(pos[at]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> AvpKey {
+        AvpKey::Str(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn avp_stack_is_newest_first() {
+        let mut a = Attrs::default();
+        a.avp_push(key("x"), Value::Int(1));
+        a.avp_push(key("y"), Value::Int(9));
+        a.avp_push(key("X"), Value::Int(2));
+        assert_eq!(a.avp(&key("x"), 0), Some(&Value::Int(2)));
+        assert_eq!(a.avp(&key("x"), 1), Some(&Value::Int(1)));
+        assert_eq!(a.avp(&key("x"), -1), Some(&Value::Int(1)));
+        assert_eq!(a.avp(&key("x"), 2), None);
+        assert!(a.avp_replace(&key("x"), 1, Value::Int(5)));
+        assert_eq!(
+            a.avp_values(&key("x")).cloned().collect::<Vec<_>>(),
+            [Value::Int(2), Value::Int(5)]
+        );
+        assert!(a.avp_remove_newest(&key("x")));
+        assert_eq!(a.avp(&key("x"), 0), Some(&Value::Int(5)));
+        a.avp_remove_all(&key("x"));
+        assert_eq!(a.avp(&key("x"), 0), None);
+        assert_eq!(a.avp(&key("y"), 0), Some(&Value::Int(9)));
+        assert!(!AvpKey::Int(1).matches(&key("1")));
+    }
+
+    #[test]
+    fn xavp_tree() {
+        let mut a = Attrs::default();
+        let mut root = Xavp {
+            name: Bytes::from_static(b"r"),
+            value: XavpValue::List(Vec::new()),
+        };
+        root.push_field(Xavp::value(Bytes::from_static(b"f"), Value::Int(1)));
+        root.push_field(Xavp::value(Bytes::from_static(b"f"), Value::Int(2)));
+        a.xavp_push(root);
+        a.xavp_push(Xavp::value(
+            Bytes::from_static(b"r"),
+            Value::str(b"plain").into_owned(),
+        ));
+        assert_eq!(
+            a.xavp(b"r", 0).map(Xavp::script_value),
+            Some(Value::str(b"plain"))
+        );
+        let older = a.xavp(b"r", 1).expect("older root");
+        assert_eq!(
+            older.field(b"f", 0).map(Xavp::script_value),
+            Some(Value::Int(2))
+        );
+        assert_eq!(
+            older.field(b"f", -1).map(Xavp::script_value),
+            Some(Value::Int(1))
+        );
+        assert_eq!(older.script_value(), Value::str(b"<<xavp>>"));
+        a.xavp_remove(b"r", Some(0));
+        assert_eq!(a.xavps_named(b"r").count(), 1);
+        a.xavp_remove(b"r", None);
+        assert!(a.is_empty());
+    }
+}

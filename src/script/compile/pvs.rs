@@ -1,0 +1,244 @@
+//! Pseudo-variables in the compiler: names resolved to slots, tables and
+//! constants, indexes and transformation chains compiled, and the start
+//! values of `$shv`/`$var` and the hash tables read from the modparams.
+
+use bytes::Bytes;
+
+use super::super::ast;
+use super::super::format;
+use super::super::ir::{Format, FormatPart};
+use super::super::pv::{AvpName, Pv, PvName};
+use super::super::pvkind::{self, AvpKey, PvIndex, PvKind, PvRef, ShtRef, XavpPath};
+use super::super::shared::HtableDef;
+use super::super::transform;
+use super::super::value::Value;
+use super::Compiler;
+
+impl pvkind::Resolver for Compiler<'_> {
+    fn var_slot(&mut self, name: &str) -> u32 {
+        let next = self.vars.len() as u32;
+        *self.vars.entry(name.to_string()).or_insert(next)
+    }
+
+    fn shv_slot(&mut self, name: &str) -> u32 {
+        let next = self.shvs.len() as u32;
+        *self.shvs.entry(name.to_string()).or_insert(next)
+    }
+
+    fn htable(&mut self, name: &str) -> Option<u32> {
+        self.program
+            .htables
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| i as u32)
+    }
+
+    fn cfg(&mut self, what: &str) -> Option<Value<'static>> {
+        Some(match what {
+            "line" => Value::Int(i64::from(self.pv_span.line)),
+            "name" | "file" => {
+                Value::owned(self.cfg.sources.name(self.pv_span.file).as_bytes().to_vec())
+            }
+            "route" => Value::owned(self.current_name.as_bytes().to_vec()),
+            _ => return None,
+        })
+    }
+
+    fn cfg_get(&mut self, name: &str) -> Option<Value<'static>> {
+        let g = self.cfg.global(name)?;
+        Some(match &g.value {
+            ast::Value::Int(i) => Value::Int(*i),
+            ast::Value::Bool(b) => Value::Int(i64::from(*b)),
+            ast::Value::Str(s) | ast::Value::Word(s) => Value::owned(s.as_bytes().to_vec()),
+            ast::Value::Sockets(_) => return None,
+        })
+    }
+}
+
+impl Compiler<'_> {
+    /// `$shv`/`$var` start values (pv `shvset`/`varset`) and hash tables
+    /// (htable `htable`), read from the modparams with their positions.
+    pub(super) fn shared_defs(&mut self) {
+        let cfg = self.cfg;
+        for mp in &cfg.modparams {
+            let ast::Value::Str(text) = &mp.value else {
+                continue;
+            };
+            for module in mp.module_names() {
+                if self.loaded_module(module).is_none() {
+                    continue;
+                }
+                match (module, mp.param.as_str()) {
+                    ("pv", "shvset" | "varset") => match typed_value(text) {
+                        Ok((name, value)) => {
+                            use pvkind::Resolver as _;
+                            if mp.param == "shvset" {
+                                let slot = self.shv_slot(name) as usize;
+                                let init = &mut self.program.shv_init;
+                                if init.len() <= slot {
+                                    init.resize(slot + 1, Value::Int(0));
+                                }
+                                init[slot] = value;
+                            } else {
+                                let slot = self.var_slot(name);
+                                self.program.var_init.push((slot, value));
+                            }
+                        }
+                        Err(e) => self.error(mp.span, format!("{}: {e}", mp.param)),
+                    },
+                    ("htable", "htable") => match HtableDef::parse(text) {
+                        Ok(def) => {
+                            if self.program.htables.iter().any(|t| t.name == def.name) {
+                                self.error(
+                                    mp.span,
+                                    format!("hash table \"{}\" is defined twice", def.name),
+                                );
+                            } else {
+                                self.program.htables.push(def);
+                            }
+                        }
+                        Err(e) => self.error(mp.span, e),
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Resolves a pseudo-variable; a problem is reported at its place.
+    pub(super) fn pv(&mut self, pv: &Pv) -> Option<PvRef> {
+        match self.resolve_pv(pv) {
+            Ok(r) => Some(r),
+            Err(msg) => {
+                self.error(pv.span, msg);
+                None
+            }
+        }
+    }
+
+    pub(super) fn resolve_pv(&mut self, pv: &Pv) -> Result<PvRef, String> {
+        self.pv_span = pv.span;
+        let kind = match (pv.name.as_str(), &pv.inner) {
+            (class, None) => pvkind::resolve(class, None, self)?,
+            (class, Some(PvName::Text(t))) => pvkind::resolve(class, Some(t), self)?,
+            ("hdr", Some(PvName::Dynamic(f))) => PvKind::HdrDyn(Box::new(self.sub_format(f)?)),
+            ("avp", Some(PvName::Avp(name))) => match name {
+                AvpName::Int(i) => PvKind::Avp(AvpKey::Int(*i)),
+                AvpName::Str(s) if s.is_empty() => {
+                    return Err(format!("{}: empty AVP name", pv.raw))
+                }
+                AvpName::Str(s) => PvKind::Avp(AvpKey::Str(Bytes::copy_from_slice(s.as_bytes()))),
+                AvpName::Dynamic(f) => PvKind::AvpDyn(Box::new(self.sub_format(f)?)),
+            },
+            ("xavp", Some(PvName::Xavp(segments))) => {
+                let (root, field) = match segments.as_slice() {
+                    [root] => (root, None),
+                    [root, field] => (root, Some(field)),
+                    _ => {
+                        return Err(format!(
+                            "{}: only $xavp(root=>field) is supported (two levels)",
+                            pv.raw
+                        ))
+                    }
+                };
+                let root_index = root.index.as_ref().map(|i| self.index(i)).transpose()?;
+                let field = match field {
+                    Some(f) => Some((
+                        Bytes::copy_from_slice(f.name.as_bytes()),
+                        f.index.as_ref().map(|i| self.index(i)).transpose()?,
+                    )),
+                    None => None,
+                };
+                PvKind::Xavp(Box::new(XavpPath {
+                    root: Bytes::copy_from_slice(root.name.as_bytes()),
+                    root_index,
+                    field,
+                }))
+            }
+            ("sht", Some(PvName::Htable { table, key })) => {
+                use pvkind::Resolver as _;
+                let Some(t) = self.htable(table) else {
+                    return Err(format!(
+                        "{}: no hash table \"{table}\" (declare it with modparam(\"htable\", \"htable\", \"{table}=>size=8;\"))",
+                        pv.raw
+                    ));
+                };
+                let key = self.sub_format(key)?;
+                PvKind::Sht(Box::new(ShtRef { table: t, key }))
+            }
+            ("xavu" | "xavi", Some(_)) => {
+                return Err(format!("{} is not supported (use $xavp)", pv.raw))
+            }
+            (class, Some(PvName::Dynamic(_))) => {
+                return Err(format!(
+                    "${class}: a name computed at run time is not supported here ({})",
+                    pv.raw
+                ))
+            }
+            (class, Some(_)) => {
+                return Err(format!("${class}: unexpected name form in {}", pv.raw))
+            }
+        };
+        let index = pv.index.as_ref().map(|i| self.index(i)).transpose()?;
+        let transforms = if pv.transforms.is_empty() {
+            None
+        } else {
+            let mut resolve = |p: &Pv| self.resolve_pv(p);
+            Some(
+                transform::compile_chain(&pv.transforms, &mut resolve)
+                    .map_err(|e| format!("{}: {e}", pv.raw))?,
+            )
+        };
+        self.pv_span = pv.span;
+        Ok(PvRef {
+            kind,
+            index,
+            transforms,
+        })
+    }
+
+    /// A format inside a pseudo-variable (a dynamic name or a hash-table key).
+    pub(super) fn sub_format(&mut self, f: &format::Format) -> Result<Format, String> {
+        let mut parts = Vec::with_capacity(f.parts.len());
+        for p in &f.parts {
+            parts.push(match p {
+                format::FormatPart::Literal(s) => {
+                    FormatPart::Lit(Bytes::copy_from_slice(s.as_bytes()))
+                }
+                format::FormatPart::Pv(pv) => FormatPart::Pv(self.resolve_pv(pv)?),
+            });
+        }
+        Ok(Format { parts })
+    }
+
+    pub(super) fn index(&mut self, i: &super::super::pv::PvIndex) -> Result<PvIndex, String> {
+        Ok(match i {
+            super::super::pv::PvIndex::Int(n) => {
+                PvIndex::At(i32::try_from(*n).map_err(|_| format!("index {n} is out of range"))?)
+            }
+            super::super::pv::PvIndex::All => PvIndex::All,
+            super::super::pv::PvIndex::Pv(p) => PvIndex::Pv(Box::new(self.resolve_pv(p)?)),
+        })
+    }
+}
+
+/// A pv `shvset`/`varset` value: `name=i:1` or `name=s:text`.
+pub(super) fn typed_value(text: &str) -> Result<(&str, Value<'static>), String> {
+    let (name, rest) = text
+        .split_once('=')
+        .ok_or_else(|| format!("\"{text}\" is not name=i:number or name=s:text"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("\"{text}\" has no name"));
+    }
+    let value = match rest.split_once(':') {
+        Some(("i" | "I", n)) => Value::Int(
+            n.trim()
+                .parse()
+                .map_err(|_| format!("\"{text}\": \"{n}\" is not a number"))?,
+        ),
+        Some(("s" | "S", s)) => Value::owned(s.as_bytes().to_vec()),
+        _ => return Err(format!("\"{text}\" is not name=i:number or name=s:text")),
+    };
+    Ok((name, value))
+}

@@ -1,0 +1,492 @@
+//! Reading pseudo-variables (KAMAILIO-REFERENCE §1.7). Values borrow the
+//! message or the context whenever they can, so a route that only compares
+//! allocates nothing; the addresses `$si`, `$Ri` and `$su` are formatted once
+//! per message into the context.
+//!
+//! Null semantics: a missing header, AVP, XAVP, hash-table item or message
+//! part is `$null`; an unset `$var` is the integer 0.
+
+use super::attrs::Xavp;
+use super::ctx::{AddrText, MsgCtx, UriParts};
+use super::pvkind::{
+    AuthPart, AvpKey, CseqPart, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, SndPart,
+    TmField, TvPart, ViaField, XavpPath,
+};
+use super::registry::RouteType;
+use super::transform;
+use super::value::Value;
+use crate::sip::auth::Credentials;
+use crate::sip::nameaddr::NameAddr;
+use crate::sip::uri::Uri;
+use crate::sip::via::vias;
+use crate::sip::{HeaderName, Message};
+
+/// How a pseudo-variable's index reads, after evaluating `[$var(i)]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Idx {
+    /// No index: the first (newest) value.
+    First,
+    At(i32),
+    All,
+}
+
+impl<'a> MsgCtx<'a> {
+    /// Reads a pseudo-variable, with its index and transformations.
+    pub fn read_pv<'s>(&'s self, pv: &'s PvRef) -> Value<'s> {
+        let v = self.read_base(pv);
+        match &pv.transforms {
+            None => v,
+            Some(ops) => transform::apply(self, ops, v).unwrap_or(Value::Null),
+        }
+    }
+
+    /// The index of `pv` for this message.
+    pub(crate) fn index_of(&self, index: &Option<PvIndex>) -> Idx {
+        match index {
+            None => Idx::First,
+            Some(PvIndex::At(i)) => Idx::At(*i),
+            Some(PvIndex::All) => Idx::All,
+            Some(PvIndex::Pv(p)) => {
+                let i = self.read_pv(p).to_int();
+                Idx::At(i32::try_from(i).unwrap_or(i32::MAX))
+            }
+        }
+    }
+
+    fn read_base<'s>(&'s self, pv: &'s PvRef) -> Value<'s> {
+        let msg: &'a Message = self.msg;
+        let opt = |v: Option<&'a [u8]>| v.map_or(Value::Null, Value::str);
+        let int = |i: i64| Value::Int(i);
+        match &pv.kind {
+            PvKind::Ru => {
+                if msg.is_request() {
+                    Value::str(self.ruri())
+                } else {
+                    Value::Null
+                }
+            }
+            PvKind::Ou => opt(msg.request_uri()),
+            PvKind::OUser => msg
+                .request_uri()
+                .and_then(|u| Uri::parse(u).ok())
+                .and_then(|u| u.user())
+                .map_or(Value::Null, Value::str),
+            PvKind::RUser | PvKind::RHost | PvKind::RPort | PvKind::RScheme => {
+                if !msg.is_request() {
+                    return Value::Null;
+                }
+                let part = match pv.kind {
+                    PvKind::RUser => RuriPart::User,
+                    PvKind::RHost => RuriPart::Host,
+                    PvKind::RPort => RuriPart::Port,
+                    _ => {
+                        let ru = self.ruri();
+                        return match ru.iter().position(|&b| b == b':') {
+                            Some(i) => Value::str(&ru[..i]),
+                            None => Value::Null,
+                        };
+                    }
+                };
+                match &self.new_uri {
+                    Some(u) => ruri_part(u, part),
+                    None => self.received_ruri_part(part),
+                }
+            }
+            PvKind::From(part) => name_part(msg, HeaderName::From, *part),
+            PvKind::To(part) => name_part(msg, HeaderName::To, *part),
+            PvKind::Du => self.dst_uri.as_deref().map_or(Value::Null, Value::str),
+            PvKind::Rm => Value::str(msg.method_bytes()),
+            PvKind::Rs => msg.status().map_or(Value::Null, |c| int(i64::from(c))),
+            PvKind::Rr => opt(msg.reason()),
+            PvKind::Ci => opt(msg.call_id()),
+            PvKind::Cs => msg
+                .header_value(HeaderName::CSeq)
+                .and_then(|v| crate::sip::headers::CSeq::parse(v).ok())
+                .map_or(Value::Null, |c| int(i64::from(c.seq))),
+            PvKind::Si => {
+                let t = self
+                    .cache
+                    .src_ip
+                    .get_or_init(|| AddrText::new(format_args!("{}", self.src.ip())));
+                Value::str(t.as_bytes())
+            }
+            PvKind::Sp => int(i64::from(self.src.port())),
+            PvKind::Su => {
+                let t = self.cache.src_uri.get_or_init(|| match self.src {
+                    std::net::SocketAddr::V4(a) => {
+                        AddrText::new(format_args!("sip:{}:{}", a.ip(), a.port()))
+                    }
+                    std::net::SocketAddr::V6(a) => {
+                        AddrText::new(format_args!("sip:[{}]:{}", a.ip(), a.port()))
+                    }
+                });
+                Value::str(t.as_bytes())
+            }
+            PvKind::Ri => {
+                let t = self
+                    .cache
+                    .local_ip
+                    .get_or_init(|| AddrText::new(format_args!("{}", self.local.ip())));
+                Value::str(t.as_bytes())
+            }
+            PvKind::Rp => int(i64::from(self.local.port())),
+            PvKind::Proto => Value::str(self.proto.lower_name().as_bytes()),
+            PvKind::Af => Value::str(if self.local.is_ipv4() {
+                b"INET"
+            } else {
+                b"INET6"
+            }),
+            PvKind::Ua => opt(msg.header_value(HeaderName::UserAgent)),
+            PvKind::Mb => Value::str(msg.buf().get(..msg.len()).unwrap_or_default()),
+            PvKind::Ml => int(msg.len() as i64),
+            PvKind::Mt => int(if msg.is_request() { 1 } else { 2 }),
+            PvKind::Rb => Value::str(msg.body()),
+            PvKind::Bs => int(msg.body().len() as i64),
+            PvKind::Ct => opt(msg.header_value(HeaderName::Contact)),
+            PvKind::Cl => msg
+                .header_value(HeaderName::ContentLength)
+                .map_or(Value::Null, |v| {
+                    Value::str(v).as_exact_int().map_or(Value::Null, Value::Int)
+                }),
+            PvKind::Retcode => int(i64::from(self.retcode)),
+            PvKind::Mf => int((self.flags & 0xffff_ffff) as i64),
+            PvKind::Bf => int(i64::from(self.state.bflags)),
+            PvKind::Null => Value::Null,
+            PvKind::Const(v) => v.as_ref(),
+            PvKind::Var(slot) => self
+                .core
+                .vars
+                .get(*slot as usize)
+                .map_or(Value::Int(0), Value::as_ref),
+            PvKind::Hdr(key) => self.header(&key.name, self.index_of(&pv.index)),
+            PvKind::HdrDyn(name) => {
+                let name = self.format(name);
+                self.header(&name, self.index_of(&pv.index))
+            }
+            PvKind::Hdrc(key) => int(msg.headers_named(&key.name).count() as i64),
+            PvKind::Avp(key) => self.avp(key, self.index_of(&pv.index)),
+            PvKind::AvpDyn(name) => {
+                let key = AvpKey::Str(self.format(name).into());
+                self.avp(&key, self.index_of(&pv.index)).into_owned()
+            }
+            PvKind::Xavp(path) => self.xavp(path),
+            PvKind::Shv(slot) => self.env.shared.shv(*slot).unwrap_or(Value::Int(0)),
+            PvKind::Sht(sht) => {
+                let Some(table) = self.env.shared.htable(sht.table) else {
+                    return Value::Null;
+                };
+                let key = self.format_cow(&sht.key);
+                table.get(&key, self.now).unwrap_or(Value::Null)
+            }
+            PvKind::Tm(field) => {
+                let in_reply = matches!(self.route_type, RouteType::OnReply | RouteType::Reply);
+                match field {
+                    TmField::ReplyCode if in_reply => {
+                        msg.status().map_or(int(0), |c| int(i64::from(c)))
+                    }
+                    TmField::ReplyCode => int(i64::from(self.t.reply_code)),
+                    TmField::BranchIndex => int(i64::from(self.t.branch_idx)),
+                    TmField::ReplyReason if in_reply => {
+                        msg.reason().map_or(Value::Null, Value::str)
+                    }
+                    TmField::ReplyReason => Value::Null,
+                }
+            }
+            PvKind::Ts => int(self.unix_now.as_secs() as i64),
+            PvKind::Tv(part) => {
+                let (s, us) = (self.unix_now.as_secs(), self.unix_now.subsec_micros());
+                match part {
+                    TvPart::Sec => int(s as i64),
+                    TvPart::Usec => int(i64::from(us)),
+                    TvPart::SecUsec => Value::owned(format!("{s}.{us:06}").into_bytes()),
+                }
+            }
+            PvKind::Pp => int(i64::from(self.env.pid)),
+            PvKind::Mi => int(self.core.msg_id as i64),
+            // Set by registrar's lookup() once it exists.
+            PvKind::Ruid => Value::Null,
+            PvKind::Ai => header_uri(msg, msg.header_value(HeaderName::PAssertedIdentity)),
+            PvKind::Di => header_uri(
+                msg,
+                msg.headers_named(b"Diversion").next().map(|h| msg.value(h)),
+            ),
+            PvKind::Auth(part) => auth_part(msg, *part),
+            PvKind::Fs => match self
+                .force_socket
+                .and_then(|s| self.env.sockets.get(usize::from(s)))
+            {
+                Some(s) => Value::owned(
+                    format!(
+                        "{}:{}",
+                        s.proto.lower_name(),
+                        super::ctx::fmt_hostport(s.addr)
+                    )
+                    .into_bytes(),
+                ),
+                None => Value::Null,
+            },
+            PvKind::Sel(sel) => self.select(sel),
+            PvKind::Snd(part) => match self.send_dst {
+                None => Value::Null,
+                Some((addr, proto)) => match part {
+                    SndPart::Ip => Value::owned(addr.ip().to_string().into_bytes()),
+                    SndPart::Port => int(i64::from(addr.port())),
+                    SndPart::Proto => Value::str(proto.lower_name().as_bytes()),
+                    SndPart::Af => Value::str(if addr.is_ipv4() { b"INET" } else { b"INET6" }),
+                },
+            },
+        }
+    }
+
+    /// A part of the Request-URI as received, parsed once per message.
+    fn received_ruri_part(&self, part: RuriPart) -> Value<'a> {
+        let msg: &'a Message = self.msg;
+        let Some(ru) = msg.request_uri() else {
+            return Value::Null;
+        };
+        let parts = self.cache.received_ruri.get_or_init(|| {
+            let uri = Uri::parse(ru).ok()?;
+            Some(UriParts {
+                user: uri.user().map(|u| transform::range_in(ru, u)),
+                host: transform::range_in(ru, uri.host_raw()),
+                port: uri.effective_port(),
+            })
+        });
+        let Some(parts) = parts else {
+            return Value::Null;
+        };
+        match part {
+            RuriPart::Whole => Value::str(ru),
+            RuriPart::User => parts
+                .user
+                .clone()
+                .and_then(|r| ru.get(r))
+                .map_or(Value::Null, Value::str),
+            RuriPart::Host => ru.get(parts.host.clone()).map_or(Value::Null, Value::str),
+            RuriPart::Port => parts.port.map_or(Value::Null, |p| Value::Int(i64::from(p))),
+        }
+    }
+
+    /// `$hdr(name)` with an index; `[*]` joins the values with `,` (as Kamailio does).
+    fn header(&self, name: &[u8], idx: Idx) -> Value<'a> {
+        let msg: &'a Message = self.msg;
+        let mut it = msg.headers_named(name);
+        let found = match idx {
+            Idx::First | Idx::At(0) => it.next(),
+            Idx::At(i) if i > 0 => it.nth(i as usize),
+            Idx::At(i) => {
+                let n = msg.headers_named(name).count();
+                n.checked_sub(i.unsigned_abs() as usize)
+                    .and_then(|j| msg.headers_named(name).nth(j))
+            }
+            Idx::All => {
+                let mut out = Vec::new();
+                for (i, h) in it.enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(msg.value(h));
+                }
+                return if out.is_empty() && msg.headers_named(name).next().is_none() {
+                    Value::Null
+                } else {
+                    Value::owned(out)
+                };
+            }
+        };
+        found.map_or(Value::Null, |h| Value::str(msg.value(h)))
+    }
+
+    /// `$avp(name)`: newest first; a negative index reads `$null` (as in
+    /// Kamailio 5.6); `[*]` joins the values with `", "`.
+    fn avp(&self, key: &AvpKey, idx: Idx) -> Value<'_> {
+        match idx {
+            Idx::First => self.attrs.avp(key, 0).map_or(Value::Null, Value::as_ref),
+            Idx::At(i) if i >= 0 => self.attrs.avp(key, i).map_or(Value::Null, Value::as_ref),
+            Idx::At(_) => Value::Null,
+            Idx::All => {
+                let mut out = Vec::new();
+                for (i, v) in self.attrs.avp_values(key).enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    v.write_to(&mut out);
+                }
+                if out.is_empty() && self.attrs.avp_values(key).next().is_none() {
+                    Value::Null
+                } else {
+                    Value::owned(out)
+                }
+            }
+        }
+    }
+
+    fn xavp(&self, path: &XavpPath) -> Value<'_> {
+        let root_idx = match self.index_of(&path.root_index) {
+            Idx::First | Idx::All => 0,
+            Idx::At(i) => i,
+        };
+        let Some(root) = self.attrs.xavp(&path.root, root_idx) else {
+            return Value::Null;
+        };
+        let Some((field, field_index)) = &path.field else {
+            return root.script_value();
+        };
+        match self.index_of(field_index) {
+            Idx::All => {
+                let mut out = Vec::new();
+                for (i, x) in root.fields_named(field).enumerate() {
+                    if i > 0 {
+                        out.extend_from_slice(b", ");
+                    }
+                    x.script_value().write_to(&mut out);
+                }
+                Value::owned(out)
+            }
+            Idx::First => root.field(field, 0).map_or(Value::Null, Xavp::script_value),
+            Idx::At(i) => root.field(field, i).map_or(Value::Null, Xavp::script_value),
+        }
+    }
+
+    fn select(&self, sel: &Select) -> Value<'a> {
+        let msg: &'a Message = self.msg;
+        match sel {
+            Select::Via(n, field) => via_field(msg, *n, *field),
+            Select::From(part) => name_part(msg, HeaderName::From, *part),
+            Select::To(part) => name_part(msg, HeaderName::To, *part),
+            Select::Ruri(part) => match (part, msg.request_uri()) {
+                (_, None) => Value::Null,
+                (RuriPart::Whole, Some(u)) => Value::str(u),
+                (part, Some(u)) => ruri_part(u, *part),
+            },
+            Select::CallId => msg.call_id().map_or(Value::Null, Value::str),
+            Select::Cseq(part) => {
+                let Some(v) = msg.header_value(HeaderName::CSeq) else {
+                    return Value::Null;
+                };
+                match part {
+                    CseqPart::Whole => Value::str(v),
+                    CseqPart::Number => {
+                        let end = v
+                            .iter()
+                            .position(|b| !b.is_ascii_digit())
+                            .unwrap_or(v.len());
+                        Value::str(&v[..end])
+                    }
+                    CseqPart::Method => {
+                        let start = v
+                            .iter()
+                            .position(|b| !b.is_ascii_digit())
+                            .unwrap_or(v.len());
+                        Value::str(v[start..].trim_ascii())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// User, host or port of a request URI; `$null` when absent or unreadable.
+fn ruri_part(ru: &[u8], part: RuriPart) -> Value<'_> {
+    let Ok(uri) = Uri::parse(ru) else {
+        return Value::Null;
+    };
+    match part {
+        RuriPart::Whole => Value::str(ru),
+        RuriPart::User => uri.user().map_or(Value::Null, Value::str),
+        RuriPart::Host => Value::str(uri.host_raw()),
+        RuriPart::Port => uri
+            .effective_port()
+            .map_or(Value::Null, |p| Value::Int(i64::from(p))),
+    }
+}
+
+/// A part of the From or To header (`$fu`, `$tU`, `$ft`…); `$null` when absent or unreadable.
+pub(crate) fn name_part(msg: &Message, id: HeaderName, part: NamePart) -> Value<'_> {
+    let Some(value) = msg.header_value(id) else {
+        return Value::Null;
+    };
+    let Ok(na) = NameAddr::parse(value) else {
+        return Value::Null;
+    };
+    match part {
+        NamePart::Uri => Value::str(na.uri_raw()),
+        NamePart::Tag => na.tag().map_or(Value::Null, Value::str),
+        NamePart::Display => transform::display_raw(value, &na).map_or(Value::Null, Value::str),
+        NamePart::User | NamePart::Host => {
+            let Ok(uri) = na.uri() else {
+                return Value::Null;
+            };
+            match part {
+                NamePart::User => uri.user().map_or(Value::Null, Value::str),
+                _ => Value::str(uri.host_raw()),
+            }
+        }
+    }
+}
+
+/// The URI of a name-addr header value.
+fn header_uri<'m>(_msg: &'m Message, value: Option<&'m [u8]>) -> Value<'m> {
+    value
+        .and_then(|v| crate::sip::nameaddr::name_addrs(v).next())
+        .and_then(Result::ok)
+        .map_or(Value::Null, |na| Value::str(na.uri_raw()))
+}
+
+/// `$au`, `$ad`, `$aU`, `$ar` from the credentials: Authorization for
+/// REGISTER and PUBLISH, Proxy-Authorization otherwise (each falling back to the other).
+fn auth_part(msg: &Message, part: AuthPart) -> Value<'_> {
+    let registrar = matches!(msg.method_bytes(), b"REGISTER" | b"PUBLISH");
+    let (first, second) = if registrar {
+        (HeaderName::Authorization, HeaderName::ProxyAuthorization)
+    } else {
+        (HeaderName::ProxyAuthorization, HeaderName::Authorization)
+    };
+    let Some(v) = msg.header_value(first).or_else(|| msg.header_value(second)) else {
+        return Value::Null;
+    };
+    let Ok(cred) = Credentials::parse(v) else {
+        return Value::Null;
+    };
+    let username = cred.username();
+    let split = username.map(|u| match u.iter().position(|&b| b == b'@') {
+        Some(i) => (&u[..i], Some(&u[i + 1..])),
+        None => (u, None),
+    });
+    let got = match part {
+        AuthPart::Username => username,
+        AuthPart::User => split.map(|(u, _)| u),
+        AuthPart::Domain => split.and_then(|(_, d)| d).or(cred.realm()),
+        AuthPart::Realm => cred.realm(),
+    };
+    got.map_or(Value::Null, Value::str)
+}
+
+/// `via[n].field` (1-based over every Via value in order).
+fn via_field(msg: &Message, n: u32, field: ViaField) -> Value<'_> {
+    let mut seen = 0;
+    for h in msg.headers_of(HeaderName::Via) {
+        let value = msg.value(h);
+        for via in vias(value) {
+            seen += 1;
+            if seen < n {
+                continue;
+            }
+            let Ok(via) = via else {
+                return Value::Null;
+            };
+            return match field {
+                ViaField::Whole => value.get(via.span()).map_or(Value::Null, Value::str),
+                ViaField::Host => Value::str(via.host_raw()),
+                ViaField::Port => via.port().map_or(Value::Null, |p| Value::Int(i64::from(p))),
+                ViaField::Branch => via.branch().map_or(Value::Null, Value::str),
+                ViaField::Transport => Value::str(via.transport()),
+                ViaField::Received => via.received().map_or(Value::Null, Value::str),
+                ViaField::Rport => via
+                    .param(b"rport")
+                    .map_or(Value::Null, |p| Value::str(p.value.unwrap_or(b""))),
+            };
+        }
+    }
+    Value::Null
+}
