@@ -12,9 +12,11 @@ impl Handler for Engine {
         Engine::on_inbound(self, pkt, now, out);
     }
 
-    fn on_timer(&mut self, _now: Instant, _out: &mut Vec<Transmit>) {}
+    fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        Engine::on_timer(self, now, out);
+    }
 
     fn next_deadline(&self) -> Option<Instant> {
-        None
+        Engine::next_deadline(self)
     }
 }

@@ -37,16 +37,44 @@ pub struct Engine {
     program: Arc<Program>,
     core: CoreState,
     stats: EngineStats,
+    /// When each of `env.shared.timers()` is due next (none without a clock anchor).
+    deadlines: Vec<Instant>,
 }
 
 impl Engine {
     pub fn new(env: Arc<Env>, program: Arc<Program>) -> Engine {
         let core = CoreState::new(&program);
+        let deadlines = match env.epoch.at {
+            Some(at) => env
+                .shared
+                .timers()
+                .iter()
+                .map(|t| at + t.interval())
+                .collect(),
+            None => Vec::new(),
+        };
         Engine {
             env,
             program,
             core,
             stats: EngineStats::default(),
+            deadlines,
+        }
+    }
+
+    /// When [`Engine::on_timer`] wants to be called next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.iter().min().copied()
+    }
+
+    /// Runs the shared timers that are due (usrloc expiry and write-back…).
+    pub fn on_timer(&mut self, now: Instant, _out: &mut [Transmit]) {
+        let unix_ms = self.env.epoch.unix_ms(now);
+        for (timer, due) in self.env.shared.timers().iter().zip(&mut self.deadlines) {
+            if *due <= now {
+                timer.on_timer(unix_ms);
+                *due = now + timer.interval();
+            }
         }
     }
 
@@ -106,6 +134,8 @@ impl Engine {
             flags: 0,
             retcode: 1,
             out,
+            branches: Vec::new(),
+            authorized: None,
         }
     }
 
