@@ -2,11 +2,13 @@
 //! the runtime started with one engine per core.
 
 mod cli;
+mod setup;
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use clap::Parser;
 use mimalloc::MiMalloc;
@@ -15,7 +17,7 @@ use cli::{Cli, Command, ConfigArgs, IoChoice, RunArgs};
 use ringsip::modules::core::Engine;
 use ringsip::runtime::{self, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 use ringsip::script::compile::{compile, Compiled};
-use ringsip::script::ctx::{Env, SocketInfo};
+use ringsip::script::ctx::{Env, Epoch, SocketInfo};
 use ringsip::script::settings::ListenDef;
 use ringsip::script::{self as script_lang, Options};
 
@@ -132,6 +134,21 @@ fn run(args: RunArgs) -> ExitCode {
         IoChoice::Poll => IoMode::Poll,
     };
 
+    // The one wall-clock reading: modules get time as `now` against this anchor.
+    let epoch = Epoch {
+        at: Some(Instant::now()),
+        unix_ms: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    };
+    let services = match setup::build(&compiled.modparams, epoch) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shared = services.shared.clone();
     let program = Arc::new(compiled.program);
     let aliases = settings.aliases.clone();
     let server_header = settings.server_header.clone();
@@ -149,6 +166,8 @@ fn run(args: RunArgs) -> ExitCode {
             sockets,
             aliases: aliases.clone(),
             debug,
+            epoch,
+            shared: shared.clone(),
             ..Env::default()
         };
         if let Some(h) = &server_header {
@@ -166,7 +185,9 @@ fn run(args: RunArgs) -> ExitCode {
     for addr in server.local_addrs() {
         log::info!("listening on udp:{addr}");
     }
-    match server.wait() {
+    let result = server.wait();
+    services.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stopped with error: {e}");

@@ -6,8 +6,10 @@ use crate::script::registry::ModuleDef;
 
 pub mod core;
 pub mod maxfwd;
+pub mod registrar;
 pub mod sl;
 pub mod textops;
+pub mod usrloc;
 pub mod xlog;
 
 /// Every built-in module.
@@ -17,6 +19,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &maxfwd::MODULE,
     &xlog::MODULE,
     &textops::MODULE,
+    &usrloc::MODULE,
+    &registrar::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

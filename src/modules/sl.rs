@@ -55,6 +55,17 @@ pub fn is_ack_to_own_reply(env: &Env, msg: &Message) -> bool {
 /// Sends a stateless reply to the request in `ctx`. Returns 1, or -1 for an
 /// ACK (never answered) or a request with no way back.
 pub fn send_reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
+    send_reply_with(ctx, code, reason, b"")
+}
+
+/// [`send_reply`] with whole header lines (`Name: value\r\n`) added
+/// (registrar's Contact list, auth challenges).
+pub fn send_reply_with(
+    ctx: &mut MsgCtx<'_>,
+    code: u16,
+    reason: &[u8],
+    extra_headers: &[u8],
+) -> i32 {
     if !ctx.msg.is_request() || ctx.msg.method_bytes() == b"ACK" {
         return -1;
     }
@@ -75,7 +86,7 @@ pub fn send_reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
         reason,
         to_tag: (!tag.is_empty()).then_some(tag.as_slice()),
         via_edits: &via_edits,
-        extra_headers: b"",
+        extra_headers,
         server: &ctx.env.server_header,
         body: None,
     };

@@ -38,8 +38,6 @@ const PLANNED_MODULES: &[&str] = &[
     "tm",
     "tmx",
     "rr",
-    "registrar",
-    "usrloc",
     "auth",
     "auth_db",
     "permissions",

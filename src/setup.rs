@@ -1,0 +1,67 @@
+//! Start-up of the modules that keep state shared by every core (usrloc,
+//! registrar, auth, auth_db, permissions): their parameters are read, their
+//! databases opened on store threads, their tables loaded, and the result put
+//! in `Env::shared` for the workers.
+
+use std::sync::Arc;
+
+use ringsip::modules::registrar::{RegParams, Registrar};
+use ringsip::modules::usrloc::{UlParams, Usrloc};
+use ringsip::script::ctx::{Epoch, Shared};
+use ringsip::script::registry::ModParams;
+use ringsip::store::{StoreHandle, Stores};
+
+/// What start-up built: the shared state, and what shutdown must finish.
+pub struct Services {
+    pub shared: Shared,
+    pub usrloc: Arc<Usrloc>,
+    pub stores: Stores,
+}
+
+impl Services {
+    /// Writes what is still only in memory (usrloc write-back) and stops the store threads.
+    pub fn shutdown(self) {
+        self.usrloc.flush();
+        drop(self.shared);
+        self.stores.finish();
+    }
+}
+
+/// The store thread for `module`'s `db_url`, if it has one.
+fn store_for(
+    mp: &ModParams,
+    stores: &mut Stores,
+    module: &str,
+) -> Result<Option<StoreHandle>, String> {
+    match mp.str(module, "db_url") {
+        Some(url) => stores
+            .handle(url)
+            .map(Some)
+            .map_err(|e| format!("{module}: {e}")),
+        None => Ok(None),
+    }
+}
+
+pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
+    let mut stores = Stores::default();
+    let mut shared = Shared::default();
+
+    let ul_params = UlParams::from_modparams(mp)?;
+    let ul_store = if ul_params.db_mode != 0 {
+        store_for(mp, &mut stores, "usrloc")?
+    } else {
+        None
+    };
+    let usrloc = Arc::new(Usrloc::new(ul_params, ul_store, epoch.unix_ms)?);
+    shared.insert(usrloc.clone());
+    shared.add_timer(usrloc.clone());
+    shared.insert(Arc::new(Registrar {
+        params: RegParams::from_modparams(mp),
+    }));
+
+    Ok(Services {
+        shared,
+        usrloc,
+        stores,
+    })
+}
