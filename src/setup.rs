@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
+use ringsip::modules::auth::Auth;
 use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
 use ringsip::script::ctx::{Epoch, Shared};
@@ -58,6 +60,15 @@ pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
     shared.insert(Arc::new(Registrar {
         params: RegParams::from_modparams(mp),
     }));
+
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| format!("auth: no random secret: {e}"))?;
+    shared.insert(Arc::new(Auth::from_modparams(mp, &secret)?));
+    let auth_store = store_for(mp, &mut stores, "auth_db")?;
+    shared.insert(Arc::new(AuthDb::new(
+        AuthDbParams::from_modparams(mp),
+        auth_store,
+    )?));
 
     Ok(Services {
         shared,

@@ -4,6 +4,7 @@
 
 use crate::script::registry::ModuleDef;
 
+pub mod auth;
 pub mod core;
 pub mod maxfwd;
 pub mod registrar;
@@ -21,6 +22,9 @@ pub static MODULES: &[&ModuleDef] = &[
     &textops::MODULE,
     &usrloc::MODULE,
     &registrar::MODULE,
+    &auth::MODULE,
+    &auth::db::MODULE,
+    &auth::db::URI_DB,
 ];
 
 /// The module that `loadmodule NAME` loads.
