@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
+use ringsip::modules::permissions::{self, Permissions};
 use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
 use ringsip::script::ctx::{Epoch, Shared};
@@ -69,6 +70,17 @@ pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
         AuthDbParams::from_modparams(mp),
         auth_store,
     )?));
+
+    // An address_file takes the place of the database (KAMAILIO-REFERENCE §7.1).
+    if let Some(file) = mp.str("permissions", "address_file") {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("permissions: address_file {file}: {e}"))?;
+        let rows = permissions::parse_address_file(&text)
+            .map_err(|e| format!("permissions: address_file {file}: {e}"))?;
+        shared.insert(Arc::new(Permissions::from_rows(&rows)));
+    } else if let Some(store) = store_for(mp, &mut stores, "permissions")? {
+        shared.insert(Arc::new(Permissions::from_store(mp, store)?));
+    }
 
     Ok(Services {
         shared,

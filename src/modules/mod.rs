@@ -7,6 +7,7 @@ use crate::script::registry::ModuleDef;
 pub mod auth;
 pub mod core;
 pub mod maxfwd;
+pub mod permissions;
 pub mod registrar;
 pub mod sl;
 pub mod textops;
@@ -25,6 +26,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &auth::MODULE,
     &auth::db::MODULE,
     &auth::db::URI_DB,
+    &permissions::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

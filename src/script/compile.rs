@@ -38,7 +38,6 @@ const PLANNED_MODULES: &[&str] = &[
     "tm",
     "tmx",
     "rr",
-    "permissions",
     "textopsx",
     "siputils",
     "sanity",
