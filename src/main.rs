@@ -1,6 +1,7 @@
 //! The `ringsip` binary: command line, configuration loading, logging, and
 //! the runtime started with one engine per core.
 
+mod admin;
 mod cli;
 mod setup;
 
@@ -32,6 +33,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(&args.cfg, args.verbose),
         Command::Run(args) => run(args),
+        Command::User(cmd) => admin::user(cmd),
+        Command::Address(cmd) => admin::address(cmd),
     }
 }
 
