@@ -72,7 +72,11 @@ fn add_user(db: &Path, user: &str, password: &str) {
         .arg(format!("sqlite://{}", db.display()))
         .output()
         .expect("run ringsip user add");
-    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn next() -> u32 {
@@ -104,7 +108,9 @@ fn register(ua: &RawUa, to_user: &str, from_user: &str, cseq: u32, auth: Option<
 }
 
 fn nonce_of(challenge: &SipMsg) -> String {
-    let h = challenge.header("WWW-Authenticate").expect("WWW-Authenticate");
+    let h = challenge
+        .header("WWW-Authenticate")
+        .expect("WWW-Authenticate");
     let start = h.find("nonce=\"").expect("nonce") + 7;
     let end = h[start..].find('"').expect("closing quote") + start;
     h[start..end].to_string()
@@ -112,7 +118,12 @@ fn nonce_of(challenge: &SipMsg) -> String {
 
 fn authorization(user: &str, password: &str, nonce: &str) -> String {
     let uri = format!("sip:{REALM}");
-    let ha1 = digest::ha1(Algorithm::Md5, user.as_bytes(), REALM.as_bytes(), password.as_bytes());
+    let ha1 = digest::ha1(
+        Algorithm::Md5,
+        user.as_bytes(),
+        REALM.as_bytes(),
+        password.as_bytes(),
+    );
     let resp = digest::response(
         Algorithm::Md5,
         ha1.as_bytes(),
@@ -129,7 +140,13 @@ fn authorization(user: &str, password: &str, nonce: &str) -> String {
 }
 
 /// REGISTER without credentials (401), then with `user`'s; returns the final answer.
-fn register_with_auth(proxy: &Proxy, ua: &RawUa, to_user: &str, user: &str, password: &str) -> SipMsg {
+fn register_with_auth(
+    proxy: &Proxy,
+    ua: &RawUa,
+    to_user: &str,
+    user: &str,
+    password: &str,
+) -> SipMsg {
     ua.send(proxy.addr(), register(ua, to_user, user, 1, None));
     let challenge = ua.expect_msg(WAIT);
     assert_eq!(challenge.status(), Some(401), "{}", challenge.text());
@@ -165,10 +182,16 @@ fn register_with_digest_then_invite_is_forwarded_to_the_contact() {
     assert_eq!(contact, format!("<sip:alice@{}>;expires=600", alice.addr()));
 
     let caller = RawUa::bind();
-    caller.send(proxy.addr(), caller.request("INVITE", &format!("sip:alice@{REALM}"), &[], ""));
+    caller.send(
+        proxy.addr(),
+        caller.request("INVITE", &format!("sip:alice@{REALM}"), &[], ""),
+    );
     let got = alice.expect_msg(WAIT);
     assert_eq!(got.method(), Some("INVITE"));
-    assert_eq!(got.request_uri(), Some(format!("sip:alice@{}", alice.addr()).as_str()));
+    assert_eq!(
+        got.request_uri(),
+        Some(format!("sip:alice@{}", alice.addr()).as_str())
+    );
 
     // Nobody registered as carol.
     assert_eq!(invite(&proxy, &caller, "carol"), "SIP/2.0 404 Not Found");
@@ -214,13 +237,25 @@ fn restart_with(db_mode: u8) -> (bool, String) {
         let ok = register_with_auth(&proxy, &alice, "alice", "alice", "wonderland");
         assert_eq!(ok.status(), Some(200));
         let status = proxy.process().stop();
-        assert!(status.success(), "clean shutdown: {status:?}\n{}", proxy.stderr());
+        assert!(
+            status.success(),
+            "clean shutdown: {status:?}\n{}",
+            proxy.stderr()
+        );
     }
     let proxy = Proxy::start(&config(&db, db_mode), &[]);
     let caller = RawUa::bind();
-    caller.send(proxy.addr(), caller.request("INVITE", &format!("sip:alice@{REALM}"), &[], ""));
-    let reached = alice.recv_msg(WAIT).is_some_and(|m| m.method() == Some("INVITE"));
-    (reached, msg_text(caller.recv_msg(Duration::from_millis(300))))
+    caller.send(
+        proxy.addr(),
+        caller.request("INVITE", &format!("sip:alice@{REALM}"), &[], ""),
+    );
+    let reached = alice
+        .recv_msg(WAIT)
+        .is_some_and(|m| m.method() == Some("INVITE"));
+    (
+        reached,
+        msg_text(caller.recv_msg(Duration::from_millis(300))),
+    )
 }
 
 #[test]
@@ -238,4 +273,56 @@ fn db_mode_0_registrations_are_lost_on_restart() {
     let (reached, answer) = restart_with(0);
     assert!(!reached);
     assert_eq!(answer, "SIP/2.0 404 Not Found");
+}
+
+/// CPU seconds (user + system) the process used so far, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+#[test]
+fn sipp_1000_registers_with_digest_authentication() {
+    use common::net::free_udp_addr;
+    use common::sipp::{Scenario, Sipp};
+
+    const REGISTERS: u64 = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ringsip.db");
+    add_user(&db, "loaduser", "loadpw");
+    let users = dir.path().join("users.csv");
+    std::fs::write(&users, format!("SEQUENTIAL\nloaduser;{REALM}\n")).unwrap();
+    let mut proxy = Proxy::start(&config(&db, 1), &[]);
+    let pid = proxy.process().pid();
+    let cpu_before = cpu_seconds(pid);
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register_auth.xml");
+    let report = Sipp::new(
+        Scenario::File(scenario),
+        free_udp_addr(),
+        Some(proxy.addr()),
+    )
+    .calls(REGISTERS)
+    .rate(250)
+    .timeout(Duration::from_secs(60))
+    .arg("-inf")
+    .arg(users.display().to_string())
+    .arg("-au")
+    .arg("loaduser")
+    .arg("-ap")
+    .arg("loadpw")
+    .run();
+    let cpu = cpu_seconds(pid) - cpu_before;
+    report.assert_all_ok(REGISTERS);
+    // Two requests per registration: the challenged one and the authorized one.
+    println!(
+        "{REGISTERS} authenticated REGISTERs in {:?}; ringsip used {cpu:.2} s of CPU: {:.0} authenticated REGISTERs per CPU-second",
+        report.elapsed,
+        REGISTERS as f64 / cpu.max(0.01)
+    );
+    let caller = RawUa::bind();
+    assert_eq!(invite(&proxy, &caller, "carol"), "SIP/2.0 404 Not Found");
 }
