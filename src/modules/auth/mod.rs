@@ -113,10 +113,11 @@ pub enum Secret<'a> {
     Ha1(&'a [u8]),
 }
 
-/// The realm argument, or when empty, the host of To (REGISTER) or From.
-fn realm_or_default(ctx: &MsgCtx<'_>, realm: &[u8], prefix: &str) -> Vec<u8> {
+/// The realm argument, or when empty, the host of To (a REGISTER checked with
+/// WWW credentials) or of From (everything else).
+fn realm_or_default(ctx: &MsgCtx<'_>, realm: &[u8], prefix: &str, kind: Kind) -> Vec<u8> {
     let mut realm = if realm.is_empty() {
-        let id = if ctx.msg.method_bytes() == b"REGISTER" {
+        let id = if kind == Kind::Www && ctx.msg.method_bytes() == b"REGISTER" {
             HeaderName::To
         } else {
             HeaderName::From
@@ -169,7 +170,7 @@ pub fn authorize(ctx: &mut MsgCtx<'_>, realm: &[u8], kind: Kind, secret: Ha1Look
         log::error!("auth: module not set up");
         return ERROR;
     };
-    let realm = realm_or_default(ctx, realm, &auth.realm_prefix);
+    let realm = realm_or_default(ctx, realm, &auth.realm_prefix, kind);
     let (index, cred) = match find_credentials(ctx, kind, &realm) {
         Ok(found) => found,
         Err(rc) => return rc,
@@ -252,7 +253,7 @@ pub fn challenge(ctx: &mut MsgCtx<'_>, realm: &[u8], flags: u32, kind: Kind) -> 
         }
         return ERROR;
     };
-    let realm = realm_or_default(ctx, realm, &auth.realm_prefix);
+    let realm = realm_or_default(ctx, realm, &auth.realm_prefix, kind);
     let now = (ctx.unix_ms() / 1000) as u32;
     // stale=true when the client's nonce was ours but too old: it retries without asking the user.
     let stale = flags & CH_STALE != 0
