@@ -8,12 +8,16 @@
 //! or, where Kamailio itself would wait for the database (usrloc `db_mode` 3
 //! lookups, loading at start-up), call the store thread with a time limit.
 
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 mod thread;
 pub mod time;
 
 use std::fmt;
 
+#[cfg(feature = "postgres")]
+pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 pub use thread::{StoreHandle, StoreStats, StoreThread, Stores};
 
@@ -156,15 +160,20 @@ pub trait Store: Send {
     fn data_version(&mut self) -> Result<i64>;
 }
 
-/// Opens the database a `db_url` names: `sqlite:///path/file.db` (created with
-/// its schema on first use). `postgres://` and `mysql://` are named as not
-/// available yet rather than misread.
+/// Opens the database a `db_url` names: `sqlite:///path/file.db` or (built
+/// with the `postgres` feature) `postgres://user:pass@host/db`, created with
+/// its schema on first use. Other schemes (`mysql://`) are named as not
+/// available rather than misread.
 pub fn open(url: &str) -> Result<Box<dyn Store>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(StoreError(format!("{url}: no file name")));
         }
         return Ok(Box::new(Sqlite::open(path)?));
+    }
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Box::new(Postgres::connect(url)?));
     }
     let scheme = url.split("://").next().unwrap_or(url);
     Err(StoreError(format!(
