@@ -1,9 +1,9 @@
 //! registrar: REGISTER processing and lookups over usrloc (KAMAILIO-REFERENCE
 //! §5.1–5.2, RFC 3261 §10.3, RFC 3327 Path).
 //!
-//! - [`save`](save::save) binds the request's contacts to the AoR of its To
+//! - `save` binds the request's contacts to the AoR of its To
 //!   (or the `uri` argument) and answers statelessly through sl.
-//! - [`lookup`](lookup::lookup) rewrites the Request-URI to the best contact and
+//! - `lookup` rewrites the Request-URI to the best contact and
 //!   records the others in `ctx.branches` (tm forks to them; the stateless
 //!   `forward()` sends only to the Request-URI).
 
