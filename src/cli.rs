@@ -22,6 +22,80 @@ pub enum Command {
     Run(RunArgs),
     /// Check a configuration file: exit 0 if valid, else print file:line:col: message and exit 1.
     Check(CheckArgs),
+    /// Manage subscribers (the auth_db `subscriber` table), like kamctl add/rm/passwd.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage permissions address groups (the `address` table).
+    #[command(subcommand)]
+    Address(AddressCommand),
+}
+
+/// The database to work on (`sqlite:///path/file.db`, created if missing).
+#[derive(Args, Debug, Clone)]
+pub struct DbArg {
+    #[arg(long = "db", value_name = "URL")]
+    pub db: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a subscriber (or replace its password): password, ha1 and ha1b are written.
+    Add {
+        #[arg(value_name = "USER@DOMAIN")]
+        user: String,
+        password: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Change a subscriber's password.
+    Passwd {
+        #[arg(value_name = "USER@DOMAIN")]
+        user: String,
+        password: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Remove a subscriber.
+    Rm {
+        #[arg(value_name = "USER@DOMAIN")]
+        user: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List subscribers.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AddressCommand {
+    /// Add an address (IP, IP/MASK or DNS name) to a group; port 0 matches any port.
+    Add {
+        group: i64,
+        #[arg(value_name = "IP[/MASK]")]
+        addr: String,
+        #[arg(default_value_t = 0)]
+        port: u16,
+        tag: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Remove addresses of a group (all ports and masks unless given).
+    Rm {
+        group: i64,
+        #[arg(value_name = "IP[/MASK]")]
+        addr: String,
+        port: Option<u16>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List the address table.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 /// Options shared by `run` and `check` that shape how the configuration is read.
@@ -112,5 +186,40 @@ mod tests {
         assert_eq!(run.cfg.defines, ["WITH_AUTH", "X=1"]);
         assert_eq!(run.listen, ["udp:127.0.0.1:5070"]);
         assert_eq!(run.io, IoChoice::Poll);
+    }
+
+    #[test]
+    fn parses_user_and_address_commands() {
+        let cli = Cli::try_parse_from([
+            "ringsip",
+            "user",
+            "add",
+            "alice@example.com",
+            "pw",
+            "--db",
+            "sqlite:///tmp/x.db",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::User(UserCommand::Add { ref user, .. }) if user == "alice@example.com")
+        );
+        let cli = Cli::try_parse_from([
+            "ringsip",
+            "address",
+            "add",
+            "1",
+            "10.0.0.0/8",
+            "--db",
+            "sqlite:///tmp/x.db",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Address(AddressCommand::Add {
+                group: 1,
+                port: 0,
+                ..
+            })
+        ));
     }
 }

@@ -1,7 +1,9 @@
 //! The `ringsip` binary: command line, configuration loading, logging, and
 //! the runtime started with one engine per core.
 
+mod admin;
 mod cli;
+mod setup;
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -16,7 +18,7 @@ use cli::{Cli, Command, ConfigArgs, IoChoice, RunArgs};
 use ringsip::modules::core::Engine;
 use ringsip::runtime::{self, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 use ringsip::script::compile::{compile, Compiled};
-use ringsip::script::ctx::{Env, SocketInfo, WallClock};
+use ringsip::script::ctx::{Env, Epoch, SocketInfo, WallClock};
 use ringsip::script::settings::{ListenDef, TcpParams};
 use ringsip::script::shared::SharedState;
 use ringsip::script::{self as script_lang, Options};
@@ -33,6 +35,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(&args.cfg, args.verbose),
         Command::Run(args) => run(args),
+        Command::User(cmd) => admin::user(cmd),
+        Command::Address(cmd) => admin::address(cmd),
     }
 }
 
@@ -150,6 +154,21 @@ fn run(args: RunArgs) -> ExitCode {
 
     let tm_config = ringsip::modules::tm::config_from(&compiled.modparams);
     let specs_for_log = specs.clone();
+    // The one wall-clock reading: modules get time as `now` against this anchor.
+    let epoch = Epoch {
+        at: Some(Instant::now()),
+        unix_ms: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    };
+    let services = match setup::build(&compiled.modparams, epoch) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let module_services = services.shared.clone();
     let program = Arc::new(compiled.program);
     // `$shv` and hash tables: one state shared by every core.
     let shared = Arc::new(SharedState::for_program(&program));
@@ -179,6 +198,8 @@ fn run(args: RunArgs) -> ExitCode {
             shared: shared.clone(),
             clock,
             pid: std::process::id(),
+            epoch,
+            services: module_services.clone(),
             ..Env::default()
         };
         if let Some(h) = &server_header {
@@ -196,7 +217,9 @@ fn run(args: RunArgs) -> ExitCode {
     for (spec, addr) in specs_for_log.iter().zip(server.local_addrs()) {
         log::info!("listening on {}:{addr}", spec.proto);
     }
-    match server.wait() {
+    let result = server.wait();
+    services.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stopped with error: {e}");

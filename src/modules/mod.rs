@@ -4,12 +4,15 @@
 
 use crate::script::registry::ModuleDef;
 
+pub mod auth;
 pub mod core;
 pub mod counters;
 pub mod htable;
 pub mod kex;
 pub mod maxfwd;
+pub mod permissions;
 pub mod pv;
+pub mod registrar;
 pub mod rr;
 pub mod sanity;
 pub mod siputils;
@@ -17,6 +20,7 @@ pub mod sl;
 pub mod state;
 pub mod textops;
 pub mod tm;
+pub mod usrloc;
 pub mod xlog;
 
 #[cfg(test)]
@@ -42,6 +46,12 @@ pub static MODULES: &[&ModuleDef] = &[
     &counters::MODULE,
     &pv::MODULE,
     &htable::MODULE,
+    &usrloc::MODULE,
+    &registrar::MODULE,
+    &auth::MODULE,
+    &auth::db::MODULE,
+    &auth::db::URI_DB,
+    &permissions::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

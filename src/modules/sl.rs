@@ -55,6 +55,17 @@ pub fn is_ack_to_own_reply(env: &Env, msg: &Message) -> bool {
 /// Sends a stateless reply to the request in `ctx`. Returns 1, or -1 for an
 /// ACK (never answered) or a request with no way back.
 pub fn send_reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
+    send_reply_with(ctx, code, reason, b"")
+}
+
+/// [`send_reply`] with whole header lines (`Name: value\r\n`) added
+/// (registrar's Contact list, auth challenges).
+pub fn send_reply_with(
+    ctx: &mut MsgCtx<'_>,
+    code: u16,
+    reason: &[u8],
+    extra_headers: &[u8],
+) -> i32 {
     if !ctx.msg.is_request() || ctx.msg.method_bytes() == b"ACK" {
         return -1;
     }
@@ -71,7 +82,8 @@ pub fn send_reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
         local_to_tag(ctx.env, ctx.msg, &mut tag);
     }
     // append_to_reply() headers and a set_reply_body() body go into every local reply.
-    let extra = ctx.state.reply_headers.clone();
+    let mut extra = ctx.state.reply_headers.clone();
+    extra.extend_from_slice(extra_headers);
     let body = ctx.state.reply_body.clone();
     let spec = ReplySpec {
         code,

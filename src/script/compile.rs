@@ -37,11 +37,6 @@ pub struct Compiled {
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
     "rr",
-    "registrar",
-    "usrloc",
-    "auth",
-    "auth_db",
-    "permissions",
     "corex",
     "dispatcher",
     "nathelper",
@@ -53,7 +48,6 @@ const PLANNED_MODULES: &[&str] = &[
     "db_postgres",
     "db_mysql",
     "db_text",
-    "uri_db",
     "alias_db",
     "acc",
     "rtpproxy",

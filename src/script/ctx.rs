@@ -2,6 +2,7 @@
 //! script changed so far, and what it asked to send. Shared settings live in
 //! [`Env`] (read-only, all cores), per-core state in [`CoreState`].
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::fmt;
@@ -47,6 +48,10 @@ pub struct Env {
     pub clock: WallClock,
     /// `$pp`: the process id, as the runtime reports it.
     pub pid: u32,
+    /// Wall-clock time as modules see it (registration expiry, nonces).
+    pub epoch: Epoch,
+    /// Module state shared by every core (registrations, credentials, address groups).
+    pub services: Shared,
 }
 
 /// The wall clock as seen from the sans-IO layers: the unix time at one
@@ -71,6 +76,103 @@ impl WallClock {
     }
 }
 
+/// Wall-clock time without reading the clock: `now` (monotonic) measured from
+/// an anchor the runtime took once at start-up. With no anchor (tests), the
+/// time is `unix_ms` for every `now`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Epoch {
+    pub at: Option<Instant>,
+    /// Milliseconds since 1970 at `at`.
+    pub unix_ms: u64,
+}
+
+impl Epoch {
+    /// Milliseconds since 1970 at `now`.
+    pub fn unix_ms(&self, now: Instant) -> u64 {
+        match self.at {
+            Some(at) if now >= at => self.unix_ms + (now - at).as_millis() as u64,
+            Some(at) => self.unix_ms.saturating_sub((at - now).as_millis() as u64),
+            None => self.unix_ms,
+        }
+    }
+}
+
+/// Periodic work on shared module state (usrloc expiry and write-back). Every
+/// core's engine calls it once per interval; an implementation that must run
+/// once per interval in all makes the cores agree (e.g. with an atomic).
+pub trait SharedTimer: Send + Sync {
+    fn interval(&self) -> Duration;
+    fn on_timer(&self, unix_ms: u64);
+}
+
+/// Module state shared by every core, built at start-up and looked up by type
+/// (a handful of entries: a scan is cheaper than a hash).
+#[derive(Clone, Default)]
+pub struct Shared {
+    items: Vec<Arc<dyn Any + Send + Sync>>,
+    timers: Vec<Arc<dyn SharedTimer>>,
+}
+
+impl Shared {
+    /// Adds (or replaces) the state of type `T`.
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: Arc<T>) {
+        self.items.retain(|i| !i.is::<T>());
+        self.items.push(value);
+    }
+
+    /// The state of type `T`, if a module put one there.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.items.iter().find_map(|i| i.downcast_ref::<T>())
+    }
+
+    /// Registers periodic work (see [`SharedTimer`]).
+    pub fn add_timer(&mut self, timer: Arc<dyn SharedTimer>) {
+        self.timers.push(timer);
+    }
+
+    pub fn timers(&self) -> &[Arc<dyn SharedTimer>] {
+        &self.timers
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Shared({} items, {} timers)",
+            self.items.len(),
+            self.timers.len()
+        )
+    }
+}
+
+/// An extra target for the request besides the R-URI (usrloc `lookup` with
+/// more than one contact). tm forks to these in parallel; the stateless
+/// `forward()` uses only the R-URI.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Branch {
+    pub uri: Bytes,
+    /// q in thousandths; -1 when unspecified.
+    pub q: i32,
+    /// Next hop (`$du` of the branch): the first Path URI or the received address.
+    pub dst_uri: Option<Bytes>,
+    /// The Path to put in Route headers.
+    pub path: Option<Bytes>,
+    /// Branch flags.
+    pub flags: u32,
+    /// The socket to send from (`udp:IP:PORT`), when the contact was bound to one.
+    pub socket: Option<Bytes>,
+}
+
+/// Credentials that an auth function accepted for this message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authorized {
+    /// Index of the (Proxy-)Authorization header in the message.
+    pub header: usize,
+    pub username: Bytes,
+    pub realm: Bytes,
+}
+
 impl Default for Env {
     fn default() -> Env {
         Env {
@@ -84,6 +186,8 @@ impl Default for Env {
             shared: Arc::new(SharedState::default()),
             clock: WallClock::default(),
             pid: 0,
+            epoch: Epoch::default(),
+            services: Shared::default(),
         }
     }
 }
@@ -296,9 +400,18 @@ pub struct MsgCtx<'a> {
     pub unix_now: Duration,
     /// `$si`, `$Ri`, `$su` formatted, the received R-URI parsed, on first use.
     pub cache: ReadCache,
+    /// Targets besides the R-URI (see [`Branch`]).
+    pub branches: Vec<Branch>,
+    /// Credentials accepted by an auth function (for `consume_credentials`, `check_to`).
+    pub authorized: Option<Authorized>,
 }
 
 impl<'a> MsgCtx<'a> {
+    /// Milliseconds since 1970 for this message (see [`Epoch`]).
+    pub fn unix_ms(&self) -> u64 {
+        self.env.epoch.unix_ms(self.now)
+    }
+
     /// A fresh context for running a route on `msg`, which arrived as `from`
     /// says; everything the script may change starts empty.
     // The arguments are the context's inputs; bundling them would only move the list.
@@ -341,6 +454,8 @@ impl<'a> MsgCtx<'a> {
             send_dst: None,
             unix_now: env.clock.unix(now),
             cache: ReadCache::default(),
+            branches: Vec::new(),
+            authorized: None,
         }
     }
 

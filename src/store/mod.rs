@@ -1,1 +1,224 @@
-//! Persistence behind traits: embedded SQLite by default, PostgreSQL for many nodes.
+//! Persistence behind traits (DESIGN.md "Storage and scale-out"): the rows of
+//! Kamailio's tables (`location`, `subscriber`, `address`), the [`Store`] trait
+//! a database implements, the embedded SQLite implementation, and the store
+//! thread that takes database work off the workers.
+//!
+//! Modules never touch a database: they hold a [`StoreHandle`] and either
+//! queue a write (never blocking; a full queue drops the write and counts it)
+//! or, where Kamailio itself would wait for the database (usrloc `db_mode` 3
+//! lookups, loading at start-up), call the store thread with a time limit.
+
+#[cfg(feature = "postgres")]
+mod postgres;
+mod sqlite;
+mod thread;
+pub mod time;
+
+use std::fmt;
+
+#[cfg(feature = "postgres")]
+pub use postgres::Postgres;
+pub use sqlite::Sqlite;
+pub use thread::{StoreHandle, StoreStats, StoreThread, Stores};
+
+/// A database error, as text (the database's own message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One row of a usrloc table (`location`, `aliases`…), columns as Kamailio names them.
+/// Times are seconds since 1970 (UTC); `expires` 0 is a permanent contact.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LocationRow {
+    pub ruid: String,
+    pub username: String,
+    pub domain: Option<String>,
+    pub contact: String,
+    pub received: Option<String>,
+    pub path: Option<String>,
+    pub expires: i64,
+    /// -1 when unspecified.
+    pub q: f64,
+    pub callid: String,
+    pub cseq: i64,
+    pub last_modified: i64,
+    pub flags: i64,
+    pub cflags: i64,
+    pub user_agent: String,
+    pub socket: Option<String>,
+    pub methods: Option<i64>,
+    pub instance: Option<String>,
+    pub reg_id: i64,
+    pub server_id: i64,
+    pub connection_id: i64,
+    pub keepalive: i64,
+    pub partition: i64,
+}
+
+/// One row of the `subscriber` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscriberRow {
+    pub username: String,
+    pub domain: String,
+    pub password: String,
+    pub ha1: String,
+    pub ha1b: String,
+}
+
+/// Which columns of which table hold credentials (auth_db `user_column`…).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriberColumns {
+    pub table: String,
+    pub user: String,
+    pub domain: String,
+    /// `password_column`: read into [`SubscriberRow::password`] when
+    /// `calculate_ha1` is set, else into [`SubscriberRow::ha1`].
+    pub password: String,
+    /// `password_column_2` (`ha1b`), for user names with `@domain`.
+    pub password2: String,
+}
+
+impl Default for SubscriberColumns {
+    fn default() -> SubscriberColumns {
+        SubscriberColumns {
+            table: "subscriber".into(),
+            user: "username".into(),
+            domain: "domain".into(),
+            password: "ha1".into(),
+            password2: "ha1b".into(),
+        }
+    }
+}
+
+/// One row of the permissions `address` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressRow {
+    pub grp: i64,
+    pub ip_addr: String,
+    pub mask: i64,
+    pub port: i64,
+    pub tag: Option<String>,
+}
+
+/// A database holding Kamailio's tables. Implementations run on the store
+/// thread (or in the command line tools), never on a worker.
+pub trait Store: Send {
+    /// Creates a usrloc table (and `version` row) if it does not exist.
+    fn ensure_location_table(&mut self, table: &str) -> Result<()>;
+    /// Every row of a usrloc table.
+    fn location_load(&mut self, table: &str) -> Result<Vec<LocationRow>>;
+    /// The rows of one AoR.
+    fn location_aor(
+        &mut self,
+        table: &str,
+        username: &str,
+        domain: Option<&str>,
+    ) -> Result<Vec<LocationRow>>;
+    /// Inserts or replaces rows by `ruid`.
+    fn location_upsert(&mut self, table: &str, rows: &[LocationRow]) -> Result<()>;
+    /// Deletes rows by `ruid`.
+    fn location_delete(&mut self, table: &str, ruids: &[String]) -> Result<()>;
+    /// Deletes rows whose `expires` (not 0) is at or before `unix`; returns how many.
+    fn location_delete_expired(&mut self, table: &str, unix: i64) -> Result<usize>;
+
+    /// Every credential row.
+    fn subscribers(&mut self, cols: &SubscriberColumns) -> Result<Vec<SubscriberRow>>;
+    /// Adds or replaces a subscriber (by username and domain).
+    fn subscriber_put(&mut self, row: &SubscriberRow) -> Result<()>;
+    /// Removes a subscriber; whether one was there.
+    fn subscriber_delete(&mut self, username: &str, domain: &str) -> Result<bool>;
+
+    /// Every row of an address table.
+    fn addresses(&mut self, table: &str) -> Result<Vec<AddressRow>>;
+    fn address_add(&mut self, table: &str, row: &AddressRow) -> Result<()>;
+    /// Removes the rows with this group and address (and mask and port, when given).
+    fn address_delete(
+        &mut self,
+        table: &str,
+        grp: i64,
+        ip_addr: &str,
+        mask: Option<i64>,
+        port: Option<i64>,
+    ) -> Result<usize>;
+
+    /// A number that changes when another connection commits a change (for caches).
+    fn data_version(&mut self) -> Result<i64>;
+}
+
+/// Opens the database a `db_url` names: `sqlite:///path/file.db` or (built
+/// with the `postgres` feature) `postgres://user:pass@host/db`, created with
+/// its schema on first use. Other schemes (`mysql://`) are named as not
+/// available rather than misread.
+pub fn open(url: &str) -> Result<Box<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(StoreError(format!("{url}: no file name")));
+        }
+        return Ok(Box::new(Sqlite::open(path)?));
+    }
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Box::new(Postgres::connect(url)?));
+    }
+    let scheme = url.split("://").next().unwrap_or(url);
+    Err(StoreError(format!(
+        "db_url {url}: the {scheme} database is not supported yet (use sqlite:///path/file.db)"
+    )))
+}
+
+/// Whether `name` can be used as a table or column name as it is (letters,
+/// digits, `_`; not starting with a digit), so it is safe to put in SQL text.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 64
+}
+
+fn identifier(name: &str) -> Result<&str> {
+    if is_identifier(name) {
+        Ok(name)
+    } else {
+        Err(StoreError(format!(
+            "{name:?} is not a usable table or column name"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(is_identifier("location"));
+        assert!(is_identifier("_x1"));
+        assert!(!is_identifier("1x"));
+        assert!(!is_identifier("a;drop table x"));
+        assert!(!is_identifier(""));
+    }
+
+    #[test]
+    fn open_names_unsupported_databases() {
+        let err = open("mysql://kamailio:pw@localhost/kamailio")
+            .err()
+            .unwrap();
+        assert!(err.0.contains("mysql"), "{err}");
+        assert!(open("sqlite://").is_err());
+    }
+}

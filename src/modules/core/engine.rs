@@ -62,6 +62,8 @@ pub struct Engine {
     handoffs: Vec<(u16, Inbound)>,
     /// Where `msg_apply_changes()` puts re-parsed messages; emptied after each message.
     rebase: [std::cell::OnceCell<Message>; REBASE_SLOTS],
+    /// When each of `env.services.timers()` is due next (none without a clock anchor).
+    deadlines: Vec<Instant>,
 }
 
 /// How many times one message may go through `msg_apply_changes()`.
@@ -71,6 +73,15 @@ impl Engine {
     pub fn new(env: Arc<Env>, program: Arc<Program>) -> Engine {
         let core = CoreState::new(&program);
         let stateful = program.loaded_modules.contains(&"tm");
+        let deadlines = match env.epoch.at {
+            Some(at) => env
+                .services
+                .timers()
+                .iter()
+                .map(|t| at + t.interval())
+                .collect(),
+            None => Vec::new(),
+        };
         Engine {
             env,
             program,
@@ -83,6 +94,7 @@ impl Engine {
             events: Vec::new(),
             handoffs: Vec::new(),
             rebase: Default::default(),
+            deadlines,
         }
     }
 
@@ -108,7 +120,11 @@ impl Engine {
 
     /// The earliest timer deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadline
+        let shared = self.deadlines.iter().min().copied();
+        match (self.deadline, shared) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Replies received here for another core's transactions, to deliver there.
@@ -162,6 +178,14 @@ impl Engine {
 
     /// Runs the transaction timers that are due.
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        // Shared module timers (usrloc expiry and write-back…).
+        let unix_ms = self.env.epoch.unix_ms(now);
+        for (timer, due) in self.env.services.timers().iter().zip(&mut self.deadlines) {
+            if *due <= now {
+                timer.on_timer(unix_ms);
+                *due = now + timer.interval();
+            }
+        }
         let Some(table) = self.core.tm.as_mut() else {
             return;
         };

@@ -1,0 +1,461 @@
+//! The embedded database: one SQLite file with Kamailio's table and column
+//! names, created with its schema on first use. WAL journal, so the command
+//! line tools can write while the server reads.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::time::{format_datetime, parse_datetime};
+use super::{
+    identifier, AddressRow, LocationRow, Result, Store, StoreError, SubscriberColumns,
+    SubscriberRow,
+};
+
+/// Kamailio 5.6 table versions, written to the `version` table.
+const VERSIONS: &[(&str, i64)] = &[("subscriber", 7), ("address", 6), ("location", 9)];
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS version (
+    id INTEGER PRIMARY KEY NOT NULL,
+    table_name VARCHAR(32) NOT NULL,
+    table_version INTEGER DEFAULT 0 NOT NULL,
+    CONSTRAINT version_t_name_idx UNIQUE (table_name)
+);
+CREATE TABLE IF NOT EXISTS subscriber (
+    id INTEGER PRIMARY KEY NOT NULL,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT '' NOT NULL,
+    password VARCHAR(64) DEFAULT '' NOT NULL,
+    ha1 VARCHAR(128) DEFAULT '' NOT NULL,
+    ha1b VARCHAR(128) DEFAULT '' NOT NULL,
+    CONSTRAINT subscriber_account_idx UNIQUE (username, domain)
+);
+CREATE INDEX IF NOT EXISTS subscriber_username_idx ON subscriber (username);
+CREATE TABLE IF NOT EXISTS address (
+    id INTEGER PRIMARY KEY NOT NULL,
+    grp INTEGER DEFAULT 1 NOT NULL,
+    ip_addr VARCHAR(50) NOT NULL,
+    mask INTEGER DEFAULT 32 NOT NULL,
+    port SMALLINT DEFAULT 0 NOT NULL,
+    tag VARCHAR(64)
+);
+";
+
+/// The columns of a usrloc table, in the order [`location_row`] reads them.
+const LOCATION_COLUMNS: &str = "ruid, username, domain, contact, received, path, expires, q, \
+    callid, cseq, last_modified, flags, cflags, user_agent, socket, methods, instance, reg_id, \
+    server_id, connection_id, keepalive, partition";
+
+fn location_schema(table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+    id INTEGER PRIMARY KEY NOT NULL,
+    ruid VARCHAR(64) DEFAULT '' NOT NULL,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT NULL,
+    contact VARCHAR(512) DEFAULT '' NOT NULL,
+    received VARCHAR(128) DEFAULT NULL,
+    path VARCHAR(512) DEFAULT NULL,
+    expires TIMESTAMP WITHOUT TIME ZONE DEFAULT '2030-05-28 21:32:15' NOT NULL,
+    q REAL DEFAULT 1.0 NOT NULL,
+    callid VARCHAR(255) DEFAULT 'Default-Call-ID' NOT NULL,
+    cseq INTEGER DEFAULT 1 NOT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL,
+    flags INTEGER DEFAULT 0 NOT NULL,
+    cflags INTEGER DEFAULT 0 NOT NULL,
+    user_agent VARCHAR(255) DEFAULT '' NOT NULL,
+    socket VARCHAR(64) DEFAULT NULL,
+    methods INTEGER DEFAULT NULL,
+    instance VARCHAR(255) DEFAULT NULL,
+    reg_id INTEGER DEFAULT 0 NOT NULL,
+    server_id INTEGER DEFAULT 0 NOT NULL,
+    connection_id INTEGER DEFAULT 0 NOT NULL,
+    keepalive INTEGER DEFAULT 0 NOT NULL,
+    partition INTEGER DEFAULT 0 NOT NULL,
+    CONSTRAINT {table}_ruid_idx UNIQUE (ruid)
+);
+CREATE INDEX IF NOT EXISTS {table}_account_contact_idx ON {table} (username, domain, contact);
+CREATE INDEX IF NOT EXISTS {table}_expires_idx ON {table} (expires);"
+    )
+}
+
+/// A SQLite database file.
+pub struct Sqlite {
+    conn: Connection,
+}
+
+impl Sqlite {
+    /// Opens (creating if needed) the file at `path` and its schema.
+    pub fn open(path: &str) -> Result<Sqlite> {
+        let conn = Connection::open(path).map_err(|e| StoreError(format!("{path}: {e}")))?;
+        Sqlite::init(conn)
+    }
+
+    /// A private database in memory (tests).
+    pub fn memory() -> Result<Sqlite> {
+        Sqlite::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Sqlite> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // WAL lets the command line write while the server holds the file open.
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
+        conn.execute_batch(SCHEMA)?;
+        let mut db = Sqlite { conn };
+        for (table, version) in VERSIONS {
+            db.set_version(table, *version)?;
+        }
+        db.ensure_location_table("location")?;
+        Ok(db)
+    }
+
+    fn set_version(&mut self, table: &str, version: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO version (table_name, table_version) VALUES (?1, ?2)",
+            params![table, version],
+        )?;
+        Ok(())
+    }
+}
+
+fn location_row(r: &Row<'_>) -> rusqlite::Result<LocationRow> {
+    let time = |i: usize| -> rusqlite::Result<i64> {
+        // Kamailio writes DATETIME text; accept a number as well.
+        Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+            rusqlite::types::Value::Integer(n) => n,
+            rusqlite::types::Value::Text(t) => parse_datetime(&t).unwrap_or(0),
+            _ => 0,
+        })
+    };
+    Ok(LocationRow {
+        ruid: r.get(0)?,
+        username: r.get(1)?,
+        domain: r.get(2)?,
+        contact: r.get(3)?,
+        received: r.get(4)?,
+        path: r.get(5)?,
+        expires: time(6)?,
+        q: r.get(7)?,
+        callid: r.get(8)?,
+        cseq: r.get(9)?,
+        last_modified: time(10)?,
+        flags: r.get(11)?,
+        cflags: r.get(12)?,
+        user_agent: r.get(13)?,
+        socket: r.get(14)?,
+        methods: r.get(15)?,
+        instance: r.get(16)?,
+        reg_id: r.get(17)?,
+        server_id: r.get(18)?,
+        connection_id: r.get(19)?,
+        keepalive: r.get(20)?,
+        partition: r.get(21)?,
+    })
+}
+
+/// A permanent contact (`expires` 0) is stored as Kamailio does, with its far-future default.
+const PERMANENT: &str = "2030-05-28 21:32:15";
+
+fn expires_text(unix: i64) -> String {
+    if unix == 0 {
+        PERMANENT.to_string()
+    } else {
+        format_datetime(unix)
+    }
+}
+
+fn permanent_is_zero(mut r: LocationRow) -> LocationRow {
+    if format_datetime(r.expires) == PERMANENT {
+        r.expires = 0;
+    }
+    r
+}
+
+impl Store for Sqlite {
+    fn ensure_location_table(&mut self, table: &str) -> Result<()> {
+        let table = identifier(table)?;
+        self.conn.execute_batch(&location_schema(table))?;
+        self.set_version(table, 9)
+    }
+
+    fn location_load(&mut self, table: &str) -> Result<Vec<LocationRow>> {
+        let table = identifier(table)?;
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {LOCATION_COLUMNS} FROM {table}"))?;
+        let rows = st.query_map([], location_row)?;
+        let out: Vec<LocationRow> = rows.collect::<rusqlite::Result<_>>()?;
+        Ok(out.into_iter().map(permanent_is_zero).collect())
+    }
+
+    fn location_aor(
+        &mut self,
+        table: &str,
+        username: &str,
+        domain: Option<&str>,
+    ) -> Result<Vec<LocationRow>> {
+        let table = identifier(table)?;
+        let sql =
+            format!("SELECT {LOCATION_COLUMNS} FROM {table} WHERE username = ?1 AND domain IS ?2");
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map(params![username, domain], location_row)?;
+        let out: Vec<LocationRow> = rows.collect::<rusqlite::Result<_>>()?;
+        Ok(out.into_iter().map(permanent_is_zero).collect())
+    }
+
+    fn location_upsert(&mut self, table: &str, rows: &[LocationRow]) -> Result<()> {
+        let table = identifier(table)?;
+        let sql = format!(
+            "INSERT OR REPLACE INTO {table} ({LOCATION_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+             ?19, ?20, ?21, ?22)"
+        );
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(&sql)?;
+            for r in rows {
+                st.execute(params![
+                    r.ruid,
+                    r.username,
+                    r.domain,
+                    r.contact,
+                    r.received,
+                    r.path,
+                    expires_text(r.expires),
+                    r.q,
+                    r.callid,
+                    r.cseq,
+                    format_datetime(r.last_modified),
+                    r.flags,
+                    r.cflags,
+                    r.user_agent,
+                    r.socket,
+                    r.methods,
+                    r.instance,
+                    r.reg_id,
+                    r.server_id,
+                    r.connection_id,
+                    r.keepalive,
+                    r.partition,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn location_delete(&mut self, table: &str, ruids: &[String]) -> Result<()> {
+        let table = identifier(table)?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached(&format!("DELETE FROM {table} WHERE ruid = ?1"))?;
+            for ruid in ruids {
+                st.execute([ruid])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn location_delete_expired(&mut self, table: &str, unix: i64) -> Result<usize> {
+        let table = identifier(table)?;
+        // DATETIME text in one format compares in time order.
+        Ok(self.conn.execute(
+            &format!("DELETE FROM {table} WHERE expires <= ?1 AND expires != ?2"),
+            params![format_datetime(unix), PERMANENT],
+        )?)
+    }
+
+    fn subscribers(&mut self, c: &SubscriberColumns) -> Result<Vec<SubscriberRow>> {
+        let sql = format!(
+            "SELECT {}, {}, {}, {} FROM {}",
+            identifier(&c.user)?,
+            identifier(&c.domain)?,
+            identifier(&c.password)?,
+            identifier(&c.password2)?,
+            identifier(&c.table)?
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map([], |r| {
+            let text = |i: usize| -> rusqlite::Result<String> {
+                Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default())
+            };
+            let secret = text(2)?;
+            Ok(SubscriberRow {
+                username: text(0)?,
+                domain: text(1)?,
+                // The module decides (calculate_ha1) which of the two it is.
+                password: secret.clone(),
+                ha1: secret,
+                ha1b: text(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn subscriber_put(&mut self, r: &SubscriberRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO subscriber (username, domain, password, ha1, ha1b) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (username, domain) DO UPDATE SET \
+             password = excluded.password, ha1 = excluded.ha1, ha1b = excluded.ha1b",
+            params![r.username, r.domain, r.password, r.ha1, r.ha1b],
+        )?;
+        Ok(())
+    }
+
+    fn subscriber_delete(&mut self, username: &str, domain: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "DELETE FROM subscriber WHERE username = ?1 AND domain = ?2",
+            params![username, domain],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn addresses(&mut self, table: &str) -> Result<Vec<AddressRow>> {
+        let table = identifier(table)?;
+        let mut st = self.conn.prepare(&format!(
+            "SELECT grp, ip_addr, mask, port, tag FROM {table} ORDER BY id"
+        ))?;
+        let rows = st.query_map([], |r| {
+            Ok(AddressRow {
+                grp: r.get(0)?,
+                ip_addr: r.get(1)?,
+                mask: r.get(2)?,
+                port: r.get(3)?,
+                tag: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn address_add(&mut self, table: &str, r: &AddressRow) -> Result<()> {
+        let table = identifier(table)?;
+        self.conn.execute(
+            &format!(
+                "INSERT INTO {table} (grp, ip_addr, mask, port, tag) VALUES (?1, ?2, ?3, ?4, ?5)"
+            ),
+            params![r.grp, r.ip_addr, r.mask, r.port, r.tag],
+        )?;
+        Ok(())
+    }
+
+    fn address_delete(
+        &mut self,
+        table: &str,
+        grp: i64,
+        ip_addr: &str,
+        mask: Option<i64>,
+        port: Option<i64>,
+    ) -> Result<usize> {
+        let table = identifier(table)?;
+        Ok(self.conn.execute(
+            &format!(
+                "DELETE FROM {table} WHERE grp = ?1 AND ip_addr = ?2 \
+                 AND (?3 IS NULL OR mask = ?3) AND (?4 IS NULL OR port = ?4)"
+            ),
+            params![grp, ip_addr, mask, port],
+        )?)
+    }
+
+    fn data_version(&mut self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(ruid: &str, contact: &str, expires: i64) -> LocationRow {
+        LocationRow {
+            ruid: ruid.into(),
+            username: "alice".into(),
+            contact: contact.into(),
+            expires,
+            q: -1.0,
+            callid: "c1".into(),
+            cseq: 1,
+            last_modified: 1_700_000_000,
+            methods: Some(-1),
+            ..LocationRow::default()
+        }
+    }
+
+    #[test]
+    fn location_rows_round_trip() {
+        let mut db = Sqlite::memory().unwrap();
+        let rows = [
+            row("r1", "sip:alice@1.2.3.4", 1_700_000_100),
+            row("r2", "sip:alice@5.6.7.8", 0),
+        ];
+        db.location_upsert("location", &rows).unwrap();
+        let mut back = db.location_load("location").unwrap();
+        back.sort_by(|a, b| a.ruid.cmp(&b.ruid));
+        assert_eq!(back, rows);
+        assert_eq!(db.location_aor("location", "alice", None).unwrap().len(), 2);
+        assert_eq!(db.location_aor("location", "bob", None).unwrap().len(), 0);
+        assert_eq!(
+            db.location_delete_expired("location", 1_700_000_100)
+                .unwrap(),
+            1
+        );
+        db.location_delete("location", &["r2".into()]).unwrap();
+        assert!(db.location_load("location").unwrap().is_empty());
+    }
+
+    #[test]
+    fn other_usrloc_tables_are_created() {
+        let mut db = Sqlite::memory().unwrap();
+        db.ensure_location_table("aliases").unwrap();
+        db.location_upsert("aliases", &[row("a", "sip:x@y", 5)])
+            .unwrap();
+        assert_eq!(db.location_load("aliases").unwrap().len(), 1);
+        assert!(db.ensure_location_table("x; drop").is_err());
+    }
+
+    #[test]
+    fn subscribers_and_addresses() {
+        let mut db = Sqlite::memory().unwrap();
+        let alice = SubscriberRow {
+            username: "alice".into(),
+            domain: "example.com".into(),
+            password: "pw".into(),
+            ha1: "h".into(),
+            ha1b: "hb".into(),
+        };
+        db.subscriber_put(&alice).unwrap();
+        db.subscriber_put(&SubscriberRow {
+            password: "pw2".into(),
+            ..alice.clone()
+        })
+        .unwrap();
+        let cols = SubscriberColumns {
+            password: "password".into(),
+            ..SubscriberColumns::default()
+        };
+        let all = db.subscribers(&cols).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].password, "pw2");
+        assert!(db.subscriber_delete("alice", "example.com").unwrap());
+        assert!(!db.subscriber_delete("alice", "example.com").unwrap());
+
+        let a = AddressRow {
+            grp: 1,
+            ip_addr: "10.0.0.0".into(),
+            mask: 8,
+            port: 0,
+            tag: None,
+        };
+        db.address_add("address", &a).unwrap();
+        assert_eq!(db.addresses("address").unwrap(), [a]);
+        assert_eq!(
+            db.address_delete("address", 1, "10.0.0.0", None, None)
+                .unwrap(),
+            1
+        );
+    }
+}

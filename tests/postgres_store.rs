@@ -1,0 +1,160 @@
+//! The PostgreSQL store (cargo feature `postgres`), against the server named
+//! by `RINGSIP_TEST_PG_URL` (e.g. `postgres://ringsip:ringsip@127.0.0.1/ringsip`);
+//! without it the tests say so and pass. Two usrloc "nodes" in `db_mode` 3
+//! share registrations through it.
+#![cfg(feature = "postgres")]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringsip::modules::registrar::{self, Registrar};
+use ringsip::modules::usrloc::{UlParams, Usrloc};
+use ringsip::script::ctx::Shared;
+use ringsip::store::{self, AddressRow, LocationRow, Stores, SubscriberColumns, SubscriberRow};
+use support::Bench;
+
+fn url() -> Option<String> {
+    let u = std::env::var("RINGSIP_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if u.is_none() {
+        eprintln!("RINGSIP_TEST_PG_URL is not set: PostgreSQL tests skipped");
+    }
+    u
+}
+
+#[test]
+fn tables_round_trip() {
+    let Some(url) = url() else { return };
+    let mut db = store::open(&url).unwrap();
+    let table = "location_rt_test";
+    db.ensure_location_table(table).unwrap();
+    let row = LocationRow {
+        ruid: "pg-rt-1".into(),
+        username: "alice".into(),
+        contact: "sip:alice@10.0.0.1".into(),
+        expires: 1_900_000_000,
+        q: 0.5,
+        callid: "c".into(),
+        cseq: 3,
+        last_modified: 1_800_000_000,
+        methods: Some(-1),
+        ..LocationRow::default()
+    };
+    db.location_upsert(table, std::slice::from_ref(&row))
+        .unwrap();
+    db.location_upsert(table, std::slice::from_ref(&row))
+        .unwrap();
+    assert_eq!(db.location_aor(table, "alice", None).unwrap(), [row]);
+    assert_eq!(db.location_delete_expired(table, 1_900_000_000).unwrap(), 1);
+    assert!(db.location_load(table).unwrap().is_empty());
+
+    let sub = SubscriberRow {
+        username: "pg-user".into(),
+        domain: "example.com".into(),
+        password: "pw".into(),
+        ha1: "h".into(),
+        ha1b: "hb".into(),
+    };
+    let before = db.data_version().unwrap();
+    db.subscriber_put(&sub).unwrap();
+    assert_ne!(db.data_version().unwrap(), before);
+    let cols = SubscriberColumns {
+        password: "password".into(),
+        ..SubscriberColumns::default()
+    };
+    assert!(db
+        .subscribers(&cols)
+        .unwrap()
+        .iter()
+        .any(|r| r.username == "pg-user"));
+    assert!(db.subscriber_delete("pg-user", "example.com").unwrap());
+
+    let a = AddressRow {
+        grp: 42,
+        ip_addr: "10.0.0.0".into(),
+        mask: 8,
+        port: 0,
+        tag: None,
+    };
+    db.address_add("address", &a).unwrap();
+    assert!(db.addresses("address").unwrap().contains(&a));
+    assert_eq!(
+        db.address_delete("address", 42, "10.0.0.0", None, None)
+            .unwrap(),
+        1
+    );
+}
+
+fn node(stores: &mut Stores, url: &str) -> Bench {
+    let params = UlParams {
+        db_mode: 3,
+        ..UlParams::default()
+    };
+    let ul = Usrloc::new(params, Some(stores.handle(url).unwrap()), 1_700_000_000_000).unwrap();
+    let mut shared = Shared::default();
+    shared.insert(Arc::new(ul));
+    shared.insert(Arc::new(Registrar::default()));
+    Bench::new(shared, 1_700_000_000_000)
+}
+
+#[test]
+fn two_nodes_share_registrations_in_db_mode_3() {
+    let Some(url) = url() else { return };
+    let mut a_stores = Stores::default();
+    let mut b_stores = Stores::default();
+    let mut a = node(&mut a_stores, &url);
+    let mut b = node(&mut b_stores, &url);
+    let user = format!("pgnode{}", std::process::id());
+    let reg = format!(
+        "REGISTER sip:example.com SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-pg
+From: <sip:{user}@example.com>;tag=1
+To: <sip:{user}@example.com>
+Call-ID: pg-1
+CSeq: 1 REGISTER
+Contact: <sip:{user}@10.9.8.7>
+Content-Length: 0"
+    );
+    assert_eq!(
+        a.call(&registrar::MODULE, "save", &["location"], &reg).rc,
+        1
+    );
+    // Writes are queued: wait until node A's store thread has run them.
+    a_stores
+        .handle(&url)
+        .unwrap()
+        .call(|_| (), Duration::from_secs(5))
+        .unwrap();
+    let inv = format!(
+        "INVITE sip:{user}@example.com SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-pgi
+From: <sip:x@example.com>;tag=1
+To: <sip:{user}@example.com>
+Call-ID: pg-2
+CSeq: 1 INVITE
+Content-Length: 0"
+    );
+    let r = b.call(&registrar::MODULE, "lookup", &["location"], &inv);
+    assert_eq!(r.rc, 1, "node B sees node A's registration");
+    assert_eq!(
+        r.new_uri.as_deref(),
+        Some(format!("sip:{user}@10.9.8.7").as_bytes())
+    );
+    let unreg = format!("sip:{user}@example.com");
+    assert_eq!(
+        b.call(
+            &registrar::MODULE,
+            "unregister",
+            &["location", &unreg],
+            &inv
+        )
+        .rc,
+        1
+    );
+    drop((a, b));
+    a_stores.finish();
+    b_stores.finish();
+}

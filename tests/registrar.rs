@@ -1,0 +1,328 @@
+//! The registrar end to end, against the real binary: digest-authenticated
+//! REGISTER (401 then 200), wrong passwords, a forged To refused by
+//! `check_to()`, an INVITE forwarded to the registered contact, and
+//! registrations surviving a restart with usrloc `db_mode` 1 and 2 (and lost
+//! with 0). Subscribers are added with `ringsip user add`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::proxy::{ringsip_bin, Proxy};
+use common::ua::{RawUa, SipMsg};
+use ringsip::modules::auth::digest::{self, Algorithm, ResponseInput};
+
+const WAIT: Duration = Duration::from_secs(3);
+const REALM: &str = "example.com";
+
+fn config(db: &Path, db_mode: u8) -> String {
+    format!(
+        r#"#!KAMAILIO
+listen=@LISTEN@
+debug=1
+#!define DBURL "sqlite://{db}"
+loadmodule "sl.so"
+loadmodule "textops.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "auth.so"
+loadmodule "auth_db.so"
+loadmodule "uri_db.so"
+modparam("usrloc", "db_mode", {db_mode})
+modparam("usrloc", "db_url", DBURL)
+modparam("auth_db", "db_url", DBURL)
+modparam("auth_db", "calculate_ha1", yes)
+modparam("auth_db", "password_column", "password")
+
+request_route {{
+    if (is_method("OPTIONS") && uri == myself) {{
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }}
+    if (is_method("REGISTER")) {{
+        if (!www_authorize("{REALM}", "subscriber")) {{
+            www_challenge("{REALM}", "0");
+            exit;
+        }}
+        if (!check_to()) {{
+            sl_send_reply("403", "Forbidden auth ID");
+            exit;
+        }}
+        consume_credentials();
+        save("location");
+        exit;
+    }}
+    if (!lookup("location")) {{
+        sl_send_reply("404", "Not Found");
+        exit;
+    }}
+    forward();
+}}
+"#,
+        db = db.display()
+    )
+}
+
+fn add_user(db: &Path, user: &str, password: &str) {
+    let out = Command::new(ringsip_bin())
+        .args(["user", "add", &format!("{user}@{REALM}"), password, "--db"])
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .expect("run ringsip user add");
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn next() -> u32 {
+    static N: AtomicU32 = AtomicU32::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A REGISTER from `ua` for `to_user`, From `from_user`, binding the UA's own address.
+fn register(ua: &RawUa, to_user: &str, from_user: &str, cseq: u32, auth: Option<String>) -> String {
+    let me = ua.addr();
+    let n = next();
+    let mut m = format!(
+        "REGISTER sip:{REALM} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-reg-{n};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{from_user}@{REALM}>;tag=reg-{n}\r\n\
+         To: <sip:{to_user}@{REALM}>\r\n\
+         Call-ID: reg-{to_user}-{me}\r\n\
+         CSeq: {cseq} REGISTER\r\n\
+         Contact: <sip:{to_user}@{me}>\r\n\
+         Expires: 600\r\n"
+    );
+    if let Some(a) = auth {
+        m.push_str(&a);
+        m.push_str("\r\n");
+    }
+    m.push_str("Content-Length: 0\r\n\r\n");
+    m
+}
+
+fn nonce_of(challenge: &SipMsg) -> String {
+    let h = challenge
+        .header("WWW-Authenticate")
+        .expect("WWW-Authenticate");
+    let start = h.find("nonce=\"").expect("nonce") + 7;
+    let end = h[start..].find('"').expect("closing quote") + start;
+    h[start..end].to_string()
+}
+
+fn authorization(user: &str, password: &str, nonce: &str) -> String {
+    let uri = format!("sip:{REALM}");
+    let ha1 = digest::ha1(
+        Algorithm::Md5,
+        user.as_bytes(),
+        REALM.as_bytes(),
+        password.as_bytes(),
+    );
+    let resp = digest::response(
+        Algorithm::Md5,
+        ha1.as_bytes(),
+        &ResponseInput {
+            method: b"REGISTER",
+            uri: uri.as_bytes(),
+            nonce: nonce.as_bytes(),
+            qop_auth: None,
+        },
+    );
+    format!(
+        "Authorization: Digest username=\"{user}\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm=MD5"
+    )
+}
+
+/// REGISTER without credentials (401), then with `user`'s; returns the final answer.
+fn register_with_auth(
+    proxy: &Proxy,
+    ua: &RawUa,
+    to_user: &str,
+    user: &str,
+    password: &str,
+) -> SipMsg {
+    ua.send(proxy.addr(), register(ua, to_user, user, 1, None));
+    let challenge = ua.expect_msg(WAIT);
+    assert_eq!(challenge.status(), Some(401), "{}", challenge.text());
+    let nonce = nonce_of(&challenge);
+    assert_eq!(nonce.len(), 32);
+    let auth = authorization(user, password, &nonce);
+    ua.send(proxy.addr(), register(ua, to_user, user, 2, Some(auth)));
+    ua.expect_msg(WAIT)
+}
+
+/// An INVITE for `user` from `caller`: the answer it got, or the INVITE `callee` received.
+fn invite(proxy: &Proxy, caller: &RawUa, user: &str) -> String {
+    let msg = caller.request("INVITE", &format!("sip:{user}@{REALM}"), &[], "");
+    caller.send(proxy.addr(), msg);
+    msg_text(caller.recv_msg(Duration::from_millis(500)))
+}
+
+fn msg_text(m: Option<SipMsg>) -> String {
+    m.map(|m| m.start_line().to_string()).unwrap_or_default()
+}
+
+#[test]
+fn register_with_digest_then_invite_is_forwarded_to_the_contact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ringsip.db");
+    add_user(&db, "alice", "wonderland");
+    let proxy = Proxy::start(&config(&db, 0), &[]);
+    let alice = RawUa::bind();
+
+    let ok = register_with_auth(&proxy, &alice, "alice", "alice", "wonderland");
+    assert_eq!(ok.status(), Some(200), "{}", ok.text());
+    let contact = ok.header("Contact").expect("200 lists the binding");
+    assert_eq!(contact, format!("<sip:alice@{}>;expires=600", alice.addr()));
+
+    let caller = RawUa::bind();
+    caller.send(
+        proxy.addr(),
+        caller.request("INVITE", &format!("sip:alice@{REALM}"), &[], ""),
+    );
+    let got = alice.expect_msg(WAIT);
+    assert_eq!(got.method(), Some("INVITE"));
+    assert_eq!(
+        got.request_uri(),
+        Some(format!("sip:alice@{}", alice.addr()).as_str())
+    );
+
+    // Nobody registered as carol.
+    assert_eq!(invite(&proxy, &caller, "carol"), "SIP/2.0 404 Not Found");
+}
+
+#[test]
+fn wrong_password_is_challenged_again_and_not_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ringsip.db");
+    add_user(&db, "alice", "wonderland");
+    let proxy = Proxy::start(&config(&db, 0), &[]);
+    let alice = RawUa::bind();
+    let r = register_with_auth(&proxy, &alice, "alice", "alice", "guess");
+    assert_eq!(r.status(), Some(401));
+    let r = register_with_auth(&proxy, &alice, "mallory", "mallory", "x");
+    assert_eq!(r.status(), Some(401), "unknown users are challenged too");
+    let caller = RawUa::bind();
+    assert_eq!(invite(&proxy, &caller, "alice"), "SIP/2.0 404 Not Found");
+}
+
+#[test]
+fn forged_to_is_refused_by_check_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ringsip.db");
+    add_user(&db, "alice", "wonderland");
+    add_user(&db, "bob", "builder");
+    let proxy = Proxy::start(&config(&db, 0), &[]);
+    let mallory = RawUa::bind();
+    // Bob's valid credentials, registering Alice's address-of-record.
+    let r = register_with_auth(&proxy, &mallory, "alice", "bob", "builder");
+    assert_eq!(r.status(), Some(403), "{}", r.text());
+    let caller = RawUa::bind();
+    assert_eq!(invite(&proxy, &caller, "alice"), "SIP/2.0 404 Not Found");
+}
+
+fn restart_with(db_mode: u8) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ringsip.db");
+    add_user(&db, "alice", "wonderland");
+    let alice = RawUa::bind();
+    {
+        let mut proxy = Proxy::start(&config(&db, db_mode), &[]);
+        let ok = register_with_auth(&proxy, &alice, "alice", "alice", "wonderland");
+        assert_eq!(ok.status(), Some(200));
+        let status = proxy.process().stop();
+        assert!(
+            status.success(),
+            "clean shutdown: {status:?}\n{}",
+            proxy.stderr()
+        );
+    }
+    let proxy = Proxy::start(&config(&db, db_mode), &[]);
+    let caller = RawUa::bind();
+    caller.send(
+        proxy.addr(),
+        caller.request("INVITE", &format!("sip:alice@{REALM}"), &[], ""),
+    );
+    let reached = alice
+        .recv_msg(WAIT)
+        .is_some_and(|m| m.method() == Some("INVITE"));
+    (
+        reached,
+        msg_text(caller.recv_msg(Duration::from_millis(300))),
+    )
+}
+
+#[test]
+fn db_mode_1_registrations_survive_a_restart() {
+    assert!(restart_with(1).0);
+}
+
+#[test]
+fn db_mode_2_registrations_survive_a_restart() {
+    assert!(restart_with(2).0);
+}
+
+#[test]
+fn db_mode_0_registrations_are_lost_on_restart() {
+    let (reached, answer) = restart_with(0);
+    assert!(!reached);
+    assert_eq!(answer, "SIP/2.0 404 Not Found");
+}
+
+/// CPU seconds (user + system) the process used so far, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+#[test]
+fn sipp_1000_registers_with_digest_authentication() {
+    use common::net::free_udp_addr;
+    use common::sipp::{Scenario, Sipp};
+
+    const REGISTERS: u64 = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ringsip.db");
+    add_user(&db, "loaduser", "loadpw");
+    let users = dir.path().join("users.csv");
+    std::fs::write(&users, format!("SEQUENTIAL\nloaduser;{REALM}\n")).unwrap();
+    let mut proxy = Proxy::start(&config(&db, 1), &[]);
+    let pid = proxy.process().pid();
+    let cpu_before = cpu_seconds(pid);
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp/register_auth.xml");
+    let report = Sipp::new(
+        Scenario::File(scenario),
+        free_udp_addr(),
+        Some(proxy.addr()),
+    )
+    .calls(REGISTERS)
+    .rate(250)
+    .timeout(Duration::from_secs(60))
+    .arg("-inf")
+    .arg(users.display().to_string())
+    .arg("-au")
+    .arg("loaduser")
+    .arg("-ap")
+    .arg("loadpw")
+    .run();
+    let cpu = cpu_seconds(pid) - cpu_before;
+    report.assert_all_ok(REGISTERS);
+    // Two requests per registration: the challenged one and the authorized one.
+    println!(
+        "{REGISTERS} authenticated REGISTERs in {:?}; ringsip used {cpu:.2} s of CPU: {:.0} authenticated REGISTERs per CPU-second",
+        report.elapsed,
+        REGISTERS as f64 / cpu.max(0.01)
+    );
+    let caller = RawUa::bind();
+    assert_eq!(invite(&proxy, &caller, "carol"), "SIP/2.0 404 Not Found");
+}
