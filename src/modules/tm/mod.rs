@@ -373,6 +373,15 @@ fn fixup_regex(args: &mut Args, _: &ModParams) -> Result<(), String> {
     Ok(())
 }
 
+/// `t_is_branch_route()`: whether the script is running in a branch_route.
+fn t_is_branch_route(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    if ctx.route_type == RouteType::Branch {
+        1
+    } else {
+        -1
+    }
+}
+
 fn t_is_canceled(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     let Some(tid) = ctx.t.tid else { return -1 };
     if table(ctx).is_canceled(tid) {
@@ -509,6 +518,7 @@ pub static MODULE: ModuleDef = ModuleDef {
             t_check_status
         ),
         f!("t_is_canceled", 0, 0, ANY, None, t_is_canceled),
+        f!("t_is_branch_route", 0, 0, ANY, None, t_is_branch_route),
         f!(
             "t_branch_timeout",
             0,
