@@ -772,3 +772,29 @@ fn forced_send_socket_is_used_to_forward() {
         "{text}"
     );
 }
+
+/// htable functions: `sht_rm` removes one item, `sht_rm_name_re` the items
+/// whose names match, `sht_reset` all of them.
+#[test]
+fn htable_functions_remove_items() {
+    let body = "$sht(ipban=>a1) = 1; $sht(ipban=>a2) = 2; $sht(ipban=>b1) = 3;\n\
+                sht_rm(\"ipban\", \"a1\");";
+    assert_eq!(
+        eval(body, "$sht(ipban=>a1)|$sht(ipban=>a2)|$sht(ipban=>b1)"),
+        "<null>|2|3"
+    );
+    let body = "$sht(ipban=>a1) = 1; $sht(ipban=>a2) = 2; $sht(ipban=>b1) = 3;\n\
+                sht_rm_name_re(\"ipban=>^a\");";
+    assert_eq!(
+        eval(body, "$sht(ipban=>a1)|$sht(ipban=>a2)|$sht(ipban=>b1)"),
+        "<null>|<null>|3"
+    );
+    let body = "$sht(ipban=>a1) = 1; $sht(ipban=>b1) = 3;\n\
+                sht_rm_value(\"ipban\", \"eq\", \"3\"); ";
+    assert_eq!(eval(body, "$sht(ipban=>a1)|$sht(ipban=>b1)"), "1|<null>");
+    let body = "$sht(ipban=>a1) = 1; $sht(ipban=>b1) = 3; sht_reset(\"ipban\");";
+    assert_eq!(
+        eval(body, "$sht(ipban=>a1)|$sht(ipban=>b1)"),
+        "<null>|<null>"
+    );
+}
