@@ -15,7 +15,8 @@ use ringsip::script::ctx::{Env, SocketInfo};
 use ringsip::script::{parse_str, MemoryFiles, Options};
 use ringsip::sip::{Inbound, Proto};
 
-const INVITE: &[u8] = b"INVITE sip:alice:pw@example.com:5070;transport=udp;foo=bar?X-H=1 SIP/2.0\r\n\
+const INVITE: &[u8] =
+    b"INVITE sip:alice:pw@example.com:5070;transport=udp;foo=bar?X-H=1 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-1;rport\r\n\
 From: \"Bob\" <sip:bob@example.org;x=1>;tag=ftag1\r\n\
 To: sip:alice@example.com\r\n\
@@ -61,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
             local: "127.0.0.1:5060".parse().unwrap(),
             proto: Proto::Udp,
             socket: 0,
+            conn: None,
         };
         engine.on_inbound(pkt, now, &mut out);
     }
