@@ -4,6 +4,7 @@
 #   loadtest/compare.sh [compare] [options]   CPU per call, latency, memory (default)
 #   loadtest/compare.sh maxrate [options]     highest calls/s with no failure
 #   loadtest/compare.sh soak [options]        memory and latency drift over time
+#   loadtest/compare.sh callgrind [options]   instructions per call under valgrind (stable on a noisy machine)
 #   loadtest/compare.sh list                  scenarios, and whether ringsip runs them yet
 #
 # Each proxy runs pinned to one core (taskset, --proxy-cpu), the load on the
@@ -36,6 +37,7 @@
 # compare:   --rate R (500 calls/s)  --calls N (5000)  --reps K (3)
 # maxrate:   --start R (500)  --max R (40000)  --step-seconds S (8)
 # soak:      --rate R (500)  --duration S (600)  --interval S (10)
+# callgrind: --rate R (100)  --calls N (2000); proxies ringsip kamailio, sipp load
 #
 # Everything is bounded: each load by its call count and a timeout, each
 # process killed on exit. One run at a time (a lock in /tmp): runs share cores.
@@ -46,7 +48,7 @@ ROOT=$(cd "$LT/.." && pwd)
 
 MODE=compare
 case "${1:-}" in
-compare | maxrate | soak | list)
+compare | maxrate | soak | callgrind | list)
     MODE=$1
     shift
     ;;
@@ -61,8 +63,8 @@ WORKERS=1
 KAMAILIO_CHILDREN=1
 OUT=""
 BUILD=1
-RATE=500
-CALLS=5000
+RATE=""
+CALLS=""
 REPS=3
 START_RATE=500
 MAX_RATE=40000
@@ -110,6 +112,12 @@ done
 # shellcheck source=loadtest/lib.sh
 source "$LT/lib.sh"
 
+if [[ $MODE == callgrind ]]; then
+    : "${RATE:=100}" "${CALLS:=2000}"
+else
+    : "${RATE:=500}" "${CALLS:=5000}"
+fi
+
 for n in RATE CALLS REPS START_RATE MAX_RATE STEP_SECONDS DURATION INTERVAL WORKERS KAMAILIO_CHILDREN PROXY_CPU LOAD_CPU; do
     [[ ${!n} =~ ^[0-9]+$ && ${!n} -ge 0 ]] || die "--${n,,} must be a whole number (got '${!n}')"
 done
@@ -119,6 +127,7 @@ case $MODE in
 compare) : "${PROXIES:=direct relay-plain relay-uring ringsip kamailio}" "${LOAD:=both}" ;;
 maxrate) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=gen}" ;;
 soak) : "${PROXIES:=ringsip kamailio}" "${LOAD:=gen}" ;;
+callgrind) : "${PROXIES:=ringsip kamailio}" "${LOAD:=sipp}" ;;
 list) ;;
 esac
 case ${LOAD:-gen} in sipp | gen | both) ;; *) die "--load must be sipp, gen or both" ;; esac
@@ -190,8 +199,12 @@ cat "$OUT/meta.txt" >&2
 
 # --- proxies --------------------------------------------------------------------
 PROXY_PID=""
+# A command the proxy runs under (callgrind mode: valgrind), and how long it
+# may take to bind its port.
+declare -a PROXY_WRAP=()
+PROXY_START_SECS=10
 
-# start_proxy NAME LOGFILE: starts it pinned to PROXY_CPU and waits for its port.
+# start_proxy NAME LOGFILE BOUND: starts it pinned to PROXY_CPU and waits for its port.
 start_proxy() {
     local name=$1 logf=$2 bound=$3
     PROXY_PID=""
@@ -214,12 +227,12 @@ start_proxy() {
     *) die "unknown proxy '$name' (direct relay-plain relay-uring ringsip ringsip-poll kamailio)" ;;
     esac
     # timeout: TERM at the bound, KILL 5 s later; it forwards our TERM too.
-    taskset -c "$PROXY_CPU" timeout -k 5 "$bound" "${cmd[@]}" >"$logf" 2>&1 &
+    taskset -c "$PROXY_CPU" timeout -k 5 "$bound" "${PROXY_WRAP[@]}" "${cmd[@]}" >"$logf" 2>&1 &
     PROXY_PID=$!
     STARTED_PIDS+=("$PROXY_PID")
-    if ! wait_udp "$PROXY_IP" "$PROXY_PORT" 10; then
+    if ! wait_udp "$PROXY_IP" "$PROXY_PORT" "$PROXY_START_SECS"; then
         tail -n 20 "$logf" >&2
-        die "$name did not bind $PROXY_IP:$PROXY_PORT within 10 s (log: $logf)"
+        die "$name did not bind $PROXY_IP:$PROXY_PORT within $PROXY_START_SECS s (log: $logf)"
     fi
     # The timeout wrapper forks the proxy: measure the proxy's own tree.
     PROXY_PID_MEASURE=$(ps -o pid= --ppid "$PROXY_PID" | head -n1 | tr -d ' ')
@@ -237,6 +250,21 @@ stop_proxy() {
 }
 
 # --- loads ----------------------------------------------------------------------
+LOAD_HOOK_BEFORE=""
+LOAD_HOOK_AFTER=""
+
+# callgrind_switch on|off: instrumentation in every process of the proxy.
+callgrind_switch() {
+    local pid
+    for pid in $(tree_pids "$PROXY_PID_MEASURE"); do
+        callgrind_control -i "$1" "$pid" >/dev/null 2>&1 || true
+    done
+}
+callgrind_on() {
+    callgrind_switch on
+    sleep 1
+}
+callgrind_off() { callgrind_switch off; }
 # Control ports of the sipps (the default 8888 is shared by every sipp on the
 # machine): one per role, set here because the helpers run in subshells.
 SIPP_CP_BASE=$((27000 + RANDOM % 2000 * 4))
@@ -303,9 +331,11 @@ run_load() {
         # shellcheck disable=SC2206  # word splitting of scenario-given arguments is intended
         [[ -n $SIPP_UAC_ARGS ]] && extra=(${SIPP_UAC_ARGS//@PROXY@/$target_ip:$target_port})
         [[ -n $PROXY_PID ]] && cpu0=$(tree_cpu_ns "$PROXY_PID_MEASURE")
+        [[ -z $LOAD_HOOK_BEFORE ]] || "$LOAD_HOOK_BEFORE"
         taskset -c "$LOAD_CPU" timeout -s KILL "$((bound + 15))" sipp "${remote[@]}" "${args[@]}" \
             -m "$calls" -r "$rate" -timeout "${bound}s" -timeout_error "${extra[@]}" \
             >"$dir/uac_stdout.log" 2>&1 || true
+        [[ -z $LOAD_HOOK_AFTER ]] || "$LOAD_HOOK_AFTER"
         [[ -n $PROXY_PID ]] && cpu1=$(tree_cpu_ns "$PROXY_PID_MEASURE")
         ok=$(last_stat "$dir/uac_stat.csv" "SuccessfulCall(C)")
         failed=$(last_stat "$dir/uac_stat.csv" "FailedCall(C)")
@@ -319,10 +349,12 @@ run_load() {
         local -a uas_arg=(--uas "$UAS_IP:$UAS_PORT")
         [[ " ${gen_extra[*]} " == *" --no-uas "* ]] && uas_arg=()
         [[ -n $PROXY_PID ]] && cpu0=$(tree_cpu_ns "$PROXY_PID_MEASURE")
+        [[ -z $LOAD_HOOK_BEFORE ]] || "$LOAD_HOOK_BEFORE"
         taskset -c "$LOAD_CPU" timeout -s KILL "$((bound + 15))" "$GEN_BIN" \
             --proxy "$target_ip:$target_port" --uac "$UAC_IP:0" "${uas_arg[@]}" \
             --mode "$GEN_MODE" --rate "$rate" --count "$calls" --max-seconds "$bound" \
             "${gen_extra[@]}" >"$dir/gen.log" 2>&1 || true
+        [[ -z $LOAD_HOOK_AFTER ]] || "$LOAD_HOOK_AFTER"
         [[ -n $PROXY_PID ]] && cpu1=$(tree_cpu_ns "$PROXY_PID_MEASURE")
         local line
         line=$(grep '^RESULT ' "$dir/gen.log" | tail -n1 || true)
@@ -471,5 +503,55 @@ if [[ $MODE == soak ]]; then
         python3 "$LT/summarize.py" soak "$dir/gen.log" "$dir/memory.tsv" --proxy "$proxy" | tee -a "$OUT/table.md"
     done
     log "logs and raw numbers: $OUT"
+    exit 0
+fi
+
+# --- callgrind ------------------------------------------------------------------
+# The proxy runs under callgrind with instrumentation off; it is switched on in
+# every process of the proxy just before the load and off right after, so
+# start-up and shutdown are not counted. User-space instructions only (the
+# kernel's share, the same for every proxy, is what the CPU columns add).
+if [[ $MODE == callgrind ]]; then
+    command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+        die "callgrind mode needs valgrind (apt-get install valgrind)"
+    [[ $LOAD == both ]] && LOAD=sipp
+    PROXY_START_SECS=120
+    log "callgrind: scenario $SCENARIO, $CALLS calls at $RATE/s, load $(loads)"
+    printf 'proxy\tload\tcalls_ok\tfailed\tinstructions\tinstr_per_call\n' >"$OUT/callgrind.tsv"
+    for proxy in $PROXIES; do
+        runnable "$proxy" || { log "$proxy: skipped (cannot run this scenario)"; continue; }
+        [[ $proxy != direct ]] || continue
+        dir=$OUT/$proxy-callgrind
+        mkdir -p "$dir"
+        PROXY_WRAP=(valgrind --tool=callgrind --instr-atstart=no
+            "--callgrind-out-file=$dir/callgrind.out.%p")
+        # run_load starts and stops the proxy; switch instrumentation around
+        # the load through its hooks.
+        LOAD_HOOK_BEFORE="callgrind_on" LOAD_HOOK_AFTER="callgrind_off"
+        run_load "$proxy" "$(loads)" 1 "$dir" "$RATE" "$CALLS"
+        LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER=""
+        PROXY_WRAP=()
+        ok=$(tail -n1 "$RESULTS" | cut -f7)
+        failed=$(tail -n1 "$RESULTS" | cut -f8)
+        total=0
+        for f in "$dir"/callgrind.out.*; do
+            n=$(awk '/^(summary|totals):/ {print $2; exit}' "$f")
+            total=$((total + ${n:-0}))
+        done
+        per=$((ok > 0 ? total / ok : 0))
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$(loads)" "$ok" "$failed" "$total" "$per" >>"$OUT/callgrind.tsv"
+        log "$proxy: $total instructions for $ok calls: $per per call"
+        biggest=$(ls -S "$dir"/callgrind.out.* | head -n1)
+        callgrind_annotate --inclusive=no "$biggest" 2>/dev/null | head -n 60 >"$dir/annotate-self.txt" || true
+        callgrind_annotate --inclusive=yes "$biggest" 2>/dev/null | head -n 60 >"$dir/annotate-inclusive.txt" || true
+    done
+    {
+        echo "| proxy | calls (failed) | instructions per call (user space) |"
+        echo "|---|---|---|"
+        tail -n +2 "$OUT/callgrind.tsv" | while IFS=$'\t' read -r p _ ok failed _ per; do
+            echo "| $p | $ok ($failed) | $per |"
+        done
+    } | tee "$OUT/table.md"
+    log "profiles (callgrind_annotate, kcachegrind): $OUT/*-callgrind/"
     exit 0
 fi

@@ -84,8 +84,21 @@ def compare(args):
         s = stats.get(proxy, {}).get(primary)
         return s["cpu"] if s else None
 
-    kam = base("kamailio")
-    relay = base("relay-uring") or base("relay-plain")
+    # Ratios: per repetition (runs of one repetition are minutes apart at
+    # most, so they share the machine's state), then the median.
+    per_rep = {}
+    for r in rows:
+        if r["load"] == primary:
+            per_rep.setdefault(r["proxy"], {})[r["rep"]] = cpu_per_call(r)
+
+    def ratio(proxy, ref):
+        xs = []
+        for rep, c in per_rep.get(proxy, {}).items():
+            d = per_rep.get(ref, {}).get(rep)
+            if c and d:
+                xs.append(c / d)
+        return med(xs)
+
     relay_name = "relay-uring" if base("relay-uring") else "relay-plain"
     direct = stats.get("direct", {}).get("gen")
 
@@ -109,9 +122,8 @@ def compare(args):
                 cells.append("-")
             else:
                 cells.append(f"{x['cpu']:.1f} ({x['lo']:.1f}–{x['hi']:.1f})")
-        p = s.get(primary, {}).get("cpu")
-        cells.append(fmt(p / kam, 2) if p and kam else "-")
-        cells.append(fmt(p / relay, 2) if p and relay else "-")
+        cells.append(fmt(ratio(proxy, "kamailio"), 2))
+        cells.append(fmt(ratio(proxy, relay_name), 2))
         cells.append(" / ".join(f"{s[l]['failed']}/{s[l]['calls']}" for l in loads if l in s))
         if "gen" in loads:
             g = s.get("gen")
@@ -139,7 +151,7 @@ def compare(args):
     out.append(
         f"CPU: on-CPU time of the proxy's processes and threads (schedstat) over the load, "
         f"divided by completed calls; median of {max((x['reps'] for s in stats.values() for x in s.values()), default=0)} "
-        f"repetitions. Ratios use the {primary} load. Latency: ringsip-gen, INVITE sent → 200 received, "
+        f"repetitions. Ratios: CPU per call over the reference's in the same repetition, median over repetitions, {primary} load. Latency: ringsip-gen, INVITE sent → 200 received, "
         f"median of per-run percentiles; (added) is over the direct UAC→UAS run."
     )
     print("\n".join(out))
