@@ -5,6 +5,7 @@
 #   loadtest/compare.sh maxrate [options]     highest calls/s with no failure
 #   loadtest/compare.sh soak [options]        memory and latency drift over time
 #   loadtest/compare.sh callgrind [options]   instructions per call under valgrind (stable on a noisy machine)
+#   loadtest/compare.sh perf [options]        perf cpu-clock profile (kernel + user) of each proxy under load
 #   loadtest/compare.sh list                  scenarios, and whether ringsip runs them yet
 #
 # Each proxy runs pinned to one core (taskset, --proxy-cpu), the load on the
@@ -19,7 +20,8 @@
 #   relay-uring  raw relay, tuned io_uring loop: the IO yardstick of DESIGN.md
 #   ringsip      ringsip run --workers 1 --io uring
 #   ringsip-poll ringsip run --workers 1 --io poll
-#   kamailio     kamailio -DD -E with the same config file (children=1)
+#   kamailio     kamailio -DD -E with the same config file (children=1), default memory manager (qm)
+#   kamailio-tlsf, kamailio-fm   the same with -x tlsf / -x fm (Kamailio's faster allocators)
 #
 # A scenario is a folder loadtest/scenarios/NAME with scenario.conf, one proxy
 # config (the same file for ringsip and Kamailio) and sipp scenario files.
@@ -37,7 +39,8 @@
 # compare:   --rate R (500 calls/s)  --calls N (5000)  --reps K (3)
 # maxrate:   --start R (500)  --max R (40000)  --step-seconds S (8)
 # soak:      --rate R (500)  --duration S (600)  --interval S (10)
-# callgrind: --rate R (100)  --calls N (2000); proxies ringsip kamailio, sipp load
+# callgrind: --rate R (100)  --calls N (2000); proxies relay-uring ringsip kamailio, sipp load
+# perf:      --rate R (500)  --calls N (5000); proxies relay-uring ringsip kamailio, sipp load
 #
 # Everything is bounded: each load by its call count and a timeout, each
 # process killed on exit. One run at a time (a lock in /tmp): runs share cores.
@@ -48,7 +51,7 @@ ROOT=$(cd "$LT/.." && pwd)
 
 MODE=compare
 case "${1:-}" in
-compare | maxrate | soak | callgrind | list)
+compare | maxrate | soak | callgrind | perf | list)
     MODE=$1
     shift
     ;;
@@ -127,7 +130,8 @@ case $MODE in
 compare) : "${PROXIES:=direct relay-plain relay-uring ringsip kamailio}" "${LOAD:=both}" ;;
 maxrate) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=gen}" ;;
 soak) : "${PROXIES:=ringsip kamailio}" "${LOAD:=gen}" ;;
-callgrind) : "${PROXIES:=ringsip kamailio}" "${LOAD:=sipp}" ;;
+callgrind) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
+perf) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
 list) ;;
 esac
 case ${LOAD:-gen} in sipp | gen | both) ;; *) die "--load must be sipp, gen or both" ;; esac
@@ -224,7 +228,12 @@ start_proxy() {
     kamailio)
         cmd=("$KAMAILIO" -f "$CFG" -DD -E)
         ;;
-    *) die "unknown proxy '$name' (direct relay-plain relay-uring ringsip ringsip-poll kamailio)" ;;
+    kamailio-tlsf | kamailio-fm)
+        # Kamailio's other memory managers (-x: shared and private memory);
+        # the default, qm, is the debugging-friendly one.
+        cmd=("$KAMAILIO" -f "$CFG" -DD -E -x "${name#kamailio-}")
+        ;;
+    *) die "unknown proxy '$name' (direct relay-plain relay-uring ringsip ringsip-poll kamailio kamailio-tlsf kamailio-fm)" ;;
     esac
     # timeout: TERM at the bound, KILL 5 s later; it forwards our TERM too.
     taskset -c "$PROXY_CPU" timeout -k 5 "$bound" "${PROXY_WRAP[@]}" "${cmd[@]}" >"$logf" 2>&1 &
@@ -253,18 +262,46 @@ stop_proxy() {
 LOAD_HOOK_BEFORE=""
 LOAD_HOOK_AFTER=""
 
-# callgrind_switch on|off: instrumentation in every process of the proxy.
-callgrind_switch() {
+# callgrind_control ARGS for every process of the proxy (vgdb under the hood).
+callgrind_each() {
     local pid
     for pid in $(tree_pids "$PROXY_PID_MEASURE"); do
-        callgrind_control -i "$1" "$pid" >/dev/null 2>&1 || true
+        timeout 60 callgrind_control "$@" "$pid" >>"$OUT/callgrind_control.log" 2>&1 ||
+            log "callgrind_control $* $pid failed (see $OUT/callgrind_control.log)"
     done
 }
 callgrind_on() {
-    callgrind_switch on
+    callgrind_each -i on
     sleep 1
 }
-callgrind_off() { callgrind_switch off; }
+# Instrumentation off, then a dump: a proxy stopping under valgrind may be
+# killed before it writes its profile at exit.
+callgrind_off() {
+    callgrind_each -i off
+    callgrind_dump
+}
+# A dump where vgdb reaches (Kamailio's forked workers write theirs at exit).
+callgrind_dump() { callgrind_each -d; }
+
+# perf mode: sample the proxy's processes (all threads, kernel and user
+# stacks) while the load runs.
+PERF_PID=""
+PERF_FILE=""
+perf_on() {
+    local pids
+    pids=$(tree_pids "$PROXY_PID_MEASURE" | paste -sd, -)
+    perf record -q -e cpu-clock -F 2000 -g -p "$pids" -o "$PERF_FILE" >/dev/null 2>&1 &
+    PERF_PID=$!
+    STARTED_PIDS+=("$PERF_PID")
+    sleep 0.5
+}
+perf_off() {
+    [[ -n $PERF_PID ]] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    forget_pid "$PERF_PID"
+    PERF_PID=""
+}
 # Control ports of the sipps (the default 8888 is shared by every sipp on the
 # machine): one per role, set here because the helpers run in subshells.
 SIPP_CP_BASE=$((27000 + RANDOM % 2000 * 4))
@@ -278,7 +315,9 @@ sipp_common() {
     else
         printf '%s\n' -sf "$SCN_DIR/$scn"
     fi
-    printf '%s\n' -i "$ip" -p "$port" -nostdin -cp "${SIPP_CP[$tag]}" \
+    # -buff_size: sipp's socket buffers (default 64 KiB) overflow when it is
+    # descheduled for a moment on a shared machine.
+    printf '%s\n' -i "$ip" -p "$port" -nostdin -cp "${SIPP_CP[$tag]}" -buff_size 4194304 \
         -trace_stat -stf "$dir/${tag}_stat.csv" -fd 1 \
         -trace_err -error_file "$dir/${tag}_errors.log" \
         -trace_screen -screen_file "$dir/${tag}_screen.log"
@@ -507,51 +546,100 @@ if [[ $MODE == soak ]]; then
 fi
 
 # --- callgrind ------------------------------------------------------------------
-# The proxy runs under callgrind with instrumentation off; it is switched on in
-# every process of the proxy just before the load and off right after, so
-# start-up and shutdown are not counted. User-space instructions only (the
-# kernel's share, the same for every proxy, is what the CPU columns add).
+# Two measures, user-space instructions only (the kernel's share, the same for
+# every proxy, is what the CPU columns add):
+#   handler  collection only inside the function that handles one received
+#            message (ringsip: Engine::on_inbound; Kamailio: receive_msg, in
+#            every worker process): parse, script, build/send the output.
+#   process  the whole process (ringsip, relay) from just before the load to
+#            just after it, switched with callgrind_control (vgdb). Kamailio's
+#            forked workers are out of vgdb's reach, so it has no such row.
 if [[ $MODE == callgrind ]]; then
     command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
         die "callgrind mode needs valgrind (apt-get install valgrind)"
     [[ $LOAD == both ]] && LOAD=sipp
     PROXY_START_SECS=120
     log "callgrind: scenario $SCENARIO, $CALLS calls at $RATE/s, load $(loads)"
-    printf 'proxy\tload\tcalls_ok\tfailed\tinstructions\tinstr_per_call\n' >"$OUT/callgrind.tsv"
+    printf 'proxy\tmeasure\tcalls_ok\tfailed\tinstructions\tinstr_per_call\n' >"$OUT/callgrind.tsv"
+    handler_symbol() {
+        case $1 in
+        ringsip*) echo 'ringsip::modules::core::engine::Engine::on_inbound' ;;
+        kamailio*) echo 'receive_msg' ;;
+        esac
+    }
     for proxy in $PROXIES; do
         runnable "$proxy" || { log "$proxy: skipped (cannot run this scenario)"; continue; }
         [[ $proxy != direct ]] || continue
-        dir=$OUT/$proxy-callgrind
-        mkdir -p "$dir"
-        PROXY_WRAP=(valgrind --tool=callgrind --instr-atstart=no
-            "--callgrind-out-file=$dir/callgrind.out.%p")
-        # run_load starts and stops the proxy; switch instrumentation around
-        # the load through its hooks.
-        LOAD_HOOK_BEFORE="callgrind_on" LOAD_HOOK_AFTER="callgrind_off"
-        run_load "$proxy" "$(loads)" 1 "$dir" "$RATE" "$CALLS"
-        LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER=""
-        PROXY_WRAP=()
-        ok=$(tail -n1 "$RESULTS" | cut -f7)
-        failed=$(tail -n1 "$RESULTS" | cut -f8)
-        total=0
-        for f in "$dir"/callgrind.out.*; do
-            n=$(awk '/^(summary|totals):/ {print $2; exit}' "$f")
-            total=$((total + ${n:-0}))
+        measures=""
+        [[ -n $(handler_symbol "$proxy") ]] && measures+="handler "
+        [[ $proxy != kamailio* ]] && measures+="process"
+        for measure in $measures; do
+            dir=$OUT/$proxy-callgrind-$measure
+            mkdir -p "$dir"
+            PROXY_WRAP=(valgrind --tool=callgrind "--callgrind-out-file=$dir/callgrind.out.%p")
+            if [[ $measure == handler ]]; then
+                PROXY_WRAP+=(--collect-atstart=no "--toggle-collect=$(handler_symbol "$proxy")")
+                LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER="callgrind_dump"
+            else
+                PROXY_WRAP+=(--instr-atstart=no)
+                LOAD_HOOK_BEFORE="callgrind_on" LOAD_HOOK_AFTER="callgrind_off"
+            fi
+            run_load "$proxy" "$(loads)" 1 "$dir" "$RATE" "$CALLS"
+            LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER=""
+            PROXY_WRAP=()
+            ok=$(tail -n1 "$RESULTS" | cut -f7)
+            failed=$(tail -n1 "$RESULTS" | cut -f8)
+            total=0
+            for f in "$dir"/callgrind.out.*; do
+                [[ -s $f ]] || continue
+                n=$(awk '/^totals:/ {print $2; exit}' "$f")
+                total=$((total + ${n:-0}))
+            done
+            per=$((ok > 0 ? total / ok : 0))
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$measure" "$ok" "$failed" "$total" "$per" >>"$OUT/callgrind.tsv"
+            log "$proxy ($measure): $total instructions for $ok calls: $per per call"
+            # The largest profile: callgrind_annotate views of it.
+            # shellcheck disable=SC2012  # names are ours, no odd characters
+            biggest=$(ls -S "$dir"/callgrind.out.* | head -n1)
+            callgrind_annotate --inclusive=no "$biggest" 2>/dev/null | head -n 80 >"$dir/annotate-self.txt" || true
+            callgrind_annotate --inclusive=yes "$biggest" 2>/dev/null | head -n 80 >"$dir/annotate-inclusive.txt" || true
         done
-        per=$((ok > 0 ? total / ok : 0))
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$(loads)" "$ok" "$failed" "$total" "$per" >>"$OUT/callgrind.tsv"
-        log "$proxy: $total instructions for $ok calls: $per per call"
-        biggest=$(ls -S "$dir"/callgrind.out.* | head -n1)
-        callgrind_annotate --inclusive=no "$biggest" 2>/dev/null | head -n 60 >"$dir/annotate-self.txt" || true
-        callgrind_annotate --inclusive=yes "$biggest" 2>/dev/null | head -n 60 >"$dir/annotate-inclusive.txt" || true
     done
     {
-        echo "| proxy | calls (failed) | instructions per call (user space) |"
-        echo "|---|---|---|"
-        tail -n +2 "$OUT/callgrind.tsv" | while IFS=$'\t' read -r p _ ok failed _ per; do
-            echo "| $p | $ok ($failed) | $per |"
+        echo "| proxy | measure | calls (failed) | instructions per call (user space) |"
+        echo "|---|---|---|---|"
+        tail -n +2 "$OUT/callgrind.tsv" | while IFS=$'\t' read -r p m ok failed _ per; do
+            echo "| $p | $m | $ok ($failed) | $per |"
         done
     } | tee "$OUT/table.md"
-    log "profiles (callgrind_annotate, kcachegrind): $OUT/*-callgrind/"
+    log "profiles (callgrind_annotate, kcachegrind): $OUT/*-callgrind-*/"
+    exit 0
+fi
+
+# --- perf -----------------------------------------------------------------------
+if [[ $MODE == perf ]]; then
+    command -v perf >/dev/null || die "perf mode needs perf (apt-get install linux-perf)"
+    [[ $LOAD == both ]] && LOAD=sipp
+    log "perf: scenario $SCENARIO, $CALLS calls at $RATE/s, load $(loads)"
+    for proxy in $PROXIES; do
+        runnable "$proxy" || { log "$proxy: skipped (cannot run this scenario)"; continue; }
+        [[ $proxy != direct ]] || continue
+        dir=$OUT/$proxy-perf
+        mkdir -p "$dir"
+        PERF_FILE=$dir/perf.data
+        LOAD_HOOK_BEFORE="perf_on" LOAD_HOOK_AFTER="perf_off"
+        run_load "$proxy" "$(loads)" 1 "$dir" "$RATE" "$CALLS"
+        LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER=""
+        # Where the time goes: user space vs kernel, then the top symbols.
+        perf report -i "$PERF_FILE" --no-children --sort dso --stdio 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -n 15 >"$dir/by-dso.txt" || true
+        perf report -i "$PERF_FILE" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -n 60 >"$dir/by-symbol.txt" || true
+        echo "### $proxy: share of samples by binary (kernel = [kernel.kallsyms])"
+        sed 's/^/    /' "$dir/by-dso.txt"
+        echo "### $proxy: top symbols"
+        head -n 25 "$dir/by-symbol.txt" | sed 's/^/    /'
+    done | tee "$OUT/table.md"
+    log "profiles (perf report -i FILE): $OUT/*-perf/perf.data"
     exit 0
 fi

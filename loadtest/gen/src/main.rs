@@ -123,6 +123,29 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// Socket buffers of the generator's own sockets: the kernel default
+/// (208 KiB, a few hundred datagrams of loopback truesize) overflows when the
+/// generator is descheduled for a moment on a shared machine, and a lost
+/// datagram is a failed call (no retransmissions). Capped by
+/// `net.core.rmem_max`/`wmem_max`; best effort.
+const SOCKET_BUFFER: libc::c_int = 4 << 20;
+
+fn grow_buffers(sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+        // SAFETY: a valid socket fd and a c_int option value of the right size.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&SOCKET_BUFFER as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the struct it is given.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -152,11 +175,13 @@ fn main() -> ExitCode {
 /// Runs the load; `Ok(true)` when every call completed.
 fn run(args: &Args) -> std::io::Result<bool> {
     let uac_sock = UdpSocket::bind(args.uac)?;
+    grow_buffers(&uac_sock);
     let stop = Arc::new(AtomicBool::new(false));
     let mut uas_thread = None;
     let mut uas_addr = None;
     if !args.no_uas {
         let sock = UdpSocket::bind(args.uas.unwrap_or("127.0.0.1:0".parse().expect("literal")))?;
+        grow_buffers(&sock);
         uas_addr = Some(sock.local_addr()?);
         let stop = Arc::clone(&stop);
         uas_thread = Some(
