@@ -112,7 +112,7 @@ while (($#)); do
     esac
 done
 
-# shellcheck source=loadtest/lib.sh
+# shellcheck source=lib.sh
 source "$LT/lib.sh"
 
 if [[ $MODE == callgrind ]]; then
@@ -555,8 +555,9 @@ fi
 #            just after it, switched with callgrind_control (vgdb). Kamailio's
 #            forked workers are out of vgdb's reach, so it has no such row.
 if [[ $MODE == callgrind ]]; then
-    command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+    if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
         die "callgrind mode needs valgrind (apt-get install valgrind)"
+    fi
     [[ $LOAD == both ]] && LOAD=sipp
     PROXY_START_SECS=120
     log "callgrind: scenario $SCENARIO, $CALLS calls at $RATE/s, load $(loads)"

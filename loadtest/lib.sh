@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034,SC2153  # globals shared with compare.sh, which sources this
 # Shared by loadtest/compare.sh: building and installing the tools, starting
 # and stopping proxies and peers, reading CPU time and memory from /proc.
 # Sourced, not run. Expects `set -euo pipefail` and these globals from the
