@@ -99,7 +99,7 @@ def compare(args):
                 xs.append(c / d)
         return med(xs)
 
-    relay_name = "relay-uring" if base("relay-uring") else "relay-plain"
+    relay_name = "relay-uring" if base("relay-uring") else ("relay-plain" if base("relay-plain") else None)
     direct = stats.get("direct", {}).get("gen")
 
     out = []
@@ -112,7 +112,7 @@ def compare(args):
     # -x fm / -x tlsf variants, the cheapest of them is the fair reference.
     fast_kam = [k for k in ("kamailio-fm", "kamailio-tlsf") if base(k)]
     fast_kam = min(fast_kam, key=base) if fast_kam else None
-    cols += ["× Kamailio"] + ([f"× {fast_kam}"] if fast_kam else []) + [f"× {relay_name}", "failed calls"]
+    cols += ["× Kamailio"] + ([f"× {fast_kam}"] if fast_kam else []) + ([f"× {relay_name}"] if relay_name else []) + ["failed calls"]
     if "gen" in loads:
         cols += ["p50 µs (added)", "p99 µs (added)", "p99.9 µs"]
     cols.append("PSS MiB")
@@ -129,7 +129,8 @@ def compare(args):
         cells.append(fmt(ratio(proxy, "kamailio"), 2))
         if fast_kam:
             cells.append(fmt(ratio(proxy, fast_kam), 2))
-        cells.append(fmt(ratio(proxy, relay_name), 2))
+        if relay_name:
+            cells.append(fmt(ratio(proxy, relay_name), 2))
         cells.append(" / ".join(f"{s[l]['failed']}/{s[l]['calls']}" for l in loads if l in s))
         if "gen" in loads:
             g = s.get("gen")

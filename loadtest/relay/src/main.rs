@@ -68,6 +68,33 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
+/// Socket buffers asked for, as ringsip asks (RuntimeConfig: 4 MiB each way;
+/// the kernel caps them at net.core.rmem_max / wmem_max): the yardstick must
+/// absorb a burst as well as the proxy it is compared with.
+const SOCKET_BUFFER: libc::c_int = 4 << 20;
+
+/// Binds the relay's socket with ringsip's buffer sizes.
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use std::os::fd::AsRawFd;
+    let sock = std::net::UdpSocket::bind(addr)?;
+    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+        // SAFETY: a valid socket fd and a c_int option value of the right size.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&SOCKET_BUFFER as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            eprintln!("relay: setsockopt: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(sock)
+}
+
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     s.parse().map_err(|e| format!("bad address {s}: {e}"))
 }

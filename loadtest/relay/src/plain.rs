@@ -1,12 +1,12 @@
 //! The plain loop: blocking `recvfrom`, then `sendto`.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 
 use crate::MAX_DATAGRAM;
 
 pub fn run(listen: SocketAddr, uas: SocketAddr) -> io::Result<()> {
-    let sock = UdpSocket::bind(listen)?;
+    let sock = crate::bind(listen)?;
     eprintln!("relay: plain loop on {listen}, UAS {uas}");
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut client: Option<SocketAddr> = None;

@@ -15,7 +15,7 @@
 
 use std::io;
 use std::mem;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::ptr;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -218,7 +218,7 @@ impl RawAddr {
 }
 
 pub fn run(listen: SocketAddr, uas: SocketAddr) -> io::Result<()> {
-    let sock = UdpSocket::bind(listen)?;
+    let sock = crate::bind(listen)?;
     let fd = types::Fd(sock.as_raw_fd());
     let mut ring: IoUring = IoUring::builder()
         .setup_single_issuer()
