@@ -30,7 +30,7 @@
 #
 # Options (all modes):
 #   --scenario NAME        (stateless)
-#   --proxies "A B ..."    which rows (compare: direct relay-plain relay-uring ringsip kamailio)
+#   --proxies "A B ..."    which rows (compare: direct relay-plain relay-uring ringsip kamailio kamailio-fm)
 #   --load sipp|gen|both   load generator(s) (compare: both; maxrate, soak: gen)
 #   --proxy-cpu N          core for the proxy (1)      --load-cpu N   core for the load (0)
 #   --workers N            ringsip workers (1)         --kamailio-children N  (1)
@@ -127,9 +127,9 @@ done
 ((RATE > 0 && CALLS > 0 && REPS > 0 && INTERVAL > 0)) || die "rate, calls, reps and interval must be positive"
 
 case $MODE in
-compare) : "${PROXIES:=direct relay-plain relay-uring ringsip kamailio}" "${LOAD:=both}" ;;
-maxrate) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=gen}" ;;
-soak) : "${PROXIES:=ringsip kamailio}" "${LOAD:=gen}" ;;
+compare) : "${PROXIES:=direct relay-plain relay-uring ringsip kamailio kamailio-fm}" "${LOAD:=both}" ;;
+maxrate) : "${PROXIES:=relay-uring ringsip kamailio kamailio-fm}" "${LOAD:=gen}" ;;
+soak) : "${PROXIES:=ringsip kamailio-fm}" "${LOAD:=gen}" ;;
 callgrind) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
 perf) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
 list) ;;
@@ -538,6 +538,10 @@ if [[ $MODE == soak ]]; then
             sleep "$INTERVAL"
         done
         wait "$gen_pid" || true
+        forget_pid "$gen_pid"
+        # A last sample: the loop above may have slept through the end.
+        printf '%s\t%s\t%s\n' "$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}')" \
+            "$(tree_pss_kb "$PROXY_PID_MEASURE")" "$(tree_cpu_ns "$PROXY_PID_MEASURE")" >>"$dir/memory.tsv"
         stop_proxy
         python3 "$LT/summarize.py" soak "$dir/gen.log" "$dir/memory.tsv" --proxy "$proxy" | tee -a "$OUT/table.md"
     done
@@ -632,7 +636,7 @@ if [[ $MODE == perf ]]; then
         run_load "$proxy" "$(loads)" 1 "$dir" "$RATE" "$CALLS"
         LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER=""
         # Where the time goes: user space vs kernel, then the top symbols.
-        perf report -i "$PERF_FILE" --no-children --sort dso --stdio 2>/dev/null |
+        perf report -i "$PERF_FILE" --no-children --sort dso --stdio -g none 2>/dev/null |
             grep -v '^#' | grep -v '^$' | head -n 15 >"$dir/by-dso.txt" || true
         perf report -i "$PERF_FILE" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
             grep -v '^#' | grep -v '^$' | head -n 60 >"$dir/by-symbol.txt" || true

@@ -210,7 +210,7 @@ def soak(args):
         t = num(w["t_s"])
         m = nearest(t)
         done = num(w["done"]) or 0
-        cpu = (m[2] - prev[2]) / 1000.0 / done if done and m[2] and prev[2] else None
+        cpu = (m[2] - prev[2]) / 1000.0 / done if done and m[2] and prev[2] and m[2] > prev[2] else None
         out.append(
             f"| {fmt(t)} | {w['rate']} | {w['failed']} | {w['setup_p50_us']} | {w['setup_p99_us']} | {w['setup_max_us']} | {fmt(m[1] / 1024 if m[1] else None, 1)} | {fmt(cpu, 1)} |"
         )
