@@ -1,0 +1,650 @@
+#!/usr/bin/env bash
+# ringsip against Kamailio 5.6 and a raw UDP relay, side by side, on this machine.
+#
+#   loadtest/compare.sh [compare] [options]   CPU per call, latency, memory (default)
+#   loadtest/compare.sh maxrate [options]     highest calls/s with no failure
+#   loadtest/compare.sh soak [options]        memory and latency drift over time
+#   loadtest/compare.sh callgrind [options]   instructions per call under valgrind (stable on a noisy machine)
+#   loadtest/compare.sh perf [options]        perf cpu-clock profile (kernel + user) of each proxy under load
+#   loadtest/compare.sh list                  scenarios, and whether ringsip runs them yet
+#
+# Each proxy runs pinned to one core (taskset, --proxy-cpu), the load on the
+# other (--load-cpu): sipp's uac/uas (or a scenario's sipp files) and/or
+# ringsip-gen (loadtest/gen), at the same rate and call count for every proxy.
+# The proxy's CPU time is read from /proc/PID/task/*/schedstat (all threads,
+# all processes of its tree) before and after the load; memory is the PSS
+# summed over its processes after the load. Proxies:
+#
+#   direct       no proxy: UAC to UAS (latency baseline, no CPU column)
+#   relay-plain  raw relay, recvfrom/sendto loop           (loadtest/relay)
+#   relay-uring  raw relay, tuned io_uring loop: the IO yardstick of DESIGN.md
+#   ringsip      ringsip run --workers 1 --io uring
+#   ringsip-poll ringsip run --workers 1 --io poll
+#   kamailio     kamailio -DD -E with the same config file (children=1), default memory manager (qm)
+#   kamailio-tlsf, kamailio-fm   the same with -x tlsf / -x fm (Kamailio's faster allocators)
+#
+# A scenario is a folder loadtest/scenarios/NAME with scenario.conf, one proxy
+# config (the same file for ringsip and Kamailio) and sipp scenario files.
+# When `ringsip check` refuses the config, ringsip's rows read "cannot run
+# this config yet" and the rest still runs.
+#
+# Options (all modes):
+#   --scenario NAME        (stateless)
+#   --proxies "A B ..."    which rows (compare: direct relay-plain relay-uring ringsip kamailio kamailio-fm)
+#   --load sipp|gen|both   load generator(s) (compare: both; maxrate, soak: gen)
+#   --proxy-cpu N          core for the proxy (1)      --load-cpu N   core for the load (0)
+#   --workers N            ringsip workers (1)         --kamailio-children N  (1)
+#   --out DIR              where logs and results go (loadtest/out/MODE-DATE)
+#   --no-build             use the binaries already built
+# compare:   --rate R (500 calls/s)  --calls N (5000)  --reps K (3)
+# maxrate:   --start R (500)  --max R (40000)  --step-seconds S (8)
+# soak:      --rate R (500)  --duration S (600)  --interval S (10)
+# callgrind: --rate R (100)  --calls N (2000); proxies relay-uring ringsip kamailio, sipp load
+# perf:      --rate R (500)  --calls N (5000); proxies relay-uring ringsip kamailio, sipp load
+#
+# Everything is bounded: each load by its call count and a timeout, each
+# process killed on exit. One run at a time (a lock in /tmp): runs share cores.
+set -euo pipefail
+
+LT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$LT/.." && pwd)
+
+MODE=compare
+case "${1:-}" in
+compare | maxrate | soak | callgrind | perf | list)
+    MODE=$1
+    shift
+    ;;
+esac
+
+SCENARIO=stateless
+PROXIES=""
+LOAD=""
+PROXY_CPU=1
+LOAD_CPU=0
+WORKERS=1
+KAMAILIO_CHILDREN=1
+OUT=""
+BUILD=1
+RATE=""
+CALLS=""
+REPS=3
+START_RATE=500
+MAX_RATE=40000
+STEP_SECONDS=8
+DURATION=600
+INTERVAL=10
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+while (($#)); do
+    opt=$1
+    [[ $opt == -h || $opt == --help ]] && usage 0
+    [[ $opt == --no-build ]] && {
+        BUILD=0
+        shift
+        continue
+    }
+    (($# >= 2)) || { echo "compare.sh: $opt needs a value" >&2; usage 2; }
+    val=$2
+    shift 2
+    case $opt in
+    --scenario) SCENARIO=$val ;;
+    --proxies) PROXIES=$val ;;
+    --load) LOAD=$val ;;
+    --proxy-cpu) PROXY_CPU=$val ;;
+    --load-cpu) LOAD_CPU=$val ;;
+    --workers) WORKERS=$val ;;
+    --kamailio-children) KAMAILIO_CHILDREN=$val ;;
+    --out) OUT=$val ;;
+    --rate) RATE=$val ;;
+    --calls) CALLS=$val ;;
+    --reps) REPS=$val ;;
+    --start) START_RATE=$val ;;
+    --max) MAX_RATE=$val ;;
+    --step-seconds) STEP_SECONDS=$val ;;
+    --duration) DURATION=$val ;;
+    --interval) INTERVAL=$val ;;
+    *) echo "compare.sh: unknown option $opt" >&2; usage 2 ;;
+    esac
+done
+
+# shellcheck source=lib.sh
+source "$LT/lib.sh"
+
+if [[ $MODE == callgrind ]]; then
+    : "${RATE:=100}" "${CALLS:=2000}"
+else
+    : "${RATE:=500}" "${CALLS:=5000}"
+fi
+
+for n in RATE CALLS REPS START_RATE MAX_RATE STEP_SECONDS DURATION INTERVAL WORKERS KAMAILIO_CHILDREN PROXY_CPU LOAD_CPU; do
+    [[ ${!n} =~ ^[0-9]+$ && ${!n} -ge 0 ]] || die "--${n,,} must be a whole number (got '${!n}')"
+done
+((RATE > 0 && CALLS > 0 && REPS > 0 && INTERVAL > 0)) || die "rate, calls, reps and interval must be positive"
+
+case $MODE in
+compare) : "${PROXIES:=direct relay-plain relay-uring ringsip kamailio kamailio-fm}" "${LOAD:=both}" ;;
+maxrate) : "${PROXIES:=relay-uring ringsip kamailio kamailio-fm}" "${LOAD:=gen}" ;;
+soak) : "${PROXIES:=ringsip kamailio-fm}" "${LOAD:=gen}" ;;
+callgrind) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
+perf) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
+list) ;;
+esac
+case ${LOAD:-gen} in sipp | gen | both) ;; *) die "--load must be sipp, gen or both" ;; esac
+
+# --- list -----------------------------------------------------------------------
+if [[ $MODE == list ]]; then
+    [[ -x $RINGSIP_BIN ]] || (cd "$ROOT" && cargo build --release --quiet)
+    KAMAILIO_CHILDREN=1
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    for conf in "$LT"/scenarios/*/scenario.conf; do
+        name=$(basename "$(dirname "$conf")")
+        load_scenario "$name"
+        fill_config "$SCN_DIR/$PROXY_CFG" "$tmp/$name.cfg"
+        if why=$(ringsip_can_run "$tmp/$name.cfg"); then
+            state="ringsip runs it"
+        else
+            state="ringsip cannot run this config yet ($(grep -c . <<<"$why") diagnostics)"
+        fi
+        printf '%-14s %s\n               %s\n' "$name" "$DESCRIPTION" "$state"
+    done
+    exit 0
+fi
+
+# --- set-up ---------------------------------------------------------------------
+(($(nproc) >= 2)) || log "warning: $(nproc) core(s): the proxy and the load share a core"
+exec 9>/tmp/ringsip-loadtest.lock
+flock -n 9 || die "another compare.sh is running (lock /tmp/ringsip-loadtest.lock)"
+
+install_tools
+((BUILD)) && build_tools
+for bin in "$RINGSIP_BIN" "$RELAY_BIN" "$GEN_BIN"; do
+    [[ -x $bin ]] || die "$bin is missing (run without --no-build)"
+done
+load_scenario "$SCENARIO"
+
+: "${OUT:=$LT/out/$MODE-$SCENARIO-$(date -u +%Y%m%d-%H%M%S)}"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+RESULTS=$OUT/results.tsv
+trap 'cleanup_processes' EXIT
+trap 'exit 130' INT TERM
+
+for addr in "$PROXY_IP:$PROXY_PORT" "$UAS_IP:$UAS_PORT" "$UAS2_IP:$UAS2_PORT" "$UAC_IP:$UAC_PORT"; do
+    udp_free "${addr%:*}" "${addr#*:}" || die "$addr is already in use (a compare.sh left over?)"
+done
+
+CFG=$OUT/proxy.cfg
+fill_config "$SCN_DIR/$PROXY_CFG" "$CFG"
+"$KAMAILIO" -c -f "$CFG" >"$OUT/kamailio-check.log" 2>&1 ||
+    die "Kamailio refuses $CFG (the scenario's config is wrong): see $OUT/kamailio-check.log"
+RINGSIP_OK=1
+if ! why=$(ringsip_can_run "$CFG"); then
+    RINGSIP_OK=0
+    printf '%s\n' "$why" >"$OUT/ringsip-check.log"
+    log "ringsip cannot run this config yet; \`ringsip check\` says:"
+    sed 's/^/    /' "$OUT/ringsip-check.log" >&2
+fi
+
+{
+    echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty)')"
+    echo "# machine: $(nproc) cores, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    echo "# kamailio: $("$KAMAILIO" -v 2>/dev/null | head -n1)"
+    echo "# sipp: $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -n1)"
+    echo "# command: $0 $MODE --scenario $SCENARIO --proxies '$PROXIES' --load $LOAD --rate $RATE --calls $CALLS --reps $REPS --proxy-cpu $PROXY_CPU --load-cpu $LOAD_CPU --workers $WORKERS --kamailio-children $KAMAILIO_CHILDREN"
+} >"$OUT/meta.txt"
+cat "$OUT/meta.txt" >&2
+
+# --- proxies --------------------------------------------------------------------
+PROXY_PID=""
+# A command the proxy runs under (callgrind mode: valgrind), and how long it
+# may take to bind its port.
+declare -a PROXY_WRAP=()
+PROXY_START_SECS=10
+
+# start_proxy NAME LOGFILE BOUND: starts it pinned to PROXY_CPU and waits for its port.
+start_proxy() {
+    local name=$1 logf=$2 bound=$3
+    PROXY_PID=""
+    local -a cmd
+    case $name in
+    direct) return 0 ;;
+    relay-plain | relay-uring)
+        cmd=("$RELAY_BIN" --listen "$PROXY_IP:$PROXY_PORT" --to "$UAS_IP:$UAS_PORT"
+            --io "${name#relay-}" --max-seconds "$bound")
+        ;;
+    ringsip | ringsip-poll)
+        local io=uring
+        [[ $name == ringsip-poll ]] && io=poll
+        # --no-pin: taskset chooses the core (ringsip would pin worker 0 to core 0).
+        cmd=("$RINGSIP_BIN" run -f "$CFG" --workers "$WORKERS" --io "$io" --no-pin)
+        ;;
+    kamailio)
+        cmd=("$KAMAILIO" -f "$CFG" -DD -E)
+        ;;
+    kamailio-tlsf | kamailio-fm)
+        # Kamailio's other memory managers (-x: shared and private memory);
+        # the default, qm, is the debugging-friendly one.
+        cmd=("$KAMAILIO" -f "$CFG" -DD -E -x "${name#kamailio-}")
+        ;;
+    *) die "unknown proxy '$name' (direct relay-plain relay-uring ringsip ringsip-poll kamailio kamailio-tlsf kamailio-fm)" ;;
+    esac
+    # timeout: TERM at the bound, KILL 5 s later; it forwards our TERM too.
+    taskset -c "$PROXY_CPU" timeout -k 5 "$bound" "${PROXY_WRAP[@]}" "${cmd[@]}" >"$logf" 2>&1 &
+    PROXY_PID=$!
+    STARTED_PIDS+=("$PROXY_PID")
+    if ! wait_udp "$PROXY_IP" "$PROXY_PORT" "$PROXY_START_SECS"; then
+        tail -n 20 "$logf" >&2
+        die "$name did not bind $PROXY_IP:$PROXY_PORT within $PROXY_START_SECS s (log: $logf)"
+    fi
+    # The timeout wrapper forks the proxy: measure the proxy's own tree.
+    PROXY_PID_MEASURE=$(ps -o pid= --ppid "$PROXY_PID" | head -n1 | tr -d ' ')
+    [[ -n $PROXY_PID_MEASURE ]] || die "$name: no process under its timeout wrapper (log: $logf)"
+    sleep 0.3
+}
+
+stop_proxy() {
+    [[ -n $PROXY_PID ]] || return 0
+    stop_pid "$PROXY_PID"
+    forget_pid "$PROXY_PID"
+    PROXY_PID=""
+    # Kamailio's workers leave with their parent; wait for the port to be free.
+    for _ in $(seq 50); do udp_free "$PROXY_IP" "$PROXY_PORT" && break; sleep 0.1; done
+}
+
+# --- loads ----------------------------------------------------------------------
+LOAD_HOOK_BEFORE=""
+LOAD_HOOK_AFTER=""
+
+# callgrind_control ARGS for every process of the proxy (vgdb under the hood).
+callgrind_each() {
+    local pid
+    for pid in $(tree_pids "$PROXY_PID_MEASURE"); do
+        timeout 60 callgrind_control "$@" "$pid" >>"$OUT/callgrind_control.log" 2>&1 ||
+            log "callgrind_control $* $pid failed (see $OUT/callgrind_control.log)"
+    done
+}
+callgrind_on() {
+    callgrind_each -i on
+    sleep 1
+}
+# Instrumentation off, then a dump: a proxy stopping under valgrind may be
+# killed before it writes its profile at exit.
+callgrind_off() {
+    callgrind_each -i off
+    callgrind_dump
+}
+# A dump where vgdb reaches (Kamailio's forked workers write theirs at exit).
+callgrind_dump() { callgrind_each -d; }
+
+# perf mode: sample the proxy's processes (all threads, kernel and user
+# stacks) while the load runs.
+PERF_PID=""
+PERF_FILE=""
+perf_on() {
+    local pids
+    pids=$(tree_pids "$PROXY_PID_MEASURE" | paste -sd, -)
+    perf record -q -e cpu-clock -F 2000 -g -p "$pids" -o "$PERF_FILE" >/dev/null 2>&1 &
+    PERF_PID=$!
+    STARTED_PIDS+=("$PERF_PID")
+    sleep 0.5
+}
+perf_off() {
+    [[ -n $PERF_PID ]] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    forget_pid "$PERF_PID"
+    PERF_PID=""
+}
+# Control ports of the sipps (the default 8888 is shared by every sipp on the
+# machine): one per role, set here because the helpers run in subshells.
+SIPP_CP_BASE=$((27000 + RANDOM % 2000 * 4))
+declare -A SIPP_CP=([uac]=$((SIPP_CP_BASE)) [uas]=$((SIPP_CP_BASE + 1)) [uas2]=$((SIPP_CP_BASE + 2)))
+
+# sipp_common TAG SCENARIO IP PORT DIR: common arguments for one sipp.
+sipp_common() {
+    local tag=$1 scn=$2 ip=$3 port=$4 dir=$5
+    if [[ $scn == builtin:* ]]; then
+        printf '%s\n' -sn "${scn#builtin:}"
+    else
+        printf '%s\n' -sf "$SCN_DIR/$scn"
+    fi
+    # -buff_size: sipp's socket buffers (default 64 KiB) overflow when it is
+    # descheduled for a moment on a shared machine.
+    printf '%s\n' -i "$ip" -p "$port" -nostdin -cp "${SIPP_CP[$tag]}" -buff_size 4194304 \
+        -trace_stat -stf "$dir/${tag}_stat.csv" -fd 1 \
+        -trace_err -error_file "$dir/${tag}_errors.log" \
+        -trace_screen -screen_file "$dir/${tag}_screen.log"
+}
+
+# start_sipp_uas TAG SCENARIO IP PORT DIR BOUND: a sipp UAS in the background.
+start_sipp_uas() {
+    local tag=$1 scn=$2 ip=$3 port=$4 dir=$5 bound=$6
+    local -a args
+    mapfile -t args < <(sipp_common "$tag" "$scn" "$ip" "$port" "$dir")
+    taskset -c "$LOAD_CPU" timeout -s KILL "$bound" sipp "${args[@]}" \
+        >"$dir/${tag}_stdout.log" 2>&1 &
+    local pid=$!
+    STARTED_PIDS+=("$pid")
+    wait_udp "$ip" "$port" 10 || die "sipp UAS $tag did not bind $ip:$port (see $dir/${tag}_stdout.log)"
+    echo "$pid"
+}
+
+# last_stat FILE COLUMN: a column of the last line of a sipp statistics file.
+last_stat() {
+    awk -F';' -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i } END { print (c ? $c : "") }' "$1" 2>/dev/null
+}
+
+# run_load PROXY LOADKIND REP DIR: one measured run; appends to RESULTS.
+# Columns: scenario proxy load rep rate calls ok failed cpu_ns pss_kb p50 p99 p999 max gen_cpu_s
+run_load() {
+    local proxy=$1 kind=$2 rep=$3 dir=$4 rate=$5 calls=$6
+    local bound=$((calls / rate + 60))
+    mkdir -p "$dir"
+    start_proxy "$proxy" "$dir/proxy.log" "$((bound + 30))"
+    local target_ip=$PROXY_IP target_port=$PROXY_PORT
+    if [[ $proxy == direct ]]; then target_ip=$UAS_IP target_port=$UAS_PORT; fi
+    local -a uas_pids=()
+    local ok=0 failed=0 p50="" p99="" p999="" max="" gen_cpu=""
+    local cpu0=0 cpu1=0 pss=0
+    if [[ $kind == sipp ]]; then
+        [[ $UAS == none ]] || uas_pids+=("$(start_sipp_uas uas "$UAS" "$UAS_IP" "$UAS_PORT" "$dir" "$bound")")
+        [[ $UAS2 == none ]] || uas_pids+=("$(start_sipp_uas uas2 "$UAS2" "$UAS2_IP" "$UAS2_PORT" "$dir" "$bound")")
+        # Started in a subshell: register them here for the exit trap.
+        STARTED_PIDS+=("${uas_pids[@]}")
+        local -a args remote
+        mapfile -t args < <(sipp_common uac "$UAC" "$UAC_IP" "$UAC_PORT" "$dir")
+        if [[ $SIPP_REMOTE == uas ]]; then
+            remote=("$UAS_IP:$UAS_PORT")
+            [[ $proxy == direct ]] || remote+=(-rsa "$target_ip:$target_port")
+        else
+            remote=("$target_ip:$target_port")
+        fi
+        local -a extra=()
+        # shellcheck disable=SC2206  # word splitting of scenario-given arguments is intended
+        [[ -n $SIPP_UAC_ARGS ]] && extra=(${SIPP_UAC_ARGS//@PROXY@/$target_ip:$target_port})
+        [[ -n $PROXY_PID ]] && cpu0=$(tree_cpu_ns "$PROXY_PID_MEASURE")
+        [[ -z $LOAD_HOOK_BEFORE ]] || "$LOAD_HOOK_BEFORE"
+        taskset -c "$LOAD_CPU" timeout -s KILL "$((bound + 15))" sipp "${remote[@]}" "${args[@]}" \
+            -m "$calls" -r "$rate" -timeout "${bound}s" -timeout_error "${extra[@]}" \
+            >"$dir/uac_stdout.log" 2>&1 || true
+        [[ -z $LOAD_HOOK_AFTER ]] || "$LOAD_HOOK_AFTER"
+        [[ -n $PROXY_PID ]] && cpu1=$(tree_cpu_ns "$PROXY_PID_MEASURE")
+        ok=$(last_stat "$dir/uac_stat.csv" "SuccessfulCall(C)")
+        failed=$(last_stat "$dir/uac_stat.csv" "FailedCall(C)")
+        ok=${ok:-0} failed=${failed:-$calls}
+        # Calls never finished (sipp killed at its bound) count as failed.
+        ((ok + failed >= calls)) || failed=$((calls - ok))
+    else
+        local -a gen_extra=()
+        # shellcheck disable=SC2206
+        [[ -n $GEN_ARGS ]] && gen_extra=(${GEN_ARGS//@PROXY@/$PROXY_IP:$PROXY_PORT})
+        local -a uas_arg=(--uas "$UAS_IP:$UAS_PORT")
+        [[ " ${gen_extra[*]} " == *" --no-uas "* ]] && uas_arg=()
+        [[ -n $PROXY_PID ]] && cpu0=$(tree_cpu_ns "$PROXY_PID_MEASURE")
+        [[ -z $LOAD_HOOK_BEFORE ]] || "$LOAD_HOOK_BEFORE"
+        taskset -c "$LOAD_CPU" timeout -s KILL "$((bound + 15))" "$GEN_BIN" \
+            --proxy "$target_ip:$target_port" --uac "$UAC_IP:0" "${uas_arg[@]}" \
+            --mode "$GEN_MODE" --rate "$rate" --count "$calls" --max-seconds "$bound" \
+            "${gen_extra[@]}" >"$dir/gen.log" 2>&1 || true
+        [[ -z $LOAD_HOOK_AFTER ]] || "$LOAD_HOOK_AFTER"
+        [[ -n $PROXY_PID ]] && cpu1=$(tree_cpu_ns "$PROXY_PID_MEASURE")
+        local line
+        line=$(grep '^RESULT ' "$dir/gen.log" | tail -n1 || true)
+        field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $line"; }
+        ok=$(field completed) failed=$(field failed)
+        ok=${ok:-0} failed=${failed:-$calls}
+        p50=$(field setup_p50_us) p99=$(field setup_p99_us) p999=$(field setup_p999_us)
+        max=$(field setup_max_us) gen_cpu=$(field gen_cpu_s)
+    fi
+    [[ -n $PROXY_PID ]] && pss=$(tree_pss_kb "$PROXY_PID_MEASURE")
+    local pid
+    for pid in "${uas_pids[@]}"; do
+        stop_pid "$pid"
+        forget_pid "$pid"
+    done
+    stop_proxy
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$SCENARIO" "$proxy" "$kind" "$rep" "$rate" "$calls" "$ok" "$failed" \
+        "$((cpu1 - cpu0))" "$pss" "${p50:--}" "${p99:--}" "${p999:--}" "${max:--}" "${gen_cpu:--}" >>"$RESULTS"
+    local per=-
+    ((ok > 0 && cpu1 > cpu0)) && per=$(((cpu1 - cpu0) / ok / 1000))
+    log "$proxy/$kind rep $rep: $ok ok, $failed failed, CPU ${per} us/call, PSS $((pss / 1024)) MiB${p50:+, p50 ${p50} us p99 ${p99} us}"
+}
+
+# The proxies this scenario can have (the relay only forwards UAC<->UAS).
+runnable() {
+    local p=$1
+    case $p in
+    relay-*) [[ $RELAY == yes ]] ;;
+    direct) [[ $UAS != none && $RELAY == yes ]] ;;
+    ringsip*) ((RINGSIP_OK)) ;;
+    *) true ;;
+    esac
+}
+
+loads() {
+    case $LOAD in
+    both) [[ $GEN_MODE == none ]] && echo sipp || echo sipp gen ;;
+    gen) [[ $GEN_MODE == none ]] && die "scenario $SCENARIO has no ringsip-gen mode: use --load sipp" || echo gen ;;
+    sipp) echo sipp ;;
+    esac
+}
+
+printf 'scenario\tproxy\tload\trep\trate\tcalls\tok\tfailed\tcpu_ns\tpss_kb\tp50_us\tp99_us\tp999_us\tmax_us\tgen_cpu_s\n' >"$RESULTS"
+
+# --- compare --------------------------------------------------------------------
+if [[ $MODE == compare ]]; then
+    log "compare: scenario $SCENARIO, $CALLS calls at $RATE/s, $REPS repetitions, loads: $(loads)"
+    for rep in $(seq "$REPS"); do
+        # Interleave proxies within a repetition: drift of a noisy machine
+        # then spreads over all of them instead of landing on one.
+        for proxy in $PROXIES; do
+            if ! runnable "$proxy"; then
+                continue
+            fi
+            for kind in $(loads); do
+                run_load "$proxy" "$kind" "$rep" "$OUT/$proxy-$kind-$rep" "$RATE" "$CALLS"
+            done
+        done
+    done
+    skipped=""
+    for proxy in $PROXIES; do
+        runnable "$proxy" || skipped+="$proxy "
+    done
+    python3 "$LT/summarize.py" compare "$RESULTS" "$OUT/meta.txt" \
+        --ringsip-ok "$RINGSIP_OK" --skipped "$skipped" | tee "$OUT/table.md"
+    log "logs and raw numbers: $OUT"
+    exit 0
+fi
+
+# --- maxrate --------------------------------------------------------------------
+# A step passes when every call of it completes. Rates double from --start
+# until one fails (or --max), then three bisections between the last pass and
+# the first failure.
+step_passes() {
+    local proxy=$1 rate=$2 tag=$3
+    local calls=$((rate * STEP_SECONDS))
+    run_load "$proxy" "$(loads)" "$tag" "$OUT/$proxy-$rate" "$rate" "$calls"
+    local failed ok
+    failed=$(tail -n1 "$RESULTS" | cut -f8)
+    ok=$(tail -n1 "$RESULTS" | cut -f7)
+    ((failed == 0 && ok == calls))
+}
+
+if [[ $MODE == maxrate ]]; then
+    [[ $LOAD != both ]] || LOAD=gen
+    log "maxrate: scenario $SCENARIO, steps of ${STEP_SECONDS}s from $START_RATE/s up to $MAX_RATE/s, load $(loads)"
+    for proxy in $PROXIES; do
+        runnable "$proxy" || { log "$proxy: skipped (cannot run this scenario)"; continue; }
+        [[ $proxy != direct ]] || continue
+        good=0 bad=0 rate=$START_RATE
+        while ((rate <= MAX_RATE)); do
+            if step_passes "$proxy" "$rate" "step"; then
+                good=$rate
+                rate=$((rate * 2))
+            else
+                bad=$rate
+                break
+            fi
+        done
+        if ((bad > 0 && good > 0)); then
+            for _ in 1 2 3; do
+                mid=$(((good + bad) / 2 / 50 * 50))
+                ((mid > good && mid < bad)) || break
+                if step_passes "$proxy" "$mid" "bisect"; then good=$mid; else bad=$mid; fi
+            done
+        fi
+        log "$proxy: max ${good} calls/s with no failure (first failing rate: ${bad:-none})"
+    done
+    python3 "$LT/summarize.py" maxrate "$RESULTS" "$OUT/meta.txt" | tee "$OUT/table.md"
+    log "logs and raw numbers: $OUT"
+    exit 0
+fi
+
+# --- soak -----------------------------------------------------------------------
+if [[ $MODE == soak ]]; then
+    [[ $LOAD == gen || $LOAD == both ]] || die "soak uses ringsip-gen (--load gen)"
+    [[ $GEN_MODE != none ]] || die "scenario $SCENARIO has no ringsip-gen mode"
+    calls=$((RATE * DURATION))
+    log "soak: scenario $SCENARIO, $RATE/s for ${DURATION}s, a sample every ${INTERVAL}s"
+    for proxy in $PROXIES; do
+        runnable "$proxy" || { log "$proxy: skipped (cannot run this scenario)"; continue; }
+        [[ $proxy != direct ]] || continue
+        dir=$OUT/$proxy
+        mkdir -p "$dir"
+        start_proxy "$proxy" "$dir/proxy.log" "$((DURATION + 120))"
+        # shellcheck disable=SC2206
+        gen_extra=(${GEN_ARGS//@PROXY@/$PROXY_IP:$PROXY_PORT})
+        uas_arg=(--uas "$UAS_IP:$UAS_PORT")
+        [[ " ${gen_extra[*]} " == *" --no-uas "* ]] && uas_arg=()
+        taskset -c "$LOAD_CPU" timeout -s KILL "$((DURATION + 60))" "$GEN_BIN" \
+            --proxy "$PROXY_IP:$PROXY_PORT" --uac "$UAC_IP:0" "${uas_arg[@]}" \
+            --mode "$GEN_MODE" --rate "$RATE" --count "$calls" --max-seconds "$((DURATION + 30))" \
+            --interval "$INTERVAL" "${gen_extra[@]}" >"$dir/gen.log" 2>&1 &
+        gen_pid=$!
+        STARTED_PIDS+=("$gen_pid")
+        t0=$(date +%s.%N)
+        printf 't_s\tpss_kb\tcpu_ns\n' >"$dir/memory.tsv"
+        while kill -0 "$gen_pid" 2>/dev/null; do
+            printf '%s\t%s\t%s\n' "$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}')" \
+                "$(tree_pss_kb "$PROXY_PID_MEASURE")" "$(tree_cpu_ns "$PROXY_PID_MEASURE")" >>"$dir/memory.tsv"
+            sleep "$INTERVAL"
+        done
+        wait "$gen_pid" || true
+        forget_pid "$gen_pid"
+        # A last sample: the loop above may have slept through the end.
+        printf '%s\t%s\t%s\n' "$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.1f", a-b}')" \
+            "$(tree_pss_kb "$PROXY_PID_MEASURE")" "$(tree_cpu_ns "$PROXY_PID_MEASURE")" >>"$dir/memory.tsv"
+        stop_proxy
+        python3 "$LT/summarize.py" soak "$dir/gen.log" "$dir/memory.tsv" --proxy "$proxy" | tee -a "$OUT/table.md"
+    done
+    log "logs and raw numbers: $OUT"
+    exit 0
+fi
+
+# --- callgrind ------------------------------------------------------------------
+# Two measures, user-space instructions only (the kernel's share, the same for
+# every proxy, is what the CPU columns add):
+#   handler  collection only inside the function that handles one received
+#            message (ringsip: Engine::on_inbound; Kamailio: receive_msg, in
+#            every worker process): parse, script, build/send the output.
+#   process  the whole process (ringsip, relay) from just before the load to
+#            just after it, switched with callgrind_control (vgdb). Kamailio's
+#            forked workers are out of vgdb's reach, so it has no such row.
+if [[ $MODE == callgrind ]]; then
+    if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
+        die "callgrind mode needs valgrind (apt-get install valgrind)"
+    fi
+    [[ $LOAD == both ]] && LOAD=sipp
+    PROXY_START_SECS=120
+    log "callgrind: scenario $SCENARIO, $CALLS calls at $RATE/s, load $(loads)"
+    printf 'proxy\tmeasure\tcalls_ok\tfailed\tinstructions\tinstr_per_call\n' >"$OUT/callgrind.tsv"
+    handler_symbol() {
+        case $1 in
+        ringsip*) echo 'ringsip::modules::core::engine::Engine::on_inbound' ;;
+        kamailio*) echo 'receive_msg' ;;
+        esac
+    }
+    for proxy in $PROXIES; do
+        runnable "$proxy" || { log "$proxy: skipped (cannot run this scenario)"; continue; }
+        [[ $proxy != direct ]] || continue
+        measures=""
+        [[ -n $(handler_symbol "$proxy") ]] && measures+="handler "
+        [[ $proxy != kamailio* ]] && measures+="process"
+        for measure in $measures; do
+            dir=$OUT/$proxy-callgrind-$measure
+            mkdir -p "$dir"
+            PROXY_WRAP=(valgrind --tool=callgrind "--callgrind-out-file=$dir/callgrind.out.%p")
+            if [[ $measure == handler ]]; then
+                PROXY_WRAP+=(--collect-atstart=no "--toggle-collect=$(handler_symbol "$proxy")")
+                LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER="callgrind_dump"
+            else
+                PROXY_WRAP+=(--instr-atstart=no)
+                LOAD_HOOK_BEFORE="callgrind_on" LOAD_HOOK_AFTER="callgrind_off"
+            fi
+            run_load "$proxy" "$(loads)" 1 "$dir" "$RATE" "$CALLS"
+            LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER=""
+            PROXY_WRAP=()
+            ok=$(tail -n1 "$RESULTS" | cut -f7)
+            failed=$(tail -n1 "$RESULTS" | cut -f8)
+            total=0
+            for f in "$dir"/callgrind.out.*; do
+                [[ -s $f ]] || continue
+                n=$(awk '/^totals:/ {print $2; exit}' "$f")
+                total=$((total + ${n:-0}))
+            done
+            per=$((ok > 0 ? total / ok : 0))
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$measure" "$ok" "$failed" "$total" "$per" >>"$OUT/callgrind.tsv"
+            log "$proxy ($measure): $total instructions for $ok calls: $per per call"
+            # The largest profile: callgrind_annotate views of it.
+            # shellcheck disable=SC2012  # names are ours, no odd characters
+            biggest=$(ls -S "$dir"/callgrind.out.* | head -n1)
+            callgrind_annotate --inclusive=no "$biggest" 2>/dev/null | head -n 80 >"$dir/annotate-self.txt" || true
+            callgrind_annotate --inclusive=yes "$biggest" 2>/dev/null | head -n 80 >"$dir/annotate-inclusive.txt" || true
+        done
+    done
+    {
+        echo "| proxy | measure | calls (failed) | instructions per call (user space) |"
+        echo "|---|---|---|---|"
+        tail -n +2 "$OUT/callgrind.tsv" | while IFS=$'\t' read -r p m ok failed _ per; do
+            echo "| $p | $m | $ok ($failed) | $per |"
+        done
+    } | tee "$OUT/table.md"
+    log "profiles (callgrind_annotate, kcachegrind): $OUT/*-callgrind-*/"
+    exit 0
+fi
+
+# --- perf -----------------------------------------------------------------------
+if [[ $MODE == perf ]]; then
+    command -v perf >/dev/null || die "perf mode needs perf (apt-get install linux-perf)"
+    [[ $LOAD == both ]] && LOAD=sipp
+    log "perf: scenario $SCENARIO, $CALLS calls at $RATE/s, load $(loads)"
+    for proxy in $PROXIES; do
+        runnable "$proxy" || { log "$proxy: skipped (cannot run this scenario)"; continue; }
+        [[ $proxy != direct ]] || continue
+        dir=$OUT/$proxy-perf
+        mkdir -p "$dir"
+        PERF_FILE=$dir/perf.data
+        LOAD_HOOK_BEFORE="perf_on" LOAD_HOOK_AFTER="perf_off"
+        run_load "$proxy" "$(loads)" 1 "$dir" "$RATE" "$CALLS"
+        LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER=""
+        # Where the time goes: user space vs kernel, then the top symbols.
+        perf report -i "$PERF_FILE" --no-children --sort dso --stdio -g none 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -n 15 >"$dir/by-dso.txt" || true
+        perf report -i "$PERF_FILE" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -n 60 >"$dir/by-symbol.txt" || true
+        echo "### $proxy: share of samples by binary (kernel = [kernel.kallsyms])"
+        sed 's/^/    /' "$dir/by-dso.txt"
+        echo "### $proxy: top symbols"
+        head -n 25 "$dir/by-symbol.txt" | sed 's/^/    /'
+    done | tee "$OUT/table.md"
+    log "profiles (perf report -i FILE): $OUT/*-perf/perf.data"
+    exit 0
+fi
