@@ -12,3 +12,18 @@ pub mod script;
 pub mod sip;
 pub mod store;
 pub mod tm;
+
+/// Property-test settings shared by every proptest block: `cases` per run,
+/// failing seeds kept under `tests/proptest-regressions/` (mirroring `src/`).
+#[cfg(test)]
+pub(crate) fn proptest_config(cases: u32) -> proptest::prelude::ProptestConfig {
+    proptest::prelude::ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::SourceParallel(
+                "tests/proptest-regressions",
+            ),
+        )),
+        ..proptest::prelude::ProptestConfig::default()
+    }
+}

@@ -6,6 +6,7 @@ use crate::script::registry::ModuleDef;
 
 pub mod auth;
 pub mod core;
+pub mod corex;
 pub mod counters;
 pub mod htable;
 pub mod kex;
@@ -52,6 +53,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &auth::db::MODULE,
     &auth::db::URI_DB,
     &permissions::MODULE,
+    &corex::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

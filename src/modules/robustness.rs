@@ -60,7 +60,7 @@ fn field() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(crate::proptest_config(300))]
 
     #[test]
     fn functions_never_panic(

@@ -37,7 +37,6 @@ pub struct Compiled {
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
     "rr",
-    "corex",
     "dispatcher",
     "nathelper",
     "pike",

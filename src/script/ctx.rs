@@ -404,6 +404,9 @@ pub struct MsgCtx<'a> {
     pub branches: Vec<Branch>,
     /// Credentials accepted by an auth function (for `consume_credentials`, `check_to`).
     pub authorized: Option<Authorized>,
+    /// The received top Via, parsed on first use (forwarding and replies
+    /// read it several times per message); reset when `msg` is replaced.
+    pub top_via: OnceCell<Option<(usize, crate::sip::via::Via<'a>)>>,
 }
 
 impl<'a> MsgCtx<'a> {
@@ -456,6 +459,7 @@ impl<'a> MsgCtx<'a> {
             cache: ReadCache::default(),
             branches: Vec::new(),
             authorized: None,
+            top_via: OnceCell::new(),
         }
     }
 

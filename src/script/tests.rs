@@ -1074,7 +1074,7 @@ mod arbitrary_input {
     ];
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #![proptest_config(crate::proptest_config(300))]
 
         #[test]
         fn random_text_never_panics(text in "\\PC{0,200}") {

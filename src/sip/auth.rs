@@ -541,6 +541,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config(256))]
+
         #[test]
         fn never_panics(v in proptest::collection::vec(any::<u8>(), 0..64), digest in any::<bool>()) {
             let mut s = if digest { b"Digest ".to_vec() } else { Vec::new() };

@@ -339,6 +339,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config(256))]
+
         #[test]
         fn never_panics(v in proptest::collection::vec(any::<u8>(), 0..40)) {
             let _ = (CSeq::parse(&v), Method::parse(&v), max_forwards(&v), expires(&v), content_length(&v));

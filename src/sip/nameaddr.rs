@@ -651,6 +651,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config(256))]
+
         #[test]
         fn never_panics(v in proptest::collection::vec(any::<u8>(), 0..64)) {
             for a in name_addrs(&v).flatten() {

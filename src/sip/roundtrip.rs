@@ -25,13 +25,6 @@ use super::edit::{serialize, Edits};
 use super::message::Message;
 use super::name::HeaderName;
 
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 /// One generated header field.
 #[derive(Clone, Debug)]
 struct Field {
@@ -313,7 +306,7 @@ fn assert_round_trip(m: &Message) {
 }
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(crate::proptest_config(256))]
 
     #[test]
     fn generated_messages_parse_and_round_trip(g in generated()) {
@@ -452,7 +445,7 @@ fn number(v: &[u8]) -> usize {
 }
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(crate::proptest_config(256))]
 
     #[test]
     fn edits_give_the_modelled_message(g in generated(), ops in vec(op(), 0..10)) {
@@ -547,7 +540,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 }
 
 proptest! {
-    #![proptest_config(config(512))]
+    #![proptest_config(crate::proptest_config(512))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..1024)) {

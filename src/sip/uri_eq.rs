@@ -464,6 +464,8 @@ mod tests {
         }
 
         proptest! {
+            #![proptest_config(crate::proptest_config(256))]
+
             #[test]
             fn parse_returns_the_parts(parts in parts()) {
                 let text = parts.text(false);

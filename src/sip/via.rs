@@ -550,6 +550,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config(256))]
+
         #[test]
         fn never_panics(v in proptest::collection::vec(any::<u8>(), 0..64), prefix in prop::sample::select(vec!["", "SIP/2.0/UDP ", "SIP/2.0/TCP [", "SIP/2.0/UDP h;"])) {
             let mut s = prefix.as_bytes().to_vec();

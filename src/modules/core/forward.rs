@@ -89,6 +89,15 @@ fn top_via(msg: &Message) -> Option<(usize, crate::sip::error::Result<Via<'_>>)>
     Some((at, first.map_err(|e| e.shifted(at))))
 }
 
+/// The top Via of the message in `ctx` (when readable), parsed once per message.
+fn ctx_top_via<'a>(ctx: &MsgCtx<'a>) -> Option<(usize, Via<'a>)> {
+    let msg: &'a Message = ctx.msg;
+    *ctx.top_via.get_or_init(|| match top_via(msg) {
+        Some((at, Ok(via))) => Some((at, via)),
+        _ => None,
+    })
+}
+
 /// The second Via value (same header after a comma, or the next Via header).
 fn second_via(msg: &Message) -> Option<Via<'_>> {
     let mut all = msg
@@ -104,7 +113,7 @@ fn second_via(msg: &Message) -> Option<Via<'_>> {
 /// message buffer.
 pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
     let mut fix = SmallVec::new();
-    let Some((at, Ok(via))) = top_via(ctx.msg) else {
+    let Some((at, via)) = ctx_top_via(ctx) else {
         return fix;
     };
     let src_ip = ctx.src.ip();
@@ -133,8 +142,7 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
 /// RFC 3581 §4): the source address; the source port when rport was asked
 /// for or the transport is a stream, else the Via's sent-by port.
 pub fn reply_destination(ctx: &MsgCtx<'_>) -> Option<SocketAddr> {
-    let (_, via) = top_via(ctx.msg)?;
-    let via = via.ok()?;
+    let (_, via) = ctx_top_via(ctx)?;
     if ctx.proto.is_reliable() || ctx.state.force_rport || !matches!(via.rport(), Rport::Absent) {
         return Some(ctx.src);
     }
@@ -338,8 +346,8 @@ pub fn request(
 fn stateless_branch(ctx: &MsgCtx<'_>, out: &mut Vec<u8>) {
     let msg = ctx.msg;
     let ruri = ctx.ruri();
-    let h = match top_via(msg) {
-        Some((_, Ok(via))) if via.branch().is_some_and(|b| b.starts_with(MAGIC)) => fnv1a(
+    let h = match ctx_top_via(ctx) {
+        Some((_, via)) if via.branch().is_some_and(|b| b.starts_with(MAGIC)) => fnv1a(
             ctx.env.secret,
             &[via.branch().unwrap_or(b""), via.host_raw(), ruri],
         ),

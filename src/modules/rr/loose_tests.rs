@@ -476,6 +476,8 @@ mod never_panics {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_config(256))]
+
         #[test]
         fn on_any_route_set(routes in prop::collection::vec(route_value(), 0..3), ruri in ruri(),
                             tagged in any::<bool>(), key in any::<bool>()) {

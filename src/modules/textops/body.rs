@@ -110,6 +110,7 @@ pub fn msg_apply_changes(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
         return -1;
     };
     ctx.msg = msg;
+    ctx.top_via = std::cell::OnceCell::new();
     ctx.edits.clear();
     1
 }
