@@ -133,6 +133,26 @@ fn run(args: RunArgs) -> ExitCode {
     rt.tls_private_key = args.tls_private_key.clone();
     rt.tls_ca_list = args.tls_ca_list.clone();
     rt.tls_verify_client = args.tls_verify_client;
+    if compiled.program.loaded_modules.contains(&"tls") {
+        // Relative names in the tls settings are under the main config's directory.
+        let base = args
+            .cfg
+            .config
+            .as_deref()
+            .and_then(|p| p.parent())
+            .map_or_else(|| std::path::PathBuf::from("."), |d| d.to_path_buf());
+        let params = ringsip::modules::tls::TlsParams::from_modparams(&compiled.modparams);
+        for p in &params.ignored {
+            log::warn!("tls: modparam {p} has no effect (rustls chooses)");
+        }
+        match runtime::TlsProfiles::from_params(&params, &base) {
+            Ok(p) => rt.tls_profiles = Some(p),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if specs.iter().any(|s| s.proto.is_reliable()) {
         // Each connection is a file: allow as many as tcp_max_connections, and some.
         let want = rt.tcp_max_connections as u64 + 1024;
@@ -266,6 +286,9 @@ fn apply_tcp_params(rt: &mut RuntimeConfig, tcp: &TcpParams) {
     }
     if let Some(n) = tcp.conn_wq_max {
         rt.tcp_send_queue_max = (n as usize).max(1);
+    }
+    if let Some(n) = tcp.tls_max_connections {
+        rt.tls_max_connections = n as usize;
     }
 }
 

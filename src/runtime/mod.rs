@@ -68,6 +68,7 @@ pub use seccomp::refuse_io_uring_in_this_thread;
 pub use server::{start, Server, StopHandle};
 pub use socket::raise_open_files_limit;
 pub use stats::StreamStats;
+pub use stream::tls_config::{self, TlsProfiles};
 
 /// What the sans-IO engine of one core looks like to the runtime. It is made
 /// on its worker's thread and stays there, so it need not be `Send`.

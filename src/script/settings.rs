@@ -97,6 +97,8 @@ pub struct TcpParams {
     pub accept_no_cl: Option<bool>,
     /// `tcp_conn_wq_max`: bytes queued per connection.
     pub conn_wq_max: Option<u32>,
+    /// `tls_max_connections`: TLS connections open at once.
+    pub tls_max_connections: Option<u32>,
 }
 
 /// Core parameters Kamailio knows that ringsip accepts without acting on them
@@ -127,7 +129,6 @@ const ACCEPTED: &[&str] = &[
     "tcp_async",
     "tcp_wq_max",
     "tcp_children",
-    "tls_max_connections",
     "dns",
     "rev_dns",
     "dns_try_ipv6",
@@ -307,7 +308,8 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
             | "tcp_connect_timeout"
             | "tcp_send_timeout"
             | "tcp_msg_read_timeout"
-            | "tcp_conn_wq_max") => {
+            | "tcp_conn_wq_max"
+            | "tls_max_connections") => {
                 let Some(n) = int_of(&g.value).and_then(|n| u32::try_from(n).ok()) else {
                     diags.push(Diagnostic::new(
                         g.span,
@@ -321,6 +323,7 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                     "tcp_connect_timeout" => &mut s.tcp.connect_timeout,
                     "tcp_send_timeout" => &mut s.tcp.send_timeout,
                     "tcp_msg_read_timeout" => &mut s.tcp.msg_read_timeout,
+                    "tls_max_connections" => &mut s.tcp.tls_max_connections,
                     _ => &mut s.tcp.conn_wq_max,
                 };
                 *slot = Some(n);
@@ -426,6 +429,7 @@ mod tcp_tests {
         let s = settings(
             "listen=127.0.0.1:5060\nlisten=tcp:127.0.0.1:5070\ndisable_tcp=yes\n\
              tcp_connection_lifetime=30\ntcp_max_connections=100\ntcp_accept_no_cl=yes\n\
+             tls_max_connections=7\n\
              request_route { exit; }\n",
         );
         assert!(s.disable_tcp);
@@ -437,5 +441,6 @@ mod tcp_tests {
         assert_eq!(s.tcp.max_connections, Some(100));
         assert_eq!(s.tcp.accept_no_cl, Some(true));
         assert_eq!(s.tcp.send_timeout, None);
+        assert_eq!(s.tcp.tls_max_connections, Some(7));
     }
 }

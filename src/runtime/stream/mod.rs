@@ -35,6 +35,7 @@ mod conn;
 mod directory;
 mod ops;
 pub(crate) mod tls;
+pub mod tls_config;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -76,6 +77,7 @@ pub(crate) struct Shared {
     limits: Limits,
     timeouts: Timeouts,
     max_connections: usize,
+    tls_max_connections: usize,
     send_queue_max: usize,
     workers: usize,
 }
@@ -98,6 +100,7 @@ impl Shared {
                 send: cfg.tcp_send_timeout,
             },
             max_connections: cfg.tcp_max_connections,
+            tls_max_connections: cfg.tls_max_connections,
             send_queue_max: cfg.tcp_send_queue_max,
             workers,
         }
@@ -111,14 +114,30 @@ impl Shared {
         (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
     }
 
-    /// Counts one more open connection, unless the limit is reached.
-    fn try_open(&self) -> bool {
+    /// Counts one more open connection of `proto`, unless a limit is
+    /// reached (`tcp_max_connections` for all, `tls_max_connections` for TLS).
+    fn try_open(&self, proto: Proto) -> Result<(), &'static str> {
         let open = self.stats.open.fetch_add(1, Ordering::Relaxed);
         if open >= self.max_connections as u64 {
             self.stats.open.fetch_sub(1, Ordering::Relaxed);
-            return false;
+            return Err("tcp_max_connections reached");
         }
-        true
+        if proto == Proto::Tls {
+            let tls = self.stats.tls_open.fetch_add(1, Ordering::Relaxed);
+            if tls >= self.tls_max_connections as u64 {
+                self.release(proto);
+                return Err("tls_max_connections reached");
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one connection of `proto` fewer.
+    fn release(&self, proto: Proto) {
+        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        if proto == Proto::Tls {
+            self.stats.tls_open.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -354,8 +373,8 @@ impl Streams {
             }
             self.shared.directory.release(key, conn.id);
         }
+        self.shared.release(conn.proto);
         let stats = &self.shared.stats;
-        stats.open.fetch_sub(1, Ordering::Relaxed);
         match &why {
             Close::Peer(_) => bump(&stats.closed_by_peer),
             Close::Framing(_) => {
@@ -474,16 +493,16 @@ impl Streams {
                 let Some(configs) = &self.shared.tls else {
                     return unsent(self, &"no tls configuration");
                 };
-                let name = tls::server_name(t.dst.ip());
-                match rustls::ClientConnection::new(configs.client.clone(), name) {
+                let (config, name) = configs.client_for(t.dst);
+                match rustls::ClientConnection::new(config, name) {
                     Ok(c) => Some(rustls::Connection::Client(c)),
                     Err(e) => return unsent(self, &e),
                 }
             }
             other => return unsent(self, &format!("{other} is not a stream transport")),
         };
-        if !self.shared.try_open() {
-            return unsent(self, &"tcp_max_connections reached");
+        if let Err(limit) = self.shared.try_open(t.proto) {
+            return unsent(self, &limit);
         }
         // Speak from the listen's address when it has one, so the peer sees
         // the address our Via names.
@@ -497,7 +516,7 @@ impl Streams {
         let socket = match super::socket::tcp_client(t.dst, t.local.or(bound)) {
             Ok(s) => s,
             Err(e) => {
-                self.shared.stats.open.fetch_sub(1, Ordering::Relaxed);
+                self.shared.release(t.proto);
                 return unsent(self, &e);
             }
         };
@@ -505,7 +524,7 @@ impl Streams {
         let (slot, id) = self.alloc();
         if let Err(other) = self.shared.directory.claim(key, id) {
             // Another worker opened one to the same place a moment ago.
-            self.shared.stats.open.fetch_sub(1, Ordering::Relaxed);
+            self.shared.release(t.proto);
             self.free.push(slot as u32);
             let owner = id_worker(other);
             if owner != self.worker && owner < self.shared.workers {
@@ -552,30 +571,12 @@ impl Streams {
         let Some(peer) = addr.as_socket() else {
             return;
         };
-        if !self.shared.try_open() {
+        if let Err(limit) = self.shared.try_open(proto) {
             bump(&self.shared.stats.refused_at_limit);
-            log::debug!("{proto} {listen_local}: {peer} refused, tcp_max_connections reached");
+            log::debug!("{proto} {listen_local}: {peer} refused, {limit}");
             return;
         }
         bump(&self.shared.stats.accepted);
-        let tls = match proto {
-            Proto::Tls => {
-                let server = self.shared.tls.as_ref().and_then(|t| t.server.clone());
-                match server.map(rustls::ServerConnection::new) {
-                    Some(Ok(mut c)) => {
-                        c.set_buffer_limit(Some(self.shared.send_queue_max));
-                        Some(rustls::Connection::Server(c))
-                    }
-                    _ => {
-                        self.shared.stats.open.fetch_sub(1, Ordering::Relaxed);
-                        bump(&self.shared.stats.tls_errors);
-                        log::warn!("{proto} {listen_local}: no tls server configuration");
-                        return;
-                    }
-                }
-            }
-            _ => None,
-        };
         // Best effort: a socket that refuses these still works.
         let _ = socket.set_nonblocking(true);
         let _ = socket.set_tcp_nodelay(true);
@@ -584,6 +585,30 @@ impl Streams {
             .ok()
             .and_then(|a| a.as_socket())
             .unwrap_or(listen_local);
+        let tls = match proto {
+            Proto::Tls => {
+                // The profile of the address the client reached (a wildcard
+                // listen has many), else the listen's.
+                let server = self
+                    .shared
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.server_for(local, listen_local));
+                match server.map(rustls::ServerConnection::new) {
+                    Some(Ok(mut c)) => {
+                        c.set_buffer_limit(Some(self.shared.send_queue_max));
+                        Some(rustls::Connection::Server(c))
+                    }
+                    _ => {
+                        self.shared.release(proto);
+                        bump(&self.shared.stats.tls_errors);
+                        log::warn!("{proto} {listen_local}: no tls server configuration");
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
         let (slot, id) = self.alloc();
         let conn = Conn::new(
             id,
