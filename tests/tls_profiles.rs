@@ -646,3 +646,32 @@ request_route {{
     assert!(options_over_tls(addr, v12, Some("sip.test")).is_err());
     drop(proxy);
 }
+
+/// A TLS listen on `[::1]` with a `[server:[::1]:PORT]` profile whose
+/// certificate names `::1`: a client verifying the IP address gets 200.
+#[test]
+fn tls_over_ipv6_with_an_ipv6_profile() {
+    let pki = Pki::new();
+    let (dc, dk) = pki.issue("default", &["default.test"]);
+    let (sc, sk) = pki.issue("six", &["::1"]);
+    // ::1 is one address: a fixed port from this test file's range.
+    let six: SocketAddr = "[::1]:27200".parse().unwrap();
+    let cfg = pki.write(
+        "tls.cfg",
+        &format!(
+            "[server:default]\ncertificate = {}\nprivate_key = {}\n\
+             [server:{six}]\ncertificate = {}\nprivate_key = {}\n",
+            dc.display(),
+            dk.display(),
+            sc.display(),
+            sk.display()
+        ),
+    );
+    let text = config(&cfg, "").replace("listen=tls:@IP@:@PORT@", &format!("listen=tls:{six}"));
+    let proxy = Proxy::builder(&text).start();
+    let (answer, presented) =
+        options_over_tls(six, client_config(&pki.ca(), None), None).expect("TLS over IPv6");
+    assert!(answer.starts_with("SIP/2.0 200 OK tls"), "{answer}");
+    assert_eq!(presented, certs(&sc).remove(0));
+    drop(proxy);
+}
