@@ -24,6 +24,7 @@
 //!             socket: Some(pkt.socket),
 //!             local: Some(pkt.local),
 //!             conn: pkt.conn,
+//!             flags: Default::default(),
 //!         });
 //!     }
 //!     fn on_timer(&mut self, _now: Instant, _out: &mut Vec<Transmit>) {}

@@ -387,7 +387,7 @@ impl Streams {
             Close::Overflow => bump(&stats.closed_overflow),
             Close::ConnectFailed(_) => bump(&stats.connect_failed),
             Close::Io(_) => self.counters.send_errors += 1,
-            Close::Stop => {}
+            Close::Stop | Close::AsAsked => {}
         }
         match why {
             Close::Framing(_) | Close::Tls(_) | Close::Overflow | Close::ConnectFailed(_) => {
@@ -422,7 +422,7 @@ impl Streams {
                     .conn(slot)
                     .is_some_and(|c| c.proto == t.proto && c.peer.ip() == t.dst.ip());
                 if fits {
-                    return self.queue(slot, t.data, now);
+                    return self.queue(slot, t.data, t.flags.close, now);
                 }
             }
         }
@@ -432,7 +432,7 @@ impl Streams {
             .copied()
             .and_then(|id| self.slot_of(id))
         {
-            return self.queue(slot, t.data, now);
+            return self.queue(slot, t.data, t.flags.close, now);
         }
         if !handed {
             if let Some(id) = self.shared.directory.lookup(&key) {
@@ -441,6 +441,16 @@ impl Streams {
                     return self.hand_off(owner, t);
                 }
             }
+        }
+        if t.flags.no_connect {
+            bump(&self.shared.stats.unsent);
+            log::debug!(
+                "worker {}: {} to {} not sent: no connection, and no_connect asked",
+                self.worker,
+                t.proto,
+                t.dst
+            );
+            return;
         }
         self.connect(t, now);
     }
@@ -460,11 +470,17 @@ impl Streams {
         }
     }
 
-    fn queue(&mut self, slot: usize, data: Bytes, now: Instant) {
+    /// Queues `data` on the connection in `slot`; `close`: close it once
+    /// everything queued is sent.
+    fn queue(&mut self, slot: usize, data: Bytes, close: bool, now: Instant) {
         let Some(conn) = self.conn(slot) else {
             return;
         };
-        match conn.queue(data, now) {
+        let queued = conn.queue(data, now).and_then(|()| match close {
+            true => conn.close_when_sent(),
+            false => Ok(()),
+        });
+        match queued {
             Ok(()) => {
                 bump(&self.shared.stats.messages_sent);
                 self.start_send(slot);
@@ -560,7 +576,7 @@ impl Streams {
         conn.read_abort = Some(abort);
         self.slots[slot].conn = Some(Box::new(conn));
         self.writes.push(op);
-        self.queue(slot, t.data, now);
+        self.queue(slot, t.data, t.flags.close, now);
     }
 
     fn on_accepted(&mut self, i: usize, socket: Socket2, addr: SockAddr, now: Instant) {
@@ -746,7 +762,11 @@ impl Streams {
                 match result {
                     Ok(n) if n > 0 => {
                         conn.on_sent(batch, n, now);
+                        let done = conn.done_sending();
                         self.counters.sent += 1;
+                        if done {
+                            return self.close(slot, Close::AsAsked);
+                        }
                         self.start_send(slot);
                     }
                     Ok(_) => {
