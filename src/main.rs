@@ -53,8 +53,29 @@ fn load(cfg: &ConfigArgs) -> Result<Compiled, String> {
     compile(&config).map_err(|d| d.rendered().join("\n"))
 }
 
+/// The `tls` module's profiles (its `config` file and modparams) when it is
+/// loaded. Relative file names are under the main config's directory.
+fn tls_profiles(
+    compiled: &Compiled,
+    cfg: &ConfigArgs,
+) -> Result<Option<runtime::TlsProfiles>, String> {
+    if !compiled.program.loaded_modules.contains(&"tls") {
+        return Ok(None);
+    }
+    let base = cfg
+        .config
+        .as_deref()
+        .and_then(|p| p.parent())
+        .map_or_else(|| std::path::PathBuf::from("."), |d| d.to_path_buf());
+    let params = ringsip::modules::tls::TlsParams::from_modparams(&compiled.modparams);
+    for p in &params.ignored {
+        log::warn!("tls: modparam {p} has no effect (rustls chooses)");
+    }
+    runtime::TlsProfiles::from_params(&params, &base).map(Some)
+}
+
 fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
-    match load(cfg) {
+    match load(cfg).and_then(|c| tls_profiles(&c, cfg).map(|_| c)) {
         Ok(compiled) => {
             if verbose {
                 for (name, _) in &compiled.settings.ignored {
@@ -133,24 +154,11 @@ fn run(args: RunArgs) -> ExitCode {
     rt.tls_private_key = args.tls_private_key.clone();
     rt.tls_ca_list = args.tls_ca_list.clone();
     rt.tls_verify_client = args.tls_verify_client;
-    if compiled.program.loaded_modules.contains(&"tls") {
-        // Relative names in the tls settings are under the main config's directory.
-        let base = args
-            .cfg
-            .config
-            .as_deref()
-            .and_then(|p| p.parent())
-            .map_or_else(|| std::path::PathBuf::from("."), |d| d.to_path_buf());
-        let params = ringsip::modules::tls::TlsParams::from_modparams(&compiled.modparams);
-        for p in &params.ignored {
-            log::warn!("tls: modparam {p} has no effect (rustls chooses)");
-        }
-        match runtime::TlsProfiles::from_params(&params, &base) {
-            Ok(p) => rt.tls_profiles = Some(p),
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::FAILURE;
-            }
+    match tls_profiles(&compiled, &args.cfg) {
+        Ok(p) => rt.tls_profiles = p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
         }
     }
     if specs.iter().any(|s| s.proto.is_reliable()) {

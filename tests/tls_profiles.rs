@@ -570,6 +570,15 @@ fn tls_cfg_errors_name_the_file_and_line() {
     let err = start_error(&pki, &text);
     let want = format!("{}:4: unknown key \"certificat\"", bad.display());
     assert!(err.contains(&want), "{err}");
+    // `ringsip check` reads the tls.cfg too.
+    let checked = Command::new(ringsip_bin())
+        .args(["check", "-f"])
+        .arg(pki.path("main.cfg"))
+        .output()
+        .unwrap();
+    assert!(!checked.status.success());
+    let err = String::from_utf8_lossy(&checked.stderr);
+    assert!(err.contains(&want), "{err}");
 
     // A server profile whose certificate file is missing.
     let missing = pki.write(
