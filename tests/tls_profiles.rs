@@ -684,3 +684,85 @@ fn tls_over_ipv6_with_an_ipv6_profile() {
     assert_eq!(presented, certs(&sc).remove(0));
     drop(proxy);
 }
+
+/// A TLS client registers (REGISTER over TLS, 200 with its binding), then a
+/// MESSAGE from a UDP UA to its AOR reaches it over its own TLS connection
+/// (the proxy reuses the connection to the contact's address), and its 200
+/// goes back to the UDP UA.
+#[test]
+fn a_tls_client_registers_and_is_reached_over_its_connection() {
+    let pki = Pki::new();
+    let (sc, sk) = pki.issue("server", &["sip.test"]);
+    let addr = free_udp_addr();
+    let text = format!(
+        r#"#!KAMAILIO
+listen=udp:@IP@:@PORT@
+listen=tls:@IP@:@PORT@
+loadmodule "sl.so"
+loadmodule "textops.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "tls.so"
+modparam("tls", "certificate", "{}")
+modparam("tls", "private_key", "{}")
+request_route {{
+    if (is_method("OPTIONS") && uri == myself) {{
+        sl_send_reply("200", "OK");
+        exit;
+    }}
+    if (is_method("REGISTER")) {{
+        save("location");
+        exit;
+    }}
+    if (!lookup("location")) {{
+        sl_send_reply("404", "Not Found");
+        exit;
+    }}
+    forward();
+}}
+"#,
+        sc.display(),
+        sk.display()
+    );
+    let proxy = Proxy::builder(&text).listen(addr).start();
+    let conn = rustls::ClientConnection::new(
+        client_config(&pki.ca(), None),
+        ServerName::try_from("sip.test").unwrap(),
+    )
+    .unwrap();
+    let sock = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    let me = sock.local_addr().unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let aor = format!("sip:alice@{}", addr.ip());
+    let register = format!(
+        "REGISTER sip:{ip} SIP/2.0\r\nVia: SIP/2.0/TLS {me};branch=z9hG4bK-reg1\r\n\
+         Max-Forwards: 70\r\nFrom: <{aor}>;tag=r1\r\nTo: <{aor}>\r\nCall-ID: reg-tls-1\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:alice@{me};transport=tls>\r\nExpires: 300\r\n\
+         Content-Length: 0\r\n\r\n",
+        ip = addr.ip()
+    );
+    tls.write_all(register.as_bytes()).unwrap();
+    let ok = read_message(&mut tls).expect("REGISTER answered");
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    let ok = SipMsg::parse_str(&ok);
+    let contact = ok.header("Contact").unwrap_or_default();
+    assert!(
+        contact.contains(&format!("sip:alice@{me};transport=tls")),
+        "{contact}"
+    );
+
+    let ua = RawUa::bind();
+    ua.send(addr, ua.request("MESSAGE", &aor, &[], "over tls, please"));
+    let got = read_message(&mut tls).expect("the MESSAGE arrives over the TLS connection");
+    assert!(
+        got.starts_with(&format!("MESSAGE sip:alice@{me};transport=tls SIP/2.0")),
+        "{got}"
+    );
+    assert!(got.ends_with("over tls, please"), "{got}");
+    let reply = reply_to(&SipMsg::parse_str(&got), 200, "Got it");
+    tls.write_all(reply.as_bytes()).unwrap();
+    let back = ua.expect_msg(WAIT);
+    assert_eq!(back.start_line(), "SIP/2.0 200 Got it");
+    drop(proxy);
+}
