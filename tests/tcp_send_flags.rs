@@ -243,7 +243,7 @@ fn set_reply_no_connect_does_not_connect_back() {
         let listener: TcpListener = listener.into();
         listener.set_nonblocking(true).unwrap();
         // Let the proxy see the close before the answer comes.
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(500));
         callee.send(proxy.addr(), reply_to(&req, 200, "OK"));
         let back = accept_within(&listener, Duration::from_secs(1));
         match no_connect {
