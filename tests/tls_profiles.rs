@@ -766,3 +766,89 @@ request_route {{
     assert_eq!(back.start_line(), "SIP/2.0 200 Got it");
     drop(proxy);
 }
+
+/// An INVITE over TLS relayed statefully to a UDP UAS: the proxy
+/// record-routes both sides (a double Record-Route, the TLS side with
+/// `;transport=tls`), the UAS's 200 reaches the caller over its TLS
+/// connection, and so does the 100 Trying.
+#[test]
+fn invite_from_tls_to_udp_is_double_record_routed() {
+    let pki = Pki::new();
+    let (sc, sk) = pki.issue("server", &["sip.test"]);
+    let addr = free_udp_addr();
+    let callee = RawUa::bind();
+    let text = format!(
+        r#"#!KAMAILIO
+listen=udp:@IP@:@PORT@
+listen=tls:@IP@:@PORT@
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "rr.so"
+loadmodule "textops.so"
+loadmodule "tls.so"
+modparam("tls", "certificate", "{}")
+modparam("tls", "private_key", "{}")
+request_route {{
+    if (is_method("OPTIONS") && uri == myself) {{
+        sl_send_reply("200", "OK");
+        exit;
+    }}
+    record_route();
+    $du = "sip:{}";
+    t_relay();
+}}
+"#,
+        sc.display(),
+        sk.display(),
+        callee.addr()
+    );
+    let proxy = Proxy::builder(&text).listen(addr).start();
+    let conn = rustls::ClientConnection::new(
+        client_config(&pki.ca(), None),
+        ServerName::try_from("sip.test").unwrap(),
+    )
+    .unwrap();
+    let sock = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    let me = sock.local_addr().unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let invite = format!(
+        "INVITE sip:bob@{callee} SIP/2.0\r\nVia: SIP/2.0/TLS {me};branch=z9hG4bK-tlsinv\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@{me}>;tag=a1\r\nTo: <sip:bob@{callee}>\r\n\
+         Call-ID: tls-invite-1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{me};transport=tls>\r\n\
+         Content-Length: 0\r\n\r\n",
+        callee = callee.addr()
+    );
+    tls.write_all(invite.as_bytes()).unwrap();
+    let req = callee.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
+    let rr = req.headers("Record-Route");
+    assert_eq!(rr.len(), 2, "a double Record-Route: {rr:?}");
+    let has = |r: &str, p: &str| {
+        r.trim_matches(|c| c == '<' || c == '>')
+            .split(';')
+            .any(|x| x == p)
+    };
+    assert!(rr[0].starts_with(&format!("<sip:{addr};")), "{rr:?}");
+    assert!(!has(rr[0], "transport=tls") && has(rr[0], "lr"), "{rr:?}");
+    assert!(rr[1].starts_with(&format!("<sip:{addr};")), "{rr:?}");
+    assert!(
+        rr[1].contains("transport=tls") && rr[1].contains(";lr"),
+        "{rr:?}"
+    );
+    let mut ok = reply_to(&req, 200, "OK");
+    let rr_lines: String = rr
+        .iter()
+        .map(|r| format!("Record-Route: {r}\r\n"))
+        .collect();
+    ok = ok.replacen("From:", &format!("{rr_lines}From:"), 1);
+    callee.send(addr, ok);
+    let mut answer = read_message(&mut tls).expect("answers over TLS");
+    if answer.starts_with("SIP/2.0 100") {
+        answer = read_message(&mut tls).expect("the 200 over TLS");
+    }
+    assert!(answer.starts_with("SIP/2.0 200 OK"), "{answer}");
+    let answer = SipMsg::parse_str(&answer);
+    assert_eq!(answer.headers("Via").len(), 1);
+    assert_eq!(answer.headers("Record-Route").len(), 2);
+    drop(proxy);
+}
