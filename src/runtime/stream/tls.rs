@@ -15,7 +15,13 @@
 //!   `ca_list`) or required (and `require_certificate`). The certificate is
 //!   chosen per handshake by the name the client sends (SNI): a profile of
 //!   the same address with that `server_name`, else an `any` one with it,
-//!   else the address's own.
+//!   else the address's own. Only the certificate follows SNI: the versions
+//!   and the client verification are the address's profile's (rustls
+//!   fixes them before the name is known; choosing the whole profile by
+//!   name would need `rustls::server::Acceptor`).
+//! - Client profiles with scope `any` are chosen by `server_id` in
+//!   Kamailio (from an xavp set by the route); no route sets it here yet,
+//!   so they are parsed and not used.
 //! - Client side (a `Transmit` with `proto: Tls`): the profile of the
 //!   destination, else `[client:default]`. Its `server_name` is sent as SNI;
 //!   with `verify_certificate` the server's certificate must chain to
@@ -140,8 +146,9 @@ fn legacy_profiles(cfg: &RuntimeConfig) -> TlsProfiles {
     }
 }
 
-/// Reads what the profiles name. `need_server`: a `tls:` listen exists, so
-/// each listen needs a certificate. `listens`: the TLS listen addresses.
+/// Reads what the profiles name. `listens`: the TLS listen addresses; when
+/// there are none, only the client side is built, else each listen must
+/// find a server profile with a certificate.
 pub(crate) fn load(cfg: &RuntimeConfig, listens: &[SocketAddr]) -> io::Result<TlsConfigs> {
     let legacy = cfg.tls_profiles.is_none();
     let owned;

@@ -517,6 +517,36 @@ method = TLSv1.3
         assert_eq!(p.len(), 2);
     }
 
+    proptest::proptest! {
+        /// Any text parses or fails with a line number; nothing panics.
+        #[test]
+        fn any_text_parses_or_names_a_line(text in "(\\PC|\n|\\[|\\]|:|=|#){0,200}") {
+            if let Err(e) = parse("f.cfg", &text, Path::new("/")) {
+                proptest::prop_assert!(e.starts_with("f.cfg:"), "{}", e);
+            }
+        }
+
+        /// Sections and keys built from the grammar's pieces.
+        #[test]
+        fn assembled_files_parse_or_name_a_line(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("[server:default]".to_string()),
+                    proptest::strategy::Just("[client:[::1]:5061]".to_string()),
+                    proptest::strategy::Just("[server:any]".to_string()),
+                    "[a-z_]{1,20} = [ -~]{0,20}",
+                    "\\[[a-z]{0,8}:[0-9a-z.:\\[\\]]{0,20}\\]",
+                ],
+                0..12,
+            )
+        ) {
+            let text = lines.join("\n");
+            if let Err(e) = parse("f.cfg", &text, Path::new("/")) {
+                proptest::prop_assert!(e.starts_with("f.cfg:"), "{}", e);
+            }
+        }
+    }
+
     #[test]
     fn missing_file_is_an_error() {
         let params = TlsParams {
