@@ -120,7 +120,7 @@ fn run(args: RunArgs) -> ExitCode {
         // Kamailio listens on every address when no listen= is given.
         listens.push(ListenDef::parse("0.0.0.0").expect("constant listen spec"));
     }
-    let listens = with_every_proto(listens, settings.disable_tcp);
+    let listens = with_every_proto(listens, settings.disable_tcp, settings.enable_tls);
     let default_port = settings.port.unwrap_or(5060);
     let mut specs = Vec::new();
     for l in &listens {
@@ -257,16 +257,27 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 /// Kamailio's rule for a listen that names no transport: every enabled one,
-/// that is UDP, and TCP unless `disable_tcp=yes`.
-fn with_every_proto(listens: Vec<ListenDef>, disable_tcp: bool) -> Vec<ListenDef> {
-    let mut all = Vec::with_capacity(listens.len() * 2);
+/// that is UDP, TCP unless `disable_tcp=yes`, and with `enable_tls=yes` TLS
+/// on the next port (the TLS default, 5061, when no port is written).
+fn with_every_proto(
+    listens: Vec<ListenDef>,
+    disable_tcp: bool,
+    enable_tls: bool,
+) -> Vec<ListenDef> {
+    let mut all = Vec::with_capacity(listens.len() * 3);
     for l in listens {
         let tcp = (l.any_proto && !disable_tcp).then(|| ListenDef {
             proto: Proto::Tcp,
             ..l.clone()
         });
+        let tls = (l.any_proto && enable_tls).then(|| ListenDef {
+            proto: Proto::Tls,
+            port: l.port.and_then(|p| p.checked_add(1)),
+            ..l.clone()
+        });
         all.push(l);
         all.extend(tcp);
+        all.extend(tls);
     }
     all
 }

@@ -852,3 +852,38 @@ request_route {{
     assert_eq!(answer.headers("Record-Route").len(), 2);
     drop(proxy);
 }
+
+/// `enable_tls=yes`: a listen without a transport also serves TLS, on the
+/// next port (Kamailio's rule), next to UDP and TCP on its own.
+#[test]
+fn enable_tls_adds_tls_on_the_next_port() {
+    let pki = Pki::new();
+    let (sc, sk) = pki.issue("server", &["sip.test"]);
+    let addr = free_udp_addr();
+    let text = format!(
+        r#"#!KAMAILIO
+listen=@IP@:@PORT@
+enable_tls=yes
+tls_max_connections=16
+loadmodule "sl.so"
+loadmodule "tls.so"
+modparam("tls", "certificate", "{}")
+modparam("tls", "private_key", "{}")
+request_route {{
+    sl_send_reply("200", "OK $pr");
+}}
+"#,
+        sc.display(),
+        sk.display()
+    );
+    let proxy = Proxy::builder(&text).listen(addr).start();
+    let next = SocketAddr::new(addr.ip(), addr.port() + 1);
+    let (answer, _) = options_over_tls(next, client_config(&pki.ca(), None), Some("sip.test"))
+        .expect("TLS on the next port");
+    assert!(answer.starts_with("SIP/2.0 200 OK tls"), "{answer}");
+    // TCP stays on the port itself.
+    let mut tcp = common::tcp::TcpUa::connect(addr);
+    tcp.send(tcp.request("OPTIONS", &format!("sip:{addr}"), &[], ""));
+    assert_eq!(tcp.expect_msg(WAIT).start_line(), "SIP/2.0 200 OK tcp");
+    drop(proxy);
+}

@@ -79,6 +79,10 @@ pub struct Settings {
     pub server_header: Option<String>,
     /// `disable_tcp=yes`: a listen without a transport is UDP only.
     pub disable_tcp: bool,
+    /// `enable_tls=yes` (or `disable_tls=no`): a listen without a transport
+    /// also serves TLS, on its port + 1 (5061 when it has none), as Kamailio
+    /// does. Off by default.
+    pub enable_tls: bool,
     /// The `tcp_*` parameters that were set.
     pub tcp: TcpParams,
     /// Parameters accepted but not acted on, with where they were set.
@@ -120,7 +124,6 @@ const ACCEPTED: &[&str] = &[
     "loadpath",
     "enable_sctp",
     "disable_sctp",
-    "enable_tls",
     "tcp_rd_buf_size",
     "tcp_keepalive",
     "tcp_keepidle",
@@ -299,6 +302,10 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                 Some(n) => s.disable_tcp = n != 0,
                 None => diags.push(Diagnostic::new(g.span, "disable_tcp needs yes or no")),
             },
+            name @ ("enable_tls" | "disable_tls") => match int_of(&g.value) {
+                Some(n) => s.enable_tls = (n != 0) == (name == "enable_tls"),
+                None => diags.push(Diagnostic::new(g.span, format!("{name} needs yes or no"))),
+            },
             "tcp_accept_no_cl" => match int_of(&g.value) {
                 Some(n) => s.tcp.accept_no_cl = Some(n != 0),
                 None => diags.push(Diagnostic::new(g.span, "tcp_accept_no_cl needs yes or no")),
@@ -442,5 +449,10 @@ mod tcp_tests {
         assert_eq!(s.tcp.accept_no_cl, Some(true));
         assert_eq!(s.tcp.send_timeout, None);
         assert_eq!(s.tcp.tls_max_connections, Some(7));
+        assert!(!s.enable_tls);
+        let s = settings("enable_tls=yes\nrequest_route { exit; }\n");
+        assert!(s.enable_tls);
+        let s = settings("enable_tls=yes\ndisable_tls=yes\nrequest_route { exit; }\n");
+        assert!(!s.enable_tls);
     }
 }
