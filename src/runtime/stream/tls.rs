@@ -86,18 +86,27 @@ impl TlsConfigs {
     /// listen bound to `listen` (they differ for a wildcard listen).
     pub fn server_for(&self, local: SocketAddr, listen: SocketAddr) -> Option<Arc<ServerConfig>> {
         self.servers
-            .get(&local)
-            .or_else(|| self.servers.get(&listen))
+            .get(&canonical(local))
+            .or_else(|| self.servers.get(&canonical(listen)))
             .or(self.server_default.as_ref())
             .cloned()
     }
 
     /// The client configuration and the server name for a connection to `dst`.
     pub fn client_for(&self, dst: SocketAddr) -> (Arc<ClientConfig>, ServerName<'static>) {
-        let p = self.clients.get(&dst).unwrap_or(&self.client_default);
+        let p = self
+            .clients
+            .get(&canonical(dst))
+            .unwrap_or(&self.client_default);
         let name = p.name.clone().unwrap_or_else(|| server_name(dst.ip()));
         (p.config.clone(), name)
     }
+}
+
+/// `::ffff:a.b.c.d` (an IPv4 peer on a dual-stack socket) as `a.b.c.d`, so
+/// it finds the profile written with the IPv4 address.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -529,5 +538,18 @@ impl ServerCertVerifier for NoServerVerification {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_ipv4_finds_the_ipv4_profile() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:5061".parse().unwrap();
+        assert_eq!(canonical(mapped), "127.0.0.1:5061".parse().unwrap());
+        let six: SocketAddr = "[::1]:5061".parse().unwrap();
+        assert_eq!(canonical(six), six);
     }
 }
