@@ -33,6 +33,7 @@ impl Handler for Echo {
             socket: Some(pkt.socket),
             local: Some(pkt.local),
             conn: pkt.conn,
+            flags: Default::default(),
         });
     }
     fn on_timer(&mut self, _now: Instant, _out: &mut Vec<Transmit>) {}

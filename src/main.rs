@@ -53,8 +53,29 @@ fn load(cfg: &ConfigArgs) -> Result<Compiled, String> {
     compile(&config).map_err(|d| d.rendered().join("\n"))
 }
 
+/// The `tls` module's profiles (its `config` file and modparams) when it is
+/// loaded. Relative file names are under the main config's directory.
+fn tls_profiles(
+    compiled: &Compiled,
+    cfg: &ConfigArgs,
+) -> Result<Option<runtime::TlsProfiles>, String> {
+    if !compiled.program.loaded_modules.contains(&"tls") {
+        return Ok(None);
+    }
+    let base = cfg
+        .config
+        .as_deref()
+        .and_then(|p| p.parent())
+        .map_or_else(|| std::path::PathBuf::from("."), |d| d.to_path_buf());
+    let params = ringsip::modules::tls::TlsParams::from_modparams(&compiled.modparams);
+    for p in &params.ignored {
+        log::warn!("tls: modparam {p} has no effect (rustls chooses)");
+    }
+    runtime::TlsProfiles::from_params(&params, &base).map(Some)
+}
+
 fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
-    match load(cfg) {
+    match load(cfg).and_then(|c| tls_profiles(&c, cfg).map(|_| c)) {
         Ok(compiled) => {
             if verbose {
                 for (name, _) in &compiled.settings.ignored {
@@ -99,7 +120,7 @@ fn run(args: RunArgs) -> ExitCode {
         // Kamailio listens on every address when no listen= is given.
         listens.push(ListenDef::parse("0.0.0.0").expect("constant listen spec"));
     }
-    let listens = with_every_proto(listens, settings.disable_tcp);
+    let listens = with_every_proto(listens, settings.disable_tcp, settings.enable_tls);
     let default_port = settings.port.unwrap_or(5060);
     let mut specs = Vec::new();
     for l in &listens {
@@ -133,6 +154,13 @@ fn run(args: RunArgs) -> ExitCode {
     rt.tls_private_key = args.tls_private_key.clone();
     rt.tls_ca_list = args.tls_ca_list.clone();
     rt.tls_verify_client = args.tls_verify_client;
+    match tls_profiles(&compiled, &args.cfg) {
+        Ok(p) => rt.tls_profiles = p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
     if specs.iter().any(|s| s.proto.is_reliable()) {
         // Each connection is a file: allow as many as tcp_max_connections, and some.
         let want = rt.tcp_max_connections as u64 + 1024;
@@ -229,16 +257,27 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 /// Kamailio's rule for a listen that names no transport: every enabled one,
-/// that is UDP, and TCP unless `disable_tcp=yes`.
-fn with_every_proto(listens: Vec<ListenDef>, disable_tcp: bool) -> Vec<ListenDef> {
-    let mut all = Vec::with_capacity(listens.len() * 2);
+/// that is UDP, TCP unless `disable_tcp=yes`, and with `enable_tls=yes` TLS
+/// on the next port (the TLS default, 5061, when no port is written).
+fn with_every_proto(
+    listens: Vec<ListenDef>,
+    disable_tcp: bool,
+    enable_tls: bool,
+) -> Vec<ListenDef> {
+    let mut all = Vec::with_capacity(listens.len() * 3);
     for l in listens {
         let tcp = (l.any_proto && !disable_tcp).then(|| ListenDef {
             proto: Proto::Tcp,
             ..l.clone()
         });
+        let tls = (l.any_proto && enable_tls).then(|| ListenDef {
+            proto: Proto::Tls,
+            port: l.port.and_then(|p| p.checked_add(1)),
+            ..l.clone()
+        });
         all.push(l);
         all.extend(tcp);
+        all.extend(tls);
     }
     all
 }
@@ -266,6 +305,9 @@ fn apply_tcp_params(rt: &mut RuntimeConfig, tcp: &TcpParams) {
     }
     if let Some(n) = tcp.conn_wq_max {
         rt.tcp_send_queue_max = (n as usize).max(1);
+    }
+    if let Some(n) = tcp.tls_max_connections {
+        rt.tls_max_connections = n as usize;
     }
 }
 

@@ -49,6 +49,7 @@ fn answer(pkt: &Inbound, text: String) -> Transmit {
         socket: Some(pkt.socket),
         local: Some(pkt.local),
         conn: pkt.conn,
+        flags: Default::default(),
     }
 }
 
@@ -359,6 +360,7 @@ impl Handler for Relay {
                 socket: None,
                 local: None,
                 conn,
+                flags: Default::default(),
             });
         }
     }

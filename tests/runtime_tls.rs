@@ -97,6 +97,7 @@ impl Handler for Ok200 {
             socket: Some(pkt.socket),
             local: Some(pkt.local),
             conn: pkt.conn,
+            flags: Default::default(),
         });
     }
     fn on_timer(&mut self, _now: Instant, _out: &mut Vec<Transmit>) {}
@@ -354,6 +355,7 @@ impl Handler for Sender {
                 socket: None,
                 local: None,
                 conn: None,
+                flags: Default::default(),
             });
         }
     }

@@ -42,6 +42,7 @@ fn reply_to(pkt: &Inbound, data: Bytes) -> Transmit {
         socket: Some(pkt.socket),
         local: Some(pkt.local),
         conn: pkt.conn,
+        flags: Default::default(),
     }
 }
 
@@ -373,6 +374,7 @@ impl Handler for Reckless {
             socket: None,
             local: None,
             conn: None,
+            flags: Default::default(),
         };
         out.push(Transmit {
             dst: self.dead_port,

@@ -20,6 +20,7 @@ pub mod siputils;
 pub mod sl;
 pub mod state;
 pub mod textops;
+pub mod tls;
 pub mod tm;
 pub mod usrloc;
 pub mod xlog;
@@ -54,6 +55,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &auth::db::URI_DB,
     &permissions::MODULE,
     &corex::MODULE,
+    &tls::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -105,6 +105,7 @@ pub fn send_reply_with(
         local: Some(ctx.local),
         // RFC 3261 §18.2.2: over a stream, back on the request's connection.
         conn: ctx.conn,
+        flags: ctx.state.reply_flags(),
     });
     1
 }

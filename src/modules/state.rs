@@ -4,6 +4,8 @@
 
 use bytes::Bytes;
 
+use crate::sip::SendFlags;
+
 /// What the script asked about this message, read when it is relayed or answered.
 #[derive(Debug, Default, Clone)]
 pub struct MsgState {
@@ -36,6 +38,24 @@ pub struct MsgState {
 }
 
 impl MsgState {
+    /// How a relay of this message goes over a stream
+    /// (`set_forward_no_connect`, `set_forward_close`).
+    pub fn forward_flags(&self) -> SendFlags {
+        SendFlags {
+            no_connect: self.forward_no_connect,
+            close: self.forward_close,
+        }
+    }
+
+    /// How a reply to this message goes over a stream
+    /// (`set_reply_no_connect`, `set_reply_close`).
+    pub fn reply_flags(&self) -> SendFlags {
+        SendFlags {
+            no_connect: self.reply_no_connect,
+            close: self.reply_close,
+        }
+    }
+
     /// The log level in force: `setdebug()` for this message, else the global `debug`.
     pub fn debug_level(&self, global: i32) -> i32 {
         self.debug.unwrap_or(global)

@@ -155,6 +155,12 @@ pub struct RuntimeConfig {
     /// Accept any server certificate on outgoing TLS. Risky: anyone on the
     /// path can then read and change the traffic.
     pub tls_dangerous_skip_server_verification: bool,
+    /// `tls.cfg` profiles and `tls` modparams; when set, the `tls_*` fields
+    /// above are not used.
+    pub tls_profiles: Option<super::stream::tls_config::TlsProfiles>,
+    /// TLS connections open at once (`tls_max_connections`, 2048), counted
+    /// within `tcp_max_connections` too.
+    pub tls_max_connections: usize,
 }
 
 impl RuntimeConfig {
@@ -184,6 +190,8 @@ impl RuntimeConfig {
             tls_ca_list: None,
             tls_verify_client: false,
             tls_dangerous_skip_server_verification: false,
+            tls_profiles: None,
+            tls_max_connections: 2048,
         }
     }
 

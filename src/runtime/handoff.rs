@@ -87,6 +87,7 @@ mod tests {
             socket: None,
             local: None,
             conn: None,
+            flags: Default::default(),
         }
     }
 

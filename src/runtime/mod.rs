@@ -24,6 +24,7 @@
 //!             socket: Some(pkt.socket),
 //!             local: Some(pkt.local),
 //!             conn: pkt.conn,
+//!             flags: Default::default(),
 //!         });
 //!     }
 //!     fn on_timer(&mut self, _now: Instant, _out: &mut Vec<Transmit>) {}
@@ -68,6 +69,7 @@ pub use seccomp::refuse_io_uring_in_this_thread;
 pub use server::{start, Server, StopHandle};
 pub use socket::raise_open_files_limit;
 pub use stats::StreamStats;
+pub use stream::tls_config::{self, TlsProfiles};
 
 /// What the sans-IO engine of one core looks like to the runtime. It is made
 /// on its worker's thread and stays there, so it need not be `Send`.

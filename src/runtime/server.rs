@@ -148,8 +148,14 @@ fn stream_state(cfg: &RuntimeConfig, count: usize) -> io::Result<Option<Arc<Stre
     if !cfg.listens.iter().any(|l| l.proto.is_reliable()) {
         return Ok(None);
     }
-    let tls = match cfg.listens.iter().any(|l| l.proto == Proto::Tls) {
-        true => Some(tls::load(cfg, true)?),
+    let tls_listens: Vec<SocketAddr> = cfg
+        .listens
+        .iter()
+        .filter(|l| l.proto == Proto::Tls)
+        .map(|l| l.addr)
+        .collect();
+    let tls = match !tls_listens.is_empty() || cfg.tls_profiles.is_some() {
+        true => Some(tls::load(cfg, &tls_listens)?),
         false => None,
     };
     Ok(Some(Arc::new(StreamShared::new(cfg, count, tls))))

@@ -39,6 +39,8 @@ stream_stats! {
     connect_failed,
     /// Connections open now (accepted and outgoing, all workers).
     open,
+    /// TLS connections open now (counted in `open` too).
+    tls_open,
     /// Messages framed and handed to the handler.
     messages_received,
     /// Messages queued for sending on a connection.

@@ -422,6 +422,7 @@ mod tests {
             socket,
             local: local.map(|l| l.parse().unwrap()),
             conn: None,
+            flags: Default::default(),
         }
     }
 

@@ -51,7 +51,6 @@ const PLANNED_MODULES: &[&str] = &[
     "acc",
     "rtpproxy",
     "rtpengine",
-    "tls",
     "xhttp",
     "outbound",
     "path",

@@ -79,6 +79,10 @@ pub struct Settings {
     pub server_header: Option<String>,
     /// `disable_tcp=yes`: a listen without a transport is UDP only.
     pub disable_tcp: bool,
+    /// `enable_tls=yes` (or `disable_tls=no`): a listen without a transport
+    /// also serves TLS, on its port + 1 (5061 when it has none), as Kamailio
+    /// does. Off by default.
+    pub enable_tls: bool,
     /// The `tcp_*` parameters that were set.
     pub tcp: TcpParams,
     /// Parameters accepted but not acted on, with where they were set.
@@ -97,6 +101,8 @@ pub struct TcpParams {
     pub accept_no_cl: Option<bool>,
     /// `tcp_conn_wq_max`: bytes queued per connection.
     pub conn_wq_max: Option<u32>,
+    /// `tls_max_connections`: TLS connections open at once.
+    pub tls_max_connections: Option<u32>,
 }
 
 /// Core parameters Kamailio knows that ringsip accepts without acting on them
@@ -118,7 +124,6 @@ const ACCEPTED: &[&str] = &[
     "loadpath",
     "enable_sctp",
     "disable_sctp",
-    "enable_tls",
     "tcp_rd_buf_size",
     "tcp_keepalive",
     "tcp_keepidle",
@@ -127,7 +132,6 @@ const ACCEPTED: &[&str] = &[
     "tcp_async",
     "tcp_wq_max",
     "tcp_children",
-    "tls_max_connections",
     "dns",
     "rev_dns",
     "dns_try_ipv6",
@@ -298,6 +302,10 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                 Some(n) => s.disable_tcp = n != 0,
                 None => diags.push(Diagnostic::new(g.span, "disable_tcp needs yes or no")),
             },
+            name @ ("enable_tls" | "disable_tls") => match int_of(&g.value) {
+                Some(n) => s.enable_tls = (n != 0) == (name == "enable_tls"),
+                None => diags.push(Diagnostic::new(g.span, format!("{name} needs yes or no"))),
+            },
             "tcp_accept_no_cl" => match int_of(&g.value) {
                 Some(n) => s.tcp.accept_no_cl = Some(n != 0),
                 None => diags.push(Diagnostic::new(g.span, "tcp_accept_no_cl needs yes or no")),
@@ -307,7 +315,8 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
             | "tcp_connect_timeout"
             | "tcp_send_timeout"
             | "tcp_msg_read_timeout"
-            | "tcp_conn_wq_max") => {
+            | "tcp_conn_wq_max"
+            | "tls_max_connections") => {
                 let Some(n) = int_of(&g.value).and_then(|n| u32::try_from(n).ok()) else {
                     diags.push(Diagnostic::new(
                         g.span,
@@ -321,6 +330,7 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                     "tcp_connect_timeout" => &mut s.tcp.connect_timeout,
                     "tcp_send_timeout" => &mut s.tcp.send_timeout,
                     "tcp_msg_read_timeout" => &mut s.tcp.msg_read_timeout,
+                    "tls_max_connections" => &mut s.tcp.tls_max_connections,
                     _ => &mut s.tcp.conn_wq_max,
                 };
                 *slot = Some(n);
@@ -426,6 +436,7 @@ mod tcp_tests {
         let s = settings(
             "listen=127.0.0.1:5060\nlisten=tcp:127.0.0.1:5070\ndisable_tcp=yes\n\
              tcp_connection_lifetime=30\ntcp_max_connections=100\ntcp_accept_no_cl=yes\n\
+             tls_max_connections=7\n\
              request_route { exit; }\n",
         );
         assert!(s.disable_tcp);
@@ -437,5 +448,11 @@ mod tcp_tests {
         assert_eq!(s.tcp.max_connections, Some(100));
         assert_eq!(s.tcp.accept_no_cl, Some(true));
         assert_eq!(s.tcp.send_timeout, None);
+        assert_eq!(s.tcp.tls_max_connections, Some(7));
+        assert!(!s.enable_tls);
+        let s = settings("enable_tls=yes\nrequest_route { exit; }\n");
+        assert!(s.enable_tls);
+        let s = settings("enable_tls=yes\ndisable_tls=yes\nrequest_route { exit; }\n");
+        assert!(!s.enable_tls);
     }
 }

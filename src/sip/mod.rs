@@ -22,7 +22,7 @@ pub use edit::{serialize, Edits};
 pub use error::{ErrorKind, ParseError};
 pub use message::{Header, Limits, Message, Span, StartLine};
 pub use name::HeaderName;
-pub use packet::{ConnId, Inbound, Proto, SocketId, Transmit};
+pub use packet::{ConnId, Inbound, Proto, SendFlags, SocketId, Transmit};
 #[cfg(test)]
 mod roundtrip;
 #[cfg(test)]

@@ -117,6 +117,17 @@ pub struct Inbound {
     pub conn: Option<ConnId>,
 }
 
+/// What the script asked of a send over TCP or TLS (ignored for UDP).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendFlags {
+    /// Send only on a connection that is already open; never open one
+    /// (`set_forward_no_connect`, `set_reply_no_connect`).
+    pub no_connect: bool,
+    /// Close the connection once this message is sent
+    /// (`set_forward_close`, `set_reply_close`).
+    pub close: bool,
+}
+
 /// One message to send.
 #[derive(Clone, Debug)]
 pub struct Transmit {
@@ -137,4 +148,6 @@ pub struct Transmit {
     /// `None`, the runtime reuses a connection to `dst` (by address, or by a
     /// Via `;alias`, RFC 5923) or opens one. Ignored for UDP.
     pub conn: Option<ConnId>,
+    /// `no_connect` and `close` for a stream; ignored for UDP.
+    pub flags: SendFlags,
 }

@@ -16,7 +16,7 @@ use super::key::top_via;
 use crate::sip::reply::{self, ReplySpec};
 use crate::sip::via::{vias, Rport};
 use crate::sip::{
-    serialize, ConnId, Edits, HeaderName, Inbound, Message, Proto, SocketId, Transmit,
+    serialize, ConnId, Edits, HeaderName, Inbound, Message, Proto, SendFlags, SocketId, Transmit,
 };
 
 /// Where a request came from (an [`Inbound`] without its bytes).
@@ -65,6 +65,8 @@ pub struct Target {
     pub local: Option<SocketAddr>,
     /// Send on this connection (see [`Transmit::conn`]).
     pub conn: Option<ConnId>,
+    /// Stream send flags (see [`Transmit::flags`]).
+    pub flags: SendFlags,
 }
 
 impl Target {
@@ -77,6 +79,7 @@ impl Target {
             socket: self.socket,
             local: self.local,
             conn: self.conn,
+            flags: self.flags,
         }
     }
 
@@ -106,6 +109,7 @@ pub(crate) fn response_target(req: &Message, from: &Source) -> Option<Target> {
         socket: Some(from.socket),
         local: Some(from.local),
         conn: from.conn,
+        flags: SendFlags::default(),
     })
 }
 

@@ -211,6 +211,7 @@ impl Hop {
             socket: Some(self.socket),
             local: self.local(ctx),
             conn: None,
+            flags: ctx.state.forward_flags(),
         }
     }
 }
@@ -450,6 +451,8 @@ pub fn reply(ctx: &mut MsgCtx<'_>) -> i32 {
         socket: Some(socket),
         local,
         conn,
+        // A reply relayed statelessly: what onreply_route asked.
+        flags: ctx.state.reply_flags(),
     });
     1
 }

@@ -163,6 +163,8 @@ pub fn relay(
         }
     };
     save_state(ctx, tid);
+    let flags = ctx.state.reply_flags();
+    table(ctx).set_response_flags(tid, flags);
     match add_branch(ctx, tid, hop) {
         Ok(()) => 1,
         Err(code) => code,
@@ -194,6 +196,7 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, hop: Hop) -> Result<(), i32> {
         socket: Some(hop.socket),
         local: hop.local(ctx),
         conn: None,
+        flags: ctx.state.forward_flags(),
     };
     let now = ctx.now;
     let table = ctx
@@ -220,6 +223,7 @@ pub fn reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
         .core
         .tm
         .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
+    table.set_response_flags(tid, ctx.state.reply_flags());
     let spec = LocalReply {
         code,
         reason,

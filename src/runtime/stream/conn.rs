@@ -44,6 +44,9 @@ pub(super) enum Close {
     ConnectFailed(io::Error),
     /// The worker stops.
     Stop,
+    /// The script asked to close once a message was sent
+    /// (`set_forward_close`, `set_reply_close`).
+    AsAsked,
 }
 
 impl fmt::Display for Close {
@@ -59,6 +62,7 @@ impl fmt::Display for Close {
             Close::Overflow => f.write_str("send queue full"),
             Close::ConnectFailed(e) => write!(f, "connect failed: {e}"),
             Close::Stop => f.write_str("stopping"),
+            Close::AsAsked => f.write_str("closed as the script asked"),
         }
     }
 }
@@ -101,6 +105,8 @@ pub(super) struct Conn {
     queued: usize,
     queue_limit: usize,
     pub sending: bool,
+    /// Close once the send queue is empty (`set_*_close`).
+    closing: bool,
     /// Cancels the read (or the connect) in flight.
     pub read_abort: Option<AbortHandle>,
     pub send_abort: Option<AbortHandle>,
@@ -152,6 +158,7 @@ impl Conn {
             queued: 0,
             queue_limit,
             sending: false,
+            closing: false,
             read_abort: None,
             send_abort: None,
             opened: now,
@@ -308,6 +315,27 @@ impl Conn {
             return Err(Close::Overflow);
         }
         Ok(())
+    }
+
+    /// Closes once what is queued now is sent; TLS queues its close_notify
+    /// alert (RFC 8446 §6.1) behind it.
+    pub fn close_when_sent(&mut self) -> Result<(), Close> {
+        self.closing = true;
+        if let Some(tls) = self.tls.as_mut() {
+            tls.send_close_notify();
+            self.flush_tls()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the connection was asked to close and has sent everything.
+    pub fn done_sending(&self) -> bool {
+        // TLS: the handshake must be over, else the message is still inside rustls.
+        let tls_done = self
+            .tls
+            .as_ref()
+            .is_none_or(|t| !t.is_handshaking() && !t.wants_write());
+        self.closing && !self.sending && self.wqueue.is_empty() && tls_done
     }
 
     /// The next buffers to send, if nothing is in flight and the connection

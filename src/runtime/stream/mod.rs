@@ -35,6 +35,7 @@ mod conn;
 mod directory;
 mod ops;
 pub(crate) mod tls;
+pub mod tls_config;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -76,6 +77,7 @@ pub(crate) struct Shared {
     limits: Limits,
     timeouts: Timeouts,
     max_connections: usize,
+    tls_max_connections: usize,
     send_queue_max: usize,
     workers: usize,
 }
@@ -98,6 +100,7 @@ impl Shared {
                 send: cfg.tcp_send_timeout,
             },
             max_connections: cfg.tcp_max_connections,
+            tls_max_connections: cfg.tls_max_connections,
             send_queue_max: cfg.tcp_send_queue_max,
             workers,
         }
@@ -111,14 +114,30 @@ impl Shared {
         (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
     }
 
-    /// Counts one more open connection, unless the limit is reached.
-    fn try_open(&self) -> bool {
+    /// Counts one more open connection of `proto`, unless a limit is
+    /// reached (`tcp_max_connections` for all, `tls_max_connections` for TLS).
+    fn try_open(&self, proto: Proto) -> Result<(), &'static str> {
         let open = self.stats.open.fetch_add(1, Ordering::Relaxed);
         if open >= self.max_connections as u64 {
             self.stats.open.fetch_sub(1, Ordering::Relaxed);
-            return false;
+            return Err("tcp_max_connections reached");
         }
-        true
+        if proto == Proto::Tls {
+            let tls = self.stats.tls_open.fetch_add(1, Ordering::Relaxed);
+            if tls >= self.tls_max_connections as u64 {
+                self.release(proto);
+                return Err("tls_max_connections reached");
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one connection of `proto` fewer.
+    fn release(&self, proto: Proto) {
+        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        if proto == Proto::Tls {
+            self.stats.tls_open.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -354,8 +373,8 @@ impl Streams {
             }
             self.shared.directory.release(key, conn.id);
         }
+        self.shared.release(conn.proto);
         let stats = &self.shared.stats;
-        stats.open.fetch_sub(1, Ordering::Relaxed);
         match &why {
             Close::Peer(_) => bump(&stats.closed_by_peer),
             Close::Framing(_) => {
@@ -368,7 +387,7 @@ impl Streams {
             Close::Overflow => bump(&stats.closed_overflow),
             Close::ConnectFailed(_) => bump(&stats.connect_failed),
             Close::Io(_) => self.counters.send_errors += 1,
-            Close::Stop => {}
+            Close::Stop | Close::AsAsked => {}
         }
         match why {
             Close::Framing(_) | Close::Tls(_) | Close::Overflow | Close::ConnectFailed(_) => {
@@ -403,7 +422,7 @@ impl Streams {
                     .conn(slot)
                     .is_some_and(|c| c.proto == t.proto && c.peer.ip() == t.dst.ip());
                 if fits {
-                    return self.queue(slot, t.data, now);
+                    return self.queue(slot, t.data, t.flags.close, now);
                 }
             }
         }
@@ -413,7 +432,7 @@ impl Streams {
             .copied()
             .and_then(|id| self.slot_of(id))
         {
-            return self.queue(slot, t.data, now);
+            return self.queue(slot, t.data, t.flags.close, now);
         }
         if !handed {
             if let Some(id) = self.shared.directory.lookup(&key) {
@@ -422,6 +441,16 @@ impl Streams {
                     return self.hand_off(owner, t);
                 }
             }
+        }
+        if t.flags.no_connect {
+            bump(&self.shared.stats.unsent);
+            log::debug!(
+                "worker {}: {} to {} not sent: no connection, and no_connect asked",
+                self.worker,
+                t.proto,
+                t.dst
+            );
+            return;
         }
         self.connect(t, now);
     }
@@ -441,11 +470,17 @@ impl Streams {
         }
     }
 
-    fn queue(&mut self, slot: usize, data: Bytes, now: Instant) {
+    /// Queues `data` on the connection in `slot`; `close`: close it once
+    /// everything queued is sent.
+    fn queue(&mut self, slot: usize, data: Bytes, close: bool, now: Instant) {
         let Some(conn) = self.conn(slot) else {
             return;
         };
-        match conn.queue(data, now) {
+        let queued = conn.queue(data, now).and_then(|()| match close {
+            true => conn.close_when_sent(),
+            false => Ok(()),
+        });
+        match queued {
             Ok(()) => {
                 bump(&self.shared.stats.messages_sent);
                 self.start_send(slot);
@@ -474,16 +509,16 @@ impl Streams {
                 let Some(configs) = &self.shared.tls else {
                     return unsent(self, &"no tls configuration");
                 };
-                let name = tls::server_name(t.dst.ip());
-                match rustls::ClientConnection::new(configs.client.clone(), name) {
+                let (config, name) = configs.client_for(t.dst);
+                match rustls::ClientConnection::new(config, name) {
                     Ok(c) => Some(rustls::Connection::Client(c)),
                     Err(e) => return unsent(self, &e),
                 }
             }
             other => return unsent(self, &format!("{other} is not a stream transport")),
         };
-        if !self.shared.try_open() {
-            return unsent(self, &"tcp_max_connections reached");
+        if let Err(limit) = self.shared.try_open(t.proto) {
+            return unsent(self, &limit);
         }
         // Speak from the listen's address when it has one, so the peer sees
         // the address our Via names.
@@ -497,7 +532,7 @@ impl Streams {
         let socket = match super::socket::tcp_client(t.dst, t.local.or(bound)) {
             Ok(s) => s,
             Err(e) => {
-                self.shared.stats.open.fetch_sub(1, Ordering::Relaxed);
+                self.shared.release(t.proto);
                 return unsent(self, &e);
             }
         };
@@ -505,7 +540,7 @@ impl Streams {
         let (slot, id) = self.alloc();
         if let Err(other) = self.shared.directory.claim(key, id) {
             // Another worker opened one to the same place a moment ago.
-            self.shared.stats.open.fetch_sub(1, Ordering::Relaxed);
+            self.shared.release(t.proto);
             self.free.push(slot as u32);
             let owner = id_worker(other);
             if owner != self.worker && owner < self.shared.workers {
@@ -541,7 +576,7 @@ impl Streams {
         conn.read_abort = Some(abort);
         self.slots[slot].conn = Some(Box::new(conn));
         self.writes.push(op);
-        self.queue(slot, t.data, now);
+        self.queue(slot, t.data, t.flags.close, now);
     }
 
     fn on_accepted(&mut self, i: usize, socket: Socket2, addr: SockAddr, now: Instant) {
@@ -552,30 +587,12 @@ impl Streams {
         let Some(peer) = addr.as_socket() else {
             return;
         };
-        if !self.shared.try_open() {
+        if let Err(limit) = self.shared.try_open(proto) {
             bump(&self.shared.stats.refused_at_limit);
-            log::debug!("{proto} {listen_local}: {peer} refused, tcp_max_connections reached");
+            log::debug!("{proto} {listen_local}: {peer} refused, {limit}");
             return;
         }
         bump(&self.shared.stats.accepted);
-        let tls = match proto {
-            Proto::Tls => {
-                let server = self.shared.tls.as_ref().and_then(|t| t.server.clone());
-                match server.map(rustls::ServerConnection::new) {
-                    Some(Ok(mut c)) => {
-                        c.set_buffer_limit(Some(self.shared.send_queue_max));
-                        Some(rustls::Connection::Server(c))
-                    }
-                    _ => {
-                        self.shared.stats.open.fetch_sub(1, Ordering::Relaxed);
-                        bump(&self.shared.stats.tls_errors);
-                        log::warn!("{proto} {listen_local}: no tls server configuration");
-                        return;
-                    }
-                }
-            }
-            _ => None,
-        };
         // Best effort: a socket that refuses these still works.
         let _ = socket.set_nonblocking(true);
         let _ = socket.set_tcp_nodelay(true);
@@ -584,6 +601,30 @@ impl Streams {
             .ok()
             .and_then(|a| a.as_socket())
             .unwrap_or(listen_local);
+        let tls = match proto {
+            Proto::Tls => {
+                // The profile of the address the client reached (a wildcard
+                // listen has many), else the listen's.
+                let server = self
+                    .shared
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.server_for(local, listen_local));
+                match server.map(rustls::ServerConnection::new) {
+                    Some(Ok(mut c)) => {
+                        c.set_buffer_limit(Some(self.shared.send_queue_max));
+                        Some(rustls::Connection::Server(c))
+                    }
+                    _ => {
+                        self.shared.release(proto);
+                        bump(&self.shared.stats.tls_errors);
+                        log::warn!("{proto} {listen_local}: no tls server configuration");
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
         let (slot, id) = self.alloc();
         let conn = Conn::new(
             id,
@@ -721,7 +762,11 @@ impl Streams {
                 match result {
                     Ok(n) if n > 0 => {
                         conn.on_sent(batch, n, now);
+                        let done = conn.done_sending();
                         self.counters.sent += 1;
+                        if done {
+                            return self.close(slot, Close::AsAsked);
+                        }
                         self.start_send(slot);
                     }
                     Ok(_) => {

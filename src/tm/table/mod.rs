@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::sip::{Edits, Message, Transmit};
+use crate::sip::{Edits, Message, SendFlags, Transmit};
 use crate::tm::branch_id::{BranchCodec, Decoded};
 use crate::tm::cell::{Cell, Completion, ResponseOutcome};
 use crate::tm::client::Branch;
@@ -159,6 +159,14 @@ impl<U> TransactionTable<U> {
     /// The caller's data of a transaction, to change.
     pub fn user_mut(&mut self, tid: Tid) -> Option<&mut U> {
         self.cell_mut(tid).map(|c| &mut c.user)
+    }
+
+    /// How the responses of `tid` go over a stream (`set_reply_no_connect`,
+    /// `set_reply_close`), from now on.
+    pub fn set_response_flags(&mut self, tid: Tid, flags: SendFlags) {
+        if let Some(c) = self.cell_mut(tid) {
+            c.server.target.flags = flags;
+        }
     }
 
     /// The request that created the transaction.

@@ -260,6 +260,7 @@ impl Driver {
             socket: Some(0),
             local: None,
             conn: None,
+            flags: Default::default(),
         };
         let mut sent = Bytes::new();
         let now = self.instant();
