@@ -3,6 +3,9 @@
 //! time: `Bench::unix_ms` is the wall clock every call sees.
 #![allow(dead_code)]
 
+#[cfg(feature = "postgres")]
+pub mod pg;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
