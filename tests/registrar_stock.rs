@@ -17,6 +17,9 @@
 //!   another user.
 
 mod common;
+#[cfg(feature = "postgres")]
+#[path = "support/pg.rs"]
+mod pg;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -255,6 +258,14 @@ const BOB: (&str, &str) = ("bob", "builder");
 const MALLORY: (&str, &str) = ("mallory", "m4ll0ry");
 
 impl Pbx {
+    /// A node on the database at `url` (subscribers added by the caller).
+    fn on(url: &str, db_mode: u8) -> Pbx {
+        Pbx {
+            proxy: Proxy::start(&stock_config(url, db_mode), &[]),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     fn start() -> Pbx {
         let dir = tempfile::tempdir().unwrap();
         let users: Vec<(String, String)> = [ALICE, BOB, MALLORY]
@@ -626,4 +637,101 @@ fn own_credentials_with_a_forged_from_cannot_call_as_another_user() {
     mallory.send(pbx.addr(), req.text(&mallory));
     let got = invite_at(&bob, WAIT).expect("bob gets mallory's own call");
     assert!(got.header("From").unwrap().contains("sip:mallory@"));
+}
+
+/// `ringsip user add USER@example.com PASSWORD --db URL`.
+fn user_add(url: &str, creds: (&str, &str)) {
+    let out = std::process::Command::new(common::ringsip_bin())
+        .args([
+            "user",
+            "add",
+            &format!("{}@example.com", creds.0),
+            creds.1,
+            "--db",
+            url,
+        ])
+        .output()
+        .expect("run ringsip user add");
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn two_ringsip_processes_share_registrations_through_postgresql_in_db_mode_3() {
+    let pg = pg::PgServer::start();
+    let url = pg.url();
+    // Names of this run only, in case RINGSIP_TEST_PG_URL is a shared server.
+    let alice_name = format!("alice{}", std::process::id());
+    let alice_creds = (alice_name.as_str(), ALICE.1);
+    user_add(url, alice_creds);
+    user_add(url, BOB);
+    let a = Pbx::on(url, 3);
+    let b = Pbx::on(url, 3);
+
+    // Alice registers with node A; a call through node B reaches her.
+    let alice = RawUa::bind();
+    register(&a, &alice, alice_creds);
+    let bob = RawUa::bind();
+    let mut call = invite_req(&b, &bob, "bob", &alice_name);
+    authenticate(&b, &bob, &mut call, BOB);
+    bob.send(b.addr(), call.text(&bob));
+    let got = invite_at(&alice, WAIT).unwrap_or_else(|| {
+        panic!(
+            "node B finds node A's registration\nA:\n{}\nB:\n{}",
+            a.proxy.stderr(),
+            b.proxy.stderr()
+        )
+    });
+    assert_eq!(
+        got.request_uri(),
+        Some(format!("sip:{alice_name}@{}", alice.addr()).as_str())
+    );
+
+    // A subscriber added while both run can register at either.
+    let carol = ("carol", "c4r0l");
+    user_add(url, carol);
+    let carol_ua = RawUa::bind();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut req = register_req(&b, &carol_ua, carol.0, carol.0);
+        authenticate(&b, &carol_ua, &mut req, carol);
+        let r = answer(&b, &carol_ua, &req);
+        if r.status() == Some(200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "carol never accepted: {}",
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Alice unregisters through node B (Expires: 0); node A no longer finds her.
+    let mut req = register_req(&b, &alice, &alice_name, &alice_name);
+    req.extra.push("Expires: 0".into());
+    let mut unreg = Req {
+        extra: Vec::new(),
+        ..req
+    };
+    authenticate(&b, &alice, &mut unreg, alice_creds);
+    let text = unreg
+        .text(&alice)
+        .replace("Expires: 600\r\n", "Expires: 0\r\n");
+    alice.send(b.addr(), text);
+    let r = alice.expect_msg_where(WAIT, |m| m.status().is_some_and(|s| s >= 200));
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    assert!(
+        r.header("Contact").is_none(),
+        "no binding left: {}",
+        r.text()
+    );
+    let mut call = invite_req(&a, &bob, "bob", &alice_name);
+    authenticate(&a, &bob, &mut call, BOB);
+    let r = answer(&a, &bob, &call);
+    assert_eq!(r.status(), Some(404), "{}", r.text());
 }
