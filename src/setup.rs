@@ -59,7 +59,7 @@ pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
     shared.insert(usrloc.clone());
     shared.add_timer(usrloc.clone());
     shared.insert(Arc::new(Registrar {
-        params: RegParams::from_modparams(mp),
+        params: RegParams::from_modparams(mp)?,
     }));
 
     let mut secret = [0u8; 32];
