@@ -735,3 +735,67 @@ fn two_ringsip_processes_share_registrations_through_postgresql_in_db_mode_3() {
     let r = answer(&a, &bob, &call);
     assert_eq!(r.status(), Some(404), "{}", r.text());
 }
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgresql_outage_in_db_mode_3_fails_the_save_with_500_and_the_node_recovers() {
+    let mut pg = pg::PgServer::start();
+    if !pg.is_private() {
+        // A shared server named by RINGSIP_TEST_PG_URL cannot be stopped:
+        // the outage is tested on the private one only.
+        eprintln!("RINGSIP_TEST_PG_URL is set: outage test runs on a private server only");
+        return;
+    }
+    let url = pg.url().to_string();
+    user_add(&url, ALICE);
+    user_add(&url, BOB);
+    let node = Pbx::on(&url, 3);
+    let alice = RawUa::bind();
+    register(&node, &alice, ALICE);
+
+    pg.stop();
+    let mut req = register_req(&node, &alice, "alice", "alice");
+    authenticate(&node, &alice, &mut req, ALICE);
+    let r = answer(&node, &alice, &req);
+    assert_eq!(r.status(), Some(500), "{}", r.text());
+    // As with Kamailio's stock config, save's own 500 is followed by
+    // sl_reply_error()'s.
+    let again = alice.expect_msg(WAIT);
+    assert_eq!(again.status(), Some(500), "{}", again.text());
+    // Lookups fail too (-3: the stock config answers 404).
+    let bob = RawUa::bind();
+    let mut call = invite_req(&node, &bob, "bob", "alice");
+    authenticate(&node, &bob, &mut call, BOB);
+    let r = answer(&node, &bob, &call);
+    assert_eq!(r.status(), Some(404), "{}", r.text());
+    assert!(
+        node.proxy.stderr().contains("database"),
+        "the failure is logged"
+    );
+
+    pg.resume();
+    // The first request after the outage may still meet the dead connection.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut req = register_req(&node, &alice, "alice", "alice");
+        authenticate(&node, &alice, &mut req, ALICE);
+        let r = answer(&node, &alice, &req);
+        if r.status() == Some(200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the database returned: {}",
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut call = invite_req(&node, &bob, "bob", "alice");
+    authenticate(&node, &bob, &mut call, BOB);
+    bob.send(node.addr(), call.text(&bob));
+    let got = invite_at(&alice, WAIT).expect("alice is reachable again");
+    assert_eq!(
+        got.request_uri(),
+        Some(format!("sip:alice@{}", alice.addr()).as_str())
+    );
+}

@@ -35,6 +35,9 @@ pub struct PgServer {
 struct Cluster {
     child: Child,
     bin: PathBuf,
+    user: Option<(u32, u32)>,
+    port: u16,
+    url: String,
     dir: tempfile::TempDir,
     log: PathBuf,
 }
@@ -73,6 +76,28 @@ impl PgServer {
     /// True when this server was started here (not `RINGSIP_TEST_PG_URL`).
     pub fn is_private(&self) -> bool {
         self.cluster.is_some()
+    }
+
+    /// Stops the private server (a database outage); [`PgServer::resume`]
+    /// starts it again on the same port with the same data.
+    pub fn stop(&mut self) {
+        let cluster = self
+            .cluster
+            .as_mut()
+            .expect("only a private server (RINGSIP_TEST_PG_URL unset) can be stopped");
+        cluster.shut_down();
+    }
+
+    /// Starts the stopped private server again.
+    pub fn resume(&mut self) {
+        let cluster = self.cluster.as_mut().expect("a private server");
+        cluster
+            .spawn()
+            .unwrap_or_else(|e| panic!("restart PostgreSQL: {e}"));
+        let (url, port) = (cluster.url.clone(), cluster.port);
+        cluster
+            .wait_ready(&url, port)
+            .unwrap_or_else(|e| panic!("restart PostgreSQL: {e}"));
     }
 }
 
@@ -181,17 +206,44 @@ impl Cluster {
         }
         let port = free_port();
         let log = dir.path().join("postgres.log");
-        let log_file = fs::File::create(&log).map_err(|e| format!("create log: {e}"))?;
+        fs::File::create(&log).map_err(|e| format!("create log: {e}"))?;
         if let Some((uid, gid)) = user {
             let _ = std::os::unix::fs::chown(&log, Some(uid), Some(gid));
         }
-        let child = command(bin, "postgres", user)
+        let url = format!("postgres://ringsip@127.0.0.1:{port}/postgres");
+        let child = Cluster::postgres(bin, user, dir.path(), port, &log)?;
+        let mut cluster = Cluster {
+            child,
+            bin: bin.to_path_buf(),
+            user,
+            port,
+            url: url.clone(),
+            dir,
+            log,
+        };
+        cluster.wait_ready(&url, port)?;
+        Ok((cluster, url))
+    }
+
+    /// Spawns the server on the cluster in `dir`.
+    fn postgres(
+        bin: &Path,
+        user: Option<(u32, u32)>,
+        dir: &Path,
+        port: u16,
+        log: &Path,
+    ) -> Result<Child, String> {
+        let log_file = fs::OpenOptions::new()
+            .append(true)
+            .open(log)
+            .map_err(|e| format!("open log: {e}"))?;
+        command(bin, "postgres", user)
             .arg("-D")
-            .arg(&data)
+            .arg(dir.join("data"))
             .arg("-p")
             .arg(port.to_string())
             .arg("-k")
-            .arg(dir.path())
+            .arg(dir)
             .args([
                 "-c",
                 "listen_addresses=127.0.0.1",
@@ -208,16 +260,33 @@ impl Cluster {
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
-            .map_err(|e| format!("run {}/postgres: {e}", bin.display()))?;
-        let mut cluster = Cluster {
-            child,
-            bin: bin.to_path_buf(),
-            dir,
-            log,
-        };
-        let url = format!("postgres://ringsip@127.0.0.1:{port}/postgres");
-        cluster.wait_ready(&url, port)?;
-        Ok((cluster, url))
+            .map_err(|e| format!("run {}/postgres: {e}", bin.display()))
+    }
+
+    /// Starts the server again after [`Cluster::shut_down`].
+    fn spawn(&mut self) -> Result<(), String> {
+        self.child =
+            Cluster::postgres(&self.bin, self.user, self.dir.path(), self.port, &self.log)?;
+        Ok(())
+    }
+
+    /// Fast shutdown (SIGINT), SIGKILL if it takes more than 10 s.
+    fn shut_down(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let pid = self.child.id().to_string();
+            let _ = Command::new("sh")
+                .args(["-c", "kill -s INT \"$0\"", &pid])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 
     fn log_text(&self) -> String {
@@ -254,22 +323,6 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // SIGINT: PostgreSQL's fast shutdown (disconnects clients, no
-            // checkpoint wait worth speaking of with fsync off).
-            let pid = self.child.id().to_string();
-            let _ = Command::new("sh")
-                .args(["-c", "kill -s INT \"$0\"", &pid])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.shut_down();
     }
 }
