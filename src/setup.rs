@@ -77,7 +77,9 @@ pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
             .map_err(|e| format!("permissions: address_file {file}: {e}"))?;
         let rows = permissions::parse_address_file(&text)
             .map_err(|e| format!("permissions: address_file {file}: {e}"))?;
-        shared.insert(Arc::new(Permissions::from_rows(&rows)));
+        let mut p = Permissions::from_rows(&rows);
+        p.peer_tag_avp = permissions::peer_tag_avp(mp)?;
+        shared.insert(Arc::new(p));
     } else if let Some(store) = store_for(mp, &mut stores, "permissions")? {
         shared.insert(Arc::new(Permissions::from_store(mp, store)?));
     }

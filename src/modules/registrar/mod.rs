@@ -286,3 +286,22 @@ pub static MODULE: ModuleDef = ModuleDef {
     ],
     always: false,
 };
+
+#[cfg(test)]
+mod avp_param_tests {
+    use super::avp_param;
+    use crate::script::pvkind::AvpKey;
+
+    #[test]
+    fn avp_names_as_module_parameters() {
+        assert_eq!(
+            avp_param("$avp(RECEIVED)"),
+            Some(AvpKey::Str("RECEIVED".into()))
+        );
+        assert_eq!(avp_param("$avp(s:rcv)"), Some(AvpKey::Str("rcv".into())));
+        assert_eq!(avp_param("$avp(i:42)"), Some(AvpKey::Int(42)));
+        for bad in ["RECEIVED", "$avp()", "$avp(i:x)", "$var(x)", "$avp(a b)"] {
+            assert_eq!(avp_param(bad), None, "{bad}");
+        }
+    }
+}
