@@ -446,3 +446,30 @@ request_route {
     assert_eq!(got.request_uri(), Some("sip:alice@192.168.77.10:5060"));
     assert_eq!(got.header("X-Nat"), Some("yes"), "{}", got.text());
 }
+
+#[test]
+fn parameters_not_implemented_yet_are_reported_at_start_up() {
+    let config = r#"#!KAMAILIO
+listen=@LISTEN@
+loadmodule "sl.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+modparam("registrar", "gruu_enabled", 1)
+modparam("registrar", "max_expires", 3600)
+modparam("usrloc", "contact_column", "c")
+request_route {
+    sl_send_reply("200", "OK");
+}
+"#;
+    let proxy = Proxy::start(config, &[]);
+    let err = proxy.stderr();
+    assert!(
+        err.contains("registrar: parameter gruu_enabled is not implemented yet"),
+        "{err}"
+    );
+    assert!(
+        err.contains("usrloc: parameter contact_column is not implemented yet"),
+        "{err}"
+    );
+    assert!(!err.contains("max_expires"), "{err}");
+}
