@@ -45,7 +45,84 @@ fn store_for(
     }
 }
 
+/// Parameters accepted so that Kamailio configurations load, but not acted on
+/// yet, with Kamailio's default: setting another value only draws a warning.
+enum ParamDefault {
+    Int(i64),
+    Str(&'static str),
+}
+
+const NOT_YET: &[(&str, &str, ParamDefault)] = &[
+    ("registrar", "default_expires_range", ParamDefault::Int(0)),
+    ("registrar", "expires_range", ParamDefault::Int(0)),
+    ("registrar", "path_check_local", ParamDefault::Int(0)),
+    ("registrar", "gruu_enabled", ParamDefault::Int(0)),
+    ("registrar", "outbound_mode", ParamDefault::Int(0)),
+    ("registrar", "regid_mode", ParamDefault::Int(0)),
+    ("registrar", "flow_timer", ParamDefault::Int(0)),
+    ("registrar", "sock_mode", ParamDefault::Int(0)),
+    ("registrar", "sock_hdr_name", ParamDefault::Str("")),
+    ("registrar", "xavp_cfg", ParamDefault::Str("")),
+    ("registrar", "xavp_rcd", ParamDefault::Str("")),
+    ("registrar", "lookup_filter_mode", ParamDefault::Int(0)),
+    ("registrar", "use_expired_contacts", ParamDefault::Int(0)),
+    ("registrar", "reg_callid_avp", ParamDefault::Str("")),
+    ("registrar", "contact_check", ParamDefault::Int(0)),
+    ("registrar", "received_param", ParamDefault::Str("received")),
+    ("auth", "auth_checks_register", ParamDefault::Int(0)),
+    ("auth", "auth_checks_no_dlg", ParamDefault::Int(0)),
+    ("auth", "auth_checks_in_dlg", ParamDefault::Int(0)),
+    ("auth", "force_stateless_reply", ParamDefault::Int(0)),
+    ("auth", "add_authinfo_hdr", ParamDefault::Int(0)),
+    ("auth", "protect_contacts", ParamDefault::Int(0)),
+    ("usrloc", "handle_lost_tcp", ParamDefault::Int(0)),
+    ("usrloc", "close_expired_tcp", ParamDefault::Int(0)),
+    ("usrloc", "ka_mode", ParamDefault::Int(0)),
+    ("usrloc", "skip_remote_socket", ParamDefault::Int(0)),
+    ("usrloc", "xavp_contact", ParamDefault::Str("")),
+    ("usrloc", "db_timer_clean", ParamDefault::Int(0)),
+    ("usrloc", "rm_expired_delay", ParamDefault::Int(0)),
+    ("usrloc", "desc_time_order", ParamDefault::Int(0)),
+    ("usrloc", "preload", ParamDefault::Str("")),
+    // The location table has Kamailio's column names.
+    ("usrloc", "user_column", ParamDefault::Str("username")),
+    ("usrloc", "domain_column", ParamDefault::Str("domain")),
+    ("usrloc", "contact_column", ParamDefault::Str("contact")),
+    ("usrloc", "expires_column", ParamDefault::Str("expires")),
+    ("usrloc", "q_column", ParamDefault::Str("q")),
+    ("usrloc", "callid_column", ParamDefault::Str("callid")),
+    ("usrloc", "cseq_column", ParamDefault::Str("cseq")),
+    ("usrloc", "methods_column", ParamDefault::Str("methods")),
+    ("usrloc", "flags_column", ParamDefault::Str("flags")),
+    ("usrloc", "cflags_column", ParamDefault::Str("cflags")),
+    (
+        "usrloc",
+        "user_agent_column",
+        ParamDefault::Str("user_agent"),
+    ),
+    ("usrloc", "received_column", ParamDefault::Str("received")),
+    ("usrloc", "socket_column", ParamDefault::Str("socket")),
+    ("usrloc", "path_column", ParamDefault::Str("path")),
+    ("usrloc", "ruid_column", ParamDefault::Str("ruid")),
+    ("usrloc", "instance_column", ParamDefault::Str("instance")),
+    ("usrloc", "server_id_column", ParamDefault::Str("server_id")),
+];
+
+/// Warns about each parameter of [`NOT_YET`] set to something else than its default.
+fn warn_not_yet(mp: &ModParams) {
+    for (module, param, default) in NOT_YET {
+        let ignored = match default {
+            ParamDefault::Int(d) => mp.int(module, param).is_some_and(|v| v != *d),
+            ParamDefault::Str(d) => mp.str(module, param).is_some_and(|v| v != *d),
+        };
+        if ignored {
+            log::warn!("{module}: parameter {param} is not implemented yet; its value is ignored");
+        }
+    }
+}
+
 pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
+    warn_not_yet(mp);
     let mut stores = Stores::default();
     let mut shared = Shared::default();
 
@@ -59,7 +136,7 @@ pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
     shared.insert(usrloc.clone());
     shared.add_timer(usrloc.clone());
     shared.insert(Arc::new(Registrar {
-        params: RegParams::from_modparams(mp),
+        params: RegParams::from_modparams(mp)?,
     }));
 
     let mut secret = [0u8; 32];
@@ -77,7 +154,9 @@ pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
             .map_err(|e| format!("permissions: address_file {file}: {e}"))?;
         let rows = permissions::parse_address_file(&text)
             .map_err(|e| format!("permissions: address_file {file}: {e}"))?;
-        shared.insert(Arc::new(Permissions::from_rows(&rows)));
+        let mut p = Permissions::from_rows(&rows);
+        p.peer_tag_avp = permissions::peer_tag_avp(mp)?;
+        shared.insert(Arc::new(p));
     } else if let Some(store) = store_for(mp, &mut stores, "permissions")? {
         shared.insert(Arc::new(Permissions::from_store(mp, store)?));
     }

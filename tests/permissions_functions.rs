@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ringsip::modules::permissions::{self, Permissions};
 use ringsip::script::ctx::Shared;
-use ringsip::script::registry::ModParams;
+use ringsip::script::registry::{ModParams, ParamValue};
 use ringsip::store::{AddressRow, Stores};
 use support::Bench;
 
@@ -127,4 +127,55 @@ fn reload_reads_the_database_again() {
     assert_eq!(p.group_of(None, "10.1.1.1", 5060), Some(9));
     drop(p);
     stores.finish();
+}
+
+#[test]
+fn peer_tag_avp_gets_the_tag_of_the_matching_entry() {
+    use ringsip::script::pvkind::AvpKey;
+    use ringsip::script::value::Value;
+    let mut rows = vec![row(1, "127.0.0.0", 8, 0), row(2, "10.0.0.0", 8, 0)];
+    rows[0].tag = Some("carrier-a".into());
+    let mut p = Permissions::from_rows(&rows);
+    let mut mp = ModParams::default();
+    mp.push(
+        "permissions",
+        "peer_tag_avp",
+        ParamValue::Str("$avp(s:peer)".into()),
+    );
+    p.peer_tag_avp = permissions::peer_tag_avp(&mp).unwrap();
+    let mut b = bench(Arc::new(p));
+    let key = AvpKey::Str("peer".into());
+    let r = b.call(&permissions::MODULE, "allow_source_address", &[], OPTIONS);
+    assert_eq!(r.rc, 1);
+    assert_eq!(
+        r.attrs.avp(&key, 0),
+        Some(&Value::owned(b"carrier-a".to_vec()))
+    );
+    let r = b.call(
+        &permissions::MODULE,
+        "allow_address",
+        &["2", "10.1.2.3", "5060"],
+        OPTIONS,
+    );
+    assert_eq!(r.rc, 1);
+    assert_eq!(
+        r.attrs.avp(&key, 0),
+        None,
+        "an entry without a tag sets nothing"
+    );
+    let r = b.call(
+        &permissions::MODULE,
+        "allow_source_address",
+        &["2"],
+        OPTIONS,
+    );
+    assert_eq!(r.rc, -1);
+    assert_eq!(r.attrs.avp(&key, 0), None);
+    let mut bad = ModParams::default();
+    bad.push(
+        "permissions",
+        "peer_tag_avp",
+        ParamValue::Str("peer".into()),
+    );
+    assert!(permissions::peer_tag_avp(&bad).is_err());
 }

@@ -1,7 +1,9 @@
-//! The PostgreSQL store (cargo feature `postgres`), against the server named
-//! by `RINGSIP_TEST_PG_URL` (e.g. `postgres://ringsip:ringsip@127.0.0.1/ringsip`);
-//! without it the tests say so and pass. Two usrloc "nodes" in `db_mode` 3
-//! share registrations through it.
+//! The PostgreSQL store (cargo feature `postgres`, on by default), against the
+//! server named by `RINGSIP_TEST_PG_URL` (e.g.
+//! `postgres://ringsip:ringsip@127.0.0.1/ringsip`) or, without it, a private
+//! throwaway server started by `support::pg` (the tests fail, never skip,
+//! when PostgreSQL is not installed). Two usrloc "nodes" in `db_mode` 3 share
+//! registrations through it.
 #![cfg(feature = "postgres")]
 
 mod support;
@@ -13,22 +15,13 @@ use ringsip::modules::registrar::{self, Registrar};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
 use ringsip::script::ctx::Shared;
 use ringsip::store::{self, AddressRow, LocationRow, Stores, SubscriberColumns, SubscriberRow};
+use support::pg::PgServer;
 use support::Bench;
-
-fn url() -> Option<String> {
-    let u = std::env::var("RINGSIP_TEST_PG_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if u.is_none() {
-        eprintln!("RINGSIP_TEST_PG_URL is not set: PostgreSQL tests skipped");
-    }
-    u
-}
 
 #[test]
 fn tables_round_trip() {
-    let Some(url) = url() else { return };
-    let mut db = store::open(&url).unwrap();
+    let pg = PgServer::start();
+    let mut db = store::open(pg.url()).unwrap();
     let table = "location_rt_test";
     db.ensure_location_table(table).unwrap();
     let row = LocationRow {
@@ -102,7 +95,8 @@ fn node(stores: &mut Stores, url: &str) -> Bench {
 
 #[test]
 fn two_nodes_share_registrations_in_db_mode_3() {
-    let Some(url) = url() else { return };
+    let pg = PgServer::start();
+    let url = pg.url().to_string();
     let mut a_stores = Stores::default();
     let mut b_stores = Stores::default();
     let mut a = node(&mut a_stores, &url);

@@ -10,9 +10,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::script::ctx::MsgCtx;
+use crate::script::pvkind::AvpKey;
 use crate::script::registry::{
     Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
 };
+use crate::script::value::Value;
 use crate::store::{AddressRow, StoreHandle};
 
 /// An address entry's host: a subnet, or a DNS name matched as text.
@@ -118,6 +120,19 @@ pub struct Permissions {
     store: Option<StoreHandle>,
     table: String,
     entries: RwLock<Arc<Vec<Entry>>>,
+    /// `peer_tag_avp`: set to the tag of the entry `allow_address` /
+    /// `allow_source_address` matched (when it has one).
+    pub peer_tag_avp: Option<AvpKey>,
+}
+
+/// `peer_tag_avp` from the module parameters.
+pub fn peer_tag_avp(mp: &ModParams) -> Result<Option<AvpKey>, String> {
+    match mp.str("permissions", "peer_tag_avp") {
+        None | Some("") => Ok(None),
+        Some(t) => crate::modules::registrar::avp_param(t)
+            .map(Some)
+            .ok_or_else(|| format!("permissions: peer_tag_avp {t:?} is not an AVP ($avp(name))")),
+    }
 }
 
 impl Permissions {
@@ -127,6 +142,7 @@ impl Permissions {
             store: None,
             table: "address".into(),
             entries: RwLock::new(Arc::new(rows.iter().filter_map(Entry::from_row).collect())),
+            peer_tag_avp: None,
         }
     }
 
@@ -139,6 +155,7 @@ impl Permissions {
                 .unwrap_or("address")
                 .to_string(),
             entries: RwLock::new(Arc::new(Vec::new())),
+            peer_tag_avp: peer_tag_avp(mp)?,
         };
         p.reload()?;
         Ok(p)
@@ -170,23 +187,35 @@ impl Permissions {
 
     /// The group of the first entry (in `grp`, or any group) matching `addr:port`.
     pub fn group_of(&self, grp: Option<i64>, addr: &str, port: u16) -> Option<i64> {
+        self.find(grp, addr, port).map(|(g, _)| g)
+    }
+
+    /// The tag of the first entry matching, for `peer_tag_avp`.
+    pub fn tag_of(&self, grp: Option<i64>, addr: &str, port: u16) -> Option<Box<str>> {
+        self.find(grp, addr, port).and_then(|(_, tag)| tag)
+    }
+
+    /// Group and tag of the first entry (in `grp`, or any group) matching `addr:port`.
+    fn find(&self, grp: Option<i64>, addr: &str, port: u16) -> Option<(i64, Option<Box<str>>)> {
         let addr = addr.trim().trim_start_matches('[').trim_end_matches(']');
         let ip = addr.parse::<IpAddr>().ok();
         self.snapshot()
             .iter()
             .filter(|e| grp.is_none_or(|g| e.grp == g))
             .find(|e| e.matches(addr, ip, port))
-            .map(|e| e.grp)
+            .map(|e| (e.grp, e.tag.clone()))
     }
 
-    /// The tag of the first entry matching, for `peer_tag_avp`.
-    pub fn tag_of(&self, grp: Option<i64>, addr: &str, port: u16) -> Option<Box<str>> {
-        let ip = addr.parse::<IpAddr>().ok();
-        self.snapshot()
-            .iter()
-            .filter(|e| grp.is_none_or(|g| e.grp == g))
-            .find(|e| e.matches(addr, ip, port))
-            .and_then(|e| e.tag.clone())
+    /// Whether `addr:port` is in group `grp`; sets `peer_tag_avp` to the entry's tag.
+    fn allow(&self, ctx: &mut MsgCtx<'_>, grp: i64, addr: &str, port: u16) -> i32 {
+        let Some((_, tag)) = self.find(Some(grp), addr, port) else {
+            return -1;
+        };
+        if let (Some(key), Some(tag)) = (&self.peer_tag_avp, tag) {
+            ctx.attrs
+                .avp_push(key.clone(), Value::owned(tag.as_bytes().to_vec()));
+        }
+        1
     }
 }
 
@@ -213,12 +242,8 @@ fn allow_source_address(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         args.int(ctx, 0)
     };
     let Some(p) = perms(ctx) else { return -1 };
-    let found = p.group_of(grp.or(Some(1)), &ctx.src.ip().to_string(), ctx.src.port());
-    if found.is_some() {
-        1
-    } else {
-        -1
-    }
+    let (ip, port) = (ctx.src.ip().to_string(), ctx.src.port());
+    p.allow(ctx, grp.unwrap_or(1), &ip, port)
 }
 
 /// `allow_source_address_group()`: the group of the source address, or -1.
@@ -240,13 +265,8 @@ fn allow_address(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         return -1;
     };
     let addr = String::from_utf8_lossy(&args.str(ctx, 1)).into_owned();
-    if p.group_of(Some(grp), &addr, port_arg(ctx, args, 2))
-        .is_some()
-    {
-        1
-    } else {
-        -1
-    }
+    let port = port_arg(ctx, args, 2);
+    p.allow(ctx, grp, &addr, port)
 }
 
 /// `allow_address_group(addr, port)`: the group of `addr:port`, or -1.

@@ -139,9 +139,12 @@ fn location_row(r: &Row) -> Result<LocationRow> {
     })
 }
 
-/// A connection to a PostgreSQL database.
+/// A connection to a PostgreSQL database. When the server goes away (restart,
+/// network outage) the operations fail; the next one connects again, so the
+/// store recovers by itself when the database returns.
 pub struct Postgres {
     client: Client,
+    url: String,
 }
 
 impl Postgres {
@@ -150,20 +153,32 @@ impl Postgres {
         let mut client = Client::connect(url, NoTls)?;
         with_schema_lock(&mut client, SCHEMA)?;
         with_schema_lock(&mut client, &location_schema("location"))?;
-        Ok(Postgres { client })
+        Ok(Postgres {
+            client,
+            url: url.to_string(),
+        })
+    }
+
+    /// The connection, made again first if the last one was lost.
+    fn client(&mut self) -> Result<&mut Client> {
+        if self.client.is_closed() {
+            self.client = Client::connect(&self.url, NoTls)?;
+            log::info!("postgres: connected again");
+        }
+        Ok(&mut self.client)
     }
 }
 
 impl Store for Postgres {
     fn ensure_location_table(&mut self, table: &str) -> Result<()> {
         let table = identifier(table)?;
-        with_schema_lock(&mut self.client, &location_schema(table))
+        with_schema_lock(self.client()?, &location_schema(table))
     }
 
     fn location_load(&mut self, table: &str) -> Result<Vec<LocationRow>> {
         let table = identifier(table)?;
         let rows = self
-            .client
+            .client()?
             .query(&format!("SELECT {SELECT} FROM {table}"), &[])?;
         rows.iter().map(location_row).collect()
     }
@@ -175,7 +190,7 @@ impl Store for Postgres {
         domain: Option<&str>,
     ) -> Result<Vec<LocationRow>> {
         let table = identifier(table)?;
-        let rows = self.client.query(
+        let rows = self.client()?.query(
             &format!(
                 "SELECT {SELECT} FROM {table} WHERE username = $1 AND domain IS NOT DISTINCT FROM $2"
             ),
@@ -203,7 +218,7 @@ impl Store for Postgres {
              connection_id = excluded.connection_id, keepalive = excluded.keepalive, \
              partition = excluded.partition"
         );
-        let mut tx = self.client.transaction()?;
+        let mut tx = self.client()?.transaction()?;
         let st = tx.prepare(&sql)?;
         for r in rows {
             let expires = if r.expires == 0 {
@@ -247,7 +262,7 @@ impl Store for Postgres {
         if ruids.is_empty() {
             return Ok(());
         }
-        self.client.execute(
+        self.client()?.execute(
             &format!("DELETE FROM {table} WHERE ruid = ANY($1)"),
             &[&ruids],
         )?;
@@ -256,7 +271,7 @@ impl Store for Postgres {
 
     fn location_delete_expired(&mut self, table: &str, unix: i64) -> Result<usize> {
         let table = identifier(table)?;
-        let n = self.client.execute(
+        let n = self.client()?.execute(
             &format!(
                 "DELETE FROM {table} WHERE expires <= $1::text::timestamp \
                  AND expires != $2::text::timestamp"
@@ -275,7 +290,7 @@ impl Store for Postgres {
             identifier(&c.password2)?,
             identifier(&c.table)?
         );
-        let rows = self.client.query(&sql, &[])?;
+        let rows = self.client()?.query(&sql, &[])?;
         rows.iter()
             .map(|r| {
                 let text = |i: usize| -> Result<String> {
@@ -293,7 +308,7 @@ impl Store for Postgres {
     }
 
     fn subscriber_put(&mut self, r: &SubscriberRow) -> Result<()> {
-        self.client.execute(
+        self.client()?.execute(
             "INSERT INTO subscriber (username, domain, password, ha1, ha1b) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username, domain) DO UPDATE SET \
              password = excluded.password, ha1 = excluded.ha1, ha1b = excluded.ha1b",
@@ -303,7 +318,7 @@ impl Store for Postgres {
     }
 
     fn subscriber_delete(&mut self, username: &str, domain: &str) -> Result<bool> {
-        let n = self.client.execute(
+        let n = self.client()?.execute(
             "DELETE FROM subscriber WHERE username = $1 AND domain = $2",
             &[&username, &domain],
         )?;
@@ -312,7 +327,7 @@ impl Store for Postgres {
 
     fn addresses(&mut self, table: &str) -> Result<Vec<AddressRow>> {
         let table = identifier(table)?;
-        let rows = self.client.query(
+        let rows = self.client()?.query(
             &format!(
                 "SELECT grp::int8, ip_addr, mask::int8, port::int8, tag FROM {table} ORDER BY id"
             ),
@@ -333,7 +348,7 @@ impl Store for Postgres {
 
     fn address_add(&mut self, table: &str, r: &AddressRow) -> Result<()> {
         let table = identifier(table)?;
-        self.client.execute(
+        self.client()?.execute(
             &format!(
                 "INSERT INTO {table} (grp, ip_addr, mask, port, tag) \
                  VALUES ($1::int8, $2, $3::int8, $4::int8, $5)"
@@ -352,7 +367,7 @@ impl Store for Postgres {
         port: Option<i64>,
     ) -> Result<usize> {
         let table = identifier(table)?;
-        let n = self.client.execute(
+        let n = self.client()?.execute(
             &format!(
                 "DELETE FROM {table} WHERE grp = $1::int8 AND ip_addr = $2 \
                  AND ($3::int8 IS NULL OR mask = $3::int8) AND ($4::int8 IS NULL OR port = $4::int8)"
@@ -365,7 +380,7 @@ impl Store for Postgres {
     /// PostgreSQL has no cheap "another connection wrote" counter: a digest of
     /// the subscriber table stands in (the credentials cache is what watches it).
     fn data_version(&mut self) -> Result<i64> {
-        let row = self.client.query_one(
+        let row = self.client()?.query_one(
             "SELECT coalesce(md5(string_agg(username || ':' || domain || ':' || password || ':' \
              || ha1 || ':' || ha1b, ',' ORDER BY id)), '') FROM subscriber",
             &[],

@@ -3,11 +3,15 @@
 //! time: `Bench::unix_ms` is the wall clock every call sees.
 #![allow(dead_code)]
 
+#[cfg(feature = "postgres")]
+pub mod pg;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use ringsip::script::attrs::Attrs;
 use ringsip::script::ctx::{Authorized, Branch, CoreState, Env, Epoch, MsgCtx, Shared, SocketInfo};
 use ringsip::script::ir::Program;
 use ringsip::script::registry::{Arg, Args, ModParams, ModuleDef, RouteType};
@@ -23,6 +27,8 @@ pub struct Outcome {
     pub branches: Vec<Branch>,
     pub authorized: Option<Authorized>,
     pub edits_empty: bool,
+    /// `$avp`/`$xavp` values the calls left.
+    pub attrs: Attrs,
 }
 
 impl Outcome {
@@ -140,6 +146,7 @@ impl Bench {
             branches: std::mem::take(&mut ctx.branches),
             authorized: ctx.authorized.take(),
             edits_empty: ctx.edits.is_empty(),
+            attrs: std::mem::take(&mut ctx.attrs),
             out: Vec::new(),
         };
         drop(ctx);

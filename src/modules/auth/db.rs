@@ -103,7 +103,9 @@ impl AuthDb {
         let mut seen = None;
         store.every(Duration::from_secs(1), move |s| {
             let Ok(v) = s.data_version() else { return };
-            if seen.replace(v).is_none_or(|old| old == v) {
+            // The first look reloads too: the table may have changed between
+            // the load at start-up and this first run.
+            if seen.replace(v) == Some(v) {
                 return;
             }
             let names: Vec<Box<str>> = read(&tables).iter().map(|(n, _)| n.clone()).collect();

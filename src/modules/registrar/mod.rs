@@ -12,6 +12,7 @@ mod save;
 
 use crate::modules::usrloc::{Domain, Usrloc};
 use crate::script::ctx::MsgCtx;
+use crate::script::pvkind::AvpKey;
 use crate::script::registry::{
     Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
 };
@@ -41,6 +42,10 @@ pub struct RegParams {
     pub retry_after: u32,
     pub contact_max_size: usize,
     pub realm_prefix: String,
+    /// `received_avp`: the AVP whose value (the address a REGISTER really
+    /// came from, set e.g. by `fix_nated_register`) `save` stores as the
+    /// contact's received address, which `lookup` then uses as `$du`.
+    pub received_avp: Option<AvpKey>,
 }
 
 impl Default for RegParams {
@@ -61,12 +66,28 @@ impl Default for RegParams {
             retry_after: 0,
             contact_max_size: 512,
             realm_prefix: String::new(),
+            received_avp: None,
         }
     }
 }
 
+/// An AVP named as a module parameter: `$avp(name)`, `$avp(s:name)` or `$avp(i:N)`.
+pub fn avp_param(text: &str) -> Option<AvpKey> {
+    let name = text.trim().strip_prefix("$avp(")?.strip_suffix(')')?;
+    if let Some(n) = name.strip_prefix("i:") {
+        return n.parse().ok().map(AvpKey::Int);
+    }
+    let name = name.strip_prefix("s:").unwrap_or(name);
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    ok.then(|| AvpKey::Str(bytes::Bytes::copy_from_slice(name.as_bytes())))
+}
+
 impl RegParams {
-    pub fn from_modparams(mp: &ModParams) -> RegParams {
+    /// The parameters, or what is wrong with one of them.
+    pub fn from_modparams(mp: &ModParams) -> Result<RegParams, String> {
         let d = RegParams::default();
         let int = |name: &str, default: i64| mp.int("registrar", name).unwrap_or(default);
         let u32_of = |name: &str, default: u32| {
@@ -78,7 +99,13 @@ impl RegParams {
             Some(_) => int("default_q", -1).clamp(-1, 1000) as i16,
             None => d.default_q,
         };
-        RegParams {
+        let received_avp = match mp.str("registrar", "received_avp") {
+            None | Some("") => None,
+            Some(t) => Some(avp_param(t).ok_or_else(|| {
+                format!("registrar: received_avp {t:?} is not an AVP ($avp(name))")
+            })?),
+        };
+        Ok(RegParams {
             default_expires: u32_of("default_expires", d.default_expires),
             min_expires: u32_of("min_expires", d.min_expires),
             min_expires_mode: int("min_expires_mode", 0).clamp(0, 1) as u8,
@@ -97,7 +124,8 @@ impl RegParams {
                 .str("registrar", "realm_prefix")
                 .unwrap_or("")
                 .to_string(),
-        }
+            received_avp,
+        })
     }
 }
 
@@ -258,3 +286,22 @@ pub static MODULE: ModuleDef = ModuleDef {
     ],
     always: false,
 };
+
+#[cfg(test)]
+mod avp_param_tests {
+    use super::avp_param;
+    use crate::script::pvkind::AvpKey;
+
+    #[test]
+    fn avp_names_as_module_parameters() {
+        assert_eq!(
+            avp_param("$avp(RECEIVED)"),
+            Some(AvpKey::Str("RECEIVED".into()))
+        );
+        assert_eq!(avp_param("$avp(s:rcv)"), Some(AvpKey::Str("rcv".into())));
+        assert_eq!(avp_param("$avp(i:42)"), Some(AvpKey::Int(42)));
+        for bad in ["RECEIVED", "$avp()", "$avp(i:x)", "$var(x)", "$avp(a b)"] {
+            assert_eq!(avp_param(bad), None, "{bad}");
+        }
+    }
+}

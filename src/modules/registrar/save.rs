@@ -5,6 +5,7 @@ use crate::modules::sl;
 use crate::modules::usrloc::{method_bit, Record, Ucontact, Usrloc, ALL_METHODS};
 use crate::script::ctx::MsgCtx;
 use crate::script::registry::{Args, RouteType};
+use crate::script::value::Value;
 use crate::sip::nameaddr::{contacts, name_addrs, Contact};
 use crate::sip::{headers, HeaderName, Message};
 
@@ -157,6 +158,13 @@ fn process(
         crate::script::ctx::fmt_hostport(ctx.local)
     );
     let methods = allowed_methods(msg);
+    let received = reg
+        .received_avp
+        .as_ref()
+        .and_then(|key| match ctx.attrs.avp(key, 0)? {
+            Value::Str(s) if !s.is_empty() => Some(String::from_utf8_lossy(s).into_owned()),
+            _ => None,
+        });
     let fields = Fields {
         callid,
         cseq,
@@ -165,6 +173,8 @@ fn process(
         socket,
         methods,
         now,
+        received,
+        cflags: ctx.state.bflags,
     };
     let apply = |rec: &mut Record| -> Result<i32, SaveError> {
         let rc = match &request {
@@ -211,6 +221,11 @@ struct Fields {
     socket: String,
     methods: u32,
     now: i64,
+    /// `received_avp`'s value, if set.
+    received: Option<String>,
+    /// The request's branch flags (branch 0), kept as the contact's flags and
+    /// restored by `lookup` (e.g. the NAT flag of `nat_bflag`).
+    cflags: u32,
 }
 
 /// Applies the request's contacts to the record (RFC 3261 §10.3 steps 7–8).
@@ -332,6 +347,8 @@ fn refresh(c: &mut Ucontact, new: &NewContact, f: &Fields) {
     c.methods = f.methods;
     c.instance = new.instance.clone();
     c.reg_id = new.reg_id;
+    c.received = boxed(&f.received);
+    c.cflags = f.cflags;
     c.dirty = true;
 }
 

@@ -250,9 +250,12 @@ impl Usrloc {
         f: impl FnOnce(&mut Record) -> R,
     ) -> Result<R, UlError> {
         if self.params.db_mode == 3 {
+            // DB-only: the change is in the database before the caller
+            // answers (another node may look it up at once), and a database
+            // that fails makes the update fail.
             let mut rec = self.db_record(dom, aor)?;
             let r = f(&mut rec);
-            self.write_changes(dom, aor, &mut rec, true);
+            self.write_now(dom, aor, &mut rec)?;
             return Ok(r);
         }
         let write_now = self.params.db_mode == 1;
@@ -264,14 +267,20 @@ impl Usrloc {
         }))
     }
 
-    /// Queues the record's removals (every mode with a database) and, when
-    /// `upserts`, its dirty contacts (write-back leaves them for the timer).
-    fn write_changes(&self, dom: &Domain, aor: &str, rec: &mut Record, upserts: bool) {
+    /// The record's removals and, when `upserts`, its dirty contacts, taken
+    /// out of it as the rows to write (`None` when there is nothing to write
+    /// or no database to write to).
+    fn take_changes(
+        &self,
+        aor: &str,
+        rec: &mut Record,
+        upserts: bool,
+    ) -> Option<(Vec<String>, Vec<LocationRow>)> {
         let removed = std::mem::take(&mut rec.removed);
-        let Some(store) = self.store.as_ref().filter(|_| self.params.db_mode != 4) else {
+        if self.store.is_none() || self.params.db_mode == 4 {
             rec.contacts.iter_mut().for_each(|c| c.dirty = false);
-            return;
-        };
+            return None;
+        }
         let rows: Vec<LocationRow> = if upserts {
             rec.contacts
                 .iter_mut()
@@ -285,10 +294,42 @@ impl Usrloc {
             Vec::new()
         };
         if rows.is_empty() && removed.is_empty() {
-            return;
+            return None;
         }
+        Some((removed.iter().map(|r| r.to_string()).collect(), rows))
+    }
+
+    /// Writes the record's changes and waits for the database (`db_mode` 3).
+    fn write_now(&self, dom: &Domain, aor: &str, rec: &mut Record) -> Result<(), UlError> {
+        let Some((ruids, rows)) = self.take_changes(aor, rec, true) else {
+            return Ok(());
+        };
+        let Some(store) = self.store.as_ref() else {
+            return Ok(());
+        };
         let table = dom.name().to_string();
-        let ruids: Vec<String> = removed.iter().map(|r| r.to_string()).collect();
+        store
+            .call(
+                move |s| {
+                    s.location_delete(&table, &ruids)
+                        .and_then(|()| s.location_upsert(&table, &rows))
+                },
+                DB_WAIT,
+            )
+            .ok_or_else(|| UlError::Db("the store thread did not answer in time".into()))?
+            .map_err(|e| UlError::Db(e.0))
+    }
+
+    /// Queues the record's removals (every mode with a database) and, when
+    /// `upserts`, its dirty contacts (write-back leaves them for the timer).
+    fn write_changes(&self, dom: &Domain, aor: &str, rec: &mut Record, upserts: bool) {
+        let Some((ruids, rows)) = self.take_changes(aor, rec, upserts) else {
+            return;
+        };
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        let table = dom.name().to_string();
         if !store.submit(move |s| {
             let res = s
                 .location_delete(&table, &ruids)
