@@ -161,7 +161,8 @@ fn run(args: RunArgs) -> ExitCode {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     };
-    let services = match setup::build(&compiled.modparams, epoch) {
+    let services = match setup::build(&compiled.modparams, &compiled.program.loaded_modules, epoch)
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");

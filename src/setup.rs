@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
+use ringsip::modules::dispatcher::Dispatcher;
 use ringsip::modules::permissions::{self, Permissions};
 use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
@@ -45,7 +46,7 @@ fn store_for(
     }
 }
 
-pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
+pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, String> {
     let mut stores = Stores::default();
     let mut shared = Shared::default();
 
@@ -80,6 +81,19 @@ pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
         shared.insert(Arc::new(Permissions::from_rows(&rows)));
     } else if let Some(store) = store_for(mp, &mut stores, "permissions")? {
         shared.insert(Arc::new(Permissions::from_store(mp, store)?));
+    }
+
+    if loaded.contains(&"dispatcher") {
+        let store = store_for(mp, &mut stores, "dispatcher")?;
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| format!("dispatcher: no random seed: {e}"))?;
+        let d = Arc::new(Dispatcher::from_modparams(
+            mp,
+            store,
+            u64::from_le_bytes(seed),
+        )?);
+        shared.insert(d.clone());
+        shared.add_requester(d);
     }
 
     Ok(Services {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod core;
 pub mod corex;
 pub mod counters;
+pub mod dispatcher;
 pub mod htable;
 pub mod kex;
 pub mod maxfwd;
@@ -54,6 +55,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &auth::db::URI_DB,
     &permissions::MODULE,
     &corex::MODULE,
+    &dispatcher::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -1,0 +1,988 @@
+//! dispatcher: load balancing and failover over destination sets
+//! (KAMAILIO-REFERENCE §7.9). Three parts, as pingora splits them:
+//!
+//! * set source — [`list`]: a `list_file` or the `dispatcher` table, held as
+//!   one snapshot shared by every core and swapped whole on reload;
+//! * selection — [`select`]: the algorithms, then failover order kept in the
+//!   `_dsdst_` XAVPs (with `flags` bit 2) for `ds_next_dst()`;
+//! * health — [`probe`]: keep-alive OPTIONS as a sans-IO state machine driven
+//!   by the cores' timers, and the state changes that run
+//!   `event_route[dispatcher:dst-down]` / `[dispatcher:dst-up]`.
+//!
+//! The control-socket methods `dispatcher.list`, `dispatcher.reload` and
+//! `dispatcher.set_state` are plain functions in [`rpc`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::modules::core::send::SocketSpec;
+use crate::script::attrs::{Xavp, XavpValue};
+use crate::script::ctx::{Branch, MsgCtx};
+use crate::script::pvkind::{AuthPart, PvKind, PvRef};
+use crate::script::registry::{
+    Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
+};
+use crate::script::value::Value;
+use crate::sip::{HeaderName, Proto};
+use crate::store::{DispatcherColumns, StoreHandle};
+
+pub mod list;
+pub mod probe;
+pub mod rpc;
+pub mod select;
+
+use list::{DestLists, DestSet, DISABLED, INACTIVE, PROBING, TRYING};
+use select::{Alg, Pick};
+
+/// `flags` bit 1: hash only the user part of URIs.
+const FLAG_HASH_USER_ONLY: i64 = 1;
+/// `flags` bit 2: keep the other destinations for failover.
+const FLAG_FAILOVER: i64 = 2;
+
+/// The module parameters, read once at start-up.
+#[derive(Clone, Debug)]
+pub struct DsParams {
+    pub flags: i64,
+    pub force_dst: bool,
+    pub use_default: bool,
+    pub xavp_dst: Bytes,
+    pub xavp_ctx: Bytes,
+    pub ping_method: String,
+    pub ping_from: String,
+    /// 0: no probing.
+    pub ping_interval: Duration,
+    pub probing_threshold: u32,
+    pub inactive_threshold: u32,
+    /// Reply codes besides 200 that count as alive (`class=N` as N00..N99).
+    pub ping_reply_codes: Vec<u16>,
+    pub probing_mode: u8,
+    /// How long a keep-alive waits for its final reply (tm `fr_timer`, at most the interval).
+    pub ping_timeout: Duration,
+}
+
+impl DsParams {
+    pub fn from_modparams(mp: &ModParams) -> Result<DsParams, String> {
+        let int = |p: &str, d: i64| mp.int("dispatcher", p).unwrap_or(d);
+        let s = |p: &str, d: &str| mp.str("dispatcher", p).unwrap_or(d).to_string();
+        let interval = Duration::from_secs(u64::try_from(int("ds_ping_interval", 0)).unwrap_or(0));
+        let fr = Duration::from_millis(
+            u64::try_from(mp.int("tm", "fr_timer").unwrap_or(30_000)).unwrap_or(30_000),
+        );
+        let mode = int("ds_probing_mode", 0);
+        if !(0..=3).contains(&mode) {
+            return Err(format!("dispatcher: ds_probing_mode {mode} is not 0..3"));
+        }
+        Ok(DsParams {
+            flags: int("flags", 0),
+            force_dst: int("force_dst", 1) != 0,
+            use_default: int("use_default", 0) != 0,
+            xavp_dst: Bytes::from(s("xavp_dst", "_dsdst_")),
+            xavp_ctx: Bytes::from(s("xavp_ctx", "_dsctx_")),
+            ping_method: s("ds_ping_method", "OPTIONS"),
+            ping_from: s("ds_ping_from", "sip:dispatcher@localhost"),
+            ping_interval: interval,
+            probing_threshold: u32::try_from(int("ds_probing_threshold", 1))
+                .unwrap_or(1)
+                .max(1),
+            inactive_threshold: u32::try_from(int("ds_inactive_threshold", 1))
+                .unwrap_or(1)
+                .max(1),
+            ping_reply_codes: parse_reply_codes(&s("ds_ping_reply_codes", ""))?,
+            probing_mode: mode as u8,
+            ping_timeout: if interval.is_zero() {
+                fr
+            } else {
+                fr.min(interval)
+            },
+        })
+    }
+}
+
+impl Default for DsParams {
+    fn default() -> DsParams {
+        DsParams::from_modparams(&ModParams::default()).expect("defaults are valid")
+    }
+}
+
+/// `ds_ping_reply_codes`: `code=404;class=3;...`.
+fn parse_reply_codes(text: &str) -> Result<Vec<u16>, String> {
+    let mut codes = Vec::new();
+    for item in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad =
+            || format!("dispatcher: ds_ping_reply_codes item \"{item}\" is not code=N or class=N");
+        let (k, v) = item.split_once('=').ok_or_else(bad)?;
+        let n: u16 = v.trim().parse().map_err(|_| bad())?;
+        match k.trim() {
+            "code" if (100..700).contains(&n) => codes.push(n),
+            "class" if (1..7).contains(&n) => codes.extend(n * 100..n * 100 + 100),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(codes)
+}
+
+/// Where the sets come from.
+#[derive(Debug)]
+enum Source {
+    File(String),
+    Db {
+        store: StoreHandle,
+        table: String,
+        cols: DispatcherColumns,
+    },
+    /// Given by the caller (tests); reload keeps them.
+    Fixed,
+}
+
+/// A state change to announce with `event_route[dispatcher:dst-up|dst-down]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DsEvent {
+    pub up: bool,
+    pub set: i32,
+    pub uri: Bytes,
+}
+
+/// The dispatcher's shared state: parameters, the sets, keep-alive state.
+#[derive(Debug)]
+pub struct Dispatcher {
+    pub params: DsParams,
+    source: Source,
+    lists: RwLock<Arc<DestLists>>,
+    /// State for algorithm 6 (a counter mixed by splitmix64).
+    random: AtomicU64,
+    /// State changes not yet announced by an event route.
+    events: Mutex<Vec<DsEvent>>,
+    pub prober: probe::Prober,
+}
+
+impl Dispatcher {
+    fn with(params: DsParams, source: Source, lists: DestLists, seed: u64) -> Dispatcher {
+        Dispatcher {
+            prober: probe::Prober::new(seed),
+            params,
+            source,
+            lists: RwLock::new(Arc::new(lists)),
+            random: AtomicU64::new(seed),
+            events: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sets given as rows (tests, tools).
+    pub fn from_lists(params: DsParams, lists: DestLists) -> Dispatcher {
+        Dispatcher::with(params, Source::Fixed, lists, 0x5eed)
+    }
+
+    /// Loads `list_file` (or, with `db_url`, the table) as the parameters say.
+    /// `seed` varies the random algorithm and keep-alive branches per run.
+    pub fn from_modparams(
+        mp: &ModParams,
+        store: Option<StoreHandle>,
+        seed: u64,
+    ) -> Result<Dispatcher, String> {
+        let params = DsParams::from_modparams(mp)?;
+        let source = match store {
+            Some(store) => {
+                let col = |p: &str, d: &str| mp.str("dispatcher", p).unwrap_or(d).to_string();
+                Source::Db {
+                    store,
+                    table: col("table_name", "dispatcher"),
+                    cols: DispatcherColumns {
+                        setid: col("setid_col", "setid"),
+                        destination: col("destination_col", "destination"),
+                        flags: col("flags_col", "flags"),
+                        priority: col("priority_col", "priority"),
+                        attrs: col("attrs_col", "attrs"),
+                    },
+                }
+            }
+            None => Source::File(
+                mp.str("dispatcher", "list_file")
+                    .unwrap_or("/etc/kamailio/dispatcher.list")
+                    .to_string(),
+            ),
+        };
+        let d = Dispatcher::with(params, source, DestLists::default(), seed);
+        let n = d.reload()?;
+        log::info!("dispatcher: {n} destination sets loaded");
+        Ok(d)
+    }
+
+    /// Reads the sets again and swaps them in; how many sets there are.
+    pub fn reload(&self) -> Result<usize, String> {
+        let rows = match &self.source {
+            Source::Fixed => return Ok(self.lists().sets.len()),
+            Source::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("dispatcher: list_file {path}: {e}"))?;
+                list::parse_list_file(&text)
+                    .map_err(|e| format!("dispatcher: list_file {path}: {e}"))?
+            }
+            Source::Db { store, table, cols } => {
+                let (t, c) = (table.clone(), cols.clone());
+                store
+                    .call(move |s| s.dispatchers(&t, &c), Duration::from_secs(10))
+                    .ok_or("dispatcher: the store thread did not answer")?
+                    .map_err(|e| format!("dispatcher: loading table {table}: {e}"))?
+            }
+        };
+        let lists = DestLists::from_rows(&rows).map_err(|e| format!("dispatcher: {e}"))?;
+        let n = lists.sets.len();
+        *self.lists.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(lists);
+        Ok(n)
+    }
+
+    /// The current sets.
+    pub fn lists(&self) -> Arc<DestLists> {
+        self.lists.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn random(&self) -> u64 {
+        let mut z = self
+            .random
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Sets the state of destination `uri` in set `set` (`None`: every
+    /// destination of the set); false when there is no such destination.
+    /// A destination going down or coming up is queued for its event route.
+    pub fn set_state(&self, set: i32, uri: Option<&[u8]>, state: u32) -> bool {
+        let lists = self.lists();
+        let Some(s) = lists.set(set) else {
+            return false;
+        };
+        let mut found = false;
+        for d in s
+            .dests
+            .iter()
+            .filter(|d| uri.is_none_or(|u| uri_eq(&d.uri, u)))
+        {
+            found = true;
+            let old = d.set_state(state);
+            self.note_change(set, &d.uri, old, state);
+        }
+        found
+    }
+
+    /// Queues the event for a change from `old` to `new` state bits, if it is one.
+    pub fn note_change(&self, set: i32, uri: &Bytes, old: u32, new: u32) {
+        let down = |s: u32| s & (INACTIVE | DISABLED) != 0;
+        if down(old) != down(new) {
+            log::info!(
+                "dispatcher: {} in set {set} is {}",
+                String::from_utf8_lossy(uri),
+                if down(new) { "down" } else { "up" }
+            );
+            self.events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(DsEvent {
+                    up: !down(new),
+                    set,
+                    uri: uri.clone(),
+                });
+        }
+    }
+
+    /// The state changes not yet announced.
+    pub fn take_events(&self) -> Vec<DsEvent> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Destination URIs are compared as written, the scheme and host case-insensitively.
+fn uri_eq(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+fn ds<'e>(ctx: &MsgCtx<'e>) -> Option<&'e Dispatcher> {
+    let d = ctx.env.services.get::<Dispatcher>();
+    if d.is_none() {
+        log::error!("dispatcher: no destination sets loaded");
+    }
+    d
+}
+
+/// What a selection changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `$du` (`ds_select_dst`, `ds_next_dst`).
+    Dst,
+    /// The R-URI's host and port (`ds_select_domain`, `ds_next_domain`).
+    Domain,
+    /// Only the XAVPs (`ds_select`).
+    Xavp,
+}
+
+/// Points the request at `uri` as `mode` says; false when it cannot be used.
+fn apply(ctx: &mut MsgCtx<'_>, uri: &[u8], sock: Option<&str>, mode: Mode) -> bool {
+    match mode {
+        Mode::Xavp => return true,
+        Mode::Dst => ctx.dst_uri = Some(Bytes::copy_from_slice(uri)),
+        Mode::Domain => {
+            let Ok(parsed) = crate::sip::uri::Uri::parse(uri) else {
+                return false;
+            };
+            let host = parsed.host_raw().to_vec();
+            let port = parsed.port();
+            if ctx
+                .write_pv(&PvRef::new(PvKind::RHost), Value::owned(host))
+                .is_err()
+            {
+                return false;
+            }
+            let port = port.map_or(Value::Null, |p| Value::Int(i64::from(p)));
+            if ctx.write_pv(&PvRef::new(PvKind::RPort), port).is_err() {
+                return false;
+            }
+        }
+    }
+    if let Some(spec) = sock.and_then(SocketSpec::parse) {
+        if let Some(id) = spec.find(ctx) {
+            ctx.force_socket = Some(id);
+        }
+    }
+    true
+}
+
+/// The first pick of `alg` for this message; `None` when its key is missing.
+fn pick(ctx: &MsgCtx<'_>, d: &Dispatcher, set: &DestSet, alg: Alg) -> Option<Pick> {
+    let user_only = d.params.flags & FLAG_HASH_USER_ONLY != 0;
+    let name_uri = |id: HeaderName| -> Option<u32> {
+        let v = ctx.msg.header_value(id)?;
+        let na = crate::sip::nameaddr::NameAddr::parse(v).ok()?;
+        select::uri_hash(na.uri_raw(), user_only)
+    };
+    Some(match alg {
+        Alg::CallId => {
+            let v = ctx.msg.header_value(HeaderName::CallId)?;
+            Pick::Hash(select::ds_hash(v.trim_ascii(), None))
+        }
+        Alg::FromUri => Pick::Hash(name_uri(HeaderName::From)?),
+        Alg::ToUri => Pick::Hash(name_uri(HeaderName::To)?),
+        Alg::RUri => Pick::Hash(select::uri_hash(ctx.ruri(), user_only)?),
+        Alg::AuthUser => match ctx.read_pv(&PvRef::new(PvKind::Auth(AuthPart::User))) {
+            Value::Str(u) if !u.is_empty() => Pick::Hash(select::ds_hash(&u, None)),
+            // No credentials: take turns.
+            _ => Pick::Index(select::next_round_robin(set)),
+        },
+        Alg::Random => Pick::Index((d.random() % set.dests.len().max(1) as u64) as usize),
+        Alg::Pvar => {
+            let Some(f) = ctx.program.param_format("dispatcher", "hash_pvar") else {
+                log::error!("dispatcher: algorithm 7 needs the hash_pvar parameter");
+                return None;
+            };
+            let key = ctx.format(f);
+            if key.is_empty() {
+                return None;
+            }
+            Pick::Hash(select::ds_hash(&key, None))
+        }
+        Alg::Priority | Alg::Parallel => Pick::Index(0),
+        Alg::RoundRobin => Pick::Index(select::next_round_robin(set)),
+        Alg::Weight => Pick::Index(select::next_weighted(set)),
+        Alg::RelativeWeight => Pick::Index(select::next_relative_weight(set)),
+    })
+}
+
+/// One `_dsdst_` record.
+fn record(name: &Bytes, set: i32, dest: &list::Dest) -> Xavp {
+    let mut fields = vec![
+        Xavp::value(Bytes::from_static(b"grp"), Value::Int(i64::from(set))),
+        Xavp::value(Bytes::from_static(b"uri"), Value::owned(dest.uri.to_vec())),
+        Xavp::value(
+            Bytes::from_static(b"flags"),
+            Value::Int(i64::from(dest.state())),
+        ),
+        Xavp::value(
+            Bytes::from_static(b"priority"),
+            Value::Int(i64::from(dest.priority)),
+        ),
+    ];
+    let a = &dest.attrs;
+    if !a.body.is_empty() {
+        fields.push(Xavp::value(
+            Bytes::from_static(b"attrs"),
+            Value::owned(a.body.clone().into_bytes()),
+        ));
+    }
+    if let Some(s) = &a.socket {
+        fields.push(Xavp::value(
+            Bytes::from_static(b"sock"),
+            Value::owned(s.clone().into_bytes()),
+        ));
+    }
+    if let Some(u) = &a.duid {
+        fields.push(Xavp::value(
+            Bytes::from_static(b"dstid"),
+            Value::owned(u.clone().into_bytes()),
+        ));
+    }
+    Xavp {
+        name: name.clone(),
+        value: XavpValue::List(fields),
+    }
+}
+
+/// `ds_select_dst`, `ds_select_domain`, `ds_select`: 1 selected, -1 not.
+fn select_with(ctx: &mut MsgCtx<'_>, args: &Args, mode: Mode) -> i32 {
+    let Some(d) = ds(ctx) else { return -1 };
+    let (Some(set_id), Some(alg_n)) = (args.int(ctx, 0), args.int(ctx, 1)) else {
+        return -1;
+    };
+    let alg = match args.custom::<Alg>(3) {
+        Some(a) => *a,
+        None => match Alg::from_number(alg_n) {
+            Ok(a) => a,
+            Err(e) => {
+                log::error!("dispatcher: {e}");
+                return -1;
+            }
+        },
+    };
+    let limit = match args.get(2) {
+        Some(Arg::Custom(_)) | None => usize::MAX,
+        Some(_) => args
+            .int(ctx, 2)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(usize::MAX),
+    };
+    if mode == Mode::Dst && !d.params.force_dst && ctx.dst_uri.is_some() {
+        return -1;
+    }
+    let lists = d.lists();
+    let Some(set) = i32::try_from(set_id).ok().and_then(|id| lists.set(id)) else {
+        log::debug!("dispatcher: no destination set {set_id}");
+        return -1;
+    };
+    let Some(first) = pick(ctx, d, set, alg) else {
+        return -1;
+    };
+    let mut order = select::order(set, first, d.params.use_default);
+    if order.is_empty() {
+        return -1;
+    }
+    if order.len() > limit {
+        let default = set.dests.len() - 1;
+        let keep_default = d.params.use_default && limit > 1 && order.contains(&default);
+        order.truncate(limit);
+        if keep_default && !order.contains(&default) {
+            order[limit - 1] = default;
+        }
+    }
+    let chosen = &set.dests[order[0]];
+    if !apply(ctx, &chosen.uri, chosen.attrs.socket.as_deref(), mode) {
+        return -1;
+    }
+    if alg == Alg::Parallel && mode != Mode::Xavp {
+        // Every other destination becomes a branch of its own.
+        let ruri = Bytes::copy_from_slice(ctx.ruri());
+        for &i in &order[1..] {
+            let dest = &set.dests[i];
+            let (uri, dst_uri) = match mode {
+                Mode::Domain => match domain_uri(&ruri, &dest.uri) {
+                    Some(u) => (u, None),
+                    None => continue,
+                },
+                _ => (ruri.clone(), Some(dest.uri.clone())),
+            };
+            ctx.branches.push(Branch {
+                uri,
+                q: -1,
+                dst_uri,
+                ..Branch::default()
+            });
+        }
+    }
+    // The chosen one, and with failover the rest, newest first.
+    let keep = if d.params.flags & FLAG_FAILOVER != 0 || mode == Mode::Xavp {
+        order.len()
+    } else {
+        1
+    };
+    let name = d.params.xavp_dst.clone();
+    ctx.attrs.xavp_remove(&name, None);
+    for &i in order[..keep].iter().rev() {
+        ctx.attrs.xavp_push(record(&name, set.id, &set.dests[i]));
+    }
+    let cname = d.params.xavp_ctx.clone();
+    ctx.attrs.xavp_remove(&cname, None);
+    ctx.attrs.xavp_push(Xavp {
+        name: cname,
+        value: XavpValue::List(vec![Xavp::value(
+            Bytes::from_static(b"cnt"),
+            Value::Int(keep as i64),
+        )]),
+    });
+    1
+}
+
+/// `ruri` with the host and port of `dest`.
+fn domain_uri(ruri: &[u8], dest: &[u8]) -> Option<Bytes> {
+    let d = crate::sip::uri::Uri::parse(dest).ok()?;
+    let r = crate::sip::uri::Uri::parse(ruri).ok()?;
+    let (start, end) = host_port_range(&r)?;
+    let (ds, de) = host_port_range(&d)?;
+    let raw = r.raw();
+    let mut out = Vec::with_capacity(raw.len() + dest.len());
+    out.extend_from_slice(&raw[..start]);
+    out.extend_from_slice(&d.raw()[ds..de]);
+    out.extend_from_slice(&raw[end..]);
+    Some(Bytes::from(out))
+}
+
+/// Where `host[:port]` is in a parsed URI's text.
+fn host_port_range(u: &crate::sip::uri::Uri<'_>) -> Option<(usize, usize)> {
+    let raw = u.raw();
+    let host = u.host_raw();
+    let start = (host.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
+    let mut end = start + host.len();
+    if raw.get(end) == Some(&b':') {
+        end += 1;
+        while raw.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+    }
+    Some((start, end))
+}
+
+fn ds_select_dst(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    select_with(ctx, args, Mode::Dst)
+}
+
+fn ds_select_domain(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    select_with(ctx, args, Mode::Domain)
+}
+
+fn ds_select(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    select_with(ctx, args, Mode::Xavp)
+}
+
+/// The set and URI of the current `_dsdst_` record.
+fn current(ctx: &MsgCtx<'_>, d: &Dispatcher) -> Option<(i32, Bytes, Option<String>)> {
+    let x = ctx.attrs.xavp(&d.params.xavp_dst, 0)?;
+    let grp = match x.field(b"grp", 0)?.value {
+        XavpValue::Value(ref v) => i32::try_from(v.to_int()).ok()?,
+        XavpValue::List(_) => return None,
+    };
+    let uri = match x.field(b"uri", 0)?.value {
+        XavpValue::Value(Value::Str(ref s)) => Bytes::copy_from_slice(s),
+        _ => return None,
+    };
+    let sock = match x.field(b"sock", 0).map(|f| &f.value) {
+        Some(XavpValue::Value(Value::Str(s))) => Some(String::from_utf8_lossy(s).into_owned()),
+        _ => None,
+    };
+    Some((grp, uri, sock))
+}
+
+/// `ds_next_dst` / `ds_next_domain` (`next`) and `ds_set_dst` / `ds_set_domain`.
+fn use_record(ctx: &mut MsgCtx<'_>, mode: Mode, next: bool) -> i32 {
+    let Some(d) = ds(ctx) else { return -1 };
+    if d.params.flags & FLAG_FAILOVER == 0 {
+        log::debug!("dispatcher: failover needs flags bit 2");
+        return -1;
+    }
+    let name = d.params.xavp_dst.clone();
+    if next {
+        ctx.attrs.xavp_remove(&name, Some(0));
+    }
+    let lists = d.lists();
+    loop {
+        let Some((grp, uri, sock)) = current(ctx, d) else {
+            return -1;
+        };
+        // A destination that went down since the selection is passed over.
+        let down = lists
+            .set(grp)
+            .and_then(|s| s.dests.iter().find(|x| uri_eq(&x.uri, &uri)))
+            .is_some_and(|x| x.skipped());
+        if down && next {
+            ctx.attrs.xavp_remove(&name, Some(0));
+            continue;
+        }
+        return if apply(ctx, &uri, sock.as_deref(), mode) {
+            1
+        } else {
+            -1
+        };
+    }
+}
+
+fn ds_next_dst(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    use_record(ctx, Mode::Dst, true)
+}
+
+fn ds_next_domain(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    use_record(ctx, Mode::Domain, true)
+}
+
+fn ds_set_dst(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    use_record(ctx, Mode::Dst, false)
+}
+
+fn ds_set_domain(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    use_record(ctx, Mode::Domain, false)
+}
+
+/// A state argument: `a` active, `i` inactive, `t` trying, `d` disabled, plus `p` probing.
+pub fn parse_state(text: &[u8]) -> Option<u32> {
+    let mut state = None;
+    let mut probing = false;
+    for &c in text {
+        match c.to_ascii_lowercase() {
+            b'a' => state = Some(0),
+            b'i' => state = Some(INACTIVE),
+            b't' => state = Some(TRYING),
+            b'd' => state = Some(DISABLED),
+            b'p' => probing = true,
+            b' ' | b'\t' => {}
+            _ => return None,
+        }
+    }
+    // "p" alone is a destination being probed (trying, Kamailio's reading).
+    let state = match (state, probing) {
+        (None, true) => TRYING,
+        (None, false) => return None,
+        (Some(s), _) => s,
+    };
+    Some(state | if probing { PROBING } else { 0 })
+}
+
+fn fixup_state(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    if let Some(Arg::Str(s)) = args.get(0) {
+        let state = parse_state(s).ok_or_else(|| {
+            format!(
+                "state \"{}\" is not one of a, i, t, d with an optional p",
+                String::from_utf8_lossy(s)
+            )
+        })?;
+        args.0[0] = Arg::Custom(Box::new(state));
+    }
+    Ok(())
+}
+
+/// `ds_mark_dst([state])`: sets the state of the destination last selected
+/// (the current `_dsdst_` record, else `$du`); inactive+probing by default.
+fn ds_mark_dst(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let Some(d) = ds(ctx) else { return -1 };
+    let state = match args.get(0) {
+        None => INACTIVE | PROBING,
+        Some(Arg::Custom(_)) => args.custom::<u32>(0).copied().unwrap_or(INACTIVE),
+        Some(_) => match parse_state(&args.str(ctx, 0)) {
+            Some(s) => s,
+            None => return -1,
+        },
+    };
+    if let Some((grp, uri, _)) = current(ctx, d) {
+        return if d.set_state(grp, Some(&uri), state) {
+            1
+        } else {
+            -1
+        };
+    }
+    let Some(du) = ctx.dst_uri.clone() else {
+        return -1;
+    };
+    let lists = d.lists();
+    let mut found = false;
+    for s in &lists.sets {
+        if s.dests.iter().any(|x| uri_eq(&x.uri, &du)) {
+            found |= d.set_state(s.id, Some(&du), state);
+        }
+    }
+    if found {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `ds_is_from_list([group[, mode[, uri]]])`: whether the source address (or
+/// `uri`) is a destination of `group` (-1: any). Mode bits: 1 ignore the port,
+/// 2 ignore the transport, 4 only active destinations. Sets `setid_pvname`
+/// and `attrs_pvname` when it matches.
+fn ds_is_from_list(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let Some(d) = ds(ctx) else { return -1 };
+    let group = if args.is_empty() {
+        -1
+    } else {
+        args.int(ctx, 0).unwrap_or(-1)
+    };
+    // With no mode given the transport does not count.
+    let mode = if args.len() >= 2 {
+        args.int(ctx, 1).unwrap_or(0)
+    } else {
+        2
+    };
+    let (ip, port, proto) = if args.len() >= 3 {
+        let text = args.str(ctx, 2).into_owned();
+        let Ok(u) = crate::sip::uri::Uri::parse(&text) else {
+            return -1;
+        };
+        let ip = match u.host() {
+            Some(crate::sip::host::Host::V4(a)) => std::net::IpAddr::V4(a),
+            Some(crate::sip::host::Host::V6(a)) => std::net::IpAddr::V6(a),
+            _ => return -1,
+        };
+        let proto = u.transport().unwrap_or(if u.is_secure() {
+            Proto::Tls
+        } else {
+            Proto::Udp
+        });
+        (ip, u.port().unwrap_or(proto.default_port()), proto)
+    } else {
+        (ctx.src.ip(), ctx.src.port(), ctx.proto)
+    };
+    let lists = d.lists();
+    for s in lists
+        .sets
+        .iter()
+        .filter(|s| group < 0 || i64::from(s.id) == group)
+    {
+        for x in &s.dests {
+            if x.ip != Some(ip) {
+                continue;
+            }
+            let xproto = x.proto.unwrap_or(Proto::Udp);
+            let xport = if x.port == 0 {
+                xproto.default_port()
+            } else {
+                x.port
+            };
+            if mode & 1 == 0 && xport != port {
+                continue;
+            }
+            if mode & 2 == 0 && x.proto.is_some_and(|p| p != proto) {
+                continue;
+            }
+            if mode & 4 != 0 && x.skipped() {
+                continue;
+            }
+            let (id, attrs) = (s.id, x.attrs.body.clone());
+            write_param_pv(ctx, "setid_pvname", Value::Int(i64::from(id)));
+            write_param_pv(ctx, "attrs_pvname", Value::owned(attrs.into_bytes()));
+            return 1;
+        }
+    }
+    -1
+}
+
+/// Writes `value` to the variable a `*_pvname` parameter names, if set.
+fn write_param_pv(ctx: &mut MsgCtx<'_>, param: &str, value: Value<'_>) {
+    let Some(f) = ctx.program.param_format("dispatcher", param) else {
+        return;
+    };
+    let pv = match f.parts.as_slice() {
+        [crate::script::ir::FormatPart::Pv(pv)] => pv.clone(),
+        _ => {
+            log::error!("dispatcher: {param} must name one variable");
+            return;
+        }
+    };
+    if let Err(e) = ctx.write_pv(&pv, value) {
+        log::error!("dispatcher: {param}: {e}");
+    }
+}
+
+/// `ds_list_exists(group)`: 1 if the set exists.
+fn ds_list_exists(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let Some(d) = ds(ctx) else { return -1 };
+    let Some(g) = args.int(ctx, 0).and_then(|g| i32::try_from(g).ok()) else {
+        return -1;
+    };
+    if d.lists().set(g).is_some() {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `ds_is_active(group[, uri])`: 1 if a destination of the set (or `uri` in it) is active.
+fn ds_is_active(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let Some(d) = ds(ctx) else { return -1 };
+    let Some(g) = args.int(ctx, 0).and_then(|g| i32::try_from(g).ok()) else {
+        return -1;
+    };
+    let uri = (args.len() > 1).then(|| args.str(ctx, 1).into_owned());
+    let lists = d.lists();
+    let Some(s) = lists.set(g) else { return -1 };
+    let hit = s
+        .dests
+        .iter()
+        .filter(|x| uri.as_deref().is_none_or(|u| uri_eq(&x.uri, u)))
+        .any(|x| !x.skipped());
+    if hit {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `ds_reload()`: 1 reloaded, -1 failed (the old sets stay).
+fn ds_reload(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    let Some(d) = ds(ctx) else { return -1 };
+    match d.reload() {
+        Ok(_) => 1,
+        Err(e) => {
+            log::error!("{e}");
+            -1
+        }
+    }
+}
+
+/// Set and algorithm: numbers when constant; an algorithm ringsip cannot run is
+/// refused here, at start-up; algorithm 7 needs `hash_pvar`.
+fn fixup_select(args: &mut Args, mp: &ModParams) -> Result<(), String> {
+    crate::script::registry::fixup_int(args, 0)?;
+    crate::script::registry::fixup_int(args, 1)?;
+    if args.len() > 2 {
+        crate::script::registry::fixup_int(args, 2)?;
+    }
+    if let Some(Arg::Int(n)) = args.get(1) {
+        let alg = Alg::from_number(*n)?;
+        if alg == Alg::Pvar && mp.str("dispatcher", "hash_pvar").is_none() {
+            return Err("algorithm 7 needs modparam(\"dispatcher\", \"hash_pvar\", ...)".into());
+        }
+        while args.len() < 3 {
+            args.0.push(Arg::Custom(Box::new(())));
+        }
+        args.0.push(Arg::Custom(Box::new(alg)));
+    }
+    Ok(())
+}
+
+fn fixup_ints(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    for i in 0..args.len().min(2) {
+        crate::script::registry::fixup_int(args, i)?;
+    }
+    Ok(())
+}
+
+const REQ_FAIL: RouteMask = RouteMask::REQUEST.or(RouteMask::FAILURE);
+
+const fn f(
+    name: &'static str,
+    min_args: u8,
+    max_args: u8,
+    routes: RouteMask,
+    fixup: Option<crate::script::registry::Fixup>,
+    call: crate::script::registry::Handler,
+) -> FunctionDef {
+    FunctionDef {
+        name,
+        min_args,
+        max_args,
+        routes,
+        fixup,
+        call,
+    }
+}
+
+const fn p(name: &'static str, kind: ParamKind) -> ParamDef {
+    ParamDef { name, kind }
+}
+
+pub static MODULE: ModuleDef = ModuleDef {
+    name: "dispatcher",
+    aliases: &[],
+    functions: &[
+        f(
+            "ds_select_dst",
+            2,
+            3,
+            REQ_FAIL,
+            Some(fixup_select),
+            ds_select_dst,
+        ),
+        f(
+            "ds_select_domain",
+            2,
+            3,
+            REQ_FAIL,
+            Some(fixup_select),
+            ds_select_domain,
+        ),
+        f(
+            "ds_select",
+            2,
+            3,
+            RouteMask::ANY,
+            Some(fixup_select),
+            ds_select,
+        ),
+        f("ds_next_dst", 0, 0, REQ_FAIL, None, ds_next_dst),
+        f("ds_next_domain", 0, 0, REQ_FAIL, None, ds_next_domain),
+        f("ds_set_dst", 0, 0, REQ_FAIL, None, ds_set_dst),
+        f("ds_set_domain", 0, 0, REQ_FAIL, None, ds_set_domain),
+        f(
+            "ds_mark_dst",
+            0,
+            1,
+            REQ_FAIL.or(RouteMask::ONREPLY).or(RouteMask::BRANCH),
+            Some(fixup_state),
+            ds_mark_dst,
+        ),
+        f(
+            "ds_is_from_list",
+            0,
+            3,
+            RouteMask::ANY,
+            Some(fixup_ints),
+            ds_is_from_list,
+        ),
+        f(
+            "ds_list_exists",
+            1,
+            1,
+            RouteMask::ANY,
+            Some(fixup_ints),
+            ds_list_exists,
+        ),
+        f(
+            "ds_is_active",
+            1,
+            2,
+            RouteMask::ANY,
+            Some(fixup_ints),
+            ds_is_active,
+        ),
+        f("ds_reload", 0, 0, RouteMask::ANY, None, ds_reload),
+    ],
+    params: &[
+        p("list_file", ParamKind::Str),
+        p("db_url", ParamKind::Str),
+        p("table_name", ParamKind::Str),
+        p("setid_col", ParamKind::Str),
+        p("destination_col", ParamKind::Str),
+        p("flags_col", ParamKind::Str),
+        p("priority_col", ParamKind::Str),
+        p("attrs_col", ParamKind::Str),
+        p("flags", ParamKind::Int),
+        p("force_dst", ParamKind::Int),
+        p("use_default", ParamKind::Int),
+        p("xavp_dst", ParamKind::Str),
+        p("xavp_ctx", ParamKind::Str),
+        p("hash_pvar", ParamKind::Pv),
+        p("setid_pvname", ParamKind::Pv),
+        p("attrs_pvname", ParamKind::Pv),
+        p("ds_ping_method", ParamKind::Str),
+        p("ds_ping_from", ParamKind::Str),
+        p("ds_ping_interval", ParamKind::Int),
+        p("ds_probing_threshold", ParamKind::Int),
+        p("ds_inactive_threshold", ParamKind::Int),
+        p("ds_ping_reply_codes", ParamKind::Str),
+        p("ds_probing_mode", ParamKind::Int),
+    ],
+    always: false,
+};
+
+#[cfg(test)]
+mod tests;
