@@ -9,6 +9,7 @@ use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
 use ringsip::modules::dispatcher::Dispatcher;
 use ringsip::modules::permissions::{self, Permissions};
+use ringsip::modules::pike::{Pike, PikeParams};
 use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
 use ringsip::script::ctx::{Epoch, Shared};
@@ -94,6 +95,12 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         )?);
         shared.insert(d.clone());
         shared.add_requester(d);
+    }
+
+    if loaded.contains(&"pike") {
+        let p = Arc::new(Pike::new(PikeParams::from_modparams(mp)?));
+        shared.insert(p.clone());
+        shared.add_timer(p);
     }
 
     Ok(Services {

@@ -13,6 +13,7 @@ pub mod htable;
 pub mod kex;
 pub mod maxfwd;
 pub mod permissions;
+pub mod pike;
 pub mod pv;
 pub mod registrar;
 pub mod rr;
@@ -56,6 +57,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &permissions::MODULE,
     &corex::MODULE,
     &dispatcher::MODULE,
+    &pike::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
