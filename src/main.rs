@@ -60,6 +60,11 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                 for (name, _) in &compiled.settings.ignored {
                     println!("accepted but ignored: {name}");
                 }
+                if compiled.program.loaded_modules.contains(&"nathelper") {
+                    for w in ringsip::modules::nathelper::unsupported_params(&compiled.modparams) {
+                        println!("accepted but ignored: {w}");
+                    }
+                }
             }
             ExitCode::SUCCESS
         }

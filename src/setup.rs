@@ -8,6 +8,8 @@ use std::sync::Arc;
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
 use ringsip::modules::dispatcher::Dispatcher;
+use ringsip::modules::nathelper::ping::{NatPinger, PingParams};
+use ringsip::modules::nathelper::{self, NatParams};
 use ringsip::modules::permissions::{self, Permissions};
 use ringsip::modules::pike::{Pike, PikeParams};
 use ringsip::modules::registrar::{RegParams, Registrar};
@@ -101,6 +103,19 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         let p = Arc::new(Pike::new(PikeParams::from_modparams(mp)?));
         shared.insert(p.clone());
         shared.add_timer(p);
+    }
+
+    if loaded.contains(&"nathelper") {
+        shared.insert(Arc::new(NatParams::from_modparams(mp)));
+        for w in nathelper::unsupported_params(mp) {
+            log::warn!("accepted but ignored: {w}");
+        }
+        if let Some(pp) = PingParams::from_modparams(mp)? {
+            let mut seed = [0u8; 8];
+            getrandom::fill(&mut seed).map_err(|e| format!("nathelper: no random seed: {e}"))?;
+            let pinger = NatPinger::new(pp, usrloc.clone(), u64::from_le_bytes(seed));
+            shared.add_requester(Arc::new(pinger));
+        }
     }
 
     Ok(Services {

@@ -12,6 +12,7 @@ pub mod dispatcher;
 pub mod htable;
 pub mod kex;
 pub mod maxfwd;
+pub mod nathelper;
 pub mod permissions;
 pub mod pike;
 pub mod pv;
@@ -58,6 +59,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &corex::MODULE,
     &dispatcher::MODULE,
     &pike::MODULE,
+    &nathelper::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
