@@ -65,7 +65,10 @@ request_route {{
         got.text()
     );
     // The callee hangs up toward the Contact it was given.
-    let target = contact.trim_start_matches('<').trim_end_matches('>').to_string();
+    let target = contact
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string();
     let bye = format!(
         "BYE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {c};branch=z9hG4bK-bye-1\r\nMax-Forwards: 70\r\n\
          From: <sip:bob@{p}>;tag=b1\r\nTo: <sip:alice@example.org>;tag=a1\r\n\
@@ -75,7 +78,12 @@ request_route {{
     );
     callee.send(proxy.addr(), bye);
     let bye = caller.expect_msg_where(WAIT, |m| m.method() == Some("BYE"));
-    assert_eq!(bye.request_uri(), Some("sip:alice@192.168.1.20:5060"), "{}", bye.text());
+    assert_eq!(
+        bye.request_uri(),
+        Some("sip:alice@192.168.1.20:5060"),
+        "{}",
+        bye.text()
+    );
 }
 
 #[test]

@@ -210,6 +210,9 @@ impl DestLists {
         let sets = sets
             .into_iter()
             .map(|(id, mut dests)| {
+                // Kamailio's order (observed with 5.6.3): priority high first,
+                // and among equal priorities the line read last first.
+                dests.reverse();
                 dests.sort_by_key(|d| std::cmp::Reverse(d.priority));
                 let wlist = weight_slots(&dests);
                 DestSet {
@@ -363,6 +366,32 @@ mod tests {
     }
 
     #[test]
+    fn equal_priorities_last_line_first_as_kamailio() {
+        let rows = parse_list_file(
+            "1 sip:10.0.0.1 0 1\n1 sip:10.0.0.2 0 9\n1 sip:10.0.0.3 0 5\n1 sip:10.0.0.4 0 9\n",
+        )
+        .unwrap();
+        let l = DestLists::from_rows(&rows).unwrap();
+        let order: Vec<_> = l
+            .set(1)
+            .unwrap()
+            .dests
+            .iter()
+            .map(|d| d.uri.clone())
+            .collect();
+        // Observed with Kamailio 5.6.3 (round-robin from the start of a fresh set).
+        assert_eq!(
+            order,
+            [
+                "sip:10.0.0.4",
+                "sip:10.0.0.2",
+                "sip:10.0.0.3",
+                "sip:10.0.0.1"
+            ]
+        );
+    }
+
+    #[test]
     fn states_and_their_text() {
         let d = Dest::new("sip:10.0.0.1;transport=tcp", 8, 0, "").unwrap();
         assert_eq!(d.proto, Some(Proto::Tcp));
@@ -379,7 +408,7 @@ mod tests {
 
     #[test]
     fn weights_fill_100_slots() {
-        let rows = parse_list_file("1 sip:10.0.0.1 0 0 weight=25\n1 sip:10.0.0.2 0 0 weight=75\n")
+        let rows = parse_list_file("1 sip:10.0.0.2 0 0 weight=75\n1 sip:10.0.0.1 0 0 weight=25\n")
             .unwrap();
         let l = DestLists::from_rows(&rows).unwrap();
         let s = l.set(1).unwrap();

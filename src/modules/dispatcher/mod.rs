@@ -391,19 +391,12 @@ fn pick(ctx: &MsgCtx<'_>, d: &Dispatcher, set: &DestSet, alg: Alg) -> Option<Pic
     })
 }
 
-/// One `_dsdst_` record.
+/// One `_dsdst_` record, with the fields Kamailio 5.6.3 gives it (observed:
+/// `grp` and `uri`; `attrs` and `sock` when the destination has them).
 fn record(name: &Bytes, set: i32, dest: &list::Dest) -> Xavp {
     let mut fields = vec![
         Xavp::value(Bytes::from_static(b"grp"), Value::Int(i64::from(set))),
         Xavp::value(Bytes::from_static(b"uri"), Value::owned(dest.uri.to_vec())),
-        Xavp::value(
-            Bytes::from_static(b"flags"),
-            Value::Int(i64::from(dest.state())),
-        ),
-        Xavp::value(
-            Bytes::from_static(b"priority"),
-            Value::Int(i64::from(dest.priority)),
-        ),
     ];
     let a = &dest.attrs;
     if !a.body.is_empty() {
@@ -416,12 +409,6 @@ fn record(name: &Bytes, set: i32, dest: &list::Dest) -> Xavp {
         fields.push(Xavp::value(
             Bytes::from_static(b"sock"),
             Value::owned(s.clone().into_bytes()),
-        ));
-    }
-    if let Some(u) = &a.duid {
-        fields.push(Xavp::value(
-            Bytes::from_static(b"dstid"),
-            Value::owned(u.clone().into_bytes()),
         ));
     }
     Xavp {

@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn order_skips_inactive_and_wraps() {
-        let l = lists("1 sip:10.0.0.1\n1 sip:10.0.0.2\n1 sip:10.0.0.3\n");
+        let l = lists("1 sip:10.0.0.3\n1 sip:10.0.0.2\n1 sip:10.0.0.1\n");
         let s = l.set(1).unwrap();
         assert_eq!(order(s, Pick::Hash(4), false), [1, 2, 0]);
         s.dests[1].set_state(INACTIVE);
@@ -214,8 +214,8 @@ mod tests {
     #[test]
     fn weighted_and_relative_weighted_shares() {
         let l = lists(
-            "1 sip:10.0.0.1 0 0 weight=20\n1 sip:10.0.0.2 0 0 weight=80\n\
-             2 sip:10.0.0.1 0 0 rweight=50\n2 sip:10.0.0.2 0 0 rweight=50\n2 sip:10.0.0.3 0 0 rweight=100\n",
+            "1 sip:10.0.0.2 0 0 weight=80\n1 sip:10.0.0.1 0 0 weight=20\n\
+             2 sip:10.0.0.3 0 0 rweight=100\n2 sip:10.0.0.2 0 0 rweight=50\n2 sip:10.0.0.1 0 0 rweight=50\n",
         );
         let s = l.set(1).unwrap();
         let firsts = (0..100).filter(|_| next_weighted(s) == 0).count();
@@ -240,5 +240,29 @@ mod tests {
         assert_eq!(Alg::from_number(4), Ok(Alg::RoundRobin));
         assert!(Alg::from_number(10).unwrap_err().contains("dialog"));
         assert_eq!(Alg::from_number(99), Ok(Alg::Priority));
+    }
+}
+
+/// The destinations Kamailio 5.6.3 picked from a set of three for these keys
+/// (run on this machine: `ds_select_dst("1", alg)` answering `$du`).
+#[cfg(test)]
+mod kamailio_picks {
+    use super::{ds_hash, uri_hash};
+
+    /// The set was `1 sip:10.0.0.1`, `1 sip:10.0.0.2`, `1 sip:10.0.0.3` (equal
+    /// priorities: index 0 is the last line); the picks are the last byte.
+    #[test]
+    fn same_choice_as_kamailio() {
+        let pick = |h: u32| 3 - h % 3;
+        let callid = |s: &[u8]| pick(ds_hash(s, None));
+        assert_eq!(callid(b"a84b4c76e66710@pc33"), 1);
+        assert_eq!(callid(b"abc"), 3);
+        assert_eq!(callid(b"call-\xe9-1"), 2);
+        assert_eq!(callid(b"12345678901234567890"), 2);
+        let uri = |s: &[u8]| pick(uri_hash(s, false).unwrap());
+        assert_eq!(uri(b"sip:alice@example.org"), 2);
+        assert_eq!(uri(b"sip:bob@example.org:5070"), 2);
+        assert_eq!(uri(b"sip:bob@example.com"), 1);
+        assert_eq!(uri(b"sip:carol@example.net:5080"), 2);
     }
 }

@@ -12,7 +12,8 @@ use crate::modules::testutil::{call, env, some_instant, Harness, INVITE};
 use crate::script::registry::ParamValue;
 use crate::sip::Message;
 
-const LIST: &str = "1 sip:10.0.0.1:5060\n1 sip:10.0.0.2:5060\n1 sip:10.0.0.3:5060\n\
+/// Equal priorities: the last line comes first, so 10.0.0.1 is index 0.
+const LIST: &str = "1 sip:10.0.0.3:5060\n1 sip:10.0.0.2:5060\n1 sip:10.0.0.1:5060\n\
                     2 sip:10.0.1.1:5080;transport=tcp 0 0 weight=10;duid=gw1\n";
 
 fn dispatcher(list: &str, params: &[(&str, i64)]) -> Dispatcher {
@@ -112,7 +113,7 @@ fn auth_user_hash_falls_back_to_round_robin() {
 
 #[test]
 fn random_weight_and_relative_weight() {
-    let list = "1 sip:10.0.0.1:5060 0 0 weight=30;rweight=10\n1 sip:10.0.0.2:5060 0 0 weight=70;rweight=30\n";
+    let list = "1 sip:10.0.0.2:5060 0 0 weight=70;rweight=30\n1 sip:10.0.0.1:5060 0 0 weight=30;rweight=10\n";
     let mut h = harness(dispatcher(list, &[]), INVITE);
     let mut n = [0; 2];
     for _ in 0..100 {
@@ -458,7 +459,7 @@ fn reply_to(t: &crate::sip::Transmit, code: u16) -> Message {
 
 #[test]
 fn probing_marks_a_silent_destination_down_and_back_up() {
-    let list = "1 sip:10.0.0.1:5060\n1 sip:10.0.0.2:5060 8\n";
+    let list = "1 sip:10.0.0.2:5060 8\n1 sip:10.0.0.1:5060\n";
     let d = dispatcher(
         list,
         &[
@@ -553,7 +554,7 @@ fn probing_marks_a_silent_destination_down_and_back_up() {
 
 #[test]
 fn probing_mode_0_only_pings_flagged_and_reply_codes_count() {
-    let list = "1 sip:10.0.0.1:5060\n1 sip:10.0.0.2:5060 8\n";
+    let list = "1 sip:10.0.0.2:5060 8\n1 sip:10.0.0.1:5060\n";
     let mut mp = ModParams::default();
     mp.push("dispatcher", "ds_ping_interval", ParamValue::Int(5));
     mp.push(
@@ -581,4 +582,46 @@ fn probing_mode_0_only_pings_flagged_and_reply_codes_count() {
     out.clear();
     d.probe_tick(&env, some_instant() + Duration::from_secs(5), &mut out);
     assert!(out.is_empty());
+}
+
+/// What Kamailio 5.6.3 put in the XAVPs for this set with `flags` 2 and
+/// algorithm 8 (observed: `grp`, `uri`, `_dsctx_=>cnt`, no other fields).
+#[test]
+fn failover_records_as_kamailio_fills_them() {
+    let list = "2 sip:10.0.2.1:5060 0 1\n2 sip:10.0.2.2:5060 0 9\n\
+                2 sip:10.0.2.3:5060 0 5\n2 sip:10.0.2.4:5060 0 9\n";
+    let mut h = harness(dispatcher(list, &[("flags", 2)]), INVITE);
+    let mut ctx = h.ctx();
+    assert_eq!(
+        call(
+            &mut ctx,
+            &MODULE,
+            "ds_select_dst",
+            &["2", "8"],
+            &ModParams::default()
+        ),
+        1
+    );
+    assert_eq!(
+        xavp_uris(&ctx),
+        [
+            "sip:10.0.2.4:5060",
+            "sip:10.0.2.2:5060",
+            "sip:10.0.2.3:5060",
+            "sip:10.0.2.1:5060"
+        ]
+    );
+    let first = ctx.attrs.xavp(b"_dsdst_", 0).unwrap();
+    assert_eq!(
+        first.field(b"grp", 0).unwrap().value,
+        XavpValue::Value(Value::Int(2))
+    );
+    assert!(first.field(b"flags", 0).is_none() && first.field(b"priority", 0).is_none());
+    let cnt = ctx
+        .attrs
+        .xavp(b"_dsctx_", 0)
+        .unwrap()
+        .field(b"cnt", 0)
+        .unwrap();
+    assert_eq!(cnt.value, XavpValue::Value(Value::Int(4)));
 }
