@@ -419,7 +419,6 @@ fn record(name: &Bytes, set: i32, dest: &list::Dest) -> Xavp {
 
 /// `ds_select_dst`, `ds_select_domain`, `ds_select`: 1 selected, -1 not.
 fn select_with(ctx: &mut MsgCtx<'_>, args: &Args, mode: Mode) -> i32 {
-    let Some(d) = ds(ctx) else { return -1 };
     let (Some(set_id), Some(alg_n)) = (args.int(ctx, 0), args.int(ctx, 1)) else {
         return -1;
     };
@@ -435,44 +434,69 @@ fn select_with(ctx: &mut MsgCtx<'_>, args: &Args, mode: Mode) -> i32 {
     };
     let limit = match args.get(2) {
         Some(Arg::Custom(_)) | None => usize::MAX,
-        Some(_) => args
-            .int(ctx, 2)
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(usize::MAX),
+        Some(_) => limit_arg(ctx, args, 2),
     };
+    let Ok(set_id) = i32::try_from(set_id) else {
+        return -1;
+    };
+    run_selection(ctx, &[(set_id, alg)], limit, mode)
+}
+
+/// A positive limit argument; anything else means no limit.
+fn limit_arg(ctx: &MsgCtx<'_>, args: &Args, i: usize) -> usize {
+    args.int(ctx, i)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(usize::MAX)
+}
+
+/// Selects from each `(set, algorithm)` rule in turn: the first destination
+/// found is used as `mode` says; all of them (at most `limit`) go into the
+/// failover XAVPs. 1, or -1 when nothing could be selected.
+fn run_selection(ctx: &mut MsgCtx<'_>, rules: &[(i32, Alg)], limit: usize, mode: Mode) -> i32 {
+    let Some(d) = ds(ctx) else { return -1 };
     if mode == Mode::Dst && !d.params.force_dst && ctx.dst_uri.is_some() {
         return -1;
     }
     let lists = d.lists();
-    let Some(set) = i32::try_from(set_id).ok().and_then(|id| lists.set(id)) else {
-        log::debug!("dispatcher: no destination set {set_id}");
-        return -1;
-    };
-    let Some(first) = pick(ctx, d, set, alg) else {
-        return -1;
-    };
-    let mut order = select::order(set, first, d.params.use_default);
-    if order.is_empty() {
-        return -1;
-    }
-    if order.len() > limit {
-        let default = set.dests.len() - 1;
-        let keep_default = d.params.use_default && limit > 1 && order.contains(&default);
-        order.truncate(limit);
-        if keep_default && !order.contains(&default) {
-            order[limit - 1] = default;
+    let mut picked: Vec<(&DestSet, usize)> = Vec::new();
+    let mut parallel = false;
+    for (k, &(set_id, alg)) in rules.iter().enumerate() {
+        let Some(set) = lists.set(set_id) else {
+            log::debug!("dispatcher: no destination set {set_id}");
+            continue;
+        };
+        let Some(first) = pick(ctx, d, set, alg) else {
+            continue;
+        };
+        let mut order = select::order(set, first, d.params.use_default);
+        if rules.len() == 1 && order.len() > limit {
+            // The default destination keeps its place at the end of a limited list.
+            let default = set.dests.len() - 1;
+            let keep_default = d.params.use_default && limit > 1 && order.contains(&default);
+            order.truncate(limit);
+            if keep_default && !order.contains(&default) {
+                order[limit - 1] = default;
+            }
         }
+        if k == 0 && alg == Alg::Parallel {
+            parallel = true;
+        }
+        picked.extend(order.into_iter().map(|i| (set, i)));
     }
-    let chosen = &set.dests[order[0]];
+    picked.truncate(limit);
+    let Some(&(set, first)) = picked.first() else {
+        return -1;
+    };
+    let chosen = &set.dests[first];
     if !apply(ctx, &chosen.uri, chosen.attrs.socket.as_deref(), mode) {
         return -1;
     }
-    if alg == Alg::Parallel && mode != Mode::Xavp {
+    if parallel && mode != Mode::Xavp {
         // Every other destination becomes a branch of its own.
         let ruri = Bytes::copy_from_slice(ctx.ruri());
-        for &i in &order[1..] {
-            let dest = &set.dests[i];
+        for &(s, i) in &picked[1..] {
+            let dest = &s.dests[i];
             let (uri, dst_uri) = match mode {
                 Mode::Domain => match domain_uri(&ruri, &dest.uri) {
                     Some(u) => (u, None),
@@ -490,14 +514,14 @@ fn select_with(ctx: &mut MsgCtx<'_>, args: &Args, mode: Mode) -> i32 {
     }
     // The chosen one, and with failover the rest, newest first.
     let keep = if d.params.flags & FLAG_FAILOVER != 0 || mode == Mode::Xavp {
-        order.len()
+        picked.len()
     } else {
         1
     };
     let name = d.params.xavp_dst.clone();
     ctx.attrs.xavp_remove(&name, None);
-    for &i in order[..keep].iter().rev() {
-        ctx.attrs.xavp_push(record(&name, set.id, &set.dests[i]));
+    for &(s, i) in picked[..keep].iter().rev() {
+        ctx.attrs.xavp_push(record(&name, s.id, &s.dests[i]));
     }
     let cname = d.params.xavp_ctx.clone();
     ctx.attrs.xavp_remove(&cname, None);
@@ -509,6 +533,76 @@ fn select_with(ctx: &mut MsgCtx<'_>, args: &Args, mode: Mode) -> i32 {
         )]),
     });
     1
+}
+
+/// `ds_select_routes` rules: `set=alg;set=alg...`.
+fn parse_rules(text: &[u8]) -> Result<Vec<(i32, Alg)>, String> {
+    let text = std::str::from_utf8(text).map_err(|_| "rules are not text".to_string())?;
+    let mut rules = Vec::new();
+    for item in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || format!("rule \"{item}\" is not set=algorithm");
+        let (set, alg) = item.split_once('=').ok_or_else(bad)?;
+        let set = set.trim().parse::<i32>().map_err(|_| bad())?;
+        let alg = alg.trim().parse::<i64>().map_err(|_| bad())?;
+        rules.push((set, Alg::from_number(alg)?));
+    }
+    if rules.is_empty() {
+        return Err("no rules".into());
+    }
+    Ok(rules)
+}
+
+fn parse_mode(text: &[u8]) -> Option<Mode> {
+    match text {
+        b"d" | b"D" => Some(Mode::Dst),
+        b"r" | b"R" => Some(Mode::Domain),
+        b"x" | b"X" => Some(Mode::Xavp),
+        _ => None,
+    }
+}
+
+/// Rules and mode parsed once when they are constants.
+fn fixup_routes(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    if let Some(Arg::Str(s)) = args.get(0) {
+        let rules = parse_rules(s)?;
+        args.0[0] = Arg::Custom(Box::new(rules));
+    }
+    if let Some(Arg::Str(s)) = args.get(1) {
+        let mode = parse_mode(s)
+            .ok_or_else(|| format!("mode \"{}\" is not d, r or x", String::from_utf8_lossy(s)))?;
+        args.0[1] = Arg::Custom(Box::new(mode));
+    }
+    if args.len() > 2 {
+        crate::script::registry::fixup_int(args, 2)?;
+    }
+    Ok(())
+}
+
+/// `ds_select_routes(rules, mode[, limit])`: selection over several sets.
+fn ds_select_routes(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let rules = match args.custom::<Vec<(i32, Alg)>>(0) {
+        Some(r) => r.clone(),
+        None => match parse_rules(&args.str(ctx, 0)) {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!("ds_select_routes: {e}");
+                return -1;
+            }
+        },
+    };
+    let mode = match args.custom::<Mode>(1) {
+        Some(m) => *m,
+        None => match parse_mode(&args.str(ctx, 1)) {
+            Some(m) => m,
+            None => return -1,
+        },
+    };
+    let limit = if args.len() > 2 {
+        limit_arg(ctx, args, 2)
+    } else {
+        usize::MAX
+    };
+    run_selection(ctx, &rules, limit, mode)
 }
 
 /// `ruri` with the host and port of `dest`.
@@ -904,6 +998,14 @@ pub static MODULE: ModuleDef = ModuleDef {
             RouteMask::ANY,
             Some(fixup_select),
             ds_select,
+        ),
+        f(
+            "ds_select_routes",
+            2,
+            3,
+            REQ_FAIL,
+            Some(fixup_routes),
+            ds_select_routes,
         ),
         f("ds_next_dst", 0, 0, REQ_FAIL, None, ds_next_dst),
         f("ds_next_domain", 0, 0, REQ_FAIL, None, ds_next_domain),

@@ -30,6 +30,8 @@ const T1: Duration = Duration::from_millis(500);
 const T2: Duration = Duration::from_secs(4);
 /// How often the cores look at the probes (retransmissions, timeouts, rounds).
 const TICK: Duration = Duration::from_millis(100);
+/// How often the cores look for state changes to announce when nothing is probed.
+const IDLE_TICK: Duration = Duration::from_millis(250);
 
 /// One keep-alive waiting for its final reply.
 #[derive(Debug)]
@@ -337,7 +339,12 @@ fn our_probe(msg: &Message, base: u64) -> Option<u64> {
 
 impl LocalRequests for Dispatcher {
     fn interval(&self) -> Duration {
-        TICK
+        // Without keep-alives only state changes (ds_mark_dst, RPC) need announcing.
+        if self.params.ping_interval.is_zero() {
+            IDLE_TICK
+        } else {
+            TICK
+        }
     }
 
     fn on_timer(

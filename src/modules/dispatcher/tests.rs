@@ -625,3 +625,50 @@ fn failover_records_as_kamailio_fills_them() {
         .unwrap();
     assert_eq!(cnt.value, XavpValue::Value(Value::Int(4)));
 }
+
+#[test]
+fn select_routes_over_several_sets() {
+    let list = "1 sip:10.0.0.1:5060\n3 sip:10.0.3.2:5060\n3 sip:10.0.3.1:5060\n";
+    let mut h = harness(dispatcher(list, &[("flags", 2)]), INVITE);
+    let mut ctx = h.ctx();
+    let mp = ModParams::default();
+    assert_eq!(
+        call(
+            &mut ctx,
+            &MODULE,
+            "ds_select_routes",
+            &["3=8;1=8", "d"],
+            &mp
+        ),
+        1
+    );
+    assert_eq!(ctx.dst_uri.as_deref(), Some(&b"sip:10.0.3.1:5060"[..]));
+    assert_eq!(
+        xavp_uris(&ctx),
+        [
+            "sip:10.0.3.1:5060",
+            "sip:10.0.3.2:5060",
+            "sip:10.0.0.1:5060"
+        ]
+    );
+    assert_eq!(
+        call(
+            &mut ctx,
+            &MODULE,
+            "ds_select_routes",
+            &["9=4;1=4", "r", "1"],
+            &mp
+        ),
+        1
+    );
+    assert_eq!(ctx.ruri(), b"sip:bob@10.0.0.1:5060");
+    assert_eq!(xavp_uris(&ctx), ["sip:10.0.0.1:5060"]);
+    assert_eq!(
+        call(&mut ctx, &MODULE, "ds_select_routes", &["9=4", "x"], &mp),
+        -1
+    );
+    let fixed = |a: &[&str]| crate::modules::testutil::fixed(&MODULE, "ds_select_routes", a, &mp);
+    assert!(fixed(&["1=10", "d"]).unwrap_err().contains("dialog"));
+    assert!(fixed(&["1", "d"]).is_err());
+    assert!(fixed(&["1=4", "q"]).is_err());
+}

@@ -320,9 +320,6 @@ fn param_pv(ctx: &MsgCtx<'_>, param: &str) -> Option<crate::script::pvkind::PvRe
 /// `fix_nated_register()`: puts the source URI in `received_avp` for the
 /// registrar to store with the contact. 1, or -1 without the parameter.
 fn fix_nated_register(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
-    if ctx.msg.method_bytes() != b"REGISTER" {
-        return -1;
-    }
     let Some(pv) = param_pv(ctx, "received_avp") else {
         log::error!("fix_nated_register: the received_avp parameter is not set");
         return -1;
