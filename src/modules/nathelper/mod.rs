@@ -109,6 +109,8 @@ pub struct NatParams {
     pub nat_addr_mode: i64,
     pub alias_name: String,
     pub nortpproxy_str: String,
+    /// `append_sdp_oldmediaip`: note replaced SDP addresses in `a=oldmediaip:`.
+    pub append_oldmediaip: bool,
 }
 
 impl Default for NatParams {
@@ -117,6 +119,7 @@ impl Default for NatParams {
             nat_addr_mode: 1,
             alias_name: "alias".into(),
             nortpproxy_str: "a=nortpproxy:yes\r\n".into(),
+            append_oldmediaip: true,
         }
     }
 }
@@ -134,6 +137,9 @@ impl NatParams {
             nortpproxy_str: mp
                 .str("nathelper", "nortpproxy_str")
                 .map_or(d.nortpproxy_str, str::to_string),
+            append_oldmediaip: mp
+                .int("nathelper", "append_sdp_oldmediaip")
+                .map_or(d.append_oldmediaip, |v| v != 0),
         }
     }
 }
@@ -577,7 +583,12 @@ fn fix_nated_sdp(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         return -1;
     };
     let family = if new_ip.is_ipv4() { "IP4" } else { "IP6" };
-    let nortpproxy = params(ctx).nortpproxy_str;
+    let np = params(ctx);
+    let nortpproxy = np.nortpproxy_str;
+    // The replaced addresses, remembered in the SDP as Kamailio does
+    // (`append_sdp_oldmediaip`): those of c= lines first, then o= lines.
+    let mut old_c = Vec::new();
+    let mut old_o = Vec::new();
     let text = String::from_utf8_lossy(body).into_owned();
     let mut out = String::with_capacity(text.len() + 64);
     let mut changed = false;
@@ -599,6 +610,14 @@ fn fix_nated_sdp(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
             let mut fields: Vec<&str> = bare.split(' ').collect();
             let n = fields.len();
             if n >= 3 && fields[n - 2].starts_with("IP") {
+                let old_addr = fields[n - 1].split('/').next().unwrap_or("").to_string();
+                if old_addr != new_ip.to_string() {
+                    if bare.starts_with("c=") {
+                        old_c.push(old_addr);
+                    } else {
+                        old_o.push(old_addr);
+                    }
+                }
                 let suffix = fields[n - 1].split_once('/').map(|(_, s)| format!("/{s}"));
                 let addr = format!("{new_ip}{}", suffix.unwrap_or_default());
                 fields[n - 2] = family;
@@ -628,6 +647,14 @@ fn fix_nated_sdp(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         }
         out.push_str(&nortpproxy);
         changed = true;
+    }
+    if np.append_oldmediaip {
+        for old in old_c.iter().chain(&old_o) {
+            if !out.ends_with('\n') {
+                out.push_str("\r\n");
+            }
+            out.push_str(&format!("a=oldmediaip:{old}\r\n"));
+        }
     }
     if changed {
         let msg = ctx.msg;
@@ -757,6 +784,7 @@ pub static MODULE: ModuleDef = ModuleDef {
         p("nortpproxy_str", ParamKind::Str),
         p("alias_name", ParamKind::Str),
         p("nat_addr_mode", ParamKind::Int),
+        p("append_sdp_oldmediaip", ParamKind::Int),
     ],
     always: false,
 };
