@@ -751,11 +751,13 @@ fn fixup_state(args: &mut Args, _: &ModParams) -> Result<(), String> {
 }
 
 /// `ds_mark_dst([state])`: sets the state of the destination last selected
-/// (the current `_dsdst_` record, else `$du`); inactive+probing by default.
+/// (the current `_dsdst_` record, else `$du`); inactive by default.
 fn ds_mark_dst(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(d) = ds(ctx) else { return -1 };
     let state = match args.get(0) {
-        None => INACTIVE | PROBING,
+        // Kamailio: inactive, and probing when every destination is probed (mode 1).
+        None if d.params.probing_mode == 1 => INACTIVE | PROBING,
+        None => INACTIVE,
         Some(Arg::Custom(_)) => args.custom::<u32>(0).copied().unwrap_or(INACTIVE),
         Some(_) => match parse_state(&args.str(ctx, 0)) {
             Some(s) => s,

@@ -8,7 +8,8 @@
 //!
 //! A failed probe marks the destination trying, and inactive after
 //! `ds_probing_threshold` failures in a row; `ds_inactive_threshold` good
-//! replies in a row make it active again. Both changes are announced by
+//! replies in a row make it active again. Whether it stays flagged for
+//! probing depends on `ds_probing_mode` (see `probe_result`). Both changes are announced by
 //! `event_route[dispatcher:dst-down]` / `[dispatcher:dst-up]`.
 
 use std::collections::HashMap;
@@ -248,24 +249,37 @@ impl Dispatcher {
         };
         let streak = st.streaks.entry((set, uri.clone())).or_insert((0, 0));
         let old = dest.state();
-        let keep_probing = matches!(self.params.probing_mode, 1 | 3);
+        // Observed with Kamailio 5.6.3: mode 1 shows an answering destination
+        // "AP" and a silent one "IP"; mode 0 shows them "AX" and "IX" (a
+        // silent one is no longer probed). Mode 3 probes continuously; mode 2
+        // keeps probing what is down until it answers.
+        let mode = self.params.probing_mode;
+        let probing_after = |ok: bool| {
+            let keep = match mode {
+                1 | 3 => true,
+                2 => !ok,
+                _ => false,
+            };
+            if keep {
+                PROBING
+            } else {
+                0
+            }
+        };
         let new = if ok {
             *streak = (0, streak.1.saturating_add(1));
             if old & (INACTIVE | TRYING) != 0 && streak.1 < self.params.inactive_threshold {
                 return;
             }
-            if keep_probing {
-                PROBING
-            } else {
-                0
-            }
+            probing_after(true)
         } else {
             *streak = (streak.0.saturating_add(1), 0);
-            if streak.0 >= self.params.probing_threshold {
-                INACTIVE | PROBING
+            let down = if streak.0 >= self.params.probing_threshold {
+                INACTIVE
             } else {
-                TRYING | PROBING
-            }
+                TRYING
+            };
+            down | probing_after(false)
         };
         if new != old {
             dest.set_state(new);

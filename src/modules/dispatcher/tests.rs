@@ -577,11 +577,31 @@ fn probing_mode_0_only_pings_flagged_and_reply_codes_count() {
     );
     assert!(d.probe_reply(&reply_to(&out[0], 404)));
     assert_eq!(d.prober.pending(), 0);
-    // Mode 0: an answered destination is active and no longer probed.
-    assert_eq!(d.lists().set(1).unwrap().dests[1].state(), 0);
+    // Mode 0: an answered destination is active and no longer probed ("AX").
+    let lists = d.lists();
+    let answered = lists
+        .set(1)
+        .unwrap()
+        .dests
+        .iter()
+        .find(|x| x.uri == "sip:10.0.0.2:5060")
+        .unwrap();
+    assert_eq!(answered.state(), 0);
     out.clear();
     d.probe_tick(&env, some_instant() + Duration::from_secs(5), &mut out);
     assert!(out.is_empty());
+    // A silent one flagged for probing ends "IX", as Kamailio 5.6.3 shows it.
+    let list = "1 sip:10.0.0.3:5060 8\n";
+    let lists = DestLists::from_rows(&parse_list_file(list).unwrap()).unwrap();
+    let d = Dispatcher::from_lists(DsParams::from_modparams(&mp).unwrap(), lists);
+    let mut out = Vec::new();
+    d.probe_tick(&env, some_instant(), &mut out);
+    assert_eq!(out.len(), 1);
+    d.probe_tick(&env, some_instant() + Duration::from_secs(5), &mut out);
+    assert_eq!(
+        rpc::list(&d, true)["RECORDS"][0]["SET"]["TARGETS"][0]["DEST"]["FLAGS"],
+        "IX"
+    );
 }
 
 /// What Kamailio 5.6.3 put in the XAVPs for this set with `flags` 2 and
@@ -671,4 +691,52 @@ fn select_routes_over_several_sets() {
     assert!(fixed(&["1=10", "d"]).unwrap_err().contains("dialog"));
     assert!(fixed(&["1", "d"]).is_err());
     assert!(fixed(&["1=4", "q"]).is_err());
+}
+
+#[test]
+fn mark_dst_without_state_marks_inactive_and_probing_only_in_mode_1() {
+    for (mode, want) in [(0, INACTIVE), (1, INACTIVE | PROBING)] {
+        let (mut h, d) = harness_and(
+            dispatcher(LIST, &[("flags", 2), ("ds_probing_mode", mode)]),
+            INVITE,
+        );
+        let mut ctx = h.ctx();
+        let mp = ModParams::default();
+        assert_eq!(
+            call(&mut ctx, &MODULE, "ds_select_dst", &["1", "8"], &mp),
+            1
+        );
+        assert_eq!(call(&mut ctx, &MODULE, "ds_mark_dst", &[], &mp), 1);
+        assert_eq!(
+            d.lists().set(1).unwrap().dests[0].state(),
+            want,
+            "mode {mode}"
+        );
+    }
+    // Without a selection, $du names the destination.
+    let (mut h, d) = harness_and(dispatcher(LIST, &[]), INVITE);
+    let mut ctx = h.ctx();
+    ctx.dst_uri = Some(Bytes::from(nth(2)));
+    assert_eq!(
+        call(
+            &mut ctx,
+            &MODULE,
+            "ds_mark_dst",
+            &["d"],
+            &ModParams::default()
+        ),
+        1
+    );
+    assert_eq!(d.lists().set(1).unwrap().dests[2].state(), list::DISABLED);
+    ctx.dst_uri = Some(Bytes::from_static(b"sip:192.0.2.1"));
+    assert_eq!(
+        call(
+            &mut ctx,
+            &MODULE,
+            "ds_mark_dst",
+            &["a"],
+            &ModParams::default()
+        ),
+        -1
+    );
 }
