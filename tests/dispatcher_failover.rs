@@ -294,3 +294,51 @@ fn unsupported_algorithm_and_bad_list_fail_at_startup() {
     assert!(!out.status.success());
     assert!(err.contains("bad.list") && err.contains("line 2"), "{err}");
 }
+
+#[test]
+fn sets_from_the_dispatcher_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ds.db");
+    let target = RawUa::bind();
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE dispatcher (id INTEGER PRIMARY KEY, setid INTEGER NOT NULL DEFAULT 0,
+             destination VARCHAR(192) NOT NULL DEFAULT '', flags INTEGER NOT NULL DEFAULT 0,
+             priority INTEGER NOT NULL DEFAULT 0, attrs VARCHAR(128) NOT NULL DEFAULT '',
+             description VARCHAR(64) NOT NULL DEFAULT '');",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO dispatcher (setid, destination) VALUES (5, ?1)",
+            [format!("sip:{}", target.addr())],
+        )
+        .unwrap();
+    }
+    let config = format!(
+        r#"#!KAMAILIO
+listen=@LISTEN@
+loadmodule "sl.so"
+loadmodule "textops.so"
+loadmodule "dispatcher.so"
+modparam("dispatcher", "db_url", "sqlite://{}")
+request_route {{
+    if (is_method("OPTIONS") && uri == myself) {{
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }}
+    if (!ds_list_exists("5") || !ds_select_dst("5", "4")) {{
+        sl_send_reply("500", "no set 5");
+        exit;
+    }}
+    forward();
+}}
+"#,
+        db.display()
+    );
+    let proxy = Proxy::start(&config, &[]);
+    let caller = RawUa::bind();
+    caller.send(proxy.addr(), invite(&caller, proxy.addr()));
+    let got = target.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
+    assert!(got.request_uri().unwrap_or("").starts_with("sip:bob@"));
+}
