@@ -48,6 +48,18 @@ fn a_flooding_source_is_banned_and_another_is_not() {
     let flooder = RawUa::bind();
     let other = RawUa::bind();
     let target = format!("sip:flood@{}", proxy.addr());
+    // Start early in a 2-second sampling unit (units count from the unix
+    // epoch), so the burst does not straddle two units.
+    loop {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        if ms % 2000 < 500 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // The harness's readiness OPTIONS came from elsewhere; 5 requests pass.
     let mut answered = 0;
     for _ in 0..12 {
