@@ -9,7 +9,11 @@ use super::list::{parse_list_file, DestLists, INACTIVE, PROBING, TRYING};
 use super::select::{ds_hash, uri_hash};
 use super::*;
 use crate::modules::testutil::{call, env, some_instant, Harness, INVITE};
+use crate::script::attrs::XavpValue;
+use crate::script::ctx::MsgCtx;
 use crate::script::registry::ParamValue;
+use crate::script::value::Value;
+use crate::sip::HeaderName;
 use crate::sip::Message;
 
 /// Equal priorities: the last line comes first, so 10.0.0.1 is index 0.
