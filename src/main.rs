@@ -81,6 +81,11 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                 for (name, _) in &compiled.settings.ignored {
                     println!("accepted but ignored: {name}");
                 }
+                if compiled.program.loaded_modules.contains(&"nathelper") {
+                    for w in ringsip::modules::nathelper::unsupported_params(&compiled.modparams) {
+                        println!("accepted but ignored: {w}");
+                    }
+                }
             }
             ExitCode::SUCCESS
         }
@@ -189,7 +194,8 @@ fn run(args: RunArgs) -> ExitCode {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     };
-    let services = match setup::build(&compiled.modparams, epoch) {
+    let services = match setup::build(&compiled.modparams, &compiled.program.loaded_modules, epoch)
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");

@@ -7,7 +7,11 @@ use std::sync::Arc;
 
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
+use ringsip::modules::dispatcher::Dispatcher;
+use ringsip::modules::nathelper::ping::{NatPinger, PingParams};
+use ringsip::modules::nathelper::{self, NatParams};
 use ringsip::modules::permissions::{self, Permissions};
+use ringsip::modules::pike::{Pike, PikeParams};
 use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
 use ringsip::script::ctx::{Epoch, Shared};
@@ -121,7 +125,7 @@ fn warn_not_yet(mp: &ModParams) {
     }
 }
 
-pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
+pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, String> {
     warn_not_yet(mp);
     let mut stores = Stores::default();
     let mut shared = Shared::default();
@@ -159,6 +163,38 @@ pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
         shared.insert(Arc::new(p));
     } else if let Some(store) = store_for(mp, &mut stores, "permissions")? {
         shared.insert(Arc::new(Permissions::from_store(mp, store)?));
+    }
+
+    if loaded.contains(&"dispatcher") {
+        let store = store_for(mp, &mut stores, "dispatcher")?;
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| format!("dispatcher: no random seed: {e}"))?;
+        let d = Arc::new(Dispatcher::from_modparams(
+            mp,
+            store,
+            u64::from_le_bytes(seed),
+        )?);
+        shared.insert(d.clone());
+        shared.add_requester(d);
+    }
+
+    if loaded.contains(&"pike") {
+        let p = Arc::new(Pike::new(PikeParams::from_modparams(mp)?));
+        shared.insert(p.clone());
+        shared.add_timer(p);
+    }
+
+    if loaded.contains(&"nathelper") {
+        shared.insert(Arc::new(NatParams::from_modparams(mp)));
+        for w in nathelper::unsupported_params(mp) {
+            log::warn!("accepted but ignored: {w}");
+        }
+        if let Some(pp) = PingParams::from_modparams(mp)? {
+            let mut seed = [0u8; 8];
+            getrandom::fill(&mut seed).map_err(|e| format!("nathelper: no random seed: {e}"))?;
+            let pinger = NatPinger::new(pp, usrloc.clone(), u64::from_le_bytes(seed));
+            shared.add_requester(Arc::new(pinger));
+        }
     }
 
     Ok(Services {

@@ -8,10 +8,13 @@ pub mod auth;
 pub mod core;
 pub mod corex;
 pub mod counters;
+pub mod dispatcher;
 pub mod htable;
 pub mod kex;
 pub mod maxfwd;
+pub mod nathelper;
 pub mod permissions;
+pub mod pike;
 pub mod pv;
 pub mod registrar;
 pub mod rr;
@@ -56,6 +59,9 @@ pub static MODULES: &[&ModuleDef] = &[
     &permissions::MODULE,
     &corex::MODULE,
     &tls::MODULE,
+    &dispatcher::MODULE,
+    &pike::MODULE,
+    &nathelper::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -37,9 +37,6 @@ pub struct Compiled {
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
     "rr",
-    "dispatcher",
-    "nathelper",
-    "pike",
     "ctl",
     "jsonrpcs",
     "cfg_rpc",
@@ -216,6 +213,16 @@ impl<'c> Compiler<'c> {
                         ParamValue::Int(i64::from(*b))
                     }
                     (ast::Value::Str(s), ParamKind::Str | ParamKind::Any) => {
+                        ParamValue::Str(s.clone())
+                    }
+                    (ast::Value::Str(s), ParamKind::Pv) => {
+                        if let Some(f) = self.format(s, mp.span) {
+                            let key = (module.name, mp.param.clone());
+                            self.program
+                                .param_formats
+                                .retain(|(m, p, _)| (*m, p) != (key.0, &key.1));
+                            self.program.param_formats.push((key.0, key.1, f));
+                        }
                         ParamValue::Str(s.clone())
                     }
                     (ast::Value::Str(s), ParamKind::Int) => match s.trim().parse() {

@@ -105,12 +105,41 @@ pub trait SharedTimer: Send + Sync {
     fn on_timer(&self, unix_ms: u64);
 }
 
+/// A module that sends requests of its own and takes their replies
+/// (dispatcher keep-alive OPTIONS). Every core's engine calls
+/// [`LocalRequests::on_timer`] each interval (an implementation makes the
+/// cores take turns) and offers it every received reply before the script
+/// sees it.
+pub trait LocalRequests: Send + Sync {
+    fn interval(&self) -> Duration;
+    /// Work due at `now`: requests go to `out`, event routes to run to `events`.
+    fn on_timer(
+        &self,
+        env: &Env,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+        events: &mut Vec<LocalEvent>,
+    );
+    /// Whether `msg` (a reply) answers one of this module's requests; if so
+    /// it is consumed here.
+    fn on_reply(&self, msg: &Message, now: Instant, events: &mut Vec<LocalEvent>) -> bool;
+}
+
+/// An `event_route[route]` to run on `msg` (a request the module made), with `$du` set.
+#[derive(Debug)]
+pub struct LocalEvent {
+    pub route: &'static str,
+    pub msg: Message,
+    pub dst_uri: Option<Bytes>,
+}
+
 /// Module state shared by every core, built at start-up and looked up by type
 /// (a handful of entries: a scan is cheaper than a hash).
 #[derive(Clone, Default)]
 pub struct Shared {
     items: Vec<Arc<dyn Any + Send + Sync>>,
     timers: Vec<Arc<dyn SharedTimer>>,
+    requesters: Vec<Arc<dyn LocalRequests>>,
 }
 
 impl Shared {
@@ -132,6 +161,15 @@ impl Shared {
 
     pub fn timers(&self) -> &[Arc<dyn SharedTimer>] {
         &self.timers
+    }
+
+    /// Registers a module that sends requests of its own (see [`LocalRequests`]).
+    pub fn add_requester(&mut self, r: Arc<dyn LocalRequests>) {
+        self.requesters.push(r);
+    }
+
+    pub fn requesters(&self) -> &[Arc<dyn LocalRequests>] {
+        &self.requesters
     }
 }
 

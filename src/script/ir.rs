@@ -42,6 +42,9 @@ pub struct Program {
     pub shv_init: Vec<Value<'static>>,
     /// Hash tables declared with `modparam("htable", "htable", …)`, by index.
     pub htables: Vec<HtableDef>,
+    /// Module parameters of kind [`super::registry::ParamKind::Pv`], compiled:
+    /// (module, parameter, format).
+    pub param_formats: Vec<(&'static str, String, Format)>,
 }
 
 impl Program {
@@ -52,6 +55,14 @@ impl Program {
     /// A `route[NAME]` by name (`route($var(x))`).
     pub fn route_named(&self, name: &[u8]) -> Option<RouteId> {
         self.route_names.get(name).copied()
+    }
+
+    /// A compiled [`super::registry::ParamKind::Pv`] module parameter, if set.
+    pub fn param_format(&self, module: &str, param: &str) -> Option<&Format> {
+        self.param_formats
+            .iter()
+            .find(|(m, p, _)| *m == module && p == param)
+            .map(|(_, _, f)| f)
     }
 }
 

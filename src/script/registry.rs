@@ -224,6 +224,9 @@ pub enum ParamKind {
     Str,
     /// Integer or string.
     Any,
+    /// A string with pseudo-variables (`hash_pvar`, `received_avp`), compiled
+    /// at start-up into [`super::ir::Program::param_formats`].
+    Pv,
 }
 
 /// A module parameter.

@@ -115,6 +115,54 @@ pub struct AddressRow {
     pub tag: Option<String>,
 }
 
+/// One row of the dispatcher table (Kamailio's `dispatcher`: `setid,
+/// destination, flags, priority, attrs`), with the column names configurable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DispatcherRow {
+    pub setid: i64,
+    pub destination: String,
+    pub flags: i64,
+    pub priority: i64,
+    pub attrs: String,
+}
+
+/// The column names of a dispatcher table (dispatcher `*_col` parameters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DispatcherColumns {
+    pub setid: String,
+    pub destination: String,
+    pub flags: String,
+    pub priority: String,
+    pub attrs: String,
+}
+
+impl Default for DispatcherColumns {
+    fn default() -> DispatcherColumns {
+        DispatcherColumns {
+            setid: "setid".into(),
+            destination: "destination".into(),
+            flags: "flags".into(),
+            priority: "priority".into(),
+            attrs: "attrs".into(),
+        }
+    }
+}
+
+impl DispatcherColumns {
+    /// `SELECT` text for `table`, after checking every name is an identifier.
+    fn select(&self, table: &str) -> Result<String> {
+        Ok(format!(
+            "SELECT {}, {}, {}, {}, {} FROM {}",
+            identifier(&self.setid)?,
+            identifier(&self.destination)?,
+            identifier(&self.flags)?,
+            identifier(&self.priority)?,
+            identifier(&self.attrs)?,
+            identifier(table)?
+        ))
+    }
+}
+
 /// A database holding Kamailio's tables. Implementations run on the store
 /// thread (or in the command line tools), never on a worker.
 pub trait Store: Send {
@@ -158,6 +206,9 @@ pub trait Store: Send {
 
     /// A number that changes when another connection commits a change (for caches).
     fn data_version(&mut self) -> Result<i64>;
+
+    /// Every row of a dispatcher table.
+    fn dispatchers(&mut self, table: &str, cols: &DispatcherColumns) -> Result<Vec<DispatcherRow>>;
 }
 
 /// Opens the database a `db_url` names: `sqlite:///path/file.db` or (built

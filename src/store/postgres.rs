@@ -7,8 +7,8 @@ use postgres::{Client, NoTls, Row};
 
 use super::time::{format_datetime, parse_datetime};
 use super::{
-    identifier, AddressRow, LocationRow, Result, Store, StoreError, SubscriberColumns,
-    SubscriberRow,
+    identifier, AddressRow, DispatcherColumns, DispatcherRow, LocationRow, Result, Store,
+    StoreError, SubscriberColumns, SubscriberRow,
 };
 
 impl From<postgres::Error> for StoreError {
@@ -55,8 +55,17 @@ CREATE TABLE IF NOT EXISTS address (
     port SMALLINT DEFAULT 0 NOT NULL,
     tag VARCHAR(64)
 );
+CREATE TABLE IF NOT EXISTS dispatcher (
+    id SERIAL PRIMARY KEY NOT NULL,
+    setid INTEGER DEFAULT 0 NOT NULL,
+    destination VARCHAR(192) DEFAULT '' NOT NULL,
+    flags INTEGER DEFAULT 0 NOT NULL,
+    priority INTEGER DEFAULT 0 NOT NULL,
+    attrs VARCHAR(128) DEFAULT '' NOT NULL,
+    description VARCHAR(64) DEFAULT '' NOT NULL
+);
 INSERT INTO version (table_name, table_version) VALUES
-    ('subscriber', 7), ('address', 6), ('location', 9)
+    ('subscriber', 7), ('address', 6), ('location', 9), ('dispatcher', 4)
     ON CONFLICT (table_name) DO NOTHING;
 ";
 
@@ -323,6 +332,25 @@ impl Store for Postgres {
             &[&username, &domain],
         )?;
         Ok(n > 0)
+    }
+
+    fn dispatchers(&mut self, table: &str, cols: &DispatcherColumns) -> Result<Vec<DispatcherRow>> {
+        // Numbers widened to 8 bytes whatever the column type.
+        let sql = cols.select(table)?;
+        let sql =
+            format!("SELECT s::int8, d, f::int8, p::int8, a FROM ({sql}) AS t(s, d, f, p, a)");
+        let rows = self.client.query(&sql, &[])?;
+        rows.iter()
+            .map(|r| {
+                Ok(DispatcherRow {
+                    setid: r.try_get(0)?,
+                    destination: r.try_get(1)?,
+                    flags: r.try_get::<_, Option<i64>>(2)?.unwrap_or(0),
+                    priority: r.try_get::<_, Option<i64>>(3)?.unwrap_or(0),
+                    attrs: r.try_get::<_, Option<String>>(4)?.unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 
     fn addresses(&mut self, table: &str) -> Result<Vec<AddressRow>> {

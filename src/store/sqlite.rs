@@ -6,12 +6,17 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::time::{format_datetime, parse_datetime};
 use super::{
-    identifier, AddressRow, LocationRow, Result, Store, StoreError, SubscriberColumns,
-    SubscriberRow,
+    identifier, AddressRow, DispatcherColumns, DispatcherRow, LocationRow, Result, Store,
+    StoreError, SubscriberColumns, SubscriberRow,
 };
 
 /// Kamailio 5.6 table versions, written to the `version` table.
-const VERSIONS: &[(&str, i64)] = &[("subscriber", 7), ("address", 6), ("location", 9)];
+const VERSIONS: &[(&str, i64)] = &[
+    ("subscriber", 7),
+    ("address", 6),
+    ("location", 9),
+    ("dispatcher", 4),
+];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS version (
@@ -37,6 +42,15 @@ CREATE TABLE IF NOT EXISTS address (
     mask INTEGER DEFAULT 32 NOT NULL,
     port SMALLINT DEFAULT 0 NOT NULL,
     tag VARCHAR(64)
+);
+CREATE TABLE IF NOT EXISTS dispatcher (
+    id INTEGER PRIMARY KEY NOT NULL,
+    setid INTEGER DEFAULT 0 NOT NULL,
+    destination VARCHAR(192) DEFAULT '' NOT NULL,
+    flags INTEGER DEFAULT 0 NOT NULL,
+    priority INTEGER DEFAULT 0 NOT NULL,
+    attrs VARCHAR(128) DEFAULT '' NOT NULL,
+    description VARCHAR(64) DEFAULT '' NOT NULL
 );
 ";
 
@@ -355,6 +369,20 @@ impl Store for Sqlite {
             ),
             params![grp, ip_addr, mask, port],
         )?)
+    }
+
+    fn dispatchers(&mut self, table: &str, cols: &DispatcherColumns) -> Result<Vec<DispatcherRow>> {
+        let mut st = self.conn.prepare(&cols.select(table)?)?;
+        let rows = st.query_map([], |r| {
+            Ok(DispatcherRow {
+                setid: r.get(0)?,
+                destination: r.get(1)?,
+                flags: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                priority: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                attrs: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn data_version(&mut self) -> Result<i64> {

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crate::modules::sl;
 use crate::modules::tm::TxData;
-use crate::script::ctx::{CoreState, Env, MsgCtx};
+use crate::script::ctx::{CoreState, Env, LocalEvent, MsgCtx};
 use crate::script::ir::Program;
 use crate::script::registry::RouteType;
 use crate::script::vm::{self, Outcome};
@@ -73,13 +73,14 @@ impl Engine {
     pub fn new(env: Arc<Env>, program: Arc<Program>) -> Engine {
         let core = CoreState::new(&program);
         let stateful = program.loaded_modules.contains(&"tm");
+        // Shared timers first, then the modules that send requests of their own.
         let deadlines = match env.epoch.at {
-            Some(at) => env
-                .services
-                .timers()
-                .iter()
-                .map(|t| at + t.interval())
-                .collect(),
+            Some(at) => {
+                let s = &env.services;
+                let timers = s.timers().iter().map(|t| at + t.interval());
+                let requesters = s.requesters().iter().map(|r| at + r.interval());
+                timers.chain(requesters).collect()
+            }
             None => Vec::new(),
         };
         Engine {
@@ -180,12 +181,23 @@ impl Engine {
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
         // Shared module timers (usrloc expiry and write-back…).
         let unix_ms = self.env.epoch.unix_ms(now);
+        let n_timers = self.env.services.timers().len();
         for (timer, due) in self.env.services.timers().iter().zip(&mut self.deadlines) {
             if *due <= now {
                 timer.on_timer(unix_ms);
                 *due = now + timer.interval();
             }
         }
+        let env = self.env.clone();
+        let mut events = Vec::new();
+        let dues = self.deadlines.iter_mut().skip(n_timers);
+        for (r, due) in env.services.requesters().iter().zip(dues) {
+            if *due <= now {
+                r.on_timer(&env, now, out, &mut events);
+                *due = now + r.interval();
+            }
+        }
+        self.run_local_events(events, now, out);
         let Some(table) = self.core.tm.as_mut() else {
             return;
         };
@@ -273,6 +285,20 @@ impl Engine {
 
     fn on_reply(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
         let from = Source::from(pkt);
+        // Replies to a module's own requests (dispatcher keep-alives) stop here.
+        if !self.env.services.requesters().is_empty() {
+            let env = self.env.clone();
+            let mut events = Vec::new();
+            if env
+                .services
+                .requesters()
+                .iter()
+                .any(|r| r.on_reply(msg, now, &mut events))
+            {
+                self.run_local_events(events, now, out);
+                return;
+            }
+        }
         {
             let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);
             if let Some(route) = ctx.program.reply_route {
@@ -303,6 +329,28 @@ impl Engine {
                     self.stats.unroutable_replies += 1;
                 }
             }
+        }
+    }
+
+    /// Runs the `event_route` of each module event that the script defines.
+    fn run_local_events(&mut self, events: Vec<LocalEvent>, now: Instant, out: &mut Vec<Transmit>) {
+        for ev in events {
+            let Some(&route) = self.program.event_routes.get(ev.route) else {
+                continue;
+            };
+            let Some(info) = self.env.sockets.first() else {
+                continue;
+            };
+            let from = Source {
+                src: info.addr,
+                local: info.addr,
+                proto: info.proto,
+                socket: 0,
+                conn: None,
+            };
+            let mut ctx = self.ctx(&ev.msg, &from, now, RouteType::Event, out);
+            ctx.dst_uri = ev.dst_uri;
+            let _ = vm::run_route(&mut ctx, route);
         }
     }
 
@@ -354,6 +402,7 @@ impl Engine {
         let request = data.request.clone();
         let from = data.source;
         let (ruri, du, flags) = (data.ruri.clone(), data.dst_uri.clone(), data.flags);
+        let attrs = data.attrs.clone();
         table.set_failure_hook(tid, false);
         if let (Some(route), Some(request), Some(from)) = (route, request, from) {
             let mut ctx = self.ctx(&request, &from, now, RouteType::Failure, out);
@@ -362,6 +411,7 @@ impl Engine {
             ctx.new_uri = ruri;
             ctx.dst_uri = du;
             ctx.flags = flags;
+            ctx.attrs = attrs;
             let _ = vm::run_route(&mut ctx, route);
             // t_on_failure() called again without a new branch stays armed for the next failure.
             let rearmed = ctx.t.on_failure;

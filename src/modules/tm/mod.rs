@@ -37,6 +37,9 @@ pub struct TxData {
     pub flags: u64,
     /// Where the request came from (failure_route runs as if it just arrived).
     pub source: Option<Source>,
+    /// `$avp` / `$xavp` at relay time (failure_route sees them, e.g. the
+    /// dispatcher's failover list).
+    pub attrs: crate::script::attrs::Attrs,
 }
 
 /// Per-message tm state in the script context.
@@ -104,8 +107,10 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>) -> Result<Tid, TmError> {
 fn save_state(ctx: &mut MsgCtx<'_>, tid: Tid) {
     let (f, r, b) = (ctx.t.on_failure, ctx.t.on_reply, ctx.t.on_branch);
     let (ruri, du, flags) = (ctx.new_uri.clone(), ctx.dst_uri.clone(), ctx.flags);
+    let attrs = ctx.attrs.clone();
     let table = table(ctx);
     if let Some(data) = table.user_mut(tid) {
+        data.attrs = attrs;
         data.on_failure = f;
         data.on_reply = r;
         data.on_branch = b;
