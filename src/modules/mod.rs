@@ -4,10 +4,12 @@
 
 use crate::script::registry::ModuleDef;
 
+pub mod acc;
 pub mod auth;
 pub mod core;
 pub mod corex;
 pub mod counters;
+pub mod db;
 pub mod htable;
 pub mod kex;
 pub mod maxfwd;
@@ -54,6 +56,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &auth::db::URI_DB,
     &permissions::MODULE,
     &corex::MODULE,
+    &acc::MODULE,
+    &db::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -43,12 +43,7 @@ const PLANNED_MODULES: &[&str] = &[
     "ctl",
     "jsonrpcs",
     "cfg_rpc",
-    "db_sqlite",
-    "db_postgres",
-    "db_mysql",
-    "db_text",
     "alias_db",
-    "acc",
     "rtpproxy",
     "rtpengine",
     "tls",
@@ -79,6 +74,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.load_modules();
     c.module_params();
     c.shared_defs();
+    c.module_settings();
     c.declare_routes();
     c.compile_routes();
     if !c.diags.is_empty() {
@@ -242,6 +238,27 @@ impl<'c> Compiler<'c> {
                     }
                 };
                 self.modparams.push(module.name, &mp.param, value);
+            }
+        }
+    }
+
+    /// Settings of loaded modules that the program carries (acc).
+    fn module_settings(&mut self) {
+        if self.loaded_module("acc").is_some() {
+            match crate::modules::acc::AccConfig::from_modparams(&self.modparams) {
+                Ok(mut acc) => {
+                    acc.extra = std::mem::take(&mut self.program.acc.extra);
+                    self.program.acc = acc;
+                }
+                Err(e) => {
+                    let span = self
+                        .cfg
+                        .modules
+                        .iter()
+                        .find(|m| m.name() == "acc")
+                        .map_or_else(Span::default, |m| m.span);
+                    self.error(span, e);
+                }
             }
         }
     }

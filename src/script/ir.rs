@@ -42,6 +42,8 @@ pub struct Program {
     pub shv_init: Vec<Value<'static>>,
     /// Hash tables declared with `modparam("htable", "htable", …)`, by index.
     pub htables: Vec<HtableDef>,
+    /// acc's settings (`enabled` when the configuration loads acc).
+    pub acc: crate::modules::acc::AccConfig,
 }
 
 impl Program {

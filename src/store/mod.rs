@@ -181,6 +181,33 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
     )))
 }
 
+/// Checks, without opening anything, that `url` names a database this build
+/// can open (for start-up errors at the `modparam` line): `sqlite://` with a
+/// file name, or `postgres://` when built with the `postgres` feature.
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return if path.is_empty() {
+            Err(format!("db_url {url}: no file name"))
+        } else {
+            Ok(())
+        };
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return if cfg!(feature = "postgres") {
+            Ok(())
+        } else {
+            Err(format!(
+                "db_url {url}: this build has no PostgreSQL support (feature \"postgres\")"
+            ))
+        };
+    }
+    let scheme = url.split("://").next().unwrap_or(url);
+    Err(format!(
+        "db_url {url}: the {scheme} database is not supported \
+         (use sqlite:///path/file.db or postgres://user:pass@host/db)"
+    ))
+}
+
 /// Whether `name` can be used as a table or column name as it is (letters,
 /// digits, `_`; not starting with a digit), so it is safe to put in SQL text.
 pub fn is_identifier(name: &str) -> bool {

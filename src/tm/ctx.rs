@@ -8,9 +8,9 @@ use bytes::Bytes;
 
 use super::build::Target;
 use super::config::TmConfig;
+use super::outcome::{FinalSent, Tid};
 use super::stats::TmStats;
 use super::timer::{Armed, Owner, Slot, TimerKind, TimerQueue, Timers};
-use super::outcome::{FinalSent, Tid};
 use crate::sip::Transmit;
 
 pub(crate) struct Ctx<'a> {

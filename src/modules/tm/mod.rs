@@ -83,6 +83,7 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>) -> Result<Tid, TmError> {
     let data = TxData {
         request: Some(ctx.msg.clone()),
         source: Some(src),
+        flags: ctx.flags,
         ..TxData::default()
     };
     let now = ctx.now;
@@ -216,10 +217,15 @@ pub fn reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
         return -1;
     };
     let now = ctx.now;
+    let flags = ctx.flags;
     let table = ctx
         .core
         .tm
         .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
+    // The request's flags as they are when the script replies (acc reads them).
+    if let Some(data) = table.user_mut(tid) {
+        data.flags = flags;
+    }
     let spec = LocalReply {
         code,
         reason,

@@ -86,6 +86,26 @@ impl Compiler<'_> {
                         }
                         Err(e) => self.error(mp.span, format!("{}: {e}", mp.param)),
                     },
+                    ("acc", "log_extra") => match crate::modules::acc::parse_extra(text) {
+                        Ok(items) => {
+                            for (name, value) in items {
+                                if let Some(f) = self.format(&value, mp.span) {
+                                    self.program.acc.extra.push((name, f));
+                                }
+                            }
+                        }
+                        Err(e) => self.error(mp.span, e),
+                    },
+                    ("acc", "db_url") => self.error(
+                        mp.span,
+                        "acc: database accounting is not implemented in ringsip yet \
+                         (log_flag and acc_log_request log instead)",
+                    ),
+                    (_, "db_url") => {
+                        if let Err(e) = crate::store::check_url(text) {
+                            self.error(mp.span, format!("{module}: {e}"));
+                        }
+                    }
                     ("htable", "htable") => match HtableDef::parse(text) {
                         Ok(def) => {
                             if self.program.htables.iter().any(|t| t.name == def.name) {
