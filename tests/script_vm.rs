@@ -509,6 +509,60 @@ fn shared_variables_and_hash_tables_cross_cores() {
 }
 
 #[test]
+fn hash_table_counters_expiry_and_locks() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "",
+            "$shtinc(cnt=>a)|$shtinc(cnt=>a)|$shtdec(cnt=>a)|$sht(cnt=>a)",
+            "1|2|1|1",
+        ),
+        (
+            "$sht(cnt=>s) = \"x\";",
+            "$shtinc(cnt=>s)|$sht(cnt=>s)",
+            "<null>|x",
+        ),
+        (
+            "$sht(ipban=>k) = 1;",
+            "$shtex(ipban=>k)|$shtex(ipban=>none)",
+            "300|<null>",
+        ),
+        (
+            "$sht(ipban=>k) = 1; $shtex(ipban=>k) = 20;",
+            "$shtex(ipban=>k)",
+            "20",
+        ),
+        ("$sht(cnt=>k) = 1;", "$shtex(cnt=>k)", "0"),
+        (
+            "$var(a) = sht_lock(\"cnt=>x\"); $var(b) = sht_lock(\"cnt=>x\"); \
+             $var(c) = sht_unlock(\"cnt=>x\"); $var(d) = sht_unlock(\"cnt=>x\"); \
+             $var(e) = sht_unlock(\"cnt=>x\"); $var(f) = sht_lock(\"nope=>x\");",
+            "$var(a)$var(b)$var(c)$var(d)|$var(e)|$var(f)",
+            "1111|-1|-1",
+        ),
+        (
+            "sht_setxi(\"ipban\", \"i\", 7, 10); sht_setxs(\"cnt\", \"s\", \"v\", 0);",
+            "$sht(ipban=>i)|$shtex(ipban=>i)|$sht(cnt=>s)|$shtex(cnt=>s)",
+            "7|10|v|0",
+        ),
+    ];
+    for (setup, fmt, want) in cases {
+        assert_eq!(eval(setup, fmt), *want, "{setup} {fmt}");
+    }
+    let err = |body: &str| {
+        let text = format!("{HEADER}request_route {{\n{body}\n}}\n");
+        let files = MemoryFiles::default();
+        let cfg = parse_str("test.cfg", &text, &Options::with_files(&files)).unwrap();
+        compile(&cfg).unwrap_err().rendered().join("\n")
+    };
+    assert!(
+        err("$shtinc(cnt=>a) = 1;").contains("read-only"),
+        "{}",
+        err("$shtinc(cnt=>a) = 1;")
+    );
+    assert!(err("sht_lock(\"cnt\");").contains("table=>key"));
+}
+
+#[test]
 fn statements() {
     let cases: &[(&str, &str, &str)] = &[
         (

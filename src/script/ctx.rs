@@ -407,6 +407,8 @@ pub struct MsgCtx<'a> {
     /// The received top Via, parsed on first use (forwarding and replies
     /// read it several times per message); reset when `msg` is replaced.
     pub top_via: OnceCell<Option<(usize, crate::sip::via::Via<'a>)>>,
+    /// `sht_lock` locks this message holds (let go when the context is dropped).
+    pub sht_locks: super::shared::HeldLocks,
 }
 
 impl<'a> MsgCtx<'a> {
@@ -460,6 +462,7 @@ impl<'a> MsgCtx<'a> {
             branches: Vec::new(),
             authorized: None,
             top_via: OnceCell::new(),
+            sht_locks: Default::default(),
         }
     }
 

@@ -163,11 +163,26 @@ pub struct XavpPath {
     pub field: Option<(Bytes, Option<PvIndex>)>,
 }
 
-/// `$sht(table=>key)`: the table by index, the key printed per message.
+/// `$sht(table=>key)` and its relatives: the table by index, the key
+/// printed per message, and what is done with the item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShtRef {
     pub table: u32,
     pub key: Format,
+    pub op: ShtOp,
+}
+
+/// Which hash-table pseudo-variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShtOp {
+    /// `$sht`: the value (writable; `$null` deletes).
+    Value,
+    /// `$shtinc`: adds 1 atomically and reads the new value (read-only).
+    Inc,
+    /// `$shtdec`: subtracts 1 atomically and reads the new value (read-only).
+    Dec,
+    /// `$shtex`: seconds until the item expires, 0 for never (writable: sets them).
+    Expire,
 }
 
 /// tm's per-transaction pseudo-variables (read through [`super::ctx::TmView`]).
@@ -285,6 +300,9 @@ impl PvRef {
 
     /// Whether the script may assign to it.
     pub fn is_writable(&self) -> bool {
+        if let PvKind::Sht(s) = &self.kind {
+            return self.transforms.is_none() && matches!(s.op, ShtOp::Value | ShtOp::Expire);
+        }
         self.transforms.is_none()
             && matches!(
                 self.kind,

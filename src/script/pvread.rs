@@ -9,7 +9,7 @@
 use super::attrs::Xavp;
 use super::ctx::{AddrText, MsgCtx, UriParts};
 use super::pvkind::{
-    AuthPart, AvpKey, CseqPart, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, SndPart,
+    AuthPart, AvpKey, CseqPart, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, ShtOp, SndPart,
     TmField, TvPart, ViaField, XavpPath,
 };
 use super::registry::RouteType;
@@ -176,7 +176,16 @@ impl<'a> MsgCtx<'a> {
                     return Value::Null;
                 };
                 let key = self.format_cow(&sht.key);
-                table.get(&key, self.now).unwrap_or(Value::Null)
+                match sht.op {
+                    ShtOp::Value => table.get(&key, self.now).unwrap_or(Value::Null),
+                    ShtOp::Inc => table.add(&key, 1, self.now).map_or(Value::Null, Value::Int),
+                    ShtOp::Dec => table
+                        .add(&key, -1, self.now)
+                        .map_or(Value::Null, Value::Int),
+                    ShtOp::Expire => table
+                        .expires_in(&key, self.now)
+                        .map_or(Value::Null, |s| Value::Int(s as i64)),
+                }
             }
             PvKind::Tm(field) => {
                 let in_reply = matches!(self.route_type, RouteType::OnReply | RouteType::Reply);

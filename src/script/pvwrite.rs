@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::attrs::{Xavp, XavpValue};
 use super::ctx::MsgCtx;
 use super::ir::AssignOp;
-use super::pvkind::{AvpKey, NamePart, PvKind, PvRef, XavpPath};
+use super::pvkind::{AvpKey, NamePart, PvKind, PvRef, ShtOp, XavpPath};
 use super::pvread::Idx;
 use super::value::Value;
 use crate::sip::nameaddr::NameAddr;
@@ -130,11 +130,15 @@ impl MsgCtx<'_> {
                     );
                 };
                 let key = self.format_cow(&sht.key);
-                match value {
-                    Value::Null => {
+                match (sht.op, value) {
+                    (ShtOp::Expire, v) => {
+                        let secs = v.to_int().max(0) as u64;
+                        table.set_expire(&key, secs, self.now);
+                    }
+                    (_, Value::Null) => {
                         table.remove(&key);
                     }
-                    v => table.set(&key, v.into_owned(), self.now),
+                    (_, v) => table.set(&key, v.into_owned(), self.now),
                 }
                 Ok(())
             }

@@ -8,7 +8,7 @@ use super::super::ast;
 use super::super::format;
 use super::super::ir::{Format, FormatPart};
 use super::super::pv::{AvpName, Pv, PvName};
-use super::super::pvkind::{self, AvpKey, PvIndex, PvKind, PvRef, ShtRef, XavpPath};
+use super::super::pvkind::{self, AvpKey, PvIndex, PvKind, PvRef, ShtOp, ShtRef, XavpPath};
 use super::super::shared::HtableDef;
 use super::super::transform;
 use super::super::value::Value;
@@ -175,7 +175,10 @@ impl Compiler<'_> {
                     field,
                 }))
             }
-            ("sht", Some(PvName::Htable { table, key })) => {
+            (
+                class @ ("sht" | "shtinc" | "shtdec" | "shtex"),
+                Some(PvName::Htable { table, key }),
+            ) => {
                 use pvkind::Resolver as _;
                 let Some(t) = self.htable(table) else {
                     return Err(format!(
@@ -184,7 +187,13 @@ impl Compiler<'_> {
                     ));
                 };
                 let key = self.sub_format(key)?;
-                PvKind::Sht(Box::new(ShtRef { table: t, key }))
+                let op = match class {
+                    "shtinc" => ShtOp::Inc,
+                    "shtdec" => ShtOp::Dec,
+                    "shtex" => ShtOp::Expire,
+                    _ => ShtOp::Value,
+                };
+                PvKind::Sht(Box::new(ShtRef { table: t, key, op }))
             }
             ("xavu" | "xavi", Some(_)) => {
                 return Err(format!("{} is not supported (use $xavp)", pv.raw))
