@@ -509,6 +509,51 @@ fn shared_variables_and_hash_tables_cross_cores() {
 }
 
 #[test]
+fn xavu_single_values_and_xavi_without_case() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "$xavu(a) = 1; $xavu(a) = 2;",
+            "$xavu(a)|$xavp(a)",
+            "2|<null>",
+        ),
+        (
+            "$xavu(r=>x) = 1; $xavu(r=>x) = 2; $xavu(r=>y) = \"s\";",
+            "$xavu(r=>x)|$xavu(r=>y)|$xavu(r)",
+            "2|s|<<xavp>>",
+        ),
+        (
+            "$xavu(r=>x) = 1; $xavu(r=>x) = $null;",
+            "$xavu(r=>x)|$xavu(r)",
+            "<null>|<<xavp>>",
+        ),
+        ("$xavu(a) = 1; $xavu(a) = $null;", "$xavu(a)", "<null>"),
+        (
+            "$xavp(a) = 1; $xavu(a) = 5; $xavi(a) = 7;",
+            "$xavp(a)|$xavu(a)|$xavi(a)",
+            "1|5|7",
+        ),
+        (
+            "$xavi(Caller=>Name) = \"x\"; $xavi(CALLER=>name) = \"y\";",
+            "$xavi(caller=>NAME)|$xavi(caller[1]=>name)|$xavi(cAller[0]=>Name[0])",
+            "y|x|y",
+        ),
+        (
+            "$xavi(R=>F) = 1;",
+            "$xavp(R=>F)|$xavp(r=>f)",
+            "<null>|<null>",
+        ),
+    ];
+    for (setup, fmt, want) in cases {
+        assert_eq!(eval(setup, fmt), *want, "{setup} {fmt}");
+    }
+    let text = format!("{HEADER}request_route {{\n$xavu(a[1]) = 1;\n}}\n");
+    let files = MemoryFiles::default();
+    let cfg = parse_str("test.cfg", &text, &Options::with_files(&files)).unwrap();
+    let err = compile(&cfg).unwrap_err().rendered().join("\n");
+    assert!(err.contains("takes no index"), "{err}");
+}
+
+#[test]
 fn hash_table_counters_expiry_and_locks() {
     let cases: &[(&str, &str, &str)] = &[
         (

@@ -158,9 +158,23 @@ impl AvpKey {
 /// `$xavp(root[i]=>field[j])`: a root name with its index, and an optional field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XavpPath {
+    /// `$xavp`, `$xavu` or `$xavi` (three separate sets of roots).
+    pub class: XavpClass,
     pub root: Bytes,
     pub root_index: Option<PvIndex>,
     pub field: Option<(Bytes, Option<PvIndex>)>,
+}
+
+/// Which family of extended AVPs a path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum XavpClass {
+    /// `$xavp`: stacks of values, index 0 the newest.
+    #[default]
+    Xavp,
+    /// `$xavu`: one value per name; an assignment replaces it.
+    Xavu,
+    /// `$xavi`: like `$xavp`, names compared without case.
+    Xavi,
 }
 
 /// `$sht(table=>key)` and its relatives: the table by index, the key

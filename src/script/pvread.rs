@@ -335,7 +335,7 @@ impl<'a> MsgCtx<'a> {
             Idx::First | Idx::All => 0,
             Idx::At(i) => i,
         };
-        let Some(root) = self.attrs.xavp(&path.root, root_idx) else {
+        let Some(root) = self.attrs.xavp_in(path.class, &path.root, root_idx) else {
             return Value::Null;
         };
         let Some((field, field_index)) = &path.field else {
