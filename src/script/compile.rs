@@ -293,6 +293,7 @@ impl<'c> Compiler<'c> {
             }
             match kind {
                 RouteKind::Reply => self.program.reply_route = Some(id),
+                RouteKind::OnSend => self.program.onsend_route = Some(id),
                 RouteKind::Event => {
                     self.program.event_routes.insert(name.clone(), id);
                 }

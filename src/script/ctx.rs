@@ -396,6 +396,10 @@ pub struct MsgCtx<'a> {
     pub attrs: Attrs,
     /// In `onsend_route`: where the message is being sent (`snd_ip`, `snd_port`…).
     pub send_dst: Option<(SocketAddr, Proto)>,
+    /// In `onsend_route`: the message as it will be sent (`$snd(buf)`).
+    pub send_buf: Option<Bytes>,
+    /// In `onsend_route`: the local address it leaves from (`$sndfrom(ip)`).
+    pub send_local: Option<SocketAddr>,
     /// Unix time of this message (`$Ts`, `$TV`), from [`Env::clock`] and `now`.
     pub unix_now: Duration,
     /// `$si`, `$Ri`, `$su` formatted, the received R-URI parsed, on first use.
@@ -457,6 +461,8 @@ impl<'a> MsgCtx<'a> {
             out,
             attrs: Attrs::default(),
             send_dst: None,
+            send_buf: None,
+            send_local: None,
             unix_now: env.clock.unix(now),
             cache: ReadCache::default(),
             branches: Vec::new(),

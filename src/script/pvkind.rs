@@ -238,6 +238,13 @@ pub enum SndPart {
     Port,
     Proto,
     Af,
+    /// `$snd(buf)`: the outgoing message.
+    Buf,
+    /// `$snd(len)`: its length.
+    Len,
+    /// `$sndfrom(ip)` / `$sndfrom(port)`: the local address it leaves from.
+    LocalIp,
+    LocalPort,
 }
 
 /// The selects ringsip knows (`$sel(via[1].host)`, `@from.tag`…).
@@ -443,6 +450,31 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
                 }
             }
         }
+        "snd" | "sndto" => PvKind::Snd(match need_inner(class)? {
+            "ip" => SndPart::Ip,
+            "port" => SndPart::Port,
+            "proto" | "sproto" => SndPart::Proto,
+            "af" => SndPart::Af,
+            "buf" if class == "snd" => SndPart::Buf,
+            "len" if class == "snd" => SndPart::Len,
+            other => {
+                return Err(format!(
+                    "unknown ${class}({other}): use ip, port, proto, af{}",
+                    if class == "snd" { ", buf or len" } else { "" }
+                ))
+            }
+        }),
+        "sndfrom" => PvKind::Snd(match need_inner(class)? {
+            "ip" => SndPart::LocalIp,
+            "port" => SndPart::LocalPort,
+            "proto" | "sproto" => SndPart::Proto,
+            "af" => SndPart::Af,
+            other => {
+                return Err(format!(
+                    "unknown $sndfrom({other}): use ip, port, proto or af"
+                ))
+            }
+        }),
         "sel" => select(need_inner("sel")?, r)?,
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
@@ -455,6 +487,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Tv(_)
             | PvKind::Const(_)
             | PvKind::Sel(_)
+            | PvKind::Snd(_)
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));

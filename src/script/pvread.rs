@@ -242,6 +242,20 @@ impl<'a> MsgCtx<'a> {
                     SndPart::Port => int(i64::from(addr.port())),
                     SndPart::Proto => Value::str(proto.lower_name().as_bytes()),
                     SndPart::Af => Value::str(if addr.is_ipv4() { b"INET" } else { b"INET6" }),
+                    SndPart::Buf => self
+                        .send_buf
+                        .as_ref()
+                        .map_or(Value::Null, |b| Value::str(b)),
+                    SndPart::Len => self
+                        .send_buf
+                        .as_ref()
+                        .map_or(Value::Null, |b| int(b.len() as i64)),
+                    SndPart::LocalIp => self.send_local.map_or(Value::Null, |a| {
+                        Value::owned(a.ip().to_string().into_bytes())
+                    }),
+                    SndPart::LocalPort => self
+                        .send_local
+                        .map_or(Value::Null, |a| int(i64::from(a.port()))),
                 },
             },
         }

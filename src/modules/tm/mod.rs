@@ -196,6 +196,13 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, hop: Hop) -> Result<(), i32> {
         local: hop.local(ctx),
         conn: None,
     };
+    let local = target
+        .local
+        .or_else(|| ctx.env.sockets.get(usize::from(hop.socket)).map(|s| s.addr));
+    if !vm::onsend(ctx, target.dst, target.proto, local, &data) {
+        log::debug!("branch {index} dropped in onsend_route");
+        return Err(-477);
+    }
     let now = ctx.now;
     let table = ctx
         .core
