@@ -256,6 +256,14 @@ fn transformations() {
         ("$var(l) = \"line1\\nline2\\nxline3\";", "$(var(l){line.count})|$(var(l){line.at,1})|$(var(l){line.at,-1})|$(var(l){line.sw,xl})", "3|line2|xline3|xline3"),
         ("$var(n) = 2; $var(s) = \"abcdef\";", "$(var(s){s.substr,$var(n),2})|$(var(s){s.strip,$var(n)}{s.toupper}{s.len})", "cd|4"),
         ("", "$(ru{uri.user}{s.toupper}{s.len})|$(tu{uri.host}{s.select,0,.})", "5|example"),
+        ("$var(r) = \"a-b-c\";", "$(var(r){s.rm,-})|$(var(r){s.rm,b-})", "abc|a-c"),
+        ("$var(p) = \"4930\";", "$(var(p){s.prefixes})|$(var(p){s.prefixes,2})|$(var(p){s.prefixes.quoted,3})", "4,49,493,4930|4,49|'4','49','493'"),
+        ("$var(t) = 951782400;", "$(var(t){s.ftime,%Y-%m-%d %H:%M:%S})|$(var(t){s.ftime,%a %b %e})", "2000-02-29 00:00:00|Tue Feb 29"),
+        ("$var(n) = 255; $var(h) = \"ff\";", "$(var(n){s.dec2hex})|$(var(h){s.hex2dec})|$(var(h){s.hex2dec}{s.dec2hex})", "ff|255|ff"),
+        // A backslash for the regex is doubled for the transformation parameter and again for the string.
+        ("$var(d) = \"+4930123\";", "$(var(d){re.subst,/^[+]49/0/})|$(var(d){re.subst,/([0-9])([0-9])/\\\\\\\\2\\\\\\\\1/g})|$(var(d){re.subst,/x/y/})", "030123|+9403213|"),
+        ("", "$(ru{uri.tosocket})|$(ru{uri.tosocket}{sock.proto})|$(ru{uri.tosocket}{sock.host})|$(ru{uri.tosocket}{sock.port})", "udp:example.com:5070|udp|example.com|5070"),
+        ("$var(u) = \"sip:bob@10.0.0.1:5080;transport=tcp\";", "$(var(u){urialias.encode})|$(var(u){urialias.encode}{urialias.decode})", "10.0.0.1~5080~2|sip:10.0.0.1:5080;transport=tcp"),
     ];
     for (setup, fmt, want) in cases {
         assert_eq!(eval(setup, fmt), *want, "{setup} {fmt}");

@@ -17,9 +17,11 @@ use super::pv::{TrParam, Transform};
 use super::pvkind::PvRef;
 
 mod apply;
+mod more;
 
 pub use apply::apply;
 pub(crate) use apply::{display_raw, range_in};
+pub use more::{SockField, Subst};
 
 /// A transformation argument: constant, or a pseudo-variable read per message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +87,20 @@ pub enum TrOp {
     LineCount,
     LineAt(TrArg),
     LineSw(TrArg),
+    /// `s.rm,x`: every `x` removed.
+    Rm(TrArg),
+    /// `s.prefixes[,n]` / `s.prefixes.quoted[,n]`.
+    Prefixes(Option<TrArg>, bool),
+    /// `s.ftime,format` (UTC).
+    Ftime(TrArg),
+    Dec2Hex,
+    Hex2Dec,
+    /// `re.subst,/re/repl/flags`.
+    ReSubst(Box<more::Subst>),
+    Sock(more::SockField),
+    UriAliasEncode,
+    UriAliasDecode,
+    UriToSocket,
 }
 
 /// `uri.*` parts.
@@ -235,6 +251,8 @@ fn compile_one(
                 "unescape.param" => Some(TrOp::UnescapeParam),
                 "urlencode.param" => Some(TrOp::UrlEncodeParam),
                 "urldecode.param" => Some(TrOp::UrlDecodeParam),
+                "dec2hex" => Some(TrOp::Dec2Hex),
+                "hex2dec" => Some(TrOp::Hex2Dec),
                 _ => None,
             };
             if let Some(op) = simple {
@@ -295,6 +313,19 @@ fn compile_one(
                         want(1, 1)?;
                         TrOp::Count(next())
                     }
+                    "rm" => {
+                        want(1, 1)?;
+                        TrOp::Rm(next())
+                    }
+                    "prefixes" | "prefixes.quoted" => {
+                        want(0, 1)?;
+                        let max = (n == 1).then(&mut next);
+                        TrOp::Prefixes(max, op == "prefixes.quoted")
+                    }
+                    "ftime" => {
+                        want(1, 1)?;
+                        TrOp::Ftime(next())
+                    }
                     _ => return Err(format!("unknown transformation {{{name}}}")),
                 }
             }
@@ -302,6 +333,10 @@ fn compile_one(
         ("uri", "param") => {
             want(1, 1)?;
             TrOp::UriParam(next())
+        }
+        ("uri", "tosocket") => {
+            want(0, 0)?;
+            TrOp::UriToSocket
         }
         ("uri", op) => {
             want(0, 0)?;
@@ -373,6 +408,33 @@ fn compile_one(
                 "display" => ToBodyField::Display,
                 _ => return Err(format!("unknown transformation {{{name}}}")),
             })
+        }
+        ("re", "subst") => {
+            want(1, 1)?;
+            match next() {
+                TrArg::Str(text) => {
+                    let text = String::from_utf8_lossy(&text).into_owned();
+                    TrOp::ReSubst(Box::new(more::Subst::parse(&text)?))
+                }
+                _ => return Err(format!("{{{name}}}: the expression must be a constant")),
+            }
+        }
+        ("sock", op) => {
+            want(0, 0)?;
+            TrOp::Sock(match op {
+                "host" => more::SockField::Host,
+                "port" => more::SockField::Port,
+                "proto" => more::SockField::Proto,
+                _ => return Err(format!("unknown transformation {{{name}}}")),
+            })
+        }
+        ("urialias", "encode") => {
+            want(0, 0)?;
+            TrOp::UriAliasEncode
+        }
+        ("urialias", "decode") => {
+            want(0, 0)?;
+            TrOp::UriAliasDecode
         }
         ("line", "count") => {
             want(0, 0)?;

@@ -6,7 +6,7 @@ use std::ops::Range;
 use base64::Engine as _;
 use md5::Digest as _;
 
-use super::{NameAddrField, ParamOp, ToBodyField, TrArg, TrOp, UriField};
+use super::{more, NameAddrField, ParamOp, ToBodyField, TrArg, TrOp, UriField};
 use crate::script::ctx::MsgCtx;
 use crate::script::value::Value;
 use crate::sip::nameaddr::NameAddr;
@@ -331,6 +331,25 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
                 .find(|r| s[r.clone()].starts_with(&prefix))?;
             sub(s, r)
         }
+        TrOp::Rm(x) => Value::owned(more::rm(&s, &arg_bytes(ctx, x))),
+        TrOp::Prefixes(max, quoted) => {
+            let max = match max {
+                Some(a) => Some(arg_int(ctx, a)?),
+                None => None,
+            };
+            Value::owned(more::prefixes(&s, max, *quoted))
+        }
+        TrOp::Ftime(format) => {
+            let secs = Value::str(&s).as_exact_int()?;
+            Value::owned(more::ftime(secs, &arg_bytes(ctx, format)))
+        }
+        TrOp::Dec2Hex => Value::owned(more::dec2hex(Value::str(&s).as_exact_int()?)),
+        TrOp::Hex2Dec => Value::Int(more::hex2dec(&s)?),
+        TrOp::ReSubst(subst) => Value::owned(subst.apply(&s)?),
+        TrOp::Sock(f) => Value::owned(more::sock(&s, *f)?),
+        TrOp::UriAliasEncode => Value::owned(more::urialias_encode(&s)?),
+        TrOp::UriAliasDecode => Value::owned(more::urialias_decode(&s)?),
+        TrOp::UriToSocket => Value::owned(more::uri_tosocket(&s)?),
         TrOp::Int
         | TrOp::Uri(_)
         | TrOp::UriParam(_)
