@@ -45,26 +45,28 @@ impl Subst {
             ));
         }
         // Split on unescaped delimiters; `\<delim>` stands for the delimiter.
-        let mut parts = vec![String::new()];
+        let mut parts = Vec::new();
+        let mut cur = String::new();
         let mut escaped = false;
         for c in chars {
             if escaped {
                 if c != delim {
-                    parts.last_mut().map(|p| p.push('\\'));
+                    cur.push('\\');
                 }
-                parts.last_mut().map(|p| p.push(c));
+                cur.push(c);
                 escaped = false;
             } else if c == '\\' {
                 escaped = true;
             } else if c == delim {
-                parts.push(String::new());
+                parts.push(std::mem::take(&mut cur));
             } else {
-                parts.last_mut().map(|p| p.push(c));
+                cur.push(c);
             }
         }
         if escaped {
-            parts.last_mut().map(|p| p.push('\\'));
+            cur.push('\\');
         }
+        parts.push(cur);
         let [pattern, repl, flags] = <[String; 3]>::try_from(parts).map_err(|_| {
             format!("re.subst: \"{text}\" is not {delim}regex{delim}replacement{delim}flags")
         })?;
@@ -251,7 +253,7 @@ pub fn ftime(secs: i64, format: &[u8]) -> Vec<u8> {
             Some(b's') => write!(out, "{secs}"),
             Some(b'z') => write!(out, "+0000"),
             Some(b'Z') => write!(out, "UTC"),
-            Some(b'n') => write!(out, "\n"),
+            Some(b'n') => writeln!(out),
             Some(b't') => write!(out, "\t"),
             Some(b'%') => write!(out, "%"),
             Some(other) => write!(out, "%{}", other as char),
