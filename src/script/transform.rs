@@ -21,7 +21,7 @@ mod more;
 
 pub use apply::apply;
 pub(crate) use apply::{display_raw, range_in};
-pub use more::{SockField, Subst};
+pub use more::Subst;
 
 /// A transformation argument: constant, or a pseudo-variable read per message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,11 +93,20 @@ pub enum TrOp {
     Prefixes(Option<TrArg>, bool),
     /// `s.ftime,format` (UTC).
     Ftime(TrArg),
-    Dec2Hex,
-    Hex2Dec,
+    /// `s.corehash[,size]`.
+    CoreHash(Option<TrArg>),
+    EncodeBase58,
+    DecodeBase58,
+    /// Base64 without `=` padding (`s.encode.base64t`…).
+    EncodeBase64T,
+    DecodeBase64T,
+    EncodeBase64UrlT,
+    DecodeBase64UrlT,
+    Encode7bit,
+    Decode7bit,
+    EscapeCsv,
     /// `re.subst,/re/repl/flags`.
     ReSubst(Box<more::Subst>),
-    Sock(more::SockField),
     UriAliasEncode,
     UriAliasDecode,
     UriToSocket,
@@ -251,8 +260,15 @@ fn compile_one(
                 "unescape.param" => Some(TrOp::UnescapeParam),
                 "urlencode.param" => Some(TrOp::UrlEncodeParam),
                 "urldecode.param" => Some(TrOp::UrlDecodeParam),
-                "dec2hex" => Some(TrOp::Dec2Hex),
-                "hex2dec" => Some(TrOp::Hex2Dec),
+                "encode.base58" => Some(TrOp::EncodeBase58),
+                "decode.base58" => Some(TrOp::DecodeBase58),
+                "encode.base64t" => Some(TrOp::EncodeBase64T),
+                "decode.base64t" => Some(TrOp::DecodeBase64T),
+                "encode.base64urlt" => Some(TrOp::EncodeBase64UrlT),
+                "decode.base64urlt" => Some(TrOp::DecodeBase64UrlT),
+                "encode.7bit" => Some(TrOp::Encode7bit),
+                "decode.7bit" => Some(TrOp::Decode7bit),
+                "escape.csv" => Some(TrOp::EscapeCsv),
                 _ => None,
             };
             if let Some(op) = simple {
@@ -325,6 +341,10 @@ fn compile_one(
                     "ftime" => {
                         want(1, 1)?;
                         TrOp::Ftime(next())
+                    }
+                    "corehash" => {
+                        want(0, 1)?;
+                        TrOp::CoreHash((n == 1).then(&mut next))
                     }
                     _ => return Err(format!("unknown transformation {{{name}}}")),
                 }
@@ -418,15 +438,6 @@ fn compile_one(
                 }
                 _ => return Err(format!("{{{name}}}: the expression must be a constant")),
             }
-        }
-        ("sock", op) => {
-            want(0, 0)?;
-            TrOp::Sock(match op {
-                "host" => more::SockField::Host,
-                "port" => more::SockField::Port,
-                "proto" => more::SockField::Proto,
-                _ => return Err(format!("unknown transformation {{{name}}}")),
-            })
         }
         ("urialias", "encode") => {
             want(0, 0)?;

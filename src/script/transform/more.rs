@@ -1,6 +1,7 @@
 //! Transformations beyond the everyday string and URI ones: `s.rm`,
-//! `s.prefixes[.quoted]`, `s.ftime`, `s.dec2hex`/`s.hex2dec`, `re.subst`,
-//! `sock.*`, `urialias.*`, `uri.tosocket`.
+//! `s.prefixes[.quoted]`, `s.ftime`, `s.corehash`, base58, unpadded base64,
+//! GSM 7-bit, `s.escape.csv`, `re.subst` (textops), `urialias.*`,
+//! `uri.tosocket`. Values checked against Kamailio 5.6.3 where noted.
 
 use std::fmt;
 
@@ -169,22 +170,6 @@ pub fn prefixes(s: &[u8], max: Option<i64>, quoted: bool) -> Vec<u8> {
     out
 }
 
-/// `s.dec2hex`: a decimal integer in lower-case hexadecimal (two's
-/// complement for a negative one, as C's `%x`).
-pub fn dec2hex(v: i64) -> Vec<u8> {
-    format!("{:x}", v as u64).into_bytes()
-}
-
-/// `s.hex2dec`: hexadecimal text (with or without `0x`) as an integer.
-pub fn hex2dec(s: &[u8]) -> Option<i64> {
-    let t = std::str::from_utf8(s).ok()?.trim();
-    let t = t
-        .strip_prefix("0x")
-        .or_else(|| t.strip_prefix("0X"))
-        .unwrap_or(t);
-    u64::from_str_radix(t, 16).ok().map(|v| v as i64)
-}
-
 /// Year, month (1-12), day (1-31) of a day count since 1970-01-01
 /// (Howard Hinnant's civil-from-days).
 fn civil(days: i64) -> (i64, u32, u32) {
@@ -263,42 +248,6 @@ pub fn ftime(secs: i64, format: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The parts of a socket text `proto:host:port` (`sock.*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SockField {
-    Proto,
-    Host,
-    Port,
-}
-
-/// `sock.proto|host|port` of `proto:host[:port]` (IPv6 hosts in brackets).
-pub fn sock(s: &[u8], f: SockField) -> Option<Vec<u8>> {
-    let t = std::str::from_utf8(s).ok()?.trim();
-    let (proto, rest) = t.split_once(':')?;
-    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
-        let (h, after) = r.split_once(']')?;
-        let h = &rest[..h.len() + 2];
-        (h, after.strip_prefix(':'))
-    } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (rest, None),
-        }
-    };
-    if proto.is_empty() || host.is_empty() {
-        return None;
-    }
-    Some(
-        match f {
-            SockField::Proto => proto,
-            SockField::Host => host,
-            SockField::Port => port.unwrap_or(""),
-        }
-        .as_bytes()
-        .to_vec(),
-    )
-}
-
 /// Protocol numbers used in alias values (Kamailio's `PROTO_*`).
 const PROTOS: [&str; 6] = ["udp", "tcp", "tls", "sctp", "ws", "wss"];
 
@@ -343,6 +292,130 @@ pub fn uri_tosocket(s: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(uri.host_raw());
     out.extend_from_slice(format!(":{port}").as_bytes());
     Some(out)
+}
+
+/// `s.corehash[,size]`: Kamailio's core string hash (the one its hash
+/// tables use), masked with `size - 1` when a size is given.
+pub fn corehash(s: &[u8], size: Option<i64>) -> i64 {
+    let mix = |h: u32, v: u32| h.wrapping_add(v ^ (v >> 3));
+    let mut h: u32 = 0;
+    let mut chunks = s.chunks_exact(4);
+    for c in &mut chunks {
+        h = mix(h, u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+    }
+    let v = chunks
+        .remainder()
+        .iter()
+        .fold(0u32, |v, &b| (v << 8) | u32::from(b));
+    h = mix(h, v);
+    let f = h
+        .wrapping_add(h >> 11)
+        .wrapping_add((h >> 13).wrapping_add(h >> 23));
+    match size {
+        Some(n) if n > 0 => i64::from(f & (n as u32).wrapping_sub(1)),
+        _ => i64::from(f),
+    }
+}
+
+const B58: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// `s.encode.base58` (Bitcoin alphabet; leading zero bytes become `1`s).
+pub fn base58_encode(s: &[u8]) -> Vec<u8> {
+    let zeros = s.iter().take_while(|&&b| b == 0).count();
+    // Base-58 digits, least significant first.
+    let mut digits: Vec<u8> = Vec::with_capacity(s.len() * 138 / 100 + 1);
+    for &b in &s[zeros..] {
+        let mut carry = u32::from(b);
+        for d in digits.iter_mut() {
+            carry += u32::from(*d) << 8;
+            *d = (carry % 58) as u8;
+            carry /= 58;
+        }
+        while carry > 0 {
+            digits.push((carry % 58) as u8);
+            carry /= 58;
+        }
+    }
+    let mut out = vec![b'1'; zeros];
+    out.extend(digits.iter().rev().map(|&d| B58[usize::from(d)]));
+    out
+}
+
+/// `s.decode.base58`; `None` on a character outside the alphabet.
+pub fn base58_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let ones = s.iter().take_while(|&&b| b == b'1').count();
+    let mut bytes: Vec<u8> = Vec::with_capacity(s.len());
+    for &c in &s[ones..] {
+        let mut carry = B58.iter().position(|&a| a == c)? as u32;
+        for b in bytes.iter_mut() {
+            carry += u32::from(*b) * 58;
+            *b = (carry & 0xff) as u8;
+            carry >>= 8;
+        }
+        while carry > 0 {
+            bytes.push((carry & 0xff) as u8);
+            carry >>= 8;
+        }
+    }
+    let mut out = vec![0u8; ones];
+    out.extend(bytes.iter().rev());
+    Some(out)
+}
+
+/// `s.encode.7bit`: GSM 03.38 packing of 7-bit characters, as upper-case hex.
+pub fn encode_7bit(s: &[u8]) -> Vec<u8> {
+    let mut packed = Vec::with_capacity(s.len());
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in s {
+        acc |= u32::from(c & 0x7f) << bits;
+        bits += 7;
+        while bits >= 8 {
+            packed.push((acc & 0xff) as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    if bits > 0 {
+        packed.push((acc & 0xff) as u8);
+    }
+    hex::encode_upper(packed).into_bytes()
+}
+
+/// `s.decode.7bit`: the inverse of [`encode_7bit`]; `None` on bad hex.
+pub fn decode_7bit(s: &[u8]) -> Option<Vec<u8>> {
+    let packed = hex::decode(s).ok()?;
+    let septets = packed.len() * 8 / 7;
+    let mut out = Vec::with_capacity(septets);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &b in &packed {
+        acc |= u32::from(b) << bits;
+        bits += 8;
+        while bits >= 7 && out.len() < septets {
+            out.push((acc & 0x7f) as u8);
+            acc >>= 7;
+            bits -= 7;
+        }
+    }
+    // Seven characters fill seven octets with one zero septet of padding.
+    if packed.len() % 7 == 0 && out.last() == Some(&0) {
+        out.pop();
+    }
+    Some(out)
+}
+
+/// `s.escape.csv`: the value as one CSV field: in double quotes, inner
+/// double quotes doubled.
+pub fn escape_csv(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    out.push(b'"');
+    for &b in s {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+    out
 }
 
 #[cfg(test)]
@@ -403,30 +476,44 @@ mod tests {
         assert_eq!(prefixes(b"123", None, false), b"1,12,123");
         assert_eq!(prefixes(b"123", Some(2), true), b"'1','12'");
         assert_eq!(prefixes(b"", None, false), b"");
-        assert_eq!(dec2hex(255), b"ff");
-        assert_eq!(hex2dec(b"0xff"), Some(255));
-        assert_eq!(hex2dec(b"FF"), Some(255));
-        assert_eq!(hex2dec(b"zz"), None);
+    }
+
+    /// Values printed by Kamailio 5.6.3 for the same inputs.
+    #[test]
+    fn encodings_match_kamailio() {
+        assert_eq!(corehash(b"a-b-c", None), 1_830_410_512);
+        assert_eq!(corehash(b"a-b-c", Some(16)), 0);
+        assert_eq!(corehash(b"a-b-c", Some(1000)), 256);
+        assert_eq!(corehash(b"ab", None), 27_998);
+        assert_eq!(corehash(b"hello world!", Some(16)), 5);
+        assert_eq!(base58_encode(b"a-b-c"), b"BxtqwAr");
+        assert_eq!(base58_encode(b"BxtqwAr"), b"3X6hTUhTAH");
+        assert_eq!(base58_encode(b"hello world!"), b"2yGEbwRFyhPZZckKA");
+        assert_eq!(base58_encode(b""), b"");
+        assert_eq!(base58_encode(b"\0\0a"), b"112g");
+        assert_eq!(base58_decode(b"BxtqwAr").unwrap(), b"a-b-c");
+        assert_eq!(base58_decode(b"112g").unwrap(), b"\0\0a");
+        assert!(base58_decode(b"0OIl").is_none());
+        assert_eq!(encode_7bit(b"a-b-c"), b"E196B83506");
+        assert_eq!(encode_7bit(b"ab"), b"6131");
+        assert_eq!(encode_7bit(b"hello world!"), b"E8329BFD06DDDF72363904");
+        for s in [
+            &b"a-b-c"[..],
+            b"ab",
+            b"hello world!",
+            b"1234567",
+            b"12345678",
+            b"",
+        ] {
+            assert_eq!(decode_7bit(&encode_7bit(s)).unwrap(), s, "{s:?}");
+        }
+        assert!(decode_7bit(b"zz").is_none());
+        assert_eq!(escape_csv(b"a,\"b"), b"\"a,\"\"b\"");
+        assert_eq!(escape_csv(b"ab"), b"\"ab\"");
     }
 
     #[test]
-    fn sockets_and_aliases() {
-        let cases: &[(&str, SockField, Option<&str>)] = &[
-            ("udp:1.2.3.4:5060", SockField::Proto, Some("udp")),
-            ("udp:1.2.3.4:5060", SockField::Host, Some("1.2.3.4")),
-            (
-                "tcp:[2001:db8::1]:5061",
-                SockField::Host,
-                Some("[2001:db8::1]"),
-            ),
-            ("tcp:[2001:db8::1]:5061", SockField::Port, Some("5061")),
-            ("tls:example.com", SockField::Port, Some("")),
-            ("nothing", SockField::Host, None),
-        ];
-        for (s, f, want) in cases {
-            let got = sock(s.as_bytes(), *f).map(|v| String::from_utf8(v).unwrap());
-            assert_eq!(got.as_deref(), *want, "{s} {f:?}");
-        }
+    fn aliases_and_sockets() {
         assert_eq!(
             urialias_encode(b"sip:u@1.2.3.4:5080;transport=TCP").unwrap(),
             b"1.2.3.4~5080~2"
