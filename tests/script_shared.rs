@@ -78,27 +78,32 @@ fn add_counts_atomically_from_initval() {
     assert_eq!(t.add(b"k", 1, t0 + Duration::from_secs(6)), Some(11));
     t.set(b"s", Value::owned(b"text".to_vec()), t0);
     assert_eq!(t.add(b"s", 1, t0), None);
+    // Without an integer initval a missing item is not made (Kamailio reads $null).
     let plain = Htable::new(HtableDef::parse("p=>size=1").unwrap());
-    assert_eq!(plain.add(b"n", -1, t0), Some(-1));
+    assert_eq!(plain.add(b"n", -1, t0), None);
+    assert_eq!(plain.get(b"n", t0), None);
+    plain.set(b"n", Value::Int(4), t0);
+    assert_eq!(plain.add(b"n", -1, t0), Some(3));
 }
 
 #[test]
 fn expiry_is_read_and_set_per_item() {
     let t0 = Instant::now();
     let t = Htable::new(HtableDef::parse("t=>autoexpire=60").unwrap());
-    assert_eq!(t.expires_in(b"k", t0), None);
+    assert_eq!(t.expires_in(b"k", t0), 0);
     t.set(b"k", Value::Int(1), t0);
-    assert_eq!(
-        t.expires_in(b"k", t0 + Duration::from_millis(500)),
-        Some(60)
-    );
+    assert_eq!(t.expires_in(b"k", t0 + Duration::from_millis(500)), 60);
     assert!(t.set_expire(b"k", 5, t0));
-    assert_eq!(t.expires_in(b"k", t0), Some(5));
+    assert_eq!(t.expires_in(b"k", t0), 5);
     assert_eq!(t.get(b"k", t0 + Duration::from_secs(6)), None);
     assert!(!t.set_expire(b"gone", 5, t0));
     t.set(b"x", Value::Int(1), t0);
     assert!(t.set_expire(b"x", 0, t0));
-    assert_eq!(t.expires_in(b"x", t0 + Duration::from_secs(999)), Some(0));
+    assert_eq!(
+        t.get(b"x", t0 + Duration::from_secs(999)),
+        Some(Value::Int(1))
+    );
+    assert_eq!(t.expires_in(b"x", t0 + Duration::from_secs(999)), 0);
 }
 
 fn lock_state() -> Arc<SharedState> {

@@ -182,9 +182,7 @@ impl<'a> MsgCtx<'a> {
                     ShtOp::Dec => table
                         .add(&key, -1, self.now)
                         .map_or(Value::Null, Value::Int),
-                    ShtOp::Expire => table
-                        .expires_in(&key, self.now)
-                        .map_or(Value::Null, |s| Value::Int(s as i64)),
+                    ShtOp::Expire => Value::Int(table.expires_in(&key, self.now) as i64),
                 }
             }
             PvKind::Tm(field) => {

@@ -314,9 +314,10 @@ impl Htable {
     }
 
     /// Adds `delta` to the integer item `key` at once (`$shtinc`/`$shtdec`)
-    /// and returns the new value. A missing or expired item starts from
-    /// `initval` (0 when it is not a number). A string item is left alone:
-    /// `None`. With `autoexpire` the item's life starts again, as on a set.
+    /// and returns the new value. A missing or expired item starts from an
+    /// integer `initval`; without one it is not made (`None`), nor is a
+    /// string item changed (`None`), as in Kamailio. With `autoexpire` the
+    /// item's life starts again, as on a set.
     pub fn add(&self, key: &[u8], delta: i64, now: Instant) -> Option<i64> {
         let expires = self.expiry_from(now);
         let mut shard = lock(self.shard(key));
@@ -329,7 +330,7 @@ impl Htable {
             Some(_) => return None,
             None => match &self.def.initval {
                 Some(Value::Int(i)) => *i,
-                _ => 0,
+                _ => return None,
             },
         };
         let next = base.wrapping_add(delta);
@@ -344,14 +345,12 @@ impl Htable {
     }
 
     /// Seconds until `key` expires at `now` (`$shtex`): 0 when it never
-    /// does, `None` when it is missing or expired.
-    pub fn expires_in(&self, key: &[u8], now: Instant) -> Option<u64> {
+    /// does or is missing or expired (Kamailio reads 0 then too).
+    pub fn expires_in(&self, key: &[u8], now: Instant) -> u64 {
         let shard = lock(self.shard(key));
-        let item = shard.get(key)?;
-        match item.expires {
-            None => Some(0),
-            Some(e) if e > now => Some((e - now).as_secs_f64().ceil() as u64),
-            Some(_) => None,
+        match shard.get(key).and_then(|item| item.expires) {
+            Some(e) if e > now => (e - now).as_secs_f64().ceil() as u64,
+            _ => 0,
         }
     }
 
