@@ -1,10 +1,11 @@
 //! Start-up of the modules that keep state shared by every core (usrloc,
-//! registrar, auth, auth_db, permissions): their parameters are read, their
+//! registrar, auth, auth_db, permissions, acc's database): their parameters are read, their
 //! databases opened on store threads, their tables loaded, and the result put
 //! in `Env::shared` for the workers.
 
 use std::sync::Arc;
 
+use ringsip::modules::acc::AccDb;
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
 use ringsip::modules::permissions::{self, Permissions};
@@ -80,6 +81,10 @@ pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
         shared.insert(Arc::new(Permissions::from_rows(&rows)));
     } else if let Some(store) = store_for(mp, &mut stores, "permissions")? {
         shared.insert(Arc::new(Permissions::from_store(mp, store)?));
+    }
+
+    if let Some(store) = store_for(mp, &mut stores, "acc")? {
+        shared.insert(Arc::new(AccDb { store }));
     }
 
     Ok(Services {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use ringsip::modules::core::Engine;
 use ringsip::script::compile::compile;
-use ringsip::script::ctx::{Env, SocketInfo};
+use ringsip::script::ctx::{Env, Shared, SocketInfo};
 use ringsip::script::{self as script_lang, MemoryFiles, Options};
 use ringsip::sip::{Inbound, Proto, Transmit};
 
@@ -51,6 +51,10 @@ fn compile_text(cfg: &str) -> Result<ringsip::script::compile::Compiled, Vec<Str
 }
 
 fn engine(routes: &str) -> Engine {
+    engine_with(routes, Shared::default())
+}
+
+fn engine_with(routes: &str, services: Shared) -> Engine {
     let _ = log::set_logger(&CAPTURE);
     log::set_max_level(log::LevelFilter::Debug);
     let cfg = format!("{HEAD}{routes}");
@@ -61,6 +65,7 @@ fn engine(routes: &str) -> Engine {
             addr: PROXY.parse().unwrap(),
             advertise: None,
         }],
+        services,
         ..Env::default()
     };
     let tm = ringsip::modules::tm::config_from(&compiled.modparams);
@@ -140,7 +145,11 @@ fn answer(req: &str, code: u16, reason: &str) -> String {
 
 /// Relays INVITE to the callee, who answers `code`; the acc lines logged.
 fn call(routes: &str, code: u16, reason: &str) -> Vec<String> {
-    let mut e = engine(routes);
+    call_with(routes, code, reason, Shared::default())
+}
+
+fn call_with(routes: &str, code: u16, reason: &str, services: Shared) -> Vec<String> {
+    let mut e = engine_with(routes, services);
     let now = Instant::now();
     let mut out = Vec::new();
     e.on_inbound(inbound(CALLER, INVITE), now, &mut out);
@@ -272,21 +281,32 @@ request_route {
 #[test]
 fn unsupported_backends_are_startup_errors_at_their_line() {
     let err = compile_text(&format!(
-        "{HEAD}modparam(\"acc\", \"db_url\", \"sqlite:///tmp/acc.db\")\nrequest_route {{ }}\n"
-    ))
-    .unwrap_err();
-    assert!(
-        err.iter()
-            .any(|e| e.starts_with("acc.cfg:16:1:") && e.contains("database accounting")),
-        "{err:?}"
-    );
-    let err = compile_text(&format!(
         "{HEAD}request_route {{\n  acc_db_request(\"x\", \"acc\");\n}}\n"
     ))
     .unwrap_err();
     assert!(
         err.iter()
-            .any(|e| e.starts_with("acc.cfg:17:3:") && e.contains("acc_db_request")),
+            .any(|e| e.starts_with("acc.cfg:17:3:") && e.contains("needs acc's db_url")),
+        "{err:?}"
+    );
+    let err = compile_text(&format!(
+        "{HEAD}modparam(\"acc\", \"db_flag\", 1)\nrequest_route {{ }}\n"
+    ))
+    .unwrap_err();
+    assert!(err.iter().any(|e| e.contains("need a db_url")), "{err:?}");
+    let err = compile_text(&format!(
+        "{HEAD}modparam(\"acc\", \"db_url\", \"mysql://k@h/k\")\n\
+         modparam(\"acc\", \"db_extra\", \"1bad=$fU\")\nrequest_route {{ }}\n"
+    ))
+    .unwrap_err();
+    assert!(
+        err.iter()
+            .any(|e| e.starts_with("acc.cfg:16:1: acc: db_url mysql://")),
+        "{err:?}"
+    );
+    assert!(
+        err.iter()
+            .any(|e| e.starts_with("acc.cfg:17:1:") && e.contains("not a usable column")),
         "{err:?}"
     );
     let err = compile_text(
@@ -315,4 +335,122 @@ fn unsupported_backends_are_startup_errors_at_their_line() {
          modparam(\"usrloc\", \"db_url\", \"sqlite:///tmp/x.db\")\n",
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
+}
+
+/// A store thread on a fresh SQLite file, as start-up makes for acc's db_url.
+fn sqlite_acc() -> (
+    tempfile::TempDir,
+    String,
+    ringsip::store::StoreThread,
+    Shared,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("acc.db").to_string_lossy().into_owned();
+    let url = format!("sqlite://{path}");
+    let thread =
+        ringsip::store::StoreThread::spawn(ringsip::store::open(&url).unwrap(), 64, &url).unwrap();
+    let mut services = Shared::default();
+    services.insert(Arc::new(ringsip::modules::acc::AccDb {
+        store: thread.handle(),
+    }));
+    (dir, path, thread, services)
+}
+
+fn rows(path: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut st = conn.prepare(sql).unwrap();
+    let n = st.column_count();
+    st.query_map([], |r| {
+        (0..n)
+            .map(|i| r.get::<_, Option<String>>(i))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn texts(v: &[&str]) -> Vec<Option<String>> {
+    v.iter().map(|s| Some(s.to_string())).collect()
+}
+
+const DB: &str = r#"
+modparam("acc", "db_url", "sqlite:///unused-in-tests.db")
+modparam("acc", "db_flag", 1)
+modparam("acc", "db_missed_flag", 2)
+modparam("acc", "db_extra", "src_user=$fU;src_ip=$si;nothing=$hdr(X-None)")
+"#;
+
+#[test]
+fn database_backend_writes_acc_and_missed_calls_rows() {
+    let (_dir, path, thread, services) = sqlite_acc();
+    let routes = format!("{DB}{}", relay_with("setflag(1); setflag(2); setflag(3);"));
+    // Lines are still logged; rows go to the store thread.
+    assert_eq!(
+        call_with(&routes, 486, "Busy Here", services.clone()).len(),
+        2
+    );
+    let routes = format!("{DB}{}", relay_with("setflag(1);"));
+    assert_eq!(call_with(&routes, 200, "OK", services).len(), 1);
+    thread.finish();
+    let mut failed = texts(&[
+        "INVITE",
+        "a1",
+        "b486",
+        "acc-call-1",
+        "486",
+        "Busy Here",
+        "alice",
+        "127.0.0.2",
+    ]);
+    failed.push(None);
+    let mut answered = texts(&[
+        "INVITE",
+        "a1",
+        "b200",
+        "acc-call-1",
+        "200",
+        "OK",
+        "alice",
+        "127.0.0.2",
+    ]);
+    answered.push(None);
+    assert_eq!(
+        rows(
+            &path,
+            "SELECT method, from_tag, to_tag, callid, sip_code, sip_reason, src_user, src_ip, \
+             \"nothing\" FROM acc ORDER BY id"
+        ),
+        [failed, answered]
+    );
+    assert_eq!(
+        rows(
+            &path,
+            "SELECT sip_code, CAST(length(time) AS TEXT) FROM missed_calls"
+        ),
+        [texts(&["486", "19"])]
+    );
+}
+
+#[test]
+fn acc_db_request_writes_one_row_to_the_named_table() {
+    let (_dir, path, thread, services) = sqlite_acc();
+    let mut e = engine_with(
+        &format!(
+            "{DB}request_route {{\n  acc_db_request(\"404 Not Here\", \"my_acc\");\n  \
+             sl_send_reply(\"404\", \"Not Here\");\n}}\n"
+        ),
+        services,
+    );
+    let mut out = Vec::new();
+    e.on_inbound(inbound(CALLER, INVITE), Instant::now(), &mut out);
+    drop(e);
+    thread.finish();
+    assert_eq!(
+        rows(
+            &path,
+            "SELECT method, sip_code, sip_reason, to_tag FROM my_acc"
+        ),
+        [texts(&["INVITE", "404", "Not Here", ""])]
+    );
 }

@@ -12,6 +12,10 @@
 //!  acc_log_request("200 OK")                       ─▶ "ACC: request accounted: …"
 //! ```
 //!
+//! The database backend does the same with `db_flag` / `db_missed_flag`
+//! (and `failed_transaction_flag`), writing rows instead of lines, and
+//! `acc_db_request(comment, table)` writes one row at once.
+//!
 //! A line reads `ACC: <what>: timestamp=<unix s>;method=…;from_tag=…;to_tag=…;
 //! call_id=…;code=…;reason=…` followed by `;name=value` for each `log_extra`
 //! entry (a value that is `$null` prints `n/a`). It is logged at `log_level`
@@ -26,9 +30,12 @@
 //!   is armed);
 //! * `early_media` = 1 is accepted; a provisional response is never a
 //!   recorded final, so early media is not accounted;
-//! * the database backend (`db_url`, `db_flag`, `acc_db_request`) is not
-//!   provided: setting `db_url` or calling `acc_db_request` is a start-up
-//!   error naming the line.
+//! * the database backend writes the same records to `db_table_acc`
+//!   (default `acc`) and `db_table_missed_calls` (`missed_calls`) through the
+//!   store thread of `db_url` (SQLite or PostgreSQL), making a missing table
+//!   with Kamailio's `acc` columns plus one text column per `db_extra`; a
+//!   full queue drops the record (counted by the store);
+//! * `time` is written in UTC.
 
 use bytes::Bytes;
 
@@ -63,6 +70,23 @@ pub struct AccConfig {
     pub log_level: i64,
     /// `log_extra`: name and value, in order.
     pub extra: Vec<(String, Format)>,
+    /// Message flag that writes a successful transaction to the database.
+    pub db_flag: Option<u8>,
+    /// Message flag that writes an INVITE with no 2xx to `missed_calls`.
+    pub db_missed_flag: Option<u8>,
+    pub db_table_acc: String,
+    pub db_table_missed: String,
+    /// `db_extra`: column and value, in order.
+    pub db_extra: Vec<(String, Format)>,
+}
+
+fn table(mp: &ModParams, name: &str, default: &str) -> Result<String, String> {
+    let t = mp.str("acc", name).unwrap_or(default);
+    if crate::store::is_identifier(t) {
+        Ok(t.to_string())
+    } else {
+        Err(format!("acc: {name} \"{t}\" is not a usable table name"))
+    }
 }
 
 fn flag(mp: &ModParams, name: &str) -> Result<Option<u8>, String> {
@@ -102,6 +126,19 @@ impl AccConfig {
             failed_filter,
             log_level: mp.int("acc", "log_level").unwrap_or(1),
             extra: Vec::new(),
+            db_flag: flag(mp, "db_flag")?,
+            db_missed_flag: flag(mp, "db_missed_flag")?,
+            db_table_acc: table(mp, "db_table_acc", "acc")?,
+            db_table_missed: table(mp, "db_table_missed_calls", "missed_calls")?,
+            db_extra: Vec::new(),
+        })
+        .and_then(|c| {
+            let needs_db = c.db_flag.is_some() || c.db_missed_flag.is_some();
+            if needs_db && mp.str("acc", "db_url").is_none() {
+                Err("acc: db_flag and db_missed_flag need a db_url".to_string())
+            } else {
+                Ok(c)
+            }
         })
     }
 }
@@ -165,12 +202,8 @@ fn line(
     reply_to_tag: Option<Bytes>,
 ) -> String {
     let msg = ctx.msg;
-    let mut from_tag = tag_of(msg, HeaderName::From);
-    let mut to_tag = tag_of(msg, HeaderName::To).or(reply_to_tag);
-    if cfg.detect_direction && upstream(msg) {
-        std::mem::swap(&mut from_tag, &mut to_tag);
-    }
-    let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or(b"")).into_owned();
+    let (from_tag, to_tag) = tags(ctx, reply_to_tag);
+    let text = lossy;
     let mut s = format!(
         "ACC: {what}: timestamp={};method={};from_tag={};to_tag={};call_id={};code={};reason={}",
         ctx.env.clock.unix(ctx.now).as_secs(),
@@ -185,19 +218,90 @@ fn line(
         s.push(';');
         s.push_str(name);
         s.push('=');
-        s.push_str(&String::from_utf8_lossy(&extra_value(ctx, value)));
+        match extra_value(ctx, value) {
+            Some(v) => s.push_str(&String::from_utf8_lossy(&v)),
+            None => s.push_str("n/a"),
+        }
     }
     s
 }
 
-fn extra_value(ctx: &MsgCtx<'_>, f: &Format) -> Vec<u8> {
+/// The value of one extra: `None` for `$null`.
+fn extra_value(ctx: &MsgCtx<'_>, f: &Format) -> Option<Vec<u8>> {
     match f.parts.as_slice() {
         [FormatPart::Pv(pv)] => match ctx.read_pv(pv) {
-            Value::Null => b"n/a".to_vec(),
-            v => v.to_bytes().into_owned(),
+            Value::Null => None,
+            v => Some(v.to_bytes().into_owned()),
         },
-        _ => ctx.format(f),
+        _ => Some(ctx.format(f)),
     }
+}
+
+/// The From and To tags of the request (the reply's To tag when the
+/// request has none), swapped for an upstream request with `detect_direction`.
+fn tags(ctx: &MsgCtx<'_>, reply_to_tag: Option<Bytes>) -> (Option<Bytes>, Option<Bytes>) {
+    let msg = ctx.msg;
+    let mut from_tag = tag_of(msg, HeaderName::From);
+    let mut to_tag = tag_of(msg, HeaderName::To).or(reply_to_tag);
+    if ctx.program.acc.detect_direction && upstream(msg) {
+        std::mem::swap(&mut from_tag, &mut to_tag);
+    }
+    (from_tag, to_tag)
+}
+
+fn lossy(b: Option<&[u8]>) -> String {
+    String::from_utf8_lossy(b.unwrap_or(b"")).into_owned()
+}
+
+/// The database row for the request in `ctx`.
+pub fn record(
+    ctx: &MsgCtx<'_>,
+    code: &[u8],
+    reason: &[u8],
+    reply_to_tag: Option<Bytes>,
+) -> crate::store::AccRecord {
+    let (from_tag, to_tag) = tags(ctx, reply_to_tag);
+    crate::store::AccRecord {
+        method: lossy(Some(ctx.msg.method_bytes())),
+        from_tag: lossy(from_tag.as_deref()),
+        to_tag: lossy(to_tag.as_deref()),
+        callid: lossy(ctx.msg.call_id()),
+        sip_code: lossy(Some(code)),
+        sip_reason: lossy(Some(reason)),
+        time: ctx.env.clock.unix(ctx.now).as_secs() as i64,
+        extra: ctx
+            .program
+            .acc
+            .db_extra
+            .iter()
+            .map(|(name, f)| {
+                (
+                    name.clone(),
+                    extra_value(ctx, f).map(|v| String::from_utf8_lossy(&v).into_owned()),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The store acc writes to (its `db_url`), put in `Env::services` at start-up.
+#[derive(Debug)]
+pub struct AccDb {
+    pub store: crate::store::StoreHandle,
+}
+
+/// Queues `rec` for `table` on the store thread.
+fn write(ctx: &MsgCtx<'_>, table: &str, rec: crate::store::AccRecord) -> bool {
+    let Some(db) = ctx.env.services.get::<AccDb>() else {
+        log::error!("acc: no database (db_url) for table {table}");
+        return false;
+    };
+    let table = table.to_string();
+    db.store.submit(move |store| {
+        if let Err(e) = store.acc_insert(&table, &rec) {
+            log::error!("acc: writing to {table}: {e}");
+        }
+    })
 }
 
 fn emit(cfg: &AccConfig, text: &str) {
@@ -259,18 +363,63 @@ pub fn final_lines(ctx: &MsgCtx<'_>, fin: &FinalSent) -> Vec<String> {
     out
 }
 
-/// Accounts the final response `fin` (see [`final_lines`]).
+/// The database rows for the final response `fin`: (table, record), by
+/// `db_missed_flag`, `failed_transaction_flag` and `db_flag` as for lines.
+pub fn final_rows(ctx: &MsgCtx<'_>, fin: &FinalSent) -> Vec<(String, crate::store::AccRecord)> {
+    let cfg = &ctx.program.acc;
+    let mut out = Vec::new();
+    if !cfg.enabled || (cfg.db_flag.is_none() && cfg.db_missed_flag.is_none()) {
+        return out;
+    }
+    let method = ctx.msg.method_bytes();
+    if method == b"CANCEL" && !cfg.report_cancels {
+        return out;
+    }
+    let reply = Message::parse(fin.response.clone()).ok();
+    let reason = reply
+        .as_ref()
+        .and_then(|r| r.reason())
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    let to_tag = reply.as_ref().and_then(|r| tag_of(r, HeaderName::To));
+    let code = itoa::Buffer::new().format(fin.code).as_bytes().to_vec();
+    let flags = ctx.flags;
+    if method == b"INVITE" && fin.code >= 300 && is_set(flags, cfg.db_missed_flag) {
+        out.push((
+            cfg.db_table_missed.clone(),
+            record(ctx, &code, &reason, to_tag.clone()),
+        ));
+    }
+    let account = if fin.code >= 300 {
+        is_set(flags, cfg.db_flag)
+            && is_set(flags, cfg.failed_flag)
+            && !cfg.failed_filter.contains(&fin.code)
+    } else {
+        is_set(flags, cfg.db_flag)
+    };
+    if account {
+        out.push((
+            cfg.db_table_acc.clone(),
+            record(ctx, &code, &reason, to_tag),
+        ));
+    }
+    out
+}
+
+/// Accounts the final response `fin` (see [`final_lines`], [`final_rows`]).
 pub fn on_final(ctx: &MsgCtx<'_>, fin: &FinalSent) {
     for l in final_lines(ctx, fin) {
         emit(&ctx.program.acc, &l);
     }
+    for (table, rec) in final_rows(ctx, fin) {
+        write(ctx, &table, rec);
+    }
 }
 
-/// The line `acc_log_request(comment)` logs: the comment's leading status
-/// code (`"403 Forbidden"`) gives `code` and `reason`; without one, `code`
-/// is empty and the whole comment is the reason.
-pub fn request_line(ctx: &MsgCtx<'_>, comment: &[u8]) -> String {
-    let (code, reason): (&[u8], &[u8]) = match comment {
+/// A comment's leading status code (`"403 Forbidden"`) gives `code` and
+/// `reason`; without one, `code` is empty and the whole comment is the reason.
+fn split_comment(comment: &[u8]) -> (&[u8], &[u8]) {
+    match comment {
         [a, b, c, rest @ ..]
             if [a, b, c].iter().all(|d| d.is_ascii_digit())
                 && (rest.is_empty() || rest[0] == b' ') =>
@@ -278,7 +427,12 @@ pub fn request_line(ctx: &MsgCtx<'_>, comment: &[u8]) -> String {
             (&comment[..3], rest.trim_ascii_start())
         }
         _ => (b"", comment),
-    };
+    }
+}
+
+/// The line `acc_log_request(comment)` logs (see [`split_comment`]).
+pub fn request_line(ctx: &MsgCtx<'_>, comment: &[u8]) -> String {
+    let (code, reason) = split_comment(comment);
     line(
         ctx,
         &ctx.program.acc,
@@ -297,16 +451,36 @@ fn acc_log_request(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     1
 }
 
-fn no_db(_: &mut Args, _: &ModParams) -> Result<(), String> {
-    Err(
-        "acc_db_request: database accounting is not implemented in ringsip yet \
-         (use acc_log_request)"
-            .to_string(),
-    )
+fn fixup_db_request(args: &mut Args, mp: &ModParams) -> Result<(), String> {
+    if mp.str("acc", "db_url").is_none() {
+        return Err("acc_db_request needs acc's db_url".to_string());
+    }
+    if let Some(crate::script::registry::Arg::Str(t)) = args.get(1) {
+        let t = String::from_utf8_lossy(t);
+        if !crate::store::is_identifier(&t) {
+            return Err(format!(
+                "acc_db_request: \"{t}\" is not a usable table name"
+            ));
+        }
+    }
+    Ok(())
 }
 
-fn refused(_: &mut MsgCtx<'_>, _: &Args) -> i32 {
-    -1
+/// `acc_db_request(comment, table)`: writes the request to `table` now.
+/// 1 when queued, -1 otherwise (no database, bad table name, full queue).
+fn acc_db_request(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let comment = args.str(ctx, 0).into_owned();
+    let table = String::from_utf8_lossy(&args.str(ctx, 1)).into_owned();
+    if !crate::store::is_identifier(&table) {
+        return -1;
+    }
+    let (code, reason) = split_comment(&comment);
+    let rec = record(ctx, code, reason, None);
+    if write(ctx, &table, rec) {
+        1
+    } else {
+        -1
+    }
 }
 
 const fn param(name: &'static str, kind: ParamKind) -> ParamDef {
@@ -332,9 +506,12 @@ pub static MODULE: ModuleDef = ModuleDef {
             name: "acc_db_request",
             min_args: 2,
             max_args: 2,
-            routes: RouteMask::ANY,
-            fixup: Some(no_db),
-            call: refused,
+            routes: RouteMask::REQUEST
+                .or(RouteMask::FAILURE)
+                .or(RouteMask::BRANCH)
+                .or(RouteMask::ONREPLY),
+            fixup: Some(fixup_db_request),
+            call: acc_db_request,
         },
     ],
     params: &[

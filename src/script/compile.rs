@@ -248,6 +248,7 @@ impl<'c> Compiler<'c> {
             match crate::modules::acc::AccConfig::from_modparams(&self.modparams) {
                 Ok(mut acc) => {
                     acc.extra = std::mem::take(&mut self.program.acc.extra);
+                    acc.db_extra = std::mem::take(&mut self.program.acc.db_extra);
                     self.program.acc = acc;
                 }
                 Err(e) => {

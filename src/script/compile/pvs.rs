@@ -88,21 +88,30 @@ impl Compiler<'_> {
                         }
                         Err(e) => self.error(mp.span, format!("{}: {e}", mp.param)),
                     },
-                    ("acc", "log_extra") => match crate::modules::acc::parse_extra(text) {
-                        Ok(items) => {
-                            for (name, value) in items {
-                                if let Some(f) = self.format(&value, mp.span) {
-                                    self.program.acc.extra.push((name, f));
+                    ("acc", which @ ("log_extra" | "db_extra")) => {
+                        match crate::modules::acc::parse_extra(text) {
+                            Ok(items) => {
+                                for (name, value) in items {
+                                    if which == "db_extra" && !crate::store::is_identifier(&name) {
+                                        self.error(
+                                            mp.span,
+                                            format!("acc db_extra: \"{name}\" is not a usable column name"),
+                                        );
+                                        continue;
+                                    }
+                                    if let Some(f) = self.format(&value, mp.span) {
+                                        let acc = &mut self.program.acc;
+                                        if which == "log_extra" {
+                                            acc.extra.push((name, f));
+                                        } else {
+                                            acc.db_extra.push((name, f));
+                                        }
+                                    }
                                 }
                             }
+                            Err(e) => self.error(mp.span, e),
                         }
-                        Err(e) => self.error(mp.span, e),
-                    },
-                    ("acc", "db_url") => self.error(
-                        mp.span,
-                        "acc: database accounting is not implemented in ringsip yet \
-                         (log_flag and acc_log_request log instead)",
-                    ),
+                    }
                     (_, "db_url") => {
                         if let Err(e) = crate::store::check_url(text) {
                             self.error(mp.span, format!("{module}: {e}"));
