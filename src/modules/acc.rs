@@ -430,7 +430,9 @@ fn split_comment(comment: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// The line `acc_log_request(comment)` logs (see [`split_comment`]).
+/// The line `acc_log_request(comment)` logs: a leading status code in the
+/// comment (`"403 Forbidden"`) gives `code` and `reason`, else `code` is
+/// empty and the comment is the reason.
 pub fn request_line(ctx: &MsgCtx<'_>, comment: &[u8]) -> String {
     let (code, reason) = split_comment(comment);
     line(

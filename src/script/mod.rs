@@ -57,8 +57,7 @@
 //!   branch), not for replies (`onsend_route_reply`) nor for tm's
 //!   retransmissions; changes it makes to the message do not reach the
 //!   buffer being sent;
-//! * `$T_reply_code`, `$T_reply_reason`, `$T_branch_idx` read 0 / `$null`
-//!   until tm fills [`ctx::TmView`]; `$ruid` reads `$null` until registrar;
+//! * `$ruid` reads `$null` (registrar does not set it yet);
 //! * `:=` (replace every value of an AVP) is accepted although Kamailio 5.6
 //!   refuses it;
 //! * `snd_*` / `to_*` and `$snd(…)`/`$sndto(…)`/`$sndfrom(…)` read what

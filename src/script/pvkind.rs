@@ -199,7 +199,7 @@ pub enum ShtOp {
     Expire,
 }
 
-/// tm's per-transaction pseudo-variables (read through [`super::ctx::TmView`]).
+/// tm's per-transaction pseudo-variables (read from the context's `t`, [`crate::modules::tm::TmMsg`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TmField {
     ReplyCode,
