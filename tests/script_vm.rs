@@ -598,6 +598,16 @@ fn hash_table_counters_expiry_and_locks() {
             "1111|-1|-1",
         ),
         (
+            "$sht(cnt=>a) = 1; $sht(cnt=>b) = 2; $sht(cnt=>c) = 4; $var(n) = 0; $var(s) = 0; \
+             $var(r) = sht_iterator_start(\"i\", \"cnt\"); \
+             while (sht_iterator_next(\"i\")) { $var(n) = $var(n) + 1; $var(s) = $var(s) + $shtitval(i); \
+               if ($shtitkey(i) == \"b\") { $var(b) = $shtitval(i); } } \
+             $var(after) = $shtitkey(i); sht_iterator_end(\"i\"); \
+             $var(x) = sht_iterator_start(\"j\", \"nope\");",
+            "$var(r)|$var(n)|$var(s)|$var(b)|$var(after)|$shtitkey(i)|$var(x)",
+            "1|3|7|2|0|<null>|-1",
+        ),
+        (
             "sht_setxi(\"ipban\", \"i\", 7, 10); sht_setxs(\"cnt\", \"s\", \"v\", 0);",
             "$sht(ipban=>i)|$shtex(ipban=>i)|$sht(cnt=>s)|$shtex(cnt=>s)",
             "7|10|v|0",

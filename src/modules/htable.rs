@@ -120,6 +120,41 @@ fn sht_setxs(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     setx(ctx, args, false)
 }
 
+/// `sht_iterator_start(iname, table)`: 1, or -1 (no such table, too many iterators).
+fn sht_iterator_start(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let name = args.str(ctx, 0).into_owned();
+    let table = args.str(ctx, 1).into_owned();
+    let shared = ctx.env.shared.clone();
+    let Some(t) = std::str::from_utf8(&table)
+        .ok()
+        .and_then(|n| shared.htable_named(n))
+    else {
+        return -1;
+    };
+    if ctx.sht_iters.start(&name, t, ctx.now) {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `sht_iterator_next(iname)`: 1 on the next item, -1 at the end.
+fn sht_iterator_next(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let name = args.str(ctx, 0).into_owned();
+    if ctx.sht_iters.next(&name) {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `sht_iterator_end(iname)`: 1 (also when it was not open, as Kamailio).
+fn sht_iterator_end(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let name = args.str(ctx, 0).into_owned();
+    ctx.sht_iters.end(&name);
+    1
+}
+
 /// The operator of `sht_rm_name_re`/`sht_rm_value_re` ("re" only: Kamailio's
 /// other operators, "eq", "sw", are compared literally).
 #[derive(Debug)]
@@ -217,6 +252,30 @@ pub static MODULE: ModuleDef = ModuleDef {
             routes: RouteMask::ANY,
             fixup: Some(fixup_table_key),
             call: sht_unlock,
+        },
+        FunctionDef {
+            name: "sht_iterator_start",
+            min_args: 2,
+            max_args: 2,
+            routes: RouteMask::ANY,
+            fixup: None,
+            call: sht_iterator_start,
+        },
+        FunctionDef {
+            name: "sht_iterator_next",
+            min_args: 1,
+            max_args: 1,
+            routes: RouteMask::ANY,
+            fixup: None,
+            call: sht_iterator_next,
+        },
+        FunctionDef {
+            name: "sht_iterator_end",
+            min_args: 1,
+            max_args: 1,
+            routes: RouteMask::ANY,
+            fixup: None,
+            call: sht_iterator_end,
         },
         FunctionDef {
             name: "sht_setxi",

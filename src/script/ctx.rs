@@ -413,6 +413,8 @@ pub struct MsgCtx<'a> {
     pub top_via: OnceCell<Option<(usize, crate::sip::via::Via<'a>)>>,
     /// `sht_lock` locks this message holds (let go when the context is dropped).
     pub sht_locks: super::shared::HeldLocks,
+    /// `sht_iterator_*` iterators of this message.
+    pub sht_iters: super::shared::Iterators,
 }
 
 impl<'a> MsgCtx<'a> {
@@ -469,6 +471,7 @@ impl<'a> MsgCtx<'a> {
             authorized: None,
             top_via: OnceCell::new(),
             sht_locks: Default::default(),
+            sht_iters: Default::default(),
         }
     }
 

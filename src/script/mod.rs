@@ -40,7 +40,7 @@
 //! * pseudo-variables not provided (a clear "unknown pseudo-variable"
 //!   error): `$br`, `$bR`, `$branch(…)` (tm's room), `$msg(buf)`, `$lsock`,
 //!   `$T(name)`, `$T_req`, `$T_rpl`, `$hu`, rr's and dialog's PVs,
-//!   `$shtcn`/`$shtcv`/`$shtitkey`/`$shtitval`/`$shtrecord`; selects other
+//!   `$shtcn`/`$shtcv`/`$shtrecord`; selects other
 //!   than `via[n]`, `from`/`to`, `ruri`, `call_id`, `cseq`, `cfg_get`;
 //! * `$xavu`/`$xavi`/`$xavp` go two levels deep (`root=>field`); `$xavu`
 //!   takes no index;
@@ -53,6 +53,8 @@
 //!   (plain `$sht` reads and writes from other cores do not wait), fails
 //!   instead of waiting while the message holds another lock, and every lock
 //!   is let go when the message is done (see [`shared::HeldLocks`]);
+//!   `sht_iterator_*` walk a copy of the table taken at start
+//!   ([`shared::Iterators`]);
 //! * `onsend_route` runs for requests (stateless `forward()` and each tm
 //!   branch), not for replies (`onsend_route_reply`) nor for tm's
 //!   retransmissions; changes it makes to the message do not reach the

@@ -109,6 +109,9 @@ pub enum PvKind {
     /// `snd_ip`, `snd_port`, `snd_proto`, `snd_af` (`to_*`): where the message is
     /// being sent (onsend_route).
     Snd(SndPart),
+    /// `$shtitkey(name)` (true) / `$shtitval(name)` (false): the item an
+    /// `sht_iterator_*` iterator stands on.
+    ShtIter(Bytes, bool),
 }
 
 /// Which part of a From or To header a pseudo-variable reads.
@@ -475,6 +478,10 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
                 ))
             }
         }),
+        "shtitkey" | "shtitval" => PvKind::ShtIter(
+            Bytes::copy_from_slice(need_inner(class)?.trim().as_bytes()),
+            class == "shtitkey",
+        ),
         "sel" => select(need_inner("sel")?, r)?,
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
@@ -488,6 +495,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Const(_)
             | PvKind::Sel(_)
             | PvKind::Snd(_)
+            | PvKind::ShtIter(..)
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));

@@ -233,6 +233,11 @@ impl<'a> MsgCtx<'a> {
                 None => Value::Null,
             },
             PvKind::Sel(sel) => self.select(sel),
+            PvKind::ShtIter(name, key) => match self.sht_iters.current(name) {
+                Some((k, _)) if *key => Value::str(k),
+                Some((_, v)) => v.as_ref(),
+                None => Value::Null,
+            },
             PvKind::Snd(part) => match self.send_dst {
                 None => Value::Null,
                 Some((addr, proto)) => match part {

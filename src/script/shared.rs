@@ -424,6 +424,76 @@ impl Htable {
     }
 }
 
+/// The hash-table iterators of one message (`sht_iterator_start` …). An
+/// iterator walks a copy of the table's live items taken when it starts
+/// (Kamailio walks the table itself, holding its slot locks), so it never
+/// blocks other cores and sees no change made after it started. At most
+/// [`MAX_ITERATORS`] per message, as Kamailio.
+#[derive(Debug, Default)]
+pub struct Iterators {
+    list: Vec<Iter>,
+}
+
+#[derive(Debug)]
+struct Iter {
+    name: Box<[u8]>,
+    items: Vec<(Box<[u8]>, Value<'static>)>,
+    /// The item stood on: `None` before the first `next`.
+    at: Option<usize>,
+}
+
+/// Iterators one message may have open (Kamailio's `ht_iterators` size).
+pub const MAX_ITERATORS: usize = 4;
+
+impl Iterators {
+    /// Starts (or restarts) iterator `name` over `table`; false when too many are open.
+    pub fn start(&mut self, name: &[u8], table: &Htable, now: Instant) -> bool {
+        let mut items = Vec::new();
+        table.for_each(now, |k, v| items.push((k.into(), v.clone())));
+        let it = Iter {
+            name: name.into(),
+            items,
+            at: None,
+        };
+        let open = self.list.len();
+        match self.list.iter_mut().find(|i| *i.name == *name) {
+            Some(slot) => *slot = it,
+            None if open < MAX_ITERATORS => self.list.push(it),
+            None => return false,
+        }
+        true
+    }
+
+    /// Moves `name` to its next item; false at the end or when not started.
+    pub fn next(&mut self, name: &[u8]) -> bool {
+        let Some(it) = self.list.iter_mut().find(|i| *i.name == *name) else {
+            return false;
+        };
+        let next = it.at.map_or(0, |a| a + 1);
+        if next < it.items.len() {
+            it.at = Some(next);
+            true
+        } else {
+            it.at = Some(it.items.len());
+            false
+        }
+    }
+
+    /// Closes `name`; whether it was open.
+    pub fn end(&mut self, name: &[u8]) -> bool {
+        let before = self.list.len();
+        self.list.retain(|i| *i.name != *name);
+        self.list.len() != before
+    }
+
+    /// The key and value `name` stands on.
+    pub fn current(&self, name: &[u8]) -> Option<(&[u8], &Value<'static>)> {
+        let it = self.list.iter().find(|i| *i.name == *name)?;
+        let (k, v) = it.items.get(it.at?)?;
+        Some((k, v))
+    }
+}
+
 /// Everything shared by the cores: `$shv` slots and hash tables, in the order
 /// the compiler numbered them.
 #[derive(Debug, Default)]
