@@ -454,3 +454,52 @@ fn acc_db_request_writes_one_row_to_the_named_table() {
         [texts(&["INVITE", "404", "Not Here", ""])]
     );
 }
+
+#[test]
+fn report_ack_logs_the_end_to_end_ack_of_an_accounted_invite() {
+    let run = |report: u8, flags: &str| {
+        let routes = format!(
+            "modparam(\"acc\", \"report_ack\", {report})\n{}",
+            relay_with(flags)
+        );
+        let mut e = engine(&routes);
+        let now = Instant::now();
+        let mut out = Vec::new();
+        e.on_inbound(inbound(CALLER, INVITE), now, &mut out);
+        let relayed = sent_to(&out, CALLEE);
+        let mut out = Vec::new();
+        e.on_inbound(
+            inbound(CALLEE, &answer(&relayed[0], 200, "OK")),
+            now,
+            &mut out,
+        );
+        assert_eq!(take_lines().len(), usize::from(!flags.is_empty()));
+        // tm matches an end-to-end ACK to its INVITE only when it reuses the
+        // INVITE's branch today (see acc's module documentation).
+        let ack = INVITE
+            .replace("INVITE sip:", "ACK sip:")
+            .replace("1 INVITE", "1 ACK")
+            .replace(
+                "To: <sip:bob@example.net>",
+                "To: <sip:bob@example.net>;tag=b200",
+            );
+        let mut out = Vec::new();
+        e.on_inbound(inbound(CALLER, &ack), now, &mut out);
+        assert_eq!(sent_to(&out, CALLEE).len(), 1, "ACK forwarded: {out:?}");
+        take_lines()
+    };
+    let lines = run(1, "setflag(1);");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("ACC: request acknowledged: timestamp="),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(";method=ACK;from_tag=a1;to_tag=b200;call_id=acc-call-1;code=200;reason=OK;src_user=alice"),
+        "{}",
+        lines[0]
+    );
+    assert!(run(0, "setflag(1);").is_empty());
+    assert!(run(1, "").is_empty());
+}

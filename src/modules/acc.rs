@@ -23,8 +23,12 @@
 //!
 //! Differences from Kamailio (documented, not hidden):
 //! * CANCEL transactions are accounted only with `report_cancels` = 1, as in
-//!   Kamailio; ACKs (`report_ack`) are not accounted: the parameter is read
-//!   but an ACK has no transaction here to account;
+//!   Kamailio; with `report_ack` = 1 the end-to-end ACK of a 2xx to an
+//!   INVITE that had the log flag is logged ("request acknowledged", with
+//!   the INVITE's status and the winning reply's reason), to the log only,
+//!   and only when tm matches the ACK to the INVITE's transaction (today:
+//!   an ACK that reuses the INVITE's Via branch; an ACK with a new branch,
+//!   as RFC 3261 UAs send, is not matched and so not reported);
 //! * a missed call is logged once, for the final response of the INVITE
 //!   transaction (Kamailio also logs each failed branch when a failure route
 //!   is armed);
@@ -413,6 +417,35 @@ pub fn on_final(ctx: &MsgCtx<'_>, fin: &FinalSent) {
     }
     for (table, rec) in final_rows(ctx, fin) {
         write(ctx, &table, rec);
+    }
+}
+
+/// The line for the end-to-end ACK in `ctx` of an INVITE whose final
+/// status was `status` (the reply that won: `reply`, for its reason) and
+/// whose flags were `invite_flags` (`report_ack`): logged when the INVITE
+/// had the log flag.
+pub fn ack_line(
+    ctx: &MsgCtx<'_>,
+    invite_flags: u64,
+    status: u16,
+    reply: Option<Bytes>,
+) -> Option<String> {
+    let cfg = &ctx.program.acc;
+    if !cfg.enabled || !cfg.report_ack || !is_set(invite_flags, cfg.log_flag) {
+        return None;
+    }
+    let code = itoa::Buffer::new().format(status).as_bytes().to_vec();
+    let reason = reply
+        .and_then(|r| Message::parse(r).ok())
+        .and_then(|m| m.reason().map(<[u8]>::to_vec))
+        .unwrap_or_default();
+    Some(line(ctx, cfg, "request acknowledged", &code, &reason, None))
+}
+
+/// Accounts an end-to-end ACK (see [`ack_line`]).
+pub fn on_ack(ctx: &MsgCtx<'_>, invite_flags: u64, status: u16, reply: Option<Bytes>) {
+    if let Some(l) = ack_line(ctx, invite_flags, status, reply) {
+        emit(&ctx.program.acc, &l);
     }
 }
 

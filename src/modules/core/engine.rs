@@ -185,6 +185,7 @@ impl Engine {
         let mut done = Vec::new();
         table.take_finals(|fin, data| {
             if let Some(d) = data {
+                d.final_reply = Some(fin.response.clone());
                 if let (Some(req), Some(src)) = (&d.request, d.source) {
                     done.push((fin.clone(), req.clone(), src, d.flags));
                 }
@@ -284,6 +285,20 @@ impl Engine {
             }
             None => None,
         };
+        // acc report_ack: the end-to-end ACK of an accounted INVITE (its flags, its status).
+        let acked = match matched {
+            Some(RequestMatch::AckPassOn { tid: Some(tid) }) if self.program.acc.report_ack => {
+                self.core.tm.as_ref().and_then(|t| {
+                    let data = t.user(tid)?;
+                    Some((data.flags, t.status(tid)?, data.final_reply.clone()))
+                })
+            }
+            _ => None,
+        };
+        if let Some((flags, status, reply)) = acked {
+            let ctx = self.ctx(msg, &from, now, RouteType::Request, out);
+            crate::modules::acc::on_ack(&ctx, flags, status, reply);
+        }
         let Some(route) = self.program.request_route else {
             return;
         };

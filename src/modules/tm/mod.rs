@@ -37,6 +37,9 @@ pub struct TxData {
     pub flags: u64,
     /// Where the request came from (failure_route runs as if it just arrived).
     pub source: Option<Source>,
+    /// The last final response sent upstream, kept when acc is loaded (its
+    /// `report_ack` line reads the reason).
+    pub final_reply: Option<Bytes>,
 }
 
 /// Per-message tm state in the script context.
