@@ -1,10 +1,11 @@
 //! Start-up of the modules that keep state shared by every core (usrloc,
-//! registrar, auth, auth_db, permissions): their parameters are read, their
+//! registrar, auth, auth_db, permissions, acc's database): their parameters are read, their
 //! databases opened on store threads, their tables loaded, and the result put
 //! in `Env::shared` for the workers.
 
 use std::sync::Arc;
 
+use ringsip::modules::acc::AccDb;
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
 use ringsip::modules::dispatcher::Dispatcher;
@@ -195,6 +196,10 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             let pinger = NatPinger::new(pp, usrloc.clone(), u64::from_le_bytes(seed));
             shared.add_requester(Arc::new(pinger));
         }
+    }
+
+    if let Some(store) = store_for(mp, &mut stores, "acc")? {
+        shared.insert(Arc::new(AccDb { store }));
     }
 
     Ok(Services {

@@ -152,3 +152,44 @@ Content-Length: 0"
     a_stores.finish();
     b_stores.finish();
 }
+
+#[test]
+fn acc_records_make_their_table_and_quote_extras() {
+    let pg = PgServer::start();
+    let url = pg.url().to_string();
+    let mut db = store::open(&url).unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute("DROP TABLE IF EXISTS acc_pg_test")
+        .unwrap();
+    let rec = store::AccRecord {
+        method: "INVITE".into(),
+        from_tag: "a1".into(),
+        to_tag: "b1".into(),
+        callid: "c1".into(),
+        sip_code: "200".into(),
+        sip_reason: "OK".into(),
+        time: 1_800_000_000,
+        extra: vec![
+            ("src_user".into(), Some("alice".into())),
+            ("user".into(), None),
+        ],
+    };
+    db.acc_insert("acc_pg_test", &rec).unwrap();
+    db.acc_insert("acc_pg_test", &rec).unwrap();
+    let rows = client
+        .query(
+            "SELECT method, sip_code, to_char(time, 'YYYY-MM-DD HH24:MI:SS'), src_user, \"user\" \
+             FROM acc_pg_test ORDER BY id",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let r = &rows[0];
+    assert_eq!(r.get::<_, String>(0), "INVITE");
+    assert_eq!(r.get::<_, String>(1), "200");
+    assert_eq!(r.get::<_, String>(2), "2027-01-15 08:00:00");
+    assert_eq!(r.get::<_, Option<String>>(3).as_deref(), Some("alice"));
+    assert_eq!(r.get::<_, Option<String>>(4), None);
+    assert!(db.acc_insert("bad name", &rec).is_err());
+}

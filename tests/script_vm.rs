@@ -256,6 +256,18 @@ fn transformations() {
         ("$var(l) = \"line1\\nline2\\nxline3\";", "$(var(l){line.count})|$(var(l){line.at,1})|$(var(l){line.at,-1})|$(var(l){line.sw,xl})", "3|line2|xline3|xline3"),
         ("$var(n) = 2; $var(s) = \"abcdef\";", "$(var(s){s.substr,$var(n),2})|$(var(s){s.strip,$var(n)}{s.toupper}{s.len})", "cd|4"),
         ("", "$(ru{uri.user}{s.toupper}{s.len})|$(tu{uri.host}{s.select,0,.})", "5|example"),
+        ("$var(r) = \"a-b-c\";", "$(var(r){s.rm,-})|$(var(r){s.rm,b-})", "abc|a-c"),
+        ("$var(p) = \"4930\";", "$(var(p){s.prefixes})|$(var(p){s.prefixes,2})|$(var(p){s.prefixes.quoted,3})", "4,49,493,4930|4,49|'4','49','493'"),
+        ("$var(t) = 951782400;", "$(var(t){s.ftime,%Y-%m-%d %H:%M:%S})|$(var(t){s.ftime,%a %b %e})", "2000-02-29 00:00:00|Tue Feb 29"),
+        // The values Kamailio 5.6.3 prints for the same inputs.
+        ("$var(r) = \"a-b-c\"; $var(h) = \"hello world!\";", "$(var(r){s.corehash})|$(var(r){s.corehash,1000})|$(var(h){s.corehash,16})", "1830410512|256|5"),
+        ("$var(r) = \"a-b-c\"; $var(e) = \"ab\";", "$(var(r){s.encode.base58})|$(var(r){s.encode.base58}{s.decode.base58})|$(var(e){s.encode.base64t})|$(var(e){s.encode.base64t}{s.decode.base64t})|$(var(e){s.decode.base64t})", "BxtqwAr|a-b-c|YWI|ab|i"),
+        ("$var(h) = \"hello world!\";", "$(var(h){s.encode.base64urlt})|$(var(h){s.encode.7bit})|$(var(h){s.encode.7bit}{s.decode.7bit})", "aGVsbG8gd29ybGQh|E8329BFD06DDDF72363904|hello world!"),
+        ("$var(c) = \"a,b\";", "$(var(c){s.escape.csv})", "\"a,b\""),
+        // Kamailio 5.6.3 prints the same: string escapes are read first, then the transformation keeps backslashes.
+        ("$var(d) = \"+4930123\";", "$(var(d){re.subst,/^[+]49/0/})|$(var(d){re.subst,/([0-9])([0-9])/\\\\2\\\\1/g})|$(var(d){re.subst,/([0-9])([0-9])/\\\\\\\\2\\\\\\\\1/g})|$(var(d){re.subst,/x/y/})", "030123|+9403213|+\\2\\1\\2\\1\\2\\13|"),
+        ("", "$(ru{uri.tosocket})|$(fu{uri.tosocket})", "udp:example.com:5070|udp:example.org:5060"),
+        ("$var(u) = \"sip:bob@10.0.0.1:5080;transport=tcp\";", "$(var(u){urialias.encode})|$(var(u){urialias.encode}{urialias.decode})", "10.0.0.1~5080~2|sip:10.0.0.1:5080;transport=tcp"),
     ];
     for (setup, fmt, want) in cases {
         assert_eq!(eval(setup, fmt), *want, "{setup} {fmt}");
@@ -506,6 +518,116 @@ fn shared_variables_and_hash_tables_cross_cores() {
             "SIP/2.0 200 first 8 3"
         ]
     );
+}
+
+#[test]
+fn xavu_single_values_and_xavi_without_case() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "$xavu(a) = 1; $xavu(a) = 2;",
+            "$xavu(a)|$xavp(a)",
+            "2|<null>",
+        ),
+        (
+            "$xavu(r=>x) = 1; $xavu(r=>x) = 2; $xavu(r=>y) = \"s\";",
+            "$xavu(r=>x)|$xavu(r=>y)|$xavu(r)",
+            "2|s|<<xavp>>",
+        ),
+        (
+            "$xavu(r=>x) = 1; $xavu(r=>x) = $null;",
+            "$xavu(r=>x)|$xavu(r)",
+            "<null>|<<xavp>>",
+        ),
+        ("$xavu(a) = 1; $xavu(a) = $null;", "$xavu(a)", "<null>"),
+        (
+            "$xavp(a) = 1; $xavu(a) = 5; $xavi(a) = 7;",
+            "$xavp(a)|$xavu(a)|$xavi(a)",
+            "1|5|7",
+        ),
+        (
+            "$xavi(Caller=>Name) = \"x\"; $xavi(CALLER=>name) = \"y\";",
+            "$xavi(caller=>NAME)|$xavi(caller[1]=>name)|$xavi(cAller[0]=>Name[0])",
+            "y|x|y",
+        ),
+        (
+            "$xavi(R=>F) = 1;",
+            "$xavp(R=>F)|$xavp(r=>f)",
+            "<null>|<null>",
+        ),
+    ];
+    for (setup, fmt, want) in cases {
+        assert_eq!(eval(setup, fmt), *want, "{setup} {fmt}");
+    }
+    let text = format!("{HEADER}request_route {{\n$xavu(a[1]) = 1;\n}}\n");
+    let files = MemoryFiles::default();
+    let cfg = parse_str("test.cfg", &text, &Options::with_files(&files)).unwrap();
+    let err = compile(&cfg).unwrap_err().rendered().join("\n");
+    assert!(err.contains("takes no index"), "{err}");
+}
+
+#[test]
+fn hash_table_counters_expiry_and_locks() {
+    let cases: &[(&str, &str, &str)] = &[
+        // As Kamailio 5.6.3: from initval; $null (nothing made) in a table without one.
+        (
+            "",
+            "$shtinc(cnt=>a)|$shtinc(cnt=>a)|$shtdec(cnt=>a)|$sht(cnt=>a)|$shtinc(ipban=>n)|$sht(ipban=>n)",
+            "1|2|1|1|<null>|<null>",
+        ),
+        (
+            "$sht(cnt=>s) = \"x\";",
+            "$shtinc(cnt=>s)|$sht(cnt=>s)",
+            "<null>|x",
+        ),
+        (
+            "$sht(ipban=>k) = 1;",
+            "$shtex(ipban=>k)|$shtex(ipban=>none)",
+            "300|0",
+        ),
+        (
+            "$sht(ipban=>k) = 1; $shtex(ipban=>k) = 20;",
+            "$shtex(ipban=>k)",
+            "20",
+        ),
+        ("$sht(cnt=>k) = 1;", "$shtex(cnt=>k)", "0"),
+        (
+            "$var(a) = sht_lock(\"cnt=>x\"); $var(b) = sht_lock(\"cnt=>x\"); \
+             $var(c) = sht_unlock(\"cnt=>x\"); $var(d) = sht_unlock(\"cnt=>x\"); \
+             $var(e) = sht_unlock(\"cnt=>x\"); $var(f) = sht_lock(\"nope=>x\");",
+            "$var(a)$var(b)$var(c)$var(d)|$var(e)|$var(f)",
+            "1111|-1|-1",
+        ),
+        (
+            "$sht(cnt=>a) = 1; $sht(cnt=>b) = 2; $sht(cnt=>c) = 4; $var(n) = 0; $var(s) = 0; \
+             $var(r) = sht_iterator_start(\"i\", \"cnt\"); \
+             while (sht_iterator_next(\"i\")) { $var(n) = $var(n) + 1; $var(s) = $var(s) + $shtitval(i); \
+               if ($shtitkey(i) == \"b\") { $var(b) = $shtitval(i); } } \
+             $var(after) = $shtitkey(i); sht_iterator_end(\"i\"); \
+             $var(x) = sht_iterator_start(\"j\", \"nope\");",
+            "$var(r)|$var(n)|$var(s)|$var(b)|$var(after)|$shtitkey(i)|$var(x)",
+            "1|3|7|2|0|<null>|-1",
+        ),
+        (
+            "sht_setxi(\"ipban\", \"i\", 7, 10); sht_setxs(\"cnt\", \"s\", \"v\", 0);",
+            "$sht(ipban=>i)|$shtex(ipban=>i)|$sht(cnt=>s)|$shtex(cnt=>s)",
+            "7|10|v|0",
+        ),
+    ];
+    for (setup, fmt, want) in cases {
+        assert_eq!(eval(setup, fmt), *want, "{setup} {fmt}");
+    }
+    let err = |body: &str| {
+        let text = format!("{HEADER}request_route {{\n{body}\n}}\n");
+        let files = MemoryFiles::default();
+        let cfg = parse_str("test.cfg", &text, &Options::with_files(&files)).unwrap();
+        compile(&cfg).unwrap_err().rendered().join("\n")
+    };
+    assert!(
+        err("$shtinc(cnt=>a) = 1;").contains("read-only"),
+        "{}",
+        err("$shtinc(cnt=>a) = 1;")
+    );
+    assert!(err("sht_lock(\"cnt\");").contains("table=>key"));
 }
 
 #[test]

@@ -9,6 +9,7 @@ use crate::script::ctx::MsgCtx;
 use crate::script::registry::{
     Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
 };
+use crate::script::value::Value;
 
 /// `sht_rm(table, key)`: removes one item. 1, or -1 when the table does not exist.
 fn sht_rm(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
@@ -34,6 +35,123 @@ fn sht_reset(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         return -1;
     };
     t.remove_if(|_, _| true);
+    1
+}
+
+/// Splits `table=>key` (printed for this message) into the table's index and the key.
+fn table_key(ctx: &MsgCtx<'_>, args: &Args) -> Option<(u32, Vec<u8>)> {
+    let text = args.str(ctx, 0);
+    let at = text.windows(2).position(|w| w == b"=>")?;
+    let name = std::str::from_utf8(&text[..at]).ok()?.trim();
+    let index = ctx.env.shared.htable_index(name)?;
+    Some((index, text[at + 2..].to_vec()))
+}
+
+fn fixup_table_key(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    match args.get(0) {
+        Some(Arg::Str(s)) if !s.windows(2).any(|w| w == b"=>") => {
+            Err("the argument must be \"table=>key\"".to_string())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `sht_lock("table=>key")`: takes the script lock of the key's slot, for a
+/// read-modify-write across cores (rules in `script::shared::HeldLocks`).
+/// 1; -1 when the table does not exist or the lock cannot be taken now.
+fn sht_lock(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let Some((table, key)) = table_key(ctx, args) else {
+        return -1;
+    };
+    let shared = ctx.env.shared.clone();
+    if ctx.sht_locks.lock(&shared, table, &key) {
+        1
+    } else {
+        log::warn!("sht_lock: the lock of this key is busy while this message holds another");
+        -1
+    }
+}
+
+/// `sht_unlock("table=>key")`: lets go of one `sht_lock`. 1, or -1 when not held.
+fn sht_unlock(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let Some((table, key)) = table_key(ctx, args) else {
+        return -1;
+    };
+    let shared = ctx.env.shared.clone();
+    if ctx.sht_locks.unlock(&shared, table, &key) {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `sht_setxi(table, key, int, expire)` / `sht_setxs(table, key, str, expire)`:
+/// sets an item with its own expiry in seconds (0: the table's autoexpire).
+fn setx(ctx: &mut MsgCtx<'_>, args: &Args, int: bool) -> i32 {
+    let table = args.str(ctx, 0).into_owned();
+    let key = args.str(ctx, 1).into_owned();
+    let Some(t) = std::str::from_utf8(&table)
+        .ok()
+        .and_then(|n| ctx.env.shared.htable_named(n))
+    else {
+        return -1;
+    };
+    let value = if int {
+        match args.int(ctx, 2) {
+            Some(i) => Value::Int(i),
+            None => return -1,
+        }
+    } else {
+        Value::owned(args.str(ctx, 2).into_owned())
+    };
+    let expire = args.int(ctx, 3).unwrap_or(0).max(0) as u64;
+    t.set(&key, value, ctx.now);
+    if expire > 0 {
+        t.set_expire(&key, expire, ctx.now);
+    }
+    1
+}
+
+fn sht_setxi(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    setx(ctx, args, true)
+}
+
+fn sht_setxs(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    setx(ctx, args, false)
+}
+
+/// `sht_iterator_start(iname, table)`: 1, or -1 (no such table, too many iterators).
+fn sht_iterator_start(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let name = args.str(ctx, 0).into_owned();
+    let table = args.str(ctx, 1).into_owned();
+    let shared = ctx.env.shared.clone();
+    let Some(t) = std::str::from_utf8(&table)
+        .ok()
+        .and_then(|n| shared.htable_named(n))
+    else {
+        return -1;
+    };
+    if ctx.sht_iters.start(&name, t, ctx.now) {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `sht_iterator_next(iname)`: 1 on the next item, -1 at the end.
+fn sht_iterator_next(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let name = args.str(ctx, 0).into_owned();
+    if ctx.sht_iters.next(&name) {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `sht_iterator_end(iname)`: 1 (also when it was not open, as Kamailio).
+fn sht_iterator_end(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let name = args.str(ctx, 0).into_owned();
+    ctx.sht_iters.end(&name);
     1
 }
 
@@ -119,6 +237,62 @@ pub static MODULE: ModuleDef = ModuleDef {
     name: "htable",
     aliases: &[],
     functions: &[
+        FunctionDef {
+            name: "sht_lock",
+            min_args: 1,
+            max_args: 1,
+            routes: RouteMask::ANY,
+            fixup: Some(fixup_table_key),
+            call: sht_lock,
+        },
+        FunctionDef {
+            name: "sht_unlock",
+            min_args: 1,
+            max_args: 1,
+            routes: RouteMask::ANY,
+            fixup: Some(fixup_table_key),
+            call: sht_unlock,
+        },
+        FunctionDef {
+            name: "sht_iterator_start",
+            min_args: 2,
+            max_args: 2,
+            routes: RouteMask::ANY,
+            fixup: None,
+            call: sht_iterator_start,
+        },
+        FunctionDef {
+            name: "sht_iterator_next",
+            min_args: 1,
+            max_args: 1,
+            routes: RouteMask::ANY,
+            fixup: None,
+            call: sht_iterator_next,
+        },
+        FunctionDef {
+            name: "sht_iterator_end",
+            min_args: 1,
+            max_args: 1,
+            routes: RouteMask::ANY,
+            fixup: None,
+            call: sht_iterator_end,
+        },
+        FunctionDef {
+            name: "sht_setxi",
+            min_args: 4,
+            max_args: 4,
+            routes: RouteMask::ANY,
+            fixup: None,
+            call: sht_setxi,
+        },
+        FunctionDef {
+            name: "sht_setxs",
+            min_args: 4,
+            max_args: 4,
+            routes: RouteMask::ANY,
+            fixup: None,
+            call: sht_setxs,
+        },
         FunctionDef {
             name: "sht_rm",
             min_args: 2,

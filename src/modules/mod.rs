@@ -4,11 +4,13 @@
 
 use crate::script::registry::ModuleDef;
 
+pub mod acc;
 pub mod auth;
 pub mod core;
 pub mod corex;
 pub mod counters;
 pub mod dispatcher;
+pub mod db;
 pub mod htable;
 pub mod kex;
 pub mod maxfwd;
@@ -62,6 +64,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &dispatcher::MODULE,
     &pike::MODULE,
     &nathelper::MODULE,
+    &acc::MODULE,
+    &db::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use super::pvkind::AvpKey;
+use super::pvkind::{AvpKey, XavpClass};
 use super::value::Value;
 
 /// `$avp` and `$xavp` values of one message (or, later, one transaction).
@@ -17,6 +17,10 @@ use super::value::Value;
 pub struct Attrs {
     avps: Vec<(AvpKey, Value<'static>)>,
     xavps: Vec<Xavp>,
+    /// `$xavu` roots (one per name).
+    xavus: Vec<Xavp>,
+    /// `$xavi` roots (names in lower case).
+    xavis: Vec<Xavp>,
 }
 
 /// One extended AVP: a name and either a value or a list of fields.
@@ -49,13 +53,18 @@ fn nth_newest(len: usize, index: i32) -> Option<usize> {
 impl Attrs {
     /// Whether there is no AVP and no XAVP.
     pub fn is_empty(&self) -> bool {
-        self.avps.is_empty() && self.xavps.is_empty()
+        self.avps.is_empty()
+            && self.xavps.is_empty()
+            && self.xavus.is_empty()
+            && self.xavis.is_empty()
     }
 
     /// Forgets every value.
     pub fn clear(&mut self) {
         self.avps.clear();
         self.xavps.clear();
+        self.xavus.clear();
+        self.xavis.clear();
     }
 
     // --- $avp -----------------------------------------------------------------------------------
@@ -130,9 +139,30 @@ impl Attrs {
 
     // --- $xavp ----------------------------------------------------------------------------------
 
+    fn roots(&self, class: XavpClass) -> &Vec<Xavp> {
+        match class {
+            XavpClass::Xavp => &self.xavps,
+            XavpClass::Xavu => &self.xavus,
+            XavpClass::Xavi => &self.xavis,
+        }
+    }
+
+    fn roots_mut(&mut self, class: XavpClass) -> &mut Vec<Xavp> {
+        match class {
+            XavpClass::Xavp => &mut self.xavps,
+            XavpClass::Xavu => &mut self.xavus,
+            XavpClass::Xavi => &mut self.xavis,
+        }
+    }
+
     /// The `index`-th newest root XAVP called `name`.
     pub fn xavp(&self, name: &[u8], index: i32) -> Option<&Xavp> {
-        nth(&self.xavps, name, index)
+        self.xavp_in(XavpClass::Xavp, name, index)
+    }
+
+    /// The `index`-th newest root called `name` among the roots of `class`.
+    pub fn xavp_in(&self, class: XavpClass, name: &[u8], index: i32) -> Option<&Xavp> {
+        nth(self.roots(class), name, index)
     }
 
     /// Every root XAVP called `name`, newest first.
@@ -142,17 +172,29 @@ impl Attrs {
 
     /// Adds a root XAVP on top.
     pub fn xavp_push(&mut self, xavp: Xavp) {
-        self.xavps.push(xavp);
+        self.xavp_push_in(XavpClass::Xavp, xavp);
+    }
+
+    pub fn xavp_push_in(&mut self, class: XavpClass, xavp: Xavp) {
+        self.roots_mut(class).push(xavp);
     }
 
     /// The `index`-th newest root XAVP called `name`, to change it.
     pub fn xavp_mut(&mut self, name: &[u8], index: i32) -> Option<&mut Xavp> {
-        nth_mut(&mut self.xavps, name, index)
+        self.xavp_mut_in(XavpClass::Xavp, name, index)
+    }
+
+    pub fn xavp_mut_in(&mut self, class: XavpClass, name: &[u8], index: i32) -> Option<&mut Xavp> {
+        nth_mut(self.roots_mut(class), name, index)
     }
 
     /// Removes the `index`-th newest root called `name`, or all of them.
     pub fn xavp_remove(&mut self, name: &[u8], index: Option<i32>) {
-        remove(&mut self.xavps, name, index);
+        self.xavp_remove_in(XavpClass::Xavp, name, index);
+    }
+
+    pub fn xavp_remove_in(&mut self, class: XavpClass, name: &[u8], index: Option<i32>) {
+        remove(self.roots_mut(class), name, index);
     }
 }
 

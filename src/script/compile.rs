@@ -40,12 +40,7 @@ const PLANNED_MODULES: &[&str] = &[
     "ctl",
     "jsonrpcs",
     "cfg_rpc",
-    "db_sqlite",
-    "db_postgres",
-    "db_mysql",
-    "db_text",
     "alias_db",
-    "acc",
     "rtpproxy",
     "rtpengine",
     "xhttp",
@@ -75,6 +70,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.load_modules();
     c.module_params();
     c.shared_defs();
+    c.module_settings();
     c.declare_routes();
     c.compile_routes();
     if !c.diags.is_empty() {
@@ -252,6 +248,28 @@ impl<'c> Compiler<'c> {
         }
     }
 
+    /// Settings of loaded modules that the program carries (acc).
+    fn module_settings(&mut self) {
+        if self.loaded_module("acc").is_some() {
+            match crate::modules::acc::AccConfig::from_modparams(&self.modparams) {
+                Ok(mut acc) => {
+                    acc.extra = std::mem::take(&mut self.program.acc.extra);
+                    acc.db_extra = std::mem::take(&mut self.program.acc.db_extra);
+                    self.program.acc = acc;
+                }
+                Err(e) => {
+                    let span = self
+                        .cfg
+                        .modules
+                        .iter()
+                        .find(|m| m.name() == "acc")
+                        .map_or_else(Span::default, |m| m.span);
+                    self.error(span, e);
+                }
+            }
+        }
+    }
+
     /// Gives every route block its index first, so calls can refer forward.
     fn declare_routes(&mut self) {
         for (i, block) in self.cfg.routes.iter().enumerate() {
@@ -282,6 +300,7 @@ impl<'c> Compiler<'c> {
             }
             match kind {
                 RouteKind::Reply => self.program.reply_route = Some(id),
+                RouteKind::OnSend => self.program.onsend_route = Some(id),
                 RouteKind::Event => {
                     self.program.event_routes.insert(name.clone(), id);
                 }

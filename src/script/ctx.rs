@@ -434,6 +434,10 @@ pub struct MsgCtx<'a> {
     pub attrs: Attrs,
     /// In `onsend_route`: where the message is being sent (`snd_ip`, `snd_port`…).
     pub send_dst: Option<(SocketAddr, Proto)>,
+    /// In `onsend_route`: the message as it will be sent (`$snd(buf)`).
+    pub send_buf: Option<Bytes>,
+    /// In `onsend_route`: the local address it leaves from (`$sndfrom(ip)`).
+    pub send_local: Option<SocketAddr>,
     /// Unix time of this message (`$Ts`, `$TV`), from [`Env::clock`] and `now`.
     pub unix_now: Duration,
     /// `$si`, `$Ri`, `$su` formatted, the received R-URI parsed, on first use.
@@ -445,6 +449,10 @@ pub struct MsgCtx<'a> {
     /// The received top Via, parsed on first use (forwarding and replies
     /// read it several times per message); reset when `msg` is replaced.
     pub top_via: OnceCell<Option<(usize, crate::sip::via::Via<'a>)>>,
+    /// `sht_lock` locks this message holds (let go when the context is dropped).
+    pub sht_locks: super::shared::HeldLocks,
+    /// `sht_iterator_*` iterators of this message.
+    pub sht_iters: super::shared::Iterators,
 }
 
 impl<'a> MsgCtx<'a> {
@@ -493,11 +501,15 @@ impl<'a> MsgCtx<'a> {
             out,
             attrs: Attrs::default(),
             send_dst: None,
+            send_buf: None,
+            send_local: None,
             unix_now: env.clock.unix(now),
             cache: ReadCache::default(),
             branches: Vec::new(),
             authorized: None,
             top_via: OnceCell::new(),
+            sht_locks: Default::default(),
+            sht_iters: Default::default(),
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Program {
     pub routes: Vec<Route>,
     /// `request_route` / `route {}`.
     pub request_route: Option<RouteId>,
+    /// `onsend_route`, run before a request is sent (stateless or by tm).
+    pub onsend_route: Option<RouteId>,
     /// Core `reply_route` / bare `onreply_route`, run for every received reply.
     pub reply_route: Option<RouteId>,
     /// `event_route[NAME]` by event name.
@@ -45,6 +47,8 @@ pub struct Program {
     /// Module parameters of kind [`super::registry::ParamKind::Pv`], compiled:
     /// (module, parameter, format).
     pub param_formats: Vec<(&'static str, String, Format)>,
+    /// acc's settings (`enabled` when the configuration loads acc).
+    pub acc: crate::modules::acc::AccConfig,
 }
 
 impl Program {

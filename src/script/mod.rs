@@ -38,19 +38,33 @@
 //!   balance its own);
 //! * `"\xHH"` escapes above `7f` become the character U+00HH, not one byte;
 //! * pseudo-variables not provided (a clear "unknown pseudo-variable"
-//!   error): `$xavu`, `$xavi`, `$br`, `$bR`, `$branch(…)`, `$msg(buf)`,
-//!   `$lsock`, `$T(name)`, `$T_req`, `$T_rpl`, `$hu`, rr's and dialog's PVs;
-//!   selects other than `via[n]`, `from`/`to`, `ruri`, `call_id`, `cseq`,
-//!   `cfg_get`;
-//! * transformations not provided: `s.prefixes`, `s.ftime`, `s.corehash`,
-//!   `s.base58`, `s.7bit`, `s.base64t`, `urialias.*`, `sock.*`,
-//!   `uri.tosocket`;
-//! * `$T_reply_code`, `$T_reply_reason`, `$T_branch_idx` read 0 / `$null`
-//!   until tm fills [`ctx::TmView`]; `$ruid` reads `$null` until registrar;
+//!   error): `$br`, `$bR`, `$branch(…)` (tm's room), `$msg(buf)`, `$lsock`,
+//!   `$T(name)`, `$T_req`, `$T_rpl`, `$hu`, rr's and dialog's PVs,
+//!   `$shtcn`/`$shtcv`/`$shtrecord`; selects other
+//!   than `via[n]`, `from`/`to`, `ruri`, `call_id`, `cseq`, `cfg_get`;
+//! * `$xavu`/`$xavi`/`$xavp` go two levels deep (`root=>field`); `$xavu`
+//!   takes no index;
+//! * transformations other than those [`transform`] compiles are an
+//!   "unknown transformation" error (e.g. `s.fmtlines`, the json, sql, msrp
+//!   and dialog modules' classes); `s.ftime` formats in
+//!   UTC (ringsip reads no time zone); `re.subst` is available without
+//!   loading textops and takes a constant expression (no variables in it);
+//! * `sht_lock` locks the key's slot against other `sht_lock` callers only
+//!   (plain `$sht` reads and writes from other cores do not wait), fails
+//!   instead of waiting while the message holds another lock, and every lock
+//!   is let go when the message is done (see [`shared::HeldLocks`]);
+//!   `sht_iterator_*` walk a copy of the table taken at start
+//!   ([`shared::Iterators`]);
+//! * `onsend_route` runs for requests (stateless `forward()` and each tm
+//!   branch), not for replies (`onsend_route_reply`) nor for tm's
+//!   retransmissions; changes it makes to the message do not reach the
+//!   buffer being sent;
+//! * `$ruid` reads `$null` (registrar does not set it yet);
 //! * `:=` (replace every value of an AVP) is accepted although Kamailio 5.6
 //!   refuses it;
-//! * `snd_*` / `to_*` read what [`ctx::MsgCtx::send_dst`] holds (set when
-//!   onsend_route runs), and are refused outside it.
+//! * `snd_*` / `to_*` and `$snd(…)`/`$sndto(…)`/`$sndfrom(…)` read what
+//!   [`ctx::MsgCtx::send_dst`] and `send_buf` hold (set while onsend_route
+//!   runs); the keywords are refused outside it, the PVs read `$null`.
 
 pub mod ast;
 pub mod attrs;

@@ -379,11 +379,17 @@ impl PvParser {
                 while let Some(c) = self.peek() {
                     match c {
                         ',' | '}' => break,
+                        // `\,` and `\}` put those characters in the value;
+                        // any other backslash stays, as Kamailio keeps it
+                        // (regular expressions in `re.subst` need it).
                         '\\' => {
                             self.pos += 1;
-                            if let Some(e) = self.peek() {
-                                value.push(e);
-                                self.pos += 1;
+                            match self.peek() {
+                                Some(e @ (',' | '}')) => {
+                                    value.push(e);
+                                    self.pos += 1;
+                                }
+                                _ => value.push('\\'),
                             }
                         }
                         _ => {

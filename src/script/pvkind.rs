@@ -109,6 +109,9 @@ pub enum PvKind {
     /// `snd_ip`, `snd_port`, `snd_proto`, `snd_af` (`to_*`): where the message is
     /// being sent (onsend_route).
     Snd(SndPart),
+    /// `$shtitkey(name)` (true) / `$shtitval(name)` (false): the item an
+    /// `sht_iterator_*` iterator stands on.
+    ShtIter(Bytes, bool),
 }
 
 /// Which part of a From or To header a pseudo-variable reads.
@@ -158,19 +161,48 @@ impl AvpKey {
 /// `$xavp(root[i]=>field[j])`: a root name with its index, and an optional field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XavpPath {
+    /// `$xavp`, `$xavu` or `$xavi` (three separate sets of roots).
+    pub class: XavpClass,
     pub root: Bytes,
     pub root_index: Option<PvIndex>,
     pub field: Option<(Bytes, Option<PvIndex>)>,
 }
 
-/// `$sht(table=>key)`: the table by index, the key printed per message.
+/// Which family of extended AVPs a path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum XavpClass {
+    /// `$xavp`: stacks of values, index 0 the newest.
+    #[default]
+    Xavp,
+    /// `$xavu`: one value per name; an assignment replaces it.
+    Xavu,
+    /// `$xavi`: like `$xavp`, names compared without case.
+    Xavi,
+}
+
+/// `$sht(table=>key)` and its relatives: the table by index, the key
+/// printed per message, and what is done with the item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShtRef {
     pub table: u32,
     pub key: Format,
+    pub op: ShtOp,
 }
 
-/// tm's per-transaction pseudo-variables (read through [`super::ctx::TmView`]).
+/// Which hash-table pseudo-variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShtOp {
+    /// `$sht`: the value (writable; `$null` deletes).
+    Value,
+    /// `$shtinc`: adds 1 atomically and reads the new value (read-only).
+    Inc,
+    /// `$shtdec`: subtracts 1 atomically and reads the new value (read-only).
+    Dec,
+    /// `$shtex`: seconds until the item expires, 0 for never (writable: sets them).
+    Expire,
+}
+
+/// tm's per-transaction pseudo-variables (read from the context's `t`, [`crate::modules::tm::TmMsg`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TmField {
     ReplyCode,
@@ -209,6 +241,13 @@ pub enum SndPart {
     Port,
     Proto,
     Af,
+    /// `$snd(buf)`: the outgoing message.
+    Buf,
+    /// `$snd(len)`: its length.
+    Len,
+    /// `$sndfrom(ip)` / `$sndfrom(port)`: the local address it leaves from.
+    LocalIp,
+    LocalPort,
 }
 
 /// The selects ringsip knows (`$sel(via[1].host)`, `@from.tag`…).
@@ -285,6 +324,9 @@ impl PvRef {
 
     /// Whether the script may assign to it.
     pub fn is_writable(&self) -> bool {
+        if let PvKind::Sht(s) = &self.kind {
+            return self.transforms.is_none() && matches!(s.op, ShtOp::Value | ShtOp::Expire);
+        }
         self.transforms.is_none()
             && matches!(
                 self.kind,
@@ -411,6 +453,35 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
                 }
             }
         }
+        "snd" | "sndto" => PvKind::Snd(match need_inner(class)? {
+            "ip" => SndPart::Ip,
+            "port" => SndPart::Port,
+            "proto" | "sproto" => SndPart::Proto,
+            "af" => SndPart::Af,
+            "buf" if class == "snd" => SndPart::Buf,
+            "len" if class == "snd" => SndPart::Len,
+            other => {
+                return Err(format!(
+                    "unknown ${class}({other}): use ip, port, proto, af{}",
+                    if class == "snd" { ", buf or len" } else { "" }
+                ))
+            }
+        }),
+        "sndfrom" => PvKind::Snd(match need_inner(class)? {
+            "ip" => SndPart::LocalIp,
+            "port" => SndPart::LocalPort,
+            "proto" | "sproto" => SndPart::Proto,
+            "af" => SndPart::Af,
+            other => {
+                return Err(format!(
+                    "unknown $sndfrom({other}): use ip, port, proto or af"
+                ))
+            }
+        }),
+        "shtitkey" | "shtitval" => PvKind::ShtIter(
+            Bytes::copy_from_slice(need_inner(class)?.trim().as_bytes()),
+            class == "shtitkey",
+        ),
         "sel" => select(need_inner("sel")?, r)?,
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
@@ -423,6 +494,8 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Tv(_)
             | PvKind::Const(_)
             | PvKind::Sel(_)
+            | PvKind::Snd(_)
+            | PvKind::ShtIter(..)
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));

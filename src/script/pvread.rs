@@ -9,7 +9,7 @@
 use super::attrs::Xavp;
 use super::ctx::{AddrText, MsgCtx, UriParts};
 use super::pvkind::{
-    AuthPart, AvpKey, CseqPart, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, SndPart,
+    AuthPart, AvpKey, CseqPart, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, ShtOp, SndPart,
     TmField, TvPart, ViaField, XavpPath,
 };
 use super::registry::RouteType;
@@ -176,7 +176,14 @@ impl<'a> MsgCtx<'a> {
                     return Value::Null;
                 };
                 let key = self.format_cow(&sht.key);
-                table.get(&key, self.now).unwrap_or(Value::Null)
+                match sht.op {
+                    ShtOp::Value => table.get(&key, self.now).unwrap_or(Value::Null),
+                    ShtOp::Inc => table.add(&key, 1, self.now).map_or(Value::Null, Value::Int),
+                    ShtOp::Dec => table
+                        .add(&key, -1, self.now)
+                        .map_or(Value::Null, Value::Int),
+                    ShtOp::Expire => Value::Int(table.expires_in(&key, self.now) as i64),
+                }
             }
             PvKind::Tm(field) => {
                 let in_reply = matches!(self.route_type, RouteType::OnReply | RouteType::Reply);
@@ -226,6 +233,11 @@ impl<'a> MsgCtx<'a> {
                 None => Value::Null,
             },
             PvKind::Sel(sel) => self.select(sel),
+            PvKind::ShtIter(name, key) => match self.sht_iters.current(name) {
+                Some((k, _)) if *key => Value::str(k),
+                Some((_, v)) => v.as_ref(),
+                None => Value::Null,
+            },
             PvKind::Snd(part) => match self.send_dst {
                 None => Value::Null,
                 Some((addr, proto)) => match part {
@@ -233,6 +245,20 @@ impl<'a> MsgCtx<'a> {
                     SndPart::Port => int(i64::from(addr.port())),
                     SndPart::Proto => Value::str(proto.lower_name().as_bytes()),
                     SndPart::Af => Value::str(if addr.is_ipv4() { b"INET" } else { b"INET6" }),
+                    SndPart::Buf => self
+                        .send_buf
+                        .as_ref()
+                        .map_or(Value::Null, |b| Value::str(b)),
+                    SndPart::Len => self
+                        .send_buf
+                        .as_ref()
+                        .map_or(Value::Null, |b| int(b.len() as i64)),
+                    SndPart::LocalIp => self.send_local.map_or(Value::Null, |a| {
+                        Value::owned(a.ip().to_string().into_bytes())
+                    }),
+                    SndPart::LocalPort => self
+                        .send_local
+                        .map_or(Value::Null, |a| int(i64::from(a.port()))),
                 },
             },
         }
@@ -326,7 +352,7 @@ impl<'a> MsgCtx<'a> {
             Idx::First | Idx::All => 0,
             Idx::At(i) => i,
         };
-        let Some(root) = self.attrs.xavp(&path.root, root_idx) else {
+        let Some(root) = self.attrs.xavp_in(path.class, &path.root, root_idx) else {
             return Value::Null;
         };
         let Some((field, field_index)) = &path.field else {

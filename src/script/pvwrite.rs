@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::attrs::{Xavp, XavpValue};
 use super::ctx::MsgCtx;
 use super::ir::AssignOp;
-use super::pvkind::{AvpKey, NamePart, PvKind, PvRef, XavpPath};
+use super::pvkind::{AvpKey, NamePart, PvKind, PvRef, ShtOp, XavpClass, XavpPath};
 use super::pvread::Idx;
 use super::value::Value;
 use crate::sip::nameaddr::NameAddr;
@@ -130,11 +130,15 @@ impl MsgCtx<'_> {
                     );
                 };
                 let key = self.format_cow(&sht.key);
-                match value {
-                    Value::Null => {
+                match (sht.op, value) {
+                    (ShtOp::Expire, v) => {
+                        let secs = v.to_int().max(0) as u64;
+                        table.set_expire(&key, secs, self.now);
+                    }
+                    (_, Value::Null) => {
                         table.remove(&key);
                     }
-                    v => table.set(&key, v.into_owned(), self.now),
+                    (_, v) => table.set(&key, v.into_owned(), self.now),
                 }
                 Ok(())
             }
@@ -207,6 +211,11 @@ impl MsgCtx<'_> {
         replace_all: bool,
         value: Value<'_>,
     ) -> Result<(), &'static str> {
+        if path.class == XavpClass::Xavu {
+            self.write_xavu(path, value);
+            return Ok(());
+        }
+        let class = path.class;
         let root_idx = self.index_of(&path.root_index);
         let field_idx = path
             .field
@@ -219,18 +228,18 @@ impl MsgCtx<'_> {
         let Some((field, _)) = &path.field else {
             // `$xavp(r) = v`: a new root value; `$null` removes.
             match (null, root_idx) {
-                (true, Idx::All) => attrs.xavp_remove(&path.root, None),
-                (true, Idx::At(i)) => attrs.xavp_remove(&path.root, Some(i)),
-                (true, Idx::First) => attrs.xavp_remove(&path.root, Some(0)),
-                (false, Idx::At(i)) => match attrs.xavp_mut(&path.root, i) {
+                (true, Idx::All) => attrs.xavp_remove_in(class, &path.root, None),
+                (true, Idx::At(i)) => attrs.xavp_remove_in(class, &path.root, Some(i)),
+                (true, Idx::First) => attrs.xavp_remove_in(class, &path.root, Some(0)),
+                (false, Idx::At(i)) => match attrs.xavp_mut_in(class, &path.root, i) {
                     Some(x) => x.value = XavpValue::Value(v),
                     None => return Err("no XAVP at that index"),
                 },
                 (false, _) => {
                     if replace_all {
-                        attrs.xavp_remove(&path.root, None);
+                        attrs.xavp_remove_in(class, &path.root, None);
                     }
-                    attrs.xavp_push(Xavp::value(path.root.clone(), v));
+                    attrs.xavp_push_in(class, Xavp::value(path.root.clone(), v));
                 }
             }
             return Ok(());
@@ -240,7 +249,7 @@ impl MsgCtx<'_> {
             Idx::All | Idx::First => None,
         };
         if null {
-            if let Some(root) = attrs.xavp_mut(&path.root, root_i.unwrap_or(0)) {
+            if let Some(root) = attrs.xavp_mut_in(class, &path.root, root_i.unwrap_or(0)) {
                 match field_idx {
                     Idx::All => root.remove_field(field, None),
                     Idx::At(i) => root.remove_field(field, Some(i)),
@@ -257,10 +266,10 @@ impl MsgCtx<'_> {
                     value: XavpValue::List(Vec::new()),
                 };
                 root.push_field(Xavp::value(field.clone(), v));
-                attrs.xavp_push(root);
+                attrs.xavp_push_in(class, root);
             }
             Some(i) => {
-                let Some(root) = attrs.xavp_mut(&path.root, i) else {
+                let Some(root) = attrs.xavp_mut_in(class, &path.root, i) else {
                     return Err("no XAVP at that index");
                 };
                 match field_idx {
@@ -278,6 +287,43 @@ impl MsgCtx<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `$xavu(r) = v` replaces the root's value; `$xavu(r=>f) = v` the
+    /// field's, making the root when there is none; `$null` removes.
+    fn write_xavu(&mut self, path: &XavpPath, value: Value<'_>) {
+        let attrs = &mut self.attrs;
+        let class = XavpClass::Xavu;
+        let null = value.is_null();
+        let v = value.into_owned();
+        match &path.field {
+            None => {
+                attrs.xavp_remove_in(class, &path.root, None);
+                if !null {
+                    attrs.xavp_push_in(class, Xavp::value(path.root.clone(), v));
+                }
+            }
+            Some((field, _)) => {
+                if attrs.xavp_in(class, &path.root, 0).is_none() {
+                    if null {
+                        return;
+                    }
+                    attrs.xavp_push_in(
+                        class,
+                        Xavp {
+                            name: path.root.clone(),
+                            value: XavpValue::List(Vec::new()),
+                        },
+                    );
+                }
+                if let Some(root) = attrs.xavp_mut_in(class, &path.root, 0) {
+                    root.remove_field(field, None);
+                    if !null {
+                        root.push_field(Xavp::value(field.clone(), v));
+                    }
+                }
+            }
+        }
     }
 
     /// Changes a part of From or To through the edit list.

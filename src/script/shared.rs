@@ -8,7 +8,8 @@
 //! checked against the message's `now`.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use super::ir::Program;
@@ -28,6 +29,8 @@ pub struct HtableDef {
     pub autoexpire: u64,
     /// `initval`: what a missing item reads as (`$null` when unset).
     pub initval: Option<Value<'static>>,
+    /// `updateexpire` (default 1): whether setting an existing item starts its life again.
+    pub update_expire: bool,
 }
 
 impl HtableDef {
@@ -45,6 +48,7 @@ impl HtableDef {
             size: 4,
             autoexpire: 0,
             initval: None,
+            update_expire: true,
         };
         for attr in attrs.split(';').map(str::trim).filter(|a| !a.is_empty()) {
             let (key, value) = attr
@@ -71,10 +75,22 @@ impl HtableDef {
                         Err(_) => Value::owned(value.as_bytes().to_vec()),
                     })
                 }
-                // Loading from and saving to a database, replication and events
-                // are not done by ringsip (yet); accepted so a config loads.
-                "dbtable" | "dbmode" | "updateexpire" | "dmqreplicate" | "cols" | "coldelim"
-                | "colnull" => {}
+                "updateexpire" => def.update_expire = number()? != 0,
+                // Loading from and saving to a database and replication are
+                // not done: asking for them is an error rather than a table
+                // that silently stays empty.
+                "dbtable" | "dbmode" if !value.is_empty() && value != "0" => {
+                    return Err(format!(
+                        "htable {name}: {key} (a table kept in a database) is not implemented in ringsip yet"
+                    ))
+                }
+                "dmqreplicate" if value != "0" => {
+                    return Err(format!(
+                        "htable {name}: dmqreplicate is not implemented in ringsip yet"
+                    ))
+                }
+                // Database column layout: only meaningful with dbtable.
+                "dbtable" | "dbmode" | "dmqreplicate" | "cols" | "coldelim" | "colnull" => {}
                 other => return Err(format!("htable {name}: unknown attribute \"{other}\"")),
             }
         }
@@ -96,6 +112,136 @@ type Shard = HashMap<Box<[u8]>, Item>;
 pub struct Htable {
     def: HtableDef,
     shards: Box<[Mutex<Shard>]>,
+    /// `sht_lock` locks, one per shard (see [`HeldLocks`]).
+    script_locks: Box<[ScriptLock]>,
+}
+
+/// The `sht_lock` lock of one shard: the token of the message holding it
+/// and how many times it took it.
+#[derive(Debug, Default)]
+struct ScriptLock {
+    holder: Mutex<Option<(u64, u32)>>,
+    freed: Condvar,
+}
+
+/// How long a message waits for an `sht_lock` held elsewhere: this many
+/// rounds of [`LOCK_WAIT_ROUND`]. A holder runs its route with no IO and
+/// lets go at the latest when its message is done, so this bound is only a
+/// guard against a bug; reaching it makes `sht_lock` fail.
+const LOCK_WAIT_ROUNDS: u32 = 200;
+const LOCK_WAIT_ROUND: Duration = Duration::from_millis(5);
+
+/// Tokens naming the message that holds a lock (0 means none).
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+/// The `sht_lock` locks one message holds, let go when it is done.
+///
+/// Semantics (documented difference from Kamailio, whose lock is the slot's
+/// own mutex): the lock covers the shard `key` falls in and excludes only
+/// other `sht_lock` callers on that shard, on any core; a plain `$sht` read
+/// or write from another core does not wait (each is atomic on its own), so
+/// every path that updates a locked key must take the lock. A message may
+/// take the same lock again (it counts). It waits for a lock held elsewhere
+/// only while it holds no other lock; holding one, a busy second lock fails
+/// at once (no hold-and-wait, so no deadlock between cores). Locks still
+/// held when the message's route ends are let go then.
+#[derive(Debug, Default)]
+pub struct HeldLocks {
+    token: u64,
+    /// (state, table, shard), one entry per `sht_lock` call.
+    held: Vec<(Arc<SharedState>, u32, usize)>,
+}
+
+impl HeldLocks {
+    /// Takes the lock of `key` in table `table` of `shared`; false when
+    /// there is no such table or the lock is busy (see the type's rules).
+    pub fn lock(&mut self, shared: &Arc<SharedState>, table: u32, key: &[u8]) -> bool {
+        let Some(t) = shared.htable(table) else {
+            return false;
+        };
+        if self.token == 0 {
+            self.token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        }
+        let shard = t.shard_index(key);
+        let sl = &t.script_locks[shard];
+        let mut holder = lock(&sl.holder);
+        let mut rounds = 0;
+        loop {
+            match *holder {
+                None => {
+                    *holder = Some((self.token, 1));
+                    break;
+                }
+                Some((tok, ref mut depth)) if tok == self.token => {
+                    *depth += 1;
+                    break;
+                }
+                Some(_) if !self.held.is_empty() || rounds >= LOCK_WAIT_ROUNDS => return false,
+                Some(_) => {
+                    rounds += 1;
+                    holder = sl
+                        .freed
+                        .wait_timeout(holder, LOCK_WAIT_ROUND)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
+            }
+        }
+        drop(holder);
+        self.held.push((shared.clone(), table, shard));
+        true
+    }
+
+    /// Lets go of one `lock` of `key` in `table`; false when not held.
+    pub fn unlock(&mut self, shared: &SharedState, table: u32, key: &[u8]) -> bool {
+        let Some(t) = shared.htable(table) else {
+            return false;
+        };
+        let shard = t.shard_index(key);
+        let Some(pos) = self
+            .held
+            .iter()
+            .rposition(|(s, tb, sh)| std::ptr::eq(&**s, shared) && *tb == table && *sh == shard)
+        else {
+            return false;
+        };
+        let (state, table, shard) = self.held.remove(pos);
+        release(&state, table, shard, self.token);
+        true
+    }
+
+    /// How many locks are held (each repeated `lock` counts).
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+}
+
+fn release(state: &SharedState, table: u32, shard: usize, token: u64) {
+    let Some(sl) = state.htable(table).and_then(|t| t.script_locks.get(shard)) else {
+        return;
+    };
+    let mut holder = lock(&sl.holder);
+    if let Some((tok, depth)) = holder.as_mut() {
+        if *tok == token {
+            *depth -= 1;
+            if *depth == 0 {
+                *holder = None;
+                sl.freed.notify_all();
+            }
+        }
+    }
+}
+
+impl Drop for HeldLocks {
+    fn drop(&mut self) {
+        for (state, table, shard) in self.held.drain(..) {
+            release(&state, table, shard, self.token);
+        }
+    }
 }
 
 /// Locks a mutex, taking the data even if another thread panicked holding it
@@ -117,6 +263,7 @@ impl Htable {
         Htable {
             def,
             shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            script_locks: (0..shards).map(|_| ScriptLock::default()).collect(),
         }
     }
 
@@ -124,9 +271,12 @@ impl Htable {
         &self.def
     }
 
+    fn shard_index(&self, key: &[u8]) -> usize {
+        (shard_hash(key) as usize) & (self.shards.len() - 1)
+    }
+
     fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
-        let i = (shard_hash(key) as usize) & (self.shards.len() - 1);
-        &self.shards[i]
+        &self.shards[self.shard_index(key)]
     }
 
     /// The value of `key` at `now` (`initval`, else `None`, when missing or expired).
@@ -145,19 +295,83 @@ impl Htable {
 
     /// Sets `key`; with `autoexpire` the item lives that long from `now`.
     pub fn set(&self, key: &[u8], value: Value<'static>, now: Instant) {
-        let expires = (self.def.autoexpire > 0)
-            .then(|| now.checked_add(Duration::from_secs(self.def.autoexpire)))
-            .flatten();
+        let expires = self.expiry_from(now);
         let mut shard = lock(self.shard(key));
         match shard.get_mut(key) {
-            Some(item) => {
+            Some(item) if item.expires.is_none_or(|e| e > now) => {
                 item.value = value;
-                item.expires = expires;
+                if self.def.update_expire {
+                    item.expires = expires;
+                }
+            }
+            Some(item) => {
+                *item = Item { value, expires };
             }
             None => {
                 shard.insert(key.into(), Item { value, expires });
             }
         }
+    }
+
+    /// Adds `delta` to the integer item `key` at once (`$shtinc`/`$shtdec`)
+    /// and returns the new value. A missing or expired item starts from an
+    /// integer `initval`; without one it is not made (`None`), nor is a
+    /// string item changed (`None`), as in Kamailio. With `autoexpire` the
+    /// item's life starts again, as on a set.
+    pub fn add(&self, key: &[u8], delta: i64, now: Instant) -> Option<i64> {
+        let expires = self.expiry_from(now);
+        let mut shard = lock(self.shard(key));
+        let live = shard
+            .get(key)
+            .filter(|item| item.expires.is_none_or(|e| e > now))
+            .map(|item| item.value.clone());
+        let base = match live {
+            Some(Value::Int(i)) => i,
+            Some(_) => return None,
+            None => match &self.def.initval {
+                Some(Value::Int(i)) => *i,
+                _ => return None,
+            },
+        };
+        let next = base.wrapping_add(delta);
+        shard.insert(
+            key.into(),
+            Item {
+                value: Value::Int(next),
+                expires,
+            },
+        );
+        Some(next)
+    }
+
+    /// Seconds until `key` expires at `now` (`$shtex`): 0 when it never
+    /// does or is missing or expired (Kamailio reads 0 then too).
+    pub fn expires_in(&self, key: &[u8], now: Instant) -> u64 {
+        let shard = lock(self.shard(key));
+        match shard.get(key).and_then(|item| item.expires) {
+            Some(e) if e > now => (e - now).as_secs_f64().ceil() as u64,
+            _ => 0,
+        }
+    }
+
+    /// Makes `key` expire `secs` from `now` (0: never); whether it was there.
+    pub fn set_expire(&self, key: &[u8], secs: u64, now: Instant) -> bool {
+        let mut shard = lock(self.shard(key));
+        match shard.get_mut(key) {
+            Some(item) if item.expires.is_none_or(|e| e > now) => {
+                item.expires = (secs > 0)
+                    .then(|| now.checked_add(Duration::from_secs(secs)))
+                    .flatten();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn expiry_from(&self, now: Instant) -> Option<Instant> {
+        (self.def.autoexpire > 0)
+            .then(|| now.checked_add(Duration::from_secs(self.def.autoexpire)))
+            .flatten()
     }
 
     /// Removes `key`; whether it was there.
@@ -210,6 +424,76 @@ impl Htable {
     }
 }
 
+/// The hash-table iterators of one message (`sht_iterator_start` …). An
+/// iterator walks a copy of the table's live items taken when it starts
+/// (Kamailio walks the table itself, holding its slot locks), so it never
+/// blocks other cores and sees no change made after it started. At most
+/// [`MAX_ITERATORS`] per message, as Kamailio.
+#[derive(Debug, Default)]
+pub struct Iterators {
+    list: Vec<Iter>,
+}
+
+#[derive(Debug)]
+struct Iter {
+    name: Box<[u8]>,
+    items: Vec<(Box<[u8]>, Value<'static>)>,
+    /// The item stood on: `None` before the first `next`.
+    at: Option<usize>,
+}
+
+/// Iterators one message may have open (Kamailio's `ht_iterators` size).
+pub const MAX_ITERATORS: usize = 4;
+
+impl Iterators {
+    /// Starts (or restarts) iterator `name` over `table`; false when too many are open.
+    pub fn start(&mut self, name: &[u8], table: &Htable, now: Instant) -> bool {
+        let mut items = Vec::new();
+        table.for_each(now, |k, v| items.push((k.into(), v.clone())));
+        let it = Iter {
+            name: name.into(),
+            items,
+            at: None,
+        };
+        let open = self.list.len();
+        match self.list.iter_mut().find(|i| *i.name == *name) {
+            Some(slot) => *slot = it,
+            None if open < MAX_ITERATORS => self.list.push(it),
+            None => return false,
+        }
+        true
+    }
+
+    /// Moves `name` to its next item; false at the end or when not started.
+    pub fn next(&mut self, name: &[u8]) -> bool {
+        let Some(it) = self.list.iter_mut().find(|i| *i.name == *name) else {
+            return false;
+        };
+        let next = it.at.map_or(0, |a| a + 1);
+        if next < it.items.len() {
+            it.at = Some(next);
+            true
+        } else {
+            it.at = Some(it.items.len());
+            false
+        }
+    }
+
+    /// Closes `name`; whether it was open.
+    pub fn end(&mut self, name: &[u8]) -> bool {
+        let before = self.list.len();
+        self.list.retain(|i| *i.name != *name);
+        self.list.len() != before
+    }
+
+    /// The key and value `name` stands on.
+    pub fn current(&self, name: &[u8]) -> Option<(&[u8], &Value<'static>)> {
+        let it = self.list.iter().find(|i| *i.name == *name)?;
+        let (k, v) = it.items.get(it.at?)?;
+        Some((k, v))
+    }
+}
+
 /// Everything shared by the cores: `$shv` slots and hash tables, in the order
 /// the compiler numbered them.
 #[derive(Debug, Default)]
@@ -254,6 +538,14 @@ impl SharedState {
         self.htables.get(index as usize)
     }
 
+    /// The index of the hash table `name`.
+    pub fn htable_index(&self, name: &str) -> Option<u32> {
+        self.htables
+            .iter()
+            .position(|t| t.def.name == name)
+            .map(|i| i as u32)
+    }
+
     /// Hash table by name (for module functions such as `sht_rm`).
     pub fn htable_named(&self, name: &str) -> Option<&Htable> {
         self.htables.iter().find(|t| t.def.name == name)
@@ -268,8 +560,14 @@ mod tests {
     fn htable_definitions() {
         let d = HtableDef::parse("ipban=>size=8;autoexpire=300;").unwrap();
         assert_eq!((d.name.as_str(), d.size, d.autoexpire), ("ipban", 8, 300));
-        let d = HtableDef::parse("a=>initval=0;dbtable=x").unwrap();
+        let d = HtableDef::parse("a=>initval=0;updateexpire=0").unwrap();
         assert_eq!(d.initval, Some(Value::Int(0)));
+        assert!(!d.update_expire);
+        assert!(HtableDef::parse("a=>dbtable=x")
+            .unwrap_err()
+            .contains("not implemented"));
+        assert!(HtableDef::parse("a=>dmqreplicate=1").is_err());
+        assert!(HtableDef::parse("a=>dmqreplicate=0;dbmode=0").is_ok());
         assert!(HtableDef::parse("noarrow").is_err());
         assert!(HtableDef::parse("t=>size=x").is_err());
         assert!(HtableDef::parse("t=>size=99").is_err());

@@ -17,9 +17,11 @@ use super::pv::{TrParam, Transform};
 use super::pvkind::PvRef;
 
 mod apply;
+mod more;
 
 pub use apply::apply;
 pub(crate) use apply::{display_raw, range_in};
+pub use more::Subst;
 
 /// A transformation argument: constant, or a pseudo-variable read per message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +87,29 @@ pub enum TrOp {
     LineCount,
     LineAt(TrArg),
     LineSw(TrArg),
+    /// `s.rm,x`: every `x` removed.
+    Rm(TrArg),
+    /// `s.prefixes[,n]` / `s.prefixes.quoted[,n]`.
+    Prefixes(Option<TrArg>, bool),
+    /// `s.ftime,format` (UTC).
+    Ftime(TrArg),
+    /// `s.corehash[,size]`.
+    CoreHash(Option<TrArg>),
+    EncodeBase58,
+    DecodeBase58,
+    /// Base64 without `=` padding (`s.encode.base64t`…).
+    EncodeBase64T,
+    DecodeBase64T,
+    EncodeBase64UrlT,
+    DecodeBase64UrlT,
+    Encode7bit,
+    Decode7bit,
+    EscapeCsv,
+    /// `re.subst,/re/repl/flags`.
+    ReSubst(Box<more::Subst>),
+    UriAliasEncode,
+    UriAliasDecode,
+    UriToSocket,
 }
 
 /// `uri.*` parts.
@@ -235,6 +260,15 @@ fn compile_one(
                 "unescape.param" => Some(TrOp::UnescapeParam),
                 "urlencode.param" => Some(TrOp::UrlEncodeParam),
                 "urldecode.param" => Some(TrOp::UrlDecodeParam),
+                "encode.base58" => Some(TrOp::EncodeBase58),
+                "decode.base58" => Some(TrOp::DecodeBase58),
+                "encode.base64t" => Some(TrOp::EncodeBase64T),
+                "decode.base64t" => Some(TrOp::DecodeBase64T),
+                "encode.base64urlt" => Some(TrOp::EncodeBase64UrlT),
+                "decode.base64urlt" => Some(TrOp::DecodeBase64UrlT),
+                "encode.7bit" => Some(TrOp::Encode7bit),
+                "decode.7bit" => Some(TrOp::Decode7bit),
+                "escape.csv" => Some(TrOp::EscapeCsv),
                 _ => None,
             };
             if let Some(op) = simple {
@@ -295,6 +329,23 @@ fn compile_one(
                         want(1, 1)?;
                         TrOp::Count(next())
                     }
+                    "rm" => {
+                        want(1, 1)?;
+                        TrOp::Rm(next())
+                    }
+                    "prefixes" | "prefixes.quoted" => {
+                        want(0, 1)?;
+                        let max = (n == 1).then(&mut next);
+                        TrOp::Prefixes(max, op == "prefixes.quoted")
+                    }
+                    "ftime" => {
+                        want(1, 1)?;
+                        TrOp::Ftime(next())
+                    }
+                    "corehash" => {
+                        want(0, 1)?;
+                        TrOp::CoreHash((n == 1).then(&mut next))
+                    }
                     _ => return Err(format!("unknown transformation {{{name}}}")),
                 }
             }
@@ -302,6 +353,10 @@ fn compile_one(
         ("uri", "param") => {
             want(1, 1)?;
             TrOp::UriParam(next())
+        }
+        ("uri", "tosocket") => {
+            want(0, 0)?;
+            TrOp::UriToSocket
         }
         ("uri", op) => {
             want(0, 0)?;
@@ -373,6 +428,24 @@ fn compile_one(
                 "display" => ToBodyField::Display,
                 _ => return Err(format!("unknown transformation {{{name}}}")),
             })
+        }
+        ("re", "subst") => {
+            want(1, 1)?;
+            match next() {
+                TrArg::Str(text) => {
+                    let text = String::from_utf8_lossy(&text).into_owned();
+                    TrOp::ReSubst(Box::new(more::Subst::parse(&text)?))
+                }
+                _ => return Err(format!("{{{name}}}: the expression must be a constant")),
+            }
+        }
+        ("urialias", "encode") => {
+            want(0, 0)?;
+            TrOp::UriAliasEncode
+        }
+        ("urialias", "decode") => {
+            want(0, 0)?;
+            TrOp::UriAliasDecode
         }
         ("line", "count") => {
             want(0, 0)?;

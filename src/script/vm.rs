@@ -57,6 +57,40 @@ pub fn run_route(ctx: &mut MsgCtx<'_>, id: RouteId) -> Outcome {
     }
 }
 
+/// Runs `onsend_route` (when the configuration has one) for a request about
+/// to leave for `dst` over `proto` from `local`, with `data` readable as
+/// `$snd(buf)`. Whether to send it: `drop` there stops the send; anything
+/// else (its end, `exit`, `return`) lets it go. The route sees the received
+/// message; what it changes in it does not reach `data` (as in Kamailio).
+pub fn onsend(
+    ctx: &mut MsgCtx<'_>,
+    dst: std::net::SocketAddr,
+    proto: crate::sip::Proto,
+    local: Option<std::net::SocketAddr>,
+    data: &bytes::Bytes,
+) -> bool {
+    let Some(route) = ctx.program.onsend_route else {
+        return true;
+    };
+    // A send made from inside onsend_route does not run it again.
+    if ctx.send_dst.is_some() {
+        return true;
+    }
+    let saved_type = ctx.route_type;
+    let saved_ret = ctx.retcode;
+    ctx.route_type = super::registry::RouteType::OnSend;
+    ctx.send_dst = Some((dst, proto));
+    ctx.send_buf = Some(data.clone());
+    ctx.send_local = local;
+    let outcome = run_route(ctx, route);
+    ctx.route_type = saved_type;
+    ctx.retcode = saved_ret;
+    ctx.send_dst = None;
+    ctx.send_buf = None;
+    ctx.send_local = None;
+    outcome != Outcome::Drop
+}
+
 struct Vm {
     depth: u32,
 }

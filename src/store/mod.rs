@@ -105,6 +105,55 @@ impl Default for SubscriberColumns {
     }
 }
 
+/// One accounting record (acc's database backend), in Kamailio's `acc`
+/// columns plus the `db_extra` ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccRecord {
+    pub method: String,
+    pub from_tag: String,
+    pub to_tag: String,
+    pub callid: String,
+    pub sip_code: String,
+    pub sip_reason: String,
+    /// Unix seconds.
+    pub time: i64,
+    /// `db_extra` columns and their values (`None`: SQL NULL).
+    pub extra: Vec<(String, Option<String>)>,
+}
+
+/// The `CREATE TABLE` of an acc table with `extra` columns (text), and the
+/// `INSERT` of one record, `$1`-style placeholders; both shared by the
+/// SQLite and PostgreSQL stores. `time_type` is the column type for `time`.
+fn acc_sql(
+    table: &str,
+    rec: &AccRecord,
+    id: &str,
+    time_type: &str,
+    time_value: &str,
+) -> Result<(String, String)> {
+    let table = identifier(table)?;
+    let mut create = format!(
+        "CREATE TABLE IF NOT EXISTS {table} ({id}, method VARCHAR(16) NOT NULL DEFAULT '', \
+         from_tag VARCHAR(128) NOT NULL DEFAULT '', to_tag VARCHAR(128) NOT NULL DEFAULT '', \
+         callid VARCHAR(255) NOT NULL DEFAULT '', sip_code VARCHAR(3) NOT NULL DEFAULT '', \
+         sip_reason VARCHAR(128) NOT NULL DEFAULT '', time {time_type} NOT NULL"
+    );
+    let mut cols = String::from("method, from_tag, to_tag, callid, sip_code, sip_reason, time");
+    let mut vals = format!("$1, $2, $3, $4, $5, $6, {time_value}");
+    for (i, (name, _)) in rec.extra.iter().enumerate() {
+        // Quoted: an extra may be named like an SQL keyword ("nothing", "user").
+        let name = identifier(name)?;
+        create.push_str(&format!(", \"{name}\" TEXT"));
+        cols.push_str(&format!(", \"{name}\""));
+        vals.push_str(&format!(", ${}", i + 8));
+    }
+    create.push(')');
+    Ok((
+        create,
+        format!("INSERT INTO {table} ({cols}) VALUES ({vals})"),
+    ))
+}
+
 /// One row of the permissions `address` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddressRow {
@@ -204,6 +253,10 @@ pub trait Store: Send {
         port: Option<i64>,
     ) -> Result<usize>;
 
+    /// Adds an accounting record to `table` (acc), making the table (with
+    /// Kamailio's `acc` columns and one text column per extra) when missing.
+    fn acc_insert(&mut self, table: &str, record: &AccRecord) -> Result<()>;
+
     /// A number that changes when another connection commits a change (for caches).
     fn data_version(&mut self) -> Result<i64>;
 
@@ -230,6 +283,33 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
     Err(StoreError(format!(
         "db_url {url}: the {scheme} database is not supported yet (use sqlite:///path/file.db)"
     )))
+}
+
+/// Checks, without opening anything, that `url` names a database this build
+/// can open (for start-up errors at the `modparam` line): `sqlite://` with a
+/// file name, or `postgres://` when built with the `postgres` feature.
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return if path.is_empty() {
+            Err(format!("db_url {url}: no file name"))
+        } else {
+            Ok(())
+        };
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return if cfg!(feature = "postgres") {
+            Ok(())
+        } else {
+            Err(format!(
+                "db_url {url}: this build has no PostgreSQL support (feature \"postgres\")"
+            ))
+        };
+    }
+    let scheme = url.split("://").next().unwrap_or(url);
+    Err(format!(
+        "db_url {url}: the {scheme} database is not supported \
+         (use sqlite:///path/file.db or postgres://user:pass@host/db)"
+    ))
 }
 
 /// Whether `name` can be used as a table or column name as it is (letters,

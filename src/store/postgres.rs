@@ -7,8 +7,8 @@ use postgres::{Client, NoTls, Row};
 
 use super::time::{format_datetime, parse_datetime};
 use super::{
-    identifier, AddressRow, DispatcherColumns, DispatcherRow, LocationRow, Result, Store,
-    StoreError, SubscriberColumns, SubscriberRow,
+    identifier, AccRecord, AddressRow, DispatcherColumns, DispatcherRow, LocationRow, Result,
+    Store, StoreError, SubscriberColumns, SubscriberRow,
 };
 
 impl From<postgres::Error> for StoreError {
@@ -403,6 +403,32 @@ impl Store for Postgres {
             &[&grp, &ip_addr, &mask, &port],
         )?;
         Ok(n as usize)
+    }
+
+    fn acc_insert(&mut self, table: &str, rec: &AccRecord) -> Result<()> {
+        let (create, insert) = super::acc_sql(
+            table,
+            rec,
+            "id SERIAL PRIMARY KEY",
+            "TIMESTAMP WITHOUT TIME ZONE",
+            "$7::text::timestamp",
+        )?;
+        self.client.batch_execute(&create)?;
+        let time = format_datetime(rec.time);
+        let mut values: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+            &rec.method,
+            &rec.from_tag,
+            &rec.to_tag,
+            &rec.callid,
+            &rec.sip_code,
+            &rec.sip_reason,
+            &time,
+        ];
+        for (_, v) in &rec.extra {
+            values.push(v);
+        }
+        self.client.execute(&insert, &values)?;
+        Ok(())
     }
 
     /// PostgreSQL has no cheap "another connection wrote" counter: a digest of

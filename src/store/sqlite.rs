@@ -6,8 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::time::{format_datetime, parse_datetime};
 use super::{
-    identifier, AddressRow, DispatcherColumns, DispatcherRow, LocationRow, Result, Store,
-    StoreError, SubscriberColumns, SubscriberRow,
+    identifier, AccRecord, AddressRow, DispatcherColumns, DispatcherRow, LocationRow, Result,
+    Store, StoreError, SubscriberColumns, SubscriberRow,
 };
 
 /// Kamailio 5.6 table versions, written to the `version` table.
@@ -383,6 +383,31 @@ impl Store for Sqlite {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn acc_insert(&mut self, table: &str, rec: &AccRecord) -> Result<()> {
+        let (create, insert) = super::acc_sql(
+            table,
+            rec,
+            "id INTEGER PRIMARY KEY AUTOINCREMENT",
+            "TEXT",
+            "$7",
+        )?;
+        self.conn.execute(&create, [])?;
+        let time = format_datetime(rec.time);
+        let mut values: Vec<Option<&str>> = vec![
+            Some(rec.method.as_str()),
+            Some(rec.from_tag.as_str()),
+            Some(rec.to_tag.as_str()),
+            Some(rec.callid.as_str()),
+            Some(rec.sip_code.as_str()),
+            Some(rec.sip_reason.as_str()),
+            Some(time.as_str()),
+        ];
+        values.extend(rec.extra.iter().map(|(_, v)| v.as_deref()));
+        self.conn
+            .execute(&insert, rusqlite::params_from_iter(values.iter()))?;
+        Ok(())
     }
 
     fn data_version(&mut self) -> Result<i64> {

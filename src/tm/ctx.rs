@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::build::Target;
 use super::config::TmConfig;
+use super::outcome::{FinalSent, Tid};
 use super::stats::TmStats;
 use super::timer::{Armed, Owner, Slot, TimerKind, TimerQueue, Timers};
 use crate::sip::Transmit;
@@ -25,6 +26,9 @@ pub(crate) struct Ctx<'a> {
     /// The transaction being worked on.
     pub slot: u32,
     pub gen: u32,
+    /// Where final responses sent upstream are recorded, when the table
+    /// reports them ([`TransactionTable::report_finals`](super::TransactionTable::report_finals)).
+    pub finals: Option<&'a mut Vec<FinalSent>>,
 }
 
 impl Ctx<'_> {
@@ -65,6 +69,20 @@ impl Ctx<'_> {
     pub fn disarm_all(&mut self, timers: &mut Timers) {
         let n = timers.clear_all();
         self.timers.disarmed(n);
+    }
+
+    /// Records that the final response `data` (status `code`) went upstream.
+    pub fn final_sent(&mut self, code: u16, data: &Bytes) {
+        if let Some(finals) = self.finals.as_deref_mut() {
+            finals.push(FinalSent {
+                tid: Tid {
+                    slot: self.slot,
+                    gen: self.gen,
+                },
+                code,
+                response: data.clone(),
+            });
+        }
     }
 
     /// Queues a transmission.

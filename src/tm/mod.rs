@@ -58,7 +58,8 @@ pub use branch_id::{BranchId, BranchParam};
 pub use build::{LocalReply, Source, Target};
 pub use config::{CancelUnreplied, TmConfig};
 pub use outcome::{
-    CancelOutcome, CellMemory, ReplyAction, ReplyMatch, RequestMatch, Tid, TmError, TmEvent,
+    CancelOutcome, CellMemory, FinalSent, ReplyAction, ReplyMatch, RequestMatch, Tid, TmError,
+    TmEvent,
 };
 pub use stats::TmStats;
 pub use table::TransactionTable;

@@ -76,6 +76,18 @@ pub enum TmEvent {
     NeedsFailureRoute { tid: Tid, code: u16 },
 }
 
+/// A final response that went upstream (recorded when the table reports
+/// finals, for modules that act on completion such as acc). The
+/// transaction stays in the table until the record is taken with
+/// [`TransactionTable::take_finals`](super::TransactionTable::take_finals).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinalSent {
+    pub tid: Tid,
+    pub code: u16,
+    /// The response as sent.
+    pub response: bytes::Bytes,
+}
+
 /// Why a mutator refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TmError {

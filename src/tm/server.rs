@@ -219,6 +219,7 @@ impl Server {
                     );
                 self.state = ServerState::Invite(other);
                 if forward_again {
+                    cx.final_sent(code, &data);
                     cx.send(&self.target, data);
                     cx.stats.finals[2] += 1;
                 }
@@ -252,6 +253,7 @@ impl Server {
         self.state = next;
         self.status = code;
         cx.stats.finals[usize::from(code / 100).min(6)] += 1;
+        cx.final_sent(code, &data);
         cx.send(&self.target, data);
         true
     }

@@ -135,11 +135,10 @@ impl Engine {
 
     fn ensure_table(&mut self, now: Instant) {
         if self.stateful && self.core.tm.is_none() {
-            self.core.tm = Some(TransactionTable::new(
-                self.tm_config.clone(),
-                self.core_index,
-                now,
-            ));
+            let mut table = TransactionTable::new(self.tm_config.clone(), self.core_index, now);
+            // acc accounts each transaction when its final goes upstream.
+            table.report_finals(self.program.acc.enabled);
+            self.core.tm = Some(table);
         }
     }
 
@@ -173,7 +172,30 @@ impl Engine {
             self.on_reply(&msg, &pkt, now, out);
         }
         if self.stateful {
+            self.account_finals(now, out);
             self.refresh_deadline();
+        }
+    }
+
+    /// Hands the finals sent upstream since the last call to acc, each with
+    /// its transaction's request and flags.
+    fn account_finals(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        let Some(table) = self.core.tm.as_mut() else {
+            return;
+        };
+        let mut done = Vec::new();
+        table.take_finals(|fin, data| {
+            if let Some(d) = data {
+                d.final_reply = Some(fin.response.clone());
+                if let (Some(req), Some(src)) = (&d.request, d.source) {
+                    done.push((fin.clone(), req.clone(), src, d.flags));
+                }
+            }
+        });
+        for (fin, request, from, flags) in done {
+            let mut ctx = self.ctx(&request, &from, now, RouteType::Request, out);
+            ctx.flags = flags;
+            crate::modules::acc::on_final(&ctx, &fin);
         }
     }
 
@@ -209,6 +231,7 @@ impl Engine {
             }
         }
         self.events = events;
+        self.account_finals(now, out);
         self.refresh_deadline();
     }
 
@@ -274,6 +297,20 @@ impl Engine {
             }
             None => None,
         };
+        // acc report_ack: the end-to-end ACK of an accounted INVITE (its flags, its status).
+        let acked = match matched {
+            Some(RequestMatch::AckPassOn { tid: Some(tid) }) if self.program.acc.report_ack => {
+                self.core.tm.as_ref().and_then(|t| {
+                    let data = t.user(tid)?;
+                    Some((data.flags, t.status(tid)?, data.final_reply.clone()))
+                })
+            }
+            _ => None,
+        };
+        if let Some((flags, status, reply)) = acked {
+            let ctx = self.ctx(msg, &from, now, RouteType::Request, out);
+            crate::modules::acc::on_ack(&ctx, flags, status, reply);
+        }
         let Some(route) = self.program.request_route else {
             return;
         };
@@ -413,8 +450,13 @@ impl Engine {
             ctx.flags = flags;
             ctx.attrs = attrs;
             let _ = vm::run_route(&mut ctx, route);
+            // Flags set in failure_route stay with the transaction (acc reads them).
+            let flags = ctx.flags;
             // t_on_failure() called again without a new branch stays armed for the next failure.
             let rearmed = ctx.t.on_failure;
+            if let Some(d) = self.core.tm.as_mut().and_then(|t| t.user_mut(tid)) {
+                d.flags = flags;
+            }
             if let (Some(f), Some(table)) = (rearmed, self.core.tm.as_mut()) {
                 if let Some(d) = table.user_mut(tid) {
                     d.on_failure = Some(f);

@@ -335,6 +335,13 @@ pub fn request(
     stateless_branch(ctx, &mut branch);
     let data = build_request(ctx, &hop, &branch);
     let t = hop.transmit(ctx, data);
+    let local = t
+        .local
+        .or_else(|| ctx.env.sockets.get(usize::from(hop.socket)).map(|s| s.addr));
+    if !crate::script::vm::onsend(ctx, t.dst, t.proto, local, &t.data) {
+        // Kamailio's E_SEND: the send did not happen.
+        return -477;
+    }
     ctx.out.push(t);
     1
 }

@@ -1,7 +1,7 @@
 //! textops and textopsx: tests and edits on the message text
 //! (KAMAILIO-REFERENCE §7.5). Functions return 1 for true and -1 for false
-//! unless noted. Searching and substituting is in [`search`], header fields in
-//! [`headers`], body and start line in [`body`], expressions in [`re`].
+//! unless noted. Searching and substituting is in `search`, header fields in
+//! `headers`, body and start line in `body`, expressions in `re`.
 
 mod body;
 mod headers;

@@ -40,6 +40,9 @@ pub struct TxData {
     /// `$avp` / `$xavp` at relay time (failure_route sees them, e.g. the
     /// dispatcher's failover list).
     pub attrs: crate::script::attrs::Attrs,
+    /// The last final response sent upstream, kept when acc is loaded (its
+    /// `report_ack` line reads the reason).
+    pub final_reply: Option<Bytes>,
 }
 
 /// Per-message tm state in the script context.
@@ -86,6 +89,7 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>) -> Result<Tid, TmError> {
     let data = TxData {
         request: Some(ctx.msg.clone()),
         source: Some(src),
+        flags: ctx.flags,
         ..TxData::default()
     };
     let now = ctx.now;
@@ -203,6 +207,13 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, hop: Hop) -> Result<(), i32> {
         conn: None,
         flags: ctx.state.forward_flags(),
     };
+    let local = target
+        .local
+        .or_else(|| ctx.env.sockets.get(usize::from(hop.socket)).map(|s| s.addr));
+    if !vm::onsend(ctx, target.dst, target.proto, local, &data) {
+        log::debug!("branch {index} dropped in onsend_route");
+        return Err(-477);
+    }
     let now = ctx.now;
     let table = ctx
         .core
@@ -224,11 +235,16 @@ pub fn reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
         return -1;
     };
     let now = ctx.now;
+    let flags = ctx.flags;
     let table = ctx
         .core
         .tm
         .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
     table.set_response_flags(tid, ctx.state.reply_flags());
+    // The request's flags as they are when the script replies (acc reads them).
+    if let Some(data) = table.user_mut(tid) {
+        data.flags = flags;
+    }
     let spec = LocalReply {
         code,
         reason,

@@ -8,7 +8,9 @@ use super::super::ast;
 use super::super::format;
 use super::super::ir::{Format, FormatPart};
 use super::super::pv::{AvpName, Pv, PvName};
-use super::super::pvkind::{self, AvpKey, PvIndex, PvKind, PvRef, ShtRef, XavpPath};
+use super::super::pvkind::{
+    self, AvpKey, PvIndex, PvKind, PvRef, ShtOp, ShtRef, XavpClass, XavpPath,
+};
 use super::super::shared::HtableDef;
 use super::super::transform;
 use super::super::value::Value;
@@ -86,6 +88,35 @@ impl Compiler<'_> {
                         }
                         Err(e) => self.error(mp.span, format!("{}: {e}", mp.param)),
                     },
+                    ("acc", which @ ("log_extra" | "db_extra")) => {
+                        match crate::modules::acc::parse_extra(text) {
+                            Ok(items) => {
+                                for (name, value) in items {
+                                    if which == "db_extra" && !crate::store::is_identifier(&name) {
+                                        self.error(
+                                            mp.span,
+                                            format!("acc db_extra: \"{name}\" is not a usable column name"),
+                                        );
+                                        continue;
+                                    }
+                                    if let Some(f) = self.format(&value, mp.span) {
+                                        let acc = &mut self.program.acc;
+                                        if which == "log_extra" {
+                                            acc.extra.push((name, f));
+                                        } else {
+                                            acc.db_extra.push((name, f));
+                                        }
+                                    }
+                                }
+                            }
+                            Err(e) => self.error(mp.span, e),
+                        }
+                    }
+                    (_, "db_url") => {
+                        if let Err(e) = crate::store::check_url(text) {
+                            self.error(mp.span, format!("{module}: {e}"));
+                        }
+                    }
                     ("htable", "htable") => match HtableDef::parse(text) {
                         Ok(def) => {
                             if self.program.htables.iter().any(|t| t.name == def.name) {
@@ -130,32 +161,57 @@ impl Compiler<'_> {
                 AvpName::Str(s) => PvKind::Avp(AvpKey::Str(Bytes::copy_from_slice(s.as_bytes()))),
                 AvpName::Dynamic(f) => PvKind::AvpDyn(Box::new(self.sub_format(f)?)),
             },
-            ("xavp", Some(PvName::Xavp(segments))) => {
+            (class @ ("xavp" | "xavu" | "xavi"), Some(PvName::Xavp(segments))) => {
                 let (root, field) = match segments.as_slice() {
                     [root] => (root, None),
                     [root, field] => (root, Some(field)),
                     _ => {
                         return Err(format!(
-                            "{}: only $xavp(root=>field) is supported (two levels)",
+                            "{}: only ${class}(root=>field) is supported (two levels)",
                             pv.raw
                         ))
+                    }
+                };
+                let xclass = match class {
+                    "xavu" => XavpClass::Xavu,
+                    "xavi" => XavpClass::Xavi,
+                    _ => XavpClass::Xavp,
+                };
+                if xclass == XavpClass::Xavu
+                    && (root.index.is_some() || field.is_some_and(|f| f.index.is_some()))
+                {
+                    return Err(format!(
+                        "{}: $xavu holds one value per name and takes no index",
+                        pv.raw
+                    ));
+                }
+                // $xavi names are case-insensitive: kept in lower case.
+                let name = |n: &str| {
+                    if xclass == XavpClass::Xavi {
+                        Bytes::from(n.to_ascii_lowercase())
+                    } else {
+                        Bytes::copy_from_slice(n.as_bytes())
                     }
                 };
                 let root_index = root.index.as_ref().map(|i| self.index(i)).transpose()?;
                 let field = match field {
                     Some(f) => Some((
-                        Bytes::copy_from_slice(f.name.as_bytes()),
+                        name(&f.name),
                         f.index.as_ref().map(|i| self.index(i)).transpose()?,
                     )),
                     None => None,
                 };
                 PvKind::Xavp(Box::new(XavpPath {
-                    root: Bytes::copy_from_slice(root.name.as_bytes()),
+                    class: xclass,
+                    root: name(&root.name),
                     root_index,
                     field,
                 }))
             }
-            ("sht", Some(PvName::Htable { table, key })) => {
+            (
+                class @ ("sht" | "shtinc" | "shtdec" | "shtex"),
+                Some(PvName::Htable { table, key }),
+            ) => {
                 use pvkind::Resolver as _;
                 let Some(t) = self.htable(table) else {
                     return Err(format!(
@@ -164,10 +220,13 @@ impl Compiler<'_> {
                     ));
                 };
                 let key = self.sub_format(key)?;
-                PvKind::Sht(Box::new(ShtRef { table: t, key }))
-            }
-            ("xavu" | "xavi", Some(_)) => {
-                return Err(format!("{} is not supported (use $xavp)", pv.raw))
+                let op = match class {
+                    "shtinc" => ShtOp::Inc,
+                    "shtdec" => ShtOp::Dec,
+                    "shtex" => ShtOp::Expire,
+                    _ => ShtOp::Value,
+                };
+                PvKind::Sht(Box::new(ShtRef { table: t, key, op }))
             }
             (class, Some(PvName::Dynamic(_))) => {
                 return Err(format!(

@@ -6,7 +6,7 @@ use std::ops::Range;
 use base64::Engine as _;
 use md5::Digest as _;
 
-use super::{NameAddrField, ParamOp, ToBodyField, TrArg, TrOp, UriField};
+use super::{more, NameAddrField, ParamOp, ToBodyField, TrArg, TrOp, UriField};
 use crate::script::ctx::MsgCtx;
 use crate::script::value::Value;
 use crate::sip::nameaddr::NameAddr;
@@ -95,6 +95,20 @@ fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
         return None;
     }
     memchr::memmem::rfind(hay, needle)
+}
+
+/// A base64 decoder that takes the text with or without `=` padding and,
+/// as Kamailio, ignores stray bits in its last character.
+fn b64_unpadded(url: bool) -> base64::engine::GeneralPurpose {
+    let config = base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    let alphabet = if url {
+        &base64::alphabet::URL_SAFE
+    } else {
+        &base64::alphabet::STANDARD
+    };
+    base64::engine::GeneralPurpose::new(alphabet, config)
 }
 
 fn is_ws(b: u8) -> bool {
@@ -331,6 +345,46 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
                 .find(|r| s[r.clone()].starts_with(&prefix))?;
             sub(s, r)
         }
+        TrOp::Rm(x) => Value::owned(more::rm(&s, &arg_bytes(ctx, x))),
+        TrOp::Prefixes(max, quoted) => {
+            let max = match max {
+                Some(a) => Some(arg_int(ctx, a)?),
+                None => None,
+            };
+            Value::owned(more::prefixes(&s, max, *quoted))
+        }
+        TrOp::Ftime(format) => {
+            let secs = Value::str(&s).as_exact_int()?;
+            Value::owned(more::ftime(secs, &arg_bytes(ctx, format)))
+        }
+        TrOp::CoreHash(size) => {
+            let size = match size {
+                Some(a) => Some(arg_int(ctx, a)?),
+                None => None,
+            };
+            Value::Int(more::corehash(&s, size))
+        }
+        TrOp::EncodeBase58 => Value::owned(more::base58_encode(&s)),
+        TrOp::DecodeBase58 => Value::owned(more::base58_decode(&s)?),
+        TrOp::EncodeBase64T => Value::owned(
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .encode(&s)
+                .into_bytes(),
+        ),
+        TrOp::DecodeBase64T => Value::owned(b64_unpadded(false).decode(&s).ok()?),
+        TrOp::EncodeBase64UrlT => Value::owned(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(&s)
+                .into_bytes(),
+        ),
+        TrOp::DecodeBase64UrlT => Value::owned(b64_unpadded(true).decode(&s).ok()?),
+        TrOp::Encode7bit => Value::owned(more::encode_7bit(&s)),
+        TrOp::Decode7bit => Value::owned(more::decode_7bit(&s)?),
+        TrOp::EscapeCsv => Value::owned(more::escape_csv(&s)),
+        TrOp::ReSubst(subst) => Value::owned(subst.apply(&s)?),
+        TrOp::UriAliasEncode => Value::owned(more::urialias_encode(&s)?),
+        TrOp::UriAliasDecode => Value::owned(more::urialias_decode(&s)?),
+        TrOp::UriToSocket => Value::owned(more::uri_tosocket(&s)?),
         TrOp::Int
         | TrOp::Uri(_)
         | TrOp::UriParam(_)

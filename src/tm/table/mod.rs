@@ -49,6 +49,9 @@ pub struct TransactionTable<U = ()> {
     timers: TimerQueue,
     stats: TmStats,
     scratch: Vec<u8>,
+    /// Whether final responses sent upstream are recorded in `finals`.
+    report_finals: bool,
+    finals: Vec<FinalSent>,
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -73,6 +76,11 @@ macro_rules! ctx {
             tag_prefix: &$t.tag_prefix,
             slot: $tid.slot,
             gen: $tid.gen,
+            finals: if $t.report_finals {
+                Some(&mut $t.finals)
+            } else {
+                None
+            },
         }
     };
 }
@@ -100,6 +108,44 @@ impl<U> TransactionTable<U> {
             timers: TimerQueue::new(now),
             stats: TmStats::default(),
             scratch: Vec::with_capacity(2048),
+            report_finals: false,
+            finals: Vec::new(),
+        }
+    }
+
+    /// Records every final response sent upstream (a 2xx forwarded again
+    /// included) until [`take_finals`](Self::take_finals) hands them out. A
+    /// transaction with a record waiting is not freed before it is taken, so
+    /// its user data can still be read then. Off by default.
+    pub fn report_finals(&mut self, on: bool) {
+        self.report_finals = on;
+    }
+
+    /// Hands each recorded final to `f` with the transaction's user data,
+    /// oldest first, then frees the transactions that finished meanwhile.
+    pub fn take_finals(&mut self, mut f: impl FnMut(&FinalSent, Option<&mut U>)) {
+        if self.finals.is_empty() {
+            return;
+        }
+        let finals = std::mem::take(&mut self.finals);
+        for rec in &finals {
+            f(rec, self.user_mut(rec.tid));
+        }
+        for rec in &finals {
+            let done = self
+                .slots
+                .get(rec.tid.slot as usize)
+                .filter(|e| e.gen == rec.tid.gen)
+                .and_then(|e| e.cell.as_ref())
+                .is_some_and(|c| c.is_done());
+            if done {
+                self.free_slot(rec.tid);
+            }
+        }
+        let mut finals = finals;
+        finals.clear();
+        if self.finals.is_empty() {
+            self.finals = finals;
         }
     }
 

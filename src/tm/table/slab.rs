@@ -51,7 +51,7 @@ impl<U> TransactionTable<U> {
         let cell = e.cell.as_mut()?;
         let mut cx = ctx!(self, tick, tid, out);
         let r = f(cell, &mut cx);
-        if cell.is_done() {
+        if cell.is_done() && !self.finals.iter().any(|f| f.tid == tid) {
             self.free_slot(tid);
         }
         Some(r)

@@ -17,6 +17,7 @@ use crate::sip::{Message, Proto, Transmit};
 
 mod cancel;
 mod client_timers;
+mod finals;
 mod matching;
 mod proxy;
 mod scale;
