@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
+use ringsip::intercept::NioConfig;
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
+use ringsip::modules::corex::alias::AliasSubdomains;
 use ringsip::modules::permissions::{self, Permissions};
 use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
@@ -81,6 +83,10 @@ pub fn build(mp: &ModParams, epoch: Epoch) -> Result<Services, String> {
     } else if let Some(store) = store_for(mp, &mut stores, "permissions")? {
         shared.insert(Arc::new(Permissions::from_store(mp, store)?));
     }
+
+    // corex: the network intercept stage's settings and alias_subdomains.
+    shared.insert(Arc::new(NioConfig::from_modparams(mp)?));
+    shared.insert(Arc::new(AliasSubdomains::from_modparams(mp)?));
 
     Ok(Services {
         shared,
