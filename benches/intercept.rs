@@ -167,7 +167,9 @@ fn pipeline(c: &mut Criterion) {
     for (name, route, data) in cases {
         let mut e = engine(route, &key_file);
         assert!(through(&mut e, data, now, &mut out) > 0, "{name}: a reply");
-        g.bench_function(name, |b| b.iter(|| black_box(through(&mut e, data, now, &mut out))));
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(through(&mut e, data, now, &mut out)))
+        });
     }
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);

@@ -11,6 +11,12 @@
 //!  serialized bytes ─▶ [len ≥ min?] ─▶ network:msg (is_incoming() = -1) ─▶ same rules ─▶ send
 //! ```
 //!
+//! In the route `$si`/`$sp` are the peer both ways (the source of a received
+//! message, the destination of an outgoing one), `$Ri`/`$Rp` our side.
+//! Transmissions the route makes itself (`send_data`…) are not sent. The
+//! stage runs on each datagram and on each message framed out of a stream
+//! (stream framing needs SIP text, so codecs are for UDP).
+//!
 //! With `nio_intercept` off the engine holds no stage, and the pipeline pays
 //! one branch per message.
 

@@ -242,6 +242,12 @@ impl<'c> Compiler<'c> {
                         continue;
                     }
                 };
+                if module.name == "corex" {
+                    if let Err(e) = modules::corex::params::check(&mp.param, &value) {
+                        self.error(mp.span, format!("corex: {e}"));
+                        continue;
+                    }
+                }
                 self.modparams.push(module.name, &mp.param, value);
             }
         }

@@ -10,6 +10,7 @@ mod args;
 pub mod codec;
 pub mod files;
 pub mod flags;
+pub mod params;
 pub mod rpc;
 pub mod send;
 

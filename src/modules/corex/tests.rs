@@ -408,3 +408,40 @@ fn rpcs_list_sockets_and_aliases() {
     assert_eq!(a["ALIAS"][1]["ADDR"], "*.example.net");
     assert_eq!(a["ALIAS"][1]["PROTO"], "tls");
 }
+
+#[test]
+fn allocator_rpcs_report_what_mimalloc_tells() {
+    let s = super::rpc::shm_summary();
+    assert_eq!(s["allocator"], "mimalloc");
+    assert!(s["mimalloc_version"].as_u64().is_some_and(|v| v > 0), "{s}");
+    // The process figures are the OS's view (never zero for a running process).
+    assert!(
+        s["process"]["rss_current"].as_u64().is_some_and(|v| v > 0),
+        "{s}"
+    );
+    assert!(s["committed"].is_object(), "{s}");
+    let full = super::rpc::shm_status();
+    assert!(full["stats"]["malloc_bins"].is_array(), "{full}");
+    let p = super::rpc::pkg_summary(Some(1));
+    assert_eq!(p["worker"], 1);
+    assert!(p["note"].as_str().is_some_and(|n| n.contains("one heap")));
+}
+
+#[test]
+fn bad_corex_parameters_are_reported_at_their_line() {
+    for (param, value) in [
+        ("alias_subdomains", "udp:"),
+        ("cipher_profile", "name=x;alg=des;key_file=/k"),
+        ("nio_msg_avp", "$var(x)"),
+        ("msg_avp", "not an avp"),
+    ] {
+        let err = compiled(&format!(
+            "modparam(\"corex\", \"{param}\", \"{value}\")\nrequest_route {{ exit; }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("t.cfg:5:") && err.contains("corex:"),
+            "{param}: {err}"
+        );
+    }
+}
