@@ -93,6 +93,27 @@ impl Wire {
 /// The edge: decodes what the UA sends, encodes what goes back to it; the
 /// inner side (`$si:$sp` is the peer both ways) speaks plain SIP.
 fn edge_config(inner: SocketAddr, wire: Wire, key_file: &Path) -> String {
+    edge_config_with(
+        inner,
+        wire,
+        key_file,
+        "",
+        "forward(\"@INNER_IP@\", \"@INNER_PORT@\");",
+    )
+}
+
+/// The edge with extra module lines and a relay statement (`@INNER_IP@`,
+/// `@INNER_PORT@` stand for the inner proxy).
+fn edge_config_with(
+    inner: SocketAddr,
+    wire: Wire,
+    key_file: &Path,
+    modules: &str,
+    relay: &str,
+) -> String {
+    let relay = relay
+        .replace("@INNER_IP@", &inner.ip().to_string())
+        .replace("@INNER_PORT@", &inner.port().to_string());
     format!(
         r#"#!KAMAILIO
 listen=@LISTEN@
@@ -100,6 +121,7 @@ debug=0
 loadmodule "sl.so"
 loadmodule "corex.so"
 loadmodule "xlog.so"
+{modules}
 modparam("corex", "nio_intercept", 1)
 modparam("corex", "nio_min_msg_len", 16)
 modparam("corex", "nio_msg_avp", "$avp(msg)")
@@ -111,7 +133,7 @@ event_route[network:msg] {{
 }}
 
 request_route {{
-    forward("{ip}", "{port}");
+    {relay}
 }}
 "#,
         key = key_file.display(),
@@ -281,4 +303,49 @@ fn nio_intercept_without_the_event_route_does_not_start() {
         err.contains("nio.cfg:2:") && err.contains("event_route[network:msg]"),
         "{err}"
     );
+}
+
+/// Stateful edge: what tm sends by itself (100 Trying, the retransmission of
+/// a negative final reply on timer G until the ACK) goes through the outgoing
+/// stage like the rest.
+#[test]
+fn tm_replies_and_retransmissions_leave_the_edge_encoded() {
+    let wire = Wire::Gzip;
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("ua.key");
+    std::fs::write(&key_file, hex::encode(KEY)).unwrap();
+    let uas = RawUa::bind();
+    let inner = Proxy::builder(&inner_config(uas.addr()))
+        .ready_when_bound()
+        .start();
+    let edge = Proxy::builder(&edge_config_with(
+        inner.addr(),
+        wire,
+        &key_file,
+        "loadmodule \"tm.so\"",
+        "t_relay(\"@INNER_IP@\", \"@INNER_PORT@\");",
+    ))
+    .ready_when_bound()
+    .start();
+    let ua = RawUa::bind();
+    let invite = ua.request("INVITE", &format!("sip:bob@{}", uas.addr()), &[], "");
+    ua.send(edge.addr(), wire.encode(invite.as_bytes()));
+    let next = || {
+        let (raw, _) = ua.recv(WAIT).expect("a message from the edge");
+        assert!(!raw.starts_with(b"SIP/2.0"), "encoded on the wire");
+        SipMsg::new(wire.decode(&raw), None)
+    };
+    assert_eq!(next().status(), Some(100), "tm's 100 Trying, encoded");
+    let at_uas = uas.expect_msg(WAIT);
+    assert_eq!(at_uas.method(), Some("INVITE"));
+    uas.send(
+        at_uas.source().unwrap(),
+        reply_to(&at_uas, 486, "Busy Here"),
+    );
+    let first = next();
+    assert_eq!(first.status(), Some(486));
+    // No ACK from the UA: timer G retransmits the reply, encoded again.
+    let again = next();
+    assert_eq!(again.status(), Some(486), "{}", again.text());
+    assert_eq!(again.header("CSeq"), first.header("CSeq"));
 }
