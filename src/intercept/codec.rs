@@ -2,12 +2,13 @@
 //! built-in ones are gzip and a pre-shared-key AEAD cipher; a deployment adds
 //! its own by implementing [`Codec`].
 
+use std::cell::RefCell;
 use std::fmt;
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompress, Status};
 
 /// Largest buffer a decoder produces. A datagram is at most 64 KiB, and a
 /// message after decoding may not be larger either (a gzip bomb stops here).
@@ -45,9 +46,51 @@ pub trait Codec: Send + Sync {
 }
 
 /// gzip (RFC 1952) with flate2's fast level: SIP messages are small and the
-/// stage runs once per datagram.
+/// stage runs once per datagram. The deflate and inflate states (hundreds
+/// of KiB to set up) are made once per thread and reset between messages;
+/// the gzip header and trailer are written and checked here.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gzip;
+
+thread_local! {
+    static DEFLATE: RefCell<Option<Compress>> = const { RefCell::new(None) };
+    static INFLATE: RefCell<Option<Decompress>> = const { RefCell::new(None) };
+}
+
+/// ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=unknown (RFC 1952 §2.3).
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+const FHCRC: u8 = 2;
+const FEXTRA: u8 = 4;
+const FNAME: u8 = 8;
+const FCOMMENT: u8 = 16;
+const FRESERVED: u8 = 0xe0;
+
+/// Where the deflate data of a gzip member starts (after its header fields).
+fn gzip_header_len(input: &[u8]) -> Result<usize, CodecError> {
+    let bad = CodecError::Malformed("gzip: bad header");
+    if input.len() < 10 || input[..3] != [0x1f, 0x8b, 8] || input[3] & FRESERVED != 0 {
+        return Err(bad);
+    }
+    let flags = input[3];
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let len = input.get(at..at + 2).ok_or(bad.clone())?;
+        at += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            let rest = input.get(at..).ok_or(bad.clone())?;
+            at += 1 + memchr::memchr(0, rest).ok_or(bad.clone())?;
+        }
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    if at > input.len() {
+        return Err(bad);
+    }
+    Ok(at)
+}
 
 impl Codec for Gzip {
     fn name(&self) -> &str {
@@ -55,21 +98,73 @@ impl Codec for Gzip {
     }
 
     fn encode(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-        enc.write_all(input)
-            .and_then(|_| enc.try_finish())
-            .map_err(|_| CodecError::Malformed("gzip: cannot compress"))
+        let failed = CodecError::Malformed("gzip: cannot compress");
+        out.extend_from_slice(&GZIP_HEADER);
+        DEFLATE.with_borrow_mut(|slot| {
+            let z = slot.get_or_insert_with(|| Compress::new(Compression::fast(), false));
+            z.reset();
+            // Stored blocks bound the output: 5 bytes per 16 KiB block, plus slack.
+            out.reserve(input.len() + input.len() / 1000 + 64);
+            loop {
+                let consumed = z.total_in() as usize;
+                let status = z
+                    .compress_vec(&input[consumed..], out, FlushCompress::Finish)
+                    .map_err(|_| failed.clone())?;
+                match status {
+                    Status::StreamEnd => return Ok(()),
+                    Status::Ok | Status::BufError => out.reserve(out.capacity().max(64)),
+                }
+            }
+        })?;
+        let mut crc = Crc::new();
+        crc.update(input);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        out.extend_from_slice(&(input.len() as u32).to_le_bytes());
+        Ok(())
     }
 
     fn decode(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let bad = CodecError::Malformed("gzip: bad stream");
         let start = out.len();
-        // One byte more than allowed tells "too large" from "exactly the limit".
-        let limit = (MAX_DECODED + 1) as u64;
-        let mut dec = flate2::read::GzDecoder::new(input).take(limit);
-        dec.read_to_end(out)
-            .map_err(|_| CodecError::Malformed("gzip: bad stream"))?;
-        if out.len() - start > MAX_DECODED {
-            return Err(CodecError::TooLarge);
+        let body = &input[gzip_header_len(input)?..];
+        let used = INFLATE.with_borrow_mut(|slot| {
+            let z = slot.get_or_insert_with(|| Decompress::new(false));
+            z.reset(false);
+            out.reserve((body.len() * 4).clamp(256, MAX_DECODED + 1));
+            loop {
+                let consumed = z.total_in() as usize;
+                let before = z.total_out();
+                let status = z
+                    .decompress_vec(&body[consumed..], out, FlushDecompress::None)
+                    .map_err(|_| bad.clone())?;
+                if out.len() - start > MAX_DECODED {
+                    return Err(CodecError::TooLarge);
+                }
+                match status {
+                    Status::StreamEnd => return Ok(z.total_in() as usize),
+                    _ if out.len() == out.capacity() => {
+                        let room = (MAX_DECODED + 1 - (out.len() - start)).min(out.capacity());
+                        out.reserve(room);
+                    }
+                    // Neither the input nor the room ran out and nothing came: truncated.
+                    _ if z.total_out() == before && z.total_in() as usize == consumed => {
+                        return Err(bad.clone())
+                    }
+                    _ => {}
+                }
+            }
+        })?;
+        // CRC-32 and ISIZE of the data, then nothing (one member per message).
+        let trailer = &body[used..];
+        if trailer.len() != 8 {
+            return Err(bad);
+        }
+        let mut crc = Crc::new();
+        crc.update(&out[start..]);
+        let want_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+        let want_len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+        if crc.sum() != want_crc || (out.len() - start) as u32 != want_len {
+            return Err(CodecError::Malformed("gzip: bad checksum"));
         }
         Ok(())
     }
@@ -196,6 +291,53 @@ mod tests {
         let binary: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
         assert_eq!(round_trip(&Gzip, &binary), binary);
         assert_eq!(round_trip(&Gzip, b""), b"");
+    }
+
+    #[test]
+    fn gzip_reads_what_other_encoders_write() {
+        use std::io::{Read, Write};
+        let mut enc = flate2::GzBuilder::new()
+            .filename("msg.txt")
+            .comment("a comment")
+            .extra(vec![1, 2, 3])
+            .write(Vec::new(), flate2::Compression::best());
+        enc.write_all(MSG).unwrap();
+        let zipped = enc.finish().unwrap();
+        let mut out = Vec::new();
+        Gzip.decode(&zipped, &mut out)
+            .expect("decodes a header with fields");
+        assert_eq!(out, MSG);
+        // And what we write, flate2's reader reads.
+        let mut ours = Vec::new();
+        Gzip.encode(MSG, &mut ours).unwrap();
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&ours[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, MSG);
+        // Trailing bytes after the member, or a wrong CRC: refused.
+        let mut trailing = ours.clone();
+        trailing.push(0);
+        assert!(Gzip.decode(&trailing, &mut Vec::new()).is_err());
+        let mut bad_crc = ours.clone();
+        let n = bad_crc.len();
+        bad_crc[n - 8] ^= 1;
+        assert_eq!(
+            Gzip.decode(&bad_crc, &mut Vec::new()),
+            Err(CodecError::Malformed("gzip: bad checksum"))
+        );
+    }
+
+    #[test]
+    fn gzip_never_panics_on_truncations() {
+        let mut ours = Vec::new();
+        Gzip.encode(MSG, &mut ours).unwrap();
+        for n in 0..ours.len() {
+            assert!(
+                Gzip.decode(&ours[..n], &mut Vec::new()).is_err(),
+                "cut at {n}"
+            );
+        }
     }
 
     #[test]
