@@ -445,3 +445,32 @@ fn bad_corex_parameters_are_reported_at_their_line() {
         );
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(crate::proptest_config(256))]
+
+    /// Any datagram through the gzip stage: no panic, and either dropped or
+    /// replaced by what the bytes really decode to; a valid stream of any
+    /// payload (at least the minimum length) always passes decoded.
+    #[test]
+    fn any_bytes_through_the_gzip_stage(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1500)) {
+        let mut e = engine(NIO_GZIP);
+        let mut pkt = inbound(data.clone());
+        let kept = e.intercept_received(&mut pkt, some_instant());
+        if data.len() < 32 {
+            proptest::prop_assert!(kept);
+            proptest::prop_assert_eq!(pkt.data.as_ref(), data.as_slice());
+        } else if kept {
+            let mut plain = Vec::new();
+            proptest::prop_assert!(Gzip.decode(&data, &mut plain).is_ok());
+            proptest::prop_assert_eq!(pkt.data.as_ref(), plain.as_slice());
+        }
+        let zipped = gz(&data);
+        let long_enough = zipped.len() >= 32;
+        let mut good = inbound(zipped);
+        proptest::prop_assert!(e.intercept_received(&mut good, some_instant()));
+        if long_enough {
+            proptest::prop_assert_eq!(good.data.as_ref(), data.as_slice());
+        }
+    }
+}
