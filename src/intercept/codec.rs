@@ -197,11 +197,7 @@ impl fmt::Debug for Cipher {
 
 impl Cipher {
     /// The algorithm names a `cipher_profile` may give.
-    pub const ALGORITHMS: &'static [&'static str] = &[
-        "xchacha20-poly1305",
-        "xchacha20poly1305",
-        "chacha20-poly1305",
-    ];
+    pub const ALGORITHMS: &'static [&'static str] = &["xchacha20-poly1305", "xchacha20poly1305"];
 
     /// A cipher named `name` with `key`, its nonce prefix from `prefix`.
     pub fn new(name: &str, key: &[u8; KEY_LEN], prefix: [u8; 16]) -> Cipher {
