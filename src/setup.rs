@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
+use ringsip::intercept::NioConfig;
 use ringsip::modules::acc::AccDb;
-use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
+use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
+use ringsip::modules::corex::alias::AliasSubdomains;
 use ringsip::modules::dispatcher::Dispatcher;
 use ringsip::modules::nathelper::ping::{NatPinger, PingParams};
 use ringsip::modules::nathelper::{self, NatParams};
@@ -201,6 +203,10 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
     if let Some(store) = store_for(mp, &mut stores, "acc")? {
         shared.insert(Arc::new(AccDb { store }));
     }
+
+    // corex: the network intercept stage's settings and alias_subdomains.
+    shared.insert(Arc::new(NioConfig::from_modparams(mp)?));
+    shared.insert(Arc::new(AliasSubdomains::from_modparams(mp)?));
 
     Ok(Services {
         shared,

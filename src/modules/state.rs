@@ -35,6 +35,13 @@ pub struct MsgState {
     /// The reply a failed `sanity_check` would have sent with `noreply` set,
     /// for `sanity_reply()`: code, reason and extra header lines.
     pub sanity_reply: Option<(u16, &'static str, Vec<u8>)>,
+    /// Extended message flags (corex `setxflag`), 0..63.
+    pub xflags: u64,
+    /// Internal message flags (corex `msg_iflag_set`: USE_UAC_FROM, USE_UAC_TO, UAC_AUTH).
+    pub iflags: u32,
+    /// A decoder (`gzip_decompress`, `cipher_decrypt`) failed on this
+    /// message: the intercept stage drops it rather than parse garbage.
+    pub codec_failed: bool,
 }
 
 impl MsgState {

@@ -12,6 +12,16 @@ impl Handler for Engine {
         Engine::on_inbound(self, pkt, now, out);
     }
 
+    #[inline]
+    fn on_received(&mut self, pkt: &mut Inbound, now: Instant) -> bool {
+        self.intercept_received(pkt, now)
+    }
+
+    #[inline]
+    fn on_sending(&mut self, transmit: &mut Transmit, now: Instant) -> bool {
+        self.intercept_sending(transmit, now)
+    }
+
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
         Engine::on_timer(self, now, out);
     }

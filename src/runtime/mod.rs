@@ -89,6 +89,19 @@ pub trait Handler: 'static {
     /// or the worker calls again at once.
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>);
 
+    /// The network intercept stage on a message as received from a socket
+    /// (not on one handed over by another worker: that one passed the stage
+    /// already), before `on_inbound`; false drops it. It may replace the bytes.
+    fn on_received(&mut self, _pkt: &mut Inbound, _now: Instant) -> bool {
+        true
+    }
+
+    /// The network intercept stage on each message about to be sent; false
+    /// drops it. It may replace the bytes.
+    fn on_sending(&mut self, _transmit: &mut Transmit, _now: Instant) -> bool {
+        true
+    }
+
     /// Earliest timer deadline, if any.
     fn next_deadline(&self) -> Option<Instant>;
 

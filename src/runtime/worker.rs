@@ -242,7 +242,11 @@ impl<H: Handler> Worker<H> {
             ..
         } = &mut *self;
         for transport in transports.iter_mut() {
-            let deliver = &mut |pkt| handler.on_inbound(pkt, now, out);
+            let deliver = &mut |mut pkt| {
+                if handler.on_received(&mut pkt, now) {
+                    handler.on_inbound(pkt, now, out);
+                }
+            };
             match transport.poll_recv(cx, RECV_BUDGET, deliver) {
                 Ok(steps) => again |= steps >= RECV_BUDGET,
                 Err(e) => {
@@ -265,7 +269,7 @@ impl<H: Handler> Worker<H> {
         {
             handler.on_timer(now, out);
         }
-        self.dispatch();
+        self.dispatch(now);
         for transport in &mut self.transports {
             transport.poll_sent(cx);
         }
@@ -276,9 +280,13 @@ impl<H: Handler> Worker<H> {
         Poll::Pending
     }
 
-    /// Starts the send of every queued transmission on the socket it goes out of.
-    fn dispatch(&mut self) {
+    /// Starts the send of every queued transmission on the socket it goes out
+    /// of, after the handler's outgoing intercept stage.
+    fn dispatch(&mut self, now: Instant) {
         for mut transmit in self.out.drain(..) {
+            if !self.handler.on_sending(&mut transmit, now) {
+                continue;
+            }
             transmit.dst = SocketAddr::new(transmit.dst.ip().to_canonical(), transmit.dst.port());
             match route(&transmit, &self.endpoints) {
                 Some(i) => {

@@ -73,6 +73,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.module_settings();
     c.declare_routes();
     c.compile_routes();
+    c.check_network_intercept();
     if !c.diags.is_empty() {
         return Err(Diagnostics {
             sources: cfg.sources.clone(),
@@ -243,6 +244,12 @@ impl<'c> Compiler<'c> {
                         continue;
                     }
                 };
+                if module.name == "corex" {
+                    if let Err(e) = modules::corex::params::check(&mp.param, &value) {
+                        self.error(mp.span, format!("corex: {e}"));
+                        continue;
+                    }
+                }
                 self.modparams.push(module.name, &mp.param, value);
             }
         }
@@ -268,6 +275,42 @@ impl<'c> Compiler<'c> {
                 }
             }
         }
+    }
+
+    /// corex `nio_intercept` (or `network_io_intercept`) on needs a non-empty
+    /// `event_route[network:msg]` (KAMAILIO-REFERENCE §8).
+    fn check_network_intercept(&mut self) {
+        use crate::intercept::stage::{EVENT_ROUTE, PARAM_INTERCEPT};
+        let on = PARAM_INTERCEPT
+            .iter()
+            .find_map(|n| self.modparams.int("corex", n))
+            .is_some_and(|v| v != 0);
+        if !on {
+            return;
+        }
+        let has_route = self.cfg.routes.iter().any(|r| {
+            r.kind == RouteKind::Event
+                && r.name.as_deref() == Some(EVENT_ROUTE)
+                && !r.body.stmts.is_empty()
+        });
+        if has_route {
+            return;
+        }
+        let span = self
+            .cfg
+            .modparams
+            .iter()
+            .rev()
+            .find(|mp| {
+                PARAM_INTERCEPT.contains(&mp.param.as_str())
+                    && mp.module_names().any(|m| m == "corex")
+            })
+            .map(|mp| mp.span)
+            .unwrap_or_default();
+        self.error(
+            span,
+            format!("corex nio_intercept is on but event_route[{EVENT_ROUTE}] is missing or empty"),
+        );
     }
 
     /// Gives every route block its index first, so calls can refer forward.

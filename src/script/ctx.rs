@@ -261,11 +261,17 @@ impl Env {
                 }
             }
         }
-        self.aliases.iter().any(|(name, p)| {
+        let alias = self.aliases.iter().any(|(name, p)| {
             let name_ok = trim_brackets(name.as_bytes()).eq_ignore_ascii_case(host);
             let default = proto.unwrap_or(Proto::Udp).default_port();
             name_ok && p.is_none_or(|p| p == port.unwrap_or(default))
-        })
+        });
+        // corex `alias_subdomains`: a domain and everything under it.
+        alias
+            || self
+                .services
+                .get::<crate::modules::corex::alias::AliasSubdomains>()
+                .is_some_and(|a| a.matches(host, port, proto))
     }
 
     /// The socket to send from toward `dst` over `proto`: the preferred one if it

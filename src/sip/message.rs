@@ -123,6 +123,26 @@ impl Message {
         })
     }
 
+    /// A buffer that is not (or not yet) a SIP message, seen whole: what
+    /// `event_route[network:msg]` runs on before parsing and after
+    /// serializing. No header; the "body" is the whole buffer, so `$mb` and
+    /// `$ml` read the raw bytes.
+    pub fn opaque(buf: Bytes) -> Message {
+        let len = buf.len().min(u32::MAX as usize);
+        Message {
+            start: StartLine::Request {
+                method: Span::new(0, 0),
+                uri: Span::new(0, 0),
+            },
+            start_line: Span::new(0, 0),
+            headers: SmallVec::new(),
+            headers_end: 0,
+            body: Span::new(0, len),
+            content_length: None,
+            buf,
+        }
+    }
+
     // --- getters ---------------------------------------------------------------------------
 
     /// The buffer the message was parsed from.

@@ -64,6 +64,8 @@ pub struct Engine {
     rebase: [std::cell::OnceCell<Message>; REBASE_SLOTS],
     /// When each of `env.services.timers()` is due next (none without a clock anchor).
     deadlines: Vec<Instant>,
+    /// `event_route[network:msg]` (corex `nio_intercept`); `None` when off.
+    intercept: Option<Box<crate::intercept::Stage>>,
 }
 
 /// How many times one message may go through `msg_apply_changes()`.
@@ -83,6 +85,7 @@ impl Engine {
             }
             None => Vec::new(),
         };
+        let intercept = crate::intercept::Stage::for_program(&env, &program).map(Box::new);
         Engine {
             env,
             program,
@@ -96,7 +99,33 @@ impl Engine {
             handoffs: Vec::new(),
             rebase: Default::default(),
             deadlines,
+            intercept,
         }
+    }
+
+    /// The network intercept stage on a message as received, before
+    /// [`Engine::on_inbound`]; false: drop it. One branch when the stage is off.
+    #[inline]
+    pub fn intercept_received(&mut self, pkt: &mut Inbound, now: Instant) -> bool {
+        match &mut self.intercept {
+            None => true,
+            Some(stage) => stage.incoming(&self.env, &self.program, &mut self.core, pkt, now),
+        }
+    }
+
+    /// The network intercept stage on a message about to be sent (requests,
+    /// replies, retransmissions alike); false: do not send it.
+    #[inline]
+    pub fn intercept_sending(&mut self, t: &mut Transmit, now: Instant) -> bool {
+        match &mut self.intercept {
+            None => true,
+            Some(stage) => stage.outgoing(&self.env, &self.program, &mut self.core, t, now),
+        }
+    }
+
+    /// What the intercept stage did on this core (`None`: it is off).
+    pub fn intercept_stats(&self) -> Option<crate::intercept::StageStats> {
+        self.intercept.as_ref().map(|s| s.stats())
     }
 
     /// Sets the transaction settings and the index of the core this engine runs on.

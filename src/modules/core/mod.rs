@@ -6,7 +6,7 @@ pub mod forward;
 pub(crate) mod functions;
 pub mod hash;
 mod ruri;
-pub(crate) mod send;
+pub mod send;
 
 pub use engine::Engine;
 pub use functions::MODULE;

@@ -2,16 +2,191 @@
 //! files, the network intercept parameters). The functions live in the
 //! files beside this one; this file is the module's one table.
 
-use crate::script::registry::{ModuleDef, ParamDef, ParamKind};
+use crate::modules::core::send::fixup_socket;
+use crate::script::registry::{FunctionDef, Handler, ModuleDef, ParamDef, ParamKind, RouteMask};
+
+pub mod alias;
+mod args;
+pub mod codec;
+pub mod files;
+pub mod flags;
+pub mod params;
+pub mod rpc;
+pub mod send;
+
+#[cfg(test)]
+mod tests;
+
+const fn f(
+    name: &'static str,
+    min_args: u8,
+    max_args: u8,
+    routes: RouteMask,
+    fixup: Option<crate::script::registry::Fixup>,
+    call: Handler,
+) -> FunctionDef {
+    FunctionDef {
+        name,
+        min_args,
+        max_args,
+        routes,
+        fixup,
+        call,
+    }
+}
+
+const ANY: RouteMask = RouteMask::ANY;
+const REQ_FAIL: RouteMask = RouteMask::REQUEST.or(RouteMask::FAILURE);
+const REPLY: RouteMask = RouteMask::REPLY.or(RouteMask::ONREPLY);
+
+const fn p(name: &'static str, kind: ParamKind) -> ParamDef {
+    ParamDef { name, kind }
+}
 
 /// The corex module as `loadmodule "corex.so"` loads it.
 pub static MODULE: ModuleDef = ModuleDef {
     name: "corex",
     aliases: &[],
-    functions: &[],
-    params: &[ParamDef {
-        name: "alias_subdomains",
-        kind: ParamKind::Str,
-    }],
+    functions: &[
+        f("send_udp", 0, 1, REQ_FAIL, None, send::send_udp),
+        f("send", 0, 1, REQ_FAIL, None, send::send_udp),
+        f("send_tcp", 0, 1, REQ_FAIL, None, send::send_tcp),
+        f("send_data", 2, 2, ANY, None, send::send_data),
+        f("sendx", 3, 3, ANY, None, send::sendx),
+        f("is_incoming", 0, 0, ANY, None, send::is_incoming),
+        f(
+            "set_send_socket",
+            1,
+            1,
+            ANY,
+            Some(fixup_socket),
+            send::set_send_socket,
+        ),
+        f(
+            "set_recv_socket",
+            1,
+            1,
+            ANY,
+            Some(fixup_socket),
+            send::set_recv_socket,
+        ),
+        f(
+            "set_source_address",
+            1,
+            1,
+            ANY,
+            Some(send::fixup_source_address),
+            send::set_source_address,
+        ),
+        f("forward_reply", 0, 0, REPLY, None, send::forward_reply),
+        f(
+            "msg_iflag_set",
+            1,
+            1,
+            ANY,
+            Some(flags::fixup_iflag),
+            flags::msg_iflag_set,
+        ),
+        f(
+            "msg_iflag_reset",
+            1,
+            1,
+            ANY,
+            Some(flags::fixup_iflag),
+            flags::msg_iflag_reset,
+        ),
+        f(
+            "msg_iflag_is_set",
+            1,
+            1,
+            ANY,
+            Some(flags::fixup_iflag),
+            flags::msg_iflag_is_set,
+        ),
+        f(
+            "setxflag",
+            1,
+            1,
+            ANY,
+            Some(flags::fixup_xflag),
+            flags::setxflag,
+        ),
+        f(
+            "resetxflag",
+            1,
+            1,
+            ANY,
+            Some(flags::fixup_xflag),
+            flags::resetxflag,
+        ),
+        f(
+            "isxflagset",
+            1,
+            1,
+            ANY,
+            Some(flags::fixup_xflag),
+            flags::isxflagset,
+        ),
+        f("is_faked_msg", 0, 0, ANY, None, flags::is_faked_msg),
+        f(
+            "file_read",
+            2,
+            2,
+            ANY,
+            Some(files::fixup_file_read),
+            files::file_read,
+        ),
+        f(
+            "file_write",
+            2,
+            2,
+            ANY,
+            Some(files::fixup_file_write),
+            files::file_write,
+        ),
+        f(
+            "gzip_compress",
+            2,
+            2,
+            ANY,
+            Some(codec::fixup_gzip),
+            codec::gzip_compress,
+        ),
+        f(
+            "gzip_decompress",
+            2,
+            2,
+            ANY,
+            Some(codec::fixup_gzip),
+            codec::gzip_decompress,
+        ),
+        f(
+            "cipher_encrypt",
+            3,
+            3,
+            ANY,
+            Some(codec::fixup_cipher),
+            codec::cipher_encrypt,
+        ),
+        f(
+            "cipher_decrypt",
+            3,
+            3,
+            ANY,
+            Some(codec::fixup_cipher),
+            codec::cipher_decrypt,
+        ),
+    ],
+    params: &[
+        p("alias_subdomains", ParamKind::Str),
+        p("cipher_profile", ParamKind::Str),
+        // Kamailio 5.6's names, then the older ones (both accepted).
+        p("nio_intercept", ParamKind::Int),
+        p("nio_min_msg_len", ParamKind::Int),
+        p("nio_msg_avp", ParamKind::Str),
+        p("network_io_intercept", ParamKind::Int),
+        p("min_msg_len", ParamKind::Int),
+        p("msg_avp", ParamKind::Str),
+    ],
     always: false,
 };
