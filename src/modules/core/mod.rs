@@ -6,7 +6,7 @@ pub mod forward;
 pub(crate) mod functions;
 pub mod hash;
 mod ruri;
-mod send;
+pub(crate) mod send;
 
 pub use engine::Engine;
 pub use functions::MODULE;

@@ -6,18 +6,18 @@
 
 use bytes::Bytes;
 
-use crate::modules::core::forward::{self, Hop};
+use crate::modules::core::forward;
 use crate::modules::core::functions::{fixup_port, host_port};
 use crate::script::ctx::MsgCtx;
 use crate::script::ir::RouteId;
 use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, RouteMask, RouteType};
-use crate::script::vm::{self, Outcome};
 use crate::sip::{Message, Proto};
-use crate::tm::{
-    LocalReply, RequestMatch, Source, Target, Tid, TmConfig, TmError, TransactionTable,
-};
+use crate::tm::{LocalReply, RequestMatch, Source, Tid, TmConfig, TmError, TransactionTable};
 
 mod config;
+mod fork;
+
+pub use fork::UriMark;
 
 pub use config::config_from;
 
@@ -54,6 +54,8 @@ pub struct TmMsg {
     pub reply_code: u16,
     /// `$T_branch_idx`.
     pub branch_idx: u32,
+    /// The R-URI and `$du` as the last `t_relay` consumed them (see [`fork`]).
+    pub consumed: Option<fork::UriMark>,
 }
 
 /// The table of this core, made on first use.
@@ -151,10 +153,7 @@ pub fn relay(
             _ => {}
         }
     }
-    let hop = match forward::resolve_hop(ctx, host, port, proto) {
-        Ok(hop) => hop,
-        Err(code) => return code,
-    };
+    let created = ctx.t.tid.is_none();
     let tid = match ensure_transaction(ctx) {
         Ok(tid) => tid,
         Err(e) => {
@@ -163,50 +162,18 @@ pub fn relay(
         }
     };
     save_state(ctx, tid);
-    match add_branch(ctx, tid, hop) {
-        Ok(()) => 1,
-        Err(code) => code,
+    let rc = fork::relay_set(ctx, tid, fork::Forced { host, port, proto });
+    if rc < 0 && created && ctx.route_type == RouteType::Request {
+        // Kamailio answers a request it could not relay itself (tm's
+        // kill_transaction), so the transaction does not linger unanswered.
+        let (code, reason): (u16, &[u8]) = match rc {
+            -478 => (478, b"Unresolvable destination (478/TM)"),
+            -479 => (479, b"Invalid URI (479/TM)"),
+            _ => (500, b"Server Internal Error (TM)"),
+        };
+        let _ = reply(ctx, code, reason);
     }
-}
-
-/// Adds one branch toward `hop`, running the armed branch_route first.
-fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, hop: Hop) -> Result<(), i32> {
-    let index = table(ctx).branch_count(tid);
-    let Ok(index) = u8::try_from(index) else {
-        return Err(-1);
-    };
-    if let Some(route) = ctx.t.on_branch {
-        let saved_type = ctx.route_type;
-        ctx.route_type = RouteType::Branch;
-        ctx.t.branch_idx = u32::from(index);
-        let outcome = vm::run_route(ctx, route);
-        ctx.route_type = saved_type;
-        if outcome == Outcome::Drop {
-            log::debug!("branch {index} dropped in branch_route");
-            return Ok(());
-        }
-    }
-    let param = table(ctx).branch_param(tid, index);
-    let data = forward::build_request(ctx, &hop, param.as_bytes());
-    let target = Target {
-        dst: hop.dst,
-        proto: hop.proto,
-        socket: Some(hop.socket),
-        local: hop.local(ctx),
-        conn: None,
-    };
-    let now = ctx.now;
-    let table = ctx
-        .core
-        .tm
-        .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
-    match table.add_branch(tid, target, move |_| data, now, ctx.out) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            log::warn!("t_relay: cannot add a branch: {e:?}");
-            Err(-1)
-        }
-    }
+    rc
 }
 
 /// Replies on the transaction of the request in `ctx` (`t_reply`; `send_reply`
@@ -475,12 +442,12 @@ pub static MODULE: ModuleDef = ModuleDef {
     name: "tm",
     aliases: &["tmx"],
     functions: &[
-        f!("t_relay", 0, 2, RELAY, Some(fixup_port), t_relay),
+        f!("t_relay", 0, 2, REQ_FAIL, Some(fixup_port), t_relay),
         f!(
             "t_relay_to_udp",
             0,
             2,
-            RELAY,
+            REQ_FAIL,
             Some(fixup_port),
             t_relay_to_udp
         ),
@@ -488,7 +455,7 @@ pub static MODULE: ModuleDef = ModuleDef {
             "t_relay_to_tcp",
             0,
             2,
-            RELAY,
+            REQ_FAIL,
             Some(fixup_port),
             t_relay_to_tcp
         ),
@@ -496,7 +463,7 @@ pub static MODULE: ModuleDef = ModuleDef {
             "t_relay_to_tls",
             0,
             2,
-            RELAY,
+            REQ_FAIL,
             Some(fixup_port),
             t_relay_to_tls
         ),
