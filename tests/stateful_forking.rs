@@ -411,3 +411,30 @@ failure_route[NEXT] {
         "failure_reply_mode 3: last leg's reply"
     );
 }
+
+#[test]
+fn failure_route_with_a_new_du_relays_the_request_uri_again() {
+    let cfg = r#"
+loadmodule "tm.so"
+request_route {
+    $du = "sip:127.0.0.3:5080";
+    t_on_failure("NEXT");
+    t_relay();
+}
+failure_route[NEXT] {
+    if (t_is_canceled()) { exit; }
+    if (t_check_status("503|408")) {
+        $du = "sip:127.0.0.4:5090";
+        t_relay();
+    }
+}
+"#;
+    let mut n = Net::new(cfg);
+    n.deliver(CALLER, INVITE);
+    let inv1 = n.one(BOB1, "INVITE");
+    n.deliver(BOB1, &response(&inv1, 503, "Unavailable", "t1"));
+    let _ = n.one(BOB1, "ACK");
+    let inv2 = n.one(BOB2, "INVITE");
+    assert_eq!(inv2.request_uri(), Some("sip:bob@example.com"));
+    assert_eq!(statuses(&n.take(CALLER)), [100]);
+}

@@ -63,7 +63,7 @@ pub(super) struct Forced<'a> {
 }
 
 /// Whether the R-URI has not been relayed yet in its current form.
-fn ruri_is_new(ctx: &mut MsgCtx<'_>, tid: Tid) -> bool {
+pub(super) fn ruri_is_new(ctx: &mut MsgCtx<'_>, tid: Tid) -> bool {
     let now = UriMark::of(&ctx.new_uri, &ctx.dst_uri);
     match ctx.t.consumed {
         Some(m) => m != now,
@@ -84,8 +84,8 @@ enum Made {
 /// Forks the request to its destination set (see the module documentation).
 /// Returns 1 when a branch was created, else the last branch error (-1 when
 /// there was nothing to send).
-pub(super) fn relay_set(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> i32 {
-    let ruri_new = ruri_is_new(ctx, tid);
+/// `ruri_new` is [`ruri_is_new`], asked before the relay-time state was saved.
+pub(super) fn relay_set(ctx: &mut MsgCtx<'_>, tid: Tid, ruri_new: bool, to: Forced<'_>) -> i32 {
     let set = std::mem::take(&mut ctx.branches);
     let mut made = false;
     let mut error = -1;

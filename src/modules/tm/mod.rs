@@ -161,8 +161,9 @@ pub fn relay(
             return -1;
         }
     };
+    let ruri_new = fork::ruri_is_new(ctx, tid);
     save_state(ctx, tid);
-    let rc = fork::relay_set(ctx, tid, fork::Forced { host, port, proto });
+    let rc = fork::relay_set(ctx, tid, ruri_new, fork::Forced { host, port, proto });
     if rc < 0 && created && ctx.route_type == RouteType::Request {
         // Kamailio answers a request it could not relay itself (tm's
         // kill_transaction), so the transaction does not linger unanswered.
