@@ -438,3 +438,167 @@ failure_route[NEXT] {
     assert_eq!(inv2.request_uri(), Some("sip:bob@example.com"));
     assert_eq!(statuses(&n.take(CALLER)), [100]);
 }
+
+/// A config whose failure_route tries BOB2 once after BOB1 failed.
+fn serial_with(params: &str, failure_extra: &str) -> String {
+    format!(
+        r#"
+loadmodule "tm.so"
+loadmodule "textops.so"
+{params}
+request_route {{
+    $ru = "sip:bob@127.0.0.3:5080";
+    t_on_failure("NEXT");
+    t_relay();
+}}
+failure_route[NEXT] {{
+    {failure_extra}
+    if ($rU == "bob" && $T_reply_code != 408) {{
+        $ru = "sip:carol@127.0.0.4:5090";
+        t_relay();
+    }}
+}}
+"#
+    )
+}
+
+/// First leg 486, second leg 503: what goes up under each failure_reply_mode.
+fn two_legs(cfg: &str) -> Vec<u16> {
+    let mut n = Net::new(cfg);
+    n.deliver(CALLER, INVITE);
+    let inv1 = n.one(BOB1, "INVITE");
+    n.deliver(BOB1, &response(&inv1, 486, "Busy Here", "t1"));
+    let inv2 = n.one(BOB2, "INVITE");
+    n.deliver(BOB2, &response(&inv2, 503, "Unavailable", "t2"));
+    statuses(&n.take(CALLER))
+}
+
+#[test]
+fn failure_reply_mode_3_forgets_the_earlier_legs_replies() {
+    // The 503 (sent as 500, remap_503_500) wins although 486 ranks better.
+    assert_eq!(two_legs(&serial_with("", "")), [100, 500]);
+}
+
+#[test]
+fn failure_reply_mode_0_keeps_every_reply_a_candidate() {
+    let cfg = serial_with(r#"modparam("tm", "failure_reply_mode", 0)"#, "");
+    assert_eq!(two_legs(&cfg), [100, 486]);
+}
+
+#[test]
+fn t_drop_replies_none_keeps_the_earlier_reply_in_this_run() {
+    let cfg = serial_with("", r#"t_drop_replies("n");"#);
+    assert_eq!(two_legs(&cfg), [100, 486]);
+}
+
+#[test]
+fn t_drop_replies_without_a_new_branch_answers_500() {
+    let cfg = r#"
+loadmodule "tm.so"
+request_route {
+    $ru = "sip:bob@127.0.0.3:5080";
+    t_on_failure("F");
+    t_relay();
+}
+failure_route[F] {
+    t_drop_replies();
+}
+"#;
+    let mut n = Net::new(cfg);
+    n.deliver(CALLER, INVITE);
+    let inv1 = n.one(BOB1, "INVITE");
+    n.deliver(BOB1, &response(&inv1, 486, "Busy Here", "t1"));
+    assert_eq!(statuses(&n.take(CALLER)), [100, 500]);
+}
+
+#[test]
+fn t_set_fr_shortens_the_timers_of_this_transaction() {
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "textops.so"
+request_route {
+    $ru = "sip:bob@127.0.0.3:5080";
+    if ($hdr(X-Fr) == "short") { t_set_fr(3000, 1000); }
+    t_on_failure("F");
+    t_relay();
+}
+failure_route[F] {
+    if (t_branch_timeout() && t_any_timeout()) { t_reply(480, "Timed Out Here"); }
+}
+"#;
+    let short = INVITE.replace("Content-Length", "X-Fr: short\nContent-Length");
+    // fr_timer 1 s: no reply at all → the branch times out at 1 s (default 30 s).
+    let mut n = Net::new(cfg);
+    n.deliver(CALLER, &short);
+    let _ = n.one(BOB1, "INVITE");
+    n.advance(Duration::from_millis(900));
+    assert_eq!(statuses(&n.take(CALLER)), [100]);
+    n.advance(Duration::from_millis(200));
+    assert_eq!(
+        statuses(&n.take(CALLER)),
+        [480],
+        "the failure route saw the timeout (t_branch_timeout, t_any_timeout)"
+    );
+
+    // fr_inv_timer 3 s after a 180 (default 120 s).
+    let mut n = Net::new(cfg);
+    n.deliver(CALLER, &short);
+    let inv = n.one(BOB1, "INVITE");
+    n.deliver(BOB1, &response(&inv, 180, "Ringing", "t1"));
+    n.advance(Duration::from_millis(2900));
+    assert_eq!(statuses(&n.take(CALLER)), [100, 180]);
+    n.advance(Duration::from_millis(200));
+    assert_eq!(statuses(&n.take(CALLER)), [480]);
+
+    // Without t_set_fr: still waiting after 10 s.
+    let mut n = Net::new(cfg);
+    n.deliver(CALLER, INVITE);
+    let inv = n.one(BOB1, "INVITE");
+    n.deliver(BOB1, &response(&inv, 180, "Ringing", "t1"));
+    n.advance(Duration::from_secs(10));
+    assert_eq!(statuses(&n.take(CALLER)), [100, 180]);
+}
+
+#[test]
+fn t_set_fr_in_onreply_route_restarts_the_running_branch_timer() {
+    let cfg = r#"
+loadmodule "tm.so"
+request_route {
+    $ru = "sip:bob@127.0.0.3:5080";
+    t_on_reply("R");
+    t_relay();
+}
+onreply_route[R] {
+    if ($rs == 180) { t_set_fr(2000); }
+}
+"#;
+    let mut n = Net::new(cfg);
+    n.deliver(CALLER, INVITE);
+    let inv = n.one(BOB1, "INVITE");
+    n.deliver(BOB1, &response(&inv, 180, "Ringing", "t1"));
+    n.advance(Duration::from_millis(1900));
+    assert_eq!(statuses(&n.take(CALLER)), [100, 180]);
+    n.advance(Duration::from_millis(200));
+    assert_eq!(statuses(&n.take(CALLER)), [408]);
+}
+
+#[test]
+fn t_branch_timeout_is_false_for_a_branch_that_answered() {
+    let cfg = r#"
+loadmodule "tm.so"
+request_route {
+    $ru = "sip:bob@127.0.0.3:5080";
+    t_on_failure("F");
+    t_relay();
+}
+failure_route[F] {
+    if (t_branch_timeout() || t_any_timeout()) { t_reply(500, "Saw A Timeout"); }
+    else if (t_branch_replied()) { t_reply(404, "Replied Branch"); }
+}
+"#;
+    let mut n = Net::new(cfg);
+    n.deliver(CALLER, INVITE);
+    let inv = n.one(BOB1, "INVITE");
+    n.deliver(BOB1, &response(&inv, 486, "Busy Here", "t1"));
+    assert_eq!(statuses(&n.take(CALLER)), [100, 404]);
+}

@@ -71,6 +71,9 @@ pub struct TmConfig {
     pub server_header: bytes::Bytes,
     /// Most branches one transaction may have (Kamailio's `MAX_BRANCHES` is 12).
     pub max_branches: u8,
+    /// `failure_reply_mode` (3): which stored replies stay candidates after a
+    /// failure route.
+    pub failure_reply_mode: super::cell::DropReplies,
 }
 
 impl Default for TmConfig {
@@ -97,6 +100,7 @@ impl Default for TmConfig {
                 concat!("ringsip (", env!("CARGO_PKG_VERSION"), ")").as_bytes(),
             ),
             max_branches: 12,
+            failure_reply_mode: super::cell::DropReplies::OnNewLeg,
         }
     }
 }

@@ -158,6 +158,12 @@ pub fn config_from(params: &ModParams) -> TmConfig {
     if let Some(v) = params.int("tm", "restart_fr_on_each_reply") {
         cfg.restart_fr_on_each_reply = v != 0;
     }
+    if let Some(mode) = params
+        .int("tm", "failure_reply_mode")
+        .and_then(crate::tm::DropReplies::from_mode)
+    {
+        cfg.failure_reply_mode = mode;
+    }
     if let Some(v) = params.int("tm", "remap_503_500") {
         cfg.remap_503_500 = v != 0;
     }

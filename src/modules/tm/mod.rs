@@ -56,6 +56,9 @@ pub struct TmMsg {
     pub branch_idx: u32,
     /// The R-URI and `$du` as the last `t_relay` consumed them (see [`fork`]).
     pub consumed: Option<fork::UriMark>,
+    /// `t_set_fr()` before the transaction exists: (fr_inv_timer, fr_timer) in
+    /// ms, `None` unchanged; applied when the transaction is created.
+    pub fr: Option<(Option<u32>, Option<u32>)>,
 }
 
 /// The table of this core, made on first use.
@@ -99,6 +102,10 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>) -> Result<Tid, TmError> {
         Err(e) => return Err(e),
     };
     ctx.t.tid = Some(tid);
+    if let Some((fr_inv, fr)) = ctx.t.fr.take() {
+        let ms = |v: Option<u32>| v.map(|ms| std::time::Duration::from_millis(u64::from(ms)));
+        table.set_fr(tid, ms(fr_inv), ms(fr), now, ctx.out);
+    }
     Ok(tid)
 }
 
@@ -397,6 +404,78 @@ fn t_any_replied(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     branch_test(ctx, false, |t, tid, b| t.branch_replied(tid, b))
 }
 
+/// `t_set_fr(fr_inv[, fr])` (ms; 0 leaves a value unchanged): this
+/// transaction's timers, also for its running branches. Before the
+/// transaction exists they wait in the message state. 1, or -1 for a
+/// negative value.
+fn t_set_fr(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let value = |i: usize| -> Result<Option<u32>, ()> {
+        if i >= args.len() {
+            return Ok(None);
+        }
+        match args.int(ctx, i) {
+            Some(0) => Ok(None),
+            Some(v) if v > 0 => Ok(Some(u32::try_from(v).unwrap_or(u32::MAX))),
+            _ => Err(()),
+        }
+    };
+    let (Ok(fr_inv), Ok(fr)) = (value(0), value(1)) else {
+        return -1;
+    };
+    set_fr(ctx, fr_inv, fr)
+}
+
+/// `t_reset_fr()`: back to the configured `fr_inv_timer` and `fr_timer`.
+fn t_reset_fr(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    // A zero duration means "the configured value" to the table.
+    set_fr(ctx, Some(0), Some(0))
+}
+
+fn set_fr(ctx: &mut MsgCtx<'_>, fr_inv: Option<u32>, fr: Option<u32>) -> i32 {
+    let Some(tid) = ctx.t.tid else {
+        let (old_inv, old_fr) = ctx.t.fr.unwrap_or((None, None));
+        ctx.t.fr = Some((fr_inv.or(old_inv), fr.or(old_fr)));
+        return 1;
+    };
+    let ms = |v: Option<u32>| v.map(|ms| std::time::Duration::from_millis(u64::from(ms)));
+    let now = ctx.now;
+    let out = &mut *ctx.out;
+    let set = ctx
+        .core
+        .tm
+        .as_mut()
+        .is_some_and(|t| t.set_fr(tid, ms(fr_inv), ms(fr), now, out));
+    if set {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `t_drop_replies(["a"|"l"|"n"])` (FAILURE): when this failure route ends,
+/// drop all stored replies (`a`, the default), those of the leg that just
+/// failed (`l`), or none (`n`), so that they are no longer candidates for
+/// the reply sent upstream.
+fn t_drop_replies(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    use crate::tm::DropReplies;
+    let mode = if args.len() > 0 {
+        match args.str(ctx, 0).as_ref() {
+            b"a" => DropReplies::All,
+            b"l" => DropReplies::PreviousLeg,
+            b"n" => DropReplies::Keep,
+            _ => return -1,
+        }
+    } else {
+        DropReplies::All
+    };
+    let Some(tid) = ctx.t.tid else { return -1 };
+    if table(ctx).set_drop_replies(tid, mode) {
+        1
+    } else {
+        -1
+    }
+}
+
 fn fixup_reply(args: &mut Args, _: &ModParams) -> Result<(), String> {
     crate::script::registry::fixup_int(args, 0)?;
     match args.get(0) {
@@ -504,6 +583,16 @@ pub static MODULE: ModuleDef = ModuleDef {
             t_branch_replied
         ),
         f!("t_any_timeout", 0, 0, ANY, None, t_any_timeout),
+        f!("t_set_fr", 1, 2, FAIL_REPLY, None, t_set_fr),
+        f!("t_reset_fr", 0, 0, FAIL_REPLY, None, t_reset_fr),
+        f!(
+            "t_drop_replies",
+            0,
+            1,
+            RouteMask::FAILURE,
+            None,
+            t_drop_replies
+        ),
         f!("t_any_replied", 0, 0, ANY, None, t_any_replied),
     ],
     params: config::PARAMS,
