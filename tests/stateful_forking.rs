@@ -602,3 +602,67 @@ failure_route[F] {
     n.deliver(BOB1, &response(&inv, 486, "Busy Here", "t1"));
     assert_eq!(statuses(&n.take(CALLER)), [100, 404]);
 }
+
+#[test]
+fn branch_pseudo_variables_read_the_destination_set() {
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "corex.so"
+loadmodule "textops.so"
+request_route {
+    $ru = "sip:bob@127.0.0.3:5080";
+    $du = "sip:127.0.0.3:5080";
+    append_branch("sip:bob@127.0.0.4:5090", "0.5");
+    $du = $null;
+    $br = "sip:carol@127.0.0.5:5100";
+    append_hf("X-Set: $branch(count) [$bR] first=$br q=$branch(q) du=$branch(dst_uri) second=$(branch(uri)[1]) last=$(branch(uri)[-1]) q2=$(branch(q)[1])\r\n");
+    t_relay();
+}
+"#;
+    let mut n = Net::new(cfg);
+    n.deliver(CALLER, INVITE);
+    // The appended branch goes to the $du it was appended with (BOB1's address).
+    let to_bob1 = n.take(BOB1);
+    let uris: Vec<_> = to_bob1.iter().filter_map(SipMsg::request_uri).collect();
+    assert_eq!(uris, ["sip:bob@127.0.0.3:5080", "sip:bob@127.0.0.4:5090"]);
+    let inv = &to_bob1[0];
+    assert_eq!(
+        inv.headers("X-Set"),
+        [
+            "2 [sip:bob@127.0.0.4:5090,sip:carol@127.0.0.5:5100] first=sip:bob@127.0.0.4:5090 \
+          q=500 du=sip:127.0.0.3:5080 second=sip:carol@127.0.0.5:5100 \
+          last=sip:carol@127.0.0.5:5100 q2=-1"
+        ],
+        "{}",
+        inv.text()
+    );
+    let _ = n.one(BOB3, "INVITE");
+    assert!(n.take(BOB2).is_empty());
+}
+
+#[test]
+fn remove_branch_and_clear_branches_edit_the_destination_set() {
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "corex.so"
+request_route {
+    $ru = "sip:bob@127.0.0.3:5080";
+    append_branch("sip:bob@127.0.0.4:5090");
+    append_branch("sip:bob@127.0.0.5:5100");
+    if ($hdr(X-Mode) == "clear") { clear_branches(); }
+    else { remove_branch(0); }
+    t_relay();
+}
+"#;
+    let mut n = Net::new(cfg);
+    n.deliver(CALLER, INVITE);
+    let _ = n.one(BOB1, "INVITE");
+    assert!(n.take(BOB2).is_empty(), "branch 0 removed");
+    let _ = n.one(BOB3, "INVITE");
+
+    let mut n = Net::new(cfg);
+    let clear = INVITE.replace("Content-Length", "X-Mode: clear\nContent-Length");
+    n.deliver(CALLER, &clear);
+    let _ = n.one(BOB1, "INVITE");
+    assert!(n.take(BOB2).is_empty() && n.take(BOB3).is_empty());
+}
