@@ -41,7 +41,9 @@ impl<U> TransactionTable<U> {
         if let Some(tid) = self.lookup(&key, false) {
             return Err(TmError::Exists(tid));
         }
-        let target = build::response_target(msg, from).ok_or(TmError::Unmatchable)?;
+        // The top Via, parsed once: where replies go, and the 100's received fix.
+        let (via, via_at) = crate::tm::key::top_via(msg).ok_or(TmError::Unmatchable)?;
+        let target = build::response_target(&via, from);
         let invite = method_bytes == b"INVITE";
         let hash = key.hash(&self.hasher);
         let tid = self.alloc();
@@ -77,8 +79,16 @@ impl<U> TransactionTable<U> {
                 ..LocalReply::default()
             };
             // Built from the message in hand: no parse of the stored copy.
-            let data =
-                build::local_reply(msg, from, &spec, None, &cx.cfg.server_header, cx.scratch);
+            let data = build::local_reply_via(
+                msg,
+                &via,
+                via_at,
+                from,
+                &spec,
+                None,
+                &cx.cfg.server_header,
+                cx.scratch,
+            );
             if cell.server.send_provisional(100, data, &mut cx) {
                 cx.stats.local_replies += 1;
             }
