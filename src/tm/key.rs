@@ -257,8 +257,34 @@ pub(crate) struct ViaScan {
     pub next: Option<usize>,
 }
 
+/// RFC 3261 `token` characters (§25.1), plus `:`, `[` and `]` for host
+/// values (`received=[::1]`): bit 0 token, bit 1 token or host.
+const CHARS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
+        {
+            t[c] = 3;
+        } else if matches!(b, b':' | b'[' | b']') {
+            t[c] = 2;
+        }
+        c += 1;
+    }
+    t
+};
+
 fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    CHARS[usize::from(b)] & 1 != 0
+}
+
+fn is_value(b: u8) -> bool {
+    CHARS[usize::from(b)] & 2 != 0
 }
 
 /// Scans the first via-parm of a Via header value written the common way
@@ -330,10 +356,7 @@ pub(crate) fn scan_top_via(value: &[u8]) -> Option<ViaScan> {
                     i += 1;
                     let start = i;
                     // Tokens, hosts (IPv6 in brackets) and the like; no quotes.
-                    while value
-                        .get(i)
-                        .is_some_and(|&b| is_token(b) || matches!(b, b':' | b'[' | b']'))
-                    {
+                    while value.get(i).is_some_and(|&b| is_value(b)) {
                         i += 1;
                     }
                     if i == start {
