@@ -48,7 +48,7 @@ pub fn append_branch(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     } else {
         -1
     };
-    let given = if args.len() > 0 {
+    let given = if !args.is_empty() {
         Some(args.str(ctx, 0).into_owned())
     } else {
         None

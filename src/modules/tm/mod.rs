@@ -458,7 +458,7 @@ fn set_fr(ctx: &mut MsgCtx<'_>, fr_inv: Option<u32>, fr: Option<u32>) -> i32 {
 /// the reply sent upstream.
 fn t_drop_replies(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     use crate::tm::DropReplies;
-    let mode = if args.len() > 0 {
+    let mode = if !args.is_empty() {
         match args.str(ctx, 0).as_ref() {
             b"a" => DropReplies::All,
             b"l" => DropReplies::PreviousLeg,
