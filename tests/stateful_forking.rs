@@ -666,3 +666,30 @@ request_route {
     let _ = n.one(BOB1, "INVITE");
     assert!(n.take(BOB2).is_empty() && n.take(BOB3).is_empty());
 }
+
+/// Kamailio's `wt_timer` (5 s by default) ends a transaction after its 2xx
+/// (RFC 6026 Timers L and M would keep it 32 s).
+#[test]
+fn a_completed_transaction_leaves_after_wt_timer() {
+    for (params, wait) in [("", 5000), (r#"modparam("tm", "wt_timer", 2000)"#, 2000)] {
+        let cfg = format!(
+            r#"
+loadmodule "tm.so"
+{params}
+request_route {{
+    $ru = "sip:bob@127.0.0.3:5080";
+    t_relay();
+}}
+"#
+        );
+        let mut n = Net::new(&cfg);
+        n.deliver(CALLER, INVITE);
+        let inv = n.one(BOB1, "INVITE");
+        n.deliver(BOB1, &response(&inv, 200, "OK", "t1"));
+        assert_eq!(statuses(&n.take(CALLER)), [100, 200]);
+        n.advance(Duration::from_millis(wait - 100));
+        assert_eq!(n.live_transactions(), 1, "{params}");
+        n.advance(Duration::from_millis(200));
+        assert_eq!(n.live_transactions(), 0, "{params}");
+    }
+}

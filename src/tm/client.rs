@@ -252,7 +252,7 @@ impl Branch {
                     // Accepted state, and Timer M MUST be started with a value of 64*T1".
                     *s = InviteClient::Accepted;
                     cx.disarm_all(&mut self.timers);
-                    cx.arm(&mut self.timers, owner, TimerKind::M, cx.cfg.t1_x64());
+                    cx.arm(&mut self.timers, owner, TimerKind::M, cx.cfg.wait());
                     BranchEvent::Success
                 }
                 InviteClient::Calling { .. } | InviteClient::Proceeding => {

@@ -152,6 +152,8 @@ pub fn config_from(params: &ModParams) -> TmConfig {
     if let Some(d) = ms("max_noninv_lifetime") {
         cfg.max_noninv_lifetime = d;
     }
+    // Kamailio's wt_timer (5 s by default) ends completed transactions.
+    cfg.wt_timer = Some(ms("wt_timer").unwrap_or(Duration::from_secs(5)));
     if let Some(v) = params.int("tm", "auto_inv_100") {
         cfg.auto_inv_100 = v != 0;
     }
