@@ -21,6 +21,9 @@ fn parse_q(text: &[u8]) -> Option<i32> {
     if int.is_empty() && frac.is_empty() || frac.len() > 3 {
         return None;
     }
+    if !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let int: i32 = if int.is_empty() { 0 } else { int.parse().ok()? };
     let mut thousandths = 0;
     for (i, d) in frac.bytes().enumerate() {
