@@ -298,3 +298,208 @@ fn retransmitted_invite_is_absorbed_and_gets_the_last_reply() {
         "a retransmission is not relayed again by the proxy itself within T1"
     );
 }
+
+/// Parallel forking through the binary: the R-URI and an appended branch
+/// ring at once; the first 200 goes to the caller, the other callee gets a
+/// CANCEL, answers 487, and the caller sees exactly one final (RFC 3261 §16.7).
+#[test]
+fn parallel_fork_first_200_wins_other_branch_canceled_with_487_absorbed() {
+    let bob1 = RawUa::bind();
+    let bob2 = RawUa::bind();
+    let cfg = format!(
+        r#"#!KAMAILIO
+listen=@LISTEN@
+debug=1
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "corex.so"
+loadmodule "textops.so"
+request_route {{
+    if (is_method("OPTIONS") && uri == myself) {{
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }}
+    if (is_method("CANCEL") || is_method("ACK")) {{
+        if (t_check_trans()) {{ t_relay(); }}
+        exit;
+    }}
+    $ru = "sip:bob@{b1}";
+    append_branch("sip:bob@{b2}");
+    t_relay();
+}}
+"#,
+        b1 = bob1.addr(),
+        b2 = bob2.addr()
+    );
+    let proxy = Proxy::start(&cfg, &[]);
+    let caller = RawUa::bind();
+    caller.send(proxy.addr(), invite(&caller, proxy.addr()));
+    let inv1 = bob1.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
+    let inv2 = bob2.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
+    assert_ne!(
+        inv1.header_param("Via", "branch"),
+        inv2.header_param("Via", "branch")
+    );
+    bob1.send(proxy.addr(), response(&inv1, 180, "Ringing", Some("b1")));
+    bob2.send(proxy.addr(), response(&inv2, 180, "Ringing", Some("b2")));
+    caller.expect_msg_where(WAIT, |m| m.status() == Some(180));
+    caller.expect_msg_where(WAIT, |m| m.status() == Some(180));
+    bob1.send(proxy.addr(), response(&inv1, 200, "OK", Some("b1")));
+    let ok = caller.expect_msg_where(WAIT, |m| m.status().is_some_and(|s| s >= 200));
+    assert_eq!(ok.status(), Some(200), "{}", ok.text());
+    assert!(ok.header("To").unwrap_or("").contains("tag=b1"));
+    let cancel = bob2.expect_msg_where(WAIT, |m| m.method() == Some("CANCEL"));
+    assert_eq!(
+        cancel.header_param("Via", "branch"),
+        inv2.header_param("Via", "branch")
+    );
+    bob2.send(proxy.addr(), response(&cancel, 200, "OK", None));
+    bob2.send(
+        proxy.addr(),
+        response(&inv2, 487, "Request Terminated", Some("b2")),
+    );
+    let ack = bob2.expect_msg_where(WAIT, |m| m.method() == Some("ACK"));
+    assert_eq!(
+        ack.header_param("Via", "branch"),
+        inv2.header_param("Via", "branch")
+    );
+    // The caller gets no second final (the 487 stays at the proxy).
+    let more = caller.recv(Duration::from_millis(500));
+    assert!(
+        more.is_none(),
+        "unexpected: {}",
+        String::from_utf8_lossy(&more.unwrap().0)
+    );
+}
+
+/// A 6xx on one branch cancels the others (RFC 3261 §16.7 step 10) and is
+/// what the caller gets.
+#[test]
+fn parallel_fork_6xx_cancels_the_other_branch() {
+    let bob1 = RawUa::bind();
+    let bob2 = RawUa::bind();
+    let cfg = format!(
+        r#"#!KAMAILIO
+listen=@LISTEN@
+debug=1
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "corex.so"
+loadmodule "textops.so"
+request_route {{
+    if (is_method("OPTIONS") && uri == myself) {{
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }}
+    $ru = "sip:bob@{b1}";
+    append_branch("sip:bob@{b2}");
+    t_relay();
+}}
+"#,
+        b1 = bob1.addr(),
+        b2 = bob2.addr()
+    );
+    let proxy = Proxy::start(&cfg, &[]);
+    let caller = RawUa::bind();
+    caller.send(proxy.addr(), invite(&caller, proxy.addr()));
+    let inv1 = bob1.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
+    let inv2 = bob2.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
+    bob2.send(proxy.addr(), response(&inv2, 180, "Ringing", Some("b2")));
+    bob1.send(proxy.addr(), response(&inv1, 603, "Decline", Some("b1")));
+    let cancel = bob2.expect_msg_where(WAIT, |m| m.method() == Some("CANCEL"));
+    bob2.send(proxy.addr(), response(&cancel, 200, "OK", None));
+    bob2.send(
+        proxy.addr(),
+        response(&inv2, 487, "Request Terminated", Some("b2")),
+    );
+    let fin = caller.expect_msg_where(WAIT, |m| m.status().is_some_and(|s| s >= 200));
+    assert_eq!(fin.status(), Some(603), "{}", fin.text());
+}
+
+/// Two contacts registered for one AoR: `lookup()` (append_branches=1)
+/// makes both branches and `t_relay()` rings both; the first to answer wins.
+#[test]
+fn lookup_with_two_contacts_forks_to_both() {
+    let phone1 = RawUa::bind();
+    let phone2 = RawUa::bind();
+    let cfg = r#"#!KAMAILIO
+listen=@LISTEN@
+debug=1
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "textops.so"
+modparam("usrloc", "db_mode", 0)
+request_route {
+    if (is_method("OPTIONS") && uri == myself) {
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }
+    if (is_method("REGISTER")) {
+        save("location");
+        exit;
+    }
+    if (is_method("CANCEL") || is_method("ACK")) {
+        if (t_check_trans()) { t_relay(); }
+        exit;
+    }
+    if (!lookup("location")) {
+        sl_send_reply("404", "Not Found");
+        exit;
+    }
+    t_relay();
+}
+"#;
+    let proxy = Proxy::start(cfg, &[]);
+    let registrar = RawUa::bind();
+    let me = registrar.addr();
+    let register = format!(
+        "REGISTER sip:example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-reg-two\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:bob@example.com>;tag=r1\r\n\
+         To: <sip:bob@example.com>\r\n\
+         Call-ID: reg-two@{ip}\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:bob@{p1}>;q=0.9\r\n\
+         Contact: <sip:bob@{p2}>;q=0.5\r\n\
+         Expires: 600\r\n\
+         Content-Length: 0\r\n\r\n",
+        ip = me.ip(),
+        p1 = phone1.addr(),
+        p2 = phone2.addr(),
+    );
+    registrar.send(proxy.addr(), register);
+    let ok = registrar.expect_msg_where(WAIT, |m| m.is_response());
+    assert_eq!(ok.status(), Some(200), "{}", ok.text());
+    let bound = ok.headers("Contact").join(",");
+    assert_eq!(bound.matches("sip:bob@").count(), 2, "{}", ok.text());
+
+    let caller = RawUa::bind();
+    caller.send(
+        proxy.addr(),
+        caller.request("INVITE", "sip:bob@example.com", &[], ""),
+    );
+    let inv1 = phone1.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
+    let inv2 = phone2.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
+    assert_eq!(
+        inv1.request_uri(),
+        Some(format!("sip:bob@{}", phone1.addr()).as_str())
+    );
+    assert_eq!(
+        inv2.request_uri(),
+        Some(format!("sip:bob@{}", phone2.addr()).as_str())
+    );
+    phone1.send(proxy.addr(), response(&inv1, 180, "Ringing", Some("p1")));
+    phone2.send(proxy.addr(), response(&inv2, 180, "Ringing", Some("p2")));
+    phone2.send(proxy.addr(), response(&inv2, 200, "OK", Some("p2")));
+    let fin = caller.expect_msg_where(WAIT, |m| m.status().is_some_and(|s| s >= 200));
+    assert_eq!(fin.status(), Some(200));
+    assert!(fin.header("To").unwrap_or("").contains("tag=p2"));
+    let cancel = phone1.expect_msg_where(WAIT, |m| m.method() == Some("CANCEL"));
+    assert_eq!(
+        cancel.header_param("Via", "branch"),
+        inv1.header_param("Via", "branch")
+    );
+}

@@ -97,6 +97,14 @@ pub enum PvKind {
     Mi,
     /// `$ruid`: the location record id of the branch (set by registrar's lookup).
     Ruid,
+    /// `$br`: the URI of the first branch of the destination set (writable:
+    /// assigning appends a branch, `$null` empties the set). `$bR`: every
+    /// branch URI, comma separated.
+    Br,
+    BrAll,
+    /// `$branch(uri|dst_uri|path|q|flags|socket|count)`: an attribute of the
+    /// destination-set branch given by the index (`$(branch(uri)[1])`; none: the first).
+    Branch(BranchAttr),
     /// `$ai`: P-Asserted-Identity URI. `$di`: Diversion URI.
     Ai,
     Di,
@@ -112,6 +120,19 @@ pub enum PvKind {
     /// `$shtitkey(name)` (true) / `$shtitval(name)` (false): the item an
     /// `sht_iterator_*` iterator stands on.
     ShtIter(Bytes, bool),
+}
+
+/// What `$branch(...)` reads of a destination-set branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BranchAttr {
+    Uri,
+    DstUri,
+    Path,
+    Q,
+    Flags,
+    Socket,
+    /// The number of branches.
+    Count,
 }
 
 /// Which part of a From or To header a pseudo-variable reads.
@@ -350,6 +371,7 @@ impl PvRef {
                     | PvKind::Mf
                     | PvKind::Bf
                     | PvKind::Fs
+                    | PvKind::Br
             )
     }
 }
@@ -422,6 +444,22 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "pp" => PvKind::Pp,
         "mi" => PvKind::Mi,
         "ruid" => PvKind::Ruid,
+        "br" => PvKind::Br,
+        "bR" => PvKind::BrAll,
+        "branch" => PvKind::Branch(match need_inner("branch")? {
+            "uri" => BranchAttr::Uri,
+            "dst_uri" => BranchAttr::DstUri,
+            "path" => BranchAttr::Path,
+            "q" => BranchAttr::Q,
+            "flags" => BranchAttr::Flags,
+            "socket" | "send_socket" => BranchAttr::Socket,
+            "count" => BranchAttr::Count,
+            other => {
+                return Err(format!(
+                    "unknown $branch({other}): use uri, dst_uri, path, q, flags, socket or count"
+                ))
+            }
+        }),
         "ai" => PvKind::Ai,
         "di" => PvKind::Di,
         "au" => PvKind::Auth(AuthPart::User),
@@ -496,6 +534,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Sel(_)
             | PvKind::Snd(_)
             | PvKind::ShtIter(..)
+            | PvKind::Branch(_)
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));

@@ -8,6 +8,7 @@
 
 use super::attrs::Xavp;
 use super::ctx::{AddrText, MsgCtx, UriParts};
+use super::pvkind::BranchAttr;
 use super::pvkind::{
     AuthPart, AvpKey, CseqPart, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, ShtOp, SndPart,
     TmField, TvPart, ViaField, XavpPath,
@@ -37,6 +38,34 @@ impl<'a> MsgCtx<'a> {
         match &pv.transforms {
             None => v,
             Some(ops) => transform::apply(self, ops, v).unwrap_or(Value::Null),
+        }
+    }
+
+    /// `$branch(attr)` of the branch that `index` names (none: the first;
+    /// negative: from the end).
+    fn branch_attr<'s>(&'s self, attr: BranchAttr, index: &Option<PvIndex>) -> Value<'s> {
+        if attr == BranchAttr::Count {
+            return Value::Int(self.branches.len() as i64);
+        }
+        let n = self.branches.len() as i64;
+        let i = match self.index_of(index) {
+            Idx::First => 0,
+            Idx::At(i) if i < 0 => n + i64::from(i),
+            Idx::At(i) => i64::from(i),
+            Idx::All => return Value::Null,
+        };
+        let Some(b) = usize::try_from(i).ok().and_then(|i| self.branches.get(i)) else {
+            return Value::Null;
+        };
+        let opt = |v: &'s Option<bytes::Bytes>| v.as_deref().map_or(Value::Null, Value::str);
+        match attr {
+            BranchAttr::Uri => Value::str(&b.uri),
+            BranchAttr::DstUri => opt(&b.dst_uri),
+            BranchAttr::Path => opt(&b.path),
+            BranchAttr::Socket => opt(&b.socket),
+            BranchAttr::Flags => Value::Int(i64::from(b.flags)),
+            BranchAttr::Q => Value::Int(i64::from(b.q)),
+            BranchAttr::Count => Value::Int(self.branches.len() as i64),
         }
     }
 
@@ -212,6 +241,24 @@ impl<'a> MsgCtx<'a> {
             PvKind::Mi => int(self.core.msg_id as i64),
             // Set by registrar's lookup() once it exists.
             PvKind::Ruid => Value::Null,
+            PvKind::Br => self
+                .branches
+                .first()
+                .map_or(Value::Null, |b| Value::str(&b.uri)),
+            PvKind::BrAll => {
+                if self.branches.is_empty() {
+                    return Value::Null;
+                }
+                let mut all = Vec::new();
+                for (i, b) in self.branches.iter().enumerate() {
+                    if i > 0 {
+                        all.push(b',');
+                    }
+                    all.extend_from_slice(&b.uri);
+                }
+                Value::owned(all)
+            }
+            PvKind::Branch(attr) => self.branch_attr(*attr, &pv.index),
             PvKind::Ai => header_uri(msg, msg.header_value(HeaderName::PAssertedIdentity)),
             PvKind::Di => header_uri(
                 msg,

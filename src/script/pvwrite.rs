@@ -76,6 +76,23 @@ impl MsgCtx<'_> {
                 self.new_uri = Some(Bytes::from(uri));
                 Ok(())
             }
+            PvKind::Br => {
+                // Kamailio: assigning to $br adds a branch; $null clears the set.
+                if value.is_null() {
+                    self.branches.clear();
+                    return Ok(());
+                }
+                let uri = value.to_bytes();
+                if uri.is_empty() {
+                    return Err("$br needs a non-empty URI");
+                }
+                self.branches.push(super::ctx::Branch {
+                    uri: Bytes::copy_from_slice(&uri),
+                    q: -1,
+                    ..Default::default()
+                });
+                Ok(())
+            }
             PvKind::Du => {
                 self.dst_uri = match value {
                     Value::Null => None,

@@ -14,7 +14,7 @@ use smallvec::SmallVec;
 
 use super::key::top_via;
 use crate::sip::reply::{self, ReplySpec};
-use crate::sip::via::{vias, Rport};
+use crate::sip::via::{vias, Rport, Via};
 use crate::sip::{
     serialize, ConnId, Edits, HeaderName, Inbound, Message, Proto, SendFlags, SocketId, Transmit,
 };
@@ -93,8 +93,8 @@ impl Target {
 /// source over a stream or when `rport` was asked for; else to the source
 /// address at the Via's sent-by port. Responses leave from the socket and
 /// address the request arrived on (RFC 3581 §4).
-pub(crate) fn response_target(req: &Message, from: &Source) -> Option<Target> {
-    let (via, _) = top_via(req)?;
+/// `via` is the request's top Via.
+pub(crate) fn response_target(via: &Via<'_>, from: &Source) -> Target {
     let dst = if from.proto.is_reliable() || !matches!(via.rport(), Rport::Absent) {
         from.src
     } else {
@@ -103,14 +103,14 @@ pub(crate) fn response_target(req: &Message, from: &Source) -> Option<Target> {
             .unwrap_or_else(|| via.proto().unwrap_or(from.proto).default_port());
         SocketAddr::new(from.src.ip(), port)
     };
-    Some(Target {
+    Target {
         dst,
         proto: from.proto,
         socket: Some(from.socket),
         local: Some(from.local),
         conn: from.conn,
         flags: SendFlags::default(),
-    })
+    }
 }
 
 /// What a local reply carries besides the copied headers.
@@ -137,7 +137,40 @@ pub(crate) fn local_reply(
     server: &[u8],
     out: &mut Vec<u8>,
 ) -> Bytes {
-    let fix = received_fix(req, from);
+    let fix = match top_via(req) {
+        Some((via, at)) => received_fix(&via, at, from),
+        None => SmallVec::new(),
+    };
+    local_reply_fixed(req, &fix, spec, to_tag, server, out)
+}
+
+/// [`local_reply`] with the top Via parsed already (`at`: its header value's offset).
+// The inputs of `local_reply` plus the parsed Via; a struct would only move the list.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn local_reply_via(
+    req: &Message,
+    via: &Via<'_>,
+    at: usize,
+    from: &Source,
+    spec: &LocalReply<'_>,
+    to_tag: Option<&[u8]>,
+    server: &[u8],
+    out: &mut Vec<u8>,
+) -> Bytes {
+    let fix = received_fix(via, at, from);
+    local_reply_fixed(req, &fix, spec, to_tag, server, out)
+}
+
+type ViaFix = SmallVec<[(Range<usize>, Vec<u8>); 2]>;
+
+fn local_reply_fixed(
+    req: &Message,
+    fix: &ViaFix,
+    spec: &LocalReply<'_>,
+    to_tag: Option<&[u8]>,
+    server: &[u8],
+    out: &mut Vec<u8>,
+) -> Bytes {
     let via_edits: SmallVec<[(Range<usize>, &[u8]); 2]> =
         fix.iter().map(|(r, d)| (r.clone(), d.as_slice())).collect();
     let spec = ReplySpec {
@@ -156,11 +189,8 @@ pub(crate) fn local_reply(
 /// The edits of the top Via of a request we answer ourselves: the value of
 /// an empty `rport`, and `;received=` at the end when the sent-by is not the
 /// source address or rport was asked for.
-fn received_fix(req: &Message, from: &Source) -> SmallVec<[(Range<usize>, Vec<u8>); 2]> {
+fn received_fix(via: &Via<'_>, at: usize, from: &Source) -> ViaFix {
     let mut fix = SmallVec::new();
-    let Some((via, at)) = top_via(req) else {
-        return fix;
-    };
     let rport_asked = matches!(via.rport(), Rport::Empty);
     if let Some(r) = via.param_range(b"rport").filter(|_| rport_asked) {
         let end = at + r.end;
@@ -197,15 +227,25 @@ pub(crate) fn relayed_reply(
         .iter()
         .enumerate()
         .find(|(_, h)| h.id == HeaderName::Via)?;
-    let mut values = vias(reply.value(h));
-    values.next()?.ok()?;
-    match values.next() {
-        // More values in the same header: delete ours and the comma after it.
-        Some(Ok(second)) => {
-            let start = h.value.start as usize;
-            e.delete(start..start + second.span().start);
+    // Where the second via-parm of this header starts, if there is one.
+    let second = match super::key::scan_top_via(reply.value(h)) {
+        Some(scan) => scan.next,
+        None => {
+            let mut values = vias(reply.value(h));
+            values.next()?.ok()?;
+            match values.next() {
+                Some(Ok(second)) => Some(second.span().start),
+                Some(Err(_)) => return None,
+                None => None,
+            }
         }
-        Some(Err(_)) => return None,
+    };
+    match second {
+        // More values in the same header: delete ours and the comma after it.
+        Some(second) => {
+            let start = h.value.start as usize;
+            e.delete(start..start + second);
+        }
         None => e.remove_header(reply, index),
     }
     if remap_503 && reply.status() == Some(503) {
@@ -402,7 +442,7 @@ Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"[..]
             socket: 0,
             conn: None,
         };
-        let t = response_target(&inv, &from).unwrap();
+        let t = response_target(&top_via(&inv).unwrap().0, &from);
         assert_eq!(t.dst, from.src);
         let mut out = Vec::new();
         let spec = LocalReply {

@@ -54,9 +54,20 @@ pub(crate) struct Cell<U> {
     pub index_key: Option<u64>,
     /// Our To tag for local replies: suffix after the table's prefix.
     pub tag: [u8; 8],
-    /// First branch of the current serial leg (Kamailio `failure_reply_mode` 3:
-    /// only the latest leg's replies are candidates).
+    /// First branch of the current serial leg (step of forking).
     pub leg_start: u8,
+    /// Branches whose replies are no longer candidates for selection (bit i:
+    /// branch i), dropped after a failure route per `failure_reply_mode` or
+    /// `t_drop_replies()`.
+    pub dropped: u16,
+    /// Branch count and leg start when the failure route began (what it
+    /// may drop: Kamailio `failure_reply_mode` 1–3).
+    pub fail_at: u8,
+    pub fail_leg: u8,
+    /// How the running failure route drops stored replies (see [`DropReplies`]).
+    pub drop_mode: DropReplies,
+    /// `t_set_fr()`: this transaction's `fr_inv_timer` and `fr_timer` in ms (0: default).
+    pub fr_ms: [u32; 2],
     /// A CANCEL was received (`t_is_canceled`).
     pub canceled: bool,
     /// The max lifetime passed (`t_is_expired`): no new branches.
@@ -84,6 +95,11 @@ impl<U> Cell<U> {
             index_key: None,
             tag,
             leg_start: 0,
+            dropped: 0,
+            fail_at: 0,
+            fail_leg: 0,
+            drop_mode: DropReplies::OnNewLeg,
+            fr_ms: [0, 0],
             canceled: false,
             expired: false,
             blocked_6xx: false,
@@ -125,8 +141,16 @@ impl<U> Cell<U> {
         }
         let was_pending = branch.is_pending();
         let request = branch.request.clone();
+        let fr_inv = match self.fr_ms[0] {
+            0 => cx.cfg.fr_inv_timer,
+            ms => std::time::Duration::from_millis(u64::from(ms)),
+        };
+        let Some(branch) = self.branches.get_mut(b) else {
+            return ResponseOutcome::Absorbed;
+        };
         let event = branch.on_response(
             code,
+            fr_inv,
             || {
                 let invite = Message::parse(request).ok()?;
                 build::ack(&invite, msg, &mut Vec::with_capacity(512))
@@ -240,25 +264,61 @@ impl<U> Cell<U> {
         (pending, self.check_complete(cx))
     }
 
-    /// The best final among the candidates of the current leg (§16.7 step 6;
-    /// Kamailio's priorities, ties to the lower branch index).
+    /// The best final among the candidates (§16.7 step 6; Kamailio's
+    /// priorities, ties to the lower branch index); replies dropped after a
+    /// failure route are no longer candidates.
     pub fn best(&self) -> Option<(usize, u16)> {
-        let leg = usize::from(self.leg_start).min(self.branches.len());
-        let pick = |from: usize| {
-            let mut best: Option<(usize, u16, u32)> = None;
-            for (i, b) in self.branches.iter().enumerate().skip(from) {
-                let code = b.code();
-                if code < 300 {
-                    continue;
-                }
-                let p = priority(code);
-                if best.is_none_or(|(_, _, bp)| p < bp) {
-                    best = Some((i, code, p));
-                }
+        let mut best: Option<(usize, u16, u32)> = None;
+        for (i, b) in self.branches.iter().enumerate() {
+            let code = b.code();
+            if code < 300 || self.is_dropped(i) {
+                continue;
             }
-            best.map(|(i, c, _)| (i, c))
+            let p = priority(code);
+            if best.is_none_or(|(_, _, bp)| p < bp) {
+                best = Some((i, code, p));
+            }
+        }
+        best.map(|(i, c, _)| (i, c))
+    }
+
+    fn is_dropped(&self, i: usize) -> bool {
+        i < 16 && self.dropped & (1 << i) != 0
+    }
+
+    /// This transaction's `fr_timer` (`t_set_fr`, else the configured one).
+    pub fn fr_timer(&self, cfg: &super::config::TmConfig) -> std::time::Duration {
+        match self.fr_ms[1] {
+            0 => cfg.fr_timer,
+            ms => std::time::Duration::from_millis(u64::from(ms)),
+        }
+    }
+
+    /// This transaction's `fr_inv_timer`.
+    pub fn fr_inv_timer(&self, cfg: &super::config::TmConfig) -> std::time::Duration {
+        match self.fr_ms[0] {
+            0 => cfg.fr_inv_timer,
+            ms => std::time::Duration::from_millis(u64::from(ms)),
+        }
+    }
+
+    /// After the failure route (Kamailio's reply dropping): with
+    /// [`DropReplies::OnNewLeg`] the earlier replies stop being candidates
+    /// when the route started a new leg; with `All` always; with
+    /// `PreviousLeg` those of the leg that just failed; with `Keep` never.
+    /// Returns whether replies were dropped.
+    pub fn drop_replies_after_failure(&mut self) -> bool {
+        let added = self.branches.len() > usize::from(self.fail_at);
+        let from = match self.drop_mode {
+            DropReplies::Keep => return false,
+            DropReplies::OnNewLeg if !added => return false,
+            DropReplies::OnNewLeg | DropReplies::All => 0,
+            DropReplies::PreviousLeg => self.fail_leg.min(self.fail_at),
         };
-        pick(leg).or_else(|| pick(0))
+        for i in usize::from(from)..usize::from(self.fail_at).min(16) {
+            self.dropped |= 1 << i;
+        }
+        true
     }
 
     /// Sends the best response upstream, or reports that the failure route must run.
@@ -274,6 +334,9 @@ impl<U> Cell<U> {
             self.failure_armed = false;
             self.in_failure = true;
             self.new_leg = true;
+            self.fail_at = u8::try_from(self.branches.len()).unwrap_or(u8::MAX);
+            self.fail_leg = self.leg_start;
+            self.drop_mode = cx.cfg.failure_reply_mode;
             return Completion::NeedsFailureRoute(code);
         }
         Completion::FinalSent(self.send_best(cx))
@@ -433,6 +496,34 @@ impl<U> Cell<U> {
             && !self.blocked_6xx
             && !self.server.final_sent()
             && !self.server.is_terminated()
+    }
+}
+
+/// Which stored replies a failure route drops when it ends (Kamailio's
+/// `failure_reply_mode`, per run `t_drop_replies()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DropReplies {
+    /// 0: every reply stays a candidate.
+    Keep,
+    /// 1: every stored reply is dropped (`t_drop_replies("a")`).
+    All,
+    /// 2: the replies of the leg that just failed are dropped (`t_drop_replies("l")`).
+    PreviousLeg,
+    /// 3 (default): all stored replies are dropped when the route starts a new leg.
+    #[default]
+    OnNewLeg,
+}
+
+impl DropReplies {
+    /// The mode of a `failure_reply_mode` value (0–3).
+    pub fn from_mode(mode: i64) -> Option<DropReplies> {
+        Some(match mode {
+            0 => DropReplies::Keep,
+            1 => DropReplies::All,
+            2 => DropReplies::PreviousLeg,
+            3 => DropReplies::OnNewLeg,
+            _ => return None,
+        })
     }
 }
 

@@ -127,6 +127,7 @@ impl Branch {
         target: Target,
         request: Bytes,
         invite: bool,
+        fr_timer: Duration,
         cx: &mut Ctx<'_>,
     ) -> Branch {
         let mut b = Branch {
@@ -157,8 +158,8 @@ impl Branch {
             cx.arm(&mut b.timers, owner, kind, cx.cfg.t1);
         }
         // Timer B / F (64·T1), or Kamailio's fr_timer when it is earlier.
-        let (kind, delay) = if cx.cfg.fr_timer <= cx.cfg.timer_b_f {
-            (TimerKind::FrTimer, cx.cfg.fr_timer)
+        let (kind, delay) = if fr_timer <= cx.cfg.timer_b_f {
+            (TimerKind::FrTimer, fr_timer)
         } else if invite {
             (TimerKind::B, cx.cfg.timer_b_f)
         } else {
@@ -168,6 +169,17 @@ impl Branch {
         cx.send(&b.target, b.request.clone());
         cx.stats.branches += 1;
         b
+    }
+
+    /// `t_set_fr()` on a running branch: the fr timer it runs (if any)
+    /// restarts from now with the new value.
+    pub fn restart_fr(&mut self, fr_inv: Duration, fr: Duration, cx: &mut Ctx<'_>) {
+        let owner = Owner::Branch(self.index);
+        for (kind, delay) in [(TimerKind::FrInvTimer, fr_inv), (TimerKind::FrTimer, fr)] {
+            if self.timers.get(kind.slot()).is_some_and(|a| a.kind == kind) {
+                cx.arm(&mut self.timers, owner, kind, delay);
+            }
+        }
     }
 
     pub fn is_invite(&self) -> bool {
@@ -206,6 +218,7 @@ impl Branch {
     pub fn on_response(
         &mut self,
         code: u16,
+        fr_inv_timer: Duration,
         ack: impl FnOnce() -> Option<Bytes>,
         cx: &mut Ctx<'_>,
     ) -> BranchEvent {
@@ -226,12 +239,7 @@ impl Branch {
                         && self.is_pending()
                         && (first || cx.cfg.restart_fr_on_each_reply)
                     {
-                        cx.arm(
-                            &mut self.timers,
-                            owner,
-                            TimerKind::FrInvTimer,
-                            cx.cfg.fr_inv_timer,
-                        );
+                        cx.arm(&mut self.timers, owner, TimerKind::FrInvTimer, fr_inv_timer);
                     }
                     if code == 100 {
                         BranchEvent::Absorbed
@@ -244,7 +252,7 @@ impl Branch {
                     // Accepted state, and Timer M MUST be started with a value of 64*T1".
                     *s = InviteClient::Accepted;
                     cx.disarm_all(&mut self.timers);
-                    cx.arm(&mut self.timers, owner, TimerKind::M, cx.cfg.t1_x64());
+                    cx.arm(&mut self.timers, owner, TimerKind::M, cx.cfg.wait());
                     BranchEvent::Success
                 }
                 InviteClient::Calling { .. } | InviteClient::Proceeding => {

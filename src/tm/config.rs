@@ -71,6 +71,16 @@ pub struct TmConfig {
     pub server_header: bytes::Bytes,
     /// Most branches one transaction may have (Kamailio's `MAX_BRANCHES` is 12).
     pub max_branches: u8,
+    /// Kamailio's `wt_timer`: how long a transaction stays after its 2xx
+    /// (Timers L and M, RFC 6026) or a non-INVITE final (Timer J) to absorb
+    /// retransmissions. `None` follows the RFCs (64·T1 = 32 s); a script's
+    /// configuration gets Kamailio's 5 s unless it sets `wt_timer`. Shorter
+    /// means far fewer live transactions at a given call rate; a request
+    /// retransmitted after it is treated as new (as by Kamailio).
+    pub wt_timer: Option<Duration>,
+    /// `failure_reply_mode` (3): which stored replies stay candidates after a
+    /// failure route.
+    pub failure_reply_mode: super::cell::DropReplies,
 }
 
 impl Default for TmConfig {
@@ -97,6 +107,8 @@ impl Default for TmConfig {
                 concat!("ringsip (", env!("CARGO_PKG_VERSION"), ")").as_bytes(),
             ),
             max_branches: 12,
+            failure_reply_mode: super::cell::DropReplies::OnNewLeg,
+            wt_timer: None,
         }
     }
 }
@@ -105,5 +117,10 @@ impl TmConfig {
     /// 64·T1: Timers H, J, L and M, and the wait for a final response after a CANCEL (§9.1).
     pub fn t1_x64(&self) -> Duration {
         self.t1.saturating_mul(64)
+    }
+
+    /// Timers L, M and J: `wt_timer` when set, else 64·T1.
+    pub fn wait(&self) -> Duration {
+        self.wt_timer.unwrap_or_else(|| self.t1_x64())
     }
 }

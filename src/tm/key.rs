@@ -65,11 +65,37 @@ impl<'a> Key<'a> {
     /// The key of a request, or `None` when its top Via or the fields an RFC
     /// 2543 key needs cannot be read (such a request matches nothing).
     pub fn of(msg: &'a Message) -> Option<(Key<'a>, KeySpans)> {
-        let (via, at) = top_via(msg)?;
         let method = match msg.method_bytes() {
             b"ACK" => &b"INVITE"[..],
             m => m,
         };
+        // The common case without a full Via parse: an RFC 3261 branch in a plain Via.
+        let h = msg.header(HeaderName::Via)?;
+        let value = msg.value(h);
+        if let Some(scan) = scan_top_via(value) {
+            let at = h.value.start as usize;
+            if let Some(b) = scan.branch.filter(|b| {
+                value
+                    .get(b.clone())
+                    .is_some_and(|v| v.starts_with(crate::sip::via::MAGIC_COOKIE))
+            }) {
+                let spans = KeySpans {
+                    branch: Span::new(at + b.start, at + b.end),
+                    sent_by: Span::new(at + scan.sent_by.start, at + scan.sent_by.end),
+                };
+                return Some((
+                    Key {
+                        fields: Fields::Rfc3261 {
+                            branch: value.get(b)?,
+                            sent_by: value.get(scan.sent_by)?,
+                        },
+                        method,
+                    },
+                    spans,
+                ));
+            }
+        }
+        let (via, at) = top_via(msg)?;
         if via.has_magic_cookie() {
             let branch = via.branch()?;
             let value = msg.header(HeaderName::Via)?.value;
@@ -220,6 +246,143 @@ impl<'a> Key<'a> {
     }
 }
 
+/// What the transaction layer needs of a top via-parm, found by a quick scan
+/// of a plainly written one (offsets into the header value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ViaScan {
+    pub sent_by: std::ops::Range<usize>,
+    /// The `branch` value (first one), if any.
+    pub branch: Option<std::ops::Range<usize>>,
+    /// Where the next via-parm starts, when a comma follows this one.
+    pub next: Option<usize>,
+}
+
+/// RFC 3261 `token` characters (§25.1), plus `:`, `[` and `]` for host
+/// values (`received=[::1]`): bit 0 token, bit 1 token or host.
+const CHARS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
+        {
+            t[c] = 3;
+        } else if matches!(b, b':' | b'[' | b']') {
+            t[c] = 2;
+        }
+        c += 1;
+    }
+    t
+};
+
+fn is_token(b: u8) -> bool {
+    CHARS[usize::from(b)] & 1 != 0
+}
+
+fn is_value(b: u8) -> bool {
+    CHARS[usize::from(b)] & 2 != 0
+}
+
+/// Scans the first via-parm of a Via header value written the common way
+/// (`SIP/2.0/UDP host[:port];name[=value]...`, no whitespace or quotes in
+/// the parameters). Anything else gives `None`: the caller then uses the full
+/// parser ([`crate::sip::via::Via`]), which this is only a shortcut for — a
+/// reply or request parses its top Via at most once on the hot path.
+pub(crate) fn scan_top_via(value: &[u8]) -> Option<ViaScan> {
+    let mut i = value.iter().position(|&b| b != b' ' && b != b'\t')?;
+    let proto = value.get(i..i + 8)?;
+    if !proto.eq_ignore_ascii_case(b"SIP/2.0/") {
+        return None;
+    }
+    i += 8;
+    let t = i;
+    while value.get(i).is_some_and(|&b| is_token(b)) {
+        i += 1;
+    }
+    if i == t || !matches!(value.get(i), Some(b' ' | b'\t')) {
+        return None;
+    }
+    while matches!(value.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    let host = i;
+    while value
+        .get(i)
+        .is_some_and(|&b| !matches!(b, b';' | b',' | b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'('))
+    {
+        i += 1;
+    }
+    if i == host {
+        return None;
+    }
+    let sent_by = host..i;
+    let mut branch = None;
+    loop {
+        match value.get(i) {
+            None => {
+                return Some(ViaScan {
+                    sent_by,
+                    branch,
+                    next: None,
+                })
+            }
+            Some(b',') => {
+                let mut n = i + 1;
+                while matches!(value.get(n), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+                    n += 1;
+                }
+                return Some(ViaScan {
+                    sent_by,
+                    branch,
+                    next: Some(n),
+                });
+            }
+            Some(b';') => {
+                i += 1;
+                let name = i;
+                while value.get(i).is_some_and(|&b| is_token(b)) {
+                    i += 1;
+                }
+                if i == name {
+                    return None;
+                }
+                let name = &value[name..i];
+                let mut val = i..i;
+                if value.get(i) == Some(&b'=') {
+                    i += 1;
+                    let start = i;
+                    // Tokens, hosts (IPv6 in brackets) and the like; no quotes.
+                    while value.get(i).is_some_and(|&b| is_value(b)) {
+                        i += 1;
+                    }
+                    if i == start {
+                        return None;
+                    }
+                    val = start..i;
+                }
+                if branch.is_none() && name.eq_ignore_ascii_case(b"branch") {
+                    branch = Some(val);
+                }
+            }
+            Some(_) => return None,
+        }
+    }
+}
+
+/// The branch of a message's top Via: the quick scan, else the full parse.
+pub(crate) fn top_branch(msg: &Message) -> Option<&[u8]> {
+    let h = msg.header(HeaderName::Via)?;
+    let value = msg.value(h);
+    match scan_top_via(value) {
+        Some(scan) => value.get(scan.branch?),
+        None => vias(value).next()?.ok()?.branch(),
+    }
+}
+
 /// The first via-parm of the first Via header, with the offset of that header's value.
 pub(crate) fn top_via(msg: &Message) -> Option<(Via<'_>, usize)> {
     let h = msg.header(HeaderName::Via)?;
@@ -257,5 +420,56 @@ impl BuildHasher for PreHashed {
 
     fn build_hasher(&self) -> PassThrough {
         PassThrough(0)
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::scan_top_via;
+    use crate::sip::via::vias;
+
+    /// The quick scan agrees with the full parser wherever it answers, and
+    /// declines what it does not handle.
+    #[test]
+    fn quick_scan_agrees_with_the_parser() {
+        let plain: &[&[u8]] = &[
+            b"SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds",
+            b"SIP/2.0/UDP 10.0.0.1;rport;branch=z9hG4bKx;received=1.2.3.4",
+            b"SIP/2.0/TCP [2001:db8::1]:5061;branch=z9hG4bKv6;i=abc",
+            b"sip/2.0/udp host.example.com;BRANCH=z9hG4bKcase, SIP/2.0/UDP b;branch=z9hG4bKb",
+            b"  SIP/2.0/UDP h:1;maddr=[::1];branch=z9hG4bK1;branch=z9hG4bK2",
+            b"SIP/2.0/UDP h;ttl=16,SIP/2.0/UDP second",
+        ];
+        for v in plain {
+            let scan = scan_top_via(v).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(v)));
+            let full = vias(v).next().unwrap().unwrap();
+            assert_eq!(
+                scan.sent_by,
+                full.sent_by_range(),
+                "{}",
+                String::from_utf8_lossy(v)
+            );
+            let scanned = scan.branch.map(|b| &v[b]);
+            assert_eq!(
+                scanned.filter(|b| !b.is_empty()),
+                full.branch().filter(|b| !b.is_empty())
+            );
+            let second = vias(v).nth(1).map(|s| s.unwrap().span().start);
+            assert_eq!(scan.next, second, "{}", String::from_utf8_lossy(v));
+        }
+        let declined: &[&[u8]] = &[
+            b"SIP / 2.0 / UDP h;branch=z9hG4bKa",
+            b"SIP/2.0/UDP h ;branch=z9hG4bKa",
+            b"SIP/2.0/UDP h; branch=z9hG4bKa",
+            b"SIP/2.0/UDP h;x=\"a;branch=z9hG4bKfake\";branch=z9hG4bKreal",
+            b"SIP/2.0/UDP h (comment);branch=z9hG4bKa",
+            b"SIP/2.0/UDP",
+            b"",
+            b"SIP/2.0/UDP h:5060 ;branch=z9hG4bKa",
+            b"SIP/2.0/UDP h;branch=",
+        ];
+        for v in declined {
+            assert_eq!(scan_top_via(v), None, "{}", String::from_utf8_lossy(v));
+        }
     }
 }

@@ -40,7 +40,7 @@
 
 pub mod branch_id;
 pub mod build;
-pub(crate) mod cell;
+pub mod cell;
 pub(crate) mod client;
 pub mod config;
 pub(crate) mod ctx;
@@ -56,6 +56,7 @@ mod tests;
 
 pub use branch_id::{BranchId, BranchParam};
 pub use build::{LocalReply, Source, Target};
+pub use cell::DropReplies;
 pub use config::{CancelUnreplied, TmConfig};
 pub use outcome::{
     CancelOutcome, CellMemory, FinalSent, ReplyAction, ReplyMatch, RequestMatch, Tid, TmError,

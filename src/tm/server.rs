@@ -183,12 +183,7 @@ impl Server {
             ServerState::Invite(InviteServer::Proceeding { .. }) if code < 300 => {
                 // RFC 6026 §8.7: a 2xx from the TU moves the transaction to
                 // Accepted and starts Timer L (64·T1).
-                cx.arm(
-                    &mut self.timers,
-                    Owner::Server,
-                    TimerKind::L,
-                    cx.cfg.t1_x64(),
-                );
+                cx.arm(&mut self.timers, Owner::Server, TimerKind::L, cx.cfg.wait());
                 ServerState::Invite(InviteServer::Accepted)
             }
             ServerState::Invite(InviteServer::Proceeding { .. }) => {
@@ -234,12 +229,7 @@ impl Server {
                 if reliable {
                     ServerState::NonInvite(NonInviteServer::Terminated)
                 } else {
-                    cx.arm(
-                        &mut self.timers,
-                        Owner::Server,
-                        TimerKind::J,
-                        cx.cfg.t1_x64(),
-                    );
+                    cx.arm(&mut self.timers, Owner::Server, TimerKind::J, cx.cfg.wait());
                     ServerState::NonInvite(NonInviteServer::Completed {
                         response: data.clone(),
                     })

@@ -167,14 +167,21 @@ fn error(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     1
 }
 
-/// `remove_branch(i)`: the destination set is empty until tm adds branches,
-/// so there is no branch `i` to remove: -1.
-fn remove_branch(_: &mut MsgCtx<'_>, _: &Args) -> i32 {
-    -1
+/// `remove_branch(i)`: removes branch `i` of the destination set (`append_branch`,
+/// `lookup`); 1, or -1 when there is no such branch.
+fn remove_branch(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    match args.int(ctx, 0).and_then(|i| usize::try_from(i).ok()) {
+        Some(i) if i < ctx.branches.len() => {
+            ctx.branches.remove(i);
+            1
+        }
+        _ => -1,
+    }
 }
 
-/// `clear_branches()`: empties the destination set (already empty without tm); 1.
-fn clear_branches(_: &mut MsgCtx<'_>, _: &Args) -> i32 {
+/// `clear_branches()`: empties the destination set; 1.
+fn clear_branches(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    ctx.branches.clear();
     1
 }
 

@@ -6,6 +6,7 @@ use crate::modules::core::send::fixup_socket;
 use crate::script::registry::{FunctionDef, Handler, ModuleDef, ParamDef, ParamKind, RouteMask};
 
 pub mod alias;
+mod branch;
 mod args;
 pub mod codec;
 pub mod files;
@@ -48,6 +49,7 @@ pub static MODULE: ModuleDef = ModuleDef {
     name: "corex",
     aliases: &[],
     functions: &[
+        f("append_branch", 0, 2, REQ_FAIL, None, branch::append_branch),
         f("send_udp", 0, 1, REQ_FAIL, None, send::send_udp),
         f("send", 0, 1, REQ_FAIL, None, send::send_udp),
         f("send_tcp", 0, 1, REQ_FAIL, None, send::send_tcp),

@@ -152,11 +152,19 @@ pub fn config_from(params: &ModParams) -> TmConfig {
     if let Some(d) = ms("max_noninv_lifetime") {
         cfg.max_noninv_lifetime = d;
     }
+    // Kamailio's wt_timer (5 s by default) ends completed transactions.
+    cfg.wt_timer = Some(ms("wt_timer").unwrap_or(Duration::from_secs(5)));
     if let Some(v) = params.int("tm", "auto_inv_100") {
         cfg.auto_inv_100 = v != 0;
     }
     if let Some(v) = params.int("tm", "restart_fr_on_each_reply") {
         cfg.restart_fr_on_each_reply = v != 0;
+    }
+    if let Some(mode) = params
+        .int("tm", "failure_reply_mode")
+        .and_then(crate::tm::DropReplies::from_mode)
+    {
+        cfg.failure_reply_mode = mode;
     }
     if let Some(v) = params.int("tm", "remap_503_500") {
         cfg.remap_503_500 = v != 0;

@@ -6,18 +6,18 @@
 
 use bytes::Bytes;
 
-use crate::modules::core::forward::{self, Hop};
+use crate::modules::core::forward;
 use crate::modules::core::functions::{fixup_port, host_port};
 use crate::script::ctx::MsgCtx;
 use crate::script::ir::RouteId;
 use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, RouteMask, RouteType};
-use crate::script::vm::{self, Outcome};
 use crate::sip::{Message, Proto};
-use crate::tm::{
-    LocalReply, RequestMatch, Source, Target, Tid, TmConfig, TmError, TransactionTable,
-};
+use crate::tm::{LocalReply, RequestMatch, Source, Tid, TmConfig, TmError, TransactionTable};
 
 mod config;
+mod fork;
+
+pub use fork::UriMark;
 
 pub use config::config_from;
 
@@ -60,6 +60,11 @@ pub struct TmMsg {
     pub reply_code: u16,
     /// `$T_branch_idx`.
     pub branch_idx: u32,
+    /// The R-URI and `$du` as the last `t_relay` consumed them (see [`fork`]).
+    pub consumed: Option<fork::UriMark>,
+    /// `t_set_fr()` before the transaction exists: (fr_inv_timer, fr_timer) in
+    /// ms, `None` unchanged; applied when the transaction is created.
+    pub fr: Option<(Option<u32>, Option<u32>)>,
 }
 
 /// The table of this core, made on first use.
@@ -104,6 +109,10 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>) -> Result<Tid, TmError> {
         Err(e) => return Err(e),
     };
     ctx.t.tid = Some(tid);
+    if let Some((fr_inv, fr)) = ctx.t.fr.take() {
+        let ms = |v: Option<u32>| v.map(|ms| std::time::Duration::from_millis(u64::from(ms)));
+        table.set_fr(tid, ms(fr_inv), ms(fr), now, ctx.out);
+    }
     Ok(tid)
 }
 
@@ -160,10 +169,7 @@ pub fn relay(
             _ => {}
         }
     }
-    let hop = match forward::resolve_hop(ctx, host, port, proto) {
-        Ok(hop) => hop,
-        Err(code) => return code,
-    };
+    let created = ctx.t.tid.is_none();
     let tid = match ensure_transaction(ctx) {
         Ok(tid) => tid,
         Err(e) => {
@@ -171,61 +177,22 @@ pub fn relay(
             return -1;
         }
     };
+    let ruri_new = fork::ruri_is_new(ctx, tid);
     save_state(ctx, tid);
     let flags = ctx.state.reply_flags();
     table(ctx).set_response_flags(tid, flags);
-    match add_branch(ctx, tid, hop) {
-        Ok(()) => 1,
-        Err(code) => code,
+    let rc = fork::relay_set(ctx, tid, ruri_new, fork::Forced { host, port, proto });
+    if rc < 0 && created && ctx.route_type == RouteType::Request {
+        // Kamailio answers a request it could not relay itself (tm's
+        // kill_transaction), so the transaction does not linger unanswered.
+        let (code, reason): (u16, &[u8]) = match rc {
+            -478 => (478, b"Unresolvable destination (478/TM)"),
+            -479 => (479, b"Invalid URI (479/TM)"),
+            _ => (500, b"Server Internal Error (TM)"),
+        };
+        let _ = reply(ctx, code, reason);
     }
-}
-
-/// Adds one branch toward `hop`, running the armed branch_route first.
-fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, hop: Hop) -> Result<(), i32> {
-    let index = table(ctx).branch_count(tid);
-    let Ok(index) = u8::try_from(index) else {
-        return Err(-1);
-    };
-    if let Some(route) = ctx.t.on_branch {
-        let saved_type = ctx.route_type;
-        ctx.route_type = RouteType::Branch;
-        ctx.t.branch_idx = u32::from(index);
-        let outcome = vm::run_route(ctx, route);
-        ctx.route_type = saved_type;
-        if outcome == Outcome::Drop {
-            log::debug!("branch {index} dropped in branch_route");
-            return Ok(());
-        }
-    }
-    let param = table(ctx).branch_param(tid, index);
-    let data = forward::build_request(ctx, &hop, param.as_bytes());
-    let target = Target {
-        dst: hop.dst,
-        proto: hop.proto,
-        socket: Some(hop.socket),
-        local: hop.local(ctx),
-        conn: None,
-        flags: ctx.state.forward_flags(),
-    };
-    let local = target
-        .local
-        .or_else(|| ctx.env.sockets.get(usize::from(hop.socket)).map(|s| s.addr));
-    if !vm::onsend(ctx, target.dst, target.proto, local, &data) {
-        log::debug!("branch {index} dropped in onsend_route");
-        return Err(-477);
-    }
-    let now = ctx.now;
-    let table = ctx
-        .core
-        .tm
-        .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
-    match table.add_branch(tid, target, move |_| data, now, ctx.out) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            log::warn!("t_relay: cannot add a branch: {e:?}");
-            Err(-1)
-        }
-    }
+    rc
 }
 
 /// Replies on the transaction of the request in `ctx` (`t_reply`; `send_reply`
@@ -454,6 +421,78 @@ fn t_any_replied(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     branch_test(ctx, false, |t, tid, b| t.branch_replied(tid, b))
 }
 
+/// `t_set_fr(fr_inv[, fr])` (ms; 0 leaves a value unchanged): this
+/// transaction's timers, also for its running branches. Before the
+/// transaction exists they wait in the message state. 1, or -1 for a
+/// negative value.
+fn t_set_fr(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let value = |i: usize| -> Result<Option<u32>, ()> {
+        if i >= args.len() {
+            return Ok(None);
+        }
+        match args.int(ctx, i) {
+            Some(0) => Ok(None),
+            Some(v) if v > 0 => Ok(Some(u32::try_from(v).unwrap_or(u32::MAX))),
+            _ => Err(()),
+        }
+    };
+    let (Ok(fr_inv), Ok(fr)) = (value(0), value(1)) else {
+        return -1;
+    };
+    set_fr(ctx, fr_inv, fr)
+}
+
+/// `t_reset_fr()`: back to the configured `fr_inv_timer` and `fr_timer`.
+fn t_reset_fr(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    // A zero duration means "the configured value" to the table.
+    set_fr(ctx, Some(0), Some(0))
+}
+
+fn set_fr(ctx: &mut MsgCtx<'_>, fr_inv: Option<u32>, fr: Option<u32>) -> i32 {
+    let Some(tid) = ctx.t.tid else {
+        let (old_inv, old_fr) = ctx.t.fr.unwrap_or((None, None));
+        ctx.t.fr = Some((fr_inv.or(old_inv), fr.or(old_fr)));
+        return 1;
+    };
+    let ms = |v: Option<u32>| v.map(|ms| std::time::Duration::from_millis(u64::from(ms)));
+    let now = ctx.now;
+    let out = &mut *ctx.out;
+    let set = ctx
+        .core
+        .tm
+        .as_mut()
+        .is_some_and(|t| t.set_fr(tid, ms(fr_inv), ms(fr), now, out));
+    if set {
+        1
+    } else {
+        -1
+    }
+}
+
+/// `t_drop_replies(["a"|"l"|"n"])` (FAILURE): when this failure route ends,
+/// drop all stored replies (`a`, the default), those of the leg that just
+/// failed (`l`), or none (`n`), so that they are no longer candidates for
+/// the reply sent upstream.
+fn t_drop_replies(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    use crate::tm::DropReplies;
+    let mode = if !args.is_empty() {
+        match args.str(ctx, 0).as_ref() {
+            b"a" => DropReplies::All,
+            b"l" => DropReplies::PreviousLeg,
+            b"n" => DropReplies::Keep,
+            _ => return -1,
+        }
+    } else {
+        DropReplies::All
+    };
+    let Some(tid) = ctx.t.tid else { return -1 };
+    if table(ctx).set_drop_replies(tid, mode) {
+        1
+    } else {
+        -1
+    }
+}
+
 fn fixup_reply(args: &mut Args, _: &ModParams) -> Result<(), String> {
     crate::script::registry::fixup_int(args, 0)?;
     match args.get(0) {
@@ -500,12 +539,12 @@ pub static MODULE: ModuleDef = ModuleDef {
     name: "tm",
     aliases: &["tmx"],
     functions: &[
-        f!("t_relay", 0, 2, RELAY, Some(fixup_port), t_relay),
+        f!("t_relay", 0, 2, REQ_FAIL, Some(fixup_port), t_relay),
         f!(
             "t_relay_to_udp",
             0,
             2,
-            RELAY,
+            REQ_FAIL,
             Some(fixup_port),
             t_relay_to_udp
         ),
@@ -513,7 +552,7 @@ pub static MODULE: ModuleDef = ModuleDef {
             "t_relay_to_tcp",
             0,
             2,
-            RELAY,
+            REQ_FAIL,
             Some(fixup_port),
             t_relay_to_tcp
         ),
@@ -521,7 +560,7 @@ pub static MODULE: ModuleDef = ModuleDef {
             "t_relay_to_tls",
             0,
             2,
-            RELAY,
+            REQ_FAIL,
             Some(fixup_port),
             t_relay_to_tls
         ),
@@ -561,6 +600,16 @@ pub static MODULE: ModuleDef = ModuleDef {
             t_branch_replied
         ),
         f!("t_any_timeout", 0, 0, ANY, None, t_any_timeout),
+        f!("t_set_fr", 1, 2, FAIL_REPLY, None, t_set_fr),
+        f!("t_reset_fr", 0, 0, FAIL_REPLY, None, t_reset_fr),
+        f!(
+            "t_drop_replies",
+            0,
+            1,
+            RouteMask::FAILURE,
+            None,
+            t_drop_replies
+        ),
         f!("t_any_replied", 0, 0, ANY, None, t_any_replied),
     ],
     params: config::PARAMS,

@@ -19,7 +19,7 @@ use crate::tm::branch_id::{BranchCodec, Decoded};
 use crate::tm::cell::{Cell, Completion, ResponseOutcome};
 use crate::tm::client::Branch;
 use crate::tm::config::TmConfig;
-use crate::tm::key::{top_via, Key, PreHashed};
+use crate::tm::key::{top_branch, Key, PreHashed};
 use crate::tm::outcome::*;
 use crate::tm::server::AckResult;
 use crate::tm::stats::TmStats;
@@ -400,7 +400,7 @@ impl<U> TransactionTable<U> {
         if msg.status().is_none() {
             return ReplyMatch::NoMatch;
         }
-        let Some(branch) = top_via(msg).and_then(|(v, _)| v.branch()) else {
+        let Some(branch) = top_branch(msg) else {
             return ReplyMatch::NoMatch;
         };
         let id = match self.codec.decode(branch) {

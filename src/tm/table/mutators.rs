@@ -41,7 +41,9 @@ impl<U> TransactionTable<U> {
         if let Some(tid) = self.lookup(&key, false) {
             return Err(TmError::Exists(tid));
         }
-        let target = build::response_target(msg, from).ok_or(TmError::Unmatchable)?;
+        // The top Via, parsed once: where replies go, and the 100's received fix.
+        let (via, via_at) = crate::tm::key::top_via(msg).ok_or(TmError::Unmatchable)?;
+        let target = build::response_target(&via, from);
         let invite = method_bytes == b"INVITE";
         let hash = key.hash(&self.hasher);
         let tid = self.alloc();
@@ -77,8 +79,16 @@ impl<U> TransactionTable<U> {
                 ..LocalReply::default()
             };
             // Built from the message in hand: no parse of the stored copy.
-            let data =
-                build::local_reply(msg, from, &spec, None, &cx.cfg.server_header, cx.scratch);
+            let data = build::local_reply_via(
+                msg,
+                &via,
+                via_at,
+                from,
+                &spec,
+                None,
+                &cx.cfg.server_header,
+                cx.scratch,
+            );
             if cell.server.send_provisional(100, data, &mut cx) {
                 cx.stats.local_replies += 1;
             }
@@ -140,7 +150,8 @@ impl<U> TransactionTable<U> {
                 cell.leg_start = index;
             }
             let invite = cell.server.is_invite();
-            let b = Branch::start(index, target, request, invite, cx);
+            let fr = cell.fr_timer(cx.cfg);
+            let b = Branch::start(index, target, request, invite, fr, cx);
             // Most cells have one branch: grow one at a time (Vec would jump to 4).
             cell.branches.reserve_exact(1);
             cell.branches.push(b);
@@ -192,19 +203,66 @@ impl<U> TransactionTable<U> {
     }
 
     /// After the failure route ran (see [`ReplyAction::NeedsFailureRoute`]):
-    /// if it neither added branches nor replied, the best response goes
-    /// upstream now. Returns the code sent, if any.
+    /// stored replies are dropped per `failure_reply_mode` / `t_drop_replies`;
+    /// if the route neither added branches nor replied, the best response
+    /// goes upstream now (a 500 when the candidates were dropped, as Kamailio
+    /// answers then). Returns the code sent, if any.
     pub fn failure_done(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> Option<u16> {
         let tick = self.timers.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             cell.in_failure = false;
             cell.new_leg = false;
+            let dropped = cell.drop_replies_after_failure();
             if cell.server.final_sent() || cell.any_pending() {
                 return None;
+            }
+            if dropped && cell.best().is_none() {
+                cell.send_local(500, b"Server Internal Error", cx);
+                return Some(500);
             }
             Some(cell.send_best(cx))
         })
         .flatten()
+    }
+
+    /// `t_drop_replies()` in a failure route: how the stored replies are
+    /// dropped when it ends (instead of `failure_reply_mode`).
+    pub fn set_drop_replies(&mut self, tid: Tid, mode: crate::tm::DropReplies) -> bool {
+        match self.cell_mut(tid) {
+            Some(c) if c.in_failure => {
+                c.drop_mode = mode;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `t_set_fr()`: this transaction's `fr_inv_timer` / `fr_timer` (`None`:
+    /// unchanged; zero: back to the configured value). Pending branches whose
+    /// timer of that kind runs restart it from now with the new value.
+    pub fn set_fr(
+        &mut self,
+        tid: Tid,
+        fr_inv: Option<std::time::Duration>,
+        fr: Option<std::time::Duration>,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> bool {
+        let ms = |d: std::time::Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let tick = self.timers.tick(now);
+        self.with_cell(tid, tick, out, |cell, cx| {
+            if let Some(d) = fr_inv {
+                cell.fr_ms[0] = ms(d);
+            }
+            if let Some(d) = fr {
+                cell.fr_ms[1] = ms(d);
+            }
+            let (fr_inv, fr) = (cell.fr_inv_timer(cx.cfg), cell.fr_timer(cx.cfg));
+            for b in cell.branches.iter_mut().filter(|b| b.is_pending()) {
+                b.restart_fr(fr_inv, fr, cx);
+            }
+        })
+        .is_some()
     }
 
     /// Arms or disarms the failure hook (`t_on_failure`): when every branch
