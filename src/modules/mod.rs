@@ -8,6 +8,7 @@ pub mod auth;
 pub mod core;
 pub mod corex;
 pub mod counters;
+pub mod ctl;
 pub mod htable;
 pub mod kex;
 pub mod maxfwd;
@@ -54,6 +55,9 @@ pub static MODULES: &[&ModuleDef] = &[
     &auth::db::URI_DB,
     &permissions::MODULE,
     &corex::MODULE,
+    &ctl::MODULE_CTL,
+    &ctl::MODULE_JSONRPCS,
+    &ctl::MODULE_CFG_RPC,
 ];
 
 /// The module that `loadmodule NAME` loads.

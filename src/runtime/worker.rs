@@ -265,6 +265,7 @@ impl<H: Handler> Worker<H> {
         {
             handler.on_timer(now, out);
         }
+        handler.on_dispatch(now);
         self.dispatch();
         for transport in &mut self.transports {
             transport.poll_sent(cx);
