@@ -167,13 +167,21 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Bound before the workers start, served once they run.
+    let ctl_bound = match ctl::bind(&ctl_config) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let metrics = Arc::new(ctl::Metrics::new(
         rt.worker_count(),
         compiled
             .program
             .routes
             .iter()
-            .map(|r| r.name.clone())
+            .map(|r| ctl::metrics::route_label(r.kind, &r.name))
             .collect(),
     ));
 
@@ -267,7 +275,7 @@ fn run(args: RunArgs) -> ExitCode {
         debug: AtomicI32::new(debug),
         set_log_level: |level| log::set_max_level(level_filter(level)),
     };
-    let ctl_server = match ctl::serve(Arc::new(control), &ctl_config) {
+    let ctl_server = match ctl_bound.serve(Arc::new(control)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");

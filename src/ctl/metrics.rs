@@ -78,6 +78,25 @@ pub fn classify(data: &[u8]) -> Option<usize> {
     Some(method_key(&head[..end]))
 }
 
+/// How a route is shown: `request_route`, `route[AUTH]`, `failure_route[X]`…
+pub fn route_label(kind: crate::script::registry::RouteType, name: &str) -> String {
+    use crate::script::registry::RouteType as T;
+    let keyword = match kind {
+        T::Request if name.is_empty() => return "request_route".into(),
+        T::Request => "route",
+        T::Failure => "failure_route",
+        T::Branch => "branch_route",
+        T::OnReply => "onreply_route",
+        T::Reply => "reply_route",
+        T::OnSend => "onsend_route",
+        T::Event => "event_route",
+    };
+    match name {
+        "" => keyword.to_string(),
+        n => format!("{keyword}[{n}]"),
+    }
+}
+
 /// A counter written by one core: plain load + store.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);

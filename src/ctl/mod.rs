@@ -51,7 +51,7 @@ use crate::script::registry::ModParams;
 pub use methods::{Ctl, Method, WorkerDesc};
 pub use metrics::Metrics;
 pub use rpc::{Params, RpcError};
-pub use server::{serve, CtlServer};
+pub use server::{bind, Bound, CtlServer};
 
 /// Where the control plane listens.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -53,37 +53,67 @@ impl Drop for CtlServer {
     }
 }
 
-/// Starts serving `ctl` as `cfg` says. A socket path that another running
-/// server answers on is an error when it was configured, and only a warning
-/// (no control socket) for the default path.
-pub fn serve(ctl: Arc<Ctl>, cfg: &CtlConfig) -> Result<CtlServer, String> {
-    let mut server = CtlServer {
-        socket: None,
-        http: None,
+/// The listening sockets, bound before the workers start (so a client that
+/// connects as soon as the server answers SIP finds the socket), not yet served.
+pub struct Bound {
+    unix: Option<(UnixListener, PathBuf)>,
+    http: Option<(TcpListener, SocketAddr)>,
+}
+
+/// Binds what `cfg` asks for. A socket path that another running server
+/// answers on is an error when it was configured, and only a warning (no
+/// control socket) for the default path.
+pub fn bind(cfg: &CtlConfig) -> Result<Bound, String> {
+    let unix = bind_unix(&cfg.socket, cfg.explicit)?.map(|l| (l, cfg.socket.clone()));
+    let http = match cfg.http {
+        Some(addr) => {
+            let listener =
+                TcpListener::bind(addr).map_err(|e| format!("ctl: http listener {addr}: {e}"))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| format!("ctl: http listener {addr}: {e}"))?;
+            Some((listener, local))
+        }
+        None => None,
     };
-    if let Some(listener) = bind_unix(&cfg.socket, cfg.explicit)? {
-        let ctl = ctl.clone();
-        thread::Builder::new()
-            .name("ringsip-ctl".into())
-            .spawn(move || accept_unix(listener, ctl))
-            .map_err(|e| format!("ctl: cannot start its thread: {e}"))?;
-        server.socket = Some(cfg.socket.clone());
-        log::info!("control socket unix:{}", cfg.socket.display());
+    Ok(Bound { unix, http })
+}
+
+impl Bound {
+    /// Serves `ctl` on what was bound, each listener on a thread of its own.
+    pub fn serve(mut self, ctl: Arc<Ctl>) -> Result<CtlServer, String> {
+        let mut server = CtlServer {
+            socket: None,
+            http: None,
+        };
+        if let Some((listener, path)) = self.unix.take() {
+            // From here on the file is ours to remove.
+            server.socket = Some(path.clone());
+            let ctl = ctl.clone();
+            thread::Builder::new()
+                .name("ringsip-ctl".into())
+                .spawn(move || accept_unix(listener, ctl))
+                .map_err(|e| format!("ctl: cannot start its thread: {e}"))?;
+            log::info!("control socket unix:{}", path.display());
+        }
+        if let Some((listener, local)) = self.http.take() {
+            thread::Builder::new()
+                .name("ringsip-http".into())
+                .spawn(move || accept_http(listener, ctl))
+                .map_err(|e| format!("ctl: cannot start its thread: {e}"))?;
+            server.http = Some(local);
+            log::info!("http listener {local} (/metrics, POST /RPC)");
+        }
+        Ok(server)
     }
-    if let Some(addr) = cfg.http {
-        let listener =
-            TcpListener::bind(addr).map_err(|e| format!("ctl: http listener {addr}: {e}"))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| format!("ctl: http listener {addr}: {e}"))?;
-        thread::Builder::new()
-            .name("ringsip-http".into())
-            .spawn(move || accept_http(listener, ctl))
-            .map_err(|e| format!("ctl: cannot start its thread: {e}"))?;
-        server.http = Some(local);
-        log::info!("http listener {local} (/metrics, POST /RPC)");
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        if let Some((_, path)) = &self.unix {
+            let _ = std::fs::remove_file(path);
+        }
     }
-    Ok(server)
 }
 
 fn bind_unix(path: &Path, explicit: bool) -> Result<Option<UnixListener>, String> {
