@@ -257,6 +257,9 @@ impl LatencySnapshot {
     }
 }
 
+/// One of the by-key counter arrays of a core.
+type PerKey = fn(&CoreMetrics) -> &[Counter; KEYS];
+
 /// Every counter, merged over the cores: name → value.
 pub type CounterSnapshot = Vec<(String, u64)>;
 
@@ -329,7 +332,7 @@ impl Metrics {
     fn raw_counters(&self) -> CounterSnapshot {
         let mut out: CounterSnapshot = Vec::new();
         let sum = |f: &dyn Fn(&CoreMetrics) -> u64| self.cores.iter().map(f).sum::<u64>();
-        let kinds: [(&str, &str, fn(&CoreMetrics) -> &[Counter; KEYS]); 4] = [
+        let kinds: [(&str, &str, PerKey); 4] = [
             ("rcv_requests", "rcv_replies", |c| &c.received),
             ("fwd_requests", "", |c| &c.forwarded_requests),
             ("", "local_replies", |c| &c.local_replies),
