@@ -498,4 +498,20 @@ fn prometheus_scrape_moves_with_traffic() {
     assert!(v["result"].as_str().unwrap().starts_with("ringsip"));
     let (head, _) = http(http_addr, "GET /nothing HTTP/1.1\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+
+    // --watch refreshes like top until stopped.
+    let mut watch = Command::new(ringsip_bin())
+        .args(["ctl", "-s"])
+        .arg(format!("unix:{}", sock.display()))
+        .args(["latency", "--watch", "0.2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    watch.kill().unwrap();
+    let out = watch.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let screens = text.matches("\x1b[H\x1b[2J").count();
+    assert!(screens >= 3, "{screens} refreshes: {text}");
+    assert!(text.contains("OPTIONS"), "{text}");
 }

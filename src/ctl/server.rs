@@ -48,7 +48,7 @@ impl CtlServer {
 impl Drop for CtlServer {
     fn drop(&mut self) {
         if let Some(p) = &self.socket {
-            let _ = std::fs::remove_file(p);
+            remove_if_ours(p);
         }
     }
 }
@@ -111,8 +111,27 @@ impl Bound {
 impl Drop for Bound {
     fn drop(&mut self) {
         if let Some((_, path)) = &self.unix {
-            let _ = std::fs::remove_file(path);
+            remove_if_ours(path);
         }
+    }
+}
+
+/// The (device, inode) of each socket file this process bound: at stop only
+/// a file that is still ours is removed (another server may have replaced it).
+static BOUND: std::sync::Mutex<Vec<(PathBuf, u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn remove_if_ours(path: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let ours = BOUND
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|(p, dev, ino)| p == path && *dev == meta.dev() && *ino == meta.ino());
+    if ours {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -138,9 +157,24 @@ fn bind_unix(path: &Path, explicit: bool) -> Result<Option<UnixListener>, String
         // A stale socket left by a server that did not stop cleanly.
         std::fs::remove_file(path).map_err(|e| format!("ctl: cannot remove stale {shown}: {e}"))?;
     }
-    let listener =
-        UnixListener::bind(path).map_err(|e| format!("ctl: cannot bind {shown}: {e}"))?;
+    let listener = match UnixListener::bind(path) {
+        Ok(l) => l,
+        // Two servers starting at once on the default path: one wins.
+        Err(e) if !explicit => {
+            log::warn!("control socket {shown}: {e}: running without one (use --ctl PATH)");
+            return Ok(None);
+        }
+        Err(e) => return Err(format!("ctl: cannot bind {shown}: {e}")),
+    };
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt;
+        BOUND.lock().unwrap_or_else(|e| e.into_inner()).push((
+            path.to_path_buf(),
+            meta.dev(),
+            meta.ino(),
+        ));
+    }
     Ok(Some(listener))
 }
 
