@@ -48,7 +48,7 @@ fn contact_value(c: &Ucontact, now: i64) -> Value {
     json!({"Contact": {
         "Address": &*c.contact,
         "Expires": expires,
-        "Q": f64::from(c.q) / 1000.0,
+        "Q": if c.q < 0 { json!(-1) } else { json!(f64::from(c.q) / 1000.0) },
         "Call-ID": &*c.callid,
         "CSeq": c.cseq,
         "User-Agent": c.user_agent.as_deref(),
