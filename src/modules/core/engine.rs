@@ -65,6 +65,8 @@ pub struct Engine {
     /// When each of `env.services.timers()` is due next (none without a clock anchor).
     deadlines: Vec<Instant>,
     route_timer: Option<RouteTimer>,
+    /// Top-level route runs so far (the sampling counter of `route_timer`).
+    route_runs: u64,
 }
 
 /// Script execution time per route, for the control socket: the clock is
@@ -106,6 +108,7 @@ impl Engine {
             rebase: Default::default(),
             deadlines,
             route_timer: None,
+            route_runs: 0,
         }
     }
 
@@ -116,13 +119,14 @@ impl Engine {
     }
 
     /// The clock reading before a route runs, when this message is sampled.
-    fn route_start(&self) -> Option<Instant> {
+    fn route_start(&mut self) -> Option<Instant> {
         let t = self.route_timer.as_ref()?;
         let every = t
             .metrics
             .script_sample
             .load(std::sync::atomic::Ordering::Relaxed);
-        (every != 0 && self.core.msg_id % u64::from(every) == 0).then(|| (t.clock)())
+        self.route_runs = self.route_runs.wrapping_add(1);
+        (every != 0 && self.route_runs % u64::from(every) == 0).then(|| (t.clock)())
     }
 
     fn route_end(&self, start: Option<Instant>, route: crate::script::ir::RouteId) {
