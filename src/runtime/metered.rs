@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Handler;
-use crate::ctl::metrics::{classify, CoreMetrics, Metrics, KEYS, METHODS};
+use crate::ctl::metrics::{classify, reply_class_of, Metrics, KEYS, METHODS};
 use crate::modules::core::Engine;
 use crate::sip::packet::{Inbound, Transmit};
 
@@ -25,8 +25,10 @@ pub struct Metered {
     core: usize,
     /// When the round's messages arrived (the `now` of `on_inbound`).
     round_start: Option<Instant>,
-    /// Messages of this round that sent something, by key.
+    /// Messages of this round that sent something, by key…
     tally: [u32; KEYS],
+    /// …and the keys with a non-zero tally (bit set), so a round visits only those.
+    touched: u32,
     busy: bool,
 }
 
@@ -38,12 +40,9 @@ impl Metered {
             core,
             round_start: None,
             tally: [0; KEYS],
+            touched: 0,
             busy: false,
         }
-    }
-
-    fn mine(&self) -> &CoreMetrics {
-        self.metrics.core(self.core)
     }
 
     /// Copies the counters the engine and its transaction table keep into
@@ -96,14 +95,16 @@ impl Handler for Metered {
         }
         let request_in = key < METHODS.len();
         for t in &out[before..] {
-            match (classify(&t.data), request_in) {
-                (Some(k), true) if k < METHODS.len() => m.forwarded_requests[key].add(1),
+            match (reply_class_of(&t.data), request_in) {
+                (None, true) => m.forwarded_requests[key].add(1),
                 (Some(k), true) => m.local_replies[k].add(1),
-                (Some(k), false) if k >= METHODS.len() => m.forwarded_replies[k].add(1),
-                _ => {}
+                (Some(k), false) => m.forwarded_replies[k].add(1),
+                // A reply that made a request (none today): not counted.
+                (None, false) => {}
             }
         }
         self.tally[key] += 1;
+        self.touched |= 1 << key;
         self.round_start = Some(now);
     }
 
@@ -127,13 +128,14 @@ impl Handler for Metered {
         self.busy = false;
         if let Some(start) = self.round_start.take() {
             let ns = now.saturating_duration_since(start).as_nanos() as u64;
-            let m = self.mine();
-            for (key, n) in self.tally.iter().enumerate() {
-                if *n > 0 {
-                    m.latency[key].record_n(ns, u64::from(*n));
-                }
+            let m = self.metrics.core(self.core);
+            let mut touched = std::mem::take(&mut self.touched);
+            while touched != 0 {
+                let key = touched.trailing_zeros() as usize;
+                touched &= touched - 1;
+                let n = std::mem::take(&mut self.tally[key]);
+                m.latency[key].record_n(ns, u64::from(n));
             }
-            self.tally = [0; KEYS];
         }
         self.publish();
     }
