@@ -28,6 +28,27 @@ pub enum Command {
     /// Manage permissions address groups (the `address` table).
     #[command(subcommand)]
     Address(AddressCommand),
+    /// Call a method on a running server's control socket (like kamcmd), e.g.
+    /// `ringsip ctl latency`, `ringsip ctl stats.get_statistics all`.
+    Ctl(CtlArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CtlArgs {
+    /// The control socket, `unix:PATH` (default: the server's default socket).
+    #[arg(short = 's', long = "socket", value_name = "unix:PATH")]
+    pub socket: Option<String>,
+    /// Print the raw JSON-RPC result.
+    #[arg(long)]
+    pub json: bool,
+    /// Call again every SECS seconds, clearing the screen (like top).
+    #[arg(long, value_name = "SECS")]
+    pub watch: Option<f64>,
+    /// Method name (system.listMethods lists them).
+    pub method: String,
+    /// Parameters; integers are sent as numbers.
+    #[arg(allow_hyphen_values = true)]
+    pub params: Vec<String>,
 }
 
 /// The database to work on (`sqlite:///path/file.db`, created if missing).
@@ -140,6 +161,12 @@ pub struct RunArgs {
     /// TLS: require clients to present a certificate that chains to --tls-ca-list.
     #[arg(long)]
     pub tls_verify_client: bool,
+    /// Control socket (`unix:PATH` or a path); default: ctl/jsonrpcs modparams, else the runtime directory.
+    #[arg(long = "ctl", value_name = "unix:PATH")]
+    pub ctl: Option<String>,
+    /// Serve GET /metrics (Prometheus) and POST /RPC (JSON-RPC) on this address.
+    #[arg(long = "http", value_name = "IP:PORT")]
+    pub http: Option<String>,
 }
 
 #[derive(Args, Debug)]

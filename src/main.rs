@@ -8,6 +8,7 @@ mod setup;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicI32;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +16,8 @@ use clap::Parser;
 use mimalloc::MiMalloc;
 
 use cli::{Cli, Command, ConfigArgs, IoChoice, RunArgs};
+use ringsip::ctl;
+use ringsip::modules::core::engine::RouteTimer;
 use ringsip::modules::core::Engine;
 use ringsip::runtime::{self, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 use ringsip::script::compile::{compile, Compiled};
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::User(cmd) => admin::user(cmd),
         Command::Address(cmd) => admin::address(cmd),
+        Command::Ctl(args) => ctl_command(args),
     }
 }
 
@@ -185,6 +189,35 @@ fn run(args: RunArgs) -> ExitCode {
         IoChoice::Poll => IoMode::Poll,
     };
 
+    let ctl_config = match ctl::config(
+        &compiled.modparams,
+        args.ctl.as_deref(),
+        args.http.as_deref(),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Bound before the workers start, served once they run.
+    let ctl_bound = match ctl::bind(&ctl_config) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let metrics = Arc::new(ctl::Metrics::new(
+        rt.worker_count(),
+        compiled
+            .program
+            .routes
+            .iter()
+            .map(|r| ctl::metrics::route_label(r.kind, &r.name))
+            .collect(),
+    ));
+
     let tm_config = ringsip::modules::tm::config_from(&compiled.modparams);
     let specs_for_log = specs.clone();
     // The one wall-clock reading: modules get time as `now` against this anchor.
@@ -215,6 +248,7 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let aliases = settings.aliases.clone();
     let server_header = settings.server_header.clone();
+    let worker_metrics = metrics.clone();
     let make = move |info: WorkerInfo| {
         let sockets = specs
             .iter()
@@ -239,7 +273,14 @@ fn run(args: RunArgs) -> ExitCode {
         if let Some(h) = &server_header {
             env.server_header = h.clone().into_bytes().into();
         }
-        Engine::new(Arc::new(env), program.clone()).with_tm(tm_config.clone(), info.index as u16)
+        let engine = Engine::new(Arc::new(env), program.clone())
+            .with_tm(tm_config.clone(), info.index as u16)
+            .with_route_timer(RouteTimer {
+                metrics: worker_metrics.clone(),
+                core: info.index,
+                clock: Instant::now,
+            });
+        runtime::Metered::new(engine, worker_metrics.clone(), info.index)
     };
     let server = match runtime::start(rt, make) {
         Ok(s) => s,
@@ -251,7 +292,35 @@ fn run(args: RunArgs) -> ExitCode {
     for (spec, addr) in specs_for_log.iter().zip(server.local_addrs()) {
         log::info!("listening on {}:{addr}", spec.proto);
     }
+    let control = ctl::Ctl {
+        metrics,
+        services: services.shared.clone(),
+        started: Instant::now(),
+        started_unix: ctl::methods::unix_now(),
+        workers: server
+            .drivers()
+            .iter()
+            .enumerate()
+            .map(|(index, d)| ctl::WorkerDesc {
+                index,
+                driver: d.name().to_string(),
+            })
+            .collect(),
+        debug: AtomicI32::new(debug),
+        set_log_level: |level| log::set_max_level(level_filter(level)),
+    };
+    let ctl_server = match ctl_bound.serve(Arc::new(control)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            server.stop();
+            let _ = server.wait();
+            services.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
     let result = server.wait();
+    drop(ctl_server);
     services.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -335,13 +404,56 @@ fn init_logger(debug: i32) {
         fn flush(&self) {}
     }
     static LOGGER: Stderr = Stderr;
-    let level = match debug {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level_filter(debug));
+    }
+}
+
+/// Kamailio's `debug` level as a log filter.
+fn level_filter(debug: i32) -> log::LevelFilter {
+    match debug {
         i32::MIN..=-1 => log::LevelFilter::Error,
         0 => log::LevelFilter::Warn,
         1 | 2 => log::LevelFilter::Info,
         _ => log::LevelFilter::Debug,
+    }
+}
+
+/// `ringsip ctl`: exit 0 with the result printed, 1 when the method failed,
+/// 2 when no server answers on the socket (or the answer is not JSON-RPC).
+fn ctl_command(args: cli::CtlArgs) -> ExitCode {
+    let socket = match ctl::client::socket_path(args.socket.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("-s {e}");
+            return ExitCode::from(2);
+        }
     };
-    if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level);
+    let params: Vec<serde_json::Value> =
+        args.params.iter().map(|p| ctl::client::param(p)).collect();
+    loop {
+        let result = ctl::client::call(&socket, &args.method, &params);
+        let text = match &result {
+            Ok(v) if args.json => serde_json::to_string_pretty(v).unwrap_or_default() + "\n",
+            Ok(v) => ctl::client::render(&args.method, v),
+            Err(e) => {
+                eprintln!("ringsip ctl {}: {e}", args.method);
+                return match e {
+                    ctl::client::CallError::Rpc { .. } => ExitCode::from(1),
+                    _ => ExitCode::from(2),
+                };
+            }
+        };
+        let Some(every) = args.watch.filter(|s| *s > 0.0) else {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        };
+        // Like top: home, clear, the table, and the time of the reading.
+        print!(
+            "\x1b[H\x1b[2J{} — every {every}s, Ctrl-C to stop\n\n{text}",
+            args.method
+        );
+        let _ = std::io::stdout().flush();
+        std::thread::sleep(Duration::from_secs_f64(every));
     }
 }

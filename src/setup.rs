@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use ringsip::intercept::NioConfig;
 use ringsip::modules::acc::AccDb;
-use ringsip::modules::auth::Auth;
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
+use ringsip::modules::auth::Auth;
 use ringsip::modules::corex::alias::AliasSubdomains;
 use ringsip::modules::dispatcher::Dispatcher;
 use ringsip::modules::nathelper::ping::{NatPinger, PingParams};

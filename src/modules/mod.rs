@@ -9,8 +9,9 @@ pub mod auth;
 pub mod core;
 pub mod corex;
 pub mod counters;
-pub mod dispatcher;
+pub mod ctl;
 pub mod db;
+pub mod dispatcher;
 pub mod htable;
 pub mod kex;
 pub mod maxfwd;
@@ -66,6 +67,9 @@ pub static MODULES: &[&ModuleDef] = &[
     &nathelper::MODULE,
     &acc::MODULE,
     &db::MODULE,
+    &ctl::MODULE_CTL,
+    &ctl::MODULE_JSONRPCS,
+    &ctl::MODULE_CFG_RPC,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -196,7 +196,7 @@ impl RuntimeConfig {
     }
 
     /// `workers`, with 0 resolved to the number of cores.
-    pub(super) fn worker_count(&self) -> usize {
+    pub fn worker_count(&self) -> usize {
         match self.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,

@@ -55,6 +55,7 @@ mod driver;
 mod engine;
 mod framing;
 mod handoff;
+mod metered;
 mod seccomp;
 mod server;
 mod socket;
@@ -65,6 +66,7 @@ mod udp;
 mod worker;
 
 pub use config::{IoDriver, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
+pub use metered::Metered;
 pub use seccomp::refuse_io_uring_in_this_thread;
 pub use server::{start, Server, StopHandle};
 pub use socket::raise_open_files_limit;
@@ -109,6 +111,11 @@ pub trait Handler: 'static {
     /// reply to a transaction that worker owns), as `(worker, message)`: the
     /// runtime delivers each to that worker's `on_inbound`.
     fn take_handoffs(&mut self, _into: &mut Vec<(usize, Inbound)>) {}
+
+    /// Called once per round, just before what the round produced is handed
+    /// to the sockets, with the clock reading the round already made (for
+    /// latency measurement; nothing to do by default).
+    fn on_dispatch(&mut self, _now: Instant) {}
 }
 
 /// Per-socket traffic counts of one worker (logged when it stops).

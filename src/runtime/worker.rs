@@ -269,6 +269,7 @@ impl<H: Handler> Worker<H> {
         {
             handler.on_timer(now, out);
         }
+        handler.on_dispatch(now);
         self.dispatch(now);
         for transport in &mut self.transports {
             transport.poll_sent(cx);

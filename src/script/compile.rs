@@ -37,9 +37,6 @@ pub struct Compiled {
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
     "rr",
-    "ctl",
-    "jsonrpcs",
-    "cfg_rpc",
     "alias_db",
     "rtpproxy",
     "rtpengine",

@@ -66,6 +66,18 @@ pub struct Engine {
     deadlines: Vec<Instant>,
     /// `event_route[network:msg]` (corex `nio_intercept`); `None` when off.
     intercept: Option<Box<crate::intercept::Stage>>,
+    route_timer: Option<RouteTimer>,
+    /// Top-level route runs so far (the sampling counter of `route_timer`).
+    route_runs: u64,
+}
+
+/// Script execution time per route, for the control socket: the clock is
+/// handed in (this layer reads none itself), and only one message in
+/// `Metrics::script_sample` pays for the two readings.
+pub struct RouteTimer {
+    pub metrics: Arc<crate::ctl::metrics::Metrics>,
+    pub core: usize,
+    pub clock: fn() -> Instant,
 }
 
 /// How many times one message may go through `msg_apply_changes()`.
@@ -100,6 +112,32 @@ impl Engine {
             rebase: Default::default(),
             deadlines,
             intercept,
+            route_timer: None,
+            route_runs: 0,
+        }
+    }
+
+    /// Times the routes of one message in `Metrics::script_sample`.
+    pub fn with_route_timer(mut self, timer: RouteTimer) -> Engine {
+        self.route_timer = Some(timer);
+        self
+    }
+
+    /// The clock reading before a route runs, when this message is sampled.
+    fn route_start(&mut self) -> Option<Instant> {
+        let t = self.route_timer.as_ref()?;
+        let every = t
+            .metrics
+            .script_sample
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.route_runs = self.route_runs.wrapping_add(1);
+        (every != 0 && self.route_runs % u64::from(every) == 0).then(|| (t.clock)())
+    }
+
+    fn route_end(&self, start: Option<Instant>, route: crate::script::ir::RouteId) {
+        if let (Some(start), Some(t)) = (start, self.route_timer.as_ref()) {
+            let ns = (t.clock)().saturating_duration_since(start).as_nanos() as u64;
+            t.metrics.core(t.core).route_time(route, ns);
         }
     }
 
@@ -343,10 +381,12 @@ impl Engine {
         let Some(route) = self.program.request_route else {
             return;
         };
+        let started = self.route_start();
         let mut ctx = self.ctx(msg, &from, now, RouteType::Request, out);
         ctx.t.matched = matched;
         // request_route has no implicit action at its end (Kamailio semantics).
         let _ = vm::run_route(&mut ctx, route);
+        self.route_end(started, route);
     }
 
     fn on_reply(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
@@ -365,15 +405,16 @@ impl Engine {
                 return;
             }
         }
-        {
+        if let Some(route) = self.program.reply_route {
+            let started = self.route_start();
             let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);
-            if let Some(route) = ctx.program.reply_route {
-                // drop, 0 or a negative final value discard the reply (KAMAILIO-REFERENCE §0).
-                match vm::run_route(&mut ctx, route) {
-                    Outcome::Done(code) | Outcome::Exit(code) if code <= 0 => return,
-                    Outcome::Drop => return,
-                    Outcome::Exit(_) | Outcome::Done(_) => {}
-                }
+            let outcome = vm::run_route(&mut ctx, route);
+            self.route_end(started, route);
+            // drop, 0 or a negative final value discard the reply (KAMAILIO-REFERENCE §0).
+            match outcome {
+                Outcome::Done(code) | Outcome::Exit(code) if code <= 0 => return,
+                Outcome::Drop => return,
+                Outcome::Exit(_) | Outcome::Done(_) => {}
             }
         }
         let matched = self
@@ -438,12 +479,14 @@ impl Engine {
             .and_then(|d| d.on_reply);
         let mut edits = None;
         if let Some(route) = on_reply {
+            let started = self.route_start();
             let mut ctx = self.ctx(msg, from, now, RouteType::OnReply, out);
             ctx.t.tid = Some(tid);
             ctx.t.reply_code = msg.status().unwrap_or(0);
             ctx.t.branch_idx = u32::from(branch);
             let _ = vm::run_route(&mut ctx, route);
             edits = Some(std::mem::take(&mut ctx.edits));
+            self.route_end(started, route);
         }
         let Some(table) = self.core.tm.as_mut() else {
             return;
@@ -471,6 +514,7 @@ impl Engine {
         let attrs = data.attrs.clone();
         table.set_failure_hook(tid, false);
         if let (Some(route), Some(request), Some(from)) = (route, request, from) {
+            let started = self.route_start();
             let mut ctx = self.ctx(&request, &from, now, RouteType::Failure, out);
             ctx.t.tid = Some(tid);
             ctx.t.reply_code = code;
@@ -486,6 +530,7 @@ impl Engine {
             if let Some(d) = self.core.tm.as_mut().and_then(|t| t.user_mut(tid)) {
                 d.flags = flags;
             }
+            self.route_end(started, route);
             if let (Some(f), Some(table)) = (rearmed, self.core.tm.as_mut()) {
                 if let Some(d) = table.user_mut(tid) {
                     d.on_failure = Some(f);

@@ -6,8 +6,8 @@ use crate::modules::core::send::fixup_socket;
 use crate::script::registry::{FunctionDef, Handler, ModuleDef, ParamDef, ParamKind, RouteMask};
 
 pub mod alias;
-mod branch;
 mod args;
+mod branch;
 pub mod codec;
 pub mod files;
 pub mod flags;
