@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::metrics::{key_name, LatencySnapshot, Metrics, KEYS};
 use super::rpc::{Params, RpcError};
-use super::{latency, usrloc};
+use super::{latency, modules, usrloc};
 use crate::script::ctx::Shared;
 
 /// One control method.
@@ -27,7 +27,14 @@ pub struct Method {
 }
 
 /// Every method, by area.
-pub static TABLES: &[&[Method]] = &[CORE, STATS, CFG, latency::METHODS, usrloc::METHODS];
+pub static TABLES: &[&[Method]] = &[
+    CORE,
+    STATS,
+    CFG,
+    latency::METHODS,
+    usrloc::METHODS,
+    modules::METHODS,
+];
 
 /// The method named `name`.
 pub fn find(name: &str) -> Option<&'static Method> {

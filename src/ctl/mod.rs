@@ -37,6 +37,7 @@ pub mod histogram;
 pub mod latency;
 pub mod methods;
 pub mod metrics;
+pub mod modules;
 pub mod prometheus;
 pub mod rpc;
 pub mod server;

@@ -113,6 +113,16 @@ impl Handler for Metered {
         self.busy = true;
     }
 
+    #[inline]
+    fn on_received(&mut self, pkt: &mut Inbound, now: Instant) -> bool {
+        Handler::on_received(&mut self.engine, pkt, now)
+    }
+
+    #[inline]
+    fn on_sending(&mut self, transmit: &mut Transmit, now: Instant) -> bool {
+        Handler::on_sending(&mut self.engine, transmit, now)
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         self.engine.next_deadline()
     }
