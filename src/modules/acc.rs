@@ -320,34 +320,18 @@ fn emit(cfg: &AccConfig, text: &str) {
 
 /// The lines accounting the final response `fin` of the transaction whose
 /// request is `ctx.msg` (with the flags it had), in the order they are logged.
-pub fn final_lines(ctx: &MsgCtx<'_>, fin: &FinalSent) -> Vec<String> {
+pub fn final_lines(ctx: &MsgCtx<'_>, fin: &FinalSent, answer: &Answer) -> Vec<String> {
     let cfg = &ctx.program.acc;
     let mut out = Vec::new();
-    if !cfg.enabled {
-        return out;
-    }
+    let Answer {
+        code,
+        reason,
+        to_tag,
+    } = answer;
     let method = ctx.msg.method_bytes();
-    if method == b"CANCEL" && !cfg.report_cancels {
-        return out;
-    }
-    let reply = Message::parse(fin.response.clone()).ok();
-    let reason = reply
-        .as_ref()
-        .and_then(|r| r.reason())
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default();
-    let to_tag = reply.as_ref().and_then(|r| tag_of(r, HeaderName::To));
-    let code = itoa::Buffer::new().format(fin.code).as_bytes().to_vec();
     let flags = ctx.flags;
     if method == b"INVITE" && fin.code >= 300 && is_set(flags, cfg.log_missed_flag) {
-        out.push(line(
-            ctx,
-            cfg,
-            "call missed",
-            &code,
-            &reason,
-            to_tag.clone(),
-        ));
+        out.push(line(ctx, cfg, "call missed", code, reason, to_tag.clone()));
     }
     let account = if fin.code >= 300 {
         is_set(flags, cfg.failed_flag) && !cfg.failed_filter.contains(&fin.code)
@@ -359,9 +343,9 @@ pub fn final_lines(ctx: &MsgCtx<'_>, fin: &FinalSent) -> Vec<String> {
             ctx,
             cfg,
             "transaction answered",
-            &code,
-            &reason,
-            to_tag,
+            code,
+            reason,
+            to_tag.clone(),
         ));
     }
     out
@@ -369,29 +353,27 @@ pub fn final_lines(ctx: &MsgCtx<'_>, fin: &FinalSent) -> Vec<String> {
 
 /// The database rows for the final response `fin`: (table, record), by
 /// `db_missed_flag`, `failed_transaction_flag` and `db_flag` as for lines.
-pub fn final_rows(ctx: &MsgCtx<'_>, fin: &FinalSent) -> Vec<(String, crate::store::AccRecord)> {
+pub fn final_rows(
+    ctx: &MsgCtx<'_>,
+    fin: &FinalSent,
+    answer: &Answer,
+) -> Vec<(String, crate::store::AccRecord)> {
     let cfg = &ctx.program.acc;
     let mut out = Vec::new();
-    if !cfg.enabled || (cfg.db_flag.is_none() && cfg.db_missed_flag.is_none()) {
+    if cfg.db_flag.is_none() && cfg.db_missed_flag.is_none() {
         return out;
     }
+    let Answer {
+        code,
+        reason,
+        to_tag,
+    } = answer;
     let method = ctx.msg.method_bytes();
-    if method == b"CANCEL" && !cfg.report_cancels {
-        return out;
-    }
-    let reply = Message::parse(fin.response.clone()).ok();
-    let reason = reply
-        .as_ref()
-        .and_then(|r| r.reason())
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default();
-    let to_tag = reply.as_ref().and_then(|r| tag_of(r, HeaderName::To));
-    let code = itoa::Buffer::new().format(fin.code).as_bytes().to_vec();
     let flags = ctx.flags;
     if method == b"INVITE" && fin.code >= 300 && is_set(flags, cfg.db_missed_flag) {
         out.push((
             cfg.db_table_missed.clone(),
-            record(ctx, &code, &reason, to_tag.clone()),
+            record(ctx, code, reason, to_tag.clone()),
         ));
     }
     let account = if fin.code >= 300 {
@@ -404,18 +386,50 @@ pub fn final_rows(ctx: &MsgCtx<'_>, fin: &FinalSent) -> Vec<(String, crate::stor
     if account {
         out.push((
             cfg.db_table_acc.clone(),
-            record(ctx, &code, &reason, to_tag),
+            record(ctx, code, reason, to_tag.clone()),
         ));
     }
     out
 }
 
+/// What the accounting of one final response reads from it, taken once for
+/// the log lines and the database rows.
+pub struct Answer {
+    pub code: Vec<u8>,
+    pub reason: Vec<u8>,
+    pub to_tag: Option<Bytes>,
+}
+
+impl Answer {
+    /// The code, reason and To tag of `fin`, when acc accounts it at all
+    /// (acc loaded; a CANCEL only with `report_cancels`).
+    pub fn of(ctx: &MsgCtx<'_>, fin: &FinalSent) -> Option<Answer> {
+        let cfg = &ctx.program.acc;
+        if !cfg.enabled || (ctx.msg.method_bytes() == b"CANCEL" && !cfg.report_cancels) {
+            return None;
+        }
+        let reply = Message::parse(fin.response.clone()).ok();
+        Some(Answer {
+            code: itoa::Buffer::new().format(fin.code).as_bytes().to_vec(),
+            reason: reply
+                .as_ref()
+                .and_then(|r| r.reason())
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
+            to_tag: reply.as_ref().and_then(|r| tag_of(r, HeaderName::To)),
+        })
+    }
+}
+
 /// Accounts the final response `fin` (see [`final_lines`], [`final_rows`]).
 pub fn on_final(ctx: &MsgCtx<'_>, fin: &FinalSent) {
-    for l in final_lines(ctx, fin) {
+    let Some(answer) = Answer::of(ctx, fin) else {
+        return;
+    };
+    for l in final_lines(ctx, fin, &answer) {
         emit(&ctx.program.acc, &l);
     }
-    for (table, rec) in final_rows(ctx, fin) {
+    for (table, rec) in final_rows(ctx, fin, &answer) {
         write(ctx, &table, rec);
     }
 }

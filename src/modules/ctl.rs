@@ -5,11 +5,8 @@
 //! own transports (FIFO ownership, datagram workers…) are accepted and have
 //! no effect; see `ctl` in the module docs for which ones count.
 
-use crate::script::registry::{ModuleDef, ParamDef, ParamKind};
-
-const fn p(name: &'static str, kind: ParamKind) -> ParamDef {
-    ParamDef { name, kind }
-}
+use crate::script::registry::param as p;
+use crate::script::registry::{ModuleDef, ParamKind};
 
 /// `ctl`: `binrpc` (`unix:PATH`) is the control socket; `http_listen`
 /// (`ADDR:PORT`, ringsip's own) starts the HTTP listener with `/metrics`.

@@ -217,6 +217,25 @@ impl fmt::Debug for FunctionDef {
     }
 }
 
+/// A [`FunctionDef`] in one line, for modules' function tables.
+pub const fn func(
+    name: &'static str,
+    min_args: u8,
+    max_args: u8,
+    routes: RouteMask,
+    fixup: Option<Fixup>,
+    call: Handler,
+) -> FunctionDef {
+    FunctionDef {
+        name,
+        min_args,
+        max_args,
+        routes,
+        fixup,
+        call,
+    }
+}
+
 /// What a `modparam` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParamKind {
@@ -234,6 +253,11 @@ pub enum ParamKind {
 pub struct ParamDef {
     pub name: &'static str,
     pub kind: ParamKind,
+}
+
+/// A [`ParamDef`] in one line, for modules' parameter tables.
+pub const fn param(name: &'static str, kind: ParamKind) -> ParamDef {
+    ParamDef { name, kind }
 }
 
 /// A module: the names it is loaded by, its functions and parameters.

@@ -3,7 +3,8 @@
 //! files beside this one; this file is the module's one table.
 
 use crate::modules::core::send::fixup_socket;
-use crate::script::registry::{FunctionDef, Handler, ModuleDef, ParamDef, ParamKind, RouteMask};
+use crate::script::registry::{func as f, param as p};
+use crate::script::registry::{ModuleDef, ParamKind, RouteMask};
 
 pub mod alias;
 mod args;
@@ -18,31 +19,9 @@ pub mod send;
 #[cfg(test)]
 mod tests;
 
-const fn f(
-    name: &'static str,
-    min_args: u8,
-    max_args: u8,
-    routes: RouteMask,
-    fixup: Option<crate::script::registry::Fixup>,
-    call: Handler,
-) -> FunctionDef {
-    FunctionDef {
-        name,
-        min_args,
-        max_args,
-        routes,
-        fixup,
-        call,
-    }
-}
-
 const ANY: RouteMask = RouteMask::ANY;
 const REQ_FAIL: RouteMask = RouteMask::REQUEST.or(RouteMask::FAILURE);
 const REPLY: RouteMask = RouteMask::REPLY.or(RouteMask::ONREPLY);
-
-const fn p(name: &'static str, kind: ParamKind) -> ParamDef {
-    ParamDef { name, kind }
-}
 
 /// The corex module as `loadmodule "corex.so"` loads it.
 pub static MODULE: ModuleDef = ModuleDef {

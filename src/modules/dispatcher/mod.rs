@@ -12,13 +12,14 @@
 //! The control-socket methods `dispatcher.list`, `dispatcher.reload` and
 //! `dispatcher.set_state` are plain functions in [`rpc`].
 
+use crate::script::registry::{func as f, param as p};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::script::registry::{FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask};
+use crate::script::registry::{ModParams, ModuleDef, ParamKind, RouteMask};
 use crate::store::{DispatcherColumns, StoreHandle};
 
 mod functions;
@@ -297,28 +298,6 @@ pub(crate) fn uri_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 const REQ_FAIL: RouteMask = RouteMask::REQUEST.or(RouteMask::FAILURE);
-
-const fn f(
-    name: &'static str,
-    min_args: u8,
-    max_args: u8,
-    routes: RouteMask,
-    fixup: Option<crate::script::registry::Fixup>,
-    call: crate::script::registry::Handler,
-) -> FunctionDef {
-    FunctionDef {
-        name,
-        min_args,
-        max_args,
-        routes,
-        fixup,
-        call,
-    }
-}
-
-const fn p(name: &'static str, kind: ParamKind) -> ParamDef {
-    ParamDef { name, kind }
-}
 
 pub static MODULE: ModuleDef = ModuleDef {
     name: "dispatcher",

@@ -5,6 +5,7 @@
 //! rewriting, and keep-alive pings to registered contacts behind NAT
 //! ([`ping`]).
 
+use crate::script::registry::{func as f, param as p};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 
@@ -12,9 +13,7 @@ use bytes::Bytes;
 
 use crate::script::ctx::MsgCtx;
 use crate::script::ir::FormatPart;
-use crate::script::registry::{
-    fixup_int, Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
-};
+use crate::script::registry::{fixup_int, Arg, Args, ModParams, ModuleDef, ParamKind, RouteMask};
 use crate::script::value::Value;
 use crate::sip::host::Host;
 use crate::sip::nameaddr::{contacts, Contact};
@@ -411,28 +410,6 @@ fn fixup_alias_args(args: &mut Args, _: &ModParams) -> Result<(), String> {
 
 const REQ: RouteMask = RouteMask::REQUEST;
 const ONREPLY: RouteMask = RouteMask::ONREPLY.or(RouteMask::REPLY);
-
-const fn f(
-    name: &'static str,
-    min_args: u8,
-    max_args: u8,
-    routes: RouteMask,
-    fixup: Option<crate::script::registry::Fixup>,
-    call: crate::script::registry::Handler,
-) -> FunctionDef {
-    FunctionDef {
-        name,
-        min_args,
-        max_args,
-        routes,
-        fixup,
-        call,
-    }
-}
-
-const fn p(name: &'static str, kind: ParamKind) -> ParamDef {
-    ParamDef { name, kind }
-}
 
 pub static MODULE: ModuleDef = ModuleDef {
     name: "nathelper",
