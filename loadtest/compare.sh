@@ -161,7 +161,11 @@ fi
 # --- set-up ---------------------------------------------------------------------
 (($(nproc) >= 2)) || log "warning: $(nproc) core(s): the proxy and the load share a core"
 exec 9>/tmp/ringsip-loadtest.lock
-flock -n 9 || die "another compare.sh is running (lock /tmp/ringsip-loadtest.lock)"
+if [[ -n ${LOADTEST_WAIT:-} ]]; then
+    flock 9 # LOADTEST_WAIT=1: queue behind the running one instead of failing
+else
+    flock -n 9 || die "another compare.sh is running (lock /tmp/ringsip-loadtest.lock; LOADTEST_WAIT=1 waits)"
+fi
 
 install_tools
 ((BUILD)) && build_tools
