@@ -9,6 +9,7 @@ use ringsip::intercept::NioConfig;
 use ringsip::modules::acc::AccDb;
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
+use ringsip::modules::core::dns::Resolver;
 use ringsip::modules::corex::alias::AliasSubdomains;
 use ringsip::modules::dispatcher::Dispatcher;
 use ringsip::modules::nathelper::ping::{NatPinger, PingParams};
@@ -17,6 +18,7 @@ use ringsip::modules::permissions::{self, Permissions};
 use ringsip::modules::pike::{Pike, PikeParams};
 use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
+use ringsip::runtime::SystemLookup;
 use ringsip::script::ctx::{Epoch, Shared};
 use ringsip::script::registry::ModParams;
 use ringsip::store::{StoreHandle, Stores};
@@ -132,6 +134,7 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
     warn_not_yet(mp);
     let mut stores = Stores::default();
     let mut shared = Shared::default();
+    shared.insert(Arc::new(Resolver::new(Box::new(SystemLookup))));
 
     let ul_params = UlParams::from_modparams(mp)?;
     let ul_store = if ul_params.db_mode != 0 {

@@ -51,6 +51,7 @@ use crate::sip::packet::{Inbound, Transmit};
 
 mod cmsg;
 pub mod config;
+mod dns;
 mod driver;
 mod engine;
 mod framing;
@@ -66,6 +67,7 @@ mod udp;
 mod worker;
 
 pub use config::{IoDriver, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
+pub use dns::SystemLookup;
 pub use metered::Metered;
 pub use seccomp::refuse_io_uring_in_this_thread;
 pub use server::{start, Server, StopHandle};

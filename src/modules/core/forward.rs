@@ -164,6 +164,16 @@ fn host_ip(host: &[u8]) -> Option<IpAddr> {
     std::str::from_utf8(h).ok()?.parse().ok()
 }
 
+/// The address of `host`: a literal, `localhost`, or a name the shared
+/// [`Resolver`](super::dns::Resolver) knows (IPv4 first); `None` if it does
+/// not resolve (Kamailio's -478).
+fn host_addr(ctx: &MsgCtx<'_>, host: &[u8]) -> Option<IpAddr> {
+    host_ip(host).or_else(|| {
+        let resolver = ctx.env.services.get::<super::dns::Resolver>()?;
+        resolver.resolve(host, ctx.now).first().copied()
+    })
+}
+
 /// The next hop of a request: `$du` if set, else the Request-URI (RFC 3261 §16.6 step 7).
 fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto), i32> {
     let target: &[u8] = match &ctx.dst_uri {
@@ -175,7 +185,7 @@ fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto
         Scheme::Sips => Proto::Tls,
         _ => Proto::Udp,
     });
-    let ip = host_ip(uri.host_raw()).ok_or(-478)?;
+    let ip = host_addr(ctx, uri.host_raw()).ok_or(-478)?;
     let port = uri.port().unwrap_or(proto.default_port());
     Ok((SocketAddr::new(ip, port), proto))
 }
@@ -228,11 +238,8 @@ pub fn resolve_hop(
     let (dst, proto) = match host {
         Some(h) => {
             let proto = proto.unwrap_or(Proto::Udp);
-            let Some(ip) = host_ip(h) else {
-                log::warn!(
-                    "cannot resolve {:?} (only addresses are supported)",
-                    String::from_utf8_lossy(h)
-                );
+            let Some(ip) = host_addr(ctx, h) else {
+                log::warn!("cannot resolve {:?}", String::from_utf8_lossy(h));
                 return Err(-478);
             };
             (
@@ -414,7 +421,7 @@ pub fn reply(ctx: &mut MsgCtx<'_>) -> i32 {
     };
     let proto = next.proto().unwrap_or(Proto::Udp);
     let host = next.received().unwrap_or(next.host_raw());
-    let Some(ip) = host_ip(host) else {
+    let Some(ip) = host_addr(ctx, host) else {
         log::warn!(
             "reply: cannot resolve Via host {:?}",
             String::from_utf8_lossy(host)

@@ -1,6 +1,7 @@
 //! The core: the per-core message pipeline ([`engine`]), stateless forwarding
 //! ([`forward`]) and the core functions of the configuration language.
 
+pub mod dns;
 pub mod engine;
 pub mod forward;
 pub(crate) mod functions;
