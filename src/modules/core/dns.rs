@@ -142,6 +142,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::modules::testutil::some_instant;
 
     /// Answers from a table and counts the lookups.
     #[derive(Default)]
@@ -178,7 +179,7 @@ mod tests {
     #[test]
     fn names_resolve_ipv4_first_and_are_cached_until_their_ttl() {
         let (r, table) = resolver();
-        let t0 = Instant::now();
+        let t0 = some_instant();
         let want = ips(&["192.0.2.5", "192.0.2.6", "2001:db8::5"]);
         assert_eq!(&*r.resolve(b"GW.Example.com", t0), want.as_slice());
         assert_eq!(&*r.resolve(b"gw.example.com.", t0), want.as_slice());
@@ -198,7 +199,7 @@ mod tests {
     #[test]
     fn failures_are_remembered_for_the_negative_ttl() {
         let (r, table) = resolver();
-        let t0 = Instant::now();
+        let t0 = some_instant();
         assert!(r.resolve(b"nowhere.example.com", t0).is_empty());
         assert!(r
             .resolve(b"nowhere.example.com", t0 + Duration::from_secs(59))
@@ -216,7 +217,7 @@ mod tests {
     #[test]
     fn what_is_not_a_host_name_is_never_looked_up() {
         let (r, table) = resolver();
-        let now = Instant::now();
+        let now = some_instant();
         for bad in [
             &b""[..],
             b"-bad.example.com",
@@ -240,7 +241,7 @@ mod tests {
     #[test]
     fn the_cache_stays_bounded() {
         let (r, _) = resolver();
-        let now = Instant::now();
+        let now = some_instant();
         for i in 0..(MAX_ENTRIES + 10) {
             r.resolve(format!("n{i}.example.com").as_bytes(), now);
         }
