@@ -414,6 +414,9 @@ pub struct MsgCtx<'a> {
     pub new_uri: Option<Bytes>,
     /// `$du`: the next hop, if set.
     pub dst_uri: Option<Bytes>,
+    /// The Path of the Request-URI's branch (from `lookup`), put in front of
+    /// the request as Route headers when it is forwarded (RFC 3327 §5.3).
+    pub path_vec: Option<Bytes>,
     /// Message flags (`setflag`).
     pub flags: u64,
     /// `$retcode` of the last function or route call.
@@ -497,6 +500,7 @@ impl<'a> MsgCtx<'a> {
             edits: Edits::new(),
             new_uri: None,
             dst_uri: None,
+            path_vec: None,
             flags: 0,
             retcode: 1,
             force_socket: None,

@@ -27,6 +27,8 @@ pub struct Outcome {
     pub branches: Vec<Branch>,
     pub authorized: Option<Authorized>,
     pub edits_empty: bool,
+    /// The message with the calls' edits applied.
+    pub edited: String,
     /// `$avp`/`$xavp` values the calls left.
     pub attrs: Attrs,
 }
@@ -146,6 +148,11 @@ impl Bench {
             branches: std::mem::take(&mut ctx.branches),
             authorized: ctx.authorized.take(),
             edits_empty: ctx.edits.is_empty(),
+            edited: {
+                let mut buf = Vec::new();
+                ringsip::sip::edit::serialize(&msg, &ctx.edits, &mut buf);
+                String::from_utf8_lossy(&buf).into_owned()
+            },
             attrs: std::mem::take(&mut ctx.attrs),
             out: Vec::new(),
         };

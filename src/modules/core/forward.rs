@@ -281,6 +281,14 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     if let Some(uri) = &ctx.new_uri {
         edits.set_request_uri(msg, uri.clone());
     }
+    if let Some(path) = ctx.path_vec.as_ref().filter(|p| !p.is_empty()) {
+        // RFC 3327 §5.3: the registration's Path is the route set in front.
+        let mut line = Vec::with_capacity(path.len() + 9);
+        line.extend_from_slice(b"Route: ");
+        line.extend_from_slice(path);
+        line.extend_from_slice(b"\r\n");
+        edits.insert_before_first(msg, HeaderName::Route, line);
+    }
     for (range, data) in received_fix(ctx) {
         if range.is_empty() {
             edits.insert(range.start, data);

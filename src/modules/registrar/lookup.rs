@@ -105,6 +105,7 @@ fn apply(ctx: &mut MsgCtx<'_>, mut targets: Vec<Branch>, append: bool) {
     if let Some(first) = targets.pop() {
         ctx.new_uri = Some(first.uri);
         ctx.dst_uri = first.dst_uri;
+        ctx.path_vec = first.path;
         // The contact's flags join the Request-URI branch's flags.
         ctx.state.bflags |= first.flags;
     }

@@ -26,7 +26,7 @@ use crate::modules::core::send::SocketSpec;
 use crate::script::ctx::{Branch, MsgCtx};
 use crate::script::registry::RouteType;
 use crate::script::vm::{self, Outcome};
-use crate::sip::{Edits, HeaderName, Proto, SocketId};
+use crate::sip::{Edits, Proto, SocketId};
 use crate::tm::{Target, Tid};
 
 /// The identity of the R-URI and `$du` values a relay consumed (buffer
@@ -115,6 +115,7 @@ pub(super) fn relay_set(ctx: &mut MsgCtx<'_>, tid: Tid, ruri_new: bool, to: Forc
 struct Saved {
     new_uri: Option<Bytes>,
     dst_uri: Option<Bytes>,
+    path_vec: Option<Bytes>,
     bflags: u32,
     force_socket: Option<SocketId>,
     edits: Edits,
@@ -126,6 +127,7 @@ impl Saved {
         Saved {
             new_uri: ctx.new_uri.clone(),
             dst_uri: ctx.dst_uri.clone(),
+            path_vec: ctx.path_vec.clone(),
             bflags: ctx.state.bflags,
             force_socket: ctx.force_socket,
             edits: ctx.edits.clone(),
@@ -136,6 +138,7 @@ impl Saved {
     fn restore(self, ctx: &mut MsgCtx<'_>) {
         ctx.new_uri = self.new_uri;
         ctx.dst_uri = self.dst_uri;
+        ctx.path_vec = self.path_vec;
         ctx.state.bflags = self.bflags;
         ctx.force_socket = self.force_socket;
         ctx.edits = self.edits;
@@ -161,16 +164,8 @@ fn load(ctx: &mut MsgCtx<'_>, dest: &Branch) {
             ),
         }
     }
-    if let Some(path) = dest.path.as_ref().filter(|p| !p.is_empty()) {
-        // RFC 3327 §5.3: the Path of the registration becomes the route set
-        // in front of the request.
-        let mut line = Vec::with_capacity(path.len() + 9);
-        line.extend_from_slice(b"Route: ");
-        line.extend_from_slice(path);
-        line.extend_from_slice(b"\r\n");
-        ctx.edits
-            .insert_before_first(ctx.msg, HeaderName::Route, line);
-    }
+    // Its Path (if any) replaces the Request-URI's: each branch has its own.
+    ctx.path_vec = dest.path.clone();
 }
 
 /// One branch: loads `dest` (or keeps the R-URI), runs branch_route, sends.
