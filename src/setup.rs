@@ -134,7 +134,8 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
     warn_not_yet(mp);
     let mut stores = Stores::default();
     let mut shared = Shared::default();
-    shared.insert(Arc::new(Resolver::new(Box::new(SystemLookup))));
+    let resolver = Arc::new(Resolver::new(Box::new(SystemLookup)));
+    shared.insert(resolver.clone());
 
     let ul_params = UlParams::from_modparams(mp)?;
     let ul_store = if ul_params.db_mode != 0 {
@@ -179,6 +180,7 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             mp,
             store,
             u64::from_le_bytes(seed),
+            Some(resolver.clone()),
         )?);
         shared.insert(d.clone());
         shared.add_requester(d);

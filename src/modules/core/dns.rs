@@ -40,6 +40,17 @@ pub struct Resolver {
     negative_ttl: Duration,
 }
 
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cached = self.cache.read().map_or(0, |c| c.len());
+        f.debug_struct("Resolver")
+            .field("cached", &cached)
+            .field("ttl", &self.ttl)
+            .field("negative_ttl", &self.negative_ttl)
+            .finish()
+    }
+}
+
 impl Resolver {
     pub fn new(lookup: Box<dyn Lookup>) -> Resolver {
         Resolver {
@@ -62,6 +73,21 @@ impl Resolver {
         self
     }
 
+    /// The addresses of `host` asked now, past the cache (start-up and
+    /// reloads: dispatcher destinations), IPv4 first; empty if it does not resolve.
+    pub fn resolve_uncached(&self, host: &[u8]) -> Vec<IpAddr> {
+        let Some(name) = host_name(host) else {
+            return Vec::new();
+        };
+        match self.lookup.lookup(&name) {
+            Ok(found) => ordered(found),
+            Err(e) => {
+                log::warn!("cannot resolve {name:?}: {e}");
+                Vec::new()
+            }
+        }
+    }
+
     /// The addresses of `host` (a name, not a literal), IPv4 first; empty
     /// when it does not resolve or is not a host name.
     pub fn resolve(&self, host: &[u8], now: Instant) -> Arc<[IpAddr]> {
@@ -76,13 +102,7 @@ impl Resolver {
             return e;
         }
         let addrs: Arc<[IpAddr]> = match self.lookup.lookup(&name) {
-            Ok(mut found) => {
-                // IPv4 first (Kamailio's dns_try_ipv6 is off by default),
-                // each family in the resolver's order, without repeats.
-                found.sort_by_key(|a| a.is_ipv6());
-                found.dedup();
-                found.into()
-            }
+            Ok(found) => ordered(found).into(),
             Err(e) => {
                 log::warn!("cannot resolve {name:?}: {e}");
                 Arc::from([])
@@ -109,6 +129,19 @@ impl Resolver {
         }
         addrs
     }
+}
+
+/// IPv4 first (Kamailio's dns_try_ipv6 is off by default), each family in
+/// the resolver's order, without repeats.
+fn ordered(mut found: Vec<IpAddr>) -> Vec<IpAddr> {
+    found.sort_by_key(|a| a.is_ipv6());
+    let mut seen = Vec::with_capacity(found.len());
+    found.retain(|a| {
+        let new = !seen.contains(a);
+        seen.push(*a);
+        new
+    });
+    found
 }
 
 /// `host` lower-cased without a trailing dot, if it is a host name

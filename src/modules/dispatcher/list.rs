@@ -75,7 +75,8 @@ pub struct Dest {
     pub port: u16,
     /// The transport the URI asks for (`transport=`, `sips:` → TLS); `None`: any.
     pub proto: Option<Proto>,
-    /// The address, when the host is an IP address (hosts are not resolved).
+    /// The address: the host when it is an IP address, else what the name
+    /// resolved to when the list was loaded (unless the `NODNS` flag is set).
     pub ip: Option<IpAddr>,
     pub priority: i32,
     pub attrs: DestAttrs,
@@ -192,6 +193,18 @@ pub struct DestLists {
 }
 
 impl DestLists {
+    /// Fills in the address of each destination named by a host name, as
+    /// `lookup` resolves it (Kamailio resolves them when it loads the list;
+    /// flag 16, `NODNS`, skips that). A name that does not resolve stays
+    /// without an address: routing to it resolves again, keep-alives skip it.
+    pub fn resolve_names(&mut self, lookup: impl Fn(&str) -> Option<IpAddr>) {
+        for d in self.sets.iter_mut().flat_map(|s| s.dests.iter_mut()) {
+            if d.ip.is_none() && d.flags.load(Ordering::Relaxed) & NODNS == 0 {
+                d.ip = lookup(&d.host);
+            }
+        }
+    }
+
     /// Builds the sets from rows (file lines or table rows), in their order.
     pub fn from_rows(rows: &[DispatcherRow]) -> Result<DestLists, String> {
         let mut sets: Vec<(i32, Vec<Dest>)> = Vec::new();

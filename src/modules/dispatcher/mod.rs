@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::modules::core::dns::Resolver;
 use crate::script::registry::{ModParams, ModuleDef, ParamKind, RouteMask};
 use crate::store::{DispatcherColumns, StoreHandle};
 
@@ -146,6 +147,8 @@ pub struct DsEvent {
 pub struct Dispatcher {
     pub params: DsParams,
     source: Source,
+    /// Resolves destinations given by name, at each (re)load.
+    names: Option<Arc<Resolver>>,
     lists: RwLock<Arc<DestLists>>,
     /// State for algorithm 6 (a counter mixed by splitmix64).
     random: AtomicU64,
@@ -160,6 +163,7 @@ impl Dispatcher {
             prober: probe::Prober::new(seed),
             params,
             source,
+            names: None,
             lists: RwLock::new(Arc::new(lists)),
             random: AtomicU64::new(seed),
             events: Mutex::new(Vec::new()),
@@ -172,11 +176,13 @@ impl Dispatcher {
     }
 
     /// Loads `list_file` (or, with `db_url`, the table) as the parameters say.
-    /// `seed` varies the random algorithm and keep-alive branches per run.
+    /// `seed` varies the random algorithm and keep-alive branches per run;
+    /// `names` resolves destinations given by host name.
     pub fn from_modparams(
         mp: &ModParams,
         store: Option<StoreHandle>,
         seed: u64,
+        names: Option<Arc<Resolver>>,
     ) -> Result<Dispatcher, String> {
         let params = DsParams::from_modparams(mp)?;
         let source = match store {
@@ -200,7 +206,8 @@ impl Dispatcher {
                     .to_string(),
             ),
         };
-        let d = Dispatcher::with(params, source, DestLists::default(), seed);
+        let mut d = Dispatcher::with(params, source, DestLists::default(), seed);
+        d.names = names;
         let n = d.reload()?;
         log::info!("dispatcher: {n} destination sets loaded");
         Ok(d)
@@ -224,7 +231,10 @@ impl Dispatcher {
                     .map_err(|e| format!("dispatcher: loading table {table}: {e}"))?
             }
         };
-        let lists = DestLists::from_rows(&rows).map_err(|e| format!("dispatcher: {e}"))?;
+        let mut lists = DestLists::from_rows(&rows).map_err(|e| format!("dispatcher: {e}"))?;
+        if let Some(r) = &self.names {
+            lists.resolve_names(|host| r.resolve_uncached(host.as_bytes()).first().copied());
+        }
         let n = lists.sets.len();
         *self.lists.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(lists);
         Ok(n)

@@ -400,7 +400,7 @@ fn reload_from_a_list_file_and_a_table() {
         "list_file",
         ParamValue::Str(path.display().to_string()),
     );
-    let d = Dispatcher::from_modparams(&mp, None, 1).unwrap();
+    let d = Dispatcher::from_modparams(&mp, None, 1, None).unwrap();
     assert_eq!(d.lists().sets.len(), 1);
     std::fs::write(&path, "1 sip:10.0.0.1\n2 sip:10.0.0.2\n").unwrap();
     assert_eq!(d.reload(), Ok(2));
@@ -433,7 +433,7 @@ fn reload_from_a_list_file_and_a_table() {
         )
         .unwrap();
     }
-    let d = Dispatcher::from_modparams(&ModParams::default(), Some(store), 1).unwrap();
+    let d = Dispatcher::from_modparams(&ModParams::default(), Some(store), 1, None).unwrap();
     let lists = d.lists();
     let s = lists.set(7).unwrap();
     assert_eq!(
@@ -743,4 +743,26 @@ fn mark_dst_without_state_marks_inactive_and_probing_only_in_mode_1() {
         ),
         -1
     );
+}
+
+#[test]
+fn named_destinations_take_the_address_their_name_resolves_to_unless_nodns() {
+    // Flag 16 (NODNS) keeps the second one unresolved.
+    let list = "3 sip:pbx.example.com:5070\n4 sip:pbx2.example.com:5070 16\n";
+    let mut lists = DestLists::from_rows(&parse_list_file(list).unwrap()).unwrap();
+    let asked = std::cell::RefCell::new(Vec::new());
+    lists.resolve_names(|host| {
+        asked.borrow_mut().push(host.to_string());
+        Some("198.51.100.1".parse().unwrap())
+    });
+    assert_eq!(*asked.borrow(), ["pbx.example.com"]);
+    let d = Dispatcher::from_lists(
+        DsParams::from_modparams(&ModParams::default()).unwrap(),
+        lists,
+    );
+    let mut h = harness(d, INVITE);
+    let mut ctx = h.ctx();
+    let mp = ModParams::default();
+    assert_eq!(call(&mut ctx, &MODULE, "ds_is_from_list", &["3"], &mp), 1);
+    assert_eq!(call(&mut ctx, &MODULE, "ds_is_from_list", &["4"], &mp), -1);
 }
