@@ -6,7 +6,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -243,7 +243,7 @@ impl Env {
     /// that is one of our listen addresses, advertised addresses or aliases.
     pub fn is_myself(&self, host: &[u8], port: Option<u16>, proto: Option<Proto>) -> bool {
         let host = trim_brackets(host);
-        let ip: Option<IpAddr> = std::str::from_utf8(host).ok().and_then(|h| h.parse().ok());
+        let ip = crate::sip::host::parse_ip_bytes(host);
         for s in &self.sockets {
             let default = proto.unwrap_or(s.proto).default_port();
             let want_port = port.unwrap_or(default);

@@ -28,7 +28,7 @@ impl<'a> Host<'a> {
             return parse_ip::<Ipv6Addr>(inner).map(Host::V6).ok_or(bad(1));
         }
         if s.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
-            return parse_ip::<Ipv4Addr>(s).map(Host::V4).ok_or(bad(0));
+            return parse_ipv4(s).map(Host::V4).ok_or(bad(0));
         }
         check_hostname(s).map_err(bad)?;
         Ok(Host::Name(s))
@@ -57,6 +57,42 @@ impl<'a> Host<'a> {
 
 fn parse_ip<T: std::str::FromStr>(s: &[u8]) -> Option<T> {
     std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// Dotted-decimal IPv4 exactly as `Ipv4Addr::from_str` reads it (four
+/// octets of one to three digits, no leading zero, each at most 255),
+/// straight from the bytes: every Via and URI host goes through here.
+pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|&b| b == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        let mut n: u16 = 0;
+        for &d in part {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u16::from(d - b'0');
+        }
+        *octet = u8::try_from(n).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Ipv4Addr::from(octets))
+}
+
+/// An IP address as text, with the answer `IpAddr::from_str` gives, but
+/// IPv4 read straight from the bytes (brackets are not taken off here).
+pub fn parse_ip_bytes(s: &[u8]) -> Option<IpAddr> {
+    if s.contains(&b':') {
+        parse_ip::<Ipv6Addr>(s).map(IpAddr::V6)
+    } else {
+        parse_ipv4(s).map(IpAddr::V4)
+    }
 }
 
 /// Checks `hostname = *( domainlabel "." ) toplabel [ "." ]`; the error is the offset of the fault.
@@ -121,6 +157,54 @@ mod tests {
         assert_eq!(err(b"[::1]]"), Err((ErrorKind::BadHost, 1)));
         assert_eq!(err(b"[fe80::1%eth0]"), Err((ErrorKind::BadHost, 1)));
         assert_eq!(err(b"::1"), Err((ErrorKind::BadHost, 0)));
+    }
+
+    proptest::proptest! {
+        /// The byte parsers give what the standard library's text parsers give.
+        #[test]
+        fn ip_parsers_match_std(
+            s in proptest::collection::vec(proptest::sample::select(b"0123456789.:abf[]".to_vec()), 0..20),
+        ) {
+            let text = std::str::from_utf8(&s).unwrap();
+            proptest::prop_assert_eq!(parse_ipv4(&s), text.parse::<Ipv4Addr>().ok());
+            proptest::prop_assert_eq!(parse_ip_bytes(&s), text.parse::<IpAddr>().ok());
+        }
+
+        #[test]
+        fn ipv4_round_trips(a: u8, b: u8, c: u8, d: u8) {
+            let ip = Ipv4Addr::new(a, b, c, d);
+            proptest::prop_assert_eq!(parse_ipv4(ip.to_string().as_bytes()), Some(ip));
+        }
+    }
+
+    #[test]
+    fn ipv4_edges() {
+        for bad in [
+            &b""[..],
+            b".",
+            b"1.2.3",
+            b"1.2.3.4.",
+            b".1.2.3",
+            b"1..2.3",
+            b"01.2.3.4",
+            b"1.2.3.00",
+            b"256.0.0.1",
+            b"1.2.3.1000",
+            b"1.2.3.4.5",
+        ] {
+            assert_eq!(parse_ipv4(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_ipv4(b"0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(parse_ipv4(b"255.255.255.255"), Some(Ipv4Addr::BROADCAST));
+        assert_eq!(
+            parse_ip_bytes(b"::1"),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
+        assert_eq!(parse_ip_bytes(b"[::1]"), None);
+        assert_eq!(
+            parse_ip_bytes(b"127.0.0.1"),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
     }
 
     #[test]

@@ -296,8 +296,31 @@ impl<'a> Uri<'a> {
     /// The first parameter called `name` (case-insensitive; an escaped name such as
     /// `%6C%72` matches `lr`, RFC 4475 §3.1.1.2).
     pub fn param(&self, name: &[u8]) -> Option<Param<'a>> {
-        self.params()
-            .find(|p| scan::unescaped_eq_ignore_case(p.name, name))
+        // The list was checked when parsed: no white space, no quotes, no
+        // empty item, one `=` at most per item. So a split on `;` reads it
+        // as [`Params`] does, without its LWS and quote handling.
+        let mut start = 0;
+        let mut rest = self.params;
+        while let [b';', tail @ ..] = rest {
+            let len = memchr::memchr(b';', tail).unwrap_or(tail.len());
+            let item = &tail[..len];
+            let (pname, value) = match memchr::memchr(b'=', item) {
+                Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
+                None => (item, None),
+            };
+            if scan::unescaped_eq_ignore_case(pname, name) {
+                return Some(Param {
+                    name: pname,
+                    value,
+                    quoted: false,
+                    start,
+                    end: start + 1 + len,
+                });
+            }
+            start += 1 + len;
+            rest = &tail[len..];
+        }
+        None
     }
 
     /// The header part after `?`, as written (`None` without `?`).
@@ -510,6 +533,30 @@ fn check_uri_headers(headers: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    proptest::proptest! {
+        /// The split-on-`;` lookup finds what the general parameter scanner finds.
+        #[test]
+        fn param_lookup_matches_the_params_scanner(
+            items in proptest::collection::vec(("(lr|LR|tr|%6C%72|x|ttl|maddr|transport)", proptest::option::of("[a-z0-9.]{1,4}")), 0..5),
+            name in "(lr|tr|x|ttl|maddr|transport|lR|y)",
+        ) {
+            let mut text = String::from("sip:a@h");
+            for (n, v) in &items {
+                text += ";";
+                text += n;
+                if let Some(v) = v {
+                    text += "=";
+                    text += v;
+                }
+            }
+            let Ok(u) = Uri::parse(text.as_bytes()) else {
+                return Ok(());
+            };
+            let want = u.params().find(|p| scan::unescaped_eq_ignore_case(p.name, name.as_bytes()));
+            proptest::prop_assert_eq!(u.param(name.as_bytes()), want);
+        }
+    }
 
     fn uri(s: &str) -> Uri<'_> {
         Uri::parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"))

@@ -122,8 +122,12 @@ impl<'a> Via<'a> {
             sent_by_end = p + n;
         }
 
-        // *( SEMI via-params ) [ comment ]
-        let params_end = scan::scan_params(v, sent_by_end)?;
+        // *( SEMI via-params ) [ comment ], read once: the known parameters
+        // are picked up while the list is checked. A bad known parameter is
+        // reported only once the list and what follows it are known to be
+        // well-formed, so the error is the one a check-then-read gives.
+        let mut known = Known::default();
+        let params_end = scan::scan_params_each(v, sent_by_end, |p| known.read(p))?;
         let mut tail = scan::skip_lws(v, params_end);
         if v.get(tail) == Some(&b'(') {
             tail = scan::skip_comment(v, tail).ok_or(bad(tail))?;
@@ -133,8 +137,11 @@ impl<'a> Via<'a> {
             return Err(bad(tail));
         }
 
+        if let Some(at) = known.error {
+            return Err(ParseError::new(ErrorKind::BadVia, at));
+        }
         let params = v.get(sent_by_end..params_end).unwrap_or_default();
-        let mut via = Via {
+        Ok(Via {
             protocol,
             version,
             transport,
@@ -145,55 +152,13 @@ impl<'a> Via<'a> {
             params,
             params_start: sent_by_end,
             span: (s, e),
-            branch: None,
-            received: None,
-            rport: Rport::Absent,
-            maddr: None,
-            ttl: None,
-            alias: false,
-        };
-        via.read_known_params()?;
-        Ok(via)
-    }
-
-    /// Records the parameters RFC 3261, 3581 and 5923 define (first occurrence wins).
-    fn read_known_params(&mut self) -> Result<()> {
-        let (mut seen_rport, mut seen_ttl) = (false, false);
-        for p in Params::new(self.params) {
-            let at = self.params_start + p.start;
-            let bad = ParseError::new(ErrorKind::BadVia, at);
-            // None of these takes a quoted value.
-            let token = || p.value.filter(|v| !p.quoted && !v.is_empty()).ok_or(bad);
-            if p.is(b"branch") && self.branch.is_none() {
-                self.branch =
-                    Some(token().and_then(|v| if scan::is_token(v) { Ok(v) } else { Err(bad) })?);
-            } else if p.is(b"received") && self.received.is_none() {
-                self.received = Some(token()?);
-            } else if p.is(b"maddr") && self.maddr.is_none() {
-                self.maddr = Some(token()?);
-            } else if p.is(b"rport") && !seen_rport {
-                seen_rport = true;
-                self.rport = match p.value {
-                    None => Rport::Empty,
-                    Some(v) => {
-                        let port = scan::parse_u32(v).ok().and_then(|n| u16::try_from(n).ok());
-                        Rport::Value(port.filter(|_| !p.quoted).ok_or(bad)?)
-                    }
-                };
-            } else if p.is(b"ttl") && !seen_ttl {
-                seen_ttl = true;
-                // ttl = 1*3DIGIT ; 0 to 255
-                let v = token()?;
-                let n = scan::parse_u32(v)
-                    .ok()
-                    .filter(|_| v.len() <= 3)
-                    .and_then(|n| u8::try_from(n).ok());
-                self.ttl = Some(n.ok_or(bad)?);
-            } else if p.is(b"alias") {
-                self.alias = true;
-            }
-        }
-        Ok(())
+            branch: known.branch,
+            received: known.received,
+            rport: known.rport.unwrap_or(Rport::Absent),
+            maddr: known.maddr,
+            ttl: known.ttl,
+            alias: known.alias,
+        })
     }
 
     /// The protocol name (`SIP`).
@@ -254,7 +219,7 @@ impl<'a> Via<'a> {
             .strip_prefix(b"[")
             .and_then(|r| r.strip_suffix(b"]"))
             .unwrap_or(raw);
-        std::str::from_utf8(raw).ok()?.parse().ok()
+        super::host::parse_ip_bytes(raw)
     }
 
     /// The `rport` parameter (RFC 3581).
@@ -312,6 +277,68 @@ impl<'a> Via<'a> {
     pub fn param_range(&self, name: &[u8]) -> Option<Range<usize>> {
         let p = self.param(name)?;
         Some(self.params_start + p.start..self.params_start + p.end)
+    }
+}
+
+/// The parameters RFC 3261, 3581 and 5923 define, as the list is scanned
+/// (first occurrence wins; reading stops at the first bad one).
+#[derive(Default)]
+struct Known<'a> {
+    branch: Option<&'a [u8]>,
+    received: Option<&'a [u8]>,
+    maddr: Option<&'a [u8]>,
+    rport: Option<Rport>,
+    ttl: Option<u8>,
+    alias: bool,
+    /// Where the first bad known parameter starts (its `;`).
+    error: Option<usize>,
+}
+
+impl<'a> Known<'a> {
+    fn read(&mut self, p: Param<'a>) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(()) = self.take(&p) {
+            self.error = Some(p.start);
+        }
+    }
+
+    fn take(&mut self, p: &Param<'a>) -> std::result::Result<(), ()> {
+        // None of these takes a quoted value.
+        let token = || p.value.filter(|v| !p.quoted && !v.is_empty()).ok_or(());
+        // Names differ in length or first letter: check those before comparing.
+        match p.name.len() {
+            6 if p.is(b"branch") && self.branch.is_none() => {
+                self.branch =
+                    Some(token().and_then(|v| if scan::is_token(v) { Ok(v) } else { Err(()) })?);
+            }
+            8 if p.is(b"received") && self.received.is_none() => {
+                self.received = Some(token()?);
+            }
+            5 if p.is(b"maddr") && self.maddr.is_none() => self.maddr = Some(token()?),
+            5 if p.is(b"rport") && self.rport.is_none() => {
+                self.rport = Some(match p.value {
+                    None => Rport::Empty,
+                    Some(v) => {
+                        let port = scan::parse_u32(v).ok().and_then(|n| u16::try_from(n).ok());
+                        Rport::Value(port.filter(|_| !p.quoted).ok_or(())?)
+                    }
+                });
+            }
+            3 if p.is(b"ttl") && self.ttl.is_none() => {
+                // ttl = 1*3DIGIT ; 0 to 255
+                let v = token()?;
+                let n = scan::parse_u32(v)
+                    .ok()
+                    .filter(|_| v.len() <= 3)
+                    .and_then(|n| u8::try_from(n).ok());
+                self.ttl = Some(n.ok_or(())?);
+            }
+            5 if p.is(b"alias") => self.alias = true,
+            _ => {}
+        }
+        Ok(())
     }
 }
 

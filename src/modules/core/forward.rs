@@ -161,7 +161,7 @@ fn host_ip(host: &[u8]) -> Option<IpAddr> {
     if h.eq_ignore_ascii_case(b"localhost") {
         return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    std::str::from_utf8(h).ok()?.parse().ok()
+    crate::sip::host::parse_ip_bytes(h)
 }
 
 /// The next hop of a request: `$du` if set, else the Request-URI (RFC 3261 §16.6 step 7).

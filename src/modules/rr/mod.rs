@@ -194,7 +194,7 @@ pub(crate) fn socket_named(
         [b'[', inner @ .., b']'] => inner,
         h => h,
     };
-    let ip: Option<std::net::IpAddr> = std::str::from_utf8(host).ok().and_then(|h| h.parse().ok());
+    let ip = crate::sip::host::parse_ip_bytes(host);
     let fits = |s: &crate::script::ctx::SocketInfo, exact: bool| {
         if proto.is_some_and(|p| p != s.proto) {
             return false;
