@@ -564,3 +564,22 @@ pub fn fmt_hostport(addr: SocketAddr) -> String {
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     }
 }
+
+/// Appends what [`fmt_hostport`] returns, without formatting machinery or a
+/// String (forwarding writes one per request).
+pub fn push_hostport(out: &mut Vec<u8>, addr: SocketAddr) {
+    push_host(out, addr.ip());
+    out.push(b':');
+    out.extend_from_slice(itoa::Buffer::new().format(addr.port()).as_bytes());
+}
+
+/// Appends an address as a SIP host writes it: IPv6 in brackets.
+pub fn push_host(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    if ip.is_ipv6() {
+        out.push(b'[');
+        crate::sip::host::push_ip(out, ip);
+        out.push(b']');
+    } else {
+        crate::sip::host::push_ip(out, ip);
+    }
+}

@@ -63,26 +63,58 @@ fn parse_ip<T: std::str::FromStr>(s: &[u8]) -> Option<T> {
 /// octets of one to three digits, no leading zero, each at most 255),
 /// straight from the bytes: every Via and URI host goes through here.
 pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut parts = s.split(|&b| b == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
-            return None;
-        }
-        let mut n: u16 = 0;
-        for &d in part {
-            if !d.is_ascii_digit() {
-                return None;
-            }
-            n = n * 10 + u16::from(d - b'0');
-        }
-        *octet = u8::try_from(n).ok()?;
-    }
-    if parts.next().is_some() {
+    // "0.0.0.0" to "255.255.255.255".
+    if !(7..=15).contains(&s.len()) {
         return None;
     }
+    let mut octets = [0u8; 4];
+    let (mut k, mut n, mut digits) = (0usize, 0u16, 0u8);
+    for &b in s {
+        if b == b'.' {
+            if digits == 0 || k == 3 {
+                return None;
+            }
+            octets[k] = n as u8;
+            (k, n, digits) = (k + 1, 0, 0);
+        } else if b.is_ascii_digit() {
+            // No leading zero ("01"), at most three digits, at most 255.
+            if digits == 1 && n == 0 {
+                return None;
+            }
+            digits += 1;
+            n = n * 10 + u16::from(b - b'0');
+            if n > 255 {
+                return None;
+            }
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 || k != 3 {
+        return None;
+    }
+    octets[3] = n as u8;
     Some(Ipv4Addr::from(octets))
+}
+
+/// Appends `ip` as text (IPv6 without brackets), as `Display` writes it,
+/// without the formatting machinery for IPv4.
+pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(digits.format(o).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// An IP address as text, with the answer `IpAddr::from_str` gives, but
@@ -174,6 +206,17 @@ mod tests {
         fn ipv4_round_trips(a: u8, b: u8, c: u8, d: u8) {
             let ip = Ipv4Addr::new(a, b, c, d);
             proptest::prop_assert_eq!(parse_ipv4(ip.to_string().as_bytes()), Some(ip));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn push_ip_writes_what_display_writes(a: u32, b: u128) {
+            for ip in [IpAddr::V4(Ipv4Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b))] {
+                let mut out = Vec::new();
+                push_ip(&mut out, ip);
+                proptest::prop_assert_eq!(out, ip.to_string().into_bytes());
+            }
         }
     }
 

@@ -294,7 +294,11 @@ pub fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 
 /// Whether `escaped` (which may hold `%HH` escapes) stands for `plain`, ignoring ASCII case.
 pub fn unescaped_eq_ignore_case(escaped: &[u8], plain: &[u8]) -> bool {
-    if !escaped.contains(&b'%') {
+    // An escape only makes the text longer than what it stands for.
+    if escaped.len() < plain.len() {
+        return false;
+    }
+    if !escaped.iter().any(|&b| b == b'%') {
         return escaped.eq_ignore_ascii_case(plain);
     }
     unescaped(escaped)

@@ -7,7 +7,7 @@
 use super::error::{ErrorKind, ParseError, Result};
 pub use super::host::Host;
 use super::packet::Proto;
-use super::scan::{self, hex_val, is_unreserved, Param, Params};
+use super::scan::{self, hex_val, Param, Params};
 pub use super::uri_eq::uri_eq;
 
 /// The scheme of a URI.
@@ -433,24 +433,61 @@ fn parse_ttl(v: &[u8]) -> Option<u8> {
     u8::try_from(scan::parse_u32(v).ok()?).ok()
 }
 
+const USER: u8 = 1;
+const PASSWORD: u8 = 2;
+const PARAM: u8 = 4;
+const HEADER: u8 = 8;
+
+/// The URI character classes below as one table (every URI byte is checked).
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let unreserved = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
+        if unreserved || matches!(c, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+            table[b] |= USER;
+        }
+        if unreserved || matches!(c, b'&' | b'=' | b'+' | b'$' | b',') {
+            table[b] |= PASSWORD;
+        }
+        if unreserved || matches!(c, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$') {
+            table[b] |= PARAM;
+        }
+        if unreserved || matches!(c, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$') {
+            table[b] |= HEADER;
+        }
+        b += 1;
+    }
+    table
+};
+
 /// `user = 1*( unreserved / escaped / user-unreserved )`
+#[inline]
 fn is_user_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+    CLASSES[usize::from(b)] & USER != 0
 }
 
 /// `password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )`
+#[inline]
 fn is_password_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
+    CLASSES[usize::from(b)] & PASSWORD != 0
 }
 
 /// `paramchar = param-unreserved / unreserved / escaped`
+#[inline]
 fn is_param_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+    CLASSES[usize::from(b)] & PARAM != 0
 }
 
 /// `hname` / `hvalue` characters: `hnv-unreserved / unreserved / escaped`
+#[inline]
 fn is_header_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
+    CLASSES[usize::from(b)] & HEADER != 0
 }
 
 /// Checks that every byte of `s` is allowed by `class` or starts a valid `%HH`.
@@ -566,6 +603,18 @@ mod tests {
         match Uri::parse(s.as_bytes()) {
             Ok(u) => panic!("{s} parsed: {u:?}"),
             Err(e) => (e.kind, e.offset),
+        }
+    }
+
+    #[test]
+    fn class_table_matches_the_rfc_classes() {
+        for b in 0..=255u8 {
+            let u = scan::is_unreserved(b);
+            let any = |set: &[u8]| u || set.contains(&b);
+            assert_eq!(is_user_char(b), any(b"&=+$,;?/"), "{b:#x}");
+            assert_eq!(is_password_char(b), any(b"&=+$,"), "{b:#x}");
+            assert_eq!(is_param_char(b), any(b"[]/:&+$"), "{b:#x}");
+            assert_eq!(is_header_char(b), any(b"[]/?:+$"), "{b:#x}");
         }
     }
 

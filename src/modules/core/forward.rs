@@ -18,7 +18,7 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 use super::hash::{fnv1a, push_hex};
-use crate::script::ctx::MsgCtx;
+use crate::script::ctx::{push_hostport, MsgCtx};
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::{vias, Rport, Via};
 use crate::sip::{
@@ -117,23 +117,27 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
         return fix;
     };
     let src_ip = ctx.src.ip();
-    let port = itoa::Buffer::new().format(ctx.src.port()).to_owned();
+    let mut digits = itoa::Buffer::new();
+    let port = digits.format(ctx.src.port()).as_bytes();
+    let text = |parts: &[&[u8]]| Bytes::from(parts.concat());
     // force_rport() acts as if the client had asked (KAMAILIO-REFERENCE §1.6).
     let forced = ctx.state.force_rport && matches!(via.rport(), Rport::Absent);
     let rport_asked = matches!(via.rport(), Rport::Empty) || forced;
     let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
     if let Some(range) = via.param_range(b"rport").filter(|_| rport_asked) {
         let end = at + range.end;
-        fix.push((end..end, Bytes::from(format!("={port}").into_bytes())));
+        fix.push((end..end, text(&[b"=", port])));
     }
     // Kamailio puts both right after host:port.
     let end = at + via.sent_by_range().end;
     if (!same_host || rport_asked) && via.received().is_none() {
-        let text = format!(";received={src_ip}");
-        fix.push((end..end, Bytes::from(text.into_bytes())));
+        let mut received = Vec::with_capacity(48);
+        received.extend_from_slice(b";received=");
+        crate::sip::host::push_ip(&mut received, src_ip);
+        fix.push((end..end, Bytes::from(received)));
     }
     if forced {
-        fix.push((end..end, Bytes::from(format!(";rport={port}").into_bytes())));
+        fix.push((end..end, text(&[b";rport=", port])));
     }
     fix
 }
@@ -288,12 +292,14 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     via.extend_from_slice(hop.proto.via_name().as_bytes());
     via.push(b' ');
     match &info.advertise {
-        Some((h, p)) => via.extend_from_slice(format!("{h}:{p}").as_bytes()),
+        Some((h, p)) => {
+            via.extend_from_slice(h.as_bytes());
+            via.push(b':');
+            via.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
+        }
         None => {
             let ip = hop.local_ip.unwrap_or(info.addr.ip());
-            via.extend_from_slice(
-                crate::script::ctx::fmt_hostport(SocketAddr::new(ip, info.addr.port())).as_bytes(),
-            );
+            push_hostport(&mut via, SocketAddr::new(ip, info.addr.port()));
         }
     }
     via.extend_from_slice(b";branch=");

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{config, flow, RrConfig};
-use crate::script::ctx::{fmt_hostport, MsgCtx};
+use crate::script::ctx::{push_host, push_hostport, MsgCtx};
 use crate::script::registry::{Args, RouteType};
 use crate::sip::headers::route_set;
 use crate::sip::nameaddr::{contacts, NameAddr};
@@ -53,15 +53,20 @@ pub(super) struct Pending {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Side {
     /// `ip[:port]` or the advertised `host:port`, as written.
-    hostport: String,
+    hostport: Vec<u8>,
     proto: Proto,
 }
 
 impl Side {
     fn of_socket(ctx: &MsgCtx<'_>, socket: SocketId, local_ip: Option<IpAddr>) -> Option<Side> {
         let info = ctx.env.sockets.get(usize::from(socket))?;
-        let hostport = match &info.advertise {
-            Some((h, p)) => format!("{h}:{p}"),
+        let mut hostport = Vec::with_capacity(48);
+        match &info.advertise {
+            Some((h, p)) => {
+                hostport.extend_from_slice(h.as_bytes());
+                hostport.push(b':');
+                hostport.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
+            }
             None => {
                 let ip = local_ip
                     .filter(|_| info.addr.ip().is_unspecified())
@@ -72,15 +77,12 @@ impl Side {
                 }
                 let addr = SocketAddr::new(ip, info.addr.port());
                 if addr.port() == 5060 {
-                    match ip {
-                        IpAddr::V4(v4) => v4.to_string(),
-                        IpAddr::V6(v6) => format!("[{v6}]"),
-                    }
+                    push_host(&mut hostport, ip);
                 } else {
-                    fmt_hostport(addr)
+                    push_hostport(&mut hostport, addr);
                 }
             }
-        };
+        }
         Some(Side {
             hostport,
             proto: info.proto,
@@ -326,20 +328,21 @@ pub fn write_record_route(
         }
         RrAddr::Advertised(addr) => {
             let addr = String::from_utf8_lossy(addr);
+            let addr = addr.as_bytes();
             if double == 2 || (double == 1 && proto != ctx.proto) {
                 let explicit = double == 2;
-                push_line(msg, edits, p, extra, &addr, Some((proto, explicit)), true);
+                push_line(msg, edits, p, extra, addr, Some((proto, explicit)), true);
                 push_line(
                     msg,
                     edits,
                     p,
                     extra,
-                    &addr,
+                    addr,
                     Some((ctx.proto, explicit)),
                     true,
                 );
             } else {
-                push_line(msg, edits, p, extra, &addr, Some((proto, false)), false);
+                push_line(msg, edits, p, extra, addr, Some((proto, false)), false);
             }
         }
         RrAddr::Preset(first, second) => {
@@ -384,13 +387,13 @@ fn push_line(
     edits: &mut Edits,
     p: &Pending,
     extra: &[u8],
-    hostport: &str,
+    hostport: &[u8],
     transport: Option<(Proto, bool)>,
     r2: bool,
 ) {
     let mut line = Vec::with_capacity(96);
     push_start(&mut line, p);
-    line.extend_from_slice(hostport.as_bytes());
+    line.extend_from_slice(hostport);
     if let Some((proto, explicit)) = transport {
         if explicit || proto != Proto::Udp {
             line.extend_from_slice(b";transport=");
