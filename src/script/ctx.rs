@@ -583,3 +583,86 @@ pub fn push_host(out: &mut Vec<u8>, ip: std::net::IpAddr) {
         crate::sip::host::push_ip(out, ip);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Env {
+        let sock = |proto, addr: &str| SocketInfo {
+            proto,
+            addr: addr.parse().unwrap(),
+            advertise: None,
+        };
+        Env {
+            sockets: vec![
+                sock(Proto::Udp, "192.0.2.10:5060"),
+                sock(Proto::Udp, "[::1]:5060"),
+                sock(Proto::Tls, "192.0.2.10:5061"),
+                sock(Proto::Udp, "0.0.0.0:5090"),
+                SocketInfo {
+                    proto: Proto::Udp,
+                    addr: "192.0.2.30:5060".parse().unwrap(),
+                    advertise: Some(("Edge.Example.NET".into(), 5070)),
+                },
+            ],
+            aliases: vec![
+                ("Proxy.Example.COM".into(), None),
+                ("[2001:db8::2]".into(), Some(5080)),
+            ],
+            ..Env::default()
+        }
+    }
+
+    #[test]
+    fn myself_by_address_and_default_port() {
+        let e = env();
+        assert!(e.is_myself(b"192.0.2.10", None, None));
+        assert!(e.is_myself(b"192.0.2.10", Some(5060), None));
+        assert!(!e.is_myself(b"192.0.2.10", Some(5070), None));
+        assert!(!e.is_myself(b"192.0.2.11", None, None));
+        // No port: the default of the transport asked for (5061 for TLS).
+        assert!(e.is_myself(b"192.0.2.10", None, Some(Proto::Tls)));
+        assert!(e.is_myself(b"192.0.2.10", Some(5061), Some(Proto::Tls)));
+        // Text that is not an address, or not a canonical one, is not ours.
+        assert!(!e.is_myself(b"192.0.2.010", None, None));
+        assert!(!e.is_myself(b"192.0.2.10.", None, None));
+    }
+
+    #[test]
+    fn myself_ipv6_reference_forms() {
+        let e = env();
+        assert!(e.is_myself(b"[::1]", None, None));
+        assert!(e.is_myself(b"::1", Some(5060), None));
+        // Another spelling of the same address.
+        assert!(e.is_myself(b"[0:0:0:0:0:0:0:1]", Some(5060), None));
+        assert!(!e.is_myself(b"[::1]", Some(5062), None));
+        assert!(!e.is_myself(b"[::2]", None, None));
+        assert!(!e.is_myself(b"[::1", None, None));
+    }
+
+    #[test]
+    fn myself_wildcard_bind_takes_loopback() {
+        let e = env();
+        assert!(e.is_myself(b"127.0.0.1", Some(5090), None));
+        assert!(e.is_myself(b"127.1.2.3", Some(5090), None));
+        assert!(!e.is_myself(b"192.0.2.99", Some(5090), None));
+    }
+
+    #[test]
+    fn myself_names_ignore_case() {
+        let e = env();
+        assert!(e.is_myself(b"proxy.example.com", None, None));
+        assert!(e.is_myself(b"PROXY.EXAMPLE.COM", Some(5060), None));
+        // An alias written without a port stands for every port (as Kamailio's).
+        assert!(e.is_myself(b"proxy.example.com", Some(5070), None));
+        assert!(e.is_myself(b"proxy.example.com", None, Some(Proto::Tls)));
+        assert!(!e.is_myself(b"proxy.example.org", None, None));
+        // Advertised name and port.
+        assert!(e.is_myself(b"edge.example.net", Some(5070), None));
+        assert!(!e.is_myself(b"edge.example.net", None, None));
+        // A bracketed alias, by its text.
+        assert!(e.is_myself(b"[2001:DB8::2]", Some(5080), None));
+        assert!(!e.is_myself(b"[2001:db8::2]", None, None));
+    }
+}
