@@ -6,6 +6,7 @@
 //! header lines may be folded (§7.3.1), a datagram's body is cut to
 //! Content-Length and a shorter one is an error.
 
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -13,6 +14,8 @@ use smallvec::SmallVec;
 
 use super::error::{ErrorKind, ParseError, Result};
 use super::name::HeaderName;
+use super::uri::{Uri, UriAt};
+use super::via::{vias, Via, ViaAt};
 
 /// A byte range in the message buffer (u32: messages are far below 4 GiB).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -100,6 +103,20 @@ pub struct Message {
     headers_end: u32,
     body: Span,
     content_length: Option<Span>,
+    /// The first Via value, parsed on first use: the request checks, the
+    /// stateless and stateful forwarding code and the transaction key all
+    /// read it (see [`Message::top_via`]).
+    top_via: OnceCell<Option<TopVia>>,
+    /// A request's Request-URI, parsed on first use (see [`Message::parsed_uri`]).
+    uri: OnceCell<std::result::Result<UriAt, ParseError>>,
+}
+
+/// The parsed first Via value: where its header value lies, and the parse
+/// (offsets relative to that value; an error is not shifted yet).
+#[derive(Clone, Copy, Debug)]
+struct TopVia {
+    value: Span,
+    via: std::result::Result<ViaAt, ParseError>,
 }
 
 impl Message {
@@ -120,6 +137,8 @@ impl Message {
             body: frame.body,
             content_length: frame.content_length,
             buf,
+            top_via: OnceCell::new(),
+            uri: OnceCell::new(),
         })
     }
 
@@ -140,6 +159,8 @@ impl Message {
             body: Span::new(0, len),
             content_length: None,
             buf,
+            top_via: OnceCell::new(),
+            uri: OnceCell::new(),
         }
     }
 
@@ -265,6 +286,35 @@ impl Message {
                 h.id == id
             }
         })
+    }
+
+    /// The first Via value (the top one, even when several share its header
+    /// field): the offset of its header value in the buffer, and its parse,
+    /// whose offsets (error offsets too) are relative to that header value.
+    /// Parsed once, on the first call.
+    pub fn top_via(&self) -> Option<(usize, Result<Via<'_>>)> {
+        let top = self.top_via.get_or_init(|| {
+            let h = self.header(HeaderName::Via)?;
+            let value = self.value(h);
+            let via = vias(value).next()?.map(|v| ViaAt::new(value, &v));
+            Some(TopVia {
+                value: h.value,
+                via,
+            })
+        });
+        let top = (*top)?;
+        let value = self.slice(top.value);
+        Some((top.value.start as usize, top.via.map(|v| v.view(value))))
+    }
+
+    /// A request's Request-URI parsed (`None` for a response); parsed once,
+    /// on the first call (rr, Record-Route and the next hop all read it).
+    pub fn parsed_uri(&self) -> Option<Result<Uri<'_>>> {
+        let text = self.request_uri()?;
+        let uri = self
+            .uri
+            .get_or_init(|| Uri::parse(text).map(|u| UriAt::new(text, &u)));
+        Some(uri.map(|u| u.view(text)))
     }
 
     /// The Call-ID value.

@@ -386,6 +386,94 @@ impl<'a> Uri<'a> {
     }
 }
 
+/// A parsed [`Uri`] kept without a borrow: its slices as ranges of the text
+/// it was parsed from, so a [`super::Message`] can keep its Request-URI
+/// parsed and hand it out again ([`UriAt::view`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UriAt {
+    scheme: SchemeAt,
+    user: Option<(u32, u32)>,
+    password: Option<(u32, u32)>,
+    host: Option<HostAt>,
+    host_raw: (u32, u32),
+    port: Option<u16>,
+    params: (u32, u32),
+    headers: Option<(u32, u32)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SchemeAt {
+    Sip,
+    Sips,
+    Tel,
+    Other((u32, u32)),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HostAt {
+    /// The name is the whole `host_raw`.
+    Name,
+    V4(std::net::Ipv4Addr),
+    V6(std::net::Ipv6Addr),
+}
+
+impl UriAt {
+    /// Records `uri`, parsed from `src` (all of it: `Uri::parse(src)`).
+    pub fn new(src: &[u8], uri: &Uri<'_>) -> UriAt {
+        let base = src.as_ptr() as usize;
+        // Where a slice of `src` lies in it (pointer arithmetic on addresses only).
+        let at = |s: &[u8]| {
+            let start = (s.as_ptr() as usize).wrapping_sub(base) as u32;
+            (start, start + s.len() as u32)
+        };
+        UriAt {
+            scheme: match uri.scheme {
+                Scheme::Sip => SchemeAt::Sip,
+                Scheme::Sips => SchemeAt::Sips,
+                Scheme::Tel => SchemeAt::Tel,
+                Scheme::Other(name) => SchemeAt::Other(at(name)),
+            },
+            user: uri.user.map(at),
+            password: uri.password.map(at),
+            host: uri.host.map(|h| match h {
+                Host::Name(_) => HostAt::Name,
+                Host::V4(a) => HostAt::V4(a),
+                Host::V6(a) => HostAt::V6(a),
+            }),
+            host_raw: at(uri.host_raw),
+            port: uri.port,
+            params: at(uri.params),
+            headers: uri.headers.map(at),
+        }
+    }
+
+    /// The view again, over the same `src` it was recorded from.
+    pub fn view<'a>(&self, src: &'a [u8]) -> Uri<'a> {
+        let get = |(a, b): (u32, u32)| src.get(a as usize..b as usize).unwrap_or_default();
+        let host_raw = get(self.host_raw);
+        Uri {
+            raw: src,
+            scheme: match self.scheme {
+                SchemeAt::Sip => Scheme::Sip,
+                SchemeAt::Sips => Scheme::Sips,
+                SchemeAt::Tel => Scheme::Tel,
+                SchemeAt::Other(r) => Scheme::Other(get(r)),
+            },
+            user: self.user.map(get),
+            password: self.password.map(get),
+            host: self.host.map(|h| match h {
+                HostAt::Name => Host::Name(host_raw),
+                HostAt::V4(a) => Host::V4(a),
+                HostAt::V6(a) => Host::V6(a),
+            }),
+            host_raw,
+            port: self.port,
+            params: get(self.params),
+            headers: self.headers.map(get),
+        }
+    }
+}
+
 /// Iterator over the `hname=hvalue` pairs of a URI's header part (see [`Uri::headers`]).
 #[derive(Clone, Debug)]
 pub struct UriHeaders<'a> {
@@ -592,6 +680,19 @@ mod tests {
             };
             let want = u.params().find(|p| scan::unescaped_eq_ignore_case(p.name, name.as_bytes()));
             proptest::prop_assert_eq!(u.param(name.as_bytes()), want);
+        }
+    }
+
+    proptest::proptest! {
+        /// A recorded URI gives back the very view it recorded.
+        #[test]
+        fn uri_at_gives_the_view_back(
+            text in "(sip|sips|tel|urn|SIP):(([a-z%0-9]{1,4}(:[a-z]{0,3})?@)?([a-z]{1,5}\\.com|10\\.0\\.0\\.[0-9]|\\[::[0-9]\\])(:[0-9]{1,4})?(;[a-z]{1,3}(=[a-z0-9]{1,3})?){0,3}(\\?h=v)?|\\+1-555)",
+        ) {
+            let src = text.as_bytes();
+            if let Ok(u) = Uri::parse(src) {
+                proptest::prop_assert_eq!(UriAt::new(src, &u).view(src), u);
+            }
         }
     }
 

@@ -342,6 +342,99 @@ impl<'a> Known<'a> {
     }
 }
 
+/// A parsed [`Via`] kept without a borrow: its slices as ranges of the text
+/// it was parsed from, so a [`super::Message`] can keep its top Via parsed
+/// and hand it out again ([`ViaAt::view`]) without parsing twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViaAt {
+    protocol: (u32, u32),
+    version: (u32, u32),
+    transport: (u32, u32),
+    host: HostAt,
+    host_raw: (u32, u32),
+    port: Option<u16>,
+    sent_by: (usize, usize),
+    params: (u32, u32),
+    params_start: usize,
+    span: (usize, usize),
+    branch: Option<(u32, u32)>,
+    received: Option<(u32, u32)>,
+    rport: Rport,
+    maddr: Option<(u32, u32)>,
+    ttl: Option<u8>,
+    alias: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HostAt {
+    /// The name is the whole `host_raw`.
+    Name,
+    V4(std::net::Ipv4Addr),
+    V6(std::net::Ipv6Addr),
+}
+
+impl ViaAt {
+    /// Records `via`, parsed from `src` (every slice of `via` lies in `src`).
+    pub fn new(src: &[u8], via: &Via<'_>) -> ViaAt {
+        let base = src.as_ptr() as usize;
+        // Where a slice of `src` lies in it (pointer arithmetic on addresses only).
+        let at = |s: &[u8]| {
+            let start = (s.as_ptr() as usize).wrapping_sub(base) as u32;
+            (start, start + s.len() as u32)
+        };
+        ViaAt {
+            protocol: at(via.protocol),
+            version: at(via.version),
+            transport: at(via.transport),
+            host: match via.host {
+                Host::Name(_) => HostAt::Name,
+                Host::V4(a) => HostAt::V4(a),
+                Host::V6(a) => HostAt::V6(a),
+            },
+            host_raw: at(via.host_raw),
+            port: via.port,
+            sent_by: via.sent_by,
+            params: at(via.params),
+            params_start: via.params_start,
+            span: via.span,
+            branch: via.branch.map(at),
+            received: via.received.map(at),
+            rport: via.rport,
+            maddr: via.maddr.map(at),
+            ttl: via.ttl,
+            alias: via.alias,
+        }
+    }
+
+    /// The view again, over the same `src` it was recorded from.
+    pub fn view<'a>(&self, src: &'a [u8]) -> Via<'a> {
+        let get = |(a, b): (u32, u32)| src.get(a as usize..b as usize).unwrap_or_default();
+        let host_raw = get(self.host_raw);
+        Via {
+            protocol: get(self.protocol),
+            version: get(self.version),
+            transport: get(self.transport),
+            host: match self.host {
+                HostAt::Name => Host::Name(host_raw),
+                HostAt::V4(a) => Host::V4(a),
+                HostAt::V6(a) => Host::V6(a),
+            },
+            host_raw,
+            port: self.port,
+            sent_by: self.sent_by,
+            params: get(self.params),
+            params_start: self.params_start,
+            span: self.span,
+            branch: self.branch.map(get),
+            received: self.received.map(get),
+            rport: self.rport,
+            maddr: self.maddr.map(get),
+            ttl: self.ttl,
+            alias: self.alias,
+        }
+    }
+}
+
 /// Iterates the comma-separated via-parms of a Via header value (commas inside
 /// comments do not split); offsets are relative to `value`.
 pub fn vias(value: &[u8]) -> Vias<'_> {
@@ -381,6 +474,22 @@ mod tests {
         match Via::parse(s.as_bytes()) {
             Ok(v) => panic!("{s} parsed: {v:?}"),
             Err(e) => (e.kind, e.offset),
+        }
+    }
+
+    proptest! {
+        /// A recorded Via gives back the very view it recorded.
+        #[test]
+        fn via_at_gives_the_view_back(
+            host in prop_oneof!["[a-z]{1,6}\\.com", "10\\.0\\.[0-9]{1,2}\\.1", "\\[2001:db8::[0-9]{1,2}\\]"],
+            params in "(;branch=z9hG4bK[a-z0-9]{1,6}|;rport|;rport=5|;received=10.0.0.2|;maddr=h|;ttl=9|;alias|;x=\\\"y\\\"| ;lr){0,5}",
+            lead in "( |\r\n )?",
+        ) {
+            let text = format!("{lead}SIP/2.0/UDP {host}:5060{params}");
+            let src = text.as_bytes();
+            if let Ok(v) = Via::parse(src) {
+                prop_assert_eq!(ViaAt::new(src, &v).view(src), v);
+            }
         }
     }
 

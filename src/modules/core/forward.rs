@@ -83,15 +83,14 @@ pub fn check_request(msg: &Message) -> Result<(), Reject> {
 /// The first Via value of `msg`: the offset of its header value in the buffer, and its parse
 /// (offsets inside the `Via` are relative to that header value).
 fn top_via(msg: &Message) -> Option<(usize, crate::sip::error::Result<Via<'_>>)> {
-    let h = msg.header(HeaderName::Via)?;
-    let at = h.value.start as usize;
-    let first = vias(msg.value(h)).next()?;
+    let (at, first) = msg.top_via()?;
     Some((at, first.map_err(|e| e.shifted(at))))
 }
 
 /// The top Via of the message in `ctx` (when readable), parsed once per message.
 fn ctx_top_via<'a>(ctx: &MsgCtx<'a>) -> Option<(usize, Via<'a>)> {
     let msg: &'a Message = ctx.msg;
+    // The message keeps its top Via parsed; the cell only saves the lookup.
     *ctx.top_via.get_or_init(|| match top_via(msg) {
         Some((at, Ok(via))) => Some((at, via)),
         _ => None,
@@ -170,11 +169,12 @@ fn host_ip(host: &[u8]) -> Option<IpAddr> {
 
 /// The next hop of a request: `$du` if set, else the Request-URI (RFC 3261 §16.6 step 7).
 fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto), i32> {
-    let target: &[u8] = match &ctx.dst_uri {
-        Some(du) => du,
-        None => ctx.ruri(),
+    let uri = match (&ctx.dst_uri, &ctx.new_uri) {
+        (Some(target), _) | (None, Some(target)) => Uri::parse(target),
+        // The received R-URI, parsed once per message.
+        (None, None) => ctx.msg.parsed_uri().unwrap_or(Uri::parse(b"")),
     };
-    let uri = Uri::parse(target).map_err(|_| -479)?;
+    let uri = uri.map_err(|_| -479)?;
     let proto = proto.or(uri.transport()).unwrap_or(match uri.scheme() {
         Scheme::Sips => Proto::Tls,
         _ => Proto::Udp,

@@ -174,13 +174,14 @@ fn route(ctx: &mut MsgCtx<'_>, cfg: &RrConfig, strict_test: bool) -> i32 {
     if entries.is_empty() {
         return -1;
     }
-    // A handle on the R-URI (no copy), so `ctx` can be changed while it is read.
-    let ruri_text = match (&ctx.new_uri, msg.uri_span()) {
-        (Some(uri), _) => uri.clone(),
-        (None, Some(span)) => msg.bytes(span),
-        (None, None) => Bytes::new(),
+    // The received R-URI is parsed once per message (kept on it); a rewritten
+    // one through a handle (no copy), so `ctx` can be changed while it is read.
+    let rewritten = ctx.new_uri.clone();
+    let parsed = match &rewritten {
+        Some(uri) => Uri::parse(uri),
+        None => msg.parsed_uri().unwrap_or(Uri::parse(b"")),
     };
-    let Ok(ruri) = Uri::parse(&ruri_text) else {
+    let Ok(ruri) = parsed else {
         log::debug!("loose_route: unreadable Request-URI");
         return -1;
     };

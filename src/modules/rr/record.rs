@@ -100,7 +100,10 @@ fn prepare(ctx: &MsgCtx<'_>, args: &Args) -> Result<Pending, i32> {
     }
     let cfg = config(args).clone();
     let msg = ctx.msg;
-    let ruri = Uri::parse(ctx.ruri()).ok();
+    let ruri = match &ctx.new_uri {
+        Some(uri) => Uri::parse(uri).ok(),
+        None => msg.parsed_uri().and_then(Result::ok),
+    };
     let mut user = None;
     if cfg.add_username {
         user = ruri
