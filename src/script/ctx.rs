@@ -17,6 +17,7 @@ use super::ir::{Format, FormatPart, Program};
 use super::registry::RouteType;
 use super::shared::SharedState;
 use super::value::Value;
+use crate::sip::host::PushBytes;
 use crate::sip::{ConnId, Edits, Message, Proto, SocketId, Transmit};
 
 /// A listening socket as the script and the modules see it.
@@ -567,18 +568,18 @@ pub fn fmt_hostport(addr: SocketAddr) -> String {
 
 /// Appends what [`fmt_hostport`] returns, without formatting machinery or a
 /// String (forwarding writes one per request).
-pub fn push_hostport(out: &mut Vec<u8>, addr: SocketAddr) {
+pub fn push_hostport(out: &mut impl PushBytes, addr: SocketAddr) {
     push_host(out, addr.ip());
-    out.push(b':');
-    out.extend_from_slice(itoa::Buffer::new().format(addr.port()).as_bytes());
+    out.push_bytes(b":");
+    out.push_bytes(itoa::Buffer::new().format(addr.port()).as_bytes());
 }
 
 /// Appends an address as a SIP host writes it: IPv6 in brackets.
-pub fn push_host(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+pub fn push_host(out: &mut impl PushBytes, ip: std::net::IpAddr) {
     if ip.is_ipv6() {
-        out.push(b'[');
+        out.push_bytes(b"[");
         crate::sip::host::push_ip(out, ip);
-        out.push(b']');
+        out.push_bytes(b"]");
     } else {
         crate::sip::host::push_ip(out, ip);
     }

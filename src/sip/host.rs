@@ -27,8 +27,13 @@ impl<'a> Host<'a> {
             let inner = inner.strip_suffix(b"]").ok_or(bad(s.len()))?;
             return parse_ip::<Ipv6Addr>(inner).map(Host::V6).ok_or(bad(1));
         }
+        // Most hosts are addresses: try that first, then tell a bad address
+        // (digits and dots only) from a name.
+        if let Some(a) = parse_ipv4(s) {
+            return Ok(Host::V4(a));
+        }
         if s.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
-            return parse_ipv4(s).map(Host::V4).ok_or(bad(0));
+            return Err(bad(0));
         }
         check_hostname(s).map_err(bad)?;
         Ok(Host::Name(s))
@@ -67,52 +72,82 @@ pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     if !(7..=15).contains(&s.len()) {
         return None;
     }
+    let digit = |i: usize| {
+        s.get(i)
+            .filter(|b| b.is_ascii_digit())
+            .map(|b| u16::from(b - b'0'))
+    };
     let mut octets = [0u8; 4];
-    let (mut k, mut n, mut digits) = (0usize, 0u16, 0u8);
-    for &b in s {
-        if b == b'.' {
-            if digits == 0 || k == 3 {
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if s.get(i) != Some(&b'.') {
                 return None;
             }
-            octets[k] = n as u8;
-            (k, n, digits) = (k + 1, 0, 0);
-        } else if b.is_ascii_digit() {
-            // No leading zero ("01"), at most three digits, at most 255.
-            if digits == 1 && n == 0 {
-                return None;
-            }
-            digits += 1;
-            n = n * 10 + u16::from(b - b'0');
-            if n > 255 {
-                return None;
-            }
-        } else {
-            return None;
+            i += 1;
         }
+        // One to three digits, no leading zero ("01"), at most 255.
+        let mut n = digit(i)?;
+        i += 1;
+        if let Some(d) = digit(i) {
+            if n == 0 {
+                return None;
+            }
+            n = n * 10 + d;
+            i += 1;
+            if let Some(d) = digit(i) {
+                n = n * 10 + d;
+                i += 1;
+            }
+        }
+        *octet = u8::try_from(n).ok()?;
     }
-    if digits == 0 || k != 3 {
-        return None;
+    (i == s.len()).then(|| Ipv4Addr::from(octets))
+}
+
+/// Somewhere to append bytes: a `Vec`, or a `SmallVec` on the stack when
+/// the text is short and only copied on (addresses, header lines).
+pub trait PushBytes {
+    fn push_bytes(&mut self, b: &[u8]);
+}
+
+impl PushBytes for Vec<u8> {
+    fn push_bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
     }
-    octets[3] = n as u8;
-    Some(Ipv4Addr::from(octets))
+}
+
+impl<A: smallvec::Array<Item = u8>> PushBytes for smallvec::SmallVec<A> {
+    fn push_bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
 }
 
 /// Appends `ip` as text (IPv6 without brackets), as `Display` writes it,
 /// without the formatting machinery for IPv4.
-pub fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+pub fn push_ip(out: &mut impl PushBytes, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             let mut digits = itoa::Buffer::new();
             for (i, o) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    out.push_bytes(b".");
                 }
-                out.extend_from_slice(digits.format(o).as_bytes());
+                out.push_bytes(digits.format(o).as_bytes());
             }
         }
         IpAddr::V6(v6) => {
-            use std::io::Write;
-            let _ = write!(out, "{v6}");
+            // At most 45 characters (`ffff:…:255.255.255.255`): on the stack.
+            struct Stack(smallvec::SmallVec<[u8; 48]>);
+            impl std::fmt::Write for Stack {
+                fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                    self.0.extend_from_slice(s.as_bytes());
+                    Ok(())
+                }
+            }
+            let mut text = Stack(smallvec::SmallVec::new());
+            let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{v6}"));
+            out.push_bytes(&text.0);
         }
     }
 }

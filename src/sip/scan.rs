@@ -298,7 +298,7 @@ pub fn unescaped_eq_ignore_case(escaped: &[u8], plain: &[u8]) -> bool {
     if escaped.len() < plain.len() {
         return false;
     }
-    if !escaped.iter().any(|&b| b == b'%') {
+    if !escaped.contains(&b'%') {
         return escaped.eq_ignore_ascii_case(plain);
     }
     unescaped(escaped)

@@ -301,10 +301,11 @@ impl<'a> Uri<'a> {
         // as [`Params`] does, without its LWS and quote handling.
         let mut start = 0;
         let mut rest = self.params;
+        // Items are a few bytes long: a plain scan beats a memchr call.
         while let [b';', tail @ ..] = rest {
-            let len = memchr::memchr(b';', tail).unwrap_or(tail.len());
+            let len = tail.iter().position(|&b| b == b';').unwrap_or(tail.len());
             let item = &tail[..len];
-            let (pname, value) = match memchr::memchr(b'=', item) {
+            let (pname, value) = match item.iter().position(|&b| b == b'=') {
                 Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
                 None => (item, None),
             };

@@ -17,7 +17,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-use super::hash::{fnv1a, push_hex};
+use super::hash::fnv1a;
 use crate::script::ctx::{push_hostport, MsgCtx};
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::{vias, Rport, Via};
@@ -130,10 +130,10 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
     // Kamailio puts both right after host:port.
     let end = at + via.sent_by_range().end;
     if (!same_host || rport_asked) && via.received().is_none() {
-        let mut received = Vec::with_capacity(48);
+        let mut received = SmallVec::<[u8; 64]>::new();
         received.extend_from_slice(b";received=");
         crate::sip::host::push_ip(&mut received, src_ip);
-        fix.push((end..end, Bytes::from(received)));
+        fix.push((end..end, Bytes::copy_from_slice(&received)));
     }
     if forced {
         fix.push((end..end, text(&[b";rport=", port])));
@@ -287,7 +287,9 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     }
     // RFC 3261 §16.6 step 4: Record-Route names the socket the request leaves on.
     crate::modules::rr::write_record_route(ctx, hop.socket, hop.proto, hop.local_ip, &mut edits);
-    let mut via = Vec::with_capacity(96);
+    // Built on the stack and copied once: a Vec with spare room would cost a
+    // second allocation when it becomes a `Bytes`.
+    let mut via = SmallVec::<[u8; 160]>::new();
     via.extend_from_slice(b"Via: SIP/2.0/");
     via.extend_from_slice(hop.proto.via_name().as_bytes());
     via.push(b' ');
@@ -307,13 +309,13 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     // A request that came over a connection names it, so the reply goes back on it.
     if let Some(conn) = ctx.conn.filter(|_| ctx.proto.is_reliable()) {
         via.extend_from_slice(CONN_PARAM);
-        push_hex(&mut via, conn.raw(), 16);
+        via.extend_from_slice(&hex16(conn.raw()));
     }
     if ctx.state.add_local_rport {
         via.extend_from_slice(b";rport");
     }
     via.extend_from_slice(b"\r\n");
-    edits.insert_before_first(msg, HeaderName::Via, via);
+    edits.insert_before_first(msg, HeaderName::Via, Bytes::copy_from_slice(&via));
     if hop.proto.is_reliable() {
         edits.force_content_length();
     }
@@ -337,7 +339,7 @@ pub fn request(
         Ok(hop) => hop,
         Err(code) => return code,
     };
-    let mut branch = Vec::with_capacity(32);
+    let mut branch = SmallVec::<[u8; 32]>::new();
     stateless_branch(ctx, &mut branch);
     let data = build_request(ctx, &hop, &branch);
     let t = hop.transmit(ctx, data);
@@ -357,7 +359,7 @@ pub fn request(
 /// and the ACK of a negative reply match the INVITE), else from the fields an
 /// RFC 2543 transaction is identified by; the outgoing Request-URI is mixed in
 /// so a spiral through this proxy gets a new branch.
-fn stateless_branch(ctx: &MsgCtx<'_>, out: &mut Vec<u8>) {
+fn stateless_branch(ctx: &MsgCtx<'_>, out: &mut SmallVec<[u8; 32]>) {
     let msg = ctx.msg;
     let ruri = ctx.ruri();
     let h = match ctx_top_via(ctx) {
@@ -387,7 +389,16 @@ fn stateless_branch(ctx: &MsgCtx<'_>, out: &mut Vec<u8>) {
     };
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(b"sl");
-    push_hex(out, h, 16);
+    out.extend_from_slice(&hex16(h));
+}
+
+/// `v` as 16 lower-case hex digits (what `push_hex(out, v, 16)` appends).
+fn hex16(v: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = b"0123456789abcdef"[((v >> ((15 - i) * 4)) & 0xf) as usize];
+    }
+    out
 }
 
 /// Sends the reply in `ctx` back along its Via path: removes our top Via and
@@ -468,4 +479,16 @@ pub fn reply(ctx: &mut MsgCtx<'_>) -> i32 {
         flags: ctx.state.reply_flags(),
     });
     1
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex16_is_push_hex() {
+        for v in [0u64, 1, 0xabc, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let mut want = Vec::new();
+            super::super::hash::push_hex(&mut want, v, 16);
+            assert_eq!(super::hex16(v).to_vec(), want);
+        }
+    }
 }

@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::{config, flow, RrConfig};
 use crate::script::ctx::{push_host, push_hostport, MsgCtx};
@@ -53,14 +54,15 @@ pub(super) struct Pending {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Side {
     /// `ip[:port]` or the advertised `host:port`, as written.
-    hostport: Vec<u8>,
+    hostport: SmallVec<[u8; 64]>,
     proto: Proto,
 }
 
 impl Side {
     fn of_socket(ctx: &MsgCtx<'_>, socket: SocketId, local_ip: Option<IpAddr>) -> Option<Side> {
         let info = ctx.env.sockets.get(usize::from(socket))?;
-        let mut hostport = Vec::with_capacity(48);
+        // On the stack: it is only copied into the header line.
+        let mut hostport = SmallVec::new();
         match &info.advertise {
             Some((h, p)) => {
                 hostport.extend_from_slice(h.as_bytes());
@@ -135,7 +137,8 @@ fn prepare(ctx: &MsgCtx<'_>, args: &Args) -> Result<Pending, i32> {
         } else {
             from.tag()
         };
-        tag = t.filter(|t| !t.is_empty()).map(Bytes::copy_from_slice);
+        // A handle on the message buffer the tag lies in: no copy.
+        tag = t.filter(|t| !t.is_empty()).map(|t| msg.buf().slice_ref(t));
     }
     let sips = !cfg.ignore_sips && ruri.is_some_and(|u| u.scheme() == Scheme::Sips);
     let pending = Pending {
@@ -358,7 +361,7 @@ pub fn write_record_route(
 }
 
 /// Appends `sip:` / `sips:` and the user part.
-fn push_start(line: &mut Vec<u8>, p: &Pending) {
+fn push_start(line: &mut SmallVec<[u8; 160]>, p: &Pending) {
     line.extend_from_slice(if p.sips {
         b"Record-Route: <sips:"
     } else {
@@ -370,11 +373,11 @@ fn push_start(line: &mut Vec<u8>, p: &Pending) {
     }
 }
 
-fn push_lr(line: &mut Vec<u8>, p: &Pending) {
+fn push_lr(line: &mut SmallVec<[u8; 160]>, p: &Pending) {
     line.extend_from_slice(if p.cfg.full_lr { b";lr=on" } else { b";lr" });
 }
 
-fn push_tag_and_params(line: &mut Vec<u8>, p: &Pending, extra: &[u8]) {
+fn push_tag_and_params(line: &mut SmallVec<[u8; 160]>, p: &Pending, extra: &[u8]) {
     if let Some(tag) = &p.tag {
         line.extend_from_slice(b";ftag=");
         line.extend_from_slice(tag);
@@ -394,7 +397,7 @@ fn push_line(
     transport: Option<(Proto, bool)>,
     r2: bool,
 ) {
-    let mut line = Vec::with_capacity(96);
+    let mut line = SmallVec::<[u8; 160]>::new();
     push_start(&mut line, p);
     line.extend_from_slice(hostport);
     if let Some((proto, explicit)) = transport {
@@ -409,16 +412,17 @@ fn push_line(
     push_lr(&mut line, p);
     push_tag_and_params(&mut line, p, extra);
     line.extend_from_slice(b">\r\n");
-    edits.prepend_header(msg, line);
+    // One allocation of the exact size (a Vec with spare room would cost a second).
+    edits.prepend_header(msg, Bytes::copy_from_slice(&line));
 }
 
 /// One `record_route_preset()` entry: the text as given, then ftag, params and lr.
 fn push_preset(msg: &Message, edits: &mut Edits, p: &Pending, extra: &[u8], addr: &[u8]) {
-    let mut line = Vec::with_capacity(96);
+    let mut line = SmallVec::<[u8; 160]>::new();
     push_start(&mut line, p);
     line.extend_from_slice(addr);
     push_tag_and_params(&mut line, p, extra);
     push_lr(&mut line, p);
     line.extend_from_slice(b">\r\n");
-    edits.prepend_header(msg, line);
+    edits.prepend_header(msg, Bytes::copy_from_slice(&line));
 }
