@@ -14,6 +14,7 @@ use smallvec::SmallVec;
 
 use super::error::{ErrorKind, ParseError, Result};
 use super::name::HeaderName;
+use super::nameaddr::NameAddr;
 use super::uri::{Uri, UriAt};
 use super::via::{vias, Via, ViaAt};
 
@@ -109,6 +110,8 @@ pub struct Message {
     top_via: OnceCell<Option<TopVia>>,
     /// A request's Request-URI, parsed on first use (see [`Message::parsed_uri`]).
     uri: OnceCell<std::result::Result<UriAt, ParseError>>,
+    /// The To tag, read on first use (see [`Message::to_tag`]).
+    to_tag: OnceCell<Option<Option<Span>>>,
 }
 
 /// The parsed first Via value: where its header value lies, and the parse
@@ -139,6 +142,7 @@ impl Message {
             buf,
             top_via: OnceCell::new(),
             uri: OnceCell::new(),
+            to_tag: OnceCell::new(),
         })
     }
 
@@ -161,6 +165,7 @@ impl Message {
             buf,
             top_via: OnceCell::new(),
             uri: OnceCell::new(),
+            to_tag: OnceCell::new(),
         }
     }
 
@@ -315,6 +320,23 @@ impl Message {
             .uri
             .get_or_init(|| Uri::parse(text).map(|u| UriAt::new(text, &u)));
         Some(uri.map(|u| u.view(text)))
+    }
+
+    /// The To header's tag: `None` when there is no To or it does not parse,
+    /// `Some(None)` when it has no tag. Read once, on the first call
+    /// (`has_totag()`, `loose_route()` and dialog checks all ask).
+    pub fn to_tag(&self) -> Option<Option<&[u8]>> {
+        let tag = self.to_tag.get_or_init(|| {
+            let value = self.header_value(HeaderName::To)?;
+            let na = NameAddr::parse(value).ok()?;
+            let base = self.buf.as_ptr() as usize;
+            // Where the tag lies in the buffer (addresses only).
+            Some(na.tag().map(|t| {
+                let start = (t.as_ptr() as usize).wrapping_sub(base);
+                Span::new(start, start + t.len())
+            }))
+        });
+        tag.map(|t| t.map(|span| self.buf.get(span.range()).unwrap_or_default()))
     }
 
     /// The Call-ID value.
@@ -752,6 +774,28 @@ v=0\n";
             m.slice(m.start_line()),
             b"INVITE sip:bob@biloxi.example.com SIP/2.0"
         );
+    }
+
+    #[test]
+    fn to_tag_is_read_once_as_the_name_addr_reads_it() {
+        for (to, want) in [
+            ("To: <sip:b@x>;tag=abc\r\n", Some(Some(&b"abc"[..]))),
+            ("To: <sip:b@x>\r\n", Some(None)),
+            ("t: sip:b@x ;TAG = q\r\n", Some(Some(&b"q"[..]))),
+            ("To: <sip:b@x;tag=uri>;x=1\r\n", Some(None)),
+            ("To: <sip:b@x>;tag=\r\n", None),
+            ("To: <>\r\n", None),
+            ("", None),
+        ] {
+            let text = format!("BYE sip:x SIP/2.0\r\n{to}Call-ID: a\r\n\r\n");
+            let m = parse(text.as_bytes()).unwrap();
+            let reference = m
+                .header_value(HeaderName::To)
+                .and_then(|v| NameAddr::parse(v).ok())
+                .map(|na| na.tag());
+            assert_eq!(m.to_tag(), want, "{to:?}");
+            assert_eq!(m.to_tag(), reference, "{to:?}");
+        }
     }
 
     #[test]

@@ -186,13 +186,10 @@ fn route(ctx: &mut MsgCtx<'_>, cfg: &RrConfig, strict_test: bool) -> i32 {
         return -1;
     };
     // No To-tag: an initial request whose Route set the sender preloaded.
-    let Some(to) = msg
-        .header_value(HeaderName::To)
-        .and_then(|v| NameAddr::parse(v).ok())
-    else {
+    let Some(to_tag) = msg.to_tag() else {
         return -1;
     };
-    let preloaded = to.tag().is_none();
+    let preloaded = to_tag.is_none();
     let mut gone: SmallVec<[usize; 4]> = SmallVec::new();
     let code = if !preloaded && strict_test && cfg.is_myself(ctx.env, &ruri) {
         after_strict(ctx, cfg, &entries, &ruri, &mut gone)
