@@ -1,5 +1,7 @@
 //! maxfwd: Max-Forwards processing (RFC 3261 §16.6 step 3, §16.3 step 2).
 
+use bytes::Bytes;
+
 use crate::script::ctx::MsgCtx;
 use crate::script::registry::{
     fixup_int, Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
@@ -28,6 +30,25 @@ fn current(ctx: &MsgCtx<'_>) -> Option<Result<(usize, u32), ()>> {
     Some(parsed)
 }
 
+/// 0 to 255 in decimal (length, digits): the new Max-Forwards value of a
+/// forwarded request comes from here instead of the heap.
+static DECIMAL: [(u8, [u8; 3]); 256] = {
+    let mut table = [(0u8, [0u8; 3]); 256];
+    let mut n = 0;
+    while n < 256 {
+        let (h, t, u) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
+        table[n] = if n >= 100 {
+            (3, [b'0' + h, b'0' + t, b'0' + u])
+        } else if n >= 10 {
+            (2, [b'0' + t, b'0' + u, 0])
+        } else {
+            (1, [b'0' + u, 0, 0])
+        };
+        n += 1;
+    }
+    table
+};
+
 /// `mf_process_maxfwd_header(n)`: 2 header added with value n; 1 decremented;
 /// -1 the value is 0 (the script answers 483); -2 unreadable.
 fn process(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
@@ -44,7 +65,11 @@ fn process(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         Some(Ok((idx, v))) => {
             // A value above max_limit is first lowered, so the result is max_limit.
             let next = (i64::from(v) - 1).min(limit).max(0);
-            let text = itoa::Buffer::new().format(next).as_bytes().to_vec();
+            let text = match usize::try_from(next).ok().and_then(|n| DECIMAL.get(n)) {
+                // A value up to 255 (always, unless max_limit is higher): no allocation.
+                Some(&(len, ref digits)) => Bytes::from_static(&digits[..usize::from(len)]),
+                None => Bytes::copy_from_slice(itoa::Buffer::new().format(next).as_bytes()),
+            };
             ctx.edits.replace_header_value(ctx.msg, idx, text);
             1
         }
@@ -141,3 +166,13 @@ pub static MODULE: ModuleDef = ModuleDef {
     }],
     always: false,
 };
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decimal_table_spells_every_value() {
+        for (n, (len, digits)) in super::DECIMAL.iter().enumerate() {
+            assert_eq!(&digits[..usize::from(*len)], n.to_string().as_bytes());
+        }
+    }
+}

@@ -15,7 +15,6 @@ use crate::script::value::Value;
 use crate::sip::auth::Credentials;
 use crate::sip::headers::route_set;
 use crate::sip::name::same_header;
-use crate::sip::nameaddr::NameAddr;
 use crate::sip::uri::{uri_eq, Scheme, Uri};
 use crate::sip::via::vias;
 use crate::sip::HeaderName;
@@ -30,11 +29,7 @@ fn truth(b: bool) -> i32 {
 
 /// `has_totag()`.
 fn has_totag(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
-    let tag = ctx
-        .msg
-        .header_value(HeaderName::To)
-        .and_then(|v| NameAddr::parse(v).ok())
-        .and_then(|na| na.tag().map(|t| !t.is_empty()));
+    let tag = ctx.msg.to_tag().and_then(|t| t.map(|t| !t.is_empty()));
     truth(tag == Some(true))
 }
 

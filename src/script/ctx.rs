@@ -6,7 +6,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use super::ir::{Format, FormatPart, Program};
 use super::registry::RouteType;
 use super::shared::SharedState;
 use super::value::Value;
+use crate::sip::host::PushBytes;
 use crate::sip::{ConnId, Edits, Message, Proto, SocketId, Transmit};
 
 /// A listening socket as the script and the modules see it.
@@ -243,7 +244,7 @@ impl Env {
     /// that is one of our listen addresses, advertised addresses or aliases.
     pub fn is_myself(&self, host: &[u8], port: Option<u16>, proto: Option<Proto>) -> bool {
         let host = trim_brackets(host);
-        let ip: Option<IpAddr> = std::str::from_utf8(host).ok().and_then(|h| h.parse().ok());
+        let ip = crate::sip::host::parse_ip_bytes(host);
         for s in &self.sockets {
             let default = proto.unwrap_or(s.proto).default_port();
             let want_port = port.unwrap_or(default);
@@ -566,5 +567,107 @@ pub fn fmt_hostport(addr: SocketAddr) -> String {
     match addr {
         SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// Appends what [`fmt_hostport`] returns, without formatting machinery or a
+/// String (forwarding writes one per request).
+pub fn push_hostport(out: &mut impl PushBytes, addr: SocketAddr) {
+    push_host(out, addr.ip());
+    out.push_bytes(b":");
+    out.push_bytes(itoa::Buffer::new().format(addr.port()).as_bytes());
+}
+
+/// Appends an address as a SIP host writes it: IPv6 in brackets.
+pub fn push_host(out: &mut impl PushBytes, ip: std::net::IpAddr) {
+    if ip.is_ipv6() {
+        out.push_bytes(b"[");
+        crate::sip::host::push_ip(out, ip);
+        out.push_bytes(b"]");
+    } else {
+        crate::sip::host::push_ip(out, ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Env {
+        let sock = |proto, addr: &str| SocketInfo {
+            proto,
+            addr: addr.parse().unwrap(),
+            advertise: None,
+        };
+        Env {
+            sockets: vec![
+                sock(Proto::Udp, "192.0.2.10:5060"),
+                sock(Proto::Udp, "[::1]:5060"),
+                sock(Proto::Tls, "192.0.2.10:5061"),
+                sock(Proto::Udp, "0.0.0.0:5090"),
+                SocketInfo {
+                    proto: Proto::Udp,
+                    addr: "192.0.2.30:5060".parse().unwrap(),
+                    advertise: Some(("Edge.Example.NET".into(), 5070)),
+                },
+            ],
+            aliases: vec![
+                ("Proxy.Example.COM".into(), None),
+                ("[2001:db8::2]".into(), Some(5080)),
+            ],
+            ..Env::default()
+        }
+    }
+
+    #[test]
+    fn myself_by_address_and_default_port() {
+        let e = env();
+        assert!(e.is_myself(b"192.0.2.10", None, None));
+        assert!(e.is_myself(b"192.0.2.10", Some(5060), None));
+        assert!(!e.is_myself(b"192.0.2.10", Some(5070), None));
+        assert!(!e.is_myself(b"192.0.2.11", None, None));
+        // No port: the default of the transport asked for (5061 for TLS).
+        assert!(e.is_myself(b"192.0.2.10", None, Some(Proto::Tls)));
+        assert!(e.is_myself(b"192.0.2.10", Some(5061), Some(Proto::Tls)));
+        // Text that is not an address, or not a canonical one, is not ours.
+        assert!(!e.is_myself(b"192.0.2.010", None, None));
+        assert!(!e.is_myself(b"192.0.2.10.", None, None));
+    }
+
+    #[test]
+    fn myself_ipv6_reference_forms() {
+        let e = env();
+        assert!(e.is_myself(b"[::1]", None, None));
+        assert!(e.is_myself(b"::1", Some(5060), None));
+        // Another spelling of the same address.
+        assert!(e.is_myself(b"[0:0:0:0:0:0:0:1]", Some(5060), None));
+        assert!(!e.is_myself(b"[::1]", Some(5062), None));
+        assert!(!e.is_myself(b"[::2]", None, None));
+        assert!(!e.is_myself(b"[::1", None, None));
+    }
+
+    #[test]
+    fn myself_wildcard_bind_takes_loopback() {
+        let e = env();
+        assert!(e.is_myself(b"127.0.0.1", Some(5090), None));
+        assert!(e.is_myself(b"127.1.2.3", Some(5090), None));
+        assert!(!e.is_myself(b"192.0.2.99", Some(5090), None));
+    }
+
+    #[test]
+    fn myself_names_ignore_case() {
+        let e = env();
+        assert!(e.is_myself(b"proxy.example.com", None, None));
+        assert!(e.is_myself(b"PROXY.EXAMPLE.COM", Some(5060), None));
+        // An alias written without a port stands for every port (as Kamailio's).
+        assert!(e.is_myself(b"proxy.example.com", Some(5070), None));
+        assert!(e.is_myself(b"proxy.example.com", None, Some(Proto::Tls)));
+        assert!(!e.is_myself(b"proxy.example.org", None, None));
+        // Advertised name and port.
+        assert!(e.is_myself(b"edge.example.net", Some(5070), None));
+        assert!(!e.is_myself(b"edge.example.net", None, None));
+        // A bracketed alias, by its text.
+        assert!(e.is_myself(b"[2001:DB8::2]", Some(5080), None));
+        assert!(!e.is_myself(b"[2001:db8::2]", None, None));
     }
 }

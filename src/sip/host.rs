@@ -27,8 +27,13 @@ impl<'a> Host<'a> {
             let inner = inner.strip_suffix(b"]").ok_or(bad(s.len()))?;
             return parse_ip::<Ipv6Addr>(inner).map(Host::V6).ok_or(bad(1));
         }
+        // Most hosts are addresses: try that first, then tell a bad address
+        // (digits and dots only) from a name.
+        if let Some(a) = parse_ipv4(s) {
+            return Ok(Host::V4(a));
+        }
         if s.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
-            return parse_ip::<Ipv4Addr>(s).map(Host::V4).ok_or(bad(0));
+            return Err(bad(0));
         }
         check_hostname(s).map_err(bad)?;
         Ok(Host::Name(s))
@@ -57,6 +62,104 @@ impl<'a> Host<'a> {
 
 fn parse_ip<T: std::str::FromStr>(s: &[u8]) -> Option<T> {
     std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// Dotted-decimal IPv4 exactly as `Ipv4Addr::from_str` reads it (four
+/// octets of one to three digits, no leading zero, each at most 255),
+/// straight from the bytes: every Via and URI host goes through here.
+pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    // "0.0.0.0" to "255.255.255.255".
+    if !(7..=15).contains(&s.len()) {
+        return None;
+    }
+    let digit = |i: usize| {
+        s.get(i)
+            .filter(|b| b.is_ascii_digit())
+            .map(|b| u16::from(b - b'0'))
+    };
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if s.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        // One to three digits, no leading zero ("01"), at most 255.
+        let mut n = digit(i)?;
+        i += 1;
+        if let Some(d) = digit(i) {
+            if n == 0 {
+                return None;
+            }
+            n = n * 10 + d;
+            i += 1;
+            if let Some(d) = digit(i) {
+                n = n * 10 + d;
+                i += 1;
+            }
+        }
+        *octet = u8::try_from(n).ok()?;
+    }
+    (i == s.len()).then(|| Ipv4Addr::from(octets))
+}
+
+/// Somewhere to append bytes: a `Vec`, or a `SmallVec` on the stack when
+/// the text is short and only copied on (addresses, header lines).
+pub trait PushBytes {
+    fn push_bytes(&mut self, b: &[u8]);
+}
+
+impl PushBytes for Vec<u8> {
+    fn push_bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+impl<A: smallvec::Array<Item = u8>> PushBytes for smallvec::SmallVec<A> {
+    fn push_bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+/// Appends `ip` as text (IPv6 without brackets), as `Display` writes it,
+/// without the formatting machinery for IPv4.
+pub fn push_ip(out: &mut impl PushBytes, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, o) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push_bytes(b".");
+                }
+                out.push_bytes(digits.format(o).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            // At most 45 characters (`ffff:…:255.255.255.255`): on the stack.
+            struct Stack(smallvec::SmallVec<[u8; 48]>);
+            impl std::fmt::Write for Stack {
+                fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                    self.0.extend_from_slice(s.as_bytes());
+                    Ok(())
+                }
+            }
+            let mut text = Stack(smallvec::SmallVec::new());
+            let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{v6}"));
+            out.push_bytes(&text.0);
+        }
+    }
+}
+
+/// An IP address as text, with the answer `IpAddr::from_str` gives, but
+/// IPv4 read straight from the bytes (brackets are not taken off here).
+pub fn parse_ip_bytes(s: &[u8]) -> Option<IpAddr> {
+    if s.contains(&b':') {
+        parse_ip::<Ipv6Addr>(s).map(IpAddr::V6)
+    } else {
+        parse_ipv4(s).map(IpAddr::V4)
+    }
 }
 
 /// Checks `hostname = *( domainlabel "." ) toplabel [ "." ]`; the error is the offset of the fault.
@@ -121,6 +224,65 @@ mod tests {
         assert_eq!(err(b"[::1]]"), Err((ErrorKind::BadHost, 1)));
         assert_eq!(err(b"[fe80::1%eth0]"), Err((ErrorKind::BadHost, 1)));
         assert_eq!(err(b"::1"), Err((ErrorKind::BadHost, 0)));
+    }
+
+    proptest::proptest! {
+        /// The byte parsers give what the standard library's text parsers give.
+        #[test]
+        fn ip_parsers_match_std(
+            s in proptest::collection::vec(proptest::sample::select(b"0123456789.:abf[]".to_vec()), 0..20),
+        ) {
+            let text = std::str::from_utf8(&s).unwrap();
+            proptest::prop_assert_eq!(parse_ipv4(&s), text.parse::<Ipv4Addr>().ok());
+            proptest::prop_assert_eq!(parse_ip_bytes(&s), text.parse::<IpAddr>().ok());
+        }
+
+        #[test]
+        fn ipv4_round_trips(a: u8, b: u8, c: u8, d: u8) {
+            let ip = Ipv4Addr::new(a, b, c, d);
+            proptest::prop_assert_eq!(parse_ipv4(ip.to_string().as_bytes()), Some(ip));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn push_ip_writes_what_display_writes(a: u32, b: u128) {
+            for ip in [IpAddr::V4(Ipv4Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b))] {
+                let mut out = Vec::new();
+                push_ip(&mut out, ip);
+                proptest::prop_assert_eq!(out, ip.to_string().into_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn ipv4_edges() {
+        for bad in [
+            &b""[..],
+            b".",
+            b"1.2.3",
+            b"1.2.3.4.",
+            b".1.2.3",
+            b"1..2.3",
+            b"01.2.3.4",
+            b"1.2.3.00",
+            b"256.0.0.1",
+            b"1.2.3.1000",
+            b"1.2.3.4.5",
+        ] {
+            assert_eq!(parse_ipv4(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_ipv4(b"0.0.0.0"), Some(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(parse_ipv4(b"255.255.255.255"), Some(Ipv4Addr::BROADCAST));
+        assert_eq!(
+            parse_ip_bytes(b"::1"),
+            Some(IpAddr::V6(Ipv6Addr::LOCALHOST))
+        );
+        assert_eq!(parse_ip_bytes(b"[::1]"), None);
+        assert_eq!(
+            parse_ip_bytes(b"127.0.0.1"),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
     }
 
     #[test]

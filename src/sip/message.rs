@@ -6,6 +6,7 @@
 //! header lines may be folded (§7.3.1), a datagram's body is cut to
 //! Content-Length and a shorter one is an error.
 
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -13,6 +14,9 @@ use smallvec::SmallVec;
 
 use super::error::{ErrorKind, ParseError, Result};
 use super::name::HeaderName;
+use super::nameaddr::NameAddr;
+use super::uri::{Uri, UriAt};
+use super::via::{vias, Via, ViaAt};
 
 /// A byte range in the message buffer (u32: messages are far below 4 GiB).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -100,6 +104,22 @@ pub struct Message {
     headers_end: u32,
     body: Span,
     content_length: Option<Span>,
+    /// The first Via value, parsed on first use: the request checks, the
+    /// stateless and stateful forwarding code and the transaction key all
+    /// read it (see [`Message::top_via`]).
+    top_via: OnceCell<Option<TopVia>>,
+    /// A request's Request-URI, parsed on first use (see [`Message::parsed_uri`]).
+    uri: OnceCell<std::result::Result<UriAt, ParseError>>,
+    /// The To tag, read on first use (see [`Message::to_tag`]).
+    to_tag: OnceCell<Option<Option<Span>>>,
+}
+
+/// The parsed first Via value: where its header value lies, and the parse
+/// (offsets relative to that value; an error is not shifted yet).
+#[derive(Clone, Copy, Debug)]
+struct TopVia {
+    value: Span,
+    via: std::result::Result<ViaAt, ParseError>,
 }
 
 impl Message {
@@ -120,6 +140,9 @@ impl Message {
             body: frame.body,
             content_length: frame.content_length,
             buf,
+            top_via: OnceCell::new(),
+            uri: OnceCell::new(),
+            to_tag: OnceCell::new(),
         })
     }
 
@@ -140,6 +163,9 @@ impl Message {
             body: Span::new(0, len),
             content_length: None,
             buf,
+            top_via: OnceCell::new(),
+            uri: OnceCell::new(),
+            to_tag: OnceCell::new(),
         }
     }
 
@@ -265,6 +291,52 @@ impl Message {
                 h.id == id
             }
         })
+    }
+
+    /// The first Via value (the top one, even when several share its header
+    /// field): the offset of its header value in the buffer, and its parse,
+    /// whose offsets (error offsets too) are relative to that header value.
+    /// Parsed once, on the first call.
+    pub fn top_via(&self) -> Option<(usize, Result<Via<'_>>)> {
+        let top = self.top_via.get_or_init(|| {
+            let h = self.header(HeaderName::Via)?;
+            let value = self.value(h);
+            let via = vias(value).next()?.map(|v| ViaAt::new(value, &v));
+            Some(TopVia {
+                value: h.value,
+                via,
+            })
+        });
+        let top = (*top)?;
+        let value = self.slice(top.value);
+        Some((top.value.start as usize, top.via.map(|v| v.view(value))))
+    }
+
+    /// A request's Request-URI parsed (`None` for a response); parsed once,
+    /// on the first call (rr, Record-Route and the next hop all read it).
+    pub fn parsed_uri(&self) -> Option<Result<Uri<'_>>> {
+        let text = self.request_uri()?;
+        let uri = self
+            .uri
+            .get_or_init(|| Uri::parse(text).map(|u| UriAt::new(text, &u)));
+        Some(uri.map(|u| u.view(text)))
+    }
+
+    /// The To header's tag: `None` when there is no To or it does not parse,
+    /// `Some(None)` when it has no tag. Read once, on the first call
+    /// (`has_totag()`, `loose_route()` and dialog checks all ask).
+    pub fn to_tag(&self) -> Option<Option<&[u8]>> {
+        let tag = self.to_tag.get_or_init(|| {
+            let value = self.header_value(HeaderName::To)?;
+            let na = NameAddr::parse(value).ok()?;
+            let base = self.buf.as_ptr() as usize;
+            // Where the tag lies in the buffer (addresses only).
+            Some(na.tag().map(|t| {
+                let start = (t.as_ptr() as usize).wrapping_sub(base);
+                Span::new(start, start + t.len())
+            }))
+        });
+        tag.map(|t| t.map(|span| self.buf.get(span.range()).unwrap_or_default()))
     }
 
     /// The Call-ID value.
@@ -702,6 +774,28 @@ v=0\n";
             m.slice(m.start_line()),
             b"INVITE sip:bob@biloxi.example.com SIP/2.0"
         );
+    }
+
+    #[test]
+    fn to_tag_is_read_once_as_the_name_addr_reads_it() {
+        for (to, want) in [
+            ("To: <sip:b@x>;tag=abc\r\n", Some(Some(&b"abc"[..]))),
+            ("To: <sip:b@x>\r\n", Some(None)),
+            ("t: sip:b@x ;TAG = q\r\n", Some(Some(&b"q"[..]))),
+            ("To: <sip:b@x;tag=uri>;x=1\r\n", Some(None)),
+            ("To: <sip:b@x>;tag=\r\n", None),
+            ("To: <>\r\n", None),
+            ("", None),
+        ] {
+            let text = format!("BYE sip:x SIP/2.0\r\n{to}Call-ID: a\r\n\r\n");
+            let m = parse(text.as_bytes()).unwrap();
+            let reference = m
+                .header_value(HeaderName::To)
+                .and_then(|v| NameAddr::parse(v).ok())
+                .map(|na| na.tag());
+            assert_eq!(m.to_tag(), want, "{to:?}");
+            assert_eq!(m.to_tag(), reference, "{to:?}");
+        }
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub struct NameAddr<'a> {
     params: &'a [u8],
     params_start: usize,
     span: (usize, usize),
+    /// The first `tag` parameter (`Some(None)`: written without a value),
+    /// picked up while the parameters were checked: has_totag, dialog and
+    /// transaction matching all ask for it.
+    tag: Option<Option<&'a [u8]>>,
 }
 
 impl<'a> NameAddr<'a> {
@@ -140,7 +144,12 @@ impl<'a> NameAddr<'a> {
             }
         };
 
-        let params_end = scan::scan_params(v, after)?;
+        let mut tag = None;
+        let params_end = scan::scan_params_each(v, after, |p| {
+            if tag.is_none() && p.is(b"tag") {
+                tag = Some(p.value);
+            }
+        })?;
         let rest = scan::skip_lws(v, params_end);
         if rest < e {
             return Err(bad(rest));
@@ -153,6 +162,7 @@ impl<'a> NameAddr<'a> {
             params: v.get(after..params_end).unwrap_or_default(),
             params_start: after,
             span: (s, e),
+            tag,
         })
     }
 
@@ -194,7 +204,7 @@ impl<'a> NameAddr<'a> {
 
     /// The `tag` parameter value (From/To, RFC 3261 §19.3).
     pub fn tag(&self) -> Option<&'a [u8]> {
-        self.param(b"tag")?.value
+        self.tag.flatten()
     }
 
     /// Where the whole value lies (LWS-trimmed).
@@ -650,13 +660,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn first_tag_wins_as_written() {
+        let tag = |s: &'static str| NameAddr::parse(s.as_bytes()).unwrap().tag();
+        assert_eq!(tag("<sip:a@b>;TAG=x;tag=y"), Some(&b"x"[..]));
+        assert_eq!(tag("<sip:a@b>;tag;tag=y"), None);
+        assert_eq!(tag("<sip:a@b> ; x=1 ;\r\n tag = \"q\""), Some(&b"q"[..]));
+        assert_eq!(tag("sip:a@b;tag=z"), Some(&b"z"[..]));
+        assert_eq!(tag("<sip:a@b;tag=uri>"), None);
+    }
+
     proptest! {
         #![proptest_config(crate::proptest_config(256))]
 
         #[test]
         fn never_panics(v in proptest::collection::vec(any::<u8>(), 0..64)) {
             for a in name_addrs(&v).flatten() {
-                let _ = (a.uri(), a.tag(), a.params().count(), a.display_name().map(|d| d.chars().count()));
+                let _ = (a.uri(), a.params().count(), a.display_name().map(|d| d.chars().count()));
+                // The tag picked up while parsing is the one a parameter search finds.
+                prop_assert_eq!(a.tag(), a.param(b"tag").and_then(|p| p.value));
                 prop_assert!(a.span().end <= v.len() && a.uri_range().end <= v.len() && a.params_range().end <= v.len());
             }
             for c in contacts(&v).flatten() {

@@ -9,13 +9,37 @@ use super::error::{ErrorKind, ParseError, Result};
 
 // --- character classes ---------------------------------------------------------------------
 
+/// Character classes as one table: every byte of every header name, token
+/// and parameter goes through these tests, so a lookup beats a chain of compares.
+const TOKEN: u8 = 1;
+/// A `gen-value` byte: a token byte, or `:` `[` `]` (see [`scan_params`]).
+const GEN_VALUE: u8 = 2;
+
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let token = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        if token {
+            table[b] |= TOKEN | GEN_VALUE;
+        }
+        if matches!(c, b':' | b'[' | b']') {
+            table[b] |= GEN_VALUE;
+        }
+        b += 1;
+    }
+    table
+};
+
 /// `token` characters (RFC 3261 §25.1): alphanumerics and `` -.!%*_+`'~ ``.
+#[inline]
 pub fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    CLASSES[usize::from(b)] & TOKEN != 0
 }
 
 /// `WSP` (RFC 3261 §25.1): a space or a horizontal tab.
@@ -51,9 +75,19 @@ pub fn hex_val(b: u8) -> Option<u8> {
 }
 
 /// Index just past the run of token characters starting at `pos` (`pos` itself if none).
+#[inline]
 pub fn token_end(s: &[u8], pos: usize) -> usize {
+    class_end(s, pos, TOKEN)
+}
+
+/// Index just past the run of bytes of `class` starting at `pos` (`pos` itself if none).
+#[inline]
+fn class_end(s: &[u8], pos: usize, class: u8) -> usize {
     let rest = s.get(pos..).unwrap_or_default();
-    pos + rest.iter().take_while(|&&b| is_token_char(b)).count()
+    pos + rest
+        .iter()
+        .position(|&b| CLASSES[usize::from(b)] & class == 0)
+        .unwrap_or(rest.len())
 }
 
 /// Whether `s` is a non-empty `token`.
@@ -68,7 +102,16 @@ pub fn is_token(s: &[u8]) -> bool {
 /// LWS is `[*WSP CRLF] 1*WSP` (RFC 3261 §25.1): spaces, tabs, and a line fold
 /// (CRLF, or a bare LF, followed by a space or tab). A line break that is not
 /// a fold stops the skip.
-pub fn skip_lws(s: &[u8], mut pos: usize) -> usize {
+#[inline]
+pub fn skip_lws(s: &[u8], pos: usize) -> usize {
+    // Most calls land on a byte that is not white space at all.
+    match s.get(pos) {
+        Some(b' ' | b'\t' | b'\r' | b'\n') => skip_lws_slow(s, pos),
+        _ => pos,
+    }
+}
+
+fn skip_lws_slow(s: &[u8], mut pos: usize) -> usize {
     loop {
         match s.get(pos) {
             Some(b' ' | b'\t') => pos += 1,
@@ -84,7 +127,15 @@ pub fn skip_lws(s: &[u8], mut pos: usize) -> usize {
 }
 
 /// The bounds `(start, end)` of `s` without leading LWS and trailing SP/HTAB/CR/LF.
+#[inline]
 pub fn trim_lws_range(s: &[u8]) -> (usize, usize) {
+    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    match (s.first(), s.last()) {
+        (None, _) => return (0, 0),
+        // Nothing to trim at either end: the usual case.
+        (Some(a), Some(z)) if !is_ws(a) && !is_ws(z) => return (0, s.len()),
+        _ => {}
+    }
     let start = skip_lws(s, 0).min(s.len());
     let rest = s.get(start..).unwrap_or_default();
     let len = rest
@@ -243,6 +294,10 @@ pub fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 
 /// Whether `escaped` (which may hold `%HH` escapes) stands for `plain`, ignoring ASCII case.
 pub fn unescaped_eq_ignore_case(escaped: &[u8], plain: &[u8]) -> bool {
+    // An escape only makes the text longer than what it stands for.
+    if escaped.len() < plain.len() {
+        return false;
+    }
     if !escaped.contains(&b'%') {
         return escaped.eq_ignore_ascii_case(plain);
     }
@@ -357,7 +412,7 @@ impl<'a> Iterator for Params<'a> {
             let seg_end = find_unquoted(self.s, body, b';');
             self.pos = seg_end;
             let seg = self.s.get(body..seg_end).unwrap_or_default();
-            let (name, rest) = match seg.iter().position(|&b| b == b'=') {
+            let (name, rest) = match memchr::memchr(b'=', seg) {
                 Some(eq) => (
                     seg.get(..eq).unwrap_or_default(),
                     Some(seg.get(eq + 1..).unwrap_or_default()),
@@ -389,22 +444,16 @@ impl<'a> Iterator for Params<'a> {
 }
 
 /// Index of the first `needle` at or after `pos` outside quoted strings, or `s.len()`.
+#[inline]
 fn find_unquoted(s: &[u8], pos: usize, needle: u8) -> usize {
     let mut i = pos;
-    let mut in_quotes = false;
-    while let Some(&b) = s.get(i) {
-        if in_quotes {
-            match b {
-                b'\\' => i += 1,
-                b'"' => in_quotes = false,
-                _ => {}
-            }
-        } else if b == needle {
-            return i;
-        } else if b == b'"' {
-            in_quotes = true;
+    while let Some(rest) = s.get(i..) {
+        match rest.iter().position(|&b| b == needle || b == b'"') {
+            None => break,
+            Some(k) if rest[k] == needle => return i + k,
+            // Inside quotes a backslash escapes the next byte.
+            Some(k) => i = quoted_end(s, i + k),
         }
-        i += 1;
     }
     s.len()
 }
@@ -418,6 +467,19 @@ fn find_unquoted(s: &[u8], pos: usize, needle: u8) -> usize {
 /// quoted-string`. As a leniency, an unquoted value may also hold `:` `[` `]`,
 /// so a bare IPv6 `received=2001:db8::9` (RFC 3261 §20.42 allows it) reads.
 pub fn scan_params(s: &[u8], pos: usize) -> Result<usize> {
+    scan_params_each(s, pos, |_| {})
+}
+
+/// [`scan_params`], handing each parameter to `each` as it is checked, so a
+/// view that wants some of them (Via `branch`, To `tag`) reads the list once.
+/// Each [`Param`] is the one [`Params`] would yield over the checked list,
+/// with offsets relative to `s` (`start` is its `;`).
+#[inline]
+pub fn scan_params_each<'a>(
+    s: &'a [u8],
+    pos: usize,
+    mut each: impl FnMut(Param<'a>),
+) -> Result<usize> {
     let bad = |at| ParseError::new(ErrorKind::BadParam, at);
     let mut end = pos;
     loop {
@@ -432,10 +494,27 @@ pub fn scan_params(s: &[u8], pos: usize) -> Result<usize> {
         }
         end = name_end;
         let eq = skip_lws(s, name_end);
+        let mut value = None;
+        let mut quoted = false;
         if s.get(eq) == Some(&b'=') {
-            let value = skip_lws(s, eq + 1);
-            end = gen_value_end(s, value)?;
+            let v = skip_lws(s, eq + 1);
+            if s.get(v) == Some(&b'"') {
+                let (inner, after) = quoted_string(s, v)?;
+                value = Some(inner);
+                quoted = true;
+                end = after;
+            } else {
+                end = gen_value_end(s, v)?;
+                value = s.get(v..end);
+            }
         }
+        each(Param {
+            name: s.get(name..name_end).unwrap_or_default(),
+            value,
+            quoted,
+            start: semi,
+            end,
+        });
     }
 }
 
@@ -444,15 +523,11 @@ fn gen_value_end(s: &[u8], pos: usize) -> Result<usize> {
     if s.get(pos) == Some(&b'"') {
         return quoted_string(s, pos).map(|(_, end)| end);
     }
-    let rest = s.get(pos..).unwrap_or_default();
-    let len = rest
-        .iter()
-        .take_while(|&&b| is_token_char(b) || matches!(b, b':' | b'[' | b']'))
-        .count();
-    if len == 0 {
+    let end = class_end(s, pos, GEN_VALUE);
+    if end == pos {
         return Err(ParseError::new(ErrorKind::BadParam, pos));
     }
-    Ok(pos + len)
+    Ok(end)
 }
 
 // --- comma-separated values ----------------------------------------------------------------
@@ -758,6 +833,131 @@ mod tests {
         assert_eq!(split_values(b"\"a\\").count(), 1);
     }
 
+    /// The scanners as they were before their fast paths, to compare with.
+    mod reference {
+        use super::super::*;
+
+        pub fn find_unquoted(s: &[u8], pos: usize, needle: u8) -> usize {
+            let mut i = pos;
+            let mut in_quotes = false;
+            while let Some(&b) = s.get(i) {
+                if in_quotes {
+                    match b {
+                        b'\\' => i += 1,
+                        b'"' => in_quotes = false,
+                        _ => {}
+                    }
+                } else if b == needle {
+                    return i;
+                } else if b == b'"' {
+                    in_quotes = true;
+                }
+                i += 1;
+            }
+            s.len()
+        }
+
+        pub fn trim_lws_range(s: &[u8]) -> (usize, usize) {
+            let start = skip_lws(s, 0).min(s.len());
+            let rest = s.get(start..).unwrap_or_default();
+            let len = rest
+                .iter()
+                .rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+                .map_or(0, |i| i + 1);
+            (start, start + len)
+        }
+
+        fn trim(s: &[u8]) -> &[u8] {
+            let (a, b) = trim_lws_range(s);
+            &s[a..b]
+        }
+
+        pub fn params(s: &[u8]) -> Vec<Param<'_>> {
+            let mut out = Vec::new();
+            let mut pos = 0;
+            loop {
+                let start = skip_lws(s, pos);
+                if start >= s.len() {
+                    return out;
+                }
+                let body = if s[start] == b';' { start + 1 } else { start };
+                let seg_end = find_unquoted(s, body, b';');
+                pos = seg_end;
+                let seg = &s[body..seg_end];
+                let (name, rest) = match seg.iter().position(|&b| b == b'=') {
+                    Some(eq) => (&seg[..eq], Some(&seg[eq + 1..])),
+                    None => (seg, None),
+                };
+                let name = trim(name);
+                if name.is_empty() && rest.is_none() {
+                    continue;
+                }
+                let (mut value, mut quoted) = (rest.map(trim), false);
+                if let Some(v) = value {
+                    if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' {
+                        value = Some(&v[1..v.len() - 1]);
+                        quoted = true;
+                    }
+                }
+                let end = body + trim_lws_range(seg).1;
+                out.push(Param {
+                    name,
+                    value,
+                    quoted,
+                    start,
+                    end,
+                });
+            }
+        }
+
+        pub fn scan_params(s: &[u8], pos: usize) -> Result<usize> {
+            let bad = |at| ParseError::new(ErrorKind::BadParam, at);
+            let mut end = pos;
+            loop {
+                let semi = skip_lws(s, end);
+                if s.get(semi) != Some(&b';') {
+                    return Ok(end);
+                }
+                let name = skip_lws(s, semi + 1);
+                let rest = s.get(name..).unwrap_or_default();
+                let name_end = name + rest.iter().take_while(|&&b| is_token_char(b)).count();
+                if name_end == name {
+                    return Err(bad(name));
+                }
+                end = name_end;
+                let eq = skip_lws(s, name_end);
+                if s.get(eq) == Some(&b'=') {
+                    let value = skip_lws(s, eq + 1);
+                    end = if s.get(value) == Some(&b'"') {
+                        quoted_string(s, value)?.1
+                    } else {
+                        let rest = s.get(value..).unwrap_or_default();
+                        let len = rest
+                            .iter()
+                            .take_while(|&&b| is_token_char(b) || matches!(b, b':' | b'[' | b']'))
+                            .count();
+                        if len == 0 {
+                            return Err(bad(value));
+                        }
+                        value + len
+                    };
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn token_table_matches_the_rfc_class() {
+        for b in 0..=255u8 {
+            let rfc = b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+                );
+            assert_eq!(is_token_char(b), rfc, "{b:#x}");
+        }
+    }
+
     proptest! {
         #[test]
         fn scanners_never_panic(s in proptest::collection::vec(any::<u8>(), 0..64), pos in 0usize..80) {
@@ -812,6 +1012,40 @@ mod tests {
                 })
                 .collect();
             prop_assert_eq!(got, want);
+        }
+
+        /// The fast paths (class table, quote skipping, trimming) split
+        /// every list exactly as the straightforward scanner they replaced.
+        #[test]
+        fn params_match_the_reference_scanner(
+            s in proptest::collection::vec(prop::sample::select(b"ab=;\" \t\r\n\\,:[]".to_vec()), 0..40),
+        ) {
+            let got: Vec<_> = Params::new(&s).collect();
+            let want = reference::params(&s);
+            prop_assert_eq!(got, want);
+            for pos in 0..=s.len() {
+                prop_assert_eq!(find_unquoted(&s, pos, b';'), reference::find_unquoted(&s, pos, b';'));
+            }
+            prop_assert_eq!(trim_lws_range(&s), reference::trim_lws_range(&s));
+        }
+
+        /// What `scan_params_each` hands out is what `Params` reads back from
+        /// the checked list, offsets included.
+        #[test]
+        fn scan_params_each_agrees_with_params(
+            s in proptest::collection::vec(prop::sample::select(b"ab=;\" \t\r\n\\:[]".to_vec()), 0..40),
+            pos in 0usize..4,
+        ) {
+            let mut seen = Vec::new();
+            let got = scan_params_each(&s, pos, |p| seen.push(p));
+            prop_assert_eq!(got, reference::scan_params(&s, pos));
+            if let Some(list) = got.ok().and_then(|end| s.get(pos..end)) {
+                let base = pos;
+                let want: Vec<_> = Params::new(list)
+                    .map(|p| Param { start: p.start + base, end: p.end + base, ..p })
+                    .collect();
+                prop_assert_eq!(seen, want);
+            }
         }
 
         #[test]

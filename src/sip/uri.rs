@@ -7,7 +7,7 @@
 use super::error::{ErrorKind, ParseError, Result};
 pub use super::host::Host;
 use super::packet::Proto;
-use super::scan::{self, hex_val, is_unreserved, Param, Params};
+use super::scan::{self, hex_val, Param, Params};
 pub use super::uri_eq::uri_eq;
 
 /// The scheme of a URI.
@@ -296,8 +296,32 @@ impl<'a> Uri<'a> {
     /// The first parameter called `name` (case-insensitive; an escaped name such as
     /// `%6C%72` matches `lr`, RFC 4475 §3.1.1.2).
     pub fn param(&self, name: &[u8]) -> Option<Param<'a>> {
-        self.params()
-            .find(|p| scan::unescaped_eq_ignore_case(p.name, name))
+        // The list was checked when parsed: no white space, no quotes, no
+        // empty item, one `=` at most per item. So a split on `;` reads it
+        // as [`Params`] does, without its LWS and quote handling.
+        let mut start = 0;
+        let mut rest = self.params;
+        // Items are a few bytes long: a plain scan beats a memchr call.
+        while let [b';', tail @ ..] = rest {
+            let len = tail.iter().position(|&b| b == b';').unwrap_or(tail.len());
+            let item = &tail[..len];
+            let (pname, value) = match item.iter().position(|&b| b == b'=') {
+                Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
+                None => (item, None),
+            };
+            if scan::unescaped_eq_ignore_case(pname, name) {
+                return Some(Param {
+                    name: pname,
+                    value,
+                    quoted: false,
+                    start,
+                    end: start + 1 + len,
+                });
+            }
+            start += 1 + len;
+            rest = &tail[len..];
+        }
+        None
     }
 
     /// The header part after `?`, as written (`None` without `?`).
@@ -363,6 +387,94 @@ impl<'a> Uri<'a> {
     }
 }
 
+/// A parsed [`Uri`] kept without a borrow: its slices as ranges of the text
+/// it was parsed from, so a [`super::Message`] can keep its Request-URI
+/// parsed and hand it out again ([`UriAt::view`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UriAt {
+    scheme: SchemeAt,
+    user: Option<(u32, u32)>,
+    password: Option<(u32, u32)>,
+    host: Option<HostAt>,
+    host_raw: (u32, u32),
+    port: Option<u16>,
+    params: (u32, u32),
+    headers: Option<(u32, u32)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SchemeAt {
+    Sip,
+    Sips,
+    Tel,
+    Other((u32, u32)),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HostAt {
+    /// The name is the whole `host_raw`.
+    Name,
+    V4(std::net::Ipv4Addr),
+    V6(std::net::Ipv6Addr),
+}
+
+impl UriAt {
+    /// Records `uri`, parsed from `src` (all of it: `Uri::parse(src)`).
+    pub fn new(src: &[u8], uri: &Uri<'_>) -> UriAt {
+        let base = src.as_ptr() as usize;
+        // Where a slice of `src` lies in it (pointer arithmetic on addresses only).
+        let at = |s: &[u8]| {
+            let start = (s.as_ptr() as usize).wrapping_sub(base) as u32;
+            (start, start + s.len() as u32)
+        };
+        UriAt {
+            scheme: match uri.scheme {
+                Scheme::Sip => SchemeAt::Sip,
+                Scheme::Sips => SchemeAt::Sips,
+                Scheme::Tel => SchemeAt::Tel,
+                Scheme::Other(name) => SchemeAt::Other(at(name)),
+            },
+            user: uri.user.map(at),
+            password: uri.password.map(at),
+            host: uri.host.map(|h| match h {
+                Host::Name(_) => HostAt::Name,
+                Host::V4(a) => HostAt::V4(a),
+                Host::V6(a) => HostAt::V6(a),
+            }),
+            host_raw: at(uri.host_raw),
+            port: uri.port,
+            params: at(uri.params),
+            headers: uri.headers.map(at),
+        }
+    }
+
+    /// The view again, over the same `src` it was recorded from.
+    pub fn view<'a>(&self, src: &'a [u8]) -> Uri<'a> {
+        let get = |(a, b): (u32, u32)| src.get(a as usize..b as usize).unwrap_or_default();
+        let host_raw = get(self.host_raw);
+        Uri {
+            raw: src,
+            scheme: match self.scheme {
+                SchemeAt::Sip => Scheme::Sip,
+                SchemeAt::Sips => Scheme::Sips,
+                SchemeAt::Tel => Scheme::Tel,
+                SchemeAt::Other(r) => Scheme::Other(get(r)),
+            },
+            user: self.user.map(get),
+            password: self.password.map(get),
+            host: self.host.map(|h| match h {
+                HostAt::Name => Host::Name(host_raw),
+                HostAt::V4(a) => Host::V4(a),
+                HostAt::V6(a) => Host::V6(a),
+            }),
+            host_raw,
+            port: self.port,
+            params: get(self.params),
+            headers: self.headers.map(get),
+        }
+    }
+}
+
 /// Iterator over the `hname=hvalue` pairs of a URI's header part (see [`Uri::headers`]).
 #[derive(Clone, Debug)]
 pub struct UriHeaders<'a> {
@@ -410,24 +522,61 @@ fn parse_ttl(v: &[u8]) -> Option<u8> {
     u8::try_from(scan::parse_u32(v).ok()?).ok()
 }
 
+const USER: u8 = 1;
+const PASSWORD: u8 = 2;
+const PARAM: u8 = 4;
+const HEADER: u8 = 8;
+
+/// The URI character classes below as one table (every URI byte is checked).
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let unreserved = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
+        if unreserved || matches!(c, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+            table[b] |= USER;
+        }
+        if unreserved || matches!(c, b'&' | b'=' | b'+' | b'$' | b',') {
+            table[b] |= PASSWORD;
+        }
+        if unreserved || matches!(c, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$') {
+            table[b] |= PARAM;
+        }
+        if unreserved || matches!(c, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$') {
+            table[b] |= HEADER;
+        }
+        b += 1;
+    }
+    table
+};
+
 /// `user = 1*( unreserved / escaped / user-unreserved )`
+#[inline]
 fn is_user_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+    CLASSES[usize::from(b)] & USER != 0
 }
 
 /// `password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )`
+#[inline]
 fn is_password_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'&' | b'=' | b'+' | b'$' | b',')
+    CLASSES[usize::from(b)] & PASSWORD != 0
 }
 
 /// `paramchar = param-unreserved / unreserved / escaped`
+#[inline]
 fn is_param_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$')
+    CLASSES[usize::from(b)] & PARAM != 0
 }
 
 /// `hname` / `hvalue` characters: `hnv-unreserved / unreserved / escaped`
+#[inline]
 fn is_header_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$')
+    CLASSES[usize::from(b)] & HEADER != 0
 }
 
 /// Checks that every byte of `s` is allowed by `class` or starts a valid `%HH`.
@@ -511,6 +660,43 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
+    proptest::proptest! {
+        /// The split-on-`;` lookup finds what the general parameter scanner finds.
+        #[test]
+        fn param_lookup_matches_the_params_scanner(
+            items in proptest::collection::vec(("(lr|LR|tr|%6C%72|x|ttl|maddr|transport)", proptest::option::of("[a-z0-9.]{1,4}")), 0..5),
+            name in "(lr|tr|x|ttl|maddr|transport|lR|y)",
+        ) {
+            let mut text = String::from("sip:a@h");
+            for (n, v) in &items {
+                text += ";";
+                text += n;
+                if let Some(v) = v {
+                    text += "=";
+                    text += v;
+                }
+            }
+            let Ok(u) = Uri::parse(text.as_bytes()) else {
+                return Ok(());
+            };
+            let want = u.params().find(|p| scan::unescaped_eq_ignore_case(p.name, name.as_bytes()));
+            proptest::prop_assert_eq!(u.param(name.as_bytes()), want);
+        }
+    }
+
+    proptest::proptest! {
+        /// A recorded URI gives back the very view it recorded.
+        #[test]
+        fn uri_at_gives_the_view_back(
+            text in "(sip|sips|tel|urn|SIP):(([a-z%0-9]{1,4}(:[a-z]{0,3})?@)?([a-z]{1,5}\\.com|10\\.0\\.0\\.[0-9]|\\[::[0-9]\\])(:[0-9]{1,4})?(;[a-z]{1,3}(=[a-z0-9]{1,3})?){0,3}(\\?h=v)?|\\+1-555)",
+        ) {
+            let src = text.as_bytes();
+            if let Ok(u) = Uri::parse(src) {
+                proptest::prop_assert_eq!(UriAt::new(src, &u).view(src), u);
+            }
+        }
+    }
+
     fn uri(s: &str) -> Uri<'_> {
         Uri::parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
@@ -519,6 +705,18 @@ mod tests {
         match Uri::parse(s.as_bytes()) {
             Ok(u) => panic!("{s} parsed: {u:?}"),
             Err(e) => (e.kind, e.offset),
+        }
+    }
+
+    #[test]
+    fn class_table_matches_the_rfc_classes() {
+        for b in 0..=255u8 {
+            let u = scan::is_unreserved(b);
+            let any = |set: &[u8]| u || set.contains(&b);
+            assert_eq!(is_user_char(b), any(b"&=+$,;?/"), "{b:#x}");
+            assert_eq!(is_password_char(b), any(b"&=+$,"), "{b:#x}");
+            assert_eq!(is_param_char(b), any(b"[]/:&+$"), "{b:#x}");
+            assert_eq!(is_header_char(b), any(b"[]/?:+$"), "{b:#x}");
         }
     }
 

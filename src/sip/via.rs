@@ -122,8 +122,12 @@ impl<'a> Via<'a> {
             sent_by_end = p + n;
         }
 
-        // *( SEMI via-params ) [ comment ]
-        let params_end = scan::scan_params(v, sent_by_end)?;
+        // *( SEMI via-params ) [ comment ], read once: the known parameters
+        // are picked up while the list is checked. A bad known parameter is
+        // reported only once the list and what follows it are known to be
+        // well-formed, so the error is the one a check-then-read gives.
+        let mut known = Known::default();
+        let params_end = scan::scan_params_each(v, sent_by_end, |p| known.read(p))?;
         let mut tail = scan::skip_lws(v, params_end);
         if v.get(tail) == Some(&b'(') {
             tail = scan::skip_comment(v, tail).ok_or(bad(tail))?;
@@ -133,8 +137,11 @@ impl<'a> Via<'a> {
             return Err(bad(tail));
         }
 
+        if let Some(at) = known.error {
+            return Err(ParseError::new(ErrorKind::BadVia, at));
+        }
         let params = v.get(sent_by_end..params_end).unwrap_or_default();
-        let mut via = Via {
+        Ok(Via {
             protocol,
             version,
             transport,
@@ -145,55 +152,13 @@ impl<'a> Via<'a> {
             params,
             params_start: sent_by_end,
             span: (s, e),
-            branch: None,
-            received: None,
-            rport: Rport::Absent,
-            maddr: None,
-            ttl: None,
-            alias: false,
-        };
-        via.read_known_params()?;
-        Ok(via)
-    }
-
-    /// Records the parameters RFC 3261, 3581 and 5923 define (first occurrence wins).
-    fn read_known_params(&mut self) -> Result<()> {
-        let (mut seen_rport, mut seen_ttl) = (false, false);
-        for p in Params::new(self.params) {
-            let at = self.params_start + p.start;
-            let bad = ParseError::new(ErrorKind::BadVia, at);
-            // None of these takes a quoted value.
-            let token = || p.value.filter(|v| !p.quoted && !v.is_empty()).ok_or(bad);
-            if p.is(b"branch") && self.branch.is_none() {
-                self.branch =
-                    Some(token().and_then(|v| if scan::is_token(v) { Ok(v) } else { Err(bad) })?);
-            } else if p.is(b"received") && self.received.is_none() {
-                self.received = Some(token()?);
-            } else if p.is(b"maddr") && self.maddr.is_none() {
-                self.maddr = Some(token()?);
-            } else if p.is(b"rport") && !seen_rport {
-                seen_rport = true;
-                self.rport = match p.value {
-                    None => Rport::Empty,
-                    Some(v) => {
-                        let port = scan::parse_u32(v).ok().and_then(|n| u16::try_from(n).ok());
-                        Rport::Value(port.filter(|_| !p.quoted).ok_or(bad)?)
-                    }
-                };
-            } else if p.is(b"ttl") && !seen_ttl {
-                seen_ttl = true;
-                // ttl = 1*3DIGIT ; 0 to 255
-                let v = token()?;
-                let n = scan::parse_u32(v)
-                    .ok()
-                    .filter(|_| v.len() <= 3)
-                    .and_then(|n| u8::try_from(n).ok());
-                self.ttl = Some(n.ok_or(bad)?);
-            } else if p.is(b"alias") {
-                self.alias = true;
-            }
-        }
-        Ok(())
+            branch: known.branch,
+            received: known.received,
+            rport: known.rport.unwrap_or(Rport::Absent),
+            maddr: known.maddr,
+            ttl: known.ttl,
+            alias: known.alias,
+        })
     }
 
     /// The protocol name (`SIP`).
@@ -254,7 +219,7 @@ impl<'a> Via<'a> {
             .strip_prefix(b"[")
             .and_then(|r| r.strip_suffix(b"]"))
             .unwrap_or(raw);
-        std::str::from_utf8(raw).ok()?.parse().ok()
+        super::host::parse_ip_bytes(raw)
     }
 
     /// The `rport` parameter (RFC 3581).
@@ -315,6 +280,161 @@ impl<'a> Via<'a> {
     }
 }
 
+/// The parameters RFC 3261, 3581 and 5923 define, as the list is scanned
+/// (first occurrence wins; reading stops at the first bad one).
+#[derive(Default)]
+struct Known<'a> {
+    branch: Option<&'a [u8]>,
+    received: Option<&'a [u8]>,
+    maddr: Option<&'a [u8]>,
+    rport: Option<Rport>,
+    ttl: Option<u8>,
+    alias: bool,
+    /// Where the first bad known parameter starts (its `;`).
+    error: Option<usize>,
+}
+
+impl<'a> Known<'a> {
+    fn read(&mut self, p: Param<'a>) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(()) = self.take(&p) {
+            self.error = Some(p.start);
+        }
+    }
+
+    fn take(&mut self, p: &Param<'a>) -> std::result::Result<(), ()> {
+        // None of these takes a quoted value.
+        let token = || p.value.filter(|v| !p.quoted && !v.is_empty()).ok_or(());
+        // Names differ in length or first letter: check those before comparing.
+        match p.name.len() {
+            6 if p.is(b"branch") && self.branch.is_none() => {
+                self.branch =
+                    Some(token().and_then(|v| if scan::is_token(v) { Ok(v) } else { Err(()) })?);
+            }
+            8 if p.is(b"received") && self.received.is_none() => {
+                self.received = Some(token()?);
+            }
+            5 if p.is(b"maddr") && self.maddr.is_none() => self.maddr = Some(token()?),
+            5 if p.is(b"rport") && self.rport.is_none() => {
+                self.rport = Some(match p.value {
+                    None => Rport::Empty,
+                    Some(v) => {
+                        let port = scan::parse_u32(v).ok().and_then(|n| u16::try_from(n).ok());
+                        Rport::Value(port.filter(|_| !p.quoted).ok_or(())?)
+                    }
+                });
+            }
+            3 if p.is(b"ttl") && self.ttl.is_none() => {
+                // ttl = 1*3DIGIT ; 0 to 255
+                let v = token()?;
+                let n = scan::parse_u32(v)
+                    .ok()
+                    .filter(|_| v.len() <= 3)
+                    .and_then(|n| u8::try_from(n).ok());
+                self.ttl = Some(n.ok_or(())?);
+            }
+            5 if p.is(b"alias") => self.alias = true,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A parsed [`Via`] kept without a borrow: its slices as ranges of the text
+/// it was parsed from, so a [`super::Message`] can keep its top Via parsed
+/// and hand it out again ([`ViaAt::view`]) without parsing twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViaAt {
+    protocol: (u32, u32),
+    version: (u32, u32),
+    transport: (u32, u32),
+    host: HostAt,
+    host_raw: (u32, u32),
+    port: Option<u16>,
+    sent_by: (usize, usize),
+    params: (u32, u32),
+    params_start: usize,
+    span: (usize, usize),
+    branch: Option<(u32, u32)>,
+    received: Option<(u32, u32)>,
+    rport: Rport,
+    maddr: Option<(u32, u32)>,
+    ttl: Option<u8>,
+    alias: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HostAt {
+    /// The name is the whole `host_raw`.
+    Name,
+    V4(std::net::Ipv4Addr),
+    V6(std::net::Ipv6Addr),
+}
+
+impl ViaAt {
+    /// Records `via`, parsed from `src` (every slice of `via` lies in `src`).
+    pub fn new(src: &[u8], via: &Via<'_>) -> ViaAt {
+        let base = src.as_ptr() as usize;
+        // Where a slice of `src` lies in it (pointer arithmetic on addresses only).
+        let at = |s: &[u8]| {
+            let start = (s.as_ptr() as usize).wrapping_sub(base) as u32;
+            (start, start + s.len() as u32)
+        };
+        ViaAt {
+            protocol: at(via.protocol),
+            version: at(via.version),
+            transport: at(via.transport),
+            host: match via.host {
+                Host::Name(_) => HostAt::Name,
+                Host::V4(a) => HostAt::V4(a),
+                Host::V6(a) => HostAt::V6(a),
+            },
+            host_raw: at(via.host_raw),
+            port: via.port,
+            sent_by: via.sent_by,
+            params: at(via.params),
+            params_start: via.params_start,
+            span: via.span,
+            branch: via.branch.map(at),
+            received: via.received.map(at),
+            rport: via.rport,
+            maddr: via.maddr.map(at),
+            ttl: via.ttl,
+            alias: via.alias,
+        }
+    }
+
+    /// The view again, over the same `src` it was recorded from.
+    pub fn view<'a>(&self, src: &'a [u8]) -> Via<'a> {
+        let get = |(a, b): (u32, u32)| src.get(a as usize..b as usize).unwrap_or_default();
+        let host_raw = get(self.host_raw);
+        Via {
+            protocol: get(self.protocol),
+            version: get(self.version),
+            transport: get(self.transport),
+            host: match self.host {
+                HostAt::Name => Host::Name(host_raw),
+                HostAt::V4(a) => Host::V4(a),
+                HostAt::V6(a) => Host::V6(a),
+            },
+            host_raw,
+            port: self.port,
+            sent_by: self.sent_by,
+            params: get(self.params),
+            params_start: self.params_start,
+            span: self.span,
+            branch: self.branch.map(get),
+            received: self.received.map(get),
+            rport: self.rport,
+            maddr: self.maddr.map(get),
+            ttl: self.ttl,
+            alias: self.alias,
+        }
+    }
+}
+
 /// Iterates the comma-separated via-parms of a Via header value (commas inside
 /// comments do not split); offsets are relative to `value`.
 pub fn vias(value: &[u8]) -> Vias<'_> {
@@ -354,6 +474,22 @@ mod tests {
         match Via::parse(s.as_bytes()) {
             Ok(v) => panic!("{s} parsed: {v:?}"),
             Err(e) => (e.kind, e.offset),
+        }
+    }
+
+    proptest! {
+        /// A recorded Via gives back the very view it recorded.
+        #[test]
+        fn via_at_gives_the_view_back(
+            host in prop_oneof!["[a-z]{1,6}\\.com", "10\\.0\\.[0-9]{1,2}\\.1", "\\[2001:db8::[0-9]{1,2}\\]"],
+            params in "(;branch=z9hG4bK[a-z0-9]{1,6}|;rport|;rport=5|;received=10.0.0.2|;maddr=h|;ttl=9|;alias|;x=\\\"y\\\"| ;lr){0,5}",
+            lead in "( |\r\n )?",
+        ) {
+            let text = format!("{lead}SIP/2.0/UDP {host}:5060{params}");
+            let src = text.as_bytes();
+            if let Ok(v) = Via::parse(src) {
+                prop_assert_eq!(ViaAt::new(src, &v).view(src), v);
+            }
         }
     }
 

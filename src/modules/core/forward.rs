@@ -17,8 +17,8 @@ use std::ops::Range;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-use super::hash::{fnv1a, push_hex};
-use crate::script::ctx::MsgCtx;
+use super::hash::fnv1a;
+use crate::script::ctx::{push_hostport, MsgCtx};
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::{vias, Rport, Via};
 use crate::sip::{
@@ -83,15 +83,14 @@ pub fn check_request(msg: &Message) -> Result<(), Reject> {
 /// The first Via value of `msg`: the offset of its header value in the buffer, and its parse
 /// (offsets inside the `Via` are relative to that header value).
 fn top_via(msg: &Message) -> Option<(usize, crate::sip::error::Result<Via<'_>>)> {
-    let h = msg.header(HeaderName::Via)?;
-    let at = h.value.start as usize;
-    let first = vias(msg.value(h)).next()?;
+    let (at, first) = msg.top_via()?;
     Some((at, first.map_err(|e| e.shifted(at))))
 }
 
 /// The top Via of the message in `ctx` (when readable), parsed once per message.
 fn ctx_top_via<'a>(ctx: &MsgCtx<'a>) -> Option<(usize, Via<'a>)> {
     let msg: &'a Message = ctx.msg;
+    // The message keeps its top Via parsed; the cell only saves the lookup.
     *ctx.top_via.get_or_init(|| match top_via(msg) {
         Some((at, Ok(via))) => Some((at, via)),
         _ => None,
@@ -117,23 +116,27 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
         return fix;
     };
     let src_ip = ctx.src.ip();
-    let port = itoa::Buffer::new().format(ctx.src.port()).to_owned();
+    let mut digits = itoa::Buffer::new();
+    let port = digits.format(ctx.src.port()).as_bytes();
+    let text = |parts: &[&[u8]]| Bytes::from(parts.concat());
     // force_rport() acts as if the client had asked (KAMAILIO-REFERENCE §1.6).
     let forced = ctx.state.force_rport && matches!(via.rport(), Rport::Absent);
     let rport_asked = matches!(via.rport(), Rport::Empty) || forced;
     let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
     if let Some(range) = via.param_range(b"rport").filter(|_| rport_asked) {
         let end = at + range.end;
-        fix.push((end..end, Bytes::from(format!("={port}").into_bytes())));
+        fix.push((end..end, text(&[b"=", port])));
     }
     // Kamailio puts both right after host:port.
     let end = at + via.sent_by_range().end;
     if (!same_host || rport_asked) && via.received().is_none() {
-        let text = format!(";received={src_ip}");
-        fix.push((end..end, Bytes::from(text.into_bytes())));
+        let mut received = SmallVec::<[u8; 64]>::new();
+        received.extend_from_slice(b";received=");
+        crate::sip::host::push_ip(&mut received, src_ip);
+        fix.push((end..end, Bytes::copy_from_slice(&received)));
     }
     if forced {
-        fix.push((end..end, Bytes::from(format!(";rport={port}").into_bytes())));
+        fix.push((end..end, text(&[b";rport=", port])));
     }
     fix
 }
@@ -161,7 +164,7 @@ fn host_ip(host: &[u8]) -> Option<IpAddr> {
     if h.eq_ignore_ascii_case(b"localhost") {
         return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
-    std::str::from_utf8(h).ok()?.parse().ok()
+    crate::sip::host::parse_ip_bytes(h)
 }
 
 /// The address of `host`: a literal, `localhost`, or a name the shared
@@ -176,11 +179,12 @@ fn host_addr(ctx: &MsgCtx<'_>, host: &[u8]) -> Option<IpAddr> {
 
 /// The next hop of a request: `$du` if set, else the Request-URI (RFC 3261 §16.6 step 7).
 fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto), i32> {
-    let target: &[u8] = match &ctx.dst_uri {
-        Some(du) => du,
-        None => ctx.ruri(),
+    let uri = match (&ctx.dst_uri, &ctx.new_uri) {
+        (Some(target), _) | (None, Some(target)) => Uri::parse(target),
+        // The received R-URI, parsed once per message.
+        (None, None) => ctx.msg.parsed_uri().unwrap_or(Uri::parse(b"")),
     };
-    let uri = Uri::parse(target).map_err(|_| -479)?;
+    let uri = uri.map_err(|_| -479)?;
     let proto = proto.or(uri.transport()).unwrap_or(match uri.scheme() {
         Scheme::Sips => Proto::Tls,
         _ => Proto::Udp,
@@ -298,17 +302,21 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     }
     // RFC 3261 §16.6 step 4: Record-Route names the socket the request leaves on.
     crate::modules::rr::write_record_route(ctx, hop.socket, hop.proto, hop.local_ip, &mut edits);
-    let mut via = Vec::with_capacity(96);
+    // Built on the stack and copied once: a Vec with spare room would cost a
+    // second allocation when it becomes a `Bytes`.
+    let mut via = SmallVec::<[u8; 160]>::new();
     via.extend_from_slice(b"Via: SIP/2.0/");
     via.extend_from_slice(hop.proto.via_name().as_bytes());
     via.push(b' ');
     match &info.advertise {
-        Some((h, p)) => via.extend_from_slice(format!("{h}:{p}").as_bytes()),
+        Some((h, p)) => {
+            via.extend_from_slice(h.as_bytes());
+            via.push(b':');
+            via.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
+        }
         None => {
             let ip = hop.local_ip.unwrap_or(info.addr.ip());
-            via.extend_from_slice(
-                crate::script::ctx::fmt_hostport(SocketAddr::new(ip, info.addr.port())).as_bytes(),
-            );
+            push_hostport(&mut via, SocketAddr::new(ip, info.addr.port()));
         }
     }
     via.extend_from_slice(b";branch=");
@@ -316,13 +324,13 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     // A request that came over a connection names it, so the reply goes back on it.
     if let Some(conn) = ctx.conn.filter(|_| ctx.proto.is_reliable()) {
         via.extend_from_slice(CONN_PARAM);
-        push_hex(&mut via, conn.raw(), 16);
+        via.extend_from_slice(&hex16(conn.raw()));
     }
     if ctx.state.add_local_rport {
         via.extend_from_slice(b";rport");
     }
     via.extend_from_slice(b"\r\n");
-    edits.insert_before_first(msg, HeaderName::Via, via);
+    edits.insert_before_first(msg, HeaderName::Via, Bytes::copy_from_slice(&via));
     if hop.proto.is_reliable() {
         edits.force_content_length();
     }
@@ -346,7 +354,7 @@ pub fn request(
         Ok(hop) => hop,
         Err(code) => return code,
     };
-    let mut branch = Vec::with_capacity(32);
+    let mut branch = SmallVec::<[u8; 32]>::new();
     stateless_branch(ctx, &mut branch);
     let data = build_request(ctx, &hop, &branch);
     let t = hop.transmit(ctx, data);
@@ -366,7 +374,7 @@ pub fn request(
 /// and the ACK of a negative reply match the INVITE), else from the fields an
 /// RFC 2543 transaction is identified by; the outgoing Request-URI is mixed in
 /// so a spiral through this proxy gets a new branch.
-fn stateless_branch(ctx: &MsgCtx<'_>, out: &mut Vec<u8>) {
+fn stateless_branch(ctx: &MsgCtx<'_>, out: &mut SmallVec<[u8; 32]>) {
     let msg = ctx.msg;
     let ruri = ctx.ruri();
     let h = match ctx_top_via(ctx) {
@@ -396,7 +404,16 @@ fn stateless_branch(ctx: &MsgCtx<'_>, out: &mut Vec<u8>) {
     };
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(b"sl");
-    push_hex(out, h, 16);
+    out.extend_from_slice(&hex16(h));
+}
+
+/// `v` as 16 lower-case hex digits (what `push_hex(out, v, 16)` appends).
+fn hex16(v: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, d) in out.iter_mut().enumerate() {
+        *d = b"0123456789abcdef"[((v >> ((15 - i) * 4)) & 0xf) as usize];
+    }
+    out
 }
 
 /// Sends the reply in `ctx` back along its Via path: removes our top Via and
@@ -477,4 +494,16 @@ pub fn reply(ctx: &mut MsgCtx<'_>) -> i32 {
         flags: ctx.state.reply_flags(),
     });
     1
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex16_is_push_hex() {
+        for v in [0u64, 1, 0xabc, u64::MAX, 0x0123_4567_89ab_cdef] {
+            let mut want = Vec::new();
+            super::super::hash::push_hex(&mut want, v, 16);
+            assert_eq!(super::hex16(v).to_vec(), want);
+        }
+    }
 }

@@ -104,9 +104,9 @@ fn remove_entries(msg: &Message, entries: &[Entry<'_>], gone: &[usize], edits: &
 /// A URI to send to: the URI itself, or `sip:maddr[:port][;transport=t]` when
 /// it has `maddr` (RFC 3261 §19.1.1: maddr overrides the host as the address
 /// to contact).
-fn target_of(uri: &Uri<'_>) -> Bytes {
+fn target_of(msg: &Message, uri: &Uri<'_>) -> Bytes {
     let Some(maddr) = uri.maddr().filter(|m| !m.is_empty()) else {
-        return Bytes::copy_from_slice(uri.raw());
+        return bytes_of(msg, uri.raw());
     };
     let mut out = b"sip:".to_vec();
     out.extend_from_slice(maddr);
@@ -119,6 +119,18 @@ fn target_of(uri: &Uri<'_>) -> Bytes {
         out.extend_from_slice(t);
     }
     Bytes::from(out)
+}
+
+/// `text` as a `Bytes`: a handle on the message buffer when it lies there
+/// (a Route value, the received R-URI), else a copy.
+fn bytes_of(msg: &Message, text: &[u8]) -> Bytes {
+    let buf = msg.buf().as_ptr_range();
+    let t = text.as_ptr_range();
+    if !text.is_empty() && buf.start <= t.start && t.end <= buf.end {
+        msg.buf().slice_ref(text)
+    } else {
+        Bytes::copy_from_slice(text)
+    }
 }
 
 /// Whether `uri` is one of a double Record-Route pair (`;r2=on`).
@@ -162,19 +174,22 @@ fn route(ctx: &mut MsgCtx<'_>, cfg: &RrConfig, strict_test: bool) -> i32 {
     if entries.is_empty() {
         return -1;
     }
-    let ruri_text = ctx.ruri().to_vec();
-    let Ok(ruri) = Uri::parse(&ruri_text) else {
+    // The received R-URI is parsed once per message (kept on it); a rewritten
+    // one through a handle (no copy), so `ctx` can be changed while it is read.
+    let rewritten = ctx.new_uri.clone();
+    let parsed = match &rewritten {
+        Some(uri) => Uri::parse(uri),
+        None => msg.parsed_uri().unwrap_or(Uri::parse(b"")),
+    };
+    let Ok(ruri) = parsed else {
         log::debug!("loose_route: unreadable Request-URI");
         return -1;
     };
     // No To-tag: an initial request whose Route set the sender preloaded.
-    let Some(to) = msg
-        .header_value(HeaderName::To)
-        .and_then(|v| NameAddr::parse(v).ok())
-    else {
+    let Some(to_tag) = msg.to_tag() else {
         return -1;
     };
-    let preloaded = to.tag().is_none();
+    let preloaded = to_tag.is_none();
     let mut gone: SmallVec<[usize; 4]> = SmallVec::new();
     let code = if !preloaded && strict_test && cfg.is_myself(ctx.env, &ruri) {
         after_strict(ctx, cfg, &entries, &ruri, &mut gone)
@@ -230,7 +245,7 @@ fn after_loose(
                 Token::Valid(_) => {}
             }
         }
-        ctx.rr.routed_params = Some(Bytes::copy_from_slice(top.params_raw()));
+        ctx.rr.routed_params = Some(bytes_of(ctx.msg, top.params_raw()));
         gone.push(0);
         next = 1;
         match entries.get(1) {
@@ -258,7 +273,7 @@ fn after_loose(
         strict_next_hop(ctx, hop);
         gone.push(next);
     } else if !by_flow {
-        ctx.dst_uri = Some(target_of(hop));
+        ctx.dst_uri = Some(target_of(ctx.msg, hop));
     }
     if by_flow {
         2
@@ -275,7 +290,7 @@ fn strict_next_hop(ctx: &mut MsgCtx<'_>, hop: &Uri<'_>) {
     line.extend_from_slice(msg.request_uri().unwrap_or_default());
     line.extend_from_slice(b">\r\n");
     ctx.edits.append_header(msg, line);
-    ctx.new_uri = Some(target_of(hop));
+    ctx.new_uri = Some(target_of(ctx.msg, hop));
 }
 
 /// RFC 3261 §16.4: the Request-URI is a value we placed in a Record-Route, so
@@ -299,18 +314,18 @@ fn after_strict(
         }
     }
     // Our parameters are those of the Request-URI the strict router put there.
-    ctx.rr.routed_params = Some(Bytes::copy_from_slice(ruri.params_raw()));
+    ctx.rr.routed_params = Some(bytes_of(ctx.msg, ruri.params_raw()));
     let hop = &entries[next].uri;
     if !hop.lr() {
         // Strict on both sides: behave as a strict router (§16.12.1.1 in reverse).
-        ctx.new_uri = Some(target_of(hop));
+        ctx.new_uri = Some(target_of(ctx.msg, hop));
         gone.push(next);
     } else {
         // §16.4: "replace the Request-URI in the request with the last value
         // from the Route header field, and remove that value".
-        ctx.dst_uri = Some(target_of(hop));
+        ctx.dst_uri = Some(target_of(ctx.msg, hop));
         let last = entries.len() - 1;
-        ctx.new_uri = Some(target_of(&entries[last].uri));
+        ctx.new_uri = Some(target_of(ctx.msg, &entries[last].uri));
         if !gone.contains(&last) {
             gone.push(last);
         }

@@ -22,7 +22,7 @@ use crate::script::registry::{
     Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
 };
 use crate::sip::uri::Uri;
-use crate::sip::SocketId;
+use crate::sip::{Proto, SocketId};
 
 pub mod flow;
 pub mod loose;
@@ -122,11 +122,16 @@ impl RrConfig {
     /// port are ours (no port: the scheme/transport default), it is not a GRUU
     /// (`;gr`), and its user is not `ignore_user`.
     pub fn is_myself(&self, env: &Env, uri: &Uri<'_>) -> bool {
-        let Some(port) = uri.effective_port() else {
+        if !uri.scheme().is_sip() {
             return false;
-        };
+        }
+        // `Uri::effective_port`, with the transport looked up once for both uses.
+        let transport = uri.transport();
+        let secure = uri.scheme() == crate::sip::uri::Scheme::Sips
+            || matches!(transport, Some(Proto::Tls | Proto::Wss));
+        let port = uri.port().unwrap_or(if secure { 5061 } else { 5060 });
         uri.param(b"gr").is_none()
-            && env.is_myself(uri.host_raw(), Some(port), uri.transport())
+            && env.is_myself(uri.host_raw(), Some(port), transport)
             && self
                 .ignore_user
                 .as_deref()
@@ -194,7 +199,7 @@ pub(crate) fn socket_named(
         [b'[', inner @ .., b']'] => inner,
         h => h,
     };
-    let ip: Option<std::net::IpAddr> = std::str::from_utf8(host).ok().and_then(|h| h.parse().ok());
+    let ip = crate::sip::host::parse_ip_bytes(host);
     let fits = |s: &crate::script::ctx::SocketInfo, exact: bool| {
         if proto.is_some_and(|p| p != s.proto) {
             return false;

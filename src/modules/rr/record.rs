@@ -13,9 +13,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::{config, flow, RrConfig};
-use crate::script::ctx::{fmt_hostport, MsgCtx};
+use crate::script::ctx::{push_host, push_hostport, MsgCtx};
 use crate::script::registry::{Args, RouteType};
 use crate::sip::headers::route_set;
 use crate::sip::nameaddr::{contacts, NameAddr};
@@ -53,15 +54,21 @@ pub(super) struct Pending {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Side {
     /// `ip[:port]` or the advertised `host:port`, as written.
-    hostport: String,
+    hostport: SmallVec<[u8; 64]>,
     proto: Proto,
 }
 
 impl Side {
     fn of_socket(ctx: &MsgCtx<'_>, socket: SocketId, local_ip: Option<IpAddr>) -> Option<Side> {
         let info = ctx.env.sockets.get(usize::from(socket))?;
-        let hostport = match &info.advertise {
-            Some((h, p)) => format!("{h}:{p}"),
+        // On the stack: it is only copied into the header line.
+        let mut hostport = SmallVec::new();
+        match &info.advertise {
+            Some((h, p)) => {
+                hostport.extend_from_slice(h.as_bytes());
+                hostport.push(b':');
+                hostport.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
+            }
             None => {
                 let ip = local_ip
                     .filter(|_| info.addr.ip().is_unspecified())
@@ -72,15 +79,12 @@ impl Side {
                 }
                 let addr = SocketAddr::new(ip, info.addr.port());
                 if addr.port() == 5060 {
-                    match ip {
-                        IpAddr::V4(v4) => v4.to_string(),
-                        IpAddr::V6(v6) => format!("[{v6}]"),
-                    }
+                    push_host(&mut hostport, ip);
                 } else {
-                    fmt_hostport(addr)
+                    push_hostport(&mut hostport, addr);
                 }
             }
-        };
+        }
         Some(Side {
             hostport,
             proto: info.proto,
@@ -98,7 +102,10 @@ fn prepare(ctx: &MsgCtx<'_>, args: &Args) -> Result<Pending, i32> {
     }
     let cfg = config(args).clone();
     let msg = ctx.msg;
-    let ruri = Uri::parse(ctx.ruri()).ok();
+    let ruri = match &ctx.new_uri {
+        Some(uri) => Uri::parse(uri).ok(),
+        None => msg.parsed_uri().and_then(Result::ok),
+    };
     let mut user = None;
     if cfg.add_username {
         user = ruri
@@ -130,7 +137,8 @@ fn prepare(ctx: &MsgCtx<'_>, args: &Args) -> Result<Pending, i32> {
         } else {
             from.tag()
         };
-        tag = t.filter(|t| !t.is_empty()).map(Bytes::copy_from_slice);
+        // A handle on the message buffer the tag lies in: no copy.
+        tag = t.filter(|t| !t.is_empty()).map(|t| msg.buf().slice_ref(t));
     }
     let sips = !cfg.ignore_sips && ruri.is_some_and(|u| u.scheme() == Scheme::Sips);
     let pending = Pending {
@@ -326,20 +334,21 @@ pub fn write_record_route(
         }
         RrAddr::Advertised(addr) => {
             let addr = String::from_utf8_lossy(addr);
+            let addr = addr.as_bytes();
             if double == 2 || (double == 1 && proto != ctx.proto) {
                 let explicit = double == 2;
-                push_line(msg, edits, p, extra, &addr, Some((proto, explicit)), true);
+                push_line(msg, edits, p, extra, addr, Some((proto, explicit)), true);
                 push_line(
                     msg,
                     edits,
                     p,
                     extra,
-                    &addr,
+                    addr,
                     Some((ctx.proto, explicit)),
                     true,
                 );
             } else {
-                push_line(msg, edits, p, extra, &addr, Some((proto, false)), false);
+                push_line(msg, edits, p, extra, addr, Some((proto, false)), false);
             }
         }
         RrAddr::Preset(first, second) => {
@@ -352,7 +361,7 @@ pub fn write_record_route(
 }
 
 /// Appends `sip:` / `sips:` and the user part.
-fn push_start(line: &mut Vec<u8>, p: &Pending) {
+fn push_start(line: &mut SmallVec<[u8; 160]>, p: &Pending) {
     line.extend_from_slice(if p.sips {
         b"Record-Route: <sips:"
     } else {
@@ -364,11 +373,11 @@ fn push_start(line: &mut Vec<u8>, p: &Pending) {
     }
 }
 
-fn push_lr(line: &mut Vec<u8>, p: &Pending) {
+fn push_lr(line: &mut SmallVec<[u8; 160]>, p: &Pending) {
     line.extend_from_slice(if p.cfg.full_lr { b";lr=on" } else { b";lr" });
 }
 
-fn push_tag_and_params(line: &mut Vec<u8>, p: &Pending, extra: &[u8]) {
+fn push_tag_and_params(line: &mut SmallVec<[u8; 160]>, p: &Pending, extra: &[u8]) {
     if let Some(tag) = &p.tag {
         line.extend_from_slice(b";ftag=");
         line.extend_from_slice(tag);
@@ -384,13 +393,13 @@ fn push_line(
     edits: &mut Edits,
     p: &Pending,
     extra: &[u8],
-    hostport: &str,
+    hostport: &[u8],
     transport: Option<(Proto, bool)>,
     r2: bool,
 ) {
-    let mut line = Vec::with_capacity(96);
+    let mut line = SmallVec::<[u8; 160]>::new();
     push_start(&mut line, p);
-    line.extend_from_slice(hostport.as_bytes());
+    line.extend_from_slice(hostport);
     if let Some((proto, explicit)) = transport {
         if explicit || proto != Proto::Udp {
             line.extend_from_slice(b";transport=");
@@ -403,16 +412,17 @@ fn push_line(
     push_lr(&mut line, p);
     push_tag_and_params(&mut line, p, extra);
     line.extend_from_slice(b">\r\n");
-    edits.prepend_header(msg, line);
+    // One allocation of the exact size (a Vec with spare room would cost a second).
+    edits.prepend_header(msg, Bytes::copy_from_slice(&line));
 }
 
 /// One `record_route_preset()` entry: the text as given, then ftag, params and lr.
 fn push_preset(msg: &Message, edits: &mut Edits, p: &Pending, extra: &[u8], addr: &[u8]) {
-    let mut line = Vec::with_capacity(96);
+    let mut line = SmallVec::<[u8; 160]>::new();
     push_start(&mut line, p);
     line.extend_from_slice(addr);
     push_tag_and_params(&mut line, p, extra);
     push_lr(&mut line, p);
     line.extend_from_slice(b">\r\n");
-    edits.prepend_header(msg, line);
+    edits.prepend_header(msg, Bytes::copy_from_slice(&line));
 }
