@@ -38,6 +38,9 @@ pub fn local_to_tag(env: &Env, msg: &Message, out: &mut Vec<u8>) {
     push_hex(out, fnv1a(env.secret, &[from, call_id, cseq_num, via]), 8);
 }
 
+/// Length of a local To-tag: 32 hex digits, `.`, 8 hex digits.
+const TAG_LEN: usize = 41;
+
 /// Whether `msg` (an ACK) acknowledges a reply this server sent statelessly.
 pub fn is_ack_to_own_reply(env: &Env, msg: &Message) -> bool {
     let Some(tag) = msg
@@ -47,7 +50,18 @@ pub fn is_ack_to_own_reply(env: &Env, msg: &Message) -> bool {
     else {
         return false;
     };
-    let mut ours = Vec::with_capacity(41);
+    // Most ACKs acknowledge a 2xx and carry the callee's tag: a tag of
+    // another length, or without our prefix, is told apart before hashing
+    // the request's fields.
+    if tag.len() != TAG_LEN {
+        return false;
+    }
+    let mut ours = Vec::with_capacity(TAG_LEN);
+    tag_prefix(env, &mut ours);
+    if !tag.starts_with(&ours) {
+        return false;
+    }
+    ours.clear();
     local_to_tag(env, msg, &mut ours);
     tag == ours.as_slice()
 }
@@ -228,3 +242,66 @@ pub static MODULE: ModuleDef = ModuleDef {
     ],
     always: false,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str) -> Message {
+        Message::parse(Bytes::from(text.replace('\n', "\r\n"))).expect("parses")
+    }
+
+    fn ack(to_tag: &str) -> Message {
+        msg(&format!(
+            "ACK sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKack1
+From: <sip:alice@example.com>;tag=a1
+To: <sip:bob@example.com>;tag={to_tag}
+Call-ID: sl-ack-1
+CSeq: 7 ACK
+Content-Length: 0
+
+"
+        ))
+    }
+
+    #[test]
+    fn ack_to_own_reply_is_told_by_its_to_tag() {
+        let env = Env::default();
+        let invite = msg("INVITE sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKack1
+From: <sip:alice@example.com>;tag=a1
+To: <sip:bob@example.com>
+Call-ID: sl-ack-1
+CSeq: 7 INVITE
+Content-Length: 0
+
+");
+        let mut tag = Vec::new();
+        local_to_tag(&env, &invite, &mut tag);
+        assert_eq!(tag.len(), TAG_LEN);
+        let tag = String::from_utf8(tag).unwrap();
+        assert!(is_ack_to_own_reply(&env, &ack(&tag)), "our tag: {tag}");
+
+        // The last digit differs: the hash of the request's fields decides.
+        let last = if tag.ends_with('0') { '1' } else { '0' };
+        let other = format!("{}{last}", &tag[..TAG_LEN - 1]);
+        assert!(!is_ack_to_own_reply(&env, &ack(&other)));
+        // Our length, another prefix.
+        let first = if tag.starts_with('f') { '0' } else { 'f' };
+        let foreign = format!("{first}{}", &tag[1..]);
+        assert!(!is_ack_to_own_reply(&env, &ack(&foreign)));
+        // A callee's tag (the ACK of a 2xx) and no tag at all.
+        assert!(!is_ack_to_own_reply(&env, &ack("1SIPpTag01")));
+        let no_tag = msg("ACK sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKack1
+From: <sip:alice@example.com>;tag=a1
+To: <sip:bob@example.com>
+Call-ID: sl-ack-1
+CSeq: 7 ACK
+Content-Length: 0
+
+");
+        assert!(!is_ack_to_own_reply(&env, &no_tag));
+    }
+}
