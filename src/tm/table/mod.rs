@@ -381,7 +381,12 @@ impl<U> TransactionTable<U> {
 
     /// Finds the server transaction of a key (hash, then an exact comparison).
     fn lookup(&self, key: &Key<'_>, is_ack: bool) -> Option<Tid> {
-        let tid = *self.index.get(&key.hash(&self.hasher))?;
+        self.lookup_hashed(key, key.hash(&self.hasher), is_ack)
+    }
+
+    /// [`Self::lookup`] with the key's hash computed already.
+    fn lookup_hashed(&self, key: &Key<'_>, hash: u64, is_ack: bool) -> Option<Tid> {
+        let tid = *self.index.get(&hash)?;
         let cell = self.cell(tid)?;
         let s = &cell.server;
         let sent_to_tag = || {
