@@ -265,7 +265,11 @@ impl Driver {
         let invite = c.invite();
         self.deliver(CALLER, invite);
         let vias = vias_sent_to_callee(&self.out);
-        for (status, rr) in [("100 Trying", false), ("180 Ringing", true), ("200 OK", true)] {
+        for (status, rr) in [
+            ("100 Trying", false),
+            ("180 Ringing", true),
+            ("200 OK", true),
+        ] {
             let r = c.reply(&vias, status, "INVITE", 1, rr);
             self.deliver(CALLEE, r);
         }

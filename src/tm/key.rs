@@ -279,9 +279,18 @@ impl<'a> Key<'a> {
 /// of a plainly written one (offsets into the header value).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ViaScan {
+    /// The transport (`UDP`).
+    pub transport: std::ops::Range<usize>,
     pub sent_by: std::ops::Range<usize>,
     /// The `branch` value (first one), if any.
     pub branch: Option<std::ops::Range<usize>>,
+    /// The value of the first `rport` parameter: empty (right after the
+    /// name) when it has none; its end is the end of the parameter.
+    pub rport: Option<std::ops::Range<usize>>,
+    /// Whether a `received` parameter is present.
+    pub received: bool,
+    /// Where the parameters end (a new `;received=…` goes there).
+    pub params_end: usize,
     /// Where the next via-parm starts, when a comma follows this one.
     pub next: Option<usize>,
 }
@@ -335,6 +344,7 @@ pub(crate) fn scan_top_via(value: &[u8]) -> Option<ViaScan> {
     if i == t || !matches!(value.get(i), Some(b' ' | b'\t')) {
         return None;
     }
+    let transport = t..i;
     while matches!(value.get(i), Some(b' ' | b'\t')) {
         i += 1;
     }
@@ -349,26 +359,29 @@ pub(crate) fn scan_top_via(value: &[u8]) -> Option<ViaScan> {
         return None;
     }
     let sent_by = host..i;
-    let mut branch = None;
+    let mut scan = ViaScan {
+        transport,
+        sent_by,
+        branch: None,
+        rport: None,
+        received: false,
+        params_end: i,
+        next: None,
+    };
     loop {
         match value.get(i) {
             None => {
-                return Some(ViaScan {
-                    sent_by,
-                    branch,
-                    next: None,
-                })
+                scan.params_end = i;
+                return Some(scan);
             }
             Some(b',') => {
+                scan.params_end = i;
                 let mut n = i + 1;
                 while matches!(value.get(n), Some(b' ' | b'\t' | b'\r' | b'\n')) {
                     n += 1;
                 }
-                return Some(ViaScan {
-                    sent_by,
-                    branch,
-                    next: Some(n),
-                });
+                scan.next = Some(n);
+                return Some(scan);
             }
             Some(b';') => {
                 i += 1;
@@ -393,8 +406,12 @@ pub(crate) fn scan_top_via(value: &[u8]) -> Option<ViaScan> {
                     }
                     val = start..i;
                 }
-                if branch.is_none() && name.eq_ignore_ascii_case(b"branch") {
-                    branch = Some(val);
+                if scan.branch.is_none() && name.eq_ignore_ascii_case(b"branch") {
+                    scan.branch = Some(val);
+                } else if scan.rport.is_none() && name.eq_ignore_ascii_case(b"rport") {
+                    scan.rport = Some(val);
+                } else if name.eq_ignore_ascii_case(b"received") {
+                    scan.received = true;
                 }
             }
             Some(_) => return None,
@@ -504,6 +521,9 @@ mod scan_tests {
             b"sip/2.0/udp host.example.com;BRANCH=z9hG4bKcase, SIP/2.0/UDP b;branch=z9hG4bKb",
             b"  SIP/2.0/UDP h:1;maddr=[::1];branch=z9hG4bK1;branch=z9hG4bK2",
             b"SIP/2.0/UDP h;ttl=16,SIP/2.0/UDP second",
+            b"SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bKa",
+            b"SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa;rport=5070;received=10.0.0.9",
+            b"SIP/2.0/TCP [::1]:5061;RPORT;Received=::1, SIP/2.0/UDP b",
         ];
         for v in plain {
             let scan = scan_top_via(v).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(v)));
@@ -521,6 +541,15 @@ mod scan_tests {
             );
             let second = vias(v).nth(1).map(|s| s.unwrap().span().start);
             assert_eq!(scan.next, second, "{}", String::from_utf8_lossy(v));
+            assert_eq!(&v[scan.transport.clone()], full.transport());
+            assert_eq!(scan.params_end, full.params_range().end);
+            assert_eq!(scan.received, full.received().is_some());
+            assert_eq!(
+                scan.rport.as_ref().map(|r| r.end),
+                full.param_range(b"rport").map(|r| r.end),
+                "{}",
+                String::from_utf8_lossy(v)
+            );
         }
         let declined: &[&[u8]] = &[
             b"SIP / 2.0 / UDP h;branch=z9hG4bKa",

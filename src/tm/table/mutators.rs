@@ -43,7 +43,7 @@ impl<U> TransactionTable<U> {
             return Err(TmError::Exists(tid));
         }
         // The top Via, parsed once: where replies go, and the 100's received fix.
-        let (via, via_at) = crate::tm::key::top_via(msg).ok_or(TmError::Unmatchable)?;
+        let via = build::TopVia::of_message(msg).ok_or(TmError::Unmatchable)?;
         let target = build::response_target(&via, from);
         let invite = method_bytes == b"INVITE";
         let tid = self.alloc();
@@ -84,7 +84,6 @@ impl<U> TransactionTable<U> {
             let data = build::local_reply_via(
                 msg,
                 &via,
-                via_at,
                 from,
                 &spec,
                 None,
