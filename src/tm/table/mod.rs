@@ -43,7 +43,7 @@ pub struct TransactionTable<U = ()> {
     hasher: RandomState,
     codec: BranchCodec<RandomState>,
     tag_prefix: [u8; 32],
-    slots: Vec<SlabEntry<U>>,
+    slots: slab::Slots<U>,
     free: Vec<u32>,
     index: HashMap<u64, Tid, PreHashed>,
     timers: TimerQueue,
@@ -102,7 +102,7 @@ impl<U> TransactionTable<U> {
             codec: BranchCodec::new(core, RandomState::new()),
             hasher,
             tag_prefix,
-            slots: Vec::new(),
+            slots: slab::Slots::new(),
             free: Vec::new(),
             index: HashMap::with_hasher(PreHashed),
             timers: TimerQueue::new(now),
@@ -134,7 +134,7 @@ impl<U> TransactionTable<U> {
         for rec in &finals {
             let done = self
                 .slots
-                .get(rec.tid.slot as usize)
+                .get(rec.tid.slot)
                 .filter(|e| e.gen == rec.tid.gen)
                 .and_then(|e| e.cell.as_ref())
                 .is_some_and(|c| c.is_done());
@@ -177,7 +177,7 @@ impl<U> TransactionTable<U> {
     }
 
     fn cell(&self, tid: Tid) -> Option<&Cell<U>> {
-        let e = self.slots.get(tid.slot as usize)?;
+        let e = self.slots.get(tid.slot)?;
         if e.gen != tid.gen {
             return None;
         }
@@ -185,7 +185,7 @@ impl<U> TransactionTable<U> {
     }
 
     fn cell_mut(&mut self, tid: Tid) -> Option<&mut Cell<U>> {
-        let e = self.slots.get_mut(tid.slot as usize)?;
+        let e = self.slots.get_mut(tid.slot)?;
         if e.gen != tid.gen {
             return None;
         }
@@ -546,7 +546,7 @@ impl<U> TransactionTable<U> {
             let e = *self.timers.peek()?;
             let live = self
                 .slots
-                .get_mut(e.slot as usize)
+                .get_mut(e.slot)
                 .filter(|s| s.gen == e.gen)
                 .and_then(|s| s.cell.as_mut())
                 .and_then(|c| timers_of(c, e.owner))

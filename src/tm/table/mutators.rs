@@ -97,7 +97,7 @@ impl<U> TransactionTable<U> {
         self.stats.created += 1;
         self.stats.active += 1;
         self.maybe_sweep();
-        if let Some(e) = self.slots.get_mut(tid.slot as usize) {
+        if let Some(e) = self.slots.get_mut(tid.slot) {
             e.cell = Some(cell);
         }
         Ok(tid)
