@@ -451,7 +451,24 @@ impl<U> TransactionTable<U> {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> ReplyAction {
-        let (tid, branch, to_cancel) = match self.match_reply(msg) {
+        let matched = self.match_reply(msg);
+        self.on_matched_reply(matched, msg, edits, now, out)
+    }
+
+    /// [`on_reply`](Self::on_reply) for a reply matched already by
+    /// [`match_reply`](Self::match_reply) (the engine matches before
+    /// `onreply_route` runs: the branch is decoded once per reply).
+    pub fn on_matched_reply(
+        &mut self,
+        matched: ReplyMatch,
+        msg: &Message,
+        edits: Option<&Edits>,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> ReplyAction {
+        let (tid, branch, to_cancel) = match matched {
+            // Released meanwhile (t_release in onreply_route): as if unmatched.
+            ReplyMatch::Branch { tid, .. } if !self.contains(tid) => return ReplyAction::NoMatch,
             ReplyMatch::NoMatch => return ReplyAction::NoMatch,
             ReplyMatch::OtherCore(c) => return ReplyAction::OtherCore(c),
             ReplyMatch::Branch {
