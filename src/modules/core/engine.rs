@@ -255,7 +255,7 @@ impl Engine {
             if let Some(d) = data {
                 d.final_reply = Some(fin.response.clone());
                 if let (Some(req), Some(src)) = (&d.request, d.source) {
-                    done.push((fin.clone(), req.clone(), src, d.flags));
+                    done.push((fin.clone(), Message::clone(req), src, d.flags));
                 }
             }
         });
@@ -511,11 +511,19 @@ impl Engine {
             return;
         };
         let route = data.on_failure.take();
-        let request = data.request.clone();
+        let kept = data.request.as_deref().cloned();
         let from = data.source;
         let (ruri, du, flags) = (data.ruri.clone(), data.dst_uri.clone(), data.flags);
         let attrs = data.attrs.clone();
         table.set_failure_hook(tid, false);
+        let request = match (route, kept) {
+            (None, _) => None,
+            (Some(_), Some(kept)) => Some(kept),
+            // The request as received: the transaction's stored copy.
+            (Some(_), None) => table
+                .request(tid)
+                .and_then(|b| Message::parse(b.clone()).ok()),
+        };
         if let (Some(route), Some(request), Some(from)) = (route, request, from) {
             let started = self.route_start();
             let mut ctx = self.ctx(&request, &from, now, RouteType::Failure, out);
