@@ -18,8 +18,23 @@ use crate::sip::{HeaderName, Message, Transmit};
 
 /// The first part of every local To-tag: the same for all replies of this server.
 fn tag_prefix(env: &Env, out: &mut Vec<u8>) {
-    push_hex(out, fnv1a(env.secret, &[b"ringsip-sl-prefix-a"]), 16);
-    push_hex(out, fnv1a(env.secret, &[b"ringsip-sl-prefix-b"]), 16);
+    out.extend_from_slice(&prefix_digits(env));
+}
+
+/// [`tag_prefix`] on the stack: 32 lower-case hex digits.
+fn prefix_digits(env: &Env) -> [u8; 32] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 32];
+    let halves = [
+        fnv1a(env.secret, &[b"ringsip-sl-prefix-a"]),
+        fnv1a(env.secret, &[b"ringsip-sl-prefix-b"]),
+    ];
+    for (half, v) in digits.chunks_mut(16).zip(halves) {
+        for (i, d) in half.iter_mut().enumerate() {
+            *d = HEX[((v >> ((15 - i) * 4)) & 0xf) as usize];
+        }
+    }
+    digits
 }
 
 /// The To-tag for a reply to `msg`: stable across retransmissions of the request
@@ -43,25 +58,23 @@ const TAG_LEN: usize = 41;
 
 /// Whether `msg` (an ACK) acknowledges a reply this server sent statelessly.
 pub fn is_ack_to_own_reply(env: &Env, msg: &Message) -> bool {
-    let Some(tag) = msg
-        .header_value(HeaderName::To)
-        .and_then(|v| NameAddr::parse(v).ok())
-        .and_then(|na| na.tag())
-    else {
+    // Most ACKs acknowledge a 2xx and carry the callee's tag: a To that does
+    // not contain our tag prefix anywhere is told apart before it is parsed,
+    // and a tag of another length before the request's fields are hashed.
+    let Some(to) = msg.header_value(HeaderName::To) else {
         return false;
     };
-    // Most ACKs acknowledge a 2xx and carry the callee's tag: a tag of
-    // another length, or without our prefix, is told apart before hashing
-    // the request's fields.
-    if tag.len() != TAG_LEN {
+    let prefix = prefix_digits(env);
+    if memchr::memmem::find(to, &prefix).is_none() {
+        return false;
+    }
+    let Some(tag) = NameAddr::parse(to).ok().and_then(|na| na.tag()) else {
+        return false;
+    };
+    if tag.len() != TAG_LEN || !tag.starts_with(&prefix) {
         return false;
     }
     let mut ours = Vec::with_capacity(TAG_LEN);
-    tag_prefix(env, &mut ours);
-    if !tag.starts_with(&ours) {
-        return false;
-    }
-    ours.clear();
     local_to_tag(env, msg, &mut ours);
     tag == ours.as_slice()
 }
@@ -268,6 +281,10 @@ Content-Length: 0
     #[test]
     fn ack_to_own_reply_is_told_by_its_to_tag() {
         let env = Env::default();
+        let mut hex = Vec::new();
+        push_hex(&mut hex, fnv1a(env.secret, &[b"ringsip-sl-prefix-a"]), 16);
+        push_hex(&mut hex, fnv1a(env.secret, &[b"ringsip-sl-prefix-b"]), 16);
+        assert_eq!(prefix_digits(&env).as_slice(), hex.as_slice());
         let invite = msg("INVITE sip:bob@example.com SIP/2.0
 Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKack1
 From: <sip:alice@example.com>;tag=a1
