@@ -322,8 +322,11 @@ fn allocations_per_stateful_call() {
         live < 6_000,
         "transactions are freed in the steady state: {live} live"
     );
+    // 47 on 2026-12-03: half of them in forwarding and record-routing
+    // (Via and Record-Route text, edit lists), the rest the messages built
+    // and the shared handles of those both stored and sent.
     assert!(
-        per_call <= 60,
-        "{per_call} allocations per call (bound: 60)"
+        per_call <= 50,
+        "{per_call} allocations per call (bound: 50)"
     );
 }
