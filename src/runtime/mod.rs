@@ -55,6 +55,7 @@ mod driver;
 mod engine;
 mod framing;
 mod handoff;
+mod memory;
 mod metered;
 mod seccomp;
 mod server;
@@ -66,6 +67,7 @@ mod udp;
 mod worker;
 
 pub use config::{IoDriver, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
+pub use memory::no_transparent_huge_pages;
 pub use metered::Metered;
 pub use seccomp::refuse_io_uring_in_this_thread;
 pub use server::{start, Server, StopHandle};
