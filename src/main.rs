@@ -111,6 +111,11 @@ fn run(args: RunArgs) -> ExitCode {
     let settings = &compiled.settings;
     let debug = args.debug.unwrap_or(settings.debug);
     init_logger(debug);
+    // Memory is faulted in 4 KiB at a time and RSS counts what is used
+    // (runtime::no_transparent_huge_pages says why).
+    if let Err(e) = runtime::no_transparent_huge_pages() {
+        log::warn!("cannot turn transparent huge pages off: {e}");
+    }
 
     let mut listens: Vec<ListenDef> = Vec::new();
     for l in &args.listen {

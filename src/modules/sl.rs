@@ -18,8 +18,23 @@ use crate::sip::{HeaderName, Message, Transmit};
 
 /// The first part of every local To-tag: the same for all replies of this server.
 fn tag_prefix(env: &Env, out: &mut Vec<u8>) {
-    push_hex(out, fnv1a(env.secret, &[b"ringsip-sl-prefix-a"]), 16);
-    push_hex(out, fnv1a(env.secret, &[b"ringsip-sl-prefix-b"]), 16);
+    out.extend_from_slice(&prefix_digits(env));
+}
+
+/// [`tag_prefix`] on the stack: 32 lower-case hex digits.
+fn prefix_digits(env: &Env) -> [u8; 32] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 32];
+    let halves = [
+        fnv1a(env.secret, &[b"ringsip-sl-prefix-a"]),
+        fnv1a(env.secret, &[b"ringsip-sl-prefix-b"]),
+    ];
+    for (half, v) in digits.chunks_mut(16).zip(halves) {
+        for (i, d) in half.iter_mut().enumerate() {
+            *d = HEX[((v >> ((15 - i) * 4)) & 0xf) as usize];
+        }
+    }
+    digits
 }
 
 /// The To-tag for a reply to `msg`: stable across retransmissions of the request
@@ -38,16 +53,28 @@ pub fn local_to_tag(env: &Env, msg: &Message, out: &mut Vec<u8>) {
     push_hex(out, fnv1a(env.secret, &[from, call_id, cseq_num, via]), 8);
 }
 
+/// Length of a local To-tag: 32 hex digits, `.`, 8 hex digits.
+const TAG_LEN: usize = 41;
+
 /// Whether `msg` (an ACK) acknowledges a reply this server sent statelessly.
 pub fn is_ack_to_own_reply(env: &Env, msg: &Message) -> bool {
-    let Some(tag) = msg
-        .header_value(HeaderName::To)
-        .and_then(|v| NameAddr::parse(v).ok())
-        .and_then(|na| na.tag())
-    else {
+    // Most ACKs acknowledge a 2xx and carry the callee's tag: a To that does
+    // not contain our tag prefix anywhere is told apart before it is parsed,
+    // and a tag of another length before the request's fields are hashed.
+    let Some(to) = msg.header_value(HeaderName::To) else {
         return false;
     };
-    let mut ours = Vec::with_capacity(41);
+    let prefix = prefix_digits(env);
+    if memchr::memmem::find(to, &prefix).is_none() {
+        return false;
+    }
+    let Some(tag) = NameAddr::parse(to).ok().and_then(|na| na.tag()) else {
+        return false;
+    };
+    if tag.len() != TAG_LEN || !tag.starts_with(&prefix) {
+        return false;
+    }
+    let mut ours = Vec::with_capacity(TAG_LEN);
     local_to_tag(env, msg, &mut ours);
     tag == ours.as_slice()
 }
@@ -228,3 +255,70 @@ pub static MODULE: ModuleDef = ModuleDef {
     ],
     always: false,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str) -> Message {
+        Message::parse(Bytes::from(text.replace('\n', "\r\n"))).expect("parses")
+    }
+
+    fn ack(to_tag: &str) -> Message {
+        msg(&format!(
+            "ACK sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKack1
+From: <sip:alice@example.com>;tag=a1
+To: <sip:bob@example.com>;tag={to_tag}
+Call-ID: sl-ack-1
+CSeq: 7 ACK
+Content-Length: 0
+
+"
+        ))
+    }
+
+    #[test]
+    fn ack_to_own_reply_is_told_by_its_to_tag() {
+        let env = Env::default();
+        let mut hex = Vec::new();
+        push_hex(&mut hex, fnv1a(env.secret, &[b"ringsip-sl-prefix-a"]), 16);
+        push_hex(&mut hex, fnv1a(env.secret, &[b"ringsip-sl-prefix-b"]), 16);
+        assert_eq!(prefix_digits(&env).as_slice(), hex.as_slice());
+        let invite = msg("INVITE sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKack1
+From: <sip:alice@example.com>;tag=a1
+To: <sip:bob@example.com>
+Call-ID: sl-ack-1
+CSeq: 7 INVITE
+Content-Length: 0
+
+");
+        let mut tag = Vec::new();
+        local_to_tag(&env, &invite, &mut tag);
+        assert_eq!(tag.len(), TAG_LEN);
+        let tag = String::from_utf8(tag).unwrap();
+        assert!(is_ack_to_own_reply(&env, &ack(&tag)), "our tag: {tag}");
+
+        // The last digit differs: the hash of the request's fields decides.
+        let last = if tag.ends_with('0') { '1' } else { '0' };
+        let other = format!("{}{last}", &tag[..TAG_LEN - 1]);
+        assert!(!is_ack_to_own_reply(&env, &ack(&other)));
+        // Our length, another prefix.
+        let first = if tag.starts_with('f') { '0' } else { 'f' };
+        let foreign = format!("{first}{}", &tag[1..]);
+        assert!(!is_ack_to_own_reply(&env, &ack(&foreign)));
+        // A callee's tag (the ACK of a 2xx) and no tag at all.
+        assert!(!is_ack_to_own_reply(&env, &ack("1SIPpTag01")));
+        let no_tag = msg("ACK sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKack1
+From: <sip:alice@example.com>;tag=a1
+To: <sip:bob@example.com>
+Call-ID: sl-ack-1
+CSeq: 7 ACK
+Content-Length: 0
+
+");
+        assert!(!is_ack_to_own_reply(&env, &no_tag));
+    }
+}

@@ -56,6 +56,7 @@ mod driver;
 mod engine;
 mod framing;
 mod handoff;
+mod memory;
 mod metered;
 mod seccomp;
 mod server;
@@ -68,6 +69,7 @@ mod worker;
 
 pub use config::{IoDriver, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 pub use dns::SystemLookup;
+pub use memory::no_transparent_huge_pages;
 pub use metered::Metered;
 pub use seccomp::refuse_io_uring_in_this_thread;
 pub use server::{start, Server, StopHandle};

@@ -89,7 +89,13 @@ impl<S: BuildHasher> BranchCodec<S> {
     }
 
     fn check(&self, id: &BranchId) -> u64 {
-        let h = self.key.hash_one((id.core, id.slot, id.gen, id.index));
+        // The four fields packed into one value: one write into the keyed
+        // hash instead of four (each costs a call and a tail merge).
+        let packed = u128::from(id.core) << 72
+            | u128::from(id.index) << 64
+            | u128::from(id.slot) << 32
+            | u128::from(id.gen);
+        let h = self.key.hash_one(packed);
         h & ((1u64 << CHECK_BITS) - 1)
     }
 

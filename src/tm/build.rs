@@ -6,7 +6,7 @@
 //! Every function here reads parsed messages and returns `None` rather than
 //! panic when something it needs is missing.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
 use bytes::Bytes;
@@ -89,18 +89,106 @@ impl Target {
     }
 }
 
-/// Where responses to `req` go (RFC 3261 §18.2.2, RFC 3581 §4): back to the
-/// source over a stream or when `rport` was asked for; else to the source
-/// address at the Via's sent-by port. Responses leave from the socket and
-/// address the request arrived on (RFC 3581 §4).
+/// What responses to a request need of its top Via: where they go, and how
+/// a local reply fixes the Via up. Read from the quick scan when the Via is
+/// plainly written ([`TopVia::of_message`]), else from the full parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TopVia {
+    proto: Option<Proto>,
+    port: Option<u16>,
+    host_ip: Option<IpAddr>,
+    rport: Rport,
+    /// Where the `rport` parameter ends (relative to the header value).
+    rport_end: Option<usize>,
+    received: bool,
+    /// Where the parameters end (relative to the header value).
+    params_end: usize,
+    /// Where the Via header value starts in the message.
+    pub at: usize,
+}
+
+impl TopVia {
+    /// From a parsed via-parm whose header value starts at `at`.
+    pub fn of(via: &Via<'_>, at: usize) -> TopVia {
+        TopVia {
+            proto: via.proto(),
+            port: via.port(),
+            host_ip: via.host().ip(),
+            rport: via.rport(),
+            rport_end: via.param_range(b"rport").map(|r| r.end),
+            received: via.received().is_some(),
+            params_end: via.params_range().end,
+            at,
+        }
+    }
+
+    /// The top Via of `msg`: the quick scan when it reads it (and its host,
+    /// port and rport are well formed, as the parser requires), else the parser.
+    pub fn of_message(msg: &Message) -> Option<TopVia> {
+        let h = msg.header(HeaderName::Via)?;
+        let value = msg.value(h);
+        let at = h.value.start as usize;
+        if let Some(v) = super::key::scan_top_via(value).and_then(|s| Self::scanned(value, &s, at))
+        {
+            return Some(v);
+        }
+        let (via, at) = top_via(msg)?;
+        Some(TopVia::of(&via, at))
+    }
+
+    fn scanned(value: &[u8], scan: &super::key::ViaScan, at: usize) -> Option<TopVia> {
+        let sent_by = value.get(scan.sent_by.clone())?;
+        // host [":" port]; an IPv6 reference is in brackets.
+        let colon = match sent_by.iter().rposition(|&b| b == b':' || b == b']') {
+            Some(i) if sent_by[i] == b':' => Some(i),
+            _ => None,
+        };
+        let (host, port) = match colon {
+            Some(i) => (&sent_by[..i], Some(parse_port(&sent_by[i + 1..])?)),
+            None => (sent_by, None),
+        };
+        let host = crate::sip::host::Host::parse(host).ok()?;
+        let (rport, rport_end) = match &scan.rport {
+            None => (Rport::Absent, None),
+            Some(r) if r.is_empty() => (Rport::Empty, Some(r.end)),
+            Some(r) => (
+                Rport::Value(parse_port(value.get(r.clone())?)?),
+                Some(r.end),
+            ),
+        };
+        Some(TopVia {
+            proto: Proto::from_name(value.get(scan.transport.clone())?),
+            port,
+            host_ip: host.ip(),
+            rport,
+            rport_end,
+            received: scan.received,
+            params_end: scan.params_end,
+            at,
+        })
+    }
+}
+
+/// A port number: 1 to 5 digits.
+fn parse_port(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4): back to
+/// the source over a stream or when `rport` was asked for; else to the
+/// source address at the Via's sent-by port. Responses leave from the socket
+/// and address the request arrived on (RFC 3581 §4).
 /// `via` is the request's top Via.
-pub(crate) fn response_target(via: &Via<'_>, from: &Source) -> Target {
-    let dst = if from.proto.is_reliable() || !matches!(via.rport(), Rport::Absent) {
+pub(crate) fn response_target(via: &TopVia, from: &Source) -> Target {
+    let dst = if from.proto.is_reliable() || !matches!(via.rport, Rport::Absent) {
         from.src
     } else {
         let port = via
-            .port()
-            .unwrap_or_else(|| via.proto().unwrap_or(from.proto).default_port());
+            .port
+            .unwrap_or_else(|| via.proto.unwrap_or(from.proto).default_port());
         SocketAddr::new(from.src.ip(), port)
     };
     Target {
@@ -138,26 +226,23 @@ pub(crate) fn local_reply(
     out: &mut Vec<u8>,
 ) -> Bytes {
     let fix = match top_via(req) {
-        Some((via, at)) => received_fix(&via, at, from),
+        Some((via, at)) => received_fix(&TopVia::of(&via, at), from),
         None => SmallVec::new(),
     };
     local_reply_fixed(req, &fix, spec, to_tag, server, out)
 }
 
-/// [`local_reply`] with the top Via parsed already (`at`: its header value's offset).
-// The inputs of `local_reply` plus the parsed Via; a struct would only move the list.
-#[allow(clippy::too_many_arguments)]
+/// [`local_reply`] with the top Via read already.
 pub(crate) fn local_reply_via(
     req: &Message,
-    via: &Via<'_>,
-    at: usize,
+    via: &TopVia,
     from: &Source,
     spec: &LocalReply<'_>,
     to_tag: Option<&[u8]>,
     server: &[u8],
     out: &mut Vec<u8>,
 ) -> Bytes {
-    let fix = received_fix(via, at, from);
+    let fix = received_fix(via, from);
     local_reply_fixed(req, &fix, spec, to_tag, server, out)
 }
 
@@ -189,24 +274,45 @@ fn local_reply_fixed(
 /// The edits of the top Via of a request we answer ourselves: the value of
 /// an empty `rport`, and `;received=` at the end when the sent-by is not the
 /// source address or rport was asked for.
-fn received_fix(via: &Via<'_>, at: usize, from: &Source) -> ViaFix {
+fn received_fix(via: &TopVia, from: &Source) -> ViaFix {
     let mut fix = SmallVec::new();
-    let rport_asked = matches!(via.rport(), Rport::Empty);
-    if let Some(r) = via.param_range(b"rport").filter(|_| rport_asked) {
-        let end = at + r.end;
+    let at = via.at;
+    let rport_asked = matches!(via.rport, Rport::Empty);
+    if let Some(r) = via.rport_end.filter(|_| rport_asked) {
+        let end = at + r;
         let mut text = b"=".to_vec();
         text.extend_from_slice(itoa::Buffer::new().format(from.src.port()).as_bytes());
         fix.push((end..end, text));
     }
-    let same_host = via.host().ip().is_some_and(|ip| ip == from.src.ip());
-    if (!same_host || rport_asked) && via.received().is_none() {
-        let end = at + via.params_range().end;
-        fix.push((
-            end..end,
-            format!(";received={}", from.src.ip()).into_bytes(),
-        ));
+    let same_host = via.host_ip.is_some_and(|ip| ip == from.src.ip());
+    if (!same_host || rport_asked) && !via.received {
+        let end = at + via.params_end;
+        let mut text = Vec::with_capacity(10 + 39);
+        text.extend_from_slice(b";received=");
+        push_ip(&mut text, from.src.ip());
+        fix.push((end..end, text));
     }
     fix
+}
+
+/// Writes an address as `Display` does (IPv4 dotted, IPv6 RFC 5952) without
+/// the formatter for IPv4, the common case.
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut b = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(b.format(octet).as_bytes());
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// The bytes of a downstream reply relayed upstream: the script's `edits`
@@ -354,7 +460,73 @@ pub(crate) fn header_lines(msg: &Message, name: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{IpAddr, Ipv4Addr};
+    use std::net::Ipv4Addr;
+
+    /// The quick scan gives what the parser gives, and the responses built
+    /// from either are the same bytes.
+    #[test]
+    fn top_via_from_the_scan_equals_the_parse() {
+        let from = Source {
+            src: "10.0.0.9:5070".parse().unwrap(),
+            local: "10.0.0.1:5060".parse().unwrap(),
+            proto: Proto::Udp,
+            socket: 0,
+            conn: None,
+        };
+        for via in [
+            "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa;rport",
+            "SIP/2.0/UDP 10.0.0.9:5070;branch=z9hG4bKa",
+            "SIP/2.0/UDP 10.0.0.9;branch=z9hG4bKa;rport=5070;received=10.0.0.9",
+            "SIP/2.0/TCP Host.Example.com;branch=z9hG4bKa",
+            "SIP/2.0/UDP [2001:db8::1]:5061;rport;branch=z9hG4bKa",
+            "SIP/2.0/UDP [2001:db8::1];branch=z9hG4bKa",
+            "SIP/2.0/TLS a.b;branch=z9hG4bKa, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKb",
+            "SIP/2.0/SCTP a.b;branch=z9hG4bKa;received=1.2.3.4",
+            // Declined by the scan: the parser reads these.
+            "SIP/2.0/UDP 10.0.0.2:5060 ;branch=z9hG4bKa;rport",
+            "SIP / 2.0 / UDP 10.0.0.2;branch=z9hG4bKa",
+        ] {
+            let text = format!(
+                "OPTIONS sip:b@x SIP/2.0\r\nVia: {via}\r\nFrom: <sip:a@a>;tag=f\r\n\
+                 To: <sip:b@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            );
+            let msg = Message::parse(Bytes::from(text)).unwrap();
+            let (parsed, at) = top_via(&msg).unwrap();
+            let full = TopVia::of(&parsed, at);
+            let quick = TopVia::of_message(&msg).unwrap();
+            assert_eq!(quick, full, "{via}");
+            let spec = LocalReply {
+                code: 200,
+                reason: b"OK",
+                ..LocalReply::default()
+            };
+            let mut out = Vec::new();
+            let a = local_reply_via(&msg, &quick, &from, &spec, None, b"", &mut out);
+            let b = local_reply(&msg, &from, &spec, None, b"", &mut out);
+            assert_eq!(a, b, "{via}");
+            assert_eq!(
+                response_target(&quick, &from),
+                response_target(&full, &from)
+            );
+        }
+        // A bad port or host is left to the parser (which refuses it).
+        for via in [
+            "SIP/2.0/UDP 10.0.0.2:99999;branch=z9hG4bKa",
+            "SIP/2.0/UDP 10.0.0.2:;branch=z9hG4bKa",
+            "SIP/2.0/UDP 10.0.0.256;branch=z9hG4bKa",
+        ] {
+            let text = format!(
+                "OPTIONS sip:b@x SIP/2.0\r\nVia: {via}\r\nFrom: <sip:a@a>;tag=f\r\n\
+                 To: <sip:b@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            );
+            let msg = Message::parse(Bytes::from(text)).unwrap();
+            assert_eq!(
+                TopVia::of_message(&msg),
+                top_via(&msg).map(|(v, at)| TopVia::of(&v, at)),
+                "{via}"
+            );
+        }
+    }
 
     const INVITE: &[u8] = b"INVITE sip:bob@10.0.0.3 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKR00;rport, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa\r\n\
@@ -442,7 +614,8 @@ Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"[..]
             socket: 0,
             conn: None,
         };
-        let t = response_target(&top_via(&inv).unwrap().0, &from);
+        let (via, at) = top_via(&inv).unwrap();
+        let t = response_target(&TopVia::of(&via, at), &from);
         assert_eq!(t.dst, from.src);
         let mut out = Vec::new();
         let spec = LocalReply {

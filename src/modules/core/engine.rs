@@ -255,7 +255,7 @@ impl Engine {
             if let Some(d) = data {
                 d.final_reply = Some(fin.response.clone());
                 if let (Some(req), Some(src)) = (&d.request, d.source) {
-                    done.push((fin.clone(), req.clone(), src, d.flags));
+                    done.push((fin.clone(), Message::clone(req), src, d.flags));
                 }
             }
         });
@@ -424,7 +424,7 @@ impl Engine {
             .map_or(ReplyMatch::NoMatch, |t| t.match_reply(msg));
         match matched {
             ReplyMatch::Branch { tid, branch, .. } => {
-                self.on_branch_reply(msg, &from, tid, branch, now, out)
+                self.on_branch_reply(msg, &from, matched, tid, branch, now, out)
             }
             ReplyMatch::OtherCore(core) => {
                 self.stats.handoffs += 1;
@@ -461,11 +461,14 @@ impl Engine {
         }
     }
 
-    /// A reply to one of our branches: its onreply_route, then the transaction.
+    /// A reply to one of our branches (`matched`): its onreply_route, then the transaction.
+    // The match and its parts: destructured once by the caller.
+    #[allow(clippy::too_many_arguments)]
     fn on_branch_reply(
         &mut self,
         msg: &Message,
         from: &Source,
+        matched: ReplyMatch,
         tid: Tid,
         branch: u8,
         now: Instant,
@@ -491,7 +494,7 @@ impl Engine {
         let Some(table) = self.core.tm.as_mut() else {
             return;
         };
-        let action = table.on_reply(msg, edits.as_ref(), now, out);
+        let action = table.on_matched_reply(matched, msg, edits.as_ref(), now, out);
         if let ReplyAction::NeedsFailureRoute { tid, code } = action {
             self.run_failure(tid, code, now, out);
         }
@@ -508,11 +511,19 @@ impl Engine {
             return;
         };
         let route = data.on_failure.take();
-        let request = data.request.clone();
+        let kept = data.request.as_deref().cloned();
         let from = data.source;
         let (ruri, du, flags) = (data.ruri.clone(), data.dst_uri.clone(), data.flags);
         let attrs = data.attrs.clone();
         table.set_failure_hook(tid, false);
+        let request = match (route, kept) {
+            (None, _) => None,
+            (Some(_), Some(kept)) => Some(kept),
+            // The request as received: the transaction's stored copy.
+            (Some(_), None) => table
+                .request(tid)
+                .and_then(|b| Message::parse(b.clone()).ok()),
+        };
         if let (Some(route), Some(request), Some(from)) = (route, request, from) {
             let started = self.route_start();
             let mut ctx = self.ctx(&request, &from, now, RouteType::Failure, out);

@@ -28,8 +28,12 @@ pub struct TxData {
     pub on_failure: Option<RouteId>,
     pub on_reply: Option<RouteId>,
     pub on_branch: Option<RouteId>,
-    /// The request as received.
-    pub request: Option<Message>,
+    /// The request as received, parsed, kept only when acc is loaded (it
+    /// accounts every final). The failure route parses the transaction's
+    /// stored copy ([`TransactionTable::request`]) when it runs: a parsed
+    /// message is some 600 bytes and a copy per transaction, for a route
+    /// most transactions never run.
+    pub request: Option<Box<Message>>,
     /// The Request-URI and `$du` at relay time (failure_route starts from them).
     pub ruri: Option<Bytes>,
     pub dst_uri: Option<Bytes>,
@@ -92,7 +96,7 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>) -> Result<Tid, TmError> {
     }
     let src = source(ctx);
     let data = TxData {
-        request: Some(ctx.msg.clone()),
+        request: ctx.program.acc.enabled.then(|| Box::new(ctx.msg.clone())),
         source: Some(src),
         flags: ctx.flags,
         ..TxData::default()

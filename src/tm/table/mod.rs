@@ -43,7 +43,7 @@ pub struct TransactionTable<U = ()> {
     hasher: RandomState,
     codec: BranchCodec<RandomState>,
     tag_prefix: [u8; 32],
-    slots: Vec<SlabEntry<U>>,
+    slots: slab::Slots<U>,
     free: Vec<u32>,
     index: HashMap<u64, Tid, PreHashed>,
     timers: TimerQueue,
@@ -102,7 +102,7 @@ impl<U> TransactionTable<U> {
             codec: BranchCodec::new(core, RandomState::new()),
             hasher,
             tag_prefix,
-            slots: Vec::new(),
+            slots: slab::Slots::new(),
             free: Vec::new(),
             index: HashMap::with_hasher(PreHashed),
             timers: TimerQueue::new(now),
@@ -134,7 +134,7 @@ impl<U> TransactionTable<U> {
         for rec in &finals {
             let done = self
                 .slots
-                .get(rec.tid.slot as usize)
+                .get(rec.tid.slot)
                 .filter(|e| e.gen == rec.tid.gen)
                 .and_then(|e| e.cell.as_ref())
                 .is_some_and(|c| c.is_done());
@@ -177,7 +177,7 @@ impl<U> TransactionTable<U> {
     }
 
     fn cell(&self, tid: Tid) -> Option<&Cell<U>> {
-        let e = self.slots.get(tid.slot as usize)?;
+        let e = self.slots.get(tid.slot)?;
         if e.gen != tid.gen {
             return None;
         }
@@ -185,7 +185,7 @@ impl<U> TransactionTable<U> {
     }
 
     fn cell_mut(&mut self, tid: Tid) -> Option<&mut Cell<U>> {
-        let e = self.slots.get_mut(tid.slot as usize)?;
+        let e = self.slots.get_mut(tid.slot)?;
         if e.gen != tid.gen {
             return None;
         }
@@ -381,7 +381,12 @@ impl<U> TransactionTable<U> {
 
     /// Finds the server transaction of a key (hash, then an exact comparison).
     fn lookup(&self, key: &Key<'_>, is_ack: bool) -> Option<Tid> {
-        let tid = *self.index.get(&key.hash(&self.hasher))?;
+        self.lookup_hashed(key, key.hash(&self.hasher), is_ack)
+    }
+
+    /// [`Self::lookup`] with the key's hash computed already.
+    fn lookup_hashed(&self, key: &Key<'_>, hash: u64, is_ack: bool) -> Option<Tid> {
+        let tid = *self.index.get(&hash)?;
         let cell = self.cell(tid)?;
         let s = &cell.server;
         let sent_to_tag = || {
@@ -446,7 +451,24 @@ impl<U> TransactionTable<U> {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> ReplyAction {
-        let (tid, branch, to_cancel) = match self.match_reply(msg) {
+        let matched = self.match_reply(msg);
+        self.on_matched_reply(matched, msg, edits, now, out)
+    }
+
+    /// [`on_reply`](Self::on_reply) for a reply matched already by
+    /// [`match_reply`](Self::match_reply) (the engine matches before
+    /// `onreply_route` runs: the branch is decoded once per reply).
+    pub fn on_matched_reply(
+        &mut self,
+        matched: ReplyMatch,
+        msg: &Message,
+        edits: Option<&Edits>,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> ReplyAction {
+        let (tid, branch, to_cancel) = match matched {
+            // Released meanwhile (t_release in onreply_route): as if unmatched.
+            ReplyMatch::Branch { tid, .. } if !self.contains(tid) => return ReplyAction::NoMatch,
             ReplyMatch::NoMatch => return ReplyAction::NoMatch,
             ReplyMatch::OtherCore(c) => return ReplyAction::OtherCore(c),
             ReplyMatch::Branch {
@@ -541,7 +563,7 @@ impl<U> TransactionTable<U> {
             let e = *self.timers.peek()?;
             let live = self
                 .slots
-                .get_mut(e.slot as usize)
+                .get_mut(e.slot)
                 .filter(|s| s.gen == e.gen)
                 .and_then(|s| s.cell.as_mut())
                 .and_then(|c| timers_of(c, e.owner))

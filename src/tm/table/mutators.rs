@@ -38,18 +38,20 @@ impl<U> TransactionTable<U> {
             return Err(TmError::NotTransactional);
         }
         let (key, spans) = Key::of(msg).ok_or(TmError::Unmatchable)?;
-        if let Some(tid) = self.lookup(&key, false) {
+        let hash = key.hash(&self.hasher);
+        if let Some(tid) = self.lookup_hashed(&key, hash, false) {
             return Err(TmError::Exists(tid));
         }
         // The top Via, parsed once: where replies go, and the 100's received fix.
-        let (via, via_at) = crate::tm::key::top_via(msg).ok_or(TmError::Unmatchable)?;
+        let via = build::TopVia::of_message(msg).ok_or(TmError::Unmatchable)?;
         let target = build::response_target(&via, from);
         let invite = method_bytes == b"INVITE";
-        let hash = key.hash(&self.hasher);
         let tid = self.alloc();
         let tag = {
             let mut t = [0u8; 8];
-            hex_into(&mut t, self.hasher.hash_one(("tm-cell", tid.slot, tid.gen)));
+            // One write of the slot and generation (the prefix hashes strings).
+            let cell = u128::from(tid.slot) << 32 | u128::from(tid.gen);
+            hex_into(&mut t, self.hasher.hash_one(cell));
             t
         };
         let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
@@ -82,7 +84,6 @@ impl<U> TransactionTable<U> {
             let data = build::local_reply_via(
                 msg,
                 &via,
-                via_at,
                 from,
                 &spec,
                 None,
@@ -96,7 +97,7 @@ impl<U> TransactionTable<U> {
         self.stats.created += 1;
         self.stats.active += 1;
         self.maybe_sweep();
-        if let Some(e) = self.slots.get_mut(tid.slot as usize) {
+        if let Some(e) = self.slots.get_mut(tid.slot) {
             e.cell = Some(cell);
         }
         Ok(tid)

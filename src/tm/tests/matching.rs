@@ -242,3 +242,30 @@ fn mutated_messages_never_panic() {
     d.advance(400_000);
     assert!(d.t.is_empty(), "everything expires: {:?}", d.t.stats());
 }
+
+#[test]
+fn a_reply_matched_before_its_transaction_ended_matches_nothing_after() {
+    let mut d = Driver::new();
+    let tid = d.create(&invite("z9hG4bKmatched"));
+    let (_, req) = d.fork(tid, B1);
+    let ringing = Message::parse(Driver::response(&req, 180, Some("t"), "")).unwrap();
+    let matched = d.t.match_reply(&ringing);
+    assert!(matches!(matched, ReplyMatch::Branch { tid: t, branch: 0, .. } if t == tid));
+    // Matched once, handled once: the same as on_reply.
+    let now = d.instant();
+    let mut out = Vec::new();
+    let action = d.t.on_matched_reply(matched, &ringing, None, now, &mut out);
+    assert!(
+        matches!(action, ReplyAction::Relayed { code: 180, .. }),
+        "{action:?}"
+    );
+    assert_eq!(out.len(), 1, "180 relayed upstream");
+    // t_release between the match and the handling (in onreply_route).
+    let ok = Message::parse(Driver::response(&req, 200, Some("t"), "")).unwrap();
+    let matched = d.t.match_reply(&ok);
+    assert!(d.t.release(tid));
+    out.clear();
+    let action = d.t.on_matched_reply(matched, &ok, None, now, &mut out);
+    assert_eq!(action, ReplyAction::NoMatch);
+    assert!(out.is_empty());
+}
