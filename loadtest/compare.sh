@@ -6,6 +6,7 @@
 #   loadtest/compare.sh soak [options]        memory and latency drift over time
 #   loadtest/compare.sh callgrind [options]   instructions per call under valgrind (stable on a noisy machine)
 #   loadtest/compare.sh perf [options]        perf cpu-clock profile (kernel + user) of each proxy under load
+#   loadtest/compare.sh ctl-latency [options] `ringsip ctl latency` against the generator's latency minus direct
 #   loadtest/compare.sh list                  scenarios, and whether ringsip runs them yet
 #
 # Each proxy runs pinned to one core (taskset, --proxy-cpu), the load on the
@@ -41,6 +42,8 @@
 # soak:      --rate R (500)  --duration S (600)  --interval S (10)
 # callgrind: --rate R (100)  --calls N (2000); proxies relay-uring ringsip kamailio, sipp load
 # perf:      --rate R (500)  --calls N (5000); proxies relay-uring ringsip kamailio, sipp load
+# ctl-latency: --rate R (500)  --calls N (10000)  --reps K (3); scenario message-flood, gen load,
+#            rows direct and ringsip (or ringsip-poll via --proxies "direct ringsip-poll")
 #
 # Everything is bounded: each load by its call count and a timeout, each
 # process killed on exit. One run at a time (a lock in /tmp): runs share cores.
@@ -51,13 +54,13 @@ ROOT=$(cd "$LT/.." && pwd)
 
 MODE=compare
 case "${1:-}" in
-compare | maxrate | soak | callgrind | perf | list)
+compare | maxrate | soak | callgrind | perf | ctl-latency | list)
     MODE=$1
     shift
     ;;
 esac
 
-SCENARIO=stateless
+SCENARIO=""
 PROXIES=""
 LOAD=""
 PROXY_CPU=1
@@ -119,6 +122,8 @@ source "$LT/lib.sh"
 
 if [[ $MODE == callgrind ]]; then
     : "${RATE:=100}" "${CALLS:=2000}"
+elif [[ $MODE == ctl-latency ]]; then
+    : "${RATE:=500}" "${CALLS:=10000}" "${SCENARIO:=message-flood}"
 else
     : "${RATE:=500}" "${CALLS:=5000}"
 fi
@@ -128,12 +133,14 @@ for n in RATE CALLS REPS START_RATE MAX_RATE STEP_SECONDS DURATION INTERVAL WORK
 done
 ((RATE > 0 && CALLS > 0 && REPS > 0 && INTERVAL > 0)) || die "rate, calls, reps and interval must be positive"
 
+: "${SCENARIO:=stateless}"
 case $MODE in
 compare) : "${PROXIES:=direct relay-plain relay-uring ringsip kamailio kamailio-fm}" "${LOAD:=both}" ;;
 maxrate) : "${PROXIES:=relay-uring ringsip kamailio kamailio-fm}" "${LOAD:=gen}" ;;
 soak) : "${PROXIES:=ringsip kamailio-fm}" "${LOAD:=gen}" ;;
 callgrind) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
 perf) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
+ctl-latency) : "${PROXIES:=direct ringsip}" "${LOAD:=gen}" ;;
 list) ;;
 esac
 case ${LOAD:-gen} in sipp | gen | both) ;; *) die "--load must be sipp, gen or both" ;; esac
@@ -213,6 +220,8 @@ PROXY_PID=""
 # may take to bind its port.
 declare -a PROXY_WRAP=()
 PROXY_START_SECS=10
+# Arguments added to `ringsip run` (ctl-latency mode: --ctl).
+declare -a RINGSIP_EXTRA=()
 
 # start_proxy NAME LOGFILE BOUND: starts it pinned to PROXY_CPU and waits for its port.
 start_proxy() {
@@ -229,7 +238,7 @@ start_proxy() {
         local io=uring
         [[ $name == ringsip-poll ]] && io=poll
         # --no-pin: taskset chooses the core (ringsip would pin worker 0 to core 0).
-        cmd=("$RINGSIP_BIN" run -f "$CFG" --workers "$WORKERS" --io "$io" --no-pin)
+        cmd=("$RINGSIP_BIN" run -f "$CFG" --workers "$WORKERS" --io "$io" --no-pin "${RINGSIP_EXTRA[@]}")
         ;;
     kamailio)
         # -m: shared memory in MiB. The default 64 MiB runs out under the
@@ -627,6 +636,93 @@ if [[ $MODE == callgrind ]]; then
         done
     } | tee "$OUT/table.md"
     log "profiles (callgrind_annotate, kcachegrind): $OUT/*-callgrind-*/"
+    exit 0
+fi
+
+# --- ctl-latency ----------------------------------------------------------------
+# Issue #6's must-show: what `ringsip ctl latency` reports against a loaded
+# server, next to what the generator measured through the proxy minus what it
+# measured with no proxy (UAC straight to UAS: the network time). Per
+# repetition: a direct run, then a ringsip run (1 worker pinned to
+# --proxy-cpu, the generator on --load-cpu) with the histograms reset just
+# before the load and read (`ringsip ctl --json latency`) right after it.
+# A MESSAGE round trip crosses the proxy twice (request, then the 200), so
+# the generator's added time is compared with ctl's MESSAGE row plus its 2xx
+# row: means add exactly; percentiles do not, the p50/p90/p99 sums are an
+# approximation (exact only if the two legs were perfectly correlated).
+if [[ $MODE == ctl-latency ]]; then
+    [[ $LOAD == gen || $LOAD == both ]] || die "ctl-latency uses ringsip-gen (--load gen)"
+    [[ $GEN_MODE != none ]] || die "scenario $SCENARIO has no ringsip-gen mode"
+    ((RINGSIP_OK)) || die "ringsip cannot run scenario $SCENARIO"
+    LOAD=gen
+    CTL_SOCK=$OUT/ctl.sock
+    RINGSIP_EXTRA=(--ctl "unix:$CTL_SOCK")
+    CTL_JSON=""
+    ctl_call() { timeout 10 "$RINGSIP_BIN" ctl -s "unix:$CTL_SOCK" "$@"; }
+    ctl_reset() { ctl_call latency.reset >/dev/null || die "ringsip ctl latency.reset failed"; }
+    ctl_read() { ctl_call --json latency >"$CTL_JSON" || die "ringsip ctl --json latency failed"; }
+    log "ctl-latency: scenario $SCENARIO, $CALLS requests at $RATE/s, $REPS repetitions, rows: $PROXIES"
+    for rep in $(seq "$REPS"); do
+        for proxy in $PROXIES; do
+            runnable "$proxy" || { log "$proxy: skipped (cannot run this scenario)"; continue; }
+            dir=$OUT/$proxy-gen-$rep
+            if [[ $proxy == ringsip* ]]; then
+                CTL_JSON=$dir/ctl-latency.json
+                LOAD_HOOK_BEFORE=ctl_reset LOAD_HOOK_AFTER=ctl_read
+            fi
+            run_load "$proxy" gen "$rep" "$dir" "$RATE" "$CALLS"
+            LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER=""
+        done
+    done
+    python3 - "$OUT" "$REPS" "$PROXIES" <<'PY' | tee "$OUT/table.md"
+import json, re, statistics, sys
+out, reps, proxies = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+proxies = [p for p in proxies if p != "direct"]
+
+def gen(path):
+    line = [l for l in open(path) if l.startswith("RESULT ")][-1]
+    f = dict(re.findall(r"(\S+)=(\S+)", line))
+    return {q: float(f[f"setup_{q}_us"]) for q in ("p50", "p90", "p99", "mean")}, int(f["completed"]), int(f["failed"])
+
+def ctl(path):
+    rows = {r["name"]: r for r in json.load(open(path))["by_message"]}
+    def pick(name):
+        r = rows.get(name, {})
+        return {q: (r.get(f"{q}_ns") or 0) / 1000 for q in ("p50", "p90", "p99", "mean")}, r.get("count", 0)
+    return pick("MESSAGE"), pick("2xx")
+
+print(f"### ctl latency vs generator (added = through proxy − direct; µs)\n")
+ratios = {}
+for proxy in proxies:
+    print(f"| rep | row | gen via {proxy} | gen direct | added by proxy | ctl MESSAGE | ctl 2xx | ctl sum | ctl sum / added |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for rep in range(1, reps + 1):
+        try:
+            via, ok, failed = gen(f"{out}/{proxy}-gen-{rep}/gen.log")
+            direct, _, _ = gen(f"{out}/direct-gen-{rep}/gen.log")
+            (req, nreq), (rsp, nrsp) = ctl(f"{out}/{proxy}-gen-{rep}/ctl-latency.json")
+        except (OSError, IndexError, KeyError, ValueError) as e:
+            print(f"| {rep} | (missing: {e}) | | | | | | | |")
+            continue
+        for q in ("p50", "p90", "p99", "mean"):
+            added = via[q] - direct[q]
+            total = req[q] + rsp[q]
+            ratio = total / added if added > 0 else float("nan")
+            ratios.setdefault((proxy, q), []).append(ratio)
+            print(f"| {rep} | {q} | {via[q]:.1f} | {direct[q]:.1f} | {added:.1f} | {req[q]:.1f} | {rsp[q]:.1f} | {total:.1f} | {ratio:.2f} |")
+        print(f"| {rep} | counts | {ok} ok, {failed} failed | | | {nreq} | {nrsp} | | |")
+    print()
+print("### medians over the repetitions of ctl sum / added (1.00 = agreement; issue #6 asks 0.80–1.20)\n")
+print("| proxy | p50 | p90 | p99 | mean |")
+print("|---|---|---|---|---|")
+for proxy in proxies:
+    cells = []
+    for q in ("p50", "p90", "p99", "mean"):
+        r = [x for x in ratios.get((proxy, q), []) if x == x]
+        cells.append(f"{statistics.median(r):.2f} ({min(r):.2f}–{max(r):.2f})" if r else "-")
+    print(f"| {proxy} | " + " | ".join(cells) + " |")
+PY
+    log "logs, generator output and ctl JSON: $OUT"
     exit 0
 fi
 
