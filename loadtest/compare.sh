@@ -43,7 +43,7 @@
 # callgrind: --rate R (100)  --calls N (2000); proxies relay-uring ringsip kamailio, sipp load
 # perf:      --rate R (500)  --calls N (5000); proxies relay-uring ringsip kamailio, sipp load
 # ctl-latency: --rate R (500)  --calls N (10000)  --reps K (3); scenario message-flood, gen load,
-#            rows direct and ringsip (or ringsip-poll via --proxies "direct ringsip-poll")
+#            rows direct relay-uring ringsip (ringsip-poll too, or instead: --proxies)
 #
 # Everything is bounded: each load by its call count and a timeout, each
 # process killed on exit. One run at a time (a lock in /tmp): runs share cores.
@@ -140,7 +140,7 @@ maxrate) : "${PROXIES:=relay-uring ringsip kamailio kamailio-fm}" "${LOAD:=gen}"
 soak) : "${PROXIES:=ringsip kamailio-fm}" "${LOAD:=gen}" ;;
 callgrind) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
 perf) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
-ctl-latency) : "${PROXIES:=direct ringsip}" "${LOAD:=gen}" ;;
+ctl-latency) : "${PROXIES:=direct relay-uring ringsip}" "${LOAD:=gen}" ;;
 list) ;;
 esac
 case ${LOAD:-gen} in sipp | gen | both) ;; *) die "--load must be sipp, gen or both" ;; esac
@@ -676,51 +676,67 @@ if [[ $MODE == ctl-latency ]]; then
     done
     python3 - "$OUT" "$REPS" "$PROXIES" <<'PY' | tee "$OUT/table.md"
 import json, re, statistics, sys
-out, reps, proxies = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
-proxies = [p for p in proxies if p != "direct"]
+out, reps, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+QS = ("p50", "p90", "p99", "mean")
+relay = next((p for p in rows if p.startswith("relay")), None)
 
-def gen(path):
-    line = [l for l in open(path) if l.startswith("RESULT ")][-1]
-    f = dict(re.findall(r"(\S+)=(\S+)", line))
-    return {q: float(f[f"setup_{q}_us"]) for q in ("p50", "p90", "p99", "mean")}, int(f["completed"]), int(f["failed"])
+def gen(proxy, rep):
+    try:
+        line = [l for l in open(f"{out}/{proxy}-gen-{rep}/gen.log") if l.startswith("RESULT ")][-1]
+        f = dict(re.findall(r"(\S+)=(\S+)", line))
+        return {q: float(f[f"setup_{q}_us"]) for q in QS}, f"{f['completed']} ok, {f['failed']} failed"
+    except (OSError, IndexError, KeyError, ValueError):
+        return None, "no result"
 
-def ctl(path):
-    rows = {r["name"]: r for r in json.load(open(path))["by_message"]}
-    def pick(name):
-        r = rows.get(name, {})
-        return {q: (r.get(f"{q}_ns") or 0) / 1000 for q in ("p50", "p90", "p99", "mean")}, r.get("count", 0)
+def ctl(proxy, rep):
+    try:
+        by = {r["name"]: r for r in json.load(open(f"{out}/{proxy}-gen-{rep}/ctl-latency.json"))["by_message"]}
+    except (OSError, KeyError, ValueError):
+        return None
+    pick = lambda name: ({q: (by.get(name, {}).get(f"{q}_ns") or 0) / 1000 for q in QS}, by.get(name, {}).get("count", 0))
     return pick("MESSAGE"), pick("2xx")
 
-print(f"### ctl latency vs generator (added = through proxy − direct; µs)\n")
 ratios = {}
-for proxy in proxies:
-    print(f"| rep | row | gen via {proxy} | gen direct | added by proxy | ctl MESSAGE | ctl 2xx | ctl sum | ctl sum / added |")
-    print("|---|---|---|---|---|---|---|---|---|")
+for proxy in [p for p in rows if p.startswith("ringsip")]:
+    print(f"### {proxy}: ctl latency vs the generator (µs; added = via {proxy} − direct)\n")
+    head = f"| rep | row | gen via {proxy} | gen direct | added | ctl MESSAGE | ctl 2xx | ctl sum | ctl sum / added |"
+    if relay:
+        head += f" gen via {relay} | {proxy} − {relay} |"
+    print(head)
+    print("|---" * (head.count("|") - 1) + "|")
     for rep in range(1, reps + 1):
-        try:
-            via, ok, failed = gen(f"{out}/{proxy}-gen-{rep}/gen.log")
-            direct, _, _ = gen(f"{out}/direct-gen-{rep}/gen.log")
-            (req, nreq), (rsp, nrsp) = ctl(f"{out}/{proxy}-gen-{rep}/ctl-latency.json")
-        except (OSError, IndexError, KeyError, ValueError) as e:
-            print(f"| {rep} | (missing: {e}) | | | | | | | |")
+        via, status = gen(proxy, rep)
+        direct, _ = gen("direct", rep)
+        legs = ctl(proxy, rep)
+        yard = gen(relay, rep)[0] if relay else None
+        if not (via and direct and legs):
+            print(f"| {rep} | missing ({status}; see {out}/{proxy}-gen-{rep}) |")
             continue
-        for q in ("p50", "p90", "p99", "mean"):
+        (req, nreq), (rsp, nrsp) = legs
+        for q in QS:
             added = via[q] - direct[q]
             total = req[q] + rsp[q]
             ratio = total / added if added > 0 else float("nan")
             ratios.setdefault((proxy, q), []).append(ratio)
-            print(f"| {rep} | {q} | {via[q]:.1f} | {direct[q]:.1f} | {added:.1f} | {req[q]:.1f} | {rsp[q]:.1f} | {total:.1f} | {ratio:.2f} |")
-        print(f"| {rep} | counts | {ok} ok, {failed} failed | | | {nreq} | {nrsp} | | |")
+            line = f"| {rep} | {q} | {via[q]:.1f} | {direct[q]:.1f} | {added:.1f} | {req[q]:.1f} | {rsp[q]:.1f} | {total:.1f} | {ratio:.2f} |"
+            if relay:
+                line += f" {yard[q]:.1f} | {via[q] - yard[q]:.1f} |" if yard else " - | - |"
+            print(line)
+        print(f"| {rep} | counts | {status} | | | {nreq} | {nrsp} | | |" + (" | |" if relay else ""))
     print()
-print("### medians over the repetitions of ctl sum / added (1.00 = agreement; issue #6 asks 0.80–1.20)\n")
+print("### median over the repetitions of ctl sum / added (1.00 = agreement; issue #6 asks 0.80–1.20)\n")
 print("| proxy | p50 | p90 | p99 | mean |")
 print("|---|---|---|---|---|")
-for proxy in proxies:
+for proxy in [p for p in rows if p.startswith("ringsip")]:
     cells = []
-    for q in ("p50", "p90", "p99", "mean"):
+    for q in QS:
         r = [x for x in ratios.get((proxy, q), []) if x == x]
         cells.append(f"{statistics.median(r):.2f} ({min(r):.2f}–{max(r):.2f})" if r else "-")
     print(f"| {proxy} | " + " | ".join(cells) + " |")
+if relay:
+    print(f"\nctl cannot see the proxy's sends nor the wake-up of the process it sends to; {relay} "
+          f"(receive and send only) pays those too, so ctl sum should lie between "
+          f"'{rows[-1]} − {relay}' (all of the relay's time is network) and 'added' (none is).")
 PY
     log "logs, generator output and ctl JSON: $OUT"
     exit 0
