@@ -352,6 +352,40 @@ fn waiting_in_the_kernel_is_measured_poll_driver() {
 }
 
 #[test]
+fn corex_lists_sockets_and_aliases_over_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("k.ctl");
+    let uas = RawUa::bind();
+    let modules = format!(
+        "alias=sip.example.com:5090\nloadmodule \"corex.so\"\nloadmodule \"ctl.so\"\n\
+         modparam(\"ctl\", \"binrpc\", \"unix:{}\")\n",
+        sock.display()
+    );
+    let proxy = Proxy::builder(&forwarding_config(uas.addr(), &modules)).start();
+
+    let sockets = ctl_json(&sock, &["corex.list_sockets"]);
+    let list = sockets["SOCKET"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{sockets:#}"));
+    let udp = list
+        .iter()
+        .find(|s| s["PROTO"] == "udp")
+        .unwrap_or_else(|| panic!("no udp socket: {sockets:#}"));
+    assert_eq!(udp["ADDRLIST"]["ADDR"], proxy.addr().ip().to_string());
+    assert_eq!(udp["PORT"], proxy.addr().port());
+
+    let aliases = ctl_json(&sock, &["corex.list_aliases"]);
+    assert_eq!(
+        aliases["ALIAS"][0],
+        serde_json::json!({"PROTO": "*", "ADDR": "sip.example.com", "PORT": 5090}),
+        "{aliases:#}"
+    );
+    let (code, text, _) = ctl(&sock, &["system.listMethods"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("corex.list_sockets"), "{text}");
+}
+
+#[test]
 fn ctl_without_a_server_exits_2_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = ctl(&dir.path().join("none.ctl"), &["core.uptime"]);
