@@ -17,6 +17,7 @@
 # summed over its processes after the load. Proxies:
 #
 #   direct       no proxy: UAC to UAS (latency baseline, no CPU column)
+#   direct-split the same, the generator's UAS thread on --proxy-cpu (ctl-latency's baseline)
 #   relay-plain  raw relay, recvfrom/sendto loop           (loadtest/relay)
 #   relay-uring  raw relay, tuned io_uring loop: the IO yardstick of DESIGN.md
 #   ringsip      ringsip run --workers 1 --io uring
@@ -43,7 +44,7 @@
 # callgrind: --rate R (100)  --calls N (2000); proxies relay-uring ringsip kamailio, sipp load
 # perf:      --rate R (500)  --calls N (5000); proxies relay-uring ringsip kamailio, sipp load
 # ctl-latency: --rate R (500)  --calls N (10000)  --reps K (3); scenario message-flood, gen load,
-#            rows direct relay-uring ringsip (ringsip-poll too, or instead: --proxies)
+#            rows direct-split relay-uring ringsip (direct, ringsip-poll too: --proxies)
 #
 # Everything is bounded: each load by its call count and a timeout, each
 # process killed on exit. One run at a time (a lock in /tmp): runs share cores.
@@ -140,7 +141,7 @@ maxrate) : "${PROXIES:=relay-uring ringsip kamailio kamailio-fm}" "${LOAD:=gen}"
 soak) : "${PROXIES:=ringsip kamailio-fm}" "${LOAD:=gen}" ;;
 callgrind) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
 perf) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
-ctl-latency) : "${PROXIES:=direct relay-uring ringsip}" "${LOAD:=gen}" ;;
+ctl-latency) : "${PROXIES:=direct-split relay-uring ringsip}" "${LOAD:=gen}" ;;
 list) ;;
 esac
 case ${LOAD:-gen} in sipp | gen | both) ;; *) die "--load must be sipp, gen or both" ;; esac
@@ -229,7 +230,7 @@ start_proxy() {
     PROXY_PID=""
     local -a cmd
     case $name in
-    direct) return 0 ;;
+    direct | direct-split) return 0 ;;
     relay-plain | relay-uring)
         cmd=("$RELAY_BIN" --listen "$PROXY_IP:$PROXY_PORT" --to "$UAS_IP:$UAS_PORT"
             --io "${name#relay-}" --max-seconds "$bound")
@@ -367,7 +368,7 @@ run_load() {
     mkdir -p "$dir"
     start_proxy "$proxy" "$dir/proxy.log" "$((bound + 30))"
     local target_ip=$PROXY_IP target_port=$PROXY_PORT
-    if [[ $proxy == direct ]]; then target_ip=$UAS_IP target_port=$UAS_PORT; fi
+    if [[ $proxy == direct* ]]; then target_ip=$UAS_IP target_port=$UAS_PORT; fi
     local -a uas_pids=()
     local ok=0 failed=0 p50="" p99="" p999="" max="" gen_cpu=""
     local cpu0=0 cpu1=0 pss=0
@@ -380,7 +381,7 @@ run_load() {
         mapfile -t args < <(sipp_common uac "$UAC" "$UAC_IP" "$UAC_PORT" "$dir")
         if [[ $SIPP_REMOTE == uas ]]; then
             remote=("$UAS_IP:$UAS_PORT")
-            [[ $proxy == direct ]] || remote+=(-rsa "$target_ip:$target_port")
+            [[ $proxy == direct* ]] || remote+=(-rsa "$target_ip:$target_port")
         else
             remote=("$target_ip:$target_port")
         fi
@@ -441,7 +442,7 @@ runnable() {
     local p=$1
     case $p in
     relay-*) [[ $RELAY == yes ]] ;;
-    direct) [[ $UAS != none && $RELAY == yes ]] ;;
+    direct | direct-split) [[ $UAS != none && $RELAY == yes ]] ;;
     ringsip*) ((RINGSIP_OK)) ;;
     *) true ;;
     esac
@@ -661,6 +662,34 @@ if [[ $MODE == ctl-latency ]]; then
     ctl_call() { timeout 10 "$RINGSIP_BIN" ctl -s "unix:$CTL_SOCK" "$@"; }
     ctl_reset() { ctl_call latency.reset >/dev/null || die "ringsip ctl latency.reset failed"; }
     ctl_read() { ctl_call --json latency >"$CTL_JSON" || die "ringsip ctl --json latency failed"; }
+    # direct-split: the generator's UAS thread (named "uas") moved to the
+    # proxy's core as soon as it exists, so that a direct round trip wakes a
+    # thread on the other core at each end, as one through the proxy does.
+    SPLIT_PID=""
+    split_uas_start() {
+        local gen_exe
+        gen_exe=$(readlink -f "$GEN_BIN")
+        (
+            for _ in $(seq 200); do
+                for comm in /proc/[0-9]*/task/[0-9]*/comm; do
+                    [[ $(cat "$comm" 2>/dev/null) == uas ]] || continue
+                    local pid=${comm#/proc/} tid=${comm%/comm}
+                    pid=${pid%%/*} tid=${tid##*/}
+                    [[ $(readlink -f "/proc/$pid/exe" 2>/dev/null) == "$gen_exe" ]] || continue
+                    taskset -p -c "$PROXY_CPU" "$tid" >/dev/null && echo "uas thread $tid on core $PROXY_CPU" >"$SPLIT_LOG"
+                    exit 0
+                done
+                sleep 0.01
+            done
+            echo "uas thread not found" >"$SPLIT_LOG"
+        ) &
+        SPLIT_PID=$!
+        STARTED_PIDS+=("$SPLIT_PID")
+    }
+    split_uas_end() {
+        wait "$SPLIT_PID" 2>/dev/null || true
+        forget_pid "$SPLIT_PID"
+    }
     log "ctl-latency: scenario $SCENARIO, $CALLS requests at $RATE/s, $REPS repetitions, rows: $PROXIES"
     for rep in $(seq "$REPS"); do
         for proxy in $PROXIES; do
@@ -669,6 +698,10 @@ if [[ $MODE == ctl-latency ]]; then
             if [[ $proxy == ringsip* ]]; then
                 CTL_JSON=$dir/ctl-latency.json
                 LOAD_HOOK_BEFORE=ctl_reset LOAD_HOOK_AFTER=ctl_read
+            elif [[ $proxy == direct-split ]]; then
+                mkdir -p "$dir"
+                SPLIT_LOG=$dir/split.log
+                LOAD_HOOK_BEFORE=split_uas_start LOAD_HOOK_AFTER=split_uas_end
             fi
             run_load "$proxy" gen "$rep" "$dir" "$RATE" "$CALLS"
             LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER=""
@@ -679,6 +712,9 @@ import json, re, statistics, sys
 out, reps, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
 QS = ("p50", "p90", "p99", "mean")
 relay = next((p for p in rows if p.startswith("relay")), None)
+# The network time: direct-split when it ran (the same cross-core wake-ups
+# as through the proxy), else direct.
+base = "direct-split" if "direct-split" in rows else "direct"
 
 def gen(proxy, rep):
     try:
@@ -698,15 +734,15 @@ def ctl(proxy, rep):
 
 ratios = {}
 for proxy in [p for p in rows if p.startswith("ringsip")]:
-    print(f"### {proxy}: ctl latency vs the generator (µs; added = via {proxy} − direct)\n")
-    head = f"| rep | row | gen via {proxy} | gen direct | added | ctl MESSAGE | ctl 2xx | ctl sum | ctl sum / added |"
+    print(f"### {proxy}: ctl latency vs the generator (µs; added = via {proxy} − {base})\n")
+    head = f"| rep | row | gen via {proxy} | gen {base} | added | ctl MESSAGE | ctl 2xx | ctl sum | ctl sum / added |"
     if relay:
         head += f" gen via {relay} | {proxy} − {relay} |"
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
     for rep in range(1, reps + 1):
         via, status = gen(proxy, rep)
-        direct, _ = gen("direct", rep)
+        direct, _ = gen(base, rep)
         legs = ctl(proxy, rep)
         yard = gen(relay, rep)[0] if relay else None
         if not (via and direct and legs):
