@@ -111,6 +111,7 @@ fn through(e: &mut Engine, data: &Bytes, now: Instant, out: &mut Vec<Transmit>) 
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     };
     out.clear();
     if e.intercept_received(&mut pkt, now) {

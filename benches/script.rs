@@ -105,6 +105,7 @@ fn script(c: &mut Criterion) {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     };
     let from = ringsip::tm::Source::from(&pkt);
     let msg = Message::parse(pkt.data.clone()).expect("parses");

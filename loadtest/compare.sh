@@ -6,6 +6,7 @@
 #   loadtest/compare.sh soak [options]        memory and latency drift over time
 #   loadtest/compare.sh callgrind [options]   instructions per call under valgrind (stable on a noisy machine)
 #   loadtest/compare.sh perf [options]        perf cpu-clock profile (kernel + user) of each proxy under load
+#   loadtest/compare.sh ctl-latency [options] `ringsip ctl latency` against the generator's latency minus direct
 #   loadtest/compare.sh list                  scenarios, and whether ringsip runs them yet
 #
 # Each proxy runs pinned to one core (taskset, --proxy-cpu), the load on the
@@ -16,6 +17,7 @@
 # summed over its processes after the load. Proxies:
 #
 #   direct       no proxy: UAC to UAS (latency baseline, no CPU column)
+#   direct-split the same, the generator's UAS thread on --proxy-cpu (ctl-latency's baseline)
 #   relay-plain  raw relay, recvfrom/sendto loop           (loadtest/relay)
 #   relay-uring  raw relay, tuned io_uring loop: the IO yardstick of DESIGN.md
 #   ringsip      ringsip run --workers 1 --io uring
@@ -41,6 +43,8 @@
 # soak:      --rate R (500)  --duration S (600)  --interval S (10)
 # callgrind: --rate R (100)  --calls N (2000); proxies relay-uring ringsip kamailio, sipp load
 # perf:      --rate R (500)  --calls N (5000); proxies relay-uring ringsip kamailio, sipp load
+# ctl-latency: --rate R (500)  --calls N (10000)  --reps K (3); scenario message-flood, gen load,
+#            rows direct-split relay-uring ringsip (direct, ringsip-poll too: --proxies)
 #
 # Everything is bounded: each load by its call count and a timeout, each
 # process killed on exit. One run at a time (a lock in /tmp): runs share cores.
@@ -51,13 +55,13 @@ ROOT=$(cd "$LT/.." && pwd)
 
 MODE=compare
 case "${1:-}" in
-compare | maxrate | soak | callgrind | perf | list)
+compare | maxrate | soak | callgrind | perf | ctl-latency | list)
     MODE=$1
     shift
     ;;
 esac
 
-SCENARIO=stateless
+SCENARIO=""
 PROXIES=""
 LOAD=""
 PROXY_CPU=1
@@ -119,6 +123,8 @@ source "$LT/lib.sh"
 
 if [[ $MODE == callgrind ]]; then
     : "${RATE:=100}" "${CALLS:=2000}"
+elif [[ $MODE == ctl-latency ]]; then
+    : "${RATE:=500}" "${CALLS:=10000}" "${SCENARIO:=message-flood}"
 else
     : "${RATE:=500}" "${CALLS:=5000}"
 fi
@@ -128,12 +134,14 @@ for n in RATE CALLS REPS START_RATE MAX_RATE STEP_SECONDS DURATION INTERVAL WORK
 done
 ((RATE > 0 && CALLS > 0 && REPS > 0 && INTERVAL > 0)) || die "rate, calls, reps and interval must be positive"
 
+: "${SCENARIO:=stateless}"
 case $MODE in
 compare) : "${PROXIES:=direct relay-plain relay-uring ringsip kamailio kamailio-fm}" "${LOAD:=both}" ;;
 maxrate) : "${PROXIES:=relay-uring ringsip kamailio kamailio-fm}" "${LOAD:=gen}" ;;
 soak) : "${PROXIES:=ringsip kamailio-fm}" "${LOAD:=gen}" ;;
 callgrind) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
 perf) : "${PROXIES:=relay-uring ringsip kamailio}" "${LOAD:=sipp}" ;;
+ctl-latency) : "${PROXIES:=direct-split relay-uring ringsip}" "${LOAD:=gen}" ;;
 list) ;;
 esac
 case ${LOAD:-gen} in sipp | gen | both) ;; *) die "--load must be sipp, gen or both" ;; esac
@@ -213,6 +221,8 @@ PROXY_PID=""
 # may take to bind its port.
 declare -a PROXY_WRAP=()
 PROXY_START_SECS=10
+# Arguments added to `ringsip run` (ctl-latency mode: --ctl).
+declare -a RINGSIP_EXTRA=()
 
 # start_proxy NAME LOGFILE BOUND: starts it pinned to PROXY_CPU and waits for its port.
 start_proxy() {
@@ -220,7 +230,7 @@ start_proxy() {
     PROXY_PID=""
     local -a cmd
     case $name in
-    direct) return 0 ;;
+    direct | direct-split) return 0 ;;
     relay-plain | relay-uring)
         cmd=("$RELAY_BIN" --listen "$PROXY_IP:$PROXY_PORT" --to "$UAS_IP:$UAS_PORT"
             --io "${name#relay-}" --max-seconds "$bound")
@@ -229,7 +239,7 @@ start_proxy() {
         local io=uring
         [[ $name == ringsip-poll ]] && io=poll
         # --no-pin: taskset chooses the core (ringsip would pin worker 0 to core 0).
-        cmd=("$RINGSIP_BIN" run -f "$CFG" --workers "$WORKERS" --io "$io" --no-pin)
+        cmd=("$RINGSIP_BIN" run -f "$CFG" --workers "$WORKERS" --io "$io" --no-pin "${RINGSIP_EXTRA[@]}")
         ;;
     kamailio)
         # -m: shared memory in MiB. The default 64 MiB runs out under the
@@ -358,7 +368,7 @@ run_load() {
     mkdir -p "$dir"
     start_proxy "$proxy" "$dir/proxy.log" "$((bound + 30))"
     local target_ip=$PROXY_IP target_port=$PROXY_PORT
-    if [[ $proxy == direct ]]; then target_ip=$UAS_IP target_port=$UAS_PORT; fi
+    if [[ $proxy == direct* ]]; then target_ip=$UAS_IP target_port=$UAS_PORT; fi
     local -a uas_pids=()
     local ok=0 failed=0 p50="" p99="" p999="" max="" gen_cpu=""
     local cpu0=0 cpu1=0 pss=0
@@ -371,7 +381,7 @@ run_load() {
         mapfile -t args < <(sipp_common uac "$UAC" "$UAC_IP" "$UAC_PORT" "$dir")
         if [[ $SIPP_REMOTE == uas ]]; then
             remote=("$UAS_IP:$UAS_PORT")
-            [[ $proxy == direct ]] || remote+=(-rsa "$target_ip:$target_port")
+            [[ $proxy == direct* ]] || remote+=(-rsa "$target_ip:$target_port")
         else
             remote=("$target_ip:$target_port")
         fi
@@ -432,7 +442,7 @@ runnable() {
     local p=$1
     case $p in
     relay-*) [[ $RELAY == yes ]] ;;
-    direct) [[ $UAS != none && $RELAY == yes ]] ;;
+    direct | direct-split) [[ $UAS != none && $RELAY == yes ]] ;;
     ringsip*) ((RINGSIP_OK)) ;;
     *) true ;;
     esac
@@ -627,6 +637,144 @@ if [[ $MODE == callgrind ]]; then
         done
     } | tee "$OUT/table.md"
     log "profiles (callgrind_annotate, kcachegrind): $OUT/*-callgrind-*/"
+    exit 0
+fi
+
+# --- ctl-latency ----------------------------------------------------------------
+# Issue #6's must-show: what `ringsip ctl latency` reports against a loaded
+# server, next to what the generator measured through the proxy minus what it
+# measured with no proxy (UAC straight to UAS: the network time). Per
+# repetition: a direct run, then a ringsip run (1 worker pinned to
+# --proxy-cpu, the generator on --load-cpu) with the histograms reset just
+# before the load and read (`ringsip ctl --json latency`) right after it.
+# A MESSAGE round trip crosses the proxy twice (request, then the 200), so
+# the generator's added time is compared with ctl's MESSAGE row plus its 2xx
+# row: means add exactly; percentiles do not, the p50/p90/p99 sums are an
+# approximation (exact only if the two legs were perfectly correlated).
+if [[ $MODE == ctl-latency ]]; then
+    [[ $LOAD == gen || $LOAD == both ]] || die "ctl-latency uses ringsip-gen (--load gen)"
+    [[ $GEN_MODE != none ]] || die "scenario $SCENARIO has no ringsip-gen mode"
+    ((RINGSIP_OK)) || die "ringsip cannot run scenario $SCENARIO"
+    LOAD=gen
+    CTL_SOCK=$OUT/ctl.sock
+    RINGSIP_EXTRA=(--ctl "unix:$CTL_SOCK")
+    CTL_JSON=""
+    ctl_call() { timeout 10 "$RINGSIP_BIN" ctl -s "unix:$CTL_SOCK" "$@"; }
+    ctl_reset() { ctl_call latency.reset >/dev/null || die "ringsip ctl latency.reset failed"; }
+    ctl_read() { ctl_call --json latency >"$CTL_JSON" || die "ringsip ctl --json latency failed"; }
+    # direct-split: the generator's UAS thread (named "uas") moved to the
+    # proxy's core as soon as it exists, so that a direct round trip wakes a
+    # thread on the other core at each end, as one through the proxy does.
+    SPLIT_PID=""
+    split_uas_start() {
+        local gen_exe
+        gen_exe=$(readlink -f "$GEN_BIN")
+        (
+            for _ in $(seq 200); do
+                for comm in /proc/[0-9]*/task/[0-9]*/comm; do
+                    [[ $(cat "$comm" 2>/dev/null) == uas ]] || continue
+                    local pid=${comm#/proc/} tid=${comm%/comm}
+                    pid=${pid%%/*} tid=${tid##*/}
+                    [[ $(readlink -f "/proc/$pid/exe" 2>/dev/null) == "$gen_exe" ]] || continue
+                    taskset -p -c "$PROXY_CPU" "$tid" >/dev/null && echo "uas thread $tid on core $PROXY_CPU" >"$SPLIT_LOG"
+                    exit 0
+                done
+                sleep 0.01
+            done
+            echo "uas thread not found" >"$SPLIT_LOG"
+        ) &
+        SPLIT_PID=$!
+        STARTED_PIDS+=("$SPLIT_PID")
+    }
+    split_uas_end() {
+        wait "$SPLIT_PID" 2>/dev/null || true
+        forget_pid "$SPLIT_PID"
+    }
+    log "ctl-latency: scenario $SCENARIO, $CALLS requests at $RATE/s, $REPS repetitions, rows: $PROXIES"
+    for rep in $(seq "$REPS"); do
+        for proxy in $PROXIES; do
+            runnable "$proxy" || { log "$proxy: skipped (cannot run this scenario)"; continue; }
+            dir=$OUT/$proxy-gen-$rep
+            if [[ $proxy == ringsip* ]]; then
+                CTL_JSON=$dir/ctl-latency.json
+                LOAD_HOOK_BEFORE=ctl_reset LOAD_HOOK_AFTER=ctl_read
+            elif [[ $proxy == direct-split ]]; then
+                mkdir -p "$dir"
+                SPLIT_LOG=$dir/split.log
+                LOAD_HOOK_BEFORE=split_uas_start LOAD_HOOK_AFTER=split_uas_end
+            fi
+            run_load "$proxy" gen "$rep" "$dir" "$RATE" "$CALLS"
+            LOAD_HOOK_BEFORE="" LOAD_HOOK_AFTER=""
+        done
+    done
+    python3 - "$OUT" "$REPS" "$PROXIES" <<'PY' | tee "$OUT/table.md"
+import json, re, statistics, sys
+out, reps, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+QS = ("p50", "p90", "p99", "mean")
+relay = next((p for p in rows if p.startswith("relay")), None)
+# The network time: direct-split when it ran (the same cross-core wake-ups
+# as through the proxy), else direct.
+base = "direct-split" if "direct-split" in rows else "direct"
+
+def gen(proxy, rep):
+    try:
+        line = [l for l in open(f"{out}/{proxy}-gen-{rep}/gen.log") if l.startswith("RESULT ")][-1]
+        f = dict(re.findall(r"(\S+)=(\S+)", line))
+        return {q: float(f[f"setup_{q}_us"]) for q in QS}, f"{f['completed']} ok, {f['failed']} failed"
+    except (OSError, IndexError, KeyError, ValueError):
+        return None, "no result"
+
+def ctl(proxy, rep):
+    try:
+        by = {r["name"]: r for r in json.load(open(f"{out}/{proxy}-gen-{rep}/ctl-latency.json"))["by_message"]}
+    except (OSError, KeyError, ValueError):
+        return None
+    pick = lambda name: ({q: (by.get(name, {}).get(f"{q}_ns") or 0) / 1000 for q in QS}, by.get(name, {}).get("count", 0))
+    return pick("MESSAGE"), pick("2xx")
+
+ratios = {}
+for proxy in [p for p in rows if p.startswith("ringsip")]:
+    print(f"### {proxy}: ctl latency vs the generator (µs; added = via {proxy} − {base})\n")
+    head = f"| rep | row | gen via {proxy} | gen {base} | added | ctl MESSAGE | ctl 2xx | ctl sum | ctl sum / added |"
+    if relay:
+        head += f" gen via {relay} | {proxy} − {relay} |"
+    print(head)
+    print("|---" * (head.count("|") - 1) + "|")
+    for rep in range(1, reps + 1):
+        via, status = gen(proxy, rep)
+        direct, _ = gen(base, rep)
+        legs = ctl(proxy, rep)
+        yard = gen(relay, rep)[0] if relay else None
+        if not (via and direct and legs):
+            print(f"| {rep} | missing ({status}; see {out}/{proxy}-gen-{rep}) |")
+            continue
+        (req, nreq), (rsp, nrsp) = legs
+        for q in QS:
+            added = via[q] - direct[q]
+            total = req[q] + rsp[q]
+            ratio = total / added if added > 0 else float("nan")
+            ratios.setdefault((proxy, q), []).append(ratio)
+            line = f"| {rep} | {q} | {via[q]:.1f} | {direct[q]:.1f} | {added:.1f} | {req[q]:.1f} | {rsp[q]:.1f} | {total:.1f} | {ratio:.2f} |"
+            if relay:
+                line += f" {yard[q]:.1f} | {via[q] - yard[q]:.1f} |" if yard else " - | - |"
+            print(line)
+        print(f"| {rep} | counts | {status} | | | {nreq} | {nrsp} | | |" + (" | |" if relay else ""))
+    print()
+print("### median over the repetitions of ctl sum / added (1.00 = agreement; issue #6 asks 0.80–1.20)\n")
+print("| proxy | p50 | p90 | p99 | mean |")
+print("|---|---|---|---|---|")
+for proxy in [p for p in rows if p.startswith("ringsip")]:
+    cells = []
+    for q in QS:
+        r = [x for x in ratios.get((proxy, q), []) if x == x]
+        cells.append(f"{statistics.median(r):.2f} ({min(r):.2f}–{max(r):.2f})" if r else "-")
+    print(f"| {proxy} | " + " | ".join(cells) + " |")
+if relay:
+    print(f"\nctl cannot see the proxy's sends nor the wake-up of the process it sends to; {relay} "
+          f"(receive and send only) pays those too, so ctl sum should lie between "
+          f"'{rows[-1]} − {relay}' (all of the relay's time is network) and 'added' (none is).")
+PY
+    log "logs, generator output and ctl JSON: $OUT"
     exit 0
 fi
 

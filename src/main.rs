@@ -297,7 +297,23 @@ fn run(args: RunArgs) -> ExitCode {
     for (spec, addr) in specs_for_log.iter().zip(server.local_addrs()) {
         log::info!("listening on {}:{addr}", spec.proto);
     }
+    // What corex.list_sockets / list_aliases show: the sockets as bound.
+    let ctl_env = Env {
+        sockets: specs_for_log
+            .iter()
+            .zip(server.local_addrs())
+            .map(|(spec, local)| SocketInfo {
+                proto: spec.proto,
+                addr: *local,
+                advertise: spec.advertise.clone(),
+            })
+            .collect(),
+        aliases: settings.aliases.clone(),
+        services: services.shared.clone(),
+        ..Env::default()
+    };
     let control = ctl::Ctl {
+        env: Arc::new(ctl_env),
         metrics,
         services: services.shared.clone(),
         started: Instant::now(),

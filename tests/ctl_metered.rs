@@ -81,6 +81,7 @@ fn request(method: &str, n: u32) -> Inbound {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     }
 }
 
@@ -99,6 +100,7 @@ fn reply_200(n: u32) -> Inbound {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     }
 }
 
@@ -195,4 +197,54 @@ fn script_sampling_times_one_message_in_n() {
         h.on_inbound(request("OPTIONS", n), t0, &mut out);
     }
     assert_eq!(metrics.latency().by_route[0].count(), 5, "0 turns it off");
+}
+
+#[test]
+fn a_stamped_arrival_counts_from_the_kernel_not_the_round() {
+    let metrics = Arc::new(Metrics::new(1, vec!["request_route".into()]));
+    let mut h = metered(&metrics);
+    let t0 = Instant::now() + Duration::from_secs(1);
+    let mut out = Vec::new();
+
+    // One round: a MESSAGE that waited 300 µs in the kernel before the round
+    // started, one with no stamp, an OPTIONS stamped after the round's start
+    // (delivered late in the round), a PUBLISH that waited but sent nothing.
+    let mut waited = request("MESSAGE", 1);
+    waited.arrived = Some(t0 - Duration::from_micros(300));
+    h.on_inbound(waited, t0, &mut out);
+    h.on_inbound(request("MESSAGE", 2), t0, &mut out);
+    let mut late = request("OPTIONS", 3);
+    late.arrived = Some(t0 + Duration::from_micros(30));
+    h.on_inbound(late, t0, &mut out);
+    let mut dropped = request("PUBLISH", 4);
+    dropped.arrived = Some(t0 - Duration::from_millis(5));
+    h.on_inbound(dropped, t0, &mut out);
+    h.on_dispatch(t0 + Duration::from_micros(40));
+    assert_eq!(out.len(), 3);
+    out.clear();
+
+    // Next round: a reply that waited 2 ms behind a busy worker.
+    let t1 = t0 + Duration::from_millis(3);
+    let mut reply = reply_200(1);
+    reply.arrived = Some(t1 - Duration::from_millis(2));
+    h.on_inbound(reply, t1, &mut out);
+    h.on_dispatch(t1 + Duration::from_micros(20));
+
+    let l = metrics.latency();
+    let by = |name: &str| {
+        let k = (0..l.by_key.len()).find(|k| key_name(*k) == name).unwrap();
+        l.by_key[k].clone()
+    };
+    let message = by("MESSAGE");
+    assert_eq!(message.count(), 2);
+    assert_eq!(message.max, 340_000, "300 µs waiting + 40 µs in the round");
+    let low = message.quantile(0.0).unwrap();
+    assert!(
+        (39_000..=41_000).contains(&low),
+        "unstamped: round only, {low}"
+    );
+    assert_eq!(by("OPTIONS").max, 10_000, "stamped after the round's start");
+    assert_eq!(by("PUBLISH").count(), 0);
+    assert_eq!(by("2xx").count(), 1);
+    assert_eq!(by("2xx").max, 2_020_000);
 }

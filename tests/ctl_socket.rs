@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::proxy::{ringsip_bin, Proxy};
+use common::proxy::{ringsip_bin, Io, Proxy};
 use common::ua::{RawUa, SipMsg};
 use serde_json::Value;
 
@@ -269,6 +269,120 @@ fn methods_latency_and_errors_over_the_socket() {
 
     drop(proxy);
     assert!(!sock.exists(), "the socket is removed at stop");
+}
+
+/// Whether every thread of `pid` is stopped (`T` in `/proc/PID/task/*/stat`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // "PID (comm) STATE …": the state follows the last ')'.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "T" || state == "t")
+    })
+}
+
+/// A datagram that arrives while the worker cannot run (the whole process
+/// is stopped) is measured from the kernel's receive stamp: its latency
+/// holds the time it waited. Counting from the worker's wake-up (the round
+/// start) would report microseconds.
+fn waiting_in_the_kernel_is_measured(io: Io) {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("k.ctl");
+    let uac = RawUa::bind();
+    let modules = format!(
+        "loadmodule \"ctl.so\"\nmodparam(\"ctl\", \"binrpc\", \"unix:{}\")\n",
+        sock.display()
+    );
+    let mut proxy = Proxy::builder(&forwarding_config(uac.addr(), &modules))
+        .workers(1)
+        .io(io)
+        .start();
+    let keepalive = |uac: &RawUa, proxy: &Proxy| {
+        uac.send(proxy.addr(), uac.options(proxy.addr()));
+        uac.expect_msg(WAIT)
+    };
+    // A served OPTIONS first: the worker is idle and quick.
+    assert_eq!(keepalive(&uac, &proxy).status(), Some(200));
+    let lat = ctl_json(&sock, &["latency"]);
+    let quick = row(&lat, "by_message", "OPTIONS").expect("an OPTIONS row")["max_ns"]
+        .as_u64()
+        .unwrap();
+    assert!(quick < 100_000_000, "an idle worker took {quick} ns");
+    assert_eq!(ctl_json(&sock, &["latency.reset"]), "ok");
+
+    let pid = proxy.process().pid();
+    proxy.process().signal("STOP");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !all_threads_stopped(pid) {
+        assert!(std::time::Instant::now() < deadline, "ringsip did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    const HELD: Duration = Duration::from_millis(300);
+    uac.send(proxy.addr(), uac.options(proxy.addr()));
+    std::thread::sleep(HELD);
+    proxy.process().signal("CONT");
+    let sent = std::time::Instant::now();
+    let reply = uac.expect_msg(WAIT);
+    assert_eq!(reply.status(), Some(200));
+    let after_cont = sent.elapsed();
+
+    let lat = ctl_json(&sock, &["latency"]);
+    let options = row(&lat, "by_message", "OPTIONS").unwrap_or_else(|| panic!("{lat:#}"));
+    assert_eq!(options["count"], 1, "{lat:#}");
+    let max = options["max_ns"].as_u64().unwrap();
+    let held = HELD.as_nanos() as u64;
+    assert!(
+        max >= held && max <= held + 2_000_000_000,
+        "held {held} ns in the kernel, reply {after_cont:?} after SIGCONT; ctl says {max} ns ({io:?})"
+    );
+}
+
+#[test]
+fn waiting_in_the_kernel_is_measured_io_uring() {
+    waiting_in_the_kernel_is_measured(Io::Uring);
+}
+
+#[test]
+fn waiting_in_the_kernel_is_measured_poll_driver() {
+    waiting_in_the_kernel_is_measured(Io::Poll);
+}
+
+#[test]
+fn corex_lists_sockets_and_aliases_over_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("k.ctl");
+    let uas = RawUa::bind();
+    let modules = format!(
+        "alias=sip.example.com:5090\nloadmodule \"corex.so\"\nloadmodule \"ctl.so\"\n\
+         modparam(\"ctl\", \"binrpc\", \"unix:{}\")\n",
+        sock.display()
+    );
+    let proxy = Proxy::builder(&forwarding_config(uas.addr(), &modules)).start();
+
+    let sockets = ctl_json(&sock, &["corex.list_sockets"]);
+    let list = sockets["SOCKET"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{sockets:#}"));
+    let udp = list
+        .iter()
+        .find(|s| s["PROTO"] == "udp")
+        .unwrap_or_else(|| panic!("no udp socket: {sockets:#}"));
+    assert_eq!(udp["ADDRLIST"]["ADDR"], proxy.addr().ip().to_string());
+    assert_eq!(udp["PORT"], proxy.addr().port());
+
+    let aliases = ctl_json(&sock, &["corex.list_aliases"]);
+    assert_eq!(
+        aliases["ALIAS"][0],
+        serde_json::json!({"PROTO": "*", "ADDR": "sip.example.com", "PORT": 5090}),
+        "{aliases:#}"
+    );
+    let (code, text, _) = ctl(&sock, &["system.listMethods"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("corex.list_sockets"), "{text}");
 }
 
 #[test]

@@ -41,6 +41,7 @@ fn inbound(from: &str, text: &str) -> Inbound {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     }
 }
 

@@ -58,6 +58,7 @@ fn over_tcp(data: Bytes, conn: ConnId) -> Inbound {
         proto: Proto::Tcp,
         socket: 1,
         conn: Some(conn),
+        arrived: None,
     }
 }
 
@@ -100,6 +101,7 @@ fn forwarded_requests_reply_comes_back_on_its_connection() {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     };
     e.on_inbound(from_uas, Instant::now(), &mut back);
     assert_eq!(back.len(), 1, "{:?}", e.stats());

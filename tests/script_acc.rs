@@ -80,6 +80,7 @@ fn inbound(from: &str, text: &str) -> Inbound {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     }
 }
 

@@ -137,6 +137,7 @@ fn typical_request_route_allocates_nothing() {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     };
     let msg = Message::parse(pkt.data.clone()).expect("parses");
     let mut core = CoreState::new(&program);

@@ -51,6 +51,7 @@ fn run(cfg: &str) -> Vec<Transmit> {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     };
     let mut out = Vec::new();
     e.on_inbound(pkt, Instant::now(), &mut out);

@@ -113,6 +113,7 @@ impl Harness {
             proto: Proto::Udp,
             socket: 0,
             conn: None,
+            arrived: None,
         };
         self.engine.on_inbound(pkt, self.now, &mut out);
         out
@@ -504,6 +505,7 @@ fn shared_variables_and_hash_tables_cross_cores() {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     };
     let mut out = Vec::new();
     a.on_inbound(pkt.clone(), now, &mut out);
@@ -884,6 +886,7 @@ fn forced_send_socket_is_used_to_forward() {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     };
     engine.on_inbound(pkt, Instant::now(), &mut out);
     assert_eq!(out.len(), 1);

@@ -66,6 +66,7 @@ impl Net {
             proto: Proto::Udp,
             socket: 0,
             conn: None,
+            arrived: None,
         };
         self.e.on_inbound(pkt, self.now, &mut self.sent);
     }

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::metrics::{key_name, LatencySnapshot, Metrics, KEYS};
 use super::rpc::{Params, RpcError};
 use super::{latency, modules, usrloc};
-use crate::script::ctx::Shared;
+use crate::script::ctx::{Env, Shared};
 
 /// One control method.
 pub struct Method {
@@ -74,6 +74,10 @@ pub struct Ctl {
     pub debug: AtomicI32,
     /// Applies a new `debug` level to the logger.
     pub set_log_level: fn(i32),
+    /// What the script sees of the server, as one core has it: the listening
+    /// sockets (with the addresses bound), `alias=` entries, module state
+    /// (for `corex.list_sockets` and `corex.list_aliases`).
+    pub env: Arc<Env>,
 }
 
 impl Ctl {
@@ -94,6 +98,7 @@ impl Ctl {
             }],
             debug: AtomicI32::new(2),
             set_log_level: |_| {},
+            env: Arc::new(Env::default()),
         }
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! Keys: a request is counted under its method ([`METHODS`], unknown ones
 //! under `OTHER`), a reply under its class (`1xx`..`6xx`). Latency is the
-//! time from a message's arrival to the moment its forwarded copy or reply
-//! is handed to the socket; the runtime measures it per round (see
+//! time from a message's arrival (a datagram's kernel receive stamp, else
+//! the start of the worker's round) to the moment its forwarded copy or
+//! reply is handed to the socket, one record per message (see
 //! `runtime::metered`). Script execution time is kept per route.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};

@@ -1,6 +1,7 @@
 //! Methods of the load-balancing and core-extension modules: `dispatcher.*`,
-//! `pike.top` and corex's allocator reports. Each reaches the module's shared
-//! state through [`Ctl::services`] and answers an error when it is not loaded.
+//! `pike.top`, corex's allocator reports and its socket and alias lists.
+//! Each reaches the module's shared state through [`Ctl::services`] and
+//! answers an error when it is not loaded; the lists read [`Ctl::env`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -42,6 +43,16 @@ pub static METHODS: &[Method] = &[
         name: "corex.shm_summary",
         help: "Allocator summary (mimalloc; workers share one heap).",
         call: shm_summary,
+    },
+    Method {
+        name: "corex.list_sockets",
+        help: "The listening sockets: protocol, address, port, advertised address.",
+        call: list_sockets,
+    },
+    Method {
+        name: "corex.list_aliases",
+        help: "The host names that are \"myself\": alias= entries, then alias_subdomains.",
+        call: list_aliases,
     },
     Method {
         name: "corex.pkg_summary",
@@ -95,6 +106,14 @@ fn shm_summary(_: &Ctl, _: &Params) -> Result<Value, RpcError> {
     Ok(corex::shm_summary())
 }
 
+fn list_sockets(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    Ok(corex::list_sockets(&ctl.env))
+}
+
+fn list_aliases(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    Ok(corex::list_aliases(&ctl.env))
+}
+
 fn pkg_summary(_: &Ctl, p: &Params) -> Result<Value, RpcError> {
     let worker = p.text(0).and_then(|t| t.trim().parse().ok());
     Ok(corex::pkg_summary(worker))
@@ -102,7 +121,36 @@ fn pkg_summary(_: &Ctl, p: &Params) -> Result<Value, RpcError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::script::ctx::{Env, SocketInfo};
+    use crate::sip::packet::Proto;
+
+    #[test]
+    fn socket_and_alias_lists_read_the_env() {
+        let mut ctl = Ctl::for_tests();
+        ctl.env = Arc::new(Env {
+            sockets: vec![SocketInfo {
+                proto: Proto::Udp,
+                addr: "127.0.0.1:5060".parse().unwrap(),
+                advertise: Some(("sip.example.com".into(), 5080)),
+            }],
+            aliases: vec![("example.com".into(), None)],
+            ..Env::default()
+        });
+        let call = |name: &str| {
+            let m = METHODS.iter().find(|m| m.name == name).unwrap();
+            (m.call)(&ctl, &Params::new(vec![])).unwrap()
+        };
+        let sockets = call("corex.list_sockets");
+        assert_eq!(sockets["SOCKET"][0]["PROTO"], "udp");
+        assert_eq!(sockets["SOCKET"][0]["PORT"], 5060);
+        assert_eq!(sockets["SOCKET"][0]["ADVERTISE"], "sip.example.com:5080");
+        let aliases = call("corex.list_aliases");
+        assert_eq!(aliases["ALIAS"][0]["ADDR"], "example.com");
+        assert_eq!(aliases["ALIAS"][0]["PORT"], "*");
+    }
 
     #[test]
     fn unloaded_modules_answer_an_error() {

@@ -33,6 +33,7 @@ fn run(routes: &str, request: &str) -> Vec<String> {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     };
     let mut out: Vec<Transmit> = Vec::new();
     engine.on_inbound(pkt, crate::modules::testutil::some_instant(), &mut out);

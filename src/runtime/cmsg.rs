@@ -1,10 +1,12 @@
-//! Packet-info control messages (`cmsg(3)`): reading the destination address
-//! of a datagram received on a wildcard socket (IP_PKTINFO, IPV6_PKTINFO),
-//! and naming the source address of a datagram to send from one.
+//! Control messages (`cmsg(3)`): reading the destination address of a
+//! datagram received on a wildcard socket (IP_PKTINFO, IPV6_PKTINFO) and the
+//! time the kernel received it (SCM_TIMESTAMPNS), and naming the source
+//! address of a datagram to send from a wildcard socket.
 
 use std::mem::{align_of, size_of};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ptr;
+use std::time::Duration;
 
 use std::mem::MaybeUninit;
 
@@ -21,49 +23,81 @@ const HEADER: usize = cmsg_align(size_of::<libc::cmsghdr>());
 /// `CMSG_SPACE` of the larger of the two packet-info structures.
 const SOURCE_SPACE: usize = cmsg_align(HEADER + size_of::<libc::in6_pktinfo>());
 
-/// Control buffer length asked for on receive: one IPv6 packet info fits
-/// (40 bytes on 64-bit Linux) with room to spare.
-pub(super) const RECV_CONTROL_LEN: usize = 64;
+/// `CMSG_SPACE` of a receive timestamp.
+const TIMESTAMP_SPACE: usize = cmsg_align(HEADER + size_of::<libc::timespec>());
+
+/// Control buffer length asked for on receive: one IPv6 packet info and one
+/// timestamp fit (40 + 32 bytes on 64-bit Linux) with room to spare.
+pub(super) const RECV_CONTROL_LEN: usize = 128;
 
 const _: () = assert!(align_of::<libc::cmsghdr>() <= 8);
-const _: () = assert!(SOURCE_SPACE <= RECV_CONTROL_LEN);
+const _: () = assert!(SOURCE_SPACE + TIMESTAMP_SPACE <= RECV_CONTROL_LEN);
 
-/// The address a datagram was sent to, from the packet info in `control`
-/// (`ipi_addr` / `ipi6_addr`, the destination in the IP header).
-pub(super) fn packet_destination(control: &[u8]) -> Option<IpAddr> {
+/// The control messages in `control`, as `(level, type, data)`, in order;
+/// the walk stops at the first malformed header (a length below a header or
+/// past the end).
+fn messages(control: &[u8]) -> impl Iterator<Item = (libc::c_int, libc::c_int, &[u8])> {
     let mut rest = control;
-    while rest.len() >= size_of::<libc::cmsghdr>() {
+    std::iter::from_fn(move || {
+        if rest.len() < size_of::<libc::cmsghdr>() {
+            return None;
+        }
         // SAFETY: `rest` holds at least one `cmsghdr` worth of bytes, and
         // `read_unaligned` accepts any alignment; every bit pattern is a valid
         // `cmsghdr` (plain integers).
         let header: libc::cmsghdr = unsafe { ptr::read_unaligned(rest.as_ptr().cast()) };
         let len = header.cmsg_len as usize;
         if len < HEADER || len > rest.len() {
+            rest = &[];
             return None;
         }
         let data = &rest[HEADER..len];
-        match (header.cmsg_level, header.cmsg_type) {
-            (libc::IPPROTO_IP, libc::IP_PKTINFO) if data.len() >= size_of::<libc::in_pktinfo>() => {
-                // SAFETY: `data` holds a whole `in_pktinfo` (checked above);
-                // unaligned read, integer fields only.
-                let info: libc::in_pktinfo = unsafe { ptr::read_unaligned(data.as_ptr().cast()) };
-                return Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                    info.ipi_addr.s_addr,
-                ))));
-            }
-            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO)
-                if data.len() >= size_of::<libc::in6_pktinfo>() =>
-            {
-                // SAFETY: `data` holds a whole `in6_pktinfo` (checked above);
-                // unaligned read, integer fields only.
-                let info: libc::in6_pktinfo = unsafe { ptr::read_unaligned(data.as_ptr().cast()) };
-                return Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
-            }
-            _ => {}
+        rest = rest.get(cmsg_align(len)..).unwrap_or_default();
+        Some((header.cmsg_level, header.cmsg_type, data))
+    })
+}
+
+/// The address a datagram was sent to, from the packet info in `control`
+/// (`ipi_addr` / `ipi6_addr`, the destination in the IP header).
+pub(super) fn packet_destination(control: &[u8]) -> Option<IpAddr> {
+    messages(control).find_map(|(level, ty, data)| match (level, ty) {
+        (libc::IPPROTO_IP, libc::IP_PKTINFO) if data.len() >= size_of::<libc::in_pktinfo>() => {
+            // SAFETY: `data` holds a whole `in_pktinfo` (checked above);
+            // unaligned read, integer fields only.
+            let info: libc::in_pktinfo = unsafe { ptr::read_unaligned(data.as_ptr().cast()) };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                info.ipi_addr.s_addr,
+            ))))
         }
-        rest = rest.get(cmsg_align(len)..)?;
-    }
-    None
+        (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO)
+            if data.len() >= size_of::<libc::in6_pktinfo>() =>
+        {
+            // SAFETY: `data` holds a whole `in6_pktinfo` (checked above);
+            // unaligned read, integer fields only.
+            let info: libc::in6_pktinfo = unsafe { ptr::read_unaligned(data.as_ptr().cast()) };
+            Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)))
+        }
+        _ => None,
+    })
+}
+
+/// When the kernel received the datagram, from its `SCM_TIMESTAMPNS` control
+/// message (SO_TIMESTAMPNS): time since the Unix epoch on CLOCK_REALTIME.
+/// `None` without one, or with a stamp before the epoch or out of range.
+pub(super) fn receive_timestamp(control: &[u8]) -> Option<Duration> {
+    messages(control).find_map(|(level, ty, data)| match (level, ty) {
+        (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) if data.len() >= size_of::<libc::timespec>() => {
+            // SAFETY: `data` holds a whole `timespec` (checked above);
+            // unaligned read, integer fields only.
+            let ts: libc::timespec = unsafe { ptr::read_unaligned(data.as_ptr().cast()) };
+            let secs = u64::try_from(ts.tv_sec).ok()?;
+            let nanos = u32::try_from(ts.tv_nsec)
+                .ok()
+                .filter(|n| *n < 1_000_000_000)?;
+            Some(Duration::new(secs, nanos))
+        }
+        _ => None,
+    })
 }
 
 /// The control message of one send: empty, or a packet info that names the
@@ -232,5 +266,66 @@ mod tests {
             bad[..size_of::<usize>()].copy_from_slice(&len.to_ne_bytes());
             assert_eq!(packet_destination(&bad), None, "cmsg_len {len}");
         }
+    }
+    /// A control buffer as the kernel lays it out: the messages one after
+    /// the other, each at its `CMSG_SPACE`.
+    fn concat(parts: &[&SendControl]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for part in parts {
+            bytes.extend_from_slice(&part.buf[..part.len]);
+        }
+        bytes
+    }
+
+    fn stamp(tv_sec: i64, tv_nsec: i64) -> SendControl {
+        let mut c = SendControl::none();
+        // SAFETY: all-zero bytes are a valid `timespec` (integers, and on
+        // some targets private padding integers).
+        let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+        ts.tv_sec = tv_sec as _;
+        ts.tv_nsec = tv_nsec as _;
+        c.push(libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS, &ts);
+        c
+    }
+
+    #[test]
+    fn reads_a_receive_timestamp_beside_a_packet_info() {
+        let v6 = SendControl::source("2001:db8::9".parse().unwrap());
+        let ts = stamp(1_764_000_000, 123_456_789);
+        assert_eq!(ts.as_init().len(), TIMESTAMP_SPACE);
+        let expected = Duration::new(1_764_000_000, 123_456_789);
+        for bytes in [concat(&[&v6, &ts]), concat(&[&ts, &v6])] {
+            assert!(bytes.len() <= RECV_CONTROL_LEN);
+            assert_eq!(receive_timestamp(&bytes), Some(expected));
+            assert_eq!(
+                packet_destination(&bytes),
+                Some("2001:db8::9".parse().unwrap())
+            );
+        }
+        assert_eq!(receive_timestamp(ts.as_init()), Some(expected));
+        assert_eq!(packet_destination(ts.as_init()), None);
+    }
+
+    #[test]
+    fn no_or_odd_timestamps_are_none() {
+        assert_eq!(receive_timestamp(&[]), None);
+        let v4 = SendControl::source(Ipv4Addr::new(127, 0, 0, 1).into());
+        assert_eq!(receive_timestamp(v4.as_init()), None);
+        // Before the epoch, nanoseconds out of range.
+        assert_eq!(receive_timestamp(stamp(-1, 0).as_init()), None);
+        assert_eq!(receive_timestamp(stamp(5, 1_000_000_000).as_init()), None);
+        assert_eq!(receive_timestamp(stamp(5, -1).as_init()), None);
+        // SO_TIMESTAMP (microseconds, a timeval) is another message: not read as one.
+        let mut micro = SendControl::none();
+        micro.push(libc::SOL_SOCKET, libc::SCM_TIMESTAMP, &[7u64, 8u64]);
+        assert_eq!(receive_timestamp(micro.as_init()), None);
+        // A data part shorter than a timespec.
+        let mut short = SendControl::none();
+        short.push(libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS, &7u64);
+        assert_eq!(receive_timestamp(short.as_init()), None);
+        // A bad length in the first header stops the walk before the stamp.
+        let mut bad = concat(&[&v4, &stamp(9, 9)]);
+        bad[..size_of::<usize>()].copy_from_slice(&1000usize.to_ne_bytes());
+        assert_eq!(receive_timestamp(&bad), None);
     }
 }

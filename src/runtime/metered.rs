@@ -1,14 +1,27 @@
 //! The engine of one core with its traffic counted and its latency measured
 //! for the control socket (`ctl::metrics`).
 //!
-//! Latency is measured per round, with the two clock readings the worker
-//! already makes: every message handled in a round was received by the time
-//! the round started (`now` given to `on_inbound`), and everything it
-//! produced is handed to the sockets right after `on_dispatch(now)`. So each
-//! message that produced something to send records `dispatch − start` under
-//! its key; the messages of one round share one value, recorded once with a
-//! count. Per message this costs a look at the first bytes of what came in
-//! and of what goes out, and a few increments; no clock reading.
+//! Latency, per message that produced something to send, under its key
+//! (the method of a request, the class of a reply): from its arrival to the
+//! dispatch of the round that handled it, `dispatch − arrival`.
+//!
+//! - Arrival is the kernel's receive timestamp of a datagram
+//!   ([`Inbound::arrived`], SO_TIMESTAMPNS, taken when it entered the
+//!   network stack), so the time it waited for the worker (softirq, waking
+//!   the thread, the io_uring completion, earlier messages of the same
+//!   round) is counted, as a client sees it. A message without one (a
+//!   stream's, a hand-off from a worker that had none) counts from the start
+//!   of its round, the `now` of `on_inbound`.
+//! - Dispatch is the `now` of `on_dispatch`: the worker's clock reading just
+//!   before what the round produced is handed to the sockets. Not counted:
+//!   the send itself (the io_uring submission at the end of the round, the
+//!   kernel's path to the wire), which the next hop's stamp would see.
+//!
+//! Per message this costs a look at the first bytes of what came in and of
+//! what goes out, a few increments and, for a stamped message, one entry in
+//! a buffer reused from round to round; each is recorded (no lock, no
+//! allocation) at dispatch. No clock reading: both ends are readings the
+//! runtime makes anyway.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,14 +36,24 @@ pub struct Metered {
     engine: Engine,
     metrics: Arc<Metrics>,
     core: usize,
-    /// When the round's messages arrived (the `now` of `on_inbound`).
+    /// When the round started (the `now` of `on_inbound`), if a message
+    /// without an arrival stamp sent something in it.
     round_start: Option<Instant>,
-    /// Messages of this round that sent something, by key…
+    /// Messages of this round with no arrival stamp that sent something, by key…
     tally: [u32; KEYS],
     /// …and the keys with a non-zero tally (bit set), so a round visits only those.
     touched: u32,
+    /// Messages of this round with an arrival stamp that sent something: key
+    /// and arrival. Cleared, not freed, at dispatch.
+    stamped: Vec<(u8, Instant)>,
     busy: bool,
 }
+
+/// Room for the stamped messages of a busy round (a few receive budgets);
+/// a larger round grows the buffer once.
+const STAMPED_CAPACITY: usize = 256;
+
+const _: () = assert!(KEYS <= u8::MAX as usize, "a key fits a u8");
 
 impl Metered {
     pub fn new(engine: Engine, metrics: Arc<Metrics>, core: usize) -> Metered {
@@ -41,6 +64,7 @@ impl Metered {
             round_start: None,
             tally: [0; KEYS],
             touched: 0,
+            stamped: Vec::with_capacity(STAMPED_CAPACITY),
             busy: false,
         }
     }
@@ -81,6 +105,7 @@ impl Metered {
 impl Handler for Metered {
     fn on_inbound(&mut self, pkt: Inbound, now: Instant, out: &mut Vec<Transmit>) {
         let key = classify(&pkt.data);
+        let arrived = pkt.arrived;
         let before = out.len();
         self.engine.on_inbound(pkt, now, out);
         self.busy = true;
@@ -103,9 +128,14 @@ impl Handler for Metered {
                 (None, false) => {}
             }
         }
-        self.tally[key] += 1;
-        self.touched |= 1 << key;
-        self.round_start = Some(now);
+        match arrived {
+            Some(at) => self.stamped.push((key as u8, at)),
+            None => {
+                self.tally[key] += 1;
+                self.touched |= 1 << key;
+                self.round_start = Some(now);
+            }
+        }
     }
 
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
@@ -136,9 +166,13 @@ impl Handler for Metered {
             return;
         }
         self.busy = false;
+        let m = self.metrics.core(self.core);
+        for (key, at) in self.stamped.drain(..) {
+            let ns = now.saturating_duration_since(at).as_nanos() as u64;
+            m.latency[usize::from(key)].record(ns);
+        }
         if let Some(start) = self.round_start.take() {
             let ns = now.saturating_duration_since(start).as_nanos() as u64;
-            let m = self.metrics.core(self.core);
             let mut touched = std::mem::take(&mut self.touched);
             while touched != 0 {
                 let key = touched.trailing_zeros() as usize;

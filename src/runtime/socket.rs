@@ -1,9 +1,10 @@
 //! Opening one worker's sockets: SO_REUSEPORT so every worker binds the
 //! same address and the kernel spreads flows (UDP) and connections (TCP)
 //! over them (DESIGN.md "Thread-per-core"), v6-only for IPv6; for UDP large
-//! buffers, and packet info on wildcard addresses so the worker learns which
-//! local address a datagram was sent to. Also outgoing TCP sockets and the
-//! open-files limit.
+//! buffers, packet info on wildcard addresses so the worker learns which
+//! local address a datagram was sent to, and receive timestamps so it learns
+//! when the kernel got it (the arrival of `ctl latency`). Also outgoing TCP
+//! sockets and the open-files limit.
 
 use std::io;
 use std::mem::size_of;
@@ -33,6 +34,12 @@ pub(super) fn bind_udp(addr: SocketAddr, sizes: BufferSizes) -> io::Result<UdpSo
     set_buffer_sizes(&socket, sizes);
     if addr.ip().is_unspecified() {
         enable_packet_info(&socket, addr)?;
+    }
+    if let Err(e) = set_int_option(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1) {
+        // Only the latency measurement needs it: it falls back to the round's start.
+        log::warn!(
+            "udp {addr}: SO_TIMESTAMPNS refused ({e}); latency counts from the worker's wake-up"
+        );
     }
     socket.set_nonblocking(true)?;
     socket
@@ -131,15 +138,24 @@ fn enable_packet_info(socket: &Socket, addr: SocketAddr) -> io::Result<()> {
         SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO),
         SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
     };
-    let on: libc::c_int = 1;
-    // SAFETY: the fd is open (owned by `socket`), `on` outlives the call and
-    // the length passed is exactly its size.
+    set_int_option(socket, level, name, 1)
+}
+
+/// `setsockopt` of an `int` option.
+fn set_int_option(
+    socket: &Socket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the fd is open (owned by `socket`), `value` outlives the call
+    // and the length passed is exactly its size.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
             level,
             name,
-            (&on as *const libc::c_int).cast(),
+            (&value as *const libc::c_int).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -180,6 +196,28 @@ mod tests {
         let now = raise_open_files_limit(0).unwrap();
         assert!(now > 0);
         assert_eq!(raise_open_files_limit(now).unwrap(), now);
+    }
+
+    #[test]
+    fn udp_sockets_ask_for_receive_timestamps() {
+        for addr in ["127.0.0.1:0", "0.0.0.0:0", "[::1]:0"] {
+            let sock = Socket::from(bind_udp(addr.parse().unwrap(), SIZES).unwrap());
+            let mut value: libc::c_int = 0;
+            let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: the fd is open; `value` and `len` are valid for writes
+            // and `len` holds the size of `value`.
+            let rc = unsafe {
+                libc::getsockopt(
+                    sock.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_TIMESTAMPNS,
+                    (&mut value as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(rc, 0, "{addr}: {}", io::Error::last_os_error());
+            assert_eq!(value, 1, "{addr}");
+        }
     }
 
     #[test]

@@ -16,6 +16,14 @@
 //! overtake each other, and each datagram is copied once, into a `Bytes` of
 //! exactly its length, before its buffer is reused.
 //!
+//! Every receive asks for control messages: the packet info on a wildcard
+//! socket, and on every socket the kernel's receive timestamp
+//! (SO_TIMESTAMPNS, taken when the datagram entered the stack). The stamp is
+//! on CLOCK_REALTIME; it becomes an `Instant` ([`Inbound::arrived`]) with one
+//! reading of both clocks per receive pass: arrival = now − (wall now −
+//! stamp), never after now. So `ctl latency` counts the time a datagram
+//! waited for the worker (softirq, wake-up, completion), not just the round.
+//!
 //! Send: every `Transmit` becomes one `SendMsg` whose future goes into a
 //! `FuturesUnordered`, which polls new futures in the order they were pushed,
 //! so their submission entries are queued in that order and reach the kernel
@@ -28,6 +36,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use compio::buf::IntoInner;
@@ -40,10 +49,17 @@ use compio::BufResult;
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use socket2::{SockAddr, Socket as Socket2};
 
-use super::cmsg::{packet_destination, RecvControl, SendControl, RECV_CONTROL_LEN};
+use super::cmsg::{
+    packet_destination, receive_timestamp, RecvControl, SendControl, RECV_CONTROL_LEN,
+};
 use super::transport::Transport;
 use super::Counters;
 use crate::sip::packet::{Inbound, Proto, SocketId, Transmit};
+
+/// Receive stamps older than this are not believed: the realtime clock was
+/// stepped between the stamp and our reading (a datagram does not wait a
+/// minute in a socket buffer of a running worker).
+const MAX_STAMP_AGE: Duration = Duration::from_secs(60);
 
 /// Receive errors in a row (other than a dry buffer pool) after which the
 /// socket is considered dead.
@@ -71,6 +87,38 @@ pub(super) struct UdpTransport {
     sends: FuturesUnordered<SendOne>,
     failures: u32,
     counters: Counters,
+    /// Both clocks, read at the first stamped datagram of a receive pass.
+    clocks: Option<Clocks>,
+}
+
+/// The monotonic and the realtime clock read together, to turn kernel
+/// receive stamps (CLOCK_REALTIME) into `Instant`s.
+#[derive(Clone, Copy, Debug)]
+struct Clocks {
+    now: Instant,
+    /// CLOCK_REALTIME at `now`, since the Unix epoch.
+    wall: Duration,
+}
+
+impl Clocks {
+    fn read() -> Option<Clocks> {
+        let now = Instant::now();
+        let wall = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?;
+        Some(Clocks { now, wall })
+    }
+
+    /// The `Instant` of a kernel stamp: as long before `now` as the stamp is
+    /// before `wall`; `now` for a stamp after `wall` (never later), `None`
+    /// for one older than [`MAX_STAMP_AGE`].
+    fn arrival(&self, stamp: Duration) -> Option<Instant> {
+        let age = self.wall.saturating_sub(stamp);
+        if age > MAX_STAMP_AGE {
+            return None;
+        }
+        self.now.checked_sub(age)
+    }
 }
 
 /// How datagrams are received (see the module docs).
@@ -109,10 +157,7 @@ impl UdpTransport {
         let fd = socket.to_shared_fd();
         let wildcard = local.ip().is_unspecified();
         let receiver = match Runtime::with_current(|rt| rt.driver_type()) {
-            DriverType::IoUring => {
-                let control_len = if wildcard { RECV_CONTROL_LEN } else { 0 };
-                Receiver::Multishot(recv_stream(fd.clone(), control_len))
-            }
+            DriverType::IoUring => Receiver::Multishot(recv_stream(fd.clone(), RECV_CONTROL_LEN)),
             _ => Receiver::OneShot(Box::new(OneShot {
                 in_flight: None,
                 // `vec![0; n]` has exactly `n` bytes of capacity, all initialized.
@@ -131,6 +176,7 @@ impl UdpTransport {
             sends: FuturesUnordered::new(),
             failures: 0,
             counters: Counters::default(),
+            clocks: None,
         })
     }
 
@@ -159,6 +205,12 @@ impl UdpTransport {
                 .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port())),
             false => self.local,
         };
+        let arrived = receive_timestamp(datagram.control).and_then(|stamp| {
+            if self.clocks.is_none() {
+                self.clocks = Clocks::read();
+            }
+            self.clocks?.arrival(stamp)
+        });
         self.counters.received += 1;
         Some(Inbound {
             data: Bytes::copy_from_slice(datagram.data),
@@ -167,6 +219,7 @@ impl UdpTransport {
             proto: Proto::Udp,
             socket: self.id,
             conn: None,
+            arrived,
         })
     }
 
@@ -267,6 +320,8 @@ impl Transport for UdpTransport {
         budget: usize,
         deliver: &mut dyn FnMut(Inbound),
     ) -> io::Result<usize> {
+        // Read afresh at the first stamped datagram of this pass.
+        self.clocks = None;
         let mut steps = 0;
         while steps < budget {
             match self.poll_one(cx) {
@@ -371,5 +426,47 @@ impl Future for SendOne {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let dst = self.dst;
         Pin::new(&mut self.submit).poll(cx).map(|res| (res, dst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clocks() -> Clocks {
+        Clocks {
+            now: Instant::now(),
+            wall: Duration::new(1_764_000_000, 500_000_000),
+        }
+    }
+
+    #[test]
+    fn a_stamp_becomes_an_instant_as_far_before_now() {
+        let c = clocks();
+        let stamp = c.wall - Duration::from_micros(250);
+        assert_eq!(c.arrival(stamp), Some(c.now - Duration::from_micros(250)));
+        assert_eq!(c.arrival(c.wall), Some(c.now));
+        let old = c.wall - MAX_STAMP_AGE;
+        assert_eq!(c.arrival(old), Some(c.now - MAX_STAMP_AGE));
+    }
+
+    #[test]
+    fn a_stamp_is_never_after_now_and_a_stepped_clock_is_ignored() {
+        let c = clocks();
+        assert_eq!(c.arrival(c.wall + Duration::from_millis(3)), Some(c.now));
+        let stepped = c.wall - MAX_STAMP_AGE - Duration::from_nanos(1);
+        assert_eq!(c.arrival(stepped), None);
+        assert_eq!(c.arrival(Duration::ZERO), None);
+    }
+
+    #[test]
+    fn the_clocks_read_now() {
+        let before = Instant::now();
+        let c = Clocks::read().unwrap();
+        let wall = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        assert!(c.now >= before);
+        assert!(wall >= c.wall && wall - c.wall < Duration::from_secs(1));
     }
 }

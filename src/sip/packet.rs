@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -115,6 +116,11 @@ pub struct Inbound {
     pub socket: SocketId,
     /// The stream connection it arrived on; `None` for a datagram.
     pub conn: Option<ConnId>,
+    /// When the kernel received it (a datagram's receive timestamp, on the
+    /// monotonic clock), an input like the `now` of a round: it may be
+    /// earlier than the round that handles it. `None` when unknown (streams,
+    /// messages made up by tests): the round's start stands in.
+    pub arrived: Option<Instant>,
 }
 
 /// What the script asked of a send over TCP or TLS (ignored for UDP).

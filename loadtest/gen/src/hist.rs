@@ -40,16 +40,21 @@ impl Latency {
         self.0.max()
     }
 
-    /// `p50=.. p90=.. p99=.. p999=.. max=..` (µs), prefixed by `name_`.
+    pub fn mean(&self) -> f64 {
+        self.0.mean()
+    }
+
+    /// `n=.. p50=.. p90=.. p99=.. p999=.. max=.. mean=..` (µs), prefixed by `name_`.
     pub fn fields(&self, name: &str) -> String {
         format!(
-            "{name}_n={} {name}_p50_us={} {name}_p90_us={} {name}_p99_us={} {name}_p999_us={} {name}_max_us={}",
+            "{name}_n={} {name}_p50_us={} {name}_p90_us={} {name}_p99_us={} {name}_p999_us={} {name}_max_us={} {name}_mean_us={:.1}",
             self.len(),
             self.quantile(0.5),
             self.quantile(0.9),
             self.quantile(0.99),
             self.quantile(0.999),
-            self.max()
+            self.max(),
+            self.mean()
         )
     }
 }

@@ -45,6 +45,7 @@ fn inbound(data: impl Into<Bytes>) -> Inbound {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     }
 }
 

@@ -302,6 +302,7 @@ request_route {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     };
     let mut out: Vec<Transmit> = Vec::new();
     engine.on_inbound(pkt, some_instant(), &mut out);

@@ -743,6 +743,7 @@ impl Streams {
                         proto,
                         socket,
                         conn: Some(id),
+                        arrived: None,
                     });
                 }
                 self.start_send(slot);

@@ -63,6 +63,7 @@ fuzz_target!(|data: &[u8]| {
             proto: Proto::Udp,
             socket: 0,
             conn: None,
+            arrived: None,
         };
         engine.on_inbound(pkt, now, &mut out);
     }
