@@ -55,6 +55,7 @@ mod driver;
 mod engine;
 mod framing;
 mod handoff;
+pub mod media;
 mod metered;
 mod seccomp;
 mod server;
