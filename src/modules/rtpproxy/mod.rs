@@ -179,17 +179,18 @@ pub enum Side {
     Answer,
 }
 
-/// `U`/`L` command for one stream.
+/// `U`/`L` command for stream number `stream` (from 1) whose media is at
+/// `media`; `tags` are the SDP sender's tag, then the other party's if known.
 pub fn update_command(
     side: Side,
     flags: &Flags,
     call_id: &[u8],
-    ip: IpAddr,
-    port: u16,
-    sender_tag: &[u8],
-    other_tag: Option<&[u8]>,
+    media: (IpAddr, u16),
+    tags: (&[u8], Option<&[u8]>),
     stream: usize,
 ) -> Vec<u8> {
+    let (ip, port) = media;
+    let (sender_tag, other_tag) = tags;
     let letter = if side == Side::Answer || flags.lookup {
         'L'
     } else {
@@ -251,10 +252,7 @@ pub fn dialog_ids(ctx: &MsgCtx<'_>) -> Option<(Bytes, Bytes, Option<Bytes>)> {
     let call_id = Bytes::copy_from_slice(msg.call_id()?);
     let tag = |id| {
         let v = msg.header_value(id)?;
-        NameAddr::parse(v)
-            .ok()?
-            .tag()
-            .map(|t| Bytes::copy_from_slice(t))
+        NameAddr::parse(v).ok()?.tag().map(Bytes::copy_from_slice)
     };
     Some((call_id, tag(HeaderName::From)?, tag(HeaderName::To)))
 }
@@ -403,10 +401,8 @@ fn engage(ctx: &mut MsgCtx<'_>, args: &Args, side: Side) -> i32 {
             side,
             &flags,
             &call_id,
-            media_ip,
-            s.port,
-            &sender,
-            other.as_deref(),
+            (media_ip, s.port),
+            (&sender, other.as_deref()),
             i + 1,
         );
         let (answer, node) = match rp.relays.send(&call_id, &cmd, unix_ms) {

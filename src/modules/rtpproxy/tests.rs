@@ -115,7 +115,7 @@ fn commands_and_answers() {
     let ip: IpAddr = "198.51.100.1".parse().unwrap();
     let f = Flags::parse("a").unwrap();
     assert_eq!(
-        update_command(Side::Offer, &f, b"c1", ip, 4000, b"ft", None, 1),
+        update_command(Side::Offer, &f, b"c1", (ip, 4000), (b"ft", None), 1),
         b"UA c1 198.51.100.1 4000 ft;1"
     );
     assert_eq!(
@@ -123,10 +123,8 @@ fn commands_and_answers() {
             Side::Answer,
             &Flags::default(),
             b"c1",
-            ip,
-            4000,
-            b"tt",
-            Some(b"ft"),
+            (ip, 4000),
+            (b"tt", Some(b"ft")),
             2
         ),
         b"L c1 198.51.100.1 4000 tt;2 ft;2"
