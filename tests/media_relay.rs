@@ -304,6 +304,7 @@ fn rtpproxy_manage_relays_offer_answer_and_deletes_on_bye() {
         "{offer}"
     );
     assert!(offer.contains("\r\nm=audio 35000 RTP/AVP 0\r\n"), "{offer}");
+    assert!(offer.ends_with("\r\na=nortpproxy:yes\r\n"), "{offer}");
     let answer = body(&c.ok_at_caller);
     assert!(answer.contains("\r\nc=IN IP4 203.0.113.9\r\n"), "{answer}");
     assert!(

@@ -37,7 +37,8 @@ use sdp::Sdp;
 #[derive(Debug)]
 pub struct Rtpproxy {
     pub relays: Relays,
-    /// SDP line that says "do not relay this" (unless flag `f`).
+    /// SDP line (`nortpproxy_str`) added to a relayed SDP; an SDP that has it
+    /// is not relayed again (unless flag `f`). Empty: neither.
     pub nortpproxy: String,
 }
 
@@ -426,7 +427,15 @@ fn engage(ctx: &mut MsgCtx<'_>, args: &Args, side: Side) -> i32 {
     if relayed.iter().all(Option::is_none) {
         return -1;
     }
-    let body = sdp.rewrite(&relayed, flags.session_c, flags.origin);
+    let mut body = sdp.rewrite(&relayed, flags.session_c, flags.origin);
+    // The mark tells a later proxy with a relay of its own that this SDP is
+    // relayed already (it checks for it unless told `f`).
+    if !rp.nortpproxy.is_empty() && !sdp.has_line(&rp.nortpproxy) {
+        if !body.ends_with('\n') {
+            body.push_str("\r\n");
+        }
+        body.push_str(&rp.nortpproxy);
+    }
     let msg = ctx.msg;
     ctx.edits.set_body(msg, Bytes::from(body));
     1

@@ -163,6 +163,10 @@ fn offer_uses_the_source_address_and_rewrites_the_sdp() {
         out.contains("\no=alice 2890844526 2890844526 IN IP4 203.0.113.9\n"),
         "{out}"
     );
+    assert!(
+        out.ends_with("\nm=audio 35000 RTP/AVP 0\na=nortpproxy:yes\n"),
+        "{out}"
+    );
 }
 
 #[test]
