@@ -236,18 +236,31 @@ fn media_relays(mp: &ModParams, loaded: &[&str], shared: &mut Shared) -> Result<
     let mut seed = [0u8; 4];
     getrandom::fill(&mut seed).map_err(|e| format!("media relay: no random cookie: {e}"))?;
     let prefix = u32::from_le_bytes(seed);
+    let resolve = |name: &str, v6: bool| -> Result<std::net::IpAddr, String> {
+        use std::net::ToSocketAddrs;
+        let addrs = (name, 0u16)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve \"{name}\": {e}"))?;
+        addrs
+            .map(|a| a.ip())
+            .find(|ip| ip.is_ipv6() == v6)
+            .ok_or_else(|| format!("\"{name}\" has no IPv{} address", if v6 { 6 } else { 4 }))
+    };
     if loaded.contains(&"rtpproxy") {
         shared.insert(Arc::new(Rtpproxy::from_modparams(
             mp,
             transport.clone(),
             prefix,
+            &resolve,
         )?));
         for w in rtpproxy::unsupported_params(mp) {
             log::warn!("accepted but ignored: {w}");
         }
     }
     if loaded.contains(&"rtpengine") {
-        shared.insert(Arc::new(Rtpengine::from_modparams(mp, transport, prefix)?));
+        shared.insert(Arc::new(Rtpengine::from_modparams(
+            mp, transport, prefix, &resolve,
+        )?));
         for w in rtpengine::unsupported_params(mp) {
             log::warn!("accepted but ignored: {w}");
         }

@@ -488,7 +488,7 @@ fn bad_relay_socket_is_a_startup_error_at_its_line() {
     let path = dir.join("bad.cfg");
     std::fs::write(
         &path,
-        "loadmodule \"rtpproxy.so\"\nmodparam(\"rtpproxy\", \"rtpproxy_sock\", \"udp:localhost\")\nmodparam(\"rtpproxy\", \"no_such_param\", 1)\nrequest_route { exit; }\n",
+        "loadmodule \"rtpproxy.so\"\nmodparam(\"rtpproxy\", \"rtpproxy_sock\", \"udp:local host:7722\")\nmodparam(\"rtpproxy\", \"no_such_param\", 1)\nrequest_route { exit; }\n",
     )
     .unwrap();
     let out = Command::new(ringsip_bin())
@@ -499,10 +499,7 @@ fn bad_relay_socket_is_a_startup_error_at_its_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("bad.cfg:2:"), "{err}");
-    assert!(
-        err.contains("rtpproxy_sock") || err.contains("udp:localhost"),
-        "{err}"
-    );
+    assert!(err.contains("relay socket"), "{err}");
     assert!(
         err.contains("bad.cfg:3:") && err.contains("no_such_param"),
         "{err}"

@@ -39,9 +39,10 @@ impl Rtpengine {
         mp: &ModParams,
         transport: Arc<dyn RelayTransport>,
         cookie_prefix: u32,
+        resolve: relay::Resolve<'_>,
     ) -> Result<Rtpengine, String> {
         let socks = sock_values(mp, "rtpengine", "rtpengine_sock");
-        let sets = relay::parse_sets(socks.iter().map(String::as_str))
+        let sets = relay::parse_sets(socks.iter().map(String::as_str), resolve)
             .map_err(|e| format!("rtpengine: {e}"))?;
         let ms = mp
             .int("rtpengine", "rtpengine_tout_ms")
@@ -71,7 +72,9 @@ impl Rtpengine {
 /// Checks one `modparam` value at start-up.
 pub fn check_param(param: &str, value: &ParamValue) -> Result<(), String> {
     match (param, value) {
-        ("rtpengine_sock", ParamValue::Str(s)) => relay::parse_sock_value(s).map(|_| ()),
+        ("rtpengine_sock", ParamValue::Str(s)) => {
+            relay::parse_sock_value(s, &relay::any_name).map(|_| ())
+        }
         ("rtpengine_tout_ms" | "rtpengine_retr", ParamValue::Int(n)) if *n < 1 => {
             Err(format!("{param} must be at least 1"))
         }

@@ -47,7 +47,7 @@ fn with_relay(h: &mut Harness, answers: Vec<&'static str>) -> Arc<FakeRelay> {
         "rtpengine_sock",
         ParamValue::Str("udp:127.0.0.1:2223".into()),
     );
-    let re = Rtpengine::from_modparams(&mp, fake.clone(), 1).unwrap();
+    let re = Rtpengine::from_modparams(&mp, fake.clone(), 1, &relay::no_names).unwrap();
     h.env.services.insert(Arc::new(re));
     fake
 }

@@ -47,9 +47,10 @@ impl Rtpproxy {
         mp: &ModParams,
         transport: Arc<dyn RelayTransport>,
         cookie_prefix: u32,
+        resolve: relay::Resolve<'_>,
     ) -> Result<Rtpproxy, String> {
         let socks = sock_values(mp, "rtpproxy", "rtpproxy_sock");
-        let sets = relay::parse_sets(socks.iter().map(String::as_str))
+        let sets = relay::parse_sets(socks.iter().map(String::as_str), resolve)
             .map_err(|e| format!("rtpproxy: {e}"))?;
         let secs = mp.int("rtpproxy", "rtpproxy_tout").unwrap_or(1).max(1);
         let attempts = mp
@@ -92,7 +93,9 @@ pub fn sock_values(mp: &ModParams, module: &str, param: &str) -> Vec<String> {
 /// at the `modparam` line).
 pub fn check_param(param: &str, value: &ParamValue) -> Result<(), String> {
     match (param, value) {
-        ("rtpproxy_sock", ParamValue::Str(s)) => relay::parse_sock_value(s).map(|_| ()),
+        ("rtpproxy_sock", ParamValue::Str(s)) => {
+            relay::parse_sock_value(s, &relay::any_name).map(|_| ())
+        }
         ("rtpproxy_tout" | "rtpproxy_retr", ParamValue::Int(n)) if *n < 1 => {
             Err(format!("{param} must be at least 1"))
         }

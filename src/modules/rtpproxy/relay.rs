@@ -71,9 +71,34 @@ pub struct RelaySet {
     pub nodes: Vec<RelayNode>,
 }
 
+/// Finds the address of a relay's host name (`true`: IPv6 wanted). The
+/// runtime passes one that asks the system resolver, once, at start-up.
+pub type Resolve<'a> = &'a dyn Fn(&str, bool) -> Result<IpAddr, String>;
+
+/// A [`Resolve`] for literal addresses only.
+pub fn no_names(name: &str, _: bool) -> Result<IpAddr, String> {
+    Err(format!(
+        "\"{name}\" is not an IP address (host names are resolved at start-up only)"
+    ))
+}
+
+/// A [`Resolve`] that accepts any well-formed host name, for checking a
+/// configuration without resolving it.
+pub fn any_name(name: &str, v6: bool) -> Result<IpAddr, String> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+    match (ok, v6) {
+        (false, _) => Err(format!("\"{name}\" is not a host name or IP address")),
+        (true, false) => Ok(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        (true, true) => Ok(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+    }
+}
+
 /// Parses one socket `[udp:|udp6:]HOST:PORT[=WEIGHT]` (IPv6 in brackets, or
-/// bare after `udp6:`).
-pub fn parse_node(spec: &str) -> Result<RelayNode, String> {
+/// bare after `udp6:`); a host name goes to `resolve`.
+pub fn parse_node(spec: &str, resolve: Resolve<'_>) -> Result<RelayNode, String> {
     let (addr_part, weight) = match spec.rsplit_once('=') {
         Some((a, w)) => (
             a,
@@ -93,33 +118,30 @@ pub fn parse_node(spec: &str) -> Result<RelayNode, String> {
     } else {
         (false, addr_part)
     };
-    let addr = if v6 && !rest.starts_with('[') {
-        // udp6:::1:7722: the port is after the last colon.
-        let (ip, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| format!("relay socket \"{spec}\" has no port"))?;
-        let ip: IpAddr = ip
-            .parse()
-            .map_err(|_| format!("relay socket \"{spec}\": \"{ip}\" is not an IP address"))?;
-        let port: u16 = port
-            .parse()
-            .map_err(|_| format!("relay socket \"{spec}\": bad port"))?;
-        SocketAddr::new(ip, port)
-    } else {
-        rest.parse::<SocketAddr>().map_err(|_| {
-            format!("relay socket \"{spec}\" is not udp:IP:PORT (host names are not resolved)")
-        })?
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| format!("relay socket \"{spec}\" has no port"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("relay socket \"{spec}\": bad port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = match host.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => resolve(host, v6).map_err(|e| format!("relay socket \"{spec}\": {e}"))?,
     };
     Ok(RelayNode {
         url: spec.to_string(),
-        addr,
+        addr: SocketAddr::new(ip, port),
         weight,
         disabled_until: AtomicU64::new(0),
     })
 }
 
 /// Parses one `*_sock` value: `[N ==] SOCKET [SOCKET…]` (set 0 without `N ==`).
-pub fn parse_sock_value(value: &str) -> Result<(u32, Vec<RelayNode>), String> {
+pub fn parse_sock_value(
+    value: &str,
+    resolve: Resolve<'_>,
+) -> Result<(u32, Vec<RelayNode>), String> {
     let (id, list) = match value.split_once("==") {
         Some((id, list)) => (
             id.trim()
@@ -131,7 +153,7 @@ pub fn parse_sock_value(value: &str) -> Result<(u32, Vec<RelayNode>), String> {
     };
     let nodes = list
         .split_whitespace()
-        .map(parse_node)
+        .map(|spec| parse_node(spec, resolve))
         .collect::<Result<Vec<_>, _>>()?;
     if nodes.is_empty() {
         return Err(format!("no relay socket in \"{value}\""));
@@ -140,10 +162,13 @@ pub fn parse_sock_value(value: &str) -> Result<(u32, Vec<RelayNode>), String> {
 }
 
 /// Every set from the `*_sock` values, in order; values for the same set number join it.
-pub fn parse_sets<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Vec<RelaySet>, String> {
+pub fn parse_sets<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    resolve: Resolve<'_>,
+) -> Result<Vec<RelaySet>, String> {
     let mut sets: Vec<RelaySet> = Vec::new();
     for v in values {
-        let (id, nodes) = parse_sock_value(v)?;
+        let (id, nodes) = parse_sock_value(v, resolve)?;
         match sets.iter_mut().find(|s| s.id == id) {
             Some(s) => s.nodes.extend(nodes),
             None => sets.push(RelaySet { id, nodes }),
@@ -294,6 +319,7 @@ mod tests {
 
     #[test]
     fn sockets_and_sets() {
+        let parse_node = |s| parse_node(s, &no_names);
         let n = parse_node("udp:127.0.0.1:7722").unwrap();
         assert_eq!(n.addr, "127.0.0.1:7722".parse().unwrap());
         assert_eq!(n.weight, 1);
@@ -304,21 +330,33 @@ mod tests {
         assert_eq!(n.addr, "[::1]:9".parse().unwrap());
         assert!(parse_node("unix:/run/rtpproxy.sock").is_err());
         assert!(parse_node("udp:localhost:7722").is_err());
+        let local = |name: &str, _| match name {
+            "localhost" => Ok("127.0.0.1".parse().unwrap()),
+            _ => Err("unknown".to_string()),
+        };
+        let n = super::parse_node("udp:localhost:7722", &local).unwrap();
+        assert_eq!(n.addr, "127.0.0.1:7722".parse().unwrap());
+        assert!(super::parse_node("udp:nowhere:7722", &local).is_err());
+        assert!(super::parse_node("udp:relay-1.example:7722", &any_name).is_ok());
+        assert!(super::parse_node("udp:bad name:7722", &any_name).is_err());
         assert!(parse_node("udp:127.0.0.1").is_err());
 
-        let sets = parse_sets([
-            "udp:127.0.0.1:7722 udp:127.0.0.2:7722=2",
-            "1 == udp:10.0.0.1:1",
-            "1 == udp:10.0.0.2:2",
-        ])
+        let sets = parse_sets(
+            [
+                "udp:127.0.0.1:7722 udp:127.0.0.2:7722=2",
+                "1 == udp:10.0.0.1:1",
+                "1 == udp:10.0.0.2:2",
+            ],
+            &no_names,
+        )
         .unwrap();
         assert_eq!(sets.len(), 2);
         assert_eq!(sets[0].id, 0);
         assert_eq!(sets[0].nodes.len(), 2);
         assert_eq!(sets[1].id, 1);
         assert_eq!(sets[1].nodes.len(), 2);
-        assert!(parse_sets(["x == udp:1.2.3.4:5"]).is_err());
-        assert!(parse_sets(["1 == "]).is_err());
+        assert!(parse_sets(["x == udp:1.2.3.4:5"], &no_names).is_err());
+        assert!(parse_sets(["1 == "], &no_names).is_err());
     }
 
     /// Answers from a script of results, recording where each request went.
@@ -351,7 +389,7 @@ mod tests {
             ]),
             asked: Mutex::new(Vec::new()),
         });
-        let sets = parse_sets(["udp:127.0.0.1:1 udp:127.0.0.1:2"]).unwrap();
+        let sets = parse_sets(["udp:127.0.0.1:1 udp:127.0.0.1:2"], &no_names).unwrap();
         let relays = Relays::new(
             sets,
             Duration::from_millis(10),
@@ -385,7 +423,7 @@ mod tests {
             asked: Mutex::new(Vec::new()),
         });
         let relays = Relays::new(
-            parse_sets(["udp:127.0.0.1:1"]).unwrap(),
+            parse_sets(["udp:127.0.0.1:1"], &no_names).unwrap(),
             Duration::from_millis(10),
             1,
             Duration::from_secs(60),

@@ -94,7 +94,7 @@ fn with_relay(h: &mut Harness, answers: Vec<&'static str>) -> Arc<FakeRelay> {
         "rtpproxy_sock",
         ParamValue::Str("udp:127.0.0.1:7722".into()),
     );
-    let rp = Rtpproxy::from_modparams(&mp, fake.clone(), 1).unwrap();
+    let rp = Rtpproxy::from_modparams(&mp, fake.clone(), 1, &relay::no_names).unwrap();
     h.env.services.insert(Arc::new(rp));
     fake
 }
@@ -289,7 +289,7 @@ fn params_are_checked() {
         &ParamValue::Str("udp:127.0.0.1:7722".into())
     )
     .is_ok());
-    assert!(check_param("rtpproxy_sock", &ParamValue::Str("udp:nowhere".into())).is_err());
+    assert!(check_param("rtpproxy_sock", &ParamValue::Str("udp:no where:1".into())).is_err());
     assert!(check_param("rtpproxy_tout", &ParamValue::Int(0)).is_err());
     assert!(crate::modules::testutil::fixed(
         &MODULE,
