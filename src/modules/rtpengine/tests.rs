@@ -183,3 +183,29 @@ fn params_are_checked() {
     assert!(check_param("rtpengine_sock", &ParamValue::Str("udp:host".into())).is_err());
     assert!(check_param("rtpengine_tout_ms", &ParamValue::Int(0)).is_err());
 }
+
+#[test]
+fn ack_with_sdp_answers_with_the_tags_swapped() {
+    let ack = "ACK sip:bob@10.0.0.5 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKack
+To: Bob <sip:bob@example.com>;tag=8321234356
+From: Alice <sip:alice@example.org>;tag=1928301774
+Call-ID: late@pc33
+CSeq: 1 ACK
+Content-Type: application/sdp
+Content-Length: 53
+
+v=0
+c=IN IP4 192.168.1.20
+m=audio 49170 RTP/AVP 0
+";
+    let mut h = Harness::new(ack);
+    let fake = with_relay(&mut h, vec!["d6:result2:ok3:sdp4:v=0\re"]);
+    let mut ctx = h.ctx();
+    assert_eq!(run(&mut ctx, &MODULE, "rtpengine_manage", &[]), 1);
+    let req = asked(&fake, 0);
+    assert_eq!(s(&req, "command"), "answer");
+    // The offer came from the callee (in its 200): its tag is the from-tag.
+    assert_eq!(s(&req, "from-tag"), "8321234356");
+    assert_eq!(s(&req, "to-tag"), "1928301774");
+}

@@ -306,3 +306,39 @@ fn params_are_checked() {
     )
     .is_err());
 }
+
+#[test]
+fn each_stream_is_relayed_and_late_answer_in_ack_puts_the_caller_first() {
+    let two = "ACK sip:bob@10.0.0.5 SIP/2.0
+Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKack
+To: Bob <sip:bob@example.com>;tag=8321234356
+From: Alice <sip:alice@example.org>;tag=1928301774
+Call-ID: late@pc33
+CSeq: 1 ACK
+Content-Type: application/sdp
+Content-Length: 101
+
+v=0
+c=IN IP4 192.168.1.20
+m=audio 49170 RTP/AVP 0
+m=video 0 RTP/AVP 31
+m=video 49172 RTP/AVP 31
+";
+    let mut h = Harness::new(two);
+    let fake = with_relay(&mut h, vec!["40000 203.0.113.9", "40002 203.0.113.9"]);
+    let mut ctx = h.ctx();
+    assert_eq!(run(&mut ctx, &MODULE, "rtpproxy_manage", &["r"]), 1);
+    // The disabled stream (port 0) is left alone.
+    assert_eq!(
+        fake.asked.lock().unwrap().as_slice(),
+        [
+            "L late@pc33 192.168.1.20 49170 1928301774;1 8321234356;1",
+            "L late@pc33 192.168.1.20 49172 1928301774;3 8321234356;3"
+        ]
+    );
+    let out = serialized(&ctx);
+    assert!(
+        out.contains("\nc=IN IP4 203.0.113.9\nm=audio 40000 RTP/AVP 0\nm=video 0 RTP/AVP 31\nm=video 40002 RTP/AVP 31\n"),
+        "{out}"
+    );
+}
