@@ -90,6 +90,21 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                         println!("accepted but ignored: {w}");
                     }
                 }
+                let mp = &compiled.modparams;
+                let loaded = &compiled.program.loaded_modules;
+                type Lister = fn(&ringsip::script::registry::ModParams) -> Vec<String>;
+                let listers: [(&str, Lister); 3] = [
+                    ("rtpproxy", ringsip::modules::rtpproxy::unsupported_params),
+                    ("rtpengine", ringsip::modules::rtpengine::unsupported_params),
+                    ("debugger", ringsip::modules::debugger::unsupported_params),
+                ];
+                for (module, list) in listers {
+                    if loaded.contains(&module) {
+                        for w in list(mp) {
+                            println!("accepted but ignored: {w}");
+                        }
+                    }
+                }
             }
             ExitCode::SUCCESS
         }

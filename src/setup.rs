@@ -17,6 +17,9 @@ use ringsip::modules::nathelper::{self, NatParams};
 use ringsip::modules::permissions::{self, Permissions};
 use ringsip::modules::pike::{Pike, PikeParams};
 use ringsip::modules::registrar::{RegParams, Registrar};
+use ringsip::modules::rtpengine::{self, Rtpengine};
+use ringsip::modules::rtpproxy::relay::RelayTransport;
+use ringsip::modules::rtpproxy::{self, Rtpproxy};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
 use ringsip::runtime::SystemLookup;
 use ringsip::script::ctx::{Epoch, Shared};
@@ -205,6 +208,14 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         }
     }
 
+    media_relays(mp, loaded, &mut shared)?;
+
+    if loaded.contains(&"debugger") {
+        for w in ringsip::modules::debugger::unsupported_params(mp) {
+            log::warn!("accepted but ignored: {w}");
+        }
+    }
+
     if let Some(store) = store_for(mp, &mut stores, "acc")? {
         shared.insert(Arc::new(AccDb { store }));
     }
@@ -218,4 +229,46 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         usrloc,
         stores,
     })
+}
+
+/// rtpproxy and rtpengine: their relays, reached through the runtime's UDP
+/// client (a blocking socket per worker thread, see `runtime::media`).
+fn media_relays(mp: &ModParams, loaded: &[&str], shared: &mut Shared) -> Result<(), String> {
+    if !loaded.contains(&"rtpproxy") && !loaded.contains(&"rtpengine") {
+        return Ok(());
+    }
+    let transport: Arc<dyn RelayTransport> = Arc::new(ringsip::runtime::media::UdpRelayClient);
+    let mut seed = [0u8; 4];
+    getrandom::fill(&mut seed).map_err(|e| format!("media relay: no random cookie: {e}"))?;
+    let prefix = u32::from_le_bytes(seed);
+    let resolve = |name: &str, v6: bool| -> Result<std::net::IpAddr, String> {
+        use std::net::ToSocketAddrs;
+        let addrs = (name, 0u16)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve \"{name}\": {e}"))?;
+        addrs
+            .map(|a| a.ip())
+            .find(|ip| ip.is_ipv6() == v6)
+            .ok_or_else(|| format!("\"{name}\" has no IPv{} address", if v6 { 6 } else { 4 }))
+    };
+    if loaded.contains(&"rtpproxy") {
+        shared.insert(Arc::new(Rtpproxy::from_modparams(
+            mp,
+            transport.clone(),
+            prefix,
+            &resolve,
+        )?));
+        for w in rtpproxy::unsupported_params(mp) {
+            log::warn!("accepted but ignored: {w}");
+        }
+    }
+    if loaded.contains(&"rtpengine") {
+        shared.insert(Arc::new(Rtpengine::from_modparams(
+            mp, transport, prefix, &resolve,
+        )?));
+        for w in rtpengine::unsupported_params(mp) {
+            log::warn!("accepted but ignored: {w}");
+        }
+    }
+    Ok(())
 }

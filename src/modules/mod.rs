@@ -11,6 +11,7 @@ pub mod corex;
 pub mod counters;
 pub mod ctl;
 pub mod db;
+pub mod debugger;
 pub mod dispatcher;
 pub mod htable;
 pub mod kex;
@@ -21,6 +22,8 @@ pub mod pike;
 pub mod pv;
 pub mod registrar;
 pub mod rr;
+pub mod rtpengine;
+pub mod rtpproxy;
 pub mod sanity;
 pub mod siputils;
 pub mod sl;
@@ -70,6 +73,9 @@ pub static MODULES: &[&ModuleDef] = &[
     &ctl::MODULE_CTL,
     &ctl::MODULE_JSONRPCS,
     &ctl::MODULE_CFG_RPC,
+    &rtpproxy::MODULE,
+    &rtpengine::MODULE,
+    &debugger::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

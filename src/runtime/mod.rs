@@ -56,6 +56,7 @@ mod driver;
 mod engine;
 mod framing;
 mod handoff;
+pub mod media;
 mod memory;
 mod metered;
 mod seccomp;

@@ -38,12 +38,9 @@ pub struct Compiled {
 const PLANNED_MODULES: &[&str] = &[
     "rr",
     "alias_db",
-    "rtpproxy",
-    "rtpengine",
     "xhttp",
     "outbound",
     "path",
-    "debugger",
     "presence",
     "presence_xml",
     "pua",
@@ -241,11 +238,15 @@ impl<'c> Compiler<'c> {
                         continue;
                     }
                 };
-                if module.name == "corex" {
-                    if let Err(e) = modules::corex::params::check(&mp.param, &value) {
-                        self.error(mp.span, format!("corex: {e}"));
-                        continue;
-                    }
+                let checked = match module.name {
+                    "corex" => modules::corex::params::check(&mp.param, &value),
+                    "rtpproxy" => modules::rtpproxy::check_param(&mp.param, &value),
+                    "rtpengine" => modules::rtpengine::check_param(&mp.param, &value),
+                    _ => Ok(()),
+                };
+                if let Err(e) = checked {
+                    self.error(mp.span, format!("{}: {e}", module.name));
+                    continue;
                 }
                 self.modparams.push(module.name, &mp.param, value);
             }
