@@ -122,3 +122,43 @@ fn timer_a_retransmits_then_timeout_gives_408_upstream() {
         "408 after fr_inv_timer: {upstream:?}"
     );
 }
+
+#[test]
+fn onreply_route_sees_the_flags_set_before_t_relay() {
+    // Kamailio's stock config sets FLT_NATS in request_route and tests it
+    // in onreply_route (route[NATMANAGE]) to relay the 200's SDP.
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "textops.so"
+request_route {
+    setflag(5);
+    $du = "sip:127.0.0.3:5080";
+    t_on_reply("R");
+    t_relay();
+}
+onreply_route[R] {
+    if (isflagset(5)) { append_hf("X-Flag: set\r\n"); }
+}
+"#;
+    let mut e = engine(cfg);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
+    let relayed = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
+    let vias: String = relayed
+        .lines()
+        .filter(|l| l.starts_with("Via:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let reply = format!(
+        "SIP/2.0 180 Ringing\n{vias}From: <sip:alice@127.0.0.2>;tag=a1\n\
+         To: <sip:bob@127.0.0.1>;tag=b1\nCall-ID: engine-tm-1\nCSeq: 1 INVITE\n\
+         Content-Length: 0\n\n"
+    );
+    out.clear();
+    e.on_inbound(inbound(CALLEE, &reply), t0, &mut out);
+    let up = sent_to(&out, CALLER);
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert!(up[0].contains("X-Flag: set\r\n"), "{}", up[0]);
+}

@@ -69,6 +69,7 @@ fn inbound(from: &str, text: &str) -> Inbound {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     }
 }
 

@@ -230,6 +230,7 @@ fn forwarding_a_request_allocates_only_its_edits() {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     };
     let msg = Message::parse(pkt.data.clone()).expect("parses");
     let mut core = CoreState::new(&program);

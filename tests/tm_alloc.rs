@@ -150,6 +150,7 @@ fn inbound(from: &str, text: String) -> Inbound {
         proto: Proto::Udp,
         socket: 0,
         conn: None,
+        arrived: None,
     }
 }
 

@@ -474,16 +474,19 @@ impl Engine {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) {
-        let on_reply = self
+        let (on_reply, tx_flags) = self
             .core
             .tm
             .as_ref()
             .and_then(|t| t.user(tid))
-            .and_then(|d| d.on_reply);
+            .map_or((None, 0), |d| (d.on_reply, d.flags));
         let mut edits = None;
         if let Some(route) = on_reply {
             let started = self.route_start();
             let mut ctx = self.ctx(msg, from, now, RouteType::OnReply, out);
+            // As in Kamailio, onreply_route sees the transaction's message
+            // flags (the stock config's FLT_NATS decides NATMANAGE there).
+            ctx.flags = tx_flags;
             ctx.t.tid = Some(tid);
             ctx.t.reply_code = msg.status().unwrap_or(0);
             ctx.t.branch_idx = u32::from(branch);
