@@ -1,6 +1,9 @@
 //! Host names as next hops, resolved through the shared resolver (sans-IO:
 //! the engine with a table standing in for the system resolver, virtual time).
 
+mod common;
+
+use common::engine::{engine_with, inbound};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -8,15 +11,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ringsip::modules::core::dns::{Lookup, Resolver};
 use ringsip::modules::core::Engine;
-use ringsip::script::compile::compile;
-use ringsip::script::ctx::{Env, SocketInfo};
-use ringsip::script::{self as script_lang, MemoryFiles, Options};
-use ringsip::sip::{Inbound, Proto, Transmit};
+use ringsip::sip::Transmit;
 
-const PROXY: &str = "127.0.0.1:5060";
+/// An engine whose resolver answers from the test's table.
+fn engine(cfg: &str, asked: Arc<AtomicUsize>) -> Engine {
+    engine_with(cfg, |env, _| {
+        let table = Table {
+            names: HashMap::from([
+                ("gw.example.com", "127.0.0.3".parse().unwrap()),
+                ("caller.example.com", "127.0.0.2".parse().unwrap()),
+            ]),
+            asked,
+        };
+        env.services
+            .insert(Arc::new(Resolver::new(Box::new(table))));
+    })
+}
+
 const CALLER: &str = "127.0.0.2:5070";
 
 /// Names this test knows, and how often it was asked.
@@ -32,44 +45,6 @@ impl Lookup for Table {
             Some(ip) => Ok(vec![*ip]),
             None => Err(io::Error::new(io::ErrorKind::NotFound, "unknown name")),
         }
-    }
-}
-
-fn engine(cfg: &str, asked: Arc<AtomicUsize>) -> Engine {
-    let files = MemoryFiles::default();
-    let config = script_lang::parse_str("test.cfg", cfg, &Options::with_files(&files))
-        .expect("config parses");
-    let compiled = compile(&config).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
-    let mut env = Env {
-        sockets: vec![SocketInfo {
-            proto: Proto::Udp,
-            addr: PROXY.parse().unwrap(),
-            advertise: None,
-        }],
-        ..Env::default()
-    };
-    let table = Table {
-        names: HashMap::from([
-            ("gw.example.com", "127.0.0.3".parse().unwrap()),
-            ("caller.example.com", "127.0.0.2".parse().unwrap()),
-        ]),
-        asked,
-    };
-    env.services
-        .insert(Arc::new(Resolver::new(Box::new(table))));
-    let tm = ringsip::modules::tm::config_from(&compiled.modparams);
-    Engine::new(Arc::new(env), Arc::new(compiled.program)).with_tm(tm, 0)
-}
-
-fn inbound(from: &str, text: &str) -> Inbound {
-    Inbound {
-        data: Bytes::from(text.replace('\n', "\r\n")),
-        src: from.parse().unwrap(),
-        local: PROXY.parse().unwrap(),
-        proto: Proto::Udp,
-        socket: 0,
-        conn: None,
-        arrived: None,
     }
 }
 

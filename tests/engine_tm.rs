@@ -1,57 +1,13 @@
 //! The engine with a stateful configuration, driven sans-IO on virtual time:
 //! packets in, transmissions out, `now` advanced by hand (no sockets, no sleeps).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod common;
+
+use common::engine::{engine, inbound, sent_to};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use ringsip::modules::core::Engine;
-use ringsip::script::compile::compile;
-use ringsip::script::ctx::{Env, SocketInfo};
-use ringsip::script::{self as script_lang, MemoryFiles, Options};
-use ringsip::sip::{Inbound, Proto, Transmit};
-
-const PROXY: &str = "127.0.0.1:5060";
 const CALLER: &str = "127.0.0.2:5070";
 const CALLEE: &str = "127.0.0.3:5080";
-
-fn engine(cfg: &str) -> Engine {
-    let files = MemoryFiles::default();
-    let config = script_lang::parse_str("test.cfg", cfg, &Options::with_files(&files))
-        .expect("config parses");
-    let compiled = compile(&config).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
-    let env = Env {
-        sockets: vec![SocketInfo {
-            proto: Proto::Udp,
-            addr: PROXY.parse().unwrap(),
-            advertise: None,
-        }],
-        ..Env::default()
-    };
-    let tm = ringsip::modules::tm::config_from(&compiled.modparams);
-    Engine::new(Arc::new(env), Arc::new(compiled.program)).with_tm(tm, 0)
-}
-
-fn inbound(from: &str, text: &str) -> Inbound {
-    Inbound {
-        data: Bytes::from(text.replace('\n', "\r\n")),
-        src: from.parse().unwrap(),
-        local: PROXY.parse().unwrap(),
-        proto: Proto::Udp,
-        socket: 0,
-        conn: None,
-        arrived: None,
-    }
-}
-
-fn sent_to(out: &[Transmit], dst: &str) -> Vec<String> {
-    let dst: SocketAddr = dst.parse().unwrap();
-    out.iter()
-        .filter(|t| t.dst == dst)
-        .map(|t| String::from_utf8_lossy(&t.data).into_owned())
-        .collect()
-}
 
 const CONFIG: &str = r#"
 loadmodule "tm.so"

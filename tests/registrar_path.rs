@@ -3,20 +3,18 @@
 //! their route set, on the Request-URI's branch and on every other branch,
 //! each with its own Path only (sans-IO, virtual time).
 
+mod common;
+
+use common::engine::{engine_with, inbound};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use ringsip::modules::core::Engine;
 use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
-use ringsip::script::compile::compile;
-use ringsip::script::ctx::{Env, SocketInfo};
-use ringsip::script::{self as script_lang, MemoryFiles, Options};
-use ringsip::sip::{Inbound, Proto, Transmit};
+use ringsip::sip::Transmit;
 
-const PROXY: &str = "127.0.0.1:5060";
 const EDGE_A: &str = "127.0.0.5:5060";
 const EDGE_B: &str = "127.0.0.6:5060";
 const CALLER: &str = "127.0.0.2:5070";
@@ -38,39 +36,14 @@ request_route {
 "#;
 
 fn engine() -> Engine {
-    let files = MemoryFiles::default();
-    let config = script_lang::parse_str("test.cfg", CONFIG, &Options::with_files(&files))
-        .expect("config parses");
-    let compiled = compile(&config).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
-    let mut env = Env {
-        sockets: vec![SocketInfo {
-            proto: Proto::Udp,
-            addr: PROXY.parse().unwrap(),
-            advertise: None,
-        }],
-        ..Env::default()
-    };
-    let mp = &compiled.modparams;
-    env.services.insert(Arc::new(Usrloc::in_memory(
-        UlParams::from_modparams(mp).unwrap(),
-    )));
-    env.services.insert(Arc::new(Registrar {
-        params: RegParams::from_modparams(mp).unwrap(),
-    }));
-    let tm = ringsip::modules::tm::config_from(mp);
-    Engine::new(Arc::new(env), Arc::new(compiled.program)).with_tm(tm, 0)
-}
-
-fn inbound(from: &str, text: &str) -> Inbound {
-    Inbound {
-        data: Bytes::from(text.replace('\n', "\r\n")),
-        src: from.parse().unwrap(),
-        local: PROXY.parse().unwrap(),
-        proto: Proto::Udp,
-        socket: 0,
-        conn: None,
-        arrived: None,
-    }
+    engine_with(CONFIG, |env, mp| {
+        env.services.insert(Arc::new(Usrloc::in_memory(
+            UlParams::from_modparams(mp).unwrap(),
+        )));
+        env.services.insert(Arc::new(Registrar {
+            params: RegParams::from_modparams(mp).unwrap(),
+        }));
+    })
 }
 
 /// A REGISTER of `contact` for alice that came through the edge at `edge`.

@@ -2,19 +2,18 @@
 //! INVITE answered downstream, a local reply, `acc_log_request`, and the
 //! start-up errors for what is not provided (database backend, mysql URLs).
 
+mod common;
+
+use common::engine::{inbound, sent_to};
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use ringsip::modules::core::Engine;
 use ringsip::script::compile::compile;
-use ringsip::script::ctx::{Env, Shared, SocketInfo};
+use ringsip::script::ctx::Shared;
 use ringsip::script::{self as script_lang, MemoryFiles, Options};
-use ringsip::sip::{Inbound, Proto, Transmit};
 
-const PROXY: &str = "127.0.0.1:5060";
 const CALLER: &str = "127.0.0.2:5070";
 const CALLEE: &str = "127.0.0.3:5080";
 
@@ -57,39 +56,7 @@ fn engine(routes: &str) -> Engine {
 fn engine_with(routes: &str, services: Shared) -> Engine {
     let _ = log::set_logger(&CAPTURE);
     log::set_max_level(log::LevelFilter::Debug);
-    let cfg = format!("{HEAD}{routes}");
-    let compiled = compile_text(&cfg).unwrap_or_else(|d| panic!("{}", d.join("\n")));
-    let env = Env {
-        sockets: vec![SocketInfo {
-            proto: Proto::Udp,
-            addr: PROXY.parse().unwrap(),
-            advertise: None,
-        }],
-        services,
-        ..Env::default()
-    };
-    let tm = ringsip::modules::tm::config_from(&compiled.modparams);
-    Engine::new(Arc::new(env), Arc::new(compiled.program)).with_tm(tm, 0)
-}
-
-fn inbound(from: &str, text: &str) -> Inbound {
-    Inbound {
-        data: Bytes::from(text.replace('\n', "\r\n")),
-        src: from.parse().unwrap(),
-        local: PROXY.parse().unwrap(),
-        proto: Proto::Udp,
-        socket: 0,
-        conn: None,
-        arrived: None,
-    }
-}
-
-fn sent_to(out: &[Transmit], dst: &str) -> Vec<String> {
-    let dst: SocketAddr = dst.parse().unwrap();
-    out.iter()
-        .filter(|t| t.dst == dst)
-        .map(|t| String::from_utf8_lossy(&t.data).into_owned())
-        .collect()
+    common::engine::engine_with(&format!("{HEAD}{routes}"), |env, _| env.services = services)
 }
 
 /// The stock configuration's acc settings.

@@ -7,40 +7,18 @@
 
 mod common;
 
+use common::engine::{engine, inbound};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use common::ua::SipMsg;
 use ringsip::modules::core::Engine;
-use ringsip::script::compile::compile;
-use ringsip::script::ctx::{Env, SocketInfo};
-use ringsip::script::{self as script_lang, MemoryFiles, Options};
-use ringsip::sip::{Inbound, Proto, Transmit};
+use ringsip::sip::Transmit;
 
-const PROXY: &str = "127.0.0.1:5060";
 const CALLER: &str = "127.0.0.2:5070";
 const BOB1: &str = "127.0.0.3:5080";
 const BOB2: &str = "127.0.0.4:5090";
 const BOB3: &str = "127.0.0.5:5100";
-
-fn engine(cfg: &str) -> Engine {
-    let files = MemoryFiles::default();
-    let config = script_lang::parse_str("test.cfg", cfg, &Options::with_files(&files))
-        .expect("config parses");
-    let compiled = compile(&config).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
-    let env = Env {
-        sockets: vec![SocketInfo {
-            proto: Proto::Udp,
-            addr: PROXY.parse().unwrap(),
-            advertise: None,
-        }],
-        ..Env::default()
-    };
-    let tm = ringsip::modules::tm::config_from(&compiled.modparams);
-    Engine::new(Arc::new(env), Arc::new(compiled.program)).with_tm(tm, 0)
-}
 
 /// A proxy on virtual time, and what it sent, per destination.
 struct Net {
@@ -59,16 +37,8 @@ impl Net {
     }
 
     fn deliver(&mut self, from: &str, text: &str) {
-        let pkt = Inbound {
-            data: Bytes::from(text.replace("\r\n", "\n").replace('\n', "\r\n")),
-            src: from.parse().unwrap(),
-            local: PROXY.parse().unwrap(),
-            proto: Proto::Udp,
-            socket: 0,
-            conn: None,
-            arrived: None,
-        };
-        self.e.on_inbound(pkt, self.now, &mut self.sent);
+        self.e
+            .on_inbound(inbound(from, text), self.now, &mut self.sent);
     }
 
     /// Advances virtual time by `d`, firing due timers on the way.

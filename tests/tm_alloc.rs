@@ -6,17 +6,15 @@
 //! needs today (stored requests and responses, the messages sent, the
 //! transaction's script data); a change that adds allocations to it fails here.
 
+mod common;
+
+use common::engine::{engine, inbound};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ringsip::modules::core::Engine;
-use ringsip::script::compile::compile;
-use ringsip::script::ctx::{Env, SocketInfo};
-use ringsip::script::{self as script_lang, MemoryFiles, Options};
-use ringsip::sip::{Inbound, Proto, Transmit};
+use ringsip::sip::Transmit;
 
 struct Counting;
 
@@ -76,7 +74,6 @@ fn allocs() -> (u64, u64) {
     (ALLOCS.with(Cell::get), BYTES.with(Cell::get))
 }
 
-const PROXY: &str = "127.0.0.1:5060";
 const CALLER: &str = "127.0.0.2:5070";
 const CALLEE: &str = "127.0.0.3:5080";
 
@@ -124,35 +121,6 @@ request_route {
     }
 }
 "#;
-
-fn engine() -> Engine {
-    let files = MemoryFiles::default();
-    let config = script_lang::parse_str("tm_alloc.cfg", CONFIG, &Options::with_files(&files))
-        .expect("config parses");
-    let compiled = compile(&config).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
-    let env = Env {
-        sockets: vec![SocketInfo {
-            proto: Proto::Udp,
-            addr: PROXY.parse().unwrap(),
-            advertise: None,
-        }],
-        ..Env::default()
-    };
-    let tm = ringsip::modules::tm::config_from(&compiled.modparams);
-    Engine::new(Arc::new(env), Arc::new(compiled.program)).with_tm(tm, 0)
-}
-
-fn inbound(from: &str, text: String) -> Inbound {
-    Inbound {
-        data: Bytes::from(text.replace('\n', "\r\n")),
-        src: from.parse().unwrap(),
-        local: PROXY.parse().unwrap(),
-        proto: Proto::Udp,
-        socket: 0,
-        conn: None,
-        arrived: None,
-    }
-}
 
 /// The messages of call `n`, in order, with who sends each; the replies
 /// carry the Via lines of the request the proxy relayed (`vias`).
@@ -247,7 +215,7 @@ struct Driver {
 impl Driver {
     fn deliver(&mut self, from: &str, text: String) {
         self.out.clear();
-        let pkt = inbound(from, text);
+        let pkt = inbound(from, &text);
         counted(|| self.e.on_inbound(pkt, self.now, &mut self.out));
         self.sent += self.out.len() as u64;
     }
@@ -289,7 +257,7 @@ impl Driver {
 #[test]
 fn allocations_per_stateful_call() {
     let mut d = Driver {
-        e: engine(),
+        e: engine(CONFIG),
         now: Instant::now(),
         out: Vec::with_capacity(8),
         sent: 0,

@@ -5,6 +5,8 @@
 //! Use it from a test file with `mod common;`. Not every test uses every
 //! helper, hence the `allow` below.
 //!
+//! - [`engine`]: one core's engine in the test process, sans-IO on virtual
+//!   time (configuration in, packets in, transmissions out).
 //! - [`net`]: loopback addresses that do not collide between tests running in
 //!   parallel (each test gets its own random address in 127.0.0.0/8).
 //! - [`server`]: a child process that serves UDP (readiness check, stderr
@@ -19,6 +21,7 @@
 //! Every load is bounded in count and time, and only loopback addresses are used.
 #![allow(dead_code, unused_imports)]
 
+pub mod engine;
 pub mod net;
 pub mod proxy;
 pub mod server;

@@ -1,0 +1,64 @@
+//! One core's engine inside the test process, sans-IO: configuration text
+//! in, [`Inbound`] packets and `now` given by hand, [`Transmit`]s out. No
+//! socket, no sleep: timers run when the test moves `now`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ringsip::modules::core::Engine;
+use ringsip::script::compile::compile;
+use ringsip::script::ctx::{Env, SocketInfo};
+use ringsip::script::registry::ModParams;
+use ringsip::script::{self as script_lang, MemoryFiles, Options};
+use ringsip::sip::{Inbound, Proto, Transmit};
+
+/// The engine's one UDP socket.
+pub const PROXY: &str = "127.0.0.1:5060";
+
+/// An engine running `cfg`, with tm configured from its modparams.
+pub fn engine(cfg: &str) -> Engine {
+    engine_with(cfg, |_, _| {})
+}
+
+/// As [`engine`]; `setup` adds module state to the environment (usrloc,
+/// a resolver…) from the configuration's modparams.
+pub fn engine_with(cfg: &str, setup: impl FnOnce(&mut Env, &ModParams)) -> Engine {
+    let files = MemoryFiles::default();
+    let config = script_lang::parse_str("test.cfg", cfg, &Options::with_files(&files))
+        .unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
+    let compiled = compile(&config).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
+    let mut env = Env {
+        sockets: vec![SocketInfo {
+            proto: Proto::Udp,
+            addr: PROXY.parse().unwrap(),
+            advertise: None,
+        }],
+        ..Env::default()
+    };
+    setup(&mut env, &compiled.modparams);
+    let tm = ringsip::modules::tm::config_from(&compiled.modparams);
+    Engine::new(Arc::new(env), Arc::new(compiled.program)).with_tm(tm, 0)
+}
+
+/// A UDP datagram from `from` to [`PROXY`]; `text`'s LF line ends become CRLF.
+pub fn inbound(from: &str, text: &str) -> Inbound {
+    Inbound {
+        data: Bytes::from(text.replace("\r\n", "\n").replace('\n', "\r\n")),
+        src: from.parse().unwrap(),
+        local: PROXY.parse().unwrap(),
+        proto: Proto::Udp,
+        socket: 0,
+        conn: None,
+        arrived: None,
+    }
+}
+
+/// The text of what went to `dst`, in order.
+pub fn sent_to(out: &[Transmit], dst: &str) -> Vec<String> {
+    let dst: SocketAddr = dst.parse().unwrap();
+    out.iter()
+        .filter(|t| t.dst == dst)
+        .map(|t| String::from_utf8_lossy(&t.data).into_owned())
+        .collect()
+}
