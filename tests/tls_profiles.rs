@@ -112,9 +112,12 @@ fn client_config(ca: &Path, identity: Option<(&Path, &Path)>) -> Arc<rustls::Cli
 }
 
 /// Reads one SIP message (headers and Content-Length body) from `r`.
+/// One SIP message from a stream. Reads a byte at a time so that nothing of
+/// the next message is consumed: two messages that arrived together (a 100
+/// and the 200 after it) are returned by two calls.
 fn read_message(r: &mut impl Read) -> std::io::Result<String> {
     let mut got = Vec::new();
-    let mut buf = [0u8; 2048];
+    let mut buf = [0u8; 1];
     loop {
         if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&got[..end]).to_string();
