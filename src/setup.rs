@@ -208,7 +208,7 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         }
     }
 
-    media_relays(mp, loaded, &mut shared)?;
+    media_relays(mp, loaded, &resolver, &mut shared)?;
 
     if loaded.contains(&"debugger") {
         for w in ringsip::modules::debugger::unsupported_params(mp) {
@@ -233,7 +233,12 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
 
 /// rtpproxy and rtpengine: their relays, reached through the runtime's UDP
 /// client (a blocking socket per worker thread, see `runtime::media`).
-fn media_relays(mp: &ModParams, loaded: &[&str], shared: &mut Shared) -> Result<(), String> {
+fn media_relays(
+    mp: &ModParams,
+    loaded: &[&str],
+    resolver: &Resolver,
+    shared: &mut Shared,
+) -> Result<(), String> {
     if !loaded.contains(&"rtpproxy") && !loaded.contains(&"rtpengine") {
         return Ok(());
     }
@@ -241,13 +246,11 @@ fn media_relays(mp: &ModParams, loaded: &[&str], shared: &mut Shared) -> Result<
     let mut seed = [0u8; 4];
     getrandom::fill(&mut seed).map_err(|e| format!("media relay: no random cookie: {e}"))?;
     let prefix = u32::from_le_bytes(seed);
+    // Relay host names are resolved once, here, by the shared resolver.
     let resolve = |name: &str, v6: bool| -> Result<std::net::IpAddr, String> {
-        use std::net::ToSocketAddrs;
-        let addrs = (name, 0u16)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve \"{name}\": {e}"))?;
-        addrs
-            .map(|a| a.ip())
+        resolver
+            .resolve_uncached(name.as_bytes())
+            .into_iter()
             .find(|ip| ip.is_ipv6() == v6)
             .ok_or_else(|| format!("\"{name}\" has no IPv{} address", if v6 { 6 } else { 4 }))
     };

@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use crate::modules::rtpproxy::relay::{self, RelayTransport, Relays};
 use crate::modules::rtpproxy::sdp::Sdp;
-use crate::modules::rtpproxy::{dialog_ids, manage_action, sock_values, Manage, Side};
+use crate::modules::rtpproxy::{dialog_ids, manage_action, Manage, Side};
 use crate::script::ctx::MsgCtx;
 use crate::script::registry::{
     func as f, param as p, Arg, Args, ModParams, ModuleDef, ParamKind, ParamValue, RouteMask,
@@ -41,30 +41,20 @@ impl Rtpengine {
         cookie_prefix: u32,
         resolve: relay::Resolve<'_>,
     ) -> Result<Rtpengine, String> {
-        let socks = sock_values(mp, "rtpengine", "rtpengine_sock");
-        let sets = relay::parse_sets(socks.iter().map(String::as_str), resolve)
-            .map_err(|e| format!("rtpengine: {e}"))?;
         let ms = mp
             .int("rtpengine", "rtpengine_tout_ms")
             .unwrap_or(1000)
             .max(1);
-        let attempts = mp
-            .int("rtpengine", "rtpengine_retr")
-            .unwrap_or(5)
-            .clamp(1, 100);
-        let disable = mp
-            .int("rtpengine", "rtpengine_disable_tout")
-            .unwrap_or(60)
-            .max(0);
+        let timeout = Duration::from_millis(ms as u64);
         Ok(Rtpengine {
-            relays: Relays::new(
-                sets,
-                Duration::from_millis(ms as u64),
-                attempts as u32,
-                Duration::from_secs(disable as u64),
+            relays: Relays::from_modparams(
+                mp,
+                "rtpengine",
+                timeout,
                 transport,
                 cookie_prefix,
-            ),
+                resolve,
+            )?,
         })
     }
 }

@@ -49,27 +49,17 @@ impl Rtpproxy {
         cookie_prefix: u32,
         resolve: relay::Resolve<'_>,
     ) -> Result<Rtpproxy, String> {
-        let socks = sock_values(mp, "rtpproxy", "rtpproxy_sock");
-        let sets = relay::parse_sets(socks.iter().map(String::as_str), resolve)
-            .map_err(|e| format!("rtpproxy: {e}"))?;
         let secs = mp.int("rtpproxy", "rtpproxy_tout").unwrap_or(1).max(1);
-        let attempts = mp
-            .int("rtpproxy", "rtpproxy_retr")
-            .unwrap_or(5)
-            .clamp(1, 100);
-        let disable = mp
-            .int("rtpproxy", "rtpproxy_disable_tout")
-            .unwrap_or(60)
-            .max(0);
+        let timeout = Duration::from_secs(secs as u64);
         Ok(Rtpproxy {
-            relays: Relays::new(
-                sets,
-                Duration::from_secs(secs as u64),
-                attempts as u32,
-                Duration::from_secs(disable as u64),
+            relays: Relays::from_modparams(
+                mp,
+                "rtpproxy",
+                timeout,
                 transport,
                 cookie_prefix,
-            ),
+                resolve,
+            )?,
             nortpproxy: mp
                 .str("rtpproxy", "nortpproxy_str")
                 .unwrap_or("a=nortpproxy:yes\r\n")

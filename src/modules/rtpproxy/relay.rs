@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::script::registry::ModParams;
+
 /// Why an exchange with a relay gave no answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelayError {
@@ -208,6 +210,40 @@ pub enum SendError {
 }
 
 impl Relays {
+    /// The relays of `module` (`rtpproxy` or `rtpengine`, which name their
+    /// parameters alike): the sets from every `MODULE_sock`, `MODULE_retr`
+    /// attempts (default 5) and `MODULE_disable_tout` seconds out of service
+    /// (default 60); the answer timeout is the caller's (the two modules
+    /// give it in different units).
+    pub fn from_modparams(
+        mp: &ModParams,
+        module: &str,
+        timeout: Duration,
+        transport: Arc<dyn RelayTransport>,
+        cookie_prefix: u32,
+        resolve: Resolve<'_>,
+    ) -> Result<Relays, String> {
+        let socks = super::sock_values(mp, module, &format!("{module}_sock"));
+        let sets = parse_sets(socks.iter().map(String::as_str), resolve)
+            .map_err(|e| format!("{module}: {e}"))?;
+        let attempts = mp
+            .int(module, &format!("{module}_retr"))
+            .unwrap_or(5)
+            .clamp(1, 100);
+        let disable = mp
+            .int(module, &format!("{module}_disable_tout"))
+            .unwrap_or(60)
+            .max(0);
+        Ok(Relays::new(
+            sets,
+            timeout,
+            attempts as u32,
+            Duration::from_secs(disable as u64),
+            transport,
+            cookie_prefix,
+        ))
+    }
+
     pub fn new(
         sets: Vec<RelaySet>,
         timeout: Duration,
