@@ -116,10 +116,15 @@ Contact: <sip:alice@127.0.0.1:5099>\r\n\
 User-Agent: test-ua\r\n\
 Content-Length: 0\r\n\r\n";
 
-#[test]
-fn typical_request_route_allocates_nothing() {
+/// The compiled `cfg`, an environment with one UDP socket at 127.0.0.1:5060,
+/// and `msg` arriving on it from `src`.
+fn setup(
+    cfg: &str,
+    msg: &'static [u8],
+    src: &str,
+) -> (Arc<ringsip::script::ir::Program>, Env, Inbound) {
     let files = MemoryFiles::default();
-    let cfg = parse_str("alloc.cfg", CFG, &Options::with_files(&files)).expect("parses");
+    let cfg = parse_str("alloc.cfg", cfg, &Options::with_files(&files)).expect("parses");
     let program = Arc::new(compile(&cfg).expect("compiles").program);
     let env = Env {
         sockets: vec![SocketInfo {
@@ -129,16 +134,22 @@ fn typical_request_route_allocates_nothing() {
         }],
         ..Env::for_program(&program)
     };
-    let request_route = program.request_route.expect("request_route");
     let pkt = Inbound {
-        data: Bytes::from_static(INVITE),
-        src: "127.0.0.1:5099".parse().unwrap(),
+        data: Bytes::from_static(msg),
+        src: src.parse().unwrap(),
         local: "127.0.0.1:5060".parse().unwrap(),
         proto: Proto::Udp,
         socket: 0,
         conn: None,
         arrived: None,
     };
+    (program, env, pkt)
+}
+
+#[test]
+fn typical_request_route_allocates_nothing() {
+    let (program, env, pkt) = setup(CFG, INVITE, "127.0.0.1:5099");
+    let request_route = program.request_route.expect("request_route");
     let msg = Message::parse(pkt.data.clone()).expect("parses");
     let mut core = CoreState::new(&program);
     let mut out = Vec::with_capacity(4);
@@ -211,27 +222,8 @@ Content-Length: 0\r\n\r\n";
 /// heap (a handle on the message, a static table). It was 14 before.
 #[test]
 fn forwarding_a_request_allocates_only_its_edits() {
-    let files = MemoryFiles::default();
-    let cfg = parse_str("fwd.cfg", FWD_CFG, &Options::with_files(&files)).expect("parses");
-    let program = Arc::new(compile(&cfg).expect("compiles").program);
-    let env = Env {
-        sockets: vec![SocketInfo {
-            proto: Proto::Udp,
-            addr: "127.0.0.1:5060".parse().unwrap(),
-            advertise: None,
-        }],
-        ..Env::for_program(&program)
-    };
+    let (program, env, pkt) = setup(FWD_CFG, FWD_INVITE, "127.0.0.2:5099");
     let request_route = program.request_route.expect("request_route");
-    let pkt = Inbound {
-        data: Bytes::from_static(FWD_INVITE),
-        src: "127.0.0.2:5099".parse().unwrap(),
-        local: "127.0.0.1:5060".parse().unwrap(),
-        proto: Proto::Udp,
-        socket: 0,
-        conn: None,
-        arrived: None,
-    };
     let msg = Message::parse(pkt.data.clone()).expect("parses");
     let mut core = CoreState::new(&program);
     let mut out = Vec::with_capacity(4);
