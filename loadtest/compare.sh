@@ -22,6 +22,8 @@
 #   relay-uring  raw relay, tuned io_uring loop: the IO yardstick of DESIGN.md
 #   ringsip      ringsip run --workers 1 --io uring
 #   ringsip-poll ringsip run --workers 1 --io poll
+#   ringsip-alt  the same as ringsip with the binary $RINGSIP_ALT_BIN (an A/B
+#                of two builds, interleaved in every repetition)
 #   kamailio     kamailio -DD -E with the same config file (children=1), default memory manager (qm)
 #   kamailio-tlsf, kamailio-fm   the same with -x tlsf / -x fm (Kamailio's faster allocators)
 #
@@ -235,11 +237,15 @@ start_proxy() {
         cmd=("$RELAY_BIN" --listen "$PROXY_IP:$PROXY_PORT" --to "$UAS_IP:$UAS_PORT"
             --io "${name#relay-}" --max-seconds "$bound")
         ;;
-    ringsip | ringsip-poll)
-        local io=uring
+    ringsip | ringsip-poll | ringsip-alt)
+        local io=uring bin=$RINGSIP_BIN
         [[ $name == ringsip-poll ]] && io=poll
+        if [[ $name == ringsip-alt ]]; then
+            bin=${RINGSIP_ALT_BIN:-}
+            [[ -x $bin ]] || die "ringsip-alt: set RINGSIP_ALT_BIN to a ringsip binary"
+        fi
         # --no-pin: taskset chooses the core (ringsip would pin worker 0 to core 0).
-        cmd=("$RINGSIP_BIN" run -f "$CFG" --workers "$WORKERS" --io "$io" --no-pin "${RINGSIP_EXTRA[@]}")
+        cmd=("$bin" run -f "$CFG" --workers "$WORKERS" --io "$io" --no-pin "${RINGSIP_EXTRA[@]}")
         ;;
     kamailio)
         # -m: shared memory in MiB. The default 64 MiB runs out under the
@@ -252,7 +258,7 @@ start_proxy() {
         # the default, qm, is the debugging-friendly one.
         cmd=("$KAMAILIO" -f "$CFG" -DD -E -m "$KAMAILIO_SHM_MB" -x "${name#kamailio-}")
         ;;
-    *) die "unknown proxy '$name' (direct relay-plain relay-uring ringsip ringsip-poll kamailio kamailio-tlsf kamailio-fm)" ;;
+    *) die "unknown proxy '$name' (direct relay-plain relay-uring ringsip ringsip-poll ringsip-alt kamailio kamailio-tlsf kamailio-fm)" ;;
     esac
     # timeout: TERM at the bound, KILL 5 s later; it forwards our TERM too.
     taskset -c "$PROXY_CPU" timeout -k 5 "$bound" "${PROXY_WRAP[@]}" "${cmd[@]}" >"$logf" 2>&1 &
@@ -361,7 +367,7 @@ last_stat() {
 }
 
 # run_load PROXY LOADKIND REP DIR: one measured run; appends to RESULTS.
-# Columns: scenario proxy load rep rate calls ok failed cpu_ns pss_kb p50 p99 p999 max gen_cpu_s
+# Columns: scenario proxy load rep rate calls ok failed cpu_ns pss_kb p50 p99 p999 max gen_cpu_s runs
 run_load() {
     local proxy=$1 kind=$2 rep=$3 dir=$4 rate=$5 calls=$6
     local bound=$((calls / rate + 60))
@@ -371,7 +377,7 @@ run_load() {
     if [[ $proxy == direct* ]]; then target_ip=$UAS_IP target_port=$UAS_PORT; fi
     local -a uas_pids=()
     local ok=0 failed=0 p50="" p99="" p999="" max="" gen_cpu=""
-    local cpu0=0 cpu1=0 pss=0
+    local cpu0=0 cpu1=0 pss=0 runs0=0 runs1=0
     if [[ $kind == sipp ]]; then
         [[ $UAS == none ]] || uas_pids+=("$(start_sipp_uas uas "$UAS" "$UAS_IP" "$UAS_PORT" "$dir" "$bound")")
         [[ $UAS2 == none ]] || uas_pids+=("$(start_sipp_uas uas2 "$UAS2" "$UAS2_IP" "$UAS2_PORT" "$dir" "$bound")")
@@ -388,13 +394,13 @@ run_load() {
         local -a extra=()
         # shellcheck disable=SC2206  # word splitting of scenario-given arguments is intended
         [[ -n $SIPP_UAC_ARGS ]] && extra=(${SIPP_UAC_ARGS//@PROXY@/$target_ip:$target_port})
-        [[ -n $PROXY_PID ]] && cpu0=$(tree_cpu_ns "$PROXY_PID_MEASURE")
+        [[ -n $PROXY_PID ]] && cpu0=$(tree_cpu_ns "$PROXY_PID_MEASURE") runs0=$(tree_runs "$PROXY_PID_MEASURE")
         [[ -z $LOAD_HOOK_BEFORE ]] || "$LOAD_HOOK_BEFORE"
         taskset -c "$LOAD_CPU" timeout -s KILL "$((bound + 15))" sipp "${remote[@]}" "${args[@]}" \
             -m "$calls" -r "$rate" -timeout "${bound}s" -timeout_error "${extra[@]}" \
             >"$dir/uac_stdout.log" 2>&1 || true
         [[ -z $LOAD_HOOK_AFTER ]] || "$LOAD_HOOK_AFTER"
-        [[ -n $PROXY_PID ]] && cpu1=$(tree_cpu_ns "$PROXY_PID_MEASURE")
+        [[ -n $PROXY_PID ]] && cpu1=$(tree_cpu_ns "$PROXY_PID_MEASURE") runs1=$(tree_runs "$PROXY_PID_MEASURE")
         ok=$(last_stat "$dir/uac_stat.csv" "SuccessfulCall(C)")
         failed=$(last_stat "$dir/uac_stat.csv" "FailedCall(C)")
         ok=${ok:-0} failed=${failed:-$calls}
@@ -406,14 +412,14 @@ run_load() {
         [[ -n $GEN_ARGS ]] && gen_extra=(${GEN_ARGS//@PROXY@/$PROXY_IP:$PROXY_PORT})
         local -a uas_arg=(--uas "$UAS_IP:$UAS_PORT")
         [[ " ${gen_extra[*]} " == *" --no-uas "* ]] && uas_arg=()
-        [[ -n $PROXY_PID ]] && cpu0=$(tree_cpu_ns "$PROXY_PID_MEASURE")
+        [[ -n $PROXY_PID ]] && cpu0=$(tree_cpu_ns "$PROXY_PID_MEASURE") runs0=$(tree_runs "$PROXY_PID_MEASURE")
         [[ -z $LOAD_HOOK_BEFORE ]] || "$LOAD_HOOK_BEFORE"
         taskset -c "$LOAD_CPU" timeout -s KILL "$((bound + 15))" "$GEN_BIN" \
             --proxy "$target_ip:$target_port" --uac "$UAC_IP:0" "${uas_arg[@]}" \
             --mode "$GEN_MODE" --rate "$rate" --count "$calls" --max-seconds "$bound" \
             "${gen_extra[@]}" >"$dir/gen.log" 2>&1 || true
         [[ -z $LOAD_HOOK_AFTER ]] || "$LOAD_HOOK_AFTER"
-        [[ -n $PROXY_PID ]] && cpu1=$(tree_cpu_ns "$PROXY_PID_MEASURE")
+        [[ -n $PROXY_PID ]] && cpu1=$(tree_cpu_ns "$PROXY_PID_MEASURE") runs1=$(tree_runs "$PROXY_PID_MEASURE")
         local line
         line=$(grep '^RESULT ' "$dir/gen.log" | tail -n1 || true)
         field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $line"; }
@@ -429,12 +435,14 @@ run_load() {
         forget_pid "$pid"
     done
     stop_proxy
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$SCENARIO" "$proxy" "$kind" "$rep" "$rate" "$calls" "$ok" "$failed" \
-        "$((cpu1 - cpu0))" "$pss" "${p50:--}" "${p99:--}" "${p999:--}" "${max:--}" "${gen_cpu:--}" >>"$RESULTS"
-    local per=-
+        "$((cpu1 - cpu0))" "$pss" "${p50:--}" "${p99:--}" "${p999:--}" "${max:--}" "${gen_cpu:--}" \
+        "$((runs1 - runs0))" >>"$RESULTS"
+    local per=- wakes=-
     ((ok > 0 && cpu1 > cpu0)) && per=$(((cpu1 - cpu0) / ok / 1000))
-    log "$proxy/$kind rep $rep: $ok ok, $failed failed, CPU ${per} us/call, PSS $((pss / 1024)) MiB${p50:+, p50 ${p50} us p99 ${p99} us}"
+    ((ok > 0 && runs1 > runs0)) && wakes=$(awk -v r=$((runs1 - runs0)) -v n="$ok" 'BEGIN { printf "%.1f", r / n }')
+    log "$proxy/$kind rep $rep: $ok ok, $failed failed, CPU ${per} us/call, ${wakes} runs/call, PSS $((pss / 1024)) MiB${p50:+, p50 ${p50} us p99 ${p99} us}"
 }
 
 # The proxies this scenario can have (the relay only forwards UAC<->UAS).
@@ -456,7 +464,7 @@ loads() {
     esac
 }
 
-printf 'scenario\tproxy\tload\trep\trate\tcalls\tok\tfailed\tcpu_ns\tpss_kb\tp50_us\tp99_us\tp999_us\tmax_us\tgen_cpu_s\n' >"$RESULTS"
+printf 'scenario\tproxy\tload\trep\trate\tcalls\tok\tfailed\tcpu_ns\tpss_kb\tp50_us\tp99_us\tp999_us\tmax_us\tgen_cpu_s\truns\n' >"$RESULTS"
 
 # --- compare --------------------------------------------------------------------
 if [[ $MODE == compare ]]; then

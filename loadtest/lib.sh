@@ -147,6 +147,19 @@ tree_cpu_ns() {
     echo "$total"
 }
 
+# Times the threads of a process tree were put on a CPU (schedstat's third
+# field): about one per wake-up, the kernel's scheduling cost a call pays.
+tree_runs() {
+    local total=0 pid f runs
+    for pid in $(tree_pids "$1"); do
+        for f in /proc/"$pid"/task/*/schedstat; do
+            read -r _ _ runs <"$f" 2>/dev/null || continue
+            total=$((total + runs))
+        done
+    done
+    echo "$total"
+}
+
 # Proportional set size of a process tree in KiB (Kamailio's workers share
 # their shared memory: summing RSS would count it once per process).
 tree_pss_kb() {

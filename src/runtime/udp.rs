@@ -24,22 +24,27 @@
 //! stamp), never after now. So `ctl latency` counts the time a datagram
 //! waited for the worker (softirq, wake-up, completion), not just the round.
 //!
-//! Send: every `Transmit` becomes one `SendMsg` whose future goes into a
-//! `FuturesUnordered`, which polls new futures in the order they were pushed,
-//! so their submission entries are queued in that order and reach the kernel
-//! in one `io_uring_enter` with the next wait. The kernel issues them in queue
-//! order; only a send that finds the socket buffer full (EAGAIN, rare with the
-//! large SO_SNDBUF we ask for) is parked and may be overtaken.
+//! Send: a `Transmit` goes straight to the kernel with one non-blocking
+//! `sendmsg`, as it is dispatched. A UDP send completes inside that call, so
+//! going through the ring would buy nothing but the runtime's bookkeeping per
+//! operation (measured: 26 k of 167 k instructions per stateful call). Only
+//! when the socket buffer is full (EAGAIN, rare with the large SO_SNDBUF we
+//! ask for) does the datagram become a `SendMsg` in the ring, which waits for
+//! room; while any such send is pending, the later ones queue behind it, so
+//! datagrams leave in the order they were dispatched. The queued futures sit
+//! in a `FuturesUnordered`, which polls new futures in the order they were
+//! pushed, so their submission entries reach the kernel in that order.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use compio::buf::IntoInner;
+use compio::buf::{IntoInner, IoBuf};
 use compio::driver::op::{
     RecvFlags, RecvMsg, RecvMsgMulti, RecvMsgMultiResult, ReturnFlags, SendFlags, SendMsg,
 };
@@ -243,6 +248,25 @@ impl UdpTransport {
         Ok(())
     }
 
+    /// Sends a datagram through the ring: after the sends already queued
+    /// there, completed by [`Transport::poll_sent`].
+    fn queue(&mut self, data: Bytes, control: SendControl, dst: SocketAddr) {
+        let Some(fd) = &self.fd else {
+            return;
+        };
+        let op: SendOp = SendMsg::new(
+            fd.clone(),
+            [data],
+            control,
+            Some(SockAddr::from(dst)),
+            SendFlags::empty(),
+        );
+        self.sends.push(SendOne {
+            submit: compio::runtime::submit(op),
+            dst,
+        });
+    }
+
     /// One step of receiving: `Ready(Some)` for a datagram to deliver,
     /// `Ready(None)` for a step that delivered nothing (error recovered, odd
     /// datagram), `Pending` when nothing more has arrived.
@@ -356,17 +380,24 @@ impl Transport for UdpTransport {
             _ => SendControl::none(),
         };
         let dst = transmit.dst;
-        let op: SendOp = SendMsg::new(
-            fd.clone(),
-            [transmit.data],
-            control,
-            Some(SockAddr::from(dst)),
-            SendFlags::empty(),
-        );
-        self.sends.push(SendOne {
-            submit: compio::runtime::submit(op),
-            dst,
-        });
+        let addr = SockAddr::from(dst);
+        // Straight to the kernel while nothing waits in the ring (so nothing
+        // is overtaken); only a full socket buffer sends through the ring.
+        if self.sends.is_empty() {
+            match send_now(fd.as_raw_fd(), &transmit.data, &control, &addr) {
+                Ok(()) => {
+                    self.counters.sent += 1;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.counters.send_errors += 1;
+                    log::debug!("udp {} -> {dst}: send failed: {e}", self.local);
+                    return;
+                }
+            }
+        }
+        self.queue(transmit.data, control, dst);
     }
 
     fn poll_sent(&mut self, cx: &mut Context<'_>) {
@@ -414,6 +445,38 @@ impl Transport for UdpTransport {
     }
 }
 
+/// One `sendmsg(MSG_DONTWAIT)` of a whole datagram; `WouldBlock` when the
+/// socket buffer is full (the caller then queues it in the ring).
+fn send_now(fd: RawFd, data: &[u8], control: &SendControl, dst: &SockAddr) -> io::Result<()> {
+    let control = control.as_init();
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: all-zero bytes are a valid `msghdr`; every pointer set below
+    // outlives the call, and the kernel only reads through them.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = dst.as_ptr().cast_mut().cast();
+    msg.msg_namelen = dst.len();
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !control.is_empty() {
+        msg.msg_control = control.as_ptr().cast_mut().cast();
+        msg.msg_controllen = control.len() as _;
+    }
+    loop {
+        // SAFETY: `fd` is the open socket the transport holds; `msg` is valid (above).
+        let sent = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if sent >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// One send in flight, remembering where it goes for the log.
 struct SendOne {
     submit: Submit<SendOp>,
@@ -438,6 +501,70 @@ mod tests {
             now: Instant::now(),
             wall: Duration::new(1_764_000_000, 500_000_000),
         }
+    }
+
+    fn transmit(data: &'static [u8], dst: SocketAddr) -> Transmit {
+        Transmit {
+            data: Bytes::from_static(data),
+            dst,
+            proto: Proto::Udp,
+            socket: None,
+            local: None,
+            conn: None,
+            flags: Default::default(),
+        }
+    }
+
+    #[test]
+    fn sends_leave_in_dispatch_order_directly_and_through_the_ring() {
+        let rt = compio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let dst = rx.local_addr().unwrap();
+            let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut udp = UdpTransport::new(0, tx, 65_535).unwrap();
+            udp.send(transmit(b"one", dst));
+            assert_eq!((udp.counters().sent, udp.sends_in_flight()), (1, 0));
+            // As if the socket buffer had been full: "two" waits in the ring,
+            // and "three" must queue behind it rather than overtake it.
+            udp.queue(Bytes::from_static(b"two"), SendControl::none(), dst);
+            udp.send(transmit(b"three", dst));
+            assert_eq!((udp.counters().sent, udp.sends_in_flight()), (1, 2));
+            std::future::poll_fn(|cx| {
+                udp.poll_sent(cx);
+                match udp.sends_in_flight() {
+                    0 => Poll::Ready(()),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            assert_eq!(udp.counters().sent, 3);
+            assert_eq!(udp.counters().send_errors, 0);
+            let mut buf = [0u8; 64];
+            for want in [&b"one"[..], b"two", b"three"] {
+                let n = rx.recv(&mut buf).unwrap();
+                assert_eq!(&buf[..n], want);
+            }
+            // Then, nothing pending, straight to the kernel again.
+            udp.send(transmit(b"four", dst));
+            assert_eq!((udp.counters().sent, udp.sends_in_flight()), (4, 0));
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"four");
+        });
+    }
+
+    #[test]
+    fn a_send_the_kernel_refuses_is_counted_not_queued() {
+        let rt = compio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut udp = UdpTransport::new(0, tx, 65_535).unwrap();
+            // An IPv4 socket cannot send to an IPv6 address: EAFNOSUPPORT.
+            udp.send(transmit(b"x", "[::1]:5060".parse().unwrap()));
+            assert_eq!(udp.counters().send_errors, 1);
+            assert_eq!((udp.counters().sent, udp.sends_in_flight()), (0, 0));
+        });
     }
 
     #[test]
