@@ -123,7 +123,8 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
     let forced = ctx.state.force_rport && matches!(via.rport(), Rport::Absent);
     let rport_asked = matches!(via.rport(), Rport::Empty) || forced;
     let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
-    if let Some(range) = via.param_range(b"rport").filter(|_| rport_asked) {
+    // The parameter list is only scanned when there is an empty rport to fill.
+    if let Some(range) = rport_asked.then(|| via.param_range(b"rport")).flatten() {
         let end = at + range.end;
         fix.push((end..end, text(&[b"=", port])));
     }
