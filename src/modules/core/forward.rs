@@ -309,13 +309,19 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     via.extend_from_slice(b"Via: SIP/2.0/");
     via.extend_from_slice(hop.proto.via_name().as_bytes());
     via.push(b' ');
-    match &info.advertise {
-        Some((h, p)) => {
+    // The socket's own text, formatted once, unless a local address replaces its bound one.
+    let cached = ctx
+        .env
+        .sent_by(hop.socket)
+        .filter(|_| info.advertise.is_some() || hop.local_ip.is_none());
+    match (cached, &info.advertise) {
+        (Some((text, _)), _) => via.extend_from_slice(text),
+        (None, Some((h, p))) => {
             via.extend_from_slice(h.as_bytes());
             via.push(b':');
             via.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
         }
-        None => {
+        (None, None) => {
             let ip = hop.local_ip.unwrap_or(info.addr.ip());
             push_hostport(&mut via, SocketAddr::new(ip, info.addr.port()));
         }
