@@ -87,11 +87,7 @@ impl PartialEq for HostPort<'_> {
 impl Eq for HostPort<'_> {}
 
 impl<'e> Side<'e> {
-    fn of_socket(
-        ctx: &MsgCtx<'e>,
-        socket: SocketId,
-        local_ip: Option<IpAddr>,
-    ) -> Option<Side<'e>> {
+    fn of_socket(ctx: &MsgCtx<'e>, socket: SocketId, local_ip: Option<IpAddr>) -> Option<Side<'e>> {
         let env = ctx.env;
         let info = env.sockets.get(usize::from(socket))?;
         // A bound (or advertised) address does not depend on `local_ip`.
