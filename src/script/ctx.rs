@@ -299,8 +299,20 @@ impl Env {
     /// RFC 3261 "myself": a host (and port; none means the transport default)
     /// that is one of our listen addresses, advertised addresses or aliases.
     pub fn is_myself(&self, host: &[u8], port: Option<u16>, proto: Option<Proto>) -> bool {
+        let ip = crate::sip::host::parse_ip_bytes(trim_brackets(host));
+        self.is_myself_host(host, ip, port, proto)
+    }
+
+    /// [`Env::is_myself`] for a host the caller already read: `ip` is its
+    /// address (`None` for a name), as a parsed URI holds it.
+    pub fn is_myself_host(
+        &self,
+        host: &[u8],
+        ip: Option<std::net::IpAddr>,
+        port: Option<u16>,
+        proto: Option<Proto>,
+    ) -> bool {
         let host = trim_brackets(host);
-        let ip = crate::sip::host::parse_ip_bytes(host);
         for s in &self.sockets {
             let default = proto.unwrap_or(s.proto).default_port();
             let want_port = port.unwrap_or(default);
@@ -797,5 +809,41 @@ mod tests {
             fresh.sent_by(5).map(|(t, rr)| (t.to_vec(), rr)),
             Some((b"192.0.2.40:5062".to_vec(), 15))
         );
+    }
+
+    #[test]
+    fn myself_with_the_host_already_read_is_myself() {
+        let e = env();
+        let hosts: [&[u8]; 7] = [
+            b"192.0.2.10",
+            b"192.0.2.11",
+            b"[::1]",
+            b"127.0.0.1",
+            b"edge.example.net",
+            b"proxy.example.com",
+            b"[2001:db8::2]",
+        ];
+        for host in hosts {
+            let uri = format!("sip:{}", String::from_utf8_lossy(host));
+            let parsed = crate::sip::uri::Uri::parse(uri.as_bytes()).unwrap();
+            let ip = parsed.host().and_then(|h| h.ip());
+            for port in [
+                None,
+                Some(5060),
+                Some(5061),
+                Some(5070),
+                Some(5080),
+                Some(5090),
+            ] {
+                for proto in [None, Some(Proto::Udp), Some(Proto::Tls)] {
+                    assert_eq!(
+                        e.is_myself_host(host, ip, port, proto),
+                        e.is_myself(host, port, proto),
+                        "{uri} {port:?} {proto:?}"
+                    );
+                }
+            }
+        }
+        assert!(e.is_myself_host(b"192.0.2.10", "192.0.2.10".parse().ok(), None, None));
     }
 }

@@ -132,8 +132,12 @@ impl RrConfig {
         let port = uri.port().unwrap_or(if secure { 5061 } else { 5060 });
         // The address first: a URI that is not ours (most R-URIs) is not
         // scanned again for `gr`.
-        env.is_myself(uri.host_raw(), Some(port), transport)
-            && uri.param(b"gr").is_none()
+        let mine = match uri.host() {
+            // The address the URI parse read: not parsed again from the text.
+            Some(host) => env.is_myself_host(uri.host_raw(), host.ip(), Some(port), transport),
+            None => env.is_myself(uri.host_raw(), Some(port), transport),
+        };
+        mine && uri.param(b"gr").is_none()
             && self
                 .ignore_user
                 .as_deref()
