@@ -53,6 +53,61 @@ pub struct Env {
     pub epoch: Epoch,
     /// Module state shared by every core (registrations, credentials, address groups).
     pub services: Shared,
+    /// Each socket's Via / Record-Route address text, formatted at first use
+    /// ([`Env::sent_by`]).
+    pub sent_by: SentByCache,
+}
+
+/// How each listen socket of an [`Env`] names itself in Via and Record-Route,
+/// formatted once (at the first request forwarded) instead of per request.
+#[derive(Clone, Debug, Default)]
+pub struct SentByCache(std::sync::OnceLock<Box<[Option<SentBy>]>>);
+
+/// One socket's address text, with what it was formatted from: it is used
+/// only while the socket still has that address and advertised address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SentBy {
+    addr: SocketAddr,
+    advertise: Option<(String, u16)>,
+    /// `host:port`: the advertised one, else the bound address (IPv6 in brackets).
+    text: Box<[u8]>,
+    /// How much of `text` a Record-Route writes: all of it, but the host
+    /// alone for a bound address on port 5060.
+    rr_len: usize,
+}
+
+impl SentBy {
+    /// `None` for a wildcard bind without advertised address: its address
+    /// is the one each request arrived on.
+    fn of(s: &SocketInfo) -> Option<SentBy> {
+        let mut text = Vec::new();
+        let rr_len = match &s.advertise {
+            Some((h, p)) => {
+                text.extend_from_slice(h.as_bytes());
+                text.push(b':');
+                text.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
+                text.len()
+            }
+            None if s.addr.ip().is_unspecified() => return None,
+            None => {
+                push_host(&mut text, s.addr.ip());
+                let host_len = text.len();
+                text.push(b':');
+                text.extend_from_slice(itoa::Buffer::new().format(s.addr.port()).as_bytes());
+                if s.addr.port() == 5060 {
+                    host_len
+                } else {
+                    text.len()
+                }
+            }
+        };
+        Some(SentBy {
+            addr: s.addr,
+            advertise: s.advertise.clone(),
+            text: text.into_boxed_slice(),
+            rr_len,
+        })
+    }
 }
 
 /// The wall clock as seen from the sans-IO layers: the unix time at one
@@ -227,6 +282,7 @@ impl Default for Env {
             pid: 0,
             epoch: Epoch::default(),
             services: Shared::default(),
+            sent_by: SentByCache::default(),
         }
     }
 }
@@ -243,8 +299,20 @@ impl Env {
     /// RFC 3261 "myself": a host (and port; none means the transport default)
     /// that is one of our listen addresses, advertised addresses or aliases.
     pub fn is_myself(&self, host: &[u8], port: Option<u16>, proto: Option<Proto>) -> bool {
+        let ip = crate::sip::host::parse_ip_bytes(trim_brackets(host));
+        self.is_myself_host(host, ip, port, proto)
+    }
+
+    /// [`Env::is_myself`] for a host the caller already read: `ip` is its
+    /// address (`None` for a name), as a parsed URI holds it.
+    pub fn is_myself_host(
+        &self,
+        host: &[u8],
+        ip: Option<std::net::IpAddr>,
+        port: Option<u16>,
+        proto: Option<Proto>,
+    ) -> bool {
         let host = trim_brackets(host);
-        let ip = crate::sip::host::parse_ip_bytes(host);
         for s in &self.sockets {
             let default = proto.unwrap_or(s.proto).default_port();
             let want_port = port.unwrap_or(default);
@@ -273,6 +341,25 @@ impl Env {
                 .services
                 .get::<crate::modules::corex::alias::AliasSubdomains>()
                 .is_some_and(|a| a.matches(host, port, proto))
+    }
+
+    /// The `host:port` socket `id` writes in a Via (its advertised address,
+    /// else its bound one), and how many of those bytes a Record-Route writes
+    /// (no `:5060` after a bound address). Formatted once per `Env`. `None`
+    /// for a wildcard bind without advertised address (the address is the
+    /// request's) or an unknown socket.
+    pub fn sent_by(&self, id: SocketId) -> Option<(&[u8], usize)> {
+        let info = self.sockets.get(usize::from(id))?;
+        let all = self
+            .sent_by
+            .0
+            .get_or_init(|| self.sockets.iter().map(SentBy::of).collect());
+        // A socket changed since (only possible through `&mut Env`): not cached.
+        let s = all
+            .get(usize::from(id))?
+            .as_ref()
+            .filter(|s| s.addr == info.addr && s.advertise == info.advertise)?;
+        Some((&s.text, s.rr_len))
     }
 
     /// The socket to send from toward `dst` over `proto`: the preferred one if it
@@ -669,5 +756,94 @@ mod tests {
         // A bracketed alias, by its text.
         assert!(e.is_myself(b"[2001:DB8::2]", Some(5080), None));
         assert!(!e.is_myself(b"[2001:db8::2]", None, None));
+    }
+
+    #[test]
+    fn sent_by_is_each_sockets_own_text() {
+        let e = env();
+        let text = |id: SocketId| {
+            e.sent_by(id)
+                .map(|(t, rr)| (String::from_utf8_lossy(t).into_owned(), rr))
+        };
+        // Port 5060: Record-Route leaves it out, Via keeps it.
+        assert_eq!(text(0), Some(("192.0.2.10:5060".into(), 10)));
+        assert_eq!(text(1), Some(("[::1]:5060".into(), 5)));
+        assert_eq!(text(2), Some(("192.0.2.10:5061".into(), 15)));
+        // A wildcard bind has no text of its own.
+        assert_eq!(text(3), None);
+        // Advertised: host and port as given, in both headers.
+        assert_eq!(text(4), Some(("Edge.Example.NET:5070".into(), 21)));
+        assert_eq!(text(5), None);
+        // Asked again: the same text, formatted once.
+        let first = e.sent_by(2).map(|(t, _)| t.as_ptr());
+        assert_eq!(e.sent_by(2).map(|(t, _)| t.as_ptr()), first);
+    }
+
+    #[test]
+    fn sent_by_is_not_used_once_a_socket_changed() {
+        let mut e = env();
+        assert!(e.sent_by(0).is_some());
+        // Cloned with its cache, then changed: the old text is not given.
+        let mut changed = e.clone();
+        changed.sockets[0].addr = "192.0.2.11:5060".parse().unwrap();
+        changed.sockets[2].advertise = Some(("tls.example.net".into(), 5061));
+        assert_eq!(changed.sent_by(0), None);
+        assert_eq!(changed.sent_by(2), None);
+        assert_eq!(
+            changed.sent_by(1).map(|(t, _)| t.to_vec()),
+            Some(b"[::1]:5060".to_vec())
+        );
+        // A socket added after the first use: no text cached for it.
+        e.sockets.push(SocketInfo {
+            proto: Proto::Udp,
+            addr: "192.0.2.40:5062".parse().unwrap(),
+            advertise: None,
+        });
+        assert_eq!(e.sent_by(5), None);
+        // A fresh Env formats its own.
+        let fresh = Env {
+            sockets: e.sockets.clone(),
+            ..Env::default()
+        };
+        assert_eq!(
+            fresh.sent_by(5).map(|(t, rr)| (t.to_vec(), rr)),
+            Some((b"192.0.2.40:5062".to_vec(), 15))
+        );
+    }
+
+    #[test]
+    fn myself_with_the_host_already_read_is_myself() {
+        let e = env();
+        let hosts: [&[u8]; 7] = [
+            b"192.0.2.10",
+            b"192.0.2.11",
+            b"[::1]",
+            b"127.0.0.1",
+            b"edge.example.net",
+            b"proxy.example.com",
+            b"[2001:db8::2]",
+        ];
+        for host in hosts {
+            let uri = format!("sip:{}", String::from_utf8_lossy(host));
+            let parsed = crate::sip::uri::Uri::parse(uri.as_bytes()).unwrap();
+            let ip = parsed.host().and_then(|h| h.ip());
+            for port in [
+                None,
+                Some(5060),
+                Some(5061),
+                Some(5070),
+                Some(5080),
+                Some(5090),
+            ] {
+                for proto in [None, Some(Proto::Udp), Some(Proto::Tls)] {
+                    assert_eq!(
+                        e.is_myself_host(host, ip, port, proto),
+                        e.is_myself(host, port, proto),
+                        "{uri} {port:?} {proto:?}"
+                    );
+                }
+            }
+        }
+        assert!(e.is_myself_host(b"192.0.2.10", "192.0.2.10".parse().ok(), None, None));
     }
 }

@@ -88,13 +88,15 @@ fn top_via(msg: &Message) -> Option<(usize, crate::sip::error::Result<Via<'_>>)>
 }
 
 /// The top Via of the message in `ctx` (when readable), parsed once per message.
-fn ctx_top_via<'a>(ctx: &MsgCtx<'a>) -> Option<(usize, Via<'a>)> {
+fn ctx_top_via<'c, 'a>(ctx: &'c MsgCtx<'a>) -> Option<(usize, &'c Via<'a>)> {
     let msg: &'a Message = ctx.msg;
     // The message keeps its top Via parsed; the cell only saves the lookup.
-    *ctx.top_via.get_or_init(|| match top_via(msg) {
+    // Lent, not copied: a `Via` is large.
+    let cached = ctx.top_via.get_or_init(|| match top_via(msg) {
         Some((at, Ok(via))) => Some((at, via)),
         _ => None,
-    })
+    });
+    cached.as_ref().map(|(at, via)| (*at, via))
 }
 
 /// The second Via value (same header after a comma, or the next Via header).
@@ -116,16 +118,19 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
         return fix;
     };
     let src_ip = ctx.src.ip();
-    let mut digits = itoa::Buffer::new();
-    let port = digits.format(ctx.src.port()).as_bytes();
-    let text = |parts: &[&[u8]]| Bytes::from(parts.concat());
+    // The source port as text, formatted only for an rport to fill.
+    let text = |head: &[u8]| {
+        let mut digits = itoa::Buffer::new();
+        Bytes::from([head, digits.format(ctx.src.port()).as_bytes()].concat())
+    };
     // force_rport() acts as if the client had asked (KAMAILIO-REFERENCE §1.6).
     let forced = ctx.state.force_rport && matches!(via.rport(), Rport::Absent);
     let rport_asked = matches!(via.rport(), Rport::Empty) || forced;
     let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
-    if let Some(range) = via.param_range(b"rport").filter(|_| rport_asked) {
+    // The parameter list is only scanned when there is an empty rport to fill.
+    if let Some(range) = rport_asked.then(|| via.param_range(b"rport")).flatten() {
         let end = at + range.end;
-        fix.push((end..end, text(&[b"=", port])));
+        fix.push((end..end, text(b"=")));
     }
     // Kamailio puts both right after host:port.
     let end = at + via.sent_by_range().end;
@@ -136,7 +141,7 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
         fix.push((end..end, Bytes::copy_from_slice(&received)));
     }
     if forced {
-        fix.push((end..end, text(&[b";rport=", port])));
+        fix.push((end..end, text(b";rport=")));
     }
     fix
 }
@@ -189,7 +194,12 @@ fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto
         Scheme::Sips => Proto::Tls,
         _ => Proto::Udp,
     });
-    let ip = host_addr(ctx, uri.host_raw()).ok_or(-478)?;
+    // An address the URI parse already read is not read again from the text.
+    let ip = uri
+        .host()
+        .and_then(|h| h.ip())
+        .or_else(|| host_addr(ctx, uri.host_raw()))
+        .ok_or(-478)?;
     let port = uri.port().unwrap_or(proto.default_port());
     Ok((SocketAddr::new(ip, port), proto))
 }
@@ -308,13 +318,19 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     via.extend_from_slice(b"Via: SIP/2.0/");
     via.extend_from_slice(hop.proto.via_name().as_bytes());
     via.push(b' ');
-    match &info.advertise {
-        Some((h, p)) => {
+    // The socket's own text, formatted once, unless a local address replaces its bound one.
+    let cached = ctx
+        .env
+        .sent_by(hop.socket)
+        .filter(|_| info.advertise.is_some() || hop.local_ip.is_none());
+    match (cached, &info.advertise) {
+        (Some((text, _)), _) => via.extend_from_slice(text),
+        (None, Some((h, p))) => {
             via.extend_from_slice(h.as_bytes());
             via.push(b':');
             via.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
         }
-        None => {
+        (None, None) => {
             let ip = hop.local_ip.unwrap_or(info.addr.ip());
             push_hostport(&mut via, SocketAddr::new(ip, info.addr.port()));
         }
@@ -498,6 +514,54 @@ pub fn reply(ctx: &mut MsgCtx<'_>) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    use crate::modules::testutil::Harness;
+
+    fn request_to(ruri: &str) -> String {
+        format!(
+            "OPTIONS {ruri} SIP/2.0\n\
+Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKabc\n\
+From: <sip:alice@example.com>;tag=1\n\
+To: <sip:bob@example.com>\n\
+Call-ID: c1\n\
+CSeq: 1 OPTIONS\n\
+Content-Length: 0\n\n"
+        )
+    }
+
+    /// Where the R-URI (or `$du`) sends the request: the address the URI
+    /// parse read, `localhost`, or Kamailio's error codes.
+    #[test]
+    fn next_hop_address_of_the_uri_host() {
+        let hop = |ruri: &str, du: Option<&str>| {
+            let mut h = Harness::new(&request_to(ruri));
+            let mut ctx = h.ctx();
+            ctx.dst_uri = du.map(|d| bytes::Bytes::copy_from_slice(d.as_bytes()));
+            super::resolve_hop(&ctx, None, None, None).map(|h| (h.dst.to_string(), h.proto))
+        };
+        use crate::sip::Proto::{Tcp, Udp};
+        assert_eq!(
+            hop("sip:bob@192.0.2.99", None),
+            Ok(("192.0.2.99:5060".into(), Udp))
+        );
+        assert_eq!(
+            hop("sip:bob@192.0.2.99:5070;transport=tcp", None),
+            Ok(("192.0.2.99:5070".into(), Tcp))
+        );
+        assert_eq!(
+            hop("sip:bob@LocalHost:5099", None),
+            Ok(("127.0.0.1:5099".into(), Udp))
+        );
+        assert_eq!(
+            hop("sip:bob@example.com", Some("sip:192.0.2.98:5080")),
+            Ok(("192.0.2.98:5080".into(), Udp))
+        );
+        // IPv6: read, but no IPv6 socket to send from.
+        assert_eq!(hop("sip:bob@[2001:db8::9]", None), Err(-477));
+        // A name and no resolver; a URI without host.
+        assert_eq!(hop("sip:bob@unknown.example", None), Err(-478));
+        assert_eq!(hop("tel:+15551234", None), Err(-478));
+    }
+
     #[test]
     fn hex16_is_push_hex() {
         for v in [0u64, 1, 0xabc, u64::MAX, 0x0123_4567_89ab_cdef] {

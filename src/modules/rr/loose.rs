@@ -41,9 +41,9 @@ struct Entry<'m> {
     uri: Uri<'m>,
 }
 
-/// Every Route value of `msg`, or `None` when one cannot be read.
-fn route_entries(msg: &Message) -> Option<SmallVec<[Entry<'_>; 4]>> {
-    let mut out = SmallVec::new();
+/// Every Route value of `msg` into `out` (filled in place: the entries are
+/// large to move), or `None` when one cannot be read.
+fn route_entries<'m>(msg: &'m Message, out: &mut SmallVec<[Entry<'m>; 4]>) -> Option<()> {
     for (header, h) in msg.headers().iter().enumerate() {
         if h.id != HeaderName::Route {
             continue;
@@ -59,7 +59,7 @@ fn route_entries(msg: &Message) -> Option<SmallVec<[Entry<'_>; 4]>> {
             });
         }
     }
-    Some(out)
+    Some(())
 }
 
 /// Removes the Route values at `gone` (indices into `entries`): a header
@@ -167,10 +167,11 @@ fn route(ctx: &mut MsgCtx<'_>, cfg: &RrConfig, strict_test: bool) -> i32 {
     if !msg.is_request() || msg.header(HeaderName::Route).is_none() {
         return -1;
     }
-    let Some(entries) = route_entries(msg) else {
+    let mut entries = SmallVec::new();
+    if route_entries(msg, &mut entries).is_none() {
         log::debug!("loose_route: unreadable Route header");
         return -1;
-    };
+    }
     if entries.is_empty() {
         return -1;
     }
@@ -197,9 +198,7 @@ fn route(ctx: &mut MsgCtx<'_>, cfg: &RrConfig, strict_test: bool) -> i32 {
         after_loose(ctx, cfg, &entries, preloaded, &mut gone)
     };
     if !gone.is_empty() {
-        let mut edits = std::mem::take(&mut ctx.edits);
-        remove_entries(msg, &entries, &gone, &mut edits);
-        ctx.edits = edits;
+        remove_entries(msg, &entries, &gone, &mut ctx.edits);
     }
     ctx.rr.routes_left = Some(entries.len().saturating_sub(gone.len()));
     code

@@ -130,8 +130,14 @@ impl RrConfig {
         let secure = uri.scheme() == crate::sip::uri::Scheme::Sips
             || matches!(transport, Some(Proto::Tls | Proto::Wss));
         let port = uri.port().unwrap_or(if secure { 5061 } else { 5060 });
-        uri.param(b"gr").is_none()
-            && env.is_myself(uri.host_raw(), Some(port), transport)
+        // The address first: a URI that is not ours (most R-URIs) is not
+        // scanned again for `gr`.
+        let mine = match uri.host() {
+            // The address the URI parse read: not parsed again from the text.
+            Some(host) => env.is_myself_host(uri.host_raw(), host.ip(), Some(port), transport),
+            None => env.is_myself(uri.host_raw(), Some(port), transport),
+        };
+        mine && uri.param(b"gr").is_none()
             && self
                 .ignore_user
                 .as_deref()

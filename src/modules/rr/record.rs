@@ -52,16 +52,51 @@ pub(super) struct Pending {
 
 /// One side of the proxy as a Record-Route URI shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Side {
+struct Side<'e> {
     /// `ip[:port]` or the advertised `host:port`, as written.
-    hostport: SmallVec<[u8; 64]>,
+    hostport: HostPort<'e>,
     proto: Proto,
 }
 
-impl Side {
-    fn of_socket(ctx: &MsgCtx<'_>, socket: SocketId, local_ip: Option<IpAddr>) -> Option<Side> {
-        let info = ctx.env.sockets.get(usize::from(socket))?;
-        // On the stack: it is only copied into the header line.
+/// The text of a [`Side`]: the socket's own, formatted once per `Env`, or
+/// formatted here for a wildcard bind (on the stack: it is only copied into
+/// the header line).
+#[derive(Debug, Clone)]
+enum HostPort<'e> {
+    Cached(&'e [u8]),
+    Formatted(SmallVec<[u8; 64]>),
+}
+
+impl std::ops::Deref for HostPort<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            HostPort::Cached(t) => t,
+            HostPort::Formatted(t) => t,
+        }
+    }
+}
+
+impl PartialEq for HostPort<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for HostPort<'_> {}
+
+impl<'e> Side<'e> {
+    fn of_socket(ctx: &MsgCtx<'e>, socket: SocketId, local_ip: Option<IpAddr>) -> Option<Side<'e>> {
+        let env = ctx.env;
+        let info = env.sockets.get(usize::from(socket))?;
+        // A bound (or advertised) address does not depend on `local_ip`.
+        if let Some((text, rr_len)) = env.sent_by(socket) {
+            return Some(Side {
+                hostport: HostPort::Cached(&text[..rr_len]),
+                proto: info.proto,
+            });
+        }
         let mut hostport = SmallVec::new();
         match &info.advertise {
             Some((h, p)) => {
@@ -86,7 +121,7 @@ impl Side {
             }
         }
         Some(Side {
-            hostport,
+            hostport: HostPort::Formatted(hostport),
             proto: info.proto,
         })
     }

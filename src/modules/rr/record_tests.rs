@@ -178,6 +178,87 @@ fn double_record_route_when_transport_or_socket_changes() {
     );
 }
 
+/// The top Via of the last request sent.
+fn sent_via(h: &Harness) -> String {
+    let text = String::from_utf8(h.out.last().unwrap().data.to_vec()).unwrap();
+    let via = text.lines().find(|l| l.starts_with("Via:")).unwrap();
+    via.split(";branch=").next().unwrap().to_string()
+}
+
+#[test]
+fn each_socket_of_one_env_writes_its_own_address() {
+    // One Env for every request: each socket's text is formatted once, its own.
+    let rr: &[(Step, &RrConfig, &[&str])] = &[(record_route, &dflt(), &[])];
+    let mut h = Harness::new(&invite("sip:bob@203.0.113.99", ""));
+    assert_eq!(
+        sent(&mut h, rr),
+        ["Record-Route: <sip:192.0.2.10;lr;ftag=j5w6yw>"]
+    );
+    assert_eq!(sent_via(&h), "Via: SIP/2.0/UDP 192.0.2.10:5060");
+    let mut h = h.on(S_UDP2);
+    assert_eq!(
+        sent(&mut h, rr),
+        ["Record-Route: <sip:192.0.2.20:5070;lr;ftag=j5w6yw>"]
+    );
+    assert_eq!(sent_via(&h), "Via: SIP/2.0/UDP 192.0.2.20:5070");
+    // A clone of the Env (its texts with it), received over IPv6.
+    let mut h2 = Harness::with_env(h.env.clone(), &invite("sip:bob@[2001:db8::99]", ""))
+        .on(S_V6)
+        .source("[2001:db8::1]:5060");
+    assert_eq!(
+        sent(&mut h2, rr),
+        ["Record-Route: <sip:[2001:db8::10];lr;ftag=j5w6yw>"]
+    );
+    assert_eq!(sent_via(&h2), "Via: SIP/2.0/UDP [2001:db8::10]:5060");
+    // Back on the first socket, then out on TCP: both sides from the same Env.
+    let mut h = h.on(super::testing::S_UDP);
+    assert_eq!(
+        sent(&mut h, rr),
+        ["Record-Route: <sip:192.0.2.10;lr;ftag=j5w6yw>"]
+    );
+    let mut h3 = Harness::with_env(
+        h.env.clone(),
+        &invite("sip:bob@203.0.113.99;transport=tcp", ""),
+    );
+    assert_eq!(
+        sent(&mut h3, rr),
+        [
+            "Record-Route: <sip:192.0.2.10;transport=tcp;r2=on;lr;ftag=j5w6yw>",
+            "Record-Route: <sip:192.0.2.10;r2=on;lr;ftag=j5w6yw>",
+        ]
+    );
+    assert_eq!(sent_via(&h3), "Via: SIP/2.0/TCP 192.0.2.10:5060");
+}
+
+#[test]
+fn wildcard_socket_writes_the_address_the_request_arrived_on() {
+    let mut e = env();
+    e.sockets[0].addr = "0.0.0.0:5060".parse().unwrap();
+    e.sockets[2].addr = "0.0.0.0:5070".parse().unwrap();
+    let rr: &[(Step, &RrConfig, &[&str])] = &[(record_route, &dflt(), &[])];
+    let mut h = Harness::with_env(e.clone(), &invite("sip:bob@203.0.113.99", ""));
+    h.local = "192.0.2.10:5060".parse().unwrap();
+    assert_eq!(
+        sent(&mut h, rr),
+        ["Record-Route: <sip:192.0.2.10;lr;ftag=j5w6yw>"]
+    );
+    assert_eq!(sent_via(&h), "Via: SIP/2.0/UDP 192.0.2.10:5060");
+    // The same Env, another local address: not the first one's text.
+    h.local = "192.0.2.11:5060".parse().unwrap();
+    assert_eq!(
+        sent(&mut h, rr),
+        ["Record-Route: <sip:192.0.2.11;lr;ftag=j5w6yw>"]
+    );
+    assert_eq!(sent_via(&h), "Via: SIP/2.0/UDP 192.0.2.11:5060");
+    let mut h = Harness::with_env(e, &invite("sip:bob@203.0.113.99", "")).on(S_UDP2);
+    h.local = "192.0.2.20:5070".parse().unwrap();
+    assert_eq!(
+        sent(&mut h, rr),
+        ["Record-Route: <sip:192.0.2.20:5070;lr;ftag=j5w6yw>"]
+    );
+    assert_eq!(sent_via(&h), "Via: SIP/2.0/UDP 192.0.2.20:5070");
+}
+
 #[test]
 fn advertised_socket_address() {
     let mut e = env();
