@@ -19,7 +19,7 @@ use crate::tm::branch_id::{BranchCodec, Decoded};
 use crate::tm::cell::{Cell, Completion, ResponseOutcome};
 use crate::tm::client::Branch;
 use crate::tm::config::TmConfig;
-use crate::tm::key::{top_branch, Key, PreHashed};
+use crate::tm::key::{top_branch, Fields, Key, KeySpans, PreHashed};
 use crate::tm::outcome::*;
 use crate::tm::server::AckResult;
 use crate::tm::stats::TmStats;
@@ -52,6 +52,28 @@ pub struct TransactionTable<U = ()> {
     /// Whether final responses sent upstream are recorded in `finals`.
     report_finals: bool,
     finals: Vec<FinalSent>,
+    /// The RFC 3261 key of the last request [`on_request`](Self::on_request)
+    /// found no transaction for, so that [`create_server`](Self::create_server)
+    /// of the same message (`t_relay` after the engine's match) neither scans
+    /// nor hashes it again.
+    last_miss: Option<KeyMemo>,
+}
+
+/// A request's key, hashed: the message is known by its buffer, held here so
+/// that no other buffer can take its address meanwhile (same address and
+/// length: same bytes, the same key).
+#[derive(Debug)]
+struct KeyMemo {
+    buf: Bytes,
+    hash: u64,
+    spans: KeySpans,
+}
+
+impl KeyMemo {
+    fn is_of(&self, msg: &Message) -> bool {
+        let buf = msg.buf();
+        self.buf.as_ptr() == buf.as_ptr() && self.buf.len() == buf.len()
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -110,6 +132,7 @@ impl<U> TransactionTable<U> {
             scratch: Vec::with_capacity(2048),
             report_finals: false,
             finals: Vec::new(),
+            last_miss: None,
         }
     }
 
@@ -339,7 +362,8 @@ impl<U> TransactionTable<U> {
     ) -> RequestMatch {
         let method = msg.method_bytes();
         let is_ack = method == b"ACK";
-        let Some((key, _)) = Key::of(msg).filter(|_| msg.is_request()) else {
+        self.last_miss = None;
+        let Some((key, spans)) = Key::of(msg).filter(|_| msg.is_request()) else {
             return if is_ack {
                 RequestMatch::AckPassOn { tid: None }
             } else {
@@ -361,7 +385,8 @@ impl<U> TransactionTable<U> {
                 None => RequestMatch::AckPassOn { tid: None },
             };
         }
-        if let Some(tid) = self.lookup(&key, false) {
+        let hash = key.hash(&self.hasher);
+        if let Some(tid) = self.lookup_hashed(&key, hash, false) {
             self.stats.absorbed_requests += 1;
             self.with_cell(tid, tick, out, |cell, cx| {
                 if cell.server.on_retransmission(cx) {
@@ -370,6 +395,13 @@ impl<U> TransactionTable<U> {
             });
             return RequestMatch::Retransmission { tid };
         }
+        if matches!(key.fields, Fields::Rfc3261 { .. }) {
+            self.last_miss = Some(KeyMemo {
+                buf: msg.buf().clone(),
+                hash,
+                spans,
+            });
+        }
         if method == b"CANCEL" {
             return match self.lookup(&key.as_method(b"INVITE"), false) {
                 Some(invite) => RequestMatch::Cancel { invite },
@@ -377,6 +409,31 @@ impl<U> TransactionTable<U> {
             };
         }
         RequestMatch::New
+    }
+
+    /// The key of a request and its hash: remembered from
+    /// [`on_request`](Self::on_request) when it saw this very message.
+    fn key_of<'m>(&mut self, msg: &'m Message) -> Option<(Key<'m>, KeySpans, u64)> {
+        if let Some(m) = self.last_miss.take().filter(|m| m.is_of(msg)) {
+            let buf = msg.buf();
+            let key = Key {
+                fields: Fields::Rfc3261 {
+                    branch: buf.get(m.spans.branch.range())?,
+                    sent_by: buf.get(m.spans.sent_by.range())?,
+                },
+                method: msg.method_bytes(),
+            };
+            return Some((key, m.spans, m.hash));
+        }
+        let (key, spans) = Key::of(msg)?;
+        let hash = key.hash(&self.hasher);
+        Some((key, spans, hash))
+    }
+
+    /// Whether a key from [`on_request`](Self::on_request) waits for `create_server`.
+    #[cfg(test)]
+    pub(crate) fn key_memo_of(&self, msg: &Message) -> bool {
+        self.last_miss.as_ref().is_some_and(|m| m.is_of(msg))
     }
 
     /// Finds the server transaction of a key (hash, then an exact comparison).

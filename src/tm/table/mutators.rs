@@ -13,7 +13,6 @@ use crate::tm::build::{self, LocalReply, Source, Target};
 use crate::tm::cell::{Cell, Completion};
 use crate::tm::client::Branch;
 use crate::tm::ctx::Ctx;
-use crate::tm::key::Key;
 use crate::tm::outcome::*;
 use crate::tm::server::Server;
 use crate::tm::timer::{Owner, TimerKind};
@@ -37,8 +36,7 @@ impl<U> TransactionTable<U> {
         if method_bytes == b"ACK" {
             return Err(TmError::NotTransactional);
         }
-        let (key, spans) = Key::of(msg).ok_or(TmError::Unmatchable)?;
-        let hash = key.hash(&self.hasher);
+        let (key, spans, hash) = self.key_of(msg).ok_or(TmError::Unmatchable)?;
         if let Some(tid) = self.lookup_hashed(&key, hash, false) {
             return Err(TmError::Exists(tid));
         }
