@@ -123,6 +123,29 @@ impl<U> TransactionTable<U> {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> Result<u8, TmError> {
+        let index = self.next_branch(tid)?;
+        let param = self.branch_param(tid, index);
+        let request = build(&param);
+        self.start_branch(tid, index, target, request, now, out)
+    }
+
+    /// [`add_branch`](Self::add_branch) for a request built already, with the
+    /// branch parameter [`branch_param`](Self::branch_param) gave for the next
+    /// index ([`branch_count`](Self::branch_count)): not encoded a second time.
+    pub fn add_built_branch(
+        &mut self,
+        tid: Tid,
+        target: Target,
+        request: Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Result<u8, TmError> {
+        let index = self.next_branch(tid)?;
+        self.start_branch(tid, index, target, request, now, out)
+    }
+
+    /// The index of the branch `tid` may add next, or why it may not.
+    fn next_branch(&self, tid: Tid) -> Result<u8, TmError> {
         let cell = self.cell(tid).ok_or(TmError::NoTransaction)?;
         if cell.canceled {
             return Err(TmError::Canceled);
@@ -136,12 +159,22 @@ impl<U> TransactionTable<U> {
         if !cell.can_fork() {
             return Err(TmError::FinalSent);
         }
-        let index = u8::try_from(cell.branches.len())
+        u8::try_from(cell.branches.len())
             .ok()
             .filter(|&i| i < self.cfg.max_branches)
-            .ok_or(TmError::TooManyBranches)?;
-        let param = self.branch_param(tid, index);
-        let request = build(&param);
+            .ok_or(TmError::TooManyBranches)
+    }
+
+    /// Starts branch `index` of `tid` with `request` (see [`add_branch`](Self::add_branch)).
+    fn start_branch(
+        &mut self,
+        tid: Tid,
+        index: u8,
+        target: Target,
+        request: Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Result<u8, TmError> {
         let tick = self.timers.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             if cell.in_failure && cell.new_leg {

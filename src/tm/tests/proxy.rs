@@ -471,3 +471,69 @@ fn transaction_without_branches_expires_with_408() {
     assert_eq!(times(&d.drain(), UAC, "408"), [32_000]);
     assert_eq!(d.events, [(32_000, TmEvent::FinalSent { tid, code: 408 })]);
 }
+
+/// A request built beforehand with `branch_param` for the next index is
+/// added by `add_built_branch` as `add_branch` would (sent, matched, the same
+/// refusals).
+#[test]
+fn a_branch_built_beforehand_is_added_like_add_branch() {
+    let mut d = Driver::new();
+    let inv = invite("z9hG4bKbb1");
+    let tid = d.create(&inv);
+    let (_, first) = d.fork(tid, B1);
+    let index = u8::try_from(d.t.branch_count(tid)).unwrap();
+    assert_eq!(index, 1);
+    let param = d.t.branch_param(tid, index);
+    let upstream = String::from_utf8_lossy(d.t.request(tid).unwrap()).into_owned();
+    let (line, rest) = upstream.split_once("\r\n").unwrap();
+    let via = format!(
+        "Via: SIP/2.0/UDP {PROXY};branch={}\r\n",
+        String::from_utf8_lossy(param.as_bytes())
+    );
+    let req = Bytes::from(format!("{line}\r\n{via}{rest}"));
+    let target = Target {
+        dst: addr(B2),
+        proto: Proto::Udp,
+        socket: Some(0),
+        local: None,
+        conn: None,
+        flags: Default::default(),
+    };
+    let now = d.instant();
+    let mut out = Vec::new();
+    assert_eq!(
+        d.t.add_built_branch(tid, target, req.clone(), now, &mut out),
+        Ok(1)
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].data, req);
+    assert_eq!(
+        d.answer(&req, 180),
+        ReplyAction::Relayed {
+            tid,
+            branch: 1,
+            code: 180
+        }
+    );
+    assert_eq!(
+        d.answer(&first, 200),
+        ReplyAction::Relayed {
+            tid,
+            branch: 0,
+            code: 200
+        }
+    );
+    // A final went upstream: no more branches, either way.
+    assert_eq!(
+        d.t.add_built_branch(tid, target, req, now, &mut out),
+        Err(TmError::FinalSent)
+    );
+    let gone = Tid {
+        slot: tid.slot,
+        gen: tid.gen + 1,
+    };
+    assert_eq!(
+        d.t.add_built_branch(gone, target, Bytes::new(), now, &mut out),
+        Err(TmError::NoTransaction)
+    );
+}
