@@ -320,11 +320,14 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
 /// (RFC 3261 §16.7 step 6: "If the only response that was received is a 503,
 /// the proxy SHOULD generate a 500 response and forward that upstream"; like
 /// Kamailio, only the code changes). `None` when the reply has no Via to remove.
+/// `second_via`: the quick scan's answer for the top Via header (where its
+/// second via-parm starts), when the caller scanned it already.
 pub(crate) fn relayed_reply(
     reply: &Message,
     edits: Option<&Edits>,
     remap_503: bool,
     upstream_reliable: bool,
+    second_via: Option<Option<usize>>,
     out: &mut Vec<u8>,
 ) -> Option<Bytes> {
     let mut e = edits.cloned().unwrap_or_default();
@@ -334,8 +337,9 @@ pub(crate) fn relayed_reply(
         .enumerate()
         .find(|(_, h)| h.id == HeaderName::Via)?;
     // Where the second via-parm of this header starts, if there is one.
-    let second = match super::key::scan_top_via(reply.value(h)) {
-        Some(scan) => scan.next,
+    let scanned = second_via.or_else(|| super::key::scan_top_via(reply.value(h)).map(|s| s.next));
+    let second = match scanned {
+        Some(next) => next,
         None => {
             let mut values = vias(reply.value(h));
             values.next()?.ok()?;
@@ -588,20 +592,20 @@ From: <sip:a@a>;tag=f\r\nTo: <sip:bob@b>;tag=t9\r\nCall-ID: c@x\r\nCSeq: 7 INVIT
 Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
         );
         let mut out = Vec::new();
-        let b = relayed_reply(&r, None, true, false, &mut out).unwrap();
+        let b = relayed_reply(&r, None, true, false, None, &mut out).unwrap();
         assert_eq!(
             &b[..],
             &b"SIP/2.0 500 Service Unavailable\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKa\r\n\
 Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"[..]
         );
         let r = parse(b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP p\r\nVia: SIP/2.0/UDP a\r\n\r\n");
-        let b = relayed_reply(&r, None, true, true, &mut out).unwrap();
+        let b = relayed_reply(&r, None, true, true, None, &mut out).unwrap();
         assert_eq!(
             &b[..],
             &b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP a\r\nContent-Length: 0\r\n\r\n"[..]
         );
         let r = parse(b"SIP/2.0 180 Ringing\r\nCSeq: 1 INVITE\r\n\r\n");
-        assert!(relayed_reply(&r, None, true, false, &mut out).is_none());
+        assert!(relayed_reply(&r, None, true, false, None, &mut out).is_none());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::tm::branch_id::{BranchCodec, Decoded};
 use crate::tm::cell::{Cell, Completion, ResponseOutcome};
 use crate::tm::client::Branch;
 use crate::tm::config::TmConfig;
-use crate::tm::key::{top_branch, Fields, Key, KeySpans, PreHashed};
+use crate::tm::key::{scan_top_via, top_branch, Fields, Key, KeySpans, PreHashed};
 use crate::tm::outcome::*;
 use crate::tm::server::AckResult;
 use crate::tm::stats::TmStats;
@@ -57,6 +57,43 @@ pub struct TransactionTable<U = ()> {
     /// of the same message (`t_relay` after the engine's match) neither scans
     /// nor hashes it again.
     last_miss: Option<KeyMemo>,
+    /// Where the second via-parm of the top Via header of the last reply
+    /// [`match_reply`](Self::match_reply) scanned starts, for relaying that
+    /// reply (our Via removed) without scanning it again. Held with its
+    /// buffer, as [`KeyMemo`].
+    reply_via: ReplyViaMemo,
+}
+
+struct ReplyVia {
+    buf: Bytes,
+    next: Option<usize>,
+}
+
+/// The memo of the last reply's top Via (written by `match_reply`, which
+/// only reads the table otherwise).
+#[derive(Default)]
+struct ReplyViaMemo(std::cell::Cell<Option<ReplyVia>>);
+
+impl std::fmt::Debug for ReplyViaMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReplyViaMemo")
+    }
+}
+
+impl ReplyViaMemo {
+    fn set(&self, msg: &Message, next: Option<usize>) {
+        self.0.set(Some(ReplyVia {
+            buf: msg.buf().clone(),
+            next,
+        }));
+    }
+
+    /// The memo if it is of `msg` (same buffer), emptied either way.
+    fn take_of(&self, msg: &Message) -> Option<Option<usize>> {
+        let m = self.0.take()?;
+        let buf = msg.buf();
+        (m.buf.as_ptr() == buf.as_ptr() && m.buf.len() == buf.len()).then_some(m.next)
+    }
 }
 
 /// A request's key, hashed: the message is known by its buffer, held here so
@@ -133,6 +170,7 @@ impl<U> TransactionTable<U> {
             report_finals: false,
             finals: Vec::new(),
             last_miss: None,
+            reply_via: ReplyViaMemo::default(),
         }
     }
 
@@ -462,7 +500,18 @@ impl<U> TransactionTable<U> {
         if msg.status().is_none() {
             return ReplyMatch::NoMatch;
         }
-        let Some(branch) = top_branch(msg) else {
+        let Some(h) = msg.header(crate::sip::HeaderName::Via) else {
+            return ReplyMatch::NoMatch;
+        };
+        let value = msg.value(h);
+        let branch = match scan_top_via(value) {
+            Some(scan) => {
+                self.reply_via.set(msg, scan.next);
+                scan.branch.and_then(|b| value.get(b))
+            }
+            None => top_branch(msg),
+        };
+        let Some(branch) = branch else {
             return ReplyMatch::NoMatch;
         };
         let id = match self.codec.decode(branch) {
@@ -535,8 +584,9 @@ impl<U> TransactionTable<U> {
             } => (tid, branch, to_cancel),
         };
         let tick = self.timers.tick(now);
+        let second_via = self.reply_via.take_of(msg);
         let outcome = self.with_cell(tid, tick, out, |cell, cx| {
-            cell.on_response(usize::from(branch), msg, to_cancel, edits, cx)
+            cell.on_response(usize::from(branch), msg, to_cancel, edits, second_via, cx)
         });
         match outcome {
             None | Some(ResponseOutcome::Absorbed) => {
