@@ -124,12 +124,24 @@ impl TopVia {
 
     /// The top Via of `msg`: the quick scan when it reads it (and its host,
     /// port and rport are well formed, as the parser requires), else the parser.
+    #[cfg(test)]
     pub fn of_message(msg: &Message) -> Option<TopVia> {
+        let scan = msg
+            .header(HeaderName::Via)
+            .and_then(|h| super::key::scan_top_via(msg.value(h)));
+        TopVia::of_message_scanned(msg, scan.as_ref())
+    }
+
+    /// [`TopVia::of_message`] with the quick scan of the top Via made already
+    /// (`None`: it did not read it).
+    pub(crate) fn of_message_scanned(
+        msg: &Message,
+        scan: Option<&super::key::ViaScan>,
+    ) -> Option<TopVia> {
         let h = msg.header(HeaderName::Via)?;
         let value = msg.value(h);
         let at = h.value.start as usize;
-        if let Some(v) = super::key::scan_top_via(value).and_then(|s| Self::scanned(value, &s, at))
-        {
+        if let Some(v) = scan.and_then(|s| Self::scanned(value, s, at)) {
             return Some(v);
         }
         let (via, at) = top_via(msg)?;
@@ -499,6 +511,14 @@ mod tests {
             let full = TopVia::of(&parsed, at);
             let quick = TopVia::of_message(&msg).unwrap();
             assert_eq!(quick, full, "{via}");
+            // The scan the key made, handed over, or none: the same.
+            let (_, _, scan) = crate::tm::key::Key::of_scanned(&msg).unwrap();
+            assert_eq!(
+                TopVia::of_message_scanned(&msg, scan.as_ref()),
+                Some(full),
+                "{via}"
+            );
+            assert_eq!(TopVia::of_message_scanned(&msg, None), Some(full), "{via}");
             let spec = LocalReply {
                 code: 200,
                 reason: b"OK",

@@ -65,6 +65,12 @@ impl<'a> Key<'a> {
     /// The key of a request, or `None` when its top Via or the fields an RFC
     /// 2543 key needs cannot be read (such a request matches nothing).
     pub fn of(msg: &'a Message) -> Option<(Key<'a>, KeySpans)> {
+        Key::of_scanned(msg).map(|(key, spans, _)| (key, spans))
+    }
+
+    /// [`Key::of`], and the quick scan of the top Via when it read it (the
+    /// new transaction's response target is read from it too).
+    pub fn of_scanned(msg: &'a Message) -> Option<(Key<'a>, KeySpans, Option<ViaScan>)> {
         let method = match msg.method_bytes() {
             b"ACK" => &b"INVITE"[..],
             m => m,
@@ -72,9 +78,10 @@ impl<'a> Key<'a> {
         // The common case without a full Via parse: an RFC 3261 branch in a plain Via.
         let h = msg.header(HeaderName::Via)?;
         let value = msg.value(h);
-        if let Some(scan) = scan_top_via(value) {
+        let scan = scan_top_via(value);
+        if let Some(scan) = &scan {
             let at = h.value.start as usize;
-            if let Some(b) = scan.branch.filter(|b| {
+            if let Some(b) = scan.branch.clone().filter(|b| {
                 value
                     .get(b.clone())
                     .is_some_and(|v| v.starts_with(crate::sip::via::MAGIC_COOKIE))
@@ -83,16 +90,14 @@ impl<'a> Key<'a> {
                     branch: Span::new(at + b.start, at + b.end),
                     sent_by: Span::new(at + scan.sent_by.start, at + scan.sent_by.end),
                 };
-                return Some((
-                    Key {
-                        fields: Fields::Rfc3261 {
-                            branch: value.get(b)?,
-                            sent_by: value.get(scan.sent_by)?,
-                        },
-                        method,
+                let key = Key {
+                    fields: Fields::Rfc3261 {
+                        branch: value.get(b)?,
+                        sent_by: value.get(scan.sent_by.clone())?,
                     },
-                    spans,
-                ));
+                    method,
+                };
+                return Some((key, spans, Some(scan.clone())));
             }
         }
         let (via, at) = top_via(msg)?;
@@ -113,6 +118,7 @@ impl<'a> Key<'a> {
                     method,
                 },
                 spans,
+                scan,
             ));
         }
         let tag = |id| {
@@ -131,7 +137,7 @@ impl<'a> Key<'a> {
                 .get(via.span())?,
             to_tag: tag(HeaderName::To),
         };
-        Some((Key { fields, method }, KeySpans::default()))
+        Some((Key { fields, method }, KeySpans::default(), scan))
     }
 
     /// The same key matching as another method (CANCEL looking for its INVITE).

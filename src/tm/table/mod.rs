@@ -19,7 +19,7 @@ use crate::tm::branch_id::{BranchCodec, Decoded};
 use crate::tm::cell::{Cell, Completion, ResponseOutcome};
 use crate::tm::client::Branch;
 use crate::tm::config::TmConfig;
-use crate::tm::key::{scan_top_via, top_branch, Fields, Key, KeySpans, PreHashed};
+use crate::tm::key::{scan_top_via, top_branch, Fields, Key, KeySpans, PreHashed, ViaScan};
 use crate::tm::outcome::*;
 use crate::tm::server::AckResult;
 use crate::tm::stats::TmStats;
@@ -104,6 +104,8 @@ struct KeyMemo {
     buf: Bytes,
     hash: u64,
     spans: KeySpans,
+    /// The quick scan of its top Via (where the responses go).
+    via: Option<ViaScan>,
 }
 
 impl KeyMemo {
@@ -401,7 +403,7 @@ impl<U> TransactionTable<U> {
         let method = msg.method_bytes();
         let is_ack = method == b"ACK";
         self.last_miss = None;
-        let Some((key, spans)) = Key::of(msg).filter(|_| msg.is_request()) else {
+        let Some((key, spans, via)) = Key::of_scanned(msg).filter(|_| msg.is_request()) else {
             return if is_ack {
                 RequestMatch::AckPassOn { tid: None }
             } else {
@@ -438,6 +440,7 @@ impl<U> TransactionTable<U> {
                 buf: msg.buf().clone(),
                 hash,
                 spans,
+                via,
             });
         }
         if method == b"CANCEL" {
@@ -449,9 +452,13 @@ impl<U> TransactionTable<U> {
         RequestMatch::New
     }
 
-    /// The key of a request and its hash: remembered from
-    /// [`on_request`](Self::on_request) when it saw this very message.
-    fn key_of<'m>(&mut self, msg: &'m Message) -> Option<(Key<'m>, KeySpans, u64)> {
+    /// The key of a request, its hash and the quick scan of its top Via:
+    /// remembered from [`on_request`](Self::on_request) when it saw this very message.
+    #[allow(clippy::type_complexity)]
+    fn key_of<'m>(
+        &mut self,
+        msg: &'m Message,
+    ) -> Option<(Key<'m>, KeySpans, u64, Option<ViaScan>)> {
         if let Some(m) = self.last_miss.take().filter(|m| m.is_of(msg)) {
             let buf = msg.buf();
             let key = Key {
@@ -461,11 +468,11 @@ impl<U> TransactionTable<U> {
                 },
                 method: msg.method_bytes(),
             };
-            return Some((key, m.spans, m.hash));
+            return Some((key, m.spans, m.hash, m.via));
         }
-        let (key, spans) = Key::of(msg)?;
+        let (key, spans, via) = Key::of_scanned(msg)?;
         let hash = key.hash(&self.hasher);
-        Some((key, spans, hash))
+        Some((key, spans, hash, via))
     }
 
     /// Whether a key from [`on_request`](Self::on_request) waits for `create_server`.

@@ -36,12 +36,13 @@ impl<U> TransactionTable<U> {
         if method_bytes == b"ACK" {
             return Err(TmError::NotTransactional);
         }
-        let (key, spans, hash) = self.key_of(msg).ok_or(TmError::Unmatchable)?;
+        let (key, spans, hash, scan) = self.key_of(msg).ok_or(TmError::Unmatchable)?;
         if let Some(tid) = self.lookup_hashed(&key, hash, false) {
             return Err(TmError::Exists(tid));
         }
         // The top Via, parsed once: where replies go, and the 100's received fix.
-        let via = build::TopVia::of_message(msg).ok_or(TmError::Unmatchable)?;
+        let via =
+            build::TopVia::of_message_scanned(msg, scan.as_ref()).ok_or(TmError::Unmatchable)?;
         let target = build::response_target(&via, from);
         let invite = method_bytes == b"INVITE";
         let tid = self.alloc();
