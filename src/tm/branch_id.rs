@@ -133,12 +133,8 @@ impl<S: BuildHasher> BranchCodec<S> {
             let field = rest.get(pos..pos + digits)?;
             pos += digits;
             field.iter().try_fold(0u64, |acc, &b| {
-                let d = match b {
-                    b'0'..=b'9' => b - b'0',
-                    b'a'..=b'f' => b - b'a' + 10,
-                    _ => return None,
-                };
-                Some(acc << 4 | u64::from(d))
+                let d = HEX_VALUE[usize::from(b)];
+                (d < 16).then_some(acc << 4 | u64::from(d))
             })
         };
         let (Some(core), Some(slot), Some(gen), Some(index), Some(check)) =
@@ -165,6 +161,17 @@ impl<S: BuildHasher> BranchCodec<S> {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The value of each lower-case hex digit; 255 for every other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut i = 0;
+    while i < 16 {
+        t[HEX[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +179,18 @@ mod tests {
 
     fn codec(core: u16) -> BranchCodec<RandomState> {
         BranchCodec::new(core, RandomState::new())
+    }
+
+    #[test]
+    fn hex_values_are_the_lower_case_digits_only() {
+        for b in 0..=255u8 {
+            let want = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                _ => 255,
+            };
+            assert_eq!(HEX_VALUE[usize::from(b)], want, "{b}");
+        }
     }
 
     #[test]
