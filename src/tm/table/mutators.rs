@@ -54,7 +54,11 @@ impl<U> TransactionTable<U> {
             t
         };
         let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
-        let mut cell = Cell::new(server, tag, user);
+        // Built in its slot (not moved there at the end): live for the sweep below.
+        let Some(slot) = self.slots.get_mut(tid.slot) else {
+            return Err(TmError::NoTransaction);
+        };
+        let cell = slot.cell.insert(Cell::new(server, tag, user));
         if let std::collections::hash_map::Entry::Vacant(v) = self.index.entry(hash) {
             v.insert(tid);
             cell.index_key = Some(hash);
@@ -96,9 +100,6 @@ impl<U> TransactionTable<U> {
         self.stats.created += 1;
         self.stats.active += 1;
         self.maybe_sweep();
-        if let Some(e) = self.slots.get_mut(tid.slot) {
-            e.cell = Some(cell);
-        }
         Ok(tid)
     }
 
