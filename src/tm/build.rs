@@ -183,10 +183,14 @@ impl TopVia {
 
 /// A port number: 1 to 5 digits.
 fn parse_port(digits: &[u8]) -> Option<u16> {
-    if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > 5 {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    // At most five digits: no overflow of a u32.
+    let n = digits.iter().try_fold(0u32, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })?;
+    u16::try_from(n).ok()
 }
 
 /// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4): back to
@@ -480,6 +484,30 @@ mod tests {
 
     /// The quick scan gives what the parser gives, and the responses built
     /// from either are the same bytes.
+    #[test]
+    fn ports_are_one_to_five_digits_up_to_65535() {
+        for (text, want) in [
+            (&b"5060"[..], Some(5060)),
+            (b"0", Some(0)),
+            (b"00080", Some(80)),
+            (b"65535", Some(65535)),
+            (b"65536", None),
+            (b"99999", None),
+            (b"123456", None),
+            (b"", None),
+            (b"50a0", None),
+            (b"+5060", None),
+            (b" 5060", None),
+        ] {
+            assert_eq!(parse_port(text), want, "{}", String::from_utf8_lossy(text));
+            let std = std::str::from_utf8(text)
+                .ok()
+                .filter(|t| !t.is_empty() && t.len() <= 5 && t.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|t| t.parse::<u16>().ok());
+            assert_eq!(parse_port(text), std);
+        }
+    }
+
     #[test]
     fn top_via_from_the_scan_equals_the_parse() {
         let from = Source {
