@@ -143,19 +143,15 @@ impl<U> Cell<U> {
             return ResponseOutcome::Absorbed;
         }
         let was_pending = branch.is_pending();
-        let request = branch.request.clone();
         let fr_inv = match self.fr_ms[0] {
             0 => cx.cfg.fr_inv_timer,
             ms => std::time::Duration::from_millis(u64::from(ms)),
         };
-        let Some(branch) = self.branches.get_mut(b) else {
-            return ResponseOutcome::Absorbed;
-        };
         let event = branch.on_response(
             code,
             fr_inv,
-            || {
-                let invite = Message::parse(request).ok()?;
+            |request| {
+                let invite = Message::parse(request.clone()).ok()?;
                 build::ack(&invite, msg, &mut Vec::with_capacity(512))
             },
             cx,
