@@ -106,11 +106,14 @@ impl<S: BuildHasher> BranchCodec<S> {
         cookie.copy_from_slice(MAGIC_COOKIE);
         rest[0] = TAG;
         let mut pos = 1;
-        let mut put = |v: u64, digits: usize| {
-            for i in (0..digits).rev() {
-                rest[pos] = HEX[((v >> (i * 4)) & 0xf) as usize];
-                pos += 1;
+        let mut put = |mut v: u64, digits: usize| {
+            if let Some(field) = rest.get_mut(pos..pos + digits) {
+                for d in field.iter_mut().rev() {
+                    *d = HEX[(v & 0xf) as usize];
+                    v >>= 4;
+                }
             }
+            pos += digits;
         };
         put(u64::from(id.core), 4);
         put(u64::from(id.slot), 8);
@@ -179,6 +182,35 @@ mod tests {
 
     fn codec(core: u16) -> BranchCodec<RandomState> {
         BranchCodec::new(core, RandomState::new())
+    }
+
+    #[test]
+    fn encoding_is_the_fields_in_fixed_width_hex() {
+        let c = codec(0x1a2b);
+        for id in [
+            BranchId {
+                core: 0x1a2b,
+                slot: 0,
+                gen: 0,
+                index: 0,
+            },
+            BranchId {
+                core: 0x1a2b,
+                slot: 0xdead_beef,
+                gen: u32::MAX,
+                index: 0xfe,
+            },
+        ] {
+            let want = format!(
+                "z9hG4bKR{:04x}{:08x}{:08x}{:02x}{:012x}",
+                id.core,
+                id.slot,
+                id.gen,
+                id.index,
+                c.check(&id)
+            );
+            assert_eq!(c.encode(&id).as_bytes(), want.as_bytes());
+        }
     }
 
     #[test]
