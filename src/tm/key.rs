@@ -341,6 +341,31 @@ fn run(value: &[u8], from: usize, class: u8) -> usize {
         .unwrap_or(rest.len())
 }
 
+/// `N` (at most 8) bytes as one little-endian word, zero-padded.
+#[inline]
+fn word<const N: usize>(b: [u8; N]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..N].copy_from_slice(&b);
+    u64::from_le_bytes(w)
+}
+
+/// Whether `name` is `lower` (lower-case ASCII letters, at most 8) without
+/// regard to case: setting bit 5 of a byte gives a given lower-case letter
+/// only from that letter or its upper case.
+#[inline]
+fn letters_eq<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    debug_assert!(N <= 8 && lower.iter().all(u8::is_ascii_lowercase));
+    <[u8; N]>::try_from(name).is_ok_and(|n| word(n) | word([0x20; N]) == word(*lower))
+}
+
+/// Whether `proto` is `SIP/2.0/` without regard to case (the letters folded
+/// as in [`letters_eq`]; the rest compared exactly).
+#[inline]
+fn is_sip_2_0(proto: &[u8]) -> bool {
+    <[u8; 8]>::try_from(proto)
+        .is_ok_and(|p| word(p) | word([0x20, 0x20, 0x20, 0, 0, 0, 0, 0]) == word(*b"sip/2.0/"))
+}
+
 /// Scans the first via-parm of a Via header value written the common way
 /// (`SIP/2.0/UDP host[:port];name[=value]...`, no whitespace or quotes in
 /// the parameters). Anything else gives `None`: the caller then uses the full
@@ -349,7 +374,7 @@ fn run(value: &[u8], from: usize, class: u8) -> usize {
 pub(crate) fn scan_top_via(value: &[u8]) -> Option<ViaScan> {
     let lead = value.iter().position(|&b| b != b' ' && b != b'\t')?;
     let proto = value.get(lead..lead + 8)?;
-    if !proto.eq_ignore_ascii_case(b"SIP/2.0/") {
+    if !is_sip_2_0(proto) {
         return None;
     }
     let t = lead + 8;
@@ -408,13 +433,13 @@ pub(crate) fn scan_top_via(value: &[u8]) -> Option<ViaScan> {
                     val = start..i;
                 }
                 match name.len() {
-                    6 if scan.branch.is_none() && name.eq_ignore_ascii_case(b"branch") => {
+                    6 if scan.branch.is_none() && letters_eq(name, b"branch") => {
                         scan.branch = Some(val)
                     }
-                    5 if scan.rport.is_none() && name.eq_ignore_ascii_case(b"rport") => {
+                    5 if scan.rport.is_none() && letters_eq(name, b"rport") => {
                         scan.rport = Some(val)
                     }
-                    8 if name.eq_ignore_ascii_case(b"received") => scan.received = true,
+                    8 if letters_eq(name, b"received") => scan.received = true,
                     _ => {}
                 }
             }
@@ -672,7 +697,7 @@ mod scan_equivalence {
             b"SIP/2.0/UDP h;branch=z9hG4bK1;branch=z9hG4bK2;rport;rport=7;x=\"q\";received",
             b"SIP/2.0/UDP h:1;ttl=16,\r\n SIP/2.0/UDP second;branch=z9hG4bKs",
         ];
-        let bytes = b" \t\r\n;,=:\"([]a0-~\xff/";
+        let bytes = b" \t\r\n;,=:\"([]a0-~\xff/SIPBRANCHRPOTEVsipbranchrpotev\x13\x0f\x0e\x12\x10";
         let mut n = 0;
         for seed in seeds {
             for end in 0..=seed.len() {
@@ -700,5 +725,34 @@ mod scan_equivalence {
             }
         }
         assert!(n > 1000);
+    }
+
+    #[test]
+    fn letters_compare_without_regard_to_case_only() {
+        use super::{is_sip_2_0, letters_eq};
+        fn check<const N: usize>(name: &[u8; N]) {
+            assert!(letters_eq(name, name));
+            assert!(letters_eq(&name.to_ascii_uppercase(), name));
+            for at in 0..N {
+                for b in 0..=255u8 {
+                    let mut v = name.to_vec();
+                    v[at] = b;
+                    assert_eq!(letters_eq(&v, name), v.eq_ignore_ascii_case(name), "{v:?}");
+                }
+            }
+            assert!(!letters_eq(&name[1..], name));
+        }
+        check(b"branch");
+        check(b"rport");
+        check(b"received");
+        let sip = b"SIP/2.0/";
+        for at in 0..8 {
+            for b in 0..=255u8 {
+                let mut v = sip.to_vec();
+                v[at] = b;
+                assert_eq!(is_sip_2_0(&v), v.eq_ignore_ascii_case(sip), "{v:?}");
+            }
+        }
+        assert!(!is_sip_2_0(b"SIP/2.0"));
     }
 }
