@@ -64,6 +64,9 @@ pub fn is_ack_to_own_reply(env: &Env, msg: &Message) -> bool {
     let Some(to) = msg.header_value(HeaderName::To) else {
         return false;
     };
+    if !has_tag_shape(to) {
+        return false;
+    }
     let prefix = prefix_digits(env);
     if memchr::memmem::find(to, &prefix).is_none() {
         return false;
@@ -77,6 +80,17 @@ pub fn is_ack_to_own_reply(env: &Env, msg: &Message) -> bool {
     let mut ours = Vec::with_capacity(TAG_LEN);
     local_to_tag(env, msg, &mut ours);
     tag == ours.as_slice()
+}
+
+/// Whether `to` holds `<32 lower-case hex digits>.` somewhere, as every To
+/// carrying one of our tags does: told before the prefix is computed (two
+/// keyed hashes) and searched for.
+fn has_tag_shape(to: &[u8]) -> bool {
+    memchr::memchr_iter(b'.', to).any(|dot| {
+        dot.checked_sub(32)
+            .and_then(|start| to.get(start..dot))
+            .is_some_and(|d| d.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    })
 }
 
 /// Sends a stateless reply to the request in `ctx`. Returns 1, or -1 for an
@@ -320,5 +334,37 @@ Content-Length: 0
 
 ");
         assert!(!is_ack_to_own_reply(&env, &no_tag));
+        // Our tag behind a display name and URI with dots of their own.
+        let dotted = msg(&format!(
+            "ACK sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKack1
+From: <sip:alice@example.com>;tag=a1
+To: \"B. Bob\" <sip:bob.b@a.b.example.com:5060>;tag={tag}
+Call-ID: sl-ack-1
+CSeq: 7 ACK
+Content-Length: 0
+
+"
+        ));
+        let mut t2 = Vec::new();
+        local_to_tag(&env, &dotted, &mut t2);
+        assert_eq!(t2, tag.as_bytes(), "the To does not enter the tag");
+        assert!(is_ack_to_own_reply(&env, &dotted));
+    }
+
+    #[test]
+    fn tag_shape_is_32_hex_digits_then_a_dot() {
+        let hex32 = "0123456789abcdef0123456789abcdef";
+        assert!(has_tag_shape(
+            format!("<sip:b@x>;tag={hex32}.12345678").as_bytes()
+        ));
+        assert!(has_tag_shape(format!("{hex32}.").as_bytes()));
+        assert!(!has_tag_shape(format!("{}.", &hex32[1..]).as_bytes()));
+        assert!(!has_tag_shape(
+            format!("{}.", hex32.to_uppercase()).as_bytes()
+        ));
+        assert!(!has_tag_shape(b"<sip:bob@127.0.0.1:5062>;tag=1SIPpTag01"));
+        assert!(!has_tag_shape(b""));
+        assert!(!has_tag_shape(b"."));
     }
 }

@@ -106,11 +106,14 @@ impl<S: BuildHasher> BranchCodec<S> {
         cookie.copy_from_slice(MAGIC_COOKIE);
         rest[0] = TAG;
         let mut pos = 1;
-        let mut put = |v: u64, digits: usize| {
-            for i in (0..digits).rev() {
-                rest[pos] = HEX[((v >> (i * 4)) & 0xf) as usize];
-                pos += 1;
+        let mut put = |mut v: u64, digits: usize| {
+            if let Some(field) = rest.get_mut(pos..pos + digits) {
+                for d in field.iter_mut().rev() {
+                    *d = HEX[(v & 0xf) as usize];
+                    v >>= 4;
+                }
             }
+            pos += digits;
         };
         put(u64::from(id.core), 4);
         put(u64::from(id.slot), 8);
@@ -133,12 +136,8 @@ impl<S: BuildHasher> BranchCodec<S> {
             let field = rest.get(pos..pos + digits)?;
             pos += digits;
             field.iter().try_fold(0u64, |acc, &b| {
-                let d = match b {
-                    b'0'..=b'9' => b - b'0',
-                    b'a'..=b'f' => b - b'a' + 10,
-                    _ => return None,
-                };
-                Some(acc << 4 | u64::from(d))
+                let d = HEX_VALUE[usize::from(b)];
+                (d < 16).then_some(acc << 4 | u64::from(d))
             })
         };
         let (Some(core), Some(slot), Some(gen), Some(index), Some(check)) =
@@ -165,6 +164,17 @@ impl<S: BuildHasher> BranchCodec<S> {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The value of each lower-case hex digit; 255 for every other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [255u8; 256];
+    let mut i = 0;
+    while i < 16 {
+        t[HEX[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +182,47 @@ mod tests {
 
     fn codec(core: u16) -> BranchCodec<RandomState> {
         BranchCodec::new(core, RandomState::new())
+    }
+
+    #[test]
+    fn encoding_is_the_fields_in_fixed_width_hex() {
+        let c = codec(0x1a2b);
+        for id in [
+            BranchId {
+                core: 0x1a2b,
+                slot: 0,
+                gen: 0,
+                index: 0,
+            },
+            BranchId {
+                core: 0x1a2b,
+                slot: 0xdead_beef,
+                gen: u32::MAX,
+                index: 0xfe,
+            },
+        ] {
+            let want = format!(
+                "z9hG4bKR{:04x}{:08x}{:08x}{:02x}{:012x}",
+                id.core,
+                id.slot,
+                id.gen,
+                id.index,
+                c.check(&id)
+            );
+            assert_eq!(c.encode(&id).as_bytes(), want.as_bytes());
+        }
+    }
+
+    #[test]
+    fn hex_values_are_the_lower_case_digits_only() {
+        for b in 0..=255u8 {
+            let want = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                _ => 255,
+            };
+            assert_eq!(HEX_VALUE[usize::from(b)], want, "{b}");
+        }
     }
 
     #[test]

@@ -124,12 +124,24 @@ impl TopVia {
 
     /// The top Via of `msg`: the quick scan when it reads it (and its host,
     /// port and rport are well formed, as the parser requires), else the parser.
+    #[cfg(test)]
     pub fn of_message(msg: &Message) -> Option<TopVia> {
+        let scan = msg
+            .header(HeaderName::Via)
+            .and_then(|h| super::key::scan_top_via(msg.value(h)));
+        TopVia::of_message_scanned(msg, scan.as_ref())
+    }
+
+    /// [`TopVia::of_message`] with the quick scan of the top Via made already
+    /// (`None`: it did not read it).
+    pub(crate) fn of_message_scanned(
+        msg: &Message,
+        scan: Option<&super::key::ViaScan>,
+    ) -> Option<TopVia> {
         let h = msg.header(HeaderName::Via)?;
         let value = msg.value(h);
         let at = h.value.start as usize;
-        if let Some(v) = super::key::scan_top_via(value).and_then(|s| Self::scanned(value, &s, at))
-        {
+        if let Some(v) = scan.and_then(|s| Self::scanned(value, s, at)) {
             return Some(v);
         }
         let (via, at) = top_via(msg)?;
@@ -171,10 +183,14 @@ impl TopVia {
 
 /// A port number: 1 to 5 digits.
 fn parse_port(digits: &[u8]) -> Option<u16> {
-    if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > 5 {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    // At most five digits: no overflow of a u32.
+    let n = digits.iter().try_fold(0u32, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })?;
+    u16::try_from(n).ok()
 }
 
 /// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4): back to
@@ -320,11 +336,14 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
 /// (RFC 3261 §16.7 step 6: "If the only response that was received is a 503,
 /// the proxy SHOULD generate a 500 response and forward that upstream"; like
 /// Kamailio, only the code changes). `None` when the reply has no Via to remove.
+/// `second_via`: the quick scan's answer for the top Via header (where its
+/// second via-parm starts), when the caller scanned it already.
 pub(crate) fn relayed_reply(
     reply: &Message,
     edits: Option<&Edits>,
     remap_503: bool,
     upstream_reliable: bool,
+    second_via: Option<Option<usize>>,
     out: &mut Vec<u8>,
 ) -> Option<Bytes> {
     let mut e = edits.cloned().unwrap_or_default();
@@ -334,8 +353,9 @@ pub(crate) fn relayed_reply(
         .enumerate()
         .find(|(_, h)| h.id == HeaderName::Via)?;
     // Where the second via-parm of this header starts, if there is one.
-    let second = match super::key::scan_top_via(reply.value(h)) {
-        Some(scan) => scan.next,
+    let scanned = second_via.or_else(|| super::key::scan_top_via(reply.value(h)).map(|s| s.next));
+    let second = match scanned {
+        Some(next) => next,
         None => {
             let mut values = vias(reply.value(h));
             values.next()?.ok()?;
@@ -465,6 +485,30 @@ mod tests {
     /// The quick scan gives what the parser gives, and the responses built
     /// from either are the same bytes.
     #[test]
+    fn ports_are_one_to_five_digits_up_to_65535() {
+        for (text, want) in [
+            (&b"5060"[..], Some(5060)),
+            (b"0", Some(0)),
+            (b"00080", Some(80)),
+            (b"65535", Some(65535)),
+            (b"65536", None),
+            (b"99999", None),
+            (b"123456", None),
+            (b"", None),
+            (b"50a0", None),
+            (b"+5060", None),
+            (b" 5060", None),
+        ] {
+            assert_eq!(parse_port(text), want, "{}", String::from_utf8_lossy(text));
+            let std = std::str::from_utf8(text)
+                .ok()
+                .filter(|t| !t.is_empty() && t.len() <= 5 && t.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|t| t.parse::<u16>().ok());
+            assert_eq!(parse_port(text), std);
+        }
+    }
+
+    #[test]
     fn top_via_from_the_scan_equals_the_parse() {
         let from = Source {
             src: "10.0.0.9:5070".parse().unwrap(),
@@ -495,6 +539,14 @@ mod tests {
             let full = TopVia::of(&parsed, at);
             let quick = TopVia::of_message(&msg).unwrap();
             assert_eq!(quick, full, "{via}");
+            // The scan the key made, handed over, or none: the same.
+            let (_, _, scan) = crate::tm::key::Key::of_scanned(&msg).unwrap();
+            assert_eq!(
+                TopVia::of_message_scanned(&msg, scan.as_ref()),
+                Some(full),
+                "{via}"
+            );
+            assert_eq!(TopVia::of_message_scanned(&msg, None), Some(full), "{via}");
             let spec = LocalReply {
                 code: 200,
                 reason: b"OK",
@@ -588,20 +640,20 @@ From: <sip:a@a>;tag=f\r\nTo: <sip:bob@b>;tag=t9\r\nCall-ID: c@x\r\nCSeq: 7 INVIT
 Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
         );
         let mut out = Vec::new();
-        let b = relayed_reply(&r, None, true, false, &mut out).unwrap();
+        let b = relayed_reply(&r, None, true, false, None, &mut out).unwrap();
         assert_eq!(
             &b[..],
             &b"SIP/2.0 500 Service Unavailable\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKa\r\n\
 Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"[..]
         );
         let r = parse(b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP p\r\nVia: SIP/2.0/UDP a\r\n\r\n");
-        let b = relayed_reply(&r, None, true, true, &mut out).unwrap();
+        let b = relayed_reply(&r, None, true, true, None, &mut out).unwrap();
         assert_eq!(
             &b[..],
             &b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP a\r\nContent-Length: 0\r\n\r\n"[..]
         );
         let r = parse(b"SIP/2.0 180 Ringing\r\nCSeq: 1 INVITE\r\n\r\n");
-        assert!(relayed_reply(&r, None, true, false, &mut out).is_none());
+        assert!(relayed_reply(&r, None, true, false, None, &mut out).is_none());
     }
 
     #[test]

@@ -120,13 +120,16 @@ impl<U> Cell<U> {
         self.branches.iter().any(Branch::is_pending)
     }
 
-    /// A response on branch `b` (`msg` is for its request, or for its CANCEL when `to_cancel`).
+    /// A response on branch `b` (`msg` is for its request, or for its CANCEL
+    /// when `to_cancel`). `second_via`: where the second via-parm of its top
+    /// Via header starts, when known already (see [`build::relayed_reply`]).
     pub fn on_response(
         &mut self,
         b: usize,
         msg: &Message,
         to_cancel: bool,
         edits: Option<&Edits>,
+        second_via: Option<Option<usize>>,
         cx: &mut Ctx<'_>,
     ) -> ResponseOutcome {
         let Some(code) = msg.status() else {
@@ -140,19 +143,15 @@ impl<U> Cell<U> {
             return ResponseOutcome::Absorbed;
         }
         let was_pending = branch.is_pending();
-        let request = branch.request.clone();
         let fr_inv = match self.fr_ms[0] {
             0 => cx.cfg.fr_inv_timer,
             ms => std::time::Duration::from_millis(u64::from(ms)),
         };
-        let Some(branch) = self.branches.get_mut(b) else {
-            return ResponseOutcome::Absorbed;
-        };
         let event = branch.on_response(
             code,
             fr_inv,
-            || {
-                let invite = Message::parse(request).ok()?;
+            |request| {
+                let invite = Message::parse(request.clone()).ok()?;
                 build::ack(&invite, msg, &mut Vec::with_capacity(512))
             },
             cx,
@@ -165,9 +164,15 @@ impl<U> Cell<U> {
                 if self.server.final_sent() {
                     return ResponseOutcome::Absorbed;
                 }
-                let relayed =
-                    build::relayed_reply(msg, edits, false, upstream_reliable, cx.scratch)
-                        .is_some_and(|data| self.server.send_provisional(code, data, cx));
+                let relayed = build::relayed_reply(
+                    msg,
+                    edits,
+                    false,
+                    upstream_reliable,
+                    second_via,
+                    cx.scratch,
+                )
+                .is_some_and(|data| self.server.send_provisional(code, data, cx));
                 if relayed {
                     cx.stats.relayed += 1;
                     ResponseOutcome::Relayed(code)
@@ -176,9 +181,14 @@ impl<U> Cell<U> {
                 }
             }
             BranchEvent::Success => {
-                let Some(data) =
-                    build::relayed_reply(msg, edits, false, upstream_reliable, cx.scratch)
-                else {
+                let Some(data) = build::relayed_reply(
+                    msg,
+                    edits,
+                    false,
+                    upstream_reliable,
+                    second_via,
+                    cx.scratch,
+                ) else {
                     return ResponseOutcome::Absorbed;
                 };
                 if !self.server.send_final(code, data, cx) {
@@ -200,6 +210,7 @@ impl<U> Cell<U> {
                     edits,
                     cx.cfg.remap_503_500,
                     upstream_reliable,
+                    second_via,
                     cx.scratch,
                 );
                 if let Some(branch) = self.branches.get_mut(b) {

@@ -214,12 +214,12 @@ impl Branch {
     }
 
     /// A response for this branch's request. `ack` builds the ACK of a
-    /// non-2xx final (only called when one is needed).
+    /// non-2xx final from the request (only called when one is needed).
     pub fn on_response(
         &mut self,
         code: u16,
         fr_inv_timer: Duration,
-        ack: impl FnOnce() -> Option<Bytes>,
+        ack: impl FnOnce(&Bytes) -> Option<Bytes>,
         cx: &mut Ctx<'_>,
     ) -> BranchEvent {
         self.replied = true;
@@ -261,7 +261,7 @@ impl Branch {
                     // generate an ACK request"; Timer D: "at least 32 seconds for
                     // unreliable transports, and ... zero seconds for reliable".
                     cx.disarm_all(&mut self.timers);
-                    let ack = ack();
+                    let ack = ack(&self.request);
                     if let Some(a) = &ack {
                         cx.send(&self.target, a.clone());
                     }

@@ -65,6 +65,12 @@ impl<'a> Key<'a> {
     /// The key of a request, or `None` when its top Via or the fields an RFC
     /// 2543 key needs cannot be read (such a request matches nothing).
     pub fn of(msg: &'a Message) -> Option<(Key<'a>, KeySpans)> {
+        Key::of_scanned(msg).map(|(key, spans, _)| (key, spans))
+    }
+
+    /// [`Key::of`], and the quick scan of the top Via when it read it (the
+    /// new transaction's response target is read from it too).
+    pub fn of_scanned(msg: &'a Message) -> Option<(Key<'a>, KeySpans, Option<ViaScan>)> {
         let method = match msg.method_bytes() {
             b"ACK" => &b"INVITE"[..],
             m => m,
@@ -72,9 +78,10 @@ impl<'a> Key<'a> {
         // The common case without a full Via parse: an RFC 3261 branch in a plain Via.
         let h = msg.header(HeaderName::Via)?;
         let value = msg.value(h);
-        if let Some(scan) = scan_top_via(value) {
+        let scan = scan_top_via(value);
+        if let Some(scan) = &scan {
             let at = h.value.start as usize;
-            if let Some(b) = scan.branch.filter(|b| {
+            if let Some(b) = scan.branch.clone().filter(|b| {
                 value
                     .get(b.clone())
                     .is_some_and(|v| v.starts_with(crate::sip::via::MAGIC_COOKIE))
@@ -83,16 +90,14 @@ impl<'a> Key<'a> {
                     branch: Span::new(at + b.start, at + b.end),
                     sent_by: Span::new(at + scan.sent_by.start, at + scan.sent_by.end),
                 };
-                return Some((
-                    Key {
-                        fields: Fields::Rfc3261 {
-                            branch: value.get(b)?,
-                            sent_by: value.get(scan.sent_by)?,
-                        },
-                        method,
+                let key = Key {
+                    fields: Fields::Rfc3261 {
+                        branch: value.get(b)?,
+                        sent_by: value.get(scan.sent_by.clone())?,
                     },
-                    spans,
-                ));
+                    method,
+                };
+                return Some((key, spans, Some(scan.clone())));
             }
         }
         let (via, at) = top_via(msg)?;
@@ -113,6 +118,7 @@ impl<'a> Key<'a> {
                     method,
                 },
                 spans,
+                scan,
             ));
         }
         let tag = |id| {
@@ -131,7 +137,7 @@ impl<'a> Key<'a> {
                 .get(via.span())?,
             to_tag: tag(HeaderName::To),
         };
-        Some((Key { fields, method }, KeySpans::default()))
+        Some((Key { fields, method }, KeySpans::default(), scan))
     }
 
     /// The same key matching as another method (CANCEL looking for its INVITE).
@@ -295,8 +301,9 @@ pub(crate) struct ViaScan {
     pub next: Option<usize>,
 }
 
-/// RFC 3261 `token` characters (§25.1), plus `:`, `[` and `]` for host
-/// values (`received=[::1]`): bit 0 token, bit 1 token or host.
+/// Byte classes of the quick scan: bit 0 RFC 3261 `token` (§25.1); bit 1
+/// token or host character (`:`, `[` and `]` for `received=[::1]`); bit 2
+/// part of a sent-by (anything but `;` `,` SP HTAB CR LF `"` `(`).
 const CHARS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0;
@@ -308,21 +315,55 @@ const CHARS: [u8; 256] = {
                 b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
             )
         {
-            t[c] = 3;
+            t[c] = TOKEN | VALUE;
         } else if matches!(b, b':' | b'[' | b']') {
-            t[c] = 2;
+            t[c] = VALUE;
+        }
+        if !matches!(b, b';' | b',' | b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'(') {
+            t[c] |= SENT_BY;
         }
         c += 1;
     }
     t
 };
 
-fn is_token(b: u8) -> bool {
-    CHARS[usize::from(b)] & 1 != 0
+const TOKEN: u8 = 1;
+const VALUE: u8 = 2;
+const SENT_BY: u8 = 4;
+
+/// Where the run of bytes of class `class` that starts at `from` ends.
+#[inline]
+fn run(value: &[u8], from: usize, class: u8) -> usize {
+    let rest = value.get(from..).unwrap_or_default();
+    from + rest
+        .iter()
+        .position(|&b| CHARS[usize::from(b)] & class == 0)
+        .unwrap_or(rest.len())
 }
 
-fn is_value(b: u8) -> bool {
-    CHARS[usize::from(b)] & 2 != 0
+/// `N` (at most 8) bytes as one little-endian word, zero-padded.
+#[inline]
+fn word<const N: usize>(b: [u8; N]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..N].copy_from_slice(&b);
+    u64::from_le_bytes(w)
+}
+
+/// Whether `name` is `lower` (lower-case ASCII letters, at most 8) without
+/// regard to case: setting bit 5 of a byte gives a given lower-case letter
+/// only from that letter or its upper case.
+#[inline]
+fn letters_eq<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    debug_assert!(N <= 8 && lower.iter().all(u8::is_ascii_lowercase));
+    <[u8; N]>::try_from(name).is_ok_and(|n| word(n) | word([0x20; N]) == word(*lower))
+}
+
+/// Whether `proto` is `SIP/2.0/` without regard to case (the letters folded
+/// as in [`letters_eq`]; the rest compared exactly).
+#[inline]
+fn is_sip_2_0(proto: &[u8]) -> bool {
+    <[u8; 8]>::try_from(proto)
+        .is_ok_and(|p| word(p) | word([0x20, 0x20, 0x20, 0, 0, 0, 0, 0]) == word(*b"sip/2.0/"))
 }
 
 /// Scans the first via-parm of a Via header value written the common way
@@ -331,16 +372,13 @@ fn is_value(b: u8) -> bool {
 /// parser ([`crate::sip::via::Via`]), which this is only a shortcut for — a
 /// reply or request parses its top Via at most once on the hot path.
 pub(crate) fn scan_top_via(value: &[u8]) -> Option<ViaScan> {
-    let mut i = value.iter().position(|&b| b != b' ' && b != b'\t')?;
-    let proto = value.get(i..i + 8)?;
-    if !proto.eq_ignore_ascii_case(b"SIP/2.0/") {
+    let lead = value.iter().position(|&b| b != b' ' && b != b'\t')?;
+    let proto = value.get(lead..lead + 8)?;
+    if !is_sip_2_0(proto) {
         return None;
     }
-    i += 8;
-    let t = i;
-    while value.get(i).is_some_and(|&b| is_token(b)) {
-        i += 1;
-    }
+    let t = lead + 8;
+    let mut i = run(value, t, TOKEN);
     if i == t || !matches!(value.get(i), Some(b' ' | b'\t')) {
         return None;
     }
@@ -349,19 +387,13 @@ pub(crate) fn scan_top_via(value: &[u8]) -> Option<ViaScan> {
         i += 1;
     }
     let host = i;
-    while value
-        .get(i)
-        .is_some_and(|&b| !matches!(b, b';' | b',' | b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'('))
-    {
-        i += 1;
-    }
+    i = run(value, host, SENT_BY);
     if i == host {
         return None;
     }
-    let sent_by = host..i;
     let mut scan = ViaScan {
         transport,
-        sent_by,
+        sent_by: host..i,
         branch: None,
         rport: None,
         received: false,
@@ -384,34 +416,31 @@ pub(crate) fn scan_top_via(value: &[u8]) -> Option<ViaScan> {
                 return Some(scan);
             }
             Some(b';') => {
-                i += 1;
-                let name = i;
-                while value.get(i).is_some_and(|&b| is_token(b)) {
-                    i += 1;
-                }
-                if i == name {
+                let name_at = i + 1;
+                i = run(value, name_at, TOKEN);
+                if i == name_at {
                     return None;
                 }
-                let name = &value[name..i];
+                let name = value.get(name_at..i)?;
                 let mut val = i..i;
                 if value.get(i) == Some(&b'=') {
-                    i += 1;
-                    let start = i;
                     // Tokens, hosts (IPv6 in brackets) and the like; no quotes.
-                    while value.get(i).is_some_and(|&b| is_value(b)) {
-                        i += 1;
-                    }
+                    let start = i + 1;
+                    i = run(value, start, VALUE);
                     if i == start {
                         return None;
                     }
                     val = start..i;
                 }
-                if scan.branch.is_none() && name.eq_ignore_ascii_case(b"branch") {
-                    scan.branch = Some(val);
-                } else if scan.rport.is_none() && name.eq_ignore_ascii_case(b"rport") {
-                    scan.rport = Some(val);
-                } else if name.eq_ignore_ascii_case(b"received") {
-                    scan.received = true;
+                match name.len() {
+                    6 if scan.branch.is_none() && letters_eq(name, b"branch") => {
+                        scan.branch = Some(val)
+                    }
+                    5 if scan.rport.is_none() && letters_eq(name, b"rport") => {
+                        scan.rport = Some(val)
+                    }
+                    8 if letters_eq(name, b"received") => scan.received = true,
+                    _ => {}
                 }
             }
             Some(_) => return None,
@@ -565,5 +594,165 @@ mod scan_tests {
         for v in declined {
             assert_eq!(scan_top_via(v), None, "{}", String::from_utf8_lossy(v));
         }
+    }
+}
+
+#[cfg(test)]
+mod scan_equivalence {
+    use super::{scan_top_via, ViaScan};
+
+    /// The byte-at-a-time scan the run-based one replaced, kept as the reference.
+    fn reference(value: &[u8]) -> Option<ViaScan> {
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b);
+        let val = |b: u8| token(b) || b":[]".contains(&b);
+        let mut i = value.iter().position(|&b| b != b' ' && b != b'\t')?;
+        if !value.get(i..i + 8)?.eq_ignore_ascii_case(b"SIP/2.0/") {
+            return None;
+        }
+        i += 8;
+        let t = i;
+        while value.get(i).is_some_and(|&b| token(b)) {
+            i += 1;
+        }
+        if i == t || !matches!(value.get(i), Some(b' ' | b'\t')) {
+            return None;
+        }
+        let transport = t..i;
+        while matches!(value.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        let host = i;
+        while value.get(i).is_some_and(|&b| !b";, \t\r\n\"(".contains(&b)) {
+            i += 1;
+        }
+        if i == host {
+            return None;
+        }
+        let mut scan = ViaScan {
+            transport,
+            sent_by: host..i,
+            branch: None,
+            rport: None,
+            received: false,
+            params_end: i,
+            next: None,
+        };
+        loop {
+            match value.get(i) {
+                None => {
+                    scan.params_end = i;
+                    return Some(scan);
+                }
+                Some(b',') => {
+                    scan.params_end = i;
+                    let mut n = i + 1;
+                    while matches!(value.get(n), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+                        n += 1;
+                    }
+                    scan.next = Some(n);
+                    return Some(scan);
+                }
+                Some(b';') => {
+                    i += 1;
+                    let name = i;
+                    while value.get(i).is_some_and(|&b| token(b)) {
+                        i += 1;
+                    }
+                    if i == name {
+                        return None;
+                    }
+                    let name = &value[name..i];
+                    let mut v = i..i;
+                    if value.get(i) == Some(&b'=') {
+                        i += 1;
+                        let start = i;
+                        while value.get(i).is_some_and(|&b| val(b)) {
+                            i += 1;
+                        }
+                        if i == start {
+                            return None;
+                        }
+                        v = start..i;
+                    }
+                    if scan.branch.is_none() && name.eq_ignore_ascii_case(b"branch") {
+                        scan.branch = Some(v);
+                    } else if scan.rport.is_none() && name.eq_ignore_ascii_case(b"rport") {
+                        scan.rport = Some(v);
+                    } else if name.eq_ignore_ascii_case(b"received") {
+                        scan.received = true;
+                    }
+                }
+                Some(_) => return None,
+            }
+        }
+    }
+
+    /// Every prefix of a set of Via values, and every one-byte substitution
+    /// by a byte that matters to the scan, scans alike with both.
+    #[test]
+    fn run_scan_matches_the_byte_scan() {
+        let seeds: &[&[u8]] = &[
+            b"SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport",
+            b" \tsip/2.0/tcp [2001:db8::1]:5061;RPORT=5;Received=::1;branch=z9hG4bKa, SIP/2.0/UDP b",
+            b"SIP/2.0/UDP h;branch=z9hG4bK1;branch=z9hG4bK2;rport;rport=7;x=\"q\";received",
+            b"SIP/2.0/UDP h:1;ttl=16,\r\n SIP/2.0/UDP second;branch=z9hG4bKs",
+        ];
+        let bytes = b" \t\r\n;,=:\"([]a0-~\xff/SIPBRANCHRPOTEVsipbranchrpotev\x13\x0f\x0e\x12\x10";
+        let mut n = 0;
+        for seed in seeds {
+            for end in 0..=seed.len() {
+                let v = &seed[..end];
+                assert_eq!(
+                    scan_top_via(v),
+                    reference(v),
+                    "{}",
+                    String::from_utf8_lossy(v)
+                );
+                n += 1;
+            }
+            for at in 0..seed.len() {
+                for &b in bytes {
+                    let mut v = seed.to_vec();
+                    v[at] = b;
+                    assert_eq!(
+                        scan_top_via(&v),
+                        reference(&v),
+                        "{}",
+                        String::from_utf8_lossy(&v)
+                    );
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 1000);
+    }
+
+    #[test]
+    fn letters_compare_without_regard_to_case_only() {
+        use super::{is_sip_2_0, letters_eq};
+        fn check<const N: usize>(name: &[u8; N]) {
+            assert!(letters_eq(name, name));
+            assert!(letters_eq(&name.to_ascii_uppercase(), name));
+            for at in 0..N {
+                for b in 0..=255u8 {
+                    let mut v = name.to_vec();
+                    v[at] = b;
+                    assert_eq!(letters_eq(&v, name), v.eq_ignore_ascii_case(name), "{v:?}");
+                }
+            }
+            assert!(!letters_eq(&name[1..], name));
+        }
+        check(b"branch");
+        check(b"rport");
+        check(b"received");
+        let sip = b"SIP/2.0/";
+        for at in 0..8 {
+            for b in 0..=255u8 {
+                let mut v = sip.to_vec();
+                v[at] = b;
+                assert_eq!(is_sip_2_0(&v), v.eq_ignore_ascii_case(sip), "{v:?}");
+            }
+        }
+        assert!(!is_sip_2_0(b"SIP/2.0"));
     }
 }

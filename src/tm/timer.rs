@@ -196,8 +196,11 @@ impl TimerQueue {
 
     /// `now` as a tick (rounded down: a deadline fires once it is reached).
     pub fn tick(&self, now: Instant) -> u64 {
-        let ms = now.saturating_duration_since(self.epoch).as_millis();
-        u64::try_from(ms).unwrap_or(u64::MAX)
+        // Whole milliseconds without `as_millis` (a 128-bit division).
+        let d = now.saturating_duration_since(self.epoch);
+        d.as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(d.subsec_millis()))
     }
 
     /// The deadline `delay` after tick `now` (rounded up to whole milliseconds,
@@ -317,6 +320,8 @@ mod tests {
         assert!(q.instant(u64::MAX) > epoch);
         assert_eq!(q.tick(epoch - Duration::from_millis(5)), 0);
         assert_eq!(q.instant(1500), epoch + Duration::from_millis(1500));
+        assert_eq!(q.tick(epoch + Duration::new(7, 999_999_999)), 7999);
+        assert_eq!(q.tick(epoch + Duration::new(3600, 1_000_000)), 3_600_001);
     }
 
     #[test]

@@ -226,7 +226,7 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> Result<Made, i3
     let now = ctx.now;
     let out = &mut *ctx.out;
     let table = ctx.core.tm.as_mut().ok_or(-1)?;
-    match table.add_branch(tid, target, move |_| data, now, out) {
+    match table.add_built_branch(tid, target, data, now, out) {
         Ok(_) => Ok(Made::Added),
         Err(e) => {
             log::warn!("t_relay: cannot add a branch: {e:?}");

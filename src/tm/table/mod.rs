@@ -19,7 +19,7 @@ use crate::tm::branch_id::{BranchCodec, Decoded};
 use crate::tm::cell::{Cell, Completion, ResponseOutcome};
 use crate::tm::client::Branch;
 use crate::tm::config::TmConfig;
-use crate::tm::key::{top_branch, Key, PreHashed};
+use crate::tm::key::{scan_top_via, top_branch, Fields, Key, KeySpans, PreHashed, ViaScan};
 use crate::tm::outcome::*;
 use crate::tm::server::AckResult;
 use crate::tm::stats::TmStats;
@@ -52,6 +52,67 @@ pub struct TransactionTable<U = ()> {
     /// Whether final responses sent upstream are recorded in `finals`.
     report_finals: bool,
     finals: Vec<FinalSent>,
+    /// The RFC 3261 key of the last request [`on_request`](Self::on_request)
+    /// found no transaction for, so that [`create_server`](Self::create_server)
+    /// of the same message (`t_relay` after the engine's match) neither scans
+    /// nor hashes it again.
+    last_miss: Option<KeyMemo>,
+    /// Where the second via-parm of the top Via header of the last reply
+    /// [`match_reply`](Self::match_reply) scanned starts, for relaying that
+    /// reply (our Via removed) without scanning it again. Held with its
+    /// buffer, as [`KeyMemo`].
+    reply_via: ReplyViaMemo,
+}
+
+struct ReplyVia {
+    buf: Bytes,
+    next: Option<usize>,
+}
+
+/// The memo of the last reply's top Via (written by `match_reply`, which
+/// only reads the table otherwise).
+#[derive(Default)]
+struct ReplyViaMemo(std::cell::Cell<Option<ReplyVia>>);
+
+impl std::fmt::Debug for ReplyViaMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReplyViaMemo")
+    }
+}
+
+impl ReplyViaMemo {
+    fn set(&self, msg: &Message, next: Option<usize>) {
+        self.0.set(Some(ReplyVia {
+            buf: msg.buf().clone(),
+            next,
+        }));
+    }
+
+    /// The memo if it is of `msg` (same buffer), emptied either way.
+    fn take_of(&self, msg: &Message) -> Option<Option<usize>> {
+        let m = self.0.take()?;
+        let buf = msg.buf();
+        (m.buf.as_ptr() == buf.as_ptr() && m.buf.len() == buf.len()).then_some(m.next)
+    }
+}
+
+/// A request's key, hashed: the message is known by its buffer, held here so
+/// that no other buffer can take its address meanwhile (same address and
+/// length: same bytes, the same key).
+#[derive(Debug)]
+struct KeyMemo {
+    buf: Bytes,
+    hash: u64,
+    spans: KeySpans,
+    /// The quick scan of its top Via (where the responses go).
+    via: Option<ViaScan>,
+}
+
+impl KeyMemo {
+    fn is_of(&self, msg: &Message) -> bool {
+        let buf = msg.buf();
+        self.buf.as_ptr() == buf.as_ptr() && self.buf.len() == buf.len()
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -110,6 +171,8 @@ impl<U> TransactionTable<U> {
             scratch: Vec::with_capacity(2048),
             report_finals: false,
             finals: Vec::new(),
+            last_miss: None,
+            reply_via: ReplyViaMemo::default(),
         }
     }
 
@@ -339,7 +402,8 @@ impl<U> TransactionTable<U> {
     ) -> RequestMatch {
         let method = msg.method_bytes();
         let is_ack = method == b"ACK";
-        let Some((key, _)) = Key::of(msg).filter(|_| msg.is_request()) else {
+        self.last_miss = None;
+        let Some((key, spans, via)) = Key::of_scanned(msg).filter(|_| msg.is_request()) else {
             return if is_ack {
                 RequestMatch::AckPassOn { tid: None }
             } else {
@@ -361,7 +425,8 @@ impl<U> TransactionTable<U> {
                 None => RequestMatch::AckPassOn { tid: None },
             };
         }
-        if let Some(tid) = self.lookup(&key, false) {
+        let hash = key.hash(&self.hasher);
+        if let Some(tid) = self.lookup_hashed(&key, hash, false) {
             self.stats.absorbed_requests += 1;
             self.with_cell(tid, tick, out, |cell, cx| {
                 if cell.server.on_retransmission(cx) {
@@ -370,6 +435,14 @@ impl<U> TransactionTable<U> {
             });
             return RequestMatch::Retransmission { tid };
         }
+        if matches!(key.fields, Fields::Rfc3261 { .. }) {
+            self.last_miss = Some(KeyMemo {
+                buf: msg.buf().clone(),
+                hash,
+                spans,
+                via,
+            });
+        }
         if method == b"CANCEL" {
             return match self.lookup(&key.as_method(b"INVITE"), false) {
                 Some(invite) => RequestMatch::Cancel { invite },
@@ -377,6 +450,35 @@ impl<U> TransactionTable<U> {
             };
         }
         RequestMatch::New
+    }
+
+    /// The key of a request, its hash and the quick scan of its top Via:
+    /// remembered from [`on_request`](Self::on_request) when it saw this very message.
+    #[allow(clippy::type_complexity)]
+    fn key_of<'m>(
+        &mut self,
+        msg: &'m Message,
+    ) -> Option<(Key<'m>, KeySpans, u64, Option<ViaScan>)> {
+        if let Some(m) = self.last_miss.take().filter(|m| m.is_of(msg)) {
+            let buf = msg.buf();
+            let key = Key {
+                fields: Fields::Rfc3261 {
+                    branch: buf.get(m.spans.branch.range())?,
+                    sent_by: buf.get(m.spans.sent_by.range())?,
+                },
+                method: msg.method_bytes(),
+            };
+            return Some((key, m.spans, m.hash, m.via));
+        }
+        let (key, spans, via) = Key::of_scanned(msg)?;
+        let hash = key.hash(&self.hasher);
+        Some((key, spans, hash, via))
+    }
+
+    /// Whether a key from [`on_request`](Self::on_request) waits for `create_server`.
+    #[cfg(test)]
+    pub(crate) fn key_memo_of(&self, msg: &Message) -> bool {
+        self.last_miss.as_ref().is_some_and(|m| m.is_of(msg))
     }
 
     /// Finds the server transaction of a key (hash, then an exact comparison).
@@ -405,7 +507,18 @@ impl<U> TransactionTable<U> {
         if msg.status().is_none() {
             return ReplyMatch::NoMatch;
         }
-        let Some(branch) = top_branch(msg) else {
+        let Some(h) = msg.header(crate::sip::HeaderName::Via) else {
+            return ReplyMatch::NoMatch;
+        };
+        let value = msg.value(h);
+        let branch = match scan_top_via(value) {
+            Some(scan) => {
+                self.reply_via.set(msg, scan.next);
+                scan.branch.and_then(|b| value.get(b))
+            }
+            None => top_branch(msg),
+        };
+        let Some(branch) = branch else {
             return ReplyMatch::NoMatch;
         };
         let id = match self.codec.decode(branch) {
@@ -478,8 +591,9 @@ impl<U> TransactionTable<U> {
             } => (tid, branch, to_cancel),
         };
         let tick = self.timers.tick(now);
+        let second_via = self.reply_via.take_of(msg);
         let outcome = self.with_cell(tid, tick, out, |cell, cx| {
-            cell.on_response(usize::from(branch), msg, to_cancel, edits, cx)
+            cell.on_response(usize::from(branch), msg, to_cancel, edits, second_via, cx)
         });
         match outcome {
             None | Some(ResponseOutcome::Absorbed) => {

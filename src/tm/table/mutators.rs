@@ -13,7 +13,6 @@ use crate::tm::build::{self, LocalReply, Source, Target};
 use crate::tm::cell::{Cell, Completion};
 use crate::tm::client::Branch;
 use crate::tm::ctx::Ctx;
-use crate::tm::key::Key;
 use crate::tm::outcome::*;
 use crate::tm::server::Server;
 use crate::tm::timer::{Owner, TimerKind};
@@ -37,13 +36,13 @@ impl<U> TransactionTable<U> {
         if method_bytes == b"ACK" {
             return Err(TmError::NotTransactional);
         }
-        let (key, spans) = Key::of(msg).ok_or(TmError::Unmatchable)?;
-        let hash = key.hash(&self.hasher);
+        let (key, spans, hash, scan) = self.key_of(msg).ok_or(TmError::Unmatchable)?;
         if let Some(tid) = self.lookup_hashed(&key, hash, false) {
             return Err(TmError::Exists(tid));
         }
         // The top Via, parsed once: where replies go, and the 100's received fix.
-        let via = build::TopVia::of_message(msg).ok_or(TmError::Unmatchable)?;
+        let via =
+            build::TopVia::of_message_scanned(msg, scan.as_ref()).ok_or(TmError::Unmatchable)?;
         let target = build::response_target(&via, from);
         let invite = method_bytes == b"INVITE";
         let tid = self.alloc();
@@ -55,7 +54,11 @@ impl<U> TransactionTable<U> {
             t
         };
         let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
-        let mut cell = Cell::new(server, tag, user);
+        // Built in its slot (not moved there at the end): live for the sweep below.
+        let Some(slot) = self.slots.get_mut(tid.slot) else {
+            return Err(TmError::NoTransaction);
+        };
+        let cell = slot.cell.insert(Cell::new(server, tag, user));
         if let std::collections::hash_map::Entry::Vacant(v) = self.index.entry(hash) {
             v.insert(tid);
             cell.index_key = Some(hash);
@@ -97,9 +100,6 @@ impl<U> TransactionTable<U> {
         self.stats.created += 1;
         self.stats.active += 1;
         self.maybe_sweep();
-        if let Some(e) = self.slots.get_mut(tid.slot) {
-            e.cell = Some(cell);
-        }
         Ok(tid)
     }
 
@@ -125,6 +125,29 @@ impl<U> TransactionTable<U> {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> Result<u8, TmError> {
+        let index = self.next_branch(tid)?;
+        let param = self.branch_param(tid, index);
+        let request = build(&param);
+        self.start_branch(tid, index, target, request, now, out)
+    }
+
+    /// [`add_branch`](Self::add_branch) for a request built already, with the
+    /// branch parameter [`branch_param`](Self::branch_param) gave for the next
+    /// index ([`branch_count`](Self::branch_count)): not encoded a second time.
+    pub fn add_built_branch(
+        &mut self,
+        tid: Tid,
+        target: Target,
+        request: Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Result<u8, TmError> {
+        let index = self.next_branch(tid)?;
+        self.start_branch(tid, index, target, request, now, out)
+    }
+
+    /// The index of the branch `tid` may add next, or why it may not.
+    fn next_branch(&self, tid: Tid) -> Result<u8, TmError> {
         let cell = self.cell(tid).ok_or(TmError::NoTransaction)?;
         if cell.canceled {
             return Err(TmError::Canceled);
@@ -138,12 +161,22 @@ impl<U> TransactionTable<U> {
         if !cell.can_fork() {
             return Err(TmError::FinalSent);
         }
-        let index = u8::try_from(cell.branches.len())
+        u8::try_from(cell.branches.len())
             .ok()
             .filter(|&i| i < self.cfg.max_branches)
-            .ok_or(TmError::TooManyBranches)?;
-        let param = self.branch_param(tid, index);
-        let request = build(&param);
+            .ok_or(TmError::TooManyBranches)
+    }
+
+    /// Starts branch `index` of `tid` with `request` (see [`add_branch`](Self::add_branch)).
+    fn start_branch(
+        &mut self,
+        tid: Tid,
+        index: u8,
+        target: Target,
+        request: Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Result<u8, TmError> {
         let tick = self.timers.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             if cell.in_failure && cell.new_leg {

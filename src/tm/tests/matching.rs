@@ -269,3 +269,52 @@ fn a_reply_matched_before_its_transaction_ended_matches_nothing_after() {
     assert_eq!(action, ReplyAction::NoMatch);
     assert!(out.is_empty());
 }
+
+/// `create_server` of the message `on_request` just found new reuses its key
+/// (the engine's match, then `t_relay`); another message never does.
+#[test]
+fn create_server_reuses_the_key_of_the_message_just_matched() {
+    let mut d = Driver::new();
+    let now = d.instant();
+    let src = Driver::source(Proto::Udp);
+    let text = invite("z9hG4bKm1").replace("192.0.2.10:5060;", "Host.Example:5060;");
+    let msg = Message::parse(Bytes::from(text.clone())).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(d.t.on_request(&msg, now, &mut out), RequestMatch::New);
+    assert!(d.t.key_memo_of(&msg));
+    // A copy of the same bytes in another buffer is another message.
+    let copy = Message::parse(Bytes::from(text.clone())).unwrap();
+    assert!(!d.t.key_memo_of(&copy));
+    let tid = d.t.create_server(&msg, &src, (), now, &mut out).unwrap();
+    assert!(!d.t.key_memo_of(&msg));
+    assert_eq!(
+        d.recv(&text.replace("Host.Example", "host.example")),
+        RequestMatch::Retransmission { tid }
+    );
+    // A memo of message A, then create_server of B: B's own key.
+    let a = Message::parse(Bytes::from(invite("z9hG4bKm2"))).unwrap();
+    let b = Message::parse(Bytes::from(request("OPTIONS", "z9hG4bKm3", 2))).unwrap();
+    assert_eq!(d.t.on_request(&a, now, &mut out), RequestMatch::New);
+    let tid_b = d.t.create_server(&b, &src, (), now, &mut out).unwrap();
+    assert_ne!(tid_b, tid);
+    assert_eq!(
+        d.recv(&request("OPTIONS", "z9hG4bKm3", 2)),
+        RequestMatch::Retransmission { tid: tid_b }
+    );
+    assert_eq!(d.recv(&invite("z9hG4bKm2")), RequestMatch::New);
+    // A CANCEL's own key is kept too; RFC 2543 keys are not.
+    let cancel = Message::parse(Bytes::from(cancel_for(&invite("z9hG4bKm4"), None))).unwrap();
+    assert_eq!(
+        d.t.on_request(&cancel, now, &mut out),
+        RequestMatch::CancelUnmatched
+    );
+    assert!(d.t.key_memo_of(&cancel));
+    let old = Message::parse(Bytes::from(invite("rfc2543-m5"))).unwrap();
+    assert_eq!(d.t.on_request(&old, now, &mut out), RequestMatch::New);
+    assert!(!d.t.key_memo_of(&old));
+    let tid_old = d.t.create_server(&old, &src, (), now, &mut out).unwrap();
+    assert_eq!(
+        d.recv(&invite("rfc2543-m5")),
+        RequestMatch::Retransmission { tid: tid_old }
+    );
+}

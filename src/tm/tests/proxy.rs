@@ -471,3 +471,126 @@ fn transaction_without_branches_expires_with_408() {
     assert_eq!(times(&d.drain(), UAC, "408"), [32_000]);
     assert_eq!(d.events, [(32_000, TmEvent::FinalSent { tid, code: 408 })]);
 }
+
+/// A request built beforehand with `branch_param` for the next index is
+/// added by `add_built_branch` as `add_branch` would (sent, matched, the same
+/// refusals).
+#[test]
+fn a_branch_built_beforehand_is_added_like_add_branch() {
+    let mut d = Driver::new();
+    let inv = invite("z9hG4bKbb1");
+    let tid = d.create(&inv);
+    let (_, first) = d.fork(tid, B1);
+    let index = u8::try_from(d.t.branch_count(tid)).unwrap();
+    assert_eq!(index, 1);
+    let param = d.t.branch_param(tid, index);
+    let upstream = String::from_utf8_lossy(d.t.request(tid).unwrap()).into_owned();
+    let (line, rest) = upstream.split_once("\r\n").unwrap();
+    let via = format!(
+        "Via: SIP/2.0/UDP {PROXY};branch={}\r\n",
+        String::from_utf8_lossy(param.as_bytes())
+    );
+    let req = Bytes::from(format!("{line}\r\n{via}{rest}"));
+    let target = Target {
+        dst: addr(B2),
+        proto: Proto::Udp,
+        socket: Some(0),
+        local: None,
+        conn: None,
+        flags: Default::default(),
+    };
+    let now = d.instant();
+    let mut out = Vec::new();
+    assert_eq!(
+        d.t.add_built_branch(tid, target, req.clone(), now, &mut out),
+        Ok(1)
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].data, req);
+    assert_eq!(
+        d.answer(&req, 180),
+        ReplyAction::Relayed {
+            tid,
+            branch: 1,
+            code: 180
+        }
+    );
+    assert_eq!(
+        d.answer(&first, 200),
+        ReplyAction::Relayed {
+            tid,
+            branch: 0,
+            code: 200
+        }
+    );
+    // A final went upstream: no more branches, either way.
+    assert_eq!(
+        d.t.add_built_branch(tid, target, req, now, &mut out),
+        Err(TmError::FinalSent)
+    );
+    let gone = Tid {
+        slot: tid.slot,
+        gen: tid.gen + 1,
+    };
+    assert_eq!(
+        d.t.add_built_branch(gone, target, Bytes::new(), now, &mut out),
+        Err(TmError::NoTransaction)
+    );
+}
+
+/// The relayed reply is the same whether the top Via scan of `match_reply`
+/// is reused (same message) or the reply is scanned again (another message
+/// in between, or a copy of the bytes): our via-parm goes, the rest stays.
+#[test]
+fn relaying_reuses_the_top_via_scan_of_the_match_only_for_that_reply() {
+    let upstream_of = |d: &mut Driver| -> Vec<String> {
+        d.drain()
+            .iter()
+            .filter(|s| s.dst == addr(UAC))
+            .map(|s| s.text())
+            .collect()
+    };
+    let run =
+        |reuse: bool| -> Vec<String> {
+            let mut d = Driver::new();
+            let tid = d.create(&invite("z9hG4bKrv1"));
+            let (_, req) = d.fork(tid, B1);
+            let _ = upstream_of(&mut d);
+            // Both Vias in one header field: only ours (the first via-parm) goes.
+            let text = String::from_utf8_lossy(&Driver::response(&req, 180, Some("t1"), ""))
+                .replacen("\r\nVia: SIP/2.0/UDP 192", ", SIP/2.0/UDP 192", 1);
+            assert!(text.contains(&format!("{PROXY};branch=")), "{text}");
+            assert!(text.contains(", SIP/2.0/UDP 192.0.2.10"), "{text}");
+            let a = Message::parse(Bytes::from(text.clone())).unwrap();
+            let b = Message::parse(Bytes::from(text)).unwrap();
+            let now = d.instant();
+            let matched = d.t.match_reply(&a);
+            let other = Message::parse(Driver::response(&req, 100, None, "")).unwrap();
+            if !reuse {
+                // Another reply matched in between replaces the memo.
+                let _ = d.t.match_reply(&other);
+            }
+            let msg = if reuse { &a } else { &b };
+            let mut out = Vec::new();
+            assert_eq!(
+                d.t.on_matched_reply(matched, msg, None, now, &mut out),
+                ReplyAction::Relayed {
+                    tid,
+                    branch: 0,
+                    code: 180
+                }
+            );
+            d.out.extend(out);
+            d.collect();
+            upstream_of(&mut d)
+        };
+    let reused = run(true);
+    assert_eq!(reused.len(), 1);
+    assert!(!reused[0].contains(PROXY), "{}", reused[0]);
+    assert!(
+        reused[0].contains("Via: SIP/2.0/UDP 192.0.2.10:5060"),
+        "{}",
+        reused[0]
+    );
+    assert_eq!(reused, run(false));
+}

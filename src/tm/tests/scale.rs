@@ -103,3 +103,27 @@ fn memory_per_idle_invite_transaction() {
         "{mem:?}"
     );
 }
+
+/// A sweep of stale timer entries that runs while a transaction is created
+/// keeps that transaction's own timers: it is in its slot already.
+#[test]
+fn a_sweep_during_create_server_keeps_the_new_transactions_timers() {
+    let mut d = Driver::new();
+    let mut swept = false;
+    for i in 0..6_000 {
+        let tid = d.create(&request("OPTIONS", &format!("z9hG4bKsweep{i}"), 1));
+        let (armed, entries) = d.t.timers_pending();
+        assert!(
+            entries >= armed,
+            "transaction {i}: {armed} armed, {entries} entries"
+        );
+        swept |= entries < 10;
+        // Released: its max lifetime entry stays behind, stale.
+        assert!(d.t.release(tid));
+    }
+    assert!(swept, "no sweep ran");
+    // The last one lives on: its max lifetime still ends it.
+    let tid = d.create(&request("OPTIONS", "z9hG4bKsweep-last", 1));
+    d.run_until(d.now + 200_000);
+    assert!(!d.t.contains(tid));
+}
