@@ -294,12 +294,19 @@ pub fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 
 /// Whether `escaped` (which may hold `%HH` escapes) stands for `plain`, ignoring ASCII case.
 pub fn unescaped_eq_ignore_case(escaped: &[u8], plain: &[u8]) -> bool {
-    // An escape only makes the text longer than what it stands for.
-    if escaped.len() < plain.len() {
+    // An escape only makes the text longer than what it stands for, and by
+    // at most three bytes for one: most names are told apart by length alone.
+    if escaped.len() < plain.len() || escaped.len() > plain.len().saturating_mul(3) {
         return false;
     }
+    if escaped.len() == plain.len() {
+        // Equal length: equal only if no `%HH` shortened it, so a plain
+        // compare decides, unless it matched text that holds an escape.
+        return escaped.eq_ignore_ascii_case(plain)
+            && !(escaped.contains(&b'%') && unescaped(escaped).count() != escaped.len());
+    }
     if !escaped.contains(&b'%') {
-        return escaped.eq_ignore_ascii_case(plain);
+        return false;
     }
     unescaped(escaped)
         .map(|b| b.to_ascii_lowercase())
@@ -1046,6 +1053,19 @@ mod tests {
                     .collect();
                 prop_assert_eq!(seen, want);
             }
+        }
+
+        /// The length shortcuts give what decoding every escape and
+        /// comparing gives.
+        #[test]
+        fn unescaped_eq_matches_decode_and_compare(
+            escaped in proptest::collection::vec(prop::sample::select(b"%6cClLrR2zZ0x".to_vec()), 0..12),
+            plain in prop::sample::select(vec![&b"lr"[..], b"LR", b"l", b"ttl", b"maddr", b"%6c", b"%zz", b"", b"transport", b"lrx"]),
+        ) {
+            let want = unescaped(&escaped)
+                .map(|b| b.to_ascii_lowercase())
+                .eq(plain.iter().map(|b| b.to_ascii_lowercase()));
+            prop_assert_eq!(unescaped_eq_ignore_case(&escaped, plain), want);
         }
 
         #[test]
