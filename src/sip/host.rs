@@ -72,35 +72,37 @@ pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     if !(7..=15).contains(&s.len()) {
         return None;
     }
-    // One pass: `k` octets done, `n` the one being read, `digits` its length.
+    let digit = |i: usize| {
+        s.get(i)
+            .filter(|b| b.is_ascii_digit())
+            .map(|b| u16::from(b - b'0'))
+    };
     let mut octets = [0u8; 4];
-    let (mut k, mut n, mut digits) = (0usize, 0u16, 0u8);
-    for &b in s {
-        if b == b'.' {
-            if digits == 0 || k == 3 {
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if s.get(i) != Some(&b'.') {
                 return None;
             }
-            octets[k] = n as u8;
-            k += 1;
-            (n, digits) = (0, 0);
-        } else {
-            let d = b.wrapping_sub(b'0');
-            // One to three digits, no leading zero ("01"), at most 255.
-            if d > 9 || digits == 3 || (digits == 1 && n == 0) {
-                return None;
-            }
-            n = n * 10 + u16::from(d);
-            if n > 255 {
-                return None;
-            }
-            digits += 1;
+            i += 1;
         }
+        // One to three digits, no leading zero ("01"), at most 255.
+        let mut n = digit(i)?;
+        i += 1;
+        if let Some(d) = digit(i) {
+            if n == 0 {
+                return None;
+            }
+            n = n * 10 + d;
+            i += 1;
+            if let Some(d) = digit(i) {
+                n = n * 10 + d;
+                i += 1;
+            }
+        }
+        *octet = u8::try_from(n).ok()?;
     }
-    if digits == 0 || k != 3 {
-        return None;
-    }
-    octets[3] = n as u8;
-    Some(Ipv4Addr::from(octets))
+    (i == s.len()).then(|| Ipv4Addr::from(octets))
 }
 
 /// Somewhere to append bytes: a `Vec`, or a `SmallVec` on the stack when
