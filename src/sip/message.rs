@@ -623,13 +623,20 @@ fn header(buf: &[u8], line: Span, next: usize) -> Result<Header> {
         return Err(bad());
     }
     let mut colon = name_end;
-    while matches!(text.get(colon), Some(b' ' | b'\t')) {
-        colon += 1;
-    }
     if text.get(colon) != Some(&b':') {
-        return Err(bad());
+        while matches!(text.get(colon), Some(b' ' | b'\t')) {
+            colon += 1;
+        }
+        if text.get(colon) != Some(&b':') {
+            return Err(bad());
+        }
     }
-    let value_start = skip_ws(buf, start + colon + 1).min(line.end as usize);
+    // Usually one space after the colon.
+    let mut value_start = start + colon + 1;
+    if buf.get(value_start) == Some(&b' ') {
+        value_start += 1;
+    }
+    let value_start = skip_ws(buf, value_start).min(line.end as usize);
     let value = trim_end(buf, Span::new(value_start, line.end as usize));
     Ok(Header {
         id,

@@ -353,18 +353,28 @@ pub fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 }
 
 /// Whether `escaped` (which may hold `%HH` escapes) stands for `plain`, ignoring ASCII case.
+#[inline]
 pub fn unescaped_eq_ignore_case(escaped: &[u8], plain: &[u8]) -> bool {
     // An escape only makes the text longer than what it stands for, and by
     // at most three bytes for one: most names are told apart by length alone.
-    if escaped.len() < plain.len() || escaped.len() > plain.len().saturating_mul(3) {
-        return false;
-    }
     if escaped.len() == plain.len() {
         // Equal length: equal only if no `%HH` shortened it, so a plain
         // compare decides, unless it matched text that holds an escape.
-        return escaped.eq_ignore_ascii_case(plain)
-            && !(escaped.contains(&b'%') && unescaped(escaped).count() != escaped.len());
+        return escaped.eq_ignore_ascii_case(plain) && !has_escape(escaped);
     }
+    if escaped.len() < plain.len() || escaped.len() > plain.len().saturating_mul(3) {
+        return false;
+    }
+    unescaped_eq_slow(escaped, plain)
+}
+
+/// Whether `s` holds a `%HH` escape.
+fn has_escape(s: &[u8]) -> bool {
+    s.iter().any(|&b| b == b'%') && unescaped(s).count() != s.len()
+}
+
+/// [`unescaped_eq_ignore_case`] for an `escaped` longer than `plain`.
+fn unescaped_eq_slow(escaped: &[u8], plain: &[u8]) -> bool {
     if !escaped.contains(&b'%') {
         return false;
     }
