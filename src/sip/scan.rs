@@ -362,7 +362,11 @@ pub fn unescaped_eq_ignore_case(escaped: &[u8], plain: &[u8]) -> bool {
         // compare decides, unless it matched text that holds an escape.
         return escaped.eq_ignore_ascii_case(plain) && !has_escape(escaped);
     }
-    if escaped.len() < plain.len() || escaped.len() > plain.len().saturating_mul(3) {
+    // Each escape shortens the text by two bytes.
+    if escaped.len() < plain.len()
+        || escaped.len() > plain.len().saturating_mul(3)
+        || (escaped.len() - plain.len()) % 2 != 0
+    {
         return false;
     }
     unescaped_eq_slow(escaped, plain)
@@ -375,7 +379,8 @@ fn has_escape(s: &[u8]) -> bool {
 
 /// [`unescaped_eq_ignore_case`] for an `escaped` longer than `plain`.
 fn unescaped_eq_slow(escaped: &[u8], plain: &[u8]) -> bool {
-    if !escaped.contains(&b'%') {
+    // Names are a few bytes long: a byte loop, not a memchr call.
+    if !escaped.iter().any(|&b| b == b'%') {
         return false;
     }
     unescaped(escaped)
@@ -416,6 +421,28 @@ fn digits(s: &[u8], saturate: bool) -> Result<u32> {
         };
     }
     Ok(n)
+}
+
+/// The run of digits at the start of `s` read as a port: how many digits
+/// there are, and the port if there is at least one and it fits in a `u16`.
+/// One pass, where a count then a checked parse took two.
+#[inline]
+pub fn leading_port(s: &[u8]) -> (usize, Option<u16>) {
+    let mut n = 0;
+    let mut value: u32 = 0;
+    while let Some(&b) = s.get(n) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        // Past 65535 it can only stay too large: stop growing it.
+        if value <= 0xffff {
+            value = value * 10 + u32::from(d);
+        }
+        n += 1;
+    }
+    let port = u16::try_from(value).ok().filter(|_| n > 0);
+    (n, port)
 }
 
 // --- parameter lists ---------------------------------------------------------------------------
@@ -1205,6 +1232,16 @@ mod tests {
                 .map(|b| b.to_ascii_lowercase())
                 .eq(plain.iter().map(|b| b.to_ascii_lowercase()));
             prop_assert_eq!(unescaped_eq_ignore_case(&escaped, plain), want);
+        }
+
+        /// One-pass port reading gives what counting digits and a checked parse give.
+        #[test]
+        fn leading_port_matches_count_and_parse(
+            s in proptest::collection::vec(prop::sample::select(b"0123456789;a".to_vec()), 0..14),
+        ) {
+            let n = s.iter().take_while(|b| b.is_ascii_digit()).count();
+            let port = parse_u32(&s[..n]).ok().and_then(|v| u16::try_from(v).ok());
+            prop_assert_eq!(leading_port(&s), (n, port));
         }
 
         #[test]

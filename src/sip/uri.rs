@@ -174,12 +174,8 @@ impl<'a> Uri<'a> {
 
         let mut i = host_start + host_len;
         if s.get(i) == Some(&b':') {
-            let digits = s.get(i + 1..).unwrap_or_default();
-            let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-            self.port = Some(
-                parse_port(digits.get(..n).unwrap_or_default())
-                    .ok_or(ParseError::new(ErrorKind::BadPort, i + 1))?,
-            );
+            let (n, port) = scan::leading_port(s.get(i + 1..).unwrap_or_default());
+            self.port = Some(port.ok_or(ParseError::new(ErrorKind::BadPort, i + 1))?);
             i += 1 + n;
         }
         let params_len = scan::find_any(s, i, [b'?']).saturating_sub(i);
@@ -531,10 +527,6 @@ fn find_not_visible(s: &[u8]) -> Option<usize> {
         .map(|p| i + p)
 }
 
-fn parse_port(digits: &[u8]) -> Option<u16> {
-    u16::try_from(scan::parse_u32(digits).ok()?).ok()
-}
-
 /// `ttl = 1*3DIGIT ; 0 to 255`
 fn parse_ttl(v: &[u8]) -> Option<u8> {
     if v.len() > 3 {
@@ -604,15 +596,16 @@ fn is_header_char(b: u8) -> bool {
 fn check_chars(s: &[u8], class: impl Fn(u8) -> bool) -> Result<()> {
     let mut i = 0;
     while let Some(&b) = s.get(i) {
-        if b == b'%' {
+        // No class holds `%`: test the class first, escapes are rare.
+        if class(b) {
+            i += 1;
+        } else if b == b'%' {
             let ok = s.get(i + 1).and_then(|&h| hex_val(h)).is_some()
                 && s.get(i + 2).and_then(|&h| hex_val(h)).is_some();
             if !ok {
                 return Err(ParseError::new(ErrorKind::BadUri, i));
             }
             i += 3;
-        } else if class(b) {
-            i += 1;
         } else {
             return Err(ParseError::new(ErrorKind::BadUri, i));
         }

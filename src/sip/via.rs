@@ -117,11 +117,7 @@ impl<'a> Via<'a> {
         let colon = scan::skip_lws(v, sent_by_end);
         if v.get(colon) == Some(&b':') {
             let p = scan::skip_lws(v, colon + 1);
-            let digits = v.get(p..).unwrap_or_default();
-            let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-            let value = scan::parse_u32(digits.get(..n).unwrap_or_default())
-                .ok()
-                .and_then(|n| u16::try_from(n).ok());
+            let (n, value) = scan::leading_port(v.get(p..).unwrap_or_default());
             port = Some(value.ok_or(ParseError::new(ErrorKind::BadPort, p))?);
             sent_by_end = p + n;
         }
