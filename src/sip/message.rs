@@ -616,7 +616,7 @@ fn header(buf: &[u8], line: Span, next: usize) -> Result<Header> {
     // RFC 3261 §7.3.1 allows white space between the name and the colon.
     let name_end = find_colon_or_ws(text);
     let name = &text[..name_end];
-    let id = HeaderName::from_bytes(name);
+    let id = HeaderName::lookup(name);
     // A known name matched a canonical spelling byte for byte (case folded),
     // so it is a token; any other name is checked here.
     if name.is_empty() || (id == HeaderName::Other && !name.iter().all(|&b| is_token(b))) {
