@@ -373,11 +373,14 @@ pub fn unescaped_eq_ignore_case(escaped: &[u8], plain: &[u8]) -> bool {
 }
 
 /// Whether `s` holds a `%HH` escape.
+// Names are a few bytes long: a byte loop, not the memchr call `contains` makes.
+#[allow(clippy::manual_contains)]
 fn has_escape(s: &[u8]) -> bool {
     s.iter().any(|&b| b == b'%') && unescaped(s).count() != s.len()
 }
 
 /// [`unescaped_eq_ignore_case`] for an `escaped` longer than `plain`.
+#[allow(clippy::manual_contains)]
 fn unescaped_eq_slow(escaped: &[u8], plain: &[u8]) -> bool {
     // Names are a few bytes long: a byte loop, not a memchr call.
     if !escaped.iter().any(|&b| b == b'%') {
