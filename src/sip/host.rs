@@ -128,13 +128,27 @@ impl<A: smallvec::Array<Item = u8>> PushBytes for smallvec::SmallVec<A> {
 pub fn push_ip(out: &mut impl PushBytes, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
-            let mut digits = itoa::Buffer::new();
+            // Written into one stack buffer and appended once: a push per
+            // octet and dot costs more than the digits (Record-Route, Via).
+            let mut text = [0u8; 15];
+            let mut n = 0;
             for (i, o) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push_bytes(b".");
+                    text[n] = b'.';
+                    n += 1;
                 }
-                out.push_bytes(digits.format(o).as_bytes());
+                if o >= 100 {
+                    text[n] = b'0' + o / 100;
+                    n += 1;
+                }
+                if o >= 10 {
+                    text[n] = b'0' + o / 10 % 10;
+                    n += 1;
+                }
+                text[n] = b'0' + o % 10;
+                n += 1;
             }
+            out.push_bytes(&text[..n]);
         }
         IpAddr::V6(v6) => {
             // At most 45 characters (`ffff:…:255.255.255.255`): on the stack.

@@ -241,6 +241,13 @@ impl HeaderName {
     /// Identifies a field name as it appears on the wire (any case, compact or long form).
     #[inline]
     pub fn from_bytes(name: &[u8]) -> HeaderName {
+        HeaderName::lookup(name)
+    }
+
+    /// [`HeaderName::from_bytes`], inlined into the framing scan: it runs
+    /// once per header line of every message.
+    #[inline(always)]
+    pub(crate) fn lookup(name: &[u8]) -> HeaderName {
         let index = match name.len() {
             0 => NONE,
             1 => COMPACT

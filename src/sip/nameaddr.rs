@@ -91,11 +91,7 @@ impl<'a> NameAddr<'a> {
         } else {
             // A `<` before any `"` opens a name-addr; otherwise this is an addr-spec
             // (whose quoted parameter values may hold a `<`).
-            let first = v
-                .iter()
-                .skip(s)
-                .position(|&b| b == b'<' || b == b'"')
-                .map(|i| s + i);
+            let first = Some(scan::find_any(v, s, [b'<', b'"'])).filter(|&i| i < v.len());
             match first {
                 Some(lt) if v.get(lt) == Some(&b'<') => {
                     let text = v.get(s..lt).unwrap_or_default();
@@ -116,11 +112,8 @@ impl<'a> NameAddr<'a> {
         let (uri_start, uri_end, bracketed, after) = match lt {
             Some(lt) => {
                 // A URI holds no `>`, so the first one closes it.
-                let gt = v
-                    .iter()
-                    .skip(lt)
-                    .position(|&b| b == b'>')
-                    .map(|i| lt + i)
+                let gt = Some(scan::find_any(v, lt, [b'>']))
+                    .filter(|&i| i < v.len())
                     .ok_or(bad(e))?;
                 if gt == lt + 1 {
                     return Err(bad(gt));

@@ -95,6 +95,66 @@ pub fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_token_char(b))
 }
 
+// --- word-at-a-time searches ------------------------------------------------------------------
+
+// Header values and URIs are tens of bytes long: a memchr call costs more
+// than it saves there, and a byte loop is several instructions a byte.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes of `s` from `at` (little-endian, so the first byte is lowest).
+#[inline(always)]
+pub(crate) fn word(s: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// High bit set in each byte of `w` below `n` (`n` ≤ 128). The lowest set
+/// bit is exact: a borrow only propagates upwards from a flagged byte.
+#[inline(always)]
+pub(crate) fn bytes_below(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(LO * u64::from(n)) & !w & HI
+}
+
+/// High bit set in each byte of `w` equal to `b` (lowest set bit exact).
+#[inline(always)]
+pub(crate) fn bytes_equal(w: u64, b: u8) -> u64 {
+    bytes_below(w ^ (LO * u64::from(b)), 1)
+}
+
+/// High bit set in each byte of `w` that is not a visible ASCII character
+/// (outside `0x21..=0x7e`; lowest set bit exact).
+#[inline(always)]
+pub(crate) fn bytes_not_visible(w: u64) -> u64 {
+    bytes_below(w, 0x21) | (w & HI) | bytes_equal(w, 0x7f)
+}
+
+/// Index of the first byte of `s` at or after `pos` that is one of
+/// `needles`, or `s.len()`.
+#[inline(always)]
+pub(crate) fn find_any<const K: usize>(s: &[u8], pos: usize, needles: [u8; K]) -> usize {
+    let mut i = pos;
+    while i + 8 <= s.len() {
+        let w = word(s, i);
+        let mut hits = 0;
+        for n in needles {
+            hits |= bytes_equal(w, n);
+        }
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = s.get(i) {
+        if needles.contains(&b) {
+            return i;
+        }
+        i += 1;
+    }
+    s.len().max(pos)
+}
+
 // --- linear white space ----------------------------------------------------------------------
 
 /// Index of the first byte at or after `pos` that is not LWS.
@@ -293,13 +353,38 @@ pub fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 }
 
 /// Whether `escaped` (which may hold `%HH` escapes) stands for `plain`, ignoring ASCII case.
+#[inline]
 pub fn unescaped_eq_ignore_case(escaped: &[u8], plain: &[u8]) -> bool {
-    // An escape only makes the text longer than what it stands for.
-    if escaped.len() < plain.len() {
+    // An escape only makes the text longer than what it stands for, and by
+    // at most three bytes for one: most names are told apart by length alone.
+    if escaped.len() == plain.len() {
+        // Equal length: equal only if no `%HH` shortened it, so a plain
+        // compare decides, unless it matched text that holds an escape.
+        return escaped.eq_ignore_ascii_case(plain) && !has_escape(escaped);
+    }
+    // Each escape shortens the text by two bytes.
+    if escaped.len() < plain.len()
+        || escaped.len() > plain.len().saturating_mul(3)
+        || (escaped.len() - plain.len()) % 2 != 0
+    {
         return false;
     }
-    if !escaped.contains(&b'%') {
-        return escaped.eq_ignore_ascii_case(plain);
+    unescaped_eq_slow(escaped, plain)
+}
+
+/// Whether `s` holds a `%HH` escape.
+// Names are a few bytes long: a byte loop, not the memchr call `contains` makes.
+#[allow(clippy::manual_contains)]
+fn has_escape(s: &[u8]) -> bool {
+    s.iter().any(|&b| b == b'%') && unescaped(s).count() != s.len()
+}
+
+/// [`unescaped_eq_ignore_case`] for an `escaped` longer than `plain`.
+#[allow(clippy::manual_contains)]
+fn unescaped_eq_slow(escaped: &[u8], plain: &[u8]) -> bool {
+    // Names are a few bytes long: a byte loop, not a memchr call.
+    if !escaped.iter().any(|&b| b == b'%') {
+        return false;
     }
     unescaped(escaped)
         .map(|b| b.to_ascii_lowercase())
@@ -339,6 +424,28 @@ fn digits(s: &[u8], saturate: bool) -> Result<u32> {
         };
     }
     Ok(n)
+}
+
+/// The run of digits at the start of `s` read as a port: how many digits
+/// there are, and the port if there is at least one and it fits in a `u16`.
+/// One pass, where a count then a checked parse took two.
+#[inline]
+pub fn leading_port(s: &[u8]) -> (usize, Option<u16>) {
+    let mut n = 0;
+    let mut value: u32 = 0;
+    while let Some(&b) = s.get(n) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        // Past 65535 it can only stay too large: stop growing it.
+        if value <= 0xffff {
+            value = value * 10 + u32::from(d);
+        }
+        n += 1;
+    }
+    let port = u16::try_from(value).ok().filter(|_| n > 0);
+    (n, port)
 }
 
 // --- parameter lists ---------------------------------------------------------------------------
@@ -574,19 +681,15 @@ impl<'a> Iterator for SplitValues<'a> {
         }
         let start = self.pos;
         let mut i = start;
-        while let Some(&b) = self.s.get(i) {
+        loop {
+            // Most values hold none of the bytes that matter here.
+            i = find_any(self.s, i, [b',', b'"', b'<', b'(']);
+            let Some(&b) = self.s.get(i) else { break };
             match b {
                 b',' => break,
                 b'"' => i = quoted_end(self.s, i),
                 // A URI holds no `>`, so the first one closes the bracket.
-                b'<' => {
-                    i = self
-                        .s
-                        .iter()
-                        .skip(i)
-                        .position(|&c| c == b'>')
-                        .map_or(self.s.len(), |n| i + n + 1)
-                }
+                b'<' => i = (find_any(self.s, i, [b'>']) + 1).min(self.s.len()),
                 b'(' if self.comments => i = skip_comment(self.s, i).unwrap_or(self.s.len()),
                 _ => i += 1,
             }
@@ -837,6 +940,50 @@ mod tests {
     mod reference {
         use super::super::*;
 
+        /// The byte-at-a-time splitter `SplitValues` was first written as.
+        pub fn split_values(s: &[u8], comments: bool) -> Vec<(usize, &[u8])> {
+            let mut out = Vec::new();
+            if trim_lws(s).is_empty() {
+                return out;
+            }
+            let mut pos = 0;
+            loop {
+                let start = pos;
+                let mut i = start;
+                while let Some(&b) = s.get(i) {
+                    match b {
+                        b',' => break,
+                        b'"' => i = quoted_end(s, i),
+                        b'<' => {
+                            i = s
+                                .iter()
+                                .skip(i)
+                                .position(|&c| c == b'>')
+                                .map_or(s.len(), |n| i + n + 1)
+                        }
+                        b'(' if comments => i = skip_comment(s, i).unwrap_or(s.len()),
+                        _ => i += 1,
+                    }
+                }
+                let end = i.min(s.len());
+                let piece = &s[start..end];
+                let (a, b) = trim_lws_range(piece);
+                out.push((start + a, &piece[a..b]));
+                if end >= s.len() {
+                    return out;
+                }
+                pos = end + 1;
+            }
+        }
+
+        /// The byte loop `find_any` replaces.
+        pub fn find_any(s: &[u8], pos: usize, needles: &[u8]) -> usize {
+            s.iter()
+                .skip(pos)
+                .position(|b| needles.contains(b))
+                .map_or(s.len().max(pos), |n| pos + n)
+        }
+
         pub fn find_unquoted(s: &[u8], pos: usize, needle: u8) -> usize {
             let mut i = pos;
             let mut in_quotes = false;
@@ -1046,6 +1193,58 @@ mod tests {
                     .collect();
                 prop_assert_eq!(seen, want);
             }
+        }
+
+        /// The word-at-a-time searches split and find exactly as the byte loops.
+        #[test]
+        fn word_searches_match_byte_loops(
+            s in proptest::collection::vec(prop::sample::select(b"ab,\"<>() \t\\;:\x80\x7f\x00\xff".to_vec()), 0..48),
+            pos in 0usize..50,
+        ) {
+            let got: Vec<_> = split_values(&s).collect();
+            prop_assert_eq!(got, reference::split_values(&s, false));
+            let got: Vec<_> = split_values(&s).with_comments().collect();
+            prop_assert_eq!(got, reference::split_values(&s, true));
+            prop_assert_eq!(find_any(&s, pos, [b',', b'"', b'<']), reference::find_any(&s, pos, b",\"<"));
+            prop_assert_eq!(find_any(&s, pos, [0x80]), reference::find_any(&s, pos, &[0x80]));
+            let visible = s.iter().position(|b| !(0x21..=0x7e).contains(b));
+            let mut swar = None;
+            let mut i = 0;
+            while i + 8 <= s.len() {
+                let hits = bytes_not_visible(word(&s, i));
+                if hits != 0 {
+                    swar = Some(i + (hits.trailing_zeros() / 8) as usize);
+                    break;
+                }
+                i += 8;
+            }
+            if swar.is_none() {
+                swar = s[i..].iter().position(|b| !(0x21..=0x7e).contains(b)).map(|p| i + p);
+            }
+            prop_assert_eq!(swar, visible);
+        }
+
+        /// The length shortcuts give what decoding every escape and
+        /// comparing gives.
+        #[test]
+        fn unescaped_eq_matches_decode_and_compare(
+            escaped in proptest::collection::vec(prop::sample::select(b"%6cClLrR2zZ0x".to_vec()), 0..12),
+            plain in prop::sample::select(vec![&b"lr"[..], b"LR", b"l", b"ttl", b"maddr", b"%6c", b"%zz", b"", b"transport", b"lrx"]),
+        ) {
+            let want = unescaped(&escaped)
+                .map(|b| b.to_ascii_lowercase())
+                .eq(plain.iter().map(|b| b.to_ascii_lowercase()));
+            prop_assert_eq!(unescaped_eq_ignore_case(&escaped, plain), want);
+        }
+
+        /// One-pass port reading gives what counting digits and a checked parse give.
+        #[test]
+        fn leading_port_matches_count_and_parse(
+            s in proptest::collection::vec(prop::sample::select(b"0123456789;a".to_vec()), 0..14),
+        ) {
+            let n = s.iter().take_while(|b| b.is_ascii_digit()).count();
+            let port = parse_u32(&s[..n]).ok().and_then(|v| u16::try_from(v).ok());
+            prop_assert_eq!(leading_port(&s), (n, port));
         }
 
         #[test]

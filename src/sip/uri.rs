@@ -62,29 +62,13 @@ impl<'a> Uri<'a> {
     /// Spaces, control characters and non-ASCII bytes are rejected anywhere.
     /// Errors carry the offset into `s`.
     pub fn parse(s: &'a [u8]) -> Result<Uri<'a>> {
-        if let Some(at) = s.iter().position(|&b| !(0x21..=0x7e).contains(&b)) {
+        if let Some(at) = find_not_visible(s) {
             return Err(ParseError::new(ErrorKind::BadUri, at));
         }
-        let colon = s
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(ParseError::new(ErrorKind::BadUri, s.len()))?;
-        let name = s.get(..colon).unwrap_or_default();
-        let scheme_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
-            && name
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-        if !scheme_ok {
-            return Err(ParseError::new(ErrorKind::BadUri, 0));
-        }
-        let scheme = if name.eq_ignore_ascii_case(b"sip") {
-            Scheme::Sip
-        } else if name.eq_ignore_ascii_case(b"sips") {
-            Scheme::Sips
-        } else if name.eq_ignore_ascii_case(b"tel") {
-            Scheme::Tel
-        } else {
-            Scheme::Other(name)
+        // `sip:` first: the scheme of nearly every URI a proxy reads.
+        let (colon, scheme) = match s {
+            [a, b, c, b':', ..] if [*a, *b, *c].eq_ignore_ascii_case(b"sip") => (3, Scheme::Sip),
+            _ => Uri::parse_scheme(s)?,
         };
         let mut uri = Uri {
             raw: s,
@@ -118,13 +102,40 @@ impl<'a> Uri<'a> {
         Ok(uri)
     }
 
+    /// The scheme and where its `:` is, for any scheme.
+    fn parse_scheme(s: &'a [u8]) -> Result<(usize, Scheme<'a>)> {
+        let colon = s
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(ParseError::new(ErrorKind::BadUri, s.len()))?;
+        let name = s.get(..colon).unwrap_or_default();
+        let scheme_ok = name.first().is_some_and(u8::is_ascii_alphabetic)
+            && name
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        if !scheme_ok {
+            return Err(ParseError::new(ErrorKind::BadUri, 0));
+        }
+        let scheme = if name.eq_ignore_ascii_case(b"sip") {
+            Scheme::Sip
+        } else if name.eq_ignore_ascii_case(b"sips") {
+            Scheme::Sips
+        } else if name.eq_ignore_ascii_case(b"tel") {
+            Scheme::Tel
+        } else {
+            Scheme::Other(name)
+        };
+        Ok((colon, scheme))
+    }
+
     /// `[userinfo] hostport uri-parameters [headers]`, from `self.raw[p..]`.
     fn parse_sip(&mut self, p: usize) -> Result<()> {
         let s = self.raw;
         let bad_uri = |at| ParseError::new(ErrorKind::BadUri, at);
         let body = s.get(p..).unwrap_or_default();
         // No `@` can appear unescaped after the userinfo, so the first one ends it.
-        let host_start = match body.iter().position(|&b| b == b'@') {
+        let at = scan::find_any(body, 0, [b'@']);
+        let host_start = match (at < body.len()).then_some(at) {
             Some(at) => {
                 let userinfo = body.get(..at).unwrap_or_default();
                 let (user, password) = match userinfo.iter().position(|&b| b == b':') {
@@ -152,10 +163,7 @@ impl<'a> Uri<'a> {
                 .map(|i| i + 1)
                 .ok_or(ParseError::new(ErrorKind::BadHost, s.len()))?
         } else {
-            after_host
-                .iter()
-                .position(|&b| matches!(b, b':' | b';' | b'?'))
-                .unwrap_or(after_host.len())
+            scan::find_any(after_host, 0, [b':', b';', b'?'])
         };
         let host_raw = after_host.get(..host_len).unwrap_or_default();
         if host_raw.is_empty() {
@@ -166,20 +174,11 @@ impl<'a> Uri<'a> {
 
         let mut i = host_start + host_len;
         if s.get(i) == Some(&b':') {
-            let digits = s.get(i + 1..).unwrap_or_default();
-            let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-            self.port = Some(
-                parse_port(digits.get(..n).unwrap_or_default())
-                    .ok_or(ParseError::new(ErrorKind::BadPort, i + 1))?,
-            );
+            let (n, port) = scan::leading_port(s.get(i + 1..).unwrap_or_default());
+            self.port = Some(port.ok_or(ParseError::new(ErrorKind::BadPort, i + 1))?);
             i += 1 + n;
         }
-        let params_len = s
-            .get(i..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|&&b| b != b'?')
-            .count();
+        let params_len = scan::find_any(s, i, [b'?']).saturating_sub(i);
         let params = s.get(i..i + params_len).unwrap_or_default();
         if let Some(&b) = params.first() {
             if b != b';' {
@@ -510,8 +509,22 @@ impl<'a> Iterator for UriHeaders<'a> {
     }
 }
 
-fn parse_port(digits: &[u8]) -> Option<u16> {
-    u16::try_from(scan::parse_u32(digits).ok()?).ok()
+/// Offset of the first byte outside `0x21..=0x7e` (space, control, DEL, non-ASCII).
+#[inline]
+fn find_not_visible(s: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        let hits = scan::bytes_not_visible(scan::word(s, i));
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s.get(i..)
+        .unwrap_or_default()
+        .iter()
+        .position(|&b| !(0x21..=0x7e).contains(&b))
+        .map(|p| i + p)
 }
 
 /// `ttl = 1*3DIGIT ; 0 to 255`
@@ -583,15 +596,16 @@ fn is_header_char(b: u8) -> bool {
 fn check_chars(s: &[u8], class: impl Fn(u8) -> bool) -> Result<()> {
     let mut i = 0;
     while let Some(&b) = s.get(i) {
-        if b == b'%' {
+        // No class holds `%`: test the class first, escapes are rare.
+        if class(b) {
+            i += 1;
+        } else if b == b'%' {
             let ok = s.get(i + 1).and_then(|&h| hex_val(h)).is_some()
                 && s.get(i + 2).and_then(|&h| hex_val(h)).is_some();
             if !ok {
                 return Err(ParseError::new(ErrorKind::BadUri, i));
             }
             i += 3;
-        } else if class(b) {
-            i += 1;
         } else {
             return Err(ParseError::new(ErrorKind::BadUri, i));
         }

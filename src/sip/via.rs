@@ -36,6 +36,10 @@ pub struct Via<'a> {
     sent_by: (usize, usize),
     params: &'a [u8],
     params_start: usize,
+    /// Whether the parameter list is `;name[=value]` items back to back,
+    /// with no white space and no quoted value: then [`Via::param`] splits
+    /// it on `;` instead of running the general scanner again.
+    plain_params: bool,
     span: (usize, usize),
     branch: Option<&'a [u8]>,
     received: Option<&'a [u8]>,
@@ -113,11 +117,7 @@ impl<'a> Via<'a> {
         let colon = scan::skip_lws(v, sent_by_end);
         if v.get(colon) == Some(&b':') {
             let p = scan::skip_lws(v, colon + 1);
-            let digits = v.get(p..).unwrap_or_default();
-            let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-            let value = scan::parse_u32(digits.get(..n).unwrap_or_default())
-                .ok()
-                .and_then(|n| u16::try_from(n).ok());
+            let (n, value) = scan::leading_port(v.get(p..).unwrap_or_default());
             port = Some(value.ok_or(ParseError::new(ErrorKind::BadPort, p))?);
             sent_by_end = p + n;
         }
@@ -126,7 +126,11 @@ impl<'a> Via<'a> {
         // are picked up while the list is checked. A bad known parameter is
         // reported only once the list and what follows it are known to be
         // well-formed, so the error is the one a check-then-read gives.
-        let mut known = Known::default();
+        let mut known = Known {
+            next: sent_by_end,
+            plain: true,
+            ..Known::default()
+        };
         let params_end = scan::scan_params_each(v, sent_by_end, |p| known.read(p))?;
         let mut tail = scan::skip_lws(v, params_end);
         if v.get(tail) == Some(&b'(') {
@@ -151,6 +155,7 @@ impl<'a> Via<'a> {
             sent_by: (host_start, sent_by_end),
             params,
             params_start: sent_by_end,
+            plain_params: known.plain,
             span: (s, e),
             branch: known.branch,
             received: known.received,
@@ -254,7 +259,33 @@ impl<'a> Via<'a> {
 
     /// The first parameter called `name` (case-insensitive).
     pub fn param(&self, name: &[u8]) -> Option<Param<'a>> {
-        self.params().get(name)
+        if !self.plain_params {
+            return self.params().get(name);
+        }
+        // Checked when parsed and plain: each item is `;name[=value]`, so a
+        // split on `;` reads it as [`Params`] does.
+        let mut start = 0;
+        let mut rest = self.params;
+        while let [b';', tail @ ..] = rest {
+            let len = scan::find_any(tail, 0, [b';']);
+            let item = tail.get(..len).unwrap_or_default();
+            let (pname, value) = match item.iter().position(|&b| b == b'=') {
+                Some(eq) => (item.get(..eq).unwrap_or_default(), item.get(eq + 1..)),
+                None => (item, None),
+            };
+            if pname.eq_ignore_ascii_case(name) {
+                return Some(Param {
+                    name: pname,
+                    value,
+                    quoted: false,
+                    start,
+                    end: start + 1 + len,
+                });
+            }
+            start += 1 + len;
+            rest = tail.get(len..).unwrap_or_default();
+        }
+        None
     }
 
     /// Where the whole via-parm lies (LWS-trimmed, comment included).
@@ -292,10 +323,17 @@ struct Known<'a> {
     alias: bool,
     /// Where the first bad known parameter starts (its `;`).
     error: Option<usize>,
+    /// Where the next parameter starts if the list is plain (see [`Via::param`]).
+    next: usize,
+    /// Whether every parameter so far was `;name[=value]` right after the previous one.
+    plain: bool,
 }
 
 impl<'a> Known<'a> {
     fn read(&mut self, p: Param<'a>) {
+        let tight = 1 + p.name.len() + p.value.map_or(0, |v| 1 + v.len());
+        self.plain &= !p.quoted && p.start == self.next && p.end - p.start == tight;
+        self.next = p.end;
         if self.error.is_some() {
             return;
         }
@@ -356,6 +394,7 @@ pub struct ViaAt {
     sent_by: (usize, usize),
     params: (u32, u32),
     params_start: usize,
+    plain_params: bool,
     span: (usize, usize),
     branch: Option<(u32, u32)>,
     received: Option<(u32, u32)>,
@@ -396,6 +435,7 @@ impl ViaAt {
             sent_by: via.sent_by,
             params: at(via.params),
             params_start: via.params_start,
+            plain_params: via.plain_params,
             span: via.span,
             branch: via.branch.map(at),
             received: via.received.map(at),
@@ -424,6 +464,7 @@ impl ViaAt {
             sent_by: self.sent_by,
             params: get(self.params),
             params_start: self.params_start,
+            plain_params: self.plain_params,
             span: self.span,
             branch: self.branch.map(get),
             received: self.received.map(get),
@@ -489,6 +530,19 @@ mod tests {
             let src = text.as_bytes();
             if let Ok(v) = Via::parse(src) {
                 prop_assert_eq!(ViaAt::new(src, &v).view(src), v);
+            }
+        }
+
+        /// The split-on-`;` lookup of a plain list finds what the general
+        /// parameter scanner finds, on plain lists and on any other.
+        #[test]
+        fn param_lookup_matches_the_params_scanner(
+            params in "(;branch=z9hG4bK[a-z0-9]{1,6}|;rport|;RPORT=5|;received=10.0.0.2|;x=\\\"y;z\\\"|;r|; rport|;rport =1|;a= b| ;lr|;=|;rport=)*",
+            name in "(branch|rport|received|x|lr|r|z|a)",
+        ) {
+            let text = format!("SIP/2.0/UDP h:5060{params}");
+            if let Ok(v) = Via::parse(text.as_bytes()) {
+                prop_assert_eq!(v.param(name.as_bytes()), v.params().get(name.as_bytes()));
             }
         }
     }
