@@ -8,10 +8,11 @@
 //!   ├─ each transport: hand the messages that arrived to the handler, in
 //!   │  order (UDP: per socket; streams: per connection)
 //!   ├─ the handler's deadline has passed: on_timer
-//!   ├─ route every queued Transmit to a socket, start its send
-//!   ├─ poll the sends: their entries join the submission queue, in order
+//!   ├─ route every queued Transmit to a socket and send it (UDP: one
+//!   │  sendmsg, straight to the kernel; streams: queued on the connection)
+//!   ├─ poll the sends still in the ring (streams, a full UDP socket buffer)
 //!   └─ arm one timer for next_deadline(), return Pending
-//!  compio: one io_uring_enter submits the sends and waits for the next event
+//!  compio: one io_uring_enter submits what was queued and waits for the next event
 //! ```
 //!
 //! No message gets a task of its own, so nothing can reorder a flow.
