@@ -15,6 +15,35 @@ pub enum Host<'a> {
     V6(Ipv6Addr),
 }
 
+/// A [`Host`] kept apart from its buffer (the name is the host text, which
+/// the holder keeps as a span): what the parsed-once views store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HostAt {
+    /// The name is the whole host text.
+    Name,
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl HostAt {
+    pub(crate) fn of(host: &Host<'_>) -> HostAt {
+        match *host {
+            Host::Name(_) => HostAt::Name,
+            Host::V4(a) => HostAt::V4(a),
+            Host::V6(a) => HostAt::V6(a),
+        }
+    }
+
+    /// The host again, its name (if it is one) being `raw`.
+    pub(crate) fn with_name(self, raw: &[u8]) -> Host<'_> {
+        match self {
+            HostAt::Name => Host::Name(raw),
+            HostAt::V4(a) => Host::V4(a),
+            HostAt::V6(a) => Host::V6(a),
+        }
+    }
+}
+
 impl<'a> Host<'a> {
     /// Parses `hostname / IPv4address / IPv6reference` (the whole of `s`).
     ///

@@ -719,6 +719,14 @@ fn quoted_end(s: &[u8], pos: usize) -> usize {
     s.len()
 }
 
+/// Where `part`, a slice of `src`, lies in it, as `(start, end)` offsets
+/// (address arithmetic only: for the views that keep spans instead of
+/// borrows, so they can live beside their buffer).
+pub(crate) fn span_in(src: &[u8], part: &[u8]) -> (u32, u32) {
+    let start = (part.as_ptr() as usize).wrapping_sub(src.as_ptr() as usize) as u32;
+    (start, start + part.len() as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

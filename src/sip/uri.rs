@@ -6,6 +6,7 @@
 
 use super::error::{ErrorKind, ParseError, Result};
 pub use super::host::Host;
+use super::host::HostAt;
 use super::packet::Proto;
 use super::scan::{self, hex_val, Param, Params};
 pub use super::uri_eq::uri_eq;
@@ -409,23 +410,10 @@ enum SchemeAt {
     Other((u32, u32)),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum HostAt {
-    /// The name is the whole `host_raw`.
-    Name,
-    V4(std::net::Ipv4Addr),
-    V6(std::net::Ipv6Addr),
-}
-
 impl UriAt {
     /// Records `uri`, parsed from `src` (all of it: `Uri::parse(src)`).
     pub fn new(src: &[u8], uri: &Uri<'_>) -> UriAt {
-        let base = src.as_ptr() as usize;
-        // Where a slice of `src` lies in it (pointer arithmetic on addresses only).
-        let at = |s: &[u8]| {
-            let start = (s.as_ptr() as usize).wrapping_sub(base) as u32;
-            (start, start + s.len() as u32)
-        };
+        let at = |s: &[u8]| scan::span_in(src, s);
         UriAt {
             scheme: match uri.scheme {
                 Scheme::Sip => SchemeAt::Sip,
@@ -435,11 +423,7 @@ impl UriAt {
             },
             user: uri.user.map(at),
             password: uri.password.map(at),
-            host: uri.host.map(|h| match h {
-                Host::Name(_) => HostAt::Name,
-                Host::V4(a) => HostAt::V4(a),
-                Host::V6(a) => HostAt::V6(a),
-            }),
+            host: uri.host.as_ref().map(HostAt::of),
             host_raw: at(uri.host_raw),
             port: uri.port,
             params: at(uri.params),
@@ -461,11 +445,7 @@ impl UriAt {
             },
             user: self.user.map(get),
             password: self.password.map(get),
-            host: self.host.map(|h| match h {
-                HostAt::Name => Host::Name(host_raw),
-                HostAt::V4(a) => Host::V4(a),
-                HostAt::V6(a) => Host::V6(a),
-            }),
+            host: self.host.map(|h| h.with_name(host_raw)),
             host_raw,
             port: self.port,
             params: get(self.params),

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 
 use super::error::{ErrorKind, ParseError, Result};
-use super::host::Host;
+use super::host::{Host, HostAt};
 use super::packet::Proto;
 use super::scan::{self, Param, Params, SplitValues};
 
@@ -404,32 +404,15 @@ pub struct ViaAt {
     alias: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum HostAt {
-    /// The name is the whole `host_raw`.
-    Name,
-    V4(std::net::Ipv4Addr),
-    V6(std::net::Ipv6Addr),
-}
-
 impl ViaAt {
     /// Records `via`, parsed from `src` (every slice of `via` lies in `src`).
     pub fn new(src: &[u8], via: &Via<'_>) -> ViaAt {
-        let base = src.as_ptr() as usize;
-        // Where a slice of `src` lies in it (pointer arithmetic on addresses only).
-        let at = |s: &[u8]| {
-            let start = (s.as_ptr() as usize).wrapping_sub(base) as u32;
-            (start, start + s.len() as u32)
-        };
+        let at = |s: &[u8]| scan::span_in(src, s);
         ViaAt {
             protocol: at(via.protocol),
             version: at(via.version),
             transport: at(via.transport),
-            host: match via.host {
-                Host::Name(_) => HostAt::Name,
-                Host::V4(a) => HostAt::V4(a),
-                Host::V6(a) => HostAt::V6(a),
-            },
+            host: HostAt::of(&via.host),
             host_raw: at(via.host_raw),
             port: via.port,
             sent_by: via.sent_by,
@@ -454,11 +437,7 @@ impl ViaAt {
             protocol: get(self.protocol),
             version: get(self.version),
             transport: get(self.transport),
-            host: match self.host {
-                HostAt::Name => Host::Name(host_raw),
-                HostAt::V4(a) => Host::V4(a),
-                HostAt::V6(a) => Host::V6(a),
-            },
+            host: self.host.with_name(host_raw),
             host_raw,
             port: self.port,
             sent_by: self.sent_by,
