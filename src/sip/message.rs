@@ -177,6 +177,13 @@ impl Message {
         &self.buf
     }
 
+    /// Whether this message was parsed from `buf` itself (the same bytes at
+    /// the same address): while `buf` is held, no other buffer can take its
+    /// place, so what was computed from `buf` holds for this message.
+    pub fn is_parsed_from(&self, buf: &Bytes) -> bool {
+        self.buf.as_ptr() == buf.as_ptr() && self.buf.len() == buf.len()
+    }
+
     /// Bytes of a span of this message.
     pub fn slice(&self, span: Span) -> &[u8] {
         // Spans are made by the parser from this very buffer.

@@ -91,8 +91,7 @@ impl ReplyViaMemo {
     /// The memo if it is of `msg` (same buffer), emptied either way.
     fn take_of(&self, msg: &Message) -> Option<Option<usize>> {
         let m = self.0.take()?;
-        let buf = msg.buf();
-        (m.buf.as_ptr() == buf.as_ptr() && m.buf.len() == buf.len()).then_some(m.next)
+        msg.is_parsed_from(&m.buf).then_some(m.next)
     }
 }
 
@@ -110,8 +109,7 @@ struct KeyMemo {
 
 impl KeyMemo {
     fn is_of(&self, msg: &Message) -> bool {
-        let buf = msg.buf();
-        self.buf.as_ptr() == buf.as_ptr() && self.buf.len() == buf.len()
+        msg.is_parsed_from(&self.buf)
     }
 }
 
