@@ -90,14 +90,10 @@ impl SentBy {
             }
             None if s.addr.ip().is_unspecified() => return None,
             None => {
-                push_host(&mut text, s.addr.ip());
-                let host_len = text.len();
-                text.push(b':');
-                text.extend_from_slice(itoa::Buffer::new().format(s.addr.port()).as_bytes());
-                if s.addr.port() == 5060 {
-                    host_len
-                } else {
-                    text.len()
+                push_hostport(&mut text, s.addr);
+                match s.addr.port() {
+                    5060 => text.len() - b":5060".len(),
+                    _ => text.len(),
                 }
             }
         };
