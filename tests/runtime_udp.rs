@@ -329,6 +329,85 @@ fn timer_fires_at_the_deadline() {
     }
 }
 
+/// Sets its deadline to "now + N ms" for each datagram "N" (replacing the
+/// one it had), reports each on_timer call, and counts the worker's rounds.
+struct Mover {
+    next: Option<Instant>,
+    fired: mpsc::Sender<(Instant, Instant)>,
+    rounds: Arc<AtomicUsize>,
+}
+
+impl Handler for Mover {
+    fn on_inbound(&mut self, pkt: Inbound, now: Instant, _out: &mut Vec<Transmit>) {
+        let ms: u64 = std::str::from_utf8(&pkt.data).unwrap().parse().unwrap();
+        self.next = Some(now + Duration::from_millis(ms));
+    }
+    fn on_timer(&mut self, now: Instant, _out: &mut Vec<Transmit>) {
+        let Some(deadline) = self.next.take() else {
+            return;
+        };
+        let _ = self.fired.send((deadline, now));
+    }
+    fn next_deadline(&self) -> Option<Instant> {
+        self.next
+    }
+    fn on_dispatch(&mut self, _now: Instant) {
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_deadline_that_moves_fires_when_it_is_then_and_idle_waits_do_not_spin() {
+    for io in [IoMode::Uring, IoMode::Poll] {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let rounds = Arc::new(AtomicUsize::new(0));
+        let counted = rounds.clone();
+        let server = runtime::start(config(&["127.0.0.1:0"], 1, io), move |_: WorkerInfo| {
+            Mover {
+                next: None,
+                fired: tx.lock().unwrap().clone(),
+                rounds: counted.clone(),
+            }
+        })
+        .unwrap();
+        let addr = server.local_addrs()[0];
+        let c = client("127.0.0.1:0");
+        // Far, then earlier: the earlier one fires, not at the far one.
+        c.send_to(b"3000", addr).unwrap();
+        c.send_to(b"40", addr).unwrap();
+        let (deadline, now) = rx.recv_timeout(WAIT).expect("on_timer called");
+        assert!(now >= deadline, "{io:?}: called before its deadline");
+        assert!(
+            now - deadline < Duration::from_secs(1),
+            "{io:?}: the earlier deadline fired late: {:?}",
+            now - deadline
+        );
+        // Near, then later: it fires at the later one, never before.
+        c.send_to(b"20", addr).unwrap();
+        c.send_to(b"300", addr).unwrap();
+        let (deadline, now) = rx.recv_timeout(WAIT).expect("on_timer called");
+        assert!(now >= deadline, "{io:?}: called before its deadline");
+        assert!(
+            now - deadline < Duration::from_secs(1),
+            "{io:?}: called late"
+        );
+        assert!(rx.try_recv().is_err(), "{io:?}: one call per deadline");
+        // Waiting for a deadline 2 s away takes a round or two, not a spin.
+        c.send_to(b"2000", addr).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let before = rounds.load(Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(300));
+        let idle = rounds.load(Ordering::Relaxed) - before;
+        assert!(idle <= 2, "{io:?}: {idle} rounds while idle");
+        stop_and_wait(server);
+        assert!(
+            rx.try_recv().is_err(),
+            "{io:?}: no call before the 2 s deadline"
+        );
+    }
+}
+
 #[test]
 fn stop_returns_promptly_and_closes_the_sockets() {
     for io in [IoMode::Uring, IoMode::Poll] {

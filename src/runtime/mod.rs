@@ -49,6 +49,7 @@ use std::time::Instant;
 
 use crate::sip::packet::{Inbound, Transmit};
 
+mod clock;
 mod cmsg;
 pub mod config;
 mod dns;

@@ -8,6 +8,7 @@
 use std::io;
 use std::task::{Context, Poll};
 
+use super::clock::Clocks;
 use super::Counters;
 
 use crate::sip::packet::{Inbound, Transmit};
@@ -18,10 +19,12 @@ pub(super) trait Transport {
     /// at most `budget` of them. Returns how many steps it took (messages,
     /// and errors it recovered from); below `budget`, `cx` will be woken when
     /// more arrive. An error means the transport cannot receive any more.
+    /// `clocks` are the round's readings (to place kernel receive stamps).
     fn poll_recv(
         &mut self,
         cx: &mut Context<'_>,
         budget: usize,
+        clocks: &Clocks,
         deliver: &mut dyn FnMut(Inbound),
     ) -> io::Result<usize>;
 

@@ -19,10 +19,10 @@
 //! Every receive asks for control messages: the packet info on a wildcard
 //! socket, and on every socket the kernel's receive timestamp
 //! (SO_TIMESTAMPNS, taken when the datagram entered the stack). The stamp is
-//! on CLOCK_REALTIME; it becomes an `Instant` ([`Inbound::arrived`]) with one
-//! reading of both clocks per receive pass: arrival = now − (wall now −
-//! stamp), never after now. So `ctl latency` counts the time a datagram
-//! waited for the worker (softirq, wake-up, completion), not just the round.
+//! on CLOCK_REALTIME; it becomes an `Instant` ([`Inbound::arrived`]) through
+//! the clock pair the worker reads once per round ([`Clocks`]). So
+//! `ctl latency` counts the time a datagram waited for the worker (softirq,
+//! wake-up, completion), not just the round.
 //!
 //! Send: a `Transmit` goes straight to the kernel with one non-blocking
 //! `sendmsg`, as it is dispatched. A UDP send completes inside that call, so
@@ -41,7 +41,6 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use compio::buf::{IntoInner, IoBuf};
@@ -54,17 +53,13 @@ use compio::BufResult;
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use socket2::{SockAddr, Socket as Socket2};
 
+use super::clock::Clocks;
 use super::cmsg::{
     packet_destination, receive_timestamp, RecvControl, SendControl, RECV_CONTROL_LEN,
 };
 use super::transport::Transport;
 use super::Counters;
 use crate::sip::packet::{Inbound, Proto, SocketId, Transmit};
-
-/// Receive stamps older than this are not believed: the realtime clock was
-/// stepped between the stamp and our reading (a datagram does not wait a
-/// minute in a socket buffer of a running worker).
-const MAX_STAMP_AGE: Duration = Duration::from_secs(60);
 
 /// Receive errors in a row (other than a dry buffer pool) after which the
 /// socket is considered dead.
@@ -92,38 +87,6 @@ pub(super) struct UdpTransport {
     sends: FuturesUnordered<SendOne>,
     failures: u32,
     counters: Counters,
-    /// Both clocks, read at the first stamped datagram of a receive pass.
-    clocks: Option<Clocks>,
-}
-
-/// The monotonic and the realtime clock read together, to turn kernel
-/// receive stamps (CLOCK_REALTIME) into `Instant`s.
-#[derive(Clone, Copy, Debug)]
-struct Clocks {
-    now: Instant,
-    /// CLOCK_REALTIME at `now`, since the Unix epoch.
-    wall: Duration,
-}
-
-impl Clocks {
-    fn read() -> Option<Clocks> {
-        let now = Instant::now();
-        let wall = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok()?;
-        Some(Clocks { now, wall })
-    }
-
-    /// The `Instant` of a kernel stamp: as long before `now` as the stamp is
-    /// before `wall`; `now` for a stamp after `wall` (never later), `None`
-    /// for one older than [`MAX_STAMP_AGE`].
-    fn arrival(&self, stamp: Duration) -> Option<Instant> {
-        let age = self.wall.saturating_sub(stamp);
-        if age > MAX_STAMP_AGE {
-            return None;
-        }
-        self.now.checked_sub(age)
-    }
 }
 
 /// How datagrams are received (see the module docs).
@@ -181,13 +144,12 @@ impl UdpTransport {
             sends: FuturesUnordered::new(),
             failures: 0,
             counters: Counters::default(),
-            clocks: None,
         })
     }
 
     /// The message for the handler, or `None` (counted, logged at debug) for a
     /// datagram that is too long or has no usable source address.
-    fn inbound(&mut self, datagram: Datagram<'_>) -> Option<Inbound> {
+    fn inbound(&mut self, datagram: Datagram<'_>, clocks: &Clocks) -> Option<Inbound> {
         if datagram.flags.contains(ReturnFlags::TRUNC) || datagram.data.len() > self.max_datagram {
             self.counters.dropped += 1;
             log::debug!(
@@ -210,12 +172,7 @@ impl UdpTransport {
                 .map_or(self.local, |ip| SocketAddr::new(ip, self.local.port())),
             false => self.local,
         };
-        let arrived = receive_timestamp(datagram.control).and_then(|stamp| {
-            if self.clocks.is_none() {
-                self.clocks = Clocks::read();
-            }
-            self.clocks?.arrival(stamp)
-        });
+        let arrived = receive_timestamp(datagram.control).and_then(|stamp| clocks.arrival(stamp));
         self.counters.received += 1;
         Some(Inbound {
             data: Bytes::copy_from_slice(datagram.data),
@@ -270,7 +227,11 @@ impl UdpTransport {
     /// One step of receiving: `Ready(Some)` for a datagram to deliver,
     /// `Ready(None)` for a step that delivered nothing (error recovered, odd
     /// datagram), `Pending` when nothing more has arrived.
-    fn poll_one(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Inbound>>> {
+    fn poll_one(
+        &mut self,
+        cx: &mut Context<'_>,
+        clocks: &Clocks,
+    ) -> Poll<io::Result<Option<Inbound>>> {
         match &mut self.receiver {
             Receiver::Stopped => Poll::Pending,
             Receiver::Multishot(stream) => match stream.as_mut().poll_next(cx) {
@@ -278,12 +239,13 @@ impl UdpTransport {
                 Poll::Ready(Some(Ok(msg))) => {
                     self.failures = 0;
                     // The pool buffer goes back to the kernel when `msg` drops, right here.
-                    Poll::Ready(Ok(self.inbound(Datagram {
+                    let datagram = Datagram {
                         data: msg.data(),
                         src: msg.addr(),
                         control: msg.ancillary(),
                         flags: msg.flags(),
-                    })))
+                    };
+                    Poll::Ready(Ok(self.inbound(datagram, clocks)))
                 }
                 Poll::Ready(Some(Err(e))) => Poll::Ready(self.recv_failed(e).map(|()| None)),
                 // The multishot ended without an error; the next poll re-arms it.
@@ -312,7 +274,7 @@ impl UdpTransport {
                             control: control.received(control_len),
                             flags,
                         };
-                        Ok(self.inbound(datagram))
+                        Ok(self.inbound(datagram, clocks))
                     }
                     Err(e) => self.recv_failed(e).map(|()| None),
                 };
@@ -342,13 +304,12 @@ impl Transport for UdpTransport {
         &mut self,
         cx: &mut Context<'_>,
         budget: usize,
+        clocks: &Clocks,
         deliver: &mut dyn FnMut(Inbound),
     ) -> io::Result<usize> {
-        // Read afresh at the first stamped datagram of this pass.
-        self.clocks = None;
         let mut steps = 0;
         while steps < budget {
-            match self.poll_one(cx) {
+            match self.poll_one(cx, clocks) {
                 Poll::Pending => break,
                 Poll::Ready(Ok(Some(pkt))) => deliver(pkt),
                 Poll::Ready(Ok(None)) => {}
@@ -494,14 +455,9 @@ impl Future for SendOne {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
 
-    fn clocks() -> Clocks {
-        Clocks {
-            now: Instant::now(),
-            wall: Duration::new(1_764_000_000, 500_000_000),
-        }
-    }
+    use super::*;
 
     fn transmit(data: &'static [u8], dst: SocketAddr) -> Transmit {
         Transmit {
@@ -565,35 +521,5 @@ mod tests {
             assert_eq!(udp.counters().send_errors, 1);
             assert_eq!((udp.counters().sent, udp.sends_in_flight()), (0, 0));
         });
-    }
-
-    #[test]
-    fn a_stamp_becomes_an_instant_as_far_before_now() {
-        let c = clocks();
-        let stamp = c.wall - Duration::from_micros(250);
-        assert_eq!(c.arrival(stamp), Some(c.now - Duration::from_micros(250)));
-        assert_eq!(c.arrival(c.wall), Some(c.now));
-        let old = c.wall - MAX_STAMP_AGE;
-        assert_eq!(c.arrival(old), Some(c.now - MAX_STAMP_AGE));
-    }
-
-    #[test]
-    fn a_stamp_is_never_after_now_and_a_stepped_clock_is_ignored() {
-        let c = clocks();
-        assert_eq!(c.arrival(c.wall + Duration::from_millis(3)), Some(c.now));
-        let stepped = c.wall - MAX_STAMP_AGE - Duration::from_nanos(1);
-        assert_eq!(c.arrival(stepped), None);
-        assert_eq!(c.arrival(Duration::ZERO), None);
-    }
-
-    #[test]
-    fn the_clocks_read_now() {
-        let before = Instant::now();
-        let c = Clocks::read().unwrap();
-        let wall = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap();
-        assert!(c.now >= before);
-        assert!(wall >= c.wall && wall - c.wall < Duration::from_secs(1));
     }
 }

@@ -4,28 +4,43 @@
 //!
 //! ```text
 //!  wake-up (completions reaped by compio: datagrams, reads, accepts,
-//!  finished sends, hand-offs from other workers, timers)
+//!  finished sends, hand-offs from other workers)
+//!   ├─ read the clocks once (the round's `now`, and the pair that places
+//!   │  kernel receive stamps)
 //!   ├─ each transport: hand the messages that arrived to the handler, in
 //!   │  order (UDP: per socket; streams: per connection)
 //!   ├─ the handler's deadline has passed: on_timer
 //!   ├─ route every queued Transmit to a socket and send it (UDP: one
 //!   │  sendmsg, straight to the kernel; streams: queued on the connection)
-//!   ├─ poll the sends still in the ring (streams, a full UDP socket buffer)
-//!   └─ arm one timer for next_deadline(), return Pending
-//!  compio: one io_uring_enter submits what was queued and waits for the next event
+//!   └─ poll the sends still in the ring (streams, a full UDP socket buffer)
+//!  wait: one io_uring_enter submits what was queued and waits for the next
+//!  event, at most until the handler's next deadline
 //! ```
 //!
 //! No message gets a task of its own, so nothing can reorder a flow.
+//!
+//! The worker drives its compio runtime itself (`drive`) rather than through
+//! `block_on`: the handler's next deadline becomes the timeout of the wait
+//! directly, computed afresh before every wait, so no compio timer is armed
+//! per deadline change (its timer wheel costs a map insert per arm and a map
+//! split per wake-up), a later deadline costs nothing, and an earlier one is
+//! the next wait's timeout. The wait can end before the deadline (an event,
+//! or a kernel timeout rounded down), never after it except by scheduling:
+//! the round then finds the deadline not yet due and waits again for the
+//! rest. compio's own timers (the stream sweep, the drain at stop) still
+//! bound the wait through `Runtime::current_timeout`.
 
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use compio::runtime::Runtime;
+
+use super::clock::Clocks;
 use super::config::{IoDriver, IoMode, WorkerInfo};
 use super::driver::{build_runtime, PoolShape};
 use super::handoff::Mailboxes;
@@ -93,14 +108,42 @@ where
         }
     };
     log::info!("worker {}: {} driver", setup.index, driver);
-    rt.block_on(async move {
-        let Some(mut worker) = Worker::start(setup, driver) else {
-            return Ok(());
+    let Some(mut worker) = rt.enter(|| Worker::start(setup, driver)) else {
+        return Ok(());
+    };
+    let result = rt.enter(|| drive(&rt, &mut worker));
+    rt.block_on(worker.finish());
+    result
+}
+
+/// The worker's loop: a round, then one wait of the driver, until the worker
+/// must stop (the module docs). Runs inside `rt.enter`.
+fn drive<H: Handler>(rt: &Runtime, worker: &mut Worker<H>) -> io::Result<()> {
+    // The driver's own waker: a wake from this thread during a round only
+    // marks the driver notified (the next wait does not block); one from
+    // another thread (a hand-off, a stop) also wakes the ring.
+    let waker = rt.waker();
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(result) = worker.poll_round(&mut cx) {
+            return result;
+        }
+        // Tasks compio itself may have spawned (none of ours).
+        let tasks = rt.run();
+        let timeout = match worker.again || tasks {
+            true => Some(Duration::ZERO),
+            false => earlier(worker.timeout(), rt.current_timeout()),
         };
-        let result = poll_fn(|cx| worker.poll_round(cx)).await;
-        worker.finish().await;
-        result
-    })
+        rt.poll_with(timeout);
+    }
+}
+
+/// The shorter of two optional timeouts (`None`: no limit).
+fn earlier(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 struct StopOnExit(Arc<StopState>);
@@ -111,9 +154,6 @@ impl Drop for StopOnExit {
     }
 }
 
-/// compio's sleep future (an `async fn`, so it has no name to store it by).
-type Sleep = Pin<Box<dyn Future<Output = ()>>>;
-
 struct Worker<H> {
     index: usize,
     handler: H,
@@ -123,7 +163,8 @@ struct Worker<H> {
     /// The transport that serves each socket, by `SocketId`.
     owner: Vec<usize>,
     out: Vec<Transmit>,
-    timer: Option<(Instant, Sleep)>,
+    /// The last round stopped at a budget: the next wait must not block.
+    again: bool,
     stop: Arc<StopState>,
     inbox: Arc<Mailboxes<Inbound>>,
     handoffs: Vec<(usize, Inbound)>,
@@ -158,7 +199,7 @@ impl<H: Handler> Worker<H> {
             owner,
             transports,
             out: Vec::new(),
-            timer: None,
+            again: false,
             stop: setup.stop,
             inbox: setup.inbox,
             handoffs: Vec::new(),
@@ -218,14 +259,14 @@ impl<H: Handler> Worker<H> {
             return Poll::Ready(Ok(()));
         }
         let index = self.index;
-        let now = Instant::now();
+        let mut clocks = Clocks::read();
         let mut again = false;
         // Messages other workers handed over: registered first, so a post
         // after the drain still wakes this task.
         self.inbox.register(index, cx.waker());
         let mut handed = 0;
         while let Some(pkt) = self.inbox.take(index) {
-            self.handler.on_inbound(pkt, now, &mut self.out);
+            self.handler.on_inbound(pkt, clocks.now, &mut self.out);
             handed += 1;
             if handed >= RECV_BUDGET {
                 again = true;
@@ -233,6 +274,11 @@ impl<H: Handler> Worker<H> {
             }
         }
         self.handoffs_in += handed as u64;
+        if handed > 0 {
+            // The hand-offs took time: the datagrams below arrived "now".
+            clocks = Clocks::read();
+        }
+        let mut delivered = handed;
         let Worker {
             handler,
             transports,
@@ -242,13 +288,15 @@ impl<H: Handler> Worker<H> {
             handoffs_dropped,
             ..
         } = &mut *self;
+        let now = clocks.now;
         for transport in transports.iter_mut() {
             let deliver = &mut |mut pkt| {
+                delivered += 1;
                 if handler.on_received(&mut pkt, now) {
                     handler.on_inbound(pkt, now, out);
                 }
             };
-            match transport.poll_recv(cx, RECV_BUDGET, deliver) {
+            match transport.poll_recv(cx, RECV_BUDGET, &clocks, deliver) {
                 Ok(steps) => again |= steps >= RECV_BUDGET,
                 Err(e) => {
                     log::error!("worker {index}: {e}");
@@ -263,7 +311,12 @@ impl<H: Handler> Worker<H> {
                 *handoffs_dropped += 1;
             }
         }
-        let now = Instant::now();
+        // After handling messages the clock has moved; a round that handled
+        // none is still at its start.
+        let now = match delivered {
+            0 => now,
+            _ => Instant::now(),
+        };
         if handler
             .next_deadline()
             .is_some_and(|deadline| deadline <= now)
@@ -275,11 +328,16 @@ impl<H: Handler> Worker<H> {
         for transport in &mut self.transports {
             transport.poll_sent(cx);
         }
-        again |= self.arm_timer(cx);
-        if again {
-            cx.waker().wake_by_ref();
-        }
+        self.again = again;
         Poll::Pending
+    }
+
+    /// How long the wait after a round may last for the handler's sake: until
+    /// its next deadline (zero if that has passed: it came due during the
+    /// round, and the next round serves it), or no limit without one.
+    fn timeout(&self) -> Option<Duration> {
+        let deadline = self.handler.next_deadline()?;
+        Some(deadline.saturating_duration_since(Instant::now()))
     }
 
     /// Starts the send of every queued transmission on the socket it goes out
@@ -304,30 +362,6 @@ impl<H: Handler> Worker<H> {
                 ),
             }
         }
-    }
-
-    /// Arms the timer for the handler's next deadline; true if it is already due.
-    fn arm_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.handler.next_deadline() else {
-            self.timer = None;
-            return false;
-        };
-        if deadline <= Instant::now() {
-            self.timer = None;
-            return true;
-        }
-        if self.timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
-            self.timer = Some((deadline, Box::pin(compio::time::sleep_until(deadline))));
-        }
-        let fired = match &mut self.timer {
-            Some((_, sleep)) => sleep.as_mut().poll(cx).is_ready(),
-            None => false,
-        };
-        if fired {
-            // A finished sleep must not be polled again.
-            self.timer = None;
-        }
-        fired
     }
 
     /// Graceful end: stop receiving, let the sends in flight finish, close the

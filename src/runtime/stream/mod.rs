@@ -60,6 +60,7 @@ pub(super) use self::directory::Directory;
 use self::directory::Key;
 use self::ops::{abortable, Done, Fd, Op, Ops};
 use self::tls::TlsConfigs;
+use super::clock::Clocks;
 use super::config::RuntimeConfig;
 use super::framing::Limits;
 use super::handoff::Mailboxes;
@@ -857,6 +858,7 @@ impl Transport for Streams {
         &mut self,
         cx: &mut Context<'_>,
         budget: usize,
+        _clocks: &Clocks,
         deliver: &mut dyn FnMut(Inbound),
     ) -> io::Result<usize> {
         let now = Instant::now();
