@@ -8,7 +8,7 @@
 //! onto the other, so it serves every socket of the round (and a round is
 //! short against the drift between the two clocks).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Receive stamps older than this are not believed: the realtime clock was
 /// stepped between the stamp and our reading (a datagram does not wait a
@@ -26,10 +26,10 @@ pub(super) struct Clocks {
 impl Clocks {
     pub fn read() -> Clocks {
         let now = Instant::now();
-        let wall = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok();
-        Clocks { now, wall }
+        Clocks {
+            now,
+            wall: realtime(),
+        }
     }
 
     /// The `Instant` of a kernel stamp: as long before `now` as the stamp is
@@ -44,8 +44,29 @@ impl Clocks {
     }
 }
 
+/// CLOCK_REALTIME since the Unix epoch (`None` before it): what
+/// `SystemTime::now().duration_since(UNIX_EPOCH)` gives, without its
+/// subtraction (this is read once per round).
+fn realtime() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` for the call.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u32::try_from(ts.tv_nsec)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)?;
+    Some(Duration::new(secs, nanos))
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
 
     fn clocks() -> Clocks {
@@ -95,5 +116,7 @@ mod tests {
         assert!(c.now >= before);
         let read = c.wall.unwrap();
         assert!(wall >= read && wall - read < Duration::from_secs(1));
+        let again = realtime().unwrap();
+        assert!(again >= read && again <= wall + Duration::from_secs(1));
     }
 }

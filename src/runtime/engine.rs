@@ -33,6 +33,9 @@ impl Handler for Engine {
     fn take_handoffs(&mut self, into: &mut Vec<(usize, Inbound)>) {
         let mut mine = Vec::new();
         Engine::take_handoffs(self, &mut mine);
+        if mine.is_empty() {
+            return;
+        }
         into.extend(mine.into_iter().map(|(core, pkt)| (usize::from(core), pkt)));
     }
 }

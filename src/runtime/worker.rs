@@ -124,6 +124,9 @@ fn drive<H: Handler>(rt: &Runtime, worker: &mut Worker<H>) -> io::Result<()> {
     // another thread (a hand-off, a stop) also wakes the ring.
     let waker = rt.waker();
     let mut cx = Context::from_waker(&waker);
+    // Once: the waker never changes, and a stop request (the only wake that
+    // takes it) ends the loop.
+    worker.stop.register(worker.index, &waker);
     loop {
         if let Poll::Ready(result) = worker.poll_round(&mut cx) {
             return result;
@@ -165,6 +168,8 @@ struct Worker<H> {
     out: Vec<Transmit>,
     /// The last round stopped at a budget: the next wait must not block.
     again: bool,
+    /// This worker's waker is registered with its inbox.
+    inbox_armed: bool,
     stop: Arc<StopState>,
     inbox: Arc<Mailboxes<Inbound>>,
     handoffs: Vec<(usize, Inbound)>,
@@ -200,6 +205,7 @@ impl<H: Handler> Worker<H> {
             transports,
             out: Vec::new(),
             again: false,
+            inbox_armed: false,
             stop: setup.stop,
             inbox: setup.inbox,
             handoffs: Vec::new(),
@@ -254,7 +260,6 @@ impl<H: Handler> Worker<H> {
 
     /// One round (see the module docs); ready when the worker must stop.
     fn poll_round(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.stop.register(self.index, cx.waker());
         if self.stop.requested() {
             return Poll::Ready(Ok(()));
         }
@@ -262,8 +267,14 @@ impl<H: Handler> Worker<H> {
         let mut clocks = Clocks::read();
         let mut again = false;
         // Messages other workers handed over: registered first, so a post
-        // after the drain still wakes this task.
-        self.inbox.register(index, cx.waker());
+        // after the drain still wakes this task. A post's wake takes the
+        // waker, and that post's message is drained in this round or the
+        // next (the wake makes one): register again after a round that
+        // drained any, as the waker never changes otherwise.
+        if !self.inbox_armed {
+            self.inbox.register(index, cx.waker());
+            self.inbox_armed = true;
+        }
         let mut handed = 0;
         while let Some(pkt) = self.inbox.take(index) {
             self.handler.on_inbound(pkt, clocks.now, &mut self.out);
@@ -275,6 +286,7 @@ impl<H: Handler> Worker<H> {
         }
         self.handoffs_in += handed as u64;
         if handed > 0 {
+            self.inbox_armed = false;
             // The hand-offs took time: the datagrams below arrived "now".
             clocks = Clocks::read();
         }
