@@ -552,6 +552,83 @@ fn handler_is_made_once_per_worker_with_its_info() {
     stop_and_wait(server);
 }
 
+/// Hands every datagram it receives from its socket to the other worker,
+/// which answers it with `payload|worker`: each answer went through the
+/// other worker's inbox.
+struct Passer {
+    worker: usize,
+    from_socket: bool,
+    handoffs: Vec<(usize, Inbound)>,
+}
+
+impl Handler for Passer {
+    fn on_received(&mut self, _pkt: &mut Inbound, _now: Instant) -> bool {
+        self.from_socket = true;
+        true
+    }
+    fn on_inbound(&mut self, pkt: Inbound, _now: Instant, out: &mut Vec<Transmit>) {
+        if std::mem::take(&mut self.from_socket) {
+            self.handoffs.push((self.worker ^ 1, pkt));
+            return;
+        }
+        let mut reply = pkt.data.to_vec();
+        reply.extend_from_slice(format!("|{}", self.worker).as_bytes());
+        out.push(reply_to(&pkt, reply.into()));
+    }
+    fn on_timer(&mut self, _now: Instant, _out: &mut Vec<Transmit>) {}
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn take_handoffs(&mut self, into: &mut Vec<(usize, Inbound)>) {
+        into.append(&mut self.handoffs);
+    }
+}
+
+#[test]
+fn hand_offs_between_workers_are_delivered_one_by_one_and_in_bursts() {
+    for io in [IoMode::Uring, IoMode::Poll] {
+        let server = runtime::start(config(&["127.0.0.1:0"], 2, io), |info: WorkerInfo| Passer {
+            worker: info.index,
+            from_socket: false,
+            handoffs: Vec::new(),
+        })
+        .unwrap();
+        let addr = server.local_addrs()[0];
+        let c = client("127.0.0.1:0");
+        let mut buf = [0u8; 256];
+        let mut answered_by = None;
+        // One at a time: every hand-off must wake the other worker again.
+        for i in 0..100 {
+            let payload = format!("one {i}");
+            c.send_to(payload.as_bytes(), addr).unwrap();
+            let n = c.recv(&mut buf).expect("answer from the other worker");
+            let reply = std::str::from_utf8(&buf[..n]).unwrap();
+            let (data, worker) = reply.rsplit_once('|').unwrap();
+            assert_eq!(data, payload, "{io:?}");
+            // The flow stays on one worker, so the other one answers each time.
+            assert_eq!(
+                *answered_by.get_or_insert(worker.to_owned()),
+                worker,
+                "{io:?}"
+            );
+        }
+        // A burst: all of them arrive, in order (one flow, one hand-off queue).
+        for i in 0..50 {
+            c.send_to(format!("burst {i}").as_bytes(), addr).unwrap();
+        }
+        for i in 0..50 {
+            let n = c.recv(&mut buf).expect("answer to the burst");
+            let reply = std::str::from_utf8(&buf[..n]).unwrap();
+            assert_eq!(
+                reply.rsplit_once('|').unwrap().0,
+                format!("burst {i}"),
+                "{io:?}"
+            );
+        }
+        stop_and_wait(server);
+    }
+}
+
 /// Panics on the datagram `boom`: a bug in the engine.
 struct Fragile;
 

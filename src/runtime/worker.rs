@@ -268,15 +268,19 @@ impl<H: Handler> Worker<H> {
         let mut again = false;
         // Messages other workers handed over: registered first, so a post
         // after the drain still wakes this task. A post's wake takes the
-        // waker, and that post's message is drained in this round or the
-        // next (the wake makes one): register again after a round that
-        // drained any, as the waker never changes otherwise.
-        if !self.inbox_armed {
-            self.inbox.register(index, cx.waker());
-            self.inbox_armed = true;
-        }
+        // waker, so after taking a message (whose post may have taken it)
+        // register again before looking at the queue once more; while no
+        // message comes the waker stays registered (it never changes).
         let mut handed = 0;
-        while let Some(pkt) = self.inbox.take(index) {
+        loop {
+            if !self.inbox_armed {
+                self.inbox.register(index, cx.waker());
+                self.inbox_armed = true;
+            }
+            let Some(pkt) = self.inbox.take(index) else {
+                break;
+            };
+            self.inbox_armed = false;
             self.handler.on_inbound(pkt, clocks.now, &mut self.out);
             handed += 1;
             if handed >= RECV_BUDGET {
@@ -286,7 +290,6 @@ impl<H: Handler> Worker<H> {
         }
         self.handoffs_in += handed as u64;
         if handed > 0 {
-            self.inbox_armed = false;
             // The hand-offs took time: the datagrams below arrived "now".
             clocks = Clocks::read();
         }
