@@ -290,7 +290,8 @@ impl<H: Handler> Worker<H> {
         }
         self.handoffs_in += handed as u64;
         if handed > 0 {
-            // The hand-offs took time: the datagrams below arrived "now".
+            // The hand-offs took time: the messages below are handled (and
+            // their latency measured from) a fresh reading.
             clocks = Clocks::read();
         }
         let mut delivered = handed;
