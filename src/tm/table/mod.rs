@@ -668,8 +668,9 @@ impl<U> TransactionTable<U> {
     }
 
     /// When [`on_timer`](Self::on_timer) should be called next (`None`: no
-    /// timer armed). The wheel keeps its earliest deadline: this is O(1)
-    /// unless that timer fired or was disarmed since the last call.
+    /// timer armed). O(1); never after the earliest timer, and before it by
+    /// less than the span of the wheel slot holding it (the timer module's
+    /// documentation): a call at that time moves it forward.
     pub fn next_deadline(&mut self) -> Option<Instant> {
         let at = self.timers.next_deadline()?;
         Some(self.timers.instant(at))

@@ -13,9 +13,12 @@
 //! that fires is checked against its owner (slot *and* generation, the very
 //! entry) before it acts.
 //!
-//! Deadlines are whole milliseconds since the table's epoch ("ticks"):
-//! entries due at the same tick fire in arming order, and
-//! [`TimerQueue::next_deadline`] is the exact earliest deadline.
+//! Deadlines are whole milliseconds since the table's epoch ("ticks"), and
+//! timers due at the same tick fire in arming order.
+//! [`TimerQueue::next_deadline`] is O(1) and never later than the earliest
+//! deadline: exact within the current 64 ms, else the start of the wheel slot
+//! holding the earliest deadline (a wake-up that cascades that slot one
+//! level down, and moves the next deadline forward).
 
 mod wheel;
 
@@ -251,9 +254,10 @@ impl TimerQueue {
         })
     }
 
-    /// The earliest deadline armed, exactly.
-    pub fn next_deadline(&mut self) -> Option<u64> {
-        self.wheel.next_at()
+    /// When to call [`pop_due`](Self::pop_due) next (see the module
+    /// documentation): never after the earliest deadline.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.wheel.next_wake()
     }
 
     /// Timers armed (each one wheel entry: cancelling removes it at once).
@@ -305,10 +309,11 @@ mod tests {
         let a = q.arm(32_000, fire(1));
         let b = q.arm(500, fire(2));
         assert_eq!(q.len(), 2);
-        assert_eq!(q.next_deadline(), Some(500));
+        // Level 1 (64 ms slots): the start of 500's slot.
+        assert_eq!(q.next_deadline(), Some(448));
         q.cancel(b, 2, 3);
         assert_eq!(q.len(), 1);
-        assert_eq!(q.next_deadline(), Some(32_000));
+        assert!(q.next_deadline().is_some_and(|d| d <= 32_000));
         let e = q.pop_due(40_000).unwrap();
         assert_eq!((e.slot, e.armed()), (1, a));
         assert_eq!(q.next_deadline(), None);

@@ -73,8 +73,6 @@ pub(crate) struct Wheel<T> {
     /// Per level, one bit per non-empty slot.
     occupied: [u64; LEVELS],
     due: List,
-    /// The earliest deadline, when known (`None` inside: no entry).
-    earliest: Option<Option<u64>>,
 }
 
 impl<T: Copy> Wheel<T> {
@@ -91,7 +89,6 @@ impl<T: Copy> Wheel<T> {
             slots: vec![EMPTY; LEVELS * SLOTS].into_boxed_slice(),
             occupied: [0; LEVELS],
             due: EMPTY,
-            earliest: Some(None),
         }
     }
 
@@ -121,9 +118,6 @@ impl<T: Copy> Wheel<T> {
         };
         self.place(i);
         self.live += 1;
-        if let Some(e) = self.earliest {
-            self.earliest = Some(Some(e.map_or(at, |e| e.min(at))));
-        }
         i
     }
 
@@ -137,22 +131,23 @@ impl<T: Copy> Wheel<T> {
         if n.list == FREE || !is(n.at, &n.value) {
             return false;
         }
-        let at = n.at;
         self.unlink(h);
-        self.release(h, at);
+        self.release(h);
         true
     }
 
-    /// The earliest deadline armed (exact: the caller may sleep until it).
-    pub fn next_at(&mut self) -> Option<u64> {
-        match self.earliest {
-            Some(e) => e,
-            None => {
-                let e = self.find_earliest();
-                self.earliest = Some(e);
-                e
-            }
+    /// When to call [`pop_due`](Self::pop_due) next, in O(1): the earliest
+    /// deadline when it is in the due list or on level 0 (the current
+    /// 64-tick block), else the first tick of the earliest upper slot, where
+    /// its entries cascade — never later than the earliest deadline, earlier
+    /// by less than that slot's span, and `pop_due` at that tick moves the
+    /// wake-up forward (no busy loop): at most one early wake-up per level.
+    pub fn next_wake(&self) -> Option<u64> {
+        if self.due.head != NIL {
+            return Some(self.nodes[self.due.head as usize].at);
         }
+        let (level, slot) = self.first_occupied()?;
+        Some(self.slot_start(level, slot))
     }
 
     /// Removes and returns the earliest entry (its handle, deadline and
@@ -167,7 +162,7 @@ impl<T: Copy> Wheel<T> {
                     return None;
                 }
                 self.unlink(i);
-                self.release(i, n.at);
+                self.release(i);
                 return Some((i, n.at, n.value));
             }
             let Some((level, slot)) = self.first_occupied() else {
@@ -271,16 +266,13 @@ impl<T: Copy> Wheel<T> {
         }
     }
 
-    /// Puts the unlinked node `i` (deadline `at`) on the free list.
-    fn release(&mut self, i: u32, at: u64) {
+    /// Puts the unlinked node `i` on the free list.
+    fn release(&mut self, i: u32) {
         let n = &mut self.nodes[i as usize];
         n.list = FREE;
         n.next = self.free;
         self.free = i;
         self.live -= 1;
-        if self.earliest == Some(Some(at)) {
-            self.earliest = None;
-        }
     }
 
     /// The lowest non-empty level and its first non-empty slot: the earliest
@@ -302,7 +294,9 @@ impl<T: Copy> Wheel<T> {
         high | (slot as u64) << shift
     }
 
-    fn find_earliest(&self) -> Option<u64> {
+    /// The earliest deadline armed, exactly (scans an upper slot).
+    #[cfg(test)]
+    pub fn next_at(&self) -> Option<u64> {
         if self.due.head != NIL {
             return Some(self.nodes[self.due.head as usize].at);
         }
@@ -378,13 +372,18 @@ mod tests {
             .collect();
         sorted.sort();
         let mut fired = Vec::new();
-        // Wake exactly at each next deadline, as the runtime does.
-        while let Some(at) = w.next_at() {
-            assert!(fired.last().is_none_or(|&(last, _)| at >= last));
-            assert!(w.pop_due(at - 1).is_none(), "nothing before {at}");
-            fired.extend(drain(&mut w, at));
+        let mut wakes = 0;
+        // Wake at each `next_wake`, as the runtime does.
+        while let Some(wake) = w.next_wake() {
+            wakes += 1;
+            let at = w.next_at().unwrap();
+            assert!(wake <= at, "never late: wake {wake}, deadline {at}");
+            assert!(fired.last().is_none_or(|&(last, _)| wake >= last));
+            fired.extend(drain(&mut w, wake));
+            assert!(w.next_wake().is_none_or(|next| next > wake), "no busy loop");
         }
         assert_eq!(fired, sorted);
+        assert!(wakes <= 7 * 11, "{wakes} wake-ups");
     }
 
     #[test]
@@ -443,6 +442,8 @@ mod tests {
         /// One entry due at a clock read `back` ticks ago (a timer handler
         /// arming and cancelling between two of them, a clock read early).
         PopOne(u64),
+        /// The clock moves to the next wake-up.
+        Wake,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -454,13 +455,15 @@ mod tests {
             3 => (0u64..200).prop_map(Op::Advance),
             1 => (0u64..5_000_000).prop_map(Op::Advance),
             2 => (0u64..100).prop_map(Op::PopOne),
+            2 => Just(Op::Wake),
         ]
     }
 
     proptest! {
         /// Against a `BTreeMap` keyed by (deadline, arming number): the same
-        /// entries fire in the same order, never before their deadline, and
-        /// `next_at` is always the model's earliest deadline.
+        /// entries fire in the same order, never before their deadline,
+        /// `next_at` is always the model's earliest deadline and `next_wake`
+        /// never later; after everything due is out, `next_wake` is ahead.
         #[test]
         fn behaves_as_an_ordered_map(start in 0u64..1 << 20, ops in proptest::collection::vec(op(), 1..200)) {
             let mut w = Wheel::new(start);
@@ -491,6 +494,18 @@ mod tests {
                             model.remove(k);
                         }
                         prop_assert_eq!(fired, due);
+                        prop_assert!(w.next_wake().is_none_or(|wake| wake > now));
+                    }
+                    Op::Wake => {
+                        if let Some(wake) = w.next_wake() {
+                            now = now.max(wake);
+                            let fired = drain(&mut w, now);
+                            let due: Vec<(u64, u32)> = model.range(..(now + 1, 0)).map(|(k, _)| *k).collect();
+                            for k in &due {
+                                model.remove(k);
+                            }
+                            prop_assert_eq!(fired, due);
+                        }
                     }
                     Op::PopOne(back) => {
                         let at = now.saturating_sub(back);
@@ -503,7 +518,10 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(w.len(), model.len());
-                prop_assert_eq!(w.next_at(), model.keys().next().map(|k| k.0));
+                let earliest = model.keys().next().map(|k| k.0);
+                prop_assert_eq!(w.next_at(), earliest);
+                prop_assert_eq!(w.next_wake().is_some(), earliest.is_some());
+                prop_assert!(w.next_wake() <= earliest, "wake {:?} after {:?}", w.next_wake(), earliest);
             }
         }
     }
