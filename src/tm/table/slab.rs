@@ -103,15 +103,17 @@ impl<U> TransactionTable<U> {
             return;
         };
         e.gen = e.gen.wrapping_add(1);
-        let owners = [&mut cell.server.timers, &mut cell.lifetime];
-        let branches = cell
-            .branches
-            .iter_mut()
-            .flat_map(|b| [&mut b.timers, &mut b.cancel_timers]);
-        for timers in owners.into_iter().chain(branches) {
+        let queue = &mut self.timers;
+        let mut cancel = |timers: &mut Timers| {
             for a in timers.take_all() {
-                self.timers.cancel(a, tid.slot, tid.gen);
+                queue.cancel(a, tid.slot, tid.gen);
             }
+        };
+        cancel(&mut cell.server.timers);
+        cancel(&mut cell.lifetime);
+        for b in &mut cell.branches {
+            cancel(&mut b.timers);
+            cancel(&mut b.cancel_timers);
         }
         if let Some(k) = cell.index_key {
             if self.index.get(&k) == Some(&tid) {

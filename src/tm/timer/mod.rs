@@ -212,9 +212,13 @@ impl TimerQueue {
     /// The deadline `delay` after tick `now` (rounded up to whole milliseconds,
     /// and to at most [`MAX_TICK`] so that it stays a valid `Instant`).
     pub fn after(now: u64, delay: Duration) -> u64 {
-        let ms = delay.as_micros().div_ceil(1000);
-        now.saturating_add(u64::try_from(ms).unwrap_or(u64::MAX))
-            .min(MAX_TICK)
+        // Whole microseconds rounded up to milliseconds, without a 128-bit
+        // division (`as_micros`): whole seconds are whole milliseconds.
+        let ms = delay
+            .as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(delay.subsec_micros().div_ceil(1000)));
+        now.saturating_add(ms).min(MAX_TICK)
     }
 
     /// The instant of a tick.
@@ -326,6 +330,10 @@ mod tests {
         assert_eq!(q.tick(epoch + Duration::from_micros(1999)), 1);
         assert_eq!(TimerQueue::after(1, Duration::from_micros(1001)), 3);
         assert_eq!(TimerQueue::after(1, Duration::MAX), MAX_TICK);
+        assert_eq!(TimerQueue::after(0, Duration::from_nanos(999)), 0);
+        assert_eq!(TimerQueue::after(0, Duration::new(2, 1_000)), 2001);
+        assert_eq!(TimerQueue::after(0, Duration::new(2, 999_999_999)), 3000);
+        assert_eq!(TimerQueue::after(5, Duration::from_millis(500)), 505);
         assert!(q.instant(u64::MAX) > epoch);
         assert_eq!(q.tick(epoch - Duration::from_millis(5)), 0);
         assert_eq!(q.instant(1500), epoch + Duration::from_millis(1500));

@@ -62,8 +62,8 @@ pub(crate) type Handle = u32;
 
 #[derive(Debug)]
 pub(crate) struct Wheel<T> {
-    /// Every entry due at or before `elapsed` has left the wheel (for the
-    /// due list or the caller).
+    /// The wheel's clock: entries in the slots are placed relative to it
+    /// and due at or after it; those of the due list at or before it.
     elapsed: u64,
     nodes: Vec<Node<T>>,
     free: u32,
