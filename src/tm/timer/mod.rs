@@ -1,11 +1,11 @@
 //! Timers as data (DESIGN.md, STYLE.md "quinn"): every armed timer is a
 //! deadline stored in the transaction it belongs to, plus an entry in one
-//! per-core hierarchical timer wheel ([`wheel`]). Nothing sleeps; the runtime
+//! per-core hierarchical timer wheel (`wheel.rs`). Nothing sleeps; the runtime
 //! asks [`TransactionTable::next_deadline`](super::TransactionTable::next_deadline)
 //! and calls [`on_timer`](super::TransactionTable::on_timer) when it is due.
 //!
 //! Arming is O(1): the owner records the deadline with the handle of its
-//! wheel entry ([`Armed`]). Cancelling is O(1) too and eager: disarming a
+//! wheel entry (`Armed`). Cancelling is O(1) too and eager: disarming a
 //! timer clears it in the transaction and unlinks its entry from the wheel,
 //! so no stale entry waits for its deadline (about 7 of the 11 timers of a
 //! call are disarmed before they fire) and the wheel holds exactly the armed
@@ -15,10 +15,10 @@
 //!
 //! Deadlines are whole milliseconds since the table's epoch ("ticks"), and
 //! timers due at the same tick fire in arming order.
-//! [`TimerQueue::next_deadline`] is O(1) and never later than the earliest
+//! `TimerQueue::next_deadline` is O(1) and never later than the earliest
 //! deadline: exact within the current 64 ms, else the start of the wheel slot
-//! holding the earliest deadline (a wake-up that cascades that slot one
-//! level down, and moves the next deadline forward).
+//! holding the earliest deadline (a wake-up that cascades that slot's
+//! entries to lower levels, and moves the next deadline forward).
 
 mod wheel;
 
