@@ -1,5 +1,5 @@
 //! [`Ctx`]: what a state machine needs while it handles one input — the
-//! configuration, the current tick, the timer heap, the output queue, the
+//! configuration, the current tick, the timer wheel, the output queue, the
 //! statistics — for the transaction (slot + generation) being worked on.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use super::build::Target;
 use super::config::TmConfig;
 use super::outcome::{FinalSent, Tid};
 use super::stats::TmStats;
-use super::timer::{Armed, Owner, Slot, TimerKind, TimerQueue, Timers};
+use super::timer::{Fire, Owner, Slot, TimerKind, TimerQueue, Timers};
 use crate::sip::Transmit;
 
 pub(crate) struct Ctx<'a> {
@@ -34,13 +34,17 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     /// Arms `kind` to fire `delay` from now in `timers` (replacing what its slot held).
     pub fn arm(&mut self, timers: &mut Timers, owner: Owner, kind: TimerKind, delay: Duration) {
-        let armed = Armed {
-            at: TimerQueue::after(self.now, delay),
+        let at = TimerQueue::after(self.now, delay);
+        if let Some(old) = timers.take(kind.slot()) {
+            self.timers.cancel(old, self.slot, self.gen);
+        }
+        let fire = Fire {
+            slot: self.slot,
+            gen: self.gen,
             kind,
+            owner,
         };
-        let replaced = timers.set(armed);
-        self.timers
-            .push(self.slot, self.gen, owner, armed, replaced);
+        timers.set(self.timers.arm(at, fire));
     }
 
     /// Arms `kind` unless its slot already holds an earlier deadline.
@@ -60,15 +64,16 @@ impl Ctx<'_> {
 
     /// Disarms one slot.
     pub fn disarm(&mut self, timers: &mut Timers, slot: Slot) {
-        if timers.clear(slot) {
-            self.timers.disarmed(1);
+        if let Some(a) = timers.take(slot) {
+            self.timers.cancel(a, self.slot, self.gen);
         }
     }
 
     /// Disarms every slot of `timers`.
     pub fn disarm_all(&mut self, timers: &mut Timers) {
-        let n = timers.clear_all();
-        self.timers.disarmed(n);
+        for a in timers.take_all() {
+            self.timers.cancel(a, self.slot, self.gen);
+        }
     }
 
     /// Records that the final response `data` (status `code`) went upstream.

@@ -29,7 +29,7 @@
 //!
 //! # Files
 //! - [`config`]: [`TmConfig`] (T1, T2, T4, fr_timer, fr_inv_timer, lifetimes, switches).
-//! - [`timer`]: timer kinds, per-owner deadline slots, the per-core heap.
+//! - [`timer`]: timer kinds, per-owner deadline slots, the per-core timer wheel.
 //! - [`branch_id`]: our Via branch (`z9hG4bK` + core, slot, generation, index, check).
 //! - `key`: server-side matching keys (§17.2.3, RFC 2543 fallback).
 //! - `server`, `client`: the RFC 3261 state machines.

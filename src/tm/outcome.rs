@@ -127,7 +127,7 @@ pub struct CancelOutcome {
 /// Memory held by one transaction ([`TransactionTable::memory_of`](super::TransactionTable::memory_of)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CellMemory {
-    /// Slab slot, branch vector, index entry and heap entries of armed timers.
+    /// Slab slot, branch vector, index entry and wheel entries of armed timers.
     pub structures: usize,
     /// Bytes of stored messages (request, responses, our requests; shared buffers counted whole).
     pub messages: usize,

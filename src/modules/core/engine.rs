@@ -56,6 +56,8 @@ pub struct Engine {
     core_index: u16,
     /// Whether the configuration loads tm (a stateless one never pays for it).
     stateful: bool,
+    /// The transaction table's next deadline, as of the end of the last
+    /// input (the table keeps it: asking is cheap).
     deadline: Option<Instant>,
     events: Vec<TmEvent>,
     /// Replies that belong to another core's transactions: (core, packet).
@@ -64,6 +66,8 @@ pub struct Engine {
     rebase: [std::cell::OnceCell<Message>; REBASE_SLOTS],
     /// When each of `env.services.timers()` is due next (none without a clock anchor).
     deadlines: Vec<Instant>,
+    /// The earliest of `deadlines`, kept as they change (only in `on_timer`).
+    shared_deadline: Option<Instant>,
     /// `event_route[network:msg]` (corex `nio_intercept`); `None` when off.
     intercept: Option<Box<crate::intercept::Stage>>,
     route_timer: Option<RouteTimer>,
@@ -98,6 +102,7 @@ impl Engine {
             None => Vec::new(),
         };
         let intercept = crate::intercept::Stage::for_program(&env, &program).map(Box::new);
+        let shared_deadline = deadlines.iter().min().copied();
         Engine {
             env,
             program,
@@ -111,6 +116,7 @@ impl Engine {
             handoffs: Vec::new(),
             rebase: Default::default(),
             deadlines,
+            shared_deadline,
             intercept,
             route_timer: None,
             route_runs: 0,
@@ -186,10 +192,10 @@ impl Engine {
         self.core.tm.as_ref()
     }
 
-    /// The earliest timer deadline.
+    /// The earliest timer deadline (both parts are kept up to date as they
+    /// change: nothing is scanned here, asked once or twice per round).
     pub fn next_deadline(&self) -> Option<Instant> {
-        let shared = self.deadlines.iter().min().copied();
-        match (self.deadline, shared) {
+        match (self.deadline, self.shared_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -268,6 +274,27 @@ impl Engine {
 
     /// Runs the transaction timers that are due.
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        if self.shared_deadline.is_some_and(|d| d <= now) {
+            self.on_shared_timers(now, out);
+        }
+        let Some(table) = self.core.tm.as_mut() else {
+            return;
+        };
+        let mut events = std::mem::take(&mut self.events);
+        table.on_timer(now, out, &mut events);
+        for event in events.drain(..) {
+            if let TmEvent::NeedsFailureRoute { tid, code } = event {
+                self.run_failure(tid, code, now, out);
+            }
+        }
+        self.events = events;
+        self.account_finals(now, out);
+        self.refresh_deadline();
+    }
+
+    /// Runs the shared module timers and the requesters' timers that are due
+    /// at `now`, and sets their next deadlines.
+    fn on_shared_timers(&mut self, now: Instant, out: &mut Vec<Transmit>) {
         // Shared module timers (usrloc expiry and write-back…).
         let unix_ms = self.env.epoch.unix_ms(now);
         let n_timers = self.env.services.timers().len();
@@ -286,20 +313,8 @@ impl Engine {
                 *due = now + r.interval();
             }
         }
+        self.shared_deadline = self.deadlines.iter().min().copied();
         self.run_local_events(events, now, out);
-        let Some(table) = self.core.tm.as_mut() else {
-            return;
-        };
-        let mut events = std::mem::take(&mut self.events);
-        table.on_timer(now, out, &mut events);
-        for event in events.drain(..) {
-            if let TmEvent::NeedsFailureRoute { tid, code } = event {
-                self.run_failure(tid, code, now, out);
-            }
-        }
-        self.events = events;
-        self.account_finals(now, out);
-        self.refresh_deadline();
     }
 
     /// The context for running a route on `msg` (borrows this core's state).

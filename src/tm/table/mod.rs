@@ -1,5 +1,5 @@
 //! [`TransactionTable`]: one core's transactions in a slab, the server-side
-//! index, the timer heap, and the public API the engine drives.
+//! index, the timer wheel, and the public API the engine drives.
 //!
 //! Method kinds follow quinn's `Connection` (STYLE.md): getters; `on_*`
 //! inputs (a request, a reply, the clock); mutators the script's functions
@@ -23,7 +23,7 @@ use crate::tm::key::{scan_top_via, top_branch, Fields, Key, KeySpans, PreHashed,
 use crate::tm::outcome::*;
 use crate::tm::server::AckResult;
 use crate::tm::stats::TmStats;
-use crate::tm::timer::{Entry, Owner, TimerKind, TimerQueue};
+use crate::tm::timer::{Owner, TimerKind, TimerQueue};
 use slab::timers_of;
 
 #[derive(Debug)]
@@ -347,10 +347,10 @@ impl<U> TransactionTable<U> {
         }
     }
 
-    /// Timers armed now, and entries in the timer heap (armed plus stale ones
-    /// not swept yet).
+    /// Timers armed now, and entries in the timer wheel: the same number,
+    /// as disarming a timer removes its entry (no stale entry is left behind).
     pub fn timers_pending(&self) -> (usize, usize) {
-        (self.timers.armed(), self.timers.len())
+        (self.timers.len(), self.timers.len())
     }
 
     /// Memory one transaction holds (see [`CellMemory`]).
@@ -380,7 +380,7 @@ impl<U> TransactionTable<U> {
         let structures = std::mem::size_of::<SlabEntry<U>>()
             + c.branches.capacity() * std::mem::size_of::<Branch>()
             + index
-            + armed * std::mem::size_of::<Entry>();
+            + armed * TimerQueue::BYTES_PER_TIMER;
         Some(CellMemory {
             structures,
             messages,
@@ -626,14 +626,13 @@ impl<U> TransactionTable<U> {
             let Some(cell) = self.cell_mut(tid) else {
                 continue;
             };
-            let Some(timers) = timers_of(cell, e.owner) else {
+            // Its owner holds this very entry (freeing a transaction or
+            // disarming a timer removes the entry): cleared, it has fired.
+            let Some(timers) = timers_of(cell, e.owner).filter(|t| t.holds(e.armed())) else {
+                debug_assert!(false, "a due timer without its owner: {e:?}");
                 continue;
             };
-            if !timers.holds(e.kind, e.at) {
-                continue;
-            }
-            timers.clear(e.kind.slot());
-            self.timers.disarmed(1);
+            timers.take(e.kind.slot());
             let completion = self.with_cell(tid, tick, out, |cell, cx| match e.owner {
                 Owner::Server => {
                     cell.server.on_timer(e.kind, cx);
@@ -666,24 +665,14 @@ impl<U> TransactionTable<U> {
                 _ => {}
             }
         }
-        self.maybe_sweep();
     }
 
-    /// When [`on_timer`](Self::on_timer) should be called next (`None`: no timer armed).
+    /// When [`on_timer`](Self::on_timer) should be called next (`None`: no
+    /// timer armed). O(1); never after the earliest timer, and before it by
+    /// less than the span of the wheel slot holding it (the timer module's
+    /// documentation): a call at that time moves it forward.
     pub fn next_deadline(&mut self) -> Option<Instant> {
-        loop {
-            let e = *self.timers.peek()?;
-            let live = self
-                .slots
-                .get_mut(e.slot)
-                .filter(|s| s.gen == e.gen)
-                .and_then(|s| s.cell.as_mut())
-                .and_then(|c| timers_of(c, e.owner))
-                .is_some_and(|t| t.holds(e.kind, e.at));
-            if live {
-                return Some(self.timers.instant(e.at));
-            }
-            self.timers.pop();
-        }
+        let at = self.timers.next_deadline()?;
+        Some(self.timers.instant(at))
     }
 }

@@ -54,7 +54,7 @@ impl<U> TransactionTable<U> {
             t
         };
         let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
-        // Built in its slot (not moved there at the end): live for the sweep below.
+        // Built in its slot (not moved there at the end).
         let Some(slot) = self.slots.get_mut(tid.slot) else {
             return Err(TmError::NoTransaction);
         };
@@ -99,7 +99,6 @@ impl<U> TransactionTable<U> {
         }
         self.stats.created += 1;
         self.stats.active += 1;
-        self.maybe_sweep();
         Ok(tid)
     }
 

@@ -60,23 +60,6 @@ impl<U> Slots<U> {
 }
 
 impl<U> TransactionTable<U> {
-    /// Drops stale timer entries once they outnumber the armed timers (lazy
-    /// cancellation leaves one behind per disarmed timer: fr timers, lifetimes).
-    pub(super) fn maybe_sweep(&mut self) {
-        if !self.timers.needs_sweep() {
-            return;
-        }
-        let slots = &mut self.slots;
-        self.timers.retain(|e| {
-            slots
-                .get_mut(e.slot)
-                .filter(|s| s.gen == e.gen)
-                .and_then(|s| s.cell.as_mut())
-                .and_then(|c| timers_of(c, e.owner))
-                .is_some_and(|t| t.holds(e.kind, e.at))
-        });
-    }
-
     pub(super) fn alloc(&mut self) -> Tid {
         if let Some(slot) = self.free.pop() {
             let gen = self.slots.get(slot).map_or(0, |e| e.gen);
@@ -116,15 +99,22 @@ impl<U> TransactionTable<U> {
         if e.gen != tid.gen {
             return;
         }
-        let Some(cell) = e.cell.take() else {
+        let Some(mut cell) = e.cell.take() else {
             return;
         };
         e.gen = e.gen.wrapping_add(1);
-        let mut armed = cell.server.timers.count() + cell.lifetime.count();
-        for b in &cell.branches {
-            armed += b.timers.count() + b.cancel_timers.count();
+        let queue = &mut self.timers;
+        let mut cancel = |timers: &mut Timers| {
+            for a in timers.take_all() {
+                queue.cancel(a, tid.slot, tid.gen);
+            }
+        };
+        cancel(&mut cell.server.timers);
+        cancel(&mut cell.lifetime);
+        for b in &mut cell.branches {
+            cancel(&mut b.timers);
+            cancel(&mut b.cancel_timers);
         }
-        self.timers.disarmed(armed);
         if let Some(k) = cell.index_key {
             if self.index.get(&k) == Some(&tid) {
                 self.index.remove(&k);

@@ -60,8 +60,8 @@ fn ten_thousand_transactions_expire_and_leave_nothing_behind() {
 #[test]
 fn stale_timer_entries_are_swept() {
     let mut d = Driver::new();
-    // Each answered OPTIONS leaves stale entries (fr timer, lifetime) behind
-    // until the sweep; they must not pile up without bound.
+    // Each answered OPTIONS disarms timers (fr timer, lifetime): their
+    // entries must not pile up (the wheel unlinks them when disarmed).
     for i in 0..20_000 {
         let tid = d.create(&request("OPTIONS", &format!("z9hG4bKsw{i}"), 1));
         let (_, req) = d.fork_over(tid, B1, Proto::Tcp).unwrap();
@@ -104,8 +104,9 @@ fn memory_per_idle_invite_transaction() {
     );
 }
 
-/// A sweep of stale timer entries that runs while a transaction is created
-/// keeps that transaction's own timers: it is in its slot already.
+/// Released transactions leave no timer entry behind (it is unlinked when
+/// disarmed: `entries < 10` holds at once; with the former heap it took a
+/// sweep), and the timers of a transaction created meanwhile are kept.
 #[test]
 fn a_sweep_during_create_server_keeps_the_new_transactions_timers() {
     let mut d = Driver::new();

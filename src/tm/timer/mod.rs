@@ -1,21 +1,30 @@
 //! Timers as data (DESIGN.md, STYLE.md "quinn"): every armed timer is a
 //! deadline stored in the transaction it belongs to, plus an entry in one
-//! per-core deadline-ordered heap. Nothing sleeps; the runtime asks
-//! [`TransactionTable::next_deadline`](super::TransactionTable::next_deadline)
+//! per-core hierarchical timer wheel (`wheel.rs`). Nothing sleeps; the runtime
+//! asks [`TransactionTable::next_deadline`](super::TransactionTable::next_deadline)
 //! and calls [`on_timer`](super::TransactionTable::on_timer) when it is due.
 //!
-//! Cancellation is lazy: disarming a timer clears the deadline in the
-//! transaction and leaves the heap entry behind. A popped entry fires only if
-//! its transaction (slot *and* generation) still exists and still holds that
-//! very deadline for that very timer; otherwise it is dropped. Stale entries
-//! are swept when they outnumber the armed timers (see `TimerQueue::needs_sweep`).
+//! Arming is O(1): the owner records the deadline with the handle of its
+//! wheel entry (`Armed`). Cancelling is O(1) too and eager: disarming a
+//! timer clears it in the transaction and unlinks its entry from the wheel,
+//! so no stale entry waits for its deadline (about 7 of the 11 timers of a
+//! call are disarmed before they fire) and the wheel holds exactly the armed
+//! timers. Freeing a transaction cancels what it still had armed. An entry
+//! that fires is checked against its owner (slot *and* generation, the very
+//! entry) before it acts.
 //!
-//! Deadlines are whole milliseconds since the table's epoch ("ticks"), so an
-//! entry is small (24 bytes) and equal deadlines pop in arming order.
+//! Deadlines are whole milliseconds since the table's epoch ("ticks"), and
+//! timers due at the same tick fire in arming order.
+//! `TimerQueue::next_deadline` is O(1) and never later than the earliest
+//! deadline: exact within the current 64 ms, else the start of the wheel slot
+//! holding the earliest deadline (a wake-up that cascades that slot's
+//! entries to lower levels, and moves the next deadline forward).
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+mod wheel;
+
 use std::time::{Duration, Instant};
+
+use wheel::{Handle, Wheel};
 
 /// The timers of RFC 3261 §17 (and RFC 6026), plus Kamailio's tm timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,11 +104,13 @@ impl TimerKind {
     }
 }
 
-/// An armed timer as its owner records it.
+/// An armed timer as its owner records it: its deadline, and its entry in
+/// the per-core wheel (to cancel it, or to know it when it fires).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Armed {
     pub at: u64,
     pub kind: TimerKind,
+    pub handle: Handle,
 }
 
 /// The three timer slots of one owner (quinn's "enum indexing a fixed array of deadlines").
@@ -111,19 +122,19 @@ impl Timers {
         self.0[slot as usize]
     }
 
-    /// Clears a slot; returns whether it was armed.
-    pub fn clear(&mut self, slot: Slot) -> bool {
-        self.0[slot as usize].take().is_some()
+    /// Clears a slot; returns what it held.
+    pub fn take(&mut self, slot: Slot) -> Option<Armed> {
+        self.0[slot as usize].take()
     }
 
-    /// Sets a slot; returns whether it was armed before.
-    pub fn set(&mut self, armed: Armed) -> bool {
-        self.0[armed.kind.slot() as usize].replace(armed).is_some()
+    /// Sets a slot; returns what it held before.
+    pub fn set(&mut self, armed: Armed) -> Option<Armed> {
+        self.0[armed.kind.slot() as usize].replace(armed)
     }
 
-    /// Whether this exact timer (kind and deadline) is armed.
-    pub fn holds(&self, kind: TimerKind, at: u64) -> bool {
-        self.get(kind.slot()) == Some(Armed { at, kind })
+    /// Whether this exact timer (kind, deadline and wheel entry) is armed.
+    pub fn holds(&self, armed: Armed) -> bool {
+        self.get(armed.kind.slot()) == Some(armed)
     }
 
     /// Number of armed slots.
@@ -131,66 +142,61 @@ impl Timers {
         self.0.iter().filter(|a| a.is_some()).count()
     }
 
-    /// Clears every slot; returns how many were armed.
-    pub fn clear_all(&mut self) -> usize {
-        let n = self.count();
-        self.0 = [None; 3];
-        n
+    /// Clears every slot; returns what they held.
+    pub fn take_all(&mut self) -> impl Iterator<Item = Armed> {
+        std::mem::take(&mut self.0).into_iter().flatten()
     }
 }
 
-/// One heap entry: when, which transaction (slot + generation), which timer.
+/// Which timer of which transaction a wheel entry stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Entry {
-    pub at: u64,
-    seq: u32,
+pub(crate) struct Fire {
     pub slot: u32,
     pub gen: u32,
     pub kind: TimerKind,
     pub owner: Owner,
 }
 
-impl Ord for Entry {
-    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest deadline
-    /// first, and among equal deadlines the one armed first (the sequence
-    /// number wraps after 2³² arms: at worst two equal deadlines swap once).
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .at
-            .cmp(&self.at)
-            .then_with(|| other.seq.cmp(&self.seq))
+/// A timer that came due: when, which wheel entry, and whose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub at: u64,
+    pub handle: Handle,
+    pub slot: u32,
+    pub gen: u32,
+    pub kind: TimerKind,
+    pub owner: Owner,
+}
+
+impl Entry {
+    /// The record its owner holds while it is armed.
+    pub fn armed(&self) -> Armed {
+        Armed {
+            at: self.at,
+            kind: self.kind,
+            handle: self.handle,
+        }
     }
 }
 
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// The per-core deadline heap, and the clock arithmetic (ticks since an epoch).
+/// The per-core timer wheel, and the clock arithmetic (ticks since an epoch).
 #[derive(Debug)]
 pub(crate) struct TimerQueue {
     epoch: Instant,
-    heap: BinaryHeap<Entry>,
-    seq: u32,
-    /// Timers currently armed in transactions (entries that will fire).
-    armed: usize,
+    wheel: Wheel<Fire>,
 }
 
 /// The latest deadline (about 34 years): a "never" configured as `Duration::MAX` lands here.
 pub(crate) const MAX_TICK: u64 = 1 << 40;
 
-/// Sweep stale entries once they exceed the armed timers by this many (and by 2×).
-const SWEEP_SLACK: usize = 4096;
-
 impl TimerQueue {
+    /// Bytes the queue holds per armed timer (one wheel node).
+    pub const BYTES_PER_TIMER: usize = Wheel::<Fire>::BYTES_PER_ENTRY;
+
     pub fn new(epoch: Instant) -> TimerQueue {
         TimerQueue {
             epoch,
-            heap: BinaryHeap::new(),
-            seq: 0,
-            armed: 0,
+            wheel: Wheel::new(0),
         }
     }
 
@@ -206,9 +212,13 @@ impl TimerQueue {
     /// The deadline `delay` after tick `now` (rounded up to whole milliseconds,
     /// and to at most [`MAX_TICK`] so that it stays a valid `Instant`).
     pub fn after(now: u64, delay: Duration) -> u64 {
-        let ms = delay.as_micros().div_ceil(1000);
-        now.saturating_add(u64::try_from(ms).unwrap_or(u64::MAX))
-            .min(MAX_TICK)
+        // Whole microseconds rounded up to milliseconds, without a 128-bit
+        // division (`as_micros`): whole seconds are whole milliseconds.
+        let ms = delay
+            .as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(delay.subsec_micros().div_ceil(1000)));
+        now.saturating_add(ms).min(MAX_TICK)
     }
 
     /// The instant of a tick.
@@ -217,65 +227,46 @@ impl TimerQueue {
         self.epoch.checked_add(at).unwrap_or(self.epoch)
     }
 
-    /// Pushes an entry for a timer its owner has just armed. `replaced` says
-    /// whether the owner's slot already held one (then the count is unchanged).
-    pub fn push(&mut self, slot: u32, gen: u32, owner: Owner, armed: Armed, replaced: bool) {
-        self.seq = self.seq.wrapping_add(1);
-        if !replaced {
-            self.armed += 1;
+    /// Arms `fire` at tick `at`; the owner records the returned [`Armed`].
+    pub fn arm(&mut self, at: u64, fire: Fire) -> Armed {
+        Armed {
+            at,
+            kind: fire.kind,
+            handle: self.wheel.insert(at, fire),
         }
-        self.heap.push(Entry {
-            at: armed.at,
-            seq: self.seq,
-            slot,
-            gen,
-            kind: armed.kind,
-            owner,
+    }
+
+    /// Removes the entry of a timer transaction `slot`/`gen` had armed (and
+    /// has just cleared from its owner).
+    pub fn cancel(&mut self, armed: Armed, slot: u32, gen: u32) {
+        let removed = self.wheel.cancel(armed.handle, |at, f| {
+            at == armed.at && f.kind == armed.kind && f.slot == slot && f.gen == gen
         });
+        debug_assert!(removed, "an armed timer has its wheel entry");
     }
 
-    /// Records that `n` armed timers were disarmed (their entries become stale).
-    pub fn disarmed(&mut self, n: usize) {
-        self.armed = self.armed.saturating_sub(n);
-    }
-
-    /// The earliest entry, stale or not.
-    pub fn peek(&self) -> Option<&Entry> {
-        self.heap.peek()
-    }
-
-    /// Removes the earliest entry if it is due at `tick`.
+    /// Removes the earliest timer if it is due at `tick`.
     pub fn pop_due(&mut self, tick: u64) -> Option<Entry> {
-        if self.heap.peek()?.at <= tick {
-            self.heap.pop()
-        } else {
-            None
-        }
+        let (handle, at, f) = self.wheel.pop_due(tick)?;
+        Some(Entry {
+            at,
+            handle,
+            slot: f.slot,
+            gen: f.gen,
+            kind: f.kind,
+            owner: f.owner,
+        })
     }
 
-    /// Removes the earliest entry (it was found stale).
-    pub fn pop(&mut self) -> Option<Entry> {
-        self.heap.pop()
+    /// When to call [`pop_due`](Self::pop_due) next (see the module
+    /// documentation): never after the earliest deadline.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.wheel.next_wake()
     }
 
-    /// Whether stale entries have piled up enough to be worth a sweep.
-    pub fn needs_sweep(&self) -> bool {
-        self.heap.len() > SWEEP_SLACK + 2 * self.armed
-    }
-
-    /// Keeps only the entries `live` accepts.
-    pub fn retain(&mut self, live: impl FnMut(&Entry) -> bool) {
-        self.heap.retain(live);
-    }
-
-    /// Entries in the heap (armed and stale).
+    /// Timers armed (each one wheel entry: cancelling removes it at once).
     pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// Timers currently armed.
-    pub fn armed(&self) -> usize {
-        self.armed
+        self.wheel.len()
     }
 }
 
@@ -288,15 +279,14 @@ mod tests {
         let epoch = crate::tm::tests::test_epoch();
         let mut q = TimerQueue::new(epoch);
         let arm = |q: &mut TimerQueue, at, slot| {
-            q.push(
-                slot,
-                0,
-                Owner::Server,
-                Armed {
-                    at,
+            q.arm(
+                at,
+                Fire {
+                    slot,
+                    gen: 0,
                     kind: TimerKind::G,
+                    owner: Owner::Server,
                 },
-                false,
             )
         };
         arm(&mut q, 500, 1);
@@ -311,12 +301,39 @@ mod tests {
     }
 
     #[test]
+    fn a_cancelled_timer_leaves_the_queue_at_once() {
+        let epoch = crate::tm::tests::test_epoch();
+        let mut q = TimerQueue::new(epoch);
+        let fire = |slot| Fire {
+            slot,
+            gen: 3,
+            kind: TimerKind::B,
+            owner: Owner::Branch(0),
+        };
+        let a = q.arm(32_000, fire(1));
+        let b = q.arm(500, fire(2));
+        assert_eq!(q.len(), 2);
+        // Level 1 (64 ms slots): the start of 500's slot.
+        assert_eq!(q.next_deadline(), Some(448));
+        q.cancel(b, 2, 3);
+        assert_eq!(q.len(), 1);
+        assert!(q.next_deadline().is_some_and(|d| d <= 32_000));
+        let e = q.pop_due(40_000).unwrap();
+        assert_eq!((e.slot, e.armed()), (1, a));
+        assert_eq!(q.next_deadline(), None);
+    }
+
+    #[test]
     fn ticks_round_delays_up_and_now_down() {
         let epoch = crate::tm::tests::test_epoch();
         let q = TimerQueue::new(epoch);
         assert_eq!(q.tick(epoch + Duration::from_micros(1999)), 1);
         assert_eq!(TimerQueue::after(1, Duration::from_micros(1001)), 3);
         assert_eq!(TimerQueue::after(1, Duration::MAX), MAX_TICK);
+        assert_eq!(TimerQueue::after(0, Duration::from_nanos(999)), 0);
+        assert_eq!(TimerQueue::after(0, Duration::new(2, 1_000)), 2001);
+        assert_eq!(TimerQueue::after(0, Duration::new(2, 999_999_999)), 3000);
+        assert_eq!(TimerQueue::after(5, Duration::from_millis(500)), 505);
         assert!(q.instant(u64::MAX) > epoch);
         assert_eq!(q.tick(epoch - Duration::from_millis(5)), 0);
         assert_eq!(q.instant(1500), epoch + Duration::from_millis(1500));
@@ -326,22 +343,19 @@ mod tests {
 
     #[test]
     fn slots_hold_one_timer_each() {
+        let armed = |at, kind, handle| Armed { at, kind, handle };
         let mut t = Timers::default();
-        assert!(!t.set(Armed {
-            at: 10,
-            kind: TimerKind::B
-        }));
-        assert!(t.set(Armed {
-            at: 20,
-            kind: TimerKind::FrTimer
-        }));
-        assert!(!t.holds(TimerKind::B, 10));
-        assert!(t.holds(TimerKind::FrTimer, 20));
+        assert!(t.set(armed(10, TimerKind::B, 0)).is_none());
+        assert_eq!(
+            t.set(armed(20, TimerKind::FrTimer, 1)),
+            Some(armed(10, TimerKind::B, 0))
+        );
+        assert!(!t.holds(armed(10, TimerKind::B, 0)));
+        assert!(t.holds(armed(20, TimerKind::FrTimer, 1)));
+        assert!(!t.holds(armed(20, TimerKind::FrTimer, 2)), "another entry");
         assert_eq!(t.count(), 1);
-        assert!(!t.set(Armed {
-            at: 5,
-            kind: TimerKind::A
-        }));
-        assert_eq!(t.clear_all(), 2);
+        assert!(t.set(armed(5, TimerKind::A, 2)).is_none());
+        assert_eq!(t.take_all().count(), 2);
+        assert_eq!(t.count(), 0);
     }
 }
