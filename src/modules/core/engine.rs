@@ -214,7 +214,7 @@ impl Engine {
     }
 
     /// Handles one received message.
-    pub fn on_inbound(&mut self, pkt: Inbound, now: Instant, out: &mut Vec<Transmit>) {
+    pub fn on_inbound(&mut self, mut pkt: Inbound, now: Instant, out: &mut Vec<Transmit>) {
         self.stats.received += 1;
         for cell in &mut self.rebase {
             cell.take();
@@ -224,7 +224,12 @@ impl Engine {
         if pkt.data.iter().all(|b| b.is_ascii_whitespace()) {
             return;
         }
-        let msg = match Message::parse(pkt.data.clone()) {
+        // The message takes the buffer itself: cloning it here would be its
+        // first clone, which allocates when it was made from a Vec (`bytes`
+        // then moves it to a shared, counted block). A message nothing keeps
+        // (an ACK, most replies) is then freed as it was received.
+        let data = std::mem::take(&mut pkt.data);
+        let msg = match Message::parse(data) {
             Ok(m) => m,
             Err(e) => {
                 self.stats.parse_errors += 1;
@@ -428,7 +433,9 @@ impl Engine {
             }
             ReplyMatch::OtherCore(core) => {
                 self.stats.handoffs += 1;
-                self.handoffs.push((core, pkt.clone()));
+                // `pkt` lent its buffer to `msg` (see `on_inbound`).
+                let data = msg.buf().clone();
+                self.handoffs.push((core, Inbound { data, ..pkt.clone() }));
             }
             ReplyMatch::NoMatch => {
                 let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);

@@ -187,7 +187,7 @@ fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto
     let uri = match (&ctx.dst_uri, &ctx.new_uri) {
         (Some(target), _) | (None, Some(target)) => Uri::parse(target),
         // The received R-URI, parsed once per message.
-        (None, None) => ctx.msg.parsed_uri().unwrap_or(Uri::parse(b"")),
+        (None, None) => ctx.msg.parsed_uri().unwrap_or_else(|| Uri::parse(b"")),
     };
     let uri = uri.map_err(|_| -479)?;
     let proto = proto.or(uri.transport()).unwrap_or(match uri.scheme() {

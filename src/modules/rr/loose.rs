@@ -180,7 +180,7 @@ fn route(ctx: &mut MsgCtx<'_>, cfg: &RrConfig, strict_test: bool) -> i32 {
     let rewritten = ctx.new_uri.clone();
     let parsed = match &rewritten {
         Some(uri) => Uri::parse(uri),
-        None => msg.parsed_uri().unwrap_or(Uri::parse(b"")),
+        None => msg.parsed_uri().unwrap_or_else(|| Uri::parse(b"")),
     };
     let Ok(ruri) = parsed else {
         log::debug!("loose_route: unreadable Request-URI");

@@ -125,7 +125,7 @@ impl RrConfig {
         if !uri.scheme().is_sip() {
             return false;
         }
-        // `Uri::effective_port`, with the transport looked up once for both uses.
+        // `Uri::effective_port`, with the transport read once for both uses.
         let transport = uri.transport();
         let secure = uri.scheme() == crate::sip::uri::Scheme::Sips
             || matches!(transport, Some(Proto::Tls | Proto::Wss));
@@ -137,7 +137,7 @@ impl RrConfig {
             Some(host) => env.is_myself_host(uri.host_raw(), host.ip(), Some(port), transport),
             None => env.is_myself(uri.host_raw(), Some(port), transport),
         };
-        mine && uri.param(b"gr").is_none()
+        mine && !uri.is_gruu()
             && self
                 .ignore_user
                 .as_deref()
