@@ -58,6 +58,13 @@ pub struct Edits {
     force_content_length: bool,
 }
 
+/// A point in an [`Edits`] list to go back to (see [`Edits::checkpoint`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EditsMark {
+    ops: usize,
+    force_content_length: bool,
+}
+
 impl Edits {
     pub fn new() -> Edits {
         Edits::default()
@@ -150,6 +157,24 @@ impl Edits {
     /// Writes a Content-Length header even when the message had none (stream transports).
     pub fn force_content_length(&mut self) {
         self.force_content_length = true;
+    }
+
+    /// Where the list stands now, for [`Edits::rollback`]. Edits are only
+    /// ever appended, so a forwarded branch adds its own (Via, Record-Route)
+    /// on top of the script's and takes them back once serialized, instead of
+    /// copying the whole list for each branch.
+    pub fn checkpoint(&self) -> EditsMark {
+        EditsMark {
+            ops: self.ops.len(),
+            force_content_length: self.force_content_length,
+        }
+    }
+
+    /// Forgets every edit recorded since `mark` was taken (and a
+    /// [`Edits::force_content_length`] asked since): the list is as it was.
+    pub fn rollback(&mut self, mark: EditsMark) {
+        self.ops.truncate(mark.ops);
+        self.force_content_length = mark.force_content_length;
     }
 
     fn push(&mut self, start: usize, end: usize, data: Bytes, kind: Kind) {
@@ -355,6 +380,43 @@ hello";
     fn no_edits_reproduces_the_message() {
         let m = msg(REQ);
         assert_eq!(apply(&m, &Edits::new()), REQ);
+    }
+
+    #[test]
+    fn rollback_gives_the_list_as_it_was_at_the_checkpoint() {
+        let m = msg(REQ);
+        let mut e = Edits::new();
+        e.remove_header(&m, 1);
+        e.set_request_uri(&m, Bytes::from_static(b"sip:x@y"));
+        let before = apply(&m, &e);
+        let mark = e.checkpoint();
+        // A branch's own edits, a superseding one among them.
+        e.set_request_uri(&m, Bytes::from_static(b"sip:branch@z"));
+        e.prepend_header(&m, Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"));
+        e.set_body(&m, Bytes::from_static(b"longer body"));
+        e.force_content_length();
+        let branch = apply(&m, &e);
+        assert_ne!(branch, before);
+        assert!(branch.starts_with(b"MESSAGE sip:branch@z SIP/2.0\r\nVia: SIP/2.0/UDP p;"));
+        e.rollback(mark);
+        assert_eq!(apply(&m, &e), before);
+        // Taking the same branch edits again gives the same bytes.
+        let mark = e.checkpoint();
+        e.set_request_uri(&m, Bytes::from_static(b"sip:branch@z"));
+        e.prepend_header(&m, Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"));
+        e.set_body(&m, Bytes::from_static(b"longer body"));
+        e.force_content_length();
+        assert_eq!(apply(&m, &e), branch);
+        e.rollback(mark);
+        assert_eq!(apply(&m, &e), before);
+        // Without Content-Length, the forced one goes with the rollback too.
+        let bare = msg(b"OPTIONS sip:a SIP/2.0\r\nCall-ID: c\r\n\r\n");
+        let mut e = Edits::new();
+        let mark = e.checkpoint();
+        e.force_content_length();
+        assert!(apply(&bare, &e).ends_with(b"Content-Length: 0\r\n\r\n"));
+        e.rollback(mark);
+        assert_eq!(apply(&bare, &e), bare.buf().as_ref());
     }
 
     #[test]

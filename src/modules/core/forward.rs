@@ -291,7 +291,10 @@ pub fn resolve_hop(
 pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     let msg = ctx.msg;
     let info = &ctx.env.sockets[usize::from(hop.socket)];
-    let mut edits = ctx.edits.clone();
+    // The script's edits plus this branch's, taken back once serialized
+    // (nothing below reads `ctx.edits`): no copy of the list per branch.
+    let mut edits = std::mem::take(&mut ctx.edits);
+    let mark = edits.checkpoint();
     if let Some(uri) = &ctx.new_uri {
         edits.set_request_uri(msg, uri.clone());
     }
@@ -352,6 +355,8 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     }
     let out = &mut ctx.core.scratch;
     serialize(msg, &edits, out);
+    edits.rollback(mark);
+    ctx.edits = edits;
     Bytes::copy_from_slice(out)
 }
 
