@@ -22,7 +22,7 @@ use crate::script::ctx::{push_hostport, MsgCtx};
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::{vias, Rport, Via};
 use crate::sip::{
-    serialize, ConnId, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId, Transmit,
+    serialize, serialize_with, ConnId, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId, Transmit,
 };
 
 /// The RFC 3261 magic cookie that starts every branch we make.
@@ -314,9 +314,9 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         }
     }
     // RFC 3261 §16.6 step 4: Record-Route names the socket the request leaves on.
-    crate::modules::rr::write_record_route(ctx, hop.socket, hop.proto, hop.local_ip, &mut edits);
-    // Built on the stack and copied once: a Vec with spare room would cost a
-    // second allocation when it becomes a `Bytes`.
+    let mut rr = crate::modules::rr::RrLines::new();
+    crate::modules::rr::record_route_lines(ctx, hop.socket, hop.proto, hop.local_ip, &mut rr);
+    // Built on the stack and written from there.
     let mut via = SmallVec::<[u8; 160]>::new();
     via.extend_from_slice(b"Via: SIP/2.0/");
     via.extend_from_slice(hop.proto.via_name().as_bytes());
@@ -349,12 +349,16 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         via.extend_from_slice(b";rport");
     }
     via.extend_from_slice(b"\r\n");
-    edits.insert_before_first(msg, HeaderName::Via, Bytes::copy_from_slice(&via));
     if hop.proto.is_reliable() {
         edits.force_content_length();
     }
     let out = &mut ctx.core.scratch;
-    serialize(msg, &edits, out);
+    // Record-Route at the top and our Via before the first one, after the
+    // other edits (as `prepend_header` and `insert_before_first` would put
+    // them), written from the stack: no `Bytes` of their own.
+    let top = crate::sip::edit::header_start(msg, 0);
+    let via_at = crate::sip::edit::before_first(msg, HeaderName::Via);
+    serialize_with(msg, &edits, &[(top, &rr), (via_at, &via)], out);
     edits.rollback(mark);
     ctx.edits = edits;
     Bytes::copy_from_slice(out)
