@@ -229,7 +229,9 @@ impl Engine {
         // then moves it to a shared, counted block). A message nothing keeps
         // (an ACK, most replies) is then freed as it was received.
         let data = std::mem::take(&mut pkt.data);
-        let msg = match Message::parse(data) {
+        // Borrowed where it was parsed: a `Message` is large to move.
+        let parsed = Message::parse(data);
+        let msg = match &parsed {
             Ok(m) => m,
             Err(e) => {
                 self.stats.parse_errors += 1;
@@ -239,9 +241,9 @@ impl Engine {
         };
         self.ensure_table(now);
         if msg.is_request() {
-            self.on_request(&msg, &pkt, now, out);
+            self.on_request(msg, &pkt, now, out);
         } else {
-            self.on_reply(&msg, &pkt, now, out);
+            self.on_reply(msg, &pkt, now, out);
         }
         if self.stateful {
             self.account_finals(now, out);
