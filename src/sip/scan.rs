@@ -81,24 +81,10 @@ pub fn token_end(s: &[u8], pos: usize) -> usize {
 }
 
 /// Index just past the run of bytes of `class` starting at `pos` (`pos` itself if none).
-///
-/// Eight bytes at a time while the run lasts: the classes of the eight are
-/// looked up and and-ed without a branch per byte (branches, tags and
-/// Call-IDs are runs of tens of token bytes), then byte by byte.
 #[inline]
 fn class_end(s: &[u8], pos: usize, class: u8) -> usize {
-    let mut i = pos;
-    while let Some(chunk) = s.get(i..i + 8) {
-        let all = chunk
-            .iter()
-            .fold(class, |m, &b| m & CLASSES[usize::from(b)]);
-        if all == 0 {
-            break;
-        }
-        i += 8;
-    }
-    let rest = s.get(i..).unwrap_or_default();
-    i + rest
+    let rest = s.get(pos..).unwrap_or_default();
+    pos + rest
         .iter()
         .position(|&b| CLASSES[usize::from(b)] & class == 0)
         .unwrap_or(rest.len())
@@ -106,7 +92,7 @@ fn class_end(s: &[u8], pos: usize, class: u8) -> usize {
 
 /// Whether `s` is a non-empty `token`.
 pub fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && token_end(s, 0) == s.len()
+    !s.is_empty() && s.iter().all(|&b| is_token_char(b))
 }
 
 // --- word-at-a-time searches ------------------------------------------------------------------
@@ -1251,23 +1237,6 @@ mod tests {
                 swar = s[i..].iter().position(|b| !(0x21..=0x7e).contains(b)).map(|p| i + p);
             }
             prop_assert_eq!(swar, visible);
-        }
-
-        /// The eight-at-a-time class runs end where a byte loop ends them.
-        #[test]
-        fn class_runs_match_the_byte_loop(
-            s in proptest::collection::vec(prop::sample::select(b"aZ09-.!%*_+`'~:[]\"; =,<>\t\0\x80\xff".to_vec()), 0..48),
-            pos in 0usize..50,
-        ) {
-            for class in [TOKEN, GEN_VALUE] {
-                let rest = s.get(pos..).unwrap_or_default();
-                let want = pos + rest
-                    .iter()
-                    .position(|&b| CLASSES[usize::from(b)] & class == 0)
-                    .unwrap_or(rest.len());
-                prop_assert_eq!(class_end(&s, pos, class), want);
-            }
-            prop_assert_eq!(is_token(&s), !s.is_empty() && s.iter().all(|&b| is_token_char(b)));
         }
 
         /// The length shortcuts give what decoding every escape and

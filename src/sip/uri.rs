@@ -626,15 +626,6 @@ fn is_header_char(b: u8) -> bool {
 /// Checks that every byte of `s` is allowed by `class` or starts a valid `%HH`.
 fn check_chars(s: &[u8], class: impl Fn(u8) -> bool) -> Result<()> {
     let mut i = 0;
-    // Eight bytes at a time while all are in the class (no branch per byte:
-    // the classes are table lookups), then byte by byte from the first that
-    // is not (an escape, or an error).
-    while let Some(chunk) = s.get(i..i + 8) {
-        if !chunk.iter().fold(true, |ok, &b| ok & class(b)) {
-            break;
-        }
-        i += 8;
-    }
     while let Some(&b) = s.get(i) {
         // No class holds `%`: test the class first, escapes are rare.
         if class(b) {

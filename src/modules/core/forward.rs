@@ -291,12 +291,11 @@ pub fn resolve_hop(
 pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     let msg = ctx.msg;
     let info = &ctx.env.sockets[usize::from(hop.socket)];
-    // The script's edits plus this branch's, taken back once serialized
-    // (nothing below reads `ctx.edits`): no copy of the list per branch.
-    let mut edits = std::mem::take(&mut ctx.edits);
-    let mark = edits.checkpoint();
+    // The script's edits plus this branch's, taken back once serialized:
+    // no copy of the list per branch.
+    let mark = ctx.edits.checkpoint();
     if let Some(uri) = &ctx.new_uri {
-        edits.set_request_uri(msg, uri.clone());
+        ctx.edits.set_request_uri(msg, uri.clone());
     }
     if let Some(path) = ctx.path_vec.as_ref().filter(|p| !p.is_empty()) {
         // RFC 3327 §5.3: the registration's Path is the route set in front.
@@ -304,13 +303,13 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         line.extend_from_slice(b"Route: ");
         line.extend_from_slice(path);
         line.extend_from_slice(b"\r\n");
-        edits.insert_before_first(msg, HeaderName::Route, line);
+        ctx.edits.insert_before_first(msg, HeaderName::Route, line);
     }
     for (range, data) in received_fix(ctx) {
         if range.is_empty() {
-            edits.insert(range.start, data);
+            ctx.edits.insert(range.start, data);
         } else {
-            edits.replace(range, data);
+            ctx.edits.replace(range, data);
         }
     }
     // RFC 3261 §16.6 step 4: Record-Route names the socket the request leaves on.
@@ -350,7 +349,7 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     }
     via.extend_from_slice(b"\r\n");
     if hop.proto.is_reliable() {
-        edits.force_content_length();
+        ctx.edits.force_content_length();
     }
     let out = &mut ctx.core.scratch;
     // Record-Route at the top and our Via before the first one, after the
@@ -358,9 +357,8 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     // them), written from the stack: no `Bytes` of their own.
     let top = crate::sip::edit::header_start(msg, 0);
     let via_at = crate::sip::edit::before_first(msg, HeaderName::Via);
-    serialize_with(msg, &edits, &[(top, &rr), (via_at, &via)], out);
-    edits.rollback(mark);
-    ctx.edits = edits;
+    serialize_with(msg, &ctx.edits, &[(top, &rr), (via_at, &via)], out);
+    ctx.edits.rollback(mark);
     Bytes::copy_from_slice(out)
 }
 
