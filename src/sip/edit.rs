@@ -348,7 +348,10 @@ fn resolve<'a>(
         match ops.get(i as usize) {
             Some(op) => (op.start, op.end, op.kind, &op.data),
             None => {
-                let (at, data) = extra.get(i as usize - ops.len()).copied().unwrap_or_default();
+                let (at, data) = extra
+                    .get(i as usize - ops.len())
+                    .copied()
+                    .unwrap_or_default();
                 let at = at.min(u32::MAX as usize) as u32;
                 (at, at, Kind::Insert, data)
             }
@@ -429,7 +432,10 @@ hello";
         let mark = e.checkpoint();
         // A branch's own edits, a superseding one among them.
         e.set_request_uri(&m, Bytes::from_static(b"sip:branch@z"));
-        e.prepend_header(&m, Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"));
+        e.prepend_header(
+            &m,
+            Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"),
+        );
         e.set_body(&m, Bytes::from_static(b"longer body"));
         e.force_content_length();
         let branch = apply(&m, &e);
@@ -440,7 +446,10 @@ hello";
         // Taking the same branch edits again gives the same bytes.
         let mark = e.checkpoint();
         e.set_request_uri(&m, Bytes::from_static(b"sip:branch@z"));
-        e.prepend_header(&m, Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"));
+        e.prepend_header(
+            &m,
+            Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"),
+        );
         e.set_body(&m, Bytes::from_static(b"longer body"));
         e.force_content_length();
         assert_eq!(apply(&m, &e), branch);

@@ -81,14 +81,15 @@ impl KnownParams {
     fn note(&mut self, name: &[u8], value: Option<&[u8]>, seen_transport: &mut bool) {
         // Names differ in their first byte (unless escaped): one compare.
         let first = name.first().map_or(0, u8::to_ascii_lowercase);
-        if matches!(first, b't' | b'%') && !*seen_transport {
-            if scan::unescaped_eq_ignore_case(name, b"transport") {
-                *seen_transport = true;
-                self.transport = value.and_then(|v| {
-                    let mut buf = [0u8; 8];
-                    Proto::from_name(scan::unescape_into(v, &mut buf)?)
-                });
-            }
+        if matches!(first, b't' | b'%')
+            && !*seen_transport
+            && scan::unescaped_eq_ignore_case(name, b"transport")
+        {
+            *seen_transport = true;
+            self.transport = value.and_then(|v| {
+                let mut buf = [0u8; 8];
+                Proto::from_name(scan::unescape_into(v, &mut buf)?)
+            });
         }
         if matches!(first, b'l' | b'%') && !self.lr {
             self.lr = scan::unescaped_eq_ignore_case(name, b"lr");

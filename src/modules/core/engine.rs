@@ -437,7 +437,13 @@ impl Engine {
                 self.stats.handoffs += 1;
                 // `pkt` lent its buffer to `msg` (see `on_inbound`).
                 let data = msg.buf().clone();
-                self.handoffs.push((core, Inbound { data, ..pkt.clone() }));
+                self.handoffs.push((
+                    core,
+                    Inbound {
+                        data,
+                        ..pkt.clone()
+                    },
+                ));
             }
             ReplyMatch::NoMatch => {
                 let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);

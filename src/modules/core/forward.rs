@@ -22,7 +22,8 @@ use crate::script::ctx::{push_hostport, MsgCtx};
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::{vias, Rport, Via};
 use crate::sip::{
-    serialize, serialize_with, ConnId, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId, Transmit,
+    serialize, serialize_with, ConnId, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId,
+    Transmit,
 };
 
 /// The RFC 3261 magic cookie that starts every branch we make.

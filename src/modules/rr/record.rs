@@ -390,14 +390,7 @@ pub fn record_route_lines(
             if double == 2 || (double == 1 && proto != ctx.proto) {
                 let explicit = double == 2;
                 push_line(lines, p, extra, addr, Some((proto, explicit)), true);
-                push_line(
-                    lines,
-                    p,
-                    extra,
-                    addr,
-                    Some((ctx.proto, explicit)),
-                    true,
-                );
+                push_line(lines, p, extra, addr, Some((ctx.proto, explicit)), true);
             } else {
                 push_line(lines, p, extra, addr, Some((proto, false)), false);
             }
