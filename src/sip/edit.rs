@@ -58,6 +58,13 @@ pub struct Edits {
     force_content_length: bool,
 }
 
+/// A point in an [`Edits`] list to go back to (see [`Edits::checkpoint`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EditsMark {
+    ops: usize,
+    force_content_length: bool,
+}
+
 impl Edits {
     pub fn new() -> Edits {
         Edits::default()
@@ -91,11 +98,7 @@ impl Edits {
     /// Inserts a whole header line (`Name: value\r\n`) before header field `index`,
     /// or before the end of the header section when `index` is past the last one.
     pub fn insert_header_before(&mut self, msg: &Message, index: usize, line: impl Into<Bytes>) {
-        let at = msg
-            .headers()
-            .get(index)
-            .map_or(msg.headers_end(), |h| h.line.start as usize);
-        self.insert(at, line);
+        self.insert(header_start(msg, index), line);
     }
 
     /// Inserts a header line before the first header field (where Via and
@@ -106,8 +109,7 @@ impl Edits {
 
     /// Inserts a header line before the first field named `id`, or at the top when absent.
     pub fn insert_before_first(&mut self, msg: &Message, id: HeaderName, line: impl Into<Bytes>) {
-        let index = msg.headers().iter().position(|h| h.id == id).unwrap_or(0);
-        self.insert_header_before(msg, index, line);
+        self.insert(before_first(msg, id), line);
     }
 
     /// Appends a header line at the end of the header section.
@@ -152,6 +154,24 @@ impl Edits {
         self.force_content_length = true;
     }
 
+    /// Where the list stands now, for [`Edits::rollback`]. Edits are only
+    /// ever appended, so a forwarded branch adds its own (Via, Record-Route)
+    /// on top of the script's and takes them back once serialized, instead of
+    /// copying the whole list for each branch.
+    pub fn checkpoint(&self) -> EditsMark {
+        EditsMark {
+            ops: self.ops.len(),
+            force_content_length: self.force_content_length,
+        }
+    }
+
+    /// Forgets every edit recorded since `mark` was taken (and a
+    /// [`Edits::force_content_length`] asked since): the list is as it was.
+    pub fn rollback(&mut self, mark: EditsMark) {
+        self.ops.truncate(mark.ops);
+        self.force_content_length = mark.force_content_length;
+    }
+
     fn push(&mut self, start: usize, end: usize, data: Bytes, kind: Kind) {
         debug_assert!(start <= end, "edit range reversed");
         // Offsets past the message are clamped when serializing; u32 keeps Op small.
@@ -163,6 +183,21 @@ impl Edits {
             kind,
         });
     }
+}
+
+/// Where a header line inserted before header field `index` goes: its
+/// start, or the end of the header section when `index` is past the last.
+pub fn header_start(msg: &Message, index: usize) -> usize {
+    msg.headers()
+        .get(index)
+        .map_or(msg.headers_end(), |h| h.line.start as usize)
+}
+
+/// Where [`Edits::insert_before_first`] puts a line: before the first field
+/// named `id`, or at the top when there is none.
+pub fn before_first(msg: &Message, id: HeaderName) -> usize {
+    let index = msg.headers().iter().position(|h| h.id == id).unwrap_or(0);
+    header_start(msg, index)
 }
 
 /// What comes first among pieces written at the same offset.
@@ -194,6 +229,14 @@ struct Piece<'a> {
 /// Writes `msg` with `edits` applied into `out` (cleared first). One pass over
 /// the original buffer; the only work per edit is a copy of its new bytes.
 pub fn serialize(msg: &Message, edits: &Edits, out: &mut Vec<u8>) {
+    serialize_with(msg, edits, &[], out);
+}
+
+/// [`serialize`] with `extra` inserts `(offset, bytes)` after the recorded
+/// edits, as if [`Edits::insert`] had recorded them last, in order, but
+/// borrowed: a forwarded request's own Via is written without a `Bytes` (an
+/// allocation) of its own.
+pub fn serialize_with(msg: &Message, edits: &Edits, extra: &[(usize, &[u8])], out: &mut Vec<u8>) {
     out.clear();
     let buf: &[u8] = &msg.buf()[..msg.len()];
     let len = buf.len();
@@ -206,7 +249,7 @@ pub fn serialize(msg: &Message, edits: &Edits, out: &mut Vec<u8>) {
     let mut itoa_buf = itoa::Buffer::new();
     let mut cl_line: SmallVec<[u8; 40]> = SmallVec::new();
     let mut pieces: SmallVec<[Piece; 16]> = SmallVec::new();
-    resolve(edits, first, len, &mut pieces);
+    resolve(edits, extra, first, len, &mut pieces);
 
     // Bytes of the body as written: the original ones not deleted, plus
     // whatever edits write inside it.
@@ -290,24 +333,46 @@ pub fn serialize(msg: &Message, edits: &Edits, out: &mut Vec<u8>) {
 
 /// Applies the ordering rules of this module: the recorded edits as disjoint
 /// pieces of `first..len`, pushed in the order they are written.
-fn resolve<'a>(edits: &'a Edits, first: usize, len: usize, pieces: &mut SmallVec<[Piece<'a>; 16]>) {
+/// `extra` inserts count as recorded after every edit of `edits`, in order.
+fn resolve<'a>(
+    edits: &'a Edits,
+    extra: &[(usize, &'a [u8])],
+    first: usize,
+    len: usize,
+    pieces: &mut SmallVec<[Piece<'a>; 16]>,
+) {
     let ops = &edits.ops;
-    let mut order: SmallVec<[u32; 16]> = (0..ops.len() as u32).collect();
+    // Edit `i`: its recorded op, or extra insert `i - ops.len()` (clamped
+    // as `Edits::push` clamps).
+    let op = |i: u32| -> (u32, u32, Kind, &'a [u8]) {
+        match ops.get(i as usize) {
+            Some(op) => (op.start, op.end, op.kind, &op.data),
+            None => {
+                let (at, data) = extra
+                    .get(i as usize - ops.len())
+                    .copied()
+                    .unwrap_or_default();
+                let at = at.min(u32::MAX as usize) as u32;
+                (at, at, Kind::Insert, data)
+            }
+        }
+    };
+    let mut order: SmallVec<[u32; 16]> = (0..(ops.len() + extra.len()) as u32).collect();
     order.sort_by_key(|&i| {
-        let op = &ops[i as usize];
-        (op.start, op.kind == Kind::Body)
+        let (start, _, kind, _) = op(i);
+        (start, kind == Kind::Body)
     });
 
     let mut pos = first;
     for (k, &i) in order.iter().enumerate() {
-        let op = &ops[i as usize];
-        let (start, end) = ((op.start as usize).min(len), (op.end as usize).min(len));
-        if op.kind != Kind::Insert {
+        let (op_start, op_end, kind, data) = op(i);
+        let (start, end) = ((op_start as usize).min(len), (op_end as usize).min(len));
+        if kind != Kind::Insert {
             let superseded = order[k + 1..]
                 .iter()
-                .map(|&j| (j, &ops[j as usize]))
-                .take_while(|(_, o)| o.start == op.start)
-                .any(|(j, o)| j > i && o.end == op.end && o.kind != Kind::Insert);
+                .map(|&j| (j, op(j)))
+                .take_while(|(_, o)| o.0 == op_start)
+                .any(|(j, o)| j > i && o.1 == op_end && o.2 != Kind::Insert);
             let covered = start < pos && end <= pos;
             if superseded || covered {
                 continue;
@@ -318,8 +383,8 @@ fn resolve<'a>(edits: &'a Edits, first: usize, len: usize, pieces: &mut SmallVec
         pieces.push(Piece {
             at,
             end,
-            data: &op.data,
-            rank: if op.kind == Kind::Body {
+            data,
+            rank: if kind == Kind::Body {
                 Rank::Body
             } else {
                 Rank::Edit
@@ -355,6 +420,49 @@ hello";
     fn no_edits_reproduces_the_message() {
         let m = msg(REQ);
         assert_eq!(apply(&m, &Edits::new()), REQ);
+    }
+
+    #[test]
+    fn rollback_gives_the_list_as_it_was_at_the_checkpoint() {
+        let m = msg(REQ);
+        let mut e = Edits::new();
+        e.remove_header(&m, 1);
+        e.set_request_uri(&m, Bytes::from_static(b"sip:x@y"));
+        let before = apply(&m, &e);
+        let mark = e.checkpoint();
+        // A branch's own edits, a superseding one among them.
+        e.set_request_uri(&m, Bytes::from_static(b"sip:branch@z"));
+        e.prepend_header(
+            &m,
+            Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"),
+        );
+        e.set_body(&m, Bytes::from_static(b"longer body"));
+        e.force_content_length();
+        let branch = apply(&m, &e);
+        assert_ne!(branch, before);
+        assert!(branch.starts_with(b"MESSAGE sip:branch@z SIP/2.0\r\nVia: SIP/2.0/UDP p;"));
+        e.rollback(mark);
+        assert_eq!(apply(&m, &e), before);
+        // Taking the same branch edits again gives the same bytes.
+        let mark = e.checkpoint();
+        e.set_request_uri(&m, Bytes::from_static(b"sip:branch@z"));
+        e.prepend_header(
+            &m,
+            Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"),
+        );
+        e.set_body(&m, Bytes::from_static(b"longer body"));
+        e.force_content_length();
+        assert_eq!(apply(&m, &e), branch);
+        e.rollback(mark);
+        assert_eq!(apply(&m, &e), before);
+        // Without Content-Length, the forced one goes with the rollback too.
+        let bare = msg(b"OPTIONS sip:a SIP/2.0\r\nCall-ID: c\r\n\r\n");
+        let mut e = Edits::new();
+        let mark = e.checkpoint();
+        e.force_content_length();
+        assert!(apply(&bare, &e).ends_with(b"Content-Length: 0\r\n\r\n"));
+        e.rollback(mark);
+        assert_eq!(apply(&bare, &e), bare.buf().as_ref());
     }
 
     #[test]

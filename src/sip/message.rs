@@ -536,6 +536,16 @@ fn line(buf: &[u8], pos: usize, limits: &Limits) -> Result<(Span, usize)> {
 #[inline(always)]
 fn find_control(buf: &[u8], pos: usize) -> Option<usize> {
     let mut i = pos;
+    // Two words a round: one branch per sixteen bytes.
+    while i + 16 <= buf.len() {
+        let lo = bytes_below(word(buf, i), 0x0e);
+        let hi = bytes_below(word(buf, i + 8), 0x0e);
+        if lo | hi != 0 {
+            let hits = u128::from(lo) | u128::from(hi) << 64;
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 16;
+    }
     while i + 8 <= buf.len() {
         let hits = bytes_below(word(buf, i), 0x0e);
         if hits != 0 {
@@ -615,7 +625,9 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine> {
 }
 
 /// One header line: `name *(SP / HTAB) ":" *(SP / HTAB) value`.
-#[inline]
+// Always: it runs once per header line, and the framing loop is large enough
+// that the compiler would otherwise call it.
+#[inline(always)]
 fn header(buf: &[u8], line: Span, next: usize) -> Result<Header> {
     let start = line.start as usize;
     let text = &buf[line.range()];
@@ -658,7 +670,7 @@ fn header(buf: &[u8], line: Span, next: usize) -> Result<Header> {
 // instructions a byte.
 
 /// Offset of the first `:`, SP or HTAB in `text`, or its length.
-#[inline]
+#[inline(always)]
 fn find_colon_or_ws(text: &[u8]) -> usize {
     let mut i = 0;
     while i + 8 <= text.len() {
@@ -1064,6 +1076,37 @@ v=0\n";
             return Err(ParseError::new(ErrorKind::LineTooLong, pos));
         }
         Ok((Span::new(pos, end), next))
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time search finds the first byte below 0x0e.
+        #[test]
+        fn control_search_matches_the_byte_loop(
+            buf in proptest::collection::vec(proptest::sample::select(b"ab:\r\n\0\t\x0b\x0d\x0e\x80\xff ".to_vec()), 0..80),
+            pos in 0usize..80,
+        ) {
+            let pos = pos.min(buf.len());
+            let want = buf[pos..].iter().position(|&b| b < 0x0e).map(|p| pos + p);
+            proptest::prop_assert_eq!(find_control(&buf, pos), want);
+        }
+
+        /// The same on long runs of text with at most two control bytes.
+        #[test]
+        fn control_search_in_long_runs(
+            len in 0usize..80,
+            at in proptest::collection::vec((0usize..80, proptest::sample::select(b"\r\n\0\t\x0d".to_vec())), 0..3),
+            pos in 0usize..80,
+        ) {
+            let mut buf = vec![b'x'; len];
+            for (k, b) in at {
+                if k < len {
+                    buf[k] = b;
+                }
+            }
+            let pos = pos.min(buf.len());
+            let want = buf[pos..].iter().position(|&b| b < 0x0e).map(|p| pos + p);
+            proptest::prop_assert_eq!(find_control(&buf, pos), want);
+        }
     }
 
     proptest::proptest! {

@@ -18,7 +18,7 @@ pub mod uri;
 pub mod uri_eq;
 pub mod via;
 
-pub use edit::{serialize, Edits};
+pub use edit::{serialize, serialize_with, Edits, EditsMark};
 pub use error::{ErrorKind, ParseError};
 pub use message::{Header, Limits, Message, Span, StartLine};
 pub use name::HeaderName;

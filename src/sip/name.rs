@@ -131,7 +131,7 @@ const HASH_MUL: u32 = 0x9e19_22f7;
 /// so it is one hash and at most one case-insensitive compare, not a scan of
 /// the table: the hash mixes length, first, third and last byte (case folded),
 /// which tell all known names apart.
-#[inline]
+#[inline(always)]
 fn slot(name: &[u8]) -> usize {
     let len = name.len();
     let third = name[if len > 2 { 2 } else { 1 }];

@@ -21,7 +21,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
 
-use super::edit::{serialize, Edits};
+use super::edit::{before_first, header_start, serialize, serialize_with, Edits};
 use super::message::Message;
 use super::name::HeaderName;
 
@@ -476,6 +476,48 @@ proptest! {
             None => prop_assert!(lengths.is_empty()),
         }
         assert_round_trip(&out);
+    }
+}
+
+/// What the forwarding code hands to `serialize_with`.
+const EXTRA_LINES: &[&[u8]] = &[
+    b"Record-Route: <sip:p;lr>\r\n",
+    b"Via: SIP/2.0/UDP p;branch=z9hG4bKx\r\n",
+    b"",
+];
+
+proptest! {
+    #![proptest_config(crate::proptest_config(256))]
+
+    /// Inserts handed to `serialize_with` come out as the same inserts
+    /// recorded after every edit would; and a rollback to a checkpoint taken
+    /// before recording them gives the message as the edits alone give it.
+    #[test]
+    fn borrowed_inserts_are_inserts_recorded_last(
+        g in generated(),
+        ops in vec(op(), 0..10),
+        extras in vec((0usize..12, select(EXTRA_LINES)), 0..3),
+    ) {
+        let m = parse(g.render());
+        let Model { mut edits, .. } = record(&m, &ops);
+        let at: Vec<(usize, &[u8])> = extras
+            .iter()
+            .map(|&(i, data)| match i {
+                10 => (before_first(&m, HeaderName::Via), data),
+                11 => (m.headers_end(), data),
+                i => (header_start(&m, i), data),
+            })
+            .collect();
+        let alone = write(&m, &edits);
+        let mut borrowed = Vec::new();
+        serialize_with(&m, &edits, &at, &mut borrowed);
+        let mark = edits.checkpoint();
+        for &(pos, data) in &at {
+            edits.insert(pos, Bytes::copy_from_slice(data));
+        }
+        prop_assert_eq!(&borrowed, &write(&m, &edits));
+        edits.rollback(mark);
+        prop_assert_eq!(write(&m, &edits), alone);
     }
 }
 

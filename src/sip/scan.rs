@@ -355,6 +355,13 @@ pub fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
 /// Whether `escaped` (which may hold `%HH` escapes) stands for `plain`, ignoring ASCII case.
 #[inline]
 pub fn unescaped_eq_ignore_case(escaped: &[u8], plain: &[u8]) -> bool {
+    // A first byte that starts no escape is the first character itself:
+    // most names differ there (`ftag`, `lr` against `transport`).
+    if let (Some(&e), Some(&p)) = (escaped.first(), plain.first()) {
+        if e != b'%' && !e.eq_ignore_ascii_case(&p) {
+            return false;
+        }
+    }
     // An escape only makes the text longer than what it stands for, and by
     // at most three bytes for one: most names are told apart by length alone.
     if escaped.len() == plain.len() {

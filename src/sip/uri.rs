@@ -54,6 +54,50 @@ pub struct Uri<'a> {
     port: Option<u16>,
     params: &'a [u8],
     headers: Option<&'a [u8]>,
+    /// The parameters every proxied request asks about, read while the list
+    /// is checked.
+    known: KnownParams,
+}
+
+/// What [`Uri::transport`], [`Uri::lr`] and [`Uri::is_gruu`] answer, found
+/// while the parse checks the parameter list (each the first parameter of
+/// that name, as [`Uri::param`] finds it): a Route and a Request-URI are
+/// asked several times per request, and a scan of the list each time cost
+/// more than the parse.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct KnownParams {
+    /// `transport=`: the first one's value, if it names a known transport.
+    transport: Option<Proto>,
+    /// `lr` is present (RFC 3261 §19.1.1; `lr=on` counts too).
+    lr: bool,
+    /// `gr` is present (a GRUU, RFC 5627).
+    gr: bool,
+}
+
+impl KnownParams {
+    /// Notes parameter `name` (as written, maybe escaped) with `value`;
+    /// `seen_transport` keeps the first `transport` the one that counts.
+    #[inline]
+    fn note(&mut self, name: &[u8], value: Option<&[u8]>, seen_transport: &mut bool) {
+        // Names differ in their first byte (unless escaped): one compare.
+        let first = name.first().map_or(0, u8::to_ascii_lowercase);
+        if matches!(first, b't' | b'%')
+            && !*seen_transport
+            && scan::unescaped_eq_ignore_case(name, b"transport")
+        {
+            *seen_transport = true;
+            self.transport = value.and_then(|v| {
+                let mut buf = [0u8; 8];
+                Proto::from_name(scan::unescape_into(v, &mut buf)?)
+            });
+        }
+        if matches!(first, b'l' | b'%') && !self.lr {
+            self.lr = scan::unescaped_eq_ignore_case(name, b"lr");
+        }
+        if matches!(first, b'g' | b'%') && !self.gr {
+            self.gr = scan::unescaped_eq_ignore_case(name, b"gr");
+        }
+    }
 }
 
 impl<'a> Uri<'a> {
@@ -81,6 +125,7 @@ impl<'a> Uri<'a> {
             port: None,
             params: b"",
             headers: None,
+            known: KnownParams::default(),
         };
         let rest = colon + 1;
         match scheme {
@@ -192,7 +237,7 @@ impl<'a> Uri<'a> {
                     i,
                 ));
             }
-            check_uri_params(params, is_param_char).map_err(|e| e.shifted(i))?;
+            self.known = check_uri_params(params, is_param_char).map_err(|e| e.shifted(i))?;
         }
         self.params = params;
         i += params_len;
@@ -231,7 +276,7 @@ impl<'a> Uri<'a> {
         self.user = Some(number);
         let params = body.get(n..).unwrap_or_default();
         // pname = 1*( alphanum / "-" ); pvalue = 1*paramchar
-        check_uri_params(params, |b| b.is_ascii_alphanumeric() || b == b'-')
+        self.known = check_uri_params(params, |b| b.is_ascii_alphanumeric() || b == b'-')
             .map_err(|e| e.shifted(p + n))?;
         self.params = params;
         Ok(())
@@ -337,16 +382,20 @@ impl<'a> Uri<'a> {
         }
     }
 
-    /// The `transport=` parameter as a known transport (`None` if absent or unknown).
+    /// The `transport=` parameter as a known transport (`None` if absent or
+    /// unknown; the first `transport` counts). Read when parsed.
     pub fn transport(&self) -> Option<Proto> {
-        let value = self.param(b"transport")?.value?;
-        let mut buf = [0u8; 8];
-        Proto::from_name(scan::unescape_into(value, &mut buf)?)
+        self.known.transport
     }
 
     /// Whether the `lr` parameter is present (RFC 3261 §19.1.1; `lr=on` counts too).
     pub fn lr(&self) -> bool {
-        self.param(b"lr").is_some()
+        self.known.lr
+    }
+
+    /// Whether the `gr` parameter is present: a GRUU (RFC 5627 §3.2).
+    pub fn is_gruu(&self) -> bool {
+        self.known.gr
     }
 
     /// The `maddr=` parameter value as written.
@@ -400,6 +449,7 @@ pub struct UriAt {
     port: Option<u16>,
     params: (u32, u32),
     headers: Option<(u32, u32)>,
+    known: KnownParams,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -428,6 +478,7 @@ impl UriAt {
             port: uri.port,
             params: at(uri.params),
             headers: uri.headers.map(at),
+            known: uri.known,
         }
     }
 
@@ -450,6 +501,7 @@ impl UriAt {
             port: self.port,
             params: get(self.params),
             headers: self.headers.map(get),
+            known: self.known,
         }
     }
 }
@@ -594,10 +646,13 @@ fn check_chars(s: &[u8], class: impl Fn(u8) -> bool) -> Result<()> {
 }
 
 /// Checks `*( ";" pname [ "=" pvalue ] )` with `pvalue = 1*paramchar` and the
-/// value rules of the parameters RFC 3261 §19.1.1 defines (`ttl`, `maddr`).
-fn check_uri_params(params: &[u8], name_char: impl Fn(u8) -> bool) -> Result<()> {
+/// value rules of the parameters RFC 3261 §19.1.1 defines (`ttl`, `maddr`);
+/// notes the [`KnownParams`] on the way.
+fn check_uri_params(params: &[u8], name_char: impl Fn(u8) -> bool) -> Result<KnownParams> {
     let bad = |at| ParseError::new(ErrorKind::BadParam, at);
     let mut at = 0;
+    let mut known = KnownParams::default();
+    let mut seen_transport = false;
     // Splitting on `;` is exact here: URI parameters hold no quoted strings.
     for item in params.split(|&b| b == b';').skip(1) {
         at += 1;
@@ -609,6 +664,7 @@ fn check_uri_params(params: &[u8], name_char: impl Fn(u8) -> bool) -> Result<()>
             return Err(bad(at));
         }
         check_chars(name, &name_char).map_err(|e| bad(e.offset + at))?;
+        known.note(name, value, &mut seen_transport);
         if let Some(v) = value {
             let v_at = at + name.len() + 1;
             if v.is_empty() {
@@ -624,7 +680,7 @@ fn check_uri_params(params: &[u8], name_char: impl Fn(u8) -> bool) -> Result<()>
         }
         at += item.len();
     }
-    Ok(())
+    Ok(known)
 }
 
 /// Checks `header *( "&" header )`, `header = hname "=" hvalue`, `hname = 1*(…)`.
@@ -675,6 +731,49 @@ mod tests {
             };
             let want = u.params().find(|p| scan::unescaped_eq_ignore_case(p.name, name.as_bytes()));
             proptest::prop_assert_eq!(u.param(name.as_bytes()), want);
+        }
+    }
+
+    proptest::proptest! {
+        /// `transport`, `lr` and `gr` as read while parsing are what a lookup
+        /// of the first parameter of that name gives (escaped names, case,
+        /// repeats, values and their absence included).
+        #[test]
+        fn known_params_match_the_lookup(
+            scheme in "(sip|sips|tel)",
+            items in proptest::collection::vec((
+                "(lr|LR|gr|Gr|transport|TRANSPORT|tr%61nsport|%74ransport|%6C%72|%67r|ttl|x|l|g|t)",
+                proptest::option::of("(udp|TCP|tls|sctp|ws|wss|WSS|%75dp|udpx|tcpabcdefgh|1|on)"),
+            ), 0..5),
+        ) {
+            let mut text = match scheme.as_str() {
+                "tel" => String::from("tel:+1555"),
+                s => format!("{s}:a@h"),
+            };
+            for (n, v) in &items {
+                text += ";";
+                text += n;
+                if let Some(v) = v {
+                    text += "=";
+                    text += v;
+                }
+            }
+            let Ok(u) = Uri::parse(text.as_bytes()) else {
+                return Ok(());
+            };
+            let transport = u.param(b"transport").and_then(|p| p.value).and_then(|v| {
+                let mut buf = [0u8; 8];
+                Proto::from_name(scan::unescape_into(v, &mut buf)?)
+            });
+            proptest::prop_assert_eq!(u.transport(), transport, "{}", text);
+            proptest::prop_assert_eq!(u.lr(), u.param(b"lr").is_some(), "{}", text);
+            proptest::prop_assert_eq!(u.is_gruu(), u.param(b"gr").is_some(), "{}", text);
+            // The recorded view keeps them.
+            let src = text.as_bytes();
+            let back = UriAt::new(src, &u).view(src);
+            proptest::prop_assert_eq!(back.transport(), transport);
+            proptest::prop_assert_eq!(back.lr(), u.lr());
+            proptest::prop_assert_eq!(back.is_gruu(), u.is_gruu());
         }
     }
 

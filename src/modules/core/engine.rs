@@ -220,7 +220,7 @@ impl Engine {
     }
 
     /// Handles one received message.
-    pub fn on_inbound(&mut self, pkt: Inbound, now: Instant, out: &mut Vec<Transmit>) {
+    pub fn on_inbound(&mut self, mut pkt: Inbound, now: Instant, out: &mut Vec<Transmit>) {
         self.stats.received += 1;
         for cell in &mut self.rebase {
             cell.take();
@@ -230,7 +230,14 @@ impl Engine {
         if pkt.data.iter().all(|b| b.is_ascii_whitespace()) {
             return;
         }
-        let msg = match Message::parse(pkt.data.clone()) {
+        // The message takes the buffer itself: cloning it here would be its
+        // first clone, which allocates when it was made from a Vec (`bytes`
+        // then moves it to a shared, counted block). A message nothing keeps
+        // (an ACK, most replies) is then freed as it was received.
+        let data = std::mem::take(&mut pkt.data);
+        // Borrowed where it was parsed: a `Message` is large to move.
+        let parsed = Message::parse(data);
+        let msg = match &parsed {
             Ok(m) => m,
             Err(e) => {
                 self.stats.parse_errors += 1;
@@ -240,9 +247,9 @@ impl Engine {
         };
         self.ensure_table(now);
         if msg.is_request() {
-            self.on_request(&msg, &pkt, now, out);
+            self.on_request(msg, &pkt, now, out);
         } else {
-            self.on_reply(&msg, &pkt, now, out);
+            self.on_reply(msg, &pkt, now, out);
         }
         if self.stateful {
             self.account_finals(now, out);
@@ -443,7 +450,15 @@ impl Engine {
             }
             ReplyMatch::OtherCore(core) => {
                 self.stats.handoffs += 1;
-                self.handoffs.push((core, pkt.clone()));
+                // `pkt` lent its buffer to `msg` (see `on_inbound`).
+                let data = msg.buf().clone();
+                self.handoffs.push((
+                    core,
+                    Inbound {
+                        data,
+                        ..pkt.clone()
+                    },
+                ));
             }
             ReplyMatch::NoMatch => {
                 let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);

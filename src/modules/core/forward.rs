@@ -22,7 +22,8 @@ use crate::script::ctx::{push_hostport, MsgCtx};
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::{vias, Rport, Via};
 use crate::sip::{
-    serialize, ConnId, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId, Transmit,
+    serialize, serialize_with, ConnId, ErrorKind, HeaderName, Message, ParseError, Proto, SocketId,
+    Transmit,
 };
 
 /// The RFC 3261 magic cookie that starts every branch we make.
@@ -187,7 +188,7 @@ fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto
     let uri = match (&ctx.dst_uri, &ctx.new_uri) {
         (Some(target), _) | (None, Some(target)) => Uri::parse(target),
         // The received R-URI, parsed once per message.
-        (None, None) => ctx.msg.parsed_uri().unwrap_or(Uri::parse(b"")),
+        (None, None) => ctx.msg.parsed_uri().unwrap_or_else(|| Uri::parse(b"")),
     };
     let uri = uri.map_err(|_| -479)?;
     let proto = proto.or(uri.transport()).unwrap_or(match uri.scheme() {
@@ -291,9 +292,11 @@ pub fn resolve_hop(
 pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     let msg = ctx.msg;
     let info = &ctx.env.sockets[usize::from(hop.socket)];
-    let mut edits = ctx.edits.clone();
+    // The script's edits plus this branch's, taken back once serialized:
+    // no copy of the list per branch.
+    let mark = ctx.edits.checkpoint();
     if let Some(uri) = &ctx.new_uri {
-        edits.set_request_uri(msg, uri.clone());
+        ctx.edits.set_request_uri(msg, uri.clone());
     }
     if let Some(path) = ctx.path_vec.as_ref().filter(|p| !p.is_empty()) {
         // RFC 3327 §5.3: the registration's Path is the route set in front.
@@ -301,19 +304,19 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         line.extend_from_slice(b"Route: ");
         line.extend_from_slice(path);
         line.extend_from_slice(b"\r\n");
-        edits.insert_before_first(msg, HeaderName::Route, line);
+        ctx.edits.insert_before_first(msg, HeaderName::Route, line);
     }
     for (range, data) in received_fix(ctx) {
         if range.is_empty() {
-            edits.insert(range.start, data);
+            ctx.edits.insert(range.start, data);
         } else {
-            edits.replace(range, data);
+            ctx.edits.replace(range, data);
         }
     }
     // RFC 3261 §16.6 step 4: Record-Route names the socket the request leaves on.
-    crate::modules::rr::write_record_route(ctx, hop.socket, hop.proto, hop.local_ip, &mut edits);
-    // Built on the stack and copied once: a Vec with spare room would cost a
-    // second allocation when it becomes a `Bytes`.
+    let mut rr = crate::modules::rr::RrLines::new();
+    crate::modules::rr::record_route_lines(ctx, hop.socket, hop.proto, hop.local_ip, &mut rr);
+    // Built on the stack and written from there.
     let mut via = SmallVec::<[u8; 160]>::new();
     via.extend_from_slice(b"Via: SIP/2.0/");
     via.extend_from_slice(hop.proto.via_name().as_bytes());
@@ -346,12 +349,17 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         via.extend_from_slice(b";rport");
     }
     via.extend_from_slice(b"\r\n");
-    edits.insert_before_first(msg, HeaderName::Via, Bytes::copy_from_slice(&via));
     if hop.proto.is_reliable() {
-        edits.force_content_length();
+        ctx.edits.force_content_length();
     }
     let out = &mut ctx.core.scratch;
-    serialize(msg, &edits, out);
+    // Record-Route at the top and our Via before the first one, after the
+    // other edits (as `prepend_header` and `insert_before_first` would put
+    // them), written from the stack: no `Bytes` of their own.
+    let top = crate::sip::edit::header_start(msg, 0);
+    let via_at = crate::sip::edit::before_first(msg, HeaderName::Via);
+    serialize_with(msg, &ctx.edits, &[(top, &rr), (via_at, &via)], out);
+    ctx.edits.rollback(mark);
     Bytes::copy_from_slice(out)
 }
 

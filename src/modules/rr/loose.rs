@@ -180,7 +180,7 @@ fn route(ctx: &mut MsgCtx<'_>, cfg: &RrConfig, strict_test: bool) -> i32 {
     let rewritten = ctx.new_uri.clone();
     let parsed = match &rewritten {
         Some(uri) => Uri::parse(uri),
-        None => msg.parsed_uri().unwrap_or(Uri::parse(b"")),
+        None => msg.parsed_uri().unwrap_or_else(|| Uri::parse(b"")),
     };
     let Ok(ruri) = parsed else {
         log::debug!("loose_route: unreadable Request-URI");
@@ -244,7 +244,7 @@ fn after_loose(
                 Token::Valid(_) => {}
             }
         }
-        ctx.rr.routed_params = Some(bytes_of(ctx.msg, top.params_raw()));
+        ctx.rr.routed_params = Some(top.params_raw().into());
         gone.push(0);
         next = 1;
         match entries.get(1) {
@@ -313,7 +313,7 @@ fn after_strict(
         }
     }
     // Our parameters are those of the Request-URI the strict router put there.
-    ctx.rr.routed_params = Some(bytes_of(ctx.msg, ruri.params_raw()));
+    ctx.rr.routed_params = Some(ruri.params_raw().into());
     let hop = &entries[next].uri;
     if !hop.lr() {
         // Strict on both sides: behave as a strict router (§16.12.1.1 in reverse).

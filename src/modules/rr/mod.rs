@@ -28,7 +28,7 @@ pub mod flow;
 pub mod loose;
 pub mod record;
 
-pub use record::write_record_route;
+pub use record::{record_route_lines, write_record_route, RrLines};
 
 /// The shortest `flow_token_key` accepted (RFC 2104 §3: no shorter than the MAC output kept).
 const MIN_FLOW_KEY: usize = 16;
@@ -125,7 +125,7 @@ impl RrConfig {
         if !uri.scheme().is_sip() {
             return false;
         }
-        // `Uri::effective_port`, with the transport looked up once for both uses.
+        // `Uri::effective_port`, with the transport read once for both uses.
         let transport = uri.transport();
         let secure = uri.scheme() == crate::sip::uri::Scheme::Sips
             || matches!(transport, Some(Proto::Tls | Proto::Wss));
@@ -137,7 +137,7 @@ impl RrConfig {
             Some(host) => env.is_myself_host(uri.host_raw(), host.ip(), Some(port), transport),
             None => env.is_myself(uri.host_raw(), Some(port), transport),
         };
-        mine && uri.param(b"gr").is_none()
+        mine && !uri.is_gruu()
             && self
                 .ignore_user
                 .as_deref()
@@ -153,8 +153,10 @@ pub struct RrState {
     /// `add_rr_param()` values in call order, each starting with `;`.
     extra_params: Vec<u8>,
     /// The parameters of our own Route URI (from its first `;`), once
-    /// `loose_route()` found it: `check_route_param` and `is_direction` read them.
-    routed_params: Option<Bytes>,
+    /// `loose_route()` found it: `check_route_param` and `is_direction` read
+    /// them. A copy of a few bytes: a handle on the message buffer would be
+    /// the buffer's first clone on an ACK, which allocates.
+    routed_params: Option<RoutedParams>,
     /// Route entries left for the next hop after `loose_route()`.
     routes_left: Option<usize>,
 }
@@ -171,6 +173,9 @@ impl RrState {
         self.pending.is_some()
     }
 }
+
+/// Our Route's parameters as `loose_route()` kept them (see [`RrState`]).
+type RoutedParams = smallvec::SmallVec<[u8; 64]>;
 
 /// The configuration a call site's fixup stored, or the defaults.
 fn config(args: &Args) -> &Arc<RrConfig> {

@@ -22,7 +22,7 @@ use crate::sip::headers::route_set;
 use crate::sip::nameaddr::{contacts, NameAddr};
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::vias;
-use crate::sip::{Edits, HeaderName, Message, Proto, SocketId};
+use crate::sip::{Edits, HeaderName, Proto, SocketId};
 
 /// Where our address in the Record-Route comes from.
 #[derive(Debug, Clone)]
@@ -300,10 +300,13 @@ fn is_config(a: &crate::script::registry::Arg) -> bool {
     matches!(a, crate::script::registry::Arg::Custom(c) if c.is::<Arc<RrConfig>>())
 }
 
+/// Record-Route header lines, built on the stack.
+pub type RrLines = SmallVec<[u8; 256]>;
+
 /// Writes the Record-Route header(s) asked for into `edits`, at the top of
 /// the headers, for a request leaving on `socket` over `proto` (from
 /// `local_ip` when the socket is a wildcard bind). Does nothing when none was
-/// asked for. Called by the forwarding code once per outgoing request.
+/// asked for.
 pub fn write_record_route(
     ctx: &MsgCtx<'_>,
     socket: SocketId,
@@ -311,10 +314,27 @@ pub fn write_record_route(
     local_ip: Option<IpAddr>,
     edits: &mut Edits,
 ) {
+    let mut lines = RrLines::new();
+    record_route_lines(ctx, socket, proto, local_ip, &mut lines);
+    if !lines.is_empty() {
+        edits.prepend_header(ctx.msg, Bytes::copy_from_slice(&lines));
+    }
+}
+
+/// The Record-Route line(s) [`write_record_route`] writes, appended to
+/// `lines` in order, for the caller to insert at the top of the headers
+/// (the forwarding code, once per outgoing request, without a `Bytes` of
+/// their own). Nothing when none was asked for.
+pub fn record_route_lines(
+    ctx: &MsgCtx<'_>,
+    socket: SocketId,
+    proto: Proto,
+    local_ip: Option<IpAddr>,
+    lines: &mut RrLines,
+) {
     let Some(p) = &ctx.rr.pending else {
         return;
     };
-    let msg = ctx.msg;
     let extra = &ctx.rr.extra_params;
     let double = p.cfg.double_rr;
     match &p.addr {
@@ -338,8 +358,7 @@ pub fn write_record_route(
                 Some(inc) => {
                     let explicit = double == 2;
                     push_line(
-                        msg,
-                        edits,
+                        lines,
                         p,
                         extra,
                         &out.hostport,
@@ -347,8 +366,7 @@ pub fn write_record_route(
                         true,
                     );
                     push_line(
-                        msg,
-                        edits,
+                        lines,
                         p,
                         extra,
                         &inc.hostport,
@@ -357,8 +375,7 @@ pub fn write_record_route(
                     );
                 }
                 None => push_line(
-                    msg,
-                    edits,
+                    lines,
                     p,
                     extra,
                     &out.hostport,
@@ -372,31 +389,23 @@ pub fn write_record_route(
             let addr = addr.as_bytes();
             if double == 2 || (double == 1 && proto != ctx.proto) {
                 let explicit = double == 2;
-                push_line(msg, edits, p, extra, addr, Some((proto, explicit)), true);
-                push_line(
-                    msg,
-                    edits,
-                    p,
-                    extra,
-                    addr,
-                    Some((ctx.proto, explicit)),
-                    true,
-                );
+                push_line(lines, p, extra, addr, Some((proto, explicit)), true);
+                push_line(lines, p, extra, addr, Some((ctx.proto, explicit)), true);
             } else {
-                push_line(msg, edits, p, extra, addr, Some((proto, false)), false);
+                push_line(lines, p, extra, addr, Some((proto, false)), false);
             }
         }
         RrAddr::Preset(first, second) => {
-            push_preset(msg, edits, p, extra, first);
+            push_preset(lines, p, extra, first);
             if let Some(second) = second {
-                push_preset(msg, edits, p, extra, second);
+                push_preset(lines, p, extra, second);
             }
         }
     }
 }
 
 /// Appends `sip:` / `sips:` and the user part.
-fn push_start(line: &mut SmallVec<[u8; 160]>, p: &Pending) {
+fn push_start(line: &mut RrLines, p: &Pending) {
     line.extend_from_slice(if p.sips {
         b"Record-Route: <sips:"
     } else {
@@ -408,11 +417,11 @@ fn push_start(line: &mut SmallVec<[u8; 160]>, p: &Pending) {
     }
 }
 
-fn push_lr(line: &mut SmallVec<[u8; 160]>, p: &Pending) {
+fn push_lr(line: &mut RrLines, p: &Pending) {
     line.extend_from_slice(if p.cfg.full_lr { b";lr=on" } else { b";lr" });
 }
 
-fn push_tag_and_params(line: &mut SmallVec<[u8; 160]>, p: &Pending, extra: &[u8]) {
+fn push_tag_and_params(line: &mut RrLines, p: &Pending, extra: &[u8]) {
     if let Some(tag) = &p.tag {
         line.extend_from_slice(b";ftag=");
         line.extend_from_slice(tag);
@@ -424,16 +433,14 @@ fn push_tag_and_params(line: &mut SmallVec<[u8; 160]>, p: &Pending, extra: &[u8]
 /// One `record_route()` / advertised entry; `transport` is the side's
 /// transport and whether to write it even for UDP.
 fn push_line(
-    msg: &Message,
-    edits: &mut Edits,
+    line: &mut RrLines,
     p: &Pending,
     extra: &[u8],
     hostport: &[u8],
     transport: Option<(Proto, bool)>,
     r2: bool,
 ) {
-    let mut line = SmallVec::<[u8; 160]>::new();
-    push_start(&mut line, p);
+    push_start(line, p);
     line.extend_from_slice(hostport);
     if let Some((proto, explicit)) = transport {
         if explicit || proto != Proto::Udp {
@@ -444,20 +451,16 @@ fn push_line(
     if r2 {
         line.extend_from_slice(b";r2=on");
     }
-    push_lr(&mut line, p);
-    push_tag_and_params(&mut line, p, extra);
+    push_lr(line, p);
+    push_tag_and_params(line, p, extra);
     line.extend_from_slice(b">\r\n");
-    // One allocation of the exact size (a Vec with spare room would cost a second).
-    edits.prepend_header(msg, Bytes::copy_from_slice(&line));
 }
 
 /// One `record_route_preset()` entry: the text as given, then ftag, params and lr.
-fn push_preset(msg: &Message, edits: &mut Edits, p: &Pending, extra: &[u8], addr: &[u8]) {
-    let mut line = SmallVec::<[u8; 160]>::new();
-    push_start(&mut line, p);
+fn push_preset(line: &mut RrLines, p: &Pending, extra: &[u8], addr: &[u8]) {
+    push_start(line, p);
     line.extend_from_slice(addr);
-    push_tag_and_params(&mut line, p, extra);
-    push_lr(&mut line, p);
+    push_tag_and_params(line, p, extra);
+    push_lr(line, p);
     line.extend_from_slice(b">\r\n");
-    edits.prepend_header(msg, Bytes::copy_from_slice(&line));
 }
