@@ -628,6 +628,12 @@ if [[ $MODE == callgrind ]]; then
                 total=$((total + ${n:-0}))
             done
             per=$((ok > 0 ? total / ok : 0))
+            if [[ $measure == handler && $total == 0 ]]; then
+                # The toggle symbol never ran: the build inlined it (a
+                # profile-guided build may) or renamed it. 0 would read as free.
+                per="n/a"
+                log "$proxy: $(handler_symbol "$proxy") never ran under callgrind (inlined in this build?)"
+            fi
             printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$proxy" "$measure" "$ok" "$failed" "$total" "$per" >>"$OUT/callgrind.tsv"
             log "$proxy ($measure): $total instructions for $ok calls: $per per call"
             # The largest profile: callgrind_annotate views of it.
