@@ -429,15 +429,18 @@ hello";
         e.remove_header(&m, 1);
         e.set_request_uri(&m, Bytes::from_static(b"sip:x@y"));
         let before = apply(&m, &e);
-        let mark = e.checkpoint();
         // A branch's own edits, a superseding one among them.
-        e.set_request_uri(&m, Bytes::from_static(b"sip:branch@z"));
-        e.prepend_header(
-            &m,
-            Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"),
-        );
-        e.set_body(&m, Bytes::from_static(b"longer body"));
-        e.force_content_length();
+        let branch_edits = |e: &mut Edits| {
+            e.set_request_uri(&m, Bytes::from_static(b"sip:branch@z"));
+            e.prepend_header(
+                &m,
+                Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"),
+            );
+            e.set_body(&m, Bytes::from_static(b"longer body"));
+            e.force_content_length();
+        };
+        let mark = e.checkpoint();
+        branch_edits(&mut e);
         let branch = apply(&m, &e);
         assert_ne!(branch, before);
         assert!(branch.starts_with(b"MESSAGE sip:branch@z SIP/2.0\r\nVia: SIP/2.0/UDP p;"));
@@ -445,13 +448,7 @@ hello";
         assert_eq!(apply(&m, &e), before);
         // Taking the same branch edits again gives the same bytes.
         let mark = e.checkpoint();
-        e.set_request_uri(&m, Bytes::from_static(b"sip:branch@z"));
-        e.prepend_header(
-            &m,
-            Bytes::from_static(b"Via: SIP/2.0/UDP p;branch=z9hG4bKb\r\n"),
-        );
-        e.set_body(&m, Bytes::from_static(b"longer body"));
-        e.force_content_length();
+        branch_edits(&mut e);
         assert_eq!(apply(&m, &e), branch);
         e.rollback(mark);
         assert_eq!(apply(&m, &e), before);

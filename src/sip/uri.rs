@@ -710,6 +710,19 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
+    /// `uri` with `;name[=value]` appended for each item.
+    fn with_params(mut uri: String, items: &[(String, Option<String>)]) -> String {
+        for (n, v) in items {
+            uri += ";";
+            uri += n;
+            if let Some(v) = v {
+                uri += "=";
+                uri += v;
+            }
+        }
+        uri
+    }
+
     proptest::proptest! {
         /// The split-on-`;` lookup finds what the general parameter scanner finds.
         #[test]
@@ -717,15 +730,7 @@ mod tests {
             items in proptest::collection::vec(("(lr|LR|tr|%6C%72|x|ttl|maddr|transport)", proptest::option::of("[a-z0-9.]{1,4}")), 0..5),
             name in "(lr|tr|x|ttl|maddr|transport|lR|y)",
         ) {
-            let mut text = String::from("sip:a@h");
-            for (n, v) in &items {
-                text += ";";
-                text += n;
-                if let Some(v) = v {
-                    text += "=";
-                    text += v;
-                }
-            }
+            let text = with_params(String::from("sip:a@h"), &items);
             let Ok(u) = Uri::parse(text.as_bytes()) else {
                 return Ok(());
             };
@@ -746,18 +751,10 @@ mod tests {
                 proptest::option::of("(udp|TCP|tls|sctp|ws|wss|WSS|%75dp|udpx|tcpabcdefgh|1|on)"),
             ), 0..5),
         ) {
-            let mut text = match scheme.as_str() {
+            let text = with_params(match scheme.as_str() {
                 "tel" => String::from("tel:+1555"),
                 s => format!("{s}:a@h"),
-            };
-            for (n, v) in &items {
-                text += ";";
-                text += n;
-                if let Some(v) = v {
-                    text += "=";
-                    text += v;
-                }
-            }
+            }, &items);
             let Ok(u) = Uri::parse(text.as_bytes()) else {
                 return Ok(());
             };
