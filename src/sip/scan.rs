@@ -479,6 +479,41 @@ impl Param<'_> {
     }
 }
 
+/// The first item of a plain `*( ";" name [ "=" value ] )` list whose name
+/// `is_name` accepts, as [`Params`] would give it. Plain: checked when parsed
+/// to hold no white space, no quotes, no empty item and at most one `=` per
+/// item, so a split on `;` reads it without [`Params`]' LWS and quote
+/// handling (the fast path of [`Via::param`](super::via::Via::param) and
+/// [`Uri::param`](super::uri::Uri::param)).
+pub(crate) fn plain_param<'a>(
+    list: &'a [u8],
+    is_name: impl Fn(&[u8]) -> bool,
+) -> Option<Param<'a>> {
+    let mut start = 0;
+    let mut rest = list;
+    while let [b';', tail @ ..] = rest {
+        // Items are a few bytes long: a plain scan beats a memchr call.
+        let len = tail.iter().position(|&b| b == b';').unwrap_or(tail.len());
+        let (item, after) = tail.split_at(len);
+        let (name, value) = match item.iter().position(|&b| b == b'=') {
+            Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
+            None => (item, None),
+        };
+        if is_name(name) {
+            return Some(Param {
+                name,
+                value,
+                quoted: false,
+                start,
+                end: start + 1 + len,
+            });
+        }
+        start += 1 + len;
+        rest = after;
+    }
+    None
+}
+
 /// Iterator over a `*( ";" name [ "=" value ] )` list.
 ///
 /// Lenient by design: the view that owns the list has already checked it (for

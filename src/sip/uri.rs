@@ -341,32 +341,9 @@ impl<'a> Uri<'a> {
     /// The first parameter called `name` (case-insensitive; an escaped name such as
     /// `%6C%72` matches `lr`, RFC 4475 §3.1.1.2).
     pub fn param(&self, name: &[u8]) -> Option<Param<'a>> {
-        // The list was checked when parsed: no white space, no quotes, no
-        // empty item, one `=` at most per item. So a split on `;` reads it
-        // as [`Params`] does, without its LWS and quote handling.
-        let mut start = 0;
-        let mut rest = self.params;
-        // Items are a few bytes long: a plain scan beats a memchr call.
-        while let [b';', tail @ ..] = rest {
-            let len = tail.iter().position(|&b| b == b';').unwrap_or(tail.len());
-            let item = &tail[..len];
-            let (pname, value) = match item.iter().position(|&b| b == b'=') {
-                Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
-                None => (item, None),
-            };
-            if scan::unescaped_eq_ignore_case(pname, name) {
-                return Some(Param {
-                    name: pname,
-                    value,
-                    quoted: false,
-                    start,
-                    end: start + 1 + len,
-                });
-            }
-            start += 1 + len;
-            rest = &tail[len..];
-        }
-        None
+        // The list was checked when parsed (no white space, no quotes, no
+        // empty item, one `=` at most per item).
+        scan::plain_param(self.params, |n| scan::unescaped_eq_ignore_case(n, name))
     }
 
     /// The header part after `?`, as written (`None` without `?`).

@@ -262,30 +262,8 @@ impl<'a> Via<'a> {
         if !self.plain_params {
             return self.params().get(name);
         }
-        // Checked when parsed and plain: each item is `;name[=value]`, so a
-        // split on `;` reads it as [`Params`] does.
-        let mut start = 0;
-        let mut rest = self.params;
-        while let [b';', tail @ ..] = rest {
-            let len = scan::find_any(tail, 0, [b';']);
-            let item = tail.get(..len).unwrap_or_default();
-            let (pname, value) = match item.iter().position(|&b| b == b'=') {
-                Some(eq) => (item.get(..eq).unwrap_or_default(), item.get(eq + 1..)),
-                None => (item, None),
-            };
-            if pname.eq_ignore_ascii_case(name) {
-                return Some(Param {
-                    name: pname,
-                    value,
-                    quoted: false,
-                    start,
-                    end: start + 1 + len,
-                });
-            }
-            start += 1 + len;
-            rest = tail.get(len..).unwrap_or_default();
-        }
-        None
+        // Checked when parsed and plain: each item is `;name[=value]`.
+        scan::plain_param(self.params, |n| n.eq_ignore_ascii_case(name))
     }
 
     /// Where the whole via-parm lies (LWS-trimmed, comment included).
