@@ -451,7 +451,16 @@ fn named_connection_of_another_worker_is_handed_off() {
         .unwrap()
         .push((1 - owner, "handed".into(), Some(conn)));
     assert_eq!(read_message(&mut c), "handed");
-    let stats = server.stream_stats();
+    // The sending worker counts the hand-off after posting it, so the owner
+    // can deliver the message before the count is seen from here.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let stats = loop {
+        let stats = server.stream_stats();
+        if stats.handoffs > 0 || Instant::now() >= deadline {
+            break stats;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
     assert_eq!(stats.handoffs, 1, "{stats:?}");
     assert_eq!(stats.connected, 0, "no new connection was opened");
     stop(server);
