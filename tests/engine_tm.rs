@@ -118,3 +118,69 @@ onreply_route[R] {
     assert_eq!(up.len(), 1, "{up:?}");
     assert!(up[0].contains("X-Flag: set\r\n"), "{}", up[0]);
 }
+
+#[test]
+fn failure_route_branch_keeps_what_request_route_did_to_the_request() {
+    // Kamailio keeps the request_route's changes (Record-Route, the
+    // decremented Max-Forwards, added headers) with the transaction's copy
+    // of the request: a branch added in failure_route carries them, plus
+    // the failure_route's own changes, and no second Record-Route (a
+    // second record_route() is refused as a double attempt).
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+request_route {
+    mf_process_maxfwd_header("10");
+    record_route();
+    append_hf("X-Req: 1\r\n");
+    $du = "sip:127.0.0.3:5080";
+    t_on_failure("NEXT");
+    t_relay();
+}
+failure_route[NEXT] {
+    # Refused: the request has its Record-Route already.
+    record_route();
+    append_hf("X-Fail: 1\r\n");
+    $du = "sip:127.0.0.4:5090";
+    t_relay();
+}
+"#;
+    let mut e = engine(cfg);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
+    let first = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
+    let vias: String = first
+        .lines()
+        .filter(|l| l.starts_with("Via:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let busy = format!(
+        "SIP/2.0 486 Busy Here\n{vias}From: <sip:alice@127.0.0.2>;tag=a1\n\
+         To: <sip:bob@127.0.0.1>;tag=b1\nCall-ID: engine-tm-1\nCSeq: 1 INVITE\n\
+         Content-Length: 0\n\n"
+    );
+    out.clear();
+    e.on_inbound(inbound(CALLEE, &busy), t0, &mut out);
+    let second = sent_to(&out, "127.0.0.4:5090")
+        .pop()
+        .unwrap_or_else(|| panic!("second branch: {out:?}"));
+    for (text, name) in [(&first, "first branch"), (&second, "failure_route branch")] {
+        assert_eq!(
+            text.matches("Record-Route:").count(),
+            1,
+            "{name}: one Record-Route\n{text}"
+        );
+        assert!(text.contains("Max-Forwards: 69\r\n"), "{name}\n{text}");
+        assert!(text.contains("X-Req: 1\r\n"), "{name}\n{text}");
+    }
+    assert!(!first.contains("X-Fail"), "{first}");
+    assert!(second.contains("X-Fail: 1\r\n"), "{second}");
+    assert!(
+        second.starts_with("INVITE sip:bob@127.0.0.1:5060 SIP/2.0\r\n"),
+        "{second}"
+    );
+}

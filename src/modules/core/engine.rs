@@ -548,6 +548,7 @@ impl Engine {
         let from = data.source;
         let (ruri, du, flags) = (data.ruri.clone(), data.dst_uri.clone(), data.flags);
         let attrs = data.attrs.clone();
+        let relayed = data.relayed.clone();
         table.set_failure_hook(tid, false);
         let request = match (route, kept) {
             (None, _) => None,
@@ -566,6 +567,9 @@ impl Engine {
             ctx.dst_uri = du;
             ctx.flags = flags;
             ctx.attrs = attrs;
+            if let Some(relayed) = relayed {
+                relayed.restore(&mut ctx);
+            }
             let _ = vm::run_route(&mut ctx, route);
             // Flags set in failure_route stay with the transaction (acc reads them).
             let flags = ctx.flags;

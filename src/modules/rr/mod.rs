@@ -146,7 +146,7 @@ impl RrConfig {
 }
 
 /// What the rr module knows about the message being routed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RrState {
     /// The Record-Route asked for, written when the request is sent.
     pending: Option<record::Pending>,

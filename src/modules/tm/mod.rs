@@ -47,6 +47,46 @@ pub struct TxData {
     /// The last final response sent upstream, kept when acc is loaded (its
     /// `report_ack` line reads the reason).
     pub final_reply: Option<Bytes>,
+    /// What the script did to the request before relaying it, kept while a
+    /// failure_route is armed: the branches that route adds carry it.
+    pub relayed: Option<Box<RelayedRequest>>,
+}
+
+/// The changes the script made to a request up to `t_relay` (Kamailio keeps
+/// them with the transaction's copy of the request): a branch added in
+/// failure_route is built from the request with these, so it has the
+/// Record-Route, the decremented Max-Forwards and the added headers of the
+/// first branches. Edits are offsets into the received buffer, which the
+/// transaction stores byte for byte.
+#[derive(Debug, Default, Clone)]
+pub struct RelayedRequest {
+    pub edits: crate::sip::edit::Edits,
+    pub rr: crate::modules::rr::RrState,
+    pub state: crate::modules::state::MsgState,
+    pub path_vec: Option<Bytes>,
+    pub force_socket: Option<crate::sip::packet::SocketId>,
+}
+
+impl RelayedRequest {
+    /// What `ctx` holds now.
+    pub fn of(ctx: &MsgCtx<'_>) -> RelayedRequest {
+        RelayedRequest {
+            edits: ctx.edits.clone(),
+            rr: ctx.rr.clone(),
+            state: ctx.state.clone(),
+            path_vec: ctx.path_vec.clone(),
+            force_socket: ctx.force_socket,
+        }
+    }
+
+    /// Puts it back into the context a failure_route runs in.
+    pub fn restore(self, ctx: &mut MsgCtx<'_>) {
+        ctx.edits = self.edits;
+        ctx.rr = self.rr;
+        ctx.state = self.state;
+        ctx.path_vec = self.path_vec;
+        ctx.force_socket = self.force_socket;
+    }
 }
 
 /// Per-message tm state in the script context.
@@ -125,9 +165,12 @@ fn save_state(ctx: &mut MsgCtx<'_>, tid: Tid) {
     let (f, r, b) = (ctx.t.on_failure, ctx.t.on_reply, ctx.t.on_branch);
     let (ruri, du, flags) = (ctx.new_uri.clone(), ctx.dst_uri.clone(), ctx.flags);
     let attrs = ctx.attrs.clone();
+    // Only a failure_route reads it: no copy for the transactions without one.
+    let relayed = f.map(|_| Box::new(RelayedRequest::of(ctx)));
     let table = table(ctx);
     if let Some(data) = table.user_mut(tid) {
         data.attrs = attrs;
+        data.relayed = relayed;
         data.on_failure = f;
         data.on_reply = r;
         data.on_branch = b;
