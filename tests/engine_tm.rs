@@ -184,3 +184,58 @@ failure_route[NEXT] {
         "{second}"
     );
 }
+
+#[test]
+fn a_503_goes_upstream_as_a_500_of_our_own() {
+    // remap_503_500 (on by default): Kamailio answers with a reply of its
+    // own (its To tag, no Record-Route, none of the 503's other headers),
+    // code 500 with the 503's reason phrase.
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+request_route {
+    record_route();
+    $du = "sip:127.0.0.3:5080";
+    t_relay();
+}
+"#;
+    let mut e = engine(cfg);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
+    let relayed = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
+    let upper: String = relayed
+        .lines()
+        .filter(|l| l.starts_with("Via:") || l.starts_with("Record-Route:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let unavailable = format!(
+        "SIP/2.0 503 Service Unavailable\n{upper}From: <sip:alice@127.0.0.2>;tag=a1\n\
+         To: <sip:bob@127.0.0.1>;tag=callee-tag\nCall-ID: engine-tm-1\nCSeq: 1 INVITE\n\
+         Retry-After: 30\nContent-Length: 0\n\n"
+    );
+    out.clear();
+    e.on_inbound(inbound(CALLEE, &unavailable), t0, &mut out);
+    let up = sent_to(&out, CALLER);
+    assert_eq!(up.len(), 1, "{up:?}");
+    let reply = &up[0];
+    assert!(
+        reply.starts_with("SIP/2.0 500 Service Unavailable\r\n"),
+        "{reply}"
+    );
+    assert!(!reply.contains("callee-tag"), "our own To tag: {reply}");
+    assert!(reply.contains("To: <sip:bob@127.0.0.1>;tag="), "{reply}");
+    assert!(!reply.contains("Record-Route"), "{reply}");
+    assert!(!reply.contains("Retry-After"), "{reply}");
+    assert!(
+        reply.contains("Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1"),
+        "{reply}"
+    );
+    assert_eq!(reply.matches("Via:").count(), 1, "{reply}");
+    // The callee's 503 is acknowledged hop by hop.
+    assert!(
+        sent_to(&out, CALLEE).iter().any(|m| m.starts_with("ACK ")),
+        "{out:?}"
+    );
+}

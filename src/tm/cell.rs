@@ -375,15 +375,17 @@ impl<U> Cell<U> {
                 } else {
                     data
                 };
-                let sent = if code == 503 && cx.cfg.remap_503_500 {
-                    500
-                } else {
-                    code
-                };
-                if self.server.send_final(sent, data, cx) {
+                if code == 503 && cx.cfg.remap_503_500 {
+                    // As Kamailio: a 500 of our own (our To tag, none of the
+                    // 503's headers) with the 503's reason phrase.
+                    let reason = reason_phrase(&data).to_vec();
+                    self.send_local(500, &reason, cx);
+                    return 500;
+                }
+                if self.server.send_final(code, data, cx) {
                     cx.stats.relayed += 1;
                 }
-                sent
+                code
             }
             None => {
                 // A local outcome (timeout, stopped branch): a 487 once canceled.
@@ -562,4 +564,12 @@ pub(crate) fn reason_of(code: u16) -> &'static [u8] {
         500 => b"Server Internal Error",
         _ => b"Unknown",
     }
+}
+
+/// The reason phrase of a response's status line (empty when unreadable).
+fn reason_phrase(response: &[u8]) -> &[u8] {
+    let line = response.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // `SIP/2.0 NNN reason`: after the second space.
+    line.splitn(3, |&b| b == b' ').nth(2).unwrap_or_default()
 }
