@@ -239,3 +239,51 @@ request_route {
         "{out:?}"
     );
 }
+
+#[test]
+fn only_t_relay_making_the_transaction_answers_100_trying() {
+    // Kamailio's automatic 100 Trying belongs to t_relay() creating the
+    // transaction: a transaction made by t_newtran() (the stock config's
+    // route[LOCATION] does it before send_reply("404")) sends none, even
+    // when t_relay() forwards on it afterwards.
+    let cases = [
+        (
+            "t_newtran(); t_reply(\"404\", \"Not Found\");",
+            false,
+            "SIP/2.0 404",
+        ),
+        (
+            "t_newtran(); send_reply(\"404\", \"Not Found\");",
+            false,
+            "SIP/2.0 404",
+        ),
+        (
+            "t_newtran(); $du = \"sip:127.0.0.3:5080\"; t_relay();",
+            false,
+            "",
+        ),
+        ("$du = \"sip:127.0.0.3:5080\"; t_relay();", true, ""),
+    ];
+    for (body, trying, final_reply) in cases {
+        let cfg = format!(
+            "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\nrequest_route {{\n    {body}\n}}\n"
+        );
+        let mut e = engine(&cfg);
+        let mut out = Vec::new();
+        e.on_inbound(inbound(CALLER, INVITE), Instant::now(), &mut out);
+        let up = sent_to(&out, CALLER);
+        assert_eq!(
+            up.iter().any(|m| m.starts_with("SIP/2.0 100")),
+            trying,
+            "{body}: {up:?}"
+        );
+        if !final_reply.is_empty() {
+            assert!(
+                up.iter().any(|m| m.starts_with(final_reply)),
+                "{body}: {up:?}"
+            );
+        } else {
+            assert_eq!(sent_to(&out, CALLEE).len(), 1, "{body}: relayed");
+        }
+    }
+}

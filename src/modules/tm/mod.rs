@@ -129,8 +129,10 @@ fn source(ctx: &MsgCtx<'_>) -> Source {
     }
 }
 
-/// The transaction of the request in `ctx`, created when there is none yet.
-fn ensure_transaction(ctx: &mut MsgCtx<'_>) -> Result<Tid, TmError> {
+/// The transaction of the request in `ctx`, made now if there is none;
+/// `trying`: an INVITE's transaction made here answers 100 Trying
+/// (`auto_inv_100`), as only `t_relay()` does in Kamailio.
+fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError> {
     if let Some(tid) = ctx.t.tid {
         return Ok(tid);
     }
@@ -147,7 +149,7 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>) -> Result<Tid, TmError> {
         .core
         .tm
         .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
-    let tid = match table.create_server(msg, &src, data, now, ctx.out) {
+    let tid = match table.create_server_with(msg, &src, data, now, ctx.out, trying) {
         Ok(tid) => tid,
         Err(TmError::Exists(tid)) => tid,
         Err(e) => return Err(e),
@@ -217,7 +219,7 @@ pub fn relay(
         }
     }
     let created = ctx.t.tid.is_none();
-    let tid = match ensure_transaction(ctx) {
+    let tid = match ensure_transaction(ctx, true) {
         Ok(tid) => tid,
         Err(e) => {
             log::warn!("t_relay: cannot create a transaction: {e:?}");
@@ -245,7 +247,7 @@ pub fn relay(
 /// Replies on the transaction of the request in `ctx` (`t_reply`; `send_reply`
 /// when a transaction exists). Returns 1 or -1.
 pub fn reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
-    let Ok(tid) = ensure_transaction(ctx) else {
+    let Ok(tid) = ensure_transaction(ctx, false) else {
         return -1;
     };
     let now = ctx.now;
@@ -344,7 +346,7 @@ fn t_newtran(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     if ctx.msg.method_bytes() == b"ACK" {
         return -1;
     }
-    match ensure_transaction(ctx) {
+    match ensure_transaction(ctx, false) {
         Ok(_) => 1,
         Err(_) => -1,
     }

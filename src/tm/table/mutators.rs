@@ -18,9 +18,9 @@ use crate::tm::server::Server;
 use crate::tm::timer::{Owner, TimerKind};
 
 impl<U> TransactionTable<U> {
-    /// Creates the server transaction of a new request (`t_newtran`; `t_relay`
-    /// does it first). An INVITE is answered 100 Trying at once when
-    /// `auto_inv_100` is on.
+    /// Creates the server transaction of a new request, as `t_relay` does
+    /// first: an INVITE is answered 100 Trying at once when `auto_inv_100`
+    /// is on.
     pub fn create_server(
         &mut self,
         msg: &Message,
@@ -28,6 +28,21 @@ impl<U> TransactionTable<U> {
         user: U,
         now: Instant,
         out: &mut Vec<Transmit>,
+    ) -> Result<Tid, TmError> {
+        self.create_server_with(msg, from, user, now, out, true)
+    }
+
+    /// [`create_server`](Self::create_server); `trying` false sends no 100
+    /// Trying whatever `auto_inv_100` says (Kamailio's `t_newtran()`: only
+    /// `t_relay()` making the transaction answers it).
+    pub fn create_server_with(
+        &mut self,
+        msg: &Message,
+        from: &Source,
+        user: U,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+        trying: bool,
     ) -> Result<Tid, TmError> {
         let StartLine::Request { method, .. } = msg.start() else {
             return Err(TmError::NotTransactional);
@@ -76,7 +91,7 @@ impl<U> TransactionTable<U> {
             TimerKind::MaxLifetime,
             lifetime,
         );
-        if invite && cx.cfg.auto_inv_100 {
+        if invite && trying && cx.cfg.auto_inv_100 {
             let reason = cx.cfg.trying_reason;
             let spec = LocalReply {
                 code: 100,
