@@ -248,7 +248,7 @@ fn forwarding_a_request_allocates_only_its_edits() {
     assert_eq!(out.len(), 1, "the request is forwarded");
     let sent = String::from_utf8_lossy(&out[0].data).into_owned();
     assert!(
-        sent.starts_with("INVITE sip:bob@127.0.0.1:5070 SIP/2.0\r\nRecord-Route: <sip:127.0.0.1;lr;ftag=abc>\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK"),
+        sent.starts_with("INVITE sip:bob@127.0.0.1:5070 SIP/2.0\r\nRecord-Route: <sip:127.0.0.1;lr;ftag=abc>\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK"),
         "{sent}"
     );
     assert!(

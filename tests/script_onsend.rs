@@ -73,7 +73,7 @@ onsend_route {
             && $snd(af) == "INET" && $sndfrom(ip) == "127.0.0.1" && $sndfrom(port) == 5060
             && $sndto(ip) == "127.0.0.3" && snd_ip == "127.0.0.3" && to_port == 5080
             && $(snd(buf){s.len}) == $snd(len) && $snd(len) > 100
-            && $snd(buf) =~ "^INVITE sip:bob@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK"
+            && $snd(buf) =~ "^INVITE sip:bob@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK"
             && $snd(buf) =~ "Max-Forwards: 69")) {
         drop;
     }

@@ -640,6 +640,27 @@ def textops_edits(uac, uas):
     log += [("uac", g) for g in recv_all(uac)] + [("uas", g) for g in recv_all(uas, 0.1)]
     return log
 
+@case
+def nat_register_and_call(uac, uas):
+    """A UAC behind NAT (private Contact) registers; a call to it from the
+    UAS side, answered; the UAS's 200 with a private Contact too."""
+    log = []
+    m = register("<sip:alice@192.168.1.10:5062;transport=udp>", 300, cseq=1, branch="z9hG4bK-nreg")
+    uac.sendto(m.encode(), PROXY)
+    log += [("uac", strip_dates(g)) for g in recv_all(uac, 0.3)]
+    inv = invite(callid="cnat", ruri="sip:alice@127.0.0.61").replace(
+        f"Via: SIP/2.0/UDP {UAC[0]}:{UAC[1]}", f"Via: SIP/2.0/UDP {UAS[0]}:{UAS[1]}").replace(
+        f"Contact: <sip:uac@{UAC[0]}:{UAC[1]}>", "Contact: <sip:bob@10.0.0.7:5060>")
+    uas.sendto(inv.encode(), PROXY)
+    got = recv_all(uac)
+    log += [("uac", g) for g in got]
+    if got:
+        ok = reply_to(got[0], 200, "OK").replace(f"Contact: <sip:uas@{UAS[0]}:{UAS[1]}>", "Contact: <sip:alice@192.168.1.10:5062>")
+        uac.sendto(ok.encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    return log
+
+
 # Each config with the cases that exercise it.
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
@@ -654,6 +675,7 @@ SUITE = [
     ("fork.cfg", ["parallel_fork", "serial_fork", "serial_fork_all_fail"]),
     ("reg.cfg", ["reg_flow"]),
     ("ds.cfg", ["ds_round_robin_and_failover"]),
+    ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),

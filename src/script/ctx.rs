@@ -71,8 +71,8 @@ struct SentBy {
     advertise: Option<(String, u16)>,
     /// `host:port`: the advertised one, else the bound address (IPv6 in brackets).
     text: Box<[u8]>,
-    /// How much of `text` a Record-Route writes: all of it, but the host
-    /// alone for a bound address on port 5060.
+    /// How much of `text` a Via or a Record-Route writes: all of it, but
+    /// the host alone for a bound address on port 5060.
     rr_len: usize,
 }
 
@@ -91,9 +91,9 @@ impl SentBy {
             None if s.addr.ip().is_unspecified() => return None,
             None => {
                 push_hostport(&mut text, s.addr);
-                match s.addr.port() {
-                    5060 => text.len() - b":5060".len(),
-                    _ => text.len(),
+                match omits_port(s.proto, s.addr.port()) {
+                    true => text.len() - b":5060".len(),
+                    false => text.len(),
                 }
             }
         };
@@ -104,6 +104,13 @@ impl SentBy {
             rr_len,
         })
     }
+}
+
+/// Whether our Via and Record-Route leave out the port of a bound address:
+/// 5060, as Kamailio does, but not over TLS (whose default is 5061, which
+/// an absent port would mean).
+pub fn omits_port(proto: Proto, port: u16) -> bool {
+    port == 5060 && proto != Proto::Tls
 }
 
 /// The wall clock as seen from the sans-IO layers: the unix time at one
@@ -339,9 +346,10 @@ impl Env {
                 .is_some_and(|a| a.matches(host, port, proto))
     }
 
-    /// The `host:port` socket `id` writes in a Via (its advertised address,
-    /// else its bound one), and how many of those bytes a Record-Route writes
-    /// (no `:5060` after a bound address). Formatted once per `Env`. `None`
+    /// The `host:port` of socket `id` (its advertised address, else its
+    /// bound one), and how many of those bytes our Via and Record-Route
+    /// write (as Kamailio: no `:5060` after a bound address). Formatted once
+    /// per `Env`. `None`
     /// for a wildcard bind without advertised address (the address is the
     /// request's) or an unknown socket.
     pub fn sent_by(&self, id: SocketId) -> Option<(&[u8], usize)> {
@@ -755,13 +763,31 @@ mod tests {
     }
 
     #[test]
+    fn port_5060_is_left_out_except_over_tls() {
+        assert!(omits_port(Proto::Udp, 5060));
+        assert!(omits_port(Proto::Tcp, 5060));
+        assert!(!omits_port(Proto::Udp, 5080));
+        // Over TLS an absent port means 5061.
+        assert!(!omits_port(Proto::Tls, 5060));
+        assert!(!omits_port(Proto::Tls, 5061));
+        let mut e = env();
+        e.sockets.push(SocketInfo {
+            proto: Proto::Tls,
+            addr: "192.0.2.50:5060".parse().unwrap(),
+            advertise: None,
+        });
+        let id = (e.sockets.len() - 1) as SocketId;
+        assert_eq!(e.sent_by(id), Some((&b"192.0.2.50:5060"[..], 15)));
+    }
+
+    #[test]
     fn sent_by_is_each_sockets_own_text() {
         let e = env();
         let text = |id: SocketId| {
             e.sent_by(id)
                 .map(|(t, rr)| (String::from_utf8_lossy(t).into_owned(), rr))
         };
-        // Port 5060: Record-Route leaves it out, Via keeps it.
+        // Port 5060: Via and Record-Route leave it out.
         assert_eq!(text(0), Some(("192.0.2.10:5060".into(), 10)));
         assert_eq!(text(1), Some(("[::1]:5060".into(), 5)));
         assert_eq!(text(2), Some(("192.0.2.10:5061".into(), 15)));

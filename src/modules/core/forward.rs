@@ -321,13 +321,15 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     via.extend_from_slice(b"Via: SIP/2.0/");
     via.extend_from_slice(hop.proto.via_name().as_bytes());
     via.push(b' ');
-    // The socket's own text, formatted once, unless a local address replaces its bound one.
+    // The socket's own text, formatted once, unless a local address replaces
+    // its bound one. As Kamailio writes it: a bound address on port 5060
+    // without its port, an advertised one always with.
     let cached = ctx
         .env
         .sent_by(hop.socket)
         .filter(|_| info.advertise.is_some() || hop.local_ip.is_none());
     match (cached, &info.advertise) {
-        (Some((text, _)), _) => via.extend_from_slice(text),
+        (Some((text, short)), _) => via.extend_from_slice(&text[..short]),
         (None, Some((h, p))) => {
             via.extend_from_slice(h.as_bytes());
             via.push(b':');
@@ -335,7 +337,10 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         }
         (None, None) => {
             let ip = hop.local_ip.unwrap_or(info.addr.ip());
-            push_hostport(&mut via, SocketAddr::new(ip, info.addr.port()));
+            match crate::script::ctx::omits_port(hop.proto, info.addr.port()) {
+                true => crate::script::ctx::push_host(&mut via, ip),
+                false => push_hostport(&mut via, SocketAddr::new(ip, info.addr.port())),
+            }
         }
     }
     via.extend_from_slice(b";branch=");

@@ -3,7 +3,7 @@
 //! header(s) when the request is sent, from the outgoing socket.
 //!
 //! Our entry: `<sip:[user@]host[:port][;transport=t][;r2=on];lr[;ftag=TAG][params]>`
-//! — port left out when 5060 (unless advertised), transport left out for UDP,
+//! — port left out when 5060 (unless advertised, or over TLS), transport left out for UDP,
 //! `lr=on` with `enable_full_lr`. When the request leaves on another socket or
 //! transport than it came in on, two entries are written (top: outgoing
 //! side, then incoming side, both `;r2=on`), so each side of the dialog sees
@@ -113,7 +113,7 @@ impl<'e> Side<'e> {
                     return None;
                 }
                 let addr = SocketAddr::new(ip, info.addr.port());
-                if addr.port() == 5060 {
+                if crate::script::ctx::omits_port(info.proto, addr.port()) {
                     push_host(&mut hostport, ip);
                 } else {
                     push_hostport(&mut hostport, addr);
