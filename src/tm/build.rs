@@ -414,6 +414,10 @@ pub(crate) fn ack(invite: &Message, response: &Message, out: &mut Vec<u8>) -> Op
     hop_request(invite, b"ACK", Some(response.value(to)), b"", out)
 }
 
+/// A CANCEL or hop-by-hop ACK, laid out as Kamailio lays them out: the
+/// request line, then the INVITE's top Via, Max-Forwards, From, To,
+/// Call-ID, CSeq and Route headers in the order the INVITE has them (as
+/// written: compact names stay compact), `Content-Length: 0`, then `extra`.
 fn hop_request(
     invite: &Message,
     method: &[u8],
@@ -427,41 +431,67 @@ fn hop_request(
     let seq = cseq
         .get(..cseq.iter().position(|b| !b.is_ascii_digit())?)
         .filter(|s| !s.is_empty())?;
-    let from = invite.header_value(HeaderName::From)?;
-    let to = match to {
-        Some(t) => t,
-        None => invite.header_value(HeaderName::To)?,
-    };
-    let call_id = invite.call_id()?;
+    invite.header(HeaderName::From)?;
+    invite.call_id()?;
+    if to.is_none() {
+        invite.header(HeaderName::To)?;
+    }
     out.clear();
     out.extend_from_slice(method);
     out.push(b' ');
     out.extend_from_slice(uri);
-    out.extend_from_slice(b" SIP/2.0\r\nVia: ");
-    out.extend_from_slice(via);
-    for h in invite.headers_of(HeaderName::Route) {
-        out.extend_from_slice(b"\r\nRoute: ");
-        out.extend_from_slice(invite.value(h));
-    }
-    for (name, value) in [(&b"From"[..], from), (b"To", to), (b"Call-ID", call_id)] {
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(name);
+    out.extend_from_slice(b" SIP/2.0\r\n");
+    let line = |out: &mut Vec<u8>, h: &crate::sip::message::Header, value: &[u8]| {
+        out.extend_from_slice(invite.name(h));
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    };
+    // Each of these once (the first), Route every time.
+    let mut seen = [false; 6];
+    for h in invite.headers() {
+        let once = match h.id {
+            HeaderName::Via => 0,
+            HeaderName::MaxForwards => 1,
+            HeaderName::From => 2,
+            HeaderName::To => 3,
+            HeaderName::CallId => 4,
+            HeaderName::CSeq => 5,
+            HeaderName::Route => {
+                line(out, h, invite.value(h));
+                continue;
+            }
+            _ => continue,
+        };
+        if std::mem::replace(&mut seen[once], true) {
+            continue;
+        }
+        match h.id {
+            HeaderName::Via => line(out, h, via),
+            // Kamailio copies the INVITE's Max-Forwards (§8.1.1.6: 70 when unreadable).
+            HeaderName::MaxForwards => {
+                let v = invite.value(h);
+                let ok = !v.is_empty() && v.len() <= 3 && v.iter().all(u8::is_ascii_digit);
+                line(out, h, if ok { v } else { b"70" });
+            }
+            HeaderName::To => line(out, h, to.unwrap_or(invite.value(h))),
+            HeaderName::CSeq => {
+                out.extend_from_slice(invite.name(h));
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(seq);
+                out.push(b' ');
+                out.extend_from_slice(method);
+                out.extend_from_slice(b"\r\n");
+            }
+            _ => line(out, h, invite.value(h)),
+        }
     }
-    out.extend_from_slice(b"\r\nCSeq: ");
-    out.extend_from_slice(seq);
-    out.push(b' ');
-    out.extend_from_slice(method);
-    out.extend_from_slice(b"\r\nMax-Forwards: ");
-    // Kamailio copies the INVITE's Max-Forwards into the ACK; 70 otherwise (§8.1.1.6).
-    let max_fwd = invite
-        .header_value(HeaderName::MaxForwards)
-        .filter(|v| !v.is_empty() && v.len() <= 3 && v.iter().all(u8::is_ascii_digit));
-    out.extend_from_slice(max_fwd.unwrap_or(b"70"));
-    out.extend_from_slice(b"\r\n");
+    if !seen[1] {
+        out.extend_from_slice(b"Max-Forwards: 70\r\n");
+    }
+    out.extend_from_slice(b"Content-Length: 0\r\n");
     out.extend_from_slice(extra);
-    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    out.extend_from_slice(b"\r\n");
     Some(Bytes::copy_from_slice(out))
 }
 
@@ -607,12 +637,24 @@ Content-Length: 3\r\n\r\nv=0";
 Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKR00;rport\r\n\
 Route: <sip:r1;lr>\r\n\
 Route: <sip:r2;lr>\r\n\
+Max-Forwards: 69\r\n\
 From: <sip:a@a>;tag=f\r\n\
 To: <sip:bob@b>\r\n\
 Call-ID: c@x\r\n\
 CSeq: 7 CANCEL\r\n\
-Max-Forwards: 69\r\n\
-Reason: SIP;cause=200\r\n\
+Content-Length: 0\r\n\
+Reason: SIP;cause=200\r\n\r\n"[..]
+        );
+        // Compact names stay compact; no Max-Forwards in the INVITE: 70.
+        let compact = parse(
+            b"INVITE sip:bob@10.0.0.3 SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKR01\r\n\
+f: <sip:a@a>;tag=f\r\nt: <sip:bob@b>\r\ni: c2@x\r\nCSeq: 8 INVITE\r\nl: 0\r\n\r\n",
+        );
+        let c = cancel(&compact, b"", &mut out).unwrap();
+        assert_eq!(
+            &c[..],
+            &b"CANCEL sip:bob@10.0.0.3 SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKR01\r\n\
+f: <sip:a@a>;tag=f\r\nt: <sip:bob@b>\r\ni: c2@x\r\nCSeq: 8 CANCEL\r\nMax-Forwards: 70\r\n\
 Content-Length: 0\r\n\r\n"[..]
         );
         assert!(Message::parse(c).is_ok());
