@@ -118,7 +118,7 @@ impl<'a> NameAddr<'a> {
                 let len = v
                     .get(s..)?
                     .iter()
-                    .position(|&b| !(scan::is_token_char(b) || b == b' '))?;
+                    .position(|&b| FAST_CLASSES[usize::from(b)] & TOKEN_OR_SPACE == 0)?;
                 let lt = s + len;
                 if v.get(lt) != Some(&b'<') {
                     return None;
@@ -130,8 +130,8 @@ impl<'a> NameAddr<'a> {
             }
         };
         // A URI holds no `>`, so the first one closes it.
-        let gt = lt + 1 + v.get(lt + 1..)?.iter().position(|&b| b == b'>')?;
-        if gt == lt + 1 {
+        let gt = scan::find_any(v, lt + 1, [b'>']);
+        if gt >= v.len() || gt == lt + 1 {
             return None;
         }
         let after = gt + 1;
@@ -152,7 +152,7 @@ impl<'a> NameAddr<'a> {
                     + 1
                     + v.get(i + 1..)?
                         .iter()
-                        .position(|&b| !(scan::is_token_char(b) || matches!(b, b':' | b'[' | b']')))
+                        .position(|&b| FAST_CLASSES[usize::from(b)] & GEN_VALUE == 0)
                         .unwrap_or(e - i - 1);
                 value = Some(v.get(i + 1..value_end).filter(|v| !v.is_empty())?);
                 i = value_end;
@@ -321,6 +321,34 @@ impl<'a> NameAddr<'a> {
         self.params_start..self.params_start + self.params.len()
     }
 }
+
+/// A token byte or a space: a display name [`NameAddr::parse_bracketed`] reads.
+const TOKEN_OR_SPACE: u8 = 1;
+/// A `gen-value` byte: a token byte or `:` `[` `]` (the leniency of [`scan::scan_params`]).
+const GEN_VALUE: u8 = 2;
+
+/// The classes the fast path scans by, one lookup a byte (`token` as
+/// [`scan::is_token_char`] has it).
+const FAST_CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let token = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        if token || c == b' ' {
+            table[b] |= TOKEN_OR_SPACE;
+        }
+        if token || matches!(c, b':' | b'[' | b']') {
+            table[b] |= GEN_VALUE;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// Checks `*(token LWS)` display text; leniently also UTF-8 (bytes >= 0x80), which
 /// user agents send unquoted. The error is the offset of the first bad byte.
@@ -872,6 +900,20 @@ mod tests {
         (lead, display, uri, params, trail).prop_map(|(lead, display, uri, params, trail)| {
             format!("{lead}{display}{uri}{}{trail}", params.concat())
         })
+    }
+
+    #[test]
+    fn fast_classes_are_the_scanner_classes() {
+        for b in 0..=255u8 {
+            let token = scan::is_token_char(b);
+            let class = FAST_CLASSES[usize::from(b)];
+            assert_eq!(class & TOKEN_OR_SPACE != 0, token || b == b' ', "{b:#x}");
+            assert_eq!(
+                class & GEN_VALUE != 0,
+                token || b":[]".contains(&b),
+                "{b:#x}"
+            );
+        }
     }
 
     #[test]

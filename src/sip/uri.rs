@@ -730,7 +730,10 @@ fn plain_uri_params(params: &[u8]) -> Option<KnownParams> {
             3 if name.eq_ignore_ascii_case(b"ttl") => return None,
             5 if name.eq_ignore_ascii_case(b"maddr") => return None,
             9 if !seen_transport && name.eq_ignore_ascii_case(b"transport") => {
-                known.note(name, value, &mut seen_transport);
+                seen_transport = true;
+                // What `KnownParams::note` reads: the value unescaped into 8
+                // bytes, and it holds no escape here.
+                known.transport = value.filter(|v| v.len() <= 8).and_then(Proto::from_name);
             }
             _ => {}
         }

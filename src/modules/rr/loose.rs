@@ -244,7 +244,8 @@ fn after_loose(
                 Token::Valid(_) => {}
             }
         }
-        ctx.rr.routed_params = Some(top.params_raw().into());
+        // One copy (`into()` would push byte by byte).
+        ctx.rr.routed_params = Some(super::RoutedParams::from_slice(top.params_raw()));
         gone.push(0);
         next = 1;
         match entries.get(1) {
@@ -313,7 +314,7 @@ fn after_strict(
         }
     }
     // Our parameters are those of the Request-URI the strict router put there.
-    ctx.rr.routed_params = Some(ruri.params_raw().into());
+    ctx.rr.routed_params = Some(super::RoutedParams::from_slice(ruri.params_raw()));
     let hop = &entries[next].uri;
     if !hop.lr() {
         // Strict on both sides: behave as a strict router (§16.12.1.1 in reverse).
