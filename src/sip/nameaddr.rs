@@ -79,7 +79,7 @@ impl<'a> NameAddr<'a> {
     }
 
     /// The fast path of [`NameAddr::parse_in`]: a bracketed value with no
-    /// white space at its ends, a display name of tokens and single spaces or
+    /// white space at its ends, a display name of tokens and spaces or
     /// a quoted one without escapes or line breaks, and parameters of token
     /// names and `gen-value` values with no white space nor quotes. Gives what
     /// [`NameAddr::parse_general`] gives, or `None` for anything else
