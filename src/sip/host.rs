@@ -101,37 +101,40 @@ pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     if !(7..=15).contains(&s.len()) {
         return None;
     }
-    let digit = |i: usize| {
-        s.get(i)
-            .filter(|b| b.is_ascii_digit())
-            .map(|b| u16::from(b - b'0'))
-    };
+    // One pass, no bounds checks in the loop: the octet being read is `n`,
+    // `digits` long; a dot closes it.
     let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (k, octet) in octets.iter_mut().enumerate() {
-        if k > 0 {
-            if s.get(i) != Some(&b'.') {
+    let mut k = 0;
+    let mut n: u32 = 0;
+    let mut digits = 0u32;
+    for &b in s {
+        if b == b'.' {
+            // An empty octet, or a fifth one.
+            if digits == 0 || k == 3 {
                 return None;
             }
-            i += 1;
+            octets[k] = n as u8;
+            k += 1;
+            n = 0;
+            digits = 0;
+            continue;
         }
-        // One to three digits, no leading zero ("01"), at most 255.
-        let mut n = digit(i)?;
-        i += 1;
-        if let Some(d) = digit(i) {
-            if n == 0 {
-                return None;
-            }
-            n = n * 10 + d;
-            i += 1;
-            if let Some(d) = digit(i) {
-                n = n * 10 + d;
-                i += 1;
-            }
+        let d = u32::from(b.wrapping_sub(b'0'));
+        // Not a digit, a fourth digit, or a digit after a leading zero ("01").
+        if d > 9 || digits == 3 || (digits == 1 && n == 0) {
+            return None;
         }
-        *octet = u8::try_from(n).ok()?;
+        n = n * 10 + d;
+        if n > 255 {
+            return None;
+        }
+        digits += 1;
     }
-    (i == s.len()).then(|| Ipv4Addr::from(octets))
+    if digits == 0 || k != 3 {
+        return None;
+    }
+    octets[3] = n as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Somewhere to append bytes: a `Vec`, or a `SmallVec` on the stack when
@@ -278,6 +281,13 @@ mod tests {
             let text = std::str::from_utf8(&s).unwrap();
             proptest::prop_assert_eq!(parse_ipv4(&s), text.parse::<Ipv4Addr>().ok());
             proptest::prop_assert_eq!(parse_ip_bytes(&s), text.parse::<IpAddr>().ok());
+        }
+
+        /// Dotted digit runs (leading zeros, 256, short and long octets, empty
+        /// and extra octets) read as the standard library reads them.
+        #[test]
+        fn ipv4_shaped_text_matches_std(s in "[0-9]{0,4}(\\.[0-9]{0,4}){0,4}\\.?") {
+            proptest::prop_assert_eq!(parse_ipv4(s.as_bytes()), s.parse::<Ipv4Addr>().ok(), "{}", s);
         }
 
         #[test]

@@ -69,6 +69,112 @@ impl<'a> NameAddr<'a> {
 
     /// Parses `src[start..end]`, reporting every offset relative to `src`.
     pub fn parse_in(src: &'a [u8], start: usize, end: usize) -> Result<NameAddr<'a>> {
+        // Nearly every value is `<uri>`, `name <uri>` or `"name" <uri>` with
+        // `;name=value` parameters and no white space about them: read in
+        // one pass, else by the whole grammar.
+        match NameAddr::parse_bracketed(src, start, end) {
+            Some(na) => Ok(na),
+            None => NameAddr::parse_general(src, start, end),
+        }
+    }
+
+    /// The fast path of [`NameAddr::parse_in`]: a bracketed value with no
+    /// white space at its ends, a display name of tokens and spaces or
+    /// a quoted one without escapes or line breaks, and parameters of token
+    /// names and `gen-value` values with no white space nor quotes. Gives what
+    /// [`NameAddr::parse_general`] gives, or `None` for anything else
+    /// (including every error), which it then reads.
+    #[inline]
+    fn parse_bracketed(src: &'a [u8], s: usize, e: usize) -> Option<NameAddr<'a>> {
+        let v = src.get(..e)?;
+        let first = *v.get(s)?;
+        let last = *v.last()?;
+        if matches!(first, b' ' | b'\t' | b'\r' | b'\n')
+            || matches!(last, b' ' | b'\t' | b'\r' | b'\n')
+        {
+            return None;
+        }
+        let (display, lt) = match first {
+            b'<' => (None, s),
+            b'"' => {
+                // qdtext without escapes, tabs or line breaks, then LWS and `<`.
+                let len = v
+                    .get(s + 1..)?
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b == 0x7f)?;
+                let close = s + 1 + len;
+                if v.get(close) != Some(&b'"') {
+                    return None;
+                }
+                let lt = scan::skip_lws(v, close + 1);
+                if v.get(lt) != Some(&b'<') {
+                    return None;
+                }
+                let raw = v.get(s + 1..close)?;
+                (Some(DisplayName { raw, quoted: true }), lt)
+            }
+            _ => {
+                // Tokens and single spaces up to the `<`.
+                let len = v
+                    .get(s..)?
+                    .iter()
+                    .position(|&b| FAST_CLASSES[usize::from(b)] & TOKEN_OR_SPACE == 0)?;
+                let lt = s + len;
+                if v.get(lt) != Some(&b'<') {
+                    return None;
+                }
+                let text = v.get(s..lt)?;
+                let trimmed = text.len() - text.iter().rev().take_while(|&&b| b == b' ').count();
+                let raw = text.get(..trimmed)?;
+                (Some(DisplayName { raw, quoted: false }), lt)
+            }
+        };
+        // A URI holds no `>`, so the first one closes it.
+        let gt = scan::find_any(v, lt + 1, [b'>']);
+        if gt >= v.len() || gt == lt + 1 {
+            return None;
+        }
+        let after = gt + 1;
+        let mut tag = None;
+        let mut i = after;
+        while i < e {
+            if v.get(i) != Some(&b';') {
+                return None;
+            }
+            let name_start = i + 1;
+            let name_end = scan::token_end(v, name_start);
+            let name = v.get(name_start..name_end).filter(|n| !n.is_empty())?;
+            i = name_end;
+            let mut value = None;
+            if v.get(i) == Some(&b'=') {
+                // gen-value = token / host (with the `:` `[` `]` leniency of scan_params)
+                let value_end = i
+                    + 1
+                    + v.get(i + 1..)?
+                        .iter()
+                        .position(|&b| FAST_CLASSES[usize::from(b)] & GEN_VALUE == 0)
+                        .unwrap_or(e - i - 1);
+                value = Some(v.get(i + 1..value_end).filter(|v| !v.is_empty())?);
+                i = value_end;
+            }
+            if tag.is_none() && name.eq_ignore_ascii_case(b"tag") {
+                tag = Some(value);
+            }
+        }
+        Some(NameAddr {
+            display,
+            uri: v.get(lt + 1..gt)?,
+            uri_start: lt + 1,
+            bracketed: true,
+            params: v.get(after..e)?,
+            params_start: after,
+            span: (s, e),
+            tag,
+        })
+    }
+
+    /// [`NameAddr::parse_in`] by the whole grammar.
+    fn parse_general(src: &'a [u8], start: usize, end: usize) -> Result<NameAddr<'a>> {
         let bad = |at| ParseError::new(ErrorKind::BadNameAddr, at);
         let v = src.get(..end).unwrap_or_default();
         let item = v.get(start..).unwrap_or_default();
@@ -215,6 +321,34 @@ impl<'a> NameAddr<'a> {
         self.params_start..self.params_start + self.params.len()
     }
 }
+
+/// A token byte or a space: a display name [`NameAddr::parse_bracketed`] reads.
+const TOKEN_OR_SPACE: u8 = 1;
+/// A `gen-value` byte: a token byte or `:` `[` `]` (the leniency of [`scan::scan_params`]).
+const GEN_VALUE: u8 = 2;
+
+/// The classes the fast path scans by, one lookup a byte (`token` as
+/// [`scan::is_token_char`] has it).
+const FAST_CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let token = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        if token || c == b' ' {
+            table[b] |= TOKEN_OR_SPACE;
+        }
+        if token || matches!(c, b':' | b'[' | b']') {
+            table[b] |= GEN_VALUE;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// Checks `*(token LWS)` display text; leniently also UTF-8 (bytes >= 0x80), which
 /// user agents send unquoted. The error is the offset of the first bad byte.
@@ -663,6 +797,154 @@ mod tests {
         assert_eq!(tag("<sip:a@b;tag=uri>"), None);
     }
 
+    /// A common piece (4 in 5) or an odd one.
+    fn piece(plain: &[&'static str], odd: &[&'static str]) -> impl Strategy<Value = &'static str> {
+        use proptest::sample::select;
+        prop_oneof![4 => select(plain.to_vec()), 1 => select(odd.to_vec())]
+    }
+
+    /// A name-addr from generated pieces: mostly the common shapes (so the
+    /// fast path is taken), with odd pieces mixed in (quoted names holding
+    /// `<` `;` `,` `>` and escapes, UTF-8, white space anywhere, addr-specs,
+    /// parameters with and without values, quoted values, empty names and
+    /// values, trailing garbage).
+    fn odd_name_addr() -> impl Strategy<Value = String> {
+        let lead = piece(&[""], &[" ", "\t", "\r\n ", "\r\n"]);
+        let display = piece(
+            &[
+                "",
+                "Bob ",
+                "Bob",
+                "Bob  ",
+                "sipp ",
+                "A B c ",
+                "\"Bob\" ",
+                "\"Bob\"",
+                "\"B<o>b;x,y\" ",
+                "\"\" ",
+                "\"a'b\"  ",
+                "b%-.!*_+`'~ ",
+            ],
+            &[
+                "\"a\\\"b\" ",
+                "\"x\"\t",
+                "B\u{e9}b ",
+                "\"B\u{e9}b\"",
+                "a,b ",
+                "\"unclosed ",
+                "a\"b\" ",
+                "@x ",
+                "\"tab\there\" ",
+                "\"a\r\n b\" ",
+                "<",
+                "a\tb ",
+                "\"\x7f\" ",
+                "a;b ",
+            ],
+        );
+        let uri = piece(
+            &[
+                "<sip:a@h>",
+                "<sip:127.0.0.1:5060;lr>",
+                "<sip:a@h;tag=uri>",
+                "<sip:[::1]:5060;lr>",
+                "<sips:x@y?h=v>",
+                "<tel:+1>",
+                "<x>",
+            ],
+            &[
+                "<>",
+                "sip:a@h",
+                "sip:a@h?x",
+                "<sip:a@h",
+                "x",
+                "<sip:a>b>",
+                "<sip:a@h> ",
+                "<sip:a@h>>",
+                "<sip:a\"b>",
+            ],
+        );
+        let param = piece(
+            &[
+                ";tag=abc",
+                ";TAG=1",
+                ";Tag",
+                ";tag=a;tag=b",
+                ";ftag=a:b",
+                ";lr",
+                ";x=[::1]",
+                ";tagx=1",
+                ";a%41=1",
+                ";t=`~",
+            ],
+            &[
+                ";tag=",
+                " ;tag=x",
+                "; tag = x",
+                ";x=\"q;u,o<t>e\"",
+                ";=x",
+                ",",
+                ";a=b c",
+                ";a==b",
+                ";a=b\"",
+                ";\r\n",
+                ";a=\u{e9}",
+                ";",
+                ";a=\"x\"",
+                ";a =1",
+                ";a= 1",
+            ],
+        );
+        let params = proptest::collection::vec(param, 0..3);
+        let trail = piece(&[""], &[" ", "\r\n", " x", "\t", ">", ","]);
+        (lead, display, uri, params, trail).prop_map(|(lead, display, uri, params, trail)| {
+            format!("{lead}{display}{uri}{}{trail}", params.concat())
+        })
+    }
+
+    #[test]
+    fn fast_classes_are_the_scanner_classes() {
+        for b in 0..=255u8 {
+            let token = scan::is_token_char(b);
+            let class = FAST_CLASSES[usize::from(b)];
+            assert_eq!(class & TOKEN_OR_SPACE != 0, token || b == b' ', "{b:#x}");
+            assert_eq!(
+                class & GEN_VALUE != 0,
+                token || b":[]".contains(&b),
+                "{b:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn common_name_addrs_take_the_fast_path() {
+        for s in [
+            "<sip:127.0.0.1:5060;lr>",
+            "sipp <sip:sipp@127.0.0.1:5061>;tag=1234SIPpTag001",
+            "service <sip:service@127.0.0.1:5080>",
+            "\"Bob, <the> builder;\" <sips:bob@b.example.com>;tag=a.b-c;x=1.2.3.4:5",
+        ] {
+            let b = s.as_bytes();
+            let fast = NameAddr::parse_bracketed(b, 0, b.len());
+            assert!(fast.is_some(), "{s}");
+            assert_eq!(
+                fast.map(Ok),
+                Some(NameAddr::parse_general(b, 0, b.len())),
+                "{s}"
+            );
+        }
+        for s in [
+            "sip:a@h;tag=x",
+            " <sip:a@h>",
+            "<sip:a@h> ;tag=x",
+            "\"a\\\"b\" <sip:x>",
+            "<sip:x>;a=\"q\"",
+        ] {
+            let b = s.as_bytes();
+            assert_eq!(NameAddr::parse_bracketed(b, 0, b.len()), None, "{s}");
+        }
+    }
+
     proptest! {
         #![proptest_config(crate::proptest_config(256))]
 
@@ -685,6 +967,25 @@ mod tests {
                 prop_assert!(na.span().start >= a && na.span().end <= b.min(v.len()));
             }
             let _ = Contact::parse_in(&v, a, b);
+        }
+
+        #[test]
+        fn bracketed_fast_path_matches_the_grammar(
+            prefix in proptest::sample::select(vec!["", "X", ", ", "To: "]),
+            value in odd_name_addr(),
+            suffix in proptest::sample::select(vec!["", ",", " y", "\r\n"]),
+        ) {
+            let src = format!("{prefix}{value}{suffix}");
+            let (start, end) = (prefix.len(), prefix.len() + value.len());
+            let s = src.as_bytes();
+            let general = NameAddr::parse_general(s, start, end);
+            prop_assert_eq!(NameAddr::parse_in(s, start, end), general, "{:?}", value);
+            if let Some(fast) = NameAddr::parse_bracketed(s, start, end) {
+                prop_assert_eq!(Ok(fast), general, "{:?}", value);
+            }
+            // Out-of-range and reversed bounds too.
+            prop_assert_eq!(NameAddr::parse_in(s, start, s.len() + 1), NameAddr::parse_general(s, start, s.len() + 1));
+            prop_assert_eq!(NameAddr::parse_in(s, end, start), NameAddr::parse_general(s, end, start));
         }
 
         #[test]

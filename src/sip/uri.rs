@@ -107,6 +107,75 @@ impl<'a> Uri<'a> {
     /// Spaces, control characters and non-ASCII bytes are rejected anywhere.
     /// Errors carry the offset into `s`.
     pub fn parse(s: &'a [u8]) -> Result<Uri<'a>> {
+        // Nearly every URI a proxy reads is `sip:[user@]host[:port][;params]`
+        // with nothing escaped: read in one pass, else by the whole grammar.
+        match Uri::parse_plain_sip(s) {
+            Some(uri) => Ok(uri),
+            None => Uri::parse_general(s),
+        }
+    }
+
+    /// The fast path of [`Uri::parse`]: a `sip:`/`sips:` URI whose user (if
+    /// any) and parameters hold no escape nor password, whose host is not an
+    /// IPv6 reference, with no header part and no `ttl`/`maddr` (whose values
+    /// have rules of their own). Gives what [`Uri::parse_general`] gives, or
+    /// `None` for anything else (including every error), which it then reads.
+    #[inline]
+    fn parse_plain_sip(s: &'a [u8]) -> Option<Uri<'a>> {
+        let (scheme, p) = match s {
+            [a, b, c, b':', ..] if [*a, *b, *c].eq_ignore_ascii_case(b"sip") => (Scheme::Sip, 4),
+            [a, b, c, d, b':', ..] if [*a, *b, *c, *d].eq_ignore_ascii_case(b"sips") => {
+                (Scheme::Sips, 5)
+            }
+            _ => return None,
+        };
+        let body = s.get(p..)?;
+        // The first `@` ends the userinfo, as in the general parse.
+        let at = scan::find_any(body, 0, [b'@']);
+        let (user, host_start) = match body.get(..at).filter(|_| at < body.len()) {
+            // No `:` (a password) and no `%` (an escape) in a user of user characters.
+            Some(user) if !user.is_empty() && user.iter().all(|&b| is_user_char(b)) => {
+                (Some(user), p + at + 1)
+            }
+            Some(_) => return None,
+            None => (None, p),
+        };
+        let after_host = s.get(host_start..)?;
+        if after_host.first() == Some(&b'[') {
+            return None;
+        }
+        let host_len = after_host
+            .iter()
+            .position(|&b| matches!(b, b':' | b';' | b'?'))
+            .unwrap_or(after_host.len());
+        let host_raw = after_host.get(..host_len).filter(|h| !h.is_empty())?;
+        // Accepts only digits, dots, letters and `-`: all visible bytes.
+        let host = Host::parse(host_raw).ok()?;
+        let mut i = host_start + host_len;
+        let mut port = None;
+        if s.get(i) == Some(&b':') {
+            let (n, read) = scan::leading_port(s.get(i + 1..).unwrap_or_default());
+            port = Some(read?);
+            i += 1 + n;
+        }
+        let params = s.get(i..).unwrap_or_default();
+        let known = plain_uri_params(params)?;
+        Some(Uri {
+            raw: s,
+            scheme,
+            user,
+            password: None,
+            host: Some(host),
+            host_raw,
+            port,
+            params,
+            headers: None,
+            known,
+        })
+    }
+
+    /// [`Uri::parse`] by the whole grammar.
+    fn parse_general(s: &'a [u8]) -> Result<Uri<'a>> {
         if let Some(at) = find_not_visible(s) {
             return Err(ParseError::new(ErrorKind::BadUri, at));
         }
@@ -622,6 +691,56 @@ fn check_chars(s: &[u8], class: impl Fn(u8) -> bool) -> Result<()> {
     Ok(())
 }
 
+/// `*( ";" pname [ "=" pvalue ] )` of parameter characters only (no escape,
+/// no empty name or value, no `?` after it) and no `ttl` or `maddr`: the
+/// [`KnownParams`] [`check_uri_params`] would find, or `None` for anything
+/// else, which the general parse then reads.
+#[inline]
+fn plain_uri_params(params: &[u8]) -> Option<KnownParams> {
+    let mut known = KnownParams::default();
+    let mut seen_transport = false;
+    let run = |from: usize| {
+        from + params
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .position(|&b| !is_param_char(b))
+            .unwrap_or(params.len().saturating_sub(from))
+    };
+    let mut i = 0;
+    while i < params.len() {
+        if params.get(i) != Some(&b';') {
+            return None;
+        }
+        let name_end = run(i + 1);
+        let name = params.get(i + 1..name_end).filter(|n| !n.is_empty())?;
+        let mut value = None;
+        i = name_end;
+        if params.get(i) == Some(&b'=') {
+            let value_end = run(i + 1);
+            value = Some(params.get(i + 1..value_end).filter(|v| !v.is_empty())?);
+            i = value_end;
+        }
+        // Names without escapes: a plain compare is the unescaped one.
+        match name.len() {
+            2 => {
+                known.lr |= name.eq_ignore_ascii_case(b"lr");
+                known.gr |= name.eq_ignore_ascii_case(b"gr");
+            }
+            3 if name.eq_ignore_ascii_case(b"ttl") => return None,
+            5 if name.eq_ignore_ascii_case(b"maddr") => return None,
+            9 if !seen_transport && name.eq_ignore_ascii_case(b"transport") => {
+                seen_transport = true;
+                // What `KnownParams::note` reads: the value unescaped into 8
+                // bytes, and it holds no escape here.
+                known.transport = value.filter(|v| v.len() <= 8).and_then(Proto::from_name);
+            }
+            _ => {}
+        }
+    }
+    Some(known)
+}
+
 /// Checks `*( ";" pname [ "=" pvalue ] )` with `pvalue = 1*paramchar` and the
 /// value rules of the parameters RFC 3261 §19.1.1 defines (`ttl`, `maddr`);
 /// notes the [`KnownParams`] on the way.
@@ -761,6 +880,199 @@ mod tests {
             if let Ok(u) = Uri::parse(src) {
                 proptest::prop_assert_eq!(UriAt::new(src, &u).view(src), u);
             }
+        }
+    }
+
+    /// A common piece (4 in 5) or an odd one.
+    fn piece(
+        plain: &[&'static str],
+        odd: &[&'static str],
+    ) -> impl proptest::strategy::Strategy<Value = &'static str> {
+        use proptest::sample::select;
+        proptest::prop_oneof![4 => select(plain.to_vec()), 1 => select(odd.to_vec())]
+    }
+
+    /// A URI from generated pieces: mostly the common shapes (so the fast path
+    /// is taken), with odd pieces mixed in (case, escapes, passwords, IPv6,
+    /// bad hosts and ports, `ttl`/`maddr`, empty names and values, headers,
+    /// white space, bytes a header would split on).
+    fn odd_uri() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        let scheme = piece(
+            &["sip:", "SIP:", "sIp:", "sips:", "SIPS:"],
+            &["tel:", "sipx:", "sip", "", "sip;", "si:"],
+        );
+        let user = piece(
+            &[
+                "",
+                "alice@",
+                "Bob.Smith@",
+                "a;b=c@",
+                "+1-555?x&y=z@",
+                "a/b,c$@",
+                "A~*'()!@",
+            ],
+            &[
+                "a%41@", "a%4@", "a:pw@", "a:@", "@", "al ice@", "a@b@", "<a>@", "a\"@", "a\t@",
+            ],
+        );
+        let host = piece(
+            &[
+                "127.0.0.1",
+                "10.0.0.254",
+                "0.0.0.0",
+                "255.255.255.255",
+                "example.COM",
+                "a-b.c",
+                "a.b.",
+                "h",
+            ],
+            &[
+                "1.2.3.256",
+                "01.2.3.4",
+                "1.2.3",
+                "1.2.3.4.5",
+                "a_b",
+                "-a",
+                "9a.b.c1",
+                "[::1]",
+                "[2001:DB8::1]",
+                "[::1",
+                "",
+                "h%41",
+                "h\t",
+                "a..b",
+                "1.2.3.",
+            ],
+        );
+        let port = piece(
+            &["", ":5060", ":0", ":65535", ":05060"],
+            &[":65536", ":", ":5a", ":99999999", "::5", ": 5"],
+        );
+        let name = piece(
+            &[
+                "lr",
+                "LR",
+                "Lr",
+                "gr",
+                "GR",
+                "transport",
+                "TRANSPORT",
+                "TransPort",
+                "x",
+                "l",
+                "g",
+                "t",
+                "lrx",
+                "r2",
+                "ftag",
+                "n[1]",
+                "a:b",
+            ],
+            &[
+                "tr%61nsport",
+                "%6C%72",
+                "ttl",
+                "TTL",
+                "maddr",
+                "mAddr",
+                "",
+                "a%2",
+                "a b",
+                "a\"b",
+                "a?b",
+            ],
+        );
+        let value = piece(
+            &[
+                "udp",
+                "TCP",
+                "tls",
+                "ws",
+                "WSS",
+                "sctp",
+                "udpx",
+                "tcpabcdefgh",
+                "on",
+                "1.2.3.4",
+                "255",
+                "[::1]",
+                "x:y",
+                "a&b",
+            ],
+            &["", "%75dp", "a%20b", "a=b", "\"q\"", "a,b", "256", "a b"],
+        );
+        let params = proptest::collection::vec((name, proptest::option::of(value)), 0..4);
+        let tail = piece(
+            &[""],
+            &[
+                "?a=b", "?", "?a=b&c=", "?=x", " ", "\t", ">", "\"", "%", ",", ";", "=", "@",
+            ],
+        );
+        (scheme, user, host, port, params, tail).prop_map(
+            |(scheme, user, host, port, params, tail)| {
+                let mut s = format!("{scheme}{user}{host}{port}");
+                for (n, v) in params {
+                    s += ";";
+                    s += n;
+                    if let Some(v) = v {
+                        s += "=";
+                        s += v;
+                    }
+                }
+                s + tail
+            },
+        )
+    }
+
+    proptest::proptest! {
+        /// The one-pass parse of plain `sip:` URIs gives what the whole grammar
+        /// gives: the same view, the same error.
+        #[test]
+        fn plain_sip_fast_path_matches_the_grammar(text in odd_uri()) {
+            let s = text.as_bytes();
+            let general = Uri::parse_general(s);
+            proptest::prop_assert_eq!(Uri::parse(s), general, "{:?}", text);
+            if let Some(fast) = Uri::parse_plain_sip(s) {
+                proptest::prop_assert_eq!(Ok(fast), general, "{:?}", text);
+            }
+        }
+
+        /// The same on arbitrary bytes after `sip:`.
+        #[test]
+        fn plain_sip_fast_path_matches_on_any_bytes(
+            rest in proptest::collection::vec(proptest::sample::select(b"a1.:;=@%[]?&<> \t,\"lrtg-_+".to_vec()), 0..24),
+        ) {
+            let mut s = b"sip:".to_vec();
+            s.extend_from_slice(&rest);
+            proptest::prop_assert_eq!(Uri::parse(&s), Uri::parse_general(&s));
+        }
+    }
+
+    #[test]
+    fn common_uris_take_the_fast_path() {
+        for s in [
+            "sip:service@127.0.0.1:5080",
+            "sip:127.0.0.1:5080;transport=UDP",
+            "sip:127.0.0.1:5060;lr",
+            "sip:127.0.0.1;lr;ftag=abc;r2=on",
+            "SIP:alice@Example.com",
+            "sips:bob@biloxi.example.com:5061;transport=tls;gr",
+        ] {
+            let fast = Uri::parse_plain_sip(s.as_bytes());
+            assert!(fast.is_some(), "{s}");
+            assert_eq!(fast.map(Ok), Some(Uri::parse_general(s.as_bytes())), "{s}");
+        }
+        for s in [
+            "sip:a%41@h",
+            "sip:a:pw@h",
+            "sip:[::1]",
+            "sip:h;ttl=3",
+            "sip:h;maddr=1.2.3.4",
+            "sip:h?a=b",
+            "tel:+1",
+        ] {
+            assert_eq!(Uri::parse_plain_sip(s.as_bytes()), None, "{s}");
         }
     }
 
