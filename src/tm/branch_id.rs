@@ -15,9 +15,8 @@
 //! for branches "unique across space and time": slot + generation are unique
 //! while the process lives, the keyed check separates processes and restarts.
 
-use std::hash::BuildHasher;
-
 use crate::sip::via::MAGIC_COOKIE;
+use crate::tm::table::siphash::SipKey;
 
 /// Where a client transaction lives: core, slab slot, generation, branch index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -78,24 +77,27 @@ pub enum Decoded {
 
 /// Encodes and checks branches for one core, with that core's secret.
 #[derive(Clone, Debug)]
-pub(crate) struct BranchCodec<S: BuildHasher> {
+pub(crate) struct BranchCodec {
     core: u16,
-    key: S,
+    /// SipHash-1-3 under a random key of this table: a keyed PRF, so the
+    /// checks we send tell nothing of the check of any other branch (the
+    /// `siphash` module of the table says why not a faster hash).
+    key: SipKey,
 }
 
-impl<S: BuildHasher> BranchCodec<S> {
-    pub fn new(core: u16, key: S) -> Self {
+impl BranchCodec {
+    pub fn new(core: u16, key: SipKey) -> Self {
         BranchCodec { core, key }
     }
 
     fn check(&self, id: &BranchId) -> u64 {
-        // The four fields packed into one value: one write into the keyed
-        // hash instead of four (each costs a call and a tail merge).
+        // The four fields packed into two words: one two-word SipHash, no
+        // streaming (each field written on its own costs a tail merge).
         let packed = u128::from(id.core) << 72
             | u128::from(id.index) << 64
             | u128::from(id.slot) << 32
             | u128::from(id.gen);
-        let h = self.key.hash_one(packed);
+        let h = self.key.hash_u128(packed);
         h & ((1u64 << CHECK_BITS) - 1)
     }
 
@@ -178,10 +180,9 @@ const HEX_VALUE: [u8; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::hash_map::RandomState;
 
-    fn codec(core: u16) -> BranchCodec<RandomState> {
-        BranchCodec::new(core, RandomState::new())
+    fn codec(core: u16) -> BranchCodec {
+        BranchCodec::new(core, SipKey::random())
     }
 
     #[test]

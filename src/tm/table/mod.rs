@@ -7,7 +7,6 @@
 //! `release`); and [`TransactionTable::next_deadline`], the only "poll".
 //! Every input and mutator appends what to send to an `&mut Vec<Transmit>`.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::time::Instant;
@@ -24,6 +23,7 @@ use crate::tm::outcome::*;
 use crate::tm::server::AckResult;
 use crate::tm::stats::TmStats;
 use crate::tm::timer::{Owner, TimerKind, TimerQueue};
+use siphash::SipKey;
 use slab::timers_of;
 
 #[derive(Debug)]
@@ -40,8 +40,9 @@ struct SlabEntry<U> {
 pub struct TransactionTable<U = ()> {
     cfg: TmConfig,
     core: u16,
-    hasher: RandomState,
-    codec: BranchCodec<RandomState>,
+    /// The index hash and our To-tags (see [`siphash`] for the choice).
+    hasher: SipKey,
+    codec: BranchCodec,
     tag_prefix: [u8; 32],
     slots: slab::Slots<U>,
     free: Vec<u32>,
@@ -146,19 +147,20 @@ macro_rules! ctx {
 
 // After the macro: textual scope makes `ctx!` visible in these.
 mod mutators;
+pub(crate) mod siphash;
 mod slab;
 
 impl<U> TransactionTable<U> {
     /// An empty table for core `core`; `now` is the epoch of its clock.
     pub fn new(cfg: TmConfig, core: u16, now: Instant) -> TransactionTable<U> {
-        let hasher = RandomState::new();
+        let hasher = SipKey::random();
         let mut tag_prefix = [0u8; 32];
         hex_into(&mut tag_prefix[..16], hasher.hash_one(("tm-tag", 1u8)));
         hex_into(&mut tag_prefix[16..], hasher.hash_one(("tm-tag", 2u8)));
         TransactionTable {
             cfg,
             core,
-            codec: BranchCodec::new(core, RandomState::new()),
+            codec: BranchCodec::new(core, SipKey::random()),
             hasher,
             tag_prefix,
             slots: slab::Slots::new(),

@@ -1,7 +1,6 @@
 //! The mutators the script's functions call: `t_newtran`, `t_relay`,
 //! `t_reply`, CANCEL, the failure hook, `t_release`.
 
-use std::hash::BuildHasher;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -50,7 +49,7 @@ impl<U> TransactionTable<U> {
             let mut t = [0u8; 8];
             // One write of the slot and generation (the prefix hashes strings).
             let cell = u128::from(tid.slot) << 32 | u128::from(tid.gen);
-            hex_into(&mut t, self.hasher.hash_one(cell));
+            hex_into(&mut t, self.hasher.hash_u128(cell));
             t
         };
         let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
