@@ -13,9 +13,8 @@
 //! not forward `set_result`, so every datagram comes back empty.)
 //!
 //! Either way one receive is in flight per socket, so completions cannot
-//! overtake each other, and each datagram is copied once, into a `Bytes`
-//! whose clones only count references ([`shared_copy`]: tm keeps the
-//! requests it relays), before its buffer is reused.
+//! overtake each other, and each datagram is copied once, into a `Bytes` of
+//! exactly its length, before its buffer is reused.
 //!
 //! Every receive asks for control messages: the packet info on a wildcard
 //! socket, and on every socket the kernel's receive timestamp
@@ -60,7 +59,6 @@ use super::cmsg::{
 };
 use super::transport::Transport;
 use super::Counters;
-use crate::sip::edit::shared_copy;
 use crate::sip::packet::{Inbound, Proto, SocketId, Transmit};
 
 /// Receive errors in a row (other than a dry buffer pool) after which the
@@ -177,7 +175,7 @@ impl UdpTransport {
         let arrived = receive_timestamp(datagram.control).and_then(|stamp| clocks.arrival(stamp));
         self.counters.received += 1;
         Some(Inbound {
-            data: shared_copy(datagram.data),
+            data: Bytes::copy_from_slice(datagram.data),
             src,
             local,
             proto: Proto::Udp,

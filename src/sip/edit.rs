@@ -394,54 +394,6 @@ fn resolve<'a>(
     }
 }
 
-/// A copy of `data` whose clones are reference-count increments: one
-/// allocation holds the count and the bytes (rounded up to a size class),
-/// where `Bytes::copy_from_slice` makes a plain buffer that its first clone
-/// moves behind a count of its own, a second allocation. For the buffers
-/// that are both kept and sent (received datagrams, serialized messages tm
-/// stores for retransmission). Beyond 4 KiB (rare in SIP over UDP) the
-/// class would cost more than the count: a plain copy.
-pub fn shared_copy(data: &[u8]) -> Bytes {
-    match data.len() {
-        0 => Bytes::new(),
-        ..=256 => SizeClass::<256>::copy(data),
-        ..=512 => SizeClass::<512>::copy(data),
-        ..=768 => SizeClass::<768>::copy(data),
-        ..=1024 => SizeClass::<1024>::copy(data),
-        ..=1536 => SizeClass::<1536>::copy(data),
-        ..=2048 => SizeClass::<2048>::copy(data),
-        ..=3072 => SizeClass::<3072>::copy(data),
-        ..=4096 => SizeClass::<4096>::copy(data),
-        _ => Bytes::copy_from_slice(data),
-    }
-}
-
-/// The owner of a [`shared_copy`]: up to `N` bytes inline.
-struct SizeClass<const N: usize> {
-    len: usize,
-    buf: [u8; N],
-}
-
-impl<const N: usize> SizeClass<N> {
-    fn copy(data: &[u8]) -> Bytes {
-        let mut buf = [0u8; N];
-        let len = match buf.get_mut(..data.len()) {
-            Some(b) => {
-                b.copy_from_slice(data);
-                data.len()
-            }
-            None => return Bytes::copy_from_slice(data),
-        };
-        Bytes::from_owner(SizeClass { len, buf })
-    }
-}
-
-impl<const N: usize> AsRef<[u8]> for SizeClass<N> {
-    fn as_ref(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -781,31 +733,6 @@ hello"
                 b"SIP/2.0 200 OK\r\nCSeq: 1 BYE\r\nContent-Length: 4\r\nX-Added: 1\r\n\r\nbody"
                     .to_vec()
             );
-        }
-    }
-}
-
-#[cfg(test)]
-mod shared_copy_tests {
-    use super::shared_copy;
-
-    /// Every length around each size class keeps its bytes, and so do clones
-    /// and slices of the copy.
-    #[test]
-    fn copies_keep_the_bytes_at_every_class_boundary() {
-        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + 3) as u8).collect();
-        let mut lens = vec![0, 1, 5000];
-        for class in [256, 512, 768, 1024, 1536, 2048, 3072, 4096] {
-            lens.extend([class - 1, class, class + 1]);
-        }
-        for len in lens {
-            let want = &data[..len];
-            let copy = shared_copy(want);
-            assert_eq!(&copy[..], want, "{len}");
-            let again = copy.clone();
-            drop(copy);
-            assert_eq!(&again[..], want, "{len}");
-            assert_eq!(&again.slice(len / 2..)[..], &want[len / 2..], "{len}");
         }
     }
 }

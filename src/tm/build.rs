@@ -284,7 +284,7 @@ fn local_reply_fixed(
         body: spec.body,
     };
     reply::build(req, &spec, out);
-    crate::sip::edit::shared_copy(out)
+    Bytes::copy_from_slice(out)
 }
 
 /// The edits of the top Via of a request we answer ourselves: the value of
@@ -383,7 +383,7 @@ pub(crate) fn relayed_reply(
         e.force_content_length();
     }
     serialize(reply, &e, out);
-    Some(crate::sip::edit::shared_copy(out))
+    Some(Bytes::copy_from_slice(out))
 }
 
 /// The first via-parm of `msg`'s top Via, as written.
@@ -462,7 +462,7 @@ fn hop_request(
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(extra);
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
-    Some(crate::sip::edit::shared_copy(out))
+    Some(Bytes::copy_from_slice(out))
 }
 
 /// The lines of every header of `msg` named `name` (e.g. `Reason` of a CANCEL, to copy downstream).

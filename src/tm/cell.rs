@@ -434,8 +434,7 @@ impl<U> Cell<U> {
         let mut e = Edits::new();
         e.append_header(&msg, lines);
         crate::sip::serialize(&msg, &e, cx.scratch);
-        // Kept for retransmission and sent: shared from the start.
-        crate::sip::edit::shared_copy(cx.scratch)
+        Bytes::copy_from_slice(cx.scratch)
     }
 
     /// Sends a locally generated response on the server transaction.

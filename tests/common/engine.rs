@@ -42,13 +42,13 @@ pub fn engine_with(cfg: &str, setup: impl FnOnce(&mut Env, &ModParams)) -> Engin
 }
 
 /// A UDP datagram from `from` to [`PROXY`]; `text`'s LF line ends become CRLF.
-/// The buffer is made as the runtime makes a received one (`shared_copy`:
-/// one allocation, clones count references), so that allocation counts are
+/// The buffer is made as the runtime makes a received one (a copy of exactly
+/// its length, whose first clone allocates), so that allocation counts are
 /// the runtime's.
 pub fn inbound(from: &str, text: &str) -> Inbound {
     let text = text.replace("\r\n", "\n").replace('\n', "\r\n");
     Inbound {
-        data: ringsip::sip::edit::shared_copy(text.as_bytes()),
+        data: Bytes::copy_from_slice(text.as_bytes()),
         src: from.parse().unwrap(),
         local: PROXY.parse().unwrap(),
         proto: Proto::Udp,

@@ -360,8 +360,7 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     let via_at = crate::sip::edit::before_first(msg, HeaderName::Via);
     serialize_with(msg, &ctx.edits, &[(top, &rr), (via_at, &via)], out);
     ctx.edits.rollback(mark);
-    // tm keeps it for retransmission and sends it: shared from the start.
-    crate::sip::edit::shared_copy(out)
+    Bytes::copy_from_slice(out)
 }
 
 /// Forwards the request in `ctx` statelessly to `host[:port]`, or to its next
