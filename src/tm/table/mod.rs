@@ -60,13 +60,22 @@ pub struct TransactionTable<U = ()> {
     last_miss: Option<KeyMemo>,
     /// Where the second via-parm of the top Via header of the last reply
     /// [`match_reply`](Self::match_reply) scanned starts, for relaying that
-    /// reply (our Via removed) without scanning it again. Held with its
-    /// buffer, as [`KeyMemo`].
+    /// reply (our Via removed) without scanning it again.
     reply_via: ReplyViaMemo,
 }
 
+/// A reply known by the address and length of its buffer, without a handle
+/// on it: a handle would be the buffer's first clone, which allocates (the
+/// `bytes` crate makes a received buffer shared then), for every reply.
+/// It is safe because a memo is only read for the message it was made from:
+/// every `match_reply` forgets the memo before anything else, and
+/// `on_matched_reply` takes the match `match_reply` made of the very message
+/// it is given, which its caller holds in between (so no other buffer can
+/// take that address meanwhile).
+#[derive(Clone, Copy)]
 struct ReplyVia {
-    buf: Bytes,
+    at: usize,
+    len: usize,
     next: Option<usize>,
 }
 
@@ -84,15 +93,20 @@ impl std::fmt::Debug for ReplyViaMemo {
 impl ReplyViaMemo {
     fn set(&self, msg: &Message, next: Option<usize>) {
         self.0.set(Some(ReplyVia {
-            buf: msg.buf().clone(),
+            at: msg.buf().as_ptr() as usize,
+            len: msg.buf().len(),
             next,
         }));
+    }
+
+    fn clear(&self) {
+        self.0.set(None);
     }
 
     /// The memo if it is of `msg` (same buffer), emptied either way.
     fn take_of(&self, msg: &Message) -> Option<Option<usize>> {
         let m = self.0.take()?;
-        msg.is_parsed_from(&m.buf).then_some(m.next)
+        (m.at == msg.buf().as_ptr() as usize && m.len == msg.buf().len()).then_some(m.next)
     }
 }
 
@@ -504,6 +518,8 @@ impl<U> TransactionTable<U> {
     /// Where a reply belongs: decodes the branch of its top Via (ours encode
     /// core, slot, generation and index; no lookup) and checks the CSeq method.
     pub fn match_reply(&self, msg: &Message) -> ReplyMatch {
+        // Whatever happens below, no memo of an earlier reply survives it.
+        self.reply_via.clear();
         if msg.status().is_none() {
             return ReplyMatch::NoMatch;
         }
@@ -676,5 +692,36 @@ impl<U> TransactionTable<U> {
     pub fn next_deadline(&mut self) -> Option<Instant> {
         let at = self.timers.next_deadline()?;
         Some(self.timers.instant(at))
+    }
+}
+
+#[cfg(test)]
+mod reply_via_tests {
+    use super::ReplyViaMemo;
+    use crate::sip::Message;
+    use bytes::Bytes;
+
+    const REPLY: &[u8] = b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    /// The memo answers only for the buffer it was made from (not for the
+    /// same bytes elsewhere), once, and not after it is cleared.
+    #[test]
+    fn the_memo_is_of_one_buffer_once() {
+        let a = Message::parse(Bytes::copy_from_slice(REPLY)).unwrap();
+        let b = Message::parse(Bytes::copy_from_slice(REPLY)).unwrap();
+        let memo = ReplyViaMemo::default();
+        memo.set(&a, Some(40));
+        assert_eq!(memo.take_of(&b), None);
+        assert_eq!(memo.take_of(&a), None, "taken (and lost) by the look at b");
+        memo.set(&a, Some(40));
+        assert_eq!(memo.take_of(&a), Some(Some(40)));
+        assert_eq!(memo.take_of(&a), None);
+        memo.set(&a, None);
+        memo.clear();
+        assert_eq!(memo.take_of(&a), None);
+        // A message parsed again from the same buffer is that message.
+        let again = Message::parse(a.buf().clone()).unwrap();
+        memo.set(&a, Some(40));
+        assert_eq!(memo.take_of(&again), Some(Some(40)));
     }
 }
