@@ -62,6 +62,10 @@ pub struct TransactionTable<U = ()> {
     /// [`match_reply`](Self::match_reply) scanned starts, for relaying that
     /// reply (our Via removed) without scanning it again.
     reply_via: ReplyViaMemo,
+    /// The last `now` turned into a tick, and its tick: the engine hands
+    /// one `now` to every call a message makes (request, transaction,
+    /// branch), and the conversion is `Instant` arithmetic.
+    last_tick: Option<(Instant, u64)>,
 }
 
 /// A reply known by the address and length of its buffer, without a handle
@@ -187,6 +191,7 @@ impl<U> TransactionTable<U> {
             finals: Vec::new(),
             last_miss: None,
             reply_via: ReplyViaMemo::default(),
+            last_tick: None,
         }
     }
 
@@ -224,6 +229,19 @@ impl<U> TransactionTable<U> {
         if self.finals.is_empty() {
             self.finals = finals;
         }
+    }
+
+    /// `now` as a tick of the timer queue (the same value, remembered for
+    /// the next call with the same `now`).
+    fn tick(&mut self, now: Instant) -> u64 {
+        if let Some((at, tick)) = self.last_tick {
+            if at == now {
+                return tick;
+            }
+        }
+        let tick = self.timers.tick(now);
+        self.last_tick = Some((now, tick));
+        tick
     }
 
     // --- getters -----------------------------------------------------------------------------
@@ -424,7 +442,7 @@ impl<U> TransactionTable<U> {
                 RequestMatch::New
             };
         };
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         if is_ack {
             let Some(tid) = self.lookup(&key, true) else {
                 return RequestMatch::AckPassOn { tid: None };
@@ -606,7 +624,7 @@ impl<U> TransactionTable<U> {
                 to_cancel,
             } => (tid, branch, to_cancel),
         };
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         let second_via = self.reply_via.take_of(msg);
         let outcome = self.with_cell(tid, tick, out, |cell, cx| {
             cell.on_response(usize::from(branch), msg, to_cancel, edits, second_via, cx)
@@ -635,7 +653,7 @@ impl<U> TransactionTable<U> {
     /// Fires every timer due at `now`: retransmissions go to `out`, decisions
     /// the engine must act on to `events`.
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>, events: &mut Vec<TmEvent>) {
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         while let Some(e) = self.timers.pop_due(tick) {
             let tid = Tid {
                 slot: e.slot,
@@ -723,5 +741,32 @@ mod reply_via_tests {
         let again = Message::parse(a.buf().clone()).unwrap();
         memo.set(&a, Some(40));
         assert_eq!(memo.take_of(&again), Some(Some(40)));
+    }
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::TransactionTable;
+    use crate::tm::config::TmConfig;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    proptest! {
+        /// The remembered tick is the timer queue's tick of the same `now`,
+        /// whatever the order of the readings (repeated, earlier, before the epoch).
+        #[test]
+        fn remembered_ticks_equal_the_queue_s(
+            steps in proptest::collection::vec((0u64..5_000_000, any::<bool>(), 0usize..3), 1..40)
+        ) {
+            let epoch = crate::tm::tests::test_epoch() + Duration::from_secs(10);
+            let mut t: TransactionTable<()> = TransactionTable::new(TmConfig::default(), 0, epoch);
+            for (micros, before, repeat) in steps {
+                let d = Duration::from_micros(micros);
+                let now = if before { epoch - d.min(Duration::from_secs(10)) } else { epoch + d };
+                for _ in 0..=repeat {
+                    prop_assert_eq!(t.tick(now), t.timers.tick(now));
+                }
+            }
+        }
     }
 }

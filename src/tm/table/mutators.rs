@@ -53,6 +53,7 @@ impl<U> TransactionTable<U> {
             t
         };
         let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
+        let tick = self.tick(now);
         // Built in its slot (not moved there at the end).
         let Some(slot) = self.slots.get_mut(tid.slot) else {
             return Err(TmError::NoTransaction);
@@ -62,7 +63,6 @@ impl<U> TransactionTable<U> {
             v.insert(tid);
             cell.index_key = Some(hash);
         }
-        let tick = self.timers.tick(now);
         let mut cx = ctx!(self, tick, tid, out);
         let lifetime = if invite {
             cx.cfg.max_inv_lifetime
@@ -175,7 +175,7 @@ impl<U> TransactionTable<U> {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> Result<u8, TmError> {
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             if cell.in_failure && cell.new_leg {
                 cell.new_leg = false;
@@ -208,7 +208,7 @@ impl<U> TransactionTable<U> {
         if self.cell(tid).is_some_and(|c| c.server.final_sent()) {
             return Err(TmError::FinalSent);
         }
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         let sent = self
             .with_cell(tid, tick, out, |cell, cx| {
                 let sent = cell.send_local_reply(spec, cx);
@@ -227,7 +227,7 @@ impl<U> TransactionTable<U> {
 
     /// Cancels the pending branches (tmx `t_cancel_branches("all")`).
     pub fn cancel_branches(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> bool {
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             cell.cancel_pending(None, Bytes::new(), cx)
         })
@@ -240,7 +240,7 @@ impl<U> TransactionTable<U> {
     /// goes upstream now (a 500 when the candidates were dropped, as Kamailio
     /// answers then). Returns the code sent, if any.
     pub fn failure_done(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> Option<u16> {
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             cell.in_failure = false;
             cell.new_leg = false;
@@ -281,7 +281,7 @@ impl<U> TransactionTable<U> {
         out: &mut Vec<Transmit>,
     ) -> bool {
         let ms = |d: std::time::Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             if let Some(d) = fr_inv {
                 cell.fr_ms[0] = ms(d);
@@ -334,7 +334,7 @@ impl<U: Default> TransactionTable<U> {
         let cancel_tid = self
             .create_server(cancel, from, U::default(), now, out)
             .ok();
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         if let Some(ct) = cancel_tid {
             let reason: &[u8] = if pending {
                 b"canceling"
