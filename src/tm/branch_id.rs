@@ -178,7 +178,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// on all eight at once: each nibble spread into a byte of a `u64`, then
 /// `'0'` added to each and `'a' - '0' - 10` more where the nibble is 10 or
 /// more (its byte plus 6 carries into bit 4; no byte carries into the next).
-fn hex8(v: u32) -> [u8; 8] {
+pub(crate) fn hex8(v: u32) -> [u8; 8] {
     let x = u64::from(v);
     let x = (x & 0xffff_0000) << 16 | (x & 0x0000_ffff);
     let x = (x & 0x0000_ff00_0000_ff00) << 8 | (x & 0x0000_00ff_0000_00ff);

@@ -52,8 +52,6 @@ pub(crate) struct Cell<U> {
     pub lifetime: Timers,
     /// The hash under which the server side is indexed (`None`: not indexed).
     pub index_key: Option<u64>,
-    /// Our To tag for local replies: suffix after the table's prefix.
-    pub tag: [u8; 8],
     /// First branch of the current serial leg (step of forking).
     pub leg_start: u8,
     /// Branches whose replies are no longer candidates for selection (bit i:
@@ -87,13 +85,12 @@ pub(crate) struct Cell<U> {
 }
 
 impl<U> Cell<U> {
-    pub fn new(server: Server, tag: [u8; 8], user: U) -> Cell<U> {
+    pub fn new(server: Server, user: U) -> Cell<U> {
         Cell {
             server,
             branches: Vec::new(),
             lifetime: Timers::default(),
             index_key: None,
-            tag,
             leg_start: 0,
             dropped: 0,
             fail_at: 0,
@@ -459,7 +456,7 @@ impl<U> Cell<U> {
         let tag_len = tag_prefix.len().min(32);
         tag[..tag_len].copy_from_slice(&tag_prefix[..tag_len]);
         tag[tag_len] = b'-';
-        tag[tag_len + 1..tag_len + 9].copy_from_slice(&self.tag);
+        tag[tag_len + 1..tag_len + 9].copy_from_slice(&cx.tag_suffix());
         // RFC 3261 §8.2.6.2: a 100 Trying may go without a To tag (Kamailio sends none).
         let to_tag = (spec.code > 100).then_some(&tag[..tag_len + 9]);
         let data = build::local_reply(

@@ -152,6 +152,7 @@ macro_rules! ctx {
             stats: &mut $t.stats,
             scratch: &mut $t.scratch,
             tag_prefix: &$t.tag_prefix,
+            tag_key: &$t.hasher,
             slot: $tid.slot,
             gen: $tid.gen,
             finals: if $t.report_finals {

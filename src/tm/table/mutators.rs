@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{hex_into, TransactionTable};
+use super::TransactionTable;
 use crate::sip::{Message, StartLine, Transmit};
 use crate::tm::branch_id::{BranchId, BranchParam};
 use crate::tm::build::{self, LocalReply, Source, Target};
@@ -45,20 +45,13 @@ impl<U> TransactionTable<U> {
         let target = build::response_target(&via, from);
         let invite = method_bytes == b"INVITE";
         let tid = self.alloc();
-        let tag = {
-            let mut t = [0u8; 8];
-            // One write of the slot and generation (the prefix hashes strings).
-            let cell = u128::from(tid.slot) << 32 | u128::from(tid.gen);
-            hex_into(&mut t, self.hasher.hash_u128(cell));
-            t
-        };
         let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
         let tick = self.tick(now);
         // Built in its slot (not moved there at the end).
         let Some(slot) = self.slots.get_mut(tid.slot) else {
             return Err(TmError::NoTransaction);
         };
-        let cell = slot.cell.insert(Cell::new(server, tag, user));
+        let cell = slot.cell.insert(Cell::new(server, user));
         if let std::collections::hash_map::Entry::Vacant(v) = self.index.entry(hash) {
             v.insert(tid);
             cell.index_key = Some(hash);
