@@ -25,7 +25,7 @@ pub(super) const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// A `timespec`'s seconds and nanoseconds as nanoseconds since the epoch:
 /// `None` before the epoch, for nanoseconds out of range, or past `u64`.
-pub(super) fn timespec_nanos(secs: i64, nanos: i64) -> Option<u64> {
+pub(super) fn timespec_nanos(secs: libc::time_t, nanos: libc::c_long) -> Option<u64> {
     let secs = u64::try_from(secs).ok()?;
     let nanos = u64::try_from(nanos).ok().filter(|n| *n < NANOS_PER_SEC)?;
     secs.checked_mul(NANOS_PER_SEC)?.checked_add(nanos)
@@ -74,7 +74,7 @@ fn realtime() -> Option<u64> {
     if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } != 0 {
         return None;
     }
-    timespec_nanos(i64::from(ts.tv_sec), i64::from(ts.tv_nsec))
+    timespec_nanos(ts.tv_sec, ts.tv_nsec)
 }
 
 #[cfg(test)]
@@ -133,8 +133,8 @@ mod tests {
         assert_eq!(timespec_nanos(-1, 0), None);
         assert_eq!(timespec_nanos(5, 1_000_000_000), None);
         assert_eq!(timespec_nanos(5, -1), None);
-        assert_eq!(timespec_nanos(i64::MAX, 0), None);
-        let last = (u64::MAX / NANOS_PER_SEC) as i64;
+        assert_eq!(timespec_nanos(libc::time_t::MAX, 0), None);
+        let last = (u64::MAX / NANOS_PER_SEC) as libc::time_t;
         assert!(timespec_nanos(last, 0).is_some());
     }
 
@@ -169,7 +169,7 @@ mod tests {
             let stamp = Duration::from_nanos(stamp_ns);
             let c = Clocks { now, wall: Some(wall_ns) };
             prop_assert_eq!(c.arrival(stamp_ns), arrival_by_durations(now, Some(wall), stamp));
-            let s = timespec_nanos(wall_secs as i64, i64::from(wall_nanos));
+            let s = timespec_nanos(wall_secs as libc::time_t, libc::c_long::from(wall_nanos));
             prop_assert_eq!(s, Some(wall_ns));
         }
     }

@@ -91,7 +91,7 @@ pub(super) fn receive_timestamp(control: &[u8]) -> Option<u64> {
             // SAFETY: `data` holds a whole `timespec` (checked above);
             // unaligned read, integer fields only.
             let ts: libc::timespec = unsafe { ptr::read_unaligned(data.as_ptr().cast()) };
-            timespec_nanos(i64::from(ts.tv_sec), i64::from(ts.tv_nsec))
+            timespec_nanos(ts.tv_sec, ts.tv_nsec)
         }
         _ => None,
     })
