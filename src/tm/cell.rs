@@ -13,6 +13,7 @@
 //!   failure route is armed, reported so that the script can fork again.
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::build::{self, LocalReply};
 use super::client::{Branch, BranchEvent, Outcome};
@@ -47,7 +48,9 @@ const REASON_200: &[u8] = b"Reason: SIP;cause=200;text=\"Call completed elsewher
 #[derive(Debug)]
 pub(crate) struct Cell<U> {
     pub server: Server,
-    pub branches: Vec<Branch>,
+    /// Most transactions have one branch: it lives in the cell (in its
+    /// slab slot), not in an allocation of its own.
+    pub branches: SmallVec<[Branch; 1]>,
     /// Max lifetime (Kamailio `max_inv_lifetime` / `max_noninv_lifetime`).
     pub lifetime: Timers,
     /// The hash under which the server side is indexed (`None`: not indexed).
@@ -88,7 +91,7 @@ impl<U> Cell<U> {
     pub fn new(server: Server, user: U) -> Cell<U> {
         Cell {
             server,
-            branches: Vec::new(),
+            branches: SmallVec::new(),
             lifetime: Timers::default(),
             index_key: None,
             leg_start: 0,

@@ -413,7 +413,11 @@ impl<U> TransactionTable<U> {
             0
         };
         let structures = std::mem::size_of::<SlabEntry<U>>()
-            + c.branches.capacity() * std::mem::size_of::<Branch>()
+            + if c.branches.spilled() {
+                c.branches.capacity() * std::mem::size_of::<Branch>()
+            } else {
+                0 // inline: part of the slab entry
+            }
             + index
             + armed * TimerQueue::BYTES_PER_TIMER;
         Some(CellMemory {
