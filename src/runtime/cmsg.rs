@@ -3,10 +3,10 @@
 //! time the kernel received it (SCM_TIMESTAMPNS), and naming the source
 //! address of a datagram to send from a wildcard socket.
 
+use super::clock::timespec_nanos;
 use std::mem::{align_of, size_of};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ptr;
-use std::time::Duration;
 
 use std::mem::MaybeUninit;
 
@@ -82,19 +82,16 @@ pub(super) fn packet_destination(control: &[u8]) -> Option<IpAddr> {
 }
 
 /// When the kernel received the datagram, from its `SCM_TIMESTAMPNS` control
-/// message (SO_TIMESTAMPNS): time since the Unix epoch on CLOCK_REALTIME.
-/// `None` without one, or with a stamp before the epoch or out of range.
-pub(super) fn receive_timestamp(control: &[u8]) -> Option<Duration> {
+/// message (SO_TIMESTAMPNS): nanoseconds since the Unix epoch on
+/// CLOCK_REALTIME. `None` without one, or with a stamp before the epoch or
+/// out of range.
+pub(super) fn receive_timestamp(control: &[u8]) -> Option<u64> {
     messages(control).find_map(|(level, ty, data)| match (level, ty) {
         (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) if data.len() >= size_of::<libc::timespec>() => {
             // SAFETY: `data` holds a whole `timespec` (checked above);
             // unaligned read, integer fields only.
             let ts: libc::timespec = unsafe { ptr::read_unaligned(data.as_ptr().cast()) };
-            let secs = u64::try_from(ts.tv_sec).ok()?;
-            let nanos = u32::try_from(ts.tv_nsec)
-                .ok()
-                .filter(|n| *n < 1_000_000_000)?;
-            Some(Duration::new(secs, nanos))
+            timespec_nanos(ts.tv_sec, ts.tv_nsec)
         }
         _ => None,
     })
@@ -293,7 +290,7 @@ mod tests {
         let v6 = SendControl::source("2001:db8::9".parse().unwrap());
         let ts = stamp(1_764_000_000, 123_456_789);
         assert_eq!(ts.as_init().len(), TIMESTAMP_SPACE);
-        let expected = Duration::new(1_764_000_000, 123_456_789);
+        let expected = 1_764_000_000_123_456_789u64;
         for bytes in [concat(&[&v6, &ts]), concat(&[&ts, &v6])] {
             assert!(bytes.len() <= RECV_CONTROL_LEN);
             assert_eq!(receive_timestamp(&bytes), Some(expected));

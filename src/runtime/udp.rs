@@ -227,29 +227,38 @@ impl UdpTransport {
     /// One step of receiving: `Ready(Some)` for a datagram to deliver,
     /// `Ready(None)` for a step that delivered nothing (error recovered, odd
     /// datagram), `Pending` when nothing more has arrived.
+    /// One step of the receive: a datagram handed to `deliver` (called
+    /// here, so the message is not moved out through `Poll` and `Result`
+    /// on its way: a copy of the whole `Inbound` each), or none.
     fn poll_one(
         &mut self,
         cx: &mut Context<'_>,
         clocks: &Clocks,
-    ) -> Poll<io::Result<Option<Inbound>>> {
+        deliver: &mut dyn FnMut(Inbound),
+    ) -> Poll<io::Result<()>> {
         match &mut self.receiver {
             Receiver::Stopped => Poll::Pending,
             Receiver::Multishot(stream) => match stream.as_mut().poll_next(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Some(Ok(msg))) => {
                     self.failures = 0;
-                    // The pool buffer goes back to the kernel when `msg` drops, right here.
                     let datagram = Datagram {
                         data: msg.data(),
                         src: msg.addr(),
                         control: msg.ancillary(),
                         flags: msg.flags(),
                     };
-                    Poll::Ready(Ok(self.inbound(datagram, clocks)))
+                    let pkt = self.inbound(datagram, clocks);
+                    // The pool buffer goes back to the kernel before the handler runs.
+                    drop(msg);
+                    if let Some(pkt) = pkt {
+                        deliver(pkt);
+                    }
+                    Poll::Ready(Ok(()))
                 }
-                Poll::Ready(Some(Err(e))) => Poll::Ready(self.recv_failed(e).map(|()| None)),
+                Poll::Ready(Some(Err(e))) => Poll::Ready(self.recv_failed(e)),
                 // The multishot ended without an error; the next poll re-arms it.
-                Poll::Ready(None) => Poll::Ready(Ok(None)),
+                Poll::Ready(None) => Poll::Ready(Ok(())),
             },
             Receiver::OneShot(one) => {
                 let OneShot { in_flight, buffers } = &mut **one;
@@ -281,7 +290,11 @@ impl UdpTransport {
                 if let Receiver::OneShot(one) = &mut self.receiver {
                     one.buffers = Some((data, control));
                 }
-                Poll::Ready(step)
+                Poll::Ready(step.map(|pkt| {
+                    if let Some(pkt) = pkt {
+                        deliver(pkt);
+                    }
+                }))
             }
         }
     }
@@ -309,10 +322,9 @@ impl Transport for UdpTransport {
     ) -> io::Result<usize> {
         let mut steps = 0;
         while steps < budget {
-            match self.poll_one(cx, clocks) {
+            match self.poll_one(cx, clocks, deliver) {
                 Poll::Pending => break,
-                Poll::Ready(Ok(Some(pkt))) => deliver(pkt),
-                Poll::Ready(Ok(None)) => {}
+                Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Err(e),
             }
             steps += 1;

@@ -13,14 +13,78 @@ use super::pvkind::{AvpKey, XavpClass};
 use super::value::Value;
 
 /// `$avp` and `$xavp` values of one message (or, later, one transaction).
+///
+/// Most messages carry none, and every route run and transaction has one:
+/// the lists are boxed on the first value, so that an empty `Attrs` is one
+/// null pointer to make, clone and drop (four empty vectors cost a call each).
+#[derive(Default)]
+pub struct Attrs(Option<Box<Lists>>);
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Attrs {
+struct Lists {
     avps: Vec<(AvpKey, Value<'static>)>,
     xavps: Vec<Xavp>,
     /// `$xavu` roots (one per name).
     xavus: Vec<Xavp>,
     /// `$xavi` roots (names in lower case).
     xavis: Vec<Xavp>,
+}
+
+/// What an `Attrs` without lists reads.
+static NO_LISTS: Lists = Lists {
+    avps: Vec::new(),
+    xavps: Vec::new(),
+    xavus: Vec::new(),
+    xavis: Vec::new(),
+};
+
+impl Lists {
+    fn is_empty(&self) -> bool {
+        self.avps.is_empty()
+            && self.xavps.is_empty()
+            && self.xavus.is_empty()
+            && self.xavis.is_empty()
+    }
+
+    fn roots(&self, class: XavpClass) -> &Vec<Xavp> {
+        match class {
+            XavpClass::Xavp => &self.xavps,
+            XavpClass::Xavu => &self.xavus,
+            XavpClass::Xavi => &self.xavis,
+        }
+    }
+
+    fn roots_mut(&mut self, class: XavpClass) -> &mut Vec<Xavp> {
+        match class {
+            XavpClass::Xavp => &mut self.xavps,
+            XavpClass::Xavu => &mut self.xavus,
+            XavpClass::Xavi => &mut self.xavis,
+        }
+    }
+}
+
+impl Clone for Attrs {
+    fn clone(&self) -> Attrs {
+        match &self.0 {
+            Some(l) if !l.is_empty() => Attrs(Some(l.clone())),
+            _ => Attrs(None),
+        }
+    }
+}
+
+/// Equal by content: no lists and empty lists are the same.
+impl PartialEq for Attrs {
+    fn eq(&self, other: &Attrs) -> bool {
+        self.lists() == other.lists()
+    }
+}
+
+impl Eq for Attrs {}
+
+impl std::fmt::Debug for Attrs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.lists().fmt(f)
+    }
 }
 
 /// One extended AVP: a name and either a value or a list of fields.
@@ -51,20 +115,28 @@ fn nth_newest(len: usize, index: i32) -> Option<usize> {
 }
 
 impl Attrs {
-    /// Whether there is no AVP and no XAVP.
-    pub fn is_empty(&self) -> bool {
-        self.avps.is_empty()
-            && self.xavps.is_empty()
-            && self.xavus.is_empty()
-            && self.xavis.is_empty()
+    fn lists(&self) -> &Lists {
+        self.0.as_deref().unwrap_or(&NO_LISTS)
     }
 
-    /// Forgets every value.
+    /// The lists, to add to (boxed now if there were none).
+    fn lists_mut(&mut self) -> &mut Lists {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    /// Whether there is no AVP and no XAVP.
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|l| l.is_empty())
+    }
+
+    /// Forgets every value (the lists are kept for the next ones).
     pub fn clear(&mut self) {
-        self.avps.clear();
-        self.xavps.clear();
-        self.xavus.clear();
-        self.xavis.clear();
+        if let Some(l) = self.0.as_deref_mut() {
+            l.avps.clear();
+            l.xavps.clear();
+            l.xavus.clear();
+            l.xavis.clear();
+        }
     }
 
     // --- $avp -----------------------------------------------------------------------------------
@@ -74,7 +146,8 @@ impl Attrs {
         &'a self,
         key: &'k AvpKey,
     ) -> impl Iterator<Item = &'a Value<'static>> + 'a {
-        self.avps
+        self.lists()
+            .avps
             .iter()
             .rev()
             .filter(move |(k, _)| k.matches(key))
@@ -84,6 +157,7 @@ impl Attrs {
     /// The `index`-th newest value (0 = newest, -1 = oldest).
     pub fn avp(&self, key: &AvpKey, index: i32) -> Option<&Value<'static>> {
         let mut values = self
+            .lists()
             .avps
             .iter()
             .rev()
@@ -100,14 +174,17 @@ impl Attrs {
 
     /// Adds a value on top (`$avp(x) = v`).
     pub fn avp_push(&mut self, key: AvpKey, value: Value<'static>) {
-        self.avps.push((key, value));
+        self.lists_mut().avps.push((key, value));
     }
 
     /// Removes the newest value (`$avp(x) = $null`); whether there was one.
     pub fn avp_remove_newest(&mut self, key: &AvpKey) -> bool {
-        match self.avps.iter().rposition(|(k, _)| k.matches(key)) {
+        let Some(l) = self.0.as_deref_mut() else {
+            return false;
+        };
+        match l.avps.iter().rposition(|(k, _)| k.matches(key)) {
             Some(i) => {
-                self.avps.remove(i);
+                l.avps.remove(i);
                 true
             }
             None => false,
@@ -116,12 +193,17 @@ impl Attrs {
 
     /// Removes every value (`$(avp(x)[*]) = $null`, and before `:=`).
     pub fn avp_remove_all(&mut self, key: &AvpKey) {
-        self.avps.retain(|(k, _)| !k.matches(key));
+        if let Some(l) = self.0.as_deref_mut() {
+            l.avps.retain(|(k, _)| !k.matches(key));
+        }
     }
 
     /// Replaces the `index`-th newest value; false when there is none.
     pub fn avp_replace(&mut self, key: &AvpKey, index: i32, value: Value<'static>) -> bool {
-        let positions: Vec<usize> = self
+        let Some(l) = self.0.as_deref_mut() else {
+            return false;
+        };
+        let positions: Vec<usize> = l
             .avps
             .iter()
             .enumerate()
@@ -130,7 +212,7 @@ impl Attrs {
             .collect();
         match nth_newest(positions.len(), index) {
             Some(at) => {
-                self.avps[positions[at]].1 = value;
+                l.avps[positions[at]].1 = value;
                 true
             }
             None => false,
@@ -139,22 +221,6 @@ impl Attrs {
 
     // --- $xavp ----------------------------------------------------------------------------------
 
-    fn roots(&self, class: XavpClass) -> &Vec<Xavp> {
-        match class {
-            XavpClass::Xavp => &self.xavps,
-            XavpClass::Xavu => &self.xavus,
-            XavpClass::Xavi => &self.xavis,
-        }
-    }
-
-    fn roots_mut(&mut self, class: XavpClass) -> &mut Vec<Xavp> {
-        match class {
-            XavpClass::Xavp => &mut self.xavps,
-            XavpClass::Xavu => &mut self.xavus,
-            XavpClass::Xavi => &mut self.xavis,
-        }
-    }
-
     /// The `index`-th newest root XAVP called `name`.
     pub fn xavp(&self, name: &[u8], index: i32) -> Option<&Xavp> {
         self.xavp_in(XavpClass::Xavp, name, index)
@@ -162,12 +228,16 @@ impl Attrs {
 
     /// The `index`-th newest root called `name` among the roots of `class`.
     pub fn xavp_in(&self, class: XavpClass, name: &[u8], index: i32) -> Option<&Xavp> {
-        nth(self.roots(class), name, index)
+        nth(self.lists().roots(class), name, index)
     }
 
     /// Every root XAVP called `name`, newest first.
     pub fn xavps_named<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a Xavp> {
-        self.xavps.iter().rev().filter(move |x| x.name == name)
+        self.lists()
+            .xavps
+            .iter()
+            .rev()
+            .filter(move |x| x.name == name)
     }
 
     /// Adds a root XAVP on top.
@@ -176,7 +246,7 @@ impl Attrs {
     }
 
     pub fn xavp_push_in(&mut self, class: XavpClass, xavp: Xavp) {
-        self.roots_mut(class).push(xavp);
+        self.lists_mut().roots_mut(class).push(xavp);
     }
 
     /// The `index`-th newest root XAVP called `name`, to change it.
@@ -185,7 +255,7 @@ impl Attrs {
     }
 
     pub fn xavp_mut_in(&mut self, class: XavpClass, name: &[u8], index: i32) -> Option<&mut Xavp> {
-        nth_mut(self.roots_mut(class), name, index)
+        nth_mut(self.0.as_deref_mut()?.roots_mut(class), name, index)
     }
 
     /// Removes the `index`-th newest root called `name`, or all of them.
@@ -194,7 +264,9 @@ impl Attrs {
     }
 
     pub fn xavp_remove_in(&mut self, class: XavpClass, name: &[u8], index: Option<i32>) {
-        remove(self.roots_mut(class), name, index);
+        if let Some(l) = self.0.as_deref_mut() {
+            remove(l.roots_mut(class), name, index);
+        }
     }
 }
 
@@ -300,6 +372,51 @@ mod tests {
 
     fn key(s: &str) -> AvpKey {
         AvpKey::Str(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    /// The clone of any content is equal to it, each vector filled alone
+    /// included (the empty shortcut must not drop one); an empty clone is empty.
+    #[test]
+    fn clones_are_equal_with_each_part_alone() {
+        let mut parts = vec![Attrs::default()];
+        let mut a = Attrs::default();
+        a.avp_push(key("x"), Value::Int(1));
+        parts.push(a);
+        for class in [XavpClass::Xavp, XavpClass::Xavu, XavpClass::Xavi] {
+            let mut a = Attrs::default();
+            a.xavp_push_in(class, Xavp::value(Bytes::from_static(b"n"), Value::Int(2)));
+            parts.push(a);
+        }
+        for a in &parts {
+            let c = a.clone();
+            assert_eq!(&c, a);
+            assert_eq!(c.is_empty(), a.is_empty());
+        }
+        assert_eq!(parts.iter().filter(|a| a.is_empty()).count(), 1);
+    }
+
+    /// Lists emptied again equal no lists; reading or removing from an
+    /// empty `Attrs` does not box lists.
+    #[test]
+    fn emptied_lists_equal_none_and_removals_do_not_box() {
+        let mut a = Attrs::default();
+        assert!(!a.avp_remove_newest(&key("x")));
+        a.avp_remove_all(&key("x"));
+        assert!(!a.avp_replace(&key("x"), 0, Value::Int(1)));
+        a.xavp_remove(b"n", None);
+        assert!(a.xavp_mut(b"n", 0).is_none());
+        assert!(a.avp(&key("x"), 0).is_none() && a.xavp(b"n", 0).is_none());
+        assert!(a.0.is_none());
+        a.avp_push(key("x"), Value::Int(1));
+        assert_ne!(a, Attrs::default());
+        assert!(a.avp_remove_newest(&key("x")));
+        assert!(a.0.is_some() && a.is_empty());
+        assert_eq!(a, Attrs::default());
+        assert!(a.clone().0.is_none());
+        a.xavp_push(Xavp::value(Bytes::from_static(b"n"), Value::Int(2)));
+        a.clear();
+        assert_eq!(a, Attrs::default());
+        assert_eq!(format!("{a:?}"), format!("{:?}", Attrs::default()));
     }
 
     #[test]

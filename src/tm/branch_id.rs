@@ -15,9 +15,8 @@
 //! for branches "unique across space and time": slot + generation are unique
 //! while the process lives, the keyed check separates processes and restarts.
 
-use std::hash::BuildHasher;
-
 use crate::sip::via::MAGIC_COOKIE;
+use crate::tm::table::siphash::SipKey;
 
 /// Where a client transaction lives: core, slab slot, generation, branch index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -78,24 +77,27 @@ pub enum Decoded {
 
 /// Encodes and checks branches for one core, with that core's secret.
 #[derive(Clone, Debug)]
-pub(crate) struct BranchCodec<S: BuildHasher> {
+pub(crate) struct BranchCodec {
     core: u16,
-    key: S,
+    /// SipHash-1-3 under a random key of this table: a keyed PRF, so the
+    /// checks we send tell nothing of the check of any other branch (the
+    /// `siphash` module of the table says why not a faster hash).
+    key: SipKey,
 }
 
-impl<S: BuildHasher> BranchCodec<S> {
-    pub fn new(core: u16, key: S) -> Self {
+impl BranchCodec {
+    pub fn new(core: u16, key: SipKey) -> Self {
         BranchCodec { core, key }
     }
 
     fn check(&self, id: &BranchId) -> u64 {
-        // The four fields packed into one value: one write into the keyed
-        // hash instead of four (each costs a call and a tail merge).
+        // The four fields packed into two words: one two-word SipHash, no
+        // streaming (each field written on its own costs a tail merge).
         let packed = u128::from(id.core) << 72
             | u128::from(id.index) << 64
             | u128::from(id.slot) << 32
             | u128::from(id.gen);
-        let h = self.key.hash_one(packed);
+        let h = self.key.hash_u128(packed);
         h & ((1u64 << CHECK_BITS) - 1)
     }
 
@@ -104,22 +106,30 @@ impl<S: BuildHasher> BranchCodec<S> {
         let mut out = [0u8; BRANCH_LEN];
         let (cookie, rest) = out.split_at_mut(MAGIC_COOKIE.len());
         cookie.copy_from_slice(MAGIC_COOKIE);
-        rest[0] = TAG;
-        let mut pos = 1;
-        let mut put = |mut v: u64, digits: usize| {
-            if let Some(field) = rest.get_mut(pos..pos + digits) {
-                for d in field.iter_mut().rev() {
-                    *d = HEX[(v & 0xf) as usize];
-                    v >>= 4;
-                }
+        let check = self.check(id);
+        // Eight digits at a time ([`hex8`]); the narrower fields are the
+        // tails of their eight.
+        let core = hex8(u32::from(id.core));
+        let index = hex8(u32::from(id.index));
+        let check_high = hex8((check >> 16) as u32);
+        let check_low = hex8(check as u32 & 0xffff);
+        let (slot, gen) = (hex8(id.slot), hex8(id.gen));
+        let fields: [&[u8]; 7] = [
+            &[TAG],
+            &core[4..],
+            &slot,
+            &gen,
+            &index[6..],
+            &check_high,
+            &check_low[4..],
+        ];
+        let mut pos = 0;
+        for f in fields {
+            if let Some(d) = rest.get_mut(pos..pos + f.len()) {
+                d.copy_from_slice(f);
             }
-            pos += digits;
-        };
-        put(u64::from(id.core), 4);
-        put(u64::from(id.slot), 8);
-        put(u64::from(id.gen), 8);
-        put(u64::from(id.index), 2);
-        put(self.check(id), 12);
+            pos += f.len();
+        }
         BranchParam(out)
     }
 
@@ -164,6 +174,19 @@ impl<S: BuildHasher> BranchCodec<S> {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The eight lower-case hex digits of `v`, most significant first, computed
+/// on all eight at once: each nibble spread into a byte of a `u64`, then
+/// `'0'` added to each and `'a' - '0' - 10` more where the nibble is 10 or
+/// more (its byte plus 6 carries into bit 4; no byte carries into the next).
+pub(crate) fn hex8(v: u32) -> [u8; 8] {
+    let x = u64::from(v);
+    let x = (x & 0xffff_0000) << 16 | (x & 0x0000_ffff);
+    let x = (x & 0x0000_ff00_0000_ff00) << 8 | (x & 0x0000_00ff_0000_00ff);
+    let x = (x & 0x00f0_00f0_00f0_00f0) << 4 | (x & 0x000f_000f_000f_000f);
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (x + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
+}
+
 /// The value of each lower-case hex digit; 255 for every other byte.
 const HEX_VALUE: [u8; 256] = {
     let mut t = [255u8; 256];
@@ -178,10 +201,9 @@ const HEX_VALUE: [u8; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::hash_map::RandomState;
 
-    fn codec(core: u16) -> BranchCodec<RandomState> {
-        BranchCodec::new(core, RandomState::new())
+    fn codec(core: u16) -> BranchCodec {
+        BranchCodec::new(core, SipKey::random())
     }
 
     #[test]
@@ -210,6 +232,45 @@ mod tests {
                 c.check(&id)
             );
             assert_eq!(c.encode(&id).as_bytes(), want.as_bytes());
+        }
+    }
+
+    /// The eight digits at once are those of `format!` (every nibble value
+    /// in every position, and random values).
+    #[test]
+    fn hex8_is_the_formatted_digits() {
+        let mut values = vec![0, u32::MAX, 0x0123_4567, 0x89ab_cdef, 0xfedc_ba98];
+        for pos in 0..8 {
+            for n in 0..16u32 {
+                values.push(n << (4 * pos));
+                values.push(!(n << (4 * pos)));
+            }
+        }
+        let mut x = 0x9e37_79b9u32;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            values.push(x);
+        }
+        for v in values {
+            assert_eq!(hex8(v), *format!("{v:08x}").as_bytes(), "{v:#x}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any id encodes as its fields in fixed-width hex and decodes back.
+        #[test]
+        fn any_id_encodes_as_formatted_and_round_trips(slot: u32, gen: u32, index: u8, core: u16) {
+            let c = codec(core);
+            let id = BranchId { core, slot, gen, index };
+            let want = format!(
+                "z9hG4bKR{:04x}{:08x}{:08x}{:02x}{:012x}",
+                id.core, id.slot, id.gen, id.index, c.check(&id)
+            );
+            let got = c.encode(&id);
+            proptest::prop_assert_eq!(got.as_bytes(), want.as_bytes());
+            proptest::prop_assert_eq!(c.decode(want.as_bytes()), Decoded::Local(id));
         }
     }
 

@@ -13,6 +13,7 @@
 //!   failure route is armed, reported so that the script can fork again.
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::build::{self, LocalReply};
 use super::client::{Branch, BranchEvent, Outcome};
@@ -47,13 +48,13 @@ const REASON_200: &[u8] = b"Reason: SIP;cause=200;text=\"Call completed elsewher
 #[derive(Debug)]
 pub(crate) struct Cell<U> {
     pub server: Server,
-    pub branches: Vec<Branch>,
+    /// Most transactions have one branch: it lives in the cell (in its
+    /// slab slot), not in an allocation of its own.
+    pub branches: SmallVec<[Branch; 1]>,
     /// Max lifetime (Kamailio `max_inv_lifetime` / `max_noninv_lifetime`).
     pub lifetime: Timers,
     /// The hash under which the server side is indexed (`None`: not indexed).
     pub index_key: Option<u64>,
-    /// Our To tag for local replies: suffix after the table's prefix.
-    pub tag: [u8; 8],
     /// First branch of the current serial leg (step of forking).
     pub leg_start: u8,
     /// Branches whose replies are no longer candidates for selection (bit i:
@@ -87,13 +88,12 @@ pub(crate) struct Cell<U> {
 }
 
 impl<U> Cell<U> {
-    pub fn new(server: Server, tag: [u8; 8], user: U) -> Cell<U> {
+    pub fn new(server: Server, user: U) -> Cell<U> {
         Cell {
             server,
-            branches: Vec::new(),
+            branches: SmallVec::new(),
             lifetime: Timers::default(),
             index_key: None,
-            tag,
             leg_start: 0,
             dropped: 0,
             fail_at: 0,
@@ -461,7 +461,7 @@ impl<U> Cell<U> {
         let tag_len = tag_prefix.len().min(32);
         tag[..tag_len].copy_from_slice(&tag_prefix[..tag_len]);
         tag[tag_len] = b'-';
-        tag[tag_len + 1..tag_len + 9].copy_from_slice(&self.tag);
+        tag[tag_len + 1..tag_len + 9].copy_from_slice(&cx.tag_suffix());
         // RFC 3261 §8.2.6.2: a 100 Trying may go without a To tag (Kamailio sends none).
         let to_tag = (spec.code > 100).then_some(&tag[..tag_len + 9]);
         let data = build::local_reply(

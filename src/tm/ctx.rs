@@ -10,6 +10,7 @@ use super::build::Target;
 use super::config::TmConfig;
 use super::outcome::{FinalSent, Tid};
 use super::stats::TmStats;
+use super::table::siphash::SipKey;
 use super::timer::{Fire, Owner, Slot, TimerKind, TimerQueue, Timers};
 use crate::sip::Transmit;
 
@@ -21,8 +22,11 @@ pub(crate) struct Ctx<'a> {
     pub out: &'a mut Vec<Transmit>,
     pub stats: &'a mut TmStats,
     pub scratch: &'a mut Vec<u8>,
-    /// The first part of our To tags (`<32 hex>`; the cell adds `-<8 hex>`).
+    /// The first part of our To tags (`<32 hex>`; the cell adds `-<8 hex>`,
+    /// [`Ctx::tag_suffix`]).
     pub tag_prefix: &'a [u8],
+    /// The table's secret key, for the To tag of this transaction.
+    pub tag_key: &'a SipKey,
     /// The transaction being worked on.
     pub slot: u32,
     pub gen: u32,
@@ -32,6 +36,15 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The last part of the To tag of this transaction's local replies: the
+    /// keyed hash of its slot and generation (unique while it lives, and
+    /// not guessable from outside), computed when a reply needs it rather
+    /// than for every transaction.
+    pub fn tag_suffix(&self) -> [u8; 8] {
+        let cell = u128::from(self.slot) << 32 | u128::from(self.gen);
+        crate::tm::branch_id::hex8(self.tag_key.hash_u128(cell) as u32)
+    }
+
     /// Arms `kind` to fire `delay` from now in `timers` (replacing what its slot held).
     pub fn arm(&mut self, timers: &mut Timers, owner: Owner, kind: TimerKind, delay: Duration) {
         let at = TimerQueue::after(self.now, delay);

@@ -166,12 +166,17 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError
 fn save_state(ctx: &mut MsgCtx<'_>, tid: Tid) {
     let (f, r, b) = (ctx.t.on_failure, ctx.t.on_reply, ctx.t.on_branch);
     let (ruri, du, flags) = (ctx.new_uri.clone(), ctx.dst_uri.clone(), ctx.flags);
-    let attrs = ctx.attrs.clone();
+    // Usually no AVP on either side: then nothing to copy, nor to drop.
+    let attrs = (!ctx.attrs.is_empty()).then(|| ctx.attrs.clone());
     // Only a failure_route reads it: no copy for the transactions without one.
     let relayed = f.map(|_| Box::new(RelayedRequest::of(ctx)));
     let table = table(ctx);
     if let Some(data) = table.user_mut(tid) {
-        data.attrs = attrs;
+        match attrs {
+            Some(attrs) => data.attrs = attrs,
+            None if !data.attrs.is_empty() => data.attrs.clear(),
+            None => {}
+        }
         data.relayed = relayed;
         data.on_failure = f;
         data.on_reply = r;

@@ -7,7 +7,6 @@
 //! `release`); and [`TransactionTable::next_deadline`], the only "poll".
 //! Every input and mutator appends what to send to an `&mut Vec<Transmit>`.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::time::Instant;
@@ -24,6 +23,7 @@ use crate::tm::outcome::*;
 use crate::tm::server::AckResult;
 use crate::tm::stats::TmStats;
 use crate::tm::timer::{Owner, TimerKind, TimerQueue};
+use siphash::SipKey;
 use slab::timers_of;
 
 #[derive(Debug)]
@@ -40,8 +40,9 @@ struct SlabEntry<U> {
 pub struct TransactionTable<U = ()> {
     cfg: TmConfig,
     core: u16,
-    hasher: RandomState,
-    codec: BranchCodec<RandomState>,
+    /// The index hash and our To-tags (see [`siphash`] for the choice).
+    hasher: SipKey,
+    codec: BranchCodec,
     tag_prefix: [u8; 32],
     slots: slab::Slots<U>,
     free: Vec<u32>,
@@ -59,13 +60,26 @@ pub struct TransactionTable<U = ()> {
     last_miss: Option<KeyMemo>,
     /// Where the second via-parm of the top Via header of the last reply
     /// [`match_reply`](Self::match_reply) scanned starts, for relaying that
-    /// reply (our Via removed) without scanning it again. Held with its
-    /// buffer, as [`KeyMemo`].
+    /// reply (our Via removed) without scanning it again.
     reply_via: ReplyViaMemo,
+    /// The last `now` turned into a tick, and its tick: the engine hands
+    /// one `now` to every call a message makes (request, transaction,
+    /// branch), and the conversion is `Instant` arithmetic.
+    last_tick: Option<(Instant, u64)>,
 }
 
+/// A reply known by the address and length of its buffer, without a handle
+/// on it: a handle would be the buffer's first clone, which allocates (the
+/// `bytes` crate makes a received buffer shared then), for every reply.
+/// It is safe because a memo is only read for the message it was made from:
+/// every `match_reply` forgets the memo before anything else, and
+/// `on_matched_reply` takes the match `match_reply` made of the very message
+/// it is given, which its caller holds in between (so no other buffer can
+/// take that address meanwhile).
+#[derive(Clone, Copy)]
 struct ReplyVia {
-    buf: Bytes,
+    at: usize,
+    len: usize,
     next: Option<usize>,
 }
 
@@ -83,15 +97,20 @@ impl std::fmt::Debug for ReplyViaMemo {
 impl ReplyViaMemo {
     fn set(&self, msg: &Message, next: Option<usize>) {
         self.0.set(Some(ReplyVia {
-            buf: msg.buf().clone(),
+            at: msg.buf().as_ptr() as usize,
+            len: msg.buf().len(),
             next,
         }));
+    }
+
+    fn clear(&self) {
+        self.0.set(None);
     }
 
     /// The memo if it is of `msg` (same buffer), emptied either way.
     fn take_of(&self, msg: &Message) -> Option<Option<usize>> {
         let m = self.0.take()?;
-        msg.is_parsed_from(&m.buf).then_some(m.next)
+        (m.at == msg.buf().as_ptr() as usize && m.len == msg.buf().len()).then_some(m.next)
     }
 }
 
@@ -133,6 +152,7 @@ macro_rules! ctx {
             stats: &mut $t.stats,
             scratch: &mut $t.scratch,
             tag_prefix: &$t.tag_prefix,
+            tag_key: &$t.hasher,
             slot: $tid.slot,
             gen: $tid.gen,
             finals: if $t.report_finals {
@@ -146,19 +166,20 @@ macro_rules! ctx {
 
 // After the macro: textual scope makes `ctx!` visible in these.
 mod mutators;
+pub(crate) mod siphash;
 mod slab;
 
 impl<U> TransactionTable<U> {
     /// An empty table for core `core`; `now` is the epoch of its clock.
     pub fn new(cfg: TmConfig, core: u16, now: Instant) -> TransactionTable<U> {
-        let hasher = RandomState::new();
+        let hasher = SipKey::random();
         let mut tag_prefix = [0u8; 32];
         hex_into(&mut tag_prefix[..16], hasher.hash_one(("tm-tag", 1u8)));
         hex_into(&mut tag_prefix[16..], hasher.hash_one(("tm-tag", 2u8)));
         TransactionTable {
             cfg,
             core,
-            codec: BranchCodec::new(core, RandomState::new()),
+            codec: BranchCodec::new(core, SipKey::random()),
             hasher,
             tag_prefix,
             slots: slab::Slots::new(),
@@ -171,6 +192,7 @@ impl<U> TransactionTable<U> {
             finals: Vec::new(),
             last_miss: None,
             reply_via: ReplyViaMemo::default(),
+            last_tick: None,
         }
     }
 
@@ -208,6 +230,19 @@ impl<U> TransactionTable<U> {
         if self.finals.is_empty() {
             self.finals = finals;
         }
+    }
+
+    /// `now` as a tick of the timer queue (the same value, remembered for
+    /// the next call with the same `now`).
+    fn tick(&mut self, now: Instant) -> u64 {
+        if let Some((at, tick)) = self.last_tick {
+            if at == now {
+                return tick;
+            }
+        }
+        let tick = self.timers.tick(now);
+        self.last_tick = Some((now, tick));
+        tick
     }
 
     // --- getters -----------------------------------------------------------------------------
@@ -378,7 +413,11 @@ impl<U> TransactionTable<U> {
             0
         };
         let structures = std::mem::size_of::<SlabEntry<U>>()
-            + c.branches.capacity() * std::mem::size_of::<Branch>()
+            + if c.branches.spilled() {
+                c.branches.capacity() * std::mem::size_of::<Branch>()
+            } else {
+                0 // inline: part of the slab entry
+            }
             + index
             + armed * TimerQueue::BYTES_PER_TIMER;
         Some(CellMemory {
@@ -408,7 +447,7 @@ impl<U> TransactionTable<U> {
                 RequestMatch::New
             };
         };
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         if is_ack {
             let Some(tid) = self.lookup(&key, true) else {
                 return RequestMatch::AckPassOn { tid: None };
@@ -502,6 +541,8 @@ impl<U> TransactionTable<U> {
     /// Where a reply belongs: decodes the branch of its top Via (ours encode
     /// core, slot, generation and index; no lookup) and checks the CSeq method.
     pub fn match_reply(&self, msg: &Message) -> ReplyMatch {
+        // Whatever happens below, no memo of an earlier reply survives it.
+        self.reply_via.clear();
         if msg.status().is_none() {
             return ReplyMatch::NoMatch;
         }
@@ -588,7 +629,7 @@ impl<U> TransactionTable<U> {
                 to_cancel,
             } => (tid, branch, to_cancel),
         };
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         let second_via = self.reply_via.take_of(msg);
         let outcome = self.with_cell(tid, tick, out, |cell, cx| {
             cell.on_response(usize::from(branch), msg, to_cancel, edits, second_via, cx)
@@ -617,7 +658,7 @@ impl<U> TransactionTable<U> {
     /// Fires every timer due at `now`: retransmissions go to `out`, decisions
     /// the engine must act on to `events`.
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>, events: &mut Vec<TmEvent>) {
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         while let Some(e) = self.timers.pop_due(tick) {
             let tid = Tid {
                 slot: e.slot,
@@ -674,5 +715,63 @@ impl<U> TransactionTable<U> {
     pub fn next_deadline(&mut self) -> Option<Instant> {
         let at = self.timers.next_deadline()?;
         Some(self.timers.instant(at))
+    }
+}
+
+#[cfg(test)]
+mod reply_via_tests {
+    use super::ReplyViaMemo;
+    use crate::sip::Message;
+    use bytes::Bytes;
+
+    const REPLY: &[u8] = b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    /// The memo answers only for the buffer it was made from (not for the
+    /// same bytes elsewhere), once, and not after it is cleared.
+    #[test]
+    fn the_memo_is_of_one_buffer_once() {
+        let a = Message::parse(Bytes::copy_from_slice(REPLY)).unwrap();
+        let b = Message::parse(Bytes::copy_from_slice(REPLY)).unwrap();
+        let memo = ReplyViaMemo::default();
+        memo.set(&a, Some(40));
+        assert_eq!(memo.take_of(&b), None);
+        assert_eq!(memo.take_of(&a), None, "taken (and lost) by the look at b");
+        memo.set(&a, Some(40));
+        assert_eq!(memo.take_of(&a), Some(Some(40)));
+        assert_eq!(memo.take_of(&a), None);
+        memo.set(&a, None);
+        memo.clear();
+        assert_eq!(memo.take_of(&a), None);
+        // A message parsed again from the same buffer is that message.
+        let again = Message::parse(a.buf().clone()).unwrap();
+        memo.set(&a, Some(40));
+        assert_eq!(memo.take_of(&again), Some(Some(40)));
+    }
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::TransactionTable;
+    use crate::tm::config::TmConfig;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    proptest! {
+        /// The remembered tick is the timer queue's tick of the same `now`,
+        /// whatever the order of the readings (repeated, earlier, before the epoch).
+        #[test]
+        fn remembered_ticks_equal_the_queue_s(
+            steps in proptest::collection::vec((0u64..5_000_000, any::<bool>(), 0usize..3), 1..40)
+        ) {
+            let epoch = crate::tm::tests::test_epoch() + Duration::from_secs(10);
+            let mut t: TransactionTable<()> = TransactionTable::new(TmConfig::default(), 0, epoch);
+            for (micros, before, repeat) in steps {
+                let d = Duration::from_micros(micros);
+                let now = if before { epoch - d.min(Duration::from_secs(10)) } else { epoch + d };
+                for _ in 0..=repeat {
+                    prop_assert_eq!(t.tick(now), t.timers.tick(now));
+                }
+            }
+        }
     }
 }

@@ -1,12 +1,11 @@
 //! The mutators the script's functions call: `t_newtran`, `t_relay`,
 //! `t_reply`, CANCEL, the failure hook, `t_release`.
 
-use std::hash::BuildHasher;
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{hex_into, TransactionTable};
+use super::TransactionTable;
 use crate::sip::{Message, StartLine, Transmit};
 use crate::tm::branch_id::{BranchId, BranchParam};
 use crate::tm::build::{self, LocalReply, Source, Target};
@@ -61,24 +60,17 @@ impl<U> TransactionTable<U> {
         let target = build::response_target(&via, from);
         let invite = method_bytes == b"INVITE";
         let tid = self.alloc();
-        let tag = {
-            let mut t = [0u8; 8];
-            // One write of the slot and generation (the prefix hashes strings).
-            let cell = u128::from(tid.slot) << 32 | u128::from(tid.gen);
-            hex_into(&mut t, self.hasher.hash_one(cell));
-            t
-        };
         let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
+        let tick = self.tick(now);
         // Built in its slot (not moved there at the end).
         let Some(slot) = self.slots.get_mut(tid.slot) else {
             return Err(TmError::NoTransaction);
         };
-        let cell = slot.cell.insert(Cell::new(server, tag, user));
+        let cell = slot.cell.insert(Cell::new(server, user));
         if let std::collections::hash_map::Entry::Vacant(v) = self.index.entry(hash) {
             v.insert(tid);
             cell.index_key = Some(hash);
         }
-        let tick = self.timers.tick(now);
         let mut cx = ctx!(self, tick, tid, out);
         let lifetime = if invite {
             cx.cfg.max_inv_lifetime
@@ -191,7 +183,7 @@ impl<U> TransactionTable<U> {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> Result<u8, TmError> {
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             if cell.in_failure && cell.new_leg {
                 cell.new_leg = false;
@@ -224,7 +216,7 @@ impl<U> TransactionTable<U> {
         if self.cell(tid).is_some_and(|c| c.server.final_sent()) {
             return Err(TmError::FinalSent);
         }
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         let sent = self
             .with_cell(tid, tick, out, |cell, cx| {
                 let sent = cell.send_local_reply(spec, cx);
@@ -243,7 +235,7 @@ impl<U> TransactionTable<U> {
 
     /// Cancels the pending branches (tmx `t_cancel_branches("all")`).
     pub fn cancel_branches(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> bool {
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             cell.cancel_pending(None, Bytes::new(), cx)
         })
@@ -256,7 +248,7 @@ impl<U> TransactionTable<U> {
     /// goes upstream now (a 500 when the candidates were dropped, as Kamailio
     /// answers then). Returns the code sent, if any.
     pub fn failure_done(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> Option<u16> {
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             cell.in_failure = false;
             cell.new_leg = false;
@@ -297,7 +289,7 @@ impl<U> TransactionTable<U> {
         out: &mut Vec<Transmit>,
     ) -> bool {
         let ms = |d: std::time::Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
             if let Some(d) = fr_inv {
                 cell.fr_ms[0] = ms(d);
@@ -350,7 +342,7 @@ impl<U: Default> TransactionTable<U> {
         let cancel_tid = self
             .create_server(cancel, from, U::default(), now, out)
             .ok();
-        let tick = self.timers.tick(now);
+        let tick = self.tick(now);
         if let Some(ct) = cancel_tid {
             let reason: &[u8] = if pending {
                 b"canceling"

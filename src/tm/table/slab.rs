@@ -99,10 +99,9 @@ impl<U> TransactionTable<U> {
         if e.gen != tid.gen {
             return;
         }
-        let Some(mut cell) = e.cell.take() else {
+        let Some(cell) = e.cell.as_mut() else {
             return;
         };
-        e.gen = e.gen.wrapping_add(1);
         let queue = &mut self.timers;
         let mut cancel = |timers: &mut Timers| {
             for a in timers.take_all() {
@@ -120,6 +119,9 @@ impl<U> TransactionTable<U> {
                 self.index.remove(&k);
             }
         }
+        // Dropped in its slot: taking it out first would copy the whole cell.
+        e.cell = None;
+        e.gen = e.gen.wrapping_add(1);
         self.free.push(tid.slot);
         self.stats.active = self.stats.active.saturating_sub(1);
         self.stats.freed += 1;
