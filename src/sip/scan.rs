@@ -90,6 +90,13 @@ fn class_end(s: &[u8], pos: usize, class: u8) -> usize {
         .unwrap_or(rest.len())
 }
 
+/// Index just past the run of unquoted `gen-value` bytes (token bytes and
+/// `:` `[` `]`, see [`scan_params`]) starting at `pos` (`pos` itself if none).
+#[inline]
+pub(crate) fn gen_value_chars_end(s: &[u8], pos: usize) -> usize {
+    class_end(s, pos, GEN_VALUE)
+}
+
 /// Whether `s` is a non-empty `token`.
 pub fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_token_char(b))
