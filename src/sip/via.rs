@@ -950,7 +950,7 @@ mod tests {
         fn first_is_the_first_of_vias(text in via_values()) {
             let v = text.as_bytes();
             let first = Via::first(v);
-            prop_assert_eq!(first.as_ref().map(|(via, _)| via.clone()), vias(v).next(), "{:?}", text);
+            prop_assert_eq!(first.map(|(via, _)| via), vias(v).next(), "{:?}", text);
             if let Some((via, Some(next))) = first {
                 prop_assert!(via.is_ok());
                 let second = scan::split_values(v).with_comments().nth(1).map(|(off, _)| off);
@@ -1016,6 +1016,21 @@ mod tests {
             }
         }
         assert!(n > 5000);
+    }
+
+    #[test]
+    fn sip_2_0_compares_letters_without_regard_to_case_only() {
+        let sip = b"SIP/2.0/";
+        for at in 0..8 {
+            for b in 0..=255u8 {
+                let mut v = sip.to_vec();
+                v[at] = b;
+                assert_eq!(is_sip_2_0(&v), v.eq_ignore_ascii_case(sip), "{v:?}");
+            }
+        }
+        assert!(is_sip_2_0(b"sIp/2.0/"));
+        assert!(!is_sip_2_0(b"SIP/2.0"));
+        assert!(!is_sip_2_0(b"SIP/2.0/U"));
     }
 
     #[test]

@@ -128,8 +128,8 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
     let forced = ctx.state.force_rport && matches!(via.rport(), Rport::Absent);
     let rport_asked = matches!(via.rport(), Rport::Empty) || forced;
     let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
-    // The parameter list is only scanned when there is an empty rport to fill.
-    if let Some(range) = rport_asked.then(|| via.param_range(b"rport")).flatten() {
+    // Where the empty rport ends was recorded when the Via was parsed.
+    if let Some(range) = rport_asked.then(|| via.rport_range()).flatten() {
         let end = at + range.end;
         fix.push((end..end, text(b"=")));
     }

@@ -509,7 +509,7 @@ impl<U> TransactionTable<U> {
             return ReplyMatch::NoMatch;
         };
         let value = msg.value(h);
-        let branch = match scan_top_via(value) {
+        let branch = match scan_top_via(msg) {
             Some(scan) => {
                 self.reply_via.set(msg, scan.next);
                 scan.branch.and_then(|b| value.get(b))
