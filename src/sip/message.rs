@@ -314,6 +314,27 @@ impl Message {
         Some((top.value.start as usize, top.via.map(|v| v.view(value))))
     }
 
+    /// [`Message::top_via`] without making a view of it (for readers that
+    /// want a few of its ranges): the offset of its header value, the record
+    /// (ranges relative to that value) or the parse error (not shifted), and
+    /// [`Message::top_via_next`].
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn top_via_at(
+        &self,
+    ) -> Option<(
+        usize,
+        std::result::Result<&ViaAt, ParseError>,
+        Option<Option<usize>>,
+    )> {
+        let top = self.top_via_cell().as_ref()?;
+        let next = top.next.map(|n| n.map(|n| n as usize));
+        Some((
+            top.value.start as usize,
+            top.via.as_ref().map_err(|e| *e),
+            next,
+        ))
+    }
+
     /// Where the second via-parm of the top Via header value starts
     /// (relative to that value), when reading the top one told:
     /// `Some(None)` when there is no second one in that header value,

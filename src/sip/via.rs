@@ -67,8 +67,8 @@ impl<'a> Via<'a> {
     pub fn parse_in(src: &'a [u8], start: usize, end: usize) -> Result<Via<'a>> {
         let v = src.get(..end).unwrap_or_default();
         // The common shape first; it gives what the general parser gives.
-        if let Some((via, stop)) = Via::parse_plain(v, start) {
-            if stop == v.len() {
+        if let Some(via) = Via::parse_plain(v, start) {
+            if via.span.1 == v.len() {
                 return Ok(via);
             }
         }
@@ -82,7 +82,8 @@ impl<'a> Via<'a> {
     /// general parser read the first one (then it was not looked for).
     #[allow(clippy::type_complexity)]
     pub fn first(value: &'a [u8]) -> Option<(Result<Via<'a>>, Option<Option<usize>>)> {
-        if let Some((via, stop)) = Via::parse_plain(value, 0) {
+        if let Some(via) = Via::parse_plain(value, 0) {
+            let stop = via.span.1;
             if stop == value.len() {
                 return Some((Ok(via), Some(None)));
             }
@@ -104,11 +105,14 @@ impl<'a> Via<'a> {
     /// a comma. Returns what the general parser gives for that via-parm and
     /// where it stopped (`v.len()` or the comma); `None` for anything else,
     /// a bad host, port or known parameter included (the general parser then
-    /// reports it).
-    fn parse_plain(v: &'a [u8], start: usize) -> Option<(Via<'a>, usize)> {
-        let rest = v.get(start..)?;
-        let s = start + rest.iter().position(|&b| b != b' ' && b != b'\t')?;
-        if !is_sip_2_0(v.get(s..s + 8)?) {
+    /// reports it). It stops where its span ends.
+    fn parse_plain(v: &'a [u8], start: usize) -> Option<Via<'a>> {
+        let mut s = start;
+        while matches!(v.get(s), Some(b' ' | b'\t')) {
+            s += 1;
+        }
+        let proto: &[u8; 8] = v.get(s..s + 8)?.try_into().ok()?;
+        if !is_sip_2_0(proto) {
             return None;
         }
         let t = s + 8;
@@ -154,30 +158,34 @@ impl<'a> Via<'a> {
             if name_end == i + 1 {
                 return None;
             }
-            let mut end = name_end;
+            let (mut end, mut token) = (name_end, false);
             let mut value = None;
             if v.get(name_end) == Some(&b'=') {
-                end = scan::gen_value_chars_end(v, name_end + 1);
+                (end, token) = scan::gen_value_run(v, name_end + 1);
                 if end == name_end + 1 {
                     return None;
                 }
                 value = v.get(name_end + 1..end);
             }
-            known.read(Param {
-                name: v.get(i + 1..name_end)?,
-                value,
-                quoted: false,
-                start: i,
-                end,
-            });
+            // Plain by construction: `;name[=value]` right after the last one.
+            known.read_plain(
+                Param {
+                    name: v.get(i + 1..name_end)?,
+                    value,
+                    quoted: false,
+                    start: i,
+                    end,
+                },
+                token,
+            );
             i = end;
         }
         if known.error.is_some() || !matches!(v.get(i), None | Some(b',')) {
             return None;
         }
         let via = Via {
-            protocol: v.get(s..s + 3)?,
-            version: v.get(s + 4..s + 7)?,
+            protocol: &proto[..3],
+            version: &proto[4..7],
             transport: v.get(t..t_end)?,
             host,
             host_raw,
@@ -195,7 +203,7 @@ impl<'a> Via<'a> {
             ttl: known.ttl,
             alias: known.alias,
         };
-        Some((via, i))
+        Some(via)
     }
 
     /// The general parser: any via-parm of RFC 3261 §25.1 in `v[start..]`.
@@ -431,15 +439,30 @@ impl<'a> Via<'a> {
     }
 }
 
+/// `N` (at most 8) bytes as one little-endian word, zero-padded.
+#[inline]
+fn word<const N: usize>(b: [u8; N]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..N].copy_from_slice(&b);
+    u64::from_le_bytes(w)
+}
+
+/// Whether `name` is `lower` (lower-case ASCII letters, at most 8) without
+/// regard to case: setting bit 5 of a byte gives a given lower-case letter
+/// only from that letter or its upper case.
+#[inline]
+fn letters_eq<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    debug_assert!(N <= 8 && lower.iter().all(u8::is_ascii_lowercase));
+    <[u8; N]>::try_from(name).is_ok_and(|n| word(n) | word([0x20; N]) == word(*lower))
+}
+
 /// Whether `proto` is `SIP/2.0/` without regard to case: setting bit 5 of
 /// `S`, `I` and `P` gives `s`, `i` and `p` only from either case of those
 /// letters; the rest is compared exactly.
 #[inline]
-fn is_sip_2_0(proto: &[u8]) -> bool {
-    <[u8; 8]>::try_from(proto).is_ok_and(|p| {
-        u64::from_le_bytes(p) | u64::from_le_bytes([0x20, 0x20, 0x20, 0, 0, 0, 0, 0])
-            == u64::from_le_bytes(*b"sip/2.0/")
-    })
+fn is_sip_2_0(proto: &[u8; 8]) -> bool {
+    u64::from_le_bytes(*proto) | u64::from_le_bytes([0x20, 0x20, 0x20, 0, 0, 0, 0, 0])
+        == u64::from_le_bytes(*b"sip/2.0/")
 }
 
 /// The parameters RFC 3261, 3581 and 5923 define, as the list is scanned
@@ -469,25 +492,46 @@ impl<'a> Known<'a> {
         if self.error.is_some() {
             return;
         }
-        if let Err(()) = self.take(&p) {
+        if let Err(()) = self.take(&p, None) {
             self.error = Some(p.start);
         }
     }
 
-    fn take(&mut self, p: &Param<'a>) -> std::result::Result<(), ()> {
+    /// [`Known::read`] for the fast path of [`Via::parse_plain`]: `p` is an
+    /// unquoted `;name[=value]` right after the previous parameter (so the
+    /// list stays plain), and `token` tells whether its value is a token.
+    #[inline]
+    fn read_plain(&mut self, p: Param<'a>, token: bool) {
+        self.next = p.end;
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(()) = self.take(&p, Some(token)) {
+            self.error = Some(p.start);
+        }
+    }
+
+    /// `value_is_token`: whether the value is a token, when the caller knows.
+    #[inline]
+    fn take(&mut self, p: &Param<'a>, value_is_token: Option<bool>) -> std::result::Result<(), ()> {
         // None of these takes a quoted value.
         let token = || p.value.filter(|v| !p.quoted && !v.is_empty()).ok_or(());
         // Names differ in length or first letter: check those before comparing.
         match p.name.len() {
-            6 if p.is(b"branch") && self.branch.is_none() => {
-                self.branch =
-                    Some(token().and_then(|v| if scan::is_token(v) { Ok(v) } else { Err(()) })?);
+            6 if letters_eq(p.name, b"branch") && self.branch.is_none() => {
+                let v = token()?;
+                if !value_is_token.unwrap_or_else(|| scan::is_token(v)) {
+                    return Err(());
+                }
+                self.branch = Some(v);
             }
-            8 if p.is(b"received") && self.received.is_none() => {
+            8 if letters_eq(p.name, b"received") && self.received.is_none() => {
                 self.received = Some(token()?);
             }
-            5 if p.is(b"maddr") && self.maddr.is_none() => self.maddr = Some(token()?),
-            5 if p.is(b"rport") && self.rport.is_none() => {
+            5 if letters_eq(p.name, b"maddr") && self.maddr.is_none() => {
+                self.maddr = Some(token()?)
+            }
+            5 if letters_eq(p.name, b"rport") && self.rport.is_none() => {
                 self.rport_range = Some((p.start, p.end));
                 self.rport = Some(match p.value {
                     None => Rport::Empty,
@@ -497,7 +541,7 @@ impl<'a> Known<'a> {
                     }
                 });
             }
-            3 if p.is(b"ttl") && self.ttl.is_none() => {
+            3 if letters_eq(p.name, b"ttl") && self.ttl.is_none() => {
                 // ttl = 1*3DIGIT ; 0 to 255
                 let v = token()?;
                 let n = scan::parse_u32(v)
@@ -506,7 +550,7 @@ impl<'a> Known<'a> {
                     .and_then(|n| u8::try_from(n).ok());
                 self.ttl = Some(n.ok_or(())?);
             }
-            5 if p.is(b"alias") => self.alias = true,
+            5 if letters_eq(p.name, b"alias") => self.alias = true,
             _ => {}
         }
         Ok(())
@@ -562,6 +606,55 @@ impl ViaAt {
             ttl: via.ttl,
             alias: via.alias,
         }
+    }
+
+    /// [`Via::branch`], as a range of the text it was parsed from.
+    pub(crate) fn branch_range(&self) -> Option<Range<usize>> {
+        self.branch.map(|(a, b)| a as usize..b as usize)
+    }
+
+    /// [`Via::sent_by_range`].
+    pub(crate) fn sent_by_range(&self) -> Range<usize> {
+        self.sent_by.0..self.sent_by.1
+    }
+
+    /// [`Via::transport`], as a range of the text it was parsed from.
+    pub(crate) fn transport_range(&self) -> Range<usize> {
+        self.transport.0 as usize..self.transport.1 as usize
+    }
+
+    /// [`Via::host`]'s address, if it is one.
+    pub(crate) fn host_ip(&self) -> Option<IpAddr> {
+        match self.host {
+            HostAt::Name => None,
+            HostAt::V4(a) => Some(IpAddr::V4(a)),
+            HostAt::V6(a) => Some(IpAddr::V6(a)),
+        }
+    }
+
+    /// [`Via::port`].
+    pub(crate) fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// [`Via::rport`].
+    pub(crate) fn rport(&self) -> Rport {
+        self.rport
+    }
+
+    /// [`Via::rport_range`].
+    pub(crate) fn rport_range(&self) -> Option<Range<usize>> {
+        self.rport_range.map(|(a, b)| a..b)
+    }
+
+    /// Whether [`Via::received`] is there.
+    pub(crate) fn has_received(&self) -> bool {
+        self.received.is_some()
+    }
+
+    /// [`Via::params_range`]`.end`.
+    pub(crate) fn params_end(&self) -> usize {
+        self.params_start + (self.params.1 - self.params.0) as usize
     }
 
     /// The view again, over the same `src` it was recorded from.
@@ -644,7 +737,15 @@ mod tests {
             let text = format!("{lead}SIP/2.0/UDP {host}:5060{params}");
             let src = text.as_bytes();
             if let Ok(v) = Via::parse(src) {
-                prop_assert_eq!(ViaAt::new(src, &v).view(src), v);
+                let at = ViaAt::new(src, &v);
+                prop_assert_eq!(at.view(src), v);
+                // What is read without a view is what the view gives.
+                prop_assert_eq!(at.branch_range().map(|r| &src[r]), v.branch());
+                prop_assert_eq!(at.sent_by_range(), v.sent_by_range());
+                prop_assert_eq!(&src[at.transport_range()], v.transport());
+                prop_assert_eq!(at.host_ip(), v.host().ip());
+                prop_assert_eq!((at.port(), at.rport(), at.rport_range()), (v.port(), v.rport(), v.rport_range()));
+                prop_assert_eq!((at.has_received(), at.params_end()), (v.received().is_some(), v.params_range().end));
             }
         }
 
@@ -933,7 +1034,8 @@ mod tests {
         #[test]
         fn fast_path_gives_the_general_parse(text in via_values()) {
             let v = text.as_bytes();
-            if let Some((via, stop)) = Via::parse_plain(v, 0) {
+            if let Some(via) = Via::parse_plain(v, 0) {
+                let stop = via.span().end;
                 prop_assert!(stop == v.len() || v[stop] == b',', "{text:?}");
                 prop_assert_eq!(Ok(via), Via::parse_general(&v[..stop], 0), "{:?}", text);
             }
@@ -1019,18 +1121,38 @@ mod tests {
     }
 
     #[test]
+    fn letters_compare_without_regard_to_case_only() {
+        fn check<const N: usize>(name: &[u8; N]) {
+            assert!(letters_eq(name, name));
+            assert!(letters_eq(&name.to_ascii_uppercase(), name));
+            for at in 0..N {
+                for b in 0..=255u8 {
+                    let mut v = name.to_vec();
+                    v[at] = b;
+                    assert_eq!(letters_eq(&v, name), v.eq_ignore_ascii_case(name), "{v:?}");
+                }
+            }
+            assert!(!letters_eq(&name[1..], name));
+        }
+        check(b"branch");
+        check(b"received");
+        check(b"maddr");
+        check(b"rport");
+        check(b"ttl");
+        check(b"alias");
+    }
+
+    #[test]
     fn sip_2_0_compares_letters_without_regard_to_case_only() {
         let sip = b"SIP/2.0/";
         for at in 0..8 {
             for b in 0..=255u8 {
-                let mut v = sip.to_vec();
+                let mut v = *sip;
                 v[at] = b;
                 assert_eq!(is_sip_2_0(&v), v.eq_ignore_ascii_case(sip), "{v:?}");
             }
         }
         assert!(is_sip_2_0(b"sIp/2.0/"));
-        assert!(!is_sip_2_0(b"SIP/2.0"));
-        assert!(!is_sip_2_0(b"SIP/2.0/U"));
     }
 
     #[test]

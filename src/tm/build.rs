@@ -122,6 +122,21 @@ impl TopVia {
         }
     }
 
+    /// [`TopVia::of`] from the record of a parsed via-parm (ranges relative
+    /// to `value`, the header value that starts at `at`), without a view.
+    pub(crate) fn of_at(via: &crate::sip::via::ViaAt, value: &[u8], at: usize) -> TopVia {
+        TopVia {
+            proto: value.get(via.transport_range()).and_then(Proto::from_name),
+            port: via.port(),
+            host_ip: via.host_ip(),
+            rport: via.rport(),
+            rport_end: via.rport_range().map(|r| r.end),
+            received: via.has_received(),
+            params_end: via.params_end(),
+            at,
+        }
+    }
+
     /// The top Via of `msg`.
     #[cfg(test)]
     pub fn of_message(msg: &Message) -> Option<TopVia> {

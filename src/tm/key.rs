@@ -26,7 +26,7 @@ use bytes::Bytes;
 use super::build::TopVia;
 use crate::sip::headers::CSeq;
 use crate::sip::nameaddr::NameAddr;
-use crate::sip::via::Via;
+use crate::sip::via::{Via, ViaAt};
 use crate::sip::{HeaderName, Message, Span};
 
 /// The fields a request is matched by.
@@ -77,17 +77,22 @@ impl<'a> Key<'a> {
             b"ACK" => &b"INVITE"[..],
             m => m,
         };
-        let (at, via) = msg.top_via()?;
+        let (at, via, next) = msg.top_via_at()?;
         let via = via.ok()?;
-        let scan = ViaScan::of(msg, &via, at);
-        if via.has_magic_cookie() {
-            let branch = via.branch()?;
-            let (b0, b1) = crate::sip::scan::span_in(msg.buf(), branch);
+        let value = msg.buf().get(at..)?;
+        let scan = next.map(|next| ViaScan::of(via, value, at, next));
+        let branch = via.branch_range().filter(|b| {
+            value
+                .get(b.clone())
+                .is_some_and(|b| b.starts_with(crate::sip::via::MAGIC_COOKIE))
+        });
+        if let Some(b) = branch {
             let sent_by = via.sent_by_range();
             let spans = KeySpans {
-                branch: Span { start: b0, end: b1 },
+                branch: Span::new(at + b.start, at + b.end),
                 sent_by: Span::new(at + sent_by.start, at + sent_by.end),
             };
+            let branch = msg.buf().get(spans.branch.range())?;
             let sent_by = msg.buf().get(spans.sent_by.range())?;
             return Some((
                 Key {
@@ -98,6 +103,7 @@ impl<'a> Key<'a> {
                 scan,
             ));
         }
+        let (via, _) = top_via(msg)?;
         let tag = |id| {
             msg.header_value(id)
                 .and_then(|v| NameAddr::parse(v).ok())
@@ -273,29 +279,25 @@ pub(crate) struct ViaScan {
 }
 
 impl ViaScan {
-    /// From `via`, the parsed top via-parm of `msg` whose header value starts
-    /// at `at`; `None` unless the message read it the common way (then where
-    /// the next via-parm starts is known).
-    fn of(msg: &Message, via: &Via<'_>, at: usize) -> Option<ViaScan> {
-        let next = msg.top_via_next()?;
-        let branch = via.branch().map(|b| {
-            let (start, end) = crate::sip::scan::span_in(msg.buf(), b);
-            start as usize - at..end as usize - at
-        });
-        Some(ViaScan {
+    /// From the record of a message's top via-parm (ranges relative to
+    /// `value`, its header value, which starts at `at`), read the common
+    /// way: `next` is where the next via-parm starts.
+    fn of(via: &ViaAt, value: &[u8], at: usize, next: Option<usize>) -> ViaScan {
+        ViaScan {
             sent_by: via.sent_by_range(),
-            branch,
+            branch: via.branch_range(),
             next,
-            top: TopVia::of(via, at),
-        })
+            top: TopVia::of_at(via, value, at),
+        }
     }
 }
 
 /// The top Via of `msg` as [`ViaScan`], when it is written the common way
 /// (`None`: read it with [`top_via`]). Parsed once per message.
 pub(crate) fn scan_top_via(msg: &Message) -> Option<ViaScan> {
-    let (at, via) = msg.top_via()?;
-    ViaScan::of(msg, &via.ok()?, at)
+    let (at, via, next) = msg.top_via_at()?;
+    let value = msg.buf().get(at..)?;
+    Some(ViaScan::of(via.ok()?, value, at, next?))
 }
 
 /// The branch of a message's top Via.

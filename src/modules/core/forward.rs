@@ -54,9 +54,10 @@ pub enum Reject {
 /// Checks what every request must have before the script sees it: a readable
 /// top Via (else it cannot be answered), From, To, Call-ID and CSeq.
 pub fn check_request(msg: &Message) -> Result<(), Reject> {
-    match top_via(msg) {
-        Some((_, Ok(_))) => {}
-        Some((_, Err(e))) => return Err(Reject::Drop(e)),
+    // Only whether it reads: no view of it is made here.
+    match msg.top_via_at() {
+        Some((_, Ok(_), _)) => {}
+        Some((at, Err(e), _)) => return Err(Reject::Drop(e.shifted(at))),
         None => return Err(Reject::Drop(ParseError::new(ErrorKind::MissingHeader, 0))),
     }
     for id in [
