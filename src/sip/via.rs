@@ -451,7 +451,7 @@ fn word<const N: usize>(b: [u8; N]) -> u64 {
 /// regard to case: setting bit 5 of a byte gives a given lower-case letter
 /// only from that letter or its upper case.
 #[inline]
-fn letters_eq<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+pub(crate) fn letters_eq<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
     debug_assert!(N <= 8 && lower.iter().all(u8::is_ascii_lowercase));
     <[u8; N]>::try_from(name).is_ok_and(|n| word(n) | word([0x20; N]) == word(*lower))
 }
@@ -460,7 +460,7 @@ fn letters_eq<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
 /// `S`, `I` and `P` gives `s`, `i` and `p` only from either case of those
 /// letters; the rest is compared exactly.
 #[inline]
-fn is_sip_2_0(proto: &[u8; 8]) -> bool {
+pub(crate) fn is_sip_2_0(proto: &[u8; 8]) -> bool {
     u64::from_le_bytes(*proto) | u64::from_le_bytes([0x20, 0x20, 0x20, 0, 0, 0, 0, 0])
         == u64::from_le_bytes(*b"sip/2.0/")
 }

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use super::build::TopVia;
 use crate::sip::headers::CSeq;
 use crate::sip::nameaddr::NameAddr;
-use crate::sip::via::{Via, ViaAt};
+use crate::sip::via::{is_sip_2_0, letters_eq, Via, ViaAt};
 use crate::sip::{HeaderName, Message, Span};
 
 /// The fields a request is matched by.
@@ -294,10 +294,126 @@ impl ViaScan {
 
 /// The top Via of `msg` as [`ViaScan`], when it is written the common way
 /// (`None`: read it with [`top_via`]). Parsed once per message.
+#[cfg(test)]
 pub(crate) fn scan_top_via(msg: &Message) -> Option<ViaScan> {
     let (at, via, next) = msg.top_via_at()?;
     let value = msg.buf().get(at..)?;
     Some(ViaScan::of(via.ok()?, value, at, next?))
+}
+
+/// The `branch` of the first via-parm of a Via header value written the
+/// common way (`SIP/2.0/transport SP sent-by;name[=value]...`, no white
+/// space or quotes in the parameters), and where the next via-parm starts
+/// (offsets into the value). One quick scan, which is all a reply needs: its
+/// top Via is ours, read once, by the reply match, and nothing else on the
+/// way up parses it. Anything else gives `None`: the caller then uses the
+/// full parser ([`top_branch`]).
+pub(crate) fn quick_reply_via(value: &[u8]) -> Option<QuickVia> {
+    let lead = value.iter().position(|&b| b != b' ' && b != b'\t')?;
+    let proto: &[u8; 8] = value.get(lead..lead + 8)?.try_into().ok()?;
+    if !is_sip_2_0(proto) {
+        return None;
+    }
+    let t = lead + 8;
+    let mut i = run(value, t, TOKEN);
+    if i == t || !matches!(value.get(i), Some(b' ' | b'\t')) {
+        return None;
+    }
+    while matches!(value.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    let host = i;
+    i = run(value, host, SENT_BY);
+    if i == host {
+        return None;
+    }
+    let mut branch = None;
+    loop {
+        match value.get(i) {
+            None => return Some(QuickVia { branch, next: None }),
+            Some(b',') => {
+                let mut n = i + 1;
+                while matches!(value.get(n), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+                    n += 1;
+                }
+                return Some(QuickVia {
+                    branch,
+                    next: Some(n),
+                });
+            }
+            Some(b';') => {
+                let name_at = i + 1;
+                i = run(value, name_at, TOKEN);
+                if i == name_at {
+                    return None;
+                }
+                let name = value.get(name_at..i)?;
+                let mut val = i..i;
+                if value.get(i) == Some(&b'=') {
+                    // Tokens, hosts (IPv6 in brackets) and the like; no quotes.
+                    let start = i + 1;
+                    i = run(value, start, VALUE);
+                    if i == start {
+                        return None;
+                    }
+                    val = start..i;
+                }
+                if branch.is_none() && letters_eq(name, b"branch") {
+                    branch = Some(val);
+                }
+            }
+            Some(_) => return None,
+        }
+    }
+}
+
+/// What [`quick_reply_via`] finds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct QuickVia {
+    /// The `branch` value (first one), if any.
+    pub branch: Option<std::ops::Range<usize>>,
+    /// Where the next via-parm starts, when a comma follows this one.
+    pub next: Option<usize>,
+}
+
+/// Byte classes of [`quick_reply_via`]: bit 0 RFC 3261 `token` (§25.1); bit 1
+/// token or host character (`:`, `[` and `]` for `received=[::1]`); bit 2
+/// part of a sent-by (anything but `;` `,` SP HTAB CR LF `"` `(`).
+const CHARS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
+        {
+            t[c] = TOKEN | VALUE;
+        } else if matches!(b, b':' | b'[' | b']') {
+            t[c] = VALUE;
+        }
+        if !matches!(b, b';' | b',' | b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'(') {
+            t[c] |= SENT_BY;
+        }
+        c += 1;
+    }
+    t
+};
+
+const TOKEN: u8 = 1;
+const VALUE: u8 = 2;
+const SENT_BY: u8 = 4;
+
+/// Where the run of bytes of class `class` that starts at `from` ends.
+#[inline]
+fn run(value: &[u8], from: usize, class: u8) -> usize {
+    let rest = value.get(from..).unwrap_or_default();
+    from + rest
+        .iter()
+        .position(|&b| CHARS[usize::from(b)] & class == 0)
+        .unwrap_or(rest.len())
 }
 
 /// The branch of a message's top Via.
@@ -425,6 +541,9 @@ mod scan_tests {
             assert_eq!(scan.next, second, "{text}");
             let at = msg.header(HeaderName::Via).unwrap().value.start as usize;
             assert_eq!(scan.top, TopVia::of(&full, at), "{text}");
+            let quick = super::quick_reply_via(v).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(quick.branch.map(|b| &v[b]), full.branch(), "{text}");
+            assert_eq!(quick.next, second, "{text}");
             let (key, spans) = Key::of(&msg).unwrap();
             let Some(branch) = full.branch() else {
                 assert!(matches!(key.fields, Fields::Rfc2543 { .. }), "{text}");
@@ -455,6 +574,11 @@ mod scan_tests {
             let text = String::from_utf8_lossy(v);
             let msg = with_via(v).unwrap();
             assert_eq!(scan_top_via(&msg), None, "{text}");
+            // The reply scan does not check the host (as before: a reply's
+            // top Via is ours); it declines the other shapes.
+            if !text.contains("h_1") {
+                assert_eq!(super::quick_reply_via(v), None, "{text}");
+            }
             let full = vias(v).next().unwrap();
             let key = Key::of(&msg).map(|(k, _)| k.fields);
             match full {
@@ -474,7 +598,7 @@ mod scan_tests {
 
 #[cfg(test)]
 mod scan_equivalence {
-    use super::scan_top_via;
+    use super::{quick_reply_via, scan_top_via};
     use crate::sip::scan::split_values;
     use crate::sip::via::vias;
 
@@ -487,6 +611,7 @@ mod scan_equivalence {
         rport: Option<std::ops::Range<usize>>,
         received: bool,
         params_end: usize,
+        next: Option<usize>,
     }
 
     fn reference(value: &[u8]) -> Option<Reference> {
@@ -522,11 +647,21 @@ mod scan_equivalence {
             rport: None,
             received: false,
             params_end: i,
+            next: None,
         };
         loop {
             match value.get(i) {
-                None | Some(b',') => {
+                None => {
                     scan.params_end = i;
+                    return Some(scan);
+                }
+                Some(b',') => {
+                    scan.params_end = i;
+                    let mut n = i + 1;
+                    while matches!(value.get(n), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+                        n += 1;
+                    }
+                    scan.next = Some(n);
                     return Some(scan);
                 }
                 Some(b';') => {
@@ -611,5 +746,40 @@ mod scan_equivalence {
             }
         }
         assert!(n > 1000 && answered > 500, "{n} {answered}");
+    }
+
+    /// The reply scan is the byte scan's branch and next, on every prefix and
+    /// one-byte substitution of the same Vias.
+    #[test]
+    fn reply_scan_matches_the_byte_scan() {
+        let seeds: &[&[u8]] = &[
+            b"SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport",
+            b" \tsip/2.0/tcp [2001:db8::1]:5061;RPORT=5;Received=::1;branch=z9hG4bKa, SIP/2.0/UDP b",
+            b"SIP/2.0/UDP h;branch=z9hG4bK1;branch=z9hG4bK2;rport;rport=7;x=\"q\";received",
+            b"SIP/2.0/UDP h:1;ttl=16,\r\n SIP/2.0/UDP second;branch=z9hG4bKs",
+            b"SIP/2.0/UDP 127.0.0.1:5060;BRANCH=z9hG4bKa0123456789abcdef, SIP/2.0/UDP b",
+        ];
+        let bytes = b" \t\r\n;,=:\"([]a0-~\xff/SIPBRANCHRPOTEVsipbranchrpotev\x13\x0f\x0e\x12\x10";
+        let mut n = 0;
+        let check = |v: &[u8]| {
+            let old = reference(v).map(|r| (r.branch, r.next));
+            let new = quick_reply_via(v).map(|q| (q.branch, q.next));
+            assert_eq!(new, old, "{}", String::from_utf8_lossy(v));
+        };
+        for seed in seeds {
+            for end in 0..=seed.len() {
+                check(&seed[..end]);
+                n += 1;
+            }
+            for at in 0..seed.len() {
+                for &b in bytes {
+                    let mut v = seed.to_vec();
+                    v[at] = b;
+                    check(&v);
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 1000);
     }
 }
