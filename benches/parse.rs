@@ -10,7 +10,8 @@
 //!
 //! Instruction counts (stable on a noisy, shared machine). With
 //! `RINGSIP_CALLGRIND=N` the binary skips criterion and runs the parse (or,
-//! with `RINGSIP_CALLGRIND_WHAT=serialize`, the serialize) loop N times.
+//! with `RINGSIP_CALLGRIND_WHAT=serialize`, the serialize; with `via`, the
+//! reading of two common top Vias, [`VIAS`]) loop N times.
 //! Run it twice and divide the difference, so start-up cost cancels out:
 //!
 //! ```text
@@ -30,6 +31,13 @@ use criterion::{criterion_group, Criterion};
 use ringsip::sip::{serialize, Edits, HeaderName, Message};
 
 const INVITE: &[u8] = include_bytes!("../tests/data/invite.sip");
+
+/// Top Vias as a stateful call brings them: sipp's on a request, ours (a
+/// transaction branch) on a reply.
+const VIAS: [&[u8]; 2] = [
+    b"SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-2861-1-0",
+    b"SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa0123456789abcdef0123456789abcdef01, SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-2861-1-0",
+];
 
 /// Parses and indexes the message, then reads what every request handler
 /// reads first (the raw values the transaction key and dialog match need).
@@ -105,7 +113,15 @@ fn callgrind_loop(n: u64) {
     let buf = Bytes::copy_from_slice(INVITE);
     let what = std::env::var("RINGSIP_CALLGRIND_WHAT").unwrap_or_default();
     let mut sum = 0usize;
-    if what == "serialize" {
+    if what == "via" {
+        for _ in 0..n {
+            for v in VIAS {
+                if let Some((Ok(via), _)) = ringsip::sip::via::Via::first(black_box(v)) {
+                    sum += via.branch().map_or(0, <[u8]>::len);
+                }
+            }
+        }
+    } else if what == "serialize" {
         let msg = Message::parse(buf).expect("bench message parses");
         let mut edits = Edits::new();
         let mut out = Vec::with_capacity(2048);

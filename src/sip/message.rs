@@ -17,7 +17,7 @@ use super::name::HeaderName;
 use super::nameaddr::NameAddr;
 use super::scan::{bytes_below, bytes_equal, word};
 use super::uri::{Uri, UriAt};
-use super::via::{vias, Via, ViaAt};
+use super::via::{Via, ViaAt};
 
 /// A byte range in the message buffer (u32: messages are far below 4 GiB).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -115,12 +115,15 @@ pub struct Message {
     to_tag: OnceCell<Option<Option<Span>>>,
 }
 
-/// The parsed first Via value: where its header value lies, and the parse
-/// (offsets relative to that value; an error is not shifted yet).
+/// The parsed first Via value: where its header value lies, the parse
+/// (offsets relative to that value; an error is not shifted yet), and where
+/// the next via-parm of that header value starts when the parse found it
+/// (see [`Via::first`]).
 #[derive(Clone, Copy, Debug)]
 struct TopVia {
     value: Span,
     via: std::result::Result<ViaAt, ParseError>,
+    next: Option<Option<u32>>,
 }
 
 impl Message {
@@ -306,18 +309,53 @@ impl Message {
     /// whose offsets (error offsets too) are relative to that header value.
     /// Parsed once, on the first call.
     pub fn top_via(&self) -> Option<(usize, Result<Via<'_>>)> {
-        let top = self.top_via.get_or_init(|| {
-            let h = self.header(HeaderName::Via)?;
-            let value = self.value(h);
-            let via = vias(value).next()?.map(|v| ViaAt::new(value, &v));
-            Some(TopVia {
-                value: h.value,
-                via,
-            })
-        });
-        let top = (*top)?;
+        let top = self.top_via_cell().as_ref()?;
         let value = self.slice(top.value);
         Some((top.value.start as usize, top.via.map(|v| v.view(value))))
+    }
+
+    /// [`Message::top_via`] without making a view of it (for readers that
+    /// want a few of its ranges): the offset of its header value, the record
+    /// (ranges relative to that value) or the parse error (not shifted), and
+    /// [`Message::top_via_next`].
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn top_via_at(
+        &self,
+    ) -> Option<(
+        usize,
+        std::result::Result<&ViaAt, ParseError>,
+        Option<Option<usize>>,
+    )> {
+        let top = self.top_via_cell().as_ref()?;
+        let next = top.next.map(|n| n.map(|n| n as usize));
+        Some((
+            top.value.start as usize,
+            top.via.as_ref().map_err(|e| *e),
+            next,
+        ))
+    }
+
+    /// Where the second via-parm of the top Via header value starts
+    /// (relative to that value), when reading the top one told:
+    /// `Some(None)` when there is no second one in that header value,
+    /// `Some(Some(i))` when there is, `None` when it was not looked for (the
+    /// top via-parm is not written the common way) or there is no Via.
+    pub fn top_via_next(&self) -> Option<Option<usize>> {
+        let next = self.top_via_cell().as_ref()?.next?;
+        Some(next.map(|n| n as usize))
+    }
+
+    fn top_via_cell(&self) -> &Option<TopVia> {
+        self.top_via.get_or_init(|| {
+            let h = self.header(HeaderName::Via)?;
+            let value = self.value(h);
+            let (via, next) = Via::first(value)?;
+            Some(TopVia {
+                value: h.value,
+                via: via.map(|v| ViaAt::new(value, &v)),
+                next: next.map(|n| n.map(|n| n as u32)),
+            })
+        })
     }
 
     /// A request's Request-URI parsed (`None` for a response); parsed once,

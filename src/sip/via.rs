@@ -44,6 +44,8 @@ pub struct Via<'a> {
     branch: Option<&'a [u8]>,
     received: Option<&'a [u8]>,
     rport: Rport,
+    /// Where the first `rport` parameter lies (see [`Via::rport_range`]).
+    rport_range: Option<(usize, usize)>,
     maddr: Option<&'a [u8]>,
     ttl: Option<u8>,
     alias: bool,
@@ -63,8 +65,150 @@ impl<'a> Via<'a> {
 
     /// Parses `src[start..end]`, reporting every offset relative to `src`.
     pub fn parse_in(src: &'a [u8], start: usize, end: usize) -> Result<Via<'a>> {
-        let bad = |at| ParseError::new(ErrorKind::BadVia, at);
         let v = src.get(..end).unwrap_or_default();
+        // The common shape first; it gives what the general parser gives.
+        if let Some(via) = Via::parse_plain(v, start) {
+            if via.span.1 == v.len() {
+                return Ok(via);
+            }
+        }
+        Via::parse_general(v, start)
+    }
+
+    /// The first via-parm of a Via header value, as [`vias`]`(value).next()`
+    /// gives it, and where the next via-parm starts when that is known
+    /// already: `Some(None)` if none follows, `Some(Some(i))` if a comma ends
+    /// the first one and the next starts at `value[i]`, `None` when the
+    /// general parser read the first one (then it was not looked for).
+    #[allow(clippy::type_complexity)]
+    pub fn first(value: &'a [u8]) -> Option<(Result<Via<'a>>, Option<Option<usize>>)> {
+        if let Some(via) = Via::parse_plain(value, 0) {
+            let stop = via.span.1;
+            if stop == value.len() {
+                return Some((Ok(via), Some(None)));
+            }
+            // parse_plain stops only at the end or at a comma.
+            let next = scan::skip_lws(value, stop + 1);
+            if next < value.len() && value.get(next) != Some(&b',') {
+                return Some((Ok(via), Some(Some(next))));
+            }
+        }
+        let (off, item) = scan::split_values(value).with_comments().next()?;
+        let end = off + item.len();
+        Some((Via::parse_general(value.get(..end)?, off), None))
+    }
+
+    /// The fast path of [`Via::parse_in`] and [`Via::first`]: a via-parm that
+    /// starts at `v[start]` (after SP/HTAB) and is written the common way,
+    /// `SIP/2.0/transport SP host[:port]` then `;name[=value]` parameters
+    /// back to back (token names, unquoted values), up to the end of `v` or
+    /// a comma. Returns what the general parser gives for that via-parm and
+    /// where it stopped (`v.len()` or the comma); `None` for anything else,
+    /// a bad host, port or known parameter included (the general parser then
+    /// reports it). It stops where its span ends.
+    fn parse_plain(v: &'a [u8], start: usize) -> Option<Via<'a>> {
+        let mut s = start;
+        while matches!(v.get(s), Some(b' ' | b'\t')) {
+            s += 1;
+        }
+        let proto: &[u8; 8] = v.get(s..s + 8)?.try_into().ok()?;
+        if !is_sip_2_0(proto) {
+            return None;
+        }
+        let t = s + 8;
+        let t_end = scan::token_end(v, t);
+        let mut host_start = t_end;
+        while matches!(v.get(host_start), Some(b' ' | b'\t')) {
+            host_start += 1;
+        }
+        if t_end == t || host_start == t_end {
+            return None;
+        }
+        let host_end = if v.get(host_start) == Some(&b'[') {
+            let inner = host_start + 1;
+            let close = inner
+                + v.get(inner..)?
+                    .iter()
+                    .position(|&b| !(b.is_ascii_hexdigit() || b == b':' || b == b'.'))?;
+            if v.get(close) != Some(&b']') {
+                return None;
+            }
+            close + 1
+        } else {
+            // Host names and IPv4 addresses are tokens; Host::parse checks them.
+            scan::token_end(v, host_start)
+        };
+        let host_raw = v.get(host_start..host_end)?;
+        let host = Host::parse(host_raw).ok()?;
+        let mut sent_by_end = host_end;
+        let mut port = None;
+        if v.get(host_end) == Some(&b':') {
+            let (n, value) = scan::leading_port(v.get(host_end + 1..)?);
+            port = Some(value?);
+            sent_by_end = host_end + 1 + n;
+        }
+        let mut known = Known {
+            next: sent_by_end,
+            plain: true,
+            ..Known::default()
+        };
+        let mut i = sent_by_end;
+        while v.get(i) == Some(&b';') {
+            let name_end = scan::token_end(v, i + 1);
+            if name_end == i + 1 {
+                return None;
+            }
+            let (mut end, mut token) = (name_end, false);
+            let mut value = None;
+            if v.get(name_end) == Some(&b'=') {
+                (end, token) = scan::gen_value_run(v, name_end + 1);
+                if end == name_end + 1 {
+                    return None;
+                }
+                value = v.get(name_end + 1..end);
+            }
+            // Plain by construction: `;name[=value]` right after the last one.
+            known.read_plain(
+                Param {
+                    name: v.get(i + 1..name_end)?,
+                    value,
+                    quoted: false,
+                    start: i,
+                    end,
+                },
+                token,
+            );
+            i = end;
+        }
+        if known.error.is_some() || !matches!(v.get(i), None | Some(b',')) {
+            return None;
+        }
+        let via = Via {
+            protocol: &proto[..3],
+            version: &proto[4..7],
+            transport: v.get(t..t_end)?,
+            host,
+            host_raw,
+            port,
+            sent_by: (host_start, sent_by_end),
+            params: v.get(sent_by_end..i)?,
+            params_start: sent_by_end,
+            plain_params: known.plain,
+            span: (s, i),
+            branch: known.branch,
+            received: known.received,
+            rport: known.rport.unwrap_or(Rport::Absent),
+            rport_range: known.rport_range,
+            maddr: known.maddr,
+            ttl: known.ttl,
+            alias: known.alias,
+        };
+        Some(via)
+    }
+
+    /// The general parser: any via-parm of RFC 3261 §25.1 in `v[start..]`.
+    fn parse_general(v: &'a [u8], start: usize) -> Result<Via<'a>> {
+        let bad = |at| ParseError::new(ErrorKind::BadVia, at);
         let (a, b) = scan::trim_lws_range(v.get(start..).unwrap_or_default());
         let (s, e) = (start + a, start + b);
         let v = v.get(..e).unwrap_or_default();
@@ -160,6 +304,7 @@ impl<'a> Via<'a> {
             branch: known.branch,
             received: known.received,
             rport: known.rport.unwrap_or(Rport::Absent),
+            rport_range: known.rport_range,
             maddr: known.maddr,
             ttl: known.ttl,
             alias: known.alias,
@@ -287,6 +432,37 @@ impl<'a> Via<'a> {
         let p = self.param(name)?;
         Some(self.params_start + p.start..self.params_start + p.end)
     }
+
+    /// `param_range(b"rport")`, recorded when parsed (no scan of the list).
+    pub fn rport_range(&self) -> Option<Range<usize>> {
+        self.rport_range.map(|(a, b)| a..b)
+    }
+}
+
+/// `N` (at most 8) bytes as one little-endian word, zero-padded.
+#[inline]
+fn word<const N: usize>(b: [u8; N]) -> u64 {
+    let mut w = [0u8; 8];
+    w[..N].copy_from_slice(&b);
+    u64::from_le_bytes(w)
+}
+
+/// Whether `name` is `lower` (lower-case ASCII letters, at most 8) without
+/// regard to case: setting bit 5 of a byte gives a given lower-case letter
+/// only from that letter or its upper case.
+#[inline]
+pub(crate) fn letters_eq<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    debug_assert!(N <= 8 && lower.iter().all(u8::is_ascii_lowercase));
+    <[u8; N]>::try_from(name).is_ok_and(|n| word(n) | word([0x20; N]) == word(*lower))
+}
+
+/// Whether `proto` is `SIP/2.0/` without regard to case: setting bit 5 of
+/// `S`, `I` and `P` gives `s`, `i` and `p` only from either case of those
+/// letters; the rest is compared exactly.
+#[inline]
+pub(crate) fn is_sip_2_0(proto: &[u8; 8]) -> bool {
+    u64::from_le_bytes(*proto) | u64::from_le_bytes([0x20, 0x20, 0x20, 0, 0, 0, 0, 0])
+        == u64::from_le_bytes(*b"sip/2.0/")
 }
 
 /// The parameters RFC 3261, 3581 and 5923 define, as the list is scanned
@@ -297,6 +473,7 @@ struct Known<'a> {
     received: Option<&'a [u8]>,
     maddr: Option<&'a [u8]>,
     rport: Option<Rport>,
+    rport_range: Option<(usize, usize)>,
     ttl: Option<u8>,
     alias: bool,
     /// Where the first bad known parameter starts (its `;`).
@@ -315,25 +492,47 @@ impl<'a> Known<'a> {
         if self.error.is_some() {
             return;
         }
-        if let Err(()) = self.take(&p) {
+        if let Err(()) = self.take(&p, None) {
             self.error = Some(p.start);
         }
     }
 
-    fn take(&mut self, p: &Param<'a>) -> std::result::Result<(), ()> {
+    /// [`Known::read`] for the fast path of [`Via::parse_plain`]: `p` is an
+    /// unquoted `;name[=value]` right after the previous parameter (so the
+    /// list stays plain), and `token` tells whether its value is a token.
+    #[inline]
+    fn read_plain(&mut self, p: Param<'a>, token: bool) {
+        self.next = p.end;
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(()) = self.take(&p, Some(token)) {
+            self.error = Some(p.start);
+        }
+    }
+
+    /// `value_is_token`: whether the value is a token, when the caller knows.
+    #[inline]
+    fn take(&mut self, p: &Param<'a>, value_is_token: Option<bool>) -> std::result::Result<(), ()> {
         // None of these takes a quoted value.
         let token = || p.value.filter(|v| !p.quoted && !v.is_empty()).ok_or(());
         // Names differ in length or first letter: check those before comparing.
         match p.name.len() {
-            6 if p.is(b"branch") && self.branch.is_none() => {
-                self.branch =
-                    Some(token().and_then(|v| if scan::is_token(v) { Ok(v) } else { Err(()) })?);
+            6 if letters_eq(p.name, b"branch") && self.branch.is_none() => {
+                let v = token()?;
+                if !value_is_token.unwrap_or_else(|| scan::is_token(v)) {
+                    return Err(());
+                }
+                self.branch = Some(v);
             }
-            8 if p.is(b"received") && self.received.is_none() => {
+            8 if letters_eq(p.name, b"received") && self.received.is_none() => {
                 self.received = Some(token()?);
             }
-            5 if p.is(b"maddr") && self.maddr.is_none() => self.maddr = Some(token()?),
-            5 if p.is(b"rport") && self.rport.is_none() => {
+            5 if letters_eq(p.name, b"maddr") && self.maddr.is_none() => {
+                self.maddr = Some(token()?)
+            }
+            5 if letters_eq(p.name, b"rport") && self.rport.is_none() => {
+                self.rport_range = Some((p.start, p.end));
                 self.rport = Some(match p.value {
                     None => Rport::Empty,
                     Some(v) => {
@@ -342,7 +541,7 @@ impl<'a> Known<'a> {
                     }
                 });
             }
-            3 if p.is(b"ttl") && self.ttl.is_none() => {
+            3 if letters_eq(p.name, b"ttl") && self.ttl.is_none() => {
                 // ttl = 1*3DIGIT ; 0 to 255
                 let v = token()?;
                 let n = scan::parse_u32(v)
@@ -351,7 +550,7 @@ impl<'a> Known<'a> {
                     .and_then(|n| u8::try_from(n).ok());
                 self.ttl = Some(n.ok_or(())?);
             }
-            5 if p.is(b"alias") => self.alias = true,
+            5 if letters_eq(p.name, b"alias") => self.alias = true,
             _ => {}
         }
         Ok(())
@@ -377,6 +576,7 @@ pub struct ViaAt {
     branch: Option<(u32, u32)>,
     received: Option<(u32, u32)>,
     rport: Rport,
+    rport_range: Option<(usize, usize)>,
     maddr: Option<(u32, u32)>,
     ttl: Option<u8>,
     alias: bool,
@@ -401,10 +601,60 @@ impl ViaAt {
             branch: via.branch.map(at),
             received: via.received.map(at),
             rport: via.rport,
+            rport_range: via.rport_range,
             maddr: via.maddr.map(at),
             ttl: via.ttl,
             alias: via.alias,
         }
+    }
+
+    /// [`Via::branch`], as a range of the text it was parsed from.
+    pub(crate) fn branch_range(&self) -> Option<Range<usize>> {
+        self.branch.map(|(a, b)| a as usize..b as usize)
+    }
+
+    /// [`Via::sent_by_range`].
+    pub(crate) fn sent_by_range(&self) -> Range<usize> {
+        self.sent_by.0..self.sent_by.1
+    }
+
+    /// [`Via::transport`], as a range of the text it was parsed from.
+    pub(crate) fn transport_range(&self) -> Range<usize> {
+        self.transport.0 as usize..self.transport.1 as usize
+    }
+
+    /// [`Via::host`]'s address, if it is one.
+    pub(crate) fn host_ip(&self) -> Option<IpAddr> {
+        match self.host {
+            HostAt::Name => None,
+            HostAt::V4(a) => Some(IpAddr::V4(a)),
+            HostAt::V6(a) => Some(IpAddr::V6(a)),
+        }
+    }
+
+    /// [`Via::port`].
+    pub(crate) fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// [`Via::rport`].
+    pub(crate) fn rport(&self) -> Rport {
+        self.rport
+    }
+
+    /// [`Via::rport_range`].
+    pub(crate) fn rport_range(&self) -> Option<Range<usize>> {
+        self.rport_range.map(|(a, b)| a..b)
+    }
+
+    /// Whether [`Via::received`] is there.
+    pub(crate) fn has_received(&self) -> bool {
+        self.received.is_some()
+    }
+
+    /// [`Via::params_range`]`.end`.
+    pub(crate) fn params_end(&self) -> usize {
+        self.params_start + (self.params.1 - self.params.0) as usize
     }
 
     /// The view again, over the same `src` it was recorded from.
@@ -426,6 +676,7 @@ impl ViaAt {
             branch: self.branch.map(get),
             received: self.received.map(get),
             rport: self.rport,
+            rport_range: self.rport_range,
             maddr: self.maddr.map(get),
             ttl: self.ttl,
             alias: self.alias,
@@ -486,7 +737,15 @@ mod tests {
             let text = format!("{lead}SIP/2.0/UDP {host}:5060{params}");
             let src = text.as_bytes();
             if let Ok(v) = Via::parse(src) {
-                prop_assert_eq!(ViaAt::new(src, &v).view(src), v);
+                let at = ViaAt::new(src, &v);
+                prop_assert_eq!(at.view(src), v);
+                // What is read without a view is what the view gives.
+                prop_assert_eq!(at.branch_range().map(|r| &src[r]), v.branch());
+                prop_assert_eq!(at.sent_by_range(), v.sent_by_range());
+                prop_assert_eq!(&src[at.transport_range()], v.transport());
+                prop_assert_eq!(at.host_ip(), v.host().ip());
+                prop_assert_eq!((at.port(), at.rport(), at.rport_range()), (v.port(), v.rport(), v.rport_range()));
+                prop_assert_eq!((at.has_received(), at.params_end()), (v.received().is_some(), v.params_range().end));
             }
         }
 
@@ -690,6 +949,242 @@ mod tests {
             via("SIP/2.0/UDP h;x=\"q;,\";branch=z9hG4bKz").branch(),
             Some(&b"z9hG4bKz"[..])
         );
+    }
+
+    /// Via header values of every shape: the common one and each way off it
+    /// (case, white space, IPv6, ports, parameters with and without values,
+    /// quoted and bad values, comments, several via-parms).
+    fn via_values() -> impl Strategy<Value = String> {
+        let pick = |v: &[&'static str]| prop::sample::select(v.to_vec());
+        let host = prop_oneof![
+            3 => "[a-zA-Z][a-zA-Z0-9-]{0,6}(\\.[a-zA-Z0-9]{1,5}){0,2}",
+            3 => any::<Ipv4Addr>().prop_map(|a| a.to_string()),
+            2 => any::<Ipv6Addr>().prop_map(|a| format!("[{a}]")),
+            1 => pick(&["10.0.0.256", "h_1", "2001:db8::1", "[::1", "[::g]", "1.2.3", "[::1]x", "a..b", "-a", "a.-b", "[]"]).prop_map(str::to_owned),
+        ];
+        let port = prop_oneof![
+            3 => Just(String::new()),
+            3 => any::<u16>().prop_map(|p| format!(":{p}")),
+            1 => pick(&[":", ":99999", ":0", ":05060", " :5060", ": 5060", ":5060x", ":65536", ":000000000065535"]).prop_map(str::to_owned),
+        ];
+        let param = prop_oneof![
+            4 => "z9hG4bK[a-zA-Z0-9.!%*_+`'~-]{0,12}".prop_map(|b| format!(";branch={b}")),
+            1 => "[a-z0-9]{1,6}".prop_map(|b| format!(";BRANCH={b}")),
+            2 => any::<u16>().prop_map(|p| format!(";rport={p}")),
+            2 => any::<Ipv4Addr>().prop_map(|a| format!(";received={a}")),
+            1 => any::<Ipv6Addr>().prop_map(|a| format!(";received=[{a}]")),
+            1 => any::<Ipv6Addr>().prop_map(|a| format!(";Received={a}")),
+            1 => (0u16..400).prop_map(|t| format!(";ttl={t}")),
+            4 => pick(&[
+                ";rport", ";RPort", ";alias", ";lr", ";x", ";x=y", ";maddr=224.2.0.1", ";maddr=[::1]",
+                ";i=0123456789abcdef", ";x=\"q;,\"", ";branch=\"z9hG4bK\"", "; lr", ";a =b", ";a= b",
+                " ;lr", ";=", ";", ";branch=", ";branch=a:b", ";rport=x", ";rport=", ";rport=65536",
+                ";ttl=0016", ";received", ";received=", ";tag=[x]", ";x=a:b]", "\r\n ;lr", ";br\u{e9}=1",
+            ]).prop_map(str::to_owned),
+        ];
+        // Mostly the common shape, each part sometimes off it.
+        let part = |common: &'static str, odd: &[&'static str]| prop_oneof![6 => Just(common), 1 => prop::sample::select(odd.to_vec())];
+        let tail = prop_oneof![
+            3 => Just(""),
+            2 => Just(", SIP/2.0/UDP b;branch=z9hG4bKb"),
+            1 => pick(&[
+                " ", " (comment)", "(c, d)", ",", ", ", ",,", ",SIP/2.0/TCP [::1]:5;branch=z9hG4bKc",
+                " , SIP/2.0/UDP c", ",\r\n SIP/2.0/UDP d", ",\"x\"", ", (c) SIP/2.0/UDP e", ",bad", "x",
+            ]),
+        ];
+        (
+            part("", &[" ", "\t", "\r\n ", "  "]),
+            part(
+                "SIP/2.0/",
+                &[
+                    "sip/2.0/",
+                    "SiP/2.0/",
+                    "SIP / 2.0 /",
+                    "SIP/2.0 /",
+                    "SIPX/2.0/",
+                    "S1P/2.0/",
+                    "SIP/20/",
+                    "SIP/2.0/\r\n ",
+                ],
+            ),
+            part(
+                "UDP",
+                &["udp", "Tcp", "TLS", "SCTP", "WS", "X-NEW", "", "U\"D"],
+            ),
+            part(" ", &["\t", "  ", "", "\r\n ", " \t"]),
+            host,
+            port,
+            proptest::collection::vec(param, 0..5),
+            tail,
+        )
+            .prop_map(|(lead, proto, transport, sp, host, port, params, tail)| {
+                format!(
+                    "{lead}{proto}{transport}{sp}{host}{port}{}{tail}",
+                    params.concat()
+                )
+            })
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(2048))]
+
+        /// The fast path reads what the general parser reads, field by field
+        /// and offset by offset, wherever it answers; `parse_in` (fast path
+        /// first) and the general parser agree on everything, errors included.
+        #[test]
+        fn fast_path_gives_the_general_parse(text in via_values()) {
+            let v = text.as_bytes();
+            if let Some(via) = Via::parse_plain(v, 0) {
+                let stop = via.span().end;
+                prop_assert!(stop == v.len() || v[stop] == b',', "{text:?}");
+                prop_assert_eq!(Ok(via), Via::parse_general(&v[..stop], 0), "{:?}", text);
+            }
+            prop_assert_eq!(Via::parse_in(v, 0, v.len()), Via::parse_general(v, 0), "{:?}", text);
+            for (off, item) in scan::split_values(v).with_comments() {
+                let end = off + item.len();
+                prop_assert_eq!(Via::parse_in(v, off, end), Via::parse_general(&v[..end], off));
+            }
+        }
+
+        /// `Via::first` gives the first item of `vias`, and where it says the
+        /// second via-parm starts, that is where `vias` finds it.
+        #[test]
+        fn first_is_the_first_of_vias(text in via_values()) {
+            let v = text.as_bytes();
+            let first = Via::first(v);
+            prop_assert_eq!(first.map(|(via, _)| via), vias(v).next(), "{:?}", text);
+            if let Some((via, Some(next))) = first {
+                prop_assert!(via.is_ok());
+                let second = scan::split_values(v).with_comments().nth(1).map(|(off, _)| off);
+                prop_assert_eq!(next, second, "{:?}", text);
+                if let Some(Ok(s)) = vias(v).nth(1) {
+                    prop_assert_eq!(next, Some(s.span().start));
+                }
+            }
+        }
+
+        /// The recorded `rport` range is the one the parameter scan finds.
+        #[test]
+        fn rport_range_is_the_param_range(text in via_values()) {
+            for via in vias(text.as_bytes()).flatten() {
+                prop_assert_eq!(via.rport_range(), via.param_range(b"rport"));
+                prop_assert_eq!(via.rport_range(), via.params().get(b"rport").map(|p| via.params_range().start + p.start..via.params_range().start + p.end));
+            }
+        }
+    }
+
+    /// Every prefix of some common Vias, and every one-byte substitution by a
+    /// byte that matters to either parser: `parse_in` (fast path first) and
+    /// the general parser agree.
+    #[test]
+    fn fast_path_agrees_on_every_edit_of_common_vias() {
+        let seeds: &[&[u8]] = &[
+            b"SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport",
+            b" sip/2.0/tcp [2001:db8::1]:5061;RPORT=5;Received=::1;branch=z9hG4bKa",
+            b"SIP/2.0/UDP h.example.com;branch=z9hG4bK1;ttl=16;maddr=[::1];alias;received=1.2.3.4",
+            b"SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-2861-1-0",
+        ];
+        let bytes = b" \t\r\n;,=:\"()[]<>a0-~\xff/SIPsip.%_9";
+        let mut n = 0;
+        let check = |v: &[u8]| {
+            assert_eq!(
+                Via::parse_in(v, 0, v.len()),
+                Via::parse_general(v, 0),
+                "{}",
+                String::from_utf8_lossy(v)
+            );
+            assert_eq!(
+                Via::first(v).map(|(via, _)| via),
+                vias(v).next(),
+                "{}",
+                String::from_utf8_lossy(v)
+            );
+        };
+        for seed in seeds {
+            for end in 0..=seed.len() {
+                check(&seed[..end]);
+                n += 1;
+            }
+            for at in 0..seed.len() {
+                for &b in bytes {
+                    let mut v = seed.to_vec();
+                    v[at] = b;
+                    check(&v);
+                    let mut w = seed.to_vec();
+                    w.insert(at, b);
+                    check(&w);
+                    n += 2;
+                }
+            }
+        }
+        assert!(n > 5000);
+    }
+
+    #[test]
+    fn letters_compare_without_regard_to_case_only() {
+        fn check<const N: usize>(name: &[u8; N]) {
+            assert!(letters_eq(name, name));
+            assert!(letters_eq(&name.to_ascii_uppercase(), name));
+            for at in 0..N {
+                for b in 0..=255u8 {
+                    let mut v = name.to_vec();
+                    v[at] = b;
+                    assert_eq!(letters_eq(&v, name), v.eq_ignore_ascii_case(name), "{v:?}");
+                }
+            }
+            assert!(!letters_eq(&name[1..], name));
+        }
+        check(b"branch");
+        check(b"received");
+        check(b"maddr");
+        check(b"rport");
+        check(b"ttl");
+        check(b"alias");
+    }
+
+    #[test]
+    fn sip_2_0_compares_letters_without_regard_to_case_only() {
+        let sip = b"SIP/2.0/";
+        for at in 0..8 {
+            for b in 0..=255u8 {
+                let mut v = *sip;
+                v[at] = b;
+                assert_eq!(is_sip_2_0(&v), v.eq_ignore_ascii_case(sip), "{v:?}");
+            }
+        }
+        assert!(is_sip_2_0(b"sIp/2.0/"));
+    }
+
+    #[test]
+    fn first_tells_where_the_next_via_parm_starts() {
+        let first =
+            |s: &'static str| Via::first(s.as_bytes()).map(|(v, next)| (v.map(|v| v.span()), next));
+        let plain = "SIP/2.0/UDP a:5060;branch=z9hG4bKa";
+        assert_eq!(first(plain), Some((Ok(0..plain.len()), Some(None))));
+        assert_eq!(
+            first("SIP/2.0/UDP a;branch=z9hG4bKa,\r\n SIP/2.0/UDP b"),
+            Some((Ok(0..29), Some(Some(33))))
+        );
+        assert_eq!(
+            first("SIP/2.0/UDP a,SIP/2.0/UDP b"),
+            Some((Ok(0..13), Some(Some(14))))
+        );
+        // Not the common shape, or nothing after the comma: not looked for.
+        assert_eq!(
+            first("SIP/2.0/UDP a ;lr, SIP/2.0/UDP b"),
+            Some((Ok(0..17), None))
+        );
+        assert_eq!(first("SIP/2.0/UDP a, "), Some((Ok(0..13), None)));
+        assert_eq!(
+            first("SIP/2.0/UDP a,,SIP/2.0/UDP b"),
+            Some((Ok(0..13), None))
+        );
+        assert_eq!(first("SIP/2.0/UDP a;x=\"1\""), Some((Ok(0..19), None)));
+        assert_eq!(
+            first("SIP/2.0/UDP h_1"),
+            Some((Err(ParseError::new(ErrorKind::BadHost, 12)), None))
+        );
+        assert_eq!(first(" "), None);
     }
 
     fn lws() -> impl Strategy<Value = &'static str> {

@@ -90,8 +90,8 @@ impl Target {
 }
 
 /// What responses to a request need of its top Via: where they go, and how
-/// a local reply fixes the Via up. Read from the quick scan when the Via is
-/// plainly written ([`TopVia::of_message`]), else from the full parse.
+/// a local reply fixes the Via up. Read from the message's parse of its top
+/// Via ([`TopVia::of_message`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TopVia {
     proto: Option<Proto>,
@@ -115,82 +115,46 @@ impl TopVia {
             port: via.port(),
             host_ip: via.host().ip(),
             rport: via.rport(),
-            rport_end: via.param_range(b"rport").map(|r| r.end),
+            rport_end: via.rport_range().map(|r| r.end),
             received: via.received().is_some(),
             params_end: via.params_range().end,
             at,
         }
     }
 
-    /// The top Via of `msg`: the quick scan when it reads it (and its host,
-    /// port and rport are well formed, as the parser requires), else the parser.
-    #[cfg(test)]
-    pub fn of_message(msg: &Message) -> Option<TopVia> {
-        let scan = msg
-            .header(HeaderName::Via)
-            .and_then(|h| super::key::scan_top_via(msg.value(h)));
-        TopVia::of_message_scanned(msg, scan.as_ref())
+    /// [`TopVia::of`] from the record of a parsed via-parm (ranges relative
+    /// to `value`, the header value that starts at `at`), without a view.
+    pub(crate) fn of_at(via: &crate::sip::via::ViaAt, value: &[u8], at: usize) -> TopVia {
+        TopVia {
+            proto: value.get(via.transport_range()).and_then(Proto::from_name),
+            port: via.port(),
+            host_ip: via.host_ip(),
+            rport: via.rport(),
+            rport_end: via.rport_range().map(|r| r.end),
+            received: via.has_received(),
+            params_end: via.params_end(),
+            at,
+        }
     }
 
-    /// [`TopVia::of_message`] with the quick scan of the top Via made already
+    /// The top Via of `msg`.
+    #[cfg(test)]
+    pub fn of_message(msg: &Message) -> Option<TopVia> {
+        TopVia::of_message_scanned(msg, super::key::scan_top_via(msg).as_ref())
+    }
+
+    /// [`TopVia::of_message`] with the scan of the top Via made already
     /// (`None`: it did not read it).
     pub(crate) fn of_message_scanned(
         msg: &Message,
         scan: Option<&super::key::ViaScan>,
     ) -> Option<TopVia> {
-        let h = msg.header(HeaderName::Via)?;
-        let value = msg.value(h);
-        let at = h.value.start as usize;
-        if let Some(v) = scan.and_then(|s| Self::scanned(value, s, at)) {
-            return Some(v);
+        if let Some(s) = scan {
+            return Some(s.top);
         }
         let (via, at) = top_via(msg)?;
         Some(TopVia::of(&via, at))
     }
-
-    fn scanned(value: &[u8], scan: &super::key::ViaScan, at: usize) -> Option<TopVia> {
-        let sent_by = value.get(scan.sent_by.clone())?;
-        // host [":" port]; an IPv6 reference is in brackets.
-        let colon = match sent_by.iter().rposition(|&b| b == b':' || b == b']') {
-            Some(i) if sent_by[i] == b':' => Some(i),
-            _ => None,
-        };
-        let (host, port) = match colon {
-            Some(i) => (&sent_by[..i], Some(parse_port(&sent_by[i + 1..])?)),
-            None => (sent_by, None),
-        };
-        let host = crate::sip::host::Host::parse(host).ok()?;
-        let (rport, rport_end) = match &scan.rport {
-            None => (Rport::Absent, None),
-            Some(r) if r.is_empty() => (Rport::Empty, Some(r.end)),
-            Some(r) => (
-                Rport::Value(parse_port(value.get(r.clone())?)?),
-                Some(r.end),
-            ),
-        };
-        Some(TopVia {
-            proto: Proto::from_name(value.get(scan.transport.clone())?),
-            port,
-            host_ip: host.ip(),
-            rport,
-            rport_end,
-            received: scan.received,
-            params_end: scan.params_end,
-            at,
-        })
-    }
-}
-
-/// A port number: 1 to 5 digits.
-fn parse_port(digits: &[u8]) -> Option<u16> {
-    if digits.is_empty() || digits.len() > 5 {
-        return None;
-    }
-    // At most five digits: no overflow of a u32.
-    let n = digits.iter().try_fold(0u32, |n, &b| {
-        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-    })?;
-    u16::try_from(n).ok()
 }
 
 /// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4): back to
@@ -353,7 +317,7 @@ pub(crate) fn relayed_reply(
         .enumerate()
         .find(|(_, h)| h.id == HeaderName::Via)?;
     // Where the second via-parm of this header starts, if there is one.
-    let scanned = second_via.or_else(|| super::key::scan_top_via(reply.value(h)).map(|s| s.next));
+    let scanned = second_via.or_else(|| reply.top_via_next());
     let second = match scanned {
         Some(next) => next,
         None => {
@@ -514,30 +478,6 @@ mod tests {
 
     /// The quick scan gives what the parser gives, and the responses built
     /// from either are the same bytes.
-    #[test]
-    fn ports_are_one_to_five_digits_up_to_65535() {
-        for (text, want) in [
-            (&b"5060"[..], Some(5060)),
-            (b"0", Some(0)),
-            (b"00080", Some(80)),
-            (b"65535", Some(65535)),
-            (b"65536", None),
-            (b"99999", None),
-            (b"123456", None),
-            (b"", None),
-            (b"50a0", None),
-            (b"+5060", None),
-            (b" 5060", None),
-        ] {
-            assert_eq!(parse_port(text), want, "{}", String::from_utf8_lossy(text));
-            let std = std::str::from_utf8(text)
-                .ok()
-                .filter(|t| !t.is_empty() && t.len() <= 5 && t.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|t| t.parse::<u16>().ok());
-            assert_eq!(parse_port(text), std);
-        }
-    }
-
     #[test]
     fn top_via_from_the_scan_equals_the_parse() {
         let from = Source {

@@ -54,9 +54,10 @@ pub enum Reject {
 /// Checks what every request must have before the script sees it: a readable
 /// top Via (else it cannot be answered), From, To, Call-ID and CSeq.
 pub fn check_request(msg: &Message) -> Result<(), Reject> {
-    match top_via(msg) {
-        Some((_, Ok(_))) => {}
-        Some((_, Err(e))) => return Err(Reject::Drop(e)),
+    // Only whether it reads: no view of it is made here.
+    match msg.top_via_at() {
+        Some((_, Ok(_), _)) => {}
+        Some((at, Err(e), _)) => return Err(Reject::Drop(e.shifted(at))),
         None => return Err(Reject::Drop(ParseError::new(ErrorKind::MissingHeader, 0))),
     }
     for id in [
@@ -128,8 +129,8 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
     let forced = ctx.state.force_rport && matches!(via.rport(), Rport::Absent);
     let rport_asked = matches!(via.rport(), Rport::Empty) || forced;
     let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
-    // The parameter list is only scanned when there is an empty rport to fill.
-    if let Some(range) = rport_asked.then(|| via.param_range(b"rport")).flatten() {
+    // Where the empty rport ends was recorded when the Via was parsed.
+    if let Some(range) = rport_asked.then(|| via.rport_range()).flatten() {
         let end = at + range.end;
         fix.push((end..end, text(b"=")));
     }

@@ -18,7 +18,7 @@ use crate::tm::branch_id::{BranchCodec, Decoded};
 use crate::tm::cell::{Cell, Completion, ResponseOutcome};
 use crate::tm::client::Branch;
 use crate::tm::config::TmConfig;
-use crate::tm::key::{scan_top_via, top_branch, Fields, Key, KeySpans, PreHashed, ViaScan};
+use crate::tm::key::{quick_reply_via, top_branch, Fields, Key, KeySpans, PreHashed, ViaScan};
 use crate::tm::outcome::*;
 use crate::tm::server::AckResult;
 use crate::tm::stats::TmStats;
@@ -550,7 +550,7 @@ impl<U> TransactionTable<U> {
             return ReplyMatch::NoMatch;
         };
         let value = msg.value(h);
-        let branch = match scan_top_via(value) {
+        let branch = match quick_reply_via(value) {
             Some(scan) => {
                 self.reply_via.set(msg, scan.next);
                 scan.branch.and_then(|b| value.get(b))
