@@ -113,7 +113,8 @@ pub fn send_reply_with(
     let Some(dst) = forward::reply_destination(ctx) else {
         return -1;
     };
-    let via_fix = forward::received_fix(ctx);
+    // As Kamailio's own replies have it: rport filled where it is, received at the end.
+    let via_fix = forward::received_fix(ctx, forward::ViaFixAt::ParamsEnd);
     let via_edits: SmallVec<[(std::ops::Range<usize>, &[u8]); 2]> = via_fix
         .iter()
         .map(|(r, d)| (r.clone(), d.as_ref()))

@@ -110,11 +110,22 @@ fn second_via(msg: &Message) -> Option<Via<'_>> {
     all.next()?.ok()
 }
 
+/// Where [`received_fix`] puts what it adds to the top Via, as Kamailio does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViaFixAt {
+    /// A forwarded request: `;received=` (then a forced `;rport=`) right
+    /// after `host:port`.
+    SentBy,
+    /// A reply we make ourselves: a forced `;rport=` then `;received=` at
+    /// the end of the via-parm's parameters.
+    ParamsEnd,
+}
+
 /// The edits RFC 3261 §18.2.1 and RFC 3581 §4 make on the received top Via:
-/// `;received=<source>` after the sent-by when it differs from the source (or
-/// rport was asked for), and the value of an empty `rport`. Ranges are in the
-/// message buffer.
-pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
+/// `;received=<source>` when the sent-by differs from the source (or rport
+/// was asked for), and the value of an empty `rport` (filled where it is).
+/// Ranges are in the message buffer.
+pub fn received_fix(ctx: &MsgCtx<'_>, place: ViaFixAt) -> SmallVec<[(Range<usize>, Bytes); 2]> {
     let mut fix = SmallVec::new();
     let Some((at, via)) = ctx_top_via(ctx) else {
         return fix;
@@ -134,16 +145,27 @@ pub fn received_fix(ctx: &MsgCtx<'_>) -> SmallVec<[(Range<usize>, Bytes); 2]> {
         let end = at + range.end;
         fix.push((end..end, text(b"=")));
     }
-    // Kamailio puts both right after host:port.
-    let end = at + via.sent_by_range().end;
-    if (!same_host || rport_asked) && via.received().is_none() {
+    let received = ((!same_host || rport_asked) && via.received().is_none()).then(|| {
         let mut received = SmallVec::<[u8; 64]>::new();
         received.extend_from_slice(b";received=");
         crate::sip::host::push_ip(&mut received, src_ip);
-        fix.push((end..end, Bytes::copy_from_slice(&received)));
-    }
-    if forced {
-        fix.push((end..end, text(b";rport=")));
+        Bytes::copy_from_slice(&received)
+    });
+    match place {
+        ViaFixAt::SentBy => {
+            let end = at + via.sent_by_range().end;
+            fix.extend(received.map(|r| (end..end, r)));
+            if forced {
+                fix.push((end..end, text(b";rport=")));
+            }
+        }
+        ViaFixAt::ParamsEnd => {
+            let end = at + via.params_range().end;
+            if forced {
+                fix.push((end..end, text(b";rport=")));
+            }
+            fix.extend(received.map(|r| (end..end, r)));
+        }
     }
     fix
 }
@@ -307,7 +329,7 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         line.extend_from_slice(b"\r\n");
         ctx.edits.insert_before_first(msg, HeaderName::Route, line);
     }
-    for (range, data) in received_fix(ctx) {
+    for (range, data) in received_fix(ctx, ViaFixAt::SentBy) {
         if range.is_empty() {
             ctx.edits.insert(range.start, data);
         } else {
