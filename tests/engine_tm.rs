@@ -32,6 +32,22 @@ Content-Length: 0
 
 ";
 
+/// The callee's response to the INVITE `relayed` to it: `status` (e.g.
+/// `486 Busy Here`), the INVITE's Via and Record-Route lines, To tag
+/// `to_tag`, and `extra` header lines.
+fn response(relayed: &str, status: &str, to_tag: &str, extra: &str) -> String {
+    let echoed: String = relayed
+        .lines()
+        .filter(|l| l.starts_with("Via:") || l.starts_with("Record-Route:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!(
+        "SIP/2.0 {status}\n{echoed}From: <sip:alice@127.0.0.2>;tag=a1\n\
+         To: <sip:bob@127.0.0.1>;tag={to_tag}\nCall-ID: engine-tm-1\nCSeq: 1 INVITE\n\
+         {extra}Content-Length: 0\n\n"
+    )
+}
+
 #[test]
 fn timer_a_retransmits_then_timeout_gives_408_upstream() {
     let mut e = engine(CONFIG);
@@ -102,16 +118,7 @@ onreply_route[R] {
     let mut out = Vec::new();
     e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
     let relayed = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
-    let vias: String = relayed
-        .lines()
-        .filter(|l| l.starts_with("Via:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let reply = format!(
-        "SIP/2.0 180 Ringing\n{vias}From: <sip:alice@127.0.0.2>;tag=a1\n\
-         To: <sip:bob@127.0.0.1>;tag=b1\nCall-ID: engine-tm-1\nCSeq: 1 INVITE\n\
-         Content-Length: 0\n\n"
-    );
+    let reply = response(&relayed, "180 Ringing", "b1", "");
     out.clear();
     e.on_inbound(inbound(CALLEE, &reply), t0, &mut out);
     let up = sent_to(&out, CALLER);
@@ -153,16 +160,7 @@ failure_route[NEXT] {
     let mut out = Vec::new();
     e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
     let first = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
-    let vias: String = first
-        .lines()
-        .filter(|l| l.starts_with("Via:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let busy = format!(
-        "SIP/2.0 486 Busy Here\n{vias}From: <sip:alice@127.0.0.2>;tag=a1\n\
-         To: <sip:bob@127.0.0.1>;tag=b1\nCall-ID: engine-tm-1\nCSeq: 1 INVITE\n\
-         Content-Length: 0\n\n"
-    );
+    let busy = response(&first, "486 Busy Here", "b1", "");
     out.clear();
     e.on_inbound(inbound(CALLEE, &busy), t0, &mut out);
     let second = sent_to(&out, "127.0.0.4:5090")
@@ -205,15 +203,11 @@ request_route {
     let mut out = Vec::new();
     e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
     let relayed = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
-    let upper: String = relayed
-        .lines()
-        .filter(|l| l.starts_with("Via:") || l.starts_with("Record-Route:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let unavailable = format!(
-        "SIP/2.0 503 Service Unavailable\n{upper}From: <sip:alice@127.0.0.2>;tag=a1\n\
-         To: <sip:bob@127.0.0.1>;tag=callee-tag\nCall-ID: engine-tm-1\nCSeq: 1 INVITE\n\
-         Retry-After: 30\nContent-Length: 0\n\n"
+    let unavailable = response(
+        &relayed,
+        "503 Service Unavailable",
+        "callee-tag",
+        "Retry-After: 30\n",
     );
     out.clear();
     e.on_inbound(inbound(CALLEE, &unavailable), t0, &mut out);

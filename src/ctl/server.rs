@@ -135,6 +135,15 @@ fn remove_if_ours(path: &Path) {
     }
 }
 
+/// Removes a stale socket file; gone already is fine (another server
+/// starting at the same time on the default path removed it first).
+fn remove_stale(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 fn bind_unix(path: &Path, explicit: bool) -> Result<Option<UnixListener>, String> {
     let shown = path.display();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -155,7 +164,7 @@ fn bind_unix(path: &Path, explicit: bool) -> Result<Option<UnixListener>, String
             return Ok(None);
         }
         // A stale socket left by a server that did not stop cleanly.
-        std::fs::remove_file(path).map_err(|e| format!("ctl: cannot remove stale {shown}: {e}"))?;
+        remove_stale(path).map_err(|e| format!("ctl: cannot remove stale {shown}: {e}"))?;
     }
     let listener = match UnixListener::bind(path) {
         Ok(l) => l,
@@ -300,4 +309,24 @@ fn respond(out: &mut impl Write, status: &str, ctype: &str, body: &[u8]) -> io::
     out.write_all(head.as_bytes())?;
     out.write_all(body)?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_socket_removed_by_another_server_first_is_no_error() {
+        let dir = std::env::temp_dir().join(format!("ringsip-ctl-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ringsip.ctl");
+        std::fs::write(&path, b"").unwrap();
+        assert!(remove_stale(&path).is_ok());
+        assert!(!path.exists());
+        // Gone already: what the second of two servers starting at once sees.
+        assert!(remove_stale(&path).is_ok());
+        // Anything else is still an error (a directory is not removed as a file).
+        assert!(remove_stale(&dir).is_err());
+        std::fs::remove_dir(&dir).unwrap();
+    }
 }

@@ -27,3 +27,37 @@ pub use packet::{ConnId, Inbound, Proto, SendFlags, SocketId, Transmit};
 mod roundtrip;
 #[cfg(test)]
 mod torture;
+
+/// Test inputs made from `seeds`: every prefix of each, and each with one
+/// byte of `bytes` in place of each of its bytes (and, with `insert`, put
+/// before it). `check` sees each; returns how many it saw.
+#[cfg(test)]
+pub(crate) fn each_edit(
+    seeds: &[&[u8]],
+    bytes: &[u8],
+    insert: bool,
+    mut check: impl FnMut(&[u8]),
+) -> usize {
+    let mut n = 0;
+    for seed in seeds {
+        for end in 0..=seed.len() {
+            check(&seed[..end]);
+            n += 1;
+        }
+        for at in 0..seed.len() {
+            for &b in bytes {
+                let mut v = seed.to_vec();
+                v[at] = b;
+                check(&v);
+                n += 1;
+                if insert {
+                    let mut w = seed.to_vec();
+                    w.insert(at, b);
+                    check(&w);
+                    n += 1;
+                }
+            }
+        }
+    }
+    n
+}

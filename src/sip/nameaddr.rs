@@ -334,11 +334,7 @@ const FAST_CLASSES: [u8; 256] = {
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        let token = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-            );
+        let token = scan::is_token_char(c);
         if token || c == b' ' {
             table[b] |= TOKEN_OR_SPACE;
         }

@@ -38,8 +38,8 @@ const CLASSES: [u8; 256] = {
 
 /// `token` characters (RFC 3261 §25.1): alphanumerics and `` -.!%*_+`'~ ``.
 #[inline]
-pub fn is_token_char(b: u8) -> bool {
-    CLASSES[usize::from(b)] & TOKEN != 0
+pub const fn is_token_char(b: u8) -> bool {
+    CLASSES[b as usize] & TOKEN != 0
 }
 
 /// `WSP` (RFC 3261 §25.1): a space or a horizontal tab.
