@@ -4,6 +4,7 @@
 mod common;
 
 use common::engine::{engine, inbound, sent_to};
+use ringsip::modules::core::Engine;
 use std::time::{Duration, Instant};
 
 const CALLER: &str = "127.0.0.2:5070";
@@ -31,6 +32,17 @@ Contact: <sip:alice@127.0.0.2:5070>
 Content-Length: 0
 
 ";
+
+/// The engine of `cfg` once it relayed the caller's INVITE, the time it
+/// did, and the INVITE as the callee got it.
+fn invite_relayed(cfg: &str) -> (Engine, Instant, String) {
+    let mut e = engine(cfg);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
+    let relayed = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
+    (e, t0, relayed)
+}
 
 /// The callee's response to the INVITE `relayed` to it: `status` (e.g.
 /// `486 Busy Here`), the INVITE's Via and Record-Route lines, To tag
@@ -113,13 +125,9 @@ onreply_route[R] {
     if (isflagset(5)) { append_hf("X-Flag: set\r\n"); }
 }
 "#;
-    let mut e = engine(cfg);
-    let t0 = Instant::now();
-    let mut out = Vec::new();
-    e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
-    let relayed = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
+    let (mut e, t0, relayed) = invite_relayed(cfg);
     let reply = response(&relayed, "180 Ringing", "b1", "");
-    out.clear();
+    let mut out = Vec::new();
     e.on_inbound(inbound(CALLEE, &reply), t0, &mut out);
     let up = sent_to(&out, CALLER);
     assert_eq!(up.len(), 1, "{up:?}");
@@ -155,13 +163,9 @@ failure_route[NEXT] {
     t_relay();
 }
 "#;
-    let mut e = engine(cfg);
-    let t0 = Instant::now();
-    let mut out = Vec::new();
-    e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
-    let first = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
+    let (mut e, t0, first) = invite_relayed(cfg);
     let busy = response(&first, "486 Busy Here", "b1", "");
-    out.clear();
+    let mut out = Vec::new();
     e.on_inbound(inbound(CALLEE, &busy), t0, &mut out);
     let second = sent_to(&out, "127.0.0.4:5090")
         .pop()
@@ -198,18 +202,14 @@ request_route {
     t_relay();
 }
 "#;
-    let mut e = engine(cfg);
-    let t0 = Instant::now();
-    let mut out = Vec::new();
-    e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
-    let relayed = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
+    let (mut e, t0, relayed) = invite_relayed(cfg);
     let unavailable = response(
         &relayed,
         "503 Service Unavailable",
         "callee-tag",
         "Retry-After: 30\n",
     );
-    out.clear();
+    let mut out = Vec::new();
     e.on_inbound(inbound(CALLEE, &unavailable), t0, &mut out);
     let up = sent_to(&out, CALLER);
     assert_eq!(up.len(), 1, "{up:?}");

@@ -89,14 +89,6 @@ def recv_all(s, wait=0.4):
             pass
     return out
 
-def hdr(msg, name):
-    for line in msg.split("\r\n")[1:]:
-        if not line: break
-        n, _, v = line.partition(":")
-        if n.strip().lower() == name.lower():
-            return v.strip()
-    return None
-
 def hdrs(msg, name):
     r = []
     for line in msg.split("\r\n")[1:]:
@@ -166,6 +158,17 @@ def norm(msg):
         keep = [lines[0]] + sorted(fold(l) for l in lines[1:])
         return "\r\n".join(keep) + "\r\n\r\n" + body
     return "\r\n".join(keep)
+
+def exchange(uac, uas, request, code, reason, each=False):
+    """The UAC sends `request`; the UAS answers `code` to the first request
+    that reaches it (to each one with `each`); what either side received."""
+    uac.sendto(request.encode(), PROXY)
+    got = recv_all(uas)
+    log = [("uas", g) for g in got]
+    for g in (got if each else got[:1]):
+        uas.sendto(reply_to(g, code, reason).encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
 
 CASES = {}
 def case(f): CASES[f.__name__] = f; return f
@@ -240,13 +243,7 @@ def max_forwards_zero(uac, uas):
 @case
 def options_no_mf(uac, uas):
     m = invite(callid="copt", method="OPTIONS").replace("Max-Forwards: 70\r\n", "")
-    uac.sendto(m.encode(), PROXY)
-    got = recv_all(uas)
-    log = [("uas", g) for g in got]
-    for g in got:
-        uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
-    log += [("uac", g) for g in recv_all(uac)]
-    return log
+    return exchange(uac, uas, m, 200, "OK", each=True)
 
 @case
 def indialog_no_route(uac, uas):
@@ -303,13 +300,7 @@ def stray_reply(uac, uas):
 @case
 def preloaded_route_to_proxy(uac, uas):
     m = invite(callid="cpre", extra=f"Route: <sip:{PROXY[0]}:{PROXY[1]};lr>")
-    uac.sendto(m.encode(), PROXY)
-    got = recv_all(uas)
-    log = [("uas", g) for g in got]
-    if got:
-        uas.sendto(reply_to(got[0], 480, "Temporarily Unavailable").encode(), PROXY)
-    log += [("uac", g) for g in recv_all(uac)]
-    return log
+    return exchange(uac, uas, m, 480, "Temporarily Unavailable")
 
 
 @case
@@ -343,13 +334,7 @@ def retransmitted_200(uac, uas):
 @case
 def non_invite_408_like(uac, uas):
     m = invite(callid="cmsg", method="MESSAGE")
-    uac.sendto(m.encode(), PROXY)
-    got = recv_all(uas)
-    log = [("uas", g) for g in got]
-    if got:
-        uas.sendto(reply_to(got[0], 202, "Accepted").encode(), PROXY)
-    log += [("uac", g) for g in recv_all(uac)]
-    return log
+    return exchange(uac, uas, m, 202, "Accepted")
 
 @case
 def ack_for_unknown_2xx(uac, uas):
@@ -457,60 +442,30 @@ def reg_flow(uac, uas):
 def indialog_two_routes(uac, uas):
     bye = invite(callid="c2r", method="BYE", cseq=2, totag="uas-tag", ruri="sip:uas@127.0.0.99:5099",
                  extra=f"Route: <sip:127.0.0.61;lr;ftag=uac-tag>, <sip:{UAS[0]}:{UAS[1]};lr>")
-    uac.sendto(bye.encode(), PROXY)
-    got = recv_all(uas)
-    log = [("uas", g) for g in got]
-    for g in got:
-        uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
-    log += [("uac", g) for g in recv_all(uac)]
-    return log
+    return exchange(uac, uas, bye, 200, "OK", each=True)
 
 @case
 def indialog_strict_previous_hop(uac, uas):
     bye = invite(callid="cstrict", method="BYE", cseq=2, totag="uas-tag", ruri="sip:127.0.0.61;lr;ftag=uac-tag",
                  extra=f"Route: <sip:uas@{UAS[0]}:{UAS[1]}>")
-    uac.sendto(bye.encode(), PROXY)
-    got = recv_all(uas)
-    log = [("uas", g) for g in got]
-    for g in got:
-        uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
-    log += [("uac", g) for g in recv_all(uac)]
-    return log
+    return exchange(uac, uas, bye, 200, "OK", each=True)
 
 @case
 def indialog_next_hop_strict(uac, uas):
     bye = invite(callid="cnstrict", method="BYE", cseq=2, totag="uas-tag", ruri="sip:uas@127.0.0.99:5099",
                  extra=f"Route: <sip:127.0.0.61;lr;ftag=uac-tag>, <sip:{UAS[0]}:{UAS[1]}>, <sip:127.0.0.98;lr>")
-    uac.sendto(bye.encode(), PROXY)
-    got = recv_all(uas)
-    log = [("uas", g) for g in got]
-    for g in got:
-        uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
-    log += [("uac", g) for g in recv_all(uac)]
-    return log
+    return exchange(uac, uas, bye, 200, "OK", each=True)
 
 @case
 def indialog_route_not_ours(uac, uas):
     bye = invite(callid="cnotours", method="BYE", cseq=2, totag="uas-tag", ruri="sip:uas@127.0.0.99:5099",
                  extra=f"Route: <sip:{UAS[0]}:{UAS[1]};lr>")
-    uac.sendto(bye.encode(), PROXY)
-    got = recv_all(uas)
-    log = [("uas", g) for g in got]
-    for g in got:
-        uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
-    log += [("uac", g) for g in recv_all(uac)]
-    return log
+    return exchange(uac, uas, bye, 200, "OK", each=True)
 
 @case
 def reinvite_in_dialog(uac, uas):
     m = invite(callid="creinv", cseq=5, totag="uas-tag", extra="Route: <sip:127.0.0.61;lr;ftag=uac-tag>")
-    uac.sendto(m.encode(), PROXY)
-    got = recv_all(uas)
-    log = [("uas", g) for g in got]
-    if got:
-        uas.sendto(reply_to(got[0], 200, "OK").encode(), PROXY)
-    log += [("uac", g) for g in recv_all(uac)]
-    return log
+    return exchange(uac, uas, m, 200, "OK")
 
 @case
 def options_to_proxy_itself(uac, uas):

@@ -296,16 +296,14 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
 }
 
 /// The bytes of a downstream reply relayed upstream: the script's `edits`
-/// applied, our top Via removed, a 503 turned into 500 when `remap_503`
-/// (RFC 3261 §16.7 step 6: "If the only response that was received is a 503,
-/// the proxy SHOULD generate a 500 response and forward that upstream"; like
-/// Kamailio, only the code changes). `None` when the reply has no Via to remove.
+/// applied, our top Via removed. `None` when the reply has no Via to remove.
+/// (A 503 chosen as the final does not go up as these bytes: the cell
+/// answers a 500 of its own, see `Cell::send_best`.)
 /// `second_via`: the quick scan's answer for the top Via header (where its
 /// second via-parm starts), when the caller scanned it already.
 pub(crate) fn relayed_reply(
     reply: &Message,
     edits: Option<&Edits>,
-    remap_503: bool,
     upstream_reliable: bool,
     second_via: Option<Option<usize>>,
     out: &mut Vec<u8>,
@@ -337,11 +335,6 @@ pub(crate) fn relayed_reply(
             e.delete(start..start + second);
         }
         None => e.remove_header(reply, index),
-    }
-    if remap_503 && reply.status() == Some(503) {
-        // Status-Line = "SIP/2.0" SP Status-Code: the code is at offset 8.
-        let at = reply.start_line().start as usize + 8;
-        e.replace(at..at + 3, Bytes::from_static(b"500"));
     }
     if upstream_reliable {
         e.force_content_length();
@@ -411,44 +404,33 @@ fn hop_request(
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     };
+    let mut cseq_value = SmallVec::<[u8; 24]>::new();
+    cseq_value.extend_from_slice(seq);
+    cseq_value.push(b' ');
+    cseq_value.extend_from_slice(method);
     // Each of these once (the first), Route every time.
     let mut seen = [false; 6];
     for h in invite.headers() {
-        let once = match h.id {
-            HeaderName::Via => 0,
-            HeaderName::MaxForwards => 1,
-            HeaderName::From => 2,
-            HeaderName::To => 3,
-            HeaderName::CallId => 4,
-            HeaderName::CSeq => 5,
-            HeaderName::Route => {
-                line(out, h, invite.value(h));
-                continue;
-            }
-            _ => continue,
-        };
-        if std::mem::replace(&mut seen[once], true) {
-            continue;
-        }
-        match h.id {
-            HeaderName::Via => line(out, h, via),
+        let value = invite.value(h);
+        let (once, value) = match h.id {
+            HeaderName::Via => (Some(0), via),
             // Kamailio copies the INVITE's Max-Forwards (§8.1.1.6: 70 when unreadable).
             HeaderName::MaxForwards => {
-                let v = invite.value(h);
-                let ok = !v.is_empty() && v.len() <= 3 && v.iter().all(u8::is_ascii_digit);
-                line(out, h, if ok { v } else { b"70" });
+                let ok =
+                    !value.is_empty() && value.len() <= 3 && value.iter().all(u8::is_ascii_digit);
+                (Some(1), if ok { value } else { &b"70"[..] })
             }
-            HeaderName::To => line(out, h, to.unwrap_or(invite.value(h))),
-            HeaderName::CSeq => {
-                out.extend_from_slice(invite.name(h));
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(seq);
-                out.push(b' ');
-                out.extend_from_slice(method);
-                out.extend_from_slice(b"\r\n");
-            }
-            _ => line(out, h, invite.value(h)),
+            HeaderName::From => (Some(2), value),
+            HeaderName::To => (Some(3), to.unwrap_or(value)),
+            HeaderName::CallId => (Some(4), value),
+            HeaderName::CSeq => (Some(5), &cseq_value[..]),
+            HeaderName::Route => (None, value),
+            _ => continue,
+        };
+        if once.is_some_and(|i| std::mem::replace(&mut seen[i], true)) {
+            continue;
         }
+        line(out, h, value);
     }
     if !seen[1] {
         out.extend_from_slice(b"Max-Forwards: 70\r\n");
@@ -616,26 +598,29 @@ From: <sip:a@a>;tag=f\r\nTo: <sip:bob@b>;tag=t9\r\nCall-ID: c@x\r\nCSeq: 7 INVIT
     }
 
     #[test]
-    fn relayed_reply_loses_top_via_and_maps_503() {
+    fn relayed_reply_loses_top_via() {
+        // The bytes keep the code: a 503 chosen as the final goes up as a
+        // 500 of the cell's own (`tm::tests::proxy::best_response_selection_table`,
+        // `tests/engine_tm.rs::a_503_goes_upstream_as_a_500_of_our_own`).
         let r = parse(
             b"SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP p;branch=z9hG4bKR1, SIP/2.0/UDP a;branch=z9hG4bKa\r\n\
 Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
         );
         let mut out = Vec::new();
-        let b = relayed_reply(&r, None, true, false, None, &mut out).unwrap();
+        let b = relayed_reply(&r, None, false, None, &mut out).unwrap();
         assert_eq!(
             &b[..],
-            &b"SIP/2.0 500 Service Unavailable\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKa\r\n\
+            &b"SIP/2.0 503 Service Unavailable\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKa\r\n\
 Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"[..]
         );
         let r = parse(b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP p\r\nVia: SIP/2.0/UDP a\r\n\r\n");
-        let b = relayed_reply(&r, None, true, true, None, &mut out).unwrap();
+        let b = relayed_reply(&r, None, true, None, &mut out).unwrap();
         assert_eq!(
             &b[..],
             &b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP a\r\nContent-Length: 0\r\n\r\n"[..]
         );
         let r = parse(b"SIP/2.0 180 Ringing\r\nCSeq: 1 INVITE\r\n\r\n");
-        assert!(relayed_reply(&r, None, true, false, None, &mut out).is_none());
+        assert!(relayed_reply(&r, None, false, None, &mut out).is_none());
     }
 
     #[test]

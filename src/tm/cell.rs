@@ -164,15 +164,9 @@ impl<U> Cell<U> {
                 if self.server.final_sent() {
                     return ResponseOutcome::Absorbed;
                 }
-                let relayed = build::relayed_reply(
-                    msg,
-                    edits,
-                    false,
-                    upstream_reliable,
-                    second_via,
-                    cx.scratch,
-                )
-                .is_some_and(|data| self.server.send_provisional(code, data, cx));
+                let relayed =
+                    build::relayed_reply(msg, edits, upstream_reliable, second_via, cx.scratch)
+                        .is_some_and(|data| self.server.send_provisional(code, data, cx));
                 if relayed {
                     cx.stats.relayed += 1;
                     ResponseOutcome::Relayed(code)
@@ -181,14 +175,9 @@ impl<U> Cell<U> {
                 }
             }
             BranchEvent::Success => {
-                let Some(data) = build::relayed_reply(
-                    msg,
-                    edits,
-                    false,
-                    upstream_reliable,
-                    second_via,
-                    cx.scratch,
-                ) else {
+                let Some(data) =
+                    build::relayed_reply(msg, edits, upstream_reliable, second_via, cx.scratch)
+                else {
                     return ResponseOutcome::Absorbed;
                 };
                 if !self.server.send_final(code, data, cx) {
@@ -205,14 +194,8 @@ impl<U> Cell<U> {
             }
             BranchEvent::Failure if !was_pending => ResponseOutcome::Absorbed,
             BranchEvent::Failure => {
-                let upstream = build::relayed_reply(
-                    msg,
-                    edits,
-                    cx.cfg.remap_503_500,
-                    upstream_reliable,
-                    second_via,
-                    cx.scratch,
-                );
+                let upstream =
+                    build::relayed_reply(msg, edits, upstream_reliable, second_via, cx.scratch);
                 if let Some(branch) = self.branches.get_mut(b) {
                     branch.outcome = Outcome::Final { code, upstream };
                 }
