@@ -351,6 +351,10 @@ fn max_contacts_answers_503_and_changes_nothing() {
     assert_eq!(r.rc, -2);
     assert_eq!(r.status().0, 503);
     assert_eq!(r.header("Retry-After").as_deref(), Some("30"));
+    // Kamailio's order: the error text, then Retry-After.
+    let reply = r.reply();
+    let at = |h: &str| reply.find(h).unwrap_or_else(|| panic!("{h}: {reply}"));
+    assert!(at("P-Registrar-Error:") < at("Retry-After:"), "{reply}");
     let l = lookup(&mut b, "sip:alice@example.com");
     assert_eq!(l.new_uri.as_deref(), Some(&b"sip:a@1.1.1.1"[..]));
     assert!(l.branches.is_empty());

@@ -165,6 +165,16 @@ fn sl_send_reply(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     send_reply(ctx, code, &reason)
 }
 
+/// A reply the way modules send theirs (registrar, auth): on the request's
+/// transaction when there is one (tm), else stateless, with whole header
+/// lines `extra_headers` added.
+pub fn freply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8], extra_headers: &[u8]) -> i32 {
+    if ctx.t.tid.is_none() && ctx.route_type == crate::script::registry::RouteType::Request {
+        return send_reply_with(ctx, code, reason, extra_headers);
+    }
+    crate::modules::tm::reply_with(ctx, code, reason, extra_headers)
+}
+
 /// `send_reply(code, reason)`: on the transaction when there is one (tm),
 /// else stateless.
 fn send_reply_fn(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
@@ -176,7 +186,7 @@ fn send_reply_fn(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         _ => return -1,
     };
     let reason = args.str(ctx, 1).into_owned();
-    crate::modules::tm::reply(ctx, code, &reason)
+    freply(ctx, code, &reason, b"")
 }
 
 /// `sl_reply_error()`: a reply derived from the error code of the action just

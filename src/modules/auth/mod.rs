@@ -282,7 +282,10 @@ pub fn challenge(ctx: &mut MsgCtx<'_>, realm: &[u8], flags: u32, kind: Kind) -> 
         h.push_str(auth.algorithm.name());
     }
     h.push_str("\r\n");
-    sl::send_reply_with(ctx, code, reason, h.as_bytes())
+    // Queued as Kamailio's reply lump is: any later local reply to the
+    // request repeats it; on the transaction when the script made one.
+    ctx.state.reply_headers.extend_from_slice(h.as_bytes());
+    sl::freply(ctx, code, reason, b"")
 }
 
 fn flags_of(ctx: &MsgCtx<'_>, args: &Args, i: usize) -> u32 {

@@ -21,7 +21,7 @@ pub(super) struct SaveError {
     pub reason: &'static str,
     /// `P-Registrar-Error` text.
     pub detail: &'static str,
-    /// Extra header lines (Min-Expires, Retry-After, Unsupported).
+    /// Extra header lines before `P-Registrar-Error` (Min-Expires, Unsupported).
     pub extra: String,
     pub rc: i32,
 }
@@ -77,7 +77,7 @@ pub fn save(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         flags & NO_REPLY == 0 && matches!(ctx.route_type, RouteType::Request | RouteType::Failure);
     let Some(s) = setup(ctx, args, "save") else {
         if reply {
-            reply_error(ctx, &internal("Usrloc not available"));
+            reply_error(ctx, &internal("Usrloc not available"), 0);
         }
         return -1;
     };
@@ -91,33 +91,44 @@ pub fn save(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     match outcome {
         Ok((rc, contact_list)) => {
             if reply {
-                let mut extra = Vec::new();
+                // Like Kamailio's reply lumps, the headers stay queued for any
+                // later local reply to this request.
+                let queued = &mut ctx.state.reply_headers;
                 if !contact_list.is_empty() {
-                    extra.extend_from_slice(b"Contact: ");
-                    extra.extend_from_slice(contact_list.as_bytes());
-                    extra.extend_from_slice(b"\r\n");
+                    queued.extend_from_slice(b"Contact: ");
+                    queued.extend_from_slice(contact_list.as_bytes());
+                    queued.extend_from_slice(b"\r\n");
                 }
                 if let Some(path) = echo_path(ctx.msg, s.reg) {
-                    extra.extend_from_slice(b"Path: ");
-                    extra.extend_from_slice(&path);
-                    extra.extend_from_slice(b"\r\n");
+                    queued.extend_from_slice(b"Path: ");
+                    queued.extend_from_slice(&path);
+                    queued.extend_from_slice(b"\r\n");
                 }
-                sl::send_reply_with(ctx, 200, b"OK", &extra);
+                sl::freply(ctx, 200, b"OK", b"");
             }
             rc
         }
         Err(e) => {
             if reply {
-                reply_error(ctx, &e);
+                let retry_after = s.reg.retry_after;
+                reply_error(ctx, &e, retry_after);
             }
             e.rc
         }
     }
 }
 
-fn reply_error(ctx: &mut MsgCtx<'_>, e: &SaveError) {
-    let extra = format!("{}P-Registrar-Error: {}\r\n", e.extra, e.detail);
-    sl::send_reply_with(ctx, e.code, e.reason.as_bytes(), extra.as_bytes());
+/// Answers `e`. Its header lines, `P-Registrar-Error` and, on a 5xx with
+/// `retry_after` set, `Retry-After` stay queued for any later local reply to
+/// the request (Kamailio's stock config sends `sl_reply_error()` next).
+fn reply_error(ctx: &mut MsgCtx<'_>, e: &SaveError, retry_after: u32) {
+    let queued = &mut ctx.state.reply_headers;
+    queued.extend_from_slice(e.extra.as_bytes());
+    queued.extend_from_slice(format!("P-Registrar-Error: {}\r\n", e.detail).as_bytes());
+    if (500..600).contains(&e.code) && retry_after > 0 {
+        queued.extend_from_slice(format!("Retry-After: {retry_after}\r\n").as_bytes());
+    }
+    sl::freply(ctx, e.code, e.reason.as_bytes(), b"");
 }
 
 /// Binds, removes or lists; `Ok((code, Contact header value of the 200))`.
@@ -303,17 +314,13 @@ fn bind(
         let valid = rec.valid(f.now).count();
         if valid > reg.max_contacts as usize && bound > 0 {
             *rec = before;
-            let mut e = SaveError {
+            return Err(SaveError {
                 code: 503,
                 reason: "Service Unavailable",
                 detail: "Too many registered contacts",
                 extra: String::new(),
                 rc: -2,
-            };
-            if reg.retry_after > 0 {
-                e.extra = format!("Retry-After: {}\r\n", reg.retry_after);
-            }
-            return Err(e);
+            });
         }
     }
     // 3: the request removed bindings and none is left.

@@ -252,6 +252,13 @@ pub fn relay(
 /// Replies on the transaction of the request in `ctx` (`t_reply`; `send_reply`
 /// when a transaction exists). Returns 1 or -1.
 pub fn reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
+    reply_with(ctx, code, reason, b"")
+}
+
+/// [`reply`] with whole header lines `extra` added after those the script
+/// queued for the reply (`append_to_reply`), and the body it set
+/// (`set_reply_body`), as Kamailio's reply lumps go into `t_reply`.
+pub fn reply_with(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8], extra: &[u8]) -> i32 {
     let Ok(tid) = ensure_transaction(ctx, false) else {
         return -1;
     };
@@ -266,11 +273,22 @@ pub fn reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
     if let Some(data) = table.user_mut(tid) {
         data.flags = flags;
     }
+    let queued;
+    let headers = if extra.is_empty() {
+        &ctx.state.reply_headers[..]
+    } else {
+        queued = [&ctx.state.reply_headers[..], extra].concat();
+        &queued[..]
+    };
     let spec = LocalReply {
         code,
         reason,
-        headers: b"",
-        body: None,
+        headers,
+        body: ctx
+            .state
+            .reply_body
+            .as_ref()
+            .map(|(b, t)| (b.as_ref(), t.as_ref())),
     };
     match table.reply(tid, &spec, now, ctx.out) {
         Ok(()) => 1,
