@@ -123,11 +123,21 @@ pub enum AddressCommand {
 #[derive(Args, Debug, Clone, Default)]
 pub struct ConfigArgs {
     /// Configuration file (Kamailio syntax).
-    #[arg(short = 'f', long = "config")]
+    #[arg(short = 'f', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The configuration file, given without -f.
+    #[arg(value_name = "FILE", conflicts_with = "config")]
+    pub file: Option<PathBuf>,
     /// Define a preprocessor name, as `#!define NAME [VAL]` (repeatable).
     #[arg(short = 'A', value_name = "NAME[=VAL]")]
     pub defines: Vec<String>,
+}
+
+impl ConfigArgs {
+    /// The configuration file, given with -f or alone; `None`: the embedded default.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.config.as_deref().or(self.file.as_deref())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -209,10 +219,37 @@ mod tests {
         let Command::Run(run) = cli.command else {
             panic!("not run")
         };
-        assert_eq!(run.cfg.config.unwrap().to_str(), Some("k.cfg"));
+        assert_eq!(run.cfg.path().and_then(|p| p.to_str()), Some("k.cfg"));
         assert_eq!(run.cfg.defines, ["WITH_AUTH", "X=1"]);
         assert_eq!(run.listen, ["udp:127.0.0.1:5070"]);
         assert_eq!(run.io, IoChoice::Poll);
+    }
+
+    #[test]
+    fn the_config_file_may_be_given_without_f() {
+        let cli =
+            Cli::try_parse_from(["ringsip", "check", "kamailio.cfg", "-A", "WITH_AUTH"]).unwrap();
+        let Command::Check(check) = cli.command else {
+            panic!("not check")
+        };
+        assert_eq!(
+            check.cfg.path().and_then(|p| p.to_str()),
+            Some("kamailio.cfg")
+        );
+        assert_eq!(check.cfg.defines, ["WITH_AUTH"]);
+        let cli = Cli::try_parse_from(["ringsip", "run", "k.cfg"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.cfg.path().and_then(|p| p.to_str()), Some("k.cfg"));
+        // Not both.
+        assert!(Cli::try_parse_from(["ringsip", "check", "-f", "a.cfg", "b.cfg"]).is_err());
+        // Neither: the embedded default.
+        let cli = Cli::try_parse_from(["ringsip", "run"]).unwrap();
+        let Command::Run(run) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.cfg.path(), None);
     }
 
     #[test]

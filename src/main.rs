@@ -49,7 +49,7 @@ fn main() -> ExitCode {
 fn load(cfg: &ConfigArgs) -> Result<Compiled, String> {
     let mut opts = Options::default();
     opts.defines.extend(cfg.defines.iter().cloned());
-    let parsed = match &cfg.config {
+    let parsed = match cfg.path() {
         Some(path) => script_lang::load(path, &opts),
         None => script_lang::parse_str("<embedded default config>", DEFAULT_CFG, &opts),
     };
@@ -67,8 +67,7 @@ fn tls_profiles(
         return Ok(None);
     }
     let base = cfg
-        .config
-        .as_deref()
+        .path()
         .and_then(|p| p.parent())
         .map_or_else(|| std::path::PathBuf::from("."), |d| d.to_path_buf());
     let params = ringsip::modules::tls::TlsParams::from_modparams(&compiled.modparams);
