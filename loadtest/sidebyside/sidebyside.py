@@ -17,7 +17,7 @@ Loopback only: the proxy on 127.0.0.61:5060, the UAC on 127.0.0.62:5070,
 UASs on 127.0.0.63:5080 and 127.0.0.64:5080. Each case starts each proxy
 afresh. Exit status 1 when any case differs.
 """
-import difflib, os, re, socket, subprocess, sys, time
+import difflib, hashlib, os, re, socket, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -59,7 +59,28 @@ loadmodule "corex.so"
 {body}
 """
 
+# Subscribers of the database cases (@DB@): user, password.
+SUBSCRIBERS = [("alice", "alicepw"), ("bob", "bobpw")]
+KAMAILIO_SQL = "/usr/share/kamailio/db_sqlite"
+
+def fresh_db(path):
+    """An SQLite database with Kamailio's own schema (the tables the stock
+    config's modules read) and SUBSCRIBERS in `subscriber`."""
+    import sqlite3
+    if os.path.exists(path):
+        os.remove(path)
+    db = sqlite3.connect(path)
+    for t in ("standard", "auth_db", "usrloc", "permissions", "acc"):
+        db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
+    for user, pw in SUBSCRIBERS:
+        ha1 = hashlib.md5(f"{user}:{PROXY[0]}:{pw}".encode()).hexdigest()
+        db.execute("INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES (?, ?, ?, ?, ?)",
+                   (user, PROXY[0], pw, ha1, ha1))
+    db.commit(); db.close()
+
 def start(kind, cfgfile):
+    if G.get("db"):
+        fresh_db(G["db"])
     if kind == "kamailio":
         cmd = [os.environ.get("KAMAILIO", "kamailio"), "-f", cfgfile, "-DD", "-E", "-m", "64"]
     else:
@@ -139,6 +160,7 @@ def invite(branch=None, callid="call-1@uac", cseq=1, ruri=None, extra="", mf=70,
 def norm(msg):
     msg = re.sub(r"branch=z9hG4bK[^;,\s\r]*", "branch=<B>", msg)
     msg = re.sub(r";tag=([0-9a-f]{8,}[-.0-9a-f]*)", ";tag=<T>", msg)
+    msg = re.sub(r'nonce="[^"]*"', 'nonce="<N>"', msg)
     lines = msg.split("\r\n")
     keep = []
     for l in lines:
@@ -617,6 +639,85 @@ def nat_register_and_call(uac, uas):
 
 
 # Each config with the cases that exercise it.
+def digest(challenge, method, uri, user, pw):
+    """The Authorization / Proxy-Authorization value answering `challenge`
+    (a WWW- or Proxy-Authenticate value; MD5, with qop=auth when offered)."""
+    f = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+    ha1 = hashlib.md5(f"{user}:{f['realm']}:{pw}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
+    v = f'Digest username="{user}", realm="{f["realm"]}", nonce="{f["nonce"]}", uri="{uri}"'
+    if "qop" in f:
+        nc, cnonce = "00000001", "0a4f113b"
+        resp = hashlib.md5(f"{ha1}:{f['nonce']}:{nc}:{cnonce}:auth:{ha2}".encode()).hexdigest()
+        return v + f', response="{resp}", qop=auth, nc={nc}, cnonce="{cnonce}", algorithm=MD5'
+    resp = hashlib.md5(f"{ha1}:{f['nonce']}:{ha2}".encode()).hexdigest()
+    return v + f', response="{resp}", algorithm=MD5'
+
+@case
+def stock_auth_calls(uac, uas):
+    """Stock config with WITH_AUTH: alice (UAC) and bob (UAS) register through
+    the 401 challenge; alice's INVITE to bob is challenged (407), ACKed, sent
+    again with credentials and answered; then a wrong password, and a call
+    to a user that is not registered."""
+    log = []
+    def register(sock_, addr, user, pw, n):
+        base = lambda cs, br, extra: (f"REGISTER sip:{PROXY[0]} SIP/2.0\r\nVia: SIP/2.0/UDP {addr[0]}:{addr[1]};branch={br};rport\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:{user}@{PROXY[0]}>;tag=r{user}{n}\r\nTo: <sip:{user}@{PROXY[0]}>\r\n"
+            f"Call-ID: reg-{user}-{n}\r\nCSeq: {cs} REGISTER\r\nContact: <sip:{user}@{addr[0]}:{addr[1]}>\r\n{extra}Expires: 300\r\nContent-Length: 0\r\n\r\n")
+        who = "uac" if sock_ is uac else "uas"
+        sock_.sendto(base(1, f"z9hG4bK-r{user}{n}a", "").encode(), PROXY)
+        got = recv_all(sock_, 0.3)
+        out = [(who, strip_dates(g)) for g in got]
+        ch = [h for g in got for h in hdrs(g, "WWW-Authenticate")]
+        if ch:
+            cred = digest(ch[0], "REGISTER", f"sip:{PROXY[0]}", user, pw)
+            sock_.sendto(base(2, f"z9hG4bK-r{user}{n}b", f"Authorization: {cred}\r\n").encode(), PROXY)
+            out += [(who, strip_dates(g)) for g in recv_all(sock_, 0.3)]
+        return out
+    log += register(uac, UAC, "alice", "alicepw", 1)
+    log += register(uas, UAS, "bob", "bobpw", 1)
+    log += register(uac, UAC, "alice", "wrong", 2)
+    to_bob = lambda m: m.replace(f"To: <sip:uas@{UAS[0]}>", f"To: <sip:bob@{PROXY[0]}>").replace("From: <sip:uac@127.0.0.62>", f"From: <sip:alice@{PROXY[0]}>")
+    m = to_bob(invite(callid="cauth", ruri=f"sip:bob@{PROXY[0]}", branch="z9hG4bK-ai1"))
+    uac.sendto(m.encode(), PROXY)
+    got = recv_all(uac)
+    log += [("uac", g) for g in got]
+    ch = [h for g in got for h in hdrs(g, "Proxy-Authenticate")]
+    if not ch:
+        return log
+    ack = to_bob(invite(callid="cauth", method="ACK", ruri=f"sip:bob@{PROXY[0]}", branch="z9hG4bK-ai1",
+                        totag=re.search(r"To:.*;tag=([^;\r]+)", got[-1]).group(1)))
+    uac.sendto(ack.encode(), PROXY)
+    cred = digest(ch[0], "INVITE", f"sip:bob@{PROXY[0]}", "alice", "alicepw")
+    m = to_bob(invite(callid="cauth", cseq=2, ruri=f"sip:bob@{PROXY[0]}", branch="z9hG4bK-ai2",
+                      extra=f"Proxy-Authorization: {cred}"))
+    uac.sendto(m.encode(), PROXY)
+    got = recv_all(uas)
+    log += [("uas", g) for g in got]
+    invites = [g for g in got if g.startswith("INVITE")]
+    if invites:
+        uas.sendto(reply_to(invites[0], 180, "Ringing").encode(), PROXY)
+        uas.sendto(reply_to(invites[0], 200, "OK").encode(), PROXY)
+    r = recv_all(uac)
+    log += [("uac", g) for g in r]
+    rr = hdrs(r[-1], "Record-Route") if r else []
+    route = "Route: " + ", ".join(reversed(rr)) if rr else ""
+    bye = to_bob(invite(callid="cauth", method="BYE", cseq=3, totag="uas-tag", ruri=f"sip:bob@{UAS[0]}:{UAS[1]}",
+                        extra=route, branch="z9hG4bK-aibye"))
+    uac.sendto(bye.encode(), PROXY)
+    got = recv_all(uas)
+    log += [("uas", g) for g in got]
+    for g in got:
+        if g.startswith("BYE"):
+            uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    # A call with a wrong password is challenged again.
+    m = to_bob(invite(callid="cauth2", cseq=2, ruri=f"sip:bob@{PROXY[0]}", branch="z9hG4bK-ai3",
+                      extra=f"Proxy-Authorization: {digest(ch[0], 'INVITE', f'sip:bob@{PROXY[0]}', 'alice', 'nope')}"))
+    uac.sendto(m.encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -634,6 +735,7 @@ SUITE = [
     ("textops.cfg", ["textops_edits"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
+    ("stock-auth.cfg", ["stock_auth_calls"]),
 ]
 
 
@@ -641,6 +743,8 @@ def run(config, only):
     """Runs `only` (case names) through both proxies with `config`; True when all match."""
     path = config if os.path.isabs(config) or os.path.exists(config) else os.path.join(HERE, "configs", config)
     body = open(path).read().replace("@DIR@", os.path.dirname(os.path.abspath(path)))
+    G["db"] = os.path.join(OUT, "proxy.db") if "@DB@" in body else None
+    body = body.replace("@DB@", G["db"] or "")
     if not body.startswith("#!KAMAILIO"):
         body = body if "loadmodule" in body else body[body.index("request_route"):]
     cfgfile = os.path.join(OUT, "proxy.cfg")
