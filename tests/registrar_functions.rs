@@ -629,3 +629,30 @@ fn without_usrloc_set_up_functions_fail_cleanly() {
     assert_eq!((r.rc, r.status().0), (-1, 500));
     assert_eq!(lookup(&mut b, "sip:alice@example.com").rc, -3);
 }
+
+#[test]
+fn a_register_without_user_agent_is_stored_as_n_a() {
+    // As Kamailio keeps it (ul.dump "User-Agent": "n/a", the location table).
+    let mut b = bench();
+    save(
+        &mut b,
+        &register("alice", "c1", 1, "Contact: <sip:a@1.1.1.1>"),
+    );
+    save(
+        &mut b,
+        &register(
+            "bob",
+            "c2",
+            1,
+            "Contact: <sip:b@1.1.1.1>\nUser-Agent: phone/1.0",
+        ),
+    );
+    let ul = b.env.services.get::<Usrloc>().unwrap();
+    let dom = ul.domain(b"location").unwrap();
+    let ua = |user: &str| {
+        ul.read(&dom, user, |r| r.unwrap().contacts[0].user_agent.clone())
+            .unwrap()
+    };
+    assert_eq!(ua("alice").as_deref(), Some("n/a"));
+    assert_eq!(ua("bob").as_deref(), Some("phone/1.0"));
+}

@@ -160,9 +160,16 @@ fn process(
         .and_then(|v| headers::CSeq::parse(v).ok())
         .map(|c| c.seq)
         .ok_or_else(|| bad("Invalid CSeq number"))?;
-    let ua = msg
-        .header_value(HeaderName::UserAgent)
-        .map(|v| String::from_utf8_lossy(&v[..v.len().min(255)]).into_owned());
+    // Kamailio keeps "n/a" for a REGISTER without User-Agent (ul.dump, the
+    // location table).
+    let ua = Some(
+        msg.header_value(HeaderName::UserAgent)
+            .filter(|v| !v.is_empty())
+            .map_or_else(
+                || "n/a".to_string(),
+                |v| String::from_utf8_lossy(&v[..v.len().min(255)]).into_owned(),
+            ),
+    );
     let socket = format!(
         "{}:{}",
         ctx.proto.lower_name(),

@@ -72,8 +72,9 @@ impl Ucontact {
             cflags: i64::from(self.cflags),
             user_agent: self.user_agent.as_deref().unwrap_or("").to_string(),
             socket: text(&self.socket),
-            // Kamailio stores the mask as a signed int: all methods is -1.
-            methods: Some(i64::from(self.methods as i32)),
+            // Kamailio stores the mask as a signed int, and all methods (no
+            // Allow header) as NULL (as Kamailio 5.6 writes its location table).
+            methods: (self.methods != ALL_METHODS).then(|| i64::from(self.methods as i32)),
             instance: text(&self.instance),
             reg_id: i64::from(self.reg_id),
             ..LocationRow::default()
@@ -219,7 +220,7 @@ mod tests {
         let row = all.to_row("alice@example.com", false);
         assert_eq!(
             (row.username.as_str(), row.methods, row.q),
-            ("alice@example.com", Some(-1), -1.0)
+            ("alice@example.com", None, -1.0)
         );
         assert_eq!(Ucontact::from_row(&row), all);
     }
