@@ -20,14 +20,19 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         name: "sub_route_reached_only_from_a_wrong_type",
-        text: r#"{H}route[R] {
-    sl_send_reply("200", "x");
+        // A failure_route function in a route only onreply_route calls
+        // (Kamailio refuses it in any route[X]: "Command cannot be used in
+        // the block"). A request_route function there is accepted, as by
+        // Kamailio, and runs where it is called.
+        text: r#"{H}loadmodule "tm.so"
+route[R] {
+    t_drop_replies();
 }
 onreply_route[X] { route(R); }
 request_route { exit; }"#,
-        at: "4:5",
+        at: "5:5",
         says:
-            "sl_send_reply() cannot be used in route (this route is only called from onreply_route)",
+            "t_drop_replies() cannot be used in route (this route is only called from onreply_route)",
     },
     Case {
         name: "assign_to_transformation",

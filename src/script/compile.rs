@@ -408,7 +408,10 @@ impl<'c> Compiler<'c> {
         let calls = std::mem::take(&mut self.sub_route_calls);
         for (route, span, def) in calls {
             let bits = reach[route as usize];
-            if bits != 0 && def.routes.0 & bits == 0 {
+            // Kamailio counts a `route[X]` block as a request route when it
+            // checks the config: a request-route function is fine there
+            // whoever calls it (it runs where it is called).
+            if bits != 0 && def.routes.0 & bits == 0 && !def.routes.allows(RouteType::Request) {
                 let kinds: Vec<&str> = [
                     (RouteType::Request, "request_route"),
                     (RouteType::Failure, "failure_route"),

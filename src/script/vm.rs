@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 use super::ctx::MsgCtx;
 use super::ir::{AssignOp, BinOp, Block, CaseLabel, Expr, RouteId, Stmt, UnOp};
 use super::pvkind::PvKind;
+use super::registry::{RouteMask, RouteType};
 use super::value::Value;
 
 /// Route calls nested deeper than this fail (Kamailio's limit).
@@ -218,7 +219,7 @@ impl Vm {
     fn action(&mut self, ctx: &mut MsgCtx<'_>, expr: &Expr) -> Eval<i32> {
         let code = match expr {
             Expr::Call(call) => {
-                if !call.def.routes.allows(ctx.route_type) {
+                if !runs_here(call.def.routes, ctx) {
                     log::error!(
                         "{}() is not allowed in this route type (line {})",
                         call.def.name,
@@ -563,6 +564,20 @@ fn equal(a: &Value<'_>, b: &Value<'_>) -> bool {
 
 fn compare(a: &Value<'_>, b: &Value<'_>) -> Ordering {
     a.to_int().cmp(&b.to_int())
+}
+
+/// Whether a function of `routes` runs in `ctx`'s route. Kamailio checks
+/// where a function may be written when it loads the config, with a
+/// `route[X]` block counted as a request route, and not again when it runs:
+/// a request-route function in a sub-route called from `branch_route` or
+/// `failure_route` runs there on the request (the stock config's
+/// `route[NATMANAGE]` calls `check_route_param()` from `branch_route`). Not
+/// on a reply.
+fn runs_here(routes: RouteMask, ctx: &MsgCtx<'_>) -> bool {
+    routes.allows(ctx.route_type)
+        || (routes.allows(RouteType::Request)
+            && matches!(ctx.route_type, RouteType::Branch | RouteType::Failure)
+            && ctx.msg.is_request())
 }
 
 #[cfg(test)]
