@@ -792,6 +792,7 @@ SUITE = [
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
     ("stock-auth.cfg", ["stock_auth_calls"]),
     ("stock-full.cfg", ["stock_auth_calls", "trusted_peer_and_flood", "stock_calls"]),
+    ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
 ]
 
 
