@@ -773,6 +773,114 @@ def trusted_peer_and_flood(uac, uas):
     log += [("uas2", g) for g in recv_all(peer)]
     return log
 
+def tcp_messages(conn, wait=0.4):
+    """The SIP messages that arrive on the TCP connection within `wait`."""
+    buf, out, end = b"", [], time.time() + wait
+    conn.settimeout(0.05)
+    while time.time() < end:
+        try:
+            d = conn.recv(65535)
+            if not d:
+                break
+            buf += d
+        except socket.timeout:
+            pass
+        while b"\r\n\r\n" in buf:
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            m = re.search(rb"(?im)^(?:content-length|l)\s*:\s*(\d+)", head)
+            n = int(m.group(1)) if m else 0
+            if len(rest) < n:
+                break
+            out.append((head + b"\r\n\r\n" + rest[:n]).decode(errors="replace"))
+            buf = rest[n:]
+    return out
+
+@case
+def tcp_caller_udp_callee(uac, uas):
+    """The caller on TCP, the callee on UDP: INVITE/180/200, then ACK and
+    BYE on the caller's connection along the recorded route (the proxy
+    records two routes, one per transport)."""
+    port = {"kamailio": 5071, "ringsip": 5072}[G["kind"]]
+    conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    conn.bind((UAC[0], port))
+    conn.connect(PROXY)
+    tcp = lambda m: (m.replace(f"SIP/2.0/UDP {UAC[0]}:{UAC[1]}", f"SIP/2.0/TCP {UAC[0]}:{port}")
+                      .replace(f"<sip:uac@{UAC[0]}:{UAC[1]}>", f"<sip:uac@{UAC[0]}:{port};transport=tcp>"))
+    # The caller's port differs per proxy; the connection id in the proxy's
+    # Via (`;i=`) is each proxy's own.
+    fold = lambda m: re.sub(r";i=[0-9a-f]+", ";i=<C>", m.replace(f":{port}", ":<TCP>").replace(f"rport={port}", "rport=<TCP>"))
+    conn.sendall(tcp(invite(callid="ctcp")).encode())
+    got = recv_all(uas)
+    log = [("uas", fold(g)) for g in got]
+    if got:
+        uas.sendto(reply_to(got[0], 180, "Ringing").encode(), PROXY)
+        uas.sendto(reply_to(got[0], 200, "OK").encode(), PROXY)
+    r = tcp_messages(conn)
+    log += [("uac", fold(g)) for g in r]
+    rr = [v for g in r[-1:] for h in hdrs(g, "Record-Route") for v in h.split(",")]
+    route = "Route: " + ", ".join(v.strip() for v in reversed(rr)) if rr else ""
+    conn.sendall(tcp(invite(callid="ctcp", method="ACK", totag="uas-tag", extra=route, branch="z9hG4bK-tcpack")).encode())
+    conn.sendall(tcp(invite(callid="ctcp", method="BYE", cseq=2, totag="uas-tag", extra=route, branch="z9hG4bK-tcpbye")).encode())
+    got = recv_all(uas)
+    log += [("uas", fold(g)) for g in got]
+    for g in got:
+        if g.startswith("BYE"):
+            uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
+    log += [("uac", fold(g)) for g in tcp_messages(conn)]
+    conn.close()
+    return log
+
+@case
+def udp_caller_tcp_callee(uac, uas):
+    """The caller on UDP, the callee on TCP (`;transport=tcp` in the R-URI):
+    the proxy connects to it; INVITE/180/200 on that connection, then ACK
+    and BYE along the recorded route."""
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(UAS)
+    lsock.listen(4)
+    lsock.settimeout(1.0)
+    fold = lambda m: re.sub(r"(127\.0\.0\.61):\d+", r"\1:<EPH>", m) if "SIP/2.0/TCP 127.0.0.61:" in m else m
+    uac.sendto(invite(callid="ctcpb", ruri=f"sip:uas@{UAS[0]}:{UAS[1]};transport=tcp").encode(), PROXY)
+    log, conns = [], []
+    try:
+        c, _ = lsock.accept()
+        conns.append(c)
+    except socket.timeout:
+        lsock.close()
+        return log + [("uas", "no TCP connection\r\n")]
+    got = tcp_messages(c)
+    log += [("uas", fold(g)) for g in got]
+    if got:
+        c.sendall(reply_to(got[0], 180, "Ringing").encode())
+        c.sendall(reply_to(got[0], 200, "OK").encode())
+    r = recv_all(uac)
+    log += [("uac", g) for g in r]
+    rr = [v for g in r[-1:] for h in hdrs(g, "Record-Route") for v in h.split(",")]
+    route = "Route: " + ", ".join(v.strip() for v in reversed(rr)) if rr else ""
+    target = f"sip:uas@{UAS[0]}:{UAS[1]};transport=tcp"
+    uac.sendto(invite(callid="ctcpb", method="ACK", ruri=target, totag="uas-tag", extra=route, branch="z9hG4bK-tcpback").encode(), PROXY)
+    uac.sendto(invite(callid="ctcpb", method="BYE", ruri=target, cseq=2, totag="uas-tag", extra=route, branch="z9hG4bK-tcpbbye").encode(), PROXY)
+    # On the same connection (ringsip), or a new one (Kamailio 5.6 connects
+    # again for requests it sends along the route set).
+    lsock.settimeout(0.3)
+    try:
+        conns.append(lsock.accept()[0])
+    except socket.timeout:
+        pass
+    for conn in conns:
+        got = tcp_messages(conn)
+        log += [("uas", fold(g)) for g in got]
+        for g in got:
+            if g.startswith("BYE"):
+                conn.sendall(reply_to(g, 200, "OK").encode())
+    log += [("uac", g) for g in recv_all(uac)]
+    for conn in conns:
+        conn.close()
+    lsock.close()
+    return log
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -793,6 +901,7 @@ SUITE = [
     ("stock-auth.cfg", ["stock_auth_calls"]),
     ("stock-full.cfg", ["stock_auth_calls", "trusted_peer_and_flood", "stock_calls"]),
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
+    ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
 ]
 
 
@@ -814,6 +923,7 @@ def run(config, only):
         open(cfgfile, "w").write(cfg_text(body))
     results = {}
     for kind in ("kamailio", "ringsip"):
+        G["kind"] = kind
         for name in only:
             p = start(kind, cfgfile)
             uac, uas = sock(UAC), sock(UAS)
