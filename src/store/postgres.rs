@@ -407,6 +407,7 @@ impl Store for Postgres {
 
     fn acc_insert(&mut self, table: &str, rec: &AccRecord) -> Result<()> {
         let (create, insert) = super::acc_sql(
+            super::Dialect::Standard,
             table,
             rec,
             "id SERIAL PRIMARY KEY",
