@@ -83,7 +83,7 @@ fn tables_round_trip() {
     assert_eq!(
         db.location_aor(table, "alice", Some("example.com"))
             .unwrap(),
-        [row.clone()]
+        std::slice::from_ref(&row)
     );
     assert!(db.location_aor(table, "alice", None).unwrap().is_empty());
     let permanent = LocationRow {
@@ -97,7 +97,10 @@ fn tables_round_trip() {
         .unwrap();
     assert_eq!(db.location_load(table).unwrap().len(), 2);
     assert_eq!(db.location_delete_expired(table, 1_900_000_000).unwrap(), 1);
-    assert_eq!(db.location_load(table).unwrap(), [permanent.clone()]);
+    assert_eq!(
+        db.location_load(table).unwrap(),
+        std::slice::from_ref(&permanent)
+    );
     db.location_delete(table, std::slice::from_ref(&permanent.ruid))
         .unwrap();
     assert!(db.location_load(table).unwrap().is_empty());
@@ -606,6 +609,30 @@ fn malformed_mysql_urls_are_errors_at_their_modparam_line() {
     .unwrap();
     let (ok, out, err) = ringsip(&["check", "-f", path.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
+}
+
+#[test]
+fn a_restarted_server_is_reconnected_and_an_outage_is_an_error() {
+    let mut db = MariaDb::start();
+    if !db.is_private() {
+        eprintln!("RINGSIP_TEST_MYSQL_URL is set: restart test runs on a private server only");
+        return;
+    }
+    let mut s = store::open(db.url()).unwrap();
+    let cols = SubscriberColumns::default();
+    s.subscribers(&cols).unwrap();
+    // Restarted between two operations: the next one runs on a new
+    // connection, without failing first.
+    db.stop();
+    db.resume();
+    s.subscribers(&cols).unwrap();
+    // Down: every operation fails, and says so.
+    db.stop();
+    let err = s.subscribers(&cols).unwrap_err();
+    assert!(err.0.starts_with("mysql: "), "{err}");
+    assert!(s.data_version().is_err());
+    db.resume();
+    s.subscribers(&cols).unwrap();
 }
 
 // --- the real binary through an outage ----------------------------------------------

@@ -298,9 +298,15 @@ impl MySql {
     }
 
     /// Runs `f` on the connection, made again first if the last one was lost
-    /// (or, idle for a while, no longer answers); a failure that ends the
-    /// connection drops it.
-    fn run<T>(&mut self, f: impl FnOnce(&mut Conn) -> mysql::Result<T>) -> Result<T> {
+    /// (or, idle for a while, no longer answers). A failure that ends the
+    /// connection drops it; when that connection was an old one (the server
+    /// restarted since, or closed it), `f` is run once more on a new
+    /// connection, as Kamailio's `db_mysql` resubmits a query after
+    /// reconnecting. The operations here are upserts and deletes by key,
+    /// reads and `CREATE … IF NOT EXISTS`, safe to repeat; an acc `INSERT` is
+    /// written twice if the connection broke after the server ran it (as with
+    /// Kamailio).
+    fn run<T>(&mut self, mut f: impl FnMut(&mut Conn) -> mysql::Result<T>) -> Result<T> {
         if self.last_used.elapsed() >= IDLE_CHECK {
             if let Some(c) = &mut self.conn {
                 if c.ping().is_err() {
@@ -309,19 +315,35 @@ impl MySql {
             }
         }
         self.last_used = Instant::now();
+        let reused = self.conn.is_some();
+        match self.attempt(&mut f) {
+            Err((e, true)) if reused => {
+                log::warn!("mysql: connection lost ({e}), trying again on a new one");
+                self.attempt(&mut f).map_err(|(e, _)| e)
+            }
+            r => r.map_err(|(e, _)| e),
+        }
+    }
+
+    /// One try of `f`; on failure, whether the connection was lost.
+    fn attempt<T>(
+        &mut self,
+        f: &mut impl FnMut(&mut Conn) -> mysql::Result<T>,
+    ) -> std::result::Result<T, (StoreError, bool)> {
         let conn = match &mut self.conn {
             Some(c) => c,
             None => {
-                let c = Conn::new(self.opts.clone())?;
-                log::info!("mysql: connected again");
+                let c = Conn::new(self.opts.clone()).map_err(|e| (e.into(), false))?;
+                log::info!("mysql: connected");
                 self.conn.insert(c)
             }
         };
         f(conn).map_err(|e| {
-            if connection_lost(&e) {
+            let lost = connection_lost(&e);
+            if lost {
                 self.conn = None;
             }
-            e.into()
+            (e.into(), lost)
         })
     }
 }
@@ -421,7 +443,7 @@ impl Store for MySql {
             identifier(&cols.password2)?,
             identifier(&cols.table)?
         );
-        let rows: Vec<Row> = self.run(|c| c.query(sql))?;
+        let rows: Vec<Row> = self.run(|c| c.query(&sql))?;
         rows.iter()
             .map(|r| {
                 Ok(SubscriberRow {
@@ -530,8 +552,8 @@ impl Store for MySql {
         ];
         values.extend(rec.extra.iter().map(|(_, v)| v.as_deref().into()));
         self.run(|c| {
-            c.query_drop(create)?;
-            c.exec_drop(insert, values)
+            c.query_drop(&create)?;
+            c.exec_drop(&insert, values.clone())
         })
     }
 
@@ -551,7 +573,7 @@ impl Store for MySql {
 
     fn dispatchers(&mut self, table: &str, cols: &DispatcherColumns) -> Result<Vec<DispatcherRow>> {
         let sql = cols.select(table)?;
-        let rows: Vec<Row> = self.run(|c| c.query(sql))?;
+        let rows: Vec<Row> = self.run(|c| c.query(&sql))?;
         rows.iter()
             .map(|r| {
                 Ok(DispatcherRow {
