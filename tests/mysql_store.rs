@@ -760,3 +760,58 @@ fn mysql_outage_in_db_mode_3_fails_the_save_with_500_and_the_node_recovers() {
         .unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
 }
+
+/// Kamailio's own stock `kamailio.cfg` (the kamailio package's) with its
+/// MySQL defines, `DBURL` pointed at the test server: subscribers from
+/// auth_db, bindings written back by usrloc (`db_mode` 2), the address table
+/// loaded by permissions, the acc table ready.
+#[test]
+fn stock_kamailio_cfg_with_mysql_registers_against_mariadb() {
+    let path = std::path::Path::new("/etc/kamailio/kamailio.cfg");
+    let cfg = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the kamailio package is installed here)",
+            path.display()
+        )
+    });
+    let db = MariaDb::start();
+    let url = db.url().to_string();
+    let user = unique("stock");
+    let (ok, _, err) = ringsip(&[
+        "user",
+        "add",
+        &format!("{user}@example.com"),
+        "pw",
+        "--db",
+        &url,
+    ]);
+    assert!(ok, "user add: {err}");
+    let dburl = format!("DBURL=\"{url}\"");
+    let mut args = Vec::new();
+    for d in [
+        "WITH_MYSQL",
+        "WITH_AUTH",
+        "WITH_USRLOCDB",
+        "WITH_IPAUTH",
+        "WITH_ACCDB",
+        &dburl,
+    ] {
+        args.extend(["-A", d]);
+    }
+    let proxy = Proxy::start(&cfg, &args);
+    let ua = RawUa::bind();
+    let r = register_with_digest(proxy.addr(), &ua, &user, "wrong", 1);
+    assert_eq!(r.status(), Some(401), "wrong password: {}", r.text());
+    let r = register_with_digest(proxy.addr(), &ua, &user, "pw", 2);
+    assert_eq!(r.status(), Some(200), "{}\n{}", r.text(), proxy.stderr());
+    // Write-back: the binding reaches the table at the latest on shutdown.
+    let mut proxy = proxy;
+    let status = proxy.process().stop();
+    assert!(status.success(), "{status:?}\n{}", proxy.stderr());
+    let rows = store::open(&url)
+        .unwrap()
+        .location_aor("location", &user, None)
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].contact, format!("sip:{user}@{}", ua.addr()));
+}
