@@ -8,8 +8,10 @@
 //! The URL is read by the `mysql` crate: user and password are
 //! percent-decoded (a `@` or `/` in a password is written `%40`, `%2F`), and
 //! connection options may follow as a query (`?tcp_connect_timeout_ms=2000`).
-//! For a server on this host the connection moves to its unix socket, as
-//! Kamailio's client library does for `localhost`.
+//! Host `localhost` means the server's unix socket when one is found in the
+//! usual places (as for Kamailio's client library), else TCP; for another
+//! local address the `mysql` crate moves the connection to the socket the
+//! server reports.
 
 use std::time::{Duration, Instant};
 
@@ -57,6 +59,27 @@ pub fn parse_url(url: &str) -> std::result::Result<Opts, String> {
     Ok(OptsBuilder::from_opts(opts)
         .tcp_connect_timeout(timeout)
         .into())
+}
+
+/// Where MySQL and MariaDB put their unix socket (Debian's first).
+const SOCKETS: [&str; 3] = [
+    "/run/mysqld/mysqld.sock",
+    "/var/run/mysqld/mysqld.sock",
+    "/tmp/mysql.sock",
+];
+
+/// For host `localhost` (Kamailio's stock URL), the server's unix socket
+/// when there is one, as the MySQL client library Kamailio uses connects
+/// there: a server with networking off is reached too. `exists` says
+/// whether a path is there; a `socket` given in the URL is kept.
+fn local_socket(opts: Opts, exists: impl Fn(&str) -> bool) -> Opts {
+    if opts.get_ip_or_hostname() != "localhost" || opts.get_socket().is_some() {
+        return opts;
+    }
+    match SOCKETS.into_iter().find(|p| exists(p)) {
+        Some(path) => OptsBuilder::from_opts(opts).socket(Some(path)).into(),
+        None => opts,
+    }
 }
 
 /// Kamailio's MySQL tables (schema version 5.6), and their `version` rows.
@@ -279,7 +302,9 @@ pub struct MySql {
 impl MySql {
     /// Connects to `url` and creates the tables that are missing.
     pub fn connect(url: &str) -> Result<MySql> {
-        let opts = parse_url(url).map_err(StoreError)?;
+        let opts = local_socket(parse_url(url).map_err(StoreError)?, |p| {
+            std::path::Path::new(p).exists()
+        });
         let mut db = MySql {
             conn: Some(Conn::new(opts.clone())?),
             opts,
@@ -616,6 +641,20 @@ mod tests {
             "{err}"
         );
         assert!(parse_url("mysql://k@h/k?nosuchoption=1").is_err());
+    }
+
+    #[test]
+    fn localhost_uses_the_unix_socket_when_there_is_one() {
+        let url = |u: &str| parse_url(u).unwrap();
+        let debian = |p: &str| p == "/var/run/mysqld/mysqld.sock";
+        let o = local_socket(url("mysql://k:pw@localhost/k"), debian);
+        assert_eq!(o.get_socket(), Some("/var/run/mysqld/mysqld.sock"));
+        let o = local_socket(url("mysql://k:pw@localhost/k"), |_| false);
+        assert_eq!(o.get_socket(), None, "no socket: TCP to localhost");
+        let o = local_socket(url("mysql://k:pw@127.0.0.1/k"), debian);
+        assert_eq!(o.get_socket(), None, "an address is TCP");
+        let o = local_socket(url("mysql://k:pw@localhost/k?socket=/x.sock"), debian);
+        assert_eq!(o.get_socket(), Some("/x.sock"));
     }
 
     #[test]
