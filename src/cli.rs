@@ -51,7 +51,8 @@ pub struct CtlArgs {
     pub params: Vec<String>,
 }
 
-/// The database to work on (`sqlite:///path/file.db`, created if missing).
+/// The database to work on (`sqlite:///path/file.db`, created if missing;
+/// `postgres://user:pass@host/db`; `mysql://user:pass@host[:port]/db`).
 #[derive(Args, Debug, Clone)]
 pub struct DbArg {
     #[arg(long = "db", value_name = "URL")]

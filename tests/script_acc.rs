@@ -1,6 +1,7 @@
 //! acc with the log backend, driven through the engine sans-IO: a relayed
 //! INVITE answered downstream, a local reply, `acc_log_request`, and the
-//! start-up errors for what is not provided (database backend, mysql URLs).
+//! start-up errors for what is not provided (database backend, malformed or
+//! unsupported database URLs).
 
 mod common;
 
@@ -263,13 +264,14 @@ fn unsupported_backends_are_startup_errors_at_their_line() {
     .unwrap_err();
     assert!(err.iter().any(|e| e.contains("need a db_url")), "{err:?}");
     let err = compile_text(&format!(
-        "{HEAD}modparam(\"acc\", \"db_url\", \"mysql://k@h/k\")\n\
+        "{HEAD}modparam(\"acc\", \"db_url\", \"mysql://k@h\")\n\
          modparam(\"acc\", \"db_extra\", \"1bad=$fU\")\nrequest_route {{ }}\n"
     ))
     .unwrap_err();
     assert!(
         err.iter()
-            .any(|e| e.starts_with("acc.cfg:16:1: acc: db_url mysql://")),
+            .any(|e| e.starts_with("acc.cfg:16:1: acc: db_url mysql://")
+                && e.contains("no database name")),
         "{err:?}"
     );
     assert!(
@@ -279,13 +281,23 @@ fn unsupported_backends_are_startup_errors_at_their_line() {
     );
     let err = compile_text(
         "loadmodule \"db_mysql.so\"\nloadmodule \"auth.so\"\nloadmodule \"auth_db.so\"\n\
-         modparam(\"auth_db\", \"db_url\", \"mysql://k:pw@localhost/k\")\n",
+         modparam(\"auth_db\", \"db_url\", \"mysql://k:pw@localhost:port/k\")\n",
     )
     .unwrap_err();
     assert_eq!(err.len(), 1, "{err:?}");
     assert!(
-        err[0].starts_with("acc.cfg:4:1: auth_db: db_url mysql://")
-            && err[0].contains("mysql database is not supported"),
+        err[0].starts_with("acc.cfg:4:1: auth_db: db_url mysql://k:pw@localhost:port/k: "),
+        "{err:?}"
+    );
+    let err = compile_text(
+        "loadmodule \"db_oracle.so\"\nloadmodule \"auth.so\"\nloadmodule \"auth_db.so\"\n\
+         modparam(\"auth_db\", \"db_url\", \"oracle://k:pw@localhost/k\")\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.iter()
+            .any(|e| e.starts_with("acc.cfg:4:1: auth_db: db_url oracle://")
+                && e.contains("oracle database is not supported")),
         "{err:?}"
     );
     let err = compile_text(
@@ -297,10 +309,16 @@ fn unsupported_backends_are_startup_errors_at_their_line() {
     let err = compile_text("loadmodule \"acc.so\"\nmodparam(\"acc\", \"log_extra\", \"a\")\n")
         .unwrap_err();
     assert!(err[0].starts_with("acc.cfg:2:1:"), "{err:?}");
-    // sqlite and postgres URLs are fine.
+    // sqlite and mysql URLs are fine (postgres too: tests/postgres_store.rs).
     compile_text(
         "loadmodule \"db_sqlite.so\"\nloadmodule \"usrloc.so\"\n\
          modparam(\"usrloc\", \"db_url\", \"sqlite:///tmp/x.db\")\n",
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    #[cfg(feature = "mysql")]
+    compile_text(
+        "loadmodule \"db_mysql.so\"\nloadmodule \"auth.so\"\nloadmodule \"auth_db.so\"\n\
+         modparam(\"auth_db\", \"db_url\", \"mysql://kamailio:kamailiorw@localhost/kamailio\")\n",
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
 }

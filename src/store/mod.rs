@@ -8,6 +8,8 @@
 //! or, where Kamailio itself would wait for the database (usrloc `db_mode` 3
 //! lookups, loading at start-up), call the store thread with a time limit.
 
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
@@ -16,6 +18,8 @@ pub mod time;
 
 use std::fmt;
 
+#[cfg(feature = "mysql")]
+pub use mysql::MySql;
 #[cfg(feature = "postgres")]
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
@@ -121,10 +125,38 @@ pub struct AccRecord {
     pub extra: Vec<(String, Option<String>)>,
 }
 
+/// How a database spells a quoted name and the `n`th (from 1) statement parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dialect {
+    /// `"name"` and `$n` (SQLite, PostgreSQL).
+    Standard,
+    /// `` `name` `` and `?` (MySQL, MariaDB).
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    MySql,
+}
+
+impl Dialect {
+    fn quote(self, name: &str) -> String {
+        match self {
+            Dialect::Standard => format!("\"{name}\""),
+            Dialect::MySql => format!("`{name}`"),
+        }
+    }
+
+    fn param(self, n: usize) -> String {
+        match self {
+            Dialect::Standard => format!("${n}"),
+            Dialect::MySql => "?".into(),
+        }
+    }
+}
+
 /// The `CREATE TABLE` of an acc table with `extra` columns (text), and the
-/// `INSERT` of one record, `$1`-style placeholders; both shared by the
-/// SQLite and PostgreSQL stores. `time_type` is the column type for `time`.
+/// `INSERT` of one record, shared by the SQL stores. `time_type` is the
+/// column type for `time` and `time_value` the 7th parameter as the
+/// `INSERT` puts it into that column.
 fn acc_sql(
+    dialect: Dialect,
     table: &str,
     rec: &AccRecord,
     id: &str,
@@ -139,13 +171,17 @@ fn acc_sql(
          sip_reason VARCHAR(128) NOT NULL DEFAULT '', time {time_type} NOT NULL"
     );
     let mut cols = String::from("method, from_tag, to_tag, callid, sip_code, sip_reason, time");
-    let mut vals = format!("$1, $2, $3, $4, $5, $6, {time_value}");
+    let mut vals = (1..=6)
+        .map(|n| dialect.param(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    vals.push_str(&format!(", {time_value}"));
     for (i, (name, _)) in rec.extra.iter().enumerate() {
         // Quoted: an extra may be named like an SQL keyword ("nothing", "user").
-        let name = identifier(name)?;
-        create.push_str(&format!(", \"{name}\" TEXT"));
-        cols.push_str(&format!(", \"{name}\""));
-        vals.push_str(&format!(", ${}", i + 8));
+        let name = dialect.quote(identifier(name)?);
+        create.push_str(&format!(", {name} TEXT"));
+        cols.push_str(&format!(", {name}"));
+        vals.push_str(&format!(", {}", dialect.param(i + 8)));
     }
     create.push(')');
     Ok((
@@ -264,30 +300,31 @@ pub trait Store: Send {
     fn dispatchers(&mut self, table: &str, cols: &DispatcherColumns) -> Result<Vec<DispatcherRow>>;
 }
 
-/// Opens the database a `db_url` names: `sqlite:///path/file.db` or (built
-/// with the `postgres` feature) `postgres://user:pass@host/db`, created with
-/// its schema on first use. Other schemes (`mysql://`) are named as not
-/// available rather than misread.
+/// Opens the database a `db_url` names: `sqlite:///path/file.db`, or (built
+/// with the `postgres` feature) `postgres://user:pass@host/db`, or (built with
+/// the `mysql` feature) `mysql://user:pass@host[:port]/db`, created with its
+/// schema on first use. Other schemes are named as not available rather than
+/// misread.
 pub fn open(url: &str) -> Result<Box<dyn Store>> {
+    check_url(url).map_err(StoreError)?;
     if let Some(path) = url.strip_prefix("sqlite://") {
-        if path.is_empty() {
-            return Err(StoreError(format!("{url}: no file name")));
-        }
         return Ok(Box::new(Sqlite::open(path)?));
     }
     #[cfg(feature = "postgres")]
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Box::new(Postgres::connect(url)?));
     }
-    let scheme = url.split("://").next().unwrap_or(url);
-    Err(StoreError(format!(
-        "db_url {url}: the {scheme} database is not supported yet (use sqlite:///path/file.db)"
-    )))
+    #[cfg(feature = "mysql")]
+    if url.starts_with("mysql://") {
+        return Ok(Box::new(MySql::connect(url)?));
+    }
+    Err(StoreError(format!("db_url {url}: not a database URL")))
 }
 
 /// Checks, without opening anything, that `url` names a database this build
 /// can open (for start-up errors at the `modparam` line): `sqlite://` with a
-/// file name, or `postgres://` when built with the `postgres` feature.
+/// file name, `postgres://` when built with the `postgres` feature, a
+/// well-formed `mysql://` URL naming a database when built with `mysql`.
 pub fn check_url(url: &str) -> std::result::Result<(), String> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         return if path.is_empty() {
@@ -305,10 +342,18 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
             ))
         };
     }
+    if url.starts_with("mysql://") {
+        #[cfg(feature = "mysql")]
+        return mysql::parse_url(url).map(drop);
+        #[cfg(not(feature = "mysql"))]
+        return Err(format!(
+            "db_url {url}: this build has no MySQL support (feature \"mysql\")"
+        ));
+    }
     let scheme = url.split("://").next().unwrap_or(url);
     Err(format!(
         "db_url {url}: the {scheme} database is not supported \
-         (use sqlite:///path/file.db or postgres://user:pass@host/db)"
+         (use sqlite:///path/file.db, postgres://user:pass@host/db or mysql://user:pass@host/db)"
     ))
 }
 
@@ -346,10 +391,32 @@ mod tests {
 
     #[test]
     fn open_names_unsupported_databases() {
-        let err = open("mysql://kamailio:pw@localhost/kamailio")
-            .err()
-            .unwrap();
-        assert!(err.0.contains("mysql"), "{err}");
+        let err = open("text:///etc/kamailio/dbtext").err().unwrap();
+        assert!(
+            err.0.contains("the text database is not supported"),
+            "{err}"
+        );
         assert!(open("sqlite://").is_err());
+        // A malformed URL fails before any connection is tried.
+        let err = open("mysql://kamailio:pw@localhost/").err().unwrap();
+        assert!(err.0.contains("no database name"), "{err}");
+    }
+
+    #[test]
+    fn check_url_knows_every_store() {
+        assert!(check_url("sqlite:///tmp/x.db").is_ok());
+        assert_eq!(
+            check_url("postgres://u@h/d").is_ok(),
+            cfg!(feature = "postgres")
+        );
+        assert_eq!(
+            check_url("mysql://kamailio:kamailiorw@localhost/kamailio").is_ok(),
+            cfg!(feature = "mysql")
+        );
+        let err = check_url("mysql://k@h:99999/k").unwrap_err();
+        assert!(err.starts_with("db_url mysql://k@h:99999/k: "), "{err}");
+        assert!(check_url("text:///x")
+            .unwrap_err()
+            .contains("text database"));
     }
 }

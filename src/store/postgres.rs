@@ -339,7 +339,7 @@ impl Store for Postgres {
         let sql = cols.select(table)?;
         let sql =
             format!("SELECT s::int8, d, f::int8, p::int8, a FROM ({sql}) AS t(s, d, f, p, a)");
-        let rows = self.client.query(&sql, &[])?;
+        let rows = self.client()?.query(&sql, &[])?;
         rows.iter()
             .map(|r| {
                 Ok(DispatcherRow {
@@ -407,13 +407,14 @@ impl Store for Postgres {
 
     fn acc_insert(&mut self, table: &str, rec: &AccRecord) -> Result<()> {
         let (create, insert) = super::acc_sql(
+            super::Dialect::Standard,
             table,
             rec,
             "id SERIAL PRIMARY KEY",
             "TIMESTAMP WITHOUT TIME ZONE",
             "$7::text::timestamp",
         )?;
-        self.client.batch_execute(&create)?;
+        self.client()?.batch_execute(&create)?;
         let time = format_datetime(rec.time);
         let mut values: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
             &rec.method,
@@ -427,7 +428,7 @@ impl Store for Postgres {
         for (_, v) in &rec.extra {
             values.push(v);
         }
-        self.client.execute(&insert, &values)?;
+        self.client()?.execute(&insert, &values)?;
         Ok(())
     }
 

@@ -387,6 +387,7 @@ impl Store for Sqlite {
 
     fn acc_insert(&mut self, table: &str, rec: &AccRecord) -> Result<()> {
         let (create, insert) = super::acc_sql(
+            super::Dialect::Standard,
             table,
             rec,
             "id INTEGER PRIMARY KEY AUTOINCREMENT",

@@ -3,6 +3,8 @@
 //! time: `Bench::unix_ms` is the wall clock every call sees.
 #![allow(dead_code)]
 
+#[cfg(feature = "mysql")]
+pub mod mariadb;
 #[cfg(feature = "postgres")]
 pub mod pg;
 
