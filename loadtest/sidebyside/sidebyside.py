@@ -616,6 +616,24 @@ def nat_register_and_call(uac, uas):
     return log
 
 
+@case
+def path_register_and_route(uac, uas):
+    """A REGISTER through the path proxy (add_path_received, then add_path);
+    then a request from the registrar's side whose Route carries the
+    received parameter (path use_received)."""
+    log = exchange(uac, uas, register(f"<sip:alice@{UAC[0]}:{UAC[1]}>", 300, branch="z9hG4bK-preg"), 200, "OK")
+    inv = invite(callid="cpath", ruri="sip:alice@127.0.0.99:5099",
+                 extra=f"Route: <sip:edge@127.0.0.61;lr;received=sip:{UAC[0]}:{UAC[1]};x=1>").replace(
+        f"Via: SIP/2.0/UDP {UAC[0]}:{UAC[1]}", f"Via: SIP/2.0/UDP {UAS[0]}:{UAS[1]}")
+    uas.sendto(inv.encode(), PROXY)
+    got = recv_all(uac)
+    log += [("uac", g) for g in got]
+    if got:
+        uac.sendto(reply_to(got[0], 486, "Busy").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    return log
+
+
 # Each config with the cases that exercise it.
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
@@ -632,6 +650,7 @@ SUITE = [
     ("ds.cfg", ["ds_round_robin_and_failover"]),
     ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),
+    ("path.cfg", ["path_register_and_route"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
 ]

@@ -17,6 +17,7 @@ pub mod htable;
 pub mod kex;
 pub mod maxfwd;
 pub mod nathelper;
+pub mod path;
 pub mod permissions;
 pub mod pike;
 pub mod pv;
@@ -76,6 +77,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &rtpproxy::MODULE,
     &rtpengine::MODULE,
     &debugger::MODULE,
+    &path::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -40,7 +40,6 @@ const PLANNED_MODULES: &[&str] = &[
     "alias_db",
     "xhttp",
     "outbound",
-    "path",
     "presence",
     "presence_xml",
     "pua",
