@@ -14,6 +14,7 @@ pub mod db;
 pub mod debugger;
 pub mod dispatcher;
 pub mod htable;
+pub mod ipops;
 pub mod kex;
 pub mod maxfwd;
 pub mod nathelper;
@@ -78,6 +79,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &rtpengine::MODULE,
     &debugger::MODULE,
     &path::MODULE,
+    &ipops::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
