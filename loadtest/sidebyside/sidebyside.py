@@ -634,6 +634,13 @@ def path_register_and_route(uac, uas):
     return log
 
 
+@case
+def module_values(uac, uas):
+    """An INVITE relayed to the UAS with header lines holding what module
+    functions answered (ipops, cfgutils): compares their results."""
+    return exchange(uac, uas, invite(callid="cvalues"), 486, "Busy")
+
+
 # Each config with the cases that exercise it.
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
@@ -651,6 +658,7 @@ SUITE = [
     ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),
     ("path.cfg", ["path_register_and_route"]),
+    ("ipops_cfgutils.cfg", ["module_values"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
 ]

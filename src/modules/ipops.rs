@@ -10,6 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::script::ctx::MsgCtx;
+use crate::script::ir::FormatPart;
 use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, RouteMask};
 use crate::script::value::Value;
 
@@ -182,8 +183,8 @@ fn is_in_subnet(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 }
 
 /// Kamailio's IPv4 classes (RFC 5735, RFC 6598), first match wins; any other
-/// address is PUBLIC. Kamailio masks 172.16.0.0 with /15 (not RFC 1918's
-/// /12), so 172.18–172.31 answer PUBLIC there: kept, scripts see the same.
+/// address is PUBLIC (compared with Kamailio 5.6.3 by
+/// loadtest/sidebyside `ipops_cfgutils.cfg`).
 const V4_TYPES: &[(u32, u8, &str)] = &[
     (0xffff_ffff, 32, "BROADCAST"),
     (0xcb00_7100, 24, "TEST-NET"),
@@ -194,7 +195,7 @@ const V4_TYPES: &[(u32, u8, &str)] = &[
     (0xc0a8_0000, 16, "PRIVATE"),
     (0xa9fe_0000, 16, "LINK-LOCAL"),
     (0xc612_0000, 15, "RESERVED"),
-    (0xac10_0000, 15, "PRIVATE"),
+    (0xac10_0000, 12, "PRIVATE"),
     (0x6440_0000, 10, "SHARED"),
     (0x7f00_0000, 8, "LOOPBACK"),
     (0x0a00_0000, 8, "PRIVATE"),
@@ -304,8 +305,14 @@ fn detailed_ip_type(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     detailed(ctx, args, Family::Either)
 }
 
-/// The result argument must be a variable the script can write.
+/// The result argument must be a variable the script can write, bare or
+/// quoted (`"$var(x)"`, as Kamailio's examples write it).
 fn fixup_result(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    if let Some(Arg::Fmt(f)) = args.get(1) {
+        if let [FormatPart::Pv(pv)] = f.parts.as_slice() {
+            args.0[1] = Arg::Pv(pv.clone());
+        }
+    }
     match args.get(1) {
         Some(Arg::Pv(pv)) if pv.is_writable() => Ok(()),
         _ => Err("argument 2 must be a writable variable".into()),
@@ -476,7 +483,8 @@ mod tests {
             ("224.0.0.1", "MULTICAST"),
             ("255.255.255.255", "BROADCAST"),
             ("172.17.0.1", "PRIVATE"),
-            ("172.20.0.1", "PUBLIC"),
+            ("172.20.0.1", "PRIVATE"),
+            ("172.32.0.1", "PUBLIC"),
         ] {
             assert_eq!(v4_type(ip.parse().unwrap()), want, "{ip}");
         }
@@ -502,6 +510,14 @@ mod tests {
     fn detailed_type_needs_a_writable_result() {
         let mut args = crate::modules::testutil::str_args(&["1.2.3.4", "x"]);
         assert!(fixup_result(&mut args, &ModParams::default()).is_err());
+        // A quoted variable, as Kamailio's examples write it.
+        let du = PvRef::new(PvKind::Du);
+        let quoted = crate::script::ir::Format {
+            parts: vec![FormatPart::Pv(du.clone())],
+        };
+        let mut args = Args(vec![Arg::Str("1.2.3.4".into()), Arg::Fmt(quoted)]);
+        assert!(fixup_result(&mut args, &ModParams::default()).is_ok());
+        assert!(matches!(args.get(1), Some(Arg::Pv(p)) if *p == du));
         // A bad address writes nothing and fails.
         let mut h = Harness::new(INVITE);
         let mut ctx = h.ctx();

@@ -6,6 +6,7 @@ use crate::script::registry::ModuleDef;
 
 pub mod acc;
 pub mod auth;
+pub mod cfgutils;
 pub mod core;
 pub mod corex;
 pub mod counters;
@@ -80,6 +81,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &debugger::MODULE,
     &path::MODULE,
     &ipops::MODULE,
+    &cfgutils::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

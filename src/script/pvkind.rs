@@ -94,6 +94,8 @@ pub enum PvKind {
     Tv(TvPart),
     /// `$pp`: process id. `$mi`: message id (per core).
     Pp,
+    /// `$RANDOM` (cfgutils): a random number in 0..2^31.
+    Random,
     Mi,
     /// `$ruid`: the location record id of the branch (set by registrar's lookup).
     Ruid,
@@ -442,6 +444,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "null" => PvKind::Null,
         "Ts" => PvKind::Ts,
         "pp" => PvKind::Pp,
+        "RANDOM" => PvKind::Random,
         "mi" => PvKind::Mi,
         "ruid" => PvKind::Ruid,
         "br" => PvKind::Br,
