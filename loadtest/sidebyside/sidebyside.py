@@ -641,6 +641,22 @@ def module_values(uac, uas):
     return exchange(uac, uas, invite(callid="cvalues"), 486, "Busy")
 
 
+SDP_MANY = ("v=0\r\no=- 1 1 IN IP4 127.0.0.62\r\ns=-\r\nc=IN IP4 127.0.0.62\r\nt=0 0\r\n"
+            "m=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+            "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n"
+            "m=video 6002 RTP/SAVP 96 97\r\na=rtpmap:96 H264/90000\r\na=rtpmap:97 VP8/90000\r\na=inactive\r\n")
+
+@case
+def sdp_edits(uac, uas):
+    """INVITEs with a two-stream SDP through sdpops tests (their answers in
+    an X-Sdp header) and edits chosen by the R-URI user."""
+    log = []
+    for i, user in enumerate(["codecs", "media", "keep", "transport"]):
+        m = invite(callid=f"csdp{i}", ruri=f"sip:{user}@127.0.0.61", body=SDP_MANY)
+        log += exchange(uac, uas, m, 486, "Busy")
+    return log
+
+
 # Each config with the cases that exercise it.
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
@@ -659,6 +675,7 @@ SUITE = [
     ("textops.cfg", ["textops_edits"]),
     ("path.cfg", ["path_register_and_route"]),
     ("ipops_cfgutils.cfg", ["module_values"]),
+    ("sdpops.cfg", ["sdp_edits"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
 ]

@@ -28,6 +28,7 @@ pub mod rr;
 pub mod rtpengine;
 pub mod rtpproxy;
 pub mod sanity;
+pub mod sdpops;
 pub mod siputils;
 pub mod sl;
 pub mod state;
@@ -82,6 +83,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &path::MODULE,
     &ipops::MODULE,
     &cfgutils::MODULE,
+    &sdpops::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

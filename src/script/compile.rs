@@ -49,7 +49,6 @@ const PLANNED_MODULES: &[&str] = &[
     "mi_rpc",
     "domain",
     "avpops",
-    "sdpops",
     "topoh",
     "siptrace",
     "statistics",
