@@ -21,6 +21,7 @@ use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::rtpengine::{self, Rtpengine};
 use ringsip::modules::rtpproxy::relay::RelayTransport;
 use ringsip::modules::rtpproxy::{self, Rtpproxy};
+use ringsip::modules::statistics::Statistics;
 use ringsip::modules::usrloc::{UlParams, Usrloc};
 use ringsip::runtime::SystemLookup;
 use ringsip::script::ctx::{Epoch, Shared};
@@ -217,6 +218,10 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             u64::from_le_bytes(seed),
             |f| std::fs::read(f),
         )?));
+    }
+
+    if loaded.contains(&"statistics") {
+        shared.insert(Arc::new(Statistics::from_modparams(mp)?));
     }
 
     media_relays(mp, loaded, &resolver, &mut shared)?;

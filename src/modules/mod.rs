@@ -32,6 +32,7 @@ pub mod sdpops;
 pub mod siputils;
 pub mod sl;
 pub mod state;
+pub mod statistics;
 pub mod textops;
 pub mod tls;
 pub mod tm;
@@ -84,6 +85,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &ipops::MODULE,
     &cfgutils::MODULE,
     &sdpops::MODULE,
+    &statistics::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -51,7 +51,6 @@ const PLANNED_MODULES: &[&str] = &[
     "avpops",
     "topoh",
     "siptrace",
-    "statistics",
 ];
 
 /// Compiles a parsed configuration.

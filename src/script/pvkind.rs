@@ -96,6 +96,8 @@ pub enum PvKind {
     Pp,
     /// `$RANDOM` (cfgutils): a random number in 0..2^31.
     Random,
+    /// `$stat(name)`: a statistic of the statistics module.
+    Stat(Bytes),
     Mi,
     /// `$ruid`: the location record id of the branch (set by registrar's lookup).
     Ruid,
@@ -445,6 +447,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "Ts" => PvKind::Ts,
         "pp" => PvKind::Pp,
         "RANDOM" => PvKind::Random,
+        "stat" => PvKind::Stat(Bytes::copy_from_slice(need_inner("stat")?.as_bytes())),
         "mi" => PvKind::Mi,
         "ruid" => PvKind::Ruid,
         "br" => PvKind::Br,
@@ -538,6 +541,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Snd(_)
             | PvKind::ShtIter(..)
             | PvKind::Branch(_)
+            | PvKind::Stat(_)
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));
