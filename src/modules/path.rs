@@ -317,7 +317,7 @@ pub struct RouteHook {
 impl RouteHook {
     /// The hook the path parameters ask for: `None` unless `use_received` is set.
     pub fn from_params(params: &ModParams) -> Option<RouteHook> {
-        if !params.int("path", "use_received").is_some_and(|v| v != 0) {
+        if params.int("path", "use_received").is_none_or(|v| v == 0) {
             return None;
         }
         // A bad value is reported by the path functions' own fixups.
