@@ -657,6 +657,23 @@ def sdp_edits(uac, uas):
     return log
 
 
+@case
+def path_r2_register_and_route(uac, uas):
+    """As path_register_and_route with enable_r2, received_format 1 and
+    received_name rcv: the Route names the received address as IP~PORT~PROTO."""
+    log = exchange(uac, uas, register(f"<sip:alice@{UAC[0]}:{UAC[1]}>", 300, branch="z9hG4bK-preg2"), 200, "OK")
+    inv = invite(callid="cpath2", ruri="sip:alice@127.0.0.99:5099",
+                 extra=f"Route: <sip:edge@127.0.0.61;lr;rcv={UAC[0]}~{UAC[1]}~1;x=1;r2=on>").replace(
+        f"Via: SIP/2.0/UDP {UAC[0]}:{UAC[1]}", f"Via: SIP/2.0/UDP {UAS[0]}:{UAS[1]}")
+    uas.sendto(inv.encode(), PROXY)
+    got = recv_all(uac)
+    log += [("uac", g) for g in got]
+    if got:
+        uac.sendto(reply_to(got[0], 486, "Busy").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    return log
+
+
 # Each config with the cases that exercise it.
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
@@ -674,6 +691,7 @@ SUITE = [
     ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),
     ("path.cfg", ["path_register_and_route"]),
+    ("path_r2.cfg", ["path_r2_register_and_route"]),
     ("ipops_cfgutils.cfg", ["module_values"]),
     ("sdpops.cfg", ["sdp_edits"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
