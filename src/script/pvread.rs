@@ -249,6 +249,7 @@ impl<'a> MsgCtx<'a> {
                 .get::<crate::modules::statistics::Statistics>()
                 .and_then(|s| s.value(name))
                 .map_or(Value::Null, int),
+            PvKind::SdpBody => crate::modules::sdpops::body_value(self),
             PvKind::Mi => int(self.core.msg_id as i64),
             // Set by registrar's lookup() once it exists.
             PvKind::Ruid => Value::Null,

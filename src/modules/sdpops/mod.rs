@@ -364,6 +364,11 @@ fn sdp_text(ctx: &MsgCtx<'_>) -> Option<Bytes> {
     (!body.is_empty()).then_some(body)
 }
 
+/// `$sdp(body)`: the SDP body as it stands, `$null` without one.
+pub fn body_value(ctx: &MsgCtx<'_>) -> Value<'static> {
+    sdp_text(ctx).map_or(Value::Null, |b| Value::owned(b.to_vec()))
+}
+
 /// Runs `f` on the parsed body; writes the body back when `f` says it changed.
 fn edit(ctx: &mut MsgCtx<'_>, f: impl FnOnce(&mut Body) -> i32) -> i32 {
     let Some(text) = sdp_text(ctx) else {

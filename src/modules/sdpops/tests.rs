@@ -207,3 +207,19 @@ fn writable_variable_checked_at_start_up() {
     assert!(fixup_out(&mut args, &ModParams::default()).is_err());
     assert!(MODULE.functions.iter().all(|f| f.routes == RouteMask::ANY));
 }
+
+#[test]
+fn sdp_body_variable_follows_the_edits() {
+    let mut h = harness();
+    let mut ctx = h.ctx();
+    assert!(body_value(&ctx).to_bytes().starts_with(b"v=0\r\n"));
+    assert_eq!(run(&mut ctx, &MODULE, "sdp_remove_media", &["video"]), 1);
+    assert!(!body_value(&ctx)
+        .to_bytes()
+        .windows(7)
+        .any(|w| w == b"m=video"));
+    drop(ctx);
+    let mut h = Harness::new(&invite("").replace("Content-Type: application/sdp\n", ""));
+    let ctx = h.ctx();
+    assert!(matches!(body_value(&ctx), Value::Null));
+}
