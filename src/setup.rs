@@ -9,6 +9,7 @@ use ringsip::intercept::NioConfig;
 use ringsip::modules::acc::AccDb;
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
+use ringsip::modules::cfgutils::Cfgutils;
 use ringsip::modules::core::dns::Resolver;
 use ringsip::modules::corex::alias::AliasSubdomains;
 use ringsip::modules::dispatcher::Dispatcher;
@@ -20,6 +21,7 @@ use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::rtpengine::{self, Rtpengine};
 use ringsip::modules::rtpproxy::relay::RelayTransport;
 use ringsip::modules::rtpproxy::{self, Rtpproxy};
+use ringsip::modules::statistics::Statistics;
 use ringsip::modules::usrloc::{UlParams, Usrloc};
 use ringsip::runtime::SystemLookup;
 use ringsip::script::ctx::{Epoch, Shared};
@@ -206,6 +208,20 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             let pinger = NatPinger::new(pp, usrloc.clone(), u64::from_le_bytes(seed));
             shared.add_requester(Arc::new(pinger));
         }
+    }
+
+    if loaded.contains(&"cfgutils") {
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| format!("cfgutils: no random seed: {e}"))?;
+        shared.insert(Arc::new(Cfgutils::from_modparams(
+            mp,
+            u64::from_le_bytes(seed),
+            |f| std::fs::read(f),
+        )?));
+    }
+
+    if loaded.contains(&"statistics") {
+        shared.insert(Arc::new(Statistics::from_modparams(mp)?));
     }
 
     media_relays(mp, loaded, &resolver, &mut shared)?;

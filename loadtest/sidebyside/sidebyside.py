@@ -670,6 +670,64 @@ def nat_register_and_call(uac, uas):
     return log
 
 
+@case
+def path_register_and_route(uac, uas):
+    """A REGISTER through the path proxy (add_path_received, then add_path);
+    then a request from the registrar's side whose Route carries the
+    received parameter (path use_received)."""
+    log = exchange(uac, uas, register(f"<sip:alice@{UAC[0]}:{UAC[1]}>", 300, branch="z9hG4bK-preg"), 200, "OK")
+    inv = invite(callid="cpath", ruri="sip:alice@127.0.0.99:5099",
+                 extra=f"Route: <sip:edge@127.0.0.61;lr;received=sip:{UAC[0]}:{UAC[1]};x=1>").replace(
+        f"Via: SIP/2.0/UDP {UAC[0]}:{UAC[1]}", f"Via: SIP/2.0/UDP {UAS[0]}:{UAS[1]}")
+    uas.sendto(inv.encode(), PROXY)
+    got = recv_all(uac)
+    log += [("uac", g) for g in got]
+    if got:
+        uac.sendto(reply_to(got[0], 486, "Busy").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    return log
+
+
+@case
+def module_values(uac, uas):
+    """An INVITE relayed to the UAS with header lines holding what module
+    functions answered (ipops, cfgutils): compares their results."""
+    return exchange(uac, uas, invite(callid="cvalues"), 486, "Busy")
+
+
+SDP_MANY = ("v=0\r\no=- 1 1 IN IP4 127.0.0.62\r\ns=-\r\nc=IN IP4 127.0.0.62\r\nt=0 0\r\n"
+            "m=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+            "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n"
+            "m=video 6002 RTP/SAVP 96 97\r\na=rtpmap:96 H264/90000\r\na=rtpmap:97 VP8/90000\r\na=inactive\r\n")
+
+@case
+def sdp_edits(uac, uas):
+    """INVITEs with a two-stream SDP through sdpops tests (their answers in
+    an X-Sdp header) and edits chosen by the R-URI user."""
+    log = []
+    for i, user in enumerate(["codecs", "media", "keep", "transport"]):
+        m = invite(callid=f"csdp{i}", ruri=f"sip:{user}@127.0.0.61", body=SDP_MANY)
+        log += exchange(uac, uas, m, 486, "Busy")
+    return log
+
+
+@case
+def path_r2_register_and_route(uac, uas):
+    """As path_register_and_route with enable_r2, received_format 1 and
+    received_name rcv: the Route names the received address as IP~PORT~PROTO."""
+    log = exchange(uac, uas, register(f"<sip:alice@{UAC[0]}:{UAC[1]}>", 300, branch="z9hG4bK-preg2"), 200, "OK")
+    inv = invite(callid="cpath2", ruri="sip:alice@127.0.0.99:5099",
+                 extra=f"Route: <sip:edge@127.0.0.61;lr;rcv={UAC[0]}~{UAC[1]}~1;x=1;r2=on>").replace(
+        f"Via: SIP/2.0/UDP {UAC[0]}:{UAC[1]}", f"Via: SIP/2.0/UDP {UAS[0]}:{UAS[1]}")
+    uas.sendto(inv.encode(), PROXY)
+    got = recv_all(uac)
+    log += [("uac", g) for g in got]
+    if got:
+        uac.sendto(reply_to(got[0], 486, "Busy").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    return log
+
+
 # Each config with the cases that exercise it.
 def digest(challenge, method, uri, user, pw):
     """The Authorization / Proxy-Authorization value answering `challenge`
@@ -896,6 +954,10 @@ SUITE = [
     ("ds.cfg", ["ds_round_robin_and_failover"]),
     ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),
+    ("path.cfg", ["path_register_and_route"]),
+    ("path_r2.cfg", ["path_r2_register_and_route"]),
+    ("ipops_cfgutils.cfg", ["module_values"]),
+    ("sdpops.cfg", ["sdp_edits"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
     ("stock-auth.cfg", ["stock_auth_calls"]),

@@ -273,6 +273,14 @@ pub fn statistics(ctl: &Ctl) -> Vec<(&'static str, String, u64)> {
         out.push((group, name, v));
     }
     out.extend(usrloc::statistics(ctl));
+    if let Some(st) = ctl.services.get::<crate::modules::statistics::Statistics>() {
+        // Kamailio prints them unsigned: a negative value wraps the same way.
+        out.extend(
+            st.all()
+                .iter()
+                .map(|s| ("script", s.name.clone(), s.get() as u64)),
+        );
+    }
     out
 }
 

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::methods::{Ctl, Method};
 use super::rpc::{Params, RpcError};
+use crate::modules::cfgutils::Cfgutils;
 use crate::modules::corex::rpc as corex;
 use crate::modules::dispatcher::{rpc as ds, Dispatcher};
 use crate::modules::pike::Pike;
@@ -59,7 +60,122 @@ pub static METHODS: &[Method] = &[
         help: "corex.pkg_summary [WORKER]: per-worker memory (threads share one heap).",
         call: pkg_summary,
     },
+    Method {
+        name: "cfgutils.rand_set_prob",
+        help: "cfgutils.rand_set_prob N: the probability of rand_event(), 0..100 percent.",
+        call: cfg_set_prob,
+    },
+    Method {
+        name: "cfgutils.rand_reset_prob",
+        help: "Back to initial_probability.",
+        call: cfg_reset_prob,
+    },
+    Method {
+        name: "cfgutils.rand_get_prob",
+        help: "The probability of rand_event().",
+        call: cfg_get_prob,
+    },
+    Method {
+        name: "cfgutils.get_config_hash",
+        help: "The MD5 of hash_file at start-up.",
+        call: cfg_get_hash,
+    },
+    Method {
+        name: "cfgutils.check_config_hash",
+        help: "Whether hash_file still has the MD5 it had at start-up.",
+        call: cfg_check_hash,
+    },
+    Method {
+        name: "cfgutils.set_gflag",
+        help: "cfgutils.set_gflag MASK: sets these global flag bits.",
+        call: cfg_set_gflag,
+    },
+    Method {
+        name: "cfgutils.reset_gflag",
+        help: "cfgutils.reset_gflag MASK: clears these global flag bits.",
+        call: cfg_reset_gflag,
+    },
+    Method {
+        name: "cfgutils.is_gflag",
+        help: "cfgutils.is_gflag MASK: TRUE when all these bits are set.",
+        call: cfg_is_gflag,
+    },
+    Method {
+        name: "cfgutils.get_gflags",
+        help: "The global flags.",
+        call: cfg_get_gflags,
+    },
 ];
+
+fn cfgutils(ctl: &Ctl) -> Result<&Cfgutils, RpcError> {
+    ctl.services
+        .get::<Cfgutils>()
+        .ok_or_else(|| RpcError::failed("cfgutils is not loaded"))
+}
+
+/// Parameter `i` as a number (JSON number or numeric text).
+fn number(p: &Params, i: usize) -> Result<i64, RpcError> {
+    let v = p
+        .get(i)
+        .ok_or_else(|| RpcError::new(500, "Invalid Parameters"))?;
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        .ok_or_else(|| RpcError::new(500, "Invalid Parameters"))
+}
+
+fn cfg_set_prob(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
+    let n = number(p, 0)?;
+    match u32::try_from(n) {
+        Ok(n) if cfgutils(ctl)?.set_probability(n) => Ok(Value::Null),
+        _ => Err(RpcError::new(500, "Invalid Percent")),
+    }
+}
+
+fn cfg_reset_prob(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    cfgutils(ctl)?.reset_probability();
+    Ok(Value::Null)
+}
+
+fn cfg_get_prob(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    let p = cfgutils(ctl)?.probability();
+    Ok(Value::String(format!("actual probability: {p} percent")))
+}
+
+fn cfg_get_hash(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    match cfgutils(ctl)?.config_hash() {
+        Some(h) => Ok(Value::String(h.to_string())),
+        None => Err(RpcError::new(500, "No hash file")),
+    }
+}
+
+fn cfg_check_hash(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    match cfgutils(ctl)?.check_config_hash(|f| std::fs::read(f)) {
+        Ok(true) => Ok(Value::String("Identical hash".into())),
+        Ok(false) => Ok(Value::String("Different hash".into())),
+        Err(e) => Err(RpcError::new(500, e)),
+    }
+}
+
+fn cfg_set_gflag(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
+    cfgutils(ctl)?.set_gflags(number(p, 0)? as u32);
+    Ok(Value::Null)
+}
+
+fn cfg_reset_gflag(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
+    cfgutils(ctl)?.reset_gflags(number(p, 0)? as u32);
+    Ok(Value::Null)
+}
+
+fn cfg_is_gflag(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
+    let mask = number(p, 0)? as u32;
+    let all = cfgutils(ctl)?.gflags() & mask == mask;
+    Ok(Value::String(if all { "TRUE" } else { "FALSE" }.into()))
+}
+
+fn cfg_get_gflags(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    let f = cfgutils(ctl)?.gflags();
+    Ok(Value::String(format!("0x{f:X} ({f})")))
+}
 
 fn dispatcher(ctl: &Ctl) -> Result<&Dispatcher, RpcError> {
     ctl.services

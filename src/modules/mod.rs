@@ -6,6 +6,7 @@ use crate::script::registry::ModuleDef;
 
 pub mod acc;
 pub mod auth;
+pub mod cfgutils;
 pub mod core;
 pub mod corex;
 pub mod counters;
@@ -14,9 +15,11 @@ pub mod db;
 pub mod debugger;
 pub mod dispatcher;
 pub mod htable;
+pub mod ipops;
 pub mod kex;
 pub mod maxfwd;
 pub mod nathelper;
+pub mod path;
 pub mod permissions;
 pub mod pike;
 pub mod pv;
@@ -25,9 +28,11 @@ pub mod rr;
 pub mod rtpengine;
 pub mod rtpproxy;
 pub mod sanity;
+pub mod sdpops;
 pub mod siputils;
 pub mod sl;
 pub mod state;
+pub mod statistics;
 pub mod textops;
 pub mod tls;
 pub mod tm;
@@ -76,6 +81,11 @@ pub static MODULES: &[&ModuleDef] = &[
     &rtpproxy::MODULE,
     &rtpengine::MODULE,
     &debugger::MODULE,
+    &path::MODULE,
+    &ipops::MODULE,
+    &cfgutils::MODULE,
+    &sdpops::MODULE,
+    &statistics::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

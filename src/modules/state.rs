@@ -42,6 +42,8 @@ pub struct MsgState {
     /// A decoder (`gzip_decompress`, `cipher_decrypt`) failed on this
     /// message: the intercept stage drops it rather than parse garbage.
     pub codec_failed: bool,
+    /// Path entries asked for (path `add_path*`), written when the request is sent.
+    pub path: Vec<crate::modules::path::Pending>,
 }
 
 impl MsgState {

@@ -40,7 +40,6 @@ const PLANNED_MODULES: &[&str] = &[
     "alias_db",
     "xhttp",
     "outbound",
-    "path",
     "presence",
     "presence_xml",
     "pua",
@@ -50,11 +49,8 @@ const PLANNED_MODULES: &[&str] = &[
     "mi_rpc",
     "domain",
     "avpops",
-    "cfgutils",
-    "sdpops",
     "topoh",
     "siptrace",
-    "statistics",
 ];
 
 /// Compiles a parsed configuration.

@@ -94,6 +94,12 @@ pub enum PvKind {
     Tv(TvPart),
     /// `$pp`: process id. `$mi`: message id (per core).
     Pp,
+    /// `$RANDOM` (cfgutils): a random number in 0..2^31.
+    Random,
+    /// `$stat(name)`: a statistic of the statistics module.
+    Stat(Bytes),
+    /// `$sdp(body)` (sdpops): the SDP body as it stands.
+    SdpBody,
     Mi,
     /// `$ruid`: the location record id of the branch (set by registrar's lookup).
     Ruid,
@@ -442,6 +448,12 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "null" => PvKind::Null,
         "Ts" => PvKind::Ts,
         "pp" => PvKind::Pp,
+        "RANDOM" => PvKind::Random,
+        "stat" => PvKind::Stat(Bytes::copy_from_slice(need_inner("stat")?.as_bytes())),
+        "sdp" => match need_inner("sdp")? {
+            "body" => PvKind::SdpBody,
+            other => return Err(format!("unknown $sdp({other}): only $sdp(body)")),
+        },
         "mi" => PvKind::Mi,
         "ruid" => PvKind::Ruid,
         "br" => PvKind::Br,
@@ -535,6 +547,8 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Snd(_)
             | PvKind::ShtIter(..)
             | PvKind::Branch(_)
+            | PvKind::Stat(_)
+            | PvKind::SdpBody
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));

@@ -238,6 +238,18 @@ impl<'a> MsgCtx<'a> {
                 }
             }
             PvKind::Pp => int(i64::from(self.env.pid)),
+            PvKind::Random => self
+                .env
+                .services
+                .get::<crate::modules::cfgutils::Cfgutils>()
+                .map_or(Value::Null, |c| int(i64::from(c.random()))),
+            PvKind::Stat(name) => self
+                .env
+                .services
+                .get::<crate::modules::statistics::Statistics>()
+                .and_then(|s| s.value(name))
+                .map_or(Value::Null, int),
+            PvKind::SdpBody => crate::modules::sdpops::body_value(self),
             PvKind::Mi => int(self.core.msg_id as i64),
             // Set by registrar's lookup() once it exists.
             PvKind::Ruid => Value::Null,

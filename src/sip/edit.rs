@@ -149,6 +149,16 @@ impl Edits {
         );
     }
 
+    /// The body the last [`Edits::set_body`] gave, if any (functions that
+    /// edit the body again start from it).
+    pub fn new_body(&self) -> Option<&Bytes> {
+        self.ops
+            .iter()
+            .rev()
+            .find(|o| o.kind == Kind::Body)
+            .map(|o| &o.data)
+    }
+
     /// Writes a Content-Length header even when the message had none (stream transports).
     pub fn force_content_length(&mut self) {
         self.force_content_length = true;

@@ -339,6 +339,12 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     // RFC 3261 §16.6 step 4: Record-Route names the socket the request leaves on.
     let mut rr = crate::modules::rr::RrLines::new();
     crate::modules::rr::record_route_lines(ctx, hop.socket, hop.proto, hop.local_ip, &mut rr);
+    // RFC 3327 §4: our Path entry names the socket the REGISTER leaves on too.
+    if !ctx.state.path.is_empty() {
+        let mut edits = std::mem::take(&mut ctx.edits);
+        crate::modules::path::write_path(ctx, hop.socket, hop.proto, hop.local_ip, &mut edits);
+        ctx.edits = edits;
+    }
     // Built on the stack and written from there.
     let mut via = SmallVec::<[u8; 160]>::new();
     via.extend_from_slice(b"Via: SIP/2.0/");

@@ -227,6 +227,12 @@ fn route(ctx: &mut MsgCtx<'_>, cfg: &RrConfig, strict_test: bool) -> i32 {
         remove_entries(msg, &entries, &gone, &mut ctx.edits);
     }
     ctx.rr.routes_left = Some(entries.len().saturating_sub(gone.len()));
+    // Kamailio's rr callbacks (path `use_received`) run once our own Route
+    // with parameters was found, whatever the code.
+    if let (Some(hook), Some(params)) = (&cfg.path_received, &ctx.rr.routed_params) {
+        let params = params.clone();
+        hook.apply(ctx, &params);
+    }
     code
 }
 

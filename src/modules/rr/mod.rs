@@ -57,6 +57,8 @@ pub struct RrConfig {
     /// flow tokens are neither written nor honoured (as Kamailio without the
     /// outbound module), so `loose_route()` never returns 2 or -2.
     pub flow_key: Option<Bytes>,
+    /// path `use_received`: our Route's `received` parameter becomes `$du`.
+    pub path_received: Option<crate::modules::path::RouteHook>,
 }
 
 impl Default for RrConfig {
@@ -71,6 +73,7 @@ impl Default for RrConfig {
             socket_mismatch_warning: true,
             ignore_sips: false,
             flow_key: None,
+            path_received: None,
         }
     }
 }
@@ -115,6 +118,7 @@ impl RrConfig {
             ),
             ignore_sips: flag("ignore_sips", d.ignore_sips),
             flow_key,
+            path_received: crate::modules::path::RouteHook::from_params(params),
         })
     }
 
