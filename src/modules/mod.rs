@@ -12,6 +12,7 @@ pub mod counters;
 pub mod ctl;
 pub mod db;
 pub mod debugger;
+pub mod dialog;
 pub mod dispatcher;
 pub mod htable;
 pub mod kex;
@@ -76,6 +77,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &rtpproxy::MODULE,
     &rtpengine::MODULE,
     &debugger::MODULE,
+    &dialog::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

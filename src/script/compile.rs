@@ -44,7 +44,6 @@ const PLANNED_MODULES: &[&str] = &[
     "presence",
     "presence_xml",
     "pua",
-    "dialog",
     "uac",
     "mi_fifo",
     "mi_rpc",

@@ -120,6 +120,8 @@ pub enum PvKind {
     /// `$shtitkey(name)` (true) / `$shtitval(name)` (false): the item an
     /// `sht_iterator_*` iterator stands on.
     ShtIter(Bytes, bool),
+    /// dialog's `$dlg(attr)`, `$dlg_var(name)`, `$dlg_ctx(attr)`.
+    Dlg(Box<crate::modules::dialog::pv::DlgPv>),
 }
 
 /// What `$branch(...)` reads of a destination-set branch.
@@ -345,6 +347,9 @@ impl PvRef {
 
     /// Whether the script may assign to it.
     pub fn is_writable(&self) -> bool {
+        if let PvKind::Dlg(d) = &self.kind {
+            return self.transforms.is_none() && d.is_writable();
+        }
         if let PvKind::Sht(s) = &self.kind {
             return self.transforms.is_none() && matches!(s.op, ShtOp::Value | ShtOp::Expire);
         }
@@ -521,6 +526,9 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             class == "shtitkey",
         ),
         "sel" => select(need_inner("sel")?, r)?,
+        "dlg" | "dlg_var" | "dlg_ctx" => PvKind::Dlg(Box::new(
+            crate::modules::dialog::pv::resolve(class, need_inner(class)?)?,
+        )),
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
     let takes_inner = matches!(
@@ -535,6 +543,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Snd(_)
             | PvKind::ShtIter(..)
             | PvKind::Branch(_)
+            | PvKind::Dlg(_)
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));

@@ -56,6 +56,8 @@ pub struct Engine {
     core_index: u16,
     /// Whether the configuration loads tm (a stateless one never pays for it).
     stateful: bool,
+    /// Whether it loads dialog (which follows the answers to INVITEs).
+    dialog: bool,
     /// The transaction table's next deadline, as of the end of the last
     /// input (the table keeps it: asking is cheap).
     deadline: Option<Instant>,
@@ -91,6 +93,7 @@ impl Engine {
     pub fn new(env: Arc<Env>, program: Arc<Program>) -> Engine {
         let core = CoreState::new(&program);
         let stateful = program.loaded_modules.contains(&"tm");
+        let dialog = program.loaded_modules.contains(&"dialog");
         // Shared timers first, then the modules that send requests of their own.
         let deadlines = match env.epoch.at {
             Some(at) => {
@@ -111,6 +114,7 @@ impl Engine {
             tm_config: TmConfig::default(),
             core_index: 0,
             stateful,
+            dialog,
             deadline: None,
             events: Vec::new(),
             handoffs: Vec::new(),
@@ -210,7 +214,8 @@ impl Engine {
         if self.stateful && self.core.tm.is_none() {
             let mut table = TransactionTable::new(self.tm_config.clone(), self.core_index, now);
             // acc accounts each transaction when its final goes upstream.
-            table.report_finals(self.program.acc.enabled);
+            // dialog confirms or fails a dialog on the final of its INVITE.
+            table.report_finals(self.program.acc.enabled || self.dialog);
             self.core.tm = Some(table);
         }
     }
@@ -267,7 +272,12 @@ impl Engine {
             return;
         };
         let mut done = Vec::new();
+        let mut dialog_finals = Vec::new();
+        let dialog = self.dialog;
         table.take_finals(|fin, data| {
+            if dialog {
+                dialog_finals.push(fin.response.clone());
+            }
             if let Some(d) = data {
                 d.final_reply = Some(fin.response.clone());
                 if let (Some(req), Some(src)) = (&d.request, d.source) {
@@ -275,6 +285,13 @@ impl Engine {
                 }
             }
         });
+        for response in dialog_finals {
+            let unix_ms = self.env.epoch.unix_ms(now);
+            if let Some((dlg, t)) = crate::modules::dialog::on_final(&self.env, &response, unix_ms)
+            {
+                self.run_dialog_event(&dlg, t, &response, now, out);
+            }
+        }
         for (fin, request, from, flags) in done {
             let mut ctx = self.ctx(&request, &from, now, RouteType::Request, out);
             ctx.flags = flags;
@@ -494,6 +511,35 @@ impl Engine {
         }
     }
 
+    /// `event_route[dialog:start|failed]` on the final answer that moved a
+    /// dialog, when the script has it.
+    fn run_dialog_event(
+        &mut self,
+        dlg: &crate::modules::dialog::Dialog,
+        t: crate::modules::dialog::Transition,
+        response: &bytes::Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        let Some(&route) = self.program.event_routes.get(t.route()) else {
+            return;
+        };
+        let (Ok(msg), Some(info)) = (Message::parse(response.clone()), self.env.sockets.first())
+        else {
+            return;
+        };
+        let from = Source {
+            src: info.addr,
+            local: info.addr,
+            proto: info.proto,
+            socket: 0,
+            conn: None,
+        };
+        let mut ctx = self.ctx(&msg, &from, now, RouteType::Event, out);
+        crate::modules::dialog::enter(&mut ctx, dlg.id);
+        let _ = vm::run_route(&mut ctx, route);
+    }
+
     /// A reply to one of our branches (`matched`): its onreply_route, then the transaction.
     // The match and its parts: destructured once by the caller.
     #[allow(clippy::too_many_arguments)]
@@ -531,6 +577,9 @@ impl Engine {
             return;
         };
         let action = table.on_matched_reply(matched, msg, edits.as_ref(), now, out);
+        if self.dialog {
+            crate::modules::dialog::on_provisional(&self.env, msg);
+        }
         if let ReplyAction::NeedsFailureRoute { tid, code } = action {
             self.run_failure(tid, code, now, out);
         }
