@@ -4,6 +4,7 @@
 use super::{create, dialogs, in_dialog, lookup_request, match_request, msg_state, DlgId};
 use crate::modules::dialog::DlgParams;
 use crate::script::ctx::MsgCtx;
+use crate::script::ir::FormatPart;
 use crate::script::registry::{fixup_int, Arg, Args, ModParams, RouteType};
 use crate::script::value::Value;
 
@@ -72,6 +73,12 @@ pub(super) fn fixup_profile(args: &mut Args, mp: &ModParams) -> Result<(), Strin
 /// `get_profile_size(profile, [value,] $var)`: the last argument is written.
 pub(super) fn fixup_profile_size(args: &mut Args, mp: &ModParams) -> Result<(), String> {
     let last = args.len() - 1;
+    // "$var(n)" in quotes is a format of one variable: that variable.
+    if let Some(Arg::Fmt(f)) = args.get(last) {
+        if let [FormatPart::Pv(pv)] = f.parts.as_slice() {
+            args.0[last] = Arg::Pv(pv.clone());
+        }
+    }
     match args.get(last) {
         Some(Arg::Pv(pv)) if pv.is_writable() => {}
         _ => return Err(format!("argument {} must be a writable variable", last + 1)),
