@@ -111,13 +111,8 @@ pub(super) fn set_dlg_profile(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         return -1;
     };
     match current(ctx) {
-        Some(id) => {
-            if d.set_profile(id, p, value.as_deref()) {
-                1
-            } else {
-                -1
-            }
-        }
+        Some(id) if d.set_profile(id, p, value.as_deref()) => 1,
+        Some(_) => -1,
         // Only an initial request can still make a dialog.
         None if ctx.route_type == RouteType::Request && ctx.msg.to_tag() == Some(None) => {
             let m = msg_state(ctx);
@@ -295,13 +290,8 @@ pub(super) fn dlg_set_timeout(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     };
     let now = ctx.unix_ms();
     match named.or_else(|| current(ctx)) {
-        Some(id) => {
-            if d.set_timeout(id, t, now) {
-                1
-            } else {
-                -1
-            }
-        }
+        Some(id) if d.set_timeout(id, t, now) => 1,
+        Some(_) => -1,
         None if ctx.route_type == RouteType::Request => {
             msg_state(ctx).timeout = Some(t);
             1

@@ -52,6 +52,10 @@ pub struct DlgParams {
     pub default_timeout: u32,
     /// `early_timeout` (300 s): an unanswered dialog is dropped after it.
     pub early_timeout: u32,
+    /// `noack_timeout` (60 s): a 2xx whose ACK does not come ends the dialog after it.
+    pub noack_timeout: u32,
+    /// `timeout_noreset`: in-dialog requests do not start the timeout again.
+    pub timeout_noreset: bool,
     /// `dlg_match_mode`: 0 did only (Kamailio's default), 1 did then
     /// Call-ID and tags, 2 Call-ID and tags only (no did written).
     pub match_mode: u8,
@@ -118,6 +122,8 @@ impl DlgParams {
             dlg_flag,
             default_timeout: secs("default_timeout", 43200)?,
             early_timeout: secs("early_timeout", 300)?,
+            noack_timeout: secs("noack_timeout", 60)?,
+            timeout_noreset: int("timeout_noreset", 0) != 0,
             match_mode: match_mode as u8,
             detect_spirals: int("detect_spirals", 1) != 0,
             hash_size,
@@ -140,14 +146,27 @@ pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
             "dialog db_mode {mode} (dialogs are kept in memory only and lost on restart)"
         ));
     }
-    for name in ["db_url", "send_bye", "dlg_extra_hdrs", "timeout_noreset"] {
-        if !mp.all("dialog", name).is_empty()
-            && !(name == "send_bye" && mp.int("dialog", name) == Some(0))
-        {
-            out.push(format!(
-                "dialog {name} (not implemented: no BYE is sent by the proxy)"
-            ));
+    for name in [
+        "db_url",
+        "dlg_extra_hdrs",
+        "ka_timer",
+        "ka_interval",
+        "bridge_controller",
+        "bridge_contact",
+        "track_cseq_updates",
+        "lreq_callee_headers",
+        "event_callback",
+        "keep_proxy_rr",
+        "dlg_filter_mode",
+        "wait_ack",
+        "end_timeout",
+    ] {
+        if !mp.all("dialog", name).is_empty() {
+            out.push(format!("dialog {name}"));
         }
+    }
+    if mp.int("dialog", "send_bye").unwrap_or(0) != 0 {
+        out.push("dialog send_bye (no BYE is sent when a dialog times out)".into());
     }
     out
 }

@@ -110,6 +110,9 @@ impl Transition {
     }
 }
 
+/// A `$dlg_var`: name and value.
+pub type DlgVar = (Box<[u8]>, Box<[u8]>);
+
 /// One dialog.
 #[derive(Clone, Debug)]
 pub struct Dialog {
@@ -134,7 +137,7 @@ pub struct Dialog {
     /// `dlg_setflag()` flags.
     pub flags: u32,
     /// `$dlg_var(name)` values.
-    pub vars: Vec<(Box<[u8]>, Box<[u8]>)>,
+    pub vars: Vec<DlgVar>,
     /// Profiles it is in: (profile index, value).
     pub profiles: Vec<(usize, Option<Box<[u8]>>)>,
     /// `$dlg_ctx(timeout_bye)` when it was created.
@@ -374,7 +377,8 @@ impl Dialogs {
                 d.to_tag = to_tag.into();
             }
             d.start_ts = now / 1000;
-            d.deadline = now + u64::from(d.timeout) * 1000;
+            // Until its ACK comes: `noack_timeout`, if shorter.
+            d.deadline = now + u64::from(d.timeout.min(self.params.noack_timeout)) * 1000;
             return Some(Transition::Started);
         }
         if code >= 300 {
@@ -404,9 +408,10 @@ impl Dialogs {
             }
             (b"ACK", State::ConfirmedNa) => {
                 d.state = State::Confirmed;
+                d.deadline = d.start_ts * 1000 + u64::from(d.timeout) * 1000;
                 None
             }
-            (_, State::ConfirmedNa | State::Confirmed) => {
+            (_, State::ConfirmedNa | State::Confirmed) if !self.params.timeout_noreset => {
                 d.deadline = now + u64::from(d.timeout) * 1000;
                 None
             }

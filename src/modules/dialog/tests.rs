@@ -264,3 +264,28 @@ fn in_dialog_requests_match_by_cookie_or_tags_both_ways() {
     );
     assert_eq!(d.match_tags(b"c10", b"ft1", b"nope"), None);
 }
+
+#[test]
+fn a_2xx_without_ack_ends_after_noack_timeout() {
+    let d = Dialogs::new(params(&[("noack_timeout", ParamValue::Int(20))]));
+    let (id, _) = d.create(&init("c11"), 100, T0);
+    d.on_final(id, 200, b"tt", T0);
+    assert!(d.expire(T0 + 19_000).is_empty());
+    assert_eq!(d.expire(T0 + 20_000)[0].1, Transition::Ended);
+    // With its ACK, the dialog's own timeout from the 2xx on.
+    let (id, _) = d.create(&init("c12"), 100, T0);
+    d.on_final(id, 200, b"tt", T0);
+    d.on_request(id, b"ACK", T0 + 1000);
+    assert!(d.expire(T0 + 99_000).is_empty());
+    assert_eq!(d.expire(T0 + 100_000).len(), 1);
+}
+
+#[test]
+fn timeout_noreset_keeps_the_deadline_on_in_dialog_requests() {
+    let d = Dialogs::new(params(&[("timeout_noreset", ParamValue::Int(1))]));
+    let (id, _) = d.create(&init("c13"), 30, T0);
+    d.on_final(id, 200, b"tt", T0);
+    d.on_request(id, b"ACK", T0);
+    d.on_request(id, b"INFO", T0 + 20_000);
+    assert_eq!(d.expire(T0 + 30_000).len(), 1);
+}
