@@ -299,3 +299,24 @@ pub(super) fn dlg_set_timeout(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         None => -1,
     }
 }
+
+/// `dlg_get(callid, ftag, ttag)`: makes the dialog with these identifiers
+/// (either way round) this message's dialog, and sets `$dlg_ctx(dir)`. 1,
+/// or -1 when there is none.
+pub(super) fn dlg_get(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let (callid, ftag, ttag) = (
+        args.str(ctx, 0).into_owned(),
+        args.str(ctx, 1).into_owned(),
+        args.str(ctx, 2).into_owned(),
+    );
+    if callid.is_empty() || ftag.is_empty() || ttag.is_empty() {
+        return -1;
+    }
+    let Some((id, dir)) = dialogs(ctx.env).and_then(|d| d.match_tags(&callid, &ftag, &ttag)) else {
+        return -1;
+    };
+    let m = msg_state(ctx);
+    m.current = Some(id);
+    m.ctx_dir = Some(dir);
+    1
+}

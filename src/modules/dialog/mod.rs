@@ -193,6 +193,9 @@ pub struct DlgMsg {
     pub timeout_route: Option<Bytes>,
     /// `$dlg_ctx(on)`.
     pub on: i64,
+    /// `$dlg_ctx(dir)`: set by `dlg_get()` only, as in Kamailio (routing
+    /// an in-dialog request leaves it 0).
+    pub ctx_dir: Option<Direction>,
 }
 
 /// The shared table, when the module is loaded.
@@ -567,6 +570,7 @@ pub static MODULE: ModuleDef = ModuleDef {
             dlg_resetflag,
         ),
         f("dlg_set_timeout", 1, 3, ANY, None, dlg_set_timeout),
+        f("dlg_get", 3, 3, ANY, None, dlg_get),
     ],
     params: &[
         p("enable_stats", ParamKind::Int),

@@ -114,7 +114,7 @@ pub fn read(ctx: &MsgCtx<'_>, pv: &DlgPv) -> Value<'static> {
                 CtxAttr::TimeoutBye => int(i64::from(m.is_some_and(|m| m.timeout_bye))),
                 CtxAttr::TimeoutInt => int(m.and_then(|m| m.timeout).map_or(0, i64::from)),
                 CtxAttr::Set => int(i64::from(current(ctx).is_some())),
-                CtxAttr::Dir => int(match m.and_then(|m| m.dir) {
+                CtxAttr::Dir => int(match m.and_then(|m| m.ctx_dir) {
                     Some(Direction::Downstream) => 1,
                     Some(Direction::Upstream) => 2,
                     None => 0,
