@@ -28,6 +28,11 @@ modparam("dialog", "profiles_with_value", "caller")
 modparam("dialog", "default_timeout", 60)
 request_route {
     if (has_totag()) {
+        # Looking the dialog up first does not keep loose_route() from moving it on.
+        if (!is_known_dlg()) {
+            sl_send_reply("481", "No such dialog");
+            exit;
+        }
         if (loose_route()) {
             append_hf("X-Dlg: state=$dlg(state) started=$dlg_var(started) known=$dlg_ctx(set) dir=$dlg_ctx(dir) ended=$dlg_var(ended)\r\n");
             t_relay();
@@ -376,4 +381,82 @@ request_route {
     // dlg_get with the tags swapped: the upstream direction; is_known_dlg
     // does not move the dialog on.
     assert!(acked.contains("X-Dir: 2 3\r\n"), "{acked}");
+}
+
+#[test]
+fn failed_event_route_runs_on_the_negative_final() {
+    let t0 = Instant::now();
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "dialog.so"
+request_route {
+    dlg_manage();
+    record_route();
+    $du = "sip:127.0.0.3:5080";
+    t_relay();
+}
+event_route[dialog:failed] {
+    $dlg_var(failed) = $dlg(state);
+}
+"#;
+    let mut e = dialog_engine(cfg, t0);
+    let call = Call::new(11, "hank");
+    let out = send(&mut e, CALLER, &call.invite(), t0);
+    let relayed = sent_to(&out, CALLEE).pop().expect("relayed");
+    let var = |e: &Engine| {
+        let d = dialogs(e).list().pop().expect("the dialog");
+        d.vars
+            .iter()
+            .find(|(k, _)| &**k == b"failed")
+            .map(|(_, v)| v.to_vec())
+    };
+    assert_eq!(var(&e), None);
+    send(&mut e, CALLEE, &call.answer(&relayed, "603 Decline"), t0);
+    assert_eq!(
+        var(&e).as_deref(),
+        Some(&b"5"[..]),
+        "dialog:failed ran with the ended dialog"
+    );
+}
+
+/// The start-up errors of `cfg`, rendered.
+fn compile_errors(cfg: &str) -> String {
+    use ringsip::script::{self as script_lang, MemoryFiles, Options};
+    let files = MemoryFiles::default();
+    let config = script_lang::parse_str("test.cfg", cfg, &Options::with_files(&files))
+        .unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
+    match ringsip::script::compile::compile(&config) {
+        Ok(_) => String::new(),
+        Err(d) => d.rendered().join("\n"),
+    }
+}
+
+#[test]
+fn profile_mistakes_are_start_up_errors_with_their_place() {
+    let base = "loadmodule \"dialog.so\"\nmodparam(\"dialog\", \"profiles_no_value\", \"out\")\n";
+    let err = compile_errors(&format!(
+        "{base}request_route {{\n    set_dlg_profile(\"nope\");\n}}\n"
+    ));
+    assert!(err.contains("test.cfg:4:5"), "{err}");
+    assert!(err.contains("no dialog profile \"nope\""), "{err}");
+    let err = compile_errors(&format!(
+        "{base}request_route {{\n    set_dlg_profile(\"out\", \"$fU\");\n}}\n"
+    ));
+    assert!(err.contains("has no value"), "{err}");
+    let err = compile_errors(&format!(
+        "{base}request_route {{\n    get_profile_size(\"out\", \"x\");\n}}\n"
+    ));
+    assert!(err.contains("writable variable"), "{err}");
+    let err = compile_errors(&format!(
+        "{base}request_route {{\n    $var(x) = $dlg(nope);\n}}\n"
+    ));
+    assert!(err.contains("unknown $dlg(nope)"), "{err}");
+    assert_eq!(
+        compile_errors(&format!(
+            "{base}request_route {{\n    if (is_in_profile(\"out\")) {{ $dlg_var(a) = 1; }}\n}}\n"
+        )),
+        ""
+    );
 }

@@ -21,9 +21,6 @@ pub(super) struct ProfileArg {
 pub(super) fn dlg_manage(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     let has_totag = matches!(ctx.msg.to_tag(), Some(Some(t)) if !t.is_empty());
     if has_totag {
-        if ctx.dlg.as_ref().is_some_and(|m| m.matched) {
-            return if current(ctx).is_some() { 1 } else { -1 };
-        }
         in_dialog(ctx);
         return if current(ctx).is_some() { 1 } else { -1 };
     }

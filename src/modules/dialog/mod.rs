@@ -181,6 +181,8 @@ pub struct DlgMsg {
     pub dir: Option<Direction>,
     /// In-dialog matching was done for this message (once).
     pub matched: bool,
+    /// The in-dialog request moved its dialog on (ACK, BYE…), once.
+    pub processed: bool,
     /// `set_dlg_profile` before the dialog exists (flag mode): attached when it is made.
     pub pending: Vec<(usize, Option<Box<[u8]>>)>,
     /// `dlg_setflag` before the dialog exists / `$dlg_ctx(flags)`.
@@ -380,15 +382,20 @@ fn route_cookie(ctx: &MsgCtx<'_>, name: &[u8]) -> Option<Vec<u8>> {
 /// rr hook: `loose_route()` routed an in-dialog request on our Route. The
 /// dialog moves on (ACK confirms, BYE ends, others refresh the timeout).
 pub fn on_loose_route(ctx: &mut MsgCtx<'_>) {
-    if dialogs(ctx.env).is_none() || ctx.dlg.as_ref().is_some_and(|m| m.matched) {
+    if dialogs(ctx.env).is_none() {
         return;
     }
     in_dialog(ctx);
 }
 
-/// The in-dialog request in `ctx` moves its dialog on; returns what changed.
+/// The in-dialog request in `ctx` moves its dialog on (once per message,
+/// whether `loose_route()` or `dlg_manage()` asks); returns what changed.
 pub fn in_dialog(ctx: &mut MsgCtx<'_>) -> Option<Transition> {
+    if ctx.dlg.as_ref().is_some_and(|m| m.processed) {
+        return None;
+    }
     let (id, _) = match_request(ctx)?;
+    msg_state(ctx).processed = true;
     let d = dialogs(ctx.env)?;
     let method = ctx.msg.method_bytes();
     let t = d.on_request(id, method, ctx.unix_ms())?;

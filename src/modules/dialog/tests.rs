@@ -289,3 +289,44 @@ fn timeout_noreset_keeps_the_deadline_on_in_dialog_requests() {
     d.on_request(id, b"INFO", T0 + 20_000);
     assert_eq!(d.expire(T0 + 30_000).len(), 1);
 }
+
+#[test]
+fn rpc_lists_dialogs_and_counts() {
+    let d = Dialogs::new(params(&[]));
+    let caller = d.profile("caller").unwrap();
+    let (a, _) = d.create(&init("r1"), 100, T0);
+    let (b, _) = d.create(&init("r2"), 100, T0);
+    d.set_profile(a, caller, Some(b"alice"));
+    d.on_final(a, 200, b"tt", T0);
+    d.on_request(a, b"ACK", T0);
+    d.on_provisional(b, b"t2");
+    d.with(a, |x| {
+        x.vars.push((b"k".to_vec().into(), b"v".to_vec().into()))
+    });
+
+    let list = rpc::list(&d);
+    let items = list.as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let first = items.iter().find(|i| i["call-id"] == "r1").unwrap();
+    assert_eq!(first["state"], 4);
+    assert_eq!(first["callee"]["tag"], "tt");
+    assert_eq!(first["profiles"][0]["caller"], "alice");
+    assert_eq!(first["variables"][0]["k"], "v");
+
+    let size = rpc::profile_get_size(&d, "caller", Some("alice")).unwrap();
+    assert_eq!(size["count"], 1);
+    assert_eq!(
+        rpc::profile_get_size(&d, "caller", Some("bob")).unwrap()["count"],
+        0
+    );
+    assert!(rpc::profile_get_size(&d, "nope", None).is_err());
+
+    let s = rpc::stats_active(&d);
+    assert_eq!(
+        (s["connecting"].as_u64(), s["ongoing"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(s["all"], 2);
+    d.on_request(a, b"BYE", T0);
+    assert_eq!(rpc::stats_active(&d)["all"], 1, "ended ones do not count");
+}
