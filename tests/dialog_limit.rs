@@ -9,7 +9,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::proxy::Proxy;
+use common::proxy::{ringsip_bin, Proxy};
 use common::ua::{RawUa, SipMsg};
 
 const WAIT: Duration = Duration::from_secs(3);
@@ -114,6 +114,24 @@ fn in_dialog(invite: &str, ok: &SipMsg, method: &str, cseq: u32, me: SocketAddr)
     )
 }
 
+/// `ringsip ctl --json ARGS…` on `sock`, parsed.
+fn ctl_json(sock: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(ringsip_bin())
+        .arg("ctl")
+        .arg("-s")
+        .arg(format!("unix:{}", sock.display()))
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run ringsip ctl");
+    assert!(
+        out.status.success(),
+        "ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
 fn invite_from(ua: &RawUa, proxy: &Proxy) -> String {
     ua.request("INVITE", &format!("sip:bob@{}", proxy.addr()), &[], "")
 }
@@ -121,7 +139,12 @@ fn invite_from(ua: &RawUa, proxy: &Proxy) -> String {
 #[test]
 fn second_concurrent_call_of_a_caller_gets_486_until_the_first_ends() {
     let callee = RawUa::bind();
-    let proxy = Proxy::start(&config(callee.addr()), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("dlg.ctl");
+    let proxy = Proxy::builder(&config(callee.addr()))
+        .arg("--ctl")
+        .arg(sock.display().to_string())
+        .start();
     // Two sockets of the same caller: their flows may land on different cores.
     let first = RawUa::bind();
     let second = RawUa::bind();
@@ -149,6 +172,13 @@ fn second_concurrent_call_of_a_caller_gets_486_until_the_first_ends() {
         "the refused INVITE is not relayed"
     );
 
+    // The control socket sees the call.
+    let size = ctl_json(&sock, &["dlg.profile_get_size", "caller", "tester"]);
+    assert_eq!(size["count"], 1, "{size}");
+    assert_eq!(ctl_json(&sock, &["dlg.stats_active"])["ongoing"], 1);
+    let list = ctl_json(&sock, &["dlg.list"]);
+    assert_eq!(list[0]["state"], 4, "{list}");
+
     // BYE ends the call (its 200 comes back through the proxy).
     first.send(
         proxy.addr(),
@@ -157,6 +187,8 @@ fn second_concurrent_call_of_a_caller_gets_486_until_the_first_ends() {
     let bye = callee.expect_msg_where(WAIT, |m| m.method() == Some("BYE"));
     callee.send(proxy.addr(), answer(&bye, "200 OK", callee.addr()));
     first.expect_msg_where(WAIT, |m| m.status() == Some(200));
+    let size = ctl_json(&sock, &["dlg.profile_get_size", "caller", "tester"]);
+    assert_eq!(size["count"], 0, "{size}");
 
     // Now a new call of the same caller goes through.
     let again = invite_from(&second, &proxy);
