@@ -352,6 +352,7 @@ request_route {
         exit;
     }
     record_route();
+    $dlg_var(account) = "acct-" + $fU;
     setflag(4);
     set_dlg_profile("inbound");
     dlg_setflag(3);
@@ -368,6 +369,11 @@ request_route {
     let all = d.list();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].flags, 1 << 3, "dlg_setflag before the dialog kept");
+    assert_eq!(
+        all[0].vars,
+        vec![(b"account".to_vec().into(), b"acct-gina".to_vec().into())],
+        "$dlg_var before the dialog kept"
+    );
     let p = d.profile("inbound").unwrap();
     assert_eq!(d.profile_size(p, None), 1, "pending profile attached");
     send(&mut e, CALLEE, &call.answer(&relayed, "200 OK"), t0);

@@ -185,6 +185,8 @@ pub struct DlgMsg {
     pub processed: bool,
     /// `set_dlg_profile` before the dialog exists (flag mode): attached when it is made.
     pub pending: Vec<(usize, Option<Box<[u8]>>)>,
+    /// `$dlg_var` set before the dialog exists: moved to it when it is made.
+    pub pending_vars: Vec<table::DlgVar>,
     /// `dlg_setflag` before the dialog exists / `$dlg_ctx(flags)`.
     pub flags: u32,
     /// `dlg_set_timeout` / `$dlg_ctx(timeout_int)` before the dialog exists.
@@ -296,6 +298,7 @@ pub fn create(ctx: &mut MsgCtx<'_>) -> Option<DlgId> {
     m.dir = Some(Direction::Downstream);
     m.matched = true;
     let pending = std::mem::take(&mut m.pending);
+    let vars = std::mem::take(&mut m.pending_vars);
     let (flags, timeout_bye) = (m.flags, m.timeout_bye);
     for (p, v) in pending {
         d.set_profile(id, p, v.as_deref());
@@ -303,6 +306,12 @@ pub fn create(ctx: &mut MsgCtx<'_>) -> Option<DlgId> {
     d.with(id, |dlg| {
         dlg.flags |= flags;
         dlg.timeout_bye = timeout_bye;
+        for (k, v) in vars {
+            match dlg.vars.iter_mut().find(|(n, _)| *n == k) {
+                Some(slot) => slot.1 = v,
+                None => dlg.vars.push((k, v)),
+            }
+        }
     });
     Some(id)
 }

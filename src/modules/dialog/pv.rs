@@ -146,7 +146,12 @@ pub fn read(ctx: &MsgCtx<'_>, pv: &DlgPv) -> Value<'static> {
         }
         DlgPv::Var(name) => {
             let (Some(d), Some(id)) = (dialogs(ctx.env), current(ctx)) else {
-                return Value::Null;
+                // Set before the dialog exists: kept with the message.
+                return ctx
+                    .dlg
+                    .as_deref()
+                    .and_then(|m| m.pending_vars.iter().find(|(k, _)| **k == **name))
+                    .map_or(Value::Null, |(_, v)| bytes(v));
             };
             d.with(id, |dlg| {
                 dlg.vars
@@ -165,10 +170,27 @@ pub fn write(ctx: &mut MsgCtx<'_>, pv: &DlgPv, value: Value<'_>) -> Result<(), &
     match pv {
         DlgPv::Attr(_) => Err("$dlg is read-only"),
         DlgPv::Var(name) => {
-            let (Some(d), Some(id)) = (dialogs(ctx.env), current(ctx)) else {
-                return Err("$dlg_var: this message has no dialog");
-            };
             let new = (!value.is_null()).then(|| value.to_bytes().into_owned().into_boxed_slice());
+            let (Some(d), Some(id)) = (dialogs(ctx.env), current(ctx)) else {
+                // An initial request may still make its dialog (dlg_flag at
+                // t_relay): the value waits with the message.
+                if ctx.route_type != crate::script::registry::RouteType::Request
+                    || ctx.msg.to_tag() != Some(None)
+                {
+                    return Err("$dlg_var: this message has no dialog");
+                }
+                let vars = &mut msg_state(ctx).pending_vars;
+                let at = vars.iter().position(|(k, _)| **k == **name);
+                match (at, new) {
+                    (Some(i), Some(v)) => vars[i].1 = v,
+                    (Some(i), None) => {
+                        vars.remove(i);
+                    }
+                    (None, Some(v)) => vars.push((name.to_vec().into_boxed_slice(), v)),
+                    (None, None) => {}
+                }
+                return Ok(());
+            };
             d.with(id, |dlg| {
                 let at = dlg.vars.iter().position(|(k, _)| **k == **name);
                 match (at, new) {
