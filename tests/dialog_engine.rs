@@ -466,3 +466,42 @@ fn profile_mistakes_are_start_up_errors_with_their_place() {
         ""
     );
 }
+
+#[test]
+fn a_dialog_whose_invite_is_answered_statelessly_goes_away() {
+    let t0 = Instant::now();
+    // Dialog first, then a stateless challenge: the INVITE comes again with
+    // a new CSeq (same Call-ID and From-tag) and is tracked afresh.
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "dialog.so"
+modparam("dialog", "profiles_no_value", "calls")
+request_route {
+    dlg_manage();
+    set_dlg_profile("calls");
+    if ($cs == 1) {
+        sl_send_reply("407", "Proxy Authentication Required");
+        exit;
+    }
+    record_route();
+    $du = "sip:127.0.0.3:5080";
+    t_relay();
+}
+"#;
+    let mut e = dialog_engine(cfg, t0);
+    let mut call = Call::new(12, "ivan");
+    let out = send(&mut e, CALLER, &call.invite(), t0);
+    assert!(sent_to(&out, CALLER)[0].starts_with("SIP/2.0 407"));
+    assert!(dialogs(&e).list().is_empty(), "no transaction: dropped");
+    let p = dialogs(&e).profile("calls").unwrap();
+    assert_eq!(dialogs(&e).profile_size(p, None), 0);
+
+    call.cseq = 2;
+    let out = send(&mut e, CALLER, &call.invite(), t0);
+    let relayed = sent_to(&out, CALLEE).pop().expect("relayed");
+    send(&mut e, CALLEE, &call.answer(&relayed, "200 OK"), t0);
+    assert_eq!(one_state(&e, &call.callid), State::ConfirmedNa);
+    assert_eq!(dialogs(&e).profile_size(p, None), 1);
+}

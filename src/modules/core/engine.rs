@@ -424,10 +424,14 @@ impl Engine {
             return;
         };
         let started = self.route_start();
+        let dialog = self.dialog;
         let mut ctx = self.ctx(msg, &from, now, RouteType::Request, out);
         ctx.t.matched = matched;
         // request_route has no implicit action at its end (Kamailio semantics).
         let _ = vm::run_route(&mut ctx, route);
+        if dialog {
+            crate::modules::dialog::on_request_done(&mut ctx);
+        }
         self.route_end(started, route);
     }
 

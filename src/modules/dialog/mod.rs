@@ -183,6 +183,8 @@ pub struct DlgMsg {
     pub matched: bool,
     /// The in-dialog request moved its dialog on (ACK, BYE…), once.
     pub processed: bool,
+    /// This request made its dialog (not a spiral of an earlier one).
+    pub created: bool,
     /// `set_dlg_profile` before the dialog exists (flag mode): attached when it is made.
     pub pending: Vec<(usize, Option<Box<[u8]>>)>,
     /// `$dlg_var` set before the dialog exists: moved to it when it is made.
@@ -284,7 +286,7 @@ pub fn create(ctx: &mut MsgCtx<'_>) -> Option<DlgId> {
         .or_else(|| timeout_avp(ctx))
         .unwrap_or(d.params.default_timeout);
     let now = ctx.unix_ms();
-    let (id, _new) = d.create(&init, timeout, now);
+    let (id, new) = d.create(&init, timeout, now);
     if d.params.match_mode != 2 {
         let mut param = Vec::with_capacity(24);
         param.push(b';');
@@ -297,6 +299,7 @@ pub fn create(ctx: &mut MsgCtx<'_>) -> Option<DlgId> {
     m.current = Some(id);
     m.dir = Some(Direction::Downstream);
     m.matched = true;
+    m.created = new;
     let pending = std::mem::take(&mut m.pending);
     let vars = std::mem::take(&mut m.pending_vars);
     let (flags, timeout_bye) = (m.flags, m.timeout_bye);
@@ -412,6 +415,22 @@ pub fn in_dialog(ctx: &mut MsgCtx<'_>) -> Option<Transition> {
         events::run(ctx, &dlg, t);
     }
     Some(t)
+}
+
+/// Engine hook: request_route is done with the request in `ctx`. A dialog
+/// it made whose INVITE got no transaction (answered statelessly, or
+/// dropped) can never be answered through tm: it goes, as in Kamailio,
+/// where such a dialog is released when the script ends.
+pub fn on_request_done(ctx: &mut MsgCtx<'_>) {
+    let Some(m) = ctx.dlg.as_deref() else {
+        return;
+    };
+    if !m.created || ctx.t.tid.is_some() {
+        return;
+    }
+    if let (Some(d), Some(id)) = (dialogs(ctx.env), m.current) {
+        d.discard(id);
+    }
 }
 
 /// tm hook: a transaction was made for the request in `ctx`. With

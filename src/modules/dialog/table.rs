@@ -253,6 +253,7 @@ impl Dialogs {
                 d.state < State::ConfirmedNa
                     && *d.callid == *init.callid
                     && *d.from_tag == *init.from_tag
+                    && d.cseq == init.cseq
             });
             if let Some(d) = spiral {
                 return (d.id, false);
@@ -288,6 +289,15 @@ impl Dialogs {
         );
         self.processed.fetch_add(1, Ordering::Relaxed);
         (id, true)
+    }
+
+    /// Drops dialog `id` (and its profile entries) as if it never was: its
+    /// INVITE was answered without a transaction, so no answer will move it.
+    pub fn discard(&self, id: DlgId) {
+        let mut shard = self.shard(id.entry);
+        if let Some(mut d) = shard.remove(&id) {
+            self.end(&mut d, 0);
+        }
     }
 
     /// Runs `f` on the dialog `id`, if it is in the table.
