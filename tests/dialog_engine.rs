@@ -324,6 +324,13 @@ fn a_confirmed_call_ends_on_its_timeout() {
     );
     let p = dialogs(&e).profile("caller").unwrap();
     assert_eq!(dialogs(&e).profile_size(p, None), 0);
+    // dialog:end ran for it, on a request made up for the timeout.
+    let d = dialogs(&e).list().pop().unwrap();
+    assert!(
+        d.vars.iter().any(|(k, v)| &**k == b"ended" && &**v == b"5"),
+        "{:?}",
+        d.vars
+    );
 }
 
 #[test]

@@ -303,6 +303,9 @@ impl Engine {
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
         if self.shared_deadline.is_some_and(|d| d <= now) {
             self.on_shared_timers(now, out);
+            if self.dialog {
+                self.run_dialog_timeouts(now, out);
+            }
         }
         let Some(table) = self.core.tm.as_mut() else {
             return;
@@ -512,6 +515,19 @@ impl Engine {
             let mut ctx = self.ctx(&ev.msg, &from, now, RouteType::Event, out);
             ctx.dst_uri = ev.dst_uri;
             let _ = vm::run_route(&mut ctx, route);
+        }
+    }
+
+    /// `event_route[dialog:end|failed]` for the dialogs the dialog timer
+    /// ended (whichever core drains them first runs them).
+    fn run_dialog_timeouts(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        let env = self.env.clone();
+        let Some(d) = crate::modules::dialog::dialogs(&env) else {
+            return;
+        };
+        for (dlg, t) in d.take_timed_out() {
+            let request = crate::modules::dialog::timeout_request(&dlg);
+            self.run_dialog_event(&dlg, t, &request, now, out);
         }
     }
 

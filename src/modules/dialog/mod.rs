@@ -487,19 +487,55 @@ impl SharedTimer for Dialogs {
     }
 
     fn on_timer(&self, unix_ms: u64) {
-        for (dlg, t) in Dialogs::on_timer(self, unix_ms, 1000) {
-            log::debug!(
-                "dialog {}:{} {} on timeout",
-                dlg.id.entry,
-                dlg.id.id,
-                if t == Transition::Ended {
-                    "ended"
-                } else {
-                    "failed"
-                }
-            );
+        let ended = Dialogs::on_timer(self, unix_ms, 1000);
+        for (dlg, t) in &ended {
+            let what = match t {
+                Transition::Ended => "ended",
+                _ => "failed",
+            };
+            log::debug!("dialog {}:{} {what} on timeout", dlg.id.entry, dlg.id.id);
+        }
+        if !ended.is_empty() {
+            self.queue_timed_out(ended);
         }
     }
+}
+
+/// The request an event route runs on for a dialog a timer ended (there
+/// is no SIP message then; Kamailio fakes one too): a BYE within the
+/// dialog, from the caller.
+pub fn timeout_request(dlg: &Dialog) -> Bytes {
+    let mut m = Vec::with_capacity(256);
+    let to = if dlg.to_uri.is_empty() {
+        &dlg.from_uri
+    } else {
+        &dlg.to_uri
+    };
+    m.extend_from_slice(b"BYE ");
+    m.extend_from_slice(to);
+    m.extend_from_slice(
+        b" SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKdlgtimeout\r\nFrom: <",
+    );
+    m.extend_from_slice(&dlg.from_uri);
+    m.extend_from_slice(b">;tag=");
+    m.extend_from_slice(&dlg.from_tag);
+    m.extend_from_slice(b"\r\nTo: <");
+    m.extend_from_slice(to);
+    m.extend_from_slice(b">");
+    if !dlg.to_tag.is_empty() {
+        m.extend_from_slice(b";tag=");
+        m.extend_from_slice(&dlg.to_tag);
+    }
+    m.extend_from_slice(b"\r\nCall-ID: ");
+    m.extend_from_slice(&dlg.callid);
+    m.extend_from_slice(b"\r\nCSeq: ");
+    m.extend_from_slice(
+        itoa::Buffer::new()
+            .format(dlg.cseq.saturating_add(1))
+            .as_bytes(),
+    );
+    m.extend_from_slice(b" BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+    Bytes::from(m)
 }
 
 /// Makes `id` the dialog of the message in `ctx` (an event route runs for it).

@@ -193,6 +193,9 @@ pub struct Dialogs {
     /// Created and ended so far, for statistics.
     pub processed: AtomicU64,
     pub failed: AtomicU64,
+    /// Dialogs the shared timer ended, waiting for a core to run their
+    /// event route ([`Dialogs::take_timed_out`]).
+    timed_out: Mutex<Vec<(Dialog, Transition)>>,
 }
 
 /// A lock whose holder panicked is still usable: the data is plain.
@@ -231,6 +234,7 @@ impl Dialogs {
             last_timer: AtomicU64::new(0),
             processed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            timed_out: Mutex::new(Vec::new()),
         }
     }
 
@@ -565,6 +569,20 @@ impl Dialogs {
             });
         }
         ended
+    }
+
+    /// Keeps what a timer run ended, for [`Dialogs::take_timed_out`]
+    /// (at most this many wait: a core drains them every timer round).
+    pub fn queue_timed_out(&self, ended: Vec<(Dialog, Transition)>) {
+        const MAX_WAITING: usize = 4096;
+        let mut q = lock(&self.timed_out);
+        let room = MAX_WAITING.saturating_sub(q.len());
+        q.extend(ended.into_iter().take(room));
+    }
+
+    /// The dialogs timers ended since the last call.
+    pub fn take_timed_out(&self) -> Vec<(Dialog, Transition)> {
+        std::mem::take(&mut *lock(&self.timed_out))
     }
 
     /// Every dialog, in no particular order (`dlg.list`).

@@ -330,3 +330,19 @@ fn rpc_lists_dialogs_and_counts() {
     d.on_request(a, b"BYE", T0);
     assert_eq!(rpc::stats_active(&d)["all"], 1, "ended ones do not count");
 }
+
+#[test]
+fn the_request_made_up_for_a_timeout_parses_and_names_the_dialog() {
+    let d = Dialogs::new(params(&[]));
+    let (id, _) = d.create(&init("c14"), 1, T0);
+    d.on_final(id, 200, b"tt", T0);
+    let dlg = d.get(id).unwrap();
+    let msg = crate::sip::Message::parse(timeout_request(&dlg)).expect("parses");
+    let ids = ids(&msg).expect("identifiers");
+    assert_eq!(msg.method_bytes(), b"BYE");
+    assert_eq!(
+        (ids.callid, ids.from_tag, ids.to_tag),
+        (&b"c14"[..], &b"ft1"[..], &b"tt"[..])
+    );
+    assert_eq!(ids.cseq, 11);
+}
