@@ -50,10 +50,14 @@ request_route {
         dlg_manage();
         set_dlg_profile("caller", "$fU");
         $dlg_var(caller) = $fU;
+        $dlg_ctx(timeout_route) = "DLGTIMEOUT";
         record_route();
     }
     $du = "sip:127.0.0.3:5080";
     t_relay();
+}
+route[DLGTIMEOUT] {
+    $dlg_var(timeout_route) = $rm + " " + $dlg(callid);
 }
 event_route[dialog:start] {
     $dlg_var(started) = "yes";
@@ -327,7 +331,10 @@ fn a_confirmed_call_ends_on_its_timeout() {
     // dialog:end ran for it, on a request made up for the timeout.
     let d = dialogs(&e).list().pop().unwrap();
     assert!(
-        d.vars.iter().any(|(k, v)| &**k == b"ended" && &**v == b"5"),
+        d.vars.iter().any(|(k, v)| &**k == b"ended" && &**v == b"5")
+            && d.vars
+                .iter()
+                .any(|(k, v)| &**k == b"timeout_route" && &**v == b"BYE dlg-call-9"),
         "{:?}",
         d.vars
     );

@@ -527,6 +527,14 @@ impl Engine {
         };
         for (dlg, t) in d.take_timed_out() {
             let request = crate::modules::dialog::timeout_request(&dlg);
+            // `$dlg_ctx(timeout_route)` first, then the state's event route.
+            let named = dlg
+                .timeout_route
+                .as_deref()
+                .and_then(|n| self.program.route_named(n));
+            if let Some(route) = named.filter(|_| t == crate::modules::dialog::Transition::Ended) {
+                self.run_dialog_route(&dlg, route, &request, now, out);
+            }
             self.run_dialog_event(&dlg, t, &request, now, out);
         }
     }
@@ -541,10 +549,21 @@ impl Engine {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) {
-        let Some(&route) = self.program.event_routes.get(t.route()) else {
-            return;
-        };
-        let (Ok(msg), Some(info)) = (Message::parse(response.clone()), self.env.sockets.first())
+        if let Some(&route) = self.program.event_routes.get(t.route()) {
+            self.run_dialog_route(dlg, route, response, now, out);
+        }
+    }
+
+    /// Runs `route` for `dlg` on the message `bytes` (an event of the dialog).
+    fn run_dialog_route(
+        &mut self,
+        dlg: &crate::modules::dialog::Dialog,
+        route: crate::script::ir::RouteId,
+        bytes: &bytes::Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        let (Ok(msg), Some(info)) = (Message::parse(bytes.clone()), self.env.sockets.first())
         else {
             return;
         };

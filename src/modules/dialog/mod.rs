@@ -195,7 +195,7 @@ pub struct DlgMsg {
     pub timeout: Option<u32>,
     /// `$dlg_ctx(timeout_bye)`.
     pub timeout_bye: bool,
-    /// `$dlg_ctx(timeout_route)`: kept and readable; not run (see the report).
+    /// `$dlg_ctx(timeout_route)`: the `route[NAME]` its dialog runs when it times out.
     pub timeout_route: Option<Bytes>,
     /// `$dlg_ctx(on)`.
     pub on: i64,
@@ -303,12 +303,14 @@ pub fn create(ctx: &mut MsgCtx<'_>) -> Option<DlgId> {
     let pending = std::mem::take(&mut m.pending);
     let vars = std::mem::take(&mut m.pending_vars);
     let (flags, timeout_bye) = (m.flags, m.timeout_bye);
+    let timeout_route = m.timeout_route.as_deref().map(Box::from);
     for (p, v) in pending {
         d.set_profile(id, p, v.as_deref());
     }
     d.with(id, |dlg| {
         dlg.flags |= flags;
         dlg.timeout_bye = timeout_bye;
+        dlg.timeout_route = timeout_route;
         for (k, v) in vars {
             match dlg.vars.iter_mut().find(|(n, _)| *n == k) {
                 Some(slot) => slot.1 = v,

@@ -230,6 +230,10 @@ pub fn write(ctx: &mut MsgCtx<'_>, pv: &DlgPv, value: Value<'_>) -> Result<(), &
                     CtxAttr::TimeoutBye => {
                         d.with(id, |dlg| dlg.timeout_bye = n != 0);
                     }
+                    CtxAttr::TimeoutRoute => {
+                        let name = msg_state(ctx).timeout_route.as_deref().map(Box::from);
+                        d.with(id, |dlg| dlg.timeout_route = name);
+                    }
                     _ => {}
                 }
             }

@@ -142,6 +142,8 @@ pub struct Dialog {
     pub profiles: Vec<(usize, Option<Box<[u8]>>)>,
     /// `$dlg_ctx(timeout_bye)` when it was created.
     pub timeout_bye: bool,
+    /// `$dlg_ctx(timeout_route)`: the `route[NAME]` run when it times out.
+    pub timeout_route: Option<Box<[u8]>>,
     /// References held by the script side (`$dlg(ref)`).
     pub refs: u32,
 }
@@ -288,6 +290,7 @@ impl Dialogs {
                 vars: Vec::new(),
                 profiles: Vec::new(),
                 timeout_bye: false,
+                timeout_route: None,
                 refs: 0,
             },
         );
