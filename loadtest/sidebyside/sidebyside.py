@@ -675,6 +675,7 @@ SUITE = [
     ("textops.cfg", ["textops_edits"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("dialog.cfg", ["dialog_call_limit"]),
+    ("dialog_flag.cfg", ["invite_200_ack_bye"]),
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
 ]
 
