@@ -30,7 +30,6 @@ pub enum DlgAttr {
     ToTag,
     StartTs,
     InitTs,
-    Ref,
     Lifetime,
     Flags,
 }
@@ -62,7 +61,14 @@ pub fn resolve(class: &str, inner: &str) -> Result<DlgPv, String> {
             "to_tag" => DlgAttr::ToTag,
             "start_ts" => DlgAttr::StartTs,
             "init_ts" => DlgAttr::InitTs,
-            "ref" => DlgAttr::Ref,
+            // Kamailio's reference count of its shared-memory cell: ringsip
+            // looks dialogs up by id and holds no references to count.
+            "ref" => {
+                return Err(
+                    "$dlg(ref) is not available in ringsip (dialogs hold no reference count)"
+                        .into(),
+                )
+            }
             "lifetime" => DlgAttr::Lifetime,
             "sflags" | "flags" => DlgAttr::Flags,
             other => return Err(format!("unknown $dlg({other})")),
@@ -139,7 +145,6 @@ pub fn read(ctx: &MsgCtx<'_>, pv: &DlgPv) -> Value<'static> {
                 DlgAttr::ToTag => bytes(&dlg.to_tag),
                 DlgAttr::StartTs => int(dlg.start_ts as i64),
                 DlgAttr::InitTs => int(dlg.init_ts as i64),
-                DlgAttr::Ref => int(i64::from(dlg.refs)),
                 DlgAttr::Lifetime => int(i64::from(dlg.timeout)),
                 DlgAttr::Flags => int(i64::from(dlg.flags)),
             }

@@ -144,8 +144,6 @@ pub struct Dialog {
     pub timeout_bye: bool,
     /// `$dlg_ctx(timeout_route)`: the `route[NAME]` run when it times out.
     pub timeout_route: Option<Box<[u8]>>,
-    /// References held by the script side (`$dlg(ref)`).
-    pub refs: u32,
 }
 
 impl Dialog {
@@ -291,7 +289,6 @@ impl Dialogs {
                 profiles: Vec::new(),
                 timeout_bye: false,
                 timeout_route: None,
-                refs: 0,
             },
         );
         self.processed.fetch_add(1, Ordering::Relaxed);
