@@ -12,6 +12,7 @@ use ringsip::modules::auth::Auth;
 use ringsip::modules::cfgutils::Cfgutils;
 use ringsip::modules::core::dns::Resolver;
 use ringsip::modules::corex::alias::AliasSubdomains;
+use ringsip::modules::dialog::{Dialogs, DlgParams};
 use ringsip::modules::dispatcher::Dispatcher;
 use ringsip::modules::nathelper::ping::{NatPinger, PingParams};
 use ringsip::modules::nathelper::{self, NatParams};
@@ -189,6 +190,15 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         )?);
         shared.insert(d.clone());
         shared.add_requester(d);
+    }
+
+    if loaded.contains(&"dialog") {
+        for w in ringsip::modules::dialog::unsupported_params(mp) {
+            log::warn!("accepted but ignored: {w}");
+        }
+        let d = Arc::new(Dialogs::new(DlgParams::from_modparams(mp)?));
+        shared.insert(d.clone());
+        shared.add_timer(d);
     }
 
     if loaded.contains(&"pike") {

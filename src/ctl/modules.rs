@@ -11,6 +11,7 @@ use super::methods::{Ctl, Method};
 use super::rpc::{Params, RpcError};
 use crate::modules::cfgutils::Cfgutils;
 use crate::modules::corex::rpc as corex;
+use crate::modules::dialog::{rpc as dlg, Dialogs};
 use crate::modules::dispatcher::{rpc as ds, Dispatcher};
 use crate::modules::pike::Pike;
 
@@ -29,6 +30,21 @@ pub static METHODS: &[Method] = &[
         name: "dispatcher.set_state",
         help: "dispatcher.set_state STATE GROUP ADDRESS|all: mark destinations (a, i, d, t; p for probing).",
         call: ds_set_state,
+    },
+    Method {
+        name: "dlg.list",
+        help: "Every dialog: identifiers, state, tags, profiles and variables.",
+        call: dlg_list,
+    },
+    Method {
+        name: "dlg.profile_get_size",
+        help: "dlg.profile_get_size PROFILE [VALUE]: how many dialogs are in the profile.",
+        call: dlg_profile_get_size,
+    },
+    Method {
+        name: "dlg.stats_active",
+        help: "Dialogs not ended, by state (starting, connecting, answering, ongoing).",
+        call: dlg_stats_active,
     },
     Method {
         name: "pike.top",
@@ -200,6 +216,26 @@ fn ds_set_state(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
     let group = p.need_text(1, "group")?;
     let address = p.need_text(2, "address")?;
     ds::set_state(dispatcher(ctl)?, &state, &group, &address).map_err(fault)
+}
+
+fn dialogs(ctl: &Ctl) -> Result<&Dialogs, RpcError> {
+    ctl.services
+        .get::<Dialogs>()
+        .ok_or_else(|| RpcError::failed("dialog is not loaded"))
+}
+
+fn dlg_list(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    Ok(dlg::list(dialogs(ctl)?))
+}
+
+fn dlg_profile_get_size(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
+    let profile = p.need_text(0, "profile")?;
+    let value = p.text(1);
+    dlg::profile_get_size(dialogs(ctl)?, &profile, value.as_deref()).map_err(fault)
+}
+
+fn dlg_stats_active(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    Ok(dlg::stats_active(dialogs(ctl)?))
 }
 
 fn pike_top(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {

@@ -13,6 +13,7 @@ pub mod counters;
 pub mod ctl;
 pub mod db;
 pub mod debugger;
+pub mod dialog;
 pub mod dispatcher;
 pub mod htable;
 pub mod ipops;
@@ -86,6 +87,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &cfgutils::MODULE,
     &sdpops::MODULE,
     &statistics::MODULE,
+    &dialog::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

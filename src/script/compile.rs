@@ -43,7 +43,6 @@ const PLANNED_MODULES: &[&str] = &[
     "presence",
     "presence_xml",
     "pua",
-    "dialog",
     "uac",
     "mi_fifo",
     "mi_rpc",

@@ -554,6 +554,8 @@ pub struct MsgCtx<'a> {
     pub sht_locks: super::shared::HeldLocks,
     /// `sht_iterator_*` iterators of this message.
     pub sht_iters: super::shared::Iterators,
+    /// The dialog module's state for this message (made on first use).
+    pub dlg: Option<Box<crate::modules::dialog::DlgMsg>>,
 }
 
 impl<'a> MsgCtx<'a> {
@@ -612,6 +614,7 @@ impl<'a> MsgCtx<'a> {
             top_via: OnceCell::new(),
             sht_locks: Default::default(),
             sht_iters: Default::default(),
+            dlg: None,
         }
     }
 

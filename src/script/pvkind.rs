@@ -126,6 +126,8 @@ pub enum PvKind {
     /// `$shtitkey(name)` (true) / `$shtitval(name)` (false): the item an
     /// `sht_iterator_*` iterator stands on.
     ShtIter(Bytes, bool),
+    /// dialog's `$dlg(attr)`, `$dlg_var(name)`, `$dlg_ctx(attr)`.
+    Dlg(Box<crate::modules::dialog::pv::DlgPv>),
 }
 
 /// What `$branch(...)` reads of a destination-set branch.
@@ -351,6 +353,9 @@ impl PvRef {
 
     /// Whether the script may assign to it.
     pub fn is_writable(&self) -> bool {
+        if let PvKind::Dlg(d) = &self.kind {
+            return self.transforms.is_none() && d.is_writable();
+        }
         if let PvKind::Sht(s) = &self.kind {
             return self.transforms.is_none() && matches!(s.op, ShtOp::Value | ShtOp::Expire);
         }
@@ -533,6 +538,9 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             class == "shtitkey",
         ),
         "sel" => select(need_inner("sel")?, r)?,
+        "dlg" | "dlg_var" | "dlg_ctx" => PvKind::Dlg(Box::new(
+            crate::modules::dialog::pv::resolve(class, need_inner(class)?)?,
+        )),
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
     let takes_inner = matches!(
@@ -549,6 +557,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Branch(_)
             | PvKind::Stat(_)
             | PvKind::SdpBody
+            | PvKind::Dlg(_)
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));

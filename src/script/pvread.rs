@@ -214,6 +214,7 @@ impl<'a> MsgCtx<'a> {
                     ShtOp::Expire => Value::Int(table.expires_in(&key, self.now) as i64),
                 }
             }
+            PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),
             PvKind::Tm(field) => {
                 let in_reply = matches!(self.route_type, RouteType::OnReply | RouteType::Reply);
                 match field {

@@ -140,6 +140,7 @@ impl MsgCtx<'_> {
                     Err("$shv is not shared with this core (Env made without the program)")
                 }
             }
+            PvKind::Dlg(d) => crate::modules::dialog::pv::write(self, d, value),
             PvKind::Sht(sht) => {
                 let Some(table) = self.env.shared.htable(sht.table) else {
                     return Err(

@@ -56,6 +56,8 @@ pub struct Engine {
     core_index: u16,
     /// Whether the configuration loads tm (a stateless one never pays for it).
     stateful: bool,
+    /// Whether it loads dialog (which follows the answers to INVITEs).
+    dialog: bool,
     /// The transaction table's next deadline, as of the end of the last
     /// input (the table keeps it: asking is cheap).
     deadline: Option<Instant>,
@@ -91,6 +93,7 @@ impl Engine {
     pub fn new(env: Arc<Env>, program: Arc<Program>) -> Engine {
         let core = CoreState::new(&program);
         let stateful = program.loaded_modules.contains(&"tm");
+        let dialog = program.loaded_modules.contains(&"dialog");
         // Shared timers first, then the modules that send requests of their own.
         let deadlines = match env.epoch.at {
             Some(at) => {
@@ -111,6 +114,7 @@ impl Engine {
             tm_config: TmConfig::default(),
             core_index: 0,
             stateful,
+            dialog,
             deadline: None,
             events: Vec::new(),
             handoffs: Vec::new(),
@@ -210,7 +214,8 @@ impl Engine {
         if self.stateful && self.core.tm.is_none() {
             let mut table = TransactionTable::new(self.tm_config.clone(), self.core_index, now);
             // acc accounts each transaction when its final goes upstream.
-            table.report_finals(self.program.acc.enabled);
+            // dialog confirms or fails a dialog on the final of its INVITE.
+            table.report_finals(self.program.acc.enabled || self.dialog);
             self.core.tm = Some(table);
         }
     }
@@ -267,7 +272,12 @@ impl Engine {
             return;
         };
         let mut done = Vec::new();
+        let mut dialog_finals = Vec::new();
+        let dialog = self.dialog;
         table.take_finals(|fin, data| {
+            if dialog {
+                dialog_finals.push(fin.response.clone());
+            }
             if let Some(d) = data {
                 d.final_reply = Some(fin.response.clone());
                 if let (Some(req), Some(src)) = (&d.request, d.source) {
@@ -275,6 +285,13 @@ impl Engine {
                 }
             }
         });
+        for response in dialog_finals {
+            let unix_ms = self.env.epoch.unix_ms(now);
+            if let Some((dlg, t)) = crate::modules::dialog::on_final(&self.env, &response, unix_ms)
+            {
+                self.run_dialog_event(&dlg, t, &response, now, out);
+            }
+        }
         for (fin, request, from, flags) in done {
             let mut ctx = self.ctx(&request, &from, now, RouteType::Request, out);
             ctx.flags = flags;
@@ -286,6 +303,9 @@ impl Engine {
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
         if self.shared_deadline.is_some_and(|d| d <= now) {
             self.on_shared_timers(now, out);
+            if self.dialog {
+                self.run_dialog_timeouts(now, out);
+            }
         }
         let Some(table) = self.core.tm.as_mut() else {
             return;
@@ -407,10 +427,14 @@ impl Engine {
             return;
         };
         let started = self.route_start();
+        let dialog = self.dialog;
         let mut ctx = self.ctx(msg, &from, now, RouteType::Request, out);
         ctx.t.matched = matched;
         // request_route has no implicit action at its end (Kamailio semantics).
         let _ = vm::run_route(&mut ctx, route);
+        if dialog {
+            crate::modules::dialog::on_request_done(&mut ctx);
+        }
         self.route_end(started, route);
     }
 
@@ -494,6 +518,67 @@ impl Engine {
         }
     }
 
+    /// `event_route[dialog:end|failed]` for the dialogs the dialog timer
+    /// ended (whichever core drains them first runs them).
+    fn run_dialog_timeouts(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        let env = self.env.clone();
+        let Some(d) = crate::modules::dialog::dialogs(&env) else {
+            return;
+        };
+        for (dlg, t) in d.take_timed_out() {
+            let request = crate::modules::dialog::timeout_request(&dlg);
+            // `$dlg_ctx(timeout_route)` first, then the state's event route.
+            let named = dlg
+                .timeout_route
+                .as_deref()
+                .and_then(|n| self.program.route_named(n));
+            if let Some(route) = named.filter(|_| t == crate::modules::dialog::Transition::Ended) {
+                self.run_dialog_route(&dlg, route, &request, now, out);
+            }
+            self.run_dialog_event(&dlg, t, &request, now, out);
+        }
+    }
+
+    /// `event_route[dialog:start|failed]` on the final answer that moved a
+    /// dialog, when the script has it.
+    fn run_dialog_event(
+        &mut self,
+        dlg: &crate::modules::dialog::Dialog,
+        t: crate::modules::dialog::Transition,
+        response: &bytes::Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        if let Some(&route) = self.program.event_routes.get(t.route()) {
+            self.run_dialog_route(dlg, route, response, now, out);
+        }
+    }
+
+    /// Runs `route` for `dlg` on the message `bytes` (an event of the dialog).
+    fn run_dialog_route(
+        &mut self,
+        dlg: &crate::modules::dialog::Dialog,
+        route: crate::script::ir::RouteId,
+        bytes: &bytes::Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        let (Ok(msg), Some(info)) = (Message::parse(bytes.clone()), self.env.sockets.first())
+        else {
+            return;
+        };
+        let from = Source {
+            src: info.addr,
+            local: info.addr,
+            proto: info.proto,
+            socket: 0,
+            conn: None,
+        };
+        let mut ctx = self.ctx(&msg, &from, now, RouteType::Event, out);
+        crate::modules::dialog::enter(&mut ctx, dlg.id);
+        let _ = vm::run_route(&mut ctx, route);
+    }
+
     /// A reply to one of our branches (`matched`): its onreply_route, then the transaction.
     // The match and its parts: destructured once by the caller.
     #[allow(clippy::too_many_arguments)]
@@ -531,6 +616,9 @@ impl Engine {
             return;
         };
         let action = table.on_matched_reply(matched, msg, edits.as_ref(), now, out);
+        if self.dialog {
+            crate::modules::dialog::on_provisional(&self.env, msg);
+        }
         if let ReplyAction::NeedsFailureRoute { tid, code } = action {
             self.run_failure(tid, code, now, out);
         }

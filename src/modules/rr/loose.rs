@@ -367,7 +367,17 @@ fn after_strict(
 
 /// `loose_route()`.
 pub(super) fn loose_route(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    route(ctx, config(args), true)
+    let rc = route(ctx, config(args), true);
+    routed(ctx, rc)
+}
+
+/// The dialog module follows in-dialog requests routed on our Route (as
+/// Kamailio's rr callback does).
+fn routed(ctx: &mut MsgCtx<'_>, rc: i32) -> i32 {
+    if rc > 0 {
+        crate::modules::dialog::on_loose_route(ctx);
+    }
+    rc
 }
 
 /// `loose_route_preloaded()`: 1 only where `loose_route()` gives -3 (a
@@ -384,7 +394,8 @@ pub(super) fn loose_route_preloaded(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 /// was a strict router" test is skipped.
 pub(super) fn loose_route_mode(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let mode = args.int(ctx, 0).unwrap_or(0);
-    route(ctx, config(args), mode & 1 == 0)
+    let rc = route(ctx, config(args), mode & 1 == 0);
+    routed(ctx, rc)
 }
 
 pub(super) fn fixup_mode(args: &mut Args, params: &ModParams) -> Result<(), String> {

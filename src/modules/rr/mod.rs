@@ -172,6 +172,12 @@ impl RrState {
         self.routed_params.as_deref()
     }
 
+    /// Adds a parameter (starting with `;`) to the Record-Route, as
+    /// `add_rr_param()` does (the dialog module's `did`).
+    pub fn add_param(&mut self, param: &[u8]) {
+        self.extra_params.extend_from_slice(param);
+    }
+
     /// Whether a Record-Route will be written when the request is sent.
     pub fn has_pending_record_route(&self) -> bool {
         self.pending.is_some()

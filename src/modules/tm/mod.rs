@@ -149,15 +149,19 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError
         .core
         .tm
         .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
-    let tid = match table.create_server_with(msg, &src, data, now, ctx.out, trying) {
-        Ok(tid) => tid,
-        Err(TmError::Exists(tid)) => tid,
+    let (tid, created) = match table.create_server_with(msg, &src, data, now, ctx.out, trying) {
+        Ok(tid) => (tid, true),
+        Err(TmError::Exists(tid)) => (tid, false),
         Err(e) => return Err(e),
     };
     ctx.t.tid = Some(tid);
     if let Some((fr_inv, fr)) = ctx.t.fr.take() {
         let ms = |v: Option<u32>| v.map(|ms| std::time::Duration::from_millis(u64::from(ms)));
         table.set_fr(tid, ms(fr_inv), ms(fr), now, ctx.out);
+    }
+    if created {
+        // dialog's `dlg_flag`: the dialog is made with the transaction.
+        crate::modules::dialog::on_transaction(ctx);
     }
     Ok(tid)
 }
