@@ -42,6 +42,10 @@ pub struct MsgState {
     /// A decoder (`gzip_decompress`, `cipher_decrypt`) failed on this
     /// message: the intercept stage drops it rather than parse garbage.
     pub codec_failed: bool,
+    /// The q of the Request-URI branch in thousandths (registrar `lookup`
+    /// sets it from the contact); `None` unspecified. tm's
+    /// `t_load_contacts()` orders by it.
+    pub ruri_q: Option<i32>,
 }
 
 impl MsgState {

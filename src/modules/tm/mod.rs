@@ -16,6 +16,7 @@ use crate::tm::{LocalReply, RequestMatch, Source, Tid, TmConfig, TmError, Transa
 
 mod config;
 mod fork;
+mod serial;
 
 pub use fork::UriMark;
 
@@ -231,7 +232,7 @@ pub fn relay(
             return -1;
         }
     };
-    let ruri_new = fork::ruri_is_new(ctx, tid);
+    let ruri_new = fork::ruri_is_new(ctx, Some(tid));
     save_state(ctx, tid);
     let flags = ctx.state.reply_flags();
     table(ctx).set_response_flags(tid, flags);
@@ -665,6 +666,22 @@ pub static MODULE: ModuleDef = ModuleDef {
             t_drop_replies
         ),
         f!("t_any_replied", 0, 0, ANY, None, t_any_replied),
+        f!(
+            "t_load_contacts",
+            0,
+            1,
+            REQ_FAIL,
+            Some(serial::fixup_load),
+            serial::t_load_contacts
+        ),
+        f!(
+            "t_next_contacts",
+            0,
+            0,
+            REQ_FAIL,
+            Some(serial::fixup_next),
+            serial::t_next_contacts
+        ),
     ],
     params: config::PARAMS,
     always: false,
