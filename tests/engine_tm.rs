@@ -281,3 +281,255 @@ fn only_t_relay_making_the_transaction_answers_100_trying() {
         }
     }
 }
+
+/// Runs `cfg` from the relay of the INVITE for `span` of virtual time (timers
+/// fired as they fall due) and returns when each message went out, in ms
+/// from the start, with the first line of each, per destination.
+fn timeline(
+    e: &mut Engine,
+    t0: Instant,
+    span: Duration,
+) -> (Vec<(u64, String)>, Vec<(u64, String)>) {
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    let mut now = t0;
+    while let Some(at) = e.next_deadline().filter(|at| *at <= t0 + span) {
+        now = at.max(now);
+        let mut out = Vec::new();
+        e.on_timer(now, &mut out);
+        let ms = now.duration_since(t0).as_millis() as u64;
+        let first = |m: &String| m.lines().next().unwrap_or("").to_string();
+        up.extend(sent_to(&out, CALLER).iter().map(|m| (ms, first(m))));
+        down.extend(sent_to(&out, CALLEE).iter().map(|m| (ms, first(m))));
+    }
+    (up, down)
+}
+
+fn relay_cfg(before: &str) -> String {
+    format!(
+        "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\n\
+         modparam(\"tm\", \"fr_inv_timer\", 60000)\nmodparam(\"tm\", \"fr_timer\", 60000)\n\
+         request_route {{\n    {before}\n    $du = \"sip:127.0.0.3:5080\";\n    t_relay();\n}}\n"
+    )
+}
+
+#[test]
+fn t_set_auto_inv_100_0_sends_no_trying() {
+    for (body, trying) in [("", true), ("t_set_auto_inv_100(0);", false)] {
+        let mut e = engine(&relay_cfg(body));
+        let mut out = Vec::new();
+        e.on_inbound(inbound(CALLER, INVITE), Instant::now(), &mut out);
+        let up = sent_to(&out, CALLER);
+        assert_eq!(
+            up.iter().any(|m| m.starts_with("SIP/2.0 100")),
+            trying,
+            "{body}: {up:?}"
+        );
+        assert_eq!(sent_to(&out, CALLEE).len(), 1, "{body}: relayed");
+    }
+}
+
+#[test]
+fn t_set_retr_changes_the_retransmission_intervals_and_t_reset_retr_undoes_it() {
+    for (body, expected) in [
+        ("", vec![500, 1500, 3500]),
+        ("t_set_retr(1000, 0);", vec![1000, 3000, 7000]),
+        // INVITE retransmissions double without the T2 cap (RFC 3261 §17.1.1.2).
+        ("t_set_retr(200, 400);", vec![200, 600, 1400]),
+        (
+            "t_set_retr(1000, 0); t_reset_retr();",
+            vec![500, 1500, 3500],
+        ),
+    ] {
+        let (mut e, t0, _) = invite_relayed(&relay_cfg(body));
+        let (_, down) = timeline(
+            &mut e,
+            t0,
+            Duration::from_millis(expected[expected.len() - 1] as u64),
+        );
+        let at: Vec<u64> = down
+            .iter()
+            .filter(|(_, l)| l.starts_with("INVITE"))
+            .map(|(ms, _)| *ms)
+            .collect();
+        assert_eq!(at, expected, "{body}");
+    }
+}
+
+#[test]
+fn t_set_retr_on_the_existing_transaction_applies_from_the_next_interval() {
+    let cfg = "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\n\
+         modparam(\"tm\", \"fr_timer\", 60000)\n\
+         request_route {\n    $du = \"sip:127.0.0.3:5080\";\n    t_relay();\n    t_set_retr(0, 600);\n}\n";
+    let mut e = engine(cfg);
+    let t0 = Instant::now();
+    let message = INVITE
+        .replace("INVITE sip:", "MESSAGE sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 MESSAGE");
+    let mut out = Vec::new();
+    e.on_inbound(inbound(CALLER, &message), t0, &mut out);
+    assert_eq!(sent_to(&out, CALLEE).len(), 1, "relayed");
+    let (_, down) = timeline(&mut e, t0, Duration::from_millis(2900));
+    let at: Vec<u64> = down.iter().map(|(ms, _)| *ms).collect();
+    // Timer E: T1 stays 500 ms, the doubling is capped at the new T2 (600 ms).
+    assert_eq!(at, vec![500, 1100, 1700, 2300, 2900], "{down:?}");
+}
+
+#[test]
+fn t_set_max_lifetime_ends_the_invite_before_fr_inv_timer() {
+    for (body, ends) in [
+        ("t_set_max_lifetime(2000, 0);", Some(2000)),
+        ("t_set_max_lifetime(2000, 0); t_reset_max_lifetime();", None),
+        ("t_set_max_lifetime(0, 1000);", None),
+    ] {
+        let (mut e, t0, _) = invite_relayed(&relay_cfg(body));
+        let (up, _) = timeline(&mut e, t0, Duration::from_millis(10_000));
+        let timeout = up.iter().find(|(_, l)| l.starts_with("SIP/2.0 408"));
+        assert_eq!(timeout.map(|(ms, _)| *ms), ends, "{body}: {up:?}");
+    }
+}
+
+#[test]
+fn t_set_max_lifetime_on_the_existing_transaction_counts_from_now() {
+    let cfg = "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\n\
+         modparam(\"tm\", \"fr_inv_timer\", 60000)\n\
+         request_route {\n    $du = \"sip:127.0.0.3:5080\";\n    t_relay();\n    t_set_max_lifetime(1500, 0);\n}\n";
+    let (mut e, t0, _) = invite_relayed(cfg);
+    let (up, _) = timeline(&mut e, t0, Duration::from_millis(10_000));
+    let timeout = up.iter().find(|(_, l)| l.starts_with("SIP/2.0 408"));
+    assert_eq!(timeout.map(|(ms, _)| *ms), Some(1500), "{up:?}");
+}
+
+const TWO_BRANCHES: &str = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "corex.so"
+loadmodule "textops.so"
+request_route {
+    if (is_method("CANCEL")) {
+        if (t_check_trans()) { t_relay(); }
+        exit;
+    }
+    BEFORE
+    $ru = "sip:bob@127.0.0.3:5080";
+    append_branch("sip:bob@127.0.0.4:5090");
+    t_relay();
+}
+"#;
+
+const CALLEE2: &str = "127.0.0.4:5090";
+
+#[test]
+fn t_set_disable_6xx_1_lets_the_other_branches_ring_after_a_603() {
+    for (before, canceled) in [("", true), ("t_set_disable_6xx(1);", false)] {
+        let cfg = TWO_BRANCHES.replace("BEFORE", before);
+        let mut e = engine(&cfg);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
+        let first = sent_to(&out, CALLEE).pop().expect("first branch");
+        let second = sent_to(&out, CALLEE2).pop().expect("second branch");
+        let mut out = Vec::new();
+        e.on_inbound(
+            inbound(CALLEE2, &response(&second, "180 Ringing", "r2", "")),
+            t0,
+            &mut out,
+        );
+        let mut out = Vec::new();
+        e.on_inbound(
+            inbound(CALLEE, &response(&first, "603 Decline", "d1", "")),
+            t0,
+            &mut out,
+        );
+        let cancel = sent_to(&out, CALLEE2)
+            .iter()
+            .any(|m| m.starts_with("CANCEL "));
+        assert_eq!(cancel, canceled, "{before}: {out:?}");
+        assert!(
+            sent_to(&out, CALLER).is_empty(),
+            "{before}: the 603 waits for the other branch"
+        );
+    }
+}
+
+#[test]
+fn t_set_no_e2e_cancel_reason_1_stops_copying_the_cancels_reason_downstream() {
+    let base = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "textops.so"
+request_route {
+    if (is_method("CANCEL")) {
+        if (t_check_trans()) { t_relay(); }
+        exit;
+    }
+    BEFORE
+    $du = "sip:127.0.0.3:5080";
+    t_relay();
+}
+"#;
+    let cancel = INVITE
+        .replace("INVITE sip:", "CANCEL sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL")
+        .replace(
+            "Content-Length: 0",
+            "Reason: SIP;cause=200;text=\"Call completed elsewhere\"\nContent-Length: 0",
+        );
+    for (before, copied) in [
+        ("", true),
+        ("t_set_no_e2e_cancel_reason(1);", false),
+        (
+            "t_set_no_e2e_cancel_reason(1); t_set_no_e2e_cancel_reason(0);",
+            true,
+        ),
+    ] {
+        let (mut e, t0, relayed) = invite_relayed(&base.replace("BEFORE", before));
+        let mut out = Vec::new();
+        e.on_inbound(
+            inbound(CALLEE, &response(&relayed, "180 Ringing", "r1", "")),
+            t0,
+            &mut out,
+        );
+        let mut out = Vec::new();
+        e.on_inbound(inbound(CALLER, &cancel), t0, &mut out);
+        let down = sent_to(&out, CALLEE);
+        let sent = down
+            .iter()
+            .find(|m| m.starts_with("CANCEL "))
+            .unwrap_or_else(|| panic!("{before}: CANCEL relayed: {out:?}"));
+        assert_eq!(
+            sent.contains("Reason: SIP;cause=200"),
+            copied,
+            "{before}\n{sent}"
+        );
+    }
+}
+
+#[test]
+fn the_setters_are_refused_where_kamailio_refuses_them() {
+    for call in [
+        "t_set_retr(100, 200)",
+        "t_reset_retr()",
+        "t_set_max_lifetime(1, 2)",
+        "t_reset_max_lifetime()",
+        "t_set_auto_inv_100(1)",
+        "t_set_disable_6xx(1)",
+        "t_set_disable_failover(1)",
+        "t_set_no_e2e_cancel_reason(1)",
+    ] {
+        let cfg = format!(
+            "loadmodule \"tm.so\"\nrequest_route {{\n    t_relay();\n}}\nreply_route {{\n    {call};\n}}\n"
+        );
+        let files = ringsip::script::MemoryFiles::default();
+        let parsed = ringsip::script::parse_str(
+            "t.cfg",
+            &cfg,
+            &ringsip::script::Options::with_files(&files),
+        )
+        .unwrap();
+        let err = ringsip::script::compile::compile(&parsed)
+            .err()
+            .unwrap_or_else(|| panic!("{call} accepted in reply_route"));
+        let text = err.rendered().join("\n");
+        assert!(text.contains("t.cfg:6:5:"), "{call}: {text}");
+    }
+}

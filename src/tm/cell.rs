@@ -84,6 +84,9 @@ pub(crate) struct Cell<U> {
     pub new_leg: bool,
     /// Reason lines of the received CANCEL, copied into ours (`e2e_cancel_reason`).
     pub cancel_reason: Bytes,
+    /// This transaction's own settings ([`super::Tuning`]), when the script
+    /// changed any; else the table's.
+    pub cfg: Option<std::sync::Arc<super::config::TmConfig>>,
     pub user: U,
 }
 
@@ -107,6 +110,7 @@ impl<U> Cell<U> {
             in_failure: false,
             new_leg: false,
             cancel_reason: Bytes::new(),
+            cfg: None,
             user,
         }
     }
@@ -245,6 +249,12 @@ impl<U> Cell<U> {
     /// Returns whether branches were pending.
     pub fn on_cancel(&mut self, reason: Bytes, cx: &mut Ctx<'_>) -> (bool, Completion) {
         self.canceled = true;
+        // t_set_no_e2e_cancel_reason(1) / e2e_cancel_reason=0: ours carry none.
+        let reason = if cx.cfg.e2e_cancel_reason {
+            reason
+        } else {
+            Bytes::new()
+        };
         self.cancel_reason = reason.clone();
         if self.server.final_sent() {
             return (false, Completion::Open);

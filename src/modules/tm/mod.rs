@@ -17,6 +17,7 @@ use crate::tm::{LocalReply, RequestMatch, Source, Tid, TmConfig, TmError, Transa
 mod config;
 mod fork;
 mod serial;
+mod settings;
 
 pub use fork::UriMark;
 
@@ -110,6 +111,9 @@ pub struct TmMsg {
     /// `t_set_fr()` before the transaction exists: (fr_inv_timer, fr_timer) in
     /// ms, `None` unchanged; applied when the transaction is created.
     pub fr: Option<(Option<u32>, Option<u32>)>,
+    /// `t_set_retr()`, `t_set_max_lifetime()`… before the transaction
+    /// exists: applied when it is created.
+    pub tuning: crate::tm::Tuning,
 }
 
 /// The table of this core, made on first use.
@@ -150,7 +154,8 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError
         .core
         .tm
         .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
-    let tid = match table.create_server_with(msg, &src, data, now, ctx.out, trying) {
+    let tuning = ctx.t.tuning;
+    let tid = match table.create_server_with(msg, &src, data, now, ctx.out, trying, &tuning) {
         Ok(tid) => tid,
         Err(TmError::Exists(tid)) => tid,
         Err(e) => return Err(e),
@@ -666,6 +671,63 @@ pub static MODULE: ModuleDef = ModuleDef {
             t_drop_replies
         ),
         f!("t_any_replied", 0, 0, ANY, None, t_any_replied),
+        f!(
+            "t_set_auto_inv_100",
+            1,
+            1,
+            FAIL_REPLY,
+            None,
+            settings::t_set_auto_inv_100
+        ),
+        f!(
+            "t_set_disable_6xx",
+            1,
+            1,
+            FAIL_REPLY,
+            None,
+            settings::t_set_disable_6xx
+        ),
+        f!(
+            "t_set_disable_failover",
+            1,
+            1,
+            FAIL_REPLY,
+            None,
+            settings::t_set_disable_failover
+        ),
+        f!(
+            "t_set_no_e2e_cancel_reason",
+            1,
+            1,
+            FAIL_REPLY,
+            None,
+            settings::t_set_no_e2e_cancel_reason
+        ),
+        f!("t_set_retr", 2, 2, FAIL_REPLY, None, settings::t_set_retr),
+        f!(
+            "t_reset_retr",
+            0,
+            0,
+            FAIL_REPLY,
+            None,
+            settings::t_reset_retr
+        ),
+        f!(
+            "t_set_max_lifetime",
+            2,
+            2,
+            FAIL_REPLY,
+            None,
+            settings::t_set_max_lifetime
+        ),
+        f!(
+            "t_reset_max_lifetime",
+            0,
+            0,
+            FAIL_REPLY,
+            None,
+            settings::t_reset_max_lifetime
+        ),
         f!(
             "t_load_contacts",
             0,

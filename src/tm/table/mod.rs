@@ -144,8 +144,11 @@ fn hex_into(out: &mut [u8], v: u64) {
 /// Borrows the pieces of a table a state machine works with, for one transaction.
 macro_rules! ctx {
     ($t:expr, $tick:expr, $tid:expr, $out:expr) => {
+        ctx!($t, $tick, $tid, $out, &$t.cfg)
+    };
+    ($t:expr, $tick:expr, $tid:expr, $out:expr, $cfg:expr) => {
         Ctx {
-            cfg: &$t.cfg,
+            cfg: $cfg,
             now: $tick,
             timers: &mut $t.timers,
             out: $out,

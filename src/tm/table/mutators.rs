@@ -11,6 +11,7 @@ use crate::tm::branch_id::{BranchId, BranchParam};
 use crate::tm::build::{self, LocalReply, Source, Target};
 use crate::tm::cell::{Cell, Completion};
 use crate::tm::client::Branch;
+use crate::tm::config::Tuning;
 use crate::tm::ctx::Ctx;
 use crate::tm::outcome::*;
 use crate::tm::server::Server;
@@ -28,12 +29,15 @@ impl<U> TransactionTable<U> {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> Result<Tid, TmError> {
-        self.create_server_with(msg, from, user, now, out, true)
+        self.create_server_with(msg, from, user, now, out, true, &Tuning::default())
     }
 
     /// [`create_server`](Self::create_server); `trying` false sends no 100
     /// Trying whatever `auto_inv_100` says (Kamailio's `t_newtran()`: only
-    /// `t_relay()` making the transaction answers it).
+    /// `t_relay()` making the transaction answers it); `tuning`: this
+    /// transaction's own settings (`t_set_*` called before it existed).
+    // The inputs of a new transaction, each its own.
+    #[allow(clippy::too_many_arguments)]
     pub fn create_server_with(
         &mut self,
         msg: &Message,
@@ -42,6 +46,7 @@ impl<U> TransactionTable<U> {
         now: Instant,
         out: &mut Vec<Transmit>,
         trying: bool,
+        tuning: &Tuning,
     ) -> Result<Tid, TmError> {
         let StartLine::Request { method, .. } = msg.start() else {
             return Err(TmError::NotTransactional);
@@ -71,7 +76,13 @@ impl<U> TransactionTable<U> {
             v.insert(tid);
             cell.index_key = Some(hash);
         }
-        let mut cx = ctx!(self, tick, tid, out);
+        if !tuning.is_empty() {
+            let mut own = self.cfg.clone();
+            tuning.apply(&mut own, &self.cfg);
+            cell.cfg = Some(std::sync::Arc::new(own));
+        }
+        let own = cell.cfg.clone();
+        let mut cx = ctx!(self, tick, tid, out, own.as_deref().unwrap_or(&self.cfg));
         let lifetime = if invite {
             cx.cfg.max_inv_lifetime
         } else {
@@ -301,6 +312,43 @@ impl<U> TransactionTable<U> {
             for b in cell.branches.iter_mut().filter(|b| b.is_pending()) {
                 b.restart_fr(fr_inv, fr, cx);
             }
+        })
+        .is_some()
+    }
+
+    /// Changes this transaction's own settings (`t_set_retr`,
+    /// `t_set_max_lifetime`… on a transaction that exists): later
+    /// retransmission intervals use the new T1/T2; a new max lifetime runs
+    /// from now (Kamailio moves the end of life the same way).
+    pub fn tune(
+        &mut self,
+        tid: Tid,
+        tuning: &Tuning,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> bool {
+        if tuning.is_empty() {
+            return self.contains(tid);
+        }
+        let tick = self.tick(now);
+        let configured = self.cfg.clone();
+        self.with_cell(tid, tick, out, |cell, cx| {
+            let mut own = cell.cfg.as_deref().unwrap_or(cx.cfg).clone();
+            tuning.apply(&mut own, &configured);
+            if tuning.changes_lifetime() && cell.lifetime.count() > 0 {
+                let lifetime = if cell.server.is_invite() {
+                    own.max_inv_lifetime
+                } else {
+                    own.max_noninv_lifetime
+                };
+                cx.arm(
+                    &mut cell.lifetime,
+                    Owner::Cell,
+                    TimerKind::MaxLifetime,
+                    lifetime,
+                );
+            }
+            cell.cfg = Some(std::sync::Arc::new(own));
         })
         .is_some()
     }
