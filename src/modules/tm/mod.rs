@@ -15,7 +15,9 @@ use crate::sip::{Message, Proto};
 use crate::tm::{LocalReply, RequestMatch, Source, Tid, TmConfig, TmError, TransactionTable};
 
 mod config;
+mod control;
 mod fork;
+mod query;
 mod serial;
 mod settings;
 
@@ -671,6 +673,60 @@ pub static MODULE: ModuleDef = ModuleDef {
             t_drop_replies
         ),
         f!("t_any_replied", 0, 0, ANY, None, t_any_replied),
+        f!("t_relay_cancel", 0, 0, REQ, None, control::t_relay_cancel),
+        f!(
+            "t_cancel_branches",
+            1,
+            1,
+            RouteMask::ONREPLY,
+            Some(control::fixup_cancel_branches),
+            control::t_cancel_branches
+        ),
+        f!(
+            "t_retransmit_reply",
+            0,
+            0,
+            REQ,
+            None,
+            control::t_retransmit_reply
+        ),
+        f!("t_flush_flags", 0, 0, ANY, None, control::t_flush_flags),
+        f!("t_lookup_request", 0, 0, REQ, None, query::t_lookup_request),
+        f!("t_lookup_cancel", 0, 1, REQ, None, query::t_lookup_cancel),
+        f!(
+            "t_get_status_code",
+            0,
+            0,
+            ANY,
+            None,
+            query::t_get_status_code
+        ),
+        f!(
+            "t_grep_status",
+            1,
+            1,
+            FAIL_REPLY,
+            None,
+            query::t_grep_status
+        ),
+        f!("t_is_expired", 0, 0, FAIL_REPLY, None, query::t_is_expired),
+        f!(
+            "t_is_failure_route",
+            0,
+            0,
+            ANY,
+            None,
+            query::t_is_failure_route
+        ),
+        f!("t_is_reply_route", 0, 0, ANY, None, query::t_is_reply_route),
+        f!(
+            "t_is_request_route",
+            0,
+            0,
+            ANY,
+            None,
+            query::t_is_request_route
+        ),
         f!(
             "t_set_auto_inv_100",
             1,

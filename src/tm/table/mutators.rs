@@ -246,11 +246,42 @@ impl<U> TransactionTable<U> {
 
     /// Cancels the pending branches (tmx `t_cancel_branches("all")`).
     pub fn cancel_branches(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> bool {
+        self.cancel_some_branches(tid, |_| true, now, out)
+    }
+
+    /// Cancels the pending branches whose index `which` selects (tmx
+    /// `t_cancel_branches("others")` / `("this")`). Returns whether any was pending.
+    pub fn cancel_some_branches(
+        &mut self,
+        tid: Tid,
+        which: impl Fn(u8) -> bool,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> bool {
         let tick = self.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
-            cell.cancel_pending(None, Bytes::new(), cx)
+            let stop = matches!(
+                cx.cfg.cancel_unreplied,
+                crate::tm::config::CancelUnreplied::StopBranch
+            );
+            let mut any = false;
+            for (i, b) in cell.branches.iter_mut().enumerate() {
+                let chosen = u8::try_from(i).is_ok_and(&which);
+                if chosen && b.is_pending() {
+                    any = true;
+                    b.cancel(stop, &Bytes::new(), cx);
+                }
+            }
+            any
         })
         .unwrap_or(false)
+    }
+
+    /// Sends the last reply of the server transaction again (`t_retransmit_reply`).
+    pub fn retransmit_reply(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> bool {
+        let tick = self.tick(now);
+        self.with_cell(tid, tick, out, |cell, cx| cell.server.on_retransmission(cx))
+            .unwrap_or(false)
     }
 
     /// After the failure route ran (see [`ReplyAction::NeedsFailureRoute`]):
