@@ -533,3 +533,81 @@ fn the_setters_are_refused_where_kamailio_refuses_them() {
         assert!(text.contains("t.cfg:6:5:"), "{call}: {text}");
     }
 }
+
+#[test]
+fn tm_replies_after_force_rport_fill_rport_and_go_to_the_source_port() {
+    // Kamailio: force_rport() before the transaction exists makes tm's own
+    // replies (the 100 Trying, t_reply, timeouts) as sl's: `;rport=PORT`
+    // then `;received=IP` at the end of the top Via, sent to the source port.
+    const NATTED: &str = "127.0.0.2:6000";
+    for (body, first) in [
+        (
+            "force_rport(); t_reply(\"404\", \"Not Here\");",
+            "SIP/2.0 404",
+        ),
+        (
+            "force_rport(); $du = \"sip:127.0.0.3:5080\"; t_relay();",
+            "SIP/2.0 100",
+        ),
+    ] {
+        let cfg = format!(
+            "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\nrequest_route {{\n    {body}\n}}\n"
+        );
+        let mut e = engine(&cfg);
+        let mut out = Vec::new();
+        e.on_inbound(inbound(NATTED, INVITE), Instant::now(), &mut out);
+        assert!(
+            sent_to(&out, CALLER).is_empty(),
+            "{body}: not to the Via port"
+        );
+        let up = sent_to(&out, NATTED);
+        let reply = up
+            .iter()
+            .find(|m| m.starts_with(first))
+            .unwrap_or_else(|| panic!("{body}: {out:?}"));
+        assert!(
+            reply.contains(
+                "Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1;rport=6000;received=127.0.0.2\r\n"
+            ),
+            "{body}\n{reply}"
+        );
+    }
+}
+
+#[test]
+fn sl_and_tm_fix_the_top_via_alike() {
+    // One rule for both layers: the same request answered by sl_send_reply
+    // and by t_reply gets the same top Via, with and without force_rport,
+    // with an empty rport asked by the client, from another host.
+    let vias = [
+        "Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1",
+        "Via: SIP/2.0/UDP 127.0.0.2:5070;rport;branch=z9hG4bKcaller1",
+        "Via: SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bKcaller1",
+        "Via: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bKcaller1;received=1.2.3.4",
+    ];
+    for via in vias {
+        for force in ["", "force_rport();"] {
+            let msg = INVITE.replace("Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1", via);
+            let top = |func: &str| {
+                let cfg = format!(
+                    "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\nrequest_route {{\n    {force} {func}(\"404\", \"Not Here\");\n}}\n"
+                );
+                let mut e = engine(&cfg);
+                let mut out = Vec::new();
+                e.on_inbound(inbound(CALLER, &msg), Instant::now(), &mut out);
+                let reply = out
+                    .iter()
+                    .map(|t| String::from_utf8_lossy(&t.data).into_owned())
+                    .find(|m| m.starts_with("SIP/2.0 404"))
+                    .unwrap_or_else(|| panic!("{func}: {out:?}"));
+                let line = reply
+                    .lines()
+                    .find(|l| l.starts_with("Via:"))
+                    .unwrap_or("")
+                    .to_string();
+                (line, out[0].dst)
+            };
+            assert_eq!(top("sl_send_reply"), top("t_reply"), "{force} {via}");
+        }
+    }
+}

@@ -460,6 +460,7 @@ impl<U> Cell<U> {
         let data = build::local_reply(
             &req,
             &self.server.source,
+            self.server.force_rport,
             spec,
             to_tag,
             &cx.cfg.server_header,

@@ -63,5 +63,5 @@ pub use outcome::{
     TmEvent,
 };
 pub use stats::TmStats;
-pub use table::TransactionTable;
+pub use table::{NewServer, TransactionTable};
 pub use timer::TimerKind;

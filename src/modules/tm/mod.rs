@@ -156,8 +156,12 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError
         .core
         .tm
         .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
-    let tuning = ctx.t.tuning;
-    let tid = match table.create_server_with(msg, &src, data, now, ctx.out, trying, &tuning) {
+    let opts = crate::tm::NewServer {
+        trying,
+        force_rport: ctx.state.force_rport,
+        tuning: ctx.t.tuning,
+    };
+    let tid = match table.create_server_with(msg, &src, data, now, ctx.out, &opts) {
         Ok(tid) => tid,
         Err(TmError::Exists(tid)) => tid,
         Err(e) => return Err(e),

@@ -169,6 +169,7 @@ macro_rules! ctx {
 
 // After the macro: textual scope makes `ctx!` visible in these.
 mod mutators;
+pub use mutators::NewServer;
 pub(crate) mod siphash;
 mod slab;
 

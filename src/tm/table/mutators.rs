@@ -17,6 +17,30 @@ use crate::tm::outcome::*;
 use crate::tm::server::Server;
 use crate::tm::timer::{Owner, TimerKind};
 
+/// What the script asked for a server transaction it makes.
+#[derive(Clone, Copy, Debug)]
+pub struct NewServer {
+    /// Answer an INVITE 100 Trying at once when `auto_inv_100` is on;
+    /// false sends none (Kamailio's `t_newtran()`: only `t_relay()` making
+    /// the transaction answers it).
+    pub trying: bool,
+    /// `force_rport()` was called: replies go to the source port and fill
+    /// `rport` in the top Via as if the client had asked (RFC 3581 §4).
+    pub force_rport: bool,
+    /// This transaction's own settings (`t_set_*` called before it existed).
+    pub tuning: Tuning,
+}
+
+impl Default for NewServer {
+    fn default() -> NewServer {
+        NewServer {
+            trying: true,
+            force_rport: false,
+            tuning: Tuning::default(),
+        }
+    }
+}
+
 impl<U> TransactionTable<U> {
     /// Creates the server transaction of a new request, as `t_relay` does
     /// first: an INVITE is answered 100 Trying at once when `auto_inv_100`
@@ -29,15 +53,11 @@ impl<U> TransactionTable<U> {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> Result<Tid, TmError> {
-        self.create_server_with(msg, from, user, now, out, true, &Tuning::default())
+        self.create_server_with(msg, from, user, now, out, &NewServer::default())
     }
 
-    /// [`create_server`](Self::create_server); `trying` false sends no 100
-    /// Trying whatever `auto_inv_100` says (Kamailio's `t_newtran()`: only
-    /// `t_relay()` making the transaction answers it); `tuning`: this
-    /// transaction's own settings (`t_set_*` called before it existed).
-    // The inputs of a new transaction, each its own.
-    #[allow(clippy::too_many_arguments)]
+    /// [`create_server`](Self::create_server) with what the script asked
+    /// for the new transaction ([`NewServer`]).
     pub fn create_server_with(
         &mut self,
         msg: &Message,
@@ -45,9 +65,9 @@ impl<U> TransactionTable<U> {
         user: U,
         now: Instant,
         out: &mut Vec<Transmit>,
-        trying: bool,
-        tuning: &Tuning,
+        opts: &NewServer,
     ) -> Result<Tid, TmError> {
+        let (trying, tuning) = (opts.trying, &opts.tuning);
         let StartLine::Request { method, .. } = msg.start() else {
             return Err(TmError::NotTransactional);
         };
@@ -62,10 +82,11 @@ impl<U> TransactionTable<U> {
         // The top Via, parsed once: where replies go, and the 100's received fix.
         let via =
             build::TopVia::of_message_scanned(msg, scan.as_ref()).ok_or(TmError::Unmatchable)?;
-        let target = build::response_target(&via, from);
+        let target = build::response_target(&via, from, opts.force_rport);
         let invite = method_bytes == b"INVITE";
         let tid = self.alloc();
-        let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
+        let mut server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
+        server.force_rport = opts.force_rport;
         let tick = self.tick(now);
         // Built in its slot (not moved there at the end).
         let Some(slot) = self.slots.get_mut(tid.slot) else {
@@ -106,6 +127,7 @@ impl<U> TransactionTable<U> {
                 msg,
                 &via,
                 from,
+                opts.force_rport,
                 &spec,
                 None,
                 &cx.cfg.server_header,
