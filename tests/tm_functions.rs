@@ -343,3 +343,95 @@ failure_route[F] {
     let out = deliver(&mut e, B1, &response(&relayed, "486 Busy Here", "r1"), t0);
     assert_eq!(up(&out), vec!["SIP/2.0 500 alive"]);
 }
+
+const BY_CALLID: &str = r#"
+request_route {
+    if (is_method("MESSAGE")) {
+        ACTION
+        $var(rc) = $rc;
+        sl_send_reply("200", "rc $var(rc)");
+        exit;
+    }
+    if (is_method("CANCEL|ACK")) { exit; }
+    t_on_failure("F");
+    $du = "sip:127.0.0.3:5080";
+    t_relay();
+}
+failure_route[F] {
+    if (isflagset(22)) { t_reply("487", "flag 22 set"); }
+}
+"#;
+
+/// An out-of-band MESSAGE from another client that triggers the action.
+const TRIGGER: &str = "MESSAGE sip:proxy@127.0.0.1 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.9:5000;branch=z9hG4bKtrigger
+Max-Forwards: 70
+From: <sip:admin@127.0.0.9>;tag=t1
+To: <sip:proxy@127.0.0.1>
+Call-ID: trigger-1
+CSeq: 7 MESSAGE
+Content-Length: 0
+
+";
+
+#[test]
+fn t_reply_callid_answers_the_invite_of_another_call() {
+    for (callid, cseq, found) in [
+        ("tm-functions-1", "1", true),
+        ("tm-functions-1", "2", false),
+        ("no-such-call", "1", false),
+    ] {
+        let action =
+            format!("t_reply_callid(\"{callid}\", \"{cseq}\", \"486\", \"Replied remotely\");");
+        let mut e = engine(&cfg(&BY_CALLID.replace("ACTION", &action)));
+        let t0 = Instant::now();
+        let out = deliver(&mut e, CALLER, INVITE, t0);
+        let relayed = sent_to(&out, B1).pop().expect("relayed");
+        deliver(&mut e, B1, &response(&relayed, "180 Ringing", "r1"), t0);
+        let out = deliver(&mut e, "127.0.0.9:5000", TRIGGER, t0);
+        let trigger: Vec<String> = sent_to(&out, "127.0.0.9:5000")
+            .iter()
+            .map(|m| m.lines().next().unwrap_or("").to_string())
+            .collect();
+        let rc = if found { "1" } else { "-1" };
+        assert_eq!(
+            trigger,
+            vec![format!("SIP/2.0 200 rc {rc}")],
+            "{callid} {cseq}"
+        );
+        let caller: Vec<String> = up(&out);
+        if found {
+            assert_eq!(caller, vec!["SIP/2.0 486 Replied remotely"]);
+            assert!(
+                sent_to(&out, B1).iter().any(|m| m.starts_with("CANCEL ")),
+                "the ringing branch is canceled: {out:?}"
+            );
+        } else {
+            assert!(caller.is_empty(), "{caller:?}");
+        }
+    }
+}
+
+#[test]
+fn t_cancel_callid_cancels_with_a_reason_and_flags_the_transaction() {
+    let action = r#"t_cancel_callid("tm-functions-1", "1", "22", "200");"#;
+    let mut e = engine(&cfg(&BY_CALLID.replace("ACTION", action)));
+    let t0 = Instant::now();
+    let out = deliver(&mut e, CALLER, INVITE, t0);
+    let relayed = sent_to(&out, B1).pop().expect("relayed");
+    deliver(&mut e, B1, &response(&relayed, "180 Ringing", "r1"), t0);
+    let out = deliver(&mut e, "127.0.0.9:5000", TRIGGER, t0);
+    let cancel = sent_to(&out, B1)
+        .into_iter()
+        .find(|m| m.starts_with("CANCEL "))
+        .unwrap_or_else(|| panic!("CANCEL downstream: {out:?}"));
+    assert!(cancel.contains("Reason: SIP;cause=200\r\n"), "{cancel}");
+    // The callee ends the INVITE 487; the failure route sees flag 22.
+    let out = deliver(
+        &mut e,
+        B1,
+        &response(&relayed, "487 Request Terminated", "r1"),
+        t0,
+    );
+    assert_eq!(up(&out), vec!["SIP/2.0 487 flag 22 set"]);
+}

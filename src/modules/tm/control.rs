@@ -1,6 +1,6 @@
 //! Script functions that act on an existing transaction (Kamailio tm and
 //! tmx): `t_relay_cancel`, `t_cancel_branches`, `t_retransmit_reply`,
-//! `t_flush_flags`.
+//! `t_flush_flags`, `t_reply_callid`, `t_cancel_callid`.
 
 use super::{source, table};
 use crate::script::ctx::MsgCtx;
@@ -78,6 +78,7 @@ pub(super) fn t_cancel_branches(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
             Which::Others => u32::from(b) != this,
             Which::This => u32::from(b) == this,
         },
+        &bytes::Bytes::new(),
         now,
         out,
     );
@@ -117,4 +118,77 @@ pub(super) fn t_flush_flags(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
         }
         None => -1,
     }
+}
+
+/// The INVITE transaction named by arguments 0 (Call-ID) and 1 (CSeq number).
+fn by_callid(ctx: &mut MsgCtx<'_>, args: &Args) -> Option<crate::tm::Tid> {
+    let callid = args.str(ctx, 0).into_owned();
+    let cseq = u32::try_from(args.int(ctx, 1)?).ok()?;
+    ctx.core.tm.as_ref()?.find_invite(&callid, cseq)
+}
+
+/// tmx `t_reply_callid(callid, cseq, code, reason)`: replies on the INVITE
+/// transaction with this Call-ID and CSeq number. 1, or -1 when there is
+/// none or it was answered already.
+pub(super) fn t_reply_callid(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let code = match args.int(ctx, 2) {
+        Some(c) if (100..=699).contains(&c) => c as u16,
+        _ => return -1,
+    };
+    let reason = args.str(ctx, 3).into_owned();
+    let Some(tid) = by_callid(ctx, args) else {
+        return -1;
+    };
+    let spec = crate::tm::LocalReply {
+        code,
+        reason: &reason,
+        headers: b"",
+        body: None,
+    };
+    let now = ctx.now;
+    let out = &mut *ctx.out;
+    let sent = ctx
+        .core
+        .tm
+        .as_mut()
+        .is_some_and(|t| t.reply(tid, &spec, now, out).is_ok());
+    if sent {
+        1
+    } else {
+        -1
+    }
+}
+
+/// tmx `t_cancel_callid(callid, cseq, flag[, rcode])`: CANCELs the pending
+/// branches of the INVITE transaction with this Call-ID and CSeq number,
+/// after setting message flag `flag` on it when above 0; `rcode` becomes
+/// the cause of a `Reason` header in the CANCELs. 1, or -1 when there is
+/// no such transaction.
+pub(super) fn t_cancel_callid(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let Some(flag) = args.int(ctx, 2) else {
+        return -1;
+    };
+    let reason = match args.len() > 3 {
+        true => match args.int(ctx, 3) {
+            Some(code) if code > 0 => {
+                bytes::Bytes::from(format!("Reason: SIP;cause={code}\r\n").into_bytes())
+            }
+            _ => return -1,
+        },
+        false => bytes::Bytes::new(),
+    };
+    let Some(tid) = by_callid(ctx, args) else {
+        return -1;
+    };
+    if (1..64).contains(&flag) {
+        if let Some(d) = table(ctx).user_mut(tid) {
+            d.flags |= 1 << flag;
+        }
+    }
+    let now = ctx.now;
+    let out = &mut *ctx.out;
+    if let Some(t) = ctx.core.tm.as_mut() {
+        t.cancel_some_branches(tid, |_| true, &reason, now, out);
+    }
+    1
 }

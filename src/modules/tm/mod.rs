@@ -695,6 +695,8 @@ pub static MODULE: ModuleDef = ModuleDef {
             control::t_retransmit_reply
         ),
         f!("t_flush_flags", 0, 0, ANY, None, control::t_flush_flags),
+        f!("t_reply_callid", 4, 4, ANY, None, control::t_reply_callid),
+        f!("t_cancel_callid", 3, 4, ANY, None, control::t_cancel_callid),
         f!("t_lookup_request", 0, 0, REQ, None, query::t_lookup_request),
         f!("t_lookup_cancel", 0, 1, REQ, None, query::t_lookup_cancel),
         f!(

@@ -335,6 +335,24 @@ impl<U> TransactionTable<U> {
         self.cell(tid).is_some_and(|c| c.expired)
     }
 
+    /// The first INVITE transaction whose request has this Call-ID and
+    /// CSeq number (tmx `t_reply_callid` / `t_cancel_callid`). A walk over
+    /// the live transactions, parsing each INVITE: for the script's rare
+    /// out-of-band calls, not for the message path.
+    pub fn find_invite(&self, callid: &[u8], cseq: u32) -> Option<Tid> {
+        (0..self.slots.len()).find_map(|i| {
+            let slot = u32::try_from(i).ok()?;
+            let e = self.slots.get(slot)?;
+            let cell = e.cell.as_ref().filter(|c| c.server.is_invite())?;
+            let msg = Message::parse(cell.server.request.clone()).ok()?;
+            let seq = msg
+                .header_value(crate::sip::HeaderName::CSeq)
+                .and_then(|v| crate::sip::headers::CSeq::parse(v).ok())?
+                .seq;
+            (msg.call_id()? == callid && seq == cseq).then_some(Tid { slot, gen: e.gen })
+        })
+    }
+
     /// Number of branches created so far.
     pub fn branch_count(&self, tid: Tid) -> usize {
         self.cell(tid).map_or(0, |c| c.branches.len())

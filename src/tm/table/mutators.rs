@@ -268,15 +268,17 @@ impl<U> TransactionTable<U> {
 
     /// Cancels the pending branches (tmx `t_cancel_branches("all")`).
     pub fn cancel_branches(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> bool {
-        self.cancel_some_branches(tid, |_| true, now, out)
+        self.cancel_some_branches(tid, |_| true, &Bytes::new(), now, out)
     }
 
     /// Cancels the pending branches whose index `which` selects (tmx
-    /// `t_cancel_branches("others")` / `("this")`). Returns whether any was pending.
+    /// `t_cancel_branches("others")` / `("this")`), with `reason` (whole
+    /// header lines) in the CANCELs. Returns whether any was pending.
     pub fn cancel_some_branches(
         &mut self,
         tid: Tid,
         which: impl Fn(u8) -> bool,
+        reason: &Bytes,
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> bool {
@@ -291,7 +293,7 @@ impl<U> TransactionTable<U> {
                 let chosen = u8::try_from(i).is_ok_and(&which);
                 if chosen && b.is_pending() {
                     any = true;
-                    b.cancel(stop, &Bytes::new(), cx);
+                    b.cancel(stop, reason, cx);
                 }
             }
             any
