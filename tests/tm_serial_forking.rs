@@ -141,6 +141,7 @@ loadmodule "textops.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
 modparam("tm", "contacts_avp", "tm_contacts")
+modparam("tm", "contact_flows_avp", "tm_contact_flows")
 modparam("registrar", "append_branches", 1)
 request_route {
     if (is_method("REGISTER")) { save("location"); exit; }
@@ -237,11 +238,35 @@ fn a_single_contact_is_left_alone() {
 
 #[test]
 fn without_contacts_avp_both_functions_fail() {
-    let cfg = SERIAL.replace("modparam(\"tm\", \"contacts_avp\", \"tm_contacts\")\n", "");
+    let cfg = SERIAL
+        .replace("modparam(\"tm\", \"contacts_avp\", \"tm_contacts\")\n", "")
+        .replace(
+            "modparam(\"tm\", \"contact_flows_avp\", \"tm_contact_flows\")\n",
+            "",
+        );
     let mut n = Net::new(&cfg);
     n.register(&[(LOW, "0.5"), (HIGH, "1.0")]);
     n.deliver(CALLER, INVITE);
     assert!(n.invites(HIGH).is_empty() && n.invites(LOW).is_empty());
     let up: Vec<u16> = n.take(CALLER).iter().filter_map(SipMsg::status).collect();
     assert_eq!(up, vec![500]);
+}
+
+#[test]
+fn contacts_avp_without_contact_flows_avp_is_refused_at_start_up() {
+    // As Kamailio's tm refuses to initialize.
+    let cfg = SERIAL.replace(
+        "modparam(\"tm\", \"contact_flows_avp\", \"tm_contact_flows\")\n",
+        "",
+    );
+    let files = ringsip::script::MemoryFiles::default();
+    let parsed =
+        ringsip::script::parse_str("t.cfg", &cfg, &ringsip::script::Options::with_files(&files))
+            .unwrap();
+    let text = ringsip::script::compile::compile(&parsed)
+        .err()
+        .map(|d| d.rendered().join("\n"))
+        .expect("refused");
+    assert!(text.contains("t.cfg:14:10: t_load_contacts(): "), "{text}");
+    assert!(text.contains("contact_flows_avp"), "{text}");
 }

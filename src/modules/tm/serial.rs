@@ -33,13 +33,24 @@ const Q_FLAG: i64 = 4;
 /// resolved at start-up; `None` when unset (the functions then fail).
 struct ContactsAvp(Option<Bytes>);
 
-fn contacts_avp(params: &ModParams) -> ContactsAvp {
-    let name = params
-        .str("tm", "contacts_avp")
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| Bytes::copy_from_slice(n.as_bytes()));
-    ContactsAvp(name)
+/// Kamailio refuses to start with `contacts_avp` set and `contact_flows_avp`
+/// not (the flows of equal `+sip.instance` contacts go there).
+fn contacts_avp(params: &ModParams) -> Result<ContactsAvp, String> {
+    let set = |p: &str| {
+        params
+            .str("tm", p)
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| Bytes::copy_from_slice(n.as_bytes()))
+    };
+    let name = set("contacts_avp");
+    if name.is_some() && set("contact_flows_avp").is_none() {
+        return Err(
+            "modparam(\"tm\", \"contacts_avp\") needs modparam(\"tm\", \"contact_flows_avp\") too"
+                .into(),
+        );
+    }
+    Ok(ContactsAvp(name))
 }
 
 /// `t_load_contacts([mode])`: args become `[mode, contacts XAVP name]`.
@@ -53,13 +64,13 @@ pub(super) fn fixup_load(args: &mut Args, params: &ModParams) -> Result<(), Stri
         }
         _ => {}
     }
-    args.0.push(Arg::Custom(Box::new(contacts_avp(params))));
+    args.0.push(Arg::Custom(Box::new(contacts_avp(params)?)));
     Ok(())
 }
 
 /// `t_next_contacts()`: args become `[contacts XAVP name]`.
 pub(super) fn fixup_next(args: &mut Args, params: &ModParams) -> Result<(), String> {
-    args.0.push(Arg::Custom(Box::new(contacts_avp(params))));
+    args.0.push(Arg::Custom(Box::new(contacts_avp(params)?)));
     Ok(())
 }
 
