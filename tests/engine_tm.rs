@@ -537,8 +537,9 @@ fn the_setters_are_refused_where_kamailio_refuses_them() {
 #[test]
 fn tm_replies_after_force_rport_fill_rport_and_go_to_the_source_port() {
     // Kamailio: force_rport() before the transaction exists makes tm's own
-    // replies (the 100 Trying, t_reply, timeouts) as sl's: `;rport=PORT`
-    // then `;received=IP` at the end of the top Via, sent to the source port.
+    // replies (the 100 Trying, t_reply, timeouts) as sl's: `;rport=PORT` at
+    // the end of the top Via (no `received` from the sent-by host: seen on
+    // Kamailio 5.6, loadtest/sidebyside tmx.cfg), sent to the source port.
     const NATTED: &str = "127.0.0.2:6000";
     for (body, first) in [
         (
@@ -566,9 +567,7 @@ fn tm_replies_after_force_rport_fill_rport_and_go_to_the_source_port() {
             .find(|m| m.starts_with(first))
             .unwrap_or_else(|| panic!("{body}: {out:?}"));
         assert!(
-            reply.contains(
-                "Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1;rport=6000;received=127.0.0.2\r\n"
-            ),
+            reply.contains("Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1;rport=6000\r\n"),
             "{body}\n{reply}"
         );
     }

@@ -168,12 +168,21 @@ fn compile_error(cfg: &str) -> String {
 
 #[test]
 fn t_grep_status_sees_any_branchs_final_in_failure_route() {
-    let failure = r#"if (t_grep_status("486")) { t_reply("600", "a branch was busy"); }
+    let failure = r#"t_get_status_code(); $var(s) = $rc;
+    append_to_reply("X-Status: $var(s)\r\n");
+    if (t_grep_status("486")) { t_reply("600", "a branch was busy"); }
     else { t_reply("500", "no busy branch"); }"#;
     let (mut e, t0, b1, b2) = forked(&two("", failure));
     deliver(&mut e, B1, &response(&b1, "486 Busy Here", "r1"), t0);
     let out = deliver(&mut e, B2, &response(&b2, "404 Not Found", "r2"), t0);
     assert_eq!(up(&out), vec!["SIP/2.0 600 a branch was busy"]);
+    // In failure_route t_get_status_code() is the winning code (Kamailio
+    // 5.6, seen live), and t_reply carries append_to_reply()'s header.
+    let reply = sent_to(&out, CALLER).pop().unwrap();
+    assert!(
+        reply.contains("X-Status: 404\r\n"),
+        "the winner (404 before 486): {reply}"
+    );
 }
 
 #[test]

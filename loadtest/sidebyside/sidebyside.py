@@ -460,6 +460,19 @@ def serial_contacts(uac, uas):
     return log
 
 @case
+def force_rport_t_reply(uac, uas):
+    """force_rport() then a tm reply to a Via without rport."""
+    m = invite(callid="crport", ruri="sip:rport@127.0.0.61").replace(";rport\r\n", "\r\n", 1)
+    uac.sendto(m.encode(), PROXY)
+    return [("uac", g) for g in recv_all(uac)]
+
+@case
+def grep_status_failure(uac, uas):
+    """A 486 reaches failure_route: t_get_status_code, t_is_*_route, t_reply
+    with append_to_reply."""
+    return exchange(uac, uas, invite(callid="cgrep", ruri=f"sip:grep@{UAS[0]}:{UAS[1]}"), 486, "Busy Here")
+
+@case
 def indialog_two_routes(uac, uas):
     bye = invite(callid="c2r", method="BYE", cseq=2, totag="uas-tag", ruri="sip:uas@127.0.0.99:5099",
                  extra=f"Route: <sip:127.0.0.61;lr;ftag=uac-tag>, <sip:{UAS[0]}:{UAS[1]};lr>")
@@ -651,6 +664,7 @@ SUITE = [
     ("fork.cfg", ["parallel_fork", "serial_fork", "serial_fork_all_fail"]),
     ("reg.cfg", ["reg_flow"]),
     ("serial.cfg", ["serial_contacts"]),
+    ("tmx.cfg", ["cancel", "force_rport_t_reply", "grep_status_failure"]),
     ("ds.cfg", ["ds_round_robin_and_failover"]),
     ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),

@@ -3,7 +3,7 @@
 //! sent-by host is not the source address or rport was asked for, and the
 //! source port as the value of an empty `rport`. Kamailio's `force_rport()`
 //! acts as if the client had asked: a Via without `rport` gets
-//! `;rport=<port>`. One rule for every layer that answers or forwards
+//! `;rport=<port>` (and, in a forwarded request only, `received` too). One rule for every layer that answers or forwards
 //! (sl, tm's local replies, the stateless forward), with the place of the
 //! added parameters as Kamailio puts them ([`ViaFixAt`]).
 
@@ -91,7 +91,14 @@ pub fn received_fix(
     if let Some(end) = via.rport_end.filter(|_| matches!(via.rport, Rport::Empty)) {
         fix.push((at + end..at + end, port(b"=")));
     }
-    let received = ((!same_host || rport_asked) && !via.has_received).then(|| {
+    // RFC 3581 §4 asks for `received` whenever the client sent rport. A
+    // forced rport counts for a forwarded request; Kamailio's own replies
+    // add no `received` for it (observed on 5.6: sl and tm alike).
+    let wants_received = match place {
+        ViaFixAt::SentBy => rport_asked,
+        ViaFixAt::ParamsEnd => matches!(via.rport, Rport::Empty),
+    };
+    let received = ((!same_host || wants_received) && !via.has_received).then(|| {
         let mut text = SmallVec::<[u8; 64]>::new();
         text.extend_from_slice(b";received=");
         super::host::push_ip(&mut text, src.ip());
@@ -167,13 +174,21 @@ mod tests {
                 ParamsEnd,
                 "SIP/2.0/UDP 10.0.0.2:5060;rport=7000;branch=z9hG4bKa;received=10.0.0.2",
             ),
-            // force_rport on a reply: rport then received at the end.
+            // force_rport on a reply from the sent-by host: rport only (Kamailio 5.6).
             (
                 "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa",
                 "10.0.0.2:7000",
                 true,
                 ParamsEnd,
-                "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa;rport=7000;received=10.0.0.2",
+                "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa;rport=7000",
+            ),
+            // ... from another host: rport, then received, at the end.
+            (
+                "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa",
+                "10.0.0.9:7000",
+                true,
+                ParamsEnd,
+                "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa;rport=7000;received=10.0.0.9",
             ),
             // force_rport on a forwarded request: after host:port, received first.
             (

@@ -278,11 +278,16 @@ pub fn reply(ctx: &mut MsgCtx<'_>, code: u16, reason: &[u8]) -> i32 {
     if let Some(data) = table.user_mut(tid) {
         data.flags = flags;
     }
+    // append_to_reply() headers and a set_reply_body() body, as in sl's replies.
     let spec = LocalReply {
         code,
         reason,
-        headers: b"",
-        body: None,
+        headers: &ctx.state.reply_headers,
+        body: ctx
+            .state
+            .reply_body
+            .as_ref()
+            .map(|(b, t)| (b.as_ref(), t.as_ref())),
     };
     match table.reply(tid, &spec, now, ctx.out) {
         Ok(()) => 1,

@@ -43,10 +43,14 @@ pub(super) fn t_lookup_cancel(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 }
 
 /// `t_get_status_code()`: the status of the transaction (the final reply
-/// sent upstream, else the last provisional), or -1 when there is no
+/// sent upstream, else the last provisional; in failure_route the winning
+/// reply's code, as Kamailio 5.6 answers there), or -1 when there is no
 /// transaction or no reply yet (0 would end the script).
 pub(super) fn t_get_status_code(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     let Some(tid) = ctx.t.tid else { return -1 };
+    if ctx.route_type == RouteType::Failure && ctx.t.reply_code > 0 {
+        return i32::from(ctx.t.reply_code);
+    }
     match table(ctx).status(tid) {
         Some(code) if code > 0 => i32::from(code),
         _ => -1,
