@@ -282,14 +282,13 @@ fn only_t_relay_making_the_transaction_answers_100_trying() {
     }
 }
 
-/// Runs `cfg` from the relay of the INVITE for `span` of virtual time (timers
-/// fired as they fall due) and returns when each message went out, in ms
-/// from the start, with the first line of each, per destination.
-fn timeline(
-    e: &mut Engine,
-    t0: Instant,
-    span: Duration,
-) -> (Vec<(u64, String)>, Vec<(u64, String)>) {
+/// What went to one side: (ms from the start, first line), in order.
+type Sent = Vec<(u64, String)>;
+
+/// Moves `e` through `span` of virtual time from `t0` (timers fired as they
+/// fall due); what went to the caller and to the callee, each with its time
+/// in ms from `t0`.
+fn timeline(e: &mut Engine, t0: Instant, span: Duration) -> (Sent, Sent) {
     let (mut up, mut down) = (Vec::new(), Vec::new());
     let mut now = t0;
     while let Some(at) = e.next_deadline().filter(|at| *at <= t0 + span) {
@@ -344,7 +343,7 @@ fn t_set_retr_changes_the_retransmission_intervals_and_t_reset_retr_undoes_it() 
         let (_, down) = timeline(
             &mut e,
             t0,
-            Duration::from_millis(expected[expected.len() - 1] as u64),
+            Duration::from_millis(expected[expected.len() - 1]),
         );
         let at: Vec<u64> = down
             .iter()
