@@ -167,6 +167,20 @@ fn compile_error(cfg: &str) -> String {
 }
 
 #[test]
+fn t_grep_status_in_failure_route_leaves_out_the_completing_reply() {
+    // Kamailio 5.6 (loadtest/sidebyside fork_486_then_404): a 486 then a
+    // 404 ending the transaction greps 486, not 404.
+    let failure = r#"$var(r) = "";
+    if (t_grep_status("486")) { $var(r) = $var(r) + "486 "; }
+    if (t_grep_status("404")) { $var(r) = $var(r) + "404 "; }
+    t_reply("600", "seen $var(r)");"#;
+    let (mut e, t0, b1, b2) = forked(&two("", failure));
+    deliver(&mut e, B1, &response(&b1, "486 Busy Here", "r1"), t0);
+    let out = deliver(&mut e, B2, &response(&b2, "404 Not Found", "r2"), t0);
+    assert_eq!(up(&out), vec!["SIP/2.0 600 seen 486 "]);
+}
+
+#[test]
 fn t_grep_status_sees_any_branchs_final_in_failure_route() {
     let failure = r#"t_get_status_code(); $var(s) = $rc;
     append_to_reply("X-Status: $var(s)\r\n");

@@ -473,6 +473,22 @@ def grep_status_failure(uac, uas):
     return exchange(uac, uas, invite(callid="cgrep", ruri=f"sip:grep@{UAS[0]}:{UAS[1]}"), 486, "Busy Here")
 
 @case
+def fork_486_then_404(uac, uas):
+    """Two branches: the first answers 486, then the second 404 ends the
+    transaction (failure_route sees both, or not)."""
+    uas2 = G['uas2']
+    uac.sendto(invite(callid="cf2").encode(), PROXY)
+    a = recv_all(uas); b = recv_all(uas2, 0.1)
+    log = [("uas", g) for g in a] + [("uas2", g) for g in b]
+    if a and b:
+        uas.sendto(reply_to(a[0], 486, "Busy Here", totag="t1").encode(), PROXY)
+        log += [("uas", g) for g in recv_all(uas)]
+        uas2.sendto(reply_to(b[0], 404, "Not Found", totag="t2").encode(), PROXY)
+        log += [("uas2", g) for g in recv_all(uas2)]
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
 def indialog_two_routes(uac, uas):
     bye = invite(callid="c2r", method="BYE", cseq=2, totag="uas-tag", ruri="sip:uas@127.0.0.99:5099",
                  extra=f"Route: <sip:127.0.0.61;lr;ftag=uac-tag>, <sip:{UAS[0]}:{UAS[1]};lr>")
@@ -665,6 +681,7 @@ SUITE = [
     ("reg.cfg", ["reg_flow"]),
     ("serial.cfg", ["serial_contacts"]),
     ("tmx.cfg", ["cancel", "force_rport_t_reply", "grep_status_failure"]),
+    ("grep.cfg", ["fork_486_then_404"]),
     ("ds.cfg", ["ds_round_robin_and_failover"]),
     ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),

@@ -58,15 +58,20 @@ pub(super) fn t_get_status_code(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
 }
 
 /// `t_grep_status("code")`: whether a branch got (or was given locally)
-/// this final reply.
+/// this reply. In failure_route the reply that completed the transaction
+/// does not count: Kamailio 5.6 records it on its branch only after the
+/// route (seen live: a 486 then a 404 greps 486, not 404).
 pub(super) fn t_grep_status(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(code) = args.int(ctx, 0).and_then(|c| u16::try_from(c).ok()) else {
         return -1;
     };
     let Some(tid) = ctx.t.tid else { return -1 };
+    let in_failure = ctx.route_type == RouteType::Failure;
     let t = table(ctx);
+    let completing = t.last_final(tid).filter(|_| in_failure);
     let hit = (0..t.branch_count(tid))
         .filter_map(|b| u8::try_from(b).ok())
+        .filter(|b| Some(*b) != completing)
         .any(|b| t.branch_code(tid, b) == Some(code));
     truth(hit)
 }

@@ -353,6 +353,12 @@ impl<U> TransactionTable<U> {
         })
     }
 
+    /// The branch whose final reply (or timeout) came last; in a failure
+    /// route, the one that completed the context.
+    pub fn last_final(&self, tid: Tid) -> Option<u8> {
+        self.cell(tid)?.last_final
+    }
+
     /// Number of branches created so far.
     pub fn branch_count(&self, tid: Tid) -> usize {
         self.cell(tid).map_or(0, |c| c.branches.len())
@@ -708,6 +714,7 @@ impl<U> TransactionTable<U> {
                         .get_mut(usize::from(i))
                         .is_some_and(|b| b.on_timer(e.kind, cx));
                     if timed_out {
+                        cell.last_final = Some(i);
                         cell.check_complete(cx)
                     } else {
                         Completion::Open
