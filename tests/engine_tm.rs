@@ -281,3 +281,331 @@ fn only_t_relay_making_the_transaction_answers_100_trying() {
         }
     }
 }
+
+/// What went to one side: (ms from the start, first line), in order.
+type Sent = Vec<(u64, String)>;
+
+/// Moves `e` through `span` of virtual time from `t0` (timers fired as they
+/// fall due); what went to the caller and to the callee, each with its time
+/// in ms from `t0`.
+fn timeline(e: &mut Engine, t0: Instant, span: Duration) -> (Sent, Sent) {
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    let mut now = t0;
+    while let Some(at) = e.next_deadline().filter(|at| *at <= t0 + span) {
+        now = at.max(now);
+        let mut out = Vec::new();
+        e.on_timer(now, &mut out);
+        let ms = now.duration_since(t0).as_millis() as u64;
+        let first = |m: &String| m.lines().next().unwrap_or("").to_string();
+        up.extend(sent_to(&out, CALLER).iter().map(|m| (ms, first(m))));
+        down.extend(sent_to(&out, CALLEE).iter().map(|m| (ms, first(m))));
+    }
+    (up, down)
+}
+
+fn relay_cfg(before: &str) -> String {
+    format!(
+        "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\n\
+         modparam(\"tm\", \"fr_inv_timer\", 60000)\nmodparam(\"tm\", \"fr_timer\", 60000)\n\
+         request_route {{\n    {before}\n    $du = \"sip:127.0.0.3:5080\";\n    t_relay();\n}}\n"
+    )
+}
+
+#[test]
+fn t_set_auto_inv_100_0_sends_no_trying() {
+    for (body, trying) in [("", true), ("t_set_auto_inv_100(0);", false)] {
+        let mut e = engine(&relay_cfg(body));
+        let mut out = Vec::new();
+        e.on_inbound(inbound(CALLER, INVITE), Instant::now(), &mut out);
+        let up = sent_to(&out, CALLER);
+        assert_eq!(
+            up.iter().any(|m| m.starts_with("SIP/2.0 100")),
+            trying,
+            "{body}: {up:?}"
+        );
+        assert_eq!(sent_to(&out, CALLEE).len(), 1, "{body}: relayed");
+    }
+}
+
+#[test]
+fn t_set_retr_changes_the_retransmission_intervals_and_t_reset_retr_undoes_it() {
+    for (body, expected) in [
+        ("", vec![500, 1500, 3500]),
+        ("t_set_retr(1000, 0);", vec![1000, 3000, 7000]),
+        // INVITE retransmissions double without the T2 cap (RFC 3261 §17.1.1.2).
+        ("t_set_retr(200, 400);", vec![200, 600, 1400]),
+        (
+            "t_set_retr(1000, 0); t_reset_retr();",
+            vec![500, 1500, 3500],
+        ),
+    ] {
+        let (mut e, t0, _) = invite_relayed(&relay_cfg(body));
+        let (_, down) = timeline(
+            &mut e,
+            t0,
+            Duration::from_millis(expected[expected.len() - 1]),
+        );
+        let at: Vec<u64> = down
+            .iter()
+            .filter(|(_, l)| l.starts_with("INVITE"))
+            .map(|(ms, _)| *ms)
+            .collect();
+        assert_eq!(at, expected, "{body}");
+    }
+}
+
+#[test]
+fn t_set_retr_on_the_existing_transaction_applies_from_the_next_interval() {
+    let cfg = "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\n\
+         modparam(\"tm\", \"fr_timer\", 60000)\n\
+         request_route {\n    $du = \"sip:127.0.0.3:5080\";\n    t_relay();\n    t_set_retr(0, 600);\n}\n";
+    let mut e = engine(cfg);
+    let t0 = Instant::now();
+    let message = INVITE
+        .replace("INVITE sip:", "MESSAGE sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 MESSAGE");
+    let mut out = Vec::new();
+    e.on_inbound(inbound(CALLER, &message), t0, &mut out);
+    assert_eq!(sent_to(&out, CALLEE).len(), 1, "relayed");
+    let (_, down) = timeline(&mut e, t0, Duration::from_millis(2900));
+    let at: Vec<u64> = down.iter().map(|(ms, _)| *ms).collect();
+    // Timer E: T1 stays 500 ms, the doubling is capped at the new T2 (600 ms).
+    assert_eq!(at, vec![500, 1100, 1700, 2300, 2900], "{down:?}");
+}
+
+#[test]
+fn t_set_max_lifetime_ends_the_invite_before_fr_inv_timer() {
+    for (body, ends) in [
+        ("t_set_max_lifetime(2000, 0);", Some(2000)),
+        ("t_set_max_lifetime(2000, 0); t_reset_max_lifetime();", None),
+        ("t_set_max_lifetime(0, 1000);", None),
+    ] {
+        let (mut e, t0, _) = invite_relayed(&relay_cfg(body));
+        let (up, _) = timeline(&mut e, t0, Duration::from_millis(10_000));
+        let timeout = up.iter().find(|(_, l)| l.starts_with("SIP/2.0 408"));
+        assert_eq!(timeout.map(|(ms, _)| *ms), ends, "{body}: {up:?}");
+    }
+}
+
+#[test]
+fn t_set_max_lifetime_on_the_existing_transaction_counts_from_now() {
+    let cfg = "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\n\
+         modparam(\"tm\", \"fr_inv_timer\", 60000)\n\
+         request_route {\n    $du = \"sip:127.0.0.3:5080\";\n    t_relay();\n    t_set_max_lifetime(1500, 0);\n}\n";
+    let (mut e, t0, _) = invite_relayed(cfg);
+    let (up, _) = timeline(&mut e, t0, Duration::from_millis(10_000));
+    let timeout = up.iter().find(|(_, l)| l.starts_with("SIP/2.0 408"));
+    assert_eq!(timeout.map(|(ms, _)| *ms), Some(1500), "{up:?}");
+}
+
+const TWO_BRANCHES: &str = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "corex.so"
+loadmodule "textops.so"
+request_route {
+    if (is_method("CANCEL")) {
+        if (t_check_trans()) { t_relay(); }
+        exit;
+    }
+    BEFORE
+    $ru = "sip:bob@127.0.0.3:5080";
+    append_branch("sip:bob@127.0.0.4:5090");
+    t_relay();
+}
+"#;
+
+const CALLEE2: &str = "127.0.0.4:5090";
+
+#[test]
+fn t_set_disable_6xx_1_lets_the_other_branches_ring_after_a_603() {
+    for (before, canceled) in [("", true), ("t_set_disable_6xx(1);", false)] {
+        let cfg = TWO_BRANCHES.replace("BEFORE", before);
+        let mut e = engine(&cfg);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        e.on_inbound(inbound(CALLER, INVITE), t0, &mut out);
+        let first = sent_to(&out, CALLEE).pop().expect("first branch");
+        let second = sent_to(&out, CALLEE2).pop().expect("second branch");
+        let mut out = Vec::new();
+        e.on_inbound(
+            inbound(CALLEE2, &response(&second, "180 Ringing", "r2", "")),
+            t0,
+            &mut out,
+        );
+        let mut out = Vec::new();
+        e.on_inbound(
+            inbound(CALLEE, &response(&first, "603 Decline", "d1", "")),
+            t0,
+            &mut out,
+        );
+        let cancel = sent_to(&out, CALLEE2)
+            .iter()
+            .any(|m| m.starts_with("CANCEL "));
+        assert_eq!(cancel, canceled, "{before}: {out:?}");
+        assert!(
+            sent_to(&out, CALLER).is_empty(),
+            "{before}: the 603 waits for the other branch"
+        );
+    }
+}
+
+#[test]
+fn t_set_no_e2e_cancel_reason_1_stops_copying_the_cancels_reason_downstream() {
+    let base = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "textops.so"
+request_route {
+    if (is_method("CANCEL")) {
+        if (t_check_trans()) { t_relay(); }
+        exit;
+    }
+    BEFORE
+    $du = "sip:127.0.0.3:5080";
+    t_relay();
+}
+"#;
+    let cancel = INVITE
+        .replace("INVITE sip:", "CANCEL sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL")
+        .replace(
+            "Content-Length: 0",
+            "Reason: SIP;cause=200;text=\"Call completed elsewhere\"\nContent-Length: 0",
+        );
+    for (before, copied) in [
+        ("", true),
+        ("t_set_no_e2e_cancel_reason(1);", false),
+        (
+            "t_set_no_e2e_cancel_reason(1); t_set_no_e2e_cancel_reason(0);",
+            true,
+        ),
+    ] {
+        let (mut e, t0, relayed) = invite_relayed(&base.replace("BEFORE", before));
+        let mut out = Vec::new();
+        e.on_inbound(
+            inbound(CALLEE, &response(&relayed, "180 Ringing", "r1", "")),
+            t0,
+            &mut out,
+        );
+        let mut out = Vec::new();
+        e.on_inbound(inbound(CALLER, &cancel), t0, &mut out);
+        let down = sent_to(&out, CALLEE);
+        let sent = down
+            .iter()
+            .find(|m| m.starts_with("CANCEL "))
+            .unwrap_or_else(|| panic!("{before}: CANCEL relayed: {out:?}"));
+        assert_eq!(
+            sent.contains("Reason: SIP;cause=200"),
+            copied,
+            "{before}\n{sent}"
+        );
+    }
+}
+
+#[test]
+fn the_setters_are_refused_where_kamailio_refuses_them() {
+    for call in [
+        "t_set_retr(100, 200)",
+        "t_reset_retr()",
+        "t_set_max_lifetime(1, 2)",
+        "t_reset_max_lifetime()",
+        "t_set_auto_inv_100(1)",
+        "t_set_disable_6xx(1)",
+        "t_set_disable_failover(1)",
+        "t_set_no_e2e_cancel_reason(1)",
+    ] {
+        let cfg = format!(
+            "loadmodule \"tm.so\"\nrequest_route {{\n    t_relay();\n}}\nreply_route {{\n    {call};\n}}\n"
+        );
+        let files = ringsip::script::MemoryFiles::default();
+        let parsed = ringsip::script::parse_str(
+            "t.cfg",
+            &cfg,
+            &ringsip::script::Options::with_files(&files),
+        )
+        .unwrap();
+        let err = ringsip::script::compile::compile(&parsed)
+            .err()
+            .unwrap_or_else(|| panic!("{call} accepted in reply_route"));
+        let text = err.rendered().join("\n");
+        assert!(text.contains("t.cfg:6:5:"), "{call}: {text}");
+    }
+}
+
+#[test]
+fn tm_replies_after_force_rport_fill_rport_and_go_to_the_source_port() {
+    // Kamailio: force_rport() before the transaction exists makes tm's own
+    // replies (the 100 Trying, t_reply, timeouts) as sl's: `;rport=PORT` at
+    // the end of the top Via (no `received` from the sent-by host: seen on
+    // Kamailio 5.6, loadtest/sidebyside tmx.cfg), sent to the source port.
+    const NATTED: &str = "127.0.0.2:6000";
+    for (body, first) in [
+        (
+            "force_rport(); t_reply(\"404\", \"Not Here\");",
+            "SIP/2.0 404",
+        ),
+        (
+            "force_rport(); $du = \"sip:127.0.0.3:5080\"; t_relay();",
+            "SIP/2.0 100",
+        ),
+    ] {
+        let cfg = format!(
+            "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\nrequest_route {{\n    {body}\n}}\n"
+        );
+        let mut e = engine(&cfg);
+        let mut out = Vec::new();
+        e.on_inbound(inbound(NATTED, INVITE), Instant::now(), &mut out);
+        assert!(
+            sent_to(&out, CALLER).is_empty(),
+            "{body}: not to the Via port"
+        );
+        let up = sent_to(&out, NATTED);
+        let reply = up
+            .iter()
+            .find(|m| m.starts_with(first))
+            .unwrap_or_else(|| panic!("{body}: {out:?}"));
+        assert!(
+            reply.contains("Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1;rport=6000\r\n"),
+            "{body}\n{reply}"
+        );
+    }
+}
+
+#[test]
+fn sl_and_tm_fix_the_top_via_alike() {
+    // One rule for both layers: the same request answered by sl_send_reply
+    // and by t_reply gets the same top Via, with and without force_rport,
+    // with an empty rport asked by the client, from another host.
+    let vias = [
+        "Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1",
+        "Via: SIP/2.0/UDP 127.0.0.2:5070;rport;branch=z9hG4bKcaller1",
+        "Via: SIP/2.0/UDP 10.9.9.9:5070;branch=z9hG4bKcaller1",
+        "Via: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bKcaller1;received=1.2.3.4",
+    ];
+    for via in vias {
+        for force in ["", "force_rport();"] {
+            let msg = INVITE.replace("Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1", via);
+            let top = |func: &str| {
+                let cfg = format!(
+                    "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\nrequest_route {{\n    {force} {func}(\"404\", \"Not Here\");\n}}\n"
+                );
+                let mut e = engine(&cfg);
+                let mut out = Vec::new();
+                e.on_inbound(inbound(CALLER, &msg), Instant::now(), &mut out);
+                let reply = out
+                    .iter()
+                    .map(|t| String::from_utf8_lossy(&t.data).into_owned())
+                    .find(|m| m.starts_with("SIP/2.0 404"))
+                    .unwrap_or_else(|| panic!("{func}: {out:?}"));
+                let line = reply
+                    .lines()
+                    .find(|l| l.starts_with("Via:"))
+                    .unwrap_or("")
+                    .to_string();
+                (line, out[0].dst)
+            };
+            assert_eq!(top("sl_send_reply"), top("t_reply"), "{force} {via}");
+        }
+    }
+}

@@ -495,6 +495,56 @@ def reg_flow(uac, uas):
     return log
 
 @case
+def serial_contacts(uac, uas):
+    """t_load_contacts / t_next_contacts: alice's q=1.0 contact is called
+    first; its 486 moves the call to the q=0.5 one, which answers 200."""
+    uas2 = G['uas2']
+    contacts = f"<sip:alice@{UAS2[0]}:{UAS2[1]}>;q=0.5, <sip:alice@{UAS[0]}:{UAS[1]}>;q=1.0"
+    uac.sendto(register(contacts, 600, callid="reg-serial").encode(), PROXY)
+    log = [("uac", strip_dates(g)) for g in recv_all(uac, 0.3)]
+    uac.sendto(invite(callid="cserial", ruri="sip:alice@127.0.0.61").encode(), PROXY)
+    a = recv_all(uas)
+    log += [("uas", g) for g in a] + [("uas2", g) for g in recv_all(uas2, 0.1)]
+    if a:
+        uas.sendto(reply_to(a[0], 486, "Busy Here", totag="t1").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    b = recv_all(uas2)
+    log += [("uas2", g) for g in b]
+    if b:
+        uas2.sendto(reply_to(b[0], 200, "OK", totag="t2").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
+def force_rport_t_reply(uac, uas):
+    """force_rport() then a tm reply to a Via without rport."""
+    m = invite(callid="crport", ruri="sip:rport@127.0.0.61").replace(";rport\r\n", "\r\n", 1)
+    uac.sendto(m.encode(), PROXY)
+    return [("uac", g) for g in recv_all(uac)]
+
+@case
+def grep_status_failure(uac, uas):
+    """A 486 reaches failure_route: t_get_status_code, t_is_*_route, t_reply
+    with append_to_reply."""
+    return exchange(uac, uas, invite(callid="cgrep", ruri=f"sip:grep@{UAS[0]}:{UAS[1]}"), 486, "Busy Here")
+
+@case
+def fork_486_then_404(uac, uas):
+    """Two branches: the first answers 486, then the second 404 ends the
+    transaction (failure_route sees both, or not)."""
+    uas2 = G['uas2']
+    uac.sendto(invite(callid="cf2").encode(), PROXY)
+    a = recv_all(uas); b = recv_all(uas2, 0.1)
+    log = [("uas", g) for g in a] + [("uas2", g) for g in b]
+    if a and b:
+        uas.sendto(reply_to(a[0], 486, "Busy Here", totag="t1").encode(), PROXY)
+        log += [("uas", g) for g in recv_all(uas)]
+        uas2.sendto(reply_to(b[0], 404, "Not Found", totag="t2").encode(), PROXY)
+        log += [("uas2", g) for g in recv_all(uas2)]
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
 def indialog_two_routes(uac, uas):
     bye = invite(callid="c2r", method="BYE", cseq=2, totag="uas-tag", ruri="sip:uas@127.0.0.99:5099",
                  extra=f"Route: <sip:127.0.0.61;lr;ftag=uac-tag>, <sip:{UAS[0]}:{UAS[1]};lr>")
@@ -992,6 +1042,9 @@ SUITE = [
                        "cancel", "compact_and_multi_via", "stray_reply", "uas_100_and_503"]),
     ("fork.cfg", ["parallel_fork", "serial_fork", "serial_fork_all_fail"]),
     ("reg.cfg", ["reg_flow"]),
+    ("serial.cfg", ["serial_contacts"]),
+    ("tmx.cfg", ["cancel", "force_rport_t_reply", "grep_status_failure"]),
+    ("grep.cfg", ["fork_486_then_404"]),
     ("ds.cfg", ["ds_round_robin_and_failover"]),
     ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),

@@ -44,6 +44,10 @@ pub struct MsgState {
     pub codec_failed: bool,
     /// Path entries asked for (path `add_path*`), written when the request is sent.
     pub path: Vec<crate::modules::path::Pending>,
+    /// The q of the Request-URI branch in thousandths (registrar `lookup`
+    /// sets it from the contact); `None` unspecified. tm's
+    /// `t_load_contacts()` orders by it.
+    pub ruri_q: Option<i32>,
 }
 
 impl MsgState {

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod headers;
 pub mod host;
 pub mod nameaddr;
+pub mod received;
 pub mod scan;
 pub mod uri;
 pub mod uri_eq;

@@ -6,13 +6,14 @@
 //! Every function here reads parsed messages and returns `None` rather than
 //! panic when something it needs is missing.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 
 use bytes::Bytes;
 use smallvec::SmallVec;
 
 use super::key::top_via;
+use crate::sip::received::{TopViaFacts, ViaFix, ViaFixAt};
 use crate::sip::reply::{self, ReplySpec};
 use crate::sip::via::{vias, Rport, Via};
 use crate::sip::{
@@ -96,13 +97,8 @@ impl Target {
 pub(crate) struct TopVia {
     proto: Option<Proto>,
     port: Option<u16>,
-    host_ip: Option<IpAddr>,
-    rport: Rport,
-    /// Where the `rport` parameter ends (relative to the header value).
-    rport_end: Option<usize>,
-    received: bool,
-    /// Where the parameters end (relative to the header value).
-    params_end: usize,
+    /// What the received/rport rule reads ([`crate::sip::received`]).
+    facts: TopViaFacts,
     /// Where the Via header value starts in the message.
     pub at: usize,
 }
@@ -113,11 +109,7 @@ impl TopVia {
         TopVia {
             proto: via.proto(),
             port: via.port(),
-            host_ip: via.host().ip(),
-            rport: via.rport(),
-            rport_end: via.rport_range().map(|r| r.end),
-            received: via.received().is_some(),
-            params_end: via.params_range().end,
+            facts: TopViaFacts::of(via),
             at,
         }
     }
@@ -128,11 +120,7 @@ impl TopVia {
         TopVia {
             proto: value.get(via.transport_range()).and_then(Proto::from_name),
             port: via.port(),
-            host_ip: via.host_ip(),
-            rport: via.rport(),
-            rport_end: via.rport_range().map(|r| r.end),
-            received: via.has_received(),
-            params_end: via.params_end(),
+            facts: TopViaFacts::of_at(via),
             at,
         }
     }
@@ -161,9 +149,11 @@ impl TopVia {
 /// the source over a stream or when `rport` was asked for; else to the
 /// source address at the Via's sent-by port. Responses leave from the socket
 /// and address the request arrived on (RFC 3581 §4).
-/// `via` is the request's top Via.
-pub(crate) fn response_target(via: &TopVia, from: &Source) -> Target {
-    let dst = if from.proto.is_reliable() || !matches!(via.rport, Rport::Absent) {
+/// `via` is the request's top Via; `force_rport`: the script called
+/// `force_rport()` before the transaction was made (as if rport was asked).
+pub(crate) fn response_target(via: &TopVia, from: &Source, force_rport: bool) -> Target {
+    let rport = force_rport || !matches!(via.facts.rport, Rport::Absent);
+    let dst = if from.proto.is_reliable() || rport {
         from.src
     } else {
         let port = via
@@ -196,37 +186,41 @@ pub struct LocalReply<'a> {
 
 /// Builds a local reply to `req` (RFC 3261 §8.2.6): the received top Via gets
 /// `received`/`rport` (§18.2.1, RFC 3581 §4), and the To gets `to_tag` when
-/// it has none.
+/// it has none. `force_rport`: as [`response_target`].
+// The parts of a reply, each its own.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn local_reply(
     req: &Message,
     from: &Source,
+    force_rport: bool,
     spec: &LocalReply<'_>,
     to_tag: Option<&[u8]>,
     server: &[u8],
     out: &mut Vec<u8>,
 ) -> Bytes {
     let fix = match top_via(req) {
-        Some((via, at)) => received_fix(&TopVia::of(&via, at), from),
-        None => SmallVec::new(),
+        Some((via, at)) => received_fix(&TopVia::of(&via, at), from, force_rport),
+        None => ViaFix::new(),
     };
     local_reply_fixed(req, &fix, spec, to_tag, server, out)
 }
 
 /// [`local_reply`] with the top Via read already.
+// The parts of a reply, each its own.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn local_reply_via(
     req: &Message,
     via: &TopVia,
     from: &Source,
+    force_rport: bool,
     spec: &LocalReply<'_>,
     to_tag: Option<&[u8]>,
     server: &[u8],
     out: &mut Vec<u8>,
 ) -> Bytes {
-    let fix = received_fix(via, from);
+    let fix = received_fix(via, from, force_rport);
     local_reply_fixed(req, &fix, spec, to_tag, server, out)
 }
-
-type ViaFix = SmallVec<[(Range<usize>, Vec<u8>); 2]>;
 
 fn local_reply_fixed(
     req: &Message,
@@ -237,7 +231,7 @@ fn local_reply_fixed(
     out: &mut Vec<u8>,
 ) -> Bytes {
     let via_edits: SmallVec<[(Range<usize>, &[u8]); 2]> =
-        fix.iter().map(|(r, d)| (r.clone(), d.as_slice())).collect();
+        fix.iter().map(|(r, d)| (r.clone(), d.as_ref())).collect();
     let spec = ReplySpec {
         code: spec.code,
         reason: spec.reason,
@@ -251,48 +245,16 @@ fn local_reply_fixed(
     Bytes::copy_from_slice(out)
 }
 
-/// The edits of the top Via of a request we answer ourselves: the value of
-/// an empty `rport`, and `;received=` at the end when the sent-by is not the
-/// source address or rport was asked for.
-fn received_fix(via: &TopVia, from: &Source) -> ViaFix {
-    let mut fix = SmallVec::new();
-    let at = via.at;
-    let rport_asked = matches!(via.rport, Rport::Empty);
-    if let Some(r) = via.rport_end.filter(|_| rport_asked) {
-        let end = at + r;
-        let mut text = b"=".to_vec();
-        text.extend_from_slice(itoa::Buffer::new().format(from.src.port()).as_bytes());
-        fix.push((end..end, text));
-    }
-    let same_host = via.host_ip.is_some_and(|ip| ip == from.src.ip());
-    if (!same_host || rport_asked) && !via.received {
-        let end = at + via.params_end;
-        let mut text = Vec::with_capacity(10 + 39);
-        text.extend_from_slice(b";received=");
-        push_ip(&mut text, from.src.ip());
-        fix.push((end..end, text));
-    }
-    fix
-}
-
-/// Writes an address as `Display` does (IPv4 dotted, IPv6 RFC 5952) without
-/// the formatter for IPv4, the common case.
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            let mut b = itoa::Buffer::new();
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(b.format(octet).as_bytes());
-            }
-        }
-        IpAddr::V6(v6) => {
-            use std::io::Write;
-            let _ = write!(out, "{v6}");
-        }
-    }
+/// The edits of the top Via of a request we answer ourselves (the rule
+/// sl's replies follow too: [`crate::sip::received::received_fix`]).
+fn received_fix(via: &TopVia, from: &Source, force_rport: bool) -> ViaFix {
+    crate::sip::received::received_fix(
+        &via.facts,
+        via.at,
+        from.src,
+        force_rport,
+        ViaFixAt::ParamsEnd,
+    )
 }
 
 /// The bytes of a downstream reply relayed upstream: the script's `edits`
@@ -456,7 +418,7 @@ pub(crate) fn header_lines(msg: &Message, name: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
 
     /// The quick scan gives what the parser gives, and the responses built
     /// from either are the same bytes.
@@ -505,13 +467,15 @@ mod tests {
                 ..LocalReply::default()
             };
             let mut out = Vec::new();
-            let a = local_reply_via(&msg, &quick, &from, &spec, None, b"", &mut out);
-            let b = local_reply(&msg, &from, &spec, None, b"", &mut out);
-            assert_eq!(a, b, "{via}");
-            assert_eq!(
-                response_target(&quick, &from),
-                response_target(&full, &from)
-            );
+            for force in [false, true] {
+                let a = local_reply_via(&msg, &quick, &from, force, &spec, None, b"", &mut out);
+                let b = local_reply(&msg, &from, force, &spec, None, b"", &mut out);
+                assert_eq!(a, b, "{via}");
+                assert_eq!(
+                    response_target(&quick, &from, force),
+                    response_target(&full, &from, force)
+                );
+            }
         }
         // A bad port or host is left to the parser (which refuses it).
         for via in [
@@ -634,7 +598,7 @@ Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"[..]
             conn: None,
         };
         let (via, at) = top_via(&inv).unwrap();
-        let t = response_target(&TopVia::of(&via, at), &from);
+        let t = response_target(&TopVia::of(&via, at), &from, false);
         assert_eq!(t.dst, from.src);
         let mut out = Vec::new();
         let spec = LocalReply {
@@ -642,7 +606,7 @@ Via: SIP/2.0/UDP b\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"[..]
             reason: b"Request Timeout",
             ..LocalReply::default()
         };
-        let r = local_reply(&inv, &from, &spec, Some(b"tt"), b"", &mut out);
+        let r = local_reply(&inv, &from, false, &spec, Some(b"tt"), b"", &mut out);
         let text = String::from_utf8_lossy(&r);
         assert!(
             text.contains("Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKR00;rport=7000;received=192.0.2.9, SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa\r\n"),

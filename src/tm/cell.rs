@@ -84,6 +84,12 @@ pub(crate) struct Cell<U> {
     pub new_leg: bool,
     /// Reason lines of the received CANCEL, copied into ours (`e2e_cancel_reason`).
     pub cancel_reason: Bytes,
+    /// The branch whose final (reply or timeout) came last: the one that
+    /// completed the context when the failure route runs.
+    pub last_final: Option<u8>,
+    /// This transaction's own settings ([`super::Tuning`]), when the script
+    /// changed any; else the table's.
+    pub cfg: Option<std::sync::Arc<super::config::TmConfig>>,
     pub user: U,
 }
 
@@ -107,6 +113,8 @@ impl<U> Cell<U> {
             in_failure: false,
             new_leg: false,
             cancel_reason: Bytes::new(),
+            last_final: None,
+            cfg: None,
             user,
         }
     }
@@ -199,6 +207,7 @@ impl<U> Cell<U> {
                 if let Some(branch) = self.branches.get_mut(b) {
                     branch.outcome = Outcome::Final { code, upstream };
                 }
+                self.last_final = u8::try_from(b).ok();
                 if code >= 600 && !cx.cfg.disable_6xx_block {
                     self.blocked_6xx = true;
                 }
@@ -245,6 +254,12 @@ impl<U> Cell<U> {
     /// Returns whether branches were pending.
     pub fn on_cancel(&mut self, reason: Bytes, cx: &mut Ctx<'_>) -> (bool, Completion) {
         self.canceled = true;
+        // t_set_no_e2e_cancel_reason(1) / e2e_cancel_reason=0: ours carry none.
+        let reason = if cx.cfg.e2e_cancel_reason {
+            reason
+        } else {
+            Bytes::new()
+        };
         self.cancel_reason = reason.clone();
         if self.server.final_sent() {
             return (false, Completion::Open);
@@ -450,6 +465,7 @@ impl<U> Cell<U> {
         let data = build::local_reply(
             &req,
             &self.server.source,
+            self.server.force_rport,
             spec,
             to_tag,
             &cx.cfg.server_header,
@@ -472,9 +488,10 @@ impl<U> Cell<U> {
         // A failure route that never reported back (`failure_done`) must not
         // keep the transaction forever.
         self.in_failure = false;
-        for b in self.branches.iter_mut() {
+        for (i, b) in self.branches.iter_mut().enumerate() {
             if b.is_pending() {
                 b.timeout(TimerKind::MaxLifetime, cx);
+                self.last_final = u8::try_from(i).ok();
             }
         }
         if self.branches.is_empty() && !self.server.final_sent() {

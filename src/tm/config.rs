@@ -81,6 +81,9 @@ pub struct TmConfig {
     /// `failure_reply_mode` (3): which stored replies stay candidates after a
     /// failure route.
     pub failure_reply_mode: super::cell::DropReplies,
+    /// Copy the Reason headers of a received CANCEL into the CANCELs sent
+    /// downstream (Kamailio `e2e_cancel_reason`, on by default; RFC 3326).
+    pub e2e_cancel_reason: bool,
 }
 
 impl Default for TmConfig {
@@ -109,6 +112,7 @@ impl Default for TmConfig {
             max_branches: 12,
             failure_reply_mode: super::cell::DropReplies::OnNewLeg,
             wt_timer: None,
+            e2e_cancel_reason: true,
         }
     }
 }
@@ -122,5 +126,91 @@ impl TmConfig {
     /// Timers L, M and J: `wt_timer` when set, else 64·T1.
     pub fn wait(&self) -> Duration {
         self.wt_timer.unwrap_or_else(|| self.t1_x64())
+    }
+}
+
+/// One per-transaction setting of [`Tuning`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Setting<T> {
+    /// Unchanged.
+    #[default]
+    Keep,
+    /// This value for this transaction.
+    Set(T),
+    /// Back to the table's configured value.
+    Reset,
+}
+
+impl<T: Copy> Setting<T> {
+    /// `later` wins unless it keeps.
+    fn then(self, later: Setting<T>) -> Setting<T> {
+        match later {
+            Setting::Keep => self,
+            other => other,
+        }
+    }
+
+    fn apply(self, value: &mut T, configured: T) {
+        match self {
+            Setting::Keep => {}
+            Setting::Set(v) => *value = v,
+            Setting::Reset => *value = configured,
+        }
+    }
+}
+
+/// Per-transaction changes to the [`TmConfig`] (Kamailio's `t_set_retr`,
+/// `t_set_max_lifetime`, `t_set_auto_inv_100`, `t_set_disable_6xx`,
+/// `t_set_no_e2e_cancel_reason` and their resets). Given before the
+/// transaction exists they apply when it is made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuning {
+    pub t1: Setting<Duration>,
+    pub t2: Setting<Duration>,
+    pub max_inv_lifetime: Setting<Duration>,
+    pub max_noninv_lifetime: Setting<Duration>,
+    pub auto_inv_100: Setting<bool>,
+    pub disable_6xx_block: Setting<bool>,
+    pub e2e_cancel_reason: Setting<bool>,
+}
+
+impl Tuning {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Tuning::default()
+    }
+
+    /// These changes followed by `later`'s.
+    pub fn then(self, later: Tuning) -> Tuning {
+        Tuning {
+            t1: self.t1.then(later.t1),
+            t2: self.t2.then(later.t2),
+            max_inv_lifetime: self.max_inv_lifetime.then(later.max_inv_lifetime),
+            max_noninv_lifetime: self.max_noninv_lifetime.then(later.max_noninv_lifetime),
+            auto_inv_100: self.auto_inv_100.then(later.auto_inv_100),
+            disable_6xx_block: self.disable_6xx_block.then(later.disable_6xx_block),
+            e2e_cancel_reason: self.e2e_cancel_reason.then(later.e2e_cancel_reason),
+        }
+    }
+
+    /// Applies the changes to `cfg`; `configured` is the table's own.
+    pub fn apply(&self, cfg: &mut TmConfig, configured: &TmConfig) {
+        self.t1.apply(&mut cfg.t1, configured.t1);
+        self.t2.apply(&mut cfg.t2, configured.t2);
+        self.max_inv_lifetime
+            .apply(&mut cfg.max_inv_lifetime, configured.max_inv_lifetime);
+        self.max_noninv_lifetime
+            .apply(&mut cfg.max_noninv_lifetime, configured.max_noninv_lifetime);
+        self.auto_inv_100
+            .apply(&mut cfg.auto_inv_100, configured.auto_inv_100);
+        self.disable_6xx_block
+            .apply(&mut cfg.disable_6xx_block, configured.disable_6xx_block);
+        self.e2e_cancel_reason
+            .apply(&mut cfg.e2e_cancel_reason, configured.e2e_cancel_reason);
+    }
+
+    /// Whether it touches the max lifetime (its running timer is re-armed).
+    pub fn changes_lifetime(&self) -> bool {
+        self.max_inv_lifetime != Setting::Keep || self.max_noninv_lifetime != Setting::Keep
     }
 }

@@ -57,11 +57,11 @@ mod tests;
 pub use branch_id::{BranchId, BranchParam};
 pub use build::{LocalReply, Source, Target};
 pub use cell::DropReplies;
-pub use config::{CancelUnreplied, TmConfig};
+pub use config::{CancelUnreplied, Setting, TmConfig, Tuning};
 pub use outcome::{
     CancelOutcome, CellMemory, FinalSent, ReplyAction, ReplyMatch, RequestMatch, Tid, TmError,
     TmEvent,
 };
 pub use stats::TmStats;
-pub use table::TransactionTable;
+pub use table::{NewServer, TransactionTable};
 pub use timer::TimerKind;

@@ -85,6 +85,9 @@ pub(crate) struct Server {
     pub timers: Timers,
     /// Status of the last response sent (0: none yet).
     pub status: u16,
+    /// The script called `force_rport()` before the transaction was made:
+    /// local replies fill `rport` as if the client had asked.
+    pub force_rport: bool,
 }
 
 impl Server {
@@ -110,6 +113,7 @@ impl Server {
             state,
             timers: Timers::default(),
             status: 0,
+            force_rport: false,
         }
     }
 

@@ -12,7 +12,6 @@
 //!   connection (RFC 3261 §18.2.2) without any state kept here.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::ops::Range;
 
 use bytes::Bytes;
 use smallvec::SmallVec;
@@ -110,64 +109,16 @@ fn second_via(msg: &Message) -> Option<Via<'_>> {
     all.next()?.ok()
 }
 
-/// Where [`received_fix`] puts what it adds to the top Via, as Kamailio does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ViaFixAt {
-    /// A forwarded request: `;received=` (then a forced `;rport=`) right
-    /// after `host:port`.
-    SentBy,
-    /// A reply we make ourselves: a forced `;rport=` then `;received=` at
-    /// the end of the via-parm's parameters.
-    ParamsEnd,
-}
+pub use crate::sip::received::ViaFixAt;
 
-/// The edits RFC 3261 §18.2.1 and RFC 3581 §4 make on the received top Via:
-/// `;received=<source>` when the sent-by differs from the source (or rport
-/// was asked for), and the value of an empty `rport` (filled where it is).
-/// Ranges are in the message buffer.
-pub fn received_fix(ctx: &MsgCtx<'_>, place: ViaFixAt) -> SmallVec<[(Range<usize>, Bytes); 2]> {
-    let mut fix = SmallVec::new();
+/// The edits RFC 3261 §18.2.1 and RFC 3581 §4 make on the received top Via
+/// of the request in `ctx` (the rule: [`crate::sip::received::received_fix`]).
+pub fn received_fix(ctx: &MsgCtx<'_>, place: ViaFixAt) -> crate::sip::received::ViaFix {
     let Some((at, via)) = ctx_top_via(ctx) else {
-        return fix;
+        return crate::sip::received::ViaFix::new();
     };
-    let src_ip = ctx.src.ip();
-    // The source port as text, formatted only for an rport to fill.
-    let text = |head: &[u8]| {
-        let mut digits = itoa::Buffer::new();
-        Bytes::from([head, digits.format(ctx.src.port()).as_bytes()].concat())
-    };
-    // force_rport() acts as if the client had asked (KAMAILIO-REFERENCE §1.6).
-    let forced = ctx.state.force_rport && matches!(via.rport(), Rport::Absent);
-    let rport_asked = matches!(via.rport(), Rport::Empty) || forced;
-    let same_host = via.host().ip().is_some_and(|ip| ip == src_ip);
-    // Where the empty rport ends was recorded when the Via was parsed.
-    if let Some(range) = rport_asked.then(|| via.rport_range()).flatten() {
-        let end = at + range.end;
-        fix.push((end..end, text(b"=")));
-    }
-    let received = ((!same_host || rport_asked) && via.received().is_none()).then(|| {
-        let mut received = SmallVec::<[u8; 64]>::new();
-        received.extend_from_slice(b";received=");
-        crate::sip::host::push_ip(&mut received, src_ip);
-        Bytes::copy_from_slice(&received)
-    });
-    match place {
-        ViaFixAt::SentBy => {
-            let end = at + via.sent_by_range().end;
-            fix.extend(received.map(|r| (end..end, r)));
-            if forced {
-                fix.push((end..end, text(b";rport=")));
-            }
-        }
-        ViaFixAt::ParamsEnd => {
-            let end = at + via.params_range().end;
-            if forced {
-                fix.push((end..end, text(b";rport=")));
-            }
-            fix.extend(received.map(|r| (end..end, r)));
-        }
-    }
-    fix
+    let facts = crate::sip::received::TopViaFacts::of(via);
+    crate::sip::received::received_fix(&facts, at, ctx.src, ctx.state.force_rport, place)
 }
 
 /// Where a stateless reply to the request in `ctx` goes (RFC 3261 §18.2.2,

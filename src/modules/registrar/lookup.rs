@@ -106,6 +106,7 @@ fn apply(ctx: &mut MsgCtx<'_>, mut targets: Vec<Branch>, append: bool) {
         ctx.new_uri = Some(first.uri);
         ctx.dst_uri = first.dst_uri;
         ctx.path_vec = first.path;
+        ctx.state.ruri_q = (first.q >= 0).then_some(first.q);
         // The contact's flags join the Request-URI branch's flags.
         ctx.state.bflags |= first.flags;
     }

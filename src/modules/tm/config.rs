@@ -166,6 +166,12 @@ pub fn config_from(params: &ModParams) -> TmConfig {
     {
         cfg.failure_reply_mode = mode;
     }
+    if let Some(v) = params.int("tm", "disable_6xx_block") {
+        cfg.disable_6xx_block = v != 0;
+    }
+    if let Some(v) = params.int("tm", "e2e_cancel_reason") {
+        cfg.e2e_cancel_reason = v != 0;
+    }
     if let Some(v) = params.int("tm", "remap_503_500") {
         cfg.remap_503_500 = v != 0;
     }

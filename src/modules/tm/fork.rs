@@ -62,15 +62,16 @@ pub(super) struct Forced<'a> {
     pub proto: Option<Proto>,
 }
 
-/// Whether the R-URI has not been relayed yet in its current form.
-pub(super) fn ruri_is_new(ctx: &mut MsgCtx<'_>, tid: Tid) -> bool {
+/// Whether the R-URI has not been relayed yet in its current form (`tid`:
+/// the request's transaction, when it has one).
+pub(super) fn ruri_is_new(ctx: &mut MsgCtx<'_>, tid: Option<Tid>) -> bool {
     let now = UriMark::of(&ctx.new_uri, &ctx.dst_uri);
-    match ctx.t.consumed {
-        Some(m) => m != now,
-        None if ctx.route_type == RouteType::Failure => table(ctx)
+    match (ctx.t.consumed, tid) {
+        (Some(m), _) => m != now,
+        (None, Some(tid)) if ctx.route_type == RouteType::Failure => table(ctx)
             .user(tid)
             .is_none_or(|d| UriMark::of_tx(d) != now),
-        None => true,
+        (None, _) => true,
     }
 }
 

@@ -15,7 +15,11 @@ use crate::sip::{Message, Proto};
 use crate::tm::{LocalReply, RequestMatch, Source, Tid, TmConfig, TmError, TransactionTable};
 
 mod config;
+mod control;
 mod fork;
+mod query;
+mod serial;
+mod settings;
 
 pub use fork::UriMark;
 
@@ -109,6 +113,9 @@ pub struct TmMsg {
     /// `t_set_fr()` before the transaction exists: (fr_inv_timer, fr_timer) in
     /// ms, `None` unchanged; applied when the transaction is created.
     pub fr: Option<(Option<u32>, Option<u32>)>,
+    /// `t_set_retr()`, `t_set_max_lifetime()`… before the transaction
+    /// exists: applied when it is created.
+    pub tuning: crate::tm::Tuning,
 }
 
 /// The table of this core, made on first use.
@@ -149,7 +156,12 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError
         .core
         .tm
         .get_or_insert_with(|| TransactionTable::new(TmConfig::default(), 0, now));
-    let (tid, created) = match table.create_server_with(msg, &src, data, now, ctx.out, trying) {
+    let opts = crate::tm::NewServer {
+        trying,
+        force_rport: ctx.state.force_rport,
+        tuning: ctx.t.tuning,
+    };
+    let (tid, created) = match table.create_server_with(msg, &src, data, now, ctx.out, &opts) {
         Ok(tid) => (tid, true),
         Err(TmError::Exists(tid)) => (tid, false),
         Err(e) => return Err(e),
@@ -235,7 +247,7 @@ pub fn relay(
             return -1;
         }
     };
-    let ruri_new = fork::ruri_is_new(ctx, tid);
+    let ruri_new = fork::ruri_is_new(ctx, Some(tid));
     save_state(ctx, tid);
     let flags = ctx.state.reply_flags();
     table(ctx).set_response_flags(tid, flags);
@@ -687,6 +699,135 @@ pub static MODULE: ModuleDef = ModuleDef {
             t_drop_replies
         ),
         f!("t_any_replied", 0, 0, ANY, None, t_any_replied),
+        f!("t_relay_cancel", 0, 0, REQ, None, control::t_relay_cancel),
+        f!(
+            "t_cancel_branches",
+            1,
+            1,
+            RouteMask::ONREPLY,
+            Some(control::fixup_cancel_branches),
+            control::t_cancel_branches
+        ),
+        f!(
+            "t_retransmit_reply",
+            0,
+            0,
+            REQ,
+            None,
+            control::t_retransmit_reply
+        ),
+        f!("t_flush_flags", 0, 0, ANY, None, control::t_flush_flags),
+        f!("t_reply_callid", 4, 4, ANY, None, control::t_reply_callid),
+        f!("t_cancel_callid", 3, 4, ANY, None, control::t_cancel_callid),
+        f!("t_lookup_request", 0, 0, REQ, None, query::t_lookup_request),
+        f!("t_lookup_cancel", 0, 1, REQ, None, query::t_lookup_cancel),
+        f!(
+            "t_get_status_code",
+            0,
+            0,
+            ANY,
+            None,
+            query::t_get_status_code
+        ),
+        f!(
+            "t_grep_status",
+            1,
+            1,
+            FAIL_REPLY,
+            None,
+            query::t_grep_status
+        ),
+        f!("t_is_expired", 0, 0, FAIL_REPLY, None, query::t_is_expired),
+        f!(
+            "t_is_failure_route",
+            0,
+            0,
+            ANY,
+            None,
+            query::t_is_failure_route
+        ),
+        f!("t_is_reply_route", 0, 0, ANY, None, query::t_is_reply_route),
+        f!(
+            "t_is_request_route",
+            0,
+            0,
+            ANY,
+            None,
+            query::t_is_request_route
+        ),
+        f!(
+            "t_set_auto_inv_100",
+            1,
+            1,
+            FAIL_REPLY,
+            None,
+            settings::t_set_auto_inv_100
+        ),
+        f!(
+            "t_set_disable_6xx",
+            1,
+            1,
+            FAIL_REPLY,
+            None,
+            settings::t_set_disable_6xx
+        ),
+        f!(
+            "t_set_disable_failover",
+            1,
+            1,
+            FAIL_REPLY,
+            None,
+            settings::t_set_disable_failover
+        ),
+        f!(
+            "t_set_no_e2e_cancel_reason",
+            1,
+            1,
+            FAIL_REPLY,
+            None,
+            settings::t_set_no_e2e_cancel_reason
+        ),
+        f!("t_set_retr", 2, 2, FAIL_REPLY, None, settings::t_set_retr),
+        f!(
+            "t_reset_retr",
+            0,
+            0,
+            FAIL_REPLY,
+            None,
+            settings::t_reset_retr
+        ),
+        f!(
+            "t_set_max_lifetime",
+            2,
+            2,
+            FAIL_REPLY,
+            None,
+            settings::t_set_max_lifetime
+        ),
+        f!(
+            "t_reset_max_lifetime",
+            0,
+            0,
+            FAIL_REPLY,
+            None,
+            settings::t_reset_max_lifetime
+        ),
+        f!(
+            "t_load_contacts",
+            0,
+            1,
+            REQ_FAIL,
+            Some(serial::fixup_load),
+            serial::t_load_contacts
+        ),
+        f!(
+            "t_next_contacts",
+            0,
+            0,
+            REQ_FAIL,
+            Some(serial::fixup_next),
+            serial::t_next_contacts
+        ),
     ],
     params: config::PARAMS,
     always: false,

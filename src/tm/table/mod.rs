@@ -144,8 +144,11 @@ fn hex_into(out: &mut [u8], v: u64) {
 /// Borrows the pieces of a table a state machine works with, for one transaction.
 macro_rules! ctx {
     ($t:expr, $tick:expr, $tid:expr, $out:expr) => {
+        ctx!($t, $tick, $tid, $out, &$t.cfg)
+    };
+    ($t:expr, $tick:expr, $tid:expr, $out:expr, $cfg:expr) => {
         Ctx {
-            cfg: &$t.cfg,
+            cfg: $cfg,
             now: $tick,
             timers: &mut $t.timers,
             out: $out,
@@ -166,6 +169,7 @@ macro_rules! ctx {
 
 // After the macro: textual scope makes `ctx!` visible in these.
 mod mutators;
+pub use mutators::NewServer;
 pub(crate) mod siphash;
 mod slab;
 
@@ -329,6 +333,30 @@ impl<U> TransactionTable<U> {
     /// Whether the max lifetime passed (`t_is_expired`).
     pub fn is_expired(&self, tid: Tid) -> bool {
         self.cell(tid).is_some_and(|c| c.expired)
+    }
+
+    /// The first INVITE transaction whose request has this Call-ID and
+    /// CSeq number (tmx `t_reply_callid` / `t_cancel_callid`). A walk over
+    /// the live transactions, parsing each INVITE: for the script's rare
+    /// out-of-band calls, not for the message path.
+    pub fn find_invite(&self, callid: &[u8], cseq: u32) -> Option<Tid> {
+        (0..self.slots.len()).find_map(|i| {
+            let slot = u32::try_from(i).ok()?;
+            let e = self.slots.get(slot)?;
+            let cell = e.cell.as_ref().filter(|c| c.server.is_invite())?;
+            let msg = Message::parse(cell.server.request.clone()).ok()?;
+            let seq = msg
+                .header_value(crate::sip::HeaderName::CSeq)
+                .and_then(|v| crate::sip::headers::CSeq::parse(v).ok())?
+                .seq;
+            (msg.call_id()? == callid && seq == cseq).then_some(Tid { slot, gen: e.gen })
+        })
+    }
+
+    /// The branch whose final reply (or timeout) came last; in a failure
+    /// route, the one that completed the context.
+    pub fn last_final(&self, tid: Tid) -> Option<u8> {
+        self.cell(tid)?.last_final
     }
 
     /// Number of branches created so far.
@@ -686,6 +714,7 @@ impl<U> TransactionTable<U> {
                         .get_mut(usize::from(i))
                         .is_some_and(|b| b.on_timer(e.kind, cx));
                     if timed_out {
+                        cell.last_final = Some(i);
                         cell.check_complete(cx)
                     } else {
                         Completion::Open

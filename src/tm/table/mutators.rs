@@ -11,10 +11,35 @@ use crate::tm::branch_id::{BranchId, BranchParam};
 use crate::tm::build::{self, LocalReply, Source, Target};
 use crate::tm::cell::{Cell, Completion};
 use crate::tm::client::Branch;
+use crate::tm::config::Tuning;
 use crate::tm::ctx::Ctx;
 use crate::tm::outcome::*;
 use crate::tm::server::Server;
 use crate::tm::timer::{Owner, TimerKind};
+
+/// What the script asked for a server transaction it makes.
+#[derive(Clone, Copy, Debug)]
+pub struct NewServer {
+    /// Answer an INVITE 100 Trying at once when `auto_inv_100` is on;
+    /// false sends none (Kamailio's `t_newtran()`: only `t_relay()` making
+    /// the transaction answers it).
+    pub trying: bool,
+    /// `force_rport()` was called: replies go to the source port and fill
+    /// `rport` in the top Via as if the client had asked (RFC 3581 §4).
+    pub force_rport: bool,
+    /// This transaction's own settings (`t_set_*` called before it existed).
+    pub tuning: Tuning,
+}
+
+impl Default for NewServer {
+    fn default() -> NewServer {
+        NewServer {
+            trying: true,
+            force_rport: false,
+            tuning: Tuning::default(),
+        }
+    }
+}
 
 impl<U> TransactionTable<U> {
     /// Creates the server transaction of a new request, as `t_relay` does
@@ -28,12 +53,11 @@ impl<U> TransactionTable<U> {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> Result<Tid, TmError> {
-        self.create_server_with(msg, from, user, now, out, true)
+        self.create_server_with(msg, from, user, now, out, &NewServer::default())
     }
 
-    /// [`create_server`](Self::create_server); `trying` false sends no 100
-    /// Trying whatever `auto_inv_100` says (Kamailio's `t_newtran()`: only
-    /// `t_relay()` making the transaction answers it).
+    /// [`create_server`](Self::create_server) with what the script asked
+    /// for the new transaction ([`NewServer`]).
     pub fn create_server_with(
         &mut self,
         msg: &Message,
@@ -41,8 +65,9 @@ impl<U> TransactionTable<U> {
         user: U,
         now: Instant,
         out: &mut Vec<Transmit>,
-        trying: bool,
+        opts: &NewServer,
     ) -> Result<Tid, TmError> {
+        let (trying, tuning) = (opts.trying, &opts.tuning);
         let StartLine::Request { method, .. } = msg.start() else {
             return Err(TmError::NotTransactional);
         };
@@ -57,10 +82,11 @@ impl<U> TransactionTable<U> {
         // The top Via, parsed once: where replies go, and the 100's received fix.
         let via =
             build::TopVia::of_message_scanned(msg, scan.as_ref()).ok_or(TmError::Unmatchable)?;
-        let target = build::response_target(&via, from);
+        let target = build::response_target(&via, from, opts.force_rport);
         let invite = method_bytes == b"INVITE";
         let tid = self.alloc();
-        let server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
+        let mut server = Server::new(msg.buf().clone(), method, spans, *from, target, invite);
+        server.force_rport = opts.force_rport;
         let tick = self.tick(now);
         // Built in its slot (not moved there at the end).
         let Some(slot) = self.slots.get_mut(tid.slot) else {
@@ -71,7 +97,13 @@ impl<U> TransactionTable<U> {
             v.insert(tid);
             cell.index_key = Some(hash);
         }
-        let mut cx = ctx!(self, tick, tid, out);
+        if !tuning.is_empty() {
+            let mut own = self.cfg.clone();
+            tuning.apply(&mut own, &self.cfg);
+            cell.cfg = Some(std::sync::Arc::new(own));
+        }
+        let own = cell.cfg.clone();
+        let mut cx = ctx!(self, tick, tid, out, own.as_deref().unwrap_or(&self.cfg));
         let lifetime = if invite {
             cx.cfg.max_inv_lifetime
         } else {
@@ -95,6 +127,7 @@ impl<U> TransactionTable<U> {
                 msg,
                 &via,
                 from,
+                opts.force_rport,
                 &spec,
                 None,
                 &cx.cfg.server_header,
@@ -235,11 +268,44 @@ impl<U> TransactionTable<U> {
 
     /// Cancels the pending branches (tmx `t_cancel_branches("all")`).
     pub fn cancel_branches(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> bool {
+        self.cancel_some_branches(tid, |_| true, &Bytes::new(), now, out)
+    }
+
+    /// Cancels the pending branches whose index `which` selects (tmx
+    /// `t_cancel_branches("others")` / `("this")`), with `reason` (whole
+    /// header lines) in the CANCELs. Returns whether any was pending.
+    pub fn cancel_some_branches(
+        &mut self,
+        tid: Tid,
+        which: impl Fn(u8) -> bool,
+        reason: &Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> bool {
         let tick = self.tick(now);
         self.with_cell(tid, tick, out, |cell, cx| {
-            cell.cancel_pending(None, Bytes::new(), cx)
+            let stop = matches!(
+                cx.cfg.cancel_unreplied,
+                crate::tm::config::CancelUnreplied::StopBranch
+            );
+            let mut any = false;
+            for (i, b) in cell.branches.iter_mut().enumerate() {
+                let chosen = u8::try_from(i).is_ok_and(&which);
+                if chosen && b.is_pending() {
+                    any = true;
+                    b.cancel(stop, reason, cx);
+                }
+            }
+            any
         })
         .unwrap_or(false)
+    }
+
+    /// Sends the last reply of the server transaction again (`t_retransmit_reply`).
+    pub fn retransmit_reply(&mut self, tid: Tid, now: Instant, out: &mut Vec<Transmit>) -> bool {
+        let tick = self.tick(now);
+        self.with_cell(tid, tick, out, |cell, cx| cell.server.on_retransmission(cx))
+            .unwrap_or(false)
     }
 
     /// After the failure route ran (see [`ReplyAction::NeedsFailureRoute`]):
@@ -301,6 +367,43 @@ impl<U> TransactionTable<U> {
             for b in cell.branches.iter_mut().filter(|b| b.is_pending()) {
                 b.restart_fr(fr_inv, fr, cx);
             }
+        })
+        .is_some()
+    }
+
+    /// Changes this transaction's own settings (`t_set_retr`,
+    /// `t_set_max_lifetime`… on a transaction that exists): later
+    /// retransmission intervals use the new T1/T2; a new max lifetime runs
+    /// from now (Kamailio moves the end of life the same way).
+    pub fn tune(
+        &mut self,
+        tid: Tid,
+        tuning: &Tuning,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> bool {
+        if tuning.is_empty() {
+            return self.contains(tid);
+        }
+        let tick = self.tick(now);
+        let configured = self.cfg.clone();
+        self.with_cell(tid, tick, out, |cell, cx| {
+            let mut own = cell.cfg.as_deref().unwrap_or(cx.cfg).clone();
+            tuning.apply(&mut own, &configured);
+            if tuning.changes_lifetime() && cell.lifetime.count() > 0 {
+                let lifetime = if cell.server.is_invite() {
+                    own.max_inv_lifetime
+                } else {
+                    own.max_noninv_lifetime
+                };
+                cx.arm(
+                    &mut cell.lifetime,
+                    Owner::Cell,
+                    TimerKind::MaxLifetime,
+                    lifetime,
+                );
+            }
+            cell.cfg = Some(std::sync::Arc::new(own));
         })
         .is_some()
     }

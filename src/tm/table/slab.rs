@@ -83,7 +83,9 @@ impl<U> TransactionTable<U> {
             return None;
         }
         let cell = e.cell.as_mut()?;
-        let mut cx = ctx!(self, tick, tid, out);
+        // A tuned transaction's settings (an Arc: no copy of the config).
+        let own = cell.cfg.clone();
+        let mut cx = ctx!(self, tick, tid, out, own.as_deref().unwrap_or(&self.cfg));
         let r = f(cell, &mut cx);
         if cell.is_done() && !self.finals.iter().any(|f| f.tid == tid) {
             self.free_slot(tid);
