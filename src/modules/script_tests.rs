@@ -112,3 +112,77 @@ fn msg_apply_changes_and_options_reply() {
         sent[0]
     );
 }
+
+/// Pseudo-variables added from the corpus study; the expected values are what
+/// Kamailio 5.6 printed for the same message and script.
+#[test]
+fn uri_part_source_and_identity_pseudo_variables_read_as_kamailio_does() {
+    let req = INVITE.replacen(
+        "Content-Type: application/sdp\n",
+        "Content-Type: application/sdp\n\
+         Remote-Party-ID: \"RP\" <sip:rpid@rp.example>;party=calling\n\
+         P-Preferred-Identity: \"Pref Name\" <sip:pref@pp.example>\n\
+         Proxy-Authorization: Digest username=\"alice\", realm=\"r\", nonce=\"n\", \
+         uri=\"sip:bob@example.com\", response=\"0123\", algorithm=MD5\n",
+        1,
+    );
+    let sent = run(
+        r#"request_route {
+    append_to_reply("X-A: [$sut] [$sas] [$siz] [$rv] [$cT] [$re]\r\n");
+    append_to_reply("X-B: [$pu] [$pU] [$pd] [$pn] [$adu] [$aa] [$msg(len)] [$msg(body_len)]\r\n");
+    append_to_reply("X-C: [$dd] [$dp] [$dP] [$od] [$op] [$oP] [$rP] [$nh(u)] [$nh(p)] [$nh(P)]\r\n");
+    $du = "sips:carol@10.0.0.2:5099;transport=TCP";
+    append_to_reply("X-D: [$dd] [$dp] [$dP] [$nh(U)] [$nh(d)] [$nh(p)] [$nh(P)]\r\n");
+    $du = "sip:10.0.0.1";
+    $ru = "tel:+123";
+    append_to_reply("X-E: [$dp] [$dP] [$nh(U)] [$rP] [$od] [$vz(q)] [$K(TLS)] [$K(INET6)]\r\n");
+    append_to_reply("X-F: [$C(yx)] [$C(Rb)] [$C(xx)]\r\n");
+    sl_send_reply("404", "Not Here");
+}"#,
+        &req,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let out = &sent[0];
+    let len = req.replace('\n', "\r\n").len();
+    for want in [
+        "X-A: [sip:198.51.100.1:5070;transport=udp] [udp:198.51.100.1:5070] [198.51.100.1] \
+         [SIP/2.0] [application/sdp] [sip:rpid@rp.example]\n"
+            .to_string(),
+        format!(
+            "X-B: [sip:pref@pp.example] [pref] [pp.example] [\"Pref Name\"] \
+             [sip:bob@example.com] [MD5] [{len}] [5]\n"
+        ),
+        "X-C: [<null>] [<null>] [<null>] [example.com] [5060] [UDP] [UDP] \
+         [sip:bob@example.com] [5060] [UDP]\n"
+            .to_string(),
+        "X-D: [10.0.0.2] [5099] [TCP] [carol] [10.0.0.2] [5099] [TCP]\n".to_string(),
+        "X-E: [5060] [UDP] [<null>] [UDP] [example.com] [0] [3] [10]\n".to_string(),
+        "X-F: [\x1b[0;33;49m] [\x1b[1;31;44m] [\x1b[0;39;49m]\n".to_string(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?} in\n{out}");
+    }
+}
+
+#[test]
+fn bad_names_of_the_new_pseudo_variables_are_errors_at_their_place() {
+    for (body, msg) in [
+        ("$var(a) = $C(XX);", "$C(XX)"),
+        ("$var(a) = $C(xR);", "$C(xR)"),
+        ("$var(a) = $nh(q);", "unknown $nh(q)"),
+        ("$var(a) = $msg(fline);", "$msg(fline) is not supported"),
+        ("$var(a) = $K(FOO);", "unknown $K(FOO)"),
+    ] {
+        let text = format!("request_route {{\n    {body}\n}}\n");
+        let files = MemoryFiles::new();
+        let err = parse_str("t.cfg", &text, &Options::with_files(&files))
+            .map_err(|d| d.rendered().join("\n"))
+            .and_then(|cfg| {
+                compile(&cfg)
+                    .map(|_| ())
+                    .map_err(|d| d.rendered().join("\n"))
+            })
+            .expect_err(body);
+        assert!(err.starts_with("t.cfg:2:"), "{err}");
+        assert!(err.contains(msg), "{body}: {err}");
+    }
+}

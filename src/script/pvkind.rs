@@ -120,6 +120,48 @@ pub enum PvKind {
     /// `$shtitkey(name)` (true) / `$shtitval(name)` (false): the item an
     /// `sht_iterator_*` iterator stands on.
     ShtIter(Bytes, bool),
+    /// `$dd` `$dp` `$dP`, `$od` `$op` `$oP`, `$rP`, `$nh(u|U|d|p|P)`: a part
+    /// of a URI (see [`UriSrc`], [`UriField`]).
+    UriAttr(UriSrc, UriField),
+    /// `$cT`: the Content-Type value.
+    ContentType,
+    /// `$re`: the URI of the Remote-Party-ID header.
+    Re,
+    /// `$pu` `$pU` `$pd` `$pn`: URI, user, host and display name of P-Preferred-Identity.
+    Ppi(NamePart),
+    /// `$rv`: the SIP version of the first line (`SIP/2.0`).
+    Rv,
+    /// `$sut`: `sip:ip:port;transport=proto` of the source.
+    SrcUriTransport,
+    /// `$sas`: `proto:ip:port` of the source.
+    SrcSocket,
+    /// `$siz`: the source IP, an IPv6 address in brackets.
+    SrcIpBracketed,
+}
+
+/// Which URI a [`PvKind::UriAttr`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UriSrc {
+    /// `$du` (`$null` when unset).
+    Dst,
+    /// The Request-URI as received (`$ou`).
+    Orig,
+    /// The Request-URI as it is now (`$ru`).
+    Cur,
+    /// Where the request goes next: `$du` if set, else `$ru`.
+    NextHop,
+}
+
+/// Which part of a URI a [`PvKind::UriAttr`] reads. As in Kamailio 5.6, a
+/// port not written reads 5060 and a missing `transport` parameter `UDP`;
+/// a written one reads as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UriField {
+    Uri,
+    User,
+    Host,
+    Port,
+    Proto,
 }
 
 /// What `$branch(...)` reads of a destination-set branch.
@@ -253,6 +295,10 @@ pub enum AuthPart {
     Username,
     /// `$ar`: the realm.
     Realm,
+    /// `$adu`: the digest `uri` parameter.
+    DigestUri,
+    /// `$aa`: the digest `algorithm` parameter.
+    Algorithm,
 }
 
 /// `snd_*` keywords.
@@ -440,7 +486,71 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "mf" => PvKind::Mf,
         "bf" => PvKind::Bf,
         "null" => PvKind::Null,
-        "Ts" => PvKind::Ts,
+        // `$TS` is the same time not cached per message: ringsip reads the
+        // clock once per message anyway.
+        "Ts" | "TS" => PvKind::Ts,
+        "dd" => PvKind::UriAttr(UriSrc::Dst, UriField::Host),
+        "dp" => PvKind::UriAttr(UriSrc::Dst, UriField::Port),
+        "dP" => PvKind::UriAttr(UriSrc::Dst, UriField::Proto),
+        "od" => PvKind::UriAttr(UriSrc::Orig, UriField::Host),
+        "op" => PvKind::UriAttr(UriSrc::Orig, UriField::Port),
+        "oP" => PvKind::UriAttr(UriSrc::Orig, UriField::Proto),
+        "rP" => PvKind::UriAttr(UriSrc::Cur, UriField::Proto),
+        "nh" => PvKind::UriAttr(
+            UriSrc::NextHop,
+            match need_inner("nh")? {
+                "u" => UriField::Uri,
+                "U" => UriField::User,
+                "d" => UriField::Host,
+                "p" => UriField::Port,
+                "P" => UriField::Proto,
+                other => return Err(format!("unknown $nh({other}): use u, U, d, p or P")),
+            },
+        ),
+        "cT" => PvKind::ContentType,
+        "re" => PvKind::Re,
+        "pu" => PvKind::Ppi(NamePart::Uri),
+        "pU" => PvKind::Ppi(NamePart::User),
+        "pd" => PvKind::Ppi(NamePart::Host),
+        "pn" => PvKind::Ppi(NamePart::Display),
+        "rv" => PvKind::Rv,
+        "sut" => PvKind::SrcUriTransport,
+        "sas" => PvKind::SrcSocket,
+        "siz" => PvKind::SrcIpBracketed,
+        "adu" => PvKind::Auth(AuthPart::DigestUri),
+        "aa" => PvKind::Auth(AuthPart::Algorithm),
+        "vz" => PvKind::Var(r.var_slot(need_inner("vz")?)),
+        "msg" => {
+            return Ok(match need_inner("msg")? {
+                "len" => PvKind::Ml,
+                "buf" => PvKind::Mb,
+                "body" => PvKind::Rb,
+                "body_len" => PvKind::Bs,
+                other => {
+                    return Err(format!(
+                        "$msg({other}) is not supported: use len, buf, body or body_len"
+                    ))
+                }
+            })
+        }
+        "env" => PvKind::Const(
+            std::env::var_os(need_inner("env")?)
+                .map_or(Value::Null, |v| Value::owned(v.into_encoded_bytes())),
+        ),
+        "K" => PvKind::Const(Value::Int(match need_inner("K")? {
+            "UDP" => 1,
+            "TCP" => 2,
+            "TLS" => 3,
+            "SCTP" => 4,
+            "WS" => 5,
+            "WSS" => 6,
+            "IPv4" | "INET" => 2,
+            "IPv6" | "INET6" => 10,
+            other => return Err(format!(
+                "unknown $K({other}): use UDP, TCP, TLS, SCTP, WS, WSS, IPv4, IPv6, INET or INET6"
+            )),
+        })),
+        "C" => PvKind::Const(Value::owned(color(need_inner("C")?)?)),
         "pp" => PvKind::Pp,
         "mi" => PvKind::Mi,
         "ruid" => PvKind::Ruid,
@@ -535,11 +645,51 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Snd(_)
             | PvKind::ShtIter(..)
             | PvKind::Branch(_)
+            | PvKind::UriAttr(UriSrc::NextHop, _)
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));
     }
     Ok(kind)
+}
+
+/// The terminal escape sequence `$C(fb)` prints: foreground `f` (`x` the
+/// default; `s r g y b p c w` black … white, upper case for bold) and
+/// background `b` (`x` or a lower-case color), as Kamailio 5.6 prints them.
+fn color(name: &str) -> Result<Vec<u8>, String> {
+    const COLORS: &[u8] = b"srgybpcw";
+    let err = || {
+        format!("$C({name}): two letters: foreground x, s, r, g, y, b, p, c, w (upper case: bold), background x or a lower-case color")
+    };
+    let &[fg, bg] = name.as_bytes() else {
+        return Err(err());
+    };
+    let mut out = b"\x1b[".to_vec();
+    match fg {
+        b'x' => out.extend_from_slice(b"0;39"),
+        c => {
+            let i = COLORS
+                .iter()
+                .position(|&k| k == c.to_ascii_lowercase())
+                .ok_or_else(err)?;
+            out.extend_from_slice(if c.is_ascii_uppercase() {
+                b"1;3"
+            } else {
+                b"0;3"
+            });
+            out.push(b'0' + i as u8);
+        }
+    }
+    match bg {
+        b'x' => out.extend_from_slice(b";49"),
+        c => {
+            let i = COLORS.iter().position(|&k| k == c).ok_or_else(err)?;
+            out.extend_from_slice(b";4");
+            out.push(b'0' + i as u8);
+        }
+    }
+    out.push(b'm');
+    Ok(out)
 }
 
 /// Resolves a select (`via[1].host`, `from.tag`, `cfg_get.group.name`).
