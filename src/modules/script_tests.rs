@@ -186,3 +186,64 @@ fn bad_names_of_the_new_pseudo_variables_are_errors_at_their_place() {
         assert!(err.contains(msg), "{body}: {err}");
     }
 }
+
+/// The pv module's tests and removals, each answer as Kamailio 5.6 gave it
+/// for the same script.
+#[test]
+fn pv_module_functions_answer_as_kamailio_does() {
+    let sent = run(
+        r#"loadmodule "pv.so"
+request_route {
+    $var(e) = "";
+    $var(x) = 5; $var(s) = "5"; $avp(a) = "x";
+    $var(r) = "";
+    if (pv_isset("$var(x)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (pv_isset("$avp(nope)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (pv_isset("$var(never)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (is_int("$var(x)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (is_int("$var(s)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (is_int("$avp(nope)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (typeof("$var(x)", "int")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (typeof("$var(s)", "str")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (typeof("$avp(nope)", "null")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (typeof("$var(s)", "int")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (not_empty("$var(s)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (not_empty("$var(e)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (not_empty("$var(x)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    if (not_empty("$avp(nope)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    pv_unset("$avp(a)");
+    if (pv_isset("$avp(a)")) $var(r) = $var(r) + "1"; else $var(r) = $var(r) + "0";
+    pv_unset("$var(x)");
+    $xavp(r=>a) = 1; $xavp(r=>b) = "t"; $xavi(Ri=>a) = 3; $xavp(k=>a) = 4;
+    pv_xavp_print();
+    xavp_rm("r");
+    xavi_rm("ri");
+    pv_printf("$var(p)", "v=$rU");
+    append_to_reply("X-R: $var(r) [$var(x)] [$xavp(r=>a)] [$xavi(RI=>a)] [$xavp(k=>a)] [$var(p)]\r\n");
+    sl_send_reply("404", "Not Here");
+}"#,
+        INVITE,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains("\nX-R: 101100111010000 [0] [<null>] [<null>] [4] [v=bob]\n"),
+        "{}",
+        sent[0]
+    );
+}
+
+#[test]
+fn the_xavp_dump_lists_roots_and_fields_newest_first() {
+    use crate::script::attrs::Xavp;
+    use crate::script::value::Value;
+    let mut root = Xavp::value(Bytes::from_static(b"r"), Value::Int(0));
+    root.value = crate::script::attrs::XavpValue::List(vec![
+        Xavp::value(Bytes::from_static(b"a"), Value::Int(1)),
+        Xavp::value(Bytes::from_static(b"b"), Value::owned(b"t".to_vec())),
+    ]);
+    let other = Xavp::value(Bytes::from_static(b"s"), Value::Null);
+    assert_eq!(
+        crate::modules::pv::dump(&[root, other]),
+        ["s (null)", "r (list)", "  b (str): t", "  a (int): 1"]
+    );
+}

@@ -546,9 +546,11 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             "WSS" => 6,
             "IPv4" | "INET" => 2,
             "IPv6" | "INET6" => 10,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown $K({other}): use UDP, TCP, TLS, SCTP, WS, WSS, IPv4, IPv6, INET or INET6"
-            )),
+            ))
+            }
         })),
         "C" => PvKind::Const(Value::owned(color(need_inner("C")?)?)),
         "pp" => PvKind::Pp,
