@@ -247,3 +247,27 @@ fn the_xavp_dump_lists_roots_and_fields_newest_first() {
         ["s (null)", "r (list)", "  b (str): t", "  a (int): 1"]
     );
 }
+
+/// `flags` declarations name message flags; Kamailio 5.6 printed 6 then 5
+/// for the same script (FLAG_C takes bit 0, the lowest free one).
+#[test]
+fn declared_flag_names_work_in_setflag_and_isflagset() {
+    let sent = run(
+        r#"flags FLAG_A:1, FLAG_B : 2, FLAG_C
+request_route {
+    setflag(FLAG_A);
+    setflag("FLAG_B");
+    append_to_reply("X-1: $mf\r\n");
+    if (isflagset(FLAG_B)) { append_to_reply("X-B: set\r\n"); }
+    resetflag(FLAG_A);
+    setflag(FLAG_C);
+    append_to_reply("X-2: $mf\r\n");
+    sl_send_reply("404", "Not Here");
+}"#,
+        INVITE,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    for want in ["\nX-1: 6\n", "\nX-B: set\n", "\nX-2: 5\n"] {
+        assert!(sent[0].contains(want), "{want:?} in {}", sent[0]);
+    }
+}
