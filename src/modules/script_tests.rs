@@ -271,3 +271,60 @@ request_route {
         assert!(sent[0].contains(want), "{want:?} in {}", sent[0]);
     }
 }
+
+/// `$utime`, `$utimef` and (on a UTC machine) `$time`, `$timef`, `$Tf` read
+/// the message's time, numbered as Kamailio numbers them (month, weekday and
+/// day of the year from 1); the printing itself is checked against Kamailio's
+/// output in `script::timefmt`.
+#[test]
+fn time_pseudo_variables_read_the_message_time() {
+    let sent = run(
+        r#"request_route {
+    append_to_reply("X-T: $Ts|$utime(year)|$utime(mon)|$utime(mday)|$utime(wday)|$utime(yday)|$utime(isdst)|$utimef(%Y%m%d %H:%M:%S %Z)\r\n");
+    sl_send_reply("404", "Not Here");
+}"#,
+        INVITE,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let line = sent[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("X-T: "))
+        .expect("X-T header");
+    let ts: i64 = line.split('|').next().unwrap().parse().unwrap();
+    let t = crate::script::timefmt::utc(ts);
+    let want = format!(
+        "{ts}|{}|{}|{}|{}|{}|0|{}{:02}{:02} {:02}:{:02}:{:02} GMT",
+        t.year,
+        t.mon,
+        t.mday,
+        t.wday + 1,
+        t.yday + 1,
+        t.year,
+        t.mon,
+        t.mday,
+        t.hour,
+        t.min,
+        t.sec
+    );
+    assert_eq!(line, want);
+    if crate::script::timefmt::local_zone_is_utc().is_ok() {
+        let sent = run(
+            r#"request_route {
+    append_to_reply("X-L: $time(hour)|$utime(hour)|$timef(%H %Z)|$Tf|$utimef(%c)\r\n");
+    sl_send_reply("404", "Not Here");
+}"#,
+            INVITE,
+        );
+        let line = sent[0]
+            .lines()
+            .find_map(|l| l.strip_prefix("X-L: "))
+            .expect("X-L header");
+        let parts: Vec<&str> = line.split('|').collect();
+        assert_eq!(parts[0], parts[1], "{line}");
+        assert_eq!(
+            parts[2],
+            format!("{:02} UTC", parts[0].parse::<u32>().unwrap())
+        );
+        assert_eq!(parts[3], parts[4], "{line}");
+    }
+}

@@ -137,6 +137,28 @@ pub enum PvKind {
     SrcSocket,
     /// `$siz`: the source IP, an IPv6 address in brackets.
     SrcIpBracketed,
+    /// `$time(field)` / `$utime(field)` (`utc`): a part of the current time.
+    Time(TimeField),
+    /// `$timef(format)` / `$utimef(format)`: the current time through
+    /// `strftime`; the bool is true for UTC (`%Z` reads `GMT`, else `UTC`).
+    TimeFmt(Bytes, bool),
+    /// `$Tf` / `$TF`: the current time as C `ctime` prints it.
+    TimeText,
+}
+
+/// `$time(...)` fields, as Kamailio numbers them (month, weekday and day of
+/// the year count from 1, Sunday is weekday 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeField {
+    Sec,
+    Min,
+    Hour,
+    Mday,
+    Mon,
+    Year,
+    Wday,
+    Yday,
+    Isdst,
 }
 
 /// Which URI a [`PvKind::UriAttr`] reads.
@@ -553,6 +575,41 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             }
         })),
         "C" => PvKind::Const(Value::owned(color(need_inner("C")?)?)),
+        // ringsip computes UTC only: the local forms need a UTC machine.
+        "time" | "utime" => {
+            if class == "time" {
+                super::timefmt::local_zone_is_utc().map_err(|z| local_time_error(class, &z))?;
+            }
+            PvKind::Time(match need_inner(class)? {
+                "sec" => TimeField::Sec,
+                "min" => TimeField::Min,
+                "hour" => TimeField::Hour,
+                "mday" => TimeField::Mday,
+                "mon" => TimeField::Mon,
+                "year" => TimeField::Year,
+                "wday" => TimeField::Wday,
+                "yday" => TimeField::Yday,
+                "isdst" => TimeField::Isdst,
+                other => {
+                    return Err(format!(
+                        "unknown ${class}({other}): use sec, min, hour, mday, mon, year, wday, yday or isdst"
+                    ))
+                }
+            })
+        }
+        "timef" | "utimef" => {
+            if class == "timef" {
+                super::timefmt::local_zone_is_utc().map_err(|z| local_time_error(class, &z))?;
+            }
+            PvKind::TimeFmt(
+                Bytes::copy_from_slice(need_inner(class)?.as_bytes()),
+                class == "utimef",
+            )
+        }
+        "Tf" | "TF" => {
+            super::timefmt::local_zone_is_utc().map_err(|z| local_time_error(class, &z))?;
+            PvKind::TimeText
+        }
         "pp" => PvKind::Pp,
         "mi" => PvKind::Mi,
         "ruid" => PvKind::Ruid,
@@ -648,11 +705,24 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::ShtIter(..)
             | PvKind::Branch(_)
             | PvKind::UriAttr(UriSrc::NextHop, _)
+            | PvKind::Time(_)
+            | PvKind::TimeFmt(..)
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));
     }
     Ok(kind)
+}
+
+fn local_time_error(class: &str, zone: &str) -> String {
+    let instead = match class {
+        "time" => "$utime(...)",
+        "timef" => "$utimef(...)",
+        _ => "$utimef(%c)",
+    };
+    format!(
+        "${class} reads the local time, and ringsip computes UTC only: this machine's time zone is not UTC ({zone}); use {instead} or run with TZ=UTC"
+    )
 }
 
 /// The terminal escape sequence `$C(fb)` prints: foreground `f` (`x` the

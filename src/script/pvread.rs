@@ -11,9 +11,10 @@ use super::ctx::{AddrText, MsgCtx, UriParts};
 use super::pvkind::BranchAttr;
 use super::pvkind::{
     AuthPart, AvpKey, CseqPart, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, ShtOp, SndPart,
-    TmField, TvPart, UriField, UriSrc, ViaField, XavpPath,
+    TimeField, TmField, TvPart, UriField, UriSrc, ViaField, XavpPath,
 };
 use super::registry::RouteType;
+use super::timefmt;
 use super::transform;
 use super::value::Value;
 use crate::sip::auth::Credentials;
@@ -362,6 +363,28 @@ impl<'a> MsgCtx<'a> {
                 }
                 .into_bytes(),
             ),
+            PvKind::Time(field) => {
+                let t = timefmt::utc(self.unix_now.as_secs() as i64);
+                int(i64::from(match field {
+                    TimeField::Sec => t.sec,
+                    TimeField::Min => t.min,
+                    TimeField::Hour => t.hour,
+                    TimeField::Mday => t.mday,
+                    TimeField::Mon => t.mon,
+                    TimeField::Year => return int(t.year),
+                    TimeField::Wday => t.wday + 1,
+                    TimeField::Yday => t.yday + 1,
+                    TimeField::Isdst => 0,
+                }))
+            }
+            PvKind::TimeFmt(fmt, utc) => {
+                let t = timefmt::utc(self.unix_now.as_secs() as i64);
+                timefmt::strftime(fmt, &t, if *utc { "GMT" } else { "UTC" })
+                    .map_or(Value::Null, Value::owned)
+            }
+            PvKind::TimeText => Value::owned(timefmt::ctime(&timefmt::utc(
+                self.unix_now.as_secs() as i64,
+            ))),
             PvKind::Snd(part) => match self.send_dst {
                 None => Value::Null,
                 Some((addr, proto)) => match part {
