@@ -328,3 +328,28 @@ fn time_pseudo_variables_read_the_message_time() {
         assert_eq!(parts[3], parts[4], "{line}");
     }
 }
+
+/// `$sf` and the hexadecimal flag pseudo-variables; Kamailio 5.6 printed the
+/// same lines for this script.
+#[test]
+fn flag_pseudo_variables_in_decimal_and_hex() {
+    let sent = run(
+        r#"request_route {
+    append_to_reply("X-0: [$mf] [$mF] [$bf] [$bF] [$sf] [$sF]\r\n");
+    setflag(1); setflag(4); setflag(31); setbflag(3); setbflag(30); setsflag(2); setsflag(11);
+    append_to_reply("X-1: [$mf] [$mF] [$bf] [$bF] [$sf] [$sF]\r\n");
+    $sf = 5;
+    append_to_reply("X-2: [$sf] [$sF]\r\n");
+    sl_send_reply("404", "Not Here");
+}"#,
+        INVITE,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    for want in [
+        "\nX-0: [0] [00000000] [0] [00000000] [0] [00000000]\n",
+        "\nX-1: [2147483666] [80000012] [1073741832] [40000008] [2052] [00000804]\n",
+        "\nX-2: [5] [00000005]\n",
+    ] {
+        assert!(sent[0].contains(want), "{want:?} in {}", sent[0]);
+    }
+}

@@ -144,6 +144,19 @@ pub enum PvKind {
     TimeFmt(Bytes, bool),
     /// `$Tf` / `$TF`: the current time as C `ctime` prints it.
     TimeText,
+    /// `$sf`: the script flags (writable).
+    Sf,
+    /// `$mF` `$bF` `$sF`: message, branch-0 or script flags as 8 upper-case
+    /// hexadecimal digits.
+    FlagsHex(FlagSet),
+}
+
+/// Which flags `$mF`, `$bF` or `$sF` print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagSet {
+    Msg,
+    Branch,
+    Script,
 }
 
 /// `$time(...)` fields, as Kamailio numbers them (month, weekday and day of
@@ -437,6 +450,7 @@ impl PvRef {
                     | PvKind::Shv(_)
                     | PvKind::Sht(_)
                     | PvKind::Mf
+                    | PvKind::Sf
                     | PvKind::Bf
                     | PvKind::Fs
                     | PvKind::Br
@@ -506,6 +520,10 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "ct" => PvKind::Ct,
         "rc" | "retcode" | "?" => PvKind::Retcode,
         "mf" => PvKind::Mf,
+        "sf" => PvKind::Sf,
+        "mF" => PvKind::FlagsHex(FlagSet::Msg),
+        "bF" => PvKind::FlagsHex(FlagSet::Branch),
+        "sF" => PvKind::FlagsHex(FlagSet::Script),
         "bf" => PvKind::Bf,
         "null" => PvKind::Null,
         // `$TS` is the same time not cached per message: ringsip reads the

@@ -10,8 +10,8 @@ use super::attrs::Xavp;
 use super::ctx::{AddrText, MsgCtx, UriParts};
 use super::pvkind::BranchAttr;
 use super::pvkind::{
-    AuthPart, AvpKey, CseqPart, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, ShtOp, SndPart,
-    TimeField, TmField, TvPart, UriField, UriSrc, ViaField, XavpPath,
+    AuthPart, AvpKey, CseqPart, FlagSet, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, ShtOp,
+    SndPart, TimeField, TmField, TvPart, UriField, UriSrc, ViaField, XavpPath,
 };
 use super::registry::RouteType;
 use super::timefmt;
@@ -363,6 +363,15 @@ impl<'a> MsgCtx<'a> {
                 }
                 .into_bytes(),
             ),
+            PvKind::Sf => int(i64::from(self.state.sflags)),
+            PvKind::FlagsHex(set) => {
+                let v = match set {
+                    FlagSet::Msg => (self.flags & 0xffff_ffff) as u32,
+                    FlagSet::Branch => self.state.bflags,
+                    FlagSet::Script => self.state.sflags,
+                };
+                Value::owned(format!("{v:08X}").into_bytes())
+            }
             PvKind::Time(field) => {
                 let t = timefmt::utc(self.unix_now.as_secs() as i64);
                 int(i64::from(match field {
