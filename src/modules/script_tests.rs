@@ -353,3 +353,30 @@ fn flag_pseudo_variables_in_decimal_and_hex() {
         assert!(sent[0].contains(want), "{want:?} in {}", sent[0]);
     }
 }
+
+/// `$def()` / `$defn()` read the defines; Kamailio 5.6 printed
+/// `["abc"] [42] [42] [] [0] [0] [1+2] [0]` for the same script.
+#[test]
+fn def_and_defn_read_the_preprocessor_defines() {
+    let sent = run(
+        r#"#!define DS "abc"
+#!define DN 42
+#!define DE
+#!define DX 1+2
+request_route {
+    $var(a) = $def(DS); $var(b) = $defn(DN); $var(c) = $def(DN); $var(d) = $def(DE);
+    $var(e) = $def(NOPE); $var(f) = $defn(DS); $var(g) = $def(DX); $var(h) = $defn(NOPE);
+    append_to_reply("X-D: [$var(a)] [$var(b)] [$var(c)] [$var(d)] [$var(e)] [$var(f)] [$var(g)] [$var(h)]\r\n");
+    if ($var(b) == 42) { append_to_reply("X-N: int\r\n"); }
+    sl_send_reply("404", "Not Here");
+}"#,
+        INVITE,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    for want in [
+        "\nX-D: [\"abc\"] [42] [42] [] [0] [0] [1+2] [0]\n",
+        "\nX-N: int\n",
+    ] {
+        assert!(sent[0].contains(want), "{want:?} in {}", sent[0]);
+    }
+}

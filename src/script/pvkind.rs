@@ -470,6 +470,11 @@ pub trait Resolver {
     fn cfg(&mut self, what: &str) -> Option<Value<'static>>;
     /// The value of a `group.name = value` custom parameter.
     fn cfg_get(&mut self, name: &str) -> Option<Value<'static>>;
+    /// A `#!define`d name at the end of preprocessing: `Some(None)` when it
+    /// has no value, `None` when it is not defined.
+    fn define(&mut self, _name: &str) -> Option<Option<String>> {
+        None
+    }
 }
 
 /// Resolves a pseudo-variable with a fixed inner name by class name
@@ -593,6 +598,18 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             }
         })),
         "C" => PvKind::Const(Value::owned(color(need_inner("C")?)?)),
+        // `$def(NAME)`: the define's text as written (quotes kept), `$null`
+        // when not defined; `$defn(NAME)`: its value as a number, else `$null`.
+        "def" => PvKind::Const(match r.define(need_inner("def")?.trim()) {
+            Some(v) => Value::owned(v.unwrap_or_default().into_bytes()),
+            None => Value::Null,
+        }),
+        "defn" => PvKind::Const(
+            r.define(need_inner("defn")?.trim())
+                .flatten()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .map_or(Value::Null, Value::Int),
+        ),
         // ringsip computes UTC only: the local forms need a UTC machine.
         "time" | "utime" => {
             if class == "time" {
