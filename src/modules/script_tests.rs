@@ -380,3 +380,33 @@ request_route {
         assert!(sent[0].contains(want), "{want:?} in {}", sent[0]);
     }
 }
+
+/// `$hflc()` counts each Via, Route, Record-Route and Contact body and other
+/// headers per line; Kamailio 5.6 printed `3 3 2 1 0` for this message.
+#[test]
+fn hflc_counts_header_bodies() {
+    let req = INVITE
+        .replacen(
+            "Via: SIP/2.0/UDP 198.51.100.1:5070;branch=z9hG4bK776asdhds;rport\n",
+            "Via: SIP/2.0/UDP 198.51.100.1:5070;branch=z9hG4bK776asdhds;rport , SIP/2.0/UDP 10.0.0.9:5070;branch=z9hG4bK-x\n\
+             Via: SIP/2.0/TCP 10.0.0.8;branch=z9hG4bK-y\n\
+             Route: <sip:r1.example;lr>,  <sip:r2.example;lr>\n\
+             Route: <sip:r3.example;lr>\n\
+             X-Multi: one, two\n",
+            1,
+        )
+        .replacen(
+            "Contact: <sip:alice@198.51.100.1:5070>\n",
+            "Contact: \"A, B\" <sip:a@h>;expires=5, <sip:b@h>\n",
+            1,
+        );
+    let sent = run(
+        r#"request_route {
+    append_to_reply("X-C: $hflc(Via) $hflc(Route) $hflc(Contact) $hflc(X-Multi) $hflc(Record-Route)\r\n");
+    sl_send_reply("404", "Not Here");
+}"#,
+        &req,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].contains("\nX-C: 3 3 2 1 0\n"), "{}", sent[0]);
+}

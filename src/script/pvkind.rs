@@ -144,6 +144,9 @@ pub enum PvKind {
     TimeFmt(Bytes, bool),
     /// `$Tf` / `$TF`: the current time as C `ctime` prints it.
     TimeText,
+    /// `$hflc(Name)`: the number of bodies of a header: each comma-separated
+    /// Via, Route, Record-Route or Contact counts, other headers count per line.
+    Hflc(HeaderKey),
     /// `$sf`: the script flags (writable).
     Sf,
     /// `$mF` `$bF` `$sF`: message, branch-0 or script flags as 8 upper-case
@@ -678,6 +681,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "shv" => PvKind::Shv(r.shv_slot(need_inner("shv")?)),
         "hdr" => PvKind::Hdr(HeaderKey::new(need_inner("hdr")?.trim())),
         "hdrc" => PvKind::Hdrc(HeaderKey::new(need_inner("hdrc")?.trim())),
+        "hflc" => PvKind::Hflc(HeaderKey::new(need_inner("hflc")?.trim())),
         "TV" => PvKind::Tv(match need_inner("TV")? {
             "s" | "sn" => TvPart::Sec,
             "u" | "un" => TvPart::Usec,
@@ -733,6 +737,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Shv(_)
             | PvKind::Hdr(_)
             | PvKind::Hdrc(_)
+            | PvKind::Hflc(_)
             | PvKind::Tv(_)
             | PvKind::Const(_)
             | PvKind::Sel(_)

@@ -363,6 +363,27 @@ impl<'a> MsgCtx<'a> {
                 }
                 .into_bytes(),
             ),
+            PvKind::Hflc(key) => {
+                let split = matches!(
+                    key.id,
+                    HeaderName::Via
+                        | HeaderName::Route
+                        | HeaderName::RecordRoute
+                        | HeaderName::Contact
+                );
+                let n: usize = msg
+                    .headers_named(&key.name)
+                    .map(|h| {
+                        let values = crate::sip::scan::split_values(msg.value(h));
+                        match key.id {
+                            HeaderName::Via => values.with_comments().count(),
+                            _ if split => values.count(),
+                            _ => 1,
+                        }
+                    })
+                    .sum();
+                int(n as i64)
+            }
             PvKind::Sf => int(i64::from(self.state.sflags)),
             PvKind::FlagsHex(set) => {
                 let v = match set {
