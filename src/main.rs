@@ -80,6 +80,9 @@ fn tls_profiles(
 fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
     match load(cfg).and_then(|c| tls_profiles(&c, cfg).map(|_| c)) {
         Ok(compiled) => {
+            for w in &compiled.settings.warnings {
+                eprintln!("warning: {w}");
+            }
             if verbose {
                 for (name, _) in &compiled.settings.ignored {
                     println!("accepted but ignored: {name}");
@@ -125,6 +128,9 @@ fn run(args: RunArgs) -> ExitCode {
     let settings = &compiled.settings;
     let debug = args.debug.unwrap_or(settings.debug);
     init_logger(debug);
+    for w in &settings.warnings {
+        log::warn!("{w}");
+    }
     // Memory is faulted in 4 KiB at a time and RSS counts what is used
     // (runtime::no_transparent_huge_pages says why).
     if let Err(e) = runtime::no_transparent_huge_pages() {

@@ -101,6 +101,8 @@ fn isdsturiset(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
 
 /// `pv_printf(var, format)`: the variable must be writable.
 fn fixup_pv_printf(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    // `pv_printf("$var(x)", …)`: the variable given as a string, as Kamailio allows.
+    crate::modules::corex::args::as_pv(args, 0);
     match args.get(0) {
         Some(Arg::Pv(pv)) if pv.is_writable() => Ok(()),
         _ => Err("the first argument must be a writable variable".into()),

@@ -249,6 +249,18 @@ fn is_alphanum(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     truth(!s.is_empty() && s.iter().all(u8::is_ascii_alphanumeric))
 }
 
+/// `is_alphanumex(text, extra)`: every character is an ASCII letter, a digit
+/// or one of `extra`; false for an empty text.
+fn is_alphanumex(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let s = args.str(ctx, 0);
+    let extra = args.str(ctx, 1);
+    truth(
+        !s.is_empty()
+            && s.iter()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(c)),
+    )
+}
+
 /// `is_gruu([uri])` (RFC 5627): 1 public GRUU (`gr=value`), 2 temporary (`gr`), -1 neither.
 fn is_gruu(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let v = if args.is_empty() {
@@ -398,6 +410,7 @@ pub static MODULE: ModuleDef = ModuleDef {
         f!("is_tel_number", 1, 1, ANY, None, is_tel_number),
         f!("is_numeric", 1, 1, ANY, None, is_numeric),
         f!("is_alphanum", 1, 1, ANY, None, is_alphanum),
+        f!("is_alphanumex", 2, 2, ANY, None, is_alphanumex),
         f!("is_gruu", 0, 1, ANY, None, is_gruu),
         f!("cmp_uri", 2, 2, ANY, None, cmp_uri),
         f!("cmp_aor", 2, 2, ANY, None, cmp_aor),

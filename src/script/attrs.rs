@@ -231,6 +231,11 @@ impl Attrs {
         nth(self.lists().roots(class), name, index)
     }
 
+    /// Every root of `class`, oldest first.
+    pub fn roots(&self, class: XavpClass) -> &[Xavp] {
+        self.lists().roots(class)
+    }
+
     /// Every root XAVP called `name`, newest first.
     pub fn xavps_named<'a>(&'a self, name: &'a [u8]) -> impl Iterator<Item = &'a Xavp> {
         self.lists()

@@ -22,6 +22,7 @@ use super::settings::Settings;
 use super::value::Value;
 use crate::modules;
 
+mod flags;
 mod pvs;
 
 /// The result of compiling a configuration.
@@ -56,6 +57,7 @@ const PLANNED_MODULES: &[&str] = &[
 pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     let mut c = Compiler::new(cfg);
     let settings = super::settings::from_config(cfg, &mut c.diags);
+    c.flag_bits = flags::table(&cfg.flags, &mut c.diags);
     c.load_modules();
     c.module_params();
     c.shared_defs();
@@ -121,6 +123,8 @@ struct Compiler<'c> {
     sub_route_calls: Vec<(RouteId, Span, &'static FunctionDef)>,
     /// `route()` calls: from block, to block (`None`: a name computed at run time).
     route_edges: Vec<(RouteId, Option<RouteId>)>,
+    /// The bits of the `flags` declarations, by name.
+    flag_bits: HashMap<String, i64>,
 }
 
 impl<'c> Compiler<'c> {
@@ -145,6 +149,7 @@ impl<'c> Compiler<'c> {
             current_id: 0,
             sub_route_calls: Vec::new(),
             route_edges: Vec::new(),
+            flag_bits: HashMap::new(),
         }
     }
 
@@ -651,6 +656,7 @@ impl<'c> Compiler<'c> {
             };
             args.0[0] = Arg::Int(i64::from(id));
         }
+        flags::resolve(def.name, &mut args, &self.flag_bits);
         if let Some(fixup) = def.fixup {
             if let Err(e) = fixup(&mut args, &self.modparams) {
                 self.error(call.span, format!("{}(): {e}", call.name));

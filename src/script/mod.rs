@@ -85,6 +85,7 @@ pub mod registry;
 pub mod settings;
 pub mod shared;
 mod stmt;
+pub(crate) mod timefmt;
 pub mod transform;
 pub mod value;
 pub mod vm;

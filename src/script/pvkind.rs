@@ -128,6 +128,86 @@ pub enum PvKind {
     ShtIter(Bytes, bool),
     /// dialog's `$dlg(attr)`, `$dlg_var(name)`, `$dlg_ctx(attr)`.
     Dlg(Box<crate::modules::dialog::pv::DlgPv>),
+    /// `$dd` `$dp` `$dP`, `$od` `$op` `$oP`, `$rP`, `$nh(u|U|d|p|P)`: a part
+    /// of a URI (see [`UriSrc`], [`UriField`]).
+    UriAttr(UriSrc, UriField),
+    /// `$cT`: the Content-Type value.
+    ContentType,
+    /// `$re`: the URI of the Remote-Party-ID header.
+    Re,
+    /// `$pu` `$pU` `$pd` `$pn`: URI, user, host and display name of P-Preferred-Identity.
+    Ppi(NamePart),
+    /// `$rv`: the SIP version of the first line (`SIP/2.0`).
+    Rv,
+    /// `$sut`: `sip:ip:port;transport=proto` of the source.
+    SrcUriTransport,
+    /// `$sas`: `proto:ip:port` of the source.
+    SrcSocket,
+    /// `$siz`: the source IP, an IPv6 address in brackets.
+    SrcIpBracketed,
+    /// `$time(field)` / `$utime(field)` (`utc`): a part of the current time.
+    Time(TimeField),
+    /// `$timef(format)` / `$utimef(format)`: the current time through
+    /// `strftime`; the bool is true for UTC (`%Z` reads `GMT`, else `UTC`).
+    TimeFmt(Bytes, bool),
+    /// `$Tf` / `$TF`: the current time as C `ctime` prints it.
+    TimeText,
+    /// `$hflc(Name)`: the number of bodies of a header: each comma-separated
+    /// Via, Route, Record-Route or Contact counts, other headers count per line.
+    Hflc(HeaderKey),
+    /// `$sf`: the script flags (writable).
+    Sf,
+    /// `$mF` `$bF` `$sF`: message, branch-0 or script flags as 8 upper-case
+    /// hexadecimal digits.
+    FlagsHex(FlagSet),
+}
+
+/// Which flags `$mF`, `$bF` or `$sF` print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagSet {
+    Msg,
+    Branch,
+    Script,
+}
+
+/// `$time(...)` fields, as Kamailio numbers them (month, weekday and day of
+/// the year count from 1, Sunday is weekday 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeField {
+    Sec,
+    Min,
+    Hour,
+    Mday,
+    Mon,
+    Year,
+    Wday,
+    Yday,
+    Isdst,
+}
+
+/// Which URI a [`PvKind::UriAttr`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UriSrc {
+    /// `$du` (`$null` when unset).
+    Dst,
+    /// The Request-URI as received (`$ou`).
+    Orig,
+    /// The Request-URI as it is now (`$ru`).
+    Cur,
+    /// Where the request goes next: `$du` if set, else `$ru`.
+    NextHop,
+}
+
+/// Which part of a URI a [`PvKind::UriAttr`] reads. As in Kamailio 5.6, a
+/// port not written reads 5060 and a missing `transport` parameter `UDP`;
+/// a written one reads as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UriField {
+    Uri,
+    User,
+    Host,
+    Port,
+    Proto,
 }
 
 /// What `$branch(...)` reads of a destination-set branch.
@@ -261,6 +341,10 @@ pub enum AuthPart {
     Username,
     /// `$ar`: the realm.
     Realm,
+    /// `$adu`: the digest `uri` parameter.
+    DigestUri,
+    /// `$aa`: the digest `algorithm` parameter.
+    Algorithm,
 }
 
 /// `snd_*` keywords.
@@ -380,6 +464,7 @@ impl PvRef {
                     | PvKind::Shv(_)
                     | PvKind::Sht(_)
                     | PvKind::Mf
+                    | PvKind::Sf
                     | PvKind::Bf
                     | PvKind::Fs
                     | PvKind::Br
@@ -399,6 +484,11 @@ pub trait Resolver {
     fn cfg(&mut self, what: &str) -> Option<Value<'static>>;
     /// The value of a `group.name = value` custom parameter.
     fn cfg_get(&mut self, name: &str) -> Option<Value<'static>>;
+    /// A `#!define`d name at the end of preprocessing: `Some(None)` when it
+    /// has no value, `None` when it is not defined.
+    fn define(&mut self, _name: &str) -> Option<Option<String>> {
+        None
+    }
 }
 
 /// Resolves a pseudo-variable with a fixed inner name by class name
@@ -449,9 +539,126 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "ct" => PvKind::Ct,
         "rc" | "retcode" | "?" => PvKind::Retcode,
         "mf" => PvKind::Mf,
+        "sf" => PvKind::Sf,
+        "mF" => PvKind::FlagsHex(FlagSet::Msg),
+        "bF" => PvKind::FlagsHex(FlagSet::Branch),
+        "sF" => PvKind::FlagsHex(FlagSet::Script),
         "bf" => PvKind::Bf,
         "null" => PvKind::Null,
-        "Ts" => PvKind::Ts,
+        // `$TS` is the same time not cached per message: ringsip reads the
+        // clock once per message anyway.
+        "Ts" | "TS" => PvKind::Ts,
+        "dd" => PvKind::UriAttr(UriSrc::Dst, UriField::Host),
+        "dp" => PvKind::UriAttr(UriSrc::Dst, UriField::Port),
+        "dP" => PvKind::UriAttr(UriSrc::Dst, UriField::Proto),
+        "od" => PvKind::UriAttr(UriSrc::Orig, UriField::Host),
+        "op" => PvKind::UriAttr(UriSrc::Orig, UriField::Port),
+        "oP" => PvKind::UriAttr(UriSrc::Orig, UriField::Proto),
+        "rP" => PvKind::UriAttr(UriSrc::Cur, UriField::Proto),
+        "nh" => PvKind::UriAttr(
+            UriSrc::NextHop,
+            match need_inner("nh")? {
+                "u" => UriField::Uri,
+                "U" => UriField::User,
+                "d" => UriField::Host,
+                "p" => UriField::Port,
+                "P" => UriField::Proto,
+                other => return Err(format!("unknown $nh({other}): use u, U, d, p or P")),
+            },
+        ),
+        "cT" => PvKind::ContentType,
+        "re" => PvKind::Re,
+        "pu" => PvKind::Ppi(NamePart::Uri),
+        "pU" => PvKind::Ppi(NamePart::User),
+        "pd" => PvKind::Ppi(NamePart::Host),
+        "pn" => PvKind::Ppi(NamePart::Display),
+        "rv" => PvKind::Rv,
+        "sut" => PvKind::SrcUriTransport,
+        "sas" => PvKind::SrcSocket,
+        "siz" => PvKind::SrcIpBracketed,
+        "adu" => PvKind::Auth(AuthPart::DigestUri),
+        "aa" => PvKind::Auth(AuthPart::Algorithm),
+        "vz" => PvKind::Var(r.var_slot(need_inner("vz")?)),
+        "msg" => {
+            return Ok(match need_inner("msg")? {
+                "len" => PvKind::Ml,
+                "buf" => PvKind::Mb,
+                "body" => PvKind::Rb,
+                "body_len" => PvKind::Bs,
+                other => {
+                    return Err(format!(
+                        "$msg({other}) is not supported: use len, buf, body or body_len"
+                    ))
+                }
+            })
+        }
+        "env" => PvKind::Const(
+            std::env::var_os(need_inner("env")?)
+                .map_or(Value::Null, |v| Value::owned(v.into_encoded_bytes())),
+        ),
+        "K" => PvKind::Const(Value::Int(match need_inner("K")? {
+            "UDP" => 1,
+            "TCP" => 2,
+            "TLS" => 3,
+            "SCTP" => 4,
+            "WS" => 5,
+            "WSS" => 6,
+            "IPv4" | "INET" => 2,
+            "IPv6" | "INET6" => 10,
+            other => {
+                return Err(format!(
+                "unknown $K({other}): use UDP, TCP, TLS, SCTP, WS, WSS, IPv4, IPv6, INET or INET6"
+            ))
+            }
+        })),
+        "C" => PvKind::Const(Value::owned(color(need_inner("C")?)?)),
+        // `$def(NAME)`: the define's text as written (quotes kept), `$null`
+        // when not defined; `$defn(NAME)`: its value as a number, else `$null`.
+        "def" => PvKind::Const(match r.define(need_inner("def")?.trim()) {
+            Some(v) => Value::owned(v.unwrap_or_default().into_bytes()),
+            None => Value::Null,
+        }),
+        "defn" => PvKind::Const(
+            r.define(need_inner("defn")?.trim())
+                .flatten()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .map_or(Value::Null, Value::Int),
+        ),
+        // ringsip computes UTC only: the local forms need a UTC machine.
+        "time" | "utime" => {
+            if class == "time" {
+                super::timefmt::local_zone_is_utc().map_err(|z| local_time_error(class, &z))?;
+            }
+            PvKind::Time(match need_inner(class)? {
+                "sec" => TimeField::Sec,
+                "min" => TimeField::Min,
+                "hour" => TimeField::Hour,
+                "mday" => TimeField::Mday,
+                "mon" => TimeField::Mon,
+                "year" => TimeField::Year,
+                "wday" => TimeField::Wday,
+                "yday" => TimeField::Yday,
+                "isdst" => TimeField::Isdst,
+                other => {
+                    return Err(format!(
+                        "unknown ${class}({other}): use sec, min, hour, mday, mon, year, wday, yday or isdst"
+                    ))
+                }
+            })
+        }
+        "timef" | "utimef" => {
+            if class == "timef" {
+                super::timefmt::local_zone_is_utc().map_err(|z| local_time_error(class, &z))?;
+            }
+            PvKind::TimeFmt(
+                Bytes::copy_from_slice(need_inner(class)?.as_bytes()),
+                class == "utimef",
+            )
+        }
+        "Tf" | "TF" => {
+            super::timefmt::local_zone_is_utc().map_err(|z| local_time_error(class, &z))?;
+            PvKind::TimeText
+        }
         "pp" => PvKind::Pp,
         "RANDOM" => PvKind::Random,
         "stat" => PvKind::Stat(Bytes::copy_from_slice(need_inner("stat")?.as_bytes())),
@@ -491,6 +698,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "shv" => PvKind::Shv(r.shv_slot(need_inner("shv")?)),
         "hdr" => PvKind::Hdr(HeaderKey::new(need_inner("hdr")?.trim())),
         "hdrc" => PvKind::Hdrc(HeaderKey::new(need_inner("hdrc")?.trim())),
+        "hflc" => PvKind::Hflc(HeaderKey::new(need_inner("hflc")?.trim())),
         "TV" => PvKind::Tv(match need_inner("TV")? {
             "s" | "sn" => TvPart::Sec,
             "u" | "un" => TvPart::Usec,
@@ -549,6 +757,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Shv(_)
             | PvKind::Hdr(_)
             | PvKind::Hdrc(_)
+            | PvKind::Hflc(_)
             | PvKind::Tv(_)
             | PvKind::Const(_)
             | PvKind::Sel(_)
@@ -558,11 +767,64 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Stat(_)
             | PvKind::SdpBody
             | PvKind::Dlg(_)
+            | PvKind::UriAttr(UriSrc::NextHop, _)
+            | PvKind::Time(_)
+            | PvKind::TimeFmt(..)
     );
     if inner.is_some() && !takes_inner {
         return Err(format!("${class} takes no name in parentheses"));
     }
     Ok(kind)
+}
+
+fn local_time_error(class: &str, zone: &str) -> String {
+    let instead = match class {
+        "time" => "$utime(...)",
+        "timef" => "$utimef(...)",
+        _ => "$utimef(%c)",
+    };
+    format!(
+        "${class} reads the local time, and ringsip computes UTC only: this machine's time zone is not UTC ({zone}); use {instead} or run with TZ=UTC"
+    )
+}
+
+/// The terminal escape sequence `$C(fb)` prints: foreground `f` (`x` the
+/// default; `s r g y b p c w` black … white, upper case for bold) and
+/// background `b` (`x` or a lower-case color), as Kamailio 5.6 prints them.
+fn color(name: &str) -> Result<Vec<u8>, String> {
+    const COLORS: &[u8] = b"srgybpcw";
+    let err = || {
+        format!("$C({name}): two letters: foreground x, s, r, g, y, b, p, c, w (upper case: bold), background x or a lower-case color")
+    };
+    let &[fg, bg] = name.as_bytes() else {
+        return Err(err());
+    };
+    let mut out = b"\x1b[".to_vec();
+    match fg {
+        b'x' => out.extend_from_slice(b"0;39"),
+        c => {
+            let i = COLORS
+                .iter()
+                .position(|&k| k == c.to_ascii_lowercase())
+                .ok_or_else(err)?;
+            out.extend_from_slice(if c.is_ascii_uppercase() {
+                b"1;3"
+            } else {
+                b"0;3"
+            });
+            out.push(b'0' + i as u8);
+        }
+    }
+    match bg {
+        b'x' => out.extend_from_slice(b";49"),
+        c => {
+            let i = COLORS.iter().position(|&k| k == c).ok_or_else(err)?;
+            out.extend_from_slice(b";4");
+            out.push(b'0' + i as u8);
+        }
+    }
+    out.push(b'm');
+    Ok(out)
 }
 
 /// Resolves a select (`via[1].host`, `from.tag`, `cfg_get.group.name`).

@@ -10,10 +10,11 @@ use super::attrs::Xavp;
 use super::ctx::{AddrText, MsgCtx, UriParts};
 use super::pvkind::BranchAttr;
 use super::pvkind::{
-    AuthPart, AvpKey, CseqPart, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, ShtOp, SndPart,
-    TmField, TvPart, ViaField, XavpPath,
+    AuthPart, AvpKey, CseqPart, FlagSet, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, ShtOp,
+    SndPart, TimeField, TmField, TvPart, UriField, UriSrc, ViaField, XavpPath,
 };
 use super::registry::RouteType;
+use super::timefmt;
 use super::transform;
 use super::value::Value;
 use crate::sip::auth::Credentials;
@@ -298,6 +299,135 @@ impl<'a> MsgCtx<'a> {
                 Some((_, v)) => v.as_ref(),
                 None => Value::Null,
             },
+            PvKind::UriAttr(src, field) => {
+                if !msg.is_request() {
+                    return Value::Null;
+                }
+                let uri = match src {
+                    UriSrc::Dst => self.dst_uri.as_deref(),
+                    UriSrc::Orig => msg.request_uri(),
+                    UriSrc::Cur => Some(self.ruri()),
+                    UriSrc::NextHop => self.dst_uri.as_deref().or_else(|| Some(self.ruri())),
+                };
+                uri_attr(uri, *field)
+            }
+            PvKind::ContentType => opt(msg.header_value(HeaderName::ContentType)),
+            PvKind::Re => header_uri(
+                msg,
+                msg.headers_named(b"Remote-Party-ID")
+                    .next()
+                    .map(|h| msg.value(h)),
+            ),
+            PvKind::Ppi(part) => {
+                let Some(value) = msg
+                    .headers_named(b"P-Preferred-Identity")
+                    .next()
+                    .map(|h| msg.value(h))
+                else {
+                    return Value::Null;
+                };
+                let Some(Ok(na)) = crate::sip::nameaddr::name_addrs(value).next() else {
+                    return Value::Null;
+                };
+                match part {
+                    NamePart::Display => {
+                        transform::display_raw(value, &na).map_or(Value::Null, Value::str)
+                    }
+                    NamePart::Tag => Value::Null,
+                    NamePart::Uri => Value::str(na.uri_raw()),
+                    NamePart::User | NamePart::Host => uri_attr(
+                        Some(na.uri_raw()),
+                        match part {
+                            NamePart::User => UriField::User,
+                            _ => UriField::Host,
+                        },
+                    ),
+                }
+            }
+            PvKind::Rv => {
+                let line = msg.slice(msg.start_line());
+                let version = if msg.is_request() {
+                    line.rsplit(|&b| b == b' ').next()
+                } else {
+                    line.split(|&b| b == b' ').next()
+                };
+                version.map_or(Value::Null, Value::str)
+            }
+            PvKind::SrcUriTransport => Value::owned(
+                format!(
+                    "sip:{};transport={}",
+                    super::ctx::fmt_hostport(self.src),
+                    self.proto.lower_name()
+                )
+                .into_bytes(),
+            ),
+            PvKind::SrcSocket => Value::owned(
+                format!(
+                    "{}:{}",
+                    self.proto.lower_name(),
+                    super::ctx::fmt_hostport(self.src)
+                )
+                .into_bytes(),
+            ),
+            PvKind::SrcIpBracketed => Value::owned(
+                match self.src.ip() {
+                    std::net::IpAddr::V4(ip) => ip.to_string(),
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                }
+                .into_bytes(),
+            ),
+            PvKind::Hflc(key) => {
+                let split = matches!(
+                    key.id,
+                    HeaderName::Via
+                        | HeaderName::Route
+                        | HeaderName::RecordRoute
+                        | HeaderName::Contact
+                );
+                let n: usize = msg
+                    .headers_named(&key.name)
+                    .map(|h| {
+                        let values = crate::sip::scan::split_values(msg.value(h));
+                        match key.id {
+                            HeaderName::Via => values.with_comments().count(),
+                            _ if split => values.count(),
+                            _ => 1,
+                        }
+                    })
+                    .sum();
+                int(n as i64)
+            }
+            PvKind::Sf => int(i64::from(self.state.sflags)),
+            PvKind::FlagsHex(set) => {
+                let v = match set {
+                    FlagSet::Msg => (self.flags & 0xffff_ffff) as u32,
+                    FlagSet::Branch => self.state.bflags,
+                    FlagSet::Script => self.state.sflags,
+                };
+                Value::owned(format!("{v:08X}").into_bytes())
+            }
+            PvKind::Time(field) => {
+                let t = timefmt::utc(self.unix_now.as_secs() as i64);
+                int(i64::from(match field {
+                    TimeField::Sec => t.sec,
+                    TimeField::Min => t.min,
+                    TimeField::Hour => t.hour,
+                    TimeField::Mday => t.mday,
+                    TimeField::Mon => t.mon,
+                    TimeField::Year => return int(t.year),
+                    TimeField::Wday => t.wday + 1,
+                    TimeField::Yday => t.yday + 1,
+                    TimeField::Isdst => 0,
+                }))
+            }
+            PvKind::TimeFmt(fmt, utc) => {
+                let t = timefmt::utc(self.unix_now.as_secs() as i64);
+                timefmt::strftime(fmt, &t, if *utc { "GMT" } else { "UTC" })
+                    .map_or(Value::Null, Value::owned)
+            }
+            PvKind::TimeText => Value::owned(timefmt::ctime(&timefmt::utc(
+                self.unix_now.as_secs() as i64,
+            ))),
             PvKind::Snd(part) => match self.send_dst {
                 None => Value::Null,
                 Some((addr, proto)) => match part {
@@ -487,6 +617,31 @@ fn ruri_part(ru: &[u8], part: RuriPart) -> Value<'_> {
     }
 }
 
+/// A part of a URI for `$dd`, `$op`, `$nh(P)`…: a port not written reads
+/// 5060 and a missing `transport` parameter `UDP`, as in Kamailio 5.6.
+fn uri_attr(uri: Option<&[u8]>, field: UriField) -> Value<'_> {
+    let Some(text) = uri else {
+        return Value::Null;
+    };
+    if field == UriField::Uri {
+        return Value::str(text);
+    }
+    let Ok(u) = Uri::parse(text) else {
+        return Value::Null;
+    };
+    match field {
+        UriField::Uri => Value::str(text),
+        UriField::User => u.user().map_or(Value::Null, Value::str),
+        UriField::Host if u.host_raw().is_empty() => Value::Null,
+        UriField::Host => Value::str(u.host_raw()),
+        UriField::Port => Value::Int(i64::from(u.port().unwrap_or(5060))),
+        UriField::Proto => u
+            .param(b"transport")
+            .and_then(|p| p.value)
+            .map_or(Value::str(b"UDP"), Value::str),
+    }
+}
+
 /// A part of the From or To header (`$fu`, `$tU`, `$ft`…); `$null` when absent or unreadable.
 pub(crate) fn name_part(msg: &Message, id: HeaderName, part: NamePart) -> Value<'_> {
     let Some(value) = msg.header_value(id) else {
@@ -544,6 +699,8 @@ fn auth_part(msg: &Message, part: AuthPart) -> Value<'_> {
         AuthPart::User => split.map(|(u, _)| u),
         AuthPart::Domain => split.and_then(|(_, d)| d).or(cred.realm()),
         AuthPart::Realm => cred.realm(),
+        AuthPart::DigestUri => cred.uri(),
+        AuthPart::Algorithm => cred.algorithm(),
     };
     got.map_or(Value::Null, Value::str)
 }

@@ -111,6 +111,10 @@ impl MsgCtx<'_> {
                 self.state.bflags = (value.to_int() as u64 & 0xffff_ffff) as u32;
                 Ok(())
             }
+            PvKind::Sf => {
+                self.state.sflags = (value.to_int() as u64 & 0xffff_ffff) as u32;
+                Ok(())
+            }
             PvKind::Var(slot) => {
                 let Some(cell) = self.core.vars.get_mut(*slot as usize) else {
                     return Err("no such $var slot");

@@ -87,6 +87,10 @@ pub struct Settings {
     pub tcp: TcpParams,
     /// Parameters accepted but not acted on, with where they were set.
     pub ignored: Vec<(String, Span)>,
+    /// Parameters accepted although they change what Kamailio does in a way
+    /// ringsip does not follow: one `file:line:col: NAME: …` line each, for
+    /// `ringsip check` and the start-up log.
+    pub warnings: Vec<String>,
 }
 
 /// Kamailio's `tcp_*` core parameters ringsip acts on (unset: the runtime's
@@ -155,9 +159,6 @@ const ACCEPTED: &[&str] = &[
     "dns_cache_mem",
     "dns_cache_gc_interval",
     "dns_cache_del_nonexp",
-    "server_signature",
-    "user_agent_header",
-    "sip_warning",
     "maxbuffer",
     "max_while_loops",
     "fork",
@@ -190,10 +191,6 @@ const ACCEPTED: &[&str] = &[
     "latency_cfg_log",
     "tos",
     "pmtu_discovery",
-    "mhomed",
-    "reply_to_via",
-    "udp_mtu",
-    "udp_mtu_try_proto",
     "udp4_raw",
     "udp4_raw_mtu",
     "udp4_raw_ttl",
@@ -226,17 +223,117 @@ const ACCEPTED: &[&str] = &[
     "kemi.event_route_callback",
     "modinit_delay",
     "http_reply_parse",
-    "phone2tel",
     "enable_ipv6",
     "ipv6_hex_style",
     "socket_workers",
     "bind_ipv6_link_local",
-    "advertised_address",
-    "advertised_port",
     "route_locks_size",
     "verbose_startup",
     "receive_buffer_size",
     "return_code_mode",
+    "server_id",
+    "tcp_crlf_ping",
+    "tcp_reuse_port",
+    "tcp_defer_accept",
+    "tcp_delayed_ack",
+    "tcp_syncnt",
+    "tcp_linger2",
+    "tcp_fd_cache",
+    "tcp_clone_rcvbuf",
+    "tcp_accept_unique",
+    "tcp_connection_match",
+    "sctp_children",
+    "pv_buffer_size",
+    "pv_buffer_slots",
+    "pv_cache_limit",
+    "pv_cache_action",
+    "version_table",
+    "sip_parser_log",
+    "max_recursive_level",
+    "wait_worker1_mode",
+    "ip_free_bind",
+    "msg_time",
+];
+
+/// Core parameters Kamailio knows that change what it sends or how it routes,
+/// which ringsip accepts but does not follow: each use is a start-up warning
+/// naming its place (never a silent difference).
+const NOT_FOLLOWED: &[(&str, &str)] = &[
+    (
+        "advertised_address",
+        "Via, Record-Route and Contact keep the socket's own address",
+    ),
+    (
+        "advertised_port",
+        "Via, Record-Route and Contact keep the socket's own port",
+    ),
+    (
+        "server_signature",
+        "the Server header of local replies is not changed",
+    ),
+    (
+        "user_agent_header",
+        "the User-Agent of locally generated requests is not changed",
+    ),
+    ("sip_warning", "no Warning header is added to local replies"),
+    (
+        "reply_to_via",
+        "replies go to the source address, not to the Via sent-by",
+    ),
+    (
+        "udp_mtu",
+        "large requests are not switched to another transport",
+    ),
+    (
+        "udp_mtu_try_proto",
+        "large requests are not switched to another transport",
+    ),
+    ("phone2tel", "user=phone URIs are not read as tel URIs"),
+    (
+        "mhomed",
+        "the outgoing socket is not chosen by the route to the destination",
+    ),
+    (
+        "force_rport",
+        "rport is only honoured when the request asks for it or force_rport() runs",
+    ),
+    (
+        "local_rport",
+        "locally generated requests carry no rport parameter",
+    ),
+    (
+        "received_route_mode",
+        "event_route[core:msg-received] is not run",
+    ),
+    (
+        "max_branches",
+        "the branch limit stays at Kamailio's default of 12",
+    ),
+    (
+        "log_engine_type",
+        "logs go to the standard log, not to another engine",
+    ),
+    (
+        "log_engine_data",
+        "logs go to the standard log, not to another engine",
+    ),
+    (
+        "tcp_accept_aliases",
+        "Via alias parameters do not add TCP connection aliases",
+    ),
+    (
+        "tcp_accept_haproxy",
+        "the PROXY protocol header is not read on TCP connections",
+    ),
+    (
+        "tcp_source_ipv4",
+        "outgoing TCP connections use the system's source address",
+    ),
+    (
+        "tcp_source_ipv6",
+        "outgoing TCP connections use the system's source address",
+    ),
+    ("sip_parser_mode", "the SIP parser keeps its own strictness"),
 ];
 
 /// Reads the core parameters; problems go to `diags` at their place.
@@ -336,6 +433,20 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                 *slot = Some(n);
             }
             name if ACCEPTED.contains(&name) => s.ignored.push((name.to_string(), g.span)),
+            // The limit ringsip has anyway.
+            "max_branches" if int_of(&g.value) == Some(12) => {
+                s.ignored.push(("max_branches".to_string(), g.span))
+            }
+            name if NOT_FOLLOWED.iter().any(|(n, _)| *n == name) => {
+                let what = NOT_FOLLOWED
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or("", |(_, w)| w);
+                s.warnings.push(format!(
+                    "{}: {name} is accepted but not followed by ringsip: {what}",
+                    cfg.sources.location(g.span)
+                ));
+            }
             // cfg-group parameters (`pstn.gw_ip = "" desc "…"`) are the script's own.
             name if name.contains('.') => {}
             name => diags.push(Diagnostic::new(
@@ -454,5 +565,40 @@ mod tcp_tests {
         assert!(s.enable_tls);
         let s = settings("enable_tls=yes\ndisable_tls=yes\nrequest_route { exit; }\n");
         assert!(!s.enable_tls);
+    }
+
+    #[test]
+    fn tuning_knobs_are_ignored_and_behaviour_changes_warn_with_their_place() {
+        let s = settings(
+            "server_id=3\ntcp_crlf_ping=yes\npv_buffer_size=8192\nmax_branches=12\n\
+             advertised_address=\"203.0.113.1\"\nforce_rport=yes\nmax_branches=4\n\
+             request_route { exit; }\n",
+        );
+        let ignored: Vec<&str> = s.ignored.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            ignored,
+            [
+                "server_id",
+                "tcp_crlf_ping",
+                "pv_buffer_size",
+                "max_branches"
+            ]
+        );
+        assert_eq!(s.warnings.len(), 3, "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].starts_with("t.cfg:5:1: advertised_address is accepted but not followed")
+        );
+        assert!(s.warnings[1].starts_with("t.cfg:6:1: force_rport "));
+        assert!(s.warnings[2].starts_with("t.cfg:7:1: max_branches "));
+        // Still unknown: a name Kamailio does not have either.
+        let cfg = crate::script::parse_str(
+            "t.cfg",
+            "no_such_knob=1\nrequest_route { exit; }\n",
+            &crate::script::Options::default(),
+        )
+        .expect("parses");
+        let mut diags = Vec::new();
+        from_config(&cfg, &mut diags);
+        assert_eq!(diags.len(), 1);
     }
 }

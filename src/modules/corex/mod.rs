@@ -7,7 +7,7 @@ use crate::script::registry::{func as f, param as p};
 use crate::script::registry::{ModuleDef, ParamKind, RouteMask};
 
 pub mod alias;
-mod args;
+pub mod args;
 mod branch;
 pub mod codec;
 pub mod files;

@@ -172,27 +172,45 @@ pub fn set_recv_socket(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     1
 }
 
-/// `set_source_address("ip:port")`: `$si`/`$sp` and where replies go.
+/// `set_source_address("ip:port")`: `$si`/`$sp` and where replies go. A
+/// constant is checked at start-up; an address in variables
+/// (`"$hdr(X-Src-Addr)"`) when the message runs (-1 when it is not ip:port).
 pub fn set_source_address(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(addr) = args.custom::<SocketAddr>(0) else {
-        return -1;
+    let addr = match args.custom::<SocketAddr>(0) {
+        Some(addr) => *addr,
+        None => {
+            let text = String::from_utf8_lossy(&args.str(ctx, 0)).into_owned();
+            match source_address(&text) {
+                Ok(addr) => addr,
+                Err(e) => {
+                    log::warn!("set_source_address: {e}");
+                    return -1;
+                }
+            }
+        }
     };
-    ctx.src = *addr;
+    ctx.src = addr;
     ctx.cache = ReadCache::default();
     1
 }
 
-pub fn fixup_source_address(args: &mut Args, _: &ModParams) -> Result<(), String> {
-    let text = match args.get(0) {
-        Some(Arg::Str(s)) => String::from_utf8_lossy(s).into_owned(),
-        _ => return Err("the address must be a constant ip:port".into()),
-    };
-    let spec = SocketSpec::parse(&text)
+fn source_address(text: &str) -> Result<SocketAddr, String> {
+    let spec = SocketSpec::parse(text)
         .filter(|s| s.proto.is_none())
         .ok_or_else(|| format!("\"{text}\" is not ip:port"))?;
-    let addr = SocketAddr::new(spec.ip, spec.port.unwrap_or(5060));
-    args.0[0] = Arg::Custom(Box::new(addr));
-    Ok(())
+    Ok(SocketAddr::new(spec.ip, spec.port.unwrap_or(5060)))
+}
+
+pub fn fixup_source_address(args: &mut Args, _: &ModParams) -> Result<(), String> {
+    match args.get(0) {
+        Some(Arg::Str(s)) => {
+            let addr = source_address(&String::from_utf8_lossy(s))?;
+            args.0[0] = Arg::Custom(Box::new(addr));
+            Ok(())
+        }
+        Some(Arg::Fmt(_) | Arg::Pv(_)) => Ok(()),
+        _ => Err("the address must be ip:port".into()),
+    }
 }
 
 /// `forward_reply()`: the reply goes on along its Via path now (reply routes).

@@ -362,6 +362,16 @@ fn socket_and_source_functions() {
     assert!(holds(
         "set_source_address(\"203.0.113.9:7777\") && $si == \"203.0.113.9\" && $sp == 7777"
     ));
+    // An address in variables is read when the message runs (the anycast
+    // example config takes it from a header).
+    let dynamic = |addr: &str| {
+        let out = sent(&format!(
+            "request_route {{ $var(a) = \"{addr}\"; if (set_source_address(\"$var(a)\") && $si == \"203.0.113.8\" && $sp == 7070) {{ sl_send_reply(\"200\", \"y\"); }} else {{ sl_send_reply(\"500\", \"n\"); }} }}\n"
+        ));
+        out[0].data.starts_with(b"SIP/2.0 200")
+    };
+    assert!(dynamic("203.0.113.8:7070"));
+    assert!(!dynamic("not an address"));
     assert!(holds(
         "set_recv_socket(\"udp:192.0.2.20:5080\") && $Rp == 5080"
     ));

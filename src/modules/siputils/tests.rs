@@ -99,6 +99,12 @@ fn string_tests() {
         ("is_numeric", &["0123"], 1),
         ("is_numeric", &[""], -1),
         ("is_alphanum", &["ab12"], 1),
+        // As Kamailio 5.6 answers them.
+        ("is_alphanumex", &["a+b", "+"], 1),
+        ("is_alphanumex", &["", "+"], -1),
+        ("is_alphanumex", &["a b", "+"], -1),
+        ("is_alphanumex", &["++", "+"], 1),
+        ("is_alphanumex", &["a-b.c_d", "+.-_"], 1),
         ("is_gruu", &["sip:a@h;gr=urn:uuid:1"], 1),
         ("is_gruu", &["sip:a@h;gr"], 2),
         ("is_gruu", &["sip:a@h"], -1),

@@ -46,6 +46,15 @@ impl pvkind::Resolver for Compiler<'_> {
         })
     }
 
+    fn define(&mut self, name: &str) -> Option<Option<String>> {
+        self.cfg
+            .defines
+            .iter()
+            .rev()
+            .find(|d| d.name == name)
+            .map(|d| d.value.clone())
+    }
+
     fn cfg_get(&mut self, name: &str) -> Option<Value<'static>> {
         let g = self.cfg.global(name)?;
         Some(match &g.value {
