@@ -60,7 +60,11 @@ Content-Length: 0
 fn a_request_route_function_runs_in_a_sub_route_of_branch_route() {
     let mut e = engine(CONFIG);
     let mut out = Vec::new();
-    e.on_inbound(inbound(CALLER, &bye(1, ";nat=yes")), Instant::now(), &mut out);
+    e.on_inbound(
+        inbound(CALLER, &bye(1, ";nat=yes")),
+        Instant::now(),
+        &mut out,
+    );
     let got = sent_to(&out, CALLEE);
     assert_eq!(got.len(), 1, "{out:?}");
     assert!(got[0].contains("\r\nX-Nat: yes\r\n"), "{}", got[0]);
