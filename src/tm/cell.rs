@@ -188,7 +188,10 @@ impl<U> Cell<U> {
                 else {
                     return ResponseOutcome::Absorbed;
                 };
-                if !self.server.send_final(code, data, cx) {
+                if !self
+                    .server
+                    .send_final(code, data, self.fr_timer(cx.cfg), cx)
+                {
                     return ResponseOutcome::Absorbed;
                 }
                 cx.stats.relayed += 1;
@@ -380,7 +383,10 @@ impl<U> Cell<U> {
                     self.send_local(500, &reason, cx);
                     return 500;
                 }
-                if self.server.send_final(code, data, cx) {
+                if self
+                    .server
+                    .send_final(code, data, self.fr_timer(cx.cfg), cx)
+                {
                     cx.stats.relayed += 1;
                 }
                 code
@@ -474,7 +480,8 @@ impl<U> Cell<U> {
         let sent = if spec.code < 200 {
             self.server.send_provisional(spec.code, data, cx)
         } else {
-            self.server.send_final(spec.code, data, cx)
+            let timer_h = self.fr_timer(cx.cfg);
+            self.server.send_final(spec.code, data, timer_h, cx)
         };
         if sent {
             cx.stats.local_replies += 1;

@@ -118,7 +118,8 @@ impl Default for TmConfig {
 }
 
 impl TmConfig {
-    /// 64·T1: Timers H, J, L and M, and the wait for a final response after a CANCEL (§9.1).
+    /// 64·T1: Timers J, L and M, and the wait for a final response after a
+    /// CANCEL (§9.1). Timer H is the transaction's fr_timer, as Kamailio has it.
     pub fn t1_x64(&self) -> Duration {
         self.t1.saturating_mul(64)
     }

@@ -31,6 +31,8 @@ pub(crate) enum InviteServer {
     Completed {
         response: Bytes,
         interval: std::time::Duration,
+        /// What is left of Timer H when the pending G fires.
+        h_left: std::time::Duration,
     },
     /// The ACK arrived; retransmitted ACKs are absorbed until Timer I.
     Confirmed,
@@ -178,7 +180,16 @@ impl Server {
     /// 2xx to an INVITE (forking: RFC 3261 §16.7 step 5, "Any 2xx response to
     /// an INVITE request" is forwarded after a final was sent), which is sent
     /// without changing state.
-    pub fn send_final(&mut self, code: u16, data: Bytes, cx: &mut Ctx<'_>) -> bool {
+    ///
+    /// Timer H (no ACK to a 300-699 to an INVITE) is `timer_h`: Kamailio waits
+    /// the transaction's `fr_timer`, where RFC 3261 says 64·T1.
+    pub fn send_final(
+        &mut self,
+        code: u16,
+        data: Bytes,
+        timer_h: std::time::Duration,
+        cx: &mut Ctx<'_>,
+    ) -> bool {
         let reliable = self.target.is_reliable();
         let next = match std::mem::replace(
             &mut self.state,
@@ -192,19 +203,15 @@ impl Server {
             }
             ServerState::Invite(InviteServer::Proceeding { .. }) => {
                 // §17.2.1: "timer G MUST be set to fire in T1 seconds" (unreliable only),
-                // "timer H MUST be set to fire in 64*T1 seconds" for all transports.
+                // and timer H (64·T1 there; fr_timer as Kamailio has it) for all transports.
                 if !reliable {
                     cx.arm(&mut self.timers, Owner::Server, TimerKind::G, cx.cfg.t1);
                 }
-                cx.arm(
-                    &mut self.timers,
-                    Owner::Server,
-                    TimerKind::H,
-                    cx.cfg.t1_x64(),
-                );
+                cx.arm(&mut self.timers, Owner::Server, TimerKind::H, timer_h);
                 ServerState::Invite(InviteServer::Completed {
                     response: data.clone(),
                     interval: cx.cfg.t1,
+                    h_left: timer_h,
                 })
             }
             ServerState::Invite(other) => {
@@ -296,7 +303,19 @@ impl Server {
     /// A server timer fired (the caller checked it is still armed and cleared it).
     pub fn on_timer(&mut self, kind: TimerKind, cx: &mut Ctx<'_>) {
         match (kind, &mut self.state) {
-            (TimerKind::G, ServerState::Invite(InviteServer::Completed { response, interval })) => {
+            (
+                TimerKind::G,
+                ServerState::Invite(InviteServer::Completed {
+                    response,
+                    interval,
+                    h_left,
+                }),
+            ) => {
+                // A retransmission due when H ends is not sent (Kamailio).
+                *h_left = h_left.saturating_sub(*interval);
+                if h_left.is_zero() {
+                    return;
+                }
                 // §17.2.1: retransmit and "reset with a value that is two times its
                 // previous value, or T2 seconds, whichever is smaller".
                 *interval = interval.saturating_mul(2).min(cx.cfg.t2);

@@ -108,11 +108,43 @@ fn timer_h_gives_up_without_ack() {
     d.reply_local(tid, 486).unwrap();
     d.run_until(40_000);
     let sent = times(&d.drain(), UAC, "486");
-    // 0, then G: +0.5, +1, +2, +4 (T2 cap) … until H = 64·T1 = 32 s.
+    // 0, then G: +0.5, +1, +2, +4 (T2 cap) … until H. Kamailio's H is the
+    // transaction's fr_timer (30 s here), not 64·T1 (32 s): no 31.5 s.
     assert_eq!(
         sent,
-        [0, 500, 1500, 3500, 7500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500]
+        [0, 500, 1500, 3500, 7500, 11_500, 15_500, 19_500, 23_500, 27_500]
     );
+    assert!(!d.t.contains(tid));
+}
+
+#[test]
+fn timer_h_is_fr_timer_as_kamailio_has_it() {
+    // Seen with Kamailio 5.6 (sidebyside timers.cfg, fr_timer 1500): a final
+    // reply sent at 1.5 s is sent again at 2.0 s and not at 3.0 s, where
+    // fr_timer ends the wait for the ACK (a retransmission due then is not sent).
+    let mut d = Driver::with(TmConfig {
+        fr_timer: Duration::from_millis(1500),
+        ..TmConfig::default()
+    });
+    let tid = d.create(&invite("z9hG4bKs3h"));
+    d.reply_local(tid, 408).unwrap();
+    d.run_until(10_000);
+    assert_eq!(times(&d.drain(), UAC, "408"), [0, 500]);
+    assert!(!d.t.contains(tid));
+    // t_set_fr's fr_timer counts for the transaction it was set on.
+    let mut d = Driver::new();
+    let tid = d.create(&invite("z9hG4bKs3i"));
+    let now = d.instant();
+    d.t.set_fr(
+        tid,
+        None,
+        Some(Duration::from_millis(4000)),
+        now,
+        &mut Vec::new(),
+    );
+    d.reply_local(tid, 486).unwrap();
+    d.run_until(10_000);
+    assert_eq!(times(&d.drain(), UAC, "486"), [0, 500, 1500, 3500]);
     assert!(!d.t.contains(tid));
 }
 
