@@ -497,20 +497,26 @@ impl Engine {
     }
 
     /// Runs the `event_route` of each module event that the script defines.
+    /// Where a message the proxy made itself comes from, for an event route:
+    /// its first socket.
+    fn local_source(&self) -> Option<Source> {
+        let info = self.env.sockets.first()?;
+        Some(Source {
+            src: info.addr,
+            local: info.addr,
+            proto: info.proto,
+            socket: 0,
+            conn: None,
+        })
+    }
+
     fn run_local_events(&mut self, events: Vec<LocalEvent>, now: Instant, out: &mut Vec<Transmit>) {
         for ev in events {
             let Some(&route) = self.program.event_routes.get(ev.route) else {
                 continue;
             };
-            let Some(info) = self.env.sockets.first() else {
+            let Some(from) = self.local_source() else {
                 continue;
-            };
-            let from = Source {
-                src: info.addr,
-                local: info.addr,
-                proto: info.proto,
-                socket: 0,
-                conn: None,
             };
             let mut ctx = self.ctx(&ev.msg, &from, now, RouteType::Event, out);
             ctx.dst_uri = ev.dst_uri;
@@ -563,16 +569,8 @@ impl Engine {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) {
-        let (Ok(msg), Some(info)) = (Message::parse(bytes.clone()), self.env.sockets.first())
-        else {
+        let (Ok(msg), Some(from)) = (Message::parse(bytes.clone()), self.local_source()) else {
             return;
-        };
-        let from = Source {
-            src: info.addr,
-            local: info.addr,
-            proto: info.proto,
-            socket: 0,
-            conn: None,
         };
         let mut ctx = self.ctx(&msg, &from, now, RouteType::Event, out);
         crate::modules::dialog::enter(&mut ctx, dlg.id);
