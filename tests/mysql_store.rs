@@ -22,7 +22,7 @@ use mysql::prelude::Queryable;
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::digest::{self, Algorithm, ResponseInput};
 use ringsip::modules::permissions::Permissions;
-use ringsip::modules::registrar::{self, RegParams, Registrar};
+use ringsip::modules::registrar::{self, Registrar};
 use ringsip::modules::usrloc::{Ucontact, UlParams, Usrloc};
 use ringsip::script::ctx::Shared;
 use ringsip::script::registry::ModParams;
@@ -30,6 +30,7 @@ use ringsip::store::{
     self, AddressRow, DispatcherColumns, LocationRow, Stores, SubscriberColumns, SubscriberRow,
 };
 use support::mariadb::MariaDb;
+use support::usrloc_life::{invite, register, start};
 use support::Bench;
 
 const T0: u64 = 1_700_000_000_000;
@@ -199,68 +200,6 @@ fn tables_round_trip() {
     assert_eq!(v, Some(9));
     // Names that are not identifiers never reach the SQL text.
     assert!(db.location_load("location; DROP TABLE x").is_err());
-}
-
-fn register(user: &str, contact: &str) -> String {
-    format!(
-        "REGISTER sip:example.com SIP/2.0
-Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-{user}
-From: <sip:{user}@example.com>;tag=f1
-To: <sip:{user}@example.com>
-Call-ID: {user}-call
-CSeq: 1 REGISTER
-Contact: <{contact}>
-User-Agent: test-ua
-Content-Length: 0"
-    )
-}
-
-fn invite(user: &str) -> String {
-    format!(
-        "INVITE sip:{user}@example.com SIP/2.0
-Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-i
-From: <sip:x@example.com>;tag=1
-To: <sip:{user}@example.com>
-Call-ID: i1
-CSeq: 1 INVITE
-Content-Length: 0"
-    )
-}
-
-/// One "process lifetime": usrloc over the database at `url`.
-struct Life {
-    stores: Stores,
-    ul: Arc<Usrloc>,
-    bench: Bench,
-}
-
-fn start(url: &str, db_mode: u8, unix_ms: u64) -> Life {
-    let mut stores = Stores::default();
-    let handle = stores.handle(url).unwrap();
-    let params = UlParams {
-        db_mode,
-        ..UlParams::default()
-    };
-    let ul = Arc::new(Usrloc::new(params, Some(handle), unix_ms).unwrap());
-    let mut shared = Shared::default();
-    shared.insert(ul.clone());
-    shared.insert(Arc::new(Registrar {
-        params: RegParams::default(),
-    }));
-    Life {
-        stores,
-        ul,
-        bench: Bench::new(shared, unix_ms),
-    }
-}
-
-impl Life {
-    /// What the binary does on SIGTERM.
-    fn stop(self) {
-        self.ul.flush();
-        drop(self.bench);
-        self.stores.finish();
-    }
 }
 
 #[test]

@@ -7,6 +7,7 @@
 pub mod mariadb;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod usrloc_life;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
