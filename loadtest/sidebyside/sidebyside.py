@@ -624,6 +624,20 @@ def stock_calls(uac, uas):
     log += [("uac", g) for g in recv_all(uac)]
     return log
 
+def same_instant_sorted(log):
+    """`log` with each run of messages that arrived in the same half second
+    at different UAs in one order: which socket the poll loop read first
+    says nothing about the proxy."""
+    out, i = [], 0
+    while i < len(log):
+        at = log[i][1].split(" ", 1)[0] if log[i][1].startswith("@") else None
+        j = i + 1
+        while at and j < len(log) and log[j][1].startswith(at + " "):
+            j += 1
+        out += sorted(log[i:j])
+        i = j
+    return out
+
 def timeline(sockets, seconds):
     """Everything that arrives within `seconds`, with the arrival second rounded to 0.5 s."""
     t0 = time.time(); out = []
@@ -1094,7 +1108,7 @@ def run(config, only):
                         continue  # a retransmission
                     seen.add((w, m))
                     out.append((w, m))
-                results[(kind, name)] = out
+                results[(kind, name)] = same_instant_sorted(out)
             finally:
                 uac.close(); uas.close(); G["uas2"].close()
                 p.terminate(); p.wait()
