@@ -36,8 +36,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::script::ctx::MsgCtx;
+use crate::script::registry::param as p;
 use crate::script::registry::{
-    fixup_int, Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
+    fixup_int, Arg, Args, FunctionDef, ModParams, ModuleDef, ParamKind, RouteMask,
 };
 use crate::script::vm::Outcome;
 
@@ -462,15 +463,6 @@ macro_rules! f {
     };
 }
 
-macro_rules! p {
-    ($name:expr, $kind:ident) => {
-        ParamDef {
-            name: $name,
-            kind: ParamKind::$kind,
-        }
-    };
-}
-
 /// The cfgutils module.
 pub static MODULE: ModuleDef = ModuleDef {
     name: "cfgutils",
@@ -498,10 +490,10 @@ pub static MODULE: ModuleDef = ModuleDef {
         f!("shm_summary", 0, 0, None, mem_report),
     ],
     params: &[
-        p!("initial_probability", Int),
-        p!("initial_gflags", Int),
-        p!("hash_file", Str),
-        p!("lock_set_size", Int),
+        p("initial_probability", ParamKind::Int),
+        p("initial_gflags", ParamKind::Int),
+        p("hash_file", ParamKind::Str),
+        p("lock_set_size", ParamKind::Int),
     ],
     always: false,
 };

@@ -25,9 +25,8 @@ use bytes::Bytes;
 use smallvec::SmallVec;
 
 use crate::script::ctx::{push_host, push_hostport, MsgCtx};
-use crate::script::registry::{
-    Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
-};
+use crate::script::registry::param as p;
+use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, ParamKind, RouteMask};
 use crate::sip::{Edits, HeaderName, Proto, SocketId};
 
 /// The module parameters, read once at start-up.
@@ -416,15 +415,6 @@ macro_rules! f {
     };
 }
 
-macro_rules! p {
-    ($name:expr, $kind:ident) => {
-        ParamDef {
-            name: $name,
-            kind: ParamKind::$kind,
-        }
-    };
-}
-
 /// The path module.
 pub static MODULE: ModuleDef = ModuleDef {
     name: "path",
@@ -434,11 +424,11 @@ pub static MODULE: ModuleDef = ModuleDef {
         f!("add_path_received", 0, 2, add_path_received),
     ],
     params: &[
-        p!("use_received", Int),
-        p!("received_format", Int),
-        p!("received_name", Str),
-        p!("enable_r2", Int),
-        p!("sockname_mode", Int),
+        p("use_received", ParamKind::Int),
+        p("received_format", ParamKind::Int),
+        p("received_name", ParamKind::Str),
+        p("enable_r2", ParamKind::Int),
+        p("sockname_mode", ParamKind::Int),
     ],
     always: false,
 };
