@@ -3,9 +3,10 @@
 //! sent-by host is not the source address or rport was asked for, and the
 //! source port as the value of an empty `rport`. Kamailio's `force_rport()`
 //! acts as if the client had asked: a Via without `rport` gets
-//! `;rport=<port>` (and, in a forwarded request only, `received` too). One rule for every layer that answers or forwards
-//! (sl, tm's local replies, the stateless forward), with the place of the
-//! added parameters as Kamailio puts them ([`ViaFixAt`]).
+//! `;rport=<port>` (and, in a forwarded request only, `received` too). One
+//! rule for every layer that answers or forwards (sl, tm's local replies,
+//! the stateless forward), with the place of the added parameters as
+//! Kamailio puts them ([`ViaFixAt`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;

@@ -496,7 +496,6 @@ impl Engine {
         }
     }
 
-    /// Runs the `event_route` of each module event that the script defines.
     /// Where a message the proxy made itself comes from, for an event route:
     /// its first socket.
     fn local_source(&self) -> Option<Source> {
@@ -510,6 +509,7 @@ impl Engine {
         })
     }
 
+    /// Runs the `event_route` of each module event that the script defines.
     fn run_local_events(&mut self, events: Vec<LocalEvent>, now: Instant, out: &mut Vec<Transmit>) {
         for ev in events {
             let Some(&route) = self.program.event_routes.get(ev.route) else {
