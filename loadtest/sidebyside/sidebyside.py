@@ -421,48 +421,46 @@ def parallel_fork(uac, uas):
     log += [("uac", g) for g in recv_all(uac)]
     return log
 
-@case
-def serial_fork(uac, uas):
+def serial(uac, uas, callid, first, second):
+    """A call the config forks serially: the UAS answers `first` (code,
+    reason), then the second UAS `second`."""
     uas2 = G['uas2']
-    uac.sendto(invite(callid="cser", ruri="sip:serial@127.0.0.61").encode(), PROXY)
+    uac.sendto(invite(callid=callid, ruri="sip:serial@127.0.0.61").encode(), PROXY)
     a = recv_all(uas)
     log = [("uas", g) for g in a]
     if a:
-        uas.sendto(reply_to(a[0], 486, "Busy Here", totag="t1").encode(), PROXY)
+        uas.sendto(reply_to(a[0], *first, totag="t1").encode(), PROXY)
     log += [("uas", g) for g in recv_all(uas)]
     b = recv_all(uas2)
     log += [("uas2", g) for g in b]
     if b:
-        uas2.sendto(reply_to(b[0], 200, "OK", totag="t2").encode(), PROXY)
+        uas2.sendto(reply_to(b[0], *second, totag="t2").encode(), PROXY)
     log += [("uac", g) for g in recv_all(uac)]
     return log
+
+@case
+def serial_fork(uac, uas):
+    return serial(uac, uas, "cser", (486, "Busy Here"), (200, "OK"))
 
 @case
 def serial_fork_all_fail(uac, uas):
-    uas2 = G['uas2']
-    uac.sendto(invite(callid="cser2", ruri="sip:serial@127.0.0.61").encode(), PROXY)
-    a = recv_all(uas)
-    log = [("uas", g) for g in a]
-    if a:
-        uas.sendto(reply_to(a[0], 503, "Service Unavailable", totag="t1").encode(), PROXY)
-    log += [("uas", g) for g in recv_all(uas)]
-    b = recv_all(uas2)
-    log += [("uas2", g) for g in b]
-    if b:
-        uas2.sendto(reply_to(b[0], 404, "Not Found", totag="t2").encode(), PROXY)
-    log += [("uac", g) for g in recv_all(uac)]
-    log += [("uas2", g) for g in recv_all(uas2)]
-    return log
+    return serial(uac, uas, "cser2", (503, "Service Unavailable"), (404, "Not Found")) \
+        + [("uas2", g) for g in recv_all(G['uas2'])]
 
-def register(contact, expires=None, callid="reg-1", cseq=1, branch="z9hG4bK-reg1", user="alice"):
-    m = (f"REGISTER sip:127.0.0.61 SIP/2.0\r\n"
-         f"Via: SIP/2.0/UDP {UAC[0]}:{UAC[1]};branch={branch};rport\r\n"
+def register(contact, expires=None, callid="reg-1", cseq=1, branch="z9hG4bK-reg1", user="alice",
+             addr=None, tag="r1", extra=""):
+    """A REGISTER of `user` from `addr` (the UAC's by default); `extra`:
+    header lines (with their CRLF) after the Contact."""
+    addr = addr or UAC
+    m = (f"REGISTER sip:{PROXY[0]} SIP/2.0\r\n"
+         f"Via: SIP/2.0/UDP {addr[0]}:{addr[1]};branch={branch};rport\r\n"
          f"Max-Forwards: 70\r\n"
-         f"From: <sip:{user}@127.0.0.61>;tag=r1\r\n"
-         f"To: <sip:{user}@127.0.0.61>\r\n"
+         f"From: <sip:{user}@{PROXY[0]}>;tag={tag}\r\n"
+         f"To: <sip:{user}@{PROXY[0]}>\r\n"
          f"Call-ID: {callid}\r\n"
          f"CSeq: {cseq} REGISTER\r\n")
     if contact: m += f"Contact: {contact}\r\n"
+    m += extra
     if expires is not None: m += f"Expires: {expires}\r\n"
     return m + "Content-Length: 0\r\n\r\n"
 
@@ -585,9 +583,8 @@ def options_to_proxy_itself(uac, uas):
 def stock_calls(uac, uas):
     log = []
     # alice at the UAC, bob at the UAS register; alice calls bob, then calls nobody.
-    reg = lambda user, addr, cs, br: (f"REGISTER sip:127.0.0.61 SIP/2.0\r\nVia: SIP/2.0/UDP {addr[0]}:{addr[1]};branch={br};rport\r\n"
-        f"Max-Forwards: 70\r\nFrom: <sip:{user}@127.0.0.61>;tag=r{user}\r\nTo: <sip:{user}@127.0.0.61>\r\n"
-        f"Call-ID: reg-{user}\r\nCSeq: {cs} REGISTER\r\nContact: <sip:{user}@{addr[0]}:{addr[1]}>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n")
+    reg = lambda user, addr, cs, br: register(f"<sip:{user}@{addr[0]}:{addr[1]}>", 300, callid=f"reg-{user}",
+                                              cseq=cs, branch=br, user=user, addr=addr, tag=f"r{user}")
     uac.sendto(reg("alice", UAC, 1, "z9hG4bK-ra").encode(), PROXY)
     log += [("uac", strip_dates(g)) for g in recv_all(uac, 0.3)]
     uas.sendto(reg("bob", UAS, 1, "z9hG4bK-rb").encode(), PROXY)
@@ -855,10 +852,9 @@ def stock_auth_calls(uac, uas):
     again with credentials and answered; then a wrong password, and a call
     to a user that is not registered."""
     log = []
-    def register(sock_, addr, user, pw, n):
-        base = lambda cs, br, extra: (f"REGISTER sip:{PROXY[0]} SIP/2.0\r\nVia: SIP/2.0/UDP {addr[0]}:{addr[1]};branch={br};rport\r\n"
-            f"Max-Forwards: 70\r\nFrom: <sip:{user}@{PROXY[0]}>;tag=r{user}{n}\r\nTo: <sip:{user}@{PROXY[0]}>\r\n"
-            f"Call-ID: reg-{user}-{n}\r\nCSeq: {cs} REGISTER\r\nContact: <sip:{user}@{addr[0]}:{addr[1]}>\r\n{extra}Expires: 300\r\nContent-Length: 0\r\n\r\n")
+    def sign_in(sock_, addr, user, pw, n):
+        base = lambda cs, br, extra: register(f"<sip:{user}@{addr[0]}:{addr[1]}>", 300, callid=f"reg-{user}-{n}",
+                                              cseq=cs, branch=br, user=user, addr=addr, tag=f"r{user}{n}", extra=extra)
         who = "uac" if sock_ is uac else "uas"
         sock_.sendto(base(1, f"z9hG4bK-r{user}{n}a", "").encode(), PROXY)
         got = recv_all(sock_, 0.3)
@@ -869,9 +865,9 @@ def stock_auth_calls(uac, uas):
             sock_.sendto(base(2, f"z9hG4bK-r{user}{n}b", f"Authorization: {cred}\r\n").encode(), PROXY)
             out += [(who, strip_dates(g)) for g in recv_all(sock_, 0.3)]
         return out
-    log += register(uac, UAC, "alice", "alicepw", 1)
-    log += register(uas, UAS, "bob", "bobpw", 1)
-    log += register(uac, UAC, "alice", "wrong", 2)
+    log += sign_in(uac, UAC, "alice", "alicepw", 1)
+    log += sign_in(uas, UAS, "bob", "bobpw", 1)
+    log += sign_in(uac, UAC, "alice", "wrong", 2)
     to_bob = lambda m: m.replace(f"To: <sip:uas@{UAS[0]}>", f"To: <sip:bob@{PROXY[0]}>").replace("From: <sip:uac@127.0.0.62>", f"From: <sip:alice@{PROXY[0]}>")
     m = to_bob(invite(callid="cauth", ruri=f"sip:bob@{PROXY[0]}", branch="z9hG4bK-ai1"))
     uac.sendto(m.encode(), PROXY)
