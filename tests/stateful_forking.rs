@@ -7,13 +7,10 @@
 
 mod common;
 
-use common::engine::{engine, inbound};
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use common::engine::{engine, Net};
+use std::time::Duration;
 
 use common::ua::SipMsg;
-use ringsip::modules::core::Engine;
-use ringsip::sip::Transmit;
 
 const CALLER: &str = "127.0.0.2:5070";
 const BOB1: &str = "127.0.0.3:5080";
@@ -21,44 +18,9 @@ const BOB2: &str = "127.0.0.4:5090";
 const BOB3: &str = "127.0.0.5:5100";
 
 /// A proxy on virtual time, and what it sent, per destination.
-struct Net {
-    e: Engine,
-    now: Instant,
-    sent: Vec<Transmit>,
-}
-
 impl Net {
     fn new(cfg: &str) -> Net {
-        Net {
-            e: engine(cfg),
-            now: Instant::now(),
-            sent: Vec::new(),
-        }
-    }
-
-    fn deliver(&mut self, from: &str, text: &str) {
-        self.e
-            .on_inbound(inbound(from, text), self.now, &mut self.sent);
-    }
-
-    /// Advances virtual time by `d`, firing due timers on the way.
-    fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        while let Some(at) = self.e.next_deadline().filter(|at| *at <= end) {
-            self.now = at.max(self.now);
-            self.e.on_timer(self.now, &mut self.sent);
-        }
-        self.now = end;
-    }
-
-    /// Takes what was sent to `dst` so far.
-    fn take(&mut self, dst: &str) -> Vec<SipMsg> {
-        let dst: SocketAddr = dst.parse().unwrap();
-        let (mine, rest): (Vec<_>, Vec<_>) = self.sent.drain(..).partition(|t| t.dst == dst);
-        self.sent = rest;
-        mine.into_iter()
-            .map(|t| SipMsg::new(t.data.to_vec(), None))
-            .collect()
+        Net::of(engine(cfg))
     }
 
     /// The one request with `method` sent to `dst` (others are left).

@@ -4,16 +4,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::engine::{engine_with, inbound};
+use common::engine::{engine_with, Net};
 use common::ua::SipMsg;
-use ringsip::modules::core::Engine;
 use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::usrloc::{UlParams, Usrloc};
-use ringsip::sip::Transmit;
 
 const CALLER: &str = "127.0.0.2:5070";
 const HIGH: &str = "127.0.0.3:5080";
@@ -21,15 +18,9 @@ const LOW: &str = "127.0.0.4:5090";
 const LOWER: &str = "127.0.0.5:5100";
 
 /// A proxy with registrar on virtual time, and what it sent.
-struct Net {
-    e: Engine,
-    now: Instant,
-    sent: Vec<Transmit>,
-}
-
 impl Net {
     fn new(cfg: &str) -> Net {
-        let e = engine_with(cfg, |env, mp| {
+        Net::of(engine_with(cfg, |env, mp| {
             let ul = Usrloc::new(
                 UlParams::from_modparams(mp).unwrap(),
                 None,
@@ -39,36 +30,7 @@ impl Net {
             env.services.insert(Arc::new(Registrar {
                 params: RegParams::from_modparams(mp).unwrap(),
             }));
-        });
-        Net {
-            e,
-            now: Instant::now(),
-            sent: Vec::new(),
-        }
-    }
-
-    fn deliver(&mut self, from: &str, text: &str) {
-        self.e
-            .on_inbound(inbound(from, text), self.now, &mut self.sent);
-    }
-
-    fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        while let Some(at) = self.e.next_deadline().filter(|at| *at <= end) {
-            self.now = at.max(self.now);
-            self.e.on_timer(self.now, &mut self.sent);
-        }
-        self.now = end;
-    }
-
-    /// Takes what was sent to `dst` so far.
-    fn take(&mut self, dst: &str) -> Vec<SipMsg> {
-        let dst: SocketAddr = dst.parse().unwrap();
-        let (mine, rest): (Vec<_>, Vec<_>) = self.sent.drain(..).partition(|t| t.dst == dst);
-        self.sent = rest;
-        mine.into_iter()
-            .map(|t| SipMsg::new(t.data.to_vec(), None))
-            .collect()
+        }))
     }
 
     fn invites(&mut self, dst: &str) -> Vec<SipMsg> {

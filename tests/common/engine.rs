@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ringsip::modules::core::Engine;
@@ -65,4 +66,47 @@ pub fn sent_to(out: &[Transmit], dst: &str) -> Vec<String> {
         .filter(|t| t.dst == dst)
         .map(|t| String::from_utf8_lossy(&t.data).into_owned())
         .collect()
+}
+
+/// An engine on virtual time, and what it sent that no test took yet.
+pub struct Net {
+    pub e: Engine,
+    pub now: Instant,
+    pub sent: Vec<Transmit>,
+}
+
+impl Net {
+    pub fn of(e: Engine) -> Net {
+        Net {
+            e,
+            now: Instant::now(),
+            sent: Vec::new(),
+        }
+    }
+
+    /// `text` (LF line ends) from `from`, at the current virtual time.
+    pub fn deliver(&mut self, from: &str, text: &str) {
+        self.e
+            .on_inbound(inbound(from, text), self.now, &mut self.sent);
+    }
+
+    /// Advances virtual time by `d`, firing due timers on the way.
+    pub fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while let Some(at) = self.e.next_deadline().filter(|at| *at <= end) {
+            self.now = at.max(self.now);
+            self.e.on_timer(self.now, &mut self.sent);
+        }
+        self.now = end;
+    }
+
+    /// Takes what was sent to `dst` so far.
+    pub fn take(&mut self, dst: &str) -> Vec<super::ua::SipMsg> {
+        let dst: SocketAddr = dst.parse().unwrap();
+        let (mine, rest): (Vec<_>, Vec<_>) = self.sent.drain(..).partition(|t| t.dst == dst);
+        self.sent = rest;
+        mine.into_iter()
+            .map(|t| super::ua::SipMsg::new(t.data.to_vec(), None))
+            .collect()
+    }
 }
