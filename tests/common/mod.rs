@@ -5,6 +5,8 @@
 //! Use it from a test file with `mod common;`. Not every test uses every
 //! helper, hence the `allow` below.
 //!
+//! - [`baresip`]: [`baresip::Baresip`], a real softphone driven through its
+//!   control port.
 //! - [`engine`]: one core's engine in the test process, sans-IO on virtual
 //!   time (configuration in, packets in, transmissions out).
 //! - [`net`]: loopback addresses that do not collide between tests running in
@@ -21,6 +23,7 @@
 //! Every load is bounded in count and time, and only loopback addresses are used.
 #![allow(dead_code, unused_imports)]
 
+pub mod baresip;
 pub mod engine;
 pub mod net;
 pub mod proxy;
