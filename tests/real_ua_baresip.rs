@@ -225,6 +225,46 @@ fn baresip_tls_caller_to_udp_callee() {
     call_between(alice, &alice_acc, &bob_acc);
 }
 
+/// In a call from Alice to Bob, Bob puts Alice on hold and back (re-INVITEs
+/// along the route set), then transfers her to Carol (REFER and NOTIFY in the
+/// dialog; Alice's new INVITE is challenged and authenticated): Alice ends
+/// up talking to Carol and Bob's call ends.
+#[test]
+fn baresip_hold_resume_and_blind_transfer() {
+    let pbx = start_pbx(&[
+        ("alice", "alice-secret"),
+        ("bob", "bob-secret"),
+        ("carol", "carol-secret"),
+    ]);
+    let mut alice = registered(
+        "alice",
+        &account("alice", "alice-secret", &pbx.proxy, "udp"),
+    );
+    let mut bob = registered("bob", &account("bob", "bob-secret", &pbx.proxy, "udp"));
+    let carol_acc = account("carol", "carol-secret", &pbx.proxy, "udp");
+    let carol = registered("carol", &carol_acc);
+    let bob_aor = format!("sip:bob@{}", pbx.proxy.addr());
+
+    alice.command("dial", &bob_aor);
+    bob.wait_event("CALL_ESTABLISHED", WAIT);
+    alice.wait_event("CALL_ESTABLISHED", WAIT);
+    let offer = |e: &serde_json::Value| param(e) == "offer";
+
+    bob.command("hold", "");
+    alice.wait_event_where("CALL_REMOTE_SDP", offer, WAIT);
+    bob.command("resume", "");
+    alice.wait_event_where("CALL_REMOTE_SDP", offer, WAIT);
+
+    bob.command("transfer", &carol_acc.aor());
+    let with_alice =
+        |e: &serde_json::Value| e["peeruri"].as_str().unwrap_or_default().contains("alice@");
+    carol.wait_event_where("CALL_ESTABLISHED", with_alice, WAIT);
+    let with_carol =
+        |e: &serde_json::Value| e["peeruri"].as_str().unwrap_or_default().contains("carol@");
+    alice.wait_event_where("CALL_ESTABLISHED", with_carol, WAIT);
+    bob.wait_event("CALL_CLOSED", WAIT);
+}
+
 /// The caller gives up while the callee rings: the callee's phone stops
 /// ringing (CANCEL reached it) and the caller's call ends.
 #[test]

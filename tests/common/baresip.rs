@@ -297,6 +297,17 @@ impl Baresip {
     /// Takes the first event of type `kind` not taken yet (earlier events of
     /// other types stay), waiting up to `timeout`; panics with everything seen.
     pub fn wait_event(&self, kind: &str, timeout: Duration) -> Value {
+        self.wait_event_where(kind, |_| true, timeout)
+    }
+
+    /// As [`Baresip::wait_event`], for the first event of type `kind` that
+    /// `matches` accepts.
+    pub fn wait_event_where(
+        &self,
+        kind: &str,
+        matches: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Value {
         let (lock, cond) = &*self.events;
         let deadline = Instant::now() + timeout;
         let mut log = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -304,7 +315,7 @@ impl Baresip {
             if let Some(i) = log
                 .pending
                 .iter()
-                .position(|e| e["type"].as_str() == Some(kind))
+                .position(|e| e["type"].as_str() == Some(kind) && matches(e))
             {
                 return log.pending.remove(i);
             }
