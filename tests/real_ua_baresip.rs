@@ -225,6 +225,55 @@ fn baresip_tls_caller_to_udp_callee() {
     call_between(alice, &alice_acc, &bob_acc);
 }
 
+/// A phone on TLS that cannot be reached at its Contact (baresip without a
+/// certificate fails every TLS handshake it is offered), behind a config that
+/// handles NAT as Kamailio's stock one does (`tests/configs/nat-alias/`):
+/// requests to it must go over the connection it opened. Bob (UDP) calls it
+/// (the INVITE follows the registration's `received`) and hangs up, then it
+/// calls Bob and Bob hangs up again (the BYEs follow the Contact `alias`).
+#[test]
+fn baresip_tls_phone_is_reached_over_its_own_connection() {
+    let addr = common::free_udp_addr();
+    let port = TcpListener::bind((addr.ip(), 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free TCP port")
+        .port();
+    let files = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new();
+    let (cert, key) = ca.issue(files.path(), "proxy", addr.ip());
+    let listen = format!(
+        "listen=udp:@IP@:@PORT@\nlisten=tls:@IP@:{port}\nenable_tls=yes\n\
+         loadmodule \"tls.so\"\n\
+         modparam(\"tls\", \"certificate\", \"{}\")\n\
+         modparam(\"tls\", \"private_key\", \"{}\")",
+        cert.display(),
+        key.display()
+    );
+    let config = include_str!("configs/nat-alias/kamailio.cfg").replace("listen=@LISTEN@", &listen);
+    let proxy = Proxy::builder(&config).listen(addr).workers(2).start();
+
+    let mut alice_acc = account("alice", "", &proxy, "tls");
+    alice_acc.proxy = SocketAddr::new(addr.ip(), port);
+    alice_acc.cafile = Some(ca.write(files.path()));
+    let bob_acc = account("bob", "", &proxy, "udp");
+    let mut alice = registered("alice", &alice_acc);
+    let mut bob = registered("bob", &bob_acc);
+
+    bob.command("dial", &format!("sip:alice@{}", proxy.addr()));
+    alice.wait_event("CALL_ESTABLISHED", WAIT);
+    bob.wait_event("CALL_ESTABLISHED", WAIT);
+    bob.command("hangup", "");
+    let closed = alice.wait_event("CALL_CLOSED", WAIT);
+    assert!(param(&closed).contains("reset by peer"), "{closed}");
+
+    alice.command("dial", &format!("sip:bob@{}", alice_acc.proxy));
+    bob.wait_event("CALL_ESTABLISHED", WAIT);
+    alice.wait_event("CALL_ESTABLISHED", WAIT);
+    bob.command("hangup", "");
+    let closed = alice.wait_event("CALL_CLOSED", WAIT);
+    assert!(param(&closed).contains("reset by peer"), "{closed}");
+}
+
 /// In a call from Alice to Bob, Bob puts Alice on hold and back (re-INVITEs
 /// along the route set), then transfers her to Carol (REFER and NOTIFY in the
 /// dialog; Alice's new INVITE is challenged and authenticated): Alice ends

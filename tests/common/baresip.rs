@@ -41,6 +41,7 @@ pub fn baresip_path() -> PathBuf {
 #[derive(Clone, Debug)]
 pub struct Account {
     pub user: String,
+    /// Empty: no credentials.
     pub password: String,
     /// The registrar and outbound proxy (the account's domain is its IP).
     pub proxy: SocketAddr,
@@ -64,11 +65,15 @@ impl Account {
 
     fn line(&self) -> String {
         format!(
-            "<sip:{}@{};transport={}>;auth_pass={};answermode={};regint=600",
+            "<sip:{}@{};transport={}>;{}answermode={};regint=600",
             self.user,
             self.proxy,
             self.transport,
-            self.password,
+            if self.password.is_empty() {
+                String::new()
+            } else {
+                format!("auth_pass={};", self.password)
+            },
             if self.auto_answer { "auto" } else { "manual" }
         )
     }
