@@ -571,6 +571,63 @@ def reinvite_in_dialog(uac, uas):
     m = invite(callid="creinv", cseq=5, totag="uas-tag", extra="Route: <sip:127.0.0.61;lr;ftag=uac-tag>")
     return exchange(uac, uas, m, 200, "OK")
 
+def uas_request(method, cseq, route, body=""):
+    """An in-dialog request from the UAS (callee) to the UAC: its Route is the
+    Record-Route it received, in that order."""
+    m = (f"{method} sip:uac@{UAC[0]}:{UAC[1]} SIP/2.0\r\n"
+         f"Via: SIP/2.0/UDP {UAS[0]}:{UAS[1]};branch=z9hG4bK-uas-{method.lower()}{cseq};rport\r\n"
+         f"Max-Forwards: 70\r\n"
+         f"From: <sip:uas@{UAS[0]}>;tag=uas-tag\r\n"
+         f"To: <sip:uac@{UAC[0]}>;tag=uac-tag\r\n"
+         f"Call-ID: cearly\r\n"
+         f"CSeq: {cseq} {method}\r\n")
+    if route: m += route + "\r\n"
+    return m + f"Content-Length: {len(body)}\r\n\r\n{body}"
+
+@case
+def early_dialog_prack_update(uac, uas):
+    """An early dialog (RFC 3262, RFC 3311): the callee's 183 with 100rel and
+    a Record-Route; PRACK and UPDATE from the caller along it; then 200, ACK,
+    INFO from the caller, and BYE from the callee back along the route set."""
+    log = []
+    uac.sendto(invite(callid="cearly", extra="Supported: 100rel").encode(), PROXY)
+    got = recv_all(uas)
+    log += [("uas", g) for g in got]
+    if not got:
+        return log
+    inv = got[0]
+    rr = hdrs(inv, "Record-Route")
+    uas_route = "Route: " + ", ".join(rr) if rr else ""
+    sdp = "v=0\r\no=- 2 2 IN IP4 127.0.0.63\r\ns=-\r\nc=IN IP4 127.0.0.63\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n"
+    p183 = reply_to(inv, 183, "Session Progress",
+                    extra=f"Require: 100rel\r\nRSeq: 1\r\nContact: <sip:uas@{UAS[0]}:{UAS[1]}>\r\nContent-Type: application/sdp",
+                    body=sdp)
+    uas.sendto(p183.encode(), PROXY)
+    r = recv_all(uac)
+    log += [("uac", g) for g in r]
+    early = [g for g in r if g.startswith("SIP/2.0 183")]
+    rr = hdrs(early[0], "Record-Route") if early else []
+    route = "Route: " + ", ".join(reversed(rr)) if rr else ""
+    for method, cseq, extra in (("PRACK", 2, route + "\r\nRAck: 1 1 INVITE"), ("UPDATE", 3, route)):
+        m = invite(branch=f"z9hG4bK-uac-{method.lower()}", method=method, cseq=cseq, totag="uas-tag",
+                   callid="cearly", extra=extra)
+        log += exchange(uac, uas, m, 200, "OK")
+    uas.sendto(reply_to(inv, 200, "OK").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    ack = invite(branch="z9hG4bK-uac-ack", method="ACK", totag="uas-tag", callid="cearly", extra=route)
+    uac.sendto(ack.encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    info = invite(branch="z9hG4bK-uac-info", method="INFO", cseq=4, totag="uas-tag", callid="cearly", extra=route)
+    log += exchange(uac, uas, info, 200, "OK")
+    uas.sendto(uas_request("BYE", 1, uas_route).encode(), PROXY)
+    got = recv_all(uac)
+    log += [("uac", g) for g in got]
+    for g in got:
+        if g.startswith("BYE"):
+            uac.sendto(reply_to(g, 200, "OK", totag=None).encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    return log
+
 @case
 def options_to_proxy_itself(uac, uas):
     m = invite(callid="cself", method="OPTIONS", ruri="sip:127.0.0.61")
@@ -1047,7 +1104,7 @@ SUITE = [
                       "uas_100_and_503", "retransmitted_200", "non_invite_408_like",
                       "ack_for_unknown_2xx", "indialog_two_routes", "indialog_strict_previous_hop",
                       "indialog_next_hop_strict", "indialog_route_not_ours", "reinvite_in_dialog",
-                      "options_to_proxy_itself"]),
+                      "options_to_proxy_itself", "early_dialog_prack_update"]),
     ("stateless.cfg", ["invite_200_ack_bye", "options_to_proxy_itself", "max_forwards_zero",
                        "cancel", "compact_and_multi_via", "stray_reply", "uas_100_and_503"]),
     ("fork.cfg", ["parallel_fork", "serial_fork", "serial_fork_all_fail"]),
