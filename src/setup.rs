@@ -14,6 +14,7 @@ use ringsip::modules::core::dns::Resolver;
 use ringsip::modules::corex::alias::AliasSubdomains;
 use ringsip::modules::dialog::{Dialogs, DlgParams};
 use ringsip::modules::dispatcher::Dispatcher;
+use ringsip::modules::exec::Exec;
 use ringsip::modules::nathelper::ping::{NatPinger, PingParams};
 use ringsip::modules::nathelper::{self, NatParams};
 use ringsip::modules::permissions::{self, Permissions};
@@ -24,7 +25,7 @@ use ringsip::modules::rtpproxy::relay::RelayTransport;
 use ringsip::modules::rtpproxy::{self, Rtpproxy};
 use ringsip::modules::statistics::Statistics;
 use ringsip::modules::usrloc::{UlParams, Usrloc};
-use ringsip::runtime::SystemLookup;
+use ringsip::runtime::{SystemLookup, SystemShell};
 use ringsip::script::ctx::{Epoch, Shared};
 use ringsip::script::registry::ModParams;
 use ringsip::store::{StoreHandle, Stores};
@@ -190,6 +191,10 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         )?);
         shared.insert(d.clone());
         shared.add_requester(d);
+    }
+
+    if loaded.contains(&"exec") {
+        shared.insert(Arc::new(Exec::from_modparams(mp, Box::new(SystemShell))?));
     }
 
     if loaded.contains(&"dialog") {

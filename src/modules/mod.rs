@@ -15,6 +15,7 @@ pub mod db;
 pub mod debugger;
 pub mod dialog;
 pub mod dispatcher;
+pub mod exec;
 pub mod htable;
 pub mod ipops;
 pub mod kex;
@@ -88,6 +89,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &sdpops::MODULE,
     &statistics::MODULE,
     &dialog::MODULE,
+    &exec::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
