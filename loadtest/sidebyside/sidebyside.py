@@ -1040,6 +1040,105 @@ def udp_caller_tcp_callee(uac, uas):
     lsock.close()
     return log
 
+
+def ask(uac, rows, wait=0.25):
+    """One MESSAGE per row (user of the R-URI, extra header lines, Call-ID,
+    From user), each answered by the config itself; the replies."""
+    log = []
+    for i, (user, extra, callid, fuser) in enumerate(rows):
+        m = invite(method="MESSAGE", ruri=f"sip:{user}@{PROXY[0]}", callid=callid or f"ask-{i}",
+                   branch=f"z9hG4bK-ask{i}", extra=extra)
+        if fuser:
+            m = m.replace("From: <sip:uac@", f"From: <sip:{fuser}@")
+        uac.sendto(m.encode(), PROXY)
+        log += [("uac", brief(g)) for g in recv_all(uac, wait)]
+    return log
+
+def brief(m):
+    """A reply cut to one line: its code, Call-ID and the X- headers the config added."""
+    lines = m.split("\r\n")
+    keep = [l.split(" ")[1] for l in lines[:1]] + [l.split(": ", 1)[-1] for l in lines[1:] if l.startswith("Call-ID:")]
+    keep += [l[2:].replace(": ", "=", 1) for l in lines[1:] if l.startswith("X-")]
+    return " | ".join(keep) + "\r\n"
+
+def sel(set_, alg, lim=None, user="sel", callid=None, fuser=None, extra=""):
+    h = f"X-Set: {set_}\r\nX-Alg: {alg}" + (f"\r\nX-Lim: {lim}" if lim is not None else "") + (f"\r\n{extra}" if extra else "")
+    return (user, h, callid, fuser)
+
+@case
+def ds_hash_algs(uac, uas):
+    """Algorithms 0-3 and 5, 7 (hash of Call-ID, From, To, R-URI, auth user,
+    a variable) on set 1: the pick and the failover order."""
+    rows = []
+    for cid in ("a84b4c76e66710@pc33", "abc", "zz-call"):
+        rows.append(sel(1, 0, callid=cid))
+    for fu in ("alice", "bob", "carol"):
+        rows.append(sel(1, 1, fuser=fu))
+        rows.append(sel(1, 2, fuser=fu))
+    for ru in ("sel", "sel2", "sel3x"):
+        rows.append(sel(1, 3, user=ru))
+    rows.append(sel(1, 5))
+    for k in ("key1", "key2", "other"):
+        rows.append(sel(1, 7, extra=f"X-Key: {k}"))
+    rows.append(sel(1, 7))
+    return ask(uac, rows)
+
+@case
+def ds_turn_algs(uac, uas):
+    """Round-robin (4), priority (8), weight (9), relative weight (11),
+    parallel (12) and an unknown number, each several times, some limited."""
+    rows = [sel(1, 4) for _ in range(4)] + [sel(1, 8), sel(1, 8, lim=2)]
+    rows += [sel(1, 12), sel(1, 99), sel(1, 4, lim=1), sel(9, 4), sel(1, 4, lim=0)]
+    return ask(uac, rows)
+
+@case
+def ds_weight_shares(uac, uas):
+    """100 selections each by weight (9, set 1) and relative weight (11, set
+    2): how many went to each destination (Kamailio shuffles the slots
+    randomly, so only the shares compare)."""
+    counts = {}
+    for alg, set_ in ((9, 1), (11, 2)):
+        for i in range(100):
+            m = invite(method="MESSAGE", ruri=f"sip:sel@{PROXY[0]}", callid=f"w{alg}-{i}",
+                       branch=f"z9hG4bK-w{alg}x{i}", extra=f"X-Set: {set_}\r\nX-Alg: {alg}")
+            uac.sendto(m.encode(), PROXY)
+            if i % 20 == 19:
+                time.sleep(0.05)
+        for g in recv_all(uac, 1.0):
+            du = re.search(r"X-Du: (\S+)", g)
+            key = (alg, du.group(1) if du else None)
+            counts[key] = counts.get(key, 0) + 1
+    return [("uac", "".join(f"alg {a} {d}: {n}\r\n" for (a, d), n in sorted(counts.items(), key=str)))]
+
+@case
+def ds_states_and_domain(uac, uas):
+    """Set 3 holds inactive, disabled and probing destinations from the list
+    file; ds_is_active, marking one, and ds_select_domain / ds_next_domain."""
+    rows = [sel(3, 4), sel(3, 8), sel(3, 0), ("active", "X-Set: 3", None, None),
+            ("active", "X-Set: 3\r\nX-Uri: sip:127.0.0.73:5080", None, None),
+            ("active", "X-Set: 3\r\nX-Uri: sip:127.0.0.72:5080", None, None),
+            ("active", "X-Set: 7", None, None),
+            sel(1, 8, user="dom"), sel(1, 12), ("skip", "", None, None), sel(1, 8),
+            sel(1, 4, user="mark"), sel(1, 4), sel(1, 4, user="mark", extra="X-State: ip"), sel(1, 8),
+            sel(1, 4, user="mark", extra="X-State: a"), sel(1, 8),
+            sel(1, 4, user="mark", extra="X-State: d"), sel(1, 8), sel(1, 8),
+            sel(1, 8, user="dom"), sel(2, 4, user="dom", lim=2)]
+    return ask(uac, rows)
+
+@case
+def ds_from_list(uac, uas):
+    """ds_is_from_list with no arguments, a group, each mode bit, and a URI."""
+    rows = [("from", "", None, None)]
+    for g in (4, 5, 1, -1):
+        rows.append(("from", f"X-Set: {g}", None, None))
+        for mode in (0, 1, 2, 3, 4, 8):
+            rows.append(("from", f"X-Set: {g}\r\nX-Alg: {mode}", None, None))
+    for uri in ("sip:127.0.0.62:5099;transport=tcp", "sip:127.0.0.62:5099", "sip:127.0.0.62", "sip:127.0.0.62;transport=tcp",
+                "sip:127.0.0.63:5080", "sip:host.invalid", "sips:127.0.0.62"):
+        for mode in (0, 1, 2, 3):
+            rows.append(("from", f"X-Set: -1\r\nX-Alg: {mode}\r\nX-Uri: {uri}", None, None))
+    return ask(uac, rows, wait=0.15)
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1069,6 +1168,8 @@ SUITE = [
     ("stock-auth.cfg", ["stock_auth_calls"]),
     ("stock-full.cfg", ["stock_auth_calls", "trusted_peer_and_flood", "stock_calls"]),
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
+    ("hunt_route_ds.cfg", ["ds_hash_algs", "ds_turn_algs", "ds_weight_shares", "ds_states_and_domain",
+                           "ds_from_list", "ds_round_robin_and_failover"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
 ]
 
@@ -1123,6 +1224,8 @@ def run(config, only):
         if d:
             same = False
             print("\n".join(d))
+        if os.environ.get("SHOW"):
+            print("\n".join(a))
     return same
 
 
