@@ -1139,6 +1139,85 @@ def ds_from_list(uac, uas):
             rows.append(("from", f"X-Set: -1\r\nX-Alg: {mode}\r\nX-Uri: {uri}", None, None))
     return ask(uac, rows, wait=0.15)
 
+def reg_seq(uac, steps, user="alice"):
+    """REGISTERs of `user` from the UAC, one per step (contact, Expires
+    header, extra header lines); the replies with Date folded and expires
+    values rounded to 5 s (they count down)."""
+    log = []
+    for i, (c, e, extra) in enumerate(steps):
+        uac.sendto(register(c, e, cseq=i + 1, branch=f"z9hG4bK-hr{i}", user=user, callid=f"hreg-{user}",
+                            extra=extra).encode(), PROXY)
+        for g in recv_all(uac, 0.3):
+            g = re.sub(r"Date: .*", "Date: <D>", g)
+            g = re.sub(r"expires=(\d+)", lambda m: f"expires={5 * round(int(m.group(1)) / 5)}", g)
+            log.append(("uac", g))
+    return log
+
+A1 = f"<sip:alice@{UAS[0]}:{UAS[1]}>"
+A2 = f"<sip:a2@{UAS[0]}:{UAS[1]}>"
+A3 = f"<sip:a3@{UAS[0]}:{UAS[1]}>"
+A4 = f"<sip:a4@{UAS[0]}:{UAS[1]}>"
+
+@case
+def reg_expires_limits(uac, uas):
+    """min_expires 60, max_expires 3600, default_expires 1800: a header below,
+    above, none; a Contact parameter against the header; expires=0 in the
+    Contact; an Expires header that is not a number."""
+    return reg_seq(uac, [(A1, 30, ""), (A1, 7200, ""), (A1, None, ""), (f"{A2};expires=100", 7200, ""),
+                         (f"{A3};expires=5000", 100, ""), (f"{A2};expires=0", 600, ""), (A3, 0, ""),
+                         (A1, "abc", ""), (f"{A1};expires=xyz", 600, ""), (f"{A2};q=7", 600, ""),
+                         (f"{A2};q=abc", 600, ""), (f"{A2};expires=-5", 600, ""), (None, None, "")])
+
+@case
+def reg_max_contacts(uac, uas):
+    """max_contacts 3: four in one REGISTER, then one at a time up to the
+    limit and past it, a refresh of one already there, a removal then an add."""
+    return reg_seq(uac, [(", ".join([A1, A2, A3, A4]), 600, ""), (A1, 600, ""), (A2, 600, ""),
+                         (A3, 600, ""), (A4, 600, ""), (A1, 300, ""), (f"{A1};expires=0, {A4}", 600, ""),
+                         (None, None, "")])
+
+@case
+def reg_star(uac, uas):
+    """`*`: with Expires 0 it removes all; with another Expires, with another
+    contact beside it, or without an Expires header it is refused."""
+    return reg_seq(uac, [(f"{A1}, {A2}", 600, ""), ("*", 5, ""), ("*", None, ""), (f"*, {A3}", 0, ""),
+                         ("*;expires=0", None, ""), (None, None, ""), ("*", 0, ""), (None, None, ""),
+                         ("*", 0, "")])
+
+@case
+def reg_save_flags(uac, uas):
+    """save flags 0x02 (no reply: the config answers itself) and 0x04 (one
+    contact only: the new one replaces the others)."""
+    return reg_seq(uac, [(f"{A1}, {A2}", 600, ""), (A3, 600, "X-Save: 2\r\n"), (None, None, ""),
+                         (A4, 600, "X-Save: 4\r\n"), (f"{A1};q=0.5, {A2};q=0.9", 600, "X-Save: 4\r\n"),
+                         (None, None, "")])
+
+@case
+def reg_lookup_fork(uac, uas):
+    """Four contacts with q values (two equal): lookup and append_branches
+    fork to all; the order the UAS sees the INVITEs and their R-URIs; each
+    answers 486 and the UAC gets one final reply."""
+    log = reg_seq(uac, [(f"{A1};q=0.5, {A2};q=1.0, {A3}, {A4};q=0.5", 600, "")])
+    uac.sendto(invite(callid="chlook", ruri=f"sip:alice@{PROXY[0]}").encode(), PROXY)
+    got = recv_all(uas, 0.5)
+    log += [("uas", g) for g in got]
+    for g in got:
+        if g.startswith("INVITE"):
+            uas.sendto(reply_to(g, 486, "Busy Here", totag="b-" + g.split(" ")[1][4:6]).encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas, 0.3)]
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
+def reg_queries(uac, uas):
+    """registered(), lookup() and lookup_branches()
+    answered by the config, then unregister() and the same again."""
+    log = reg_seq(uac, [(f"{A1};q=0.5, {A2};q=0.9", 600, "User-Agent: hunt\r\n")])
+    rows = [("isreg", "", None, None), ("look", "", None, None),
+            ("brs", "", None, None), ("unreg", "", None, None), ("isreg", "", None, None),
+            ("look", "", None, None), ("nobody", "", None, None)]
+    return log + ask(uac, rows)
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1170,6 +1249,8 @@ SUITE = [
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
     ("hunt_route_ds.cfg", ["ds_hash_algs", "ds_turn_algs", "ds_weight_shares", "ds_states_and_domain",
                            "ds_from_list", "ds_round_robin_and_failover"]),
+    ("hunt_route_reg.cfg", ["reg_expires_limits", "reg_max_contacts", "reg_star", "reg_save_flags",
+                            "reg_lookup_fork", "reg_queries"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
 ]
 
