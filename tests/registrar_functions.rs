@@ -252,10 +252,7 @@ fn star_removes_all_and_needs_expires_zero() {
     // Kamailio 5.6 reads a Contact value that starts with `*` as the star
     // and ignores the rest of it (sidebyside hunt_route_reg.cfg reg_star);
     // without an Expires header the star is refused for its expiry.
-    let r = save(
-        &mut b,
-        &register("alice", "c1", 3, "Contact: *;expires=0"),
-    );
+    let r = save(&mut b, &register("alice", "c1", 3, "Contact: *;expires=0"));
     assert_eq!(r.status().0, 400);
     assert_eq!(
         r.header("P-Registrar-Error").as_deref(),
@@ -263,7 +260,12 @@ fn star_removes_all_and_needs_expires_zero() {
     );
     let r = save(
         &mut b,
-        &register("alice", "c1", 3, "Contact: <sip:a@3.3.3.3>\nContact: *\nExpires: 0"),
+        &register(
+            "alice",
+            "c1",
+            3,
+            "Contact: <sip:a@3.3.3.3>\nContact: *\nExpires: 0",
+        ),
     );
     assert_eq!(r.status().0, 400);
     assert_eq!(
@@ -696,7 +698,12 @@ fn contacts_in_kamailio_list_order() {
     let mut b = bench();
     let r = save(
         &mut b,
-        &register("alice", "c1", 1, "Contact: <sip:a1@h>, <sip:a2@h>\nExpires: 600"),
+        &register(
+            "alice",
+            "c1",
+            1,
+            "Contact: <sip:a1@h>, <sip:a2@h>\nExpires: 600",
+        ),
     );
     assert_eq!(
         r.header("Contact").unwrap(),
@@ -751,7 +758,12 @@ fn bad_expires_param_takes_the_default() {
     let mut b = bench_with(reg, UlParams::default());
     let r = save(
         &mut b,
-        &register("u1", "c1", 1, "Contact: <sip:u1@h>;expires=xyz\nExpires: 800"),
+        &register(
+            "u1",
+            "c1",
+            1,
+            "Contact: <sip:u1@h>;expires=xyz\nExpires: 800",
+        ),
     );
     assert_eq!(r.status().0, 200);
     assert_eq!(r.header("Contact").unwrap(), "<sip:u1@h>;expires=500");
@@ -825,10 +837,7 @@ fn lookup_branches_keeps_the_branches_first() {
         ),
     );
     let m = &registrar::MODULE;
-    save(
-        &mut b,
-        &register("carol", "c3", 1, "Contact: <sip:c@h>"),
-    );
+    save(&mut b, &register("carol", "c3", 1, "Contact: <sip:c@h>"));
     let r = b.calls(
         &invite("sip:alice@example.com", ""),
         &[

@@ -1057,8 +1057,9 @@ def ask(uac, rows, wait=0.25):
 def brief(m):
     """A reply cut to one line: its code, Call-ID and the X- headers the config added."""
     lines = m.split("\r\n")
-    keep = [l.split(" ")[1] for l in lines[:1]] + [l.split(": ", 1)[-1] for l in lines[1:] if l.startswith("Call-ID:")]
+    keep = [l.split(" ", 1)[1] for l in lines[:1]] + [l.split(": ", 1)[-1] for l in lines[1:] if l.startswith("Call-ID:")]
     keep += [l[2:].replace(": ", "=", 1) for l in lines[1:] if l.startswith("X-")]
+    keep += [l for l in lines[1:] if l.startswith("Unsupported:")]
     return " | ".join(keep) + "\r\n"
 
 def sel(set_, alg, lim=None, user="sel", callid=None, fuser=None, extra=""):
@@ -1194,10 +1195,10 @@ def reg_save_flags(uac, uas):
 
 @case
 def reg_lookup_fork(uac, uas):
-    """Four contacts with q values (two equal): lookup and append_branches
+    """Three contacts, two with an equal q, one without: lookup and append_branches
     fork to all; the order the UAS sees the INVITEs and their R-URIs; each
     answers 486 and the UAC gets one final reply."""
-    log = reg_seq(uac, [(f"{A1};q=0.5, {A2};q=1.0, {A3}, {A4};q=0.5", 600, "")])
+    log = reg_seq(uac, [(f"{A1};q=0.5, {A2}, {A4};q=0.5", 600, "")])
     uac.sendto(invite(callid="chlook", ruri=f"sip:alice@{PROXY[0]}").encode(), PROXY)
     got = recv_all(uas, 0.5)
     log += [("uas", g) for g in got]
@@ -1217,6 +1218,80 @@ def reg_queries(uac, uas):
             ("brs", "", None, None), ("unreg", "", None, None), ("isreg", "", None, None),
             ("look", "", None, None), ("nobody", "", None, None)]
     return log + ask(uac, rows)
+
+def raw_msgs(uac, msgs, wait=0.2):
+    """Each raw request (LF line ends made CRLF) sent as it is; the replies, cut to one line each."""
+    log = []
+    for i, m in enumerate(msgs):
+        uac.sendto(m.replace("\r\n", "\n").replace("\n", "\r\n").encode(), PROXY)
+        got = recv_all(uac, wait)
+        log += [("uac", f"#{i} " + brief(g)) for g in got] or [("uac", f"#{i} (nothing)\r\n")]
+    return log
+
+def malformed(mode):
+    base = invite(callid="csan", extra=f"X-Mode: {mode}")
+    body = "v=0\r\n"
+    def sub(a, b): return base.replace(a, b, 1)
+    return [
+        base,
+        sub("INVITE sip:uas@127.0.0.63:5080 SIP/2.0", "INVITE sip:uas@127.0.0.63:5080 SIP/3.0"),
+        sub("INVITE sip:uas@127.0.0.63:5080 SIP/2.0", "INVITE foo:uas@127.0.0.63:5080 SIP/2.0"),
+        sub("INVITE sip:uas@127.0.0.63:5080 SIP/2.0", "INVITE sip:@ SIP/2.0"),
+        sub("INVITE sip:uas@127.0.0.63:5080 SIP/2.0", "INVITE sip:uas@127.0.0.63:99999 SIP/2.0"),
+        sub("Call-ID: csan\r\n", ""),
+        sub("CSeq: 1 INVITE\r\n", ""),
+        sub("Via: SIP/2.0/UDP", "Via: SIP/3.0/UDP"),
+        sub("Via: SIP/2.0/UDP", "Via: SIP/2.0/XYZ"),
+        sub("CSeq: 1 INVITE", "CSeq: 1 BYE"),
+        sub("CSeq: 1 INVITE", "CSeq: 99999999999 INVITE"),
+        sub("CSeq: 1 INVITE", "CSeq: -1 INVITE"),
+        sub("Content-Length: ", "Expires: abc\r\nContent-Length: "),
+        sub("Content-Length: ", "Expires: -5\r\nContent-Length: "),
+        sub("Content-Length: ", "Proxy-Require: foo\r\nContent-Length: "),
+        sub("From: <sip:uac@127.0.0.62>", "From: <sip:@@>"),
+        sub("To: <sip:uas@127.0.0.63>", "To: <sip:uas@[::1>"),
+        sub("Contact: <sip:uac@127.0.0.62:5070>", "Contact: <sip:uac@127.0.0.62:99999>"),
+        sub("Contact: <sip:uac@127.0.0.62:5070>", "Contact: garbage"),
+        sub("Content-Length: ", "Authorization: Digest username=\"a\", realm=\"r\"\r\nContent-Length: "),
+        sub("Content-Length: ", "Proxy-Authorization: Digest nonsense\r\nContent-Length: "),
+        sub("From: <sip:uac@127.0.0.62>;tag=uac-tag", "From: <sip:uac@127.0.0.62>;tag=a;tag=b"),
+        sub("To: <sip:uas@127.0.0.63>", "To: <sip:uas@127.0.0.63>;tag=x;tag=y"),
+        re.sub(r"Content-Length: \d+", "Content-Length: 2", base),
+        re.sub(r"Content-Length: \d+", "Content-Length: 9999", base),
+        sub("Content-Type: application/sdp\r\n", ""),
+        base.replace("INVITE", "OPTIONS").split("Content-Type")[0] + "Content-Length: 0\r\n\r\n",
+    ]
+
+@case
+def sanity_default_checks(uac, uas):
+    """sanity_check() with the default checks on malformed requests (autodrop 0)."""
+    return raw_msgs(uac, malformed("default"))
+
+@case
+def sanity_all_checks(uac, uas):
+    """sanity_check("65535", "15"): every check bit on the same malformed requests."""
+    return raw_msgs(uac, malformed("all"))
+
+@case
+def sanity_over_max(uac, uas):
+    """Check masks at and past what Kamailio 5.6 knows: 65535, 32767, 16383
+    with all URI checks, and 8191 with URI mask 16."""
+    return raw_msgs(uac, [m for mode in ("over", "over3", "over2", "over4") for m in malformed(mode)[:3:2]])
+
+@case
+def sanity_stock_checks(uac, uas):
+    """sanity_check("17895", "7") as the stock config calls it."""
+    return raw_msgs(uac, malformed("stock"))
+
+@case
+def maxfwd_values(uac, uas):
+    """mf_process_maxfwd_header("10") on odd Max-Forwards values."""
+    base = invite(callid="cmfv", extra="X-Mode: mf")
+    msgs = [base.replace("Max-Forwards: 70", f"Max-Forwards: {v}") for v in
+            ("0", "1", "10", "11", "255", "256", "-1", "abc", " 5 ", "", "00007", "99999999999", "5, 6")]
+    msgs.append(base.replace("Max-Forwards: 70\r\n", ""))
+    msgs.append(base.replace("Max-Forwards: 70\r\n", "Max-Forwards: 3\r\nMax-Forwards: 40\r\n"))
+    return raw_msgs(uac, msgs)
 
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
@@ -1251,6 +1326,8 @@ SUITE = [
                            "ds_from_list", "ds_round_robin_and_failover"]),
     ("hunt_route_reg.cfg", ["reg_expires_limits", "reg_max_contacts", "reg_star", "reg_save_flags",
                             "reg_lookup_fork", "reg_queries"]),
+    ("hunt_route_sanity.cfg", ["sanity_default_checks", "sanity_all_checks", "sanity_over_max", "sanity_stock_checks",
+                               "maxfwd_values"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
 ]
 
