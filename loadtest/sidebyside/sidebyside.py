@@ -1293,6 +1293,68 @@ def maxfwd_values(uac, uas):
     msgs.append(base.replace("Max-Forwards: 70\r\n", "Max-Forwards: 3\r\nMax-Forwards: 40\r\n"))
     return raw_msgs(uac, msgs)
 
+SDP_PRIV = "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtcp:6001\r\n"
+
+def nat_req(op, i, via=None, contact=None, sdp=None, ruri=None, method="INVITE"):
+    """An INVITE from the UAC with X-Op `op`; `via` (host:port) as the
+    sent-by, `contact` as the Contact URI, `sdp` as the body."""
+    m = invite(callid=f"cnat-{op}-{i}", branch=f"z9hG4bK-nat{op}{i}", extra=f"X-Op: {op}", ruri=ruri,
+               method=method, body=sdp if sdp is not None else SDP_PRIV)
+    if via:
+        m = m.replace(f"Via: SIP/2.0/UDP {UAC[0]}:{UAC[1]}", f"Via: SIP/2.0/UDP {via}")
+    if contact:
+        m = m.replace(f"Contact: <sip:uac@{UAC[0]}:{UAC[1]}>", f"Contact: {contact}")
+    return m
+
+def nat_run(uac, uas, reqs):
+    log = []
+    for m in reqs:
+        uac.sendto(m.encode(), PROXY)
+        got = recv_all(uas, 0.3)
+        log += [("uas", g) for g in got]
+        for g in got:
+            if g.startswith("INVITE"):
+                uas.sendto(reply_to(g, 486, "Busy Here").encode(), PROXY)
+        log += [("uac", brief(g) if "tested" in g else g) for g in recv_all(uac, 0.3)]
+    return log
+
+NAT_SHAPES = [
+    dict(),
+    dict(via="192.168.1.10:5062", contact="<sip:alice@192.168.1.10:5062>"),
+    dict(via="127.0.0.62:5099", contact="<sip:alice@127.0.0.62:5070>"),
+    dict(via="10.0.0.1", contact="<sip:alice@172.16.0.9;transport=udp>"),
+    dict(contact="<sip:alice@127.0.0.62:5099>", sdp=SDP_PRIV.replace("192.168.1.10", "127.0.0.62")),
+    dict(contact="<sip:alice@100.64.0.1:5070>"),
+    dict(contact="\"Al\" <sip:alice@192.168.1.10;ob>;+sip.instance=\"<urn:x>\";expires=60"),
+]
+
+@case
+def nat_uac_tests(uac, uas):
+    """nat_uac_test with each flag (1..64) and all of them, on requests with
+    private or public Via, Contact and SDP addresses and mismatched ports."""
+    return nat_run(uac, uas, [nat_req("test", i, **kw) for i, kw in enumerate(NAT_SHAPES)])
+
+@case
+def nat_fix_contact(uac, uas):
+    """fix_nated_contact on each shape, relayed: the Contact the UAS sees."""
+    return nat_run(uac, uas, [nat_req("fnc", i, **kw) for i, kw in enumerate(NAT_SHAPES)])
+
+@case
+def nat_aliases(uac, uas):
+    """add_contact_alias (no arguments and with three), set_contact_alias on
+    each shape; then handle_ruri_alias on R-URIs carrying an alias."""
+    reqs = [nat_req(op, i, **kw) for op in ("alias", "alias3", "setalias") for i, kw in enumerate(NAT_SHAPES[:4])]
+    for i, r in enumerate(["sip:bob@127.0.0.99;alias=127.0.0.63~5080~1", "sip:bob@127.0.0.99;x=1;alias=127.0.0.63~5080~1;y=2",
+                           "sip:bob@127.0.0.99", "sip:bob@127.0.0.99;alias=bad", "sip:bob@127.0.0.99;alias=127.0.0.63~5080~2"]):
+        reqs.append(nat_req("handle", i, ruri=r))
+    return nat_run(uac, uas, reqs)
+
+@case
+def nat_fix_sdp(uac, uas):
+    """fix_nated_sdp with flags 1, 2, 3, 8 and an address."""
+    return nat_run(uac, uas, [nat_req(op, 0) for op in ("sdp1", "sdp2", "sdp3", "sdp8", "sdpip")]
+                   + [nat_req("sdp3", 1, sdp="v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\nc=IN IP4 192.168.1.10\r\n")])
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1328,6 +1390,7 @@ SUITE = [
                             "reg_lookup_fork", "reg_queries"]),
     ("hunt_route_sanity.cfg", ["sanity_default_checks", "sanity_all_checks", "sanity_over_max", "sanity_stock_checks",
                                "maxfwd_values"]),
+    ("hunt_route_nat.cfg", ["nat_uac_tests", "nat_fix_contact", "nat_aliases", "nat_fix_sdp"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
 ]
 
