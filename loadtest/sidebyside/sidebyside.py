@@ -1097,6 +1097,321 @@ def udp_caller_tcp_callee(uac, uas):
     lsock.close()
     return log
 
+
+def ask(uac, rows, wait=0.25):
+    """One MESSAGE per row (user of the R-URI, extra header lines, Call-ID,
+    From user), each answered by the config itself; the replies."""
+    log = []
+    for i, (user, extra, callid, fuser) in enumerate(rows):
+        m = invite(method="MESSAGE", ruri=f"sip:{user}@{PROXY[0]}", callid=callid or f"ask-{i}",
+                   branch=f"z9hG4bK-ask{i}", extra=extra)
+        if fuser:
+            m = m.replace("From: <sip:uac@", f"From: <sip:{fuser}@")
+        uac.sendto(m.encode(), PROXY)
+        log += [("uac", brief(g)) for g in recv_all(uac, wait)]
+    return log
+
+def brief(m):
+    """A reply cut to one line: its code, Call-ID and the X- headers the config added."""
+    lines = m.split("\r\n")
+    keep = [l.split(" ", 1)[1] for l in lines[:1]] + [l.split(": ", 1)[-1] for l in lines[1:] if l.startswith("Call-ID:")]
+    keep += [l[2:].replace(": ", "=", 1) for l in lines[1:] if l.startswith("X-")]
+    keep += [l for l in lines[1:] if l.startswith("Unsupported:")]
+    return " | ".join(keep) + "\r\n"
+
+def sel(set_, alg, lim=None, user="sel", callid=None, fuser=None, extra=""):
+    h = f"X-Set: {set_}\r\nX-Alg: {alg}" + (f"\r\nX-Lim: {lim}" if lim is not None else "") + (f"\r\n{extra}" if extra else "")
+    return (user, h, callid, fuser)
+
+@case
+def ds_hash_algs(uac, uas):
+    """Algorithms 0-3 and 5, 7 (hash of Call-ID, From, To, R-URI, auth user,
+    a variable) on set 1: the pick and the failover order."""
+    rows = []
+    for cid in ("a84b4c76e66710@pc33", "abc", "zz-call"):
+        rows.append(sel(1, 0, callid=cid))
+    for fu in ("alice", "bob", "carol"):
+        rows.append(sel(1, 1, fuser=fu))
+        rows.append(sel(1, 2, fuser=fu))
+    for ru in ("sel", "sel2", "sel3x"):
+        rows.append(sel(1, 3, user=ru))
+    rows.append(sel(1, 5))
+    for k in ("key1", "key2", "other"):
+        rows.append(sel(1, 7, extra=f"X-Key: {k}"))
+    rows.append(sel(1, 7))
+    return ask(uac, rows)
+
+@case
+def ds_turn_algs(uac, uas):
+    """Round-robin (4), priority (8), weight (9), relative weight (11),
+    parallel (12) and an unknown number, each several times, some limited."""
+    rows = [sel(1, 4) for _ in range(4)] + [sel(1, 8), sel(1, 8, lim=2)]
+    rows += [sel(1, 12), sel(1, 99), sel(1, 4, lim=1), sel(9, 4), sel(1, 4, lim=0)]
+    return ask(uac, rows)
+
+@case
+def ds_weight_shares(uac, uas):
+    """100 selections each by weight (9, set 1) and relative weight (11, set
+    2): how many went to each destination (Kamailio shuffles the slots
+    randomly, so only the shares compare)."""
+    counts = {}
+    for alg, set_ in ((9, 1), (11, 2)):
+        for i in range(100):
+            m = invite(method="MESSAGE", ruri=f"sip:sel@{PROXY[0]}", callid=f"w{alg}-{i}",
+                       branch=f"z9hG4bK-w{alg}x{i}", extra=f"X-Set: {set_}\r\nX-Alg: {alg}")
+            uac.sendto(m.encode(), PROXY)
+            if i % 20 == 19:
+                time.sleep(0.05)
+        for g in recv_all(uac, 1.0):
+            du = re.search(r"X-Du: (\S+)", g)
+            key = (alg, du.group(1) if du else None)
+            counts[key] = counts.get(key, 0) + 1
+    return [("uac", "".join(f"alg {a} {d}: {n}\r\n" for (a, d), n in sorted(counts.items(), key=str)))]
+
+@case
+def ds_states_and_domain(uac, uas):
+    """Set 3 holds inactive, disabled and probing destinations from the list
+    file; ds_is_active, marking one, and ds_select_domain / ds_next_domain."""
+    rows = [sel(3, 4), sel(3, 8), sel(3, 0), ("active", "X-Set: 3", None, None),
+            ("active", "X-Set: 3\r\nX-Uri: sip:127.0.0.73:5080", None, None),
+            ("active", "X-Set: 3\r\nX-Uri: sip:127.0.0.72:5080", None, None),
+            ("active", "X-Set: 7", None, None),
+            sel(1, 8, user="dom"), sel(1, 12), ("skip", "", None, None), sel(1, 8),
+            sel(1, 4, user="mark"), sel(1, 4), sel(1, 4, user="mark", extra="X-State: ip"), sel(1, 8),
+            sel(1, 4, user="mark", extra="X-State: a"), sel(1, 8),
+            sel(1, 4, user="mark", extra="X-State: d"), sel(1, 8), sel(1, 8),
+            sel(1, 8, user="dom"), sel(2, 4, user="dom", lim=2)]
+    return ask(uac, rows)
+
+@case
+def ds_from_list(uac, uas):
+    """ds_is_from_list with no arguments, a group, each mode bit, and a URI."""
+    rows = [("from", "", None, None)]
+    for g in (4, 5, 1, -1):
+        rows.append(("from", f"X-Set: {g}", None, None))
+        for mode in (0, 1, 2, 3, 4, 8):
+            rows.append(("from", f"X-Set: {g}\r\nX-Alg: {mode}", None, None))
+    for uri in ("sip:127.0.0.62:5099;transport=tcp", "sip:127.0.0.62:5099", "sip:127.0.0.62", "sip:127.0.0.62;transport=tcp",
+                "sip:127.0.0.63:5080", "sip:host.invalid", "sips:127.0.0.62"):
+        for mode in (0, 1, 2, 3):
+            rows.append(("from", f"X-Set: -1\r\nX-Alg: {mode}\r\nX-Uri: {uri}", None, None))
+    return ask(uac, rows, wait=0.15)
+
+def reg_seq(uac, steps, user="alice"):
+    """REGISTERs of `user` from the UAC, one per step (contact, Expires
+    header, extra header lines); the replies with Date folded and expires
+    values rounded to 5 s (they count down)."""
+    log = []
+    for i, (c, e, extra) in enumerate(steps):
+        uac.sendto(register(c, e, cseq=i + 1, branch=f"z9hG4bK-hr{i}", user=user, callid=f"hreg-{user}",
+                            extra=extra).encode(), PROXY)
+        for g in recv_all(uac, 0.3):
+            g = re.sub(r"Date: .*", "Date: <D>", g)
+            g = re.sub(r"expires=(\d+)", lambda m: f"expires={5 * round(int(m.group(1)) / 5)}", g)
+            log.append(("uac", g))
+    return log
+
+A1 = f"<sip:alice@{UAS[0]}:{UAS[1]}>"
+A2 = f"<sip:a2@{UAS[0]}:{UAS[1]}>"
+A3 = f"<sip:a3@{UAS[0]}:{UAS[1]}>"
+A4 = f"<sip:a4@{UAS[0]}:{UAS[1]}>"
+
+@case
+def reg_expires_limits(uac, uas):
+    """min_expires 60, max_expires 3600, default_expires 1800: a header below,
+    above, none; a Contact parameter against the header; expires=0 in the
+    Contact; an Expires header that is not a number."""
+    return reg_seq(uac, [(A1, 30, ""), (A1, 7200, ""), (A1, None, ""), (f"{A2};expires=100", 7200, ""),
+                         (f"{A3};expires=5000", 100, ""), (f"{A2};expires=0", 600, ""), (A3, 0, ""),
+                         (A1, "abc", ""), (f"{A1};expires=xyz", 600, ""), (f"{A2};q=7", 600, ""),
+                         (f"{A2};q=abc", 600, ""), (f"{A2};expires=-5", 600, ""), (None, None, "")])
+
+@case
+def reg_max_contacts(uac, uas):
+    """max_contacts 3: four in one REGISTER, then one at a time up to the
+    limit and past it, a refresh of one already there, a removal then an add."""
+    return reg_seq(uac, [(", ".join([A1, A2, A3, A4]), 600, ""), (A1, 600, ""), (A2, 600, ""),
+                         (A3, 600, ""), (A4, 600, ""), (A1, 300, ""), (f"{A1};expires=0, {A4}", 600, ""),
+                         (None, None, "")])
+
+@case
+def reg_star(uac, uas):
+    """`*`: with Expires 0 it removes all; with another Expires, with another
+    contact beside it, or without an Expires header it is refused."""
+    return reg_seq(uac, [(f"{A1}, {A2}", 600, ""), ("*", 5, ""), ("*", None, ""), (f"*, {A3}", 0, ""),
+                         ("*;expires=0", None, ""), (None, None, ""), ("*", 0, ""), (None, None, ""),
+                         ("*", 0, "")])
+
+@case
+def reg_save_flags(uac, uas):
+    """save flags 0x02 (no reply: the config answers itself) and 0x04 (one
+    contact only: the new one replaces the others)."""
+    return reg_seq(uac, [(f"{A1}, {A2}", 600, ""), (A3, 600, "X-Save: 2\r\n"), (None, None, ""),
+                         (A4, 600, "X-Save: 4\r\n"), (f"{A1};q=0.5, {A2};q=0.9", 600, "X-Save: 4\r\n"),
+                         (None, None, "")])
+
+@case
+def reg_lookup_fork(uac, uas):
+    """Three contacts, two with an equal q, one without: lookup and append_branches
+    fork to all; the order the UAS sees the INVITEs and their R-URIs; each
+    answers 486 and the UAC gets one final reply."""
+    log = reg_seq(uac, [(f"{A1};q=0.5, {A2}, {A4};q=0.5", 600, "")])
+    uac.sendto(invite(callid="chlook", ruri=f"sip:alice@{PROXY[0]}").encode(), PROXY)
+    got = recv_all(uas, 0.5)
+    log += [("uas", g) for g in got]
+    for g in got:
+        if g.startswith("INVITE"):
+            uas.sendto(reply_to(g, 486, "Busy Here", totag="b-" + g.split(" ")[1][4:6]).encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas, 0.3)]
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
+def reg_queries(uac, uas):
+    """registered(), lookup() and lookup_branches()
+    answered by the config, then unregister() and the same again."""
+    log = reg_seq(uac, [(f"{A1};q=0.5, {A2};q=0.9", 600, "User-Agent: hunt\r\n")])
+    rows = [("isreg", "", None, None), ("look", "", None, None),
+            ("brs", "", None, None), ("unreg", "", None, None), ("isreg", "", None, None),
+            ("look", "", None, None), ("nobody", "", None, None)]
+    return log + ask(uac, rows)
+
+def raw_msgs(uac, msgs, wait=0.2):
+    """Each raw request (LF line ends made CRLF) sent as it is; the replies, cut to one line each."""
+    log = []
+    for i, m in enumerate(msgs):
+        uac.sendto(m.replace("\r\n", "\n").replace("\n", "\r\n").encode(), PROXY)
+        got = recv_all(uac, wait)
+        log += [("uac", f"#{i} " + brief(g)) for g in got] or [("uac", f"#{i} (nothing)\r\n")]
+    return log
+
+def malformed(mode):
+    base = invite(callid="csan", extra=f"X-Mode: {mode}")
+    body = "v=0\r\n"
+    def sub(a, b): return base.replace(a, b, 1)
+    return [
+        base,
+        sub("INVITE sip:uas@127.0.0.63:5080 SIP/2.0", "INVITE sip:uas@127.0.0.63:5080 SIP/3.0"),
+        sub("INVITE sip:uas@127.0.0.63:5080 SIP/2.0", "INVITE foo:uas@127.0.0.63:5080 SIP/2.0"),
+        sub("INVITE sip:uas@127.0.0.63:5080 SIP/2.0", "INVITE sip:@ SIP/2.0"),
+        sub("INVITE sip:uas@127.0.0.63:5080 SIP/2.0", "INVITE sip:uas@127.0.0.63:99999 SIP/2.0"),
+        sub("Call-ID: csan\r\n", ""),
+        sub("CSeq: 1 INVITE\r\n", ""),
+        sub("Via: SIP/2.0/UDP", "Via: SIP/3.0/UDP"),
+        sub("Via: SIP/2.0/UDP", "Via: SIP/2.0/XYZ"),
+        sub("CSeq: 1 INVITE", "CSeq: 1 BYE"),
+        sub("CSeq: 1 INVITE", "CSeq: 99999999999 INVITE"),
+        sub("CSeq: 1 INVITE", "CSeq: -1 INVITE"),
+        sub("Content-Length: ", "Expires: abc\r\nContent-Length: "),
+        sub("Content-Length: ", "Expires: -5\r\nContent-Length: "),
+        sub("Content-Length: ", "Proxy-Require: foo\r\nContent-Length: "),
+        sub("From: <sip:uac@127.0.0.62>", "From: <sip:@@>"),
+        sub("To: <sip:uas@127.0.0.63>", "To: <sip:uas@[::1>"),
+        sub("Contact: <sip:uac@127.0.0.62:5070>", "Contact: <sip:uac@127.0.0.62:99999>"),
+        sub("Contact: <sip:uac@127.0.0.62:5070>", "Contact: garbage"),
+        sub("Content-Length: ", "Authorization: Digest username=\"a\", realm=\"r\"\r\nContent-Length: "),
+        sub("Content-Length: ", "Proxy-Authorization: Digest nonsense\r\nContent-Length: "),
+        sub("From: <sip:uac@127.0.0.62>;tag=uac-tag", "From: <sip:uac@127.0.0.62>;tag=a;tag=b"),
+        sub("To: <sip:uas@127.0.0.63>", "To: <sip:uas@127.0.0.63>;tag=x;tag=y"),
+        re.sub(r"Content-Length: \d+", "Content-Length: 2", base),
+        re.sub(r"Content-Length: \d+", "Content-Length: 9999", base),
+        sub("Content-Type: application/sdp\r\n", ""),
+        base.replace("INVITE", "OPTIONS").split("Content-Type")[0] + "Content-Length: 0\r\n\r\n",
+    ]
+
+@case
+def sanity_default_checks(uac, uas):
+    """sanity_check() with the default checks on malformed requests (autodrop 0)."""
+    return raw_msgs(uac, malformed("default"))
+
+@case
+def sanity_all_checks(uac, uas):
+    """sanity_check("65535", "15"): every check bit on the same malformed requests."""
+    return raw_msgs(uac, malformed("all"))
+
+@case
+def sanity_over_max(uac, uas):
+    """Check masks at and past what Kamailio 5.6 knows: 65535, 32767, 16383
+    with all URI checks, and 8191 with URI mask 16."""
+    return raw_msgs(uac, [m for mode in ("over", "over3", "over2", "over4") for m in malformed(mode)[:3:2]])
+
+@case
+def sanity_stock_checks(uac, uas):
+    """sanity_check("17895", "7") as the stock config calls it."""
+    return raw_msgs(uac, malformed("stock"))
+
+@case
+def maxfwd_values(uac, uas):
+    """mf_process_maxfwd_header("10") on odd Max-Forwards values."""
+    base = invite(callid="cmfv", extra="X-Mode: mf")
+    msgs = [base.replace("Max-Forwards: 70", f"Max-Forwards: {v}") for v in
+            ("0", "1", "10", "11", "255", "256", "-1", "abc", " 5 ", "", "00007", "99999999999", "5, 6")]
+    msgs.append(base.replace("Max-Forwards: 70\r\n", ""))
+    msgs.append(base.replace("Max-Forwards: 70\r\n", "Max-Forwards: 3\r\nMax-Forwards: 40\r\n"))
+    return raw_msgs(uac, msgs)
+
+SDP_PRIV = "v=0\r\no=- 1 1 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtcp:6001\r\n"
+
+def nat_req(op, i, via=None, contact=None, sdp=None, ruri=None, method="INVITE"):
+    """An INVITE from the UAC with X-Op `op`; `via` (host:port) as the
+    sent-by, `contact` as the Contact URI, `sdp` as the body."""
+    m = invite(callid=f"cnat-{op}-{i}", branch=f"z9hG4bK-nat{op}{i}", extra=f"X-Op: {op}", ruri=ruri,
+               method=method, body=sdp if sdp is not None else SDP_PRIV)
+    if via:
+        m = m.replace(f"Via: SIP/2.0/UDP {UAC[0]}:{UAC[1]}", f"Via: SIP/2.0/UDP {via}")
+    if contact:
+        m = m.replace(f"Contact: <sip:uac@{UAC[0]}:{UAC[1]}>", f"Contact: {contact}")
+    return m
+
+def nat_run(uac, uas, reqs):
+    log = []
+    for m in reqs:
+        uac.sendto(m.encode(), PROXY)
+        got = recv_all(uas, 0.3)
+        log += [("uas", g) for g in got]
+        for g in got:
+            if g.startswith("INVITE"):
+                uas.sendto(reply_to(g, 486, "Busy Here").encode(), PROXY)
+        log += [("uac", brief(g) if "tested" in g else g) for g in recv_all(uac, 0.3)]
+    return log
+
+NAT_SHAPES = [
+    dict(),
+    dict(via="192.168.1.10:5062", contact="<sip:alice@192.168.1.10:5062>"),
+    dict(via="127.0.0.62:5099", contact="<sip:alice@127.0.0.62:5070>"),
+    dict(via="10.0.0.1", contact="<sip:alice@172.16.0.9;transport=udp>"),
+    dict(contact="<sip:alice@127.0.0.62:5099>", sdp=SDP_PRIV.replace("192.168.1.10", "127.0.0.62")),
+    dict(contact="<sip:alice@100.64.0.1:5070>"),
+    dict(contact="\"Al\" <sip:alice@192.168.1.10;ob>;+sip.instance=\"<urn:x>\";expires=60"),
+]
+
+@case
+def nat_uac_tests(uac, uas):
+    """nat_uac_test with each flag (1..64) and all of them, on requests with
+    private or public Via, Contact and SDP addresses and mismatched ports."""
+    return nat_run(uac, uas, [nat_req("test", i, **kw) for i, kw in enumerate(NAT_SHAPES)])
+
+@case
+def nat_fix_contact(uac, uas):
+    """fix_nated_contact on each shape, relayed: the Contact the UAS sees."""
+    return nat_run(uac, uas, [nat_req("fnc", i, **kw) for i, kw in enumerate(NAT_SHAPES)])
+
+@case
+def nat_aliases(uac, uas):
+    """add_contact_alias (no arguments and with three), set_contact_alias on
+    each shape; then handle_ruri_alias on R-URIs carrying an alias."""
+    reqs = [nat_req(op, i, **kw) for op in ("alias", "alias3", "setalias") for i, kw in enumerate(NAT_SHAPES[:4])]
+    for i, r in enumerate(["sip:bob@127.0.0.99;alias=127.0.0.63~5080~1", "sip:bob@127.0.0.99;x=1;alias=127.0.0.63~5080~1;y=2",
+                           "sip:bob@127.0.0.99", "sip:bob@127.0.0.99;alias=bad", "sip:bob@127.0.0.99;alias=127.0.0.63~5080~2"]):
+        reqs.append(nat_req("handle", i, ruri=r))
+    return nat_run(uac, uas, reqs)
+
+@case
+def nat_fix_sdp(uac, uas):
+    """fix_nated_sdp with flags 1, 2, 3, 8 and an address."""
+    return nat_run(uac, uas, [nat_req(op, 0) for op in ("sdp1", "sdp2", "sdp3", "sdp8", "sdpip")]
+                   + [nat_req("sdp3", 1, sdp="v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\nc=IN IP4 192.168.1.10\r\n")])
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1126,6 +1441,13 @@ SUITE = [
     ("stock-auth.cfg", ["stock_auth_calls"]),
     ("stock-full.cfg", ["stock_auth_calls", "trusted_peer_and_flood", "stock_calls"]),
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
+    ("hunt_route_ds.cfg", ["ds_hash_algs", "ds_turn_algs", "ds_weight_shares", "ds_states_and_domain",
+                           "ds_from_list", "ds_round_robin_and_failover"]),
+    ("hunt_route_reg.cfg", ["reg_expires_limits", "reg_max_contacts", "reg_star", "reg_save_flags",
+                            "reg_lookup_fork", "reg_queries"]),
+    ("hunt_route_sanity.cfg", ["sanity_default_checks", "sanity_all_checks", "sanity_over_max", "sanity_stock_checks",
+                               "maxfwd_values"]),
+    ("hunt_route_nat.cfg", ["nat_uac_tests", "nat_fix_contact", "nat_aliases", "nat_fix_sdp"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
 ]
 
@@ -1180,6 +1502,8 @@ def run(config, only):
         if d:
             same = False
             print("\n".join(d))
+        if os.environ.get("SHOW"):
+            print("\n".join(a))
     return same
 
 

@@ -19,7 +19,10 @@ fn current(ctx: &MsgCtx<'_>) -> Option<Result<(usize, u32), ()>> {
         .iter()
         .position(|h| h.id == HeaderName::MaxForwards)?;
     let v = ctx.msg.value(&ctx.msg.headers()[idx]);
-    let parsed = if !v.is_empty() && v.len() <= 9 && v.iter().all(u8::is_ascii_digit) {
+    // Empty reads as 0, as Kamailio 5.6 reads it.
+    let parsed = if v.is_empty() {
+        Ok((idx, 0))
+    } else if v.len() <= 9 && v.iter().all(u8::is_ascii_digit) {
         Ok((
             idx,
             v.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')),
@@ -169,6 +172,39 @@ pub static MODULE: ModuleDef = ModuleDef {
 
 #[cfg(test)]
 mod tests {
+    use crate::modules::testutil::{call, Harness, INVITE};
+    use crate::script::registry::ModParams;
+
+    /// An empty Max-Forwards reads as 0 in Kamailio 5.6 (-1: the script
+    /// answers 483), not as unreadable (sidebyside hunt_route_sanity.cfg
+    /// maxfwd_values).
+    #[test]
+    fn empty_value_reads_as_zero() {
+        let text = INVITE.replacen("Max-Forwards: 70", "Max-Forwards: ", 1);
+        assert!(text.contains("Max-Forwards: \n"), "{text}");
+        let mut h = Harness::new(&text);
+        let mut ctx = h.ctx();
+        let rc = call(
+            &mut ctx,
+            &super::MODULE,
+            "mf_process_maxfwd_header",
+            &["10"],
+            &ModParams::default(),
+        );
+        assert_eq!(rc, -1);
+        let text = INVITE.replacen("Max-Forwards: 70", "Max-Forwards: abc", 1);
+        let mut h = Harness::new(&text);
+        let mut ctx = h.ctx();
+        let rc = call(
+            &mut ctx,
+            &super::MODULE,
+            "mf_process_maxfwd_header",
+            &["10"],
+            &ModParams::default(),
+        );
+        assert_eq!(rc, -2);
+    }
+
     #[test]
     fn decimal_table_spells_every_value() {
         for (n, (len, digits)) in super::DECIMAL.iter().enumerate() {

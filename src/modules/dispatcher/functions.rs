@@ -13,7 +13,7 @@ use crate::script::ctx::{Branch, MsgCtx};
 use crate::script::pvkind::{AuthPart, PvKind, PvRef};
 use crate::script::registry::{Arg, Args, ModParams};
 use crate::script::value::Value;
-use crate::sip::{HeaderName, Proto};
+use crate::sip::HeaderName;
 
 pub(super) fn ds<'e>(ctx: &MsgCtx<'e>) -> Option<&'e Dispatcher> {
     let d = ctx.env.services.get::<Dispatcher>();
@@ -39,23 +39,10 @@ pub(super) fn apply(ctx: &mut MsgCtx<'_>, uri: &[u8], sock: Option<&str>, mode: 
     match mode {
         Mode::Xavp => return true,
         Mode::Dst => ctx.dst_uri = Some(Bytes::copy_from_slice(uri)),
-        Mode::Domain => {
-            let Ok(parsed) = crate::sip::uri::Uri::parse(uri) else {
-                return false;
-            };
-            let host = parsed.host_raw().to_vec();
-            let port = parsed.port();
-            if ctx
-                .write_pv(&PvRef::new(PvKind::RHost), Value::owned(host))
-                .is_err()
-            {
-                return false;
-            }
-            let port = port.map_or(Value::Null, |p| Value::Int(i64::from(p)));
-            if ctx.write_pv(&PvRef::new(PvKind::RPort), port).is_err() {
-                return false;
-            }
-        }
+        Mode::Domain => match domain_uri(ctx.ruri(), uri) {
+            Some(u) => ctx.new_uri = Some(u),
+            None => return false,
+        },
     }
     if let Some(spec) = sock.and_then(SocketSpec::parse) {
         if let Some(id) = spec.find(ctx) {
@@ -231,19 +218,19 @@ pub(super) fn run_selection(
             });
         }
     }
-    // The chosen one, and with failover the rest, newest first.
-    let keep = if d.params.flags & FLAG_FAILOVER != 0 || mode == Mode::Xavp {
-        picked.len()
+    // The chosen one, and with failover the rest; parallel forking keeps
+    // none (Kamailio 5.6 returns before filling them). The records of an
+    // earlier selection stay after these, and so does its `_dsctx_`.
+    let keep = if parallel || d.params.flags & FLAG_FAILOVER == 0 {
+        0
     } else {
-        1
+        picked.len()
     };
     let name = d.params.xavp_dst.clone();
-    ctx.attrs.xavp_remove(&name, None);
     for &(s, i) in picked[..keep].iter().rev() {
         ctx.attrs.xavp_push(record(&name, s.id, &s.dests[i]));
     }
     let cname = d.params.xavp_ctx.clone();
-    ctx.attrs.xavp_remove(&cname, None);
     ctx.attrs.xavp_push(Xavp {
         name: cname,
         value: XavpValue::List(vec![Xavp::value(
@@ -324,17 +311,20 @@ pub(super) fn ds_select_routes(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     run_selection(ctx, &rules, limit, mode)
 }
 
-/// `ruri` with the host and port of `dest`.
+/// `ruri` pointed at `dest` as Kamailio 5.6 does it: everything after the
+/// user part (host, port, parameters, headers) becomes the destination's
+/// text after its `sip:`.
 pub(super) fn domain_uri(ruri: &[u8], dest: &[u8]) -> Option<Bytes> {
-    let d = crate::sip::uri::Uri::parse(dest).ok()?;
+    crate::sip::uri::Uri::parse(dest).ok()?;
     let r = crate::sip::uri::Uri::parse(ruri).ok()?;
-    let (start, end) = host_port_range(&r)?;
-    let (ds, de) = host_port_range(&d)?;
-    let raw = r.raw();
-    let mut out = Vec::with_capacity(raw.len() + dest.len());
-    out.extend_from_slice(&raw[..start]);
-    out.extend_from_slice(&d.raw()[ds..de]);
-    out.extend_from_slice(&raw[end..]);
+    let (start, _) = host_port_range(&r)?;
+    let rest = match dest.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case(b"sip:") => &dest[4..],
+        _ => dest,
+    };
+    let mut out = Vec::with_capacity(start + rest.len());
+    out.extend_from_slice(&r.raw()[..start]);
+    out.extend_from_slice(rest);
     Some(Bytes::from(out))
 }
 
@@ -394,25 +384,15 @@ pub(super) fn use_record(ctx: &mut MsgCtx<'_>, mode: Mode, next: bool) -> i32 {
     if next {
         ctx.attrs.xavp_remove(&name, Some(0));
     }
-    let lists = d.lists();
-    loop {
-        let Some((grp, uri, sock)) = current(ctx, d) else {
-            return -1;
-        };
-        // A destination that went down since the selection is passed over.
-        let down = lists
-            .set(grp)
-            .and_then(|s| s.dests.iter().find(|x| uri_eq(&x.uri, &uri)))
-            .is_some_and(|x| x.skipped());
-        if down && next {
-            ctx.attrs.xavp_remove(&name, Some(0));
-            continue;
-        }
-        return if apply(ctx, &uri, sock.as_deref(), mode) {
-            1
-        } else {
-            -1
-        };
+    // The next record is used as it is, even when its destination went
+    // down since the selection (Kamailio 5.6 does not look).
+    let Some((_, uri, sock)) = current(ctx, d) else {
+        return -1;
+    };
+    if apply(ctx, &uri, sock.as_deref(), mode) {
+        1
+    } else {
+        -1
     }
 }
 
@@ -470,9 +450,14 @@ pub(super) fn fixup_state(args: &mut Args, _: &ModParams) -> Result<(), String> 
 }
 
 /// `ds_mark_dst([state])`: sets the state of the destination last selected
-/// (the current `_dsdst_` record, else `$du`); inactive by default.
+/// (the current `_dsdst_` record); inactive by default. As in Kamailio 5.6 it
+/// needs `flags` bit 2 and a record: `$du` alone names nothing.
 pub(super) fn ds_mark_dst(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(d) = ds(ctx) else { return -1 };
+    if d.params.flags & FLAG_FAILOVER == 0 {
+        log::warn!("dispatcher: ds_mark_dst needs failover (flags bit 2)");
+        return -1;
+    }
     let state = match args.get(0) {
         // Kamailio: inactive, and probing when every destination is probed (mode 1).
         None if d.params.probing_mode == 1 => INACTIVE | PROBING,
@@ -483,24 +468,10 @@ pub(super) fn ds_mark_dst(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
             None => return -1,
         },
     };
-    if let Some((grp, uri, _)) = current(ctx, d) {
-        return if d.set_state(grp, Some(&uri), state) {
-            1
-        } else {
-            -1
-        };
-    }
-    let Some(du) = ctx.dst_uri.clone() else {
+    let Some((grp, uri, _)) = current(ctx, d) else {
         return -1;
     };
-    let lists = d.lists();
-    let mut found = false;
-    for s in &lists.sets {
-        if s.dests.iter().any(|x| uri_eq(&x.uri, &du)) {
-            found |= d.set_state(s.id, Some(&du), state);
-        }
-    }
-    if found {
+    if d.set_state(grp, Some(&uri), state) {
         1
     } else {
         -1
@@ -508,9 +479,14 @@ pub(super) fn ds_mark_dst(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 }
 
 /// `ds_is_from_list([group[, mode[, uri]]])`: whether the source address (or
-/// `uri`) is a destination of `group` (-1: any). Mode bits: 1 ignore the port,
-/// 2 ignore the transport, 4 only active destinations. Sets `setid_pvname`
-/// and `attrs_pvname` when it matches.
+/// `uri`) is a destination of `group` (-1: any, walked in the sets' tree
+/// order). Mode bits: 1 ignore the port, 2 ignore the transport, 4 only
+/// active destinations; without a mode the transport is ignored. As in
+/// Kamailio 5.6, a destination's port 0 matches any port, its transport
+/// counts only as its URI names one (none never equals a message's), a
+/// `uri` without port or transport has them 0 and none. On a match
+/// `setid_pvname` gets the set (only when any group was asked for) and
+/// `attrs_pvname` the attributes (unless they are empty).
 pub(super) fn ds_is_from_list(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(d) = ds(ctx) else { return -1 };
     let group = if args.is_empty() {
@@ -518,7 +494,6 @@ pub(super) fn ds_is_from_list(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     } else {
         args.int(ctx, 0).unwrap_or(-1)
     };
-    // With no mode given the transport does not count.
     let mode = if args.len() >= 2 {
         args.int(ctx, 1).unwrap_or(0)
     } else {
@@ -534,43 +509,36 @@ pub(super) fn ds_is_from_list(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
             Some(crate::sip::host::Host::V6(a)) => std::net::IpAddr::V6(a),
             _ => return -1,
         };
-        let proto = u.transport().unwrap_or(if u.is_secure() {
-            Proto::Tls
-        } else {
-            Proto::Udp
-        });
-        (ip, u.port().unwrap_or(proto.default_port()), proto)
+        (ip, u.port().unwrap_or(0), u.transport())
     } else {
-        (ctx.src.ip(), ctx.src.port(), ctx.proto)
+        (ctx.src.ip(), ctx.src.port(), Some(ctx.proto))
     };
     let lists = d.lists();
     for s in lists
         .sets
         .iter()
-        .filter(|s| group < 0 || i64::from(s.id) == group)
+        .filter(|s| group == -1 || i64::from(s.id) == group)
     {
         for x in &s.dests {
             if x.ip != Some(ip) {
                 continue;
             }
-            let xproto = x.proto.unwrap_or(Proto::Udp);
-            let xport = if x.port == 0 {
-                xproto.default_port()
-            } else {
-                x.port
-            };
-            if mode & 1 == 0 && xport != port {
+            if mode & 1 == 0 && x.port != 0 && x.port != port {
                 continue;
             }
-            if mode & 2 == 0 && x.proto.is_some_and(|p| p != proto) {
+            if mode & 2 == 0 && x.uri_transport != proto {
                 continue;
             }
             if mode & 4 != 0 && x.skipped() {
                 continue;
             }
             let (id, attrs) = (s.id, x.attrs.body.clone());
-            write_param_pv(ctx, "setid_pvname", Value::Int(i64::from(id)));
-            write_param_pv(ctx, "attrs_pvname", Value::owned(attrs.into_bytes()));
+            if group == -1 {
+                write_param_pv(ctx, "setid_pvname", Value::Int(i64::from(id)));
+            }
+            if !attrs.is_empty() {
+                write_param_pv(ctx, "attrs_pvname", Value::owned(attrs.into_bytes()));
+            }
             return 1;
         }
     }

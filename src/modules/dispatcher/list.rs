@@ -75,6 +75,8 @@ pub struct Dest {
     pub port: u16,
     /// The transport the URI asks for (`transport=`, `sips:` → TLS); `None`: any.
     pub proto: Option<Proto>,
+    /// Only the `transport=` parameter of the URI (what `ds_is_from_list` compares).
+    pub uri_transport: Option<Proto>,
     /// The address: the host when it is an IP address, else what the name
     /// resolved to when the list was loaded (unless the `NODNS` flag is set).
     pub ip: Option<IpAddr>,
@@ -105,6 +107,7 @@ impl Dest {
             host,
             port: parsed.port().unwrap_or(0),
             proto,
+            uri_transport: parsed.transport(),
             ip,
             priority,
             attrs: DestAttrs::parse(attrs),
@@ -218,8 +221,10 @@ impl DestLists {
                 None => sets.push((id, vec![dest])),
             }
         }
-        // Kamailio keeps sets in a list where a new one goes in front.
-        sets.reverse();
+        // Kamailio 5.6 keeps the sets in an AVL tree and walks it left,
+        // right, node (is_from_list with any group, the RPC list, probing).
+        let order = tree_order(&sets.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+        sets.sort_by_key(|(id, _)| order.iter().position(|o| o == id));
         let sets = sets
             .into_iter()
             .map(|(id, mut dests)| {
@@ -244,6 +249,72 @@ impl DestLists {
     pub fn set(&self, id: i32) -> Option<&DestSet> {
         self.sets.iter().find(|s| s.id == id)
     }
+}
+
+/// The set ids, first seen in `ids` order, as Kamailio walks its AVL tree
+/// of sets: the smaller side, the larger side, then the node.
+fn tree_order(ids: &[i32]) -> Vec<i32> {
+    struct Node {
+        id: i32,
+        height: i32,
+        kids: [Option<usize>; 2],
+    }
+    fn height(n: &[Node], i: Option<usize>) -> i32 {
+        i.map_or(0, |i| n[i].height)
+    }
+    fn fix(n: &mut [Node], i: usize) {
+        n[i].height = 1 + height(n, n[i].kids[0]).max(height(n, n[i].kids[1]));
+    }
+    /// Turns the subtree at `i` towards side `1 - dir` (its `dir` child rises).
+    fn rotate(n: &mut [Node], i: usize, dir: usize) -> usize {
+        let Some(up) = n[i].kids[dir] else { return i };
+        n[i].kids[dir] = n[up].kids[1 - dir];
+        n[up].kids[1 - dir] = Some(i);
+        fix(n, i);
+        fix(n, up);
+        up
+    }
+    fn insert(n: &mut Vec<Node>, at: Option<usize>, id: i32) -> usize {
+        let Some(i) = at else {
+            n.push(Node {
+                id,
+                height: 1,
+                kids: [None, None],
+            });
+            return n.len() - 1;
+        };
+        if id == n[i].id {
+            return i;
+        }
+        let dir = usize::from(id > n[i].id);
+        let kid = insert(n, n[i].kids[dir], id);
+        n[i].kids[dir] = Some(kid);
+        fix(n, i);
+        let other = 1 - dir;
+        if height(n, n[i].kids[dir]) - height(n, n[i].kids[other]) < 2 {
+            return i;
+        }
+        // The inserted id went to the inner grandchild: a double rotation.
+        if height(n, n[kid].kids[other]) > height(n, n[kid].kids[dir]) {
+            n[i].kids[dir] = Some(rotate(n, kid, other));
+        }
+        rotate(n, i, dir)
+    }
+    fn walk(n: &[Node], at: Option<usize>, out: &mut Vec<i32>) {
+        if let Some(i) = at {
+            walk(n, n[i].kids[0], out);
+            walk(n, n[i].kids[1], out);
+            out.push(n[i].id);
+        }
+    }
+    let mut nodes = Vec::with_capacity(ids.len());
+    let mut root = None;
+    for &id in ids {
+        root = Some(insert(&mut nodes, root, id));
+    }
+    let mut out = Vec::with_capacity(nodes.len());
+    walk(&nodes, root, &mut out);
+    out
 }
 
 /// 100 slots shared out by weight (a destination with weight w gets w of

@@ -219,15 +219,17 @@ fn failover_list_in_xavps_and_next_dst() {
         call(&mut ctx, &MODULE, "ds_select_dst", &["1", "8"], &mp),
         1
     );
-    assert_eq!(xavp_uris(&ctx), [nth(0), nth(1), nth(2)]);
+    // The new records come first; the earlier selection's stay after them.
+    assert_eq!(xavp_uris(&ctx), [nth(0), nth(1), nth(2), nth(0), nth(1)]);
     // The current one fails: mark it, take the next.
     assert_eq!(call(&mut ctx, &MODULE, "ds_mark_dst", &["ip"], &mp), 1);
     assert_eq!(call(&mut ctx, &MODULE, "ds_next_dst", &[], &mp), 1);
     assert_eq!(ctx.dst_uri.as_deref(), Some(nth(1).as_bytes()));
-    // One that went down meanwhile is skipped.
+    // One that went down meanwhile is still used, as Kamailio 5.6 does.
     let d = ctx.env.services.get::<Dispatcher>().unwrap();
     d.set_state(1, Some(nth(2).as_bytes()), INACTIVE);
-    assert_eq!(call(&mut ctx, &MODULE, "ds_next_dst", &[], &mp), -1);
+    assert_eq!(call(&mut ctx, &MODULE, "ds_next_dst", &[], &mp), 1);
+    assert_eq!(ctx.dst_uri.as_deref(), Some(nth(2).as_bytes()));
     let lists = d.lists();
     assert_eq!(lists.set(1).unwrap().dests[0].state(), INACTIVE | PROBING);
     // dst-down for both, in order.
@@ -247,10 +249,16 @@ fn next_dst_needs_the_failover_flag_and_domain_rewrites_the_ruri() {
         call(&mut ctx, &MODULE, "ds_select_domain", &["2", "8"], &mp),
         1
     );
-    assert_eq!(ctx.ruri(), b"sip:bob@10.0.1.1:5080");
+    // Everything after the user part is the destination's (Kamailio 5.6).
+    assert_eq!(ctx.ruri(), b"sip:bob@10.0.1.1:5080;transport=tcp");
     assert_eq!(ctx.dst_uri, None);
     assert_eq!(call(&mut ctx, &MODULE, "ds_next_dst", &[], &mp), -1);
-    // ds_select only fills the XAVPs.
+    // ds_select leaves $du alone; without failover it keeps no records either.
+    assert_eq!(call(&mut ctx, &MODULE, "ds_select", &["1", "8"], &mp), 1);
+    assert_eq!(ctx.dst_uri, None);
+    assert!(xavp_uris(&ctx).is_empty());
+    let mut h = harness(dispatcher(LIST, &[("flags", 2)]), INVITE);
+    let mut ctx = h.ctx();
     assert_eq!(call(&mut ctx, &MODULE, "ds_select", &["1", "8"], &mp), 1);
     assert_eq!(ctx.dst_uri, None);
     assert_eq!(xavp_uris(&ctx).len(), 3);
@@ -322,8 +330,13 @@ fn is_from_list_list_exists_and_is_active() {
         call(&mut ctx, &MODULE, "ds_is_from_list", &["3", "4"], &mp),
         -1
     );
+    // Mode 0: the destination names no transport, which never equals UDP.
     assert_eq!(
         call(&mut ctx, &MODULE, "ds_is_from_list", &["3", "0"], &mp),
+        -1
+    );
+    assert_eq!(
+        call(&mut ctx, &MODULE, "ds_is_from_list", &["3", "2"], &mp),
         1
     );
     assert_eq!(call(&mut ctx, &MODULE, "ds_list_exists", &["3"], &mp), 1);
@@ -686,7 +699,16 @@ fn select_routes_over_several_sets() {
         1
     );
     assert_eq!(ctx.ruri(), b"sip:bob@10.0.0.1:5060");
-    assert_eq!(xavp_uris(&ctx), ["sip:10.0.0.1:5060"]);
+    // The new record comes before the earlier selection's, which stay.
+    assert_eq!(
+        xavp_uris(&ctx),
+        [
+            "sip:10.0.0.1:5060",
+            "sip:10.0.3.1:5060",
+            "sip:10.0.3.2:5060",
+            "sip:10.0.0.1:5060"
+        ]
+    );
     assert_eq!(
         call(&mut ctx, &MODULE, "ds_select_routes", &["9=4", "x"], &mp),
         -1
@@ -717,32 +739,25 @@ fn mark_dst_without_state_marks_inactive_and_probing_only_in_mode_1() {
             "mode {mode}"
         );
     }
-    // Without a selection, $du names the destination.
-    let (mut h, d) = harness_and(dispatcher(LIST, &[]), INVITE);
-    let mut ctx = h.ctx();
-    ctx.dst_uri = Some(Bytes::from(nth(2)));
-    assert_eq!(
-        call(
-            &mut ctx,
-            &MODULE,
-            "ds_mark_dst",
-            &["d"],
-            &ModParams::default()
-        ),
-        1
-    );
-    assert_eq!(d.lists().set(1).unwrap().dests[2].state(), list::DISABLED);
-    ctx.dst_uri = Some(Bytes::from_static(b"sip:192.0.2.1"));
-    assert_eq!(
-        call(
-            &mut ctx,
-            &MODULE,
-            "ds_mark_dst",
-            &["a"],
-            &ModParams::default()
-        ),
-        -1
-    );
+    // Without a selection record (or without flags bit 2) nothing is
+    // marked, as in Kamailio 5.6: $du alone names no destination.
+    for flags in [0, 2] {
+        let (mut h, d) = harness_and(dispatcher(LIST, &[("flags", flags)]), INVITE);
+        let mut ctx = h.ctx();
+        ctx.dst_uri = Some(Bytes::from(nth(2)));
+        let mp = ModParams::default();
+        assert_eq!(call(&mut ctx, &MODULE, "ds_mark_dst", &["d"], &mp), -1);
+        assert_eq!(d.lists().set(1).unwrap().dests[2].state(), 0);
+        if flags == 0 {
+            // Selected, but no record kept without failover.
+            assert_eq!(
+                call(&mut ctx, &MODULE, "ds_select_dst", &["1", "8"], &mp),
+                1
+            );
+            assert_eq!(call(&mut ctx, &MODULE, "ds_mark_dst", &["d"], &mp), -1);
+            assert_eq!(d.lists().set(1).unwrap().dests[0].state(), 0);
+        }
+    }
 }
 
 #[test]
@@ -765,4 +780,165 @@ fn named_destinations_take_the_address_their_name_resolves_to_unless_nodns() {
     let mp = ModParams::default();
     assert_eq!(call(&mut ctx, &MODULE, "ds_is_from_list", &["3"], &mp), 1);
     assert_eq!(call(&mut ctx, &MODULE, "ds_is_from_list", &["4"], &mp), -1);
+}
+
+/// What Kamailio 5.6 answered to `ds_is_from_list` (sidebyside
+/// `hunt_route_ds.cfg ds_from_list`): a destination's transport counts only
+/// when it names one (none never matches a message's UDP), its port 0
+/// matches any, a URI argument without a port or transport has them 0;
+/// the set id goes to `setid_pvname` only when any group was asked for, and
+/// empty attrs leave `attrs_pvname` alone.
+#[test]
+fn is_from_list_matches_as_kamailio() {
+    let list = "4 sip:198.51.100.1:5070 0 0 peer=uac\n\
+                4 sip:198.51.100.1:5099;transport=tcp 0 0 peer=tcp\n\
+                5 sip:198.51.100.1 0 0 peer=noport\n\
+                6 sip:198.51.100.1:5070;transport=udp\n";
+    let routes = r#"
+modparam("dispatcher", "setid_pvname", "$var(setid)")
+modparam("dispatcher", "attrs_pvname", "$var(attrs)")
+request_route {
+    $var(setid) = "none"; $var(attrs) = "none";
+    if ($hdr(X-Uri) != $null) { ds_is_from_list("$hdr(X-Set)", "$hdr(X-Mode)", "$hdr(X-Uri)"); }
+    else if ($hdr(X-Mode) != $null) { ds_is_from_list("$hdr(X-Set)", "$hdr(X-Mode)"); }
+    else { ds_is_from_list("$hdr(X-Set)"); }
+    append_to_reply("X-R: $rc $var(setid) $var(attrs)\r\n");
+    sl_send_reply("200", "OK");
+}"#;
+    let ask = |set: &str, mode: Option<&str>, uri: Option<&str>| {
+        let mut extra = format!("X-Set: {set}\n");
+        if let Some(m) = mode {
+            extra += &format!("X-Mode: {m}\n");
+        }
+        if let Some(u) = uri {
+            extra += &format!("X-Uri: {u}\n");
+        }
+        let req = INVITE.replacen("Content-Type", &format!("{extra}Content-Type"), 1);
+        let out = run_script(list, routes, &req);
+        let line = out
+            .iter()
+            .flat_map(|m| m.lines())
+            .find_map(|l| l.strip_prefix("X-R: "))
+            .unwrap_or_else(|| panic!("{out:?}"))
+            .to_string();
+        line
+    };
+    // No mode: the transport is ignored; the set id is not exported for one group.
+    assert_eq!(ask("4", None, None), "1 none peer=uac");
+    // Modes 0 and 1: a destination without a transport never equals the message's UDP.
+    assert_eq!(ask("4", Some("0"), None), "-1 none none");
+    assert_eq!(ask("4", Some("1"), None), "-1 none none");
+    assert_eq!(ask("4", Some("2"), None), "1 none peer=uac");
+    // Empty attrs leave the variable alone.
+    assert_eq!(ask("6", Some("0"), None), "1 none none");
+    // Port 0 matches any port.
+    assert_eq!(ask("5", Some("2"), None), "1 none peer=noport");
+    // Any group: the set id is exported; sets are walked in Kamailio's tree
+    // order (4, 6, 5: set 4 before 5).
+    assert_eq!(ask("-1", Some("2"), None), "1 4 peer=uac");
+    // A URI without port or transport: port 0, no transport.
+    assert_eq!(
+        ask("4", Some("0"), Some("sip:198.51.100.1")),
+        "-1 none none"
+    );
+    assert_eq!(
+        ask("5", Some("0"), Some("sip:198.51.100.1")),
+        "1 none peer=noport"
+    );
+    assert_eq!(
+        ask("4", Some("0"), Some("sip:198.51.100.1:5099;transport=tcp")),
+        "1 none peer=tcp"
+    );
+    assert_eq!(
+        ask("5", Some("0"), Some("sips:198.51.100.1")),
+        "1 none peer=noport"
+    );
+    // sips: names no transport either; the port ignored, set 4's first matches.
+    assert_eq!(
+        ask("4", Some("1"), Some("sips:198.51.100.1")),
+        "1 none peer=uac"
+    );
+}
+
+/// Compiles `routes` (with the dispatcher loaded on `list`) and runs it on
+/// `request`; what was sent.
+fn run_script(list: &str, routes: &str, request: &str) -> Vec<String> {
+    use crate::modules::core::Engine;
+    use crate::script::compile::compile;
+    use crate::script::{parse_str, MemoryFiles, Options};
+    let text = format!(
+        "loadmodule \"sl.so\"\nloadmodule \"textops.so\"\nloadmodule \"dispatcher.so\"\n{routes}"
+    );
+    let files = MemoryFiles::new();
+    let cfg = parse_str("t.cfg", &text, &Options::with_files(&files))
+        .unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
+    let compiled = compile(&cfg).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
+    let mut e = env();
+    e.services
+        .insert(Arc::new(dispatcher(list, &[("flags", 2)])));
+    let mut engine = Engine::new(Arc::new(e), Arc::new(compiled.program));
+    let pkt = crate::sip::Inbound {
+        data: Bytes::from(request.replace('\n', "\r\n")),
+        src: crate::modules::testutil::SOURCE.parse().expect("address"),
+        local: crate::modules::testutil::LOCAL.parse().expect("address"),
+        proto: crate::sip::Proto::Udp,
+        socket: 0,
+        conn: None,
+        arrived: None,
+    };
+    let mut out = Vec::new();
+    engine.on_inbound(pkt, some_instant(), &mut out);
+    out.iter()
+        .map(|t| String::from_utf8_lossy(&t.data).replace("\r\n", "\n"))
+        .collect()
+}
+
+/// Kamailio 5.6 holds the sets in an AVL tree and walks it left, right,
+/// node: sets 1..5 read in order come as 1, 3, 5, 4, 2.
+#[test]
+fn sets_in_kamailio_tree_order() {
+    let text = "1 sip:10.0.0.1\n2 sip:10.0.0.2\n3 sip:10.0.0.3\n4 sip:10.0.0.4\n5 sip:10.0.0.5\n";
+    let l = DestLists::from_rows(&parse_list_file(text).unwrap()).unwrap();
+    let ids: Vec<i32> = l.sets.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [1, 3, 5, 4, 2]);
+    let text = "7 sip:10.0.0.1\n3 sip:10.0.0.2\n9 sip:10.0.0.3\n1 sip:10.0.0.4\n7 sip:10.0.0.9\n";
+    let l = DestLists::from_rows(&parse_list_file(text).unwrap()).unwrap();
+    let ids: Vec<i32> = l.sets.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [1, 3, 9, 7]);
+}
+
+/// Algorithm 12 puts the others in branches and, as Kamailio 5.6 does,
+/// keeps no failover records (`_dsctx_=>cnt` 0); a second selection puts
+/// its records before the first one's, which stay.
+#[test]
+fn parallel_keeps_no_records_and_selections_add_up() {
+    let mut h = harness(dispatcher(LIST, &[("flags", 2)]), INVITE);
+    let mut ctx = h.ctx();
+    let mp = ModParams::default();
+    assert_eq!(
+        call(&mut ctx, &MODULE, "ds_select_dst", &["1", "12"], &mp),
+        1
+    );
+    assert_eq!(ctx.branches.len(), 2);
+    assert!(xavp_uris(&ctx).is_empty());
+    let cnt = |ctx: &MsgCtx<'_>| {
+        ctx.attrs
+            .xavp(b"_dsctx_", 0)
+            .unwrap()
+            .field(b"cnt", 0)
+            .unwrap()
+            .value
+            .clone()
+    };
+    assert_eq!(cnt(&ctx), XavpValue::Value(Value::Int(0)));
+    assert_eq!(
+        call(&mut ctx, &MODULE, "ds_select_dst", &["1", "8", "2"], &mp),
+        1
+    );
+    assert_eq!(
+        call(&mut ctx, &MODULE, "ds_select_dst", &["1", "4"], &mp),
+        1
+    );
+    assert_eq!(xavp_uris(&ctx), [nth(0), nth(1), nth(2), nth(0), nth(1)]);
+    assert_eq!(cnt(&ctx), XavpValue::Value(Value::Int(3)));
 }

@@ -46,6 +46,7 @@ pub(super) fn contact_alias(
     ctx: &mut MsgCtx<'_>,
     given: Option<(String, u16, Proto)>,
     trim: bool,
+    at_end: bool,
 ) -> i32 {
     let Some((_, uri, span, brackets)) = first_contact(ctx) else {
         return -1;
@@ -59,10 +60,11 @@ pub(super) fn contact_alias(
     let (ip, port, proto) = match &given {
         Some((ip, port, proto)) => (ip.clone(), *port, *proto),
         None => {
-            let uproto = u.transport().unwrap_or(Proto::Udp);
+            // Kamailio 5.6 compares the URI's transport parameter as written:
+            // none never equals the transport the request came on.
             let same = u.host().and_then(host_ip) == Some(ctx.src.ip())
                 && u.port().unwrap_or(5060) == ctx.src.port()
-                && uproto == ctx.proto;
+                && u.transport() == Some(ctx.proto);
             if same {
                 return 2;
             }
@@ -80,14 +82,43 @@ pub(super) fn contact_alias(
         }
     }
     let param = format!(";{name}={ip}~{port}~{}", proto_id(proto));
-    if brackets {
-        ctx.edits.insert(uri.end, Bytes::from(param));
+    // add_contact_alias: right after host:port, before the other parameters;
+    // set_contact_alias: after them (Kamailio 5.6).
+    let at = if at_end {
+        uri.end
     } else {
+        let Some(at) = host_port_end(&u) else {
+            return -1;
+        };
+        uri.start + at
+    };
+    if brackets {
+        ctx.edits.insert(at, Bytes::from(param));
+    } else if at == uri.end {
         // Without brackets a URI parameter would read as a header parameter.
         ctx.edits.insert(span.start, Bytes::from_static(b"<"));
         ctx.edits.insert(uri.end, Bytes::from(format!("{param}>")));
+    } else {
+        ctx.edits.insert(span.start, Bytes::from_static(b"<"));
+        ctx.edits.insert(at, Bytes::from(param));
+        ctx.edits.insert(uri.end, Bytes::from_static(b">"));
     }
     1
+}
+
+/// Where host[:port] ends in the URI's text.
+fn host_port_end(u: &Uri<'_>) -> Option<usize> {
+    let raw = u.raw();
+    let host = u.host_raw();
+    let start = (host.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
+    let mut end = start + host.len();
+    if raw.get(end) == Some(&b':') {
+        end += 1;
+        while raw.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+    }
+    Some(end)
 }
 
 /// The range of `;name[=value]` among a URI's parameters.
@@ -114,7 +145,7 @@ pub(super) fn uri_param_range(uri: &[u8], name: &[u8]) -> Option<Range<usize>> {
 
 pub(super) fn add_contact_alias(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     if args.is_empty() {
-        return contact_alias(ctx, None, false);
+        return contact_alias(ctx, None, false, false);
     }
     let ip = String::from_utf8_lossy(&args.str(ctx, 0)).into_owned();
     let Some(port) = args.int(ctx, 1).and_then(|p| u16::try_from(p).ok()) else {
@@ -128,12 +159,12 @@ pub(super) fn add_contact_alias(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         Ok(IpAddr::V4(a)) => a.to_string(),
         Err(_) => return -1,
     };
-    contact_alias(ctx, Some((ip, port, proto)), false)
+    contact_alias(ctx, Some((ip, port, proto)), false, false)
 }
 
 pub(super) fn set_contact_alias(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let trim = args.int(ctx, 0).unwrap_or(0) != 0;
-    contact_alias(ctx, None, trim)
+    contact_alias(ctx, None, trim, true)
 }
 
 /// `handle_ruri_alias()`: with an alias parameter in the R-URI, `$du`
@@ -152,6 +183,10 @@ pub(super) fn handle_ruri_alias(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     let Ok(value) = std::str::from_utf8(value) else {
         return -1;
     };
+    if !value.contains('~') {
+        // Not an alias value at all: Kamailio 5.6 answers "no alias".
+        return 2;
+    }
     let mut parts = value.split('~');
     let (Some(ip), Some(port), Some(proto)) = (parts.next(), parts.next(), parts.next()) else {
         return -1;

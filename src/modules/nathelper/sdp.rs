@@ -40,6 +40,7 @@ pub(super) fn fix_nated_sdp(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let text = String::from_utf8_lossy(body).into_owned();
     let mut out = String::with_capacity(text.len() + 64);
     let mut changed = false;
+    let mut altered = 0;
     let mut has_direction = false;
     let mut has_mark = false;
     for line in text.split_inclusive('\n') {
@@ -59,12 +60,19 @@ pub(super) fn fix_nated_sdp(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
             let n = fields.len();
             if n >= 3 && fields[n - 2].starts_with("IP") {
                 let old_addr = fields[n - 1].split('/').next().unwrap_or("").to_string();
-                if old_addr != new_ip.to_string() {
-                    if bare.starts_with("c=") {
-                        old_c.push(old_addr);
-                    } else {
-                        old_o.push(old_addr);
-                    }
+                // Kamailio 5.6 leaves a null address of the same family (hold)
+                // and one that is the new address already.
+                let same_family = fields[n - 2] == family;
+                let null = old_addr.parse::<IpAddr>().is_ok_and(|a| a.is_unspecified());
+                if (same_family && null) || old_addr == new_ip.to_string() {
+                    out.push_str(line);
+                    continue;
+                }
+                altered += 1;
+                if bare.starts_with("c=") {
+                    old_c.push(old_addr);
+                } else {
+                    old_o.push(old_addr);
                 }
                 let suffix = fields[n - 1].split_once('/').map(|(_, s)| format!("/{s}"));
                 let addr = format!("{new_ip}{}", suffix.unwrap_or_default());
@@ -108,5 +116,9 @@ pub(super) fn fix_nated_sdp(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         let msg = ctx.msg;
         ctx.edits.set_body(msg, Bytes::from(out));
     }
-    1
+    if altered > 0 {
+        1
+    } else {
+        2
+    }
 }

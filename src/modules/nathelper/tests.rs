@@ -137,9 +137,39 @@ fn contact_alias_added_only_when_needed() {
     assert!(serialized(&ctx).contains(
         "\nContact: <sip:alice@192.168.1.20:5060;alias=198.51.100.1~5070~1>;expires=60\n"
     ));
-    let mut h = Harness::new(PUBLIC);
+    // As Kamailio 5.6: the Contact names the source only with a transport
+    // parameter that equals the received one (none never equals UDP).
+    let udp = PUBLIC.replace(
+        "Contact: sip:alice@198.51.100.1:5070",
+        "Contact: <sip:alice@198.51.100.1:5070;transport=udp>",
+    );
+    let mut h = Harness::new(&udp);
     let mut ctx = h.ctx();
     assert_eq!(run(&mut ctx, &MODULE, "set_contact_alias", &[]), 2);
+    let mut h = Harness::new(PUBLIC);
+    let mut ctx = h.ctx();
+    assert_eq!(run(&mut ctx, &MODULE, "set_contact_alias", &[]), 1);
+    assert!(
+        serialized(&ctx)
+            .contains("\nContact: <sip:alice@198.51.100.1:5070;alias=198.51.100.1~5070~1>\n"),
+        "{}",
+        serialized(&ctx)
+    );
+    // add_contact_alias puts it right after host:port.
+    let params = NATED.replace(
+        "<sip:alice@192.168.1.20:5060>",
+        "<sip:alice@192.168.1.20:5060;ob>",
+    );
+    let mut h = Harness::new(&params);
+    let mut ctx = h.ctx();
+    assert_eq!(run(&mut ctx, &MODULE, "add_contact_alias", &[]), 1);
+    assert!(
+        serialized(&ctx).contains("<sip:alice@192.168.1.20:5060;alias=198.51.100.1~5070~1;ob>"),
+        "{}",
+        serialized(&ctx)
+    );
+    let mut h = Harness::new(PUBLIC);
+    let mut ctx = h.ctx();
     assert_eq!(
         run(
             &mut ctx,
@@ -164,6 +194,7 @@ fn contact_alias_added_only_when_needed() {
     let mut ctx = h.ctx();
     assert_eq!(run(&mut ctx, &MODULE, "set_contact_alias", &["1"]), 1);
     assert!(
+        // set_contact_alias puts it after the other parameters.
         serialized(&ctx).contains("<sip:alice@192.168.1.20:5060;ob;alias=198.51.100.1~5070~1>"),
         "{}",
         serialized(&ctx)
@@ -192,6 +223,16 @@ fn handle_ruri_alias_sets_du_and_strips_it() {
     let mut h = Harness::new(&bad);
     let mut ctx = h.ctx();
     assert_eq!(run(&mut ctx, &MODULE, "handle_ruri_alias", &[]), -1);
+    // A value that is not ip~port~proto at all: no alias (Kamailio 5.6 answers 2).
+    let bad = PUBLIC.replace(
+        "sip:bob@example.com SIP",
+        "sip:bob@example.com;alias=bad SIP",
+    );
+    let mut h = Harness::new(&bad);
+    let mut ctx = h.ctx();
+    assert_eq!(run(&mut ctx, &MODULE, "handle_ruri_alias", &[]), 2);
+    assert_eq!(ctx.ruri(), b"sip:bob@example.com;alias=bad");
+    assert_eq!(ctx.dst_uri, None);
     assert!(crate::modules::testutil::fixed(
         &MODULE,
         "handle_ruri_alias",
@@ -269,6 +310,29 @@ fn fix_nated_sdp_rewrites_c_and_o_and_adds_lines() {
         -1,
         "no SDP"
     );
+}
+
+/// Kamailio 5.6 returns 1 only when an address was replaced, else 2 (lines
+/// added or not); a null address (hold) and one equal to the new one stay
+/// (sidebyside hunt_route_nat.cfg nat_fix_sdp).
+#[test]
+fn fix_nated_sdp_returns_2_when_no_address_changed() {
+    let mut h = Harness::new(NATED);
+    let mut ctx = h.ctx();
+    assert_eq!(run(&mut ctx, &MODULE, "fix_nated_sdp", &["1"]), 2);
+    assert!(serialized(&ctx).contains("\na=direction:active\n"));
+    let same = NATED.replace("192.168.1.20", "198.51.100.1");
+    let mut h = Harness::new(&same);
+    let mut ctx = h.ctx();
+    assert_eq!(run(&mut ctx, &MODULE, "fix_nated_sdp", &["10"]), 2);
+    let hold = NATED
+        .replace("c=IN IP4 192.168.1.20", "c=IN IP4 0.0.0.0")
+        .replace("Content-Length: 116", "Content-Length: 111");
+    let mut h = Harness::new(&hold);
+    let mut ctx = h.ctx();
+    assert_eq!(run(&mut ctx, &MODULE, "fix_nated_sdp", &["2"]), 2);
+    let out = serialized(&ctx);
+    assert!(out.contains("\nc=IN IP4 0.0.0.0\n"), "{out}");
 }
 
 /// A stock-style REGISTER handling: `fix_nated_register()` puts the source in

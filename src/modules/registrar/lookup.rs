@@ -161,7 +161,10 @@ pub fn lookup_branches(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(s) = setup(ctx, args, "lookup_branches") else {
         return ERROR;
     };
-    let old = std::mem::take(&mut ctx.branches);
+    // As Kamailio 5.6: the R-URI's extra contacts go after the branches
+    // there are; then each clean branch that has bindings is dropped and its
+    // contacts go at the end.
+    let n = ctx.branches.len();
     let ruri = ctx.ruri().to_vec();
     let mut rc = match targets(ctx, &s, &ruri) {
         Ok(t) => {
@@ -170,13 +173,25 @@ pub fn lookup_branches(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         }
         Err(rc) => rc,
     };
-    for b in old {
-        match targets(ctx, &s, &b.uri) {
-            Ok(t) => {
+    let mut i = 0;
+    let mut left = n;
+    while left > 0 {
+        left -= 1;
+        let b = &ctx.branches[i];
+        let clean = b.dst_uri.is_none() && b.path.is_none() && b.socket.is_none() && b.flags == 0;
+        let found = if clean {
+            let uri = b.uri.clone();
+            targets(ctx, &s, &uri).ok()
+        } else {
+            None
+        };
+        match found {
+            Some(t) => {
+                ctx.branches.remove(i);
                 ctx.branches.extend(t);
                 rc = FOUND;
             }
-            Err(_) => ctx.branches.push(b),
+            None => i += 1,
         }
     }
     rc

@@ -148,7 +148,20 @@ fn process(
     };
     let aor = aor_of(&aor_uri, ul.params.use_domain, reg)
         .ok_or_else(|| bad("Error while parsing AOR"))?;
-    let request = read_contacts(msg, reg)?;
+    let request = match read_contacts(msg, reg, flags) {
+        Ok(r) => r,
+        Err(mut e) => {
+            // Kamailio 5.6 reads q values with the record at hand and lists
+            // its bindings in the error reply.
+            if e.detail == BAD_Q {
+                let list = ul.read(dom, &aor, |rec| rec.map(|r| listing(r, now, reg)));
+                if let Ok(Some(list)) = list {
+                    with_listing(&mut e, &list);
+                }
+            }
+            return Err(e);
+        }
+    };
     let path = if reg.use_path {
         path_value(msg, reg)?
     } else {
@@ -203,7 +216,13 @@ fn process(
                 }
                 3
             }
-            Request::Bind(list) => bind(rec, list, &fields, reg, ul, flags)?,
+            Request::Bind(list) => bind(rec, list, &fields, reg, ul, flags).map_err(|mut e| {
+                if e.rc == -2 {
+                    // Too many: the reply lists the bindings kept (Kamailio 5.6).
+                    with_listing(&mut e, &listing(rec, now, reg));
+                }
+                e
+            })?,
         };
         Ok(rc)
     };
@@ -211,7 +230,6 @@ fn process(
     let (rc, listing) = if memory_only {
         dom.update(&aor, |rec| {
             let r = apply(rec);
-            rec.sort();
             rec.removed.clear();
             rec.contacts.iter_mut().for_each(|c| c.dirty = false);
             r.map(|rc| (rc, listing(rec, now, reg)))
@@ -219,7 +237,6 @@ fn process(
     } else {
         ul.update(dom, &aor, |rec| {
             let r = apply(rec);
-            rec.sort();
             r.map(|rc| (rc, listing(rec, now, reg)))
         })
         .map_err(|e| {
@@ -228,6 +245,15 @@ fn process(
         })??
     };
     Ok((rc, listing))
+}
+
+const BAD_Q: &str = "Invalid q param in contact";
+
+/// Puts a Contact header with `list` (if any) before the error's own headers.
+fn with_listing(e: &mut SaveError, list: &str) {
+    if !list.is_empty() {
+        e.extra = format!("Contact: {list}\r\n{}", e.extra);
+    }
 }
 
 /// Per-request values every new or refreshed binding gets.
@@ -275,8 +301,11 @@ fn bind(
                     removed += 1;
                     continue;
                 }
-                let old = &mut rec.contacts[i];
-                refresh(old, c, f);
+                let old_q = rec.contacts[i].q;
+                refresh(&mut rec.contacts[i], c, f);
+                if rec.contacts[i].q != old_q {
+                    rec.reposition(i);
+                }
                 bound += 1;
             }
             None if c.expires == 0 => removed += 1,
@@ -301,7 +330,7 @@ fn bind(
                     dirty: true,
                 };
                 refresh(&mut new, c, f);
-                rec.contacts.push(new);
+                rec.insert(new);
                 bound += 1;
             }
         }
@@ -408,20 +437,41 @@ fn to_uri(msg: &Message) -> Option<Vec<u8>> {
 }
 
 /// Reads the Contact headers with their expiry (contact param > Expires > default, then clamped).
-fn read_contacts(msg: &Message, reg: &RegParams) -> Result<Request, SaveError> {
+fn read_contacts(msg: &Message, reg: &RegParams, flags: u32) -> Result<Request, SaveError> {
     let header_expires = msg
         .header_value(HeaderName::Expires)
         .map(|v| headers::expires(v).unwrap_or(reg.default_expires));
-    let mut star = false;
+    // Kamailio 5.6: a Contact value starting with `*` is the star (the rest
+    // of it is not read); a star is only allowed in the first Contact header,
+    // with Expires: 0 and no other Contact header.
+    let values: Vec<&[u8]> = msg
+        .headers_of(HeaderName::Contact)
+        .map(|h| msg.value(h))
+        .collect();
+    let is_star = |v: &[u8]| v.trim_ascii_start().starts_with(b"*");
+    if let Some(first) = values.first() {
+        if is_star(first) {
+            if header_expires != Some(0) {
+                return Err(bad("* used in contact and expires is not zero"));
+            }
+            if values.len() > 1 {
+                return Err(bad("* used in contact and more than 1 contact"));
+            }
+            return Ok(Request::RemoveAll);
+        }
+        if values[1..].iter().any(|v| is_star(v)) {
+            return Err(bad("* used in contact and more than 1 contact"));
+        }
+    }
     let mut list = Vec::new();
-    for h in msg.headers_of(HeaderName::Contact) {
-        for c in contacts(msg.value(h)) {
+    for value in values {
+        // The contacts of one header are taken last first, as Kamailio's
+        // parser links them.
+        let start = list.len();
+        for c in contacts(value) {
             let c = c.map_err(|_| bad("Contact parse error"))?;
             let na = match c {
-                Contact::Star => {
-                    star = true;
-                    continue;
-                }
+                Contact::Star => return Err(bad("* used in contact and more than 1 contact")),
                 Contact::Addr(na) => na,
             };
             let uri = na.uri_raw();
@@ -431,13 +481,14 @@ fn read_contacts(msg: &Message, reg: &RegParams) -> Result<Request, SaveError> {
             let expires = match c.expires() {
                 Ok(Some(e)) => e,
                 Ok(None) => header_expires.unwrap_or(reg.default_expires),
-                Err(_) => return Err(bad("Invalid expires param in contact")),
+                // Not a number: the default (Kamailio 5.6), not the header.
+                Err(_) => reg.default_expires,
             };
             let expires = clamp_expires(expires, reg)?;
             let q = match c.q() {
                 Ok(Some(q)) => q as i16,
                 Ok(None) => reg.default_q,
-                Err(_) => return Err(bad("Invalid q param in contact")),
+                Err(_) => return Err(bad(BAD_Q)),
             };
             let param_text = |name: &[u8]| {
                 na.param(name)
@@ -454,16 +505,11 @@ fn read_contacts(msg: &Message, reg: &RegParams) -> Result<Request, SaveError> {
                     .unwrap_or(0),
             });
         }
+        list[start..].reverse();
     }
-    if star {
-        // RFC 3261 §10.3 step 6: "*" only alone and only with Expires: 0.
-        if !list.is_empty() {
-            return Err(bad("* used in contact and more than 1 contact"));
-        }
-        if header_expires != Some(0) {
-            return Err(bad("* used in contact and expires is not zero"));
-        }
-        return Ok(Request::RemoveAll);
+    if flags & SINGLE_CONTACT != 0 {
+        // Kamailio 5.6 saves only the first contact (in its order).
+        list.truncate(1);
     }
     Ok(if list.is_empty() {
         Request::Query
@@ -587,7 +633,9 @@ pub fn unregister(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         before - rec.contacts.len()
     });
     match result {
-        Ok(0) => -3,
+        // A contact id that names nothing; an AoR with no bindings is no
+        // error (Kamailio 5.6 answers 1).
+        Ok(0) if ruid.is_some() => -3,
         Ok(_) => 1,
         Err(e) => {
             log::error!("unregister: {e}");

@@ -261,7 +261,6 @@ impl Usrloc {
         let write_now = self.params.db_mode == 1;
         Ok(dom.update(aor, |rec| {
             let r = f(rec);
-            rec.sort();
             self.write_changes(dom, aor, rec, write_now);
             r
         }))

@@ -172,6 +172,36 @@ impl Record {
             .sort_by(|a, b| b.q.cmp(&a.q).then(b.last_modified.cmp(&a.last_modified)));
     }
 
+    /// Adds `c` where Kamailio 5.6's usrloc links a new contact: after every
+    /// contact whose q is not below its own.
+    pub fn insert(&mut self, c: Ucontact) {
+        let at = self
+            .contacts
+            .iter()
+            .position(|x| x.q < c.q)
+            .unwrap_or(self.contacts.len());
+        self.contacts.insert(at, c);
+    }
+
+    /// Moves contact `i` after its q changed, as Kamailio 5.6's usrloc does:
+    /// it stays when its neighbours still frame its q, else it goes in front
+    /// of the first contact whose q is not below its own (or last).
+    pub fn reposition(&mut self, i: usize) {
+        let q = self.contacts[i].q;
+        let prev_ok = i == 0 || q <= self.contacts[i - 1].q;
+        let next_ok = self.contacts.get(i + 1).is_none_or(|n| q >= n.q);
+        if prev_ok && next_ok {
+            return;
+        }
+        let c = self.contacts.remove(i);
+        let at = self
+            .contacts
+            .iter()
+            .position(|x| x.q >= q)
+            .unwrap_or(self.contacts.len());
+        self.contacts.insert(at, c);
+    }
+
     /// Valid contacts at `now`.
     pub fn valid(&self, now: i64) -> impl Iterator<Item = &Ucontact> {
         self.contacts.iter().filter(move |c| c.is_valid(now))
