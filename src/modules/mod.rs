@@ -31,6 +31,7 @@ pub mod rtpproxy;
 pub mod sanity;
 pub mod sdpops;
 pub mod siputils;
+pub mod sqlops;
 pub mod sl;
 pub mod state;
 pub mod statistics;
@@ -88,6 +89,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &sdpops::MODULE,
     &statistics::MODULE,
     &dialog::MODULE,
+    &sqlops::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
