@@ -6,6 +6,7 @@ use crate::script::registry::ModuleDef;
 
 pub mod acc;
 pub mod auth;
+pub mod avpops;
 pub mod cfgutils;
 pub mod core;
 pub mod corex;
@@ -90,6 +91,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &statistics::MODULE,
     &dialog::MODULE,
     &sqlops::MODULE,
+    &avpops::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

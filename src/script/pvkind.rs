@@ -502,10 +502,10 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             .ok_or_else(|| format!("${what} needs a name in parentheses"))
     };
     let kind = match class {
-        "ru" => PvKind::Ru,
+        "ru" | "ruri" => PvKind::Ru,
         "ou" => PvKind::Ou,
         "oU" => PvKind::OUser,
-        "du" => PvKind::Du,
+        "du" | "duri" => PvKind::Du,
         "rU" => PvKind::RUser,
         "rd" => PvKind::RHost,
         "rp" => PvKind::RPort,

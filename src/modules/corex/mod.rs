@@ -8,7 +8,7 @@ use crate::script::registry::{ModuleDef, ParamKind, RouteMask};
 
 pub mod alias;
 pub mod args;
-mod branch;
+pub(crate) mod branch;
 pub mod codec;
 pub mod files;
 pub mod flags;
