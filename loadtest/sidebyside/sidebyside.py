@@ -73,11 +73,11 @@ INSERT INTO carrier_routes (prefix, gw, prio, big, cost, note) VALUES
     ('49', 'sip:127.0.0.64:5080', 20, 7, 1.5, 'backup'),
     ('33', 'sip:127.0.0.64:5080', 5, -1, 2.0, '');
 INSERT INTO usr_preferences (uuid, username, domain, attribute, type, value) VALUES
-    ('', 'bob', '127.0.0.61', 'fwd', 0, 'sip:127.0.0.63:5080'),
-    ('', 'bob', '127.0.0.61', 'limit', 1, '42'),
-    ('', 'bob', '127.0.0.61', 'lang', 0, 'de'),
-    ('', 'bob', '127.0.0.61', 'lang', 0, 'en'),
-    ('', 'bob', 'other.net', 'fwd', 0, 'sip:nowhere');
+    ('', 'uas', '127.0.0.63', 'fwd', 0, 'sip:127.0.0.63:5080'),
+    ('', 'uas', '127.0.0.63', 'limit', 1, '42'),
+    ('', 'uas', '127.0.0.63', 'lang', 0, 'de'),
+    ('', 'uas', '127.0.0.63', 'lang', 0, 'en'),
+    ('', 'uas', 'other.net', 'fwd', 0, 'sip:nowhere');
 """
 
 def fresh_db(path):
@@ -1083,6 +1083,7 @@ SUITE = [
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("dialog.cfg", ["dialog_call_limit"]),
     ("sqlops.cfg", ["module_values"]),
+    ("avpops.cfg", ["module_values"]),
     ("dialog_flag.cfg", ["invite_200_ack_bye"]),
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
     ("stock-auth.cfg", ["stock_auth_calls"]),

@@ -861,7 +861,7 @@ struct Op {
     dst: Option<AvpName>,
     op: String,
     value: Operand,
-    all: bool,
+    /// `g` is accepted and, as in Kamailio, changes nothing: every value is used.
     delete: bool,
 }
 
@@ -886,68 +886,92 @@ fn fixup_op(args: &mut Args, _: &ModParams) -> Result<(), String> {
         dst,
         op,
         value,
-        all: f.contains('g'),
         delete: f.contains('d'),
     }))];
     Ok(())
 }
 
-/// `avp_op("$avp(a)[/$avp(b)]", "op/value[/gd]")`: integer arithmetic
-/// (add sub mul div mod and or xor not) on the newest (`g`: every) value of
-/// `a`, the result added to `b` (or to `a`, replacing the value); `d`
-/// deletes the source value. 1, -1 when no value or division by zero.
+/// `avp_op("$avp(a)[/$avp(b)]", "op/value[/d]")`: integer arithmetic
+/// (add sub mul div mod and or xor; `not` gives the complement of the
+/// value) of each integer value of `a` (newest first) with each integer
+/// value of the operand in turn (a result is the left side of the next
+/// operation), every result added to `b` (or to `a`); `d`
+/// deletes the source values. Division by zero gives 0. 1, -1 when `a` has
+/// no integer value.
 fn avp_op(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(o) = args.custom::<Op>(0) else { return -1 };
     let src = o.src.key(ctx);
-    let dst = o.dst.as_ref().map(|d| d.key(ctx));
-    let operand = match &o.value {
-        Operand::Int(i) => *i as i32,
-        Operand::Pv(pv) => match values_of(ctx, pv).and_then(|v| v.into_iter().next()) {
-            Some(Value::Int(i)) => i as i32,
-            _ => {
-                log::error!("avp_op: the value is not an integer");
-                return -1;
+    let dst = o.dst.as_ref().map_or_else(|| src.clone(), |d| d.key(ctx));
+    let ints = |v: Vec<Value<'static>>| -> Vec<i32> {
+        v.into_iter()
+            .filter_map(|v| match v {
+                Value::Int(i) => Some(i as i32),
+                _ => None,
+            })
+            .collect()
+    };
+    let sources = ints(ctx.attrs.avp_values(&src).cloned().collect());
+    if sources.is_empty() && o.op != "not" {
+        return -1;
+    }
+    let operands: Vec<i32> = match &o.value {
+        Operand::Int(i) => vec![*i as i32],
+        Operand::Pv(pv) => match AvpName::of(pv) {
+            Some(n) => {
+                let key = n.key(ctx);
+                let v = ints(ctx.attrs.avp_values(&key).cloned().collect());
+                if v.is_empty() {
+                    return -1;
+                }
+                v
             }
+            None => match ctx.read_pv(pv) {
+                Value::Int(i) => vec![i as i32],
+                _ => {
+                    log::error!("avp_op: the value is not an integer");
+                    return -1;
+                }
+            },
         },
         _ => return -1,
     };
-    let values: Vec<Value<'static>> = ctx.attrs.avp_values(&src).cloned().collect();
-    if values.is_empty() {
-        return -1;
-    }
-    let take = if o.all { values.len() } else { 1 };
     let mut results = Vec::new();
-    for v in values.iter().take(take) {
-        let Value::Int(x) = v else {
-            log::error!("avp_op: the AVP value is not an integer");
-            return -1;
-        };
-        let x = *x as i32;
-        let r = match o.op.as_str() {
-            "add" => x.wrapping_add(operand),
-            "sub" => x.wrapping_sub(operand),
-            "mul" => x.wrapping_mul(operand),
-            "div" | "mod" if operand == 0 => {
-                log::error!("avp_op: division by zero");
-                return -1;
-            }
-            "div" => x.wrapping_div(operand),
-            "mod" => x.wrapping_rem(operand),
-            "and" => x & operand,
-            "or" => x | operand,
-            "xor" => x ^ operand,
-            _ => !x,
-        };
-        results.push(r);
-    }
-    if o.delete || dst.is_none() {
-        for _ in 0..take {
-            ctx.attrs.avp_remove_newest(&src);
+    // As Kamailio: with several operand values, each result is the left
+    // side of the next operation on the same source value.
+    for x in &sources {
+        let mut x = *x;
+        for y in &operands {
+            x = match o.op.as_str() {
+                "add" => x.wrapping_add(*y),
+                "sub" => x.wrapping_sub(*y),
+                "mul" => x.wrapping_mul(*y),
+                "div" | "mod" if *y == 0 => {
+                    log::error!("avp_op: division by 0");
+                    0
+                }
+                "div" => x.wrapping_div(*y),
+                "mod" => x.wrapping_rem(*y),
+                "and" => x & y,
+                "or" => x | y,
+                "xor" => x ^ y,
+                _ => !y,
+            };
+            results.push(x);
         }
     }
-    let to = dst.unwrap_or(src);
-    for r in results.into_iter().rev() {
-        ctx.attrs.avp_push(to.clone(), Value::Int(i64::from(r)));
+    if o.delete {
+        // Only the integer values were operated on (and are deleted).
+        let mut left = sources.len();
+        ctx.attrs.avp_retain(|k, v| {
+            if left > 0 && k.matches(&src) && matches!(v, Value::Int(_)) {
+                left -= 1;
+                return false;
+            }
+            true
+        });
+    }
+    for r in results {
+        ctx.attrs.avp_push(dst.clone(), Value::Int(i64::from(r)));
     }
     1
 }
@@ -1077,26 +1101,29 @@ fn fixup_is_set(args: &mut Args, _: &ModParams) -> Result<(), String> {
     Ok(())
 }
 
-/// `is_avp_set("$avp(x)[/e|n|s]")`: 1 when the AVP has a value (`e`: an
-/// empty string or 0; `n`: an integer; `s`: a string), else -1.
+/// `is_avp_set("$avp(x)[/e|n|s]")`: without flags 1 when the AVP has a
+/// value; with flags the newest value must be an integer (`n`), a string
+/// (`s`), and empty or 0 (`e`). Else -1.
 fn is_avp_set(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(s) = args.custom::<IsSet>(0) else { return -1 };
     let key = s.name.key(ctx);
-    let hit = ctx.attrs.avp_values(&key).any(|v| {
-        let is_str = matches!(v, Value::Str(_));
-        if s.int && is_str || s.string && !is_str {
-            return false;
-        }
-        if s.empty {
-            return match v {
-                Value::Str(t) => t.is_empty(),
-                Value::Int(i) => *i == 0,
-                Value::Null => true,
-            };
-        }
-        true
-    });
-    if hit {
+    let Some(v) = ctx.attrs.avp_values(&key).next() else {
+        return -1;
+    };
+    if !(s.empty || s.int || s.string) {
+        return 1;
+    }
+    let is_str = matches!(v, Value::Str(_));
+    if s.int && is_str || s.string && !is_str {
+        return -1;
+    }
+    let ok = !s.empty
+        || match v {
+            Value::Str(t) => t.is_empty(),
+            Value::Int(i) => *i == 0,
+            Value::Null => true,
+        };
+    if ok {
         1
     } else {
         -1

@@ -174,7 +174,7 @@ pub fn pv_list(f: &Format) -> Result<Vec<PvRef>, String> {
                 }
                 out.push(pv.clone());
             }
-            FormatPart::Lit(l) if l.iter().all(|b| *b == b',' || b.is_ascii_whitespace()) => {}
+            FormatPart::Lit(l) if l.iter().all(|b| matches!(b, b',' | b';') || b.is_ascii_whitespace()) => {}
             FormatPart::Lit(l) => {
                 return Err(format!(
                     "unexpected {:?} in the list of result variables",
