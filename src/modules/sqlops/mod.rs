@@ -390,4 +390,4 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

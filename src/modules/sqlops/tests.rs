@@ -14,6 +14,17 @@ use crate::sip::{Inbound, Proto, Transmit};
 use crate::store::Stores;
 
 const SCHEMA: &str = "
+CREATE TABLE usr_preferences (id INTEGER PRIMARY KEY NOT NULL, uuid VARCHAR(64) DEFAULT '' NOT NULL,
+    username VARCHAR(255) DEFAULT 0 NOT NULL, domain VARCHAR(64) DEFAULT '' NOT NULL,
+    attribute VARCHAR(32) DEFAULT '' NOT NULL, type INTEGER DEFAULT 0 NOT NULL,
+    value VARCHAR(128) DEFAULT '' NOT NULL);
+INSERT INTO usr_preferences (uuid, username, domain, attribute, type, value) VALUES
+  ('', 'bob', 'example.com', 'fwd', 0, 'sip:voicemail@example.com'),
+  ('', 'bob', 'example.com', 'limit', 1, '42'),
+  ('', 'bob', 'example.com', 'lang', 0, 'de'),
+  ('', 'bob', 'example.com', 'lang', 0, 'en'),
+  ('', 'bob', 'other.net', 'fwd', 0, 'sip:elsewhere'),
+  ('caller-1', '', '', 'fwd', 0, 'sip:by-uuid');
 CREATE TABLE routes (id INTEGER PRIMARY KEY, prefix VARCHAR(16), gw VARCHAR(64),
                      prio INTEGER, big BIGINT, cost REAL, note TEXT);
 INSERT INTO routes (prefix, gw, prio, big, cost, note) VALUES
@@ -22,15 +33,16 @@ INSERT INTO routes (prefix, gw, prio, big, cost, note) VALUES
   ('33', 'sip:gw3.example.net', 5, -1, 2.0, '');
 ";
 
-/// A database file with [`SCHEMA`], its store threads, and the config prefix declaring it as `db`.
-struct Db {
+/// A database file with [`SCHEMA`] and the store threads of a test (also
+/// used by avpops' tests).
+pub(crate) struct Db {
     _dir: tempfile::TempDir,
     stores: Stores,
-    url: String,
+    pub url: String,
 }
 
 impl Db {
-    fn new() -> Db {
+    pub fn new() -> Db {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sql.db");
         rusqlite::Connection::open(&path)
@@ -47,10 +59,19 @@ impl Db {
     /// Runs `routes` (after loading sl, textops and sqlops with connection
     /// `db`) on an INVITE; the reply's `X-` headers.
     fn run(&mut self, routes: &str) -> Vec<String> {
-        let text = format!(
-            "loadmodule \"sl.so\"\nloadmodule \"textops.so\"\nloadmodule \"sqlops.so\"\n\
-             modparam(\"sqlops\", \"sqlcon\", \"db=>{}\")\n{routes}",
+        let prelude = format!(
+            "loadmodule \"sqlops.so\"\nmodparam(\"sqlops\", \"sqlcon\", \"db=>{}\")\n",
             self.url
+        );
+        self.run_with(&prelude, routes)
+    }
+
+    /// Runs `routes` after sl, textops and `prelude` (module lines) on an
+    /// INVITE, with the sqlops and avpops databases the parameters name; the
+    /// `X-` headers of the one message sent.
+    pub fn run_with(&mut self, prelude: &str, routes: &str) -> Vec<String> {
+        let text = format!(
+            "loadmodule \"sl.so\"\nloadmodule \"textops.so\"\n{prelude}{routes}"
         );
         let files = MemoryFiles::new();
         let cfg = parse_str("t.cfg", &text, &Options::with_files(&files))
@@ -58,12 +79,12 @@ impl Db {
         let compiled = compile(&cfg).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
         let mut env = env();
         let stores = &mut self.stores;
-        env.services.insert(
-            open(&compiled.modparams, |u| {
-                stores.handle(u).map_err(|e| e.to_string())
-            })
-            .unwrap(),
-        );
+        let mut handle = |u: &str| stores.handle(u).map_err(|e| e.to_string());
+        env.services
+            .insert(open(&compiled.modparams, &mut handle).unwrap());
+        if let Some(db) = crate::modules::avpops::open(&compiled.modparams, &mut handle).unwrap() {
+            env.services.insert(Arc::new(db));
+        }
         let mut engine = Engine::new(Arc::new(env), Arc::new(compiled.program));
         let pkt = Inbound {
             data: Bytes::from(INVITE.replace('\n', "\r\n")),
@@ -76,7 +97,7 @@ impl Db {
         };
         let mut out: Vec<Transmit> = Vec::new();
         engine.on_inbound(pkt, crate::modules::testutil::some_instant(), &mut out);
-        assert_eq!(out.len(), 1, "one reply");
+        assert_eq!(out.len(), 1, "one message sent");
         String::from_utf8_lossy(&out[0].data)
             .split("\r\n")
             .filter(|l| l.starts_with("X-"))
