@@ -249,9 +249,9 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
     }
 
     if loaded.contains(&"avpops") {
-        if let Some(db) = ringsip::modules::avpops::open(mp, |url| {
-            stores.handle(url).map_err(|e| e.to_string())
-        })? {
+        if let Some(db) =
+            ringsip::modules::avpops::open(mp, |url| stores.handle(url).map_err(|e| e.to_string()))?
+        {
             shared.insert(Arc::new(db));
         }
     }

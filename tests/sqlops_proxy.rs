@@ -66,7 +66,10 @@ request_route {{
     uac.send(proxy.addr(), invite);
     let got = gw.expect_msg(WAIT);
     let text = got.text();
-    assert!(text.starts_with("INVITE sip:4930123@example.net SIP/2.0"), "{text}");
+    assert!(
+        text.starts_with("INVITE sip:4930123@example.net SIP/2.0"),
+        "{text}"
+    );
     assert_eq!(got.header("X-Route"), Some("2 10 +4930999"), "{text}");
 
     // No route for this prefix: 404 from the script.

@@ -46,7 +46,9 @@ fn typed_values(url: &str, double: &str, datetime: &str) {
             vec![SqlValue::Null; 5],
         ]
     );
-    let none = db.query(&format!("SELECT i FROM {t} WHERE k = 99")).unwrap();
+    let none = db
+        .query(&format!("SELECT i FROM {t} WHERE k = 99"))
+        .unwrap();
     assert!(none.rows.is_empty());
     assert!(db.query(&format!("SELECT nope FROM {t}")).is_err());
     db.query(&format!("DROP TABLE {t}")).unwrap();

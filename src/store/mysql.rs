@@ -431,7 +431,9 @@ impl Store for MySql {
                         types
                             .iter()
                             .enumerate()
-                            .map(|(i, t)| row.as_ref(i).map_or(SqlValue::Null, |v| sql_value(*t, v)))
+                            .map(|(i, t)| {
+                                row.as_ref(i).map_or(SqlValue::Null, |v| sql_value(*t, v))
+                            })
                             .collect(),
                     );
                 }

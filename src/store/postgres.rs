@@ -196,8 +196,16 @@ impl Store for Postgres {
     fn query(&mut self, sql: &str) -> Result<SqlRows> {
         let client = self.client()?;
         let stmt = client.prepare(sql)?;
-        let types: Vec<TextColumn> = stmt.columns().iter().map(|c| text_column(c.type_())).collect();
-        let columns = stmt.columns().iter().map(|c| c.name().to_string()).collect();
+        let types: Vec<TextColumn> = stmt
+            .columns()
+            .iter()
+            .map(|c| text_column(c.type_()))
+            .collect();
+        let columns = stmt
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
         let mut rows = Vec::new();
         for m in client.simple_query(sql)? {
             if let SimpleQueryMessage::Row(r) = m {

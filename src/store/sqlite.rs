@@ -607,9 +607,7 @@ impl ColumnType {
             ColumnType::Double => SqlValue::Double(as_double(v)),
             ColumnType::Str | ColumnType::Blob => SqlValue::Str(as_text(v)),
             // Kamailio keeps dates in SQLite as Julian day numbers.
-            ColumnType::Datetime => {
-                SqlValue::Int(((as_double(v) - 2_440_587.5) * 86_400.0) as i64)
-            }
+            ColumnType::Datetime => SqlValue::Int(((as_double(v) - 2_440_587.5) * 86_400.0) as i64),
         }
     }
 }
@@ -664,7 +662,8 @@ fn real_text(f: f64) -> String {
                 let digits = (14 - exp).max(0) as usize;
                 let t = format!("{f:.digits$}");
                 let t = t.trim_end_matches('0');
-                t.strip_suffix('.').map_or(t.to_string(), |w| format!("{w}.0"))
+                t.strip_suffix('.')
+                    .map_or(t.to_string(), |w| format!("{w}.0"))
             } else {
                 let m = m.trim_end_matches('0').trim_end_matches('.');
                 format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())

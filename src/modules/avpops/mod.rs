@@ -25,9 +25,7 @@ use crate::modules::sqlops;
 use crate::script::ctx::MsgCtx;
 use crate::script::ir::AssignOp;
 use crate::script::pvkind::{AvpKey, NamePart, PvKind, PvRef};
-use crate::script::registry::{
-    func, param, Arg, Args, ModParams, ModuleDef, ParamKind, RouteMask,
-};
+use crate::script::registry::{func, param, Arg, Args, ModParams, ModuleDef, ParamKind, RouteMask};
 use crate::script::transform::Subst;
 use crate::script::value::Value;
 use crate::store::{SqlValue, StoreHandle};
@@ -81,14 +79,10 @@ pub fn open(
 }
 
 fn db(ctx: &MsgCtx<'_>) -> Option<Arc<AvpDb>> {
-    ctx.env
-        .services
-        .get::<Arc<AvpDb>>()
-        .cloned()
-        .or_else(|| {
-            log::error!("avpops: no database (db_url)");
-            None
-        })
+    ctx.env.services.get::<Arc<AvpDb>>().cloned().or_else(|| {
+        log::error!("avpops: no database (db_url)");
+        None
+    })
 }
 
 /// An SQL string literal; `None` for text a literal cannot hold the same in
@@ -186,7 +180,10 @@ struct DbAvp {
 fn fixup_db_avp(args: &mut Args, mp: &ModParams) -> Result<(), String> {
     need_db_url(mp)?;
     let segs = segments(args.get(0))?;
-    let part = match segs.get(1).map(|s| seg_text(s).unwrap_or_default().to_ascii_lowercase()) {
+    let part = match segs
+        .get(1)
+        .map(|s| seg_text(s).unwrap_or_default().to_ascii_lowercase())
+    {
         None => None,
         Some(f) => Some(match f.as_str() {
             "domain" => Part::Domain,
@@ -206,12 +203,17 @@ fn fixup_db_avp(args: &mut Args, mp: &ModParams) -> Result<(), String> {
     };
     let is_uri = matches!(
         &value,
-        Ok(PvRef { kind: PvKind::Ru | PvKind::Ou | PvKind::From(NamePart::Uri) | PvKind::To(NamePart::Uri), .. })
+        Ok(PvRef {
+            kind: PvKind::Ru | PvKind::Ou | PvKind::From(NamePart::Uri) | PvKind::To(NamePart::Uri),
+            ..
+        })
     );
     let part = part.unwrap_or(if is_uri { Part::Uri } else { Part::Uuid });
     let segs2 = segments(args.get(1))?;
     if segs2.len() > 1 {
-        return Err("DB schemes and table names in the AVP argument are not supported in ringsip".into());
+        return Err(
+            "DB schemes and table names in the AVP argument are not supported in ringsip".into(),
+        );
     }
     let name = AvpName::from_seg(&segs2[0], "the second argument").map_err(|e| {
         format!("{e} (the name-less forms \"*\", \"s\", \"i\" are not supported in ringsip)")
@@ -253,7 +255,10 @@ fn selection(ctx: &MsgCtx<'_>, db: &AvpDb, src: &DbSource, attr: &[u8]) -> Optio
             return None;
         };
         let (Some(user), host) = (uri.user().filter(|u| !u.is_empty()), uri.host_raw()) else {
-            log::error!("avpops: incomplete uri <{}>", String::from_utf8_lossy(&value));
+            log::error!(
+                "avpops: incomplete uri <{}>",
+                String::from_utf8_lossy(&value)
+            );
             return None;
         };
         if host.is_empty() {
@@ -263,7 +268,9 @@ fn selection(ctx: &MsgCtx<'_>, db: &AvpDb, src: &DbSource, attr: &[u8]) -> Optio
         if matches!(src.part, Part::Uri | Part::Username) {
             conds.push(format!("{}={}", db.username, lit(user)?));
         }
-        if matches!(src.part, Part::Uri | Part::Domain) && (db.use_domain || src.part == Part::Domain) {
+        if matches!(src.part, Part::Uri | Part::Domain)
+            && (db.use_domain || src.part == Part::Domain)
+        {
             conds.push(format!("{}={}", db.domain, lit(host)?));
         }
     }
@@ -282,7 +289,9 @@ fn attr_text(key: &AvpKey) -> Vec<u8> {
 /// source (uuid, or user and domain of a URI) and attribute `name` become
 /// values of the AVP (`type` bit 0: an integer value). 1 when any loaded, else -1.
 fn avp_db_load(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let (Some(db), Some(src), Some(dst)) = (db(ctx), args.custom::<DbSource>(0), args.custom::<DbAvp>(1)) else {
+    let (Some(db), Some(src), Some(dst)) =
+        (db(ctx), args.custom::<DbSource>(0), args.custom::<DbAvp>(1))
+    else {
         return -1;
     };
     let key = dst.name.key(ctx);
@@ -307,7 +316,10 @@ fn avp_db_load(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
             continue;
         };
         let v = if t & 1 != 0 {
-            match std::str::from_utf8(value).ok().and_then(|s| s.parse::<u32>().ok()) {
+            match std::str::from_utf8(value)
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok())
+            {
                 Some(i) => Value::Int(i64::from(i as i32)),
                 None => {
                     log::error!("avp_db_load: value is not int as flags say");
@@ -329,7 +341,9 @@ fn avp_db_load(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 
 /// `avp_db_delete(source, "$avp(name)")`: deletes the matching rows. 1, -1 on error.
 fn avp_db_delete(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let (Some(db), Some(src), Some(dst)) = (db(ctx), args.custom::<DbSource>(0), args.custom::<DbAvp>(1)) else {
+    let (Some(db), Some(src), Some(dst)) =
+        (db(ctx), args.custom::<DbSource>(0), args.custom::<DbAvp>(1))
+    else {
         return -1;
     };
     let key = dst.name.key(ctx);
@@ -344,9 +358,11 @@ fn avp_db_delete(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 }
 
 fn fixup_refused_store(_: &mut Args, _: &ModParams) -> Result<(), String> {
-    Err("avp_db_store is not available in ringsip (its AVPs do not record which were loaded \
+    Err(
+        "avp_db_store is not available in ringsip (its AVPs do not record which were loaded \
          from the database, so loaded values would be stored again); use sql_query with an INSERT"
-        .into())
+            .into(),
+    )
 }
 
 fn never(_: &mut MsgCtx<'_>, _: &Args) -> i32 {
@@ -395,7 +411,9 @@ fn fixup_delete(args: &mut Args, _: &ModParams) -> Result<(), String> {
 
 /// `avp_delete("$avp(x)[/g]")` / `avp_delete("*|s|i")`: 1 when any was removed, else -1.
 fn avp_delete(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(d) = args.custom::<Delete>(0) else { return -1 };
+    let Some(d) = args.custom::<Delete>(0) else {
+        return -1;
+    };
     let before = ctx.attrs.avps().len();
     match &d.what {
         DeleteWhat::Named(n) => {
@@ -454,17 +472,27 @@ fn str2int(s: &[u8]) -> Option<i64> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    std::str::from_utf8(s).ok()?.parse::<u32>().ok().map(|u| i64::from(u as i32))
+    std::str::from_utf8(s)
+        .ok()?
+        .parse::<u32>()
+        .ok()
+        .map(|u| i64::from(u as i32))
 }
 
 /// `avp_copy("$avp(a)", "$avp(b)[/gdns]")`: the newest (`g`: every) value
 /// of `a` added to `b`; `d` deletes the copied ones, `n`/`s` convert to
 /// integer / string. 1 when any was copied, else -1.
 fn avp_copy(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(c) = args.custom::<Copy>(0) else { return -1 };
+    let Some(c) = args.custom::<Copy>(0) else {
+        return -1;
+    };
     let (src, dst) = (c.src.key(ctx), c.dst.key(ctx));
     let values: Vec<Value<'static>> = ctx.attrs.avp_values(&src).cloned().collect();
-    let take = if c.all { values.len() } else { values.len().min(1) };
+    let take = if c.all {
+        values.len()
+    } else {
+        values.len().min(1)
+    };
     let mut n = 0;
     for v in values.into_iter().take(take) {
         let v = match v {
@@ -514,21 +542,27 @@ struct Push {
 fn fixup_pushto(args: &mut Args, _: &ModParams) -> Result<(), String> {
     let s1 = segments(args.get(0))?;
     let pv = seg_pv(&s1[0]).ok_or("bad param 1; expected: $ru $du ...")?;
-    let flag = s1.get(1).map(|s| seg_text(s).unwrap_or_default().to_ascii_lowercase());
+    let flag = s1
+        .get(1)
+        .map(|s| seg_text(s).unwrap_or_default().to_ascii_lowercase());
     let dst = match (&pv.kind, flag.as_deref()) {
         (PvKind::Ru, None) => PushTo::Ruri,
         (PvKind::Ru, Some("username")) => PushTo::RuriUser,
         (PvKind::Ru, Some("domain")) => PushTo::RuriHost,
         (PvKind::Du, None) => PushTo::Duri,
         (PvKind::Br, None) => PushTo::Branch,
-        (PvKind::Ru | PvKind::Du | PvKind::Br, Some(f)) => return Err(format!("unknown flag \"{f}\"")),
+        (PvKind::Ru | PvKind::Du | PvKind::Br, Some(f)) => {
+            return Err(format!("unknown flag \"{f}\""))
+        }
         (PvKind::Hdr(_), _) => {
             return Err("push to header is obsolete - use append_hf() or append_to_reply()".into())
         }
         _ => return Err("unsupported destination; expected $ru, $du, $br".into()),
     };
     let s2 = segments(args.get(1))?;
-    let src = seg_pv(&s2[0]).ok_or("bad param 2; expected: $pseudo-variable")?.clone();
+    let src = seg_pv(&s2[0])
+        .ok_or("bad param 2; expected: $pseudo-variable")?
+        .clone();
     let all = flags(s2.get(1), "g")?.contains('g');
     args.0 = vec![Arg::Custom(Box::new(Push { dst, src, all }))];
     Ok(())
@@ -539,7 +573,9 @@ fn fixup_pushto(args: &mut Args, _: &ModParams) -> Result<(), String> {
 /// branch; with `g` every value (each further one to the R-URI pushes the
 /// current R-URI into a branch first). 1, -1 when there is no value.
 fn avp_pushto(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(p) = args.custom::<Push>(0) else { return -1 };
+    let Some(p) = args.custom::<Push>(0) else {
+        return -1;
+    };
     let values: Vec<Value<'static>> = match AvpName::of(&p.src) {
         Some(n) if p.src.index.is_none() => {
             let key = n.key(ctx);
@@ -563,7 +599,8 @@ fn avp_pushto(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         };
         let ok = match p.dst {
             PushTo::Ruri | PushTo::RuriUser | PushTo::RuriHost => {
-                if n > 0 && crate::modules::corex::branch::append_branch(ctx, &Args::default()) != 1 {
+                if n > 0 && crate::modules::corex::branch::append_branch(ctx, &Args::default()) != 1
+                {
                     return -1;
                 }
                 let kind = match p.dst {
@@ -675,7 +712,9 @@ fn op_value(arg: Option<&Arg>, allowed_flags: &str) -> Result<(String, Operand, 
 
 fn fixup_check(args: &mut Args, _: &ModParams) -> Result<(), String> {
     let s1 = segments(args.get(0))?;
-    let src = seg_pv(&s1[0]).ok_or("the first argument must be a pseudo-variable")?.clone();
+    let src = seg_pv(&s1[0])
+        .ok_or("the first argument must be a pseudo-variable")?
+        .clone();
     let (op, value, f) = op_value(args.get(1), "gi")?;
     // Kamailio compares the operation's first letters.
     let op = match op.as_str() {
@@ -720,7 +759,10 @@ fn fixup_check(args: &mut Args, _: &ModParams) -> Result<(), String> {
 fn casecmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     let n = a.len().max(b.len());
     for i in 0..n {
-        let (x, y) = (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0));
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
         let c = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase());
         if c.is_ne() {
             return c;
@@ -768,7 +810,13 @@ fn glob(pattern: &[u8], text: &[u8], icase: bool) -> bool {
 }
 
 /// One comparison; `None` when the two values are not of one type.
-fn compare(op: CheckOp, a: &Value<'_>, b: &Value<'_>, re: Option<&regex::bytes::Regex>, icase: bool) -> Option<bool> {
+fn compare(
+    op: CheckOp,
+    a: &Value<'_>,
+    b: &Value<'_>,
+    re: Option<&regex::bytes::Regex>,
+    icase: bool,
+) -> Option<bool> {
     use std::cmp::Ordering::*;
     match (a, b) {
         (Value::Str(x), Value::Str(y)) => Some(match op {
@@ -829,8 +877,12 @@ fn values_of(ctx: &MsgCtx<'_>, pv: &PvRef) -> Option<Vec<Value<'static>>> {
 /// `avp_check(pv, "op/value[/gi]")`: 1 when the value (`g`: any value of
 /// the AVP) compares true against the value (any value of a second AVP), else -1.
 fn avp_check(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(c) = args.custom::<Check>(0) else { return -1 };
-    let Some(mut left) = values_of(ctx, &c.src) else { return -1 };
+    let Some(c) = args.custom::<Check>(0) else {
+        return -1;
+    };
+    let Some(mut left) = values_of(ctx, &c.src) else {
+        return -1;
+    };
     if !c.all {
         left.truncate(1);
     }
@@ -899,7 +951,9 @@ fn fixup_op(args: &mut Args, _: &ModParams) -> Result<(), String> {
 /// deletes the source values. Division by zero gives 0. 1, -1 when `a` has
 /// no integer value.
 fn avp_op(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(o) = args.custom::<Op>(0) else { return -1 };
+    let Some(o) = args.custom::<Op>(0) else {
+        return -1;
+    };
     let src = o.src.key(ctx);
     let dst = o.dst.as_ref().map_or_else(|| src.clone(), |d| d.key(ctx));
     let ints = |v: Vec<Value<'static>>| -> Vec<i32> {
@@ -1012,7 +1066,10 @@ fn subst_spec(arg: Option<&Arg>) -> Result<SubstSpec, String> {
 fn fixup_subst(args: &mut Args, _: &ModParams) -> Result<(), String> {
     let spec = subst_spec(args.get(0))?;
     let Some(Arg::Str(s)) = args.get(1) else {
-        return Err("the substitution must be a constant /re/repl/flags (avp_subst_pv takes variables)".into());
+        return Err(
+            "the substitution must be a constant /re/repl/flags (avp_subst_pv takes variables)"
+                .into(),
+        );
     };
     let subst = Subst::parse(&String::from_utf8_lossy(s))?;
     args.0 = vec![Arg::Custom(Box::new(spec)), Arg::Custom(Box::new(subst))];
@@ -1029,7 +1086,11 @@ fn do_subst(ctx: &mut MsgCtx<'_>, spec: &SubstSpec, subst: &Subst) -> i32 {
     let src = spec.src.key(ctx);
     let dst = spec.dst.as_ref().map(|d| d.key(ctx));
     let values: Vec<Value<'static>> = ctx.attrs.avp_values(&src).cloned().collect();
-    let take = if spec.all { values.len() } else { values.len().min(1) };
+    let take = if spec.all {
+        values.len()
+    } else {
+        values.len().min(1)
+    };
     let mut n = 0;
     let mut out = Vec::new();
     for v in values.iter().take(take) {
@@ -1066,7 +1127,9 @@ fn avp_subst(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 
 /// `avp_subst_pv`: as `avp_subst`, the substitution printed per message.
 fn avp_subst_pv(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(spec) = args.custom::<SubstSpec>(0) else { return -1 };
+    let Some(spec) = args.custom::<SubstSpec>(0) else {
+        return -1;
+    };
     let text = String::from_utf8_lossy(&args.str(ctx, 1)).into_owned();
     match Subst::parse(&text) {
         Ok(s) => do_subst(ctx, spec, &s),
@@ -1105,7 +1168,9 @@ fn fixup_is_set(args: &mut Args, _: &ModParams) -> Result<(), String> {
 /// value; with flags the newest value must be an integer (`n`), a string
 /// (`s`), and empty or 0 (`e`). Else -1.
 fn is_avp_set(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let Some(s) = args.custom::<IsSet>(0) else { return -1 };
+    let Some(s) = args.custom::<IsSet>(0) else {
+        return -1;
+    };
     let key = s.name.key(ctx);
     let Some(v) = ctx.attrs.avp_values(&key).next() else {
         return -1;
@@ -1157,17 +1222,45 @@ pub static MODULE: ModuleDef = ModuleDef {
     name: "avpops",
     aliases: &[],
     functions: &[
-        func("avp_db_query", 1, 2, ROUTES, Some(fixup_db_query), avp_db_query),
+        func(
+            "avp_db_query",
+            1,
+            2,
+            ROUTES,
+            Some(fixup_db_query),
+            avp_db_query,
+        ),
         func("avp_db_load", 2, 2, ROUTES, Some(fixup_db_avp), avp_db_load),
-        func("avp_db_delete", 2, 2, ROUTES, Some(fixup_db_avp), avp_db_delete),
-        func("avp_db_store", 2, 2, ROUTES, Some(fixup_refused_store), never),
+        func(
+            "avp_db_delete",
+            2,
+            2,
+            ROUTES,
+            Some(fixup_db_avp),
+            avp_db_delete,
+        ),
+        func(
+            "avp_db_store",
+            2,
+            2,
+            ROUTES,
+            Some(fixup_refused_store),
+            never,
+        ),
         func("avp_delete", 1, 1, ROUTES, Some(fixup_delete), avp_delete),
         func("avp_copy", 2, 2, ROUTES, Some(fixup_copy), avp_copy),
         func("avp_pushto", 2, 2, ROUTES, Some(fixup_pushto), avp_pushto),
         func("avp_check", 2, 2, ROUTES, Some(fixup_check), avp_check),
         func("avp_op", 2, 2, ROUTES, Some(fixup_op), avp_op),
         func("avp_subst", 2, 2, ROUTES, Some(fixup_subst), avp_subst),
-        func("avp_subst_pv", 2, 2, ROUTES, Some(fixup_subst_pv), avp_subst_pv),
+        func(
+            "avp_subst_pv",
+            2,
+            2,
+            ROUTES,
+            Some(fixup_subst_pv),
+            avp_subst_pv,
+        ),
         func("is_avp_set", 1, 1, ROUTES, Some(fixup_is_set), is_avp_set),
         func("avp_print", 0, 0, ROUTES, None, avp_print),
     ],
@@ -1184,4 +1277,3 @@ pub static MODULE: ModuleDef = ModuleDef {
     ],
     always: false,
 };
-

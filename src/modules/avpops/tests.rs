@@ -17,11 +17,16 @@ fn prelude(db: &Db, extra: &str) -> String {
 fn run(routes: &str) -> Vec<String> {
     let mut db = Db::new();
     let p = prelude(&db, "");
-    db.run_with(&p, &format!("request_route {{\n{routes}\n    sl_send_reply(\"200\", \"OK\");\n}}"))
+    db.run_with(
+        &p,
+        &format!("request_route {{\n{routes}\n    sl_send_reply(\"200\", \"OK\");\n}}"),
+    )
 }
 
 fn compile_error(prelude: &str, body: &str) -> String {
-    let text = format!("loadmodule \"sl.so\"\nloadmodule \"avpops.so\"\n{prelude}request_route {{\n{body}\n}}");
+    let text = format!(
+        "loadmodule \"sl.so\"\nloadmodule \"avpops.so\"\n{prelude}request_route {{\n{body}\n}}"
+    );
     let files = MemoryFiles::new();
     let cfg = match parse_str("t.cfg", &text, &Options::with_files(&files)) {
         Ok(c) => c,

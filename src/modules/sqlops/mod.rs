@@ -21,9 +21,9 @@ use bytes::Bytes;
 
 use crate::script::attrs::{Xavp, XavpValue};
 use crate::script::ctx::MsgCtx;
+use crate::script::ir::AssignOp;
 use crate::script::ir::{Format, FormatPart};
 use crate::script::pvkind::{PvKind, PvRef};
-use crate::script::ir::AssignOp;
 use crate::script::registry::{
     func, param, Arg, Args, ModParams, ModuleDef, ParamKind, ParamValue, RouteMask,
 };
@@ -174,7 +174,9 @@ pub fn pv_list(f: &Format) -> Result<Vec<PvRef>, String> {
                 }
                 out.push(pv.clone());
             }
-            FormatPart::Lit(l) if l.iter().all(|b| matches!(b, b',' | b';') || b.is_ascii_whitespace()) => {}
+            FormatPart::Lit(l)
+                if l.iter()
+                    .all(|b| matches!(b, b',' | b';') || b.is_ascii_whitespace()) => {}
             FormatPart::Lit(l) => {
                 return Err(format!(
                     "unexpected {:?} in the list of result variables",
@@ -378,7 +380,14 @@ pub static MODULE: ModuleDef = ModuleDef {
         func("sql_query", 2, 3, ANY, Some(fixup_query), sql_query),
         func("sql_xquery", 3, 3, ANY, Some(fixup_con), sql_xquery),
         func("sql_pvquery", 3, 3, ANY, Some(fixup_pvquery), sql_pvquery),
-        func("sql_result_free", 1, 1, ANY, Some(fixup_free), sql_result_free),
+        func(
+            "sql_result_free",
+            1,
+            1,
+            ANY,
+            Some(fixup_free),
+            sql_result_free,
+        ),
         func("sql_query_async", 2, 2, ANY, Some(fixup_async), never),
     ],
     params: &[

@@ -34,9 +34,9 @@ pub enum DbrField {
 
 /// Reads `res=>rows|cols|[r,c]|colname[c]`.
 pub fn parse(inner: &str) -> Result<Dbr, String> {
-    let (res, key) = inner
-        .split_once("=>")
-        .ok_or_else(|| format!("$dbr({inner}): expected res=>rows, cols, [row,col] or colname[col]"))?;
+    let (res, key) = inner.split_once("=>").ok_or_else(|| {
+        format!("$dbr({inner}): expected res=>rows, cols, [row,col] or colname[col]")
+    })?;
     let res = res.trim();
     if res.is_empty() {
         return Err(format!("$dbr({inner}): no result name"));

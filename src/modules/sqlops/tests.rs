@@ -70,9 +70,7 @@ impl Db {
     /// INVITE, with the sqlops and avpops databases the parameters name; the
     /// `X-` headers of the one message sent.
     pub fn run_with(&mut self, prelude: &str, routes: &str) -> Vec<String> {
-        let text = format!(
-            "loadmodule \"sl.so\"\nloadmodule \"textops.so\"\n{prelude}{routes}"
-        );
+        let text = format!("loadmodule \"sl.so\"\nloadmodule \"textops.so\"\n{prelude}{routes}");
         let files = MemoryFiles::new();
         let cfg = parse_str("t.cfg", &text, &Options::with_files(&files))
             .unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
@@ -152,7 +150,9 @@ fn sqlcon_values_parse() {
     );
     assert!(parse_sqlcon("ca sqlite:///tmp/a.db").is_err());
     assert!(parse_sqlcon("=>sqlite:///tmp/a.db").is_err());
-    assert!(parse_sqlcon("ca=>text:///tmp").unwrap_err().contains("text"));
+    assert!(parse_sqlcon("ca=>text:///tmp")
+        .unwrap_err()
+        .contains("text"));
 }
 
 #[test]
