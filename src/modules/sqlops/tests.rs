@@ -289,3 +289,20 @@ fn start_up_errors_name_the_line() {
     let e = compile_error("modparam(\"sqlops\", \"sqlcon\", \"bad\")\nrequest_route {\n}");
     assert!(e.contains("t.cfg:5") && e.contains("name=>db_url"), "{e}");
 }
+
+#[test]
+fn sql_transformations_quote_values() {
+    let mut db = Db::new();
+    let h = db.run(
+        r#"request_route {
+    $var(s) = "O'Brien\\x";
+    $var(n) = 5;
+    append_to_reply("X-Tr: $(var(s){sql.val}) $(var(n){sql.val}) $(avp(none){sql.val}) $(avp(none){sql.val.int}) $(avp(none){sql.val.str})\r\n");
+    $var(p) = "49";
+    sql_query("db", "select count(*) from routes where prefix=$(var(p){sql.val.str})", "r");
+    append_to_reply("X-Count: $dbr(r=>[0,0])\r\n");
+    sl_send_reply("200", "OK");
+}"#,
+    );
+    assert_eq!(h, [r"X-Tr: 'O\'Brien\\x' 5 NULL 0 ''", "X-Count: 2"]);
+}
