@@ -24,11 +24,14 @@ fn typed_values(url: &str, double: &str, datetime: &str) {
         "CREATE TABLE {t} (k INTEGER, i INTEGER, b BIGINT, d {double}, s VARCHAR(16), dt {datetime})"
     ))
     .unwrap();
-    db.query(&format!(
-        "INSERT INTO {t} VALUES (1, 7, 5000000000, 1.5, 'x''y', '2020-01-01 00:00:00'), \
-         (2, NULL, NULL, NULL, NULL, NULL)"
-    ))
-    .unwrap();
+    let inserted = db
+        .query(&format!(
+            "INSERT INTO {t} VALUES (1, 7, 5000000000, 1.5, 'x''y', '2020-01-01 00:00:00'), \
+             (2, NULL, NULL, NULL, NULL, NULL)"
+        ))
+        .unwrap();
+    assert_eq!(inserted.affected, 2, "$sqlrows after an INSERT");
+    assert!(inserted.rows.is_empty());
     let r = db
         .query(&format!("SELECT i, b, d, s, dt FROM {t} ORDER BY k"))
         .unwrap();
@@ -46,10 +49,15 @@ fn typed_values(url: &str, double: &str, datetime: &str) {
             vec![SqlValue::Null; 5],
         ]
     );
+    assert_eq!(r.affected, 2, "a SELECT counts its rows");
     let none = db
         .query(&format!("SELECT i FROM {t} WHERE k = 99"))
         .unwrap();
     assert!(none.rows.is_empty());
+    let updated = db
+        .query(&format!("UPDATE {t} SET i = 8 WHERE k = 1"))
+        .unwrap();
+    assert_eq!(updated.affected, 1);
     assert!(db.query(&format!("SELECT nope FROM {t}")).is_err());
     db.query(&format!("DROP TABLE {t}")).unwrap();
 }

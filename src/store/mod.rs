@@ -268,6 +268,11 @@ pub enum SqlValue {
 pub struct SqlRows {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<SqlValue>>,
+    /// What the database's client reports as affected rows (sqlops
+    /// `$sqlrows`): rows changed by `INSERT`/`UPDATE`/`DELETE`; for a
+    /// `SELECT`, the rows returned (PostgreSQL, MySQL) or the count of the
+    /// last change (SQLite's `changes()`, as Kamailio's `db_sqlite` reads it).
+    pub affected: u64,
 }
 
 /// How a column of a client that hands values over as text (PostgreSQL's

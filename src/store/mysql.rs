@@ -423,6 +423,8 @@ impl Store for MySql {
                 .iter()
                 .map(|c| c.name_str().into_owned())
                 .collect();
+            // Read before the rows: the OK packet of an INSERT carries it.
+            let changed = result.affected_rows();
             let mut rows = Vec::new();
             if let Some(set) = result.iter() {
                 for row in set {
@@ -438,7 +440,16 @@ impl Store for MySql {
                     );
                 }
             }
-            Ok(SqlRows { columns, rows })
+            let affected = if types.is_empty() {
+                changed
+            } else {
+                rows.len() as u64
+            };
+            Ok(SqlRows {
+                columns,
+                rows,
+                affected,
+            })
         })
     }
 

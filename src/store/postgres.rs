@@ -207,7 +207,11 @@ impl Store for Postgres {
             .map(|c| c.name().to_string())
             .collect();
         let mut rows = Vec::new();
+        let mut affected = 0;
         for m in client.simple_query(sql)? {
+            if let SimpleQueryMessage::CommandComplete(n) = m {
+                affected = n;
+            }
             if let SimpleQueryMessage::Row(r) = m {
                 rows.push(
                     types
@@ -218,7 +222,11 @@ impl Store for Postgres {
                 );
             }
         }
-        Ok(SqlRows { columns, rows })
+        Ok(SqlRows {
+            columns,
+            rows,
+            affected,
+        })
     }
 
     fn ensure_location_table(&mut self, table: &str) -> Result<()> {

@@ -212,7 +212,13 @@ impl Store for Sqlite {
             }
             out.push(values);
         }
-        Ok(SqlRows { columns, rows: out })
+        drop(rows);
+        drop(stmt);
+        Ok(SqlRows {
+            columns,
+            rows: out,
+            affected: self.conn.changes(),
+        })
     }
 
     fn ensure_location_table(&mut self, table: &str) -> Result<()> {
@@ -753,6 +759,7 @@ mod query_tests {
             ]
         );
         assert!(db.query("SELECT * FROM t WHERE 0").unwrap().rows.is_empty());
+        assert_eq!(db.query("UPDATE t SET i = 1").unwrap().affected, 2);
         assert!(db.query("SELECT nope FROM t").is_err());
     }
 

@@ -10,7 +10,10 @@
 //! Values are converted as Kamailio 5.6 converts them ([`stored`],
 //! [`pv_value`], [`xavp_value`]): 32-bit integer and date columns read as
 //! integers, 64-bit ones as text (`$dbr`), text as text, `NULL` and floating
-//! point columns as `$null`.
+//! point columns as `$null`. `$sqlrows(con)` reads the affected rows of
+//! this core's last query on `con` (PostgreSQL, MySQL; not SQLite, as in
+//! Kamailio). The `{sql.val}`, `{sql.val.int}`, `{sql.val.str}`
+//! transformations live with the others in `script::transform`.
 
 pub mod pv;
 
@@ -68,9 +71,10 @@ pub fn connections(mp: &ModParams) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
-/// The result containers of one core: name, then what the last query left.
+/// The result containers of one core (name, then what the last query
+/// left), and the affected rows of the last query on each connection.
 #[derive(Debug, Default)]
-pub struct Results(Vec<(Bytes, SqlResult)>);
+pub struct Results(Vec<(Bytes, SqlResult)>, Vec<(usize, u64)>);
 
 /// Rows of a query as the script reads them.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -82,6 +86,21 @@ pub struct SqlResult {
 impl Results {
     pub fn get(&self, name: &[u8]) -> Option<&SqlResult> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+    }
+
+    /// `$sqlrows(con)`: the affected rows of this core's last query on `con`.
+    pub fn affected(&self, con: usize) -> u64 {
+        self.1
+            .iter()
+            .find(|(c, _)| *c == con)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    fn set_affected(&mut self, con: usize, n: u64) {
+        match self.1.iter_mut().find(|(c, _)| *c == con) {
+            Some(e) => e.1 = n,
+            None => self.1.push((con, n)),
+        }
     }
 
     fn slot(&mut self, name: &[u8]) -> &mut SqlResult {
@@ -192,7 +211,7 @@ pub fn pv_list(f: &Format) -> Result<Vec<PvRef>, String> {
 }
 
 /// Runs `sql` on connection `con`; `None` (logged) when it failed.
-pub fn run(ctx: &MsgCtx<'_>, con: usize, sql: Vec<u8>) -> Option<SqlRows> {
+pub fn run(ctx: &mut MsgCtx<'_>, con: usize, sql: Vec<u8>) -> Option<SqlRows> {
     let Some((name, store)) = ctx
         .env
         .services
@@ -202,7 +221,9 @@ pub fn run(ctx: &MsgCtx<'_>, con: usize, sql: Vec<u8>) -> Option<SqlRows> {
         log::error!("sqlops: the connection is not open");
         return None;
     };
-    run_on(store, name, sql)
+    let rows = run_on(store, name, sql)?;
+    ctx.core.sqlops.set_affected(con, rows.affected);
+    Some(rows)
 }
 
 /// Runs `sql` on the store thread behind `store`, waiting at most [`QUERY_TIMEOUT`].

@@ -15,6 +15,9 @@ pub enum DbrPv {
     Fixed(Dbr),
     /// The name holds pseudo-variables: printed and read per message.
     Dynamic(Format),
+    /// `$sqlrows(con)`: affected rows of the last query on connection `con`
+    /// (by position in `sqlcon`) made on this core.
+    AffectedRows(usize),
 }
 
 /// A `$dbr` name: the result and what to read of it.
@@ -80,6 +83,7 @@ pub fn parse(inner: &str) -> Result<Dbr, String> {
 pub fn read(ctx: &MsgCtx<'_>, pv: &DbrPv) -> Value<'static> {
     let parsed;
     let dbr = match pv {
+        DbrPv::AffectedRows(con) => return affected_rows(ctx, *con),
         DbrPv::Fixed(d) => d,
         DbrPv::Dynamic(f) => match parse(&String::from_utf8_lossy(&ctx.format(f))) {
             Ok(d) => {
@@ -110,4 +114,23 @@ pub fn read(ctx: &MsgCtx<'_>, pv: &DbrPv) -> Value<'static> {
             .and_then(|c| res?.columns.get(c))
             .map_or(Value::Null, |n| Value::owned(n.to_vec())),
     }
+}
+
+/// `$sqlrows(con)`. Kamailio's SQLite driver cannot tell affected rows, so
+/// there the variable fails to read (an error, and nothing printed), as
+/// with Kamailio; PostgreSQL and MySQL connections give the count.
+fn affected_rows(ctx: &MsgCtx<'_>, con: usize) -> Value<'static> {
+    let sqlite = ctx
+        .env
+        .services
+        .get::<super::Sqlops>()
+        .and_then(|s| s.connections.get(con))
+        .is_none_or(|(_, h)| h.url().starts_with("sqlite:"));
+    if sqlite {
+        log::error!(
+            "$sqlrows: the database driver of this connection does not report affected rows"
+        );
+        return Value::owned(Vec::new());
+    }
+    Value::Int(ctx.core.sqlops.affected(con) as i64)
 }

@@ -190,7 +190,7 @@ fn sql_query_rows_values_and_codes() {
     append_to_reply("X-NoRes: $var(rc)\r\n");
     sql_query("db", "update routes set prio=prio+1 where prefix='33'");
     $var(rc) = $rc;
-    append_to_reply("X-Update: $var(rc)\r\n");
+    append_to_reply("X-Update: $var(rc) [$sqlrows(db)]\r\n");
     if (!sql_query("db", "select nope from routes", "ra")) {
         append_to_reply("X-Error: $rc $dbr(ra=>rows)\r\n");
     }
@@ -210,7 +210,8 @@ fn sql_query_rows_values_and_codes() {
             "X-Double: null",
             "X-None: 2 0",
             "X-NoRes: 3",
-            "X-Update: 2",
+            // SQLite reports no affected rows to sqlops (as Kamailio's driver).
+            "X-Update: 2 []",
             "X-Error: -1 0",
             "X-Freed: 0 0",
         ]
@@ -284,6 +285,11 @@ fn start_up_errors_name_the_line() {
     assert!(e.contains("t.cfg:6") && e.contains("not available"), "{e}");
     let e = compile_error("request_route {\n    sql_pvquery(\"db\", \"select 1\", \"$ci\");\n}");
     assert!(e.contains("read-only"), "{e}");
+    let e = compile_error("request_route {\n    xlog(\"$sqlrows(nodb)\");\n}");
+    assert!(
+        e.contains("t.cfg:6") && e.contains("no sqlops connection \"nodb\""),
+        "{e}"
+    );
     let e = compile_error("request_route {\n    xlog(\"$dbr(ra=>nothing)\");\n}");
     assert!(e.contains("unknown key"), "{e}");
     let e = compile_error("modparam(\"sqlops\", \"sqlcon\", \"bad\")\nrequest_route {\n}");
