@@ -455,100 +455,6 @@ impl Store for Sqlite {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(ruid: &str, contact: &str, expires: i64) -> LocationRow {
-        LocationRow {
-            ruid: ruid.into(),
-            username: "alice".into(),
-            contact: contact.into(),
-            expires,
-            q: -1.0,
-            callid: "c1".into(),
-            cseq: 1,
-            last_modified: 1_700_000_000,
-            methods: Some(-1),
-            ..LocationRow::default()
-        }
-    }
-
-    #[test]
-    fn location_rows_round_trip() {
-        let mut db = Sqlite::memory().unwrap();
-        let rows = [
-            row("r1", "sip:alice@1.2.3.4", 1_700_000_100),
-            row("r2", "sip:alice@5.6.7.8", 0),
-        ];
-        db.location_upsert("location", &rows).unwrap();
-        let mut back = db.location_load("location").unwrap();
-        back.sort_by(|a, b| a.ruid.cmp(&b.ruid));
-        assert_eq!(back, rows);
-        assert_eq!(db.location_aor("location", "alice", None).unwrap().len(), 2);
-        assert_eq!(db.location_aor("location", "bob", None).unwrap().len(), 0);
-        assert_eq!(
-            db.location_delete_expired("location", 1_700_000_100)
-                .unwrap(),
-            1
-        );
-        db.location_delete("location", &["r2".into()]).unwrap();
-        assert!(db.location_load("location").unwrap().is_empty());
-    }
-
-    #[test]
-    fn other_usrloc_tables_are_created() {
-        let mut db = Sqlite::memory().unwrap();
-        db.ensure_location_table("aliases").unwrap();
-        db.location_upsert("aliases", &[row("a", "sip:x@y", 5)])
-            .unwrap();
-        assert_eq!(db.location_load("aliases").unwrap().len(), 1);
-        assert!(db.ensure_location_table("x; drop").is_err());
-    }
-
-    #[test]
-    fn subscribers_and_addresses() {
-        let mut db = Sqlite::memory().unwrap();
-        let alice = SubscriberRow {
-            username: "alice".into(),
-            domain: "example.com".into(),
-            password: "pw".into(),
-            ha1: "h".into(),
-            ha1b: "hb".into(),
-        };
-        db.subscriber_put(&alice).unwrap();
-        db.subscriber_put(&SubscriberRow {
-            password: "pw2".into(),
-            ..alice.clone()
-        })
-        .unwrap();
-        let cols = SubscriberColumns {
-            password: "password".into(),
-            ..SubscriberColumns::default()
-        };
-        let all = db.subscribers(&cols).unwrap();
-        assert_eq!(all.len(), 1);
-        assert_eq!(all[0].password, "pw2");
-        assert!(db.subscriber_delete("alice", "example.com").unwrap());
-        assert!(!db.subscriber_delete("alice", "example.com").unwrap());
-
-        let a = AddressRow {
-            grp: 1,
-            ip_addr: "10.0.0.0".into(),
-            mask: 8,
-            port: 0,
-            tag: None,
-        };
-        db.address_add("address", &a).unwrap();
-        assert_eq!(db.addresses("address").unwrap(), [a]);
-        assert_eq!(
-            db.address_delete("address", 1, "10.0.0.0", None, None)
-                .unwrap(),
-            1
-        );
-    }
-}
-
 /// How Kamailio's `db_sqlite` types a column of a query's result: by the
 /// declared type of the table column, else by the value in the first row;
 /// every row's value is then read as that type.
@@ -695,6 +601,100 @@ fn int_prefix(t: &[u8]) -> i64 {
         -n
     } else {
         n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(ruid: &str, contact: &str, expires: i64) -> LocationRow {
+        LocationRow {
+            ruid: ruid.into(),
+            username: "alice".into(),
+            contact: contact.into(),
+            expires,
+            q: -1.0,
+            callid: "c1".into(),
+            cseq: 1,
+            last_modified: 1_700_000_000,
+            methods: Some(-1),
+            ..LocationRow::default()
+        }
+    }
+
+    #[test]
+    fn location_rows_round_trip() {
+        let mut db = Sqlite::memory().unwrap();
+        let rows = [
+            row("r1", "sip:alice@1.2.3.4", 1_700_000_100),
+            row("r2", "sip:alice@5.6.7.8", 0),
+        ];
+        db.location_upsert("location", &rows).unwrap();
+        let mut back = db.location_load("location").unwrap();
+        back.sort_by(|a, b| a.ruid.cmp(&b.ruid));
+        assert_eq!(back, rows);
+        assert_eq!(db.location_aor("location", "alice", None).unwrap().len(), 2);
+        assert_eq!(db.location_aor("location", "bob", None).unwrap().len(), 0);
+        assert_eq!(
+            db.location_delete_expired("location", 1_700_000_100)
+                .unwrap(),
+            1
+        );
+        db.location_delete("location", &["r2".into()]).unwrap();
+        assert!(db.location_load("location").unwrap().is_empty());
+    }
+
+    #[test]
+    fn other_usrloc_tables_are_created() {
+        let mut db = Sqlite::memory().unwrap();
+        db.ensure_location_table("aliases").unwrap();
+        db.location_upsert("aliases", &[row("a", "sip:x@y", 5)])
+            .unwrap();
+        assert_eq!(db.location_load("aliases").unwrap().len(), 1);
+        assert!(db.ensure_location_table("x; drop").is_err());
+    }
+
+    #[test]
+    fn subscribers_and_addresses() {
+        let mut db = Sqlite::memory().unwrap();
+        let alice = SubscriberRow {
+            username: "alice".into(),
+            domain: "example.com".into(),
+            password: "pw".into(),
+            ha1: "h".into(),
+            ha1b: "hb".into(),
+        };
+        db.subscriber_put(&alice).unwrap();
+        db.subscriber_put(&SubscriberRow {
+            password: "pw2".into(),
+            ..alice.clone()
+        })
+        .unwrap();
+        let cols = SubscriberColumns {
+            password: "password".into(),
+            ..SubscriberColumns::default()
+        };
+        let all = db.subscribers(&cols).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].password, "pw2");
+        assert!(db.subscriber_delete("alice", "example.com").unwrap());
+        assert!(!db.subscriber_delete("alice", "example.com").unwrap());
+
+        let a = AddressRow {
+            grp: 1,
+            ip_addr: "10.0.0.0".into(),
+            mask: 8,
+            port: 0,
+            tag: None,
+        };
+        db.address_add("address", &a).unwrap();
+        assert_eq!(db.addresses("address").unwrap(), [a]);
+        assert_eq!(
+            db.address_delete("address", 1, "10.0.0.0", None, None)
+                .unwrap(),
+            1
+        );
     }
 }
 

@@ -643,6 +643,17 @@ pub(crate) fn display_raw<'a>(s: &'a [u8], na: &NameAddr<'a>) -> Option<&'a [u8]
     }
 }
 
+/// Kamailio's `escape_common`: a backslash before `'`, `"` and `\`, NUL as `\0`.
+fn escape_common(s: &[u8], out: &mut Vec<u8>) {
+    for &b in s {
+        match b {
+            b'\'' | b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0 => out.extend_from_slice(b"\\0"),
+            _ => out.push(b),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,16 +665,5 @@ mod tests {
         assert!(percent_decode(b"%4", false).is_none());
         let whole = b"hello";
         assert_eq!(range_in(whole, &whole[1..3]), 1..3);
-    }
-}
-
-/// Kamailio's `escape_common`: a backslash before `'`, `"` and `\`, NUL as `\0`.
-fn escape_common(s: &[u8], out: &mut Vec<u8>) {
-    for &b in s {
-        match b {
-            b'\'' | b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-            0 => out.extend_from_slice(b"\\0"),
-            _ => out.push(b),
-        }
     }
 }
