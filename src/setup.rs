@@ -247,6 +247,20 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         }
     }
 
+    if loaded.contains(&"sqlops") {
+        shared.insert(ringsip::modules::sqlops::open(mp, |url| {
+            stores.handle(url).map_err(|e| e.to_string())
+        })?);
+    }
+
+    if loaded.contains(&"avpops") {
+        if let Some(db) =
+            ringsip::modules::avpops::open(mp, |url| stores.handle(url).map_err(|e| e.to_string()))?
+        {
+            shared.insert(Arc::new(db));
+        }
+    }
+
     if let Some(store) = store_for(mp, &mut stores, "acc")? {
         shared.insert(Arc::new(AccDb { store }));
     }

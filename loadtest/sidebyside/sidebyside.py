@@ -63,6 +63,23 @@ loadmodule "corex.so"
 SUBSCRIBERS = [("alice", "alicepw"), ("bob", "bobpw")]
 KAMAILIO_SQL = "/usr/share/kamailio/db_sqlite"
 
+# Rows the sqlops and avpops configs read: a carrier's routes by prefix
+# (integer, 64-bit, floating point, text and NULL columns) and preferences.
+SQLOPS_FIXTURE = """
+CREATE TABLE carrier_routes (id INTEGER PRIMARY KEY, prefix VARCHAR(16), gw VARCHAR(64),
+    prio INTEGER, big BIGINT, cost REAL, note TEXT);
+INSERT INTO carrier_routes (prefix, gw, prio, big, cost, note) VALUES
+    ('49', 'sip:127.0.0.63:5080', 10, 5000000000, 0.5, NULL),
+    ('49', 'sip:127.0.0.64:5080', 20, 7, 1.5, 'backup'),
+    ('33', 'sip:127.0.0.64:5080', 5, -1, 2.0, '');
+INSERT INTO usr_preferences (uuid, username, domain, attribute, type, value) VALUES
+    ('', 'uas', '127.0.0.63', 'fwd', 0, 'sip:127.0.0.63:5080'),
+    ('', 'uas', '127.0.0.63', 'limit', 1, '42'),
+    ('', 'uas', '127.0.0.63', 'lang', 0, 'de'),
+    ('', 'uas', '127.0.0.63', 'lang', 0, 'en'),
+    ('', 'uas', 'other.net', 'fwd', 0, 'sip:nowhere');
+"""
+
 def fresh_db(path):
     """An SQLite database with Kamailio's own schema (the tables the stock
     config's modules read) and SUBSCRIBERS in `subscriber`."""
@@ -70,8 +87,9 @@ def fresh_db(path):
     if os.path.exists(path):
         os.remove(path)
     db = sqlite3.connect(path)
-    for t in ("standard", "auth_db", "usrloc", "permissions", "acc"):
+    for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "avpops"):
         db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
+    db.executescript(SQLOPS_FIXTURE)
     # WITH_IPAUTH: the second UAS is a trusted peer (group 1).
     db.execute("INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (1, ?, 32, 0, 'peer')", (UAS2[0],))
     for user, pw in SUBSCRIBERS:
@@ -1436,6 +1454,8 @@ SUITE = [
     ("sdpops.cfg", ["sdp_edits"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("dialog.cfg", ["dialog_call_limit"]),
+    ("sqlops.cfg", ["module_values"]),
+    ("avpops.cfg", ["module_values"]),
     ("dialog_flag.cfg", ["invite_200_ack_bye"]),
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
     ("stock-auth.cfg", ["stock_auth_calls"]),

@@ -6,6 +6,7 @@ use crate::script::registry::ModuleDef;
 
 pub mod acc;
 pub mod auth;
+pub mod avpops;
 pub mod cfgutils;
 pub mod core;
 pub mod corex;
@@ -33,6 +34,7 @@ pub mod sanity;
 pub mod sdpops;
 pub mod siputils;
 pub mod sl;
+pub mod sqlops;
 pub mod state;
 pub mod statistics;
 pub mod textops;
@@ -90,6 +92,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &statistics::MODULE,
     &dialog::MODULE,
     &exec::MODULE,
+    &sqlops::MODULE,
+    &avpops::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

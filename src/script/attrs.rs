@@ -191,6 +191,18 @@ impl Attrs {
         }
     }
 
+    /// Every AVP, oldest first (avpops `avp_print`, `avp_delete("*")`).
+    pub fn avps(&self) -> &[(AvpKey, Value<'static>)] {
+        &self.lists().avps
+    }
+
+    /// Keeps only the AVPs for which `keep` is true.
+    pub fn avp_retain(&mut self, mut keep: impl FnMut(&AvpKey, &Value<'static>) -> bool) {
+        if let Some(l) = self.0.as_deref_mut() {
+            l.avps.retain(|(k, v)| keep(k, v));
+        }
+    }
+
     /// Removes every value (`$(avp(x)[*]) = $null`, and before `:=`).
     pub fn avp_remove_all(&mut self, key: &AvpKey) {
         if let Some(l) = self.0.as_deref_mut() {

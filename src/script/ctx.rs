@@ -404,6 +404,8 @@ pub struct CoreState {
     pub counters: crate::modules::counters::Counters,
     /// `$mi`: counts the messages this core received.
     pub msg_id: u64,
+    /// sqlops results (`$dbr`), kept per core as Kamailio keeps them per process.
+    pub sqlops: crate::modules::sqlops::Results,
 }
 
 impl CoreState {
@@ -420,6 +422,7 @@ impl CoreState {
             tm: None,
             counters: Default::default(),
             msg_id: 0,
+            sqlops: Default::default(),
         }
     }
 }

@@ -128,6 +128,8 @@ pub enum PvKind {
     ShtIter(Bytes, bool),
     /// dialog's `$dlg(attr)`, `$dlg_var(name)`, `$dlg_ctx(attr)`.
     Dlg(Box<crate::modules::dialog::pv::DlgPv>),
+    /// sqlops' `$dbr(res=>…)` (read-only).
+    Dbr(Box<crate::modules::sqlops::pv::DbrPv>),
     /// `$dd` `$dp` `$dP`, `$od` `$op` `$oP`, `$rP`, `$nh(u|U|d|p|P)`: a part
     /// of a URI (see [`UriSrc`], [`UriField`]).
     UriAttr(UriSrc, UriField),
@@ -500,10 +502,10 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             .ok_or_else(|| format!("${what} needs a name in parentheses"))
     };
     let kind = match class {
-        "ru" => PvKind::Ru,
+        "ru" | "ruri" => PvKind::Ru,
         "ou" => PvKind::Ou,
         "oU" => PvKind::OUser,
-        "du" => PvKind::Du,
+        "du" | "duri" => PvKind::Du,
         "rU" => PvKind::RUser,
         "rd" => PvKind::RHost,
         "rp" => PvKind::RPort,
@@ -749,6 +751,9 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "dlg" | "dlg_var" | "dlg_ctx" => PvKind::Dlg(Box::new(
             crate::modules::dialog::pv::resolve(class, need_inner(class)?)?,
         )),
+        "dbr" => PvKind::Dbr(Box::new(crate::modules::sqlops::pv::DbrPv::Fixed(
+            crate::modules::sqlops::pv::parse(need_inner("dbr")?)?,
+        ))),
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
     let takes_inner = matches!(
@@ -767,6 +772,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Stat(_)
             | PvKind::SdpBody
             | PvKind::Dlg(_)
+            | PvKind::Dbr(_)
             | PvKind::UriAttr(UriSrc::NextHop, _)
             | PvKind::Time(_)
             | PvKind::TimeFmt(..)

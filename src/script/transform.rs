@@ -110,6 +110,9 @@ pub enum TrOp {
     UriAliasEncode,
     UriAliasDecode,
     UriToSocket,
+    /// sqlops' `sql.val`, `sql.val.int`, `sql.val.str`: an SQL literal (a
+    /// quoted, escaped string or a number); `$null` becomes the text held.
+    SqlVal(&'static str),
 }
 
 /// `uri.*` parts.
@@ -438,6 +441,14 @@ fn compile_one(
                 }
                 _ => return Err(format!("{{{name}}}: the expression must be a constant")),
             }
+        }
+        ("sql", which @ ("val" | "val.int" | "val.str")) => {
+            want(0, 0)?;
+            TrOp::SqlVal(match which {
+                "val" => "NULL",
+                "val.int" => "0",
+                _ => "''",
+            })
         }
         ("urialias", "encode") => {
             want(0, 0)?;

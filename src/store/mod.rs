@@ -248,6 +248,63 @@ impl DispatcherColumns {
     }
 }
 
+/// One value of a result of [`Store::query`], typed as the database's
+/// client reports its column (Kamailio's `db1` types, which sqlops and
+/// avpops convert): `Int` for the 32-bit integer, date and bit columns
+/// (dates as unix seconds), `BigInt` for 64-bit integer columns, `Double`
+/// for floating point, `Str` for text and binary.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    BigInt(i64),
+    Double(f64),
+    Str(Vec<u8>),
+}
+
+/// The answer to [`Store::query`]: column names and rows (no columns for a
+/// statement that returns no rows, such as `INSERT`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SqlRows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<SqlValue>>,
+    /// What the database's client reports as affected rows (sqlops
+    /// `$sqlrows`): rows changed by `INSERT`/`UPDATE`/`DELETE`; for a
+    /// `SELECT`, the rows returned (PostgreSQL, MySQL) or the count of the
+    /// last change (SQLite's `changes()`, as Kamailio's `db_sqlite` reads it).
+    pub affected: u64,
+}
+
+/// How a column of a client that hands values over as text (PostgreSQL's
+/// simple protocol, MySQL's text protocol) is typed.
+#[cfg_attr(not(any(feature = "mysql", feature = "postgres")), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TextColumn {
+    Int,
+    BigInt,
+    Double,
+    /// `YYYY-MM-DD HH:MM:SS`, read as unix seconds.
+    Datetime,
+    Str,
+}
+
+#[cfg_attr(not(any(feature = "mysql", feature = "postgres")), allow(dead_code))]
+impl TextColumn {
+    fn value(self, text: Option<&[u8]>) -> SqlValue {
+        let Some(t) = text else {
+            return SqlValue::Null;
+        };
+        let s = std::str::from_utf8(t).unwrap_or("").trim();
+        match self {
+            TextColumn::Int => SqlValue::Int(s.parse().unwrap_or(0)),
+            TextColumn::BigInt => SqlValue::BigInt(s.parse().unwrap_or(0)),
+            TextColumn::Double => SqlValue::Double(s.parse().unwrap_or(0.0)),
+            TextColumn::Datetime => SqlValue::Int(time::parse_datetime(s).unwrap_or(0)),
+            TextColumn::Str => SqlValue::Str(t.to_vec()),
+        }
+    }
+}
+
 /// A database holding Kamailio's tables. Implementations run on the store
 /// thread (or in the command line tools), never on a worker.
 pub trait Store: Send {
@@ -298,6 +355,10 @@ pub trait Store: Send {
 
     /// Every row of a dispatcher table.
     fn dispatchers(&mut self, table: &str, cols: &DispatcherColumns) -> Result<Vec<DispatcherRow>>;
+
+    /// Runs one SQL statement written by the configuration (sqlops, avpops)
+    /// and returns its rows, each value typed by its column.
+    fn query(&mut self, sql: &str) -> Result<SqlRows>;
 }
 
 /// Opens the database a `db_url` names: `sqlite:///path/file.db`, or (built

@@ -21,8 +21,43 @@ use mysql::{Conn, Opts, OptsBuilder, Row, TxOpts, Value};
 use super::time::{format_datetime, parse_datetime};
 use super::{
     identifier, AccRecord, AddressRow, Dialect, DispatcherColumns, DispatcherRow, LocationRow,
-    Result, Store, StoreError, SubscriberColumns, SubscriberRow,
+    Result, SqlRows, SqlValue, Store, StoreError, SubscriberColumns, SubscriberRow, TextColumn,
 };
+
+/// The type Kamailio's `db_mysql` gives a column of MySQL type `t`.
+fn text_column(t: mysql::consts::ColumnType) -> TextColumn {
+    use mysql::consts::ColumnType as T;
+    match t {
+        T::MYSQL_TYPE_TINY
+        | T::MYSQL_TYPE_SHORT
+        | T::MYSQL_TYPE_LONG
+        | T::MYSQL_TYPE_INT24
+        | T::MYSQL_TYPE_YEAR
+        | T::MYSQL_TYPE_BIT => TextColumn::Int,
+        T::MYSQL_TYPE_LONGLONG => TextColumn::BigInt,
+        T::MYSQL_TYPE_FLOAT
+        | T::MYSQL_TYPE_DOUBLE
+        | T::MYSQL_TYPE_DECIMAL
+        | T::MYSQL_TYPE_NEWDECIMAL => TextColumn::Double,
+        T::MYSQL_TYPE_DATE | T::MYSQL_TYPE_DATETIME | T::MYSQL_TYPE_TIMESTAMP => {
+            TextColumn::Datetime
+        }
+        _ => TextColumn::Str,
+    }
+}
+
+/// One value of the text protocol as a column of type `t`.
+fn sql_value(t: TextColumn, v: &Value) -> SqlValue {
+    match v {
+        Value::NULL => SqlValue::Null,
+        Value::Bytes(b) => t.value(Some(b)),
+        Value::Int(i) => t.value(Some(i.to_string().as_bytes())),
+        Value::UInt(i) => t.value(Some(i.to_string().as_bytes())),
+        Value::Float(f) => t.value(Some(f.to_string().as_bytes())),
+        Value::Double(f) => t.value(Some(f.to_string().as_bytes())),
+        other => t.value(Some(other.as_sql(true).trim_matches('\'').as_bytes())),
+    }
+}
 
 impl From<mysql::Error> for StoreError {
     fn from(e: mysql::Error) -> StoreError {
@@ -374,6 +409,50 @@ impl MySql {
 }
 
 impl Store for MySql {
+    fn query(&mut self, sql: &str) -> Result<SqlRows> {
+        self.run(|c| {
+            let mut result = c.query_iter(sql)?;
+            let cols = result.columns();
+            let types: Vec<TextColumn> = cols
+                .as_ref()
+                .iter()
+                .map(|c| text_column(c.column_type()))
+                .collect();
+            let columns = cols
+                .as_ref()
+                .iter()
+                .map(|c| c.name_str().into_owned())
+                .collect();
+            // Read before the rows: the OK packet of an INSERT carries it.
+            let changed = result.affected_rows();
+            let mut rows = Vec::new();
+            if let Some(set) = result.iter() {
+                for row in set {
+                    let row = row?;
+                    rows.push(
+                        types
+                            .iter()
+                            .enumerate()
+                            .map(|(i, t)| {
+                                row.as_ref(i).map_or(SqlValue::Null, |v| sql_value(*t, v))
+                            })
+                            .collect(),
+                    );
+                }
+            }
+            let affected = if types.is_empty() {
+                changed
+            } else {
+                rows.len() as u64
+            };
+            Ok(SqlRows {
+                columns,
+                rows,
+                affected,
+            })
+        })
+    }
+
     fn ensure_location_table(&mut self, table: &str) -> Result<()> {
         let table = identifier(table)?;
         self.run(|c| {

@@ -3,13 +3,25 @@
 //! columns as [`super::Sqlite`]; times are `TIMESTAMP` columns read back as
 //! text. Built with the `postgres` cargo feature.
 
-use postgres::{Client, NoTls, Row};
+use postgres::types::Type;
+use postgres::{Client, NoTls, Row, SimpleQueryMessage};
 
 use super::time::{format_datetime, parse_datetime};
 use super::{
     identifier, AccRecord, AddressRow, DispatcherColumns, DispatcherRow, LocationRow, Result,
-    Store, StoreError, SubscriberColumns, SubscriberRow,
+    SqlRows, Store, StoreError, SubscriberColumns, SubscriberRow, TextColumn,
 };
+
+/// The type Kamailio's `db_postgres` gives a column of PostgreSQL type `t`.
+fn text_column(t: &Type) -> TextColumn {
+    match *t {
+        Type::INT2 | Type::INT4 | Type::OID => TextColumn::Int,
+        Type::INT8 => TextColumn::BigInt,
+        Type::FLOAT4 | Type::FLOAT8 | Type::NUMERIC => TextColumn::Double,
+        Type::DATE | Type::TIMESTAMP | Type::TIMESTAMPTZ => TextColumn::Datetime,
+        _ => TextColumn::Str,
+    }
+}
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> StoreError {
@@ -179,6 +191,44 @@ impl Postgres {
 }
 
 impl Store for Postgres {
+    /// The column types come from preparing the statement; the values, as
+    /// text, from running it with the simple protocol.
+    fn query(&mut self, sql: &str) -> Result<SqlRows> {
+        let client = self.client()?;
+        let stmt = client.prepare(sql)?;
+        let types: Vec<TextColumn> = stmt
+            .columns()
+            .iter()
+            .map(|c| text_column(c.type_()))
+            .collect();
+        let columns = stmt
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let mut rows = Vec::new();
+        let mut affected = 0;
+        for m in client.simple_query(sql)? {
+            if let SimpleQueryMessage::CommandComplete(n) = m {
+                affected = n;
+            }
+            if let SimpleQueryMessage::Row(r) = m {
+                rows.push(
+                    types
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| t.value(r.get(i).map(str::as_bytes)))
+                        .collect(),
+                );
+            }
+        }
+        Ok(SqlRows {
+            columns,
+            rows,
+            affected,
+        })
+    }
+
     fn ensure_location_table(&mut self, table: &str) -> Result<()> {
         let table = identifier(table)?;
         with_schema_lock(self.client()?, &location_schema(table))

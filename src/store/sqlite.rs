@@ -2,12 +2,13 @@
 //! names, created with its schema on first use. WAL journal, so the command
 //! line tools can write while the server reads.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::time::{format_datetime, parse_datetime};
 use super::{
     identifier, AccRecord, AddressRow, DispatcherColumns, DispatcherRow, LocationRow, Result,
-    Store, StoreError, SubscriberColumns, SubscriberRow,
+    SqlRows, SqlValue, Store, StoreError, SubscriberColumns, SubscriberRow,
 };
 
 /// Kamailio 5.6 table versions, written to the `version` table.
@@ -186,6 +187,40 @@ fn permanent_is_zero(mut r: LocationRow) -> LocationRow {
 }
 
 impl Store for Sqlite {
+    fn query(&mut self, sql: &str) -> Result<SqlRows> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let declared: Vec<Option<ColumnType>> = stmt
+            .columns()
+            .iter()
+            .map(|c| c.decl_type().map(ColumnType::declared))
+            .collect();
+        let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+        let mut types: Option<Vec<ColumnType>> = None;
+        let mut out = Vec::new();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let types = types.get_or_insert_with(|| {
+                declared
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| d.unwrap_or_else(|| ColumnType::of(row.get_ref(i).ok())))
+                    .collect()
+            });
+            let mut values = Vec::with_capacity(types.len());
+            for (i, t) in types.iter().enumerate() {
+                values.push(t.convert(row.get_ref(i)?));
+            }
+            out.push(values);
+        }
+        drop(rows);
+        drop(stmt);
+        Ok(SqlRows {
+            columns,
+            rows: out,
+            affected: self.conn.changes(),
+        })
+    }
+
     fn ensure_location_table(&mut self, table: &str) -> Result<()> {
         let table = identifier(table)?;
         self.conn.execute_batch(&location_schema(table))?;
@@ -420,6 +455,155 @@ impl Store for Sqlite {
     }
 }
 
+/// How Kamailio's `db_sqlite` types a column of a query's result: by the
+/// declared type of the table column, else by the value in the first row;
+/// every row's value is then read as that type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ColumnType {
+    Int,
+    BigInt,
+    Str,
+    Double,
+    Blob,
+    Datetime,
+}
+
+impl ColumnType {
+    /// From a declared type, by the first of these found while reading it
+    /// left to right (SQLite's own loose matching): `INT` (and `SERI`al) an
+    /// integer, `BIGI` a 64-bit one, `CHAR`, `CLOB`, `TEXT` text, `REAL`,
+    /// `FLOA`, `DOUB` floating point, `BLOB`, `TIME`/`DATE` a date; anything
+    /// else an integer.
+    fn declared(decl: &str) -> ColumnType {
+        let up: Vec<u8> = decl.bytes().map(|b| b.to_ascii_uppercase()).collect();
+        for end in 1..=up.len() {
+            let seen = &up[..end];
+            if seen.ends_with(b"INT") {
+                return ColumnType::Int;
+            }
+            if end < 4 {
+                continue;
+            }
+            match &seen[end - 4..] {
+                b"SERI" => return ColumnType::Int,
+                b"BIGI" => return ColumnType::BigInt,
+                b"CHAR" | b"CLOB" | b"TEXT" => return ColumnType::Str,
+                b"REAL" | b"FLOA" | b"DOUB" => return ColumnType::Double,
+                b"BLOB" => return ColumnType::Blob,
+                b"TIME" | b"DATE" => return ColumnType::Datetime,
+                _ => {}
+            }
+        }
+        ColumnType::Int
+    }
+
+    /// From a value, for a column without declared type (an expression); a
+    /// `NULL` makes it text.
+    fn of(v: Option<ValueRef<'_>>) -> ColumnType {
+        match v {
+            Some(ValueRef::Integer(_)) => ColumnType::Int,
+            Some(ValueRef::Real(_)) => ColumnType::Double,
+            Some(ValueRef::Blob(_)) => ColumnType::Blob,
+            _ => ColumnType::Str,
+        }
+    }
+
+    /// Reads `v` as this type, the way SQLite's `sqlite3_column_*` convert.
+    fn convert(self, v: ValueRef<'_>) -> SqlValue {
+        if matches!(v, ValueRef::Null) {
+            return SqlValue::Null;
+        }
+        match self {
+            ColumnType::Int => SqlValue::Int(i64::from(as_int64(v) as i32)),
+            ColumnType::BigInt => SqlValue::BigInt(as_int64(v)),
+            ColumnType::Double => SqlValue::Double(as_double(v)),
+            ColumnType::Str | ColumnType::Blob => SqlValue::Str(as_text(v)),
+            // Kamailio keeps dates in SQLite as Julian day numbers.
+            ColumnType::Datetime => SqlValue::Int(((as_double(v) - 2_440_587.5) * 86_400.0) as i64),
+        }
+    }
+}
+
+fn as_int64(v: ValueRef<'_>) -> i64 {
+    match v {
+        ValueRef::Integer(i) => i,
+        ValueRef::Real(f) => f as i64,
+        ValueRef::Text(t) | ValueRef::Blob(t) => int_prefix(t),
+        ValueRef::Null => 0,
+    }
+}
+
+fn as_double(v: ValueRef<'_>) -> f64 {
+    match v {
+        ValueRef::Integer(i) => i as f64,
+        ValueRef::Real(f) => f,
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            let s = String::from_utf8_lossy(t);
+            let s = s.trim_start();
+            // The longest prefix that reads as a number.
+            (1..=s.len())
+                .rev()
+                .filter(|&n| s.is_char_boundary(n))
+                .find_map(|n| s[..n].parse::<f64>().ok())
+                .unwrap_or(0.0)
+        }
+        ValueRef::Null => 0.0,
+    }
+}
+
+fn as_text(v: ValueRef<'_>) -> Vec<u8> {
+    match v {
+        ValueRef::Integer(i) => i.to_string().into_bytes(),
+        ValueRef::Real(f) => real_text(f).into_bytes(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => t.to_vec(),
+        ValueRef::Null => Vec::new(),
+    }
+}
+
+/// A floating point value as SQLite prints it: up to 15 significant digits,
+/// and `.0` after a whole number.
+fn real_text(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        return format!("{f:.1}");
+    }
+    let s = format!("{:.*e}", 14, f);
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let exp: i32 = e.parse().unwrap_or(0);
+            if (-5..15).contains(&exp) {
+                let digits = (14 - exp).max(0) as usize;
+                let t = format!("{f:.digits$}");
+                let t = t.trim_end_matches('0');
+                t.strip_suffix('.')
+                    .map_or(t.to_string(), |w| format!("{w}.0"))
+            } else {
+                let m = m.trim_end_matches('0').trim_end_matches('.');
+                format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+            }
+        }
+        None => s,
+    }
+}
+
+/// The optionally signed decimal number at the start of `t` (after blanks), else 0.
+fn int_prefix(t: &[u8]) -> i64 {
+    let t = t.trim_ascii_start();
+    let (neg, digits) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut n: i64 = 0;
+    for d in digits.iter().take_while(|d| d.is_ascii_digit()) {
+        n = n.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,5 +695,80 @@ mod tests {
                 .unwrap(),
             1
         );
+    }
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+
+    #[test]
+    fn declared_types_read_as_kamailio_does() {
+        assert_eq!(ColumnType::declared("INTEGER"), ColumnType::Int);
+        assert_eq!(ColumnType::declared("smallint"), ColumnType::Int);
+        assert_eq!(ColumnType::declared("BIGINT"), ColumnType::BigInt);
+        assert_eq!(ColumnType::declared("VARCHAR(64)"), ColumnType::Str);
+        assert_eq!(ColumnType::declared("TEXT"), ColumnType::Str);
+        assert_eq!(ColumnType::declared("REAL"), ColumnType::Double);
+        assert_eq!(ColumnType::declared("DOUBLE PRECISION"), ColumnType::Double);
+        assert_eq!(
+            ColumnType::declared("TIMESTAMP WITHOUT TIME ZONE"),
+            ColumnType::Datetime
+        );
+        assert_eq!(ColumnType::declared("BLOB"), ColumnType::Blob);
+        assert_eq!(ColumnType::declared("NUMERIC"), ColumnType::Int);
+    }
+
+    #[test]
+    fn values_follow_the_column_type() {
+        let mut db = Sqlite::memory().unwrap();
+        db.query("CREATE TABLE t (i INTEGER, s VARCHAR(8), b BIGINT, r REAL)")
+            .unwrap();
+        db.query("INSERT INTO t VALUES (7, 'x', 5000000000, 1.5), ('12ab', 3, NULL, 2)")
+            .unwrap();
+        let r = db.query("SELECT i, s, b, r FROM t ORDER BY rowid").unwrap();
+        assert_eq!(r.columns, ["i", "s", "b", "r"]);
+        assert_eq!(
+            r.rows,
+            [
+                vec![
+                    SqlValue::Int(7),
+                    SqlValue::Str(b"x".to_vec()),
+                    SqlValue::BigInt(5_000_000_000),
+                    SqlValue::Double(1.5)
+                ],
+                vec![
+                    SqlValue::Int(12),
+                    SqlValue::Str(b"3".to_vec()),
+                    SqlValue::Null,
+                    SqlValue::Double(2.0)
+                ],
+            ]
+        );
+        // Expressions: typed by the first row's value; NULL first makes text.
+        let r = db
+            .query("SELECT NULL AS n, 1 + 1 AS two, 'a' || 'b' UNION ALL SELECT 5, 3, 4")
+            .unwrap();
+        assert_eq!(r.columns[2], "'a' || 'b'");
+        assert_eq!(
+            r.rows[1],
+            [
+                SqlValue::Str(b"5".to_vec()),
+                SqlValue::Int(3),
+                SqlValue::Str(b"4".to_vec())
+            ]
+        );
+        assert!(db.query("SELECT * FROM t WHERE 0").unwrap().rows.is_empty());
+        assert_eq!(db.query("UPDATE t SET i = 1").unwrap().affected, 2);
+        assert!(db.query("SELECT nope FROM t").is_err());
+    }
+
+    #[test]
+    fn reals_print_as_sqlite() {
+        assert_eq!(real_text(2.0), "2.0");
+        assert_eq!(real_text(1.25), "1.25");
+        assert_eq!(real_text(0.1), "0.1");
+        assert_eq!(int_prefix(b" -12x"), -12);
+        assert_eq!(int_prefix(b"abc"), 0);
     }
 }

@@ -121,6 +121,11 @@ impl Compiler<'_> {
                             Err(e) => self.error(mp.span, e),
                         }
                     }
+                    ("sqlops", "sqlcon") => {
+                        if let Err(e) = crate::modules::sqlops::parse_sqlcon(text) {
+                            self.error(mp.span, format!("sqlops: {e}"));
+                        }
+                    }
                     (_, "db_url") => {
                         if let Err(e) = crate::store::check_url(text) {
                             self.error(mp.span, format!("{module}: {e}"));
@@ -160,8 +165,22 @@ impl Compiler<'_> {
         self.pv_span = pv.span;
         let kind = match (pv.name.as_str(), &pv.inner) {
             (class, None) => pvkind::resolve(class, None, self)?,
+            ("sqlrows", Some(PvName::Text(con))) => {
+                let cons = crate::modules::sqlops::connections(&self.modparams)?;
+                let Some(i) = cons.iter().position(|(n, _)| n == con.trim()) else {
+                    return Err(format!(
+                        "{}: no sqlops connection \"{}\"",
+                        pv.raw,
+                        con.trim()
+                    ));
+                };
+                PvKind::Dbr(Box::new(crate::modules::sqlops::pv::DbrPv::AffectedRows(i)))
+            }
             (class, Some(PvName::Text(t))) => pvkind::resolve(class, Some(t), self)?,
             ("hdr", Some(PvName::Dynamic(f))) => PvKind::HdrDyn(Box::new(self.sub_format(f)?)),
+            ("dbr", Some(PvName::Dynamic(f))) => PvKind::Dbr(Box::new(
+                crate::modules::sqlops::pv::DbrPv::Dynamic(self.sub_format(f)?),
+            )),
             ("avp", Some(PvName::Avp(name))) => match name {
                 AvpName::Int(i) => PvKind::Avp(AvpKey::Int(*i)),
                 AvpName::Str(s) if s.is_empty() => {

@@ -139,6 +139,19 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
         TrOp::Param(op, sep) => return param(ctx, op, *sep, text(v)?),
         TrOp::NameAddr(f) => return nameaddr(text(v)?, *f),
         TrOp::ToBody(f) => return tobody(text(v)?, *f),
+        TrOp::SqlVal(null) => {
+            return Some(match v {
+                Value::Null => Value::str(null.as_bytes()),
+                Value::Int(i) => Value::owned(i.to_string().into_bytes()),
+                Value::Str(s) => {
+                    let mut out = Vec::with_capacity(s.len() + 4);
+                    out.push(b'\'');
+                    escape_common(&s, &mut out);
+                    out.push(b'\'');
+                    Value::owned(out)
+                }
+            })
+        }
         _ => {}
     }
     let s = text(v)?;
@@ -289,13 +302,7 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
         }
         TrOp::EscapeCommon => {
             let mut out = Vec::with_capacity(s.len() + 4);
-            for &b in s.iter() {
-                match b {
-                    b'\'' | b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-                    0 => out.extend_from_slice(b"\\0"),
-                    _ => out.push(b),
-                }
-            }
+            escape_common(&s, &mut out);
             Value::owned(out)
         }
         TrOp::UnescapeCommon => {
@@ -390,7 +397,8 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
         | TrOp::UriParam(_)
         | TrOp::Param(..)
         | TrOp::NameAddr(_)
-        | TrOp::ToBody(_) => return None,
+        | TrOp::ToBody(_)
+        | TrOp::SqlVal(_) => return None,
     })
 }
 
@@ -632,6 +640,17 @@ pub(crate) fn display_raw<'a>(s: &'a [u8], na: &NameAddr<'a>) -> Option<&'a [u8]
         Some(&s[r.start - 1..r.end + 1])
     } else {
         Some(&s[r])
+    }
+}
+
+/// Kamailio's `escape_common`: a backslash before `'`, `"` and `\`, NUL as `\0`.
+fn escape_common(s: &[u8], out: &mut Vec<u8>) {
+    for &b in s {
+        match b {
+            b'\'' | b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            0 => out.extend_from_slice(b"\\0"),
+            _ => out.push(b),
+        }
     }
 }
 
