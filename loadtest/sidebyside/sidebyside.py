@@ -10,6 +10,7 @@ normalized (branches, generated tags, Server/User-Agent), and a diff.
 Options: --loose  fold the known cosmetic differences (header order, Via
                   parameter order, ':5060' in our Via) to see the others
          --timeline  also print arrival times (timer cases)
+         --context N  lines of context around each difference (default 2)
 Environment: RINGSIP (default target/release/ringsip), KAMAILIO (kamailio),
 KAMAILIO_MPATH (the Debian package's module directory).
 
@@ -30,6 +31,7 @@ G = {}
 MPATH = os.environ.get("KAMAILIO_MPATH", "/usr/lib/x86_64-linux-gnu/kamailio/modules/")
 LOOSE = False
 TIMELINE = False
+CONTEXT = 2
 
 def cfg_text(body):
     base = ("pv", "tm", "sl", "rr", "maxfwd", "textops", "siputils", "sanity", "xlog", "corex")
@@ -1040,6 +1042,29 @@ def udp_caller_tcp_callee(uac, uas):
     lsock.close()
     return log
 
+# hunt_text*.cfg: each request runs many textops/siputils/pv tests; the
+# results come back as X- headers on the forwarded request or the reply.
+def relayed(uac, uas, m, code=404, reason="Not Found"):
+    """`m` from the UAC; what the UAS got (answered `code`) and the UAC got."""
+    return exchange(uac, uas, m, code, reason)
+
+@case
+def hunt_headers_odd(uac, uas):
+    """Compact names, case differences, a folded Subject, repeated and
+    multi-value headers, an SDP body."""
+    extra = ("x-custom: 1\r\ns: hello\r\n  there\r\nX-Multi: a, b\r\nX-Multi: c\r\n"
+             "X-Del: 1\r\nx-del: 2\r\nX-Re1: 1\r\nX-Re22: 2\r\nX-Ex-A: 1\r\nX-Ex-Keep: 2\r\n"
+             "User-Agent: softphone 1.0")
+    m = invite(callid="chunt1", ruri="sip:0049123@127.0.0.61", extra=extra)
+    return relayed(uac, uas, m)
+
+@case
+def hunt_headers_plain(uac, uas):
+    """The same tests on a plain MESSAGE without body and without most headers."""
+    m = invite(callid="chunt2", ruri="sip:bob@127.0.0.61", method="MESSAGE", extra="Subject: hello")
+    return relayed(uac, uas, m, 202, "Accepted")
+
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1058,6 +1083,7 @@ SUITE = [
     ("ds.cfg", ["ds_round_robin_and_failover"]),
     ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),
+    ("hunt_text1.cfg", ["hunt_headers_odd", "hunt_headers_plain"]),
     ("path.cfg", ["path_register_and_route"]),
     ("path_r2.cfg", ["path_r2_register_and_route"]),
     ("ipops_cfgutils.cfg", ["module_values"]),
@@ -1115,7 +1141,7 @@ def run(config, only):
         k, r = results[("kamailio", name)], results[("ringsip", name)]
         a = "\n".join(f"--- {w}\n{m}" for w, m in k).splitlines()
         b = "\n".join(f"--- {w}\n{m}" for w, m in r).splitlines()
-        d = list(difflib.unified_diff(a, b, "kamailio", "ringsip", lineterm="", n=2))
+        d = list(difflib.unified_diff(a, b, "kamailio", "ringsip", lineterm="", n=CONTEXT))
         if TIMELINE:
             for kind, res in (("kamailio", k), ("ringsip", r)):
                 print(kind, [(w, m.split("\n")[0]) for w, m in res if m.startswith("@")])
@@ -1127,8 +1153,12 @@ def run(config, only):
 
 
 def main():
-    global LOOSE, TIMELINE
+    global LOOSE, TIMELINE, CONTEXT
     args = sys.argv[1:]
+    if "--context" in args:
+        i = args.index("--context")
+        CONTEXT = int(args[i + 1])
+        del args[i:i + 2]
     LOOSE = "--loose" in args
     TIMELINE = "--timeline" in args
     args = [a for a in args if a not in ("--loose", "--timeline")]
