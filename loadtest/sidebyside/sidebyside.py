@@ -1065,6 +1065,46 @@ def hunt_headers_plain(uac, uas):
     return relayed(uac, uas, m, 202, "Accepted")
 
 
+def hunt_tr_request(callid, s, u, p, n, na, body=True):
+    """An INVITE (a MESSAGE without body) carrying the transformation inputs in X-S/X-U/X-P/X-N/X-NA."""
+    extra = f"X-S: {s}\r\nX-U: {u}\r\nX-P: {p}\r\nX-N: {n}\r\nX-NA: {na}"
+    return invite(callid=callid, extra=extra, method="INVITE" if body else "MESSAGE")
+
+@case
+def hunt_tr_plain(uac, uas):
+    """Ordinary values through the string, uri, param, nameaddr, tobody, line and re transformations."""
+    m = hunt_tr_request("ctr1", "abc,def,gha", "sip:al%20ice:pw@example.com:5071;transport=TCP;lr;maddr=10.0.0.1;ttl=5;x=y?subject=hi&h=2",
+                        "a=1;b=2;c", "123456", '"Alice Smith" <sip:alice@example.org;p=1>;tag=abc;x=1')
+    return exchange(uac, uas, m, 0, "")
+
+@case
+def hunt_tr_odd(uac, uas):
+    """Odd values: blanks, quoted params, an IPv6 URI, a tel URI, no body."""
+    m = hunt_tr_request("ctr2", "  A b%c  ", "sips:[2001:db8::1]:5061;transport=tls",
+                        '"q;x"=1; b = "two" ;c=', "-17abc", "sip:bob@[::1]:5070;tag=t2", body=False)
+    return exchange(uac, uas, m, 0, "")
+
+@case
+def hunt_tr_empty(uac, uas):
+    """Empty and absent values (no X-S header at all)."""
+    m = invite(callid="ctr3", method="MESSAGE", extra="X-U: tel:+1-555-0100;phone-context=x\r\nX-P: \r\nX-N: 0\r\nX-NA: <sip:x@y>")
+    return exchange(uac, uas, m, 0, "")
+
+
+@case
+def hunt_pv_ops(uac, uas):
+    """Operators, coercions, $null and AVP stacks: the results in X- headers of the reply."""
+    m = invite(callid="cpv1", method="MESSAGE", ruri=f"sip:UAS@{UAS[0]}:{UAS[1]}", extra="X-Num: 12\r\nX-Zero: 0")
+    return exchange(uac, uas, m, 0, "")
+
+
+@case
+def hunt_cmp_matrix(uac, uas):
+    """== and < between ints, numeric and other strings, empty strings and $null; truth values."""
+    m = invite(callid="ccmp1", method="MESSAGE", extra="X-Five: 5")
+    return exchange(uac, uas, m, 0, "")
+
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1084,6 +1124,10 @@ SUITE = [
     ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),
     ("hunt_text1.cfg", ["hunt_headers_odd", "hunt_headers_plain"]),
+    ("hunt_tr.cfg", ["hunt_tr_plain", "hunt_tr_odd", "hunt_tr_empty"]),
+    ("hunt_pv.cfg", ["hunt_pv_ops"]),
+    ("hunt_cmp.cfg", ["hunt_cmp_matrix"]),
+    ("hunt_cmp2.cfg", ["hunt_cmp_matrix"]),
     ("path.cfg", ["path_register_and_route"]),
     ("path_r2.cfg", ["path_r2_register_and_route"]),
     ("ipops_cfgutils.cfg", ["module_values"]),
