@@ -141,3 +141,19 @@ fn strings_read_as_integers_only_when_wholly_numeric_and_if_needs_a_positive_val
     let msg = request("MESSAGE", "sip:uas@127.0.0.3", "", "");
     assert_eq!(header(route, &msg, "X-R"), "p=1,1,6,0 t=cXl");
 }
+
+#[test]
+fn hdr_keeps_trailing_blanks_and_tel_uris_have_no_sip_params() {
+    // Kamailio 5.6 (hunt_tr.cfg): $hdr strips the blanks after the colon
+    // and the CRLF only; uri.params and uri.param of a tel: URI are empty.
+    let route = r#"
+        $var(u) = "tel:+1-555-0100;phone-context=x";
+        append_to_reply("X-R: [$hdr(X-S)] [$(hdr(X-S){s.len})] [$(var(u){uri.params})] [$(var(u){uri.param,phone-context})] [$(var(u){uri.user})]\r\n");
+        sl_send_reply("404", "Hdr");
+    "#;
+    let msg = request("MESSAGE", "sip:uas@127.0.0.3", "X-S:   A b  \n", "");
+    assert_eq!(
+        header(route, &msg, "X-R"),
+        "[A b  ] [5] [] [] [+1-555-0100]"
+    );
+}

@@ -501,7 +501,7 @@ impl<'a> MsgCtx<'a> {
                     if i > 0 {
                         out.push(b',');
                     }
-                    out.extend_from_slice(msg.value(h));
+                    out.extend_from_slice(hdr_body(msg, h));
                 }
                 return if out.is_empty() && msg.headers_named(name).next().is_none() {
                     Value::Null
@@ -510,7 +510,7 @@ impl<'a> MsgCtx<'a> {
                 };
             }
         };
-        found.map_or(Value::Null, |h| Value::str(msg.value(h)))
+        found.map_or(Value::Null, |h| Value::str(hdr_body(msg, h)))
     }
 
     /// `$avp(name)`: newest first; a negative index reads `$null` (as in
@@ -732,4 +732,17 @@ fn via_field(msg: &Message, n: u32, field: ViaField) -> Value<'_> {
         }
     }
     Value::Null
+}
+
+/// A header's body as Kamailio's `$hdr` gives it: from the first non-blank
+/// byte after the colon to the line end, trailing blanks kept (Kamailio
+/// strips only the CR/LF).
+fn hdr_body<'m>(msg: &'m Message, h: &crate::sip::Header) -> &'m [u8] {
+    let line = msg.slice(h.line);
+    let from = (h.value.start - h.line.start) as usize;
+    let mut end = line.len();
+    while end > from && matches!(line[end - 1], b'\r' | b'\n') {
+        end -= 1;
+    }
+    line.get(from..end).unwrap_or(b"")
 }

@@ -10,7 +10,7 @@ use super::{more, NameAddrField, ParamOp, ToBodyField, TrArg, TrOp, UriField};
 use crate::script::ctx::MsgCtx;
 use crate::script::value::Value;
 use crate::sip::nameaddr::NameAddr;
-use crate::sip::uri::Uri;
+use crate::sip::uri::{Scheme, Uri};
 
 /// Applies a chain; `None` when a step fails.
 pub fn apply<'v>(ctx: &MsgCtx<'_>, ops: &[TrOp], mut v: Value<'v>) -> Option<Value<'v>> {
@@ -142,6 +142,9 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
             let name = arg_bytes(ctx, name);
             return piece(text(v)?, |s| {
                 let uri = Uri::parse(s).ok()?;
+                if matches!(uri.scheme(), Scheme::Tel) {
+                    return Some(&s[..0]);
+                }
                 Some(uri.param(&name).and_then(|p| p.value).unwrap_or(&s[..0]))
             });
         }
@@ -538,6 +541,9 @@ fn uri_field(s: Cow<'_, [u8]>, f: UriField) -> Option<Value<'_>> {
                 .param(b"transport")
                 .and_then(|p| p.value)
                 .unwrap_or(none),
+            // Kamailio keeps a tel: URI's parameters apart from the SIP ones
+            // that uri.params and uri.param read: none for tel:.
+            UriField::Params if matches!(uri.scheme(), Scheme::Tel) => none,
             UriField::Params => {
                 let p = uri.params_raw();
                 p.strip_prefix(b";").unwrap_or(p)
