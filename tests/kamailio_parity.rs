@@ -157,3 +157,54 @@ fn hdr_keeps_trailing_blanks_and_tel_uris_have_no_sip_params() {
         "[A b  ] [5] [] [] [+1-555-0100]"
     );
 }
+
+#[test]
+fn while_runs_on_negative_values_and_routes_return_their_last_statement() {
+    // Kamailio 5.6 (hunt_lang.cfg, hunt_rc.cfg): `while` loops while the
+    // value is non-zero (so down to the 100-iteration limit here); a route
+    // without `return` gives its last statement's value: 1 after an
+    // assignment or an `if` that ran nothing, the code of a last function.
+    let route = r#"
+        $var(j) = 10;
+        while ($var(j)) { $var(j) = $var(j) - 3; }
+        $var(r) = "j=" + $var(j);
+        route(R1); $var(r) = $var(r) + " r1=" + $rc;
+        route(R2); $var(r) = $var(r) + " r2=" + $rc;
+        route(R3); $var(r) = $var(r) + " r3=" + $rc;
+        is_present_hf("X-Missing"); $var(a) = 0; $var(r) = $var(r) + " a=" + $rc;
+        append_to_reply("X-R: $var(r)\r\n");
+        sl_send_reply("404", "Rc");
+    }
+    route[R1] { is_present_hf("X-Missing"); }
+    route[R2] { is_present_hf("X-Missing"); $var(z) = 1; }
+    route[R3] { is_present_hf("X-Missing"); if (0) { $var(z) = 1; }
+    "#;
+    let msg = request("MESSAGE", "sip:uas@127.0.0.3", "", "");
+    assert_eq!(header(route, &msg, "X-R"), "j=-290 r1=-1 r2=1 r3=1 a=-1");
+}
+
+#[test]
+fn drop_of_every_branch_fails_t_relay_with_a_500() {
+    // Kamailio 5.6 (hunt_lang.cfg): t_relay returns -6 (E_CFG) and tm
+    // answers "500 I'm terribly sorry, server error occurred (6/TM)".
+    let route = r#"
+        t_on_branch("DROPIT");
+        $du = "sip:127.0.0.3:5080";
+        t_relay();
+        exit;
+    }
+    branch_route[DROPIT] {
+        drop;
+    "#;
+    let msg = request("INVITE", "sip:drop@127.0.0.1", "", "");
+    let got = replies(route, &msg);
+    let finals: Vec<_> = got
+        .iter()
+        .filter_map(|r| r.split("\r\n").next())
+        .filter(|l| !l.starts_with("SIP/2.0 100"))
+        .collect();
+    assert_eq!(
+        finals,
+        ["SIP/2.0 500 I'm terribly sorry, server error occurred (6/TM)"]
+    );
+}

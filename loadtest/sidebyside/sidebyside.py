@@ -1105,6 +1105,32 @@ def hunt_cmp_matrix(uac, uas):
     return exchange(uac, uas, m, 0, "")
 
 
+@case
+def hunt_lang_switch_while_routes(uac, uas):
+    """switch on a string and an int, while with break, route return codes (results in the reply)."""
+    return exchange(uac, uas, invite(callid="clang1", method="MESSAGE", ruri="sip:lang@127.0.0.61", extra="X-Sw: a"), 0, "")
+
+@case
+def hunt_lang_switch_default(uac, uas):
+    """The same routes with a switch value no case names."""
+    return exchange(uac, uas, invite(callid="clang2", method="MESSAGE", ruri="sip:LANG@127.0.0.61", extra="X-Sw: zz"), 0, "")
+
+@case
+def hunt_lang_drop_in_branch(uac, uas):
+    """drop in branch_route: the only branch is not sent; what the caller hears."""
+    return exchange(uac, uas, invite(callid="clang3", ruri="sip:drop@127.0.0.61"), 404, "Not Found")
+
+@case
+def hunt_lang_return0(uac, uas):
+    """return 0 in a sub-route ends the script: no reply is sent after it."""
+    return exchange(uac, uas, invite(callid="clang4", method="MESSAGE", ruri="sip:ret0@127.0.0.61"), 0, "")
+
+@case
+def hunt_lang_exit_in_subroute(uac, uas):
+    """exit in a sub-route after a reply: nothing runs after route(EXIT)."""
+    return exchange(uac, uas, invite(callid="clang5", method="MESSAGE", ruri="sip:exitsub@127.0.0.61"), 0, "")
+
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1128,6 +1154,9 @@ SUITE = [
     ("hunt_pv.cfg", ["hunt_pv_ops"]),
     ("hunt_cmp.cfg", ["hunt_cmp_matrix"]),
     ("hunt_cmp2.cfg", ["hunt_cmp_matrix"]),
+    ("hunt_rc.cfg", ["hunt_cmp_matrix"]),
+    ("hunt_lang.cfg", ["hunt_lang_switch_while_routes", "hunt_lang_switch_default", "hunt_lang_drop_in_branch",
+                       "hunt_lang_return0", "hunt_lang_exit_in_subroute"]),
     ("path.cfg", ["path_register_and_route"]),
     ("path_r2.cfg", ["path_r2_register_and_route"]),
     ("ipops_cfgutils.cfg", ["module_values"]),

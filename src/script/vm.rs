@@ -50,7 +50,7 @@ type Eval<T> = Result<T, Stop>;
 
 /// Runs route `id` in `ctx`.
 pub fn run_route(ctx: &mut MsgCtx<'_>, id: RouteId) -> Outcome {
-    let mut vm = Vm { depth: 0 };
+    let mut vm = Vm { depth: 0, last: 1 };
     match vm.call_route(ctx, id) {
         Ok(code) => Outcome::Done(code),
         Err(Stop::Exit(code)) => Outcome::Exit(code),
@@ -94,6 +94,10 @@ pub fn onsend(
 
 struct Vm {
     depth: u32,
+    /// The value of the last statement run, which a route without `return`
+    /// gives back (Kamailio: a function's code, 1 for an assignment, an `if`
+    /// that ran no block, a loop); `$rc` keeps only function and route codes.
+    last: i32,
 }
 
 impl Vm {
@@ -105,9 +109,10 @@ impl Vm {
         self.depth += 1;
         let program = ctx.program;
         let route = program.route(id);
-        // A route without `return` yields the code of its last action.
+        // A route without `return` yields the value of its last statement.
+        self.last = 1;
         let result = match self.block(ctx, &route.body) {
-            Ok(Flow::Next) | Ok(Flow::Break) => Ok(ctx.retcode),
+            Ok(Flow::Next) | Ok(Flow::Break) => Ok(self.last),
             Ok(Flow::Return(code)) => Ok(code),
             Ok(Flow::Stop(stop)) | Err(stop) => Err(stop),
         };
@@ -129,6 +134,7 @@ impl Vm {
         match stmt {
             Stmt::Eval(expr) => {
                 let code = self.action(ctx, expr)?;
+                self.last = code;
                 if code == 0 {
                     return Ok(Flow::Stop(Stop::Exit(0)));
                 }
@@ -139,7 +145,9 @@ impl Vm {
                 then,
                 otherwise,
             } => {
-                if self.cond(ctx, cond)? {
+                let taken = self.cond(ctx, cond)?;
+                self.last = 1;
+                if taken {
                     self.block(ctx, then)
                 } else {
                     self.block(ctx, otherwise)
@@ -158,6 +166,7 @@ impl Vm {
                     let v = self.expr(ctx, subject)?.into_owned();
                     case_start(&v, cases)
                 };
+                self.last = 1;
                 let Some(start) = start.or(*default) else {
                     return Ok(Flow::Next);
                 };
@@ -172,7 +181,11 @@ impl Vm {
             }
             Stmt::While { cond, body } => {
                 let mut loops = 0;
-                while self.cond(ctx, cond)? {
+                self.last = 1;
+                // Kamailio loops while the condition is non-zero (negative
+                // too), where `if` needs it positive.
+                while self.loop_cond(ctx, cond)? {
+                    self.last = 1;
                     loops += 1;
                     if loops > MAX_WHILE_LOOPS {
                         log::error!("while loop ran more than {MAX_WHILE_LOOPS} times: aborted");
@@ -187,6 +200,7 @@ impl Vm {
                 Ok(Flow::Next)
             }
             Stmt::Assign { target, op, value } => {
+                self.last = 1;
                 let v = self.expr(ctx, value)?.into_owned();
                 let (op, v) = match op {
                     AssignOp::Add => (
@@ -266,6 +280,18 @@ impl Vm {
             Expr::Binary(BinOp::Or, a, b) => Ok(self.cond(ctx, a)? || self.cond(ctx, b)?),
             other if is_pure(other) => Ok(pure(ctx, other).is_taken()),
             other => Ok(self.expr(ctx, other)?.is_taken()),
+        }
+    }
+
+    /// A `while` condition: a call's code must be positive, a value non-zero.
+    fn loop_cond(&mut self, ctx: &mut MsgCtx<'_>, expr: &Expr) -> Eval<bool> {
+        match expr {
+            Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => self.cond(ctx, expr),
+            Expr::Unary(UnOp::Not, _) | Expr::Binary(BinOp::And | BinOp::Or, _, _) => {
+                self.cond(ctx, expr)
+            }
+            other if is_pure(other) => Ok(pure(ctx, other).is_true()),
+            other => Ok(self.expr(ctx, other)?.is_true()),
         }
     }
 
