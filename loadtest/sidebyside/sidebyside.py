@@ -1131,6 +1131,28 @@ def hunt_lang_exit_in_subroute(uac, uas):
     return exchange(uac, uas, invite(callid="clang5", method="MESSAGE", ruri="sip:exitsub@127.0.0.61"), 0, "")
 
 
+@case
+def hunt_sip_e164_params(uac, uas):
+    """siputils on an E.164 R-URI with parameters and a Supported list (results in the reply)."""
+    m = invite(callid="csip1", method="MESSAGE", ruri="sip:+4930123456@127.0.0.61;transport=udp;lr;user=phone",
+               extra="Supported: 100rel, Path\r\nk: timer")
+    return exchange(uac, uas, m, 0, "")
+
+@case
+def hunt_sip_ipv6_totag(uac, uas):
+    """siputils on an in-dialog request to an IPv6 GRUU without parameters."""
+    m = invite(callid="csip2", method="MESSAGE", ruri="sip:bob@[2001:db8::5]:5070;gr=urn:uuid:1", totag="x1",
+               extra="Route: <sip:127.0.0.61;lr>")
+    return exchange(uac, uas, m, 0, "")
+
+
+@case
+def hunt_sip_phone_user_params(uac, uas):
+    """siputils on a user=phone R-URI whose number carries its own parameter."""
+    m = invite(callid="csip3", method="MESSAGE", ruri="sip:+4930;isub=7@127.0.0.61;transport=udp;user=phone")
+    return exchange(uac, uas, m, 0, "")
+
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1155,6 +1177,7 @@ SUITE = [
     ("hunt_cmp.cfg", ["hunt_cmp_matrix"]),
     ("hunt_cmp2.cfg", ["hunt_cmp_matrix"]),
     ("hunt_rc.cfg", ["hunt_cmp_matrix"]),
+    ("hunt_sip.cfg", ["hunt_sip_e164_params", "hunt_sip_ipv6_totag", "hunt_sip_phone_user_params"]),
     ("hunt_lang.cfg", ["hunt_lang_switch_while_routes", "hunt_lang_switch_default", "hunt_lang_drop_in_branch",
                        "hunt_lang_return0", "hunt_lang_exit_in_subroute"]),
     ("path.cfg", ["path_register_and_route"]),
