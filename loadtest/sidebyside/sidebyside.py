@@ -1153,6 +1153,36 @@ def hunt_sip_phone_user_params(uac, uas):
     return exchange(uac, uas, m, 0, "")
 
 
+@case
+def hunt_core_formats(uac, uas):
+    """Pseudo-variables of a message with compact, repeated, empty and folded headers, printed into the reply."""
+    extra = ("X-Multi: a, b\r\nX-Multi: c\r\ns: sub\r\n  folded\r\nX-Empty:\r\nUser-Agent: ua/1.0 (test)")
+    m = invite(callid="ccore1", ruri="sip:fmt@127.0.0.61;x=1", extra=extra).replace("From: <sip:uac@", 'f: "Al Ice" <sip:uac@')
+    return exchange(uac, uas, m, 0, "")
+
+@case
+def hunt_core_branches(uac, uas):
+    """append_branch without arguments (a copy of the R-URI) and with a q value, then t_relay."""
+    uas2 = G['uas2']
+    uac.sendto(invite(callid="ccore2", ruri="sip:branches@127.0.0.61").encode(), PROXY)
+    a = recv_all(uas); b = recv_all(uas2, 0.1)
+    log = [("uas", g) for g in a] + [("uas2", g) for g in b]
+    for s_, got in ((uas, a), (uas2, b)):
+        for g in got:
+            if g.startswith("INVITE"):
+                s_.sendto(reply_to(g, 486, "Busy Here").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    log += [("uas", g) for g in recv_all(uas, 0.1)] + [("uas2", g) for g in recv_all(uas2, 0.1)]
+    return log
+
+@case
+def hunt_core_send(uac, uas):
+    """send_udp() a copy to the second UAS, then forward() statelessly."""
+    m = invite(callid="ccore3", method="MESSAGE", ruri="sip:send@127.0.0.61")
+    uac.sendto(m.encode(), PROXY)
+    return [("uas", g) for g in recv_all(uas)] + [("uas2", g) for g in recv_all(G['uas2'], 0.2)]
+
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1178,6 +1208,7 @@ SUITE = [
     ("hunt_cmp2.cfg", ["hunt_cmp_matrix"]),
     ("hunt_rc.cfg", ["hunt_cmp_matrix"]),
     ("hunt_sip.cfg", ["hunt_sip_e164_params", "hunt_sip_ipv6_totag", "hunt_sip_phone_user_params"]),
+    ("hunt_core.cfg", ["hunt_core_formats", "hunt_core_branches", "hunt_core_send"]),
     ("hunt_lang.cfg", ["hunt_lang_switch_while_routes", "hunt_lang_switch_default", "hunt_lang_drop_in_branch",
                        "hunt_lang_return0", "hunt_lang_exit_in_subroute"]),
     ("path.cfg", ["path_register_and_route"]),
