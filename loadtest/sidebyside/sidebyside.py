@@ -1183,6 +1183,46 @@ def hunt_core_send(uac, uas):
     return [("uas", g) for g in recv_all(uas)] + [("uas2", g) for g in recv_all(G['uas2'], 0.2)]
 
 
+def hunt_text2_call(uac, uas, ruri, callid, extra, body=None, uas_extra="X-Uas: 1"):
+    """An INVITE through hunt_text2.cfg, answered 486 with `uas_extra` by the UAS."""
+    kw = {} if body is None else {"body": body}
+    m = invite(callid=callid, ruri=ruri, extra=extra, **kw)
+    uac.sendto(m.encode(), PROXY)
+    got = recv_all(uas)
+    log = [("uas", g) for g in got]
+    if got:
+        uas.sendto(reply_to(got[0], 486, "Busy Here", extra=uas_extra).encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
+def hunt_text2_multi(uac, uas):
+    """subst_hf/search_hf flags over repeated headers; a reply edited in onreply_route."""
+    return hunt_text2_call(uac, uas, "sip:multi@127.0.0.61", "ct2a",
+                           "X-M: x1\r\nX-M: x2\r\nx-m: x3\r\nX-Rep: old value")
+
+@case
+def hunt_text2_keep(uac, uas):
+    """keep_hf keeps matching headers and the ones a request cannot lose."""
+    return hunt_text2_call(uac, uas, "sip:keep@127.0.0.61", "ct2b",
+                           "X-Keep-A: 1\r\nX-Drop: 2\r\nSubject: s\r\nRecord-Route: <sip:10.0.0.1;lr>\r\nX-Keeper: 3")
+
+@case
+def hunt_text2_remove_body(uac, uas):
+    """remove_body on an INVITE with SDP."""
+    return hunt_text2_call(uac, uas, "sip:nobody@127.0.0.61", "ct2c", "X-M: x\r\nX-M: x")
+
+@case
+def hunt_text2_set_body(uac, uas):
+    """set_body, then msg_apply_changes, then tests on the changed message."""
+    return hunt_text2_call(uac, uas, "sip:setbody@127.0.0.61", "ct2d", "X-M: x\r\nX-M: x")
+
+@case
+def hunt_text2_empty_body(uac, uas):
+    """An INVITE with Content-Type but an empty body."""
+    return hunt_text2_call(uac, uas, "sip:empty@127.0.0.61", "ct2e", "X-M: x\r\nX-M: x\r\nContent-Type: application/sdp", body="")
+
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1209,6 +1249,8 @@ SUITE = [
     ("hunt_rc.cfg", ["hunt_cmp_matrix"]),
     ("hunt_sip.cfg", ["hunt_sip_e164_params", "hunt_sip_ipv6_totag", "hunt_sip_phone_user_params"]),
     ("hunt_core.cfg", ["hunt_core_formats", "hunt_core_branches", "hunt_core_send"]),
+    ("hunt_text2.cfg", ["hunt_text2_multi", "hunt_text2_keep", "hunt_text2_remove_body", "hunt_text2_set_body",
+                        "hunt_text2_empty_body"]),
     ("hunt_lang.cfg", ["hunt_lang_switch_while_routes", "hunt_lang_switch_default", "hunt_lang_drop_in_branch",
                        "hunt_lang_return0", "hunt_lang_exit_in_subroute"]),
     ("path.cfg", ["path_register_and_route"]),

@@ -126,7 +126,11 @@ impl<'a> MsgCtx<'a> {
             PvKind::To(part) => name_part(msg, HeaderName::To, *part),
             PvKind::Du => self.dst_uri.as_deref().map_or(Value::Null, Value::str),
             PvKind::Rm => Value::str(msg.method_bytes()),
-            PvKind::Rs => msg.status().map_or(Value::Null, |c| int(i64::from(c))),
+            PvKind::Rs => self
+                .state
+                .reply_status
+                .or(msg.status())
+                .map_or(Value::Null, |c| int(i64::from(c))),
             PvKind::Rr => opt(msg.reason()),
             PvKind::Ci => opt(msg.call_id()),
             PvKind::Cs => msg
