@@ -208,3 +208,35 @@ fn drop_of_every_branch_fails_t_relay_with_a_500() {
         ["SIP/2.0 500 I'm terribly sorry, server error occurred (6/TM)"]
     );
 }
+
+#[test]
+fn odd_values_do_not_panic() {
+    // Extreme indexes, lengths, separators and numbers through the
+    // transformations, operators and textops functions: each message still
+    // gets its reply.
+    let exprs = [
+        "$(var(s){s.substr,-9223372036854775807,9223372036854775807})",
+        "$(var(s){s.substr,9223372036854775807,1})",
+        "$(var(s){s.select,-9223372036854775807,,})",
+        "$(var(s){s.strip,-5})|$(var(s){s.striptail,99999999999})",
+        "$(var(s){line.at,-9223372036854775807})|$(var(s){line.at,9223372036854775807})",
+        "$(var(s){param.valueat,-1})|$(var(s){param.name,-9223372036854775807})",
+        "$(var(s){s.prefixes,-3})|$(var(s){s.prefixes,0})",
+        "$(var(s){s.decode.hexa})|$(var(s){s.decode.base64})|$(var(s){s.unescape.user})",
+        "$(var(s){uri.user})|$(var(s){tobody.uri})|$(var(s){nameaddr.len})|$(var(s){uri.suri})",
+        "$(avp(x)[-99999])|$(avp(x)[99999])|$(hdr(Via)[-99999])",
+        "$(var(s){re.subst,/(.*)*/\\9/g})",
+    ];
+    let values = ["", "%", "%zz", "\\t", "<", "<sip:", ";;;=;", "sip:@", "\"", "x\r\ny", "[::"];
+    for v in values {
+        for e in exprs {
+            let route = format!(
+                "$var(s) = \"{}\"; $avp(x) = 1;\n$var(n) = -9223372036854775807 - 1;\n$var(d) = $var(n) / -1 + $var(n) mod -1 + (1 << 99) + (1 >> -1);\nappend_to_reply(\"X-R: {e}|$var(d)\\r\\n\");\nsl_send_reply(\"404\", \"Odd\");",
+                v.replace('\\', "\\\\").replace('"', "\\\"").replace('\r', "\\r").replace('\n', "\\n")
+            );
+            let msg = request("MESSAGE", "sip:uas@127.0.0.3", "", "");
+            let got = replies(&route, &msg);
+            assert_eq!(got.len(), 1, "{v:?} {e}: {got:?}");
+        }
+    }
+}
