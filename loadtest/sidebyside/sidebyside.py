@@ -1223,6 +1223,9 @@ def hunt_text2_empty_body(uac, uas):
     return hunt_text2_call(uac, uas, "sip:empty@127.0.0.61", "ct2e", "X-M: x\r\nX-M: x\r\nContent-Type: application/sdp", body="")
 
 
+# hunt_known.cfg (case hunt_cmp_matrix) shows differences left alone on
+# purpose, so it is not in the suite: Kamailio 5.6 leaves a variable
+# unassigned after a division by zero and wraps script integers at 32 bits.
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
