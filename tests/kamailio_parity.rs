@@ -227,7 +227,9 @@ fn odd_values_do_not_panic() {
         "$(avp(x)[-99999])|$(avp(x)[99999])|$(hdr(Via)[-99999])",
         "$(var(s){re.subst,/(.*)*/\\9/g})",
     ];
-    let values = ["", "%", "%zz", "\\t", "<", "<sip:", ";;;=;", "sip:@", "\"", "x\r\ny", "[::"];
+    let values = [
+        "", "%", "%zz", "\\t", "<", "<sip:", ";;;=;", "sip:@", "\"", "x\r\ny", "[::",
+    ];
     for v in values {
         for e in exprs {
             let route = format!(
