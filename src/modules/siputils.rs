@@ -15,7 +15,8 @@ use crate::script::value::Value;
 use crate::sip::auth::Credentials;
 use crate::sip::headers::route_set;
 use crate::sip::name::same_header;
-use crate::sip::uri::{uri_eq, Scheme, Uri};
+use crate::sip::scan::Params;
+use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::vias;
 use crate::sip::HeaderName;
 
@@ -93,11 +94,29 @@ fn with_ruri<T>(ctx: &MsgCtx<'_>, f: impl FnOnce(&Uri<'_>) -> T) -> Option<T> {
     Uri::parse(ctx.ruri()).ok().map(|u| f(&u))
 }
 
+/// The parameters Kamailio's R-URI functions see: those of the URI, except
+/// for a `sip:`/`sips:` URI with `user=phone`, which Kamailio (`phone2tel`)
+/// takes as a tel URI whose parameters are the user part's (`;…` after the
+/// number), none when it has none.
+fn ruri_params<'a>(u: &Uri<'a>) -> Params<'a> {
+    let phone = matches!(u.scheme(), Scheme::Sip | Scheme::Sips)
+        && u.user_param()
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"phone"));
+    if !phone {
+        return u.params();
+    }
+    let user = u.user().unwrap_or(b"");
+    match user.iter().position(|&b| b == b';') {
+        Some(i) => Params::new(&user[i..]),
+        None => Params::new(b""),
+    }
+}
+
 /// `uri_param(name[, value])`: the R-URI has the parameter (with that value).
 fn uri_param(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let name = args.str(ctx, 0).into_owned();
     let want = (args.len() > 1).then(|| args.str(ctx, 1).into_owned());
-    let hit = with_ruri(ctx, |u| match (u.param(&name), &want) {
+    let hit = with_ruri(ctx, |u| match (ruri_params(u).get(&name), &want) {
         (Some(p), Some(v)) => p.value == Some(v.as_slice()),
         (Some(_), None) => true,
         (None, _) => false,
@@ -232,33 +251,55 @@ fn is_uri(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     truth(Uri::parse(&args.str(ctx, 0)).is_ok())
 }
 
-/// `is_tel_number(s)`: an optional `+` and digits.
+/// `is_tel_number(s)`: digits, optionally after a `+` that a non-zero digit
+/// follows; -2 otherwise (Kamailio's code for a failed check).
 fn is_tel_number(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let s = args.str(ctx, 0);
-    let digits = s.strip_prefix(b"+").unwrap_or(&s);
-    truth(!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+    let digits = match s.strip_prefix(b"+") {
+        Some(rest) if matches!(rest.first(), Some(b'1'..=b'9')) => rest,
+        Some(_) => return -2,
+        None => &s[..],
+    };
+    if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+        1
+    } else {
+        -2
+    }
 }
 
+/// `is_numeric(s)`: decimal digits only; -2 otherwise (an empty text too).
 fn is_numeric(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let s = args.str(ctx, 0);
-    truth(!s.is_empty() && s.iter().all(u8::is_ascii_digit))
+    if !s.is_empty() && s.iter().all(u8::is_ascii_digit) {
+        1
+    } else {
+        -2
+    }
+}
+
+/// Kamailio's codes for the character-class checks: 1, -2 for an empty
+/// text, -3 for a character outside the class.
+fn class_check(s: &[u8], ok: impl Fn(u8) -> bool) -> i32 {
+    if s.is_empty() {
+        -2
+    } else if s.iter().all(|&c| ok(c)) {
+        1
+    } else {
+        -3
+    }
 }
 
 fn is_alphanum(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let s = args.str(ctx, 0);
-    truth(!s.is_empty() && s.iter().all(u8::is_ascii_alphanumeric))
+    class_check(&args.str(ctx, 0), |c| c.is_ascii_alphanumeric())
 }
 
 /// `is_alphanumex(text, extra)`: every character is an ASCII letter, a digit
-/// or one of `extra`; false for an empty text.
+/// or one of `extra`.
 fn is_alphanumex(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let s = args.str(ctx, 0);
-    let extra = args.str(ctx, 1);
-    truth(
-        !s.is_empty()
-            && s.iter()
-                .all(|c| c.is_ascii_alphanumeric() || extra.contains(c)),
-    )
+    let extra = args.str(ctx, 1).into_owned();
+    class_check(&args.str(ctx, 0), |c| {
+        c.is_ascii_alphanumeric() || extra.contains(&c)
+    })
 }
 
 /// `is_gruu([uri])` (RFC 5627): 1 public GRUU (`gr=value`), 2 temporary (`gr`), -1 neither.
@@ -275,13 +316,48 @@ fn is_gruu(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     }
 }
 
-/// `cmp_uri(a, b)`: RFC 3261 §19.1.4 equality; -2 when one does not parse.
+/// `cmp_uri(a, b)`: Kamailio's URI comparison (not quite RFC 3261 §19.1.4):
+/// same scheme, user and password (exact), host as written (any case: `[::1]`
+/// and `[0::1]` differ), port as written (none differs from 5060); `user`,
+/// `ttl`, `method` and `maddr` must be on both sides or neither (not
+/// `transport`); a parameter on both sides has the same value (any case).
+/// -2 when one does not parse.
 fn cmp_uri(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let (a, b) = (args.str(ctx, 0), args.str(ctx, 1));
     match (Uri::parse(&a), Uri::parse(&b)) {
-        (Ok(a), Ok(b)) => truth(uri_eq(&a, &b)),
+        (Ok(a), Ok(b)) => truth(kamailio_uri_eq(&a, &b)),
         _ => -2,
     }
+}
+
+fn kamailio_uri_eq(a: &Uri<'_>, b: &Uri<'_>) -> bool {
+    const STICKY: [&[u8]; 4] = [b"user", b"ttl", b"method", b"maddr"];
+    let same_scheme = match (a.scheme(), b.scheme()) {
+        (Scheme::Other(x), Scheme::Other(y)) => x.eq_ignore_ascii_case(y),
+        (x, y) => std::mem::discriminant(&x) == std::mem::discriminant(&y),
+    };
+    if matches!(a.scheme(), Scheme::Other(_)) {
+        return same_scheme && a.raw() == b.raw();
+    }
+    let port = |u: &Uri<'_>| u.port().map(|p| p.to_string());
+    let params_ok = STICKY
+        .iter()
+        .all(|n| a.param(n).is_some() == b.param(n).is_some())
+        && a.params().all(|p| {
+            b.params()
+                .filter(|q| q.name.eq_ignore_ascii_case(p.name))
+                .all(|q| {
+                    q.value
+                        .unwrap_or(b"")
+                        .eq_ignore_ascii_case(p.value.unwrap_or(b""))
+                })
+        });
+    same_scheme
+        && a.user() == b.user()
+        && a.password() == b.password()
+        && a.host_raw().eq_ignore_ascii_case(b.host_raw())
+        && port(a) == port(b)
+        && params_ok
 }
 
 /// `cmp_aor(a, b)`: same user (exact), host (any case) and port (5060 when
@@ -348,12 +424,10 @@ fn fixup_options(args: &mut Args, params: &ModParams) -> Result<(), String> {
     Ok(())
 }
 
-/// Functions writing a variable: it must be writable.
+/// Functions writing a variable: it must be writable; given bare (`$var(x)`)
+/// or quoted (`"$var(x)"`, as Kamailio configs usually write it).
 fn fixup_out(args: &mut Args, i: usize) -> Result<(), String> {
-    match args.get(i) {
-        Some(Arg::Pv(pv)) if pv.is_writable() => Ok(()),
-        _ => Err(format!("argument {} must be a writable variable", i + 1)),
-    }
+    crate::modules::corex::args::out_pv(args, i)
 }
 
 fn fixup_out1(args: &mut Args, _: &ModParams) -> Result<(), String> {

@@ -48,6 +48,9 @@ pub struct MsgState {
     /// sets it from the contact); `None` unspecified. tm's
     /// `t_load_contacts()` orders by it.
     pub ruri_q: Option<i32>,
+    /// The status code textopsx `change_reply_status` gave this reply:
+    /// `$rs` and `status` read it, as Kamailio rewrites the parsed code.
+    pub reply_status: Option<u16>,
 }
 
 impl MsgState {

@@ -126,7 +126,11 @@ impl<'a> MsgCtx<'a> {
             PvKind::To(part) => name_part(msg, HeaderName::To, *part),
             PvKind::Du => self.dst_uri.as_deref().map_or(Value::Null, Value::str),
             PvKind::Rm => Value::str(msg.method_bytes()),
-            PvKind::Rs => msg.status().map_or(Value::Null, |c| int(i64::from(c))),
+            PvKind::Rs => self
+                .state
+                .reply_status
+                .or(msg.status())
+                .map_or(Value::Null, |c| int(i64::from(c))),
             PvKind::Rr => opt(msg.reason()),
             PvKind::Ci => opt(msg.call_id()),
             PvKind::Cs => msg
@@ -502,7 +506,7 @@ impl<'a> MsgCtx<'a> {
                     if i > 0 {
                         out.push(b',');
                     }
-                    out.extend_from_slice(msg.value(h));
+                    out.extend_from_slice(hdr_body(msg, h));
                 }
                 return if out.is_empty() && msg.headers_named(name).next().is_none() {
                     Value::Null
@@ -511,7 +515,7 @@ impl<'a> MsgCtx<'a> {
                 };
             }
         };
-        found.map_or(Value::Null, |h| Value::str(msg.value(h)))
+        found.map_or(Value::Null, |h| Value::str(hdr_body(msg, h)))
     }
 
     /// `$avp(name)`: newest first; a negative index reads `$null` (as in
@@ -733,4 +737,17 @@ fn via_field(msg: &Message, n: u32, field: ViaField) -> Value<'_> {
         }
     }
     Value::Null
+}
+
+/// A header's body as Kamailio's `$hdr` gives it: from the first non-blank
+/// byte after the colon to the line end, trailing blanks kept (Kamailio
+/// strips only the CR/LF).
+fn hdr_body<'m>(msg: &'m Message, h: &crate::sip::Header) -> &'m [u8] {
+    let line = msg.slice(h.line);
+    let from = (h.value.start - h.line.start) as usize;
+    let mut end = line.len();
+    while end > from && matches!(line[end - 1], b'\r' | b'\n') {
+        end -= 1;
+    }
+    line.get(from..end).unwrap_or(b"")
 }

@@ -46,22 +46,26 @@ impl<'a> Value<'a> {
         matches!(self, Value::Null)
     }
 
-    /// Truth in a condition: a non-zero integer, a non-empty string.
+    /// Truth as an operand of `!`, `&&`, `||`: a non-zero integer reading
+    /// ([`Value::to_int`]), so `"abc"` and `"0"` are false, as in Kamailio.
     pub fn is_true(&self) -> bool {
-        match self {
-            Value::Null => false,
-            Value::Int(i) => *i != 0,
-            Value::Str(s) => !s.is_empty(),
-        }
+        self.to_int() != 0
     }
 
-    /// The integer reading of the value, as Kamailio's `(int)` cast: a string
-    /// is read as an optionally signed decimal prefix; `$null` is 0.
+    /// Truth of an `if`/`while` condition: Kamailio takes the branch when the
+    /// integer reading is positive (`if (-1)` is false).
+    pub fn is_taken(&self) -> bool {
+        self.to_int() > 0
+    }
+
+    /// The integer reading of the value, as Kamailio 5.6 converts: a string
+    /// that is entirely an optionally signed decimal number, anything else
+    /// (`"12abc"`, `" 5"`, `""`) is 0; `$null` is 0.
     pub fn to_int(&self) -> i64 {
         match self {
             Value::Null => 0,
             Value::Int(i) => *i,
-            Value::Str(s) => parse_int_prefix(s).unwrap_or(0),
+            Value::Str(s) => parse_int_exact(s).unwrap_or(0),
         }
     }
 
@@ -147,7 +151,10 @@ mod tests {
 
     #[test]
     fn int_readings() {
-        assert_eq!(Value::str(b"12abc").to_int(), 12);
+        // Kamailio 5.6: (int)"12abc" and 1 + " 5" read 0 (side by side).
+        assert_eq!(Value::str(b"12abc").to_int(), 0);
+        assert_eq!(Value::str(b" 5").to_int(), 0);
+        assert_eq!(Value::str(b"+5").to_int(), 5);
         assert_eq!(Value::str(b"-7").to_int(), -7);
         assert_eq!(Value::str(b"x").to_int(), 0);
         assert_eq!(Value::str(b"99999999999999999999").to_int(), 0);
@@ -167,5 +174,10 @@ mod tests {
         assert!(!Value::Int(0).is_true());
         assert!(Value::Int(-1).is_true());
         assert!(!Value::str(b"").is_true());
+        assert!(!Value::str(b"abc").is_true());
+        assert!(!Value::str(b"0").is_true());
+        assert!(Value::str(b"12").is_true());
+        assert!(!Value::Int(-1).is_taken());
+        assert!(Value::str(b"3").is_taken());
     }
 }

@@ -50,7 +50,7 @@ type Eval<T> = Result<T, Stop>;
 
 /// Runs route `id` in `ctx`.
 pub fn run_route(ctx: &mut MsgCtx<'_>, id: RouteId) -> Outcome {
-    let mut vm = Vm { depth: 0 };
+    let mut vm = Vm { depth: 0, last: 1 };
     match vm.call_route(ctx, id) {
         Ok(code) => Outcome::Done(code),
         Err(Stop::Exit(code)) => Outcome::Exit(code),
@@ -94,6 +94,10 @@ pub fn onsend(
 
 struct Vm {
     depth: u32,
+    /// The value of the last statement run, which a route without `return`
+    /// gives back (Kamailio: a function's code, 1 for an assignment, an `if`
+    /// that ran no block, a loop); `$rc` keeps only function and route codes.
+    last: i32,
 }
 
 impl Vm {
@@ -105,9 +109,10 @@ impl Vm {
         self.depth += 1;
         let program = ctx.program;
         let route = program.route(id);
-        // A route without `return` yields the code of its last action.
+        // A route without `return` yields the value of its last statement.
+        self.last = 1;
         let result = match self.block(ctx, &route.body) {
-            Ok(Flow::Next) | Ok(Flow::Break) => Ok(ctx.retcode),
+            Ok(Flow::Next) | Ok(Flow::Break) => Ok(self.last),
             Ok(Flow::Return(code)) => Ok(code),
             Ok(Flow::Stop(stop)) | Err(stop) => Err(stop),
         };
@@ -129,6 +134,7 @@ impl Vm {
         match stmt {
             Stmt::Eval(expr) => {
                 let code = self.action(ctx, expr)?;
+                self.last = code;
                 if code == 0 {
                     return Ok(Flow::Stop(Stop::Exit(0)));
                 }
@@ -139,7 +145,9 @@ impl Vm {
                 then,
                 otherwise,
             } => {
-                if self.cond(ctx, cond)? {
+                let taken = self.cond(ctx, cond)?;
+                self.last = 1;
+                if taken {
                     self.block(ctx, then)
                 } else {
                     self.block(ctx, otherwise)
@@ -158,6 +166,7 @@ impl Vm {
                     let v = self.expr(ctx, subject)?.into_owned();
                     case_start(&v, cases)
                 };
+                self.last = 1;
                 let Some(start) = start.or(*default) else {
                     return Ok(Flow::Next);
                 };
@@ -172,7 +181,11 @@ impl Vm {
             }
             Stmt::While { cond, body } => {
                 let mut loops = 0;
-                while self.cond(ctx, cond)? {
+                self.last = 1;
+                // Kamailio loops while the condition is non-zero (negative
+                // too), where `if` needs it positive.
+                while self.loop_cond(ctx, cond)? {
+                    self.last = 1;
                     loops += 1;
                     if loops > MAX_WHILE_LOOPS {
                         log::error!("while loop ran more than {MAX_WHILE_LOOPS} times: aborted");
@@ -187,6 +200,7 @@ impl Vm {
                 Ok(Flow::Next)
             }
             Stmt::Assign { target, op, value } => {
+                self.last = 1;
                 let v = self.expr(ctx, value)?.into_owned();
                 let (op, v) = match op {
                     AssignOp::Add => (
@@ -257,9 +271,25 @@ impl Vm {
                 }
                 Ok(code > 0)
             }
-            Expr::Unary(UnOp::Not, inner) => Ok(!self.cond(ctx, inner)?),
+            // `!` of a value is C's: true for 0 only (`!(-1)` is false).
+            Expr::Unary(UnOp::Not, inner) => match &**inner {
+                Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => Ok(!self.cond(ctx, inner)?),
+                value => Ok(!self.expr(ctx, value)?.is_true()),
+            },
             Expr::Binary(BinOp::And, a, b) => Ok(self.cond(ctx, a)? && self.cond(ctx, b)?),
             Expr::Binary(BinOp::Or, a, b) => Ok(self.cond(ctx, a)? || self.cond(ctx, b)?),
+            other if is_pure(other) => Ok(pure(ctx, other).is_taken()),
+            other => Ok(self.expr(ctx, other)?.is_taken()),
+        }
+    }
+
+    /// A `while` condition: a call's code must be positive, a value non-zero.
+    fn loop_cond(&mut self, ctx: &mut MsgCtx<'_>, expr: &Expr) -> Eval<bool> {
+        match expr {
+            Expr::Call(_) | Expr::Route(_) | Expr::DynRoute(_) => self.cond(ctx, expr),
+            Expr::Unary(UnOp::Not, _) | Expr::Binary(BinOp::And | BinOp::Or, _, _) => {
+                self.cond(ctx, expr)
+            }
             other if is_pure(other) => Ok(pure(ctx, other).is_true()),
             other => Ok(self.expr(ctx, other)?.is_true()),
         }
@@ -286,7 +316,11 @@ impl Vm {
                 Value::Int(i64::from(self.cond(ctx, expr)?))
             }
             Expr::Binary(op, a, b) => {
+                let special = special_eq(*op, b);
                 let a = self.expr(ctx, a)?.into_owned();
+                if let Some(special) = special {
+                    return Ok(special.apply(*op, &a));
+                }
                 let b = self.expr(ctx, b)?;
                 binary(*op, a, b).into_owned()
             }
@@ -348,7 +382,10 @@ fn pure<'c>(ctx: &'c MsgCtx<'_>, e: &'c Expr) -> Value<'c> {
         Expr::Unary(op, inner) => unary(*op, pure(ctx, inner)),
         Expr::Binary(BinOp::And, a, b) => truth(pure(ctx, a).is_true() && pure(ctx, b).is_true()),
         Expr::Binary(BinOp::Or, a, b) => truth(pure(ctx, a).is_true() || pure(ctx, b).is_true()),
-        Expr::Binary(op, a, b) => binary(*op, pure(ctx, a), pure(ctx, b)),
+        Expr::Binary(op, a, b) => match special_eq(*op, b) {
+            Some(special) => special.apply(*op, &pure(ctx, a)),
+            None => binary(*op, pure(ctx, a), pure(ctx, b)),
+        },
         Expr::Match {
             subject,
             regex,
@@ -551,14 +588,53 @@ fn binary<'a>(op: BinOp, a: Value<'a>, b: Value<'_>) -> Value<'a> {
     }
 }
 
-/// `==`: `$null` equals only `$null`; an integer on either side compares as
-/// integers; otherwise bytes, case-sensitive.
+/// `==` as Kamailio 5.6 compares (seen side by side): the left operand's
+/// type decides. An integer compares with the right one's integer reading
+/// ([`Value::to_int`]: `"abc"`, `""` and `$null` read 0); a string with the
+/// right one's text (`$null` reads ""); `$null` takes the right one's type
+/// (equal to 0, to "" and to `$null`). Byte comparison, case-sensitive.
 fn equal(a: &Value<'_>, b: &Value<'_>) -> bool {
-    match (a, b) {
-        (Value::Null, Value::Null) => true,
-        (Value::Null, _) | (_, Value::Null) => false,
-        (Value::Int(x), other) | (other, Value::Int(x)) => other.as_exact_int() == Some(*x),
-        (Value::Str(x), Value::Str(y)) => x == y,
+    match a {
+        Value::Int(x) => b.to_int() == *x,
+        Value::Str(x) => x.as_ref() == b.to_bytes().as_ref(),
+        Value::Null => match b {
+            Value::Int(y) => *y == 0,
+            Value::Str(y) => y.is_empty(),
+            Value::Null => true,
+        },
+    }
+}
+
+/// A right operand of `==`/`!=` that Kamailio treats apart: the `$null`
+/// constant (a test for `$null` itself: an integer 0 or an empty string is
+/// not `$null`), and the empty string constant, which an integer cannot be
+/// converted to (the comparison fails: false, with `!=` too).
+#[derive(Clone, Copy)]
+enum SpecialEq {
+    NullConst,
+    EmptyConst,
+}
+
+fn special_eq(op: BinOp, right: &Expr) -> Option<SpecialEq> {
+    if !matches!(op, BinOp::Eq | BinOp::Ne) {
+        return None;
+    }
+    match right {
+        Expr::Const(Value::Null) => Some(SpecialEq::NullConst),
+        Expr::Const(Value::Str(s)) if s.is_empty() => Some(SpecialEq::EmptyConst),
+        _ => None,
+    }
+}
+
+impl SpecialEq {
+    fn apply(self, op: BinOp, left: &Value<'_>) -> Value<'static> {
+        let eq = op == BinOp::Eq;
+        let r = match (self, left) {
+            (SpecialEq::NullConst, v) => v.is_null() == eq,
+            (SpecialEq::EmptyConst, Value::Int(_)) => false,
+            (SpecialEq::EmptyConst, v) => v.to_bytes().is_empty() == eq,
+        };
+        Value::Int(i64::from(r))
     }
 }
 
@@ -589,8 +665,18 @@ mod tests {
         assert!(equal(&Value::Int(5), &Value::str(b"5")));
         assert!(!equal(&Value::Int(5), &Value::str(b"5x")));
         assert!(!equal(&Value::str(b"abc"), &Value::str(b"ABC")));
-        assert!(!equal(&Value::Null, &Value::Int(0)));
         assert!(equal(&Value::Null, &Value::Null));
+        // Kamailio 5.6, side by side (loadtest/sidebyside/configs/hunt_cmp.cfg):
+        // the left operand's type decides; $null reads 0 or "".
+        assert!(equal(&Value::Null, &Value::Int(0)));
+        assert!(equal(&Value::Null, &Value::str(b"")));
+        assert!(!equal(&Value::Null, &Value::str(b"0")));
+        assert!(equal(&Value::Int(0), &Value::str(b"abc")));
+        assert!(equal(&Value::Int(0), &Value::Null));
+        assert!(!equal(&Value::Int(12), &Value::str(b"12abc")));
+        assert!(equal(&Value::str(b""), &Value::Null));
+        assert!(!equal(&Value::str(b"0"), &Value::Null));
+        assert!(equal(&Value::str(b"0"), &Value::Int(0)));
     }
 
     #[test]

@@ -95,14 +95,22 @@ fn string_tests() {
         ("is_uri", &["sip:h"], 1),
         ("is_uri", &["h h"], -1),
         ("is_tel_number", &["+123"], 1),
-        ("is_tel_number", &["12a"], -1),
+        // Kamailio 5.6's codes (side by side, hunt_sip.cfg): -2 for a
+        // failed number check or an empty text, -3 for a character outside
+        // the class.
+        ("is_tel_number", &["12a"], -2),
+        ("is_tel_number", &["+49-30"], -2),
+        ("is_tel_number", &["+0123"], -2),
+        ("is_tel_number", &["0123"], 1),
         ("is_numeric", &["0123"], 1),
-        ("is_numeric", &[""], -1),
+        ("is_numeric", &[""], -2),
+        ("is_numeric", &["-1"], -2),
         ("is_alphanum", &["ab12"], 1),
-        // As Kamailio 5.6 answers them.
+        ("is_alphanum", &["ab-12"], -3),
+        ("is_alphanum", &[""], -2),
         ("is_alphanumex", &["a+b", "+"], 1),
-        ("is_alphanumex", &["", "+"], -1),
-        ("is_alphanumex", &["a b", "+"], -1),
+        ("is_alphanumex", &["", "+"], -2),
+        ("is_alphanumex", &["a b", "+"], -3),
         ("is_alphanumex", &["++", "+"], 1),
         ("is_alphanumex", &["a-b.c_d", "+.-_"], 1),
         ("is_gruu", &["sip:a@h;gr=urn:uuid:1"], 1),
@@ -115,6 +123,14 @@ fn string_tests() {
         ),
         ("cmp_uri", &["sip:a@h.com", "sip:A@h.com"], -1),
         ("cmp_uri", &["sip:a@h.com", "not a uri"], -2),
+        // Kamailio's comparison: transport may be on one side only, hosts
+        // and ports compare as written.
+        ("cmp_uri", &["sip:a@h.com;transport=udp", "sip:a@h.com"], 1),
+        ("cmp_uri", &["sip:a@[::1]", "sip:a@[0:0::1]"], -1),
+        ("cmp_uri", &["sip:a@h.com", "sip:a@h.com:5060"], -1),
+        ("cmp_uri", &["sip:a@h;user=phone", "sip:a@h"], -1),
+        ("cmp_uri", &["sip:a@h;foo=X", "sip:a@h;FOO=x"], 1),
+        ("cmp_uri", &["sips:a@h", "sip:a@h"], -1),
         ("cmp_aor", &["sip:a@h.com;x=1", "sip:a@H.com:5060"], 1),
         ("cmp_aor", &["sip:a@h.com", "sip:a@h.com:5070"], -1),
         ("cmp_hdr_name", &["f", "From"], 1),
@@ -163,4 +179,20 @@ fn options_reply_only_for_the_server() {
     let mut h = Harness::new(INVITE);
     let mut ctx = h.ctx();
     assert_eq!(run(&mut ctx, &MODULE, "options_reply", &[]), -1);
+}
+
+#[test]
+fn uri_param_of_a_user_phone_uri_reads_the_user_part() {
+    // Kamailio takes sip:…;user=phone as a tel URI (phone2tel): uri_param
+    // sees the parameters after the number, not the URI's (hunt_sip.cfg).
+    let text = INVITE.replacen(
+        "sip:bob@example.com SIP",
+        "sip:+4930;isub=7@example.com;transport=udp;lr;user=phone SIP",
+        1,
+    );
+    let mut h = Harness::new(&text);
+    let mut ctx = h.ctx();
+    assert_eq!(run(&mut ctx, &MODULE, "uri_param", &["lr"]), -1);
+    assert_eq!(run(&mut ctx, &MODULE, "uri_param", &["user", "phone"]), -1);
+    assert_eq!(run(&mut ctx, &MODULE, "uri_param", &["isub", "7"]), 1);
 }

@@ -78,6 +78,7 @@ pub fn change_reply_status(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     line.extend_from_slice(&reason);
     let span = ctx.msg.start_line();
     ctx.edits.replace(span.range(), Bytes::from(line));
+    ctx.state.reply_status = u16::try_from(code).ok();
     1
 }
 
@@ -193,6 +194,10 @@ Content-Length: 0
             1
         );
         assert!(serialized(&ctx).starts_with("SIP/2.0 404 Not Here\n"));
+        // $rs reads the new code afterwards (Kamailio rewrites the parsed
+        // status; side by side, hunt_text2.cfg).
+        let rs = crate::script::pvkind::PvRef::new(crate::script::pvkind::PvKind::Rs);
+        assert_eq!(ctx.read_pv(&rs), crate::script::value::Value::Int(404));
         let ok = reply.replace("486 Busy Here", "200 OK");
         let mut h = Harness::new(&ok).route(RouteType::OnReply);
         let mut ctx = h.ctx();

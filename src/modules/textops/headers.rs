@@ -47,37 +47,36 @@ fn first_named(msg: &Message, name: &[u8]) -> Option<usize> {
 }
 
 /// `append_hf(txt[, hdr])`: at the end of the header section, or right after
-/// the first `hdr` header (-1 when there is none).
+/// the first `hdr` header (at the end when there is none, as Kamailio does).
 pub fn append_hf(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(line) = header_line(args.str(ctx, 0).into_owned()) else {
         return -1;
     };
     let msg = ctx.msg;
-    if args.len() > 1 {
-        let name = args.str(ctx, 1);
-        let Some(i) = first_named(msg, &name) else {
-            return -1;
-        };
-        let at = msg.headers()[i].line.end as usize;
-        ctx.edits.insert(at, Bytes::from(line));
+    let anchor = if args.len() > 1 {
+        first_named(msg, &args.str(ctx, 1))
     } else {
-        ctx.edits.append_header(msg, Bytes::from(line));
+        None
+    };
+    match anchor {
+        Some(i) => {
+            let at = msg.headers()[i].line.end as usize;
+            ctx.edits.insert(at, Bytes::from(line));
+        }
+        None => ctx.edits.append_header(msg, Bytes::from(line)),
     }
     1
 }
 
-/// `insert_hf(txt[, hdr])`: before the first header, or before the first `hdr`.
+/// `insert_hf(txt[, hdr])`: before the first header, or before the first
+/// `hdr` (before the first header when there is none, as Kamailio does).
 pub fn insert_hf(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(line) = header_line(args.str(ctx, 0).into_owned()) else {
         return -1;
     };
     let msg = ctx.msg;
     let index = if args.len() > 1 {
-        let name = args.str(ctx, 1);
-        match first_named(msg, &name) {
-            Some(i) => i,
-            None => return -1,
-        }
+        first_named(msg, &args.str(ctx, 1)).unwrap_or(0)
     } else {
         0
     };
@@ -101,7 +100,8 @@ pub fn append_urihf(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     1
 }
 
-/// Removes every header for which `pred` holds: the count removed, or -1 for none.
+/// Removes every header for which `pred` holds: 1 when it removed any (not
+/// the count: Kamailio's remove functions return 1), -1 for none.
 fn remove_where(ctx: &mut MsgCtx<'_>, mut pred: impl FnMut(&Message, usize) -> bool) -> i32 {
     let msg = ctx.msg;
     let mut n = 0;
@@ -114,7 +114,7 @@ fn remove_where(ctx: &mut MsgCtx<'_>, mut pred: impl FnMut(&Message, usize) -> b
     if n == 0 {
         -1
     } else {
-        n
+        1
     }
 }
 
@@ -235,7 +235,8 @@ Content-Length: 0
                 "append_hf",
                 &["X-No: 1\r\n", "X-Missing"]
             ),
-            -1
+            1,
+            "no such header: appended at the end (Kamailio 5.6)"
         );
         assert_eq!(run(&mut ctx, &MODULE, "insert_hf", &["X-Top: 1\r\n"]), 1);
         assert_eq!(
@@ -248,6 +249,11 @@ Content-Length: 0
             1
         );
         assert_eq!(
+            run(&mut ctx, &MODULE, "insert_hf", &["X-Top2: 1\r\n", "X-Gone"]),
+            1,
+            "no such header: before the first one (Kamailio 5.6)"
+        );
+        assert_eq!(
             run(&mut ctx, &MODULE, "append_urihf", &["X-Uri: <", ">\r\n"]),
             1
         );
@@ -255,6 +261,7 @@ Content-Length: 0
             serialized(&ctx),
             "OPTIONS sip:example.com SIP/2.0
 X-Top: 1
+X-Top2: 1
 Via: SIP/2.0/UDP 198.51.100.1:5070;branch=z9hG4bK1
 From: <sip:a@example.org>;tag=1
 To: <sip:example.com>
@@ -268,6 +275,7 @@ X-Before: 1
 Subject: hi
 Content-Length: 0
 X-End: 1
+X-No: 1
 X-Uri: <sip:example.com>
 
 "
@@ -278,7 +286,8 @@ X-Uri: <sip:example.com>
     fn removal_counts() {
         let mut h = Harness::new(MSG);
         let mut ctx = h.ctx();
-        assert_eq!(run(&mut ctx, &MODULE, "remove_hf", &["X-A"]), 2);
+        // 1 however many went, as in Kamailio 5.6 (not the count).
+        assert_eq!(run(&mut ctx, &MODULE, "remove_hf", &["X-A"]), 1);
         assert_eq!(run(&mut ctx, &MODULE, "remove_hf", &["X-Nothing"]), -1);
         assert_eq!(
             run(&mut ctx, &MODULE, "remove_hf", &["s"]),
@@ -287,7 +296,7 @@ X-Uri: <sip:example.com>
         );
         assert_eq!(run(&mut ctx, &MODULE, "is_present_hf_re", &["^x-b$"]), 1);
         assert_eq!(run(&mut ctx, &MODULE, "is_present_hf_re", &["^x-c"]), -1);
-        assert_eq!(run(&mut ctx, &MODULE, "remove_hf_re", &["^x-"]), 3);
+        assert_eq!(run(&mut ctx, &MODULE, "remove_hf_re", &["^x-"]), 1);
         let out = serialized(&ctx);
         assert!(
             !out.contains("X-") && !out.contains("x-a") && !out.contains("Subject"),
@@ -297,7 +306,7 @@ X-Uri: <sip:example.com>
         let mut ctx = h.ctx();
         assert_eq!(
             run(&mut ctx, &MODULE, "remove_hf_exp", &["^X-", "^X-B$"]),
-            2
+            1
         );
         let out = serialized(&ctx);
         assert!(out.contains("X-B: 3\n") && !out.contains("X-A"), "{out}");

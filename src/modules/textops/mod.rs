@@ -88,9 +88,24 @@ fn truth(b: bool) -> i32 {
     }
 }
 
-/// `starts_with(text, prefix)`.
+/// Kamailio's three-way result of the string tests: 1 equal, -1 when the
+/// first is greater, -2 when it is smaller.
+fn order(o: std::cmp::Ordering) -> i32 {
+    match o {
+        std::cmp::Ordering::Equal => 1,
+        std::cmp::Ordering::Greater => -1,
+        std::cmp::Ordering::Less => -2,
+    }
+}
+
+/// `starts_with(text, prefix)`: 1, or -1 when the text is shorter, else the
+/// order of the text's start against the prefix ([`order`]).
 fn starts_with(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    truth(args.str(ctx, 0).starts_with(&args.str(ctx, 1)))
+    let (text, prefix) = (args.str(ctx, 0), args.str(ctx, 1));
+    if text.len() < prefix.len() {
+        return -1;
+    }
+    order(text[..prefix.len()].cmp(&prefix))
 }
 
 /// `ends_with(text, suffix)`.
@@ -98,23 +113,32 @@ fn ends_with(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     truth(args.str(ctx, 0).ends_with(&args.str(ctx, 1)))
 }
 
-/// `cmp_str(a, b)`: 1 when equal, -1 otherwise.
+/// `cmp_str(a, b)`: [`order`] of the two (a shorter string that is a prefix
+/// of the other is smaller).
 fn cmp_str(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    truth(args.str(ctx, 0) == args.str(ctx, 1))
+    order(args.str(ctx, 0).cmp(&args.str(ctx, 1)))
 }
 
-/// `cmp_istr(a, b)`: ASCII case-insensitive [`cmp_str`].
+/// `cmp_istr(a, b)`: [`cmp_str`] ignoring ASCII case.
 fn cmp_istr(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    truth(args.str(ctx, 0).eq_ignore_ascii_case(&args.str(ctx, 1)))
+    let (a, b) = (args.str(ctx, 0), args.str(ctx, 1));
+    order(
+        a.iter()
+            .map(u8::to_ascii_lowercase)
+            .cmp(b.iter().map(u8::to_ascii_lowercase)),
+    )
 }
 
 /// `in_list(subject, list, separator)`: whether the subject is one of the
-/// list's items (trimmed of spaces).
+/// list's items (trimmed of spaces); an empty subject is never in it.
 fn in_list(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let subject = args.str(ctx, 0);
     let list = args.str(ctx, 1);
     let sep = args.str(ctx, 2);
     let Some(&sep) = sep.first() else { return -1 };
+    if subject.is_empty() {
+        return -1;
+    }
     truth(
         list.split(|&b| b == sep)
             .any(|item| item.trim_ascii() == subject.as_ref()),
@@ -403,6 +427,16 @@ mod tests {
             ("cmp_istr", &["abc", "ABC"], 1),
             ("in_list", &["b", "a, b ,c", ","], 1),
             ("in_list", &["d", "a,b,c", ","], -1),
+            // Kamailio 5.6: -2 when the first is smaller, -1 when greater.
+            ("cmp_str", &["abc", "abd"], -2),
+            ("cmp_str", &["ab", "abc"], -2),
+            ("cmp_str", &["b", "abc"], -1),
+            ("cmp_istr", &["b", "A"], -1),
+            ("cmp_istr", &["a", "B"], -2),
+            ("starts_with", &["ab", "abc"], -1),
+            ("starts_with", &["ab", "b"], -2),
+            ("starts_with", &["cb", "b"], -1),
+            ("in_list", &["", "a,,c", ","], -1),
         ] {
             assert_eq!(run(&mut ctx, &MODULE, f, a), want, "{f}{a:?}");
         }

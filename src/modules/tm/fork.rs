@@ -84,14 +84,18 @@ enum Made {
 
 /// Forks the request to its destination set (see the module documentation).
 /// Returns 1 when a branch was created, else the last branch error (-1 when
-/// there was nothing to send).
+/// there was nothing to send; -6, Kamailio's E_CFG, when branch_route
+/// dropped every branch).
 /// `ruri_new` is [`ruri_is_new`], asked before the relay-time state was saved.
 pub(super) fn relay_set(ctx: &mut MsgCtx<'_>, tid: Tid, ruri_new: bool, to: Forced<'_>) -> i32 {
     let set = std::mem::take(&mut ctx.branches);
     let mut made = false;
     let mut error = -1;
     let mut note = |r: Result<Made, i32>| match r {
-        Ok(_) => made = true,
+        Ok(Made::Added) => made = true,
+        // Kamailio: a branch dropped in branch_route is a configuration
+        // error for t_relay when no other branch goes out.
+        Ok(Made::Dropped) => error = -6,
         Err(code) => error = code,
     };
     if ruri_new {

@@ -258,6 +258,9 @@ pub fn relay(
         let (code, reason): (u16, &[u8]) = match rc {
             -478 => (478, b"Unresolvable destination (478/TM)"),
             -479 => (479, b"Invalid URI (479/TM)"),
+            // E_CFG (every branch dropped in branch_route): Kamailio's
+            // reason for an error it has no phrase for.
+            -6 => (500, b"I'm terribly sorry, server error occurred (6/TM)"),
             _ => (500, b"Server Internal Error (TM)"),
         };
         let _ = reply(ctx, code, reason);

@@ -10,7 +10,7 @@ use super::{more, NameAddrField, ParamOp, ToBodyField, TrArg, TrOp, UriField};
 use crate::script::ctx::MsgCtx;
 use crate::script::value::Value;
 use crate::sip::nameaddr::NameAddr;
-use crate::sip::uri::Uri;
+use crate::sip::uri::{Scheme, Uri};
 
 /// Applies a chain; `None` when a step fails.
 pub fn apply<'v>(ctx: &MsgCtx<'_>, ops: &[TrOp], mut v: Value<'v>) -> Option<Value<'v>> {
@@ -28,6 +28,15 @@ fn text(v: Value<'_>) -> Option<Cow<'_, [u8]>> {
             itoa::Buffer::new().format(i).as_bytes().to_vec(),
         )),
         Value::Str(s) => Some(s),
+    }
+}
+
+/// An empty string (or `$null`, which no transformation takes).
+fn is_empty(v: &Value<'_>) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Int(_) => false,
+        Value::Str(s) => s.is_empty(),
     }
 }
 
@@ -133,10 +142,15 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
             let name = arg_bytes(ctx, name);
             return piece(text(v)?, |s| {
                 let uri = Uri::parse(s).ok()?;
+                if matches!(uri.scheme(), Scheme::Tel) {
+                    return Some(&s[..0]);
+                }
                 Some(uri.param(&name).and_then(|p| p.value).unwrap_or(&s[..0]))
             });
         }
-        TrOp::Param(op, sep) => return param(ctx, op, *sep, text(v)?),
+        // Kamailio's param.* and line.* fail on an empty string.
+        TrOp::Param(op, sep) => return param(ctx, op, *sep, text(v).filter(|s| !s.is_empty())?),
+        TrOp::LineCount | TrOp::LineAt(_) | TrOp::LineSw(_) if is_empty(&v) => return None,
         TrOp::NameAddr(f) => return nameaddr(text(v)?, *f),
         TrOp::ToBody(f) => return tobody(text(v)?, *f),
         TrOp::SqlVal(null) => {
@@ -388,7 +402,11 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
         TrOp::Encode7bit => Value::owned(more::encode_7bit(&s)),
         TrOp::Decode7bit => Value::owned(more::decode_7bit(&s)?),
         TrOp::EscapeCsv => Value::owned(more::escape_csv(&s)),
-        TrOp::ReSubst(subst) => Value::owned(subst.apply(&s)?),
+        // No match leaves the value as it was (Kamailio 5.6).
+        TrOp::ReSubst(subst) => match subst.apply(&s) {
+            Some(out) => Value::owned(out),
+            None => s.into(),
+        },
         TrOp::UriAliasEncode => Value::owned(more::urialias_encode(&s)?),
         TrOp::UriAliasDecode => Value::owned(more::urialias_decode(&s)?),
         TrOp::UriToSocket => Value::owned(more::uri_tosocket(&s)?),
@@ -457,7 +475,6 @@ fn percent_decode(s: &[u8], plus_is_space: bool) -> Option<Vec<u8>> {
 }
 
 fn uri_field(s: Cow<'_, [u8]>, f: UriField) -> Option<Value<'_>> {
-    let flag = |b: bool| Some(Value::owned(if b { b"1".to_vec() } else { Vec::new() }));
     let uri = Uri::parse(&s).ok()?;
     let (scheme, host, port) = (uri.scheme(), uri.host_raw(), uri.port());
     let composed = |user: Option<&[u8]>, transport: Option<&[u8]>| {
@@ -480,13 +497,20 @@ fn uri_field(s: Cow<'_, [u8]>, f: UriField) -> Option<Value<'_>> {
         Some(Value::owned(out))
     };
     match f {
-        UriField::Lr => return flag(uri.lr()),
-        UriField::R2 => return flag(uri.param(b"r2").is_some()),
+        // The parameter's value, as Kamailio: empty for a bare `;lr`.
+        UriField::Lr | UriField::R2 => {
+            let name: &[u8] = if f == UriField::Lr { b"lr" } else { b"r2" };
+            let v = uri.param(name).and_then(|p| p.value).unwrap_or(b"");
+            return Some(Value::owned(v.to_vec()));
+        }
         UriField::Duri => {
             let t = uri.param(b"transport").and_then(|p| p.value);
             return composed(None, t);
         }
-        UriField::Suri => return composed(uri.user(), None),
+        UriField::Suri => {
+            let t = uri.param(b"transport").and_then(|p| p.value);
+            return composed(uri.user(), t);
+        }
         UriField::Saor => {
             let mut out = Vec::with_capacity(s.len());
             out.extend_from_slice(scheme.as_bytes());
@@ -525,6 +549,9 @@ fn uri_field(s: Cow<'_, [u8]>, f: UriField) -> Option<Value<'_>> {
                 .param(b"transport")
                 .and_then(|p| p.value)
                 .unwrap_or(none),
+            // Kamailio keeps a tel: URI's parameters apart from the SIP ones
+            // that uri.params and uri.param read: none for tel:.
+            UriField::Params if matches!(uri.scheme(), Scheme::Tel) => none,
             UriField::Params => {
                 let p = uri.params_raw();
                 p.strip_prefix(b";").unwrap_or(p)
@@ -544,6 +571,15 @@ fn uri_field(s: Cow<'_, [u8]>, f: UriField) -> Option<Value<'_>> {
     })
 }
 
+/// A parameter value without its surrounding double quotes (Kamailio's
+/// parameter parser gives the inside of a quoted value).
+fn unquote(v: &[u8]) -> &[u8] {
+    match v {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => v,
+    }
+}
+
 /// `param.*` over `s`: items split on `sep` (an empty item before a leading
 /// separator counts, as in Kamailio), each `name[=value]`.
 fn param<'v>(ctx: &MsgCtx<'_>, op: &ParamOp, sep: u8, s: Cow<'v, [u8]>) -> Option<Value<'v>> {
@@ -553,7 +589,7 @@ fn param<'v>(ctx: &MsgCtx<'_>, op: &ParamOp, sep: u8, s: Cow<'v, [u8]>) -> Optio
                 Some(i) => (&item[..i], Some(&item[i + 1..])),
                 None => (item, None),
             };
-            (name.trim_ascii(), value.map(<[u8]>::trim_ascii))
+            (name.trim_ascii(), value.map(|v| unquote(v.trim_ascii())))
         })
     };
     match op {
@@ -590,6 +626,14 @@ fn param<'v>(ctx: &MsgCtx<'_>, op: &ParamOp, sep: u8, s: Cow<'v, [u8]>) -> Optio
 }
 
 fn nameaddr(s: Cow<'_, [u8]>, f: NameAddrField) -> Option<Value<'_>> {
+    // Without `<`, Kamailio takes the whole text as the URI (parameters too).
+    if !s.contains(&b'<') {
+        return Some(match f {
+            NameAddrField::Len => Value::Int(s.len() as i64),
+            NameAddrField::Uri => s.into(),
+            NameAddrField::Name => Value::owned(Vec::new()),
+        });
+    }
     if f == NameAddrField::Len {
         let na = NameAddr::parse(&s).ok()?;
         // The name-addr without header parameters: display name, `<uri>`.

@@ -94,7 +94,7 @@ impl Subst {
     }
 
     /// The text with the first (or every) match replaced; `None` when
-    /// nothing matched (Kamailio's transformation then fails).
+    /// nothing matched (the transformation then keeps its input).
     pub fn apply(&self, s: &[u8]) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(s.len());
         let mut last = 0;
