@@ -192,6 +192,17 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         shared.add_requester(d);
     }
 
+    if loaded.contains(&"uac") {
+        let cfg = ringsip::modules::uac::UacConfig::from_modparams(mp)?;
+        // auto restore tells the directions apart by rr's ftag.
+        if cfg.restore_mode == ringsip::modules::uac::RestoreMode::Auto
+            && mp.int("rr", "append_fromtag") == Some(0)
+        {
+            return Err("uac: restore_mode auto needs rr's append_fromtag".into());
+        }
+        shared.insert(Arc::new(cfg));
+    }
+
     if loaded.contains(&"dialog") {
         for w in ringsip::modules::dialog::unsupported_params(mp) {
             log::warn!("accepted but ignored: {w}");

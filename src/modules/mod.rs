@@ -37,6 +37,7 @@ pub mod statistics;
 pub mod textops;
 pub mod tls;
 pub mod tm;
+pub mod uac;
 pub mod usrloc;
 pub mod xlog;
 
@@ -88,6 +89,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &sdpops::MODULE,
     &statistics::MODULE,
     &dialog::MODULE,
+    &uac::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -590,16 +590,23 @@ impl Engine {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) {
-        let (on_reply, tx_flags) = self
+        let (on_reply, tx_flags, iflags) = self
             .core
             .tm
             .as_ref()
             .and_then(|t| t.user(tid))
-            .map_or((None, 0), |d| (d.on_reply, d.flags));
-        let mut edits = None;
+            .map_or((None, 0, 0), |d| (d.on_reply, d.flags, d.iflags));
+        // uac: the caller sees its own From/To again (before onreply_route,
+        // as Kamailio's TMCB_RESPONSE_IN callback).
+        let mut edits = (iflags & crate::modules::uac::RESTORE_REPLIES != 0)
+            .then(|| self.uac_reply_edits(tid, msg, iflags))
+            .flatten();
         if let Some(route) = on_reply {
             let started = self.route_start();
             let mut ctx = self.ctx(msg, from, now, RouteType::OnReply, out);
+            if let Some(e) = edits.take() {
+                ctx.edits = e;
+            }
             // As in Kamailio, onreply_route sees the transaction's message
             // flags (the stock config's FLT_NATS decides NATMANAGE there).
             ctx.flags = tx_flags;
@@ -620,6 +627,16 @@ impl Engine {
         if let ReplyAction::NeedsFailureRoute { tid, code } = action {
             self.run_failure(tid, code, now, out);
         }
+    }
+
+    /// The edits that restore From/To in a reply to a transaction whose
+    /// request uac changed, from the request as received.
+    fn uac_reply_edits(&self, tid: Tid, reply: &Message, iflags: u32) -> Option<crate::sip::Edits> {
+        let request = self.core.tm.as_ref()?.request(tid)?;
+        let request = Message::parse(request.clone()).ok()?;
+        let mut edits = crate::sip::Edits::new();
+        crate::modules::uac::replace::reply_edits(&request, reply, iflags, &mut edits);
+        Some(edits)
     }
 
     /// Every branch failed: run the armed failure_route on the request as it
