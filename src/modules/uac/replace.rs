@@ -38,7 +38,9 @@ fn parts(msg: &Message, name: HeaderName) -> Option<Parts> {
     let h = msg.header(name)?;
     let buf = msg.buf();
     let v = h.value.range();
-    let na = NameAddr::parse_in(buf, v.start, v.end).ok()?;
+    let Ok(na) = NameAddr::parse_in(buf, v.start, v.end) else {
+        return lenient_parts(buf, v);
+    };
     let uri = na.uri_range();
     let display = na.display_name().and_then(|d| {
         let raw = d.raw();
@@ -72,6 +74,35 @@ fn parts(msg: &Message, name: HeaderName) -> Option<Parts> {
         lt,
         uri,
         end,
+    })
+}
+
+/// [`parts`] of a value the grammar refuses but Kamailio reads: a display
+/// name with characters a token may not hold (`Carrier, Inc <sip:…>`, as
+/// uac itself may have written it), then `<uri>`.
+fn lenient_parts(buf: &[u8], v: Range<usize>) -> Option<Parts> {
+    let text = buf.get(v.clone())?;
+    let mut quoted = false;
+    let lt = text.iter().position(|&b| {
+        if b == b'"' {
+            quoted = !quoted;
+        }
+        b == b'<' && !quoted
+    })?;
+    let gt = lt + text[lt..].iter().position(|&b| b == b'>')?;
+    let start = v.start + text.iter().position(|b| !b.is_ascii_whitespace())?;
+    let shown = crate::sip::scan::trim_lws(&text[..lt]);
+    let display = (!shown.is_empty()).then(|| start..start + shown.len());
+    let inner = &text[lt + 1..gt];
+    let lead = inner.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let uri_text = crate::sip::scan::trim_lws(&inner[lead..]);
+    let uri_start = v.start + lt + 1 + lead;
+    Some(Parts {
+        start,
+        display,
+        lt: Some(v.start + lt),
+        uri: uri_start..uri_start + uri_text.len(),
+        end: v.start + gt + 1,
     })
 }
 
