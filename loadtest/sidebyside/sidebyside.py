@@ -1125,6 +1125,38 @@ def uac_variants(uac, uas):
         log += [("uac", "\r\n".join(l for l in g.split("\r\n") if l.startswith(("SIP", "From", "To")))) for g in recv_all(uac, 0.4)]
     return log
 
+@case
+def uac_auth_challenges(uac, uas):
+    """The UAS challenges each INVITE once (407 with qop and opaque, 401
+    without qop, a realm with no credential, a HA1 credential); failure_route
+    answers with uac_auth() and relays again, the UAS then declines."""
+    log = []
+    challenges = [
+        ("auth-407", 407, 'Proxy-Authenticate: Digest realm="pbx.example", nonce="n0nce-1", qop="auth", opaque="op1"'),
+        ("auth-401", 401, 'WWW-Authenticate: Digest realm="pbx.example", nonce="n0nce-2"'),
+        ("auth-unknown", 407, 'Proxy-Authenticate: Digest realm="other.example", nonce="n0nce-3"'),
+        ("auth-ha1", 401, 'WWW-Authenticate: Digest realm="ha1.example", nonce="n0nce-4", qop="auth,auth-int"'),
+    ]
+    for cid, code, challenge in challenges:
+        uac.sendto(invite(callid=cid).encode(), PROXY)
+        got = recv_all(uas)
+        log += [("uas", g) for g in got]
+        if not got:
+            continue
+        uas.sendto(reply_to(got[0], code, "Unauthorized" if code == 401 else "Proxy Authentication Required", extra=challenge).encode(), PROXY)
+        again = recv_all(uas)
+        # Nonces are normalized away: keep the Authorization lines whole.
+        log += [("uas", g.replace('nonce="', 'nonce_="')) for g in again]
+        for g in again:
+            if g.startswith("INVITE"):
+                uas.sendto(reply_to(g, 486, "Busy Here", totag="uas-tag2").encode(), PROXY)
+        r = recv_all(uac)
+        log += [("uac", g) for g in r]
+        if r:
+            uac.sendto(invite(callid=cid, method="ACK", totag=("uas-tag2" if "486" in r[-1] else "uas-tag")).encode(), PROXY)
+        log += [("uas", g) for g in recv_all(uas)]
+    return log
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1155,6 +1187,7 @@ SUITE = [
     ("stock-full.cfg", ["stock_auth_calls", "trusted_peer_and_flood", "stock_calls"]),
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
     ("uac.cfg", ["uac_call", "uac_bye_from_callee", "uac_variants"]),
+    ("uac_auth.cfg", ["uac_auth_challenges"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
 ]
 

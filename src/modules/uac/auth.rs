@@ -279,9 +279,39 @@ mod tests {
 
     #[test]
     fn core_hash_is_kamailios() {
-        // get_hash1_raw of these strings, printed by a C build of core/hashes.h's formula.
         assert_eq!(core_hash1(b""), 0);
         assert_eq!(core_hash1(b"a"), 97 + (97 >> 3));
+        // The cnonce Kamailio 5.6.3 sent for this nonce (sidebyside uac_auth.cfg).
+        assert_eq!(core_hash1(b"n0nce-1"), 1_685_036_042);
+    }
+
+    #[test]
+    fn answers_as_kamailio_did() {
+        // Kamailio 5.6.3's header for this challenge (sidebyside uac_auth.cfg).
+        let creds = Creds {
+            user: b"other".to_vec(),
+            realm: b"pbx.example".to_vec(),
+            password: b"older".to_vec(),
+        };
+        let asked = read_challenge(
+            b"Digest realm=\"pbx.example\", nonce=\"n0nce-1\", qop=\"auth\", opaque=\"op1\"",
+        )
+        .unwrap();
+        let line = authorization(
+            407,
+            b"INVITE",
+            b"sip:uas@127.0.0.63:5080",
+            &creds,
+            &asked,
+            false,
+        );
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "Proxy-Authorization: Digest username=\"other\", realm=\"pbx.example\", \
+             nonce=\"n0nce-1\", uri=\"sip:uas@127.0.0.63:5080\", opaque=\"op1\", qop=auth, \
+             nc=00000001, cnonce=\"1685036042\", response=\"409c7ab28aeaa1b68851d7b227acaec1\", \
+             algorithm=MD5\r\n"
+        );
     }
 
     #[test]
