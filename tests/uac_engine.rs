@@ -94,7 +94,12 @@ fn a_call_through_the_carrier_shows_each_side_its_own_identities() {
         Some("Carrier <sip:+15551234@carrier.example.com>;tag=a1")
     );
     assert_eq!(inv.header("To"), Some("<sip:pbx@pbx.example>"));
-    let vsf = codec::encode(b"sip:alice@example.org", b"sip:+15551234@carrier.example.com", b"s3cret").unwrap();
+    let vsf = codec::encode(
+        b"sip:alice@example.org",
+        b"sip:+15551234@carrier.example.com",
+        b"s3cret",
+    )
+    .unwrap();
     let vst = codec::encode(b"sip:bob@example.com", b"sip:pbx@pbx.example", b"s3cret").unwrap();
     assert_eq!(
         inv.header("Record-Route"),
@@ -108,7 +113,10 @@ fn a_call_through_the_carrier_shows_each_side_its_own_identities() {
     let replies = n.take(CALLER);
     assert_eq!(replies.len(), 2);
     for r in &replies {
-        assert_eq!(r.header("From"), Some("\"Alice\" <sip:alice@example.org>;tag=a1"));
+        assert_eq!(
+            r.header("From"),
+            Some("\"Alice\" <sip:alice@example.org>;tag=a1")
+        );
         assert_eq!(r.header("To"), Some("<sip:bob@example.com>;tag=p1"));
     }
 
@@ -135,10 +143,16 @@ Content-Length: 0
         Some("\"Alice\" <sip:+15551234@carrier.example.com>;tag=a1")
     );
     assert_eq!(got[0].header("To"), Some("<sip:pbx@pbx.example>;tag=p1"));
-    n.deliver(PBX, &answer(&got[0], 200, "OK", "").replace(";tag=p1;tag=p1", ";tag=p1"));
+    n.deliver(
+        PBX,
+        &answer(&got[0], 200, "OK", "").replace(";tag=p1;tag=p1", ";tag=p1"),
+    );
     let ok = n.take(CALLER);
     assert_eq!(ok.len(), 1);
-    assert_eq!(ok[0].header("From"), Some("\"Alice\" <sip:alice@example.org>;tag=a1"));
+    assert_eq!(
+        ok[0].header("From"),
+        Some("\"Alice\" <sip:alice@example.org>;tag=a1")
+    );
     assert_eq!(ok[0].header("To"), Some("<sip:bob@example.com>;tag=p1"));
 }
 
@@ -166,7 +180,10 @@ Content-Length: 0
     let got: Vec<_> = got.iter().filter(|m| m.method() == Some("BYE")).collect();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].header("From"), Some("<sip:bob@example.com>;tag=p1"));
-    assert_eq!(got[0].header("To"), Some("Carrier <sip:alice@example.org>;tag=a1"));
+    assert_eq!(
+        got[0].header("To"),
+        Some("Carrier <sip:alice@example.org>;tag=a1")
+    );
 }
 
 #[test]
@@ -184,7 +201,10 @@ fn a_407_from_the_pbx_is_answered_with_the_credential() {
         ),
     );
     let got = n.take(PBX);
-    let again: Vec<_> = got.iter().filter(|m| m.method() == Some("INVITE")).collect();
+    let again: Vec<_> = got
+        .iter()
+        .filter(|m| m.method() == Some("INVITE"))
+        .collect();
     assert_eq!(again.len(), 1, "{got:?}");
     let auth = again[0].header("Proxy-Authorization").unwrap();
     assert!(
