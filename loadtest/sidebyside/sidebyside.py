@@ -1188,6 +1188,7 @@ SUITE = [
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
     ("uac.cfg", ["uac_call", "uac_bye_from_callee", "uac_variants"]),
     ("uac_auth.cfg", ["uac_auth_challenges"]),
+    ("uac_branch.cfg", ["uac_call", "uac_bye_from_callee"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
 ]
 
