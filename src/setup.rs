@@ -200,6 +200,14 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         {
             return Err("uac: restore_mode auto needs rr's append_fromtag".into());
         }
+        for name in ["restore_from_avp", "restore_to_avp"] {
+            if mp.str("uac", name).is_some() {
+                // Kamailio keeps the header value the request arrived
+                // with there and puts it into replies: what is restored
+                // here from the transaction's request.
+                log::warn!("accepted but ignored: uac {name}");
+            }
+        }
         shared.insert(Arc::new(cfg));
     }
 

@@ -1186,7 +1186,7 @@ SUITE = [
     ("stock-auth.cfg", ["stock_auth_calls"]),
     ("stock-full.cfg", ["stock_auth_calls", "trusted_peer_and_flood", "stock_calls"]),
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
-    ("uac.cfg", ["uac_call", "uac_bye_from_callee", "uac_variants"]),
+    ("uac.cfg", ["uac_call", "uac_bye_from_callee", "uac_variants", "cancel", "invite_486_failure"]),
     ("uac_auth.cfg", ["uac_auth_challenges"]),
     ("uac_branch.cfg", ["uac_call", "uac_bye_from_callee"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),

@@ -316,3 +316,31 @@ fn replies_get_the_request_values_back() {
         "{out}"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(crate::proptest_config(200))]
+
+    /// Whatever the From/To of the request and of the reply (and the stored
+    /// parameter), restoring never panics and the reply still serializes.
+    #[test]
+    fn restoring_never_panics(
+        req_from in "[ -~]{0,40}",
+        rpl_from in "[ -~]{0,40}",
+        rpl_to in "[ -~]{0,40}",
+        stored in "[!-~]{0,40}",
+    ) {
+        let req = format!("INVITE sip:b@c SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bK1\r\nFrom: {req_from}\r\nTo: <sip:b@c>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+        let rpl = format!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bK1\r\nFrom: {rpl_from}\r\nTo: {rpl_to}\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+        let (Ok(req), Ok(rpl)) = (
+            crate::sip::Message::parse(bytes::Bytes::from(req)),
+            crate::sip::Message::parse(bytes::Bytes::from(rpl)),
+        ) else {
+            return Ok(());
+        };
+        let mut edits = crate::sip::Edits::new();
+        replace::reply_edits(&req, &rpl, USE_UAC_FROM | USE_UAC_TO, &mut edits);
+        let mut out = Vec::new();
+        crate::sip::edit::serialize(&rpl, &edits, &mut out);
+        let _ = codec::restore(stored.as_bytes(), rpl_from.as_bytes(), b"pw");
+    }
+}
