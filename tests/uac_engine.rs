@@ -221,3 +221,88 @@ fn a_407_from_the_pbx_is_answered_with_the_credential() {
     // The caller never sees the 407.
     assert!(n.take(CALLER).iter().all(|m| m.status() != Some(407)));
 }
+
+const SEND_CONFIG: &str = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "textops.so"
+loadmodule "uac.so"
+modparam("tm", "fr_timer", 2000)
+request_route {
+    $uac_req(method) = "OPTIONS";
+    $uac_req(ruri) = "sip:pbx@127.0.0.3:5080";
+    $uac_req(furi) = "sip:carrier@127.0.0.1";
+    $uac_req(callid) = $ci + "-probe";
+    $uac_req(evroute) = 1;
+    if (uac_req_send()) {
+        sl_send_reply("200", "Sent");
+    }
+}
+event_route[uac:reply] {
+    $var(report) = "X-Code: " + $uac_req(evcode) + " " + $uac_req(evtype) + "\r\n";
+    $uac_req(method) = "MESSAGE";
+    $uac_req(callid) = "report";
+    $uac_req(hdrs) = $var(report);
+    $uac_req(evroute) = 0;
+    uac_req_send();
+}
+"#;
+
+const TRIGGER: &str = "MESSAGE sip:carrier@127.0.0.1 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-msg1;rport
+Max-Forwards: 70
+From: <sip:alice@example.org>;tag=a1
+To: <sip:carrier@127.0.0.1>
+Call-ID: send-1
+CSeq: 1 MESSAGE
+Content-Length: 0
+
+";
+
+#[test]
+fn uac_req_send_reports_the_answer_in_the_event_route() {
+    let mut n = Net::of(engine_with(SEND_CONFIG, |_, _| {}));
+    n.deliver(CALLER, TRIGGER);
+    assert_eq!(n.take(CALLER)[0].status(), Some(200));
+    let got = n.take(PBX);
+    assert_eq!(got.len(), 1);
+    let opt = &got[0];
+    assert_eq!(opt.request_uri(), Some("sip:pbx@127.0.0.3:5080"));
+    assert_eq!(opt.header("To"), Some("<sip:pbx@127.0.0.3:5080>"));
+    assert!(opt
+        .header("From")
+        .unwrap()
+        .starts_with("<sip:carrier@127.0.0.1>;tag="));
+    assert_eq!(opt.header("CSeq"), Some("10 OPTIONS"));
+    assert_eq!(opt.header("Call-ID"), Some("send-1-probe"));
+    assert_eq!(opt.header("Max-Forwards"), Some("70"));
+    // The PBX answers: nothing goes anywhere but the event route's report.
+    let ok = format!(
+        "SIP/2.0 200 OK\nVia: {}\nFrom: {}\nTo: {};tag=p9\nCall-ID: send-1-probe\nCSeq: 10 OPTIONS\nContent-Length: 0\n\n",
+        opt.header("Via").unwrap(),
+        opt.header("From").unwrap(),
+        opt.header("To").unwrap()
+    );
+    n.deliver(PBX, &ok);
+    assert!(n.take(CALLER).is_empty());
+    let report = n.take(PBX);
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert_eq!(report[0].method(), Some("MESSAGE"));
+    assert_eq!(report[0].header("X-Code"), Some("200 1"));
+}
+
+#[test]
+fn uac_req_send_retransmits_then_reports_the_timeout() {
+    let mut n = Net::of(engine_with(SEND_CONFIG, |_, _| {}));
+    n.deliver(CALLER, TRIGGER);
+    n.take(CALLER);
+    assert_eq!(n.take(PBX).len(), 1);
+    // fr_timer 2 s: retransmitted at 0.5 s and 1.5 s, then 408 (local).
+    n.advance(std::time::Duration::from_millis(2100));
+    let got = n.take(PBX);
+    let (again, report): (Vec<_>, Vec<_>) = got.iter().partition(|m| m.method() == Some("OPTIONS"));
+    assert_eq!(again.len(), 2, "{got:?}");
+    assert_eq!(report.len(), 1, "{got:?}");
+    assert_eq!(report[0].header("X-Code"), Some("408 2"));
+    assert!(n.take(CALLER).is_empty());
+}

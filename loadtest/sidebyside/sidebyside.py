@@ -1157,6 +1157,26 @@ def uac_auth_challenges(uac, uas):
         log += [("uas", g) for g in recv_all(uas)]
     return log
 
+@case
+def uac_send(uac, uas):
+    """uac_req_send(): a MESSAGE makes the proxy send an OPTIONS of its own;
+    the UAS's 200 runs event_route[uac:reply], which reports the code in a
+    MESSAGE; a $uac_req without Request-URI is refused."""
+    uac.sendto(invite(callid="send-1", method="MESSAGE").encode(), PROXY)
+    log = [("uac", g) for g in recv_all(uac)]
+    got = recv_all(uas)
+    log += [("uas", g) for g in got]
+    for g in got[:1]:
+        uas.sendto(reply_to(g, 200, "OK", totag="opt-tag").encode(), PROXY)
+    got = recv_all(uas)
+    log += [("uas", g) for g in got]
+    for g in got[:1]:
+        uas.sendto(reply_to(g, 202, "Accepted", totag="m-tag").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    uac.sendto(invite(callid="send-2", method="MESSAGE").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1189,6 +1209,7 @@ SUITE = [
     ("uac.cfg", ["uac_call", "uac_bye_from_callee", "uac_variants", "cancel", "invite_486_failure"]),
     ("uac_auth.cfg", ["uac_auth_challenges"]),
     ("uac_branch.cfg", ["uac_call", "uac_bye_from_callee"]),
+    ("uac_send.cfg", ["uac_send"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
 ]
 

@@ -404,6 +404,9 @@ pub struct CoreState {
     pub counters: crate::modules::counters::Counters,
     /// `$mi`: counts the messages this core received.
     pub msg_id: u64,
+    /// `$uac_req(...)`: the request uac's `uac_req_send()` sends (per core,
+    /// as Kamailio keeps it per process).
+    pub uac_req: crate::modules::uac::send::UacReq,
 }
 
 impl CoreState {
@@ -420,6 +423,7 @@ impl CoreState {
             tm: None,
             counters: Default::default(),
             msg_id: 0,
+            uac_req: Default::default(),
         }
     }
 }

@@ -128,6 +128,8 @@ pub enum PvKind {
     ShtIter(Bytes, bool),
     /// dialog's `$dlg(attr)`, `$dlg_var(name)`, `$dlg_ctx(attr)`.
     Dlg(Box<crate::modules::dialog::pv::DlgPv>),
+    /// `$uac_req(name)` (uac).
+    UacReq(crate::modules::uac::send::Field),
     /// `$dd` `$dp` `$dP`, `$od` `$op` `$oP`, `$rP`, `$nh(u|U|d|p|P)`: a part
     /// of a URI (see [`UriSrc`], [`UriField`]).
     UriAttr(UriSrc, UriField),
@@ -458,6 +460,7 @@ impl PvRef {
                         NamePart::Uri | NamePart::User | NamePart::Host | NamePart::Display
                     )
                     | PvKind::Var(_)
+                    | PvKind::UacReq(_)
                     | PvKind::Avp(_)
                     | PvKind::AvpDyn(_)
                     | PvKind::Xavp(_)
@@ -749,6 +752,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "dlg" | "dlg_var" | "dlg_ctx" => PvKind::Dlg(Box::new(
             crate::modules::dialog::pv::resolve(class, need_inner(class)?)?,
         )),
+        "uac_req" => PvKind::UacReq(crate::modules::uac::send::resolve(need_inner(class)?)?),
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
     let takes_inner = matches!(
@@ -767,6 +771,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Stat(_)
             | PvKind::SdpBody
             | PvKind::Dlg(_)
+            | PvKind::UacReq(_)
             | PvKind::UriAttr(UriSrc::NextHop, _)
             | PvKind::Time(_)
             | PvKind::TimeFmt(..)

@@ -57,6 +57,9 @@ pub struct TxData {
     /// The request's internal flags at relay time (corex `msg_iflag`; uac
     /// restores From/To in the replies when they say so).
     pub iflags: u32,
+    /// A request uac sent itself (`uac_req_send`) whose final response runs
+    /// `event_route[uac:reply]`: what `$uac_req` held when it was sent.
+    pub uac_req: Option<Box<crate::modules::uac::send::UacReq>>,
 }
 
 /// The changes the script made to a request up to `t_relay` (Kamailio keeps

@@ -27,6 +27,7 @@ use crate::script::registry::{
 pub mod auth;
 pub mod codec;
 pub mod replace;
+pub mod send;
 
 #[cfg(test)]
 mod tests;
@@ -264,6 +265,14 @@ pub static MODULE: ModuleDef = ModuleDef {
             RouteMask::FAILURE,
             Some(auth::fixup_auth),
             auth::uac_auth,
+        ),
+        f(
+            "uac_req_send",
+            0,
+            0,
+            RouteMask::ANY,
+            None,
+            send::uac_req_send,
         ),
     ],
     params: &[
