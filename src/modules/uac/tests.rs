@@ -344,3 +344,80 @@ proptest::proptest! {
         let _ = codec::restore(stored.as_bytes(), rpl_from.as_bytes(), b"pw");
     }
 }
+
+#[test]
+fn uac_req_fields_read_and_write_as_kamailio() {
+    use crate::script::value::Value;
+    use send::{read, resolve, write, Field};
+    let mut h = Harness::new(INVITE);
+    let mut ctx = h.ctx();
+    assert_eq!(resolve("ruri"), Ok(Field::Ruri));
+    assert!(resolve("nope").is_err());
+    assert_eq!(read(&ctx, Field::Ruri), Value::Null);
+    write(&mut ctx, Field::Ruri, Value::owned(b"sip:a@b".to_vec())).unwrap();
+    write(&mut ctx, Field::Auser, Value::owned(b"u".to_vec())).unwrap();
+    write(&mut ctx, Field::Evroute, Value::Int(1)).unwrap();
+    assert_eq!(read(&ctx, Field::Ruri), Value::owned(b"sip:a@b".to_vec()));
+    assert_eq!(read(&ctx, Field::Evroute), Value::Int(1));
+    assert!(write(&mut ctx, Field::Ruri, Value::Int(3)).is_err());
+    assert!(write(&mut ctx, Field::Evroute, Value::owned(b"1".to_vec())).is_err());
+    assert!(write(&mut ctx, Field::Method, Value::owned(vec![b'X'; 40])).is_err());
+    // $null into `all` clears the request (the credentials stay).
+    write(&mut ctx, Field::All, Value::Null).unwrap();
+    assert_eq!(read(&ctx, Field::Ruri), Value::Null);
+    assert_eq!(read(&ctx, Field::Evroute), Value::Int(0));
+    assert_eq!(read(&ctx, Field::Auser), Value::owned(b"u".to_vec()));
+    // No method or Request-URI: nothing is sent.
+    assert_eq!(
+        call(
+            &mut ctx,
+            &MODULE,
+            "uac_req_send",
+            &[],
+            &ModParams::default()
+        ),
+        -1
+    );
+    assert!(ctx.out.is_empty());
+}
+
+#[test]
+fn uac_req_send_writes_the_request_as_kamailio_does() {
+    let req = send::UacReq {
+        method: b"NOTIFY".to_vec(),
+        ruri: b"sip:pbx@10.0.0.9".to_vec(),
+        furi: b"sip:carrier@192.0.2.10".to_vec(),
+        callid: b"c-1".to_vec(),
+        hdrs: b"Event: check-sync\r\nContent-Type: text/plain\r\n".to_vec(),
+        body: b"hi".to_vec(),
+        ..Default::default()
+    };
+    let out = send::build(
+        &req,
+        b"192.0.2.10",
+        crate::sip::Proto::Udp,
+        b"z9hG4bKx.1",
+        7,
+    );
+    let text = String::from_utf8(out.to_vec()).unwrap();
+    let tag = text
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .split("\r\n")
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(tag.len(), 41);
+    assert_eq!(
+        text,
+        format!(
+            "NOTIFY sip:pbx@10.0.0.9 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKx.1\r\n\
+             To: <sip:pbx@10.0.0.9>\r\nFrom: <sip:carrier@192.0.2.10>;tag={tag}\r\n\
+             CSeq: 10 NOTIFY\r\nCall-ID: c-1\r\nMax-Forwards: 70\r\nContent-Length: 2\r\n\
+             User-Agent: ringsip ({})\r\nEvent: check-sync\r\nContent-Type: text/plain\r\n\r\nhi",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert!(crate::sip::Message::parse(out).is_ok());
+}
