@@ -7,6 +7,9 @@
 //!   `uac_restore_from/to()`), and replies show the caller what it sent.
 //! - [`auth`]: `uac_auth()` answers a 401/407 from upstream in
 //!   failure_route with credentials (`credential`, or the `auth_*_avp`s).
+//! - [`send`]: `uac_req_send()` sends `$uac_req` as a request of the
+//!   proxy's own (a tm local client transaction), its answer reported in
+//!   `event_route[uac:reply]`.
 //!
 //! ```text
 //!  INVITE From: A ──uac_replace_from(B)──▶ From: B, Record-Route ;vsf=enc(A⊕B)

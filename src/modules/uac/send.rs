@@ -23,7 +23,8 @@
 //! body
 //! ```
 //!
-//! Not done: the second attempt with `auser`/`apasswd` after a 401/407.
+//! Not done: the second attempt with `auser`/`apasswd` after a 401/407,
+//! and `$uac_req(sock)` choosing the socket (both are kept, not used).
 
 use bytes::Bytes;
 
