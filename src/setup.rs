@@ -197,6 +197,25 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         shared.insert(Arc::new(Exec::from_modparams(mp, Box::new(SystemShell))?));
     }
 
+    if loaded.contains(&"uac") {
+        let cfg = ringsip::modules::uac::UacConfig::from_modparams(mp)?;
+        // auto restore tells the directions apart by rr's ftag.
+        if cfg.restore_mode == ringsip::modules::uac::RestoreMode::Auto
+            && mp.int("rr", "append_fromtag") == Some(0)
+        {
+            return Err("uac: restore_mode auto needs rr's append_fromtag".into());
+        }
+        for name in ["restore_from_avp", "restore_to_avp"] {
+            if mp.str("uac", name).is_some() {
+                // Kamailio keeps the header value the request arrived
+                // with there and puts it into replies: what is restored
+                // here from the transaction's request.
+                log::warn!("accepted but ignored: uac {name}");
+            }
+        }
+        shared.insert(Arc::new(cfg));
+    }
+
     if loaded.contains(&"dialog") {
         for w in ringsip::modules::dialog::unsupported_params(mp) {
             log::warn!("accepted but ignored: {w}");

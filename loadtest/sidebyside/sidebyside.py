@@ -1612,6 +1612,143 @@ def hunt_text2_empty_body(uac, uas):
 # hunt_known.cfg (case hunt_cmp_matrix) shows differences left alone on
 # purpose, so it is not in the suite: Kamailio 5.6 leaves a variable
 # unassigned after a division by zero and wraps script integers at 32 bits.
+@case
+def uac_call(uac, uas, frm='"Alice" <sip:uac@127.0.0.62>', to=None, callid="uac-call"):
+    """uac_replace_from/to on an INVITE: the callee sees the carrier's From
+    and To and the vsf/vst Record-Route parameters, the caller its own values
+    in every reply; ACK and BYE from the caller are restored on loose_route."""
+    m = invite(callid=callid)
+    m = m.replace("From: <sip:uac@127.0.0.62>", "From: " + frm)
+    if to: m = m.replace("To: <sip:uas@127.0.0.63>", "To: " + to)
+    uac.sendto(m.encode(), PROXY)
+    got = recv_all(uas)
+    log = [("uas", g) for g in got]
+    if not got: return log
+    req = got[0]
+    uas.sendto(reply_to(req, 180, "Ringing").encode(), PROXY)
+    uas.sendto(reply_to(req, 200, "OK", body="").encode(), PROXY)
+    r = recv_all(uac)
+    log += [("uac", g) for g in r]
+    rr = hdrs(r[-1], "Record-Route") if r else []
+    route = "Route: " + ", ".join(reversed(rr)) if rr else ""
+    def indlg(method, cseq, branch):
+        x = invite(branch=branch, callid=callid, method=method, cseq=cseq, totag="uas-tag", extra=route)
+        x = x.replace("From: <sip:uac@127.0.0.62>", "From: " + frm)
+        if to: x = x.replace("To: <sip:uas@127.0.0.63>", "To: " + to)
+        return x
+    uac.sendto(indlg("ACK", 1, "z9hG4bK-ack").encode(), PROXY)
+    uac.sendto(indlg("BYE", 2, "z9hG4bK-bye").encode(), PROXY)
+    got = recv_all(uas)
+    log += [("uas", g) for g in got]
+    for g in got:
+        if g.startswith("BYE"):
+            uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+@case
+def uac_bye_from_callee(uac, uas, callid="uac-up"):
+    """As uac_call, then the callee hangs up: its BYE gets the caller's
+    From/To URIs back, the caller's 200 the callee's values."""
+    m = invite(callid=callid).replace("From: <sip:uac@127.0.0.62>", 'From: "Alice" <sip:uac@127.0.0.62>')
+    uac.sendto(m.encode(), PROXY)
+    got = recv_all(uas)
+    log = [("uas", g) for g in got]
+    if not got: return log
+    req = got[0]
+    uas.sendto(reply_to(req, 200, "OK", body="").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    rr = hdrs(req, "Record-Route")
+    f = hdrs(req, "From")[0]; t = hdrs(req, "To")[0]
+    bye = (f"BYE sip:uac@{UAC[0]}:{UAC[1]} SIP/2.0\r\n"
+           f"Via: SIP/2.0/UDP {UAS[0]}:{UAS[1]};branch=z9hG4bK-uasbye;rport\r\n"
+           f"Max-Forwards: 70\r\nFrom: {t};tag=uas-tag\r\nTo: {f}\r\nCall-ID: {callid}\r\nCSeq: 7 BYE\r\n"
+           + (f"Route: {', '.join(rr)}\r\n" if rr else "") + "Content-Length: 0\r\n\r\n")
+    uas.sendto(bye.encode(), PROXY)
+    got = recv_all(uac)
+    log += [("uac", g) for g in got]
+    for g in got:
+        if g.startswith("BYE"):
+            uac.sendto(reply_to(g, 200, "OK", totag=None).encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    return log
+@case
+def uac_variants(uac, uas):
+    """One MESSAGE per way of writing From and per display-name argument
+    (quoted, bare, none, removed, URI only, display only, twice)."""
+    log = []
+    variants = [
+        ("v1", '"Alice" <sip:uac@127.0.0.62>;tag=uac-tag'),
+        ("v2", '<sip:uac@127.0.0.62>;tag=uac-tag'),
+        ("v3", 'sip:uac@127.0.0.62;tag=uac-tag'),
+        ("v4", 'Alice Smith <sip:uac@127.0.0.62;user=phone>;tag=uac-tag'),
+        ("v5", '"Alice" <sip:uac@127.0.0.62>;tag=uac-tag'),
+        ("v6", '"Alice" <sip:uac@127.0.0.62>;tag=uac-tag'),
+        ("v7", 'sip:uac@127.0.0.62;tag=uac-tag'),
+        ("v8", '"Alice"<sip:uac@127.0.0.62>;tag=uac-tag'),
+        
+    ]
+    for cid, frm in variants:
+        m = invite(callid=cid, method="MESSAGE").replace("From: <sip:uac@127.0.0.62>;tag=uac-tag", "From: " + frm)
+        uac.sendto(m.encode(), PROXY)
+        got = recv_all(uas, 0.4)
+        log += [("uas", "\r\n".join(l for l in g.split("\r\n") if l.startswith(("MESSAGE", "From", "To", "Record-Route", "X-")))) for g in got[:1]]
+        if got:
+            uas.sendto(reply_to(got[0], 202, "Accepted").encode(), PROXY)
+        log += [("uac", "\r\n".join(l for l in g.split("\r\n") if l.startswith(("SIP", "From", "To")))) for g in recv_all(uac, 0.4)]
+    return log
+
+@case
+def uac_auth_challenges(uac, uas):
+    """The UAS challenges each INVITE once (407 with qop and opaque, 401
+    without qop, a realm with no credential, a HA1 credential); failure_route
+    answers with uac_auth() and relays again, the UAS then declines."""
+    log = []
+    challenges = [
+        ("auth-407", 407, 'Proxy-Authenticate: Digest realm="pbx.example", nonce="n0nce-1", qop="auth", opaque="op1"'),
+        ("auth-401", 401, 'WWW-Authenticate: Digest realm="pbx.example", nonce="n0nce-2"'),
+        ("auth-unknown", 407, 'Proxy-Authenticate: Digest realm="other.example", nonce="n0nce-3"'),
+        ("auth-ha1", 401, 'WWW-Authenticate: Digest realm="ha1.example", nonce="n0nce-4", qop="auth,auth-int"'),
+    ]
+    for cid, code, challenge in challenges:
+        uac.sendto(invite(callid=cid).encode(), PROXY)
+        got = recv_all(uas)
+        log += [("uas", g) for g in got]
+        if not got:
+            continue
+        uas.sendto(reply_to(got[0], code, "Unauthorized" if code == 401 else "Proxy Authentication Required", extra=challenge).encode(), PROXY)
+        again = recv_all(uas)
+        # Nonces are normalized away: keep the Authorization lines whole.
+        log += [("uas", g.replace('nonce="', 'nonce_="')) for g in again]
+        for g in again:
+            if g.startswith("INVITE"):
+                uas.sendto(reply_to(g, 486, "Busy Here", totag="uas-tag2").encode(), PROXY)
+        r = recv_all(uac)
+        log += [("uac", g) for g in r]
+        if r:
+            uac.sendto(invite(callid=cid, method="ACK", totag=("uas-tag2" if "486" in r[-1] else "uas-tag")).encode(), PROXY)
+        log += [("uas", g) for g in recv_all(uas)]
+    return log
+
+@case
+def uac_send(uac, uas):
+    """uac_req_send(): a MESSAGE makes the proxy send an OPTIONS of its own;
+    the UAS's 200 runs event_route[uac:reply], which reports the code in a
+    MESSAGE; a $uac_req without Request-URI is refused."""
+    uac.sendto(invite(callid="send-1", method="MESSAGE").encode(), PROXY)
+    log = [("uac", g) for g in recv_all(uac)]
+    got = recv_all(uas)
+    log += [("uas", g) for g in got]
+    for g in got[:1]:
+        uas.sendto(reply_to(g, 200, "OK", totag="opt-tag").encode(), PROXY)
+    got = recv_all(uas)
+    log += [("uas", g) for g in got]
+    for g in got[:1]:
+        uas.sendto(reply_to(g, 202, "Accepted", totag="m-tag").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    uac.sendto(invite(callid="send-2", method="MESSAGE").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1662,6 +1799,10 @@ SUITE = [
     ("hunt_route_sanity.cfg", ["sanity_default_checks", "sanity_all_checks", "sanity_over_max", "sanity_stock_checks",
                                "maxfwd_values"]),
     ("hunt_route_nat.cfg", ["nat_uac_tests", "nat_fix_contact", "nat_aliases", "nat_fix_sdp"]),
+    ("uac.cfg", ["uac_call", "uac_bye_from_callee", "uac_variants", "cancel", "invite_486_failure"]),
+    ("uac_auth.cfg", ["uac_auth_challenges"]),
+    ("uac_branch.cfg", ["uac_call", "uac_bye_from_callee"]),
+    ("uac_send.cfg", ["uac_send"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
 ]
 

@@ -40,6 +40,7 @@ pub mod statistics;
 pub mod textops;
 pub mod tls;
 pub mod tm;
+pub mod uac;
 pub mod usrloc;
 pub mod xlog;
 
@@ -94,6 +95,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &exec::MODULE,
     &sqlops::MODULE,
     &avpops::MODULE,
+    &uac::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

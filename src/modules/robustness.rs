@@ -1,5 +1,5 @@
-//! Property test: the functions of core, kex, textops, textopsx, siputils and
-//! sanity never panic, whatever the header values and arguments, and the
+//! Property test: the functions of core, kex, textops, textopsx, siputils,
+//! sanity and uac never panic, whatever the header values and arguments, and the
 //! message with their edits serializes; without the whole-message text
 //! functions (which may rewrite anything, as in Kamailio) it still parses.
 
@@ -48,6 +48,12 @@ const CALLS: &[(&str, &str, usize)] = &[
     ("siputils", "is_gruu", 1),
     ("siputils", "options_reply", 0),
     ("sanity", "sanity_check", 2),
+    ("uac", "uac_replace_from", 2),
+    ("uac", "uac_replace_from", 1),
+    ("uac", "uac_replace_to", 2),
+    ("uac", "uac_replace_to", 1),
+    ("uac", "uac_restore_from", 0),
+    ("uac", "uac_restore_to", 0),
 ];
 
 fn module(name: &str) -> &'static ModuleDef {
@@ -82,7 +88,11 @@ proptest! {
         let mut free_text = false;
         for (i, args) in pick {
             let (m, f, n) = CALLS[i];
-            free_text |= matches!(f, "search_append" | "replace_all" | "subst" | "subst_body");
+            // uac writes a display name as given (Kamailio adds no quotes).
+            free_text |= matches!(
+                f,
+                "search_append" | "replace_all" | "subst" | "subst_body" | "uac_replace_from" | "uac_replace_to"
+            );
             let strs: Vec<&str> = args.iter().take(n).map(String::as_str).collect();
             let m = module(m);
             let Ok(args) = fixed(m, f, &strs, &params) else { continue };

@@ -406,6 +406,9 @@ pub struct CoreState {
     pub msg_id: u64,
     /// sqlops results (`$dbr`), kept per core as Kamailio keeps them per process.
     pub sqlops: crate::modules::sqlops::Results,
+    /// `$uac_req(...)`: the request uac's `uac_req_send()` sends (per core,
+    /// as Kamailio keeps it per process).
+    pub uac_req: crate::modules::uac::send::UacReq,
 }
 
 impl CoreState {
@@ -423,6 +426,7 @@ impl CoreState {
             counters: Default::default(),
             msg_id: 0,
             sqlops: Default::default(),
+            uac_req: Default::default(),
         }
     }
 }

@@ -130,6 +130,8 @@ pub enum PvKind {
     Dlg(Box<crate::modules::dialog::pv::DlgPv>),
     /// sqlops' `$dbr(res=>…)` (read-only).
     Dbr(Box<crate::modules::sqlops::pv::DbrPv>),
+    /// `$uac_req(name)` (uac).
+    UacReq(crate::modules::uac::send::Field),
     /// `$dd` `$dp` `$dP`, `$od` `$op` `$oP`, `$rP`, `$nh(u|U|d|p|P)`: a part
     /// of a URI (see [`UriSrc`], [`UriField`]).
     UriAttr(UriSrc, UriField),
@@ -460,6 +462,7 @@ impl PvRef {
                         NamePart::Uri | NamePart::User | NamePart::Host | NamePart::Display
                     )
                     | PvKind::Var(_)
+                    | PvKind::UacReq(_)
                     | PvKind::Avp(_)
                     | PvKind::AvpDyn(_)
                     | PvKind::Xavp(_)
@@ -754,6 +757,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "dbr" => PvKind::Dbr(Box::new(crate::modules::sqlops::pv::DbrPv::Fixed(
             crate::modules::sqlops::pv::parse(need_inner("dbr")?)?,
         ))),
+        "uac_req" => PvKind::UacReq(crate::modules::uac::send::resolve(need_inner(class)?)?),
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
     let takes_inner = matches!(
@@ -773,6 +777,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::SdpBody
             | PvKind::Dlg(_)
             | PvKind::Dbr(_)
+            | PvKind::UacReq(_)
             | PvKind::UriAttr(UriSrc::NextHop, _)
             | PvKind::Time(_)
             | PvKind::TimeFmt(..)

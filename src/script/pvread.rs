@@ -221,6 +221,7 @@ impl<'a> MsgCtx<'a> {
             }
             PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),
             PvKind::Dbr(d) => crate::modules::sqlops::pv::read(self, d),
+            PvKind::UacReq(f) => crate::modules::uac::send::read(self, *f),
             PvKind::Tm(field) => {
                 let in_reply = matches!(self.route_type, RouteType::OnReply | RouteType::Reply);
                 match field {

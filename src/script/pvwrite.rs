@@ -145,6 +145,7 @@ impl MsgCtx<'_> {
                 }
             }
             PvKind::Dlg(d) => crate::modules::dialog::pv::write(self, d, value),
+            PvKind::UacReq(f) => crate::modules::uac::send::write(self, *f, value),
             PvKind::Sht(sht) => {
                 let Some(table) = self.env.shared.htable(sht.table) else {
                     return Err(

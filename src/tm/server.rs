@@ -90,6 +90,11 @@ pub(crate) struct Server {
     /// The script called `force_rport()` before the transaction was made:
     /// local replies fill `rport` as if the client had asked.
     pub force_rport: bool,
+    /// The request is the proxy's own ([`TransactionTable::create_local`]):
+    /// responses end the transaction but go nowhere.
+    ///
+    /// [`TransactionTable::create_local`]: crate::tm::TransactionTable::create_local
+    pub local: bool,
 }
 
 impl Server {
@@ -116,6 +121,14 @@ impl Server {
             timers: Timers::default(),
             status: 0,
             force_rport: false,
+            local: false,
+        }
+    }
+
+    /// Sends a response upstream, unless the request is our own.
+    fn emit(&self, data: Bytes, cx: &mut Ctx<'_>) {
+        if !self.local {
+            cx.send(&self.target, data);
         }
     }
 
@@ -171,7 +184,7 @@ impl Server {
         };
         if ok {
             self.status = code;
-            cx.send(&self.target, data);
+            self.emit(data, cx);
         }
         ok
     }
@@ -226,7 +239,7 @@ impl Server {
                 self.state = ServerState::Invite(other);
                 if forward_again {
                     cx.final_sent(code, &data);
-                    cx.send(&self.target, data);
+                    self.emit(data, cx);
                     cx.stats.finals[2] += 1;
                 }
                 return forward_again;
@@ -255,7 +268,7 @@ impl Server {
         self.status = code;
         cx.stats.finals[usize::from(code / 100).min(6)] += 1;
         cx.final_sent(code, &data);
-        cx.send(&self.target, data);
+        self.emit(data, cx);
         true
     }
 
@@ -272,7 +285,7 @@ impl Server {
             // the Trying state MUST be discarded"; Confirmed, Accepted: absorbed.
             _ => return false,
         };
-        cx.send(&self.target, again);
+        self.emit(again, cx);
         true
     }
 

@@ -58,6 +58,8 @@ pub struct Engine {
     stateful: bool,
     /// Whether it loads dialog (which follows the answers to INVITEs).
     dialog: bool,
+    /// Whether it loads uac (whose own requests report their final answer).
+    uac: bool,
     /// The transaction table's next deadline, as of the end of the last
     /// input (the table keeps it: asking is cheap).
     deadline: Option<Instant>,
@@ -94,6 +96,7 @@ impl Engine {
         let core = CoreState::new(&program);
         let stateful = program.loaded_modules.contains(&"tm");
         let dialog = program.loaded_modules.contains(&"dialog");
+        let uac = program.loaded_modules.contains(&"uac");
         // Shared timers first, then the modules that send requests of their own.
         let deadlines = match env.epoch.at {
             Some(at) => {
@@ -115,6 +118,7 @@ impl Engine {
             core_index: 0,
             stateful,
             dialog,
+            uac,
             deadline: None,
             events: Vec::new(),
             handoffs: Vec::new(),
@@ -215,7 +219,8 @@ impl Engine {
             let mut table = TransactionTable::new(self.tm_config.clone(), self.core_index, now);
             // acc accounts each transaction when its final goes upstream.
             // dialog confirms or fails a dialog on the final of its INVITE.
-            table.report_finals(self.program.acc.enabled || self.dialog);
+            // uac: the final answer to a request of its own runs event_route[uac:reply].
+            table.report_finals(self.program.acc.enabled || self.dialog || self.uac);
             self.core.tm = Some(table);
         }
     }
@@ -273,8 +278,13 @@ impl Engine {
         };
         let mut done = Vec::new();
         let mut dialog_finals = Vec::new();
+        let mut uac_finals = Vec::new();
         let dialog = self.dialog;
-        table.take_finals(|fin, data| {
+        table.take_finals(|fin, mut data| {
+            if let Some(req) = data.as_mut().and_then(|d| d.uac_req.take()) {
+                uac_finals.push((req, fin.code, fin.response.clone()));
+                return;
+            }
             if dialog {
                 dialog_finals.push(fin.response.clone());
             }
@@ -291,6 +301,9 @@ impl Engine {
             {
                 self.run_dialog_event(&dlg, t, &response, now, out);
             }
+        }
+        for (req, code, response) in uac_finals {
+            self.run_uac_reply(*req, code, response, now, out);
         }
         for (fin, request, from, flags) in done {
             let mut ctx = self.ctx(&request, &from, now, RouteType::Request, out);
@@ -590,16 +603,23 @@ impl Engine {
         now: Instant,
         out: &mut Vec<Transmit>,
     ) {
-        let (on_reply, tx_flags) = self
+        let (on_reply, tx_flags, iflags) = self
             .core
             .tm
             .as_ref()
             .and_then(|t| t.user(tid))
-            .map_or((None, 0), |d| (d.on_reply, d.flags));
-        let mut edits = None;
+            .map_or((None, 0, 0), |d| (d.on_reply, d.flags, d.iflags));
+        // uac: the caller sees its own From/To again (before onreply_route,
+        // as Kamailio's TMCB_RESPONSE_IN callback).
+        let mut edits = (iflags & crate::modules::uac::RESTORE_REPLIES != 0)
+            .then(|| self.uac_reply_edits(tid, msg, iflags))
+            .flatten();
         if let Some(route) = on_reply {
             let started = self.route_start();
             let mut ctx = self.ctx(msg, from, now, RouteType::OnReply, out);
+            if let Some(e) = edits.take() {
+                ctx.edits = e;
+            }
             // As in Kamailio, onreply_route sees the transaction's message
             // flags (the stock config's FLT_NATS decides NATMANAGE there).
             ctx.flags = tx_flags;
@@ -620,6 +640,45 @@ impl Engine {
         if let ReplyAction::NeedsFailureRoute { tid, code } = action {
             self.run_failure(tid, code, now, out);
         }
+    }
+
+    /// `event_route[uac:reply]` for the final answer to a `uac_req_send()`
+    /// request: `$uac_req` as it was sent, with `evcode` the status and
+    /// `evtype` 1 for a received reply, 2 for one tm made (the timeout;
+    /// such a reply still carries our Via, a received one lost it).
+    fn run_uac_reply(
+        &mut self,
+        mut req: crate::modules::uac::send::UacReq,
+        code: u16,
+        response: bytes::Bytes,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        let Some(&route) = self.program.event_routes.get("uac:reply") else {
+            return;
+        };
+        let (Ok(msg), Some(from)) = (Message::parse(response), self.local_source()) else {
+            return;
+        };
+        req.evcode = i64::from(code);
+        req.evtype = if msg.header(crate::sip::HeaderName::Via).is_some() {
+            2
+        } else {
+            1
+        };
+        self.core.uac_req = req;
+        let mut ctx = self.ctx(&msg, &from, now, RouteType::Event, out);
+        let _ = vm::run_route(&mut ctx, route);
+    }
+
+    /// The edits that restore From/To in a reply to a transaction whose
+    /// request uac changed, from the request as received.
+    fn uac_reply_edits(&self, tid: Tid, reply: &Message, iflags: u32) -> Option<crate::sip::Edits> {
+        let request = self.core.tm.as_ref()?.request(tid)?;
+        let request = Message::parse(request.clone()).ok()?;
+        let mut edits = crate::sip::Edits::new();
+        crate::modules::uac::replace::reply_edits(&request, reply, iflags, &mut edits);
+        Some(edits)
     }
 
     /// Every branch failed: run the armed failure_route on the request as it

@@ -376,6 +376,7 @@ pub(super) fn loose_route(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 fn routed(ctx: &mut MsgCtx<'_>, rc: i32) -> i32 {
     if rc > 0 {
         crate::modules::dialog::on_loose_route(ctx);
+        crate::modules::uac::on_loose_route(ctx);
     }
     rc
 }

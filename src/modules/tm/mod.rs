@@ -54,6 +54,12 @@ pub struct TxData {
     /// What the script did to the request before relaying it, kept while a
     /// failure_route is armed: the branches that route adds carry it.
     pub relayed: Option<Box<RelayedRequest>>,
+    /// The request's internal flags at relay time (corex `msg_iflag`; uac
+    /// restores From/To in the replies when they say so).
+    pub iflags: u32,
+    /// A request uac sent itself (`uac_req_send`) whose final response runs
+    /// `event_route[uac:reply]`: what `$uac_req` held when it was sent.
+    pub uac_req: Option<Box<crate::modules::uac::send::UacReq>>,
 }
 
 /// The changes the script made to a request up to `t_relay` (Kamailio keeps
@@ -252,6 +258,11 @@ pub fn relay(
     let flags = ctx.state.reply_flags();
     table(ctx).set_response_flags(tid, flags);
     let rc = fork::relay_set(ctx, tid, ruri_new, fork::Forced { host, port, proto });
+    // After branch_route, which may have changed them (uac_replace_from).
+    let iflags = ctx.state.iflags;
+    if let Some(d) = table(ctx).user_mut(tid) {
+        d.iflags |= iflags;
+    }
     if rc < 0 && created && ctx.route_type == RouteType::Request {
         // Kamailio answers a request it could not relay itself (tm's
         // kill_transaction), so the transaction does not linger unanswered.

@@ -410,6 +410,11 @@ impl<U> TransactionTable<U> {
         }
     }
 
+    /// The request as sent on a branch (uac's `uac_auth` reads its Request-URI).
+    pub fn branch_request(&self, tid: Tid, branch: u8) -> Option<&Bytes> {
+        Some(&self.branch(tid, branch)?.request)
+    }
+
     /// Timers armed now, and entries in the timer wheel: the same number,
     /// as disarming a timer removes its entry (no stale entry is left behind).
     pub fn timers_pending(&self) -> (usize, usize) {

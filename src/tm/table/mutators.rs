@@ -142,6 +142,61 @@ impl<U> TransactionTable<U> {
         Ok(tid)
     }
 
+    /// A transaction for a request the proxy makes itself (uac's
+    /// `uac_req_send`): one client branch toward `target`, the request built
+    /// by `build` from its branch parameter, sent now and retransmitted per
+    /// §17.1. Its server side is local: nothing is sent upstream, and the
+    /// final response (received, or the 408 of a timeout) is reported by
+    /// [`take_finals`](Self::take_finals) when [`report_finals`](Self::report_finals) is on.
+    pub fn create_local(
+        &mut self,
+        target: Target,
+        build: impl FnOnce(&BranchParam) -> Bytes,
+        user: U,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) -> Result<Tid, TmError> {
+        let tid = self.alloc();
+        let request = build(&self.branch_param(tid, 0));
+        let method_end = request.iter().position(|&b| b == b' ').unwrap_or(0);
+        let invite = request.starts_with(b"INVITE ");
+        let method = crate::sip::message::Span::new(0, method_end);
+        let spans = crate::tm::key::KeySpans {
+            branch: crate::sip::message::Span::new(0, 0),
+            sent_by: crate::sip::message::Span::new(0, 0),
+        };
+        let source = Source {
+            src: target.dst,
+            local: target.local.unwrap_or(target.dst),
+            proto: target.proto,
+            socket: target.socket.unwrap_or(0),
+            conn: None,
+        };
+        let mut server = Server::new(request.clone(), method, spans, source, target, invite);
+        server.local = true;
+        let tick = self.tick(now);
+        let Some(slot) = self.slots.get_mut(tid.slot) else {
+            return Err(TmError::NoTransaction);
+        };
+        let cell = slot.cell.insert(Cell::new(server, user));
+        let mut cx = ctx!(self, tick, tid, out, &self.cfg);
+        let lifetime = if invite {
+            cx.cfg.max_inv_lifetime
+        } else {
+            cx.cfg.max_noninv_lifetime
+        };
+        cx.arm(
+            &mut cell.lifetime,
+            Owner::Cell,
+            TimerKind::MaxLifetime,
+            lifetime,
+        );
+        self.stats.created += 1;
+        self.stats.active += 1;
+        self.start_branch(tid, 0, target, request, now, out)?;
+        Ok(tid)
+    }
+
     /// The branch parameter branch `index` of `tid` will carry (for a caller
     /// that builds the message before [`add_branch`](Self::add_branch)).
     pub fn branch_param(&self, tid: Tid, index: u8) -> BranchParam {
