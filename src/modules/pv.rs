@@ -225,3 +225,7 @@ pub static MODULE: ModuleDef = ModuleDef {
     ],
     always: false,
 };
+
+#[cfg(test)]
+#[path = "pv_tests.rs"]
+mod tests;

@@ -160,6 +160,89 @@ pub enum PvKind {
     /// `$mF` `$bF` `$sF`: message, branch-0 or script flags as 8 upper-case
     /// hexadecimal digits.
     FlagsHex(FlagSet),
+    /// `$via0(attr)`, `$via1(attr)`, `$viaZ(attr)`: a part of the first,
+    /// second or last Via body.
+    ViaPv(ViaPos, ViaAttr),
+    /// `$hfl(Name)`: a header body by index; Via, Route, Record-Route and
+    /// Contact count each comma-separated body, other headers each line.
+    Hfl(HeaderKey),
+    /// `$T_req(pv)` / `$T_rpl(pv)` / `$T_inv(pv)`: a pseudo-variable read
+    /// on the transaction's request, its winning reply, or the INVITE a
+    /// CANCEL cancels.
+    TmOther(TmOther, Box<PvRef>),
+    /// `$cnt(pv)`: how many values an `$avp`/`$xavp` holds.
+    Cnt(Box<PvRef>),
+    /// `$Ru` `$Rut` `$RAi` `$RAp` `$RAu` `$RAut`: the receiving socket as a
+    /// URI, or its advertised address.
+    LocalSock(LocalSockForm),
+    /// `$fUl` `$tUl` `$rUl` `$oUl`: the length of a URI's user part.
+    UserLen(UserOf),
+    /// `$Au` (`user@realm` of the credentials, else From's `user@host`) and
+    /// `$AU` (the user alone): the user acc records.
+    AccUser(bool),
+    /// `$Tb`: unix time when ringsip started.
+    BootTime,
+    /// `$conid`: the stream connection's id, `$null` for UDP.
+    ConnId,
+}
+
+/// Which message `$T_req`, `$T_rpl` and `$T_inv` read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TmOther {
+    Request,
+    Reply,
+    Invite,
+}
+
+/// Which Via body a [`PvKind::ViaPv`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViaPos {
+    First,
+    Second,
+    Last,
+}
+
+/// The parts of a Via body `$via0(...)` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViaAttr {
+    Host,
+    /// The port, 5060 when not written.
+    Port,
+    /// The transport as written (`UDP`).
+    Proto,
+    /// The transport as a number (`$K(UDP)` … `$K(WSS)`).
+    ProtoId,
+    Branch,
+    Received,
+    /// The `rport` value, `$null` when it has none.
+    Rport,
+    /// The `i` parameter.
+    I,
+}
+
+/// Which form `$Ru`, `$RAi`… print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalSockForm {
+    /// `$Ru`: `sip:ip:port`.
+    Uri,
+    /// `$Rut`: `sip:ip:port;transport=proto`.
+    UriTransport,
+    /// `$RAi`: the advertised address, else the bound one.
+    AdvIp,
+    /// `$RAp`: the advertised port, else the bound one.
+    AdvPort,
+    /// `$RAu` / `$RAut`: as `$Ru` / `$Rut` with the advertised address.
+    AdvUri,
+    AdvUriTransport,
+}
+
+/// Whose user part `$fUl` and its relatives measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserOf {
+    From,
+    To,
+    Ruri,
+    OrigRuri,
 }
 
 /// Which flags `$mF`, `$bF` or `$sF` print.
@@ -317,6 +400,14 @@ pub enum TmField {
     ReplyCode,
     ReplyReason,
     BranchIndex,
+    /// `$T(reply_type)`: 1 when the reply was made locally, else 0.
+    ReplyType,
+    /// `$T(id_index)` / `$T(id_label)`: the transaction's slot and
+    /// generation (`$null` without a transaction).
+    IdIndex,
+    IdLabel,
+    /// `$T(ruid)`: the location record id of the branch (`$null`).
+    Ruid,
 }
 
 /// `$TV(...)` forms.
@@ -691,6 +782,72 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "aU" => PvKind::Auth(AuthPart::Username),
         "ar" => PvKind::Auth(AuthPart::Realm),
         "fs" => PvKind::Fs,
+        "T" => PvKind::Tm(match need_inner("T")? {
+            "reply_code" => TmField::ReplyCode,
+            "reply_reason" => TmField::ReplyReason,
+            "branch_index" => TmField::BranchIndex,
+            "reply_type" => TmField::ReplyType,
+            "id_index" => TmField::IdIndex,
+            "id_label" => TmField::IdLabel,
+            "ruid" => TmField::Ruid,
+            other => return Err(format!(
+                "unknown $T({other}): use reply_code, reply_reason, branch_index, reply_type, id_index, id_label or ruid"
+            )),
+        }),
+        "via0" | "via1" | "viaZ" => PvKind::ViaPv(
+            match class {
+                "via0" => ViaPos::First,
+                "via1" => ViaPos::Second,
+                _ => ViaPos::Last,
+            },
+            match need_inner(class)? {
+                "host" => ViaAttr::Host,
+                "port" => ViaAttr::Port,
+                "proto" => ViaAttr::Proto,
+                "protoid" => ViaAttr::ProtoId,
+                "branch" => ViaAttr::Branch,
+                "received" => ViaAttr::Received,
+                "rport" => ViaAttr::Rport,
+                "i" => ViaAttr::I,
+                other => return Err(format!(
+                    "unknown ${class}({other}): use host, port, proto, protoid, branch, received, rport or i"
+                )),
+            },
+        ),
+        "hfl" => PvKind::Hfl(HeaderKey::new(need_inner("hfl")?.trim())),
+        "Ru" => PvKind::LocalSock(LocalSockForm::Uri),
+        "Rut" => PvKind::LocalSock(LocalSockForm::UriTransport),
+        "RAi" => PvKind::LocalSock(LocalSockForm::AdvIp),
+        "RAp" => PvKind::LocalSock(LocalSockForm::AdvPort),
+        "RAu" => PvKind::LocalSock(LocalSockForm::AdvUri),
+        "RAut" => PvKind::LocalSock(LocalSockForm::AdvUriTransport),
+        "fUl" => PvKind::UserLen(UserOf::From),
+        "tUl" => PvKind::UserLen(UserOf::To),
+        "rUl" => PvKind::UserLen(UserOf::Ruri),
+        "oUl" => PvKind::UserLen(UserOf::OrigRuri),
+        "Au" => PvKind::AccUser(true),
+        "AU" => PvKind::AccUser(false),
+        "src_ip" => PvKind::Si,
+        "Tb" => PvKind::BootTime,
+        "conid" => PvKind::ConnId,
+        "version" => PvKind::Const(Value::owned(
+            match need_inner("version")? {
+                "num" => env!("CARGO_PKG_VERSION").to_string(),
+                "full" => format!(
+                    "ringsip {} ({}/{})",
+                    env!("CARGO_PKG_VERSION"),
+                    std::env::consts::ARCH,
+                    std::env::consts::OS
+                ),
+                "hash" => String::new(),
+                other => {
+                    return Err(format!(
+                        "unknown $version({other}): use num, full or hash"
+                    ))
+                }
+            }
+            .into_bytes(),
+        )),
         "T_reply_code" => PvKind::Tm(TmField::ReplyCode),
         "T_reply_reason" => PvKind::Tm(TmField::ReplyReason),
         "T_branch_idx" => PvKind::Tm(TmField::BranchIndex),
@@ -758,6 +915,8 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Hdr(_)
             | PvKind::Hdrc(_)
             | PvKind::Hflc(_)
+            | PvKind::Hfl(_)
+            | PvKind::ViaPv(..)
             | PvKind::Tv(_)
             | PvKind::Const(_)
             | PvKind::Sel(_)
@@ -771,7 +930,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Time(_)
             | PvKind::TimeFmt(..)
     );
-    if inner.is_some() && !takes_inner {
+    if inner.is_some() && !takes_inner && class != "T" {
         return Err(format!("${class} takes no name in parentheses"));
     }
     Ok(kind)

@@ -10,8 +10,9 @@ use super::attrs::Xavp;
 use super::ctx::{AddrText, MsgCtx, UriParts};
 use super::pvkind::BranchAttr;
 use super::pvkind::{
-    AuthPart, AvpKey, CseqPart, FlagSet, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, ShtOp,
-    SndPart, TimeField, TmField, TvPart, UriField, UriSrc, ViaField, XavpPath,
+    AuthPart, AvpKey, CseqPart, FlagSet, LocalSockForm, NamePart, PvIndex, PvKind, PvRef, RuriPart,
+    Select, ShtOp, SndPart, TimeField, TmField, TmOther, TvPart, UriField, UriSrc, UserOf, ViaAttr,
+    ViaField, ViaPos, XavpPath,
 };
 use super::registry::RouteType;
 use super::timefmt;
@@ -227,9 +228,53 @@ impl<'a> MsgCtx<'a> {
                     TmField::ReplyReason if in_reply => {
                         msg.reason().map_or(Value::Null, Value::str)
                     }
-                    TmField::ReplyReason => Value::Null,
+                    // Kamailio reads an empty reason outside reply routes.
+                    TmField::ReplyReason => Value::str(b""),
+                    TmField::ReplyType => match self.t.tid {
+                        None => Value::Null,
+                        Some(_) => int(0),
+                    },
+                    TmField::IdIndex | TmField::IdLabel => match self.t.tid {
+                        None => Value::Null,
+                        Some(tid) => int(i64::from(if *field == TmField::IdIndex {
+                            tid.slot
+                        } else {
+                            tid.gen
+                        })),
+                    },
+                    // Kamailio 5.6's tmx reads the label here too.
+                    TmField::Ruid => self
+                        .t
+                        .tid
+                        .map_or(Value::Null, |tid| int(i64::from(tid.gen))),
                 }
             }
+            PvKind::TmOther(which, inner) => self.read_tm_other(*which, inner),
+            PvKind::Cnt(inner) => int(self.count_values(inner)),
+            PvKind::ViaPv(pos, attr) => via_pv(msg, *pos, *attr),
+            PvKind::Hfl(key) => hfl(msg, key, self.index_of(&pv.index)),
+            PvKind::LocalSock(form) => self.local_sock(*form),
+            PvKind::UserLen(of) => {
+                let user = match of {
+                    UserOf::From => name_part(msg, HeaderName::From, NamePart::User),
+                    UserOf::To => name_part(msg, HeaderName::To, NamePart::User),
+                    UserOf::Ruri if msg.is_request() => match &self.new_uri {
+                        Some(u) => ruri_part(u, RuriPart::User),
+                        None => self.received_ruri_part(RuriPart::User),
+                    },
+                    UserOf::OrigRuri => msg
+                        .request_uri()
+                        .map_or(Value::Null, |u| ruri_part(u, RuriPart::User)),
+                    UserOf::Ruri => Value::Null,
+                };
+                match user {
+                    Value::Null => int(0),
+                    v => int(v.to_bytes().len() as i64),
+                }
+            }
+            PvKind::AccUser(with_domain) => acc_user(msg, *with_domain),
+            PvKind::BootTime => int(self.env.clock.unix_at_base.as_secs() as i64),
+            PvKind::ConnId => self.conn.map_or(Value::Null, |c| int(c.raw() as i64)),
             PvKind::Ts => int(self.unix_now.as_secs() as i64),
             PvKind::Tv(part) => {
                 let (s, us) = (self.unix_now.as_secs(), self.unix_now.subsec_micros());
@@ -452,6 +497,137 @@ impl<'a> MsgCtx<'a> {
                 },
             },
         }
+    }
+
+    /// `$T_req(pv)`, `$T_rpl(pv)`, `$T_inv(pv)`: `inner` read on another
+    /// message of the transaction, as if that message were being routed
+    /// (a fresh context: only what the message itself holds, and `$var`).
+    /// As in Kamailio, `$T_req` reads in reply and failure routes,
+    /// `$T_rpl` in failure routes, `$T_inv` for a CANCEL that matched.
+    fn read_tm_other(&self, which: TmOther, inner: &PvRef) -> Value<'static> {
+        let Some(table) = self.core.tm.as_ref() else {
+            return Value::Null;
+        };
+        let (bytes, source) = match which {
+            TmOther::Request => {
+                if !matches!(self.route_type, RouteType::OnReply | RouteType::Failure) {
+                    return Value::Null;
+                }
+                let Some(tid) = self.t.tid else {
+                    return Value::Null;
+                };
+                let source = table.user(tid).and_then(|d| d.source);
+                (table.request(tid), source)
+            }
+            TmOther::Reply => {
+                let Some(tid) = self.t.tid.filter(|_| self.route_type == RouteType::Failure) else {
+                    return Value::Null;
+                };
+                let reply = table
+                    .winning(tid)
+                    .and_then(|(branch, _)| table.branch_reply(tid, branch));
+                (reply, None)
+            }
+            TmOther::Invite => {
+                let Some(crate::tm::RequestMatch::Cancel { invite }) = self.t.matched else {
+                    return Value::Null;
+                };
+                let source = table.user(invite).and_then(|d| d.source);
+                (table.request(invite), source)
+            }
+        };
+        let Some(other) = bytes.and_then(|b| Message::parse(b.clone()).ok()) else {
+            return Value::Null;
+        };
+        let source = source.unwrap_or(crate::tm::Source {
+            src: self.src,
+            local: self.local,
+            proto: self.proto,
+            socket: self.socket,
+            conn: self.conn,
+        });
+        let mut core = super::ctx::CoreState {
+            vars: self.core.vars.clone(),
+            scratch: Vec::new(),
+            tm: None,
+            counters: Default::default(),
+            msg_id: self.core.msg_id,
+        };
+        let mut out = Vec::new();
+        let ctx = MsgCtx::new(
+            self.env,
+            self.program,
+            &mut core,
+            &other,
+            source,
+            self.now,
+            self.route_type,
+            &mut out,
+        );
+        ctx.read_pv(inner).into_owned()
+    }
+
+    /// `$cnt(pv)`: the number of values of an `$avp` or `$xavp` (for any
+    /// other variable: 1 when it is set, else 0).
+    fn count_values(&self, inner: &PvRef) -> i64 {
+        match &inner.kind {
+            PvKind::Avp(key) => self.attrs.avp_values(key).count() as i64,
+            PvKind::AvpDyn(name) => {
+                let key = AvpKey::Str(self.format(name).into());
+                self.attrs.avp_values(&key).count() as i64
+            }
+            PvKind::Xavp(path) => {
+                let mut n = 0;
+                match &path.field {
+                    None => {
+                        while self.attrs.xavp_in(path.class, &path.root, n).is_some() {
+                            n += 1;
+                        }
+                    }
+                    // Kamailio 5.6 counts the field in every root of the name.
+                    Some((field, _)) => {
+                        let mut i = 0;
+                        while let Some(root) = self.attrs.xavp_in(path.class, &path.root, i) {
+                            n += root.fields_named(field).count() as i32;
+                            i += 1;
+                        }
+                    }
+                }
+                i64::from(n)
+            }
+            _ => i64::from(!self.read_pv(inner).is_null()),
+        }
+    }
+
+    /// `$Ru`, `$Rut`, `$RAi`, `$RAp`, `$RAu`, `$RAut`.
+    fn local_sock(&self, form: LocalSockForm) -> Value<'static> {
+        let advertise = self
+            .env
+            .sockets
+            .get(usize::from(self.socket))
+            .and_then(|s| s.advertise.as_ref());
+        let bound = super::ctx::fmt_hostport(self.local);
+        let adv = match advertise {
+            Some((host, port)) => format!("{host}:{port}"),
+            None => bound.to_string(),
+        };
+        let proto = self.proto.lower_name();
+        Value::owned(
+            match form {
+                LocalSockForm::Uri => format!("sip:{bound}"),
+                LocalSockForm::UriTransport => format!("sip:{bound};transport={proto}"),
+                LocalSockForm::AdvUri => format!("sip:{adv}"),
+                LocalSockForm::AdvUriTransport => format!("sip:{adv};transport={proto}"),
+                LocalSockForm::AdvIp => match advertise {
+                    Some((host, _)) => host.clone(),
+                    None => self.local.ip().to_string(),
+                },
+                LocalSockForm::AdvPort => {
+                    return Value::Int(i64::from(advertise.map_or(self.local.port(), |a| a.1)))
+                }
+            }
+            .into_bytes(),
+        )
     }
 
     /// A part of the Request-URI as received, parsed once per message.
@@ -732,4 +908,136 @@ fn via_field(msg: &Message, n: u32, field: ViaField) -> Value<'_> {
         }
     }
     Value::Null
+}
+
+/// `$via0(attr)` / `$via1(attr)` / `$viaZ(attr)`.
+fn via_pv(msg: &Message, pos: ViaPos, attr: ViaAttr) -> Value<'_> {
+    let mut all = msg
+        .headers_of(HeaderName::Via)
+        .flat_map(|h| vias(msg.value(h)));
+    let via = match pos {
+        ViaPos::First => all.next(),
+        ViaPos::Second => all.nth(1),
+        ViaPos::Last => all.last(),
+    };
+    let Some(Ok(via)) = via else {
+        return Value::Null;
+    };
+    match attr {
+        ViaAttr::Host => Value::str(via.host_raw()),
+        ViaAttr::Port => Value::Int(i64::from(via.port().unwrap_or(5060))),
+        ViaAttr::Proto => Value::str(via.transport()),
+        ViaAttr::ProtoId => Value::Int(proto_id(via.transport())),
+        ViaAttr::Branch => via.branch().map_or(Value::Null, Value::str),
+        ViaAttr::Received => via.received().map_or(Value::Null, Value::str),
+        ViaAttr::Rport => via
+            .param(b"rport")
+            .and_then(|p| p.value)
+            .map_or(Value::Null, Value::str),
+        ViaAttr::I => via
+            .param(b"i")
+            .and_then(|p| p.value)
+            .map_or(Value::Null, Value::str),
+    }
+}
+
+/// Kamailio's number for a transport name (`$K(UDP)`…), 0 when unknown.
+fn proto_id(name: &[u8]) -> i64 {
+    const NAMES: [&[u8]; 6] = [b"UDP", b"TCP", b"TLS", b"SCTP", b"WS", b"WSS"];
+    NAMES
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(name))
+        .map_or(0, |i| i as i64 + 1)
+}
+
+/// `$hfl(name)`: the bodies of a header by index (`[*]`: every line
+/// joined as `$hdr(name)[*]` does). As Kamailio 5.6 reads them, a Via that
+/// is not the last of its line keeps the text up to its comma, the Contact
+/// bodies of one line come last first, and a negative index reads `$null`.
+fn hfl<'m>(msg: &'m Message, key: &super::pvkind::HeaderKey, idx: Idx) -> Value<'m> {
+    let n = match idx {
+        Idx::First => 0,
+        Idx::At(i) if i >= 0 => i as usize,
+        Idx::At(_) => return Value::Null,
+        Idx::All => {
+            let mut out = Vec::new();
+            for (i, h) in msg.headers_named(&key.name).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(msg.value(h));
+            }
+            return if out.is_empty() {
+                Value::Null
+            } else {
+                Value::owned(out)
+            };
+        }
+    };
+    let mut seen = 0usize;
+    for h in msg.headers_named(&key.name) {
+        let value = msg.value(h);
+        let bodies: Vec<&'m [u8]> = match key.id {
+            HeaderName::Via => {
+                let items: Vec<(usize, &[u8])> = crate::sip::scan::split_values(value)
+                    .with_comments()
+                    .collect();
+                let last = items.len().saturating_sub(1);
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(at, body))| {
+                        let end = at + body.len();
+                        let upto = if i < last {
+                            value[end..]
+                                .iter()
+                                .position(|&b| b == b',')
+                                .map_or(end, |c| end + c + 1)
+                        } else {
+                            end
+                        };
+                        value.get(at..upto).unwrap_or(body)
+                    })
+                    .collect()
+            }
+            HeaderName::Route | HeaderName::RecordRoute => crate::sip::scan::split_values(value)
+                .map(|(_, b)| b)
+                .collect(),
+            HeaderName::Contact => {
+                let mut v: Vec<&[u8]> = crate::sip::scan::split_values(value)
+                    .map(|(_, b)| b)
+                    .collect();
+                v.reverse();
+                v
+            }
+            _ => vec![value],
+        };
+        if let Some(b) = bodies.get(n - seen) {
+            return Value::str(b);
+        }
+        seen += bodies.len();
+    }
+    Value::Null
+}
+
+/// `$Au` / `$AU`: the credentials' user (and realm), else From's user (and host).
+fn acc_user(msg: &Message, with_domain: bool) -> Value<'static> {
+    let user = auth_part(msg, AuthPart::User);
+    let (user, domain) = if user.is_null() {
+        (
+            name_part(msg, HeaderName::From, NamePart::User),
+            name_part(msg, HeaderName::From, NamePart::Host),
+        )
+    } else {
+        (user, auth_part(msg, AuthPart::Realm))
+    };
+    if user.is_null() {
+        return Value::Null;
+    }
+    let mut out = user.to_bytes().into_owned();
+    if with_domain {
+        out.push(b'@');
+        out.extend_from_slice(&domain.to_bytes());
+    }
+    Value::owned(out)
 }

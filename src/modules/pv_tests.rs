@@ -1,0 +1,128 @@
+//! Pseudo-variables of the pv core read on a request, each value as a live
+//! Kamailio 5.6 printed it for the same message and script (see
+//! loadtest/sidebyside/configs/pvcore.cfg for the side-by-side run).
+
+use crate::modules::script_tests::run;
+
+/// A request with Vias three to a line and two Contact lines.
+const MULTI: &str = "INVITE sip:alice@192.0.2.10:5060 SIP/2.0
+Via: SIP/2.0/UDP 198.51.100.1:5070;branch=z9hG4bK-1;rport , SIP/2.0/TCP 10.0.0.9:5070;branch=z9hG4bK-x;received=10.1.1.1;rport=7
+Via: SIP/2.0/TLS [2001:db8::1];branch=z9hG4bK-y;i=abc ,SIP/2.0/SCTP a.b:1 , SIP/2.0/WS c.d;branch=z
+Route: <sip:r1.example;lr>,  <sip:r2.example;lr>
+Route: <sip:r3.example;lr>
+Contact: \"A, B\" <sip:a@h>;expires=5, <sip:b@h>
+Contact: <sip:c@h>, <sip:d@h>
+X-Multi: one, two
+From: <sip:+bob@example.com>;tag=1
+To: <sip:alice@192.0.2.10>
+Call-ID: c2
+CSeq: 1 INVITE
+Max-Forwards: 70
+Content-Length: 0
+
+";
+
+fn reply_of(routes: &str) -> String {
+    let sent = run(routes, MULTI);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    sent[0].clone()
+}
+
+fn has(out: &str, want: &str) {
+    assert!(out.contains(want), "missing {want:?} in\n{out}");
+}
+
+#[test]
+fn via_bodies_by_position() {
+    let out = reply_of(
+        r#"request_route {
+    append_to_reply("X-V0: [$via0(host)] [$via0(port)] [$via0(proto)] [$via0(protoid)] [$via0(branch)] [$via0(received)] [$via0(rport)] [$via0(i)]\r\n");
+    append_to_reply("X-V1: [$via1(host)] [$via1(port)] [$via1(proto)] [$via1(protoid)] [$via1(branch)] [$via1(received)] [$via1(rport)] [$via1(i)]\r\n");
+    append_to_reply("X-VZ: [$viaZ(host)] [$viaZ(port)] [$viaZ(proto)] [$viaZ(protoid)] [$viaZ(branch)]\r\n");
+    sl_send_reply("404", "x");
+}"#,
+    );
+    has(
+        &out,
+        "X-V0: [198.51.100.1] [5070] [UDP] [1] [z9hG4bK-1] [<null>] [<null>] [<null>]\n",
+    );
+    has(
+        &out,
+        "X-V1: [10.0.0.9] [5070] [TCP] [2] [z9hG4bK-x] [10.1.1.1] [7] [<null>]\n",
+    );
+    has(&out, "X-VZ: [c.d] [5060] [WS] [5] [z]\n");
+}
+
+#[test]
+fn header_bodies_by_index_with_kamailio_quirks() {
+    let out = reply_of(
+        r#"request_route {
+    append_to_reply("X-H1: [$hfl(Via)] [$(hfl(Via)[1])] [$(hfl(Via)[2])] [$(hfl(Via)[-1])] [$(hfl(Via)[3])] [$(hfl(Via)[4])]\r\n");
+    append_to_reply("X-H2: [$(hfl(Route)[0])] [$(hfl(Route)[2])] [$(hfl(Contact)[0])] [$(hfl(Contact)[1])] [$(hfl(Contact)[2])] [$(hfl(Contact)[3])] [$(hfl(Contact)[-1])]\r\n");
+    append_to_reply("X-H3: [$(hfl(X-Multi)[0])] [$(hfl(Record-Route)[0])]\r\n");
+    sl_send_reply("404", "x");
+}"#,
+    );
+    has(
+        &out,
+        "X-H1: [SIP/2.0/UDP 198.51.100.1:5070;branch=z9hG4bK-1;rport ,] \
+         [SIP/2.0/TCP 10.0.0.9:5070;branch=z9hG4bK-x;received=10.1.1.1;rport=7] \
+         [SIP/2.0/TLS [2001:db8::1];branch=z9hG4bK-y;i=abc ,] [<null>] \
+         [SIP/2.0/SCTP a.b:1 ,] [SIP/2.0/WS c.d;branch=z]\n",
+    );
+    has(
+        &out,
+        "X-H2: [<sip:r1.example;lr>] [<sip:r3.example;lr>] [<sip:b@h>] \
+         [\"A, B\" <sip:a@h>;expires=5] [<sip:d@h>] [<sip:c@h>] [<null>]\n",
+    );
+    has(&out, "X-H3: [one, two] [<null>]\n");
+}
+
+#[test]
+fn socket_user_length_acc_user_and_counts() {
+    let out = reply_of(
+        r#"request_route {
+    append_to_reply("X-M: [$Ru] [$Rut] [$RAi] [$RAp] [$RAu] [$RAut] [$fUl] [$tUl] [$rUl] [$oUl] [$Au] [$AU] [$src_ip] [$conid]\r\n");
+    $avp(x) = 1; $avp(x) = 2; $xavp(a=>b) = 1; $xavp(a=>c) = 2; $xavp(a[0]=>c) = 3;
+    append_to_reply("X-C: [$cnt($avp(x))] [$cnt($avp(y))] [$cnt($xavp(a))] [$cnt($xavp(a=>c))] [$cnt($xavp(a=>b))]\r\n");
+    append_to_reply("X-T: [$T(reply_code)] [$T(reply_reason)] [$T(branch_index)] [$T(ruid)] [$T(reply_type)] [$T(id_label)] [$T(id_index)] [$T_req($ci)] [$T_rpl($rs)]\r\n");
+    sl_send_reply("404", "x");
+}"#,
+    );
+    has(
+        &out,
+        "X-M: [sip:192.0.2.10:5060] [sip:192.0.2.10:5060;transport=udp] [192.0.2.10] [5060] \
+         [sip:192.0.2.10:5060] [sip:192.0.2.10:5060;transport=udp] [4] [5] [5] [5] \
+         [+bob@example.com] [+bob] [198.51.100.1] [<null>]\n",
+    );
+    has(&out, "X-C: [2] [0] [2] [2] [1]\n");
+    has(
+        &out,
+        "X-T: [0] [] [0] [<null>] [<null>] [<null>] [<null>] [<null>] [<null>]\n",
+    );
+}
+
+#[test]
+fn names_kamailio_refuses_are_refused() {
+    use crate::script::compile::compile;
+    use crate::script::{parse_str, MemoryFiles, Options};
+    for (body, msg) in [
+        ("$var(a) = $via0(params);", "unknown $via0(params)"),
+        ("$var(a) = $T(reply_last);", "unknown $T(reply_last)"),
+        ("$var(a) = $version(x);", "unknown $version(x)"),
+        ("$var(a) = $T_req(ci);", "$T_req"),
+    ] {
+        let text = format!("request_route {{\n    {body}\n}}\n");
+        let files = MemoryFiles::new();
+        let err = parse_str("t.cfg", &text, &Options::with_files(&files))
+            .map_err(|d| d.rendered().join("\n"))
+            .and_then(|cfg| {
+                compile(&cfg)
+                    .map(|_| ())
+                    .map_err(|d| d.rendered().join("\n"))
+            })
+            .expect_err(body);
+        assert!(err.starts_with("t.cfg:2:"), "{err}");
+        assert!(err.contains(msg), "{body}: {err}");
+    }
+}
