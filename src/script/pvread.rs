@@ -217,38 +217,7 @@ impl<'a> MsgCtx<'a> {
                 }
             }
             PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),
-            PvKind::Tm(field) => {
-                let in_reply = matches!(self.route_type, RouteType::OnReply | RouteType::Reply);
-                match field {
-                    TmField::ReplyCode if in_reply => {
-                        msg.status().map_or(int(0), |c| int(i64::from(c)))
-                    }
-                    TmField::ReplyCode => int(i64::from(self.t.reply_code)),
-                    TmField::BranchIndex => int(i64::from(self.t.branch_idx)),
-                    TmField::ReplyReason if in_reply => {
-                        msg.reason().map_or(Value::Null, Value::str)
-                    }
-                    // Kamailio reads an empty reason outside reply routes.
-                    TmField::ReplyReason => Value::str(b""),
-                    TmField::ReplyType => match self.t.tid {
-                        None => Value::Null,
-                        Some(_) => int(0),
-                    },
-                    TmField::IdIndex | TmField::IdLabel => match self.t.tid {
-                        None => Value::Null,
-                        Some(tid) => int(i64::from(if *field == TmField::IdIndex {
-                            tid.slot
-                        } else {
-                            tid.gen
-                        })),
-                    },
-                    // Kamailio 5.6's tmx reads the label here too.
-                    TmField::Ruid => self
-                        .t
-                        .tid
-                        .map_or(Value::Null, |tid| int(i64::from(tid.gen))),
-                }
-            }
+            PvKind::Tm(field) => self.tm_field(*field),
             PvKind::TmOther(which, inner) => self.read_tm_other(*which, inner),
             PvKind::Cnt(inner) => int(self.count_values(inner)),
             PvKind::ViaPv(pos, attr) => via_pv(msg, *pos, *attr),
@@ -499,10 +468,69 @@ impl<'a> MsgCtx<'a> {
         }
     }
 
+    /// `$T(name)` and the older `$T_reply_code`, `$T_reply_reason`,
+    /// `$T_branch_idx`, per route type as tmx reads them.
+    fn tm_field(&self, field: TmField) -> Value<'_> {
+        let int = |i: i64| Value::Int(i);
+        let in_reply = matches!(self.route_type, RouteType::OnReply | RouteType::Reply);
+        let table = self.core.tm.as_ref();
+        let tid = self.t.tid;
+        match field {
+            TmField::ReplyCode if in_reply => {
+                self.msg.status().map_or(int(0), |c| int(i64::from(c)))
+            }
+            // Request and branch routes: the last status sent upstream.
+            TmField::ReplyCode
+                if matches!(self.route_type, RouteType::Request | RouteType::Branch) =>
+            {
+                int(i64::from(
+                    tid.and_then(|t| table?.status(t))
+                        .unwrap_or(self.t.reply_code),
+                ))
+            }
+            TmField::ReplyCode => int(i64::from(self.t.reply_code)),
+            // Request route: the branches added so far; failure route: the
+            // transaction's branches and those added since.
+            TmField::BranchIndex => match self.route_type {
+                RouteType::Request => int(self.branches.len() as i64),
+                RouteType::Failure => int((tid
+                    .and_then(|t| table.map(|tb| tb.branch_count(t)))
+                    .unwrap_or(0)
+                    + self.branches.len()) as i64),
+                _ => int(i64::from(self.t.branch_idx)),
+            },
+            TmField::ReplyReason if in_reply => self.msg.reason().map_or(Value::Null, Value::str),
+            // Failure route: the winning reply's reason (a local one's text).
+            TmField::ReplyReason if self.route_type == RouteType::Failure => {
+                let (Some(tid), Some(table)) = (tid, table) else {
+                    return Value::str(b"");
+                };
+                let Some((branch, code)) = table.winning(tid) else {
+                    return Value::str(b"");
+                };
+                match table
+                    .branch_reply(tid, branch)
+                    .and_then(|b| Message::parse(b.clone()).ok())
+                {
+                    Some(reply) => reply
+                        .reason()
+                        .map_or(Value::str(b""), |r| Value::owned(r.to_vec())),
+                    None => Value::str(crate::tm::cell::reason_of(code)),
+                }
+            }
+            // Kamailio reads an empty reason elsewhere.
+            TmField::ReplyReason => Value::str(b""),
+            TmField::ReplyType => tid.map_or(Value::Null, |_| int(0)),
+            TmField::IdIndex => tid.map_or(Value::Null, |t| int(i64::from(t.slot))),
+            // Kamailio 5.6's tmx reads the label for `ruid` too.
+            TmField::IdLabel | TmField::Ruid => tid.map_or(Value::Null, |t| int(i64::from(t.gen))),
+        }
+    }
+
     /// `$T_req(pv)`, `$T_rpl(pv)`, `$T_inv(pv)`: `inner` read on another
     /// message of the transaction, as if that message were being routed
     /// (a fresh context: only what the message itself holds, and `$var`).
-    /// As in Kamailio, `$T_req` reads in reply and failure routes,
+    /// As in Kamailio, `$T_req` reads in reply routes,
     /// `$T_rpl` in failure routes, `$T_inv` for a CANCEL that matched.
     fn read_tm_other(&self, which: TmOther, inner: &PvRef) -> Value<'static> {
         let Some(table) = self.core.tm.as_ref() else {
@@ -510,7 +538,7 @@ impl<'a> MsgCtx<'a> {
         };
         let (bytes, source) = match which {
             TmOther::Request => {
-                if !matches!(self.route_type, RouteType::OnReply | RouteType::Failure) {
+                if !matches!(self.route_type, RouteType::OnReply | RouteType::Reply) {
                     return Value::Null;
                 }
                 let Some(tid) = self.t.tid else {
