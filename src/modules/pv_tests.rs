@@ -126,3 +126,35 @@ fn names_kamailio_refuses_are_refused() {
         assert!(err.contains(msg), "{body}: {err}");
     }
 }
+
+#[test]
+fn selects_read_as_kamailio_does() {
+    let out = reply_of(
+        r#"request_route {
+    $var(a) = @via[1].params["branch"]; $var(b) = @via.params["rport"]; $var(c) = @via[2].params["received"];
+    $var(d) = @via[2].params["rport"]; $var(e) = @via[3].params["i"]; $var(f) = @via[1].params["nonex"];
+    append_to_reply("X-S1: [$var(a)] [$var(b)] [$var(c)] [$var(d)] [$var(e)] [$var(f)]\r\n");
+    $var(a) = @contact; $var(b) = @contact.uri; $var(c) = @contact.uri.user; $var(d) = @contact.name; $var(e) = @contact.expires;
+    append_to_reply("X-S2: [$var(a)] [$var(b)] [$var(c)] [$var(d)] [$var(e)]\r\n");
+    $var(a) = @msg.header["X-Multi"]; $var(b) = @msg.first_line; $var(c) = @msg.type; $var(d) = @msg.header["X-None"];
+    append_to_reply("X-S3: [$var(a)] [$var(b)] [$var(c)] [$var(d)]\r\n");
+    $var(a) = @from; $var(b) = @from.params["tag"]; $var(c) = @to.tag; $var(d) = @via[1]; $var(e) = @via[9].host;
+    append_to_reply("X-S4: [$var(a)] [$var(b)] [$var(c)] [$var(d)] [$var(e)]\r\n");
+    sl_send_reply("404", "x");
+}"#,
+    );
+    has(&out, "X-S1: [z9hG4bK-1] [] [10.1.1.1] [7] [abc] []\n");
+    has(
+        &out,
+        "X-S2: [\"A, B\" <sip:a@h>;expires=5, <sip:b@h>] [sip:b@h] [b] [] []\n",
+    );
+    has(
+        &out,
+        "X-S3: [one, two] [INVITE sip:alice@192.0.2.10:5060 SIP/2.0] [1] []\n",
+    );
+    has(
+        &out,
+        "X-S4: [<sip:+bob@example.com>;tag=1] [1] [] \
+         [SIP/2.0/UDP 198.51.100.1:5070;branch=z9hG4bK-1;rport ,] []\n",
+    );
+}

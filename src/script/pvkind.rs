@@ -468,6 +468,39 @@ pub enum Select {
     CallId,
     /// `cseq`, `cseq.num`, `cseq.method`.
     Cseq(CseqPart),
+    /// `via[n].params["name"]`: a Via parameter's value (`""` when it has none).
+    ViaParam(u32, Bytes),
+    /// `from`, `to`, `contact`: the first header's whole value.
+    Whole(HeaderName),
+    /// `from.params["name"]`, `to.params["name"]`, `contact.params["name"]`.
+    NameParam(HeaderName, Bytes),
+    /// `contact.*`: of the Contact Kamailio parses first (the last body of
+    /// the first Contact line).
+    Contact(ContactPart),
+    /// `msg.body`, `msg.first_line`, `msg.len`, `msg.type`.
+    Msg(MsgPart),
+    /// `msg.header["Name"]`: the first header of that name.
+    MsgHeader(HeaderKey),
+}
+
+/// Parts of a Contact a select reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContactPart {
+    Uri,
+    User,
+    Host,
+    Name,
+    Expires,
+    Q,
+}
+
+/// Parts of the message a select reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsgPart {
+    Body,
+    FirstLine,
+    Len,
+    Type,
 }
 
 /// Parts of the request URI a select reads.
@@ -996,9 +1029,22 @@ pub fn select(text: &str, r: &mut dyn Resolver) -> Result<PvKind, String> {
             .ok_or_else(|| format!("select @{text}: no configuration parameter \"{name}\""));
     }
     let unsupported = || format!("select @{text} is not supported");
-    let mut parts = text.split('.');
-    let head = parts.next().unwrap_or("");
-    let rest: Vec<&str> = parts.collect();
+    let parts = select_parts(text);
+    let head = parts.first().copied().unwrap_or("");
+    let mut rest: Vec<&str> = parts.get(1..).unwrap_or_default().to_vec();
+    // `…params["name"]` (the name quoted or not) as a last part.
+    let param = match rest.last().and_then(|p| p.strip_prefix("params[")) {
+        Some(q) => {
+            let name = q
+                .strip_suffix(']')
+                .map(|n| n.trim().trim_matches('"'))
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| format!("select @{text}: bad params[\"name\"]"))?;
+            rest.pop();
+            Some(Bytes::copy_from_slice(name.as_bytes()))
+        }
+        None => None,
+    };
     let (name, index) = match head.split_once('[') {
         Some((n, i)) => {
             let i = i
@@ -1020,40 +1066,94 @@ pub fn select(text: &str, r: &mut dyn Resolver) -> Result<PvKind, String> {
             _ => return Err(unsupported()),
         })
     };
-    let sel = match name {
-        "via" | "v" => {
-            let field = match rest.as_slice() {
-                [] => ViaField::Whole,
-                ["host"] => ViaField::Host,
-                ["port"] => ViaField::Port,
-                ["branch"] | ["params", "branch"] => ViaField::Branch,
-                ["transport"] | ["proto"] => ViaField::Transport,
-                ["received"] | ["params", "received"] => ViaField::Received,
-                ["rport"] | ["params", "rport"] => ViaField::Rport,
+    let sel = match (name, param) {
+        ("via" | "v", Some(p)) if rest.is_empty() => Select::ViaParam(index.unwrap_or(1), p),
+        ("from" | "f", Some(p)) if rest.is_empty() => Select::NameParam(HeaderName::From, p),
+        ("to" | "t", Some(p)) if rest.is_empty() => Select::NameParam(HeaderName::To, p),
+        ("contact" | "m", Some(p)) if rest.is_empty() => Select::NameParam(HeaderName::Contact, p),
+        (_, Some(_)) => return Err(unsupported()),
+        (name, None) => match name {
+            "from" | "f" if rest.is_empty() => Select::Whole(HeaderName::From),
+            "to" | "t" if rest.is_empty() => Select::Whole(HeaderName::To),
+            "contact" | "m" => match rest.as_slice() {
+                [] => Select::Whole(HeaderName::Contact),
+                ["uri"] => Select::Contact(ContactPart::Uri),
+                ["uri", "user"] => Select::Contact(ContactPart::User),
+                ["uri", "host"] => Select::Contact(ContactPart::Host),
+                ["name"] => Select::Contact(ContactPart::Name),
+                ["expires"] => Select::Contact(ContactPart::Expires),
+                ["q"] => Select::Contact(ContactPart::Q),
                 _ => return Err(unsupported()),
-            };
-            Select::Via(index.unwrap_or(1), field)
-        }
-        "from" | "f" => Select::From(name_part(&rest)?),
-        "to" | "t" => Select::To(name_part(&rest)?),
-        "ruri" | "request_uri" => Select::Ruri(match rest.as_slice() {
-            [] => RuriPart::Whole,
-            ["user"] => RuriPart::User,
-            ["host"] => RuriPart::Host,
-            ["port"] => RuriPart::Port,
+            },
+            "msg" | "message" => match rest.as_slice() {
+                ["body"] => Select::Msg(MsgPart::Body),
+                ["first_line"] => Select::Msg(MsgPart::FirstLine),
+                ["len"] => Select::Msg(MsgPart::Len),
+                ["type"] => Select::Msg(MsgPart::Type),
+                [h] if h.starts_with("header[") => {
+                    let name = h["header[".len()..]
+                        .strip_suffix(']')
+                        .map(|n| n.trim().trim_matches('"'))
+                        .filter(|n| !n.is_empty())
+                        .ok_or_else(unsupported)?;
+                    Select::MsgHeader(HeaderKey::new(name))
+                }
+                _ => return Err(unsupported()),
+            },
+            "via" | "v" => {
+                let field = match rest.as_slice() {
+                    [] => ViaField::Whole,
+                    ["host"] => ViaField::Host,
+                    ["port"] => ViaField::Port,
+                    ["branch"] | ["params", "branch"] => ViaField::Branch,
+                    ["transport"] | ["proto"] => ViaField::Transport,
+                    ["received"] | ["params", "received"] => ViaField::Received,
+                    ["rport"] | ["params", "rport"] => ViaField::Rport,
+                    _ => return Err(unsupported()),
+                };
+                Select::Via(index.unwrap_or(1), field)
+            }
+            "from" | "f" => Select::From(name_part(&rest)?),
+            "to" | "t" => Select::To(name_part(&rest)?),
+            "ruri" | "request_uri" => Select::Ruri(match rest.as_slice() {
+                [] => RuriPart::Whole,
+                ["user"] => RuriPart::User,
+                ["host"] => RuriPart::Host,
+                ["port"] => RuriPart::Port,
+                _ => return Err(unsupported()),
+            }),
+            "call_id" | "callid" | "i" if rest.is_empty() => Select::CallId,
+            "cseq" => Select::Cseq(match rest.as_slice() {
+                [] => CseqPart::Whole,
+                ["num"] => CseqPart::Number,
+                ["method"] => CseqPart::Method,
+                _ => return Err(unsupported()),
+            }),
             _ => return Err(unsupported()),
-        }),
-        "call_id" | "callid" | "i" if rest.is_empty() => Select::CallId,
-        "cseq" => Select::Cseq(match rest.as_slice() {
-            [] => CseqPart::Whole,
-            ["num"] => CseqPart::Number,
-            ["method"] => CseqPart::Method,
-            _ => return Err(unsupported()),
-        }),
-        _ => return Err(unsupported()),
+        },
     };
-    if index.is_some() && !matches!(sel, Select::Via(..)) {
+    if index.is_some() && !matches!(sel, Select::Via(..) | Select::ViaParam(..)) {
         return Err(unsupported());
     }
     Ok(PvKind::Sel(sel))
+}
+
+/// The dot-separated parts of a select, a dot inside `[...]` or quotes kept.
+fn select_parts(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut quoted, mut start) = (0usize, false, 0usize);
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '[' if !quoted => depth += 1,
+            ']' if !quoted => depth = depth.saturating_sub(1),
+            '.' if !quoted && depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }

@@ -10,9 +10,9 @@ use super::attrs::Xavp;
 use super::ctx::{AddrText, MsgCtx, UriParts};
 use super::pvkind::BranchAttr;
 use super::pvkind::{
-    AuthPart, AvpKey, CseqPart, FlagSet, LocalSockForm, NamePart, PvIndex, PvKind, PvRef, RuriPart,
-    Select, ShtOp, SndPart, TimeField, TmField, TmOther, TvPart, UriField, UriSrc, UserOf, ViaAttr,
-    ViaField, ViaPos, XavpPath,
+    AuthPart, AvpKey, ContactPart, CseqPart, FlagSet, LocalSockForm, MsgPart, NamePart, PvIndex,
+    PvKind, PvRef, RuriPart, Select, ShtOp, SndPart, TimeField, TmField, TmOther, TvPart, UriField,
+    UriSrc, UserOf, ViaAttr, ViaField, ViaPos, XavpPath,
 };
 use super::registry::RouteType;
 use super::timefmt;
@@ -307,7 +307,11 @@ impl<'a> MsgCtx<'a> {
                 ),
                 None => Value::Null,
             },
-            PvKind::Sel(sel) => self.select(sel),
+            // A select that finds nothing reads "" in Kamailio 5.6.
+            PvKind::Sel(sel) => match self.select(sel) {
+                Value::Null => Value::str(b""),
+                v => v,
+            },
             PvKind::ShtIter(name, key) => match self.sht_iters.current(name) {
                 Some((k, _)) if *key => Value::str(k),
                 Some((_, v)) => v.as_ref(),
@@ -780,6 +784,53 @@ impl<'a> MsgCtx<'a> {
                 (part, Some(u)) => ruri_part(u, *part),
             },
             Select::CallId => msg.call_id().map_or(Value::Null, Value::str),
+            Select::ViaParam(n, name) => via_param(msg, *n, name),
+            Select::Whole(id) => msg.header_value(*id).map_or(Value::Null, Value::str),
+            Select::NameParam(id, name) => {
+                let Some(value) = msg.header_value(*id) else {
+                    return Value::Null;
+                };
+                let na = if *id == HeaderName::Contact {
+                    kamailio_first_contact(value)
+                } else {
+                    NameAddr::parse(value).ok()
+                };
+                na.and_then(|na| na.param(name))
+                    .map_or(Value::Null, |p| Value::str(p.value.unwrap_or(b"")))
+            }
+            Select::Contact(part) => {
+                let Some(value) = msg.header_value(HeaderName::Contact) else {
+                    return Value::Null;
+                };
+                let Some(na) = kamailio_first_contact(value) else {
+                    return Value::Null;
+                };
+                let param = |n: &[u8]| {
+                    na.param(n)
+                        .and_then(|p| p.value)
+                        .map_or(Value::Null, Value::str)
+                };
+                match part {
+                    ContactPart::Uri => Value::str(na.uri_raw()),
+                    ContactPart::User => uri_attr(Some(na.uri_raw()), UriField::User),
+                    ContactPart::Host => uri_attr(Some(na.uri_raw()), UriField::Host),
+                    ContactPart::Name => {
+                        transform::display_raw(value, &na).map_or(Value::Null, Value::str)
+                    }
+                    ContactPart::Expires => param(b"expires"),
+                    ContactPart::Q => param(b"q"),
+                }
+            }
+            Select::Msg(part) => match part {
+                MsgPart::Body => Value::str(msg.body()),
+                MsgPart::FirstLine => Value::str(msg.slice(msg.start_line())),
+                MsgPart::Len => Value::Int(msg.len() as i64),
+                MsgPart::Type => Value::Int(if msg.is_request() { 1 } else { 2 }),
+            },
+            Select::MsgHeader(key) => msg
+                .headers_named(&key.name)
+                .next()
+                .map_or(Value::Null, |h| Value::str(msg.value(h))),
             Select::Cseq(part) => {
                 let Some(v) = msg.header_value(HeaderName::CSeq) else {
                     return Value::Null;
@@ -914,6 +965,7 @@ fn via_field(msg: &Message, n: u32, field: ViaField) -> Value<'_> {
     let mut seen = 0;
     for h in msg.headers_of(HeaderName::Via) {
         let value = msg.value(h);
+        let texts_before = seen;
         for via in vias(value) {
             seen += 1;
             if seen < n {
@@ -923,7 +975,15 @@ fn via_field(msg: &Message, n: u32, field: ViaField) -> Value<'_> {
                 return Value::Null;
             };
             return match field {
-                ViaField::Whole => value.get(via.span()).map_or(Value::Null, Value::str),
+                ViaField::Whole => {
+                    // As `$hfl(Via)`: Kamailio keeps the comma of a body that
+                    // is not the last of its line.
+                    let texts = via_texts(value);
+                    let nth = n.saturating_sub(texts_before) as usize;
+                    texts
+                        .get(nth.saturating_sub(1))
+                        .map_or(Value::Null, |t| Value::str(t))
+                }
                 ViaField::Host => Value::str(via.host_raw()),
                 ViaField::Port => via.port().map_or(Value::Null, |p| Value::Int(i64::from(p))),
                 ViaField::Branch => via.branch().map_or(Value::Null, Value::str),
@@ -1006,28 +1066,7 @@ fn hfl<'m>(msg: &'m Message, key: &super::pvkind::HeaderKey, idx: Idx) -> Value<
     for h in msg.headers_named(&key.name) {
         let value = msg.value(h);
         let bodies: Vec<&'m [u8]> = match key.id {
-            HeaderName::Via => {
-                let items: Vec<(usize, &[u8])> = crate::sip::scan::split_values(value)
-                    .with_comments()
-                    .collect();
-                let last = items.len().saturating_sub(1);
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(at, body))| {
-                        let end = at + body.len();
-                        let upto = if i < last {
-                            value[end..]
-                                .iter()
-                                .position(|&b| b == b',')
-                                .map_or(end, |c| end + c + 1)
-                        } else {
-                            end
-                        };
-                        value.get(at..upto).unwrap_or(body)
-                    })
-                    .collect()
-            }
+            HeaderName::Via => via_texts(value),
             HeaderName::Route | HeaderName::RecordRoute => crate::sip::scan::split_values(value)
                 .map(|(_, b)| b)
                 .collect(),
@@ -1068,4 +1107,49 @@ fn acc_user(msg: &Message, with_domain: bool) -> Value<'static> {
         out.extend_from_slice(&domain.to_bytes());
     }
     Value::owned(out)
+}
+
+/// `via[n].params["name"]`: the value of a parameter of the n-th Via body
+/// (`""` for one without a value).
+fn via_param<'m>(msg: &'m Message, n: u32, name: &[u8]) -> Value<'m> {
+    let via = msg
+        .headers_of(HeaderName::Via)
+        .flat_map(|h| vias(msg.value(h)))
+        .nth(n.saturating_sub(1) as usize);
+    match via {
+        Some(Ok(via)) => via
+            .param(name)
+            .map_or(Value::Null, |p| Value::str(p.value.unwrap_or(b""))),
+        _ => Value::Null,
+    }
+}
+
+/// The Contact Kamailio 5.6 parses first: the last body of the first Contact line.
+fn kamailio_first_contact(value: &[u8]) -> Option<NameAddr<'_>> {
+    crate::sip::nameaddr::name_addrs(value).last()?.ok()
+}
+
+/// The Via bodies of one header line as Kamailio 5.6 delimits them: a body
+/// that is not the last of its line runs up to and including its comma.
+fn via_texts(value: &[u8]) -> Vec<&[u8]> {
+    let items: Vec<(usize, &[u8])> = crate::sip::scan::split_values(value)
+        .with_comments()
+        .collect();
+    let last = items.len().saturating_sub(1);
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, &(at, body))| {
+            let end = at + body.len();
+            let upto = if i < last {
+                value
+                    .get(end..)
+                    .and_then(|rest| rest.iter().position(|&b| b == b','))
+                    .map_or(end, |c| end + c + 1)
+            } else {
+                end
+            };
+            value.get(at..upto).unwrap_or(body)
+        })
+        .collect()
 }
