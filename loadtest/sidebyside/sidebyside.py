@@ -779,6 +779,16 @@ def pv_values(uac, uas):
     return log
 
 
+@case
+def advertised(uac, uas):
+    """set_advertised_address() (cadv1, cadv3: a name) and with
+    set_advertised_port() (cadv2): the Via and Record-Route the proxy writes."""
+    log = []
+    for cid in ("cadv1", "cadv2", "cadv3"):
+        log += exchange(uac, uas, invite(callid=cid), 486, "Busy Here")
+    return log
+
+
 SDP_MANY = ("v=0\r\no=- 1 1 IN IP4 127.0.0.62\r\ns=-\r\nc=IN IP4 127.0.0.62\r\nt=0 0\r\n"
             "m=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
             "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n"
@@ -1083,7 +1093,7 @@ SUITE = [
     ("path_r2.cfg", ["path_r2_register_and_route"]),
     ("ipops_cfgutils.cfg", ["module_values"]),
     ("sdpops.cfg", ["sdp_edits"]),
-    ("pvcore.cfg", ["pv_values", "cancel"]),
+    ("pvcore.cfg", ["pv_values", "cancel", "advertised"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("dialog.cfg", ["dialog_call_limit"]),
     ("dialog_flag.cfg", ["invite_200_ack_bye"]),

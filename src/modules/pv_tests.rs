@@ -158,3 +158,30 @@ fn selects_read_as_kamailio_does() {
          [SIP/2.0/UDP 198.51.100.1:5070;branch=z9hG4bK-1;rport ,] []\n",
     );
 }
+
+/// `set_advertised_address()`/`set_advertised_port()` change our Via only
+/// (Kamailio 5.6 keeps the socket's address in Record-Route).
+#[test]
+fn advertised_address_and_port_name_our_via() {
+    for (calls, want) in [
+        (
+            r#"set_advertised_address("192.0.2.7");"#,
+            "Via: SIP/2.0/UDP 192.0.2.7;branch=",
+        ),
+        (
+            r#"set_advertised_address("adv.example.com"); set_advertised_port(5999);"#,
+            "Via: SIP/2.0/UDP adv.example.com:5999;branch=",
+        ),
+        (
+            "set_advertised_port(5999);",
+            "Via: SIP/2.0/UDP 192.0.2.10:5999;branch=",
+        ),
+    ] {
+        let sent = run(
+            &format!("request_route {{\n    {calls}\n    forward(\"192.0.2.99\");\n}}\n"),
+            crate::modules::testutil::INVITE,
+        );
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        has(&sent[0], want);
+    }
+}

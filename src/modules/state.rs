@@ -48,6 +48,11 @@ pub struct MsgState {
     /// sets it from the contact); `None` unspecified. tm's
     /// `t_load_contacts()` orders by it.
     pub ruri_q: Option<i32>,
+    /// `set_advertised_address()` / `set_advertised_port()`: what our Via
+    /// names for this message instead of the sending socket (as in Kamailio
+    /// 5.6, Record-Route keeps the socket's address).
+    pub adv_host: Option<Bytes>,
+    pub adv_port: Option<u16>,
 }
 
 impl MsgState {
