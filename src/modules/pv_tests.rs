@@ -185,3 +185,42 @@ fn advertised_address_and_port_name_our_via() {
         has(&sent[0], want);
     }
 }
+
+/// The static branch, as Kamailio 5.6 printed each step of the same script.
+#[test]
+fn static_branch_set_append_and_reset() {
+    let sent = run(
+        r#"loadmodule "pv.so"
+request_route {
+    append_to_reply("X-A: [$sbranch(uri)] [$sbranch(dst_uri)] [$sbranch(q)] [$sbranch(flags)] [$sbranch(ruid)]\r\n");
+    $sbranch(uri) = "sip:x@example.net";
+    $sbranch(dst_uri) = "sip:10.0.0.5:5070";
+    $sbranch(q) = 500;
+    $sbranch(flags) = 3;
+    $sbranch(path) = "<sip:p.example;lr>";
+    sbranch_append();
+    append_to_reply("X-C: [$branch(uri)] [$branch(dst_uri)] [$branch(q)] [$branch(flags)] [$branch(path)] [$branch(count)] [$ru] [$du]\r\n");
+    sbranch_set_ruri();
+    append_to_reply("X-D: [$ru] [$du] [$bf] [$rc]\r\n");
+    $sbranch(q) = "abc";
+    append_to_reply("X-D2: [$sbranch(q)]\r\n");
+    sbranch_reset();
+    append_to_reply("X-E: [$sbranch(uri)] [$sbranch(q)]\r\n");
+    sl_send_reply("404", "x");
+}"#,
+        crate::modules::testutil::INVITE,
+    );
+    let out = &sent[0];
+    has(out, "X-A: [<null>] [<null>] [<null>] [<null>] [<null>]\n");
+    has(
+        out,
+        "X-C: [sip:x@example.net] [sip:10.0.0.5:5070] [500] [3] [<sip:p.example;lr>] [1] \
+         [sip:bob@example.com] [<null>]\n",
+    );
+    has(
+        out,
+        "X-D: [sip:x@example.net] [sip:10.0.0.5:5070] [3] [1]\n",
+    );
+    has(out, "X-D2: [500]\n");
+    has(out, "X-E: [<null>] [<null>]\n");
+}

@@ -404,6 +404,9 @@ pub struct CoreState {
     pub counters: crate::modules::counters::Counters,
     /// `$mi`: counts the messages this core received.
     pub msg_id: u64,
+    /// `$sbranch(...)`: the static branch the pv module's `sbranch_*`
+    /// functions use; it lasts across messages (as Kamailio's per process).
+    pub sbranch: Option<Branch>,
 }
 
 impl CoreState {
@@ -420,6 +423,7 @@ impl CoreState {
             tm: None,
             counters: Default::default(),
             msg_id: 0,
+            sbranch: None,
         }
     }
 }

@@ -111,6 +111,9 @@ pub enum PvKind {
     /// `$branch(uri|dst_uri|path|q|flags|socket|count)`: an attribute of the
     /// destination-set branch given by the index (`$(branch(uri)[1])`; none: the first).
     Branch(BranchAttr),
+    /// `$sbranch(uri|dst_uri|path|q|flags|send_socket)`: the static branch
+    /// (writable; see `sbranch_set_ruri`, `sbranch_append`, `sbranch_reset`).
+    SBranch(BranchAttr),
     /// `$ai`: P-Asserted-Identity URI. `$di`: Diversion URI.
     Ai,
     Di,
@@ -592,6 +595,7 @@ impl PvRef {
                     | PvKind::Bf
                     | PvKind::Fs
                     | PvKind::Br
+                    | PvKind::SBranch(_)
             )
     }
 }
@@ -808,6 +812,21 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
                 ))
             }
         }),
+        // ringsip keeps no record id with a branch: `$sbranch(ruid)` reads `$null`.
+        "sbranch" if need_inner("sbranch")? == "ruid" => PvKind::Const(Value::Null),
+        "sbranch" => PvKind::SBranch(match need_inner("sbranch")? {
+            "uri" => BranchAttr::Uri,
+            "dst_uri" => BranchAttr::DstUri,
+            "path" => BranchAttr::Path,
+            "q" => BranchAttr::Q,
+            "flags" => BranchAttr::Flags,
+            "send_socket" => BranchAttr::Socket,
+            other => {
+                return Err(format!(
+                    "unknown $sbranch({other}): use uri, dst_uri, path, q, flags or send_socket"
+                ))
+            }
+        }),
         "ai" => PvKind::Ai,
         "di" => PvKind::Di,
         "au" => PvKind::Auth(AuthPart::User),
@@ -956,6 +975,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Snd(_)
             | PvKind::ShtIter(..)
             | PvKind::Branch(_)
+            | PvKind::SBranch(_)
             | PvKind::Stat(_)
             | PvKind::SdpBody
             | PvKind::Dlg(_)

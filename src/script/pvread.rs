@@ -287,6 +287,24 @@ impl<'a> MsgCtx<'a> {
                 Value::owned(all)
             }
             PvKind::Branch(attr) => self.branch_attr(*attr, &pv.index),
+            PvKind::SBranch(attr) => {
+                let Some(b) = self.core.sbranch.as_ref() else {
+                    return Value::Null;
+                };
+                let opt =
+                    |v: &'s Option<bytes::Bytes>| v.as_deref().map_or(Value::Null, Value::str);
+                match attr {
+                    BranchAttr::Uri if b.uri.is_empty() => Value::Null,
+                    BranchAttr::Uri => Value::str(&b.uri),
+                    BranchAttr::DstUri => opt(&b.dst_uri),
+                    BranchAttr::Path => opt(&b.path),
+                    BranchAttr::Socket => opt(&b.socket),
+                    BranchAttr::Flags => Value::Int(i64::from(b.flags)),
+                    BranchAttr::Q if b.q < 0 => Value::Null,
+                    BranchAttr::Q => Value::Int(i64::from(b.q)),
+                    BranchAttr::Count => Value::Int(1),
+                }
+            }
             PvKind::Ai => header_uri(msg, msg.header_value(HeaderName::PAssertedIdentity)),
             PvKind::Di => header_uri(
                 msg,
@@ -584,6 +602,7 @@ impl<'a> MsgCtx<'a> {
             tm: None,
             counters: Default::default(),
             msg_id: self.core.msg_id,
+            sbranch: None,
         };
         let mut out = Vec::new();
         let ctx = MsgCtx::new(
