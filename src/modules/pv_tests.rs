@@ -224,3 +224,29 @@ request_route {
     has(out, "X-D2: [500]\n");
     has(out, "X-E: [<null>] [<null>]\n");
 }
+
+/// corex's Via functions, as Kamailio 5.6 wrote the same Via:
+/// `;branch=…;srvid=7;x=5;node=n1`.
+#[test]
+fn via_srvid_and_xavp_params() {
+    let sent = run(
+        r#"server_id=7
+xavp_via_params="via"
+loadmodule "corex.so"
+request_route {
+    via_add_srvid("1");
+    $xavp(via=>node) = "n1";
+    $xavp(via[0]=>x) = 5;
+    via_add_xavp_params("1");
+    forward("192.0.2.99");
+}"#,
+        crate::modules::testutil::INVITE,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let via = sent[0].lines().nth(1).unwrap_or_default();
+    assert!(
+        via.starts_with("Via: SIP/2.0/UDP 192.0.2.10;branch="),
+        "{via}"
+    );
+    assert!(via.ends_with(";srvid=7;x=5;node=n1"), "{via}");
+}

@@ -53,6 +53,11 @@ pub struct MsgState {
     /// 5.6, Record-Route keeps the socket's address).
     pub adv_host: Option<Bytes>,
     pub adv_port: Option<u16>,
+    /// corex `via_add_srvid(1)`: our Via gets `;srvid=` with `server_id`.
+    pub via_srvid: bool,
+    /// corex `via_add_xavp_params(1)`: our Via gets the fields of the
+    /// `xavp_via_params` XAVP as parameters.
+    pub via_xavp_params: bool,
 }
 
 impl MsgState {

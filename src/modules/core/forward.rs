@@ -345,6 +345,29 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     }
     via.extend_from_slice(b";branch=");
     via.extend_from_slice(branch);
+    // corex via_add_srvid() / via_add_xavp_params(), as Kamailio 5.6
+    // writes them: srvid first, then the XAVP's fields newest first.
+    if ctx.state.via_srvid {
+        if let Some(id) = ctx.program.via.server_id {
+            via.extend_from_slice(b";srvid=");
+            via.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        }
+    }
+    if ctx.state.via_xavp_params {
+        let root = (ctx.program.via.xavp_params.as_ref()).and_then(|n| ctx.attrs.xavp(n, 0));
+        if let Some(crate::script::attrs::XavpValue::List(fields)) = root.map(|r| &r.value) {
+            for f in fields.iter().rev() {
+                if let crate::script::attrs::XavpValue::Value(v) = &f.value {
+                    via.push(b';');
+                    via.extend_from_slice(&f.name);
+                    if !v.is_null() {
+                        via.push(b'=');
+                        via.extend_from_slice(&v.to_bytes());
+                    }
+                }
+            }
+        }
+    }
     // A request that came over a connection names it, so the reply goes back on it.
     if let Some(conn) = ctx.conn.filter(|_| ctx.proto.is_reliable()) {
         via.extend_from_slice(CONN_PARAM);
