@@ -250,3 +250,30 @@ request_route {
     );
     assert!(via.ends_with(";srvid=7;x=5;node=n1"), "{via}");
 }
+
+/// `$mbu`: the message with the header edits applied (byte for byte what
+/// Kamailio 5.6 printed for the same edits).
+#[test]
+fn message_buffer_with_changes() {
+    let out = reply_of(
+        r#"request_route {
+    append_hf("X-A: 1\r\n");
+    remove_hf("X-Multi");
+    $var(m) = $mbu;
+    if ($var(m) =~ "X-Multi") { append_to_reply("X-Has-Multi: yes\r\n"); }
+    if ($var(m) =~ "\r\nX-A: 1\r\n\r\n$") { append_to_reply("X-A-Last: yes\r\n"); }
+    append_to_reply("X-Len: $(mbu{s.len}) $ml\r\n");
+    sl_send_reply("404", "x");
+}"#,
+    );
+    assert!(!out.contains("X-Has-Multi"), "{out}");
+    has(&out, "X-A-Last: yes\n");
+    let before = MULTI.replace('\n', "\r\n").len();
+    has(
+        &out,
+        &format!(
+            "X-Len: {} {before}\n",
+            before - "X-Multi: one, two\r\n".len() + 8
+        ),
+    );
+}

@@ -187,6 +187,8 @@ pub enum PvKind {
     BootTime,
     /// `$conid`: the stream connection's id, `$null` for UDP.
     ConnId,
+    /// `$mbu`: the message with the changes made so far applied.
+    Mbu,
 }
 
 /// Which message `$T_req`, `$T_rpl` and `$T_inv` read.
@@ -882,6 +884,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "src_ip" => PvKind::Si,
         "Tb" => PvKind::BootTime,
         "conid" => PvKind::ConnId,
+        "mbu" => PvKind::Mbu,
         "version" => PvKind::Const(Value::owned(
             match need_inner("version")? {
                 "num" => env!("CARGO_PKG_VERSION").to_string(),

@@ -242,6 +242,11 @@ impl<'a> MsgCtx<'a> {
                 }
             }
             PvKind::AccUser(with_domain) => acc_user(msg, *with_domain),
+            PvKind::Mbu => {
+                let mut out = Vec::with_capacity(msg.len() + 256);
+                crate::sip::edit::serialize(msg, &self.edits, &mut out);
+                Value::owned(out)
+            }
             PvKind::BootTime => int(self.env.clock.unix_at_base.as_secs() as i64),
             PvKind::ConnId => self.conn.map_or(Value::Null, |c| int(c.raw() as i64)),
             PvKind::Ts => int(self.unix_now.as_secs() as i64),
