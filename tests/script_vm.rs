@@ -189,7 +189,9 @@ fn pseudo_variables_of_the_message() {
         ),
         ("$ml|$mt|$cl|$bs", "586|1|10|10"),
         ("$du|$mf|$bf|$null", "<null>|0|0|<null>"),
-        ("$T_reply_code|$T_branch_idx|$T_reply_reason", "0|0|<null>"),
+        // Kamailio 5.6 (tmx loaded) prints "0|0|" here: no transaction, an
+        // empty reason.
+        ("$T_reply_code|$T_branch_idx|$T_reply_reason", "0|0|"),
         (
             "$Ts|$TV(s)|$TV(u)|$TV(Sn)|$pp",
             "1700000000|1700000000|123456|1700000000.123456|4242",

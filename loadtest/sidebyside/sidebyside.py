@@ -835,6 +835,37 @@ def module_values(uac, uas):
     return exchange(uac, uas, invite(callid="cvalues"), 486, "Busy")
 
 
+@case
+def pv_values(uac, uas):
+    """An INVITE with Vias several to a line and two Contact lines: what
+    pseudo-variables read (pvcore.cfg prints them into X- headers of the
+    relayed request, of the relayed 486 and of the failure_route's reply)."""
+    # (The UAC's own Via alone on its line: Kamailio adds received= at the
+    # end of the whole line when its Via has others after it.)
+    vias = (";rport\r\nVia: SIP/2.0/TCP 10.0.0.9:5070;branch=z9hG4bK-x;received=10.1.1.1;rport=7 , SIP/2.0/UDP 10.0.0.8\r\n"
+            "Via: SIP/2.0/TLS [2001:db8::1];branch=z9hG4bK-y;i=abc ,SIP/2.0/SCTP a.b:1 , SIP/2.0/WS c.d;branch=z\r\n")
+    req = invite(callid="cpv", extra="X-In: in-value\r\nX-Multi: one, two\r\nContact: <sip:c@h>, <sip:d@h>")
+    req = req.replace(";rport\r\n", vias, 1)
+    uac.sendto(req.encode(), PROXY)
+    got = recv_all(uas)
+    log = [("uas", g) for g in got]
+    if got:
+        uas.sendto(reply_to(got[0], 486, "Busy Here", extra="X-Up: up-value").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+
+@case
+def advertised(uac, uas):
+    """set_advertised_address() (cadv1, cadv3: a name) and with
+    set_advertised_port() (cadv2): the Via and Record-Route the proxy writes."""
+    log = []
+    for cid in ("cadv1", "cadv2", "cadv3"):
+        log += exchange(uac, uas, invite(callid=cid), 486, "Busy Here")
+    return log
+
+
 SDP_MANY = ("v=0\r\no=- 1 1 IN IP4 127.0.0.62\r\ns=-\r\nc=IN IP4 127.0.0.62\r\nt=0 0\r\n"
             "m=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
             "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n"
@@ -1783,6 +1814,7 @@ SUITE = [
     ("path_r2.cfg", ["path_r2_register_and_route"]),
     ("ipops_cfgutils.cfg", ["module_values"]),
     ("sdpops.cfg", ["sdp_edits"]),
+    ("pvcore.cfg", ["pv_values", "cancel", "advertised"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
     ("dialog.cfg", ["dialog_call_limit"]),
     ("sqlops.cfg", ["module_values"]),

@@ -8,7 +8,9 @@
 //! `typeof`, `not_empty`, `xavp_rm` / `xavu_rm` / `xavi_rm`, and log the
 //! extended AVPs with `pv_xavp_print` / `pv_xavu_print` / `pv_xavi_print`.
 //! The variable is given as a string holding it alone (`"$var(x)"`), as in
-//! Kamailio. 1 true, -1 false.
+//! Kamailio. 1 true, -1 false. `sbranch_set_ruri`, `sbranch_append` and
+//! `sbranch_reset` use the static branch `$sbranch(...)` (its send socket is
+//! kept but not applied).
 
 use crate::modules::corex::args::as_pv;
 use crate::script::attrs::{Xavp, XavpValue};
@@ -180,6 +182,35 @@ fn pv_xavi_print(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     print(ctx, XavpClass::Xavi, "xavi")
 }
 
+/// `sbranch_set_ruri()`: the static branch becomes the Request-URI branch
+/// (R-URI, `$du`, Path, q, branch flags). -1 when it has no URI.
+fn sbranch_set_ruri(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    let Some(b) = ctx.core.sbranch.clone().filter(|b| !b.uri.is_empty()) else {
+        return -1;
+    };
+    ctx.new_uri = Some(b.uri);
+    ctx.dst_uri = b.dst_uri;
+    ctx.path_vec = b.path;
+    ctx.state.bflags = b.flags;
+    ctx.state.ruri_q = (b.q >= 0).then_some(b.q);
+    1
+}
+
+/// `sbranch_append()`: a copy of the static branch joins the destination set.
+fn sbranch_append(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    let Some(b) = ctx.core.sbranch.clone().filter(|b| !b.uri.is_empty()) else {
+        return -1;
+    };
+    ctx.branches.push(b);
+    1
+}
+
+/// `sbranch_reset()`: empties the static branch.
+fn sbranch_reset(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    ctx.core.sbranch = None;
+    1
+}
+
 macro_rules! f {
     ($name:expr, $min:expr, $max:expr, $fixup:expr, $call:expr) => {
         FunctionDef {
@@ -208,6 +239,9 @@ pub static MODULE: ModuleDef = ModuleDef {
         f!("pv_xavp_print", 0, 0, None, pv_xavp_print),
         f!("pv_xavu_print", 0, 0, None, pv_xavu_print),
         f!("pv_xavi_print", 0, 0, None, pv_xavi_print),
+        f!("sbranch_set_ruri", 0, 0, None, sbranch_set_ruri),
+        f!("sbranch_append", 0, 0, None, sbranch_append),
+        f!("sbranch_reset", 0, 0, None, sbranch_reset),
     ],
     params: &[
         ParamDef {
@@ -225,3 +259,7 @@ pub static MODULE: ModuleDef = ModuleDef {
     ],
     always: false,
 };
+
+#[cfg(test)]
+#[path = "pv_tests.rs"]
+mod tests;

@@ -13,7 +13,7 @@ use crate::script::{parse_str, MemoryFiles, Options};
 use crate::sip::{Inbound, Proto, Transmit};
 
 /// Compiles `routes` after loading the modules, runs it on `request`; what was sent.
-fn run(routes: &str, request: &str) -> Vec<String> {
+pub(super) fn run(routes: &str, request: &str) -> Vec<String> {
     let text = format!(
         "loadmodule \"sl.so\"\nloadmodule \"kex.so\"\nloadmodule \"textops.so\"\n\
          loadmodule \"textopsx.so\"\nloadmodule \"siputils.so\"\nloadmodule \"sanity.so\"\n\

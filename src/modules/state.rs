@@ -51,6 +51,16 @@ pub struct MsgState {
     /// The status code textopsx `change_reply_status` gave this reply:
     /// `$rs` and `status` read it, as Kamailio rewrites the parsed code.
     pub reply_status: Option<u16>,
+    /// `set_advertised_address()` / `set_advertised_port()`: what our Via
+    /// names for this message instead of the sending socket (as in Kamailio
+    /// 5.6, Record-Route keeps the socket's address).
+    pub adv_host: Option<Bytes>,
+    pub adv_port: Option<u16>,
+    /// corex `via_add_srvid(1)`: our Via gets `;srvid=` with `server_id`.
+    pub via_srvid: bool,
+    /// corex `via_add_xavp_params(1)`: our Via gets the fields of the
+    /// `xavp_via_params` XAVP as parameters.
+    pub via_xavp_params: bool,
 }
 
 impl MsgState {

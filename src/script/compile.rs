@@ -253,8 +253,24 @@ impl<'c> Compiler<'c> {
         }
     }
 
-    /// Settings of loaded modules that the program carries (acc).
+    /// Settings of loaded modules that the program carries (acc), and the
+    /// core parameters corex's Via functions read.
     fn module_settings(&mut self) {
+        self.program.via = super::ir::ViaExtras {
+            server_id: self.cfg.global("server_id").and_then(|g| match &g.value {
+                ast::Value::Int(i) => Some(*i),
+                _ => None,
+            }),
+            xavp_params: self
+                .cfg
+                .global("xavp_via_params")
+                .and_then(|g| match &g.value {
+                    ast::Value::Str(s) | ast::Value::Word(s) if !s.is_empty() => {
+                        Some(bytes::Bytes::copy_from_slice(s.as_bytes()))
+                    }
+                    _ => None,
+                }),
+        };
         if self.loaded_module("acc").is_some() {
             match crate::modules::acc::AccConfig::from_modparams(&self.modparams) {
                 Ok(mut acc) => {

@@ -409,6 +409,9 @@ pub struct CoreState {
     /// `$uac_req(...)`: the request uac's `uac_req_send()` sends (per core,
     /// as Kamailio keeps it per process).
     pub uac_req: crate::modules::uac::send::UacReq,
+    /// `$sbranch(...)`: the static branch the pv module's `sbranch_*`
+    /// functions use; it lasts across messages (as Kamailio's per process).
+    pub sbranch: Option<Branch>,
 }
 
 impl CoreState {
@@ -427,6 +430,7 @@ impl CoreState {
             msg_id: 0,
             sqlops: Default::default(),
             uac_req: Default::default(),
+            sbranch: None,
         }
     }
 }

@@ -49,6 +49,17 @@ pub struct Program {
     pub param_formats: Vec<(&'static str, String, Format)>,
     /// acc's settings (`enabled` when the configuration loads acc).
     pub acc: crate::modules::acc::AccConfig,
+    /// What corex's `via_add_srvid()` / `via_add_xavp_params()` add to our Via.
+    pub via: ViaExtras,
+}
+
+/// The core parameters our Via's extra parameters come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViaExtras {
+    /// `server_id=`: the `srvid` value.
+    pub server_id: Option<i64>,
+    /// `xavp_via_params=`: the XAVP whose fields become Via parameters.
+    pub xavp_params: Option<bytes::Bytes>,
 }
 
 impl Program {

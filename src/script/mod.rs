@@ -38,10 +38,14 @@
 //!   balance its own);
 //! * `"\xHH"` escapes above `7f` become the character U+00HH, not one byte;
 //! * pseudo-variables not provided (a clear "unknown pseudo-variable"
-//!   error): `$br`, `$bR`, `$branch(…)` (tm's room), `$msg(buf)`, `$lsock`,
-//!   `$T(name)`, `$T_req`, `$T_rpl`, `$hu`, rr's and dialog's PVs,
-//!   `$shtcn`/`$shtcv`/`$shtrecord`; selects other
-//!   than `via[n]`, `from`/`to`, `ruri`, `call_id`, `cseq`, `cfg_get`;
+//!   error): `$lsock`, `$hu`, `$Rn`, `$sruid`, `$rmid`, `$mts`, `$dip`,
+//!   `$fsn`, `$ltt`, `$vn`, `$dir`/`$dic`, `$ds`, `$rt`, `$T_branch`,
+//!   `$T(id_label_n|id_index_n)`, `$shtcn`/`$shtcv`/`$shtrecord`; selects
+//!   other than `via[n]` (with `.params["x"]`), `from`/`to`/`contact` (with
+//!   `.params["x"]`), `ruri`, `call_id`, `cseq`, `msg.body|first_line|len|type|header["X"]`,
+//!   `cfg_get` (`@hf_value.*` reads "" in Kamailio 5.6 and is refused here);
+//! * `$T_req(pv)`, `$T_rpl(pv)`, `$T_inv(pv)` read the other message in a
+//!   fresh context: what the message holds, and `$var` (not `$avp`, `$du`…);
 //! * `$xavu`/`$xavi`/`$xavp` go two levels deep (`root=>field`); `$xavu`
 //!   takes no index;
 //! * transformations other than those [`transform`] compiles are an

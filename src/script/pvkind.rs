@@ -111,6 +111,9 @@ pub enum PvKind {
     /// `$branch(uri|dst_uri|path|q|flags|socket|count)`: an attribute of the
     /// destination-set branch given by the index (`$(branch(uri)[1])`; none: the first).
     Branch(BranchAttr),
+    /// `$sbranch(uri|dst_uri|path|q|flags|send_socket)`: the static branch
+    /// (writable; see `sbranch_set_ruri`, `sbranch_append`, `sbranch_reset`).
+    SBranch(BranchAttr),
     /// `$ai`: P-Asserted-Identity URI. `$di`: Diversion URI.
     Ai,
     Di,
@@ -164,6 +167,91 @@ pub enum PvKind {
     /// `$mF` `$bF` `$sF`: message, branch-0 or script flags as 8 upper-case
     /// hexadecimal digits.
     FlagsHex(FlagSet),
+    /// `$via0(attr)`, `$via1(attr)`, `$viaZ(attr)`: a part of the first,
+    /// second or last Via body.
+    ViaPv(ViaPos, ViaAttr),
+    /// `$hfl(Name)`: a header body by index; Via, Route, Record-Route and
+    /// Contact count each comma-separated body, other headers each line.
+    Hfl(HeaderKey),
+    /// `$T_req(pv)` / `$T_rpl(pv)` / `$T_inv(pv)`: a pseudo-variable read
+    /// on the transaction's request, its winning reply, or the INVITE a
+    /// CANCEL cancels.
+    TmOther(TmOther, Box<PvRef>),
+    /// `$cnt(pv)`: how many values an `$avp`/`$xavp` holds.
+    Cnt(Box<PvRef>),
+    /// `$Ru` `$Rut` `$RAi` `$RAp` `$RAu` `$RAut`: the receiving socket as a
+    /// URI, or its advertised address.
+    LocalSock(LocalSockForm),
+    /// `$fUl` `$tUl` `$rUl` `$oUl`: the length of a URI's user part.
+    UserLen(UserOf),
+    /// `$Au` (`user@realm` of the credentials, else From's `user@host`) and
+    /// `$AU` (the user alone): the user acc records.
+    AccUser(bool),
+    /// `$Tb`: unix time when ringsip started.
+    BootTime,
+    /// `$conid`: the stream connection's id, `$null` for UDP.
+    ConnId,
+    /// `$mbu`: the message with the changes made so far applied.
+    Mbu,
+}
+
+/// Which message `$T_req`, `$T_rpl` and `$T_inv` read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TmOther {
+    Request,
+    Reply,
+    Invite,
+}
+
+/// Which Via body a [`PvKind::ViaPv`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViaPos {
+    First,
+    Second,
+    Last,
+}
+
+/// The parts of a Via body `$via0(...)` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViaAttr {
+    Host,
+    /// The port, 5060 when not written.
+    Port,
+    /// The transport as written (`UDP`).
+    Proto,
+    /// The transport as a number (`$K(UDP)` … `$K(WSS)`).
+    ProtoId,
+    Branch,
+    Received,
+    /// The `rport` value, `$null` when it has none.
+    Rport,
+    /// The `i` parameter.
+    I,
+}
+
+/// Which form `$Ru`, `$RAi`… print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocalSockForm {
+    /// `$Ru`: `sip:ip:port`.
+    Uri,
+    /// `$Rut`: `sip:ip:port;transport=proto`.
+    UriTransport,
+    /// `$RAi`: the advertised address, else the bound one.
+    AdvIp,
+    /// `$RAp`: the advertised port, else the bound one.
+    AdvPort,
+    /// `$RAu` / `$RAut`: as `$Ru` / `$Rut` with the advertised address.
+    AdvUri,
+    AdvUriTransport,
+}
+
+/// Whose user part `$fUl` and its relatives measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserOf {
+    From,
+    To,
+    Ruri,
+    OrigRuri,
 }
 
 /// Which flags `$mF`, `$bF` or `$sF` print.
@@ -321,6 +409,14 @@ pub enum TmField {
     ReplyCode,
     ReplyReason,
     BranchIndex,
+    /// `$T(reply_type)`: 1 when the reply was made locally, else 0.
+    ReplyType,
+    /// `$T(id_index)` / `$T(id_label)`: the transaction's slot and
+    /// generation (`$null` without a transaction).
+    IdIndex,
+    IdLabel,
+    /// `$T(ruid)`: the location record id of the branch (`$null`).
+    Ruid,
 }
 
 /// `$TV(...)` forms.
@@ -381,6 +477,39 @@ pub enum Select {
     CallId,
     /// `cseq`, `cseq.num`, `cseq.method`.
     Cseq(CseqPart),
+    /// `via[n].params["name"]`: a Via parameter's value (`""` when it has none).
+    ViaParam(u32, Bytes),
+    /// `from`, `to`, `contact`: the first header's whole value.
+    Whole(HeaderName),
+    /// `from.params["name"]`, `to.params["name"]`, `contact.params["name"]`.
+    NameParam(HeaderName, Bytes),
+    /// `contact.*`: of the Contact Kamailio parses first (the last body of
+    /// the first Contact line).
+    Contact(ContactPart),
+    /// `msg.body`, `msg.first_line`, `msg.len`, `msg.type`.
+    Msg(MsgPart),
+    /// `msg.header["Name"]`: the first header of that name.
+    MsgHeader(HeaderKey),
+}
+
+/// Parts of a Contact a select reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContactPart {
+    Uri,
+    User,
+    Host,
+    Name,
+    Expires,
+    Q,
+}
+
+/// Parts of the message a select reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsgPart {
+    Body,
+    FirstLine,
+    Len,
+    Type,
 }
 
 /// Parts of the request URI a select reads.
@@ -473,6 +602,7 @@ impl PvRef {
                     | PvKind::Bf
                     | PvKind::Fs
                     | PvKind::Br
+                    | PvKind::SBranch(_)
             )
     }
 }
@@ -689,6 +819,21 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
                 ))
             }
         }),
+        // ringsip keeps no record id with a branch: `$sbranch(ruid)` reads `$null`.
+        "sbranch" if need_inner("sbranch")? == "ruid" => PvKind::Const(Value::Null),
+        "sbranch" => PvKind::SBranch(match need_inner("sbranch")? {
+            "uri" => BranchAttr::Uri,
+            "dst_uri" => BranchAttr::DstUri,
+            "path" => BranchAttr::Path,
+            "q" => BranchAttr::Q,
+            "flags" => BranchAttr::Flags,
+            "send_socket" => BranchAttr::Socket,
+            other => {
+                return Err(format!(
+                    "unknown $sbranch({other}): use uri, dst_uri, path, q, flags or send_socket"
+                ))
+            }
+        }),
         "ai" => PvKind::Ai,
         "di" => PvKind::Di,
         "au" => PvKind::Auth(AuthPart::User),
@@ -696,6 +841,73 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "aU" => PvKind::Auth(AuthPart::Username),
         "ar" => PvKind::Auth(AuthPart::Realm),
         "fs" => PvKind::Fs,
+        "T" => PvKind::Tm(match need_inner("T")? {
+            "reply_code" => TmField::ReplyCode,
+            "reply_reason" => TmField::ReplyReason,
+            "branch_index" => TmField::BranchIndex,
+            "reply_type" => TmField::ReplyType,
+            "id_index" => TmField::IdIndex,
+            "id_label" => TmField::IdLabel,
+            "ruid" => TmField::Ruid,
+            other => return Err(format!(
+                "unknown $T({other}): use reply_code, reply_reason, branch_index, reply_type, id_index, id_label or ruid"
+            )),
+        }),
+        "via0" | "via1" | "viaZ" => PvKind::ViaPv(
+            match class {
+                "via0" => ViaPos::First,
+                "via1" => ViaPos::Second,
+                _ => ViaPos::Last,
+            },
+            match need_inner(class)? {
+                "host" => ViaAttr::Host,
+                "port" => ViaAttr::Port,
+                "proto" => ViaAttr::Proto,
+                "protoid" => ViaAttr::ProtoId,
+                "branch" => ViaAttr::Branch,
+                "received" => ViaAttr::Received,
+                "rport" => ViaAttr::Rport,
+                "i" => ViaAttr::I,
+                other => return Err(format!(
+                    "unknown ${class}({other}): use host, port, proto, protoid, branch, received, rport or i"
+                )),
+            },
+        ),
+        "hfl" => PvKind::Hfl(HeaderKey::new(need_inner("hfl")?.trim())),
+        "Ru" => PvKind::LocalSock(LocalSockForm::Uri),
+        "Rut" => PvKind::LocalSock(LocalSockForm::UriTransport),
+        "RAi" => PvKind::LocalSock(LocalSockForm::AdvIp),
+        "RAp" => PvKind::LocalSock(LocalSockForm::AdvPort),
+        "RAu" => PvKind::LocalSock(LocalSockForm::AdvUri),
+        "RAut" => PvKind::LocalSock(LocalSockForm::AdvUriTransport),
+        "fUl" => PvKind::UserLen(UserOf::From),
+        "tUl" => PvKind::UserLen(UserOf::To),
+        "rUl" => PvKind::UserLen(UserOf::Ruri),
+        "oUl" => PvKind::UserLen(UserOf::OrigRuri),
+        "Au" => PvKind::AccUser(true),
+        "AU" => PvKind::AccUser(false),
+        "src_ip" => PvKind::Si,
+        "Tb" => PvKind::BootTime,
+        "conid" => PvKind::ConnId,
+        "mbu" => PvKind::Mbu,
+        "version" => PvKind::Const(Value::owned(
+            match need_inner("version")? {
+                "num" => env!("CARGO_PKG_VERSION").to_string(),
+                "full" => format!(
+                    "ringsip {} ({}/{})",
+                    env!("CARGO_PKG_VERSION"),
+                    std::env::consts::ARCH,
+                    std::env::consts::OS
+                ),
+                "hash" => String::new(),
+                other => {
+                    return Err(format!(
+                        "unknown $version({other}): use num, full or hash"
+                    ))
+                }
+            }
+            .into_bytes(),
+        )),
         "T_reply_code" => PvKind::Tm(TmField::ReplyCode),
         "T_reply_reason" => PvKind::Tm(TmField::ReplyReason),
         "T_branch_idx" => PvKind::Tm(TmField::BranchIndex),
@@ -767,12 +979,15 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Hdr(_)
             | PvKind::Hdrc(_)
             | PvKind::Hflc(_)
+            | PvKind::Hfl(_)
+            | PvKind::ViaPv(..)
             | PvKind::Tv(_)
             | PvKind::Const(_)
             | PvKind::Sel(_)
             | PvKind::Snd(_)
             | PvKind::ShtIter(..)
             | PvKind::Branch(_)
+            | PvKind::SBranch(_)
             | PvKind::Stat(_)
             | PvKind::SdpBody
             | PvKind::Dlg(_)
@@ -782,7 +997,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Time(_)
             | PvKind::TimeFmt(..)
     );
-    if inner.is_some() && !takes_inner {
+    if inner.is_some() && !takes_inner && class != "T" {
         return Err(format!("${class} takes no name in parentheses"));
     }
     Ok(kind)
@@ -848,9 +1063,22 @@ pub fn select(text: &str, r: &mut dyn Resolver) -> Result<PvKind, String> {
             .ok_or_else(|| format!("select @{text}: no configuration parameter \"{name}\""));
     }
     let unsupported = || format!("select @{text} is not supported");
-    let mut parts = text.split('.');
-    let head = parts.next().unwrap_or("");
-    let rest: Vec<&str> = parts.collect();
+    let parts = select_parts(text);
+    let head = parts.first().copied().unwrap_or("");
+    let mut rest: Vec<&str> = parts.get(1..).unwrap_or_default().to_vec();
+    // `…params["name"]` (the name quoted or not) as a last part.
+    let param = match rest.last().and_then(|p| p.strip_prefix("params[")) {
+        Some(q) => {
+            let name = q
+                .strip_suffix(']')
+                .map(|n| n.trim().trim_matches('"'))
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| format!("select @{text}: bad params[\"name\"]"))?;
+            rest.pop();
+            Some(Bytes::copy_from_slice(name.as_bytes()))
+        }
+        None => None,
+    };
     let (name, index) = match head.split_once('[') {
         Some((n, i)) => {
             let i = i
@@ -872,40 +1100,94 @@ pub fn select(text: &str, r: &mut dyn Resolver) -> Result<PvKind, String> {
             _ => return Err(unsupported()),
         })
     };
-    let sel = match name {
-        "via" | "v" => {
-            let field = match rest.as_slice() {
-                [] => ViaField::Whole,
-                ["host"] => ViaField::Host,
-                ["port"] => ViaField::Port,
-                ["branch"] | ["params", "branch"] => ViaField::Branch,
-                ["transport"] | ["proto"] => ViaField::Transport,
-                ["received"] | ["params", "received"] => ViaField::Received,
-                ["rport"] | ["params", "rport"] => ViaField::Rport,
+    let sel = match (name, param) {
+        ("via" | "v", Some(p)) if rest.is_empty() => Select::ViaParam(index.unwrap_or(1), p),
+        ("from" | "f", Some(p)) if rest.is_empty() => Select::NameParam(HeaderName::From, p),
+        ("to" | "t", Some(p)) if rest.is_empty() => Select::NameParam(HeaderName::To, p),
+        ("contact" | "m", Some(p)) if rest.is_empty() => Select::NameParam(HeaderName::Contact, p),
+        (_, Some(_)) => return Err(unsupported()),
+        (name, None) => match name {
+            "from" | "f" if rest.is_empty() => Select::Whole(HeaderName::From),
+            "to" | "t" if rest.is_empty() => Select::Whole(HeaderName::To),
+            "contact" | "m" => match rest.as_slice() {
+                [] => Select::Whole(HeaderName::Contact),
+                ["uri"] => Select::Contact(ContactPart::Uri),
+                ["uri", "user"] => Select::Contact(ContactPart::User),
+                ["uri", "host"] => Select::Contact(ContactPart::Host),
+                ["name"] => Select::Contact(ContactPart::Name),
+                ["expires"] => Select::Contact(ContactPart::Expires),
+                ["q"] => Select::Contact(ContactPart::Q),
                 _ => return Err(unsupported()),
-            };
-            Select::Via(index.unwrap_or(1), field)
-        }
-        "from" | "f" => Select::From(name_part(&rest)?),
-        "to" | "t" => Select::To(name_part(&rest)?),
-        "ruri" | "request_uri" => Select::Ruri(match rest.as_slice() {
-            [] => RuriPart::Whole,
-            ["user"] => RuriPart::User,
-            ["host"] => RuriPart::Host,
-            ["port"] => RuriPart::Port,
+            },
+            "msg" | "message" => match rest.as_slice() {
+                ["body"] => Select::Msg(MsgPart::Body),
+                ["first_line"] => Select::Msg(MsgPart::FirstLine),
+                ["len"] => Select::Msg(MsgPart::Len),
+                ["type"] => Select::Msg(MsgPart::Type),
+                [h] if h.starts_with("header[") => {
+                    let name = h["header[".len()..]
+                        .strip_suffix(']')
+                        .map(|n| n.trim().trim_matches('"'))
+                        .filter(|n| !n.is_empty())
+                        .ok_or_else(unsupported)?;
+                    Select::MsgHeader(HeaderKey::new(name))
+                }
+                _ => return Err(unsupported()),
+            },
+            "via" | "v" => {
+                let field = match rest.as_slice() {
+                    [] => ViaField::Whole,
+                    ["host"] => ViaField::Host,
+                    ["port"] => ViaField::Port,
+                    ["branch"] | ["params", "branch"] => ViaField::Branch,
+                    ["transport"] | ["proto"] => ViaField::Transport,
+                    ["received"] | ["params", "received"] => ViaField::Received,
+                    ["rport"] | ["params", "rport"] => ViaField::Rport,
+                    _ => return Err(unsupported()),
+                };
+                Select::Via(index.unwrap_or(1), field)
+            }
+            "from" | "f" => Select::From(name_part(&rest)?),
+            "to" | "t" => Select::To(name_part(&rest)?),
+            "ruri" | "request_uri" => Select::Ruri(match rest.as_slice() {
+                [] => RuriPart::Whole,
+                ["user"] => RuriPart::User,
+                ["host"] => RuriPart::Host,
+                ["port"] => RuriPart::Port,
+                _ => return Err(unsupported()),
+            }),
+            "call_id" | "callid" | "i" if rest.is_empty() => Select::CallId,
+            "cseq" => Select::Cseq(match rest.as_slice() {
+                [] => CseqPart::Whole,
+                ["num"] => CseqPart::Number,
+                ["method"] => CseqPart::Method,
+                _ => return Err(unsupported()),
+            }),
             _ => return Err(unsupported()),
-        }),
-        "call_id" | "callid" | "i" if rest.is_empty() => Select::CallId,
-        "cseq" => Select::Cseq(match rest.as_slice() {
-            [] => CseqPart::Whole,
-            ["num"] => CseqPart::Number,
-            ["method"] => CseqPart::Method,
-            _ => return Err(unsupported()),
-        }),
-        _ => return Err(unsupported()),
+        },
     };
-    if index.is_some() && !matches!(sel, Select::Via(..)) {
+    if index.is_some() && !matches!(sel, Select::Via(..) | Select::ViaParam(..)) {
         return Err(unsupported());
     }
     Ok(PvKind::Sel(sel))
+}
+
+/// The dot-separated parts of a select, a dot inside `[...]` or quotes kept.
+fn select_parts(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut quoted, mut start) = (0usize, false, 0usize);
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '[' if !quoted => depth += 1,
+            ']' if !quoted => depth = depth.saturating_sub(1),
+            '.' if !quoted && depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }

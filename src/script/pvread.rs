@@ -10,8 +10,9 @@ use super::attrs::Xavp;
 use super::ctx::{AddrText, MsgCtx, UriParts};
 use super::pvkind::BranchAttr;
 use super::pvkind::{
-    AuthPart, AvpKey, CseqPart, FlagSet, NamePart, PvIndex, PvKind, PvRef, RuriPart, Select, ShtOp,
-    SndPart, TimeField, TmField, TvPart, UriField, UriSrc, ViaField, XavpPath,
+    AuthPart, AvpKey, ContactPart, CseqPart, FlagSet, LocalSockForm, MsgPart, NamePart, PvIndex,
+    PvKind, PvRef, RuriPart, Select, ShtOp, SndPart, TimeField, TmField, TmOther, TvPart, UriField,
+    UriSrc, UserOf, ViaAttr, ViaField, ViaPos, XavpPath,
 };
 use super::registry::RouteType;
 use super::timefmt;
@@ -222,20 +223,38 @@ impl<'a> MsgCtx<'a> {
             PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),
             PvKind::Dbr(d) => crate::modules::sqlops::pv::read(self, d),
             PvKind::UacReq(f) => crate::modules::uac::send::read(self, *f),
-            PvKind::Tm(field) => {
-                let in_reply = matches!(self.route_type, RouteType::OnReply | RouteType::Reply);
-                match field {
-                    TmField::ReplyCode if in_reply => {
-                        msg.status().map_or(int(0), |c| int(i64::from(c)))
-                    }
-                    TmField::ReplyCode => int(i64::from(self.t.reply_code)),
-                    TmField::BranchIndex => int(i64::from(self.t.branch_idx)),
-                    TmField::ReplyReason if in_reply => {
-                        msg.reason().map_or(Value::Null, Value::str)
-                    }
-                    TmField::ReplyReason => Value::Null,
+            PvKind::Tm(field) => self.tm_field(*field),
+            PvKind::TmOther(which, inner) => self.read_tm_other(*which, inner),
+            PvKind::Cnt(inner) => int(self.count_values(inner)),
+            PvKind::ViaPv(pos, attr) => via_pv(msg, *pos, *attr),
+            PvKind::Hfl(key) => hfl(msg, key, self.index_of(&pv.index)),
+            PvKind::LocalSock(form) => self.local_sock(*form),
+            PvKind::UserLen(of) => {
+                let user = match of {
+                    UserOf::From => name_part(msg, HeaderName::From, NamePart::User),
+                    UserOf::To => name_part(msg, HeaderName::To, NamePart::User),
+                    UserOf::Ruri if msg.is_request() => match &self.new_uri {
+                        Some(u) => ruri_part(u, RuriPart::User),
+                        None => self.received_ruri_part(RuriPart::User),
+                    },
+                    UserOf::OrigRuri => msg
+                        .request_uri()
+                        .map_or(Value::Null, |u| ruri_part(u, RuriPart::User)),
+                    UserOf::Ruri => Value::Null,
+                };
+                match user {
+                    Value::Null => int(0),
+                    v => int(v.to_bytes().len() as i64),
                 }
             }
+            PvKind::AccUser(with_domain) => acc_user(msg, *with_domain),
+            PvKind::Mbu => {
+                let mut out = Vec::with_capacity(msg.len() + 256);
+                crate::sip::edit::serialize(msg, &self.edits, &mut out);
+                Value::owned(out)
+            }
+            PvKind::BootTime => int(self.env.clock.unix_at_base.as_secs() as i64),
+            PvKind::ConnId => self.conn.map_or(Value::Null, |c| int(c.raw() as i64)),
             PvKind::Ts => int(self.unix_now.as_secs() as i64),
             PvKind::Tv(part) => {
                 let (s, us) = (self.unix_now.as_secs(), self.unix_now.subsec_micros());
@@ -279,6 +298,24 @@ impl<'a> MsgCtx<'a> {
                 Value::owned(all)
             }
             PvKind::Branch(attr) => self.branch_attr(*attr, &pv.index),
+            PvKind::SBranch(attr) => {
+                let Some(b) = self.core.sbranch.as_ref() else {
+                    return Value::Null;
+                };
+                let opt =
+                    |v: &'s Option<bytes::Bytes>| v.as_deref().map_or(Value::Null, Value::str);
+                match attr {
+                    BranchAttr::Uri if b.uri.is_empty() => Value::Null,
+                    BranchAttr::Uri => Value::str(&b.uri),
+                    BranchAttr::DstUri => opt(&b.dst_uri),
+                    BranchAttr::Path => opt(&b.path),
+                    BranchAttr::Socket => opt(&b.socket),
+                    BranchAttr::Flags => Value::Int(i64::from(b.flags)),
+                    BranchAttr::Q if b.q < 0 => Value::Null,
+                    BranchAttr::Q => Value::Int(i64::from(b.q)),
+                    BranchAttr::Count => Value::Int(1),
+                }
+            }
             PvKind::Ai => header_uri(msg, msg.header_value(HeaderName::PAssertedIdentity)),
             PvKind::Di => header_uri(
                 msg,
@@ -299,7 +336,11 @@ impl<'a> MsgCtx<'a> {
                 ),
                 None => Value::Null,
             },
-            PvKind::Sel(sel) => self.select(sel),
+            // A select that finds nothing reads "" in Kamailio 5.6.
+            PvKind::Sel(sel) => match self.select(sel) {
+                Value::Null => Value::str(b""),
+                v => v,
+            },
             PvKind::ShtIter(name, key) => match self.sht_iters.current(name) {
                 Some((k, _)) if *key => Value::str(k),
                 Some((_, v)) => v.as_ref(),
@@ -460,6 +501,199 @@ impl<'a> MsgCtx<'a> {
         }
     }
 
+    /// `$T(name)` and the older `$T_reply_code`, `$T_reply_reason`,
+    /// `$T_branch_idx`, per route type as tmx reads them.
+    fn tm_field(&self, field: TmField) -> Value<'_> {
+        let int = |i: i64| Value::Int(i);
+        let in_reply = matches!(self.route_type, RouteType::OnReply | RouteType::Reply);
+        let table = self.core.tm.as_ref();
+        let tid = self.t.tid;
+        match field {
+            TmField::ReplyCode if in_reply => {
+                self.msg.status().map_or(int(0), |c| int(i64::from(c)))
+            }
+            // Request and branch routes: the last status sent upstream.
+            TmField::ReplyCode
+                if matches!(self.route_type, RouteType::Request | RouteType::Branch) =>
+            {
+                int(i64::from(
+                    tid.and_then(|t| table?.status(t))
+                        .unwrap_or(self.t.reply_code),
+                ))
+            }
+            TmField::ReplyCode => int(i64::from(self.t.reply_code)),
+            // Request route: the branches added so far; failure route: the
+            // transaction's branches and those added since.
+            TmField::BranchIndex => match self.route_type {
+                RouteType::Request => int(self.branches.len() as i64),
+                RouteType::Failure => int((tid
+                    .and_then(|t| table.map(|tb| tb.branch_count(t)))
+                    .unwrap_or(0)
+                    + self.branches.len()) as i64),
+                _ => int(i64::from(self.t.branch_idx)),
+            },
+            TmField::ReplyReason if in_reply => self.msg.reason().map_or(Value::Null, Value::str),
+            // Failure route: the winning reply's reason (a local one's text).
+            TmField::ReplyReason if self.route_type == RouteType::Failure => {
+                let (Some(tid), Some(table)) = (tid, table) else {
+                    return Value::str(b"");
+                };
+                let Some((branch, code)) = table.winning(tid) else {
+                    return Value::str(b"");
+                };
+                match table
+                    .branch_reply(tid, branch)
+                    .and_then(|b| Message::parse(b.clone()).ok())
+                {
+                    Some(reply) => reply
+                        .reason()
+                        .map_or(Value::str(b""), |r| Value::owned(r.to_vec())),
+                    None => Value::str(crate::tm::cell::reason_of(code)),
+                }
+            }
+            // Kamailio reads an empty reason elsewhere.
+            TmField::ReplyReason => Value::str(b""),
+            TmField::ReplyType => tid.map_or(Value::Null, |_| int(0)),
+            TmField::IdIndex => tid.map_or(Value::Null, |t| int(i64::from(t.slot))),
+            // Kamailio 5.6's tmx reads the label for `ruid` too.
+            TmField::IdLabel | TmField::Ruid => tid.map_or(Value::Null, |t| int(i64::from(t.gen))),
+        }
+    }
+
+    /// `$T_req(pv)`, `$T_rpl(pv)`, `$T_inv(pv)`: `inner` read on another
+    /// message of the transaction, as if that message were being routed
+    /// (a fresh context: only what the message itself holds, and `$var`).
+    /// As in Kamailio, `$T_req` reads in reply routes,
+    /// `$T_rpl` in failure routes, `$T_inv` for a CANCEL that matched.
+    fn read_tm_other(&self, which: TmOther, inner: &PvRef) -> Value<'static> {
+        let Some(table) = self.core.tm.as_ref() else {
+            return Value::Null;
+        };
+        let (bytes, source) = match which {
+            TmOther::Request => {
+                if !matches!(self.route_type, RouteType::OnReply | RouteType::Reply) {
+                    return Value::Null;
+                }
+                let Some(tid) = self.t.tid else {
+                    return Value::Null;
+                };
+                let source = table.user(tid).and_then(|d| d.source);
+                (table.request(tid), source)
+            }
+            TmOther::Reply => {
+                let Some(tid) = self.t.tid.filter(|_| self.route_type == RouteType::Failure) else {
+                    return Value::Null;
+                };
+                let reply = table
+                    .winning(tid)
+                    .and_then(|(branch, _)| table.branch_reply(tid, branch));
+                (reply, None)
+            }
+            TmOther::Invite => {
+                let Some(crate::tm::RequestMatch::Cancel { invite }) = self.t.matched else {
+                    return Value::Null;
+                };
+                let source = table.user(invite).and_then(|d| d.source);
+                (table.request(invite), source)
+            }
+        };
+        let Some(other) = bytes.and_then(|b| Message::parse(b.clone()).ok()) else {
+            return Value::Null;
+        };
+        let source = source.unwrap_or(crate::tm::Source {
+            src: self.src,
+            local: self.local,
+            proto: self.proto,
+            socket: self.socket,
+            conn: self.conn,
+        });
+        let mut core = super::ctx::CoreState {
+            vars: self.core.vars.clone(),
+            scratch: Vec::new(),
+            tm: None,
+            counters: Default::default(),
+            msg_id: self.core.msg_id,
+            sbranch: None,
+            sqlops: Default::default(),
+            uac_req: Default::default(),
+        };
+        let mut out = Vec::new();
+        let ctx = MsgCtx::new(
+            self.env,
+            self.program,
+            &mut core,
+            &other,
+            source,
+            self.now,
+            self.route_type,
+            &mut out,
+        );
+        ctx.read_pv(inner).into_owned()
+    }
+
+    /// `$cnt(pv)`: the number of values of an `$avp` or `$xavp` (for any
+    /// other variable: 1 when it is set, else 0).
+    fn count_values(&self, inner: &PvRef) -> i64 {
+        match &inner.kind {
+            PvKind::Avp(key) => self.attrs.avp_values(key).count() as i64,
+            PvKind::AvpDyn(name) => {
+                let key = AvpKey::Str(self.format(name).into());
+                self.attrs.avp_values(&key).count() as i64
+            }
+            PvKind::Xavp(path) => {
+                let mut n = 0;
+                match &path.field {
+                    None => {
+                        while self.attrs.xavp_in(path.class, &path.root, n).is_some() {
+                            n += 1;
+                        }
+                    }
+                    // Kamailio 5.6 counts the field in every root of the name.
+                    Some((field, _)) => {
+                        let mut i = 0;
+                        while let Some(root) = self.attrs.xavp_in(path.class, &path.root, i) {
+                            n += root.fields_named(field).count() as i32;
+                            i += 1;
+                        }
+                    }
+                }
+                i64::from(n)
+            }
+            _ => i64::from(!self.read_pv(inner).is_null()),
+        }
+    }
+
+    /// `$Ru`, `$Rut`, `$RAi`, `$RAp`, `$RAu`, `$RAut`.
+    fn local_sock(&self, form: LocalSockForm) -> Value<'static> {
+        let advertise = self
+            .env
+            .sockets
+            .get(usize::from(self.socket))
+            .and_then(|s| s.advertise.as_ref());
+        let bound = super::ctx::fmt_hostport(self.local);
+        let adv = match advertise {
+            Some((host, port)) => format!("{host}:{port}"),
+            None => bound.to_string(),
+        };
+        let proto = self.proto.lower_name();
+        Value::owned(
+            match form {
+                LocalSockForm::Uri => format!("sip:{bound}"),
+                LocalSockForm::UriTransport => format!("sip:{bound};transport={proto}"),
+                LocalSockForm::AdvUri => format!("sip:{adv}"),
+                LocalSockForm::AdvUriTransport => format!("sip:{adv};transport={proto}"),
+                LocalSockForm::AdvIp => match advertise {
+                    Some((host, _)) => host.clone(),
+                    None => self.local.ip().to_string(),
+                },
+                LocalSockForm::AdvPort => {
+                    return Value::Int(i64::from(advertise.map_or(self.local.port(), |a| a.1)))
+                }
+            }
+            .into_bytes(),
+        )
+    }
+
     /// A part of the Request-URI as received, parsed once per message.
     fn received_ruri_part(&self, part: RuriPart) -> Value<'a> {
         let msg: &'a Message = self.msg;
@@ -582,6 +816,53 @@ impl<'a> MsgCtx<'a> {
                 (part, Some(u)) => ruri_part(u, *part),
             },
             Select::CallId => msg.call_id().map_or(Value::Null, Value::str),
+            Select::ViaParam(n, name) => via_param(msg, *n, name),
+            Select::Whole(id) => msg.header_value(*id).map_or(Value::Null, Value::str),
+            Select::NameParam(id, name) => {
+                let Some(value) = msg.header_value(*id) else {
+                    return Value::Null;
+                };
+                let na = if *id == HeaderName::Contact {
+                    kamailio_first_contact(value)
+                } else {
+                    NameAddr::parse(value).ok()
+                };
+                na.and_then(|na| na.param(name))
+                    .map_or(Value::Null, |p| Value::str(p.value.unwrap_or(b"")))
+            }
+            Select::Contact(part) => {
+                let Some(value) = msg.header_value(HeaderName::Contact) else {
+                    return Value::Null;
+                };
+                let Some(na) = kamailio_first_contact(value) else {
+                    return Value::Null;
+                };
+                let param = |n: &[u8]| {
+                    na.param(n)
+                        .and_then(|p| p.value)
+                        .map_or(Value::Null, Value::str)
+                };
+                match part {
+                    ContactPart::Uri => Value::str(na.uri_raw()),
+                    ContactPart::User => uri_attr(Some(na.uri_raw()), UriField::User),
+                    ContactPart::Host => uri_attr(Some(na.uri_raw()), UriField::Host),
+                    ContactPart::Name => {
+                        transform::display_raw(value, &na).map_or(Value::Null, Value::str)
+                    }
+                    ContactPart::Expires => param(b"expires"),
+                    ContactPart::Q => param(b"q"),
+                }
+            }
+            Select::Msg(part) => match part {
+                MsgPart::Body => Value::str(msg.body()),
+                MsgPart::FirstLine => Value::str(msg.slice(msg.start_line())),
+                MsgPart::Len => Value::Int(msg.len() as i64),
+                MsgPart::Type => Value::Int(if msg.is_request() { 1 } else { 2 }),
+            },
+            Select::MsgHeader(key) => msg
+                .headers_named(&key.name)
+                .next()
+                .map_or(Value::Null, |h| Value::str(msg.value(h))),
             Select::Cseq(part) => {
                 let Some(v) = msg.header_value(HeaderName::CSeq) else {
                     return Value::Null;
@@ -716,6 +997,7 @@ fn via_field(msg: &Message, n: u32, field: ViaField) -> Value<'_> {
     let mut seen = 0;
     for h in msg.headers_of(HeaderName::Via) {
         let value = msg.value(h);
+        let texts_before = seen;
         for via in vias(value) {
             seen += 1;
             if seen < n {
@@ -725,7 +1007,15 @@ fn via_field(msg: &Message, n: u32, field: ViaField) -> Value<'_> {
                 return Value::Null;
             };
             return match field {
-                ViaField::Whole => value.get(via.span()).map_or(Value::Null, Value::str),
+                ViaField::Whole => {
+                    // As `$hfl(Via)`: Kamailio keeps the comma of a body that
+                    // is not the last of its line.
+                    let texts = via_texts(value);
+                    let nth = n.saturating_sub(texts_before) as usize;
+                    texts
+                        .get(nth.saturating_sub(1))
+                        .map_or(Value::Null, |t| Value::str(t))
+                }
                 ViaField::Host => Value::str(via.host_raw()),
                 ViaField::Port => via.port().map_or(Value::Null, |p| Value::Int(i64::from(p))),
                 ViaField::Branch => via.branch().map_or(Value::Null, Value::str),
@@ -751,4 +1041,160 @@ fn hdr_body<'m>(msg: &'m Message, h: &crate::sip::Header) -> &'m [u8] {
         end -= 1;
     }
     line.get(from..end).unwrap_or(b"")
+}
+
+/// `$via0(attr)` / `$via1(attr)` / `$viaZ(attr)`.
+fn via_pv(msg: &Message, pos: ViaPos, attr: ViaAttr) -> Value<'_> {
+    let mut all = msg
+        .headers_of(HeaderName::Via)
+        .flat_map(|h| vias(msg.value(h)));
+    let via = match pos {
+        ViaPos::First => all.next(),
+        ViaPos::Second => all.nth(1),
+        ViaPos::Last => all.last(),
+    };
+    let Some(Ok(via)) = via else {
+        return Value::Null;
+    };
+    match attr {
+        ViaAttr::Host => Value::str(via.host_raw()),
+        ViaAttr::Port => Value::Int(i64::from(via.port().unwrap_or(5060))),
+        ViaAttr::Proto => Value::str(via.transport()),
+        ViaAttr::ProtoId => Value::Int(proto_id(via.transport())),
+        ViaAttr::Branch => via.branch().map_or(Value::Null, Value::str),
+        ViaAttr::Received => via.received().map_or(Value::Null, Value::str),
+        ViaAttr::Rport => via
+            .param(b"rport")
+            .and_then(|p| p.value)
+            .map_or(Value::Null, Value::str),
+        ViaAttr::I => via
+            .param(b"i")
+            .and_then(|p| p.value)
+            .map_or(Value::Null, Value::str),
+    }
+}
+
+/// Kamailio's number for a transport name (`$K(UDP)`…), 0 when unknown.
+fn proto_id(name: &[u8]) -> i64 {
+    const NAMES: [&[u8]; 6] = [b"UDP", b"TCP", b"TLS", b"SCTP", b"WS", b"WSS"];
+    NAMES
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(name))
+        .map_or(0, |i| i as i64 + 1)
+}
+
+/// `$hfl(name)`: the bodies of a header by index (`[*]`: every line
+/// joined as `$hdr(name)[*]` does). As Kamailio 5.6 reads them, a Via that
+/// is not the last of its line keeps the text up to its comma, the Contact
+/// bodies of one line come last first, and a negative index reads `$null`.
+fn hfl<'m>(msg: &'m Message, key: &super::pvkind::HeaderKey, idx: Idx) -> Value<'m> {
+    let n = match idx {
+        Idx::First => 0,
+        Idx::At(i) if i >= 0 => i as usize,
+        Idx::At(_) => return Value::Null,
+        Idx::All => {
+            let mut out = Vec::new();
+            for (i, h) in msg.headers_named(&key.name).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(msg.value(h));
+            }
+            return if out.is_empty() {
+                Value::Null
+            } else {
+                Value::owned(out)
+            };
+        }
+    };
+    let mut seen = 0usize;
+    for h in msg.headers_named(&key.name) {
+        let value = msg.value(h);
+        let bodies: Vec<&'m [u8]> = match key.id {
+            HeaderName::Via => via_texts(value),
+            HeaderName::Route | HeaderName::RecordRoute => crate::sip::scan::split_values(value)
+                .map(|(_, b)| b)
+                .collect(),
+            HeaderName::Contact => {
+                let mut v: Vec<&[u8]> = crate::sip::scan::split_values(value)
+                    .map(|(_, b)| b)
+                    .collect();
+                v.reverse();
+                v
+            }
+            _ => vec![value],
+        };
+        if let Some(b) = bodies.get(n - seen) {
+            return Value::str(b);
+        }
+        seen += bodies.len();
+    }
+    Value::Null
+}
+
+/// `$Au` / `$AU`: the credentials' user (and realm), else From's user (and host).
+fn acc_user(msg: &Message, with_domain: bool) -> Value<'static> {
+    let user = auth_part(msg, AuthPart::User);
+    let (user, domain) = if user.is_null() {
+        (
+            name_part(msg, HeaderName::From, NamePart::User),
+            name_part(msg, HeaderName::From, NamePart::Host),
+        )
+    } else {
+        (user, auth_part(msg, AuthPart::Realm))
+    };
+    if user.is_null() {
+        return Value::Null;
+    }
+    let mut out = user.to_bytes().into_owned();
+    if with_domain {
+        out.push(b'@');
+        out.extend_from_slice(&domain.to_bytes());
+    }
+    Value::owned(out)
+}
+
+/// `via[n].params["name"]`: the value of a parameter of the n-th Via body
+/// (`""` for one without a value).
+fn via_param<'m>(msg: &'m Message, n: u32, name: &[u8]) -> Value<'m> {
+    let via = msg
+        .headers_of(HeaderName::Via)
+        .flat_map(|h| vias(msg.value(h)))
+        .nth(n.saturating_sub(1) as usize);
+    match via {
+        Some(Ok(via)) => via
+            .param(name)
+            .map_or(Value::Null, |p| Value::str(p.value.unwrap_or(b""))),
+        _ => Value::Null,
+    }
+}
+
+/// The Contact Kamailio 5.6 parses first: the last body of the first Contact line.
+fn kamailio_first_contact(value: &[u8]) -> Option<NameAddr<'_>> {
+    crate::sip::nameaddr::name_addrs(value).last()?.ok()
+}
+
+/// The Via bodies of one header line as Kamailio 5.6 delimits them: a body
+/// that is not the last of its line runs up to and including its comma.
+fn via_texts(value: &[u8]) -> Vec<&[u8]> {
+    let items: Vec<(usize, &[u8])> = crate::sip::scan::split_values(value)
+        .with_comments()
+        .collect();
+    let last = items.len().saturating_sub(1);
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, &(at, body))| {
+            let end = at + body.len();
+            let upto = if i < last {
+                value
+                    .get(end..)
+                    .and_then(|rest| rest.iter().position(|&b| b == b','))
+                    .map_or(end, |c| end + c + 1)
+            } else {
+                end
+            };
+            value.get(at..upto).unwrap_or(body)
+        })
+        .collect()
 }

@@ -76,6 +76,32 @@ impl MsgCtx<'_> {
                 self.new_uri = Some(Bytes::from(uri));
                 Ok(())
             }
+            PvKind::SBranch(attr) => {
+                let b = self.core.sbranch.get_or_insert_with(|| super::ctx::Branch {
+                    q: -1,
+                    ..Default::default()
+                });
+                let text = || (!value.is_null()).then(|| Bytes::copy_from_slice(&value.to_bytes()));
+                match attr {
+                    super::pvkind::BranchAttr::Uri => b.uri = text().unwrap_or_default(),
+                    super::pvkind::BranchAttr::DstUri => b.dst_uri = text(),
+                    super::pvkind::BranchAttr::Path => b.path = text(),
+                    super::pvkind::BranchAttr::Socket => b.socket = text(),
+                    // As Kamailio: q and flags take integers only.
+                    super::pvkind::BranchAttr::Q | super::pvkind::BranchAttr::Flags => {
+                        let Value::Int(i) = value else {
+                            return Err("$sbranch(q) and $sbranch(flags) need an integer");
+                        };
+                        if *attr == super::pvkind::BranchAttr::Q {
+                            b.q = i32::try_from(i).map_err(|_| "q out of range")?;
+                        } else {
+                            b.flags = u32::try_from(i).map_err(|_| "flags out of range")?;
+                        }
+                    }
+                    super::pvkind::BranchAttr::Count => return Err("$sbranch(count) is read-only"),
+                }
+                Ok(())
+            }
             PvKind::Br => {
                 // Kamailio: assigning to $br adds a branch; $null clears the set.
                 if value.is_null() {

@@ -308,23 +308,66 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         .env
         .sent_by(hop.socket)
         .filter(|_| info.advertise.is_some() || hop.local_ip.is_none());
-    match (cached, &info.advertise) {
-        (Some((text, short)), _) => via.extend_from_slice(&text[..short]),
-        (None, Some((h, p))) => {
-            via.extend_from_slice(h.as_bytes());
+    let (adv_host, adv_port) = (ctx.state.adv_host.as_deref(), ctx.state.adv_port);
+    if adv_host.is_some() || adv_port.is_some() {
+        // set_advertised_address/port(): as Kamailio writes them, the
+        // socket's port left out on 5060 unless a port was set.
+        let (socket_host, socket_port) = match &info.advertise {
+            Some((h, p)) => (h.as_bytes().to_vec(), *p),
+            None => {
+                let mut h = Vec::new();
+                crate::script::ctx::push_host(&mut h, hop.local_ip.unwrap_or(info.addr.ip()));
+                (h, info.addr.port())
+            }
+        };
+        via.extend_from_slice(adv_host.unwrap_or(&socket_host));
+        let port = adv_port.unwrap_or(socket_port);
+        if adv_port.is_some() || !crate::script::ctx::omits_port(hop.proto, port) {
             via.push(b':');
-            via.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
+            via.extend_from_slice(itoa::Buffer::new().format(port).as_bytes());
         }
-        (None, None) => {
-            let ip = hop.local_ip.unwrap_or(info.addr.ip());
-            match crate::script::ctx::omits_port(hop.proto, info.addr.port()) {
-                true => crate::script::ctx::push_host(&mut via, ip),
-                false => push_hostport(&mut via, SocketAddr::new(ip, info.addr.port())),
+    } else {
+        match (cached, &info.advertise) {
+            (Some((text, short)), _) => via.extend_from_slice(&text[..short]),
+            (None, Some((h, p))) => {
+                via.extend_from_slice(h.as_bytes());
+                via.push(b':');
+                via.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
+            }
+            (None, None) => {
+                let ip = hop.local_ip.unwrap_or(info.addr.ip());
+                match crate::script::ctx::omits_port(hop.proto, info.addr.port()) {
+                    true => crate::script::ctx::push_host(&mut via, ip),
+                    false => push_hostport(&mut via, SocketAddr::new(ip, info.addr.port())),
+                }
             }
         }
     }
     via.extend_from_slice(b";branch=");
     via.extend_from_slice(branch);
+    // corex via_add_srvid() / via_add_xavp_params(), as Kamailio 5.6
+    // writes them: srvid first, then the XAVP's fields newest first.
+    if ctx.state.via_srvid {
+        if let Some(id) = ctx.program.via.server_id {
+            via.extend_from_slice(b";srvid=");
+            via.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        }
+    }
+    if ctx.state.via_xavp_params {
+        let root = (ctx.program.via.xavp_params.as_ref()).and_then(|n| ctx.attrs.xavp(n, 0));
+        if let Some(crate::script::attrs::XavpValue::List(fields)) = root.map(|r| &r.value) {
+            for f in fields.iter().rev() {
+                if let crate::script::attrs::XavpValue::Value(v) = &f.value {
+                    via.push(b';');
+                    via.extend_from_slice(&f.name);
+                    if !v.is_null() {
+                        via.push(b'=');
+                        via.extend_from_slice(&v.to_bytes());
+                    }
+                }
+            }
+        }
+    }
     // A request that came over a connection names it, so the reply goes back on it.
     if let Some(conn) = ctx.conn.filter(|_| ctx.proto.is_reliable()) {
         via.extend_from_slice(CONN_PARAM);

@@ -277,6 +277,22 @@ pub static MODULE: ModuleDef = ModuleDef {
         f!("add_rport", 0, 0, ANY, None, send::force_rport),
         f!("add_local_rport", 0, 0, ANY, None, send::add_local_rport),
         f!(
+            "set_advertised_address",
+            1,
+            1,
+            ANY,
+            None,
+            send::set_advertised_address
+        ),
+        f!(
+            "set_advertised_port",
+            1,
+            1,
+            ANY,
+            None,
+            send::set_advertised_port
+        ),
+        f!(
             "set_forward_no_connect",
             0,
             0,

@@ -17,6 +17,32 @@ pub fn force_rport(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     1
 }
 
+/// `set_advertised_address(host)`: the address our Via names for this
+/// message (the port stays the socket's unless `set_advertised_port` sets it).
+pub fn set_advertised_address(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let host = args.str(ctx, 0).into_owned();
+    if host.is_empty() {
+        return -1;
+    }
+    ctx.state.adv_host = Some(bytes::Bytes::from(host));
+    1
+}
+
+/// `set_advertised_port(port)`: the port our Via names for this message.
+pub fn set_advertised_port(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    match args
+        .int(ctx, 0)
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0)
+    {
+        Some(p) => {
+            ctx.state.adv_port = Some(p);
+            1
+        }
+        None => -1,
+    }
+}
+
 /// `add_local_rport()`: our Via asks for rport (RFC 3581 §3).
 pub fn add_local_rport(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     ctx.state.add_local_rport = true;

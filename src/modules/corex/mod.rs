@@ -15,6 +15,7 @@ pub mod flags;
 pub mod params;
 pub mod rpc;
 pub mod send;
+mod via;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +30,15 @@ pub static MODULE: ModuleDef = ModuleDef {
     aliases: &[],
     functions: &[
         f("append_branch", 0, 2, REQ_FAIL, None, branch::append_branch),
+        f("via_add_srvid", 1, 1, ANY, None, via::via_add_srvid),
+        f(
+            "via_add_xavp_params",
+            1,
+            1,
+            ANY,
+            None,
+            via::via_add_xavp_params,
+        ),
         f("send_udp", 0, 1, REQ_FAIL, None, send::send_udp),
         f("send", 0, 1, REQ_FAIL, None, send::send_udp),
         f("send_tcp", 0, 1, REQ_FAIL, None, send::send_tcp),

@@ -256,6 +256,21 @@ impl Compiler<'_> {
                 };
                 PvKind::Sht(Box::new(ShtRef { table: t, key, op }))
             }
+            (class @ ("T_req" | "T_rpl" | "T_inv" | "cnt"), Some(PvName::Dynamic(f))) => {
+                let [format::FormatPart::Pv(inner)] = f.parts.as_slice() else {
+                    return Err(format!(
+                        "${class} takes one pseudo-variable in parentheses ({})",
+                        pv.raw
+                    ));
+                };
+                let inner = Box::new(self.resolve_pv(inner)?);
+                match class {
+                    "cnt" => PvKind::Cnt(inner),
+                    "T_req" => PvKind::TmOther(pvkind::TmOther::Request, inner),
+                    "T_rpl" => PvKind::TmOther(pvkind::TmOther::Reply, inner),
+                    _ => PvKind::TmOther(pvkind::TmOther::Invite, inner),
+                }
+            }
             (class, Some(PvName::Dynamic(_))) => {
                 return Err(format!(
                     "${class}: a name computed at run time is not supported here ({})",
