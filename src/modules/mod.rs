@@ -14,6 +14,7 @@ pub mod ctl;
 pub mod db;
 pub mod debugger;
 pub mod dialog;
+pub mod dialplan;
 pub mod dispatcher;
 pub mod htable;
 pub mod ipops;
@@ -24,6 +25,7 @@ pub mod path;
 pub mod permissions;
 pub mod pike;
 pub mod pv;
+pub mod regex;
 pub mod registrar;
 pub mod rr;
 pub mod rtpengine;
@@ -88,6 +90,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &sdpops::MODULE,
     &statistics::MODULE,
     &dialog::MODULE,
+    &dialplan::MODULE,
+    &regex::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
