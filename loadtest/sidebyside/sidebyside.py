@@ -70,8 +70,11 @@ def fresh_db(path):
     if os.path.exists(path):
         os.remove(path)
     db = sqlite3.connect(path)
-    for t in ("standard", "auth_db", "usrloc", "permissions", "acc"):
+    for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "dialplan"):
         db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
+    # The config's own rows: its `@sql STATEMENT` lines.
+    for stmt in G.get("sql", []):
+        db.execute(stmt)
     # WITH_IPAUTH: the second UAS is a trusted peer (group 1).
     db.execute("INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (1, ?, 32, 0, 'peer')", (UAS2[0],))
     for user, pw in SUBSCRIBERS:
@@ -1040,6 +1043,19 @@ def udp_caller_tcp_callee(uac, uas):
     lsock.close()
     return log
 
+@case
+def dialplan_numbers(uac, uas):
+    """One OPTIONS per R-URI user; the config answers with what its
+    functions made of it (dialplan.cfg)."""
+    log = []
+    users = ["030123", "0049301", "110", "91", "912", "8x", "7000", "6000", "55123", "4123",
+             "4223", "3abc", "alice", "ALICE", "+4930", "zzz", "1234", "5777"]
+    for i, user in enumerate(users):
+        req = invite(callid=f"dp-{i}", method="OPTIONS", ruri=f"sip:{user}@{PROXY[0]}")
+        uac.sendto(req.encode(), PROXY)
+        log += [("uac", g) for g in recv_all(uac, wait=0.2)]
+    return log
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1070,6 +1086,7 @@ SUITE = [
     ("stock-full.cfg", ["stock_auth_calls", "trusted_peer_and_flood", "stock_calls"]),
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
+    ("dialplan.cfg", ["dialplan_numbers"]),
 ]
 
 
@@ -1079,6 +1096,7 @@ def run(config, only):
     body = open(path).read().replace("@DIR@", os.path.dirname(os.path.abspath(path)))
     G["db"] = os.path.join(OUT, "proxy.db") if "@DB@" in body else None
     body = body.replace("@DB@", G["db"] or "")
+    G["sql"] = [l[5:] for l in body.splitlines() if l.startswith("@sql ")]
     if not body.startswith("#!KAMAILIO"):
         body = body if "loadmodule" in body else body[body.index("request_route"):]
     cfgfile = os.path.join(OUT, "proxy.cfg")
