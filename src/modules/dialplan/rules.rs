@@ -257,21 +257,18 @@ impl Rule {
         }
     }
 
-    /// The output for `input`, which matched: `Err` when it cannot be built.
-    fn translate(&self, input: &[u8], s: &dyn Subject) -> Result<Vec<u8>, ()> {
+    /// The output for `input`, which matched: `None` when it cannot be built.
+    fn translate(&self, input: &[u8], s: &dyn Subject) -> Option<Vec<u8>> {
         match &self.subst {
             Subst::None => self.replace(input, None, s),
             Subst::Static(re) => self.replace(input, Some(re), s),
             Subst::Dynamic(f) => {
-                let re = s
-                    .print(f)
-                    .and_then(|p| {
-                        compile("dynamic subst expression", &String::from_utf8_lossy(&p)).ok()
-                    })
-                    .ok_or(())?;
+                let re = s.print(f).and_then(|p| {
+                    compile("dynamic subst expression", &String::from_utf8_lossy(&p)).ok()
+                })?;
                 // Kamailio logs a dynamic substitution that fails and goes on
                 // with an empty output (the destination is left alone).
-                Ok(self.replace(input, Some(&re), s).unwrap_or_default())
+                Some(self.replace(input, Some(&re), s).unwrap_or_default())
             }
         }
     }
@@ -281,14 +278,9 @@ impl Rule {
     /// replacement text as written. Otherwise the text with each escape put
     /// in: a group of the match (empty when it took no part), a character,
     /// the Request-URI, a variable; the match failing fails the translation.
-    pub fn replace(
-        &self,
-        input: &[u8],
-        subst: Option<&Pcre>,
-        s: &dyn Subject,
-    ) -> Result<Vec<u8>, ()> {
+    pub fn replace(&self, input: &[u8], subst: Option<&Pcre>, s: &dyn Subject) -> Option<Vec<u8>> {
         let Some(repl) = &self.repl else {
-            return Ok(Vec::new());
+            return Some(Vec::new());
         };
         let groups = match subst {
             Some(re) => {
@@ -300,22 +292,22 @@ impl Rule {
                         re.pattern(),
                         re.group_count()
                     );
-                    return Err(());
+                    return None;
                 }
-                Some(re.groups(input).ok_or(())?)
+                Some(re.groups(input)?)
             }
             None => None,
         };
         let Some(groups) = groups.filter(|_| !repl.tokens.is_empty()) else {
-            return Ok(repl.text.clone());
+            return Some(repl.text.clone());
         };
         let mut out: Vec<u8> = Vec::new();
         let put = |out: &mut Vec<u8>, piece: &[u8]| {
             if out.len() + piece.len() >= MAX_OUTPUT {
-                return Err(());
+                return None;
             }
             out.extend_from_slice(piece);
-            Ok(())
+            Some(())
         };
         let mut offset = 0;
         for t in &repl.tokens {
@@ -344,7 +336,7 @@ impl Rule {
         if offset < repl.text.len() {
             out.extend_from_slice(&repl.text[offset..]);
         }
-        Ok(out)
+        Some(out)
     }
 }
 
@@ -439,7 +431,7 @@ impl DialplanSet {
             .flat_map(|ix| &ix.rules)
             .find(|r| r.matches(input, s))?;
         let output = if want_output {
-            Some(rule.translate(input, s).ok()?)
+            Some(rule.translate(input, s)?)
         } else {
             None
         };

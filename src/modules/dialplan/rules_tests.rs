@@ -224,3 +224,34 @@ fn dynamic_expressions() {
         .translate(b"V77", true, &NoMessage)
         .is_none());
 }
+
+mod any_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a row holds and whatever comes in, loading gives a rule
+        /// or an error, and translating gives an output or none: no panic.
+        #[test]
+        fn rows_and_inputs_never_panic(
+            op in 0i64..3,
+            m in "[\\^$a-c0-9()|\\\\.*+?\\[\\]]{0,12}",
+            subst in "[\\^$a-c0-9()|\\\\.*+?]{0,12}",
+            repl in "[a-c0-9\\\\$u(){}]{0,16}",
+            input in proptest::collection::vec(any::<u8>(), 0..40),
+            dynamic in any::<bool>(),
+        ) {
+            if let Ok(rules) = Rules::build(&[row(1, 1, op, &m, 0, &subst, &repl, "a")], dynamic) {
+                if let Some(set) = rules.set(1) {
+                    let _ = set.translate(&input, true, &Fake);
+                    let _ = set.translate(&input, true, &NoMessage);
+                }
+            }
+        }
+
+        #[test]
+        fn regex_group_files_never_panic(text in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = crate::modules::regex::group_patterns(&text, 20, 8192);
+        }
+    }
+}
