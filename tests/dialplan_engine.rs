@@ -146,7 +146,7 @@ fn translations_from_sqlite_then_reload() {
     add_rule(&db, (1, 1, 1, "^bob$", 0, "", "robert", "renamed"));
     assert_eq!(ask(e, "bob"), "-1 bob none 1 +49711 -1 []");
     let d = &s.dialplan;
-    assert_eq!(rpc::reload(d, 1_000).unwrap(), serde_json::Value::Null);
+    assert_eq!(rpc::reload(d, 1_000).unwrap(), serde_json::json!({}));
     assert_eq!(ask(e, "bob"), "1 robert renamed 1 +49711 -1 []");
     // Within reload_delta (5 s) of the last one, a reload is refused.
     assert_eq!(rpc::reload(d, 1_004).unwrap_err().1, "ongoing reload");
@@ -185,6 +185,11 @@ fn translations_from_sqlite_then_reload() {
     // The length-3 index first, then the rules of any length by priority.
     assert_eq!(prios, [5, 1, 10, 20]);
     assert_eq!(dump["ENTRIES"][2]["ENTRY"]["REPLEXP"], "+49\\1");
+    // Empty texts show as null, as in Kamailio.
+    assert_eq!(
+        dump["ENTRIES"][0]["ENTRY"]["SUBSTEXP"],
+        serde_json::Value::Null
+    );
 }
 
 #[test]

@@ -85,5 +85,6 @@ fn regex_reload(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
         log::error!("{e}");
         RpcError::new(500, "Failed to reload")
     })?;
-    Ok(Value::Null)
+    // Kamailio answers an empty structure.
+    Ok(Value::Object(Default::default()))
 }

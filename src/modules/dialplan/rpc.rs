@@ -27,7 +27,8 @@ pub fn reload(d: &Dialplan, now: u64) -> Result<Value, Fault> {
         *last = Some(now);
     }
     match d.reload() {
-        Ok(_) => Ok(Value::Null),
+        // Kamailio answers an empty structure.
+        Ok(_) => Ok(json!({})),
         Err(e) => {
             log::error!("{e}");
             Err(fault("Dialplan Reload Failed"))
@@ -54,7 +55,17 @@ pub fn translate(d: &Dialplan, dpid: i64, input: &str) -> Result<Value, Fault> {
     }))
 }
 
-/// `dialplan.dump <dpid>`: the rules of one id, by match length then priority.
+/// Text as Kamailio's dump shows it: an empty one is null.
+fn text(s: &str) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        Value::String(s.to_string())
+    }
+}
+
+/// `dialplan.dump <dpid>`: the rules of one id, by match length then
+/// priority, each wrapped as `{"ENTRY": {…}}`.
 pub fn dump(d: &Dialplan, dpid: i64) -> Result<Value, Fault> {
     let rules = d.rules();
     let set = rules
@@ -68,11 +79,11 @@ pub fn dump(d: &Dialplan, dpid: i64) -> Result<Value, Fault> {
             json!({ "ENTRY": {
                 "PRIO": r.pr,
                 "MATCHOP": r.match_op,
-                "MATCHEXP": r.match_exp,
+                "MATCHEXP": text(&r.match_exp),
                 "MATCHLEN": r.match_len,
-                "SUBSTEXP": r.subst_exp,
-                "REPLEXP": r.repl_exp,
-                "ATTRS": r.attrs,
+                "SUBSTEXP": text(&r.subst_exp),
+                "REPLEXP": text(&r.repl_exp),
+                "ATTRS": text(&r.attrs),
             }})
         })
         .collect();
