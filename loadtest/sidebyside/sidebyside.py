@@ -1087,6 +1087,7 @@ SUITE = [
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
     ("dialplan.cfg", ["dialplan_numbers"]),
+    ("dialplan_nofile.cfg", ["dialplan_numbers"]),
 ]
 
 
