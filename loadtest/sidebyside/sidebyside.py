@@ -1088,6 +1088,7 @@ SUITE = [
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
     ("dialplan.cfg", ["dialplan_numbers"]),
     ("dialplan_nofile.cfg", ["dialplan_numbers"]),
+    ("dialplan_failure.cfg", ["serial_fork"]),
 ]
 
 

@@ -18,8 +18,10 @@
 //! - `attrs_pvar` (an `$avp`, `$xavp` or `$var`) gets the matching rule's
 //!   `attrs` each time one matches.
 //!
-//! Not done: `append_branch` (a branch appended when `dp_translate` writes
-//! the R-URI in a `failure_route`), `$avp(x)[*]` in dynamic expressions.
+//! - `append_branch` (default 1): an output written to `$ru`/`$rU` in a
+//!   `failure_route` is also appended as a branch.
+//!
+//! Not done: `$avp(x)[*]` in dynamic expressions (one expression per value).
 
 pub mod dynamic;
 pub mod repl;
@@ -33,7 +35,9 @@ use crate::script::ctx::MsgCtx;
 use crate::script::format::Format as AstFormat;
 use crate::script::ir::FormatPart;
 use crate::script::pvkind::{PvKind, PvRef};
-use crate::script::registry::{func, param, Arg, Args, ModParams, ModuleDef, ParamKind, RouteMask};
+use crate::script::registry::{
+    func, param, Arg, Args, ModParams, ModuleDef, ParamKind, RouteMask, RouteType,
+};
 use crate::script::value::Value;
 use crate::store::{DialplanColumns, DialplanRow, StoreHandle};
 
@@ -48,6 +52,10 @@ pub struct Dialplan {
     match_dynamic: bool,
     /// `reload_delta`: seconds during which a new `dialplan.reload` is refused.
     pub reload_delta: u64,
+    /// `append_branch`: a translation written to `$ru`/`$rU` in a
+    /// `failure_route` is appended as a branch (the R-URI moves into the
+    /// destination set, as corex `append_branch()` does).
+    pub append_branch: bool,
     /// When the last `dialplan.reload` started (Unix seconds).
     pub(crate) last_reload: Mutex<Option<u64>>,
     rules: RwLock<Arc<Rules>>,
@@ -75,6 +83,7 @@ impl Dialplan {
             cols: DialplanColumns::default(),
             match_dynamic,
             reload_delta: 5,
+            append_branch: true,
             last_reload: Mutex::new(None),
             rules: RwLock::new(Arc::new(Rules::build(rows, match_dynamic)?)),
         };
@@ -104,6 +113,7 @@ impl Dialplan {
                 .int("dialplan", "reload_delta")
                 .and_then(|v| u64::try_from(v).ok())
                 .unwrap_or(5),
+            append_branch: mp.int("dialplan", "append_branch") != Some(0),
             last_reload: Mutex::new(None),
             rules: RwLock::new(Arc::new(Rules::default())),
         };
@@ -197,6 +207,14 @@ fn translate(
             log::error!("dialplan: setting the destination failed: {e}");
             return -1;
         }
+        if d.append_branch
+            && ctx.route_type == RouteType::Failure
+            && matches!(dest.kind, PvKind::Ru | PvKind::RUser)
+            && append_branch(ctx) != 1
+        {
+            log::error!("dialplan: append branch action failed");
+            return -1;
+        }
     }
     if let Some(pv) = ctx
         .program
@@ -209,6 +227,19 @@ fn translate(
         }
     }
     1
+}
+
+/// The Request-URI into the destination set as Kamailio's dialplan appends
+/// it: without the message's `$du`, branch flags or forced socket (which
+/// the R-URI then loses too), through corex `append_branch()`.
+fn append_branch(ctx: &mut MsgCtx<'_>) -> i32 {
+    ctx.dst_uri = None;
+    ctx.state.bflags = 0;
+    ctx.force_socket = None;
+    match crate::modules::corex::MODULE.function("append_branch") {
+        Some(f) => (f.call)(ctx, &Args::default()),
+        None => -1,
+    }
 }
 
 /// The source and destination of `dp_translate`.
