@@ -88,13 +88,13 @@ impl PcreGroups {
         Ok(n)
     }
 
-    /// Group `i`, if there is one.
-    pub fn group(&self, i: usize) -> Option<Pcre> {
+    /// The groups now in force (shared, not copied: a copied expression
+    /// would start a pool of match buffers of its own).
+    pub fn groups(&self) -> Arc<Vec<Pcre>> {
         self.groups
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(i)
-            .cloned()
+            .clone()
     }
 
     pub fn len(&self) -> usize {
@@ -225,7 +225,8 @@ fn pcre_match_group(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     } else {
         0
     };
-    let Some(re) = usize::try_from(n).ok().and_then(|n| groups.group(n)) else {
+    let all = groups.groups();
+    let Some(re) = usize::try_from(n).ok().and_then(|n| all.get(n)) else {
         log::error!(
             "regex: invalid group {n}, there are {} groups",
             groups.len()
