@@ -13,12 +13,14 @@ use ringsip::modules::cfgutils::Cfgutils;
 use ringsip::modules::core::dns::Resolver;
 use ringsip::modules::corex::alias::AliasSubdomains;
 use ringsip::modules::dialog::{Dialogs, DlgParams};
+use ringsip::modules::dialplan::Dialplan;
 use ringsip::modules::dispatcher::Dispatcher;
 use ringsip::modules::exec::Exec;
 use ringsip::modules::nathelper::ping::{NatPinger, PingParams};
 use ringsip::modules::nathelper::{self, NatParams};
 use ringsip::modules::permissions::{self, Permissions};
 use ringsip::modules::pike::{Pike, PikeParams};
+use ringsip::modules::regex::PcreGroups;
 use ringsip::modules::registrar::{RegParams, Registrar};
 use ringsip::modules::rtpengine::{self, Rtpengine};
 use ringsip::modules::rtpproxy::relay::RelayTransport;
@@ -214,6 +216,21 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             }
         }
         shared.insert(Arc::new(cfg));
+    }
+
+    // dialplan's rules come from the database only (as in Kamailio).
+    if loaded.contains(&"dialplan") {
+        let store = store_for(mp, &mut stores, "dialplan")?
+            .ok_or("dialplan: db_url is not set (the rules are read from the database)")?;
+        shared.insert(Arc::new(Dialplan::from_modparams(mp, store)?));
+    }
+
+    if let Some(file) = mp
+        .str("regex", "file")
+        .filter(|_| loaded.contains(&"regex"))
+    {
+        let text = std::fs::read(file).map_err(|e| format!("regex: file {file}: {e}"))?;
+        shared.insert(Arc::new(PcreGroups::new(mp, file, &text)?));
     }
 
     if loaded.contains(&"dialog") {

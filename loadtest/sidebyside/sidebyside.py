@@ -92,6 +92,11 @@ def fresh_db(path):
     for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "avpops"):
         db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
     db.executescript(SQLOPS_FIXTURE)
+    for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "dialplan"):
+        db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
+    # The config's own rows: its `@sql STATEMENT` lines.
+    for stmt in G.get("sql", []):
+        db.execute(stmt)
     # WITH_IPAUTH: the second UAS is a trusted peer (group 1).
     db.execute("INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (1, ?, 32, 0, 'peer')", (UAS2[0],))
     for user, pw in SUBSCRIBERS:
@@ -1778,6 +1783,17 @@ def uac_send(uac, uas):
     log += [("uas", g) for g in recv_all(uas)]
     uac.sendto(invite(callid="send-2", method="MESSAGE").encode(), PROXY)
     log += [("uac", g) for g in recv_all(uac)]
+@case
+def dialplan_numbers(uac, uas):
+    """One OPTIONS per R-URI user; the config answers with what its
+    functions made of it (dialplan.cfg)."""
+    log = []
+    users = ["030123", "0049301", "110", "91", "912", "8x", "7000", "6000", "55123", "4123",
+             "4223", "3abc", "alice", "ALICE", "+4930", "zzz", "1234", "5777"]
+    for i, user in enumerate(users):
+        req = invite(callid=f"dp-{i}", method="OPTIONS", ruri=f"sip:{user}@{PROXY[0]}")
+        uac.sendto(req.encode(), PROXY)
+        log += [("uac", g) for g in recv_all(uac, wait=0.2)]
     return log
 
 SUITE = [
@@ -1836,6 +1852,9 @@ SUITE = [
     ("uac_branch.cfg", ["uac_call", "uac_bye_from_callee"]),
     ("uac_send.cfg", ["uac_send"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
+    ("dialplan.cfg", ["dialplan_numbers"]),
+    ("dialplan_nofile.cfg", ["dialplan_numbers"]),
+    ("dialplan_failure.cfg", ["serial_fork"]),
 ]
 
 
@@ -1845,6 +1864,7 @@ def run(config, only):
     body = open(path).read().replace("@DIR@", os.path.dirname(os.path.abspath(path)))
     G["db"] = os.path.join(OUT, "proxy.db") if "@DB@" in body else None
     body = body.replace("@DB@", G["db"] or "")
+    G["sql"] = [l[5:] for l in body.splitlines() if l.startswith("@sql ")]
     if not body.startswith("#!KAMAILIO"):
         body = body if "loadmodule" in body else body[body.index("request_route"):]
     cfgfile = os.path.join(OUT, "proxy.cfg")

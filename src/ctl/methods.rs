@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::metrics::{key_name, LatencySnapshot, Metrics, KEYS};
 use super::rpc::{Params, RpcError};
-use super::{latency, modules, usrloc};
+use super::{dialplan, latency, modules, usrloc};
 use crate::script::ctx::{Env, Shared};
 
 /// One control method.
@@ -34,6 +34,7 @@ pub static TABLES: &[&[Method]] = &[
     latency::METHODS,
     usrloc::METHODS,
     modules::METHODS,
+    dialplan::METHODS,
 ];
 
 /// The method named `name`.

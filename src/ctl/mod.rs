@@ -33,6 +33,7 @@
 //! `ringsip run --http ADDR:PORT` or `modparam("ctl", "http_listen", "ADDR:PORT")`.
 
 pub mod client;
+pub mod dialplan;
 pub mod histogram;
 pub mod latency;
 pub mod methods;

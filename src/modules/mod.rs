@@ -15,6 +15,7 @@ pub mod ctl;
 pub mod db;
 pub mod debugger;
 pub mod dialog;
+pub mod dialplan;
 pub mod dispatcher;
 pub mod exec;
 pub mod htable;
@@ -26,6 +27,7 @@ pub mod path;
 pub mod permissions;
 pub mod pike;
 pub mod pv;
+pub mod regex;
 pub mod registrar;
 pub mod rr;
 pub mod rtpengine;
@@ -96,6 +98,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &sqlops::MODULE,
     &avpops::MODULE,
     &uac::MODULE,
+    &dialplan::MODULE,
+    &regex::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

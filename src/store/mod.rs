@@ -305,6 +305,69 @@ impl TextColumn {
     }
 }
 
+/// One row of Kamailio's `dialplan` table (dialplan module). Text columns
+/// are `None` for SQL NULL, which the module refuses as Kamailio does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DialplanRow {
+    pub dpid: i64,
+    pub pr: i64,
+    pub match_op: i64,
+    pub match_exp: Option<String>,
+    pub match_len: i64,
+    pub subst_exp: Option<String>,
+    pub repl_exp: Option<String>,
+    pub attrs: Option<String>,
+}
+
+/// The column names of a dialplan table (dialplan `*_col` parameters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DialplanColumns {
+    pub dpid: String,
+    pub pr: String,
+    pub match_op: String,
+    pub match_exp: String,
+    pub match_len: String,
+    pub subst_exp: String,
+    pub repl_exp: String,
+    pub attrs: String,
+}
+
+impl Default for DialplanColumns {
+    fn default() -> DialplanColumns {
+        DialplanColumns {
+            dpid: "dpid".into(),
+            pr: "pr".into(),
+            match_op: "match_op".into(),
+            match_exp: "match_exp".into(),
+            match_len: "match_len".into(),
+            subst_exp: "subst_exp".into(),
+            repl_exp: "repl_exp".into(),
+            attrs: "attrs".into(),
+        }
+    }
+}
+
+impl DialplanColumns {
+    /// `SELECT` text for `table` in Kamailio's column order, by priority
+    /// (rows of equal priority in the order the database gives them, as
+    /// Kamailio's query leaves it), after checking every name.
+    fn select(&self, table: &str) -> Result<String> {
+        Ok(format!(
+            "SELECT {}, {}, {}, {}, {}, {}, {}, {} FROM {} ORDER BY {}",
+            identifier(&self.dpid)?,
+            identifier(&self.pr)?,
+            identifier(&self.match_op)?,
+            identifier(&self.match_exp)?,
+            identifier(&self.match_len)?,
+            identifier(&self.subst_exp)?,
+            identifier(&self.repl_exp)?,
+            identifier(&self.attrs)?,
+            identifier(table)?,
+            identifier(&self.pr)?,
+        ))
+    }
+}
+
 /// A database holding Kamailio's tables. Implementations run on the store
 /// thread (or in the command line tools), never on a worker.
 pub trait Store: Send {
@@ -359,6 +422,8 @@ pub trait Store: Send {
     /// Runs one SQL statement written by the configuration (sqlops, avpops)
     /// and returns its rows, each value typed by its column.
     fn query(&mut self, sql: &str) -> Result<SqlRows>;
+    /// Every row of a dialplan table, by priority.
+    fn dialplan(&mut self, table: &str, cols: &DialplanColumns) -> Result<Vec<DialplanRow>>;
 }
 
 /// Opens the database a `db_url` names: `sqlite:///path/file.db`, or (built

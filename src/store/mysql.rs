@@ -20,8 +20,9 @@ use mysql::{Conn, Opts, OptsBuilder, Row, TxOpts, Value};
 
 use super::time::{format_datetime, parse_datetime};
 use super::{
-    identifier, AccRecord, AddressRow, Dialect, DispatcherColumns, DispatcherRow, LocationRow,
-    Result, SqlRows, SqlValue, Store, StoreError, SubscriberColumns, SubscriberRow, TextColumn,
+    identifier, AccRecord, AddressRow, Dialect, DialplanColumns, DialplanRow, DispatcherColumns,
+    DispatcherRow, LocationRow, Result, SqlRows, SqlValue, Store, StoreError, SubscriberColumns,
+    SubscriberRow, TextColumn,
 };
 
 /// The type Kamailio's `db_mysql` gives a column of MySQL type `t`.
@@ -686,6 +687,26 @@ impl Store for MySql {
                     flags: get::<Option<i64>>(r, 2)?.unwrap_or(0),
                     priority: get::<Option<i64>>(r, 3)?.unwrap_or(0),
                     attrs: text(r, 4)?,
+                })
+            })
+            .collect()
+    }
+
+    fn dialplan(&mut self, table: &str, cols: &DialplanColumns) -> Result<Vec<DialplanRow>> {
+        let sql = cols.select(table)?;
+        let rows: Vec<Row> = self.run(|c| c.query(&sql))?;
+        rows.iter()
+            .map(|r| {
+                let int = |i| get::<Option<i64>>(r, i).map(Option::unwrap_or_default);
+                Ok(DialplanRow {
+                    dpid: int(0)?,
+                    pr: int(1)?,
+                    match_op: int(2)?,
+                    match_exp: get(r, 3)?,
+                    match_len: int(4)?,
+                    subst_exp: get(r, 5)?,
+                    repl_exp: get(r, 6)?,
+                    attrs: get(r, 7)?,
                 })
             })
             .collect()

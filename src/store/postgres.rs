@@ -8,8 +8,9 @@ use postgres::{Client, NoTls, Row, SimpleQueryMessage};
 
 use super::time::{format_datetime, parse_datetime};
 use super::{
-    identifier, AccRecord, AddressRow, DispatcherColumns, DispatcherRow, LocationRow, Result,
-    SqlRows, Store, StoreError, SubscriberColumns, SubscriberRow, TextColumn,
+    identifier, AccRecord, AddressRow, DialplanColumns, DialplanRow, DispatcherColumns,
+    DispatcherRow, LocationRow, Result, SqlRows, Store, StoreError, SubscriberColumns,
+    SubscriberRow, TextColumn,
 };
 
 /// The type Kamailio's `db_postgres` gives a column of PostgreSQL type `t`.
@@ -398,6 +399,34 @@ impl Store for Postgres {
                     flags: r.try_get::<_, Option<i64>>(2)?.unwrap_or(0),
                     priority: r.try_get::<_, Option<i64>>(3)?.unwrap_or(0),
                     attrs: r.try_get::<_, Option<String>>(4)?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    fn dialplan(&mut self, table: &str, cols: &DialplanColumns) -> Result<Vec<DialplanRow>> {
+        // Numbers widened to 8 bytes whatever the column type.
+        let sql = cols.select(table)?;
+        let sql = format!(
+            "SELECT a::int8, b::int8, c::int8, d, e::int8, f, g, h \
+             FROM ({sql}) AS t(a, b, c, d, e, f, g, h)"
+        );
+        let rows = self.client()?.query(&sql, &[])?;
+        rows.iter()
+            .map(|r| {
+                let int = |i| {
+                    r.try_get::<_, Option<i64>>(i)
+                        .map(Option::unwrap_or_default)
+                };
+                Ok(DialplanRow {
+                    dpid: int(0)?,
+                    pr: int(1)?,
+                    match_op: int(2)?,
+                    match_exp: r.try_get(3)?,
+                    match_len: int(4)?,
+                    subst_exp: r.try_get(5)?,
+                    repl_exp: r.try_get(6)?,
+                    attrs: r.try_get(7)?,
                 })
             })
             .collect()

@@ -7,8 +7,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::time::{format_datetime, parse_datetime};
 use super::{
-    identifier, AccRecord, AddressRow, DispatcherColumns, DispatcherRow, LocationRow, Result,
-    SqlRows, SqlValue, Store, StoreError, SubscriberColumns, SubscriberRow,
+    identifier, AccRecord, AddressRow, DialplanColumns, DialplanRow, DispatcherColumns,
+    DispatcherRow, LocationRow, Result, SqlRows, SqlValue, Store, StoreError, SubscriberColumns,
+    SubscriberRow,
 };
 
 /// Kamailio 5.6 table versions, written to the `version` table.
@@ -415,6 +416,24 @@ impl Store for Sqlite {
                 flags: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
                 priority: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
                 attrs: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn dialplan(&mut self, table: &str, cols: &DialplanColumns) -> Result<Vec<DialplanRow>> {
+        let mut st = self.conn.prepare(&cols.select(table)?)?;
+        let rows = st.query_map([], |r| {
+            let int = |i| r.get::<_, Option<i64>>(i).map(Option::unwrap_or_default);
+            Ok(DialplanRow {
+                dpid: int(0)?,
+                pr: int(1)?,
+                match_op: int(2)?,
+                match_exp: r.get(3)?,
+                match_len: int(4)?,
+                subst_exp: r.get(5)?,
+                repl_exp: r.get(6)?,
+                attrs: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

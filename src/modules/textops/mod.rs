@@ -153,7 +153,7 @@ fn fnmatch(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 }
 
 /// Wildcard matching with backtracking over the last `*` only (linear in practice).
-fn glob(pat: &[u8], text: &[u8], icase: bool) -> bool {
+pub(crate) fn glob(pat: &[u8], text: &[u8], icase: bool) -> bool {
     let eq = |a: u8, b: u8| {
         if icase {
             a.eq_ignore_ascii_case(&b)
