@@ -167,14 +167,16 @@ fn subst_spec(arg: Option<&Arg>) -> Result<SubstSpec, String> {
 
 pub(super) fn fixup_subst(args: &mut Args, _: &ModParams) -> Result<(), String> {
     let spec = subst_spec(args.get(0))?;
-    let Some(Arg::Str(s)) = args.get(1) else {
-        return Err(
-            "the substitution must be a constant /re/repl/flags (avp_subst_pv takes variables)"
-                .into(),
-        );
-    };
-    let subst = Subst::parse(&String::from_utf8_lossy(s))?;
-    args.0 = vec![Arg::Custom(Box::new(spec)), Arg::Custom(Box::new(subst))];
+    match args.get(1) {
+        Some(Arg::Str(s)) => {
+            let subst = Subst::parse(&String::from_utf8_lossy(s))?;
+            args.0 = vec![Arg::Custom(Box::new(spec)), Arg::Custom(Box::new(subst))];
+        }
+        // Variables in the replacement are read per message, as Kamailio's
+        // substitution parser reads them.
+        Some(Arg::Fmt(_)) => args.0[0] = Arg::Custom(Box::new(spec)),
+        _ => return Err("the substitution must be /re/repl/flags".into()),
+    }
     Ok(())
 }
 
@@ -221,10 +223,13 @@ fn do_subst(ctx: &mut MsgCtx<'_>, spec: &SubstSpec, subst: &Subst) -> i32 {
 /// on the newest (`g`: every) string value of `a`, results to `b` (or
 /// replacing `a`'s). 1 when anything was replaced, else -1.
 pub(super) fn avp_subst(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
-    let (Some(spec), Some(subst)) = (args.custom::<SubstSpec>(0), args.custom::<Subst>(1)) else {
-        return -1;
-    };
-    do_subst(ctx, spec, subst)
+    match args.custom::<Subst>(1) {
+        Some(subst) => match args.custom::<SubstSpec>(0) {
+            Some(spec) => do_subst(ctx, spec, subst),
+            None => -1,
+        },
+        None => avp_subst_pv(ctx, args),
+    }
 }
 
 /// `avp_subst_pv`: as `avp_subst`, the substitution printed per message.

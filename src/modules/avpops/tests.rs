@@ -192,3 +192,14 @@ fn start_up_errors_name_the_line() {
     let e = compile_error("", "    avp_copy(\"$var(x)\", \"$avp(y)\");");
     assert!(e.contains("must be an AVP"), "{e}");
 }
+
+/// Variables in `avp_subst`'s replacement are read per message (kamailio-tests
+/// unit tavpop0001: "testME" becomes "yyyME").
+#[test]
+fn avp_subst_reads_variables_in_the_replacement() {
+    let h = run(r#"    $(avp(src)[*]) = "testME";
+    $var(x) = "yyy";
+    avp_subst("$avp(src)", "/test/$var(x)/g");
+    append_to_reply("X-Subst: $rc $avp(src)\r\n");"#);
+    assert_eq!(h, ["X-Subst: 1 yyyME"]);
+}

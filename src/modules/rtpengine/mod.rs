@@ -83,6 +83,7 @@ pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
 
 const IGNORED: &[&str] = &[
     "queried_nodes_limit",
+    "aggressive_redetection",
     "extra_id_pv",
     "setid_avp",
     "setid_default",
@@ -347,6 +348,7 @@ pub static MODULE: ModuleDef = ModuleDef {
         p("rtpengine_retr", ParamKind::Int),
         p("rtpengine_disable_tout", ParamKind::Int),
         p("queried_nodes_limit", ParamKind::Int),
+        p("aggressive_redetection", ParamKind::Int),
         p("extra_id_pv", ParamKind::Str),
         p("setid_avp", ParamKind::Str),
         p("setid_default", ParamKind::Int),
