@@ -1618,6 +1618,7 @@ def nat_fix_sdp(uac, uas):
     return nat_run(uac, uas, [nat_req(op, 0) for op in ("sdp1", "sdp2", "sdp3", "sdp8", "sdpip")]
                    + [nat_req("sdp3", 1, sdp="v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\nc=IN IP4 192.168.1.10\r\n")])
 
+@case
 def hunt_text2_multi(uac, uas):
     """subst_hf/search_hf flags over repeated headers; a reply edited in onreply_route."""
     return hunt_text2_call(uac, uas, "sip:multi@127.0.0.61", "ct2a",
