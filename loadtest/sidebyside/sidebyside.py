@@ -89,11 +89,9 @@ def fresh_db(path):
     if os.path.exists(path):
         os.remove(path)
     db = sqlite3.connect(path)
-    for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "avpops"):
+    for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "avpops", "dialplan"):
         db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
     db.executescript(SQLOPS_FIXTURE)
-    for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "dialplan"):
-        db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
     # The config's own rows: its `@sql STATEMENT` lines.
     for stmt in G.get("sql", []):
         db.execute(stmt)
