@@ -104,24 +104,13 @@ fn socket_user_length_acc_user_and_counts() {
 
 #[test]
 fn names_kamailio_refuses_are_refused() {
-    use crate::script::compile::compile;
-    use crate::script::{parse_str, MemoryFiles, Options};
     for (body, msg) in [
         ("$var(a) = $via0(params);", "unknown $via0(params)"),
         ("$var(a) = $T(reply_last);", "unknown $T(reply_last)"),
         ("$var(a) = $version(x);", "unknown $version(x)"),
         ("$var(a) = $T_req(ci);", "$T_req"),
     ] {
-        let text = format!("request_route {{\n    {body}\n}}\n");
-        let files = MemoryFiles::new();
-        let err = parse_str("t.cfg", &text, &Options::with_files(&files))
-            .map_err(|d| d.rendered().join("\n"))
-            .and_then(|cfg| {
-                compile(&cfg)
-                    .map(|_| ())
-                    .map_err(|d| d.rendered().join("\n"))
-            })
-            .expect_err(body);
+        let err = crate::modules::script_tests::compile_error(body);
         assert!(err.starts_with("t.cfg:2:"), "{err}");
         assert!(err.contains(msg), "{body}: {err}");
     }

@@ -163,6 +163,21 @@ fn uri_part_source_and_identity_pseudo_variables_read_as_kamailio_does() {
     }
 }
 
+/// The error that refuses `body`, alone in a request_route of `t.cfg`
+/// (line 2), at parse or compile time.
+pub(super) fn compile_error(body: &str) -> String {
+    let text = format!("request_route {{\n    {body}\n}}\n");
+    let files = MemoryFiles::new();
+    parse_str("t.cfg", &text, &Options::with_files(&files))
+        .map_err(|d| d.rendered().join("\n"))
+        .and_then(|cfg| {
+            compile(&cfg)
+                .map(|_| ())
+                .map_err(|d| d.rendered().join("\n"))
+        })
+        .expect_err(body)
+}
+
 #[test]
 fn bad_names_of_the_new_pseudo_variables_are_errors_at_their_place() {
     for (body, msg) in [
@@ -172,16 +187,7 @@ fn bad_names_of_the_new_pseudo_variables_are_errors_at_their_place() {
         ("$var(a) = $msg(fline);", "$msg(fline) is not supported"),
         ("$var(a) = $K(FOO);", "unknown $K(FOO)"),
     ] {
-        let text = format!("request_route {{\n    {body}\n}}\n");
-        let files = MemoryFiles::new();
-        let err = parse_str("t.cfg", &text, &Options::with_files(&files))
-            .map_err(|d| d.rendered().join("\n"))
-            .and_then(|cfg| {
-                compile(&cfg)
-                    .map(|_| ())
-                    .map_err(|d| d.rendered().join("\n"))
-            })
-            .expect_err(body);
+        let err = compile_error(body);
         assert!(err.starts_with("t.cfg:2:"), "{err}");
         assert!(err.contains(msg), "{body}: {err}");
     }
