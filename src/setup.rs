@@ -15,6 +15,7 @@ use ringsip::modules::corex::alias::AliasSubdomains;
 use ringsip::modules::dialog::{Dialogs, DlgParams};
 use ringsip::modules::dialplan::Dialplan;
 use ringsip::modules::dispatcher::Dispatcher;
+use ringsip::modules::domain::{DomainParams, Domains};
 use ringsip::modules::exec::Exec;
 use ringsip::modules::nathelper::ping::{NatPinger, PingParams};
 use ringsip::modules::nathelper::{self, NatParams};
@@ -295,6 +296,26 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         {
             shared.insert(Arc::new(db));
         }
+    }
+
+    // domain, alias_db and speeddial read their tables from the database only.
+    if loaded.contains(&"domain") {
+        let store = store_for(mp, &mut stores, "domain")?
+            .ok_or("domain: db_url is not set (the domains are read from the database)")?;
+        shared.insert(Arc::new(Domains::open(
+            DomainParams::from_modparams(mp)?,
+            store,
+        )?));
+    }
+    if loaded.contains(&"alias_db") {
+        shared.insert(Arc::new(ringsip::modules::alias_db::open(mp, |url| {
+            stores.handle(url).map_err(|e| e.to_string())
+        })?));
+    }
+    if loaded.contains(&"speeddial") {
+        shared.insert(Arc::new(ringsip::modules::speeddial::open(mp, |url| {
+            stores.handle(url).map_err(|e| e.to_string())
+        })?));
     }
 
     if let Some(store) = store_for(mp, &mut stores, "acc")? {

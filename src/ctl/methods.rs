@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::metrics::{key_name, LatencySnapshot, Metrics, KEYS};
 use super::rpc::{Params, RpcError};
-use super::{dialplan, latency, modules, usrloc};
+use super::{dialplan, domain, latency, modules, usrloc};
 use crate::script::ctx::{Env, Shared};
 
 /// One control method.
@@ -35,6 +35,7 @@ pub static TABLES: &[&[Method]] = &[
     usrloc::METHODS,
     modules::METHODS,
     dialplan::METHODS,
+    domain::METHODS,
 ];
 
 /// The method named `name`.

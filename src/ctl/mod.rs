@@ -34,6 +34,7 @@
 
 pub mod client;
 pub mod dialplan;
+pub mod domain;
 pub mod histogram;
 pub mod latency;
 pub mod methods;

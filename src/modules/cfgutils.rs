@@ -235,10 +235,18 @@ fn md5_hex(data: &[u8]) -> String {
 /// Kamailio's `core_hash()` of `s1` then `s2`, into `size` slots (a power of
 /// two; 0: the whole hash). Bytes are read as C `char` (signed), as there.
 pub fn core_hash(s1: &[u8], s2: &[u8], size: u32) -> u32 {
-    fn c(b: u8) -> u32 {
-        i32::from(b as i8) as u32
-    }
-    fn part(h: &mut u32, s: &[u8]) {
+    hash_with(s1, s2, size, |b| b)
+}
+
+/// Kamailio's `core_case_hash()`: [`core_hash`] with ASCII capitals read
+/// as small letters (the domain module's table, for instance).
+pub fn core_case_hash(s1: &[u8], s2: &[u8], size: u32) -> u32 {
+    hash_with(s1, s2, size, |b| b.to_ascii_lowercase())
+}
+
+fn hash_with(s1: &[u8], s2: &[u8], size: u32, fold: fn(u8) -> u8) -> u32 {
+    let c = |b: u8| i32::from(fold(b) as i8) as u32;
+    let part = |h: &mut u32, s: &[u8]| {
         let mut chunks = s.chunks_exact(4);
         for p in &mut chunks {
             let v = (c(p[0]) << 24)
@@ -252,7 +260,7 @@ pub fn core_hash(s1: &[u8], s2: &[u8], size: u32) -> u32 {
             .iter()
             .fold(0u32, |v, &b| (v << 8).wrapping_add(c(b)));
         *h = h.wrapping_add(v ^ (v >> 3));
-    }
+    };
     let mut h = 0u32;
     part(&mut h, s1);
     if !s2.is_empty() {

@@ -5,6 +5,7 @@
 use crate::script::registry::ModuleDef;
 
 pub mod acc;
+pub mod alias_db;
 pub mod auth;
 pub mod avpops;
 pub mod cfgutils;
@@ -17,6 +18,7 @@ pub mod debugger;
 pub mod dialog;
 pub mod dialplan;
 pub mod dispatcher;
+pub mod domain;
 pub mod exec;
 pub mod htable;
 pub mod ipops;
@@ -36,6 +38,7 @@ pub mod sanity;
 pub mod sdpops;
 pub mod siputils;
 pub mod sl;
+pub mod speeddial;
 pub mod sqlops;
 pub mod state;
 pub mod statistics;
@@ -50,6 +53,8 @@ pub mod xlog;
 mod robustness;
 #[cfg(test)]
 mod script_tests;
+#[cfg(test)]
+pub mod stockdb_fixture;
 #[cfg(test)]
 pub mod testutil;
 
@@ -100,6 +105,9 @@ pub static MODULES: &[&ModuleDef] = &[
     &uac::MODULE,
     &dialplan::MODULE,
     &regex::MODULE,
+    &domain::MODULE,
+    &alias_db::MODULE,
+    &speeddial::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

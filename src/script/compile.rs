@@ -38,7 +38,6 @@ pub struct Compiled {
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
     "rr",
-    "alias_db",
     "xhttp",
     "outbound",
     "presence",
@@ -47,7 +46,6 @@ const PLANNED_MODULES: &[&str] = &[
     "uac",
     "mi_fifo",
     "mi_rpc",
-    "domain",
     "avpops",
     "topoh",
     "siptrace",

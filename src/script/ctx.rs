@@ -338,12 +338,18 @@ impl Env {
             let default = proto.unwrap_or(Proto::Udp).default_port();
             name_ok && p.is_none_or(|p| p == port.unwrap_or(default))
         });
-        // corex `alias_subdomains`: a domain and everything under it.
+        // corex `alias_subdomains`: a domain and everything under it; then
+        // the domain module's table with `register_myself` (any port, as
+        // Kamailio's check_self callbacks run after sockets and aliases).
         alias
             || self
                 .services
                 .get::<crate::modules::corex::alias::AliasSubdomains>()
                 .is_some_and(|a| a.matches(host, port, proto))
+            || self
+                .services
+                .get::<crate::modules::domain::Domains>()
+                .is_some_and(|d| d.is_myself(host))
     }
 
     /// The `host:port` of socket `id` (its advertised address, else its

@@ -492,6 +492,17 @@ pub fn is_identifier(name: &str) -> bool {
         && name.len() <= 64
 }
 
+/// An SQL string literal of `v` for statements built as text (avpops,
+/// alias_db, speeddial); `None` for text a literal cannot hold the same in
+/// every database (backslash, NUL, invalid UTF-8).
+pub fn sql_literal(v: &[u8]) -> Option<String> {
+    if v.iter().any(|b| *b == b'\\' || *b == 0) {
+        return None;
+    }
+    let s = std::str::from_utf8(v).ok()?;
+    Some(format!("'{}'", s.replace('\'', "''")))
+}
+
 fn identifier(name: &str) -> Result<&str> {
     if is_identifier(name) {
         Ok(name)

@@ -12,23 +12,13 @@ use crate::script::ctx::MsgCtx;
 use crate::script::pvkind::{AvpKey, NamePart, PvKind, PvRef};
 use crate::script::registry::{Arg, Args, ModParams};
 use crate::script::value::Value;
-use crate::store::SqlValue;
+use crate::store::{sql_literal, SqlValue};
 
 fn db(ctx: &MsgCtx<'_>) -> Option<Arc<AvpDb>> {
     ctx.env.services.get::<Arc<AvpDb>>().cloned().or_else(|| {
         log::error!("avpops: no database (db_url)");
         None
     })
-}
-
-/// An SQL string literal; `None` for text a literal cannot hold the same in
-/// every database (backslash, NUL).
-fn sql_literal(v: &[u8]) -> Option<String> {
-    if v.iter().any(|b| *b == b'\\' || *b == 0) {
-        return None;
-    }
-    let s = std::str::from_utf8(v).ok()?;
-    Some(format!("'{}'", s.replace('\'', "''")))
 }
 
 fn need_db_url(mp: &ModParams) -> Result<(), String> {
