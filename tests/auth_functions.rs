@@ -657,3 +657,227 @@ fn is_subscriber_and_no_database() {
     let r = empty.call(&auth::MODULE, "www_challenge", &[REALM, "0"], &m);
     assert_eq!((r.rc, r.status().0), (-1, 500));
 }
+
+/// A REGISTER from `from` to `to` (user@host each) with `auth` lines.
+fn register_at(from: &str, to: &str, auth: &str) -> String {
+    format!(
+        "REGISTER sip:{} SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bK-r
+From: <sip:{from}>;tag=f1
+To: <sip:{to}>
+Call-ID: reg-d
+CSeq: 2 REGISTER
+Contact: <sip:x@10.0.0.1>
+{auth}
+Content-Length: 0",
+        to.split('@').nth(1).unwrap_or(to)
+    )
+}
+
+/// Authorization for `user` (the digest user name) in `realm`.
+fn www_in(user: &str, realm: &str, pw: &str, nonce: &str) -> String {
+    let ha1 = digest::ha1(
+        Algorithm::Md5,
+        user.as_bytes(),
+        realm.as_bytes(),
+        pw.as_bytes(),
+    );
+    www_ha1(user, realm, &ha1, nonce)
+}
+
+fn www_ha1(user: &str, realm: &str, ha1: &str, nonce: &str) -> String {
+    let uri = format!("sip:{realm}");
+    let resp = digest::response(
+        Algorithm::Md5,
+        ha1.as_bytes(),
+        &ResponseInput {
+            method: b"REGISTER",
+            uri: uri.as_bytes(),
+            nonce: nonce.as_bytes(),
+            qop_auth: None,
+        },
+    );
+    format!("Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\"")
+}
+
+fn two_domains(calculate_ha1: bool, use_domain: bool) -> Bench {
+    let ha1b = |d: &str, pw: &str| {
+        digest::ha1(
+            Algorithm::Md5,
+            format!("alice@{d}").as_bytes(),
+            b"b.example",
+            pw.as_bytes(),
+        )
+    };
+    let rows = [
+        SubscriberRow {
+            username: "alice".into(),
+            domain: "a.example".into(),
+            password: "pa".into(),
+            ha1: "pa".into(),
+            ha1b: ha1b("a.example", "pa"),
+        },
+        SubscriberRow {
+            username: "alice".into(),
+            domain: "b.example".into(),
+            password: "pb".into(),
+            ha1: "pb".into(),
+            ha1b: ha1b("b.example", "pb"),
+        },
+    ];
+    let mut shared = Shared::default();
+    shared.insert(Arc::new(
+        Auth::from_modparams(&ModParams::default(), b"0123456789abcdef").unwrap(),
+    ));
+    let params = AuthDbParams {
+        columns: SubscriberColumns::default(),
+        calculate_ha1,
+        use_domain,
+    };
+    shared.insert(Arc::new(AuthDb::from_rows(params, "subscriber", &rows)));
+    Bench::new(shared, T0)
+}
+
+fn nonce_for(b: &mut Bench, realm: &str) -> String {
+    let r = b.call(
+        &auth::MODULE,
+        "www_challenge",
+        &[realm, "0"],
+        &register_at("alice@b.example", "alice@b.example", ""),
+    );
+    nonce_of(&r, "WWW-Authenticate")
+}
+
+/// auth_db `use_domain` (KAMAILIO-REFERENCE §6): the subscriber row is the
+/// one of the user in the realm's domain, or in the digest user name's own
+/// domain (`alice@a.example`, which also reads `ha1b`); without it the
+/// first row of the user.
+#[test]
+fn use_domain_picks_the_row_of_the_realm_or_of_the_user_name() {
+    let check = |b: &mut Bench, realm: &str, auth: String| {
+        let m = register_at("alice@b.example", "alice@b.example", &auth);
+        b.call(&db::MODULE, "www_authorize", &[realm, "subscriber"], &m)
+            .rc
+    };
+    let mut b = two_domains(true, true);
+    let n = nonce_for(&mut b, "b.example");
+    assert_eq!(
+        check(&mut b, "b.example", www_in("alice", "b.example", "pb", &n)),
+        1
+    );
+    assert_eq!(
+        check(&mut b, "b.example", www_in("alice", "b.example", "pa", &n)),
+        -2
+    );
+    assert_eq!(
+        check(&mut b, "c.example", www_in("alice", "c.example", "pb", &n)),
+        -3
+    );
+    let mut b = two_domains(true, false);
+    let n = nonce_for(&mut b, "b.example");
+    assert_eq!(
+        check(&mut b, "b.example", www_in("alice", "b.example", "pa", &n)),
+        1
+    );
+    assert_eq!(
+        check(&mut b, "b.example", www_in("alice", "b.example", "pb", &n)),
+        -2
+    );
+    // Stored HA1s: a user name with @domain reads ha1b of that domain's row.
+    let mut b = two_domains(false, true);
+    let n = nonce_for(&mut b, "b.example");
+    let ha1b = digest::ha1(Algorithm::Md5, b"alice@a.example", b"b.example", b"pa");
+    assert_eq!(
+        check(
+            &mut b,
+            "b.example",
+            www_ha1("alice@a.example", "b.example", &ha1b, &n)
+        ),
+        1
+    );
+    let ha1b = digest::ha1(Algorithm::Md5, b"alice@b.example", b"b.example", b"pa");
+    assert_eq!(
+        check(
+            &mut b,
+            "b.example",
+            www_ha1("alice@b.example", "b.example", &ha1b, &n)
+        ),
+        -2
+    );
+}
+
+/// auth_check flag 1 as Kamailio 5.6 compares: the user part of the digest
+/// user name, case sensitive; with `use_domain` the From and To hosts of a
+/// REGISTER must be the same.
+#[test]
+fn auth_check_identity_with_use_domain_and_case() {
+    let rc = |b: &mut Bench, from: &str, to: &str, user: &str, n: &str, pw: &str| {
+        let m = register_at(from, to, &www_in(user, "b.example", pw, n));
+        b.call(
+            &db::MODULE,
+            "auth_check",
+            &["b.example", "subscriber", "1"],
+            &m,
+        )
+        .rc
+    };
+    let mut b = two_domains(true, true);
+    let n = nonce_for(&mut b, "b.example");
+    assert_eq!(
+        rc(
+            &mut b,
+            "alice@b.example",
+            "alice@b.example",
+            "alice",
+            &n,
+            "pb"
+        ),
+        1
+    );
+    assert_eq!(
+        rc(
+            &mut b,
+            "alice@a.example",
+            "alice@b.example",
+            "alice",
+            &n,
+            "pb"
+        ),
+        -8
+    );
+    assert_eq!(
+        rc(
+            &mut b,
+            "Alice@b.example",
+            "alice@b.example",
+            "alice",
+            &n,
+            "pb"
+        ),
+        -8
+    );
+    assert_eq!(
+        rc(
+            &mut b,
+            "alice@b.example",
+            "ALICE@b.example",
+            "alice",
+            &n,
+            "pb"
+        ),
+        -8
+    );
+    let mut b = two_domains(true, false);
+    let n = nonce_for(&mut b, "b.example");
+    assert_eq!(
+        rc(
+            &mut b,
+            "alice@a.example",
+            "alice@b.example",
+            "alice",
+            &n,
+            "pa"
+        ),
+        1
+    );
+}

@@ -171,16 +171,19 @@ impl AuthDb {
         alg: Algorithm,
     ) -> Result<String, i32> {
         let t = self.table(table).ok_or(ERROR)?;
-        let user_s = String::from_utf8_lossy(user);
-        let realm_s = String::from_utf8_lossy(realm);
-        let rows = t.get(&*user_s).ok_or(USER_UNKNOWN)?;
+        // As Kamailio: the row of the digest user name's user part, and with
+        // `use_domain` of its domain part, or of the realm when it has none.
+        let (name, name_domain) = split_digest_username(user);
+        let rows = t.get(&*String::from_utf8_lossy(name)).ok_or(USER_UNKNOWN)?;
         let cred = if self.params.use_domain {
-            rows.iter().find(|(d, _)| d.eq_ignore_ascii_case(&realm_s))
+            let domain = String::from_utf8_lossy(name_domain.unwrap_or(realm));
+            rows.iter().find(|(d, _)| d.eq_ignore_ascii_case(&domain))
         } else {
             rows.first()
         };
         let (_, cred) = cred.ok_or(USER_UNKNOWN)?;
         if self.params.calculate_ha1 {
+            // HA1 of the whole user name with the realm.
             return Ok(ha1_of(
                 &Secret::Password(cred.secret.as_bytes()),
                 user,
@@ -189,7 +192,7 @@ impl AuthDb {
             ));
         }
         // A user name with @domain uses the second HA1 column (ha1b).
-        let stored = if user.contains(&b'@') {
+        let stored = if name_domain.is_some() {
             &cred.ha1b
         } else {
             &cred.secret
@@ -207,6 +210,22 @@ impl AuthDb {
         t.get(&*user).is_some_and(|rows| {
             !self.params.use_domain || rows.iter().any(|(d, _)| d.eq_ignore_ascii_case(&domain))
         })
+    }
+}
+
+/// A digest user name as Kamailio splits it: the user before the first
+/// `@` and the domain after it (`None` when absent or empty, and for names
+/// of two bytes or less, which Kamailio leaves whole).
+pub fn split_digest_username(whole: &[u8]) -> (&[u8], Option<&[u8]>) {
+    if whole.len() <= 2 {
+        return (whole, None);
+    }
+    match whole.iter().position(|&b| b == b'@') {
+        Some(at) => {
+            let domain = &whole[at + 1..];
+            (&whole[..at], (!domain.is_empty()).then_some(domain))
+        }
+        None => (whole, None),
     }
 }
 
@@ -277,28 +296,68 @@ fn auth_check(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(auth_user) = ctx.authorized.as_ref().map(|a| a.username.clone()) else {
         return ERROR;
     };
-    let same =
-        |a: &Option<Vec<u8>>, b: &[u8]| a.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(b));
-    let from = uri_user(ctx, HeaderName::From);
-    let ok = match method {
-        b"REGISTER" => {
-            let to = uri_user(ctx, HeaderName::To);
-            same(&to, &auth_user) && from.as_deref().is_some_and(|f| same(&to, f))
-        }
-        b"PUBLISH" => {
-            let ruri_user = Uri::parse(ctx.ruri())
-                .ok()
-                .and_then(|u| u.user().map(<[u8]>::to_vec));
-            let to = uri_user(ctx, HeaderName::To);
-            same(&from, &auth_user) && same(&to, &auth_user) && same(&ruri_user, &auth_user)
-        }
-        _ => same(&from, &auth_user),
-    };
-    if ok {
-        rc
-    } else {
-        USER_MISMATCH
+    let use_domain = ctx
+        .env
+        .services
+        .get::<AuthDb>()
+        .is_some_and(|db| db.params.use_domain);
+    match identity_matches(ctx, &auth_user, use_domain) {
+        Some(true) => rc,
+        Some(false) => USER_MISMATCH,
+        None => ERROR,
     }
+}
+
+/// The URI parts auth_check compares.
+struct UserHost {
+    user: Vec<u8>,
+    host: Vec<u8>,
+}
+
+fn header_user_host(ctx: &MsgCtx<'_>, id: HeaderName) -> Option<UserHost> {
+    let v = ctx.msg.header_value(id)?;
+    let na = crate::sip::nameaddr::NameAddr::parse(v).ok()?;
+    let uri = Uri::parse(na.uri_raw()).ok()?;
+    Some(UserHost {
+        user: uri.user().unwrap_or_default().to_vec(),
+        host: uri.host_raw().to_vec(),
+    })
+}
+
+/// auth_check's identity checks (flag 1), as Kamailio 5.6 makes them, case
+/// sensitive: the digest user name's user part is the To user (REGISTER,
+/// PUBLISH) or the From user; for REGISTER and PUBLISH the From user is
+/// the To user and, with `use_domain`, the From host the To host; for
+/// PUBLISH the From user (and host) is also the R-URI's. `None`: a URI
+/// that cannot be read (-1).
+fn identity_matches(ctx: &MsgCtx<'_>, auth_user: &[u8], use_domain: bool) -> Option<bool> {
+    let (suser, _) = split_digest_username(auth_user);
+    let from = header_user_host(ctx, HeaderName::From)?;
+    let method = ctx.msg.method_bytes();
+    let registrar = matches!(method, b"REGISTER" | b"PUBLISH");
+    let to = if registrar {
+        Some(header_user_host(ctx, HeaderName::To)?)
+    } else {
+        None
+    };
+    let checked = to.as_ref().unwrap_or(&from);
+    if suser != checked.user.as_slice() {
+        return Some(false);
+    }
+    if let Some(to) = &to {
+        if from.user != to.user || (use_domain && from.host != to.host) {
+            return Some(false);
+        }
+        if method == b"PUBLISH" {
+            let ruri = Uri::parse(ctx.ruri()).ok()?;
+            if from.user.as_slice() != ruri.user().unwrap_or_default()
+                || (use_domain && from.host.as_slice() != ruri.host_raw())
+            {
+                return Some(false);
+            }
+        }
+    }
+    Some(true)
 }
 
 /// `is_subscriber(uri, table, flags)`: 1 if the URI's user is in the table.

@@ -173,19 +173,20 @@ pub fn aor_of(uri: &[u8], use_domain: bool, reg: &RegParams) -> Option<String> {
     let uri = Uri::parse(uri).ok()?;
     let user = uri.user().filter(|u| !u.is_empty())?;
     let mut aor = String::from_utf8_lossy(user).into_owned();
-    if use_domain {
-        let mut host = String::from_utf8_lossy(uri.host_raw()).into_owned();
-        if let Some(rest) = host
-            .strip_prefix(reg.realm_prefix.as_str())
-            .filter(|_| !reg.realm_prefix.is_empty())
-        {
-            host = rest.to_string();
-        }
-        aor.push('@');
-        aor.push_str(&host);
-    }
     if !reg.case_sensitive {
         aor.make_ascii_lowercase();
+    }
+    if use_domain {
+        // realm_prefix comes off a longer host (compared with case), and
+        // the domain is always lower case (Kamailio's extract_aor).
+        let host = uri.host_raw();
+        let prefix = reg.realm_prefix.as_bytes();
+        let host = match host.strip_prefix(prefix) {
+            Some(rest) if !prefix.is_empty() && !rest.is_empty() => rest,
+            _ => host,
+        };
+        aor.push('@');
+        aor.push_str(&String::from_utf8_lossy(host).to_ascii_lowercase());
     }
     Some(aor)
 }
@@ -303,5 +304,50 @@ mod avp_param_tests {
         for bad in ["RECEIVED", "$avp()", "$avp(i:x)", "$var(x)", "$avp(a b)"] {
             assert_eq!(avp_param(bad), None, "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod aor_tests {
+    use super::*;
+
+    /// Kamailio's extract_aor: with use_domain `user@host`, realm_prefix off
+    /// a longer host, the domain lower case even when case_sensitive.
+    #[test]
+    fn aor_of_as_kamailio() {
+        let reg = RegParams::default();
+        assert_eq!(
+            aor_of(b"sip:Alice@A.Example:5070", false, &reg).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            aor_of(b"sip:Alice@A.Example:5070", true, &reg).as_deref(),
+            Some("alice@a.example")
+        );
+        let cs = RegParams {
+            case_sensitive: true,
+            ..RegParams::default()
+        };
+        assert_eq!(
+            aor_of(b"sip:Alice@A.Example", true, &cs).as_deref(),
+            Some("Alice@a.example")
+        );
+        let pre = RegParams {
+            realm_prefix: "sip.".into(),
+            ..RegParams::default()
+        };
+        assert_eq!(
+            aor_of(b"sip:bob@sip.example.com", true, &pre).as_deref(),
+            Some("bob@example.com")
+        );
+        assert_eq!(
+            aor_of(b"sip:bob@sip.", true, &pre).as_deref(),
+            Some("bob@sip.")
+        );
+        assert_eq!(
+            aor_of(b"sip:bob@SIP.example.com", true, &pre).as_deref(),
+            Some("bob@sip.example.com")
+        );
+        assert_eq!(aor_of(b"sip:example.com", true, &reg), None);
     }
 }
