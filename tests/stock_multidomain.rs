@@ -1,0 +1,346 @@
+//! Kamailio's own stock `kamailio.cfg` (the kamailio package's) with
+//! WITH_AUTH, WITH_USRLOCDB, WITH_ALIASDB, WITH_SPEEDDIAL and, in the last
+//! test, WITH_MULTIDOMAIN, on an SQLite database made from kamdbctl's own
+//! scripts (/usr/share/kamailio/db_sqlite), against the real binary:
+//!
+//! - a call to an alias (`dbaliases`) reaches the aliased user's registered
+//!   contact; a two-digit speed dial (`speed_dial`) reaches its URI, local
+//!   (through the location table) or foreign (relayed out);
+//! - multidomain: `myself` matches the domains of the `domain` table, a
+//!   user registered in domain A is found from domain B only at A, and the
+//!   alias of domain A is not one of domain B.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Proxy, RawUa, SipMsg};
+use ringsip::modules::auth::digest::{self, Algorithm, ResponseInput};
+
+const WAIT: Duration = Duration::from_secs(3);
+const SCHEMAS: &str = "/usr/share/kamailio/db_sqlite";
+
+/// A database with kamdbctl's tables for the stock config's modules, and `rows`.
+fn database(dir: &Path, rows: &str) -> String {
+    let path = dir.join("kamailio.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    for t in [
+        "standard",
+        "auth_db",
+        "usrloc",
+        "domain",
+        "alias_db",
+        "speeddial",
+    ] {
+        let file = format!("{SCHEMAS}/{t}-create.sql");
+        let sql = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{file}: {e} (the kamailio package is installed here)"));
+        db.execute_batch(&sql).unwrap();
+    }
+    db.execute_batch(rows).unwrap();
+    format!("sqlite://{}", path.display())
+}
+
+/// The stock config with `defines`, DBURL the SQLite file.
+fn stock(url: &str, defines: &[&str]) -> String {
+    assert!(
+        Path::new("/etc/kamailio/kamailio.cfg").exists(),
+        "the kamailio package is installed here"
+    );
+    let mut cfg = String::from("#!KAMAILIO\n");
+    for d in defines {
+        cfg.push_str(&format!("#!define {d}\n"));
+    }
+    cfg.push_str(&format!(
+        "#!define DBURL \"{url}\"\nloadmodule \"db_sqlite.so\"\ninclude_file \"/etc/kamailio/kamailio.cfg\"\n"
+    ));
+    cfg
+}
+
+/// A number not used before in this test process (branches, Call-IDs).
+fn next() -> u32 {
+    static N: AtomicU32 = AtomicU32::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// One request a UA sends, again with credentials when challenged.
+struct Req {
+    method: &'static str,
+    ruri: String,
+    from: String,
+    to: String,
+    call_id: String,
+    cseq: u32,
+    auth: Option<String>,
+}
+
+impl Req {
+    fn new(method: &'static str, ruri: &str, from: &str, to: &str) -> Req {
+        Req {
+            method,
+            ruri: ruri.into(),
+            from: from.into(),
+            to: to.into(),
+            call_id: format!("{method}-{}-{}", next(), std::process::id()),
+            cseq: 1,
+            auth: None,
+        }
+    }
+
+    fn text(&self, ua: &RawUa) -> String {
+        let a = ua.addr();
+        let mut m = format!(
+            "{} {} SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bK-{}-{};rport\r\nMax-Forwards: 70\r\n\
+             From: <sip:{}>;tag=t{}\r\nTo: <sip:{}>\r\nCall-ID: {}\r\nCSeq: {} {}\r\nContact: <sip:ua@{a}>\r\n",
+            self.method,
+            self.ruri,
+            self.cseq,
+            next(),
+            self.from,
+            self.cseq,
+            self.to,
+            self.call_id,
+            self.cseq,
+            self.method
+        );
+        if self.method == "REGISTER" {
+            m.push_str("Expires: 300\r\n");
+        }
+        if let Some(a) = &self.auth {
+            m.push_str(a);
+            m.push_str("\r\n");
+        }
+        m.push_str("Content-Length: 0\r\n\r\n");
+        m
+    }
+}
+
+fn final_reply(ua: &RawUa) -> SipMsg {
+    ua.expect_msg_where(WAIT, |m| m.status().is_some_and(|s| s >= 200))
+}
+
+/// Sends `req`, answers the challenge with `user`/`pw` (realm as the
+/// challenge names it) and sends it again; the challenge's code.
+fn authenticate(px: SocketAddr, ua: &RawUa, req: &mut Req, user: &str, pw: &str) -> u16 {
+    ua.send(px, req.text(ua));
+    let ch = final_reply(ua);
+    let (asked, header) = match ch.status() {
+        Some(401) => ("WWW-Authenticate", "Authorization"),
+        Some(407) => ("Proxy-Authenticate", "Proxy-Authorization"),
+        other => return other.unwrap_or(0),
+    };
+    if req.method == "INVITE" {
+        let to = ch.header("To").unwrap();
+        let ack = req
+            .text(ua)
+            .replacen("INVITE ", "ACK ", 1)
+            .replace(
+                &format!("CSeq: {} INVITE", req.cseq),
+                &format!("CSeq: {} ACK", req.cseq),
+            )
+            .replace(&format!("To: <sip:{}>", req.to), &format!("To: {to}"));
+        ua.send(px, ack);
+    }
+    let v = ch.header(asked).unwrap();
+    let field = |name: &str| {
+        let start = v.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        v[start..start + v[start..].find('"').unwrap()].to_string()
+    };
+    let (realm, nonce) = (field("realm"), field("nonce"));
+    let ha1 = digest::ha1(
+        Algorithm::Md5,
+        user.as_bytes(),
+        realm.as_bytes(),
+        pw.as_bytes(),
+    );
+    let resp = digest::response(
+        Algorithm::Md5,
+        ha1.as_bytes(),
+        &ResponseInput {
+            method: req.method.as_bytes(),
+            uri: req.ruri.as_bytes(),
+            nonce: nonce.as_bytes(),
+            qop_auth: None,
+        },
+    );
+    req.cseq += 1;
+    req.auth = Some(format!(
+        "{header}: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{}\", response=\"{resp}\", algorithm=MD5",
+        req.ruri
+    ));
+    ua.send(px, req.text(ua));
+    ch.status().unwrap()
+}
+
+/// Registers `aor` (user@host[:port]) with the password, from `ua`.
+fn register(px: SocketAddr, ua: &RawUa, aor: &str, pw: &str) {
+    let (user, host) = aor.split_once('@').unwrap();
+    let mut req = Req::new("REGISTER", &format!("sip:{host}"), aor, aor);
+    assert_eq!(authenticate(px, ua, &mut req, user, pw), 401);
+    let ok = final_reply(ua);
+    assert_eq!(ok.status(), Some(200), "REGISTER {aor}: {}", ok.text());
+}
+
+/// A fresh caller `from` (user@host, password) calls `ruri`: the INVITE
+/// `callee` gets (this call's, not a retransmission of an earlier one), or
+/// the caller's final reply when none arrives.
+fn call(px: SocketAddr, from: (&str, &str), ruri: &str, callee: &RawUa) -> Result<SipMsg, SipMsg> {
+    let caller = RawUa::bind();
+    let to = ruri.trim_start_matches("sip:");
+    let mut req = Req::new("INVITE", ruri, from.0, to);
+    let user = from.0.split('@').next().unwrap();
+    assert_eq!(
+        authenticate(px, &caller, &mut req, user, from.1),
+        407,
+        "the caller is challenged"
+    );
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if let Some(m) = callee.recv_msg(Duration::from_millis(20)) {
+            if m.method() == Some("INVITE") && m.header("Call-ID") == Some(req.call_id.as_str()) {
+                return Ok(m);
+            }
+        }
+        if let Some(m) = caller.recv_msg(Duration::from_millis(20)) {
+            if m.status().is_some_and(|s| s >= 200) {
+                return Err(m);
+            }
+        }
+    }
+    panic!("INVITE {ruri}: neither delivered nor answered");
+}
+
+fn subscriber(user: &str, domain: &str, pw: &str) -> String {
+    format!("INSERT INTO subscriber (username, domain, password) VALUES ('{user}', '{domain}', '{pw}');\n")
+}
+
+/// Without WITH_MULTIDOMAIN: the domain of every URI is the proxy's
+/// address (with its port, so that it is `myself`).
+#[test]
+fn alias_and_speed_dial_reach_the_registered_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let px = common::free_udp_addr();
+    let me = px.to_string();
+    let outside = RawUa::bind();
+    let rows = format!(
+        "{}{}
+        INSERT INTO dbaliases (alias_username, alias_domain, username, domain) VALUES ('sales', '', 'bob', '{me}');
+        INSERT INTO speed_dial (username, domain, sd_username, sd_domain, new_uri) VALUES
+            ('alice', '', '21', '', 'sip:bob@{me}'),
+            ('alice', '', '22', '', 'sip:carol@{}');",
+        subscriber("alice", &px.ip().to_string(), "apw"),
+        subscriber("bob", &px.ip().to_string(), "bpw"),
+        outside.addr()
+    );
+    let url = database(dir.path(), &rows);
+    let cfg = stock(
+        &url,
+        &[
+            "WITH_AUTH",
+            "WITH_USRLOCDB",
+            "WITH_ALIASDB",
+            "WITH_SPEEDDIAL",
+        ],
+    );
+    let proxy = Proxy::builder(&cfg).listen(px).start();
+    let bob = RawUa::bind();
+    register(px, &bob, &format!("bob@{me}"), "bpw");
+    let from = (format!("alice@{me}"), "apw");
+    let from = (from.0.as_str(), from.1);
+
+    let got = call(px, from, &format!("sip:sales@{me}"), &bob)
+        .unwrap_or_else(|r| panic!("the alias reaches bob: {}\n{}", r.text(), proxy.stderr()));
+    assert_eq!(
+        got.request_uri(),
+        Some(format!("sip:ua@{}", bob.addr()).as_str())
+    );
+
+    let got = call(px, from, &format!("sip:21@{me}"), &bob)
+        .unwrap_or_else(|r| panic!("speed dial 21 reaches bob: {}", r.text()));
+    assert_eq!(
+        got.request_uri(),
+        Some(format!("sip:ua@{}", bob.addr()).as_str())
+    );
+
+    // 22 is a foreign URI: relayed straight there, with route[SIPOUT]'s hint.
+    let got = call(px, from, &format!("sip:22@{me}"), &outside)
+        .unwrap_or_else(|r| panic!("speed dial 22 goes out: {}", r.text()));
+    assert_eq!(
+        got.request_uri(),
+        Some(format!("sip:carol@{}", outside.addr()).as_str())
+    );
+    assert_eq!(got.header("P-Hint"), Some("outbound"));
+
+    // No such alias nor number: 404 from route[LOCATION].
+    let r = call(px, from, &format!("sip:23@{me}"), &bob).expect_err("no number 23");
+    assert_eq!(r.status(), Some(404), "{}", r.text());
+}
+
+/// WITH_MULTIDOMAIN: use_domain everywhere, `register_myself`.
+#[test]
+fn multidomain_keeps_users_of_each_domain_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let px = common::free_udp_addr();
+    let rows = format!(
+        "{}{}{}
+        INSERT INTO domain (domain) VALUES ('a.example'), ('b.example');
+        INSERT INTO dbaliases (alias_username, alias_domain, username, domain) VALUES
+            ('sales', 'a.example', 'bob', 'a.example');
+        INSERT INTO speed_dial (username, domain, sd_username, sd_domain, new_uri) VALUES
+            ('carol', 'b.example', '31', '', 'sip:bob@a.example');",
+        subscriber("bob", "a.example", "bpw"),
+        subscriber("carol", "b.example", "cpw"),
+        subscriber("bob", "b.example", "other"),
+    );
+    let url = database(dir.path(), &rows);
+    let cfg = stock(
+        &url,
+        &[
+            "WITH_AUTH",
+            "WITH_USRLOCDB",
+            "WITH_ALIASDB",
+            "WITH_SPEEDDIAL",
+            "WITH_MULTIDOMAIN",
+        ],
+    );
+    let proxy = Proxy::builder(&cfg).listen(px).start();
+    let (bob, carol) = (RawUa::bind(), RawUa::bind());
+    // bob of a.example registers with a.example's password (realm a.example).
+    register(px, &bob, "bob@a.example", "bpw");
+    let carol_id = ("carol@b.example", "cpw");
+
+    // a.example is myself (from the domain table): the call is delivered.
+    let got = call(px, carol_id, "sip:bob@a.example", &bob)
+        .unwrap_or_else(|r| panic!("bob@a.example: {}\n{}", r.text(), proxy.stderr()));
+    assert_eq!(
+        got.request_uri(),
+        Some(format!("sip:ua@{}", bob.addr()).as_str())
+    );
+    // bob of b.example never registered.
+    let r = call(px, carol_id, "sip:bob@b.example", &bob).expect_err("bob@b.example");
+    assert_eq!(r.status(), Some(404), "{}", r.text());
+    // The alias is one of a.example only.
+    let got = call(px, carol_id, "sip:sales@a.example", &bob).expect("sales@a.example");
+    assert_eq!(
+        got.request_uri(),
+        Some(format!("sip:ua@{}", bob.addr()).as_str())
+    );
+    let r = call(px, carol_id, "sip:sales@b.example", &bob).expect_err("sales@b.example");
+    assert_eq!(r.status(), Some(404), "{}", r.text());
+    // carol's speed dial (owner carol@b.example) leads to bob@a.example.
+    call(px, carol_id, "sip:31@b.example", &bob).expect("speed dial 31");
+
+    // A domain not in the table is not myself: not relaying for a foreign caller.
+    let req = Req::new(
+        "INVITE",
+        "sip:bob@c.example",
+        "dave@c.example",
+        "bob@c.example",
+    );
+    carol.send(px, req.text(&carol));
+    let r = final_reply(&carol);
+    assert_eq!(r.status(), Some(403), "{}", r.text());
+}
