@@ -89,7 +89,8 @@ def fresh_db(path):
     if os.path.exists(path):
         os.remove(path)
     db = sqlite3.connect(path)
-    for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "avpops", "dialplan"):
+    for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "avpops", "dialplan", "domain", "alias_db",
+              "speeddial"):
         db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
     db.executescript(SQLOPS_FIXTURE)
     # The config's own rows: its `@sql STATEMENT` lines.
@@ -1020,6 +1021,124 @@ def stock_auth_calls(uac, uas):
     log += [("uac", g) for g in recv_all(uac)]
     return log
 
+def db_req(method, ruri, frm, to, callid, cseq, branch, extra="", totag=None, addr=UAC):
+    """A request from `frm` to `to` (user@domain each) sent from `addr`."""
+    return (f"{method} {ruri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {addr[0]}:{addr[1]};branch={branch};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:{frm}>;tag=t-{callid}\r\n"
+            f"To: <sip:{to}>" + (f";tag={totag}" if totag else "") + "\r\n"
+            f"Call-ID: {callid}\r\nCSeq: {cseq} {method}\r\n"
+            f"Contact: <sip:{frm.split('@')[0]}@{addr[0]}:{addr[1]}>\r\n"
+            + (extra + "\r\n" if extra else "")
+            + ("Expires: 300\r\n" if method == "REGISTER" else "")
+            + "Content-Length: 0\r\n\r\n")
+
+def db_sign_in(sock_, addr, user, domain, pw, n):
+    """`user`@`domain` registers from `addr` through the 401 challenge."""
+    who = "uac" if addr == UAC else "uas"
+    aor, log = f"{user}@{domain}", []
+    m = lambda cs, extra: db_req("REGISTER", f"sip:{domain}", aor, aor, f"reg-{user}-{n}", cs,
+                                 f"z9hG4bK-reg{user}{n}{cs}", extra, addr=addr)
+    sock_.sendto(m(1, "").encode(), PROXY)
+    got = recv_all(sock_, 0.3)
+    log += [(who, strip_dates(g)) for g in got]
+    ch = [h for g in got for h in hdrs(g, "WWW-Authenticate")]
+    if ch:
+        sock_.sendto(m(2, "Authorization: " + digest(ch[0], "REGISTER", f"sip:{domain}", user, pw)).encode(), PROXY)
+        log += [(who, strip_dates(g)) for g in recv_all(sock_, 0.3)]
+    return log
+
+def db_call(uac, uas, frm, pw, ruri, callid, callee=None):
+    """`frm` (user@domain, at the UAC) calls `ruri` through the 407
+    challenge; a reached callee (the UAS, or `callee`) answers 486 Busy
+    Here; every final reply is ACKed."""
+    callee = callee or uas
+    who = "uas" if callee is uas else "uas2"
+    to, user, log = ruri[4:], frm.split("@")[0], []
+    m = lambda cs, extra: db_req("INVITE", ruri, frm, to, callid, cs, f"z9hG4bK-{callid}-{cs}", extra)
+    def ack(cs, reply):
+        tag = re.search(r"\r\nTo:[^\r]*;tag=([^;\r]+)", reply)
+        uac.sendto(db_req("ACK", ruri, frm, to, callid, cs, f"z9hG4bK-{callid}-{cs}",
+                          totag=tag.group(1) if tag else None).encode(), PROXY)
+    uac.sendto(m(1, "").encode(), PROXY)
+    got = recv_all(uac)
+    log += [("uac", g) for g in got]
+    ch = [h for g in got for h in hdrs(g, "Proxy-Authenticate")]
+    if not ch:
+        return log
+    ack(1, got[-1])
+    uac.sendto(m(2, "Proxy-Authorization: " + digest(ch[0], "INVITE", ruri, user, pw)).encode(), PROXY)
+    got = recv_all(callee)
+    log += [(who, g) for g in got]
+    invites = [g for g in got if g.startswith("INVITE")]
+    if invites:
+        callee.sendto(reply_to(invites[0], 486, "Busy Here").encode(), PROXY)
+        log += [(who, g) for g in recv_all(callee, 0.3)]
+    r = recv_all(uac)
+    log += [("uac", g) for g in r]
+    finals = [g for g in r if re.match(r"SIP/2.0 [3-6]", g)]
+    if finals:
+        ack(2, finals[-1])
+    return log
+
+@case
+def stock_alias_calls(uac, uas):
+    """WITH_ALIASDB (dbaliases rows of the config): bob registers; alice's
+    calls to alias `sales` reach bob, to `ext` the second UAS (a foreign
+    URI, relayed by route[SIPOUT]), to an unknown user 404."""
+    log = db_sign_in(uas, UAS, "bob", PROXY[0], "bobpw", 1)
+    me = f"alice@{PROXY[0]}"
+    log += db_call(uac, uas, me, "alicepw", f"sip:sales@{PROXY[0]}", "al-sales")
+    log += db_call(uac, uas, me, "alicepw", f"sip:ext@{PROXY[0]}", "al-ext", callee=G["uas2"])
+    log += db_call(uac, uas, me, "alicepw", f"sip:nobody@{PROXY[0]}", "al-nobody")
+    return log
+
+@case
+def stock_speeddial_calls(uac, uas):
+    """WITH_SPEEDDIAL (speed_dial rows of the config): alice's 21 reaches the
+    registered bob, 22 and 23 (a new_uri without `sip:`) the second UAS,
+    24 is nobody's (404); bob's own 21 is another number."""
+    log = db_sign_in(uas, UAS, "bob", PROXY[0], "bobpw", 1)
+    me = f"alice@{PROXY[0]}"
+    log += db_call(uac, uas, me, "alicepw", f"sip:21@{PROXY[0]}", "sd-21")
+    log += db_call(uac, uas, me, "alicepw", f"sip:22@{PROXY[0]}", "sd-22", callee=G["uas2"])
+    log += db_call(uac, uas, me, "alicepw", f"sip:23@{PROXY[0]}", "sd-23", callee=G["uas2"])
+    log += db_call(uac, uas, me, "alicepw", f"sip:24@{PROXY[0]}", "sd-24")
+    return log
+
+@case
+def stock_multidomain_calls(uac, uas):
+    """WITH_MULTIDOMAIN (domain rows a.example and b.example, subscribers
+    bob@a.example and alice@b.example): `myself` matches the table's
+    domains (OPTIONS keepalive, calls delivered, from_uri challenged);
+    bob registered in a.example is not bob of b.example; alice is no
+    subscriber of a.example; a foreign caller to a foreign domain gets 403."""
+    log = db_sign_in(uas, UAS, "bob", "a.example", "bobpw", 1)
+    log += db_sign_in(uac, UAC, "alice", "a.example", "alicepw", 2)
+    me = "alice@b.example"
+    log += db_call(uac, uas, me, "alicepw", "sip:bob@a.example", "md-a")
+    log += db_call(uac, uas, me, "alicepw", "sip:bob@b.example", "md-b")
+    log += db_call(uac, uas, me, "alicepw", f"sip:bob@{PROXY[0]}", "md-ip")
+    uac.sendto(db_req("OPTIONS", "sip:a.example", "alice@b.example", "a.example", "md-opt", 1, "z9hG4bK-mdopt").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    uac.sendto(db_req("INVITE", "sip:bob@c.example", "dave@c.example", "bob@c.example", "md-c", 1, "z9hG4bK-mdc").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
+def stock_alldb_calls(uac, uas):
+    """All three with WITH_MULTIDOMAIN (use_domain 1 everywhere): an alias
+    of a.example and alice@b.example's speed dial reach bob@a.example; the
+    alias asked in b.example and a number of another domain do not (404)."""
+    log = db_sign_in(uas, UAS, "bob", "a.example", "bobpw", 1)
+    me = "alice@b.example"
+    log += db_call(uac, uas, me, "alicepw", "sip:sales@a.example", "all-sales-a")
+    log += db_call(uac, uas, me, "alicepw", "sip:sales@b.example", "all-sales-b")
+    log += db_call(uac, uas, me, "alicepw", "sip:21@b.example", "all-21")
+    log += db_call(uac, uas, me, "alicepw", "sip:22@b.example", "all-22")
+    return log
+
 @case
 def trusted_peer_and_flood(uac, uas):
     """WITH_ANTIFLOOD: 40 OPTIONS keepalives in a burst from the UAC are
@@ -1839,6 +1958,10 @@ SUITE = [
     ("stock-auth.cfg", ["stock_auth_calls"]),
     ("stock-full.cfg", ["stock_auth_calls", "trusted_peer_and_flood", "stock_calls"]),
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
+    ("stock-aliasdb.cfg", ["stock_alias_calls", "stock_auth_calls"]),
+    ("stock-speeddial.cfg", ["stock_speeddial_calls"]),
+    ("stock-multidomain.cfg", ["stock_multidomain_calls", "stock_auth_calls"]),
+    ("stock-alldb.cfg", ["stock_alldb_calls", "stock_multidomain_calls"]),
     ("hunt_route_ds.cfg", ["ds_hash_algs", "ds_turn_algs", "ds_weight_shares", "ds_states_and_domain",
                            "ds_from_list", "ds_round_robin_and_failover"]),
     ("hunt_route_reg.cfg", ["reg_expires_limits", "reg_max_contacts", "reg_star", "reg_save_flags",
@@ -1870,6 +1993,7 @@ def run(config, only):
     if body.startswith("#!KAMAILIO"):
         # A whole config: only the listen address and the log go in.
         body = body.replace("#!KAMAILIO", f"#!KAMAILIO\nlisten=udp:{PROXY[0]}:{PROXY[1]}\n", 1)
+        body = "\n".join(l for l in body.splitlines() if not l.startswith("@sql ")) + "\n"
         body = body.replace("log_stderror=no", "log_stderror=yes").replace("children=8", "children=1")
         open(cfgfile, "w").write(body)
     else:
