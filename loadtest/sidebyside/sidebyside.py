@@ -1962,6 +1962,7 @@ SUITE = [
     ("stock-speeddial.cfg", ["stock_speeddial_calls"]),
     ("stock-multidomain.cfg", ["stock_multidomain_calls", "stock_auth_calls"]),
     ("stock-alldb.cfg", ["stock_alldb_calls", "stock_multidomain_calls"]),
+    ("stockdb_values.cfg", ["module_values"]),
     ("hunt_route_ds.cfg", ["ds_hash_algs", "ds_turn_algs", "ds_weight_shares", "ds_states_and_domain",
                            "ds_from_list", "ds_round_robin_and_failover"]),
     ("hunt_route_reg.cfg", ["reg_expires_limits", "reg_max_contacts", "reg_star", "reg_save_flags",

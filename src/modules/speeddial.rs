@@ -10,10 +10,9 @@
 //! row, a URI that cannot be read, or a database error.
 //!
 //! `use_domain` 1 matches the owner's domain too, 2 also `sd_domain` with
-//! the R-URI's host (without `domain_prefix`, stripped without case when
-//! the host is longer). As in Kamailio 5.6, the prefix is not stripped from
-//! the owner's domain (its code strips it from a key slot it then
-//! overwrites).
+//! the R-URI's host; `domain_prefix` comes off both hosts (compared without
+//! case, when the host is longer), as Kamailio 5.6 does (checked side by
+//! side: loadtest/sidebyside/configs/stockdb_values.cfg).
 
 use std::sync::Arc;
 
@@ -147,7 +146,7 @@ fn sd_lookup(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     };
     conds.push(format!("{}={v}", sd.user_col));
     if sd.use_domain >= 1 {
-        let Some(v) = lit(owner.host_raw()) else {
+        let Some(v) = lit(strip(owner.host_raw(), &sd.domain_prefix)) else {
             return -1;
         };
         conds.push(format!("{}={v}", sd.domain_col));

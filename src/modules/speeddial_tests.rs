@@ -73,7 +73,7 @@ fn use_domain_one_matches_the_owner_domain_two_also_the_target() {
         run(two, SD, "sip:12@other.example", "sip:alice@a.example"),
         ["X-Rc: 1 sip:dave@d.example:5070"]
     );
-    // domain_prefix comes off the target's host only.
+    // domain_prefix comes off the target's and the owner's host.
     let p = "modparam(\"speeddial\", \"use_domain\", 2)\nmodparam(\"speeddial\", \"domain_prefix\", \"sip.\")\n";
     assert_eq!(
         run(p, SD, "sip:12@SIP.other.example", "sip:alice@a.example"),
@@ -81,6 +81,10 @@ fn use_domain_one_matches_the_owner_domain_two_also_the_target() {
     );
     assert_eq!(
         run(p, SD, "sip:11@sip.a.example", "sip:alice@sip.a.example"),
+        ["X-Rc: 1 sip:bob@a.example"]
+    );
+    assert_eq!(
+        run(p, SD, "sip:11@sip.a.example", "sip:alice@sip."),
         ["X-Rc: -1 sip:11@sip.a.example"]
     );
 }
