@@ -1963,6 +1963,7 @@ SUITE = [
     ("stock-multidomain.cfg", ["stock_multidomain_calls", "stock_auth_calls"]),
     ("stock-alldb.cfg", ["stock_alldb_calls", "stock_multidomain_calls"]),
     ("stockdb_values.cfg", ["module_values"]),
+    ("aliasdb_fork.cfg", ["parallel_fork", "serial_fork"]),
     ("hunt_route_ds.cfg", ["ds_hash_algs", "ds_turn_algs", "ds_weight_shares", "ds_states_and_domain",
                            "ds_from_list", "ds_round_robin_and_failover"]),
     ("hunt_route_reg.cfg", ["reg_expires_limits", "reg_max_contacts", "reg_star", "reg_save_flags",
