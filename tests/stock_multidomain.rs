@@ -395,3 +395,75 @@ fn ringsip_check_accepts_each_define_alone_and_together() {
         );
     }
 }
+
+/// `ringsip ctl` ARGS on the control socket `sock`, parsed as JSON.
+fn ctl_json(sock: &Path, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(common::ringsip_bin())
+        .args(["ctl", "--json", "-s"])
+        .arg(format!("unix:{}", sock.display()))
+        .args(args)
+        .output()
+        .expect("run ringsip ctl");
+    assert!(
+        out.status.success(),
+        "ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// `domain.dump` shows the table; a domain added to the database is
+/// `myself` (an OPTIONS keepalive) only after `domain.reload`.
+#[test]
+fn domain_reload_and_dump_over_the_control_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("ctl.sock");
+    let url = database(
+        dir.path(),
+        "INSERT INTO domain (domain, did) VALUES ('a.example', 'A');",
+    );
+    let cfg = stock(&url, &["WITH_AUTH", "WITH_USRLOCDB", "WITH_MULTIDOMAIN"]);
+    let proxy = Proxy::builder(&cfg)
+        .arg("--ctl")
+        .arg(sock.display().to_string())
+        .start();
+    assert_eq!(
+        ctl_json(&sock, &["domain.dump"]),
+        serde_json::json!({"domain": "a.example", "did": "A"})
+    );
+    let ua = RawUa::bind();
+    let keepalive = |n: u32| {
+        let mut req = Req::new("OPTIONS", "sip:c.example", "dave@c.example", "c.example");
+        req.cseq = n;
+        ua.send(proxy.addr(), req.text(&ua));
+        final_reply(&ua)
+    };
+    let r = keepalive(1);
+    assert_eq!(
+        r.status(),
+        Some(403),
+        "c.example is not ours yet: {}",
+        r.text()
+    );
+    let db = rusqlite::Connection::open(dir.path().join("kamailio.db")).unwrap();
+    db.execute("INSERT INTO domain (domain) VALUES ('c.example')", [])
+        .unwrap();
+    assert_eq!(ctl_json(&sock, &["domain.reload"]), serde_json::json!({}));
+    let r = keepalive(2);
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    assert_eq!(r.reason(), Some("Keepalive"));
+    let dump = ctl_json(&sock, &["domain.dump"]);
+    assert_eq!(dump.as_array().map(Vec::len), Some(2), "{dump}");
+    // A table Kamailio would refuse leaves the loaded one in force.
+    db.execute("INSERT INTO domain (domain) VALUES ('')", [])
+        .unwrap();
+    let out = std::process::Command::new(common::ringsip_bin())
+        .args(["ctl", "-s"])
+        .arg(format!("unix:{}", sock.display()))
+        .arg("domain.reload")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Reload of domain tables failed"));
+    assert_eq!(keepalive(3).status(), Some(200));
+}
