@@ -15,7 +15,7 @@ pub static METHODS: &[Method] = &[
     },
     Method {
         name: "domain.dump",
-        help: "The domains with their ids, then each id with its attribute names.",
+        help: "The domains with their ids, and each id with the names of its attributes.",
         call: dump,
     },
 ];
@@ -36,29 +36,24 @@ fn reload(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
     }
 }
 
-/// Kamailio's dump: one `{domain, did}` per domain in hash order, then one
-/// `{did, attr…}` per did with attributes. Kamailio repeats the `attr` key
-/// for each attribute; JSON objects here hold one key once, so several
-/// attributes come as an array of names. One entry is the result itself,
-/// several an array, none an empty object (as jsonrpcs answers).
+/// Kamailio 5.6's dump (observed through its jsonrpcs): `domains`, one
+/// `{domain, did}` per domain in hash order, and `attributes`, one
+/// `{did, attrs}` per did with attributes (the latest new did first, each
+/// one's attribute names the later rows first).
 pub fn dump_value(t: &DomainTable) -> Value {
-    let mut items: Vec<Value> = t
+    let domains: Vec<Value> = t
         .entries()
         .map(|e| json!({"domain": e.domain, "did": e.did}))
         .collect();
-    for d in t.dids() {
-        let names: Vec<&str> = d.attrs.iter().map(|a| a.name.as_str()).collect();
-        let attr = match names.as_slice() {
-            [one] => json!(one),
-            many => json!(many),
-        };
-        items.push(json!({"did": d.did, "attr": attr}));
-    }
-    match items.len() {
-        0 => json!({}),
-        1 => items.remove(0),
-        _ => Value::Array(items),
-    }
+    let attributes: Vec<Value> = t
+        .dids()
+        .iter()
+        .map(|d| {
+            let names: Vec<&str> = d.attrs.iter().map(|a| a.name.as_str()).collect();
+            json!({"did": d.did, "attrs": names})
+        })
+        .collect();
+    json!({"domains": domains, "attributes": attributes})
 }
 
 fn dump(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
@@ -76,23 +71,37 @@ mod tests {
 
     #[test]
     fn dump_lists_domains_then_dids_with_attributes() {
+        // The rows and the answer of Kamailio 5.6 for them.
         let t = DomainTable::build(
             &[
-                vec![s("d1"), s("a"), SqlValue::Int(2), s("x")],
-                vec![s("d1"), s("b"), SqlValue::Int(0), s("1")],
+                vec![s("A"), s("lang"), SqlValue::Int(2), s("de")],
+                vec![s("A"), s("limit"), SqlValue::Int(0), s("42")],
+                vec![s("X"), s("only"), SqlValue::Int(2), s("x")],
             ],
-            &[vec![s("example.com"), s("d1")]],
+            &[
+                vec![s("a.example"), s("A")],
+                vec![s("b.example"), SqlValue::Null],
+                vec![s("c.example"), s("A")],
+            ],
         )
         .unwrap();
         assert_eq!(
             dump_value(&t),
-            json!([{"domain": "example.com", "did": "d1"}, {"did": "d1", "attr": ["b", "a"]}])
+            json!({
+                "domains": [
+                    {"domain": "a.example", "did": "A"},
+                    {"domain": "b.example", "did": "b.example"},
+                    {"domain": "c.example", "did": "A"},
+                ],
+                "attributes": [
+                    {"did": "X", "attrs": ["only"]},
+                    {"did": "A", "attrs": ["limit", "lang"]},
+                ]
+            })
         );
-        let one = DomainTable::build(&[], &[vec![s("example.com"), SqlValue::Null]]).unwrap();
         assert_eq!(
-            dump_value(&one),
-            json!({"domain": "example.com", "did": "example.com"})
+            dump_value(&DomainTable::default()),
+            json!({"domains": [], "attributes": []})
         );
-        assert_eq!(dump_value(&DomainTable::default()), json!({}));
     }
 }
