@@ -90,10 +90,52 @@ fn dump(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
 fn table_and_aor(ctl: &Ctl, p: &Params) -> Result<(Arc<Domain>, String), RpcError> {
     let table = p.need_text(0, "table")?;
     let aor = p.need_text(1, "AoR")?;
-    let dom = usrloc(ctl)?
+    let ul = usrloc(ctl)?;
+    let dom = ul
         .domain(table.as_bytes())
         .ok_or_else(|| RpcError::failed(format!("no location table {table}")))?;
+    let case_sensitive = ctl
+        .services
+        .get::<crate::modules::registrar::Registrar>()
+        .is_some_and(|r| r.params.case_sensitive);
+    let aor = fix_aor(&aor, ul.params.use_domain, case_sensitive)
+        .ok_or_else(|| RpcError::new(500, "Domain missing in AOR"))?;
     Ok((dom, aor))
+}
+
+/// An AoR given to a `ul.*` method as Kamailio reads it: with `use_domain`
+/// it must have `@domain`, without it a `@domain` is dropped; lower case
+/// unless the registrar's `case_sensitive`.
+fn fix_aor(aor: &str, use_domain: bool, case_sensitive: bool) -> Option<String> {
+    let aor = match (aor.split_once('@'), use_domain) {
+        (None, true) => return None,
+        (Some((user, _)), false) => user,
+        _ => aor,
+    };
+    Some(if case_sensitive {
+        aor.to_string()
+    } else {
+        aor.to_ascii_lowercase()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fix_aor;
+
+    #[test]
+    fn aors_of_ul_methods_follow_use_domain() {
+        assert_eq!(
+            fix_aor("Alice@Example.com", true, false).as_deref(),
+            Some("alice@example.com")
+        );
+        assert_eq!(fix_aor("alice", true, false), None);
+        assert_eq!(
+            fix_aor("Alice@example.com", false, false).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(fix_aor("Alice", false, true).as_deref(), Some("Alice"));
+    }
 }
 
 fn lookup(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
