@@ -119,25 +119,6 @@ fn fix_aor(aor: &str, use_domain: bool, case_sensitive: bool) -> Option<String> 
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::fix_aor;
-
-    #[test]
-    fn aors_of_ul_methods_follow_use_domain() {
-        assert_eq!(
-            fix_aor("Alice@Example.com", true, false).as_deref(),
-            Some("alice@example.com")
-        );
-        assert_eq!(fix_aor("alice", true, false), None);
-        assert_eq!(
-            fix_aor("Alice@example.com", false, false).as_deref(),
-            Some("alice")
-        );
-        assert_eq!(fix_aor("Alice", false, true).as_deref(), Some("Alice"));
-    }
-}
-
 fn lookup(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
     let (dom, aor) = table_and_aor(ctl, p)?;
     let now = unix_now() as i64;
@@ -201,4 +182,23 @@ pub fn statistics(ctl: &Ctl) -> Vec<(&'static str, String, u64)> {
     }
     out.insert(0, ("usrloc", "registered_users".to_string(), users));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fix_aor;
+
+    #[test]
+    fn aors_of_ul_methods_follow_use_domain() {
+        assert_eq!(
+            fix_aor("Alice@Example.com", true, false).as_deref(),
+            Some("alice@example.com")
+        );
+        assert_eq!(fix_aor("alice", true, false), None);
+        assert_eq!(
+            fix_aor("Alice@example.com", false, false).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(fix_aor("Alice", false, true).as_deref(), Some("Alice"));
+    }
 }
