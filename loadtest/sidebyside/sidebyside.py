@@ -1034,8 +1034,9 @@ def db_req(method, ruri, frm, to, callid, cseq, branch, extra="", totag=None, ad
             + ("Expires: 300\r\n" if method == "REGISTER" else "")
             + "Content-Length: 0\r\n\r\n")
 
-def db_sign_in(sock_, addr, user, domain, pw, n):
-    """`user`@`domain` registers from `addr` through the 401 challenge."""
+def db_sign_in(sock_, addr, user, domain, pw, n, auth_user=None):
+    """`user`@`domain` registers from `addr` through the 401 challenge
+    (with `auth_user` as the digest user name, `user` by default)."""
     who = "uac" if addr == UAC else "uas"
     aor, log = f"{user}@{domain}", []
     m = lambda cs, extra: db_req("REGISTER", f"sip:{domain}", aor, aor, f"reg-{user}-{n}", cs,
@@ -1045,7 +1046,7 @@ def db_sign_in(sock_, addr, user, domain, pw, n):
     log += [(who, strip_dates(g)) for g in got]
     ch = [h for g in got for h in hdrs(g, "WWW-Authenticate")]
     if ch:
-        sock_.sendto(m(2, "Authorization: " + digest(ch[0], "REGISTER", f"sip:{domain}", user, pw)).encode(), PROXY)
+        sock_.sendto(m(2, "Authorization: " + digest(ch[0], "REGISTER", f"sip:{domain}", auth_user or user, pw)).encode(), PROXY)
         log += [(who, strip_dates(g)) for g in recv_all(sock_, 0.3)]
     return log
 
@@ -1124,6 +1125,29 @@ def stock_multidomain_calls(uac, uas):
     log += [("uac", g) for g in recv_all(uac)]
     uac.sendto(db_req("INVITE", "sip:bob@c.example", "dave@c.example", "bob@c.example", "md-c", 1, "z9hG4bK-mdc").encode(), PROXY)
     log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
+def stock_multidomain_digest_users(uac, uas):
+    """WITH_MULTIDOMAIN (auth_db use_domain 1): a digest user name with
+    @domain is looked up in that domain (alice@b.example registers; as
+    alice@a.example she is unknown and challenged again); user names are
+    case sensitive (Alice is unknown); the From and To hosts of a REGISTER
+    must be the same (bob@a.example registering bob@b.example: -8,
+    challenged again)."""
+    log = db_sign_in(uac, UAC, "alice", "b.example", "alicepw", 1, auth_user="alice@b.example")
+    log += db_sign_in(uac, UAC, "alice", "b.example", "alicepw", 2, auth_user="alice@a.example")
+    log += db_sign_in(uac, UAC, "alice", "b.example", "alicepw", 3, auth_user="Alice")
+    # bob of a.example (realm a.example, From's host) registering To b.example.
+    m = lambda cs, extra: db_req("REGISTER", "sip:b.example", "bob@a.example", "bob@b.example", "reg-bob-4", cs,
+                                 f"z9hG4bK-regbob4{cs}", extra)
+    uac.sendto(m(1, "").encode(), PROXY)
+    got = recv_all(uac, 0.3)
+    log += [("uac", strip_dates(g)) for g in got]
+    ch = [h for g in got for h in hdrs(g, "WWW-Authenticate")]
+    if ch:
+        uac.sendto(m(2, "Authorization: " + digest(ch[0], "REGISTER", "sip:b.example", "bob", "bobpw")).encode(), PROXY)
+        log += [("uac", strip_dates(g)) for g in recv_all(uac, 0.3)]
     return log
 
 @case
@@ -1960,7 +1984,7 @@ SUITE = [
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
     ("stock-aliasdb.cfg", ["stock_alias_calls", "stock_auth_calls"]),
     ("stock-speeddial.cfg", ["stock_speeddial_calls"]),
-    ("stock-multidomain.cfg", ["stock_multidomain_calls", "stock_auth_calls"]),
+    ("stock-multidomain.cfg", ["stock_multidomain_calls", "stock_auth_calls", "stock_multidomain_digest_users"]),
     ("stock-alldb.cfg", ["stock_alldb_calls", "stock_multidomain_calls"]),
     ("stockdb_values.cfg", ["module_values"]),
     ("aliasdb_fork.cfg", ["parallel_fork", "serial_fork"]),
