@@ -195,6 +195,13 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         shared.add_requester(d);
     }
 
+    if loaded.contains(&"rtimer") {
+        let r = ringsip::modules::rtimer::Rtimer::new(ringsip::modules::rtimer::timers(mp)?);
+        if !r.is_empty() {
+            shared.add_requester(Arc::new(r));
+        }
+    }
+
     if loaded.contains(&"exec") {
         shared.insert(Arc::new(Exec::from_modparams(mp, Box::new(SystemShell))?));
     }

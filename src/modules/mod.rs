@@ -30,6 +30,7 @@ pub mod pv;
 pub mod regex;
 pub mod registrar;
 pub mod rr;
+pub mod rtimer;
 pub mod rtpengine;
 pub mod rtpproxy;
 pub mod sanity;
@@ -100,6 +101,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &uac::MODULE,
     &dialplan::MODULE,
     &regex::MODULE,
+    &rtimer::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
