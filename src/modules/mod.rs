@@ -20,6 +20,7 @@ pub mod dispatcher;
 pub mod exec;
 pub mod htable;
 pub mod ipops;
+pub mod jansson;
 pub mod kex;
 pub mod maxfwd;
 pub mod nathelper;
@@ -102,6 +103,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &dialplan::MODULE,
     &regex::MODULE,
     &rtimer::MODULE,
+    &jansson::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
