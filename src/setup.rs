@@ -27,7 +27,7 @@ use ringsip::modules::rtpproxy::relay::RelayTransport;
 use ringsip::modules::rtpproxy::{self, Rtpproxy};
 use ringsip::modules::statistics::Statistics;
 use ringsip::modules::usrloc::{UlParams, Usrloc};
-use ringsip::runtime::{SystemLookup, SystemShell};
+use ringsip::runtime::{SystemHttp, SystemLookup, SystemShell};
 use ringsip::script::ctx::{Epoch, Shared};
 use ringsip::script::registry::ModParams;
 use ringsip::store::{StoreHandle, Stores};
@@ -200,6 +200,15 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         if !r.is_empty() {
             shared.add_requester(Arc::new(r));
         }
+    }
+
+    if loaded.contains(&"http_client") {
+        shared.insert(Arc::new(
+            ringsip::modules::http_client::HttpClientModule::from_modparams(
+                mp,
+                Box::new(SystemHttp::default()),
+            )?,
+        ));
     }
 
     if loaded.contains(&"exec") {

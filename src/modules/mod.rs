@@ -19,6 +19,7 @@ pub mod dialplan;
 pub mod dispatcher;
 pub mod exec;
 pub mod htable;
+pub mod http_client;
 pub mod ipops;
 pub mod jansson;
 pub mod kex;
@@ -104,6 +105,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &regex::MODULE,
     &rtimer::MODULE,
     &jansson::MODULE,
+    &http_client::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
