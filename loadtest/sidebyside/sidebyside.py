@@ -137,6 +137,10 @@ def udp_bound(addr):
 def start(kind, cfgfile):
     if G.get("db"):
         fresh_db(G["db"])
+    # The last proxy's processes (Kamailio's children) may still hold the port.
+    deadline = time.time() + 5
+    while time.time() < deadline and udp_bound(PROXY):
+        time.sleep(0.05)
     if kind == "kamailio":
         cmd = [os.environ.get("KAMAILIO", "kamailio"), "-f", cfgfile, "-DD", "-E", "-m", "64"]
     else:
