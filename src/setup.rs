@@ -202,6 +202,19 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         }
     }
 
+    if loaded.contains(&"pipelimit") {
+        use ringsip::modules::pipelimit::Pipelimit;
+        let rows = match store_for(mp, &mut stores, "pipelimit")? {
+            Some(store) => Pipelimit::load_pipes(&store, mp)?,
+            None => Vec::new(),
+        };
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| format!("pipelimit: no random seed: {e}"))?;
+        let p = Arc::new(Pipelimit::new(mp, rows, u64::from_le_bytes(seed))?);
+        shared.insert(p.clone());
+        shared.add_timer(p);
+    }
+
     if loaded.contains(&"http_client") {
         shared.insert(Arc::new(
             ringsip::modules::http_client::HttpClientModule::from_modparams(

@@ -28,6 +28,7 @@ pub mod nathelper;
 pub mod path;
 pub mod permissions;
 pub mod pike;
+pub mod pipelimit;
 pub mod pv;
 pub mod regex;
 pub mod registrar;
@@ -106,6 +107,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &rtimer::MODULE,
     &jansson::MODULE,
     &http_client::MODULE,
+    &pipelimit::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
