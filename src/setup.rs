@@ -28,7 +28,7 @@ use ringsip::modules::rtpproxy::relay::RelayTransport;
 use ringsip::modules::rtpproxy::{self, Rtpproxy};
 use ringsip::modules::statistics::Statistics;
 use ringsip::modules::usrloc::{UlParams, Usrloc};
-use ringsip::runtime::{SystemLookup, SystemShell};
+use ringsip::runtime::{SystemHttp, SystemLookup, SystemShell};
 use ringsip::script::ctx::{Epoch, Shared};
 use ringsip::script::registry::ModParams;
 use ringsip::store::{StoreHandle, Stores};
@@ -194,6 +194,35 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         )?);
         shared.insert(d.clone());
         shared.add_requester(d);
+    }
+
+    if loaded.contains(&"rtimer") {
+        let r = ringsip::modules::rtimer::Rtimer::new(ringsip::modules::rtimer::timers(mp)?);
+        if !r.is_empty() {
+            shared.add_requester(Arc::new(r));
+        }
+    }
+
+    if loaded.contains(&"pipelimit") {
+        use ringsip::modules::pipelimit::Pipelimit;
+        let rows = match store_for(mp, &mut stores, "pipelimit")? {
+            Some(store) => Pipelimit::load_pipes(&store, mp)?,
+            None => Vec::new(),
+        };
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| format!("pipelimit: no random seed: {e}"))?;
+        let p = Arc::new(Pipelimit::new(mp, rows, u64::from_le_bytes(seed))?);
+        shared.insert(p.clone());
+        shared.add_timer(p);
+    }
+
+    if loaded.contains(&"http_client") {
+        shared.insert(Arc::new(
+            ringsip::modules::http_client::HttpClientModule::from_modparams(
+                mp,
+                Box::new(SystemHttp::default()),
+            )?,
+        ));
     }
 
     if loaded.contains(&"exec") {

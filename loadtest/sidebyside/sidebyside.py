@@ -126,16 +126,34 @@ def db_rows(path):
     db.close()
     return out
 
+def udp_bound(addr):
+    """Whether a UDP socket is bound to `addr` (IPv4) in this network namespace."""
+    ip = "".join(f"{int(b):02X}" for b in reversed(addr[0].split(".")))
+    want = f"{ip}:{addr[1]:04X}"
+    try:
+        return any(l.split()[1] == want for l in open("/proc/net/udp").read().splitlines()[1:])
+    except OSError:
+        return False
+
 def start(kind, cfgfile):
     if G.get("db"):
         fresh_db(G["db"])
+    # The last proxy's processes (Kamailio's children) may still hold the port.
+    deadline = time.time() + 5
+    while time.time() < deadline and udp_bound(PROXY):
+        time.sleep(0.05)
     if kind == "kamailio":
         cmd = [os.environ.get("KAMAILIO", "kamailio"), "-f", cfgfile, "-DD", "-E", "-m", "64"]
     else:
         cmd = [os.environ.get("RINGSIP", os.path.join(ROOT, "target", "release", "ringsip")),
                "run", "-f", cfgfile, "--workers", "1", "--ctl", os.path.join(OUT, "ringsip.ctl")]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(os.path.join(OUT, f"{kind}.log"), "w"))
-    time.sleep(0.7)
+    # Up once the proxy's UDP socket is bound (a loaded machine can take
+    # seconds; a fixed wait lost the first request), then a moment more.
+    deadline = time.time() + 15
+    while time.time() < deadline and p.poll() is None and not udp_bound(PROXY):
+        time.sleep(0.05)
+    time.sleep(0.3)
     if kind == "kamailio":
         # Ready once it stopped forking (children open their databases first).
         counts, deadline = [], time.time() + 10
@@ -1460,6 +1478,9 @@ def reg_lookup_fork(uac, uas):
         if g.startswith("INVITE"):
             uas.sendto(reply_to(g, 486, "Busy Here", totag="b-" + g.split(" ")[1][4:6]).encode(), PROXY)
     log += [("uas", g) for g in recv_all(uas, 0.3)]
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
 # hunt_text*.cfg: each request runs many textops/siputils/pv tests; the
 # results come back as X- headers on the forwarded request or the reply.
 def relayed(uac, uas, m, code=404, reason="Not Found"):

@@ -21,17 +21,21 @@ pub mod dispatcher;
 pub mod domain;
 pub mod exec;
 pub mod htable;
+pub mod http_client;
 pub mod ipops;
+pub mod jansson;
 pub mod kex;
 pub mod maxfwd;
 pub mod nathelper;
 pub mod path;
 pub mod permissions;
 pub mod pike;
+pub mod pipelimit;
 pub mod pv;
 pub mod regex;
 pub mod registrar;
 pub mod rr;
+pub mod rtimer;
 pub mod rtpengine;
 pub mod rtpproxy;
 pub mod sanity;
@@ -108,6 +112,10 @@ pub static MODULES: &[&ModuleDef] = &[
     &domain::MODULE,
     &alias_db::MODULE,
     &speeddial::MODULE,
+    &rtimer::MODULE,
+    &jansson::MODULE,
+    &http_client::MODULE,
+    &pipelimit::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -57,6 +57,7 @@ mod driver;
 mod engine;
 mod framing;
 mod handoff;
+mod http;
 pub mod media;
 mod memory;
 mod metered;
@@ -72,6 +73,7 @@ mod worker;
 
 pub use config::{IoDriver, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
 pub use dns::SystemLookup;
+pub use http::SystemHttp;
 pub use memory::no_transparent_huge_pages;
 pub use metered::Metered;
 pub use process::SystemShell;

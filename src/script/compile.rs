@@ -63,6 +63,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.declare_routes();
     c.compile_routes();
     c.check_network_intercept();
+    c.check_rtimer();
     if !c.diags.is_empty() {
         return Err(Diagnostics {
             sources: cfg.sources.clone(),
@@ -284,6 +285,46 @@ impl<'c> Compiler<'c> {
                         .find(|m| m.name() == "acc")
                         .map_or_else(Span::default, |m| m.span);
                     self.error(span, e);
+                }
+            }
+        }
+    }
+
+    /// rtimer's timers and the routes they run: a bad parameter or a route
+    /// the script does not define is a start-up error at the `modparam`.
+    fn check_rtimer(&mut self) {
+        if self.loaded_module("rtimer").is_none() {
+            return;
+        }
+        let span = |c: &Self, param: &str| {
+            c.cfg
+                .modparams
+                .iter()
+                .find(|m| m.module_names().any(|n| n == "rtimer") && m.param == param)
+                .map_or_else(Span::default, |m| m.span)
+        };
+        match crate::modules::rtimer::timers(&self.modparams) {
+            Err(e) => {
+                let at = span(self, if e.contains("exec") { "exec" } else { "timer" });
+                self.error(at, e);
+            }
+            Ok(timers) => {
+                for route in timers.iter().flat_map(|t| &t.routes) {
+                    if !self
+                        .route_ids
+                        .contains_key(&(RouteKind::Named, route.clone()))
+                    {
+                        let at = self
+                            .cfg
+                            .modparams
+                            .iter()
+                            .find(|m| {
+                                m.param == "exec"
+                                    && matches!(&m.value, ast::Value::Str(v) if v.contains(route.as_str()))
+                            })
+                            .map_or_else(|| span(self, "exec"), |m| m.span);
+                        self.error(at, format!("rtimer: no route[{route}] in the script"));
+                    }
                 }
             }
         }

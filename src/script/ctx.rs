@@ -184,12 +184,21 @@ pub trait LocalRequests: Send + Sync {
     fn on_reply(&self, msg: &Message, now: Instant, events: &mut Vec<LocalEvent>) -> bool;
 }
 
-/// An `event_route[route]` to run on `msg` (a request the module made), with `$du` set.
+/// A route to run on `msg` (a request the module made), with `$du` set.
 #[derive(Debug)]
 pub struct LocalEvent {
-    pub route: &'static str,
+    pub route: LocalRoute,
     pub msg: Message,
     pub dst_uri: Option<Bytes>,
+}
+
+/// Which route a [`LocalEvent`] runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalRoute {
+    /// `event_route[NAME]`, when the script has it.
+    Event(&'static str),
+    /// `route[NAME]`, run as a request route (rtimer).
+    Request(String),
 }
 
 /// Module state shared by every core, built at start-up and looked up by type

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crate::modules::sl;
 use crate::modules::tm::TxData;
-use crate::script::ctx::{CoreState, Env, LocalEvent, MsgCtx};
+use crate::script::ctx::{CoreState, Env, LocalEvent, LocalRoute, MsgCtx};
 use crate::script::ir::Program;
 use crate::script::registry::RouteType;
 use crate::script::vm::{self, Outcome};
@@ -522,16 +522,29 @@ impl Engine {
         })
     }
 
-    /// Runs the `event_route` of each module event that the script defines.
+    /// Runs the route of each module event: an `event_route` the script
+    /// defines, or a `route[NAME]` (rtimer).
     fn run_local_events(&mut self, events: Vec<LocalEvent>, now: Instant, out: &mut Vec<Transmit>) {
         for ev in events {
-            let Some(&route) = self.program.event_routes.get(ev.route) else {
-                continue;
+            let (route, route_type, from) = match &ev.route {
+                LocalRoute::Event(name) => {
+                    let Some(&route) = self.program.event_routes.get(*name) else {
+                        continue;
+                    };
+                    let Some(from) = self.local_source() else {
+                        continue;
+                    };
+                    (route, RouteType::Event, from)
+                }
+                LocalRoute::Request(name) => {
+                    let Some(route) = self.program.route_named(name.as_bytes()) else {
+                        log::warn!("no route[{name}] to run");
+                        continue;
+                    };
+                    (route, RouteType::Request, faked_source())
+                }
             };
-            let Some(from) = self.local_source() else {
-                continue;
-            };
-            let mut ctx = self.ctx(&ev.msg, &from, now, RouteType::Event, out);
+            let mut ctx = self.ctx(&ev.msg, &from, now, route_type, out);
             ctx.dst_uri = ev.dst_uri;
             let _ = vm::run_route(&mut ctx, route);
         }
@@ -737,5 +750,18 @@ impl Engine {
         if let Some(table) = self.core.tm.as_mut() {
             table.failure_done(tid, now, out);
         }
+    }
+}
+
+/// Where rtimer's made-up request comes from: as Kamailio's faked message,
+/// 127.0.0.1:5060 to 127.0.0.1:5060 over UDP.
+fn faked_source() -> Source {
+    let lo = std::net::SocketAddr::from(([127, 0, 0, 1], 5060));
+    Source {
+        src: lo,
+        local: lo,
+        proto: crate::sip::Proto::Udp,
+        socket: 0,
+        conn: None,
     }
 }

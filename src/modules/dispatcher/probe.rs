@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use super::list::{Dest, INACTIVE, PROBING, TRYING};
 use super::{Dispatcher, DsEvent};
-use crate::script::ctx::{fmt_hostport, Env, LocalEvent, LocalRequests};
+use crate::script::ctx::{fmt_hostport, Env, LocalEvent, LocalRequests, LocalRoute};
 use crate::sip::{HeaderName, Message, Proto, Transmit};
 
 /// The start of every keep-alive branch: how a reply is known to be ours.
@@ -304,11 +304,11 @@ impl Dispatcher {
             );
             match Message::parse(Bytes::from(text)) {
                 Ok(msg) => events.push(LocalEvent {
-                    route: if up {
+                    route: LocalRoute::Event(if up {
                         "dispatcher:dst-up"
                     } else {
                         "dispatcher:dst-down"
-                    },
+                    }),
                     msg,
                     dst_uri: Some(uri),
                 }),

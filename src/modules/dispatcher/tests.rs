@@ -537,7 +537,10 @@ fn probing_marks_a_silent_destination_down_and_back_up() {
     let mut events = Vec::new();
     d.events_to_run(&mut events);
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].route, "dispatcher:dst-down");
+    assert_eq!(
+        events[0].route,
+        crate::script::ctx::LocalRoute::Event("dispatcher:dst-down")
+    );
     assert_eq!(
         events[0].dst_uri.as_deref(),
         Some(&b"sip:10.0.0.2:5060"[..])

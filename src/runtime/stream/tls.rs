@@ -491,6 +491,32 @@ pub(crate) fn server_name(ip: std::net::IpAddr) -> ServerName<'static> {
     ServerName::IpAddress(ip.into())
 }
 
+/// TLS client settings for the `http_client` module: the trust anchors in
+/// `ca_file` (a PEM bundle), or with `verify` false any certificate.
+pub(crate) fn http_client_config(ca_file: &Path, verify: bool) -> io::Result<Arc<ClientConfig>> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?;
+    let config = if verify {
+        let mut store = RootCertStore::empty();
+        let (added, _ignored) = store.add_parsable_certificates(certificates(ca_file)?);
+        if added == 0 {
+            return Err(invalid(format!(
+                "{}: no usable certificate",
+                ca_file.display()
+            )));
+        }
+        builder.with_root_certificates(store).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoServerVerification(provider)))
+            .with_no_client_auth()
+    };
+    Ok(Arc::new(config))
+}
+
 /// `tls_dangerous_skip_server_verification`: any certificate is accepted
 /// (its signatures over the handshake are still checked).
 #[derive(Debug)]
