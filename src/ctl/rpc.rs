@@ -171,6 +171,25 @@ pub fn call(ctl: &Ctl, method: &str, params: &Params) -> Result<Value, RpcError>
     }
 }
 
+/// The script's way to the same table (jsonrpcs `jsonrpc_dispatch()`,
+/// `jsonrpc_exec()`), connected at start-up through the module state's
+/// [`RpcGate`](crate::modules::jsonrpcs::RpcGate).
+impl crate::modules::jsonrpcs::RpcMethods for Ctl {
+    fn call(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Option<Result<Value, crate::modules::jsonrpcs::RpcFault>> {
+        let m = find(method)?;
+        Some(
+            (m.call)(self, &Params::new(params)).map_err(|e| crate::modules::jsonrpcs::RpcFault {
+                code: e.code,
+                message: e.message,
+            }),
+        )
+    }
+}
+
 pub fn error_response(id: Value, e: RpcError) -> Value {
     json!({"jsonrpc": "2.0", "error": {"code": e.code, "message": e.message}, "id": id})
 }

@@ -20,6 +20,7 @@ pub mod dispatcher;
 pub mod exec;
 pub mod htable;
 pub mod ipops;
+pub mod jsonrpcs;
 pub mod kex;
 pub mod maxfwd;
 pub mod nathelper;
@@ -44,6 +45,7 @@ pub mod tls;
 pub mod tm;
 pub mod uac;
 pub mod usrloc;
+pub mod xhttp;
 pub mod xlog;
 
 #[cfg(test)]
@@ -100,6 +102,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &uac::MODULE,
     &dialplan::MODULE,
     &regex::MODULE,
+    &xhttp::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
