@@ -357,7 +357,9 @@ fn run(args: RunArgs) -> ExitCode {
         let methods: Arc<dyn ringsip::modules::jsonrpcs::RpcMethods> = control.clone();
         gate.connect(Arc::downgrade(&methods));
     }
-    let ctl_server = match ctl_bound.serve(control) {
+    // Served or not (the socket may be someone else's), the control plane
+    // lives as long as the workers that call it.
+    let ctl_server = match ctl_bound.serve(control.clone()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -369,6 +371,7 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let result = server.wait();
     drop(ctl_server);
+    drop(control);
     services.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
