@@ -251,6 +251,32 @@ mod tests {
         assert_eq!(code(&a[2]), INVALID_REQUEST);
     }
 
+    #[test]
+    fn echo_methods_answer_as_kamailio_does() {
+        let c = ctl();
+        let r = handle_text(
+            &c,
+            br#"{"jsonrpc":"2.0","method":"core.echo","params":["a",1,null,"b"],"id":1}"#,
+        );
+        assert_eq!(r.unwrap()["result"], json!(["a", "1"]));
+        let r = handle_text(
+            &c,
+            br#"{"jsonrpc":"2.0","method":"jsonrpc.echo","params":{"a":"x","n":5},"id":1}"#,
+        );
+        assert_eq!(r.unwrap()["result"], json!(["x", 5]));
+        // The script's way in (jsonrpcs) reaches the same table.
+        use crate::modules::jsonrpcs::RpcMethods;
+        assert_eq!(
+            RpcMethods::call(&c, "core.echo", vec![json!("z")]),
+            Some(Ok(json!(["z"])))
+        );
+        assert!(RpcMethods::call(&c, "no.such", vec![]).is_none());
+        let fault = RpcMethods::call(&c, "ul.lookup", vec![])
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(fault.code, INVALID_PARAMS);
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {

@@ -531,6 +531,12 @@ fn frame(
         pos = next;
     };
 
+    // Kamailio's parser refuses an HTTP request without any header field
+    // (`GET / HTTP/1.0` alone): no module sees it.
+    if protocol == Protocol::Http && headers.is_empty() {
+        return Err(ParseError::new(ErrorKind::MissingHeader, headers_end));
+    }
+
     // Read only now that every field is complete: the value may be folded
     // onto a continuation line (`Content-Length:\r\n 42` is valid).
     let mut content_length: Option<(Span, usize)> = None;
@@ -898,7 +904,8 @@ v=0\n";
         assert_eq!(m.request_uri(), Some(&b"/RPC"[..]));
         assert_eq!(m.request_version(), Some(&b"HTTP/1.0"[..]));
         for bad in [
-            &b"GET /RPC HTTP/1.2\r\n\r\n"[..],
+            &b"GET /RPC HTTP/1.0\r\n\r\n"[..],
+            b"GET /RPC HTTP/1.2\r\nHost: h\r\n\r\n",
             b"GET /RPC HTTP/2\r\n\r\n",
             b"HTTP/1.1 200 OK\r\n\r\n",
             b"GET /a b HTTP/1.1\r\n\r\n",
