@@ -8,8 +8,9 @@ in core.version, times in core.uptime), and a diff.
 
 Configurations: Kamailio's stock /etc/kamailio/kamailio.cfg with
 -A WITH_JSONRPC (the proxy on 127.0.0.1:5060, plus 127.0.0.71 as a source
-that the stock route refuses), and configs/xhttp.cfg (127.0.0.1:5080:
-keep-alive, url_skip/url_match, a route that answers nothing, jsonrpc_exec).
+that the stock route refuses), configs/xhttp.cfg (127.0.0.1:5080:
+keep-alive, url_skip/url_match, a route that answers nothing, jsonrpc_exec),
+and that one with tcp_accept_no_cl=no.
 Environment: RINGSIP (default target/debug/ringsip), KAMAILIO (kamailio).
 Each reply is read until the server closes or 0.8 s pass in silence.
 Exit status 1 when any case differs (after normalizing).
@@ -69,6 +70,14 @@ CUSTOM = [
     ("core.echo", None,
      [post(b"/RPC", b'{"jsonrpc":"2.0","method":"core.echo","params":["a",1],"id":"e"}')]),
     ("HTTP over UDP", "udp", [b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"]),
+]
+
+
+# configs/xhttp.cfg without tcp_accept_no_cl: a request without
+# Content-Length is a framing error that closes the connection.
+NO_CL = [
+    ("no Content-Length", None, [b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"]),
+    ("Content-Length: 0", None, [b"GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"]),
 ]
 
 
@@ -165,7 +174,12 @@ def main():
     subprocess.run(["ip", "addr", "add", f"{OTHER}/8", "dev", "lo"], stderr=subprocess.DEVNULL)
     os.makedirs("/run/kamailio", exist_ok=True)
     differ = run("/etc/kamailio/kamailio.cfg", ["WITH_JSONRPC"], 5060, STOCK)
-    differ += run(os.path.join(HERE, "configs", "xhttp.cfg"), [], 5080, CUSTOM)
+    custom = os.path.join(HERE, "configs", "xhttp.cfg")
+    differ += run(custom, [], 5080, CUSTOM)
+    no_cl = "/tmp/xhttp-compare-nocl.cfg"
+    with open(custom) as src, open(no_cl, "w") as dst:
+        dst.write(src.read().replace("tcp_accept_no_cl=yes", "tcp_accept_no_cl=no"))
+    differ += run(no_cl, [], 5080, NO_CL)
     print(f"{differ} case(s) differ")
     sys.exit(1 if differ else 0)
 

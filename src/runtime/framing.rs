@@ -165,11 +165,13 @@ fn crlf_prefix(buf: &[u8]) -> Prefix {
 /// Whether a header section is an HTTP/1.1 request's with `Expect:
 /// 100-continue`. A SIP message is told by its first line alone.
 fn expects_continue(headers: &[u8]) -> bool {
-    let mut lines = headers.split(|b| *b == b'\n');
-    let first = lines.next().unwrap_or_default().trim_ascii_end();
+    let Some(nl) = memchr::memchr(b'\n', headers) else {
+        return false;
+    };
+    let first = headers[..nl].trim_ascii_end();
     let http11 = first.len() > 8 && first[first.len() - 8..].eq_ignore_ascii_case(b"HTTP/1.1");
     http11
-        && lines.any(|line| {
+        && headers[nl + 1..].split(|b| *b == b'\n').any(|line| {
             memchr::memchr(b':', line).is_some_and(|colon| {
                 line[..colon]
                     .trim_ascii_end()
