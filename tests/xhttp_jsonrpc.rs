@@ -13,6 +13,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{loopback_ip, Proxy, RawUa};
@@ -289,4 +290,96 @@ event_route[xhttp:request] {
     assert!(bodies[1].starts_with("PUT /c 4 [xyz]"), "{got}");
     assert!(got.contains("SIP/2.0 200 Alive\r\n"), "{got}");
     assert_eq!(got.matches("HTTP/1.").count(), 2, "{got}");
+}
+
+/// The same over TLS: JSON-RPC on a `tls:` listen, the reply's `Sia` names TLS.
+#[test]
+fn json_rpc_over_tls() {
+    use rustls::pki_types::{CertificateDer, ServerName};
+
+    let addr = common::free_udp_addr();
+    let tls_port = std::net::TcpListener::bind((addr.ip(), 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tls_addr = SocketAddr::new(addr.ip(), tls_port);
+    let certified = rcgen::generate_simple_self_signed(vec![addr.ip().to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let cfg = format!(
+        r#"#!KAMAILIO
+listen=@LISTEN@
+listen=tls:{tls_addr}
+enable_tls=yes
+tcp_accept_no_cl=yes
+log_stderror=yes
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xhttp.so"
+loadmodule "jsonrpcs.so"
+request_route {{
+    if (method == "OPTIONS") {{ sl_send_reply("200", "OK"); }}
+    exit;
+}}
+event_route[xhttp:request] {{
+    set_reply_close();
+    if ($hu =~ "^/RPC") {{ jsonrpc_dispatch(); exit; }}
+    xhttp_reply("200", "OK", "text/plain", "$pr $hu");
+}}
+"#
+    );
+    let proxy = Proxy::builder(&cfg)
+        .listen(addr)
+        .args([
+            "--tls-certificate".to_string(),
+            cert.display().to_string(),
+            "--tls-private-key".to_string(),
+            key.display().to_string(),
+        ])
+        .start();
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(certified.cert.der().to_vec()))
+        .unwrap();
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let exchange_tls = |request: &[u8]| -> String {
+        let name = ServerName::IpAddress(addr.ip().into());
+        let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+        let sock = TcpStream::connect_timeout(&tls_addr, WAIT).unwrap();
+        sock.set_read_timeout(Some(WAIT)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        tls.write_all(request).unwrap();
+        let mut got = Vec::new();
+        // set_reply_close: the server closes after the reply.
+        if let Err(e) = tls.read_to_end(&mut got) {
+            // A close without close_notify still ends the reply.
+            assert!(!got.is_empty(), "{e}: {}", proxy.stderr());
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let reply = exchange_tls(&post(
+        "/RPC",
+        r#"{"jsonrpc":"2.0","method":"core.echo","params":["tls"],"id":9}"#,
+    ));
+    let (head, body) = split(&reply);
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK\r\nSia: SIP/2.0/TLS "),
+        "{head}"
+    );
+    assert_eq!(body, r#"{"jsonrpc":"2.0","result":["tls"],"id":9}"#);
+    let reply = exchange_tls(b"GET /page HTTP/1.1\r\nHost: h\r\n\r\n");
+    let (_, body) = split(&reply);
+    assert_eq!(body, "tls /page");
 }

@@ -26,7 +26,8 @@
 
 pub mod print;
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -49,21 +50,35 @@ pub trait RpcMethods: Send + Sync {
 
 /// Where the workers find the control methods. It is made with the other
 /// module state, before the control plane exists, and connected once that
-/// is built; it holds the control plane weakly (the control plane holds the
-/// module state).
+/// is built (just after the workers start); it holds the control plane
+/// weakly (the control plane holds the module state). A request that comes
+/// in the moment between waits for the connection, a few seconds at most.
 #[derive(Default)]
 pub struct RpcGate {
-    methods: OnceLock<Weak<dyn RpcMethods>>,
+    methods: Mutex<Option<Weak<dyn RpcMethods>>>,
+    connected: Condvar,
 }
+
+/// How long a request waits for the control plane at start-up.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 impl RpcGate {
     /// Connects the methods (the first call wins).
     pub fn connect(&self, methods: Weak<dyn RpcMethods>) {
-        let _ = self.methods.set(methods);
+        let mut slot = self.methods.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(methods);
+            self.connected.notify_all();
+        }
     }
 
     pub fn methods(&self) -> Option<Arc<dyn RpcMethods>> {
-        self.methods.get()?.upgrade()
+        let slot = self.methods.lock().unwrap_or_else(|e| e.into_inner());
+        let (slot, _) = self
+            .connected
+            .wait_timeout_while(slot, CONNECT_WAIT, |m| m.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        slot.as_ref()?.upgrade()
     }
 }
 
