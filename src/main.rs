@@ -350,7 +350,16 @@ fn run(args: RunArgs) -> ExitCode {
         debug: AtomicI32::new(debug),
         set_log_level: |level| log::set_max_level(level_filter(level)),
     };
-    let ctl_server = match ctl_bound.serve(Arc::new(control)) {
+    let control = Arc::new(control);
+    // jsonrpcs's script functions run the same methods (held weakly: the
+    // control plane holds the module state).
+    if let Some(gate) = services.shared.get::<ringsip::modules::jsonrpcs::RpcGate>() {
+        let methods: Arc<dyn ringsip::modules::jsonrpcs::RpcMethods> = control.clone();
+        gate.connect(Arc::downgrade(&methods));
+    }
+    // Served or not (the socket may be someone else's), the control plane
+    // lives as long as the workers that call it.
+    let ctl_server = match ctl_bound.serve(control.clone()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -362,6 +371,7 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let result = server.wait();
     drop(ctl_server);
+    drop(control);
     services.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -146,6 +146,9 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
     let mut shared = Shared::default();
     let resolver = Arc::new(Resolver::new(Box::new(SystemLookup)));
     shared.insert(resolver.clone());
+    // jsonrpcs's jsonrpc_dispatch()/jsonrpc_exec() reach the control
+    // methods through this, connected once the control plane is built.
+    shared.insert(Arc::new(ringsip::modules::jsonrpcs::RpcGate::default()));
 
     let ul_params = UlParams::from_modparams(mp)?;
     let ul_store = if ul_params.db_mode != 0 {

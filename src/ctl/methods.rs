@@ -114,13 +114,23 @@ pub fn unix_now() -> u64 {
 static CORE: &[Method] = &[
     Method {
         name: "core.uptime",
-        help: "Seconds since start, and start and current time (Unix seconds).",
+        help: "Current time and start time (ctime text), and the seconds since start.",
         call: uptime,
     },
     Method {
         name: "core.version",
         help: "Server name and version.",
         call: |_, _| Ok(json!(version())),
+    },
+    Method {
+        name: "core.echo",
+        help: "Its parameters back, as text, up to the first one that is not a string or number.",
+        call: echo,
+    },
+    Method {
+        name: "jsonrpc.echo",
+        help: "jsonrpcs's sample: its first parameter as text, and the second as an integer.",
+        call: jsonrpc_echo,
     },
     Method {
         name: "core.psx",
@@ -158,10 +168,40 @@ pub fn version() -> String {
     )
 }
 
+/// Kamailio's `core.echo`: each parameter read as a string (numbers as
+/// their text), stopping at the first that cannot be.
+fn echo(_: &Ctl, p: &Params) -> Result<Value, RpcError> {
+    let texts = (0..p.len())
+        .map_while(|i| match p.get(i) {
+            Some(Value::String(s)) => Some(json!(s)),
+            Some(Value::Number(n)) => Some(json!(n.to_string())),
+            _ => None,
+        })
+        .collect();
+    Ok(Value::Array(texts))
+}
+
+/// jsonrpcs's `jsonrpc.echo`: a string, then an integer, each when present.
+fn jsonrpc_echo(_: &Ctl, p: &Params) -> Result<Value, RpcError> {
+    let mut out = Vec::new();
+    if let Some(s) = p.text(0) {
+        out.push(json!(s));
+        if let Some(n) = p.get(1).and_then(Value::as_i64) {
+            out.push(json!(n));
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// Kamailio's `core.uptime`: now and the start as C `ctime` text (the
+/// machine's time is taken as UTC, as ringsip's `$Tf` does), and the
+/// seconds in between.
 fn uptime(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    use crate::script::timefmt::{ctime, utc};
+    let text = |unix: u64| String::from_utf8_lossy(&ctime(&utc(unix as i64))).into_owned();
     Ok(json!({
-        "now": unix_now(),
-        "up_since": ctl.started_unix,
+        "now": text(unix_now()),
+        "up_since": text(ctl.started_unix),
         "uptime": ctl.started.elapsed().as_secs(),
     }))
 }

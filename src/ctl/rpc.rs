@@ -171,6 +171,25 @@ pub fn call(ctl: &Ctl, method: &str, params: &Params) -> Result<Value, RpcError>
     }
 }
 
+/// The script's way to the same table (jsonrpcs `jsonrpc_dispatch()`,
+/// `jsonrpc_exec()`), connected at start-up through the module state's
+/// [`RpcGate`](crate::modules::jsonrpcs::RpcGate).
+impl crate::modules::jsonrpcs::RpcMethods for Ctl {
+    fn call(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Option<Result<Value, crate::modules::jsonrpcs::RpcFault>> {
+        let m = find(method)?;
+        Some(
+            (m.call)(self, &Params::new(params)).map_err(|e| crate::modules::jsonrpcs::RpcFault {
+                code: e.code,
+                message: e.message,
+            }),
+        )
+    }
+}
+
 pub fn error_response(id: Value, e: RpcError) -> Value {
     json!({"jsonrpc": "2.0", "error": {"code": e.code, "message": e.message}, "id": id})
 }
@@ -230,6 +249,32 @@ mod tests {
         assert_eq!(a[0]["id"], 1);
         assert_eq!(code(&a[1]), METHOD_NOT_FOUND);
         assert_eq!(code(&a[2]), INVALID_REQUEST);
+    }
+
+    #[test]
+    fn echo_methods_answer_as_kamailio_does() {
+        let c = ctl();
+        let r = handle_text(
+            &c,
+            br#"{"jsonrpc":"2.0","method":"core.echo","params":["a",1,null,"b"],"id":1}"#,
+        );
+        assert_eq!(r.unwrap()["result"], json!(["a", "1"]));
+        let r = handle_text(
+            &c,
+            br#"{"jsonrpc":"2.0","method":"jsonrpc.echo","params":{"a":"x","n":5},"id":1}"#,
+        );
+        assert_eq!(r.unwrap()["result"], json!(["x", 5]));
+        // The script's way in (jsonrpcs) reaches the same table.
+        use crate::modules::jsonrpcs::RpcMethods;
+        assert_eq!(
+            RpcMethods::call(&c, "core.echo", vec![json!("z")]),
+            Some(Ok(json!(["z"])))
+        );
+        assert!(RpcMethods::call(&c, "no.such", vec![]).is_none());
+        let fault = RpcMethods::call(&c, "ul.lookup", vec![])
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(fault.code, INVALID_PARAMS);
     }
 
     proptest! {

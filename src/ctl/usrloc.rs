@@ -70,18 +70,29 @@ fn dump(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
     let now = unix_now() as i64;
     let mut domains = Vec::new();
     for dom in ul.domains() {
+        // Listed slot by slot of Kamailio's hash table (core_hash of the
+        // AoR), as its ul.dump walks it; "Max-Slots" is the fullest slot.
+        let size = dom.size() as u32;
         let mut aors = Vec::new();
         dom.for_each(|aor, rec| {
             let contacts: Vec<Value> = rec.valid(now).map(|c| contact_value(c, now)).collect();
             if !contacts.is_empty() {
-                aors.push(json!({"Info": {"AoR": aor, "Contacts": contacts}}));
+                let slot = crate::modules::cfgutils::core_hash(aor.as_bytes(), b"", size);
+                aors.push((slot, json!({"Info": {"AoR": aor, "Contacts": contacts}})));
             }
         });
+        aors.sort_by_key(|(slot, _)| *slot);
         let records = aors.len();
+        let max_slots = aors
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(<[_]>::len)
+            .max()
+            .unwrap_or(0);
         domains.push(json!({"Domain": {
             "Domain": dom.name(),
-            "AoRs": aors,
-            "Stats": {"Records": records},
+            "Size": size,
+            "AoRs": aors.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+            "Stats": {"Records": records, "Max-Slots": max_slots},
         }}));
     }
     Ok(json!({"Domains": domains}))

@@ -30,11 +30,14 @@ pub static MODULE_CTL: ModuleDef = ModuleDef {
 };
 
 /// `jsonrpcs`: `fifo_name` or `dgram_socket` name the control socket's path
-/// (served as a Unix stream socket).
+/// (served as a Unix stream socket); `jsonrpc_dispatch()` and
+/// `jsonrpc_exec()` are in [`crate::modules::jsonrpcs`], printed as
+/// `pretty_format` says. `transport` is accepted: HTTP is served whenever
+/// xhttp is loaded.
 pub static MODULE_JSONRPCS: ModuleDef = ModuleDef {
     name: "jsonrpcs",
     aliases: &[],
-    functions: &[],
+    functions: crate::modules::jsonrpcs::FUNCTIONS,
     params: &[
         p("pretty_format", ParamKind::Int),
         p("transport", ParamKind::Int),

@@ -24,6 +24,7 @@ pub mod htable;
 pub mod http_client;
 pub mod ipops;
 pub mod jansson;
+pub mod jsonrpcs;
 pub mod kex;
 pub mod maxfwd;
 pub mod nathelper;
@@ -51,6 +52,7 @@ pub mod tls;
 pub mod tm;
 pub mod uac;
 pub mod usrloc;
+pub mod xhttp;
 pub mod xlog;
 
 #[cfg(test)]
@@ -116,6 +118,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &jansson::MODULE,
     &http_client::MODULE,
     &pipelimit::MODULE,
+    &xhttp::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

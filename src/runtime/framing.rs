@@ -11,6 +11,13 @@
 //!   messages over stream-oriented transports MUST ignore any CRLF appearing
 //!   before the start-line").
 //!
+//! HTTP/1.x requests arrive on the same listeners (Kamailio's xhttp answers
+//! them) and are framed the same way: headers, then Content-Length bytes. An
+//! HTTP/1.1 request with `Expect: 100-continue` gets [`CONTINUE`] as soon as
+//! its headers are read (RFC 9110 §10.1.1), before its body, as Kamailio's
+//! TCP reader sends it; chunked bodies are not read (Kamailio does not
+//! answer them either).
+//!
 //! A message without Content-Length is a framing error that closes the
 //! connection (we cannot know where the next message starts, and answering
 //! 400 would need the sans-IO engine to see a message whose end is a guess),
@@ -40,10 +47,16 @@ pub(super) enum Frame {
     Message(Bytes),
     /// `CRLF CRLF`: answer with [`PONG`].
     Ping,
+    /// The headers of an HTTP/1.1 request that expects `100 Continue`
+    /// (answer with [`CONTINUE`]); its message follows once complete.
+    Continue,
 }
 
 /// The answer to a keep-alive ping.
 pub(super) const PONG: &[u8] = b"\r\n";
+
+/// The interim answer to `Expect: 100-continue`, byte for byte Kamailio's.
+pub(super) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\n";
 
 /// Why a stream cannot be framed any further (the connection is closed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +128,9 @@ impl Framer {
                 return Err(FrameError::TooLong(total));
             }
             self.total = Some(total);
+            if expects_continue(&buf[..end + 2]) {
+                return Ok(Some(Frame::Continue));
+            }
         }
         match self.total {
             Some(total) if buf.len() >= total => {
@@ -144,6 +160,27 @@ fn crlf_prefix(buf: &[u8]) -> Prefix {
         [b'\r', b'\n', ..] => Prefix::Lone,
         _ => Prefix::None,
     }
+}
+
+/// Whether a header section is an HTTP/1.1 request's with `Expect:
+/// 100-continue`. A SIP message is told by its first line alone.
+fn expects_continue(headers: &[u8]) -> bool {
+    let Some(nl) = memchr::memchr(b'\n', headers) else {
+        return false;
+    };
+    let first = headers[..nl].trim_ascii_end();
+    let http11 = first.len() > 8 && first[first.len() - 8..].eq_ignore_ascii_case(b"HTTP/1.1");
+    http11
+        && headers[nl + 1..].split(|b| *b == b'\n').any(|line| {
+            memchr::memchr(b':', line).is_some_and(|colon| {
+                line[..colon]
+                    .trim_ascii_end()
+                    .eq_ignore_ascii_case(b"expect")
+                    && line[colon + 1..]
+                        .trim_ascii()
+                        .eq_ignore_ascii_case(b"100-continue")
+            })
+        })
 }
 
 /// The Content-Length (or compact `l`) of a header section (each line ending
@@ -209,6 +246,7 @@ mod tests {
         match frame {
             Frame::Message(m) => String::from_utf8_lossy(m).into_owned(),
             Frame::Ping => "PING".into(),
+            Frame::Continue => "CONTINUE".into(),
         }
     }
 
@@ -279,6 +317,45 @@ mod tests {
         assert_eq!(feed(&[&endless], LIMITS), Err(FrameError::HeadersTooLong));
         // Just under the limit: still waiting.
         assert_eq!(feed(&[&endless[..1000]], LIMITS), Ok(vec![]));
+    }
+
+    #[test]
+    fn http_requests_are_framed_like_sip() {
+        let post = b"POST /RPC HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}";
+        let get = b"GET /x HTTP/1.0\r\nHost: h\r\n\r\n";
+        let accepting = Limits {
+            accept_no_cl: true,
+            ..LIMITS
+        };
+        let frames = feed(&[post, get], accepting).unwrap();
+        assert_eq!(
+            frames.iter().map(text).collect::<Vec<_>>(),
+            [
+                String::from_utf8_lossy(post).into_owned(),
+                String::from_utf8_lossy(get).into_owned()
+            ]
+        );
+        // Without tcp_accept_no_cl a GET without Content-Length is a framing error, as for SIP.
+        assert_eq!(feed(&[get], LIMITS), Err(FrameError::NoContentLength));
+    }
+
+    #[test]
+    fn expect_100_continue_is_answered_before_the_body() {
+        let head = b"POST /RPC HTTP/1.1\r\nexpect :  100-Continue \r\nContent-Length: 2\r\n\r\n";
+        let frames = feed(&[head], LIMITS).unwrap();
+        assert_eq!(frames, [Frame::Continue]);
+        let frames = feed(&[head, b"{", b"}"], LIMITS).unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0], Frame::Continue);
+        assert!(text(&frames[1]).ends_with("\r\n\r\n{}"));
+        // HTTP/1.0 and SIP know no 100-continue.
+        for other in [
+            &b"POST /RPC HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"[..],
+            b"OPTIONS sip:a SIP/2.0\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            let frames = feed(&[other], LIMITS).unwrap();
+            assert!(matches!(frames[..], [Frame::Message(_)]), "{frames:?}");
+        }
     }
 
     #[test]

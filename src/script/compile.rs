@@ -38,7 +38,6 @@ pub struct Compiled {
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
     "rr",
-    "xhttp",
     "outbound",
     "presence",
     "presence_xml",
@@ -64,6 +63,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.compile_routes();
     c.check_network_intercept();
     c.check_rtimer();
+    c.xhttp_settings();
     if !c.diags.is_empty() {
         return Err(Diagnostics {
             sources: cfg.sources.clone(),
@@ -364,6 +364,41 @@ impl<'c> Compiler<'c> {
             span,
             format!("corex nio_intercept is on but event_route[{EVENT_ROUTE}] is missing or empty"),
         );
+    }
+
+    /// xhttp needs its event route (Kamailio refuses to start without it)
+    /// and valid URL expressions.
+    fn xhttp_settings(&mut self) {
+        let Some(span) = self
+            .cfg
+            .modules
+            .iter()
+            .find(|m| crate::modules::xhttp::MODULE.answers_to(m.name()))
+            .map(|m| m.span)
+        else {
+            return;
+        };
+        let route = crate::modules::xhttp::EVENT_ROUTE;
+        let Some(&id) = self.program.event_routes.get(route) else {
+            self.error(
+                span,
+                format!("xhttp is loaded but event_route[{route}] is missing"),
+            );
+            return;
+        };
+        match crate::modules::xhttp::Xhttp::new(id, &self.modparams) {
+            Ok(x) => self.program.xhttp = Some(x),
+            Err(e) => {
+                let span = self
+                    .cfg
+                    .modparams
+                    .iter()
+                    .rev()
+                    .find(|mp| mp.module_names().any(|m| m == "xhttp"))
+                    .map_or(span, |mp| mp.span);
+                self.error(span, e);
+            }
+        }
     }
 
     /// Gives every route block its index first, so calls can refer forward.

@@ -427,6 +427,9 @@ pub struct CoreState {
     /// `$sbranch(...)`: the static branch the pv module's `sbranch_*`
     /// functions use; it lasts across messages (as Kamailio's per process).
     pub sbranch: Option<Branch>,
+    /// `$jsonrpl(...)`: the last answer of jsonrpcs's `jsonrpc_exec()` (per
+    /// core, as Kamailio keeps it per process).
+    pub jsonrpl: crate::modules::jsonrpcs::PlainReply,
 }
 
 impl CoreState {
@@ -446,6 +449,7 @@ impl CoreState {
             sqlops: Default::default(),
             uac_req: Default::default(),
             sbranch: None,
+            jsonrpl: None,
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct Program {
     pub acc: crate::modules::acc::AccConfig,
     /// What corex's `via_add_srvid()` / `via_add_xavp_params()` add to our Via.
     pub via: ViaExtras,
+    /// xhttp's route and URL filters, when the configuration loads xhttp.
+    pub xhttp: Option<crate::modules::xhttp::Xhttp>,
 }
 
 /// The core parameters our Via's extra parameters come from.

@@ -135,6 +135,8 @@ pub enum PvKind {
     Dbr(Box<crate::modules::sqlops::pv::DbrPv>),
     /// `$uac_req(name)` (uac).
     UacReq(crate::modules::uac::send::Field),
+    /// `$jsonrpl(code|text|body)` (jsonrpcs).
+    JsonRpl(crate::modules::jsonrpcs::Field),
     /// `$dd` `$dp` `$dP`, `$od` `$op` `$oP`, `$rP`, `$nh(u|U|d|p|P)`: a part
     /// of a URI (see [`UriSrc`], [`UriField`]).
     UriAttr(UriSrc, UriField),
@@ -970,6 +972,9 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             crate::modules::sqlops::pv::parse(need_inner("dbr")?)?,
         ))),
         "uac_req" => PvKind::UacReq(crate::modules::uac::send::resolve(need_inner(class)?)?),
+        "jsonrpl" => PvKind::JsonRpl(crate::modules::jsonrpcs::resolve(need_inner(class)?)?),
+        // xhttp's `$hu`: the URL of an HTTP request, the Request-URI as received.
+        "hu" => PvKind::Ou,
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
     let takes_inner = matches!(
@@ -993,6 +998,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Dlg(_)
             | PvKind::Dbr(_)
             | PvKind::UacReq(_)
+            | PvKind::JsonRpl(_)
             | PvKind::UriAttr(UriSrc::NextHop, _)
             | PvKind::Time(_)
             | PvKind::TimeFmt(..)

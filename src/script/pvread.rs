@@ -223,6 +223,7 @@ impl<'a> MsgCtx<'a> {
             PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),
             PvKind::Dbr(d) => crate::modules::sqlops::pv::read(self, d),
             PvKind::UacReq(f) => crate::modules::uac::send::read(self, *f),
+            PvKind::JsonRpl(f) => crate::modules::jsonrpcs::read_jsonrpl(self, *f),
             PvKind::Tm(field) => self.tm_field(*field),
             PvKind::TmOther(which, inner) => self.read_tm_other(*which, inner),
             PvKind::Cnt(inner) => int(self.count_values(inner)),
@@ -616,6 +617,7 @@ impl<'a> MsgCtx<'a> {
             sbranch: None,
             sqlops: Default::default(),
             uac_req: Default::default(),
+            jsonrpl: None,
         };
         let mut out = Vec::new();
         let ctx = MsgCtx::new(

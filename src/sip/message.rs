@@ -69,6 +69,17 @@ impl Default for Limits {
     }
 }
 
+/// What a request speaks: SIP, or HTTP/1.x arriving on a SIP stream
+/// listener (Kamailio's core reads both on its TCP and TLS ports and hands
+/// HTTP requests to the xhttp module instead of the SIP routing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    #[default]
+    Sip,
+    /// `Method SP Request-Target SP HTTP/1.0` or `HTTP/1.1` (RFC 9112 §3).
+    Http,
+}
+
 /// The first line of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartLine {
@@ -101,6 +112,8 @@ pub struct Message {
     /// The whole first line without its line ending.
     start_line: Span,
     headers: SmallVec<[Header; INLINE_HEADERS]>,
+    /// SIP, or an HTTP request (see [`Protocol`]).
+    protocol: Protocol,
     /// Where the empty line that ends the header section starts (new headers go here).
     headers_end: u32,
     body: Span,
@@ -140,6 +153,7 @@ impl Message {
             start: frame.start,
             start_line: frame.start_line,
             headers,
+            protocol: frame.protocol,
             headers_end: frame.headers_end as u32,
             body: frame.body,
             content_length: frame.content_length,
@@ -163,6 +177,7 @@ impl Message {
             },
             start_line: Span::new(0, 0),
             headers: SmallVec::new(),
+            protocol: Protocol::Sip,
             headers_end: 0,
             body: Span::new(0, len),
             content_length: None,
@@ -209,6 +224,20 @@ impl Message {
 
     pub fn is_request(&self) -> bool {
         matches!(self.start, StartLine::Request { .. })
+    }
+
+    /// Whether this is an HTTP/1.x request rather than a SIP message.
+    pub fn is_http(&self) -> bool {
+        self.protocol == Protocol::Http
+    }
+
+    /// A request's protocol version as written (`SIP/2.0`, `HTTP/1.1`…):
+    /// what follows the Request-URI on the request line.
+    pub fn request_version(&self) -> Option<&[u8]> {
+        let uri = self.uri_span()?;
+        let line = self.slice(self.start_line);
+        let after = (uri.end - self.start_line.start) as usize + 1;
+        Some(line.get(after..)?.trim_ascii_end())
     }
 
     /// A request's method as written (methods are case-sensitive, RFC 3261 §7.1);
@@ -431,6 +460,7 @@ impl Message {
 /// Where the parts of a message are, as found by [`frame`].
 struct Frame {
     start: StartLine,
+    protocol: Protocol,
     start_line: Span,
     headers_end: usize,
     body: Span,
@@ -459,7 +489,7 @@ fn frame(
     }
 
     let (start_line, mut pos) = line(buf, first, limits)?;
-    let start = parse_start_line(buf, start_line)?;
+    let (start, protocol) = parse_start_line(buf, start_line)?;
 
     let mut has_content_length = false;
     let headers_end = loop {
@@ -501,6 +531,12 @@ fn frame(
         pos = next;
     };
 
+    // Kamailio's parser refuses an HTTP request without any header field
+    // (`GET / HTTP/1.0` alone): no module sees it.
+    if protocol == Protocol::Http && headers.is_empty() {
+        return Err(ParseError::new(ErrorKind::MissingHeader, headers_end));
+    }
+
     // Read only now that every field is complete: the value may be folded
     // onto a continuation line (`Content-Length:\r\n 42` is valid).
     let mut content_length: Option<(Span, usize)> = None;
@@ -533,6 +569,7 @@ fn frame(
     };
     Ok(Frame {
         start,
+        protocol,
         start_line,
         headers_end,
         body,
@@ -603,7 +640,7 @@ fn escaped(before: &[u8]) -> bool {
     before.iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
 }
 
-fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine> {
+fn parse_start_line(buf: &[u8], line: Span) -> Result<(StartLine, Protocol)> {
     let text = &buf[line.range()];
     let base = line.start as usize;
     let sp1 = memchr::memchr(b' ', text).ok_or(ParseError::new(ErrorKind::BadStartLine, base))?;
@@ -628,10 +665,13 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine> {
         if let Some(i) = memchr::memchr(b'\0', &buf[reason_start..line.end as usize]) {
             return Err(ParseError::new(ErrorKind::BadCharacter, reason_start + i));
         }
-        return Ok(StartLine::Response {
-            code,
-            reason: Span::new(reason_start, line.end as usize),
-        });
+        return Ok((
+            StartLine::Response {
+                code,
+                reason: Span::new(reason_start, line.end as usize),
+            },
+            Protocol::Sip,
+        ));
     }
     // Request-Line = Method SP Request-URI SP SIP-Version CRLF
     let method = &text[..sp1];
@@ -650,16 +690,31 @@ fn parse_start_line(buf: &[u8], line: Span) -> Result<StartLine> {
     if sp2 <= sp1 + 1 {
         return Err(ParseError::new(ErrorKind::BadStartLine, base + sp1));
     }
-    check_version(&text[sp2 + 1..], base + sp2 + 1)?;
+    let version = &text[sp2 + 1..];
+    // SIP first: an HTTP request line is looked at only once SIP failed.
+    let protocol = match check_version(version, base + sp2 + 1) {
+        Ok(()) => Protocol::Sip,
+        Err(_) if is_http_version(version) => Protocol::Http,
+        Err(e) => return Err(e),
+    };
     let uri = &text[sp1 + 1..sp2];
     // RFC 3261 §25.1: the Request-URI contains no whitespace or control characters.
     if let Some(i) = find_ctl_or_space(uri) {
         return Err(ParseError::new(ErrorKind::BadUri, base + sp1 + 1 + i));
     }
-    Ok(StartLine::Request {
-        method: Span::new(base, base + sp1),
-        uri: Span::new(base + sp1 + 1, base + sp2),
-    })
+    Ok((
+        StartLine::Request {
+            method: Span::new(base, base + sp1),
+            uri: Span::new(base + sp1 + 1, base + sp2),
+        },
+        protocol,
+    ))
+}
+
+/// `HTTP/1.0` or `HTTP/1.1` (the name case-insensitive, as Kamailio's
+/// first-line parser takes it). HTTP/2 does not start with a request line.
+fn is_http_version(v: &[u8]) -> bool {
+    v.len() == 8 && v[..7].eq_ignore_ascii_case(b"HTTP/1.") && matches!(v[7], b'0' | b'1')
 }
 
 /// One header line: `name *(SP / HTAB) ":" *(SP / HTAB) value`.
@@ -838,6 +893,28 @@ v=0\n";
             m.slice(m.start_line()),
             b"INVITE sip:bob@biloxi.example.com SIP/2.0"
         );
+        assert!(!m.is_http());
+        assert_eq!(m.request_version(), Some(&b"SIP/2.0"[..]));
+    }
+
+    #[test]
+    fn http_requests_are_told_apart_by_their_version() {
+        let m = parse(b"GET /RPC HTTP/1.0  \r\nHost: h\r\n\r\n").unwrap();
+        assert!(m.is_http() && m.is_request());
+        assert_eq!(m.request_uri(), Some(&b"/RPC"[..]));
+        assert_eq!(m.request_version(), Some(&b"HTTP/1.0"[..]));
+        for bad in [
+            &b"GET /RPC HTTP/1.0\r\n\r\n"[..],
+            b"GET /RPC HTTP/1.2\r\nHost: h\r\n\r\n",
+            b"GET /RPC HTTP/2\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n\r\n",
+            b"GET /a b HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        let reply = parse(b"SIP/2.0 200 OK\r\n\r\n").unwrap();
+        assert!(!reply.is_http());
+        assert_eq!(reply.request_version(), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod edit;
 pub mod error;
+pub mod http;
 pub mod message;
 pub mod name;
 pub mod packet;
@@ -21,7 +22,7 @@ pub mod via;
 
 pub use edit::{serialize, serialize_with, Edits, EditsMark};
 pub use error::{ErrorKind, ParseError};
-pub use message::{Header, Limits, Message, Span, StartLine};
+pub use message::{Header, Limits, Message, Protocol, Span, StartLine};
 pub use name::HeaderName;
 pub use packet::{ConnId, Inbound, Proto, SendFlags, SocketId, Transmit};
 #[cfg(test)]

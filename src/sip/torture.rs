@@ -555,6 +555,17 @@ l: 0\n\n",
                 assert_eq!(value(m, HeaderName::CSeq), b"8 INVITE");
             },
         ),
+        ok(
+            "HTTP/1.1 request on a SIP port (for xhttp), kept apart from SIP",
+            crlf("POST /RPC?x=1 http/1.1\nHost: example.com\nContent-Length: 2\n\n{}"),
+            |m| {
+                assert!(m.is_http() && m.is_request());
+                assert_eq!(m.method_bytes(), b"POST");
+                assert_eq!(m.request_uri(), Some(&b"/RPC?x=1"[..]));
+                assert_eq!(m.request_version(), Some(&b"http/1.1"[..]));
+                assert_eq!(m.body(), b"{}");
+            },
+        ),
     ]
 }
 
@@ -569,7 +580,8 @@ fn invalid_messages() -> Vec<Case> {
         err("request line without a URI", crlf("INVITE SIP/2.0\n\n"), BadStartLine),
         err("3.1.2.16 unknown protocol version", crlf("INVITE sip:x@example.com SIP/7.0\nl: 0\n\n"), BadVersion),
         err("version with extra digits", crlf("INVITE sip:x@example.com SIP/2.00\n\n"), BadVersion),
-        err("HTTP instead of SIP", crlf("GET / HTTP/1.1\nHost: example.com\n\n"), BadVersion),
+        err("HTTP/2 has no request line", crlf("GET / HTTP/2.0\nHost: example.com\n\n"), BadVersion),
+        err("HTTP/1.10 is no version", crlf("GET / HTTP/1.10\nHost: example.com\n\n"), BadVersion),
         err("response with an unknown version", crlf("SIP/2.1 200 OK\n\n"), BadVersion),
         err("status line from another protocol", crlf("HTTP/1.1 200 OK\n\n"), BadMethod),
         err("SIPS is not a version", crlf("SIPS/2.0 200 OK\n\n"), BadMethod),

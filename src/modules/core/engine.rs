@@ -258,6 +258,10 @@ impl Engine {
                 return;
             }
         };
+        if msg.is_http() {
+            self.on_http(msg, &pkt, now, out);
+            return;
+        }
         self.ensure_table(now);
         if msg.is_request() {
             self.on_request(msg, &pkt, now, out);
@@ -381,6 +385,29 @@ impl Engine {
         );
         ctx.rebase = &self.rebase;
         ctx
+    }
+
+    /// An HTTP request on a stream listener runs xhttp's event route when
+    /// xhttp is loaded and serves its URL. Otherwise it is dropped, as
+    /// Kamailio drops a request that is not SIP and that no module takes
+    /// (over UDP too: Kamailio's xhttp answers on streams only).
+    fn on_http(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
+        let url = msg.request_uri().unwrap_or_default();
+        let route = match &self.program.xhttp {
+            Some(x) if pkt.conn.is_some() && x.serves(url) => x.route,
+            _ => {
+                log::debug!(
+                    "dropping HTTP request {} {} from {}",
+                    String::from_utf8_lossy(msg.method_bytes()),
+                    String::from_utf8_lossy(url),
+                    pkt.src
+                );
+                return;
+            }
+        };
+        let from = Source::from(pkt);
+        let mut ctx = self.ctx(msg, &from, now, RouteType::Event, out);
+        let _ = vm::run_route(&mut ctx, route);
     }
 
     fn on_request(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {

@@ -5,7 +5,7 @@
 
 mod body;
 mod headers;
-mod re;
+pub(crate) mod re;
 mod search;
 
 use crate::script::ctx::MsgCtx;

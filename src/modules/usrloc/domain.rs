@@ -31,6 +31,11 @@ impl Domain {
         &self.name
     }
 
+    /// How many slots Kamailio's table would have (`1 << hash_size`).
+    pub fn size(&self) -> usize {
+        self.shards.len()
+    }
+
     fn shard_of(&self, aor: &str) -> &RwLock<Shard> {
         let i = fnv1a(0, &[aor.as_bytes()]) as usize & (self.shards.len() - 1);
         &self.shards[i]

@@ -16,7 +16,7 @@ use smallvec::SmallVec;
 use socket2::Socket as Socket2;
 
 use super::directory::Key;
-use crate::runtime::framing::{Frame, FrameError, Framer, Limits, PONG};
+use crate::runtime::framing::{Frame, FrameError, Framer, Limits, CONTINUE, PONG};
 use crate::sip::packet::{ConnId, Proto, SocketId};
 
 /// Bytes asked for by a read while a connection is quiet. Idle connections
@@ -217,15 +217,22 @@ impl Conn {
             Some(_) => plain,
             None => rbuf.as_mut().ok_or(Close::Stop)?,
         };
+        // A 100 Continue goes out before whatever the messages read with it
+        // produce: the engine sees them only after this returns.
+        let mut answers: SmallVec<[&'static [u8]; 2]> = SmallVec::new();
         while let Some(frame) = framer.next(stream, limits).map_err(Close::Framing)? {
             match frame {
                 Frame::Message(m) => got.messages.push(m),
-                Frame::Ping => got.pings += 1,
+                Frame::Ping => {
+                    got.pings += 1;
+                    answers.push(PONG);
+                }
+                Frame::Continue => answers.push(CONTINUE),
             }
         }
         let pending = !stream.is_empty();
-        for _ in 0..got.pings {
-            self.queue(Bytes::from_static(PONG), now)?;
+        for answer in answers {
+            self.queue(Bytes::from_static(answer), now)?;
         }
         // The clock of a message starts at its first byte, and again after
         // each complete message: pipelined traffic keeps it fresh.
