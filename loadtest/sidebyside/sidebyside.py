@@ -4,7 +4,8 @@ each proxy, running the same routing config; what the UAC and the UASs saw,
 normalized (branches, generated tags, Server/User-Agent), and a diff.
 
     loadtest/sidebyside/sidebyside.py --suite            every config with its cases
-    loadtest/sidebyside/sidebyside.py CONFIG [CASE...]   one config (a request_route
+    loadtest/sidebyside/sidebyside.py CONFIG [CASE...]   one config (its suite cases
+                                                         when none are named; a request_route
                                                          fragment, or a whole
                                                          #!KAMAILIO file)
 Options: --loose  fold the known cosmetic differences (header order, Via
@@ -2101,7 +2102,9 @@ def main():
     if args[0] == "--suite":
         ok = all([run(config, cases) for config, cases in SUITE])
     else:
-        ok = run(args[0], args[1:] or list(CASES))
+        # No cases named: the suite's cases for that config, else every case.
+        suite = [cases for config, cases in SUITE if config == args[0]]
+        ok = run(args[0], args[1:] or (suite[0] if suite else list(CASES)))
     return 0 if ok else 1
 
 
