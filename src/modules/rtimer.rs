@@ -342,7 +342,7 @@ mod tests {
         ]);
         // The idle timer is dropped; the cores ask every gcd(2 s, 3 s).
         assert_eq!(r.interval(), Duration::from_secs(1));
-        let t0 = Instant::now();
+        let t0 = crate::modules::testutil::some_instant();
         let mut runs = Vec::new();
         r.claim(t0, &mut runs);
         assert!(runs.is_empty(), "the first run is one interval after start");
