@@ -42,6 +42,7 @@ pub mod statistics;
 pub mod textops;
 pub mod tls;
 pub mod tm;
+pub mod topoh;
 pub mod uac;
 pub mod usrloc;
 pub mod xlog;
@@ -100,6 +101,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &uac::MODULE,
     &dialplan::MODULE,
     &regex::MODULE,
+    &topoh::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

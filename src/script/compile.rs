@@ -49,7 +49,6 @@ const PLANNED_MODULES: &[&str] = &[
     "mi_rpc",
     "domain",
     "avpops",
-    "topoh",
     "siptrace",
 ];
 
