@@ -63,9 +63,7 @@ impl TopohConfig {
         let mask = Mask::new(&key).ok_or("topoh: mask_key must not be empty")?;
         let ip = s("mask_ip", DEFAULT_IP);
         if ip.is_empty() {
-            return Err(
-                "topoh: mask_ip must not be empty (ringsip has no per-socket mask address)".into(),
-            );
+            return Err("topoh: mask_ip must not be empty".into());
         }
         if ip.len() + 32 >= 1024 {
             return Err("topoh: mask_ip is too long".into());

@@ -28,6 +28,245 @@ fn call_id_and_contacts_encode_as_kamailio_did() {
 fn kamailios_masked_via_decodes() {
     let v = b"z9hG4bKsr-Sw9p4s6gciIy3JdZco624Vdgci8qcVQnc1NTU2x9BqytrKyROo.bYb8T4VdgYV67y.ZIGl9qUqxbBXvVE1njUXWCYlx44XYWHlTPrXJVU2xTH2xwOoSTYsd*";
     let out = mask().decode(v, 10).expect("decodes");
-    eprintln!("{}", String::from_utf8_lossy(&out));
-    assert!(out.starts_with(b"SIP/2.0/UDP 127.0.0.62:5070;"));
+    // The caller's Via as Kamailio forwarded it: `received` right after
+    // sent-by, then the cookie topoh put there on receipt.
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "SIP/2.0/UDP 127.0.0.62:5070;received=127.0.0.62;TH=div;branch=z9hG4bK-call1uac;rport=5070"
+    );
+}
+
+mod engine {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use crate::modules::core::Engine;
+    use crate::modules::testutil::some_instant;
+    use crate::modules::topoh::TopohConfig;
+    use crate::script::compile::compile;
+    use crate::script::ctx::{Env, SocketInfo};
+    use crate::script::{parse_str, MemoryFiles, Options};
+    use crate::sip::{Inbound, Proto, Transmit};
+
+    /// The side-by-side settings (loadtest/sidebyside/configs/topoh.cfg).
+    const PARAMS: &str = r#"
+modparam("topoh", "mask_key", "ringsip-topoh-key")
+modparam("topoh", "mask_ip", "10.10.10.10")
+modparam("topoh", "mask_callid", 1)
+"#;
+
+    const RELAY: &str = r#"
+request_route {
+    if (has_totag()) { sl_send_reply("404", "Not here"); exit; }
+    if (is_method("INVITE")) { record_route(); }
+    t_relay();
+}
+"#;
+
+    fn compiled(text: &str) -> Result<crate::script::compile::Compiled, String> {
+        let text = format!(
+            "loadmodule \"sl.so\"\nloadmodule \"tm.so\"\nloadmodule \"rr.so\"\nloadmodule \"siputils.so\"\n\
+             loadmodule \"textops.so\"\nloadmodule \"pv.so\"\nloadmodule \"topoh.so\"\n{text}"
+        );
+        let files = MemoryFiles::new();
+        let cfg = parse_str("t.cfg", &text, &Options::with_files(&files))
+            .map_err(|d| d.rendered().join("\n"))?;
+        compile(&cfg).map_err(|d| d.rendered().join("\n"))
+    }
+
+    /// An engine on 127.0.0.61:5060 (the side-by-side proxy address).
+    fn engine(text: &str) -> Engine {
+        let c = compiled(text).unwrap_or_else(|e| panic!("{e}"));
+        let mut env = Env::for_program(&c.program);
+        env.sockets = vec![SocketInfo {
+            proto: Proto::Udp,
+            addr: "127.0.0.61:5060".parse().expect("address"),
+            advertise: None,
+        }];
+        env.services.insert(Arc::new(
+            TopohConfig::from_modparams(&c.modparams).expect("topoh params"),
+        ));
+        Engine::new(Arc::new(env), Arc::new(c.program))
+    }
+
+    /// The side-by-side caller's INVITE.
+    fn invite() -> String {
+        let body = "v=0\r\no=- 1 1 IN IP4 127.0.0.62\r\ns=-\r\nc=IN IP4 127.0.0.62\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+        format!(
+            "INVITE sip:uas@127.0.0.63:5080 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.62:5070;branch=z9hG4bK-call1uac;rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:uac@127.0.0.62>;tag=uac-tag\r\n\
+             To: <sip:uas@127.0.0.63>\r\n\
+             Call-ID: call-1@uac\r\n\
+             CSeq: 1 INVITE\r\n\
+             Contact: <sip:uac@127.0.0.62:5070>\r\n\
+             Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn inbound(from: &str, data: impl Into<Bytes>) -> Inbound {
+        Inbound {
+            data: data.into(),
+            src: from.parse().expect("address"),
+            local: "127.0.0.61:5060".parse().expect("address"),
+            proto: Proto::Udp,
+            socket: 0,
+            conn: None,
+            arrived: None,
+        }
+    }
+
+    /// Receives `data` from `from`; what goes out, after the sending stage.
+    fn exchange(e: &mut Engine, from: &str, data: &str) -> Vec<String> {
+        let mut pkt = inbound(from, data.to_string());
+        assert!(e.intercept_received(&mut pkt, some_instant()));
+        let mut out: Vec<Transmit> = Vec::new();
+        e.on_inbound(pkt, some_instant(), &mut out);
+        out.into_iter()
+            .filter_map(|mut t| {
+                e.intercept_sending(&mut t, some_instant())
+                    .then(|| String::from_utf8_lossy(&t.data).into_owned())
+            })
+            .collect()
+    }
+
+    fn header<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
+        msg.split("\r\n")
+            .filter_map(|l| l.split_once(": "))
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    #[test]
+    fn received_request_carries_the_cookie_through_the_script() {
+        let mut e = engine(&format!("{PARAMS}{RELAY}"));
+        let mut pkt = inbound("127.0.0.62:5070", invite());
+        assert!(e.intercept_received(&mut pkt, some_instant()));
+        let text = String::from_utf8_lossy(&pkt.data).into_owned();
+        assert!(
+            text.contains(
+                "Via: SIP/2.0/UDP 127.0.0.62:5070;TH=div;branch=z9hG4bK-call1uac;rport\r\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Content-Length: 89\r\nTH: dih\r\n\r\nv=0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn relayed_invite_is_masked_as_kamailio_masked_it() {
+        let mut e = engine(&format!("{PARAMS}{RELAY}"));
+        let out = exchange(&mut e, "127.0.0.62:5070", &invite());
+        let inv = out
+            .iter()
+            .find(|m| m.starts_with("INVITE"))
+            .unwrap_or_else(|| panic!("{out:?}"));
+        // Kamailio 5.6.3 with the same settings and the same INVITE.
+        assert_eq!(
+            header(inv, "Via")[1],
+            "SIP/2.0/UDP 10.10.10.10;branch=z9hG4bKsr-Sw9p4s6gciIy3JdZco624Vdgci8qcVQnc1NTU2x9BqytrKyROo.bYb8T4VdgYV67y.ZIGl9qUqxbBXvVE1njUXWCYlx44XYWHlTPrXJVU2xTH2xwOoSTYsd*"
+        );
+        assert_eq!(
+            header(inv, "Contact"),
+            ["<sip:10.10.10.10;line=sr-Nq9TUMyWBwdPcVNgci8T4VBbUVSTYsd*>"]
+        );
+        assert_eq!(header(inv, "Call-ID"), ["!!:BqJeHiwPpCyWBT**"]);
+        assert!(header(inv, "TH").is_empty(), "{inv}");
+        // The 100 Trying made here goes back unmasked, without the cookie.
+        let trying = out
+            .iter()
+            .find(|m| m.starts_with("SIP/2.0 100"))
+            .unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(header(trying, "Call-ID"), ["call-1@uac"]);
+        assert!(!trying.contains("TH="), "{trying}");
+    }
+
+    #[test]
+    fn register_is_left_alone() {
+        let mut e = engine(&format!("{PARAMS}{RELAY}"));
+        let reg = invite()
+            .replace(
+                "INVITE sip:uas@127.0.0.63:5080",
+                "REGISTER sip:127.0.0.63:5080",
+            )
+            .replace("CSeq: 1 INVITE", "CSeq: 1 REGISTER");
+        let out = exchange(&mut e, "127.0.0.62:5070", &reg);
+        let fwd = out
+            .iter()
+            .find(|m| m.starts_with("REGISTER"))
+            .unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(header(fwd, "Contact"), ["<sip:uac@127.0.0.62:5070>"]);
+        assert_eq!(header(fwd, "Call-ID"), ["call-1@uac"]);
+    }
+
+    #[test]
+    fn drop_in_msg_outgoing_sends_the_message_unmasked() {
+        let text = format!(
+            "{PARAMS}{RELAY}\nevent_route[topoh:msg-outgoing] {{ if ($sndto(ip) == \"127.0.0.63\") {{ drop; }} }}\n"
+        );
+        let mut e = engine(&text);
+        let out = exchange(&mut e, "127.0.0.62:5070", &invite());
+        let inv = out
+            .iter()
+            .find(|m| m.starts_with("INVITE"))
+            .expect("relayed");
+        assert_eq!(header(inv, "Contact"), ["<sip:uac@127.0.0.62:5070>"]);
+        // As in Kamailio, the cookie header then goes out too.
+        assert_eq!(header(inv, "TH"), ["dih"]);
+    }
+
+    #[test]
+    fn drop_in_msg_sending_is_skipped_when_event_mode_excludes_it() {
+        let route = "\nevent_route[topoh:msg-sending] { drop; }\n";
+        let mut e = engine(&format!("{PARAMS}{RELAY}{route}"));
+        let out = exchange(&mut e, "127.0.0.62:5070", &invite());
+        let inv = out
+            .iter()
+            .find(|m| m.starts_with("INVITE"))
+            .expect("relayed");
+        assert_eq!(header(inv, "Call-ID"), ["call-1@uac"], "dropped: unmasked");
+        let mode = "modparam(\"topoh\", \"event_mode\", 1)\n";
+        let mut e = engine(&format!("{PARAMS}{mode}{RELAY}{route}"));
+        let out = exchange(&mut e, "127.0.0.62:5070", &invite());
+        let inv = out
+            .iter()
+            .find(|m| m.starts_with("INVITE"))
+            .expect("relayed");
+        assert_eq!(header(inv, "Call-ID"), ["!!:BqJeHiwPpCyWBT**"]);
+    }
+
+    #[test]
+    fn library_mode_masks_nothing() {
+        let mode = "modparam(\"topoh\", \"use_mode\", 1)\n";
+        let mut e = engine(&format!("{PARAMS}{mode}{RELAY}"));
+        let out = exchange(&mut e, "127.0.0.62:5070", &invite());
+        let inv = out
+            .iter()
+            .find(|m| m.starts_with("INVITE"))
+            .expect("relayed");
+        assert_eq!(header(inv, "Contact"), ["<sip:uac@127.0.0.62:5070>"]);
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        for (params, want) in [
+            ("modparam(\"topoh\", \"mask_key\", \"\")", "mask_key"),
+            ("modparam(\"topoh\", \"mask_ip\", \"\")", "mask_ip"),
+            ("modparam(\"topoh\", \"mask_ip\", \"a b\")", "mask_ip"),
+        ] {
+            let c = compiled(&format!("{params}\n{RELAY}")).expect("compiles");
+            let err = TopohConfig::from_modparams(&c.modparams).expect_err(params);
+            assert!(err.contains(want), "{params}: {err}");
+        }
+        let err = compiled(&format!("modparam(\"topoh\", \"no_such\", 1)\n{RELAY}"))
+            .expect_err("unknown parameter");
+        assert!(err.contains("no_such"), "{err}");
+    }
 }
