@@ -1813,6 +1813,21 @@ def topoh_local_replies(uac, uas):
     return log
 
 @case
+def topoh_redirect(uac, uas):
+    """A 302 and a 486, each with a Contact (masked: 5.6 has no mask_mode)."""
+    log = []
+    for callid, code, reason in (("th-r1@uac", 302, "Moved Temporarily"), ("th-r2@uac", 486, "Busy Here")):
+        uac.sendto(invite(callid=callid).encode(), PROXY)
+        got = recv_all(uas)
+        log += [("uas", g) for g in got]
+        if got:
+            r = reply_to(got[0], code, reason, extra=f"Contact: <sip:elsewhere@{UAS2[0]}:5090;transport=udp>")
+            uas.sendto(r.encode(), PROXY)
+        log += [("uac", g) for g in recv_all(uac)]
+        log += [("uas", g) for g in recv_all(uas)]
+    return log
+
+@case
 def uac_variants(uac, uas):
     """One MESSAGE per way of writing From and per display-name argument
     (quoted, bare, none, removed, URI only, display only, twice)."""
@@ -1961,7 +1976,8 @@ SUITE = [
     ("dialplan_nofile.cfg", ["dialplan_numbers"]),
     ("dialplan_failure.cfg", ["serial_fork"]),
     ("topoh.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "topoh_caller_hangs_up",
-                   "topoh_callee_hangs_up", "topoh_local_replies", "retransmitted_invite"]),
+                   "topoh_callee_hangs_up", "topoh_local_replies", "retransmitted_invite", "topoh_redirect"]),
+    ("topoh_params.cfg", ["topoh_caller_hangs_up", "topoh_callee_hangs_up", "topoh_redirect", "cancel"]),
 ]
 
 

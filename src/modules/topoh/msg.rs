@@ -34,9 +34,6 @@ use crate::sip::{HeaderName, Message};
 /// The cookie's name, as a header and as a Via parameter.
 const COOKIE: &[u8] = b"TH";
 
-/// `mask_mode` bit: a 3xx reply keeps its Contact (a redirect target).
-pub const MASK_MODE_SKIP_3XX_CONTACT: i64 = 1;
-
 /// topoh's settings, and what start-up derives from them.
 #[derive(Clone, Debug)]
 pub struct Topoh {
@@ -48,7 +45,6 @@ pub struct Topoh {
     pub vparam_prefix: Vec<u8>,
     pub callid_prefix: Vec<u8>,
     pub mask_callid: bool,
-    pub mask_mode: i64,
     pub uri_prefix_checks: bool,
     /// `SIP/2.0/UDP <ip>;<vparam_name>=<vparam_prefix>`
     pub via_prefix: Vec<u8>,
@@ -521,12 +517,9 @@ impl Topoh {
                 }
                 Some(_) => {
                     self.flip_record_route(env, &msg, true, &mut edits);
-                    let code = msg.status().unwrap_or(0);
-                    if self.mask_mode & MASK_MODE_SKIP_3XX_CONTACT == 0
-                        || !(300..=399).contains(&code)
-                    {
-                        self.mask_contact(&msg, &mut edits);
-                    }
+                    // A redirect's Contact too: Kamailio 5.6 has no
+                    // `mask_mode` to keep it.
+                    self.mask_contact(&msg, &mut edits);
                     if first == b'd' {
                         self.mask_callid(&msg, &mut edits);
                     }
