@@ -306,7 +306,7 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
     shared.insert(Arc::new(AliasSubdomains::from_modparams(mp)?));
     if loaded.contains(&"topoh") {
         shared.insert(Arc::new(
-            ringsip::modules::topoh::TopohConfig::from_modparams(mp)?,
+            ringsip::modules::topoh::TopohConfig::from_modparams(mp, loaded.contains(&"sanity"))?,
         ));
     }
 

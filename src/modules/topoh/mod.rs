@@ -53,8 +53,10 @@ pub struct TopohConfig {
 }
 
 impl TopohConfig {
-    /// Reads the `modparam`s; a value Kamailio refuses at start-up is an error.
-    pub fn from_modparams(mp: &ModParams) -> Result<TopohConfig, String> {
+    /// Reads the `modparam`s; a value Kamailio refuses at start-up is an
+    /// error (`sanity_loaded`: whether the configuration loads sanity, which
+    /// `sanity_checks` needs).
+    pub fn from_modparams(mp: &ModParams, sanity_loaded: bool) -> Result<TopohConfig, String> {
         let s = |name: &str, default: &str| -> Vec<u8> {
             mp.str("topoh", name).unwrap_or(default).as_bytes().to_vec()
         };
@@ -75,6 +77,14 @@ impl TopohConfig {
                 String::from_utf8_lossy(&ip)
             ));
         }
+        let sanity = if int("sanity_checks", 0) != 0 {
+            if !sanity_loaded {
+                return Err("topoh: sanity_checks needs loadmodule \"sanity.so\"".into());
+            }
+            Some(crate::modules::sanity::DefaultChecks::from_modparams(mp))
+        } else {
+            None
+        };
         let uparam_name = s("uparam_name", "line");
         let uparam_prefix = s("uparam_prefix", "sr-");
         let vparam_name = s("vparam_name", "branch");
@@ -100,6 +110,7 @@ impl TopohConfig {
                 callid_prefix: s("callid_prefix", "!!:"),
                 mask_callid: int("mask_callid", 0) != 0,
                 uri_prefix_checks: int("uri_prefix_checks", 0) != 0,
+                sanity,
                 via_prefix,
                 uri_prefix,
             },

@@ -46,6 +46,9 @@ pub struct Topoh {
     pub callid_prefix: Vec<u8>,
     pub mask_callid: bool,
     pub uri_prefix_checks: bool,
+    /// `sanity_checks`: a received request that fails sanity's default
+    /// checks is passed on undecoded.
+    pub sanity: Option<crate::modules::sanity::DefaultChecks>,
     /// `SIP/2.0/UDP <ip>;<vparam_name>=<vparam_prefix>`
     pub via_prefix: Vec<u8>,
     /// `sip:<ip>;<uparam_name>=<uparam_prefix>`
@@ -254,6 +257,9 @@ impl Topoh {
         let mut edits = Edits::default();
         let mut cookie: Vec<u8>;
         if msg.is_request() {
+            if self.sanity.as_ref().is_some_and(|s| !s.passes(&msg)) {
+                return None;
+            }
             let dialog = msg.to_tag().flatten().is_some_and(|t| !t.is_empty());
             let mut direction = 0;
             if dialog {

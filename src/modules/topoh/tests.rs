@@ -85,7 +85,7 @@ request_route {
             advertise: None,
         }];
         env.services.insert(Arc::new(
-            TopohConfig::from_modparams(&c.modparams).expect("topoh params"),
+            TopohConfig::from_modparams(&c.modparams, true).expect("topoh params"),
         ));
         Engine::new(Arc::new(env), Arc::new(c.program))
     }
@@ -262,11 +262,39 @@ request_route {
             ("modparam(\"topoh\", \"mask_ip\", \"a b\")", "mask_ip"),
         ] {
             let c = compiled(&format!("{params}\n{RELAY}")).expect("compiles");
-            let err = TopohConfig::from_modparams(&c.modparams).expect_err(params);
+            let err = TopohConfig::from_modparams(&c.modparams, true).expect_err(params);
             assert!(err.contains(want), "{params}: {err}");
         }
+        let c = compiled(&format!(
+            "modparam(\"topoh\", \"sanity_checks\", 1)\n{RELAY}"
+        ))
+        .expect("compiles");
+        let err = TopohConfig::from_modparams(&c.modparams, false).expect_err("no sanity");
+        assert!(err.contains("sanity.so"), "{err}");
         let err = compiled(&format!("modparam(\"topoh\", \"no_such\", 1)\n{RELAY}"))
             .expect_err("unknown parameter");
         assert!(err.contains("no_such"), "{err}");
     }
+}
+
+#[test]
+fn sanity_checks_leave_a_failing_request_undecoded() {
+    use crate::script::registry::ModParams;
+    let mut mp = ModParams::default();
+    mp.push(
+        "topoh",
+        "sanity_checks",
+        crate::script::registry::ParamValue::Int(1),
+    );
+    let cfg = TopohConfig::from_modparams(&mp, true).expect("params");
+    let env = crate::modules::testutil::env();
+    let good = "BYE sip:10.0.0.1;line=sr-x SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKa\r\n\
+                From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    assert!(cfg
+        .topoh
+        .incoming(&env, &bytes::Bytes::from(good))
+        .is_some());
+    // CSeq method other than the request's: sanity's default checks refuse it.
+    let bad = good.replace("CSeq: 2 BYE", "CSeq: 2 INFO");
+    assert!(cfg.topoh.incoming(&env, &bytes::Bytes::from(bad)).is_none());
 }
