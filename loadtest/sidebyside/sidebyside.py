@@ -1981,6 +1981,7 @@ SUITE = [
     # tcp_caller_udp_callee differs only by the caller's port (5071 for
     # Kamailio, 5072 for ringsip), which the masked Via and Contact encode.
     ("topoh_tcp.cfg", ["udp_caller_tcp_callee", "invite_200_ack_bye"]),
+    ("topoh_events.cfg", ["invite_200_ack_bye", "options_no_mf", "topoh_caller_hangs_up"]),
 ]
 
 
