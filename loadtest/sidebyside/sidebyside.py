@@ -1982,6 +1982,7 @@ SUITE = [
     # Kamailio, 5072 for ringsip), which the masked Via and Contact encode.
     ("topoh_tcp.cfg", ["udp_caller_tcp_callee", "invite_200_ack_bye"]),
     ("topoh_events.cfg", ["invite_200_ack_bye", "options_no_mf", "topoh_caller_hangs_up"]),
+    ("topoh_noftag.cfg", ["topoh_callee_hangs_up"]),
 ]
 
 
