@@ -298,3 +298,68 @@ fn sanity_checks_leave_a_failing_request_undecoded() {
     let bad = good.replace("CSeq: 2 BYE", "CSeq: 2 INFO");
     assert!(cfg.topoh.incoming(&env, &bytes::Bytes::from(bad)).is_none());
 }
+
+fn sidebyside_topoh() -> TopohConfig {
+    use crate::script::registry::{ModParams, ParamValue};
+    let mut mp = ModParams::default();
+    mp.push(
+        "topoh",
+        "mask_key",
+        ParamValue::Str("ringsip-topoh-key".into()),
+    );
+    mp.push("topoh", "mask_ip", ParamValue::Str("10.10.10.10".into()));
+    mp.push("topoh", "mask_callid", ParamValue::Int(1));
+    TopohConfig::from_modparams(&mp, false).expect("params")
+}
+
+#[test]
+fn refer_to_of_an_in_dialog_refer_is_decoded_keeping_its_headers() {
+    let cfg = sidebyside_topoh();
+    let env = crate::modules::testutil::env();
+    let refer = "REFER sip:uac@127.0.0.62:5070 SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP 127.0.0.63:5080;branch=z9hG4bKr\r\n\
+                 From: <sip:uas@127.0.0.63>;tag=uas-tag\r\nTo: <sip:uac@127.0.0.62>;tag=uac-tag\r\n\
+                 Call-ID: x\r\nCSeq: 3 REFER\r\n\
+                 Refer-To: <sip:10.10.10.10;line=sr-Nq9TUMyWNwdPcVNgci8T4VBsUVSTU1d*?Replaces=abc>\r\n\
+                 Content-Length: 0\r\n\r\n";
+    let out = cfg
+        .topoh
+        .incoming(&env, &Bytes::from(refer))
+        .expect("decoded");
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("Refer-To: <sip:uas@127.0.0.63:5080?Replaces=abc>\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("TH: dch\r\n\r\n"), "{text}");
+}
+
+#[test]
+fn replaces_of_an_initial_invite_gets_the_call_id_mask() {
+    let cfg = sidebyside_topoh();
+    let env = crate::modules::testutil::env();
+    let invite = "INVITE sip:uas@127.0.0.63:5080 SIP/2.0\r\n\
+                  Via: SIP/2.0/UDP 127.0.0.61;branch=z9hG4bKx\r\n\
+                  Via: SIP/2.0/UDP 127.0.0.62:5070;TH=div;branch=z9hG4bKa\r\n\
+                  From: <sip:uac@127.0.0.62>;tag=uac-tag\r\nTo: <sip:uas@127.0.0.63>\r\n\
+                  Call-ID: other@uac\r\nCSeq: 1 INVITE\r\n\
+                  Replaces: call-1@uac;to-tag=a;from-tag=b\r\n\
+                  Content-Length: 0\r\nTH: dih\r\n\r\n";
+    let out = cfg
+        .topoh
+        .outgoing(&env, &Bytes::from(invite))
+        .expect("masked");
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("Replaces: !!:BqJeHiwPpCyWBT**;to-tag=a;from-tag=b\r\n"),
+        "{text}"
+    );
+    assert!(!text.contains("TH: "), "{text}");
+    // And a masked one is decoded.
+    let back = invite.replace("Replaces: call-1@uac;", "Replaces: !!:BqJeHiwPpCyWBT**;");
+    let out = cfg
+        .topoh
+        .outgoing(&env, &Bytes::from(back))
+        .expect("masked");
+    assert!(String::from_utf8_lossy(&out).contains("Replaces: call-1@uac;to-tag=a"));
+}
