@@ -21,8 +21,6 @@ pub mod msg;
 
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use crate::script::ctx::{CoreState, Env, MsgCtx};
 use crate::script::ir::{Program, RouteId};
 use crate::script::registry::{param, ModParams, ModuleDef, ParamKind, RouteType};
@@ -222,12 +220,6 @@ fn run_event(
     let outcome = vm::run_route(&mut ctx, route);
     drop(ctx);
     matches!(outcome, Outcome::Drop)
-}
-
-/// Masks `value` as the Call-ID masking does (for other modules, as
-/// Kamailio's topoh API offers it).
-pub fn mask_callid(config: &TopohConfig, value: &[u8]) -> Bytes {
-    Bytes::from(config.topoh.mask.encode(value, &config.topoh.callid_prefix))
 }
 
 pub static MODULE: ModuleDef = ModuleDef {

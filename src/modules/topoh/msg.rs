@@ -71,7 +71,7 @@ impl Edits {
         let mut at = 0;
         for (start, end, with) in self.0 {
             // Overlaps are not made by this module; skip one rather than panic.
-            if start < at || end > buf.len() {
+            if start < at || start > end || end > buf.len() {
                 continue;
             }
             out.extend_from_slice(&buf[at..start]);

@@ -3,6 +3,7 @@
 //! address 10.10.10.10, Call-ID masking on).
 
 use super::*;
+use bytes::Bytes;
 
 const KEY: &[u8] = b"ringsip-topoh-key";
 
@@ -362,4 +363,36 @@ fn replaces_of_an_initial_invite_gets_the_call_id_mask() {
         .outgoing(&env, &Bytes::from(back))
         .expect("masked");
     assert!(String::from_utf8_lossy(&out).contains("Replaces: call-1@uac;to-tag=a"));
+}
+
+proptest::proptest! {
+    /// Whatever arrives or leaves (cut, bytes changed), topoh does not panic.
+    #[test]
+    fn mangled_messages_never_panic(cut in 0usize..600, at in 0usize..600, byte in proptest::prelude::any::<u8>(),
+                                    reply in proptest::prelude::any::<bool>()) {
+        let cfg = sidebyside_topoh();
+        let env = crate::modules::testutil::env();
+        let base = if reply {
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.61;TH=ucv;branch=z9hG4bKx\r\n\
+             Via: SIP/2.0/UDP 10.10.10.10;branch=z9hG4bKsr-Sw9p4s6gciIy3JdZco624Vdgci8qcVQnc1NTU2x9BqytrKyROo.bYb8T4VdgYV67y.ZIGl9qUqxbBXvVE1njUXWCYlx44XYWHlTPrXJVU2xTH2xwOoSTYsd*\r\n\
+             Record-Route: <sip:10.10.10.10;line=sr-Nq9TUMyWNwdPcVNgci8T4VBsUVSTU1d*>, <sip:192.0.2.10;lr;r2=on>\r\n\
+             From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: !!:BqJeHiwPpCyWBT**\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:uas@127.0.0.63:5080>\r\nTH: uch\r\nContent-Length: 0\r\n\r\n"
+        } else {
+            "BYE sip:10.10.10.10;line=sr-Nq9TUMyWNwdPcVNgci8T4VBsUVSTU1d* SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.63:5080;branch=z9hG4bKr, SIP/2.0/UDP 10.10.10.10;branch=z9hG4bKsr-Sw9p\r\n\
+             Route: <sip:192.0.2.10;lr;ftag=9>, <sip:10.10.10.10;line=sr-Nq9TUMyWNwdPcVNgci8T4VBsUVSTU1d*>\r\n\
+             Record-Route: <sip:192.0.2.10;lr>, <sip:198.51.100.7;lr>\r\n\
+             From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: !!:BqJeHiwPpCyWBT**\r\nCSeq: 2 BYE\r\n\
+             Contact: sip:x@198.51.100.7;expires=5\r\nReplaces: a;b\r\nTH: dch\r\nContent-Length: 0\r\n\r\n"
+        };
+        let mut data = base.as_bytes().to_vec();
+        data.truncate(cut.max(1).min(data.len()));
+        if let Some(b) = data.get_mut(at) {
+            *b = byte;
+        }
+        let data = Bytes::from(data);
+        let _ = cfg.topoh.incoming(&env, &data);
+        let _ = cfg.topoh.outgoing(&env, &data);
+    }
 }
