@@ -357,6 +357,11 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
     // corex: the network intercept stage's settings and alias_subdomains.
     shared.insert(Arc::new(NioConfig::from_modparams(mp)?));
     shared.insert(Arc::new(AliasSubdomains::from_modparams(mp)?));
+    if loaded.contains(&"topoh") {
+        shared.insert(Arc::new(
+            ringsip::modules::topoh::TopohConfig::from_modparams(mp, loaded.contains(&"sanity"))?,
+        ));
+    }
 
     Ok(Services {
         shared,

@@ -50,6 +50,7 @@ pub mod statistics;
 pub mod textops;
 pub mod tls;
 pub mod tm;
+pub mod topoh;
 pub mod uac;
 pub mod usrloc;
 pub mod xhttp;
@@ -119,6 +120,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &http_client::MODULE,
     &pipelimit::MODULE,
     &xhttp::MODULE,
+    &topoh::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

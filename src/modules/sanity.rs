@@ -72,6 +72,29 @@ impl SanityCfg {
     }
 }
 
+/// The default checks with the module's parameters, as Kamailio's sanity API
+/// (`check_defaults`) offers them to other modules (topoh's `sanity_checks`).
+#[derive(Debug, Clone)]
+pub struct DefaultChecks(SanityCfg);
+
+impl DefaultChecks {
+    pub fn from_modparams(p: &ModParams) -> DefaultChecks {
+        DefaultChecks(SanityCfg::from_params(p))
+    }
+
+    /// Whether `msg` passes (nothing is sent either way).
+    pub fn passes(&self, msg: &Message) -> bool {
+        check(
+            msg,
+            self.0.default_checks,
+            self.0.uri_checks,
+            &self.0,
+            msg.len(),
+        )
+        .is_ok()
+    }
+}
+
 /// Why a check failed: the reply to send (`None` for checks Kamailio fails silently).
 #[derive(Debug, PartialEq, Eq)]
 struct Failure {

@@ -46,7 +46,6 @@ const PLANNED_MODULES: &[&str] = &[
     "mi_fifo",
     "mi_rpc",
     "avpops",
-    "topoh",
     "siptrace",
 ];
 

@@ -74,6 +74,8 @@ pub struct Engine {
     shared_deadline: Option<Instant>,
     /// `event_route[network:msg]` (corex `nio_intercept`); `None` when off.
     intercept: Option<Box<crate::intercept::Stage>>,
+    /// topoh's masking and unmasking; `None` when it is not loaded.
+    topoh: Option<Box<crate::modules::topoh::Stage>>,
     route_timer: Option<RouteTimer>,
     /// Top-level route runs so far (the sampling counter of `route_timer`).
     route_runs: u64,
@@ -108,6 +110,7 @@ impl Engine {
             None => Vec::new(),
         };
         let intercept = crate::intercept::Stage::for_program(&env, &program).map(Box::new);
+        let topoh = crate::modules::topoh::Stage::for_program(&env, &program).map(Box::new);
         let shared_deadline = deadlines.iter().min().copied();
         Engine {
             env,
@@ -126,6 +129,7 @@ impl Engine {
             deadlines,
             shared_deadline,
             intercept,
+            topoh,
             route_timer: None,
             route_runs: 0,
         }
@@ -159,16 +163,27 @@ impl Engine {
     /// [`Engine::on_inbound`]; false: drop it. One branch when the stage is off.
     #[inline]
     pub fn intercept_received(&mut self, pkt: &mut Inbound, now: Instant) -> bool {
-        match &mut self.intercept {
+        let keep = match &mut self.intercept {
             None => true,
             Some(stage) => stage.incoming(&self.env, &self.program, &mut self.core, pkt, now),
+        };
+        // topoh decodes what the intercept stage gave (a decompressed message).
+        if keep {
+            if let Some(topoh) = &self.topoh {
+                topoh.incoming(&self.env, pkt);
+            }
         }
+        keep
     }
 
     /// The network intercept stage on a message about to be sent (requests,
     /// replies, retransmissions alike); false: do not send it.
     #[inline]
     pub fn intercept_sending(&mut self, t: &mut Transmit, now: Instant) -> bool {
+        // topoh masks first; the intercept stage then sees the message as it leaves.
+        if let Some(topoh) = &self.topoh {
+            topoh.outgoing(&self.env, &self.program, &mut self.core, t, now);
+        }
         match &mut self.intercept {
             None => true,
             Some(stage) => stage.outgoing(&self.env, &self.program, &mut self.core, t, now),
