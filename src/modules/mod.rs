@@ -5,6 +5,7 @@
 use crate::script::registry::ModuleDef;
 
 pub mod acc;
+pub mod r#async;
 pub mod auth;
 pub mod avpops;
 pub mod cfgutils;
@@ -100,6 +101,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &uac::MODULE,
     &dialplan::MODULE,
     &regex::MODULE,
+    &r#async::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

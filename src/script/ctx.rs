@@ -412,6 +412,11 @@ pub struct CoreState {
     /// `$sbranch(...)`: the static branch the pv module's `sbranch_*`
     /// functions use; it lasts across messages (as Kamailio's per process).
     pub sbranch: Option<Branch>,
+    /// registrar's `reg_fetch_contacts` profiles (`$ulc`), kept across
+    /// messages as Kamailio keeps them per process.
+    pub ulc: crate::modules::registrar::fetch::Profiles,
+    /// Requests the async module parked on this core, earliest first.
+    pub parked: crate::modules::r#async::ParkedList,
 }
 
 impl CoreState {
@@ -431,6 +436,8 @@ impl CoreState {
             sqlops: Default::default(),
             uac_req: Default::default(),
             sbranch: None,
+            ulc: Default::default(),
+            parked: Default::default(),
         }
     }
 }

@@ -133,6 +133,8 @@ pub enum PvKind {
     Dlg(Box<crate::modules::dialog::pv::DlgPv>),
     /// sqlops' `$dbr(res=>…)` (read-only).
     Dbr(Box<crate::modules::sqlops::pv::DbrPv>),
+    /// `$ulc(profile=>attr)` (registrar's `reg_fetch_contacts`).
+    Ulc(Box<crate::modules::registrar::fetch::UlcPv>),
     /// `$uac_req(name)` (uac).
     UacReq(crate::modules::uac::send::Field),
     /// `$dd` `$dp` `$dP`, `$od` `$op` `$oP`, `$rP`, `$nh(u|U|d|p|P)`: a part
@@ -969,6 +971,9 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "dbr" => PvKind::Dbr(Box::new(crate::modules::sqlops::pv::DbrPv::Fixed(
             crate::modules::sqlops::pv::parse(need_inner("dbr")?)?,
         ))),
+        "ulc" => PvKind::Ulc(Box::new(crate::modules::registrar::fetch::parse(
+            need_inner("ulc")?.trim(),
+        )?)),
         "uac_req" => PvKind::UacReq(crate::modules::uac::send::resolve(need_inner(class)?)?),
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
@@ -992,6 +997,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::SdpBody
             | PvKind::Dlg(_)
             | PvKind::Dbr(_)
+            | PvKind::Ulc(_)
             | PvKind::UacReq(_)
             | PvKind::UriAttr(UriSrc::NextHop, _)
             | PvKind::Time(_)

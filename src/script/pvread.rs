@@ -222,6 +222,13 @@ impl<'a> MsgCtx<'a> {
             }
             PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),
             PvKind::Dbr(d) => crate::modules::sqlops::pv::read(self, d),
+            PvKind::Ulc(u) => {
+                let index = match self.index_of(&pv.index) {
+                    Idx::At(i) => Some(i),
+                    Idx::First | Idx::All => None,
+                };
+                crate::modules::registrar::fetch::read(self, u, index)
+            }
             PvKind::UacReq(f) => crate::modules::uac::send::read(self, *f),
             PvKind::Tm(field) => self.tm_field(*field),
             PvKind::TmOther(which, inner) => self.read_tm_other(*which, inner),
@@ -288,12 +295,22 @@ impl<'a> MsgCtx<'a> {
                 if self.branches.is_empty() {
                     return Value::Null;
                 }
+                // As Kamailio prints the destination set: `, ` between
+                // branches, a branch with a q as `<uri>;q=0.5`.
                 let mut all = Vec::new();
                 for (i, b) in self.branches.iter().enumerate() {
                     if i > 0 {
-                        all.push(b',');
+                        all.extend_from_slice(b", ");
                     }
-                    all.extend_from_slice(&b.uri);
+                    if b.q >= 0 {
+                        all.push(b'<');
+                        all.extend_from_slice(&b.uri);
+                        all.extend_from_slice(b">;q=");
+                        let q = crate::modules::registrar::q_text(b.q.min(1000) as i16);
+                        all.extend_from_slice(q.as_bytes());
+                    } else {
+                        all.extend_from_slice(&b.uri);
+                    }
                 }
                 Value::owned(all)
             }
@@ -616,6 +633,8 @@ impl<'a> MsgCtx<'a> {
             sbranch: None,
             sqlops: Default::default(),
             uac_req: Default::default(),
+            ulc: Default::default(),
+            parked: Default::default(),
         };
         let mut out = Vec::new();
         let ctx = MsgCtx::new(

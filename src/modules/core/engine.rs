@@ -203,7 +203,11 @@ impl Engine {
     /// The earliest timer deadline (both parts are kept up to date as they
     /// change: nothing is scanned here, asked once or twice per round).
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.deadline, self.shared_deadline) {
+        let first = match (self.deadline, self.shared_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (first, self.core.parked.next_due()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -320,6 +324,11 @@ impl Engine {
                 self.run_dialog_timeouts(now, out);
             }
         }
+        if self.core.parked.next_due().is_some_and(|d| d <= now) {
+            for parked in self.core.parked.take_due(now) {
+                self.resume(parked, now, out);
+            }
+        }
         let Some(table) = self.core.tm.as_mut() else {
             return;
         };
@@ -333,6 +342,35 @@ impl Engine {
         self.events = events;
         self.account_finals(now, out);
         self.refresh_deadline();
+    }
+
+    /// Runs the route of a request the async module parked, on the
+    /// transaction's request with the script's changes of the time it was
+    /// parked (a transaction gone meanwhile, e.g. cancelled, is skipped).
+    fn resume(
+        &mut self,
+        parked: crate::modules::r#async::Parked,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        let Some(bytes) = self.core.tm.as_ref().and_then(|t| t.request(parked.tid)) else {
+            log::debug!("async: the parked transaction is gone");
+            return;
+        };
+        let Ok(msg) = Message::parse(bytes.clone()) else {
+            return;
+        };
+        let saved = *parked.saved;
+        let source = saved.source;
+        let started = self.route_start();
+        let dialog = self.dialog;
+        let mut ctx = self.ctx(&msg, &source, now, saved.route_type, out);
+        saved.restore(&mut ctx);
+        let _ = vm::run_route(&mut ctx, parked.route);
+        if dialog {
+            crate::modules::dialog::on_request_done(&mut ctx);
+        }
+        self.route_end(started, parked.route);
     }
 
     /// Runs the shared module timers and the requesters' timers that are due

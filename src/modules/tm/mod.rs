@@ -145,7 +145,7 @@ fn source(ctx: &MsgCtx<'_>) -> Source {
 /// The transaction of the request in `ctx`, made now if there is none;
 /// `trying`: an INVITE's transaction made here answers 100 Trying
 /// (`auto_inv_100`), as only `t_relay()` does in Kamailio.
-fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError> {
+pub(crate) fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError> {
     if let Some(tid) = ctx.t.tid {
         return Ok(tid);
     }
