@@ -1815,7 +1815,9 @@ def gaps_reg_fetch(uac, uas):
             ("fetch", "X-Aor: sip:alice@127.0.0.61\r\nX-Free: 1", None, None),
             ("again", "", None, None),
             ("fetch", "X-Aor: nonsense", None, None),
-            ("isreg", "", None, None)]
+            ("isreg", "", None, None),
+            ("pvs", "Refer-To: \"Carol\" <sip:carol@example.com;transport=tcp>", None, None),
+            ("pvs", "", None, None)]
     return log + ask(uac, rows)
 
 def async_call(uac, uas, ruri, callid, code=200):

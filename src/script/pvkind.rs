@@ -101,6 +101,16 @@ pub enum PvKind {
     /// `$sdp(body)` (sdpops): the SDP body as it stands.
     SdpBody,
     Mi,
+    /// `$rmid`: Kamailio's id of the method (of the CSeq for a reply).
+    Rmid,
+    /// `$mts`: `rq` for a request, `rp` for a reply.
+    Mts,
+    /// `$prid`: Kamailio's id of the transport (udp 1 … wss 6).
+    Prid,
+    /// `$rt`: the URI of the Refer-To header.
+    ReferTo,
+    /// `$sruid`: a new unique id at each read (`srid-…`).
+    Sruid,
     /// `$ruid`: the location record id of the branch (set by registrar's lookup).
     Ruid,
     /// `$br`: the URI of the first branch of the destination set (writable:
@@ -804,6 +814,14 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             other => return Err(format!("unknown $sdp({other}): only $sdp(body)")),
         },
         "mi" => PvKind::Mi,
+        "rmid" => PvKind::Rmid,
+        "mts" => PvKind::Mts,
+        "prid" => PvKind::Prid,
+        "rt" => PvKind::ReferTo,
+        "sruid" => PvKind::Sruid,
+        // The socket names of `listen=… name "x"`, which ringsip has not:
+        // `$null`, as Kamailio reads them for an unnamed socket.
+        "Rn" | "fsn" => PvKind::Const(Value::Null),
         "ruid" => PvKind::Ruid,
         "br" => PvKind::Br,
         "bR" => PvKind::BrAll,
