@@ -1859,6 +1859,27 @@ def async_sleep_relay(uac, uas):
     """async_sleep(1): the statements after it run a second later."""
     return async_call(uac, uas, f"sip:sleep@{UAS[0]}:{UAS[1]}", "async-sleep")
 
+@case
+def async_cancelled(uac, uas):
+    """The caller cancels an INVITE that async_route parked; the route then
+    runs on a cancelled transaction."""
+    uac.sendto(invite(callid="async-c").encode(), PROXY)
+    log = [("uac", g) for g in recv_all(uac, 0.2)]
+    uac.sendto(invite(callid="async-c", method="CANCEL").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac, 0.3)]
+    got = recv_all(uas, 1.5)
+    log += [("uas", g) for g in got]
+    for g in got:
+        if g.startswith("INVITE"):
+            uas.sendto(reply_to(g, 180, "Ringing").encode(), PROXY)
+        if g.startswith("CANCEL"):
+            uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    log += [("uas", g) for g in recv_all(uas)]
+    uac.sendto(invite(callid="async-c", method="ACK", totag="x").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    return log
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1919,7 +1940,7 @@ SUITE = [
     ("dialplan_nofile.cfg", ["dialplan_numbers"]),
     ("dialplan_failure.cfg", ["serial_fork"]),
     ("gaps.cfg", ["gaps_reg_fetch"]),
-    ("async.cfg", ["async_route_relay", "async_route_failure", "async_ms_and_task", "async_sleep_relay"]),
+    ("async.cfg", ["async_route_relay", "async_route_failure", "async_ms_and_task", "async_sleep_relay", "async_cancelled"]),
 ]
 
 
