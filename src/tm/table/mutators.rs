@@ -501,7 +501,7 @@ impl<U: Default> TransactionTable<U> {
         let unanswered = cell.branches.is_empty() && !cell.server.final_sent();
         let tick = self.tick(now);
         let reason = Bytes::from(build::header_lines(cancel, b"Reason"));
-        let mut on_invite = |t: &mut Self, out: &mut Vec<Transmit>| {
+        let on_invite = |t: &mut Self, out: &mut Vec<Transmit>| {
             t.with_cell(invite, tick, out, |cell, cx| {
                 cell.on_cancel(reason.clone(), cx)
             })
