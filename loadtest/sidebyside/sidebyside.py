@@ -1880,6 +1880,22 @@ def async_cancelled(uac, uas):
     log += [("uas", g) for g in recv_all(uas)]
     return log
 
+@case
+def t_suspend_continue(uac, uas):
+    """t_newtran + t_suspend park an INVITE; a MESSAGE then runs
+    t_continue(index, label, RELAY) on it (twice: the second finds nothing)."""
+    uac.sendto(invite(callid="tsus-1", ruri=f"sip:tsus@{UAS[0]}:{UAS[1]}").encode(), PROXY)
+    log = [("uac", g) for g in recv_all(uac, 0.3)]
+    log.append(("uas", "early: %d" % len(recv_all(uas, 0.05))))
+    uac.sendto(invite(callid="tcont-1", method="MESSAGE", ruri="sip:tcont@127.0.0.61").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac, 0.3)]
+    got = recv_all(uas, 0.3)
+    log += [("uas", g) for g in got]
+    for g in got[:1]:
+        uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1940,7 +1956,7 @@ SUITE = [
     ("dialplan_nofile.cfg", ["dialplan_numbers"]),
     ("dialplan_failure.cfg", ["serial_fork"]),
     ("gaps.cfg", ["gaps_reg_fetch"]),
-    ("async.cfg", ["async_route_relay", "async_route_failure", "async_ms_and_task", "async_sleep_relay", "async_cancelled"]),
+    ("async.cfg", ["async_route_relay", "async_route_failure", "async_ms_and_task", "async_sleep_relay", "async_cancelled", "t_suspend_continue"]),
 ]
 
 

@@ -10,6 +10,10 @@
 //!   route of their own, see [`CONTINUATION_ARG`]); as Kamailio, it fails
 //!   when it is the last statement of its block.
 //! - `async_task_route(route)`: `route` runs on the next round of the core.
+//! - tmx `t_suspend()` / `t_continue(index, label, route)`: the same parking
+//!   without a timer; `t_continue` (from any message, with the
+//!   `$T(id_index)` / `$T(id_label)` read after `t_suspend`) runs the route
+//!   at once, inside the call.
 //!
 //! ```text
 //!  request_route ─ async_route(X, 1) ─▶ t_newtran, 100 Trying, Parked{due, X}
@@ -110,9 +114,10 @@ impl Saved {
     }
 }
 
-/// The parked requests of one core, earliest first.
+/// The parked requests of one core, earliest first, and those tmx's
+/// `t_suspend()` parked until a `t_continue()`.
 #[derive(Debug, Default)]
-pub struct ParkedList(Vec<Parked>);
+pub struct ParkedList(Vec<Parked>, Vec<Parked>);
 
 impl ParkedList {
     pub fn push(&mut self, p: Parked) {
@@ -139,6 +144,106 @@ impl ParkedList {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Keeps `p` until [`ParkedList::take_suspended`] asks for its transaction.
+    pub fn suspend(&mut self, p: Parked) {
+        self.1.retain(|x| x.tid != p.tid);
+        self.1.push(p);
+    }
+
+    pub fn take_suspended(&mut self, tid: Tid) -> Option<Parked> {
+        let i = self.1.iter().position(|p| p.tid == tid)?;
+        Some(self.1.swap_remove(i))
+    }
+}
+
+/// tm's `t_suspend()` sends an INVITE that has no answer yet its 100
+/// Trying (when `auto_inv_100` is on), for the wait may be long.
+fn trying(ctx: &mut MsgCtx<'_>, tid: Tid) {
+    if ctx.msg.method_bytes() != b"INVITE" {
+        return;
+    }
+    let (now, out) = (ctx.now, &mut *ctx.out);
+    let Some(table) = ctx.core.tm.as_mut() else {
+        return;
+    };
+    if table.status(tid) != Some(0) || !table.config().auto_inv_100 {
+        return;
+    }
+    let spec = crate::tm::LocalReply {
+        code: 100,
+        reason: table.config().trying_reason,
+        ..Default::default()
+    };
+    let _ = table.reply(tid, &spec, now, out);
+}
+
+/// tmx `t_suspend()`: the transaction of the request waits for a
+/// `t_continue()` with its `$T(id_index)` and `$T(id_label)`; the script
+/// goes on (1), or -1 without a transaction.
+pub fn t_suspend(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
+    let Some(tid) = ctx.t.tid else {
+        log::error!("t_suspend: no transaction for this request - use t_newtran()");
+        return -1;
+    };
+    if ctx.route_type != RouteType::Request {
+        log::error!("t_suspend: ringsip suspends requests in request_route only");
+        return -1;
+    }
+    trying(ctx, tid);
+    let saved = Box::new(Saved::of(ctx));
+    ctx.core.parked.suspend(Parked {
+        due: ctx.now,
+        tid,
+        route: 0,
+        saved,
+    });
+    1
+}
+
+/// tmx `t_continue(index, label, route)`: runs `route` on the request of
+/// the transaction a `t_suspend()` parked (the request as it was then), now,
+/// from the message being handled; 1, or -1 when no such transaction waits.
+pub fn t_continue(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let (Some(index), Some(label)) = (args.int(ctx, 0), args.int(ctx, 1)) else {
+        log::error!("t_continue: index and label must be numbers");
+        return -1;
+    };
+    let name = args.str(ctx, 2).into_owned();
+    let Some(&route) = ctx.program.route_names.get(&name[..]) else {
+        log::error!(
+            "t_continue: route block not found: {}",
+            String::from_utf8_lossy(&name)
+        );
+        return -1;
+    };
+    let (Ok(slot), Ok(gen)) = (u32::try_from(index), u32::try_from(label)) else {
+        return -1;
+    };
+    let tid = Tid { slot, gen };
+    let Some(parked) = ctx.core.parked.take_suspended(tid) else {
+        log::error!("t_continue: no suspended transaction {index}:{label}");
+        return -1;
+    };
+    let request = ctx.core.tm.as_ref().and_then(|t| t.request(tid)).cloned();
+    let Some(msg) = request.and_then(|b| crate::sip::Message::parse(b).ok()) else {
+        return -1;
+    };
+    let saved = *parked.saved;
+    let (source, route_type) = (saved.source, saved.route_type);
+    let mut resumed = MsgCtx::new(
+        ctx.env,
+        ctx.program,
+        &mut *ctx.core,
+        &msg,
+        source,
+        ctx.now,
+        route_type,
+        &mut *ctx.out,
+    );
+    saved.restore(&mut resumed);
+    let _ = crate::script::vm::run_route(&mut resumed, route);
+    1
 }
 
 /// Parks the request of `ctx` until `delay` has passed, then `route` runs.
@@ -159,6 +264,8 @@ fn park(ctx: &mut MsgCtx<'_>, route: RouteId, delay: Duration, func: &str) -> i3
             return -1;
         }
     };
+    // One made by t_newtran() before has not answered yet.
+    trying(ctx, tid);
     let saved = Box::new(Saved::of(ctx));
     ctx.core.parked.push(Parked {
         due: ctx.now + delay,
@@ -545,6 +652,44 @@ route[R] { t_relay(); }"#,
             let mut e = Engine::new(Arc::new(env()), Arc::new(compiled.program));
             let sent = receive(&mut e, INVITE, ms(0));
             assert!(sent[0].starts_with("SIP/2.0 500 rc -1\n"), "{sent:?}");
+        }
+
+        #[test]
+        fn t_suspend_waits_for_t_continue_from_another_message() {
+            let mut e = engine(
+                r#"loadmodule "tmx.so"
+request_route {
+    if (is_method("OPTIONS")) {
+        t_continue("$shv(i)", "$shv(l)", "R");
+        $var(rc) = $rc;
+        t_continue("$shv(i)", "$shv(l)", "R");
+        sl_send_reply("200", "continued $var(rc) $rc");
+        exit;
+    }
+    t_newtran();
+    append_hf("X-Kept: 1
+");
+    if (t_suspend()) { $shv(i) = $T(id_index); $shv(l) = $T(id_label); }
+    exit;
+}
+route[R] { t_relay("10.0.0.2", "5080"); }"#,
+            );
+            let sent = receive(&mut e, INVITE, ms(0));
+            assert_eq!(sent.len(), 1, "{sent:?}");
+            assert!(sent[0].starts_with("SIP/2.0 100 trying"), "{}", sent[0]);
+            let sent = receive(&mut e, OPTIONS, ms(50));
+            assert_eq!(sent.len(), 2, "{sent:?}");
+            assert!(
+                sent[0].starts_with("INVITE sip:bob@example.com SIP/2.0\n"),
+                "{}",
+                sent[0]
+            );
+            assert!(sent[0].contains("\nX-Kept: 1\n"), "{}", sent[0]);
+            assert!(
+                sent[1].starts_with("SIP/2.0 200 continued 1 -1\n"),
+                "{}",
+                sent[1]
+            );
         }
 
         #[test]

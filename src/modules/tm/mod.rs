@@ -770,6 +770,22 @@ pub static MODULE: ModuleDef = ModuleDef {
             query::t_is_request_route
         ),
         f!(
+            "t_suspend",
+            0,
+            0,
+            REQ_FAIL,
+            None,
+            crate::modules::r#async::t_suspend
+        ),
+        f!(
+            "t_continue",
+            3,
+            3,
+            ANY,
+            None,
+            crate::modules::r#async::t_continue
+        ),
+        f!(
             "t_set_auto_inv_100",
             1,
             1,
