@@ -1896,6 +1896,17 @@ def t_suspend_continue(uac, uas):
     log += [("uac", g) for g in recv_all(uac)]
     return log
 
+@case
+def ul_contact_expired(uac, uas):
+    """event_route[usrloc:contact-expired] runs for each contact the usrloc
+    timer removes, with $ulc(exp=>...) holding it (ul_expired.cfg)."""
+    log = reg_seq(uac, [(f"{A1}", 2, "")])
+    log += reg_seq(uac, [(f"{A2}", 600, "")], user="bob")
+    log += ask(uac, [("exp", "", None, None)])
+    time.sleep(4)
+    log += ask(uac, [("exp", "", None, None)])
+    return log
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1956,6 +1967,7 @@ SUITE = [
     ("dialplan_nofile.cfg", ["dialplan_numbers"]),
     ("dialplan_failure.cfg", ["serial_fork"]),
     ("gaps.cfg", ["gaps_reg_fetch"]),
+    ("ul_expired.cfg", ["ul_contact_expired"]),
     ("async.cfg", ["async_route_relay", "async_route_failure", "async_ms_and_task", "async_sleep_relay", "async_cancelled", "t_suspend_continue"]),
 ]
 

@@ -88,6 +88,15 @@ pub struct RouteTimer {
     pub clock: fn() -> Instant,
 }
 
+/// registrar's event for each contact the usrloc timer removes.
+const CONTACT_EXPIRED: &str = "usrloc:contact-expired";
+
+/// The request an event route runs on when there is none (Kamailio's faked message).
+const FAKED_REQUEST: &[u8] =
+    b"OPTIONS sip:you@kamailio.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1\r\n\
+From: <sip:you@kamailio.org>;tag=123\r\nTo: <sip:you@kamailio.org>\r\nCall-ID: 123\r\n\
+CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+
 /// How many times one message may go through `msg_apply_changes()`.
 const REBASE_SLOTS: usize = 4;
 
@@ -108,6 +117,11 @@ impl Engine {
             None => Vec::new(),
         };
         let intercept = crate::intercept::Stage::for_program(&env, &program).map(Box::new);
+        if program.event_routes.contains_key(CONTACT_EXPIRED) {
+            if let Some(ul) = env.services.get::<crate::modules::usrloc::Usrloc>() {
+                ul.report_expired(true);
+            }
+        }
         let shared_deadline = deadlines.iter().min().copied();
         Engine {
             env,
@@ -396,6 +410,39 @@ impl Engine {
         }
         self.shared_deadline = self.deadlines.iter().min().copied();
         self.run_local_events(events, now, out);
+        self.run_contact_expired(now, out);
+    }
+
+    /// `event_route[usrloc:contact-expired]` for each contact the usrloc
+    /// timer removed, with `$ulc(exp=>…)` holding it (as registrar does).
+    fn run_contact_expired(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        let Some(&route) = self.program.event_routes.get(CONTACT_EXPIRED) else {
+            return;
+        };
+        let env = self.env.clone();
+        let Some(ul) = env.services.get::<crate::modules::usrloc::Usrloc>() else {
+            return;
+        };
+        let expired = ul.take_expired();
+        if expired.is_empty() {
+            return;
+        }
+        let (Ok(msg), Some(from)) = (
+            Message::parse(bytes::Bytes::from_static(FAKED_REQUEST)),
+            self.local_source(),
+        ) else {
+            return;
+        };
+        for (domain, aor, contact) in expired {
+            let fetched = crate::modules::registrar::fetch::Fetched {
+                aor,
+                domain,
+                contacts: vec![contact],
+            };
+            self.core.ulc.set(b"exp", fetched);
+            let mut ctx = self.ctx(&msg, &from, now, RouteType::Event, out);
+            let _ = vm::run_route(&mut ctx, route);
+        }
     }
 
     /// The context for running a route on `msg` (borrows this core's state).
