@@ -11,6 +11,8 @@ use crate::sip::HeaderName;
 /// Which pseudo-variable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PvKind {
+    /// `$vn(name)`: a `$var` that starts `$null` and keeps `$null` assigned.
+    VarNull(u32),
     /// `$ru`: the request URI (rewritten, or as received).
     Ru,
     /// `$ou`: the request URI as received.
@@ -603,6 +605,7 @@ impl PvRef {
                         NamePart::Uri | NamePart::User | NamePart::Host | NamePart::Display
                     )
                     | PvKind::Var(_)
+                    | PvKind::VarNull(_)
                     | PvKind::UacReq(_)
                     | PvKind::Avp(_)
                     | PvKind::AvpDyn(_)
@@ -623,6 +626,11 @@ impl PvRef {
 pub trait Resolver {
     /// The `$var` slot of `name` (made on first use).
     fn var_slot(&mut self, name: &str) -> u32;
+    /// The slot of `$vn(name)`, a `$var` that starts `$null` and can hold
+    /// it; by default a slot of its own name space without that start value.
+    fn null_var_slot(&mut self, name: &str) -> u32 {
+        self.var_slot(&format!("$vn({name})"))
+    }
     /// The `$shv` slot of `name` (made on first use).
     fn shv_slot(&mut self, name: &str) -> u32;
     /// The index of hash table `name`, if declared.
@@ -726,6 +734,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "adu" => PvKind::Auth(AuthPart::DigestUri),
         "aa" => PvKind::Auth(AuthPart::Algorithm),
         "vz" => PvKind::Var(r.var_slot(need_inner("vz")?)),
+        "vn" => PvKind::VarNull(r.null_var_slot(need_inner("vn")?)),
         "msg" => {
             return Ok(match need_inner("msg")? {
                 "len" => PvKind::Ml,
@@ -998,6 +1007,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
     let takes_inner = matches!(
         kind,
         PvKind::Var(_)
+            | PvKind::VarNull(_)
             | PvKind::Shv(_)
             | PvKind::Hdr(_)
             | PvKind::Hdrc(_)

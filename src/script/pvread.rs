@@ -188,6 +188,11 @@ impl<'a> MsgCtx<'a> {
             PvKind::Bf => int(i64::from(self.state.bflags)),
             PvKind::Null => Value::Null,
             PvKind::Const(v) => v.as_ref(),
+            PvKind::VarNull(slot) => self
+                .core
+                .vars
+                .get(*slot as usize)
+                .map_or(Value::Null, Value::as_ref),
             PvKind::Var(slot) => self
                 .core
                 .vars
