@@ -37,8 +37,11 @@ CONTEXT = 2
 def cfg_text(body):
     base = ("pv", "tm", "sl", "rr", "maxfwd", "textops", "siputils", "sanity", "xlog", "corex")
     modules = "\n".join(l for l in body.splitlines() if l.startswith(("loadmodule", "modparam")) and not any(f'"{b}.so"' in l for b in base))
+    # Core parameters of the fragment that the header does not set.
+    extra = "\n".join(l for l in body.splitlines() if l.startswith("async_workers"))
     body = "\n".join(l for l in body.splitlines() if not l.startswith(("loadmodule", "modparam", "@")) and not re.match(r"^[a-z_]+\s*=", l))
     return f"""
+{extra}
 debug=2
 log_stderror=yes
 children=1
@@ -2081,6 +2084,112 @@ def dialplan_numbers(uac, uas):
         log += [("uac", g) for g in recv_all(uac, wait=0.2)]
     return log
 
+@case
+def gaps_reg_fetch(uac, uas):
+    """reg_fetch_contacts / $ulc(p=>attr)[i] / reg_free_contacts (gaps.cfg):
+    alice has three contacts (path, user agent, q); the config prints each
+    attribute; a profile lasts across messages until freed."""
+    log = reg_seq(uac, [(f"{A1};q=0.5, {A2};q=0.9", 600, "User-Agent: hunt\r\nPath: <sip:127.0.0.99;lr>\r\nSupported: path\r\n"),
+                        (f"{A3};+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-000000000001>\";reg-id=1", 300, "")])
+    rows = [("fetch", "X-Aor: sip:alice@127.0.0.61", None, None),
+            ("again", "", None, None),
+            ("fetch", "X-Aor: sip:nobody@127.0.0.61", None, None),
+            ("again", "", None, None),
+            ("fetch", "X-Aor: sip:alice@127.0.0.61\r\nX-Free: 1", None, None),
+            ("again", "", None, None),
+            ("fetch", "X-Aor: nonsense", None, None),
+            ("isreg", "", None, None),
+            ("pvs", "Refer-To: \"Carol\" <sip:carol@example.com;transport=tcp>", None, None),
+            ("pvs", "", None, None)]
+    return log + ask(uac, rows)
+
+def async_call(uac, uas, ruri, callid, code=200):
+    """An INVITE the config parks (async); while it waits, an OPTIONS is
+    answered; then the INVITE reaches the UAS, which answers `code`."""
+    uac.sendto(invite(callid=callid, ruri=ruri).encode(), PROXY)
+    log = [("uac", g) for g in recv_all(uac, 0.15)]
+    uac.sendto(invite(callid=callid + "-opt", method="OPTIONS", ruri="sip:opt@127.0.0.61").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac, 0.15)]
+    log.append(("uas", "early: %d" % len(recv_all(uas, 0.05))))
+    got = recv_all(uas, 1.5)
+    log += [("uas", g) for g in got]
+    if got:
+        uas.sendto(reply_to(got[0], code, "OK" if code == 200 else "Busy Here").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    if code >= 300:
+        log += [("uas", g) for g in recv_all(uas)]
+    return log
+
+@case
+def async_route_relay(uac, uas):
+    """async_route(RELAY, 1): the INVITE waits a second; an OPTIONS sent
+    meanwhile is answered at once; then route RELAY relays it."""
+    return async_call(uac, uas, f"sip:uas@{UAS[0]}:{UAS[1]}", "async-1")
+
+@case
+def async_route_failure(uac, uas):
+    """async_route then t_relay with a failure_route armed in the resumed route."""
+    return async_call(uac, uas, f"sip:uas@{UAS[0]}:{UAS[1]}", "async-f", code=486)
+
+@case
+def async_ms_and_task(uac, uas):
+    """async_ms_route(RELAY, 300) and async_task_route(RELAY)."""
+    return (async_call(uac, uas, f"sip:ms@{UAS[0]}:{UAS[1]}", "async-ms")
+            + async_call(uac, uas, f"sip:task@{UAS[0]}:{UAS[1]}", "async-task"))
+
+@case
+def async_sleep_relay(uac, uas):
+    """async_sleep(1): the statements after it run a second later."""
+    return async_call(uac, uas, f"sip:sleep@{UAS[0]}:{UAS[1]}", "async-sleep")
+
+@case
+def async_cancelled(uac, uas):
+    """The caller cancels an INVITE that async_route parked; the route then
+    runs on a cancelled transaction."""
+    uac.sendto(invite(callid="async-c").encode(), PROXY)
+    log = [("uac", g) for g in recv_all(uac, 0.2)]
+    uac.sendto(invite(callid="async-c", method="CANCEL").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac, 0.3)]
+    got = recv_all(uas, 1.5)
+    log += [("uas", g) for g in got]
+    for g in got:
+        if g.startswith("INVITE"):
+            uas.sendto(reply_to(g, 180, "Ringing").encode(), PROXY)
+        if g.startswith("CANCEL"):
+            uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    log += [("uas", g) for g in recv_all(uas)]
+    uac.sendto(invite(callid="async-c", method="ACK", totag="x").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    return log
+
+@case
+def t_suspend_continue(uac, uas):
+    """t_newtran + t_suspend park an INVITE; a MESSAGE then runs
+    t_continue(index, label, RELAY) on it (twice: the second finds nothing)."""
+    uac.sendto(invite(callid="tsus-1", ruri=f"sip:tsus@{UAS[0]}:{UAS[1]}").encode(), PROXY)
+    log = [("uac", g) for g in recv_all(uac, 0.3)]
+    log.append(("uas", "early: %d" % len(recv_all(uas, 0.05))))
+    uac.sendto(invite(callid="tcont-1", method="MESSAGE", ruri="sip:tcont@127.0.0.61").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac, 0.3)]
+    got = recv_all(uas, 0.3)
+    log += [("uas", g) for g in got]
+    for g in got[:1]:
+        uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
+def ul_contact_expired(uac, uas):
+    """event_route[usrloc:contact-expired] runs for each contact the usrloc
+    timer removes, with $ulc(exp=>...) holding it (ul_expired.cfg)."""
+    log = reg_seq(uac, [(f"{A1}", 2, "")])
+    log += reg_seq(uac, [(f"{A2}", 600, "")], user="bob")
+    log += ask(uac, [("exp", "", None, None)])
+    time.sleep(4)
+    log += ask(uac, [("exp", "", None, None)])
+    return log
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -2154,6 +2263,9 @@ SUITE = [
     ("topoh_tcp.cfg", ["udp_caller_tcp_callee", "invite_200_ack_bye"]),
     ("topoh_events.cfg", ["invite_200_ack_bye", "options_no_mf", "topoh_caller_hangs_up"]),
     ("topoh_noftag.cfg", ["topoh_callee_hangs_up"]),
+    ("gaps.cfg", ["gaps_reg_fetch"]),
+    ("ul_expired.cfg", ["ul_contact_expired"]),
+    ("async.cfg", ["async_route_relay", "async_route_failure", "async_ms_and_task", "async_sleep_relay", "async_cancelled", "t_suspend_continue"]),
 ]
 
 

@@ -6,6 +6,7 @@ use crate::script::registry::ModuleDef;
 
 pub mod acc;
 pub mod alias_db;
+pub mod r#async;
 pub mod auth;
 pub mod avpops;
 pub mod cfgutils;
@@ -121,6 +122,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &pipelimit::MODULE,
     &xhttp::MODULE,
     &topoh::MODULE,
+    &r#async::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

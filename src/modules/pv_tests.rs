@@ -266,3 +266,44 @@ fn message_buffer_with_changes() {
         ),
     );
 }
+
+#[test]
+fn method_and_transport_ids_refer_to_and_ids() {
+    let out = reply_of(
+        r#"request_route {
+    $var(s) = "abcdefghij";
+    append_to_reply("X-P: [$rmid] [$mts] [$prid] [$rt] [$Rn] [$fsn] [$(sruid{s.substr,0,5})]\r\n");
+    append_to_reply("X-F: [$(var(s){s.fmtlines,3,1}{s.encode.hexa})] [$(var(s){s.fmtlinet,2,2}{s.len})] [$(var(s){s.fmtlines,0,1})]\r\n");
+    if ($sruid != $sruid) { append_to_reply("X-S: differ\r\n"); }
+    sl_send_reply("404", "x");
+}"#,
+    );
+    // As Kamailio 5.6 printed them (INVITE over UDP, no Refer-To).
+    has(
+        &out,
+        "X-P: [1] [rq] [1] [<null>] [<null>] [<null>] [srid-]\n",
+    );
+    has(&out, "X-F: [610d0a20620d0a20636465666768696a] [14] []\n");
+    has(&out, "X-S: differ\n");
+}
+
+#[test]
+fn vn_starts_null_and_keeps_null_assigned() {
+    let out = reply_of(
+        r#"request_route {
+    append_to_reply("X-1: [$vn(a)] [$var(a)]\r\n");
+    $vn(a) = "set"; $var(a) = "v";
+    append_to_reply("X-2: [$vn(a)] [$var(a)]\r\n");
+    $vn(a) = $null; $var(a) = $null;
+    append_to_reply("X-3: [$vn(a)] [$var(a)]\r\n");
+    $vn(a) = 7;
+    if ($vn(a) == 7) { append_to_reply("X-4: int\r\n"); }
+    sl_send_reply("404", "x");
+}"#,
+    );
+    // As Kamailio 5.6 printed them: $vn is not $var (which reads 0).
+    has(&out, "X-1: [<null>] [0]\n");
+    has(&out, "X-2: [set] [v]\n");
+    has(&out, "X-3: [<null>] [0]\n");
+    has(&out, "X-4: int\n");
+}

@@ -123,6 +123,9 @@ struct Compiler<'c> {
     route_edges: Vec<(RouteId, Option<RouteId>)>,
     /// The bits of the `flags` declarations, by name.
     flag_bits: HashMap<String, i64>,
+    /// Routes made of the statements after an `async_sleep()` (numbered
+    /// after the configuration's own blocks).
+    continuations: Vec<Route>,
 }
 
 impl<'c> Compiler<'c> {
@@ -148,6 +151,7 @@ impl<'c> Compiler<'c> {
             sub_route_calls: Vec::new(),
             route_edges: Vec::new(),
             flag_bits: HashMap::new(),
+            continuations: Vec::new(),
         }
     }
 
@@ -456,6 +460,7 @@ impl<'c> Compiler<'c> {
                 body,
             });
         }
+        routes.append(&mut self.continuations);
         self.program.routes = routes;
         self.check_sub_route_calls();
     }
@@ -529,10 +534,47 @@ impl<'c> Compiler<'c> {
 
     fn block(&mut self, stmts: &[ast::Stmt]) -> Block {
         let mut out = Vec::with_capacity(stmts.len());
-        for s in stmts {
-            self.stmt(s, &mut out);
-        }
+        self.stmts(stmts, &mut out);
         out.into_boxed_slice()
+    }
+
+    /// The statements of one block. After `async_sleep()` the rest of the
+    /// block also becomes a route of its own, which the call gets as its
+    /// last argument: the request goes on there once the time is up (as
+    /// Kamailio goes on with the actions after the call in its block). The
+    /// rest stays in place too, for when the call fails.
+    fn stmts(&mut self, stmts: &[ast::Stmt], out: &mut Vec<Stmt>) {
+        for (i, s) in stmts.iter().enumerate() {
+            if let StmtKind::Call(call) = &s.kind {
+                if modules::r#async::SLEEPS.contains(&call.name.as_str()) {
+                    if let Some(mut c) = self.call(call) {
+                        let rest = &stmts[i + 1..];
+                        if !rest.is_empty() && c.args.len() == modules::r#async::CONTINUATION_ARG {
+                            let id = self.continuation(rest);
+                            c.args.0.push(Arg::Int(i64::from(id)));
+                        }
+                        out.push(Stmt::Eval(Expr::Call(c)));
+                    }
+                    continue;
+                }
+            }
+            self.stmt(s, out);
+        }
+    }
+
+    /// A route holding `rest` (see [`Compiler::stmts`]); its problems are
+    /// reported once, where the statements are compiled in place.
+    fn continuation(&mut self, rest: &[ast::Stmt]) -> RouteId {
+        let errors = self.diags.len();
+        let body = self.block(rest);
+        self.diags.truncate(errors);
+        let id = (self.cfg.routes.len() + self.continuations.len()) as RouteId;
+        self.continuations.push(Route {
+            name: format!("{}:async", self.current_name),
+            kind: route_type_of(self.current).unwrap_or(RouteType::Request),
+            body,
+        });
+        id
     }
 
     fn boxed(&mut self, stmt: &ast::Stmt) -> Block {
@@ -544,11 +586,7 @@ impl<'c> Compiler<'c> {
     fn stmt(&mut self, s: &ast::Stmt, out: &mut Vec<Stmt>) {
         match &s.kind {
             StmtKind::Empty => {}
-            StmtKind::Block(b) => {
-                for inner in &b.stmts {
-                    self.stmt(inner, out);
-                }
-            }
+            StmtKind::Block(b) => self.stmts(&b.stmts, out),
             StmtKind::If {
                 cond,
                 then,
@@ -598,9 +636,7 @@ impl<'c> Compiler<'c> {
                             ),
                         },
                     }
-                    for st in &case.body {
-                        self.stmt(st, &mut body);
-                    }
+                    self.stmts(&case.body, &mut body);
                 }
                 out.push(Stmt::Switch {
                     subject,

@@ -430,6 +430,11 @@ pub struct CoreState {
     /// `$jsonrpl(...)`: the last answer of jsonrpcs's `jsonrpc_exec()` (per
     /// core, as Kamailio keeps it per process).
     pub jsonrpl: crate::modules::jsonrpcs::PlainReply,
+    /// registrar's `reg_fetch_contacts` profiles (`$ulc`), kept across
+    /// messages as Kamailio keeps them per process.
+    pub ulc: crate::modules::registrar::fetch::Profiles,
+    /// Requests the async module parked on this core, earliest first.
+    pub parked: crate::modules::r#async::ParkedList,
 }
 
 impl CoreState {
@@ -450,6 +455,8 @@ impl CoreState {
             uac_req: Default::default(),
             sbranch: None,
             jsonrpl: None,
+            ulc: Default::default(),
+            parked: Default::default(),
         }
     }
 }

@@ -38,8 +38,8 @@
 //!   balance its own);
 //! * `"\xHH"` escapes above `7f` become the character U+00HH, not one byte;
 //! * pseudo-variables not provided (a clear "unknown pseudo-variable"
-//!   error): `$lsock`, `$hu`, `$Rn`, `$sruid`, `$rmid`, `$mts`, `$dip`,
-//!   `$fsn`, `$ltt`, `$vn`, `$dir`/`$dic`, `$ds`, `$rt`, `$T_branch`,
+//!   error): `$lsock`, `$hu`, `$dip`, `$ltt`, `$dir`/`$dic`, `$ds`,
+//!   `$T_branch`, `$expires`, `$msgbuf`,
 //!   `$T(id_label_n|id_index_n)`, `$shtcn`/`$shtcv`/`$shtrecord`; selects
 //!   other than `via[n]` (with `.params["x"]`), `from`/`to`/`contact` (with
 //!   `.params["x"]`), `ruri`, `call_id`, `cseq`, `msg.body|first_line|len|type|header["X"]`,
@@ -49,7 +49,7 @@
 //! * `$xavu`/`$xavi`/`$xavp` go two levels deep (`root=>field`); `$xavu`
 //!   takes no index;
 //! * transformations other than those [`transform`] compiles are an
-//!   "unknown transformation" error (e.g. `s.fmtlines`, the json, sql, msrp
+//!   "unknown transformation" error (e.g. the json, msrp
 //!   and dialog modules' classes); `s.ftime` formats in
 //!   UTC (ringsip reads no time zone); `re.subst` is available without
 //!   loading textops and takes a constant expression (no variables in it);
@@ -63,7 +63,8 @@
 //!   branch), not for replies (`onsend_route_reply`) nor for tm's
 //!   retransmissions; changes it makes to the message do not reach the
 //!   buffer being sent;
-//! * `$ruid` reads `$null` (registrar does not set it yet);
+//! * `$ruid` reads `$null` (registrar does not set it yet); `$Rn` and
+//!   `$fsn` read `$null` (ringsip's sockets have no names);
 //! * `:=` (replace every value of an AVP) is accepted although Kamailio 5.6
 //!   refuses it;
 //! * `snd_*` / `to_*` and `$snd(…)`/`$sndto(…)`/`$sndfrom(…)` read what

@@ -11,6 +11,8 @@ use crate::sip::HeaderName;
 /// Which pseudo-variable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PvKind {
+    /// `$vn(name)`: a `$var` that starts `$null` and keeps `$null` assigned.
+    VarNull(u32),
     /// `$ru`: the request URI (rewritten, or as received).
     Ru,
     /// `$ou`: the request URI as received.
@@ -101,6 +103,16 @@ pub enum PvKind {
     /// `$sdp(body)` (sdpops): the SDP body as it stands.
     SdpBody,
     Mi,
+    /// `$rmid`: Kamailio's id of the method (of the CSeq for a reply).
+    Rmid,
+    /// `$mts`: `rq` for a request, `rp` for a reply.
+    Mts,
+    /// `$prid`: Kamailio's id of the transport (udp 1 … wss 6).
+    Prid,
+    /// `$rt`: the URI of the Refer-To header.
+    ReferTo,
+    /// `$sruid`: a new unique id at each read (`srid-…`).
+    Sruid,
     /// `$ruid`: the location record id of the branch (set by registrar's lookup).
     Ruid,
     /// `$br`: the URI of the first branch of the destination set (writable:
@@ -133,6 +145,8 @@ pub enum PvKind {
     Dlg(Box<crate::modules::dialog::pv::DlgPv>),
     /// sqlops' `$dbr(res=>…)` (read-only).
     Dbr(Box<crate::modules::sqlops::pv::DbrPv>),
+    /// `$ulc(profile=>attr)` (registrar's `reg_fetch_contacts`).
+    Ulc(Box<crate::modules::registrar::fetch::UlcPv>),
     /// `$uac_req(name)` (uac).
     UacReq(crate::modules::uac::send::Field),
     /// `$jsonrpl(code|text|body)` (jsonrpcs).
@@ -593,6 +607,7 @@ impl PvRef {
                         NamePart::Uri | NamePart::User | NamePart::Host | NamePart::Display
                     )
                     | PvKind::Var(_)
+                    | PvKind::VarNull(_)
                     | PvKind::UacReq(_)
                     | PvKind::Avp(_)
                     | PvKind::AvpDyn(_)
@@ -613,6 +628,11 @@ impl PvRef {
 pub trait Resolver {
     /// The `$var` slot of `name` (made on first use).
     fn var_slot(&mut self, name: &str) -> u32;
+    /// The slot of `$vn(name)`, a `$var` that starts `$null` and can hold
+    /// it; by default a slot of its own name space without that start value.
+    fn null_var_slot(&mut self, name: &str) -> u32 {
+        self.var_slot(&format!("$vn({name})"))
+    }
     /// The `$shv` slot of `name` (made on first use).
     fn shv_slot(&mut self, name: &str) -> u32;
     /// The index of hash table `name`, if declared.
@@ -716,6 +736,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "adu" => PvKind::Auth(AuthPart::DigestUri),
         "aa" => PvKind::Auth(AuthPart::Algorithm),
         "vz" => PvKind::Var(r.var_slot(need_inner("vz")?)),
+        "vn" => PvKind::VarNull(r.null_var_slot(need_inner("vn")?)),
         "msg" => {
             return Ok(match need_inner("msg")? {
                 "len" => PvKind::Ml,
@@ -804,6 +825,14 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             other => return Err(format!("unknown $sdp({other}): only $sdp(body)")),
         },
         "mi" => PvKind::Mi,
+        "rmid" => PvKind::Rmid,
+        "mts" => PvKind::Mts,
+        "prid" => PvKind::Prid,
+        "rt" => PvKind::ReferTo,
+        "sruid" => PvKind::Sruid,
+        // The socket names of `listen=… name "x"`, which ringsip has not:
+        // `$null`, as Kamailio reads them for an unnamed socket.
+        "Rn" | "fsn" => PvKind::Const(Value::Null),
         "ruid" => PvKind::Ruid,
         "br" => PvKind::Br,
         "bR" => PvKind::BrAll,
@@ -971,6 +1000,9 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "dbr" => PvKind::Dbr(Box::new(crate::modules::sqlops::pv::DbrPv::Fixed(
             crate::modules::sqlops::pv::parse(need_inner("dbr")?)?,
         ))),
+        "ulc" => PvKind::Ulc(Box::new(crate::modules::registrar::fetch::parse(
+            need_inner("ulc")?.trim(),
+        )?)),
         "uac_req" => PvKind::UacReq(crate::modules::uac::send::resolve(need_inner(class)?)?),
         "jsonrpl" => PvKind::JsonRpl(crate::modules::jsonrpcs::resolve(need_inner(class)?)?),
         // xhttp's `$hu`: the URL of an HTTP request, the Request-URI as received.
@@ -980,6 +1012,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
     let takes_inner = matches!(
         kind,
         PvKind::Var(_)
+            | PvKind::VarNull(_)
             | PvKind::Shv(_)
             | PvKind::Hdr(_)
             | PvKind::Hdrc(_)
@@ -997,6 +1030,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::SdpBody
             | PvKind::Dlg(_)
             | PvKind::Dbr(_)
+            | PvKind::Ulc(_)
             | PvKind::UacReq(_)
             | PvKind::JsonRpl(_)
             | PvKind::UriAttr(UriSrc::NextHop, _)

@@ -188,6 +188,11 @@ impl<'a> MsgCtx<'a> {
             PvKind::Bf => int(i64::from(self.state.bflags)),
             PvKind::Null => Value::Null,
             PvKind::Const(v) => v.as_ref(),
+            PvKind::VarNull(slot) => self
+                .core
+                .vars
+                .get(*slot as usize)
+                .map_or(Value::Null, Value::as_ref),
             PvKind::Var(slot) => self
                 .core
                 .vars
@@ -222,6 +227,13 @@ impl<'a> MsgCtx<'a> {
             }
             PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),
             PvKind::Dbr(d) => crate::modules::sqlops::pv::read(self, d),
+            PvKind::Ulc(u) => {
+                let index = match self.index_of(&pv.index) {
+                    Idx::At(i) => Some(i),
+                    Idx::First | Idx::All => None,
+                };
+                crate::modules::registrar::fetch::read(self, u, index)
+            }
             PvKind::UacReq(f) => crate::modules::uac::send::read(self, *f),
             PvKind::JsonRpl(f) => crate::modules::jsonrpcs::read_jsonrpl(self, *f),
             PvKind::Tm(field) => self.tm_field(*field),
@@ -279,6 +291,30 @@ impl<'a> MsgCtx<'a> {
                 .map_or(Value::Null, int),
             PvKind::SdpBody => crate::modules::sdpops::body_value(self),
             PvKind::Mi => int(self.core.msg_id as i64),
+            PvKind::Rmid => {
+                let method = if msg.is_request() {
+                    msg.method_bytes()
+                } else {
+                    msg.header_value(HeaderName::CSeq)
+                        .and_then(|v| crate::sip::headers::CSeq::parse(v).ok())
+                        .map_or(&b""[..], |c| c.method.as_bytes())
+                };
+                int(i64::from(method_id(method)))
+            }
+            PvKind::Mts => Value::str(if msg.is_request() { b"rq" } else { b"rp" }),
+            PvKind::Prid => int(match self.proto {
+                crate::sip::Proto::Udp => 1,
+                crate::sip::Proto::Tcp => 2,
+                crate::sip::Proto::Tls => 3,
+                crate::sip::Proto::Sctp => 4,
+                crate::sip::Proto::Ws => 5,
+                crate::sip::Proto::Wss => 6,
+            }),
+            PvKind::ReferTo => header_uri(
+                msg,
+                msg.headers_named(b"Refer-To").next().map(|h| msg.value(h)),
+            ),
+            PvKind::Sruid => Value::owned(sruid(self)),
             // Set by registrar's lookup() once it exists.
             PvKind::Ruid => Value::Null,
             PvKind::Br => self
@@ -289,12 +325,22 @@ impl<'a> MsgCtx<'a> {
                 if self.branches.is_empty() {
                     return Value::Null;
                 }
+                // As Kamailio prints the destination set: `, ` between
+                // branches, a branch with a q as `<uri>;q=0.5`.
                 let mut all = Vec::new();
                 for (i, b) in self.branches.iter().enumerate() {
                     if i > 0 {
-                        all.push(b',');
+                        all.extend_from_slice(b", ");
                     }
-                    all.extend_from_slice(&b.uri);
+                    if b.q >= 0 {
+                        all.push(b'<');
+                        all.extend_from_slice(&b.uri);
+                        all.extend_from_slice(b">;q=");
+                        let q = crate::modules::registrar::q_text(b.q.min(1000) as i16);
+                        all.extend_from_slice(q.as_bytes());
+                    } else {
+                        all.extend_from_slice(&b.uri);
+                    }
                 }
                 Value::owned(all)
             }
@@ -618,6 +664,8 @@ impl<'a> MsgCtx<'a> {
             sqlops: Default::default(),
             uac_req: Default::default(),
             jsonrpl: None,
+            ulc: Default::default(),
+            parked: Default::default(),
         };
         let mut out = Vec::new();
         let ctx = MsgCtx::new(
@@ -956,6 +1004,28 @@ pub(crate) fn name_part(msg: &Message, id: HeaderName, part: NamePart) -> Value<
 }
 
 /// The URI of a name-addr header value.
+/// Kamailio's method ids (parser/msg_parser.h): the RFC 3261 and extension
+/// methods by bit, then KDMQ, the HTTP ones, and 2^19 for any other.
+fn method_id(method: &[u8]) -> u32 {
+    if let Some(bit) = crate::modules::usrloc::method_bit(method) {
+        return bit;
+    }
+    const MORE: [&[u8]; 5] = [b"KDMQ", b"GET", b"POST", b"PUT", b"DELETE"];
+    MORE.iter()
+        .position(|m| m.eq_ignore_ascii_case(method))
+        .map_or(1 << 19, |i| 1 << (14 + i))
+}
+
+/// `$sruid`: `srid-<start time>-<pid>-<n>` (hex, hex, decimal), unique in the
+/// process as Kamailio's per process.
+fn sruid(ctx: &MsgCtx<'_>) -> Vec<u8> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let start = ctx.env.clock.unix_at_base.as_secs();
+    format!("srid-{start:x}-{:x}-{n}", ctx.env.pid).into_bytes()
+}
+
 fn header_uri<'m>(_msg: &'m Message, value: Option<&'m [u8]>) -> Value<'m> {
     value
         .and_then(|v| crate::sip::nameaddr::name_addrs(v).next())

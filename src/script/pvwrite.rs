@@ -148,6 +148,16 @@ impl MsgCtx<'_> {
                 store(cell, value);
                 Ok(())
             }
+            PvKind::VarNull(slot) => {
+                let Some(cell) = self.core.vars.get_mut(*slot as usize) else {
+                    return Err("no such $vn slot");
+                };
+                match value {
+                    Value::Null => *cell = Value::Null,
+                    v => store(cell, v),
+                }
+                Ok(())
+            }
             PvKind::Avp(key) => {
                 let idx = self.index_of(&pv.index);
                 self.write_avp(key.clone(), idx, replace_all, value)

@@ -42,6 +42,8 @@ pub enum TrOp {
     Substr(TrArg, TrArg),
     /// `s.select,index,separator`.
     Select(TrArg, u8),
+    /// `s.fmtlines,n,m` (spaces) / `s.fmtlinet,n,m` (tabs): see [`more::fmt_lines`].
+    FmtLines(TrArg, TrArg, bool),
     Strip(TrArg),
     StripTail(TrArg),
     /// `s.stripto,c`: drop everything before the first `c`.
@@ -295,6 +297,11 @@ fn compile_one(
                     "strip" => {
                         want(1, 1)?;
                         TrOp::Strip(next())
+                    }
+                    "fmtlines" | "fmtlinet" => {
+                        want(2, 2)?;
+                        let (n, m) = (next(), next());
+                        TrOp::FmtLines(n, m, op == "fmtlinet")
                     }
                     "striptail" => {
                         want(1, 1)?;

@@ -268,7 +268,8 @@ impl<U> Cell<U> {
             return (false, Completion::Open);
         }
         if self.branches.is_empty() {
-            self.send_local(487, b"Request Terminated", cx);
+            // Kamailio's reason for a 487 it makes itself on a CANCEL.
+            self.send_local(487, b"Request canceled", cx);
             return (false, Completion::FinalSent(487));
         }
         let pending = self.cancel_pending(None, reason, cx);

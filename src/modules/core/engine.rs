@@ -90,6 +90,15 @@ pub struct RouteTimer {
     pub clock: fn() -> Instant,
 }
 
+/// registrar's event for each contact the usrloc timer removes.
+const CONTACT_EXPIRED: &str = "usrloc:contact-expired";
+
+/// The request an event route runs on when there is none (Kamailio's faked message).
+const FAKED_REQUEST: &[u8] =
+    b"OPTIONS sip:you@kamailio.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1\r\n\
+From: <sip:you@kamailio.org>;tag=123\r\nTo: <sip:you@kamailio.org>\r\nCall-ID: 123\r\n\
+CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+
 /// How many times one message may go through `msg_apply_changes()`.
 const REBASE_SLOTS: usize = 4;
 
@@ -111,6 +120,11 @@ impl Engine {
         };
         let intercept = crate::intercept::Stage::for_program(&env, &program).map(Box::new);
         let topoh = crate::modules::topoh::Stage::for_program(&env, &program).map(Box::new);
+        if program.event_routes.contains_key(CONTACT_EXPIRED) {
+            if let Some(ul) = env.services.get::<crate::modules::usrloc::Usrloc>() {
+                ul.report_expired(true);
+            }
+        }
         let shared_deadline = deadlines.iter().min().copied();
         Engine {
             env,
@@ -218,7 +232,11 @@ impl Engine {
     /// The earliest timer deadline (both parts are kept up to date as they
     /// change: nothing is scanned here, asked once or twice per round).
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.deadline, self.shared_deadline) {
+        let first = match (self.deadline, self.shared_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match (first, self.core.parked.next_due()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -339,6 +357,11 @@ impl Engine {
                 self.run_dialog_timeouts(now, out);
             }
         }
+        if self.core.parked.next_due().is_some_and(|d| d <= now) {
+            for parked in self.core.parked.take_due(now) {
+                self.resume(parked, now, out);
+            }
+        }
         let Some(table) = self.core.tm.as_mut() else {
             return;
         };
@@ -352,6 +375,35 @@ impl Engine {
         self.events = events;
         self.account_finals(now, out);
         self.refresh_deadline();
+    }
+
+    /// Runs the route of a request the async module parked, on the
+    /// transaction's request with the script's changes of the time it was
+    /// parked (a transaction gone meanwhile, e.g. cancelled, is skipped).
+    fn resume(
+        &mut self,
+        parked: crate::modules::r#async::Parked,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+    ) {
+        let Some(bytes) = self.core.tm.as_ref().and_then(|t| t.request(parked.tid)) else {
+            log::debug!("async: the parked transaction is gone");
+            return;
+        };
+        let Ok(msg) = Message::parse(bytes.clone()) else {
+            return;
+        };
+        let saved = *parked.saved;
+        let source = saved.source;
+        let started = self.route_start();
+        let dialog = self.dialog;
+        let mut ctx = self.ctx(&msg, &source, now, saved.route_type, out);
+        saved.restore(&mut ctx);
+        let _ = vm::run_route(&mut ctx, parked.route);
+        if dialog {
+            crate::modules::dialog::on_request_done(&mut ctx);
+        }
+        self.route_end(started, parked.route);
     }
 
     /// Runs the shared module timers and the requesters' timers that are due
@@ -377,6 +429,39 @@ impl Engine {
         }
         self.shared_deadline = self.deadlines.iter().min().copied();
         self.run_local_events(events, now, out);
+        self.run_contact_expired(now, out);
+    }
+
+    /// `event_route[usrloc:contact-expired]` for each contact the usrloc
+    /// timer removed, with `$ulc(exp=>…)` holding it (as registrar does).
+    fn run_contact_expired(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        let Some(&route) = self.program.event_routes.get(CONTACT_EXPIRED) else {
+            return;
+        };
+        let env = self.env.clone();
+        let Some(ul) = env.services.get::<crate::modules::usrloc::Usrloc>() else {
+            return;
+        };
+        let expired = ul.take_expired();
+        if expired.is_empty() {
+            return;
+        }
+        let (Ok(msg), Some(from)) = (
+            Message::parse(bytes::Bytes::from_static(FAKED_REQUEST)),
+            self.local_source(),
+        ) else {
+            return;
+        };
+        for (domain, aor, contact) in expired {
+            let fetched = crate::modules::registrar::fetch::Fetched {
+                aor,
+                domain,
+                contacts: vec![contact],
+            };
+            self.core.ulc.set(b"exp", fetched);
+            let mut ctx = self.ctx(&msg, &from, now, RouteType::Event, out);
+            let _ = vm::run_route(&mut ctx, route);
+        }
     }
 
     /// The context for running a route on `msg` (borrows this core's state).

@@ -198,7 +198,11 @@ pub fn lookup_branches(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
 }
 
 /// `registered(table[, uri[, match_flags[, match_action]]])`: 1 if the AoR of
-/// the R-URI (To for a reply) or `uri` has a valid contact, else -1.
+/// the R-URI (To for a reply) or `uri` has a valid contact, else -1. The
+/// flags narrow the match to a contact whose Call-ID (1), received address
+/// (2) or URI (4) equals the `match_callid` / `match_received` /
+/// `match_contact` field of the registrar's `xavp_cfg` XAVP (a flag whose
+/// field is unset or empty does not narrow).
 pub fn registered(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(s) = setup(ctx, args, "registered") else {
         return -1;
@@ -218,10 +222,55 @@ pub fn registered(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         return -1;
     };
     let now = (ctx.unix_ms() / 1000) as i64;
+    let flags = if args.len() > 2 {
+        super::flags_arg(ctx, args, 2)
+    } else {
+        0
+    };
+    let want = Narrowing::of(ctx, s.reg, flags);
     match s.ul.read(&s.dom, &aor, |rec| {
-        rec.is_some_and(|r| r.valid(now).next().is_some())
+        rec.is_some_and(|r| r.valid(now).any(|c| want.accepts(c)))
     }) {
         Ok(true) => 1,
         _ => -1,
+    }
+}
+
+/// What `registered()`'s match flags compare a contact with.
+#[derive(Debug, Default)]
+struct Narrowing {
+    callid: Option<Vec<u8>>,
+    received: Option<Vec<u8>>,
+    contact: Option<Vec<u8>>,
+}
+
+impl Narrowing {
+    fn of(ctx: &MsgCtx<'_>, reg: &super::RegParams, flags: u32) -> Narrowing {
+        let Some(cfg) = reg.xavp_cfg.as_deref().filter(|_| flags & 7 != 0) else {
+            return Narrowing::default();
+        };
+        let field = |bit: u32, name: &[u8]| {
+            if flags & bit == 0 {
+                return None;
+            }
+            let x = ctx.attrs.xavp(cfg.as_bytes(), 0)?.field(name, 0)?;
+            let v = x.script_value().to_bytes().into_owned();
+            (!v.is_empty()).then_some(v)
+        };
+        Narrowing {
+            callid: field(1, b"match_callid"),
+            received: field(2, b"match_received"),
+            contact: field(4, b"match_contact"),
+        }
+    }
+
+    fn accepts(&self, c: &Ucontact) -> bool {
+        let same = |want: &Option<Vec<u8>>, have: Option<&str>| {
+            want.as_deref()
+                .is_none_or(|w| w == have.unwrap_or("").as_bytes())
+        };
+        same(&self.callid, Some(&c.callid))
+            && same(&self.received, c.received.as_deref())
+            && same(&self.contact, Some(&c.contact))
     }
 }

@@ -7,8 +7,11 @@
 //!   records the others in `ctx.branches` (tm forks to them; the stateless
 //!   `forward()` sends only to the Request-URI).
 
+pub mod fetch;
 mod lookup;
 mod save;
+
+pub(crate) use save::q_text;
 
 use crate::modules::usrloc::{Domain, Usrloc};
 use crate::script::ctx::MsgCtx;
@@ -46,6 +49,8 @@ pub struct RegParams {
     /// came from, set e.g. by `fix_nated_register`) `save` stores as the
     /// contact's received address, which `lookup` then uses as `$du`.
     pub received_avp: Option<AvpKey>,
+    /// `xavp_cfg`: the XAVP whose `match_*` fields narrow `registered()`.
+    pub xavp_cfg: Option<String>,
 }
 
 impl Default for RegParams {
@@ -67,6 +72,7 @@ impl Default for RegParams {
             contact_max_size: 512,
             realm_prefix: String::new(),
             received_avp: None,
+            xavp_cfg: None,
         }
     }
 }
@@ -125,6 +131,10 @@ impl RegParams {
                 .unwrap_or("")
                 .to_string(),
             received_avp,
+            xavp_cfg: mp
+                .str("registrar", "xavp_cfg")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
         })
     }
 }
@@ -248,6 +258,21 @@ pub static MODULE: ModuleDef = ModuleDef {
         func("lookup_branches", 1, 1, REQ_FAIL, lookup::lookup_branches),
         func("registered", 1, 4, RouteMask::ANY, lookup::registered),
         func("unregister", 2, 3, RouteMask::ANY, save::unregister),
+        func(
+            "reg_fetch_contacts",
+            3,
+            3,
+            RouteMask::ANY,
+            fetch::reg_fetch_contacts,
+        ),
+        FunctionDef {
+            name: "reg_free_contacts",
+            min_args: 1,
+            max_args: 1,
+            routes: RouteMask::ANY,
+            fixup: None,
+            call: fetch::reg_free_contacts,
+        },
     ],
     params: &[
         param("default_expires", ParamKind::Int),

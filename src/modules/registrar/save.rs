@@ -417,12 +417,19 @@ fn listing(rec: &Record, now: i64, reg: &RegParams) -> String {
         if let Some(r) = &c.received {
             out.push_str(&format!(";received=\"{r}\""));
         }
+        // RFC 5626 §6: the binding's instance and reg-id go back with it.
+        if let Some(i) = c.instance.as_deref().filter(|i| !i.is_empty()) {
+            out.push_str(&format!(";+sip.instance=\"{i}\""));
+        }
+        if c.reg_id > 0 {
+            out.push_str(&format!(";reg-id={}", c.reg_id));
+        }
     }
     out
 }
 
 /// `0.5`, `1`, `0.125`: q in thousandths as written in a Contact.
-fn q_text(q: i16) -> String {
+pub(crate) fn q_text(q: i16) -> String {
     if q >= 1000 {
         return "1".into();
     }
@@ -499,7 +506,12 @@ fn read_contacts(msg: &Message, reg: &RegParams, flags: u32) -> Result<Request, 
                 uri: String::from_utf8_lossy(uri).into_owned(),
                 expires,
                 q,
-                instance: param_text(b"+sip.instance").map(|s| format!("\"{s}\"").into()),
+                // Kept without its quotes, as Kamailio 5.6 keeps it
+                // (`$ulc(p=>instance)` reads `<urn:uuid:…>`).
+                instance: param_text(b"+sip.instance")
+                    .map(|s| s.trim_matches('"').to_string())
+                    .filter(|s| !s.is_empty())
+                    .map(Into::into),
                 reg_id: param_text(b"reg-id")
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0),

@@ -145,7 +145,7 @@ fn source(ctx: &MsgCtx<'_>) -> Source {
 /// The transaction of the request in `ctx`, made now if there is none;
 /// `trying`: an INVITE's transaction made here answers 100 Trying
 /// (`auto_inv_100`), as only `t_relay()` does in Kamailio.
-fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError> {
+pub(crate) fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError> {
     if let Some(tid) = ctx.t.tid {
         return Ok(tid);
     }
@@ -768,6 +768,22 @@ pub static MODULE: ModuleDef = ModuleDef {
             ANY,
             None,
             query::t_is_request_route
+        ),
+        f!(
+            "t_suspend",
+            0,
+            0,
+            REQ_FAIL,
+            None,
+            crate::modules::r#async::t_suspend
+        ),
+        f!(
+            "t_continue",
+            3,
+            3,
+            ANY,
+            None,
+            crate::modules::r#async::t_continue
         ),
         f!(
             "t_set_auto_inv_100",

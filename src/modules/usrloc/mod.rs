@@ -16,8 +16,8 @@
 mod domain;
 mod record;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 pub use domain::Domain;
@@ -111,7 +111,15 @@ pub struct Usrloc {
     ruid_counter: AtomicU64,
     /// When the shared timer next does its work (ms since 1970): the cores agree through it.
     next_timer_ms: AtomicU64,
+    /// Whether the timer keeps the contacts it removes for
+    /// `event_route[usrloc:contact-expired]` (the configuration has one).
+    report_expired: AtomicBool,
+    /// Contacts the timer removed, until a core takes them: (table, AoR, contact).
+    expired: Mutex<Vec<Expired>>,
 }
+
+/// A contact the expiry timer removed.
+pub type Expired = (Box<str>, Box<str>, Ucontact);
 
 impl Usrloc {
     /// The tables, with `location` loaded from the database in modes 1, 2 and 4.
@@ -131,6 +139,8 @@ impl Usrloc {
             ruid_prefix: format!("uloc-{:x}", unix_ms / 1000).into(),
             ruid_counter: AtomicU64::new(1),
             next_timer_ms: AtomicU64::new(unix_ms + u64::from(params.timer_interval) * 1000),
+            report_expired: AtomicBool::new(false),
+            expired: Mutex::new(Vec::new()),
             params,
             store,
         };
@@ -147,6 +157,8 @@ impl Usrloc {
             ruid_prefix: "uloc-0".into(),
             ruid_counter: AtomicU64::new(1),
             next_timer_ms: AtomicU64::new(0),
+            report_expired: AtomicBool::new(false),
+            expired: Mutex::new(Vec::new()),
             params: UlParams {
                 db_mode: 0,
                 ..params
@@ -421,8 +433,17 @@ impl Usrloc {
     /// Drops expired contacts from memory and (modes 1–3) from the database.
     pub fn sweep(&self, now: i64) -> usize {
         let mut n = 0;
+        let report = self.report_expired.load(Ordering::Relaxed);
+        let mut removed = Vec::new();
         for dom in self.domains() {
-            dom.for_each_mut(|_, rec| n += rec.expire(now));
+            dom.for_each_mut(|aor, rec| {
+                if report {
+                    for c in rec.contacts.iter().filter(|c| !c.is_valid(now)) {
+                        removed.push((dom.name().into(), aor.into(), c.clone()));
+                    }
+                }
+                n += rec.expire(now)
+            });
             if let Some(store) = self
                 .store
                 .as_ref()
@@ -436,7 +457,26 @@ impl Usrloc {
                 });
             }
         }
+        if !removed.is_empty() {
+            self.expired
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(removed);
+        }
         n
+    }
+}
+
+impl Usrloc {
+    /// Keep the contacts the timer removes for [`Usrloc::take_expired`].
+    pub fn report_expired(&self, on: bool) {
+        self.report_expired.store(on, Ordering::Relaxed);
+    }
+
+    /// The contacts the timer removed since the last call.
+    pub fn take_expired(&self) -> Vec<Expired> {
+        let mut list = self.expired.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *list)
     }
 }
 
@@ -532,6 +572,41 @@ mod tests {
         // One AoR with one contact in a shard: key, record, contact slot.
         let per_aor = std::mem::size_of::<(Box<str>, Record)>() + fixed;
         assert!(per_aor < 512, "{per_aor} bytes per single-contact AoR");
+    }
+
+    #[test]
+    fn expired_contacts_are_kept_for_the_event_route_when_asked() {
+        let ul = Usrloc::in_memory(UlParams::default());
+        let dom = ul.domain(b"location").unwrap();
+        let c = |exp| {
+            Ucontact::from_row(&LocationRow {
+                ruid: format!("r{exp}"),
+                contact: format!("sip:a@h{exp}"),
+                expires: exp,
+                ..LocationRow::default()
+            })
+        };
+        ul.update(&dom, "alice", |r| r.contacts.extend([c(10), c(20), c(500)]))
+            .unwrap();
+        assert_eq!(ul.sweep(15), 1);
+        assert!(ul.take_expired().is_empty(), "not asked: nothing kept");
+        ul.report_expired(true);
+        ul.update(&dom, "bob", |r| r.contacts.push(c(30))).unwrap();
+        assert_eq!(ul.sweep(100), 2);
+        let mut got: Vec<(String, String, String)> = ul
+            .take_expired()
+            .into_iter()
+            .map(|(d, a, c)| (d.into(), a.into(), c.contact.into()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("location".into(), "alice".into(), "sip:a@h20".into()),
+                ("location".into(), "bob".into(), "sip:a@h30".into()),
+            ]
+        );
+        assert!(ul.take_expired().is_empty());
     }
 
     #[test]

@@ -22,6 +22,16 @@ impl pvkind::Resolver for Compiler<'_> {
         *self.vars.entry(name.to_string()).or_insert(next)
     }
 
+    fn null_var_slot(&mut self, name: &str) -> u32 {
+        let key = format!("$vn({name})");
+        let known = self.vars.contains_key(&key);
+        let slot = self.var_slot(&key);
+        if !known {
+            self.program.var_init.push((slot, Value::Null));
+        }
+        slot
+    }
+
     fn shv_slot(&mut self, name: &str) -> u32 {
         let next = self.shvs.len() as u32;
         *self.shvs.entry(name.to_string()).or_insert(next)

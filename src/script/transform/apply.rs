@@ -210,6 +210,10 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
             let r = fields.get(usize::try_from(i).ok()?)?.clone();
             sub(s, r)
         }
+        TrOp::FmtLines(n, m, tabs) => {
+            let (n, m) = (arg_int(ctx, n)?, arg_int(ctx, m)?);
+            Value::owned(more::fmt_lines(&s, n, m, *tabs)?)
+        }
         TrOp::Strip(n) => {
             let n = usize::try_from(arg_int(ctx, n)?).ok()?;
             let len = s.len();

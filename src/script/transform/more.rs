@@ -418,6 +418,30 @@ pub fn escape_csv(s: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `s.fmtlines,n,m` / `s.fmtlinet,n,m` as Kamailio 5.6.3 computes them
+/// (checked live): each of the characters 2 to `n` starts a new line
+/// (CRLF, then `m` spaces, or tabs) and the rest follows the last one:
+/// `abcdefg` with 3,2 is `a` CRLF `  b` CRLF `  cdefg`. `n` below 1 or a
+/// negative `m` fail.
+pub fn fmt_lines(s: &[u8], n: i64, m: i64, tabs: bool) -> Option<Vec<u8>> {
+    if n < 1 || m < 0 {
+        log::error!("s.fmtlines: invalid parameters {n},{m}");
+        return None;
+    }
+    let breaks = usize::try_from(n).unwrap_or(usize::MAX);
+    let indent = usize::try_from(m).unwrap_or(0).min(1024);
+    let fill = if tabs { b'\t' } else { b' ' };
+    let mut out = Vec::with_capacity(s.len() + breaks.min(s.len()) * (2 + indent));
+    for (i, &c) in s.iter().enumerate() {
+        if i > 0 && i < breaks {
+            out.extend_from_slice(b"\r\n");
+            out.resize(out.len() + indent, fill);
+        }
+        out.push(c);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,5 +554,26 @@ mod tests {
             b"tls:10.0.0.1:5070"
         );
         assert_eq!(uri_tosocket(b"sip:10.0.0.1").unwrap(), b"udp:10.0.0.1:5060");
+    }
+
+    #[test]
+    fn fmt_lines_as_kamailio_5_6_breaks_them() {
+        let f = |s: &str, n, m, t| {
+            fmt_lines(s.as_bytes(), n, m, t).map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(
+            f("abcdefg", 5, 2, false).unwrap(),
+            "a\r\n  b\r\n  c\r\n  d\r\n  efg"
+        );
+        assert_eq!(
+            f("abcdefg", 5, 2, true).unwrap(),
+            "a\r\n\t\tb\r\n\t\tc\r\n\t\td\r\n\t\tefg"
+        );
+        assert_eq!(f("ab cd ef", 3, 1, false).unwrap(), "a\r\n b\r\n  cd ef");
+        assert_eq!(f("abc", 5, 2, false).unwrap(), "a\r\n  b\r\n  c");
+        assert_eq!(f("0123456789", 1, 0, false).unwrap(), "0123456789");
+        assert_eq!(f("", 5, 2, false).unwrap(), "");
+        assert_eq!(f("x", 0, 0, false), None);
+        assert_eq!(f("x", 2, -1, false), None);
     }
 }

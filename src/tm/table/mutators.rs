@@ -486,7 +486,8 @@ impl<U: Default> TransactionTable<U> {
     /// CANCEL): the CANCEL gets its own transaction answered 200 at once
     /// ("the element MUST immediately return a 200 (OK) response"); every
     /// pending branch is canceled (§9.1); with no branch yet the INVITE is
-    /// answered 487. The downstream 487s then complete the INVITE as usual.
+    /// answered 487 (before the CANCEL's 200, as Kamailio 5.6 sends them).
+    /// The downstream 487s then complete the INVITE as usual.
     pub fn cancel(
         &mut self,
         invite: Tid,
@@ -497,10 +498,23 @@ impl<U: Default> TransactionTable<U> {
     ) -> Result<CancelOutcome, TmError> {
         let cell = self.cell(invite).ok_or(TmError::NoTransaction)?;
         let pending = cell.any_pending() && !cell.server.final_sent();
+        let unanswered = cell.branches.is_empty() && !cell.server.final_sent();
+        let tick = self.tick(now);
+        let reason = Bytes::from(build::header_lines(cancel, b"Reason"));
+        let on_invite = |t: &mut Self, out: &mut Vec<Transmit>| {
+            t.with_cell(invite, tick, out, |cell, cx| {
+                cell.on_cancel(reason.clone(), cx)
+            })
+            .ok_or(TmError::NoTransaction)
+        };
+        let first = if unanswered {
+            Some(on_invite(self, out)?)
+        } else {
+            None
+        };
         let cancel_tid = self
             .create_server(cancel, from, U::default(), now, out)
             .ok();
-        let tick = self.tick(now);
         if let Some(ct) = cancel_tid {
             let reason: &[u8] = if pending {
                 b"canceling"
@@ -509,10 +523,10 @@ impl<U: Default> TransactionTable<U> {
             };
             self.with_cell(ct, tick, out, |c, cx| c.send_local(200, reason, cx));
         }
-        let reason = Bytes::from(build::header_lines(cancel, b"Reason"));
-        let (pending, completion) = self
-            .with_cell(invite, tick, out, |cell, cx| cell.on_cancel(reason, cx))
-            .ok_or(TmError::NoTransaction)?;
+        let (pending, completion) = match first {
+            Some(done) => done,
+            None => on_invite(self, out)?,
+        };
         let event = match completion {
             Completion::FinalSent(code) => Some(TmEvent::FinalSent { tid: invite, code }),
             Completion::NeedsFailureRoute(code) => {
