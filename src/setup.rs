@@ -242,6 +242,24 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         shared.add_timer(d);
     }
 
+    if loaded.contains(&"presence") {
+        use ringsip::modules::presence::{self, Presence, PresenceConfig};
+        for w in presence::unsupported_params(mp) {
+            log::warn!("accepted but ignored: {w}");
+        }
+        let cfg = PresenceConfig::from_modparams(mp)?;
+        let db = store_for(mp, &mut stores, "presence")?
+            .map(|s| presence::db::Db::new(s, cfg.subs_db_mode));
+        let p = Arc::new(Presence::new(
+            cfg,
+            db,
+            (epoch.unix_ms / 1000) as i64,
+            std::process::id(),
+        ));
+        shared.insert(p.clone());
+        shared.add_requester(p);
+    }
+
     if loaded.contains(&"pike") {
         let p = Arc::new(Pike::new(PikeParams::from_modparams(mp)?));
         shared.insert(p.clone());

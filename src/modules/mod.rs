@@ -26,6 +26,7 @@ pub mod nathelper;
 pub mod path;
 pub mod permissions;
 pub mod pike;
+pub mod presence;
 pub mod pv;
 pub mod regex;
 pub mod registrar;
@@ -100,6 +101,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &uac::MODULE,
     &dialplan::MODULE,
     &regex::MODULE,
+    &presence::MODULE,
+    &presence::MODULE_XML,
 ];
 
 /// The module that `loadmodule NAME` loads.

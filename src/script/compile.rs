@@ -37,20 +37,8 @@ pub struct Compiled {
 /// Kamailio modules that ringsip does not provide yet: loading one is reported
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
-    "rr",
-    "alias_db",
-    "xhttp",
-    "outbound",
-    "presence",
-    "presence_xml",
-    "pua",
-    "uac",
-    "mi_fifo",
-    "mi_rpc",
-    "domain",
-    "avpops",
-    "topoh",
-    "siptrace",
+    "rr", "alias_db", "xhttp", "outbound", "pua", "uac", "mi_fifo", "mi_rpc", "domain", "avpops",
+    "topoh", "siptrace",
 ];
 
 /// Compiles a parsed configuration.

@@ -1,0 +1,209 @@
+//! The presence tables in the database (Kamailio's schema, as `kamdbctl`
+//! makes them): `presentity` (one row per publication), `active_watchers`
+//! (one per subscription) and `watchers` (who may watch whom). Written
+//! through the store thread, never waited for; the state in memory is what
+//! requests are answered from.
+
+use crate::store::StoreHandle;
+
+use super::state::{DialogKey, PresKey, Publication, Subscription};
+use super::PresenceConfig;
+
+/// The database of the presence module (`db_url`).
+#[derive(Clone, Debug)]
+pub struct Db {
+    store: StoreHandle,
+    /// MySQL reads backslashes in string literals as escapes.
+    backslash_escapes: bool,
+    /// `subs_db_mode` 0: subscriptions are not written.
+    subs: bool,
+}
+
+impl Db {
+    pub fn new(store: StoreHandle, subs_db_mode: u8) -> Db {
+        let backslash_escapes = store.url().starts_with("mysql");
+        Db {
+            store,
+            backslash_escapes,
+            subs: subs_db_mode != 0,
+        }
+    }
+
+    /// `text` as an SQL string literal.
+    fn lit(&self, text: &str) -> String {
+        sql_literal(text, self.backslash_escapes)
+    }
+
+    fn run(&self, sql: String) {
+        self.store.submit(move |s| {
+            if let Err(e) = s.query(&sql) {
+                log::error!("presence: {e}");
+            }
+        });
+    }
+
+    pub fn presentity_insert(&self, cfg: &PresenceConfig, key: &PresKey, p: &Publication) {
+        let body = String::from_utf8_lossy(&p.body);
+        self.run(format!(
+            "INSERT INTO {} (username, domain, event, etag, expires, received_time, body, sender, priority) \
+             VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+            cfg.presentity_table,
+            self.lit(&key.0),
+            self.lit(&key.1),
+            self.lit(key.2.name()),
+            self.lit(&p.etag),
+            p.expires,
+            p.received,
+            self.lit(&body),
+            self.lit(&p.sender),
+            p.priority
+        ));
+    }
+
+    pub fn presentity_update(
+        &self,
+        cfg: &PresenceConfig,
+        key: &PresKey,
+        old_etag: &str,
+        p: &Publication,
+    ) {
+        let body = String::from_utf8_lossy(&p.body);
+        self.run(format!(
+            "UPDATE {} SET etag = {}, expires = {}, received_time = {}, body = {} \
+             WHERE username = {} AND domain = {} AND event = {} AND etag = {}",
+            cfg.presentity_table,
+            self.lit(&p.etag),
+            p.expires,
+            p.received,
+            self.lit(&body),
+            self.lit(&key.0),
+            self.lit(&key.1),
+            self.lit(key.2.name()),
+            self.lit(old_etag)
+        ));
+    }
+
+    pub fn presentity_delete(&self, cfg: &PresenceConfig, key: &PresKey, etag: &str) {
+        self.run(format!(
+            "DELETE FROM {} WHERE username = {} AND domain = {} AND event = {} AND etag = {}",
+            cfg.presentity_table,
+            self.lit(&key.0),
+            self.lit(&key.1),
+            self.lit(key.2.name()),
+            self.lit(etag)
+        ));
+    }
+
+    pub fn watcher_insert(&self, cfg: &PresenceConfig, s: &Subscription) {
+        if !self.subs {
+            return;
+        }
+        let event_id = s
+            .event_id
+            .as_deref()
+            .map_or("NULL".to_string(), |i| self.lit(i));
+        let reason = s
+            .reason
+            .as_deref()
+            .map_or("NULL".to_string(), |r| self.lit(r));
+        self.run(format!(
+            "INSERT INTO {} (presentity_uri, watcher_username, watcher_domain, to_user, to_domain, \
+             event, event_id, to_tag, from_tag, callid, local_cseq, remote_cseq, contact, record_route, \
+             expires, status, reason, version, socket_info, local_contact, from_user, from_domain, \
+             updated, updated_winfo, flags, user_agent) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, \
+             {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, -1, -1, 0, {})",
+            cfg.active_watchers_table,
+            self.lit(&s.pres_uri),
+            self.lit(&s.watcher_user),
+            self.lit(&s.watcher_domain),
+            self.lit(&s.to_user),
+            self.lit(&s.to_domain),
+            self.lit(s.event.name()),
+            event_id,
+            self.lit(&s.to_tag),
+            self.lit(&s.from_tag),
+            self.lit(&s.callid),
+            s.local_cseq,
+            s.remote_cseq,
+            self.lit(&s.contact),
+            self.lit(&s.record_route),
+            s.expires,
+            s.status as i32,
+            reason,
+            s.version,
+            self.lit(&s.socket),
+            self.lit(&s.local_contact),
+            self.lit(&s.from_user),
+            self.lit(&s.from_domain),
+            self.lit(&s.user_agent)
+        ));
+    }
+
+    /// After a NOTIFY or a refresh: the counters and the expiry.
+    pub fn watcher_update(&self, cfg: &PresenceConfig, s: &Subscription) {
+        if !self.subs {
+            return;
+        }
+        self.run(format!(
+            "UPDATE {} SET expires = {}, remote_cseq = {}, local_cseq = {}, version = {}, status = {} \
+             WHERE callid = {} AND to_tag = {} AND from_tag = {}",
+            cfg.active_watchers_table,
+            s.expires,
+            s.remote_cseq,
+            s.local_cseq,
+            s.version,
+            s.status as i32,
+            self.lit(&s.callid),
+            self.lit(&s.to_tag),
+            self.lit(&s.from_tag)
+        ));
+    }
+
+    pub fn watcher_delete(&self, cfg: &PresenceConfig, key: &DialogKey) {
+        if !self.subs {
+            return;
+        }
+        self.run(format!(
+            "DELETE FROM {} WHERE callid = {} AND to_tag = {} AND from_tag = {}",
+            cfg.active_watchers_table,
+            self.lit(&key.0),
+            self.lit(&key.1),
+            self.lit(&key.2)
+        ));
+    }
+
+    /// The `watchers` row of an authorized (force_active) watcher, once.
+    pub fn watchers_authorized(&self, cfg: &PresenceConfig, s: &Subscription, now: i64) {
+        let t = &cfg.watchers_table;
+        let (uri, user, domain, event) = (
+            self.lit(&s.pres_uri),
+            self.lit(&s.watcher_user),
+            self.lit(&s.watcher_domain),
+            self.lit(s.event.name()),
+        );
+        self.run(format!(
+            "INSERT INTO {t} (presentity_uri, watcher_username, watcher_domain, event, status, reason, \
+             inserted_time) SELECT {uri}, {user}, {domain}, {event}, {}, '', {} WHERE NOT EXISTS \
+             (SELECT 1 FROM {t} WHERE presentity_uri = {uri} AND watcher_username = {user} AND \
+             watcher_domain = {domain} AND event = {event})",
+            s.status as i32,
+            now
+        ));
+    }
+}
+
+/// `text` in single quotes, quotes doubled (and backslashes for MySQL).
+pub fn sql_literal(text: &str, backslash_escapes: bool) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' if backslash_escapes => out.push_str("\\\\"),
+            '\0' => {}
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
