@@ -4,11 +4,11 @@
 //! ```text
 //! NOTIFY <watcher's Contact> SIP/2.0
 //! Via: SIP/2.0/UDP <socket>;branch=…
-//! Route: <the SUBSCRIBE's Record-Route, in order>      (when there was one)
 //! To: <sip:watcher@domain>;tag=<SUBSCRIBE From-tag>
 //! From: <presentity URI>;tag=<our To-tag>
 //! CSeq: <local CSeq> NOTIFY
 //! Call-ID: <the subscription's>
+//! Route: <the SUBSCRIBE's Record-Route, in order>      (when there was one)
 //! Content-Length: N
 //! User-Agent: …
 //! Max-Forwards: 70
@@ -94,9 +94,6 @@ impl NotifyJob {
             b";branch=",
             branch,
         ]);
-        if !self.route.is_empty() {
-            line(&[b"Route: ", self.route.as_bytes()]);
-        }
         line(&[
             b"To: <",
             self.watcher_uri.as_bytes(),
@@ -115,6 +112,9 @@ impl NotifyJob {
             b" NOTIFY",
         ]);
         line(&[b"Call-ID: ", self.callid.as_bytes()]);
+        if !self.route.is_empty() {
+            line(&[b"Route: ", self.route.as_bytes()]);
+        }
         line(&[
             b"Content-Length: ",
             itoa::Buffer::new().format(body.len()).as_bytes(),

@@ -22,11 +22,11 @@ pub enum Event {
 }
 
 impl Event {
-    /// The package named in an Event header value (`presence;id=1`): the
-    /// name before any parameter, compared without case.
+    /// The package of an Event header value, compared without case.
+    /// Kamailio registers `presence` without parameters and matches the
+    /// parameters too: `presence;id=1` is not a package it knows (489).
     pub fn parse(value: &[u8]) -> Option<Event> {
-        let name = value.split(|&b| b == b';').next().unwrap_or(b"");
-        let name = crate::sip::scan::trim_lws(name);
+        let name = crate::sip::scan::trim_lws(value);
         name.eq_ignore_ascii_case(b"presence")
             .then_some(Event::Presence)
     }
@@ -244,6 +244,10 @@ impl Presence {
     pub fn publish(&self, req: PublishReq) -> PublishOutcome {
         let expires = self.expires(req.expires);
         let key: PresKey = (req.user.clone(), req.domain.clone(), req.event);
+        // presence_xml reads the document first, whatever the ETag.
+        if !req.body.is_empty() && !pidf::looks_like_xml(&req.body) {
+            return PublishOutcome::Error(415, "Unsupported media type");
+        }
         let mut t = self.tables();
         let now = req.now;
         let etag = match &req.if_match {
@@ -253,7 +257,7 @@ impl Presence {
                     return PublishOutcome::Error(400, "Invalid request");
                 }
                 if !pidf::looks_like_xml(&req.body) {
-                    return PublishOutcome::Error(500, "Server Internal Error");
+                    return PublishOutcome::Error(415, "Unsupported media type");
                 }
                 let etag = self.new_etag();
                 if expires == 0 {
@@ -282,9 +286,6 @@ impl Presence {
                 let Some(i) = list.iter().position(|p| p.etag == *old && p.expires > now) else {
                     return PublishOutcome::Error(412, "Conditional request failed");
                 };
-                if !req.body.is_empty() && !pidf::looks_like_xml(&req.body) {
-                    return PublishOutcome::Error(500, "Server Internal Error");
-                }
                 if expires == 0 {
                     let gone = list.remove(i);
                     if list.is_empty() {
@@ -353,6 +354,11 @@ impl Presence {
                 db.watcher_update(&self.cfg, s);
             }
         }
+        self.notify_job_as_is(s, body, now)
+    }
+
+    /// A NOTIFY of `s` with the counters as they are.
+    fn notify_job_as_is(&self, s: &Subscription, body: Option<Bytes>, now: i64) -> NotifyJob {
         NotifyJob::new(s, subscription_state(s, now), body)
     }
 
@@ -421,7 +427,13 @@ impl Presence {
                 }
             }
             sub.expires = now;
-            let notify = self.notify_job(&mut sub, body, now);
+            // Kamailio counts the NOTIFY of a subscription it keeps: an
+            // initial SUBSCRIBE with Expires 0 gets one with CSeq 1.
+            let notify = if req.in_dialog {
+                self.notify_job(&mut sub, body, now)
+            } else {
+                self.notify_job_as_is(&sub, body, now)
+            };
             return SubscribeOutcome::Ok {
                 expires,
                 local_contact: sub.local_contact.clone(),

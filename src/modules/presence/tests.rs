@@ -99,7 +99,8 @@ fn key() -> DialogKey {
 #[test]
 fn events_are_told_by_name_without_case_or_parameters() {
     assert_eq!(Event::parse(b"presence"), Some(Event::Presence));
-    assert_eq!(Event::parse(b" Presence ;id=7"), Some(Event::Presence));
+    assert_eq!(Event::parse(b" Presence "), Some(Event::Presence));
+    assert_eq!(Event::parse(b"presence;id=7"), None, "Kamailio: 489");
     assert_eq!(Event::parse(b"presence.winfo"), None);
     assert_eq!(Event::parse(b"dialog"), None);
     assert_eq!(Event::parse(b""), None);
@@ -160,7 +161,7 @@ fn initial_publish_needs_a_body_and_gets_an_etag() {
     );
     assert_eq!(
         publish(&p, None, Some(600), Bytes::from_static(b"not xml"), T0),
-        PublishOutcome::Error(500, "Server Internal Error")
+        PublishOutcome::Error(415, "Unsupported media type")
     );
     let (exp, etag, notify) = ok(publish(&p, None, Some(600), doc("open"), T0));
     assert_eq!(exp, 600);
@@ -279,9 +280,12 @@ fn min_expires_answers_423_or_raises() {
         p.subscribe(subscribe_req(false, 1, Some(60), T0)),
         SubscribeOutcome::TooBrief(120)
     );
-    // Zero is an unsubscription, never too brief.
+    // Zero is an unsubscription, never too brief; this NOTIFY has CSeq 1.
     let (exp, n) = sub_ok(p.subscribe(subscribe_req(false, 1, Some(0), T0)));
-    assert_eq!((exp, n.state.as_str()), (0, "terminated;reason=timeout"));
+    assert_eq!(
+        (exp, n.state.as_str(), n.cseq),
+        (0, "terminated;reason=timeout", 1)
+    );
     assert_eq!(p.counts(), (0, 0));
     mp.push("presence", "min_expires_action", ParamValue::Int(2));
     let p = server(PresenceConfig::from_modparams(&mp).unwrap());
@@ -343,11 +347,11 @@ fn notify_is_written_as_kamailio_writes_it() {
     let expected = format!(
         "NOTIFY sip:bob@192.0.2.7:5062 SIP/2.0\r\n\
          Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKabc\r\n\
-         Route: <sip:10.0.0.9;lr>,<sip:10.0.0.8;lr>\r\n\
          To: <sip:bob@example.org>;tag=bob-tag\r\n\
          From: <sip:alice@example.org>;tag=srv-tag\r\n\
          CSeq: 2 NOTIFY\r\n\
          Call-ID: call-1\r\n\
+         Route: <sip:10.0.0.9;lr>,<sip:10.0.0.8;lr>\r\n\
          Content-Length: {}\r\n\
          User-Agent: ringsip ({})\r\n\
          Max-Forwards: 70\r\n\
@@ -365,52 +369,81 @@ fn notify_is_written_as_kamailio_writes_it() {
 }
 
 #[test]
-fn one_document_goes_out_as_published() {
+fn one_document_goes_out_as_libxml_writes_it() {
     let d = doc("open");
     assert_eq!(pidf::aggregate(&[]), None);
     assert_eq!(pidf::aggregate(&[&d]).as_deref(), Some(d.as_ref()));
+    // No declaration, no final line break: libxml2 writes both.
+    let bare = b"<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='a'/></presence>";
+    assert_eq!(
+        pidf::aggregate(&[bare]).as_deref(),
+        Some(&b"<?xml version=\"1.0\"?>\n<presence xmlns='urn:ietf:params:xml:ns:pidf'><tuple id='a'/></presence>\n"[..])
+    );
+}
+
+/// The PIDF of the side-by-side cases (sidebyside.py `PIDF`).
+fn sbs(id: &str, basic: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" \
+         entity=\"sip:alice@127.0.0.61\">\n  <tuple id=\"{id}\">\n    <status>\n      <basic>{basic}</basic>\n    \
+         </status>\n  </tuple>\n</presence>\n"
+    )
 }
 
 #[test]
-fn several_documents_merge_their_tuples_into_the_first() {
-    let a = doc("open");
-    let b = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:alice@example.org\">\
-             <tuple id=\"phone\"><status><basic>closed</basic></status><note>in a <b>meeting</b></note></tuple>\
-             <note>ignored</note><tuple id=\"empty\"/></presence>";
-    let merged = pidf::aggregate(&[&a, b.as_bytes()]).unwrap();
+fn two_publications_merge_as_kamailio_merged_them() {
+    // Recorded from Kamailio 5.6.3 (presence_edges): t1 published first, t2 second.
+    let older = sbs("t1", "open");
+    let newer = sbs("t2", "closed");
+    let merged = pidf::aggregate(&[older.as_bytes(), newer.as_bytes()]).unwrap();
+    let expected = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" \
+                    entity=\"sip:alice@127.0.0.61\">\n  <tuple id=\"t2\">\n    <status>\n      <basic>closed</basic>\n    \
+                    </status>\n  </tuple>\n\n  <tuple xmlns=\"urn:ietf:params:xml:ns:pidf\" id=\"t1\">\n    <status>\n      \
+                    <basic>open</basic>\n    </status>\n  </tuple>\n</presence>\n";
+    assert_eq!(String::from_utf8_lossy(&merged), expected);
+    assert_eq!(merged.len(), 331, "Kamailio's Content-Length");
+    assert_eq!(pidf::status_elements(&merged).len(), 2);
+}
+
+#[test]
+fn an_older_document_with_a_tuple_id_already_there_is_left_out() {
+    let older = sbs("t1", "open");
+    let newer = sbs("t1", "closed");
+    let merged = pidf::aggregate(&[older.as_bytes(), newer.as_bytes()]).unwrap();
+    assert_eq!(merged.as_ref(), newer.as_bytes());
+    // Three documents: the newest frames, the middle one comes first.
+    let merged = pidf::aggregate(&[
+        sbs("a", "open").as_bytes(),
+        sbs("b", "open").as_bytes(),
+        sbs("c", "open").as_bytes(),
+    ])
+    .unwrap();
     let text = String::from_utf8(merged.to_vec()).unwrap();
-    assert!(
-        text.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<presence"),
-        "{text}"
+    let (a, b, c) = (
+        text.find("id=\"a\"").unwrap(),
+        text.find("id=\"b\"").unwrap(),
+        text.find("id=\"c\"").unwrap(),
     );
-    assert!(text.ends_with("</presence>\n"), "{text}");
-    let open = text.find("<tuple id=\"t-open\">").unwrap();
-    let phone = text.find("<tuple id=\"phone\">").unwrap();
-    assert!(open < phone, "{text}");
-    assert!(
-        text.contains("<note>in a <b>meeting</b></note></tuple>"),
-        "{text}"
-    );
-    assert!(text.contains("<tuple id=\"empty\"/>"), "{text}");
-    assert!(!text.contains("ignored"), "{text}");
-    assert_eq!(text.matches("</presence>").count(), 1);
-    assert_eq!(pidf::status_elements(text.as_bytes()).len(), 3);
+    assert!(c < b && b < a, "{text}");
 }
 
 #[test]
-fn prefixed_documents_are_merged_too() {
-    let a = "<p:presence xmlns:p=\"urn:ietf:params:xml:ns:pidf\"><p:tuple id=\"a\"/></p:presence>";
-    let b = "<p:presence xmlns:p=\"urn:ietf:params:xml:ns:pidf\"><p:tuple id=\"b\"><p:status/></p:tuple></p:presence>";
-    let m = pidf::merge(a.as_bytes(), &[b.as_bytes()]);
-    let text = String::from_utf8(m).unwrap();
-    assert!(
-        text.contains(
-            "<p:tuple id=\"a\"/>  <p:tuple id=\"b\"><p:status/></p:tuple>\n</p:presence>"
-        ),
-        "{text}"
+fn copied_elements_declare_the_namespaces_they_use() {
+    let newer = "<p:presence xmlns:p=\"urn:p\"><p:tuple id=\"a\"/></p:presence>";
+    let older = "<p:presence xmlns:p=\"urn:p\" xmlns:r=\"urn:r\" xmlns:u=\"urn:unused\"> <p:tuple id=\"b\"><r:x/></p:tuple>\
+                 <r:note xmlns:r=\"urn:own\">hi</r:note></p:presence>";
+    let m = pidf::merge(newer.as_bytes(), &[older.as_bytes()]);
+    assert_eq!(
+        String::from_utf8(m).unwrap(),
+        "<?xml version=\"1.0\"?>\n<p:presence xmlns:p=\"urn:p\"><p:tuple id=\"a\"/> <p:tuple xmlns:p=\"urn:p\" \
+         xmlns:r=\"urn:r\" id=\"b\"><r:x/></p:tuple><r:note xmlns:r=\"urn:own\">hi</r:note></p:presence>\n"
     );
-    // A document without a root end tag is kept as it is.
-    assert_eq!(pidf::merge(b"<x>", &[b.as_bytes()]), b"<x>".to_vec());
+    // A document whose root cannot be found is left out.
+    let m = pidf::merge(newer.as_bytes(), &[b"<x>"]);
+    assert_eq!(
+        String::from_utf8(m).unwrap(),
+        "<?xml version=\"1.0\"?>\n<p:presence xmlns:p=\"urn:p\"><p:tuple id=\"a\"/></p:presence>\n"
+    );
 }
 
 #[test]
