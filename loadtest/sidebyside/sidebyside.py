@@ -1025,9 +1025,6 @@ def stock_auth_calls(uac, uas):
     log += [("uac", g) for g in recv_all(uac)]
     return log
 
-# How long the presence cases wait for each answer (a loaded machine needs more).
-PRESENCE_WAIT = float(os.environ.get("PRESENCE_WAIT", "0.5"))
-
 PIDF = ('<?xml version="1.0" encoding="UTF-8"?>\n'
         '<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:alice@127.0.0.61">\n'
         '  <tuple id="t1">\n'
@@ -1061,83 +1058,31 @@ def presence_req(method, user, addr, ruri_user, callid, cseq, branch, tag, extra
         m += "Content-Type: application/pidf+xml\r\n"
     return m + f"Content-Length: {len(body)}\r\n\r\n{body}"
 
-@case
-def stock_presence(uac, uas):
-    """Stock config WITH_PRESENCE: alice (UAC) PUBLISHes her status through
-    the 407 challenge; bob (UAS) SUBSCRIBEs to it and gets the NOTIFY with
-    her PIDF; alice's second PUBLISH (SIP-If-Match) notifies bob again; a
-    PUBLISH with an unknown ETag (412), an unknown event (489); bob
-    refreshes in the dialog, then unsubscribes (NOTIFY terminated); alice
-    removes her publication."""
-    log = []
-    state = {"n": 0}
-    def signed(sock_, who, method, user, pw, addr, ruri_user, callid, extra="", body="", totag=None, cseq=1):
-        """`method` through the challenge; the final replies (with the
-        NOTIFYs that came meanwhile, answered 200)."""
-        state["n"] += 1
-        n = state["n"]
-        m = presence_req(method, user, addr, ruri_user, callid, cseq, f"z9hG4bK-p{n}a", f"t{user}", extra, body, totag)
-        sock_.sendto(m.encode(), PROXY)
-        got = recv_all(sock_, PRESENCE_WAIT)
-        out = [(who, fold_presence(g)) for g in got]
-        ch = [h for g in got for h in hdrs(g, "Proxy-Authenticate")]
-        if ch:
-            cred = digest(ch[0], method, f"sip:{ruri_user}@{PROXY[0]}", user, pw)
-            m = presence_req(method, user, addr, ruri_user, callid, cseq + 1, f"z9hG4bK-p{n}b", f"t{user}",
-                             extra + f"Proxy-Authorization: {cred}\r\n", body, totag)
-            sock_.sendto(m.encode(), PROXY)
-            got = recv_all(sock_, PRESENCE_WAIT)
-            out += [(who, fold_presence(g)) for g in got]
-        return out, got
-    def notifies(wait=PRESENCE_WAIT):
-        got = recv_all(uas, wait)
+def presence_recv(sock_, who, finals=0, notifies=0, timeout=3.0, settle=0.15):
+    """What `sock_` receives until `finals` final replies and `notifies`
+    NOTIFYs came (each NOTIFY answered 200 at once), then `settle` seconds
+    more: folded, and the raw messages."""
+    raw, nf, nn = [], 0, 0
+    end = time.time() + timeout
+    def take(got):
+        nonlocal nf, nn
         for g in got:
+            raw.append(g)
             if g.startswith("NOTIFY"):
-                uas.sendto(reply_to(g, 200, "OK", totag=None).encode(), PROXY)
-        return [("uas", fold_presence(g)) for g in got]
-    out, got = signed(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-1",
-                      "Event: presence\r\nExpires: 600\r\n", PIDF.format("open"))
-    log += out
-    etag = ([h for g in got for h in hdrs(g, "SIP-ETag")] or ["none"])[0]
-    out, got = signed(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "sub-1",
-                      "Event: presence\r\nAccept: application/pidf+xml\r\nExpires: 600\r\n")
-    log += out
-    log += notifies()
-    totag = ([re.search(r";tag=([^;>\s]+)", h).group(1) for g in got if g.startswith("SIP/2.0 2") for h in hdrs(g, "To")] or ["none"])[0]
-    # A second PUBLISH: bob hears of it.
-    out, got = signed(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-2",
-                      f"Event: presence\r\nSIP-If-Match: {etag}\r\nExpires: 600\r\n", PIDF.format("closed"))
-    log += out + notifies()
-    etag = ([h for g in got for h in hdrs(g, "SIP-ETag")] or [etag])[0]
-    # An ETag the server never gave; an event it does not know.
-    log += signed(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-3",
-                  "Event: presence\r\nSIP-If-Match: a.1.2.3.4\r\nExpires: 600\r\n", PIDF.format("open"))[0]
-    log += signed(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-4",
-                  "Event: dialog\r\nExpires: 600\r\n", PIDF.format("open"))[0]
-    # A refresh without a body (SIP-If-Match only).
-    out, got = signed(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-5",
-                       f"Event: presence\r\nSIP-If-Match: {etag}\r\nExpires: 300\r\n")
-    log += out + notifies(0.2)
-    etag = ([h for g in got for h in hdrs(g, "SIP-ETag")] or [etag])[0]
-    # bob refreshes in the dialog (no challenge there), then unsubscribes.
-    for i, exp in ((1, 300), (2, 0)):
-        m = presence_req("SUBSCRIBE", "bob", UAS, "alice", "sub-1", 10 + i, f"z9hG4bK-sr{i}", "tbob",
-                         f"Event: presence\r\nExpires: {exp}\r\n", totag=totag)
-        uas.sendto(m.encode(), PROXY)
-        log += notifies()
-    # alice takes her publication away.
-    log += signed(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-6",
-                  f"Event: presence\r\nSIP-If-Match: {etag}\r\nExpires: 0\r\n")[0]
-    log += notifies(0.2)
-    # A watcher of someone who never published.
-    out, got = signed(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "carol", "sub-2",
-                      "Event: presence\r\nExpires: 60\r\n", cseq=7)
-    log += out + notifies()
-    return log
+                nn += 1
+                sock_.sendto(reply_to(g, 200, "OK", totag=None).encode(), PROXY)
+            elif re.match(r"SIP/2\.0 [2-6]", g):
+                nf += 1
+    while time.time() < end and (nf < finals or nn < notifies):
+        take(recv_all(sock_, 0.05))
+    take(recv_all(sock_, settle))
+    return [(who, fold_presence(g)) for g in raw], raw
 
-def presence_signed(state, sock_, who, method, user, pw, addr, ruri_user, callid, extra="", body="", totag=None, cseq=1, raw_body=None):
-    """`method` (a presence request) through the 407 challenge: what came
-    back (folded), and the last batch as received."""
+def presence_signed(state, sock_, who, method, user, pw, addr, ruri_user, callid, extra="", body="", totag=None,
+                    cseq=1, raw_body=None, notifies=0):
+    """`method` (a presence request) through the 407 challenge, then
+    `notifies` NOTIFYs awaited on the same socket: what came back (folded),
+    and the last batch as received."""
     state["n"] += 1
     n = state["n"]
     def make(cs, br, ex):
@@ -1146,15 +1091,70 @@ def presence_signed(state, sock_, who, method, user, pw, addr, ruri_user, callid
             m = m.replace("Content-Length: 0\r\n\r\n", f"Content-Type: text/plain\r\nContent-Length: {len(raw_body)}\r\n\r\n{raw_body}")
         return m
     sock_.sendto(make(cseq, f"z9hG4bK-q{n}a", extra).encode(), PROXY)
-    got = recv_all(sock_, PRESENCE_WAIT)
-    out = [(who, fold_presence(g)) for g in got]
+    out, got = presence_recv(sock_, who, finals=1, settle=0.05)
     ch = [h for g in got for h in hdrs(g, "Proxy-Authenticate")]
     if ch:
         cred = digest(ch[0], method, f"sip:{ruri_user}@{PROXY[0]}", user, pw)
         sock_.sendto(make(cseq + 1, f"z9hG4bK-q{n}b", extra + f"Proxy-Authorization: {cred}\r\n").encode(), PROXY)
-        got = recv_all(sock_, PRESENCE_WAIT)
-        out += [(who, fold_presence(g)) for g in got]
+        more, got = presence_recv(sock_, who, finals=1, notifies=notifies)
+        out += more
     return out, got
+
+def etag_in(got, old):
+    return ([h for g in got for h in hdrs(g, "SIP-ETag")] or [old])[0]
+
+def totag_in(got):
+    return ([re.search(r";tag=([^;>\s]+)", h).group(1) for g in got if g.startswith("SIP/2.0 2") for h in hdrs(g, "To")]
+            or ["none"])[0]
+
+@case
+def stock_presence(uac, uas):
+    """Stock config WITH_PRESENCE: alice (UAC) PUBLISHes her status through
+    the 407 challenge; bob (UAS) SUBSCRIBEs to it and gets the NOTIFY with
+    her PIDF; alice's second PUBLISH (SIP-If-Match) notifies bob again; a
+    PUBLISH with an unknown ETag (412), an unknown event (489); a refresh
+    without body; bob refreshes in the dialog, then unsubscribes (NOTIFY
+    terminated); alice removes her publication; bob watches carol, who
+    never published (a NOTIFY without body)."""
+    log, st = [], {"n": 0}
+    S = lambda *a, **k: presence_signed(st, *a, **k)
+    out, got = S(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-1",
+                 "Event: presence\r\nExpires: 600\r\n", PIDF.format("open"))
+    log += out
+    etag = etag_in(got, "none")
+    out, got = S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "sub-1",
+                 "Event: presence\r\nAccept: application/pidf+xml\r\nExpires: 600\r\n", notifies=1)
+    log += out
+    totag = totag_in(got)
+    # A second PUBLISH: bob hears of it.
+    out, got = S(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-2",
+                 f"Event: presence\r\nSIP-If-Match: {etag}\r\nExpires: 600\r\n", PIDF.format("closed"))
+    log += out + presence_recv(uas, "uas", notifies=1)[0]
+    etag = etag_in(got, etag)
+    # An ETag the server never gave; an event it does not know.
+    log += S(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-3",
+             "Event: presence\r\nSIP-If-Match: a.1.2.3.4\r\nExpires: 600\r\n", PIDF.format("open"))[0]
+    log += S(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-4",
+             "Event: dialog\r\nExpires: 600\r\n", PIDF.format("open"))[0]
+    # A refresh without a body (SIP-If-Match only).
+    out, got = S(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-5",
+                 f"Event: presence\r\nSIP-If-Match: {etag}\r\nExpires: 300\r\n")
+    log += out + presence_recv(uas, "uas", notifies=1)[0]
+    etag = etag_in(got, etag)
+    # bob refreshes in the dialog (no challenge there), then unsubscribes.
+    for i, exp in ((1, 300), (2, 0)):
+        m = presence_req("SUBSCRIBE", "bob", UAS, "alice", "sub-1", 10 + i, f"z9hG4bK-sr{i}", "tbob",
+                         f"Event: presence\r\nExpires: {exp}\r\n", totag=totag)
+        uas.sendto(m.encode(), PROXY)
+        log += presence_recv(uas, "uas", finals=1, notifies=1)[0]
+    # alice takes her publication away (nobody left to tell).
+    log += S(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pub-6",
+             f"Event: presence\r\nSIP-If-Match: {etag}\r\nExpires: 0\r\n")[0]
+    log += presence_recv(uas, "uas", settle=0.3)[0]
+    # A watcher of someone who never published.
+    log += S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "carol", "sub-2",
+             "Event: presence\r\nExpires: 60\r\n", cseq=7, notifies=1)[0]
+    return log
 
 @case
 def presence_edges(uac, uas):
@@ -1162,16 +1162,11 @@ def presence_edges(uac, uas):
     an initial PUBLISH without body, a body that is not XML, two
     publications of one presentity (the watcher gets them merged), an
     unknown event to SUBSCRIBE, an in-dialog SUBSCRIBE of no subscription,
-    Expires missing / too long / 0, an event id, and a SUBSCRIBE that came
-    through another proxy (its Record-Route: the NOTIFY goes that way)."""
+    Expires missing / too long / 0, an Event with a parameter, and a
+    SUBSCRIBE that came through another proxy (its Record-Route: in the
+    200, and the NOTIFY goes that way); a SUBSCRIBE without Contact."""
     log, st = [], {"n": 0}
     peer = G["uas2"]
-    def notifies(sock_, who, wait=PRESENCE_WAIT):
-        got = recv_all(sock_, wait)
-        for g in got:
-            if g.startswith("NOTIFY"):
-                sock_.sendto(reply_to(g, 200, "OK", totag=None).encode(), PROXY)
-        return [(who, fold_presence(g)) for g in got]
     S = lambda *a, **k: presence_signed(st, *a, **k)
     log += S(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "e-1", "Expires: 600\r\n", PIDF.format("open"))[0]
     log += S(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "e-2", "Event: presence\r\nExpires: 600\r\n")[0]
@@ -1185,30 +1180,28 @@ def presence_edges(uac, uas):
     log += S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "e-6", "Event: dialog\r\nExpires: 60\r\n")[0]
     m = presence_req("SUBSCRIBE", "bob", UAS, "alice", "e-7", 5, "z9hG4bK-e7", "tbob", "Event: presence\r\nExpires: 60\r\n", totag="nosuchtag")
     uas.sendto(m.encode(), PROXY)
-    log += [("uas", fold_presence(g)) for g in recv_all(uas, PRESENCE_WAIT)]
-    out, _ = S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "e-8", "Event: presence\r\nAccept: application/pidf+xml\r\n")
-    log += out + notifies(uas, "uas")
-    out, _ = S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "e-9", "Event: presence;id=x7\r\nExpires: 7200\r\n")
-    log += out + notifies(uas, "uas")
-    out, _ = S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "e-10", "Event: presence\r\nExpires: 0\r\n")
-    log += out + notifies(uas, "uas")
+    log += presence_recv(uas, "uas", finals=1)[0]
+    log += S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "e-8", "Event: presence\r\nAccept: application/pidf+xml\r\n",
+             notifies=1)[0]
+    log += S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "e-9", "Event: presence;id=x7\r\nExpires: 7200\r\n")[0]
+    log += S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "e-10", "Event: presence\r\nExpires: 7200\r\n", notifies=1)[0]
+    log += S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "e-11", "Event: presence\r\nExpires: 0\r\n", notifies=1)[0]
     # Through another proxy (the second UAS plays it): its Record-Route.
     rr = f"Record-Route: <sip:{UAS2[0]}:{UAS2[1]};lr;ftag=tbob>\r\n"
-    out, _ = S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "e-11", rr + "Event: presence\r\nExpires: 120\r\n")
-    log += out + notifies(uas, "uas", 0.1) + notifies(peer, "uas2")
+    log += S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "e-12", rr + "Event: presence\r\nExpires: 120\r\n")[0]
+    log += presence_recv(peer, "uas2", notifies=1)[0]
     # No Contact.
-    m = presence_req("SUBSCRIBE", "bob", UAS, "alice", "e-12", 1, "z9hG4bK-e12", "tbob", "Event: presence\r\n")
+    m = presence_req("SUBSCRIBE", "bob", UAS, "alice", "e-13", 1, "z9hG4bK-e13", "tbob", "Event: presence\r\n")
     m = re.sub(r"Contact: [^\r]*\r\n", "", m)
-    st["n"] += 1
     uas.sendto(m.encode(), PROXY)
-    got = recv_all(uas, PRESENCE_WAIT)
-    log += [("uas", fold_presence(g)) for g in got]
+    out, got = presence_recv(uas, "uas", finals=1)
+    log += out
     ch = [h for g in got for h in hdrs(g, "Proxy-Authenticate")]
     if ch:
         cred = digest(ch[0], "SUBSCRIBE", f"sip:alice@{PROXY[0]}", "bob", "bobpw")
-        uas.sendto(m.replace("CSeq: 1 ", "CSeq: 2 ").replace("z9hG4bK-e12", "z9hG4bK-e12b")
+        uas.sendto(m.replace("CSeq: 1 ", "CSeq: 2 ").replace("z9hG4bK-e13", "z9hG4bK-e13b")
                    .replace("Content-Length: 0", f"Proxy-Authorization: {cred}\r\nContent-Length: 0").encode(), PROXY)
-        log += [("uas", fold_presence(g)) for g in recv_all(uas, PRESENCE_WAIT)]
+        log += presence_recv(uas, "uas", finals=1)[0]
     return log
 
 @case

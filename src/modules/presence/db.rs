@@ -34,6 +34,11 @@ impl Db {
         sql_literal(text, self.backslash_escapes)
     }
 
+    /// `bytes` as an SQL binary literal (the `body` column is a BLOB).
+    fn blob(&self, bytes: &[u8]) -> String {
+        blob_literal(bytes, self.store.url().starts_with("postgres"))
+    }
+
     fn run(&self, sql: String) {
         self.store.submit(move |s| {
             if let Err(e) = s.query(&sql) {
@@ -43,7 +48,6 @@ impl Db {
     }
 
     pub fn presentity_insert(&self, cfg: &PresenceConfig, key: &PresKey, p: &Publication) {
-        let body = String::from_utf8_lossy(&p.body);
         self.run(format!(
             "INSERT INTO {} (username, domain, event, etag, expires, received_time, body, sender, priority) \
              VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
@@ -54,7 +58,7 @@ impl Db {
             self.lit(&p.etag),
             p.expires,
             p.received,
-            self.lit(&body),
+            self.blob(&p.body),
             self.lit(&p.sender),
             p.priority
         ));
@@ -67,7 +71,6 @@ impl Db {
         old_etag: &str,
         p: &Publication,
     ) {
-        let body = String::from_utf8_lossy(&p.body);
         self.run(format!(
             "UPDATE {} SET etag = {}, expires = {}, received_time = {}, body = {} \
              WHERE username = {} AND domain = {} AND event = {} AND etag = {}",
@@ -75,7 +78,7 @@ impl Db {
             self.lit(&p.etag),
             p.expires,
             p.received,
-            self.lit(&body),
+            self.blob(&p.body),
             self.lit(&key.0),
             self.lit(&key.1),
             self.lit(key.2.name()),
@@ -189,6 +192,20 @@ impl Db {
             s.status as i32,
             now
         ));
+    }
+}
+
+/// `bytes` as a binary literal: `X'68…'` (SQLite, MySQL), or PostgreSQL's
+/// `'\\x68…'::bytea`.
+pub fn blob_literal(bytes: &[u8], postgres: bool) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2 + 16);
+    for b in bytes {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    if postgres {
+        format!("'\\x{hex}'::bytea")
+    } else {
+        format!("X'{hex}'")
     }
 }
 

@@ -452,4 +452,6 @@ fn sql_literals_double_quotes() {
     assert_eq!(super::db::sql_literal("a\\b", false), "'a\\b'");
     assert_eq!(super::db::sql_literal("a\\b", true), "'a\\\\b'");
     assert_eq!(super::db::sql_literal("nul\0", false), "'nul'");
+    assert_eq!(super::db::blob_literal(b"<a'>", false), "X'3c61273e'");
+    assert_eq!(super::db::blob_literal(b"<a>", true), "'\\x3c613e'::bytea");
 }
