@@ -250,12 +250,20 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         let cfg = PresenceConfig::from_modparams(mp)?;
         let db = store_for(mp, &mut stores, "presence")?
             .map(|s| presence::db::Db::new(s, cfg.subs_db_mode));
-        let p = Arc::new(Presence::new(
-            cfg,
-            db,
-            (epoch.unix_ms / 1000) as i64,
-            std::process::id(),
-        ));
+        let now = (epoch.unix_ms / 1000) as i64;
+        let loaded = match &db {
+            Some(d) => Some(d.load(&cfg, now)?),
+            None => None,
+        };
+        let p = Arc::new(Presence::new(cfg, db, now, std::process::id()));
+        if let Some(l) = loaded {
+            log::info!(
+                "presence: loaded {} publications and {} subscriptions",
+                l.presentities.len(),
+                l.subscriptions.len()
+            );
+            p.restore(l);
+        }
         shared.insert(p.clone());
         shared.add_requester(p);
     }

@@ -301,3 +301,104 @@ fn stock_config_checks_with_presence() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Publications and subscriptions are in the database: a restarted proxy
+/// (same address, same database) still has alice's document for a new
+/// watcher, and still notifies the watcher that subscribed before.
+#[test]
+fn stock_config_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = kamailio_db(dir.path());
+    let addr = common::free_udp_addr();
+    let start = || Proxy::builder(&config(&db)).listen(addr).start();
+    let (alice, bob, carol) = (RawUa::bind(), RawUa::bind(), RawUa::bind());
+    let proxy = start();
+    let px = proxy.addr();
+    let open = pidf("open");
+    alice.send(
+        px,
+        request(
+            &alice,
+            px,
+            "PUBLISH",
+            "alice",
+            "alice",
+            "r-pub-1",
+            1,
+            None,
+            "Event: presence\r\nExpires: 600\r\n",
+            &open,
+        ),
+    );
+    let ok = answer(&alice);
+    assert_eq!(ok.status(), Some(200), "{}", ok.text());
+    let etag = ok.header("sip-etag").unwrap().to_string();
+    bob.send(
+        px,
+        request(
+            &bob,
+            px,
+            "SUBSCRIBE",
+            "bob",
+            "alice",
+            "r-sub-1",
+            1,
+            None,
+            "Event: presence\r\nExpires: 600\r\n",
+            "",
+        ),
+    );
+    assert_eq!(answer(&bob).status(), Some(200));
+    assert_eq!(notify(&bob).header("cseq"), Some("2 NOTIFY"));
+    assert!(proxy.stop().success());
+
+    let proxy = start();
+    assert!(
+        proxy
+            .stderr()
+            .contains("loaded 1 publications and 1 subscriptions"),
+        "{}",
+        proxy.stderr()
+    );
+    // A new watcher gets the document published before the restart.
+    carol.send(
+        px,
+        request(
+            &carol,
+            px,
+            "SUBSCRIBE",
+            "carol",
+            "alice",
+            "r-sub-2",
+            1,
+            None,
+            "Event: presence\r\nExpires: 60\r\n",
+            "",
+        ),
+    );
+    assert_eq!(answer(&carol).status(), Some(200));
+    assert_eq!(notify(&carol).body(), open.as_bytes());
+    // alice's publication is still hers to change; bob hears of it.
+    let closed = pidf("closed");
+    alice.send(
+        px,
+        request(
+            &alice,
+            px,
+            "PUBLISH",
+            "alice",
+            "alice",
+            "r-pub-2",
+            1,
+            None,
+            &format!("Event: presence\r\nSIP-If-Match: {etag}\r\nExpires: 600\r\n"),
+            &closed,
+        ),
+    );
+    assert_eq!(answer(&alice).status(), Some(200));
+    let n = notify(&bob);
+    assert_eq!(n.header("call-id"), Some("r-sub-1"));
+    assert_eq!(n.header("cseq"), Some("3 NOTIFY"));
+    assert_eq!(n.body(), closed.as_bytes());
+    assert_eq!(notify(&carol).body(), closed.as_bytes());
+}

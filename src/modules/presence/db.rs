@@ -6,8 +6,9 @@
 
 use crate::store::StoreHandle;
 
-use super::state::{DialogKey, PresKey, Publication, Subscription};
+use super::state::{DialogKey, Event, PresKey, Publication, Status, Subscription};
 use super::PresenceConfig;
+use crate::store::{SqlRows, SqlValue};
 
 /// The database of the presence module (`db_url`).
 #[derive(Clone, Debug)]
@@ -192,6 +193,122 @@ impl Db {
             s.status as i32,
             now
         ));
+    }
+}
+
+/// What the tables held at start-up.
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    pub presentities: Vec<(PresKey, Publication)>,
+    pub subscriptions: Vec<Subscription>,
+}
+
+impl Db {
+    /// Reads the live rows of `presentity` and `active_watchers` (Kamailio
+    /// loads them at start-up too), on the store thread; `Err` names what failed.
+    pub fn load(&self, cfg: &PresenceConfig, now: i64) -> Result<Loaded, String> {
+        let pres = format!(
+            "SELECT username, domain, event, etag, expires, received_time, body, sender, priority \
+             FROM {} WHERE expires > {now} ORDER BY received_time",
+            cfg.presentity_table
+        );
+        let subs = self.subs.then(|| {
+            format!(
+                "SELECT presentity_uri, event, event_id, to_user, to_domain, from_user, from_domain, \
+                 watcher_username, watcher_domain, callid, to_tag, from_tag, remote_cseq, local_cseq, \
+                 version, contact, record_route, expires, status, reason, socket_info, local_contact, \
+                 user_agent FROM {} WHERE expires > {now}",
+                cfg.active_watchers_table
+            )
+        });
+        let got = self
+            .store
+            .call(
+                move |s| -> Result<(SqlRows, Option<SqlRows>), String> {
+                    let p = s.query(&pres).map_err(|e| e.to_string())?;
+                    let w = match subs {
+                        Some(q) => Some(s.query(&q).map_err(|e| e.to_string())?),
+                        None => None,
+                    };
+                    Ok((p, w))
+                },
+                std::time::Duration::from_secs(10),
+            )
+            .ok_or("presence: the database did not answer")??;
+        let mut out = Loaded::default();
+        for r in &got.0.rows {
+            let Some(event) = Event::parse(&bytes_of(r.get(2))) else {
+                continue;
+            };
+            out.presentities.push((
+                (text_of(r.first()), text_of(r.get(1)), event),
+                Publication {
+                    etag: text_of(r.get(3)),
+                    expires: int_of(r.get(4)),
+                    received: int_of(r.get(5)),
+                    body: bytes::Bytes::from(bytes_of(r.get(6))),
+                    sender: text_of(r.get(7)),
+                    priority: int_of(r.get(8)),
+                },
+            ));
+        }
+        for r in got.1.iter().flat_map(|w| w.rows.iter()) {
+            let Some(event) = Event::parse(&bytes_of(r.get(1))) else {
+                continue;
+            };
+            let opt = |i: usize| Some(text_of(r.get(i))).filter(|t| !t.is_empty());
+            out.subscriptions.push(Subscription {
+                pres_uri: text_of(r.first()),
+                event,
+                event_id: opt(2),
+                to_user: text_of(r.get(3)),
+                to_domain: text_of(r.get(4)),
+                from_user: text_of(r.get(5)),
+                from_domain: text_of(r.get(6)),
+                watcher_user: text_of(r.get(7)),
+                watcher_domain: text_of(r.get(8)),
+                callid: text_of(r.get(9)),
+                to_tag: text_of(r.get(10)),
+                from_tag: text_of(r.get(11)),
+                remote_cseq: int_of(r.get(12)).clamp(0, i64::from(u32::MAX)) as u32,
+                local_cseq: int_of(r.get(13)).clamp(0, i64::from(u32::MAX)) as u32,
+                version: int_of(r.get(14)).clamp(0, i64::from(u32::MAX)) as u32,
+                contact: text_of(r.get(15)),
+                record_route: text_of(r.get(16)),
+                expires: int_of(r.get(17)),
+                status: match int_of(r.get(18)) {
+                    2 => Status::Pending,
+                    3 => Status::Terminated,
+                    _ => Status::Active,
+                },
+                reason: opt(19),
+                socket: text_of(r.get(20)),
+                local_contact: text_of(r.get(21)),
+                user_agent: text_of(r.get(22)),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn bytes_of(v: Option<&SqlValue>) -> Vec<u8> {
+    match v {
+        Some(SqlValue::Str(b)) => b.clone(),
+        Some(SqlValue::Int(i) | SqlValue::BigInt(i)) => i.to_string().into_bytes(),
+        _ => Vec::new(),
+    }
+}
+
+fn text_of(v: Option<&SqlValue>) -> String {
+    String::from_utf8_lossy(&bytes_of(v)).into_owned()
+}
+
+fn int_of(v: Option<&SqlValue>) -> i64 {
+    match v {
+        Some(SqlValue::Int(i) | SqlValue::BigInt(i)) => *i,
+        Some(SqlValue::Double(d)) => *d as i64,
+        Some(SqlValue::Str(b)) => String::from_utf8_lossy(b).trim().parse().unwrap_or(0),
+        _ => 0,
     }
 }
 

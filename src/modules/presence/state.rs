@@ -222,6 +222,18 @@ impl Presence {
         }
     }
 
+    /// Takes what the database held at start-up.
+    pub fn restore(&self, loaded: super::db::Loaded) {
+        let mut t = self.tables();
+        for (key, p) in loaded.presentities {
+            t.presentities.entry(key).or_default().push(p);
+        }
+        for s in loaded.subscriptions {
+            let key = (s.callid.clone(), s.to_tag.clone(), s.from_tag.clone());
+            t.subs.insert(key, s);
+        }
+    }
+
     fn tables(&self) -> MutexGuard<'_, Tables> {
         self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
