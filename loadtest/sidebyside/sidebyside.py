@@ -1205,6 +1205,35 @@ def presence_edges(uac, uas):
     return log
 
 @case
+def presence_winfo(uac, uas):
+    """presence.winfo (RFC 3857): bob (UAS) watches alice; alice (UAC)
+    subscribes to her watcher list (full state: bob); carol (the second
+    UAS) starts watching (partial: carol subscribed); bob leaves (full
+    state again); alice ends her winfo subscription. The version counts
+    the NOTIFYs."""
+    log, st = [], {"n": 0}
+    carol = G["uas2"]
+    S = lambda *a, **k: presence_signed(st, *a, **k)
+    out, got = S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "w-2", "Event: presence\r\nExpires: 600\r\n", notifies=1)
+    log += out
+    btag = totag_in(got)
+    out, got = S(uac, "uac", "SUBSCRIBE", "alice", "alicepw", UAC, "alice", "w-1",
+                 "Event: presence.winfo\r\nAccept: application/watcherinfo+xml\r\nExpires: 600\r\n", notifies=1)
+    log += out
+    wtag = totag_in(got)
+    carol_addr = UAS2
+    out, got = S(carol, "uas2", "SUBSCRIBE", "bob", "bobpw", carol_addr, "alice", "w-3", "Event: presence\r\nExpires: 300\r\n",
+                 notifies=1)
+    log += out + presence_recv(uac, "uac", notifies=1)[0]
+    m = presence_req("SUBSCRIBE", "bob", UAS, "alice", "w-2", 9, "z9hG4bK-w2x", "tbob", "Event: presence\r\nExpires: 0\r\n", totag=btag)
+    uas.sendto(m.encode(), PROXY)
+    log += presence_recv(uas, "uas", finals=1, notifies=1)[0] + presence_recv(uac, "uac", notifies=1)[0]
+    m = presence_req("SUBSCRIBE", "alice", UAC, "alice", "w-1", 9, "z9hG4bK-w1x", "talice", "Event: presence.winfo\r\nExpires: 0\r\n", totag=wtag)
+    uac.sendto(m.encode(), PROXY)
+    log += presence_recv(uac, "uac", finals=1, notifies=1)[0]
+    return log
+
+@case
 def trusted_peer_and_flood(uac, uas):
     """WITH_ANTIFLOOD: 40 OPTIONS keepalives in a burst from the UAC are
     answered until pike says flood, then banned (dropped). WITH_IPAUTH: a
@@ -2021,7 +2050,7 @@ SUITE = [
     ("dialog_flag.cfg", ["invite_200_ack_bye"]),
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
     ("stock-auth.cfg", ["stock_auth_calls"]),
-    ("stock-presence.cfg", ["stock_presence", "presence_edges"]),
+    ("stock-presence.cfg", ["stock_presence", "presence_edges", "presence_winfo"]),
     ("stock-full.cfg", ["stock_auth_calls", "trusted_peer_and_flood", "stock_calls"]),
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
     ("hunt_route_ds.cfg", ["ds_hash_algs", "ds_turn_algs", "ds_weight_shares", "ds_states_and_domain",

@@ -80,7 +80,8 @@ pub(super) fn handle_publish(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         log::error!("handle_publish: the presence module is not set up");
         return -1;
     };
-    let Some((ev, _)) = event(ctx) else {
+    let Some((ev @ Event::Presence, _)) = event(ctx) else {
+        // presence.winfo documents are made here, never published.
         return error_reply(ctx, 489, "Bad Event", None);
     };
     let if_match = ctx
@@ -159,6 +160,7 @@ pub(super) fn handle_subscribe(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
                 expires,
                 local_contact,
                 notify,
+                others,
             } => {
                 let transport = match (local_contact.contains(";transport="), ctx.proto) {
                     (true, _) => "",
@@ -171,6 +173,9 @@ pub(super) fn handle_subscribe(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
                     format!("Expires: {expires}\r\nContact: <{local_contact}{transport}>\r\n");
                 crate::modules::sl::freply(ctx, 200, b"OK", hdrs.as_bytes());
                 send_notify(ctx, &notify);
+                for job in &others {
+                    send_notify(ctx, job);
+                }
                 1
             }
         },

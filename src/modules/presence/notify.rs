@@ -143,3 +143,54 @@ pub fn first_route(route: &str) -> Option<String> {
     let end = r[start..].find('>')? + start;
     Some(r[start + 1..end].to_string())
 }
+
+/// One watcher of a watcher-info document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatcherLine {
+    /// The subscription's Call-ID.
+    pub id: String,
+    pub uri: String,
+    pub status: &'static str,
+}
+
+/// A watcher-info document (RFC 3858) as Kamailio writes it: `version`
+/// counts the subscription's NOTIFYs, `full` or `partial` state.
+pub fn winfo_document(resource: &str, version: u32, full: bool, watchers: &[WatcherLine]) -> Bytes {
+    let state = if full { "full" } else { "partial" };
+    let mut d = format!(
+        "<?xml version=\"1.0\"?>\n<watcherinfo xmlns=\"urn:ietf:params:xml:ns:watcherinfo\" \
+         version=\"{version}\" state=\"{state}\">\n  <watcher-list resource=\"{}\" package=\"presence\"",
+        xml_escape(resource)
+    );
+    if watchers.is_empty() {
+        d.push_str("/>\n");
+    } else {
+        d.push_str(">\n");
+        for w in watchers {
+            d.push_str(&format!(
+                "    <watcher id=\"{}\" event=\"subscribe\" status=\"{}\">{}</watcher>\n",
+                xml_escape(&w.id),
+                w.status,
+                xml_escape(&w.uri)
+            ));
+        }
+        d.push_str("  </watcher-list>\n");
+    }
+    d.push_str("</watcherinfo>\n");
+    Bytes::from(d)
+}
+
+/// `&`, `<`, `>` and `"` as XML writes them in text and attribute values.
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -19,6 +19,8 @@ use super::PresenceConfig;
 pub enum Event {
     /// `presence`: PIDF documents (presence_xml).
     Presence,
+    /// `presence.winfo` (RFC 3857): who watches a presentity.
+    PresenceWinfo,
 }
 
 impl Event {
@@ -27,19 +29,26 @@ impl Event {
     /// parameters too: `presence;id=1` is not a package it knows (489).
     pub fn parse(value: &[u8]) -> Option<Event> {
         let name = crate::sip::scan::trim_lws(value);
-        name.eq_ignore_ascii_case(b"presence")
-            .then_some(Event::Presence)
+        if name.eq_ignore_ascii_case(b"presence") {
+            Some(Event::Presence)
+        } else if name.eq_ignore_ascii_case(b"presence.winfo") {
+            Some(Event::PresenceWinfo)
+        } else {
+            None
+        }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Event::Presence => "presence",
+            Event::PresenceWinfo => "presence.winfo",
         }
     }
 
     pub fn content_type(self) -> &'static str {
         match self {
             Event::Presence => "application/pidf+xml",
+            Event::PresenceWinfo => "application/watcherinfo+xml",
         }
     }
 }
@@ -181,11 +190,13 @@ pub struct SubscribeReq {
 /// How a SUBSCRIBE is answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SubscribeOutcome {
-    /// `200 OK` with `Expires` and `Contact`, then the NOTIFY.
+    /// `200 OK` with `Expires` and `Contact`, then the NOTIFY, then the
+    /// NOTIFYs of the presentity's watcher-info subscribers (`others`).
     Ok {
         expires: u32,
         local_contact: String,
         notify: Box<NotifyJob>,
+        others: Vec<NotifyJob>,
     },
     /// `423 Interval Too Brief` with `Min-Expires`.
     TooBrief(u32),
@@ -428,8 +439,12 @@ impl Presence {
         let Some((user, domain)) = split_pres_uri(&sub.pres_uri) else {
             return SubscribeOutcome::Error(400, "Bad request");
         };
-        let pkey: PresKey = (user, domain, sub.event);
-        let body = aggregate(&t, &pkey, now);
+        let pkey: PresKey = (user, domain, Event::Presence);
+        let body = match sub.event {
+            Event::Presence => aggregate(&t, &pkey, now),
+            Event::PresenceWinfo => None,
+        };
+        let winfo_full = sub.event == Event::PresenceWinfo;
         if expires == 0 {
             // An unsubscription: the last NOTIFY says terminated.
             t.subs.remove(&key);
@@ -442,30 +457,114 @@ impl Presence {
             // Kamailio counts the NOTIFY of a subscription it keeps: an
             // initial SUBSCRIBE with Expires 0 gets one with CSeq 1.
             let notify = if req.in_dialog {
-                self.notify_job(&mut sub, body, now)
-            } else {
+                sub.local_cseq += 1;
+                sub.version += 1;
+                let body = self.winfo_or(&t, &sub, winfo_full, body);
                 self.notify_job_as_is(&sub, body, now)
+            } else {
+                let body = self.winfo_or(&t, &sub, winfo_full, body);
+                self.notify_job_as_is(&sub, body, now)
+            };
+            // The watcher left: its presentity's watcher-info subscribers
+            // get the whole list again.
+            let others = match (req.in_dialog, sub.event) {
+                (true, Event::Presence) => self.winfo_notify(&mut t, &sub.pres_uri, None, now),
+                _ => Vec::new(),
             };
             return SubscribeOutcome::Ok {
                 expires,
                 local_contact: sub.local_contact.clone(),
                 notify: Box::new(notify),
+                others,
             };
         }
-        if !req.in_dialog {
-            if let Some(db) = &self.db {
+        sub.local_cseq += 1;
+        sub.version += 1;
+        let body = self.winfo_or(&t, &sub, winfo_full, body);
+        if let Some(db) = &self.db {
+            if req.in_dialog {
+                db.watcher_update(&self.cfg, &sub);
+            } else {
                 db.watcher_insert(&self.cfg, &sub);
-                db.watchers_authorized(&self.cfg, &sub, now);
+                if sub.event == Event::Presence {
+                    db.watchers_authorized(&self.cfg, &sub, now);
+                }
             }
         }
-        let notify = self.notify_job(&mut sub, body, now);
         let local_contact = sub.local_contact.clone();
+        let new_watcher = (!req.in_dialog && sub.event == Event::Presence).then(|| sub.clone());
+        let notify = self.notify_job_as_is(&sub, body, now);
         t.subs.insert(key, sub);
+        // A new watcher: the watcher-info subscribers hear of it alone.
+        let others = match new_watcher {
+            Some(w) => self.winfo_notify(&mut t, &w.pres_uri, Some(&w), now),
+            None => Vec::new(),
+        };
         SubscribeOutcome::Ok {
             expires,
             local_contact,
             notify: Box::new(notify),
+            others,
         }
+    }
+
+    /// `body` for a presence subscription; for a watcher-info one the
+    /// full list of the presentity's watchers (`full`), at `s`'s version.
+    fn winfo_or(
+        &self,
+        t: &Tables,
+        s: &Subscription,
+        full: bool,
+        body: Option<Bytes>,
+    ) -> Option<Bytes> {
+        if !full {
+            return body;
+        }
+        let watchers = watchers_of(t, &s.pres_uri);
+        Some(super::notify::winfo_document(
+            &s.pres_uri,
+            s.version,
+            true,
+            &watchers,
+        ))
+    }
+
+    /// The NOTIFYs of the watcher-info subscribers of `pres_uri`: the new
+    /// watcher alone (`partial`), or the whole list (`full`).
+    fn winfo_notify(
+        &self,
+        t: &mut Tables,
+        pres_uri: &str,
+        new: Option<&Subscription>,
+        now: i64,
+    ) -> Vec<NotifyJob> {
+        let watchers = match new {
+            Some(w) => vec![watcher_line(w)],
+            None => watchers_of(t, pres_uri),
+        };
+        let mut keys: Vec<DialogKey> = t
+            .subs
+            .iter()
+            .filter(|(_, s)| {
+                s.event == Event::PresenceWinfo && s.pres_uri == pres_uri && s.expires > now
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        let mut jobs = Vec::new();
+        for k in keys {
+            if let Some(s) = t.subs.get_mut(&k) {
+                s.local_cseq += 1;
+                s.version += 1;
+                let body =
+                    super::notify::winfo_document(pres_uri, s.version, new.is_none(), &watchers);
+                if let Some(db) = &self.db {
+                    db.watcher_update(&self.cfg, s);
+                }
+                jobs.push(NotifyJob::new(s, subscription_state(s, now), Some(body)));
+            }
+        }
+        jobs
     }
 
     /// The expiry timer: publications and subscriptions past their time are
@@ -503,15 +602,28 @@ impl Presence {
             .filter(|(_, s)| s.expires <= now)
             .map(|(k, _)| k.clone())
             .collect();
+        let mut left = Vec::new();
         for k in expired {
             if let Some(mut s) = t.subs.remove(&k) {
                 if let Some(db) = &self.db {
                     db.watcher_delete(&self.cfg, &k);
                 }
                 let (user, domain) = split_pres_uri(&s.pres_uri).unwrap_or_default();
-                let body = aggregate(&t, &(user, domain, s.event), now);
-                jobs.push(self.notify_job(&mut s, body, now));
+                let body = match s.event {
+                    Event::Presence => aggregate(&t, &(user, domain, Event::Presence), now),
+                    Event::PresenceWinfo => None,
+                };
+                s.local_cseq += 1;
+                s.version += 1;
+                let body = self.winfo_or(&t, &s, s.event == Event::PresenceWinfo, body);
+                jobs.push(self.notify_job_as_is(&s, body, now));
+                if s.event == Event::Presence && !left.contains(&s.pres_uri) {
+                    left.push(s.pres_uri.clone());
+                }
             }
+        }
+        for uri in left {
+            jobs.extend(self.winfo_notify(&mut t, &uri, None, now));
         }
         jobs
     }
@@ -526,6 +638,30 @@ impl Presence {
     pub fn subscription(&self, key: &DialogKey) -> Option<Subscription> {
         self.tables().subs.get(key).cloned()
     }
+}
+
+/// A watcher as a watcher-info document lists it.
+fn watcher_line(s: &Subscription) -> super::notify::WatcherLine {
+    super::notify::WatcherLine {
+        id: s.callid.clone(),
+        uri: format!("sip:{}@{}", s.watcher_user, s.watcher_domain),
+        status: match s.status {
+            Status::Active => "active",
+            Status::Pending => "pending",
+            Status::Terminated => "terminated",
+        },
+    }
+}
+
+/// The presence watchers of `pres_uri`, by Call-ID.
+fn watchers_of(t: &Tables, pres_uri: &str) -> Vec<super::notify::WatcherLine> {
+    let mut subs: Vec<&Subscription> = t
+        .subs
+        .values()
+        .filter(|s| s.event == Event::Presence && s.pres_uri == pres_uri)
+        .collect();
+    subs.sort_by(|a, b| a.callid.cmp(&b.callid));
+    subs.into_iter().map(watcher_line).collect()
 }
 
 /// The document the watchers of `key` get: the live publications merged

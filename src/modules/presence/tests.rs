@@ -101,7 +101,7 @@ fn events_are_told_by_name_without_case_or_parameters() {
     assert_eq!(Event::parse(b"presence"), Some(Event::Presence));
     assert_eq!(Event::parse(b" Presence "), Some(Event::Presence));
     assert_eq!(Event::parse(b"presence;id=7"), None, "Kamailio: 489");
-    assert_eq!(Event::parse(b"presence.winfo"), None);
+    assert_eq!(Event::parse(b"presence.winfo"), Some(Event::PresenceWinfo));
     assert_eq!(Event::parse(b"dialog"), None);
     assert_eq!(Event::parse(b""), None);
 }
@@ -454,4 +454,106 @@ fn sql_literals_double_quotes() {
     assert_eq!(super::db::sql_literal("nul\0", false), "'nul'");
     assert_eq!(super::db::blob_literal(b"<a'>", false), "X'3c61273e'");
     assert_eq!(super::db::blob_literal(b"<a>", true), "'\\x3c613e'::bytea");
+}
+
+fn winfo_req(callid: &str, cseq: u32, in_dialog: bool, expires: u32, now: i64) -> SubscribeReq {
+    let mut r = subscribe_req(in_dialog, cseq, Some(expires), now);
+    r.event = Event::PresenceWinfo;
+    r.callid = callid.into();
+    r.from_user = "alice".into();
+    r.watcher_user = "alice".into();
+    r.to_tag = "w-tag".into();
+    r.from_tag = "alice-tag".into();
+    r
+}
+
+fn watcher_req(
+    callid: &str,
+    user: &str,
+    cseq: u32,
+    in_dialog: bool,
+    expires: u32,
+    now: i64,
+) -> SubscribeReq {
+    let mut r = subscribe_req(in_dialog, cseq, Some(expires), now);
+    r.callid = callid.into();
+    r.watcher_user = user.into();
+    r
+}
+
+fn others(o: SubscribeOutcome) -> (NotifyJob, Vec<NotifyJob>) {
+    match o {
+        SubscribeOutcome::Ok { notify, others, .. } => (*notify, others),
+        other => panic!("not 200: {other:?}"),
+    }
+}
+
+#[test]
+fn watcherinfo_document_as_kamailio_writes_it() {
+    // Recorded from Kamailio 5.6.3 (presence_winfo).
+    let empty = super::notify::winfo_document("sip:alice@127.0.0.61", 1, true, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&empty),
+        "<?xml version=\"1.0\"?>\n<watcherinfo xmlns=\"urn:ietf:params:xml:ns:watcherinfo\" version=\"1\" state=\"full\">\n  \
+         <watcher-list resource=\"sip:alice@127.0.0.61\" package=\"presence\"/>\n</watcherinfo>\n"
+    );
+    let w = super::notify::WatcherLine {
+        id: "w-3".into(),
+        uri: "sip:bob@127.0.0.61".into(),
+        status: "active",
+    };
+    let one = super::notify::winfo_document("sip:alice@127.0.0.61", 2, false, &[w]);
+    assert_eq!(
+        String::from_utf8_lossy(&one),
+        "<?xml version=\"1.0\"?>\n<watcherinfo xmlns=\"urn:ietf:params:xml:ns:watcherinfo\" version=\"2\" state=\"partial\">\n  \
+         <watcher-list resource=\"sip:alice@127.0.0.61\" package=\"presence\">\n    \
+         <watcher id=\"w-3\" event=\"subscribe\" status=\"active\">sip:bob@127.0.0.61</watcher>\n  </watcher-list>\n</watcherinfo>\n"
+    );
+    assert_eq!(one.len(), 293, "Kamailio's Content-Length");
+}
+
+#[test]
+fn watcherinfo_subscribers_hear_of_watchers_coming_and_going() {
+    let p = server(PresenceConfig::default());
+    sub_ok(p.subscribe(watcher_req("c-bob", "bob", 1, false, 600, T0)));
+    let (n, rest) = others(p.subscribe(winfo_req("c-w", 1, false, 600, T0)));
+    assert!(rest.is_empty());
+    assert_eq!(n.event, "presence.winfo");
+    assert_eq!(n.content_type, "application/watcherinfo+xml");
+    let body = String::from_utf8(n.body.unwrap().to_vec()).unwrap();
+    assert!(body.contains("version=\"1\" state=\"full\""), "{body}");
+    assert!(body.contains("<watcher id=\"c-bob\" event=\"subscribe\" status=\"active\">sip:bob@example.org</watcher>"), "{body}");
+    // carol comes: the new watcher alone.
+    let (_, rest) = others(p.subscribe(watcher_req("c-carol", "carol", 1, false, 300, T0 + 1)));
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].cseq, 3);
+    let body = String::from_utf8(rest[0].body.clone().unwrap().to_vec()).unwrap();
+    assert!(body.contains("version=\"2\" state=\"partial\""), "{body}");
+    assert!(
+        body.contains("sip:carol@example.org") && !body.contains("bob"),
+        "{body}"
+    );
+    // A refresh of bob's says nothing to alice.
+    let (_, rest) = others(p.subscribe(watcher_req("c-bob", "bob", 2, true, 600, T0 + 2)));
+    assert!(rest.is_empty());
+    // bob leaves: the whole list, carol only.
+    let (n, rest) = others(p.subscribe(watcher_req("c-bob", "bob", 3, true, 0, T0 + 3)));
+    assert_eq!(n.state, "terminated;reason=timeout");
+    assert_eq!(rest.len(), 1);
+    let body = String::from_utf8(rest[0].body.clone().unwrap().to_vec()).unwrap();
+    assert!(body.contains("version=\"3\" state=\"full\""), "{body}");
+    assert!(body.contains("carol") && !body.contains("bob"), "{body}");
+    // carol's subscription runs out: the list is empty.
+    let jobs = p.expire(T0 + 301);
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let winfo = jobs.iter().find(|j| j.event == "presence.winfo").unwrap();
+    let body = String::from_utf8(winfo.body.clone().unwrap().to_vec()).unwrap();
+    assert!(
+        body.contains("version=\"4\" state=\"full\"") && body.contains("package=\"presence\"/>"),
+        "{body}"
+    );
+    // alice ends hers: full state, terminated.
+    let (n, _) = others(p.subscribe(winfo_req("c-w", 2, true, 0, T0 + 400)));
+    assert_eq!((n.cseq, n.state.as_str()), (6, "terminated;reason=timeout"));
+    assert_eq!(p.counts(), (0, 0));
 }
