@@ -402,3 +402,101 @@ fn stock_config_state_survives_a_restart() {
     assert_eq!(n.body(), closed.as_bytes());
     assert_eq!(notify(&carol).body(), closed.as_bytes());
 }
+
+/// `ringsip ctl -s unix:SOCK ARGS…` exits 0.
+fn ctl(sock: &Path, args: &[&str]) {
+    let out = std::process::Command::new(common::ringsip_bin())
+        .arg("ctl")
+        .arg("-s")
+        .arg(format!("unix:{}", sock.display()))
+        .args(args)
+        .output()
+        .expect("run ringsip ctl");
+    assert!(
+        out.status.success(),
+        "ringsip ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The expiry round (forced by `presence.cleanup`) tells the watcher that
+/// the publication lapsed (a NOTIFY without document), then ends a lapsed
+/// subscription (terminated); `presence.refreshWatchers` sends the current
+/// state again.
+#[test]
+fn stock_config_lapsed_state_and_control_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = kamailio_db(dir.path());
+    let sock = dir.path().join("presence.ctl");
+    let proxy = Proxy::builder(&config(&db))
+        .arg("--ctl")
+        .arg(sock.display().to_string())
+        .start();
+    let px = proxy.addr();
+    let (alice, bob) = (RawUa::bind(), RawUa::bind());
+    let open = pidf("open");
+    alice.send(
+        px,
+        request(
+            &alice,
+            px,
+            "PUBLISH",
+            "alice",
+            "alice",
+            "l-pub",
+            1,
+            None,
+            "Event: presence\r\nExpires: 2\r\n",
+            &open,
+        ),
+    );
+    assert_eq!(answer(&alice).status(), Some(200));
+    bob.send(
+        px,
+        request(
+            &bob,
+            px,
+            "SUBSCRIBE",
+            "bob",
+            "alice",
+            "l-sub",
+            1,
+            None,
+            "Event: presence\r\nExpires: 6\r\n",
+            "",
+        ),
+    );
+    assert_eq!(answer(&bob).status(), Some(200));
+    assert_eq!(notify(&bob).body(), open.as_bytes());
+    ctl(
+        &sock,
+        &[
+            "presence.refreshWatchers",
+            &format!("sip:alice@{}", px.ip()),
+            "presence",
+            "1",
+        ],
+    );
+    let n = notify(&bob);
+    assert_eq!(n.header("cseq"), Some("3 NOTIFY"));
+    assert_eq!(n.body(), open.as_bytes());
+
+    std::thread::sleep(Duration::from_millis(2100));
+    ctl(&sock, &["presence.cleanup"]);
+    let n = notify(&bob);
+    assert_eq!(n.header("cseq"), Some("4 NOTIFY"));
+    assert!(n.body().is_empty(), "{}", n.text());
+    assert!(n
+        .header("subscription-state")
+        .unwrap()
+        .starts_with("active;expires="));
+
+    std::thread::sleep(Duration::from_millis(4000));
+    ctl(&sock, &["presence.cleanup"]);
+    let n = notify(&bob);
+    assert_eq!(n.header("cseq"), Some("5 NOTIFY"));
+    assert_eq!(
+        n.header("subscription-state"),
+        Some("terminated;reason=timeout")
+    );
+}

@@ -233,6 +233,11 @@ impl Presence {
         }
     }
 
+    /// The expiry timer's controls (`presence.cleanup`, `presence.refreshWatchers`).
+    pub fn timer(&self) -> &super::timer::ExpiryTimer {
+        &self.timer
+    }
+
     /// Takes what the database held at start-up.
     pub fn restore(&self, loaded: super::db::Loaded) {
         let mut t = self.tables();
@@ -626,6 +631,21 @@ impl Presence {
             jobs.extend(self.winfo_notify(&mut t, &uri, None, now));
         }
         jobs
+    }
+
+    /// `presence.refreshWatchers`: a NOTIFY with the current state to every
+    /// watcher of `uri` (`sip:user@domain`) for `event`.
+    pub fn refresh_watchers(&self, uri: &str, event: Event, now: i64) -> Vec<NotifyJob> {
+        let mut t = self.tables();
+        match event {
+            Event::Presence => {
+                let Some((user, domain)) = split_pres_uri(uri) else {
+                    return Vec::new();
+                };
+                self.changed(&mut t, &(user, domain, Event::Presence), now)
+            }
+            Event::PresenceWinfo => self.winfo_notify(&mut t, uri, None, now),
+        }
     }
 
     /// How many publications and subscriptions are held (tests, RPC).

@@ -26,6 +26,26 @@ const BRANCH_PREFIX: &[u8] = b"z9hG4bKpres";
 pub struct ExpiryTimer {
     next_round: Mutex<Option<Instant>>,
     seq: AtomicU64,
+    /// `presence.cleanup` asked for a round at the next tick.
+    forced: std::sync::atomic::AtomicBool,
+    /// `presence.refreshWatchers`: presentities whose watchers are told again.
+    refresh: Mutex<Vec<(String, super::state::Event)>>,
+}
+
+impl ExpiryTimer {
+    /// `presence.cleanup`: the expiry round runs at the next tick.
+    pub fn force(&self) {
+        self.forced.store(true, Ordering::Relaxed);
+    }
+
+    /// `presence.refreshWatchers URI EVENT`: the watchers of `uri` get a
+    /// NOTIFY with the current state at the next tick.
+    pub fn refresh(&self, uri: String, event: super::state::Event) {
+        self.refresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((uri, event));
+    }
 }
 
 /// Where a NOTIFY to `uri` goes: an address URI's host, port and transport.
@@ -80,7 +100,16 @@ impl LocalRequests for Presence {
     }
 
     fn on_timer(&self, env: &Env, now: Instant, out: &mut Vec<Transmit>, _: &mut Vec<LocalEvent>) {
-        {
+        let unix = (env.epoch.unix_ms(now) / 1000) as i64;
+        let asked: Vec<_> =
+            std::mem::take(&mut *self.timer.refresh.lock().unwrap_or_else(|e| e.into_inner()));
+        for (uri, event) in asked {
+            for job in self.refresh_watchers(&uri, event, unix) {
+                self.send_stateless(env, &job, out);
+            }
+        }
+        let forced = self.timer.forced.swap(false, Ordering::Relaxed);
+        if !forced {
             let mut next = self
                 .timer
                 .next_round
@@ -95,7 +124,6 @@ impl LocalRequests for Presence {
                 Some(_) => *next = Some(now + self.cfg.clean_period),
             }
         }
-        let unix = (env.epoch.unix_ms(now) / 1000) as i64;
         for job in self.expire(unix) {
             self.send_stateless(env, &job, out);
         }
