@@ -10,16 +10,19 @@
 //! ```
 //!
 //! Parts: [`state`] holds the presentities and subscriptions of every core
-//! (the decisions, on plain values and unix time); [`functions`] are the
+//! (the decisions, on plain values and unix time); `functions` are the
 //! script functions (the request read, the reply and the NOTIFYs sent, a
-//! NOTIFY as a tm local client transaction); [`notify`] writes a NOTIFY;
-//! [`pidf`] aggregates the published documents; [`db`] writes the
-//! `presentity`, `active_watchers` and `watchers` tables (Kamailio's
-//! schema) when `db_url` is set.
+//! NOTIFY as a tm local client transaction); [`notify`] writes a NOTIFY and
+//! a watcher-info document; [`pidf`] aggregates the published documents;
+//! [`db`] writes the `presentity`, `active_watchers` and `watchers` tables
+//! (Kamailio's schema) when `db_url` is set, and loads them at start-up;
+//! [`timer`] forgets lapsed state every `clean_period` and sends the
+//! NOTIFYs that follow (also on `presence.cleanup` / `presence.refreshWatchers`).
 //!
-//! Events: `presence` (PIDF). presence_xml's `force_active` is how
-//! authorization works here: every watcher is active (XCAP rules are not
-//! read).
+//! Events: `presence` (PIDF, published) and `presence.winfo` (RFC 3857,
+//! made here: the presentity's watchers). presence_xml's `force_active` is
+//! how authorization works here: every watcher is active (XCAP rules are
+//! not read).
 
 use std::time::Duration;
 

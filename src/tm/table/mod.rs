@@ -316,7 +316,7 @@ impl<U> TransactionTable<U> {
     }
 
     /// The To-tag a local reply of `tid` carries (`<prefix>-<8 hex>`), as
-    /// [`Cell::send_local_reply`](crate::tm::cell::Cell) writes it: what
+    /// `Cell::send_local_reply` writes it: what
     /// Kamailio's `t_get_reply_totag` gives a module (presence keeps it as
     /// the subscription's tag before the reply goes).
     pub fn reply_to_tag(&self, tid: Tid) -> Vec<u8> {
