@@ -1234,6 +1234,21 @@ def presence_winfo(uac, uas):
     return log
 
 @case
+def presence_params(uac, uas):
+    """presence with min_expires, max_expires and server_address set: a
+    SUBSCRIBE too brief (423, Min-Expires), one too long (cut), one without
+    Expires (the default cut to max_expires, for PUBLISH too), the Contact
+    is server_address."""
+    log, st = [], {"n": 0}
+    S = lambda *a, **k: presence_signed(st, *a, **k)
+    log += S(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pp-1", "Event: presence\r\n", PIDF.format("open"))[0]
+    log += S(uac, "uac", "PUBLISH", "alice", "alicepw", UAC, "alice", "pp-2", "Event: presence\r\nExpires: 30\r\n", PIDF.format("open"))[0]
+    log += S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "ps-1", "Event: presence\r\nExpires: 60\r\n")[0]
+    log += S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "ps-2", "Event: presence\r\nExpires: 7200\r\n", notifies=1)[0]
+    log += S(uas, "uas", "SUBSCRIBE", "bob", "bobpw", UAS, "alice", "ps-3", "Event: presence\r\n", notifies=1)[0]
+    return log
+
+@case
 def trusted_peer_and_flood(uac, uas):
     """WITH_ANTIFLOOD: 40 OPTIONS keepalives in a burst from the UAC are
     answered until pike says flood, then banned (dropped). WITH_IPAUTH: a
@@ -2051,6 +2066,7 @@ SUITE = [
     ("/etc/kamailio/kamailio.cfg", ["stock_calls"]),
     ("stock-auth.cfg", ["stock_auth_calls"]),
     ("stock-presence.cfg", ["stock_presence", "presence_edges", "presence_winfo"]),
+    ("stock-presence-params.cfg", ["presence_params"]),
     ("stock-full.cfg", ["stock_auth_calls", "trusted_peer_and_flood", "stock_calls"]),
     ("stock-nat.cfg", ["stock_auth_calls", "nat_register_and_call"]),
     ("hunt_route_ds.cfg", ["ds_hash_algs", "ds_turn_algs", "ds_weight_shares", "ds_states_and_domain",

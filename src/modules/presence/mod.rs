@@ -49,7 +49,8 @@ pub struct PresenceConfig {
     /// answered 423 (`min_expires_action` 1) or raised to it (2).
     pub min_expires: u32,
     pub min_expires_action: u8,
-    /// `default_expires` (3600): without an Expires header.
+    /// Without an Expires header: the event's default (3600, as
+    /// presence_xml registers `presence`; not a parameter).
     pub default_expires: u32,
     /// `server_address`: the Contact of replies and NOTIFYs (else built
     /// from the socket the request came in on).
@@ -106,7 +107,9 @@ impl PresenceConfig {
             max_expires: secs("max_expires", 3600)?,
             min_expires: secs("min_expires", 0)?,
             min_expires_action: action as u8,
-            default_expires: secs("default_expires", 3600)?,
+            // Not a parameter in Kamailio 5.6: presence_xml registers the
+            // event with 3600.
+            default_expires: 3600,
             server_address: mp
                 .str("presence", "server_address")
                 .map(str::trim)
@@ -186,7 +189,6 @@ pub static MODULE: ModuleDef = ModuleDef {
         p("max_expires", ParamKind::Int),
         p("min_expires", ParamKind::Int),
         p("min_expires_action", ParamKind::Int),
-        p("default_expires", ParamKind::Int),
         p("server_address", ParamKind::Str),
         p("subs_db_mode", ParamKind::Int),
         p("publ_cache", ParamKind::Int),

@@ -110,9 +110,8 @@ fn events_are_told_by_name_without_case_or_parameters() {
 fn expires_defaults_and_is_cut_to_max() {
     let mut mp = ModParams::default();
     mp.push("presence", "max_expires", ParamValue::Int(1800));
-    mp.push("presence", "default_expires", ParamValue::Int(900));
     let p = server(PresenceConfig::from_modparams(&mp).unwrap());
-    assert_eq!(p.expires(None), 900);
+    assert_eq!(p.expires(None), 1800, "the event's 3600, cut");
     assert_eq!(p.expires(Some(60)), 60);
     assert_eq!(p.expires(Some(7200)), 1800);
     assert_eq!(p.expires(Some(0)), 0);
