@@ -129,7 +129,6 @@ impl PresenceConfig {
 pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
     let mut out = Vec::new();
     for (module, name) in [
-        ("presence", "fallback2db"),
         ("presence", "send_fast_notify"),
         ("presence", "notifier_processes"),
         ("presence", "publ_cache"),
@@ -138,7 +137,6 @@ pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
         ("presence_xml", "disable_presence"),
         ("presence_xml", "disable_winfo"),
         ("presence_xml", "xcap_table"),
-        ("presence_xml", "pidf_manipulation"),
         ("presence_xml", "xcap_server"),
         ("presence_xml", "passive_mode"),
         ("presence_xml", "force_dummy_presence"),
@@ -184,7 +182,6 @@ pub static MODULE: ModuleDef = ModuleDef {
         p("waitn_time", ParamKind::Int),
         p("notifier_poll_rate", ParamKind::Int),
         p("notifier_processes", ParamKind::Int),
-        p("to_tag_pref", ParamKind::Str),
         p("expires_offset", ParamKind::Int),
         p("max_expires", ParamKind::Int),
         p("min_expires", ParamKind::Int),
@@ -195,7 +192,6 @@ pub static MODULE: ModuleDef = ModuleDef {
         p("subs_htable_size", ParamKind::Int),
         p("pres_htable_size", ParamKind::Int),
         p("send_fast_notify", ParamKind::Int),
-        p("fallback2db", ParamKind::Int),
         p("enable_sphere_check", ParamKind::Int),
         p("timeout_rm_subs", ParamKind::Int),
         p("local_log_level", ParamKind::Int),
@@ -217,7 +213,6 @@ pub static MODULE_XML: ModuleDef = ModuleDef {
         p("force_active", ParamKind::Int),
         p("integrated_xcap_server", ParamKind::Int),
         p("xcap_server", ParamKind::Str),
-        p("pidf_manipulation", ParamKind::Int),
         p("passive_mode", ParamKind::Int),
         p("disable_presence", ParamKind::Int),
         p("disable_winfo", ParamKind::Int),
