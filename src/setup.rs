@@ -275,6 +275,32 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         shared.add_timer(d);
     }
 
+    if loaded.contains(&"presence") {
+        use ringsip::modules::presence::{self, Presence, PresenceConfig};
+        for w in presence::unsupported_params(mp) {
+            log::warn!("accepted but ignored: {w}");
+        }
+        let cfg = PresenceConfig::from_modparams(mp)?;
+        let db = store_for(mp, &mut stores, "presence")?
+            .map(|s| presence::db::Db::new(s, cfg.subs_db_mode));
+        let now = (epoch.unix_ms / 1000) as i64;
+        let loaded = match &db {
+            Some(d) => Some(d.load(&cfg, now)?),
+            None => None,
+        };
+        let p = Arc::new(Presence::new(cfg, db, now, std::process::id()));
+        if let Some(l) = loaded {
+            log::info!(
+                "presence: loaded {} publications and {} subscriptions",
+                l.presentities.len(),
+                l.subscriptions.len()
+            );
+            p.restore(l);
+        }
+        shared.insert(p.clone());
+        shared.add_requester(p);
+    }
+
     if loaded.contains(&"pike") {
         let p = Arc::new(Pike::new(PikeParams::from_modparams(mp)?));
         shared.insert(p.clone());

@@ -14,6 +14,8 @@ use crate::modules::corex::rpc as corex;
 use crate::modules::dialog::{rpc as dlg, Dialogs};
 use crate::modules::dispatcher::{rpc as ds, Dispatcher};
 use crate::modules::pike::Pike;
+use crate::modules::presence::state::Event;
+use crate::modules::presence::Presence;
 
 pub static METHODS: &[Method] = &[
     Method {
@@ -45,6 +47,16 @@ pub static METHODS: &[Method] = &[
         name: "dlg.stats_active",
         help: "Dialogs not ended, by state (starting, connecting, answering, ongoing).",
         call: dlg_stats_active,
+    },
+    Method {
+        name: "presence.cleanup",
+        help: "Run the presence expiry round now (lapsed publications and subscriptions).",
+        call: presence_cleanup,
+    },
+    Method {
+        name: "presence.refreshWatchers",
+        help: "presence.refreshWatchers URI EVENT [TYPE]: NOTIFY every watcher of URI with the current state.",
+        call: presence_refresh,
     },
     Method {
         name: "pike.top",
@@ -236,6 +248,30 @@ fn dlg_profile_get_size(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
 
 fn dlg_stats_active(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
     Ok(dlg::stats_active(dialogs(ctl)?))
+}
+
+fn presence(ctl: &Ctl) -> Result<&Presence, RpcError> {
+    ctl.services
+        .get::<Presence>()
+        .ok_or_else(|| RpcError::failed("presence is not loaded"))
+}
+
+fn presence_cleanup(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
+    presence(ctl)?.timer().force();
+    Ok(Value::Null)
+}
+
+fn presence_refresh(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
+    let pres = presence(ctl)?;
+    let uri = p
+        .text(0)
+        .ok_or_else(|| RpcError::failed("presence.refreshWatchers URI EVENT [TYPE]"))?;
+    let event = p
+        .text(1)
+        .and_then(|e| Event::parse(e.as_bytes()))
+        .ok_or_else(|| RpcError::failed("unknown event"))?;
+    pres.timer().refresh(uri, event);
+    Ok(Value::Null)
 }
 
 fn pike_top(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {

@@ -33,6 +33,7 @@ pub mod path;
 pub mod permissions;
 pub mod pike;
 pub mod pipelimit;
+pub mod presence;
 pub mod pv;
 pub mod regex;
 pub mod registrar;
@@ -123,6 +124,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &xhttp::MODULE,
     &topoh::MODULE,
     &r#async::MODULE,
+    &presence::MODULE,
+    &presence::MODULE_XML,
 ];
 
 /// The module that `loadmodule NAME` loads.

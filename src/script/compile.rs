@@ -39,8 +39,6 @@ pub struct Compiled {
 const PLANNED_MODULES: &[&str] = &[
     "rr",
     "outbound",
-    "presence",
-    "presence_xml",
     "pua",
     "uac",
     "mi_fifo",

@@ -1,6 +1,7 @@
 //! The stateless reply builder (RFC 3261 §8.2.6): a response to a request
-//! copies its Via (all of them, in order), From, To, Call-ID and CSeq, adds a
-//! To-tag when the request had none, and a `Server` header.
+//! copies its Via (all of them, in order), From, To, Call-ID and CSeq (and
+//! its Record-Route into a 180–299), adds a To-tag when the request had
+//! none, and a `Server` header.
 
 use std::ops::Range;
 
@@ -39,6 +40,13 @@ pub fn build(req: &Message, spec: &ReplySpec<'_>, out: &mut Vec<u8>) {
         match h.id {
             HeaderName::Via => copy_with_edits(buf, h.line.range(), spec.via_edits, out),
             HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
+                out.extend_from_slice(&buf[h.line.range()]);
+                ensure_line_end(out);
+            }
+            // RFC 3261 §12.1.1: a UAS copies the Record-Route into a
+            // dialog-forming 18x/2xx; Kamailio copies it into every local
+            // reply from 180 to 299 (build_res_buf_from_sip_req).
+            HeaderName::RecordRoute if (180..300).contains(&spec.code) => {
                 out.extend_from_slice(&buf[h.line.range()]);
                 ensure_line_end(out);
             }
@@ -126,6 +134,36 @@ To: Bob <sip:bob@b.example>\r\n\
 Call-ID: c1\r\n\
 CSeq: 1 INVITE\r\n\
 Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn record_route_goes_into_180_to_299_only() {
+        let req = b"SUBSCRIBE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n\
+From: <sip:c@b>;tag=f\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 SUBSCRIBE\r\n\
+Record-Route: <sip:p1;lr>\r\nrecord-route: <sip:p2;lr>\r\nContent-Length: 0\r\n\r\n";
+        let req = Message::parse(Bytes::from_static(req)).unwrap();
+        let mut out = Vec::new();
+        for (code, copied) in [
+            (100, false),
+            (180, true),
+            (200, true),
+            (299, true),
+            (300, false),
+            (404, false),
+        ] {
+            let spec = ReplySpec {
+                code,
+                reason: b"X",
+                ..ReplySpec::default()
+            };
+            build(&req, &spec, &mut out);
+            let text = String::from_utf8_lossy(&out);
+            assert_eq!(
+                text.contains("CSeq: 1 SUBSCRIBE\r\nRecord-Route: <sip:p1;lr>\r\nrecord-route: <sip:p2;lr>\r\n"),
+                copied,
+                "{code}: {text}"
+            );
+        }
+    }
 
     #[test]
     fn copies_transaction_headers_and_adds_tag() {

@@ -262,7 +262,7 @@ pub(super) fn uac_req_send(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
 }
 
 /// `host[:port]` of our Via on the socket of `hop`.
-fn via_host(ctx: &MsgCtx<'_>, hop: &forward::Hop) -> Vec<u8> {
+pub(crate) fn via_host(ctx: &MsgCtx<'_>, hop: &forward::Hop) -> Vec<u8> {
     let info = &ctx.env.sockets[usize::from(hop.socket)];
     if let Some((h, p)) = &info.advertise {
         return format!("{h}:{p}").into_bytes();

@@ -315,6 +315,21 @@ impl<U> TransactionTable<U> {
         }
     }
 
+    /// The To-tag a local reply of `tid` carries (`<prefix>-<8 hex>`), as
+    /// `Cell::send_local_reply` writes it: what
+    /// Kamailio's `t_get_reply_totag` gives a module (presence keeps it as
+    /// the subscription's tag before the reply goes).
+    pub fn reply_to_tag(&self, tid: Tid) -> Vec<u8> {
+        let mut tag = Vec::with_capacity(41);
+        tag.extend_from_slice(&self.tag_prefix);
+        tag.push(b'-');
+        let cell = u128::from(tid.slot) << 32 | u128::from(tid.gen);
+        tag.extend_from_slice(&crate::tm::branch_id::hex8(
+            self.hasher.hash_u128(cell) as u32
+        ));
+        tag
+    }
+
     /// The request that created the transaction.
     pub fn request(&self, tid: Tid) -> Option<&Bytes> {
         self.cell(tid).map(|c| &c.server.request)
