@@ -134,10 +134,9 @@ impl<'a> MsgCtx<'a> {
                 .map_or(Value::Null, |c| int(i64::from(c))),
             PvKind::Rr => opt(msg.reason()),
             PvKind::Ci => opt(msg.call_id()),
-            PvKind::Cs => msg
-                .header_value(HeaderName::CSeq)
-                .and_then(|v| crate::sip::headers::CSeq::parse(v).ok())
-                .map_or(Value::Null, |c| int(i64::from(c.seq))),
+            // A string in Kamailio (`$cs + 1` is "51" for CSeq 5), and
+            // whatever the number token is (`CSeq: x INVITE` gives "x").
+            PvKind::Cs => opt(msg.cseq_number()),
             PvKind::Si => {
                 let t = self
                     .cache
@@ -178,6 +177,7 @@ impl<'a> MsgCtx<'a> {
             PvKind::Rb => Value::str(msg.body()),
             PvKind::Bs => int(msg.body().len() as i64),
             PvKind::Ct => opt(msg.header_value(HeaderName::Contact)),
+            PvKind::Cl if msg.broken_header().is_some() => Value::Null,
             PvKind::Cl => msg
                 .header_value(HeaderName::ContentLength)
                 .map_or(Value::Null, |v| {
@@ -726,6 +726,11 @@ impl<'a> MsgCtx<'a> {
     /// `$hdr(name)` with an index; `[*]` joins the values with `,` (as Kamailio does).
     fn header(&self, name: &[u8], idx: Idx) -> Value<'a> {
         let msg: &'a Message = self.msg;
+        // Kamailio parses the whole header section for `$hdr`: a field its
+        // parser refuses makes every lookup `$null`.
+        if msg.broken_header().is_some() {
+            return Value::Null;
+        }
         let mut it = msg.headers_named(name);
         let found = match idx {
             Idx::First | Idx::At(0) => it.next(),

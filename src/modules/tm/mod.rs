@@ -184,6 +184,18 @@ fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<Tid, TmError
     Ok(tid)
 }
 
+/// Kamailio's `t_newtran` parses the whole header section first; a request
+/// with a header field its parser refuses ([`crate::sip::Message::broken_header`])
+/// gets no transaction: `E_BAD_REQ` (-400), nothing sent.
+fn refuse_broken(ctx: &MsgCtx<'_>) -> Option<i32> {
+    if ctx.route_type != RouteType::Request || ctx.t.tid.is_some() {
+        return None;
+    }
+    let at = ctx.msg.broken_header()?;
+    log::error!("tm: parse_headers failed (header field #{at})");
+    Some(-400)
+}
+
 /// Records what the script armed and the request state in the transaction.
 fn save_state(ctx: &mut MsgCtx<'_>, tid: Tid) {
     let (f, r, b) = (ctx.t.on_failure, ctx.t.on_reply, ctx.t.on_branch);
@@ -220,6 +232,9 @@ pub fn relay(
     proto: Option<Proto>,
 ) -> i32 {
     let method = ctx.msg.method_bytes();
+    if let Some(rc) = refuse_broken(ctx) {
+        return rc;
+    }
     if ctx.route_type == RouteType::Request && ctx.t.tid.is_none() {
         match ctx.t.matched {
             // The ACK of a 2xx and a CANCEL that matches nothing are forwarded statelessly (§16.10, §17.2.3).
@@ -398,6 +413,9 @@ fn t_precheck_trans(_: &mut MsgCtx<'_>, _: &Args) -> i32 {
 fn t_newtran(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     if ctx.msg.method_bytes() == b"ACK" {
         return -1;
+    }
+    if let Some(rc) = refuse_broken(ctx) {
+        return rc;
     }
     match ensure_transaction(ctx, false) {
         Ok(_) => 1,
@@ -846,3 +864,37 @@ pub static MODULE: ModuleDef = ModuleDef {
     params: config::PARAMS,
     always: false,
 };
+
+#[cfg(test)]
+mod parse_tests {
+    use crate::modules::testutil::{call, Harness, INVITE};
+    use crate::script::registry::ModParams;
+
+    /// Kamailio's t_newtran parses the whole header section: a header
+    /// field its parser refuses (a second Max-Forwards past the required
+    /// ones) makes `t_relay` and `t_newtran` return -400 with nothing sent
+    /// (checked live).
+    #[test]
+    fn no_transaction_for_a_request_with_a_broken_header() {
+        let text = INVITE.replacen("Content-Type:", "Max-Forwards: 9\nContent-Type:", 1);
+        for f in ["t_relay", "t_newtran"] {
+            let mut h = Harness::new(&text);
+            let mut ctx = h.ctx();
+            let rc = call(&mut ctx, &super::MODULE, f, &[], &ModParams::default());
+            assert_eq!(rc, -400, "{f}");
+            assert!(h.out.is_empty(), "{f}");
+        }
+        let mut h = Harness::new(INVITE);
+        let mut ctx = h.ctx();
+        assert_eq!(
+            call(
+                &mut ctx,
+                &super::MODULE,
+                "t_newtran",
+                &[],
+                &ModParams::default()
+            ),
+            1
+        );
+    }
+}
