@@ -1869,6 +1869,18 @@ def parity_duplicates(uac, uas):
             msgs.append(parity_base(user, f"pdup-{user}-{i}").replace("X-After: yes", "X-After: yes\r\n" + dup))
     return parity_raw(uac, uas, msgs)
 
+@case
+def parity_tm(uac, uas):
+    """t_relay to a destination with no socket (IPv6, TCP) or an
+    unresolvable one; then nothing, t_reply, sl_send_reply, drop or a
+    t_relay that works. tm answers at the end of the script, only when the
+    transaction is still unanswered."""
+    msgs = []
+    for u in ("nosock", "tcp", "unres"):
+        for s in ("", "-treply", "-slreply", "-drop", "-again"):
+            msgs.append(invite(callid=f"ptm-{u}{s}", method="OPTIONS", ruri=f"sip:{u}{s}@{UAS[0]}:{UAS[1]}"))
+    return parity_raw(uac, uas, msgs)
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1889,6 +1901,7 @@ SUITE = [
     ("textops.cfg", ["textops_edits"]),
     ("parity.cfg", ["parity_cseq", "parity_required", "parity_via_version", "parity_content_length",
                     "parity_duplicates"]),
+    ("parity_tm.cfg", ["parity_tm"]),
     ("hunt_text1.cfg", ["hunt_headers_odd", "hunt_headers_plain"]),
     ("hunt_tr.cfg", ["hunt_tr_plain", "hunt_tr_odd", "hunt_tr_empty"]),
     ("hunt_pv.cfg", ["hunt_pv_ops"]),

@@ -436,6 +436,7 @@ impl Engine {
         ctx.t.matched = matched;
         // request_route has no implicit action at its end (Kamailio semantics).
         let _ = vm::run_route(&mut ctx, route);
+        crate::modules::tm::end_of_request(&mut ctx);
         if dialog {
             crate::modules::dialog::on_request_done(&mut ctx);
         }

@@ -233,6 +233,18 @@ pub fn resolve_hop(
     port: Option<u16>,
     proto: Option<Proto>,
 ) -> Result<Hop, i32> {
+    resolve_hop_or(ctx, host, port, proto, |_, _| -477)
+}
+
+/// [`resolve_hop`] with the code for "no socket to send from" given by
+/// `no_socket` (tm has its own, see `tm::fork`).
+pub fn resolve_hop_or(
+    ctx: &MsgCtx<'_>,
+    host: Option<&[u8]>,
+    port: Option<u16>,
+    proto: Option<Proto>,
+    no_socket: fn(&MsgCtx<'_>, &SocketAddr) -> i32,
+) -> Result<Hop, i32> {
     let (dst, proto) = match host {
         Some(h) => {
             let proto = proto.unwrap_or(Proto::Udp);
@@ -255,7 +267,7 @@ pub fn resolve_hop(
     let preferred = ctx.force_socket.unwrap_or(ctx.socket);
     let Some(socket) = ctx.env.socket_for(proto, &dst, Some(preferred)) else {
         log::warn!("no {proto} socket to reach {dst}");
-        return Err(-477);
+        return Err(no_socket(ctx, &dst));
     };
     let info = &ctx.env.sockets[usize::from(socket)];
     // On a wildcard socket, speak from the address the request arrived on.
