@@ -562,7 +562,7 @@ request_route {
     assert_eq!(
         inv.headers("X-Set"),
         [
-            "2 [sip:bob@127.0.0.4:5090,sip:carol@127.0.0.5:5100] first=sip:bob@127.0.0.4:5090 \
+            "2 [<sip:bob@127.0.0.4:5090>;q=0.5, sip:carol@127.0.0.5:5100] first=sip:bob@127.0.0.4:5090 \
           q=500 du=sip:127.0.0.3:5080 second=sip:carol@127.0.0.5:5100 \
           last=sip:carol@127.0.0.5:5100 q2=-1"
         ],

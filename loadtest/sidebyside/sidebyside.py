@@ -1881,6 +1881,14 @@ def parity_tm(uac, uas):
             msgs.append(invite(callid=f"ptm-{u}{s}", method="OPTIONS", ruri=f"sip:{u}{s}@{UAS[0]}:{UAS[1]}"))
     return parity_raw(uac, uas, msgs)
 
+@case
+def parity_script(uac, uas):
+    """Integer arithmetic at and past 32 bits, string to int conversions,
+    division and modulo by a variable 0; $bR with and without q, $du."""
+    msgs = [invite(callid=f"pscr-{u}", method="OPTIONS", ruri=f"sip:{u}@{UAS[0]}:{UAS[1]}")
+            for u in ("int1", "int2", "q", "one", "none", "ruriq")]
+    return parity_raw(uac, uas, msgs)
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -1902,6 +1910,7 @@ SUITE = [
     ("parity.cfg", ["parity_cseq", "parity_required", "parity_via_version", "parity_content_length",
                     "parity_duplicates"]),
     ("parity_tm.cfg", ["parity_tm"]),
+    ("parity_script.cfg", ["parity_script"]),
     ("hunt_text1.cfg", ["hunt_headers_odd", "hunt_headers_plain"]),
     ("hunt_tr.cfg", ["hunt_tr_plain", "hunt_tr_odd", "hunt_tr_empty"]),
     ("hunt_pv.cfg", ["hunt_pv_ops"]),

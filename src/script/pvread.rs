@@ -288,12 +288,23 @@ impl<'a> MsgCtx<'a> {
                 if self.branches.is_empty() {
                     return Value::Null;
                 }
+                // Kamailio 5.6 (sidebyside parity_script.cfg): ", " between
+                // branches, `<uri>;q=0.5` for a branch with a q, the bare
+                // URI otherwise; `$du` and the path are not shown.
                 let mut all = Vec::new();
                 for (i, b) in self.branches.iter().enumerate() {
                     if i > 0 {
-                        all.push(b',');
+                        all.extend_from_slice(b", ");
                     }
-                    all.extend_from_slice(&b.uri);
+                    if b.q < 0 {
+                        all.extend_from_slice(&b.uri);
+                    } else {
+                        all.push(b'<');
+                        all.extend_from_slice(&b.uri);
+                        all.extend_from_slice(b">;q=");
+                        let q = i16::try_from(b.q).unwrap_or(i16::MAX);
+                        all.extend_from_slice(crate::modules::registrar::q_text(q).as_bytes());
+                    }
                 }
                 Value::owned(all)
             }

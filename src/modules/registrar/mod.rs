@@ -9,6 +9,7 @@
 
 mod lookup;
 mod save;
+pub(crate) use save::q_text;
 
 use crate::modules::usrloc::{Domain, Usrloc};
 use crate::script::ctx::MsgCtx;

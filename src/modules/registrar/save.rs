@@ -422,7 +422,7 @@ fn listing(rec: &Record, now: i64, reg: &RegParams) -> String {
 }
 
 /// `0.5`, `1`, `0.125`: q in thousandths as written in a Contact.
-fn q_text(q: i16) -> String {
+pub(crate) fn q_text(q: i16) -> String {
     if q >= 1000 {
         return "1".into();
     }
