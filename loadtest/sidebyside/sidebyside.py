@@ -1317,6 +1317,9 @@ def reg_lookup_fork(uac, uas):
         if g.startswith("INVITE"):
             uas.sendto(reply_to(g, 486, "Busy Here", totag="b-" + g.split(" ")[1][4:6]).encode(), PROXY)
     log += [("uas", g) for g in recv_all(uas, 0.3)]
+    log += [("uac", g) for g in recv_all(uac, 0.5)]
+    return log
+
 # hunt_text*.cfg: each request runs many textops/siputils/pv tests; the
 # results come back as X- headers on the forwarded request or the reply.
 def relayed(uac, uas, m, code=404, reason="Not Found"):
