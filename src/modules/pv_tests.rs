@@ -243,6 +243,23 @@ request_route {
     );
 }
 
+/// `$ml` and `$mb` are the datagram as received, bytes past Content-Length
+/// included (Kamailio's msg->len; sidebyside parity.cfg).
+#[test]
+fn message_length_counts_bytes_past_content_length() {
+    let text = crate::modules::testutil::INVITE.replace("v=0\n", "v=0\nXYZ");
+    let sent = run(
+        r#"request_route {
+    append_to_reply("X-Ml: $ml $(mb{s.len}) $(rb{s.len})\r\n");
+    sl_send_reply("404", "x");
+}"#,
+        &text,
+    );
+    // The harness writes CRLF line ends: the body "v=0\r\n" (5) then "XYZ".
+    let len = text.replace('\n', "\r\n").len();
+    has(&sent[0], &format!("X-Ml: {len} {len} 5\n"));
+}
+
 /// corex's Via functions, as Kamailio 5.6 wrote the same Via:
 /// `;branch=…;srvid=7;x=5;node=n1`.
 #[test]

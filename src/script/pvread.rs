@@ -171,8 +171,10 @@ impl<'a> MsgCtx<'a> {
                 b"INET6"
             }),
             PvKind::Ua => opt(msg.header_value(HeaderName::UserAgent)),
-            PvKind::Mb => Value::str(msg.buf().get(..msg.len()).unwrap_or_default()),
-            PvKind::Ml => int(msg.len() as i64),
+            // The datagram as received, bytes past Content-Length included
+            // (Kamailio's msg->buf and msg->len; parity.cfg shows it).
+            PvKind::Mb => Value::str(msg.buf()),
+            PvKind::Ml => int(msg.buf().len() as i64),
             PvKind::Mt => int(if msg.is_request() { 1 } else { 2 }),
             PvKind::Rb => Value::str(msg.body()),
             PvKind::Bs => int(msg.body().len() as i64),
