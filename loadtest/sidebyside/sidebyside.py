@@ -1824,6 +1824,8 @@ def parity_cseq(uac, uas):
         for i, cseq in enumerate(("x OPTIONS", "1", "", "1 OPTIONS x", "99999999999 OPTIONS", "-1 OPTIONS",
                                   "1 OPT/IONS", "1.5 OPTIONS", "1  OPTIONS  ")):
             msgs.append(parity_base(user, f"pcs-{user}-{i}").replace("CSeq: 1 OPTIONS", "CSeq: " + cseq))
+    for i, cseq in enumerate(("x OPTIONS", "99999999999 OPTIONS", "-1 OPTIONS")):
+        msgs.append(parity_base("relay", f"pcs-relay-{i}").replace("CSeq: 1 OPTIONS", "CSeq: " + cseq))
     return parity_raw(uac, uas, msgs)
 
 @case

@@ -423,11 +423,13 @@ impl Message {
         Some(&v[..end])
     }
 
-    /// The method part of CSeq (`CSeq: 1 INVITE` → `INVITE`), read without a full view.
+    /// The method part of CSeq (`CSeq: 1 INVITE` → `INVITE`), read without a
+    /// full view: the run after the number's, whatever the number holds (a
+    /// reply to `CSeq: x OPTIONS` is a reply to an OPTIONS, as in Kamailio).
     fn cseq_method(&self) -> Option<&[u8]> {
         let v = self.header_value(HeaderName::CSeq)?;
-        let digits_end = v.iter().position(|b| !b.is_ascii_digit())?;
-        let rest = &v[digits_end..];
+        let number_end = v.iter().position(|b| b.is_ascii_whitespace())?;
+        let rest = &v[number_end..];
         let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
         let m = &rest[start..];
         let end = m
@@ -1016,6 +1018,11 @@ v=0\n";
         assert_eq!(m.status(), Some(180));
         assert_eq!(m.reason().unwrap(), b"Ringing");
         assert_eq!(m.method_bytes(), b"INVITE");
+        let m = parse(b"SIP/2.0 404 No\r\nCSeq: x  OPTIONS \r\n\r\n").unwrap();
+        assert_eq!(
+            (m.method_bytes(), m.cseq_number()),
+            (&b"OPTIONS"[..], Some(&b"x"[..]))
+        );
         let m = parse(b"SIP/2.0 200 \r\n\r\n").unwrap();
         assert_eq!(m.reason().unwrap(), b"");
         let m = parse(b"SIP/2.0 200\r\n\r\n").unwrap();
