@@ -210,6 +210,44 @@ fn drop_of_every_branch_fails_t_relay_with_a_500() {
 }
 
 #[test]
+fn tm_answers_a_failed_t_relay_when_the_script_ends() {
+    // Kamailio 5.6 (sidebyside parity_tm.cfg): the reply to a t_relay that
+    // failed goes out when the script ends, without the script's
+    // append_to_reply headers, and only if nothing answered the
+    // transaction: t_reply wins, an sl reply goes out before it.
+    let finals = |then: &str| {
+        let route = format!(
+            r#"
+        $du = "sip:[2001:db8::1]:5060";
+        t_relay();
+        append_to_reply("X-Rc: $rc\r\n");
+        {then}
+    "#
+        );
+        let msg = request("OPTIONS", "sip:uas@127.0.0.1", "", "");
+        replies(&route, &msg)
+            .iter()
+            .map(|r| {
+                let first = r.split("\r\n").next().unwrap_or("").to_string();
+                let rc = r.split("\r\n").find(|l| l.starts_with("X-Rc:"));
+                rc.map_or(first.clone(), |rc| format!("{first} | {rc}"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let unresolvable = "SIP/2.0 478 Unresolvable destination (478/TM)";
+    assert_eq!(finals(""), [unresolvable]);
+    assert_eq!(finals("drop;"), [unresolvable]);
+    assert_eq!(
+        finals(r#"t_reply("503", "mine");"#),
+        ["SIP/2.0 503 mine | X-Rc: -478"]
+    );
+    assert_eq!(
+        finals(r#"sl_send_reply("503", "sl mine");"#),
+        ["SIP/2.0 503 sl mine | X-Rc: -478", unresolvable]
+    );
+}
+
+#[test]
 fn odd_values_do_not_panic() {
     // Extreme indexes, lengths, separators and numbers through the
     // transformations, operators and textops functions: each message still

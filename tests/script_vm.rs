@@ -646,6 +646,14 @@ fn statements() {
         ("switch($rm) { case /\"^INV\": $var(x) = 1; break; default: $var(x) = 2; }", "$var(x)", "1"),
         ("switch($rm) { case /\"^inv\": $var(x) = 1; break; default: $var(x) = 2; }", "$var(x)", "2"),
         ("switch($cs) { case 7: $var(x) = \"seven\"; break; case 8: $var(x) = \"eight\"; }", "$var(x)", "seven"),
+        // Kamailio 5.6: C ints; a failed division keeps the old value (parity_script.cfg).
+        ("$var(x) = 7; $var(z) = 0; $var(x) = 10 / $var(z);", "$var(x)", "7"),
+        ("$var(x) = 7; $var(z) = 0; $var(x) = 10 mod $var(z);", "$var(x)", "7"),
+        ("$var(x) = 3000000000;", "$var(x)", "-1294967296"),
+        ("$var(x) = 2147483647 + 1;", "$var(x)", "-2147483648"),
+        ("$var(s) = \"4294967297\"; $var(x) = 7; $var(x) = $(var(s){s.int});", "$var(x)", "0"),
+        ("$var(s) = \"99999999999\"; $var(x) = 0 + $var(s);", "$var(x)", "0"),
+        ("$var(x) = $cs + 1;", "$var(x)", "71"),
         ("$var(i) = 0; while ($var(i) < 5) { $var(i) = $var(i) + 1; if ($var(i) == 3) { break; } }", "$var(i)", "3"),
         ("$var(i) = 0; while (1) { $var(i) = $var(i) + 1; }", "$var(i)", "100"),
         ("if ($rm == \"BYE\") { $var(x) = 1; } else if ($rm == \"INVITE\") { $var(x) = 2; } else { $var(x) = 3; }", "$var(x)", "2"),
@@ -849,6 +857,7 @@ fn recursion_stops_at_the_limit_on_a_small_stack() {
 fn arithmetic_and_indexes_at_the_edges_do_not_panic() {
     let out = reasons(
         "$var(a) = -9223372036854775807 - 1;\n\
+         $var(m) = -2147483647 - 1; $var(m) = $var(m) / -1 + $var(m) mod -1;\n\
          $var(b) = $var(a) / -1 + $var(a) mod -1 + (0 - $var(a)) + ($var(a) << 70);\n\
          $var(s) = $(ru{s.substr,-9223372036854775807,9223372036854775807});\n\
          $var(t) = $(ru{s.select,-9223372036854775807,:}{s.strip,99}{line.at,-2147483648});\n\
@@ -860,7 +869,8 @@ fn arithmetic_and_indexes_at_the_edges_do_not_panic() {
     );
     assert_eq!(
         out,
-        ["-9223372036854775808 0 [0] 0 sip:example.com:5070;transport=udp;foo=bar?X-H=1"]
+        // Script ints are 32 bits (Kamailio's C int): the literal wraps to 1.
+        ["0 0 [0] 0 sip:example.com:5070;transport=udp;foo=bar?X-H=1"]
     );
 }
 

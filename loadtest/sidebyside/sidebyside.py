@@ -1711,7 +1711,7 @@ def reg_lookup_fork(uac, uas):
         if g.startswith("INVITE"):
             uas.sendto(reply_to(g, 486, "Busy Here", totag="b-" + g.split(" ")[1][4:6]).encode(), PROXY)
     log += [("uas", g) for g in recv_all(uas, 0.3)]
-    log += [("uac", g) for g in recv_all(uac)]
+    log += [("uac", g) for g in recv_all(uac, 0.5)]
     return log
 
 # hunt_text*.cfg: each request runs many textops/siputils/pv tests; the
@@ -2420,6 +2420,102 @@ def ul_contact_expired(uac, uas):
     log += ask(uac, [("exp", "", None, None)])
     return log
 
+def parity_raw(uac, uas, msgs):
+    """Each raw request sent as it is; the replies cut to one line (with the
+    X- headers), the first line of what reached the UAS (answered 404)."""
+    log = []
+    for i, m in enumerate(msgs):
+        uac.sendto(m.encode(), PROXY)
+        got = recv_all(uas, 0.25)
+        for g in got:
+            uas.sendto(reply_to(g, 404, "Not Here").encode(), PROXY)
+        seen = [("uas", f"#{i} " + g.split("\r\n", 1)[0] + "\r\n") for g in got]
+        seen += [("uac", f"#{i} " + brief(g)) for g in recv_all(uac, 0.25)]
+        log += seen or [("uac", f"#{i} (nothing)\r\n")]
+    return log
+
+def parity_base(user, callid, extra="X-After: yes"):
+    return invite(callid=callid, method="OPTIONS", ruri=f"sip:{user}@{UAS[0]}:{UAS[1]}", extra=extra)
+
+@case
+def parity_cseq(uac, uas):
+    """A CSeq Kamailio's parser reads but sanity refuses reaches the script
+    ($cs is its number token); one it cannot read drops the request."""
+    msgs = []
+    for user in ("plain", "sanity"):
+        for i, cseq in enumerate(("x OPTIONS", "1", "", "1 OPTIONS x", "99999999999 OPTIONS", "-1 OPTIONS",
+                                  "1 OPT/IONS", "1.5 OPTIONS", "1  OPTIONS  ")):
+            msgs.append(parity_base(user, f"pcs-{user}-{i}").replace("CSeq: 1 OPTIONS", "CSeq: " + cseq))
+    for i, cseq in enumerate(("x OPTIONS", "99999999999 OPTIONS", "-1 OPTIONS")):
+        msgs.append(parity_base("relay", f"pcs-relay-{i}").replace("CSeq: 1 OPTIONS", "CSeq: " + cseq))
+    return parity_raw(uac, uas, msgs)
+
+@case
+def parity_required(uac, uas):
+    """Kamailio drops a request without From, To, Call-ID or CSeq, or whose
+    To it cannot read, before the script; it routes a To it can."""
+    msgs = []
+    for user in ("plain", "sanity"):
+        b = parity_base(user, f"preq-{user}")
+        for h in (f"Call-ID: preq-{user}\r\n", "CSeq: 1 OPTIONS\r\n",
+                  "From: <sip:uac@127.0.0.62>;tag=uac-tag\r\n", "To: <sip:uas@127.0.0.63>\r\n"):
+            msgs.append(b.replace(h, ""))
+    for i, to in enumerate(("<sip:uas@127.0.0.63", "\"open <sip:uas@127.0.0.63>", "<sip:uas@[::1>", "garbage", "")):
+        msgs.append(parity_base("plain", f"pto-{i}").replace("To: <sip:uas@127.0.0.63>", "To: " + to))
+    return parity_raw(uac, uas, msgs)
+
+@case
+def parity_via_version(uac, uas):
+    """Only SIP/2.0 in the top Via (any case, any transport token)."""
+    msgs = []
+    for i, via in enumerate(("SIP/3.0/UDP", "SIP/2.1/UDP", "sip/2.0/udp", "SIP/2.0/XYZ")):
+        msgs.append(parity_base("plain", f"pvv-{i}").replace("Via: SIP/2.0/UDP", "Via: " + via))
+    return parity_raw(uac, uas, msgs)
+
+@case
+def parity_content_length(uac, uas):
+    """A datagram shorter or longer than its Content-Length reaches the
+    script; sanity answers 400 Content-Length mis-match."""
+    msgs = []
+    for user in ("plain", "sanityall", "relay"):
+        msgs.append(parity_base(user, f"pcl-{user}").replace("Content-Length: 0", "Content-Length: 20"))
+        msgs.append(parity_base(user, f"pcl2-{user}").replace("Content-Length: 0\r\n\r\n", "Content-Length: 2\r\n\r\nabcdef"))
+    return parity_raw(uac, uas, msgs)
+
+@case
+def parity_duplicates(uac, uas):
+    """A second From, To, Call-ID, CSeq, Max-Forwards or Content-Length,
+    or a Via it cannot read: before the required headers the request is
+    dropped; after them the script runs but no reply can be built, $hdr
+    is null and t_relay fails (-400); forward() still sends it."""
+    msgs = [parity_base("plain", "pdup-mf").replace("Max-Forwards: 70", "Max-Forwards: 70\r\nMax-Forwards: 3")]
+    for user in ("plain", "relay", "sanity"):
+        for i, dup in enumerate(("From: <sip:a@b>;tag=2", "To: <sip:c@d>", "Call-ID: other", "CSeq: 2 OPTIONS",
+                                 "Max-Forwards: 5", "Content-Length: 0", "Via: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bKx;;",
+                                 "Via: garbage @@", "Expires: 5\r\nExpires: 6", "Route: <sip:a>\r\nRoute: <sip:b>")):
+            msgs.append(parity_base(user, f"pdup-{user}-{i}").replace("X-After: yes", "X-After: yes\r\n" + dup))
+    return parity_raw(uac, uas, msgs)
+
+@case
+def parity_tm(uac, uas):
+    """t_relay to a destination with no socket (IPv6, TCP) or an
+    unresolvable one; then nothing, t_reply, sl_send_reply, drop or a
+    t_relay that works. tm answers at the end of the script, only when the
+    transaction is still unanswered."""
+    msgs = []
+    for u in ("nosock", "tcp", "unres"):
+        for s in ("", "-treply", "-slreply", "-drop", "-again"):
+            msgs.append(invite(callid=f"ptm-{u}{s}", method="OPTIONS", ruri=f"sip:{u}{s}@{UAS[0]}:{UAS[1]}"))
+    return parity_raw(uac, uas, msgs)
+
+@case
+def parity_script(uac, uas):
+    """Integer arithmetic at and past 32 bits, string to int conversions,
+    division and modulo by a variable 0; $bR with and without q, $du."""
+    msgs = [invite(callid=f"pscr-{u}", method="OPTIONS", ruri=f"sip:{u}@{UAS[0]}:{UAS[1]}")
+            for u in ("int1", "int2", "q", "one", "none", "ruriq")]
+    return parity_raw(uac, uas, msgs)
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -2438,6 +2534,10 @@ SUITE = [
     ("ds.cfg", ["ds_round_robin_and_failover"]),
     ("nat.cfg", ["nat_register_and_call"]),
     ("textops.cfg", ["textops_edits"]),
+    ("parity.cfg", ["parity_cseq", "parity_required", "parity_via_version", "parity_content_length",
+                    "parity_duplicates"]),
+    ("parity_tm.cfg", ["parity_tm"]),
+    ("parity_script.cfg", ["parity_script"]),
     ("hunt_text1.cfg", ["hunt_headers_odd", "hunt_headers_plain"]),
     ("hunt_tr.cfg", ["hunt_tr_plain", "hunt_tr_odd", "hunt_tr_empty"]),
     ("hunt_pv.cfg", ["hunt_pv_ops"]),

@@ -214,6 +214,52 @@ request_route {
     has(out, "X-E: [<null>] [<null>]\n");
 }
 
+/// `$bR` as Kamailio 5.6 prints it (sidebyside parity_script.cfg): ", "
+/// between branches, `<uri>;q=…` for a branch with a q.
+#[test]
+fn all_branches_with_their_q() {
+    let sent = run(
+        r#"loadmodule "corex.so"
+request_route {
+    append_to_reply("X-0: [$bR]\r\n");
+    append_branch("sip:a@127.0.0.63:5080");
+    append_branch("sip:b@127.0.0.64:5080", "0.5");
+    $du = "sip:127.0.0.64:5090";
+    append_branch();
+    append_branch("sip:c@127.0.0.63", "1");
+    append_branch("sip:d@127.0.0.63", "0");
+    append_branch("sip:e@127.0.0.63", "0.125");
+    append_to_reply("X-1: [$bR]\r\n");
+    sl_send_reply("404", "x");
+}"#,
+        crate::modules::testutil::INVITE,
+    );
+    let out = &sent[0];
+    has(out, "X-0: [<null>]\n");
+    has(
+        out,
+        "X-1: [sip:a@127.0.0.63:5080, <sip:b@127.0.0.64:5080>;q=0.5, sip:bob@example.com, \
+         <sip:c@127.0.0.63>;q=1, <sip:d@127.0.0.63>;q=0, <sip:e@127.0.0.63>;q=0.125]\n",
+    );
+}
+
+/// `$ml` and `$mb` are the datagram as received, bytes past Content-Length
+/// included (Kamailio's msg->len; sidebyside parity.cfg).
+#[test]
+fn message_length_counts_bytes_past_content_length() {
+    let text = crate::modules::testutil::INVITE.replace("v=0\n", "v=0\nXYZ");
+    let sent = run(
+        r#"request_route {
+    append_to_reply("X-Ml: $ml $(mb{s.len}) $(rb{s.len})\r\n");
+    sl_send_reply("404", "x");
+}"#,
+        &text,
+    );
+    // The harness writes CRLF line ends: the body "v=0\r\n" (5) then "XYZ".
+    let len = text.replace('\n', "\r\n").len();
+    has(&sent[0], &format!("X-Ml: {len} {len} 5\n"));
+}
+
 /// corex's Via functions, as Kamailio 5.6 wrote the same Via:
 /// `;branch=…;srvid=7;x=5;node=n1`.
 #[test]

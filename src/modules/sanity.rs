@@ -151,6 +151,11 @@ fn check(
         }
     }
     if on(REQUIRED_HEADERS) {
+        // Kamailio parses the whole header section for this check; a field
+        // it refuses fails it, and the 400 it then tries cannot be built.
+        if msg.broken_header().is_some() {
+            return Err(fail_silently());
+        }
         let all = [
             HeaderName::From,
             HeaderName::To,
@@ -198,7 +203,7 @@ fn check(
     }
     if on(CL) && msg.header(HeaderName::ContentLength).is_some() {
         // What arrived after the header section, against what the header says.
-        let declared = msg.body().len();
+        let declared = msg.declared_content_length().unwrap_or(0);
         let arrived = wire_len.saturating_sub(msg.body_span().start as usize);
         if declared != arrived {
             return Err(fail(400, "Content-Length mis-match"));
@@ -336,10 +341,15 @@ fn check_uris(msg: &Message, uri_checks: u32) -> Result<(), Failure> {
     Ok(())
 }
 
-/// CSeq's number and method, as written (either may be empty).
+/// CSeq's number and method, as written (either may be empty): the runs
+/// of anything but white space Kamailio's parser splits it into, so that
+/// `CSeq: x INVITE` has the number `x` ("CSeq number is illegal").
 fn split_cseq(v: &[u8]) -> (&[u8], &[u8]) {
     let v = v.trim_ascii();
-    let n = v.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n = v
+        .iter()
+        .position(u8::is_ascii_whitespace)
+        .unwrap_or(v.len());
     let rest = v[n..].trim_ascii_start();
     let m = rest
         .iter()

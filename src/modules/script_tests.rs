@@ -178,6 +178,17 @@ pub(super) fn compile_error(body: &str) -> String {
         .expect_err(body)
 }
 
+/// Kamailio folds constant expressions at start-up and refuses to start on
+/// a division or modulo by the constant 0 ("rv div by 0", checked live).
+#[test]
+fn division_by_the_constant_zero_is_refused() {
+    for body in ["$var(a) = 10 / 0;", "$var(a) = 10 mod 0;"] {
+        let err = compile_error(body);
+        assert!(err.contains("t.cfg:2"), "{body}: {err}");
+        assert!(err.contains("by the constant 0"), "{body}: {err}");
+    }
+}
+
 #[test]
 fn bad_names_of_the_new_pseudo_variables_are_errors_at_their_place() {
     for (body, msg) in [

@@ -110,6 +110,12 @@ pub fn send_reply_with(
     if !ctx.msg.is_request() || ctx.msg.method_bytes() == b"ACK" {
         return -1;
     }
+    // Kamailio builds a reply from the whole parsed header section: a
+    // header field its parser refuses leaves it nothing to send.
+    if let Some(at) = ctx.msg.broken_header() {
+        log::error!("sl: cannot build a reply, header field #{at} does not parse");
+        return -1;
+    }
     let Some(dst) = forward::reply_destination(ctx) else {
         return -1;
     };
@@ -361,6 +367,32 @@ Content-Length: 0
         local_to_tag(&env, &dotted, &mut t2);
         assert_eq!(t2, tag.as_bytes(), "the To does not enter the tag");
         assert!(is_ack_to_own_reply(&env, &dotted));
+    }
+
+    /// Kamailio cannot build a reply for a request with a header field its
+    /// parser refuses (here a second CSeq past the required ones): -1,
+    /// nothing sent (checked live).
+    #[test]
+    fn no_reply_to_a_request_with_a_broken_header() {
+        let text = "OPTIONS sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKb1
+From: <sip:alice@example.com>;tag=a1
+To: <sip:bob@example.com>
+Call-ID: sl-broken
+CSeq: 7 OPTIONS
+X-After: yes
+CSeq: 8 OPTIONS
+Content-Length: 0
+
+";
+        let mut h = crate::modules::testutil::Harness::new(text);
+        let mut ctx = h.ctx();
+        assert_eq!(send_reply(&mut ctx, 200, b"OK"), -1);
+        assert!(h.out.is_empty());
+        let mut h = crate::modules::testutil::Harness::new(&text.replace("CSeq: 8 OPTIONS\n", ""));
+        let mut ctx = h.ctx();
+        assert_eq!(send_reply(&mut ctx, 200, b"OK"), 1);
+        assert_eq!(h.out.len(), 1);
     }
 
     #[test]

@@ -914,7 +914,8 @@ impl<'c> Compiler<'c> {
 
     fn expr_inner(&mut self, e: &ast::Expr) -> Expr {
         match &e.kind {
-            ExprKind::Int(i) => Expr::Const(Value::Int(*i)),
+            // A C `int` in Kamailio: `3000000000` is -1294967296.
+            ExprKind::Int(i) => Expr::Const(Value::Int(super::vm::wrap32(*i))),
             // A string in an expression is a constant: Kamailio prints
             // pseudo-variables only in function parameters (checked on 5.6.3).
             ExprKind::Str(s) => Expr::Const(Value::owned(s.as_bytes().to_vec())),
@@ -1051,6 +1052,12 @@ impl<'c> Compiler<'c> {
                 rhs.span,
                 "a string constant cannot be added to a number (the left operand decides: use (str) on the left, or a string first)",
             );
+            return Expr::Const(Value::Null);
+        }
+        if matches!(op, B::Div | B::Mod) && matches!(rhs.kind, ExprKind::Int(0)) {
+            // Kamailio folds constants at start-up and refuses to start
+            // ("rv div by 0", checked live).
+            self.error(rhs.span, "division or modulo by the constant 0");
             return Expr::Const(Value::Null);
         }
         let bop = match op {

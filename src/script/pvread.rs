@@ -134,10 +134,9 @@ impl<'a> MsgCtx<'a> {
                 .map_or(Value::Null, |c| int(i64::from(c))),
             PvKind::Rr => opt(msg.reason()),
             PvKind::Ci => opt(msg.call_id()),
-            PvKind::Cs => msg
-                .header_value(HeaderName::CSeq)
-                .and_then(|v| crate::sip::headers::CSeq::parse(v).ok())
-                .map_or(Value::Null, |c| int(i64::from(c.seq))),
+            // A string in Kamailio (`$cs + 1` is "51" for CSeq 5), and
+            // whatever the number token is (`CSeq: x INVITE` gives "x").
+            PvKind::Cs => opt(msg.cseq_number()),
             PvKind::Si => {
                 let t = self
                     .cache
@@ -172,12 +171,15 @@ impl<'a> MsgCtx<'a> {
                 b"INET6"
             }),
             PvKind::Ua => opt(msg.header_value(HeaderName::UserAgent)),
-            PvKind::Mb => Value::str(msg.buf().get(..msg.len()).unwrap_or_default()),
-            PvKind::Ml => int(msg.len() as i64),
+            // The datagram as received, bytes past Content-Length included
+            // (Kamailio's msg->buf and msg->len; parity.cfg shows it).
+            PvKind::Mb => Value::str(msg.buf()),
+            PvKind::Ml => int(msg.buf().len() as i64),
             PvKind::Mt => int(if msg.is_request() { 1 } else { 2 }),
             PvKind::Rb => Value::str(msg.body()),
             PvKind::Bs => int(msg.body().len() as i64),
             PvKind::Ct => opt(msg.header_value(HeaderName::Contact)),
+            PvKind::Cl if msg.broken_header().is_some() => Value::Null,
             PvKind::Cl => msg
                 .header_value(HeaderName::ContentLength)
                 .map_or(Value::Null, |v| {
@@ -325,21 +327,22 @@ impl<'a> MsgCtx<'a> {
                 if self.branches.is_empty() {
                     return Value::Null;
                 }
-                // As Kamailio prints the destination set: `, ` between
-                // branches, a branch with a q as `<uri>;q=0.5`.
+                // Kamailio 5.6 (sidebyside parity_script.cfg): ", " between
+                // branches, `<uri>;q=0.5` for a branch with a q, the bare
+                // URI otherwise; `$du` and the path are not shown.
                 let mut all = Vec::new();
                 for (i, b) in self.branches.iter().enumerate() {
                     if i > 0 {
                         all.extend_from_slice(b", ");
                     }
-                    if b.q >= 0 {
+                    if b.q < 0 {
+                        all.extend_from_slice(&b.uri);
+                    } else {
                         all.push(b'<');
                         all.extend_from_slice(&b.uri);
                         all.extend_from_slice(b">;q=");
-                        let q = crate::modules::registrar::q_text(b.q.min(1000) as i16);
-                        all.extend_from_slice(q.as_bytes());
-                    } else {
-                        all.extend_from_slice(&b.uri);
+                        let q = i16::try_from(b.q).unwrap_or(i16::MAX);
+                        all.extend_from_slice(crate::modules::registrar::q_text(q).as_bytes());
                     }
                 }
                 Value::owned(all)
@@ -776,6 +779,11 @@ impl<'a> MsgCtx<'a> {
     /// `$hdr(name)` with an index; `[*]` joins the values with `,` (as Kamailio does).
     fn header(&self, name: &[u8], idx: Idx) -> Value<'a> {
         let msg: &'a Message = self.msg;
+        // Kamailio parses the whole header section for `$hdr`: a field its
+        // parser refuses makes every lookup `$null`.
+        if msg.broken_header().is_some() {
+            return Value::Null;
+        }
         let mut it = msg.headers_named(name);
         let found = match idx {
             Idx::First | Idx::At(0) => it.next(),

@@ -201,7 +201,14 @@ impl Vm {
             }
             Stmt::Assign { target, op, value } => {
                 self.last = 1;
+                ARITH_FAILED.set(false);
                 let v = self.expr(ctx, value)?.into_owned();
+                if ARITH_FAILED.replace(false) {
+                    // Kamailio: "rval expression evaluation failed", the
+                    // variable keeps its value (checked live).
+                    log::error!("cannot assign: the expression failed (division by zero)");
+                    return Ok(Flow::Next);
+                }
                 let (op, v) = match op {
                     AssignOp::Add => (
                         AssignOp::Set,
@@ -424,12 +431,12 @@ fn pure<'c>(ctx: &'c MsgCtx<'_>, e: &'c Expr) -> Value<'c> {
 fn unary<'a>(op: UnOp, v: Value<'a>) -> Value<'a> {
     match op {
         UnOp::Not => Value::Int(i64::from(!v.is_true())),
-        UnOp::Neg => Value::Int(v.to_int().wrapping_neg()),
-        UnOp::BitNot => Value::Int(!v.to_int()),
+        UnOp::Neg => int(int32(&v).wrapping_neg()),
+        UnOp::BitNot => int(!int32(&v)),
         UnOp::Defined => Value::Int(i64::from(!v.is_null())),
         UnOp::Strlen => Value::Int(v.to_bytes().len() as i64),
         UnOp::Strempty => Value::Int(i64::from(v.to_bytes().is_empty())),
-        UnOp::CastInt => Value::Int(v.to_int()),
+        UnOp::CastInt => int(int32(&v)),
         UnOp::CastStr => match v {
             Value::Str(s) => Value::Str(s),
             other => Value::owned(other.to_bytes().into_owned()),
@@ -519,6 +526,38 @@ fn switch_matches(v: &Value<'_>, case: &CaseLabel) -> bool {
     }
 }
 
+thread_local! {
+    /// Set when an integer operation failed (division or modulo by zero)
+    /// while an expression was evaluated, so that the assignment it feeds
+    /// is skipped as Kamailio skips it. Per thread: each core runs its own
+    /// scripts, one statement at a time.
+    static ARITH_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Kamailio's script integers are C `int`s: 32 bits, wrapping
+/// (`2147483647 + 1` is `-2147483648`, checked live).
+pub(crate) fn wrap32(n: i64) -> i64 {
+    n as i32 as i64
+}
+
+/// An operand as Kamailio's arithmetic reads it: an int wrapped to 32 bits,
+/// a string that is a number within 32 bits (`"4294967297"` fails the
+/// conversion, which reads 0), else 0.
+fn int32(v: &Value<'_>) -> i32 {
+    match v {
+        Value::Int(i) => *i as i32,
+        Value::Str(_) => v
+            .as_exact_int()
+            .and_then(|n| i32::try_from(n).ok())
+            .unwrap_or(0),
+        Value::Null => 0,
+    }
+}
+
+fn int(n: i32) -> Value<'static> {
+    Value::Int(i64::from(n))
+}
+
 /// `+`: the left operand decides: string + anything concatenates, int + x adds.
 fn add<'a>(a: Value<'a>, b: Value<'_>) -> Value<'a> {
     match a {
@@ -538,10 +577,10 @@ fn add<'a>(a: Value<'a>, b: Value<'_>) -> Value<'a> {
             }
             Value::Str(Cow::Owned(out))
         }
-        Value::Int(i) => Value::Int(i.wrapping_add(b.to_int())),
+        Value::Int(i) => int((i as i32).wrapping_add(int32(&b))),
         Value::Null => match b {
             Value::Str(s) => Value::Str(Cow::Owned(s.into_owned())),
-            other => Value::Int(other.to_int()),
+            other => int(int32(&other)),
         },
     }
 }
@@ -550,27 +589,29 @@ fn binary<'a>(op: BinOp, a: Value<'a>, b: Value<'_>) -> Value<'a> {
     let truth = |t: bool| Value::Int(i64::from(t));
     match op {
         BinOp::Add => add(a, b),
-        BinOp::Sub => Value::Int(a.to_int().wrapping_sub(b.to_int())),
-        BinOp::Mul => Value::Int(a.to_int().wrapping_mul(b.to_int())),
-        BinOp::Div => match b.to_int() {
+        BinOp::Sub => int(int32(&a).wrapping_sub(int32(&b))),
+        BinOp::Mul => int(int32(&a).wrapping_mul(int32(&b))),
+        BinOp::Div => match int32(&b) {
             0 => {
                 log::error!("division by zero in script");
+                ARITH_FAILED.set(true);
                 Value::Int(0)
             }
-            d => Value::Int(a.to_int().wrapping_div(d)),
+            d => int(int32(&a).wrapping_div(d)),
         },
-        BinOp::Mod => match b.to_int() {
+        BinOp::Mod => match int32(&b) {
             0 => {
                 log::error!("modulo by zero in script");
+                ARITH_FAILED.set(true);
                 Value::Int(0)
             }
-            d => Value::Int(a.to_int().wrapping_rem(d)),
+            d => int(int32(&a).wrapping_rem(d)),
         },
-        BinOp::BitAnd => Value::Int(a.to_int() & b.to_int()),
-        BinOp::BitOr => Value::Int(a.to_int() | b.to_int()),
-        BinOp::BitXor => Value::Int(a.to_int() ^ b.to_int()),
-        BinOp::Shl => Value::Int(a.to_int().wrapping_shl(b.to_int() as u32)),
-        BinOp::Shr => Value::Int(a.to_int().wrapping_shr(b.to_int() as u32)),
+        BinOp::BitAnd => int(int32(&a) & int32(&b)),
+        BinOp::BitOr => int(int32(&a) | int32(&b)),
+        BinOp::BitXor => int(int32(&a) ^ int32(&b)),
+        BinOp::Shl => int(int32(&a).wrapping_shl(int32(&b) as u32)),
+        BinOp::Shr => int(int32(&a).wrapping_shr(int32(&b) as u32)),
         BinOp::Eq => truth(equal(&a, &b)),
         BinOp::Ne => truth(!equal(&a, &b)),
         BinOp::IEq => truth(a.to_bytes().eq_ignore_ascii_case(&b.to_bytes())),
@@ -595,7 +636,7 @@ fn binary<'a>(op: BinOp, a: Value<'a>, b: Value<'_>) -> Value<'a> {
 /// (equal to 0, to "" and to `$null`). Byte comparison, case-sensitive.
 fn equal(a: &Value<'_>, b: &Value<'_>) -> bool {
     match a {
-        Value::Int(x) => b.to_int() == *x,
+        Value::Int(x) => int32(b) == *x as i32,
         Value::Str(x) => x.as_ref() == b.to_bytes().as_ref(),
         Value::Null => match b {
             Value::Int(y) => *y == 0,
@@ -639,7 +680,9 @@ impl SpecialEq {
 }
 
 fn compare(a: &Value<'_>, b: &Value<'_>) -> Ordering {
-    a.to_int().cmp(&b.to_int())
+    // 32-bit ints: `"2147483648" > 5` is false in Kamailio (the string
+    // does not convert and reads 0).
+    int32(a).cmp(&int32(b))
 }
 
 /// Whether a function of `routes` runs in `ctx`'s route. Kamailio checks
@@ -659,6 +702,34 @@ fn runs_here(routes: RouteMask, ctx: &MsgCtx<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kamailio 5.6's C `int` arithmetic (sidebyside parity_script.cfg).
+    #[test]
+    fn integers_are_32_bits() {
+        let i = |n: i64| Value::Int(n);
+        let s = |t: &'static str| Value::str(t.as_bytes());
+        let b = |op, a, c| binary(op, a, c).to_int();
+        assert_eq!(b(BinOp::Add, i(2147483647), i(1)), -2147483648);
+        assert_eq!(b(BinOp::Mul, i(2147483647), i(2)), -2);
+        assert_eq!(b(BinOp::Mul, i(65536), i(65536)), 0);
+        assert_eq!(b(BinOp::Sub, i(-2147483647), i(2)), 2147483647);
+        assert_eq!(b(BinOp::Shl, i(1), i(31)), -2147483648);
+        assert_eq!(b(BinOp::Div, i(-7), i(2)), -3);
+        assert_eq!(b(BinOp::Mod, i(-7), i(2)), -1);
+        // A string past 32 bits does not convert: it reads 0.
+        assert_eq!(b(BinOp::Add, i(0), s("2147483647")), 2147483647);
+        assert_eq!(b(BinOp::Add, i(0), s("2147483648")), 0);
+        assert_eq!(b(BinOp::Add, i(0), s("-2147483648")), -2147483648);
+        assert_eq!(b(BinOp::Add, i(0), s("-99999999999")), 0);
+        assert_eq!(compare(&s("2147483648"), &i(5)), Ordering::Less);
+        assert_eq!(wrap32(3_000_000_000), -1_294_967_296);
+        // Division and modulo by zero fail the expression.
+        for op in [BinOp::Div, BinOp::Mod] {
+            ARITH_FAILED.set(false);
+            let _ = binary(op, i(10), i(0));
+            assert!(ARITH_FAILED.replace(false), "{op:?}");
+        }
+    }
 
     #[test]
     fn equality_rules() {

@@ -4,7 +4,18 @@
 //!
 //! Framing follows RFC 3261 §7 and §18.3: leading CRLFs are skipped (§7.5),
 //! header lines may be folded (§7.3.1), a datagram's body is cut to
-//! Content-Length and a shorter one is an error.
+//! Content-Length. A body shorter than Content-Length is kept as it came
+//! (Kamailio routes such a request and leaves it to `sanity_check` to
+//! answer `400 Content-Length mis-match`); the declared length is kept
+//! (see [`Message::declared_content_length`]).
+//!
+//! A header field that Kamailio's own parser refuses (a Via it cannot read,
+//! a malformed CSeq or To, a second From, To, Call-ID, CSeq, Max-Forwards
+//! or Content-Length) does not fail the parse here: it is found on demand
+//! by [`Message::broken_header`], so the receive checks, the script and
+//! the modules can treat the message as Kamailio does (drop it when a
+//! required header lies past it, else let functions that need the whole
+//! header section fail).
 
 use std::cell::OnceCell;
 use std::ops::Range;
@@ -118,6 +129,12 @@ pub struct Message {
     headers_end: u32,
     body: Span,
     content_length: Option<Span>,
+    /// What Content-Length says (the body length when there is none); more
+    /// than the body when the datagram was short.
+    declared_length: u32,
+    /// The first header field Kamailio's parser refuses, found on first
+    /// use (see [`Message::broken_header`]).
+    broken: OnceCell<Option<u32>>,
     /// The first Via value, parsed on first use: the request checks, the
     /// stateless and stateful forwarding code and the transaction key all
     /// read it (see [`Message::top_via`]).
@@ -157,6 +174,8 @@ impl Message {
             headers_end: frame.headers_end as u32,
             body: frame.body,
             content_length: frame.content_length,
+            declared_length: frame.declared_length,
+            broken: OnceCell::new(),
             buf,
             top_via: OnceCell::new(),
             uri: OnceCell::new(),
@@ -181,6 +200,8 @@ impl Message {
             headers_end: 0,
             body: Span::new(0, len),
             content_length: None,
+            declared_length: len as u32,
+            broken: OnceCell::new(),
             buf,
             top_via: OnceCell::new(),
             uri: OnceCell::new(),
@@ -419,11 +440,25 @@ impl Message {
         self.header_value(HeaderName::CallId)
     }
 
-    /// The method part of CSeq (`CSeq: 1 INVITE` → `INVITE`), read without a full view.
+    /// The number part of CSeq as written (`CSeq: 1 INVITE` → `1`): the run
+    /// before the first white space, whatever it holds, as Kamailio's `$cs`
+    /// gives it.
+    pub fn cseq_number(&self) -> Option<&[u8]> {
+        let v = self.header_value(HeaderName::CSeq)?;
+        let end = v
+            .iter()
+            .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .unwrap_or(v.len());
+        Some(&v[..end])
+    }
+
+    /// The method part of CSeq (`CSeq: 1 INVITE` → `INVITE`), read without a
+    /// full view: the run after the number's, whatever the number holds (a
+    /// reply to `CSeq: x OPTIONS` is a reply to an OPTIONS, as in Kamailio).
     fn cseq_method(&self) -> Option<&[u8]> {
         let v = self.header_value(HeaderName::CSeq)?;
-        let digits_end = v.iter().position(|b| !b.is_ascii_digit())?;
-        let rest = &v[digits_end..];
+        let number_end = v.iter().position(|b| b.is_ascii_whitespace())?;
+        let rest = &v[number_end..];
         let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
         let m = &rest[start..];
         let end = m
@@ -447,6 +482,76 @@ impl Message {
         self.content_length
     }
 
+    /// The value of Content-Length, if present: more than `body().len()`
+    /// when the datagram ended before the body did.
+    pub fn declared_content_length(&self) -> Option<usize> {
+        self.content_length.map(|_| self.declared_length as usize)
+    }
+
+    /// Whether the datagram ended before the body Content-Length announced.
+    pub fn is_body_short(&self) -> bool {
+        self.declared_length as usize > self.body.len()
+    }
+
+    /// The index (into [`Message::headers`]) of the first header field
+    /// Kamailio 5.6's parser refuses, if any: a Via header with a via-parm
+    /// that does not read, a CSeq or To that its parser rejects, or a second
+    /// From, To, Call-ID, CSeq, Max-Forwards or Content-Length (each
+    /// checked live). Kamailio parses headers in order and stops at such a
+    /// field: a request whose top Via, From, To, Call-ID or CSeq lies past
+    /// it is dropped, and anything that parses the whole header section (a
+    /// stateless reply, `t_relay`, `$hdr`) fails. Found once, on first use.
+    pub fn broken_header(&self) -> Option<usize> {
+        self.broken
+            .get_or_init(|| self.find_broken_header().map(|i| i as u32))
+            .map(|i| i as usize)
+    }
+
+    fn find_broken_header(&self) -> Option<usize> {
+        // One bit per header that may appear once.
+        let mut seen = 0u8;
+        let mut first_via = true;
+        for (i, h) in self.headers.iter().enumerate() {
+            let once = match h.id {
+                HeaderName::From => 1,
+                HeaderName::To => 2,
+                HeaderName::CallId => 4,
+                HeaderName::CSeq => 8,
+                HeaderName::MaxForwards => 16,
+                HeaderName::ContentLength => 32,
+                HeaderName::Via => {
+                    // The top via-parm is parsed (and kept) anyway; when it
+                    // was the whole header value nothing is left to read.
+                    let whole =
+                        first_via && matches!(self.top_via_at(), Some((_, Ok(_), Some(None))));
+                    first_via = false;
+                    if !whole && super::via::vias(self.value(h)).any(|v| v.is_err()) {
+                        return Some(i);
+                    }
+                    0
+                }
+                _ => 0,
+            };
+            if once == 0 {
+                continue;
+            }
+            if seen & once != 0 {
+                return Some(i);
+            }
+            seen |= once;
+            let v = self.value(h);
+            let ok = match h.id {
+                HeaderName::CSeq => cseq_reads(v),
+                HeaderName::To => to_reads(v),
+                _ => true,
+            };
+            if !ok {
+                return Some(i);
+            }
+        }
+        None
+    }
+
     /// Size of the message as framed (start line to the end of the body).
     pub fn len(&self) -> usize {
         self.body.end as usize
@@ -465,6 +570,7 @@ struct Frame {
     headers_end: usize,
     body: Span,
     content_length: Option<Span>,
+    declared_length: u32,
 }
 
 /// Scans the message once: start line, then each header line (pushed to
@@ -558,12 +664,11 @@ fn frame(
     let body_start = pos.min(buf.len());
     let body = match content_length {
         Some((_, n)) => {
+            // RFC 3261 §18.3: bytes past Content-Length in a datagram are
+            // discarded; a short body is kept as it came (the module
+            // doc says why). Stream framing never hands over a short one.
             let available = buf.len() - body_start;
-            if n > available {
-                return Err(ParseError::new(ErrorKind::Truncated, buf.len()));
-            }
-            // RFC 3261 §18.3: bytes past Content-Length in a datagram are discarded.
-            Span::new(body_start, body_start + n)
+            Span::new(body_start, body_start + n.min(available))
         }
         None => Span::new(body_start, buf.len()),
     };
@@ -573,6 +678,7 @@ fn frame(
         start_line,
         headers_end,
         body,
+        declared_length: content_length.map_or(body.len() as u32, |(_, n)| n as u32),
         content_length: content_length.map(|(s, _)| s),
     })
 }
@@ -846,6 +952,49 @@ fn trim_end(buf: &[u8], span: Span) -> Span {
     Span::new(start, end)
 }
 
+/// Whether Kamailio's CSeq parser reads `v` (trimmed): a number and a
+/// method, each a run of anything but white space, one or more SP/HTAB
+/// between them and nothing after. The number is not checked here (Kamailio
+/// hands `CSeq: x INVITE` to the script and `sanity_check` answers `400
+/// CSeq number is illegal`).
+fn cseq_reads(v: &[u8]) -> bool {
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let Some(gap) = v.iter().position(ws) else {
+        return false;
+    };
+    let rest = &v[gap..];
+    let Some(m) = rest.iter().position(|b| !ws(b)) else {
+        return false;
+    };
+    // Only SP/HTAB between the two (a fold there leaves no method).
+    gap > 0 && rest[..m].iter().all(|b| matches!(b, b' ' | b'\t')) && !rest[m..].iter().any(ws)
+}
+
+/// Whether Kamailio's To parser reads `v` (trimmed): not empty, a quoted
+/// display name closed, an opening `<` closed. The URI itself is not
+/// checked there (`To: garbage` and `To: <sip:a@[::1>` are routed).
+fn to_reads(v: &[u8]) -> bool {
+    if v.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    if v[0] == b'"' {
+        i = 1;
+        loop {
+            match v.get(i) {
+                None => return false,
+                Some(b'\\') => i += 2,
+                Some(b'"') => break,
+                Some(_) => i += 1,
+            }
+        }
+    }
+    match memchr::memchr(b'<', &v[i..]) {
+        Some(lt) => memchr::memchr(b'>', &v[i + lt..]).is_some(),
+        None => true,
+    }
+}
+
 /// Content-Length = 1*DIGIT, bounded so it cannot overflow.
 fn content_length_value(v: &[u8]) -> Option<usize> {
     if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
@@ -946,6 +1095,11 @@ v=0\n";
         assert_eq!(m.status(), Some(180));
         assert_eq!(m.reason().unwrap(), b"Ringing");
         assert_eq!(m.method_bytes(), b"INVITE");
+        let m = parse(b"SIP/2.0 404 No\r\nCSeq: x  OPTIONS \r\n\r\n").unwrap();
+        assert_eq!(
+            (m.method_bytes(), m.cseq_number()),
+            (&b"OPTIONS"[..], Some(&b"x"[..]))
+        );
         let m = parse(b"SIP/2.0 200 \r\n\r\n").unwrap();
         assert_eq!(m.reason().unwrap(), b"");
         let m = parse(b"SIP/2.0 200\r\n\r\n").unwrap();
@@ -993,8 +1147,13 @@ v=0\n";
     fn content_length_cuts_and_checks_body() {
         let m = parse(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 2\r\n\r\nhello").unwrap();
         assert_eq!(m.body(), b"he");
-        let e = parse(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 20\r\n\r\nhello").unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Truncated);
+        let m = parse(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 20\r\n\r\nhello").unwrap();
+        assert_eq!(
+            (m.body(), m.declared_content_length()),
+            (&b"hello"[..], Some(20))
+        );
+        assert!(m.is_body_short());
+        assert!(!parse(INVITE).unwrap().is_body_short());
         let e = parse(b"MESSAGE sip:x SIP/2.0\r\nContent-Length: x\r\n\r\nhello").unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadContentLength);
         let e =
@@ -1005,6 +1164,72 @@ v=0\n";
         assert_eq!(e.kind, ErrorKind::BadContentLength);
         let m = parse(b"MESSAGE sip:x SIP/2.0\r\n\r\nno length").unwrap();
         assert_eq!(m.body(), b"no length");
+    }
+
+    /// The first header field Kamailio 5.6 refuses, as observed live.
+    #[test]
+    fn broken_header_is_the_first_field_kamailio_refuses() {
+        let base = "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\
+Max-Forwards: 70\r\nX-After: yes\r\nContent-Length: 0\r\n\r\n";
+        let with = |from: &str, to: &str| {
+            assert!(base.contains(from), "{from}");
+            parse(base.replace(from, to).as_bytes()).unwrap()
+        };
+        assert_eq!(parse(base.as_bytes()).unwrap().broken_header(), None);
+        // Read: Kamailio routes these.
+        for (from, to) in [
+            ("CSeq: 1 OPTIONS", "CSeq: x OPTIONS"),
+            ("CSeq: 1 OPTIONS", "CSeq: -1 OPTIONS"),
+            ("CSeq: 1 OPTIONS", "CSeq: 99999999999 OPTIONS"),
+            ("CSeq: 1 OPTIONS", "CSeq: 1 OPT/IONS"),
+            ("CSeq: 1 OPTIONS", "CSeq: 1  OPTIONS  "),
+            ("To: <sip:c@d>", "To: garbage"),
+            ("To: <sip:c@d>", "To: <sip:c@[::1>"),
+            ("To: <sip:c@d>", "To: <sip:c@d>;tag=a;tag=b"),
+            ("To: <sip:c@d>", "To: \"q\\\" <\" <sip:c@d>"),
+            ("X-After: yes", "X-After: yes\r\nExpires: 5\r\nExpires: 6"),
+            (
+                "X-After: yes",
+                "X-After: yes\r\nContact: <sip:x@y>\r\nRoute: <sip:a>",
+            ),
+            (
+                "Via: SIP/2.0/UDP h;branch=z9hG4bK1",
+                "Via: SIP/2.0/UDP h;branch=z9hG4bK1, SIP/2.0/TCP g",
+            ),
+        ] {
+            assert_eq!(with(from, to).broken_header(), None, "{to}");
+        }
+        // Refused: the index of the field.
+        for (from, to, at) in [
+            ("CSeq: 1 OPTIONS", "CSeq: 1", 4),
+            ("CSeq: 1 OPTIONS", "CSeq: ", 4),
+            ("CSeq: 1 OPTIONS", "CSeq: 1 OPTIONS x", 4),
+            ("To: <sip:c@d>", "To: <sip:c@d", 2),
+            ("To: <sip:c@d>", "To: \"open <sip:c@d>", 2),
+            ("To: <sip:c@d>", "To: ", 2),
+            ("Max-Forwards: 70", "Max-Forwards: 70\r\nMax-Forwards: 3", 6),
+            ("X-After: yes", "X-After: yes\r\nFrom: <sip:e@f>", 7),
+            ("X-After: yes", "X-After: yes\r\nt: <sip:e@f>", 7),
+            ("X-After: yes", "X-After: yes\r\ni: other", 7),
+            ("X-After: yes", "X-After: yes\r\nCSeq: 1 OPTIONS", 7),
+            // The second one is refused: here the original, after it.
+            ("X-After: yes", "X-After: yes\r\nl: 0", 8),
+            ("X-After: yes", "X-After: yes\r\nVia: garbage @@", 7),
+            ("X-After: yes", "X-After: yes\r\nVia: SIP/3.0/UDP g", 7),
+            (
+                "Via: SIP/2.0/UDP h;branch=z9hG4bK1",
+                "Via: SIP/2.0/UDP h;branch=z9hG4bK1, SIP/2.0/UDP g;;",
+                0,
+            ),
+            (
+                "Via: SIP/2.0/UDP h;branch=z9hG4bK1",
+                "Via: SIP/3.0/UDP h",
+                0,
+            ),
+        ] {
+            assert_eq!(with(from, to).broken_header(), Some(at), "{to}");
+        }
     }
 
     #[test]

@@ -232,6 +232,16 @@ impl<'a> Via<'a> {
             i = end;
         }
         let [protocol, version, transport] = fields;
+        // Only SIP/2.0 is spoken (RFC 3261 §7.1; the protocol name is a
+        // token compared without case). Kamailio's Via parser refuses any
+        // other version too, so a request whose top Via says `SIP/3.0` is
+        // dropped there before the script.
+        if !protocol.eq_ignore_ascii_case(b"SIP") {
+            return Err(bad(s));
+        }
+        if version != b"2.0" {
+            return Err(bad(s + protocol.len()));
+        }
 
         // LWS sent-by
         let host_start = scan::skip_lws(v, i);
@@ -723,6 +733,25 @@ mod tests {
         match Via::parse(s.as_bytes()) {
             Ok(v) => panic!("{s} parsed: {v:?}"),
             Err(e) => (e.kind, e.offset),
+        }
+    }
+
+    #[test]
+    fn only_sip_2_0_is_a_via_version() {
+        // Kamailio 5.6 drops a request whose top Via says another version
+        // (checked live: SIP/3.0 and SIP/2.1 dropped, sip/2.0/udp and an
+        // unknown transport accepted).
+        for text in [
+            "SIP/3.0/UDP h;branch=z9hG4bK1",
+            "SIP/2.1/UDP h",
+            "SIP/2.00/UDP h",
+            "HTTP/2.0/UDP h",
+            "SIP / 3.0 / UDP h",
+        ] {
+            assert_eq!(err(text).0, ErrorKind::BadVia, "{text}");
+        }
+        for text in ["sip/2.0/udp h", "SIP/2.0/XYZ h", "SIP / 2.0 / UDP h"] {
+            assert_eq!(via(text).version(), b"2.0", "{text}");
         }
     }
 

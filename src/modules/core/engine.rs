@@ -512,24 +512,15 @@ impl Engine {
 
     fn on_request(&mut self, msg: &Message, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
         let from = Source::from(pkt);
-        // A request we cannot route a reply for (no readable top Via) is dropped;
-        // one with unreadable essentials gets a 400 naming the problem.
-        match forward::check_request(msg) {
-            Ok(()) => {}
-            Err(Reject::Drop(e)) => {
-                self.stats.bad_requests += 1;
-                log::debug!(
-                    "dropping request from {} that cannot be answered: {e}",
-                    pkt.src
-                );
-                return;
-            }
-            Err(Reject::Answer(e)) => {
-                self.stats.bad_requests += 1;
-                let mut ctx = self.ctx(msg, &from, now, RouteType::Request, out);
-                sl::send_reply(&mut ctx, 400, e.kind.reason().as_bytes());
-                return;
-            }
+        // A request without a readable top Via or one of the headers Kamailio
+        // requires is dropped unanswered, as Kamailio does.
+        if let Err(Reject::Drop(e)) = forward::check_request(msg) {
+            self.stats.bad_requests += 1;
+            log::debug!(
+                "dropping request from {}: required headers not found: {e}",
+                pkt.src
+            );
+            return;
         }
         if msg.method_bytes() == b"ACK" && sl::is_ack_to_own_reply(&self.env, msg) {
             self.stats.absorbed_acks += 1;
@@ -572,6 +563,7 @@ impl Engine {
         ctx.t.matched = matched;
         // request_route has no implicit action at its end (Kamailio semantics).
         let _ = vm::run_route(&mut ctx, route);
+        crate::modules::tm::end_of_request(&mut ctx);
         if dialog {
             crate::modules::dialog::on_request_done(&mut ctx);
         }

@@ -41,17 +41,22 @@ fn via_conn(via: &Via<'_>) -> Option<ConnId> {
     u64::from_str_radix(text, 16).ok().map(ConnId::from_raw)
 }
 
-/// Why a request cannot enter the script.
+/// Why a request cannot enter the script: Kamailio 5.6 answers none of
+/// these, it drops them (`receive_msg`: "no via found in request",
+/// "required headers not found in request"), so the error is only logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reject {
-    /// No way to answer it (no readable top Via): drop.
+    /// No way to route it as Kamailio would: drop.
     Drop(ParseError),
-    /// Answer `400` with the error's reason.
-    Answer(ParseError),
 }
 
-/// Checks what every request must have before the script sees it: a readable
-/// top Via (else it cannot be answered), From, To, Call-ID and CSeq.
+/// Checks what every request must have before the script sees it, as
+/// Kamailio's receive path does: a readable top Via, and a From, To,
+/// Call-ID and CSeq, each found before the first header field its parser
+/// refuses ([`Message::broken_header`]: Kamailio parses fields in order
+/// and stops there). Nothing else is judged here: a CSeq number that is
+/// not one (`CSeq: x INVITE`), a short body or a bad Max-Forwards reach the
+/// script, where `sanity_check` and the modules decide.
 pub fn check_request(msg: &Message) -> Result<(), Reject> {
     // Only whether it reads: no view of it is made here.
     match msg.top_via_at() {
@@ -59,24 +64,28 @@ pub fn check_request(msg: &Message) -> Result<(), Reject> {
         Some((at, Err(e), _)) => return Err(Reject::Drop(e.shifted(at))),
         None => return Err(Reject::Drop(ParseError::new(ErrorKind::MissingHeader, 0))),
     }
+    let limit = msg.broken_header().unwrap_or(usize::MAX);
+    let headers = msg.headers();
     for id in [
+        HeaderName::Via,
         HeaderName::From,
         HeaderName::To,
         HeaderName::CallId,
         HeaderName::CSeq,
     ] {
-        if msg.header(id).is_none() {
-            return Err(Reject::Answer(ParseError::new(
-                ErrorKind::MissingHeader,
-                msg.headers_end(),
-            )));
+        match headers.iter().position(|h| h.id == id) {
+            Some(i) if i < limit => {}
+            Some(i) => {
+                let at = headers.get(limit).map_or(i, |h| h.name.start as usize);
+                return Err(Reject::Drop(ParseError::new(ErrorKind::BadHeaderName, at)));
+            }
+            None => {
+                return Err(Reject::Drop(ParseError::new(
+                    ErrorKind::MissingHeader,
+                    msg.headers_end(),
+                )))
+            }
         }
-    }
-    let cseq = msg
-        .header(HeaderName::CSeq)
-        .map(|h| (h.value.start as usize, msg.value(h)));
-    if let Some((at, v)) = cseq {
-        crate::sip::headers::CSeq::parse(v).map_err(|e| Reject::Answer(e.shifted(at)))?;
     }
     Ok(())
 }
@@ -224,6 +233,18 @@ pub fn resolve_hop(
     port: Option<u16>,
     proto: Option<Proto>,
 ) -> Result<Hop, i32> {
+    resolve_hop_or(ctx, host, port, proto, |_, _| -477)
+}
+
+/// [`resolve_hop`] with the code for "no socket to send from" given by
+/// `no_socket` (tm has its own, see `tm::fork`).
+pub fn resolve_hop_or(
+    ctx: &MsgCtx<'_>,
+    host: Option<&[u8]>,
+    port: Option<u16>,
+    proto: Option<Proto>,
+    no_socket: fn(&MsgCtx<'_>, &SocketAddr) -> i32,
+) -> Result<Hop, i32> {
     let (dst, proto) = match host {
         Some(h) => {
             let proto = proto.unwrap_or(Proto::Udp);
@@ -246,7 +267,7 @@ pub fn resolve_hop(
     let preferred = ctx.force_socket.unwrap_or(ctx.socket);
     let Some(socket) = ctx.env.socket_for(proto, &dst, Some(preferred)) else {
         log::warn!("no {proto} socket to reach {dst}");
-        return Err(-477);
+        return Err(no_socket(ctx, &dst));
     };
     let info = &ctx.env.sockets[usize::from(socket)];
     // On a wildcard socket, speak from the address the request arrived on.
@@ -596,6 +617,52 @@ Content-Length: 0\n\n"
         // A name and no resolver; a URI without host.
         assert_eq!(hop("sip:bob@unknown.example", None), Err(-478));
         assert_eq!(hop("tel:+15551234", None), Err(-478));
+    }
+
+    /// What Kamailio 5.6's receive path drops before the script (checked
+    /// live with loadtest/sidebyside configs/parity.cfg) and what it lets in.
+    #[test]
+    fn requests_kamailio_drops_before_the_script() {
+        use super::{check_request, Reject};
+        use crate::sip::Message;
+        let base = request_to("sip:bob@example.com").replace('\n', "\r\n");
+        let check = |from: &str, to: &str| {
+            assert!(base.contains(from), "{from}");
+            let text = base.replacen(from, to, 1);
+            let msg = Message::parse(bytes::Bytes::from(text)).expect("parses");
+            check_request(&msg)
+        };
+        assert_eq!(check("", ""), Ok(()));
+        for (from, to) in [
+            ("CSeq: 1 OPTIONS", "CSeq: x OPTIONS"),
+            ("CSeq: 1 OPTIONS", "CSeq: 99999999999 OPTIONS"),
+            ("CSeq: 1 OPTIONS", "CSeq: 1 OPT/IONS"),
+            ("To: <sip:bob@example.com>", "To: garbage"),
+            ("Via: SIP/2.0/UDP", "Via: sip/2.0/udp"),
+            ("Via: SIP/2.0/UDP", "Via: SIP/2.0/XYZ"),
+            // A field it refuses after the required ones: the script runs.
+            (
+                "Content-Length: 0",
+                "Max-Forwards: 1\r\nMax-Forwards: 2\r\nContent-Length: 0",
+            ),
+        ] {
+            assert_eq!(check(from, to), Ok(()), "{to}");
+        }
+        for (from, to) in [
+            ("Call-ID: c1\r\n", ""),
+            ("CSeq: 1 OPTIONS\r\n", ""),
+            ("From: <sip:alice@example.com>;tag=1\r\n", ""),
+            ("To: <sip:bob@example.com>\r\n", ""),
+            ("CSeq: 1 OPTIONS", "CSeq: 1"),
+            ("CSeq: 1 OPTIONS", "CSeq: 1 OPTIONS x"),
+            ("To: <sip:bob@example.com>", "To: <sip:bob@example.com"),
+            ("Via: SIP/2.0/UDP", "Via: SIP/3.0/UDP"),
+            ("Via: SIP/2.0/UDP", "Via: SIP/2.1/UDP"),
+            // A field it refuses before a required one hides that one.
+            ("From:", "Max-Forwards: 1\r\nMax-Forwards: 2\r\nFrom:"),
+        ] {
+            assert!(matches!(check(from, to), Err(Reject::Drop(_))), "{to:?}");
+        }
     }
 
     #[test]

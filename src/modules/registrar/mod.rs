@@ -10,7 +10,6 @@
 pub mod fetch;
 mod lookup;
 mod save;
-
 pub(crate) use save::q_text;
 
 use crate::modules::usrloc::{Domain, Usrloc};

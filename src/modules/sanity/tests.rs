@@ -74,11 +74,39 @@ fn cseq_checks() {
         failing(&n, CSEQ_VALUE, 0).as_deref(),
         Some("SIP/2.0 400 CSeq number is illegal")
     );
-    let e = INVITE.replacen("CSeq: 314159 INVITE", "CSeq: INVITE", 1);
+    // Kamailio reads the number as the run before the white space, digits
+    // or not (checked live: `x`, `-1` and `1.5` are illegal numbers).
+    for number in ["x", "-1", "1.5", "0x10"] {
+        let m = INVITE.replacen("314159", number, 1);
+        assert_eq!(
+            failing(&m, CSEQ_VALUE, 0).as_deref(),
+            Some("SIP/2.0 400 CSeq number is illegal"),
+            "{number}"
+        );
+    }
+    let m = INVITE.replacen("CSeq: 314159 INVITE", "CSeq: 1 INV/ITE", 1);
     assert_eq!(
-        failing(&e, CSEQ_VALUE, 0).as_deref(),
-        Some("SIP/2.0 400 Missing number in CSeq header")
+        failing(&m, CSEQ_METHOD, 0).as_deref(),
+        Some("SIP/2.0 400 CSeq method does not match request method")
     );
+    // `CSeq: INVITE` has no method for Kamailio's parser: the request is
+    // dropped before the script, and a reply cannot be built for it here.
+    let e = INVITE.replacen("CSeq: 314159 INVITE", "CSeq: INVITE", 1);
+    assert_eq!(failing(&e, CSEQ_VALUE, 0), None);
+}
+
+/// A header field Kamailio's parser refuses, past the ones it requires:
+/// the required-headers check parses the whole section and fails with no
+/// reply (Kamailio logs that its 400 could not be sent).
+#[test]
+fn a_broken_header_fails_the_required_headers_check_silently() {
+    let m = INVITE.replacen("Contact:", "Max-Forwards: 1\nContact:", 1);
+    assert_eq!(
+        run_check(&m, REQUIRED_HEADERS, 0, &ModParams::default()),
+        (0, None)
+    );
+    let (rc, _) = run_check(&m, CSEQ_VALUE, 0, &ModParams::default());
+    assert_eq!(rc, 1);
 }
 
 #[test]
@@ -89,6 +117,13 @@ fn content_length_must_match_what_arrived() {
         Some("SIP/2.0 400 Content-Length mis-match")
     );
     assert_eq!(run_check(INVITE, CL, 0, &ModParams::default()).0, 1);
+    // A datagram shorter than its Content-Length reaches the script and
+    // fails here, as in Kamailio (checked live).
+    let shorter = INVITE.replacen("Content-Length: 5", "Content-Length: 20", 1);
+    assert_eq!(
+        failing(&shorter, CL, 0).as_deref(),
+        Some("SIP/2.0 400 Content-Length mis-match")
+    );
 }
 
 #[test]

@@ -210,7 +210,7 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> Result<Made, i3
             return Ok(Made::Dropped);
         }
     }
-    let hop: Hop = forward::resolve_hop(ctx, to.host, to.port, to.proto)?;
+    let hop: Hop = forward::resolve_hop_or(ctx, to.host, to.port, to.proto, no_socket)?;
     let param = table(ctx).branch_param(tid, index);
     let data = forward::build_request(ctx, &hop, param.as_bytes());
     let target = Target {
@@ -237,5 +237,17 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> Result<Made, i3
             log::warn!("t_relay: cannot add a branch: {e:?}");
             Err(-1)
         }
+    }
+}
+
+/// tm's code when no listening socket can reach `dst` (checked live with
+/// Kamailio 5.6): an IPv6 address with no IPv6 socket does not even
+/// resolve (-478, E_BAD_ADDRESS); otherwise the transport has no socket
+/// (-7, E_NO_SOCKET, answered `500 ... (7/TM)`).
+fn no_socket(ctx: &MsgCtx<'_>, dst: &std::net::SocketAddr) -> i32 {
+    if dst.is_ipv6() && !ctx.env.sockets.iter().any(|s| s.addr.is_ipv6()) {
+        -478
+    } else {
+        -7
     }
 }

@@ -122,6 +122,10 @@ pub struct TmMsg {
     /// `t_set_retr()`, `t_set_max_lifetime()`… before the transaction
     /// exists: applied when it is created.
     pub tuning: crate::tm::Tuning,
+    /// The error of the last `t_relay` that failed in request_route (its
+    /// Kamailio code), cleared by one that works: Kamailio answers it when
+    /// the script ends, if the script did not reply (see [`end_of_request`]).
+    pub delayed_error: Option<i32>,
 }
 
 /// The table of this core, made on first use.
@@ -184,6 +188,18 @@ pub(crate) fn ensure_transaction(ctx: &mut MsgCtx<'_>, trying: bool) -> Result<T
     Ok(tid)
 }
 
+/// Kamailio's `t_newtran` parses the whole header section first; a request
+/// with a header field its parser refuses ([`crate::sip::Message::broken_header`])
+/// gets no transaction: `E_BAD_REQ` (-400), nothing sent.
+fn refuse_broken(ctx: &MsgCtx<'_>) -> Option<i32> {
+    if ctx.route_type != RouteType::Request || ctx.t.tid.is_some() {
+        return None;
+    }
+    let at = ctx.msg.broken_header()?;
+    log::error!("tm: parse_headers failed (header field #{at})");
+    Some(-400)
+}
+
 /// Records what the script armed and the request state in the transaction.
 fn save_state(ctx: &mut MsgCtx<'_>, tid: Tid) {
     let (f, r, b) = (ctx.t.on_failure, ctx.t.on_reply, ctx.t.on_branch);
@@ -220,6 +236,9 @@ pub fn relay(
     proto: Option<Proto>,
 ) -> i32 {
     let method = ctx.msg.method_bytes();
+    if let Some(rc) = refuse_broken(ctx) {
+        return rc;
+    }
     if ctx.route_type == RouteType::Request && ctx.t.tid.is_none() {
         match ctx.t.matched {
             // The ACK of a 2xx and a CANCEL that matches nothing are forwarded statelessly (§16.10, §17.2.3).
@@ -245,7 +264,6 @@ pub fn relay(
             _ => {}
         }
     }
-    let created = ctx.t.tid.is_none();
     let tid = match ensure_transaction(ctx, true) {
         Ok(tid) => tid,
         Err(e) => {
@@ -263,20 +281,53 @@ pub fn relay(
     if let Some(d) = table(ctx).user_mut(tid) {
         d.iflags |= iflags;
     }
-    if rc < 0 && created && ctx.route_type == RouteType::Request {
+    if ctx.route_type == RouteType::Request {
         // Kamailio answers a request it could not relay itself (tm's
-        // kill_transaction), so the transaction does not linger unanswered.
-        let (code, reason): (u16, &[u8]) = match rc {
-            -478 => (478, b"Unresolvable destination (478/TM)"),
-            -479 => (479, b"Invalid URI (479/TM)"),
-            // E_CFG (every branch dropped in branch_route): Kamailio's
-            // reason for an error it has no phrase for.
-            -6 => (500, b"I'm terribly sorry, server error occurred (6/TM)"),
-            _ => (500, b"Server Internal Error (TM)"),
-        };
-        let _ = reply(ctx, code, reason);
+        // kill_transaction), but only when the script ends: a reply the
+        // script sends first wins, a t_relay that works after cancels it.
+        ctx.t.delayed_error = (rc < 0).then_some(rc);
     }
     rc
+}
+
+/// The reply code and reason Kamailio's tm gives an internal error `rc`
+/// (its `err2reason_phrase`, signature `TM`).
+pub fn error_reply(rc: i32) -> (u16, String) {
+    let n = rc.unsigned_abs();
+    let (code, text) = match rc {
+        -477 => (477, "Unfortunately error on sending to next hop occurred"),
+        -478 => (478, "Unresolvable destination"),
+        -479 => (479, "Regretfully, we were not able to process the URI"),
+        -400 => (400, "Bad Request"),
+        _ => (500, "I'm terribly sorry, server error occurred"),
+    };
+    (code, format!("{text} ({n}/TM)"))
+}
+
+/// At the end of request_route: the reply to a `t_relay` that failed
+/// ([`TmMsg::delayed_error`]), unless the transaction was answered. It
+/// carries no `append_to_reply` header (checked live).
+pub fn end_of_request(ctx: &mut MsgCtx<'_>) {
+    let (Some(rc), Some(tid)) = (ctx.t.delayed_error.take(), ctx.t.tid) else {
+        return;
+    };
+    let now = ctx.now;
+    let Some(table) = ctx.core.tm.as_mut() else {
+        return;
+    };
+    if table.status(tid).is_some_and(|s| s >= 200) {
+        return;
+    }
+    let (code, reason) = error_reply(rc);
+    let spec = LocalReply {
+        code,
+        reason: reason.as_bytes(),
+        headers: &[],
+        body: None,
+    };
+    if let Err(e) = table.reply(tid, &spec, now, ctx.out) {
+        log::debug!("tm: delayed error reply {code}: {e:?}");
+    }
 }
 
 /// Replies on the transaction of the request in `ctx` (`t_reply`; `send_reply`
@@ -398,6 +449,9 @@ fn t_precheck_trans(_: &mut MsgCtx<'_>, _: &Args) -> i32 {
 fn t_newtran(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     if ctx.msg.method_bytes() == b"ACK" {
         return -1;
+    }
+    if let Some(rc) = refuse_broken(ctx) {
+        return rc;
     }
     match ensure_transaction(ctx, false) {
         Ok(_) => 1,
@@ -862,3 +916,69 @@ pub static MODULE: ModuleDef = ModuleDef {
     params: config::PARAMS,
     always: false,
 };
+
+#[cfg(test)]
+mod parse_tests {
+    use crate::modules::testutil::{call, Harness, INVITE};
+    use crate::script::registry::ModParams;
+
+    /// Kamailio's reasons for tm's internal errors (the texts seen live
+    /// for -7 and -478, the rest from its error table).
+    #[test]
+    fn error_replies_are_kamailios() {
+        let r = |rc| {
+            let (code, reason) = super::error_reply(rc);
+            format!("{code} {reason}")
+        };
+        assert_eq!(
+            r(-7),
+            "500 I'm terribly sorry, server error occurred (7/TM)"
+        );
+        assert_eq!(
+            r(-6),
+            "500 I'm terribly sorry, server error occurred (6/TM)"
+        );
+        assert_eq!(r(-478), "478 Unresolvable destination (478/TM)");
+        assert_eq!(
+            r(-477),
+            "477 Unfortunately error on sending to next hop occurred (477/TM)"
+        );
+        assert_eq!(
+            r(-479),
+            "479 Regretfully, we were not able to process the URI (479/TM)"
+        );
+        assert_eq!(r(-400), "400 Bad Request (400/TM)");
+        assert_eq!(
+            r(-1),
+            "500 I'm terribly sorry, server error occurred (1/TM)"
+        );
+    }
+
+    /// Kamailio's t_newtran parses the whole header section: a header
+    /// field its parser refuses (a second Max-Forwards past the required
+    /// ones) makes `t_relay` and `t_newtran` return -400 with nothing sent
+    /// (checked live).
+    #[test]
+    fn no_transaction_for_a_request_with_a_broken_header() {
+        let text = INVITE.replacen("Content-Type:", "Max-Forwards: 9\nContent-Type:", 1);
+        for f in ["t_relay", "t_newtran"] {
+            let mut h = Harness::new(&text);
+            let mut ctx = h.ctx();
+            let rc = call(&mut ctx, &super::MODULE, f, &[], &ModParams::default());
+            assert_eq!(rc, -400, "{f}");
+            assert!(h.out.is_empty(), "{f}");
+        }
+        let mut h = Harness::new(INVITE);
+        let mut ctx = h.ctx();
+        assert_eq!(
+            call(
+                &mut ctx,
+                &super::MODULE,
+                "t_newtran",
+                &[],
+                &ModParams::default()
+            ),
+            1
+        );
+    }
+}

@@ -133,9 +133,12 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
         TrOp::Int => {
             return match v {
                 Value::Int(i) => Some(Value::Int(i)),
-                Value::Str(s) => Value::Str(s).as_exact_int().map(Value::Int),
+                // Kamailio's `int`: a number past 32 bits fails (reads 0, checked live).
+                Value::Str(s) => Value::Str(s)
+                    .as_exact_int()
+                    .map(|n| Value::Int(if i32::try_from(n).is_ok() { n } else { 0 })),
                 Value::Null => None,
-            }
+            };
         }
         TrOp::Uri(f) => return uri_field(text(v)?, *f),
         TrOp::UriParam(name) => {
