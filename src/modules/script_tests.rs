@@ -7,10 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::modules::core::Engine;
-use crate::modules::testutil::{env, INVITE, LOCAL, SOURCE};
+use crate::modules::testutil::{env, INVITE};
 use crate::script::compile::compile;
 use crate::script::{parse_str, MemoryFiles, Options};
-use crate::sip::{Inbound, Proto, Transmit};
 
 /// Compiles `routes` after loading the modules, runs it on `request`; what was sent.
 pub(super) fn run(routes: &str, request: &str) -> Vec<String> {
@@ -26,17 +25,7 @@ pub(super) fn run(routes: &str, request: &str) -> Vec<String> {
         .unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
     let compiled = compile(&cfg).unwrap_or_else(|d| panic!("{}", d.rendered().join("\n")));
     let mut engine = Engine::new(Arc::new(env()), Arc::new(compiled.program));
-    let pkt = Inbound {
-        data: Bytes::from(request.replace('\n', "\r\n")),
-        src: SOURCE.parse().expect("address"),
-        local: LOCAL.parse().expect("address"),
-        proto: Proto::Udp,
-        socket: 0,
-        conn: None,
-        arrived: None,
-    };
-    let mut out: Vec<Transmit> = Vec::new();
-    engine.on_inbound(pkt, crate::modules::testutil::some_instant(), &mut out);
+    let out = crate::modules::testutil::receive(&mut engine, request.replace('\n', "\r\n"));
     out.iter()
         .map(|t| String::from_utf8_lossy(&t.data).replace("\r\n", "\n"))
         .collect()

@@ -5,14 +5,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::modules::core::Engine;
 use crate::modules::domain::{DomainParams, Domains};
-use crate::modules::testutil::{env, LOCAL, SOURCE};
+use crate::modules::testutil::env;
 use crate::script::compile::compile;
 use crate::script::{parse_str, MemoryFiles, Options};
-use crate::sip::{Inbound, Proto, Transmit};
 use crate::store::Stores;
 
 /// The tables of kamdbctl's `standard`, `domain`, `alias_db` and `speeddial` scripts.
@@ -111,17 +108,7 @@ impl KamDb {
             env.services.insert(Arc::new(sd));
         }
         let mut engine = Engine::new(Arc::new(env), Arc::new(compiled.program));
-        let pkt = Inbound {
-            data: Bytes::from(request.replace('\n', "\r\n")),
-            src: SOURCE.parse().unwrap(),
-            local: LOCAL.parse().unwrap(),
-            proto: Proto::Udp,
-            socket: 0,
-            conn: None,
-            arrived: None,
-        };
-        let mut out: Vec<Transmit> = Vec::new();
-        engine.on_inbound(pkt, crate::modules::testutil::some_instant(), &mut out);
+        let out = crate::modules::testutil::receive(&mut engine, request.replace('\n', "\r\n"));
         assert_eq!(out.len(), 1, "one message sent");
         Ok(String::from_utf8_lossy(&out[0].data)
             .split("\r\n")

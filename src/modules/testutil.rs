@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::script::ctx::{CoreState, Env, MsgCtx, SocketInfo};
 use crate::script::ir::Program;
 use crate::script::registry::{Arg, Args, ModParams, ModuleDef, RouteType};
-use crate::sip::{serialize, Message, Proto, SocketId, Transmit};
+use crate::sip::{serialize, Inbound, Message, Proto, SocketId, Transmit};
 
 /// Our UDP and TCP address in the tests.
 pub const LOCAL: &str = "192.0.2.10:5060";
@@ -203,4 +203,21 @@ pub fn serialized(ctx: &MsgCtx<'_>) -> String {
 pub fn sent(out: &[Transmit]) -> String {
     assert_eq!(out.len(), 1, "expected one transmission");
     String::from_utf8_lossy(&out[0].data).replace("\r\n", "\n")
+}
+
+/// `text` received by `engine` on UDP from [`SOURCE`] to [`LOCAL`] (line
+/// ends as given); what it sent.
+pub fn receive(engine: &mut crate::modules::core::Engine, text: impl Into<Bytes>) -> Vec<Transmit> {
+    let pkt = Inbound {
+        data: text.into(),
+        src: SOURCE.parse().expect("test address"),
+        local: LOCAL.parse().expect("test address"),
+        proto: Proto::Udp,
+        socket: 0,
+        conn: None,
+        arrived: None,
+    };
+    let mut out = Vec::new();
+    engine.on_inbound(pkt, some_instant(), &mut out);
+    out
 }

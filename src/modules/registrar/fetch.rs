@@ -315,15 +315,12 @@ mod tests {
     mod script {
         use std::sync::Arc;
 
-        use bytes::Bytes;
-
         use crate::modules::core::Engine;
         use crate::modules::registrar::{RegParams, Registrar};
-        use crate::modules::testutil::{env, some_instant, LOCAL, SOURCE};
+        use crate::modules::testutil::env;
         use crate::modules::usrloc::{UlParams, Usrloc};
         use crate::script::compile::compile;
         use crate::script::{parse_str, MemoryFiles, Options};
-        use crate::sip::{Inbound, Proto};
 
         const ROUTES: &str = r#"
 request_route {
@@ -356,17 +353,7 @@ request_route {
         }
 
         fn reason(e: &mut Engine, text: String) -> String {
-            let pkt = Inbound {
-                data: Bytes::from(text),
-                src: SOURCE.parse().expect("address"),
-                local: LOCAL.parse().expect("address"),
-                proto: Proto::Udp,
-                socket: 0,
-                conn: None,
-                arrived: None,
-            };
-            let mut out = Vec::new();
-            e.on_inbound(pkt, some_instant(), &mut out);
+            let out = crate::modules::testutil::receive(e, text);
             let first = String::from_utf8_lossy(&out[0].data).into_owned();
             first.lines().next().unwrap_or("").to_string()
         }

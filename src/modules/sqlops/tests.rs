@@ -3,14 +3,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::*;
 use crate::modules::core::Engine;
-use crate::modules::testutil::{env, INVITE, LOCAL, SOURCE};
+use crate::modules::testutil::{env, INVITE};
 use crate::script::compile::compile;
 use crate::script::{parse_str, MemoryFiles, Options};
-use crate::sip::{Inbound, Proto, Transmit};
 use crate::store::Stores;
 
 const SCHEMA: &str = "
@@ -84,17 +81,7 @@ impl Db {
             env.services.insert(Arc::new(db));
         }
         let mut engine = Engine::new(Arc::new(env), Arc::new(compiled.program));
-        let pkt = Inbound {
-            data: Bytes::from(INVITE.replace('\n', "\r\n")),
-            src: SOURCE.parse().unwrap(),
-            local: LOCAL.parse().unwrap(),
-            proto: Proto::Udp,
-            socket: 0,
-            conn: None,
-            arrived: None,
-        };
-        let mut out: Vec<Transmit> = Vec::new();
-        engine.on_inbound(pkt, crate::modules::testutil::some_instant(), &mut out);
+        let out = crate::modules::testutil::receive(&mut engine, INVITE.replace('\n', "\r\n"));
         assert_eq!(out.len(), 1, "one message sent");
         String::from_utf8_lossy(&out[0].data)
             .split("\r\n")
