@@ -201,15 +201,7 @@ impl Stage {
             return true;
         }
         self.stats.outgoing += 1;
-        let socket = t.socket.unwrap_or(0);
-        let bound = env.sockets.get(usize::from(socket)).map(|s| s.addr);
-        let from = Source {
-            src: t.dst,
-            local: t.local.or(bound).unwrap_or(t.dst),
-            proto: t.proto,
-            socket,
-            conn: t.conn,
-        };
+        let from = outgoing_source(env, t);
         let dst = Some((t.dst, t.proto));
         match self.run(env, program, core, &t.data, from, dst, now) {
             Verdict::Keep => true,
@@ -304,5 +296,20 @@ impl Stage {
         );
         self.unlogged = 0;
         self.last_log = Some(now);
+    }
+}
+
+/// What a route run on an outgoing message sees as its source: the
+/// destination it goes to (`$si`), from the local address it leaves by (the
+/// socket's when the transmit names none).
+pub(crate) fn outgoing_source(env: &Env, t: &Transmit) -> Source {
+    let socket = t.socket.unwrap_or(0);
+    let bound = env.sockets.get(usize::from(socket)).map(|s| s.addr);
+    Source {
+        src: t.dst,
+        local: t.local.or(bound).unwrap_or(t.dst),
+        proto: t.proto,
+        socket,
+        conn: t.conn,
     }
 }

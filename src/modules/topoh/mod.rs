@@ -26,7 +26,6 @@ use crate::script::ir::{Program, RouteId};
 use crate::script::registry::{param, ModParams, ModuleDef, ParamKind, RouteType};
 use crate::script::vm::{self, Outcome};
 use crate::sip::{Inbound, Message, Transmit};
-use crate::tm::Source;
 
 pub use mask::Mask;
 pub use msg::Topoh;
@@ -196,15 +195,7 @@ fn run_event(
     route: RouteId,
     now: Instant,
 ) -> bool {
-    let socket = t.socket.unwrap_or(0);
-    let bound = env.sockets.get(usize::from(socket)).map(|s| s.addr);
-    let from = Source {
-        src: t.dst,
-        local: t.local.or(bound).unwrap_or(t.dst),
-        proto: t.proto,
-        socket,
-        conn: t.conn,
-    };
+    let from = crate::intercept::stage::outgoing_source(env, t);
     let mut sent = Vec::new();
     let mut ctx = MsgCtx::new(
         env,
