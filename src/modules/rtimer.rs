@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::modules::core::engine::FAKED_REQUEST;
 use crate::script::ctx::{Env, LocalEvent, LocalRequests, LocalRoute};
 use crate::script::registry::{param, ModParams, ModuleDef, ParamDef, ParamKind, ParamValue};
 use crate::sip::{Message, Transmit};
@@ -39,16 +40,6 @@ const PARAMS: &[ParamDef] = &[
     param("timer", ParamKind::Str),
     param("exec", ParamKind::Str),
 ];
-
-/// The request the routes run on (Kamailio 5.6's faked message, byte for byte;
-/// its source address is 127.0.0.1:5060, where Kamailio shows 1.0.0.127).
-pub const FAKED_REQUEST: &[u8] = b"OPTIONS sip:you@kamailio.org SIP/2.0\r\n\
-Via: SIP/2.0/UDP 127.0.0.1\r\n\
-From: <sip:you@kamailio.org>;tag=123\r\n\
-To: <sip:you@kamailio.org>\r\n\
-Call-ID: 123\r\n\
-CSeq: 1 OPTIONS\r\n\
-Content-Length: 0\r\n\r\n";
 
 /// One declared timer.
 #[derive(Debug, Clone, PartialEq, Eq)]

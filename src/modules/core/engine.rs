@@ -93,11 +93,16 @@ pub struct RouteTimer {
 /// registrar's event for each contact the usrloc timer removes.
 const CONTACT_EXPIRED: &str = "usrloc:contact-expired";
 
-/// The request an event route runs on when there is none (Kamailio's faked message).
-const FAKED_REQUEST: &[u8] =
-    b"OPTIONS sip:you@kamailio.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1\r\n\
-From: <sip:you@kamailio.org>;tag=123\r\nTo: <sip:you@kamailio.org>\r\nCall-ID: 123\r\n\
-CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+/// The request a route runs on when there is none (usrloc's expiry event,
+/// rtimer): Kamailio 5.6's faked message, byte for byte (its source is
+/// 127.0.0.1:5060, where Kamailio shows 1.0.0.127).
+pub const FAKED_REQUEST: &[u8] = b"OPTIONS sip:you@kamailio.org SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1\r\n\
+From: <sip:you@kamailio.org>;tag=123\r\n\
+To: <sip:you@kamailio.org>\r\n\
+Call-ID: 123\r\n\
+CSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n";
 
 /// How many times one message may go through `msg_apply_changes()`.
 const REBASE_SLOTS: usize = 4;
