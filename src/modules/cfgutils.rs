@@ -122,13 +122,7 @@ impl Cfgutils {
 
     /// A random number in 0..2^31 (splitmix64 over a shared counter).
     pub fn random(&self) -> u32 {
-        let mut z = self
-            .random
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 33) as u32
+        (crate::modules::random::splitmix_next(&self.random) >> 33) as u32
     }
 
     pub fn probability(&self) -> u32 {

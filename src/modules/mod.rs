@@ -35,6 +35,7 @@ pub mod pike;
 pub mod pipelimit;
 pub mod presence;
 pub mod pv;
+pub mod random;
 pub mod regex;
 pub mod registrar;
 pub mod rr;

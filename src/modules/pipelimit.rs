@@ -177,7 +177,7 @@ impl Pipelimit {
                 .unwrap_or("Server Unavailable")
                 .to_string(),
             last_tick: AtomicU64::new(0),
-            seed: AtomicU64::new(seed | 1),
+            seed: AtomicU64::new(seed),
         })
     }
 
@@ -291,13 +291,7 @@ impl Pipelimit {
     }
 
     fn random(&self) -> u64 {
-        // xorshift64*, good enough for spreading retries.
-        let mut x = self.seed.load(Ordering::Relaxed);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.seed.store(x, Ordering::Relaxed);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        crate::modules::random::splitmix_next(&self.seed)
     }
 }
 

@@ -13,7 +13,7 @@
 //! `dispatcher.set_state` are plain functions in [`rpc`].
 
 use crate::script::registry::{func as f, param as p};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -246,13 +246,7 @@ impl Dispatcher {
     }
 
     fn random(&self) -> u64 {
-        let mut z = self
-            .random
-            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
-            .wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        crate::modules::random::splitmix_next(&self.random)
     }
 
     /// Sets the state of destination `uri` in set `set` (`None`: every
