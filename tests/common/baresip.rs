@@ -32,7 +32,7 @@ pub fn baresip_path() -> PathBuf {
         .unwrap_or_else(|| {
             panic!(
                 "baresip is not installed, and this test needs it.\n\
-                 Debian/Ubuntu: apt-get install -y baresip-core   (`bash .ci/run` does this)"
+                 Debian/Ubuntu: apt-get install -y baresip-core   (`bash tests/run` does this)"
             )
         })
 }

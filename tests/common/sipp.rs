@@ -29,7 +29,7 @@ pub fn sipp_path() -> PathBuf {
         .unwrap_or_else(|| {
             panic!(
                 "sipp is not installed, and this test needs it.\n\
-                 Debian/Ubuntu: apt-get install -y sip-tester   (`bash .ci/run` does this)\n\
+                 Debian/Ubuntu: apt-get install -y sip-tester   (`bash tests/run` does this)\n\
                  Fedora: dnf install sipp;  macOS: brew install sipp;\n\
                  or build it from https://github.com/SIPp/sipp"
             )

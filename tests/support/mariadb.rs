@@ -126,7 +126,7 @@ fn binaries() -> (PathBuf, PathBuf) {
         _ => panic!(
             "the MySQL store tests need the MariaDB server binaries (mariadb-install-db, mariadbd) \
              and found none in PATH, /usr/sbin or /usr/bin: install MariaDB \
-             (Debian/Ubuntu: `apt-get install mariadb-server`; `.ci/run` does it), or point \
+             (Debian/Ubuntu: `apt-get install mariadb-server`; `bash tests/run` does it), or point \
              RINGSIP_TEST_MYSQL_URL at a server (mysql://user:pass@127.0.0.1:3306/db)"
         ),
     }

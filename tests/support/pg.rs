@@ -132,7 +132,7 @@ fn bin_dir() -> PathBuf {
     panic!(
         "the PostgreSQL tests need the PostgreSQL server binaries (initdb, postgres) and found none \
          in /usr/lib/postgresql/*/bin, `pg_config --bindir` or PATH: install PostgreSQL \
-         (Debian/Ubuntu: `apt-get install postgresql`; `.ci/run` does it), or point \
+         (Debian/Ubuntu: `apt-get install postgresql`; `bash tests/run` does it), or point \
          RINGSIP_TEST_PG_URL at a server (postgres://user:pass@127.0.0.1/db)"
     );
 }
