@@ -175,6 +175,57 @@ fn advertised_address_and_port_name_our_via() {
     }
 }
 
+/// The global `advertised_address`/`advertised_port`: every message's Via
+/// names them as if it began with `set_advertised_address/port()`, which
+/// still override them; Record-Route keeps the socket's address and the
+/// address does not become `myself` (all as Kamailio 5.6 did on loopback:
+/// `Via: SIP/2.0/UDP 203.0.113.1` on a 5060 socket, `…:5062` on a 5062 one,
+/// `…:5080` with `advertised_port=5080`; `uri==myself` false for it).
+#[test]
+fn global_advertised_address_names_every_via() {
+    for (globals, calls, want) in [
+        (
+            "advertised_address=\"203.0.113.1\"",
+            "",
+            "Via: SIP/2.0/UDP 203.0.113.1;branch=",
+        ),
+        (
+            "advertised_address=\"203.0.113.1\"\nadvertised_port=5080",
+            "",
+            "Via: SIP/2.0/UDP 203.0.113.1:5080;branch=",
+        ),
+        (
+            "advertised_port=5080",
+            "",
+            "Via: SIP/2.0/UDP 192.0.2.10:5080;branch=",
+        ),
+        (
+            "advertised_address=\"203.0.113.1\"",
+            r#"set_advertised_address("192.0.2.7");"#,
+            "Via: SIP/2.0/UDP 192.0.2.7;branch=",
+        ),
+    ] {
+        let sent = run(
+            &format!(
+                "{globals}\nloadmodule \"rr.so\"\nrequest_route {{\n    {calls}\n    \
+                 record_route();\n    forward(\"192.0.2.99\");\n}}\n"
+            ),
+            crate::modules::testutil::INVITE,
+        );
+        assert_eq!(sent.len(), 1, "{globals}: {sent:?}");
+        has(&sent[0], want);
+        has(&sent[0], "Record-Route: <sip:192.0.2.10;lr");
+    }
+    // The Request-URI naming the advertised address is not ours either.
+    let sent = run(
+        "advertised_address=\"203.0.113.1\"\nrequest_route {\n    $ru = \"sip:bob@203.0.113.1\";\n    \
+         if (uri==myself) { append_hf(\"X-Mine: yes\\r\\n\"); }\n    forward(\"192.0.2.99\");\n}\n",
+        crate::modules::testutil::INVITE,
+    );
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(!sent[0].contains("X-Mine"), "{}", sent[0]);
+}
+
 /// The static branch, as Kamailio 5.6 printed each step of the same script.
 #[test]
 fn static_branch_set_append_and_reset() {

@@ -246,8 +246,21 @@ impl<'c> Compiler<'c> {
         }
     }
 
+    /// `advertised_port=`: a port number, 1..65535.
+    fn advertised_port(&mut self) -> Option<u16> {
+        let g = self.cfg.global("advertised_port")?;
+        let port = match &g.value {
+            ast::Value::Int(i) => u16::try_from(*i).ok().filter(|p| *p > 0),
+            _ => None,
+        };
+        if port.is_none() {
+            self.error(g.span, "advertised_port needs a port number (1..65535)");
+        }
+        port
+    }
+
     /// Settings of loaded modules that the program carries (acc), and the
-    /// core parameters corex's Via functions read.
+    /// core parameters corex's and the core's Via read.
     fn module_settings(&mut self) {
         self.program.via = super::ir::ViaExtras {
             server_id: self.cfg.global("server_id").and_then(|g| match &g.value {
@@ -263,6 +276,19 @@ impl<'c> Compiler<'c> {
                     }
                     _ => None,
                 }),
+            advertised_address: self.cfg.global("advertised_address").and_then(|g| {
+                match &g.value {
+                    ast::Value::Str(s) | ast::Value::Word(s) => Some(s.as_str()),
+                    ast::Value::Sockets(list) => list
+                        .first()
+                        .and_then(|s| s.hosts.first())
+                        .map(String::as_str),
+                    _ => None,
+                }
+                .filter(|s| !s.is_empty())
+                .map(|s| bytes::Bytes::copy_from_slice(s.as_bytes()))
+            }),
+            advertised_port: self.advertised_port(),
         };
         if self.loaded_module("acc").is_some() {
             match crate::modules::acc::AccConfig::from_modparams(&self.modparams) {

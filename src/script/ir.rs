@@ -62,6 +62,12 @@ pub struct ViaExtras {
     pub server_id: Option<i64>,
     /// `xavp_via_params=`: the XAVP whose fields become Via parameters.
     pub xavp_params: Option<bytes::Bytes>,
+    /// `advertised_address=` / `advertised_port=`: what every message's
+    /// Via names unless `set_advertised_address/port()` changes it — as if
+    /// each message began with those calls (Kamailio 5.6 copies them into
+    /// every received message; Record-Route and `myself` are not changed).
+    pub advertised_address: Option<bytes::Bytes>,
+    pub advertised_port: Option<u16>,
 }
 
 impl Program {

@@ -216,7 +216,6 @@ const ACCEPTED: &[&str] = &[
     "unix_sock",
     "unix_sock_children",
     "unix_tx_timeout",
-    "xavp_via_params",
     "xavp_via_fields",
     "kemi.onsend_route_callback",
     "kemi.reply_route_callback",
@@ -231,7 +230,6 @@ const ACCEPTED: &[&str] = &[
     "verbose_startup",
     "receive_buffer_size",
     "return_code_mode",
-    "server_id",
     "tcp_crlf_ping",
     "tcp_reuse_port",
     "tcp_defer_accept",
@@ -259,14 +257,6 @@ const ACCEPTED: &[&str] = &[
 /// which ringsip accepts but does not follow: each use is a start-up warning
 /// naming its place (never a silent difference).
 const NOT_FOLLOWED: &[(&str, &str)] = &[
-    (
-        "advertised_address",
-        "Via, Record-Route and Contact keep the socket's own address",
-    ),
-    (
-        "advertised_port",
-        "Via, Record-Route and Contact keep the socket's own port",
-    ),
     (
         "server_signature",
         "the Server header of local replies is not changed",
@@ -432,6 +422,9 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                 };
                 *slot = Some(n);
             }
+            // Read by the compiler into the program: the Via of relayed
+            // requests (compile.rs `module_settings`).
+            "advertised_address" | "advertised_port" | "server_id" | "xavp_via_params" => {}
             name if ACCEPTED.contains(&name) => s.ignored.push((name.to_string(), g.span)),
             // The limit ringsip has anyway.
             "max_branches" if int_of(&g.value) == Some(12) => {
@@ -571,23 +564,13 @@ mod tcp_tests {
     fn tuning_knobs_are_ignored_and_behaviour_changes_warn_with_their_place() {
         let s = settings(
             "server_id=3\ntcp_crlf_ping=yes\npv_buffer_size=8192\nmax_branches=12\n\
-             advertised_address=\"203.0.113.1\"\nforce_rport=yes\nmax_branches=4\n\
+             sip_warning=1\nforce_rport=yes\nmax_branches=4\n\
              request_route { exit; }\n",
         );
         let ignored: Vec<&str> = s.ignored.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(
-            ignored,
-            [
-                "server_id",
-                "tcp_crlf_ping",
-                "pv_buffer_size",
-                "max_branches"
-            ]
-        );
+        assert_eq!(ignored, ["tcp_crlf_ping", "pv_buffer_size", "max_branches"]);
         assert_eq!(s.warnings.len(), 3, "{:?}", s.warnings);
-        assert!(
-            s.warnings[0].starts_with("t.cfg:5:1: advertised_address is accepted but not followed")
-        );
+        assert!(s.warnings[0].starts_with("t.cfg:5:1: sip_warning is accepted but not followed"));
         assert!(s.warnings[1].starts_with("t.cfg:6:1: force_rport "));
         assert!(s.warnings[2].starts_with("t.cfg:7:1: max_branches "));
         // Still unknown: a name Kamailio does not have either.

@@ -329,7 +329,10 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
         .env
         .sent_by(hop.socket)
         .filter(|_| info.advertise.is_some() || hop.local_ip.is_none());
-    let (adv_host, adv_port) = (ctx.state.adv_host.as_deref(), ctx.state.adv_port);
+    // set_advertised_address/port(), else the global advertised_address/port.
+    let adv_host =
+        (ctx.state.adv_host.as_deref()).or(ctx.program.via.advertised_address.as_deref());
+    let adv_port = ctx.state.adv_port.or(ctx.program.via.advertised_port);
     if adv_host.is_some() || adv_port.is_some() {
         // set_advertised_address/port(): as Kamailio writes them, the
         // socket's port left out on 5060 unless a port was set.
