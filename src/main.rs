@@ -243,7 +243,7 @@ fn run(args: RunArgs) -> ExitCode {
             .collect(),
     ));
 
-    let tm_config = ringsip::modules::tm::config_from(&compiled.modparams);
+    let mut tm_config = ringsip::modules::tm::config_from(&compiled.modparams);
     let specs_for_log = specs.clone();
     // The one wall-clock reading: modules get time as `now` against this anchor.
     let epoch = Epoch {
@@ -272,7 +272,17 @@ fn run(args: RunArgs) -> ExitCode {
             .unwrap_or_default(),
     };
     let aliases = settings.aliases.clone();
-    let server_header = settings.server_header.clone();
+    // server_header / user_agent_header / server_signature=no.
+    let signature = |value: &Option<String>| match value {
+        _ if settings.no_server_signature => Some(bytes::Bytes::new()),
+        Some(v) => Some(bytes::Bytes::from(v.clone().into_bytes())),
+        None => None,
+    };
+    let server_header = signature(&settings.server_header);
+    let user_agent = signature(&settings.user_agent_header);
+    if let Some(h) = &server_header {
+        tm_config.server_header = h.clone();
+    }
     let worker_metrics = metrics.clone();
     let make = move |info: WorkerInfo| {
         let sockets = specs
@@ -296,7 +306,10 @@ fn run(args: RunArgs) -> ExitCode {
             ..Env::default()
         };
         if let Some(h) = &server_header {
-            env.server_header = h.clone().into_bytes().into();
+            env.server_header = h.clone();
+        }
+        if let Some(h) = &user_agent {
+            env.user_agent = h.clone();
         }
         let engine = Engine::new(Arc::new(env), program.clone())
             .with_tm(tm_config.clone(), info.index as u16)

@@ -81,6 +81,7 @@ loadmodule "sl.so"
 loadmodule "textops.so"
 request_route {
     append_to_reply("Contact: <sip:bob@127.0.0.9:5080>\r\n");
+    t_newtran();
     t_reply("302", "Moved Temporarily");
 }
 "#,
@@ -107,6 +108,7 @@ loadmodule "sl.so"
 loadmodule "textops.so"
 request_route {
     set_reply_body("hello there\r\n", "text/plain");
+    t_newtran();
     t_reply("488", "Not Here");
 }
 "#,
@@ -119,6 +121,30 @@ request_route {
     assert_eq!(header(r, "Content-Type"), Some("text/plain"), "{r}");
     assert_eq!(header(r, "Content-Length"), Some("13"), "{r}");
     assert!(r.ends_with("\r\n\r\nhello there\r\n"), "{r}");
+}
+
+/// Kamailio 5.6's t_reply needs a transaction the script made (live: "cannot
+/// send a t_reply to a message for which no T-state has been established",
+/// nothing sent, the call false).
+#[test]
+fn t_reply_without_a_transaction_sends_nothing_and_fails() {
+    let mut e = engine(
+        r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+request_route {
+    if (!t_reply("404", "Not Here")) {
+        sl_send_reply("500", "No Transaction");
+    }
+}
+"#,
+    );
+    let got = replies(&mut e, INVITE, Instant::now());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("SIP/2.0 500 No Transaction\r\n"),
+        "{got:?}"
+    );
 }
 
 #[test]

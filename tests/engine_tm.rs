@@ -542,7 +542,7 @@ fn tm_replies_after_force_rport_fill_rport_and_go_to_the_source_port() {
     const NATTED: &str = "127.0.0.2:6000";
     for (body, first) in [
         (
-            "force_rport(); t_reply(\"404\", \"Not Here\");",
+            "force_rport(); t_newtran(); t_reply(\"404\", \"Not Here\");",
             "SIP/2.0 404",
         ),
         (
@@ -605,7 +605,11 @@ fn sl_and_tm_fix_the_top_via_alike() {
                     .to_string();
                 (line, out[0].dst)
             };
-            assert_eq!(top("sl_send_reply"), top("t_reply"), "{force} {via}");
+            assert_eq!(
+                top("sl_send_reply"),
+                top("t_newtran(); t_reply"),
+                "{force} {via}"
+            );
         }
     }
 }

@@ -37,6 +37,7 @@ request_route {
     }
     if (is_method("MESSAGE") && $rU == "t-close") {
         set_reply_close();
+        t_newtran();
         t_reply("202", "Accepted");
         exit;
     }

@@ -30,6 +30,11 @@ pub struct SocketInfo {
     pub advertise: Option<(String, u16)>,
 }
 
+/// What ringsip calls itself in the Server and User-Agent headers it writes
+/// unless the configuration names something else.
+pub const DEFAULT_USER_AGENT: &[u8] =
+    concat!("ringsip (", env!("CARGO_PKG_VERSION"), ")").as_bytes();
+
 /// Settings shared read-only by every core.
 #[derive(Debug, Clone)]
 pub struct Env {
@@ -38,8 +43,12 @@ pub struct Env {
     pub aliases: Vec<(String, Option<u16>)>,
     /// Log level (`debug=`): messages at or below it are printed.
     pub debug: i32,
-    /// `Server:` / `User-Agent:` value on locally generated messages.
+    /// `Server:` value on local replies (`server_header`; empty with
+    /// `server_signature=no`: no header).
     pub server_header: Bytes,
+    /// `User-Agent:` value on requests ringsip makes itself
+    /// (`user_agent_header`; empty with `server_signature=no`).
+    pub user_agent: Bytes,
     /// Secret mixed into stateless branches and To-tags.
     pub secret: u64,
     /// `$shv` variables and hash tables, shared by every core (one
@@ -285,9 +294,8 @@ impl Default for Env {
             sockets: Vec::new(),
             aliases: Vec::new(),
             debug: 2,
-            server_header: Bytes::from_static(
-                concat!("ringsip (", env!("CARGO_PKG_VERSION"), ")").as_bytes(),
-            ),
+            server_header: Bytes::from_static(DEFAULT_USER_AGENT),
+            user_agent: Bytes::from_static(DEFAULT_USER_AGENT),
             secret: 0x5eed_5eed_5eed_5eed,
             shared: Arc::new(SharedState::default()),
             clock: WallClock::default(),

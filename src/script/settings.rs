@@ -75,8 +75,15 @@ pub struct Settings {
     /// `debug=` log level.
     pub debug: i32,
     pub log_stderror: bool,
-    /// `server_header=` (full header line in Kamailio; the value is kept).
+    /// `server_header=`: the value of the Server header of local replies
+    /// (Kamailio takes the whole line, `Server: name`; the name is kept).
     pub server_header: Option<String>,
+    /// `user_agent_header=`: the value of the User-Agent header of requests
+    /// ringsip makes itself (`uac_req_send`, presence NOTIFY); the whole
+    /// line in Kamailio, as for `server_header`.
+    pub user_agent_header: Option<String>,
+    /// `server_signature=no`: neither of the two headers is sent.
+    pub no_server_signature: bool,
     /// `disable_tcp=yes`: a listen without a transport is UDP only.
     pub disable_tcp: bool,
     /// `enable_tls=yes` (or `disable_tls=no`): a listen without a transport
@@ -257,14 +264,6 @@ const ACCEPTED: &[&str] = &[
 /// which ringsip accepts but does not follow: each use is a start-up warning
 /// naming its place (never a silent difference).
 const NOT_FOLLOWED: &[(&str, &str)] = &[
-    (
-        "server_signature",
-        "the Server header of local replies is not changed",
-    ),
-    (
-        "user_agent_header",
-        "the User-Agent of locally generated requests is not changed",
-    ),
     ("sip_warning", "no Warning header is added to local replies"),
     (
         "reply_to_via",
@@ -384,7 +383,16 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                 Some(n) => s.log_stderror = n != 0,
                 None => diags.push(Diagnostic::new(g.span, "log_stderror needs yes or no")),
             },
-            "server_header" => s.server_header = value_text(&g.value),
+            "server_header" => {
+                s.server_header = value_text(&g.value).map(|v| header_value(&v, "Server"))
+            }
+            "user_agent_header" => {
+                s.user_agent_header = value_text(&g.value).map(|v| header_value(&v, "User-Agent"))
+            }
+            "server_signature" => match int_of(&g.value) {
+                Some(n) => s.no_server_signature = n == 0,
+                None => diags.push(Diagnostic::new(g.span, "server_signature needs yes or no")),
+            },
             "disable_tcp" => match int_of(&g.value) {
                 Some(n) => s.disable_tcp = n != 0,
                 None => diags.push(Diagnostic::new(g.span, "disable_tcp needs yes or no")),
@@ -457,6 +465,16 @@ fn int_of(v: &Value) -> Option<i64> {
         Value::Bool(b) => Some(i64::from(*b)),
         Value::Str(s) | Value::Word(s) => s.trim().parse().ok(),
         Value::Sockets(_) => None,
+    }
+}
+
+/// The value of a whole header line Kamailio takes as a setting
+/// (`Server: name` gives `name`); a value without the name is kept whole.
+fn header_value(line: &str, name: &str) -> String {
+    let trimmed = line.trim();
+    match trimmed.split_once(':') {
+        Some((n, v)) if n.trim().eq_ignore_ascii_case(name) => v.trim().to_string(),
+        _ => trimmed.to_string(),
     }
 }
 
@@ -558,6 +576,23 @@ mod tcp_tests {
         assert!(s.enable_tls);
         let s = settings("enable_tls=yes\ndisable_tls=yes\nrequest_route { exit; }\n");
         assert!(!s.enable_tls);
+    }
+
+    #[test]
+    fn signature_headers_keep_their_values() {
+        let s = settings(
+            "server_header=\"Server: MyProxy 1.0\"\nuser_agent_header=\"user-agent:MyUA\"\n\
+             request_route { exit; }\n",
+        );
+        assert_eq!(s.server_header.as_deref(), Some("MyProxy 1.0"));
+        assert_eq!(s.user_agent_header.as_deref(), Some("MyUA"));
+        assert!(!s.no_server_signature);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let s = settings("server_signature=no\nrequest_route { exit; }\n");
+        assert!(s.no_server_signature);
+        // A value without the header name is kept whole.
+        let s = settings("server_header=\"Edge\"\nrequest_route { exit; }\n");
+        assert_eq!(s.server_header.as_deref(), Some("Edge"));
     }
 
     #[test]

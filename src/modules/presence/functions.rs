@@ -355,6 +355,7 @@ fn send_notify(ctx: &mut MsgCtx<'_>, job: &NotifyJob) -> bool {
         flags: Default::default(),
     };
     let via_host = crate::modules::uac::send::via_host(ctx, &hop);
+    let user_agent = ctx.env.user_agent.clone();
     let now = ctx.now;
     crate::modules::tm::table(ctx);
     let Some(table) = ctx.core.tm.as_mut() else {
@@ -362,7 +363,7 @@ fn send_notify(ctx: &mut MsgCtx<'_>, job: &NotifyJob) -> bool {
     };
     let built = table.create_local(
         target,
-        |branch| job.build(hop.proto, &via_host, branch.as_bytes()),
+        |branch| job.build(hop.proto, &via_host, branch.as_bytes(), &user_agent),
         Default::default(),
         now,
         ctx.out,

@@ -76,7 +76,13 @@ impl NotifyJob {
 
     /// The request, with `via_host` (`host[:port]` of the socket) and the
     /// branch tm gave it.
-    pub fn build(&self, proto: crate::sip::Proto, via_host: &[u8], branch: &[u8]) -> Bytes {
+    pub fn build(
+        &self,
+        proto: crate::sip::Proto,
+        via_host: &[u8],
+        branch: &[u8],
+        user_agent: &[u8],
+    ) -> Bytes {
         let body: &[u8] = self.body.as_deref().unwrap_or(b"");
         let mut m = Vec::with_capacity(512 + body.len());
         let mut line = |parts: &[&[u8]]| {
@@ -119,7 +125,9 @@ impl NotifyJob {
             b"Content-Length: ",
             itoa::Buffer::new().format(body.len()).as_bytes(),
         ]);
-        line(&[concat!("User-Agent: ringsip (", env!("CARGO_PKG_VERSION"), ")").as_bytes()]);
+        if !user_agent.is_empty() {
+            line(&[b"User-Agent: ", user_agent]);
+        }
         line(&[b"Max-Forwards: 70"]);
         line(&[b"Event: ", self.event.as_bytes()]);
         line(&[b"Contact: <", self.local_contact.as_bytes(), b">"]);

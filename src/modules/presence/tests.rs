@@ -241,7 +241,12 @@ fn subscribe_without_publication_has_no_body() {
     let (exp, n) = sub_ok(p.subscribe(subscribe_req(false, 1, None, T0)));
     assert_eq!(exp, 3600);
     assert_eq!(n.body, None);
-    let bytes = n.build(crate::sip::Proto::Udp, b"192.0.2.1", b"z9hG4bKx");
+    let bytes = n.build(
+        crate::sip::Proto::Udp,
+        b"192.0.2.1",
+        b"z9hG4bKx",
+        crate::script::ctx::DEFAULT_USER_AGENT,
+    );
     let text = String::from_utf8(bytes.to_vec()).unwrap();
     assert!(text.contains("Content-Length: 0\r\n"), "{text}");
     assert!(!text.contains("Content-Type"), "{text}");
@@ -338,8 +343,13 @@ fn notify_is_written_as_kamailio_writes_it() {
     let (_, n) = sub_ok(p.subscribe(req));
     assert_eq!(n.next_hop(), "sip:10.0.0.9;lr");
     let text = String::from_utf8(
-        n.build(crate::sip::Proto::Udp, b"192.0.2.1", b"z9hG4bKabc")
-            .to_vec(),
+        n.build(
+            crate::sip::Proto::Udp,
+            b"192.0.2.1",
+            b"z9hG4bKabc",
+            crate::script::ctx::DEFAULT_USER_AGENT,
+        )
+        .to_vec(),
     )
     .unwrap();
     let body = doc("open");

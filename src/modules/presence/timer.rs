@@ -83,7 +83,7 @@ impl Presence {
         let mut branch = BRANCH_PREFIX.to_vec();
         branch.extend_from_slice(format!("{n:x}").as_bytes());
         out.push(Transmit {
-            data: job.build(proto, &via, &branch),
+            data: job.build(proto, &via, &branch, &env.user_agent),
             dst,
             proto,
             socket: Some(sock),

@@ -460,6 +460,15 @@ fn t_newtran(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
 }
 
 fn t_reply(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    // As in Kamailio, t_reply answers a transaction the script already has
+    // (t_newtran, t_relay, t_check_trans, or a failure/reply route's);
+    // it never makes one: without, nothing is sent and it fails.
+    if ctx.t.tid.is_none() {
+        log::error!(
+            "t_reply: the request has no transaction yet (call t_newtran() first); nothing sent"
+        );
+        return -1;
+    }
     let code = match args.int(ctx, 0) {
         Some(c) if (100..=699).contains(&c) => c as u16,
         _ => return -1,

@@ -235,6 +235,7 @@ pub(super) fn uac_req_send(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     };
     let via_host = via_host(ctx, &hop);
     let secret = ctx.env.secret;
+    let user_agent = ctx.env.user_agent.clone();
     let event = (req.evroute > 0).then(|| Box::new(req.clone()));
     let data = crate::modules::tm::TxData {
         uac_req: event,
@@ -247,7 +248,16 @@ pub(super) fn uac_req_send(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     };
     let built = table.create_local(
         target,
-        |branch| build(&req, &via_host, hop.proto, branch.as_bytes(), secret),
+        |branch| {
+            build(
+                &req,
+                &via_host,
+                hop.proto,
+                branch.as_bytes(),
+                secret,
+                &user_agent,
+            )
+        },
         data,
         now,
         ctx.out,
@@ -287,6 +297,7 @@ pub fn build(
     proto: crate::sip::Proto,
     branch: &[u8],
     secret: u64,
+    user_agent: &[u8],
 ) -> Bytes {
     let turi = if req.turi.is_empty() {
         &req.ruri
@@ -344,10 +355,9 @@ pub fn build(
             itoa::Buffer::new().format(req.body.len()).as_bytes(),
         ],
     );
-    line(
-        &mut m,
-        &[concat!("User-Agent: ringsip (", env!("CARGO_PKG_VERSION"), ")").as_bytes()],
-    );
+    if !user_agent.is_empty() {
+        line(&mut m, &[b"User-Agent: ", user_agent]);
+    }
     m.extend_from_slice(&req.hdrs);
     m.extend_from_slice(b"\r\n");
     m.extend_from_slice(&req.body);

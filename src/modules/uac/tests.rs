@@ -398,6 +398,7 @@ fn uac_req_send_writes_the_request_as_kamailio_does() {
         crate::sip::Proto::Udp,
         b"z9hG4bKx.1",
         7,
+        crate::script::ctx::DEFAULT_USER_AGENT,
     );
     let text = String::from_utf8(out.to_vec()).unwrap();
     let tag = text
