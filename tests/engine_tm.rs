@@ -573,6 +573,39 @@ fn tm_replies_after_force_rport_fill_rport_and_go_to_the_source_port() {
 }
 
 #[test]
+fn the_global_force_rport_acts_as_force_rport_on_every_request() {
+    // Kamailio 5.6 with `force_rport=yes` (checked live): an OPTIONS from
+    // 127.0.0.1:5090 whose Via says 5099 is answered at 5090 with
+    // `;rport=5090`, by sl as by tm.
+    const NATTED: &str = "127.0.0.2:6000";
+    for body in [
+        "sl_send_reply(\"404\", \"Not Here\");",
+        "t_newtran(); t_reply(\"404\", \"Not Here\");",
+        "$du = \"sip:127.0.0.3:5080\"; t_relay();",
+    ] {
+        let cfg = format!(
+            "force_rport=yes\nloadmodule \"tm.so\"\nloadmodule \"sl.so\"\nrequest_route {{\n    {body}\n}}\n"
+        );
+        let mut e = engine(&cfg);
+        let mut out = Vec::new();
+        e.on_inbound(inbound(NATTED, INVITE), Instant::now(), &mut out);
+        assert!(
+            sent_to(&out, CALLER).is_empty(),
+            "{body}: not to the Via port"
+        );
+        let up = sent_to(&out, NATTED);
+        let reply = up
+            .iter()
+            .find(|m| m.starts_with("SIP/2.0 "))
+            .unwrap_or_else(|| panic!("{body}: {out:?}"));
+        assert!(
+            reply.contains("Via: SIP/2.0/UDP 127.0.0.2:5070;branch=z9hG4bKcaller1;rport=6000\r\n"),
+            "{body}\n{reply}"
+        );
+    }
+}
+
+#[test]
 fn sl_and_tm_fix_the_top_via_alike() {
     // One rule for both layers: the same request answered by sl_send_reply
     // and by t_reply gets the same top Via, with and without force_rport,

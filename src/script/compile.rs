@@ -289,6 +289,17 @@ impl<'c> Compiler<'c> {
                 .map(|s| bytes::Bytes::copy_from_slice(s.as_bytes()))
             }),
             advertised_port: self.advertised_port(),
+            force_rport: self
+                .cfg
+                .global("force_rport")
+                .is_some_and(|g| match &g.value {
+                    ast::Value::Int(i) => *i != 0,
+                    ast::Value::Bool(b) => *b,
+                    ast::Value::Str(s) | ast::Value::Word(s) => {
+                        matches!(s.as_str(), "yes" | "on" | "true" | "1")
+                    }
+                    _ => false,
+                }),
         };
         if self.loaded_module("acc").is_some() {
             match crate::modules::acc::AccConfig::from_modparams(&self.modparams) {

@@ -645,7 +645,10 @@ impl<'a> MsgCtx<'a> {
             force_socket: None,
             rr: Default::default(),
             t: Default::default(),
-            state: Default::default(),
+            state: crate::modules::state::MsgState {
+                force_rport: program.via.force_rport,
+                ..Default::default()
+            },
             rebase: &[],
             out,
             attrs: Attrs::default(),

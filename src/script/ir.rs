@@ -68,6 +68,10 @@ pub struct ViaExtras {
     /// every received message; Record-Route and `myself` are not changed).
     pub advertised_address: Option<bytes::Bytes>,
     pub advertised_port: Option<u16>,
+    /// `force_rport=yes`: every message starts as if it had called
+    /// `force_rport()` (Kamailio 5.6, checked live: a reply to a request
+    /// without `rport` goes to its source port, `;rport=` filled).
+    pub force_rport: bool,
 }
 
 impl Program {

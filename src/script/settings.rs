@@ -283,10 +283,6 @@ const NOT_FOLLOWED: &[(&str, &str)] = &[
         "the outgoing socket is not chosen by the route to the destination",
     ),
     (
-        "force_rport",
-        "rport is only honoured when the request asks for it or force_rport() runs",
-    ),
-    (
         "local_rport",
         "locally generated requests carry no rport parameter",
     ),
@@ -432,7 +428,8 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
             }
             // Read by the compiler into the program: the Via of relayed
             // requests (compile.rs `module_settings`).
-            "advertised_address" | "advertised_port" | "server_id" | "xavp_via_params" => {}
+            "advertised_address" | "advertised_port" | "force_rport" | "server_id"
+            | "xavp_via_params" => {}
             name if ACCEPTED.contains(&name) => s.ignored.push((name.to_string(), g.span)),
             // The limit ringsip has anyway.
             "max_branches" if int_of(&g.value) == Some(12) => {
@@ -599,14 +596,14 @@ mod tcp_tests {
     fn tuning_knobs_are_ignored_and_behaviour_changes_warn_with_their_place() {
         let s = settings(
             "server_id=3\ntcp_crlf_ping=yes\npv_buffer_size=8192\nmax_branches=12\n\
-             sip_warning=1\nforce_rport=yes\nmax_branches=4\n\
+             sip_warning=1\nreply_to_via=1\nmax_branches=4\n\
              request_route { exit; }\n",
         );
         let ignored: Vec<&str> = s.ignored.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(ignored, ["tcp_crlf_ping", "pv_buffer_size", "max_branches"]);
         assert_eq!(s.warnings.len(), 3, "{:?}", s.warnings);
         assert!(s.warnings[0].starts_with("t.cfg:5:1: sip_warning is accepted but not followed"));
-        assert!(s.warnings[1].starts_with("t.cfg:6:1: force_rport "));
+        assert!(s.warnings[1].starts_with("t.cfg:6:1: reply_to_via "));
         assert!(s.warnings[2].starts_with("t.cfg:7:1: max_branches "));
         // Still unknown: a name Kamailio does not have either.
         let cfg = crate::script::parse_str(
