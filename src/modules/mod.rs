@@ -19,6 +19,7 @@ pub mod debugger;
 pub mod dialog;
 pub mod dialplan;
 pub mod dispatcher;
+pub mod drouting;
 pub mod domain;
 pub mod exec;
 pub mod htable;
@@ -127,6 +128,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &r#async::MODULE,
     &presence::MODULE,
     &presence::MODULE_XML,
+    &drouting::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
