@@ -134,9 +134,7 @@ pub fn parse_id_list(s: &[u8], groups: bool) -> Result<Vec<(i64, u32)>, String> 
             None | Some(b',' | b'|') => {}
             Some(b';') if groups => {}
             Some(c) if is_space(c) => {}
-            Some(c) => {
-                return Err(format!("bad char {:?} at {at} in [{}]", c as char, shown()))
-            }
+            Some(c) => return Err(format!("bad char {:?} at {at} in [{}]", c as char, shown())),
         }
         out.push((v, grp));
         if groups && next == Some(b';') {
@@ -187,7 +185,10 @@ impl RoutingData {
         for gw in gateways {
             match addr(&gw) {
                 Err(e) => {
-                    log::error!("drouting: failed to add destination id {} -> skipping: {e}", gw.id);
+                    log::error!(
+                        "drouting: failed to add destination id {} -> skipping: {e}",
+                        gw.id
+                    );
                     continue;
                 }
                 Ok(Some((ip, port))) => {

@@ -46,9 +46,7 @@ use crate::modules::registrar::avp_param;
 use crate::modules::sqlops;
 use crate::script::ctx::MsgCtx;
 use crate::script::pvkind::AvpKey;
-use crate::script::registry::{
-    func, param, Arg, Args, ModParams, ModuleDef, ParamKind, RouteMask,
-};
+use crate::script::registry::{func, param, Arg, Args, ModParams, ModuleDef, ParamKind, RouteMask};
 use crate::script::value::Value;
 use crate::sip::host::Host;
 use crate::sip::nameaddr::NameAddr;
@@ -92,15 +90,12 @@ impl DrParams {
         let avp = |p: &str, d: i64| -> Result<AvpKey, String> {
             match mp.str("drouting", p) {
                 None => Ok(AvpKey::Int(d)),
-                Some(t) => avp_param(t).ok_or_else(|| {
-                    format!("drouting: malformed or non AVP [{t}] for {p}")
-                }),
+                Some(t) => avp_param(t)
+                    .ok_or_else(|| format!("drouting: malformed or non AVP [{t}] for {p}")),
             }
         };
         if mp.int("drouting", "enable_keepalive").unwrap_or(0) != 0 {
-            return Err(
-                "drouting: enable_keepalive is not implemented in ringsip yet".into(),
-            );
+            return Err("drouting: enable_keepalive is not implemented in ringsip yet".into());
         }
         Ok(DrParams {
             drd_table: name("drd_table", "dr_gateways")?,
@@ -268,9 +263,10 @@ impl Drouting {
                 rules.push(row);
             }
         }
-        if rules.iter().any(|r| {
-            timerec::TimeRec::parse(&r.timerec).is_ok_and(|t| t.has_start())
-        }) {
+        if rules
+            .iter()
+            .any(|r| timerec::TimeRec::parse(&r.timerec).is_ok_and(|t| t.has_start()))
+        {
             crate::script::timefmt::local_zone_is_utc().map_err(|e| {
                 format!(
                     "drouting: a timerec with a start date is read in local time, which \
@@ -528,9 +524,12 @@ fn route_group(ctx: &mut MsgCtx<'_>, d: &Drouting, group: u32) -> i32 {
         let Some(u) = gateway_ruri(&uri, gw_at(k)) else {
             return -1;
         };
-        ctx.attrs.avp_push(d.params.ruri_avp.clone(), Value::owned(u));
         ctx.attrs
-            .avp_push(d.params.attrs_avp.clone(), Value::owned(gw_at(k).attrs.clone()));
+            .avp_push(d.params.ruri_avp.clone(), Value::owned(u));
+        ctx.attrs.avp_push(
+            d.params.attrs_avp.clone(),
+            Value::owned(gw_at(k).attrs.clone()),
+        );
     }
     let Some(&first) = order.first() else {
         log::warn!("drouting: no destinations available");
@@ -557,7 +556,11 @@ fn is_str(v: &Value<'_>) -> bool {
 fn next_routing(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {
     let Some(d) = service(ctx) else { return -1 };
     let (rk, ak) = (&d.params.ruri_avp, &d.params.attrs_avp);
-    let Some(uri) = ctx.attrs.avp_values(rk).find(|v| is_str(v)).map(|v| v.to_bytes().into_owned())
+    let Some(uri) = ctx
+        .attrs
+        .avp_values(rk)
+        .find(|v| is_str(v))
+        .map(|v| v.to_bytes().into_owned())
     else {
         return -1;
     };

@@ -71,10 +71,7 @@ fn id_lists() {
         vec![(1, 0), (2, 0), (3, 1), (4, 1)]
     );
     // A blank before the `;` hides it: no new group.
-    assert_eq!(
-        parse_id_list(b"1 ;2", true).unwrap(),
-        vec![(1, 0), (2, 0)]
-    );
+    assert_eq!(parse_id_list(b"1 ;2", true).unwrap(), vec![(1, 0), (2, 0)]);
     assert_eq!(parse_id_list(b"5 6,", false).unwrap(), vec![(5, 0), (6, 0)]);
     assert!(parse_id_list(b"1;2", false).is_err());
     assert!(parse_id_list(b"1,,2", true).is_err());
@@ -126,10 +123,10 @@ fn bad_rules_and_gateways_are_skipped() {
     let mut bad_time = rule(5, "1", "5", 0, "1");
     bad_time.timerec = b"2024".to_vec();
     let d = data(&[
-        rule(1, "1", "1", 0, "9"),   // unknown gateway
-        rule(2, "1", "2a", 0, "1"),  // bad prefix
-        rule(3, "1", "3", 0, "#8"),  // unknown list
-        rule(4, "1", "4", 0, "#7"),  // list 7: 2,1
+        rule(1, "1", "1", 0, "9"),  // unknown gateway
+        rule(2, "1", "2a", 0, "1"), // bad prefix
+        rule(3, "1", "3", 0, "#8"), // unknown list
+        rule(4, "1", "4", 0, "#7"), // list 7: 2,1
         bad_time,
     ]);
     assert_eq!(d.rules.iter().map(|r| r.id).collect::<Vec<_>>(), vec![4]);
@@ -148,11 +145,7 @@ fn bad_rules_and_gateways_are_skipped() {
 
 #[test]
 fn do_routing_rewrites_and_keeps_the_rest_for_next_routing() {
-    let d = Drouting::with_data(
-        params(&[]),
-        data(&[rule(1, "1", "49", 0, "2,1,3")]),
-        1,
-    );
+    let d = Drouting::with_data(params(&[]), data(&[rule(1, "1", "49", 0, "2,1,3")]), 1);
     let mut h = harness(&invite_to("sip:4930123:pw@example.com;user=phone?X=1"), d);
     let mut ctx = h.ctx();
     assert_eq!(run(&mut ctx, &MODULE, "do_routing", &["1"]), 1);

@@ -96,10 +96,7 @@ fn duration(s: &[u8]) -> i64 {
                 continue;
             }
             _ => {
-                log::error!(
-                    "drouting: bad duration {:?}",
-                    String::from_utf8_lossy(s)
-                );
+                log::error!("drouting: bad duration {:?}", String::from_utf8_lossy(s));
                 return 0;
             }
         };
@@ -324,11 +321,7 @@ impl TimeRec {
             4 | 6 | 9 | 11 => 30,
             _ => 31,
         };
-        let (wday, mday, yday) = (
-            i64::from(at.wday),
-            i64::from(at.mday),
-            i64::from(at.yday),
-        );
+        let (wday, mday, yday) = (i64::from(at.wday), i64::from(at.mday), i64::from(at.yday));
         let year_week = |t: &Tm| {
             (i64::from(t.yday) + 7 - i64::from(if t.wday == 0 { 6 } else { t.wday - 1 })) / 7
         };
@@ -353,7 +346,9 @@ impl TimeRec {
             || any(&self.byweekno, &|x, r| {
                 year_week(at) == (x * r + max_yweek) % max_yweek
             }))
-            && any(&self.byyday, &|x, r| yday == (x * r + year_days) % year_days)
+            && any(&self.byyday, &|x, r| {
+                yday == (x * r + year_days) % year_days
+            })
             && any(&self.bymday, &|x, r| {
                 mday == (x * r + month_days) % month_days + i64::from(r < 0)
             })
