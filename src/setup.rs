@@ -370,6 +370,19 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             stores.handle(url).map_err(|e| e.to_string())
         })?));
     }
+    // drouting's gateways and rules come from the database only.
+    if loaded.contains(&"drouting") {
+        let store = store_for(mp, &mut stores, "drouting")?
+            .ok_or("drouting: db_url is not set (the routing data is read from the database)")?;
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| format!("drouting: no random seed: {e}"))?;
+        shared.insert(Arc::new(ringsip::modules::drouting::Drouting::open(
+            ringsip::modules::drouting::DrParams::from_modparams(mp)?,
+            store,
+            Some(resolver.clone()),
+            u64::from_le_bytes(seed),
+        )?));
+    }
     if loaded.contains(&"speeddial") {
         shared.insert(Arc::new(ringsip::modules::speeddial::open(mp, |url| {
             stores.handle(url).map_err(|e| e.to_string())

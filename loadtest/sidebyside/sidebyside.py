@@ -94,7 +94,7 @@ def fresh_db(path):
         os.remove(path)
     db = sqlite3.connect(path)
     for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "avpops", "dialplan", "domain", "alias_db",
-              "speeddial", "presence"):
+              "speeddial", "presence", "drouting"):
         db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
     db.executescript(SQLOPS_FIXTURE)
     # The config's own rows: its `@sql STATEMENT` lines.
@@ -2318,6 +2318,40 @@ def dialplan_numbers(uac, uas):
     return log
 
 @case
+def dr_numbers(uac, uas):
+    """One OPTIONS per (R-URI user, group, sender); the config answers with
+    what drouting made of it (drouting.cfg). The UASs' sockets send as the
+    gateways 1 and 2."""
+    senders = {"uac": uac, "gw1": uas, "gw2": G["uas2"]}
+    rows = [("4912", None, "uac"), ("4930123", None, "uac"), ("49301", None, "uac"), ("3312", None, "uac"),
+            ("3x1", None, "uac"), ("123", None, "uac"), ("7712", None, "uac"), ("7712", "3", "uac"),
+            ("7812", None, "uac"), ("512", "3", "uac"), ("512", "2", "uac"), ("612", None, "uac"),
+            ("8123", None, "uac"), ("*+1", "3", "uac"), ("+49", None, "uac"), ("9", None, "uac"),
+            ("4", None, "uac"), ("alice", None, "uac"), ("4912", "9", "uac"), ("4912", "-1", "uac"),
+            ("4930123", None, "gw1"), ("4930123", None, "gw2"), ("4930123", "1", "gw2")]
+    log = []
+    for i, (user, grp, who) in enumerate(rows):
+        ua = senders[who]
+        extra = f"X-Group: {grp}" if grp else ""
+        m = invite(callid=f"dr-{i}", method="OPTIONS", ruri=f"sip:{user}@{PROXY[0]}", extra=extra,
+                   branch=f"z9hG4bK-dr{i}")
+        ua.sendto(m.encode(), PROXY)
+        for w, s in senders.items():
+            log += [(w, brief(g)) for g in recv_all(s, 0.15)]
+    return log
+
+@case
+def dr_sorted(uac, uas):
+    """Numbers whose gateway lists sort_order 2 orders the same whatever the
+    random numbers (drouting_sort.cfg), each asked three times."""
+    log = []
+    for i, user in enumerate(["8123", "7123", "6123"] * 3):
+        m = invite(callid=f"drs-{i}", method="OPTIONS", ruri=f"sip:{user}@{PROXY[0]}", branch=f"z9hG4bK-drs{i}")
+        uac.sendto(m.encode(), PROXY)
+        log += [("uac", brief(g)) for g in recv_all(uac, 0.15)]
+    return log
+
+@case
 def gaps_reg_fetch(uac, uas):
     """reg_fetch_contacts / $ulc(p=>attr)[i] / reg_free_contacts (gaps.cfg):
     alice has three contacts (path, user agent, q); the config prints each
@@ -2590,6 +2624,8 @@ SUITE = [
     ("dialplan.cfg", ["dialplan_numbers"]),
     ("dialplan_nofile.cfg", ["dialplan_numbers"]),
     ("dialplan_failure.cfg", ["serial_fork"]),
+    ("drouting.cfg", ["dr_numbers", "serial_fork", "serial_fork_all_fail"]),
+    ("drouting_sort.cfg", ["dr_sorted"]),
     ("topoh.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "topoh_caller_hangs_up",
                    "topoh_callee_hangs_up", "topoh_local_replies", "retransmitted_invite", "topoh_redirect"]),
     ("topoh_params.cfg", ["topoh_caller_hangs_up", "topoh_callee_hangs_up", "topoh_redirect", "cancel"]),

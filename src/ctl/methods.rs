@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::metrics::{key_name, LatencySnapshot, Metrics, KEYS};
 use super::rpc::{Params, RpcError};
-use super::{dialplan, domain, latency, modules, usrloc};
+use super::{dialplan, domain, drouting, latency, modules, usrloc};
 use crate::script::ctx::{Env, Shared};
 
 /// One control method.
@@ -36,6 +36,7 @@ pub static TABLES: &[&[Method]] = &[
     modules::METHODS,
     dialplan::METHODS,
     domain::METHODS,
+    drouting::METHODS,
 ];
 
 /// The method named `name`.

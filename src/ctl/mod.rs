@@ -35,6 +35,7 @@
 pub mod client;
 pub mod dialplan;
 pub mod domain;
+pub mod drouting;
 pub mod histogram;
 pub mod latency;
 pub mod methods;

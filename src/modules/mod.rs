@@ -20,6 +20,7 @@ pub mod dialog;
 pub mod dialplan;
 pub mod dispatcher;
 pub mod domain;
+pub mod drouting;
 pub mod exec;
 pub mod htable;
 pub mod http_client;
@@ -127,6 +128,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &r#async::MODULE,
     &presence::MODULE,
     &presence::MODULE_XML,
+    &drouting::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
