@@ -115,8 +115,11 @@ fn sipp_calls_with_route_set(io: Io, workers: usize) {
     .rate(200)
     .timeout(Duration::from_secs(90))
     .run();
-    uac.assert_all_ok(calls);
     let uas = uas.wait();
+    // Printed (shown when the test fails): a call the UAC lost is often
+    // explained by what the UAS saw.
+    println!("UAS:\n{uas}");
+    uac.assert_all_ok(calls);
     assert_eq!(
         uas.failed,
         0,
