@@ -627,10 +627,27 @@ fn prometheus_scrape_moves_with_traffic() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1100));
+    // Read its screens as they come (a fixed sleep is too short when the
+    // machine is loaded), until three refreshes with the OPTIONS row.
+    let mut stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = Vec::new();
+    common::wait_until(common::EVENTUALLY, "three --watch refreshes", || {
+        out.extend(rx.try_iter().flatten());
+        let text = String::from_utf8_lossy(&out);
+        text.matches("\x1b[H\x1b[2J").count() >= 3 && text.contains("OPTIONS")
+    });
     watch.kill().unwrap();
-    let out = watch.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    watch.wait().unwrap();
+    let text = String::from_utf8_lossy(&out);
     let screens = text.matches("\x1b[H\x1b[2J").count();
     assert!(screens >= 3, "{screens} refreshes: {text}");
     assert!(text.contains("OPTIONS"), "{text}");

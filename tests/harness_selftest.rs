@@ -76,7 +76,7 @@ fn server_process_ready_on_options_and_stopped_by_sigterm() {
     let ua = RawUa::bind();
     let request = ua.options(addr);
     ua.send(addr, &request);
-    let reply = ua.expect_msg(Duration::from_secs(2));
+    let reply = ua.expect_msg(common::EVENTUALLY);
     let sent = SipMsg::parse_str(&request);
     assert_eq!(reply.status(), Some(200), "{}", reply.text());
     assert_eq!(reply.source(), Some(addr));
@@ -133,7 +133,7 @@ fn raw_uas_exchange_datagrams() {
         "hello",
     );
     a.send(b.addr(), &req);
-    let got = b.expect_msg(Duration::from_secs(2));
+    let got = b.expect_msg(common::EVENTUALLY);
     assert_eq!(got.source(), Some(a.addr()));
     assert_eq!(got.method(), Some("MESSAGE"));
     assert_eq!(got.header("c"), Some("text/plain"));
@@ -167,4 +167,26 @@ fn sip_msg_reads_compact_folded_and_lf_only_messages() {
     assert_eq!(msg.header("content-length"), Some("3"));
     assert_eq!(msg.body(), b"abc");
     assert_eq!(msg.header("Contact"), None);
+}
+
+#[test]
+fn wait_until_polls_until_the_condition_holds() {
+    let mut polls = 0;
+    common::wait_until(Duration::from_secs(5), "the third poll", || {
+        polls += 1;
+        polls == 3
+    });
+    assert_eq!(polls, 3);
+    let got = common::wait_for(Duration::from_secs(5), "a value", || Some(7));
+    assert_eq!(got, 7);
+}
+
+#[test]
+#[should_panic(expected = "waiting for something that never happens")]
+fn wait_until_fails_the_test_at_its_deadline() {
+    common::wait_until(
+        Duration::from_millis(100),
+        "something that never happens",
+        || false,
+    );
 }

@@ -14,7 +14,9 @@ use ringsip::runtime::{
 };
 use ringsip::sip::packet::{Inbound, Proto, Transmit};
 
-const WAIT: Duration = Duration::from_secs(5);
+/// How long an expected event (an echo, a timer call) may take: generous,
+/// for a loaded 2-core machine; only a failing test waits it out.
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Replies to the sender with `payload|local|worker`, from the address the
 /// datagram arrived on.
@@ -481,6 +483,10 @@ impl Handler for Reckless {
 #[test]
 fn failing_sends_and_odd_datagrams_do_not_stop_the_worker() {
     for io in [IoMode::Uring, IoMode::Poll] {
+        // The client first: a port released a moment ago may be handed out
+        // again, and the client must not get the dead port (it would receive
+        // the copies sent there as extra answers).
+        let c = client("127.0.0.1:0");
         let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
         let dead_port = dead.local_addr().unwrap();
         drop(dead);
@@ -490,7 +496,6 @@ fn failing_sends_and_odd_datagrams_do_not_stop_the_worker() {
         };
         let server = runtime::start(cfg, move |_: WorkerInfo| Reckless { dead_port }).unwrap();
         let addr = SocketAddr::new("127.0.0.1".parse().unwrap(), server.local_addrs()[0].port());
-        let c = client("127.0.0.1:0");
         let mut buf = [0; 2048];
         for round in 0..5 {
             c.send_to(b"", addr).unwrap(); // empty datagram
@@ -642,6 +647,9 @@ impl Handler for Fragile {
     }
 }
 
+/// How long the server may take to stop after a handler panicked.
+const PANIC_WAIT: Duration = Duration::from_secs(60);
+
 #[test]
 fn a_panicking_handler_stops_the_server_with_an_error() {
     let server = runtime::start(
@@ -655,8 +663,11 @@ fn a_panicking_handler_stops_the_server_with_an_error() {
     let c = client("127.0.0.1:0");
     c.send_to(b"fine", addr).unwrap();
     c.send_to(b"boom", addr).unwrap();
+    // The panic hook runs before the worker unwinds and stops the others;
+    // with RUST_BACKTRACE=1 (as .ci/run sets it) it symbolizes a backtrace
+    // of this debug binary first, which takes seconds on a loaded machine.
     let result = finished
-        .recv_timeout(WAIT)
+        .recv_timeout(PANIC_WAIT)
         .expect("a dead worker stops the others");
     let err = result.expect_err("wait() reports the panic");
     assert!(err.to_string().contains("panicked"), "{err}");

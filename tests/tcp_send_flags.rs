@@ -243,8 +243,11 @@ fn set_reply_no_connect_does_not_connect_back() {
         listener.listen(8).unwrap();
         let listener: TcpListener = listener.into();
         listener.set_nonblocking(true).unwrap();
-        // Let the proxy see the close before the answer comes.
-        std::thread::sleep(Duration::from_millis(500));
+        // Let the proxy see the close before the answer comes: its side of
+        // the connection is gone once it has closed it too.
+        common::wait_until(common::EVENTUALLY, "the proxy closing its side", || {
+            !common::net::tcp_connection_exists(proxy.addr(), me)
+        });
         callee.send(proxy.addr(), reply_to(&req, 200, "OK"));
         let back = accept_within(&listener, Duration::from_secs(1));
         match no_connect {

@@ -19,6 +19,8 @@
 //! - [`tcp`]: [`tcp::TcpUa`], SIP over one TCP connection, and a UAS reply builder.
 //! - [`ua`]: [`RawUa`], a UDP socket that sends and receives raw SIP text, and
 //!   [`SipMsg`] for assertions on what came back.
+//! - [`wait`]: [`wait_until`] / [`wait_for`], polling a condition with a
+//!   deadline ([`EVENTUALLY`]) where a test would otherwise sleep a fixed time.
 //!
 //! Every load is bounded in count and time, and only loopback addresses are used.
 #![allow(dead_code, unused_imports)]
@@ -31,9 +33,11 @@ pub mod server;
 pub mod sipp;
 pub mod tcp;
 pub mod ua;
+pub mod wait;
 
 pub use net::{free_udp_addr, free_udp_port, is_tcp_listening, is_udp_bound, loopback_ip};
 pub use proxy::{ringsip_bin, Io, Proxy, ProxyBuilder};
 pub use server::{Readiness, ServerProcess};
 pub use sipp::{sipp_path, Scenario, Sipp, SippReport, SippRun};
 pub use ua::{RawUa, SipMsg};
+pub use wait::{wait_for, wait_until, EVENTUALLY};

@@ -127,3 +127,23 @@ fn parse_proc_addr(field: &str) -> Option<(Ipv4Addr, u16)> {
     let port = u16::from_str_radix(port_hex, 16).ok()?;
     Some((Ipv4Addr::from(raw.to_ne_bytes()), port))
 }
+
+/// Whether the TCP connection from `local` to `remote` still exists on this
+/// machine (in any state, read from `/proc/net/tcp`): e.g. a server's side
+/// of a connection, gone once the server has closed it after the peer did.
+pub fn tcp_connection_exists(local: SocketAddr, remote: SocketAddr) -> bool {
+    let (IpAddr::V4(local_ip), IpAddr::V4(remote_ip)) = (local.ip(), remote.ip()) else {
+        panic!("tcp_connection_exists: IPv4 only, got {local} -> {remote}");
+    };
+    let Ok(table) = fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    table.lines().skip(1).any(|line| {
+        let mut fields = line.split_whitespace().skip(1);
+        let (Some(l), Some(r)) = (fields.next(), fields.next()) else {
+            return false;
+        };
+        parse_proc_addr(l) == Some((local_ip, local.port()))
+            && parse_proc_addr(r) == Some((remote_ip, remote.port()))
+    })
+}

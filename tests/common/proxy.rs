@@ -97,7 +97,8 @@ impl ProxyBuilder {
         self
     }
 
-    /// How long start-up may take (default 10 s).
+    /// How long start-up may take (default 30 s: a wait, generous for a
+    /// loaded machine; a server that exits early fails at once).
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
@@ -163,7 +164,7 @@ impl Proxy {
             io: None,
             args: Vec::new(),
             readiness: Readiness::Options,
-            start_timeout: Duration::from_secs(10),
+            start_timeout: Duration::from_secs(30),
         }
     }
 

@@ -13,8 +13,9 @@ use super::net::is_udp_bound;
 use super::ua::RawUa;
 
 /// How long a server may take to exit after SIGTERM before it is killed and
-/// the test fails.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// the test fails. A wait for an event, not a speed check: a debug build
+/// flushing its state on a loaded 2-core machine can take seconds.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// When a server counts as started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,6 +20,10 @@ use super::net::{free_udp_port, is_tcp_listening, is_udp_bound};
 /// How long after its own `-timeout` a sipp is killed.
 const GRACE: Duration = Duration::from_secs(15);
 
+/// `-buff_size`: SO_SNDBUF and SO_RCVBUF of sipp's sockets (what ringsip
+/// asks for on its own, see `RuntimeConfig::recv_buffer_size`).
+const SOCKET_BUFFER: usize = 4 << 20;
+
 /// The sipp on PATH; panics with install instructions when there is none.
 pub fn sipp_path() -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -167,6 +171,12 @@ impl Sipp {
             "-cp".into(),
             free_udp_port().to_string(),
             "-nostdin".into(),
+            // sipp's own default is 64 KiB per socket: when sipp gets no CPU
+            // for a moment (a loaded 2-core machine), the kernel drops what
+            // arrives meanwhile, and a lost ACK fails a call for good. The
+            // kernel caps this at net.core.rmem_max / wmem_max.
+            "-buff_size".into(),
+            SOCKET_BUFFER.to_string(),
             "-trace_stat".into(),
             "-stf".into(),
             file("stat.csv"),
@@ -425,6 +435,12 @@ impl fmt::Display for SippReport {
             self.dead_call_msgs
         )?;
         writeln!(f, "--- stderr (tail)\n{}", tail(&self.stderr, 20))?;
+        // The head shows what went wrong first; the tail, how it ended.
+        writeln!(
+            f,
+            "--- unexpected messages (head)\n{}",
+            head(&self.errors, 30)
+        )?;
         writeln!(
             f,
             "--- unexpected messages (tail)\n{}",
