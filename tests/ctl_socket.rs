@@ -620,6 +620,7 @@ fn prometheus_scrape_moves_with_traffic() {
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
     // --watch refreshes like top until stopped.
+    let watch_started = std::time::Instant::now();
     let mut watch = Command::new(ringsip_bin())
         .args(["ctl", "-s"])
         .arg(format!("unix:{}", sock.display()))
@@ -645,6 +646,10 @@ fn prometheus_scrape_moves_with_traffic() {
         let text = String::from_utf8_lossy(&out);
         text.matches("\x1b[H\x1b[2J").count() >= 3 && text.contains("OPTIONS")
     });
+    // Paced by the interval asked for (0.2 s): three screens come within
+    // seconds of the start, not at a default interval of many.
+    let took = watch_started.elapsed();
+    assert!(took < Duration::from_secs(5), "three screens took {took:?}");
     watch.kill().unwrap();
     watch.wait().unwrap();
     let text = String::from_utf8_lossy(&out);
