@@ -78,6 +78,8 @@ pub enum PvKind {
     Hdrc(HeaderKey),
     /// `$hdr($var(n))`: a header whose name is computed per message.
     HdrDyn(Box<Format>),
+    /// `$_s(format)`: a format string printed per message (pv module).
+    Fmt(Box<Format>),
     /// `$avp(name)`: the newest value (or `index`).
     Avp(AvpKey),
     /// `$avp($var(n))`: an AVP whose name is computed per message.

@@ -201,6 +201,7 @@ impl<'a> MsgCtx<'a> {
                 .get(*slot as usize)
                 .map_or(Value::Int(0), Value::as_ref),
             PvKind::Hdr(key) => self.header(&key.name, self.index_of(&pv.index)),
+            PvKind::Fmt(f) => Value::owned(self.format(f)),
             PvKind::HdrDyn(name) => {
                 let name = self.format(name);
                 self.header(&name, self.index_of(&pv.index))

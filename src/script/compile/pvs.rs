@@ -188,6 +188,7 @@ impl Compiler<'_> {
             }
             (class, Some(PvName::Text(t))) => pvkind::resolve(class, Some(t), self)?,
             ("hdr", Some(PvName::Dynamic(f))) => PvKind::HdrDyn(Box::new(self.sub_format(f)?)),
+            ("_s", Some(PvName::Dynamic(f))) => PvKind::Fmt(Box::new(self.sub_format(f)?)),
             ("dbr", Some(PvName::Dynamic(f))) => PvKind::Dbr(Box::new(
                 crate::modules::sqlops::pv::DbrPv::Dynamic(self.sub_format(f)?),
             )),
