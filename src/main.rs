@@ -95,10 +95,15 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                 let mp = &compiled.modparams;
                 let loaded = &compiled.program.loaded_modules;
                 type Lister = fn(&ringsip::script::registry::ModParams) -> Vec<String>;
-                let listers: [(&str, Lister); 3] = [
+                let listers: [(&str, Lister); 5] = [
                     ("rtpproxy", ringsip::modules::rtpproxy::unsupported_params),
                     ("rtpengine", ringsip::modules::rtpengine::unsupported_params),
                     ("debugger", ringsip::modules::debugger::unsupported_params),
+                    (
+                        "dispatcher",
+                        ringsip::modules::dispatcher::unsupported_params,
+                    ),
+                    ("tm", ringsip::modules::tm::unsupported_params),
                 ];
                 for (module, list) in listers {
                     if loaded.contains(&module) {
@@ -271,6 +276,21 @@ fn run(args: RunArgs) -> ExitCode {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default(),
     };
+    // Start-up event routes (htable:mod-init) run once, before any worker.
+    {
+        let env = Env {
+            debug,
+            shared: shared.clone(),
+            clock,
+            pid: std::process::id(),
+            epoch,
+            services: module_services.clone(),
+            ..Env::default()
+        };
+        let mut dropped = Vec::new();
+        Engine::new(Arc::new(env), program.clone())
+            .run_startup_routes(Instant::now(), &mut dropped);
+    }
     let aliases = settings.aliases.clone();
     let server_header = settings.server_header.clone();
     let worker_metrics = metrics.clone();

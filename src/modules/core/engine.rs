@@ -646,6 +646,24 @@ impl Engine {
         })
     }
 
+    /// Event routes Kamailio runs once at start-up, before any message, on its
+    /// faked OPTIONS request: `event_route[htable:mod-init]` (htable's module
+    /// init; the hash tables it fills are shared by every core). Whatever the
+    /// route would send is left in `out`; the caller drops it, as Kamailio
+    /// has no listener open yet.
+    pub fn run_startup_routes(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        for name in STARTUP_EVENT_ROUTES {
+            let Some(&route) = self.program.event_routes.get(*name) else {
+                continue;
+            };
+            let Ok(msg) = Message::parse(bytes::Bytes::from_static(FAKED_REQUEST)) else {
+                continue;
+            };
+            let mut ctx = self.ctx(&msg, &faked_source(), now, RouteType::Event, out);
+            let _ = vm::run_route(&mut ctx, route);
+        }
+    }
+
     /// Runs the route of each module event: an `event_route` the script
     /// defines, or a `route[NAME]` (rtimer).
     fn run_local_events(&mut self, events: Vec<LocalEvent>, now: Instant, out: &mut Vec<Transmit>) {
@@ -876,6 +894,9 @@ impl Engine {
         }
     }
 }
+
+/// The event routes of [`Engine::run_startup_routes`], in Kamailio's order.
+const STARTUP_EVENT_ROUTES: &[&str] = &["htable:mod-init"];
 
 /// Where rtimer's made-up request comes from: as Kamailio's faked message,
 /// 127.0.0.1:5060 to 127.0.0.1:5060 over UDP.

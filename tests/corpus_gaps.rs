@@ -1,0 +1,71 @@
+//! What public Kamailio configurations use that ringsip once refused or got
+//! wrong at start-up, through the real binary: `$_s(format)`, the dispatcher's
+//! `reload_delta`, `ds_hash_size` and `ds_timer_mode`, tm's
+//! `reparse_on_dns_failover`, and `event_route[htable:mod-init]` run once
+//! before the first request (tests/configs/corpus-gaps/kamailio.cfg).
+
+mod common;
+
+use std::time::Duration;
+
+use common::proxy::{ringsip_bin, Proxy};
+use common::ua::RawUa;
+
+const CFG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/configs/corpus-gaps/kamailio.cfg"
+);
+
+#[test]
+fn check_accepts_it_and_names_what_has_no_effect() {
+    let out = std::process::Command::new(ringsip_bin())
+        .args(["check", "--verbose", "-f", CFG])
+        .output()
+        .expect("run ringsip check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("accepted but ignored: dispatcher ds_timer_mode"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("accepted but ignored: tm reparse_on_dns_failover"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("reload_delta"), "{stdout}");
+}
+
+/// Kamailio 5.6, live, for the same htable:mod-init: a request later read the
+/// values it set, the counter at 1 (the route ran once, not once per worker).
+#[test]
+fn htable_mod_init_runs_once_before_requests() {
+    let text = std::fs::read_to_string(CFG)
+        .expect("read config")
+        .replace("listen=udp:127.0.0.1:5060\n", "")
+        .replace(
+            "modparam(\"dispatcher\", \"list_file\", \"/etc/kamailio/dispatcher.list\")\n",
+            "",
+        )
+        .replace("loadmodule \"dispatcher.so\"\n", "")
+        .lines()
+        .filter(|l| !l.contains("\"dispatcher\""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let proxy = Proxy::start(&text, &[]);
+    let ua = RawUa::bind();
+    for _ in 0..2 {
+        let req = ua.request("OPTIONS", "sip:bob@a.example", &[], "");
+        ua.send(proxy.addr(), &req);
+        let reply = ua.expect_msg_where(Duration::from_secs(3), |m| m.status() == Some(200));
+        assert_eq!(
+            reply.header("X-Tenant"),
+            Some("tenant=acme;method=OPTIONS 1"),
+            "{}",
+            reply.text()
+        );
+    }
+}
