@@ -1,5 +1,6 @@
 //! What public Kamailio configurations use that ringsip once refused or got
-//! wrong at start-up, through the real binary: `$_s(format)`, the dispatcher's
+//! wrong at start-up, through the real binary: `$_s(format)`, `$shtcn` and
+//! `$shtcv`, the dispatcher's
 //! `reload_delta`, `ds_hash_size` and `ds_timer_mode`, tm's
 //! `reparse_on_dns_failover`, and `event_route[htable:mod-init]` run once
 //! before the first request (tests/configs/corpus-gaps/kamailio.cfg).
@@ -64,6 +65,12 @@ fn htable_mod_init_runs_once_before_requests() {
         assert_eq!(
             reply.header("X-Tenant"),
             Some("tenant=acme;method=OPTIONS 1"),
+            "{}",
+            reply.text()
+        );
+        assert_eq!(
+            reply.header("X-Count"),
+            Some("[1] [2] [1]"),
             "{}",
             reply.text()
         );

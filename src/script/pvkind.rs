@@ -419,6 +419,10 @@ pub enum ShtOp {
     Dec,
     /// `$shtex`: seconds until the item expires, 0 for never (writable: sets them).
     Expire,
+    /// `$shtcn`: how many item names the key expression matches (read-only).
+    CountNames,
+    /// `$shtcv`: how many item values the key expression matches (read-only).
+    CountValues,
 }
 
 /// tm's per-transaction pseudo-variables (read from the context's `t`, [`crate::modules::tm::TmMsg`]).

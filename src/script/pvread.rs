@@ -226,6 +226,8 @@ impl<'a> MsgCtx<'a> {
                         .add(&key, -1, self.now)
                         .map_or(Value::Null, Value::Int),
                     ShtOp::Expire => Value::Int(table.expires_in(&key, self.now) as i64),
+                    ShtOp::CountNames => Value::Int(table.count_matching(&key, false, self.now)),
+                    ShtOp::CountValues => Value::Int(table.count_matching(&key, true, self.now)),
                 }
             }
             PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),

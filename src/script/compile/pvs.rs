@@ -248,7 +248,7 @@ impl Compiler<'_> {
                 }))
             }
             (
-                class @ ("sht" | "shtinc" | "shtdec" | "shtex"),
+                class @ ("sht" | "shtinc" | "shtdec" | "shtex" | "shtcn" | "shtcv"),
                 Some(PvName::Htable { table, key }),
             ) => {
                 use pvkind::Resolver as _;
@@ -263,6 +263,8 @@ impl Compiler<'_> {
                     "shtinc" => ShtOp::Inc,
                     "shtdec" => ShtOp::Dec,
                     "shtex" => ShtOp::Expire,
+                    "shtcn" => ShtOp::CountNames,
+                    "shtcv" => ShtOp::CountValues,
                     _ => ShtOp::Value,
                 };
                 PvKind::Sht(Box::new(ShtRef { table: t, key, op }))
