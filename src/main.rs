@@ -250,6 +250,11 @@ fn run(args: RunArgs) -> ExitCode {
 
     let tm_config = ringsip::modules::tm::config_from(&compiled.modparams);
     let specs_for_log = specs.clone();
+    // `listen=… name "id"` of each socket, in the order of `specs`.
+    let socket_names: Vec<Option<Box<str>>> = listens
+        .iter()
+        .map(|l| l.name.as_deref().map(Box::from))
+        .collect();
     // The one wall-clock reading: modules get time as `now` against this anchor.
     let epoch = Epoch {
         at: Some(Instant::now()),
@@ -313,6 +318,7 @@ fn run(args: RunArgs) -> ExitCode {
             pid: std::process::id(),
             epoch,
             services: module_services.clone(),
+            socket_names: socket_names.clone(),
             ..Env::default()
         };
         if let Some(h) = &server_header {

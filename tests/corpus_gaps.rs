@@ -1,6 +1,6 @@
 //! What public Kamailio configurations use that ringsip once refused or got
 //! wrong at start-up, through the real binary: `$_s(format)`, `$shtcn` and
-//! `$shtcv`, the dispatcher's
+//! `$shtcv`, socket names (`$Rn`, `$fsn`), the dispatcher's
 //! `reload_delta`, `ds_hash_size` and `ds_timer_mode`, tm's
 //! `reparse_on_dns_failover`, and `event_route[htable:mod-init]` run once
 //! before the first request (tests/configs/corpus-gaps/kamailio.cfg).
@@ -46,7 +46,8 @@ fn check_accepts_it_and_names_what_has_no_effect() {
 fn htable_mod_init_runs_once_before_requests() {
     let text = std::fs::read_to_string(CFG)
         .expect("read config")
-        .replace("listen=udp:127.0.0.1:5060\n", "")
+        .replace("listen=udp:127.0.0.1:5060", "listen=@LISTEN@")
+        .replace("listen=tcp:127.0.0.1:5060", "listen=tcp:@IP@:@PORT@")
         .replace(
             "modparam(\"dispatcher\", \"list_file\", \"/etc/kamailio/dispatcher.list\")\n",
             "",
@@ -74,5 +75,16 @@ fn htable_mod_init_runs_once_before_requests() {
             "{}",
             reply.text()
         );
+        // Kamailio 5.6, live: `[pub] [0] [lan] [udp:127.0.0.1:5095]` for a
+        // request on the socket named pub, lan being udp:127.0.0.1:5095; a
+        // name no socket has leaves the forced one.
+        let addr = proxy.addr();
+        assert_eq!(
+            reply.header("X-Sock"),
+            Some(format!("[pub] [0] [lan] [tcp:{addr}]").as_str()),
+            "{}",
+            reply.text()
+        );
+        assert_eq!(reply.header("X-Sock2"), Some("[lan]"), "{}", reply.text());
     }
 }

@@ -56,6 +56,9 @@ pub struct Env {
     /// Each socket's Via / Record-Route address text, formatted at first use
     /// ([`Env::sent_by`]).
     pub sent_by: SentByCache,
+    /// The `listen=… name "id"` of each socket, by the index of `sockets`
+    /// (`$Rn`, `$fsn`); shorter or empty when sockets have no names.
+    pub socket_names: Vec<Option<Box<str>>>,
 }
 
 /// How each listen socket of an [`Env`] names itself in Via and Record-Route,
@@ -295,6 +298,7 @@ impl Default for Env {
             epoch: Epoch::default(),
             services: Shared::default(),
             sent_by: SentByCache::default(),
+            socket_names: Vec::new(),
         }
     }
 }

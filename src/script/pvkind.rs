@@ -78,6 +78,10 @@ pub enum PvKind {
     Hdrc(HeaderKey),
     /// `$hdr($var(n))`: a header whose name is computed per message.
     HdrDyn(Box<Format>),
+    /// `$Rn`: the name of the socket the message came in on.
+    Rn,
+    /// `$fsn`: the name of the socket forced for sending (writable: forces it).
+    Fsn,
     /// `$_s(format)`: a format string printed per message (pv module).
     Fmt(Box<Format>),
     /// `$avp(name)`: the newest value (or `index`).
@@ -624,6 +628,7 @@ impl PvRef {
                     | PvKind::Sf
                     | PvKind::Bf
                     | PvKind::Fs
+                    | PvKind::Fsn
                     | PvKind::Br
                     | PvKind::SBranch(_)
             )
@@ -836,9 +841,9 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "prid" => PvKind::Prid,
         "rt" => PvKind::ReferTo,
         "sruid" => PvKind::Sruid,
-        // The socket names of `listen=… name "x"`, which ringsip has not:
-        // `$null`, as Kamailio reads them for an unnamed socket.
-        "Rn" | "fsn" => PvKind::Const(Value::Null),
+        // The socket names of `listen=… name "x"`: `$null` for an unnamed one.
+        "Rn" => PvKind::Rn,
+        "fsn" => PvKind::Fsn,
         "ruid" => PvKind::Ruid,
         "br" => PvKind::Br,
         "bR" => PvKind::BrAll,

@@ -164,6 +164,8 @@ impl<'a> MsgCtx<'a> {
                 Value::str(t.as_bytes())
             }
             PvKind::Rp => int(i64::from(self.local.port())),
+            PvKind::Rn => self.socket_name(Some(self.socket)),
+            PvKind::Fsn => self.socket_name(self.force_socket),
             PvKind::Proto => Value::str(self.proto.lower_name().as_bytes()),
             PvKind::Af => Value::str(if self.local.is_ipv4() {
                 b"INET"
@@ -717,6 +719,13 @@ impl<'a> MsgCtx<'a> {
             }
             _ => i64::from(!self.read_pv(inner).is_null()),
         }
+    }
+
+    /// The `listen` name of socket `i`, `$null` for none.
+    fn socket_name(&self, i: Option<crate::sip::SocketId>) -> Value<'static> {
+        i.and_then(|i| self.env.socket_names.get(usize::from(i)))
+            .and_then(|n| n.as_deref())
+            .map_or(Value::Null, |n| Value::owned(n.as_bytes().to_vec()))
     }
 
     /// `$Ru`, `$Rut`, `$RAi`, `$RAp`, `$RAu`, `$RAut`.
