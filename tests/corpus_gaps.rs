@@ -88,3 +88,58 @@ fn htable_mod_init_runs_once_before_requests() {
         assert_eq!(reply.header("X-Sock2"), Some("[lan]"), "{}", reply.text());
     }
 }
+
+/// Kamailio 5.6, live, with `autoexpire=2` and `timer_interval=1`: about two
+/// seconds after a request set them, the route ran once per item with
+/// `key=[n] value=[5] rm=[OPTIONS] still=[<null>]` and `key=[c1] value=[v1]…`
+/// (the faked OPTIONS, the item already gone); in the request `$shtrecord(key)`
+/// read "".
+#[test]
+fn htable_expired_event_route_gets_each_expired_item() {
+    let sink = RawUa::bind();
+    let config = format!(
+        r#"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "corex.so"
+loadmodule "textops.so"
+loadmodule "htable.so"
+modparam("htable", "htable", "t=>size=4;autoexpire=1;")
+modparam("htable", "timer_interval", 1)
+event_route[htable:expired:t] {{
+    send_data("sip:{sink}", "expired [$shtrecord(key)] [$shtrecord(value)] [$rm] [$sht(t=>$shtrecord(key))]");
+}}
+request_route {{
+    $sht(t=>$ci) = "v1";
+    $sht(t=>n) = 5;
+    append_to_reply("X-Rec: [$shtrecord(key)]\r\n");
+    sl_send_reply("200", "OK");
+}}
+"#,
+        sink = sink.addr()
+    );
+    let proxy = Proxy::start(&config, &[]);
+    let ua = RawUa::bind();
+    let req = ua.request("OPTIONS", "sip:bob@a.example", &[], "");
+    let call_id = common::ua::SipMsg::parse_str(&req)
+        .header("Call-ID")
+        .expect("call-id")
+        .to_string();
+    ua.send(proxy.addr(), &req);
+    let reply = ua.expect_msg_where(Duration::from_secs(3), |m| m.status() == Some(200));
+    assert_eq!(reply.header("X-Rec"), Some("[]"), "{}", reply.text());
+    let want_call = format!("expired [{call_id}] [v1] [OPTIONS] [<null>]");
+    let want_n = "expired [n] [5] [OPTIONS] [<null>]";
+    let (mut saw_call, mut saw_n) = (0, false);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(5) && !(saw_call > 0 && saw_n) {
+        if let Some((bytes, _)) = sink.recv(Duration::from_millis(300)) {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            saw_call += usize::from(text == want_call);
+            saw_n |= text == want_n;
+        }
+    }
+    drop(proxy);
+    assert_eq!(saw_call, 1, "no single expiry event for {want_call:?}");
+    assert!(saw_n, "no expiry event for {want_n:?}");
+}

@@ -439,6 +439,9 @@ pub struct CoreState {
     pub ulc: crate::modules::registrar::fetch::Profiles,
     /// Requests the async module parked on this core, earliest first.
     pub parked: crate::modules::r#async::ParkedList,
+    /// `$shtrecord(key|value)`: the hash-table item whose expiry runs
+    /// `event_route[htable:expired:NAME]` now.
+    pub sht_record: Option<(Vec<u8>, Value<'static>)>,
 }
 
 impl CoreState {
@@ -461,6 +464,7 @@ impl CoreState {
             jsonrpl: None,
             ulc: Default::default(),
             parked: Default::default(),
+            sht_record: None,
         }
     }
 }

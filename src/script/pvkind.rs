@@ -82,6 +82,8 @@ pub enum PvKind {
     Rn,
     /// `$fsn`: the name of the socket forced for sending (writable: forces it).
     Fsn,
+    /// `$shtrecord(key)` (false) or `(value)` (true): the item being expired.
+    ShtRecord(bool),
     /// `$_s(format)`: a format string printed per message (pv module).
     Fmt(Box<Format>),
     /// `$avp(name)`: the newest value (or `index`).
@@ -1000,6 +1002,11 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
                 ))
             }
         }),
+        "shtrecord" => match need_inner(class)?.trim() {
+            "key" => PvKind::ShtRecord(false),
+            "value" => PvKind::ShtRecord(true),
+            other => return Err(format!("unknown $shtrecord({other}): use key or value")),
+        },
         "shtitkey" | "shtitval" => PvKind::ShtIter(
             Bytes::copy_from_slice(need_inner(class)?.trim().as_bytes()),
             class == "shtitkey",
@@ -1035,6 +1042,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Sel(_)
             | PvKind::Snd(_)
             | PvKind::ShtIter(..)
+            | PvKind::ShtRecord(_)
             | PvKind::Branch(_)
             | PvKind::SBranch(_)
             | PvKind::Stat(_)

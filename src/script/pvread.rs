@@ -204,6 +204,17 @@ impl<'a> MsgCtx<'a> {
                 .map_or(Value::Int(0), Value::as_ref),
             PvKind::Hdr(key) => self.header(&key.name, self.index_of(&pv.index)),
             PvKind::Fmt(f) => Value::owned(self.format(f)),
+            // Outside the expired event Kamailio reads "" (5.6, live).
+            PvKind::ShtRecord(value) => match &self.core.sht_record {
+                Some((k, v)) => {
+                    if *value {
+                        v.clone()
+                    } else {
+                        Value::owned(k.clone())
+                    }
+                }
+                None => Value::str(b""),
+            },
             PvKind::HdrDyn(name) => {
                 let name = self.format(name);
                 self.header(&name, self.index_of(&pv.index))
@@ -674,6 +685,7 @@ impl<'a> MsgCtx<'a> {
             jsonrpl: None,
             ulc: Default::default(),
             parked: Default::default(),
+            sht_record: None,
         };
         let mut out = Vec::new();
         let ctx = MsgCtx::new(

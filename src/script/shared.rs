@@ -407,6 +407,26 @@ impl Htable {
         n
     }
 
+    /// Removes the items expired at `now` and hands them back (name, value),
+    /// for `event_route[htable:expired:NAME]`.
+    pub fn take_expired(&self, now: Instant) -> Vec<(Vec<u8>, Value<'static>)> {
+        let mut gone = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            let names: Vec<_> = shard
+                .iter()
+                .filter(|(_, item)| item.expires.is_some_and(|e| e <= now))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in names {
+                if let Some(item) = shard.remove(&k) {
+                    gone.push((k.to_vec(), item.value));
+                }
+            }
+        }
+        gone
+    }
+
     /// Calls `f` for every live item at `now` (for dumps over the control socket).
     pub fn for_each(&self, now: Instant, mut f: impl FnMut(&[u8], &Value<'static>)) {
         for shard in self.shards.iter() {

@@ -435,6 +435,37 @@ impl Engine {
         self.shared_deadline = self.deadlines.iter().min().copied();
         self.run_local_events(events, now, out);
         self.run_contact_expired(now, out);
+        self.run_htable_expired(now, out);
+    }
+
+    /// `event_route[htable:expired:NAME]` for each item of table NAME that
+    /// expired, with `$shtrecord(key|value)` holding it; Kamailio runs it on
+    /// its htable timer (`timer_interval`) on the faked OPTIONS, the item
+    /// already gone. Whichever core drains an item runs its route.
+    fn run_htable_expired(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        let program = self.program.clone();
+        for (name, &route) in &program.event_routes {
+            let Some(table) = name.strip_prefix("htable:expired:") else {
+                continue;
+            };
+            let env = self.env.clone();
+            let Some(t) = env.shared.htable_named(table) else {
+                continue;
+            };
+            let expired = t.take_expired(now);
+            if expired.is_empty() {
+                continue;
+            }
+            let Ok(msg) = Message::parse(bytes::Bytes::from_static(FAKED_REQUEST)) else {
+                return;
+            };
+            for record in expired {
+                self.core.sht_record = Some(record);
+                let mut ctx = self.ctx(&msg, &faked_source(), now, RouteType::Event, out);
+                let _ = vm::run_route(&mut ctx, route);
+            }
+            self.core.sht_record = None;
+        }
     }
 
     /// `event_route[usrloc:contact-expired]` for each contact the usrloc
