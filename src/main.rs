@@ -95,10 +95,15 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                 let mp = &compiled.modparams;
                 let loaded = &compiled.program.loaded_modules;
                 type Lister = fn(&ringsip::script::registry::ModParams) -> Vec<String>;
-                let listers: [(&str, Lister); 3] = [
+                let listers: [(&str, Lister); 5] = [
                     ("rtpproxy", ringsip::modules::rtpproxy::unsupported_params),
                     ("rtpengine", ringsip::modules::rtpengine::unsupported_params),
                     ("debugger", ringsip::modules::debugger::unsupported_params),
+                    (
+                        "dispatcher",
+                        ringsip::modules::dispatcher::unsupported_params,
+                    ),
+                    ("tm", ringsip::modules::tm::unsupported_params),
                 ];
                 for (module, list) in listers {
                     if loaded.contains(&module) {
@@ -245,6 +250,11 @@ fn run(args: RunArgs) -> ExitCode {
 
     let mut tm_config = ringsip::modules::tm::config_from(&compiled.modparams);
     let specs_for_log = specs.clone();
+    // `listen=… name "id"` of each socket, in the order of `specs`.
+    let socket_names: Vec<Option<Box<str>>> = listens
+        .iter()
+        .map(|l| l.name.as_deref().map(Box::from))
+        .collect();
     // The one wall-clock reading: modules get time as `now` against this anchor.
     let epoch = Epoch {
         at: Some(Instant::now()),
@@ -271,6 +281,21 @@ fn run(args: RunArgs) -> ExitCode {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default(),
     };
+    // Start-up event routes (htable:mod-init) run once, before any worker.
+    {
+        let env = Env {
+            debug,
+            shared: shared.clone(),
+            clock,
+            pid: std::process::id(),
+            epoch,
+            services: module_services.clone(),
+            ..Env::default()
+        };
+        let mut dropped = Vec::new();
+        Engine::new(Arc::new(env), program.clone())
+            .run_startup_routes(Instant::now(), &mut dropped);
+    }
     let aliases = settings.aliases.clone();
     // server_header / user_agent_header / server_signature=no.
     let signature = |value: &Option<String>| match value {
@@ -303,6 +328,7 @@ fn run(args: RunArgs) -> ExitCode {
             pid: std::process::id(),
             epoch,
             services: module_services.clone(),
+            socket_names: socket_names.clone(),
             ..Env::default()
         };
         if let Some(h) = &server_header {

@@ -159,6 +159,11 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
     let usrloc = Arc::new(Usrloc::new(ul_params, ul_store, epoch.unix_ms)?);
     shared.insert(usrloc.clone());
     shared.add_timer(usrloc.clone());
+    if loaded.contains(&"htable") {
+        shared.add_timer(Arc::new(
+            ringsip::modules::htable::ExpiryTick::from_modparams(mp),
+        ));
+    }
     shared.insert(Arc::new(Registrar {
         params: RegParams::from_modparams(mp)?,
     }));

@@ -220,7 +220,10 @@ fn ds_list(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
 }
 
 fn ds_reload(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
-    ds::reload(dispatcher(ctl)?).map_err(fault)
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    ds::reload(dispatcher(ctl)?, now).map_err(fault)
 }
 
 fn ds_set_state(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {

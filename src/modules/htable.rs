@@ -398,3 +398,24 @@ pub static MODULE: ModuleDef = ModuleDef {
     ],
     always: false,
 };
+
+/// Sets the pace of hash-table expiry: every `timer_interval` seconds
+/// (Kamailio's default 20) the engine takes the items that expired and runs
+/// `event_route[htable:expired:NAME]` for each; this timer has no work of its
+/// own (the engine owns the routes).
+pub struct ExpiryTick(pub std::time::Duration);
+
+impl ExpiryTick {
+    pub fn from_modparams(mp: &ModParams) -> ExpiryTick {
+        let secs = mp.int("htable", "timer_interval").unwrap_or(20).max(1);
+        ExpiryTick(std::time::Duration::from_secs(secs as u64))
+    }
+}
+
+impl crate::script::ctx::SharedTimer for ExpiryTick {
+    fn interval(&self) -> std::time::Duration {
+        self.0
+    }
+
+    fn on_timer(&self, _unix_ms: u64) {}
+}

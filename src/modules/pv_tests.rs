@@ -404,3 +404,29 @@ fn vn_starts_null_and_keeps_null_assigned() {
     has(&out, "X-3: [<null>] [0]\n");
     has(&out, "X-4: int\n");
 }
+
+/// `$_s(format)` prints its name as a format string, as a live Kamailio 5.6
+/// printed `S=[a-OPTIONS-<null>-7] T=[plain] L=[3]` for the same script on an
+/// OPTIONS (here an INVITE: 6 letters).
+#[test]
+fn format_string_pv() {
+    let out = reply_of(
+        r#"request_route {
+    $var(x) = $_s(a-$rm-$avp(none)-$(rm{s.len}));
+    append_to_reply("X-S: [$var(x)] [$_s(plain)] [$(_s(abc){s.len})] [$_s(sip:$rU@$fd)]\r\n");
+    if ($_s(5) == 5) { append_to_reply("X-Eq: yes\r\n"); }
+    sl_send_reply("404", "x");
+}"#,
+    );
+    has(
+        &out,
+        "X-S: [a-INVITE-<null>-6] [plain] [3] [sip:alice@example.com]\n",
+    );
+    has(&out, "X-Eq: yes\n");
+}
+
+#[test]
+fn format_string_pv_is_read_only() {
+    let err = crate::modules::script_tests::compile_error(r#"$_s(a) = "b";"#);
+    assert!(err.contains("$_s(a) is read-only"), "{err}");
+}

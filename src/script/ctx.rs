@@ -65,6 +65,9 @@ pub struct Env {
     /// Each socket's Via / Record-Route address text, formatted at first use
     /// ([`Env::sent_by`]).
     pub sent_by: SentByCache,
+    /// The `listen=… name "id"` of each socket, by the index of `sockets`
+    /// (`$Rn`, `$fsn`); shorter or empty when sockets have no names.
+    pub socket_names: Vec<Option<Box<str>>>,
 }
 
 /// How each listen socket of an [`Env`] names itself in Via and Record-Route,
@@ -303,6 +306,7 @@ impl Default for Env {
             epoch: Epoch::default(),
             services: Shared::default(),
             sent_by: SentByCache::default(),
+            socket_names: Vec::new(),
         }
     }
 }
@@ -443,6 +447,9 @@ pub struct CoreState {
     pub ulc: crate::modules::registrar::fetch::Profiles,
     /// Requests the async module parked on this core, earliest first.
     pub parked: crate::modules::r#async::ParkedList,
+    /// `$shtrecord(key|value)`: the hash-table item whose expiry runs
+    /// `event_route[htable:expired:NAME]` now.
+    pub sht_record: Option<(Vec<u8>, Value<'static>)>,
 }
 
 impl CoreState {
@@ -465,6 +472,7 @@ impl CoreState {
             jsonrpl: None,
             ulc: Default::default(),
             parked: Default::default(),
+            sht_record: None,
         }
     }
 }

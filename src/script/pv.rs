@@ -461,6 +461,11 @@ fn interpret_inner(class: &str, inner: &str, span: Span, depth: usize) -> Result
             }
             Ok(PvName::Xavp(segments))
         }
+        // `$_s(format)`: the whole name is a format string, evaluated per
+        // message, with or without pseudo-variables in it.
+        "_s" => Ok(PvName::Dynamic(format::parse_format_in(
+            inner, span, depth,
+        )?)),
         _ if class.starts_with("sht") && inner.contains("=>") => {
             let (table, key) = inner.split_once("=>").unwrap_or((inner, ""));
             let key_offset = table.chars().count() + 2;

@@ -78,6 +78,14 @@ pub enum PvKind {
     Hdrc(HeaderKey),
     /// `$hdr($var(n))`: a header whose name is computed per message.
     HdrDyn(Box<Format>),
+    /// `$Rn`: the name of the socket the message came in on.
+    Rn,
+    /// `$fsn`: the name of the socket forced for sending (writable: forces it).
+    Fsn,
+    /// `$shtrecord(key)` (false) or `(value)` (true): the item being expired.
+    ShtRecord(bool),
+    /// `$_s(format)`: a format string printed per message (pv module).
+    Fmt(Box<Format>),
     /// `$avp(name)`: the newest value (or `index`).
     Avp(AvpKey),
     /// `$avp($var(n))`: an AVP whose name is computed per message.
@@ -417,6 +425,10 @@ pub enum ShtOp {
     Dec,
     /// `$shtex`: seconds until the item expires, 0 for never (writable: sets them).
     Expire,
+    /// `$shtcn`: how many item names the key expression matches (read-only).
+    CountNames,
+    /// `$shtcv`: how many item values the key expression matches (read-only).
+    CountValues,
 }
 
 /// tm's per-transaction pseudo-variables (read from the context's `t`, [`crate::modules::tm::TmMsg`]).
@@ -618,6 +630,7 @@ impl PvRef {
                     | PvKind::Sf
                     | PvKind::Bf
                     | PvKind::Fs
+                    | PvKind::Fsn
                     | PvKind::Br
                     | PvKind::SBranch(_)
             )
@@ -830,9 +843,9 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "prid" => PvKind::Prid,
         "rt" => PvKind::ReferTo,
         "sruid" => PvKind::Sruid,
-        // The socket names of `listen=… name "x"`, which ringsip has not:
-        // `$null`, as Kamailio reads them for an unnamed socket.
-        "Rn" | "fsn" => PvKind::Const(Value::Null),
+        // The socket names of `listen=… name "x"`: `$null` for an unnamed one.
+        "Rn" => PvKind::Rn,
+        "fsn" => PvKind::Fsn,
         "ruid" => PvKind::Ruid,
         "br" => PvKind::Br,
         "bR" => PvKind::BrAll,
@@ -989,6 +1002,11 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
                 ))
             }
         }),
+        "shtrecord" => match need_inner(class)?.trim() {
+            "key" => PvKind::ShtRecord(false),
+            "value" => PvKind::ShtRecord(true),
+            other => return Err(format!("unknown $shtrecord({other}): use key or value")),
+        },
         "shtitkey" | "shtitval" => PvKind::ShtIter(
             Bytes::copy_from_slice(need_inner(class)?.trim().as_bytes()),
             class == "shtitkey",
@@ -1024,6 +1042,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Sel(_)
             | PvKind::Snd(_)
             | PvKind::ShtIter(..)
+            | PvKind::ShtRecord(_)
             | PvKind::Branch(_)
             | PvKind::SBranch(_)
             | PvKind::Stat(_)

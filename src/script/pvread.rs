@@ -164,6 +164,8 @@ impl<'a> MsgCtx<'a> {
                 Value::str(t.as_bytes())
             }
             PvKind::Rp => int(i64::from(self.local.port())),
+            PvKind::Rn => self.socket_name(Some(self.socket)),
+            PvKind::Fsn => self.socket_name(self.force_socket),
             PvKind::Proto => Value::str(self.proto.lower_name().as_bytes()),
             PvKind::Af => Value::str(if self.local.is_ipv4() {
                 b"INET"
@@ -201,6 +203,18 @@ impl<'a> MsgCtx<'a> {
                 .get(*slot as usize)
                 .map_or(Value::Int(0), Value::as_ref),
             PvKind::Hdr(key) => self.header(&key.name, self.index_of(&pv.index)),
+            PvKind::Fmt(f) => Value::owned(self.format(f)),
+            // Outside the expired event Kamailio reads "" (5.6, live).
+            PvKind::ShtRecord(value) => match &self.core.sht_record {
+                Some((k, v)) => {
+                    if *value {
+                        v.clone()
+                    } else {
+                        Value::owned(k.clone())
+                    }
+                }
+                None => Value::str(b""),
+            },
             PvKind::HdrDyn(name) => {
                 let name = self.format(name);
                 self.header(&name, self.index_of(&pv.index))
@@ -225,6 +239,8 @@ impl<'a> MsgCtx<'a> {
                         .add(&key, -1, self.now)
                         .map_or(Value::Null, Value::Int),
                     ShtOp::Expire => Value::Int(table.expires_in(&key, self.now) as i64),
+                    ShtOp::CountNames => Value::Int(table.count_matching(&key, false, self.now)),
+                    ShtOp::CountValues => Value::Int(table.count_matching(&key, true, self.now)),
                 }
             }
             PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),
@@ -669,6 +685,7 @@ impl<'a> MsgCtx<'a> {
             jsonrpl: None,
             ulc: Default::default(),
             parked: Default::default(),
+            sht_record: None,
         };
         let mut out = Vec::new();
         let ctx = MsgCtx::new(
@@ -714,6 +731,13 @@ impl<'a> MsgCtx<'a> {
             }
             _ => i64::from(!self.read_pv(inner).is_null()),
         }
+    }
+
+    /// The `listen` name of socket `i`, `$null` for none.
+    fn socket_name(&self, i: Option<crate::sip::SocketId>) -> Value<'static> {
+        i.and_then(|i| self.env.socket_names.get(usize::from(i)))
+            .and_then(|n| n.as_deref())
+            .map_or(Value::Null, |n| Value::owned(n.as_bytes().to_vec()))
     }
 
     /// `$Ru`, `$Rut`, `$RAi`, `$RAp`, `$RAu`, `$RAut`.

@@ -201,6 +201,24 @@ impl MsgCtx<'_> {
                 }
                 Ok(())
             }
+            // Kamailio keeps the socket forced before when no socket has the
+            // name (it logs a warning).
+            PvKind::Fsn => {
+                let wanted = value.to_bytes();
+                let found = self
+                    .env
+                    .socket_names
+                    .iter()
+                    .position(|n| n.as_deref().is_some_and(|n| n.as_bytes() == &*wanted));
+                match found {
+                    Some(i) => self.force_socket = Some(i as u16),
+                    None => log::warn!(
+                        "$fsn: no socket named \"{}\"",
+                        String::from_utf8_lossy(&wanted)
+                    ),
+                }
+                Ok(())
+            }
             PvKind::Fs => {
                 if value.is_null() || value.to_bytes().is_empty() {
                     self.force_socket = None;

@@ -18,6 +18,8 @@ pub struct ListenDef {
     /// listens with every enabled transport, UDP and TCP unless
     /// `disable_tcp=yes`. `proto` is UDP then.
     pub any_proto: bool,
+    /// `name "id"`: what `$Rn` reads and `$fsn` selects the socket by.
+    pub name: Option<String>,
 }
 
 impl ListenDef {
@@ -60,6 +62,7 @@ impl ListenDef {
             port,
             advertise: None,
             any_proto: proto.is_none(),
+            name: None,
         })
     }
 }
@@ -504,6 +507,7 @@ fn listen_of(sock: &Socket) -> Result<Vec<ListenDef>, String> {
             port: sock.port,
             advertise: advertise.clone(),
             any_proto: sock.proto.is_none(),
+            name: sock.name.clone(),
         })
         .collect())
 }

@@ -407,6 +407,26 @@ impl Htable {
         n
     }
 
+    /// Removes the items expired at `now` and hands them back (name, value),
+    /// for `event_route[htable:expired:NAME]`.
+    pub fn take_expired(&self, now: Instant) -> Vec<(Vec<u8>, Value<'static>)> {
+        let mut gone = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            let names: Vec<_> = shard
+                .iter()
+                .filter(|(_, item)| item.expires.is_some_and(|e| e <= now))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in names {
+                if let Some(item) = shard.remove(&k) {
+                    gone.push((k.to_vec(), item.value));
+                }
+            }
+        }
+        gone
+    }
+
     /// Calls `f` for every live item at `now` (for dumps over the control socket).
     pub fn for_each(&self, now: Instant, mut f: impl FnMut(&[u8], &Value<'static>)) {
         for shard in self.shards.iter() {
@@ -416,6 +436,84 @@ impl Htable {
                 }
             }
         }
+    }
+
+    /// `$shtcn(table=>exp)` (`by_value` false) and `$shtcv(table=>exp)`
+    /// (true): how many items have a name, or a value, that `exp` matches.
+    /// `exp` starts with its operator: `~~` a regular expression (POSIX
+    /// extended, case-insensitive), `%~` a prefix, `~%` a suffix, `==` the
+    /// whole string, `eq` an integer value (values only), `**` every item;
+    /// with none of these the whole of `exp` is a regular expression. String
+    /// operators look at string values only, `eq` at integer ones.
+    pub fn count_matching(&self, exp: &[u8], by_value: bool, now: Instant) -> i64 {
+        #[derive(PartialEq)]
+        enum Op {
+            Re,
+            Suffix,
+            Prefix,
+            Equal,
+            IntEqual,
+        }
+        let (op, arg) = match exp.get(..2) {
+            Some(b"**") => return i64::try_from(self.len()).unwrap_or(i64::MAX),
+            Some(b"~~") => (Op::Re, &exp[2..]),
+            Some(b"~%") => (Op::Suffix, &exp[2..]),
+            Some(b"%~") => (Op::Prefix, &exp[2..]),
+            Some(b"==") => (Op::Equal, &exp[2..]),
+            Some(b"eq") => (Op::IntEqual, &exp[2..]),
+            _ => (Op::Re, exp),
+        };
+        if arg.is_empty() || (op == Op::IntEqual && !by_value) {
+            return 0;
+        }
+        let re = match op {
+            Op::Re => {
+                let Ok(text) = std::str::from_utf8(arg) else {
+                    return 0;
+                };
+                match regex::bytes::RegexBuilder::new(text)
+                    .case_insensitive(true)
+                    .multi_line(true)
+                    .build()
+                {
+                    Ok(re) => Some(re),
+                    Err(e) => {
+                        log::error!("htable: bad regular expression {text:?}: {e}");
+                        return 0;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let wanted = (op == Op::IntEqual)
+            .then(|| std::str::from_utf8(arg).ok()?.trim().parse::<i64>().ok())
+            .flatten();
+        let mut n = 0;
+        self.for_each(now, |name, value| {
+            if op == Op::IntEqual {
+                if let (Value::Int(v), Some(w)) = (value, wanted) {
+                    n += i64::from(*v == w);
+                }
+                return;
+            }
+            let text: &[u8] = if by_value {
+                match value {
+                    Value::Str(s) => s.as_ref(),
+                    _ => return,
+                }
+            } else {
+                name
+            };
+            let hit = match op {
+                Op::Re => re.as_ref().is_some_and(|re| re.is_match(text)),
+                Op::Suffix => text.ends_with(arg),
+                Op::Prefix => text.starts_with(arg),
+                Op::Equal => text == arg,
+                Op::IntEqual => false,
+            };
+            n += i64::from(hit);
+        });
+        n
     }
 
     /// Number of items, expired ones included until they are dropped.
@@ -576,5 +674,40 @@ mod tests {
         assert!(HtableDef::parse("t=>size=x").is_err());
         assert!(HtableDef::parse("t=>size=99").is_err());
         assert!(HtableDef::parse("t=>colour=red").is_err());
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::*;
+
+    /// The counts a live Kamailio 5.6 printed for the same items:
+    /// `X-CV: [2] [4] [3] [3] [2] [6] [4] [0]` and `X-CN: [3] [1] [1] [0] [2] [6]`.
+    #[test]
+    fn counts_names_and_values_as_kamailio() {
+        let t = Htable::new(HtableDef::parse("t=>size=4;").unwrap());
+        let now = crate::modules::testutil::some_instant();
+        for (k, v) in [
+            ("call-1", "caps"),
+            ("call-2", "caps"),
+            ("call-3", "Caps"),
+            ("other", "capsule"),
+        ] {
+            t.set(k.as_bytes(), Value::owned(v.as_bytes().to_vec()), now);
+        }
+        t.set(b"n1", Value::Int(7), now);
+        t.set(b"n2", Value::Int(7), now);
+        let cv: Vec<i64> = [
+            "==caps", "~~^CAPS", "%~cap", "~%ps", "eq7", "**", "caps", "==",
+        ]
+        .iter()
+        .map(|e| t.count_matching(e.as_bytes(), true, now))
+        .collect();
+        assert_eq!(cv, [2, 4, 3, 3, 2, 6, 4, 0]);
+        let cn: Vec<i64> = ["%~call-", "~%-2", "==other", "eq7", "~~^N", "**"]
+            .iter()
+            .map(|e| t.count_matching(e.as_bytes(), false, now))
+            .collect();
+        assert_eq!(cn, [3, 1, 1, 0, 2, 6]);
     }
 }

@@ -435,6 +435,37 @@ impl Engine {
         self.shared_deadline = self.deadlines.iter().min().copied();
         self.run_local_events(events, now, out);
         self.run_contact_expired(now, out);
+        self.run_htable_expired(now, out);
+    }
+
+    /// `event_route[htable:expired:NAME]` for each item of table NAME that
+    /// expired, with `$shtrecord(key|value)` holding it; Kamailio runs it on
+    /// its htable timer (`timer_interval`) on the faked OPTIONS, the item
+    /// already gone. Whichever core drains an item runs its route.
+    fn run_htable_expired(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        let program = self.program.clone();
+        for (name, &route) in &program.event_routes {
+            let Some(table) = name.strip_prefix("htable:expired:") else {
+                continue;
+            };
+            let env = self.env.clone();
+            let Some(t) = env.shared.htable_named(table) else {
+                continue;
+            };
+            let expired = t.take_expired(now);
+            if expired.is_empty() {
+                continue;
+            }
+            let Ok(msg) = Message::parse(bytes::Bytes::from_static(FAKED_REQUEST)) else {
+                return;
+            };
+            for record in expired {
+                self.core.sht_record = Some(record);
+                let mut ctx = self.ctx(&msg, &faked_source(), now, RouteType::Event, out);
+                let _ = vm::run_route(&mut ctx, route);
+            }
+            self.core.sht_record = None;
+        }
     }
 
     /// `event_route[usrloc:contact-expired]` for each contact the usrloc
@@ -644,6 +675,24 @@ impl Engine {
             socket: 0,
             conn: None,
         })
+    }
+
+    /// Event routes Kamailio runs once at start-up, before any message, on its
+    /// faked OPTIONS request: `event_route[htable:mod-init]` (htable's module
+    /// init; the hash tables it fills are shared by every core). Whatever the
+    /// route would send is left in `out`; the caller drops it, as Kamailio
+    /// has no listener open yet.
+    pub fn run_startup_routes(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        for name in STARTUP_EVENT_ROUTES {
+            let Some(&route) = self.program.event_routes.get(*name) else {
+                continue;
+            };
+            let Ok(msg) = Message::parse(bytes::Bytes::from_static(FAKED_REQUEST)) else {
+                continue;
+            };
+            let mut ctx = self.ctx(&msg, &faked_source(), now, RouteType::Event, out);
+            let _ = vm::run_route(&mut ctx, route);
+        }
     }
 
     /// Runs the route of each module event: an `event_route` the script
@@ -876,6 +925,9 @@ impl Engine {
         }
     }
 }
+
+/// The event routes of [`Engine::run_startup_routes`], in Kamailio's order.
+const STARTUP_EVENT_ROUTES: &[&str] = &["htable:mod-init"];
 
 /// Where rtimer's made-up request comes from: as Kamailio's faked message,
 /// 127.0.0.1:5060 to 127.0.0.1:5060 over UDP.

@@ -58,6 +58,12 @@ pub struct DsParams {
     pub probing_mode: u8,
     /// How long a keep-alive waits for its final reply (tm `fr_timer`, at most the interval).
     pub ping_timeout: Duration,
+    /// `reload_delta`: for how many seconds after one `dispatcher.reload`
+    /// the next is refused (Kamailio's default is 5).
+    pub reload_delta: u64,
+    /// `ds_hash_size` is set above 0: `dispatcher.list` shows each
+    /// destination's call load (always 0 here: ringsip refuses algorithm 10).
+    pub call_load_table: bool,
 }
 
 impl DsParams {
@@ -94,6 +100,8 @@ impl DsParams {
             } else {
                 fr.min(interval)
             },
+            reload_delta: u64::try_from(int("reload_delta", 5)).unwrap_or(0),
+            call_load_table: int("ds_hash_size", 0) > 0,
         })
     }
 }
@@ -155,6 +163,8 @@ pub struct Dispatcher {
     /// State changes not yet announced by an event route.
     events: Mutex<Vec<DsEvent>>,
     pub prober: probe::Prober,
+    /// When (unix seconds) `dispatcher.reload` last reloaded, for `reload_delta`.
+    rpc_reloaded_at: Mutex<Option<u64>>,
 }
 
 impl Dispatcher {
@@ -167,7 +177,23 @@ impl Dispatcher {
             lists: RwLock::new(Arc::new(lists)),
             random: AtomicU64::new(seed),
             events: Mutex::new(Vec::new()),
+            rpc_reloaded_at: Mutex::new(None),
         }
+    }
+
+    /// Whether a control-socket reload may run at `now` (unix seconds): not
+    /// within `reload_delta` seconds of the last one that ran (a refused one
+    /// does not count). Taking the turn records `now`.
+    pub fn take_rpc_reload_turn(&self, now: u64) -> bool {
+        let mut last = self
+            .rpc_reloaded_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t + self.params.reload_delta > now) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     /// Sets given as rows (tests, tools).
@@ -401,9 +427,22 @@ pub static MODULE: ModuleDef = ModuleDef {
         p("ds_inactive_threshold", ParamKind::Int),
         p("ds_ping_reply_codes", ParamKind::Str),
         p("ds_probing_mode", ParamKind::Int),
+        p("reload_delta", ParamKind::Int),
+        p("ds_hash_size", ParamKind::Int),
+        p("ds_timer_mode", ParamKind::Int),
     ],
     always: false,
 };
 
 #[cfg(test)]
 mod tests;
+
+/// Parameters accepted with no effect: `ds_timer_mode` only chooses which
+/// Kamailio timer process sends the keep-alives (ringsip's cores have none).
+pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
+    ["ds_timer_mode"]
+        .iter()
+        .filter(|p| !mp.all("dispatcher", p).is_empty())
+        .map(|p| format!("dispatcher {p}"))
+        .collect()
+}

@@ -10,7 +10,7 @@ use super::{parse_state, Dispatcher};
 /// A JSON-RPC fault.
 pub type Fault = (i32, String);
 
-fn dest_json(d: &Dest, short: bool) -> Value {
+fn dest_json(d: &Dest, short: bool, call_load: bool) -> Value {
     let mut dest = json!({
         "URI": String::from_utf8_lossy(&d.uri),
         "FLAGS": d.state_text(),
@@ -29,6 +29,11 @@ fn dest_json(d: &Dest, short: bool) -> Value {
             "OBPROXY": a.obproxy,
         });
     }
+    if call_load {
+        // Kamailio shows the call load whenever `ds_hash_size` is set; no
+        // call is ever counted here (algorithm 10 is refused at start-up).
+        dest["RUNTIME"] = json!({ "DLGLOAD": 0 });
+    }
     json!({ "DEST": dest })
 }
 
@@ -39,15 +44,24 @@ pub fn list(d: &Dispatcher, short: bool) -> Value {
         .sets
         .iter()
         .map(|s| {
-            let targets: Vec<Value> = s.dests.iter().map(|x| dest_json(x, short)).collect();
+            let targets: Vec<Value> = s
+                .dests
+                .iter()
+                .map(|x| dest_json(x, short, d.params.call_load_table))
+                .collect();
             json!({ "SET": { "ID": s.id, "TARGETS": targets } })
         })
         .collect();
     json!({ "NRSETS": lists.sets.len(), "RECORDS": records })
 }
 
-/// `dispatcher.reload`.
-pub fn reload(d: &Dispatcher) -> Result<Value, Fault> {
+/// `dispatcher.reload`, asked at `now` (unix seconds): refused within
+/// `reload_delta` seconds of the last one, as Kamailio does.
+pub fn reload(d: &Dispatcher, now: u64) -> Result<Value, Fault> {
+    if !d.take_rpc_reload_turn(now) {
+        log::error!("dispatcher: ongoing reload");
+        return Err((500, "Ongoing reload".into()));
+    }
     match d.reload() {
         Ok(_) => Ok(json!("Ok. Dispatcher successfully reloaded.")),
         Err(e) => {

@@ -399,7 +399,47 @@ fn rpc_list_set_state_reload() {
         "AX"
     );
     assert_eq!(rpc::set_state(&d, "a", "x", "all").unwrap_err().0, 500);
-    assert!(rpc::reload(&d).is_ok());
+    assert!(rpc::reload(&d, 1_000).is_ok());
+}
+
+/// Kamailio 5.6, live: a second `dispatcher.reload` at once, and again two
+/// seconds later, answered `500 - Ongoing reload`; five seconds after the
+/// first it reloaded (the refused ones did not restart the wait).
+#[test]
+fn rpc_reload_waits_reload_delta_seconds() {
+    let d = dispatcher(LIST, &[]);
+    assert_eq!(d.params.reload_delta, 5);
+    assert!(rpc::reload(&d, 1_000).is_ok());
+    assert_eq!(
+        rpc::reload(&d, 1_000).unwrap_err(),
+        (500, "Ongoing reload".to_string())
+    );
+    assert!(rpc::reload(&d, 1_002).is_err());
+    assert!(rpc::reload(&d, 1_004).is_err());
+    assert!(rpc::reload(&d, 1_005).is_ok());
+
+    let d = dispatcher(LIST, &[("reload_delta", 0)]);
+    assert!(rpc::reload(&d, 7).is_ok());
+    assert!(rpc::reload(&d, 7).is_ok());
+    let d = dispatcher(LIST, &[("reload_delta", 60)]);
+    assert!(rpc::reload(&d, 7).is_ok());
+    assert!(rpc::reload(&d, 66).is_err());
+    assert!(rpc::reload(&d, 67).is_ok());
+}
+
+/// With `ds_hash_size` set, Kamailio's `dispatcher.list` adds
+/// `RUNTIME: { DLGLOAD: 0 }` to each destination (seen live); without it, not.
+#[test]
+fn rpc_list_shows_call_load_with_ds_hash_size() {
+    let d = dispatcher(LIST, &[("ds_hash_size", 4)]);
+    let list = rpc::list(&d, false);
+    let dest = &list["RECORDS"][0]["SET"]["TARGETS"][0]["DEST"];
+    assert_eq!(dest["RUNTIME"], serde_json::json!({ "DLGLOAD": 0 }));
+    let d = dispatcher(LIST, &[]);
+    let list = rpc::list(&d, false);
+    assert!(list["RECORDS"][0]["SET"]["TARGETS"][0]["DEST"]
+        .get("RUNTIME")
+        .is_none());
 }
 
 #[test]

@@ -123,7 +123,23 @@ pub(super) const PARAMS: &[ParamDef] = &[
         name: "xavp_contact",
         kind: ParamKind::Str,
     },
+    ParamDef {
+        name: "reparse_on_dns_failover",
+        kind: ParamKind::Int,
+    },
 ];
+
+/// Parameters accepted with no effect. `reparse_on_dns_failover`: Kamailio
+/// builds a DNS-failover branch from the failed branch's buffer (1, the
+/// default) or from the request again (0, which loses what a branch route
+/// changed); ringsip always does the former.
+pub fn unsupported_params(params: &ModParams) -> Vec<String> {
+    ["reparse_on_dns_failover"]
+        .iter()
+        .filter(|p| !params.all("tm", p).is_empty())
+        .map(|p| format!("tm {p}"))
+        .collect()
+}
 
 /// The transaction settings the configuration asks for.
 pub fn config_from(params: &ModParams) -> TmConfig {

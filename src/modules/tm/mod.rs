@@ -23,7 +23,7 @@ mod settings;
 
 pub use fork::UriMark;
 
-pub use config::config_from;
+pub use config::{config_from, unsupported_params};
 
 /// What a transaction keeps for the script: the routes armed for it, and
 /// the request as it was relayed, restored when `failure_route` runs.

@@ -188,6 +188,7 @@ impl Compiler<'_> {
             }
             (class, Some(PvName::Text(t))) => pvkind::resolve(class, Some(t), self)?,
             ("hdr", Some(PvName::Dynamic(f))) => PvKind::HdrDyn(Box::new(self.sub_format(f)?)),
+            ("_s", Some(PvName::Dynamic(f))) => PvKind::Fmt(Box::new(self.sub_format(f)?)),
             ("dbr", Some(PvName::Dynamic(f))) => PvKind::Dbr(Box::new(
                 crate::modules::sqlops::pv::DbrPv::Dynamic(self.sub_format(f)?),
             )),
@@ -247,7 +248,7 @@ impl Compiler<'_> {
                 }))
             }
             (
-                class @ ("sht" | "shtinc" | "shtdec" | "shtex"),
+                class @ ("sht" | "shtinc" | "shtdec" | "shtex" | "shtcn" | "shtcv"),
                 Some(PvName::Htable { table, key }),
             ) => {
                 use pvkind::Resolver as _;
@@ -262,6 +263,8 @@ impl Compiler<'_> {
                     "shtinc" => ShtOp::Inc,
                     "shtdec" => ShtOp::Dec,
                     "shtex" => ShtOp::Expire,
+                    "shtcn" => ShtOp::CountNames,
+                    "shtcv" => ShtOp::CountValues,
                     _ => ShtOp::Value,
                 };
                 PvKind::Sht(Box::new(ShtRef { table: t, key, op }))
