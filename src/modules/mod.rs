@@ -44,6 +44,7 @@ pub mod rtpengine;
 pub mod rtpproxy;
 pub mod sanity;
 pub mod sdpops;
+pub mod siptrace;
 pub mod siputils;
 pub mod sl;
 pub mod speeddial;
@@ -127,6 +128,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &r#async::MODULE,
     &presence::MODULE,
     &presence::MODULE_XML,
+    &siptrace::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

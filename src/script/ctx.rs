@@ -435,6 +435,8 @@ pub struct CoreState {
     pub ulc: crate::modules::registrar::fetch::Profiles,
     /// Requests the async module parked on this core, earliest first.
     pub parked: crate::modules::r#async::ParkedList,
+    /// The transactions siptrace follows on this core (`sip_trace` mode `t`).
+    pub siptrace: crate::modules::siptrace::Traced,
 }
 
 impl CoreState {
@@ -457,6 +459,7 @@ impl CoreState {
             jsonrpl: None,
             ulc: Default::default(),
             parked: Default::default(),
+            siptrace: Default::default(),
         }
     }
 }

@@ -669,6 +669,7 @@ impl<'a> MsgCtx<'a> {
             jsonrpl: None,
             ulc: Default::default(),
             parked: Default::default(),
+            siptrace: Default::default(),
         };
         let mut out = Vec::new();
         let ctx = MsgCtx::new(
