@@ -303,6 +303,10 @@ impl Engine {
         self.ensure_table(now);
         let first_out = out.len();
         if msg.is_request() {
+            if !self.core.siptrace.is_empty() && matches!(msg.method_bytes(), b"CANCEL" | b"ACK") {
+                let traced = &mut self.core.siptrace;
+                crate::modules::siptrace::trace_received(&self.env, traced, msg, &pkt, now, out);
+            }
             self.on_request(msg, &pkt, now, out);
         } else {
             if !self.core.siptrace.is_empty() {

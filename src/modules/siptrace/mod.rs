@@ -428,6 +428,11 @@ pub struct Traced {
 struct Follow {
     to: SocketAddr,
     until: Instant,
+    /// The final status sent upstream, once it was.
+    final_code: Option<u16>,
+    /// What was traced going out (destination and bytes, hashed): tm's
+    /// retransmissions are not traced again, as in Kamailio.
+    sent: Vec<u64>,
 }
 
 impl Traced {
@@ -446,38 +451,64 @@ impl Traced {
             self.txs.retain(|_, f| f.until > now);
             self.purge_len = (self.txs.len() * 2).max(64);
         }
-        self.txs.insert(
-            key,
-            Follow {
-                to,
-                until: now + LIFETIME,
-            },
-        );
+        self.txs.entry(key).or_insert(Follow {
+            to,
+            until: now + LIFETIME,
+            final_code: None,
+            sent: Vec::new(),
+        });
     }
 
-    /// The collector of a message's transaction, when it is followed.
-    fn lookup(&mut self, msg: &Message, now: Instant) -> Option<&mut Follow> {
-        let key = key(msg)?;
+    /// The followed transaction of a message, and how the message relates to it.
+    fn lookup(&mut self, msg: &Message, now: Instant) -> Option<(&mut Follow, Part)> {
+        let (key, part) = key(msg)?;
         let f = self.txs.get_mut(&key)?;
-        (f.until > now).then_some(f)
+        (f.until > now).then_some((f, part))
     }
 }
 
-/// Call-ID, CSeq number and method of a message (for a reply, the CSeq's).
-fn key(msg: &Message) -> Option<Vec<u8>> {
+/// How a message belongs to the INVITE transaction it is keyed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The transaction's own request or a reply to it.
+    Own,
+    /// A CANCEL of it, or a reply to that CANCEL (Kamailio traces both ways).
+    Cancel,
+    /// An ACK: traced when it acknowledges a negative final (tm's own ACK
+    /// downstream, the caller's ACK absorbed by the transaction); the ACK of
+    /// a 2xx is another transaction.
+    Ack,
+}
+
+/// Call-ID, CSeq number and method of a message (for a reply, the CSeq's);
+/// a CANCEL and an ACK are keyed to the INVITE they belong to.
+fn key(msg: &Message) -> Option<(Vec<u8>, Part)> {
     let call_id = msg.call_id()?;
     let cseq = msg.header_value(HeaderName::CSeq)?;
     let mut parts = cseq
         .split(|b| b.is_ascii_whitespace())
         .filter(|p| !p.is_empty());
     let (num, method) = (parts.next()?, parts.next()?);
+    let (method, part) = match method {
+        b"CANCEL" => (&b"INVITE"[..], Part::Cancel),
+        b"ACK" => (&b"INVITE"[..], Part::Ack),
+        m => (m, Part::Own),
+    };
     let mut k = Vec::with_capacity(call_id.len() + num.len() + method.len() + 2);
     k.extend_from_slice(call_id);
     k.push(0);
     k.extend_from_slice(num);
     k.push(0);
     k.extend_from_slice(method);
-    Some(k)
+    Some((k, part))
+}
+
+fn sent_hash(dst: SocketAddr, data: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dst.hash(&mut h);
+    data.hash(&mut h);
+    h.finish()
 }
 
 fn settings<'e>(env: &'e Env) -> Option<&'e Siptrace> {
@@ -578,12 +609,14 @@ fn trace(
             log::warn!("siptrace: a transaction is traced from its request message");
             return -1;
         }
-        // An ACK makes no transaction: only the message is traced. Without
-        // tm there is no transaction to follow either.
-        let stateful = ctx.program.loaded_modules.contains(&"tm");
-        if stateful && msg.method_bytes() != b"ACK" {
-            if let Some(k) = key(msg) {
-                ctx.core.siptrace.follow(k, to, ctx.now);
+        // Without tm there is no transaction to follow. An ACK makes none:
+        // only the message is traced. A CANCEL of a followed INVITE was
+        // traced as it arrived (once, as in Kamailio).
+        if ctx.program.loaded_modules.contains(&"tm") {
+            match key(msg) {
+                Some((k, Part::Own)) => ctx.core.siptrace.follow(k, to, ctx.now),
+                Some((k, Part::Cancel)) if ctx.core.siptrace.txs.contains_key(&k) => return 1,
+                _ => {}
             }
         }
     }
@@ -650,8 +683,9 @@ fn hlog(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     1
 }
 
-/// A reply received for a followed transaction: traced before it is
-/// handled (so before what it makes ringsip send).
+/// A message received for a followed transaction, traced before it is
+/// handled (so before what it makes ringsip send): a reply, a CANCEL of
+/// it, or the ACK of its negative final.
 pub fn trace_received(
     env: &Env,
     traced: &mut Traced,
@@ -663,9 +697,22 @@ pub fn trace_received(
     let Some(st) = env.services.get::<Siptrace>().filter(|s| s.is_on()) else {
         return;
     };
-    let Some(to) = traced.lookup(msg, now).map(|f| f.to) else {
+    let Some((f, part)) = traced.lookup(msg, now) else {
         return;
     };
+    if msg.is_request() {
+        let wanted = match part {
+            Part::Cancel => true,
+            Part::Ack => f.final_code.is_some_and(|c| c >= 300),
+            Part::Own => false,
+        };
+        if !wanted {
+            return;
+        }
+    } else if let Some(code) = msg.status().filter(|c| *c >= 200 && part == Part::Own) {
+        f.final_code = Some(code);
+    }
+    let to = f.to;
     let c = st.capture(
         msg.buf(),
         pkt.src,
@@ -680,8 +727,10 @@ pub fn trace_received(
 }
 
 /// The messages queued since `from` that belong to a followed transaction
-/// (relayed requests, replies sent upstream): a copy of each is queued
-/// after them, in order.
+/// (relayed requests, CANCELs and tm's ACKs of negative finals, replies
+/// sent upstream): a copy of each is queued after them, in order; a
+/// retransmission is not traced again (tm's ACK sent again for a repeated
+/// negative final is, as in Kamailio).
 pub fn trace_sent(
     env: &Env,
     traced: &mut Traced,
@@ -706,10 +755,23 @@ pub fn trace_sent(
         let Ok(msg) = Message::parse(t.data.clone()) else {
             continue;
         };
-        let Some(f) = traced.lookup(&msg, now) else {
+        let Some((f, part)) = traced.lookup(&msg, now) else {
             continue;
         };
-        if msg.status().is_some_and(|s| s >= 200) {
+        if msg.is_request() && part == Part::Ack && !f.final_code.is_some_and(|c| c >= 300) {
+            continue;
+        }
+        // tm's ACK answers each copy of a negative final, and Kamailio
+        // traces each (seen on the wire); other repeats are retransmissions.
+        if part != Part::Ack {
+            let h = sent_hash(t.dst, &t.data);
+            if f.sent.contains(&h) {
+                continue;
+            }
+            f.sent.push(h);
+        }
+        if let Some(code) = msg.status().filter(|c| *c >= 200 && part == Part::Own) {
+            f.final_code = Some(code);
             f.until = f.until.min(now + AFTER_FINAL);
         }
         let to = f.to;

@@ -391,3 +391,131 @@ fn local_ip_and_uris_parse() {
         Some((None, "10.1.1.1:0".parse().unwrap()))
     );
 }
+
+/// An INVITE traced in mode `t` with Kamailio's captured order for what
+/// follows: its copies and the INVITE as relayed.
+fn traced_invite(e: &mut Engine, call_id: &str) -> (Vec<Hep>, Bytes) {
+    let invite = request("INVITE", "z9hG4bKc1", "").replace("inv-1", call_id);
+    let out = exchange(e, UAC, &invite);
+    let uas: SocketAddr = UAS.parse().unwrap();
+    let relayed = out.iter().find(|t| t.dst == uas).expect("relayed");
+    (copies(&out), relayed.data.clone())
+}
+
+#[test]
+fn a_cancelled_invite_is_traced_as_kamailio_does() {
+    let (mut e, _) = engine(&format!("{HEP3}{ROUTE}"));
+    let (mut all, relayed) = traced_invite(&mut e, "c-1");
+    all.extend(copies(&exchange(
+        &mut e,
+        UAS,
+        &reply(&relayed, "180 Ringing"),
+    )));
+    let cancel = request("CANCEL", "z9hG4bKc1", "").replace("inv-1", "c-1");
+    let out = exchange(&mut e, UAC, &cancel);
+    all.extend(copies(&out));
+    let uas: SocketAddr = UAS.parse().unwrap();
+    let fwd = out
+        .iter()
+        .find(|t| t.dst == uas && t.data.starts_with(b"CANCEL"))
+        .expect("CANCEL relayed");
+    all.extend(copies(&exchange(&mut e, UAS, &reply(&fwd.data, "200 OK"))));
+    let out = exchange(&mut e, UAS, &reply(&relayed, "487 Request Terminated"));
+    all.extend(copies(&out));
+    let ack = request("ACK", "z9hG4bKc1", ";tag=b1").replace("inv-1", "c-1");
+    all.extend(copies(&exchange(&mut e, UAC, &ack)));
+    let lines: Vec<_> = all
+        .iter()
+        .map(|h| {
+            (
+                h.src.port(),
+                h.dst.port(),
+                h.correlation.is_some(),
+                h.first_line.as_str(),
+            )
+        })
+        .collect();
+    let invite = "INVITE sip:bob@127.0.0.1:5080 SIP/2.0";
+    let cancel = "CANCEL sip:bob@127.0.0.1:5080 SIP/2.0";
+    let ack = "ACK sip:bob@127.0.0.1:5080 SIP/2.0";
+    assert_eq!(
+        lines,
+        [
+            (5070, 5060, true, invite),
+            (
+                5060,
+                5070,
+                false,
+                "SIP/2.0 100 trying -- your call is important to us"
+            ),
+            (5060, 5080, false, invite),
+            (5080, 5060, false, "SIP/2.0 180 Ringing"),
+            (5060, 5070, false, "SIP/2.0 180 Ringing"),
+            (5070, 5060, false, cancel),
+            // ringsip answers the CANCEL before relaying it (Kamailio relays
+            // first): the copies follow what goes out, in its order.
+            (5060, 5070, false, "SIP/2.0 200 canceling"),
+            (5060, 5080, false, cancel),
+            (5080, 5060, false, "SIP/2.0 200 OK"),
+            (5080, 5060, false, "SIP/2.0 487 Request Terminated"),
+            (5060, 5080, false, ack),
+            (5060, 5070, false, "SIP/2.0 487 Request Terminated"),
+            (5070, 5060, false, ack),
+        ]
+    );
+}
+
+#[test]
+fn a_rejected_invite_traces_the_acks_and_the_repeated_final() {
+    let (mut e, _) = engine(&format!("{HEP3}{ROUTE}"));
+    let (mut all, relayed) = traced_invite(&mut e, "n-1");
+    let busy = reply(&relayed, "486 Busy Here");
+    all.extend(copies(&exchange(&mut e, UAS, &busy)));
+    // The UAS sends its 486 again: ringsip answers with its ACK again.
+    let again = exchange(&mut e, UAS, &busy);
+    assert!(!traffic(&again).is_empty());
+    all.extend(copies(&again));
+    let ack = request("ACK", "z9hG4bKc1", ";tag=b1").replace("inv-1", "n-1");
+    all.extend(copies(&exchange(&mut e, UAC, &ack)));
+    let lines: Vec<_> = all
+        .iter()
+        .map(|h| (h.src.port(), h.dst.port(), h.first_line.as_str()))
+        .collect();
+    let invite = "INVITE sip:bob@127.0.0.1:5080 SIP/2.0";
+    let ack = "ACK sip:bob@127.0.0.1:5080 SIP/2.0";
+    assert_eq!(
+        lines,
+        [
+            (5070, 5060, invite),
+            (
+                5060,
+                5070,
+                "SIP/2.0 100 trying -- your call is important to us"
+            ),
+            (5060, 5080, invite),
+            (5080, 5060, "SIP/2.0 486 Busy Here"),
+            (5060, 5080, ack),
+            (5060, 5070, "SIP/2.0 486 Busy Here"),
+            // The repeated 486 and the ACK sent for it: Kamailio 5.6.3
+            // traced both (on the wire, same exchange).
+            (5080, 5060, "SIP/2.0 486 Busy Here"),
+            (5060, 5080, ack),
+            (5070, 5060, ack),
+        ]
+    );
+}
+
+#[test]
+fn timer_retransmissions_are_not_traced() {
+    let (mut e, _) = engine(&format!("{HEP3}{ROUTE}"));
+    let (first, _) = traced_invite(&mut e, "r-1");
+    assert_eq!(first.len(), 3, "{first:?}");
+    let mut out = Vec::new();
+    e.on_timer(some_instant() + Duration::from_millis(600), &mut out);
+    assert_eq!(
+        traffic(&out),
+        ["INVITE sip:bob@127.0.0.1:5080 SIP/2.0"],
+        "tm retransmits the INVITE"
+    );
+    assert!(copies(&out).is_empty(), "{:?}", copies(&out));
+}
