@@ -555,6 +555,9 @@ impl Engine {
         }
         if msg.method_bytes() == b"ACK" && sl::is_ack_to_own_reply(&self.env, msg) {
             self.stats.absorbed_acks += 1;
+            // siptrace's trace_sl_acks: traced whatever the script did.
+            let traced = &mut self.core.siptrace;
+            crate::modules::siptrace::trace_sl_ack(&self.env, traced, msg, pkt, now, out);
             return;
         }
         let matched = match self.core.tm.as_mut() {

@@ -6,7 +6,10 @@
 //!   `uri` (else `duplicate_uri`). Mode `m` traces this message only; `t`
 //!   (a request, tm loaded) also every message of its transaction: the
 //!   request as relayed to each branch, the replies received, the replies
-//!   sent upstream (stateless `sl` replies too). Without a mode it is `t`
+//!   sent upstream (stateless `sl` replies too), and for an INVITE the
+//!   CANCEL received and relayed with the replies to it, the ACK tm sends
+//!   for a negative final and the caller's ACK of it. Retransmissions
+//!   ringsip sends are not traced again. Without a mode it is `t`
 //!   when the message has `trace_flag` set, else `m`. The correlation id
 //!   goes only into the HEPv3 packet of the message `sip_trace` was called
 //!   on. 1 when sent; -1 when tracing is off (`trace_on` 0, RPC
@@ -20,7 +23,9 @@
 //! `hep_capture_id`, `auth_key`); otherwise the SIP message itself is sent,
 //! byte for byte. Copies always go over UDP, from the listening socket
 //! that fits the destination, or `force_send_sock` / `send_sock_addr`.
-//! `trace_local_ip` stands for the local end of every copy.
+//! `trace_local_ip` stands for the local end of every copy. With
+//! `trace_sl_acks` (1 by default) an ACK to a stateless reply is traced to
+//! `duplicate_uri` whenever tracing is on, with no `sip_trace` call.
 //!
 //! Differences from Kamailio (documented, refused at start-up where they
 //! would change behaviour):
@@ -28,9 +33,14 @@
 //!   Kamailio) is not implemented: a configuration must set it to 0;
 //! * `trace_mode` 1 (mirror all traffic), `xheaders_write`/`xheaders_read`
 //!   and dialog tracing (`d`) are refused;
-//! * a transaction is followed by its Call-ID and CSeq on this core: a
-//!   retransmission ringsip sends for it is traced as well, and a
-//!   transaction's messages are followed for 5 s after its final reply.
+//! * a transaction is followed by its Call-ID and CSeq on the core that
+//!   received its request, for 5 s after its final reply went upstream
+//!   (at most 180 s); a retransmission is told by its bytes;
+//! * a retransmitted request is absorbed by its transaction before any
+//!   route runs, so `sip_trace` does not see it again (Kamailio runs the
+//!   script on it and traces it once more);
+//! * the copies follow ringsip's send order (it answers a CANCEL before
+//!   relaying it; Kamailio relays first).
 
 mod hep;
 
@@ -184,6 +194,9 @@ pub struct Siptrace {
     pub local: Option<(Option<Proto>, SocketAddr)>,
     /// `force_send_sock` / `send_sock_addr`: the local address copies leave from.
     pub send_from: Option<SocketAddr>,
+    /// `trace_sl_acks`: an ACK to a stateless reply is traced to
+    /// `duplicate_uri` whenever tracing is on.
+    pub sl_acks: bool,
 }
 
 impl Siptrace {
@@ -261,6 +274,7 @@ impl Siptrace {
             flag,
             local,
             send_from,
+            sl_acks: int("trace_sl_acks").unwrap_or(1) != 0,
         })
     }
 
@@ -511,7 +525,7 @@ fn sent_hash(dst: SocketAddr, data: &[u8]) -> u64 {
     h.finish()
 }
 
-fn settings<'e>(env: &'e Env) -> Option<&'e Siptrace> {
+fn settings(env: &Env) -> Option<&Siptrace> {
     let st = env.services.get::<Siptrace>();
     if st.is_none() {
         log::error!("siptrace: the module's settings were not loaded");
@@ -726,6 +740,30 @@ pub fn trace_received(
     }
 }
 
+/// An ACK to a stateless reply (sl absorbs it before any route): traced to
+/// `duplicate_uri` when tracing is on and `trace_sl_acks` is set (its
+/// default), as Kamailio 5.6.3 did on the wire with no `sip_trace` call.
+pub fn trace_sl_ack(
+    env: &Env,
+    traced: &mut Traced,
+    msg: &Message,
+    pkt: &Inbound,
+    now: Instant,
+    out: &mut Vec<Transmit>,
+) {
+    let Some(st) = env.services.get::<Siptrace>() else {
+        return;
+    };
+    let Some(to) = st.duplicate.filter(|_| st.sl_acks && st.is_on()) else {
+        return;
+    };
+    let time = env.clock.unix(now);
+    let c = st.capture(msg.buf(), pkt.src, pkt.local, pkt.proto, true, time);
+    if let Some(data) = st.encode(&c, b"") {
+        st.send(env, data, to, traced, out);
+    }
+}
+
 /// The messages queued since `from` that belong to a followed transaction
 /// (relayed requests, CANCELs and tm's ACKs of negative finals, replies
 /// sent upstream): a copy of each is queued after them, in order; a
@@ -758,7 +796,7 @@ pub fn trace_sent(
         let Some((f, part)) = traced.lookup(&msg, now) else {
             continue;
         };
-        if msg.is_request() && part == Part::Ack && !f.final_code.is_some_and(|c| c >= 300) {
+        if msg.is_request() && part == Part::Ack && f.final_code.is_none_or(|c| c < 300) {
             continue;
         }
         // tm's ACK answers each copy of a negative final, and Kamailio

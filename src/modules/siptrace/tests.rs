@@ -519,3 +519,35 @@ fn timer_retransmissions_are_not_traced() {
     );
     assert!(copies(&out).is_empty(), "{:?}", copies(&out));
 }
+
+#[test]
+fn an_ack_to_a_stateless_reply_is_traced_unless_trace_sl_acks_is_off() {
+    for (sl_acks, want) in [("", 1), ("modparam(\"siptrace\", \"trace_sl_acks\", 0)", 0)] {
+        let (mut e, _) = engine(&format!(
+            "{HEP3}{sl_acks}\nrequest_route {{ sl_send_reply(\"404\", \"Nope\"); }}"
+        ));
+        let out = exchange(&mut e, UAC, &request("INVITE", "z9hG4bKs1", ""));
+        assert_eq!(traffic(&out), ["SIP/2.0 404 Nope"]);
+        assert!(
+            copies(&out).is_empty(),
+            "no sip_trace: the INVITE is not traced"
+        );
+        let reply = String::from_utf8_lossy(&out[0].data).into_owned();
+        let tag = reply
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("To: ")?.split(";tag=").nth(1))
+            .expect("sl's To tag")
+            .to_string();
+        let ack = request("ACK", "z9hG4bKs1", &format!(";tag={tag}"));
+        let out = exchange(&mut e, UAC, &ack);
+        assert!(traffic(&out).is_empty(), "sl absorbs the ACK");
+        let got = copies(&out);
+        assert_eq!(got.len(), want, "{sl_acks}: {got:?}");
+        if want == 1 {
+            assert_eq!(
+                got[0],
+                hep(UAC, PROXY, None, "ACK sip:bob@127.0.0.1:5080 SIP/2.0")
+            );
+        }
+    }
+}
