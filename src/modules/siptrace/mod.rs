@@ -197,6 +197,8 @@ pub struct Siptrace {
     /// `trace_sl_acks`: an ACK to a stateless reply is traced to
     /// `duplicate_uri` whenever tracing is on.
     pub sl_acks: bool,
+    /// What `hlog` writes (always HEPv3, whatever `hep_version` says).
+    pub log_agent: Agent,
 }
 
 impl Siptrace {
@@ -218,6 +220,13 @@ impl Siptrace {
             }
         }
         let capture_id = int("hep_capture_id").unwrap_or(1);
+        let log_agent = Agent {
+            capture_id: capture_id as u32,
+            auth_key: mp
+                .str("siptrace", "auth_key")
+                .filter(|k| !k.is_empty())
+                .map(|k| k.as_bytes().to_vec()),
+        };
         let encoding = match (
             int("hep_mode_on").unwrap_or(0),
             int("hep_version").unwrap_or(1),
@@ -226,13 +235,7 @@ impl Siptrace {
                 return Err(format!("siptrace: unsupported version of HEP: {v}"))
             }
             (0, _) => Encoding::Raw,
-            (_, 3) => Encoding::Hep3(Agent {
-                capture_id: capture_id as u32,
-                auth_key: mp
-                    .str("siptrace", "auth_key")
-                    .filter(|k| !k.is_empty())
-                    .map(|k| k.as_bytes().to_vec()),
-            }),
+            (_, 3) => Encoding::Hep3(log_agent.clone()),
             (_, v) => Encoding::Hep2 {
                 version: v as u8,
                 capture_id: capture_id as u32,
@@ -275,6 +278,7 @@ impl Siptrace {
             local,
             send_from,
             sl_acks: int("trace_sl_acks").unwrap_or(1) != 0,
+            log_agent,
         })
     }
 
@@ -664,17 +668,6 @@ fn hlog(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         log::error!("siptrace: hlog needs duplicate_uri");
         return -1;
     };
-    let agent = match &st.encoding {
-        Encoding::Hep3(a) => a.clone(),
-        Encoding::Hep2 { capture_id, .. } => Agent {
-            capture_id: *capture_id,
-            auth_key: None,
-        },
-        Encoding::Raw => Agent {
-            capture_id: 1,
-            auth_key: None,
-        },
-    };
     let from = st.send_from.or_else(|| {
         let i = ctx.env.socket_for(Proto::Udp, &to, None)?;
         ctx.env.sockets.get(usize::from(i)).map(|s| s.addr)
@@ -690,7 +683,7 @@ fn hlog(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         ip_proto: 17,
         time: ctx.unix_now,
     };
-    let Some(data) = hep3_log(&c, &agent, &correlation) else {
+    let Some(data) = hep3_log(&c, &st.log_agent, &correlation) else {
         return -1;
     };
     st.send(ctx.env, data, to, &mut ctx.core.siptrace, ctx.out);

@@ -551,3 +551,26 @@ fn an_ack_to_a_stateless_reply_is_traced_unless_trace_sl_acks_is_off() {
         }
     }
 }
+
+#[test]
+fn hlog_is_hep3_with_the_capture_id_in_raw_mode_too() {
+    let (mut e, _) = engine(
+        r#"
+modparam("siptrace", "duplicate_uri", "sip:127.0.0.1:9060")
+modparam("siptrace", "hep_capture_id", 77)
+modparam("siptrace", "trace_to_database", 0)
+request_route { hlog("x"); sl_send_reply("200", "OK"); }
+"#,
+    );
+    let out = exchange(&mut e, UAC, &request("OPTIONS", "z9hG4bKo1", ""));
+    let c: SocketAddr = COLLECTOR.parse().unwrap();
+    let log = out.iter().find(|t| t.dst == c).expect("the log packet");
+    assert_eq!(read_hep(&log.data).proto_type, 100);
+    // chunk 0x000c: the capture id, u32 network order
+    let at = log
+        .data
+        .windows(6)
+        .position(|w| w == [0, 0, 0, 0x0c, 0, 10])
+        .expect("capture id chunk");
+    assert_eq!(&log.data[at + 6..at + 10], &77u32.to_be_bytes());
+}
