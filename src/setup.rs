@@ -224,6 +224,11 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         shared.add_timer(p);
     }
 
+    if loaded.contains(&"siptrace") {
+        use ringsip::modules::siptrace::Siptrace;
+        shared.insert(Arc::new(Siptrace::from_modparams(mp)?));
+    }
+
     if loaded.contains(&"http_client") {
         shared.insert(Arc::new(
             ringsip::modules::http_client::HttpClientModule::from_modparams(

@@ -2553,6 +2553,53 @@ def parity_script(uac, uas):
             for u in ("int1", "int2", "q", "one", "none", "ruriq")]
     return parity_raw(uac, uas, msgs)
 
+COLLECTOR = ("127.0.0.65", 9060)
+
+def hep_text(d):
+    """A HEPv3 packet as text: its chunks in order (type and value; the
+    timestamps left out), then the payload, normalized as a message."""
+    if d[:4] != b"HEP3":
+        return "not HEP3: " + d[:40].hex()
+    parts, i, payload = [f"HEP3 len-ok={int.from_bytes(d[4:6], 'big') == len(d)}"], 6, b""
+    while i + 6 <= len(d):
+        vendor, kind, ln = int.from_bytes(d[i:i+2], "big"), int.from_bytes(d[i+2:i+4], "big"), int.from_bytes(d[i+4:i+6], "big")
+        v = d[i+6:i+ln]
+        if kind == 0x0f:
+            payload = v; parts.append(f"{vendor}/payload")
+        elif kind in (9, 10):
+            parts.append(f"{vendor}/{kind}(len {ln})")
+        elif kind in (3, 4):
+            parts.append(f"{vendor}/{kind}=" + ".".join(str(b) for b in v))
+        elif kind in (0x0e, 0x11):
+            parts.append(f"{vendor}/{kind}={v.decode(errors='replace')}")
+        else:
+            parts.append(f"{vendor}/{kind}={int.from_bytes(v, 'big')}")
+        i += max(ln, 6)
+    return " ".join(parts) + "\r\n" + payload.decode(errors="replace")
+
+@case
+def siptrace_hep(uac, uas):
+    """A call traced in transaction mode, its ACK and BYE as messages, an
+    OPTIONS with hlog: what the HEP collector received, in order."""
+    col = sock(COLLECTOR)
+    try:
+        log = invite_200_ack_bye(uac, uas)
+        uac.sendto(invite(branch="z9hG4bK-uac-opt", method="OPTIONS", callid="opt-1@uac", ruri=f"sip:{PROXY[0]}:{PROXY[1]}").encode(), PROXY)
+        log += [("uac", g) for g in recv_all(uac)]
+        log += [("collector", hep_text(d)) for d in recv_raw(col)]
+    finally:
+        col.close()
+    return log
+
+def recv_raw(s, wait=0.6):
+    out, end = [], time.time() + wait
+    while time.time() < end:
+        try:
+            out.append(s.recvfrom(65535)[0])
+        except socket.timeout:
+            pass
+    return out
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -2637,6 +2684,7 @@ SUITE = [
     ("gaps.cfg", ["gaps_reg_fetch"]),
     ("ul_expired.cfg", ["ul_contact_expired"]),
     ("async.cfg", ["async_route_relay", "async_route_failure", "async_ms_and_task", "async_sleep_relay", "async_cancelled", "t_suspend_continue"]),
+    ("siptrace.cfg", ["siptrace_hep"]),
 ]
 
 

@@ -133,7 +133,34 @@ pub static METHODS: &[Method] = &[
         help: "The global flags.",
         call: cfg_get_gflags,
     },
+    Method {
+        name: "siptrace.status",
+        help: "siptrace.status on|off|check: turn tracing on or off, or say whether it is.",
+        call: siptrace_status,
+    },
 ];
+
+/// Kamailio's answers: "Enabled" / "Disabled", errors with code 500.
+fn siptrace_status(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
+    let st = ctl
+        .services
+        .get::<crate::modules::siptrace::Siptrace>()
+        .ok_or_else(|| RpcError::failed("siptrace is not loaded"))?;
+    let Some(arg) = p.text(0) else {
+        return Err(RpcError::new(
+            500,
+            "Not enough parameters (on, off or check)",
+        ));
+    };
+    match arg.as_str() {
+        "on" => st.set_on(true),
+        "off" => st.set_on(false),
+        "check" => {}
+        _ => return Err(RpcError::new(500, "Bad parameter (on, off or check)")),
+    }
+    let state = if st.is_on() { "Enabled" } else { "Disabled" };
+    Ok(Value::String(state.to_string()))
+}
 
 fn cfgutils(ctl: &Ctl) -> Result<&Cfgutils, RpcError> {
     ctl.services

@@ -45,6 +45,7 @@ pub mod rtpengine;
 pub mod rtpproxy;
 pub mod sanity;
 pub mod sdpops;
+pub mod siptrace;
 pub mod siputils;
 pub mod sl;
 pub mod speeddial;
@@ -129,6 +130,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &presence::MODULE,
     &presence::MODULE_XML,
     &drouting::MODULE,
+    &siptrace::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -37,7 +37,7 @@ pub struct Compiled {
 /// Kamailio modules that ringsip does not provide yet: loading one is reported
 /// as "not implemented yet" rather than "unknown".
 const PLANNED_MODULES: &[&str] = &[
-    "rr", "outbound", "pua", "uac", "mi_fifo", "mi_rpc", "avpops", "siptrace",
+    "rr", "outbound", "pua", "uac", "mi_fifo", "mi_rpc", "avpops",
 ];
 
 /// Compiles a parsed configuration.

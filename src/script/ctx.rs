@@ -450,6 +450,8 @@ pub struct CoreState {
     /// `$shtrecord(key|value)`: the hash-table item whose expiry runs
     /// `event_route[htable:expired:NAME]` now.
     pub sht_record: Option<(Vec<u8>, Value<'static>)>,
+    /// The transactions siptrace follows on this core (`sip_trace` mode `t`).
+    pub siptrace: crate::modules::siptrace::Traced,
 }
 
 impl CoreState {
@@ -473,6 +475,7 @@ impl CoreState {
             ulc: Default::default(),
             parked: Default::default(),
             sht_record: None,
+            siptrace: Default::default(),
         }
     }
 }

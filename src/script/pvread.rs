@@ -686,6 +686,7 @@ impl<'a> MsgCtx<'a> {
             ulc: Default::default(),
             parked: Default::default(),
             sht_record: None,
+            siptrace: Default::default(),
         };
         let mut out = Vec::new();
         let ctx = MsgCtx::new(

@@ -301,14 +301,34 @@ impl Engine {
             return;
         }
         self.ensure_table(now);
+        let first_out = out.len();
         if msg.is_request() {
+            if !self.core.siptrace.is_empty() && matches!(msg.method_bytes(), b"CANCEL" | b"ACK") {
+                let traced = &mut self.core.siptrace;
+                crate::modules::siptrace::trace_received(&self.env, traced, msg, &pkt, now, out);
+            }
             self.on_request(msg, &pkt, now, out);
         } else {
+            if !self.core.siptrace.is_empty() {
+                let traced = &mut self.core.siptrace;
+                crate::modules::siptrace::trace_received(&self.env, traced, msg, &pkt, now, out);
+            }
             self.on_reply(msg, &pkt, now, out);
         }
         if self.stateful {
             self.account_finals(now, out);
             self.refresh_deadline();
+        }
+        self.trace_sent(first_out, now, out);
+    }
+
+    /// siptrace: copies of what was queued since `first_out` for the
+    /// transactions it follows (one branch when nothing is traced).
+    #[inline]
+    fn trace_sent(&mut self, first_out: usize, now: Instant, out: &mut Vec<Transmit>) {
+        if self.core.siptrace.needs_scan() {
+            let traced = &mut self.core.siptrace;
+            crate::modules::siptrace::trace_sent(&self.env, traced, first_out, now, out);
         }
     }
 
@@ -356,6 +376,12 @@ impl Engine {
 
     /// Runs the transaction timers that are due.
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<Transmit>) {
+        let first_out = out.len();
+        self.run_timers(now, out);
+        self.trace_sent(first_out, now, out);
+    }
+
+    fn run_timers(&mut self, now: Instant, out: &mut Vec<Transmit>) {
         if self.shared_deadline.is_some_and(|d| d <= now) {
             self.on_shared_timers(now, out);
             if self.dialog {
@@ -560,6 +586,9 @@ impl Engine {
         }
         if msg.method_bytes() == b"ACK" && sl::is_ack_to_own_reply(&self.env, msg) {
             self.stats.absorbed_acks += 1;
+            // siptrace's trace_sl_acks: traced whatever the script did.
+            let traced = &mut self.core.siptrace;
+            crate::modules::siptrace::trace_sl_ack(&self.env, traced, msg, pkt, now, out);
             return;
         }
         let matched = match self.core.tm.as_mut() {
