@@ -54,6 +54,7 @@ pub mod textops;
 pub mod tls;
 pub mod tm;
 pub mod topoh;
+pub mod topos;
 pub mod uac;
 pub mod usrloc;
 pub mod xhttp;
@@ -124,6 +125,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &pipelimit::MODULE,
     &xhttp::MODULE,
     &topoh::MODULE,
+    &topos::MODULE,
     &r#async::MODULE,
     &presence::MODULE,
     &presence::MODULE_XML,
