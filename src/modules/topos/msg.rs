@@ -399,6 +399,11 @@ impl Topos {
         }
         let x_via = v.vias[1..].join(&b","[..]);
         let branch = match io.tables.branches.get(&v.top_branch) {
+            // tm's own ACK (to a non-2xx without To tag) or CANCEL on a
+            // branch already recorded: sent as built.
+            Some(_) if !dialog && (is(&v.method, b"ACK") || is(&v.method, b"CANCEL")) => {
+                return None
+            }
             Some(b) => b.clone(),
             None => {
                 if !dialog && is(&v.method, b"CANCEL") {

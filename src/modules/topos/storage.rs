@@ -137,10 +137,21 @@ fn int(v: &SqlValue) -> i64 {
     }
 }
 
+/// Unix seconds of a DATETIME as read back: ringsip's `YYYY-MM-DD HH:MM:SS`
+/// text, or the julian day number Kamailio's db_sqlite writes.
 fn time(v: &SqlValue) -> i64 {
+    const UNIX_EPOCH_JULIAN_DAY: f64 = 2_440_587.5;
+    let julian = |d: f64| ((d - UNIX_EPOCH_JULIAN_DAY) * 86_400.0).round() as i64;
     match v {
         SqlValue::Int(i) | SqlValue::BigInt(i) => *i,
-        other => parse_datetime(&String::from_utf8_lossy(&text(other))).unwrap_or(0),
+        SqlValue::Double(d) => julian(*d),
+        other => {
+            let t = String::from_utf8_lossy(&text(other)).into_owned();
+            match t.trim().parse::<f64>() {
+                Ok(d) => julian(d),
+                Err(_) => parse_datetime(&t).unwrap_or(0),
+            }
+        }
     }
 }
 
