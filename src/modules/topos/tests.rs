@@ -192,17 +192,17 @@ fn reply_in_carries_the_records_through_the_script() {
          P-SR-XBranch: z9hG4bKp1\r\n\r\n"
     ));
     // A reply whose branch is not ours is left alone.
-    assert_eq!(w.inc(&OK_FROM_CALLEE.replace("z9hG4bKp1", "z9hG4bKother")), None);
+    assert_eq!(
+        w.inc(&OK_FROM_CALLEE.replace("z9hG4bKp1", "z9hG4bKother")),
+        None
+    );
 }
 
 #[test]
 fn callee_side_record_route_is_not_shown_nor_followed() {
     let mut w = World::new();
     w.out(INVITE_OUT).unwrap();
-    let with_rr = OK_FROM_CALLEE.replace(
-        "Contact:",
-        "Record-Route: <sip:10.9.9.9;lr>\nContact:",
-    );
+    let with_rr = OK_FROM_CALLEE.replace("Contact:", "Record-Route: <sip:10.9.9.9;lr>\nContact:");
     let inside = w.inc(&with_rr).unwrap();
     let to_caller = w.out(&relayed(&inside.replace("\r\n", "\n"))).unwrap();
     assert!(!to_caller.contains("Record-Route"), "{to_caller}");
@@ -279,7 +279,10 @@ Content-Length: 0
     let back = w.out(&relayed(&inside.replace("\r\n", "\n"))).unwrap();
     // (The request here went out with the callee's Via as it came in.)
     assert!(back.contains("Via: SIP/2.0/UDP 127.0.0.1:5072;branch=z9hG4bK-ua3;rport\r\n"));
-    assert!(back.ends_with("Contact: <sip:btpsh-6b1235ad-7ae1-1@127.0.0.1>\r\n\r\n"), "{back}");
+    assert!(
+        back.ends_with("Contact: <sip:btpsh-6b1235ad-7ae1-1@127.0.0.1>\r\n\r\n"),
+        "{back}"
+    );
 }
 
 #[test]
@@ -322,9 +325,11 @@ fn bye_carries_no_contact_and_ends_the_dialog() {
     let d = &w.tables.dialogs[UID];
     assert_eq!((d.iflags, d.rectime), (0, NOW + 30));
     // Cleaned once branch_expire has passed.
-    w.tables.clean(NOW + 100 - 10800, NOW + 100 - 180, NOW + 100 - 180);
+    w.tables
+        .clean(NOW + 100 - 10800, NOW + 100 - 180, NOW + 100 - 180);
     assert_eq!(w.tables.dialogs.len(), 1);
-    w.tables.clean(NOW + 300 - 10800, NOW + 300 - 180, NOW + 300 - 180);
+    w.tables
+        .clean(NOW + 300 - 10800, NOW + 300 - 180, NOW + 300 - 180);
     assert!(w.tables.dialogs.is_empty());
     assert!(w.tables.branches.is_empty());
 }
@@ -356,7 +361,10 @@ fn unknown_or_foreign_in_dialog_requests_pass_unchanged() {
         "z9hG4bKp9",
     );
     let sent = w.out(&ack).unwrap();
-    assert!(!sent.contains("Contact") && !sent.contains("5072;branch"), "{sent}");
+    assert!(
+        !sent.contains("Contact") && !sent.contains("5072;branch"),
+        "{sent}"
+    );
 }
 
 #[test]
@@ -402,7 +410,9 @@ fn contact_host_port_and_transport() {
     );
     let sent = w.out(&rr).unwrap();
     assert!(
-        sent.contains("Contact: <sip:btpsh-6b1235ad-7ae1-1@proxy.example.net:5090;transport=tcp>\r\n"),
+        sent.contains(
+            "Contact: <sip:btpsh-6b1235ad-7ae1-1@proxy.example.net:5090;transport=tcp>\r\n"
+        ),
         "{sent}"
     );
 }
@@ -415,7 +425,10 @@ fn double_record_route_shows_each_side_its_own_address() {
         "Record-Route: <sip:127.0.0.2;r2=on;lr>\nRecord-Route: <sip:127.0.0.1;r2=on;lr>",
     );
     let sent = w.out(&r2).unwrap();
-    assert!(sent.contains("Contact: <sip:btpsh-6b1235ad-7ae1-1@127.0.0.2>"), "{sent}");
+    assert!(
+        sent.contains("Contact: <sip:btpsh-6b1235ad-7ae1-1@127.0.0.2>"),
+        "{sent}"
+    );
     let d = &w.tables.dialogs[UID];
     assert_eq!(d.as_contact, b"<sip:atpsh-6b1235ad-7ae1-1@127.0.0.1>");
     assert_eq!(d.s_rr, b"<sip:127.0.0.2;r2=on;lr>,<sip:127.0.0.1;r2=on;lr>");
