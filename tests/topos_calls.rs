@@ -423,6 +423,10 @@ fn unimplemented_settings_are_refused_with_their_line() {
             "{line}: {err}"
         );
     }
+    // Not run when event_mode leaves them out.
+    let (ok, err) =
+        check("modparam(\"topos\", \"event_mode\", 3)\nevent_route[topos:msg-incoming] { drop; }");
+    assert!(ok, "{err}");
     // Parameters Kamailio 5.6 does not have are unknown, as there.
     let (ok, err) = check("modparam(\"topos\", \"header_mode\", 1)");
     assert!(!ok && err.contains("no parameter \"header_mode\""), "{err}");

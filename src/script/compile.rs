@@ -380,6 +380,10 @@ impl<'c> Compiler<'c> {
                 "topos together with topoh is not implemented in ringsip yet",
             );
         }
+        let mode = self
+            .modparams
+            .int("topos", "event_mode")
+            .unwrap_or(crate::modules::topos::EVENT_MODE_DEFAULT);
         let not_yet: Vec<(Span, String)> = self
             .cfg
             .routes
@@ -388,7 +392,8 @@ impl<'c> Compiler<'c> {
             .filter_map(|r| {
                 let name = r.name.as_deref()?;
                 crate::modules::topos::EVENTS_NOT_YET
-                    .contains(&name)
+                    .iter()
+                    .any(|(n, bit)| *n == name && mode & bit != 0)
                     .then(|| (r.span, name.to_string()))
             })
             .collect();

@@ -11,7 +11,9 @@
 //! network intercept stage, through the same hook ([`Topology`]):
 //! `event_route[topos:msg-outgoing]` runs before a message is looked at,
 //! `event_route[topos:msg-sending]` once it is parsed; `drop` in either
-//! sends that message as it is (`event_mode` bits 1 and 2).
+//! sends that message as it is (`event_mode` bits 1 and 2). The routes on
+//! received messages (`topos:msg-incoming`, `topos:msg-receiving`, bits 4
+//! and 8) are refused at start-up when their bit is on.
 
 pub mod msg;
 pub mod record;
@@ -31,10 +33,13 @@ use record::{Change, Tables};
 
 pub const EVENT_OUTGOING: &str = "topos:msg-outgoing";
 pub const EVENT_SENDING: &str = "topos:msg-sending";
-/// Event routes of Kamailio 5.6 on received messages, not run by ringsip.
-pub const EVENTS_NOT_YET: &[&str] = &["topos:msg-receiving", "topos:msg-incoming"];
+/// Event routes of Kamailio 5.6 on received messages, not run by ringsip,
+/// with their `event_mode` bits.
+pub const EVENTS_NOT_YET: &[(&str, i64)] = &[("topos:msg-incoming", 4), ("topos:msg-receiving", 8)];
 const EVENT_MODE_OUTGOING: i64 = 1;
 const EVENT_MODE_SENDING: i64 = 2;
+/// Kamailio 5.6's default: every event route.
+pub const EVENT_MODE_DEFAULT: i64 = 15;
 
 /// Refuses, at its `modparam` line, a value ringsip does not implement.
 pub fn check_param(param: &str, value: &ParamValue) -> Result<(), String> {
@@ -137,7 +142,7 @@ impl ToposShared {
                 sanity,
                 process,
             },
-            event_mode: int("event_mode", EVENT_MODE_OUTGOING | EVENT_MODE_SENDING),
+            event_mode: int("event_mode", EVENT_MODE_DEFAULT),
             branch_expire: int("branch_expire", 180),
             dialog_expire: int("dialog_expire", 10800),
             clean_interval: int("clean_interval", 60),
