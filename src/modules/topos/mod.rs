@@ -212,7 +212,7 @@ impl ToposShared {
 /// stripping (a configuration loads one of them).
 #[derive(Debug)]
 pub enum Topology {
-    Hide(crate::modules::topoh::Stage),
+    Hide(Box<crate::modules::topoh::Stage>),
     Strip(Stage),
 }
 
@@ -221,7 +221,7 @@ impl Topology {
         if let Some(s) = Stage::for_program(env, program) {
             return Some(Topology::Strip(s));
         }
-        crate::modules::topoh::Stage::for_program(env, program).map(Topology::Hide)
+        crate::modules::topoh::Stage::for_program(env, program).map(|s| Topology::Hide(Box::new(s)))
     }
 
     /// A received message, rewritten in place.
