@@ -181,8 +181,9 @@ fn set_up(proxy: SocketAddr) -> Call {
         "{shown_callee_side}"
     );
 
-    // 180 and 200 (with a Record-Route of the callee's side, which topos
-    // neither shows to the caller nor follows).
+    // 180 and 200 (with a Record-Route of the callee's side, here the callee
+    // itself: topos does not show it to the caller but follows it).
+    let next_hop = format!("<sip:{};lr>", callee.addr());
     callee.send(
         proxy,
         reply(&inv, 180, Some("bob-tag"), Some(&callee_contact), &[]),
@@ -196,7 +197,7 @@ fn set_up(proxy: SocketAddr) -> Call {
             200,
             Some("bob-tag"),
             Some(&callee_contact),
-            &["<sip:192.0.2.9;lr>"],
+            &[next_hop.as_str()],
         ),
     );
     let ok = caller.expect_msg_where(WAIT, |m| m.status() == Some(200));
@@ -231,6 +232,12 @@ fn set_up(proxy: SocketAddr) -> Call {
     );
     let ack = callee.expect_msg_where(WAIT, |m| m.method() == Some("ACK"));
     assert_eq!(ack.request_uri(), Some(callee_contact.as_str()));
+    assert_eq!(
+        ack.headers("Route"),
+        vec![next_hop.as_str()],
+        "{}",
+        ack.text()
+    );
     shows_only_proxy(&ack, proxy, caller.addr());
 
     Call {

@@ -332,11 +332,14 @@ impl Topos {
             let before = dlg.clone();
             if (101..300).contains(&code) {
                 if direction == DOWNSTREAM {
-                    // The callee side's Record-Route is not kept (Kamailio 5.6
-                    // without rr_update): in-dialog requests go straight to
-                    // its Contact.
                     if dlg.b_tag.is_empty() || code >= 200 {
                         dlg.b_tag = v.to_tag.clone();
+                        // The callee side's route set (never shown to the
+                        // caller), from the answer to the request that
+                        // carried this proxy's Record-Route.
+                        if !branch.s_rr.is_empty() {
+                            dlg.b_rr = join_rr(&v.rr);
+                        }
                     }
                     if !v.contact.is_empty() {
                         dlg.b_contact = v.contact.clone();
