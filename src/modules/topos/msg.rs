@@ -330,25 +330,27 @@ impl Topos {
             };
             let code = v.msg.status().unwrap_or(0);
             let before = dlg.clone();
-            if (101..300).contains(&code) {
+            // Only answers to INVITE change the dialog (Kamailio 5.6 keeps no
+            // tag or Contact from a 1xx without one, nor from the 200 to a
+            // CANCEL or BYE); a 1xx Contact is kept for early in-dialog
+            // requests (PRACK, UPDATE).
+            if is(&v.method, b"INVITE") && (101..300).contains(&code) {
                 if direction == DOWNSTREAM {
-                    if dlg.b_tag.is_empty() || code >= 200 {
+                    if !v.contact.is_empty() {
+                        dlg.b_contact = v.contact.clone();
+                    }
+                    if code >= 200 {
                         dlg.b_tag = v.to_tag.clone();
                         // The callee side's route set (never shown to the
                         // caller), from the answer to the request that
                         // carried this proxy's Record-Route.
                         if !branch.s_rr.is_empty() {
                             dlg.b_rr = join_rr(&v.rr);
+                            dlg.iflags = 1;
                         }
                     }
-                    if !v.contact.is_empty() {
-                        dlg.b_contact = v.contact.clone();
-                    }
-                } else if !v.contact.is_empty() {
+                } else if code >= 200 && !v.contact.is_empty() {
                     dlg.a_contact = v.contact.clone();
-                }
-                if code >= 200 && is(&v.method, b"INVITE") && !branch.s_rr.is_empty() {
-                    dlg.iflags = 1;
                 }
             }
             if *dlg != before {
