@@ -200,12 +200,6 @@ impl ToposShared {
         }
         r
     }
-
-    /// How many dialog and transaction records there are.
-    pub fn counts(&self) -> (usize, usize) {
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        (st.tables.dialogs.len(), st.tables.branches.len())
-    }
 }
 
 /// The topology step of one core's pipeline: topoh's masking or topos's
