@@ -412,6 +412,18 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         ));
     }
 
+    if loaded.contains(&"topos") {
+        let store = store_for(mp, &mut stores, "topos")?.ok_or(
+            "topos: db_url is not set (the dialog and transaction records live in the database)",
+        )?;
+        shared.insert(Arc::new(ringsip::modules::topos::ToposShared::open(
+            mp,
+            loaded.contains(&"sanity"),
+            std::process::id(),
+            Some(store),
+        )?));
+    }
+
     Ok(Services {
         shared,
         usrloc,

@@ -94,7 +94,7 @@ def fresh_db(path):
         os.remove(path)
     db = sqlite3.connect(path)
     for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "avpops", "dialplan", "domain", "alias_db",
-              "speeddial", "presence", "drouting"):
+              "speeddial", "presence", "drouting", "topos"):
         db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
     db.executescript(SQLOPS_FIXTURE)
     # The config's own rows: its `@sql STATEMENT` lines.
@@ -114,6 +114,9 @@ DB_VIEWS = {
     "location": "SELECT username, domain, contact, received, path, q, callid, cseq, flags, cflags, user_agent, socket, methods FROM location ORDER BY username, contact",
     "acc": "SELECT method, from_tag, callid, sip_code, sip_reason FROM acc ORDER BY callid, method, sip_code",
     "missed_calls": "SELECT method, from_tag, callid, sip_code, sip_reason FROM missed_calls ORDER BY callid, method, sip_code",
+    # (the uids differ: their prefixes only)
+    "topos_d": "SELECT a_callid, substr(a_uuid, 1, 6), substr(b_uuid, 1, 6), a_contact, b_contact, a_tag, b_tag, a_rr, s_rr "
+               "FROM topos_d ORDER BY a_callid",
     "presentity": "SELECT username, domain, event, sender, priority, body FROM presentity ORDER BY username, domain, event, body",
     "active_watchers": "SELECT presentity_uri, watcher_username, watcher_domain, to_user, to_domain, from_user, from_domain, event, "
                        "event_id, callid, local_cseq, remote_cseq, contact, record_route, status, reason, version, socket_info, "
@@ -247,6 +250,8 @@ def norm(msg):
     msg = re.sub(r'nonce="[^"]*"', 'nonce="<N>"', msg)
     # dialog's Record-Route cookie: hash entry and id differ by nature.
     msg = re.sub(r";did=[0-9a-f]+\.[0-9a-f]+", ";did=<D>", msg)
+    # topos's dialog uid (time, process, counter) in its Contacts.
+    msg = re.sub(r"([ab])tpsh-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+", r"\1tpsh-<U>", msg)
     lines = msg.split("\r\n")
     keep = []
     for l in lines:
@@ -2226,6 +2231,93 @@ def topoh_redirect(uac, uas):
         log += [("uas", g) for g in recv_all(uas)]
     return log
 
+def topos_in_dialog(uac, uas, method, cseq, target, frm, to, callid, sender, me, contact):
+    """An in-dialog request from `sender` (at `me`) to the Contact topos gave it."""
+    m = (f"{method} {target} SIP/2.0\r\n"
+         f"Via: SIP/2.0/UDP {me[0]}:{me[1]};branch=z9hG4bK-tps-{method.lower()}{cseq};rport\r\n"
+         f"Max-Forwards: 70\r\nFrom: {frm}\r\nTo: {to}\r\nCall-ID: {callid}\r\nCSeq: {cseq} {method}\r\n"
+         f"Contact: <{contact}>\r\nContent-Length: 0\r\n\r\n")
+    sender.sendto(m.encode(), PROXY)
+
+def topos_call(uac, uas, callid, before=""):
+    """A call through topos: the INVITE (with a second Via of a proxy before
+    us and, with `before`, its Record-Route), 180 and 200 from the callee
+    (with a Record-Route of a proxy after us, which topos neither shows nor
+    follows), the caller's ACK to the atpsh- Contact it was given.
+    Returns (log, INVITE as the callee saw it, 200 as the caller saw it)."""
+    extra = "Via: SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bK-old;received=192.0.2.1\r\n"
+    if before:
+        extra += f"Record-Route: {before}\r\n"
+    uac.sendto(invite(callid=callid).replace("Max-Forwards: 70\r\n", extra + "Max-Forwards: 70\r\n").encode(), PROXY)
+    got = recv_all(uas)
+    log = [("uas", g) for g in got]
+    if not got:
+        return log, None, None
+    req = got[0]
+    rr_down = f"Record-Route: <sip:{UAS2[0]}:{UAS2[1]};lr;did=down>"
+    for code, reason in ((180, "Ringing"), (200, "OK")):
+        r = reply_to(req, code, reason)
+        r = r.replace("Content-Length:", rr_down + "\r\nContent-Length:", 1)
+        uas.sendto(r.encode(), PROXY)
+    r = recv_all(uac)
+    log += [("uac", g) for g in r]
+    ok = [g for g in r if g.startswith("SIP/2.0 200")]
+    if not ok:
+        return log, req, None
+    ok = ok[-1]
+    target = re.sub(r"^<|>.*$", "", hdrs(ok, "Contact")[0])
+    topos_in_dialog(uac, uas, "ACK", 1, target, hdrs(ok, "From")[0], hdrs(ok, "To")[0], callid, uac, UAC,
+                    f"sip:uac@{UAC[0]}:{UAC[1]}")
+    log += [("uas", g) for g in recv_all(uas)]
+    log += [("uas2", g) for g in recv_all(G["uas2"])]
+    return log, req, ok
+
+@case
+def topos_call_both_ways(uac, uas):
+    """After the call is set up: INFO from the caller, a re-INVITE (200,
+    ACK) and the BYE from the callee, each to the Contact topos gave;
+    each side sees its own Via back and only the proxy otherwise."""
+    log, req, ok = topos_call(uac, uas, "tps-1@uac")
+    if not ok:
+        return log
+    caller_target = re.sub(r"^<|>.*$", "", hdrs(ok, "Contact")[0])
+    callee_target = re.sub(r"^<|>.*$", "", hdrs(req, "Contact")[0])
+    a_from, a_to = hdrs(ok, "From")[0], hdrs(ok, "To")[0]
+    topos_in_dialog(uac, uas, "INFO", 2, caller_target, a_from, a_to, "tps-1@uac", uac, UAC, f"sip:uac@{UAC[0]}:{UAC[1]}")
+    got = recv_all(uas)
+    log += [("uas", g) for g in got]
+    for g in got[:1]:
+        uas.sendto(reply_to(g, 200, "OK").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    b_from, b_to = a_to, a_from
+    for method, cseq in (("INVITE", 10), ("ACK", 10), ("BYE", 11)):
+        topos_in_dialog(uac, uas, method, cseq, callee_target, b_from, b_to, "tps-1@uac", uas, UAS,
+                        f"sip:uas@{UAS[0]}:{UAS[1]}")
+        got = recv_all(uac)
+        log += [("uac", g) for g in got]
+        for g in got[:1]:
+            if method != "ACK":
+                uac.sendto(reply_to(g, 200, "OK", totag=None).replace(f"sip:uas@{UAS[0]}:{UAS[1]}", f"sip:uac@{UAC[0]}:{UAC[1]}").encode(), PROXY)
+        log += [("uas", g) for g in recv_all(uas)]
+    return log
+
+@case
+def topos_upstream_record_route(uac, uas):
+    """A proxy before us record-routed (the second UAS stands for it): the
+    caller sees its entry, and the callee's BYE is routed through it."""
+    log, req, ok = topos_call(uac, uas, "tps-2@uac", before=f"<sip:{UAS2[0]}:{UAS2[1]};lr;did=up>")
+    if not ok:
+        return log
+    callee_target = re.sub(r"^<|>.*$", "", hdrs(req, "Contact")[0])
+    topos_in_dialog(uac, uas, "BYE", 7, callee_target, hdrs(ok, "To")[0], hdrs(ok, "From")[0], "tps-2@uac", uas, UAS,
+                    f"sip:uas@{UAS[0]}:{UAS[1]}")
+    got = recv_all(G["uas2"])
+    log += [("uas2", g) for g in got]
+    for g in got[:1]:
+        G["uas2"].sendto(reply_to(g, 200, "OK", totag=None).encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas)]
+    return log
+
 @case
 def uac_variants(uac, uas):
     """One MESSAGE per way of writing From and per display-name argument
@@ -2681,6 +2773,8 @@ SUITE = [
     ("topoh_tcp.cfg", ["udp_caller_tcp_callee", "invite_200_ack_bye"]),
     ("topoh_events.cfg", ["invite_200_ack_bye", "options_no_mf", "topoh_caller_hangs_up"]),
     ("topoh_noftag.cfg", ["topoh_callee_hangs_up"]),
+    ("topos.cfg", ["topos_call_both_ways", "topos_upstream_record_route", "invite_486_failure", "cancel",
+                   "retransmitted_invite"]),
     ("gaps.cfg", ["gaps_reg_fetch"]),
     ("ul_expired.cfg", ["ul_contact_expired"]),
     ("async.cfg", ["async_route_relay", "async_route_failure", "async_ms_and_task", "async_sleep_relay", "async_cancelled", "t_suspend_continue"]),

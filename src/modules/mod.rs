@@ -56,6 +56,7 @@ pub mod textops;
 pub mod tls;
 pub mod tm;
 pub mod topoh;
+pub mod topos;
 pub mod uac;
 pub mod usrloc;
 pub mod xhttp;
@@ -126,6 +127,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &pipelimit::MODULE,
     &xhttp::MODULE,
     &topoh::MODULE,
+    &topos::MODULE,
     &r#async::MODULE,
     &presence::MODULE,
     &presence::MODULE_XML,

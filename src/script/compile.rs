@@ -54,6 +54,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.check_network_intercept();
     c.check_rtimer();
     c.xhttp_settings();
+    c.topos_settings();
     if !c.diags.is_empty() {
         return Err(Diagnostics {
             sources: cfg.sources.clone(),
@@ -235,6 +236,7 @@ impl<'c> Compiler<'c> {
                     "corex" => modules::corex::params::check(&mp.param, &value),
                     "rtpproxy" => modules::rtpproxy::check_param(&mp.param, &value),
                     "rtpengine" => modules::rtpengine::check_param(&mp.param, &value),
+                    "topos" => modules::topos::check_param(&mp.param, &value),
                     _ => Ok(()),
                 };
                 if let Err(e) = checked {
@@ -395,6 +397,49 @@ impl<'c> Compiler<'c> {
             span,
             format!("corex nio_intercept is on but event_route[{EVENT_ROUTE}] is missing or empty"),
         );
+    }
+
+    /// topos: its event routes on received messages are not run by ringsip,
+    /// and topoh with it is not supported; both are refused.
+    fn topos_settings(&mut self) {
+        let Some(span) = self
+            .cfg
+            .modules
+            .iter()
+            .find(|m| crate::modules::topos::MODULE.answers_to(m.name()))
+            .map(|m| m.span)
+        else {
+            return;
+        };
+        if self.loaded_module("topoh").is_some() {
+            self.error(
+                span,
+                "topos together with topoh is not implemented in ringsip yet",
+            );
+        }
+        let mode = self
+            .modparams
+            .int("topos", "event_mode")
+            .unwrap_or(crate::modules::topos::EVENT_MODE_DEFAULT);
+        let not_yet: Vec<(Span, String)> = self
+            .cfg
+            .routes
+            .iter()
+            .filter(|r| r.kind == RouteKind::Event)
+            .filter_map(|r| {
+                let name = r.name.as_deref()?;
+                crate::modules::topos::EVENTS_NOT_YET
+                    .iter()
+                    .any(|(n, bit)| *n == name && mode & bit != 0)
+                    .then(|| (r.span, name.to_string()))
+            })
+            .collect();
+        for (span, name) in not_yet {
+            self.error(
+                span,
+                format!("event_route[{name}] is not implemented in ringsip yet"),
+            );
+        }
     }
 
     /// xhttp needs its event route (Kamailio refuses to start without it)

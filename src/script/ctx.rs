@@ -234,6 +234,12 @@ impl Shared {
         self.items.iter().find_map(|i| i.downcast_ref::<T>())
     }
 
+    /// The state of type `T`, shared (for a stage that keeps it).
+    pub fn get_arc<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let item = self.items.iter().find(|i| i.is::<T>())?.clone();
+        item.downcast::<T>().ok()
+    }
+
     /// Registers periodic work (see [`SharedTimer`]).
     pub fn add_timer(&mut self, timer: Arc<dyn SharedTimer>) {
         self.timers.push(timer);

@@ -74,8 +74,8 @@ pub struct Engine {
     shared_deadline: Option<Instant>,
     /// `event_route[network:msg]` (corex `nio_intercept`); `None` when off.
     intercept: Option<Box<crate::intercept::Stage>>,
-    /// topoh's masking and unmasking; `None` when it is not loaded.
-    topoh: Option<Box<crate::modules::topoh::Stage>>,
+    /// topoh's masking or topos's stripping; `None` when neither is loaded.
+    topology: Option<Box<crate::modules::topos::Topology>>,
     route_timer: Option<RouteTimer>,
     /// Top-level route runs so far (the sampling counter of `route_timer`).
     route_runs: u64,
@@ -124,7 +124,7 @@ impl Engine {
             None => Vec::new(),
         };
         let intercept = crate::intercept::Stage::for_program(&env, &program).map(Box::new);
-        let topoh = crate::modules::topoh::Stage::for_program(&env, &program).map(Box::new);
+        let topology = crate::modules::topos::Topology::for_program(&env, &program).map(Box::new);
         if program.event_routes.contains_key(CONTACT_EXPIRED) {
             if let Some(ul) = env.services.get::<crate::modules::usrloc::Usrloc>() {
                 ul.report_expired(true);
@@ -148,7 +148,7 @@ impl Engine {
             deadlines,
             shared_deadline,
             intercept,
-            topoh,
+            topology,
             route_timer: None,
             route_runs: 0,
         }
@@ -186,10 +186,10 @@ impl Engine {
             None => true,
             Some(stage) => stage.incoming(&self.env, &self.program, &mut self.core, pkt, now),
         };
-        // topoh decodes what the intercept stage gave (a decompressed message).
+        // topoh / topos work on what the intercept stage gave (a decompressed message).
         if keep {
-            if let Some(topoh) = &self.topoh {
-                topoh.incoming(&self.env, pkt);
+            if let Some(topology) = &self.topology {
+                topology.incoming(&self.env, pkt, now);
             }
         }
         keep
@@ -199,9 +199,9 @@ impl Engine {
     /// replies, retransmissions alike); false: do not send it.
     #[inline]
     pub fn intercept_sending(&mut self, t: &mut Transmit, now: Instant) -> bool {
-        // topoh masks first; the intercept stage then sees the message as it leaves.
-        if let Some(topoh) = &self.topoh {
-            topoh.outgoing(&self.env, &self.program, &mut self.core, t, now);
+        // topoh / topos first; the intercept stage then sees the message as it leaves.
+        if let Some(topology) = &self.topology {
+            topology.outgoing(&self.env, &self.program, &mut self.core, t, now);
         }
         match &mut self.intercept {
             None => true,

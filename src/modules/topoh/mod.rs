@@ -186,7 +186,7 @@ impl Stage {
 
 /// Runs an event route on an outgoing message; true when it dropped it
 /// (the message then goes out unmasked).
-fn run_event(
+pub(crate) fn run_event(
     env: &Env,
     program: &Program,
     core: &mut CoreState,

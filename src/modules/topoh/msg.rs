@@ -57,14 +57,14 @@ pub struct Topoh {
 
 /// Replacements of byte ranges of one buffer, applied in one pass.
 #[derive(Default)]
-struct Edits(Vec<(usize, usize, Vec<u8>)>);
+pub(crate) struct Edits(Vec<(usize, usize, Vec<u8>)>);
 
 impl Edits {
-    fn replace(&mut self, start: usize, end: usize, with: Vec<u8>) {
+    pub(crate) fn replace(&mut self, start: usize, end: usize, with: Vec<u8>) {
         self.0.push((start, end, with));
     }
 
-    fn apply(mut self, buf: &[u8]) -> Bytes {
+    pub(crate) fn apply(mut self, buf: &[u8]) -> Bytes {
         self.0.sort_by_key(|e| (e.0, e.1));
         let grow: usize = self.0.iter().map(|e| e.2.len()).sum();
         let mut out = Vec::with_capacity(buf.len() + grow);
