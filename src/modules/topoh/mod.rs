@@ -164,24 +164,43 @@ impl Stage {
         t: &mut Transmit,
         now: Instant,
     ) {
-        if let Some(route) = self.outgoing_route {
-            let msg = Message::opaque(t.data.clone());
-            if run_event(env, program, core, &msg, t, route, now) {
-                return;
-            }
-        }
-        if let Some(route) = self.sending_route {
-            let Ok(msg) = Message::parse(t.data.clone()) else {
-                return;
-            };
-            if run_event(env, program, core, &msg, t, route, now) {
-                return;
-            }
+        let routes = (self.outgoing_route, self.sending_route);
+        if outgoing_events(env, program, core, t, routes, now) {
+            return;
         }
         if let Some(data) = self.config.topoh.outgoing(env, &t.data) {
             t.data = data;
         }
     }
+}
+
+/// The event routes a topology step (topoh, topos) runs on a message about
+/// to go: `…:msg-outgoing` on the raw buffer, then `…:msg-sending` on it
+/// parsed. True when the message is to go out as it is: a route dropped
+/// it, or it does not parse.
+pub(crate) fn outgoing_events(
+    env: &Env,
+    program: &Program,
+    core: &mut CoreState,
+    t: &Transmit,
+    (outgoing, sending): (Option<RouteId>, Option<RouteId>),
+    now: Instant,
+) -> bool {
+    if let Some(route) = outgoing {
+        let msg = Message::opaque(t.data.clone());
+        if run_event(env, program, core, &msg, t, route, now) {
+            return true;
+        }
+    }
+    if let Some(route) = sending {
+        let Ok(msg) = Message::parse(t.data.clone()) else {
+            return true;
+        };
+        if run_event(env, program, core, &msg, t, route, now) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Runs an event route on an outgoing message; true when it dropped it

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crate::script::ctx::{CoreState, Env};
 use crate::script::ir::{Program, RouteId};
 use crate::script::registry::{param, ModParams, ModuleDef, ParamKind, ParamValue};
-use crate::sip::{Inbound, Message, Transmit};
+use crate::sip::{Inbound, Transmit};
 use crate::store::StoreHandle;
 
 pub use msg::Topos;
@@ -291,20 +291,9 @@ impl Stage {
         t: &mut Transmit,
         now: Instant,
     ) {
-        use crate::modules::topoh::run_event;
-        if let Some(route) = self.outgoing_route {
-            let msg = Message::opaque(t.data.clone());
-            if run_event(env, program, core, &msg, t, route, now) {
-                return;
-            }
-        }
-        if let Some(route) = self.sending_route {
-            let Ok(msg) = Message::parse(t.data.clone()) else {
-                return;
-            };
-            if run_event(env, program, core, &msg, t, route, now) {
-                return;
-            }
+        let routes = (self.outgoing_route, self.sending_route);
+        if crate::modules::topoh::outgoing_events(env, program, core, t, routes, now) {
+            return;
         }
         let topos = &self.shared.topos;
         if let Some(data) = self
