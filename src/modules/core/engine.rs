@@ -482,7 +482,7 @@ impl Engine {
             if expired.is_empty() {
                 continue;
             }
-            let Ok(msg) = Message::parse(bytes::Bytes::from_static(FAKED_REQUEST)) else {
+            let Some(msg) = faked_request() else {
                 return;
             };
             for record in expired {
@@ -508,10 +508,7 @@ impl Engine {
         if expired.is_empty() {
             return;
         }
-        let (Ok(msg), Some(from)) = (
-            Message::parse(bytes::Bytes::from_static(FAKED_REQUEST)),
-            self.local_source(),
-        ) else {
+        let (Some(msg), Some(from)) = (faked_request(), self.local_source()) else {
             return;
         };
         for (domain, aor, contact) in expired {
@@ -716,7 +713,7 @@ impl Engine {
             let Some(&route) = self.program.event_routes.get(*name) else {
                 continue;
             };
-            let Ok(msg) = Message::parse(bytes::Bytes::from_static(FAKED_REQUEST)) else {
+            let Some(msg) = faked_request() else {
                 continue;
             };
             let mut ctx = self.ctx(&msg, &faked_source(), now, RouteType::Event, out);
@@ -957,6 +954,12 @@ impl Engine {
 
 /// The event routes of [`Engine::run_startup_routes`], in Kamailio's order.
 const STARTUP_EVENT_ROUTES: &[&str] = &["htable:mod-init"];
+
+/// Kamailio's faked request ([`FAKED_REQUEST`]), parsed: what the event
+/// routes that no message started run on.
+fn faked_request() -> Option<Message> {
+    Message::parse(bytes::Bytes::from_static(FAKED_REQUEST)).ok()
+}
 
 /// Where rtimer's made-up request comes from: as Kamailio's faked message,
 /// 127.0.0.1:5060 to 127.0.0.1:5060 over UDP.
