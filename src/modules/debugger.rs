@@ -31,11 +31,7 @@ const PARAMS: &[&str] = &[
 /// What is set and ignored, for a start-up warning and `ringsip check --verbose`.
 pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
     let mut out = vec!["debugger module (loaded; it has no effect in ringsip)".to_string()];
-    for param in PARAMS {
-        if !mp.all("debugger", param).is_empty() {
-            out.push(format!("debugger {param}"));
-        }
-    }
+    out.extend(mp.set_among("debugger", PARAMS));
     out
 }
 

@@ -183,6 +183,16 @@ impl ModParams {
             .map_or(&[], |(_, _, v)| v.as_slice())
     }
 
+    /// Which of `params` the configuration set for `module`, each as
+    /// "module param" (`ringsip check -v` lists those accepted with no effect).
+    pub fn set_among(&self, module: &str, params: &[&str]) -> Vec<String> {
+        params
+            .iter()
+            .filter(|p| !self.all(module, p).is_empty())
+            .map(|p| format!("{module} {p}"))
+            .collect()
+    }
+
     /// The last integer set for `module.param` (a numeric string counts).
     pub fn int(&self, module: &str, param: &str) -> Option<i64> {
         match self.all(module, param).last()? {

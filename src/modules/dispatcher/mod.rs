@@ -440,9 +440,5 @@ mod tests;
 /// Parameters accepted with no effect: `ds_timer_mode` only chooses which
 /// Kamailio timer process sends the keep-alives (ringsip's cores have none).
 pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
-    ["ds_timer_mode"]
-        .iter()
-        .filter(|p| !mp.all("dispatcher", p).is_empty())
-        .map(|p| format!("dispatcher {p}"))
-        .collect()
+    mp.set_among("dispatcher", &["ds_timer_mode"])
 }

@@ -74,11 +74,7 @@ pub fn check_param(param: &str, value: &ParamValue) -> Result<(), String> {
 
 /// Parameters accepted but without effect.
 pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
-    IGNORED
-        .iter()
-        .filter(|p| !mp.all("rtpengine", p).is_empty())
-        .map(|p| format!("rtpengine {p}"))
-        .collect()
+    mp.set_among("rtpengine", IGNORED)
 }
 
 const IGNORED: &[&str] = &[

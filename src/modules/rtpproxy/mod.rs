@@ -95,19 +95,18 @@ pub fn check_param(param: &str, value: &ParamValue) -> Result<(), String> {
 
 /// Parameters accepted but without effect, for a start-up warning and `ringsip check --verbose`.
 pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
-    [
-        "timeout_socket",
-        "ice_candidate_priority_avp",
-        "extra_id_pv",
-        "db_url",
-        "table_name",
-        "rtp_inst_pvar",
-        "rtpp_notify_socket",
-    ]
-    .iter()
-    .filter(|p| !mp.all("rtpproxy", p).is_empty())
-    .map(|p| format!("rtpproxy {p}"))
-    .collect()
+    mp.set_among(
+        "rtpproxy",
+        &[
+            "timeout_socket",
+            "ice_candidate_priority_avp",
+            "extra_id_pv",
+            "db_url",
+            "table_name",
+            "rtp_inst_pvar",
+            "rtpp_notify_socket",
+        ],
+    )
 }
 
 /// The options of `rtpproxy_manage`/`_offer`/`_answer`.

@@ -134,11 +134,7 @@ pub(super) const PARAMS: &[ParamDef] = &[
 /// default) or from the request again (0, which loses what a branch route
 /// changed); ringsip always does the former.
 pub fn unsupported_params(params: &ModParams) -> Vec<String> {
-    ["reparse_on_dns_failover"]
-        .iter()
-        .filter(|p| !params.all("tm", p).is_empty())
-        .map(|p| format!("tm {p}"))
-        .collect()
+    params.set_among("tm", &["reparse_on_dns_failover"])
 }
 
 /// The transaction settings the configuration asks for.
