@@ -192,12 +192,11 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
 
     if loaded.contains(&"dispatcher") {
         let store = store_for(mp, &mut stores, "dispatcher")?;
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).map_err(|e| format!("dispatcher: no random seed: {e}"))?;
+        let seed = random_seed("dispatcher")?;
         let d = Arc::new(Dispatcher::from_modparams(
             mp,
             store,
-            u64::from_le_bytes(seed),
+            seed,
             Some(resolver.clone()),
         )?);
         shared.insert(d.clone());
@@ -217,9 +216,8 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             Some(store) => Pipelimit::load_pipes(&store, mp)?,
             None => Vec::new(),
         };
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).map_err(|e| format!("pipelimit: no random seed: {e}"))?;
-        let p = Arc::new(Pipelimit::new(mp, rows, u64::from_le_bytes(seed))?);
+        let seed = random_seed("pipelimit")?;
+        let p = Arc::new(Pipelimit::new(mp, rows, seed)?);
         shared.insert(p.clone());
         shared.add_timer(p);
     }
@@ -323,21 +321,17 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             log::warn!("accepted but ignored: {w}");
         }
         if let Some(pp) = PingParams::from_modparams(mp)? {
-            let mut seed = [0u8; 8];
-            getrandom::fill(&mut seed).map_err(|e| format!("nathelper: no random seed: {e}"))?;
-            let pinger = NatPinger::new(pp, usrloc.clone(), u64::from_le_bytes(seed));
+            let seed = random_seed("nathelper")?;
+            let pinger = NatPinger::new(pp, usrloc.clone(), seed);
             shared.add_requester(Arc::new(pinger));
         }
     }
 
     if loaded.contains(&"cfgutils") {
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).map_err(|e| format!("cfgutils: no random seed: {e}"))?;
-        shared.insert(Arc::new(Cfgutils::from_modparams(
-            mp,
-            u64::from_le_bytes(seed),
-            |f| std::fs::read(f),
-        )?));
+        let seed = random_seed("cfgutils")?;
+        shared.insert(Arc::new(Cfgutils::from_modparams(mp, seed, |f| {
+            std::fs::read(f)
+        })?));
     }
 
     if loaded.contains(&"statistics") {
@@ -384,13 +378,12 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
     if loaded.contains(&"drouting") {
         let store = store_for(mp, &mut stores, "drouting")?
             .ok_or("drouting: db_url is not set (the routing data is read from the database)")?;
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).map_err(|e| format!("drouting: no random seed: {e}"))?;
+        let seed = random_seed("drouting")?;
         shared.insert(Arc::new(ringsip::modules::drouting::Drouting::open(
             ringsip::modules::drouting::DrParams::from_modparams(mp)?,
             store,
             Some(resolver.clone()),
-            u64::from_le_bytes(seed),
+            seed,
         )?));
     }
     if loaded.contains(&"speeddial") {
@@ -474,4 +467,11 @@ fn media_relays(
         }
     }
     Ok(())
+}
+
+/// A random 64-bit seed for a module's generator, from the system.
+fn random_seed(module: &str) -> Result<u64, String> {
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(|e| format!("{module}: no random seed: {e}"))?;
+    Ok(u64::from_le_bytes(seed))
 }
