@@ -281,22 +281,6 @@ fn run(args: RunArgs) -> ExitCode {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default(),
     };
-    // Start-up event routes (htable:mod-init) run once, before any worker.
-    {
-        let env = Env {
-            debug,
-            shared: shared.clone(),
-            clock,
-            pid: std::process::id(),
-            epoch,
-            services: module_services.clone(),
-            ..Env::default()
-        };
-        let mut dropped = Vec::new();
-        Engine::new(Arc::new(env), program.clone())
-            .run_startup_routes(Instant::now(), &mut dropped);
-    }
-    let aliases = settings.aliases.clone();
     // server_header / user_agent_header / server_signature=no.
     let signature = |value: &Option<String>| match value {
         _ if settings.no_server_signature => Some(bytes::Bytes::new()),
@@ -305,8 +289,30 @@ fn run(args: RunArgs) -> ExitCode {
     };
     let server_header = signature(&settings.server_header);
     let user_agent = signature(&settings.user_agent_header);
-    if let Some(h) = &server_header {
+    // What every core's Env shares; the workers add their sockets.
+    let mut base_env = Env {
+        debug,
+        shared: shared.clone(),
+        clock,
+        pid: std::process::id(),
+        epoch,
+        services: module_services.clone(),
+        aliases: settings.aliases.clone(),
+        socket_names,
+        ..Env::default()
+    };
+    if let Some(h) = server_header {
         tm_config.server_header = h.clone();
+        base_env.server_header = h;
+    }
+    if let Some(h) = user_agent {
+        base_env.user_agent = h;
+    }
+    // Start-up event routes (htable:mod-init) run once, before any worker.
+    {
+        let mut dropped = Vec::new();
+        Engine::new(Arc::new(base_env.clone()), program.clone())
+            .run_startup_routes(Instant::now(), &mut dropped);
     }
     let worker_metrics = metrics.clone();
     let make = move |info: WorkerInfo| {
@@ -319,24 +325,10 @@ fn run(args: RunArgs) -> ExitCode {
                 advertise: spec.advertise.clone(),
             })
             .collect();
-        let mut env = Env {
+        let env = Env {
             sockets,
-            aliases: aliases.clone(),
-            debug,
-            shared: shared.clone(),
-            clock,
-            pid: std::process::id(),
-            epoch,
-            services: module_services.clone(),
-            socket_names: socket_names.clone(),
-            ..Env::default()
+            ..base_env.clone()
         };
-        if let Some(h) = &server_header {
-            env.server_header = h.clone();
-        }
-        if let Some(h) = &user_agent {
-            env.user_agent = h.clone();
-        }
         let engine = Engine::new(Arc::new(env), program.clone())
             .with_tm(tm_config.clone(), info.index as u16)
             .with_route_timer(RouteTimer {
