@@ -49,6 +49,10 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.module_params();
     c.shared_defs();
     c.module_settings();
+    c.program.via.advertised_address = (settings.advertised_address.as_deref())
+        .map(|a| bytes::Bytes::copy_from_slice(a.as_bytes()));
+    c.program.via.advertised_port = settings.advertised_port;
+    c.program.via.force_rport = settings.force_rport;
     c.declare_routes();
     c.compile_routes();
     c.check_network_intercept();
@@ -248,19 +252,6 @@ impl<'c> Compiler<'c> {
         }
     }
 
-    /// `advertised_port=`: a port number, 1..65535.
-    fn advertised_port(&mut self) -> Option<u16> {
-        let g = self.cfg.global("advertised_port")?;
-        let port = match &g.value {
-            ast::Value::Int(i) => u16::try_from(*i).ok().filter(|p| *p > 0),
-            _ => None,
-        };
-        if port.is_none() {
-            self.error(g.span, "advertised_port needs a port number (1..65535)");
-        }
-        port
-    }
-
     /// Settings of loaded modules that the program carries (acc), and the
     /// core parameters corex's and the core's Via read.
     fn module_settings(&mut self) {
@@ -278,30 +269,8 @@ impl<'c> Compiler<'c> {
                     }
                     _ => None,
                 }),
-            advertised_address: self.cfg.global("advertised_address").and_then(|g| {
-                match &g.value {
-                    ast::Value::Str(s) | ast::Value::Word(s) => Some(s.as_str()),
-                    ast::Value::Sockets(list) => list
-                        .first()
-                        .and_then(|s| s.hosts.first())
-                        .map(String::as_str),
-                    _ => None,
-                }
-                .filter(|s| !s.is_empty())
-                .map(|s| bytes::Bytes::copy_from_slice(s.as_bytes()))
-            }),
-            advertised_port: self.advertised_port(),
-            force_rport: self
-                .cfg
-                .global("force_rport")
-                .is_some_and(|g| match &g.value {
-                    ast::Value::Int(i) => *i != 0,
-                    ast::Value::Bool(b) => *b,
-                    ast::Value::Str(s) | ast::Value::Word(s) => {
-                        matches!(s.as_str(), "yes" | "on" | "true" | "1")
-                    }
-                    _ => false,
-                }),
+            // `advertised_*` and `force_rport`: set by `compile` from the settings.
+            ..super::ir::ViaExtras::default()
         };
         if self.loaded_module("acc").is_some() {
             match crate::modules::acc::AccConfig::from_modparams(&self.modparams) {

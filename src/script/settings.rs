@@ -87,6 +87,12 @@ pub struct Settings {
     pub user_agent_header: Option<String>,
     /// `server_signature=no`: neither of the two headers is sent.
     pub no_server_signature: bool,
+    /// `advertised_address=` / `advertised_port=`: what the Via of relayed
+    /// requests names (the compiler puts them in the program).
+    pub advertised_address: Option<String>,
+    pub advertised_port: Option<u16>,
+    /// `force_rport=yes`: every message as if it called `force_rport()`.
+    pub force_rport: bool,
     /// `disable_tcp=yes`: a listen without a transport is UDP only.
     pub disable_tcp: bool,
     /// `enable_tls=yes` (or `disable_tls=no`): a listen without a transport
@@ -429,10 +435,25 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                 };
                 *slot = Some(n);
             }
-            // Read by the compiler into the program: the Via of relayed
-            // requests (compile.rs `module_settings`).
-            "advertised_address" | "advertised_port" | "force_rport" | "server_id"
-            | "xavp_via_params" => {}
+            // Read by the compiler into the program (corex's Via parameters).
+            "advertised_address" => {
+                s.advertised_address = value_text(&g.value).filter(|a| !a.is_empty())
+            }
+            "advertised_port" => match int_of(&g.value)
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| *n > 0)
+            {
+                Some(n) => s.advertised_port = Some(n),
+                None => diags.push(Diagnostic::new(
+                    g.span,
+                    "advertised_port needs a port number (1..65535)",
+                )),
+            },
+            "force_rport" => match int_of(&g.value) {
+                Some(n) => s.force_rport = n != 0,
+                None => diags.push(Diagnostic::new(g.span, "force_rport needs yes or no")),
+            },
+            "server_id" | "xavp_via_params" => {}
             name if ACCEPTED.contains(&name) => s.ignored.push((name.to_string(), g.span)),
             // The limit ringsip has anyway.
             "max_branches" if int_of(&g.value) == Some(12) => {
