@@ -59,6 +59,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.check_rtimer();
     c.xhttp_settings();
     c.topos_settings();
+    c.uac_needs_rr();
     if !c.diags.is_empty() {
         return Err(Diagnostics {
             sources: cfg.sources.clone(),
@@ -365,6 +366,34 @@ impl<'c> Compiler<'c> {
         self.error(
             span,
             format!("corex nio_intercept is on but event_route[{EVENT_ROUTE}] is missing or empty"),
+        );
+    }
+
+    /// uac restores the From/To it replaced through rr's Record-Route
+    /// parameters and callbacks: Kamailio refuses to start uac without rr
+    /// unless `restore_mode` is "none" ("can't load RR API"), and so does ringsip.
+    fn uac_needs_rr(&mut self) {
+        let Some(span) = self
+            .cfg
+            .modules
+            .iter()
+            .find(|m| crate::modules::uac::MODULE.answers_to(m.name()))
+            .map(|m| m.span)
+        else {
+            return;
+        };
+        let mode = self.modparams.str("uac", "restore_mode");
+        if self.loaded_module("rr").is_some()
+            || mode.is_some_and(|m| m.eq_ignore_ascii_case("none"))
+        {
+            return;
+        }
+        self.error(
+            span,
+            format!(
+                "module uac needs module rr for restore_mode \"{}\" (load rr.so, or set restore_mode to \"none\")",
+                mode.filter(|m| !m.is_empty()).unwrap_or("auto")
+            ),
         );
     }
 

@@ -422,3 +422,37 @@ fn uac_req_send_writes_the_request_as_kamailio_does() {
     );
     assert!(crate::sip::Message::parse(out).is_ok());
 }
+
+/// Kamailio 5.6 refuses to start uac without rr unless `restore_mode` is
+/// "none" ("can't load RR API", checked live): both restore modes need
+/// rr's callbacks and Record-Route parameters.
+#[test]
+fn uac_without_rr_starts_only_with_restore_mode_none() {
+    use crate::script::compile::compile;
+    use crate::script::{parse_str, MemoryFiles, Options};
+    let outcome = |rr: bool, mode: Option<&str>| {
+        let mut text = String::from("loadmodule \"tm.so\"\nloadmodule \"uac.so\"\n");
+        if rr {
+            text.push_str("loadmodule \"rr.so\"\n");
+        }
+        if let Some(m) = mode {
+            text.push_str(&format!("modparam(\"uac\", \"restore_mode\", \"{m}\")\n"));
+        }
+        text.push_str("request_route {\n    exit;\n}\n");
+        let files = MemoryFiles::new();
+        let cfg = parse_str("t.cfg", &text, &Options::with_files(&files)).unwrap();
+        compile(&cfg)
+            .map(|_| ())
+            .map_err(|d| d.rendered().join("\n"))
+    };
+    for mode in [None, Some("auto"), Some("manual")] {
+        let err = outcome(false, mode).expect_err("uac without rr");
+        assert!(
+            err.contains("t.cfg:2") && err.contains("uac") && err.contains("rr"),
+            "{mode:?}: {err}"
+        );
+        assert!(outcome(true, mode).is_ok(), "{mode:?} with rr");
+    }
+    assert!(outcome(false, Some("none")).is_ok());
+    assert!(outcome(false, Some("NONE")).is_ok());
+}
