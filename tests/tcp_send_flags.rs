@@ -265,3 +265,27 @@ fn set_reply_no_connect_does_not_connect_back() {
     }
     stop_cleanly(proxy);
 }
+
+/// Kamailio 5.6 closes a TCP connection whose message does not parse or
+/// lacks a header its core requires (Via, From, To, Call-ID, CSeq), without
+/// an answer (checked live); the next message on a new connection is served.
+#[test]
+fn an_unreadable_message_closes_its_connection() {
+    let proxy = Proxy::start(&config(), &[]);
+    let addr = proxy.addr();
+    for bad in [
+        "GET /a HTTP/1.1\r\n\r\n".to_string(),
+        format!("OPTIONS sip:x@{addr} SIP/2.0\r\nContent-Length: 0\r\n\r\n"),
+        "garbage line here\r\nVia: x\r\nContent-Length: 0\r\n\r\n".to_string(),
+    ] {
+        let mut ua = TcpUa::connect(addr);
+        ua.send(&bad);
+        assert!(ua.closed_within(WAIT), "still open after {bad:?}");
+    }
+    // A readable message keeps its connection, and the proxy serves on.
+    let mut ua = TcpUa::connect(addr);
+    ua.send(ua.request("OPTIONS", &format!("sip:keep@{addr}"), &[], ""));
+    assert_eq!(ua.expect_msg(WAIT).status(), Some(200));
+    assert!(!ua.closed_within(Duration::from_millis(500)));
+    stop_cleanly(proxy);
+}

@@ -199,6 +199,10 @@ impl Engine {
     /// replies, retransmissions alike); false: do not send it.
     #[inline]
     pub fn intercept_sending(&mut self, t: &mut Transmit, now: Instant) -> bool {
+        if t.data.is_empty() {
+            // Only a connection's close (`close_stream`): no message to see.
+            return true;
+        }
         // topoh / topos first; the intercept stage then sees the message as it leaves.
         if let Some(topology) = &self.topology {
             topology.outgoing(&self.env, &self.program, &mut self.core, t, now);
@@ -293,6 +297,7 @@ impl Engine {
             Err(e) => {
                 self.stats.parse_errors += 1;
                 log::debug!("dropping unparsable message from {}: {e}", pkt.src);
+                close_stream(&pkt, out);
                 return;
             }
         };
@@ -579,6 +584,7 @@ impl Engine {
                 "dropping request from {}: required headers not found: {e}",
                 pkt.src
             );
+            close_stream(pkt, out);
             return;
         }
         if msg.method_bytes() == b"ACK" && sl::is_ack_to_own_reply(&self.env, msg) {
@@ -972,4 +978,26 @@ fn faked_source() -> Source {
         socket: 0,
         conn: None,
     }
+}
+
+/// Kamailio closes a TCP or TLS connection whose message fails its core
+/// parsing or lacks a header it requires (checked live: no answer, the
+/// connection closed at once); its framing can no longer be trusted. A
+/// transmission with no data and `close` asks the stream runtime for just that.
+fn close_stream(pkt: &Inbound, out: &mut Vec<Transmit>) {
+    let Some(conn) = pkt.conn else {
+        return;
+    };
+    out.push(Transmit {
+        data: bytes::Bytes::new(),
+        dst: pkt.src,
+        proto: pkt.proto,
+        socket: Some(pkt.socket),
+        local: Some(pkt.local),
+        conn: Some(conn),
+        flags: crate::sip::packet::SendFlags {
+            no_connect: true,
+            close: true,
+        },
+    });
 }

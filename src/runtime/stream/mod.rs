@@ -473,17 +473,26 @@ impl Streams {
 
     /// Queues `data` on the connection in `slot`; `close`: close it once
     /// everything queued is sent.
+    /// Empty `data` with `close` only closes it (after what is queued).
     fn queue(&mut self, slot: usize, data: Bytes, close: bool, now: Instant) {
         let Some(conn) = self.conn(slot) else {
             return;
         };
-        let queued = conn.queue(data, now).and_then(|()| match close {
+        let message = !data.is_empty();
+        let queued = match message {
+            true => conn.queue(data, now),
+            false => Ok(()),
+        };
+        let queued = queued.and_then(|()| match close {
             true => conn.close_when_sent(),
             false => Ok(()),
         });
         match queued {
+            Ok(()) if conn.done_sending() => self.close(slot, Close::AsAsked),
             Ok(()) => {
-                bump(&self.shared.stats.messages_sent);
+                if message {
+                    bump(&self.shared.stats.messages_sent);
+                }
                 self.start_send(slot);
             }
             Err(why) => self.close(slot, why),
