@@ -277,6 +277,24 @@ fn transformations() {
     }
 }
 
+/// `s.select` past either end gives the empty string, not `$null`
+/// (Kamailio 5.6, checked live): assigned to a `$var` it stays "" (not 0),
+/// so a loop over fields ends on `== ""`.
+#[test]
+fn select_past_the_end_is_the_empty_string() {
+    let out = reasons(
+        "$var(r) = \"a;b\"; $var(n) = $(var(r){s.select,5,;});\n\
+         if ($var(n) == \"\") { sl_send_reply(\"200\", \"var-empty\"); }\n\
+         if ($var(n) == 0) { sl_send_reply(\"200\", \"var-0\"); }\n\
+         if ($(var(r){s.select,5,;}) == \"\") { sl_send_reply(\"200\", \"tr-empty\"); }\n\
+         if ($(var(r){s.select,-5,;}) == $null) { sl_send_reply(\"200\", \"tr-null\"); }\n\
+         $var(i) = 0; while ($var(i) < 10) { if ($(var(r){s.select,$var(i),;}) == \"\") { break; } $var(i) = $var(i) + 1; }\n\
+         sl_send_reply(\"200\", \"fields-$var(i)\");",
+        INVITE,
+    );
+    assert_eq!(out, ["var-empty", "tr-empty", "fields-2"]);
+}
+
 #[test]
 fn null_semantics() {
     let out = reasons(

@@ -206,12 +206,16 @@ fn apply_one<'v>(ctx: &MsgCtx<'_>, op: &TrOp, v: Value<'v>) -> Option<Value<'v>>
                 out
             };
             let i = if idx < 0 {
-                (fields.len() as i64).checked_add(idx)?
+                (fields.len() as i64).checked_add(idx)
             } else {
-                idx
+                Some(idx)
             };
-            let r = fields.get(usize::try_from(i).ok()?)?.clone();
-            sub(s, r)
+            // Past either end: the empty string, not $null (Kamailio 5.6,
+            // checked live: assigned to a $var it stays "", not 0).
+            match i.and_then(|i| fields.get(usize::try_from(i).ok()?)) {
+                Some(r) => sub(s, r.clone()),
+                None => sub(s, 0..0),
+            }
         }
         TrOp::FmtLines(n, m, tabs) => {
             let (n, m) = (arg_int(ctx, n)?, arg_int(ctx, m)?);
