@@ -2729,6 +2729,7 @@ SUITE = [
     ("path.cfg", ["path_register_and_route"]),
     ("path_r2.cfg", ["path_r2_register_and_route"]),
     ("ipops_cfgutils.cfg", ["module_values"]),
+    ("tmrec.cfg", ["module_values"]),
     ("sdpops.cfg", ["sdp_edits"]),
     ("pvcore.cfg", ["pv_values", "cancel", "advertised"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),

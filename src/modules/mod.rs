@@ -53,8 +53,10 @@ pub mod sqlops;
 pub mod state;
 pub mod statistics;
 pub mod textops;
+pub mod timerec;
 pub mod tls;
 pub mod tm;
+pub mod tmrec;
 pub mod topoh;
 pub mod topos;
 pub mod uac;
@@ -133,6 +135,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &presence::MODULE_XML,
     &drouting::MODULE,
     &siptrace::MODULE,
+    &tmrec::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -1,22 +1,28 @@
-//! The `timerec` column of `dr_rules`: a time recurrence in the CPL subset
-//! of RFC 2445, written `dtstart|duration|freq|until|interval|byday|
-//! bymonthday|byyearday|byweekno|bymonth` (empty fields allowed, trailing
-//! ones left out).
+//! A time recurrence in the CPL subset of RFC 2445, written
+//! `dtstart|duration|freq|until|interval|byday|bymonthday|byyearday|byweekno|bymonth`
+//! (empty fields allowed, trailing ones left out): the `timerec` column of
+//! drouting's `dr_rules` and the argument of tmrec's `tmrec_match()`.
 //!
-//! Read and checked as Kamailio 5.6's drouting does, quirks included (they
-//! decide which rule a call takes):
-//! - an empty `timerec` or an empty `dtstart` matches always;
+//! Matched as Kamailio 5.6 matches it, quirks included (they decide which
+//! rule a call takes):
+//! - an empty `dtstart` matches always;
 //! - `dtstart`/`until` are exactly 15 characters, `YYYYMMDDThhmmss`, local
-//!   time (a `dtstart` that does not read is a bad rule, skipped; a bad
-//!   `until` is no bound);
+//!   time;
 //! - `interval` is the *sum* of its digits (`10` counts as 1);
 //! - `bymonth` compares its numbers with 0-based months (`1` is February);
 //! - a bad `byday`/`by…` list is dropped without error;
 //! - a negative `byday` count in a monthly or yearly rule is one short
 //!   (`-1FR` is the last Friday but one when the month has five).
 //!
+//! The two readers differ where Kamailio's do (each checked live):
+//! drouting ([`TimeRec::parse`]) also takes a duration without its `P`
+//! (`8H`), takes a bad `until` as no bound and matches a rule without a
+//! duration; tmrec ([`TimeRec::parse_tmrec`]) refuses an empty rule, a
+//! duration that does not read or is zero and a bad `until`, and a rule
+//! with no duration never matches ([`TimeRec::matches_tmrec`]).
+//!
 //! ringsip computes calendar times in UTC only, so a rule with a `dtstart`
-//! is refused at load unless the machine's zone is UTC (see
+//! is refused unless the machine's zone is UTC (see
 //! [`crate::script::timefmt::local_zone_is_utc`]).
 
 use crate::script::timefmt::{days_from_civil, utc, Tm};
@@ -69,15 +75,13 @@ fn datetime(s: &[u8]) -> i64 {
     days * 86_400 + hour * 3600 + min * 60 + sec
 }
 
-/// An RFC 2445 DURATION in seconds (`PT8H30M`, `P1D`, or `8H30M`); 0 when
-/// it does not read.
-fn duration(s: &[u8]) -> i64 {
-    if s.len() < 2 {
-        return 0;
-    }
-    let (mut date_part, rest) = match s[0] {
+/// An RFC 2445 DURATION in seconds (`PT8H30M`, `P1D`; when `lenient`, also
+/// `8H30M`); `None` when it does not read.
+fn read_duration(s: &[u8], lenient: bool) -> Option<i64> {
+    let (mut date_part, rest) = match s.first()? {
         b'P' | b'p' => (true, &s[1..]),
-        _ => (false, s),
+        _ if lenient => (false, s),
+        _ => return None,
     };
     let (mut v, mut total) = (0i64, 0i64);
     for &c in rest {
@@ -95,15 +99,23 @@ fn duration(s: &[u8]) -> i64 {
                 date_part = false;
                 continue;
             }
-            _ => {
-                log::error!("drouting: bad duration {:?}", String::from_utf8_lossy(s));
-                return 0;
-            }
+            _ => return None,
         };
         total = total.saturating_add(v.saturating_mul(unit));
         v = 0;
     }
-    total
+    Some(total)
+}
+
+/// drouting's duration: 0 when it does not read.
+fn duration(s: &[u8]) -> i64 {
+    if s.len() < 2 {
+        return 0;
+    }
+    read_duration(s, true).unwrap_or_else(|| {
+        log::error!("drouting: bad duration {:?}", String::from_utf8_lossy(s));
+        0
+    })
 }
 
 fn freq(s: &[u8]) -> Freq {
@@ -199,29 +211,54 @@ fn byxxx(s: &[u8]) -> Option<ByList> {
 }
 
 impl TimeRec {
-    /// Reads a `timerec` value; `Err` with the position of a field that
-    /// makes the rule unusable (only `dtstart` can).
+    /// Reads a `timerec` value as drouting does; `Err` with the position of
+    /// a field that makes the rule unusable (only `dtstart` can).
     pub fn parse(text: &[u8]) -> Result<TimeRec, String> {
+        TimeRec::read(text, b'|', false)
+    }
+
+    /// Reads a recurrence as tmrec does (`sep` between fields, its
+    /// `separator` parameter): stricter than drouting (see the module docs).
+    pub fn parse_tmrec(text: &[u8], sep: u8) -> Result<TimeRec, String> {
+        if text.is_empty() {
+            return Err("empty time recurrence".into());
+        }
+        TimeRec::read(text, sep, true)
+    }
+
+    fn read(text: &[u8], sep: u8, strict: bool) -> Result<TimeRec, String> {
         let mut t = TimeRec::default();
         if text.is_empty() {
             return Ok(t);
         }
         let mut pos = 0usize;
-        for (i, field) in text.split(|&c| c == b'|').enumerate().take(10) {
+        let bad = |pos: usize| {
+            format!(
+                "parse error in <{}> around position {pos}",
+                String::from_utf8_lossy(text)
+            )
+        };
+        for (i, field) in text.split(|&c| c == sep).enumerate().take(10) {
             if !field.is_empty() {
                 match i {
                     0 => {
                         t.dtstart = datetime(field);
                         if t.dtstart == 0 {
-                            return Err(format!(
-                                "parse error in <{}> around position {pos}",
-                                String::from_utf8_lossy(text)
-                            ));
+                            return Err(bad(pos));
                         }
                     }
+                    1 if strict => match read_duration(field, false) {
+                        Some(d) if d > 0 => t.duration = d,
+                        _ => return Err(bad(pos)),
+                    },
                     1 => t.duration = duration(field),
                     2 => t.freq = freq(field),
-                    3 => t.until = datetime(field),
+                    3 => {
+                        t.until = datetime(field);
+                        if strict && t.until == 0 {
+                            return Err(bad(pos));
+                        }
+                    }
                     4 => t.interval = digit_sum(field),
                     5 => t.byday = byday(field),
                     6 => t.bymday = byxxx(field),
@@ -233,6 +270,12 @@ impl TimeRec {
             pos += field.len() + 1;
         }
         Ok(t)
+    }
+
+    /// [`TimeRec::matches`] as tmrec decides: a rule with a start but no
+    /// duration never matches.
+    pub fn matches_tmrec(&self, now: i64) -> bool {
+        self.dtstart == 0 || (self.duration > 0 && self.matches(now))
     }
 
     /// Whether the rule has a start (and so depends on the clock).

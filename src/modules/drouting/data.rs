@@ -15,7 +15,7 @@
 
 use std::net::IpAddr;
 
-use super::timerec::TimeRec;
+use crate::modules::timerec::TimeRec;
 
 /// One `dr_gateways` row.
 #[derive(Clone, Debug, PartialEq)]

@@ -32,7 +32,6 @@
 //! Not done: `enable_keepalive` (refused at start-up).
 
 pub mod data;
-pub mod timerec;
 
 use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
@@ -44,6 +43,7 @@ use bytes::Bytes;
 use crate::modules::core::dns::Resolver;
 use crate::modules::registrar::avp_param;
 use crate::modules::sqlops;
+use crate::modules::timerec;
 use crate::script::ctx::MsgCtx;
 use crate::script::pvkind::AvpKey;
 use crate::script::registry::{func, param, Arg, Args, ModParams, ModuleDef, ParamKind, RouteMask};
