@@ -134,6 +134,83 @@ onreply_route[R] {
     assert!(up[0].contains("X-Flag: set\r\n"), "{}", up[0]);
 }
 
+/// AVPs and XAVPs live with the transaction, as in Kamailio (checked
+/// live with this exchange): onreply_route reads what request_route set
+/// and what an earlier onreply_route set; failure_route reads both, and
+/// what it sets is read by the onreply_route of the branch it adds (which
+/// keeps the transaction's onreply_route without arming it again).
+#[test]
+fn avps_live_with_the_transaction_across_reply_and_failure_routes() {
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "textops.so"
+request_route {
+    $avp(a) = "req";
+    $xavp(x=>f) = "xreq";
+    $du = "sip:127.0.0.3:5080";
+    t_on_reply("R");
+    t_on_failure("F");
+    t_relay();
+}
+onreply_route[R] {
+    append_hf("X-R: $rs a=$avp(a) b=$avp(b) c=$avp(c) x=$xavp(x=>f)\r\n");
+    $avp(b) = "rep-" + $rs;
+}
+failure_route[F] {
+    append_hf("X-F: a=$avp(a) b=$avp(b) c=$avp(c) x=$xavp(x=>f)\r\n");
+    if ($avp(c) == $null) {
+        $avp(c) = "fail1";
+        $du = "sip:127.0.0.4:5090";
+        t_on_failure("F");
+        t_relay();
+    }
+}
+"#;
+    let header = |m: &str, name: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim_end().to_string())
+            .unwrap_or_else(|| panic!("no {name} in\n{m}"))
+    };
+    let (mut e, t0, first) = invite_relayed(cfg);
+    let mut out = Vec::new();
+    e.on_inbound(
+        inbound(CALLEE, &response(&first, "180 Ringing", "b1", "")),
+        t0,
+        &mut out,
+    );
+    e.on_inbound(
+        inbound(CALLEE, &response(&first, "486 Busy Here", "b1", "")),
+        t0,
+        &mut out,
+    );
+    let up = sent_to(&out, CALLER);
+    assert_eq!(
+        header(&up[0], "X-R: "),
+        "180 a=req b=<null> c=<null> x=xreq"
+    );
+    let second = sent_to(&out, "127.0.0.4:5090")
+        .pop()
+        .unwrap_or_else(|| panic!("second branch: {out:?}"));
+    assert_eq!(header(&second, "X-F: "), "a=req b=rep-486 c=<null> x=xreq");
+    let mut out = Vec::new();
+    e.on_inbound(
+        inbound(
+            "127.0.0.4:5090",
+            &response(&second, "180 Ringing", "b2", ""),
+        ),
+        t0,
+        &mut out,
+    );
+    let up = sent_to(&out, CALLER);
+    assert_eq!(up.len(), 1, "{out:?}");
+    assert_eq!(
+        header(&up[0], "X-R: "),
+        "180 a=req b=rep-486 c=fail1 x=xreq"
+    );
+}
+
 #[test]
 fn failure_route_branch_keeps_what_request_route_did_to_the_request() {
     // Kamailio keeps the request_route's changes (Record-Route, the

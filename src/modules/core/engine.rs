@@ -827,6 +827,12 @@ impl Engine {
             .as_ref()
             .and_then(|t| t.user(tid))
             .map_or((None, 0, 0), |d| (d.on_reply, d.flags, d.iflags));
+        // As in Kamailio, onreply_route reads and writes the transaction's
+        // AVPs and XAVPs (checked live: what it sets, the next reply's
+        // onreply_route and the failure_route read).
+        let attrs = on_reply
+            .and_then(|_| self.core.tm.as_ref()?.user(tid))
+            .map(|d| d.attrs.clone());
         // uac: the caller sees its own From/To again (before onreply_route,
         // as Kamailio's TMCB_RESPONSE_IN callback).
         let mut edits = (iflags & crate::modules::uac::RESTORE_REPLIES != 0)
@@ -844,8 +850,15 @@ impl Engine {
             ctx.t.tid = Some(tid);
             ctx.t.reply_code = msg.status().unwrap_or(0);
             ctx.t.branch_idx = u32::from(branch);
+            if let Some(attrs) = attrs {
+                ctx.attrs = attrs;
+            }
             let _ = vm::run_route(&mut ctx, route);
             edits = Some(std::mem::take(&mut ctx.edits));
+            let attrs = std::mem::take(&mut ctx.attrs);
+            if let Some(d) = self.core.tm.as_mut().and_then(|t| t.user_mut(tid)) {
+                d.attrs = attrs;
+            }
             self.route_end(started, route);
         }
         let Some(table) = self.core.tm.as_mut() else {
@@ -910,6 +923,9 @@ impl Engine {
             return;
         };
         let route = data.on_failure.take();
+        // Branches added in failure_route keep the transaction's
+        // onreply_route unless it arms another (Kamailio, checked live).
+        let on_reply = data.on_reply;
         let kept = data.request.as_deref().cloned();
         let from = data.source;
         let (ruri, du, flags) = (data.ruri.clone(), data.dst_uri.clone(), data.flags);
@@ -929,6 +945,7 @@ impl Engine {
             let mut ctx = self.ctx(&request, &from, now, RouteType::Failure, out);
             ctx.t.tid = Some(tid);
             ctx.t.reply_code = code;
+            ctx.t.on_reply = on_reply;
             ctx.new_uri = ruri;
             ctx.dst_uri = du;
             ctx.flags = flags;
@@ -937,12 +954,15 @@ impl Engine {
                 relayed.restore(&mut ctx);
             }
             let _ = vm::run_route(&mut ctx, route);
-            // Flags set in failure_route stay with the transaction (acc reads them).
+            // Flags set in failure_route stay with the transaction (acc reads
+            // them), and so do its AVPs and XAVPs (as in Kamailio).
             let flags = ctx.flags;
+            let attrs = std::mem::take(&mut ctx.attrs);
             // t_on_failure() called again without a new branch stays armed for the next failure.
             let rearmed = ctx.t.on_failure;
             if let Some(d) = self.core.tm.as_mut().and_then(|t| t.user_mut(tid)) {
                 d.flags = flags;
+                d.attrs = attrs;
             }
             self.route_end(started, route);
             if let (Some(f), Some(table)) = (rearmed, self.core.tm.as_mut()) {
