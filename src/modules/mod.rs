@@ -52,6 +52,7 @@ pub mod speeddial;
 pub mod sqlops;
 pub mod state;
 pub mod statistics;
+pub mod statsd;
 pub mod textops;
 pub mod timerec;
 pub mod tls;
@@ -136,6 +137,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &drouting::MODULE,
     &siptrace::MODULE,
     &tmrec::MODULE,
+    &statsd::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
