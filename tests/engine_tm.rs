@@ -136,7 +136,7 @@ onreply_route[R] {
 
 /// AVPs and XAVPs live with the transaction, as in Kamailio (checked
 /// live with this exchange): onreply_route reads what request_route set
-/// and what an earlier onreply_route set; failure_route reads both, and
+/// (after `t_relay()` too) and what an earlier onreply_route set; failure_route reads both, and
 /// what it sets is read by the onreply_route of the branch it adds (which
 /// keeps the transaction's onreply_route without arming it again).
 #[test]
@@ -152,9 +152,10 @@ request_route {
     t_on_reply("R");
     t_on_failure("F");
     t_relay();
+    $avp(late) = "after";
 }
 onreply_route[R] {
-    append_hf("X-R: $rs a=$avp(a) b=$avp(b) c=$avp(c) x=$xavp(x=>f)\r\n");
+    append_hf("X-R: $rs a=$avp(a) b=$avp(b) c=$avp(c) x=$xavp(x=>f) late=$avp(late)\r\n");
     $avp(b) = "rep-" + $rs;
 }
 failure_route[F] {
@@ -188,7 +189,7 @@ failure_route[F] {
     let up = sent_to(&out, CALLER);
     assert_eq!(
         header(&up[0], "X-R: "),
-        "180 a=req b=<null> c=<null> x=xreq"
+        "180 a=req b=<null> c=<null> x=xreq late=after"
     );
     let second = sent_to(&out, "127.0.0.4:5090")
         .pop()
@@ -207,7 +208,7 @@ failure_route[F] {
     assert_eq!(up.len(), 1, "{out:?}");
     assert_eq!(
         header(&up[0], "X-R: "),
-        "180 a=req b=rep-486 c=fail1 x=xreq"
+        "180 a=req b=rep-486 c=fail1 x=xreq late=after"
     );
 }
 

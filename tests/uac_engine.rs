@@ -226,6 +226,7 @@ const SEND_CONFIG: &str = r#"
 loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "textops.so"
+loadmodule "rr.so"
 loadmodule "uac.so"
 modparam("tm", "fr_timer", 2000)
 request_route {

@@ -308,6 +308,9 @@ pub fn error_reply(rc: i32) -> (u16, String) {
 /// ([`TmMsg::delayed_error`]), unless the transaction was answered. It
 /// carries no `append_to_reply` header (checked live).
 pub fn end_of_request(ctx: &mut MsgCtx<'_>) {
+    if let Some(tid) = ctx.t.tid {
+        keep_attrs(ctx, tid);
+    }
     let (Some(rc), Some(tid)) = (ctx.t.delayed_error.take(), ctx.t.tid) else {
         return;
     };
@@ -327,6 +330,18 @@ pub fn end_of_request(ctx: &mut MsgCtx<'_>) {
     };
     if let Err(e) = table.reply(tid, &spec, now, ctx.out) {
         log::debug!("tm: delayed error reply {code}: {e:?}");
+    }
+}
+
+/// The transaction keeps the AVPs and XAVPs as request_route leaves them,
+/// set after `t_relay()` too (Kamailio 5.6, checked live: its reply and
+/// failure routes read them).
+fn keep_attrs(ctx: &mut MsgCtx<'_>, tid: Tid) {
+    let Some(data) = ctx.core.tm.as_mut().and_then(|t| t.user_mut(tid)) else {
+        return;
+    };
+    if !(ctx.attrs.is_empty() && data.attrs.is_empty()) {
+        data.attrs = ctx.attrs.clone();
     }
 }
 
