@@ -212,6 +212,53 @@ failure_route[F] {
     );
 }
 
+/// Flags: those set before `t_relay()` and in onreply_route stay with the
+/// transaction (the later reply and failure routes see them), those set
+/// after `t_relay()` do not (Kamailio 5.6, checked live).
+#[test]
+fn flags_set_in_onreply_route_stay_with_the_transaction() {
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "textops.so"
+request_route {
+    setflag(3);
+    $du = "sip:127.0.0.3:5080";
+    t_on_reply("R");
+    t_on_failure("F");
+    t_relay();
+    setflag(4);
+}
+onreply_route[R] {
+    append_hf("X-R: $rs mf=$mf\r\n");
+    setflag(7);
+}
+failure_route[F] {
+    append_hf("X-F: mf=$mf\r\n");
+    $du = "sip:127.0.0.4:5090";
+    t_relay();
+}
+"#;
+    let (mut e, t0, first) = invite_relayed(cfg);
+    let mut out = Vec::new();
+    e.on_inbound(
+        inbound(CALLEE, &response(&first, "180 Ringing", "b1", "")),
+        t0,
+        &mut out,
+    );
+    e.on_inbound(
+        inbound(CALLEE, &response(&first, "486 Busy Here", "b1", "")),
+        t0,
+        &mut out,
+    );
+    let up = sent_to(&out, CALLER);
+    assert!(up[0].contains("X-R: 180 mf=8\r\n"), "{}", up[0]);
+    let second = sent_to(&out, "127.0.0.4:5090")
+        .pop()
+        .unwrap_or_else(|| panic!("second branch: {out:?}"));
+    assert!(second.contains("X-F: mf=136\r\n"), "{second}");
+}
+
 #[test]
 fn failure_route_branch_keeps_what_request_route_did_to_the_request() {
     // Kamailio keeps the request_route's changes (Record-Route, the

@@ -855,9 +855,13 @@ impl Engine {
             }
             let _ = vm::run_route(&mut ctx, route);
             edits = Some(std::mem::take(&mut ctx.edits));
-            let attrs = std::mem::take(&mut ctx.attrs);
+            // Its flags stay with the transaction too (Kamailio, checked
+            // live: a flag set here is seen by the later reply and failure
+            // routes).
+            let (attrs, flags) = (std::mem::take(&mut ctx.attrs), ctx.flags);
             if let Some(d) = self.core.tm.as_mut().and_then(|t| t.user_mut(tid)) {
                 d.attrs = attrs;
+                d.flags = flags;
             }
             self.route_end(started, route);
         }
