@@ -2730,6 +2730,7 @@ SUITE = [
     ("path_r2.cfg", ["path_r2_register_and_route"]),
     ("ipops_cfgutils.cfg", ["module_values"]),
     ("tmrec.cfg", ["module_values"]),
+    ("tm_state.cfg", ["serial_fork", "serial_fork_all_fail"]),
     ("sdpops.cfg", ["sdp_edits"]),
     ("pvcore.cfg", ["pv_values", "cancel", "advertised"]),
     ("timers.cfg", ["no_answer_invite", "ringing_then_silence", "no_answer_message"]),
