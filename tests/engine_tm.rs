@@ -259,6 +259,69 @@ failure_route[F] {
     assert!(second.contains("X-F: mf=136\r\n"), "{second}");
 }
 
+/// Branch flags go with each branch: branch_route's changes and
+/// onreply_route's are read by the branch's later replies, failure_route
+/// reads the failed branch's, and the branch it adds carries them on
+/// (Kamailio 5.6, checked live).
+#[test]
+fn branch_flags_go_with_their_branch() {
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "textops.so"
+loadmodule "kex.so"
+request_route {
+    setbflag(2);
+    $du = "sip:127.0.0.3:5080";
+    t_on_reply("R");
+    t_on_failure("F");
+    t_on_branch("B");
+    t_relay();
+}
+branch_route[B] {
+    setbflag(5);
+}
+onreply_route[R] {
+    append_hf("X-R: $rs bf=$bf\r\n");
+    setbflag(6);
+}
+failure_route[F] {
+    append_hf("X-F: bf=$bf\r\n");
+    $du = "sip:127.0.0.4:5090";
+    t_relay();
+}
+"#;
+    let (mut e, t0, first) = invite_relayed(cfg);
+    let mut out = Vec::new();
+    e.on_inbound(
+        inbound(CALLEE, &response(&first, "180 Ringing", "b1", "")),
+        t0,
+        &mut out,
+    );
+    e.on_inbound(
+        inbound(CALLEE, &response(&first, "486 Busy Here", "b1", "")),
+        t0,
+        &mut out,
+    );
+    let up = sent_to(&out, CALLER);
+    assert!(up[0].contains("X-R: 180 bf=36\r\n"), "{}", up[0]);
+    let second = sent_to(&out, "127.0.0.4:5090")
+        .pop()
+        .unwrap_or_else(|| panic!("second branch: {out:?}"));
+    assert!(second.contains("X-F: bf=100\r\n"), "{second}");
+    let mut out = Vec::new();
+    e.on_inbound(
+        inbound(
+            "127.0.0.4:5090",
+            &response(&second, "180 Ringing", "b2", ""),
+        ),
+        t0,
+        &mut out,
+    );
+    let up = sent_to(&out, CALLER);
+    assert!(up[0].contains("X-R: 180 bf=100\r\n"), "{}", up[0]);
+}
+
 #[test]
 fn failure_route_branch_keeps_what_request_route_did_to_the_request() {
     // Kamailio keeps the request_route's changes (Record-Route, the

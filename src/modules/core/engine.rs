@@ -830,9 +830,10 @@ impl Engine {
         // As in Kamailio, onreply_route reads and writes the transaction's
         // AVPs and XAVPs (checked live: what it sets, the next reply's
         // onreply_route and the failure_route read).
-        let attrs = on_reply
+        // So are the flags of the reply's branch (`$bf`, `isbflagset`).
+        let state = on_reply
             .and_then(|_| self.core.tm.as_ref()?.user(tid))
-            .map(|d| d.attrs.clone());
+            .map(|d| (d.attrs.clone(), d.bflags(usize::from(branch))));
         // uac: the caller sees its own From/To again (before onreply_route,
         // as Kamailio's TMCB_RESPONSE_IN callback).
         let mut edits = (iflags & crate::modules::uac::RESTORE_REPLIES != 0)
@@ -850,18 +851,21 @@ impl Engine {
             ctx.t.tid = Some(tid);
             ctx.t.reply_code = msg.status().unwrap_or(0);
             ctx.t.branch_idx = u32::from(branch);
-            if let Some(attrs) = attrs {
+            if let Some((attrs, bflags)) = state {
                 ctx.attrs = attrs;
+                ctx.state.bflags = bflags;
             }
             let _ = vm::run_route(&mut ctx, route);
             edits = Some(std::mem::take(&mut ctx.edits));
             // Its flags stay with the transaction too (Kamailio, checked
             // live: a flag set here is seen by the later reply and failure
             // routes).
-            let (attrs, flags) = (std::mem::take(&mut ctx.attrs), ctx.flags);
+            let (attrs, flags, bflags) =
+                (std::mem::take(&mut ctx.attrs), ctx.flags, ctx.state.bflags);
             if let Some(d) = self.core.tm.as_mut().and_then(|t| t.user_mut(tid)) {
                 d.attrs = attrs;
                 d.flags = flags;
+                d.set_bflags(usize::from(branch), bflags);
             }
             self.route_end(started, route);
         }
@@ -930,6 +934,12 @@ impl Engine {
         // Branches added in failure_route keep the transaction's
         // onreply_route unless it arms another (Kamailio, checked live).
         let on_reply = data.on_reply;
+        let picked = table.winning(tid).map_or(0, |(b, _)| usize::from(b));
+        let Some(data) = table.user_mut(tid) else {
+            return;
+        };
+        // `$bf` is the flags of the branch whose reply failed the call.
+        let bflags = data.bflags(picked);
         let kept = data.request.as_deref().cloned();
         let from = data.source;
         let (ruri, du, flags) = (data.ruri.clone(), data.dst_uri.clone(), data.flags);
@@ -957,6 +967,7 @@ impl Engine {
             if let Some(relayed) = relayed {
                 relayed.restore(&mut ctx);
             }
+            ctx.state.bflags = bflags;
             let _ = vm::run_route(&mut ctx, route);
             // Flags set in failure_route stay with the transaction (acc reads
             // them), and so do its AVPs and XAVPs (as in Kamailio).

@@ -228,11 +228,17 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> Result<Made, i3
         log::debug!("branch {index} dropped in onsend_route");
         return Err(-477);
     }
-    let now = ctx.now;
+    let (now, bflags) = (ctx.now, ctx.state.bflags);
     let out = &mut *ctx.out;
     let table = ctx.core.tm.as_mut().ok_or(-1)?;
     match table.add_built_branch(tid, target, data, now, out) {
-        Ok(_) => Ok(Made::Added),
+        Ok(_) => {
+            // Its flags go with it: its replies' onreply_route reads them.
+            if let Some(d) = table.user_mut(tid) {
+                d.set_bflags(usize::from(index), bflags);
+            }
+            Ok(Made::Added)
+        }
         Err(e) => {
             log::warn!("t_relay: cannot add a branch: {e:?}");
             Err(-1)

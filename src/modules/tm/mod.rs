@@ -60,6 +60,28 @@ pub struct TxData {
     /// A request uac sent itself (`uac_req_send`) whose final response runs
     /// `event_route[uac:reply]`: what `$uac_req` held when it was sent.
     pub uac_req: Option<Box<crate::modules::uac::send::UacReq>>,
+    /// Each branch's flags as it was sent (after branch_route) and as
+    /// onreply_route left them, by branch index; empty while they are all
+    /// 0 (the usual case: nothing to keep).
+    pub branch_flags: Vec<u32>,
+}
+
+impl TxData {
+    /// The flags of branch `i` (`$bf` in its onreply_route).
+    pub fn bflags(&self, i: usize) -> u32 {
+        self.branch_flags.get(i).copied().unwrap_or(0)
+    }
+
+    /// Keeps `flags` as branch `i`'s.
+    pub fn set_bflags(&mut self, i: usize, flags: u32) {
+        if self.branch_flags.len() <= i {
+            if flags == 0 {
+                return;
+            }
+            self.branch_flags.resize(i + 1, 0);
+        }
+        self.branch_flags[i] = flags;
+    }
 }
 
 /// The changes the script made to a request up to `t_relay` (Kamailio keeps
