@@ -41,6 +41,7 @@ pub mod latency;
 pub mod methods;
 pub mod metrics;
 pub mod modules;
+pub mod mqueue;
 pub mod prometheus;
 pub mod rpc;
 pub mod server;

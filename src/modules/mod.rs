@@ -29,6 +29,7 @@ pub mod jansson;
 pub mod jsonrpcs;
 pub mod kex;
 pub mod maxfwd;
+pub mod mqueue;
 pub mod nathelper;
 pub mod path;
 pub mod permissions;
@@ -133,6 +134,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &presence::MODULE_XML,
     &drouting::MODULE,
     &siptrace::MODULE,
+    &mqueue::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -53,6 +53,8 @@ pub struct Program {
     pub via: ViaExtras,
     /// xhttp's route and URL filters, when the configuration loads xhttp.
     pub xhttp: Option<crate::modules::xhttp::Xhttp>,
+    /// mqueue's queues, in the order the configuration defines them.
+    pub mqueues: Vec<crate::modules::mqueue::QueueDef>,
 }
 
 /// The core parameters our Via's extra parameters come from.

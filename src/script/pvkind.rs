@@ -217,6 +217,8 @@ pub enum PvKind {
     ConnId,
     /// `$mbu`: the message with the changes made so far applied.
     Mbu,
+    /// mqueue's `$mqk(q)`, `$mqv(q)`, `$mq_size(q)`.
+    Mq(Box<crate::modules::mqueue::MqPv>),
 }
 
 /// Which message `$T_req`, `$T_rpl` and `$T_inv` read.
@@ -1025,6 +1027,10 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "jsonrpl" => PvKind::JsonRpl(crate::modules::jsonrpcs::resolve(need_inner(class)?)?),
         // xhttp's `$hu`: the URL of an HTTP request, the Request-URI as received.
         "hu" => PvKind::Ou,
+        "mqk" | "mqv" | "mq_size" => PvKind::Mq(Box::new(crate::modules::mqueue::MqPv {
+            field: crate::modules::mqueue::MqPv::field(class).unwrap_or(crate::modules::mqueue::MqField::Size),
+            name: crate::modules::mqueue::MqName::Fixed(need_inner(class)?.trim().into()),
+        })),
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
     let takes_inner = matches!(
@@ -1052,6 +1058,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Ulc(_)
             | PvKind::UacReq(_)
             | PvKind::JsonRpl(_)
+            | PvKind::Mq(_)
             | PvKind::UriAttr(UriSrc::NextHop, _)
             | PvKind::Time(_)
             | PvKind::TimeFmt(..)

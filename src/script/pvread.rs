@@ -244,6 +244,7 @@ impl<'a> MsgCtx<'a> {
                 }
             }
             PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),
+            PvKind::Mq(m) => crate::modules::mqueue::read(self, m),
             PvKind::Dbr(d) => crate::modules::sqlops::pv::read(self, d),
             PvKind::Ulc(u) => {
                 let index = match self.index_of(&pv.index) {
@@ -687,6 +688,7 @@ impl<'a> MsgCtx<'a> {
             parked: Default::default(),
             sht_record: None,
             siptrace: Default::default(),
+            mqueue: Default::default(),
         };
         let mut out = Vec::new();
         let ctx = MsgCtx::new(
