@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::metrics::{key_name, LatencySnapshot, Metrics, KEYS};
 use super::rpc::{Params, RpcError};
-use super::{dialplan, domain, drouting, latency, modules, mqueue, usrloc};
+use super::{dialplan, domain, drouting, latency, modules, mqueue, trusted, usrloc};
 use crate::script::ctx::{Env, Shared};
 
 /// One control method.
@@ -38,6 +38,7 @@ pub static TABLES: &[&[Method]] = &[
     domain::METHODS,
     drouting::METHODS,
     mqueue::METHODS,
+    trusted::METHODS,
 ];
 
 /// The method named `name`.

@@ -45,6 +45,7 @@ pub mod mqueue;
 pub mod prometheus;
 pub mod rpc;
 pub mod server;
+pub mod trusted;
 pub mod usrloc;
 
 use std::net::SocketAddr;
