@@ -447,6 +447,14 @@ pub enum TmField {
     IdLabel,
     /// `$T(ruid)`: the location record id of the branch (`$null`).
     Ruid,
+    /// tmx's `$T_branch(uri)`: in onreply_route, the Request-URI the
+    /// reply's branch was sent to.
+    BranchUri,
+    /// `$T_branch(flags)`: the branch flags of the reply's branch
+    /// (onreply_route) or of the winning branch (failure_route).
+    BranchFlags,
+    /// `$T_branch(ruid)`: the branch's location record id.
+    BranchRuid,
 }
 
 /// `$TV(...)` forms.
@@ -954,6 +962,16 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             }
             .into_bytes(),
         )),
+        "T_branch" => PvKind::Tm(match need_inner(class)? {
+            "uri" => TmField::BranchUri,
+            "flags" => TmField::BranchFlags,
+            "ruid" => TmField::BranchRuid,
+            other => {
+                return Err(format!(
+                    "unknown $T_branch({other}): use uri, flags or ruid"
+                ))
+            }
+        }),
         "T_reply_code" => PvKind::Tm(TmField::ReplyCode),
         "T_reply_reason" => PvKind::Tm(TmField::ReplyReason),
         "T_branch_idx" => PvKind::Tm(TmField::BranchIndex),
@@ -1063,7 +1081,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Time(_)
             | PvKind::TimeFmt(..)
     );
-    if inner.is_some() && !takes_inner && class != "T" {
+    if inner.is_some() && !takes_inner && class != "T" && class != "T_branch" {
         return Err(format!("${class} takes no name in parentheses"));
     }
     Ok(kind)

@@ -624,6 +624,46 @@ impl<'a> MsgCtx<'a> {
             TmField::IdIndex => tid.map_or(Value::Null, |t| int(i64::from(t.slot))),
             // Kamailio 5.6's tmx reads the label for `ruid` too.
             TmField::IdLabel | TmField::Ruid => tid.map_or(Value::Null, |t| int(i64::from(t.gen))),
+            TmField::BranchUri | TmField::BranchFlags | TmField::BranchRuid => {
+                self.tm_branch(field)
+            }
+        }
+    }
+
+    /// `$T_branch(uri|flags|ruid)`, as tmx 5.6 reads them (checked live):
+    /// `$null` without a transaction; `uri` in onreply_route only, `flags`
+    /// in onreply_route (the reply's branch) and failure_route (the winning
+    /// branch), `$null` elsewhere; `ruid` reads "" wherever there is a
+    /// transaction (ringsip keeps no location record id with a branch, as
+    /// Kamailio's branches without one).
+    fn tm_branch(&self, field: TmField) -> Value<'static> {
+        let (Some(tid), Some(table)) = (self.t.tid, self.core.tm.as_ref()) else {
+            return Value::Null;
+        };
+        let branch = match self.route_type {
+            RouteType::OnReply => u8::try_from(self.t.branch_idx).ok(),
+            RouteType::Failure if field == TmField::BranchFlags => {
+                table.winning(tid).map(|(b, _)| b)
+            }
+            _ if field == TmField::BranchRuid => return Value::str(b""),
+            _ => None,
+        };
+        let Some(branch) = branch else {
+            return Value::Null;
+        };
+        match field {
+            TmField::BranchFlags => Value::Int(i64::from(
+                table
+                    .user(tid)
+                    .and_then(|u| u.branch_flags.get(usize::from(branch)).copied())
+                    .unwrap_or(0),
+            )),
+            TmField::BranchUri => table
+                .branch_request(tid, branch)
+                .and_then(|b| Message::parse(b.clone()).ok())
+                .and_then(|m| m.request_uri().map(|u| Value::owned(u.to_vec())))
+                .unwrap_or(Value::Null),
+            _ => Value::str(b""),
         }
     }
 

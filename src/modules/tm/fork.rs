@@ -232,7 +232,19 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> Result<Made, i3
     let out = &mut *ctx.out;
     let table = ctx.core.tm.as_mut().ok_or(-1)?;
     match table.add_built_branch(tid, target, data, now, out) {
-        Ok(_) => Ok(Made::Added),
+        Ok(_) => {
+            let bflags = ctx.state.bflags;
+            if bflags != 0 {
+                if let Some(user) = table.user_mut(tid) {
+                    let at = usize::from(index);
+                    if user.branch_flags.len() <= at {
+                        user.branch_flags.resize(at + 1, 0);
+                    }
+                    user.branch_flags[at] = bflags;
+                }
+            }
+            Ok(Made::Added)
+        }
         Err(e) => {
             log::warn!("t_relay: cannot add a branch: {e:?}");
             Err(-1)

@@ -60,6 +60,10 @@ pub struct TxData {
     /// A request uac sent itself (`uac_req_send`) whose final response runs
     /// `event_route[uac:reply]`: what `$uac_req` held when it was sent.
     pub uac_req: Option<Box<crate::modules::uac::send::UacReq>>,
+    /// The branch flags each branch was sent with, by branch index
+    /// (`$T_branch(flags)`); filled only up to the last branch that had any,
+    /// so a transaction whose branches have none keeps this empty.
+    pub branch_flags: Vec<u32>,
 }
 
 /// The changes the script made to a request up to `t_relay` (Kamailio keeps
