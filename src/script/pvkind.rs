@@ -1035,6 +1035,9 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "dlg" | "dlg_var" | "dlg_ctx" => PvKind::Dlg(Box::new(
             crate::modules::dialog::pv::resolve(class, need_inner(class)?)?,
         )),
+        "DLG_count" | "DLG_lifetime" | "DLG_status" => PvKind::Dlg(Box::new(
+            crate::modules::dialog::pv::resolve(class, inner.unwrap_or(""))?,
+        )),
         "dbr" => PvKind::Dbr(Box::new(crate::modules::sqlops::pv::DbrPv::Fixed(
             crate::modules::sqlops::pv::parse(need_inner("dbr")?)?,
         ))),

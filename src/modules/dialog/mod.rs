@@ -202,6 +202,9 @@ pub struct DlgMsg {
     /// `$dlg_ctx(dir)`: set by `dlg_get()` only, as in Kamailio (routing
     /// an in-dialog request leaves it 0).
     pub ctx_dir: Option<Direction>,
+    /// `$DLG_lifetime` and `$DLG_status`: seconds since its dialog started
+    /// and the dialog's state once this in-dialog request moved it on.
+    pub routed: Option<(i64, i64)>,
 }
 
 /// The shared table, when the module is loaded.
@@ -412,8 +415,15 @@ pub fn in_dialog(ctx: &mut MsgCtx<'_>) -> Option<Transition> {
     msg_state(ctx).processed = true;
     let d = dialogs(ctx.env)?;
     let method = ctx.msg.method_bytes();
-    let t = d.on_request(id, method, ctx.unix_ms())?;
-    if let Some(dlg) = d.get(id) {
+    let now = ctx.unix_ms();
+    let t = d.on_request(id, method, now);
+    let dlg = d.get(id);
+    if let Some(dlg) = &dlg {
+        let lifetime = (now / 1000).saturating_sub(dlg.start_ts) as i64;
+        msg_state(ctx).routed = Some((lifetime, dlg.state as i64));
+    }
+    let t = t?;
+    if let Some(dlg) = dlg {
         events::run(ctx, &dlg, t);
     }
     Some(t)
