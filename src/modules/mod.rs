@@ -28,6 +28,7 @@ pub mod ipops;
 pub mod jansson;
 pub mod jsonrpcs;
 pub mod kex;
+pub mod log_custom;
 pub mod maxfwd;
 pub mod mqueue;
 pub mod nathelper;
@@ -135,6 +136,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &drouting::MODULE,
     &siptrace::MODULE,
     &mqueue::MODULE,
+    &log_custom::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.
