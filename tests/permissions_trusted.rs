@@ -16,7 +16,17 @@ use common::ua::RawUa;
 
 const WAIT: Duration = Duration::from_secs(3);
 
-const ROWS: &[(&str, &str, Option<&str>, Option<&str>, Option<&str>, i64)] = &[
+/// `src_ip, proto, from_pattern, ruri_pattern, tag, priority`.
+type Row = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    i64,
+);
+
+const ROWS: &[Row] = &[
     ("127.0.0.1", "any", None, None, Some("t_any"), 0),
     (
         "127.0.0.1",

@@ -417,13 +417,15 @@ pub fn in_dialog(ctx: &mut MsgCtx<'_>) -> Option<Transition> {
     let method = ctx.msg.method_bytes();
     let now = ctx.unix_ms();
     let t = d.on_request(id, method, now);
-    let dlg = d.get(id);
-    if let Some(dlg) = &dlg {
+    let routed = d.with(id, |dlg| {
         let lifetime = (now / 1000).saturating_sub(dlg.start_ts) as i64;
-        msg_state(ctx).routed = Some((lifetime, dlg.state as i64));
+        (lifetime, dlg.state as i64)
+    });
+    if routed.is_some() {
+        msg_state(ctx).routed = routed;
     }
     let t = t?;
-    if let Some(dlg) = dlg {
+    if let Some(dlg) = d.get(id) {
         events::run(ctx, &dlg, t);
     }
     Some(t)
