@@ -361,6 +361,8 @@ fn run(args: RunArgs) -> ExitCode {
             .collect(),
         aliases: settings.aliases.clone(),
         services: services.shared.clone(),
+        // The `$shv` and mqueue state the workers share (mqueue.* methods).
+        shared: shared.clone(),
         ..Env::default()
     };
     let control = ctl::Ctl {

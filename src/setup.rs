@@ -189,6 +189,14 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
     } else if let Some(store) = store_for(mp, &mut stores, "permissions")? {
         shared.insert(Arc::new(Permissions::from_store(mp, store)?));
     }
+    // allow_trusted reads the `trusted` table of the same database.
+    if loaded.contains(&"permissions") {
+        if let Some(store) = store_for(mp, &mut stores, "permissions")? {
+            shared.insert(Arc::new(permissions::trusted::Trusted::from_modparams(
+                mp, store,
+            )?));
+        }
+    }
 
     if loaded.contains(&"dispatcher") {
         let store = store_for(mp, &mut stores, "dispatcher")?;

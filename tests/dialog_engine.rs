@@ -519,3 +519,59 @@ request_route {
     assert_eq!(one_state(&e, &call.callid), State::ConfirmedNa);
     assert_eq!(dialogs(&e).profile_size(p, None), 1);
 }
+
+#[test]
+fn dlg_count_lifetime_and_status_as_kamailio_prints_them() {
+    // Kamailio 5.6.3 live, same flow: INVITE [0] [<null>] [<null>] before
+    // and after dlg_manage(); ACK [1] null before loose_route(), [1] [0] [4]
+    // after; the BYE 2 s later [1] null before, [0] [2] [5] after.
+    let cfg = r#"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+loadmodule "dialog.so"
+request_route {
+    append_hf("X-Start: [$DLG_count] [$DLG_lifetime] [$DLG_status]\r\n");
+    if (has_totag()) {
+        if (loose_route()) {
+            append_hf("X-Routed: [$DLG_count] [$DLG_lifetime] [$DLG_status]\r\n");
+            t_relay();
+        }
+        exit;
+    }
+    dlg_manage();
+    record_route();
+    append_hf("X-Managed: [$DLG_count] [$DLG_lifetime] [$DLG_status]\r\n");
+    $du = "sip:127.0.0.3:5080";
+    t_relay();
+}
+"#;
+    let line = |msg: &str, name: &str| -> String {
+        msg.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {msg}"))
+            .to_string()
+    };
+    let t0 = Instant::now();
+    let mut e = dialog_engine(cfg, t0);
+    let call = Call::new(6, "alice");
+    let out = send(&mut e, CALLER, &call.invite(), t0);
+    let relayed = sent_to(&out, CALLEE).pop().expect("INVITE relayed");
+    assert_eq!(line(&relayed, "X-Start: "), "[0] [<null>] [<null>]");
+    assert_eq!(line(&relayed, "X-Managed: "), "[0] [<null>] [<null>]");
+    let rr = record_route(&relayed);
+    send(&mut e, CALLEE, &call.answer(&relayed, "200 OK"), t0);
+
+    let out = send(&mut e, CALLER, &call.in_dialog("ACK", 1, &rr), t0);
+    let ack = sent_to(&out, CALLEE).pop().expect("ACK relayed");
+    assert_eq!(line(&ack, "X-Start: "), "[1] [<null>] [<null>]");
+    assert_eq!(line(&ack, "X-Routed: "), "[1] [0] [4]");
+
+    let later = t0 + Duration::from_secs(2);
+    let out = send(&mut e, CALLER, &call.in_dialog("BYE", 2, &rr), later);
+    let bye = sent_to(&out, CALLEE).pop().expect("BYE relayed");
+    assert_eq!(line(&bye, "X-Start: "), "[1] [<null>] [<null>]");
+    assert_eq!(line(&bye, "X-Routed: "), "[0] [2] [5]");
+}

@@ -2692,6 +2692,46 @@ def recv_raw(s, wait=0.6):
             pass
     return out
 
+def options_steps(uac, steps):
+    """One OPTIONS to the proxy per step (R-URI user, extra header lines),
+    each waited for: what the UAC got back, in order."""
+    log = []
+    for i, (user, extra) in enumerate(steps):
+        uac.sendto(invite(method="OPTIONS", callid=f"step-{i}-{user}", ruri=f"sip:{user}@{PROXY[0]}",
+                          extra=extra).encode(), PROXY)
+        log += [("uac", g) for g in recv_all(uac, 0.3)]
+    return log
+
+@case
+def mqueue_ops(uac, uas):
+    """mqueue (mqueue.cfg): adds, sizes, fetches by name and by variable,
+    the add modes, empty keys and values, mq_pv_free, an unknown queue."""
+    steps = [(u, "") for u in ("add", "fill", "sizes", "one", "peek")]
+    steps += [("fetch", f"X-Q: {q}") for q in ("q1", "q3", "uk", "un", "q2")]
+    steps += [(u, "") for u in ("peek", "add", "free", "unknown", "sizes")]
+    return options_steps(uac, steps)
+
+@case
+def trusted_checks(uac, uas):
+    """allow_trusted (trusted.cfg, trusted_cache.cfg): the message's own
+    source, transport and From; given IPs and transports (any, upper case,
+    unknown, empty); From patterns as POSIX basic expressions; an R-URI
+    pattern; a `none` row; a subnet written as src_ip."""
+    def args(ip, proto, uri=""):
+        return f"X-IP: {ip}\r\nX-P: {proto}\r\nX-F: {uri}"
+    steps = [("zero", ""),
+             ("two", args(UAC[0], "udp")), ("two", args(UAC[0], "any")), ("two", args(UAC[0], "tcp")),
+             ("two", args(UAC[0], "UDP")), ("two", args(UAC[0], "tls")),
+             ("three", args(UAC[0], "udp", "sip:bob@x")), ("three", args(UAC[0], "udp", "sip:carol@x")),
+             ("three", args("10.0.0.2", "udp", "sip:a+b@x")), ("three", args("10.0.0.2", "udp", "sip:aab@x")),
+             ("three", args("10.0.0.2", "udp", "sip:xzw@x")), ("three", args("10.0.0.2", "udp", "sip:x(y|z)w@x")),
+             ("three", args("10.0.0.3", "udp", "sip:q@x")), ("gw", args("10.0.0.3", "udp", "sip:q@x")),
+             ("three", args("10.0.0.4", "any", "sip:q@x")), ("three", args("10.0.0.4", "udp", "sip:q@x")),
+             ("three", args("10.1.2.3", "any", "sip:q@x")), ("three", args("10.0.0.0/8", "any", "sip:q@x")),
+             ("three", args(UAC[0], "bogus", "sip:q@x")), ("three", args(UAC[0], "", "sip:q@x")),
+             ("three", args("", "udp", "sip:q@x"))]
+    return options_steps(uac, steps)
+
 SUITE = [
     ("stateful.cfg", ["invite_200_ack_bye", "invite_486_failure", "cancel", "max_forwards_zero",
                       "options_no_mf", "indialog_no_route", "retransmitted_invite",
@@ -2781,6 +2821,9 @@ SUITE = [
     ("ul_expired.cfg", ["ul_contact_expired"]),
     ("async.cfg", ["async_route_relay", "async_route_failure", "async_ms_and_task", "async_sleep_relay", "async_cancelled", "t_suspend_continue"]),
     ("siptrace.cfg", ["siptrace_hep"]),
+    ("mqueue.cfg", ["mqueue_ops"]),
+    ("trusted.cfg", ["trusted_checks"]),
+    ("trusted_cache.cfg", ["trusted_checks"]),
 ]
 
 

@@ -41,9 +41,11 @@ pub mod latency;
 pub mod methods;
 pub mod metrics;
 pub mod modules;
+pub mod mqueue;
 pub mod prometheus;
 pub mod rpc;
 pub mod server;
+pub mod trusted;
 pub mod usrloc;
 
 use std::net::SocketAddr;

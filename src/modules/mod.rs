@@ -28,7 +28,9 @@ pub mod ipops;
 pub mod jansson;
 pub mod jsonrpcs;
 pub mod kex;
+pub mod log_custom;
 pub mod maxfwd;
+pub mod mqueue;
 pub mod nathelper;
 pub mod path;
 pub mod permissions;
@@ -138,6 +140,8 @@ pub static MODULES: &[&ModuleDef] = &[
     &siptrace::MODULE,
     &tmrec::MODULE,
     &statsd::MODULE,
+    &mqueue::MODULE,
+    &log_custom::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

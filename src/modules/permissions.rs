@@ -17,6 +17,8 @@ use crate::script::registry::{
 use crate::script::value::Value;
 use crate::store::{AddressRow, StoreHandle};
 
+pub mod trusted;
+
 /// An address entry's host: a subnet, or a DNS name matched as text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Host {
@@ -319,6 +321,14 @@ pub static MODULE: ModuleDef = ModuleDef {
             RouteMask::ANY,
             allow_address_group,
         ),
+        FunctionDef {
+            name: "allow_trusted",
+            min_args: 0,
+            max_args: 3,
+            routes: RouteMask::ANY,
+            fixup: Some(trusted::fixup_allow_trusted),
+            call: trusted::allow_trusted,
+        },
     ],
     params: &[
         param("db_url", ParamKind::Str),
@@ -338,6 +348,13 @@ pub static MODULE: ModuleDef = ModuleDef {
         param("default_deny_file", ParamKind::Str),
         param("check_all_branches", ParamKind::Int),
         param("max_subnets", ParamKind::Int),
+        param("source_col", ParamKind::Str),
+        param("proto_col", ParamKind::Str),
+        param("from_col", ParamKind::Str),
+        param("ruri_col", ParamKind::Str),
+        param("priority_col", ParamKind::Str),
+        param("peer_tag_mode", ParamKind::Int),
+        param("trusted_cleanup_interval", ParamKind::Int),
     ],
     always: false,
 };

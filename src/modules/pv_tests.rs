@@ -107,6 +107,11 @@ fn names_kamailio_refuses_are_refused() {
     for (body, msg) in [
         ("$var(a) = $via0(params);", "unknown $via0(params)"),
         ("$var(a) = $T(reply_last);", "unknown $T(reply_last)"),
+        // 5.6's tmx knows uri, flags and ruid only (checked live).
+        (
+            "$var(a) = $T_branch(location_ua);",
+            "unknown $T_branch(location_ua)",
+        ),
         ("$var(a) = $version(x);", "unknown $version(x)"),
         ("$var(a) = $T_req(ci);", "$T_req"),
     ] {

@@ -1,6 +1,13 @@
 //! xlog: formatted log lines from the script (`xlog`, `xdbg`, `xinfo`, …).
 //! A line is printed when its level is at or below the global `debug` level;
 //! below it, the format is not even evaluated.
+//!
+//! As Kamailio 5.6 (checked live): `xlogl([[facility,] level,] format)` and
+//! `xdbgl(format)` put the configuration line of the call in front
+//! (`<script>: 19:text`); `xlogm(level, format)` logs only for a message
+//! whose method (a reply's: its CSeq's) is not in `methods_filter`, a mask
+//! of Kamailio's method ids, -1 (every method filtered) by default. The
+//! facility argument is accepted; ringsip has one log.
 
 use crate::script::ctx::MsgCtx;
 use crate::script::registry::{
@@ -74,6 +81,65 @@ fn log_at(ctx: &mut MsgCtx<'_>, level: i64, args: &Args, fmt_at: usize) -> i32 {
     1
 }
 
+/// Functions whose last argument the compiler adds: the call's line.
+pub const WANTS_LINE: &[&str] = &["xlogl", "xdbgl"];
+
+/// `xlogl`/`xdbgl`: the format at `fmt_at`, the line after it.
+fn log_with_line(ctx: &mut MsgCtx<'_>, level: i64, args: &Args, fmt_at: usize) -> i32 {
+    if level > i64::from(ctx.state.debug_level(ctx.env.debug)) {
+        return 1;
+    }
+    let line = args.int(ctx, fmt_at + 1).unwrap_or(0);
+    let mut text = format!("{line}:").into_bytes();
+    text.extend_from_slice(&args.str(ctx, fmt_at));
+    emit(level, &text);
+    1
+}
+
+fn xlogl(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    // The compiler appended the line: the format is the one before it.
+    match args.len() {
+        2 => log_with_line(ctx, L_ERR, args, 0),
+        n => {
+            let level = args.int(ctx, n - 3).unwrap_or(L_ERR);
+            log_with_line(ctx, level, args, n - 2)
+        }
+    }
+}
+
+fn xdbgl(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    log_with_line(ctx, L_DBG, args, 0)
+}
+
+/// `xlogm(level, format)`: as `xlog(level, format)` unless the method is in
+/// `methods_filter` (fixed up into a third argument).
+fn xlogm(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
+    let filter = args.int(ctx, 2).unwrap_or(-1);
+    let msg = ctx.msg;
+    let method = if msg.is_request() {
+        Some(msg.method_bytes())
+    } else {
+        msg.header_value(crate::sip::HeaderName::CSeq)
+            .and_then(|v| crate::sip::headers::CSeq::parse(v).ok())
+            .map(|c| c.method.as_bytes())
+    };
+    let id = method.map_or(0, |m| {
+        crate::modules::usrloc::method_bit(m).map_or(1 << 19, i64::from)
+    });
+    if filter & id != 0 {
+        return 1;
+    }
+    let level = args.int(ctx, 0).unwrap_or(L_ERR);
+    log_at(ctx, level, args, 1)
+}
+
+fn fixup_xlogm(args: &mut Args, mp: &ModParams) -> Result<(), String> {
+    fixup_xlog(args, mp)?;
+    let filter = mp.int("xlog", "methods_filter").unwrap_or(-1);
+    args.0.push(Arg::Int(filter));
+    Ok(())
+}
+
 fn xlog(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     match args.len() {
         1 => log_at(ctx, L_ERR, args, 0),
@@ -123,6 +189,23 @@ pub static MODULE: ModuleDef = ModuleDef {
             routes: RouteMask::ANY,
             fixup: Some(fixup_xlog),
             call: xlog,
+        },
+        FunctionDef {
+            name: "xlogl",
+            min_args: 1,
+            max_args: 3,
+            routes: RouteMask::ANY,
+            fixup: Some(fixup_xlog),
+            call: xlogl,
+        },
+        one("xdbgl", xdbgl),
+        FunctionDef {
+            name: "xlogm",
+            min_args: 2,
+            max_args: 2,
+            routes: RouteMask::ANY,
+            fixup: Some(fixup_xlogm),
+            call: xlogm,
         },
         one("xdbg", xdbg),
         one("xinfo", xinfo),

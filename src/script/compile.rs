@@ -58,6 +58,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.check_network_intercept();
     c.check_rtimer();
     c.xhttp_settings();
+    c.log_custom_settings();
     c.topos_settings();
     c.uac_needs_rr();
     if !c.diags.is_empty() {
@@ -442,6 +443,21 @@ impl<'c> Compiler<'c> {
 
     /// xhttp needs its event route (Kamailio refuses to start without it)
     /// and valid URL expressions.
+    /// log_custom's destination: a start-up error at its `loadmodule` when
+    /// the core parameters do not give one (as Kamailio refuses to start).
+    fn log_custom_settings(&mut self) {
+        let Some(span) = (self.cfg.modules.iter())
+            .find(|m| crate::modules::log_custom::MODULE.answers_to(m.name()))
+            .map(|m| m.span)
+        else {
+            return;
+        };
+        match crate::modules::log_custom::destination(self.cfg) {
+            Ok(dst) => self.program.log_udp = Some(dst),
+            Err(e) => self.error(span, e),
+        }
+    }
+
     fn xhttp_settings(&mut self) {
         let Some(span) = self
             .cfg
@@ -858,6 +874,10 @@ impl<'c> Compiler<'c> {
                 self.error(call.span, format!("{}(): {e}", call.name));
                 return None;
             }
+        }
+        // xlogl()/xdbgl() print the line they are called on.
+        if modules::xlog::WANTS_LINE.contains(&def.name) {
+            args.0.push(Arg::Int(i64::from(call.span.line)));
         }
         Some(Call {
             def,

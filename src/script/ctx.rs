@@ -458,6 +458,9 @@ pub struct CoreState {
     pub sht_record: Option<(Vec<u8>, Value<'static>)>,
     /// The transactions siptrace follows on this core (`sip_trace` mode `t`).
     pub siptrace: crate::modules::siptrace::Traced,
+    /// The items `mq_fetch` took on this core (`$mqk`, `$mqv`), kept across
+    /// messages as Kamailio keeps them per process.
+    pub mqueue: crate::modules::mqueue::Fetched,
 }
 
 impl CoreState {
@@ -482,6 +485,7 @@ impl CoreState {
             parked: Default::default(),
             sht_record: None,
             siptrace: Default::default(),
+            mqueue: Default::default(),
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct Program {
     pub via: ViaExtras,
     /// xhttp's route and URL filters, when the configuration loads xhttp.
     pub xhttp: Option<crate::modules::xhttp::Xhttp>,
+    /// mqueue's queues, in the order the configuration defines them.
+    pub mqueues: Vec<crate::modules::mqueue::QueueDef>,
+    /// log_custom's `log_udp` destination (`log_engine_data`).
+    pub log_udp: Option<std::net::SocketAddr>,
 }
 
 /// The core parameters our Via's extra parameters come from.

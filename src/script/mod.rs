@@ -39,7 +39,7 @@
 //! * `"\xHH"` escapes above `7f` become the character U+00HH, not one byte;
 //! * pseudo-variables not provided (a clear "unknown pseudo-variable"
 //!   error): `$lsock`, `$hu`, `$dip`, `$ltt`, `$dir`/`$dic`, `$ds`,
-//!   `$T_branch`, `$expires`, `$msgbuf`,
+//!   `$expires`, `$msgbuf`,
 //!   `$T(id_label_n|id_index_n)`, `$shtcn`/`$shtcv`/`$shtrecord`; selects
 //!   other than `via[n]` (with `.params["x"]`), `from`/`to`/`contact` (with
 //!   `.params["x"]`), `ruri`, `call_id`, `cseq`, `msg.body|first_line|len|type|header["X"]`,

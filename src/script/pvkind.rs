@@ -217,6 +217,8 @@ pub enum PvKind {
     ConnId,
     /// `$mbu`: the message with the changes made so far applied.
     Mbu,
+    /// mqueue's `$mqk(q)`, `$mqv(q)`, `$mq_size(q)`.
+    Mq(Box<crate::modules::mqueue::MqPv>),
 }
 
 /// Which message `$T_req`, `$T_rpl` and `$T_inv` read.
@@ -445,6 +447,14 @@ pub enum TmField {
     IdLabel,
     /// `$T(ruid)`: the location record id of the branch (`$null`).
     Ruid,
+    /// tmx's `$T_branch(uri)`: in onreply_route, the Request-URI the
+    /// reply's branch was sent to.
+    BranchUri,
+    /// `$T_branch(flags)`: the branch flags of the reply's branch
+    /// (onreply_route) or of the winning branch (failure_route).
+    BranchFlags,
+    /// `$T_branch(ruid)`: the branch's location record id.
+    BranchRuid,
 }
 
 /// `$TV(...)` forms.
@@ -952,6 +962,16 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             }
             .into_bytes(),
         )),
+        "T_branch" => PvKind::Tm(match need_inner(class)? {
+            "uri" => TmField::BranchUri,
+            "flags" => TmField::BranchFlags,
+            "ruid" => TmField::BranchRuid,
+            other => {
+                return Err(format!(
+                    "unknown $T_branch({other}): use uri, flags or ruid"
+                ))
+            }
+        }),
         "T_reply_code" => PvKind::Tm(TmField::ReplyCode),
         "T_reply_reason" => PvKind::Tm(TmField::ReplyReason),
         "T_branch_idx" => PvKind::Tm(TmField::BranchIndex),
@@ -1015,6 +1035,9 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "dlg" | "dlg_var" | "dlg_ctx" => PvKind::Dlg(Box::new(
             crate::modules::dialog::pv::resolve(class, need_inner(class)?)?,
         )),
+        "DLG_count" | "DLG_lifetime" | "DLG_status" => PvKind::Dlg(Box::new(
+            crate::modules::dialog::pv::resolve(class, inner.unwrap_or(""))?,
+        )),
         "dbr" => PvKind::Dbr(Box::new(crate::modules::sqlops::pv::DbrPv::Fixed(
             crate::modules::sqlops::pv::parse(need_inner("dbr")?)?,
         ))),
@@ -1025,6 +1048,10 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "jsonrpl" => PvKind::JsonRpl(crate::modules::jsonrpcs::resolve(need_inner(class)?)?),
         // xhttp's `$hu`: the URL of an HTTP request, the Request-URI as received.
         "hu" => PvKind::Ou,
+        "mqk" | "mqv" | "mq_size" => PvKind::Mq(Box::new(crate::modules::mqueue::MqPv {
+            field: crate::modules::mqueue::MqPv::field(class).unwrap_or(crate::modules::mqueue::MqField::Size),
+            name: crate::modules::mqueue::MqName::Fixed(need_inner(class)?.trim().into()),
+        })),
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
     let takes_inner = matches!(
@@ -1052,11 +1079,12 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             | PvKind::Ulc(_)
             | PvKind::UacReq(_)
             | PvKind::JsonRpl(_)
+            | PvKind::Mq(_)
             | PvKind::UriAttr(UriSrc::NextHop, _)
             | PvKind::Time(_)
             | PvKind::TimeFmt(..)
     );
-    if inner.is_some() && !takes_inner && class != "T" {
+    if inner.is_some() && !takes_inner && class != "T" && class != "T_branch" {
         return Err(format!("${class} takes no name in parentheses"));
     }
     Ok(kind)

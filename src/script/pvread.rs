@@ -244,6 +244,7 @@ impl<'a> MsgCtx<'a> {
                 }
             }
             PvKind::Dlg(d) => crate::modules::dialog::pv::read(self, d),
+            PvKind::Mq(m) => crate::modules::mqueue::read(self, m),
             PvKind::Dbr(d) => crate::modules::sqlops::pv::read(self, d),
             PvKind::Ulc(u) => {
                 let index = match self.index_of(&pv.index) {
@@ -623,6 +624,43 @@ impl<'a> MsgCtx<'a> {
             TmField::IdIndex => tid.map_or(Value::Null, |t| int(i64::from(t.slot))),
             // Kamailio 5.6's tmx reads the label for `ruid` too.
             TmField::IdLabel | TmField::Ruid => tid.map_or(Value::Null, |t| int(i64::from(t.gen))),
+            TmField::BranchUri | TmField::BranchFlags | TmField::BranchRuid => {
+                self.tm_branch(field)
+            }
+        }
+    }
+
+    /// `$T_branch(uri|flags|ruid)`, as tmx 5.6 reads them (checked live):
+    /// `$null` without a transaction; `uri` in onreply_route only, `flags`
+    /// in onreply_route (the reply's branch) and failure_route (the winning
+    /// branch), `$null` elsewhere; `ruid` reads "" wherever there is a
+    /// transaction (ringsip keeps no location record id with a branch, as
+    /// Kamailio's branches without one).
+    fn tm_branch(&self, field: TmField) -> Value<'static> {
+        let (Some(tid), Some(table)) = (self.t.tid, self.core.tm.as_ref()) else {
+            return Value::Null;
+        };
+        let branch = match self.route_type {
+            RouteType::OnReply => u8::try_from(self.t.branch_idx).ok(),
+            RouteType::Failure if field == TmField::BranchFlags => {
+                table.winning(tid).map(|(b, _)| b)
+            }
+            _ if field == TmField::BranchRuid => return Value::str(b""),
+            _ => None,
+        };
+        let Some(branch) = branch else {
+            return Value::Null;
+        };
+        match field {
+            TmField::BranchFlags => Value::Int(i64::from(
+                table.user(tid).map_or(0, |u| u.bflags(usize::from(branch))),
+            )),
+            TmField::BranchUri => table
+                .branch_request(tid, branch)
+                .and_then(|b| Message::parse(b.clone()).ok())
+                .and_then(|m| m.request_uri().map(|u| Value::owned(u.to_vec())))
+                .unwrap_or(Value::Null),
+            _ => Value::str(b""),
         }
     }
 
@@ -687,6 +725,7 @@ impl<'a> MsgCtx<'a> {
             parked: Default::default(),
             sht_record: None,
             siptrace: Default::default(),
+            mqueue: Default::default(),
         };
         let mut out = Vec::new();
         let ctx = MsgCtx::new(

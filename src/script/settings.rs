@@ -305,11 +305,11 @@ const NOT_FOLLOWED: &[(&str, &str)] = &[
     ),
     (
         "log_engine_type",
-        "logs go to the standard log, not to another engine",
+        "ringsip's log lines go to the standard log, not to another engine (log_custom's log_udp() uses it)",
     ),
     (
         "log_engine_data",
-        "logs go to the standard log, not to another engine",
+        "ringsip's log lines go to the standard log, not to another engine (log_custom's log_udp() uses it)",
     ),
     (
         "tcp_accept_aliases",

@@ -602,6 +602,8 @@ impl Iterators {
 pub struct SharedState {
     shv: Box<[RwLock<Value<'static>>]>,
     htables: Box<[Htable]>,
+    /// mqueue's queues, in definition order.
+    mqueues: Box<[crate::modules::mqueue::Mqueue]>,
 }
 
 impl SharedState {
@@ -614,6 +616,9 @@ impl SharedState {
                 .map(|v| RwLock::new(v.clone()))
                 .collect(),
             htables: program.htables.iter().cloned().map(Htable::new).collect(),
+            mqueues: (program.mqueues.iter().cloned())
+                .map(crate::modules::mqueue::Mqueue::new)
+                .collect(),
         }
     }
 
@@ -651,6 +656,16 @@ impl SharedState {
     /// Hash table by name (for module functions such as `sht_rm`).
     pub fn htable_named(&self, name: &str) -> Option<&Htable> {
         self.htables.iter().find(|t| t.def.name == name)
+    }
+
+    /// The mqueue queue named `name`.
+    pub fn mqueue(&self, name: &str) -> Option<&crate::modules::mqueue::Mqueue> {
+        self.mqueues.iter().find(|q| q.def.name == name)
+    }
+
+    /// Every mqueue queue, in definition order.
+    pub fn mqueues(&self) -> &[crate::modules::mqueue::Mqueue] {
+        &self.mqueues
     }
 }
 

@@ -119,7 +119,7 @@ fn local_socket(opts: Opts, exists: impl Fn(&str) -> bool) -> Opts {
 }
 
 /// Kamailio's MySQL tables (schema version 5.6), and their `version` rows.
-const SCHEMA: [&str; 5] = [
+const SCHEMA: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS version (
     id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
     table_name VARCHAR(32) NOT NULL,
@@ -153,8 +153,18 @@ const SCHEMA: [&str; 5] = [
     attrs VARCHAR(128) DEFAULT '' NOT NULL,
     description VARCHAR(64) DEFAULT '' NOT NULL
 )",
+    "CREATE TABLE IF NOT EXISTS trusted (
+    id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    src_ip VARCHAR(50) NOT NULL,
+    proto VARCHAR(4) NOT NULL,
+    from_pattern VARCHAR(64) DEFAULT NULL,
+    ruri_pattern VARCHAR(64) DEFAULT NULL,
+    tag VARCHAR(64),
+    priority INT DEFAULT 0 NOT NULL,
+    KEY peer_idx (src_ip)
+)",
     "INSERT IGNORE INTO version (table_name, table_version) VALUES
-    ('subscriber', 7), ('address', 6), ('location', 9), ('dispatcher', 4)",
+    ('subscriber', 7), ('address', 6), ('location', 9), ('dispatcher', 4), ('trusted', 6)",
 ];
 
 /// A usrloc table in Kamailio's MySQL types (`partition` is a reserved word

@@ -77,8 +77,18 @@ CREATE TABLE IF NOT EXISTS dispatcher (
     attrs VARCHAR(128) DEFAULT '' NOT NULL,
     description VARCHAR(64) DEFAULT '' NOT NULL
 );
+CREATE TABLE IF NOT EXISTS trusted (
+    id SERIAL PRIMARY KEY NOT NULL,
+    src_ip VARCHAR(50) NOT NULL,
+    proto VARCHAR(4) NOT NULL,
+    from_pattern VARCHAR(64) DEFAULT NULL,
+    ruri_pattern VARCHAR(64) DEFAULT NULL,
+    tag VARCHAR(64),
+    priority INTEGER DEFAULT 0 NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trusted_peer_idx ON trusted (src_ip);
 INSERT INTO version (table_name, table_version) VALUES
-    ('subscriber', 7), ('address', 6), ('location', 9), ('dispatcher', 4)
+    ('subscriber', 7), ('address', 6), ('location', 9), ('dispatcher', 4), ('trusted', 6)
     ON CONFLICT (table_name) DO NOTHING;
 ";
 

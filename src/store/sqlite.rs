@@ -18,6 +18,7 @@ const VERSIONS: &[(&str, i64)] = &[
     ("address", 6),
     ("location", 9),
     ("dispatcher", 4),
+    ("trusted", 6),
 ];
 
 const SCHEMA: &str = "
@@ -54,6 +55,16 @@ CREATE TABLE IF NOT EXISTS dispatcher (
     attrs VARCHAR(128) DEFAULT '' NOT NULL,
     description VARCHAR(64) DEFAULT '' NOT NULL
 );
+CREATE TABLE IF NOT EXISTS trusted (
+    id INTEGER PRIMARY KEY NOT NULL,
+    src_ip VARCHAR(50) NOT NULL,
+    proto VARCHAR(4) NOT NULL,
+    from_pattern VARCHAR(64) DEFAULT NULL,
+    ruri_pattern VARCHAR(64) DEFAULT NULL,
+    tag VARCHAR(64),
+    priority INTEGER DEFAULT 0 NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trusted_peer_idx ON trusted (src_ip);
 ";
 
 /// The columns of a usrloc table, in the order [`location_row`] reads them.

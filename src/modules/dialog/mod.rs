@@ -202,6 +202,9 @@ pub struct DlgMsg {
     /// `$dlg_ctx(dir)`: set by `dlg_get()` only, as in Kamailio (routing
     /// an in-dialog request leaves it 0).
     pub ctx_dir: Option<Direction>,
+    /// `$DLG_lifetime` and `$DLG_status`: seconds since its dialog started
+    /// and the dialog's state once this in-dialog request moved it on.
+    pub routed: Option<(i64, i64)>,
 }
 
 /// The shared table, when the module is loaded.
@@ -412,7 +415,16 @@ pub fn in_dialog(ctx: &mut MsgCtx<'_>) -> Option<Transition> {
     msg_state(ctx).processed = true;
     let d = dialogs(ctx.env)?;
     let method = ctx.msg.method_bytes();
-    let t = d.on_request(id, method, ctx.unix_ms())?;
+    let now = ctx.unix_ms();
+    let t = d.on_request(id, method, now);
+    let routed = d.with(id, |dlg| {
+        let lifetime = (now / 1000).saturating_sub(dlg.start_ts) as i64;
+        (lifetime, dlg.state as i64)
+    });
+    if routed.is_some() {
+        msg_state(ctx).routed = routed;
+    }
+    let t = t?;
     if let Some(dlg) = d.get(id) {
         events::run(ctx, &dlg, t);
     }

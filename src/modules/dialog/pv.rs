@@ -1,6 +1,7 @@
 //! `$dlg(attr)` (read-only attributes of the message's dialog),
 //! `$dlg_var(name)` (values that live with the dialog) and
-//! `$dlg_ctx(attr)` (what this message asks of the dialog it makes).
+//! `$dlg_ctx(attr)` (what this message asks of the dialog it makes), and
+//! the older `$DLG_count`, `$DLG_lifetime`, `$DLG_status`.
 
 use bytes::Bytes;
 
@@ -15,6 +16,15 @@ pub enum DlgPv {
     Attr(DlgAttr),
     Var(Bytes),
     Ctx(CtxAttr),
+    /// `$DLG_count`: dialogs answered 2xx and not ended (states 3 and 4),
+    /// Kamailio's `active` count.
+    Count,
+    /// `$DLG_lifetime` / `$DLG_status`: seconds since the dialog started
+    /// and its state, as an in-dialog request (`loose_route()` or
+    /// `dlg_manage()`) left them; `$null` for any other message (Kamailio
+    /// 5.6, checked live: ACK 0 and 4, BYE 2 s later 2 and 5).
+    RouteLifetime,
+    RouteStatus,
 }
 
 /// `$dlg(...)`.
@@ -50,6 +60,12 @@ pub enum CtxAttr {
 pub fn resolve(class: &str, inner: &str) -> Result<DlgPv, String> {
     let inner = inner.trim();
     Ok(match class {
+        "DLG_count" | "DLG_lifetime" | "DLG_status" if !inner.is_empty() => {
+            return Err(format!("${class} takes no name in parentheses"))
+        }
+        "DLG_count" => DlgPv::Count,
+        "DLG_lifetime" => DlgPv::RouteLifetime,
+        "DLG_status" => DlgPv::RouteStatus,
         "dlg" => DlgPv::Attr(match inner {
             "h_id" => DlgAttr::HId,
             "h_entry" => DlgAttr::HEntry,
@@ -97,7 +113,7 @@ impl DlgPv {
     /// Whether the script may assign to it.
     pub fn is_writable(&self) -> bool {
         match self {
-            DlgPv::Attr(_) => false,
+            DlgPv::Attr(_) | DlgPv::Count | DlgPv::RouteLifetime | DlgPv::RouteStatus => false,
             DlgPv::Var(_) => true,
             DlgPv::Ctx(c) => !matches!(c, CtxAttr::Set | CtxAttr::Dir),
         }
@@ -109,6 +125,17 @@ pub fn read(ctx: &MsgCtx<'_>, pv: &DlgPv) -> Value<'static> {
     let int = |n: i64| Value::Int(n);
     let bytes = |b: &[u8]| Value::owned(b.to_vec());
     match pv {
+        DlgPv::Count => dialogs(ctx.env).map_or(int(0), |d| {
+            let n = d.state_counts();
+            int((n[2] + n[3]) as i64)
+        }),
+        DlgPv::RouteLifetime | DlgPv::RouteStatus => {
+            match ctx.dlg.as_deref().and_then(|m| m.routed) {
+                Some((lifetime, _)) if *pv == DlgPv::RouteLifetime => int(lifetime),
+                Some((_, state)) => int(state),
+                None => Value::Null,
+            }
+        }
         DlgPv::Ctx(c) => {
             let m = ctx.dlg.as_deref();
             match c {
@@ -174,6 +201,7 @@ pub fn read(ctx: &MsgCtx<'_>, pv: &DlgPv) -> Value<'static> {
 pub fn write(ctx: &mut MsgCtx<'_>, pv: &DlgPv, value: Value<'_>) -> Result<(), &'static str> {
     match pv {
         DlgPv::Attr(_) => Err("$dlg is read-only"),
+        DlgPv::Count | DlgPv::RouteLifetime | DlgPv::RouteStatus => Err("read-only"),
         DlgPv::Var(name) => {
             let new = (!value.is_null()).then(|| value.to_bytes().into_owned().into_boxed_slice());
             let (Some(d), Some(id)) = (dialogs(ctx.env), current(ctx)) else {

@@ -81,6 +81,7 @@ impl Compiler<'_> {
     /// (htable `htable`), read from the modparams with their positions.
     pub(super) fn shared_defs(&mut self) {
         let cfg = self.cfg;
+        self.mqueue_defs();
         for mp in &cfg.modparams {
             let ast::Value::Str(text) = &mp.value else {
                 continue;
@@ -284,6 +285,19 @@ impl Compiler<'_> {
                     _ => PvKind::TmOther(pvkind::TmOther::Invite, inner),
                 }
             }
+            (class @ ("mqk" | "mqv" | "mq_size"), Some(PvName::Dynamic(f))) => {
+                use crate::modules::mqueue::{MqName, MqPv};
+                let [format::FormatPart::Pv(inner)] = f.parts.as_slice() else {
+                    return Err(format!(
+                        "${class} takes a queue name or one pseudo-variable in parentheses ({})",
+                        pv.raw
+                    ));
+                };
+                PvKind::Mq(Box::new(MqPv {
+                    field: MqPv::field(class).unwrap_or(crate::modules::mqueue::MqField::Size),
+                    name: MqName::Pv(Box::new(self.resolve_pv(inner)?)),
+                }))
+            }
             (class, Some(PvName::Dynamic(_))) => {
                 return Err(format!(
                     "${class}: a name computed at run time is not supported here ({})",
@@ -310,6 +324,26 @@ impl Compiler<'_> {
             index,
             transforms,
         })
+    }
+
+    /// mqueue's queues, read in the order written (`mqueue_name` takes the
+    /// `mqueue_size`/`mqueue_addmode` set before it).
+    fn mqueue_defs(&mut self) {
+        if self.loaded_module("mqueue").is_none() {
+            return;
+        }
+        let mut defs = crate::modules::mqueue::Definitions::default();
+        for mp in &self.cfg.modparams {
+            if mp.module_names().any(|m| m == "mqueue") {
+                if let Err(e) = defs.add(&mp.param, &mp.value) {
+                    self.error(mp.span, e);
+                }
+            }
+        }
+        if defs.queues.is_empty() {
+            log::warn!("mqueue: no mqueue defined");
+        }
+        self.program.mqueues = defs.queues;
     }
 
     /// A format inside a pseudo-variable (a dynamic name or a hash-table key).
