@@ -59,6 +59,7 @@ pub mod topoh;
 pub mod topos;
 pub mod uac;
 pub mod usrloc;
+pub mod websocket;
 pub mod xhttp;
 pub mod xlog;
 
@@ -133,6 +134,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &presence::MODULE_XML,
     &drouting::MODULE,
     &siptrace::MODULE,
+    &websocket::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

@@ -84,6 +84,8 @@ pub enum PvKind {
     Fsn,
     /// `$shtrecord(key)` (false) or `(value)` (true): the item being expired.
     ShtRecord(bool),
+    /// websocket's `$ws_conid`: the id of the message's connection.
+    WsConid,
     /// `$_s(format)`: a format string printed per message (pv module).
     Fmt(Box<Format>),
     /// `$avp(name)`: the newest value (or `index`).
@@ -1025,6 +1027,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
         "jsonrpl" => PvKind::JsonRpl(crate::modules::jsonrpcs::resolve(need_inner(class)?)?),
         // xhttp's `$hu`: the URL of an HTTP request, the Request-URI as received.
         "hu" => PvKind::Ou,
+        "ws_conid" => PvKind::WsConid,
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
     let takes_inner = matches!(

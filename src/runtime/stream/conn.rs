@@ -18,6 +18,7 @@ use socket2::Socket as Socket2;
 use super::directory::Key;
 use crate::runtime::framing::{Frame, FrameError, Framer, Limits, CONTINUE, PONG};
 use crate::sip::packet::{ConnId, Proto, SocketId};
+use crate::sip::websocket::{self, opcode, Event};
 
 /// Bytes asked for by a read while a connection is quiet. Idle connections
 /// each hold one such buffer in a read in flight, so it is small.
@@ -99,6 +100,11 @@ pub(super) struct Conn {
     /// TLS: plaintext not framed yet.
     plain: BytesMut,
     framer: Framer,
+    /// Speaks WebSocket (after a handshake): frames are read by this
+    /// instead of `framer`, and messages sent in text frames.
+    ws: Option<websocket::Decoder>,
+    /// The peer sent a close frame: nothing more is read or sent.
+    ws_closed: bool,
     /// The last read filled its buffer: ask for more next time.
     read_large: bool,
     wqueue: VecDeque<Bytes>,
@@ -153,6 +159,8 @@ impl Conn {
             rbuf: Some(BytesMut::new()),
             plain: BytesMut::new(),
             framer: Framer::default(),
+            ws: None,
+            ws_closed: false,
             read_large: false,
             wqueue: VecDeque::new(),
             queued: 0,
@@ -211,6 +219,8 @@ impl Conn {
             rbuf,
             plain,
             framer,
+            ws,
+            ws_closed,
             ..
         } = self;
         let stream = match tls {
@@ -219,20 +229,67 @@ impl Conn {
         };
         // A 100 Continue goes out before whatever the messages read with it
         // produce: the engine sees them only after this returns.
-        let mut answers: SmallVec<[&'static [u8]; 2]> = SmallVec::new();
-        while let Some(frame) = framer.next(stream, limits).map_err(Close::Framing)? {
-            match frame {
-                Frame::Message(m) => got.messages.push(m),
-                Frame::Ping => {
-                    got.pings += 1;
-                    answers.push(PONG);
+        let mut answers: SmallVec<[Bytes; 2]> = SmallVec::new();
+        let mut close_after = false;
+        match ws {
+            Some(decoder) if !*ws_closed => {
+                let max = limits.max_message;
+                loop {
+                    let event = match decoder.next(stream, max) {
+                        Ok(Some(e)) => e,
+                        Ok(None) => break,
+                        Err(e) => {
+                            // Say why before closing (RFC 6455 §7.1.7).
+                            stream.clear();
+                            *ws_closed = true;
+                            answers.push(websocket::close_frame(e.status(), b""));
+                            log::info!("websocket: {e}");
+                            close_after = true;
+                            break;
+                        }
+                    };
+                    match event {
+                        Event::Message(m) => got.messages.push(m),
+                        Event::Ping(data) => {
+                            got.pings += 1;
+                            answers.push(websocket::control_frame(opcode::PONG, &data));
+                        }
+                        Event::Pong(_) => {}
+                        Event::Close(_) => {
+                            // §5.5.1: answer with a close frame, then close;
+                            // Kamailio answers 1000 "Normal closure".
+                            stream.clear();
+                            *ws_closed = true;
+                            answers.push(websocket::close_frame(
+                                websocket::status::NORMAL,
+                                b"Normal closure",
+                            ));
+                            close_after = true;
+                            break;
+                        }
+                    }
                 }
-                Frame::Continue => answers.push(CONTINUE),
+            }
+            Some(_) => stream.clear(),
+            None => {
+                while let Some(frame) = framer.next(stream, limits).map_err(Close::Framing)? {
+                    match frame {
+                        Frame::Message(m) => got.messages.push(m),
+                        Frame::Ping => {
+                            got.pings += 1;
+                            answers.push(Bytes::from_static(PONG));
+                        }
+                        Frame::Continue => answers.push(Bytes::from_static(CONTINUE)),
+                    }
+                }
             }
         }
-        let pending = !stream.is_empty();
+        let pending = !stream.is_empty() || ws.as_ref().is_some_and(|d| d.pending());
         for answer in answers {
-            self.queue(Bytes::from_static(answer), now)?;
+            self.queue_raw(answer, now)?;
+        }
+        if close_after {
+            self.close_when_sent()?;
         }
         // The clock of a message starts at its first byte, and again after
         // each complete message: pipelined traffic keeps it fresh.
@@ -302,9 +359,48 @@ impl Conn {
         Ok(())
     }
 
-    /// Queues one message (encrypted first on TLS; rustls keeps it until the
-    /// handshake is done). The queue is bounded.
+    /// Queues one message: in a text frame once the connection speaks
+    /// WebSocket (RFC 7118 §5.1: "SIP messages MUST be carried in text or
+    /// binary frames"; Kamailio sends text frames), as it is otherwise.
     pub fn queue(&mut self, data: Bytes, now: Instant) -> Result<(), Close> {
+        if self.ws.is_some() {
+            if self.ws_closed {
+                // RFC 6455 §5.5.1: nothing follows a close frame.
+                log::debug!("websocket {}: closing, message not sent", self.peer);
+                return Ok(());
+            }
+            self.queue_raw(websocket::frame_header(opcode::TEXT, data.len()), now)?;
+        }
+        self.queue_raw(data, now)
+    }
+
+    /// The connection speaks WebSocket from now on (the `101` answer is
+    /// queued already): `ws` over TCP, `wss` over TLS.
+    pub fn upgrade_to_websocket(&mut self) {
+        self.ws = Some(websocket::Decoder::default());
+        self.proto = match self.proto {
+            Proto::Tls => Proto::Wss,
+            _ => Proto::Ws,
+        };
+    }
+
+    /// Sends a close frame with `payload` (status code, reason), then closes.
+    pub fn close_websocket(&mut self, payload: &[u8], now: Instant) -> Result<(), Close> {
+        if self.ws.is_none() || self.ws_closed {
+            return Err(Close::AsAsked);
+        }
+        let (code, reason) = match payload {
+            [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest),
+            _ => (websocket::status::NORMAL, &[][..]),
+        };
+        self.queue_raw(websocket::close_frame(code, reason), now)?;
+        self.ws_closed = true;
+        self.close_when_sent()
+    }
+
+    /// Queues bytes as they are (encrypted first on TLS; rustls keeps them
+    /// until the handshake is done). The queue is bounded.
+    fn queue_raw(&mut self, data: Bytes, now: Instant) -> Result<(), Close> {
         match self.tls.as_mut() {
             Some(tls) => {
                 tls.writer().write_all(&data).map_err(|_| Close::Overflow)?;

@@ -67,7 +67,7 @@ use super::handoff::Mailboxes;
 use super::stats::{bump, Counters as StreamCounters};
 use super::transport::Transport;
 use super::Counters;
-use crate::sip::packet::{ConnId, Inbound, Proto, SocketId, Transmit};
+use crate::sip::packet::{ConnId, Inbound, Proto, SocketId, Transmit, WsSend};
 
 /// What every worker's stream transport shares.
 pub(crate) struct Shared {
@@ -136,7 +136,7 @@ impl Shared {
     /// Counts one connection of `proto` fewer.
     fn release(&self, proto: Proto) {
         self.stats.open.fetch_sub(1, Ordering::Relaxed);
-        if proto == Proto::Tls {
+        if proto.carrier() == Proto::Tls {
             self.stats.tls_open.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -419,6 +419,9 @@ impl Streams {
                 return self.hand_off(owner, t);
             }
             if let Some(slot) = self.slot_of(id) {
+                if t.flags.websocket != WsSend::Message {
+                    return self.websocket_control(slot, t, now);
+                }
                 let fits = self
                     .conn(slot)
                     .is_some_and(|c| c.proto == t.proto && c.peer.ip() == t.dst.ip());
@@ -426,6 +429,16 @@ impl Streams {
                     return self.queue(slot, t.data, t.flags.close, now);
                 }
             }
+        }
+        if t.flags.websocket != WsSend::Message {
+            bump(&self.shared.stats.unsent);
+            log::info!(
+                "worker {}: websocket {:?} for {}: no such connection",
+                self.worker,
+                t.flags.websocket,
+                t.dst
+            );
+            return;
         }
         if let Some(slot) = self
             .local
@@ -454,6 +467,57 @@ impl Streams {
             return;
         }
         self.connect(t, now);
+    }
+
+    /// A handshake answer (the connection speaks WebSocket after it) or a
+    /// close frame (`ws_close`) on the connection in `slot`.
+    fn websocket_control(&mut self, slot: usize, t: Transmit, now: Instant) {
+        let Some(conn) = self.conn(slot) else {
+            return;
+        };
+        match t.flags.websocket {
+            WsSend::Upgrade => {
+                if conn.proto != t.proto || !matches!(conn.proto, Proto::Tcp | Proto::Tls) {
+                    log::info!(
+                        "websocket: {} is not an HTTP connection to upgrade",
+                        conn.peer
+                    );
+                    return;
+                }
+                self.queue(slot, t.data, false, now);
+                let Some(conn) = self.conn(slot) else {
+                    return;
+                };
+                let old = conn.keys.clone();
+                conn.upgrade_to_websocket();
+                let (id, proto, peer) = (conn.id, conn.proto, conn.peer);
+                // Found as a `ws` (`wss`) destination from now on, never as
+                // a TCP one: plain SIP must not go out on it.
+                conn.keys.clear();
+                for key in old {
+                    if self.local.get(&key) == Some(&id) {
+                        self.local.remove(&key);
+                    }
+                    self.shared.directory.release(&key, id);
+                }
+                self.register(slot, (proto, peer), false);
+                log::debug!("{proto} {peer}: websocket handshake done");
+            }
+            WsSend::Close => {
+                let closed = conn.close_websocket(&t.data, now);
+                match closed {
+                    Ok(()) => {
+                        bump(&self.shared.stats.messages_sent);
+                        self.start_send(slot);
+                    }
+                    Err(Close::AsAsked) => {
+                        log::info!("websocket: {} does not speak websocket", conn.peer)
+                    }
+                    Err(why) => self.close(slot, why),
+                }
+            }
+            WsSend::Message => self.queue(slot, t.data, t.flags.close, now),
+        }
     }
 
     fn hand_off(&mut self, owner: usize, t: Transmit) {
@@ -515,6 +579,10 @@ impl Streams {
                     Ok(c) => Some(rustls::Connection::Client(c)),
                     Err(e) => return unsent(self, &e),
                 }
+            }
+            // RFC 7118 §5: only the client opens a WebSocket connection.
+            Proto::Ws | Proto::Wss => {
+                return unsent(self, &"no websocket connection (one cannot be opened)")
             }
             other => return unsent(self, &format!("{other} is not a stream transport")),
         };
