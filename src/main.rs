@@ -95,7 +95,7 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                 let mp = &compiled.modparams;
                 let loaded = &compiled.program.loaded_modules;
                 type Lister = fn(&ringsip::script::registry::ModParams) -> Vec<String>;
-                let listers: [(&str, Lister); 5] = [
+                let listers: [(&str, Lister); 6] = [
                     ("rtpproxy", ringsip::modules::rtpproxy::unsupported_params),
                     ("rtpengine", ringsip::modules::rtpengine::unsupported_params),
                     ("debugger", ringsip::modules::debugger::unsupported_params),
@@ -104,6 +104,7 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                         ringsip::modules::dispatcher::unsupported_params,
                     ),
                     ("tm", ringsip::modules::tm::unsupported_params),
+                    ("websocket", ringsip::modules::websocket::unsupported_params),
                 ];
                 for (module, list) in listers {
                     if loaded.contains(&module) {
@@ -315,6 +316,10 @@ fn run(args: RunArgs) -> ExitCode {
             .run_startup_routes(Instant::now(), &mut dropped);
     }
     let worker_metrics = metrics.clone();
+    if program.loaded_modules.contains(&"websocket") {
+        rt.ws_keepalive =
+            ringsip::modules::websocket::keepalive(&compiled.modparams, &base_env.server_header);
+    }
     let make = move |info: WorkerInfo| {
         let sockets = specs
             .iter()

@@ -99,6 +99,11 @@ pub const NO_EFFECT: &[&str] = &[
     "verbose_list",
 ];
 
+/// The parameters set that have no effect, for `check -v`.
+pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
+    mp.set_among("websocket", NO_EFFECT)
+}
+
 /// `cors_mode`: what `Access-Control-Allow-Origin` the `101` carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cors {

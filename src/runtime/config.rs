@@ -161,6 +161,9 @@ pub struct RuntimeConfig {
     /// TLS connections open at once (`tls_max_connections`, 2048), counted
     /// within `tcp_max_connections` too.
     pub tls_max_connections: usize,
+    /// Keep-alive frames on idle WebSocket connections (websocket's
+    /// `keepalive_*` parameters); `None`: none.
+    pub ws_keepalive: Option<crate::modules::websocket::Keepalive>,
 }
 
 impl RuntimeConfig {
@@ -192,6 +195,7 @@ impl RuntimeConfig {
             tls_dangerous_skip_server_verification: false,
             tls_profiles: None,
             tls_max_connections: 2048,
+            ws_keepalive: None,
         }
     }
 

@@ -398,6 +398,24 @@ impl Conn {
         self.close_when_sent()
     }
 
+    /// Queues `frame` (a ping or pong) when the connection speaks WebSocket
+    /// and nothing went either way for `idle`; whether it was queued.
+    pub fn websocket_keepalive(
+        &mut self,
+        idle: Duration,
+        frame: &Bytes,
+        now: Instant,
+    ) -> Result<bool, Close> {
+        let quiet = now.saturating_duration_since(self.last_active) >= idle;
+        if self.ws.is_none() || self.ws_closed || !quiet || self.sending {
+            return Ok(false);
+        }
+        self.queue_raw(frame.clone(), now)?;
+        // The next one after another idle period, answered or not.
+        self.last_active = now;
+        Ok(true)
+    }
+
     /// Queues bytes as they are (encrypted first on TLS; rustls keeps them
     /// until the handshake is done). The queue is bounded.
     fn queue_raw(&mut self, data: Bytes, now: Instant) -> Result<(), Close> {

@@ -81,6 +81,8 @@ pub(crate) struct Shared {
     tls_max_connections: usize,
     send_queue_max: usize,
     workers: usize,
+    /// The frame sent on a WebSocket connection idle for this long.
+    ws_keepalive: Option<(Duration, Bytes)>,
 }
 
 impl Shared {
@@ -104,6 +106,11 @@ impl Shared {
             tls_max_connections: cfg.tls_max_connections,
             send_queue_max: cfg.tcp_send_queue_max,
             workers,
+            ws_keepalive: cfg.ws_keepalive.as_ref().map(|k| {
+                use crate::sip::websocket::{control_frame, opcode};
+                let op = if k.ping { opcode::PING } else { opcode::PONG };
+                (k.idle, control_frame(op, &k.data))
+            }),
         }
     }
 
@@ -111,7 +118,10 @@ impl Shared {
     /// timeout fires at most 25% late, between 10 ms and 1 s.
     fn sweep_interval(&self) -> Duration {
         let t = &self.timeouts;
-        let shortest = t.lifetime.min(t.msg_read).min(t.connect).min(t.send);
+        let mut shortest = t.lifetime.min(t.msg_read).min(t.connect).min(t.send);
+        if let Some((idle, _)) = &self.ws_keepalive {
+            shortest = shortest.min(*idle);
+        }
         (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
     }
 
@@ -859,6 +869,19 @@ impl Streams {
             };
             if let Some(why) = why {
                 self.close(slot, why);
+                continue;
+            }
+            let Some((idle, frame)) = self.shared.ws_keepalive.clone() else {
+                continue;
+            };
+            let due = self.slots[slot]
+                .conn
+                .as_deref_mut()
+                .map(|c| c.websocket_keepalive(idle, &frame, now));
+            match due {
+                Some(Ok(true)) => self.start_send(slot),
+                Some(Err(why)) => self.close(slot, why),
+                _ => {}
             }
         }
         for i in 0..self.listeners.len() {
