@@ -32,6 +32,7 @@ loadmodule "registrar.so"
 loadmodule "nathelper.so"
 loadmodule "xhttp.so"
 loadmodule "websocket.so"
+loadmodule "xlog.so"
 modparam("websocket", "keepalive_mechanism", @KA_MECH@)
 modparam("websocket", "keepalive_timeout", 1)
 modparam("websocket", "ping_application_data", "still there?")
@@ -95,6 +96,10 @@ request_route {
     }
 }
 
+event_route[websocket:closed] {
+    xlog("L_ERR", "WS CLOSED $si:$sp $proto $ws_conid\n");
+}
+
 event_route[xhttp:request] {
     if ($hdr(Upgrade) =~ "websocket" && $hdr(Connection) =~ "Upgrade" && $rm =~ "GET") {
         if (ws_handle_handshake()) {
@@ -104,6 +109,21 @@ event_route[xhttp:request] {
     xhttp_reply("404", "Not Found", "", "");
 }
 "#;
+
+/// Waits until the proxy logged `event_route[websocket:closed]` for the
+/// client at `client`.
+fn wait_closed_event(p: &Proxy, client: SocketAddr) {
+    let want = format!("WS CLOSED {client} tcp ");
+    let deadline = Instant::now() + WAIT;
+    while !p.stderr().contains(&want) {
+        assert!(
+            Instant::now() < deadline,
+            "no \"{want}\" in:\n{}",
+            p.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 fn proxy(keepalive_mechanism: u8) -> Proxy {
     Proxy::start(
@@ -379,6 +399,7 @@ fn sip_over_websocket_frames() {
     assert_eq!(close.opcode, 8);
     assert_eq!(&close.payload[..2], &[0x03, 0xe8]);
     assert!(c.next_frame().is_none(), "closed after the close handshake");
+    wait_closed_event(&p, c.stream.local_addr().unwrap());
 }
 
 #[test]
@@ -404,6 +425,7 @@ fn ws_close_closes_the_connection() {
     assert_eq!(close.opcode, 8);
     assert_eq!(&close.payload[..], b"\x0f\xa0Because");
     assert!(c.next_frame().is_none());
+    wait_closed_event(&p, c.stream.local_addr().unwrap());
 }
 
 #[test]

@@ -25,6 +25,11 @@
 //!   one named (`$ws_conid`), then closes it. -1 on a message that did not
 //!   come over WebSocket.
 //! - `$ws_conid`: the id of the message's connection (0 for UDP).
+//! - `event_route[websocket:closed]`: runs once a closing handshake is done
+//!   (the peer's close frame answered, or `ws_close` sent), on Kamailio's
+//!   faked request from the peer's address, `$proto` reading `tcp`/`tls`
+//!   as in Kamailio 5.6 (live). A connection that ends without a close
+//!   frame runs nothing, as Kamailio 5.6 (live).
 //!
 //! Parameters: `cors_mode` (0: none; 1: `Access-Control-Allow-Origin: *`;
 //! 2: the request's `Origin`), `keepalive_mechanism` (0 none, 1 ping,
@@ -35,8 +40,7 @@
 //! must be 1 (sip): msrp is not implemented. `keepalive_processes`,
 //! `timer_interval`, `rm_delay_interval` and `verbose_list` are about
 //! Kamailio's processes and logs and have no effect. `event_callback`
-//! (KEMI), `event_route[websocket:closed]` and the `ws.*` RPC commands are
-//! not implemented in ringsip yet; the first two are refused at start-up.
+//! (KEMI) is not implemented in ringsip yet and refused at start-up.
 
 use std::time::Duration;
 

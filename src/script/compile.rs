@@ -476,20 +476,6 @@ impl<'c> Compiler<'c> {
                 .map_or(span, |mp| mp.span);
             self.error(span, e);
         }
-        let closed = crate::modules::websocket::EVENT_CLOSED;
-        let spans: Vec<Span> = self
-            .cfg
-            .routes
-            .iter()
-            .filter(|r| r.kind == RouteKind::Event && r.name.as_deref() == Some(closed))
-            .map(|r| r.span)
-            .collect();
-        for span in spans {
-            self.error(
-                span,
-                format!("event_route[{closed}] is not implemented in ringsip yet"),
-            );
-        }
     }
 
     /// Gives every route block its index first, so calls can refer forward.

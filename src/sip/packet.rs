@@ -115,6 +115,9 @@ impl ConnId {
 /// One message (a datagram, or one framed message of a stream) as received.
 #[derive(Clone, Debug)]
 pub struct Inbound {
+    /// The message. Empty on a `ws`/`wss` connection: the connection's
+    /// WebSocket closing handshake is done (the runtime never delivers an
+    /// empty WebSocket message), for `event_route[websocket:closed]`.
     pub data: Bytes,
     /// Where it came from.
     pub src: SocketAddr,

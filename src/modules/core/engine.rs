@@ -21,7 +21,7 @@ use crate::script::ctx::{CoreState, Env, LocalEvent, LocalRoute, MsgCtx};
 use crate::script::ir::Program;
 use crate::script::registry::RouteType;
 use crate::script::vm::{self, Outcome};
-use crate::sip::{Inbound, Message, Transmit};
+use crate::sip::{Inbound, Message, Proto, Transmit};
 use crate::tm::{
     ReplyAction, ReplyMatch, RequestMatch, Source, Tid, TmConfig, TmEvent, TransactionTable,
 };
@@ -279,6 +279,9 @@ impl Engine {
         self.core.msg_id = self.core.msg_id.wrapping_add(1);
         // A keep-alive (CRLF only) is not an error worth a log line.
         if pkt.data.iter().all(|b| b.is_ascii_whitespace()) {
+            if pkt.data.is_empty() && matches!(pkt.proto, Proto::Ws | Proto::Wss) {
+                self.on_websocket_closed(&pkt, now, out);
+            }
             return;
         }
         // The message takes the buffer itself: cloning it here would be its
@@ -521,6 +524,29 @@ impl Engine {
             let mut ctx = self.ctx(&msg, &from, now, RouteType::Event, out);
             let _ = vm::run_route(&mut ctx, route);
         }
+    }
+
+    /// `event_route[websocket:closed]` once a WebSocket connection's closing
+    /// handshake is done: as Kamailio 5.6 runs it (live), on the faked
+    /// request, from the peer's address, `$proto` reading the connection's
+    /// own transport (`tcp`/`tls`), `$ws_conid` its id.
+    fn on_websocket_closed(&mut self, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
+        let name = crate::modules::websocket::EVENT_CLOSED;
+        let Some(&route) = self.program.event_routes.get(name) else {
+            return;
+        };
+        let Some(msg) = faked_request() else {
+            return;
+        };
+        let from = Source {
+            src: pkt.src,
+            local: pkt.local,
+            proto: pkt.proto.carrier(),
+            socket: pkt.socket,
+            conn: pkt.conn,
+        };
+        let mut ctx = self.ctx(&msg, &from, now, RouteType::Event, out);
+        let _ = vm::run_route(&mut ctx, route);
     }
 
     /// The context for running a route on `msg` (borrows this core's state).

@@ -230,10 +230,6 @@ fn what_is_not_implemented_is_refused() {
             "event_callback",
         ),
         ("modparam(\"websocket\", \"cors_mode\", 3)", "cors_mode"),
-        (
-            "event_route[websocket:closed] { xlog(\"x\"); }",
-            "websocket:closed",
-        ),
     ] {
         let err = compiled(&format!("{cfg}\n{ROUTES}"))
             .err()
@@ -248,4 +244,24 @@ fn what_is_not_implemented_is_refused() {
         .map(|d| d.rendered().join("\n"))
         .unwrap_or_default();
     assert!(err.contains("xhttp"), "{err}");
+}
+
+#[test]
+fn a_finished_closing_handshake_runs_the_closed_event() {
+    // The route sends what it saw (on Kamailio's faked OPTIONS).
+    let cfg = format!(
+        "loadmodule \"corex.so\"\n{ROUTES}\nevent_route[websocket:closed] {{\n\
+         send_data(\"sip:203.0.113.9:5060\", \"$rm $si:$sp $proto $ws_conid\");\n\
+         }}\n"
+    );
+    let mut e = engine(&cfg);
+    let out = feed(&mut e, "", Proto::Ws, SOURCE);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let text = String::from_utf8_lossy(&out[0].data).into_owned();
+    assert_eq!(
+        text,
+        format!("OPTIONS 198.51.100.1:5070 tcp {}", CONN.raw())
+    );
+    // An empty message over TCP is a keep-alive, nothing more.
+    assert!(feed(&mut e, "", Proto::Tcp, SOURCE).is_empty());
 }

@@ -130,6 +130,9 @@ pub(super) struct Conn {
 pub(super) struct Received {
     pub messages: SmallVec<[Bytes; 4]>,
     pub pings: u64,
+    /// The peer sent a WebSocket close frame (answered, the connection
+    /// closes once the answer is sent).
+    pub ws_closed: bool,
 }
 
 impl Conn {
@@ -210,6 +213,7 @@ impl Conn {
         let mut got = Received {
             messages: SmallVec::new(),
             pings: 0,
+            ws_closed: false,
         };
         if self.tls.is_some() {
             self.decrypt()?;
@@ -249,6 +253,10 @@ impl Conn {
                         }
                     };
                     match event {
+                        // An empty message means nothing in SIP; an empty
+                        // delivery is how the runtime reports a closing
+                        // handshake (see `Inbound::data`).
+                        Event::Message(m) if m.is_empty() => {}
                         Event::Message(m) => got.messages.push(m),
                         Event::Ping(data) => {
                             got.pings += 1;
@@ -260,6 +268,7 @@ impl Conn {
                             // Kamailio answers 1000 "Normal closure".
                             stream.clear();
                             *ws_closed = true;
+                            got.ws_closed = true;
                             answers.push(websocket::close_frame(
                                 websocket::status::NORMAL,
                                 b"Normal closure",

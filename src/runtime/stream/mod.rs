@@ -203,6 +203,9 @@ pub(super) struct Streams {
     sweep: Option<(Instant, Sleep)>,
     stopped: bool,
     counters: Counters,
+    /// WebSocket connections this side closed (`ws_close`), to report to
+    /// the handler at the next `poll_recv`.
+    ws_closed: Vec<Inbound>,
 }
 
 impl Streams {
@@ -226,6 +229,7 @@ impl Streams {
             sweep: None,
             stopped: false,
             counters: Counters::default(),
+            ws_closed: Vec::new(),
         };
         for (id, proto, listener) in listeners {
             let local = listener.local_addr()?;
@@ -515,8 +519,10 @@ impl Streams {
             }
             WsSend::Close => {
                 let closed = conn.close_websocket(&t.data, now);
+                let report = websocket_closed(conn);
                 match closed {
                     Ok(()) => {
+                        self.ws_closed.push(report);
                         bump(&self.shared.stats.messages_sent);
                         self.start_send(slot);
                     }
@@ -825,6 +831,11 @@ impl Streams {
                         arrived: None,
                     });
                 }
+                if got.ws_closed {
+                    if let Some(conn) = self.conn(slot) {
+                        deliver(websocket_closed(conn));
+                    }
+                }
                 self.start_send(slot);
                 self.start_read(slot);
             }
@@ -918,6 +929,20 @@ impl Streams {
     }
 }
 
+/// The report of a finished WebSocket closing handshake on `conn`: an
+/// empty message from its peer (see [`Inbound::data`]).
+fn websocket_closed(conn: &Conn) -> Inbound {
+    Inbound {
+        data: Bytes::new(),
+        src: conn.peer,
+        local: conn.local,
+        proto: conn.proto,
+        socket: conn.socket,
+        conn: Some(conn.id),
+        arrived: None,
+    }
+}
+
 /// The `;alias` sent-by of a request's top Via (RFC 5923 §5: the client asks
 /// that this connection be reused for requests to that address), on TCP.
 /// Over TLS the alias would have to be checked against the certificate
@@ -956,6 +981,9 @@ impl Transport for Streams {
         let mut steps = 0;
         let shared = self.shared.clone();
         shared.mailboxes.register(self.worker, cx.waker());
+        for closed in std::mem::take(&mut self.ws_closed) {
+            deliver(closed);
+        }
         while steps < budget {
             let Some(t) = shared.mailboxes.take(self.worker) else {
                 break;
@@ -1012,8 +1040,9 @@ impl Transport for Streams {
             }
         }
         self.poll_sweep(cx);
-        if std::mem::take(&mut self.reads_added) {
-            // Reads started here are submitted by the next `poll_recv`.
+        if std::mem::take(&mut self.reads_added) || !self.ws_closed.is_empty() {
+            // Reads started here are submitted, and closes reported, by the
+            // next `poll_recv`.
             cx.waker().wake_by_ref();
         }
     }
