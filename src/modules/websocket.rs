@@ -210,7 +210,7 @@ fn ws_handle_handshake(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     }
     let (answer, refused) = websocket::handshake(ctx.msg);
     let mut headers = ctx.state.reply_headers.clone();
-    headers.extend_from_slice(answer.headers.as_bytes());
+    // Kamailio 5.6 writes Access-Control-Allow-Origin first (live).
     if answer.accepted() {
         let origin = ctx
             .msg
@@ -230,6 +230,7 @@ fn ws_handle_handshake(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
             _ => {}
         }
     }
+    headers.extend_from_slice(answer.headers.as_bytes());
     if let Some(why) = refused {
         log::warn!("ws_handle_handshake: {} refused: {why:?}", ctx.src);
     }

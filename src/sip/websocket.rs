@@ -155,6 +155,14 @@ impl FrameError {
             _ => status::PROTOCOL_ERROR,
         }
     }
+
+    /// The reason in the close frame (1002: Kamailio 5.6's, live).
+    pub fn reason(self) -> &'static [u8] {
+        match self {
+            FrameError::TooLong(_) => b"Message too big",
+            _ => b"Protocol error",
+        }
+    }
 }
 
 impl std::fmt::Display for FrameError {

@@ -674,10 +674,15 @@ impl Engine {
                 return;
             }
         }
+        // What the core reply route changed goes out with the reply, as
+        // Kamailio applies its lumps (add_contact_alias() on a WebSocket
+        // client's reply, say).
+        let mut core_edits = None;
         if let Some(route) = self.program.reply_route {
             let started = self.route_start();
             let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);
             let outcome = vm::run_route(&mut ctx, route);
+            core_edits = Some(std::mem::take(&mut ctx.edits)).filter(|e| !e.is_empty());
             self.route_end(started, route);
             // drop, 0 or a negative final value discard the reply (KAMAILIO-REFERENCE §0).
             match outcome {
@@ -693,7 +698,7 @@ impl Engine {
             .map_or(ReplyMatch::NoMatch, |t| t.match_reply(msg));
         match matched {
             ReplyMatch::Branch { tid, branch, .. } => {
-                self.on_branch_reply(msg, &from, matched, tid, branch, now, out)
+                self.on_branch_reply(msg, &from, matched, tid, branch, core_edits, now, out)
             }
             ReplyMatch::OtherCore(core) => {
                 self.stats.handoffs += 1;
@@ -709,6 +714,9 @@ impl Engine {
             }
             ReplyMatch::NoMatch => {
                 let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);
+                if let Some(e) = core_edits {
+                    ctx.edits = e;
+                }
                 if forward::reply(&mut ctx) < 0 {
                     self.stats.unroutable_replies += 1;
                 }
@@ -838,6 +846,7 @@ impl Engine {
         matched: ReplyMatch,
         tid: Tid,
         branch: u8,
+        core_edits: Option<crate::sip::Edits>,
         now: Instant,
         out: &mut Vec<Transmit>,
     ) {
@@ -849,9 +858,10 @@ impl Engine {
             .map_or((None, 0, 0), |d| (d.on_reply, d.flags, d.iflags));
         // uac: the caller sees its own From/To again (before onreply_route,
         // as Kamailio's TMCB_RESPONSE_IN callback).
-        let mut edits = (iflags & crate::modules::uac::RESTORE_REPLIES != 0)
-            .then(|| self.uac_reply_edits(tid, msg, iflags))
-            .flatten();
+        let mut edits = match iflags & crate::modules::uac::RESTORE_REPLIES != 0 {
+            true => self.uac_reply_edits(tid, msg, iflags, core_edits),
+            false => core_edits,
+        };
         if let Some(route) = on_reply {
             let started = self.route_start();
             let mut ctx = self.ctx(msg, from, now, RouteType::OnReply, out);
@@ -911,10 +921,17 @@ impl Engine {
 
     /// The edits that restore From/To in a reply to a transaction whose
     /// request uac changed, from the request as received.
-    fn uac_reply_edits(&self, tid: Tid, reply: &Message, iflags: u32) -> Option<crate::sip::Edits> {
+    /// `start`: the edits made so far (the core reply route's).
+    fn uac_reply_edits(
+        &self,
+        tid: Tid,
+        reply: &Message,
+        iflags: u32,
+        start: Option<crate::sip::Edits>,
+    ) -> Option<crate::sip::Edits> {
         let request = self.core.tm.as_ref()?.request(tid)?;
         let request = Message::parse(request.clone()).ok()?;
-        let mut edits = crate::sip::Edits::new();
+        let mut edits = start.unwrap_or_default();
         crate::modules::uac::replace::reply_edits(&request, reply, iflags, &mut edits);
         Some(edits)
     }

@@ -103,8 +103,11 @@ pub(super) struct Conn {
     /// Speaks WebSocket (after a handshake): frames are read by this
     /// instead of `framer`, and messages sent in text frames.
     ws: Option<websocket::Decoder>,
-    /// The peer sent a close frame: nothing more is read or sent.
+    /// We sent a close frame: no message follows it (RFC 6455 §5.5.1).
     ws_closed: bool,
+    /// The peer's close frame arrived (or the stream is broken): nothing
+    /// more is read.
+    ws_peer_closed: bool,
     /// The last read filled its buffer: ask for more next time.
     read_large: bool,
     wqueue: VecDeque<Bytes>,
@@ -164,6 +167,7 @@ impl Conn {
             framer: Framer::default(),
             ws: None,
             ws_closed: false,
+            ws_peer_closed: false,
             read_large: false,
             wqueue: VecDeque::new(),
             queued: 0,
@@ -225,6 +229,7 @@ impl Conn {
             framer,
             ws,
             ws_closed,
+            ws_peer_closed,
             ..
         } = self;
         let stream = match tls {
@@ -236,7 +241,7 @@ impl Conn {
         let mut answers: SmallVec<[Bytes; 2]> = SmallVec::new();
         let mut close_after = false;
         match ws {
-            Some(decoder) if !*ws_closed => {
+            Some(decoder) if !*ws_peer_closed => {
                 let max = limits.max_message;
                 loop {
                     let event = match decoder.next(stream, max) {
@@ -246,7 +251,8 @@ impl Conn {
                             // Say why before closing (RFC 6455 §7.1.7).
                             stream.clear();
                             *ws_closed = true;
-                            answers.push(websocket::close_frame(e.status(), b""));
+                            *ws_peer_closed = true;
+                            answers.push(websocket::close_frame(e.status(), e.reason()));
                             log::info!("websocket: {e}");
                             close_after = true;
                             break;
@@ -257,6 +263,8 @@ impl Conn {
                         // delivery is how the runtime reports a closing
                         // handshake (see `Inbound::data`).
                         Event::Message(m) if m.is_empty() => {}
+                        // After our close frame, what still arrives is dropped.
+                        Event::Message(_) if *ws_closed => {}
                         Event::Message(m) => got.messages.push(m),
                         Event::Ping(data) => {
                             got.pings += 1;
@@ -264,15 +272,19 @@ impl Conn {
                         }
                         Event::Pong(_) => {}
                         Event::Close(_) => {
-                            // §5.5.1: answer with a close frame, then close;
-                            // Kamailio answers 1000 "Normal closure".
+                            // §5.5.1: answer with a close frame (unless this
+                            // answers ours), then close; Kamailio answers
+                            // 1000 "Normal closure".
                             stream.clear();
+                            if !*ws_closed {
+                                answers.push(websocket::close_frame(
+                                    websocket::status::NORMAL,
+                                    b"Normal closure",
+                                ));
+                            }
                             *ws_closed = true;
+                            *ws_peer_closed = true;
                             got.ws_closed = true;
-                            answers.push(websocket::close_frame(
-                                websocket::status::NORMAL,
-                                b"Normal closure",
-                            ));
                             close_after = true;
                             break;
                         }
@@ -293,7 +305,11 @@ impl Conn {
                 }
             }
         }
-        let pending = !stream.is_empty() || ws.as_ref().is_some_and(|d| d.pending());
+        // Waiting for the answer to our close frame counts as a message
+        // being read: `tcp_msg_read_timeout` bounds the wait.
+        let pending = !stream.is_empty()
+            || ws.as_ref().is_some_and(|d| d.pending())
+            || (*ws_closed && !*ws_peer_closed);
         for answer in answers {
             self.queue_raw(answer, now)?;
         }
@@ -393,7 +409,9 @@ impl Conn {
         };
     }
 
-    /// Sends a close frame with `payload` (status code, reason), then closes.
+    /// Sends a close frame with `payload` (status code, reason); the
+    /// connection closes once the peer answers with its own (as Kamailio
+    /// waits for it), or when `tcp_msg_read_timeout` runs out.
     pub fn close_websocket(&mut self, payload: &[u8], now: Instant) -> Result<(), Close> {
         if self.ws.is_none() || self.ws_closed {
             return Err(Close::AsAsked);
@@ -404,7 +422,8 @@ impl Conn {
         };
         self.queue_raw(websocket::close_frame(code, reason), now)?;
         self.ws_closed = true;
-        self.close_when_sent()
+        self.msg_since = self.msg_since.or(Some(now));
+        Ok(())
     }
 
     /// Queues `frame` (a ping or pong) when the connection speaks WebSocket

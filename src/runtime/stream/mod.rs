@@ -203,9 +203,6 @@ pub(super) struct Streams {
     sweep: Option<(Instant, Sleep)>,
     stopped: bool,
     counters: Counters,
-    /// WebSocket connections this side closed (`ws_close`), to report to
-    /// the handler at the next `poll_recv`.
-    ws_closed: Vec<Inbound>,
 }
 
 impl Streams {
@@ -229,7 +226,6 @@ impl Streams {
             sweep: None,
             stopped: false,
             counters: Counters::default(),
-            ws_closed: Vec::new(),
         };
         for (id, proto, listener) in listeners {
             let local = listener.local_addr()?;
@@ -517,21 +513,16 @@ impl Streams {
                 self.register(slot, (proto, peer), false);
                 log::debug!("{proto} {peer}: websocket handshake done");
             }
-            WsSend::Close => {
-                let closed = conn.close_websocket(&t.data, now);
-                let report = websocket_closed(conn);
-                match closed {
-                    Ok(()) => {
-                        self.ws_closed.push(report);
-                        bump(&self.shared.stats.messages_sent);
-                        self.start_send(slot);
-                    }
-                    Err(Close::AsAsked) => {
-                        log::info!("websocket: {} does not speak websocket", conn.peer)
-                    }
-                    Err(why) => self.close(slot, why),
+            WsSend::Close => match conn.close_websocket(&t.data, now) {
+                Ok(()) => {
+                    bump(&self.shared.stats.messages_sent);
+                    self.start_send(slot);
                 }
-            }
+                Err(Close::AsAsked) => {
+                    log::info!("websocket: {} does not speak websocket", conn.peer)
+                }
+                Err(why) => self.close(slot, why),
+            },
             WsSend::Message => self.queue(slot, t.data, t.flags.close, now),
         }
     }
@@ -835,6 +826,10 @@ impl Streams {
                     if let Some(conn) = self.conn(slot) {
                         deliver(websocket_closed(conn));
                     }
+                    // The answer to our close frame: nothing left to send.
+                    if self.conn(slot).is_some_and(|c| c.done_sending()) {
+                        return self.close(slot, Close::AsAsked);
+                    }
                 }
                 self.start_send(slot);
                 self.start_read(slot);
@@ -981,9 +976,6 @@ impl Transport for Streams {
         let mut steps = 0;
         let shared = self.shared.clone();
         shared.mailboxes.register(self.worker, cx.waker());
-        for closed in std::mem::take(&mut self.ws_closed) {
-            deliver(closed);
-        }
         while steps < budget {
             let Some(t) = shared.mailboxes.take(self.worker) else {
                 break;
@@ -1040,9 +1032,8 @@ impl Transport for Streams {
             }
         }
         self.poll_sweep(cx);
-        if std::mem::take(&mut self.reads_added) || !self.ws_closed.is_empty() {
-            // Reads started here are submitted, and closes reported, by the
-            // next `poll_recv`.
+        if std::mem::take(&mut self.reads_added) {
+            // Reads started here are submitted by the next `poll_recv`.
             cx.waker().wake_by_ref();
         }
     }
