@@ -316,6 +316,7 @@ fn run(args: RunArgs) -> ExitCode {
             .run_startup_routes(Instant::now(), &mut dropped);
     }
     let worker_metrics = metrics.clone();
+    rt.ws_peers = module_services.get_arc::<ringsip::modules::websocket::WsPeers>();
     if program.loaded_modules.contains(&"websocket") {
         rt.ws_keepalive =
             ringsip::modules::websocket::keepalive(&compiled.modparams, &base_env.server_header);

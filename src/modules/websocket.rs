@@ -42,6 +42,9 @@
 //! Kamailio's processes and logs and have no effect. `event_callback`
 //! (KEMI) is not implemented in ringsip yet and refused at start-up.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -93,6 +96,58 @@ pub static MODULE: ModuleDef = ModuleDef {
     ],
     always: false,
 };
+
+/// The WebSocket clients connected now, by transport and address: the
+/// runtime adds a connection at its handshake and removes it when it
+/// closes; tm reads it to fail a relay to a client that is gone at once,
+/// as Kamailio's `t_relay` fails (a WebSocket connection is never opened
+/// toward a client).
+#[derive(Debug, Default)]
+pub struct WsPeers {
+    peers: RwLock<HashMap<(Proto, SocketAddr), ConnId>>,
+}
+
+impl WsPeers {
+    pub fn add(&self, proto: Proto, peer: SocketAddr, id: ConnId) {
+        // A poisoned lock still holds a consistent map (one insert or remove per write).
+        let mut map = self.peers.write().unwrap_or_else(|e| e.into_inner());
+        map.insert((proto, peer), id);
+    }
+
+    /// Forgets `peer` if it is still connection `id`.
+    pub fn remove(&self, proto: Proto, peer: SocketAddr, id: ConnId) {
+        let mut map = self.peers.write().unwrap_or_else(|e| e.into_inner());
+        if map.get(&(proto, peer)) == Some(&id) {
+            map.remove(&(proto, peer));
+        }
+    }
+
+    pub fn connected(&self, proto: Proto, peer: SocketAddr) -> bool {
+        let map = self.peers.read().unwrap_or_else(|e| e.into_inner());
+        map.contains_key(&(proto, peer))
+    }
+
+    /// Every connection: transport, peer, id (ordered by id).
+    pub fn list(&self) -> Vec<(Proto, SocketAddr, ConnId)> {
+        let map = self.peers.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = map.iter().map(|(&(p, a), &id)| (p, a, id)).collect();
+        all.sort_by_key(|e| e.2);
+        all
+    }
+}
+
+/// Whether a request to `dst` over `proto` can go out: any transport but
+/// WebSocket, or a WebSocket client connected there. Without the module
+/// (no [`WsPeers`]), nothing is known and the runtime decides.
+pub fn reachable(ctx: &MsgCtx<'_>, proto: Proto, dst: SocketAddr) -> bool {
+    if !matches!(proto, Proto::Ws | Proto::Wss) {
+        return true;
+    }
+    ctx.env
+        .services
+        .get::<WsPeers>()
+        .is_none_or(|p| p.connected(proto, dst))
+}
 
 /// Parameters that change nothing in ringsip (Kamailio's process layout and
 /// debug logs), for `check -v`.

@@ -164,6 +164,8 @@ pub struct RuntimeConfig {
     /// Keep-alive frames on idle WebSocket connections (websocket's
     /// `keepalive_*` parameters); `None`: none.
     pub ws_keepalive: Option<crate::modules::websocket::Keepalive>,
+    /// The WebSocket clients connected, kept up to date here for tm.
+    pub ws_peers: Option<std::sync::Arc<crate::modules::websocket::WsPeers>>,
 }
 
 impl RuntimeConfig {
@@ -196,6 +198,7 @@ impl RuntimeConfig {
             tls_profiles: None,
             tls_max_connections: 2048,
             ws_keepalive: None,
+            ws_peers: None,
         }
     }
 

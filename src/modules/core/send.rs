@@ -288,7 +288,9 @@ mod tests {
         // Kamailio 5.6.3 (forward() and t_relay(), checked live): from the
         // Via's own host a forced rport comes alone, right after host:port.
         assert!(
-            out.contains("\nVia: SIP/2.0/UDP 198.51.100.1:5070;rport=5070;branch=z9hG4bK776asdhds\n"),
+            out.contains(
+                "\nVia: SIP/2.0/UDP 198.51.100.1:5070;rport=5070;branch=z9hG4bK776asdhds\n"
+            ),
             "{out}"
         );
         let (out, _) = relayed(false, |ctx| {

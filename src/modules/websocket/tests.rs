@@ -28,9 +28,17 @@ fn compiled(cfg: &str) -> Result<crate::script::compile::Compiled, String> {
 }
 
 fn engine(cfg: &str) -> Engine {
+    engine_with(cfg, None)
+}
+
+/// An engine whose runtime reports the WebSocket clients in `peers`.
+fn engine_with(cfg: &str, peers: Option<Arc<super::WsPeers>>) -> Engine {
     let compiled = compiled(cfg).unwrap_or_else(|e| panic!("{e}"));
     let mut env = env();
     env.server_header = Bytes::from_static(b"kamailio (5.6.3 (x86_64/linux))");
+    if let Some(p) = peers {
+        env.services.insert(p);
+    }
     Engine::new(Arc::new(env), Arc::new(compiled.program))
 }
 
@@ -264,4 +272,36 @@ fn a_finished_closing_handshake_runs_the_closed_event() {
     );
     // An empty message over TCP is a keep-alive, nothing more.
     assert!(feed(&mut e, "", Proto::Tcp, SOURCE).is_empty());
+}
+
+#[test]
+fn a_relay_to_a_client_no_longer_connected_fails_at_once() {
+    let cfg = ROUTES.replace(
+        "record_route();",
+        "record_route(); $du = \"sip:198.51.100.1:5070;transport=ws\";",
+    );
+    let invite = "INVITE sip:bob@192.0.2.10 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bKu2\r\nMax-Forwards: 70\r\n\
+        From: <sip:carol@203.0.113.5>;tag=c\r\nTo: <sip:bob@192.0.2.10>\r\nCall-ID: c4\r\n\
+        CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let peers = Arc::new(super::WsPeers::default());
+    let mut e = engine_with(&cfg, Some(peers.clone()));
+    let out = feed(&mut e, invite, Proto::Udp, "203.0.113.5:5060");
+    assert!(out.iter().all(|t| t.proto == Proto::Udp), "{out:?}");
+    let last = String::from_utf8_lossy(&out.last().unwrap().data).into_owned();
+    assert!(
+        last.starts_with(
+            "SIP/2.0 477 Unfortunately error on sending to next hop occurred (477/TM)\r\n"
+        ),
+        "{last}"
+    );
+    // Connected: the request goes to it.
+    peers.add(Proto::Ws, SOURCE.parse().unwrap(), CONN);
+    let out = feed(
+        &mut e,
+        &invite.replace("c4", "c5").replace("Ku2", "Ku3"),
+        Proto::Udp,
+        "203.0.113.5:5060",
+    );
+    assert!(out.iter().any(|t| t.proto == Proto::Ws), "{out:?}");
 }

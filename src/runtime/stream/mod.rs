@@ -83,6 +83,7 @@ pub(crate) struct Shared {
     workers: usize,
     /// The frame sent on a WebSocket connection idle for this long.
     ws_keepalive: Option<(Duration, Bytes)>,
+    ws_peers: Option<Arc<crate::modules::websocket::WsPeers>>,
 }
 
 impl Shared {
@@ -111,6 +112,7 @@ impl Shared {
                 let op = if k.ping { opcode::PING } else { opcode::PONG };
                 (k.idle, control_frame(op, &k.data))
             }),
+            ws_peers: cfg.ws_peers.clone(),
         }
     }
 
@@ -385,6 +387,11 @@ impl Streams {
             self.shared.directory.release(key, conn.id);
         }
         self.shared.release(conn.proto);
+        if let Some(peers) = self.shared.ws_peers.as_ref() {
+            if matches!(conn.proto, Proto::Ws | Proto::Wss) {
+                peers.remove(conn.proto, conn.peer, conn.id);
+            }
+        }
         let stats = &self.shared.stats;
         match &why {
             Close::Peer(_) => bump(&stats.closed_by_peer),
@@ -511,6 +518,9 @@ impl Streams {
                     self.shared.directory.release(&key, id);
                 }
                 self.register(slot, (proto, peer), false);
+                if let Some(peers) = &self.shared.ws_peers {
+                    peers.add(proto, peer, id);
+                }
                 log::debug!("{proto} {peer}: websocket handshake done");
             }
             WsSend::Close => match conn.close_websocket(&t.data, now) {
