@@ -317,9 +317,13 @@ fn run(args: RunArgs) -> ExitCode {
     }
     let worker_metrics = metrics.clone();
     rt.ws_peers = module_services.get_arc::<ringsip::modules::websocket::WsPeers>();
-    if program.loaded_modules.contains(&"websocket") {
-        rt.ws_keepalive =
-            ringsip::modules::websocket::keepalive(&compiled.modparams, &base_env.server_header);
+    if let Some(peers) = &rt.ws_peers {
+        let ws = &ringsip::modules::websocket::keepalive_settings(
+            &compiled.modparams,
+            &base_env.server_header,
+        );
+        rt.ws_keepalive = ws.0.clone();
+        peers.set_ping_data(ws.1.clone());
     }
     let make = move |info: WorkerInfo| {
         let sockets = specs

@@ -620,3 +620,79 @@ fn idle_connections_are_pinged() {
     let r = c.recv_sip();
     assert_eq!(r.status(), Some(200));
 }
+
+/// `ringsip ctl -s unix:SOCK --json ARGS…`: exit code and stdout.
+fn ctl(sock: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(common::proxy::ringsip_bin())
+        .arg("ctl")
+        .arg("-s")
+        .arg(format!("unix:{}", sock.display()))
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run ringsip ctl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn ws_rpc_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("ws.ctl");
+    let p = Proxy::builder(&CONFIG.replace("@KA_MECH@", "0"))
+        .arg("--ctl")
+        .arg(sock.display().to_string())
+        .start();
+    let mut c = WsClient::connect(p.addr());
+    let me = c.stream.local_addr().unwrap();
+    let (code, out) = ctl(&sock, &["ws.dump"]);
+    assert_eq!(code, 0, "{out}");
+    let dump: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(dump["info"]["wscounter"], 1, "{out}");
+    assert_eq!(dump["info"]["truncated"], "no", "{out}");
+    let (id, text) = dump["connections"]
+        .as_object()
+        .and_then(|m| m.iter().next())
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .expect("one connection");
+    assert_eq!(
+        text,
+        format!(
+            "ws:{me} -> ws:{} (state: OPEN,  last used 0s ago, sub-protocol: sip)",
+            p.addr()
+        )
+    );
+    for (rpc, opcode) in [("ws.ping", 9), ("ws.pong", 10)] {
+        let (code, out) = ctl(&sock, &[rpc, &id]);
+        assert_eq!(code, 0, "{out}");
+        let f = c.next_frame().expect("the frame asked for");
+        assert_eq!(
+            (f.opcode, f.payload.as_slice()),
+            (opcode, b"still there?".as_slice())
+        );
+    }
+    let (code, out) = ctl(&sock, &["ws.ping", "99"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("Unknown connection ID"), "{out}");
+    // Disabled: a handshake gets 503; enabled again: 101.
+    assert_eq!(ctl(&sock, &["ws.disable"]).0, 0);
+    let (_, head) = WsClient::open(p.addr(), UPGRADE);
+    assert!(
+        head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{head}"
+    );
+    assert_eq!(ctl(&sock, &["ws.enable"]).0, 0);
+    let _again = WsClient::connect(p.addr());
+    // ws.close starts the closing handshake.
+    assert_eq!(ctl(&sock, &["ws.close", &id]).0, 0);
+    let f = c.next_frame().expect("a close frame");
+    assert_eq!(
+        (f.opcode, f.payload.as_slice()),
+        (8, b"\x03\xe8Normal closure".as_slice())
+    );
+    c.send_raw(&WsClient::frame(true, 8, &[0x03, 0xe8]));
+    assert!(c.next_frame().is_none());
+    wait_closed_event(&p, me);
+}

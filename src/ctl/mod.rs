@@ -45,6 +45,7 @@ pub mod prometheus;
 pub mod rpc;
 pub mod server;
 pub mod usrloc;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;

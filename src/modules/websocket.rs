@@ -41,11 +41,13 @@
 //! `timer_interval`, `rm_delay_interval` and `verbose_list` are about
 //! Kamailio's processes and logs and have no effect. `event_callback`
 //! (KEMI) is not implemented in ringsip yet and refused at start-up.
+//! The `ws.*` control commands are in `ctl::websocket`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::RwLock;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -97,42 +99,123 @@ pub static MODULE: ModuleDef = ModuleDef {
     always: false,
 };
 
-/// The WebSocket clients connected now, by transport and address: the
-/// runtime adds a connection at its handshake and removes it when it
-/// closes; tm reads it to fail a relay to a client that is gone at once,
-/// as Kamailio's `t_relay` fails (a WebSocket connection is never opened
-/// toward a client).
+/// The WebSocket clients connected now, by transport and address, shared
+/// by the runtime (which adds a connection at its handshake, notes when it
+/// was last used, and removes it when it closes), tm (to fail a relay to a
+/// client that is gone at once, as Kamailio's `t_relay` fails: a WebSocket
+/// connection is never opened toward a client) and the `ws.*` control
+/// commands (which queue frames for the runtime to send, and switch new
+/// handshakes off and on).
 #[derive(Debug, Default)]
 pub struct WsPeers {
-    peers: RwLock<HashMap<(Proto, SocketAddr), ConnId>>,
+    peers: RwLock<HashMap<(Proto, SocketAddr), Peer>>,
+    commands: Mutex<Vec<(ConnId, WsCommand)>>,
+    disabled: AtomicBool,
+    /// `ping_application_data`: what `ws.ping`/`ws.pong` frames carry.
+    ping_data: OnceLock<Bytes>,
+}
+
+/// One connected client.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub id: ConnId,
+    /// Our address it reached.
+    pub local: SocketAddr,
+    /// When it last sent or received, as the runtime's sweep saw it.
+    pub last_used: Option<Instant>,
+}
+
+/// A frame the control socket asks a connection to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsCommand {
+    /// Close with 1000 "Normal closure".
+    Close,
+    Ping,
+    Pong,
 }
 
 impl WsPeers {
-    pub fn add(&self, proto: Proto, peer: SocketAddr, id: ConnId) {
-        // A poisoned lock still holds a consistent map (one insert or remove per write).
-        let mut map = self.peers.write().unwrap_or_else(|e| e.into_inner());
-        map.insert((proto, peer), id);
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(Proto, SocketAddr), Peer>> {
+        // A poisoned lock still holds a consistent map (one change per write).
+        self.peers.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<(Proto, SocketAddr), Peer>> {
+        self.peers.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add(&self, proto: Proto, peer: SocketAddr, local: SocketAddr, id: ConnId) {
+        let entry = Peer {
+            id,
+            local,
+            last_used: None,
+        };
+        self.write().insert((proto, peer), entry);
     }
 
     /// Forgets `peer` if it is still connection `id`.
     pub fn remove(&self, proto: Proto, peer: SocketAddr, id: ConnId) {
-        let mut map = self.peers.write().unwrap_or_else(|e| e.into_inner());
-        if map.get(&(proto, peer)) == Some(&id) {
+        let mut map = self.write();
+        if map.get(&(proto, peer)).is_some_and(|p| p.id == id) {
             map.remove(&(proto, peer));
         }
     }
 
-    pub fn connected(&self, proto: Proto, peer: SocketAddr) -> bool {
-        let map = self.peers.read().unwrap_or_else(|e| e.into_inner());
-        map.contains_key(&(proto, peer))
+    /// Notes when connection `id` to `peer` was last used.
+    pub fn touch(&self, proto: Proto, peer: SocketAddr, id: ConnId, at: Instant) {
+        let mut map = self.write();
+        if let Some(p) = map.get_mut(&(proto, peer)).filter(|p| p.id == id) {
+            p.last_used = Some(at);
+        }
     }
 
-    /// Every connection: transport, peer, id (ordered by id).
-    pub fn list(&self) -> Vec<(Proto, SocketAddr, ConnId)> {
-        let map = self.peers.read().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<_> = map.iter().map(|(&(p, a), &id)| (p, a, id)).collect();
-        all.sort_by_key(|e| e.2);
+    pub fn connected(&self, proto: Proto, peer: SocketAddr) -> bool {
+        self.read().contains_key(&(proto, peer))
+    }
+
+    /// Every connection: transport, peer and what is known of it, by id.
+    pub fn list(&self) -> Vec<(Proto, SocketAddr, Peer)> {
+        let mut all: Vec<_> = self.read().iter().map(|(&(p, a), &e)| (p, a, e)).collect();
+        all.sort_by_key(|e| e.2.id);
         all
+    }
+
+    /// Queues `command` for connection `id`; false when no such connection.
+    pub fn command(&self, id: ConnId, command: WsCommand) -> bool {
+        if !self.read().values().any(|p| p.id == id) {
+            return false;
+        }
+        let mut q = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        q.push((id, command));
+        true
+    }
+
+    /// The queued commands `mine` says are for this worker's connections.
+    pub fn take_commands(&self, mine: impl Fn(ConnId) -> bool) -> Vec<(ConnId, WsCommand)> {
+        let mut q = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        if q.is_empty() {
+            return Vec::new();
+        }
+        let (taken, kept) = q.drain(..).partition(|(id, _)| mine(*id));
+        *q = kept;
+        taken
+    }
+
+    /// `ws.disable` / `ws.enable`: new handshakes are refused while disabled.
+    pub fn set_enabled(&self, on: bool) {
+        self.disabled.store(!on, Ordering::Relaxed);
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.disabled.load(Ordering::Relaxed)
+    }
+
+    pub fn set_ping_data(&self, data: Bytes) {
+        let _ = self.ping_data.set(data);
+    }
+
+    pub fn ping_data(&self) -> Bytes {
+        self.ping_data.get().cloned().unwrap_or_default()
     }
 }
 
@@ -228,27 +311,29 @@ fn cors(mp: &ModParams) -> Result<Cors, String> {
     }
 }
 
-/// The keep-alive the parameters ask for, `None` for none;
-/// `server_header` is the default application data.
-pub fn keepalive(mp: &ModParams, server_header: &[u8]) -> Option<Keepalive> {
+/// The keep-alive the parameters ask for (`None` for none), and the
+/// application data of ping and pong frames (`ping_application_data`,
+/// else `server_header`, the Server header's value).
+pub fn keepalive_settings(mp: &ModParams, server_header: &[u8]) -> (Option<Keepalive>, Bytes) {
+    let data = match mp.str("websocket", "ping_application_data") {
+        Some(d) => Bytes::copy_from_slice(d.as_bytes()),
+        None => Bytes::copy_from_slice(server_header),
+    };
     let ping = match mp.int("websocket", "keepalive_mechanism").unwrap_or(1) {
         1 => true,
         2 => false,
-        _ => return None,
+        _ => return (None, data),
     };
     let secs = mp
         .int("websocket", "keepalive_timeout")
         .unwrap_or(180)
         .max(1);
-    let data = match mp.str("websocket", "ping_application_data") {
-        Some(d) => Bytes::copy_from_slice(d.as_bytes()),
-        None => Bytes::copy_from_slice(server_header),
-    };
-    Some(Keepalive {
+    let keepalive = Keepalive {
         ping,
         idle: Duration::from_secs(secs as u64),
-        data,
-    })
+        data: data.clone(),
+    };
+    (Some(keepalive), data)
 }
 
 fn fixup_handshake(args: &mut Args, mp: &ModParams) -> Result<(), String> {
@@ -263,7 +348,18 @@ fn ws_handle_handshake(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         log::error!("ws_handle_handshake: not an HTTP request on a TCP or TLS connection");
         return 0;
     }
-    let (answer, refused) = websocket::handshake(ctx.msg);
+    let (answer, refused) = match ctx.env.services.get::<WsPeers>() {
+        // `ws.disable`: Kamailio 5.6 answers 503 with no WebSocket header (live).
+        Some(p) if !p.enabled() => (
+            websocket::HandshakeAnswer {
+                code: 503,
+                reason: "Service Unavailable",
+                headers: String::new(),
+            },
+            Some(websocket::Refusal::Disabled),
+        ),
+        _ => websocket::handshake(ctx.msg),
+    };
     let mut headers = ctx.state.reply_headers.clone();
     // Kamailio 5.6 writes Access-Control-Allow-Origin first (live).
     if answer.accepted() {

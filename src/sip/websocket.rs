@@ -54,6 +54,8 @@ impl HandshakeAnswer {
 pub enum Refusal {
     MissingHeaders,
     Version,
+    /// WebSocket switched off (`ws.disable`).
+    Disabled,
 }
 
 /// Answers the upgrade request `req` (an HTTP request). The only

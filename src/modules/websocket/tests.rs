@@ -296,7 +296,12 @@ fn a_relay_to_a_client_no_longer_connected_fails_at_once() {
         "{last}"
     );
     // Connected: the request goes to it.
-    peers.add(Proto::Ws, SOURCE.parse().unwrap(), CONN);
+    peers.add(
+        Proto::Ws,
+        SOURCE.parse().unwrap(),
+        LOCAL.parse().unwrap(),
+        CONN,
+    );
     let out = feed(
         &mut e,
         &invite.replace("c4", "c5").replace("Ku2", "Ku3"),

@@ -426,6 +426,21 @@ impl Conn {
         Ok(())
     }
 
+    /// When something was last sent or received.
+    pub fn last_active(&self) -> Instant {
+        self.last_active
+    }
+
+    /// Queues a control `frame` (ping, pong) when the connection speaks
+    /// WebSocket and has not sent its close; whether it was queued.
+    pub fn queue_websocket_control(&mut self, frame: Bytes, now: Instant) -> Result<bool, Close> {
+        if self.ws.is_none() || self.ws_closed {
+            return Ok(false);
+        }
+        self.queue_raw(frame, now)?;
+        Ok(true)
+    }
+
     /// Queues `frame` (a ping or pong) when the connection speaks WebSocket
     /// and nothing went either way for `idle`; whether it was queued.
     pub fn websocket_keepalive(

@@ -507,7 +507,7 @@ impl Streams {
                 };
                 let old = conn.keys.clone();
                 conn.upgrade_to_websocket();
-                let (id, proto, peer) = (conn.id, conn.proto, conn.peer);
+                let (id, proto, peer, local) = (conn.id, conn.proto, conn.peer, conn.local);
                 // Found as a `ws` (`wss`) destination from now on, never as
                 // a TCP one: plain SIP must not go out on it.
                 conn.keys.clear();
@@ -519,7 +519,7 @@ impl Streams {
                 }
                 self.register(slot, (proto, peer), false);
                 if let Some(peers) = &self.shared.ws_peers {
-                    peers.add(proto, peer, id);
+                    peers.add(proto, peer, local, id);
                 }
                 log::debug!("{proto} {peer}: websocket handshake done");
             }
@@ -878,6 +878,7 @@ impl Streams {
     /// Closes the connections whose time is up; resumes paused listeners.
     fn sweep(&mut self, now: Instant) {
         let timeouts = self.shared.timeouts;
+        self.websocket_commands(now);
         for slot in 0..self.slots.len() {
             let why = match &self.slots[slot].conn {
                 Some(conn) => conn.expired(now, &timeouts),
@@ -886,6 +887,11 @@ impl Streams {
             if let Some(why) = why {
                 self.close(slot, why);
                 continue;
+            }
+            if let (Some(peers), Some(c)) = (&self.shared.ws_peers, &self.slots[slot].conn) {
+                if matches!(c.proto, Proto::Ws | Proto::Wss) {
+                    peers.touch(c.proto, c.peer, c.id, c.last_active());
+                }
             }
             let Some((idle, frame)) = self.shared.ws_keepalive.clone() else {
                 continue;
@@ -903,6 +909,41 @@ impl Streams {
         for i in 0..self.listeners.len() {
             if std::mem::take(&mut self.listeners[i].paused) {
                 self.arm_accept(i);
+            }
+        }
+    }
+
+    /// Sends what the control socket asked of this worker's WebSocket
+    /// connections (`ws.close`, `ws.ping`, `ws.pong`).
+    fn websocket_commands(&mut self, now: Instant) {
+        use crate::modules::websocket::WsCommand;
+        use crate::sip::websocket::{control_frame, opcode};
+        let Some(peers) = self.shared.ws_peers.clone() else {
+            return;
+        };
+        let worker = self.worker;
+        for (id, command) in peers.take_commands(|id| id_worker(id) == worker) {
+            let Some(slot) = self.slot_of(id) else {
+                continue;
+            };
+            let Some(conn) = self.conn(slot) else {
+                continue;
+            };
+            let done = match command {
+                WsCommand::Close => {
+                    let mut payload = 1000u16.to_be_bytes().to_vec();
+                    payload.extend_from_slice(b"Normal closure");
+                    conn.close_websocket(&payload, now).map(|()| true)
+                }
+                WsCommand::Ping => conn
+                    .queue_websocket_control(control_frame(opcode::PING, &peers.ping_data()), now),
+                WsCommand::Pong => conn
+                    .queue_websocket_control(control_frame(opcode::PONG, &peers.ping_data()), now),
+            };
+            match done {
+                Ok(true) => self.start_send(slot),
+                Ok(false) | Err(Close::AsAsked) => {}
+                Err(why) => self.close(slot, why),
             }
         }
     }
