@@ -10,6 +10,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
@@ -139,9 +140,16 @@ struct Frame {
     payload: Vec<u8>,
 }
 
-/// A WebSocket client over a plain TCP connection.
+/// A byte stream: TCP, or TLS over TCP.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+/// A WebSocket client over a TCP (ws) or TLS (wss) connection.
 struct WsClient {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
+    /// The TCP socket under it (timeouts).
+    tcp: TcpStream,
+    local: SocketAddr,
     buf: Vec<u8>,
     /// Pings the server sent while we waited for something else.
     pings: Vec<Vec<u8>>,
@@ -154,10 +162,30 @@ const UPGRADE: &str = "GET / HTTP/1.1\r\nHost: ringsip\r\nUpgrade: websocket\r\n
 impl WsClient {
     /// Connects and sends `request`; the HTTP answer's head.
     fn open(to: SocketAddr, request: &str) -> (WsClient, String) {
-        let stream = TcpStream::connect(to).expect("connect");
-        stream.set_read_timeout(Some(WAIT)).unwrap();
+        WsClient::open_over(to, request, None)
+    }
+
+    /// [`open`](Self::open), over TLS when `tls` is given.
+    fn open_over(
+        to: SocketAddr,
+        request: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> (WsClient, String) {
+        let tcp = TcpStream::connect(to).expect("connect");
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        let local = tcp.local_addr().unwrap();
+        let stream: Box<dyn Stream> = match tls {
+            None => Box::new(tcp.try_clone().unwrap()),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from("sip.test").unwrap();
+                let conn = rustls::ClientConnection::new(config, name).unwrap();
+                Box::new(rustls::StreamOwned::new(conn, tcp.try_clone().unwrap()))
+            }
+        };
         let mut c = WsClient {
             stream,
+            tcp,
+            local,
             buf: Vec::new(),
             pings: Vec::new(),
         };
@@ -191,6 +219,7 @@ impl WsClient {
                 self.buf.extend_from_slice(&chunk[..n]);
                 true
             }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
             Err(e) => panic!("read: {e}"),
         }
     }
@@ -398,7 +427,7 @@ fn sip_over_websocket_frames() {
     assert_eq!(close.opcode, 8);
     assert_eq!(&close.payload[..2], &[0x03, 0xe8]);
     assert!(c.next_frame().is_none(), "closed after the close handshake");
-    wait_closed_event(&p, c.stream.local_addr().unwrap());
+    wait_closed_event(&p, c.local);
 }
 
 #[test]
@@ -425,7 +454,7 @@ fn ws_close_closes_the_connection() {
     assert_eq!(close.opcode, 8);
     assert_eq!(&close.payload[..], b"\x0f\xa0Because");
     // As Kamailio, the server waits for our answer to close.
-    c.stream
+    c.tcp
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let mut byte = [0u8; 1];
@@ -434,10 +463,10 @@ fn ws_close_closes_the_connection() {
         matches!(&waiting, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "still open: {waiting:?}"
     );
-    c.stream.set_read_timeout(Some(WAIT)).unwrap();
+    c.tcp.set_read_timeout(Some(WAIT)).unwrap();
     c.send_raw(&WsClient::frame(true, 8, &[0x0f, 0xa0]));
     assert!(c.next_frame().is_none(), "closed once answered");
-    wait_closed_event(&p, c.stream.local_addr().unwrap());
+    wait_closed_event(&p, c.local);
 }
 
 #[test]
@@ -513,7 +542,7 @@ fn udp_caller_reaches_the_registered_websocket_client_and_back() {
         "sip:wsalice@df7jal23ls0d.invalid;transport=ws",
         &format!(
             "sip:wsalice@df7jal23ls0d.invalid;transport=ws;alias=127.0.0.1~{}~5",
-            ws.stream.local_addr().unwrap().port()
+            ws.local.port()
         ),
     );
     caller.send(p.addr(), &bye_alias);
@@ -530,7 +559,7 @@ fn udp_caller_reaches_the_registered_websocket_client_and_back() {
 
     // Once the client is gone, nothing can reach it: no connection is
     // opened, t_relay() fails at once (the script's sl_reply_error()).
-    let gone = ws.stream.local_addr().unwrap();
+    let gone = ws.local;
     drop(ws);
     let deadline = Instant::now() + WAIT;
     'retry: loop {
@@ -646,7 +675,7 @@ fn ws_rpc_commands() {
         .arg(sock.display().to_string())
         .start();
     let mut c = WsClient::connect(p.addr());
-    let me = c.stream.local_addr().unwrap();
+    let me = c.local;
     let (code, out) = ctl(&sock, &["ws.dump"]);
     assert_eq!(code, 0, "{out}");
     let dump: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -695,4 +724,85 @@ fn ws_rpc_commands() {
     c.send_raw(&WsClient::frame(true, 8, &[0x03, 0xe8]));
     assert!(c.next_frame().is_none());
     wait_closed_event(&p, me);
+}
+
+/// A CA and a certificate for `sip.test` signed by it: (CA PEM, cert file,
+/// key file) in `dir`.
+fn tls_files(dir: &std::path::Path) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["sip.test".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let (c, k) = (dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (ca.pem().into_bytes(), c, k)
+}
+
+#[test]
+fn secure_websocket_reads_as_wss() {
+    use rustls::pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let cfg = CONFIG
+        .replace("@KA_MECH@", "0")
+        .replace(
+            "listen=@IP@:@PORT@\n",
+            "listen=udp:@IP@:@PORT@\nlisten=tls:@IP@:@PORT@\n",
+        )
+        .replace(
+            "loadmodule \"websocket.so\"\n",
+            &format!(
+                "loadmodule \"websocket.so\"\nloadmodule \"tls.so\"\n\
+                 modparam(\"tls\", \"certificate\", \"{}\")\n\
+                 modparam(\"tls\", \"private_key\", \"{}\")\n",
+                cert.display(),
+                key.display()
+            ),
+        );
+    let p = Proxy::start(&cfg, &[]);
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let (mut c, head) = WsClient::open_over(p.addr(), UPGRADE, Some(config));
+    assert!(
+        head.starts_with("HTTP/1.1 101 Switching Protocols\r\nSia: SIP/2.0/TLS "),
+        "{head}"
+    );
+    c.send_text(&ws_request("OPTIONS", "sip:echo@127.0.0.1", "s1", ""));
+    let r = c.recv_sip();
+    assert_eq!(r.status(), Some(200), "{}", r.text());
+    assert_eq!(r.header("X-Proto"), Some("wss wss"));
+    assert_eq!(r.header("X-Is-WS"), None, "proto==WS is false over wss");
+    // A wss caller to a UDP callee: our Via for UDP, Record-Route both ways.
+    let callee = RawUa::bind();
+    let invite = ws_request(
+        "INVITE",
+        "sip:carol@127.0.0.1",
+        "s2",
+        &format!("X-Callee: {}\r\n", callee.addr()),
+    )
+    .replace("SIP/2.0/WS ", "SIP/2.0/WSS ");
+    c.send_text(&invite);
+    let got = callee.expect_msg_where(WAIT, |m| m.method() == Some("INVITE"));
+    let rr = got.headers("Record-Route");
+    assert_eq!(rr.len(), 2, "{}", got.text());
+    assert!(rr[1].contains(";transport=wss;r2=on;lr"), "{}", got.text());
+    let contact = got.header("Contact").unwrap_or_default();
+    assert!(contact.contains("~6"), "wss alias: {contact}");
 }
