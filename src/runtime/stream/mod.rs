@@ -30,6 +30,15 @@
 //! message or finish a TLS handshake (`tcp_msg_read_timeout`), slow to
 //! connect (`tcp_connect_timeout`) or whose sends stall (`tcp_send_timeout`).
 //! Framing is in [`framing`](super::framing).
+//!
+//! WebSocket (RFC 7118): a TCP or TLS connection whose HTTP upgrade the
+//! script accepted (`WsSend::Upgrade` on the `101` answer) turns `ws` or
+//! `wss`: its bytes are read as RFC 6455 frames (`sip::websocket`), its
+//! messages sent in text frames, and it is found under that transport only,
+//! never opened toward a client. The sweep also sends keep-alive pings on
+//! idle ones and the frames the `ws.*` control commands queued, and keeps
+//! `WsPeers` (who is connected, for tm and `ws.dump`) up to date. A
+//! finished closing handshake reaches the handler as an empty message.
 
 mod conn;
 mod directory;
