@@ -95,7 +95,7 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                 let mp = &compiled.modparams;
                 let loaded = &compiled.program.loaded_modules;
                 type Lister = fn(&ringsip::script::registry::ModParams) -> Vec<String>;
-                let listers: [(&str, Lister); 5] = [
+                let listers: [(&str, Lister); 6] = [
                     ("rtpproxy", ringsip::modules::rtpproxy::unsupported_params),
                     ("rtpengine", ringsip::modules::rtpengine::unsupported_params),
                     ("debugger", ringsip::modules::debugger::unsupported_params),
@@ -104,6 +104,7 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                         ringsip::modules::dispatcher::unsupported_params,
                     ),
                     ("tm", ringsip::modules::tm::unsupported_params),
+                    ("websocket", ringsip::modules::websocket::unsupported_params),
                 ];
                 for (module, list) in listers {
                     if loaded.contains(&module) {
@@ -315,6 +316,15 @@ fn run(args: RunArgs) -> ExitCode {
             .run_startup_routes(Instant::now(), &mut dropped);
     }
     let worker_metrics = metrics.clone();
+    rt.ws_peers = module_services.get_arc::<ringsip::modules::websocket::WsPeers>();
+    if let Some(peers) = &rt.ws_peers {
+        let ws = &ringsip::modules::websocket::keepalive_settings(
+            &compiled.modparams,
+            &base_env.server_header,
+        );
+        rt.ws_keepalive = ws.0.clone();
+        peers.set_ping_data(ws.1.clone());
+    }
     let make = move |info: WorkerInfo| {
         let sockets = specs
             .iter()

@@ -425,6 +425,10 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
         )?));
     }
 
+    if loaded.contains(&"websocket") {
+        shared.insert(Arc::new(ringsip::modules::websocket::WsPeers::default()));
+    }
+
     Ok(Services {
         shared,
         usrloc,

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::metrics::{key_name, LatencySnapshot, Metrics, KEYS};
 use super::rpc::{Params, RpcError};
-use super::{dialplan, domain, drouting, latency, modules, mqueue, trusted, usrloc};
+use super::{dialplan, domain, drouting, latency, modules, mqueue, trusted, usrloc, websocket};
 use crate::script::ctx::{Env, Shared};
 
 /// One control method.
@@ -39,6 +39,7 @@ pub static TABLES: &[&[Method]] = &[
     drouting::METHODS,
     mqueue::METHODS,
     trusted::METHODS,
+    websocket::METHODS,
 ];
 
 /// The method named `name`.

@@ -47,6 +47,7 @@ pub mod rpc;
 pub mod server;
 pub mod trusted;
 pub mod usrloc;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;

@@ -64,6 +64,7 @@ pub mod topoh;
 pub mod topos;
 pub mod uac;
 pub mod usrloc;
+pub mod websocket;
 pub mod xhttp;
 pub mod xlog;
 
@@ -142,6 +143,7 @@ pub static MODULES: &[&ModuleDef] = &[
     &statsd::MODULE,
     &mqueue::MODULE,
     &log_custom::MODULE,
+    &websocket::MODULE,
 ];
 
 /// The module that `loadmodule NAME` loads.

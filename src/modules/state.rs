@@ -70,6 +70,7 @@ impl MsgState {
         SendFlags {
             no_connect: self.forward_no_connect,
             close: self.forward_close,
+            ..SendFlags::default()
         }
     }
 
@@ -79,6 +80,7 @@ impl MsgState {
         SendFlags {
             no_connect: self.reply_no_connect,
             close: self.reply_close,
+            ..SendFlags::default()
         }
     }
 

@@ -161,6 +161,11 @@ pub struct RuntimeConfig {
     /// TLS connections open at once (`tls_max_connections`, 2048), counted
     /// within `tcp_max_connections` too.
     pub tls_max_connections: usize,
+    /// Keep-alive frames on idle WebSocket connections (websocket's
+    /// `keepalive_*` parameters); `None`: none.
+    pub ws_keepalive: Option<crate::modules::websocket::Keepalive>,
+    /// The WebSocket clients connected, kept up to date here for tm.
+    pub ws_peers: Option<std::sync::Arc<crate::modules::websocket::WsPeers>>,
 }
 
 impl RuntimeConfig {
@@ -192,6 +197,8 @@ impl RuntimeConfig {
             tls_dangerous_skip_server_verification: false,
             tls_profiles: None,
             tls_max_connections: 2048,
+            ws_keepalive: None,
+            ws_peers: None,
         }
     }
 

@@ -443,7 +443,7 @@ impl<H: Handler> Worker<H> {
 /// wildcard on the same port); else the first of its protocol and family.
 fn route(transmit: &Transmit, endpoints: &[(Proto, SocketAddr)]) -> Option<usize> {
     let fits = |(proto, addr): &(Proto, SocketAddr)| {
-        *proto == transmit.proto && addr.is_ipv4() == transmit.dst.is_ipv4()
+        *proto == transmit.proto.carrier() && addr.is_ipv4() == transmit.dst.is_ipv4()
     };
     if let Some(id) = transmit.socket {
         let i = usize::from(id);

@@ -59,6 +59,7 @@ pub fn compile(cfg: &Config) -> Result<Compiled, Diagnostics> {
     c.check_rtimer();
     c.xhttp_settings();
     c.log_custom_settings();
+    c.websocket_settings();
     c.topos_settings();
     c.uac_needs_rr();
     if !c.diags.is_empty() {
@@ -488,6 +489,37 @@ impl<'c> Compiler<'c> {
                     .map_or(span, |mp| mp.span);
                 self.error(span, e);
             }
+        }
+    }
+
+    /// websocket needs xhttp (the handshake runs in its event route); its
+    /// parameters are checked, and what ringsip does not do is refused.
+    fn websocket_settings(&mut self) {
+        let module = &crate::modules::websocket::MODULE;
+        let Some(span) = self
+            .cfg
+            .modules
+            .iter()
+            .find(|m| module.answers_to(m.name()))
+            .map(|m| m.span)
+        else {
+            return;
+        };
+        if self.loaded_module("xhttp").is_none() {
+            self.error(
+                span,
+                "websocket needs the xhttp module (loadmodule \"xhttp.so\")",
+            );
+        }
+        if let Err(e) = crate::modules::websocket::check(&self.modparams) {
+            let span = self
+                .cfg
+                .modparams
+                .iter()
+                .rev()
+                .find(|mp| mp.module_names().any(|m| m == "websocket"))
+                .map_or(span, |mp| mp.span);
+            self.error(span, e);
         }
     }
 

@@ -400,13 +400,15 @@ impl Env {
     }
 
     /// The socket to send from toward `dst` over `proto`: the preferred one if it
-    /// fits, else the first of the same transport and address family.
+    /// fits, else the first of the same transport and address family (for
+    /// `ws`/`wss`, a TCP/TLS socket: see [`Proto::carrier`]).
     pub fn socket_for(
         &self,
         proto: Proto,
         dst: &SocketAddr,
         preferred: Option<SocketId>,
     ) -> Option<SocketId> {
+        let proto = proto.carrier();
         let fits = |s: &SocketInfo| s.proto == proto && s.addr.is_ipv4() == dst.is_ipv4();
         if let Some(p) = preferred {
             if self.sockets.get(usize::from(p)).is_some_and(fits) {

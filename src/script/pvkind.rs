@@ -84,6 +84,8 @@ pub enum PvKind {
     Fsn,
     /// `$shtrecord(key)` (false) or `(value)` (true): the item being expired.
     ShtRecord(bool),
+    /// websocket's `$ws_conid`: the id of the message's connection.
+    WsConid,
     /// `$_s(format)`: a format string printed per message (pv module).
     Fmt(Box<Format>),
     /// `$avp(name)`: the newest value (or `index`).
@@ -1052,6 +1054,7 @@ pub fn resolve(class: &str, inner: Option<&str>, r: &mut dyn Resolver) -> Result
             field: crate::modules::mqueue::MqPv::field(class).unwrap_or(crate::modules::mqueue::MqField::Size),
             name: crate::modules::mqueue::MqName::Fixed(need_inner(class)?.trim().into()),
         })),
+        "ws_conid" => PvKind::WsConid,
         other => return Err(format!("unknown pseudo-variable ${other}")),
     };
     let takes_inner = matches!(

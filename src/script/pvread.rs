@@ -204,6 +204,7 @@ impl<'a> MsgCtx<'a> {
                 .map_or(Value::Int(0), Value::as_ref),
             PvKind::Hdr(key) => self.header(&key.name, self.index_of(&pv.index)),
             PvKind::Fmt(f) => Value::owned(self.format(f)),
+            PvKind::WsConid => Value::Int(crate::modules::websocket::conid(self)),
             // Outside the expired event Kamailio reads "" (5.6, live).
             PvKind::ShtRecord(value) => match &self.core.sht_record {
                 Some((k, v)) => {

@@ -19,12 +19,13 @@ pub mod scan;
 pub mod uri;
 pub mod uri_eq;
 pub mod via;
+pub mod websocket;
 
 pub use edit::{serialize, serialize_with, Edits, EditsMark};
 pub use error::{ErrorKind, ParseError};
 pub use message::{Header, Limits, Message, Protocol, Span, StartLine};
 pub use name::HeaderName;
-pub use packet::{ConnId, Inbound, Proto, SendFlags, SocketId, Transmit};
+pub use packet::{ConnId, Inbound, Proto, SendFlags, SocketId, Transmit, WsSend};
 #[cfg(test)]
 mod roundtrip;
 #[cfg(test)]

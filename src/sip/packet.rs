@@ -64,6 +64,16 @@ impl Proto {
         !matches!(self, Proto::Udp)
     }
 
+    /// The transport a listening socket of this one is: WebSocket runs on
+    /// the TCP (`ws`) or TLS (`wss`) listeners, after an HTTP upgrade.
+    pub fn carrier(self) -> Proto {
+        match self {
+            Proto::Ws => Proto::Tcp,
+            Proto::Wss => Proto::Tls,
+            p => p,
+        }
+    }
+
     /// Default port for this transport (RFC 3261 §19.1.2: 5060, 5061 for TLS).
     pub fn default_port(self) -> u16 {
         match self {
@@ -105,6 +115,9 @@ impl ConnId {
 /// One message (a datagram, or one framed message of a stream) as received.
 #[derive(Clone, Debug)]
 pub struct Inbound {
+    /// The message. Empty on a `ws`/`wss` connection: the connection's
+    /// WebSocket closing handshake is done (the runtime never delivers an
+    /// empty WebSocket message), for `event_route[websocket:closed]`.
     pub data: Bytes,
     /// Where it came from.
     pub src: SocketAddr,
@@ -132,6 +145,26 @@ pub struct SendFlags {
     /// Close the connection once this message is sent
     /// (`set_forward_close`, `set_reply_close`).
     pub close: bool,
+    /// What the send means to a WebSocket connection (websocket module).
+    pub websocket: WsSend,
+}
+
+/// What a send means on a connection that speaks, or is to speak,
+/// WebSocket (RFC 6455).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WsSend {
+    /// A message: sent in one text frame when the connection speaks
+    /// WebSocket, as it is otherwise.
+    #[default]
+    Message,
+    /// The `101 Switching Protocols` answer to a handshake: sent as it is,
+    /// then the connection speaks WebSocket (`ws`, or `wss` over TLS) and
+    /// is found under that transport.
+    Upgrade,
+    /// `data` is the payload of a close frame (status code, reason): sent
+    /// as one, then the connection closes (`ws_close`). The connection is
+    /// the one named, whatever `dst`.
+    Close,
 }
 
 /// One message to send.

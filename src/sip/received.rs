@@ -86,19 +86,17 @@ pub fn received_fix(
         Bytes::from([head, digits.format(src.port()).as_bytes()].concat())
     };
     let forced = force_rport && matches!(via.rport, Rport::Absent);
-    let rport_asked = matches!(via.rport, Rport::Empty) || forced;
     let same_host = via.host_ip.is_some_and(|ip| ip == src.ip());
     // An empty rport gets its value where it is.
     if let Some(end) = via.rport_end.filter(|_| matches!(via.rport, Rport::Empty)) {
         fix.push((at + end..at + end, port(b"=")));
     }
     // RFC 3581 §4 asks for `received` whenever the client sent rport. A
-    // forced rport counts for a forwarded request; Kamailio's own replies
-    // add no `received` for it (observed on 5.6: sl and tm alike).
-    let wants_received = match place {
-        ViaFixAt::SentBy => rport_asked,
-        ViaFixAt::ParamsEnd => matches!(via.rport, Rport::Empty),
-    };
+    // forced rport does not: Kamailio's own replies add no `received` for
+    // it (observed on 5.6: sl and tm alike), and 5.6.3 relays
+    // `host;rport=N` from that host, `host;rport=N;received=IP` from
+    // another (t_relay, checked live).
+    let wants_received = matches!(via.rport, Rport::Empty);
     let received = ((!same_host || wants_received) && !via.has_received).then(|| {
         let mut text = SmallVec::<[u8; 64]>::new();
         text.extend_from_slice(b";received=");
@@ -108,10 +106,10 @@ pub fn received_fix(
     match place {
         ViaFixAt::SentBy => {
             let end = at + via.sent_by_end;
-            fix.extend(received.map(|r| (end..end, r)));
             if forced {
                 fix.push((end..end, port(b";rport=")));
             }
+            fix.extend(received.map(|r| (end..end, r)));
         }
         ViaFixAt::ParamsEnd => {
             let end = at + via.params_end;
@@ -191,13 +189,23 @@ mod tests {
                 ParamsEnd,
                 "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa;rport=7000;received=10.0.0.9",
             ),
-            // force_rport on a forwarded request: after host:port, received first.
+            // force_rport on a forwarded request: after host:port, rport
+            // first; received only from another host (Kamailio 5.6.3
+            // t_relay, live; a WebSocket client's `.invalid` Via is the
+            // common case).
             (
                 "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKa",
                 "10.0.0.2:7000",
                 true,
                 SentBy,
-                "SIP/2.0/UDP 10.0.0.2:5060;received=10.0.0.2;rport=7000;branch=z9hG4bKa",
+                "SIP/2.0/UDP 10.0.0.2:5060;rport=7000;branch=z9hG4bKa",
+            ),
+            (
+                "SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bKa",
+                "10.0.0.2:7000",
+                true,
+                SentBy,
+                "SIP/2.0/WS df7jal23ls0d.invalid;rport=7000;received=10.0.0.2;branch=z9hG4bKa",
             ),
             // force_rport with rport=N given: nothing forced, received kept out.
             (

@@ -21,7 +21,7 @@ use crate::script::ctx::{CoreState, Env, LocalEvent, LocalRoute, MsgCtx};
 use crate::script::ir::Program;
 use crate::script::registry::RouteType;
 use crate::script::vm::{self, Outcome};
-use crate::sip::{Inbound, Message, Transmit};
+use crate::sip::{Inbound, Message, Proto, Transmit};
 use crate::tm::{
     ReplyAction, ReplyMatch, RequestMatch, Source, Tid, TmConfig, TmEvent, TransactionTable,
 };
@@ -283,6 +283,9 @@ impl Engine {
         self.core.msg_id = self.core.msg_id.wrapping_add(1);
         // A keep-alive (CRLF only) is not an error worth a log line.
         if pkt.data.iter().all(|b| b.is_ascii_whitespace()) {
+            if pkt.data.is_empty() && matches!(pkt.proto, Proto::Ws | Proto::Wss) {
+                self.on_websocket_closed(&pkt, now, out);
+            }
             return;
         }
         // The message takes the buffer itself: cloning it here would be its
@@ -528,6 +531,29 @@ impl Engine {
         }
     }
 
+    /// `event_route[websocket:closed]` once a WebSocket connection's closing
+    /// handshake is done: as Kamailio 5.6 runs it (live), on the faked
+    /// request, from the peer's address, `$proto` reading the connection's
+    /// own transport (`tcp`/`tls`), `$ws_conid` its id.
+    fn on_websocket_closed(&mut self, pkt: &Inbound, now: Instant, out: &mut Vec<Transmit>) {
+        let name = crate::modules::websocket::EVENT_CLOSED;
+        let Some(&route) = self.program.event_routes.get(name) else {
+            return;
+        };
+        let Some(msg) = faked_request() else {
+            return;
+        };
+        let from = Source {
+            src: pkt.src,
+            local: pkt.local,
+            proto: pkt.proto.carrier(),
+            socket: pkt.socket,
+            conn: pkt.conn,
+        };
+        let mut ctx = self.ctx(&msg, &from, now, RouteType::Event, out);
+        let _ = vm::run_route(&mut ctx, route);
+    }
+
     /// The context for running a route on `msg` (borrows this core's state).
     fn ctx<'a>(
         &'a mut self,
@@ -654,10 +680,15 @@ impl Engine {
                 return;
             }
         }
+        // What the core reply route changed goes out with the reply, as
+        // Kamailio applies its lumps (add_contact_alias() on a WebSocket
+        // client's reply, say).
+        let mut core_edits = None;
         if let Some(route) = self.program.reply_route {
             let started = self.route_start();
             let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);
             let outcome = vm::run_route(&mut ctx, route);
+            core_edits = Some(std::mem::take(&mut ctx.edits)).filter(|e| !e.is_empty());
             self.route_end(started, route);
             // drop, 0 or a negative final value discard the reply (KAMAILIO-REFERENCE §0).
             match outcome {
@@ -673,7 +704,7 @@ impl Engine {
             .map_or(ReplyMatch::NoMatch, |t| t.match_reply(msg));
         match matched {
             ReplyMatch::Branch { tid, branch, .. } => {
-                self.on_branch_reply(msg, &from, matched, tid, branch, now, out)
+                self.on_branch_reply(msg, &from, matched, tid, branch, core_edits, now, out)
             }
             ReplyMatch::OtherCore(core) => {
                 self.stats.handoffs += 1;
@@ -689,6 +720,9 @@ impl Engine {
             }
             ReplyMatch::NoMatch => {
                 let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);
+                if let Some(e) = core_edits {
+                    ctx.edits = e;
+                }
                 if forward::reply(&mut ctx) < 0 {
                     self.stats.unroutable_replies += 1;
                 }
@@ -818,6 +852,7 @@ impl Engine {
         matched: ReplyMatch,
         tid: Tid,
         branch: u8,
+        core_edits: Option<crate::sip::Edits>,
         now: Instant,
         out: &mut Vec<Transmit>,
     ) {
@@ -836,9 +871,10 @@ impl Engine {
             .map(|d| (d.attrs.clone(), d.bflags(usize::from(branch))));
         // uac: the caller sees its own From/To again (before onreply_route,
         // as Kamailio's TMCB_RESPONSE_IN callback).
-        let mut edits = (iflags & crate::modules::uac::RESTORE_REPLIES != 0)
-            .then(|| self.uac_reply_edits(tid, msg, iflags))
-            .flatten();
+        let mut edits = match iflags & crate::modules::uac::RESTORE_REPLIES != 0 {
+            true => self.uac_reply_edits(tid, msg, iflags, core_edits),
+            false => core_edits,
+        };
         if let Some(route) = on_reply {
             let started = self.route_start();
             let mut ctx = self.ctx(msg, from, now, RouteType::OnReply, out);
@@ -912,10 +948,17 @@ impl Engine {
 
     /// The edits that restore From/To in a reply to a transaction whose
     /// request uac changed, from the request as received.
-    fn uac_reply_edits(&self, tid: Tid, reply: &Message, iflags: u32) -> Option<crate::sip::Edits> {
+    /// `start`: the edits made so far (the core reply route's).
+    fn uac_reply_edits(
+        &self,
+        tid: Tid,
+        reply: &Message,
+        iflags: u32,
+        start: Option<crate::sip::Edits>,
+    ) -> Option<crate::sip::Edits> {
         let request = self.core.tm.as_ref()?.request(tid)?;
         let request = Message::parse(request.clone()).ok()?;
-        let mut edits = crate::sip::Edits::new();
+        let mut edits = start.unwrap_or_default();
         crate::modules::uac::replace::reply_edits(&request, reply, iflags, &mut edits);
         Some(edits)
     }
@@ -1033,6 +1076,7 @@ fn close_stream(pkt: &Inbound, out: &mut Vec<Transmit>) {
         flags: crate::sip::packet::SendFlags {
             no_connect: true,
             close: true,
+            ..Default::default()
         },
     });
 }

@@ -322,6 +322,11 @@ pub fn build_request(ctx: &mut MsgCtx<'_>, hop: &Hop, branch: &[u8]) -> Bytes {
     via.extend_from_slice(b"Via: SIP/2.0/");
     via.extend_from_slice(hop.proto.via_name().as_bytes());
     via.push(b' ');
+    if hop.proto == Proto::Ws {
+        // Kamailio 5.6 writes `SIP/2.0/WS  host` (two spaces: it pads the
+        // transport to three letters); written the same, for byte parity.
+        via.push(b' ');
+    }
     // The socket's own text, formatted once, unless a local address replaces
     // its bound one. As Kamailio writes it: a bound address on port 5060
     // without its port, an advertised one always with.

@@ -339,7 +339,12 @@ pub fn record_route_lines(
     let double = p.cfg.double_rr;
     match &p.addr {
         RrAddr::Socket => {
-            let incoming = Side::of_socket(ctx, ctx.socket, Some(ctx.local.ip()));
+            // The transport the request came over: `ws` on a TCP socket
+            // after a WebSocket handshake.
+            let incoming = Side::of_socket(ctx, ctx.socket, Some(ctx.local.ip())).map(|mut s| {
+                s.proto = ctx.proto;
+                s
+            });
             let outgoing = Side::of_socket(ctx, socket, local_ip).map(|mut s| {
                 s.proto = proto;
                 s

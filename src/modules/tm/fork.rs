@@ -211,6 +211,13 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> Result<Made, i3
         }
     }
     let hop: Hop = forward::resolve_hop_or(ctx, to.host, to.port, to.proto, no_socket)?;
+    if !crate::modules::websocket::reachable(ctx, hop.proto, hop.dst) {
+        // Kamailio 5.6 (live): the send fails at once; tm answers 477
+        // (E_SEND) and t_relay returns -1.
+        log::warn!("t_relay: no websocket connection to {}", hop.dst);
+        ctx.t.send_failed = true;
+        return Err(-477);
+    }
     let param = table(ctx).branch_param(tid, index);
     let data = forward::build_request(ctx, &hop, param.as_bytes());
     let target = Target {

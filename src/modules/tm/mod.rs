@@ -148,6 +148,9 @@ pub struct TmMsg {
     /// Kamailio code), cleared by one that works: Kamailio answers it when
     /// the script ends, if the script did not reply (see [`end_of_request`]).
     pub delayed_error: Option<i32>,
+    /// A branch could not be sent (a WebSocket client no longer
+    /// connected): tm answers 477, the script sees -1 (Kamailio 5.6, live).
+    pub send_failed: bool,
 }
 
 /// The table of this core, made on first use.
@@ -308,6 +311,9 @@ pub fn relay(
         // kill_transaction), but only when the script ends: a reply the
         // script sends first wins, a t_relay that works after cancels it.
         ctx.t.delayed_error = (rc < 0).then_some(rc);
+    }
+    if std::mem::take(&mut ctx.t.send_failed) && rc == -477 {
+        return -1;
     }
     rc
 }

@@ -18,6 +18,7 @@ use socket2::Socket as Socket2;
 use super::directory::Key;
 use crate::runtime::framing::{Frame, FrameError, Framer, Limits, CONTINUE, PONG};
 use crate::sip::packet::{ConnId, Proto, SocketId};
+use crate::sip::websocket::{self, opcode, Event};
 
 /// Bytes asked for by a read while a connection is quiet. Idle connections
 /// each hold one such buffer in a read in flight, so it is small.
@@ -99,6 +100,14 @@ pub(super) struct Conn {
     /// TLS: plaintext not framed yet.
     plain: BytesMut,
     framer: Framer,
+    /// Speaks WebSocket (after a handshake): frames are read by this
+    /// instead of `framer`, and messages sent in text frames.
+    ws: Option<websocket::Decoder>,
+    /// We sent a close frame: no message follows it (RFC 6455 §5.5.1).
+    ws_closed: bool,
+    /// The peer's close frame arrived (or the stream is broken): nothing
+    /// more is read.
+    ws_peer_closed: bool,
     /// The last read filled its buffer: ask for more next time.
     read_large: bool,
     wqueue: VecDeque<Bytes>,
@@ -124,6 +133,9 @@ pub(super) struct Conn {
 pub(super) struct Received {
     pub messages: SmallVec<[Bytes; 4]>,
     pub pings: u64,
+    /// The peer sent a WebSocket close frame (answered, the connection
+    /// closes once the answer is sent).
+    pub ws_closed: bool,
 }
 
 impl Conn {
@@ -153,6 +165,9 @@ impl Conn {
             rbuf: Some(BytesMut::new()),
             plain: BytesMut::new(),
             framer: Framer::default(),
+            ws: None,
+            ws_closed: false,
+            ws_peer_closed: false,
             read_large: false,
             wqueue: VecDeque::new(),
             queued: 0,
@@ -202,6 +217,7 @@ impl Conn {
         let mut got = Received {
             messages: SmallVec::new(),
             pings: 0,
+            ws_closed: false,
         };
         if self.tls.is_some() {
             self.decrypt()?;
@@ -211,6 +227,9 @@ impl Conn {
             rbuf,
             plain,
             framer,
+            ws,
+            ws_closed,
+            ws_peer_closed,
             ..
         } = self;
         let stream = match tls {
@@ -219,20 +238,83 @@ impl Conn {
         };
         // A 100 Continue goes out before whatever the messages read with it
         // produce: the engine sees them only after this returns.
-        let mut answers: SmallVec<[&'static [u8]; 2]> = SmallVec::new();
-        while let Some(frame) = framer.next(stream, limits).map_err(Close::Framing)? {
-            match frame {
-                Frame::Message(m) => got.messages.push(m),
-                Frame::Ping => {
-                    got.pings += 1;
-                    answers.push(PONG);
+        let mut answers: SmallVec<[Bytes; 2]> = SmallVec::new();
+        let mut close_after = false;
+        match ws {
+            Some(decoder) if !*ws_peer_closed => {
+                let max = limits.max_message;
+                loop {
+                    let event = match decoder.next(stream, max) {
+                        Ok(Some(e)) => e,
+                        Ok(None) => break,
+                        Err(e) => {
+                            // Say why before closing (RFC 6455 §7.1.7).
+                            stream.clear();
+                            *ws_closed = true;
+                            *ws_peer_closed = true;
+                            answers.push(websocket::close_frame(e.status(), e.reason()));
+                            log::info!("websocket: {e}");
+                            close_after = true;
+                            break;
+                        }
+                    };
+                    match event {
+                        // An empty message means nothing in SIP; an empty
+                        // delivery is how the runtime reports a closing
+                        // handshake (see `Inbound::data`).
+                        Event::Message(m) if m.is_empty() => {}
+                        // After our close frame, what still arrives is dropped.
+                        Event::Message(_) if *ws_closed => {}
+                        Event::Message(m) => got.messages.push(m),
+                        Event::Ping(data) => {
+                            got.pings += 1;
+                            answers.push(websocket::control_frame(opcode::PONG, &data));
+                        }
+                        Event::Pong(_) => {}
+                        Event::Close(_) => {
+                            // §5.5.1: answer with a close frame (unless this
+                            // answers ours), then close; Kamailio answers
+                            // 1000 "Normal closure".
+                            stream.clear();
+                            if !*ws_closed {
+                                answers.push(websocket::close_frame(
+                                    websocket::status::NORMAL,
+                                    b"Normal closure",
+                                ));
+                            }
+                            *ws_closed = true;
+                            *ws_peer_closed = true;
+                            got.ws_closed = true;
+                            close_after = true;
+                            break;
+                        }
+                    }
                 }
-                Frame::Continue => answers.push(CONTINUE),
+            }
+            Some(_) => stream.clear(),
+            None => {
+                while let Some(frame) = framer.next(stream, limits).map_err(Close::Framing)? {
+                    match frame {
+                        Frame::Message(m) => got.messages.push(m),
+                        Frame::Ping => {
+                            got.pings += 1;
+                            answers.push(Bytes::from_static(PONG));
+                        }
+                        Frame::Continue => answers.push(Bytes::from_static(CONTINUE)),
+                    }
+                }
             }
         }
-        let pending = !stream.is_empty();
+        // Waiting for the answer to our close frame counts as a message
+        // being read: `tcp_msg_read_timeout` bounds the wait.
+        let pending = !stream.is_empty()
+            || ws.as_ref().is_some_and(|d| d.pending())
+            || (*ws_closed && !*ws_peer_closed);
         for answer in answers {
-            self.queue(Bytes::from_static(answer), now)?;
+            self.queue_raw(answer, now)?;
+        }
+        if close_after {
+            self.close_when_sent()?;
         }
         // The clock of a message starts at its first byte, and again after
         // each complete message: pipelined traffic keeps it fresh.
@@ -302,9 +384,84 @@ impl Conn {
         Ok(())
     }
 
-    /// Queues one message (encrypted first on TLS; rustls keeps it until the
-    /// handshake is done). The queue is bounded.
+    /// Queues one message: in a text frame once the connection speaks
+    /// WebSocket (RFC 7118 §5.1: "SIP messages MUST be carried in text or
+    /// binary frames"; Kamailio sends text frames), as it is otherwise.
     pub fn queue(&mut self, data: Bytes, now: Instant) -> Result<(), Close> {
+        if self.ws.is_some() {
+            if self.ws_closed {
+                // RFC 6455 §5.5.1: nothing follows a close frame.
+                log::debug!("websocket {}: closing, message not sent", self.peer);
+                return Ok(());
+            }
+            self.queue_raw(websocket::frame_header(opcode::TEXT, data.len()), now)?;
+        }
+        self.queue_raw(data, now)
+    }
+
+    /// The connection speaks WebSocket from now on (the `101` answer is
+    /// queued already): `ws` over TCP, `wss` over TLS.
+    pub fn upgrade_to_websocket(&mut self) {
+        self.ws = Some(websocket::Decoder::default());
+        self.proto = match self.proto {
+            Proto::Tls => Proto::Wss,
+            _ => Proto::Ws,
+        };
+    }
+
+    /// Sends a close frame with `payload` (status code, reason); the
+    /// connection closes once the peer answers with its own (as Kamailio
+    /// waits for it), or when `tcp_msg_read_timeout` runs out.
+    pub fn close_websocket(&mut self, payload: &[u8], now: Instant) -> Result<(), Close> {
+        if self.ws.is_none() || self.ws_closed {
+            return Err(Close::AsAsked);
+        }
+        let (code, reason) = match payload {
+            [a, b, rest @ ..] => (u16::from_be_bytes([*a, *b]), rest),
+            _ => (websocket::status::NORMAL, &[][..]),
+        };
+        self.queue_raw(websocket::close_frame(code, reason), now)?;
+        self.ws_closed = true;
+        self.msg_since = self.msg_since.or(Some(now));
+        Ok(())
+    }
+
+    /// When something was last sent or received.
+    pub fn last_active(&self) -> Instant {
+        self.last_active
+    }
+
+    /// Queues a control `frame` (ping, pong) when the connection speaks
+    /// WebSocket and has not sent its close; whether it was queued.
+    pub fn queue_websocket_control(&mut self, frame: Bytes, now: Instant) -> Result<bool, Close> {
+        if self.ws.is_none() || self.ws_closed {
+            return Ok(false);
+        }
+        self.queue_raw(frame, now)?;
+        Ok(true)
+    }
+
+    /// Queues `frame` (a ping or pong) when the connection speaks WebSocket
+    /// and nothing went either way for `idle`; whether it was queued.
+    pub fn websocket_keepalive(
+        &mut self,
+        idle: Duration,
+        frame: &Bytes,
+        now: Instant,
+    ) -> Result<bool, Close> {
+        let quiet = now.saturating_duration_since(self.last_active) >= idle;
+        if self.ws.is_none() || self.ws_closed || !quiet || self.sending {
+            return Ok(false);
+        }
+        self.queue_raw(frame.clone(), now)?;
+        // The next one after another idle period, answered or not.
+        self.last_active = now;
+        Ok(true)
+    }
+
+    /// Queues bytes as they are (encrypted first on TLS; rustls keeps them
+    /// until the handshake is done). The queue is bounded.
+    fn queue_raw(&mut self, data: Bytes, now: Instant) -> Result<(), Close> {
         match self.tls.as_mut() {
             Some(tls) => {
                 tls.writer().write_all(&data).map_err(|_| Close::Overflow)?;

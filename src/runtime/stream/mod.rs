@@ -30,6 +30,15 @@
 //! message or finish a TLS handshake (`tcp_msg_read_timeout`), slow to
 //! connect (`tcp_connect_timeout`) or whose sends stall (`tcp_send_timeout`).
 //! Framing is in [`framing`](super::framing).
+//!
+//! WebSocket (RFC 7118): a TCP or TLS connection whose HTTP upgrade the
+//! script accepted (`WsSend::Upgrade` on the `101` answer) turns `ws` or
+//! `wss`: its bytes are read as RFC 6455 frames (`sip::websocket`), its
+//! messages sent in text frames, and it is found under that transport only,
+//! never opened toward a client. The sweep also sends keep-alive pings on
+//! idle ones and the frames the `ws.*` control commands queued, and keeps
+//! `WsPeers` (who is connected, for tm and `ws.dump`) up to date. A
+//! finished closing handshake reaches the handler as an empty message.
 
 mod conn;
 mod directory;
@@ -67,7 +76,7 @@ use super::handoff::Mailboxes;
 use super::stats::{bump, Counters as StreamCounters};
 use super::transport::Transport;
 use super::Counters;
-use crate::sip::packet::{ConnId, Inbound, Proto, SocketId, Transmit};
+use crate::sip::packet::{ConnId, Inbound, Proto, SocketId, Transmit, WsSend};
 
 /// What every worker's stream transport shares.
 pub(crate) struct Shared {
@@ -81,6 +90,9 @@ pub(crate) struct Shared {
     tls_max_connections: usize,
     send_queue_max: usize,
     workers: usize,
+    /// The frame sent on a WebSocket connection idle for this long.
+    ws_keepalive: Option<(Duration, Bytes)>,
+    ws_peers: Option<Arc<crate::modules::websocket::WsPeers>>,
 }
 
 impl Shared {
@@ -104,6 +116,12 @@ impl Shared {
             tls_max_connections: cfg.tls_max_connections,
             send_queue_max: cfg.tcp_send_queue_max,
             workers,
+            ws_keepalive: cfg.ws_keepalive.as_ref().map(|k| {
+                use crate::sip::websocket::{control_frame, opcode};
+                let op = if k.ping { opcode::PING } else { opcode::PONG };
+                (k.idle, control_frame(op, &k.data))
+            }),
+            ws_peers: cfg.ws_peers.clone(),
         }
     }
 
@@ -111,7 +129,10 @@ impl Shared {
     /// timeout fires at most 25% late, between 10 ms and 1 s.
     fn sweep_interval(&self) -> Duration {
         let t = &self.timeouts;
-        let shortest = t.lifetime.min(t.msg_read).min(t.connect).min(t.send);
+        let mut shortest = t.lifetime.min(t.msg_read).min(t.connect).min(t.send);
+        if let Some((idle, _)) = &self.ws_keepalive {
+            shortest = shortest.min(*idle);
+        }
         (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
     }
 
@@ -136,7 +157,7 @@ impl Shared {
     /// Counts one connection of `proto` fewer.
     fn release(&self, proto: Proto) {
         self.stats.open.fetch_sub(1, Ordering::Relaxed);
-        if proto == Proto::Tls {
+        if proto.carrier() == Proto::Tls {
             self.stats.tls_open.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -375,6 +396,11 @@ impl Streams {
             self.shared.directory.release(key, conn.id);
         }
         self.shared.release(conn.proto);
+        if let Some(peers) = self.shared.ws_peers.as_ref() {
+            if matches!(conn.proto, Proto::Ws | Proto::Wss) {
+                peers.remove(conn.proto, conn.peer, conn.id);
+            }
+        }
         let stats = &self.shared.stats;
         match &why {
             Close::Peer(_) => bump(&stats.closed_by_peer),
@@ -419,6 +445,9 @@ impl Streams {
                 return self.hand_off(owner, t);
             }
             if let Some(slot) = self.slot_of(id) {
+                if t.flags.websocket != WsSend::Message {
+                    return self.websocket_control(slot, t, now);
+                }
                 let fits = self
                     .conn(slot)
                     .is_some_and(|c| c.proto == t.proto && c.peer.ip() == t.dst.ip());
@@ -426,6 +455,16 @@ impl Streams {
                     return self.queue(slot, t.data, t.flags.close, now);
                 }
             }
+        }
+        if t.flags.websocket != WsSend::Message {
+            bump(&self.shared.stats.unsent);
+            log::info!(
+                "worker {}: websocket {:?} for {}: no such connection",
+                self.worker,
+                t.flags.websocket,
+                t.dst
+            );
+            return;
         }
         if let Some(slot) = self
             .local
@@ -454,6 +493,57 @@ impl Streams {
             return;
         }
         self.connect(t, now);
+    }
+
+    /// A handshake answer (the connection speaks WebSocket after it) or a
+    /// close frame (`ws_close`) on the connection in `slot`.
+    fn websocket_control(&mut self, slot: usize, t: Transmit, now: Instant) {
+        let Some(conn) = self.conn(slot) else {
+            return;
+        };
+        match t.flags.websocket {
+            WsSend::Upgrade => {
+                if conn.proto != t.proto || !matches!(conn.proto, Proto::Tcp | Proto::Tls) {
+                    log::info!(
+                        "websocket: {} is not an HTTP connection to upgrade",
+                        conn.peer
+                    );
+                    return;
+                }
+                self.queue(slot, t.data, false, now);
+                let Some(conn) = self.conn(slot) else {
+                    return;
+                };
+                let old = conn.keys.clone();
+                conn.upgrade_to_websocket();
+                let (id, proto, peer, local) = (conn.id, conn.proto, conn.peer, conn.local);
+                // Found as a `ws` (`wss`) destination from now on, never as
+                // a TCP one: plain SIP must not go out on it.
+                conn.keys.clear();
+                for key in old {
+                    if self.local.get(&key) == Some(&id) {
+                        self.local.remove(&key);
+                    }
+                    self.shared.directory.release(&key, id);
+                }
+                self.register(slot, (proto, peer), false);
+                if let Some(peers) = &self.shared.ws_peers {
+                    peers.add(proto, peer, local, id);
+                }
+                log::debug!("{proto} {peer}: websocket handshake done");
+            }
+            WsSend::Close => match conn.close_websocket(&t.data, now) {
+                Ok(()) => {
+                    bump(&self.shared.stats.messages_sent);
+                    self.start_send(slot);
+                }
+                Err(Close::AsAsked) => {
+                    log::info!("websocket: {} does not speak websocket", conn.peer)
+                }
+                Err(why) => self.close(slot, why),
+            },
+            WsSend::Message => self.queue(slot, t.data, t.flags.close, now),
+        }
     }
 
     fn hand_off(&mut self, owner: usize, t: Transmit) {
@@ -524,6 +614,10 @@ impl Streams {
                     Ok(c) => Some(rustls::Connection::Client(c)),
                     Err(e) => return unsent(self, &e),
                 }
+            }
+            // RFC 7118 §5: only the client opens a WebSocket connection.
+            Proto::Ws | Proto::Wss => {
+                return unsent(self, &"no websocket connection (one cannot be opened)")
             }
             other => return unsent(self, &format!("{other} is not a stream transport")),
         };
@@ -756,6 +850,15 @@ impl Streams {
                         arrived: None,
                     });
                 }
+                if got.ws_closed {
+                    if let Some(conn) = self.conn(slot) {
+                        deliver(websocket_closed(conn));
+                    }
+                    // The answer to our close frame: nothing left to send.
+                    if self.conn(slot).is_some_and(|c| c.done_sending()) {
+                        return self.close(slot, Close::AsAsked);
+                    }
+                }
                 self.start_send(slot);
                 self.start_read(slot);
             }
@@ -793,6 +896,7 @@ impl Streams {
     /// Closes the connections whose time is up; resumes paused listeners.
     fn sweep(&mut self, now: Instant) {
         let timeouts = self.shared.timeouts;
+        self.websocket_commands(now);
         for slot in 0..self.slots.len() {
             let why = match &self.slots[slot].conn {
                 Some(conn) => conn.expired(now, &timeouts),
@@ -800,11 +904,64 @@ impl Streams {
             };
             if let Some(why) = why {
                 self.close(slot, why);
+                continue;
+            }
+            if let (Some(peers), Some(c)) = (&self.shared.ws_peers, &self.slots[slot].conn) {
+                if matches!(c.proto, Proto::Ws | Proto::Wss) {
+                    peers.touch(c.proto, c.peer, c.id, c.last_active());
+                }
+            }
+            let Some((idle, frame)) = self.shared.ws_keepalive.clone() else {
+                continue;
+            };
+            let due = self.slots[slot]
+                .conn
+                .as_deref_mut()
+                .map(|c| c.websocket_keepalive(idle, &frame, now));
+            match due {
+                Some(Ok(true)) => self.start_send(slot),
+                Some(Err(why)) => self.close(slot, why),
+                _ => {}
             }
         }
         for i in 0..self.listeners.len() {
             if std::mem::take(&mut self.listeners[i].paused) {
                 self.arm_accept(i);
+            }
+        }
+    }
+
+    /// Sends what the control socket asked of this worker's WebSocket
+    /// connections (`ws.close`, `ws.ping`, `ws.pong`).
+    fn websocket_commands(&mut self, now: Instant) {
+        use crate::modules::websocket::WsCommand;
+        use crate::sip::websocket::{control_frame, opcode};
+        let Some(peers) = self.shared.ws_peers.clone() else {
+            return;
+        };
+        let worker = self.worker;
+        for (id, command) in peers.take_commands(|id| id_worker(id) == worker) {
+            let Some(slot) = self.slot_of(id) else {
+                continue;
+            };
+            let Some(conn) = self.conn(slot) else {
+                continue;
+            };
+            let done = match command {
+                WsCommand::Close => {
+                    let mut payload = 1000u16.to_be_bytes().to_vec();
+                    payload.extend_from_slice(b"Normal closure");
+                    conn.close_websocket(&payload, now).map(|()| true)
+                }
+                WsCommand::Ping => conn
+                    .queue_websocket_control(control_frame(opcode::PING, &peers.ping_data()), now),
+                WsCommand::Pong => conn
+                    .queue_websocket_control(control_frame(opcode::PONG, &peers.ping_data()), now),
+            };
+            match done {
+                Ok(true) => self.start_send(slot),
+                Ok(false) | Err(Close::AsAsked) => {}
+                Err(why) => self.close(slot, why),
             }
         }
     }
@@ -833,6 +990,20 @@ impl Streams {
             self.sweep = None;
             self.sweep(Instant::now());
         }
+    }
+}
+
+/// The report of a finished WebSocket closing handshake on `conn`: an
+/// empty message from its peer (see [`Inbound::data`]).
+fn websocket_closed(conn: &Conn) -> Inbound {
+    Inbound {
+        data: Bytes::new(),
+        src: conn.peer,
+        local: conn.local,
+        proto: conn.proto,
+        socket: conn.socket,
+        conn: Some(conn.id),
+        arrived: None,
     }
 }
 
