@@ -680,6 +680,26 @@ impl Engine {
                 return;
             }
         }
+        let matched = self
+            .core
+            .tm
+            .as_ref()
+            .map_or(ReplyMatch::NoMatch, |t| t.match_reply(msg));
+        if let ReplyMatch::OtherCore(core) = matched {
+            // The core owning its transaction runs everything, the core
+            // reply route included: run here too, it would run twice.
+            self.stats.handoffs += 1;
+            // `pkt` lent its buffer to `msg` (see `on_inbound`).
+            let data = msg.buf().clone();
+            self.handoffs.push((
+                core,
+                Inbound {
+                    data,
+                    ..pkt.clone()
+                },
+            ));
+            return;
+        }
         // What the core reply route changed goes out with the reply, as
         // Kamailio applies its lumps (add_contact_alias() on a WebSocket
         // client's reply, say).
@@ -697,27 +717,12 @@ impl Engine {
                 Outcome::Exit(_) | Outcome::Done(_) => {}
             }
         }
-        let matched = self
-            .core
-            .tm
-            .as_ref()
-            .map_or(ReplyMatch::NoMatch, |t| t.match_reply(msg));
         match matched {
             ReplyMatch::Branch { tid, branch, .. } => {
                 self.on_branch_reply(msg, &from, matched, tid, branch, core_edits, now, out)
             }
-            ReplyMatch::OtherCore(core) => {
-                self.stats.handoffs += 1;
-                // `pkt` lent its buffer to `msg` (see `on_inbound`).
-                let data = msg.buf().clone();
-                self.handoffs.push((
-                    core,
-                    Inbound {
-                        data,
-                        ..pkt.clone()
-                    },
-                ));
-            }
+            // Handed off above.
+            ReplyMatch::OtherCore(_) => {}
             ReplyMatch::NoMatch => {
                 let mut ctx = self.ctx(msg, &from, now, RouteType::Reply, out);
                 if let Some(e) = core_edits {
