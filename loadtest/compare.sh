@@ -608,6 +608,8 @@ if [[ $MODE == callgrind ]]; then
         for measure in $measures; do
             dir=$OUT/$proxy-callgrind-$measure
             mkdir -p "$dir"
+            # Profiles of an earlier run in the same --out would be summed in.
+            rm -f "$dir"/callgrind.out.*
             PROXY_WRAP=(valgrind --tool=callgrind "--callgrind-out-file=$dir/callgrind.out.%p")
             if [[ $measure == handler ]]; then
                 PROXY_WRAP+=(--collect-atstart=no "--toggle-collect=$(handler_symbol "$proxy")")
