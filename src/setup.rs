@@ -257,6 +257,19 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             }
         }
         shared.insert(Arc::new(cfg));
+        if let Some(rc) = ringsip::modules::uac::reg::RegConfig::from_modparams(mp)? {
+            use ringsip::modules::uac::reg::{load, Registrations};
+            let store = stores
+                .handle(&rc.db_url)
+                .map_err(|e| format!("uac: reg_db_url: {e}"))?;
+            let records = load(&store, &rc.table, None)?;
+            log::info!("uac: {} remote registration records", records.len());
+            let seed = random_seed("uac")?;
+            let now = epoch.unix_ms / 1000;
+            let r = Arc::new(Registrations::new(rc, records, seed, now, Some(store)));
+            shared.insert(r.clone());
+            shared.add_requester(r);
+        }
     }
 
     // dialplan's rules come from the database only (as in Kamailio).

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::metrics::{key_name, LatencySnapshot, Metrics, KEYS};
 use super::rpc::{Params, RpcError};
-use super::{dialplan, domain, drouting, latency, modules, usrloc};
+use super::{uac, dialplan, domain, drouting, latency, modules, usrloc};
 use crate::script::ctx::{Env, Shared};
 
 /// One control method.
@@ -37,6 +37,7 @@ pub static TABLES: &[&[Method]] = &[
     dialplan::METHODS,
     domain::METHODS,
     drouting::METHODS,
+    uac::METHODS,
 ];
 
 /// The method named `name`.

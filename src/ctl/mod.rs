@@ -44,6 +44,7 @@ pub mod modules;
 pub mod prometheus;
 pub mod rpc;
 pub mod server;
+pub mod uac;
 pub mod usrloc;
 
 use std::net::SocketAddr;
