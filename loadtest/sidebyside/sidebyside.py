@@ -94,7 +94,7 @@ def fresh_db(path):
         os.remove(path)
     db = sqlite3.connect(path)
     for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "avpops", "dialplan", "domain", "alias_db",
-              "speeddial", "presence", "drouting", "topos"):
+              "speeddial", "presence", "drouting", "topos", "uac"):
         db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
     db.executescript(SQLOPS_FIXTURE)
     # The config's own rows: its `@sql STATEMENT` lines.
@@ -2397,6 +2397,41 @@ def uac_send(uac, uas):
     return log
 
 @case
+def uac_reg_register(uac, uas):
+    """uac remote registration: the uacreg row (reg_delay 3 s, so that the
+    UAS listens) is registered at the UAS, which challenges the first
+    REGISTER and accepts the second; a call to the account is then routed
+    to the local user by uac_reg_lookup() with uac_reg_status() 1."""
+    log = []
+    got = [g for g in recv_all(uas, wait=6) if g.startswith("REGISTER")]
+    # Call-IDs are generated (different makers): the host part is compared.
+    callid = lambda m: re.sub(r"(?m)^Call-ID: [^@\r]*@", "Call-ID: <C>@", m)
+    log += [("uas", callid(g)) for g in got[:1]]
+    if not got:
+        return log
+    challenge = 'WWW-Authenticate: Digest realm="provider.test", nonce="reg-n0nce", qop="auth", opaque="op"'
+    uas.sendto(reply_to(got[0], 401, "Unauthorized", totag="reg-tag", extra=challenge).encode(), PROXY)
+    again = [g for g in recv_all(uas, wait=1) if g.startswith("REGISTER")]
+    # The nonce is ours: keep the Authorization whole.
+    log += [("uas", callid(g).replace('nonce="', 'nonce_="')) for g in again[:1]]
+    for g in again[:1]:
+        ok = reply_to(g, 200, "OK", totag="reg-tag").replace(
+            f"Contact: <sip:uas@{UAS[0]}:{UAS[1]}>", "Contact: <sip:acc1@127.0.0.61:5060>;expires=3600")
+        uas.sendto(ok.encode(), PROXY)
+    time.sleep(0.5)
+    uac.sendto(invite(callid="reg-call", ruri="sip:acc1@127.0.0.61").encode(), PROXY)
+    got = recv_all(uas)
+    log += [("uas", g) for g in got if not g.startswith("REGISTER")]
+    for g in got:
+        if g.startswith("INVITE"):
+            uas.sendto(reply_to(g, 486, "Busy Here").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    uac.sendto(invite(callid="reg-call", method="ACK", totag="uas-tag", ruri="sip:acc1@127.0.0.61").encode(), PROXY)
+    uac.sendto(invite(callid="reg-none", ruri="sip:nobody@127.0.0.61").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
 def dialplan_numbers(uac, uas):
     """One OPTIONS per R-URI user; the config answers with what its
     functions made of it (dialplan.cfg)."""
@@ -2759,6 +2794,7 @@ SUITE = [
     ("uac_auth.cfg", ["uac_auth_challenges"]),
     ("uac_branch.cfg", ["uac_call", "uac_bye_from_callee"]),
     ("uac_send.cfg", ["uac_send"]),
+    ("uac_reg.cfg", ["uac_reg_register"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
     ("dialplan.cfg", ["dialplan_numbers"]),
     ("dialplan_nofile.cfg", ["dialplan_numbers"]),
