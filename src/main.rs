@@ -83,6 +83,14 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
             for w in &compiled.settings.warnings {
                 eprintln!("warning: {w}");
             }
+            // uac's remote-registration parameters (refused ones included).
+            if compiled.program.loaded_modules.contains(&"uac") {
+                let mp = &compiled.modparams;
+                if let Err(e) = ringsip::modules::uac::reg::RegConfig::from_modparams(mp) {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             if verbose {
                 for (name, _) in &compiled.settings.ignored {
                     println!("accepted but ignored: {name}");

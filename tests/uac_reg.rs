@@ -174,7 +174,11 @@ fn ctl_json(sock: &Path, args: &[&str]) -> Value {
         .args(args)
         .output()
         .expect("run ringsip ctl");
-    assert!(out.status.success(), "ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -187,7 +191,10 @@ fn registers_through_a_challenge_refreshes_and_routes_calls_to_the_local_user() 
     let refusing = RawUa::bind();
     table(
         &db,
-        &[("acc1", "alice", provider.addr()), ("acc2", "bob", refusing.addr())],
+        &[
+            ("acc1", "alice", provider.addr()),
+            ("acc2", "bob", refusing.addr()),
+        ],
     );
     let seen = registrar(provider, 6, false);
     let refused = registrar(refusing, 6, true);
@@ -211,15 +218,20 @@ fn registers_through_a_challenge_refreshes_and_routes_calls_to_the_local_user() 
     assert_eq!(authed.header("Call-ID"), first.header("Call-ID"));
     assert_eq!(authed.header("From"), first.header("From"));
     assert_eq!(authed.header("CSeq"), Some("11 REGISTER"));
-    assert!(digest_ok(authed.header("Authorization").unwrap(), "trunkuser", "s3cret"));
+    assert!(digest_ok(
+        authed.header("Authorization").unwrap(),
+        "trunkuser",
+        "s3cret"
+    ));
     let accepted_at = registered.1 .0;
 
     // Online: the dump says so and a call to the account reaches alice.
     wait_until(EVENTUALLY, "acc1 online in uac.reg_dump", || {
         let dump = ctl_json(&sock, &["uac.reg_dump"]);
-        dump.as_array().unwrap().iter().any(|r| {
-            r["l_uuid"] == "acc1" && r["flags"].as_u64().is_some_and(|f| f & 4 != 0)
-        })
+        dump.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["l_uuid"] == "acc1" && r["flags"].as_u64().is_some_and(|f| f & 4 != 0))
     });
     let caller = RawUa::bind();
     let invite = caller.request("INVITE", &format!("sip:acc1@{}", proxy.addr()), &[], "");
@@ -265,6 +277,53 @@ fn registers_through_a_challenge_refreshes_and_routes_calls_to_the_local_user() 
     let count = refused.lock().unwrap().len();
     thread::sleep(Duration::from_secs(5));
     let later = refused.lock().unwrap().len();
-    assert!(later <= count + 1, "acc2 still registering: {count} then {later}");
+    assert!(
+        later <= count + 1,
+        "acc2 still registering: {count} then {later}"
+    );
     drop(proxy);
+}
+
+/// What ringsip does not do yet is refused before start-up, by name.
+#[test]
+fn check_refuses_what_is_not_implemented() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("uac.db");
+    table(&db, &[]);
+    let base = config(
+        &db,
+        &dir.path().join("ctl.sock"),
+        "127.0.0.1:5080".parse().unwrap(),
+    )
+    .replace("@LISTEN@", "udp:127.0.0.1:5060");
+    let check = |text: &str| {
+        let file = dir.path().join("k.cfg");
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(ringsip_bin())
+            .args(["check", "-f"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = check(&base);
+    assert!(ok, "{err}");
+    let with = |line: &str| base.replace("request_route", &format!("{line}\nrequest_route"));
+    let (ok, err) = check(&with(
+        r#"modparam("uac", "event_callback", "ksr_uac_event")"#,
+    ));
+    assert!(
+        !ok && err.contains("event_callback is not implemented"),
+        "{err}"
+    );
+    let (ok, err) = check(&with(r#"modparam("uac", "reg_use_domain", 1)"#));
+    assert!(!ok && err.contains("reg_use_domain"), "{err}");
+    let (ok, err) = check(&base.replace(
+        r#"modparam("uac", "reg_contact_addr", "127.0.0.1:5999")"#,
+        "",
+    ));
+    assert!(!ok && err.contains("reg_contact_addr"), "{err}");
 }

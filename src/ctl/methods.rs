@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::metrics::{key_name, LatencySnapshot, Metrics, KEYS};
 use super::rpc::{Params, RpcError};
-use super::{uac, dialplan, domain, drouting, latency, modules, usrloc};
+use super::{dialplan, domain, drouting, latency, modules, uac, usrloc};
 use crate::script::ctx::{Env, Shared};
 
 /// One control method.

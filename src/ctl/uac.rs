@@ -15,7 +15,8 @@ pub static METHODS: &[Method] = &[
     },
     Method {
         name: "uac.reg_info",
-        help: "uac.reg_info ATTR VALUE: one record (l_uuid, l_username, r_username or auth_username).",
+        help:
+            "uac.reg_info ATTR VALUE: one record (l_uuid, l_username, r_username or auth_username).",
         call: info,
     },
     Method {
@@ -46,7 +47,8 @@ pub static METHODS: &[Method] = &[
     Method {
         name: "uac.reg_add",
         help: "uac.reg_add L_UUID L_USERNAME L_DOMAIN R_USERNAME R_DOMAIN REALM AUTH_USERNAME \
-               AUTH_PASSWORD AUTH_HA1 AUTH_PROXY EXPIRES FLAGS REG_DELAY SOCKET: a record in memory.",
+               AUTH_PASSWORD AUTH_HA1 AUTH_PROXY EXPIRES FLAGS REG_DELAY SOCKET CONTACT_ADDR: \
+               a record in memory ('.' for no AUTH_HA1 or CONTACT_ADDR).",
         call: add,
     },
     Method {
@@ -74,7 +76,8 @@ fn two(p: &Params) -> Result<(String, String), RpcError> {
 }
 
 fn one(p: &Params) -> Result<String, RpcError> {
-    p.text(0).ok_or_else(|| RpcError::new(400, "Invalid Parameters"))
+    p.text(0)
+        .ok_or_else(|| RpcError::new(400, "Invalid Parameters"))
 }
 
 fn dump(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {
@@ -109,11 +112,16 @@ fn remove(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
 
 fn add(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
     let r = regs(ctl)?;
-    let t = |i: usize| p.text(i).unwrap_or_default();
-    let n = |i: usize| p.text(i).and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0);
-    if p.len() < 13 {
+    if p.len() < 15 {
         return Err(RpcError::new(400, "Invalid Parameters"));
     }
+    let t = |i: usize| p.text(i).unwrap_or_default();
+    let dot = |i: usize| Some(t(i)).filter(|v| v != ".").unwrap_or_default();
+    let n = |i: usize| {
+        p.text(i)
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(0)
+    };
     let rec = Record {
         l_uuid: t(0),
         l_username: t(1),
@@ -123,19 +131,25 @@ fn add(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
         realm: t(5),
         auth_username: t(6),
         auth_password: t(7),
-        auth_ha1: t(8),
+        auth_ha1: dot(8),
         auth_proxy: t(9),
         expires: n(10),
         flags: n(11),
         reg_delay: n(12),
-        contact_addr: String::new(),
         socket: t(13),
+        contact_addr: dot(14),
     };
     rpc::add(r, rec, unix_now()).map_err(fault)
 }
 
+/// Kamailio reads the mode as an integer: a string counts as 0.
 fn active(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
     let r = regs(ctl)?;
-    let on = one(p)?.trim() != "0";
+    let on = match p.get(0) {
+        None => return Err(RpcError::new(500, "Missing parameter")),
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0) != 0,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => false,
+    };
     Ok(rpc::active(r, on))
 }

@@ -190,9 +190,17 @@ pub(crate) fn uac_reg_request_to(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     }
 }
 
+/// A filter attribute other than the four [`find_by`] knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsupportedFilter;
+
 /// The record chosen by `attr` = `value` (`l_uuid`, `l_username`,
 /// `r_username`, `auth_username`); `Err` for another attribute.
-pub fn find_by<'r>(regs: &'r mut [Reg], attr: &str, value: &str) -> Result<Option<&'r mut Reg>, ()> {
+pub fn find_by<'r>(
+    regs: &'r mut [Reg],
+    attr: &str,
+    value: &str,
+) -> Result<Option<&'r mut Reg>, UnsupportedFilter> {
     let field = |g: &Reg| -> Option<String> {
         Some(match attr {
             "l_uuid" => g.rec.l_uuid.clone(),
@@ -203,7 +211,7 @@ pub fn find_by<'r>(regs: &'r mut [Reg], attr: &str, value: &str) -> Result<Optio
         })
     };
     if !["l_uuid", "l_username", "r_username", "auth_username"].contains(&attr) {
-        return Err(());
+        return Err(UnsupportedFilter);
     }
     Ok(regs.iter_mut().find(|g| field(g).as_deref() == Some(value)))
 }
@@ -223,7 +231,7 @@ pub fn set_disabled(r: &Registrations, attr: &str, value: &str, disable: bool, n
             1
         }
         Ok(None) => -1,
-        Err(()) => {
+        Err(UnsupportedFilter) => {
             log::error!("uac: unsupported filter attribute {attr}");
             -2
         }

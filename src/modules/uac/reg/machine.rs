@@ -82,7 +82,12 @@ impl Registrations {
         user_agent: &[u8],
         out: &mut Vec<Transmit>,
     ) {
-        let mut st = self.lock();
+        // Another core doing the work this tick is as good as doing it here.
+        let mut st = match self.state.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
         let cfg = &self.cfg;
         let st = &mut *st;
         for reg in st.regs.iter_mut() {
@@ -91,10 +96,7 @@ impl Registrations {
             };
             if p.deadline <= now_ms {
                 // tm's local 408.
-                log::error!(
-                    "uac: no answer to the REGISTER of [{}]",
-                    reg.rec.l_uuid
-                );
+                log::error!("uac: no answer to the REGISTER of [{}]", reg.rec.l_uuid);
                 reg.pending = None;
                 finish(reg, cfg, Outcome::Error, now_ms);
                 continue;
@@ -162,7 +164,9 @@ impl Registrations {
             200 => registered(reg, cfg, msg),
             401 | 407 => {
                 st.seq += 1;
-                match challenge(reg, msg, code, &pending, st.seq, self.base, now_ms, user_agent) {
+                match challenge(
+                    reg, msg, code, &pending, st.seq, self.base, now_ms, user_agent,
+                ) {
                     Some(t) => {
                         out.push(t.transmit.clone());
                         reg.flags |= AUTHSENT;
@@ -273,10 +277,7 @@ fn registered(reg: &mut Reg, cfg: &super::RegConfig, msg: &Message) -> Outcome {
             return Outcome::Done;
         }
     }
-    log::debug!(
-        "uac: 200 OK for [{}] without its Contact",
-        reg.rec.l_uuid
-    );
+    log::debug!("uac: 200 OK for [{}] without its Contact", reg.rec.l_uuid);
     Outcome::Done
 }
 
@@ -341,8 +342,23 @@ fn challenge(
         .unwrap_or_default();
     let cseq = cseq_number(msg)?.wrapping_add(1);
     let branch = branch_of(base, seq);
-    let data = request(reg, &pending.route, &branch, &tag, &callid, cseq, &line, user_agent);
-    Some(new_pending(branch, data, &pending.route, now_ms, reg.fr_timeout_ms))
+    let data = request(
+        reg,
+        &pending.route,
+        &branch,
+        &tag,
+        &callid,
+        cseq,
+        &line,
+        user_agent,
+    );
+    Some(new_pending(
+        branch,
+        data,
+        &pending.route,
+        now_ms,
+        reg.fr_timeout_ms,
+    ))
 }
 
 /// A fresh REGISTER for `reg` (a round found it due).
@@ -379,7 +395,11 @@ fn send_register(
         (reg.callid.clone(), reg.cseq + 1)
     } else {
         let mut c = Vec::with_capacity(48);
-        push_hex(&mut c, fnv1a(base, &[b"uacreg-callid", &seq.to_le_bytes()]), 16);
+        push_hex(
+            &mut c,
+            fnv1a(base, &[b"uacreg-callid", &seq.to_le_bytes()]),
+            16,
+        );
         c.push(b'-');
         c.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
         c.push(b'@');
@@ -388,10 +408,22 @@ fn send_register(
     };
     if !keep || reg.tag.is_empty() {
         let mut tag = Vec::with_capacity(41);
-        push_hex(&mut tag, fnv1a(base, &[b"uacreg-tag-a", &seq.to_le_bytes()]), 16);
-        push_hex(&mut tag, fnv1a(base, &[b"uacreg-tag-b", &seq.to_le_bytes()]), 16);
+        push_hex(
+            &mut tag,
+            fnv1a(base, &[b"uacreg-tag-a", &seq.to_le_bytes()]),
+            16,
+        );
+        push_hex(
+            &mut tag,
+            fnv1a(base, &[b"uacreg-tag-b", &seq.to_le_bytes()]),
+            16,
+        );
         tag.push(b'-');
-        push_hex(&mut tag, fnv1a(base, &[b"uacreg-tag-c", &seq.to_le_bytes()]), 8);
+        push_hex(
+            &mut tag,
+            fnv1a(base, &[b"uacreg-tag-c", &seq.to_le_bytes()]),
+            8,
+        );
         reg.tag = tag;
     }
     reg.flags &= !ONLINE;

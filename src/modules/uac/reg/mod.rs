@@ -97,7 +97,10 @@ impl RegConfig {
             .filter(|c| !c.is_empty())
             .ok_or("uac: reg_contact_addr is not set (needed with reg_db_url)")?
             .to_string();
-        let table = mp.str("uac", "reg_db_table").unwrap_or("uacreg").to_string();
+        let table = mp
+            .str("uac", "reg_db_table")
+            .unwrap_or("uacreg")
+            .to_string();
         if !is_identifier(&table) {
             return Err(format!("uac: reg_db_table {table:?} is not a usable name"));
         }
@@ -287,7 +290,7 @@ pub struct Registrations {
     /// Mixed into branches, tags and Call-IDs so runs do not collide.
     base: u64,
     active: AtomicBool,
-    state: Mutex<RegState>,
+    pub(super) state: Mutex<RegState>,
     store: Option<StoreHandle>,
 }
 
@@ -322,7 +325,10 @@ impl Registrations {
         let reg_delay = if rec.reg_delay > 0 {
             rec.reg_delay
         } else if self.cfg.random_delay > 0 {
-            let r = crate::modules::core::hash::fnv1a(self.base, &[b"uacreg-delay", &seq.to_le_bytes()]);
+            let r = crate::modules::core::hash::fnv1a(
+                self.base,
+                &[b"uacreg-delay", &seq.to_le_bytes()],
+            );
             (r % u64::from(self.cfg.random_delay)) as u32
         } else {
             0
@@ -430,16 +436,19 @@ impl Registrations {
             }
         };
         let dst = std::net::SocketAddr::new(ip, port);
-        let wanted = [reg.rec.socket.as_str(), self.cfg.default_socket.as_deref().unwrap_or("")]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .find_map(parse_socket)
-            .and_then(|(p, a)| {
-                env.sockets
-                    .iter()
-                    .position(|s| s.proto == p && s.addr == a)
-                    .map(|i| i as crate::sip::packet::SocketId)
-            });
+        let wanted = [
+            reg.rec.socket.as_str(),
+            self.cfg.default_socket.as_deref().unwrap_or(""),
+        ]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .find_map(parse_socket)
+        .and_then(|(p, a)| {
+            env.sockets
+                .iter()
+                .position(|s| s.proto == p && s.addr == a)
+                .map(|i| i as crate::sip::packet::SocketId)
+        });
         let socket = env.socket_for(proto, &dst, wanted)?;
         let info = &env.sockets[usize::from(socket)];
         let via_host = match &info.advertise {

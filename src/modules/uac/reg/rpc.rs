@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::functions::{find_by, refresh, set_disabled};
+use super::functions::{find_by, refresh, set_disabled, UnsupportedFilter};
 use super::{Record, Reg, Registrations};
 
 /// A JSON-RPC fault.
@@ -23,6 +23,20 @@ fn or_none(s: &str) -> &str {
     }
 }
 
+/// An empty column reads `null` (Kamailio's JSON-RPC for an unset string).
+fn text_or_null(s: &str) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        Value::String(s.to_string())
+    }
+}
+
+/// What the methods that change something answer: an empty object.
+fn done() -> Value {
+    json!({})
+}
+
 /// One record as `uac.reg_dump` and `uac.reg_info` show it, at `now` (unix seconds).
 pub fn record_json(g: &Reg, now: u64) -> Value {
     let r = &g.rec;
@@ -32,7 +46,7 @@ pub fn record_json(g: &Reg, now: u64) -> Value {
         "l_domain": r.l_domain,
         "r_username": r.r_username,
         "r_domain": r.r_domain,
-        "realm": r.realm,
+        "realm": text_or_null(&r.realm),
         "auth_username": r.auth_username,
         "auth_password": r.auth_password,
         "auth_ha1": or_none(&r.auth_ha1),
@@ -44,7 +58,7 @@ pub fn record_json(g: &Reg, now: u64) -> Value {
         "reg_init": g.reg_init,
         "reg_delay": g.reg_delay,
         "contact_addr": g.contact_addr,
-        "socket": r.socket,
+        "socket": text_or_null(&r.socket),
     })
 }
 
@@ -63,7 +77,7 @@ pub fn info(r: &Registrations, attr: &str, value: &str, now: u64) -> Result<Valu
     match find_by(&mut st.regs, attr, value) {
         Ok(Some(g)) => Ok(record_json(g, now)),
         Ok(None) => Err(fault(404, "Record not found")),
-        Err(()) => Err(fault(400, "Unsupported filter attribute")),
+        Err(UnsupportedFilter) => Err(fault(400, "Unsupported filter attribute")),
     }
 }
 
@@ -79,7 +93,7 @@ pub fn enable(
         return Err(fault(400, "Invalid Parameter Values"));
     }
     match set_disabled(r, attr, value, disable, now) {
-        1 => Ok(Value::Null),
+        1 => Ok(done()),
         -1 => Err(fault(404, "Record not found")),
         _ => Err(fault(400, "Unsupported filter attribute")),
     }
@@ -90,10 +104,7 @@ pub fn enable(
 pub fn reload(r: &Registrations, now: u64) -> Result<Value, Fault> {
     {
         let mut st = r.lock();
-        if st
-            .last_reload
-            .is_some_and(|t| t + r.cfg.gc_interval > now)
-        {
+        if st.last_reload.is_some_and(|t| t + r.cfg.gc_interval > now) {
             log::error!(
                 "uac: shifting the memory table is not possible in less than {} secs",
                 r.cfg.gc_interval
@@ -105,7 +116,7 @@ pub fn reload(r: &Registrations, now: u64) -> Result<Value, Fault> {
     match r.read_table(None) {
         Ok(rows) => {
             r.reload(rows, now);
-            Ok(Value::Null)
+            Ok(done())
         }
         Err(e) => {
             log::error!("{e}");
@@ -117,7 +128,7 @@ pub fn reload(r: &Registrations, now: u64) -> Result<Value, Fault> {
 /// `uac.reg_refresh L_UUID`.
 pub fn refresh_one(r: &Registrations, l_uuid: &str, now: u64) -> Result<Value, Fault> {
     match refresh(r, l_uuid, now) {
-        Ok(true) => Ok(Value::Null),
+        Ok(true) => Ok(done()),
         Ok(false) => Err(fault(404, "Record not found")),
         Err(e) => {
             log::error!("{e}");
@@ -129,21 +140,22 @@ pub fn refresh_one(r: &Registrations, l_uuid: &str, now: u64) -> Result<Value, F
 /// `uac.reg_remove L_UUID`.
 pub fn remove(r: &Registrations, l_uuid: &str) -> Result<Value, Fault> {
     if r.remove(l_uuid) {
-        Ok(Value::Null)
+        Ok(done())
     } else {
         Err(fault(404, "Record not found"))
     }
 }
 
-/// `uac.reg_add` with the record's columns in table order (`l_uuid` …
-/// `auth_ha1`, `auth_proxy`, `expires`, `flags`, `reg_delay`, `socket`).
+/// `uac.reg_add` with the record's columns (`l_uuid` … `auth_ha1`,
+/// `auth_proxy`, `expires`, `flags`, `reg_delay`, `socket`, `contact_addr`;
+/// `.` stands for an empty `auth_ha1` or `contact_addr`).
 pub fn add(r: &Registrations, rec: Record, now: u64) -> Result<Value, Fault> {
     if let Err(e) = rec.check() {
         log::error!("uac: {e}");
         return Err(fault(500, "Failed to add record - check log messages"));
     }
     if r.add(rec, now) {
-        Ok(Value::Null)
+        Ok(done())
     } else {
         Err(fault(409, "uuid already exists"))
     }

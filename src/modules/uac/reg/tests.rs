@@ -71,7 +71,13 @@ fn header(m: &Message, h: HeaderName) -> String {
 /// A reply to `req` with `extra` header lines.
 fn reply(req: &Message, status: &str, extra: &str) -> Message {
     let mut s = format!("SIP/2.0 {status}\r\n");
-    for h in [HeaderName::Via, HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+    for h in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ] {
         let name = String::from_utf8_lossy(req.name(req.header(h).unwrap())).into_owned();
         s.push_str(&format!("{name}: {}\r\n", header(req, h)));
     }
@@ -144,10 +150,19 @@ fn a_challenge_is_answered_in_the_same_dialog_with_the_next_cseq() {
     let r = regs(0, false);
     let first = tick(&r, T0).remove(0);
     let authed = answer(&r, &first, "401 Unauthorized", CHALLENGE, T0 + 5).remove(0);
-    assert_eq!(header(&authed, HeaderName::CallId), header(&first, HeaderName::CallId));
-    assert_eq!(header(&authed, HeaderName::From), header(&first, HeaderName::From));
+    assert_eq!(
+        header(&authed, HeaderName::CallId),
+        header(&first, HeaderName::CallId)
+    );
+    assert_eq!(
+        header(&authed, HeaderName::From),
+        header(&first, HeaderName::From)
+    );
     assert_eq!(header(&authed, HeaderName::CSeq), "11 REGISTER");
-    assert_ne!(header(&authed, HeaderName::Via), header(&first, HeaderName::Via));
+    assert_ne!(
+        header(&authed, HeaderName::Via),
+        header(&first, HeaderName::Via)
+    );
     let asked = read_challenge(
         b"Digest realm=\"provider.test\", nonce=\"n1\", qop=\"auth\", opaque=\"op\"",
     )
@@ -157,11 +172,21 @@ fn a_challenge_is_answered_in_the_same_dialog_with_the_next_cseq() {
         realm: b"provider.test".to_vec(),
         password: b"s3cret".to_vec(),
     };
-    let want = authorization(401, b"REGISTER", b"sip:provider.test", &creds, &asked, false);
+    let want = authorization(
+        401,
+        b"REGISTER",
+        b"sip:provider.test",
+        &creds,
+        &asked,
+        false,
+    );
     let text = String::from_utf8_lossy(authed.buf()).into_owned();
     // Kamailio 5.6.3 sent this response for these credentials and nonce.
     assert!(text.contains("response=\"60271ad149460c23b801f7b9dcce7340\""));
-    assert!(text.ends_with(&format!("Expires: 120\r\n{}\r\n", String::from_utf8_lossy(&want))));
+    assert!(text.ends_with(&format!(
+        "Expires: 120\r\n{}\r\n",
+        String::from_utf8_lossy(&want)
+    )));
     assert_eq!(flags(&r), ONGOING | INIT | AUTHSENT);
     // A second challenge fails the registration.
     assert!(answer(&r, &authed, "401 Unauthorized", CHALLENGE, T0 + 8).is_empty());
@@ -179,7 +204,10 @@ fn a_registration_is_refreshed_within_interval_plus_three_seconds_of_its_end() {
     let refresh = tick(&r, T0 + 20_000);
     assert_eq!(refresh.len(), 1);
     // A new dialog each time without reg_keep_callid.
-    assert_ne!(header(&refresh[0], HeaderName::CallId), header(&authed, HeaderName::CallId));
+    assert_ne!(
+        header(&refresh[0], HeaderName::CallId),
+        header(&authed, HeaderName::CallId)
+    );
     assert_eq!(header(&refresh[0], HeaderName::CSeq), "10 REGISTER");
     // Between rounds nothing goes out but retransmissions.
     assert!(tick(&r, T0 + 20_100).is_empty());
@@ -191,7 +219,10 @@ fn keep_callid_continues_the_dialog() {
     let r = regs(0, true);
     let authed = register(&r, 15);
     let refresh = tick(&r, T0 + 10_000).remove(0);
-    assert_eq!(header(&refresh, HeaderName::CallId), header(&authed, HeaderName::CallId));
+    assert_eq!(
+        header(&refresh, HeaderName::CallId),
+        header(&authed, HeaderName::CallId)
+    );
     assert_eq!(header(&refresh, HeaderName::CSeq), "12 REGISTER");
     let again = answer(&r, &refresh, "401 Unauthorized", CHALLENGE, T0 + 10_010).remove(0);
     assert_eq!(header(&again, HeaderName::CSeq), "13 REGISTER");
@@ -217,7 +248,10 @@ fn a_failure_without_retry_interval_disables_the_record() {
     assert!(tick(&r, T0 + 10_000).is_empty());
     assert!(tick(&r, T0 + 100_000).is_empty());
     // Enabled again, it is looked at in the next round.
-    assert_eq!(functions::set_disabled(&r, "l_uuid", "acc1", false, (T0 + 100_000) / 1000), 1);
+    assert_eq!(
+        functions::set_disabled(&r, "l_uuid", "acc1", false, (T0 + 100_000) / 1000),
+        1
+    );
     assert_eq!(tick(&r, T0 + 110_000).len(), 1);
 }
 
@@ -248,10 +282,23 @@ fn a_register_waiting_past_the_retry_interval_is_sent_again() {
     // The last retransmission of the first, then the new one.
     let again = tick(&r, T0 + 10_000);
     assert_eq!(again.len(), 2);
-    assert_eq!(header(&again[0], HeaderName::CallId), header(&first, HeaderName::CallId));
-    assert_ne!(header(&again[1], HeaderName::CallId), header(&first, HeaderName::CallId));
+    assert_eq!(
+        header(&again[0], HeaderName::CallId),
+        header(&first, HeaderName::CallId)
+    );
+    assert_ne!(
+        header(&again[1], HeaderName::CallId),
+        header(&first, HeaderName::CallId)
+    );
     // The answer to the abandoned one is taken and ignored.
-    assert!(answer(&r, &first, "200 OK", "Contact: <sip:acc1@127.0.0.1:5060>;expires=60\r\n", T0 + 10_100).is_empty());
+    assert!(answer(
+        &r,
+        &first,
+        "200 OK",
+        "Contact: <sip:acc1@127.0.0.1:5060>;expires=60\r\n",
+        T0 + 10_100
+    )
+    .is_empty());
     assert_eq!(flags(&r) & ONLINE, 0);
 }
 
@@ -259,7 +306,13 @@ fn a_register_waiting_past_the_retry_interval_is_sent_again() {
 fn a_423_takes_min_expires_for_the_next_round() {
     let r = regs(0, false);
     let first = tick(&r, T0).remove(0);
-    answer(&r, &first, "423 Interval Too Brief", "Min-Expires: 600\r\n", T0 + 100);
+    answer(
+        &r,
+        &first,
+        "423 Interval Too Brief",
+        "Min-Expires: 600\r\n",
+        T0 + 100,
+    );
     let next = tick(&r, T0 + 10_000).remove(0);
     assert_eq!(header(&next, HeaderName::Expires), "600");
 }
@@ -293,8 +346,21 @@ fn rows_are_checked_as_kamailio_does() {
     let s = |v: &str| SqlValue::Str(v.as_bytes().to_vec());
     let row = |proxy: &str, pass: &str, ha1: &str| {
         vec![
-            s("u"), s("alice"), s("d"), s("r"), s("p.test"), s(""), s("au"), s(pass), s(ha1),
-            s(proxy), SqlValue::Int(60), SqlValue::Int(0), SqlValue::Int(0), s(""), s(""),
+            s("u"),
+            s("alice"),
+            s("d"),
+            s("r"),
+            s("p.test"),
+            s(""),
+            s("au"),
+            s(pass),
+            s(ha1),
+            s(proxy),
+            SqlValue::Int(60),
+            SqlValue::Int(0),
+            SqlValue::Int(0),
+            s(""),
+            s(""),
         ]
     };
     let ok = Record::from_row(&row("sip:1.2.3.4", "pw", "")).unwrap();
@@ -309,11 +375,74 @@ fn rows_are_checked_as_kamailio_does() {
 fn config_needs_contact_addr_and_refuses_what_is_missing() {
     let mut mp = ModParams::default();
     assert!(RegConfig::from_modparams(&mp).unwrap().is_none());
-    mp.push("uac", "reg_db_url", crate::script::registry::ParamValue::Str("sqlite:///x".into()));
-    assert!(RegConfig::from_modparams(&mp).unwrap_err().contains("reg_contact_addr"));
-    mp.push("uac", "reg_contact_addr", crate::script::registry::ParamValue::Str("1.2.3.4:5060".into()));
+    mp.push(
+        "uac",
+        "reg_db_url",
+        crate::script::registry::ParamValue::Str("sqlite:///x".into()),
+    );
+    assert!(RegConfig::from_modparams(&mp)
+        .unwrap_err()
+        .contains("reg_contact_addr"));
+    mp.push(
+        "uac",
+        "reg_contact_addr",
+        crate::script::registry::ParamValue::Str("1.2.3.4:5060".into()),
+    );
     let c = RegConfig::from_modparams(&mp).unwrap().unwrap();
-    assert_eq!((c.timer_interval, c.retry_interval, c.active), (90, 0, true));
-    mp.push("uac", "event_callback", crate::script::registry::ParamValue::Str("ksr_uac".into()));
-    assert!(RegConfig::from_modparams(&mp).unwrap_err().contains("not implemented"));
+    assert_eq!(
+        (c.timer_interval, c.retry_interval, c.active),
+        (90, 0, true)
+    );
+    mp.push(
+        "uac",
+        "event_callback",
+        crate::script::registry::ParamValue::Str("ksr_uac".into()),
+    );
+    assert!(RegConfig::from_modparams(&mp)
+        .unwrap_err()
+        .contains("not implemented"));
+}
+
+#[test]
+fn rpc_answers_as_kamailios_json_rpc() {
+    let r = regs(0, false);
+    register(&r, 60);
+    let now = T0 / 1000 + 1;
+    let dump = rpc::dump(&r, now);
+    let rec = &dump.as_array().unwrap()[0];
+    assert_eq!(rec["l_uuid"], "acc1");
+    assert_eq!(rec["flags"], ONLINE | INIT);
+    assert_eq!(rec["diff_expires"], 59);
+    assert_eq!(rec["auth_ha1"], "none");
+    assert_eq!(rec["socket"], serde_json::Value::Null);
+    assert_eq!(rec["contact_addr"], "127.0.0.1:5060");
+    assert_eq!(
+        rpc::info(&r, "r_username", "trunk1", now).unwrap()["l_username"],
+        "alice"
+    );
+    assert_eq!(rpc::info(&r, "l_uuid", "zz", now).unwrap_err().0, 404);
+    assert_eq!(rpc::info(&r, "foo", "x", now).unwrap_err().0, 400);
+    assert_eq!(
+        rpc::enable(&r, "l_uuid", "acc1", true, now).unwrap(),
+        serde_json::json!({})
+    );
+    assert_eq!(
+        status_at(&r, now * 1000),
+        1,
+        "still registered until it ends"
+    );
+    let mut other = record();
+    other.l_uuid = "acc9".into();
+    assert!(rpc::add(&r, other.clone(), now).is_ok());
+    assert_eq!(rpc::add(&r, other, now).unwrap_err().0, 409);
+    assert!(rpc::remove(&r, "acc9").is_ok());
+    assert_eq!(rpc::remove(&r, "acc9").unwrap_err().0, 404);
+    assert_eq!(
+        rpc::active(&r, false),
+        serde_json::json!({"omode": 1, "nmode": 0})
+    );
+    assert_eq!(
+        rpc::active(&r, false),
+        serde_json::json!({"omode": 0, "nmode": 0})
+    );
 }
