@@ -319,8 +319,6 @@ fn check_refuses_what_is_not_implemented() {
         !ok && err.contains("event_callback is not implemented"),
         "{err}"
     );
-    let (ok, err) = check(&with(r#"modparam("uac", "reg_use_domain", 1)"#));
-    assert!(!ok && err.contains("reg_use_domain"), "{err}");
     let (ok, err) = check(&base.replace(
         r#"modparam("uac", "reg_contact_addr", "127.0.0.1:5999")"#,
         "",

@@ -2432,6 +2432,38 @@ def uac_reg_register(uac, uas):
     return log
 
 @case
+def uac_reg_outbound(uac, uas):
+    """A call out through the trunk: uac_reg_request_to() sets the Request-URI,
+    the outbound proxy and the auth AVPs; the provider's 407 is answered by
+    uac_auth() in failure_route with the account's credentials."""
+    log = []
+    uac.sendto(invite(callid="out-1", ruri="sip:out@127.0.0.61").encode(), PROXY)
+    got = [g for g in recv_all(uas) if not g.startswith("REGISTER")]
+    log += [("uas", g) for g in got]
+    challenge = 'Proxy-Authenticate: Digest realm="provider.test", nonce="out-n0nce", qop="auth"'
+    for g in got[:1]:
+        uas.sendto(reply_to(g, 407, "Proxy Authentication Required", extra=challenge).encode(), PROXY)
+    again = [g for g in recv_all(uas) if not g.startswith("REGISTER")]
+    log += [("uas", g.replace('nonce="', 'nonce_="')) for g in again]
+    for g in again:
+        if g.startswith("INVITE"):
+            uas.sendto(reply_to(g, 486, "Busy Here", totag="uas-tag2").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas) if not g.startswith("REGISTER")]
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
+def uac_reg_functions(uac, uas):
+    """uac_reg_lookup(_uri), uac_reg_status, uac_reg_request_to,
+    uac_reg_enable/disable and uac_reg_refresh on the uacreg rows (none
+    registered yet: reg_delay), their results in the reply's headers."""
+    log = []
+    for i, ruri in enumerate(("sip:acc1@127.0.0.61", "sip:nobody@127.0.0.61")):
+        uac.sendto(invite(callid=f"probe-{i}", ruri=ruri, method="OPTIONS").encode(), PROXY)
+        log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
 def dialplan_numbers(uac, uas):
     """One OPTIONS per R-URI user; the config answers with what its
     functions made of it (dialplan.cfg)."""
@@ -2794,7 +2826,8 @@ SUITE = [
     ("uac_auth.cfg", ["uac_auth_challenges"]),
     ("uac_branch.cfg", ["uac_call", "uac_bye_from_callee"]),
     ("uac_send.cfg", ["uac_send"]),
-    ("uac_reg.cfg", ["uac_reg_register"]),
+    ("uac_reg.cfg", ["uac_reg_register", "uac_reg_outbound"]),
+    ("uac_reg_functions.cfg", ["uac_reg_functions"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
     ("dialplan.cfg", ["dialplan_numbers"]),
     ("dialplan_nofile.cfg", ["dialplan_numbers"]),

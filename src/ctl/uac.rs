@@ -52,6 +52,11 @@ pub static METHODS: &[Method] = &[
         call: add,
     },
     Method {
+        name: "uac.reg_unregister",
+        help: "uac.reg_unregister ATTR VALUE: a REGISTER with Expires 0 now, and no more after.",
+        call: unregister,
+    },
+    Method {
         name: "uac.reg_active",
         help: "uac.reg_active 0|1: registrations sent or not; the old and new mode.",
         call: active,
@@ -94,6 +99,12 @@ fn enable(ctl: &Ctl, p: &Params, disable: bool) -> Result<Value, RpcError> {
     let r = regs(ctl)?;
     let (attr, value) = two(p)?;
     rpc::enable(r, &attr, &value, disable, unix_now()).map_err(fault)
+}
+
+fn unregister(ctl: &Ctl, p: &Params) -> Result<Value, RpcError> {
+    let r = regs(ctl)?;
+    let (attr, value) = two(p)?;
+    rpc::unregister_one(r, &attr, &value).map_err(fault)
 }
 
 fn reload(ctl: &Ctl, _: &Params) -> Result<Value, RpcError> {

@@ -4,17 +4,22 @@
 //! - `uac_reg_lookup(uuid, dst)`: the record whose `l_uuid` is `uuid`;
 //!   `dst` gets `sip:l_username@l_domain`. 1, or -1.
 //! - `uac_reg_lookup_uri(uri, dst)`: the record whose `l_username` is the
-//!   URI's user; `dst` gets its `l_uuid`. 1, -1, or -2 for a bad URI.
+//!   URI's user (and `l_domain` its host with `reg_use_domain`); `dst`
+//!   gets its `l_uuid`. 1, -1, or -2 for a bad URI.
 //! - `uac_reg_status(uuid)`: 1 registered, -2 a REGISTER waits for its
 //!   answer, -3 disabled, -99 otherwise, -1 no such record.
 //! - `uac_reg_request_to(id, mode)`: `$ru` = `sip:r_username@r_domain`,
 //!   `$du` = `auth_proxy`, and the `auth_*_avp`s; mode bit 0: `id` is an
-//!   `l_username` (else an `l_uuid`), bit 1: the password AVP gets
+//!   `l_username` (a URI with `reg_use_domain`, its host matching
+//!   `l_domain`; else an `l_uuid`), bit 1: the password AVP gets
 //!   `auth_ha1`. A mode above 3 is -1.
 //! - `uac_reg_enable/disable(attr, value)`: clears/sets the disabled flag
 //!   of the record found by `l_uuid`, `l_username`, `r_username` or
-//!   `auth_username`; it is looked at again within a second.
-//! - `uac_reg_refresh(l_uuid)`: the record read again from the database.
+//!   `auth_username`; it is looked at again within a second. 1, -2 when
+//!   there is no such record, -3 for another attribute.
+//! - `uac_reg_refresh(l_uuid)`: the record read again from the database
+//!   (its registration state starts over: not registered until the next
+//!   round registers it). 1, or -1.
 
 use bytes::Bytes;
 
@@ -87,20 +92,27 @@ pub(crate) fn uac_reg_lookup_uri(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         return -2;
     };
     let user = String::from_utf8_lossy(parsed.user().unwrap_or_default()).into_owned();
+    let host = String::from_utf8_lossy(parsed.host_raw()).into_owned();
     let Some(r) = regs(ctx) else {
         return -1;
     };
+    let domain = r.cfg.use_domain.then_some(host.as_str());
     let found = {
         let st = r.lock();
         st.regs
             .iter()
-            .find(|g| g.rec.l_username == user)
+            .find(|g| local_user_is(g, &user, domain))
             .map(|g| g.rec.l_uuid.clone())
     };
     match found {
         Some(uuid) => set_dst(ctx, args, uuid),
         None => -1,
     }
+}
+
+/// Whether `g` is the local user `user` (and of `domain`, when given).
+fn local_user_is(g: &Reg, user: &str, domain: Option<&str>) -> bool {
+    g.rec.l_username == user && domain.is_none_or(|d| g.rec.l_domain == d)
 }
 
 /// The status code of one record at `now` (unix seconds).
@@ -154,13 +166,27 @@ pub(crate) fn uac_reg_request_to(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     let Some(r) = regs(ctx) else {
         return -1;
     };
+    // With reg_use_domain, a local user is given as a URI.
+    let (user, domain) = if mode & 1 != 0 && r.cfg.use_domain {
+        let Ok(u) = crate::sip::uri::Uri::parse(id.as_bytes()) else {
+            log::error!("uac: failed to parse uri");
+            return -2;
+        };
+        let user = String::from_utf8_lossy(u.user().unwrap_or_default()).into_owned();
+        (
+            user,
+            Some(String::from_utf8_lossy(u.host_raw()).into_owned()),
+        )
+    } else {
+        (id.clone(), None)
+    };
     let rec = {
         let st = r.lock();
         st.regs
             .iter()
             .find(|g| {
                 if mode & 1 != 0 {
-                    g.rec.l_username == id
+                    local_user_is(g, &user, domain.as_deref())
                 } else {
                     g.rec.l_uuid == id
                 }
@@ -245,9 +271,11 @@ fn enable_disable(ctx: &mut MsgCtx<'_>, args: &Args, disable: bool) -> i32 {
     let Some(r) = regs(ctx) else {
         return -1;
     };
+    // Kamailio 5.6: -2 no such record, -3 an attribute it does not know.
     match set_disabled(r, &attr, &value, disable, now) {
         1 => 1,
-        _ => -1,
+        -1 => -2,
+        _ => -3,
     }
 }
 
@@ -285,5 +313,20 @@ pub(crate) fn uac_reg_refresh(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
             log::error!("{e}");
             -1
         }
+    }
+}
+
+/// `uac.reg_unregister`: the record's `expires` set to 0 and a REGISTER
+/// sent with it at the next tick; 1, -1 when not found, -2 for a bad attribute.
+pub fn unregister(r: &Registrations, attr: &str, value: &str) -> i32 {
+    let mut st = r.lock();
+    match find_by(&mut st.regs, attr, value) {
+        Ok(Some(g)) => {
+            g.rec.expires = 0;
+            g.send_now = true;
+            1
+        }
+        Ok(None) => -1,
+        Err(UnsupportedFilter) => -2,
     }
 }

@@ -107,6 +107,13 @@ impl Registrations {
                 p.next_retransmit = Some(at + p.retransmit_after);
             }
         }
+        // uac.reg_unregister: at once, whatever the round.
+        for reg in st.regs.iter_mut().filter(|r| r.send_now) {
+            reg.send_now = false;
+            st.seq += 1;
+            let seq = st.seq;
+            send_register(reg, cfg, seq, self.base, now_ms, route, user_agent, out);
+        }
         if !self.is_active() {
             return;
         }

@@ -21,9 +21,9 @@
 //!   `uac.reg_reload`, `uac.reg_refresh`, `uac.reg_add/remove`,
 //!   `uac.reg_active`.
 //!
-//! Not in ringsip yet (refused at start-up): `event_callback`, and the
-//! `reg_use_domain` lookups; `uac.reg_unregister` is not a method here.
-//! Kamailio sends no un-REGISTER when it stops, and neither does ringsip.
+//! Not in ringsip yet (refused at start-up): `event_callback`. Kamailio
+//! sends no un-REGISTER when it stops (checked live), and neither does
+//! ringsip; `uac.reg_unregister` sends one on request.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -75,6 +75,9 @@ pub struct RegConfig {
     pub gc_interval: u64,
     /// tm's `fr_timer`: how long a REGISTER waits for a final answer.
     pub fr_timeout_ms: u64,
+    /// `reg_use_domain`: the lookups by local user match the URI's host
+    /// with `l_domain` too.
+    pub use_domain: bool,
 }
 
 impl RegConfig {
@@ -88,9 +91,6 @@ impl RegConfig {
             if mp.str("uac", name).is_some_and(|v| !v.is_empty()) {
                 return Err(format!("uac: {name} is not implemented in ringsip yet"));
             }
-        }
-        if mp.int("uac", "reg_use_domain").is_some_and(|v| v != 0) {
-            return Err("uac: reg_use_domain is not implemented in ringsip yet".into());
         }
         let contact_addr = mp
             .str("uac", "reg_contact_addr")
@@ -130,6 +130,7 @@ impl RegConfig {
                 .int("tm", "fr_timer")
                 .filter(|v| *v > 0)
                 .map_or(30_000, |v| v as u64),
+            use_domain: mp.int("uac", "reg_use_domain").unwrap_or(0) != 0,
         }))
     }
 }
@@ -272,6 +273,8 @@ pub struct Reg {
     pub tag: Vec<u8>,
     pub fr_timeout_ms: u64,
     pub pending: Option<machine::Pending>,
+    /// `uac.reg_unregister` asked for a REGISTER now (with `expires` 0).
+    pub send_now: bool,
 }
 
 #[derive(Debug, Default)]
@@ -349,6 +352,7 @@ impl Registrations {
             tag: Vec::new(),
             fr_timeout_ms: self.cfg.fr_timeout_ms,
             pending: None,
+            send_now: false,
             rec,
         }
     }
@@ -386,7 +390,9 @@ impl Registrations {
     }
 
     /// Puts a record read again from the database in place of the one in
-    /// memory (keeping an answer it waits for), or adds it.
+    /// memory, or adds it; only a REGISTER waiting for its answer carries
+    /// over (as in Kamailio: the record is not registered until the next
+    /// round registers it).
     pub fn replace(&self, rec: Record, now: u64) {
         let mut st = self.lock();
         let mut reg = self.new_reg(rec, now, &mut st.seq);
@@ -394,7 +400,6 @@ impl Registrations {
             let old = st.regs.remove(at);
             reg.flags |= old.flags & (ONGOING | AUTHSENT);
             reg.pending = old.pending;
-            reg.timer_expires = old.timer_expires;
         }
         st.regs.push(reg);
     }

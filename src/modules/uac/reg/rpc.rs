@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::functions::{find_by, refresh, set_disabled, UnsupportedFilter};
+use super::functions::{find_by, refresh, set_disabled, unregister, UnsupportedFilter};
 use super::{Record, Reg, Registrations};
 
 /// A JSON-RPC fault.
@@ -165,4 +165,14 @@ pub fn add(r: &Registrations, rec: Record, now: u64) -> Result<Value, Fault> {
 pub fn active(r: &Registrations, on: bool) -> Value {
     let old = r.set_active(on);
     json!({ "omode": i32::from(old), "nmode": i32::from(on) })
+}
+
+/// `uac.reg_unregister ATTR VALUE`: a REGISTER with `Expires: 0` now, and
+/// none after (the record's `expires` is 0).
+pub fn unregister_one(r: &Registrations, attr: &str, value: &str) -> Result<Value, Fault> {
+    match unregister(r, attr, value) {
+        1 => Ok(done()),
+        -1 => Err(fault(404, "Record not found")),
+        _ => Err(fault(400, "Unsupported filter attribute")),
+    }
 }

@@ -24,6 +24,7 @@ fn cfg(retry: u64, keep: bool) -> RegConfig {
         default_socket: None,
         gc_interval: 150,
         fr_timeout_ms: 30_000,
+        use_domain: false,
     }
 }
 
@@ -444,5 +445,63 @@ fn rpc_answers_as_kamailios_json_rpc() {
     assert_eq!(
         rpc::active(&r, false),
         serde_json::json!({"omode": 0, "nmode": 0})
+    );
+}
+
+#[test]
+fn unregister_sends_expires_zero_at_once_and_nothing_after() {
+    let r = regs(0, true);
+    let authed = register(&r, 60);
+    assert_eq!(functions::unregister(&r, "l_uuid", "acc1"), 1);
+    assert_eq!(functions::unregister(&r, "l_uuid", "zz"), -1);
+    // The next tick, not the next round.
+    let un = tick(&r, T0 + 10_250);
+    assert_eq!(un.len(), 1);
+    assert_eq!(header(&un[0], HeaderName::Expires), "0");
+    assert_eq!(
+        header(&un[0], HeaderName::CallId),
+        header(&authed, HeaderName::CallId)
+    );
+    assert_eq!(header(&un[0], HeaderName::CSeq), "12 REGISTER");
+    let again = answer(&r, &un[0], "401 Unauthorized", CHALLENGE, T0 + 10_300).remove(0);
+    assert_eq!(header(&again, HeaderName::Expires), "0");
+    answer(&r, &again, "200 OK", "", T0 + 10_400);
+    for s in [20_000, 60_000, 200_000] {
+        assert!(tick(&r, T0 + s).is_empty());
+    }
+}
+
+#[test]
+fn use_domain_matches_the_local_domain_too() {
+    let mut mp = ModParams::default();
+    let text = |v: &str| crate::script::registry::ParamValue::Str(v.into());
+    mp.push("uac", "reg_db_url", text("sqlite:///x"));
+    mp.push("uac", "reg_contact_addr", text("1.2.3.4"));
+    assert!(!RegConfig::from_modparams(&mp).unwrap().unwrap().use_domain);
+    mp.push(
+        "uac",
+        "reg_use_domain",
+        crate::script::registry::ParamValue::Int(1),
+    );
+    assert!(RegConfig::from_modparams(&mp).unwrap().unwrap().use_domain);
+}
+
+#[test]
+fn an_ha1_without_password_answers_as_kamailio_did() {
+    let mut rec = record();
+    rec.auth_username = "a2".into();
+    rec.auth_password = String::new();
+    rec.auth_ha1 = "0123456789abcdef0123456789abcdef".into();
+    rec.realm = String::new();
+    let r = Registrations::new(cfg(0, false), vec![rec], 7, T0 / 1000, None);
+    let first = tick(&r, T0).remove(0);
+    let challenge = "WWW-Authenticate: Digest realm=\"provider.test\", nonce=\"n2\", qop=\"auth\", opaque=\"op\"\r\n";
+    let authed = answer(&r, &first, "401 Unauthorized", challenge, T0 + 5).remove(0);
+    let text = String::from_utf8_lossy(authed.buf()).into_owned();
+    // Kamailio 5.6.3's answer for this row and challenge.
+    assert!(text.contains("username=\"a2\""), "{text}");
+    assert!(
+        text.contains("cnonce=\"25603\", response=\"36c618328048db7f153cdb2d13aa66a5\""),
+        "{text}"
     );
 }
