@@ -103,7 +103,7 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                 let mp = &compiled.modparams;
                 let loaded = &compiled.program.loaded_modules;
                 type Lister = fn(&ringsip::script::registry::ModParams) -> Vec<String>;
-                let listers: [(&str, Lister); 5] = [
+                let listers: [(&str, Lister); 6] = [
                     ("rtpproxy", ringsip::modules::rtpproxy::unsupported_params),
                     ("rtpengine", ringsip::modules::rtpengine::unsupported_params),
                     ("debugger", ringsip::modules::debugger::unsupported_params),
@@ -112,6 +112,7 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                         ringsip::modules::dispatcher::unsupported_params,
                     ),
                     ("tm", ringsip::modules::tm::unsupported_params),
+                    ("uac", ringsip::modules::uac::reg::unsupported_params),
                 ];
                 for (module, list) in listers {
                     if loaded.contains(&module) {

@@ -257,6 +257,9 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             }
         }
         shared.insert(Arc::new(cfg));
+        for w in ringsip::modules::uac::reg::unsupported_params(mp) {
+            log::warn!("accepted but ignored: {w}");
+        }
         if let Some(rc) = ringsip::modules::uac::reg::RegConfig::from_modparams(mp)? {
             use ringsip::modules::uac::reg::{load, Registrations};
             let store = stores

@@ -14,12 +14,13 @@
 //!
 //! - [`machine`]: when a REGISTER goes out and what an answer does (the
 //!   timing rules are documented there).
-//! - [`functions`]: `uac_reg_lookup`, `uac_reg_lookup_uri`,
+//! - [`functions`]: `uac_reg_lookup`, `uac_reg_lookup_uri` (by
+//!   `l_username`, and `l_domain` with `reg_use_domain`),
 //!   `uac_reg_status`, `uac_reg_request_to`, `uac_reg_enable/disable`,
 //!   `uac_reg_refresh`.
 //! - [`rpc`]: `uac.reg_dump`, `uac.reg_info`, `uac.reg_enable/disable`,
 //!   `uac.reg_reload`, `uac.reg_refresh`, `uac.reg_add/remove`,
-//!   `uac.reg_active`.
+//!   `uac.reg_unregister`, `uac.reg_active`.
 //!
 //! Not in ringsip yet (refused at start-up): `event_callback`. Kamailio
 //! sends no un-REGISTER when it stops (checked live), and neither does
@@ -133,6 +134,12 @@ impl RegConfig {
             use_domain: mp.int("uac", "reg_use_domain").unwrap_or(0) != 0,
         }))
     }
+}
+
+/// The remote-registration parameters accepted with no effect, as "uac NAME"
+/// (`check -v`): the hash table size only orders Kamailio's memory.
+pub fn unsupported_params(mp: &ModParams) -> Vec<String> {
+    mp.set_among("uac", &["reg_hash_size"])
 }
 
 /// `proto:host:port` (or `host:port`, UDP).

@@ -505,3 +505,43 @@ fn an_ha1_without_password_answers_as_kamailio_did() {
         "{text}"
     );
 }
+
+#[test]
+fn the_register_leaves_from_the_socket_the_row_or_default_socket_names() {
+    use crate::script::ctx::{Env, SocketInfo};
+    let info = |a: &str| SocketInfo {
+        proto: crate::sip::Proto::Udp,
+        addr: a.parse().unwrap(),
+        advertise: None,
+    };
+    let env = Env {
+        sockets: vec![info("127.0.0.1:5060"), info("127.0.0.2:5062")],
+        ..Env::default()
+    };
+    let now = std::time::Instant::now();
+    let r = regs(0, false);
+    let mut reg = r.lock().regs[0].clone();
+    let first = r.route(&env, &reg, now).unwrap();
+    assert_eq!(
+        (first.socket, first.via_host.as_slice()),
+        (Some(0), &b"127.0.0.1"[..])
+    );
+    assert_eq!(first.dst, "127.0.0.1:5090".parse().unwrap());
+    reg.rec.socket = "udp:127.0.0.2:5062".into();
+    let chosen = r.route(&env, &reg, now).unwrap();
+    assert_eq!(
+        (chosen.socket, chosen.via_host.as_slice()),
+        (Some(1), &b"127.0.0.2:5062"[..])
+    );
+    let c = RegConfig {
+        default_socket: Some("udp:127.0.0.2:5062".into()),
+        ..cfg(0, false)
+    };
+    let r = Registrations::new(c, vec![record()], 7, T0 / 1000, None);
+    let reg = r.lock().regs[0].clone();
+    assert_eq!(r.route(&env, &reg, now).unwrap().socket, Some(1));
+    // A host name with no resolver is no route (the round retries or disables).
+    let mut named = reg.clone();
+    named.rec.auth_proxy = "sip:sip.provider.test".into();
+    assert!(r.route(&env, &named, now).is_none());
+}
