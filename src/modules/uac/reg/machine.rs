@@ -21,7 +21,8 @@
 //!
 //! Each REGISTER has a new Call-ID and From tag and CSeq 10, unless
 //! `reg_keep_callid` is set: a record registered before then keeps its
-//! Call-ID and continues its CSeq from the 200 OK's.
+//! Call-ID and continues its CSeq from the 200 OK's; its From tag changes
+//! at the first refresh and then stays (what Kamailio 5.6 sent).
 
 use std::net::SocketAddr;
 
@@ -413,26 +414,20 @@ fn send_register(
         c.extend_from_slice(host_of(&r.via_host));
         (c, 10)
     };
-    if !keep || reg.tag.is_empty() {
-        let mut tag = Vec::with_capacity(41);
-        push_hex(
-            &mut tag,
-            fnv1a(base, &[b"uacreg-tag-a", &seq.to_le_bytes()]),
-            16,
-        );
-        push_hex(
-            &mut tag,
-            fnv1a(base, &[b"uacreg-tag-b", &seq.to_le_bytes()]),
-            16,
-        );
-        tag.push(b'-');
-        push_hex(
-            &mut tag,
-            fnv1a(base, &[b"uacreg-tag-c", &seq.to_le_bytes()]),
-            8,
-        );
-        reg.tag = tag;
-    }
+    // A new dialog gets a new tag; a kept one a tag made from its Call-ID,
+    // so that (as Kamailio's tm does) the first refresh changes the tag
+    // and the later ones keep it.
+    let salt = if keep {
+        callid.clone()
+    } else {
+        seq.to_le_bytes().to_vec()
+    };
+    let mut tag = Vec::with_capacity(41);
+    push_hex(&mut tag, fnv1a(base, &[b"uacreg-tag-a", &salt]), 16);
+    push_hex(&mut tag, fnv1a(base, &[b"uacreg-tag-b", &salt]), 16);
+    tag.push(b'-');
+    push_hex(&mut tag, fnv1a(base, &[b"uacreg-tag-c", &salt]), 8);
+    reg.tag = tag;
     reg.flags &= !ONLINE;
     let branch = branch_of(base, seq);
     let data = request(reg, &r, &branch, &reg.tag, &callid, cseq, b"", user_agent);
