@@ -317,6 +317,12 @@ pub fn statistics(ctl: &Ctl) -> Vec<(&'static str, String, u64)> {
         out.push((group, name, v));
     }
     out.extend(usrloc::statistics(ctl));
+    if let Some(r) = ctl
+        .services
+        .get::<crate::modules::uac::reg::Registrations>()
+    {
+        out.extend(crate::modules::uac::reg::statistics(r));
+    }
     if let Some(st) = ctl.services.get::<crate::modules::statistics::Statistics>() {
         // Kamailio prints them unsigned: a negative value wraps the same way.
         out.extend(

@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use super::{Reg, Registrations, AUTHSENT, DISABLED, INIT, ONGOING, ONLINE};
+use super::{Counters, Reg, Registrations, AUTHSENT, DISABLED, INIT, ONGOING, ONLINE};
 use crate::modules::core::hash::{fnv1a, push_hex};
 use crate::modules::uac::auth::{authorization, read_challenge, Creds};
 use crate::modules::uac::send::{build_with, Head, UacReq};
@@ -99,7 +99,7 @@ impl Registrations {
                 // tm's local 408.
                 log::error!("uac: no answer to the REGISTER of [{}]", reg.rec.l_uuid);
                 reg.pending = None;
-                finish(reg, cfg, Outcome::Error, now_ms);
+                finish(reg, &mut st.counters, cfg, Outcome::Error, now_ms);
                 continue;
             }
             if let Some(at) = p.next_retransmit.filter(|at| *at <= now_ms) {
@@ -113,7 +113,17 @@ impl Registrations {
             reg.send_now = false;
             st.seq += 1;
             let seq = st.seq;
-            send_register(reg, cfg, seq, self.base, now_ms, route, user_agent, out);
+            send_register(
+                reg,
+                &mut st.counters,
+                cfg,
+                seq,
+                self.base,
+                now_ms,
+                route,
+                user_agent,
+                out,
+            );
         }
         if !self.is_active() {
             return;
@@ -129,7 +139,17 @@ impl Registrations {
             }
             st.seq += 1;
             let seq = st.seq;
-            send_register(reg, cfg, seq, self.base, now_ms, route, user_agent, out);
+            send_register(
+                reg,
+                &mut st.counters,
+                cfg,
+                seq,
+                self.base,
+                now_ms,
+                route,
+                user_agent,
+                out,
+            );
         }
     }
 
@@ -203,7 +223,7 @@ impl Registrations {
                 Outcome::Error
             }
         };
-        finish(reg, cfg, outcome, now_ms);
+        finish(reg, &mut st.counters, cfg, outcome, now_ms);
         true
     }
 }
@@ -234,16 +254,24 @@ fn due(reg: &mut Reg, cfg: &super::RegConfig, now: u64) -> bool {
 }
 
 /// The end of a transaction: flags and the next time to look at the record.
-fn finish(reg: &mut Reg, cfg: &super::RegConfig, outcome: Outcome, now_ms: u64) {
+fn finish(
+    reg: &mut Reg,
+    counters: &mut Counters,
+    cfg: &super::RegConfig,
+    outcome: Outcome,
+    now_ms: u64,
+) {
     if let Outcome::Error = outcome {
         if cfg.retry_interval > 0 {
             reg.timer_expires = now_ms / 1000 + cfg.retry_interval;
         } else {
             reg.flags |= DISABLED;
+            counters.regdisabled += 1;
         }
         reg.cseq = 0;
     }
     reg.flags &= !(ONGOING | AUTHSENT);
+    counters.regactive += 1;
 }
 
 /// A 200 OK: the expiry of our Contact (its `expires`, else the Expires
@@ -373,6 +401,7 @@ fn challenge(
 #[allow(clippy::too_many_arguments)]
 fn send_register(
     reg: &mut Reg,
+    counters: &mut Counters,
     cfg: &super::RegConfig,
     seq: u64,
     base: u64,
@@ -384,12 +413,14 @@ fn send_register(
     let now = now_ms / 1000;
     reg.timer_expires = now;
     reg.flags |= ONGOING;
+    counters.regactive -= 1;
     let Some(r) = route(reg) else {
         log::error!("uac: failed to send request for [{}]", reg.rec.l_uuid);
         if cfg.retry_interval > 0 {
             reg.timer_expires = now + cfg.retry_interval;
         } else {
             reg.flags |= DISABLED;
+            counters.regdisabled += 1;
         }
         reg.flags &= !ONGOING;
         return;

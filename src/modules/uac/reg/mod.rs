@@ -291,6 +291,33 @@ pub struct RegState {
     pub seq: u64,
     /// Unix seconds of the last `uac.reg_reload`.
     pub last_reload: Option<u64>,
+    pub counters: Counters,
+}
+
+/// Kamailio's `uac:regactive` and `uac:regdisabled` counters, kept with
+/// its arithmetic: a REGISTER sent takes one from `regactive`, each end of
+/// a transaction (success or failure) adds one; a record disabled by a
+/// failure adds one to `regdisabled`, `uac.reg_enable` takes one (found or
+/// not) and `uac.reg_disable` adds one.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    pub regactive: i64,
+    pub regdisabled: i64,
+}
+
+/// The `uac:` statistics (`stats.get_statistics uac:`), as Kamailio 5.6
+/// prints them (unsigned: a negative value wraps).
+pub fn statistics(r: &Registrations) -> Vec<(&'static str, String, u64)> {
+    let st = r.lock();
+    vec![
+        ("uac", "regactive".to_string(), st.counters.regactive as u64),
+        (
+            "uac",
+            "regdisabled".to_string(),
+            st.counters.regdisabled as u64,
+        ),
+        ("uac", "regtotal".to_string(), st.regs.len() as u64),
+    ]
 }
 
 /// The registrations shared by the cores.
@@ -415,6 +442,8 @@ impl Registrations {
     pub fn reload(&self, records: Vec<Record>, now: u64) {
         let mut st = self.lock();
         st.regs.clear();
+        // Kamailio resets its counters with the old table.
+        st.counters = Counters::default();
         for rec in records {
             let reg = self.new_reg(rec, now, &mut st.seq);
             st.regs.push(reg);

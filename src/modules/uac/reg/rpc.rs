@@ -89,6 +89,8 @@ pub fn enable(
     disable: bool,
     now: u64,
 ) -> Result<Value, Fault> {
+    // Kamailio counts whatever the outcome.
+    r.lock().counters.regdisabled += if disable { 1 } else { -1 };
     if attr.is_empty() || value.is_empty() {
         return Err(fault(400, "Invalid Parameter Values"));
     }

@@ -259,6 +259,11 @@ fn a_failure_without_retry_interval_disables_the_record() {
     let first = tick(&r, T0).remove(0);
     answer(&r, &first, "403 Forbidden", "", T0 + 100);
     assert_eq!(status_at(&r, T0 + 200), -3);
+    let counted = Counters {
+        regactive: 0,
+        regdisabled: 1,
+    };
+    assert_eq!(r.lock().counters, counted);
     assert!(tick(&r, T0 + 10_000).is_empty());
     assert!(tick(&r, T0 + 100_000).is_empty());
     // Enabled again, it is looked at in the next round.
@@ -422,6 +427,10 @@ fn rpc_answers_as_kamailios_json_rpc() {
     let r = regs(0, false);
     register(&r, 60);
     let now = T0 / 1000 + 1;
+    // What Kamailio 5.6 counted for one registration through a challenge.
+    let stats: Vec<(String, u64)> = statistics(&r).into_iter().map(|(_, n, v)| (n, v)).collect();
+    let want = [("regactive", 0), ("regdisabled", 0), ("regtotal", 1)];
+    assert_eq!(stats, want.map(|(n, v)| (n.to_string(), v)));
     let dump = rpc::dump(&r, now);
     let rec = &dump.as_array().unwrap()[0];
     assert_eq!(rec["l_uuid"], "acc1");
