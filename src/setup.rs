@@ -265,7 +265,12 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             let store = stores
                 .handle(&rc.db_url)
                 .map_err(|e| format!("uac: reg_db_url: {e}"))?;
-            let records = load(&store, &rc.table, None)?;
+            // Kamailio loads the table in its registration process and runs
+            // on with no records when it cannot (a missing table only logs).
+            let records = load(&store, &rc.table, None).unwrap_or_else(|e| {
+                log::error!("{e}");
+                Vec::new()
+            });
             log::info!("uac: {} remote registration records", records.len());
             let seed = random_seed("uac")?;
             let now = epoch.unix_ms / 1000;

@@ -467,11 +467,30 @@ fn send_register(
     reg.pending = Some(p);
 }
 
+/// The host of our Via's `host[:port]` (an IPv6 reference keeps its brackets).
 fn host_of(via_host: &[u8]) -> &[u8] {
-    match via_host.iter().rposition(|&b| b == b':') {
-        Some(i) if !via_host.contains(&b']') || via_host[..i].ends_with(b"]") => &via_host[..i],
-        _ => via_host,
-    }
+    let end = if via_host.starts_with(b"[") {
+        via_host
+            .iter()
+            .position(|&b| b == b']')
+            .map_or(via_host.len(), |i| i + 1)
+    } else {
+        via_host
+            .iter()
+            .position(|&b| b == b':')
+            .unwrap_or(via_host.len())
+    };
+    &via_host[..end]
+}
+
+#[cfg(test)]
+#[test]
+fn host_of_drops_the_port() {
+    assert_eq!(host_of(b"127.0.0.1"), b"127.0.0.1");
+    assert_eq!(host_of(b"127.0.0.1:5062"), b"127.0.0.1");
+    assert_eq!(host_of(b"[::1]:5062"), b"[::1]");
+    assert_eq!(host_of(b"[::1]"), b"[::1]");
+    assert_eq!(host_of(b"sip.example.com:5060"), b"sip.example.com");
 }
 
 fn branch_of(base: u64, seq: u64) -> String {
