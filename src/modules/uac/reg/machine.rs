@@ -108,33 +108,15 @@ impl Registrations {
                 p.next_retransmit = Some(at + p.retransmit_after);
             }
         }
-        // uac.reg_unregister: at once, whatever the round.
-        for reg in st.regs.iter_mut().filter(|r| r.send_now) {
-            reg.send_now = false;
-            st.seq += 1;
-            let seq = st.seq;
-            send_register(
-                reg,
-                &mut st.counters,
-                cfg,
-                seq,
-                self.base,
-                now_ms,
-                route,
-                user_agent,
-                out,
-            );
+        let round = self.is_active() && !st.next_round.is_some_and(|at| at > now_ms);
+        if round {
+            st.next_round = Some(now_ms + cfg.timer_interval * 1000);
         }
-        if !self.is_active() {
-            return;
-        }
-        if st.next_round.is_some_and(|at| at > now_ms) {
-            return;
-        }
-        st.next_round = Some(now_ms + cfg.timer_interval * 1000);
         let now = now_ms / 1000;
         for reg in st.regs.iter_mut() {
-            if !due(reg, cfg, now) {
+            // uac.reg_unregister sends at once, whatever the round.
+            let unregister = std::mem::take(&mut reg.send_now);
+            if !unregister && !(round && due(reg, cfg, now)) {
                 continue;
             }
             st.seq += 1;
