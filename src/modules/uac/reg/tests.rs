@@ -540,7 +540,7 @@ fn the_register_leaves_from_the_socket_the_row_or_default_socket_names() {
         sockets: vec![info("127.0.0.1:5060"), info("127.0.0.2:5062")],
         ..Env::default()
     };
-    let now = std::time::Instant::now();
+    let now = crate::modules::testutil::some_instant();
     let r = regs(0, false);
     let mut reg = r.lock().regs[0].clone();
     let first = r.route(&env, &reg, now).unwrap();
