@@ -438,7 +438,8 @@ impl Registrations {
         st.regs.push(reg);
     }
 
-    /// Every record in memory replaced by `records`.
+    /// Every record in memory replaced by `records` (registered again at
+    /// the next round, which keeps its time).
     pub fn reload(&self, records: Vec<Record>, now: u64) {
         let mut st = self.lock();
         st.regs.clear();
@@ -448,7 +449,6 @@ impl Registrations {
             let reg = self.new_reg(rec, now, &mut st.seq);
             st.regs.push(reg);
         }
-        st.next_round = None;
     }
 
     /// The table read again (`uac.reg_reload`, `uac.reg_refresh`); `l_uuid`: one record.

@@ -567,3 +567,15 @@ fn the_register_leaves_from_the_socket_the_row_or_default_socket_names() {
     named.rec.auth_proxy = "sip:sip.provider.test".into();
     assert!(r.route(&env, &named, now).is_none());
 }
+
+#[test]
+fn a_reload_starts_the_records_over_at_the_next_round() {
+    let r = regs(0, false);
+    register(&r, 60);
+    r.reload(vec![record()], T0 / 1000 + 2);
+    assert_eq!(status_at(&r, T0 + 2000), -99);
+    assert_eq!(r.lock().counters, Counters::default());
+    // The round keeps its time: none before T0 + 10 s.
+    assert!(tick(&r, T0 + 5000).is_empty());
+    assert_eq!(tick(&r, T0 + 10_000).len(), 1);
+}
