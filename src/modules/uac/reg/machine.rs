@@ -108,7 +108,7 @@ impl Registrations {
                 p.next_retransmit = Some(at + p.retransmit_after);
             }
         }
-        let round = self.is_active() && !st.next_round.is_some_and(|at| at > now_ms);
+        let round = self.is_active() && st.next_round.is_none_or(|at| at <= now_ms);
         if round {
             st.next_round = Some(now_ms + cfg.timer_interval * 1000);
         }
@@ -116,7 +116,7 @@ impl Registrations {
         for reg in st.regs.iter_mut() {
             // uac.reg_unregister sends at once, whatever the round.
             let unregister = std::mem::take(&mut reg.send_now);
-            if !unregister && !(round && due(reg, cfg, now)) {
+            if !(unregister || round && due(reg, cfg, now)) {
                 continue;
             }
             st.seq += 1;
