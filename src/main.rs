@@ -83,6 +83,14 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
             for w in &compiled.settings.warnings {
                 eprintln!("warning: {w}");
             }
+            // uac's remote-registration parameters (refused ones included).
+            if compiled.program.loaded_modules.contains(&"uac") {
+                let mp = &compiled.modparams;
+                if let Err(e) = ringsip::modules::uac::reg::RegConfig::from_modparams(mp) {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             if verbose {
                 for (name, _) in &compiled.settings.ignored {
                     println!("accepted but ignored: {name}");
@@ -95,7 +103,7 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                 let mp = &compiled.modparams;
                 let loaded = &compiled.program.loaded_modules;
                 type Lister = fn(&ringsip::script::registry::ModParams) -> Vec<String>;
-                let listers: [(&str, Lister); 6] = [
+                let listers: [(&str, Lister); 7] = [
                     ("rtpproxy", ringsip::modules::rtpproxy::unsupported_params),
                     ("rtpengine", ringsip::modules::rtpengine::unsupported_params),
                     ("debugger", ringsip::modules::debugger::unsupported_params),
@@ -105,6 +113,7 @@ fn check(cfg: &ConfigArgs, verbose: bool) -> ExitCode {
                     ),
                     ("tm", ringsip::modules::tm::unsupported_params),
                     ("websocket", ringsip::modules::websocket::unsupported_params),
+                    ("uac", ringsip::modules::uac::reg::unsupported_params),
                 ];
                 for (module, list) in listers {
                     if loaded.contains(&module) {

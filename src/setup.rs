@@ -265,6 +265,27 @@ pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, 
             }
         }
         shared.insert(Arc::new(cfg));
+        for w in ringsip::modules::uac::reg::unsupported_params(mp) {
+            log::warn!("accepted but ignored: {w}");
+        }
+        if let Some(rc) = ringsip::modules::uac::reg::RegConfig::from_modparams(mp)? {
+            use ringsip::modules::uac::reg::{load, Registrations};
+            let store = stores
+                .handle(&rc.db_url)
+                .map_err(|e| format!("uac: reg_db_url: {e}"))?;
+            // Kamailio loads the table in its registration process and runs
+            // on with no records when it cannot (a missing table only logs).
+            let records = load(&store, &rc.table, None).unwrap_or_else(|e| {
+                log::error!("{e}");
+                Vec::new()
+            });
+            log::info!("uac: {} remote registration records", records.len());
+            let seed = random_seed("uac")?;
+            let now = epoch.unix_ms / 1000;
+            let r = Arc::new(Registrations::new(rc, records, seed, now, Some(store)));
+            shared.insert(r.clone());
+            shared.add_requester(r);
+        }
     }
 
     // dialplan's rules come from the database only (as in Kamailio).

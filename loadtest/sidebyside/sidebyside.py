@@ -94,7 +94,7 @@ def fresh_db(path):
         os.remove(path)
     db = sqlite3.connect(path)
     for t in ("standard", "auth_db", "usrloc", "permissions", "acc", "avpops", "dialplan", "domain", "alias_db",
-              "speeddial", "presence", "drouting", "topos"):
+              "speeddial", "presence", "drouting", "topos", "uac"):
         db.executescript(open(os.path.join(KAMAILIO_SQL, f"{t}-create.sql")).read())
     db.executescript(SQLOPS_FIXTURE)
     # The config's own rows: its `@sql STATEMENT` lines.
@@ -2397,6 +2397,73 @@ def uac_send(uac, uas):
     return log
 
 @case
+def uac_reg_register(uac, uas):
+    """uac remote registration: the uacreg row (reg_delay 3 s, so that the
+    UAS listens) is registered at the UAS, which challenges the first
+    REGISTER and accepts the second; a call to the account is then routed
+    to the local user by uac_reg_lookup() with uac_reg_status() 1."""
+    log = []
+    got = [g for g in recv_all(uas, wait=6) if g.startswith("REGISTER")]
+    # Call-IDs are generated (different makers): the host part is compared.
+    callid = lambda m: re.sub(r"(?m)^Call-ID: [^@\r]*@", "Call-ID: <C>@", m)
+    log += [("uas", callid(g)) for g in got[:1]]
+    if not got:
+        return log
+    challenge = 'WWW-Authenticate: Digest realm="provider.test", nonce="reg-n0nce", qop="auth", opaque="op"'
+    uas.sendto(reply_to(got[0], 401, "Unauthorized", totag="reg-tag", extra=challenge).encode(), PROXY)
+    again = [g for g in recv_all(uas, wait=1) if g.startswith("REGISTER")]
+    # The nonce is ours: keep the Authorization whole.
+    log += [("uas", callid(g).replace('nonce="', 'nonce_="')) for g in again[:1]]
+    for g in again[:1]:
+        ok = reply_to(g, 200, "OK", totag="reg-tag").replace(
+            f"Contact: <sip:uas@{UAS[0]}:{UAS[1]}>", "Contact: <sip:acc1@127.0.0.61:5060>;expires=3600")
+        uas.sendto(ok.encode(), PROXY)
+    time.sleep(0.5)
+    uac.sendto(invite(callid="reg-call", ruri="sip:acc1@127.0.0.61").encode(), PROXY)
+    got = recv_all(uas)
+    log += [("uas", g) for g in got if not g.startswith("REGISTER")]
+    for g in got:
+        if g.startswith("INVITE"):
+            uas.sendto(reply_to(g, 486, "Busy Here").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    uac.sendto(invite(callid="reg-call", method="ACK", totag="uas-tag", ruri="sip:acc1@127.0.0.61").encode(), PROXY)
+    uac.sendto(invite(callid="reg-none", ruri="sip:nobody@127.0.0.61").encode(), PROXY)
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
+def uac_reg_outbound(uac, uas):
+    """A call out through the trunk: uac_reg_request_to() sets the Request-URI,
+    the outbound proxy and the auth AVPs; the provider's 407 is answered by
+    uac_auth() in failure_route with the account's credentials."""
+    log = []
+    uac.sendto(invite(callid="out-1", ruri="sip:out@127.0.0.61").encode(), PROXY)
+    got = [g for g in recv_all(uas) if not g.startswith("REGISTER")]
+    log += [("uas", g) for g in got]
+    challenge = 'Proxy-Authenticate: Digest realm="provider.test", nonce="out-n0nce", qop="auth"'
+    for g in got[:1]:
+        uas.sendto(reply_to(g, 407, "Proxy Authentication Required", extra=challenge).encode(), PROXY)
+    again = [g for g in recv_all(uas) if not g.startswith("REGISTER")]
+    log += [("uas", g.replace('nonce="', 'nonce_="')) for g in again]
+    for g in again:
+        if g.startswith("INVITE"):
+            uas.sendto(reply_to(g, 486, "Busy Here", totag="uas-tag2").encode(), PROXY)
+    log += [("uas", g) for g in recv_all(uas) if not g.startswith("REGISTER")]
+    log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
+def uac_reg_functions(uac, uas):
+    """uac_reg_lookup(_uri), uac_reg_status, uac_reg_request_to,
+    uac_reg_enable/disable and uac_reg_refresh on the uacreg rows (none
+    registered yet: reg_delay), their results in the reply's headers."""
+    log = []
+    for i, ruri in enumerate(("sip:acc1@127.0.0.61", "sip:nobody@127.0.0.61")):
+        uac.sendto(invite(callid=f"probe-{i}", ruri=ruri, method="OPTIONS").encode(), PROXY)
+        log += [("uac", g) for g in recv_all(uac)]
+    return log
+
+@case
 def dialplan_numbers(uac, uas):
     """One OPTIONS per R-URI user; the config answers with what its
     functions made of it (dialplan.cfg)."""
@@ -2801,6 +2868,8 @@ SUITE = [
     ("uac_auth.cfg", ["uac_auth_challenges"]),
     ("uac_branch.cfg", ["uac_call", "uac_bye_from_callee"]),
     ("uac_send.cfg", ["uac_send"]),
+    ("uac_reg.cfg", ["uac_reg_register", "uac_reg_outbound"]),
+    ("uac_reg_functions.cfg", ["uac_reg_functions"]),
     ("stateful-tcp.cfg", ["tcp_caller_udp_callee", "udp_caller_tcp_callee", "invite_200_ack_bye"]),
     ("dialplan.cfg", ["dialplan_numbers"]),
     ("dialplan_nofile.cfg", ["dialplan_numbers"]),

@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 
 use super::metrics::{key_name, LatencySnapshot, Metrics, KEYS};
 use super::rpc::{Params, RpcError};
-use super::{dialplan, domain, drouting, latency, modules, mqueue, trusted, usrloc, websocket};
+use super::{
+    dialplan, domain, drouting, latency, modules, mqueue, trusted, uac, usrloc, websocket,
+};
 use crate::script::ctx::{Env, Shared};
 
 /// One control method.
@@ -40,6 +42,7 @@ pub static TABLES: &[&[Method]] = &[
     mqueue::METHODS,
     trusted::METHODS,
     websocket::METHODS,
+    uac::METHODS,
 ];
 
 /// The method named `name`.
@@ -319,6 +322,12 @@ pub fn statistics(ctl: &Ctl) -> Vec<(&'static str, String, u64)> {
         out.push((group, name, v));
     }
     out.extend(usrloc::statistics(ctl));
+    if let Some(r) = ctl
+        .services
+        .get::<crate::modules::uac::reg::Registrations>()
+    {
+        out.extend(crate::modules::uac::reg::statistics(r));
+    }
     if let Some(st) = ctl.services.get::<crate::modules::statistics::Statistics>() {
         // Kamailio prints them unsigned: a negative value wraps the same way.
         out.extend(

@@ -46,6 +46,7 @@ pub mod prometheus;
 pub mod rpc;
 pub mod server;
 pub mod trusted;
+pub mod uac;
 pub mod usrloc;
 pub mod websocket;
 

@@ -194,6 +194,19 @@ pub trait LocalRequests: Send + Sync {
     /// Whether `msg` (a reply) answers one of this module's requests; if so
     /// it is consumed here.
     fn on_reply(&self, msg: &Message, now: Instant, events: &mut Vec<LocalEvent>) -> bool;
+    /// [`LocalRequests::on_reply`] for a module that may answer a reply at
+    /// once with a request of its own (uac registrations answer a 401).
+    fn on_reply_sending(
+        &self,
+        env: &Env,
+        msg: &Message,
+        now: Instant,
+        out: &mut Vec<Transmit>,
+        events: &mut Vec<LocalEvent>,
+    ) -> bool {
+        let _ = (env, out);
+        self.on_reply(msg, now, events)
+    }
 }
 
 /// A route to run on `msg` (a request the module made), with `$du` set.

@@ -674,7 +674,7 @@ impl Engine {
                 .services
                 .requesters()
                 .iter()
-                .any(|r| r.on_reply(msg, now, &mut events))
+                .any(|r| r.on_reply_sending(&env, msg, now, out, &mut events))
             {
                 self.run_local_events(events, now, out);
                 return;

@@ -7,6 +7,9 @@
 //!   `uac_restore_from/to()`), and replies show the caller what it sent.
 //! - [`auth`]: `uac_auth()` answers a 401/407 from upstream in
 //!   failure_route with credentials (`credential`, or the `auth_*_avp`s).
+//! - [`reg`]: remote registrations (`reg_db_url`, the `uacreg` table):
+//!   the accounts are registered and refreshed, `uac_reg_lookup()` and
+//!   friends map calls between them and local users.
 //! - [`send`]: `uac_req_send()` sends `$uac_req` as a request of the
 //!   proxy's own (a tm local client transaction), its answer reported in
 //!   `event_route[uac:reply]`.
@@ -29,6 +32,7 @@ use crate::script::registry::{
 
 pub mod auth;
 pub mod codec;
+pub mod reg;
 pub mod replace;
 pub mod send;
 
@@ -277,6 +281,64 @@ pub static MODULE: ModuleDef = ModuleDef {
             None,
             send::uac_req_send,
         ),
+        f(
+            "uac_reg_lookup",
+            2,
+            2,
+            RouteMask::ANY,
+            Some(reg::functions::fixup_dst),
+            reg::functions::uac_reg_lookup,
+        ),
+        f(
+            "uac_reg_lookup_uri",
+            2,
+            2,
+            RouteMask::ANY,
+            Some(reg::functions::fixup_dst),
+            reg::functions::uac_reg_lookup_uri,
+        ),
+        f(
+            "uac_reg_status",
+            1,
+            1,
+            RouteMask::ANY,
+            None,
+            reg::functions::uac_reg_status,
+        ),
+        f(
+            "uac_reg_request_to",
+            2,
+            2,
+            RouteMask::REQUEST
+                .or(RouteMask::FAILURE)
+                .or(RouteMask::BRANCH),
+            None,
+            reg::functions::uac_reg_request_to,
+        ),
+        f(
+            "uac_reg_enable",
+            2,
+            2,
+            RouteMask::ANY,
+            None,
+            reg::functions::uac_reg_enable,
+        ),
+        f(
+            "uac_reg_disable",
+            2,
+            2,
+            RouteMask::ANY,
+            None,
+            reg::functions::uac_reg_disable,
+        ),
+        f(
+            "uac_reg_refresh",
+            1,
+            1,
+            RouteMask::ANY,
+            None,
+            reg::functions::uac_reg_refresh,
+        ),
     ],
     params: &[
         p("restore_mode", ParamKind::Str),
@@ -290,6 +352,19 @@ pub static MODULE: ModuleDef = ModuleDef {
         p("auth_username_avp", ParamKind::Pv),
         p("auth_realm_avp", ParamKind::Pv),
         p("auth_password_avp", ParamKind::Pv),
+        p("reg_db_url", ParamKind::Str),
+        p("reg_db_table", ParamKind::Str),
+        p("reg_contact_addr", ParamKind::Str),
+        p("reg_timer_interval", ParamKind::Int),
+        p("reg_retry_interval", ParamKind::Int),
+        p("reg_keep_callid", ParamKind::Int),
+        p("reg_random_delay", ParamKind::Int),
+        p("reg_active", ParamKind::Int),
+        p("reg_gc_interval", ParamKind::Int),
+        p("reg_hash_size", ParamKind::Int),
+        p("reg_use_domain", ParamKind::Int),
+        p("default_socket", ParamKind::Str),
+        p("event_callback", ParamKind::Str),
     ],
     always: false,
 };

@@ -299,6 +299,47 @@ pub fn build(
     secret: u64,
     user_agent: &[u8],
 ) -> Bytes {
+    // The From tag and Call-ID come from the branch (unique per transaction).
+    let mut tag = Vec::with_capacity(41);
+    push_hex(&mut tag, fnv1a(secret, &[b"uac-tag-a", branch]), 16);
+    push_hex(&mut tag, fnv1a(secret, &[b"uac-tag-b", branch]), 16);
+    tag.push(b'-');
+    push_hex(&mut tag, fnv1a(secret, &[b"uac-tag-c", branch]), 8);
+    let callid = if req.callid.is_empty() {
+        let mut c = Vec::with_capacity(40);
+        push_hex(&mut c, fnv1a(secret, &[b"uac-callid", branch]), 16);
+        c.push(b'@');
+        c.extend_from_slice(via_host);
+        c
+    } else {
+        req.callid.clone()
+    };
+    let first = Head {
+        via_host,
+        proto,
+        branch,
+        tag: &tag,
+        callid: &callid,
+        cseq: 10,
+        user_agent,
+    };
+    build_with(req, &first)
+}
+
+/// What tm writes in a request of the proxy's own besides `$uac_req`.
+pub struct Head<'a> {
+    pub via_host: &'a [u8],
+    pub proto: crate::sip::Proto,
+    pub branch: &'a [u8],
+    pub tag: &'a [u8],
+    pub callid: &'a [u8],
+    pub cseq: u32,
+    pub user_agent: &'a [u8],
+}
+
+/// The request bytes with the Via, From tag, Call-ID and CSeq given (uac
+/// registrations keep them across a challenge).
+pub fn build_with(req: &UacReq, head: &Head<'_>) -> Bytes {
     let turi = if req.turi.is_empty() {
         &req.ruri
     } else {
@@ -321,32 +362,18 @@ pub fn build(
         &mut m,
         &[
             b"Via: SIP/2.0/",
-            proto.via_name().as_bytes(),
+            head.proto.via_name().as_bytes(),
             b" ",
-            via_host,
+            head.via_host,
             b";branch=",
-            branch,
+            head.branch,
         ],
     );
     line(&mut m, &[b"To: <", turi, b">"]);
-    // The From tag and Call-ID come from the branch (unique per transaction).
-    let mut tag = Vec::with_capacity(41);
-    push_hex(&mut tag, fnv1a(secret, &[b"uac-tag-a", branch]), 16);
-    push_hex(&mut tag, fnv1a(secret, &[b"uac-tag-b", branch]), 16);
-    tag.push(b'-');
-    push_hex(&mut tag, fnv1a(secret, &[b"uac-tag-c", branch]), 8);
-    line(&mut m, &[b"From: <", furi, b">;tag=", &tag]);
-    line(&mut m, &[b"CSeq: 10 ", &req.method]);
-    let callid = if req.callid.is_empty() {
-        let mut c = Vec::with_capacity(40);
-        push_hex(&mut c, fnv1a(secret, &[b"uac-callid", branch]), 16);
-        c.push(b'@');
-        c.extend_from_slice(via_host);
-        c
-    } else {
-        req.callid.clone()
-    };
-    line(&mut m, &[b"Call-ID: ", &callid]);
+    line(&mut m, &[b"From: <", furi, b">;tag=", head.tag]);
+    let cseq = itoa::Buffer::new().format(head.cseq).as_bytes().to_vec();
+    line(&mut m, &[b"CSeq: ", &cseq, b" ", &req.method]);
+    line(&mut m, &[b"Call-ID: ", head.callid]);
     line(&mut m, &[b"Max-Forwards: 70"]);
     line(
         &mut m,
@@ -355,8 +382,8 @@ pub fn build(
             itoa::Buffer::new().format(req.body.len()).as_bytes(),
         ],
     );
-    if !user_agent.is_empty() {
-        line(&mut m, &[b"User-Agent: ", user_agent]);
+    if !head.user_agent.is_empty() {
+        line(&mut m, &[b"User-Agent: ", head.user_agent]);
     }
     m.extend_from_slice(&req.hdrs);
     m.extend_from_slice(b"\r\n");
