@@ -262,8 +262,12 @@ fn run(args: RunArgs) -> ExitCode {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     };
-    let services = match setup::build(&compiled.modparams, &compiled.program.loaded_modules, epoch)
-    {
+    let services = match setup::build(
+        &compiled.modparams,
+        &compiled.program.loaded_modules,
+        epoch,
+        &settings.dns,
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
