@@ -228,11 +228,20 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> Result<Made, i3
         log::debug!("branch {index} dropped in onsend_route");
         return Err(-477);
     }
+    // use_dns_failover: the other addresses DNS gave, asked only for a
+    // next hop DNS named (never for an address literal).
+    let failover = match hop.named {
+        true => forward::failover_targets(ctx, &hop, to.host),
+        false => Vec::new(),
+    };
     let now = ctx.now;
     let out = &mut *ctx.out;
     let table = ctx.core.tm.as_mut().ok_or(-1)?;
     match table.add_built_branch(tid, target, data, now, out) {
-        Ok(_) => Ok(Made::Added),
+        Ok(index) => {
+            table.set_dns_failover(tid, index, failover);
+            Ok(Made::Added)
+        }
         Err(e) => {
             log::warn!("t_relay: cannot add a branch: {e:?}");
             Err(-1)
