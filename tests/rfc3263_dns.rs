@@ -124,7 +124,7 @@ fn zone(first: SocketAddr, second: SocketAddr) -> Zone {
     ])
 }
 
-fn config(failover: bool) -> String {
+fn config(failover: bool, before_relay: &str) -> String {
     format!(
         r#"#!KAMAILIO
 listen=@LISTEN@
@@ -134,6 +134,7 @@ loadmodule "tm.so"
 modparam("tm", "fr_timer", 1500)
 modparam("tm", "fr_inv_timer", 1500)
 request_route {{
+    {before_relay}
     if (!t_relay()) {{ sl_reply_error(); }}
 }}
 "#,
@@ -158,11 +159,15 @@ fn response(req: &SipMsg, code: u16, reason: &str) -> String {
 
 /// The proxy with a fake DNS server for two targets.
 fn setup(failover: bool) -> (Proxy, FakeDns, RawUa, RawUa, RawUa) {
+    setup_with(failover, "")
+}
+
+fn setup_with(failover: bool, before_relay: &str) -> (Proxy, FakeDns, RawUa, RawUa, RawUa) {
     let (first, second) = (RawUa::bind(), RawUa::bind());
     let dns = FakeDns::start(zone(first.addr(), second.addr()));
     let dir = tempfile::tempdir().unwrap();
     let resolv = dns.resolv_conf(dir.path());
-    let proxy = Proxy::builder(&config(failover))
+    let proxy = Proxy::builder(&config(failover, before_relay))
         .env("RINGSIP_RESOLV_CONF", resolv)
         .ready_when_bound()
         .start();
@@ -245,6 +250,17 @@ fn without_use_dns_failover_a_503_ends_the_call() {
 }
 
 #[test]
+fn t_set_disable_failover_keeps_a_503_final() {
+    let (proxy, _dns, caller, first, second) = setup_with(true, "t_set_disable_failover(1);");
+    invite(&caller, &proxy);
+    let one = next_invite(&first, WAIT).expect("first target");
+    first.send(one.source().unwrap(), response(&one, 503, "Service Unavailable"));
+    assert_eq!(final_at(&caller), 500);
+    assert!(next_invite(&second, Duration::from_millis(500)).is_none());
+    drop(proxy);
+}
+
+#[test]
 fn a_silent_first_target_fails_over_after_fr_timer() {
     let (proxy, _dns, caller, first, second) = setup(true);
     invite(&caller, &proxy);
@@ -252,5 +268,49 @@ fn a_silent_first_target_fails_over_after_fr_timer() {
     let two = next_invite(&second, WAIT).expect("failover after the timeout");
     second.send(two.source().unwrap(), response(&two, 200, "OK"));
     assert_eq!(final_at(&caller), 200);
+    drop(proxy);
+}
+
+/// Kamailio 5.6 (checked live): a dispatcher destination `sip:example.test`
+/// is resolved (A) when the list loads, and `ds_select_dst` sets `$du` to
+/// the URI, which t_relay locates by SRV like any other next hop.
+#[test]
+fn a_dispatcher_destination_without_port_is_located_by_srv() {
+    let (first, second) = (RawUa::bind(), RawUa::bind());
+    let mut z = zone(first.addr(), second.addr());
+    // The name's own address (what a plain A lookup gives): not a target.
+    let elsewhere = RawUa::bind();
+    if let IpAddr::V4(ip) = elsewhere.addr().ip() {
+        z.insert(("example.test".into(), wire::A), vec![RData::A(ip)]);
+    }
+    let dns = FakeDns::start(z);
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dns.resolv_conf(dir.path());
+    let list = dir.path().join("dispatcher.list");
+    std::fs::write(&list, "1 sip:example.test\n").unwrap();
+    let cfg = format!(
+        r#"#!KAMAILIO
+listen=@LISTEN@
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "dispatcher.so"
+modparam("dispatcher", "list_file", "{}")
+request_route {{
+    if (!ds_select_dst("1", "0")) {{ sl_send_reply("503", "No destination"); exit; }}
+    t_relay();
+}}
+"#,
+        list.display()
+    );
+    let proxy = Proxy::builder(&cfg)
+        .env("RINGSIP_RESOLV_CONF", resolv)
+        .ready_when_bound()
+        .start();
+    let caller = RawUa::bind();
+    invite(&caller, &proxy);
+    let got = next_invite(&first, WAIT).expect("the SRV target gets the INVITE");
+    first.send(got.source().unwrap(), response(&got, 200, "OK"));
+    assert_eq!(final_at(&caller), 200);
+    assert!(next_invite(&elsewhere, Duration::from_millis(300)).is_none());
     drop(proxy);
 }

@@ -349,11 +349,12 @@ impl Lookup for DnsClient {
         }
         let mut last_err = None;
         for candidate in self.candidates(&key) {
-            // A first; AAAA when dns_try_ipv6 (Kamailio: A, then AAAA).
+            // A first; AAAA when there is none and dns_try_ipv6.
             let mut found = Vec::new();
             let mut ttl = None;
             for qtype in [wire::A, wire::AAAA] {
-                if qtype == wire::AAAA && !self.try_ipv6 {
+                // Kamailio asks AAAA only when A gave nothing (checked live).
+                if qtype == wire::AAAA && (!self.try_ipv6 || !found.is_empty()) {
                     continue;
                 }
                 match self.ask(&candidate, qtype) {

@@ -230,7 +230,7 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> Result<Made, i3
     }
     // use_dns_failover: the other addresses DNS gave, asked only for a
     // next hop DNS named (never for an address literal).
-    let failover = match hop.named {
+    let failover = match hop.named && !ctx.t.no_dns_failover {
         true => forward::failover_targets(ctx, &hop, to.host),
         false => Vec::new(),
     };

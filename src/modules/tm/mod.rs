@@ -126,6 +126,9 @@ pub struct TmMsg {
     /// Kamailio code), cleared by one that works: Kamailio answers it when
     /// the script ends, if the script did not reply (see [`end_of_request`]).
     pub delayed_error: Option<i32>,
+    /// `t_set_disable_failover(1)`: no DNS failover for the branches
+    /// `t_relay` adds from this message.
+    pub no_dns_failover: bool,
 }
 
 /// The table of this core, made on first use.
