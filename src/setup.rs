@@ -11,8 +11,6 @@ use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
 use ringsip::modules::cfgutils::Cfgutils;
 use ringsip::modules::core::dns::{DnsConfig, Resolver};
-use ringsip::runtime::dns::{ClientParams, DnsClient, ResolvConf};
-use ringsip::script::settings::DnsParams;
 use ringsip::modules::corex::alias::AliasSubdomains;
 use ringsip::modules::dialog::{Dialogs, DlgParams};
 use ringsip::modules::dialplan::Dialplan;
@@ -30,9 +28,11 @@ use ringsip::modules::rtpproxy::relay::RelayTransport;
 use ringsip::modules::rtpproxy::{self, Rtpproxy};
 use ringsip::modules::statistics::Statistics;
 use ringsip::modules::usrloc::{UlParams, Usrloc};
+use ringsip::runtime::dns::{ClientParams, DnsClient, ResolvConf};
 use ringsip::runtime::{SystemHttp, SystemShell};
 use ringsip::script::ctx::{Epoch, Shared};
 use ringsip::script::registry::ModParams;
+use ringsip::script::settings::DnsParams;
 use ringsip::store::{StoreHandle, Stores};
 
 /// What start-up built: the shared state, and what shutdown must finish.

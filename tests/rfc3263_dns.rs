@@ -34,7 +34,8 @@ type Zone = HashMap<(String, u16), Vec<RData>>;
 impl FakeDns {
     fn start(zone: Zone) -> FakeDns {
         let sock = UdpSocket::bind((loopback_ip(), 0)).expect("bind the fake DNS server");
-        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let addr = sock.local_addr().unwrap();
         let asked = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -224,7 +225,10 @@ fn a_503_fails_over_to_the_next_srv_target_with_use_dns_failover() {
     let (proxy, _dns, caller, first, second) = setup(true);
     invite(&caller, &proxy);
     let one = next_invite(&first, WAIT).expect("first target");
-    first.send(one.source().unwrap(), response(&one, 503, "Service Unavailable"));
+    first.send(
+        one.source().unwrap(),
+        response(&one, 503, "Service Unavailable"),
+    );
     let two = next_invite(&second, WAIT).expect("failover to the second target");
     assert_ne!(
         one.header_param("Via", "branch"),
@@ -242,7 +246,10 @@ fn without_use_dns_failover_a_503_ends_the_call() {
     let (proxy, _dns, caller, first, second) = setup(false);
     invite(&caller, &proxy);
     let one = next_invite(&first, WAIT).expect("first target");
-    first.send(one.source().unwrap(), response(&one, 503, "Service Unavailable"));
+    first.send(
+        one.source().unwrap(),
+        response(&one, 503, "Service Unavailable"),
+    );
     // tm relays a 503 as 500 (Kamailio's default).
     assert_eq!(final_at(&caller), 500);
     assert!(next_invite(&second, Duration::from_millis(500)).is_none());
@@ -254,7 +261,10 @@ fn t_set_disable_failover_keeps_a_503_final() {
     let (proxy, _dns, caller, first, second) = setup_with(true, "t_set_disable_failover(1);");
     invite(&caller, &proxy);
     let one = next_invite(&first, WAIT).expect("first target");
-    first.send(one.source().unwrap(), response(&one, 503, "Service Unavailable"));
+    first.send(
+        one.source().unwrap(),
+        response(&one, 503, "Service Unavailable"),
+    );
     assert_eq!(final_at(&caller), 500);
     assert!(next_invite(&second, Duration::from_millis(500)).is_none());
     drop(proxy);

@@ -77,9 +77,7 @@ impl ResolvConf {
                 }
                 // The last of `domain` and `search` wins (resolv.conf(5)).
                 Some("domain") => conf.search = words.take(1).map(str::to_owned).collect(),
-                Some("search") => {
-                    conf.search = words.take(MAX_SEARCH).map(str::to_owned).collect()
-                }
+                Some("search") => conf.search = words.take(MAX_SEARCH).map(str::to_owned).collect(),
                 Some("options") => {
                     for opt in words {
                         let (name, value) = opt.split_once(':').unwrap_or((opt, ""));
@@ -105,7 +103,8 @@ impl ResolvConf {
 
     /// The file the runtime reads: `RINGSIP_RESOLV_CONF` if set, else `/etc/resolv.conf`.
     pub fn load() -> ResolvConf {
-        let path = std::env::var("RINGSIP_RESOLV_CONF").unwrap_or_else(|_| "/etc/resolv.conf".into());
+        let path =
+            std::env::var("RINGSIP_RESOLV_CONF").unwrap_or_else(|_| "/etc/resolv.conf".into());
         match std::fs::read_to_string(&path) {
             Ok(text) => ResolvConf::parse(&text),
             Err(e) => {
@@ -370,7 +369,10 @@ impl Lookup for DnsClient {
                 }
             }
             if !found.is_empty() {
-                return Ok(Found { records: found, ttl });
+                return Ok(Found {
+                    records: found,
+                    ttl,
+                });
             }
         }
         match last_err {
@@ -433,7 +435,10 @@ mod tests {
             "at most three"
         );
         assert_eq!(c.search, ["a.test", "b.test"]);
-        assert_eq!((c.ndots, c.timeout, c.attempts), (2, Duration::from_secs(1), 3));
+        assert_eq!(
+            (c.ndots, c.timeout, c.attempts),
+            (2, Duration::from_secs(1), 3)
+        );
         assert_eq!(ResolvConf::parse("").servers, ResolvConf::default().servers);
     }
 
@@ -479,7 +484,14 @@ mod tests {
             let (n, from) = udp.recv_from(&mut buf).unwrap();
             let (id, name, qtype) = parse_query(&buf[..n]).unwrap();
             let ip = RData::A(Ipv4Addr::new(127, 0, 0, 10));
-            let stray = build_response(id ^ 1, &name, qtype, 0, &[(name.as_str(), 9, ip.clone())], &[]);
+            let stray = build_response(
+                id ^ 1,
+                &name,
+                qtype,
+                0,
+                &[(name.as_str(), 9, ip.clone())],
+                &[],
+            );
             udp.send_to(&stray.unwrap(), from).unwrap();
             let good = build_response(id, &name, qtype, 0, &[(name.as_str(), 9, ip)], &[]);
             udp.send_to(&good.unwrap(), from).unwrap();

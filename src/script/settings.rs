@@ -681,6 +681,45 @@ mod tcp_tests {
     }
 
     #[test]
+    fn dns_params_are_read_and_the_unfollowed_one_warns() {
+        let s = settings(
+            "dns_try_naptr=yes\ndns_srv_lb=on\nuse_dns_failover=yes\ndns_try_ipv6=no\n\
+             use_dns_cache=off\ndns_use_search_list=no\ndns_udp_pref=-1\ndns_tls_pref=40\n\
+             dns_retr_time=1\ndns_retr_no=3\ndns_servers_no=1\ndns_cache_min_ttl=5\n\
+             dns_cache_max_ttl=600\ndns_cache_negative_ttl=10\n\
+             request_route { exit; }\n",
+        );
+        let d = &s.dns;
+        assert_eq!(
+            (d.try_naptr, d.srv_lb, d.use_dns_failover, d.try_ipv6),
+            (Some(true), Some(true), Some(true), Some(false))
+        );
+        assert_eq!(
+            (d.use_dns_cache, d.use_search_list),
+            (Some(false), Some(false))
+        );
+        assert_eq!(
+            (d.udp_pref, d.tcp_pref, d.tls_pref),
+            (Some(-1), None, Some(40))
+        );
+        assert_eq!(
+            (d.retr_time, d.retr_no, d.servers_no),
+            (Some(1), Some(3), Some(1))
+        );
+        assert_eq!(
+            (d.cache_min_ttl, d.cache_max_ttl, d.cache_negative_ttl),
+            (Some(5), Some(600), Some(10))
+        );
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let s = settings("dns_cache_flags=1\nrequest_route { exit; }\n");
+        assert!(
+            s.warnings.iter().any(|w| w.contains("dns_cache_flags")),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
     fn signature_headers_keep_their_values() {
         let s = settings(
             "server_header=\"Server: MyProxy 1.0\"\nuser_agent_header=\"user-agent:MyUA\"\n\

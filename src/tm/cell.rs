@@ -42,7 +42,10 @@ pub(crate) enum ResponseOutcome {
     Completed(Completion),
     /// A 503 on a branch with more DNS addresses (`use_dns_failover`):
     /// the table adds a branch to the next one instead of deciding.
-    FailOver { branch: u8, code: u16 },
+    FailOver {
+        branch: u8,
+        code: u16,
+    },
 }
 
 /// `use_dns_failover`: the addresses DNS gave after each branch's own, in
@@ -151,7 +154,9 @@ impl<U> Cell<U> {
     /// `next` that will try it.
     pub fn take_failover(&mut self, b: u8, next: u8) -> Option<std::net::SocketAddr> {
         let list = self.dns_failover.as_mut()?;
-        let at = list.iter().position(|(i, rest)| *i == b && !rest.is_empty())?;
+        let at = list
+            .iter()
+            .position(|(i, rest)| *i == b && !rest.is_empty())?;
         let (_, mut rest) = list.swap_remove(at);
         let first = rest.remove(0);
         if !rest.is_empty() {

@@ -63,7 +63,8 @@ pub trait Lookup: Send + Sync {
 
     /// [`lookup`](Self::lookup) with the TTL of the answer.
     fn addrs(&self, name: &str) -> io::Result<Found<IpAddr>> {
-        self.lookup(name).map(|records| Found { records, ttl: None })
+        self.lookup(name)
+            .map(|records| Found { records, ttl: None })
     }
 
     /// The SRV records of `name` (`_sip._udp.example.com`); none is `Ok`.
@@ -429,9 +430,10 @@ impl Resolver {
         let ttl = match (value.is_empty(), ttl) {
             (true, _) => Duration::from_secs(u64::from(self.config.negative_ttl)),
             (false, None) => self.ttl,
-            (false, Some(t)) => Duration::from_secs(u64::from(
-                t.clamp(self.config.min_ttl, self.config.max_ttl.max(self.config.min_ttl)),
-            )),
+            (false, Some(t)) => Duration::from_secs(u64::from(t.clamp(
+                self.config.min_ttl,
+                self.config.max_ttl.max(self.config.min_ttl),
+            ))),
         };
         if let Ok(mut cache) = self.cache.write() {
             if cache.len() >= MAX_ENTRIES {
@@ -707,7 +709,9 @@ mod tests {
     }
 
     fn addrs(t: &[SipTarget]) -> Vec<String> {
-        t.iter().map(|t| format!("{}/{}", t.proto, t.addr)).collect()
+        t.iter()
+            .map(|t| format!("{}/{}", t.proto, t.addr))
+            .collect()
     }
 
     #[test]
@@ -756,7 +760,9 @@ mod tests {
         );
         let t = r.sip_targets(b"nosrv.test", None, true, some_instant());
         assert_eq!(addrs(&t), ["tls/127.0.0.14:5061"]);
-        assert!(r.sip_targets(b"nowhere.test", None, false, some_instant()).is_empty());
+        assert!(r
+            .sip_targets(b"nowhere.test", None, false, some_instant())
+            .is_empty());
     }
 
     #[test]
@@ -782,7 +788,12 @@ mod tests {
         let now = some_instant();
         let off = Resolver::new(Box::new(z.clone()));
         off.sip_targets(b"example.test", None, false, now);
-        assert!(!z.asked.lock().unwrap().iter().any(|q| q.starts_with("NAPTR")));
+        assert!(!z
+            .asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|q| q.starts_with("NAPTR")));
         let cfg = |udp_pref| DnsConfig {
             try_naptr: true,
             udp_pref,
@@ -800,16 +811,17 @@ mod tests {
         // A named transport skips NAPTR.
         z.asked.lock().unwrap().clear();
         eq.sip_targets(b"example.test", Some(Proto::Udp), false, now);
-        assert!(!z.asked.lock().unwrap().iter().any(|q| q.starts_with("NAPTR")));
+        assert!(!z
+            .asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|q| q.starts_with("NAPTR")));
     }
 
     #[test]
     fn weighted_order_follows_the_weights_and_keeps_priorities() {
-        let records = [
-            srv(10, 10, 1, "a"),
-            srv(10, 90, 2, "b"),
-            srv(20, 0, 3, "c"),
-        ];
+        let records = [srv(10, 10, 1, "a"), srv(10, 90, 2, "b"), srv(20, 0, 3, "c")];
         let mut x = 7u64;
         let mut rnd = || {
             x ^= x << 13;
@@ -832,7 +844,10 @@ mod tests {
         let mut z = Arc::into_inner(zone()).unwrap();
         z.srv.insert(
             "_sip._udp.example.test".into(),
-            vec![srv(10, 50, 5070, "b.example.test"), srv(10, 50, 5080, "c.example.test")],
+            vec![
+                srv(10, 50, 5070, "b.example.test"),
+                srv(10, 50, 5080, "c.example.test"),
+            ],
         );
         let r = Resolver::new(Box::new(Arc::new(z)))
             .config(DnsConfig {
@@ -842,7 +857,11 @@ mod tests {
             .seed(42);
         let now = some_instant();
         let firsts: Vec<u16> = (0..200)
-            .map(|_| r.sip_targets(b"example.test", None, false, now)[0].addr.port())
+            .map(|_| {
+                r.sip_targets(b"example.test", None, false, now)[0]
+                    .addr
+                    .port()
+            })
             .collect();
         let on_b = firsts.iter().filter(|p| **p == 5070).count();
         assert!((60..=140).contains(&on_b), "{on_b}");

@@ -412,8 +412,16 @@ mod tests {
             SRV,
             0,
             &[
-                ("_sip._udp.example.test", 60, srv(10, 50, 5070, "b.example.test")),
-                ("_sip._udp.example.test", 30, srv(20, 0, 5080, "c.example.test")),
+                (
+                    "_sip._udp.example.test",
+                    60,
+                    srv(10, 50, 5070, "b.example.test"),
+                ),
+                (
+                    "_sip._udp.example.test",
+                    30,
+                    srv(20, 0, 5080, "c.example.test"),
+                ),
             ],
             &[("b.example.test", 90, RData::A(Ipv4Addr::new(127, 0, 0, 10)))],
         )
@@ -423,10 +431,7 @@ mod tests {
         assert_eq!(r.answers.len(), 2);
         assert_eq!(r.answers[0].data, srv(10, 50, 5070, "b.example.test"));
         assert_eq!(r.answers[1].ttl, 30);
-        assert_eq!(
-            r.additional[0].data,
-            RData::A(Ipv4Addr::new(127, 0, 0, 10))
-        );
+        assert_eq!(r.additional[0].data, RData::A(Ipv4Addr::new(127, 0, 0, 10)));
         // Someone else's answer is not taken.
         assert_eq!(
             parse_response(&wire, 8, "_sip._udp.example.test", SRV),
@@ -448,14 +453,23 @@ mod tests {
             regexp: String::new(),
             replacement: "_sip._tcp.example.test".into(),
         });
-        let wire =
-            build_response(9, "example.test", NAPTR, 0, &[("example.test", 5, naptr.clone())], &[])
-                .unwrap();
+        let wire = build_response(
+            9,
+            "example.test",
+            NAPTR,
+            0,
+            &[("example.test", 5, naptr.clone())],
+            &[],
+        )
+        .unwrap();
         let r = parse_response(&wire, 9, "example.test", NAPTR).unwrap();
         assert_eq!(r.answers[0].data, naptr);
         let v6 = RData::Aaaa("2001:db8::1".parse().unwrap());
         let wire = build_response(2, "h.test", AAAA, 0, &[("h.test", 5, v6.clone())], &[]).unwrap();
-        assert_eq!(parse_response(&wire, 2, "h.test", AAAA).unwrap().answers[0].data, v6);
+        assert_eq!(
+            parse_response(&wire, 2, "h.test", AAAA).unwrap().answers[0].data,
+            v6
+        );
         let wire = build_response(3, "no.test", A, RCODE_NXDOMAIN, &[], &[]).unwrap();
         let r = parse_response(&wire, 3, "no.test", A).unwrap();
         assert_eq!((r.rcode, r.answers.len()), (RCODE_NXDOMAIN, 0));
@@ -501,7 +515,11 @@ mod tests {
             "_sip._udp.example.test",
             SRV,
             0,
-            &[("_sip._udp.example.test", 60, srv(10, 50, 5070, "b.example.test"))],
+            &[(
+                "_sip._udp.example.test",
+                60,
+                srv(10, 50, 5070, "b.example.test"),
+            )],
             &[("b.example.test", 90, RData::A(Ipv4Addr::new(127, 0, 0, 10)))],
         )
         .unwrap();

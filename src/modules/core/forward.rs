@@ -338,9 +338,10 @@ pub fn resolve_hop_or(
         Some(h) => {
             let proto = proto.unwrap_or(Proto::Udp);
             let found = match (host_ip(h), port) {
-                (Some(ip), port) => {
-                    Some((SocketAddr::new(ip, port.unwrap_or(proto.default_port())), false))
-                }
+                (Some(ip), port) => Some((
+                    SocketAddr::new(ip, port.unwrap_or(proto.default_port())),
+                    false,
+                )),
                 (None, Some(port)) => host_addr(ctx, h).map(|ip| (SocketAddr::new(ip, port), true)),
                 // No port: RFC 3263 as for a URI (SRV for the transport).
                 (None, None) => sip_targets(ctx, h, Some(proto), false)

@@ -729,7 +729,7 @@ impl<U> TransactionTable<U> {
         let Some(old) = cell.branches.get(usize::from(b)) else {
             return false;
         };
-        let (mut target, request) = (old.target.clone(), old.request.clone());
+        let (mut target, request) = (old.target, old.request.clone());
         let Some(dst) = cell.take_failover(b, next) else {
             return false;
         };
