@@ -263,7 +263,7 @@ impl<U> Cell<U> {
                 }
                 // Kamailio adds the branch to the next address before the
                 // 503 is weighed (t_reply.c, DNS failover).
-                if code == 503 && self.may_fail_over(b) {
+                if code == 503 && self.dns_failover.is_some() && self.may_fail_over(b) {
                     return ResponseOutcome::FailOver {
                         branch: b as u8,
                         code,

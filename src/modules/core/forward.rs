@@ -177,7 +177,6 @@ fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto
     };
     let uri = uri.map_err(|_| -479)?;
     let named = proto.or(uri.transport());
-    let sips = uri.scheme() == Scheme::Sips;
     let proto = named.unwrap_or(match uri.scheme() {
         Scheme::Sips => Proto::Tls,
         _ => Proto::Udp,
@@ -194,6 +193,7 @@ fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto
             Ok((SocketAddr::new(ip, port), proto, true))
         }
         None => {
+            let sips = uri.scheme() == Scheme::Sips;
             let first = sip_targets(ctx, uri.host_raw(), named, sips)
                 .into_iter()
                 .next()
@@ -226,9 +226,14 @@ fn sip_targets(
 
 /// With `use_dns_failover=yes`: the addresses after `hop` that DNS gave for
 /// the request's next hop (`host` when forced), in the order to try, same
-/// transport and address family. Empty when failover is off or `hop` was
-/// not named by DNS.
-pub fn failover_targets(ctx: &MsgCtx<'_>, hop: &Hop, host: Option<&[u8]>) -> Vec<SocketAddr> {
+/// transport and address family (`host`/`port`: what `t_relay` forced).
+/// Empty when failover is off or `hop` was not named by DNS.
+pub fn failover_targets(
+    ctx: &MsgCtx<'_>,
+    hop: &Hop,
+    host: Option<&[u8]>,
+    port: Option<u16>,
+) -> Vec<SocketAddr> {
     if !hop.named {
         return Vec::new();
     }
@@ -239,7 +244,7 @@ pub fn failover_targets(ctx: &MsgCtx<'_>, hop: &Hop, host: Option<&[u8]>) -> Vec
         return Vec::new();
     }
     let (host, port, named, sips) = match host {
-        Some(h) => (h.to_vec(), None, Some(hop.proto), false),
+        Some(h) => (h.to_vec(), port, Some(hop.proto), false),
         None => {
             let uri = match (&ctx.dst_uri, &ctx.new_uri) {
                 (Some(target), _) | (None, Some(target)) => Uri::parse(target),

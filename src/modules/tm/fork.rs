@@ -230,16 +230,17 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> Result<Made, i3
     }
     // use_dns_failover: the other addresses DNS gave, asked only for a
     // next hop DNS named (never for an address literal).
-    let failover = match hop.named && !ctx.t.no_dns_failover {
-        true => forward::failover_targets(ctx, &hop, to.host),
-        false => Vec::new(),
-    };
+    let failover = (hop.named && !ctx.t.no_dns_failover)
+        .then(|| forward::failover_targets(ctx, &hop, to.host, to.port))
+        .filter(|rest| !rest.is_empty());
     let now = ctx.now;
     let out = &mut *ctx.out;
     let table = ctx.core.tm.as_mut().ok_or(-1)?;
     match table.add_built_branch(tid, target, data, now, out) {
         Ok(index) => {
-            table.set_dns_failover(tid, index, failover);
+            if let Some(rest) = failover {
+                table.set_dns_failover(tid, index, rest);
+            }
             Ok(Made::Added)
         }
         Err(e) => {

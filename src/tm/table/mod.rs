@@ -790,11 +790,14 @@ impl<U> TransactionTable<U> {
                         .is_some_and(|b| b.on_timer(e.kind, cx));
                     // A branch that heard nothing fails over to the next
                     // DNS address (use_dns_failover) instead of deciding.
-                    let silent = cell
-                        .branches
-                        .get(usize::from(i))
-                        .is_some_and(|b| !b.replied);
-                    if timed_out && silent && cell.may_fail_over(usize::from(i)) {
+                    let fail_over_now = timed_out
+                        && cell.dns_failover.is_some()
+                        && cell
+                            .branches
+                            .get(usize::from(i))
+                            .is_some_and(|b| !b.replied)
+                        && cell.may_fail_over(usize::from(i));
+                    if fail_over_now {
                         cell.last_final = Some(i);
                         fail_over = Some(i);
                         Completion::Open
