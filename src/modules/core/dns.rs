@@ -11,11 +11,12 @@
 //! back to the name's own A record and the transport's default port. A name
 //! with a port, or an address literal, is never looked up as SRV.
 //!
-//! SRV order without `dns_srv_lb`: priority, then the higher weight first,
-//! then as the server listed them (Kamailio's sort); with it, RFC 2782's
-//! weighted random choice inside each priority. Every target of every SRV
-//! record, in that order, is a candidate address: the first is used, the
-//! rest are what `use_dns_failover=yes` tries next (tm).
+//! SRV order: priority, then the higher weight first, then as the server
+//! listed them (Kamailio's sort); with `dns_srv_lb` and `use_dns_failover`
+//! both on, RFC 2782's weighted random choice inside each priority (Kamailio
+//! weighs only on its failover path, checked live). The first target that
+//! resolves is used; with `use_dns_failover=yes` every target's addresses,
+//! in that order, are what tm tries next.
 //!
 //! Like Kamailio's, a lookup that misses the cache blocks the worker that
 //! asked; answers are kept for their TTL (clamped by `dns_cache_min_ttl` /
@@ -90,7 +91,7 @@ const MAX_RECORDS: usize = 32;
 pub struct DnsConfig {
     /// `dns_try_naptr`: NAPTR before SRV when the URI names no transport.
     pub try_naptr: bool,
-    /// `dns_srv_lb`: weighted random order inside an SRV priority.
+    /// `dns_srv_lb`: weighted random order inside an SRV priority (with `failover` only).
     pub srv_lb: bool,
     /// `use_dns_failover`: tm tries the next address after a 503 or a timeout.
     pub failover: bool,
@@ -331,7 +332,9 @@ impl Resolver {
         let Cached::Srv(records) = got else {
             return;
         };
-        let order = match self.config.srv_lb {
+        // Kamailio weighs SRV records only on its failover path: without
+        // use_dns_failover, dns_srv_lb changes nothing (checked live).
+        let order = match self.config.srv_lb && self.config.failover {
             true => weighted_order(&records, &mut || self.next_random()),
             false => (0..records.len()).collect(),
         };
@@ -353,6 +356,11 @@ impl Resolver {
                     addr: SocketAddr::new(*ip, srv.port),
                     proto,
                 });
+            }
+            // Only failover needs the next targets: Kamailio asks for their
+            // addresses only then (checked live), so without it neither do we.
+            if !out.is_empty() && !self.config.failover {
+                return;
             }
         }
     }
@@ -717,7 +725,10 @@ mod tests {
     #[test]
     fn srv_targets_come_by_priority_then_heavier_weight() {
         let z = zone();
-        let r = Resolver::new(Box::new(z.clone()));
+        let r = Resolver::new(Box::new(z.clone())).config(DnsConfig {
+            failover: true,
+            ..DnsConfig::default()
+        });
         let now = some_instant();
         let t = r.sip_targets(b"Example.test", None, false, now);
         assert_eq!(
@@ -727,6 +738,15 @@ mod tests {
                 "udp/127.0.0.10:5070",
                 "udp/127.0.0.11:5080"
             ]
+        );
+        // Without failover only the first target's address is asked for.
+        let z1 = zone();
+        let plain = Resolver::new(Box::new(z1.clone()));
+        let t = plain.sip_targets(b"example.test", None, false, now);
+        assert_eq!(addrs(&t), ["udp/127.0.0.13:5090"]);
+        assert_eq!(
+            *z1.asked.lock().unwrap(),
+            ["SRV _sip._udp.example.test", "A d.example.test"]
         );
         // The second time from the cache (SRV TTL 30 s).
         let before = z.asked.lock().unwrap().len();
@@ -849,22 +869,29 @@ mod tests {
                 srv(10, 50, 5080, "c.example.test"),
             ],
         );
-        let r = Resolver::new(Box::new(Arc::new(z)))
-            .config(DnsConfig {
-                srv_lb: true,
-                ..DnsConfig::default()
-            })
-            .seed(42);
-        let now = some_instant();
-        let firsts: Vec<u16> = (0..200)
-            .map(|_| {
-                r.sip_targets(b"example.test", None, false, now)[0]
-                    .addr
-                    .port()
-            })
-            .collect();
-        let on_b = firsts.iter().filter(|p| **p == 5070).count();
+        let z = Arc::new(z);
+        let on_first = |failover| {
+            let r = Resolver::new(Box::new(z.clone()))
+                .config(DnsConfig {
+                    srv_lb: true,
+                    failover,
+                    ..DnsConfig::default()
+                })
+                .seed(42);
+            let now = some_instant();
+            (0..200)
+                .filter(|_| {
+                    r.sip_targets(b"example.test", None, false, now)[0]
+                        .addr
+                        .port()
+                        == 5070
+                })
+                .count()
+        };
+        let on_b = on_first(true);
         assert!((60..=140).contains(&on_b), "{on_b}");
+        // Without use_dns_failover Kamailio keeps the sorted order.
+        assert_eq!(on_first(false), 200);
     }
 
     #[test]
