@@ -324,3 +324,67 @@ request_route {{
     assert!(next_invite(&elsewhere, Duration::from_millis(300)).is_none());
     drop(proxy);
 }
+
+/// `;transport=tcp` asks `_sip._tcp` and the request goes over TCP to that
+/// target's port (Kamailio 5.6 the same, checked live).
+#[test]
+fn transport_tcp_asks_the_tcp_srv_name_and_connects_there() {
+    use std::io::Read;
+    let target = std::net::TcpListener::bind((loopback_ip(), 0)).unwrap();
+    let addr = target.local_addr().unwrap();
+    let IpAddr::V4(ip) = addr.ip() else {
+        unreachable!("loopback_ip is IPv4")
+    };
+    let zone = HashMap::from([
+        (
+            ("_sip._tcp.example.test".to_string(), wire::SRV),
+            vec![RData::Srv(Srv {
+                priority: 10,
+                weight: 0,
+                port: addr.port(),
+                target: "t.example.test".into(),
+            })],
+        ),
+        (("t.example.test".to_string(), wire::A), vec![RData::A(ip)]),
+    ]);
+    let dns = FakeDns::start(zone);
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dns.resolv_conf(dir.path());
+    let cfg = "#!KAMAILIO\nlisten=@LISTEN@\nlisten=tcp:@IP@:@PORT@\n\
+               loadmodule \"sl.so\"\nloadmodule \"tm.so\"\n\
+               request_route { if (!t_relay()) { sl_reply_error(); } }\n";
+    let proxy = Proxy::builder(cfg)
+        .env("RINGSIP_RESOLV_CONF", resolv)
+        .ready_when_bound()
+        .start();
+    let caller = RawUa::bind();
+    let req = caller.request("OPTIONS", "sip:user@example.test;transport=tcp", &[], "");
+    caller.send(proxy.addr(), req);
+    // Polled with a deadline: a proxy that never connects fails, not hangs.
+    target.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut conn = loop {
+        match target.accept() {
+            Ok((c, _)) => break c,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => panic!("no TCP connection to the SRV target: {e}"),
+        }
+    };
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = conn.read(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        text.starts_with("OPTIONS sip:user@example.test;transport=tcp SIP/2.0"),
+        "{text}"
+    );
+    assert!(text.contains("Via: SIP/2.0/TCP "), "{text}");
+    assert!(dns
+        .asked()
+        .iter()
+        .any(|q| q == &format!("{} _sip._tcp.example.test", wire::SRV)));
+    drop(proxy);
+}
