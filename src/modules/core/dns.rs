@@ -152,8 +152,8 @@ impl Cached {
     }
 }
 
-/// What a cache entry answers.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// What a cache entry answers (the index of its map).
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Addrs,
     Srv,
@@ -168,7 +168,8 @@ struct Entry {
 /// The shared resolver (one per process, in `Env::services`).
 pub struct Resolver {
     lookup: Box<dyn Lookup>,
-    cache: RwLock<HashMap<(Kind, Box<str>), Entry>>,
+    /// One map per [`Kind`], looked up by the borrowed name.
+    cache: [RwLock<HashMap<Box<str>, Entry>>; 3],
     ttl: Duration,
     config: DnsConfig,
     /// The generator of `dns_srv_lb`'s choices (xorshift, seeded).
@@ -177,7 +178,11 @@ pub struct Resolver {
 
 impl std::fmt::Debug for Resolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cached = self.cache.read().map_or(0, |c| c.len());
+        let cached: usize = self
+            .cache
+            .iter()
+            .map(|c| c.read().map_or(0, |c| c.len()))
+            .sum();
         f.debug_struct("Resolver")
             .field("cached", &cached)
             .field("ttl", &self.ttl)
@@ -190,7 +195,7 @@ impl Resolver {
     pub fn new(lookup: Box<dyn Lookup>) -> Resolver {
         Resolver {
             lookup,
-            cache: RwLock::new(HashMap::new()),
+            cache: Default::default(),
             ttl: Duration::from_secs(300),
             config: DnsConfig::default(),
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
@@ -410,8 +415,8 @@ impl Resolver {
         ask: impl FnOnce() -> io::Result<(Cached, Option<u32>)>,
     ) -> Cached {
         if self.config.use_cache {
-            if let Some(e) = self.cache.read().ok().and_then(|c| {
-                c.get(&(kind, Box::from(name)))
+            if let Some(e) = self.cache[kind as usize].read().ok().and_then(|c| {
+                c.get(name)
                     .filter(|e| e.expires > now)
                     .map(|e| e.value.clone())
             }) {
@@ -443,7 +448,7 @@ impl Resolver {
                 self.config.max_ttl.max(self.config.min_ttl),
             ))),
         };
-        if let Ok(mut cache) = self.cache.write() {
+        if let Ok(mut cache) = self.cache[kind as usize].write() {
             if cache.len() >= MAX_ENTRIES {
                 cache.retain(|_, e| e.expires > now);
                 if cache.len() >= MAX_ENTRIES {
@@ -451,7 +456,7 @@ impl Resolver {
                 }
             }
             cache.insert(
-                (kind, Box::from(name)),
+                Box::from(name),
                 Entry {
                     value: value.clone(),
                     expires: now + ttl,
@@ -914,6 +919,6 @@ mod tests {
         for i in 0..(MAX_ENTRIES + 10) {
             r.resolve(format!("n{i}.example.com").as_bytes(), now);
         }
-        assert!(r.cache.read().unwrap().len() <= MAX_ENTRIES);
+        assert!(r.cache[Kind::Addrs as usize].read().unwrap().len() <= MAX_ENTRIES);
     }
 }
