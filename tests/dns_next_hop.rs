@@ -287,9 +287,10 @@ fn invites_to(out: &[Transmit], dst: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn dns_failover_walks_the_srv_targets_in_priority_order() {
-    let mut e = failover_engine(true);
+/// An INVITE to `sip:bob@srv.example.com` through a failover engine (or
+/// not): the engine, the start time and what it sent.
+fn call_srv_name(failover: bool) -> (Engine, Instant, Vec<Transmit>) {
+    let mut e = failover_engine(failover);
     let t0 = Instant::now();
     let mut out = Vec::new();
     e.on_inbound(
@@ -297,6 +298,12 @@ fn dns_failover_walks_the_srv_targets_in_priority_order() {
         t0,
         &mut out,
     );
+    (e, t0, out)
+}
+
+#[test]
+fn dns_failover_walks_the_srv_targets_in_priority_order() {
+    let (mut e, t0, mut out) = call_srv_name(true);
     let first = invites_to(&out, "127.0.0.11:5071")
         .pop()
         .expect("priority 10 first");
@@ -364,14 +371,7 @@ fn dns_failover_walks_the_srv_targets_in_priority_order() {
 
 #[test]
 fn without_dns_failover_the_503_is_final() {
-    let mut e = failover_engine(false);
-    let t0 = Instant::now();
-    let mut out = Vec::new();
-    e.on_inbound(
-        inbound(CALLER, &request("INVITE", "sip:bob@srv.example.com", 9)),
-        t0,
-        &mut out,
-    );
+    let (mut e, t0, mut out) = call_srv_name(false);
     let first = invites_to(&out, "127.0.0.11:5071")
         .pop()
         .expect("priority 10 first");
