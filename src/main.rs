@@ -272,8 +272,18 @@ fn run(args: RunArgs) -> ExitCode {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     };
-    let services = match setup::build(&compiled.modparams, &compiled.program.loaded_modules, epoch)
-    {
+    // dns_try_ipv6 unset: AAAA only when an IPv6 socket could use it
+    // (Kamailio turns it off without one, checked live).
+    let mut dns = settings.dns.clone();
+    dns.try_ipv6 = dns
+        .try_ipv6
+        .or_else(|| Some(listens.iter().any(|l| l.host.contains(':'))));
+    let services = match setup::build(
+        &compiled.modparams,
+        &compiled.program.loaded_modules,
+        epoch,
+        &dns,
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");

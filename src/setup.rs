@@ -10,7 +10,7 @@ use ringsip::modules::acc::AccDb;
 use ringsip::modules::auth::db::{AuthDb, AuthDbParams};
 use ringsip::modules::auth::Auth;
 use ringsip::modules::cfgutils::Cfgutils;
-use ringsip::modules::core::dns::Resolver;
+use ringsip::modules::core::dns::{DnsConfig, Resolver};
 use ringsip::modules::corex::alias::AliasSubdomains;
 use ringsip::modules::dialog::{Dialogs, DlgParams};
 use ringsip::modules::dialplan::Dialplan;
@@ -28,9 +28,11 @@ use ringsip::modules::rtpproxy::relay::RelayTransport;
 use ringsip::modules::rtpproxy::{self, Rtpproxy};
 use ringsip::modules::statistics::Statistics;
 use ringsip::modules::usrloc::{UlParams, Usrloc};
-use ringsip::runtime::{SystemHttp, SystemLookup, SystemShell};
+use ringsip::runtime::dns::{ClientParams, DnsClient, ResolvConf};
+use ringsip::runtime::{SystemHttp, SystemShell};
 use ringsip::script::ctx::{Epoch, Shared};
 use ringsip::script::registry::ModParams;
+use ringsip::script::settings::DnsParams;
 use ringsip::store::{StoreHandle, Stores};
 
 /// What start-up built: the shared state, and what shutdown must finish.
@@ -140,11 +142,16 @@ fn warn_not_yet(mp: &ModParams) {
     }
 }
 
-pub fn build(mp: &ModParams, loaded: &[&str], epoch: Epoch) -> Result<Services, String> {
+pub fn build(
+    mp: &ModParams,
+    loaded: &[&str],
+    epoch: Epoch,
+    dns: &DnsParams,
+) -> Result<Services, String> {
     warn_not_yet(mp);
     let mut stores = Stores::default();
     let mut shared = Shared::default();
-    let resolver = Arc::new(Resolver::new(Box::new(SystemLookup)));
+    let resolver = Arc::new(resolver(dns)?);
     shared.insert(resolver.clone());
     // jsonrpcs's jsonrpc_dispatch()/jsonrpc_exec() reach the control
     // methods through this, connected once the control plane is built.
@@ -500,6 +507,47 @@ fn media_relays(
         }
     }
     Ok(())
+}
+
+/// The shared resolver: ringsip's DNS client on the nameservers of
+/// `/etc/resolv.conf` (or `RINGSIP_RESOLV_CONF`), following the core
+/// `dns_*` parameters.
+fn resolver(p: &DnsParams) -> Result<Resolver, String> {
+    let defaults = DnsConfig::default();
+    let use_cache = p.use_dns_cache.unwrap_or(true);
+    let mut failover = p.use_dns_failover.unwrap_or(false);
+    if failover && !use_cache {
+        // Kamailio's failover walks the cached answer: without the cache there is none.
+        log::warn!("use_dns_failover needs use_dns_cache=yes: DNS failover is off");
+        failover = false;
+    }
+    let try_ipv6 = p.try_ipv6.unwrap_or(defaults.try_ipv6);
+    let config = DnsConfig {
+        try_naptr: p.try_naptr.unwrap_or(false),
+        srv_lb: p.srv_lb.unwrap_or(false),
+        failover,
+        try_ipv6,
+        use_cache,
+        udp_pref: p.udp_pref.unwrap_or(defaults.udp_pref),
+        tcp_pref: p.tcp_pref.unwrap_or(defaults.tcp_pref),
+        tls_pref: p.tls_pref.unwrap_or(defaults.tls_pref),
+        min_ttl: p.cache_min_ttl.unwrap_or(defaults.min_ttl),
+        max_ttl: p.cache_max_ttl.unwrap_or(defaults.max_ttl),
+        negative_ttl: p.cache_negative_ttl.unwrap_or(defaults.negative_ttl),
+    };
+    let client = DnsClient::new(
+        ResolvConf::load(),
+        &ClientParams {
+            retr_time: p.retr_time,
+            retr_no: p.retr_no,
+            servers_no: p.servers_no,
+            use_search_list: p.use_search_list.unwrap_or(true),
+            try_ipv6,
+        },
+    );
+    Ok(Resolver::new(Box::new(client))
+        .config(config)
+        .seed(random_seed("dns_srv_lb")?))
 }
 
 /// A random 64-bit seed for a module's generator, from the system.

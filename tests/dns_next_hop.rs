@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringsip::modules::core::dns::{Lookup, Resolver};
+use ringsip::modules::core::dns::{DnsConfig, Found, Lookup, Resolver, Srv};
 use ringsip::modules::core::Engine;
 use ringsip::sip::Transmit;
 
@@ -212,4 +212,194 @@ onreply_route { }
     assert!(caller_via.contains(";received=127.0.0.2"), "{caller_via}");
     assert_eq!(out.len(), 1, "{caller_via}");
     assert_eq!(out[0].dst, CALLER.parse::<SocketAddr>().unwrap());
+}
+
+/// SRV for `_sip._udp.srv.example.com`: three targets by priority.
+struct SrvZone;
+
+impl Lookup for SrvZone {
+    fn lookup(&self, name: &str) -> io::Result<Vec<IpAddr>> {
+        let ip = match name {
+            "t1.example.com" => "127.0.0.11",
+            "t2.example.com" => "127.0.0.12",
+            "t3.example.com" => "127.0.0.13",
+            _ => return Ok(Vec::new()),
+        };
+        Ok(vec![ip.parse().unwrap()])
+    }
+
+    fn srv(&self, name: &str) -> io::Result<Found<Srv>> {
+        let srv = |priority, port, target: &str| Srv {
+            priority,
+            weight: 0,
+            port,
+            target: target.into(),
+        };
+        let records = match name {
+            "_sip._udp.srv.example.com" => vec![
+                srv(30, 5073, "t3.example.com"),
+                srv(10, 5071, "t1.example.com"),
+                srv(20, 5072, "t2.example.com"),
+            ],
+            _ => Vec::new(),
+        };
+        Ok(Found {
+            records,
+            ttl: Some(60),
+        })
+    }
+}
+
+/// The response `status` to a relayed request (its Vias echoed).
+fn answer(relayed: &str, status: &str) -> String {
+    let vias: String = relayed
+        .lines()
+        .filter(|l| l.starts_with("Via:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!(
+        "SIP/2.0 {status}\n{vias}From: <sip:alice@example.com>;tag=a9\n\
+         To: <sip:bob@example.com>;tag=far\nCall-ID: dns-9@127.0.0.2\nCSeq: 1 INVITE\n\
+         Content-Length: 0\n\n"
+    )
+}
+
+fn failover_engine(failover: bool) -> Engine {
+    engine_with(
+        "loadmodule \"tm.so\"\nloadmodule \"sl.so\"\n\
+         modparam(\"tm\", \"fr_inv_timer\", 2000)\nmodparam(\"tm\", \"fr_timer\", 2000)\n\
+         request_route { if (!t_relay()) { sl_reply_error(); } }\n",
+        |env, _| {
+            let r = Resolver::new(Box::new(SrvZone)).config(DnsConfig {
+                failover,
+                ..DnsConfig::default()
+            });
+            env.services.insert(Arc::new(r));
+        },
+    )
+}
+
+fn invites_to(out: &[Transmit], dst: &str) -> Vec<String> {
+    let dst: SocketAddr = dst.parse().unwrap();
+    out.iter()
+        .filter(|t| t.dst == dst && t.data.starts_with(b"INVITE"))
+        .map(|t| String::from_utf8_lossy(&t.data).into_owned())
+        .collect()
+}
+
+/// An INVITE to `sip:bob@srv.example.com` through a failover engine (or
+/// not): the engine, the start time and what it sent.
+fn call_srv_name(failover: bool) -> (Engine, Instant, Vec<Transmit>) {
+    let mut e = failover_engine(failover);
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    e.on_inbound(
+        inbound(CALLER, &request("INVITE", "sip:bob@srv.example.com", 9)),
+        t0,
+        &mut out,
+    );
+    (e, t0, out)
+}
+
+#[test]
+fn dns_failover_walks_the_srv_targets_in_priority_order() {
+    let (mut e, t0, mut out) = call_srv_name(true);
+    let first = invites_to(&out, "127.0.0.11:5071")
+        .pop()
+        .expect("priority 10 first");
+    assert!(invites_to(&out, "127.0.0.12:5072").is_empty());
+    // 503 from the first: the second at once, on a branch of its own.
+    out.clear();
+    e.on_inbound(
+        inbound(
+            "127.0.0.11:5071",
+            &answer(&first, "503 Service Unavailable"),
+        ),
+        t0,
+        &mut out,
+    );
+    let second = invites_to(&out, "127.0.0.12:5072")
+        .pop()
+        .expect("then priority 20");
+    assert!(
+        !out.iter()
+            .any(|t| t.dst == CALLER.parse().unwrap() && t.data.starts_with(b"SIP/2.0 5")),
+        "nothing final upstream yet"
+    );
+    let branch = |m: &str| {
+        m.lines()
+            .find(|l| l.starts_with("Via:"))
+            .and_then(|l| l.split("branch=").nth(1))
+            .map(str::to_owned)
+    };
+    assert_ne!(branch(&first), branch(&second));
+    // Silence from the second: after fr_inv_timer, the third.
+    out.clear();
+    let mut now = t0;
+    while invites_to(&out, "127.0.0.13:5073").is_empty() && now < t0 + Duration::from_secs(10) {
+        now += Duration::from_millis(100);
+        e.on_timer(now, &mut out);
+    }
+    assert!(
+        now >= t0 + Duration::from_secs(2),
+        "not before fr_inv_timer"
+    );
+    let third = invites_to(&out, "127.0.0.13:5073")
+        .pop()
+        .expect("then priority 30");
+    // 503 from the last: nothing left; of 503, 408 (the silent one) and
+    // 503 the 4xx wins (RFC 3261 §16.7 step 6), so the caller gets the 408.
+    out.clear();
+    e.on_inbound(
+        inbound(
+            "127.0.0.13:5073",
+            &answer(&third, "503 Service Unavailable"),
+        ),
+        now,
+        &mut out,
+    );
+    let upstream: Vec<String> = out
+        .iter()
+        .filter(|t| t.dst == CALLER.parse().unwrap())
+        .map(first_line)
+        .collect();
+    assert!(
+        upstream.iter().any(|l| l.starts_with("SIP/2.0 408")),
+        "{upstream:?}"
+    );
+}
+
+#[test]
+fn without_dns_failover_the_503_is_final() {
+    let (mut e, t0, mut out) = call_srv_name(false);
+    let first = invites_to(&out, "127.0.0.11:5071")
+        .pop()
+        .expect("priority 10 first");
+    out.clear();
+    e.on_inbound(
+        inbound(
+            "127.0.0.11:5071",
+            &answer(&first, "503 Service Unavailable"),
+        ),
+        t0,
+        &mut out,
+    );
+    assert!(out.iter().all(|t| !t.data.starts_with(b"INVITE")));
+    assert!(out
+        .iter()
+        .any(|t| t.dst == CALLER.parse().unwrap() && t.data.starts_with(b"SIP/2.0 500")));
+}
+
+#[test]
+fn an_address_literal_never_asks_the_resolver() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let mut e = engine(STATEFUL, asked.clone());
+    let mut out = Vec::new();
+    e.on_inbound(
+        inbound(CALLER, &request("INVITE", "sip:bob@127.0.0.3", 10)),
+        Instant::now(),
+        &mut out,
+    );
+    assert_eq!(out[out.len() - 1].dst, "127.0.0.3:5060".parse().unwrap());
+    assert_eq!(asked.load(Ordering::Relaxed), 0);
 }

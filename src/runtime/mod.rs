@@ -52,7 +52,7 @@ use crate::sip::packet::{Inbound, Transmit};
 mod clock;
 mod cmsg;
 pub mod config;
-mod dns;
+pub mod dns;
 mod driver;
 mod engine;
 mod framing;
@@ -72,7 +72,7 @@ mod udp;
 mod worker;
 
 pub use config::{IoDriver, IoMode, ListenSpec, RuntimeConfig, WorkerInfo};
-pub use dns::SystemLookup;
+
 pub use http::SystemHttp;
 pub use memory::no_transparent_huge_pages;
 pub use metered::Metered;

@@ -101,6 +101,8 @@ pub struct Settings {
     pub enable_tls: bool,
     /// The `tcp_*` parameters that were set.
     pub tcp: TcpParams,
+    /// The `dns_*` parameters that were set.
+    pub dns: DnsParams,
     /// Parameters accepted but not acted on, with where they were set.
     pub ignored: Vec<(String, Span)>,
     /// Parameters accepted although they change what Kamailio does in a way
@@ -123,6 +125,28 @@ pub struct TcpParams {
     pub conn_wq_max: Option<u32>,
     /// `tls_max_connections`: TLS connections open at once.
     pub tls_max_connections: Option<u32>,
+}
+
+/// Kamailio's DNS core parameters ringsip follows (unset: Kamailio's default).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DnsParams {
+    pub try_naptr: Option<bool>,
+    pub srv_lb: Option<bool>,
+    pub use_dns_failover: Option<bool>,
+    pub try_ipv6: Option<bool>,
+    pub use_dns_cache: Option<bool>,
+    pub use_search_list: Option<bool>,
+    /// `dns_udp_pref`, `dns_tcp_pref`, `dns_tls_pref`.
+    pub udp_pref: Option<i32>,
+    pub tcp_pref: Option<i32>,
+    pub tls_pref: Option<i32>,
+    /// Seconds.
+    pub retr_time: Option<u32>,
+    pub retr_no: Option<u32>,
+    pub servers_no: Option<u32>,
+    pub cache_min_ttl: Option<u32>,
+    pub cache_max_ttl: Option<u32>,
+    pub cache_negative_ttl: Option<u32>,
 }
 
 /// Core parameters Kamailio knows that ringsip accepts without acting on them
@@ -168,7 +192,6 @@ const ACCEPTED: &[&str] = &[
     "dns_cache_init",
     "use_dns_cache",
     "use_dns_failover",
-    "dns_cache_flags",
     "dns_cache_negative_ttl",
     "dns_cache_min_ttl",
     "dns_cache_max_ttl",
@@ -273,6 +296,10 @@ const ACCEPTED: &[&str] = &[
 /// which ringsip accepts but does not follow: each use is a start-up warning
 /// naming its place (never a silent difference).
 const NOT_FOLLOWED: &[(&str, &str)] = &[
+    (
+        "dns_cache_flags",
+        "the IPv4/IPv6-only and prefer-IPv6 flags are not followed (A first, then AAAA)",
+    ),
     ("sip_warning", "no Warning header is added to local replies"),
     (
         "reply_to_via",
@@ -453,6 +480,59 @@ pub fn from_config(cfg: &Config, diags: &mut Vec<Diagnostic>) -> Settings {
                 Some(n) => s.force_rport = n != 0,
                 None => diags.push(Diagnostic::new(g.span, "force_rport needs yes or no")),
             },
+            name @ ("dns_try_naptr"
+            | "dns_srv_lb"
+            | "use_dns_failover"
+            | "dns_try_ipv6"
+            | "use_dns_cache"
+            | "dns_use_search_list") => match int_of(&g.value) {
+                Some(n) => {
+                    let slot = match name {
+                        "dns_try_naptr" => &mut s.dns.try_naptr,
+                        "dns_srv_lb" => &mut s.dns.srv_lb,
+                        "use_dns_failover" => &mut s.dns.use_dns_failover,
+                        "dns_try_ipv6" => &mut s.dns.try_ipv6,
+                        "use_dns_cache" => &mut s.dns.use_dns_cache,
+                        _ => &mut s.dns.use_search_list,
+                    };
+                    *slot = Some(n != 0);
+                }
+                None => diags.push(Diagnostic::new(g.span, format!("{name} needs yes or no"))),
+            },
+            name @ ("dns_udp_pref" | "dns_tcp_pref" | "dns_tls_pref") => {
+                match int_of(&g.value).and_then(|n| i32::try_from(n).ok()) {
+                    Some(n) => {
+                        *match name {
+                            "dns_udp_pref" => &mut s.dns.udp_pref,
+                            "dns_tcp_pref" => &mut s.dns.tcp_pref,
+                            _ => &mut s.dns.tls_pref,
+                        } = Some(n)
+                    }
+                    None => diags.push(Diagnostic::new(g.span, format!("{name} needs a number"))),
+                }
+            }
+            name @ ("dns_retr_time"
+            | "dns_retr_no"
+            | "dns_servers_no"
+            | "dns_cache_min_ttl"
+            | "dns_cache_max_ttl"
+            | "dns_cache_negative_ttl") => {
+                let Some(n) = int_of(&g.value).and_then(|n| u32::try_from(n).ok()) else {
+                    diags.push(Diagnostic::new(
+                        g.span,
+                        format!("{name} needs a non-negative number"),
+                    ));
+                    continue;
+                };
+                *match name {
+                    "dns_retr_time" => &mut s.dns.retr_time,
+                    "dns_retr_no" => &mut s.dns.retr_no,
+                    "dns_servers_no" => &mut s.dns.servers_no,
+                    "dns_cache_min_ttl" => &mut s.dns.cache_min_ttl,
+                    "dns_cache_max_ttl" => &mut s.dns.cache_max_ttl,
+                    _ => &mut s.dns.cache_negative_ttl,
+                } = Some(n);
+            }
             "server_id" | "xavp_via_params" => {}
             name if ACCEPTED.contains(&name) => s.ignored.push((name.to_string(), g.span)),
             // The limit ringsip has anyway.
@@ -598,6 +678,45 @@ mod tcp_tests {
         assert!(s.enable_tls);
         let s = settings("enable_tls=yes\ndisable_tls=yes\nrequest_route { exit; }\n");
         assert!(!s.enable_tls);
+    }
+
+    #[test]
+    fn dns_params_are_read_and_the_unfollowed_one_warns() {
+        let s = settings(
+            "dns_try_naptr=yes\ndns_srv_lb=on\nuse_dns_failover=yes\ndns_try_ipv6=no\n\
+             use_dns_cache=off\ndns_use_search_list=no\ndns_udp_pref=-1\ndns_tls_pref=40\n\
+             dns_retr_time=1\ndns_retr_no=3\ndns_servers_no=1\ndns_cache_min_ttl=5\n\
+             dns_cache_max_ttl=600\ndns_cache_negative_ttl=10\n\
+             request_route { exit; }\n",
+        );
+        let d = &s.dns;
+        assert_eq!(
+            (d.try_naptr, d.srv_lb, d.use_dns_failover, d.try_ipv6),
+            (Some(true), Some(true), Some(true), Some(false))
+        );
+        assert_eq!(
+            (d.use_dns_cache, d.use_search_list),
+            (Some(false), Some(false))
+        );
+        assert_eq!(
+            (d.udp_pref, d.tcp_pref, d.tls_pref),
+            (Some(-1), None, Some(40))
+        );
+        assert_eq!(
+            (d.retr_time, d.retr_no, d.servers_no),
+            (Some(1), Some(3), Some(1))
+        );
+        assert_eq!(
+            (d.cache_min_ttl, d.cache_max_ttl, d.cache_negative_ttl),
+            (Some(5), Some(600), Some(10))
+        );
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let s = settings("dns_cache_flags=1\nrequest_route { exit; }\n");
+        assert!(
+            s.warnings.iter().any(|w| w.contains("dns_cache_flags")),
+            "{:?}",
+            s.warnings
+        );
     }
 
     #[test]

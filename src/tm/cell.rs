@@ -40,7 +40,17 @@ pub(crate) enum ResponseOutcome {
     Relayed(u16),
     Stored(u16),
     Completed(Completion),
+    /// A 503 on a branch with more DNS addresses (`use_dns_failover`):
+    /// the table adds a branch to the next one instead of deciding.
+    FailOver {
+        branch: u8,
+        code: u16,
+    },
 }
+
+/// `use_dns_failover`: the addresses DNS gave after each branch's own, in
+/// the order to try (boxed: most transactions have none).
+pub(crate) type DnsFailover = Option<Box<Vec<(u8, Vec<std::net::SocketAddr>)>>>;
 
 /// Header lines of the CANCELs sent after a 2xx (RFC 3326; Kamailio `local_cancel_reason`).
 const REASON_200: &[u8] = b"Reason: SIP;cause=200;text=\"Call completed elsewhere\"\r\n";
@@ -90,6 +100,8 @@ pub(crate) struct Cell<U> {
     /// This transaction's own settings ([`super::Tuning`]), when the script
     /// changed any; else the table's.
     pub cfg: Option<std::sync::Arc<super::config::TmConfig>>,
+    /// What DNS failover may still try, per branch.
+    pub dns_failover: DnsFailover,
     pub user: U,
 }
 
@@ -115,6 +127,7 @@ impl<U> Cell<U> {
             cancel_reason: Bytes::new(),
             last_final: None,
             cfg: None,
+            dns_failover: None,
             user,
         }
     }
@@ -122,6 +135,34 @@ impl<U> Cell<U> {
     /// Whether nothing is left to do: the server transaction and every branch ended.
     pub fn is_done(&self) -> bool {
         self.server.is_terminated() && self.branches.iter().all(Branch::is_terminated)
+    }
+
+    /// Whether branch `b` has another DNS address to try, and a new
+    /// branch may still be added.
+    pub fn may_fail_over(&self, b: usize) -> bool {
+        !self.blocked_6xx
+            && !self.canceled
+            && !self.expired
+            && !self.server.final_sent()
+            && self.dns_failover.as_ref().is_some_and(|list| {
+                list.iter()
+                    .any(|(i, rest)| usize::from(*i) == b && !rest.is_empty())
+            })
+    }
+
+    /// The next DNS address of branch `b`, the rest moving to the branch
+    /// `next` that will try it.
+    pub fn take_failover(&mut self, b: u8, next: u8) -> Option<std::net::SocketAddr> {
+        let list = self.dns_failover.as_mut()?;
+        let at = list
+            .iter()
+            .position(|(i, rest)| *i == b && !rest.is_empty())?;
+        let (_, mut rest) = list.swap_remove(at);
+        let first = rest.remove(0);
+        if !rest.is_empty() {
+            list.push((next, rest));
+        }
+        Some(first)
     }
 
     pub fn any_pending(&self) -> bool {
@@ -219,6 +260,14 @@ impl<U> Cell<U> {
                     reason.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
                     reason.extend_from_slice(b"\r\n");
                     self.cancel_pending(Some(b), Bytes::from(reason), cx);
+                }
+                // Kamailio adds the branch to the next address before the
+                // 503 is weighed (t_reply.c, DNS failover).
+                if code == 503 && self.dns_failover.is_some() && self.may_fail_over(b) {
+                    return ResponseOutcome::FailOver {
+                        branch: b as u8,
+                        code,
+                    };
                 }
                 match self.check_complete(cx) {
                     // Decided already (a 2xx went up): kept for inspection only.

@@ -52,6 +52,7 @@ pub struct ProxyBuilder {
     workers: usize,
     io: Option<Io>,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
     readiness: Readiness,
     start_timeout: Duration,
 }
@@ -72,6 +73,12 @@ impl ProxyBuilder {
     /// `--io uring|poll` (default: not passed, the binary chooses).
     pub fn io(mut self, io: Io) -> Self {
         self.io = Some(io);
+        self
+    }
+
+    /// An environment variable for the process (`RINGSIP_RESOLV_CONF`…).
+    pub fn env(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.envs.push((name.to_string(), value.into()));
         self
     }
 
@@ -126,6 +133,9 @@ impl ProxyBuilder {
             cmd.arg("--io").arg(io.arg());
         }
         cmd.args(&self.args).current_dir(dir.path());
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
 
         let mut server = ServerProcess::spawn("ringsip", cmd, dir.path());
         server.wait_ready(addr, self.readiness, self.start_timeout);
@@ -163,6 +173,7 @@ impl Proxy {
             workers: 2,
             io: None,
             args: Vec::new(),
+            envs: Vec::new(),
             readiness: Readiness::Options,
             start_timeout: Duration::from_secs(30),
         }

@@ -166,26 +166,118 @@ fn host_addr(ctx: &MsgCtx<'_>, host: &[u8]) -> Option<IpAddr> {
     })
 }
 
-/// The next hop of a request: `$du` if set, else the Request-URI (RFC 3261 §16.6 step 7).
-fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto), i32> {
+/// The next hop of a request: `$du` if set, else the Request-URI (RFC 3261
+/// §16.6 step 7). The flag says whether DNS named it (RFC 3263 §4: a host
+/// name without a port is looked up as NAPTR/SRV first).
+fn next_hop(ctx: &MsgCtx<'_>, proto: Option<Proto>) -> Result<(SocketAddr, Proto, bool), i32> {
     let uri = match (&ctx.dst_uri, &ctx.new_uri) {
         (Some(target), _) | (None, Some(target)) => Uri::parse(target),
         // The received R-URI, parsed once per message.
         (None, None) => ctx.msg.parsed_uri().unwrap_or_else(|| Uri::parse(b"")),
     };
     let uri = uri.map_err(|_| -479)?;
-    let proto = proto.or(uri.transport()).unwrap_or(match uri.scheme() {
+    let named = proto.or(uri.transport());
+    let proto = named.unwrap_or(match uri.scheme() {
         Scheme::Sips => Proto::Tls,
         _ => Proto::Udp,
     });
-    // An address the URI parse already read is not read again from the text.
-    let ip = uri
-        .host()
-        .and_then(|h| h.ip())
-        .or_else(|| host_addr(ctx, uri.host_raw()))
-        .ok_or(-478)?;
-    let port = uri.port().unwrap_or(proto.default_port());
-    Ok((SocketAddr::new(ip, port), proto))
+    // An address the URI parse already read is not read again from the
+    // text, and costs no DNS work at all.
+    if let Some(ip) = uri.host().and_then(|h| h.ip()) {
+        let port = uri.port().unwrap_or(proto.default_port());
+        return Ok((SocketAddr::new(ip, port), proto, false));
+    }
+    match uri.port() {
+        Some(port) => {
+            let ip = host_addr(ctx, uri.host_raw()).ok_or(-478)?;
+            Ok((SocketAddr::new(ip, port), proto, true))
+        }
+        None => {
+            let sips = uri.scheme() == Scheme::Sips;
+            let first = sip_targets(ctx, uri.host_raw(), named, sips)
+                .into_iter()
+                .next()
+                .ok_or(-478)?;
+            Ok((first.addr, first.proto, true))
+        }
+    }
+}
+
+/// The RFC 3263 candidates for a host without a port: `localhost` and
+/// literals as they are, names through the shared resolver.
+fn sip_targets(
+    ctx: &MsgCtx<'_>,
+    host: &[u8],
+    proto: Option<Proto>,
+    sips: bool,
+) -> Vec<super::dns::SipTarget> {
+    if let Some(ip) = host_ip(host) {
+        let p = proto.unwrap_or(if sips { Proto::Tls } else { Proto::Udp });
+        return vec![super::dns::SipTarget {
+            addr: SocketAddr::new(ip, p.default_port()),
+            proto: p,
+        }];
+    }
+    match ctx.env.services.get::<super::dns::Resolver>() {
+        Some(r) => r.sip_targets(host, proto, sips, ctx.now),
+        None => Vec::new(),
+    }
+}
+
+/// With `use_dns_failover=yes`: the addresses after `hop` that DNS gave for
+/// the request's next hop (`host` when forced), in the order to try, same
+/// transport and address family (`host`/`port`: what `t_relay` forced).
+/// Empty when failover is off or `hop` was not named by DNS.
+pub fn failover_targets(
+    ctx: &MsgCtx<'_>,
+    hop: &Hop,
+    host: Option<&[u8]>,
+    port: Option<u16>,
+) -> Vec<SocketAddr> {
+    if !hop.named {
+        return Vec::new();
+    }
+    let Some(resolver) = ctx.env.services.get::<super::dns::Resolver>() else {
+        return Vec::new();
+    };
+    if !resolver.failover() {
+        return Vec::new();
+    }
+    let (host, port, named, sips) = match host {
+        Some(h) => (h.to_vec(), port, Some(hop.proto), false),
+        None => {
+            let uri = match (&ctx.dst_uri, &ctx.new_uri) {
+                (Some(target), _) | (None, Some(target)) => Uri::parse(target),
+                (None, None) => ctx.msg.parsed_uri().unwrap_or_else(|| Uri::parse(b"")),
+            };
+            let Ok(uri) = uri else {
+                return Vec::new();
+            };
+            (
+                uri.host_raw().to_vec(),
+                uri.port(),
+                Some(hop.proto),
+                uri.scheme() == Scheme::Sips,
+            )
+        }
+    };
+    let list: Vec<SocketAddr> = match port {
+        // A name with a port: its other addresses.
+        Some(port) => resolver
+            .resolve(&host, ctx.now)
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect(),
+        None => resolver
+            .sip_targets(&host, named, sips, ctx.now)
+            .into_iter()
+            .filter(|t| t.proto == hop.proto)
+            .map(|t| t.addr)
+            .collect(),
+    };
+    list.into_iter()
+        .filter(|a| *a != hop.dst && a.is_ipv4() == hop.dst.is_ipv4())
+        .collect()
 }
 
 /// Where a request goes: address, transport, and the socket (and, on a
@@ -197,6 +289,8 @@ pub struct Hop {
     pub socket: SocketId,
     /// The local address to speak from when the socket is bound to a wildcard.
     pub local_ip: Option<IpAddr>,
+    /// DNS named the address (not a literal): what DNS failover may replace.
+    pub named: bool,
 }
 
 impl Hop {
@@ -245,17 +339,25 @@ pub fn resolve_hop_or(
     proto: Option<Proto>,
     no_socket: fn(&MsgCtx<'_>, &SocketAddr) -> i32,
 ) -> Result<Hop, i32> {
-    let (dst, proto) = match host {
+    let (dst, proto, named) = match host {
         Some(h) => {
             let proto = proto.unwrap_or(Proto::Udp);
-            let Some(ip) = host_addr(ctx, h) else {
+            let found = match (host_ip(h), port) {
+                (Some(ip), port) => Some((
+                    SocketAddr::new(ip, port.unwrap_or(proto.default_port())),
+                    false,
+                )),
+                (None, Some(port)) => host_addr(ctx, h).map(|ip| (SocketAddr::new(ip, port), true)),
+                // No port: RFC 3263 as for a URI (SRV for the transport).
+                (None, None) => sip_targets(ctx, h, Some(proto), false)
+                    .first()
+                    .map(|t| (t.addr, true)),
+            };
+            let Some((dst, named)) = found else {
                 log::warn!("cannot resolve {:?}", String::from_utf8_lossy(h));
                 return Err(-478);
             };
-            (
-                SocketAddr::new(ip, port.unwrap_or(proto.default_port())),
-                proto,
-            )
+            (dst, proto, named)
         }
         None => next_hop(ctx, proto).inspect_err(|code| {
             log::warn!(
@@ -278,6 +380,7 @@ pub fn resolve_hop_or(
         proto,
         socket,
         local_ip,
+        named,
     })
 }
 

@@ -2,6 +2,7 @@
 //! ([`forward`]) and the core functions of the configuration language.
 
 pub mod dns;
+pub mod dns_wire;
 pub mod engine;
 pub mod forward;
 pub(crate) mod functions;

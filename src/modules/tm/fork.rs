@@ -235,14 +235,22 @@ fn add_branch(ctx: &mut MsgCtx<'_>, tid: Tid, to: Forced<'_>) -> Result<Made, i3
         log::debug!("branch {index} dropped in onsend_route");
         return Err(-477);
     }
+    // use_dns_failover: the other addresses DNS gave, asked only for a
+    // next hop DNS named (never for an address literal).
+    let failover = (hop.named && !ctx.t.no_dns_failover)
+        .then(|| forward::failover_targets(ctx, &hop, to.host, to.port))
+        .filter(|rest| !rest.is_empty());
     let (now, bflags) = (ctx.now, ctx.state.bflags);
     let out = &mut *ctx.out;
     let table = ctx.core.tm.as_mut().ok_or(-1)?;
     match table.add_built_branch(tid, target, data, now, out) {
-        Ok(_) => {
+        Ok(added) => {
             // Its flags go with it: its replies' onreply_route reads them.
             if let Some(d) = table.user_mut(tid) {
                 d.set_bflags(usize::from(index), bflags);
+            }
+            if let Some(rest) = failover {
+                table.set_dns_failover(tid, added, rest);
             }
             Ok(Made::Added)
         }

@@ -151,6 +151,9 @@ pub struct TmMsg {
     /// A branch could not be sent (a WebSocket client no longer
     /// connected): tm answers 477, the script sees -1 (Kamailio 5.6, live).
     pub send_failed: bool,
+    /// `t_set_disable_failover(1)`: no DNS failover for the branches
+    /// `t_relay` adds from this message.
+    pub no_dns_failover: bool,
 }
 
 /// The table of this core, made on first use.

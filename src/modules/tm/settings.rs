@@ -88,13 +88,14 @@ pub(super) fn t_set_no_e2e_cancel_reason(ctx: &mut MsgCtx<'_>, args: &Args) -> i
 }
 
 /// `t_set_disable_failover(0|1)`: Kamailio turns DNS failover (trying the
-/// next SRV/A record of a destination after a failure) off per transaction.
-/// ringsip sends each branch to the first address its next hop resolves to
-/// and never fails over to another, so either value holds already: the
-/// call validates its argument and succeeds.
+/// next SRV/A address of a destination after a 503 or a timeout) off for
+/// the branches `t_relay` adds from this message.
 pub(super) fn t_set_disable_failover(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
     match switch(ctx, args, 0) {
-        Some(_) => 1,
+        Some(off) => {
+            ctx.t.no_dns_failover = off;
+            1
+        }
         None => -1,
     }
 }

@@ -700,6 +700,60 @@ impl<U> TransactionTable<U> {
                 branch,
                 code: msg.status().unwrap_or(0),
             },
+            Some(ResponseOutcome::FailOver { branch, code }) => {
+                if self.dns_failover(tid, branch, now, out) {
+                    return ReplyAction::Stored { tid, branch, code };
+                }
+                match self.with_cell(tid, tick, out, |cell, cx| cell.check_complete(cx)) {
+                    Some(Completion::FinalSent(code)) => ReplyAction::FinalSent { tid, code },
+                    Some(Completion::NeedsFailureRoute(code)) => {
+                        ReplyAction::NeedsFailureRoute { tid, code }
+                    }
+                    _ => ReplyAction::Stored { tid, branch, code },
+                }
+            }
+        }
+    }
+
+    /// `use_dns_failover`: a new branch to the next DNS address of branch
+    /// `b`, carrying the same request under its own branch parameter
+    /// (Kamailio runs no branch_route for it). Whether one was started.
+    fn dns_failover(&mut self, tid: Tid, b: u8, now: Instant, out: &mut Vec<Transmit>) -> bool {
+        let Ok(next) = self.next_branch(tid) else {
+            return false;
+        };
+        let (old_param, new_param) = (self.branch_param(tid, b), self.branch_param(tid, next));
+        let Some(cell) = self.cell_mut(tid) else {
+            return false;
+        };
+        let Some(old) = cell.branches.get(usize::from(b)) else {
+            return false;
+        };
+        let (mut target, request) = (old.target, old.request.clone());
+        let Some(dst) = cell.take_failover(b, next) else {
+            return false;
+        };
+        let mut data = request.to_vec();
+        if let Some(at) = memchr::memmem::find(&data, old_param.as_bytes()) {
+            data[at..at + old_param.as_bytes().len()].copy_from_slice(new_param.as_bytes());
+        }
+        log::info!("DNS failover: branch {b} to {} next ({dst})", target.dst);
+        target.dst = dst;
+        target.conn = None;
+        target.local = target.local.filter(|l| l.is_ipv4() == dst.is_ipv4());
+        self.start_branch(tid, next, target, Bytes::from(data), now, out)
+            .is_ok()
+    }
+
+    /// Records the addresses DNS failover may try after branch `b`'s.
+    pub fn set_dns_failover(&mut self, tid: Tid, b: u8, rest: Vec<std::net::SocketAddr>) {
+        if rest.is_empty() {
+            return;
+        }
+        if let Some(cell) = self.cell_mut(tid) {
+            cell.dns_failover
+                .get_or_insert_with(Default::default)
+                .push((b, rest));
         }
     }
 
@@ -722,6 +776,7 @@ impl<U> TransactionTable<U> {
                 continue;
             };
             timers.take(e.kind.slot());
+            let mut fail_over = None;
             let completion = self.with_cell(tid, tick, out, |cell, cx| match e.owner {
                 Owner::Server => {
                     cell.server.on_timer(e.kind, cx);
@@ -733,7 +788,20 @@ impl<U> TransactionTable<U> {
                         .branches
                         .get_mut(usize::from(i))
                         .is_some_and(|b| b.on_timer(e.kind, cx));
-                    if timed_out {
+                    // A branch that heard nothing fails over to the next
+                    // DNS address (use_dns_failover) instead of deciding.
+                    let fail_over_now = timed_out
+                        && cell.dns_failover.is_some()
+                        && cell
+                            .branches
+                            .get(usize::from(i))
+                            .is_some_and(|b| !b.replied)
+                        && cell.may_fail_over(usize::from(i));
+                    if fail_over_now {
+                        cell.last_final = Some(i);
+                        fail_over = Some(i);
+                        Completion::Open
+                    } else if timed_out {
                         cell.last_final = Some(i);
                         cell.check_complete(cx)
                     } else {
@@ -747,6 +815,12 @@ impl<U> TransactionTable<U> {
                     Completion::Open
                 }
             });
+            let completion = match fail_over {
+                Some(b) if !self.dns_failover(tid, b, now, out) => {
+                    self.with_cell(tid, tick, out, |cell, cx| cell.check_complete(cx))
+                }
+                _ => completion,
+            };
             match completion {
                 Some(Completion::FinalSent(code)) => events.push(TmEvent::FinalSent { tid, code }),
                 Some(Completion::NeedsFailureRoute(code)) => {

@@ -241,7 +241,7 @@ impl<U> TransactionTable<U> {
     }
 
     /// The index of the branch `tid` may add next, or why it may not.
-    fn next_branch(&self, tid: Tid) -> Result<u8, TmError> {
+    pub(super) fn next_branch(&self, tid: Tid) -> Result<u8, TmError> {
         let cell = self.cell(tid).ok_or(TmError::NoTransaction)?;
         if cell.canceled {
             return Err(TmError::Canceled);
@@ -262,7 +262,7 @@ impl<U> TransactionTable<U> {
     }
 
     /// Starts branch `index` of `tid` with `request` (see [`add_branch`](Self::add_branch)).
-    fn start_branch(
+    pub(super) fn start_branch(
         &mut self,
         tid: Tid,
         index: u8,
