@@ -51,14 +51,8 @@ pub fn open(
     let url = mp
         .str("alias_db", "db_url")
         .ok_or("alias_db: db_url is not set (the aliases are read from the database)")?;
-    let col = |name: &str, default: &str| -> Result<String, String> {
-        let v = mp.str("alias_db", name).unwrap_or(default).to_string();
-        if is_identifier(&v) {
-            Ok(v)
-        } else {
-            Err(format!("alias_db: {name} {v:?} is not a usable name"))
-        }
-    };
+    let col =
+        |name: &str, default: &str| crate::modules::db::name_param(mp, "alias_db", name, default);
     Ok(Arc::new(AliasDb {
         user_col: col("user_column", "username")?,
         domain_col: col("domain_column", "domain")?,

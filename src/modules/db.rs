@@ -31,3 +31,22 @@ pub static MODULE: ModuleDef = ModuleDef {
     ],
     always: false,
 };
+
+/// A table or column name set by `modparam(module, param, …)`, else
+/// `default`: refused at start-up unless the store can write it into SQL
+/// as it is ([`crate::store::is_identifier`]).
+pub fn name_param(
+    mp: &crate::script::registry::ModParams,
+    module: &str,
+    param: &str,
+    default: &str,
+) -> Result<String, String> {
+    let v = mp.str(module, param).unwrap_or(default);
+    if crate::store::is_identifier(v) {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "{module}: {param} {v:?} is not a usable table or column name"
+        ))
+    }
+}

@@ -47,14 +47,8 @@ pub fn open(
     let url = mp
         .str("speeddial", "db_url")
         .ok_or("speeddial: db_url is not set (the numbers are read from the database)")?;
-    let col = |name: &str, default: &str| -> Result<String, String> {
-        let v = mp.str("speeddial", name).unwrap_or(default).to_string();
-        if is_identifier(&v) {
-            Ok(v)
-        } else {
-            Err(format!("speeddial: {name} {v:?} is not a usable name"))
-        }
-    };
+    let col =
+        |name: &str, default: &str| crate::modules::db::name_param(mp, "speeddial", name, default);
     Ok(Arc::new(Speeddial {
         user_col: col("user_column", "username")?,
         domain_col: col("domain_column", "domain")?,

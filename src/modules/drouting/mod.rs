@@ -52,7 +52,7 @@ use crate::sip::host::Host;
 use crate::sip::nameaddr::NameAddr;
 use crate::sip::uri::Uri;
 use crate::sip::HeaderName;
-use crate::store::{is_identifier, sql_literal, SqlRows, SqlValue, StoreHandle};
+use crate::store::{sql_literal, SqlRows, SqlValue, StoreHandle};
 
 use data::{Gateway, RoutingData, Rule, RuleRow};
 
@@ -79,14 +79,7 @@ pub struct DrParams {
 
 impl DrParams {
     pub fn from_modparams(mp: &ModParams) -> Result<DrParams, String> {
-        let name = |p: &str, d: &str| -> Result<String, String> {
-            let v = mp.str("drouting", p).unwrap_or(d).to_string();
-            if is_identifier(&v) {
-                Ok(v)
-            } else {
-                Err(format!("drouting: {p} {v:?} is not a usable name"))
-            }
-        };
+        let name = |p: &str, d: &str| crate::modules::db::name_param(mp, "drouting", p, d);
         let avp = |p: &str, d: i64| -> Result<AvpKey, String> {
             match mp.str("drouting", p) {
                 None => Ok(AvpKey::Int(d)),

@@ -323,16 +323,7 @@ impl Trusted {
     /// The settings from the modparams; the table read once (cache mode
     /// keeps it; query mode only checks it can be read).
     pub fn from_modparams(mp: &ModParams, store: StoreHandle) -> Result<Trusted, String> {
-        let name = |p: &str, d: &str| -> Result<String, String> {
-            let v = mp.str("permissions", p).unwrap_or(d).to_string();
-            if crate::store::is_identifier(&v) {
-                Ok(v)
-            } else {
-                Err(format!(
-                    "permissions: {p} {v:?} is not a usable table or column name"
-                ))
-            }
-        };
+        let name = |p: &str, d: &str| crate::modules::db::name_param(mp, "permissions", p, d);
         let mode = match mp.int("permissions", "db_mode").unwrap_or(0) {
             0 => Mode::Query,
             1 => Mode::Cache,
