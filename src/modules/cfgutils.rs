@@ -29,6 +29,7 @@
 //!   `shm_summary()`: the debugging helpers; `abort` logs and answers -1 (a
 //!   worker thread may not take the process down), the others log and answer 1.
 
+use crate::script::registry::truth;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[cfg(test)]
 use std::sync::Arc;
@@ -276,14 +277,6 @@ fn state<'c>(ctx: &'c MsgCtx<'_>) -> Option<&'c Cfgutils> {
         log::error!("cfgutils: module state missing");
     }
     s
-}
-
-fn truth(b: bool) -> i32 {
-    if b {
-        1
-    } else {
-        -1
-    }
 }
 
 fn rand_event(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {

@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::script::ctx::MsgCtx;
 use crate::script::ir::FormatPart;
+use crate::script::registry::truth;
 use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, RouteMask};
 use crate::script::value::Value;
 
@@ -50,14 +51,6 @@ impl IpText {
             IpText::V6(_) => 2,
             IpText::V6Ref(_) => 3,
         }
-    }
-}
-
-fn truth(b: bool) -> i32 {
-    if b {
-        1
-    } else {
-        -1
     }
 }
 

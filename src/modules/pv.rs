@@ -16,18 +16,11 @@ use crate::modules::corex::args::as_pv;
 use crate::script::attrs::{Xavp, XavpValue};
 use crate::script::ctx::MsgCtx;
 use crate::script::pvkind::XavpClass;
+use crate::script::registry::truth;
 use crate::script::registry::{
     Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
 };
 use crate::script::value::Value;
-
-fn truth(b: bool) -> i32 {
-    if b {
-        1
-    } else {
-        -1
-    }
-}
 
 /// The first argument must be one variable alone in a string.
 fn fixup_pv(args: &mut Args, _: &ModParams) -> Result<(), String> {

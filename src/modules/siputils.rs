@@ -8,6 +8,7 @@ use bytes::Bytes;
 use crate::modules::kex::names_myself;
 use crate::modules::sl;
 use crate::script::ctx::MsgCtx;
+use crate::script::registry::truth;
 use crate::script::registry::{
     Arg, Args, FunctionDef, ModParams, ModuleDef, ParamDef, ParamKind, RouteMask,
 };
@@ -19,14 +20,6 @@ use crate::sip::scan::Params;
 use crate::sip::uri::{Scheme, Uri};
 use crate::sip::via::vias;
 use crate::sip::HeaderName;
-
-fn truth(b: bool) -> i32 {
-    if b {
-        1
-    } else {
-        -1
-    }
-}
 
 /// `has_totag()`.
 fn has_totag(ctx: &mut MsgCtx<'_>, _: &Args) -> i32 {

@@ -15,6 +15,7 @@
 
 use crate::modules::timerec::TimeRec;
 use crate::script::ctx::MsgCtx;
+use crate::script::registry::truth;
 use crate::script::registry::{func, param, Arg, Args, ModParams, ModuleDef, ParamKind, RouteMask};
 use crate::script::timefmt::{self, Tm};
 
@@ -23,14 +24,6 @@ struct Now;
 
 /// tmrec's `separator` parameter, kept with each call.
 struct Separator(u8);
-
-fn truth(b: bool) -> i32 {
-    if b {
-        1
-    } else {
-        -1
-    }
-}
 
 /// Both matching functions read local time: refused unless it is UTC; the
 /// timestamp slot is filled when it was left out, the separator follows it.

@@ -141,6 +141,15 @@ impl Args {
     }
 }
 
+/// A test's script code: 1 true, -1 false.
+pub fn truth(b: bool) -> i32 {
+    if b {
+        1
+    } else {
+        -1
+    }
+}
+
 /// A function handler: returns the script code (> 0 true, < 0 false, 0 stops the script).
 pub type Handler = fn(&mut MsgCtx<'_>, &Args) -> i32;
 

@@ -21,6 +21,7 @@ use bytes::Bytes;
 
 use crate::script::ctx::MsgCtx;
 use crate::script::ir::FormatPart;
+use crate::script::registry::truth;
 use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, RouteMask};
 use crate::script::value::Value;
 use crate::sip::HeaderName;
@@ -388,14 +389,6 @@ fn read(ctx: &MsgCtx<'_>, f: impl FnOnce(&Body) -> i32) -> i32 {
     match sdp_text(ctx) {
         Some(text) => f(&Body::parse(&text)),
         None => -1,
-    }
-}
-
-fn truth(b: bool) -> i32 {
-    if b {
-        1
-    } else {
-        -1
     }
 }
 

@@ -9,6 +9,7 @@ pub(crate) mod re;
 mod search;
 
 use crate::script::ctx::MsgCtx;
+use crate::script::registry::truth;
 use crate::script::registry::{Arg, Args, FunctionDef, ModParams, ModuleDef, RouteMask};
 
 /// `is_method("INVITE|BYE")`: the method list is split once, at start-up.
@@ -74,14 +75,6 @@ fn has_body(ctx: &mut MsgCtx<'_>, args: &Args) -> i32 {
         .unwrap_or(b"")
         .trim_ascii();
     if base.eq_ignore_ascii_case(want.trim_ascii()) {
-        1
-    } else {
-        -1
-    }
-}
-
-fn truth(b: bool) -> i32 {
-    if b {
         1
     } else {
         -1

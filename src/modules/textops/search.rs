@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::re::{regex_arg, Subst};
 use crate::script::ctx::MsgCtx;
+use crate::script::registry::truth;
 use crate::script::registry::Args;
 use crate::sip::Message;
 
@@ -24,14 +25,6 @@ pub fn headers_start(msg: &Message) -> usize {
 /// Headers and body: what `subst`, `replace` and `search_append` work on.
 fn after_first_line(msg: &Message) -> Range<usize> {
     headers_start(msg)..msg.len()
-}
-
-fn truth(b: bool) -> i32 {
-    if b {
-        1
-    } else {
-        -1
-    }
 }
 
 /// `search(re)`: anywhere in the message, first line included.

@@ -4,16 +4,9 @@
 
 use super::table;
 use crate::script::ctx::MsgCtx;
+use crate::script::registry::truth;
 use crate::script::registry::{Args, RouteType};
 use crate::tm::RequestMatch;
-
-fn truth(b: bool) -> i32 {
-    if b {
-        1
-    } else {
-        -1
-    }
-}
 
 /// `t_lookup_request()`: whether the request belongs to a transaction. A
 /// retransmission is answered before the script runs, so in request_route
