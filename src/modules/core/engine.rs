@@ -871,9 +871,10 @@ impl Engine {
         // AVPs and XAVPs (checked live: what it sets, the next reply's
         // onreply_route and the failure_route read).
         // So are the flags of the reply's branch (`$bf`, `isbflagset`).
+        // Taken, not copied: the route's end puts them back.
         let state = on_reply
-            .and_then(|_| self.core.tm.as_ref()?.user(tid))
-            .map(|d| (d.attrs.clone(), d.bflags(usize::from(branch))));
+            .and_then(|_| self.core.tm.as_mut()?.user_mut(tid))
+            .map(|d| (std::mem::take(&mut d.attrs), d.bflags(usize::from(branch))));
         // uac: the caller sees its own From/To again (before onreply_route,
         // as Kamailio's TMCB_RESPONSE_IN callback).
         let mut edits = match iflags & crate::modules::uac::RESTORE_REPLIES != 0 {
