@@ -134,6 +134,26 @@ onreply_route[R] {
     assert!(up[0].contains("X-Flag: set\r\n"), "{}", up[0]);
 }
 
+/// The callee of `cfg`'s relayed INVITE answers 180 then 486; what went
+/// up to the caller, and the INVITE the failure_route relayed to
+/// 127.0.0.4:5090.
+fn rings_then_busy(cfg: &str) -> (Engine, Instant, Vec<String>, String) {
+    let (mut e, t0, first) = invite_relayed(cfg);
+    let mut out = Vec::new();
+    for status in ["180 Ringing", "486 Busy Here"] {
+        e.on_inbound(
+            inbound(CALLEE, &response(&first, status, "b1", "")),
+            t0,
+            &mut out,
+        );
+    }
+    let up = sent_to(&out, CALLER);
+    let second = sent_to(&out, "127.0.0.4:5090")
+        .pop()
+        .unwrap_or_else(|| panic!("second branch: {out:?}"));
+    (e, t0, up, second)
+}
+
 /// AVPs and XAVPs live with the transaction, as in Kamailio (checked
 /// live with this exchange): onreply_route reads what request_route set
 /// (after `t_relay()` too) and what an earlier onreply_route set; failure_route reads both, and
@@ -174,26 +194,11 @@ failure_route[F] {
             .map(|v| v.trim_end().to_string())
             .unwrap_or_else(|| panic!("no {name} in\n{m}"))
     };
-    let (mut e, t0, first) = invite_relayed(cfg);
-    let mut out = Vec::new();
-    e.on_inbound(
-        inbound(CALLEE, &response(&first, "180 Ringing", "b1", "")),
-        t0,
-        &mut out,
-    );
-    e.on_inbound(
-        inbound(CALLEE, &response(&first, "486 Busy Here", "b1", "")),
-        t0,
-        &mut out,
-    );
-    let up = sent_to(&out, CALLER);
+    let (mut e, t0, up, second) = rings_then_busy(cfg);
     assert_eq!(
         header(&up[0], "X-R: "),
         "180 a=req b=<null> c=<null> x=xreq late=after"
     );
-    let second = sent_to(&out, "127.0.0.4:5090")
-        .pop()
-        .unwrap_or_else(|| panic!("second branch: {out:?}"));
     assert_eq!(header(&second, "X-F: "), "a=req b=rep-486 c=<null> x=xreq");
     let mut out = Vec::new();
     e.on_inbound(
@@ -239,23 +244,8 @@ failure_route[F] {
     t_relay();
 }
 "#;
-    let (mut e, t0, first) = invite_relayed(cfg);
-    let mut out = Vec::new();
-    e.on_inbound(
-        inbound(CALLEE, &response(&first, "180 Ringing", "b1", "")),
-        t0,
-        &mut out,
-    );
-    e.on_inbound(
-        inbound(CALLEE, &response(&first, "486 Busy Here", "b1", "")),
-        t0,
-        &mut out,
-    );
-    let up = sent_to(&out, CALLER);
+    let (_, _, up, second) = rings_then_busy(cfg);
     assert!(up[0].contains("X-R: 180 mf=8\r\n"), "{}", up[0]);
-    let second = sent_to(&out, "127.0.0.4:5090")
-        .pop()
-        .unwrap_or_else(|| panic!("second branch: {out:?}"));
     assert!(second.contains("X-F: mf=136\r\n"), "{second}");
 }
 
@@ -291,23 +281,8 @@ failure_route[F] {
     t_relay();
 }
 "#;
-    let (mut e, t0, first) = invite_relayed(cfg);
-    let mut out = Vec::new();
-    e.on_inbound(
-        inbound(CALLEE, &response(&first, "180 Ringing", "b1", "")),
-        t0,
-        &mut out,
-    );
-    e.on_inbound(
-        inbound(CALLEE, &response(&first, "486 Busy Here", "b1", "")),
-        t0,
-        &mut out,
-    );
-    let up = sent_to(&out, CALLER);
+    let (mut e, t0, up, second) = rings_then_busy(cfg);
     assert!(up[0].contains("X-R: 180 bf=36\r\n"), "{}", up[0]);
-    let second = sent_to(&out, "127.0.0.4:5090")
-        .pop()
-        .unwrap_or_else(|| panic!("second branch: {out:?}"));
     assert!(second.contains("X-F: bf=100\r\n"), "{second}");
     let mut out = Vec::new();
     e.on_inbound(
